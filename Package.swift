@@ -1,0 +1,141 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "gatehouse",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "gatehouse", targets: ["gatehouse"]),
+        .library(name: "GatehouseCore", targets: ["GatehouseCore"]),
+        .library(name: "GatehouseChecks", targets: ["GatehouseChecks"]),
+        .library(name: "GatehouseWAF", targets: ["GatehouseWAF"]),
+        .library(name: "GatehouseConfig", targets: ["GatehouseConfig"]),
+        .library(name: "GatehouseStore", targets: ["GatehouseStore"]),
+        .library(name: "GatehouseProxy", targets: ["GatehouseProxy"]),
+        .library(name: "GatehouseDoctor", targets: ["GatehouseDoctor"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "4.1.0"..<"6.0.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.15.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.24.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+    ],
+    targets: [
+        // Policy model: requests, checks, verdicts, denials, traces, the reason catalogue. No I/O.
+        .target(name: "GatehouseCore", swiftSettings: swiftSettings),
+        // Concrete checks: ip, api key, request shape, jwt, basic, mtls, scopes, roles, owner, tenant,
+        // rate limit, cors, csrf.
+        .target(
+            name: "GatehouseChecks",
+            dependencies: [
+                "GatehouseCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Request inspection engine: decoders, detectors, anomaly scoring, and its check adapter.
+        .target(name: "GatehouseWAF", dependencies: ["GatehouseCore"], swiftSettings: swiftSettings),
+        // YAML -> validated, typed configuration with source positions; builds routes and chains.
+        .target(
+            name: "GatehouseConfig",
+            dependencies: [
+                "GatehouseCore", "GatehouseChecks", "GatehouseWAF",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Persistence: consumers, keys, call log. SQLite (GRDB, WAL).
+        .target(
+            name: "GatehouseStore",
+            dependencies: [
+                "GatehouseCore", "GatehouseChecks",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The data plane on SwiftNIO.
+        .target(
+            name: "GatehouseProxy",
+            dependencies: [
+                "GatehouseCore", "GatehouseChecks", "GatehouseConfig", "GatehouseStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Diagnosis of any 403: response classifier + knowledge base, token inspector, probe,
+        // nginx/Apache analyzers, log analyzer.
+        .target(
+            name: "GatehouseDoctor",
+            dependencies: [
+                "GatehouseCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            resources: [.copy("Knowledge")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "gatehouse",
+            dependencies: [
+                "GatehouseCore", "GatehouseChecks", "GatehouseWAF", "GatehouseConfig",
+                "GatehouseStore", "GatehouseProxy", "GatehouseDoctor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GatehouseChecksTests",
+            dependencies: [
+                "GatehouseChecks", "GatehouseCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "GatehouseWAFTests", dependencies: ["GatehouseWAF", "GatehouseCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "GatehouseConfigTests", dependencies: ["GatehouseConfig", "GatehouseCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "GatehouseStoreTests", dependencies: ["GatehouseStore", "GatehouseCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GatehouseDoctorTests",
+            dependencies: ["GatehouseDoctor", "GatehouseCore"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        // End-to-end: the real `gatehouse` binary in front of a real upstream.
+        .testTarget(
+            name: "GatehouseIntegrationTests",
+            dependencies: [
+                "GatehouseCore", "GatehouseProxy", "GatehouseConfig", "GatehouseStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,136 @@
+/// One access-policy check. Checks return a verdict and never throw; a check that cannot decide
+/// (its key source is down, its store unreachable) denies with `check_unavailable`.
+///
+/// `evaluate` is synchronous on purpose: it runs on the connection's event loop for every request,
+/// and a task hop per request would cost more than most checks. Checks whose inputs come from I/O
+/// (the credential store, a JWKS URL) keep an in-memory snapshot refreshed in the background.
+public protocol PolicyCheck: Sendable {
+    /// Stable id: the policy's name in the configuration, e.g. "office-ip".
+    var id: String { get }
+    /// The check's type as configured, e.g. "ip", "api_key".
+    var type: String { get }
+    /// Whether the check needs the request body buffered (WAF, owner-from-body).
+    var needsBody: Bool { get }
+    func evaluate(_ request: inout PolicyRequest) -> Verdict
+}
+
+extension PolicyCheck {
+    public var needsBody: Bool { false }
+}
+
+/// Whether a check's denials are enforced or only recorded.
+public enum CheckMode: String, Sendable, Codable, CaseIterable {
+    case enforce
+    /// Evaluated, traced and counted, never enforced.
+    case shadow
+}
+
+/// A check as placed on a route, with its mode.
+public struct ChainLink: Sendable {
+    public var check: any PolicyCheck
+    public var mode: CheckMode
+    public init(_ check: any PolicyCheck, mode: CheckMode = .enforce) {
+        self.check = check
+        self.mode = mode
+    }
+}
+
+/// What one check did for one request.
+public struct TraceEntry: Sendable, Equatable, Codable {
+    public enum Outcome: String, Sendable, Codable {
+        case allow, deny, skip
+        /// A shadow check that would have denied; the request went on.
+        case shadowDeny = "shadow_deny"
+        /// Not evaluated because an earlier check denied.
+        case notReached = "not_reached"
+    }
+    public var check: String
+    public var type: String
+    public var mode: CheckMode
+    public var outcome: Outcome
+    /// What it compared: the allow note, the skip reason, or the denial detail.
+    public var note: String
+    public var reason: ReasonCode?
+    public var micros: Int
+
+    public init(check: String, type: String, mode: CheckMode, outcome: Outcome, note: String, reason: ReasonCode? = nil, micros: Int) {
+        self.check = check
+        self.type = type
+        self.mode = mode
+        self.outcome = outcome
+        self.note = note
+        self.reason = reason
+        self.micros = micros
+    }
+}
+
+/// The full record of a chain evaluation.
+public struct DecisionTrace: Sendable, Equatable, Codable {
+    public var entries: [TraceEntry]
+    public init(entries: [TraceEntry] = []) { self.entries = entries }
+}
+
+/// The result of evaluating a route's chain.
+public struct ChainResult: Sendable {
+    public var trace: DecisionTrace
+    /// The enforced denial, if any.
+    public var denial: Denial?
+    /// Id of the check that denied.
+    public var decidingCheck: String?
+    /// Denials shadow checks would have made.
+    public var shadowDenials: [(check: String, denial: Denial)]
+}
+
+/// A monotonic clock in microseconds, for trace timings only.
+public protocol MicroClock: Sendable {
+    func micros() -> UInt64
+}
+
+/// The ordered checks of one route.
+public struct PolicyChain: Sendable {
+    public var links: [ChainLink]
+    public let needsBody: Bool
+
+    public init(_ links: [ChainLink]) {
+        self.links = links
+        self.needsBody = links.contains { $0.check.needsBody }
+    }
+
+    /// Evaluates every check in order until an enforced denial; the rest are traced as not reached.
+    public func evaluate(_ request: inout PolicyRequest, clock: (any MicroClock)? = nil) -> ChainResult {
+        var entries: [TraceEntry] = []
+        entries.reserveCapacity(links.count)
+        var shadow: [(String, Denial)] = []
+        var denial: Denial?
+        var decider: String?
+        for link in links {
+            if denial != nil {
+                entries.append(TraceEntry(check: link.check.id, type: link.check.type, mode: link.mode, outcome: .notReached, note: "", micros: 0))
+                continue
+            }
+            let start = clock?.micros() ?? 0
+            let verdict = link.check.evaluate(&request)
+            let micros = clock.map { Int(truncatingIfNeeded: $0.micros() &- start) } ?? 0
+            switch verdict {
+            case .allow(let note):
+                entries.append(TraceEntry(check: link.check.id, type: link.check.type, mode: link.mode, outcome: .allow, note: note ?? "", micros: micros))
+            case .skip(let why):
+                entries.append(TraceEntry(check: link.check.id, type: link.check.type, mode: link.mode, outcome: .skip, note: why, micros: micros))
+            case .deny(let d):
+                if link.mode == .shadow {
+                    shadow.append((link.check.id, d))
+                    entries.append(TraceEntry(check: link.check.id, type: link.check.type, mode: .shadow, outcome: .shadowDeny,
+                                              note: "shadow: would have denied: " + (d.operatorDetail.map { d.detail + " (" + $0 + ")" } ?? d.detail),
+                                              reason: d.code, micros: micros))
+                } else {
+                    denial = d
+                    decider = link.check.id
+                    entries.append(TraceEntry(check: link.check.id, type: link.check.type, mode: .enforce, outcome: .deny,
+                                              note: d.operatorDetail.map { d.detail + " (" + $0 + ")" } ?? d.detail,
+                                              reason: d.code, micros: micros))
+                }
+            }
+        }
+        return ChainResult(trace: DecisionTrace(entries: entries), denial: denial, decidingCheck: decider, shadowDenials: shadow)
+    }
+}

@@ -1,0 +1,25 @@
+import ArgumentParser
+
+/// The `gatehouse` command: the gateway, its operator tools, and the doctor.
+@main
+struct Gatehouse: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gatehouse",
+        abstract: "An API gateway whose every denial explains itself, and a doctor for any 403.",
+        version: GatehouseVersion.string,
+        subcommands: [
+            VersionCommand.self,
+            DoctorCommand.self,
+            WAFCommand.self,
+        ]
+    )
+}
+
+enum GatehouseVersion {
+    static let string = "0.1.0"
+}
+
+struct VersionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "version", abstract: "Print the version.")
+    func run() { print("gatehouse \(GatehouseVersion.string)") }
+}

@@ -1,0 +1,76 @@
+import GatehouseCore
+import Testing
+
+private struct Fixed: PolicyCheck {
+    let id: String
+    var type: String { "fixed" }
+    let verdict: Verdict
+    func evaluate(_ request: inout PolicyRequest) -> Verdict { verdict }
+}
+
+@Suite struct PolicyChainTests {
+    let deny = Denial(code: .ipNotAllowed, detail: "203.0.113.7 is not in allow list office-ip")
+
+    @Test func firstEnforcedDenialDecidesAndLaterChecksAreNotReached() {
+        let chain = PolicyChain([
+            ChainLink(Fixed(id: "a", verdict: .allow(note: "ok"))),
+            ChainLink(Fixed(id: "b", verdict: .deny(deny))),
+            ChainLink(Fixed(id: "c", verdict: .allow(note: nil))),
+        ])
+        var req = PolicyRequest(method: "GET", path: "/")
+        let result = chain.evaluate(&req)
+        #expect(result.decidingCheck == "b")
+        #expect(result.denial?.code == .ipNotAllowed)
+        #expect(result.denial?.status == 403)
+        #expect(result.trace.entries.map(\.outcome) == [.allow, .deny, .notReached])
+    }
+
+    @Test func shadowDenialIsTracedButNotEnforced() {
+        let chain = PolicyChain([ChainLink(Fixed(id: "s", verdict: .deny(deny)), mode: .shadow)])
+        var req = PolicyRequest(method: "GET", path: "/")
+        let result = chain.evaluate(&req)
+        #expect(result.denial == nil)
+        #expect(result.shadowDenials.count == 1)
+        #expect(result.trace.entries[0].outcome == .shadowDeny)
+        #expect(result.trace.entries[0].note.hasPrefix("shadow: would have denied"))
+    }
+
+    @Test func denialDefaultsComeFromTheCatalogue() {
+        let d = Denial(code: .missingCredentials, detail: "x")
+        #expect(d.status == 401)
+        #expect(d.title == "Credentials required")
+        #expect(!d.hint.isEmpty)
+    }
+}
+
+@Suite struct ProblemRendererTests {
+    @Test func detailedCarriesEveryContractField() throws {
+        let d = Denial(code: "insufficient_scope", detail: "POST /orders needs orders:write", required: ["orders:write"],
+                       presented: ["orders:read"], headers: [HeaderField("WWW-Authenticate", "Bearer error=\"insufficient_scope\"")])
+        let r = ProblemRenderer().render(d, requestID: "req-1", instance: "/orders", exposure: .detailed, checkID: "orders-write")
+        let body = String(decoding: r.body, as: UTF8.self)
+        #expect(r.status == 403)
+        for member in ["\"type\":\"docs/reasons.md#insufficient_scope\"", "\"title\":", "\"status\":403", "\"detail\":\"POST /orders needs orders:write\"",
+                       "\"instance\":\"/orders\"", "\"reason\":\"insufficient_scope\"", "\"check\":\"orders-write\"",
+                       "\"required\":[\"orders:write\"]", "\"presented\":[\"orders:read\"]", "\"hint\":", "\"request_id\":\"req-1\""] {
+            #expect(body.contains(member), "missing \(member) in \(body)")
+        }
+        #expect(r.headers.contains(HeaderField("Content-Type", "application/problem+json")))
+    }
+
+    @Test func minimalShowsOnlyReasonAndRequestID() {
+        let d = Denial(code: "waf_blocked", detail: "secret detail", operatorDetail: "excerpt ' OR 1=1", extensions: ["rule_ids": ["942100"]])
+        let body = String(decoding: ProblemRenderer().render(d, requestID: "r", instance: "/", exposure: .minimal, checkID: "waf").body, as: UTF8.self)
+        #expect(body.contains("\"reason\":\"waf_blocked\""))
+        #expect(body.contains("\"rule_ids\":[\"942100\"]"))
+        #expect(!body.contains("secret detail"))
+        #expect(!body.contains("excerpt"))
+        #expect(!body.contains("\"check\""))
+    }
+
+    @Test func escapesControlCharactersAndQuotes() {
+        var w = JSONWriter()
+        w.beginObject(); w.field("k", "a\"b\\c\n\u{01}"); w.endObject()
+        #expect(String(decoding: w.bytes, as: UTF8.self) == #"{"k":"a\"b\\c\n\u0001"}"#)
+    }
+}
