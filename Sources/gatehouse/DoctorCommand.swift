@@ -1,3 +1,5 @@
+import GatehouseChecks
+import GatehouseCore
 import ArgumentParser
 
 /// `gatehouse doctor …`: diagnose any 401/403/429, whoever sent it.

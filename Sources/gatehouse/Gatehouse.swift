@@ -1,3 +1,5 @@
+import GatehouseChecks
+import GatehouseCore
 import ArgumentParser
 
 /// The `gatehouse` command: the gateway, its operator tools, and the doctor.
@@ -8,7 +10,14 @@ struct Gatehouse: AsyncParsableCommand {
         abstract: "An API gateway whose every denial explains itself, and a doctor for any 403.",
         version: GatehouseVersion.string,
         subcommands: [
+            ServeCommand.self,
+            CheckCommand.self,
+            ExplainCommand.self,
+            LogsCommand.self,
+            ConsumersCommand.self,
+            KeysCommand.self,
             VersionCommand.self,
+            DemoUpstreamCommand.self,
             DoctorCommand.self,
             WAFCommand.self,
         ]

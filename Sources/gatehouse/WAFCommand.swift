@@ -1,3 +1,5 @@
+import GatehouseChecks
+import GatehouseCore
 import ArgumentParser
 
 /// `gatehouse waf …`: run requests through the WAF offline.

@@ -1,0 +1,105 @@
+import Crypto
+import GatehouseCore
+
+/// The API key format: `gth_<key id>_<secret><checksum>`.
+///
+/// - The `gth_` prefix lets secret scanners find leaked keys.
+/// - The key id (12 lowercase base-36 characters) is what logs and responses show.
+/// - The secret is 32 base-62 characters (~190 bits).
+/// - The checksum (6 base-62 characters of CRC-32 over everything before it) catches typos and
+///   truncation before any lookup.
+/// The store keeps only SHA-256 of the whole key: the secret has enough entropy that a slow hash
+/// adds nothing but latency.
+public enum APIKeyFormat {
+    public static let prefix = "gth_"
+    static let idLength = 12
+    static let secretLength = 32
+    static let checksumLength = 6
+    public static let length = prefix.count + idLength + 1 + secretLength + checksumLength
+
+    static let base62 = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
+    static let base36 = Array("0123456789abcdefghijklmnopqrstuvwxyz".utf8)
+
+    /// Why a presented key is malformed; never includes the key itself.
+    public enum Malformation: Error, Equatable, Sendable, CustomStringConvertible {
+        case wrongPrefix
+        case wrongLength(Int)
+        case badCharacters
+        case checksumMismatch
+        public var description: String {
+            switch self {
+            case .wrongPrefix: return "it does not start with \(APIKeyFormat.prefix)"
+            case .wrongLength(let n): return "it is \(n) characters long; keys are \(APIKeyFormat.length)"
+            case .badCharacters: return "it contains characters keys never have"
+            case .checksumMismatch: return "its checksum does not match (a typo or a truncated copy)"
+            }
+        }
+    }
+
+    /// Creates a new key and returns it with its id.
+    public static func generate() -> (key: String, keyID: String) {
+        var rng = SystemRandomNumberGenerator()
+        let id = String(decoding: (0..<idLength).map { _ in base36[Int(rng.next(upperBound: UInt32(36)))] }, as: UTF8.self)
+        let secret = String(decoding: (0..<secretLength).map { _ in base62[Int(rng.next(upperBound: UInt32(62)))] }, as: UTF8.self)
+        let body = prefix + id + "_" + secret
+        return (body + checksum(body), id)
+    }
+
+    /// Validates shape and checksum and returns the key id.
+    public static func parse(_ key: String) -> Result<String, Malformation> {
+        let bytes = Array(key.utf8)
+        guard key.hasPrefix(prefix) else { return .failure(.wrongPrefix) }
+        guard bytes.count == length else { return .failure(.wrongLength(bytes.count)) }
+        let idStart = prefix.utf8.count
+        let id = bytes[idStart..<(idStart + idLength)]
+        guard id.allSatisfy({ base36.contains($0) }), bytes[idStart + idLength] == UInt8(ascii: "_") else {
+            return .failure(.badCharacters)
+        }
+        let rest = bytes[(idStart + idLength + 1)...]
+        guard rest.allSatisfy({ base62.contains($0) }) else { return .failure(.badCharacters) }
+        let body = String(decoding: bytes[..<(bytes.count - checksumLength)], as: UTF8.self)
+        let sum = String(decoding: bytes[(bytes.count - checksumLength)...], as: UTF8.self)
+        guard checksum(body) == sum else { return .failure(.checksumMismatch) }
+        return .success(String(decoding: id, as: UTF8.self))
+    }
+
+    /// SHA-256 of the whole key: what the store keeps.
+    public static func hash(_ key: String) -> [UInt8] {
+        Array(SHA256.hash(data: Array(key.utf8)))
+    }
+
+    static func checksum(_ body: String) -> String {
+        var v = UInt64(CRC32.checksum(Array(body.utf8)))
+        var out = [UInt8](repeating: base62[0], count: checksumLength)
+        for i in (0..<checksumLength).reversed() {
+            out[i] = base62[Int(v % 62)]
+            v /= 62
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// CRC-32 (IEEE 802.3). Hand-written: swift-crypto has no CRC and the key checksum must not depend
+/// on zlib being linked.
+enum CRC32 {
+    static let table: [UInt32] = (0..<256).map { i -> UInt32 in
+        var c = UInt32(i)
+        for _ in 0..<8 { c = c & 1 == 1 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+        return c
+    }
+
+    static func checksum(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for b in bytes { crc = table[Int((crc ^ UInt32(b)) & 0xFF)] ^ (crc >> 8) }
+        return crc ^ 0xFFFF_FFFF
+    }
+}
+
+/// Constant-time comparison of two digests.
+@inline(__always)
+func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    guard a.count == b.count else { return false }
+    var diff: UInt8 = 0
+    for i in 0..<a.count { diff |= a[i] ^ b[i] }
+    return diff == 0
+}

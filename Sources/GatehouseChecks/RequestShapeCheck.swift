@@ -1,0 +1,57 @@
+import GatehouseCore
+
+/// `request`: allowed methods (405), body content types (415), body and header size limits (413, 431).
+public struct RequestShapeCheck: PolicyCheck {
+    public let id: String
+    public var type: String { "request" }
+    /// Uppercased; empty means any.
+    public let methods: [String]
+    /// Lowercased media types (`application/json`, or `text/*`); empty means any.
+    public let contentTypes: [String]
+    public let maxBodyBytes: Int?
+    public let maxHeaderBytes: Int?
+
+    public init(id: String, methods: [String] = [], contentTypes: [String] = [], maxBodyBytes: Int? = nil, maxHeaderBytes: Int? = nil) {
+        self.id = id
+        self.methods = methods.map { $0.uppercased() }
+        self.contentTypes = contentTypes.map { $0.lowercased() }
+        self.maxBodyBytes = maxBodyBytes
+        self.maxHeaderBytes = maxHeaderBytes
+    }
+
+    public func evaluate(_ request: inout PolicyRequest) -> Verdict {
+        if !methods.isEmpty, !methods.contains(request.method) {
+            let allowHeader = methods.joined(separator: ", ")
+            return .deny(Denial(code: .methodNotAllowed, detail: "\(request.method) is not allowed on \(request.path); allowed: \(allowHeader)",
+                                required: methods, presented: [request.method], headers: [HeaderField("Allow", allowHeader)]))
+        }
+        if let maxHeaderBytes, request.headers.byteSize > maxHeaderBytes {
+            return .deny(Denial(code: .headersTooLarge, detail: "the request headers are \(request.headers.byteSize) bytes; the limit is \(maxHeaderBytes)",
+                                required: ["headers <= \(maxHeaderBytes) bytes"], presented: ["\(request.headers.byteSize) bytes"]))
+        }
+        let length = request.contentLength ?? request.body?.count
+        if let maxBodyBytes, let length, length > maxBodyBytes {
+            return .deny(Denial(code: .bodyTooLarge, detail: "the request body is \(length) bytes; the limit is \(maxBodyBytes)",
+                                required: ["body <= \(maxBodyBytes) bytes"], presented: ["\(length) bytes"]))
+        }
+        let hasBody = (length ?? 0) > 0 || request.headers.contains("transfer-encoding")
+        if !contentTypes.isEmpty, hasBody {
+            let raw = request.headers["content-type"] ?? ""
+            let media = raw.split(separator: ";", maxSplits: 1).first.map { String($0.trimmingSpaces).lowercased() } ?? ""
+            let ok = contentTypes.contains { allowed in
+                allowed == media || (allowed.hasSuffix("/*") && media.hasPrefix(allowed.dropLast()))
+            }
+            if !ok {
+                return .deny(Denial(code: .unsupportedMediaType,
+                                    detail: media.isEmpty ? "the request has a body but no Content-Type; expected \(contentTypes.joined(separator: " or "))"
+                                                          : "Content-Type \(media) is not accepted; expected \(contentTypes.joined(separator: " or "))",
+                                    required: contentTypes, presented: media.isEmpty ? [] : [media]))
+            }
+        }
+        var parts: [String] = []
+        if !methods.isEmpty { parts.append("method \(request.method) allowed") }
+        if let maxBodyBytes { parts.append("body \(length.map(String.init) ?? "streamed") <= \(maxBodyBytes)") }
+        if maxHeaderBytes != nil { parts.append("headers \(request.headers.byteSize) bytes within limit") }
+        return .allow(note: parts.isEmpty ? "no constraints" : parts.joined(separator: "; "))
+    }
+}

@@ -1,0 +1,275 @@
+import Foundation
+import GatehouseChecks
+import GatehouseCore
+import Yams
+
+/// host:port.
+public struct HostPort: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    public static func parse(_ text: String) -> HostPort? {
+        var s = Substring(text)
+        if s.hasPrefix("http://") { s = s.dropFirst(7) }
+        if s.hasSuffix("/") { s = s.dropLast() }
+        var host: Substring
+        var portText: Substring
+        if s.hasPrefix("["), let close = s.firstIndex(of: "]") {
+            host = s[s.index(after: s.startIndex)..<close]
+            let after = s[s.index(after: close)...]
+            guard after.hasPrefix(":") else { return nil }
+            portText = after.dropFirst()
+        } else {
+            guard let colon = s.lastIndex(of: ":") else { return nil }
+            host = s[..<colon]
+            portText = s[s.index(after: colon)...]
+        }
+        if host.isEmpty { host = "0.0.0.0" }
+        guard let port = Int(portText), (0...65535).contains(port), !host.contains("/") else { return nil }
+        return HostPort(host: String(host), port: port)
+    }
+}
+
+/// A group of upstream targets, balanced round-robin over pooled keep-alive connections.
+public struct UpstreamSpec: Sendable {
+    public var name: String
+    public var targets: [HostPort]
+    public var connectTimeout: Double
+    /// Time allowed for the upstream to answer (head, and each later read).
+    public var readTimeout: Double
+    /// Idle keep-alive connections kept per target and event loop.
+    public var maxIdle: Int
+}
+
+/// A route, compiled: how requests are matched and which chain guards them.
+public struct CompiledRoute: Sendable {
+    public var name: String
+    public var hosts: [HostPattern]
+    public var methods: [String]
+    public var path: PathTemplate
+    public var upstream: String
+    public var chain: PolicyChain
+    public var exposure: Exposure
+    /// True when the route explicitly asked for `detailed` exposure (reveals operator detail such as WAF excerpts).
+    public var explicitDetailed: Bool
+    /// Largest body buffered for checks that inspect bodies.
+    public var maxBufferedBody: Int
+    /// Prefix removed before forwarding, if any.
+    public var stripPrefix: String?
+}
+
+/// Call-log settings.
+public struct LogSettings: Sendable {
+    public var retention: Double
+    public var queueCapacity: Int
+    public var batchSize: Int
+}
+
+/// A validated configuration, ready to serve.
+public struct GatewayConfig: Sendable {
+    public var file: String
+    public var listen: HostPort
+    public var storePath: String
+    public var log: LogSettings
+    public var trustedProxies: [CIDRBlock]
+    public var problemTypeBase: String
+    public var upstreams: [String: UpstreamSpec]
+    public var router: Router
+    /// Policy names in the order they were declared, for `gatehouse check` output.
+    public var policyNames: [String]
+}
+
+/// Loads and validates configuration files.
+public enum ConfigLoader {
+    static let topKeys = ["listen", "store", "log", "trusted_proxies", "problem_type_base", "upstreams", "routes", "policies"]
+
+    /// Loads a file. Throws ``ConfigError`` with every problem found, each with file:line:column.
+    public static func load(file: String, context: (String) -> BuildContext) throws -> GatewayConfig {
+        let text: String
+        do {
+            text = try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw ConfigError(issues: [ConfigIssue(file: file, line: 1, column: 1, path: "", message: "cannot read the file: \(error.localizedDescription)")])
+        }
+        let base = (file as NSString).deletingLastPathComponent
+        return try parse(yaml: text, file: file, context: context(base.isEmpty ? "." : base))
+    }
+
+    /// Parses YAML text (named `file` in messages).
+    public static func parse(yaml text: String, file: String, context: BuildContext) throws -> GatewayConfig {
+        let root: Node
+        do {
+            guard let n = try Yams.compose(yaml: text) else {
+                throw ConfigError(issues: [ConfigIssue(file: file, line: 1, column: 1, path: "", message: "the file is empty; expected a mapping with listen, upstreams, routes and policies")])
+            }
+            root = n
+        } catch let e as YamlError {
+            throw ConfigError(issues: [yamlIssue(e, file: file)])
+        }
+        let r = ConfigReader(file: file)
+        let top = ConfigNode(node: root, path: "")
+        guard let f = r.mapping(top, known: topKeys, required: ["routes"]) else { throw ConfigError(issues: r.issues) }
+
+        let listen: HostPort = f["listen"].flatMap { n in
+            guard let s = r.string(n) else { return nil }
+            guard let hp = HostPort.parse(s) else { r.error(n, "\"\(s)\" is not a listen address (expected host:port, e.g. 127.0.0.1:8080)"); return nil }
+            return hp
+        } ?? HostPort(host: "127.0.0.1", port: 8080)
+
+        var storePath = "gatehouse.db"
+        if let s = f["store"], let sf = r.mapping(s, known: ["sqlite"]) {
+            if let p = sf["sqlite"].flatMap(r.string) { storePath = p }
+        }
+        if !storePath.hasPrefix("/") { storePath = (context.baseDirectory as NSString).appendingPathComponent(storePath) }
+
+        var log = LogSettings(retention: 7 * 86400, queueCapacity: 50_000, batchSize: 512)
+        if let l = f["log"], let lf = r.mapping(l, known: ["retention", "queue", "batch"]) {
+            if let v = lf["retention"].flatMap(r.duration) { log.retention = v }
+            if let v = lf["queue"].flatMap({ r.int($0, range: 1...10_000_000) }) { log.queueCapacity = v }
+            if let v = lf["batch"].flatMap({ r.int($0, range: 1...100_000) }) { log.batchSize = v }
+        }
+        let trusted = f["trusted_proxies"].map(r.cidrs) ?? []
+        let typeBase = f["problem_type_base"].flatMap(r.string) ?? "docs/reasons.md#"
+
+        // Upstreams
+        var upstreams: [String: UpstreamSpec] = [:]
+        if let u = f["upstreams"] {
+            for (name, n) in r.namedEntries(u) {
+                guard let uf = r.mapping(n, known: ["targets", "connect_timeout", "timeout", "max_idle"], required: ["targets"]) else { continue }
+                var targets: [HostPort] = []
+                if let t = uf["targets"] {
+                    for item in r.list(t) {
+                        guard let s = r.string(item) else { continue }
+                        if s.hasPrefix("https://") {
+                            r.error(item, "\"\(s)\": TLS to upstreams is not supported yet (expected http://host:port)")
+                        } else if let hp = HostPort.parse(s) {
+                            targets.append(hp)
+                        } else {
+                            r.error(item, "\"\(s)\" is not an upstream target (expected http://host:port)")
+                        }
+                    }
+                    if targets.isEmpty, r.issues.isEmpty { r.error(t, "an upstream needs at least one target") }
+                }
+                upstreams[name] = UpstreamSpec(
+                    name: name, targets: targets,
+                    connectTimeout: uf["connect_timeout"].flatMap(r.duration) ?? 2,
+                    readTimeout: uf["timeout"].flatMap(r.duration) ?? 30,
+                    maxIdle: uf["max_idle"].flatMap { r.int($0, range: 0...100_000) } ?? 64)
+            }
+        }
+
+        // Policies
+        var builders: [String: (CheckBuilder, CheckMode, Bool)] = [:]
+        var policyNames: [String] = []
+        if let p = f["policies"] {
+            for (name, n) in r.namedEntries(p) {
+                policyNames.append(name)
+                guard case .mapping = n.node else { r.error(n, "expected a mapping with a type, e.g. { type: ip, allow: [10.0.0.0/8] }"); continue }
+                let typeName = n.node["type"]?.string
+                guard let typeName else { r.error(n, "missing required key \"type\" (one of: \(PolicyTypes.all.map(\.name).joined(separator: ", ")))"); continue }
+                guard let type = PolicyTypes.named(typeName) else {
+                    let at = n.child("type", n.node["type"]!)
+                    let hint = DidYouMean.suggest(typeName, from: PolicyTypes.all.map(\.name)).map { "; did you mean \"\($0)\"?" } ?? ""
+                    r.error(at, "unknown policy type \"\(typeName)\" (expected one of: \(PolicyTypes.all.map(\.name).joined(separator: ", ")))\(hint)")
+                    continue
+                }
+                guard var fields = r.mapping(n, known: ["type", "mode"] + type.keys, required: type.required) else { continue }
+                var mode = CheckMode.enforce
+                if let m = fields["mode"], let s = r.oneOf(m, ["enforce", "shadow"]) { mode = CheckMode(rawValue: s)! }
+                fields["type"] = nil
+                fields["mode"] = nil
+                let before = r.issues.count
+                if let b = type.read(name, n, fields, r), r.issues.count == before {
+                    builders[name] = (b, mode, true)
+                }
+            }
+        }
+
+        // Routes
+        var routes: [CompiledRoute] = []
+        var routeNames = Set<String>()
+        if let rs = f["routes"] {
+            for (i, n) in r.list(rs).enumerated() {
+                guard let rf = r.mapping(n, known: ["name", "match", "upstream", "policies", "exposure", "strip_prefix", "max_body_buffer"],
+                                         required: ["match", "upstream"]) else { continue }
+                let name = rf["name"].flatMap(r.string) ?? "route-\(i + 1)"
+                if !routeNames.insert(name).inserted, let at = rf["name"] { r.error(at, "route name \"\(name)\" is used twice") }
+                var hosts: [HostPattern] = []
+                var methods: [String] = []
+                var template: PathTemplate?
+                if let m = rf["match"], let mf = r.mapping(m, known: ["host", "hosts", "methods", "path"], required: ["path"]) {
+                    hosts = ((mf["host"].map(r.strings) ?? []) + (mf["hosts"].map(r.strings) ?? [])).map(HostPattern.init)
+                    methods = (mf["methods"].map(r.strings) ?? []).map { $0.uppercased() }
+                    if let pn = mf["path"], let ps = r.string(pn) {
+                        switch PathTemplate.parse(ps) {
+                        case .success(let t): template = t
+                        case .failure(let e): r.error(pn, e.message)
+                        }
+                    }
+                }
+                var upstream = ""
+                if let un = rf["upstream"], let us = r.string(un) {
+                    if upstreams[us] == nil {
+                        let hint = DidYouMean.suggest(us, from: Array(upstreams.keys)).map { "; did you mean \"\($0)\"?" } ?? ""
+                        r.error(un, "unknown upstream \"\(us)\" (defined: \(upstreams.keys.sorted().joined(separator: ", ")))\(hint)")
+                    }
+                    upstream = us
+                }
+                var links: [ChainLink] = []
+                if let pl = rf["policies"] {
+                    for item in r.list(pl) {
+                        var policyName: String?
+                        var mode: CheckMode?
+                        if case .mapping = item.node {
+                            if let pf = r.mapping(item, known: ["policy", "mode"], required: ["policy"]) {
+                                policyName = pf["policy"].flatMap(r.string)
+                                if let m = pf["mode"], let s = r.oneOf(m, ["enforce", "shadow"]) { mode = CheckMode(rawValue: s) }
+                            }
+                        } else {
+                            policyName = r.string(item)
+                        }
+                        guard let policyName else { continue }
+                        guard let (builder, defaultMode, _) = builders[policyName] else {
+                            if !policyNames.contains(policyName) {
+                                let hint = DidYouMean.suggest(policyName, from: policyNames).map { "; did you mean \"\($0)\"?" } ?? ""
+                                r.error(item, "unknown policy \"\(policyName)\" (defined: \(policyNames.joined(separator: ", ")))\(hint)")
+                            }
+                            continue
+                        }
+                        links.append(ChainLink(builder(context), mode: mode ?? defaultMode))
+                    }
+                }
+                var exposure = Exposure.detailed
+                var explicitDetailed = false
+                if let e = rf["exposure"], let s = r.oneOf(e, ["detailed", "minimal"]) {
+                    exposure = Exposure(rawValue: s)!
+                    explicitDetailed = exposure == .detailed
+                }
+                let strip = rf["strip_prefix"].flatMap(r.string)
+                let maxBuffer = rf["max_body_buffer"].flatMap(r.size) ?? (1 << 20)
+                if let template {
+                    routes.append(CompiledRoute(name: name, hosts: hosts, methods: methods, path: template, upstream: upstream,
+                                                chain: PolicyChain(links), exposure: exposure, explicitDetailed: explicitDetailed,
+                                                maxBufferedBody: maxBuffer, stripPrefix: strip))
+                }
+            }
+        }
+        if !r.issues.isEmpty { throw ConfigError(issues: r.issues) }
+        return GatewayConfig(file: file, listen: listen, storePath: storePath, log: log, trustedProxies: trusted, problemTypeBase: typeBase,
+                             upstreams: upstreams, router: Router(routes: routes), policyNames: policyNames)
+    }
+
+    static func yamlIssue(_ e: YamlError, file: String) -> ConfigIssue {
+        switch e {
+        case .scanner(let ctx, let problem, let mark, _), .parser(let ctx, let problem, let mark, _), .composer(let ctx, let problem, let mark, _):
+            return ConfigIssue(file: file, line: mark.line, column: mark.column, path: "",
+                               message: "YAML syntax error: \(problem)\(ctx.map { " (\($0.text))" } ?? "")")
+        case .duplicatedKeysInMapping(let dups, let ctx):
+            return ConfigIssue(file: file, line: ctx.mark.line, column: ctx.mark.column, path: "",
+                               message: "duplicate keys: \(dups.joined(separator: ", "))")
+        default:
+            return ConfigIssue(file: file, line: 1, column: 1, path: "", message: "YAML error: \(e)")
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import GatehouseChecks
+import GatehouseConfig
+import GatehouseCore
+import GatehouseStore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOExtras
+import NIOHTTP1
+import NIOPosix
+
+/// The running gateway: listener, configuration, store, call log.
+public final class Gateway: Sendable {
+    /// The configuration file, or nil for the embedded defaults.
+    public let configFile: String?
+    let services: GatewayServices
+    let group: MultiThreadedEventLoopGroup
+    let store: SQLiteStore
+    let directory: StoreDirectory
+    /// Released before the event loops stop: its deinit touches its loop.
+    let quiesce: NIOLockedValueBox<ServerQuiescingHelper?>
+    let serverChannel: NIOLockedValueBox<(any Channel)?>
+    let logger: Logger
+
+    /// Loads the configuration, opens the store and prepares the event loops; `start()` binds.
+    public init(configFile: String?, threads: Int = System.coreCount, logger: Logger = Logger(label: "gatehouse")) throws {
+        self.configFile = configFile
+        self.logger = logger
+        // The store path comes from the configuration, which needs the directory to build checks;
+        // read it once with a placeholder directory, then build for real.
+        let probe = try Gateway.loadConfig(configFile, directory: EmptyDirectory())
+        store = try SQLiteStore(path: probe.storePath)
+        directory = StoreDirectory(store: store, logger: logger)
+        let config = try Gateway.loadConfig(configFile, directory: directory)
+        let writer = CallLogWriter(store: store, capacity: config.log.queueCapacity, batchSize: config.log.batchSize,
+                                   retention: config.log.retention, logger: logger)
+        services = GatewayServices(runtime: RuntimeState(config: config, generation: 1), callLog: writer, logger: logger)
+        group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
+        quiesce = NIOLockedValueBox(ServerQuiescingHelper(group: group))
+        serverChannel = NIOLockedValueBox<(any Channel)?>(nil)
+    }
+
+    /// Loads a configuration file, or the embedded defaults when `file` is nil.
+    public static func loadConfig(_ file: String?, directory: any CredentialDirectory) throws -> GatewayConfig {
+        if let file {
+            return try ConfigLoader.load(file: file) { BuildContext(directory: directory, baseDirectory: $0) }
+        }
+        return try ConfigLoader.parse(yaml: DefaultConfig.yaml, file: DefaultConfig.name,
+                                      context: BuildContext(directory: directory, baseDirectory: "."))
+    }
+
+    /// The address the listener is bound to (useful with port 0).
+    public var boundAddress: SocketAddress? { serverChannel.withLockedValue { $0?.localAddress } }
+
+    /// Binds the listener and starts serving.
+    public func start() async throws {
+        directory.start()
+        let config = services.current.config
+        let services = self.services
+        guard let quiesce = self.quiesce.withLockedValue({ $0 }) else { throw ChannelError.ioOnClosedChannel }
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 1024)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.configureHTTPServerPipeline(withErrorHandling: true)
+                    try sync.addHandler(GatewayHandler(services: services))
+                }
+            }
+            .bind(host: config.listen.host, port: config.listen.port)
+            .get()
+        serverChannel.withLockedValue { $0 = channel }
+        logger.info("gatehouse listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")", "config": "\(configFile ?? DefaultConfig.name)",
+                                                      "routes": "\(config.router.routes.count)"])
+    }
+
+    /// Re-reads the configuration file. A file that fails validation is rejected and the running
+    /// configuration keeps serving; the errors are returned (and logged).
+    @discardableResult
+    public func reload() -> Result<Int, ConfigError> {
+        do {
+            let config = try Gateway.loadConfig(configFile, directory: directory)
+            let gen = services.runtime.withLockedValue { state -> Int in
+                state = RuntimeState(config: config, generation: state.generation + 1)
+                return state.generation
+            }
+            logger.info("configuration reloaded", metadata: ["generation": "\(gen)", "routes": "\(config.router.routes.count)"])
+            return .success(gen)
+        } catch let e as ConfigError {
+            logger.error("configuration rejected; the previous configuration keeps serving:\n\(e)")
+            return .failure(e)
+        } catch {
+            let e = ConfigError(issues: [ConfigIssue(file: configFile ?? DefaultConfig.name, line: 1, column: 1, path: "", message: "\(error)")])
+            logger.error("configuration rejected; the previous configuration keeps serving:\n\(e)")
+            return .failure(e)
+        }
+    }
+
+    public var configGeneration: Int { services.current.generation }
+
+    /// Stops accepting, lets in-flight requests finish (up to `grace` seconds), flushes the call log.
+    public func shutdown(grace: Double = 10) async {
+        let promise = group.next().makePromise(of: Void.self)
+        quiesce.withLockedValue { $0 }?.initiateShutdown(promise: promise)
+        // In-flight work still running after the grace period is cut off.
+        let graceDeadline = promise.futureResult.eventLoop.scheduleTask(in: .nanoseconds(Int64(grace * 1e9))) { promise.succeed(()) }
+        try? await promise.futureResult.get()
+        graceDeadline.cancel()
+        if let server = serverChannel.withLockedValue({ $0 }) { try? await server.closeFuture.get() }
+        for pool in services.pools.all() {
+            try? await pool.eventLoop.submit { pool.closeAll() }.get()
+        }
+        quiesce.withLockedValue { $0 = nil }
+        directory.stop()
+        services.callLog.close()
+        try? await group.shutdownGracefully()
+        logger.info("gatehouse stopped", metadata: ["calls_logged": "\(services.callLog.written)", "calls_dropped": "\(services.callLog.dropped)"])
+    }
+
+    public var callLogDropped: Int { services.callLog.dropped }
+}
+
+/// A directory with nothing in it, for reading a configuration before the store is open.
+struct EmptyDirectory: CredentialDirectory {
+    func key(id: String) -> KeyRecord? { nil }
+    func consumer(id: String) -> ConsumerRecord? { nil }
+    var isAvailable: Bool { false }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import GatehouseCore
+import Logging
+import Metrics
+
+/// Batches call-log records into the store off the request path.
+///
+/// `submit` never blocks beyond a short lock: when the bounded queue is full the record is dropped
+/// and counted (metric `gatehouse_calllog_dropped_total`, and a warning in the gateway's log), so a
+/// slow disk degrades logging, never serving. `close()` drains the queue before returning.
+public final class CallLogWriter: @unchecked Sendable {
+    // @unchecked: all mutable state is guarded by `cond`.
+    private let cond = NSCondition()
+    private var queue: [CallRecord] = []
+    private var closing = false
+    private var finished = false
+    private var droppedTotal = 0
+    private var droppedSinceReport = 0
+    private var writtenTotal = 0
+
+    let store: SQLiteStore
+    let capacity: Int
+    let batchSize: Int
+    let retention: Double?
+    let logger: Logger
+    let droppedCounter = Counter(label: "gatehouse_calllog_dropped_total")
+    let writtenCounter = Counter(label: "gatehouse_calllog_written_total")
+    private var thread: Thread?
+
+    public init(store: SQLiteStore, capacity: Int = 50_000, batchSize: Int = 512, retention: Double? = 7 * 86400,
+                logger: Logger = Logger(label: "gatehouse.calllog")) {
+        self.store = store
+        self.capacity = capacity
+        self.batchSize = batchSize
+        self.retention = retention
+        self.logger = logger
+        queue.reserveCapacity(min(capacity, 4096))
+        let t = Thread { [unowned self] in self.run() }
+        t.name = "gatehouse-calllog"
+        thread = t
+        t.start()
+    }
+
+    /// Queues a record; drops and counts it when the queue is full.
+    public func submit(_ record: CallRecord) {
+        cond.lock()
+        if queue.count >= capacity || closing {
+            droppedTotal += 1
+            droppedSinceReport += 1
+            cond.unlock()
+            droppedCounter.increment()
+            return
+        }
+        queue.append(record)
+        if queue.count == 1 || queue.count >= batchSize { cond.signal() }
+        cond.unlock()
+    }
+
+    public var dropped: Int { cond.lock(); defer { cond.unlock() }; return droppedTotal }
+    public var written: Int { cond.lock(); defer { cond.unlock() }; return writtenTotal }
+
+    /// Stops accepting, writes everything queued, and waits for the writer to finish.
+    public func close() {
+        cond.lock()
+        closing = true
+        cond.broadcast()
+        while !finished { cond.wait() }
+        cond.unlock()
+    }
+
+    private func run() {
+        var lastPurge = 0.0
+        var lastReport = Date().timeIntervalSince1970
+        while true {
+            cond.lock()
+            while queue.isEmpty && !closing {
+                _ = cond.wait(until: Date(timeIntervalSinceNow: 0.5))
+                if queue.isEmpty { break }
+            }
+            let batch = Array(queue.prefix(batchSize))
+            queue.removeFirst(batch.count)
+            let done = closing && queue.isEmpty
+            let droppedNow = droppedSinceReport
+            cond.unlock()
+
+            if !batch.isEmpty { write(batch) }
+            let now = Date().timeIntervalSince1970
+            if droppedNow > 0, now - lastReport >= 5 || done {
+                cond.lock(); droppedSinceReport -= droppedNow; let total = droppedTotal; cond.unlock()
+                logger.warning("call log fell behind: dropped \(droppedNow) records (\(total) since start)")
+                lastReport = now
+            }
+            if let retention, now - lastPurge > 60 {
+                lastPurge = now
+                do {
+                    let n = try store.purgeCalls(before: now - retention)
+                    if n > 0 { logger.info("call log retention removed \(n) records older than \(TimeText.duration(retention))") }
+                } catch {
+                    logger.error("call log retention failed", metadata: ["error": "\(error)"])
+                }
+            }
+            if done { break }
+        }
+        cond.lock()
+        finished = true
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    private func write(_ batch: [CallRecord]) {
+        // A failed batch is retried once; if it fails again it is counted as dropped and reported.
+        for attempt in 1...2 {
+            do {
+                try store.insertCalls(batch)
+                cond.lock(); writtenTotal += batch.count; cond.unlock()
+                writtenCounter.increment(by: batch.count)
+                return
+            } catch {
+                if attempt == 2 {
+                    cond.lock(); droppedTotal += batch.count; droppedSinceReport += batch.count; cond.unlock()
+                    droppedCounter.increment(by: batch.count)
+                    logger.error("call log write failed; \(batch.count) records lost", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+}

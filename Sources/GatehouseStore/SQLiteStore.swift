@@ -1,0 +1,241 @@
+import Foundation
+import GRDB
+import GatehouseChecks
+import GatehouseCore
+
+/// Errors from store operations, each naming what was wrong.
+public struct StoreError: Error, CustomStringConvertible, Equatable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The embedded store: consumers, API keys and the call log in one SQLite file (WAL).
+public final class SQLiteStore: Sendable {
+    public let path: String
+    let pool: DatabasePool
+
+    public init(path: String) throws {
+        self.path = path
+        var config = Configuration()
+        config.busyMode = .timeout(5)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+        } catch {
+            throw StoreError("cannot open the store at \(path): \(error)")
+        }
+        try migrator.migrate(pool)
+    }
+
+    var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE consumers (
+                    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, status TEXT NOT NULL DEFAULT 'active',
+                    tenant TEXT, roles TEXT NOT NULL DEFAULT '', scopes TEXT NOT NULL DEFAULT '',
+                    password_hash TEXT, created_at REAL NOT NULL);
+                CREATE TABLE api_keys (
+                    id TEXT PRIMARY KEY, consumer_id TEXT NOT NULL REFERENCES consumers(id) ON DELETE CASCADE,
+                    hash BLOB NOT NULL, created_at REAL NOT NULL, expires_at REAL, revoked_at REAL);
+                CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                INSERT INTO meta VALUES ('revision', 0);
+                CREATE TRIGGER consumers_ai AFTER INSERT ON consumers BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
+                CREATE TRIGGER consumers_au AFTER UPDATE ON consumers BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
+                CREATE TRIGGER consumers_ad AFTER DELETE ON consumers BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
+                CREATE TRIGGER keys_ai AFTER INSERT ON api_keys BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
+                CREATE TRIGGER keys_au AFTER UPDATE ON api_keys BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
+                CREATE TRIGGER keys_ad AFTER DELETE ON api_keys BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
+                CREATE TABLE calls (
+                    request_id TEXT NOT NULL, time REAL NOT NULL, route TEXT, consumer TEXT, key_id TEXT, client TEXT,
+                    method TEXT NOT NULL, path TEXT NOT NULL, host TEXT, status INTEGER NOT NULL, upstream_ms REAL,
+                    total_ms REAL NOT NULL, check_id TEXT, reason TEXT, detail TEXT, hint TEXT, required TEXT, presented TEXT,
+                    trace TEXT NOT NULL, upstream_target TEXT);
+                CREATE UNIQUE INDEX calls_request_id ON calls(request_id);
+                CREATE INDEX calls_time ON calls(time);
+                CREATE INDEX calls_reason ON calls(reason, time);
+                """)
+        }
+        return m
+    }
+
+    // MARK: Consumers
+
+    @discardableResult
+    public func createConsumer(name: String, tenant: String? = nil, roles: [String] = [], scopes: [String] = []) throws -> ConsumerRecord {
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.@".contains($0) }) else {
+            throw StoreError("consumer name \"\(name)\" is invalid: use letters, digits, - _ . @")
+        }
+        let record = ConsumerRecord(id: "c_" + UUID().uuidString.lowercased().prefix(12), name: name, tenant: tenant, roles: roles, scopes: scopes)
+        do {
+            try pool.write { db in
+                try db.execute(sql: "INSERT INTO consumers (id, name, status, tenant, roles, scopes, created_at) VALUES (?, ?, 'active', ?, ?, ?, ?)",
+                               arguments: [record.id, name, tenant, roles.joined(separator: " "), scopes.joined(separator: " "), Date().timeIntervalSince1970])
+            }
+        } catch let e as DatabaseError where e.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+            throw StoreError("consumer \"\(name)\" already exists")
+        }
+        return record
+    }
+
+    public func consumers() throws -> [ConsumerRecord] {
+        try pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM consumers ORDER BY name").map(Self.consumer) }
+    }
+
+    public func consumer(named name: String) throws -> ConsumerRecord? {
+        try pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM consumers WHERE name = ?", arguments: [name]).map(Self.consumer) }
+    }
+
+    public func setConsumerStatus(name: String, status: String) throws {
+        guard ["active", "suspended"].contains(status) else { throw StoreError("status \"\(status)\" is invalid: expected active or suspended") }
+        let changed = try pool.write { db -> Int in
+            try db.execute(sql: "UPDATE consumers SET status = ? WHERE name = ?", arguments: [status, name])
+            return db.changesCount
+        }
+        if changed == 0 { throw StoreError("no consumer named \"\(name)\"") }
+    }
+
+    public func setConsumerGrants(name: String, roles: [String]?, scopes: [String]?, tenant: String??) throws {
+        try pool.write { db in
+            guard try Row.fetchOne(db, sql: "SELECT 1 FROM consumers WHERE name = ?", arguments: [name]) != nil else {
+                throw StoreError("no consumer named \"\(name)\"")
+            }
+            if let roles { try db.execute(sql: "UPDATE consumers SET roles = ? WHERE name = ?", arguments: [roles.joined(separator: " "), name]) }
+            if let scopes { try db.execute(sql: "UPDATE consumers SET scopes = ? WHERE name = ?", arguments: [scopes.joined(separator: " "), name]) }
+            if let tenant { try db.execute(sql: "UPDATE consumers SET tenant = ? WHERE name = ?", arguments: [tenant, name]) }
+        }
+    }
+
+    static func consumer(_ row: Row) -> ConsumerRecord {
+        ConsumerRecord(id: row["id"], name: row["name"], status: row["status"], tenant: row["tenant"],
+                       roles: (row["roles"] as String? ?? "").split(separator: " ").map(String.init),
+                       scopes: (row["scopes"] as String? ?? "").split(separator: " ").map(String.init))
+    }
+
+    // MARK: Keys
+
+    /// Creates a key for a consumer. The key is returned once; only its hash is stored.
+    public func createKey(consumer name: String, expiresAt: Double? = nil) throws -> (key: String, record: KeyRecord) {
+        guard let consumer = try consumer(named: name) else { throw StoreError("no consumer named \"\(name)\"; create it with `gatehouse consumers create \(name)`") }
+        let (key, id) = APIKeyFormat.generate()
+        let record = KeyRecord(keyID: id, consumerID: consumer.id, hash: APIKeyFormat.hash(key), createdAt: Date().timeIntervalSince1970, expiresAt: expiresAt)
+        try pool.write { db in
+            try db.execute(sql: "INSERT INTO api_keys (id, consumer_id, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [record.keyID, record.consumerID, Data(record.hash), record.createdAt, record.expiresAt])
+        }
+        return (key, record)
+    }
+
+    public func revokeKey(id: String, at time: Double = Date().timeIntervalSince1970) throws {
+        let changed = try pool.write { db -> Int in
+            try db.execute(sql: "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", arguments: [time, id])
+            return db.changesCount
+        }
+        if changed == 0 { throw StoreError("no active key with id \"\(id)\"") }
+    }
+
+    /// Sets or clears a key's expiry (used by tests and `keys expire`).
+    public func setKeyExpiry(id: String, expiresAt: Double?) throws {
+        try pool.write { db in try db.execute(sql: "UPDATE api_keys SET expires_at = ? WHERE id = ?", arguments: [expiresAt, id]) }
+    }
+
+    public func keys(consumer name: String? = nil) throws -> [(KeyRecord, consumer: String)] {
+        try pool.read { db in
+            let sql = "SELECT k.*, c.name AS consumer_name FROM api_keys k JOIN consumers c ON c.id = k.consumer_id"
+                + (name == nil ? "" : " WHERE c.name = ?") + " ORDER BY k.created_at"
+            return try Row.fetchAll(db, sql: sql, arguments: name.map { [$0] } ?? []).map { (Self.key($0), $0["consumer_name"]) }
+        }
+    }
+
+    static func key(_ row: Row) -> KeyRecord {
+        KeyRecord(keyID: row["id"], consumerID: row["consumer_id"], hash: Array(row["hash"] as Data),
+                  createdAt: row["created_at"], expiresAt: row["expires_at"], revokedAt: row["revoked_at"])
+    }
+
+    /// A change counter bumped by every write to consumers or keys.
+    public func revision() throws -> Int64 {
+        try pool.read { db in try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revision'") ?? 0 }
+    }
+
+    /// Everything the request path needs, read in one transaction.
+    public func credentialSnapshot() throws -> (revision: Int64, consumers: [ConsumerRecord], keys: [KeyRecord]) {
+        try pool.read { db in
+            let rev = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revision'") ?? 0
+            let consumers = try Row.fetchAll(db, sql: "SELECT * FROM consumers").map(Self.consumer)
+            let keys = try Row.fetchAll(db, sql: "SELECT * FROM api_keys").map(Self.key)
+            return (rev, consumers, keys)
+        }
+    }
+
+    // MARK: Call log
+
+    public func insertCalls(_ records: [CallRecord]) throws {
+        guard !records.isEmpty else { return }
+        let encoder = JSONEncoder()
+        try pool.write { db in
+            let stmt = try db.cachedStatement(sql: """
+                INSERT OR REPLACE INTO calls (request_id, time, route, consumer, key_id, client, method, path, host, status, upstream_ms,
+                total_ms, check_id, reason, detail, hint, required, presented, trace, upstream_target)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for r in records {
+                let trace = String(decoding: try encoder.encode(r.trace), as: UTF8.self)
+                let required = String(decoding: try encoder.encode(r.required), as: UTF8.self)
+                let presented = String(decoding: try encoder.encode(r.presented), as: UTF8.self)
+                try stmt.execute(arguments: [r.requestID, r.time, r.route, r.consumer, r.keyID, r.client, r.method, r.path, r.host, r.status,
+                                             r.upstreamMillis, r.totalMillis, r.decidingCheck, r.reason, r.detail, r.hint, required, presented,
+                                             trace, r.upstreamTarget])
+            }
+        }
+    }
+
+    public func call(requestID: String) throws -> CallRecord? {
+        try pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM calls WHERE request_id = ?", arguments: [requestID]).map(Self.call) }
+    }
+
+    /// Matching records, oldest first, with their row ids (for following).
+    public func calls(_ f: CallFilter) throws -> [(row: Int64, record: CallRecord)] {
+        var clauses: [String] = []
+        var args: [any DatabaseValueConvertible] = []
+        if let s = f.status { clauses.append("status = ?"); args.append(s) }
+        if let s = f.reason { clauses.append("reason = ?"); args.append(s) }
+        if let s = f.route { clauses.append("route = ?"); args.append(s) }
+        if let s = f.consumer { clauses.append("consumer = ?"); args.append(s) }
+        if let s = f.since { clauses.append("time >= ?"); args.append(s) }
+        if let s = f.afterRow { clauses.append("rowid > ?"); args.append(s) }
+        let whereSQL = clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
+        let sql = "SELECT * FROM (SELECT rowid AS rid, * FROM calls\(whereSQL) ORDER BY rowid DESC LIMIT \(max(1, f.limit))) ORDER BY rid"
+        return try pool.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { ($0["rid"], Self.call($0)) }
+        }
+    }
+
+    public func callCount() throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM calls") ?? 0 }
+    }
+
+    /// Deletes records older than `time`; returns how many.
+    @discardableResult
+    public func purgeCalls(before time: Double) throws -> Int {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM calls WHERE time < ?", arguments: [time])
+            return db.changesCount
+        }
+    }
+
+    static func call(_ row: Row) -> CallRecord {
+        let decoder = JSONDecoder()
+        func list(_ s: String?) -> [String] {
+            guard let s, let d = s.data(using: .utf8) else { return [] }
+            return (try? decoder.decode([String].self, from: d)) ?? []
+        }
+        let trace = (row["trace"] as String?).flatMap { $0.data(using: .utf8) }.flatMap { try? decoder.decode(DecisionTrace.self, from: $0) }
+        return CallRecord(requestID: row["request_id"], time: row["time"], route: row["route"], consumer: row["consumer"], keyID: row["key_id"],
+                          client: row["client"], method: row["method"], path: row["path"], host: row["host"], status: row["status"],
+                          upstreamMillis: row["upstream_ms"], totalMillis: row["total_ms"], decidingCheck: row["check_id"], reason: row["reason"],
+                          detail: row["detail"], hint: row["hint"], required: list(row["required"]), presented: list(row["presented"]),
+                          trace: trace ?? DecisionTrace(), upstreamTarget: row["upstream_target"])
+    }
+}

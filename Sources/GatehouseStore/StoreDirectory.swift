@@ -1,0 +1,64 @@
+import Foundation
+import GatehouseChecks
+import GatehouseCore
+import Logging
+import Synchronization
+
+/// The request path's view of consumers and keys: an in-memory snapshot of the store, reloaded when
+/// the store's revision changes (polled every `refreshInterval`), so `gatehouse keys create` or
+/// `revoke` on a running gateway takes effect within about a second without a lookup per request.
+public final class StoreDirectory: CredentialDirectory, Sendable {
+    struct Snapshot {
+        var revision: Int64 = -1
+        var keys: [String: KeyRecord] = [:]
+        var consumers: [String: ConsumerRecord] = [:]
+        var loaded = false
+    }
+
+    let store: SQLiteStore
+    let state = Mutex(Snapshot())
+    let refreshInterval: Double
+    let logger: Logger
+    let stopFlag = Atomic<Bool>(false)
+
+    public init(store: SQLiteStore, refreshInterval: Double = 1.0, logger: Logger = Logger(label: "gatehouse.store")) {
+        self.store = store
+        self.refreshInterval = refreshInterval
+        self.logger = logger
+        refresh()
+    }
+
+    /// Starts the background refresh thread.
+    public func start() {
+        let thread = Thread { [self] in
+            while !stopFlag.load(ordering: .relaxed) {
+                Thread.sleep(forTimeInterval: refreshInterval)
+                refresh()
+            }
+        }
+        thread.name = "gatehouse-directory"
+        thread.start()
+    }
+
+    public func stop() { stopFlag.store(true, ordering: .relaxed) }
+
+    /// Reloads the snapshot if the store changed. A failed reload keeps the last good snapshot.
+    public func refresh() {
+        do {
+            let current = state.withLock { $0.revision }
+            let rev = try store.revision()
+            guard rev != current else { return }
+            let snap = try store.credentialSnapshot()
+            var next = Snapshot(revision: snap.revision, loaded: true)
+            for k in snap.keys { next.keys[k.keyID] = k }
+            for c in snap.consumers { next.consumers[c.id] = c }
+            state.withLock { $0 = next }
+        } catch {
+            logger.error("credential snapshot reload failed; keeping the last one", metadata: ["error": "\(error)"])
+        }
+    }
+
+    public func key(id: String) -> KeyRecord? { state.withLock { $0.keys[id] } }
+    public func consumer(id: String) -> ConsumerRecord? { state.withLock { $0.consumers[id] } }
+    public var isAvailable: Bool { state.withLock { $0.loaded } }
+}

@@ -1,0 +1,40 @@
+import GatehouseChecks
+import GatehouseCore
+import ArgumentParser
+import GatehouseConfig
+import GatehouseProxy
+
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Validate a configuration file without serving.",
+        discussion: "Prints every problem as file:line:column: key: what was expected. Exits 0 when valid, 2 when not."
+    )
+
+    @Argument(help: "Configuration file (YAML).")
+    var file: String?
+
+    @Flag(help: "Print the embedded default configuration and exit.")
+    var printDefaults = false
+
+    func run() throws {
+        if printDefaults {
+            print(DefaultConfig.yaml)
+            return
+        }
+        guard let file else { throw ValidationError("give a configuration file to check, or --print-defaults") }
+        do {
+            let config = try Gateway.loadConfig(file, directory: OfflineDirectory())
+            print("\(file): OK — listen \(config.listen), \(config.router.routes.count) route(s), \(config.policyNames.count) polic\(config.policyNames.count == 1 ? "y" : "ies"), \(config.upstreams.count) upstream(s)")
+            for route in config.router.routes {
+                let checks = route.chain.links.map { $0.mode == .shadow ? "\($0.check.id) (shadow)" : $0.check.id }
+                let methods = route.methods.isEmpty ? "ANY" : route.methods.joined(separator: ",")
+                print("  \(route.name): \(methods) \(route.path) → \(route.upstream) [\(checks.joined(separator: ", "))]")
+            }
+        } catch let e as ConfigError {
+            printError(e.description)
+            printError("\(e.issues.count) problem\(e.issues.count == 1 ? "" : "s") found; the configuration is invalid.")
+            throw ExitCode(2)
+        }
+    }
+}

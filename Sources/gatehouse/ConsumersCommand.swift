@@ -1,0 +1,85 @@
+import GatehouseChecks
+import GatehouseCore
+import ArgumentParser
+import GatehouseStore
+
+struct ConsumersCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "consumers",
+        abstract: "Manage API consumers.",
+        subcommands: [Create.self, List.self, Suspend.self, Activate.self, Grant.self]
+    )
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a consumer.")
+        @Argument(help: "Consumer name (letters, digits, - _ . @).") var name: String
+        @Option(help: "Tenant the consumer belongs to.") var tenant: String?
+        @Option(help: "Roles, comma-separated.") var roles: String?
+        @Option(help: "Scopes granted to the consumer's API keys, comma-separated.") var scopes: String?
+        @OptionGroup var storeOptions: StoreOptions
+        func run() throws {
+            let store = try storeOptions.open()
+            do {
+                let c = try store.createConsumer(name: name, tenant: tenant, roles: split(roles), scopes: split(scopes))
+                print("created consumer \(c.name) (id \(c.id))")
+            } catch let e as StoreError {
+                throw ValidationError(e.description)
+            }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List consumers.")
+        @OptionGroup var storeOptions: StoreOptions
+        func run() throws {
+            let store = try storeOptions.open()
+            for c in try store.consumers() {
+                var line = "\(c.name)  id=\(c.id)  status=\(c.status)"
+                if let t = c.tenant { line += "  tenant=\(t)" }
+                if !c.roles.isEmpty { line += "  roles=\(c.roles.joined(separator: ","))" }
+                if !c.scopes.isEmpty { line += "  scopes=\(c.scopes.joined(separator: ","))" }
+                print(line)
+            }
+        }
+    }
+
+    struct Suspend: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Suspend a consumer: its keys are refused with consumer_suspended.")
+        @Argument var name: String
+        @OptionGroup var storeOptions: StoreOptions
+        func run() throws {
+            do { try storeOptions.open().setConsumerStatus(name: name, status: "suspended") } catch let e as StoreError { throw ValidationError(e.description) }
+            print("suspended consumer \(name)")
+        }
+    }
+
+    struct Activate: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Reinstate a suspended consumer.")
+        @Argument var name: String
+        @OptionGroup var storeOptions: StoreOptions
+        func run() throws {
+            do { try storeOptions.open().setConsumerStatus(name: name, status: "active") } catch let e as StoreError { throw ValidationError(e.description) }
+            print("activated consumer \(name)")
+        }
+    }
+
+    struct Grant: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set a consumer's roles, scopes or tenant.")
+        @Argument var name: String
+        @Option(help: "Roles, comma-separated (replaces).") var roles: String?
+        @Option(help: "Scopes, comma-separated (replaces).") var scopes: String?
+        @Option(help: "Tenant.") var tenant: String?
+        @OptionGroup var storeOptions: StoreOptions
+        func run() throws {
+            do {
+                try storeOptions.open().setConsumerGrants(name: name, roles: roles.map { split($0) }, scopes: scopes.map { split($0) },
+                                                           tenant: tenant.map { Optional($0) })
+            } catch let e as StoreError { throw ValidationError(e.description) }
+            print("updated consumer \(name)")
+        }
+    }
+}
+
+func split(_ s: String?) -> [String] {
+    (s ?? "").split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
+}

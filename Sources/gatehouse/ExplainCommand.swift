@@ -1,0 +1,97 @@
+import GatehouseChecks
+import ArgumentParser
+import Foundation
+import GatehouseCore
+import GatehouseStore
+
+struct ExplainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "explain",
+        abstract: "Explain why a request was allowed or denied, from its call-log record.",
+        discussion: "The request id is in every response's X-Request-Id header and in the problem body's request_id."
+    )
+
+    @Argument(help: "The request id.")
+    var requestID: String
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    @Flag(help: "Print the record as JSON.")
+    var json = false
+
+    func run() throws {
+        let store = try storeOptions.open()
+        guard let record = try store.call(requestID: requestID) else {
+            printError("no call-log record with request id \(requestID) in \(try storeOptions.storePath()). Records are written within a second of the response; they are kept for the configured retention.")
+            throw ExitCode(1)
+        }
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try enc.encode(record), as: UTF8.self))
+            return
+        }
+        print(ExplainText.render(record))
+    }
+}
+
+/// The person-readable explanation of one call-log record.
+enum ExplainText {
+    static func render(_ r: CallRecord) -> String {
+        var out: [String] = []
+        let verdict: String
+        if let reason = r.reason {
+            verdict = r.status >= 500 ? "FAILED \(r.status) \(reason)" : "DENIED \(r.status) \(reason)"
+        } else {
+            verdict = "ALLOWED \(r.status)"
+        }
+        out.append("Request \(r.requestID): \(verdict)")
+        out.append("  \(r.method) \(r.path)\(r.host.map { " (host \($0))" } ?? "")")
+        out.append("  at \(TimeText.iso(r.time)) from \(r.client ?? "unknown")\(r.consumer.map { ", consumer \($0)" } ?? "")\(r.keyID.map { ", key \($0)" } ?? "")")
+        out.append("  route: \(r.route ?? "none matched")\(r.upstreamTarget.map { ", upstream \($0)" } ?? "")")
+        var timing = "  total \(fmt(r.totalMillis)) ms"
+        if let u = r.upstreamMillis { timing += ", upstream \(fmt(u)) ms" }
+        out.append(timing)
+        if !r.trace.entries.isEmpty {
+            out.append("")
+            out.append("Checks, in order:")
+            for (i, e) in r.trace.entries.enumerated() {
+                let mark: String
+                switch e.outcome {
+                case .allow: mark = "allow"
+                case .deny: mark = "DENY"
+                case .skip: mark = "skip"
+                case .shadowDeny: mark = "shadow-deny"
+                case .notReached: mark = "not reached"
+                }
+                var line = "  \(i + 1). \(e.check) [\(e.type)\(e.mode == .shadow ? ", shadow" : "")] \(mark)"
+                if e.outcome != .notReached { line += " (\(e.micros) µs)" }
+                out.append(line)
+                if !e.note.isEmpty { out.append("       \(e.note)") }
+                if let reason = e.reason, e.outcome != .deny { out.append("       reason: \(reason)") }
+            }
+        }
+        if let reason = r.reason {
+            out.append("")
+            out.append(r.decidingCheck.map { "Decided by: check \($0)" } ?? "Decided by: the gateway (\(r.status >= 500 ? "upstream" : "routing"))")
+            out.append("Reason: \(reason)\(ReasonCatalogue.entry(ReasonCode(reason)).map { " — \($0.title)" } ?? "")")
+            if let d = r.detail { out.append("Detail: \(d)") }
+            if !r.required.isEmpty { out.append("Required: \(r.required.joined(separator: ", "))") }
+            if !r.presented.isEmpty { out.append("Presented: \(r.presented.joined(separator: ", "))") }
+            if let h = r.hint, !h.isEmpty { out.append("Fix (for the caller): \(h)") }
+            if let entry = ReasonCatalogue.entry(ReasonCode(reason)) { out.append("About this reason: \(entry.meaning) See docs/reasons.md#\(reason).") }
+        } else {
+            let shadows = r.trace.entries.filter { $0.outcome == .shadowDeny }
+            if !shadows.isEmpty {
+                out.append("")
+                out.append("Allowed, but \(shadows.count) shadow check\(shadows.count == 1 ? "" : "s") would have denied it: \(shadows.map { "\($0.check) (\($0.reason?.rawValue ?? "?"))" }.joined(separator: ", ")).")
+            }
+        }
+        return out.joined(separator: "\n")
+    }
+
+    static func fmt(_ v: Double) -> String {
+        let r = (v * 100).rounded() / 100
+        return String(r)
+    }
+}

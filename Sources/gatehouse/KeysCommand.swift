@@ -1,0 +1,68 @@
+import GatehouseChecks
+import ArgumentParser
+import Foundation
+import GatehouseCore
+import GatehouseStore
+
+struct KeysCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys",
+        abstract: "Manage API keys. A key is shown once, when created; the store keeps only its hash.",
+        subcommands: [Create.self, List.self, Revoke.self]
+    )
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an API key for a consumer and print it once.")
+        @Option(help: "The consumer the key belongs to.") var consumer: String
+        @Option(help: "Lifetime, e.g. 30d, 12h (default: no expiry).") var expires: String?
+        @Flag(help: "Print only the key (for scripts).") var quiet = false
+        @OptionGroup var storeOptions: StoreOptions
+        func run() throws {
+            var expiresAt: Double?
+            if let expires {
+                guard let d = TimeText.parseDuration(expires), d > 0 else { throw ValidationError("--expires \"\(expires)\" is not a duration (e.g. 30d, 12h)") }
+                expiresAt = Date().timeIntervalSince1970 + d
+            }
+            let store = try storeOptions.open()
+            do {
+                let (key, record) = try store.createKey(consumer: consumer, expiresAt: expiresAt)
+                if quiet {
+                    print(key)
+                } else {
+                    print("key id:   \(record.keyID)")
+                    print("consumer: \(consumer)")
+                    print("expires:  \(expiresAt.map(TimeText.iso) ?? "never")")
+                    print("key:      \(key)")
+                    print("")
+                    print("This is the only time the key is shown; store it now. Logs and responses name it by its id, \(record.keyID).")
+                }
+            } catch let e as StoreError {
+                throw ValidationError(e.description)
+            }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List keys by id (never the keys themselves).")
+        @Option(help: "Only this consumer's keys.") var consumer: String?
+        @OptionGroup var storeOptions: StoreOptions
+        func run() throws {
+            let now = Date().timeIntervalSince1970
+            for (k, c) in try storeOptions.open().keys(consumer: consumer) {
+                var state = "active"
+                if let r = k.revokedAt { state = "revoked \(TimeText.iso(r))" } else if let e = k.expiresAt, e <= now { state = "expired \(TimeText.iso(e))" }
+                print("\(k.keyID)  consumer=\(c)  created=\(TimeText.iso(k.createdAt))  expires=\(k.expiresAt.map(TimeText.iso) ?? "never")  \(state)")
+            }
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a key by id; a running gateway refuses it within about a second.")
+        @Argument(help: "Key id.") var keyID: String
+        @OptionGroup var storeOptions: StoreOptions
+        func run() throws {
+            do { try storeOptions.open().revokeKey(id: keyID) } catch let e as StoreError { throw ValidationError(e.description) }
+            print("revoked key \(keyID)")
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import GatehouseChecks
+import ArgumentParser
+import Foundation
+import GatehouseCore
+import GatehouseStore
+
+struct LogsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "logs",
+        abstract: "List call-log records, filtered; --follow to keep printing new ones."
+    )
+
+    @Option(help: "Only this status, e.g. 403.") var status: Int?
+    @Option(help: "Only this reason code, e.g. insufficient_scope.") var reason: String?
+    @Option(help: "Only this route.") var route: String?
+    @Option(help: "Only this consumer.") var consumer: String?
+    @Option(help: "Only records newer than this, e.g. 15m, 1h, 2d.") var since: String?
+    @Option(help: "At most this many records (the newest).") var limit: Int = 50
+    @Flag(help: "Keep printing new records as they are written.") var follow = false
+    @Flag(help: "One JSON object per line.") var json = false
+    @OptionGroup var storeOptions: StoreOptions
+
+    func run() throws {
+        var sinceTime: Double?
+        if let since {
+            guard let d = TimeText.parseDuration(since) else { throw ValidationError("--since \"\(since)\" is not a duration (e.g. 15m, 1h, 2d)") }
+            sinceTime = Date().timeIntervalSince1970 - d
+        }
+        let store = try storeOptions.open()
+        var filter = CallFilter(status: status, reason: reason, route: route, consumer: consumer, since: sinceTime, limit: limit)
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        var printed = 0
+        while true {
+            let rows = try store.calls(filter)
+            for (row, r) in rows {
+                if json {
+                    print(String(decoding: try enc.encode(r), as: UTF8.self))
+                } else {
+                    print(line(r))
+                }
+                filter.afterRow = row
+                printed += 1
+            }
+            if !follow { break }
+            fflush(nil)
+            filter.limit = 1000
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        if printed == 0 && !json { printError("no matching records") }
+    }
+
+    func line(_ r: CallRecord) -> String {
+        var s = "\(TimeText.iso(r.time))  \(r.requestID)  \(r.status)  \(r.method) \(r.path)"
+        s += "  route=\(r.route ?? "-")"
+        if let c = r.consumer { s += "  consumer=\(c)" }
+        if let reason = r.reason { s += "  reason=\(reason)" }
+        if let check = r.decidingCheck { s += "  check=\(check)" }
+        s += "  \(ExplainText.fmt(r.totalMillis))ms"
+        return s
+    }
+}
