@@ -5,6 +5,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 
 #if canImport(Glibc)
 import Glibc
@@ -55,6 +56,8 @@ final class Exchange {
     var connectAttempts = 0
     var retriedStale = false
     var timeout: Scheduled<Void>?
+    /// Last time the upstream sent anything (uptime ns); the read timeout counts from here.
+    var lastUpstreamActivity: UInt64 = 0
     var bodyBytesSeen = 0
     var hasBody: Bool
     var expectContinue: Bool
@@ -246,8 +249,10 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             guard let up = ex.upstream else { return }
             up.write(.body(.byteBuffer(buf)), flush: false)
             if !up.isWritable {
-                up.channel?.flush()
+                // Stop reading first: flushing may make the upstream writable again at once, and its
+                // writability event must find reading off to turn it back on.
                 _ = context?.channel.setOption(ChannelOptions.autoRead, value: false)
+                up.channel?.flush()
             }
         case .answered, .idle:
             if ex.bodyBytesSeen > Self.drainLimit, !ex.responseEnded {
@@ -271,6 +276,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             break
         case .forwarding:
             ex.upstream?.write(.end(nil), flush: true)
+            if !ex.responseStarted, let spec = ex.upstreamSpec { armTimeout(ex, spec: spec) }
         case .answered, .idle:
             if ex.responseEnded { completeIfDone(ex) }
         }
@@ -384,8 +390,16 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
 
     static func describe(_ error: any Error) -> String {
         if let io = error as? IOError {
-            if io.errnoCode == ECONNREFUSED { return "connection refused" }
-            return "\(io)"
+            switch io.errnoCode {
+            case ECONNREFUSED: return "connection refused"
+            case EHOSTUNREACH, ENETUNREACH: return "host unreachable"
+            case ECONNRESET: return "connection reset"
+            default: return "\(io)"
+            }
+        }
+        if let c = error as? NIOConnectionError {
+            if c.dnsAAAAError != nil || c.dnsAError != nil, c.connectionErrors.isEmpty { return "the host name did not resolve" }
+            if let first = c.connectionErrors.first { return describe(first.error) }
         }
         if case ChannelError.connectTimeout = error { return "connect timed out" }
         return "\(error)"
@@ -434,25 +448,36 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         ex.pendingBytes = 0
         if ex.requestEnded {
             conn.write(.end(nil), flush: true)
+            armTimeout(ex, spec: spec)
         } else {
             conn.channel?.flush()
             _ = context?.channel.setOption(ChannelOptions.autoRead, value: true)
         }
-        armTimeout(ex, spec: spec)
     }
 
+    /// Arms the read timeout: the upstream must send something at least every `readTimeout`.
     private func armTimeout(_ ex: Exchange, spec: UpstreamSpec) {
-        ex.timeout?.cancel()
+        ex.lastUpstreamActivity = NIODeadline.now().uptimeNanoseconds
+        guard ex.timeout == nil else { return }
+        scheduleTimeout(ex, spec: spec, after: Int64(spec.readTimeout * 1e9))
+    }
+
+    private func scheduleTimeout(_ ex: Exchange, spec: UpstreamSpec, after nanos: Int64) {
         guard let loop = context?.eventLoop else { return }
-        ex.timeout = loop.scheduleTask(in: .nanoseconds(Int64(spec.readTimeout * 1e9))) { [self] in
+        ex.timeout = loop.scheduleTask(in: .nanoseconds(nanos)) { [self] in
             guard exchange === ex, !ex.responseEnded else { return }
+            let idle = Int64(NIODeadline.now().uptimeNanoseconds - ex.lastUpstreamActivity)
+            let limit = Int64(spec.readTimeout * 1e9)
+            if idle < limit {
+                scheduleTimeout(ex, spec: spec, after: limit - idle)
+                return
+            }
             let up = ex.upstream
             ex.upstream = nil
             up?.sink = nil
             up?.close()
             if ex.responseStarted {
                 // Mid-body: nothing valid can be sent any more; cut the connection.
-                ex.status = ex.status == 0 ? 504 : ex.status
                 ex.responseEnded = true
                 ex.keepAlive = false
                 finish(ex, closeAfter: true)
@@ -490,6 +515,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
 
     func upstreamBody(_ buffer: ByteBuffer) {
         guard let ex = exchange, let context else { return }
+        ex.lastUpstreamActivity = NIODeadline.now().uptimeNanoseconds
         context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         if !context.channel.isWritable { ex.upstream?.setAutoRead(false) }
     }

@@ -1,0 +1,408 @@
+import GatehouseProxy
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// Configuration shared by most tests; `UP` is replaced by the upstream's port.
+let baseYAML = """
+    upstreams:
+      app: { targets: ["http://127.0.0.1:UP"], timeout: 1s, connect_timeout: 1s }
+      down: { targets: ["http://127.0.0.1:DOWN"], connect_timeout: 1s }
+    trusted_proxies: [10.9.0.0/16]
+    routes:
+      - name: open
+        match: { methods: [GET, POST], path: /open }
+        upstream: app
+      - name: slow
+        match: { path: /slow }
+        upstream: app
+      - name: orders
+        match: { methods: [GET, POST, PUT], path: "/orders/{id}" }
+        upstream: app
+        policies: [api-key, shape]
+      - name: office
+        match: { path: /office }
+        upstream: app
+        policies: [office-ip]
+      - name: blocked
+        match: { path: /blocked }
+        upstream: app
+        policies: [blocklist]
+      - name: shadowed
+        match: { path: /shadowed }
+        upstream: app
+        policies: [{ policy: office-ip, mode: shadow }]
+      - name: quiet
+        match: { path: /quiet }
+        upstream: app
+        exposure: minimal
+        policies: [api-key]
+      - name: gone
+        match: { path: /gone }
+        upstream: down
+      - name: upload
+        match: { methods: [PUT, POST], path: /upload }
+        upstream: app
+    policies:
+      api-key: { type: api_key, header: X-API-Key }
+      shape: { type: request, methods: [GET, POST], content_types: [application/json], max_body: 1KiB, max_headers: 4KiB }
+      office-ip: { type: ip, allow: [10.0.0.0/8] }
+      blocklist: { type: ip, deny: [127.0.0.0/8] }
+    """
+
+/// A closed port: bound then released, so connecting is refused.
+func closedPort() throws -> Int {
+    let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, len) } }
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
+    close(s)
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// A running gateway with upstream, a consumer and a key.
+final class Fixture {
+    let upstream: GatehouseProxy.DemoUpstream
+    let gateway: GatewayProcess
+    let key: String
+    let keyID: String
+
+    init() async throws {
+        upstream = try await startUpstream()
+        let yaml = baseYAML.replacingOccurrences(of: "UP", with: String(upstream.port)).replacingOccurrences(of: "DOWN", with: String(try closedPort()))
+        gateway = try GatewayProcess(yaml: yaml)
+        #expect(try gateway.cli(["consumers", "create", "acme"]).status == 0)
+        let created = try gateway.cli(["keys", "create", "--consumer", "acme", "--quiet"])
+        key = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        keyID = String(key.split(separator: "_")[1])
+        // The gateway picks up new keys within about a second.
+        for _ in 0..<40 {
+            if try await send(.GET, gateway.url + "/orders/1", headers: [("X-API-Key", key)]).status == 200 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    func stop() async {
+        gateway.stop()
+        await upstream.stop()
+    }
+}
+
+@Suite(.serialized) struct GatewayIntegrationTests {
+    @Test func allowedCallIsProxiedWithForwardingHeadersAndRequestID() async throws {
+        let f = try await Fixture()
+        let r = try await send(.GET, f.gateway.url + "/orders/42?x=1", headers: [("X-API-Key", f.key)])
+        #expect(r.status == 200)
+        #expect(r.requestID.count == 16)
+        let echo = r.json
+        #expect(echo["uri"] as? String == "/orders/42?x=1")
+        let h = echo["headers"] as? [String: String] ?? [:]
+        #expect(h["x-forwarded-for"] == "127.0.0.1")
+        #expect(h["x-forwarded-proto"] == "http")
+        #expect(h["x-forwarded-host"] == "127.0.0.1:\(f.gateway.port)")
+        #expect(h["x-request-id"] == r.requestID)
+        let rec = try await f.gateway.record(r.requestID)
+        #expect(rec["status"] as? Int == 200)
+        #expect(rec["consumer"] as? String == "acme")
+        #expect(rec["keyID"] as? String == f.keyID)
+        #expect(rec["route"] as? String == "orders")
+        // The key itself is never logged.
+        let logs = try f.gateway.cli(["logs", "--json", "--limit", "1000"])
+        #expect(!logs.stdout.contains(f.key))
+        #expect(!f.gateway.stderr.contains(f.key))
+        await f.stop()
+    }
+
+    @Test func untrustedClientCannotSetRequestIDOrForwardedFor() async throws {
+        let f = try await Fixture()
+        let r = try await send(.GET, f.gateway.url + "/open", headers: [("X-Request-Id", "chosen-by-client"), ("X-Forwarded-For", "10.9.1.1")])
+        #expect(r.status == 200)
+        #expect(r.requestID != "chosen-by-client")
+        let h = r.json["headers"] as? [String: String] ?? [:]
+        #expect(h["x-forwarded-for"] == "127.0.0.1")
+        // The spoofed X-Forwarded-For does not get the caller into the office allow list.
+        let office = try await send(.GET, f.gateway.url + "/office", headers: [("X-Forwarded-For", "10.1.2.3")])
+        #expect(office.status == 403)
+        #expect(office.json["reason"] as? String == "ip_not_allowed")
+        await f.stop()
+    }
+
+    @Test func streamsLargeBodiesBothWays() async throws {
+        let f = try await Fixture()
+        // 64 MiB up, streamed in chunks with no Content-Length.
+        var req = HTTPClientRequest(url: f.gateway.url + "/upload")
+        req.method = .PUT
+        let chunk = ByteBuffer(repeating: 0x61, count: 1 << 20)
+        let chunks = AsyncStream<ByteBuffer> { cont in
+            for _ in 0..<64 { cont.yield(chunk) }
+            cont.finish()
+        }
+        req.body = .stream(chunks, length: .unknown)
+        let resp = try await HTTPClient.shared.execute(req, timeout: .seconds(60))
+        let body = try await resp.body.collect(upTo: 1 << 20)
+        #expect(resp.status == .ok)
+        let echo = try JSONSerialization.jsonObject(with: Data(String(buffer: body).utf8)) as? [String: Any]
+        #expect(echo?["body_bytes"] as? Int == 64 << 20)
+        // 32 MiB down.
+        let down = try await HTTPClient.shared.execute(HTTPClientRequest(url: f.gateway.url + "/open?bytes=\(32 << 20)"), timeout: .seconds(60))
+        var total = 0
+        for try await part in down.body { total += part.readableBytes }
+        #expect(total == 32 << 20)
+        await f.stop()
+    }
+
+    @Test func credentialReasons() async throws {
+        let f = try await Fixture()
+        let url = f.gateway.url + "/orders/1"
+
+        let missing = try await send(.GET, url)
+        #expect(missing.status == 401)
+        #expect(missing.json["reason"] as? String == "missing_credentials")
+        #expect(missing.headers.first(name: "www-authenticate")?.hasPrefix("APIKey") == true)
+        #expect(missing.headers.first(name: "content-type") == "application/problem+json")
+        for field in ["type", "title", "status", "detail", "instance", "reason", "check", "required", "presented", "hint", "request_id"] {
+            #expect(missing.json[field] != nil, "problem body lacks \(field)")
+        }
+        #expect(missing.json["request_id"] as? String == missing.requestID)
+        #expect(missing.json["type"] as? String == "docs/reasons.md#missing_credentials")
+
+        // One character changed: caught by the checksum before any lookup.
+        var typo = Array(f.key)
+        typo[20] = typo[20] == "a" ? "b" : "a"
+        let malformed = try await send(.GET, url, headers: [("X-API-Key", String(typo))])
+        #expect(malformed.status == 401)
+        #expect(malformed.json["reason"] as? String == "malformed_credentials")
+        #expect(!malformed.body.contains(String(typo)))
+
+        // Well-formed but unknown: a key from another store.
+        let other = try TempDir()
+        _ = try gatehouse(["consumers", "create", "someone", "--store", other.path + "/o.db"])
+        let foreign = try gatehouse(["keys", "create", "--consumer", "someone", "--quiet", "--store", other.path + "/o.db"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let invalid = try await send(.GET, url, headers: [("X-API-Key", foreign)])
+        #expect(invalid.status == 401)
+        #expect(invalid.json["reason"] as? String == "invalid_credentials")
+        #expect(invalid.headers.first(name: "www-authenticate")?.contains("error=\"invalid_key\"") == true)
+        #expect(!invalid.body.contains(foreign))
+
+        // Expired.
+        let short = try f.gateway.cli(["keys", "create", "--consumer", "acme", "--expires", "1s", "--quiet"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try await Task.sleep(for: .milliseconds(2200))
+        let expired = try await send(.GET, url, headers: [("X-API-Key", short)])
+        #expect(expired.status == 401)
+        #expect(expired.json["reason"] as? String == "expired_credentials")
+        #expect((expired.json["detail"] as? String)?.contains("expired") == true)
+
+        // Revoked: takes effect on the running gateway.
+        #expect(try f.gateway.cli(["keys", "revoke", f.keyID]).status == 0)
+        var revoked = try await send(.GET, url, headers: [("X-API-Key", f.key)])
+        for _ in 0..<40 where revoked.status == 200 {
+            try await Task.sleep(for: .milliseconds(100))
+            revoked = try await send(.GET, url, headers: [("X-API-Key", f.key)])
+        }
+        #expect(revoked.status == 401)
+        #expect(revoked.json["reason"] as? String == "revoked_credentials")
+
+        // Suspended consumer.
+        let fresh = try f.gateway.cli(["keys", "create", "--consumer", "acme", "--quiet"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try f.gateway.cli(["consumers", "suspend", "acme"]).status == 0)
+        var suspended = try await send(.GET, url, headers: [("X-API-Key", fresh)])
+        for _ in 0..<40 where suspended.status != 403 {
+            try await Task.sleep(for: .milliseconds(100))
+            suspended = try await send(.GET, url, headers: [("X-API-Key", fresh)])
+        }
+        #expect(suspended.status == 403)
+        #expect(suspended.json["reason"] as? String == "consumer_suspended")
+
+        // Every denial has a call-log record that explain renders.
+        for r in [missing, malformed, invalid, expired, revoked, suspended] {
+            let rec = try await f.gateway.record(r.requestID)
+            #expect(rec["reason"] as? String == r.json["reason"] as? String)
+            #expect(rec["status"] as? Int == r.status)
+            let text = try f.gateway.cli(["explain", r.requestID])
+            #expect(text.stdout.contains("Reason: \(r.json["reason"] as? String ?? "?")"))
+            #expect(text.stdout.contains("Decided by: check api-key"))
+        }
+        await f.stop()
+    }
+
+    @Test func requestShapeReasons() async throws {
+        let f = try await Fixture()
+        let url = f.gateway.url + "/orders/1"
+        let auth = ("X-API-Key", f.key)
+
+        let put = try await send(.PUT, url, headers: [auth, ("Content-Type", "application/json")], body: "{}")
+        #expect(put.status == 405)
+        #expect(put.json["reason"] as? String == "method_not_allowed")
+        #expect(put.headers.first(name: "allow") == "GET, POST")
+
+        let delete = try await send(.DELETE, url, headers: [auth])
+        #expect(delete.status == 405)
+        #expect(delete.headers.first(name: "allow") == "GET, POST, PUT")
+        #expect(delete.json["reason"] as? String == "method_not_allowed")
+
+        let xml = try await send(.POST, url, headers: [auth, ("Content-Type", "application/xml")], body: "<a/>")
+        #expect(xml.status == 415)
+        #expect(xml.json["reason"] as? String == "unsupported_media_type")
+        #expect((xml.json["required"] as? [String]) == ["application/json"])
+
+        let big = try await send(.POST, url, headers: [auth, ("Content-Type", "application/json")], body: "{\"a\":\"" + String(repeating: "x", count: 2000) + "\"}")
+        #expect(big.status == 413)
+        #expect(big.json["reason"] as? String == "body_too_large")
+
+        let headers = try await send(.GET, url, headers: [auth, ("X-Big", String(repeating: "y", count: 5000))])
+        #expect(headers.status == 431)
+        #expect(headers.json["reason"] as? String == "headers_too_large")
+
+        let notFound = try await send(.GET, f.gateway.url + "/nowhere")
+        #expect(notFound.status == 404)
+        #expect(notFound.json["reason"] as? String == "route_not_found")
+
+        for r in [put, delete, xml, big, headers, notFound] {
+            let rec = try await f.gateway.record(r.requestID)
+            #expect(rec["reason"] as? String == r.json["reason"] as? String)
+        }
+        await f.stop()
+    }
+
+    @Test func ipReasonsAndShadowMode() async throws {
+        let f = try await Fixture()
+        let office = try await send(.GET, f.gateway.url + "/office")
+        #expect(office.status == 403)
+        #expect(office.json["reason"] as? String == "ip_not_allowed")
+        #expect(office.json["detail"] as? String == "127.0.0.1 is not in allow list office-ip (10.0.0.0/8)")
+
+        let blocked = try await send(.GET, f.gateway.url + "/blocked")
+        #expect(blocked.status == 403)
+        #expect(blocked.json["reason"] as? String == "ip_denied")
+
+        let shadow = try await send(.GET, f.gateway.url + "/shadowed")
+        #expect(shadow.status == 200)
+        let rec = try await f.gateway.record(shadow.requestID)
+        let trace = (rec["trace"] as? [String: Any])?["entries"] as? [[String: Any]] ?? []
+        #expect(trace.first?["outcome"] as? String == "shadow_deny")
+        #expect(trace.first?["reason"] as? String == "ip_not_allowed")
+        let text = try f.gateway.cli(["explain", shadow.requestID]).stdout
+        #expect(text.contains("shadow: would have denied"))
+        #expect(text.contains("ALLOWED 200"))
+        await f.stop()
+    }
+
+    @Test func minimalExposureShowsOnlyReasonAndRequestID() async throws {
+        let f = try await Fixture()
+        let r = try await send(.GET, f.gateway.url + "/quiet")
+        #expect(r.status == 401)
+        #expect(r.json["reason"] as? String == "missing_credentials")
+        #expect(r.json["request_id"] as? String == r.requestID)
+        #expect(r.json["detail"] == nil)
+        #expect(r.json["hint"] == nil)
+        // The operator still has the detail.
+        let rec = try await f.gateway.record(r.requestID)
+        #expect((rec["detail"] as? String)?.contains("requires an API key") == true)
+        await f.stop()
+    }
+
+    @Test func upstreamFailuresAreNotDenials() async throws {
+        let f = try await Fixture()
+        let gone = try await send(.GET, f.gateway.url + "/gone")
+        #expect(gone.status == 502)
+        #expect(gone.json["reason"] as? String == "upstream_unavailable")
+        #expect((gone.json["detail"] as? String)?.contains("connection refused") == true)
+
+        let slow = try await send(.GET, f.gateway.url + "/slow?delay_ms=3000")
+        #expect(slow.status == 504)
+        #expect(slow.json["reason"] as? String == "upstream_timeout")
+
+        // The connection pool still works after a timeout.
+        let ok = try await send(.GET, f.gateway.url + "/open")
+        #expect(ok.status == 200)
+        let rec = try await f.gateway.record(slow.requestID)
+        #expect(rec["status"] as? Int == 504)
+        await f.stop()
+    }
+}
+
+@Suite(.serialized) struct ConfigLifecycleTests {
+    @Test func badConfigIsRejectedWithFileLineColumn() throws {
+        let dir = try TempDir()
+        let file = try dir.write("bad.yaml", """
+            listen: 127.0.0.1:8080
+            upstreams:
+              app: { targets: ["http://127.0.0.1:9000"] }
+            routes:
+              - name: r
+                match: { path: /x }
+                upstream: app
+                policies: [office-ip]
+            policies:
+              office-ip:
+                type: ip
+                allow: [10.0.0.0/8, 10.0.0.0/33]
+                alow: [1.2.3.4]
+            """)
+        let r = try gatehouse(["check", file])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("bad.yaml:12:25: policies.office-ip.allow[1]: \"10.0.0.0/33\" is not a CIDR block (IPv4 prefix length is 0...32)"))
+        #expect(r.stderr.contains("bad.yaml:13:5: policies.office-ip.alow: unknown key \"alow\"; did you mean \"allow\"?"))
+        let good = try dir.write("good.yaml", "upstreams:\n  app: { targets: [\"http://127.0.0.1:9000\"] }\nroutes:\n  - match: { path: /x }\n    upstream: app\n")
+        #expect(try gatehouse(["check", good]).status == 0)
+    }
+
+    @Test func sighupWithBadFileKeepsServingAndGoodFileApplies() async throws {
+        let up = try await startUpstream()
+        let yaml = "upstreams:\n  app: { targets: [\"http://127.0.0.1:\(up.port)\"] }\nroutes:\n  - name: a\n    match: { path: /a }\n    upstream: app\n"
+        let g = try GatewayProcess(yaml: yaml)
+        defer { g.stop() }
+        #expect(try await send(.GET, g.url + "/a").status == 200)
+
+        // A broken file: rejected, old config keeps serving, errors logged with position.
+        try ("listen: 127.0.0.1:\(g.port)\nstore: { sqlite: gatehouse.db }\n" + yaml + "  - match: { path: /b, methodz: [GET] }\n    upstream: app\n")
+            .write(toFile: g.configPath, atomically: true, encoding: .utf8)
+        g.signal(SIGHUP)
+        try await Task.sleep(for: .milliseconds(800))
+        #expect(g.stderr.contains("configuration rejected"))
+        #expect(g.stderr.contains("gatehouse.yaml:9:24: routes[1].match.methodz: unknown key \"methodz\"; did you mean \"methods\"?"))
+        #expect(try await send(.GET, g.url + "/a").status == 200)
+        #expect(try await send(.GET, g.url + "/b").status == 404)
+
+        // A good file: applied.
+        try ("listen: 127.0.0.1:\(g.port)\nstore: { sqlite: gatehouse.db }\n" + yaml + "  - match: { path: /b }\n    upstream: app\n")
+            .write(toFile: g.configPath, atomically: true, encoding: .utf8)
+        g.signal(SIGHUP)
+        var status = 0
+        for _ in 0..<30 {
+            status = try await send(.GET, g.url + "/b").status
+            if status == 200 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(status == 200)
+        await up.stop()
+    }
+
+    @Test func sigtermLosesNoLoggedCall() async throws {
+        let up = try await startUpstream()
+        let yaml = "upstreams:\n  app: { targets: [\"http://127.0.0.1:\(up.port)\"] }\nroutes:\n  - name: a\n    match: { path: /a }\n    upstream: app\n"
+        let g = try GatewayProcess(yaml: yaml)
+        var ids: [String] = []
+        for i in 0..<300 {
+            let r = try await send(.GET, g.url + "/a?n=\(i)")
+            ids.append(r.requestID)
+        }
+        // Stop immediately: records still queued must be flushed before exit.
+        #expect(g.stop() == 0)
+        let logs = try gatehouse(["logs", "--json", "--limit", "10000", "--store", g.storePath])
+        let logged = Set(logs.stdout.split(separator: "\n").compactMap { line -> String? in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["requestID"] as? String
+        })
+        #expect(logged.count == 300)
+        #expect(Set(ids).isSubset(of: logged))
+        await up.stop()
+    }
+}

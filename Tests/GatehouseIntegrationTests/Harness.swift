@@ -1,0 +1,177 @@
+import AsyncHTTPClient
+import Foundation
+import GatehouseProxy
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// Locates the `gatehouse` binary built next to the test bundle (or $GATEHOUSE_BIN).
+enum Binary {
+    static var path: String {
+        if let p = ProcessInfo.processInfo.environment["GATEHOUSE_BIN"] { return p }
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("gatehouse").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return FileManager.default.currentDirectoryPath + "/.build/debug/gatehouse"
+    }
+}
+
+/// The result of running a `gatehouse` command to completion.
+struct CommandResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs `gatehouse ARGS` and waits for it.
+@discardableResult
+func gatehouse(_ args: [String], cwd: String? = nil) throws -> CommandResult {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: Binary.path)
+    p.arguments = args
+    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return CommandResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+}
+
+/// A temporary directory removed when the test ends.
+final class TempDir {
+    let path: String
+    init() throws {
+        path = NSTemporaryDirectory() + "gatehouse-test-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+    func write(_ name: String, _ text: String) throws -> String {
+        let p = path + "/" + name
+        try text.write(toFile: p, atomically: true, encoding: .utf8)
+        return p
+    }
+}
+
+/// A real `gatehouse serve` process on 127.0.0.1 with a port chosen by the OS.
+final class GatewayProcess: @unchecked Sendable {
+    // @unchecked: stderrData is guarded by lock; the rest is immutable after init.
+    let process: Process
+    let dir: TempDir
+    let configPath: String
+    let port: Int
+    let stderrPipe: Pipe
+    private var stderrData = Data()
+    private let lock = NSLock()
+
+    /// Starts the gateway with `yaml` (its `listen` and `store` are set by the harness).
+    init(yaml: String, dir: TempDir? = nil) throws {
+        let dir = try dir ?? TempDir()
+        self.dir = dir
+        configPath = try dir.write("gatehouse.yaml", "listen: 127.0.0.1:0\nstore: { sqlite: gatehouse.db }\n" + yaml)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: Binary.path)
+        process.arguments = ["serve", "-c", configPath, "--threads", "2", "--log-level", "debug"]
+        let out = Pipe()
+        stderrPipe = Pipe()
+        process.standardOutput = out
+        process.standardError = stderrPipe
+        try process.run()
+        // The first stdout line names the bound port.
+        var line = Data()
+        let handle = out.fileHandleForReading
+        while true {
+            let b = handle.readData(ofLength: 1)
+            if b.isEmpty || b == Data([0x0A]) { break }
+            line.append(b)
+        }
+        let text = String(decoding: line, as: UTF8.self)
+        guard let portText = text.split(separator: ":").last, let port = Int(portText) else {
+            process.waitUntilExit()
+            throw HarnessError("gateway did not start: \(text)\n\(String(decoding: stderrPipe.fileHandleForReading.availableData, as: UTF8.self))")
+        }
+        self.port = port
+        stderrPipe.fileHandleForReading.readabilityHandler = { [weak self] h in
+            let d = h.availableData
+            guard let self else { return }
+            self.lock.lock(); self.stderrData.append(d); self.lock.unlock()
+        }
+    }
+
+    var url: String { "http://127.0.0.1:\(port)" }
+    var storePath: String { dir.path + "/gatehouse.db" }
+    var stderr: String { lock.lock(); defer { lock.unlock() }; return String(decoding: stderrData, as: UTF8.self) }
+
+    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    /// Sends SIGTERM and waits for exit.
+    @discardableResult
+    func stop() -> Int32 {
+        if process.isRunning {
+            signal(SIGTERM)
+            process.waitUntilExit()
+        }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    /// Runs a CLI command against this gateway's store.
+    func cli(_ args: [String]) throws -> CommandResult {
+        try gatehouse(args + ["--store", storePath])
+    }
+
+    /// Waits until the call-log record for `requestID` exists and returns `explain --json` of it.
+    func record(_ requestID: String) async throws -> [String: Any] {
+        for _ in 0..<50 {
+            let r = try cli(["explain", requestID, "--json"])
+            if r.status == 0, let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] { return obj }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw HarnessError("no call-log record for \(requestID)")
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+/// A response with its body read and parsed.
+struct Reply {
+    var status: Int
+    var headers: HTTPHeaders
+    var body: String
+    var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]) ?? [:] }
+    var requestID: String { headers.first(name: "x-request-id") ?? "" }
+}
+
+/// Sends one request with AsyncHTTPClient.
+func send(_ method: HTTPMethod = .GET, _ url: String, headers: [(String, String)] = [], body: String? = nil,
+          client: HTTPClient = .shared) async throws -> Reply {
+    var req = HTTPClientRequest(url: url)
+    req.method = method
+    for (k, v) in headers { req.headers.add(name: k, value: v) }
+    if let body { req.body = .bytes(ByteBuffer(string: body)) }
+    let resp = try await client.execute(req, timeout: .seconds(30))
+    let buf = try await resp.body.collect(upTo: 64 << 20)
+    return Reply(status: Int(resp.status.code), headers: resp.headers, body: String(buffer: buf))
+}
+
+/// An in-process upstream on 127.0.0.1.
+func startUpstream() async throws -> DemoUpstream {
+    try await DemoUpstream(host: "127.0.0.1", port: 0)
+}
+
+/// Whether the test runs in CI, where missing prerequisites must fail rather than skip.
+var inCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
