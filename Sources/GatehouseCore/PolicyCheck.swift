@@ -75,7 +75,7 @@ public struct ChainResult: Sendable {
     public var trace: DecisionTrace
     /// The enforced denial, if any.
     public var denial: Denial?
-    /// Id of the check that denied.
+    /// Id of the check that denied, or that answered the request itself (`PolicyRequest.localAnswer`).
     public var decidingCheck: String?
     /// Denials shadow checks would have made.
     public var shadowDenials: [(check: String, denial: Denial)]
@@ -103,7 +103,7 @@ public struct PolicyChain: Sendable {
         var shadow: [(String, Denial)] = []
         var denial: Denial?
         var decider: String?
-        for link in links {
+        for (index, link) in links.enumerated() {
             if denial != nil {
                 entries.append(TraceEntry(check: link.check.id, type: link.check.type, mode: link.mode, outcome: .notReached, note: "", micros: 0))
                 continue
@@ -114,6 +114,15 @@ public struct PolicyChain: Sendable {
             switch verdict {
             case .allow(let note):
                 entries.append(TraceEntry(check: link.check.id, type: link.check.type, mode: link.mode, outcome: .allow, note: note ?? "", micros: micros))
+                if request.localAnswer != nil {
+                    // The check answered the request itself (e.g. a CORS preflight): later checks do not apply.
+                    decider = link.check.id
+                    for rest in links[(index + 1)...] {
+                        entries.append(TraceEntry(check: rest.check.id, type: rest.check.type, mode: rest.mode, outcome: .notReached,
+                                                  note: "the request was answered by \(link.check.id)", micros: 0))
+                    }
+                    return ChainResult(trace: DecisionTrace(entries: entries), denial: nil, decidingCheck: decider, shadowDenials: shadow)
+                }
             case .skip(let why):
                 entries.append(TraceEntry(check: link.check.id, type: link.check.type, mode: link.mode, outcome: .skip, note: why, micros: micros))
             case .deny(let d):

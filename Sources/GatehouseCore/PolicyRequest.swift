@@ -61,6 +61,18 @@ public struct PeerIdentity: Sendable, Equatable {
     }
 }
 
+/// A response the gateway sends itself, without the upstream (e.g. 204 to an allowed CORS preflight).
+public struct LocalAnswer: Sendable, Equatable {
+    public var status: Int
+    public var headers: [HeaderField]
+    public var body: [UInt8]
+    public init(status: Int, headers: [HeaderField] = [], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}
+
 /// Everything a check may look at. Built once per request by the data plane (or by `simulate`).
 public struct PolicyRequest: Sendable {
     public var requestID: String
@@ -90,6 +102,12 @@ public struct PolicyRequest: Sendable {
     public var routeName: String
     /// Seconds since 1970: the one clock reading every check of this request uses.
     public var now: Double
+    /// Headers the data plane adds to whatever response this request gets, allowed or denied
+    /// (CORS `Access-Control-Allow-Origin`, `RateLimit` fields, …).
+    public var responseHeaders: [HeaderField] = []
+    /// Set by a check that answers the request itself (a CORS preflight): the chain stops and the
+    /// gateway sends this instead of calling the upstream.
+    public var localAnswer: LocalAnswer?
 
     public init(
         requestID: String = "", method: String, path: String, query: String? = nil,

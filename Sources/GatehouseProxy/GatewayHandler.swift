@@ -196,7 +196,13 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             clientAddress: client, peerAddress: peer, isTLS: isTLS,
             contentLength: head.headers.first(name: "content-length").flatMap(Int.init), routeName: "", now: ex.wallTime)
 
-        switch config.router.route(host: host, method: method, path: pathPart) {
+        // A CORS preflight is routed as the request it announces, so that route's CORS policy answers it.
+        var routeMethod = method
+        if head.method == .OPTIONS, head.headers.contains(name: "origin"),
+           let announced = head.headers.first(name: "access-control-request-method"), !announced.isEmpty {
+            routeMethod = announced.uppercased()
+        }
+        switch config.router.route(host: host, method: routeMethod, path: pathPart) {
         case .notFound:
             ex.policyRequest = request
             deny(ex, Denial(code: .routeNotFound, detail: "no route matches \(method) \(pathPart) on host \(host.isEmpty ? "(none)" : host)",
@@ -298,6 +304,12 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             deny(ex, d, check: result.decidingCheck)
             return
         }
+        if let answer = request.localAnswer {
+            ex.decidingCheck = result.decidingCheck
+            phase = .answered
+            writeSimpleResponse(ex, status: answer.status, headers: answer.headers, body: answer.body)
+            return
+        }
         startUpstream(ex)
     }
 
@@ -324,6 +336,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         var h = HTTPHeaders()
         h.reserveCapacity(headers.count + 4)
         for f in headers { h.add(name: f.name, value: f.value) }
+        if let extra = ex.policyRequest?.responseHeaders { for f in extra { h.add(name: f.name, value: f.value) } }
         h.add(name: "X-Request-Id", value: ex.requestID)
         h.add(name: "Content-Length", value: String(body.count))
         if !ex.keepAlive { h.add(name: "Connection", value: "close") }
@@ -506,6 +519,9 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             for name in conn.split(separator: ",") { headers.remove(name: String(name.trimmingSpaces)) }
         }
         for name in ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"] { headers.remove(name: name) }
+        if let extra = ex.policyRequest?.responseHeaders {
+            for f in extra { headers.replaceOrAdd(name: f.name, value: f.value) }
+        }
         headers.replaceOrAdd(name: "X-Request-Id", value: ex.requestID)
         if !ex.keepAlive { headers.add(name: "Connection", value: "close") }
         ex.status = Int(upHead.status.code)

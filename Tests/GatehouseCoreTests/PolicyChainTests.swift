@@ -74,3 +74,25 @@ private struct Fixed: PolicyCheck {
         #expect(String(decoding: w.bytes, as: UTF8.self) == #"{"k":"a\"b\\c\n\u0001"}"#)
     }
 }
+
+private struct Answering: PolicyCheck {
+    let id = "cors"
+    var type: String { "cors" }
+    func evaluate(_ request: inout PolicyRequest) -> Verdict {
+        request.localAnswer = LocalAnswer(status: 204, headers: [HeaderField("Access-Control-Allow-Origin", "https://app.example")])
+        return .allow(note: "preflight allowed")
+    }
+}
+
+@Suite struct LocalAnswerTests {
+    @Test func aCheckThatAnswersStopsTheChain() {
+        let deny = Denial(code: .missingCredentials, detail: "no key")
+        let chain = PolicyChain([ChainLink(Answering()), ChainLink(Fixed(id: "key", verdict: .deny(deny)))])
+        var req = PolicyRequest(method: "OPTIONS", path: "/")
+        let result = chain.evaluate(&req)
+        #expect(result.denial == nil)
+        #expect(result.decidingCheck == "cors")
+        #expect(req.localAnswer?.status == 204)
+        #expect(result.trace.entries.map(\.outcome) == [.allow, .notReached])
+    }
+}
