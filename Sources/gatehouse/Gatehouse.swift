@@ -16,6 +16,7 @@ struct Gatehouse: AsyncParsableCommand {
             LogsCommand.self,
             ConsumersCommand.self,
             KeysCommand.self,
+            ReasonsCommand.self,
             VersionCommand.self,
             DemoUpstreamCommand.self,
             DoctorCommand.self,
