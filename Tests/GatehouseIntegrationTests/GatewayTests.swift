@@ -406,3 +406,35 @@ final class Fixture {
         await up.stop()
     }
 }
+
+@Suite(.serialized) struct CallLogBackpressureTests {
+    /// With the store locked by another process and a tiny queue, the gateway keeps serving, drops
+    /// what does not fit, and says so in its own log.
+    @Test func aStalledStoreNeverBlocksRequests() async throws {
+        let up = try await startUpstream()
+        let yaml = "log: { queue: 5, batch: 1 }\nupstreams:\n  app: { targets: [\"http://127.0.0.1:\(up.port)\"] }\nroutes:\n  - name: a\n    match: { path: /a }\n    upstream: app\n"
+        let g = try GatewayProcess(yaml: yaml)
+        // Hold an exclusive lock on the store from another process for a few seconds.
+        let locker = Process()
+        locker.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        locker.arguments = ["python3", "-c", """
+            import sqlite3, sys, time
+            c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
+            c.execute('BEGIN EXCLUSIVE')
+            print('locked', flush=True)
+            time.sleep(4)
+            c.execute('COMMIT')
+            """, g.storePath]
+        let out = Pipe()
+        locker.standardOutput = out
+        try locker.run()
+        _ = out.fileHandleForReading.readData(ofLength: 7)
+        var statuses: [Int] = []
+        for i in 0..<60 { statuses.append(try await send(.GET, g.url + "/a?n=\(i)").status) }
+        #expect(statuses.allSatisfy { $0 == 200 })
+        locker.waitUntilExit()
+        #expect(g.stop() == 0)
+        #expect(g.stderr.contains("call log fell behind: dropped"))
+        await up.stop()
+    }
+}
