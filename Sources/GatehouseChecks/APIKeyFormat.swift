@@ -19,6 +19,9 @@ public enum APIKeyFormat {
 
     static let base62 = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
     static let base36 = Array("0123456789abcdefghijklmnopqrstuvwxyz".utf8)
+    /// Membership tables for the two alphabets, indexed by byte.
+    static let isBase62: [Bool] = (0..<256).map { base62.contains(UInt8($0)) }
+    static let isBase36: [Bool] = (0..<256).map { base36.contains(UInt8($0)) }
 
     /// Why a presented key is malformed; never includes the key itself.
     public enum Malformation: Error, Equatable, Sendable, CustomStringConvertible {
@@ -52,11 +55,11 @@ public enum APIKeyFormat {
         guard bytes.count == length else { return .failure(.wrongLength(bytes.count)) }
         let idStart = prefix.utf8.count
         let id = bytes[idStart..<(idStart + idLength)]
-        guard id.allSatisfy({ base36.contains($0) }), bytes[idStart + idLength] == UInt8(ascii: "_") else {
+        guard id.allSatisfy({ isBase36[Int($0)] }), bytes[idStart + idLength] == UInt8(ascii: "_") else {
             return .failure(.badCharacters)
         }
         let rest = bytes[(idStart + idLength + 1)...]
-        guard rest.allSatisfy({ base62.contains($0) }) else { return .failure(.badCharacters) }
+        guard rest.allSatisfy({ isBase62[Int($0)] }) else { return .failure(.badCharacters) }
         let body = String(decoding: bytes[..<(bytes.count - checksumLength)], as: UTF8.self)
         let sum = String(decoding: bytes[(bytes.count - checksumLength)...], as: UTF8.self)
         guard checksum(body) == sum else { return .failure(.checksumMismatch) }

@@ -143,3 +143,39 @@ public struct PolicyChain: Sendable {
         return ChainResult(trace: DecisionTrace(entries: entries), denial: denial, decidingCheck: decider, shadowDenials: shadow)
     }
 }
+
+extension DecisionTrace {
+    /// The trace as JSON, in the same shape as its `Codable` encoding, written without Foundation
+    /// (the call-log writer encodes one per request).
+    public var json: String {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("entries")
+        w.beginArray()
+        for e in entries {
+            w.beginObject()
+            w.field("check", e.check)
+            w.field("type", e.type)
+            w.field("mode", e.mode.rawValue)
+            w.field("outcome", e.outcome.rawValue)
+            w.field("note", e.note)
+            if let r = e.reason { w.field("reason", r.rawValue) }
+            w.field("micros", e.micros)
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+        return String(decoding: w.bytes, as: UTF8.self)
+    }
+}
+
+extension Array where Element == String {
+    /// The list as a JSON array of strings.
+    public var jsonArray: String {
+        var w = JSONWriter()
+        w.beginArray()
+        for s in self { w.value(s) }
+        w.endArray()
+        return String(decoding: w.bytes, as: UTF8.self)
+    }
+}

@@ -6,23 +6,34 @@ public struct HeaderList: Sendable, Equatable, Sequence {
 
     /// The first value of `name`, if present.
     public subscript(name: String) -> String? {
-        for f in fields where f.name.utf8.count == name.utf8.count && f.name.lowercased() == name.lowercased() {
-            return f.value
-        }
+        for f in fields where HeaderList.sameName(f.name, name) { return f.value }
         return nil
     }
 
     /// Every value of `name`, in order.
     public func values(_ name: String) -> [String] {
-        let lower = name.lowercased()
-        return fields.filter { $0.name.lowercased() == lower }.map(\.value)
+        fields.filter { HeaderList.sameName($0.name, name) }.map(\.value)
     }
 
     public func contains(_ name: String) -> Bool { self[name] != nil }
     public mutating func add(_ name: String, _ value: String) { fields.append(HeaderField(name, value)) }
     public mutating func remove(_ name: String) {
-        let lower = name.lowercased()
-        fields.removeAll { $0.name.lowercased() == lower }
+        fields.removeAll { HeaderList.sameName($0.name, name) }
+    }
+
+    /// ASCII case-insensitive comparison without allocating (header names are ASCII tokens).
+    @inlinable
+    public static func sameName(_ a: String, _ b: String) -> Bool {
+        var a = a, b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                guard x.count == y.count else { return false }
+                for i in 0..<x.count where x[i] != y[i] {
+                    if x[i] | 0x20 != y[i] | 0x20 || !((x[i] | 0x20) >= 0x61 && (x[i] | 0x20) <= 0x7A) { return false }
+                }
+                return true
+            }
+        }
     }
     public mutating func replace(_ name: String, _ value: String) {
         remove(name)

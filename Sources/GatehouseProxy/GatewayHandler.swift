@@ -532,8 +532,15 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     func upstreamBody(_ buffer: ByteBuffer) {
         guard let ex = exchange, let context else { return }
         ex.lastUpstreamActivity = NIODeadline.now().uptimeNanoseconds
-        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-        if !context.channel.isWritable { ex.upstream?.setAutoRead(false) }
+        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        if !context.channel.isWritable {
+            ex.upstream?.setAutoRead(false)
+            context.flush()
+        }
+    }
+
+    func upstreamReadComplete() {
+        context?.flush()
     }
 
     func upstreamEnd(reusable: Bool) {

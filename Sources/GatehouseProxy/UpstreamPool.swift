@@ -13,6 +13,8 @@ protocol UpstreamResponseSink: AnyObject {
     /// of the response was already relayed.
     func upstreamFailed(_ error: any Error, receivedHead: Bool)
     func upstreamWritabilityChanged(writable: Bool)
+    /// The upstream read burst ended: flush what was relayed.
+    func upstreamReadComplete()
 }
 
 /// One keep-alive connection to an upstream target; lives on one event loop.
@@ -78,6 +80,10 @@ final class UpstreamConnection: ChannelInboundHandler {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         sink?.upstreamWritabilityChanged(writable: context.channel.isWritable)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        sink?.upstreamReadComplete()
     }
 
     func write(_ part: HTTPClientRequestPart, flush: Bool) {

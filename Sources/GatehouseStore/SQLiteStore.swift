@@ -173,7 +173,6 @@ public final class SQLiteStore: Sendable {
 
     public func insertCalls(_ records: [CallRecord]) throws {
         guard !records.isEmpty else { return }
-        let encoder = JSONEncoder()
         try pool.write { db in
             let stmt = try db.cachedStatement(sql: """
                 INSERT OR REPLACE INTO calls (request_id, time, route, consumer, key_id, client, method, path, host, status, upstream_ms,
@@ -181,9 +180,9 @@ public final class SQLiteStore: Sendable {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for r in records {
-                let trace = String(decoding: try encoder.encode(r.trace), as: UTF8.self)
-                let required = String(decoding: try encoder.encode(r.required), as: UTF8.self)
-                let presented = String(decoding: try encoder.encode(r.presented), as: UTF8.self)
+                let trace = r.trace.json
+                let required = r.required.jsonArray
+                let presented = r.presented.jsonArray
                 try stmt.execute(arguments: [r.requestID, r.time, r.route, r.consumer, r.keyID, r.client, r.method, r.path, r.host, r.status,
                                              r.upstreamMillis, r.totalMillis, r.decidingCheck, r.reason, r.detail, r.hint, required, presented,
                                              trace, r.upstreamTarget])
