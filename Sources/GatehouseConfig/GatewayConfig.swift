@@ -70,6 +70,8 @@ public struct LogSettings: Sendable {
 public struct GatewayConfig: Sendable {
     public var file: String
     public var listen: HostPort
+    /// Admin listener (`/metrics`, `/healthz`, `/status`), if configured.
+    public var admin: HostPort?
     public var storePath: String
     public var log: LogSettings
     public var trustedProxies: [CIDRBlock]
@@ -82,7 +84,7 @@ public struct GatewayConfig: Sendable {
 
 /// Loads and validates configuration files.
 public enum ConfigLoader {
-    static let topKeys = ["listen", "store", "log", "trusted_proxies", "problem_type_base", "upstreams", "routes", "policies"]
+    static let topKeys = ["listen", "admin", "store", "log", "trusted_proxies", "problem_type_base", "upstreams", "routes", "policies"]
 
     /// Loads a file. Throws ``ConfigError`` with every problem found, each with file:line:column.
     public static func load(file: String, context: (String) -> BuildContext) throws -> GatewayConfig {
@@ -117,6 +119,11 @@ public enum ConfigLoader {
             return hp
         } ?? HostPort(host: "127.0.0.1", port: 8080)
 
+        let admin: HostPort? = f["admin"].flatMap { n in
+            guard let s = r.string(n) else { return nil }
+            guard let hp = HostPort.parse(s) else { r.error(n, "\"\(s)\" is not a listen address (expected host:port, e.g. 127.0.0.1:9901)"); return nil }
+            return hp
+        }
         var storePath = "gatehouse.db"
         if let s = f["store"], let sf = r.mapping(s, known: ["sqlite"]) {
             if let p = sf["sqlite"].flatMap(r.string) { storePath = p }
@@ -256,7 +263,7 @@ public enum ConfigLoader {
             }
         }
         if !r.issues.isEmpty { throw ConfigError(issues: r.issues) }
-        return GatewayConfig(file: file, listen: listen, storePath: storePath, log: log, trustedProxies: trusted, problemTypeBase: typeBase,
+        return GatewayConfig(file: file, listen: listen, admin: admin, storePath: storePath, log: log, trustedProxies: trusted, problemTypeBase: typeBase,
                              upstreams: upstreams, router: Router(routes: routes), policyNames: policyNames)
     }
 

@@ -20,6 +20,7 @@ public final class Gateway: Sendable {
     /// Released before the event loops stop: its deinit touches its loop.
     let quiesce: NIOLockedValueBox<ServerQuiescingHelper?>
     let serverChannel: NIOLockedValueBox<(any Channel)?>
+    let adminChannel = NIOLockedValueBox<(any Channel)?>(nil)
     let logger: Logger
 
     /// Loads the configuration, opens the store and prepares the event loops; `start()` binds.
@@ -78,8 +79,48 @@ public final class Gateway: Sendable {
             .bind(host: config.listen.host, port: config.listen.port)
             .get()
         serverChannel.withLockedValue { $0 = channel }
+        if let admin = config.admin {
+            let services = self.services
+            let adminCh = try await ServerBootstrap(group: group)
+                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                        try channel.pipeline.syncOperations.addHandler(AdminHandler { path in Gateway.admin(path, services) })
+                    }
+                }
+                .bind(host: admin.host, port: admin.port).get()
+            adminChannel.withLockedValue { $0 = adminCh }
+            logger.info("admin listening", metadata: ["address": "\(adminCh.localAddress?.description ?? "?")"])
+        }
         logger.info("gatehouse listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")", "config": "\(configFile ?? DefaultConfig.name)",
                                                       "routes": "\(config.router.routes.count)"])
+    }
+
+    /// The admin listener's bound address, if any.
+    public var adminAddress: SocketAddress? { adminChannel.withLockedValue { $0?.localAddress } }
+
+    static func admin(_ path: String, _ services: GatewayServices) -> (Int, String, String) {
+        let state = services.current
+        switch path {
+        case "/metrics":
+            return (200, "text/plain; version=0.0.4", services.metrics.prometheus(
+                callLogWritten: services.callLog.written, callLogDropped: services.callLog.dropped, configGeneration: state.generation))
+        case "/healthz":
+            return (200, "text/plain", "ok\n")
+        case "/status":
+            var w = JSONWriter()
+            w.beginObject()
+            w.field("config", state.config.file)
+            w.field("generation", state.generation)
+            w.field("routes", state.config.router.routes.map(\.name))
+            w.field("calllog_written", services.callLog.written)
+            w.field("calllog_dropped", services.callLog.dropped)
+            w.endObject()
+            return (200, "application/json", String(decoding: w.bytes, as: UTF8.self) + "\n")
+        default:
+            return (404, "text/plain", "not found: try /metrics, /healthz or /status\n")
+        }
     }
 
     /// Re-reads the configuration file. A file that fails validation is rejected and the running
@@ -115,6 +156,7 @@ public final class Gateway: Sendable {
         try? await promise.futureResult.get()
         graceDeadline.cancel()
         if let server = serverChannel.withLockedValue({ $0 }) { try? await server.closeFuture.get() }
+        if let admin = adminChannel.withLockedValue({ $0 }) { try? await admin.close() }
         for pool in services.pools.all() {
             try? await pool.eventLoop.submit { pool.closeAll() }.get()
         }

@@ -17,6 +17,7 @@ final class GatewayServices: Sendable {
     let pools: LoopPools
     let callLog: CallLogWriter
     let logger: Logger
+    let metrics = GatewayMetrics()
 
     init(runtime: RuntimeState, callLog: CallLogWriter, logger: Logger) {
         self.runtime = NIOLockedValueBox(runtime)
@@ -297,6 +298,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         ex.trace = result.trace
         if !result.shadowDenials.isEmpty {
             for (check, d) in result.shadowDenials {
+                services.metrics.countShadowDenial(route: route.name, check: check, reason: d.code)
                 services.logger.debug("shadow would deny", metadata: ["request_id": "\(ex.requestID)", "check": "\(check)", "reason": "\(d.code)"])
             }
         }
@@ -630,6 +632,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             detail: ex.denial.map { d in d.operatorDetail.map { d.detail + " (" + $0 + ")" } ?? d.detail }, hint: ex.denial?.hint,
             required: ex.denial?.required ?? [], presented: ex.denial?.presented ?? [], trace: ex.trace,
             upstreamTarget: ex.upstreamTarget?.description)
+        services.metrics.countRequest(route: ex.route?.name, status: ex.status, reason: ex.denial?.code)
         services.callLog.submit(record)
     }
 }

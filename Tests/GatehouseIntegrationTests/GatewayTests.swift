@@ -7,6 +7,7 @@ import Testing
 
 /// Configuration shared by most tests; `UP` is replaced by the upstream's port.
 let baseYAML = """
+    admin: 127.0.0.1:ADMIN
     upstreams:
       app: { targets: ["http://127.0.0.1:UP"], timeout: 1s, connect_timeout: 1s }
       down: { targets: ["http://127.0.0.1:DOWN"], connect_timeout: 1s }
@@ -72,10 +73,13 @@ final class Fixture {
     let gateway: GatewayProcess
     let key: String
     let keyID: String
+    let adminPort: Int
 
     init() async throws {
         upstream = try await startUpstream()
+        adminPort = try closedPort()
         let yaml = baseYAML.replacingOccurrences(of: "UP", with: String(upstream.port)).replacingOccurrences(of: "DOWN", with: String(try closedPort()))
+            .replacingOccurrences(of: "ADMIN", with: String(adminPort))
         gateway = try GatewayProcess(yaml: yaml)
         #expect(try gateway.cli(["consumers", "create", "acme"]).status == 0)
         let created = try gateway.cli(["keys", "create", "--consumer", "acme", "--quiet"])
@@ -135,12 +139,13 @@ final class Fixture {
 
     @Test func streamsLargeBodiesBothWays() async throws {
         let f = try await Fixture()
-        // 64 MiB up, streamed in chunks with no Content-Length.
+        // 256 MiB up, streamed in chunks with no Content-Length.
         var req = HTTPClientRequest(url: f.gateway.url + "/upload")
         req.method = .PUT
         let chunk = ByteBuffer(repeating: 0x61, count: 1 << 20)
+        // The same buffer 256 times: its storage is shared, so the test itself holds 1 MiB.
         let chunks = AsyncStream<ByteBuffer> { cont in
-            for _ in 0..<64 { cont.yield(chunk) }
+            for _ in 0..<256 { cont.yield(chunk) }
             cont.finish()
         }
         req.body = .stream(chunks, length: .unknown)
@@ -148,12 +153,18 @@ final class Fixture {
         let body = try await resp.body.collect(upTo: 1 << 20)
         #expect(resp.status == .ok)
         let echo = try JSONSerialization.jsonObject(with: Data(String(buffer: body).utf8)) as? [String: Any]
-        #expect(echo?["body_bytes"] as? Int == 64 << 20)
+        #expect(echo?["body_bytes"] as? Int == 256 << 20)
         // 32 MiB down.
         let down = try await HTTPClient.shared.execute(HTTPClientRequest(url: f.gateway.url + "/open?bytes=\(32 << 20)"), timeout: .seconds(60))
         var total = 0
         for try await part in down.body { total += part.readableBytes }
         #expect(total == 32 << 20)
+        // The gateway never held the bodies: its peak resident memory stays far below their size.
+        let status = try String(contentsOfFile: "/proc/\(f.gateway.process.processIdentifier)/status", encoding: .utf8)
+        let peakKiB = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
+            .flatMap { $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first }.flatMap { Int($0) } ?? 0
+        #expect(peakKiB > 0)
+        #expect(peakKiB < 128 * 1024, "gateway peak RSS \(peakKiB) KiB after streaming 256 MiB up and 32 MiB down")
         await f.stop()
     }
 
@@ -292,6 +303,11 @@ final class Fixture {
         let text = try f.gateway.cli(["explain", shadow.requestID]).stdout
         #expect(text.contains("shadow: would have denied"))
         #expect(text.contains("ALLOWED 200"))
+        // Counted for the operator, per route, check and reason.
+        let metrics = try await send(.GET, "http://127.0.0.1:\(f.adminPort)/metrics").body
+        #expect(metrics.contains("gatehouse_shadow_denials_total{route=\"shadowed\",check=\"office-ip\",reason=\"ip_not_allowed\"} 1"))
+        #expect(metrics.contains("gatehouse_requests_total{route=\"office\",status=\"403\",reason=\"ip_not_allowed\"} 1"))
+        #expect(metrics.contains("gatehouse_calllog_dropped_total 0"))
         await f.stop()
     }
 

@@ -1,0 +1,52 @@
+import GatehouseCore
+import NIOConcurrencyHelpers
+
+/// Request and shadow-denial counters, exposed in Prometheus text format on the admin listener.
+/// Label values are route names, statuses, check ids and reason codes — never request data.
+final class GatewayMetrics: Sendable {
+    struct RequestKey: Hashable { var route: String; var status: Int; var reason: String }
+    struct ShadowKey: Hashable { var route: String; var check: String; var reason: String }
+
+    private let requests = NIOLockedValueBox<[RequestKey: Int]>([:])
+    private let shadow = NIOLockedValueBox<[ShadowKey: Int]>([:])
+
+    func countRequest(route: String?, status: Int, reason: ReasonCode?) {
+        let key = RequestKey(route: route ?? "", status: status, reason: reason?.rawValue ?? "")
+        requests.withLockedValue { $0[key, default: 0] += 1 }
+    }
+
+    func countShadowDenial(route: String, check: String, reason: ReasonCode) {
+        shadow.withLockedValue { $0[ShadowKey(route: route, check: check, reason: reason.rawValue), default: 0] += 1 }
+    }
+
+    func prometheus(callLogWritten: Int, callLogDropped: Int, configGeneration: Int) -> String {
+        var out = "# HELP gatehouse_requests_total Requests answered, by route, status and reason code.\n# TYPE gatehouse_requests_total counter\n"
+        for (k, v) in requests.withLockedValue({ $0 }).sorted(by: { ($0.key.route, $0.key.status, $0.key.reason) < ($1.key.route, $1.key.status, $1.key.reason) }) {
+            out += "gatehouse_requests_total{route=\"\(escape(k.route))\",status=\"\(k.status)\",reason=\"\(escape(k.reason))\"} \(v)\n"
+        }
+        out += "# HELP gatehouse_shadow_denials_total Denials shadow-mode checks would have made.\n# TYPE gatehouse_shadow_denials_total counter\n"
+        for (k, v) in shadow.withLockedValue({ $0 }).sorted(by: { ($0.key.route, $0.key.check, $0.key.reason) < ($1.key.route, $1.key.check, $1.key.reason) }) {
+            out += "gatehouse_shadow_denials_total{route=\"\(escape(k.route))\",check=\"\(escape(k.check))\",reason=\"\(escape(k.reason))\"} \(v)\n"
+        }
+        out += "# HELP gatehouse_calllog_written_total Call-log records written to the store.\n# TYPE gatehouse_calllog_written_total counter\n"
+        out += "gatehouse_calllog_written_total \(callLogWritten)\n"
+        out += "# HELP gatehouse_calllog_dropped_total Call-log records dropped because the store fell behind.\n# TYPE gatehouse_calllog_dropped_total counter\n"
+        out += "gatehouse_calllog_dropped_total \(callLogDropped)\n"
+        out += "# HELP gatehouse_config_generation Configuration generation (1 at start, +1 per successful reload).\n# TYPE gatehouse_config_generation gauge\n"
+        out += "gatehouse_config_generation \(configGeneration)\n"
+        return out
+    }
+
+    private func escape(_ s: String) -> String {
+        var out = ""
+        for c in s {
+            switch c {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+}
