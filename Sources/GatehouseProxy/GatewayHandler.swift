@@ -350,10 +350,15 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         buf.writeBytes(body)
         context.write(wrapOutboundOut(.body(.byteBuffer(buf))), promise: nil)
         ex.responseEnded = true
-        let closeAfter = !ex.keepAlive
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        if closeAfter {
-            finish(ex, closeAfter: true)
+        endResponse(ex, context: context)
+    }
+
+    /// Writes the response end; closes the connection once it is written when keep-alive is off.
+    private func endResponse(_ ex: Exchange, context: ChannelHandlerContext) {
+        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !ex.keepAlive {
+            written.whenComplete { _ in context.close(promise: nil) }
+            finish(ex, closeAfter: false)
         } else {
             completeIfDone(ex)
         }
@@ -561,13 +566,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         ex.responseEnded = true
         phase = .answered
         if !ex.requestEnded, ex.hasBody { ex.keepAlive = false }
-        let closeAfter = !ex.keepAlive
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        if closeAfter {
-            finish(ex, closeAfter: true)
-        } else {
-            completeIfDone(ex)
-        }
+        endResponse(ex, context: context)
     }
 
     func upstreamFailed(_ error: any Error, receivedHead: Bool) {
