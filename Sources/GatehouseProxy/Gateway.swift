@@ -72,7 +72,8 @@ public final class Gateway: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
-                    try sync.configureHTTPServerPipeline(withErrorHandling: true)
+                    // Parse errors reach GatewayHandler, which answers them as problem+json with a request id.
+                    try sync.configureHTTPServerPipeline(withErrorHandling: false)
                     try sync.addHandler(GatewayHandler(services: services))
                 }
             }

@@ -155,7 +155,19 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
+        guard error is HTTPParserError, exchange?.responseStarted != true else {
+            context.close(promise: nil)
+            return
+        }
+        // Unparseable HTTP: answer 400 with a request id and close; the call log records it too.
+        let head = exchange?.head ?? HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")
+        let ex = Exchange(requestID: exchange?.requestID ?? ids.next(), head: head, state: services.current)
+        ex.keepAlive = false
+        ex.requestEnded = true
+        exchange = ex
+        phase = .answered
+        ex.policyRequest = PolicyRequest(requestID: ex.requestID, method: head.method.rawValue, path: "-", clientAddress: peer, now: ex.wallTime)
+        deny(ex, Denial(code: .badRequest, detail: "the request is not valid HTTP/1.1 (\(error))", presented: []), check: nil)
     }
 
     private func onHead(_ head: HTTPRequestHead) {

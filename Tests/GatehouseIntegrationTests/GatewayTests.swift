@@ -325,6 +325,15 @@ final class Fixture {
         await f.stop()
     }
 
+    @Test func malformedHTTPGetsAProblemWithARequestID() async throws {
+        let f = try await Fixture()
+        let reply = try rawExchange(port: f.gateway.port, "GET /open HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+        #expect(reply.hasPrefix("HTTP/1.1 400"))
+        #expect(reply.contains("X-Request-Id: "))
+        #expect(reply.contains("\"reason\":\"bad_request\""))
+        await f.stop()
+    }
+
     @Test func upstreamFailuresAreNotDenials() async throws {
         let f = try await Fixture()
         let gone = try await send(.GET, f.gateway.url + "/gone")
