@@ -325,6 +325,38 @@ final class Fixture {
         await f.stop()
     }
 
+    @Test func logsFiltersAndFollows() async throws {
+        let f = try await Fixture()
+        let denied = try await send(.GET, f.gateway.url + "/office")
+        _ = try await f.gateway.record(denied.requestID)
+        let filtered = try f.gateway.cli(["logs", "--status", "403", "--reason", "ip_not_allowed", "--since", "1h"])
+        #expect(filtered.stdout.contains(denied.requestID))
+        #expect(!filtered.stdout.contains(" 200 "))
+        #expect(try f.gateway.cli(["logs", "--route", "no-such-route"]).stdout.isEmpty)
+
+        // --follow prints records written after it started.
+        let follower = Process()
+        follower.executableURL = URL(fileURLWithPath: Binary.path)
+        follower.arguments = ["logs", "--follow", "--reason", "route_not_found", "--store", f.gateway.storePath]
+        let out = Pipe()
+        follower.standardOutput = out
+        let collected = Collected()
+        out.fileHandleForReading.readabilityHandler = { h in collected.append(h.availableData) }
+        try follower.run()
+        try await Task.sleep(for: .milliseconds(300))
+        let later = try await send(.GET, f.gateway.url + "/not-a-route")
+        var seen = ""
+        for _ in 0..<50 where !seen.contains(later.requestID) {
+            try await Task.sleep(for: .milliseconds(100))
+            seen = collected.text
+        }
+        out.fileHandleForReading.readabilityHandler = nil
+        follower.terminate()
+        follower.waitUntilExit()
+        #expect(seen.contains(later.requestID))
+        await f.stop()
+    }
+
     @Test func malformedHTTPGetsAProblemWithARequestID() async throws {
         let f = try await Fixture()
         let reply = try rawExchange(port: f.gateway.port, "GET /open HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
@@ -462,4 +494,13 @@ final class Fixture {
         #expect(g.stderr.contains("call log fell behind: dropped"))
         await up.stop()
     }
+}
+
+/// Bytes collected from a pipe's readability handler.
+final class Collected: @unchecked Sendable {
+    // @unchecked: data is guarded by lock.
+    private let lock = NSLock()
+    private var data = Data()
+    func append(_ d: Data) { lock.lock(); data.append(d); lock.unlock() }
+    var text: String { lock.lock(); defer { lock.unlock() }; return String(decoding: data, as: UTF8.self) }
 }
