@@ -4,7 +4,7 @@ import GatehouseCore
 import Yams
 
 /// host:port.
-public struct HostPort: Sendable, Equatable, CustomStringConvertible {
+public struct HostPort: Sendable, Hashable, CustomStringConvertible {
     public var host: String
     public var port: Int
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }

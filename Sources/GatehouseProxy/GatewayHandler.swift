@@ -52,6 +52,8 @@ final class Exchange {
     var upstream: UpstreamConnection?
     var upstreamSpec: UpstreamSpec?
     var upstreamTarget: HostPort?
+    /// The target as text, from the connection (computed once per connection, not per request).
+    var upstreamTargetText: String?
     var upstreamStartNanos: UInt64 = 0
     var upstreamNanos: UInt64?
     var connectAttempts = 0
@@ -441,6 +443,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         guard let route = ex.route else { return }
         phase = .forwarding
         ex.upstream = conn
+        ex.upstreamTargetText = conn.key
         conn.begin(sink: self)
         ex.upstreamStartNanos = NIODeadline.now().uptimeNanoseconds
 
@@ -642,7 +645,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             totalMillis: Double(now - ex.startNanos) / 1e6, decidingCheck: ex.decidingCheck, reason: ex.denial?.code.rawValue,
             detail: ex.denial.map { d in d.operatorDetail.map { d.detail + " (" + $0 + ")" } ?? d.detail }, hint: ex.denial?.hint,
             required: ex.denial?.required ?? [], presented: ex.denial?.presented ?? [], trace: ex.trace,
-            upstreamTarget: ex.upstreamTarget?.description)
+            upstreamTarget: ex.upstreamTargetText ?? ex.upstreamTarget?.description)
         services.metrics.countRequest(route: ex.route?.name, status: ex.status, reason: ex.denial?.code)
         services.callLog.submit(record)
     }

@@ -23,6 +23,7 @@ final class UpstreamConnection: ChannelInboundHandler {
     typealias OutboundOut = HTTPClientRequestPart
 
     let target: HostPort
+    /// `target` as text, computed once per connection for logs and details.
     let key: String
     var channel: (any Channel)?
     weak var sink: (any UpstreamResponseSink)?
@@ -107,7 +108,7 @@ final class UpstreamConnection: ChannelInboundHandler {
 /// Idle upstream connections of one event loop. Only touched from that loop.
 final class LoopPool {
     let eventLoop: any EventLoop
-    private var idle: [String: [UpstreamConnection]] = [:]
+    private var idle: [HostPort: [UpstreamConnection]] = [:]
     private var roundRobin: [String: Int] = [:]
 
     init(eventLoop: any EventLoop) { self.eventLoop = eventLoop }
@@ -121,12 +122,11 @@ final class LoopPool {
 
     /// An idle connection to `target`, or a new one.
     func acquire(_ target: HostPort, connectTimeout: Double) -> EventLoopFuture<UpstreamConnection> {
-        let key = target.description
-        while var list = idle[key], let conn = list.popLast() {
-            idle[key] = list
+        while var list = idle[target], let conn = list.popLast() {
+            idle[target] = list
             if conn.channel?.isActive == true { return eventLoop.makeSucceededFuture(conn) }
         }
-        let conn = UpstreamConnection(target: target, key: key, pool: self)
+        let conn = UpstreamConnection(target: target, key: target.description, pool: self)
         return ClientBootstrap(group: eventLoop)
             .connectTimeout(.milliseconds(Int64(connectTimeout * 1000)))
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
@@ -147,20 +147,20 @@ final class LoopPool {
     /// Returns a connection after a complete response, if the pool has room.
     func release(_ conn: UpstreamConnection, maxIdle: Int) {
         guard conn.channel?.isActive == true else { return }
-        var list = idle[conn.key, default: []]
+        var list = idle[conn.target, default: []]
         if list.count >= maxIdle {
             conn.close()
             return
         }
         conn.setAutoRead(true)
         list.append(conn)
-        idle[conn.key] = list
+        idle[conn.target] = list
     }
 
     func remove(_ conn: UpstreamConnection) {
-        guard var list = idle[conn.key] else { return }
+        guard var list = idle[conn.target] else { return }
         list.removeAll { $0 === conn }
-        idle[conn.key] = list
+        idle[conn.target] = list
     }
 
     func closeAll() {

@@ -21,6 +21,8 @@ public final class CallLogWriter: @unchecked Sendable {
     let store: SQLiteStore
     let capacity: Int
     let batchSize: Int
+    /// Longest a record waits in the queue before it is written.
+    let flushInterval = 0.05
     let retention: Double?
     let logger: Logger
     let droppedCounter = Counter(label: "gatehouse_calllog_dropped_total")
@@ -52,7 +54,9 @@ public final class CallLogWriter: @unchecked Sendable {
             return
         }
         queue.append(record)
-        if queue.count == 1 || queue.count >= batchSize { cond.signal() }
+        // Wake the writer only for a full batch; otherwise it wakes on its own every `flushInterval`,
+        // so a busy gateway writes a few large transactions a second instead of one per record.
+        if queue.count == batchSize { cond.signal() }
         cond.unlock()
     }
 
@@ -63,7 +67,7 @@ public final class CallLogWriter: @unchecked Sendable {
     public func close() {
         cond.lock()
         closing = true
-        cond.broadcast()
+        cond.broadcast()  // wake the writer now rather than at its next interval
         while !finished { cond.wait() }
         cond.unlock()
     }
@@ -73,9 +77,8 @@ public final class CallLogWriter: @unchecked Sendable {
         var lastReport = Date().timeIntervalSince1970
         while true {
             cond.lock()
-            while queue.isEmpty && !closing {
-                _ = cond.wait(until: Date(timeIntervalSinceNow: 0.5))
-                if queue.isEmpty { break }
+            if queue.count < batchSize && !closing {
+                _ = cond.wait(until: Date(timeIntervalSinceNow: flushInterval))
             }
             let batch = Array(queue.prefix(batchSize))
             queue.removeFirst(batch.count)

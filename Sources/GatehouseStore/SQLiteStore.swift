@@ -55,7 +55,6 @@ public final class SQLiteStore: Sendable {
                     trace TEXT NOT NULL, upstream_target TEXT);
                 CREATE UNIQUE INDEX calls_request_id ON calls(request_id);
                 CREATE INDEX calls_time ON calls(time);
-                CREATE INDEX calls_reason ON calls(reason, time);
                 """)
         }
         return m
