@@ -57,7 +57,9 @@ public struct ResponseClassifier: Sendable {
         let identity: Double
         let hits: [Hit]
         let bestCause: Hit?
-        var rank: Double { identity * (bestCause != nil ? 1.0 : 0.7) }
+        /// A system that explains the denial specifically outranks one that was merely on the path
+        /// (a CDN header on a response whose body comes from the origin).
+        var rank: Double { identity * (0.5 + 0.5 * (bestCause?.signature.strength ?? 0.3)) }
     }
 
     /// Diagnoses one response.
