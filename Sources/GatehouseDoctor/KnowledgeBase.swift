@@ -109,6 +109,10 @@ public struct KnowledgeBase: Sendable {
             let knowledge: SystemKnowledge
             do {
                 knowledge = try JSONDecoder().decode(SystemKnowledge.self, from: data)
+            } catch let DecodingError.dataCorrupted(ctx) where !ctx.codingPath.isEmpty {
+                let expected = ctx.codingPath.last?.stringValue.contains("cause") == true
+                    ? " (expected one of: \(DenialCause.allCases.map(\.rawValue).joined(separator: ", ")))" : ""
+                throw KnowledgeError(file: name, reason: "invalid value at \(Self.path(ctx.codingPath)): \(ctx.debugDescription)\(expected)")
             } catch let DecodingError.dataCorrupted(ctx) {
                 throw KnowledgeError(file: name, reason: "not valid JSON (\(ctx.debugDescription) \(ctx.underlyingError.map { "\($0)" } ?? ""))")
             } catch let DecodingError.keyNotFound(key, ctx) {

@@ -188,6 +188,9 @@ public struct TokenInspector: Sendable {
             }
         }
 
+        if let secret = options.secret, alg.hasPrefix("HS"), secret.utf8.count * 8 < (Int(alg.dropFirst(2)) ?? 256) {
+            add(.warning, "secret", "the secret has \(secret.utf8.count * 8) bits, less than the \(alg.dropFirst(2)) RFC 7518 asks for \(alg): it can be brute-forced")
+        }
         if options.secret != nil || options.jwksJSON != nil {
             findings.append(await verifySignature(token, alg: alg, kid: header["kid"]?.stringValue, options: options))
         } else {
@@ -205,9 +208,20 @@ public struct TokenInspector: Sendable {
                 guard alg.hasPrefix("HS") else {
                     return TokenFinding(severity: .problem, check: "signature", message: "a secret was given but the token uses \(alg), which needs a public key (--jwks)", cause: .invalidCredentials)
                 }
-                await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: digest)
+                // HMAC zero-pads any key shorter than its block size (RFC 2104), so padding a short
+                // secret to the hash size gives the same MAC while meeting JWTKit's key-size assertion.
+                let size = alg == "HS384" ? 48 : alg == "HS512" ? 64 : 32
+                var bytes = Array(secret.utf8)
+                if bytes.count < size { bytes += [UInt8](repeating: 0, count: size - bytes.count) }
+                await keys.add(hmac: HMACKey(from: bytes), digestAlgorithm: digest)
             }
             if let jwks = options.jwksJSON {
+                // JWTKit falls back to a default key when the kid is unknown; a server matching by kid
+                // would not, so the mismatch is reported first.
+                let kids = ((try? JSONSerialization.jsonObject(with: Data(jwks.utf8)) as? [String: Any])?["keys"] as? [[String: Any]] ?? []).compactMap { $0["kid"] as? String }
+                if let kid, !kids.isEmpty, !kids.contains(kid) {
+                    return TokenFinding(severity: .problem, check: "signature", message: "no key with kid '\(kid)' in the JWKS (it has \(kids.joined(separator: ", "))): the issuer rotated keys or the token comes from another issuer", cause: .invalidCredentials)
+                }
                 try await keys.add(jwksJSON: jwks)
             }
         } catch {
