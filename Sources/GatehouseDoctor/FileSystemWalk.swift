@@ -43,6 +43,7 @@ public struct WorkerIdentity: Sendable, Equatable {
 /// A failure to analyse a server setup (bad config file, unknown user, …).
 public struct ServerAnalysisError: Error, CustomStringConvertible, Equatable {
     public var description: String
+    public init(description: String) { self.description = description }
 }
 
 /// What the permission walk found wrong on the way to a file.
