@@ -79,7 +79,48 @@ public enum ResponseReader {
                 return (try readHAR(log, source: source), true)
             }
         }
+        if trimmed.contains("< HTTP/") { return ([try parseCurlVerbose(String(trimmed), source: source)], false) }
         return ([try parseRaw(String(trimmed), source: source)], false)
+    }
+
+    /// Reads a `curl -v` transcript: `> ` request lines, `< ` response lines, `* ` notes, then the body.
+    static func parseCurlVerbose(_ text: String, source: String) throws -> ObservedResponse {
+        var request: [String] = [], head: [String] = [], body: [String] = []
+        for line in text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("< HTTP/") { head = []; body = [] }
+            if line.hasPrefix("> ") { request.append(String(line.dropFirst(2))) }
+            else if line.hasPrefix("< ") || line == "<" { head.append(String(line.dropFirst(min(2, line.count)))) }
+            else if line.hasPrefix("* ") || line.hasPrefix("{ ") || line.hasPrefix("} ") || line == ">" { continue }
+            else if !head.isEmpty { body.append(String(line)) }
+        }
+        let headText = head.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.joined(separator: "\n")
+        var response = try parseRaw(headText + "\n\n" + body.joined(separator: "\n"), source: source)
+        if let first = request.first {
+            let parts = first.split(separator: " ")
+            let names = request.dropFirst().compactMap { $0.split(separator: ":", maxSplits: 1).first.map(String.init) }
+            response.request = ObservedRequest(
+                method: parts.first.map(String.init) ?? "GET", url: parts.count > 1 ? String(parts[1]) : "", headerNames: names,
+                carriedCredentials: names.contains { ObservedRequest.credentialHeaders.contains($0.lowercased()) })
+        }
+        return response
+    }
+
+    /// Undoes `Transfer-Encoding: chunked` framing left in a raw capture.
+    static func dechunk(_ body: String) -> String? {
+        var out = ""
+        var rest = Substring(body)
+        while let nl = rest.firstIndex(of: "\n") {
+            let sizeText = rest[..<nl].split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+            guard let size = Int(sizeText, radix: 16) else { return nil }
+            if size == 0 { return out }
+            let start = rest.index(after: nl)
+            let bytes = rest[start...].utf8
+            guard bytes.count >= size else { return nil }
+            let end = bytes.index(bytes.startIndex, offsetBy: size)
+            out += String(decoding: rest.utf8[start..<end], as: UTF8.self)
+            rest = rest[end...].drop { $0 == "\n" }
+        }
+        return rest.isEmpty ? out : nil
     }
 
     /// Parses "HTTP/1.1 403 Forbidden\r\nHeader: v\r\n\r\nbody". Accepts bare LF line ends and
@@ -115,7 +156,11 @@ public enum ResponseReader {
                 remaining = body
                 continue
             }
-            return ObservedResponse(status: status, reasonPhrase: parts.count > 2 ? parts[2] : "", headers: headers, body: String(body))
+            var text = String(body)
+            if headers.contains(where: { $0.name.lowercased() == "transfer-encoding" && $0.value.lowercased().contains("chunked") }), let plain = dechunk(text) {
+                text = plain
+            }
+            return ObservedResponse(status: status, reasonPhrase: parts.count > 2 ? parts[2] : "", headers: headers, body: text)
         }
     }
 

@@ -132,5 +132,35 @@ struct ResponseDiagnosisTests {
         #expect(d.0.status == 403)
         #expect(d.1.deniedBy == "nginx")
     }
-}
 
+    @Test("reads curl -v transcripts, using the request lines too")
+    func curlVerbose() throws {
+        let raw = """
+        *   Trying 140.82.112.6:443...
+        > GET /orgs/acme/members HTTP/2
+        > Host: api.github.com
+        > User-Agent: curl/8.5.0
+        >
+        < HTTP/2 401
+        < server: GitHub.com
+        < x-github-request-id: C0A8:1:2:3:4
+        < content-type: application/json; charset=utf-8
+        <
+        { [131 bytes data]
+        {"message":"Requires authentication","documentation_url":"https://docs.github.com/rest"}
+        * Connection #0 to host api.github.com left intact
+        """
+        let (response, d) = try #require(try doctor.diagnose(data: Data(raw.utf8), source: "x").results.first)
+        #expect(response.status == 401)
+        #expect(response.request?.carriedCredentials == false)
+        #expect(d.deniedBy == "github-api" && d.cause == .missingCredentials)
+    }
+
+    @Test("undoes chunked framing left in a raw capture")
+    func chunked() throws {
+        let json = #"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"pods is forbidden: User \"bob\" cannot list resource \"pods\" in API group \"\" in the namespace \"x\"","reason":"Forbidden","code":403}"#
+        let raw = "HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n" + String(json.utf8.count, radix: 16) + "\r\n" + json + "\r\n0\r\n\r\n"
+        let d = try #require(try doctor.diagnose(data: Data(raw.utf8), source: "x").results.first?.1)
+        #expect(d.deniedBy == "kubernetes-apiserver" && d.cause == .insufficientPermissions)
+    }
+}
