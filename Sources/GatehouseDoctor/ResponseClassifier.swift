@@ -92,7 +92,8 @@ public struct ResponseClassifier: Sendable {
         // The system's own cause signature, unless vendor-neutral evidence is stronger
         // (an exhausted rate-limit counter outweighs whatever the body says).
         var causeHit = top.bestCause
-        var strength = top.bestCause?.signature.strength ?? 0
+        // A system's documented default cause stands unless vendor-neutral evidence is stronger.
+        var strength = top.bestCause?.signature.strength ?? (top.system.defaultCause != nil ? 0.45 : 0)
         if let g = bestGeneric, (g.signature.strength ?? 0) > strength {
             causeHit = g
             strength = g.signature.strength ?? 0
