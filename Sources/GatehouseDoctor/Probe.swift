@@ -134,7 +134,6 @@ public final class Probe: Sendable {
         var diagnosis: Diagnosis?
         switch first {
         case .network(let kind, let detail):
-            findings.append("network-level block (\(kind)): \(detail) — no HTTP response came back, so no server denied the request in HTTP")
             diagnosis = Diagnosis(
                 deniedBy: "network", layer: "network", cause: .unknown, confidence: 0.9,
                 evidence: ["\(kind): \(detail)", "no HTTP status was received: this is not an HTTP denial"],

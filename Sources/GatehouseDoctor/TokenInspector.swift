@@ -298,7 +298,8 @@ extension TokenReport {
         if let c = cause {
             out.append("Verdict: a server would deny this token: \(c.rawValue) — \(c.explanation)")
             out.append("What to do:")
-            out += ResponseClassifier.defaultFix(c).enumerated().map { "  \($0.offset + 1). \($0.element)" }
+            let fix = ResponseClassifier.defaultFix(c).filter { !$0.contains("gatehouse doctor token") }
+            out += fix.enumerated().map { "  \($0.offset + 1). \($0.element)" }
         } else {
             out.append("Verdict: no check failed\(findings.contains { $0.check == "signature" && $0.severity == .ok } ? "" : " (signature not verified)").")
         }

@@ -152,7 +152,7 @@ struct DoctorProbeCommand: AsyncParsableCommand {
             }
         }
         if !result.findings.isEmpty {
-            print("Experiments (\(result.requestsSent) requests sent):")
+            print("Experiments (\(result.requestsSent) request\(result.requestsSent == 1 ? "" : "s") sent):")
             for f in result.findings { print("  - \(f)") }
         }
     }
