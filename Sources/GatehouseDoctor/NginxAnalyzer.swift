@@ -201,6 +201,10 @@ public struct NginxAnalyzer: Sendable {
         }
         if let auth = innermost("auth_basic"), auth.args.first != "off" {
             trace.append("auth_basic \(auth.args.joined(separator: " ")) at \(auth.position) asks for a password")
+            return ServerVerdict(
+                status: 401, cause: .missingCredentials, directive: auth.text, location: auth.position,
+                explanation: "`\(auth.text)` answers 401 until a user and password from auth_basic_user_file are sent",
+                fix: ["Send the user name and password (curl -u USER URL), or remove auth_basic for this location."], trace: trace)
         }
 
         // Content phase: map the URI to the file system.

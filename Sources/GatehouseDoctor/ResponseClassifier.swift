@@ -122,7 +122,9 @@ public struct ResponseClassifier: Sendable {
         evidence = Self.unique(evidence)
 
         var alternatives: [Alternative] = []
-        let otherCauses = (top.hits + genericHits).filter { $0.signature.cause != nil && $0.signature.cause != cause }
+        // Weak vendor-neutral hunches (a bare status, the word "forbidden") are not worth listing.
+        let otherCauses = (top.hits + genericHits.filter { ($0.signature.strength ?? 0) >= 0.5 })
+            .filter { $0.signature.cause != nil && $0.signature.cause != cause }
         for h in otherCauses {
             alternatives.append(Alternative(deniedBy: top.system.system, cause: h.signature.cause!, confidence: top.identity * (h.signature.strength ?? 0) * 0.8))
         }
