@@ -1,3 +1,4 @@
+// Apache's configuration grammar and section merging are written by hand: no listed library reads them.
 import Foundation
 import GatehouseCore
 #if canImport(Glibc)

@@ -1,3 +1,5 @@
+// Delta debugging is written by hand: no listed library provides it.
+
 /// Delta debugging (Zeller's ddmin) over a list of items: finds a 1-minimal subset for which
 /// `test` still holds. Written here because none of the project's libraries provides it.
 public struct DeltaDebugger<Item: Sendable>: Sendable {

@@ -1,3 +1,4 @@
+// Log formats are matched by hand with regular expressions: no listed library parses them.
 import Foundation
 
 /// One group of denials found in logs: same source, cause and key (rule id, directive, path…).

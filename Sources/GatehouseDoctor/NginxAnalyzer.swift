@@ -1,3 +1,4 @@
+// The nginx configuration grammar and location matching are written by hand: no listed library reads them.
 import Foundation
 import GatehouseCore
 #if canImport(Glibc)

@@ -1,3 +1,5 @@
+// Saved responses are parsed by hand: captures are often loose (LF line ends, curl transcripts,
+// leftover chunked framing) in ways a strict HTTP decoder such as NIO's rejects.
 import Foundation
 
 /// A response the doctor examines: status, headers in order, body, and what is known of the request.

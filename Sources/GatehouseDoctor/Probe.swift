@@ -80,6 +80,7 @@ public struct ProbeResult: Sendable {
 
 /// Sends a request, classifies the answer, and runs the follow-up experiments.
 public final class Probe: Sendable {
+    /// How many follow-up requests to send, how fast, and which experiments to run.
     public struct Options: Sendable {
         public var repeats = 2
         public var delay: Duration = .milliseconds(500)

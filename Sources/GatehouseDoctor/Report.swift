@@ -10,7 +10,7 @@ public enum Report {
         }
         if let r = response {
             var line = "What happened: HTTP \(r.status)\(r.reasonPhrase.isEmpty ? "" : " " + r.reasonPhrase)"
-            if let req = r.request { line += " for \(req.method) \(req.url)" }
+            if let req = r.request { line += " for \(req.method) \(redacted(req.url))" }
             out.append(line)
         }
         out.append("Who denied it: \(name(d.deniedBy)), at the \(layerName(d.layer)) layer")
@@ -25,6 +25,17 @@ public enum Report {
             out += d.alternatives.map { "  - \(name($0.deniedBy)): \($0.cause.rawValue) (\(Int(($0.confidence * 100).rounded()))%)" }
         }
         return out.joined(separator: "\n")
+    }
+
+    /// A URL with the values of credential-looking query parameters replaced, so reports never echo a secret.
+    public static func redacted(_ url: String) -> String {
+        guard var comps = URLComponents(string: url), let items = comps.queryItems, !items.isEmpty else { return url }
+        let secretish = ["key", "token", "secret", "signature", "password", "auth", "credential", "session", "sig"]
+        comps.queryItems = items.map { item in
+            let name = item.name.lowercased()
+            return secretish.contains(where: { name.contains($0) }) ? URLQueryItem(name: item.name, value: "REDACTED") : item
+        }
+        return comps.string ?? url
     }
 
     static func sureWord(_ c: Double) -> String {

@@ -163,4 +163,10 @@ struct ResponseDiagnosisTests {
         let d = try #require(try doctor.diagnose(data: Data(raw.utf8), source: "x").results.first?.1)
         #expect(d.deniedBy == "kubernetes-apiserver" && d.cause == .insufficientPermissions)
     }
+
+    @Test("printed URLs never carry credential values")
+    func redaction() {
+        let url = Report.redacted("https://api.example.com/v1/items?page=2&api_key=sk_live_123&X-Amz-Signature=abcd&q=shoes")
+        #expect(url == "https://api.example.com/v1/items?page=2&api_key=REDACTED&X-Amz-Signature=REDACTED&q=shoes")
+    }
 }
