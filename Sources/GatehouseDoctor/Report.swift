@@ -13,7 +13,11 @@ public enum Report {
             if let req = r.request { line += " for \(req.method) \(redacted(req.url))" }
             out.append(line)
         }
-        out.append("Who denied it: \(name(d.deniedBy)), at the \(layerName(d.layer)) layer")
+        if d.deniedBy == "unknown" {
+            out.append("Who denied it: not identified — no vendor-specific evidence; the cause comes from standard HTTP signals")
+        } else {
+            out.append("Who denied it: \(name(d.deniedBy)), at the \(layerName(d.layer)) layer")
+        }
         out.append("Why:           \(d.cause.rawValue) — \(d.cause.explanation)")
         out.append("How sure:      \(Int((d.confidence * 100).rounded()))% (\(sureWord(d.confidence)))")
         out.append("Evidence:")

@@ -145,7 +145,7 @@ public struct ResponseClassifier: Sendable {
         if evidence.isEmpty { evidence = ["status \(r.status) with no vendor-specific or generic denial evidence"] }
         let confidence = min(0.95, max(0.05, strength * 0.85))
         var alternatives = genericHits.compactMap { h -> Alternative? in
-            guard let c = h.signature.cause, c != cause else { return nil }
+            guard let c = h.signature.cause, c != cause, (h.signature.strength ?? 0) >= 0.5 else { return nil }
             return Alternative(deniedBy: "unknown", cause: c, confidence: (h.signature.strength ?? 0) * 0.7)
         }
         for c in candidates where c.rank > 0.1 {
