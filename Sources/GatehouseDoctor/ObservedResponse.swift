@@ -135,7 +135,7 @@ public enum ResponseReader {
             }
             let headEnd = remaining.range(of: "\n\n")
             let head = headEnd.map { remaining[..<$0.lowerBound] } ?? remaining
-            let body = headEnd.map { remaining[$0.upperBound...] } ?? ""
+            var body = headEnd.map { remaining[$0.upperBound...] } ?? ""
             var lines = head.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             let statusLine = lines.removeFirst()
             let parts = statusLine.split(separator: " ", maxSplits: 2).map(String.init)
@@ -143,13 +143,15 @@ public enum ResponseReader {
                 throw ResponseParseError(description: "\(source): status line '\(statusLine)' has no numeric status code (expected 'HTTP/1.1 403 Forbidden')")
             }
             var headers: [(name: String, value: String)] = []
-            for line in lines where !line.isEmpty {
+            for (index, line) in lines.enumerated() where !line.isEmpty {
                 if line.first == " " || line.first == "\t", !headers.isEmpty {
                     headers[headers.count - 1].value += " " + line.trimmingCharacters(in: .whitespaces)
                     continue
                 }
-                guard let colon = line.firstIndex(of: ":") else {
-                    throw ResponseParseError(description: "\(source): header line '\(line)' has no ':' (expected 'Name: value')")
+                // A capture that lost the blank line after the headers: what follows is the body.
+                guard let colon = line.firstIndex(of: ":"), !line[..<colon].contains(" "), !line.hasPrefix("<"), !line.hasPrefix("{") else {
+                    body = Substring(lines[index...].joined(separator: "\n") + (headEnd == nil ? "" : "\n\n" + body))
+                    break
                 }
                 headers.append((String(line[..<colon]).trimmingCharacters(in: .whitespaces), String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces)))
             }

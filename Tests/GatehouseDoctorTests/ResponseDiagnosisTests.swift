@@ -169,4 +169,13 @@ struct ResponseDiagnosisTests {
         let url = Report.redacted("https://api.example.com/v1/items?page=2&api_key=sk_live_123&X-Amz-Signature=abcd&q=shoes")
         #expect(url == "https://api.example.com/v1/items?page=2&api_key=REDACTED&X-Amz-Signature=REDACTED&q=shoes")
     }
+
+    @Test("a capture without the blank line after the headers still yields its body")
+    func missingBlankLine() throws {
+        let raw = "HTTP/1.1 403 Forbidden\nServer: nginx\n<html><body><center><h1>403 Forbidden</h1></center><hr><center>nginx</center></body></html>"
+        let (response, d) = try #require(try doctor.diagnose(data: Data(raw.utf8), source: "x").results.first)
+        #expect(response.headers.count == 1)
+        #expect(response.body.hasPrefix("<html>"))
+        #expect(d.deniedBy == "nginx")
+    }
 }
