@@ -1,0 +1,190 @@
+import Foundation
+
+/// One condition of a signature; exactly one of `header`, `status`, `body`, `json`, `cookie`, `fact` is set.
+public struct SignatureCondition: Codable, Sendable {
+    /// Header name (case-insensitive); with `value`, a regex its value must match.
+    public var header: String?
+    /// Status codes this signature applies to.
+    public var status: [Int]?
+    /// Regex over the body.
+    public var body: String?
+    /// Dotted path into a JSON body; `[]` walks every array element (`error.errors[].reason`).
+    public var json: String?
+    /// Regex over the name of a cookie the response sets.
+    public var cookie: String?
+    /// A fact the classifier derives (see `DerivedFacts`).
+    public var fact: String?
+    /// Regex the header or JSON value must match; absent means "present".
+    public var value: String?
+    /// Inverts the condition.
+    public var not: Bool?
+
+    var kindCount: Int { [header != nil, status != nil, body != nil, json != nil, cookie != nil, fact != nil].filter { $0 }.count }
+}
+
+/// A pattern learned from public documentation: it identifies a system, a cause, or both.
+public struct Signature: Codable, Sendable {
+    public var id: String
+    /// All must hold.
+    public var when: [SignatureCondition]
+    /// How strongly a match says "this system sent the response" (0…1).
+    public var identifies: Double?
+    /// The cause this match indicates, and how strongly (0…1).
+    public var cause: DenialCause?
+    public var strength: Double?
+    /// Shown to the user as the evidence line.
+    public var evidence: String
+    public var fix: [String]?
+    /// Public documentation URL this fact was learned from.
+    public var source: String
+}
+
+/// Everything the doctor knows about one system (one knowledge file).
+public struct SystemKnowledge: Codable, Sendable {
+    /// The `denied_by` id: a lowercase vendor-product id.
+    public var system: String
+    public var name: String
+    public var layer: String
+    /// True for the file of vendor-neutral evidence; it identifies no system.
+    public var generic: Bool?
+    /// Cause assumed when the system is identified but no cause signature matched.
+    public var defaultCause: DenialCause?
+    public var defaultFix: [String]?
+    public var signatures: [Signature]
+
+    enum CodingKeys: String, CodingKey {
+        case system, name, layer, generic, signatures
+        case defaultCause = "default_cause", defaultFix = "default_fix"
+    }
+}
+
+/// A knowledge file that could not be used, with the file and the reason.
+public struct KnowledgeError: Error, CustomStringConvertible, Equatable {
+    public var file: String
+    public var reason: String
+    public var description: String { "\(file): \(reason)" }
+}
+
+/// The loaded set of system knowledge files, with compiled patterns.
+public struct KnowledgeBase: Sendable {
+    public let systems: [SystemKnowledge]
+    let regexes: [String: NSRegularExpressionBox]
+
+    /// Layers a knowledge file may declare.
+    public static let layers: Set<String> = [
+        "cdn", "cdn_waf", "waf", "api_gateway", "service_mesh", "load_balancer", "web_server", "framework",
+        "cloud_iam", "object_storage", "api_provider", "platform", "unknown",
+    ]
+
+    /// Loads the bundled knowledge, or the directory named by `GATEHOUSE_KNOWLEDGE_DIR` when set.
+    public static func standard() throws -> KnowledgeBase {
+        if let dir = ProcessInfo.processInfo.environment["GATEHOUSE_KNOWLEDGE_DIR"], !dir.isEmpty {
+            return try load(directory: URL(fileURLWithPath: dir))
+        }
+        guard let dir = Bundle.module.url(forResource: "Knowledge", withExtension: nil) else {
+            throw KnowledgeError(file: "Knowledge", reason: "the bundled knowledge folder is missing; set GATEHOUSE_KNOWLEDGE_DIR to a directory of *.json knowledge files")
+        }
+        return try load(directory: dir)
+    }
+
+    /// Loads and validates every `*.json` file in a directory; the first invalid file throws.
+    public static func load(directory: URL) throws -> KnowledgeBase {
+        let files: [URL]
+        do {
+            files = try FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
+                .filter { $0.pathExtension == "json" }.sorted { $0.lastPathComponent < $1.lastPathComponent }
+        } catch {
+            throw KnowledgeError(file: directory.path, reason: "cannot list the knowledge directory (\(error.localizedDescription))")
+        }
+        guard !files.isEmpty else { throw KnowledgeError(file: directory.path, reason: "no *.json knowledge files found") }
+        return try KnowledgeBase(files: files.map { ($0.lastPathComponent, try Data(contentsOf: $0)) })
+    }
+
+    /// Builds a knowledge base from (file name, contents) pairs, validating each.
+    public init(files: [(name: String, data: Data)]) throws {
+        var systems: [SystemKnowledge] = []
+        var regexes: [String: NSRegularExpressionBox] = [:]
+        var seen: [String: String] = [:]
+        for (name, data) in files {
+            let knowledge: SystemKnowledge
+            do {
+                knowledge = try JSONDecoder().decode(SystemKnowledge.self, from: data)
+            } catch let DecodingError.dataCorrupted(ctx) where !ctx.codingPath.isEmpty {
+                let expected = ctx.codingPath.last?.stringValue.contains("cause") == true
+                    ? " (expected one of: \(DenialCause.allCases.map(\.rawValue).joined(separator: ", ")))" : ""
+                throw KnowledgeError(file: name, reason: "invalid value at \(Self.path(ctx.codingPath)): \(ctx.debugDescription)\(expected)")
+            } catch let DecodingError.dataCorrupted(ctx) {
+                throw KnowledgeError(file: name, reason: "not valid JSON (\(ctx.debugDescription) \(ctx.underlyingError.map { "\($0)" } ?? ""))")
+            } catch let DecodingError.keyNotFound(key, ctx) {
+                throw KnowledgeError(file: name, reason: "missing field '\(key.stringValue)' at \(Self.path(ctx.codingPath))")
+            } catch let DecodingError.typeMismatch(_, ctx) {
+                throw KnowledgeError(file: name, reason: "wrong type at \(Self.path(ctx.codingPath)): \(ctx.debugDescription)")
+            } catch let DecodingError.valueNotFound(_, ctx) {
+                throw KnowledgeError(file: name, reason: "null value at \(Self.path(ctx.codingPath))")
+            } catch {
+                throw KnowledgeError(file: name, reason: "cannot decode (\(error))")
+            }
+            try Self.validate(knowledge, file: name, regexes: &regexes)
+            if let other = seen[knowledge.system] {
+                throw KnowledgeError(file: name, reason: "system id '\(knowledge.system)' is already defined in \(other)")
+            }
+            seen[knowledge.system] = name
+            systems.append(knowledge)
+        }
+        self.systems = systems
+        self.regexes = regexes
+    }
+
+    static func path(_ codingPath: [any CodingKey]) -> String {
+        codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+    }
+
+    static func validate(_ k: SystemKnowledge, file: String, regexes: inout [String: NSRegularExpressionBox]) throws {
+        func fail(_ reason: String) -> KnowledgeError { KnowledgeError(file: file, reason: reason) }
+        guard k.system.range(of: "^[a-z0-9][a-z0-9-]*$", options: .regularExpression) != nil else {
+            throw fail("system id '\(k.system)' must be a lowercase vendor-product id such as 'aws-s3'")
+        }
+        guard layers.contains(k.layer) else {
+            throw fail("layer '\(k.layer)' is not one of \(layers.sorted().joined(separator: ", "))")
+        }
+        guard !k.signatures.isEmpty else { throw fail("has no signatures") }
+        var ids = Set<String>()
+        for s in k.signatures {
+            let at = "signature '\(s.id)'"
+            guard ids.insert(s.id).inserted else { throw fail("\(at) is defined twice") }
+            guard s.source.hasPrefix("https://") || s.source.hasPrefix("http://") else {
+                throw fail("\(at) must cite the public documentation URL it was learned from in 'source' (found '\(s.source)')")
+            }
+            guard !s.when.isEmpty else { throw fail("\(at) has an empty 'when' list") }
+            guard (s.identifies ?? 0) > 0 || s.cause != nil else { throw fail("\(at) neither identifies the system nor names a cause") }
+            if k.generic == true, (s.identifies ?? 0) > 0 { throw fail("\(at) is in a generic file and must not identify a system") }
+            for w in [s.identifies, s.strength].compactMap({ $0 }) where !(0...1).contains(w) {
+                throw fail("\(at) has weight \(w); weights are between 0 and 1")
+            }
+            if s.cause != nil, s.strength == nil { throw fail("\(at) names a cause but has no 'strength'") }
+            for (i, c) in s.when.enumerated() {
+                guard c.kindCount == 1 else {
+                    throw fail("\(at) condition \(i) must set exactly one of header, status, body, json, cookie, fact")
+                }
+                if let f = c.fact, !DerivedFacts.known.contains(f) {
+                    throw fail("\(at) condition \(i) names unknown fact '\(f)' (known: \(DerivedFacts.known.sorted().joined(separator: ", ")))")
+                }
+                for pattern in [c.body, c.value, c.cookie].compactMap({ $0 }) where regexes[pattern] == nil {
+                    do {
+                        regexes[pattern] = NSRegularExpressionBox(try NSRegularExpression(pattern: pattern, options: [.dotMatchesLineSeparators]))
+                    } catch {
+                        throw fail("\(at) condition \(i) has an invalid regular expression '\(pattern)'")
+                    }
+                }
+            }
+        }
+    }
+
+    func regex(_ pattern: String) -> NSRegularExpression { regexes[pattern]!.regex }
+}
+
+/// Compiled regular expressions are immutable once built; this box lets them cross tasks.
+struct NSRegularExpressionBox: @unchecked Sendable {
+    let regex: NSRegularExpression
+    init(_ regex: NSRegularExpression) { self.regex = regex }
+}

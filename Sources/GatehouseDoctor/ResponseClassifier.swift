@@ -1,0 +1,285 @@
+import Foundation
+
+/// Facts the classifier computes from a response before matching signatures.
+public enum DerivedFacts {
+    /// Names usable in a signature's `fact` condition.
+    public static let known: Set<String> = [
+        "ratelimit_exhausted", "oauth_scope_mismatch", "request_carried_credentials", "request_without_credentials",
+        "json_body", "html_body", "empty_body",
+    ]
+
+    static func compute(_ r: ObservedResponse, json: Any?) -> Set<String> {
+        var facts = Set<String>()
+        let remaining = ["x-ratelimit-remaining", "ratelimit-remaining", "x-rate-limit-remaining", "x-ratelimit-remaining-requests"]
+            .flatMap { r.values($0) }
+        if remaining.contains(where: { $0.trimmingCharacters(in: .whitespaces) == "0" }) { facts.insert("ratelimit_exhausted") }
+        // IETF RateLimit field: `limit=100, remaining=0, reset=30` (draft 7) or `"default";r=0;t=30` (draft 8+).
+        if r.values("ratelimit").contains(where: { $0.range(of: #"(remaining=0\b|;\s*r=0\b)"#, options: .regularExpression) != nil }) {
+            facts.insert("ratelimit_exhausted")
+        }
+        if scopeMismatch(r) != nil { facts.insert("oauth_scope_mismatch") }
+        if let req = r.request { facts.insert(req.carriedCredentials ? "request_carried_credentials" : "request_without_credentials") }
+        if json != nil { facts.insert("json_body") }
+        if r.body.range(of: "<html|<!doctype html|<body", options: [.regularExpression, .caseInsensitive]) != nil { facts.insert("html_body") }
+        if r.body.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { facts.insert("empty_body") }
+        return facts
+    }
+
+    /// Scopes an endpoint accepts that the token lacks, from `X-Accepted-OAuth-Scopes` / `X-OAuth-Scopes`.
+    static func scopeMismatch(_ r: ObservedResponse) -> (granted: [String], accepted: [String])? {
+        guard let acceptedRaw = r.value("x-accepted-oauth-scopes") else { return nil }
+        let split: (String) -> [String] = { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+        let accepted = split(acceptedRaw)
+        let granted = split(r.value("x-oauth-scopes") ?? "")
+        guard !accepted.isEmpty else { return nil }
+        // A broader granted scope covers its sub-scopes (`repo` covers `repo:status`, `admin:org` covers `read:org`).
+        let covered = accepted.contains { a in
+            granted.contains { g in a == g || a.hasPrefix(g + ":") || (g.hasPrefix("admin:") && a.hasSuffix(":" + g.dropFirst(6))) || (g.hasPrefix("write:") && a == "read:" + g.dropFirst(6)) }
+        }
+        return covered ? nil : (granted, accepted)
+    }
+}
+
+/// Matches a response against the knowledge base and weighs the evidence into a `Diagnosis`.
+public struct ResponseClassifier: Sendable {
+    public let knowledge: KnowledgeBase
+
+    public init(knowledge: KnowledgeBase) { self.knowledge = knowledge }
+
+    struct Hit {
+        let system: SystemKnowledge
+        let signature: Signature
+        let evidence: String
+    }
+
+    struct Candidate {
+        let system: SystemKnowledge
+        let identity: Double
+        let hits: [Hit]
+        let bestCause: Hit?
+        /// A system that explains the denial specifically outranks one that was merely on the path
+        /// (a CDN header on a response whose body comes from the origin).
+        var rank: Double { identity * (0.5 + 0.5 * (bestCause?.signature.strength ?? 0.3)) }
+    }
+
+    /// Diagnoses one response.
+    public func diagnose(_ response: ObservedResponse) -> Diagnosis {
+        let json = Self.parseJSON(response)
+        let facts = DerivedFacts.compute(response, json: json)
+        var genericHits: [Hit] = []
+        var candidates: [Candidate] = []
+        for system in knowledge.systems {
+            let hits = system.signatures.compactMap { sig -> Hit? in
+                guard sig.when.allSatisfy({ matches($0, response, json: json, facts: facts) }) else { return nil }
+                return Hit(system: system, signature: sig, evidence: render(sig.evidence, response, json: json))
+            }
+            if system.generic == true {
+                genericHits += hits
+                continue
+            }
+            let identity = 1 - hits.reduce(1.0) { $0 * (1 - ($1.signature.identifies ?? 0)) }
+            guard identity > 0 else { continue }
+            let best = hits.filter { $0.signature.cause != nil }.max { ($0.signature.strength ?? 0) < ($1.signature.strength ?? 0) }
+            candidates.append(Candidate(system: system, identity: identity, hits: hits, bestCause: best))
+        }
+        candidates.sort { $0.rank > $1.rank }
+        let bestGeneric = genericHits.filter { $0.signature.cause != nil }.max { ($0.signature.strength ?? 0) < ($1.signature.strength ?? 0) }
+
+        guard let top = candidates.first, top.identity >= 0.3 else {
+            return unknownSystem(response, genericHits: genericHits, bestGeneric: bestGeneric, candidates: candidates)
+        }
+
+        // The system's own cause signature, unless vendor-neutral evidence is stronger
+        // (an exhausted rate-limit counter outweighs whatever the body says).
+        var causeHit = top.bestCause
+        // A system's documented default cause stands unless vendor-neutral evidence is stronger.
+        var strength = top.bestCause?.signature.strength ?? (top.system.defaultCause != nil ? 0.45 : 0)
+        if let g = bestGeneric, (g.signature.strength ?? 0) > strength {
+            causeHit = g
+            strength = g.signature.strength ?? 0
+        }
+        let cause: DenialCause
+        var fix: [String]
+        if let hit = causeHit, let c = hit.signature.cause {
+            cause = c
+            // A system's default fix speaks of its default cause; any other cause gets the generic advice.
+            let systemFix = hit.system.generic != true && c == top.system.defaultCause ? top.system.defaultFix : nil
+            fix = hit.signature.fix ?? systemFix ?? Self.defaultFix(c)
+        } else if let c = top.system.defaultCause {
+            cause = c
+            strength = 0.45
+            fix = top.system.defaultFix ?? Self.defaultFix(c)
+        } else {
+            cause = .unknown
+            strength = 0.25
+            fix = Self.defaultFix(.unknown)
+        }
+        if fix.isEmpty { fix = Self.defaultFix(cause) }
+        var evidence: [String] = []
+        if let h = causeHit { evidence.append(h.evidence) }
+        evidence += top.hits.map(\.evidence)
+        evidence += genericHits.filter { ($0.signature.strength ?? 0) >= 0.5 && $0.signature.cause == cause }.map(\.evidence)
+        evidence = Self.unique(evidence)
+
+        var alternatives: [Alternative] = []
+        // Weak vendor-neutral hunches (a bare status, the word "forbidden") are not worth listing.
+        let otherCauses = (top.hits + genericHits.filter { ($0.signature.strength ?? 0) >= 0.5 })
+            .filter { $0.signature.cause != nil && $0.signature.cause != cause }
+        for h in otherCauses {
+            alternatives.append(Alternative(deniedBy: top.system.system, cause: h.signature.cause!, confidence: top.identity * (h.signature.strength ?? 0) * 0.8))
+        }
+        for c in candidates.dropFirst() where c.rank > 0.15 {
+            let altCause = c.bestCause?.signature.cause ?? c.system.defaultCause ?? cause
+            alternatives.append(Alternative(deniedBy: c.system.system, cause: altCause, confidence: c.rank * (c.bestCause?.signature.strength ?? 0.45) * 0.9))
+        }
+        let confidence = min(0.99, max(0.05, top.identity * strength))
+        return Diagnosis(
+            deniedBy: top.system.system, layer: top.system.layer, cause: cause, confidence: confidence,
+            evidence: evidence, fix: fix, alternatives: Self.tidy(alternatives, excluding: (top.system.system, cause), below: confidence))
+    }
+
+    func unknownSystem(_ r: ObservedResponse, genericHits: [Hit], bestGeneric: Hit?, candidates: [Candidate]) -> Diagnosis {
+        let cause = bestGeneric?.signature.cause ?? .unknown
+        let strength = bestGeneric?.signature.strength ?? 0.2
+        var evidence = genericHits.filter { $0.signature.cause == cause }.map(\.evidence)
+        if evidence.isEmpty { evidence = ["status \(r.status) with no vendor-specific or generic denial evidence"] }
+        let confidence = min(0.95, max(0.05, strength * 0.85))
+        var alternatives = genericHits.compactMap { h -> Alternative? in
+            guard let c = h.signature.cause, c != cause, (h.signature.strength ?? 0) >= 0.5 else { return nil }
+            return Alternative(deniedBy: "unknown", cause: c, confidence: (h.signature.strength ?? 0) * 0.7)
+        }
+        for c in candidates where c.rank > 0.1 {
+            alternatives.append(Alternative(deniedBy: c.system.system, cause: c.bestCause?.signature.cause ?? c.system.defaultCause ?? cause, confidence: c.rank * 0.5))
+        }
+        return Diagnosis(
+            deniedBy: "unknown", layer: "unknown", cause: cause, confidence: confidence, evidence: Self.unique(evidence),
+            fix: bestGeneric?.signature.fix ?? Self.defaultFix(cause), alternatives: Self.tidy(alternatives, excluding: ("unknown", cause), below: confidence))
+    }
+
+    static func tidy(_ alts: [Alternative], excluding: (String, DenialCause), below: Double) -> [Alternative] {
+        var seen = Set<String>()
+        var out: [Alternative] = []
+        for a in alts.sorted(by: { $0.confidence > $1.confidence }) {
+            let key = "\(a.deniedBy)/\(a.cause.rawValue)"
+            if (a.deniedBy == excluding.0 && a.cause == excluding.1) || !seen.insert(key).inserted { continue }
+            out.append(Alternative(deniedBy: a.deniedBy, cause: a.cause, confidence: min(a.confidence, below * 0.95)))
+        }
+        return Array(out.prefix(4))
+    }
+
+    static func unique(_ list: [String]) -> [String] {
+        var seen = Set<String>()
+        return list.filter { seen.insert($0).inserted }
+    }
+
+    // MARK: Matching
+
+    func matches(_ c: SignatureCondition, _ r: ObservedResponse, json: Any?, facts: Set<String>) -> Bool {
+        let result: Bool
+        if let name = c.header {
+            let values = r.values(name)
+            if let p = c.value { result = values.contains { test(p, $0) } } else { result = !values.isEmpty }
+        } else if let statuses = c.status {
+            result = statuses.contains(r.status)
+        } else if let p = c.body {
+            result = test(p, r.body)
+        } else if let path = c.json {
+            let values = Self.jsonValues(json, path: path)
+            if let p = c.value { result = values.contains { test(p, $0) } } else { result = !values.isEmpty }
+        } else if let p = c.cookie {
+            result = r.setCookies.contains { test(p, $0.name) }
+        } else if let f = c.fact {
+            result = facts.contains(f)
+        } else {
+            result = false
+        }
+        return c.not == true ? !result : result
+    }
+
+    func test(_ pattern: String, _ text: String) -> Bool {
+        knowledge.regex(pattern).firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+    }
+
+    static func parseJSON(_ r: ObservedResponse) -> Any? {
+        let t = r.body.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard t.hasPrefix("{") || t.hasPrefix("[") else { return nil }
+        return try? JSONSerialization.jsonObject(with: Data(t.utf8), options: [.fragmentsAllowed])
+    }
+
+    /// Leaf values at a dotted path; `name[]` walks every element of an array.
+    static func jsonValues(_ root: Any?, path: String) -> [String] {
+        var current: [Any] = root.map { [$0] } ?? []
+        for part in path.split(separator: ".") {
+            let walkArray = part.hasSuffix("[]")
+            let key = walkArray ? String(part.dropLast(2)) : String(part)
+            var next: [Any] = []
+            for node in current {
+                let value: Any?
+                if key.isEmpty { value = node } else { value = (node as? [String: Any])?[key] }
+                guard let v = value, !(v is NSNull) else { continue }
+                if walkArray { next += (v as? [Any]) ?? [] } else { next.append(v) }
+            }
+            current = next
+        }
+        return current.map { v in
+            if let s = v as? String { return s }
+            if let n = v as? NSNumber {
+                if String(cString: n.objCType) == "c" { return n.boolValue ? "true" : "false" }
+                return n.doubleValue == n.doubleValue.rounded() ? String(n.intValue) : n.stringValue
+            }
+            if let b = v as? Bool { return b ? "true" : "false" }
+            if let data = try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys]) { return String(decoding: data, as: UTF8.self) }
+            return "\(v)"
+        }
+    }
+
+    /// Fills `{header:Name}`, `{json:path}` and `{scopes}` placeholders in evidence text.
+    func render(_ template: String, _ r: ObservedResponse, json: Any?) -> String {
+        guard template.contains("{") else { return template }
+        var out = template
+        let re = try! NSRegularExpression(pattern: #"\{(header|json):([^}]+)\}|\{scopes\}"#)
+        let ns = template as NSString
+        for m in re.matches(in: template, range: NSRange(location: 0, length: ns.length)).reversed() {
+            let whole = ns.substring(with: m.range)
+            var replacement = ""
+            if whole == "{scopes}" {
+                if let s = DerivedFacts.scopeMismatch(r) {
+                    replacement = "token has [\(s.granted.joined(separator: ", "))], endpoint accepts [\(s.accepted.joined(separator: ", "))]"
+                }
+            } else {
+                let kind = ns.substring(with: m.range(at: 1)), arg = ns.substring(with: m.range(at: 2))
+                replacement = (kind == "header" ? r.value(arg) : Self.jsonValues(json, path: arg).first) ?? ""
+            }
+            if replacement.count > 200 { replacement = String(replacement.prefix(200)) + "…" }
+            out = (out as NSString).replacingCharacters(in: m.range, with: replacement)
+        }
+        return out
+    }
+
+    /// What to do when the knowledge file gives no cause-specific fix.
+    public static func defaultFix(_ cause: DenialCause) -> [String] {
+        switch cause {
+        case .missingCredentials: ["Send the credentials the API expects (Authorization header, API key header or session cookie); the WWW-Authenticate header, if any, names the scheme."]
+        case .invalidCredentials: ["Check that the key or token is the current one for this environment and account, copied whole, and sent in the expected header.", "Create a new credential if it was revoked or rotated."]
+        case .expiredCredentials: ["Obtain a fresh token (refresh it or log in again) and check the client's clock.", "Decode a JWT with `gatehouse doctor token` to see its `exp`."]
+        case .insufficientScope: ["Request a token with the scope the endpoint needs (re-authorize or create a token with that scope)."]
+        case .insufficientPermissions: ["Grant the caller the role or policy permission for this action, or call as an identity that has it."]
+        case .explicitDeny: ["Find the deny statement or deny policy named in the error and exclude this caller or action from it; an allow elsewhere cannot override an explicit deny."]
+        case .ipNotAllowed: ["Add the client's public IP address (or its NAT/egress range) to the allow list, or call from an allowed network."]
+        case .geoBlocked: ["Call from an allowed country, or ask the site owner to allow yours."]
+        case .wafBlock: ["Find the request id or incident id in the response in the WAF's event log to see the matched rule.", "Remove the part of the request that triggers the rule (`gatehouse doctor probe --bisect` finds it), or add a narrowly scoped exception for this path."]
+        case .rateLimited: ["Wait until the limit resets (Retry-After or the reset header says when), then retry with backoff.", "Reduce the request rate or concurrency, or ask for a higher quota."]
+        case .csrf: ["Send the CSRF token from the form or cookie with the request (hidden field or X-CSRF-Token/X-XSRF-TOKEN header) and keep the same session cookie."]
+        case .cors: ["Add the calling page's origin to the server's allowed origins and answer the OPTIONS preflight with the Access-Control-Allow-* headers."]
+        case .signatureMismatch: ["Check the secret key, the region and the clock, and sign exactly the request you send (same headers, query and body)."]
+        case .expiredURL: ["Generate a new pre-signed or signed URL; choose a longer expiry if the link must live longer."]
+        case .directoryListing: ["Add an index file (index.html) to the directory, or link to a file directly; enable directory listing only if it is meant to be public."]
+        case .filesystemPermission: ["Let the server's worker user traverse every parent directory (x bit) and read the file (r bit); `gatehouse doctor nginx|apache` prints the exact chmod."]
+        case .configDeny: ["Find the deny rule for this path in the server configuration and relax it, or use the path it allows."]
+        case .accountSuspended: ["Check the account, subscription or billing status with the provider and resolve it."]
+        case .resourceState: ["Change the resource's state first (enable the service, restore the object, unarchive the repository), then retry."]
+        case .botChallenge: ["Open the URL in a browser to pass the challenge, or for automated clients use the provider's API with credentials instead of scraping the site."]
+        case .unknown: ["Compare with a request that works: `gatehouse doctor probe --bisect` finds the difference.", "Look up the response's request id in the server's logs."]
+        }
+    }
+}
