@@ -19,6 +19,9 @@ public struct RateLimitCheck: PolicyCheck {
     public let headersOnAllowed: Bool
     /// The `RateLimit-Policy` value, built once.
     let policyField: String
+    /// Window names as sf-strings, built once: the `RateLimit` field is built per request.
+    let quotedNames: [String]
+    let quotedQuotaName: String?
 
     public init(id: String, keyParts: [RateLimitKeyPart], rule: RateLimitRule, store: any RateLimitStore, headersOnAllowed: Bool = true) {
         self.id = id
@@ -26,6 +29,8 @@ public struct RateLimitCheck: PolicyCheck {
         self.rule = rule
         self.store = store
         self.headersOnAllowed = headersOnAllowed
+        quotedNames = rule.windows.map { StructuredField.string($0.name) }
+        quotedQuotaName = rule.quota.map { StructuredField.string($0.name) }
         var items = rule.windows.map { "\(StructuredField.string($0.name));q=\($0.count);w=\(StructuredField.seconds($0.period))" }
         if let q = rule.quota {
             items.append("\(StructuredField.string(q.name));q=\(q.limit);w=\(q.period == .day ? 86400 : 2_592_000)")
@@ -36,6 +41,13 @@ public struct RateLimitCheck: PolicyCheck {
     /// The counter key and how to describe it ("consumer acme, ip 203.0.113.7").
     func key(for request: PolicyRequest) -> (key: String, description: String) {
         var key = ""
+        var addressText: String?
+        func address() -> String {
+            if let addressText { return addressText }
+            let a = request.clientAddress?.description ?? "-"
+            addressText = a
+            return a
+        }
         var parts: [String] = []
         for part in keyParts {
             let value: String
@@ -46,19 +58,19 @@ public struct RateLimitCheck: PolicyCheck {
                     key += "c=" + c + "|"
                 } else {
                     // Unauthenticated callers are counted by address rather than sharing one bucket.
-                    value = "anonymous caller at " + (request.clientAddress?.description ?? "unknown address")
-                    key += "ca=" + (request.clientAddress?.description ?? "-") + "|"
+                    value = "anonymous caller at " + address()
+                    key += "ca=" + address() + "|"
                 }
             case .key:
                 if let k = request.principal?.keyID {
                     value = "key " + k
                     key += "k=" + k + "|"
                 } else {
-                    value = "anonymous caller at " + (request.clientAddress?.description ?? "unknown address")
-                    key += "ka=" + (request.clientAddress?.description ?? "-") + "|"
+                    value = "anonymous caller at " + address()
+                    key += "ka=" + address() + "|"
                 }
             case .ip:
-                let a = request.clientAddress?.description ?? "-"
+                let a = address()
                 value = "ip " + a
                 key += "i=" + a + "|"
             case .route:
@@ -71,9 +83,16 @@ public struct RateLimitCheck: PolicyCheck {
     }
 
     func rateLimitField(_ windows: [WindowStatus]) -> String {
-        zip(rule.windows, windows).map { w, s in
-            "\(StructuredField.string(w.name));r=\(s.remaining);t=\(StructuredField.ceilSeconds(s.resetIn))"
-        }.joined(separator: ", ")
+        var out = ""
+        for (i, s) in windows.enumerated() where i < quotedNames.count {
+            if i > 0 { out += ", " }
+            out += quotedNames[i]
+            out += ";r="
+            out += String(s.remaining)
+            out += ";t="
+            out += String(StructuredField.ceilSeconds(s.resetIn))
+        }
+        return out
     }
 
     public func evaluate(_ request: inout PolicyRequest) -> Verdict {
@@ -85,7 +104,7 @@ public struct RateLimitCheck: PolicyCheck {
                 request.responseHeaders.append(HeaderField("RateLimit-Policy", policyField))
                 var value = rateLimitField(windows)
                 if let q = rule.quota, let used, let resetAt {
-                    value += (value.isEmpty ? "" : ", ") + "\(StructuredField.string(q.name));r=\(max(0, q.limit - used));t=\(StructuredField.ceilSeconds(resetAt - request.now))"
+                    value += (value.isEmpty ? "" : ", ") + "\(quotedQuotaName ?? StructuredField.string(q.name));r=\(max(0, q.limit - used));t=\(StructuredField.ceilSeconds(resetAt - request.now))"
                 }
                 request.responseHeaders.append(HeaderField("RateLimit", value))
             }
