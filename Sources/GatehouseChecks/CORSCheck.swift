@@ -1,3 +1,5 @@
+// Hand-written: origin matching and the CORS protocol (Fetch standard). Hummingbird's CORS middleware
+// belongs to its router and cannot run as a synchronous policy check with reason codes.
 import GatehouseCore
 
 /// An allowed origin: exact (`https://app.example.com`), any subdomain (`https://*.example.com`), or

@@ -1,3 +1,5 @@
+// Hand-written: origin-header checks and the signed double-submit token scheme; HMAC-SHA256 comes
+// from swift-crypto.
 import Crypto
 import GatehouseCore
 

@@ -1,3 +1,5 @@
+// Hand-written: the generic cell rate algorithm, calendar quotas, bans and bounded sharded counters.
+// None of the listed libraries rate-limits; the locks are the standard library's Synchronization.Mutex.
 import Synchronization
 
 /// The in-process ``RateLimitStore``: counters in memory, split over lock-protected shards so that

@@ -1,3 +1,5 @@
+// Hand-written: the RateLimit-Policy / RateLimit fields are serialised here (a few sf-strings and
+// integers); none of the listed libraries writes RFC 9651 structured fields.
 import GatehouseCore
 
 /// What a `rate_limit` policy counts by. Several parts combine into one key.

@@ -1,3 +1,4 @@
+// Hand-written: rate-limit rules, decisions and the counter-store protocol (no listed library has them).
 import GatehouseCore
 
 /// One rate window of a `rate_limit` policy: `count` requests per `period` seconds, with a bucket of
