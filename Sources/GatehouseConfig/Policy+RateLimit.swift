@@ -1,0 +1,90 @@
+import GatehouseChecks
+import GatehouseCore
+import Yams
+
+extension PolicyTypes {
+    /// `rate_limit`: `key`, `rate` + `burst` (one window) or `limits` (several), `quota`, `ban`,
+    /// `headers`, `max_keys`.
+    ///
+    /// The counter store is created here, once per policy, so every route that lists the policy
+    /// shares its counters (add `route` to `key` to count routes apart).
+    static let rateLimit = PolicyType(name: "rate_limit", keys: ["key", "rate", "burst", "limits", "quota", "ban", "headers", "max_keys"]) { id, node, f, r in
+        var parts: [RateLimitKeyPart] = []
+        if let k = f["key"] {
+            let items: [ConfigNode]
+            if case .sequence = (k.node) { items = r.list(k) } else { items = [k] }
+            for item in items {
+                guard let s = r.oneOf(item, RateLimitKeyPart.allCases.map(\.rawValue)) else { continue }
+                parts.append(RateLimitKeyPart(rawValue: s)!)
+            }
+        } else {
+            parts = [.ip]
+        }
+
+        var windows: [RateWindow] = []
+        func window(_ rateNode: ConfigNode, _ burstNode: ConfigNode?) {
+            guard let text = r.string(rateNode) else { return }
+            guard let (count, period) = parseRate(text) else {
+                r.error(rateNode, "\"\(text)\" is not a rate (expected COUNT/UNIT, e.g. 10/second, 100/minute, 1000/hour, 5/10s)")
+                return
+            }
+            let burst = burstNode.flatMap { r.int($0, range: 1...10_000_000) }
+            let name = "\(id).\(count)-per-\(periodLabel(period))"
+            windows.append(RateWindow(count: count, period: period, burst: burst, name: name))
+        }
+        if let rate = f["rate"] { window(rate, f["burst"]) } else if let b = f["burst"] {
+            r.error(b, "burst needs a rate next to it (e.g. rate: 10/second, burst: 20)")
+        }
+        if let limits = f["limits"] {
+            for item in r.list(limits) {
+                guard let lf = r.mapping(item, known: ["rate", "burst"], required: ["rate"]), let rate = lf["rate"] else { continue }
+                window(rate, lf["burst"])
+            }
+        }
+
+        var quota: Quota?
+        if let q = f["quota"], let qf = r.mapping(q, known: ["limit", "per"], required: ["limit", "per"]) {
+            if let limit = qf["limit"].flatMap({ r.int($0, range: 1...Int(Int32.max)) }),
+               let per = qf["per"].flatMap({ r.oneOf($0, QuotaPeriod.allCases.map(\.rawValue)) }) {
+                quota = Quota(limit: limit, period: QuotaPeriod(rawValue: per)!, name: "\(id).quota-per-\(per)")
+            }
+        }
+        var ban: AbuseBan?
+        if let b = f["ban"], let bf = r.mapping(b, known: ["violations", "within", "for"], required: ["violations", "within", "for"]) {
+            if let v = bf["violations"].flatMap({ r.int($0, range: 1...1_000_000) }), let w = bf["within"].flatMap(r.duration),
+               let d = bf["for"].flatMap(r.duration) {
+                ban = AbuseBan(violations: v, within: w, duration: d)
+            }
+        }
+        if windows.isEmpty, quota == nil, f["rate"] == nil, f["limits"] == nil {
+            r.error(node, "a rate_limit policy needs rate (with optional burst), limits, or quota")
+        }
+        let headers = f["headers"].flatMap(r.bool) ?? true
+        let maxKeys = f["max_keys"].flatMap { r.int($0, range: 64...100_000_000) } ?? 100_000
+        let store = InProcessRateLimitStore(maxKeys: maxKeys)
+        let rule = RateLimitRule(windows: windows, quota: quota, ban: ban)
+        let check = RateLimitCheck(id: id, keyParts: parts, rule: rule, store: store, headersOnAllowed: headers)
+        return { _ in check }
+    }
+
+    /// "10/second" → (10, 1); "5/10s" → (5, 10).
+    static func parseRate(_ text: String) -> (Int, Double)? {
+        let pieces = text.split(separator: "/", maxSplits: 1).map { String($0.trimmingSpaces) }
+        guard pieces.count == 2, let count = Int(pieces[0]), count > 0 else { return nil }
+        let units: [String: Double] = ["second": 1, "sec": 1, "s": 1, "minute": 60, "min": 60, "m": 60, "hour": 3600, "h": 3600,
+                                       "day": 86400, "d": 86400]
+        if let u = units[pieces[1]] { return (count, u) }
+        if let d = TimeText.parseDuration(pieces[1]), d > 0 { return (count, d) }
+        return nil
+    }
+
+    static func periodLabel(_ p: Double) -> String {
+        switch p {
+        case 1: return "second"
+        case 60: return "minute"
+        case 3600: return "hour"
+        case 86400: return "day"
+        default: return TimeText.duration(p).split(separator: " ").joined()
+        }
+    }
+}
