@@ -542,7 +542,15 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         }
         for name in ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"] { headers.remove(name: name) }
         if let extra = ex.policyRequest?.responseHeaders {
-            for f in extra { headers.replaceOrAdd(name: f.name, value: f.value) }
+            for f in extra {
+                // Vary lists accumulate (the upstream's `Accept-Encoding` and a check's `Origin`);
+                // every other field a check sets replaces the upstream's.
+                if HeaderList.sameName(f.name, "vary"), let existing = headers.first(name: "vary") {
+                    headers.replaceOrAdd(name: "Vary", value: existing + ", " + f.value)
+                } else {
+                    headers.replaceOrAdd(name: f.name, value: f.value)
+                }
+            }
         }
         headers.replaceOrAdd(name: "X-Request-Id", value: ex.requestID)
         if !ex.keepAlive { headers.add(name: "Connection", value: "close") }

@@ -479,16 +479,19 @@ final class Fixture {
             c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
             c.execute('BEGIN EXCLUSIVE')
             print('locked', flush=True)
-            time.sleep(4)
+            sys.stdin.readline()
             c.execute('COMMIT')
             """, g.storePath]
-        let out = Pipe()
+        let out = Pipe(), input = Pipe()
         locker.standardOutput = out
+        locker.standardInput = input
         try locker.run()
         _ = out.fileHandleForReading.readData(ofLength: 7)
+        // Every request is answered while the store stays locked.
         var statuses: [Int] = []
         for i in 0..<60 { statuses.append(try await send(.GET, g.url + "/a?n=\(i)").status) }
         #expect(statuses.allSatisfy { $0 == 200 })
+        input.fileHandleForWriting.write(Data("done\n".utf8))
         locker.waitUntilExit()
         #expect(g.stop() == 0)
         #expect(g.stderr.contains("call log fell behind: dropped"))

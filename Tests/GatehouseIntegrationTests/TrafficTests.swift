@@ -228,6 +228,7 @@ final class TrafficFixture {
             let trace = try await f.trace(reply.requestID)
             #expect(trace.first?["outcome"] as? String == "shadow_deny")
             #expect(trace.first?["reason"] as? String == reason)
+            _ = try await f.gateway.record(reply.requestID)
             let text = try f.gateway.cli(["explain", reply.requestID]).stdout
             #expect(text.contains("shadow: would have denied"), "explain for shadow \(reason): \(text)")
         }
@@ -266,6 +267,7 @@ final class TrafficFixture {
             #expect(r.json["reason"] as? String == reason)
             #expect(r.headers.first(name: "access-control-allow-origin") == nil)
             // The browser hides this response from the page; the operator finds it with explain.
+            _ = try await f.gateway.record(r.requestID)  // records reach the store within a fraction of a second
             let text = try f.gateway.cli(["explain", r.requestID]).stdout
             #expect(text.contains(reason))
             for m in mentions { #expect(text.contains(m), "explain lacks \(m): \(text)") }
