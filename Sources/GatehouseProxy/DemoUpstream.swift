@@ -82,6 +82,7 @@ final class DemoHandler: ChannelInboundHandler {
             w.field("method", head.method.rawValue)
             w.field("uri", head.uri)
             w.field("body_bytes", bodyBytes)
+            w.field("served_by", context.channel.localAddress?.port ?? 0)
             w.key("headers")
             w.beginObject()
             for name in ["host", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-request-id", "content-type"] {

@@ -57,6 +57,7 @@ final class Exchange {
     var upstreamStartNanos: UInt64 = 0
     var upstreamNanos: UInt64?
     var connectAttempts = 0
+    var targetStart = 0
     var retriedStale = false
     var timeout: Scheduled<Void>?
     /// Last time the upstream sent anything (uptime ns); the read timeout counts from here.
@@ -392,7 +393,8 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     }
 
     private func connect(_ ex: Exchange, spec: UpstreamSpec, pool: LoopPool) {
-        let target = pool.nextTarget(spec, skipping: ex.connectAttempts)
+        if ex.connectAttempts == 0 { ex.targetStart = pool.nextStart(spec) }
+        let target = spec.targets[(ex.targetStart + ex.connectAttempts) % spec.targets.count]
         ex.connectAttempts += 1
         ex.upstreamTarget = target
         pool.acquire(target, connectTimeout: spec.connectTimeout).whenComplete { [self] result in
@@ -600,6 +602,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
                 // A pooled keep-alive connection the upstream closed just as we used it: retry once on a new one.
                 ex.retriedStale = true
                 ex.connectAttempts = 0
+                ex.targetStart += 1
                 phase = .connecting
                 connect(ex, spec: spec, pool: pool)
                 return

@@ -113,11 +113,12 @@ final class LoopPool {
 
     init(eventLoop: any EventLoop) { self.eventLoop = eventLoop }
 
-    /// The next target of an upstream group (round-robin per loop).
-    func nextTarget(_ upstream: UpstreamSpec, skipping tried: Int) -> HostPort {
+    /// The round-robin position for a new request to an upstream group (per loop). Attempt `n` of
+    /// that request uses target `(start + n) % count`, so a failover tries every target once.
+    func nextStart(_ upstream: UpstreamSpec) -> Int {
         let i = roundRobin[upstream.name, default: 0]
-        if tried == 0 { roundRobin[upstream.name] = i &+ 1 }
-        return upstream.targets[(i &+ tried) % upstream.targets.count]
+        roundRobin[upstream.name] = (i &+ 1) % max(1, upstream.targets.count)
+        return i
     }
 
     /// An idle connection to `target`, or a new one.

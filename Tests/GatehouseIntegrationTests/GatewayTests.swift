@@ -507,3 +507,30 @@ final class Collected: @unchecked Sendable {
     func append(_ d: Data) { lock.lock(); data.append(d); lock.unlock() }
     var text: String { lock.lock(); defer { lock.unlock() }; return String(decoding: data, as: UTF8.self) }
 }
+
+@Suite(.serialized) struct UpstreamBalancingTests {
+    @Test func roundRobinAcrossTargetsAndFailoverWhenOneIsDown() async throws {
+        let a = try await startUpstream()
+        let b = try await startUpstream()
+        let yaml = "upstreams:\n  app: { targets: [\"http://127.0.0.1:\(a.port)\", \"http://127.0.0.1:\(b.port)\"] }\n"
+            + "routes:\n  - name: r\n    match: { path: /r }\n    upstream: app\n"
+        let g = try GatewayProcess(yaml: yaml)
+        // One client connection, so one event loop: its pool alternates between the targets.
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 1)))
+        var servedBy: [Int] = []
+        for _ in 0..<6 { servedBy.append(try await send(.GET, g.url + "/r", client: client).json["served_by"] as? Int ?? 0) }
+        #expect(Set(servedBy) == [a.port, b.port])
+        #expect(zip(servedBy, servedBy.dropFirst()).allSatisfy { $0 != $1 })
+
+        // Target b goes away: every call still succeeds, through a.
+        await b.stop()
+        for _ in 0..<4 {
+            let r = try await send(.GET, g.url + "/r", client: client)
+            #expect(r.status == 200)
+            #expect(r.json["served_by"] as? Int == a.port)
+        }
+        try await client.shutdown()
+        g.stop()
+        await a.stop()
+    }
+}
