@@ -1,0 +1,304 @@
+// Hand-written: the decoders a WAF needs to see what the application will see (repeated percent
+// decoding, %u escapes, overlong UTF-8, HTML entities, path normalisation). They work on bytes,
+// tolerate every malformed input, and report what was odd about it. No listed library does this.
+
+/// What decoding noticed about a value: evasion signs that are findings in their own right.
+struct DecodeFlags: OptionSet, Sendable {
+    let rawValue: UInt8
+    static let overlongUTF8 = DecodeFlags(rawValue: 1)
+    static let invalidUTF8 = DecodeFlags(rawValue: 2)
+    static let nullByte = DecodeFlags(rawValue: 4)
+    static let multipleEncoding = DecodeFlags(rawValue: 8)
+}
+
+enum Decoding {
+    @inline(__always) static func hex(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: return c - 0x30
+        case 0x61...0x66: return c - 0x61 + 10
+        case 0x41...0x46: return c - 0x41 + 10
+        default: return nil
+        }
+    }
+
+    /// Whether `bytes` holds a `%XX` or `%uXXXX` escape.
+    static func hasPercentEscape(_ bytes: [UInt8]) -> Bool {
+        let n = bytes.count
+        var i = 0
+        while i < n {
+            if bytes[i] == 0x25 {
+                if i + 2 < n, hex(bytes[i + 1]) != nil, hex(bytes[i + 2]) != nil { return true }
+                if i + 5 < n, bytes[i + 1] | 0x20 == 0x75, hex(bytes[i + 2]) != nil, hex(bytes[i + 3]) != nil,
+                   hex(bytes[i + 4]) != nil, hex(bytes[i + 5]) != nil { return true }
+            }
+            i += 1
+        }
+        return false
+    }
+
+    /// One pass of percent decoding; `%uXXXX` (IIS-style) becomes UTF-8; invalid escapes stay.
+    static func percentDecodeOnce(_ bytes: [UInt8], plusAsSpace: Bool) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var i = 0
+        let n = bytes.count
+        while i < n {
+            let c = bytes[i]
+            if c == 0x25 {
+                if i + 2 < n, let h = hex(bytes[i + 1]), let l = hex(bytes[i + 2]) {
+                    out.append(h << 4 | l)
+                    i += 3
+                    continue
+                }
+                if i + 5 < n, bytes[i + 1] | 0x20 == 0x75, let a = hex(bytes[i + 2]), let b = hex(bytes[i + 3]),
+                   let c2 = hex(bytes[i + 4]), let d = hex(bytes[i + 5])
+                {
+                    let scalar = UInt32(a) << 12 | UInt32(b) << 8 | UInt32(c2) << 4 | UInt32(d)
+                    appendUTF8(scalar, to: &out)
+                    i += 6
+                    continue
+                }
+            } else if plusAsSpace, c == 0x2B {
+                out.append(0x20)
+                i += 1
+                continue
+            }
+            out.append(c)
+            i += 1
+        }
+        return out
+    }
+
+    static func appendUTF8(_ scalar: UInt32, to out: inout [UInt8]) {
+        switch scalar {
+        case 0..<0x80: out.append(UInt8(scalar))
+        case 0x80..<0x800:
+            out.append(UInt8(0xC0 | scalar >> 6)); out.append(UInt8(0x80 | scalar & 0x3F))
+        case 0x800..<0x10000:
+            out.append(UInt8(0xE0 | scalar >> 12)); out.append(UInt8(0x80 | scalar >> 6 & 0x3F))
+            out.append(UInt8(0x80 | scalar & 0x3F))
+        case 0x10000..<0x110000:
+            out.append(UInt8(0xF0 | scalar >> 18)); out.append(UInt8(0x80 | scalar >> 12 & 0x3F))
+            out.append(UInt8(0x80 | scalar >> 6 & 0x3F)); out.append(UInt8(0x80 | scalar & 0x3F))
+        default: out.append(0x3F)
+        }
+    }
+
+    /// Percent-decodes until nothing changes (at most 3 passes), so `%252e` is seen as `.`.
+    /// `first` is the single-pass form (what most applications see), `full` the fixed point.
+    static func percentDecode(_ bytes: [UInt8], plusAsSpace: Bool, flags: inout DecodeFlags) -> [UInt8] {
+        guard bytes.contains(0x25) || (plusAsSpace && bytes.contains(0x2B)) else { return bytes }
+        var cur = percentDecodeOnce(bytes, plusAsSpace: plusAsSpace)
+        var passes = 1
+        while passes < 3, cur.contains(0x25), hasPercentEscape(cur) {
+            let next = percentDecodeOnce(cur, plusAsSpace: false)
+            if next == cur { break }
+            cur = next
+            passes += 1
+            flags.insert(.multipleEncoding)
+        }
+        return cur
+    }
+
+    /// Validates UTF-8 and folds overlong encodings of ASCII (`C0 AE` → `.`, `E0 80 AF` → `/`) to the
+    /// character they spell, which is what lenient decoders behind the gateway do. Removes NUL bytes
+    /// (they truncate strings in C-based back ends) and flags them.
+    static func normaliseUTF8(_ bytes: [UInt8], flags: inout DecodeFlags) -> [UInt8] {
+        // Fast path: plain ASCII without NUL.
+        var plain = true
+        for b in bytes where b >= 0x80 || b == 0 { plain = false; break }
+        if plain { return bytes }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var i = 0
+        let n = bytes.count
+        while i < n {
+            let b = bytes[i]
+            if b == 0 { flags.insert(.nullByte); i += 1; continue }
+            if b < 0x80 { out.append(b); i += 1; continue }
+            // Two-byte overlong: C0/C1 xx encodes ASCII.
+            if (b == 0xC0 || b == 0xC1), i + 1 < n, bytes[i + 1] & 0xC0 == 0x80 {
+                let ch = (b & 0x1F) << 6 | (bytes[i + 1] & 0x3F)
+                flags.insert(.overlongUTF8)
+                if ch != 0 { out.append(ch) } else { flags.insert(.nullByte) }
+                i += 2
+                continue
+            }
+            // Three-byte overlong of ASCII: E0 80..81 xx.
+            if b == 0xE0, i + 2 < n, bytes[i + 1] & 0xE0 == 0x80, bytes[i + 2] & 0xC0 == 0x80 {
+                let v = UInt32(bytes[i + 1] & 0x3F) << 6 | UInt32(bytes[i + 2] & 0x3F)
+                flags.insert(.overlongUTF8)
+                if v < 0x80 { if v != 0 { out.append(UInt8(v)) } } else { appendUTF8(v, to: &out) }
+                i += 3
+                continue
+            }
+            // Four-byte overlong: F0 80..8F xx xx.
+            if b == 0xF0, i + 3 < n, bytes[i + 1] & 0xF0 == 0x80, bytes[i + 2] & 0xC0 == 0x80, bytes[i + 3] & 0xC0 == 0x80 {
+                let v = UInt32(bytes[i + 1] & 0x3F) << 12 | UInt32(bytes[i + 2] & 0x3F) << 6 | UInt32(bytes[i + 3] & 0x3F)
+                flags.insert(.overlongUTF8)
+                if v < 0x80 { if v != 0 { out.append(UInt8(v)) } } else { appendUTF8(v, to: &out) }
+                i += 4
+                continue
+            }
+            let len: Int
+            switch b {
+            case 0xC2...0xDF: len = 2
+            case 0xE0...0xEF: len = 3
+            case 0xF0...0xF4: len = 4
+            default: len = 0
+            }
+            if len == 0 || i + len > n {
+                flags.insert(.invalidUTF8)
+                out.append(b)
+                i += 1
+                continue
+            }
+            var ok = true
+            for k in 1..<len where bytes[i + k] & 0xC0 != 0x80 { ok = false; break }
+            if !ok { flags.insert(.invalidUTF8); out.append(b); i += 1; continue }
+            out.append(contentsOf: bytes[i..<(i + len)])
+            i += len
+        }
+        return out
+    }
+
+    /// Decodes HTML character references: named (the ones that matter for markup and URLs), decimal
+    /// and hex, with or without the closing semicolon, as browsers do in attribute values.
+    static func htmlEntityDecode(_ bytes: [UInt8]) -> [UInt8] {
+        guard bytes.contains(0x26) else { return bytes }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var i = 0
+        let n = bytes.count
+        while i < n {
+            let c = bytes[i]
+            guard c == 0x26, i + 1 < n else { out.append(c); i += 1; continue }
+            var j = i + 1
+            if bytes[j] == 0x23 {  // &#
+                j += 1
+                var value: UInt32 = 0
+                var digits = 0
+                if j < n, bytes[j] | 0x20 == 0x78 {  // &#x
+                    j += 1
+                    while j < n, let h = hex(bytes[j]), digits < 8 { value = value &* 16 &+ UInt32(h); j += 1; digits += 1 }
+                } else {
+                    while j < n, bytes[j] >= 0x30, bytes[j] <= 0x39, digits < 10 {
+                        value = value &* 10 &+ UInt32(bytes[j] - 0x30); j += 1; digits += 1
+                    }
+                }
+                if digits > 0 {
+                    // Skip zero padding beyond the limit: browsers read &#0000060 as '<'.
+                    while j < n, bytes[j] >= 0x30, bytes[j] <= 0x39 { j += 1 }
+                    if j < n, bytes[j] == 0x3B { j += 1 }
+                    appendUTF8(value == 0 || value > 0x10FFFF ? 0xFFFD : value, to: &out)
+                    i = j
+                    continue
+                }
+                out.append(c); i += 1
+                continue
+            }
+            // Named reference.
+            var k = j
+            while k < n, k - j < 10, (bytes[k] | 0x20) >= 0x61, (bytes[k] | 0x20) <= 0x7A { k += 1 }
+            if k > j, let rep = namedEntity(bytes[j..<k]) {
+                out.append(contentsOf: rep)
+                i = k < n && bytes[k] == 0x3B ? k + 1 : k
+                continue
+            }
+            out.append(c)
+            i += 1
+        }
+        return out
+    }
+
+    private static func namedEntity(_ name: ArraySlice<UInt8>) -> [UInt8]? {
+        switch String(decoding: name, as: UTF8.self) {
+        case "lt", "LT": return [0x3C]
+        case "gt", "GT": return [0x3E]
+        case "quot", "QUOT": return [0x22]
+        case "apos": return [0x27]
+        case "amp", "AMP": return [0x26]
+        case "colon": return [0x3A]
+        case "sol": return [0x2F]
+        case "bsol": return [0x5C]
+        case "lpar": return [0x28]
+        case "rpar": return [0x29]
+        case "Tab": return [0x09]
+        case "NewLine": return [0x0A]
+        case "nbsp": return [0x20]
+        case "period": return [0x2E]
+        case "semi": return [0x3B]
+        case "equals": return [0x3D]
+        case "grave": return [0x60]
+        case "lsqb", "lbrack": return [0x5B]
+        case "rsqb", "rbrack": return [0x5D]
+        case "lcub", "lbrace": return [0x7B]
+        case "rcub", "rbrace": return [0x7D]
+        case "excl": return [0x21]
+        case "num": return [0x23]
+        case "dollar": return [0x24]
+        case "percnt": return [0x25]
+        case "plus": return [0x2B]
+        case "comma": return [0x2C]
+        case "quest": return [0x3F]
+        case "commat": return [0x40]
+        case "ast": return [0x2A]
+        default: return nil
+        }
+    }
+
+    /// Resolves `.` and `..` segments of a slash path (backslashes count as slashes) and says how
+    /// many `..` segments tried to climb above the start.
+    static func normalisePath(_ bytes: [UInt8]) -> (path: [UInt8], escapes: Int) {
+        var segments: [ArraySlice<UInt8>] = []
+        var escapes = 0
+        let unified = bytes.map { $0 == 0x5C ? 0x2F : $0 }
+        let absolute = unified.first == 0x2F
+        for seg in unified.split(separator: 0x2F, omittingEmptySubsequences: true) {
+            if seg.count == 1, seg.first == 0x2E { continue }
+            if seg.count >= 2, seg.allSatisfy({ $0 == 0x2E }) || (seg.count == 3 && seg.first == 0x2E && seg.dropFirst().first == 0x2E && seg.last == 0x3B) {
+                if segments.isEmpty { escapes += 1 } else { segments.removeLast() }
+                continue
+            }
+            segments.append(seg)
+        }
+        var out: [UInt8] = absolute ? [0x2F] : []
+        for (i, s) in segments.enumerated() {
+            if i > 0 { out.append(0x2F) }
+            out.append(contentsOf: s)
+        }
+        return (out, escapes)
+    }
+
+    @inline(__always) static func lower(_ c: UInt8) -> UInt8 { c >= 0x41 && c <= 0x5A ? c | 0x20 : c }
+
+    /// ASCII-lowercased copy.
+    static func lowercased(_ bytes: [UInt8]) -> [UInt8] {
+        var out = bytes
+        for i in out.indices where out[i] >= 0x41 && out[i] <= 0x5A { out[i] |= 0x20 }
+        return out
+    }
+
+    /// Whether `needle` (lowercase ASCII) occurs in `hay` (already lowercased), returning its start.
+    static func find(_ needle: [UInt8], in hay: [UInt8], from: Int = 0) -> Int? {
+        let m = needle.count, n = hay.count
+        guard m > 0, n >= m, from <= n - m else { return nil }
+        let first = needle[0]
+        var i = from
+        while i <= n - m {
+            if hay[i] == first {
+                var k = 1
+                while k < m, hay[i + k] == needle[k] { k += 1 }
+                if k == m { return i }
+            }
+            i += 1
+        }
+        return nil
+    }
+}
+
+extension Array where Element == UInt8 {
+    init(ascii s: StaticString) {
+        self = s.withUTF8Buffer { Array($0) }
+    }
+}

@@ -1,0 +1,137 @@
+// Hand-written: path traversal and local file inclusion. Works on the decoded value with
+// backslashes read as slashes (Windows back ends do), so `..%2f`, `%252e%252e/`, `%c0%ae%c0%ae/`,
+// `..\` and `....//` (what is left after a naive filter strips `../`) all count. Sensitive files
+// are matched as path segments, and only where the value is a path (its start, after a traversal
+// or a scheme), so prose that names "/etc/passwd" scores a warning, not a block.
+// Ideas: OWASP Testing Guide (WSTG-ATHZ-01 directory traversal), PayloadsAllTheThings' traversal
+// encodings (families only).
+
+enum PathTraversalDetector {
+    static let osFiles: [String] = [
+        "etc/passwd", "etc/shadow", "etc/group", "etc/hosts", "etc/issue", "etc/hostname", "etc/crontab", "etc/sudoers",
+        "etc/master.passwd", "etc/security/passwd", "etc/mysql/my.cnf", "etc/httpd/", "etc/apache2/", "etc/nginx/",
+        "etc/ssh/", "proc/self/", "proc/version", "proc/cmdline", "proc/net/", "var/log/", "var/run/secrets",
+        "root/.", "windows/win.ini", "win.ini", "boot.ini", "system.ini", "windows/system32", "system32/", "winnt/",
+        "inetpub/", "windows/repair", ".ssh/id_", "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", ".bash_history",
+        ".bashrc", ".profile", ".aws/credentials", ".kube/config", ".docker/config.json", "authorized_keys", "known_hosts",
+    ]
+    static let appFiles: [String] = [
+        ".git/", ".git", ".svn/", ".hg/", ".env", ".htaccess", ".htpasswd", "web.config", "web-inf/", "meta-inf/",
+        "wp-config.php", ".ds_store", ".npmrc", ".pypirc", ".netrc", "config.php", "settings.py", "database.yml",
+        "appsettings.json", "application.properties", ".dockerenv", "server.xml",
+        "tomcat-users.xml", "phpinfo.php", ".bash_profile", "credentials.json", "secrets.yml", "id_rsa.pub", "docker-compose.yml",
+    ]
+    static let wrappers: [String] = ["php://", "phar://", "zip://", "expect://", "glob://", "compress.zlib://", "compress.bzip2://", "ogg://", "rar://", "jar:file:", "data://text"]
+
+    static func scan(_ value: [UInt8], kind: FieldKind, into out: inout [PatternMatch]) {
+        var hasDot = false, hasSlash = false, hasColon = false
+        for c in value {
+            if c >= 0xE2 { hasDot = true; hasSlash = true }
+            if c == 0x2E { hasDot = true } else if c == 0x2F || c == 0x5C { hasSlash = true } else if c == 0x3A { hasColon = true }
+        }
+        guard hasDot || hasSlash || hasColon else { return }
+        var s = Decoding.lowercased(foldLookalikes(value))
+        for k in s.indices where s[k] == 0x5C { s[k] = 0x2F }
+        let n = s.count
+        // Traversal segments: `..` (or more dots, or `..;`) bounded by slashes or the ends.
+        var segments = 0
+        var first = -1
+        var i = 0
+        var startsWithTraversal = false
+        while i + 1 < n {
+            if s[i] == 0x2E, s[i + 1] == 0x2E, i == 0 || s[i - 1] == 0x2F || s[i - 1] == 0x3D || s[i - 1] == 0x2E || s[i - 1] <= 0x20 {
+                var j = i
+                while j < n, s[j] == 0x2E { j += 1 }
+                if j < n, s[j] == 0x3B { j += 1 }  // Tomcat `..;/`
+                if j == n || s[j] == 0x2F {
+                    if i == 0 || s[i - 1] == 0x2F && i == 1 { startsWithTraversal = true }
+                    segments += 1
+                    if first < 0 { first = i }
+                    while j < n, s[j] == 0x2F { j += 1 }
+                    i = j
+                    continue
+                }
+                i = j
+                continue
+            }
+            i += 1
+        }
+        let pathLike = kind == .path || kind == .filename || startsWithTraversal || segments > 0
+            || s.first == 0x2F || s.first == 0x7E || (n > 2 && s[1] == 0x3A && s[2] == 0x2F) || !s.contains(0x20)
+        if segments >= 2 || (segments == 1 && (startsWithTraversal || kind == .path || kind == .filename)) {
+            out.append(PatternMatch(rule: "930100", start: first, end: min(n, first + 60), message: "path traversal (\(segments) `..` segment\(segments == 1 ? "" : "s"))"))
+        } else if segments == 1 {
+            out.append(PatternMatch(rule: "930110", start: first, end: min(n, first + 60), message: "one `..` segment"))
+        }
+        if hasColon {
+            for w in wrappers {
+                if let at = Decoding.find(Array(w.utf8), in: s), at == 0 || !SQLTokenizer.isWordByte(s[at - 1]) {
+                    out.append(PatternMatch(rule: "930140", start: at, end: min(n, at + 60), message: "stream wrapper \(w)"))
+                    break
+                }
+            }
+        }
+        if hasSlash || hasDot {
+            if let (at, len, name) = segmentMatch(osFiles, in: s) {
+                let rule = pathLike ? "930120" : "930125"
+                out.append(PatternMatch(rule: rule, start: at, end: min(n, at + len + 20), message: "sensitive file \(name)"))
+            }
+            if pathLike, let (at, len, name) = segmentMatch(appFiles, in: s) {
+                out.append(PatternMatch(rule: "930130", start: at, end: min(n, at + len + 20), message: "sensitive file \(name)"))
+            }
+        }
+    }
+
+    /// Folds the Unicode slashes and dots that IIS-era and some normalising back ends map to
+    /// ASCII (U+2215 ∕, U+2044 ⁄, U+FF0F ／, U+FF3C ＼, U+FF0E ．, U+2024 ․, U+FE52 ﹒).
+    static func foldLookalikes(_ v: [UInt8]) -> [UInt8] {
+        guard v.contains(where: { $0 >= 0xE2 }) else { return v }
+        var out: [UInt8] = []
+        out.reserveCapacity(v.count)
+        var i = 0
+        while i < v.count {
+            if i + 2 < v.count {
+                let a = v[i], b = v[i + 1], c = v[i + 2]
+                var rep: UInt8 = 0
+                switch (a, b, c) {
+                case (0xE2, 0x88, 0x95), (0xE2, 0x81, 0x84), (0xEF, 0xBC, 0x8F): rep = 0x2F
+                case (0xEF, 0xBC, 0xBC): rep = 0x5C
+                case (0xEF, 0xBC, 0x8E), (0xE2, 0x80, 0xA4), (0xEF, 0xB9, 0x92): rep = 0x2E
+                default: break
+                }
+                if rep != 0 { out.append(rep); i += 3; continue }
+            }
+            out.append(v[i])
+            i += 1
+        }
+        return out
+    }
+
+    /// Finds one of `names` that starts a path segment (value start, after `/`, `=`, `:`, `~`) and
+    /// ends one (value end, `/`, `?`, `#`, `;`, `%`, NUL-free end of token).
+    static func segmentMatch(_ names: [String], in s: [UInt8]) -> (Int, Int, String)? {
+        let n = s.count
+        for name in names {
+            let p = Array(name.utf8)
+            var from = 0
+            while let at = Decoding.find(p, in: s, from: from) {
+                from = at + 1
+                let before = at == 0 ? 0x2F : s[at - 1]
+                guard before == 0x2F || before == 0x3D || before == 0x3A || before == 0x7E || before == 0x22 || before == 0x27 || before <= 0x20 else { continue }
+                if p.first != 0x2E, at > 0, before <= 0x20 || before == 0x22 || before == 0x27 {
+                    // "id_rsa" alone in prose is not a path; a segment after a slash or at the start is.
+                    if !(p.contains(0x2F)) { continue }
+                }
+                let e = at + p.count
+                if p.last == 0x2F || e == n { return (at, p.count, name) }
+                let after = s[e]
+                if after == 0x2F || after == 0x3F || after == 0x23 || after == 0x3B || after == 0x26 || after <= 0x20 || after == 0x22 || after == 0x27 || after == 0x2E && name != ".git" && name.contains(".") == false {
+                    if name == ".git", after != 0x2F { continue }
+                    return (at, p.count, name)
+                }
+                if name == ".env", after == 0x2E { return (at, p.count, name) }  // .env.local, .env.production
+            }
+        }
+        return nil
+    }
+}
