@@ -1,0 +1,25 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Micro-benchmarks (ordo-one/benchmark). Run from this directory:
+//   swift package --allow-writing-to-package-directory benchmark
+let package = Package(
+    name: "GatehouseBenchmarks",
+    platforms: [.macOS(.v14)],
+    dependencies: [
+        .package(name: "gatehouse", path: ".."),
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.0", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "WAFBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "GatehouseWAF", package: "gatehouse"),
+                .product(name: "GatehouseCore", package: "gatehouse"),
+            ],
+            path: "Benchmarks/WAFBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ]
+)
