@@ -113,6 +113,8 @@ enum CommandInjectionDetector {
     static func argumentsLookShell(_ s: [UInt8], _ i0: Int, program: String) -> (shellish: Bool, empty: Bool, end: Int, plain: Int) {
         var i = i0
         let n = s.count
+        // `sleep(1000)`: a function call in code or prose, not a command line.
+        if i < n, s[i] == 0x28 { return (false, false, i, 1) }
         var words = 0
         var plain = 0
         var shellish = false
@@ -152,17 +154,32 @@ enum CommandInjectionDetector {
         return (shellish, words == 0, i, plain)
     }
 
-    static func scan(_ s: [UInt8], kind: FieldKind, into out: inout [PatternMatch]) {
-        let n = s.count
-        guard n >= 2 else { return }
+    static func scan(_ s0: [UInt8], kind: FieldKind, into out: inout [PatternMatch]) {
+        guard s0.count >= 2 else { return }
         var hasMeta = false, hasDollar = false, hasParen = false, hasLT = false
-        for c in s {
+        for c in s0 {
             if isMeta(c) { hasMeta = true }
             if c == 0x24 { hasDollar = true } else if c == 0x28 { hasParen = true } else if c == 0x3C { hasLT = true }
         }
-        let low = Decoding.lowercased(s)
-        if hasDollar || s.contains(0x25) { scanLookups(low, into: &out) }
+        let low = Decoding.lowercased(s0)
+        if hasDollar || s0.contains(0x25) { scanLookups(low, into: &out) }
         if hasParen { scanShellshock(low, into: &out); scanCode(low, into: &out) }
+        // `${IFS}` / `$IFS` stand for whitespace; their presence is itself shell syntax.
+        var s = s0
+        var ifs = false
+        if hasDollar, let _ = Decoding.find(Array("$ifs".utf8), in: low) ?? Decoding.find(Array("${ifs}".utf8), in: low) {
+            ifs = true
+            var t: [UInt8] = []
+            var i = 0
+            while i < low.count {
+                if low[i] == 0x24, i + 5 < low.count, low[i + 1] == 0x7B, low[(i + 2)...(i + 5)].elementsEqual("ifs}".utf8) { t.append(0x20); i += 6; continue }
+                if low[i] == 0x24, i + 3 < low.count, low[(i + 1)...(i + 3)].elementsEqual("ifs".utf8) { t.append(0x20); i += 4; continue }
+                t.append(s0[i])
+                i += 1
+            }
+            s = t
+        }
+        let n = s.count
         if hasLT, let at = Decoding.find(Array("<?php".utf8), in: low) ?? Decoding.find(Array("<?=".utf8), in: low) {
             out.append(PatternMatch(rule: "932160", start: at, end: min(n, at + 40), message: "PHP code block"))
         }
@@ -183,7 +200,9 @@ enum CommandInjectionDetector {
                 if i + 1 < n, s[i + 1] == 0x7C { positions.append((i + 2, "||")); i += 1 } else { positions.append((i + 1, "|")) }
             case 0x26:
                 if i + 1 < n, s[i + 1] == 0x26 { positions.append((i + 2, "&&")); i += 1 } else { positions.append((i + 1, "&")) }
-            case 0x60: positions.append((i + 1, "`"))
+            case 0x60:
+                // Markdown code fences (```) are not substitutions.
+                if !(i + 1 < n && s[i + 1] == 0x60) && !(i > 0 && s[i - 1] == 0x60) { positions.append((i + 1, "`")) }
             case 0x24 where i + 1 < n && s[i + 1] == 0x28: positions.append((i + 2, "$(")); i += 1
             case 0x28 where i + 1 < n: positions.append((i + 1, "("))
             case 0x7B where i + 1 < n: positions.append((i + 1, "{"))
@@ -211,7 +230,7 @@ enum CommandInjectionDetector {
             }
             if sep == "(" || sep == "{" { continue }  // only `$(` and backticks substitute
             let args = argumentsLookShell(s, e, program: name)
-            let english = wordlike.contains(name) && !isPath && !obf
+            let english = wordlike.contains(name) && !isPath && !obf && !ifs
             let rule: String
             switch sep {
             case "value start": rule = "932140"
@@ -244,6 +263,11 @@ enum CommandInjectionDetector {
                 }
                 continue
             }
+            if sep == "|", filters.contains(name), !obf, !isPath, startsWithProgram(s) || leftIsCommandLine(s, pos - 1) {
+                // `echo "x" | grep x`: a pipeline typed as a whole (a snippet), not one appended to a value.
+                out.append(PatternMatch(rule: "932170", start: start, end: excerptEnd, message: "pipeline into \(name)"))
+                continue
+            }
             if !english || isPath || obf {
                 if args.shellish || args.empty || !english {
                     out.append(PatternMatch(rule: rule, start: start, end: excerptEnd, message: "command \(name) after \(sep)"))
@@ -263,9 +287,34 @@ enum CommandInjectionDetector {
         "python", "python2", "python3", "perl", "ruby", "php", "lua", "node", "powershell", "pwsh", "cmd", "certutil",
         "bitsadmin", "mshta", "rundll32", "regsvr32", "cscript", "wscript", "whoami", "uname", "ifconfig", "ipconfig",
         "systeminfo", "id", "cat", "rm", "chmod", "chown", "nslookup", "ping", "sleep", "busybox", "tftp", "base64", "xxd",
-        "echo", "ls", "dir", "type", "net", "tasklist", "netstat", "nohup", "crontab", "useradd", "passwd", "sudo", "su",
+        "ls", "dir", "type", "net", "tasklist", "netstat", "nohup", "crontab", "useradd", "passwd", "sudo", "su",
         "head", "tail", "more", "less", "nl", "tac", "od", "strings", "find", "awk", "sed", "printenv", "env", "hostname",
     ]
+    static let filters: Set<String> = ["grep", "egrep", "fgrep", "sort", "head", "tail", "wc", "awk", "sed", "cut", "tr", "uniq", "less", "more", "xargs", "tee", "jq", "column"]
+
+    /// The segment before a pipe at `bar` (back to a backtick, separator or the start) holds
+    /// several words and a flag: `git log --oneline | head`.
+    static func leftIsCommandLine(_ s: [UInt8], _ bar: Int) -> Bool {
+        var b = bar - 1
+        var words = 0, flag = false, inWord = false
+        while b >= 0, s[b] != 0x60, s[b] != 0x3B, s[b] != 0x0A, s[b] != 0x7C, s[b] != 0x26 {
+            if isSpace(s[b]) { inWord = false } else {
+                if !inWord { words += 1; inWord = true }
+                if s[b] == 0x2D, b == 0 || isSpace(s[b - 1]) { flag = true }
+            }
+            b -= 1
+        }
+        return words >= 2 && flag
+    }
+
+    static func startsWithProgram(_ s: [UInt8]) -> Bool {
+        var i = 0
+        while i < s.count, isSpace(s[i]) { i += 1 }
+        let (w, _, _) = shellWord(s, i)
+        let (name, _, _) = programName(w)
+        return programs.contains(name)
+    }
+
     static let startBare: Set<String> = ["whoami", "ifconfig", "ipconfig", "systeminfo", "netstat", "printenv", "tasklist"]
 
     static let windowsOnly: Set<String> = ["cmd", "powershell", "pwsh", "certutil", "bitsadmin", "wmic", "tasklist", "taskkill", "systeminfo", "reg", "schtasks", "netsh", "mshta", "rundll32", "regsvr32", "cscript", "wscript", "findstr", "icacls", "ipconfig", "dir", "type", "del", "copy", "move", "ver", "net", "tracert"]
@@ -275,10 +324,17 @@ enum CommandInjectionDetector {
         guard sepAt > 0 else { return false }
         var b = sepAt - 1
         if !isSpace(s[b]), sepAt + 1 < s.count, !isSpace(s[sepAt + 1]) { return false }
-        while b >= 0, isSpace(s[b]) { b -= 1 }
-        var letters = 0
-        while b >= 0, (s[b] | 0x20) >= 0x61, (s[b] | 0x20) <= 0x7A { letters += 1; b -= 1 }
-        return letters >= 2 && (b < 0 || isSpace(s[b]))
+        // Two words of text before the separator: "Bring snacks; sleep" is prose, "localhost; ls" is not.
+        var words = 0
+        while words < 2 {
+            while b >= 0, isSpace(s[b]) || s[b] == 0x2C { b -= 1 }
+            var letters = 0
+            while b >= 0, (s[b] | 0x20) >= 0x61 && (s[b] | 0x20) <= 0x7A || s[b] == 0x27 { letters += 1; b -= 1 }
+            guard letters >= 1, b < 0 || isSpace(s[b]) || s[b] == 0x2C else { return false }
+            words += 1
+            if b < 0 { break }
+        }
+        return words >= 2
     }
 
     /// `${jndi:ldap://…}` and its nested obfuscations (`${${lower:j}ndi:…}`, `${::-j}`), OGNL and

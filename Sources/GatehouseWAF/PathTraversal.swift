@@ -58,7 +58,7 @@ enum PathTraversalDetector {
         }
         let pathLike = kind == .path || kind == .filename || startsWithTraversal || segments > 0
             || s.first == 0x2F || s.first == 0x7E || (n > 2 && s[1] == 0x3A && s[2] == 0x2F) || !s.contains(0x20)
-        if segments >= 2 || (segments == 1 && (startsWithTraversal || kind == .path || kind == .filename)) {
+        if segments >= 2 || (segments == 1 && (kind == .path || kind == .filename)) {
             out.append(PatternMatch(rule: "930100", start: first, end: min(n, first + 60), message: "path traversal (\(segments) `..` segment\(segments == 1 ? "" : "s"))"))
         } else if segments == 1 {
             out.append(PatternMatch(rule: "930110", start: first, end: min(n, first + 60), message: "one `..` segment"))
@@ -95,7 +95,7 @@ enum PathTraversalDetector {
                 var rep: UInt8 = 0
                 switch (a, b, c) {
                 case (0xE2, 0x88, 0x95), (0xE2, 0x81, 0x84), (0xEF, 0xBC, 0x8F): rep = 0x2F
-                case (0xEF, 0xBC, 0xBC): rep = 0x5C
+                case (0xEF, 0xBC, 0xBC), (0xE2, 0x88, 0x96): rep = 0x5C
                 case (0xEF, 0xBC, 0x8E), (0xE2, 0x80, 0xA4), (0xEF, 0xB9, 0x92): rep = 0x2E
                 default: break
                 }

@@ -23,6 +23,7 @@ enum SQLWord: UInt8 {
     case errorFunc  // extractvalue, updatexml, name_const, gtid_subset, xmltype, ...
     case infoFunc  // version, user, database, current_user, @@-style functions, load_file
     case sysObject  // information_schema, sysobjects, pg_shadow, sqlite_master, xp_cmdshell, ...
+    case sqlFunc  // ascii, substr, char, concat, …: functions blind extraction is built from
 }
 
 struct SQLToken {
@@ -104,6 +105,7 @@ enum SQLLexicon {
         add(.timeFunc, "sleep benchmark pg_sleep randomblob receive_message")
         add(.errorFunc, "extractvalue updatexml name_const gtid_subset gtid_subtract xmltype exp json_keys polygon multipoint geometrycollection linestring multilinestring multipolygon ctxsys utl_inaddr drithsx get_host_name get_host_address")
         add(.infoFunc, "version current_user system_user session_user database db_name host_name suser_name suser_sname user_name load_file pg_read_file pg_ls_dir lo_import sys_eval sys_exec is_srvrolemember current_database")
+        add(.sqlFunc, "ascii substr substring mid ord hex unhex char chr nchar concat concat_ws group_concat length len count cast convert ifnull isnull nvl coalesce elt make_set instr locate position lpad rpad left right reverse md5 sha1 rand floor bin conv char_length unicode string_agg listagg")
         add(.sysObject, "information_schema sysobjects syscolumns sysdatabases sys pg_shadow pg_catalog pg_user pg_tables sqlite_master sqlite_schema all_tables user_tables all_tab_columns xp_cmdshell xp_dirtree xp_regread sp_executesql sp_oacreate openrowset opendatasource dbms_pipe dbms_lock utl_http mysql msysobjects")
         return d
     }()
@@ -378,7 +380,7 @@ struct SQLAnalysis {
                 info.call = true
                 return end
             }
-            if tok.word != .none && tok.word != .objectKind && tok.word != .infoFunc && tok.word != .sysObject && tok.word != .timeFunc && tok.word != .errorFunc {
+            if tok.word != .none && tok.word != .objectKind && tok.word != .infoFunc && tok.word != .sysObject && tok.word != .timeFunc && tok.word != .errorFunc && tok.word != .sqlFunc {
                 return nil  // a keyword is not an operand
             }
             return j
@@ -453,6 +455,7 @@ struct SQLAnalysis {
             breakout(p0, into: &out)
         }
         anywhere(into: &out)
+        charChain(into: &out)
     }
 
     func span(_ a: Int, _ b: Int) -> (Int, Int) {
@@ -495,6 +498,16 @@ struct SQLAnalysis {
                 }
             }
         }
+        if context == nil, p > 0, tok.kind == .compare, t[0].kind == .number {
+            // `1 RLIKE (SELECT …)`, `1 = (SELECT …)`: a number compared with a subquery.
+            var info = ExprInfo()
+            var sawLogic = false
+            if let e = chain(p, &info, sawLogic: &sawLogic), info.subquery, validTerminator(e) || e == t.count {
+                let (a, b) = span(0, e)
+                out.append(SQLMatch(rule: "942100", start: a, end: b, message: "comparison with a subquery after a value"))
+                return
+            }
+        }
         if tok.kind == .comment, context != nil {
             let (a, b) = span(0, p + 1)
             out.append(SQLMatch(rule: "942110", start: a, end: b, message: "comment truncates the query " + ctxName))
@@ -510,6 +523,7 @@ struct SQLAnalysis {
                         while j < t.count {
                             if t[j].word == .asc || t[j].word == .desc { j += 1; continue }
                             if t[j].kind == .comma, let e2 = operand(j + 1, &info) { j = e2; continue }
+                            if t[j].kind == .comma, terminatorIsComment(j + 1) { j += 1; continue }
                             break
                         }
                         // Bare context: only after a number or a closing parenthesis (`1 ORDER BY 5--`).
@@ -610,7 +624,7 @@ struct SQLAnalysis {
                         out.append(SQLMatch(rule: "942120", start: a, end: b, message: "UNION SELECT"))
                     }
                 case .timeFunc:
-                    if kind(i + 1) == .lparen, let e = callArgs(i + 1, wantLeadingNumber: tk.end - tk.start != 15) {
+                    if kind(i + 1) == .lparen, let e = callArgs(i + 1, wantLeadingNumber: tk.end - tk.start != 15), followsAsSQL(e) {
                         let (a, b) = span(i, e)
                         out.append(SQLMatch(rule: "942140", start: a, end: b, message: "time-delay function"))
                     }
@@ -648,6 +662,13 @@ struct SQLAnalysis {
                     }
                 default: break
                 }
+            case .logicOp where i > 0:
+                var info = ExprInfo()
+                var sawLogic = false
+                if let e = chain(i, &info, sawLogic: &sawLogic), info.compare, info.subquery || sqlCall(i + 1, e) {
+                    let (a, b) = span(i, e)
+                    out.append(SQLMatch(rule: "942100", start: a, end: b, message: "boolean condition on an SQL function or subquery"))
+                }
             case .variable:
                 if tk.system {
                     let (a, b) = span(i, i + 1)
@@ -660,6 +681,49 @@ struct SQLAnalysis {
     }
 
     static let timeHash = SQLLexicon.hash(Array("time".utf8))
+    static let charHashes: Set<UInt64> = [SQLLexicon.hash(Array("char".utf8)), SQLLexicon.hash(Array("chr".utf8)), SQLLexicon.hash(Array("nchar".utf8))]
+
+    /// Whether a call to an SQL function (not a word that merely precedes brackets) sits in `from..<to`.
+    func sqlCall(_ from: Int, _ to: Int) -> Bool {
+        var k = from
+        while k + 1 < min(to, t.count) {
+            if t[k].kind == .word, t[k + 1].kind == .lparen, t[k].word == .sqlFunc || t[k].word == .infoFunc || t[k].word == .timeFunc || t[k].word == .errorFunc { return true }
+            k += 1
+        }
+        return false
+    }
+
+    /// After a call: the end, a comment, an operator or punctuation; not prose ("sleep(8) in the loop").
+    func followsAsSQL(_ e: Int) -> Bool {
+        guard e < t.count else { return true }
+        switch t[e].kind {
+        case .comment, .semicolon, .rparen, .comma, .logicOp, .arith, .string: return true
+        case .compare: return t[e].word != .compareWord
+        case .word: return t[e].word == .from || t[e].word == .union || t[e].word == .end || t[e].word == .then || t[e].word == .elseKw || t[e].word == .asKw
+        default: return false
+        }
+    }
+
+    /// `CHAR(0x61)+CHAR(0x64)…`: a string assembled from character codes.
+    func charChain(into out: inout [SQLMatch]) {
+        var count = 0
+        var first = -1
+        var i = 0
+        while i + 1 < t.count {
+            if t[i].kind == .word, t[i + 1].kind == .lparen, SQLAnalysis.charHashes.contains(SQLLexicon.hash(s[t[i].start..<t[i].end])),
+               i + 2 < t.count, t[i + 2].kind == .number {
+                if first < 0 { first = i }
+                count += 1
+                i = skipGroup(i + 1)
+                continue
+            }
+            i += 1
+        }
+        if count >= 3 {
+            let (a, b) = span(first, min(t.count, first + 12))
+            out.append(SQLMatch(rule: "942150", start: a, end: b, message: "string built from CHAR() codes"))
+        }
+    }
 
     /// The end of a call's argument group when its arguments read as SQL (and start with a number
     /// or expression when asked: `sleep(5)`, not "sleep(8 hours)").
@@ -765,6 +829,31 @@ enum SQLInjectionDetector {
         for c in s {
             if c == 0x27 { hasSQ = true } else if c == 0x22 { hasDQ = true }
         }
+        scanContexts(s, hasSQ, hasDQ, &tokens, &out)
+        // Forms some filters and back ends produce: `+` as a space (`'+OR+1=1--` typed into a URL),
+        // and inline comments removed rather than read as spaces (`UNI/**/ON SEL/**/ECT`).
+        if s.contains(0x2B), !s.contains(0x20) {
+            let spaced = s.map { $0 == 0x2B ? 0x20 : $0 }
+            scanContexts(spaced, hasSQ, hasDQ, &tokens, &out)
+        }
+        if Decoding.find([0x2F, 0x2A], in: s) != nil {
+            var joined: [UInt8] = []
+            var i = 0
+            while i < s.count {
+                if s[i] == 0x2F, i + 1 < s.count, s[i + 1] == 0x2A, i + 2 < s.count, s[i + 2] != 0x21 {
+                    var j = i + 2
+                    while j + 1 < s.count, !(s[j] == 0x2A && s[j + 1] == 0x2F) { j += 1 }
+                    i = j + 2
+                    continue
+                }
+                joined.append(s[i])
+                i += 1
+            }
+            if joined != s { scanContexts(joined, hasSQ, hasDQ, &tokens, &out) }
+        }
+    }
+
+    static func scanContexts(_ s: [UInt8], _ hasSQ: Bool, _ hasDQ: Bool, _ tokens: inout [SQLToken], _ out: inout [SQLMatch]) {
         SQLTokenizer.tokenize(s, quote: nil, into: &tokens)
         SQLAnalysis(t: tokens, s: s, context: nil).analyse(into: &out)
         if hasSQ {

@@ -18,8 +18,10 @@ enum SSRFDetector {
     static func scan(_ value: [UInt8], kind: FieldKind, into out: inout [PatternMatch]) {
         var hasColon = false, hasDigitDot = false
         for c in value { if c == 0x3A { hasColon = true } else if c == 0x2E { hasDigitDot = true } }
-        guard hasColon || hasDigitDot else { return }
-        let s = Decoding.lowercased(value)
+        var hasWide = false
+        for c in value where c >= 0xE2 { hasWide = true; break }
+        guard hasColon || hasDigitDot || hasWide else { return }
+        let s = Decoding.lowercased(hasWide ? foldDigits(value) : value)
         let n = s.count
         // Metadata addresses and paths anywhere, with or without a scheme.
         for marker in ["169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254", "/latest/meta-data", "/latest/user-data", "/computemetadata/v1", "/metadata/instance", "/openstack/latest/meta_data", "/metadata/v1/"] {
@@ -58,7 +60,15 @@ enum SSRFDetector {
                 host = Array(host[..<colon])
             }
             while host.last == 0x2E { host.removeLast() }
-            if let (rule, msg) = classify(host) {
+            if let (rule0, msg) = classify(host) {
+                // An internal URL inside prose ("the dev server runs at http://localhost:8080") is a
+                // warning; as the value itself (`url=http://127.0.0.1/`) it is the SSRF shape.
+                var lead = schemeStart - 1
+                while lead >= 0, s[lead] <= 0x20 || s[lead] == 0x22 || s[lead] == 0x27 || s[lead] == 0x3D || s[lead] == 0x3A || s[lead] == 0x40 { lead -= 1 }
+                let textBefore = lead >= 0 && s[..<schemeStart].contains(0x20)
+                var textAfter = false
+                if e < n, let sp = s[e...].firstIndex(of: 0x20), sp + 1 < n, (s[sp + 1] >= 0x61 && s[sp + 1] <= 0x7A) { textAfter = true }
+                let rule = rule0 == "934120" && (textBefore || textAfter) ? "934125" : rule0
                 out.append(PatternMatch(rule: rule, start: schemeStart, end: min(n, e + 10), message: msg))
                 return
             }
@@ -80,6 +90,27 @@ enum SSRFDetector {
         }
     }
 
+    /// Folds circled, fullwidth and other compatibility digits and dots to ASCII (NFKC does this
+    /// in URL parsers that normalise hosts: `http://①②⑦.⓪.⓪.①/`).
+    static func foldDigits(_ v: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(v.count)
+        for scalar in String(decoding: v, as: UTF8.self).unicodeScalars {
+            let x = scalar.value
+            switch x {
+            case 0x2460...0x2468: out.append(UInt8(0x31 + x - 0x2460))  // ① … ⑨
+            case 0x24EA, 0x24FF: out.append(0x30)  // ⓪ ⓿
+            case 0x2776...0x277E: out.append(UInt8(0x31 + x - 0x2776))
+            case 0xFF10...0xFF19: out.append(UInt8(0x30 + x - 0xFF10))  // fullwidth digits
+            case 0xFF0E, 0x3002, 0xFF61: out.append(0x2E)  // fullwidth / ideographic full stops
+            case 0xFF1A: out.append(0x3A)
+            case 0xFF0F: out.append(0x2F)
+            default: Decoding.appendUTF8(x, to: &out)
+            }
+        }
+        return out
+    }
+
     static func classify(_ hostBytes: [UInt8]) -> (String, String)? {
         guard !hostBytes.isEmpty else { return nil }
         let host = String(decoding: hostBytes, as: UTF8.self)
@@ -87,7 +118,7 @@ enum SSRFDetector {
         if host == "localhost" || host == "localhost.localdomain" || host == "ip6-localhost" || host == "0" {
             return ("934120", "URL to \(host)")
         }
-        for suffix in rebindSuffixes where host.hasSuffix(suffix) {
+        for suffix in rebindSuffixes where host.hasSuffix(suffix) || host == suffix.dropFirst() && suffix != ".localhost" {
             return ("934120", "URL to a rebinding or out-of-band host (\(suffix.dropFirst()))")
         }
         if let (v4, canonical) = parseInetAton(hostBytes) {

@@ -133,10 +133,13 @@ enum XSSDetector {
             func report(_ rule: String, _ msg: String, _ from: Int = tagStart) {
                 out.append(PatternMatch(rule: rule, start: from, end: tagEnd, message: msg))
             }
+            // A bare tag followed by prose ("The <script> tag runs JavaScript") names the element; with
+            // attributes, code after it, or nothing after it, it is markup.
+            let mentioned = attrs.isEmpty && j < n && s[j] == 0x3E && proseFollows(s, j + 1)
             if name == "script" {
-                report("941100", "<script> tag")
+                if mentioned { report("941105", "<script> named in text") } else { report("941100", "<script> tag") }
             } else if dangerousTags.contains(name) {
-                report("941140", "<\(name)> tag")
+                if mentioned { report("941105", "<\(name)> named in text") } else { report("941140", "<\(name)> tag") }
             } else if name == "meta", attrs.contains(where: { $0.name == "http-equiv" || $0.name == "content" && Decoding.find(Array("url".utf8), in: Array($0.value)) != nil }) {
                 report("941140", "<meta> refresh or header")
             } else if name == "link", attrs.contains(where: { $0.name == "rel" && ($0.value.elementsEqual("import".utf8) || $0.value.elementsEqual("stylesheet".utf8)) }), attrs.contains(where: { $0.name == "href" }) {
@@ -145,8 +148,13 @@ enum XSSDetector {
                 _ = gt
                 report("941170", "<style> importing or evaluating script")
             }
+            if let h = looseHandler(s, from: nameStart, to: min(n, j)) {
+                // `<img src= onerror=…>`, `<body onload!#$%=…>`: handler-like text inside the tag even
+                // where the attribute grammar would read it as part of a value.
+                report("941110", "event handler \(h) on <\(name)>")
+            }
             for a in attrs {
-                if a.name.hasPrefix("on"), a.name.count >= 5, a.name.utf8.dropFirst(2).allSatisfy(isAlpha) {
+                if a.name.hasPrefix("on"), a.name.count >= 5, a.name.utf8.dropFirst(2).prefix(3).allSatisfy(isAlpha) {
                     report("941110", "event handler \(a.name) on <\(name)>")
                     break
                 }
@@ -158,6 +166,42 @@ enum XSSDetector {
             }
             i = max(i + 1, j)
         }
+    }
+
+    /// Whether the text after a tag reads as prose: two or more words, no code punctuation, no markup.
+    static func proseFollows(_ s: [UInt8], _ from: Int) -> Bool {
+        var words = 0
+        var inWord = false
+        var i = from
+        while i < s.count {
+            let c = s[i]
+            if isAlpha(c) { if !inWord { words += 1; inWord = true } }
+            else if isSpace(c) || c == 0x2C || c == 0x2E || c == 0x2D || c == 0x21 || c == 0x3F || c == 0x27 || (c >= 0x30 && c <= 0x39) { inWord = false }
+            else { return false }
+            i += 1
+        }
+        return words >= 2
+    }
+
+    /// `on` + at least three letters, after a separator, then (after any junk but no space) `=`.
+    static func looseHandler(_ s: [UInt8], from: Int, to: Int) -> String? {
+        var i = from
+        while i + 4 < to {
+            if s[i] == 0x6F, s[i + 1] == 0x6E, i > from, isSpace(s[i - 1]) || s[i - 1] == 0x2F || s[i - 1] == 0x22 || s[i - 1] == 0x27 {
+                var j = i + 2
+                while j < to, isAlpha(s[j]) { j += 1 }
+                if j - i >= 5 {
+                    var k = j
+                    while k < to, !isSpace(s[k]), s[k] != 0x3D, s[k] != 0x3E, s[k] != 0x22, s[k] != 0x27 { k += 1 }
+                    while k < to, isSpace(s[k]) { k += 1 }
+                    if k < to, s[k] == 0x3D, k + 1 < to || k + 1 == s.count { return String(decoding: s[i..<j], as: UTF8.self) }
+                }
+                i = j
+                continue
+            }
+            i += 1
+        }
+        return nil
     }
 
     static let eventNames: Set<String> = {
@@ -395,6 +439,22 @@ enum XSSDetector {
                 for obj in ["top[", "window[", "self[", "parent[", "frames[", "globalthis[", "this["] {
                     if let at = Decoding.find(Array(obj.utf8), in: s), Decoding.find([0x5D, 0x28], in: s, from: at) != nil || Decoding.find([0x5D, 0x60], in: s, from: at) != nil {
                         found = (at, at + obj.utf8.count); foundName = obj; break
+                    }
+                }
+            }
+        }
+        if found == nil {
+            // `";a=prompt,a()//`: after a quote breakout, a sink referenced (not called) and a call later.
+            if let q = s.firstIndex(where: { $0 == 0x22 || $0 == 0x27 }), q + 1 < n {
+                var k = q + 1
+                while k < n, isSpace(s[k]) { k += 1 }
+                if k < n, s[k] == 0x3B || s[k] == 0x2B || s[k] == 0x2D, Decoding.find([0x28, 0x29], in: s, from: k) != nil || Decoding.find([0x28], in: s, from: k) != nil {
+                    for name in ["alert", "prompt", "confirm", "eval", "settimeout", "setinterval", "fromcharcode"] {
+                        if let at = Decoding.find(Array(name.utf8), in: s, from: k), at == 0 || !SQLTokenizer.isWordByte(s[at - 1]),
+                           at + name.utf8.count == n || !SQLTokenizer.isWordByte(s[at + name.utf8.count]) {
+                            report(&out, "941150", q, min(n, at + 24), "string breakout then \(name)")
+                            return
+                        }
                     }
                 }
             }
