@@ -83,15 +83,21 @@ enum CommandInjectionDetector {
         return (w, i, obf)
     }
 
+    static let programHashes = WordTable(programs.map { (SQLLexicon.hash(Array($0.utf8)), 1) })
+
     /// The program a word names: `/bin/cat` → `cat`, `cmd.exe` → `cmd`, `/???/c?t` stays a glob.
+    /// Returns an empty name, without building a string, for words that name no known program.
     static func programName(_ w: [UInt8]) -> (name: String, path: Bool, glob: Bool) {
+        if !w.contains(0x2F), !w.contains(0x5C), !w.contains(0x2E), !w.contains(0x3F), !programHashes.contains(SQLLexicon.hash(w)) {
+            return ("", false, false)
+        }
         var base = w
         var path = false
         if let slash = w.lastIndex(where: { $0 == 0x2F || $0 == 0x5C }) {
             // Only program directories make a path a program: `/bin/cat`, `/usr/bin/id`, `C:\Windows\System32\cmd.exe`.
             let dir = Array(w[...slash])
-            let programDir = Decoding.find(Array("bin/".utf8), in: dir) != nil || Decoding.find(Array("bin\\".utf8), in: dir) != nil
-                || Decoding.find(Array("system32".utf8), in: dir) != nil || (w.first == 0x2F && (w.contains(0x3F) || w.contains(0x2A)))
+            let programDir = Decoding.find("bin/", in: dir) != nil || Decoding.find("bin\\", in: dir) != nil
+                || Decoding.find("system32", in: dir) != nil || (w.first == 0x2F && (w.contains(0x3F) || w.contains(0x2A)))
             guard programDir else { return ("", false, false) }
             base = Array(w[(slash + 1)...]); path = true
         }
@@ -161,13 +167,22 @@ enum CommandInjectionDetector {
             if isMeta(c) { hasMeta = true }
             if c == 0x24 { hasDollar = true } else if c == 0x28 { hasParen = true } else if c == 0x3C { hasLT = true }
         }
-        let low = Decoding.lowercased(s0)
+        let low = s0  // the engine passes the lowercased form
+        if !hasMeta, !hasDollar, !hasParen, !hasLT, !s0.contains(0x2F) {
+            // No separator, substitution, call or path: only a command line as the whole value is
+            // possible, and that starts with a known program.
+            var i = 0
+            while i < s0.count, isSpace(s0[i]) { i += 1 }
+            var j = i
+            while j < s0.count, !isSpace(s0[j]), !isMeta(s0[j]) { j += 1 }
+            if j == i || j - i > 16 || !programHashes.contains(SQLLexicon.hash(s0[i..<j])) { return }
+        }
         if hasDollar || s0.contains(0x25) { scanLookups(low, into: &out) }
         if hasParen { scanShellshock(low, into: &out); scanCode(low, into: &out) }
         // `${IFS}` / `$IFS` stand for whitespace; their presence is itself shell syntax.
         var s = s0
         var ifs = false
-        if hasDollar, let _ = Decoding.find(Array("$ifs".utf8), in: low) ?? Decoding.find(Array("${ifs}".utf8), in: low) {
+        if hasDollar, let _ = Decoding.find("$ifs", in: low) ?? Decoding.find("${ifs}", in: low) {
             ifs = true
             var t: [UInt8] = []
             var i = 0
@@ -180,10 +195,10 @@ enum CommandInjectionDetector {
             s = t
         }
         let n = s.count
-        if hasLT, let at = Decoding.find(Array("<?php".utf8), in: low) ?? Decoding.find(Array("<?=".utf8), in: low) {
+        if hasLT, let at = Decoding.find("<?php", in: low) ?? Decoding.find("<?=", in: low) {
             out.append(PatternMatch(rule: "932160", start: at, end: min(n, at + 40), message: "PHP code block"))
         }
-        if let at = Decoding.find(Array("/dev/tcp/".utf8), in: low) ?? Decoding.find(Array("/dev/udp/".utf8), in: low) {
+        if let at = Decoding.find("/dev/tcp/", in: low) ?? Decoding.find("/dev/udp/", in: low) {
             out.append(PatternMatch(rule: "932100", start: at, end: min(n, at + 40), message: "shell network redirection /dev/tcp"))
             return
         }
@@ -213,8 +228,16 @@ enum CommandInjectionDetector {
         }
         for (pos, sep) in positions {
             var j = pos
-            while j < n, isSpace(s[j]) || (sep != "value start" && (s[j] == 0x22 || s[j] == 0x27) && false) { j += 1 }
+            while j < n, isSpace(s[j]) { j += 1 }
             guard j < n else { continue }
+            // Fast path: a plain word (letters, digits, `_`, `-`) that names no program ends here
+            // without building the shell word.
+            var k = j
+            while k < n, (s[k] >= 0x61 && s[k] <= 0x7A) || (s[k] >= 0x30 && s[k] <= 0x39) || s[k] == 0x5F || s[k] == 0x2D { k += 1 }
+            if k > j, k == n || isSpace(s[k]) || isMeta(s[k]) || s[k] == 0x2C || s[k] == 0x2E && !(k + 1 < n && (s[k + 1] >= 0x61 && s[k + 1] <= 0x7A)) || s[k] == 0x21 || s[k] == 0x3F || s[k] == 0x3A,
+               !programHashes.contains(SQLLexicon.hash(s[j..<k])) {
+                continue
+            }
             let (w, e, obf) = shellWord(s, j)
             guard !w.isEmpty, w.count <= 40 else { continue }
             let (name, isPath, glob) = programName(w)
@@ -372,7 +395,7 @@ enum CommandInjectionDetector {
                 return
             }
         }
-        if rounds > 1, Decoding.find(Array("${".utf8), in: s) != nil, t != s, Decoding.find(Array("jndi".utf8), in: t) != nil {
+        if rounds > 1, Decoding.find("${", in: s) != nil, t != s, Decoding.find("jndi", in: t) != nil {
             out.append(PatternMatch(rule: "932150", start: first, end: min(n, first + 60), message: "obfuscated JNDI lookup"))
             return
         }
@@ -404,9 +427,11 @@ enum CommandInjectionDetector {
         "call_user_func(", "preg_replace('/.*/e", "$_get[", "$_post[", "$_request[", "$_cookie[", "$_server[", "file_put_contents(",
     ]
 
+    static let codeCallBytes: [[UInt8]] = codeCalls.map { Array($0.utf8) }
+
     static func scanCode(_ s: [UInt8], into out: inout [PatternMatch]) {
-        for call in codeCalls {
-            let p = Array(call.utf8)
+        for (ci, call) in codeCalls.enumerated() {
+            let p = codeCallBytes[ci]
             if let at = Decoding.find(p, in: s), at == 0 || !SQLTokenizer.isWordByte(s[at - 1]) || call.hasPrefix("$") || call.hasPrefix("os.") {
                 // Arguments must be code: a quote, a variable or a call inside, not prose in brackets.
                 let e = at + p.count

@@ -283,18 +283,88 @@ enum Decoding {
     static func find(_ needle: [UInt8], in hay: [UInt8], from: Int = 0) -> Int? {
         let m = needle.count, n = hay.count
         guard m > 0, n >= m, from <= n - m else { return nil }
-        let first = needle[0]
-        var i = from
-        while i <= n - m {
-            if hay[i] == first {
-                var k = 1
-                while k < m, hay[i + k] == needle[k] { k += 1 }
-                if k == m { return i }
+        return hay.withUnsafeBufferPointer { hb -> Int? in
+            needle.withUnsafeBufferPointer { nb -> Int? in
+                let first = nb[0]
+                var i = from
+                while i <= n - m {
+                    if hb[i] == first {
+                        var k = 1
+                        while k < m, hb[i + k] == nb[k] { k += 1 }
+                        if k == m { return i }
+                    }
+                    i += 1
+                }
+                return nil
             }
-            i += 1
+        }
+    }
+}
+
+extension Decoding {
+    /// `find` for a literal needle, without allocating.
+    static func find(_ needle: StaticString, in hay: [UInt8], from: Int = 0) -> Int? {
+        needle.withUTF8Buffer { nb -> Int? in
+            let m = nb.count, n = hay.count
+            guard m > 0, n >= m, from <= n - m else { return nil }
+            return hay.withUnsafeBufferPointer { hb -> Int? in
+                let first = nb[0]
+                var i = from
+                while i <= n - m {
+                    if hb[i] == first {
+                        var k = 1
+                        while k < m, hb[i + k] == nb[k] { k += 1 }
+                        if k == m { return i }
+                    }
+                    i += 1
+                }
+                return nil
+            }
+        }
+    }
+
+    /// `find` over a precomputed needle list; returns the first needle (by list order) that occurs.
+    static func findAny(_ needles: [[UInt8]], in hay: [UInt8]) -> (index: Int, at: Int)? {
+        for (k, nd) in needles.enumerated() {
+            if let at = find(nd, in: hay) { return (k, at) }
         }
         return nil
     }
+}
+
+/// An open-addressing table from 64-bit word hashes (FNV-1a of the lowercased word) to a small
+/// value. The standard Dictionary would hash the key again with SipHash on every lookup; word
+/// lookups are on the hot path of every detector.
+struct WordTable: Sendable {
+    private var keys: [UInt64]
+    private var values: [UInt8]
+    private let mask: Int
+
+    init(_ entries: [(UInt64, UInt8)]) {
+        var size = 64
+        while size < entries.count * 4 { size *= 2 }
+        keys = [UInt64](repeating: 0, count: size)
+        values = [UInt8](repeating: 0, count: size)
+        mask = size - 1
+        for (k, v) in entries {
+            var i = Int(truncatingIfNeeded: k ^ (k >> 29)) & mask
+            while keys[i] != 0, keys[i] != k { i = (i + 1) & mask }
+            keys[i] = k
+            values[i] = v
+        }
+    }
+
+    @inline(__always) func lookup(_ k: UInt64) -> UInt8? {
+        var i = Int(truncatingIfNeeded: k ^ (k >> 29)) & mask
+        while true {
+            let stored = keys[i]
+            if stored == k { return values[i] }
+            if stored == 0 { return nil }
+            i = (i + 1) & mask
+        }
+    }
+
+    @inline(__always) func contains(_ k: UInt64) -> Bool { lookup(k) != nil }
 }
 
 extension Array where Element == UInt8 {

@@ -28,11 +28,15 @@ struct InspectedField {
         self.kind = kind
         self.raw = raw
         var flags = DecodeFlags()
-        let pct = urlEncoded || raw.contains(0x25)
-            ? Decoding.percentDecode(raw, plusAsSpace: plusAsSpace && urlEncoded, flags: &flags) : raw
+        var pct = raw
+        var changed = false
+        if raw.contains(0x25) || (plusAsSpace && urlEncoded && raw.contains(0x2B)) {
+            pct = Decoding.percentDecode(raw, plusAsSpace: plusAsSpace && urlEncoded, flags: &flags)
+            changed = true
+        }
         decoded = Decoding.normaliseUTF8(pct, flags: &flags)
         self.flags = flags
-        rawDiffers = decoded != raw
+        rawDiffers = (changed || !flags.isEmpty) && decoded != raw
     }
 }
 
@@ -87,7 +91,8 @@ enum RequestParser {
             let rawName = eq.map { pair[pair.startIndex..<$0] } ?? pair
             let rawValue = eq.map { pair[($0 + 1)...] } ?? []
             var f = DecodeFlags()
-            let nameBytes = Decoding.percentDecode(Array(rawName), plusAsSpace: true, flags: &f)
+            let plainName = !rawName.contains(0x25) && !rawName.contains(0x2B)
+            let nameBytes = plainName ? Array(rawName) : Decoding.percentDecode(Array(rawName), plusAsSpace: true, flags: &f)
             let name = String(decoding: nameBytes, as: UTF8.self)
             let fieldName = prefix + name
             if needsNameInspection(nameBytes) {

@@ -23,6 +23,7 @@ enum PathTraversalDetector {
     ]
     static let wrappers: [String] = ["php://", "phar://", "zip://", "expect://", "glob://", "compress.zlib://", "compress.bzip2://", "ogg://", "rar://", "jar:file:", "data://text"]
 
+    /// `value` is already ASCII-lowercased.
     static func scan(_ value: [UInt8], kind: FieldKind, into out: inout [PatternMatch]) {
         var hasDot = false, hasSlash = false, hasColon = false
         for c in value {
@@ -30,7 +31,7 @@ enum PathTraversalDetector {
             if c == 0x2E { hasDot = true } else if c == 0x2F || c == 0x5C { hasSlash = true } else if c == 0x3A { hasColon = true }
         }
         guard hasDot || hasSlash || hasColon else { return }
-        var s = Decoding.lowercased(foldLookalikes(value))
+        var s = foldLookalikes(value)
         for k in s.indices where s[k] == 0x5C { s[k] = 0x2F }
         let n = s.count
         // Traversal segments: `..` (or more dots, or `..;`) bounded by slashes or the ends.
@@ -38,6 +39,7 @@ enum PathTraversalDetector {
         var first = -1
         var i = 0
         var startsWithTraversal = false
+        if Decoding.find("..", in: s) == nil { i = n }
         while i + 1 < n {
             if s[i] == 0x2E, s[i + 1] == 0x2E, i == 0 || s[i - 1] == 0x2F || s[i - 1] == 0x3D || s[i - 1] == 0x2E || s[i - 1] <= 0x20 {
                 var j = i
@@ -64,19 +66,19 @@ enum PathTraversalDetector {
             out.append(PatternMatch(rule: "930110", start: first, end: min(n, first + 60), message: "one `..` segment"))
         }
         if hasColon {
-            for w in wrappers {
-                if let at = Decoding.find(Array(w.utf8), in: s), at == 0 || !SQLTokenizer.isWordByte(s[at - 1]) {
-                    out.append(PatternMatch(rule: "930140", start: at, end: min(n, at + 60), message: "stream wrapper \(w)"))
+            for (k, w) in wrapperBytes.enumerated() {
+                if let at = Decoding.find(w, in: s), at == 0 || !SQLTokenizer.isWordByte(s[at - 1]) {
+                    out.append(PatternMatch(rule: "930140", start: at, end: min(n, at + 60), message: "stream wrapper \(wrappers[k])"))
                     break
                 }
             }
         }
         if hasSlash || hasDot {
-            if let (at, len, name) = segmentMatch(osFiles, in: s) {
+            if let (at, len, name) = segmentMatch(osTable, in: s, slashless: !hasSlash) {
                 let rule = pathLike ? "930120" : "930125"
                 out.append(PatternMatch(rule: rule, start: at, end: min(n, at + len + 20), message: "sensitive file \(name)"))
             }
-            if pathLike, let (at, len, name) = segmentMatch(appFiles, in: s) {
+            if pathLike, let (at, len, name) = segmentMatch(appTable, in: s, slashless: !hasSlash) {
                 out.append(PatternMatch(rule: "930130", start: at, end: min(n, at + len + 20), message: "sensitive file \(name)"))
             }
         }
@@ -107,30 +109,55 @@ enum PathTraversalDetector {
         return out
     }
 
-    /// Finds one of `names` that starts a path segment (value start, after `/`, `=`, `:`, `~`) and
-    /// ends one (value end, `/`, `?`, `#`, `;`, `%`, NUL-free end of token).
-    static func segmentMatch(_ names: [String], in s: [UInt8]) -> (Int, Int, String)? {
-        let n = s.count
-        for name in names {
-            let p = Array(name.utf8)
-            var from = 0
-            while let at = Decoding.find(p, in: s, from: from) {
-                from = at + 1
-                let before = at == 0 ? 0x2F : s[at - 1]
-                guard before == 0x2F || before == 0x3D || before == 0x3A || before == 0x7E || before == 0x22 || before == 0x27 || before <= 0x20 else { continue }
-                if p.first != 0x2E, at > 0, before <= 0x20 || before == 0x22 || before == 0x27 {
-                    // "id_rsa" alone in prose is not a path; a segment after a slash or at the start is.
-                    if !(p.contains(0x2F)) { continue }
-                }
-                let e = at + p.count
-                if p.last == 0x2F || e == n { return (at, p.count, name) }
-                let after = s[e]
-                if after == 0x2F || after == 0x3F || after == 0x23 || after == 0x3B || after == 0x26 || after <= 0x20 || after == 0x22 || after == 0x27 || after == 0x2E && name != ".git" && name.contains(".") == false {
-                    if name == ".git", after != 0x2F { continue }
-                    return (at, p.count, name)
-                }
-                if name == ".env", after == 0x2E { return (at, p.count, name) }  // .env.local, .env.production
+    struct NameTable {
+        let names: [String]
+        /// Names by their first byte, so a scan compares only plausible names at each boundary.
+        let byFirst: [[(bytes: [UInt8], index: Int)]]
+        init(_ names: [String]) {
+            self.names = names
+            var t = [[(bytes: [UInt8], index: Int)]](repeating: [], count: 256)
+            for (k, n) in names.enumerated() {
+                let b = Array(n.utf8)
+                t[Int(b[0])].append((b, k))
             }
+            byFirst = t
+        }
+    }
+    static let osTable = NameTable(osFiles)
+    static let appTable = NameTable(appFiles)
+    static let wrapperBytes: [[UInt8]] = wrappers.map { Array($0.utf8) }
+
+    /// Finds one of the table's names that starts a path segment (value start, after `/`, `=`,
+    /// `:`, `~`, a quote or a space) and ends one (value end, `/`, `?`, `#`, `;`, `&`, a quote or a space).
+    static func segmentMatch(_ table: NameTable, in s: [UInt8], slashless: Bool) -> (Int, Int, String)? {
+        let n = s.count
+        var i = 0
+        while i < n {
+            // Without a slash in the value, only its start or a dot-file name can be a path segment.
+            if slashless, i > 0, s[i] != 0x2E { i += 1; continue }
+            let before: UInt8 = i == 0 ? 0x2F : s[i - 1]
+            let boundary = before == 0x2F || before == 0x3D || before == 0x3A || before == 0x7E || before == 0x22 || before == 0x27 || before <= 0x20
+            let bucket = table.byFirst[Int(s[i])]
+            if boundary, !bucket.isEmpty {
+                for (p, idx) in bucket where i + p.count <= n {
+                    var k = 1
+                    while k < p.count, s[i + k] == p[k] { k += 1 }
+                    guard k == p.count else { continue }
+                    let name = table.names[idx]
+                    let spaceBefore = i > 0 && (before <= 0x20 || before == 0x22 || before == 0x27)
+                    // "id_rsa" alone in prose is not a path; a segment after a slash or at the start is.
+                    if p.first != 0x2E, spaceBefore, !p.contains(0x2F) { continue }
+                    let e = i + p.count
+                    if p.last == 0x2F || e == n { return (i, p.count, name) }
+                    let after = s[e]
+                    if name == ".git" { if after == 0x2F { return (i, p.count, name) } else { continue } }
+                    if name == ".env", after == 0x2E { return (i, p.count, name) }  // .env.local, .env.production
+                    if after == 0x2F || after == 0x3F || after == 0x23 || after == 0x3B || after == 0x26 || after <= 0x20 || after == 0x22 || after == 0x27 {
+                        return (i, p.count, name)
+                    }
+                }
+            }
+            i += 1
         }
         return nil
     }

@@ -47,72 +47,84 @@ enum SQLLexicon {
         return h
     }
 
-    static let words: [UInt64: SQLWord] = {
-        var d: [UInt64: SQLWord] = [:]
-        func add(_ w: SQLWord, _ list: String) {
-            for s in list.split(separator: " ") { d[hash(Array(s.utf8))] = w }
+    static let wordLists: [(SQLWord, String)] = [
+        (.and, "and"),
+        (.or, "or"),
+        (.xor, "xor"),
+        (.not, "not"),
+        (.compareWord, "like rlike regexp is in between sounds div mod glob ilike similar"),
+        (.literal, "true false null unknown"),
+        (.select, "select"),
+        (.union, "union intersect except minus"),
+        (.from, "from"),
+        (.whereKw, "where"),
+        (.order, "order"),
+        (.group, "group"),
+        (.by, "by"),
+        (.having, "having"),
+        (.limit, "limit"),
+        (.offset, "offset"),
+        (.into, "into"),
+        (.outfile, "outfile dumpfile"),
+        (.procedure, "procedure"),
+        (.all, "all"),
+        (.distinct, "distinct distinctrow"),
+        (.insert, "insert replace"),
+        (.update, "update"),
+        (.delete, "delete"),
+        (.drop, "drop"),
+        (.create, "create"),
+        (.alter, "alter"),
+        (.truncate, "truncate"),
+        (.exec, "exec execute"),
+        (.declare, "declare"),
+        (.shutdown, "shutdown"),
+        (.grant, "grant revoke"),
+        (.rename, "rename"),
+        (.call, "call"),
+        (.load, "load"),
+        (.set, "set"),
+        (.values, "values"),
+        (.waitfor, "waitfor"),
+        (.delay, "delay"),
+        (.objectKind, "table tables database databases view user function index trigger schema column login role"),
+        (.asc, "asc"),
+        (.desc, "desc"),
+        (.top, "top"),
+        (.asKw, "as"),
+        (.caseKw, "case"),
+        (.when, "when"),
+        (.then, "then"),
+        (.elseKw, "else"),
+        (.end, "end"),
+        (.exists, "exists"),
+        (.timeFunc, "sleep benchmark pg_sleep randomblob receive_message"),
+        (.errorFunc, "extractvalue updatexml name_const gtid_subset gtid_subtract xmltype exp json_keys polygon multipoint geometrycollection linestring multilinestring multipolygon ctxsys utl_inaddr drithsx get_host_name get_host_address"),
+        (.infoFunc, "version current_user system_user session_user database db_name host_name suser_name suser_sname user_name load_file pg_read_file pg_ls_dir lo_import sys_eval sys_exec is_srvrolemember current_database"),
+        (.sqlFunc, "ascii substr substring mid ord hex unhex char chr nchar concat concat_ws group_concat length len count cast convert ifnull isnull nvl coalesce elt make_set instr locate position lpad rpad left right reverse md5 sha1 rand floor bin conv char_length unicode string_agg listagg"),
+        (.sysObject, "information_schema sysobjects syscolumns sysdatabases sys pg_shadow pg_catalog pg_user pg_tables sqlite_master sqlite_schema all_tables user_tables all_tab_columns xp_cmdshell xp_dirtree xp_regread sp_executesql sp_oacreate openrowset opendatasource dbms_pipe dbms_lock utl_http mysql msysobjects"),
+    ]
+
+    static let words: WordTable = {
+        var entries: [(UInt64, UInt8)] = []
+        for (w, list) in wordLists {
+            for s in list.split(separator: " ") { entries.append((hash(Array(s.utf8)), w.rawValue)) }
         }
-        add(.and, "and")
-        add(.or, "or")
-        add(.xor, "xor")
-        add(.not, "not")
-        add(.compareWord, "like rlike regexp is in between sounds div mod glob ilike similar")
-        add(.literal, "true false null unknown")
-        add(.select, "select")
-        add(.union, "union intersect except minus")
-        add(.from, "from")
-        add(.whereKw, "where")
-        add(.order, "order")
-        add(.group, "group")
-        add(.by, "by")
-        add(.having, "having")
-        add(.limit, "limit")
-        add(.offset, "offset")
-        add(.into, "into")
-        add(.outfile, "outfile dumpfile")
-        add(.procedure, "procedure")
-        add(.all, "all")
-        add(.distinct, "distinct distinctrow")
-        add(.insert, "insert replace")
-        add(.update, "update")
-        add(.delete, "delete")
-        add(.drop, "drop")
-        add(.create, "create")
-        add(.alter, "alter")
-        add(.truncate, "truncate")
-        add(.exec, "exec execute")
-        add(.declare, "declare")
-        add(.shutdown, "shutdown")
-        add(.grant, "grant revoke")
-        add(.rename, "rename")
-        add(.call, "call")
-        add(.load, "load")
-        add(.set, "set")
-        add(.values, "values")
-        add(.waitfor, "waitfor")
-        add(.delay, "delay")
-        add(.objectKind, "table tables database databases view user function index trigger schema column login role")
-        add(.asc, "asc")
-        add(.desc, "desc")
-        add(.top, "top")
-        add(.asKw, "as")
-        add(.caseKw, "case")
-        add(.when, "when")
-        add(.then, "then")
-        add(.elseKw, "else")
-        add(.end, "end")
-        add(.exists, "exists")
-        add(.timeFunc, "sleep benchmark pg_sleep randomblob receive_message")
-        add(.errorFunc, "extractvalue updatexml name_const gtid_subset gtid_subtract xmltype exp json_keys polygon multipoint geometrycollection linestring multilinestring multipolygon ctxsys utl_inaddr drithsx get_host_name get_host_address")
-        add(.infoFunc, "version current_user system_user session_user database db_name host_name suser_name suser_sname user_name load_file pg_read_file pg_ls_dir lo_import sys_eval sys_exec is_srvrolemember current_database")
-        add(.sqlFunc, "ascii substr substring mid ord hex unhex char chr nchar concat concat_ws group_concat length len count cast convert ifnull isnull nvl coalesce elt make_set instr locate position lpad rpad left right reverse md5 sha1 rand floor bin conv char_length unicode string_agg listagg")
-        add(.sysObject, "information_schema sysobjects syscolumns sysdatabases sys pg_shadow pg_catalog pg_user pg_tables sqlite_master sqlite_schema all_tables user_tables all_tab_columns xp_cmdshell xp_dirtree xp_regread sp_executesql sp_oacreate openrowset opendatasource dbms_pipe dbms_lock utl_http mysql msysobjects")
-        return d
+        return WordTable(entries)
     }()
 
+    /// For each lowercase first letter, a bit per word length present in the lexicon: most prose
+    /// words are rejected without hashing.
+    static let shapes: [UInt32] = {
+        var m = [UInt32](repeating: 0, count: 256)
+        for list in lexiconWords { let b = Array(list.utf8); m[Int(Decoding.lower(b[0]))] |= 1 << UInt32(min(b.count, 31)) }
+        return m
+    }()
+    static var lexiconWords: [String] { wordLists.flatMap { $0.1.split(separator: " ").map(String.init) } }
+
     static func classify(_ bytes: ArraySlice<UInt8>) -> SQLWord {
-        guard bytes.count <= 24 else { return .none }
-        return words[hash(bytes)] ?? .none
+        guard bytes.count <= 24, let f = bytes.first, shapes[Int(Decoding.lower(f))] & (1 << UInt32(bytes.count)) != 0 else { return .none }
+        return words.lookup(hash(bytes)).flatMap(SQLWord.init(rawValue:)) ?? .none
     }
 }
 

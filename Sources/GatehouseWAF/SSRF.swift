@@ -15,18 +15,26 @@ enum SSRFDetector {
     ]
     static let rebindSuffixes: [String] = [".nip.io", ".xip.io", ".sslip.io", ".localtest.me", ".lvh.me", ".1u.ms", ".rbndr.us", ".burpcollaborator.net", ".oastify.com", ".interact.sh", ".oast.fun", ".oast.me", ".requestbin.net", ".localhost"]
 
+    static let metadataMarkerNames = ["169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254", "/latest/meta-data", "/latest/user-data", "/computemetadata/v1", "/metadata/instance", "/openstack/latest/meta_data", "/metadata/v1/"]
+    static let metadataMarkers: [[UInt8]] = metadataMarkerNames.map { Array($0.utf8) }
+
     static func scan(_ value: [UInt8], kind: FieldKind, into out: inout [PatternMatch]) {
-        var hasColon = false, hasDigitDot = false
-        for c in value { if c == 0x3A { hasColon = true } else if c == 0x2E { hasDigitDot = true } }
+        var hasColon = false, hasDigitDot = false, hasSlash = false
+        var prevDigit = false
+        for c in value {
+            if c == 0x3A { hasColon = true } else if c == 0x2F { hasSlash = true } else if c == 0x2E, prevDigit { hasDigitDot = true }
+            prevDigit = c >= 0x30 && c <= 0x39
+        }
         var hasWide = false
         for c in value where c >= 0xE2 { hasWide = true; break }
         guard hasColon || hasDigitDot || hasWide else { return }
-        let s = Decoding.lowercased(hasWide ? foldDigits(value) : value)
+        let s = hasWide ? Decoding.lowercased(foldDigits(value)) : value  // value is already lowercased
         let n = s.count
         // Metadata addresses and paths anywhere, with or without a scheme.
-        for marker in ["169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254", "/latest/meta-data", "/latest/user-data", "/computemetadata/v1", "/metadata/instance", "/openstack/latest/meta_data", "/metadata/v1/"] {
-            if let at = Decoding.find(Array(marker.utf8), in: s) {
-                out.append(PatternMatch(rule: "934100", start: at, end: min(n, at + 60), message: "cloud metadata \(marker)"))
+        for (k, marker) in metadataMarkers.enumerated() {
+            if marker.first == 0x2F ? !hasSlash : !(hasDigitDot || hasColon || hasWide) { continue }
+            if let at = Decoding.find(marker, in: s) {
+                out.append(PatternMatch(rule: "934100", start: at, end: min(n, at + 60), message: "cloud metadata \(metadataMarkerNames[k])"))
                 return
             }
         }
@@ -196,5 +204,6 @@ enum ScannerDetector {
         "whatweb", "bsqlbf", "sqlninja", "pangolin", "webshag", "vega/", "netlab360", "dotdotpwn", "wapiti",
         "joomscan", "droopescan", "cmsmap", "nmap", "qualys", "detectify", "censysinspect", "httpx - open-source",
     ]
+    static let agentBytes: [[UInt8]] = agents.map { Array($0.utf8) }
     static let headers: Set<String> = ["acunetix-product", "acunetix-scanning-agreement", "acunetix-user-agreement", "x-wipp", "x-scan-memo", "x-request-memo", "x-scanner", "x-pwnfox-color"]
 }

@@ -61,12 +61,9 @@ public final class WAFEngine: Sendable {
             }
             if lname == "user-agent" {
                 let ua = Decoding.lowercased(Array(h.value.utf8))
-                for agent in ScannerDetector.agents {
-                    if let at = Decoding.find(Array(agent.utf8), in: ua) {
-                        c.emit("913100", field: "header.user-agent", form: "raw", excerpt: Collector.excerpt(Array(h.value.utf8), at, at + 40),
-                               message: "scanner user-agent \(agent)")
-                        break
-                    }
+                if let (k, at) = Decoding.findAny(ScannerDetector.agentBytes, in: ua) {
+                    c.emit("913100", field: "header.user-agent", form: "raw", excerpt: Collector.excerpt(Array(h.value.utf8), at, at + 40),
+                           message: "scanner user-agent \(ScannerDetector.agents[k])")
                 }
             }
         }
@@ -89,9 +86,23 @@ public final class WAFEngine: Sendable {
         }
         guard f.decoded.count >= 2 else { return }
         run(f.decoded, form: "decoded", f, &c, &tokens, &matches, &sqlMatches)
-        if f.rawDiffers, f.raw.contains(0x25) {
+        if f.rawDiffers, rawHoldsSyntax(f.raw) {
             run(f.raw, form: "raw", f, &c, &tokens, &matches, &sqlMatches)
         }
+    }
+
+    /// Whether the raw form holds anything a detector can act on beyond what decoding produced:
+    /// a raw form made only of letters, digits, `%XX` escapes and `+ . - _ ~ *` spells nothing
+    /// by itself (its meaning is in the decoded form, which is always inspected).
+    private func rawHoldsSyntax(_ raw: [UInt8]) -> Bool {
+        guard raw.contains(0x25) else { return false }
+        for c in raw {
+            switch c {
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x25, 0x2B, 0x2E, 0x2D, 0x5F, 0x7E, 0x2A: continue
+            default: return true
+            }
+        }
+        return false
     }
 
     private func run(_ value: [UInt8], form: String, _ f: InspectedField, _ c: inout Collector, _ tokens: inout [SQLToken], _ matches: inout [PatternMatch], _ sqlMatches: inout [SQLMatch]) {
@@ -103,16 +114,22 @@ public final class WAFEngine: Sendable {
         for m in sqlMatches {
             c.emit(m.rule, field: f.name, form: form, excerpt: Collector.excerpt(value, m.start, m.end), message: m.message)
         }
-        XSSDetector.scan(value, into: &matches)
+        // One lowercased copy serves every detector below (they match ASCII case-insensitively);
+        // offsets are the same as in `value`, so excerpts come from the original bytes.
+        let low = Decoding.lowercased(value)
+        XSSDetector.scan(value, lowercased: low, into: &matches)
         if value.contains(0x26) {
             let entity = Decoding.htmlEntityDecode(value)
-            if entity != value { XSSDetector.scan(entity, into: &matches); flush(&matches, entity, form: form + "+entities", f, &c) }
+            if entity != value {
+                XSSDetector.scan(entity, lowercased: Decoding.lowercased(entity), into: &matches)
+                flush(&matches, entity, form: form + "+entities", f, &c)
+            }
         }
         flush(&matches, value, form: form, f, &c)
-        PathTraversalDetector.scan(value, kind: f.kind, into: &matches)
-        CommandInjectionDetector.scan(value, kind: f.kind, into: &matches)
+        PathTraversalDetector.scan(low, kind: f.kind, into: &matches)
+        CommandInjectionDetector.scan(low, kind: f.kind, into: &matches)
         if f.name != "header.referer" {
-            SSRFDetector.scan(value, kind: f.kind, into: &matches)
+            SSRFDetector.scan(low, kind: f.kind, into: &matches)
         }
         flush(&matches, value, form: form, f, &c)
     }

@@ -26,7 +26,7 @@ enum XSSDetector {
     @inline(__always) static func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D || c == 0x0C }
     @inline(__always) static func isAlpha(_ c: UInt8) -> Bool { (c | 0x20) >= 0x61 && (c | 0x20) <= 0x7A }
 
-    static func scan(_ s: [UInt8], into out: inout [PatternMatch]) {
+    static func scan(_ s: [UInt8], lowercased low: [UInt8], into out: inout [PatternMatch]) {
         var hasLT = false, hasColon = false, hasBrace = false, hasQuote = false, hasParen = false, hasEq = false
         for c in s {
             switch c {
@@ -40,7 +40,6 @@ enum XSSDetector {
             }
         }
         if !(hasLT || hasColon || hasBrace || hasQuote || hasParen || hasEq) { return }
-        let low = Decoding.lowercased(s)
         if hasLT { scanTags(low, into: &out) }
         if hasQuote && hasEq { scanAttributeBreakout(low, into: &out) }
         if hasColon { scanSchemes(low, into: &out) }
@@ -140,11 +139,11 @@ enum XSSDetector {
                 if mentioned { report("941105", "<script> named in text") } else { report("941100", "<script> tag") }
             } else if dangerousTags.contains(name) {
                 if mentioned { report("941105", "<\(name)> named in text") } else { report("941140", "<\(name)> tag") }
-            } else if name == "meta", attrs.contains(where: { $0.name == "http-equiv" || $0.name == "content" && Decoding.find(Array("url".utf8), in: Array($0.value)) != nil }) {
+            } else if name == "meta", attrs.contains(where: { $0.name == "http-equiv" || $0.name == "content" && Decoding.find("url", in: Array($0.value)) != nil }) {
                 report("941140", "<meta> refresh or header")
             } else if name == "link", attrs.contains(where: { $0.name == "rel" && ($0.value.elementsEqual("import".utf8) || $0.value.elementsEqual("stylesheet".utf8)) }), attrs.contains(where: { $0.name == "href" }) {
                 report("941140", "<link> importing a resource")
-            } else if name == "style", let gt = Decoding.find(Array("@import".utf8), in: s, from: tagStart) ?? Decoding.find(Array("expression".utf8), in: s, from: tagStart) {
+            } else if name == "style", let gt = Decoding.find("@import", in: s, from: tagStart) ?? Decoding.find("expression", in: s, from: tagStart) {
                 _ = gt
                 report("941170", "<style> importing or evaluating script")
             }
@@ -269,14 +268,14 @@ enum XSSDetector {
             cleaned.append(Decoding.lower(v[i]))
             i += 1
         }
-        if let e = Decoding.find(Array("expression".utf8), in: cleaned) {
+        if let e = Decoding.find("expression", in: cleaned) {
             var k = e + 10
             while k < cleaned.count, isSpace(cleaned[k]) { k += 1 }
             if k < cleaned.count, cleaned[k] == 0x28 { return "CSS expression()" }
         }
-        if Decoding.find(Array("-moz-binding".utf8), in: cleaned) != nil { return "CSS -moz-binding" }
-        if let b = Decoding.find(Array("behavior".utf8), in: cleaned), Decoding.find(Array("url".utf8), in: cleaned, from: b) != nil { return "CSS behavior:url()" }
-        if let u = Decoding.find(Array("url(".utf8), in: cleaned) {
+        if Decoding.find("-moz-binding", in: cleaned) != nil { return "CSS -moz-binding" }
+        if let b = Decoding.find("behavior", in: cleaned), Decoding.find("url", in: cleaned, from: b) != nil { return "CSS behavior:url()" }
+        if let u = Decoding.find("url(", in: cleaned) {
             var k = u + 4
             while k < cleaned.count, isSpace(cleaned[k]) || cleaned[k] == 0x22 || cleaned[k] == 0x27 { k += 1 }
             if startsWith(Array(cleaned[k...].prefix(11)), "javascript:") { return "CSS url(javascript:)" }
@@ -287,8 +286,8 @@ enum XSSDetector {
     /// `javascript:` / `vbscript:` / `data:text/html` as the value itself or after `=`, a quote or `(`.
     static func scanSchemes(_ s: [UInt8], into out: inout [PatternMatch]) {
         let n = s.count
-        for scheme in ["javascript", "vbscript", "livescript"] {
-            let p = Array(scheme.utf8)
+        for (si, scheme) in ["javascript", "vbscript", "livescript"].enumerated() {
+            let p = schemeBytes[si]
             var from = 0
             while let at = findScheme(p, in: s, from: from) {
                 let (start, colon) = at
@@ -313,7 +312,7 @@ enum XSSDetector {
             }
         }
         var from = 0
-        let dp = Array("data".utf8)
+        let dp = dataBytes
         while let at = findScheme(dp, in: s, from: from) {
             let (start, colon) = at
             from = colon + 1
@@ -326,6 +325,9 @@ enum XSSDetector {
             }
         }
     }
+
+    static let schemeBytes: [[UInt8]] = ["javascript", "vbscript", "livescript"].map { Array($0.utf8) }
+    static let dataBytes: [UInt8] = Array("data".utf8)
 
     /// Finds `scheme` followed by `:`, allowing control characters and whitespace between letters
     /// (browsers strip them: "java\tscript:").
@@ -403,6 +405,7 @@ enum XSSDetector {
         "alert", "prompt", "confirm", "eval", "settimeout", "setinterval", "function", "fromcharcode", "atob",
         "document.write", "document.writeln", "fetch", "import", "execscript", "print", "open", "constructor",
     ]
+    static let sinkBytes: [[UInt8]] = sinks.map { Array($0.utf8) }
     static let properties: [String] = ["document.cookie", "document.domain", "document.location", "window.location", "location.href", "innerhtml", "outerhtml", "localstorage"]
 
     /// JavaScript sinks; a string breakout before them (`';alert(1)//`, `"-alert(1)-"`) is critical.
@@ -410,8 +413,8 @@ enum XSSDetector {
         let n = s.count
         var found: (Int, Int)? = nil
         var foundName = ""
-        for name in sinks {
-            let p = Array(name.utf8)
+        for (si, name) in sinks.enumerated() {
+            let p = sinkBytes[si]
             var from = 0
             while let at = Decoding.find(p, in: s, from: from) {
                 from = at + 1
@@ -484,7 +487,7 @@ enum XSSDetector {
 
     static func scanCSS(_ s: [UInt8], into out: inout [PatternMatch]) {
         // `width:expression(alert(1))` outside a tag (a style attribute's value).
-        guard let e = Decoding.find(Array("expression".utf8), in: s) ?? Decoding.find(Array("url(".utf8), in: s) ?? Decoding.find(Array("binding".utf8), in: s) ?? Decoding.find(Array("behavior".utf8), in: s) else { return }
+        guard let e = Decoding.find("expression", in: s) ?? Decoding.find("url(", in: s) ?? Decoding.find("binding", in: s) ?? Decoding.find("behavior", in: s) else { return }
         var b = e - 1
         while b >= 0, isSpace(s[b]) { b -= 1 }
         guard b >= 0, s[b] == 0x3A || s[b] == 0x2D || s[b] == 0x2F else { return }
