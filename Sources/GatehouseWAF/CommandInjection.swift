@@ -160,15 +160,12 @@ enum CommandInjectionDetector {
         return (shellish, words == 0, i, plain)
     }
 
-    static func scan(_ s0: [UInt8], kind: FieldKind, into out: inout [PatternMatch]) {
+    static func scan(_ s0: [UInt8], kind: FieldKind, bytes set: ByteSet, into out: inout [PatternMatch]) {
         guard s0.count >= 2 else { return }
-        var hasMeta = false, hasDollar = false, hasParen = false, hasLT = false
-        for c in s0 {
-            if isMeta(c) { hasMeta = true }
-            if c == 0x24 { hasDollar = true } else if c == 0x28 { hasParen = true } else if c == 0x3C { hasLT = true }
-        }
+        let hasMeta = set.has(0x3B) || set.has(0x7C) || set.has(0x26) || set.has(0x0A) || set.has(0x0D) || set.has(0x60) || set.has(0x28) || set.has(0x29) || set.has(0x3C) || set.has(0x3E)
+        let hasDollar = set.has(0x24), hasParen = set.has(0x28), hasLT = set.has(0x3C)
         let low = s0  // the engine passes the lowercased form
-        if !hasMeta, !hasDollar, !hasParen, !hasLT, !s0.contains(0x2F) {
+        if !hasMeta, !hasDollar, !hasParen, !hasLT, !set.has(0x2F), !set.has(0x7B) {
             // No separator, substitution, call or path: only a command line as the whole value is
             // possible, and that starts with a known program.
             var i = 0
@@ -177,7 +174,7 @@ enum CommandInjectionDetector {
             while j < s0.count, !isSpace(s0[j]), !isMeta(s0[j]) { j += 1 }
             if j == i || j - i > 16 || !programHashes.contains(SQLLexicon.hash(s0[i..<j])) { return }
         }
-        if hasDollar || s0.contains(0x25) { scanLookups(low, into: &out) }
+        if hasDollar || set.has(0x25) { scanLookups(low, into: &out) }
         if hasParen { scanShellshock(low, into: &out); scanCode(low, into: &out) }
         // `${IFS}` / `$IFS` stand for whitespace; their presence is itself shell syntax.
         var s = s0
@@ -198,33 +195,35 @@ enum CommandInjectionDetector {
         if hasLT, let at = Decoding.find("<?php", in: low) ?? Decoding.find("<?=", in: low) {
             out.append(PatternMatch(rule: "932160", start: at, end: min(n, at + 40), message: "PHP code block"))
         }
-        if let at = Decoding.find("/dev/tcp/", in: low) ?? Decoding.find("/dev/udp/", in: low) {
+        if set.has(0x2F), let at = Decoding.find("/dev/tcp/", in: low) ?? Decoding.find("/dev/udp/", in: low) {
             out.append(PatternMatch(rule: "932100", start: at, end: min(n, at + 40), message: "shell network redirection /dev/tcp"))
             return
         }
         // Command positions.
         var positions: [(Int, String)] = []
         if kind != .userAgent && kind != .header { positions.append((0, "value start")) }
-        var i = 0
-        while i < n {
-            let c = s[i]
-            switch c {
-            case 0x3B: positions.append((i + 1, ";"))
-            case 0x0A, 0x0D: positions.append((i + 1, "newline"))
-            case 0x7C:
-                if i + 1 < n, s[i + 1] == 0x7C { positions.append((i + 2, "||")); i += 1 } else { positions.append((i + 1, "|")) }
-            case 0x26:
-                if i + 1 < n, s[i + 1] == 0x26 { positions.append((i + 2, "&&")); i += 1 } else { positions.append((i + 1, "&")) }
-            case 0x60:
-                // Markdown code fences (```) are not substitutions.
-                if !(i + 1 < n && s[i + 1] == 0x60) && !(i > 0 && s[i - 1] == 0x60) { positions.append((i + 1, "`")) }
-            case 0x24 where i + 1 < n && s[i + 1] == 0x28: positions.append((i + 2, "$(")); i += 1
-            case 0x28 where i + 1 < n: positions.append((i + 1, "("))
-            case 0x7B where i + 1 < n: positions.append((i + 1, "{"))
-            default: break
+        s.withUnsafeBufferPointer { s in
+            var i = 0
+            while i < n {
+                let c = s[i]
+                switch c {
+                case 0x3B: positions.append((i + 1, ";"))
+                case 0x0A, 0x0D: positions.append((i + 1, "newline"))
+                case 0x7C:
+                    if i + 1 < n, s[i + 1] == 0x7C { positions.append((i + 2, "||")); i += 1 } else { positions.append((i + 1, "|")) }
+                case 0x26:
+                    if i + 1 < n, s[i + 1] == 0x26 { positions.append((i + 2, "&&")); i += 1 } else { positions.append((i + 1, "&")) }
+                case 0x60:
+                    // Markdown code fences (```) are not substitutions.
+                    if !(i + 1 < n && s[i + 1] == 0x60) && !(i > 0 && s[i - 1] == 0x60) { positions.append((i + 1, "`")) }
+                case 0x24 where i + 1 < n && s[i + 1] == 0x28: positions.append((i + 2, "$(")); i += 1
+                case 0x28 where i + 1 < n: positions.append((i + 1, "("))
+                case 0x7B where i + 1 < n: positions.append((i + 1, "{"))
+                default: break
+                }
+                i += 1
+                if positions.count > 64 { break }
             }
-            i += 1
-            if positions.count > 64 { break }
         }
         for (pos, sep) in positions {
             var j = pos
@@ -234,7 +233,8 @@ enum CommandInjectionDetector {
             // without building the shell word.
             var k = j
             while k < n, (s[k] >= 0x61 && s[k] <= 0x7A) || (s[k] >= 0x30 && s[k] <= 0x39) || s[k] == 0x5F || s[k] == 0x2D { k += 1 }
-            if k > j, k == n || isSpace(s[k]) || isMeta(s[k]) || s[k] == 0x2C || s[k] == 0x2E && !(k + 1 < n && (s[k + 1] >= 0x61 && s[k + 1] <= 0x7A)) || s[k] == 0x21 || s[k] == 0x3F || s[k] == 0x3A,
+            if k > j, k == n || isSpace(s[k]) || isMeta(s[k]) || s[k] == 0x2C || s[k] == 0x2E && !(k + 1 < n && (s[k + 1] >= 0x61 && s[k + 1] <= 0x7A)) || s[k] == 0x21 || s[k] == 0x3F || s[k] == 0x3A
+                || s[k] == 0x27 && contraction(s, k),
                !programHashes.contains(SQLLexicon.hash(s[j..<k])) {
                 continue
             }
@@ -313,6 +313,13 @@ enum CommandInjectionDetector {
         "ls", "dir", "type", "net", "tasklist", "netstat", "nohup", "crontab", "useradd", "passwd", "sudo", "su",
         "head", "tail", "more", "less", "nl", "tac", "od", "strings", "find", "awk", "sed", "printenv", "env", "hostname",
     ]
+    /// `'d`, `'s`, `'ll` after a word and before a space or the end: an English contraction, not quoting.
+    static func contraction(_ s: [UInt8], _ q: Int) -> Bool {
+        var j = q + 1
+        while j < s.count, s[j] >= 0x61 && s[j] <= 0x7A { j += 1 }
+        return j - q - 1 >= 1 && j - q - 1 <= 2 && (j == s.count || isSpace(s[j]) || s[j] == 0x2E || s[j] == 0x2C)
+    }
+
     static let filters: Set<String> = ["grep", "egrep", "fgrep", "sort", "head", "tail", "wc", "awk", "sed", "cut", "tr", "uniq", "less", "more", "xargs", "tee", "jq", "column"]
 
     /// The segment before a pipe at `bar` (back to a backtick, separator or the start) holds

@@ -37,36 +37,40 @@ enum Decoding {
     }
 
     /// One pass of percent decoding; `%uXXXX` (IIS-style) becomes UTF-8; invalid escapes stay.
-    static func percentDecodeOnce(_ bytes: [UInt8], plusAsSpace: Bool) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count)
-        var i = 0
-        let n = bytes.count
-        while i < n {
-            let c = bytes[i]
-            if c == 0x25 {
-                if i + 2 < n, let h = hex(bytes[i + 1]), let l = hex(bytes[i + 2]) {
-                    out.append(h << 4 | l)
-                    i += 3
-                    continue
+    static func percentDecodeOnce(_ input: [UInt8], plusAsSpace: Bool) -> [UInt8] {
+        // Output is never longer than the input except for %uXXXX (6 bytes → at most 3).
+        input.withUnsafeBufferPointer { bytes in
+            [UInt8](unsafeUninitializedCapacity: bytes.count) { out, count in
+                var i = 0, o = 0
+                let n = bytes.count
+                while i < n {
+                    let c = bytes[i]
+                    if c == 0x25 {
+                        if i + 2 < n, let h = hex(bytes[i + 1]), let l = hex(bytes[i + 2]) {
+                            out[o] = h << 4 | l; o += 1
+                            i += 3
+                            continue
+                        }
+                        if i + 5 < n, bytes[i + 1] | 0x20 == 0x75, let a = hex(bytes[i + 2]), let b = hex(bytes[i + 3]),
+                           let c2 = hex(bytes[i + 4]), let d = hex(bytes[i + 5])
+                        {
+                            var tmp: [UInt8] = []
+                            appendUTF8(UInt32(a) << 12 | UInt32(b) << 8 | UInt32(c2) << 4 | UInt32(d), to: &tmp)
+                            for t in tmp { out[o] = t; o += 1 }
+                            i += 6
+                            continue
+                        }
+                    } else if plusAsSpace, c == 0x2B {
+                        out[o] = 0x20; o += 1
+                        i += 1
+                        continue
+                    }
+                    out[o] = c; o += 1
+                    i += 1
                 }
-                if i + 5 < n, bytes[i + 1] | 0x20 == 0x75, let a = hex(bytes[i + 2]), let b = hex(bytes[i + 3]),
-                   let c2 = hex(bytes[i + 4]), let d = hex(bytes[i + 5])
-                {
-                    let scalar = UInt32(a) << 12 | UInt32(b) << 8 | UInt32(c2) << 4 | UInt32(d)
-                    appendUTF8(scalar, to: &out)
-                    i += 6
-                    continue
-                }
-            } else if plusAsSpace, c == 0x2B {
-                out.append(0x20)
-                i += 1
-                continue
+                count = o
             }
-            out.append(c)
-            i += 1
         }
-        return out
     }
 
     static func appendUTF8(_ scalar: UInt32, to out: inout [UInt8]) {
@@ -330,6 +334,53 @@ extension Decoding {
         }
         return nil
     }
+}
+
+/// Which byte values occur in a value: computed once per field form, so each detector's
+/// "could this be me at all?" question costs a bit test instead of a pass over the bytes.
+struct ByteSet: Sendable {
+    private var w: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+
+    init() {}
+
+    init(_ bytes: [UInt8]) {
+        bytes.withUnsafeBufferPointer { p in for c in p { insert(c) } }
+    }
+
+    @inline(__always) mutating func insert(_ c: UInt8) {
+        let bit = UInt64(1) << UInt64(c & 63)
+        withUnsafeMutableBytes(of: &w) { $0.storeBytes(of: $0.load(fromByteOffset: Int(c >> 6) * 8, as: UInt64.self) | bit, toByteOffset: Int(c >> 6) * 8, as: UInt64.self) }
+    }
+
+    @inline(__always) func has(_ c: UInt8) -> Bool {
+        let bit = UInt64(1) << UInt64(c & 63)
+        switch c >> 6 {
+        case 0: return w.0 & bit != 0
+        case 1: return w.1 & bit != 0
+        case 2: return w.2 & bit != 0
+        default: return w.3 & bit != 0
+        }
+    }
+
+    /// Any byte of 0x80 and above (non-ASCII).
+    var hasHigh: Bool { w.2 != 0 || w.3 != 0 }
+    /// Any of 0xE2…0xFF (lead bytes of the Unicode lookalikes the detectors fold).
+    var hasWideLead: Bool { w.3 & ~((UInt64(1) << 34) - 1) != 0 }
+    var hasDigit: Bool { w.0 & (UInt64(0x3FF) << 48) != 0 }
+}
+
+/// Lowercases ASCII into a copy and records the bytes present, in one pass.
+func lowercasedWithSet(_ v: [UInt8]) -> ([UInt8], ByteSet) {
+    var set = ByteSet()
+    var low = v
+    low.withUnsafeMutableBufferPointer { p in
+        for i in p.indices {
+            var c = p[i]
+            if c >= 0x41 && c <= 0x5A { c |= 0x20; p[i] = c }
+            set.insert(c)
+        }
+    }
+    return (low, set)
 }
 
 /// An open-addressing table from 64-bit word hashes (FNV-1a of the lowercased word) to a small

@@ -85,7 +85,13 @@ enum RequestParser {
     }
 
     static func parseURLEncoded(_ bytes: ArraySlice<UInt8>, prefix: String, into out: inout ParsedRequest) {
-        for pair in bytes.split(separator: 0x26, omittingEmptySubsequences: true) {
+        var start = bytes.startIndex
+        while start < bytes.endIndex {
+            var end = start
+            while end < bytes.endIndex, bytes[end] != 0x26 { end += 1 }
+            let pair = bytes[start..<end]
+            start = end + 1
+            if pair.isEmpty { continue }
             out.argCount += 1
             let eq = pair.firstIndex(of: 0x3D)
             let rawName = eq.map { pair[pair.startIndex..<$0] } ?? pair

@@ -24,22 +24,19 @@ enum PathTraversalDetector {
     static let wrappers: [String] = ["php://", "phar://", "zip://", "expect://", "glob://", "compress.zlib://", "compress.bzip2://", "ogg://", "rar://", "jar:file:", "data://text"]
 
     /// `value` is already ASCII-lowercased.
-    static func scan(_ value: [UInt8], kind: FieldKind, into out: inout [PatternMatch]) {
-        var hasDot = false, hasSlash = false, hasColon = false
-        for c in value {
-            if c >= 0xE2 { hasDot = true; hasSlash = true }
-            if c == 0x2E { hasDot = true } else if c == 0x2F || c == 0x5C { hasSlash = true } else if c == 0x3A { hasColon = true }
-        }
+    static func scan(_ value: [UInt8], kind: FieldKind, bytes set: ByteSet, into out: inout [PatternMatch]) {
+        let wide = set.hasWideLead
+        let hasDot = set.has(0x2E) || wide, hasSlash = set.has(0x2F) || set.has(0x5C) || wide, hasColon = set.has(0x3A)
         guard hasDot || hasSlash || hasColon else { return }
-        var s = foldLookalikes(value)
-        for k in s.indices where s[k] == 0x5C { s[k] = 0x2F }
+        var s = wide ? foldLookalikes(value) : value
+        if set.has(0x5C) || wide { for k in s.indices where s[k] == 0x5C { s[k] = 0x2F } }
         let n = s.count
         // Traversal segments: `..` (or more dots, or `..;`) bounded by slashes or the ends.
         var segments = 0
         var first = -1
         var i = 0
         var startsWithTraversal = false
-        if Decoding.find("..", in: s) == nil { i = n }
+        if !set.has(0x2E) && !wide || Decoding.find("..", in: s) == nil { i = n }
         while i + 1 < n {
             if s[i] == 0x2E, s[i + 1] == 0x2E, i == 0 || s[i - 1] == 0x2F || s[i - 1] == 0x3D || s[i - 1] == 0x2E || s[i - 1] <= 0x20 {
                 var j = i
@@ -59,7 +56,7 @@ enum PathTraversalDetector {
             i += 1
         }
         let pathLike = kind == .path || kind == .filename || startsWithTraversal || segments > 0
-            || s.first == 0x2F || s.first == 0x7E || (n > 2 && s[1] == 0x3A && s[2] == 0x2F) || !s.contains(0x20)
+            || s.first == 0x2F || s.first == 0x7E || (n > 2 && s[1] == 0x3A && s[2] == 0x2F) || !set.has(0x20)
         if segments >= 2 || (segments == 1 && (kind == .path || kind == .filename)) {
             out.append(PatternMatch(rule: "930100", start: first, end: min(n, first + 60), message: "path traversal (\(segments) `..` segment\(segments == 1 ? "" : "s"))"))
         } else if segments == 1 {
@@ -129,7 +126,11 @@ enum PathTraversalDetector {
 
     /// Finds one of the table's names that starts a path segment (value start, after `/`, `=`,
     /// `:`, `~`, a quote or a space) and ends one (value end, `/`, `?`, `#`, `;`, `&`, a quote or a space).
-    static func segmentMatch(_ table: NameTable, in s: [UInt8], slashless: Bool) -> (Int, Int, String)? {
+    static func segmentMatch(_ table: NameTable, in bytes: [UInt8], slashless: Bool) -> (Int, Int, String)? {
+        bytes.withUnsafeBufferPointer { segmentMatch(table, in: $0, slashless: slashless) }
+    }
+
+    static func segmentMatch(_ table: NameTable, in s: UnsafeBufferPointer<UInt8>, slashless: Bool) -> (Int, Int, String)? {
         let n = s.count
         var i = 0
         while i < n {
@@ -146,7 +147,7 @@ enum PathTraversalDetector {
                     let name = table.names[idx]
                     let spaceBefore = i > 0 && (before <= 0x20 || before == 0x22 || before == 0x27)
                     // "id_rsa" alone in prose is not a path; a segment after a slash or at the start is.
-                    if p.first != 0x2E, spaceBefore, !p.contains(0x2F) { continue }
+                    if p.first != 0x2E, spaceBefore, !p.contains(0x2F) { continue }  // names without a slash need a path context
                     let e = i + p.count
                     if p.last == 0x2F || e == n { return (i, p.count, name) }
                     let after = s[e]

@@ -122,8 +122,9 @@ enum SQLLexicon {
     }()
     static var lexiconWords: [String] { wordLists.flatMap { $0.1.split(separator: " ").map(String.init) } }
 
-    static func classify(_ bytes: ArraySlice<UInt8>) -> SQLWord {
-        guard bytes.count <= 24, let f = bytes.first, shapes[Int(Decoding.lower(f))] & (1 << UInt32(bytes.count)) != 0 else { return .none }
+    static func classify<C: Collection>(_ bytes: C) -> SQLWord where C.Element == UInt8 {
+        let count = bytes.count
+        guard count <= 24, let f = bytes.first, shapes[Int(Decoding.lower(f))] & (1 << UInt32(count)) != 0 else { return .none }
         return words.lookup(hash(bytes)).flatMap(SQLWord.init(rawValue:)) ?? .none
     }
 }
@@ -137,7 +138,11 @@ struct SQLTokenizer {
     }
 
     /// Tokenizes `input`; when `quote` is set, the input is read as if it followed that opening quote.
-    static func tokenize(_ s: [UInt8], quote: UInt8?, into tokens: inout [SQLToken]) {
+    static func tokenize(_ bytes: [UInt8], quote: UInt8?, into tokens: inout [SQLToken]) {
+        bytes.withUnsafeBufferPointer { tokenize($0, quote: quote, into: &tokens) }
+    }
+
+    static func tokenize(_ s: UnsafeBufferPointer<UInt8>, quote: UInt8?, into tokens: inout [SQLToken]) {
         tokens.removeAll(keepingCapacity: true)
         let n = s.count
         var i = 0
@@ -834,21 +839,23 @@ struct SQLAnalysis {
 /// The SQL injection detector: tokenizes a value in the bare, '-quoted and "-quoted contexts and
 /// reports the injection shapes it finds.
 enum SQLInjectionDetector {
-    static func scan(_ s: [UInt8], tokens: inout [SQLToken], into out: inout [SQLMatch]) {
+    static func scan(_ s: [UInt8], bytes set: ByteSet, tokens: inout [SQLToken], into out: inout [SQLMatch]) {
+        let hasSingleQuote = set.has(0x27), hasDoubleQuote = set.has(0x22)
+        let hasPlusNoSpace = set.has(0x2B) && !set.has(0x20), hasSlash = set.has(0x2F)
         guard s.count >= 2 else { return }
-        // Cheap exit: SQL needs a letter, a quote, or an operator beside a digit to do anything.
-        var hasSQ = false, hasDQ = false
-        for c in s {
-            if c == 0x27 { hasSQ = true } else if c == 0x22 { hasDQ = true }
-        }
+        var hasSQ = hasSingleQuote
+        let hasDQ = hasDoubleQuote
+        // Apostrophes that are all English contractions ("we'd", "it's", "don't") cannot close an
+        // application's string into SQL: the text after each is a word suffix, never an operator.
+        if hasSQ, onlyContractions(s) { hasSQ = false }
         scanContexts(s, hasSQ, hasDQ, &tokens, &out)
         // Forms some filters and back ends produce: `+` as a space (`'+OR+1=1--` typed into a URL),
         // and inline comments removed rather than read as spaces (`UNI/**/ON SEL/**/ECT`).
-        if s.contains(0x2B), !s.contains(0x20) {
+        if hasPlusNoSpace {
             let spaced = s.map { $0 == 0x2B ? 0x20 : $0 }
             scanContexts(spaced, hasSQ, hasDQ, &tokens, &out)
         }
-        if Decoding.find([0x2F, 0x2A], in: s) != nil {
+        if hasSlash, Decoding.find([0x2F, 0x2A], in: s) != nil {
             var joined: [UInt8] = []
             var i = 0
             while i < s.count {
@@ -863,6 +870,29 @@ enum SQLInjectionDetector {
             }
             if joined != s { scanContexts(joined, hasSQ, hasDQ, &tokens, &out) }
         }
+    }
+
+    static func onlyContractions(_ s: [UInt8]) -> Bool {
+        @inline(__always) func letter(_ c: UInt8) -> Bool { (c | 0x20) >= 0x61 && (c | 0x20) <= 0x7A }
+        let n = s.count
+        var i = 0
+        while i < n {
+            if s[i] == 0x27 {
+                guard i > 0, letter(s[i - 1]), i + 1 < n, letter(s[i + 1]) else { return false }
+                var j = i + 1
+                while j < n, letter(s[j]) { j += 1 }
+                let suffix = j - i - 1
+                let a = s[i + 1] | 0x20
+                let b: UInt8 = suffix == 2 ? s[i + 2] | 0x20 : 0
+                let ok = (suffix == 1 && (a == 0x73 || a == 0x64 || a == 0x74 || a == 0x6D))  // 's 'd 't 'm
+                    || (suffix == 2 && ((a == 0x6C && b == 0x6C) || (a == 0x72 && b == 0x65) || (a == 0x76 && b == 0x65)))  // 'll 're 've
+                guard ok else { return false }
+                i = j
+                continue
+            }
+            i += 1
+        }
+        return true
     }
 
     static func scanContexts(_ s: [UInt8], _ hasSQ: Bool, _ hasDQ: Bool, _ tokens: inout [SQLToken], _ out: inout [SQLMatch]) {

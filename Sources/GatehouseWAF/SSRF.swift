@@ -18,15 +18,16 @@ enum SSRFDetector {
     static let metadataMarkerNames = ["169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254", "/latest/meta-data", "/latest/user-data", "/computemetadata/v1", "/metadata/instance", "/openstack/latest/meta_data", "/metadata/v1/"]
     static let metadataMarkers: [[UInt8]] = metadataMarkerNames.map { Array($0.utf8) }
 
-    static func scan(_ value: [UInt8], kind: FieldKind, into out: inout [PatternMatch]) {
-        var hasColon = false, hasDigitDot = false, hasSlash = false
-        var prevDigit = false
-        for c in value {
-            if c == 0x3A { hasColon = true } else if c == 0x2F { hasSlash = true } else if c == 0x2E, prevDigit { hasDigitDot = true }
-            prevDigit = c >= 0x30 && c <= 0x39
+    static func scan(_ value: [UInt8], kind: FieldKind, bytes set: ByteSet, into out: inout [PatternMatch]) {
+        let hasColon = set.has(0x3A), hasSlash = set.has(0x2F), hasWide = set.hasWideLead
+        var hasDigitDot = false
+        if set.has(0x2E), set.hasDigit {
+            var prevDigit = false
+            for c in value {
+                if c == 0x2E, prevDigit { hasDigitDot = true; break }
+                prevDigit = c >= 0x30 && c <= 0x39
+            }
         }
-        var hasWide = false
-        for c in value where c >= 0xE2 { hasWide = true; break }
         guard hasColon || hasDigitDot || hasWide else { return }
         let s = hasWide ? Decoding.lowercased(foldDigits(value)) : value  // value is already lowercased
         let n = s.count
@@ -205,5 +206,26 @@ enum ScannerDetector {
         "joomscan", "droopescan", "cmsmap", "nmap", "qualys", "detectify", "censysinspect", "httpx - open-source",
     ]
     static let agentBytes: [[UInt8]] = agents.map { Array($0.utf8) }
+    /// Agent indexes by first byte: one pass over the user-agent compares only plausible names.
+    static let agentsByFirst: [[Int]] = {
+        var t = [[Int]](repeating: [], count: 256)
+        for (k, a) in agentBytes.enumerated() { t[Int(a[0])].append(k) }
+        return t
+    }()
+
+    /// The first scanner name (by position in the user-agent) found in `ua` (lowercased).
+    static func match(_ ua: [UInt8]) -> (Int, Int)? {
+        let n = ua.count
+        for i in 0..<n {
+            for k in agentsByFirst[Int(ua[i])] {
+                let p = agentBytes[k]
+                guard i + p.count <= n else { continue }
+                var j = 1
+                while j < p.count, ua[i + j] == p[j] { j += 1 }
+                if j == p.count { return (k, i) }
+            }
+        }
+        return nil
+    }
     static let headers: Set<String> = ["acunetix-product", "acunetix-scanning-agreement", "acunetix-user-agreement", "x-wipp", "x-scan-memo", "x-request-memo", "x-scanner", "x-pwnfox-color"]
 }

@@ -61,7 +61,7 @@ public final class WAFEngine: Sendable {
             }
             if lname == "user-agent" {
                 let ua = Decoding.lowercased(Array(h.value.utf8))
-                if let (k, at) = Decoding.findAny(ScannerDetector.agentBytes, in: ua) {
+                if let (k, at) = ScannerDetector.match(ua) {
                     c.emit("913100", field: "header.user-agent", form: "raw", excerpt: Collector.excerpt(Array(h.value.utf8), at, at + 40),
                            message: "scanner user-agent \(ScannerDetector.agents[k])")
                 }
@@ -95,41 +95,51 @@ public final class WAFEngine: Sendable {
     /// a raw form made only of letters, digits, `%XX` escapes and `+ . - _ ~ *` spells nothing
     /// by itself (its meaning is in the decoded form, which is always inspected).
     private func rawHoldsSyntax(_ raw: [UInt8]) -> Bool {
-        guard raw.contains(0x25) else { return false }
-        for c in raw {
-            switch c {
-            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x25, 0x2B, 0x2E, 0x2D, 0x5F, 0x7E, 0x2A: continue
-            default: return true
+        raw.withUnsafeBufferPointer { p in
+            var sawPercent = false
+            for c in p {
+                if WAFEngine.inertRaw[Int(c)] == 0 { return true }
+                if c == 0x25 { sawPercent = true }
             }
+            _ = sawPercent
+            return false
+        } && raw.contains(0x25)
+    }
+
+    /// Bytes that carry no syntax in a raw URL-encoded value.
+    static let inertRaw: [UInt8] = (0..<256).map { c -> UInt8 in
+        switch c {
+        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x25, 0x2B, 0x2E, 0x2D, 0x5F, 0x7E, 0x2A: return 1
+        default: return 0
         }
-        return false
     }
 
     private func run(_ value: [UInt8], form: String, _ f: InspectedField, _ c: inout Collector, _ tokens: inout [SQLToken], _ matches: inout [PatternMatch], _ sqlMatches: inout [SQLMatch]) {
         matches.removeAll(keepingCapacity: true)
         sqlMatches.removeAll(keepingCapacity: true)
+        // One lowercased copy and one byte summary serve every detector below (they match ASCII
+        // case-insensitively); offsets are the same as in `value`, so excerpts come from the original.
+        let (low, set) = lowercasedWithSet(value)
         // SQL: headers other than the user-agent, referer and custom ones rarely reach a query, but
         // X-Forwarded-For and friends do; every field is read.
-        SQLInjectionDetector.scan(value, tokens: &tokens, into: &sqlMatches)
+        SQLInjectionDetector.scan(value, bytes: set, tokens: &tokens, into: &sqlMatches)
         for m in sqlMatches {
             c.emit(m.rule, field: f.name, form: form, excerpt: Collector.excerpt(value, m.start, m.end), message: m.message)
         }
-        // One lowercased copy serves every detector below (they match ASCII case-insensitively);
-        // offsets are the same as in `value`, so excerpts come from the original bytes.
-        let low = Decoding.lowercased(value)
-        XSSDetector.scan(value, lowercased: low, into: &matches)
-        if value.contains(0x26) {
+        XSSDetector.scan(value, lowercased: low, bytes: set, into: &matches)
+        if set.has(0x26) {
             let entity = Decoding.htmlEntityDecode(value)
             if entity != value {
-                XSSDetector.scan(entity, lowercased: Decoding.lowercased(entity), into: &matches)
+                let (elow, eset) = lowercasedWithSet(entity)
+                XSSDetector.scan(entity, lowercased: elow, bytes: eset, into: &matches)
                 flush(&matches, entity, form: form + "+entities", f, &c)
             }
         }
         flush(&matches, value, form: form, f, &c)
-        PathTraversalDetector.scan(low, kind: f.kind, into: &matches)
-        CommandInjectionDetector.scan(low, kind: f.kind, into: &matches)
+        PathTraversalDetector.scan(low, kind: f.kind, bytes: set, into: &matches)
+        CommandInjectionDetector.scan(low, kind: f.kind, bytes: set, into: &matches)
         if f.name != "header.referer" {
-            SSRFDetector.scan(low, kind: f.kind, into: &matches)
+            SSRFDetector.scan(low, kind: f.kind, bytes: set, into: &matches)
         }
         flush(&matches, value, form: form, f, &c)
     }

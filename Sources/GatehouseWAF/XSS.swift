@@ -26,25 +26,15 @@ enum XSSDetector {
     @inline(__always) static func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D || c == 0x0C }
     @inline(__always) static func isAlpha(_ c: UInt8) -> Bool { (c | 0x20) >= 0x61 && (c | 0x20) <= 0x7A }
 
-    static func scan(_ s: [UInt8], lowercased low: [UInt8], into out: inout [PatternMatch]) {
-        var hasLT = false, hasColon = false, hasBrace = false, hasQuote = false, hasParen = false, hasEq = false
-        for c in s {
-            switch c {
-            case 0x3C: hasLT = true
-            case 0x3A: hasColon = true
-            case 0x7B: hasBrace = true
-            case 0x22, 0x27, 0x60: hasQuote = true
-            case 0x28: hasParen = true
-            case 0x3D: hasEq = true
-            default: break
-            }
-        }
+    static func scan(_ s: [UInt8], lowercased low: [UInt8], bytes set: ByteSet, into out: inout [PatternMatch]) {
+        let hasLT = set.has(0x3C), hasColon = set.has(0x3A), hasBrace = set.has(0x7B), hasParen = set.has(0x28), hasEq = set.has(0x3D)
+        let hasQuote = set.has(0x22) || set.has(0x27) || set.has(0x60)
         if !(hasLT || hasColon || hasBrace || hasQuote || hasParen || hasEq) { return }
         if hasLT { scanTags(low, into: &out) }
         if hasQuote && hasEq { scanAttributeBreakout(low, into: &out) }
         if hasColon { scanSchemes(low, into: &out) }
         if hasBrace || hasLT { scanTemplates(low, into: &out) }
-        if hasParen || s.contains(0x60) { scanSinks(low, into: &out) }
+        if hasParen || set.has(0x60) { scanSinks(low, into: &out) }
         if hasColon, hasParen { scanCSS(low, into: &out) }
     }
 
