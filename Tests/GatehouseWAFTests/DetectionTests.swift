@@ -62,6 +62,21 @@ struct AttackShapes {
         .init(value: "http://169.254.169.254/latest/meta-data/", rule: "934100"),
         .init(value: "gopher://10.1.1.1:25/_HELO", rule: "934110"),
         .init(value: "http://0x7f.1/", rule: "934120"),
+        // Regressions: shapes found while checking generalisation.
+        .init(value: "7 or true", rule: "942100"),
+        .init(value: "'+OR+1=1--", rule: "942100"),
+        .init(value: "CHAR(0x61)+CHAR(0x64)+CHAR(0x6d)+CHAR(0x69)", rule: "942150"),
+        .init(value: "1 RLIKE (SELECT (CASE WHEN (1=1) THEN 1 ELSE 2 END))", rule: "942100"),
+        .init(value: "<BODY onload!#$%&()*~+-_.,:;?@[/|]^`=alert(1)>", rule: "941110"),
+        .init(value: "<IMG SRC= onmouseover=\"alert(1)\">", rule: "941110"),
+        .init(value: "';a=prompt,a()//", rule: "941150"),
+        .init(value: ";sleep${IFS}5", rule: "932100"),
+        .init(value: "localhost; ls", rule: "932100"),
+        .init(value: "() { _; } >_[$($())] { id; }", rule: "932130"),
+        .init(value: "http://trusted.example#@10.0.0.5/", rule: "934120"),
+        .init(value: "http://localtest.me/", rule: "934120"),
+        .init(value: "http://①②⑦.⓪.⓪.①/", rule: "934120"),
+        .init(value: "..\u{2216}..\u{2216}windows\u{2216}win.ini", rule: "930100"),
     ]
 
     @Test(arguments: cases)
@@ -80,6 +95,14 @@ struct BenignText {
         "rock 'n' roll or jazz?", "x < y and y > z", "javascript: the definitive guide", "Echo & the Bunnymen",
         "Let's meet at Union Square; sleep well", "It's a 50/50 chance", "The file ../README.md explains it",
         "price=5&qty=2 is the format", "Hello {{name}}", "Look up O'Hara's score; it's 7-2",
+        // Regressions: false positives found while checking generalisation.
+        "Meeting moved to 3pm; ping me if you can't make it", "Having fun at the beach; wish you were here",
+        "npm install --save lodash", "Use `ls -la` to list files", "cat /proc/cpuinfo is useful for debugging",
+        "The ORDER BY clause sorts rows", "if x == 'a' or y == 'b': print(x)", "Sleep(1000) in the loop slows it down.",
+        "echo \"hello\" | grep h", "Use `git log --oneline | head -5` to see recent commits.", "../images/logo.png",
+        "The <script> tag is used to embed JavaScript.", "<iframe> elements can embed other pages.",
+        "http://localhost:8080 is where the dev server runs.", "```python\nfor i in range(3):\n    print(i)\n```",
+        "Great product; we'd select it again. We'd union them; it's fine.",
     ]
 
     @Test(arguments: cases)
