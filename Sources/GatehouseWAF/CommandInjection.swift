@@ -102,7 +102,9 @@ enum CommandInjectionDetector {
             base = Array(w[(slash + 1)...]); path = true
         }
         if base.count > 4, base.suffix(4).elementsEqual(".exe".utf8) { base.removeLast(4) }
-        let glob = w.contains(0x3F) || (path && w.contains(0x2A))
+        // `/???/c?t`, `/b*/ca*`: a path of letters and wildcards only, with at least two wildcards.
+        let wildcards = w.reduce(0) { $0 + ($1 == 0x3F || $1 == 0x2A ? 1 : 0) }
+        let glob = wildcards >= 2 && w.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2F || $0 == 0x3F || $0 == 0x2A || ($0 >= 0x30 && $0 <= 0x39) }
         return (String(decoding: base, as: UTF8.self), path, glob)
     }
 
@@ -246,6 +248,8 @@ enum CommandInjectionDetector {
                 return
             }
             guard programs.contains(name) else { continue }
+            // A command word ends at a space, a separator or the end; `;base64,iVBOR…` (a data: URL) is not one.
+            if e < n, sep != "{", !(isSpace(s[e]) || isMeta(s[e]) || s[e] == 0x7D || s[e] == 0x0A) { continue }
             // `{cat,/etc/passwd}`: brace expansion is a command line.
             if sep == "{", e < n, s[e] == 0x2C {
                 out.append(PatternMatch(rule: "932100", start: pos - 1, end: min(n, e + 30), message: "brace-expanded command \(name)"))

