@@ -839,10 +839,16 @@ struct SQLAnalysis {
 /// The SQL injection detector: tokenizes a value in the bare, '-quoted and "-quoted contexts and
 /// reports the injection shapes it finds.
 enum SQLInjectionDetector {
+    /// Bytes without which no injection shape can form: separators between tokens, quotes,
+    /// operators, comment starts, brackets.
+    static let triggers: [UInt8] = Array(" \t\n\r'\"`();=<>|&#-/*+,!~^%".utf8) + [0x0B, 0x0C]
+
     static func scan(_ s: [UInt8], bytes set: ByteSet, tokens: inout [SQLToken], into out: inout [SQLMatch]) {
         let hasSingleQuote = set.has(0x27), hasDoubleQuote = set.has(0x22)
         let hasPlusNoSpace = set.has(0x2B) && !set.has(0x20), hasSlash = set.has(0x2F)
         guard s.count >= 2 else { return }
+        // One word without operators ("team", "tim@example.com", a token) cannot be an injection.
+        guard triggers.contains(where: { set.has($0) }) else { return }
         var hasSQ = hasSingleQuote
         let hasDQ = hasDoubleQuote
         // Apostrophes that are all English contractions ("we'd", "it's", "don't") cannot close an
