@@ -13,11 +13,17 @@ struct DecodeFlags: OptionSet, Sendable {
 
 enum Decoding {
     @inline(__always) static func hex(_ c: UInt8) -> UInt8? {
+        let v = hexTable[Int(c)]
+        return v == 0xFF ? nil : v
+    }
+
+    /// Hex digit values by byte (0xFF: not a hex digit).
+    static let hexTable: [UInt8] = (0..<256).map { c -> UInt8 in
         switch c {
-        case 0x30...0x39: return c - 0x30
-        case 0x61...0x66: return c - 0x61 + 10
-        case 0x41...0x46: return c - 0x41 + 10
-        default: return nil
+        case 0x30...0x39: return UInt8(c - 0x30)
+        case 0x61...0x66: return UInt8(c - 0x61 + 10)
+        case 0x41...0x46: return UInt8(c - 0x41 + 10)
+        default: return 0xFF
         }
     }
 
@@ -343,6 +349,8 @@ struct ByteSet: Sendable {
 
     init() {}
 
+    init(words: (UInt64, UInt64, UInt64, UInt64)) { w = words }
+
     init(_ bytes: [UInt8]) {
         bytes.withUnsafeBufferPointer { p in for c in p { insert(c) } }
     }
@@ -371,16 +379,19 @@ struct ByteSet: Sendable {
 
 /// Lowercases ASCII into a copy and records the bytes present, in one pass.
 func lowercasedWithSet(_ v: [UInt8]) -> ([UInt8], ByteSet) {
-    var set = ByteSet()
+    var w: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
     var low = v
     low.withUnsafeMutableBufferPointer { p in
-        for i in p.indices {
-            var c = p[i]
-            if c >= 0x41 && c <= 0x5A { c |= 0x20; p[i] = c }
-            set.insert(c)
+        withUnsafeMutableBytes(of: &w) { raw in
+            let words = raw.bindMemory(to: UInt64.self)
+            for i in p.indices {
+                var c = p[i]
+                if c &- 0x41 < 26 { c |= 0x20; p[i] = c }
+                words[Int(c >> 6)] |= UInt64(1) << UInt64(c & 63)
+            }
         }
     }
-    return (low, set)
+    return (low, ByteSet(words: w))
 }
 
 /// An open-addressing table from 64-bit word hashes (FNV-1a of the lowercased word) to a small

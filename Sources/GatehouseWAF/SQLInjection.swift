@@ -878,8 +878,12 @@ enum SQLInjectionDetector {
         }
     }
 
-    static func onlyContractions(_ s: [UInt8]) -> Bool {
-        @inline(__always) func letter(_ c: UInt8) -> Bool { (c | 0x20) >= 0x61 && (c | 0x20) <= 0x7A }
+    static func onlyContractions(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBufferPointer { onlyContractions($0) }
+    }
+
+    static func onlyContractions(_ s: UnsafeBufferPointer<UInt8>) -> Bool {
+        @inline(__always) func letter(_ c: UInt8) -> Bool { (c | 0x20) &- 0x61 < 26 }
         let n = s.count
         var i = 0
         while i < n {
