@@ -71,6 +71,8 @@ enum CommandInjectionDetector {
                 if s[i + 1] == 0x7B, let close = s[(i + 2)...].firstIndex(of: 0x7D) {
                     let inner = Decoding.lowercased(Array(s[(i + 2)..<close]))
                     if inner == Array("ifs".utf8) { break }
+                    // `${PATH:0:1}`, `${HOME:0:1}`: a substring of a path variable, i.e. "/".
+                    if inner.starts(with: "path:0:1".utf8) || inner.starts(with: "home:0:1".utf8) || inner.starts(with: "pwd:0:1".utf8) { w.append(0x2F) }
                     i = close + 1; obf = true; continue
                 }
                 let ifs = Array("ifs".utf8)
@@ -300,7 +302,7 @@ enum CommandInjectionDetector {
                     out.append(PatternMatch(rule: rule, start: start, end: excerptEnd, message: "command \(name) after \(sep)"))
                     return
                 }
-            } else if args.shellish || (args.empty && (args.end >= n || sep != "|" && s[args.end] != 0x7C) && !precededByProse(s, pos - sep.utf8.count)) {
+            } else if args.shellish || (args.empty && (args.end >= n || s[args.end] != 0x7C) && !precededByProse(s, pos - sep.utf8.count)) {
                 out.append(PatternMatch(rule: rule, start: start, end: excerptEnd, message: "command \(name) after \(sep)"))
                 return
             } else if !args.empty {

@@ -525,6 +525,12 @@ struct SQLAnalysis {
                 return
             }
         }
+        if tok.kind == .semicolon, context != nil, p + 1 == t.count || t[p + 1].kind == .comment {
+            // `';--`: the string is closed and the statement ended; the rest of the query is cut off.
+            let (a, b) = span(0, min(t.count, p + 2))
+            out.append(SQLMatch(rule: "942110", start: a, end: b, message: "statement ended and truncated " + ctxName))
+            return
+        }
         if tok.kind == .comment, context != nil {
             let (a, b) = span(0, p + 1)
             out.append(SQLMatch(rule: "942110", start: a, end: b, message: "comment truncates the query " + ctxName))

@@ -77,6 +77,9 @@ struct AttackShapes {
         .init(value: "http://localtest.me/", rule: "934120"),
         .init(value: "http://①②⑦.⓪.⓪.①/", rule: "934120"),
         .init(value: "..\u{2216}..\u{2216}windows\u{2216}win.ini", rule: "930100"),
+        .init(value: "';--", rule: "942110"),
+        .init(value: "|id;", rule: "932100"),
+        .init(value: ";${PATH:0:1}bin${PATH:0:1}id", rule: "932100"),
     ]
 
     @Test(arguments: cases)

