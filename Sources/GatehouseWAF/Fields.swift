@@ -13,7 +13,11 @@ enum FieldKind: Sendable {
 
 /// One named value of the request, in the forms the detectors look at.
 struct InspectedField {
-    var name: String
+    /// The field's name is built only when a finding needs it: most fields never fire.
+    var prefix: String
+    var key: [UInt8]
+    var suffix: String
+    var name: String { prefix + String(decoding: key, as: UTF8.self) + suffix }
     var kind: FieldKind
     /// As received (percent-encoding intact for query and form values).
     var raw: [UInt8]
@@ -24,7 +28,13 @@ struct InspectedField {
     var rawDiffers: Bool
 
     init(name: String, kind: FieldKind, raw: [UInt8], urlEncoded: Bool, plusAsSpace: Bool = false) {
-        self.name = name
+        self.init(prefix: name, key: [], suffix: "", kind: kind, raw: raw, urlEncoded: urlEncoded, plusAsSpace: plusAsSpace)
+    }
+
+    init(prefix: String, key: [UInt8], suffix: String, kind: FieldKind, raw: [UInt8], urlEncoded: Bool, plusAsSpace: Bool = false) {
+        self.prefix = prefix
+        self.key = key
+        self.suffix = suffix
         self.kind = kind
         self.raw = raw
         var flags = DecodeFlags()
@@ -99,13 +109,11 @@ enum RequestParser {
             var f = DecodeFlags()
             let plainName = !rawName.contains(0x25) && !rawName.contains(0x2B)
             let nameBytes = plainName ? Array(rawName) : Decoding.percentDecode(Array(rawName), plusAsSpace: true, flags: &f)
-            let name = String(decoding: nameBytes, as: UTF8.self)
-            let fieldName = prefix + name
             if needsNameInspection(nameBytes) {
-                out.fields.append(InspectedField(name: fieldName + ":name", kind: .argName, raw: Array(rawName), urlEncoded: true, plusAsSpace: true))
+                out.fields.append(InspectedField(prefix: prefix, key: nameBytes, suffix: ":name", kind: .argName, raw: Array(rawName), urlEncoded: true, plusAsSpace: true))
             }
             if !rawValue.isEmpty {
-                out.fields.append(InspectedField(name: fieldName, kind: prefix == "body." ? .bodyValue : .queryValue,
+                out.fields.append(InspectedField(prefix: prefix, key: nameBytes, suffix: "", kind: prefix == "body." ? .bodyValue : .queryValue,
                                                  raw: Array(rawValue), urlEncoded: true, plusAsSpace: true))
             }
         }

@@ -155,7 +155,7 @@ public final class WAFEngine: Sendable {
         flush(&matches, value, form: form, f, &c)
         PathTraversalDetector.scan(low, kind: f.kind, bytes: set, into: &matches)
         CommandInjectionDetector.scan(low, kind: f.kind, bytes: set, into: &matches)
-        if f.name != "header.referer" {
+        if !(f.kind == .header && f.name == "header.referer") {
             SSRFDetector.scan(low, kind: f.kind, bytes: set, into: &matches)
         }
         flush(&matches, value, form: form, f, &c)
