@@ -115,8 +115,10 @@ enum Decoding {
     /// (they truncate strings in C-based back ends) and flags them.
     static func normaliseUTF8(_ bytes: [UInt8], flags: inout DecodeFlags) -> [UInt8] {
         // Fast path: plain ASCII without NUL.
-        var plain = true
-        for b in bytes where b >= 0x80 || b == 0 { plain = false; break }
+        let plain = bytes.withUnsafeBufferPointer { p -> Bool in
+            for b in p where b &- 1 >= 0x7F { return false }  // 0 wraps to 0xFF; 0x80… stay ≥ 0x7F
+            return true
+        }
         if plain { return bytes }
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
@@ -352,7 +354,14 @@ struct ByteSet: Sendable {
     init(words: (UInt64, UInt64, UInt64, UInt64)) { w = words }
 
     init(_ bytes: [UInt8]) {
-        bytes.withUnsafeBufferPointer { p in for c in p { insert(c) } }
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        bytes.withUnsafeBufferPointer { p in
+            withUnsafeMutableBytes(of: &words) { raw in
+                let ws = raw.bindMemory(to: UInt64.self)
+                for c in p { ws[Int(c >> 6)] |= UInt64(1) << UInt64(c & 63) }
+            }
+        }
+        w = words
     }
 
     @inline(__always) mutating func insert(_ c: UInt8) {
@@ -368,6 +377,11 @@ struct ByteSet: Sendable {
         case 2: return w.2 & bit != 0
         default: return w.3 & bit != 0
         }
+    }
+
+    /// Whether some byte in this set is not in `other`.
+    func hasAnyOutside(_ other: ByteSet) -> Bool {
+        w.0 & ~other.w.0 != 0 || w.1 & ~other.w.1 != 0 || w.2 & ~other.w.2 != 0 || w.3 & ~other.w.3 != 0
     }
 
     /// Any byte of 0x80 and above (non-ASCII).

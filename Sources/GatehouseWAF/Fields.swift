@@ -26,6 +26,8 @@ struct InspectedField {
     var flags: DecodeFlags
     /// Values whose raw form carries URL encoding worth inspecting separately.
     var rawDiffers: Bool
+    /// The bytes present in `raw`.
+    var rawSet: ByteSet
 
     init(name: String, kind: FieldKind, raw: [UInt8], urlEncoded: Bool, plusAsSpace: Bool = false) {
         self.init(prefix: name, key: [], suffix: "", kind: kind, raw: raw, urlEncoded: urlEncoded, plusAsSpace: plusAsSpace)
@@ -40,11 +42,13 @@ struct InspectedField {
         var flags = DecodeFlags()
         var pct = raw
         var changed = false
-        if raw.contains(0x25) || (plusAsSpace && urlEncoded && raw.contains(0x2B)) {
+        let set = ByteSet(raw)
+        rawSet = set
+        if set.has(0x25) || (plusAsSpace && urlEncoded && set.has(0x2B)) {
             pct = Decoding.percentDecode(raw, plusAsSpace: plusAsSpace && urlEncoded, flags: &flags)
             changed = true
         }
-        decoded = Decoding.normaliseUTF8(pct, flags: &flags)
+        decoded = !changed && !set.hasHigh && !set.has(0) ? raw : Decoding.normaliseUTF8(pct, flags: &flags)
         self.flags = flags
         rawDiffers = (changed || !flags.isEmpty) && decoded != raw
     }

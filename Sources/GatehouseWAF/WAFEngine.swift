@@ -86,25 +86,15 @@ public final class WAFEngine: Sendable {
         }
         guard f.decoded.count >= 2 else { return }
         run(f.decoded, form: "decoded", f, &c, &tokens, &matches, &sqlMatches)
-        if f.rawDiffers, rawHoldsSyntax(f.raw) {
+        if f.rawDiffers, f.rawSet.has(0x25), f.rawSet.hasAnyOutside(WAFEngine.inertSet) {
             run(f.raw, form: "raw", f, &c, &tokens, &matches, &sqlMatches)
         }
     }
 
-    /// Whether the raw form holds anything a detector can act on beyond what decoding produced:
-    /// a raw form made only of letters, digits, `%XX` escapes and `+ . - _ ~ *` spells nothing
-    /// by itself (its meaning is in the decoded form, which is always inspected).
-    private func rawHoldsSyntax(_ raw: [UInt8]) -> Bool {
-        raw.withUnsafeBufferPointer { p in
-            var sawPercent = false
-            for c in p {
-                if WAFEngine.inertRaw[Int(c)] == 0 { return true }
-                if c == 0x25 { sawPercent = true }
-            }
-            _ = sawPercent
-            return false
-        } && raw.contains(0x25)
-    }
+    /// A raw form made only of letters, digits, `%XX` escapes and `+ . - _ ~ *` spells nothing by
+    /// itself (its meaning is in the decoded form, which is always inspected); one holding any
+    /// other byte is inspected too.
+    static let inertSet = ByteSet(inertRaw.indices.filter { inertRaw[$0] == 1 }.map(UInt8.init))
 
     /// Bytes that carry no syntax in a raw URL-encoded value.
     static let inertRaw: [UInt8] = (0..<256).map { c -> UInt8 in
