@@ -57,10 +57,13 @@ enum PathTraversalDetector {
         }
         let pathLike = kind == .path || kind == .filename || startsWithTraversal || segments > 0
             || s.first == 0x2F || s.first == 0x7E || (n > 2 && s[1] == 0x3A && s[2] == 0x2F) || !set.has(0x20)
-        if segments >= 2 || (segments == 1 && (kind == .path || kind == .filename)) {
+        // Two levels inside text with spaces ("import x from '../../lib'") is a code snippet unless it
+        // reaches a sensitive file (checked below); three or more, or any in a bare path value, climbs.
+        let inText = set.has(0x20) && kind != .path && kind != .filename
+        if segments >= 3 || (segments == 2 && !inText) || (segments == 1 && (kind == .path || kind == .filename)) {
             out.append(PatternMatch(rule: "930100", start: first, end: min(n, first + 60), message: "path traversal (\(segments) `..` segment\(segments == 1 ? "" : "s"))"))
-        } else if segments == 1 {
-            out.append(PatternMatch(rule: "930110", start: first, end: min(n, first + 60), message: "one `..` segment"))
+        } else if segments >= 1 {
+            out.append(PatternMatch(rule: "930110", start: first, end: min(n, first + 60), message: segments == 1 ? "one `..` segment" : "`..` segments in text"))
         }
         if hasColon {
             for (k, w) in wrapperBytes.enumerated() {

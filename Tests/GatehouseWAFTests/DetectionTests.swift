@@ -106,6 +106,7 @@ struct BenignText {
         "The <script> tag is used to embed JavaScript.", "<iframe> elements can embed other pages.",
         "http://localhost:8080 is where the dev server runs.", "```python\nfor i in range(3):\n    print(i)\n```",
         "Great product; we'd select it again. We'd union them; it's fine.",
+        "import Button from '../../components/Button'",
     ]
 
     @Test(arguments: cases)

@@ -476,6 +476,7 @@ BENIGN_CODE = [
     "UPDATE statements need a WHERE clause", "The ORDER BY clause sorts rows", "cat /proc/cpuinfo is useful for debugging",
     "Regex: ^[a-z0-9_-]{3,16}$", "x => x * 2", "map.get(key).orElse(null)", "println!(\"{}\", value);",
     "Hello {{name}}, your order {{order.id}} has shipped", "Dear ${firstName}, welcome", "Total: {{ total | currency }}",
+    "import Button from '../../components/Button'", "cp ../../shared/config.example.yml config.yml then edit it",
 ]
 
 BENIGN_JSON = [
