@@ -387,7 +387,9 @@ enum CommandInjectionDetector {
             rounds += 1
             var i = 0
             while i + 1 < t.count {
-                if t[i] == 0x24, t[i + 1] == 0x7B, let close = t[(i + 2)...].firstIndex(of: 0x7D), !t[(i + 2)..<close].contains(0x24) {
+                // The closing brace is looked for within 256 bytes: nested lookups are short, and an
+                // unbounded search would make `${${${…` quadratic.
+                if t[i] == 0x24, t[i + 1] == 0x7B, let close = t[(i + 2)..<min(t.count, i + 258)].firstIndex(of: 0x7D), !t[(i + 2)..<close].contains(0x24) {
                     let inner = Array(t[(i + 2)..<close])
                     var rep: [UInt8]? = nil
                     if let d = Decoding.find([0x3A, 0x2D], in: inner) { rep = Array(inner[(d + 2)...]) }

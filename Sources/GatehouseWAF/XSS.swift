@@ -370,6 +370,8 @@ enum XSSDetector {
                 report(&out, "941160", i, min(n, j + 2), "template expression")
                 return
             }
+            // Unclosed: every later opener would scan to the end again (`{{{{…` is quadratic).
+            if j >= n { return }
             i = innerStart
         }
     }
