@@ -62,7 +62,7 @@ struct AttackShapes {
         .init(value: "http://169.254.169.254/latest/meta-data/", rule: "934100"),
         .init(value: "gopher://10.1.1.1:25/_HELO", rule: "934110"),
         .init(value: "http://0x7f.1/", rule: "934120"),
-        // Regressions: shapes found while checking generalisation.
+        // Regressions: each of these once passed.
         .init(value: "7 or true", rule: "942100"),
         .init(value: "'+OR+1=1--", rule: "942100"),
         .init(value: "CHAR(0x61)+CHAR(0x64)+CHAR(0x6d)+CHAR(0x69)", rule: "942150"),
@@ -98,7 +98,7 @@ struct BenignText {
         "rock 'n' roll or jazz?", "x < y and y > z", "javascript: the definitive guide", "Echo & the Bunnymen",
         "Let's meet at Union Square; sleep well", "It's a 50/50 chance", "The file ../README.md explains it",
         "price=5&qty=2 is the format", "Hello {{name}}", "Look up O'Hara's score; it's 7-2",
-        // Regressions: false positives found while checking generalisation.
+        // Regressions: each of these was once blocked.
         "Meeting moved to 3pm; ping me if you can't make it", "Having fun at the beach; wish you were here",
         "npm install --save lodash", "Use `ls -la` to list files", "cat /proc/cpuinfo is useful for debugging",
         "The ORDER BY clause sorts rows", "if x == 'a' or y == 'b': print(x)", "Sleep(1000) in the loop slows it down.",
