@@ -334,14 +334,6 @@ extension Decoding {
             }
         }
     }
-
-    /// `find` over a precomputed needle list; returns the first needle (by list order) that occurs.
-    static func findAny(_ needles: [[UInt8]], in hay: [UInt8]) -> (index: Int, at: Int)? {
-        for (k, nd) in needles.enumerated() {
-            if let at = find(nd, in: hay) { return (k, at) }
-        }
-        return nil
-    }
 }
 
 /// Which byte values occur in a value: computed once per field form, so each detector's
