@@ -123,6 +123,13 @@ enum SQLLexicon {
     static var lexiconWords: [String] { wordLists.flatMap { $0.1.split(separator: " ").map(String.init) } }
 
     static func classify<C: Collection>(_ bytes: C) -> SQLWord where C.Element == UInt8 {
+        classify(bytes, shapes: shapes, words: words)
+    }
+
+    /// `classify` with the tables passed in, so a tokenizer loop does not re-check their lazy
+    /// initialisation on every word.
+    @inline(__always)
+    static func classify<C: Collection>(_ bytes: C, shapes: [UInt32], words: WordTable) -> SQLWord where C.Element == UInt8 {
         let count = bytes.count
         guard count <= 24, let f = bytes.first, shapes[Int(Decoding.lower(f))] & (1 << UInt32(count)) != 0 else { return .none }
         return words.lookup(hash(bytes)).flatMap(SQLWord.init(rawValue:)) ?? .none
@@ -144,6 +151,7 @@ struct SQLTokenizer {
 
     static func tokenize(_ s: UnsafeBufferPointer<UInt8>, quote: UInt8?, into tokens: inout [SQLToken]) {
         tokens.removeAll(keepingCapacity: true)
+        let shapes = SQLLexicon.shapes, words = SQLLexicon.words
         let n = s.count
         var i = 0
         if let q = quote {
@@ -195,7 +203,7 @@ struct SQLTokenizer {
                     // "1union" is a number then a keyword to MySQL; "2nd" is a word.
                     var k = j
                     while k < n, isWordByte(s[k]) { k += 1 }
-                    let w = SQLLexicon.classify(s[j..<k])
+                    let w = SQLLexicon.classify(s[j..<k], shapes: shapes, words: words)
                     if w == .none {
                         tokens.append(SQLToken(kind: .word, start: i, end: k))
                         i = k
@@ -270,7 +278,7 @@ struct SQLTokenizer {
                     var j = i
                     while j < n, isWordByte(s[j]) { j += 1 }
                     var t = SQLToken(kind: .word, start: i, end: j)
-                    t.word = SQLLexicon.classify(s[i..<j])
+                    t.word = SQLLexicon.classify(s[i..<j], shapes: shapes, words: words)
                     if t.word == .and || t.word == .or || t.word == .xor { t.kind = .logicOp }
                     if t.word == .compareWord { t.kind = .compare }
                     tokens.append(t)
