@@ -3,7 +3,7 @@
 /// Defaults follow the OWASP CRS conventions operators already know: paranoia level 1, an inbound
 /// anomaly threshold of 5 (one critical finding blocks), findings scored critical 5, error 4,
 /// warning 3, notice 2.
-public struct WAFConfiguration: Sendable, Equatable {
+public struct WAFConfiguration: Sendable, Equatable, Codable {
     /// 1 (default, few false positives) to 4 (most rules, most false positives).
     public var paranoia: Int
     /// Anomaly score at which a request is blocked. Default 5.
@@ -18,6 +18,19 @@ public struct WAFConfiguration: Sendable, Equatable {
         self.threshold = threshold
         self.exclusions = exclusions
         self.limits = limits
+    }
+
+    enum CodingKeys: String, CodingKey { case paranoia, threshold, exclusions, limits }
+
+    /// Decodes the configuration's snake_case shape; absent keys keep their defaults and other keys
+    /// (such as `type: waf`) are ignored.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            paranoia: try c.decodeIfPresent(Int.self, forKey: .paranoia) ?? 1,
+            threshold: try c.decodeIfPresent(Int.self, forKey: .threshold) ?? 5,
+            exclusions: try c.decodeIfPresent([WAFExclusion].self, forKey: .exclusions) ?? [],
+            limits: try c.decodeIfPresent(WAFLimits.self, forKey: .limits) ?? WAFLimits())
     }
 
     /// Every problem with the values, as sentences naming the key, the value and what was expected.
@@ -113,6 +126,19 @@ public struct WAFLimits: Sendable, Equatable, Codable {
         self.maxArgs = maxArgs
         self.maxArgLength = maxArgLength
         self.maxBodyInspect = maxBodyInspect
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case maxArgs = "max_args", maxArgLength = "max_arg_length", maxBodyInspect = "max_body_inspect"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = WAFLimits()
+        self.init(
+            maxArgs: try c.decodeIfPresent(Int.self, forKey: .maxArgs) ?? d.maxArgs,
+            maxArgLength: try c.decodeIfPresent(Int.self, forKey: .maxArgLength) ?? d.maxArgLength,
+            maxBodyInspect: try c.decodeIfPresent(Int.self, forKey: .maxBodyInspect) ?? d.maxBodyInspect)
     }
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import GatehouseCore
 import Testing
 
@@ -91,6 +92,18 @@ struct CheckTests {
         #expect(problems.contains { $0.hasPrefix("exclusions[4].routes is empty") })
         #expect(problems.contains { $0.hasPrefix("limits.max_args is 0") })
         #expect(WAFConfiguration().validate().isEmpty)
+    }
+
+    @Test func decodesTheConfiguredShape() throws {
+        let json = #"{"type": "waf", "paranoia": 2, "threshold": 7, "exclusions": [{"rule": "942100", "field": "query.q", "routes": ["search"]}], "limits": {"max_args": 50}}"#
+        let config = try JSONDecoder().decode(WAFConfiguration.self, from: Data(json.utf8))
+        #expect(config.paranoia == 2)
+        #expect(config.threshold == 7)
+        #expect(config.exclusions == [WAFExclusion(rule: "942100", field: "query.q", routes: ["search"])])
+        #expect(config.limits == WAFLimits(maxArgs: 50))
+        #expect(config.validate().isEmpty)
+        let defaults = try JSONDecoder().decode(WAFConfiguration.self, from: Data(#"{"type": "waf"}"#.utf8))
+        #expect(defaults == WAFConfiguration())
     }
 
     @Test func detectModeIsTheChainsShadowMode() {
