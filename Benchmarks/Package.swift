@@ -1,26 +1,34 @@
-// swift-tools-version: 6.1
-// Micro-benchmarks (ordo-one/benchmark). Run from this directory:
-//   swift package --allow-writing-to-package-directory benchmark --target RateLimitBenchmarks
-import Foundation
+// swift-tools-version:6.1
 import PackageDescription
 
-// A path dependency's identity is its directory's name, which differs between checkouts.
-let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent
-
+// Micro-benchmarks (ordo-one/benchmark). Run from this directory:
+//   swift package --allow-writing-to-package-directory benchmark                      # all
+//   swift package --allow-writing-to-package-directory benchmark --target WAFBenchmarks
+// The dependency is named explicitly: SwiftPM would otherwise name it after the checkout's directory.
 let package = Package(
-    name: "Benchmarks",
+    name: "GatehouseBenchmarks",
     platforms: [.macOS(.v15)],
     dependencies: [
-        .package(path: ".."),
+        .package(name: "gatehouse", path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.0", traits: ["MallocInterposer"]),
     ],
     targets: [
         .executableTarget(
+            name: "WAFBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "GatehouseWAF", package: "gatehouse"),
+                .product(name: "GatehouseCore", package: "gatehouse"),
+            ],
+            path: "Benchmarks/WAFBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "RateLimitBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "GatehouseChecks", package: root),
-                .product(name: "GatehouseCore", package: root),
+                .product(name: "GatehouseChecks", package: "gatehouse"),
+                .product(name: "GatehouseCore", package: "gatehouse"),
             ],
             path: "Benchmarks/RateLimitBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

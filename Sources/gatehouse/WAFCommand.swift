@@ -1,11 +1,222 @@
 import GatehouseChecks
 import GatehouseCore
 import ArgumentParser
+import Foundation
+import GatehouseCore
+import GatehouseWAF
 
 /// `gatehouse waf …`: run requests through the WAF offline.
 struct WAFCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "waf",
-        abstract: "Run requests through the web application firewall offline and show what fires."
+        abstract: "Run requests through the web application firewall offline and show what fires.",
+        subcommands: [WAFTestCommand.self, WAFRulesCommand.self]
     )
+}
+
+/// `gatehouse waf rules`: the rule catalogue.
+struct WAFRulesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "rules", abstract: "List every WAF rule: id, detector, paranoia level, score.")
+
+    func run() {
+        for r in WAFRuleCatalogue.all {
+            print("\(r.id)  \(r.detector.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) PL\(r.paranoia)  +\(r.score)  \(r.title)")
+        }
+    }
+}
+
+/// `gatehouse waf test`: one request from curl-like flags, or a file of requests (JSON lines).
+struct WAFTestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "test",
+        abstract: "Inspect one request (curl-like flags) or a file of requests, offline, and show what fires.",
+        discussion: """
+        One request:  gatehouse waf test -X POST -H 'Content-Type: application/json' -d '{"q":"1 or 1=1"}' 'http://api/search?id=1'
+        A file:       gatehouse waf test --file requests.jsonl [--json]
+
+        The file holds one JSON object per line (blank lines and lines starting with # are skipped):
+          {"id": "sqli-1", "method": "GET", "url": "/search?q=%27%20or%201%3D1--",
+           "headers": {"User-Agent": "curl/8"}, "body": "…", "body_base64": "…", "route": "search"}
+        Only "url" is required; "method" defaults to GET (POST when a body is given). Other members
+        (category, expect, note) are copied to --json output.
+
+        Exit status: 0 when every request was allowed, 1 when at least one would be blocked, 64 on bad input.
+        """
+    )
+
+    @Option(name: .customShort("X"), help: "HTTP method.") var method: String?
+    @Option(name: .customShort("H"), help: "A header, 'Name: value' (repeatable).") var header: [String] = []
+    @Option(name: .customShort("d"), help: "Request body (as sent). '@FILE' reads a file.") var data: String?
+    @Option(help: "Paranoia level 1-4.") var paranoia: Int = 1
+    @Option(help: "Anomaly threshold.") var threshold: Int = 5
+    @Option(help: "Route name (for exclusions).") var route: String = ""
+    @Option(name: .customLong("exclude"), help: "Exclusion RULE_OR_DETECTOR[:FIELD][@ROUTE,...], e.g. 942100:query.q@search (repeatable).")
+    var exclusions: [String] = []
+    @Option(name: .long, help: "A file of requests, one JSON object per line ('-' reads standard input).") var file: String?
+    @Flag(help: "Machine-readable output: one JSON object per request.") var json = false
+    @Argument(help: "URL or path with query, e.g. 'http://host/search?q=x' or '/search?q=x'.") var url: String?
+
+    func run() throws {
+        var config = WAFConfiguration(paranoia: paranoia, threshold: threshold)
+        for e in exclusions { config.exclusions.append(try parseExclusion(e)) }
+        let problems = config.validate()
+        guard problems.isEmpty else {
+            throw ValidationError(problems.joined(separator: "\n"))
+        }
+        let engine = WAFEngine(configuration: config)
+        var anyBlocked = false
+        if let file {
+            let text: String
+            if file == "-" {
+                var lines: [String] = []
+                while let l = readLine(strippingNewline: true) { lines.append(l) }
+                text = lines.joined(separator: "\n")
+            } else {
+                guard let d = FileManager.default.contents(atPath: file) else {
+                    throw ValidationError("cannot read request file \(file)")
+                }
+                text = String(decoding: d, as: UTF8.self)
+            }
+            var lineNo = 0
+            var total = 0, blocked = 0
+            for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+                lineNo += 1
+                let trimmed = line.trimmingCharacters(in: .whitespaces)
+                if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+                let (request, extra) = try requestFromJSON(String(trimmed), file: file, line: lineNo)
+                let report = engine.inspect(request)
+                total += 1
+                if report.blocked { blocked += 1; anyBlocked = true }
+                output(report, request: request, extra: extra, label: (extra["id"] as? String) ?? "\(file):\(lineNo)")
+            }
+            if !json { print("\n\(total) requests: \(blocked) blocked, \(total - blocked) allowed") }
+        } else {
+            guard let url else { throw ValidationError("give a URL (or --file FILE)") }
+            let request = try requestFromFlags(url)
+            let report = engine.inspect(request)
+            anyBlocked = report.blocked
+            output(report, request: request, extra: [:], label: request.summary)
+        }
+        if anyBlocked { throw ExitCode(1) }
+    }
+
+    func parseExclusion(_ text: String) throws -> WAFExclusion {
+        var rest = Substring(text)
+        var routes: [String]?
+        if let at = rest.firstIndex(of: "@") {
+            routes = rest[rest.index(after: at)...].split(separator: ",").map(String.init)
+            rest = rest[..<at]
+        }
+        var field: String?
+        if let colon = rest.firstIndex(of: ":") {
+            field = String(rest[rest.index(after: colon)...])
+            rest = rest[..<colon]
+        }
+        let target = String(rest)
+        if target.allSatisfy(\.isNumber) { return WAFExclusion(rule: target, field: field, routes: routes) }
+        return WAFExclusion(detector: target, field: field, routes: routes)
+    }
+
+    func requestFromFlags(_ url: String) throws -> PolicyRequest {
+        var headers = HeaderList()
+        for h in header {
+            guard let colon = h.firstIndex(of: ":") else { throw ValidationError("header \"\(h)\" is not 'Name: value'") }
+            headers.add(String(h[..<colon]), String(h[h.index(after: colon)...].drop(while: { $0 == " " })))
+        }
+        var body: [UInt8]?
+        if let data {
+            if data.hasPrefix("@") {
+                guard let d = FileManager.default.contents(atPath: String(data.dropFirst())) else { throw ValidationError("cannot read \(data.dropFirst())") }
+                body = Array(d)
+            } else {
+                body = Array(data.utf8)
+            }
+            if !headers.contains("content-type") { headers.add("Content-Type", "application/x-www-form-urlencoded") }
+        }
+        return makeRequest(method: method ?? (body == nil ? "GET" : "POST"), url: url, headers: headers, body: body, route: route)
+    }
+
+    func requestFromJSON(_ line: String, file: String, line lineNo: Int) throws -> (PolicyRequest, [String: Any]) {
+        guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+            throw ValidationError("\(file):\(lineNo): not a JSON object; expected {\"url\": \"/path?query\", …}")
+        }
+        guard let url = obj["url"] as? String else {
+            throw ValidationError("\(file):\(lineNo): missing \"url\" (a path with query, or a full URL)")
+        }
+        var headers = HeaderList()
+        if let h = obj["headers"] as? [String: Any] {
+            for (k, v) in h.sorted(by: { $0.key < $1.key }) { headers.add(k, "\(v)") }
+        } else if let h = obj["headers"] as? [[String]] {
+            for pair in h where pair.count == 2 { headers.add(pair[0], pair[1]) }
+        }
+        var body: [UInt8]?
+        if let b = obj["body"] as? String { body = Array(b.utf8) }
+        if let b64 = obj["body_base64"] as? String {
+            guard let d = Data(base64Encoded: b64) else { throw ValidationError("\(file):\(lineNo): body_base64 is not base64") }
+            body = Array(d)
+        }
+        if body != nil, !headers.contains("content-type") { headers.add("Content-Type", "application/x-www-form-urlencoded") }
+        let method = (obj["method"] as? String) ?? (body == nil ? "GET" : "POST")
+        let request = makeRequest(method: method, url: url, headers: headers, body: body, route: (obj["route"] as? String) ?? route)
+        return (request, obj)
+    }
+
+    func makeRequest(method: String, url: String, headers: HeaderList, body: [UInt8]?, route: String) -> PolicyRequest {
+        var rest = Substring(url)
+        var host = ""
+        if let scheme = rest.range(of: "://") {
+            rest = rest[scheme.upperBound...]
+            let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+            host = String(rest[..<end]).lowercased()
+            rest = rest[end...]
+        }
+        if let hash = rest.firstIndex(of: "#") { rest = rest[..<hash] }
+        var path = rest
+        var query: String?
+        if let q = rest.firstIndex(of: "?") {
+            path = rest[..<q]
+            query = String(rest[rest.index(after: q)...])
+        }
+        var h = headers
+        if !host.isEmpty, !h.contains("host") { h.add("Host", host) }
+        return PolicyRequest(method: method.uppercased(), path: path.isEmpty ? "/" : String(path), query: query, headers: h,
+                             host: host, contentLength: body?.count, body: body, routeName: route)
+    }
+
+    func output(_ report: WAFReport, request: PolicyRequest, extra: [String: Any], label: String) {
+        if json {
+            var obj: [String: Any] = [:]
+            for (k, v) in extra where ["id", "category", "expect", "note"].contains(k) { obj[k] = v }
+            obj["request"] = request.summary + (request.query.map { "?" + $0 } ?? "")
+            obj["verdict"] = report.blocked ? "block" : "allow"
+            obj["blocked"] = report.blocked
+            obj["total"] = report.total
+            obj["threshold"] = report.threshold
+            obj["paranoia"] = report.paranoia
+            obj["rule_ids"] = report.ruleIDs
+            obj["findings"] = report.findings.map(findingJSON)
+            obj["excluded"] = report.excluded.map { e -> [String: Any] in
+                var f = findingJSON(e.finding)
+                f["exclusion"] = e.exclusion.summary
+                return f
+            }
+            if let d = try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes]) {
+                print(String(decoding: d, as: UTF8.self))
+            }
+            return
+        }
+        let verdict = report.blocked ? "BLOCK" : "allow"
+        print("\(verdict)  \(label)  score \(report.total)/\(report.threshold) (PL\(report.paranoia), \(report.fieldsInspected) fields)")
+        for f in report.findings {
+            print("  \(f.ruleID) \(f.detector.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(f.field)  +\(f.score)  \(f.message)")
+            print("         matched: \(f.excerpt)" + (f.form == "decoded" ? "" : "  [\(f.form)]"))
+        }
+        for e in report.excluded {
+            print("  excluded: \(e.finding.ruleID) \(e.finding.detector.rawValue) \(e.finding.field) (+\(e.finding.score)) by \(e.exclusion.summary)")
+        }
+    }
+
+    func findingJSON(_ f: WAFFinding) -> [String: Any] {
+        ["rule": f.ruleID, "detector": f.detector.rawValue, "field": f.field, "excerpt": f.excerpt, "score": f.score, "message": f.message, "form": f.form]
+    }
 }
