@@ -183,7 +183,7 @@ public enum ConfigLoader {
                 }
                 guard var fields = r.mapping(n, known: ["type", "mode"] + type.keys, required: type.required) else { continue }
                 var mode = CheckMode.enforce
-                if let m = fields["mode"], let s = r.oneOf(m, ["enforce", "shadow"]) { mode = CheckMode(rawValue: s)! }
+                if let m = fields["mode"], let s = r.oneOf(m, ConfigLoader.modeWords) { mode = ConfigLoader.mode(s) }
                 fields["type"] = nil
                 fields["mode"] = nil
                 let before = r.issues.count
@@ -231,7 +231,7 @@ public enum ConfigLoader {
                         if case .mapping = item.node {
                             if let pf = r.mapping(item, known: ["policy", "mode"], required: ["policy"]) {
                                 policyName = pf["policy"].flatMap(r.string)
-                                if let m = pf["mode"], let s = r.oneOf(m, ["enforce", "shadow"]) { mode = CheckMode(rawValue: s) }
+                                if let m = pf["mode"], let s = r.oneOf(m, ConfigLoader.modeWords) { mode = ConfigLoader.mode(s) }
                             }
                         } else {
                             policyName = r.string(item)
@@ -266,6 +266,10 @@ public enum ConfigLoader {
         return GatewayConfig(file: file, listen: listen, admin: admin, storePath: storePath, log: log, trustedProxies: trusted, problemTypeBase: typeBase,
                              upstreams: upstreams, router: Router(routes: routes), policyNames: policyNames)
     }
+
+    /// Modes: `enforce`/`shadow`, with the WAF's words `block`/`detect` as aliases.
+    static let modeWords = ["enforce", "shadow", "block", "detect"]
+    static func mode(_ word: String) -> CheckMode { word == "shadow" || word == "detect" ? .shadow : .enforce }
 
     static func yamlIssue(_ e: YamlError, file: String) -> ConfigIssue {
         switch e {
