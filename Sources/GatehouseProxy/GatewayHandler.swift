@@ -59,7 +59,8 @@ final class Exchange {
     var connectAttempts = 0
     var targetStart = 0
     var retriedStale = false
-    var timeout: Scheduled<Void>?
+    /// Whether the read timeout applies (from request sent until the response ends).
+    var awaitingUpstream = false
     /// Last time the upstream sent anything (uptime ns); the read timeout counts from here.
     var lastUpstreamActivity: UInt64 = 0
     var bodyBytesSeen = 0
@@ -105,6 +106,9 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     var ids = RequestIDGenerator()
     var peer: IPAddress?
     let clock = NIOMicroClock()
+    /// The connection's read-timeout timer and when it is due (uptime ns).
+    var timer: Scheduled<Void>?
+    var timerDue: UInt64 = 0
     /// Bodies of denied requests larger than this are not drained: the connection is closed instead.
     static let drainLimit = 1 << 20
 
@@ -120,6 +124,8 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
         self.context = nil
     }
 
@@ -146,7 +152,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     func channelInactive(context: ChannelHandlerContext) {
         if let ex = exchange, !ex.responseEnded {
             // The client went away mid-exchange: stop the upstream, log as 499 (client closed request).
-            ex.timeout?.cancel()
+            ex.awaitingUpstream = false
             ex.upstream?.sink = nil
             ex.upstream?.close()
             ex.upstream = nil
@@ -493,41 +499,57 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     }
 
     /// Arms the read timeout: the upstream must send something at least every `readTimeout`.
+    ///
+    /// One timer per connection, not per request: it is scheduled when a wait starts and no timer is
+    /// pending, and when it fires it re-checks the current exchange's last upstream activity. Most
+    /// requests therefore schedule and cancel nothing.
     private func armTimeout(_ ex: Exchange, spec: UpstreamSpec) {
-        ex.lastUpstreamActivity = NIODeadline.now().uptimeNanoseconds
-        guard ex.timeout == nil else { return }
-        scheduleTimeout(ex, spec: spec, after: Int64(spec.readTimeout * 1e9))
+        let now = NIODeadline.now().uptimeNanoseconds
+        ex.lastUpstreamActivity = now
+        ex.awaitingUpstream = true
+        let due = now + UInt64(spec.readTimeout * 1e9)
+        if timer == nil || timerDue > due {
+            timer?.cancel()
+            scheduleTimer(at: due)
+        }
     }
 
-    private func scheduleTimeout(_ ex: Exchange, spec: UpstreamSpec, after nanos: Int64) {
+    private func scheduleTimer(at due: UInt64) {
         guard let loop = context?.eventLoop else { return }
-        ex.timeout = loop.scheduleTask(in: .nanoseconds(nanos)) { [self] in
-            guard exchange === ex, !ex.responseEnded else { return }
-            let idle = Int64(NIODeadline.now().uptimeNanoseconds - ex.lastUpstreamActivity)
-            let limit = Int64(spec.readTimeout * 1e9)
-            if idle < limit {
-                scheduleTimeout(ex, spec: spec, after: limit - idle)
-                return
-            }
-            let up = ex.upstream
-            ex.upstream = nil
-            up?.sink = nil
-            up?.close()
-            if ex.responseStarted {
-                // Mid-body: nothing valid can be sent any more; cut the connection.
-                ex.responseEnded = true
-                ex.keepAlive = false
-                finish(ex, closeAfter: true)
-            } else {
-                failUpstream(ex, Denial(code: .upstreamTimeout,
-                                        detail: "upstream \(spec.name) (\(ex.upstreamTarget?.description ?? "?")) did not answer within \(TimeText.duration(spec.readTimeout))",
-                                        presented: ["upstream \(spec.name)"]))
-            }
+        timerDue = due
+        timer = loop.scheduleTask(deadline: NIODeadline.uptimeNanoseconds(due)) { [self] in
+            timer = nil
+            timerFired()
+        }
+    }
+
+    private func timerFired() {
+        guard let ex = exchange, ex.awaitingUpstream, !ex.responseEnded, let spec = ex.upstreamSpec else { return }
+        let now = NIODeadline.now().uptimeNanoseconds
+        let limit = UInt64(spec.readTimeout * 1e9)
+        if now - ex.lastUpstreamActivity < limit {
+            scheduleTimer(at: ex.lastUpstreamActivity + limit)
+            return
+        }
+        ex.awaitingUpstream = false
+        let up = ex.upstream
+        ex.upstream = nil
+        up?.sink = nil
+        up?.close()
+        if ex.responseStarted {
+            // Mid-body: nothing valid can be sent any more; cut the connection.
+            ex.responseEnded = true
+            ex.keepAlive = false
+            finish(ex, closeAfter: true)
+        } else {
+            failUpstream(ex, Denial(code: .upstreamTimeout,
+                                    detail: "upstream \(spec.name) (\(ex.upstreamTarget?.description ?? "?")) did not answer within \(TimeText.duration(spec.readTimeout))",
+                                    presented: ["upstream \(spec.name)"]))
         }
     }
 
     private func failUpstream(_ ex: Exchange, _ denial: Denial) {
-        ex.timeout?.cancel()
+        ex.awaitingUpstream = false
         ex.upstreamNanos = ex.upstreamStartNanos == 0 ? nil : NIODeadline.now().uptimeNanoseconds - ex.upstreamStartNanos
         if !ex.requestEnded { ex.keepAlive = false }
         deny(ex, denial, check: nil)
@@ -577,7 +599,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
 
     func upstreamEnd(reusable: Bool) {
         guard let ex = exchange, let context else { return }
-        ex.timeout?.cancel()
+        ex.awaitingUpstream = false
         ex.upstreamNanos = NIODeadline.now().uptimeNanoseconds - ex.upstreamStartNanos
         let conn = ex.upstream
         ex.upstream = nil
@@ -611,7 +633,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
                                     detail: "upstream \(ex.upstreamSpec?.name ?? "?") (\(ex.upstreamTarget?.description ?? "?")) closed the connection before answering",
                                     presented: ["upstream \(ex.upstreamSpec?.name ?? "?")"]))
         } else {
-            ex.timeout?.cancel()
+            ex.awaitingUpstream = false
             ex.responseEnded = true
             ex.keepAlive = false
             finish(ex, closeAfter: true)
