@@ -443,6 +443,25 @@ final class Fixture {
         await up.stop()
     }
 
+    @Test func sigtermDrainsInFlightRequests() async throws {
+        let up = try await startUpstream()
+        let yaml = "upstreams:\n  app: { targets: [\"http://127.0.0.1:\(up.port)\"], timeout: 10s }\nroutes:\n  - name: a\n    match: { path: /a }\n    upstream: app\n"
+        let g = try GatewayProcess(yaml: yaml)
+        let url = g.url
+        // A request the upstream answers after 1.5 s is in flight when SIGTERM arrives.
+        let inFlight = Task { try await send(.GET, url + "/a?delay_ms=1500") }
+        try await Task.sleep(for: .milliseconds(400))
+        g.signal(SIGTERM)
+        let reply = try await inFlight.value
+        #expect(reply.status == 200)
+        g.process.waitUntilExit()
+        #expect(g.process.terminationStatus == 0)
+        let rec = try gatehouse(["explain", reply.requestID, "--json", "--store", g.storePath])
+        #expect(rec.status == 0)
+        #expect(rec.stdout.contains("\"status\" : 200"))
+        await up.stop()
+    }
+
     @Test func sigtermLosesNoLoggedCall() async throws {
         let up = try await startUpstream()
         let yaml = "upstreams:\n  app: { targets: [\"http://127.0.0.1:\(up.port)\"] }\nroutes:\n  - name: a\n    match: { path: /a }\n    upstream: app\n"
