@@ -38,7 +38,16 @@ public struct PolicyType: Sendable {
 
 /// The registry of policy types.
 public enum PolicyTypes {
-    public static let all: [PolicyType] = [ip, apiKey, request]
+    public static let all: [PolicyType] = [
+        ip, apiKey, request,
+        jwt,
+        basic,
+        mtls,
+        scopes,
+        roles,
+        owner,
+        tenant,
+    ]
 
     static func named(_ name: String) -> PolicyType? { all.first { $0.name == name } }
 

@@ -58,6 +58,8 @@ public final class Gateway: Sendable {
         let config = services.current.config
         let services = self.services
         guard let quiesce = self.quiesce.withLockedValue({ $0 }) else { throw ChannelError.ioOnClosedChannel }
+        // TLS settings are read at start; changing them needs a restart.
+        let tls = try config.tls.map(TLSListener.init)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 1024)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -71,8 +73,9 @@ public final class Gateway: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    let peer = try tls?.addHandler(to: sync)
                     try sync.configureHTTPServerPipeline(withErrorHandling: true)
-                    try sync.addHandler(GatewayHandler(services: services))
+                    try sync.addHandler(GatewayHandler(services: services, isTLS: tls != nil, peerIdentity: peer))
                 }
             }
             .bind(host: config.listen.host, port: config.listen.port)

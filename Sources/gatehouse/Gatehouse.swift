@@ -20,6 +20,7 @@ struct Gatehouse: AsyncParsableCommand {
             DemoUpstreamCommand.self,
             DoctorCommand.self,
             WAFCommand.self,
+            TokenCommand.self,
         ]
     )
 }
