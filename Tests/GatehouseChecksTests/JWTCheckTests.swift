@@ -165,6 +165,58 @@ import Testing
         guard case .allow = c.evaluate(&req) else { Issue.record("cookie token refused"); return }
     }
 
+    @Test func keysFromAURLSurviveAnOutage() async throws {
+        guard let out = try PyJWT.run(PyJWT.mintScript) else { return }
+        let dir = NSTemporaryDirectory() + "jwks-url-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try json(out["jwks"]!).write(toFile: dir + "/jwks.json", atomically: true, encoding: .utf8)
+        // A plain HTTP server on a port chosen by the OS, serving the directory.
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        server.arguments = ["python3", "-c", """
+            import http.server, socketserver, sys, os
+            os.chdir(sys.argv[1])
+            class H(http.server.SimpleHTTPRequestHandler):
+                def log_message(self, *a): pass
+            s = socketserver.TCPServer(("127.0.0.1", 0), H)
+            print(s.server_address[1], flush=True)
+            s.serve_forever()
+            """, dir]
+        let pipe = Pipe()
+        server.standardOutput = pipe
+        try server.run()
+        // SIGKILL: the test process may have SIGTERM blocked, and the child inherits the mask.
+        defer { if server.isRunning { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() } }
+        var line = Data()
+        while true {
+            let b = pipe.fileHandleForReading.readData(ofLength: 1)
+            if b.isEmpty || b == Data([0x0A]) { break }
+            line.append(b)
+        }
+        let port = try #require(Int(String(decoding: line, as: UTF8.self)))
+        let keys = JWTKeySet(source: .url("http://127.0.0.1:\(port)/jwks.json"))
+        await keys.refreshNow()
+        let c = JWTCheck(id: "jwt", keys: keys, rules: Self.rules)
+        let token = (out["good"] as! [String: String])["RS256"]!
+        var first = request(token)
+        guard case .allow = c.evaluate(&first) else { Issue.record("token refused with keys from the URL: \(denialOf(c.evaluate(&first))?.detail ?? "")"); return }
+        // Outage: the server goes away; a refresh fails and the last good keys stay in use.
+        kill(server.processIdentifier, SIGKILL)
+        server.waitUntilExit()
+        keys.requestRefresh(now: Date().timeIntervalSince1970, force: true)
+        await keys.refreshNow()
+        #expect(keys.currentKeys(now: Date().timeIntervalSince1970).lastError != nil)
+        var during = request(token)
+        guard case .allow = c.evaluate(&during) else { Issue.record("last good keys were dropped during a JWKS outage"); return }
+        // A key set that never loaded fails closed, naming the source.
+        let never = JWTCheck(id: "jwt", keys: JWTKeySet(source: .url("http://127.0.0.1:\(port)/jwks.json"), firstLoadWait: 1), rules: Self.rules)
+        var closed = request(token)
+        let d = try #require(denialOf(never.evaluate(&closed)))
+        #expect(d.code == .checkUnavailable)
+        #expect(d.detail.contains("JWKS URL http://127.0.0.1:\(port)/jwks.json"))
+    }
+
     @Test func claimPathsPreferDottedKeysOverNesting() {
         let claims: [String: JSONValue] = [
             "a.b": .string("whole"),
