@@ -271,3 +271,43 @@ func gatehouse(_ args: [String], input: String) throws -> CommandResult {
         await upstream.stop()
     }
 }
+
+@Suite struct IdentityConfigTests {
+    @Test func unsafeOrIncompleteIdentityPoliciesAreRejectedWithPositions() throws {
+        let dir = try TempDir()
+        let file = try dir.write("bad.yaml", """
+            upstreams:
+              app: { targets: ["http://127.0.0.1:9"] }
+            routes:
+              - match: { path: /x }
+                upstream: app
+                policies: [bearer, roles-only]
+            policies:
+              bearer: { type: jwt, jwks_file: jwks.json, algorithms: [none, HS265] }
+              roles-only: { type: roles, require: [orders:write] }
+              tls-less: { type: mtls, identity: subject }
+            """)
+        let r = try gatehouse(["check", file])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("bad.yaml:8:"))
+        #expect(r.stderr.contains("alg none (unsigned tokens) can never be allowed"))
+        #expect(r.stderr.contains("unknown algorithm \"HS265\""))
+        #expect(r.stderr.contains("did you mean \"HS256\"?"))
+        #expect(r.stderr.contains("add a permissions mapping"))
+        #expect(r.stderr.contains("\"subject\" is not valid (expected one of: cn, san)"))
+        let good = try dir.write("good.yaml", """
+            upstreams:
+              app: { targets: ["http://127.0.0.1:9"] }
+            routes:
+              - match: { path: /x }
+                upstream: app
+                policies: [bearer, scoped]
+            policies:
+              bearer: { type: jwt, jwks_file: jwks.json, algorithms: [RS256, ES256] }
+              scoped: { type: scopes, by_method: { GET: [x:read], POST: [x:write] } }
+            """)
+        let ok = try gatehouse(["check", good])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stdout.contains("route-1: ANY /x → app [bearer, scoped]"))
+    }
+}
