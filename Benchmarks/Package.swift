@@ -4,6 +4,7 @@ import PackageDescription
 // Micro-benchmarks (ordo-one/benchmark). Run from this directory:
 //   swift package --allow-writing-to-package-directory benchmark                      # all
 //   swift package --allow-writing-to-package-directory benchmark --target WAFBenchmarks
+//   (also RateLimitBenchmarks, JWTBenchmarks)
 // The dependency is named explicitly: SwiftPM would otherwise name it after the checkout's directory.
 let package = Package(
     name: "GatehouseBenchmarks",
@@ -31,6 +32,16 @@ let package = Package(
                 .product(name: "GatehouseCore", package: "gatehouse"),
             ],
             path: "Benchmarks/RateLimitBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "JWTBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "GatehouseChecks", package: "gatehouse"),
+                .product(name: "GatehouseCore", package: "gatehouse"),
+            ],
+            path: "Benchmarks/JWTBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
     ]

@@ -9,13 +9,17 @@ public struct ConsumerRecord: Sendable, Equatable {
     public var tenant: String?
     public var roles: [String]
     public var scopes: [String]
-    public init(id: String, name: String, status: String = "active", tenant: String? = nil, roles: [String] = [], scopes: [String] = []) {
+    /// bcrypt hash for `basic` authentication, if a password was set.
+    public var passwordHash: String?
+    public init(id: String, name: String, status: String = "active", tenant: String? = nil, roles: [String] = [], scopes: [String] = [],
+                passwordHash: String? = nil) {
         self.id = id
         self.name = name
         self.status = status
         self.tenant = tenant
         self.roles = roles
         self.scopes = scopes
+        self.passwordHash = passwordHash
     }
 }
 
@@ -44,4 +48,11 @@ public protocol CredentialDirectory: Sendable {
     func consumer(id: String) -> ConsumerRecord?
     /// Whether the snapshot could be loaded at all; when false, checks fail closed.
     var isAvailable: Bool { get }
+    /// The consumer with this name (basic auth user names, certificate identities).
+    func consumer(named name: String) -> ConsumerRecord?
+}
+
+extension CredentialDirectory {
+    /// Directories that index consumers only by id find no names.
+    public func consumer(named name: String) -> ConsumerRecord? { nil }
 }

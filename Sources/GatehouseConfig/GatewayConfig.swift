@@ -80,11 +80,13 @@ public struct GatewayConfig: Sendable {
     public var router: Router
     /// Policy names in the order they were declared, for `gatehouse check` output.
     public var policyNames: [String]
+    /// HTTPS listener settings (`tls:`), nil for plain HTTP.
+    public var tls: TLSSettings? = nil
 }
 
 /// Loads and validates configuration files.
 public enum ConfigLoader {
-    static let topKeys = ["listen", "admin", "store", "log", "trusted_proxies", "problem_type_base", "upstreams", "routes", "policies"]
+    static let topKeys = ["listen", "admin", "store", "log", "trusted_proxies", "problem_type_base", "upstreams", "routes", "policies", "tls"]
 
     /// Loads a file. Throws ``ConfigError`` with every problem found, each with file:line:column.
     public static func load(file: String, context: (String) -> BuildContext) throws -> GatewayConfig {
@@ -137,6 +139,7 @@ public enum ConfigLoader {
             if let v = lf["batch"].flatMap({ r.int($0, range: 1...100_000) }) { log.batchSize = v }
         }
         let trusted = f["trusted_proxies"].map(r.cidrs) ?? []
+        let tls = f["tls"].flatMap { TLSSettings.read($0, r, base: context.baseDirectory) }
         let typeBase = f["problem_type_base"].flatMap(r.string) ?? "docs/reasons.md#"
 
         // Upstreams
@@ -264,7 +267,7 @@ public enum ConfigLoader {
         }
         if !r.issues.isEmpty { throw ConfigError(issues: r.issues) }
         return GatewayConfig(file: file, listen: listen, admin: admin, storePath: storePath, log: log, trustedProxies: trusted, problemTypeBase: typeBase,
-                             upstreams: upstreams, router: Router(routes: routes), policyNames: policyNames)
+                             upstreams: upstreams, router: Router(routes: routes), policyNames: policyNames, tls: tls)
     }
 
     /// Modes: `enforce`/`shadow`, with the WAF's words `block`/`detect` as aliases.

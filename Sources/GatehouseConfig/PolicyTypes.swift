@@ -38,7 +38,18 @@ public struct PolicyType: Sendable {
 
 /// The registry of policy types.
 public enum PolicyTypes {
-    public static let all: [PolicyType] = [ip, apiKey, request, rateLimit, cors, csrf, waf]
+    public static let all: [PolicyType] = [
+        ip, apiKey, request,
+        jwt,
+        basic,
+        mtls,
+        scopes,
+        roles,
+        owner,
+        tenant,
+        rateLimit, cors, csrf,
+        waf,
+    ]
 
     static func named(_ name: String) -> PolicyType? { all.first { $0.name == name } }
 

@@ -59,6 +59,8 @@ public final class Gateway: Sendable {
         let config = services.current.config
         let services = self.services
         guard let quiesce = self.quiesce.withLockedValue({ $0 }) else { throw ChannelError.ioOnClosedChannel }
+        // TLS settings are read at start; changing them needs a restart.
+        let tls = try config.tls.map(TLSListener.init)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 1024)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -72,9 +74,10 @@ public final class Gateway: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    let peer = try tls?.addHandler(to: sync)
                     // Parse errors reach GatewayHandler, which answers them as problem+json with a request id.
                     try sync.configureHTTPServerPipeline(withErrorHandling: false)
-                    try sync.addHandler(GatewayHandler(services: services))
+                    try sync.addHandler(GatewayHandler(services: services, isTLS: tls != nil, peerIdentity: peer))
                 }
             }
             .bind(host: config.listen.host, port: config.listen.port)

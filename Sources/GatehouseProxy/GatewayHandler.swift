@@ -112,9 +112,13 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     /// Bodies of denied requests larger than this are not drained: the connection is closed instead.
     static let drainLimit = 1 << 20
 
-    init(services: GatewayServices, isTLS: Bool = false) {
+    /// The TLS client certificate's identity, when the listener is TLS.
+    let peerIdentity: PeerIdentityBox?
+
+    init(services: GatewayServices, isTLS: Bool = false, peerIdentity: PeerIdentityBox? = nil) {
         self.services = services
         self.isTLS = isTLS
+        self.peerIdentity = peerIdentity
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -215,7 +219,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         var request = PolicyRequest(
             requestID: requestID, method: method, path: String(pathPart), query: query,
             headers: HeaderList(head.headers.map { HeaderField($0.name, $0.value) }), host: host,
-            clientAddress: client, peerAddress: peer, isTLS: isTLS,
+            clientAddress: client, peerAddress: peer, isTLS: isTLS, peerIdentity: peerIdentity?.value,
             contentLength: head.headers.first(name: "content-length").flatMap(Int.init), routeName: "", now: ex.wallTime)
 
         // A CORS preflight is routed as the request it announces, so that route's CORS policy answers it.

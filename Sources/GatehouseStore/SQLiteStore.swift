@@ -110,7 +110,17 @@ public final class SQLiteStore: Sendable {
     static func consumer(_ row: Row) -> ConsumerRecord {
         ConsumerRecord(id: row["id"], name: row["name"], status: row["status"], tenant: row["tenant"],
                        roles: (row["roles"] as String? ?? "").split(separator: " ").map(String.init),
-                       scopes: (row["scopes"] as String? ?? "").split(separator: " ").map(String.init))
+                       scopes: (row["scopes"] as String? ?? "").split(separator: " ").map(String.init),
+                       passwordHash: row["password_hash"])
+    }
+
+    /// Sets (or, with nil, clears) a consumer's bcrypt password hash for `basic` authentication.
+    public func setPasswordHash(name: String, hash: String?) throws {
+        let changed = try pool.write { db -> Int in
+            try db.execute(sql: "UPDATE consumers SET password_hash = ? WHERE name = ?", arguments: [hash, name])
+            return db.changesCount
+        }
+        if changed == 0 { throw StoreError("no consumer named \"\(name)\"") }
     }
 
     // MARK: Keys

@@ -12,6 +12,7 @@ public final class StoreDirectory: CredentialDirectory, Sendable {
         var revision: Int64 = -1
         var keys: [String: KeyRecord] = [:]
         var consumers: [String: ConsumerRecord] = [:]
+        var consumersByName: [String: ConsumerRecord] = [:]
         var loaded = false
     }
 
@@ -51,7 +52,10 @@ public final class StoreDirectory: CredentialDirectory, Sendable {
             let snap = try store.credentialSnapshot()
             var next = Snapshot(revision: snap.revision, loaded: true)
             for k in snap.keys { next.keys[k.keyID] = k }
-            for c in snap.consumers { next.consumers[c.id] = c }
+            for c in snap.consumers {
+                next.consumers[c.id] = c
+                next.consumersByName[c.name] = c
+            }
             state.withLock { $0 = next }
         } catch {
             logger.error("credential snapshot reload failed; keeping the last one", metadata: ["error": "\(error)"])
@@ -60,5 +64,6 @@ public final class StoreDirectory: CredentialDirectory, Sendable {
 
     public func key(id: String) -> KeyRecord? { state.withLock { $0.keys[id] } }
     public func consumer(id: String) -> ConsumerRecord? { state.withLock { $0.consumers[id] } }
+    public func consumer(named name: String) -> ConsumerRecord? { state.withLock { $0.consumersByName[name] } }
     public var isAvailable: Bool { state.withLock { $0.loaded } }
 }

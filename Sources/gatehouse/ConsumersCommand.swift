@@ -7,7 +7,7 @@ struct ConsumersCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "consumers",
         abstract: "Manage API consumers.",
-        subcommands: [Create.self, List.self, Suspend.self, Activate.self, Grant.self]
+        subcommands: [Create.self, List.self, Suspend.self, Activate.self, Grant.self, SetPassword.self]
     )
 
     struct Create: ParsableCommand {
@@ -76,6 +76,32 @@ struct ConsumersCommand: ParsableCommand {
                                                            tenant: tenant.map { Optional($0) })
             } catch let e as StoreError { throw ValidationError(e.description) }
             print("updated consumer \(name)")
+        }
+    }
+}
+
+extension ConsumersCommand {
+    struct SetPassword: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-password",
+            abstract: "Set a consumer's password for basic authentication (stored as a bcrypt hash).",
+            discussion: "The password is read from standard input (first line) so it stays out of shell history and process lists; --clear removes it.")
+        @Argument var name: String
+        @Flag(help: "Remove the password: basic authentication for this consumer stops working.") var clear = false
+        @Option(help: "bcrypt cost (work factor), 4...31.") var cost: UInt8 = 12
+        @OptionGroup var storeOptions: StoreOptions
+        func run() throws {
+            guard (4...31).contains(cost) else { throw ValidationError("--cost \(cost) is out of range (4...31)") }
+            let store = try storeOptions.open()
+            var hash: String?
+            if !clear {
+                guard let line = readLine(strippingNewline: true), !line.isEmpty else {
+                    throw ValidationError("no password on standard input (pipe it in, e.g. printf '%s' \"$PW\" | gatehouse consumers set-password \(name))")
+                }
+                hash = BasicAuthCheck.hashPassword(line, cost: cost)
+            }
+            do { try store.setPasswordHash(name: name, hash: hash) } catch let e as StoreError { throw ValidationError(e.description) }
+            print(clear ? "cleared the password of consumer \(name)" : "set the password of consumer \(name)")
         }
     }
 }

@@ -21,6 +21,7 @@ struct Gatehouse: AsyncParsableCommand {
             DemoUpstreamCommand.self,
             DoctorCommand.self,
             WAFCommand.self,
+            TokenCommand.self,
         ]
     )
 }

@@ -2,7 +2,7 @@ import GatehouseChecks
 import GatehouseCore
 import Testing
 
-struct MemoryDirectory: CredentialDirectory {
+struct StubKeyDirectory: CredentialDirectory {
     var keys: [String: KeyRecord] = [:]
     var consumers: [String: ConsumerRecord] = [:]
     var isAvailable = true
@@ -30,7 +30,7 @@ struct MemoryDirectory: CredentialDirectory {
 
     func fixture(status: String = "active", expires: Double? = nil, revoked: Double? = nil) -> (APIKeyCheck, String) {
         let (key, id) = APIKeyFormat.generate()
-        var dir = MemoryDirectory()
+        var dir = StubKeyDirectory()
         dir.consumers["c1"] = ConsumerRecord(id: "c1", name: "acme", status: status, tenant: "t", roles: ["r"], scopes: ["s"])
         dir.keys[id] = KeyRecord(keyID: id, consumerID: "c1", hash: APIKeyFormat.hash(key), createdAt: 0, expiresAt: expires, revokedAt: revoked)
         return (APIKeyCheck(id: "api-key", header: "X-API-Key", queryParameter: "api_key", directory: dir), key)
@@ -77,7 +77,7 @@ struct MemoryDirectory: CredentialDirectory {
 
     @Test func unavailableDirectoryFailsClosed() {
         let (key, _) = APIKeyFormat.generate()
-        let check = APIKeyCheck(id: "k", directory: MemoryDirectory(isAvailable: false))
+        let check = APIKeyCheck(id: "k", directory: StubKeyDirectory(isAvailable: false))
         var req = PolicyRequest(method: "GET", path: "/", headers: HeaderList([("X-API-Key", key)]))
         #expect(reason(check.evaluate(&req)) == .checkUnavailable)
     }

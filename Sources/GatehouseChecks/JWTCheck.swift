@@ -1,0 +1,93 @@
+import GatehouseCore
+
+/// `jwt`: authenticates the caller by a signed JWT from `Authorization: Bearer` or a cookie.
+public struct JWTCheck: PolicyCheck {
+    public let id: String
+    public var type: String { "jwt" }
+    public let keys: JWTKeySet
+    public let rules: JWTRules
+    /// Cookie to read the token from when there is no Authorization header.
+    public let cookie: String?
+    public let realm: String
+
+    public init(id: String, keys: JWTKeySet, rules: JWTRules, cookie: String? = nil, realm: String = "gatehouse") {
+        self.id = id
+        self.keys = keys
+        self.rules = rules
+        self.cookie = cookie
+        self.realm = realm
+    }
+
+    func challenge(_ params: String? = nil) -> HeaderField {
+        HeaderField("WWW-Authenticate", "Bearer realm=\"\(realm)\"" + (params.map { ", " + $0 } ?? ""))
+    }
+
+    /// RFC 6750 quoted-string: no quotes or backslashes inside.
+    static func quoted(_ s: String) -> String {
+        "\"" + String(s.map { $0 == "\"" ? "'" : $0 }.filter { $0 != "\\" }) + "\""
+    }
+
+    public func evaluate(_ request: inout PolicyRequest) -> Verdict {
+        var token: String?
+        if let auth = request.headers["authorization"] {
+            let t = auth.trimmingSpaces
+            if t.count > 7, t.prefix(7).lowercased() == "bearer " {
+                token = String(t.dropFirst(7).trimmingSpaces)
+            } else {
+                let scheme = t.split(separator: " ").first.map(String.init) ?? ""
+                return .deny(Denial(code: .missingCredentials,
+                                    detail: "\(request.summary) requires a bearer token; the Authorization header uses the \(scheme) scheme instead",
+                                    required: ["Authorization: Bearer <JWT>"], presented: ["Authorization scheme \(scheme)"],
+                                    hint: "Send the token as Authorization: Bearer <token>.", headers: [challenge()]))
+            }
+        }
+        if token == nil, let cookie, let v = request.cookie(cookie), !v.isEmpty { token = v }
+        guard let token, !token.isEmpty else {
+            let whereText = cookie.map { "an Authorization: Bearer header or cookie \($0)" } ?? "an Authorization: Bearer header"
+            return .deny(Denial(code: .missingCredentials, detail: "\(request.summary) requires a bearer token in \(whereText); none was sent",
+                                required: ["bearer token in \(whereText)"], presented: [],
+                                hint: "Obtain a token from the issuer and send it as Authorization: Bearer <token>.", headers: [challenge()]))
+        }
+        let decoded: DecodedToken
+        switch JWTVerifier.decode(token) {
+        case .failure(let f): return .deny(denial(f))
+        case .success(let d): decoded = d
+        }
+        let current = keys.currentKeys(now: request.now)
+        guard current.loaded else {
+            return .deny(Denial(code: .checkUnavailable,
+                                detail: "no signing keys are available from \(keys.source)\(current.lastError.map { " (\($0))" } ?? ""), so token \(decoded.fingerprint) cannot be verified",
+                                presented: ["token \(decoded.label)"], hint: "Retry shortly; operators should check the JWKS source."))
+        }
+        switch JWTVerifier.verify(decoded, keys: current.keys, rules: rules, now: request.now) {
+        case .failure(let f):
+            if f.code == "token_unknown_key" {
+                // The issuer may have rotated keys: look again, at a bounded rate, for the next request.
+                let started = keys.requestRefresh(now: request.now)
+                var d = denial(f)
+                d.detail += started ? "; the key set is being refreshed" : "; the key set was refreshed recently"
+                return .deny(d)
+            }
+            return .deny(denial(f))
+        case .success(let v):
+            var principal = Principal(method: "jwt", consumerName: v.subject, keyID: decoded.kid.map { "kid \($0)" } ?? "token \(decoded.fingerprint)",
+                                      subject: v.subject, scopes: v.scopes, roles: v.roles, tenant: v.tenant, claims: decoded.claims)
+            if let existing = request.principal {
+                var merged = existing
+                merged.merge(principal)
+                principal = merged
+            }
+            request.principal = principal
+            var note = "token \(decoded.label) verified (\(decoded.alg ?? "?")), sub \(v.subject ?? "none")"
+            if let exp = v.expiresAt { note += ", expires \(TimeText.iso(exp))" }
+            note += ", scopes: \(v.scopes.isEmpty ? "none" : v.scopes.joined(separator: " "))"
+            if !v.roles.isEmpty { note += ", roles: \(v.roles.joined(separator: " "))" }
+            return .allow(note: note)
+        }
+    }
+
+    func denial(_ f: TokenFailure) -> Denial {
+        Denial(code: f.code, status: 401, detail: f.detail, required: f.required, presented: f.presented,
+               headers: [challenge("error=\"invalid_token\", error_description=\(JWTCheck.quoted(f.summary))")])
+    }
+}

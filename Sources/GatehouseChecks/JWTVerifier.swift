@@ -1,0 +1,250 @@
+import Crypto
+import Foundation
+import GatehouseCore
+import JWTKit
+
+/// A JWT split into its parts and decoded, not yet verified.
+public struct DecodedToken: Sendable {
+    public var header: [String: JSONValue]
+    public var claims: [String: JSONValue]
+    /// `header.payload`, the bytes the signature covers.
+    public var signingInput: [UInt8]
+    public var signature: [UInt8]
+    /// First 8 hex characters of SHA-256 of the whole token: how logs and denials name it.
+    public var fingerprint: String
+
+    public var alg: String? { header["alg"]?.scalarString }
+    public var kid: String? { header["kid"]?.scalarString }
+    public var jti: String? { claims["jti"]?.scalarString }
+
+    /// How denials name the token: its kid, jti and fingerprint, never the token.
+    public var label: String {
+        var parts: [String] = []
+        if let kid { parts.append("kid \(kid)") }
+        if let jti { parts.append("jti \(jti)") }
+        parts.append("fingerprint \(fingerprint)")
+        return parts.joined(separator: ", ")
+    }
+}
+
+/// The rules a token must meet: pinned algorithms, issuer, audience, leeway, claim mapping.
+public struct JWTRules: Sendable {
+    /// Allowed `alg` values. `none` is refused even if listed.
+    public var algorithms: [String]
+    /// Accepted issuers (any of); empty means not checked.
+    public var issuers: [String]
+    /// Accepted audiences (the token must name at least one); empty means not checked.
+    public var audiences: [String]
+    /// Seconds of clock skew tolerated on exp, nbf and iat.
+    public var leeway: Double
+    /// Claim path holding scopes, besides `scope` and `scp`.
+    public var scopeClaim: String?
+    /// Claim path holding roles (e.g. `realm_access.roles`).
+    public var rolesClaim: String?
+    /// Claim path holding the tenant.
+    public var tenantClaim: String?
+    /// Whether a token without `exp` is refused.
+    public var requireExpiry: Bool
+
+    public init(algorithms: [String], issuers: [String] = [], audiences: [String] = [], leeway: Double = 60,
+                scopeClaim: String? = nil, rolesClaim: String? = nil, tenantClaim: String? = nil, requireExpiry: Bool = true) {
+        self.algorithms = algorithms
+        self.issuers = issuers
+        self.audiences = audiences
+        self.leeway = leeway
+        self.scopeClaim = scopeClaim
+        self.rolesClaim = rolesClaim
+        self.tenantClaim = tenantClaim
+        self.requireExpiry = requireExpiry
+    }
+}
+
+/// Why a token was refused: the reason code and a detail naming required against presented.
+public struct TokenFailure: Error, Sendable, Equatable {
+    public var code: ReasonCode
+    public var detail: String
+    public var required: [String]
+    public var presented: [String]
+    /// Short text for the RFC 6750 `error_description`.
+    public var summary: String
+}
+
+/// A token that passed every check, with what it grants.
+public struct VerifiedToken: Sendable {
+    public var token: DecodedToken
+    public var subject: String?
+    public var scopes: [String]
+    public var roles: [String]
+    public var tenant: String?
+    public var expiresAt: Double?
+}
+
+/// Decodes and verifies JWTs: the one implementation behind the `jwt` check and `gatehouse token inspect`.
+public enum JWTVerifier {
+    /// Splits and decodes a compact JWS.
+    public static func decode(_ token: String) -> Result<DecodedToken, TokenFailure> {
+        let fp = fingerprint(token)
+        func malformed(_ why: String) -> Result<DecodedToken, TokenFailure> {
+            .failure(TokenFailure(code: "token_malformed", detail: "the bearer token (fingerprint \(fp)) is not a well-formed JWT: \(why)",
+                                  required: ["a JWT: three base64url parts separated by dots"], presented: ["token fingerprint \(fp)"],
+                                  summary: "malformed token: \(why)"))
+        }
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3 else { return malformed("it has \(parts.count) part\(parts.count == 1 ? "" : "s"), not 3 (truncated?)") }
+        guard let headerBytes = Base64URL.decode(parts[0]) else { return malformed("the header is not base64url") }
+        guard let payloadBytes = Base64URL.decode(parts[1]) else { return malformed("the payload is not base64url") }
+        guard let signature = Base64URL.decode(parts[2]) else { return malformed("the signature is not base64url") }
+        let decoder = JSONDecoder()
+        guard let header = try? decoder.decode([String: JSONValue].self, from: Data(headerBytes)) else {
+            return malformed("the header is not a JSON object")
+        }
+        guard let claims = try? decoder.decode([String: JSONValue].self, from: Data(payloadBytes)) else {
+            return malformed("the payload is not a JSON object (truncated?)")
+        }
+        guard header["alg"]?.scalarString != nil else { return malformed("the header has no alg") }
+        let input = Array(token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count))
+        return .success(DecodedToken(header: header, claims: claims, signingInput: input, signature: signature, fingerprint: fp))
+    }
+
+    /// First 8 hex characters of SHA-256 of the token.
+    public static func fingerprint(_ token: String) -> String {
+        let digest = SHA256.hash(data: Array(token.utf8))
+        return digest.prefix(4).map { b in (b < 16 ? "0" : "") + String(b, radix: 16) }.joined()
+    }
+
+    /// Verifies `token` against `keys` and `rules` at time `now` (seconds since 1970).
+    public static func verify(_ token: String, keys: [String: VerificationKey], rules: JWTRules, now: Double) -> Result<VerifiedToken, TokenFailure> {
+        let decoded: DecodedToken
+        switch decode(token) {
+        case .failure(let f): return .failure(f)
+        case .success(let d): decoded = d
+        }
+        return verify(decoded, keys: keys, rules: rules, now: now)
+    }
+
+    public static func verify(_ t: DecodedToken, keys: [String: VerificationKey], rules: JWTRules, now: Double) -> Result<VerifiedToken, TokenFailure> {
+        let alg = t.alg ?? ""
+        let allowed = rules.algorithms.filter { $0.lowercased() != "none" }
+        guard alg.lowercased() != "none", allowed.contains(alg) else {
+            let why = alg.lowercased() == "none" ? "alg \"none\" (an unsigned token) is never accepted" : "alg \(alg) is not allowed"
+            return .failure(TokenFailure(code: "token_algorithm_not_allowed", detail: "the token (\(t.label)) is signed with \(alg): \(why); allowed: \(allowed.joined(separator: ", "))",
+                                         required: allowed.map { "alg \($0)" }, presented: ["alg \(alg)"], summary: "algorithm \(alg) not allowed"))
+        }
+        // Find the key: by kid, or the only key that can verify this alg when the token names none.
+        let key: VerificationKey
+        if let kid = t.kid {
+            guard let k = keys[kid] else {
+                return .failure(TokenFailure(code: "token_unknown_key", detail: "the token names key \(kid), which is not in the trusted key set (known: \(keys.keys.sorted().map { $0.isEmpty ? "(no kid)" : $0 }.joined(separator: ", ")))",
+                                             required: ["kid in " + keys.keys.sorted().joined(separator: ", ")], presented: ["kid \(kid)"], summary: "unknown key \(kid)"))
+            }
+            key = k
+        } else {
+            let candidates = keys.values.filter { $0.verifiers[alg] != nil }
+            guard candidates.count == 1, let k = candidates.first else {
+                return .failure(TokenFailure(code: "token_unknown_key", detail: "the token (\(t.label)) names no kid and \(candidates.count) trusted keys can verify \(alg)",
+                                             required: ["a kid naming a trusted key"], presented: ["no kid"], summary: "token names no key"))
+            }
+            key = k
+        }
+        guard let verifier = key.verifiers[alg] else {
+            return .failure(TokenFailure(code: "token_algorithm_not_allowed",
+                                         detail: "the token claims alg \(alg) but key \(key.kid) is a \(key.keyType) key that verifies only \(key.verifiers.keys.sorted().joined(separator: ", ")) (algorithm confusion refused)",
+                                         required: key.verifiers.keys.sorted().map { "alg \($0)" }, presented: ["alg \(alg)", "kid \(key.kid)"],
+                                         summary: "algorithm \(alg) does not match the key"))
+        }
+        let ok = (try? verifier.verify(t.signature, signs: t.signingInput)) ?? false
+        guard ok else {
+            return .failure(TokenFailure(code: "token_signature_invalid", detail: "the token's \(alg) signature does not verify with key \(key.kid.isEmpty ? "(no kid)" : key.kid) (\(t.label)): it was altered or signed by another key",
+                                         required: ["a valid \(alg) signature by key \(key.kid)"], presented: ["token \(t.label)"], summary: "signature invalid"))
+        }
+        // Time claims.
+        let leewayText = "leeway \(Int(rules.leeway)) s"
+        let exp = number(t.claims["exp"])
+        if let exp {
+            if now > exp + rules.leeway {
+                return .failure(TokenFailure(code: "token_expired", detail: "the token (\(t.label)) expired \(TimeText.iso(exp)), \(TimeText.duration(now - exp)) ago; \(leewayText)",
+                                             required: ["exp after \(TimeText.iso(now - rules.leeway))"], presented: ["exp \(TimeText.iso(exp))"],
+                                             summary: "expired \(TimeText.iso(exp))"))
+            }
+        } else if rules.requireExpiry {
+            return .failure(TokenFailure(code: "token_malformed", detail: "the token (\(t.label)) has no exp claim; this API requires expiring tokens",
+                                         required: ["an exp claim"], presented: ["no exp"], summary: "no exp claim"))
+        }
+        if let nbf = number(t.claims["nbf"]), nbf > now + rules.leeway {
+            return .failure(TokenFailure(code: "token_not_yet_valid", detail: "the token (\(t.label)) is not valid before \(TimeText.iso(nbf)), \(TimeText.duration(nbf - now)) from now; \(leewayText)",
+                                         required: ["nbf before \(TimeText.iso(now + rules.leeway))"], presented: ["nbf \(TimeText.iso(nbf))"],
+                                         summary: "not valid before \(TimeText.iso(nbf))"))
+        }
+        if let iat = number(t.claims["iat"]), iat > now + rules.leeway {
+            return .failure(TokenFailure(code: "token_not_yet_valid", detail: "the token (\(t.label)) was issued at \(TimeText.iso(iat)), \(TimeText.duration(iat - now)) in the future (clock skew?); \(leewayText)",
+                                         required: ["iat before \(TimeText.iso(now + rules.leeway))"], presented: ["iat \(TimeText.iso(iat))"],
+                                         summary: "issued in the future"))
+        }
+        if !rules.issuers.isEmpty {
+            let iss = t.claims["iss"]?.scalarString
+            guard let iss, rules.issuers.contains(iss) else {
+                return .failure(TokenFailure(code: "token_issuer_mismatch", detail: "the token's issuer is \(iss.map { "\"\($0)\"" } ?? "missing"); expected \(rules.issuers.map { "\"\($0)\"" }.joined(separator: " or "))",
+                                             required: rules.issuers.map { "iss \($0)" }, presented: [iss.map { "iss \($0)" } ?? "no iss"], summary: "issuer not trusted"))
+            }
+        }
+        if !rules.audiences.isEmpty {
+            let aud = strings(t.claims["aud"])
+            guard aud.contains(where: { rules.audiences.contains($0) }) else {
+                return .failure(TokenFailure(code: "token_audience_mismatch", detail: "the token's audience is \(aud.isEmpty ? "missing" : aud.joined(separator: ", ")); this API accepts \(rules.audiences.joined(separator: " or "))",
+                                             required: rules.audiences.map { "aud \($0)" }, presented: aud.isEmpty ? ["no aud"] : aud.map { "aud \($0)" }, summary: "audience mismatch"))
+            }
+        }
+        return .success(VerifiedToken(token: t, subject: t.claims["sub"]?.scalarString, scopes: scopes(t.claims, rules: rules),
+                                      roles: rules.rolesClaim.map { strings(ClaimPath.lookup($0, in: t.claims)) } ?? [],
+                                      tenant: rules.tenantClaim.flatMap { ClaimPath.lookup($0, in: t.claims)?.scalarString }, expiresAt: exp))
+    }
+
+    /// Scopes from `scope` (space-separated), `scp` (array or string) and the configured claim.
+    public static func scopes(_ claims: [String: JSONValue], rules: JWTRules) -> [String] {
+        var out: [String] = []
+        for v in [claims["scope"], claims["scp"], rules.scopeClaim.flatMap { ClaimPath.lookup($0, in: claims) }] {
+            for s in strings(v) where !out.contains(s) { out.append(s) }
+        }
+        return out
+    }
+
+    static func number(_ v: JSONValue?) -> Double? {
+        switch v {
+        case .number(let n): return n
+        case .string(let s): return Double(s)
+        default: return nil
+        }
+    }
+
+    /// A string claim split on spaces, or an array of strings.
+    static func strings(_ v: JSONValue?) -> [String] {
+        switch v {
+        case .string(let s): return s.split(separator: " ").map(String.init)
+        case .array(let a): return a.compactMap(\.scalarString)
+        default: return []
+        }
+    }
+}
+
+/// Resolves dotted claim paths such as `realm_access.roles`.
+///
+/// A key that itself contains dots (`https://example.com/roles`) is matched whole before the path
+/// is split, so a dotted key name is never mistaken for nesting.
+public enum ClaimPath {
+    public static func lookup(_ path: String, in claims: [String: JSONValue]) -> JSONValue? {
+        let parts = path.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        return lookup(parts[...], in: .object(claims))
+    }
+
+    static func lookup(_ parts: ArraySlice<String>, in value: JSONValue) -> JSONValue? {
+        guard case .object(let obj) = value, !parts.isEmpty else { return nil }
+        // Longest key first: "a.b" as one key wins over a → b.
+        for end in stride(from: parts.endIndex, to: parts.startIndex, by: -1) {
+            let key = parts[parts.startIndex..<end].joined(separator: ".")
+            guard let v = obj[key] else { continue }
+            if end == parts.endIndex { return v }
+            if let found = lookup(parts[end...], in: v) { return found }
+        }
+        return nil
+    }
+}

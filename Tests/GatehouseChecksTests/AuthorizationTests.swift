@@ -1,0 +1,134 @@
+import GatehouseChecks
+import GatehouseCore
+import Testing
+
+/// A directory held in memory.
+struct MemoryDirectory: CredentialDirectory {
+    var consumers: [ConsumerRecord]
+    func key(id: String) -> KeyRecord? { nil }
+    func consumer(id: String) -> ConsumerRecord? { consumers.first { $0.id == id } }
+    func consumer(named name: String) -> ConsumerRecord? { consumers.first { $0.name == name } }
+    var isAvailable: Bool { true }
+}
+
+func denialOf(_ v: Verdict) -> Denial? { if case .deny(let d) = v { return d } else { return nil } }
+func allowed(_ v: Verdict) -> Bool { if case .allow = v { return true } else { return false } }
+
+@Suite struct AuthorizationTests {
+    func req(_ method: String, _ path: String, principal: Principal?, params: [String: String] = [:], body: String? = nil) -> PolicyRequest {
+        PolicyRequest(method: method, path: path, pathParams: params, body: body.map { Array($0.utf8) }, principal: principal)
+    }
+    let token = Principal(method: "jwt", subject: "17", scopes: ["payment:read", "user:profile"], roles: ["viewer"], tenant: "acme",
+                          claims: ["sub": .string("17")])
+
+    @Test func insufficientScopeNamesRequiredAndGranted() throws {
+        let c = ScopesCheck(id: "pay-write", require: ["payment:write"])
+        var r = req("POST", "/process-payment", principal: token)
+        let d = try #require(denialOf(c.evaluate(&r)))
+        #expect(d.code == "insufficient_scope")
+        #expect(d.status == 403)
+        #expect(d.required == ["payment:write"])
+        #expect(d.presented == ["payment:read", "user:profile"])
+        #expect(d.detail == "POST /process-payment needs scope payment:write; the token grants payment:read user:profile")
+        #expect(d.headers == [HeaderField("WWW-Authenticate", "Bearer realm=\"gatehouse\", error=\"insufficient_scope\", scope=\"payment:write\"")])
+    }
+
+    @Test func methodSpecificScopes() {
+        let c = ScopesCheck(id: "orders", require: [], byMethod: ["GET": ["orders:read"], "POST": ["orders:write"]])
+        let p = Principal(method: "jwt", scopes: ["orders:read"])
+        var get = req("GET", "/orders", principal: p)
+        #expect(allowed(c.evaluate(&get)))
+        var post = req("POST", "/orders", principal: p)
+        #expect(denialOf(c.evaluate(&post))?.required == ["orders:write"])
+        var delete = req("DELETE", "/orders", principal: p)
+        if case .skip = c.evaluate(&delete) {} else { Issue.record("DELETE has no scope rule and should skip") }
+    }
+
+    @Test func anyOfScopes() {
+        let c = ScopesCheck(id: "s", require: ["a", "user:profile"], match: .any)
+        var r = req("GET", "/", principal: token)
+        #expect(allowed(c.evaluate(&r)))
+    }
+
+    @Test func authorizationWithoutAuthenticationIs401() {
+        var r = req("GET", "/", principal: nil)
+        for c in [ScopesCheck(id: "s", require: ["a"]) as any PolicyCheck, RolesCheck(id: "r", anyRole: ["x"]), OwnerCheck(id: "o", pathParam: "id"),
+                  TenantCheck(id: "t", tenant: "acme")] {
+            let d = denialOf(c.evaluate(&r))
+            #expect(d?.code == .missingCredentials && d?.status == 401, "\(c.type)")
+        }
+    }
+
+    @Test func rolesAndPermissions() throws {
+        let admin = RolesCheck(id: "admins", anyRole: ["admin"])
+        var r = req("DELETE", "/orders/1", principal: token)
+        let d = try #require(denialOf(admin.evaluate(&r)))
+        #expect(d.code == "missing_role")
+        #expect(d.required == ["admin"] && d.presented == ["viewer"])
+
+        let rbac = RolesCheck(id: "rbac", permissions: ["viewer": ["orders:read"], "clerk": ["orders:read", "orders:write"]],
+                              byMethod: ["GET": ["orders:read"], "POST": ["orders:write"]])
+        var get = req("GET", "/orders", principal: token)
+        #expect(allowed(rbac.evaluate(&get)))
+        var post = req("POST", "/orders", principal: token)
+        let pd = try #require(denialOf(rbac.evaluate(&post)))
+        #expect(pd.code == "missing_permission")
+        #expect(pd.detail.contains("orders:write"))
+        #expect(pd.hint.contains("clerk"))
+    }
+
+    @Test func ownerFromPathOrBody() throws {
+        let byPath = OwnerCheck(id: "own", pathParam: "id")
+        var mine = req("GET", "/users/17", principal: token, params: ["id": "17"])
+        #expect(allowed(byPath.evaluate(&mine)))
+        var theirs = req("GET", "/users/42", principal: token, params: ["id": "42"])
+        let d = try #require(denialOf(byPath.evaluate(&theirs)))
+        #expect(d.code == "not_owner" && d.status == 403)
+        #expect(d.detail == "GET /users/42 belongs to 42 (path parameter {id}); the caller's sub is 17")
+
+        let byBody = OwnerCheck(id: "own", bodyField: "account.owner")
+        #expect(byBody.needsBody)
+        var ok = req("POST", "/transfers", principal: token, body: #"{"account":{"owner":"17"}}"#)
+        #expect(allowed(byBody.evaluate(&ok)))
+        var bad = req("POST", "/transfers", principal: token, body: #"{"account":{"owner":"99"}}"#)
+        #expect(denialOf(byBody.evaluate(&bad))?.code == "not_owner")
+    }
+
+    @Test func crossTenantCallsAreRefused() throws {
+        let fixed = TenantCheck(id: "t", tenant: "globex")
+        var r = req("GET", "/", principal: token)
+        let d = try #require(denialOf(fixed.evaluate(&r)))
+        #expect(d.code == "wrong_tenant")
+        #expect(d.required == ["tenant globex"] && d.presented == ["tenant acme"])
+        let byParam = TenantCheck(id: "t", pathParam: "tenant")
+        var same = req("GET", "/t/acme/x", principal: token, params: ["tenant": "acme"])
+        #expect(allowed(byParam.evaluate(&same)))
+        var noTenant = req("GET", "/t/acme/x", principal: Principal(method: "api_key"), params: ["tenant": "acme"])
+        #expect(denialOf(byParam.evaluate(&noTenant))?.detail.contains("no tenant") == true)
+    }
+
+    @Test func basicAuthAgainstBcryptHashes() throws {
+        let hash = BasicAuthCheck.hashPassword("correct horse", cost: 4)
+        let dir = MemoryDirectory(consumers: [
+            ConsumerRecord(id: "c1", name: "alice", scopes: ["orders:read"], passwordHash: hash),
+            ConsumerRecord(id: "c2", name: "bob", status: "suspended", passwordHash: hash),
+        ])
+        let c = BasicAuthCheck(id: "basic", directory: dir)
+        var missing = PolicyRequest(method: "GET", path: "/")
+        let m = try #require(denialOf(c.evaluate(&missing)))
+        #expect(m.code == .missingCredentials && m.status == 401)
+        #expect(m.headers.first?.value.hasPrefix("Basic realm=\"gatehouse\"") == true)
+        var good = PolicyRequest(method: "GET", path: "/", headers: HeaderList([("Authorization", "Basic YWxpY2U6Y29ycmVjdCBob3JzZQ==")]))
+        #expect(allowed(c.evaluate(&good)))
+        #expect(good.principal?.consumerName == "alice" && good.principal?.scopes == ["orders:read"])
+        // Twice: the second time is answered from the verification cache, with the same result.
+        var again = PolicyRequest(method: "GET", path: "/", headers: HeaderList([("Authorization", "Basic YWxpY2U6Y29ycmVjdCBob3JzZQ==")]))
+        #expect(allowed(c.evaluate(&again)))
+        var wrong = PolicyRequest(method: "GET", path: "/", headers: HeaderList([("Authorization", "Basic YWxpY2U6d3Jvbmc=")]))  // alice:wrong
+        let w = try #require(denialOf(c.evaluate(&wrong)))
+        #expect(w.code == .invalidCredentials)
+        #expect(!w.detail.contains("wrong") || w.detail.contains("wrong password"))
+        var suspended = PolicyRequest(method: "GET", path: "/", headers: HeaderList([("Authorization", "Basic Ym9iOmNvcnJlY3QgaG9yc2U=")]))  // bob:correct horse
+        #expect(denialOf(c.evaluate(&suspended))?.code == .consumerSuspended)
+    }
+}
