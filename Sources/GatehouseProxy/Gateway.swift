@@ -76,7 +76,8 @@ public final class Gateway: Sendable {
                     let sync = channel.pipeline.syncOperations
                     let peer = try tls?.addHandler(to: sync)
                     // Parse errors reach GatewayHandler, which answers them as problem+json with a request id.
-                    try sync.configureHTTPServerPipeline(withErrorHandling: false)
+                    // Pipelined requests are queued by GatewayHandler itself (see its channelRead).
+                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
                     try sync.addHandler(GatewayHandler(services: services, isTLS: tls != nil, peerIdentity: peer))
                 }
             }

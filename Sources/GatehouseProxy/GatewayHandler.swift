@@ -106,6 +106,11 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     var ids = RequestIDGenerator()
     var peer: IPAddress?
     let clock = NIOMicroClock()
+    /// Parts of pipelined requests that arrived before the current response ended.
+    var queued: [HTTPServerRequestPart] = []
+    var draining = false
+    /// Set by a graceful shutdown: no new requests on this connection.
+    var quiescing = false
     /// The connection's read-timeout timer and when it is due (uptime ns).
     var timer: Scheduled<Void>?
     var timerDue: UInt64 = 0
@@ -136,11 +141,50 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        // A pipelined request (its head arrives before the current response ended) waits its turn.
+        // Queueing here instead of in NIO's HTTPServerPipelineHandler keeps reading enabled between
+        // requests: that handler withholds read() while a response is pending, which costs two
+        // epoll_ctl calls per request.
+        if !queued.isEmpty || exchange?.requestEnded == true {
+            queued.append(part)
+            if queued.count > 256 { _ = context.channel.setOption(ChannelOptions.autoRead, value: false) }
+            return
+        }
+        process(part)
+    }
+
+    private func process(_ part: HTTPServerRequestPart) {
+        switch part {
         case .head(let head): onHead(head)
         case .body(let buf): onBody(buf)
         case .end: onEnd()
         }
+    }
+
+    /// Processes queued pipelined parts until one of them starts an exchange that is still running.
+    private func drainQueued() {
+        guard !draining else { return }
+        draining = true
+        defer { draining = false }
+        while !queued.isEmpty, exchange?.requestEnded != true, context != nil {
+            process(queued.removeFirst())
+        }
+        if queued.count <= 256 { _ = context?.channel.setOption(ChannelOptions.autoRead, value: true) }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            // Graceful shutdown: close idle connections now, busy ones after their current response.
+            quiescing = true
+            if let ex = exchange {
+                ex.keepAlive = false
+            } else {
+                context.close(promise: nil)
+            }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -194,6 +238,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             requestID = ids.next()
         }
         let ex = Exchange(requestID: requestID, head: head, state: state)
+        if quiescing { ex.keepAlive = false }
         exchange = ex
 
         let uri = head.uri
@@ -665,7 +710,15 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         exchange = nil
         phase = .idle
         log(ex)
-        if closeAfter { context?.close(promise: nil) }
+        if closeAfter {
+            queued.removeAll()
+            context?.close(promise: nil)
+        } else if !ex.keepAlive || quiescing {
+            // The connection closes once the response is written (endResponse); nothing more is read.
+            queued.removeAll()
+        } else if !queued.isEmpty {
+            drainQueued()
+        }
     }
 
     private func log(_ ex: Exchange) {

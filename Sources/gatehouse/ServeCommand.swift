@@ -58,6 +58,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         try await gateway.start()
         if let addr = gateway.boundAddress { print("gatehouse listening on \(addr.ipAddress ?? "?"):\(addr.port ?? 0)") }
+        if let addr = gateway.adminAddress { print("admin listening on \(addr.ipAddress ?? "?"):\(addr.port ?? 0)") }
         fflush(nil)
 
         let signals = SignalWaiter()

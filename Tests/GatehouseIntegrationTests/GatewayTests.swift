@@ -7,7 +7,7 @@ import Testing
 
 /// Configuration shared by most tests; `UP` is replaced by the upstream's port.
 let baseYAML = """
-    admin: 127.0.0.1:ADMIN
+    admin: 127.0.0.1:0
     upstreams:
       app: { targets: ["http://127.0.0.1:UP"], timeout: 1s, connect_timeout: 1s }
       down: { targets: ["http://127.0.0.1:DOWN"], connect_timeout: 1s }
@@ -77,10 +77,10 @@ final class Fixture {
 
     init() async throws {
         upstream = try await startUpstream()
-        adminPort = try closedPort()
-        let yaml = baseYAML.replacingOccurrences(of: "UP", with: String(upstream.port)).replacingOccurrences(of: "DOWN", with: String(try closedPort()))
-            .replacingOccurrences(of: "ADMIN", with: String(adminPort))
+        let yaml = baseYAML.replacingOccurrences(of: "UP", with: String(upstream.port)).replacingOccurrences(of: "DOWN", with: "1")  // nothing listens on port 1: connections are refused
+
         gateway = try GatewayProcess(yaml: yaml)
+        adminPort = gateway.adminPort ?? 0
         #expect(try gateway.cli(["consumers", "create", "acme"]).status == 0)
         let created = try gateway.cli(["keys", "create", "--consumer", "acme", "--quiet"])
         key = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -354,6 +354,22 @@ final class Fixture {
         follower.terminate()
         follower.waitUntilExit()
         #expect(seen.contains(later.requestID))
+        await f.stop()
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        let f = try await Fixture()
+        // Three requests in one write: allowed (slow upstream), denied, allowed; the last closes.
+        let reply = try rawExchange(port: f.gateway.port,
+            "GET /open?delay_ms=300&n=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+            + "GET /office HTTP/1.1\r\nHost: x\r\n\r\n"
+            + "GET /open?n=3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        // Responses follow each other directly (a body is not followed by a line break).
+        let statuses = reply.components(separatedBy: "HTTP/1.1 ").dropFirst().map { String($0.prefix(3)) }
+        #expect(statuses == ["200", "403", "200"])
+        let first = try #require(reply.range(of: "n=1"))
+        let third = try #require(reply.range(of: "n=3"))
+        #expect(first.lowerBound < third.lowerBound)
         await f.stop()
     }
 

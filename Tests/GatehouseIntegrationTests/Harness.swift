@@ -65,6 +65,8 @@ final class GatewayProcess: @unchecked Sendable {
     let dir: TempDir
     let configPath: String
     let port: Int
+    /// The admin listener's port, when the configuration has one.
+    let adminPort: Int?
     let stderrPipe: Pipe
     private var stderrData = Data()
     private let lock = NSLock()
@@ -82,20 +84,24 @@ final class GatewayProcess: @unchecked Sendable {
         process.standardOutput = out
         process.standardError = stderrPipe
         try process.run()
-        // The first stdout line names the bound port.
-        var line = Data()
+        // The first stdout line names the bound port; with an admin listener, the second names its port.
         let handle = out.fileHandleForReading
-        while true {
-            let b = handle.readData(ofLength: 1)
-            if b.isEmpty || b == Data([0x0A]) { break }
-            line.append(b)
+        func readLine() -> String {
+            var line = Data()
+            while true {
+                let b = handle.readData(ofLength: 1)
+                if b.isEmpty || b == Data([0x0A]) { break }
+                line.append(b)
+            }
+            return String(decoding: line, as: UTF8.self)
         }
-        let text = String(decoding: line, as: UTF8.self)
+        let text = readLine()
         guard let portText = text.split(separator: ":").last, let port = Int(portText) else {
             process.waitUntilExit()
             throw HarnessError("gateway did not start: \(text)\n\(String(decoding: stderrPipe.fileHandleForReading.availableData, as: UTF8.self))")
         }
         self.port = port
+        adminPort = yaml.contains("admin:") ? readLine().split(separator: ":").last.flatMap { Int($0) } : nil
         stderrPipe.fileHandleForReading.readabilityHandler = { [weak self] h in
             let d = h.availableData
             guard let self else { return }
