@@ -439,7 +439,9 @@ final class Fixture {
         try ("listen: 127.0.0.1:\(g.port)\nstore: { sqlite: gatehouse.db }\n" + yaml + "  - match: { path: /b, methodz: [GET] }\n    upstream: app\n")
             .write(toFile: g.configPath, atomically: true, encoding: .utf8)
         g.signal(SIGHUP)
-        try await Task.sleep(for: .milliseconds(800))
+        for _ in 0..<50 where !g.stderr.contains("configuration rejected") {
+            try await Task.sleep(for: .milliseconds(100))
+        }
         #expect(g.stderr.contains("configuration rejected"))
         #expect(g.stderr.contains("gatehouse.yaml:9:24: routes[1].match.methodz: unknown key \"methodz\"; did you mean \"methods\"?"))
         #expect(try await send(.GET, g.url + "/a").status == 200)
