@@ -1,4 +1,5 @@
 import GatehouseCore
+import Synchronization
 
 /// `jwt`: authenticates the caller by a signed JWT from `Authorization: Bearer` or a cookie.
 public struct JWTCheck: PolicyCheck {
@@ -9,13 +10,17 @@ public struct JWTCheck: PolicyCheck {
     /// Cookie to read the token from when there is no Authorization header.
     public let cookie: String?
     public let realm: String
+    /// Tokens whose signature verified, so a client reusing its token skips decoding and the
+    /// signature check (the expensive part: ≈ 50 µs for RS256). Claims are re-checked every time.
+    let cache: VerifiedTokenCache
 
-    public init(id: String, keys: JWTKeySet, rules: JWTRules, cookie: String? = nil, realm: String = "gatehouse") {
+    public init(id: String, keys: JWTKeySet, rules: JWTRules, cookie: String? = nil, realm: String = "gatehouse", cacheSize: Int = 10_000) {
         self.id = id
         self.keys = keys
         self.rules = rules
         self.cookie = cookie
         self.realm = realm
+        self.cache = VerifiedTokenCache(capacity: cacheSize)
     }
 
     func challenge(_ params: String? = nil) -> HeaderField {
@@ -48,18 +53,25 @@ public struct JWTCheck: PolicyCheck {
                                 required: ["bearer token in \(whereText)"], presented: [],
                                 hint: "Obtain a token from the issuer and send it as Authorization: Bearer <token>.", headers: [challenge()]))
         }
-        let decoded: DecodedToken
-        switch JWTVerifier.decode(token) {
-        case .failure(let f): return .deny(denial(f))
-        case .success(let d): decoded = d
-        }
         let current = keys.currentKeys(now: request.now)
+        let cached = current.loaded ? cache.get(token, generation: current.generation) : nil
+        let decoded: DecodedToken
+        if let cached {
+            decoded = cached
+        } else {
+            switch JWTVerifier.decode(token) {
+            case .failure(let f): return .deny(denial(f))
+            case .success(let d): decoded = d
+            }
+        }
         guard current.loaded else {
             return .deny(Denial(code: .checkUnavailable,
                                 detail: "no signing keys are available from \(keys.source)\(current.lastError.map { " (\($0))" } ?? ""), so token \(decoded.fingerprint) cannot be verified",
                                 presented: ["token \(decoded.label)"], hint: "Retry shortly; operators should check the JWKS source."))
         }
-        switch JWTVerifier.verify(decoded, keys: current.keys, rules: rules, now: request.now) {
+        let result = JWTVerifier.verify(decoded, keys: current.keys, rules: rules, now: request.now, signatureVerified: cached != nil)
+        if cached == nil, case .success = result { cache.put(token, decoded, generation: current.generation) }
+        switch result {
         case .failure(let f):
             if f.code == "token_unknown_key" {
                 // The issuer may have rotated keys: look again, at a bounded rate, for the next request.
@@ -90,4 +102,36 @@ public struct JWTCheck: PolicyCheck {
         Denial(code: f.code, status: 401, detail: f.detail, required: f.required, presented: f.presented,
                headers: [challenge("error=\"invalid_token\", error_description=\(JWTCheck.quoted(f.summary))")])
     }
+}
+
+/// A bounded map from token text to its decoded form, for tokens whose signature verified with key
+/// set generation `generation`. A reload of the key set (new generation) makes every entry a miss.
+/// When full, it is emptied: simple, bounded, and a cold miss costs one verification.
+final class VerifiedTokenCache: Sendable {
+    struct Entry: Sendable {
+        var decoded: DecodedToken
+        var generation: Int
+    }
+    let capacity: Int
+    let entries = Mutex<[String: Entry]>([:])
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func get(_ token: String, generation: Int) -> DecodedToken? {
+        guard capacity > 0 else { return nil }
+        return entries.withLock { e in
+            guard let hit = e[token], hit.generation == generation else { return nil }
+            return hit.decoded
+        }
+    }
+
+    func put(_ token: String, _ decoded: DecodedToken, generation: Int) {
+        guard capacity > 0 else { return }
+        entries.withLock { e in
+            if e.count >= capacity { e.removeAll(keepingCapacity: true) }
+            e[token] = Entry(decoded: decoded, generation: generation)
+        }
+    }
+
+    var count: Int { entries.withLock { $0.count } }
 }

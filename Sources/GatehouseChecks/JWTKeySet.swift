@@ -47,6 +47,8 @@ public final class JWTKeySet: Sendable {
         var keys: [String: VerificationKey] = [:]
         var loaded = false
         var loadedAt: Double = 0
+        /// Bumped by every successful load: verified-token caches key their entries by it.
+        var generation = 0
         var lastError: String?
         var lastAttempt: Double = -.infinity
         var refreshing = false
@@ -69,8 +71,8 @@ public final class JWTKeySet: Sendable {
     }
 
     /// The current keys, waiting briefly for the first load if none has completed yet.
-    public func currentKeys(now: Double) -> (keys: [String: VerificationKey], loaded: Bool, lastError: String?) {
-        var snap = state.withLock { ($0.keys, $0.loaded, $0.lastError, $0.loadedAt) }
+    public func currentKeys(now: Double) -> (keys: [String: VerificationKey], loaded: Bool, lastError: String?, generation: Int) {
+        var snap = state.withLock { ($0.keys, $0.loaded, $0.lastError, $0.loadedAt, $0.generation) }
         if !snap.1 {
             requestRefresh(now: now, force: true)
             let deadline = Date().addingTimeInterval(firstLoadWait)
@@ -79,11 +81,11 @@ public final class JWTKeySet: Sendable {
                 _ = loadedSignal.wait(until: deadline)
             }
             loadedSignal.unlock()
-            snap = state.withLock { ($0.keys, $0.loaded, $0.lastError, $0.loadedAt) }
+            snap = state.withLock { ($0.keys, $0.loaded, $0.lastError, $0.loadedAt, $0.generation) }
         } else if case .url = source, now - snap.3 > maxAge {
             requestRefresh(now: now, force: false)
         }
-        return (snap.0, snap.1, snap.2)
+        return (snap.0, snap.1, snap.2, snap.4)
     }
 
     /// Asks for a background refresh, unless one ran within `minRefreshInterval` (`force` skips the
@@ -135,6 +137,7 @@ public final class JWTKeySet: Sendable {
             case .success(let keys):
                 s.keys = keys
                 s.loaded = true
+                s.generation += 1
                 s.loadedAt = Date().timeIntervalSince1970
                 s.lastError = nil
             case .failure(let e):

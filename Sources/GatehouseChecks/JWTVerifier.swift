@@ -122,7 +122,10 @@ public enum JWTVerifier {
         return verify(decoded, keys: keys, rules: rules, now: now)
     }
 
-    public static func verify(_ t: DecodedToken, keys: [String: VerificationKey], rules: JWTRules, now: Double) -> Result<VerifiedToken, TokenFailure> {
+    /// - Parameter signatureVerified: the exact token's signature was already verified with this key
+    ///   set (a cache hit): every other rule is still applied, so expiry and the rest are re-checked.
+    public static func verify(_ t: DecodedToken, keys: [String: VerificationKey], rules: JWTRules, now: Double,
+                              signatureVerified: Bool = false) -> Result<VerifiedToken, TokenFailure> {
         let alg = t.alg ?? ""
         let allowed = rules.algorithms.filter { $0.lowercased() != "none" }
         guard alg.lowercased() != "none", allowed.contains(alg) else {
@@ -152,7 +155,7 @@ public enum JWTVerifier {
                                          required: key.verifiers.keys.sorted().map { "alg \($0)" }, presented: ["alg \(alg)", "kid \(key.kid)"],
                                          summary: "algorithm \(alg) does not match the key"))
         }
-        let ok = (try? verifier.verify(t.signature, signs: t.signingInput)) ?? false
+        let ok = signatureVerified || ((try? verifier.verify(t.signature, signs: t.signingInput)) ?? false)
         guard ok else {
             return .failure(TokenFailure(code: "token_signature_invalid", detail: "the token's \(alg) signature does not verify with key \(key.kid.isEmpty ? "(no kid)" : key.kid) (\(t.label)): it was altered or signed by another key",
                                          required: ["a valid \(alg) signature by key \(key.kid)"], presented: ["token \(t.label)"], summary: "signature invalid"))

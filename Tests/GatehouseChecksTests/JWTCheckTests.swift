@@ -155,6 +155,35 @@ import Testing
         guard case .allow = c.evaluate(&during) else { Issue.record("last good keys were dropped during an outage"); return }
     }
 
+    @Test func verifiedTokenCacheRechecksClaimsAndForgetsOnKeyRotation() async throws {
+        guard let out = try PyJWT.run(PyJWT.mintScript) else { return }
+        let dir = NSTemporaryDirectory() + "jwks-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/jwks.json"
+        try json(out["jwks"]!).write(toFile: path, atomically: true, encoding: .utf8)
+        let keys = JWTKeySet(source: .file(path))
+        await keys.refreshNow()
+        let c = JWTCheck(id: "jwt", keys: keys, rules: Self.rules)
+        let token = (out["good"] as! [String: String])["RS256"]!
+        for _ in 0..<2 {
+            var req = request(token)
+            guard case .allow = c.evaluate(&req) else { Issue.record("valid token refused"); return }
+            #expect(req.principal?.subject == "user-17")
+        }
+        // The signature is remembered, the claims are not: ten days later the same token is expired.
+        var late = request(token, now: Date().timeIntervalSince1970 + 10 * 86400)
+        #expect(denial(c.evaluate(&late))?.code == "token_expired")
+        // The issuer's key under the same kid changes: the cached verification does not survive the reload.
+        let rogue = ((out["rogue_jwks"] as! [String: Any])["keys"] as! [[String: Any]]).first { $0["kid"] as? String == "rogue-9" }!
+        var replaced = rogue
+        replaced["kid"] = "rsa-1"
+        try json(["keys": [replaced]]).write(toFile: path, atomically: true, encoding: .utf8)
+        await keys.refreshNow()
+        var after = request(token)
+        #expect(denial(c.evaluate(&after))?.code == "token_signature_invalid")
+    }
+
     @Test func tokenFromCookie() async throws {
         guard let out = try PyJWT.run(PyJWT.mintScript) else { return }
         let keys = JWTKeySet(source: .json(try json(out["jwks"]!)))
