@@ -7,7 +7,7 @@ import NIOPosix
 /// JSON summary of what it received (method, path, the forwarding headers, body size) without
 /// buffering the body. Query parameters shape the answer:
 /// `delay_ms=N` waits before answering; `bytes=N` streams an N-byte body instead; `status=N` sets
-/// the status.
+/// the status; `vary=V` adds a `Vary` header.
 public final class DemoUpstream: Sendable {
     let group: MultiThreadedEventLoopGroup
     let channel: any Channel
@@ -64,6 +64,7 @@ final class DemoHandler: ChannelInboundHandler {
         guard context.channel.isActive else { return }
         let status = params.queryValue("status").flatMap(Int.init) ?? 200
         var headers = HTTPHeaders()
+        if let vary = params.queryValue("vary") { headers.add(name: "Vary", value: vary) }
         if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
         if let n = params.queryValue("bytes").flatMap(Int.init) {
             headers.add(name: "Content-Type", value: "application/octet-stream")

@@ -571,3 +571,29 @@ final class Collected: @unchecked Sendable {
         await a.stop()
     }
 }
+
+@Suite(.serialized) struct ResponseHeaderTests {
+    /// Headers a check adds (CORS) join the upstream's `Vary` instead of replacing it.
+    @Test func varyFromAPolicyIsMergedWithTheUpstreams() async throws {
+        let up = try await startUpstream()
+        let g = try GatewayProcess(yaml: """
+            upstreams:
+              app: { targets: ["http://127.0.0.1:\(up.port)"] }
+            routes:
+              - name: r
+                match: { path: /r }
+                upstream: app
+                policies: [web]
+            policies:
+              web: { type: cors, origins: ["https://app.example.com"], methods: [GET] }
+            """)
+        let r = try await send(.GET, g.url + "/r?vary=Accept-Encoding", headers: [("Origin", "https://app.example.com")])
+        #expect(r.status == 200)
+        #expect(r.headers.first(name: "access-control-allow-origin") == "https://app.example.com")
+        let vary = r.headers[canonicalForm: "vary"].map(String.init)
+        #expect(vary.contains("Accept-Encoding"))
+        #expect(vary.contains("Origin"))
+        g.stop()
+        await up.stop()
+    }
+}
