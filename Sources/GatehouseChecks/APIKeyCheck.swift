@@ -7,6 +7,7 @@ public struct APIKeyCheck: PolicyCheck {
     public let header: String?
     public let queryParameter: String?
     public let directory: any CredentialDirectory
+    public var secretQueryParameters: [String] { queryParameter.map { [$0] } ?? [] }
 
     public init(id: String, header: String? = "X-API-Key", queryParameter: String? = nil, directory: any CredentialDirectory) {
         self.id = id

@@ -11,11 +11,14 @@ public protocol PolicyCheck: Sendable {
     var type: String { get }
     /// Whether the check needs the request body buffered (WAF, owner-from-body).
     var needsBody: Bool { get }
+    /// Query parameters that carry credentials for this check; the call log redacts their values.
+    var secretQueryParameters: [String] { get }
     func evaluate(_ request: inout PolicyRequest) -> Verdict
 }
 
 extension PolicyCheck {
     public var needsBody: Bool { false }
+    public var secretQueryParameters: [String] { [] }
 }
 
 /// Whether a check's denials are enforced or only recorded.
@@ -90,10 +93,13 @@ public protocol MicroClock: Sendable {
 public struct PolicyChain: Sendable {
     public var links: [ChainLink]
     public let needsBody: Bool
+    /// Lowercased query parameters that carry credentials for some check of the chain.
+    public let secretQueryParameters: Set<String>
 
     public init(_ links: [ChainLink]) {
         self.links = links
         self.needsBody = links.contains { $0.check.needsBody }
+        self.secretQueryParameters = Set(links.flatMap { $0.check.secretQueryParameters.map { $0.lowercased() } })
     }
 
     /// Evaluates every check in order until an enforced denial; the rest are traced as not reached.

@@ -697,12 +697,8 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
 
     private func completeIfDone(_ ex: Exchange) {
         guard ex.responseEnded else { return }
-        if ex.requestEnded {
-            finish(ex, closeAfter: false)
-        } else if phase == .answered {
-            // Denied before the body arrived: keep reading to drain it; finish when it ends.
-            return
-        }
+        // Answered before the request body ended (a denial): keep reading to drain it; onEnd finishes.
+        if ex.requestEnded { finish(ex, closeAfter: false) }
     }
 
     private func finish(_ ex: Exchange, closeAfter: Bool) {
@@ -727,7 +723,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         let principal = req?.principal
         var path = ex.head.uri
         if path.count > 2048 { path = String(path.prefix(2048)) + "…" }
-        path = CallLogRedaction.redact(uri: path, route: ex.route)
+        path = CallLogRedaction.redact(uri: path, configured: ex.route?.chain.secretQueryParameters ?? [])
         let record = CallRecord(
             requestID: ex.requestID, time: ex.wallTime, route: ex.route?.name, consumer: principal?.consumerName ?? principal?.subject,
             keyID: principal?.keyID, client: req?.clientAddress?.description ?? peer?.description, method: ex.head.method.rawValue, path: path,
@@ -743,17 +739,18 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
 
 /// Removes credentials from what the call log stores.
 enum CallLogRedaction {
-    /// Query parameters that commonly carry secrets are replaced by "[redacted]".
+    /// Query parameters that commonly carry secrets; their values are replaced by "[redacted]",
+    /// as are those of parameters a check of the route reads credentials from (`configured`).
     static let secretParameters: Set<String> = ["api_key", "apikey", "key", "access_token", "token", "password", "secret", "client_secret"]
 
-    static func redact(uri: String, route: CompiledRoute?) -> String {
+    static func redact(uri: String, configured: Set<String>) -> String {
         guard let q = uri.firstIndex(of: "?") else { return uri }
         let query = uri[uri.index(after: q)...]
         var changed = false
         let parts = query.split(separator: "&", omittingEmptySubsequences: false).map { part -> String in
             guard let eq = part.firstIndex(of: "=") else { return String(part) }
             let name = PercentDecoding.decode(part[..<eq]).lowercased()
-            if secretParameters.contains(name) {
+            if secretParameters.contains(name) || configured.contains(name) {
                 changed = true
                 return part[..<eq] + "=[redacted]"
             }

@@ -597,3 +597,35 @@ final class Collected: @unchecked Sendable {
         await up.stop()
     }
 }
+
+@Suite(.serialized) struct CallLogSecretTests {
+    /// A key sent in a query parameter the operator named (not a usual secret name) is still kept out of the log.
+    @Test func configuredKeyParameterIsRedacted() async throws {
+        let up = try await startUpstream()
+        let g = try GatewayProcess(yaml: """
+            upstreams:
+              app: { targets: ["http://127.0.0.1:\(up.port)"] }
+            routes:
+              - name: r
+                match: { path: /r }
+                upstream: app
+                policies: [qkey]
+            policies:
+              qkey: { type: api_key, query: gh_credential }
+            """)
+        #expect(try g.cli(["consumers", "create", "acme"]).status == 0)
+        let key = try g.cli(["keys", "create", "--consumer", "acme", "--quiet"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        var reply = try await send(.GET, g.url + "/r?x=1&gh_credential=" + key)
+        for _ in 0..<40 where reply.status != 200 {
+            try await Task.sleep(for: .milliseconds(100))
+            reply = try await send(.GET, g.url + "/r?x=1&gh_credential=" + key)
+        }
+        #expect(reply.status == 200)
+        let record = try await g.record(reply.requestID)
+        #expect(record["path"] as? String == "/r?x=1&gh_credential=[redacted]")
+        let logs = try g.cli(["logs", "--json", "--limit", "1000"]).stdout
+        #expect(!logs.contains(key))
+        g.stop()
+        await up.stop()
+    }
+}
