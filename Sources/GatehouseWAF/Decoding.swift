@@ -293,22 +293,25 @@ enum Decoding {
 
     /// Whether `needle` (lowercase ASCII) occurs in `hay` (already lowercased), returning its start.
     static func find(_ needle: [UInt8], in hay: [UInt8], from: Int = 0) -> Int? {
-        let m = needle.count, n = hay.count
+        needle.withUnsafeBufferPointer { find($0, in: hay, from: from) }
+    }
+
+    /// The first index of `nb` in `hay` at or after `from`: a first-byte scan, then a compare.
+    static func find(_ nb: UnsafeBufferPointer<UInt8>, in hay: [UInt8], from: Int) -> Int? {
+        let m = nb.count, n = hay.count
         guard m > 0, n >= m, from <= n - m else { return nil }
         return hay.withUnsafeBufferPointer { hb -> Int? in
-            needle.withUnsafeBufferPointer { nb -> Int? in
-                let first = nb[0]
-                var i = from
-                while i <= n - m {
-                    if hb[i] == first {
-                        var k = 1
-                        while k < m, hb[i + k] == nb[k] { k += 1 }
-                        if k == m { return i }
-                    }
-                    i += 1
+            let first = nb[0]
+            var i = from
+            while i <= n - m {
+                if hb[i] == first {
+                    var k = 1
+                    while k < m, hb[i + k] == nb[k] { k += 1 }
+                    if k == m { return i }
                 }
-                return nil
+                i += 1
             }
+            return nil
         }
     }
 }
@@ -316,23 +319,7 @@ enum Decoding {
 extension Decoding {
     /// `find` for a literal needle, without allocating.
     static func find(_ needle: StaticString, in hay: [UInt8], from: Int = 0) -> Int? {
-        needle.withUTF8Buffer { nb -> Int? in
-            let m = nb.count, n = hay.count
-            guard m > 0, n >= m, from <= n - m else { return nil }
-            return hay.withUnsafeBufferPointer { hb -> Int? in
-                let first = nb[0]
-                var i = from
-                while i <= n - m {
-                    if hb[i] == first {
-                        var k = 1
-                        while k < m, hb[i + k] == nb[k] { k += 1 }
-                        if k == m { return i }
-                    }
-                    i += 1
-                }
-                return nil
-            }
-        }
+        needle.withUTF8Buffer { find($0, in: hay, from: from) }
     }
 }
 
