@@ -172,6 +172,13 @@ struct ServerAnalyzerOptions: ParsableArguments {
     var urlPath: String
 }
 
+extension ServerAnalyzerOptions {
+    /// Prints a server analyzer's verdict as the report or, with --json, the doctor's contract.
+    func report(_ verdict: ServerVerdict, server: String) {
+        print(json ? Diagnosis.json([verdict.diagnosis(server: server)], asArray: false) : verdict.render(server: server, path: urlPath))
+    }
+}
+
 /// `gatehouse doctor nginx`.
 struct DoctorNginxCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "nginx", abstract: "Explain nginx's 403 for a URL path from its config and the file system.")
@@ -184,8 +191,7 @@ struct DoctorNginxCommand: ParsableCommand {
             var analyzer = NginxAnalyzer(configFile: config, worker: try WorkerIdentity.lookup(common.asUser))
             analyzer.clientAddress = common.client
             analyzer.host = common.host
-            let verdict = try analyzer.analyze(path: common.urlPath)
-            print(common.json ? Diagnosis.json([verdict.diagnosis(server: "nginx")], asArray: false) : verdict.render(server: "nginx", path: common.urlPath))
+            common.report(try analyzer.analyze(path: common.urlPath), server: "nginx")
         } catch let e as ServerAnalysisError { throw DoctorCLIError(description: e.description) }
     }
 }
@@ -202,8 +208,7 @@ struct DoctorApacheCommand: ParsableCommand {
             var analyzer = ApacheAnalyzer(configFile: config, worker: try WorkerIdentity.lookup(common.asUser))
             analyzer.clientAddress = common.client
             analyzer.host = common.host
-            let verdict = try analyzer.analyze(path: common.urlPath)
-            print(common.json ? Diagnosis.json([verdict.diagnosis(server: "apache-httpd")], asArray: false) : verdict.render(server: "apache-httpd", path: common.urlPath))
+            common.report(try analyzer.analyze(path: common.urlPath), server: "apache-httpd")
         } catch let e as ServerAnalysisError { throw DoctorCLIError(description: e.description) }
     }
 }
