@@ -75,9 +75,9 @@ public final class Gateway: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     let peer = try tls?.addHandler(to: sync)
-                    // Parse errors reach GatewayHandler, which answers them as problem+json with a request id.
-                    // Pipelined requests are queued by GatewayHandler itself (see its channelRead).
-                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
+                    // GatewayHandler reads and writes bytes: it parses HTTP/1 itself (HTTP1.swift),
+                    // answers parse errors as problem+json with a request id, and queues pipelined
+                    // requests.
                     try sync.addHandler(GatewayHandler(services: services, isTLS: tls != nil, peerIdentity: peer))
                 }
             }

@@ -4,7 +4,6 @@ import GatehouseStore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 
 #if canImport(Glibc)
@@ -34,7 +33,7 @@ final class Exchange {
     let requestID: String
     let startNanos: UInt64
     let wallTime: Double
-    let head: HTTPRequestHead
+    let head: RequestHead
     let state: RuntimeState
     var route: CompiledRoute?
     var policyRequest: PolicyRequest?
@@ -51,6 +50,13 @@ final class Exchange {
     var pendingBytes = 0
     var upstream: UpstreamConnection?
     var upstreamSpec: UpstreamSpec?
+    /// The response head, held back until the first body piece so that a small response goes out
+    /// in one write.
+    var heldHead: ByteBuffer?
+    /// The response is chunked towards the client (re-framed from the upstream's chunks).
+    var chunkedOut = false
+    /// The request body is chunked towards the upstream (re-framed from the client's chunks).
+    var chunkedUp = false
     var upstreamTarget: HostPort?
     /// The target as text, from the connection (computed once per connection, not per request).
     var upstreamTargetText: String?
@@ -67,23 +73,24 @@ final class Exchange {
     var hasBody: Bool
     var expectContinue: Bool
 
-    init(requestID: String, head: HTTPRequestHead, state: RuntimeState) {
+    init(requestID: String, head: RequestHead, state: RuntimeState) {
         self.requestID = requestID
         self.startNanos = NIODeadline.now().uptimeNanoseconds
         self.wallTime = wallClock()
         self.head = head
         self.state = state
-        self.keepAlive = head.isKeepAlive
-        let cl = head.headers.first(name: "content-length").flatMap(Int.init)
-        self.hasBody = (cl ?? 0) > 0 || head.headers.contains(name: "transfer-encoding")
-        self.expectContinue = head.headers.first(name: "expect")?.lowercased() == "100-continue"
+        self.keepAlive = head.keepAlive
+        self.hasBody = head.hasBody
+        self.expectContinue = head.expectContinue
+        // A request without a body has ended with its head.
+        self.requestEnded = !head.hasBody
     }
 }
 
 /// Handles one downstream connection: route, evaluate the chain, deny or proxy, log.
 final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     enum Phase {
         case idle
@@ -106,9 +113,19 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     var ids = RequestIDGenerator()
     var peer: IPAddress?
     let clock = NIOMicroClock()
-    /// Parts of pipelined requests that arrived before the current response ended.
-    var queued: [HTTPServerRequestPart] = []
-    var draining = false
+    /// Bytes read but not yet parsed: the rest of a request, or pipelined requests waiting for the
+    /// current response to end.
+    var inbound: ByteBuffer?
+    /// The current request's body reader; idle between requests (a head is parsed next).
+    var body = BodyDecoder()
+    var parsing = false
+    /// A parse error ended reading on this connection.
+    var broken = false
+    /// Whether reading from the client is paused (autoRead off); see `updateReading`.
+    var readOff = false
+    static let noBytes = ByteBufferAllocator().buffer(capacity: 0)
+    /// Pipelined bytes beyond this pause reading until the queue drains.
+    static let pipelineLimit = 1 << 20
     /// Set by a graceful shutdown: no new requests on this connection.
     var quiescing = false
     /// The connection's read-timeout timer and when it is due (uptime ns).
@@ -141,36 +158,91 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        // A pipelined request (its head arrives before the current response ended) waits its turn.
-        // Queueing here instead of in NIO's HTTPServerPipelineHandler keeps reading enabled between
-        // requests: that handler withholds read() while a response is pending, which costs two
-        // epoll_ctl calls per request.
-        if !queued.isEmpty || exchange?.requestEnded == true {
-            queued.append(part)
-            if queued.count > 256 { _ = context.channel.setOption(ChannelOptions.autoRead, value: false) }
-            return
+        let buf = unwrapInboundIn(data)
+        if broken { return }
+        if var pending = inbound, pending.readableBytes > 0 {
+            var b = buf
+            pending.writeBuffer(&b)
+            inbound = pending
+        } else {
+            inbound = buf
         }
-        process(part)
+        parseInbound()
     }
 
-    private func process(_ part: HTTPServerRequestPart) {
-        switch part {
-        case .head(let head): onHead(head)
-        case .body(let buf): onBody(buf)
-        case .end: onEnd()
+    /// Parses what has arrived, feeding heads and body pieces to the exchange. Stops at the end of
+    /// a request whose response is still running: a pipelined request waits its turn in `inbound`
+    /// (reading stays enabled, so no epoll re-registration per request, until `pipelineLimit`).
+    private func parseInbound() {
+        guard !parsing, !broken, context != nil else { return }
+        parsing = true
+        defer { parsing = false }
+        while context != nil, !broken {
+            if body.isIdle {
+                guard var buf = inbound, buf.readableBytes > 0 else { break }
+                // Between requests: the next head, unless the current exchange still runs.
+                if exchange != nil { break }
+                if quiescing { inbound = nil; break }
+                // RFC 9112 §2.2: ignore empty lines before a request line.
+                while let c = buf.getInteger(at: buf.readerIndex, as: UInt8.self), c == 0x0D || c == 0x0A { buf.moveReaderIndex(forwardBy: 1) }
+                let len: Int? = buf.withUnsafeReadableBytes { HTTP1Parse.headLength($0) }
+                guard let len else {
+                    inbound = buf
+                    if buf.readableBytes > HTTP1Parse.maxHeadBytes {
+                        parseFailed(HTTP1Error(kind: .headTooLarge, description: "the request head exceeds \(HTTP1Parse.maxHeadBytes) bytes"))
+                    }
+                    break
+                }
+                let head: RequestHead
+                do {
+                    head = try buf.withUnsafeReadableBytes { try HTTP1Parse.request($0, length: len) }
+                } catch {
+                    inbound = nil
+                    parseFailed(error)
+                    break
+                }
+                buf.moveReaderIndex(forwardBy: len)
+                inbound = buf
+                // A request without a body ends with its head (the exchange knows it from the head).
+                if head.hasBody { body.start(head.framing) }
+                onHead(head)
+                continue
+            }
+            // A body can end without more bytes (its last piece was the rest of a Content-Length).
+            var buf = inbound ?? Self.noBytes
+            let event: BodyDecoder.Event?
+            do {
+                event = try body.next(&buf)
+            } catch {
+                inbound = nil
+                parseFailed(error)
+                break
+            }
+            inbound = buf
+            guard let event else { break }
+            switch event {
+            case .data(let piece): onBody(piece)
+            case .end: onEnd()
+            }
         }
+        if let b = inbound, b.readableBytes == 0 { inbound = nil }
+        updateReading()
     }
 
-    /// Processes queued pipelined parts until one of them starts an exchange that is still running.
-    private func drainQueued() {
-        guard !draining else { return }
-        draining = true
-        defer { draining = false }
-        while !queued.isEmpty, exchange?.requestEnded != true, context != nil {
-            process(queued.removeFirst())
+    /// Turns reading from the client off while it would only pile up data (pipelined requests
+    /// beyond `pipelineLimit`, a body while the upstream connection is being made, an upstream
+    /// that cannot take more), and on again when that clears. Only a change costs a channel call.
+    private func updateReading() {
+        guard let context else { return }
+        var want = (inbound?.readableBytes ?? 0) <= Self.pipelineLimit
+        if let ex = exchange {
+            if phase == .connecting, ex.pendingBytes > 1 << 20 { want = false }
+            if phase == .forwarding, let up = ex.upstream, !up.isWritable { want = false }
         }
-        if queued.count <= 256 { _ = context?.channel.setOption(ChannelOptions.autoRead, value: true) }
+        if want == readOff {
+            readOff = !want
+            _ = context.channel.setOption(ChannelOptions.autoRead, value: want)
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -212,27 +284,47 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard error is HTTPParserError, exchange?.responseStarted != true else {
-            context.close(promise: nil)
+        context.close(promise: nil)
+    }
+
+    /// The client sent something that is not HTTP/1.x: answer 400 (or 431 for an oversized head)
+    /// with a request id, log it, and close.
+    private func parseFailed(_ error: any Error) {
+        broken = true
+        inbound = nil
+        guard exchange?.responseStarted != true else {
+            context?.close(promise: nil)
             return
         }
-        // Unparseable HTTP: answer 400 with a request id and close; the call log records it too.
-        let head = exchange?.head ?? HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")
+        if let running = exchange {
+            // Mid-body: the exchange in progress ends here.
+            running.upstream?.sink = nil
+            running.upstream?.close()
+            running.upstream = nil
+            running.awaitingUpstream = false
+        }
+        let head = exchange?.head ?? RequestHead.unparsed
         let ex = Exchange(requestID: exchange?.requestID ?? ids.next(), head: head, state: services.current)
+        ex.route = exchange?.route
         ex.keepAlive = false
         ex.requestEnded = true
         exchange = ex
         phase = .answered
-        ex.policyRequest = PolicyRequest(requestID: ex.requestID, method: head.method.rawValue, path: "-", clientAddress: peer, now: ex.wallTime)
-        deny(ex, Denial(code: .badRequest, detail: "the request is not valid HTTP/1.1 (\(error))", presented: []), check: nil)
+        ex.policyRequest = PolicyRequest(requestID: ex.requestID, method: head.method, path: head.uri, clientAddress: peer, now: ex.wallTime)
+        if let e = error as? HTTP1Error, e.kind == .headTooLarge {
+            deny(ex, Denial(code: .headersTooLarge, detail: "\(e.description); the gateway reads request heads up to \(HTTP1Parse.maxHeadBytes) bytes",
+                            required: ["head <= \(HTTP1Parse.maxHeadBytes) bytes"], presented: ["a larger head"]), check: nil)
+        } else {
+            deny(ex, Denial(code: .badRequest, detail: "the request is not valid HTTP/1.1: \(error)", presented: []), check: nil)
+        }
     }
 
-    private func onHead(_ head: HTTPRequestHead) {
+    private func onHead(_ head: RequestHead) {
         let state = services.current
         let config = state.config
-        let peerTrusted = peer.map { p in config.trustedProxies.contains { $0.contains(p) } } ?? false
+        let peerTrusted = isPeerTrusted(config)
         var requestID: String
-        if peerTrusted, let incoming = head.headers.first(name: "x-request-id"), RequestIDGenerator.isAcceptable(incoming) {
+        if peerTrusted, let incoming = head.first("x-request-id"), RequestIDGenerator.isAcceptable(incoming) {
             requestID = incoming
         } else {
             requestID = ids.next()
@@ -251,26 +343,27 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             pathPart = Substring(uri)
             query = nil
         }
-        var host = head.headers.first(name: "host") ?? ""
+        var host = head.first("host") ?? ""
         if host.hasPrefix("[") {
             if let close = host.firstIndex(of: "]") { host = String(host[host.index(after: host.startIndex)..<close]) }
         } else if let colon = host.lastIndex(of: ":") {
             host = String(host[..<colon])
         }
-        host = host.lowercased()
-        let method = head.method.rawValue
-        let client = ClientAddressResolver.resolve(peer: peer, forwardedFor: head.headers["x-forwarded-for"], trusted: config.trustedProxies)
+        if host.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) { host = host.lowercased() }
+        let method = head.method
+        let client = config.trustedProxies.isEmpty || !peerTrusted ? peer
+            : ClientAddressResolver.resolve(peer: peer, forwardedFor: head.values("x-forwarded-for"), trusted: config.trustedProxies)
 
         var request = PolicyRequest(
             requestID: requestID, method: method, path: String(pathPart), query: query,
-            headers: HeaderList(head.headers.map { HeaderField($0.name, $0.value) }), host: host,
+            headers: HeaderList(head.headers), host: host,
             clientAddress: client, peerAddress: peer, isTLS: isTLS, peerIdentity: peerIdentity?.value,
-            contentLength: head.headers.first(name: "content-length").flatMap(Int.init), routeName: "", now: ex.wallTime)
+            contentLength: head.contentLength, routeName: "", now: ex.wallTime)
 
         // A CORS preflight is routed as the request it announces, so that route's CORS policy answers it.
         var routeMethod = method
-        if head.method == .OPTIONS, head.headers.contains(name: "origin"),
-           let announced = head.headers.first(name: "access-control-request-method"), !announced.isEmpty {
+        if head.method == "OPTIONS", head.first("origin") != nil,
+           let announced = head.first("access-control-request-method"), !announced.isEmpty {
             routeMethod = announced.uppercased()
         }
         switch config.router.route(host: host, method: routeMethod, path: pathPart) {
@@ -321,15 +414,15 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         case .connecting:
             ex.pending.append(buf)
             ex.pendingBytes += buf.readableBytes
-            if ex.pendingBytes > 1 << 20 { _ = context?.channel.setOption(ChannelOptions.autoRead, value: false) }
+            if ex.pendingBytes > 1 << 20 { updateReading() }
         case .forwarding:
             guard let up = ex.upstream else { return }
-            up.write(.body(.byteBuffer(buf)), flush: false)
+            writeBodyUpstream(ex, up, buf)
             if !up.isWritable {
                 // Stop reading first: flushing may make the upstream writable again at once, and its
                 // writability event must find reading off to turn it back on.
-                _ = context?.channel.setOption(ChannelOptions.autoRead, value: false)
-                up.channel?.flush()
+                updateReading()
+                up.flush()
             }
         case .answered, .idle:
             if ex.bodyBytesSeen > Self.drainLimit, !ex.responseEnded {
@@ -352,7 +445,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         case .connecting:
             break
         case .forwarding:
-            ex.upstream?.write(.end(nil), flush: true)
+            if let up = ex.upstream { endBodyUpstream(ex, up) }
             if !ex.responseStarted, let spec = ex.upstreamSpec { armTimeout(ex, spec: spec) }
         case .answered, .idle:
             if ex.responseEnded { completeIfDone(ex) }
@@ -362,9 +455,8 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     // MARK: Policy
 
     private func evaluate(_ ex: Exchange) {
-        guard var request = ex.policyRequest, let route = ex.route else { return }
-        let result = route.chain.evaluate(&request, clock: clock)
-        ex.policyRequest = request
+        guard ex.policyRequest != nil, let route = ex.route else { return }
+        let result = route.chain.evaluate(&ex.policyRequest!, clock: clock)
         ex.trace = result.trace
         if !result.shadowDenials.isEmpty {
             for (check, d) in result.shadowDenials {
@@ -376,7 +468,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             deny(ex, d, check: result.decidingCheck)
             return
         }
-        if let answer = request.localAnswer {
+        if let answer = ex.policyRequest?.localAnswer {
             ex.decidingCheck = result.decidingCheck
             phase = .answered
             writeSimpleResponse(ex, status: answer.status, headers: answer.headers, body: answer.body)
@@ -400,36 +492,42 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
 
     private func sendContinue() {
         guard let context else { return }
-        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: exchange?.head.version ?? .http1_1, status: .continue))), promise: nil)
+        var buf = context.channel.allocator.buffer(capacity: 32)
+        buf.writeStaticString(exchange?.head.minor == 0 ? "HTTP/1.0 100 Continue\r\n\r\n" : "HTTP/1.1 100 Continue\r\n\r\n")
+        context.writeAndFlush(wrapOutboundOut(buf), promise: nil)
     }
 
+    /// Writes a complete response the gateway itself answers (a denial, a failure, a preflight) in one buffer.
     private func writeSimpleResponse(_ ex: Exchange, status: Int, headers: [HeaderField], body: [UInt8]) {
         guard let context else { return }
-        var h = HTTPHeaders()
-        h.reserveCapacity(headers.count + 4)
-        for f in headers { h.add(name: f.name, value: f.value) }
-        if let extra = ex.policyRequest?.responseHeaders { for f in extra { h.add(name: f.name, value: f.value) } }
-        h.add(name: "X-Request-Id", value: ex.requestID)
-        h.add(name: "Content-Length", value: String(body.count))
-        if !ex.keepAlive { h.add(name: "Connection", value: "close") }
-        let head = HTTPResponseHead(version: ex.head.version, status: HTTPResponseStatus(statusCode: status), headers: h)
+        let extra = ex.policyRequest?.responseHeaders ?? []
+        var buf = context.channel.allocator.buffer(capacity: 192 + body.count + 64 * (headers.count + extra.count))
+        buf.writeStatusLine(minor: ex.head.minor, status: status)
+        for f in headers { buf.writeCheckedField(f.name, f.value) }
+        for f in extra { buf.writeCheckedField(f.name, f.value) }
+        buf.writeField("X-Request-Id", ex.requestID)
+        buf.writeStaticString("Content-Length: ")
+        buf.writeDecimal(body.count)
+        buf.writeStaticString("\r\n")
+        if !ex.keepAlive { buf.writeStaticString("Connection: close\r\n") }
+        buf.writeStaticString("\r\n")
+        buf.writeBytes(body)
         ex.status = status
         ex.responseStarted = true
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        var buf = context.channel.allocator.buffer(capacity: body.count)
-        buf.writeBytes(body)
-        context.write(wrapOutboundOut(.body(.byteBuffer(buf))), promise: nil)
         ex.responseEnded = true
-        endResponse(ex, context: context)
+        endResponse(ex, context: context, last: buf)
     }
 
-    /// Writes the response end; closes the connection once it is written when keep-alive is off.
-    private func endResponse(_ ex: Exchange, context: ChannelHandlerContext) {
-        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+    /// Writes the response's last bytes and flushes; closes the connection once they are written
+    /// when keep-alive is off.
+    private func endResponse(_ ex: Exchange, context: ChannelHandlerContext, last: ByteBuffer?) {
         if !ex.keepAlive {
+            let written = context.writeAndFlush(wrapOutboundOut(last ?? context.channel.allocator.buffer(capacity: 0)))
             written.whenComplete { _ in context.close(promise: nil) }
             finish(ex, closeAfter: false)
         } else {
+            if let last { context.write(wrapOutboundOut(last), promise: nil) }
+            context.flush()
             completeIfDone(ex)
         }
     }
@@ -452,7 +550,11 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         let target = spec.targets[(ex.targetStart + ex.connectAttempts) % spec.targets.count]
         ex.connectAttempts += 1
         ex.upstreamTarget = target
-        pool.acquire(target, connectTimeout: spec.connectTimeout).whenComplete { [self] result in
+        if let idle = pool.takeIdle(target) {
+            sendUpstream(ex, conn: idle, spec: spec)
+            return
+        }
+        pool.connect(target, connectTimeout: spec.connectTimeout).whenComplete { [self] result in
             guard exchange === ex, phase == .connecting else {
                 if case .success(let conn) = result { pool.release(conn, maxIdle: spec.maxIdle) }
                 return
@@ -496,54 +598,139 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         return "\(error)"
     }
 
+    private func isPeerTrusted(_ config: GatewayConfig) -> Bool {
+        guard let p = peer, !config.trustedProxies.isEmpty else { return false }
+        return config.trustedProxies.contains { $0.contains(p) }
+    }
+
+    /// Serialises the request head for the upstream: hop-by-hop fields removed, X-Forwarded-* and
+    /// X-Request-Id set, the body's framing re-derived; a buffered body follows in the same buffer.
     private func sendUpstream(_ ex: Exchange, conn: UpstreamConnection, spec: UpstreamSpec) {
-        guard let route = ex.route else { return }
+        guard let route = ex.route, let context else { return }
         phase = .forwarding
         ex.upstream = conn
         ex.upstreamTargetText = conn.key
-        conn.begin(sink: self)
+        conn.begin(sink: self, headRequest: ex.head.method == "HEAD")
         ex.upstreamStartNanos = NIODeadline.now().uptimeNanoseconds
 
-        var headers = ex.head.headers
-        // Hop-by-hop headers (RFC 9110 §7.6.1), including any named by Connection.
-        if let conn = headers.first(name: "connection") {
-            for name in conn.split(separator: ",") { headers.remove(name: String(name.trimmingSpaces)) }
-        }
-        for name in ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "expect"] { headers.remove(name: name) }
+        let head = ex.head
         let config = ex.state.config
-        let peerText = peer?.description ?? "unknown"
-        let peerTrusted = peer.map { p in config.trustedProxies.contains { $0.contains(p) } } ?? false
-        if peerTrusted, let existing = ex.head.headers.first(name: "x-forwarded-for") {
-            headers.replaceOrAdd(name: "X-Forwarded-For", value: existing + ", " + peerText)
+        let peerTrusted = isPeerTrusted(config)
+        var out = context.channel.allocator.buffer(capacity: 384 + head.uri.utf8.count + 48 * head.headers.count
+                                                              + min(ex.bufferedBody?.readableBytes ?? 0, 16384))
+        out.writeString(head.method)
+        out.writeStaticString(" ")
+        if let strip = route.stripPrefix, head.uri.hasPrefix(strip) {
+            let rest = head.uri.dropFirst(strip.count)
+            if !rest.hasPrefix("/") { out.writeStaticString("/") }
+            out.writeSubstring(rest)
         } else {
-            headers.replaceOrAdd(name: "X-Forwarded-For", value: peerText)
+            out.writeString(head.uri)
         }
-        if !(peerTrusted && headers.contains(name: "x-forwarded-proto")) {
-            headers.replaceOrAdd(name: "X-Forwarded-Proto", value: isTLS ? "https" : "http")
+        out.writeStaticString(" HTTP/1.1\r\n")
+        var forwardedFor: String?, forwardedProto = false, forwardedHost = false, host: String?
+        for f in head.headers {
+            switch FieldKind.of(f.name) {
+            case .connection, .keepAlive, .proxyConnection, .te, .trailer, .upgrade, .transferEncoding, .contentLength, .expect, .xRequestID:
+                continue
+            case .xForwardedFor:
+                if forwardedFor == nil { forwardedFor = f.value }
+                continue
+            case .xForwardedProto:
+                guard peerTrusted else { continue }
+                forwardedProto = true
+            case .xForwardedHost:
+                guard peerTrusted else { continue }
+                forwardedHost = true
+            case .host:
+                if host == nil { host = f.value }
+            default:
+                if !head.connectionNames.isEmpty, head.connectionNames.contains(f.name.lowercased()) { continue }
+            }
+            out.writeField(f.name, f.value)
         }
-        if !(peerTrusted && headers.contains(name: "x-forwarded-host")), let host = ex.head.headers.first(name: "host") {
-            headers.replaceOrAdd(name: "X-Forwarded-Host", value: host)
+        let peerText = peer?.description ?? "unknown"
+        if peerTrusted, let existing = forwardedFor {
+            out.writeStaticString("X-Forwarded-For: ")
+            out.writeString(existing)
+            out.writeStaticString(", ")
+            out.writeString(peerText)
+            out.writeStaticString("\r\n")
+        } else {
+            out.writeField("X-Forwarded-For", peerText)
         }
-        headers.replaceOrAdd(name: "X-Request-Id", value: ex.requestID)
-        var uri = ex.head.uri
-        if let strip = route.stripPrefix, uri.hasPrefix(strip) {
-            uri = String(uri.dropFirst(strip.count))
-            if !uri.hasPrefix("/") { uri = "/" + uri }
+        if !forwardedProto { out.writeStaticString(isTLS ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n") }
+        if !forwardedHost, let host { out.writeField("X-Forwarded-Host", host) }
+        out.writeField("X-Request-Id", ex.requestID)
+        if let body = ex.bufferedBody {
+            out.writeStaticString("Content-Length: ")
+            out.writeDecimal(body.readableBytes)
+            out.writeStaticString("\r\n\r\n")
+            if body.readableBytes <= 16384 {
+                var b = body
+                out.writeBuffer(&b)
+                conn.write(out, flush: false)
+            } else {
+                conn.write(out, flush: false)
+                conn.write(body, flush: false)
+            }
+        } else {
+            switch head.framing {
+            case .length(let n):
+                out.writeStaticString("Content-Length: ")
+                out.writeDecimal(n)
+                out.writeStaticString("\r\n")
+            case .chunked:
+                out.writeStaticString("Transfer-Encoding: chunked\r\n")
+                ex.chunkedUp = true
+            case .none, .untilClose:
+                break
+            }
+            out.writeStaticString("\r\n")
+            conn.write(out, flush: false)
         }
-        let head = HTTPRequestHead(version: .http1_1, method: ex.head.method, uri: uri, headers: headers)
-        conn.write(.head(head), flush: false)
-        if let body = ex.bufferedBody, body.readableBytes > 0 {
-            conn.write(.body(.byteBuffer(body)), flush: false)
-        }
-        for part in ex.pending { conn.write(.body(.byteBuffer(part)), flush: false) }
+        for part in ex.pending { writeBodyUpstream(ex, conn, part) }
         ex.pending.removeAll()
         ex.pendingBytes = 0
         if ex.requestEnded {
-            conn.write(.end(nil), flush: true)
+            endBodyUpstream(ex, conn)
             armTimeout(ex, spec: spec)
         } else {
-            conn.channel?.flush()
-            _ = context?.channel.setOption(ChannelOptions.autoRead, value: true)
+            conn.flush()
+            updateReading()
+        }
+    }
+
+    /// Writes a piece of the request body to the upstream, as a chunk when the body is chunked.
+    private func writeBodyUpstream(_ ex: Exchange, _ conn: UpstreamConnection, _ piece: ByteBuffer) {
+        guard ex.chunkedUp else {
+            conn.write(piece, flush: false)
+            return
+        }
+        var h = context!.channel.allocator.buffer(capacity: 20 + (piece.readableBytes <= 4096 ? piece.readableBytes : 0))
+        h.writeChunkHeader(piece.readableBytes)
+        if piece.readableBytes <= 4096 {
+            var p = piece
+            h.writeBuffer(&p)
+            h.writeStaticString("\r\n")
+            conn.write(h, flush: false)
+        } else {
+            conn.write(h, flush: false)
+            conn.write(piece, flush: false)
+            var crlf = context!.channel.allocator.buffer(capacity: 2)
+            crlf.writeStaticString("\r\n")
+            conn.write(crlf, flush: false)
+        }
+    }
+
+    /// Ends the request body towards the upstream and flushes.
+    private func endBodyUpstream(_ ex: Exchange, _ conn: UpstreamConnection) {
+        if ex.chunkedUp, let context {
+            var last = context.channel.allocator.buffer(capacity: 5)
+            last.writeStaticString("0\r\n\r\n")
+            conn.write(last, flush: true)
+        } else {
+            conn.flush()
         }
     }
 
@@ -606,36 +793,96 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
 
     // MARK: UpstreamResponseSink
 
-    func upstreamHead(_ upHead: HTTPResponseHead) {
+    /// Builds the client's response head from the upstream's: its status line and fields copied as
+    /// bytes, hop-by-hop fields dropped, the checks' response fields and X-Request-Id added. It is
+    /// held until the first body piece so that a small response leaves in one write.
+    func upstreamHead(_ up: ResponseHead) {
         guard let ex = exchange, let context, let spec = ex.upstreamSpec else { return }
         armTimeout(ex, spec: spec)
-        var headers = upHead.headers
-        if let conn = headers.first(name: "connection") {
-            for name in conn.split(separator: ",") { headers.remove(name: String(name.trimmingSpaces)) }
+        ex.status = up.status
+        ex.responseStarted = true
+        let extra = ex.policyRequest?.responseHeaders ?? []
+        switch up.framing {
+        case .chunked, .untilClose:
+            // Re-framed as chunks for an HTTP/1.1 client; an HTTP/1.0 client reads to the close.
+            if ex.head.minor == 1 { ex.chunkedOut = true } else { ex.keepAlive = false }
+        case .none, .length:
+            break
         }
-        for name in ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"] { headers.remove(name: name) }
-        if let extra = ex.policyRequest?.responseHeaders {
-            for f in extra {
-                // Vary lists accumulate (the upstream's `Accept-Encoding` and a check's `Origin`);
-                // every other field a check sets replaces the upstream's.
-                if HeaderList.sameName(f.name, "vary"), let existing = headers.first(name: "vary") {
-                    headers.replaceOrAdd(name: "Vary", value: existing + ", " + f.value)
-                } else {
-                    headers.replaceOrAdd(name: f.name, value: f.value)
+        var out = context.channel.allocator.buffer(capacity: up.bytes.readableBytes + 96 + 64 * extra.count)
+        var varyMerged = false
+        up.bytes.withUnsafeReadableBytes { p in
+            out.writeStaticString(ex.head.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: p[up.statusStart..<up.statusEnd]))
+            out.writeStaticString("\r\n")
+            for line in up.lines {
+                if line.kind.isHopByHop || line.kind == .xRequestID { continue }
+                if !up.connectionNames.isEmpty || !extra.isEmpty {
+                    let name = UnsafeRawBufferPointer(rebasing: p[line.nameStart..<line.nameEnd])
+                    if !up.connectionNames.isEmpty, up.connectionNames.contains(String(decoding: name, as: UTF8.self).lowercased()) { continue }
+                    if !extra.isEmpty, let f = extra.first(where: { Self.sameName($0.name, name) }) {
+                        // Vary lists accumulate (the upstream's `Accept-Encoding` and a check's
+                        // `Origin`); every other field a check sets replaces the upstream's.
+                        guard line.kind == .vary, !varyMerged else { continue }
+                        varyMerged = true
+                        out.writeBytes(UnsafeRawBufferPointer(rebasing: p[line.nameStart..<line.valueEnd]))
+                        out.writeStaticString(", ")
+                        out.writeCheckedValue(f.value)
+                        out.writeStaticString("\r\n")
+                        continue
+                    }
                 }
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: p[line.nameStart..<line.valueEnd]))
+                out.writeStaticString("\r\n")
             }
         }
-        headers.replaceOrAdd(name: "X-Request-Id", value: ex.requestID)
-        if !ex.keepAlive { headers.add(name: "Connection", value: "close") }
-        ex.status = Int(upHead.status.code)
-        ex.responseStarted = true
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: ex.head.version, status: upHead.status, headers: headers))), promise: nil)
+        for f in extra where !(varyMerged && HeaderList.sameName(f.name, "vary")) { out.writeCheckedField(f.name, f.value) }
+        out.writeField("X-Request-Id", ex.requestID)
+        if ex.chunkedOut { out.writeStaticString("Transfer-Encoding: chunked\r\n") }
+        if !ex.keepAlive { out.writeStaticString("Connection: close\r\n") }
+        out.writeStaticString("\r\n")
+        ex.heldHead = out
+    }
+
+    /// ASCII case-insensitive comparison of a field name with bytes.
+    static func sameName(_ a: String, _ b: UnsafeRawBufferPointer) -> Bool {
+        var a = a
+        return a.withUTF8 { x in
+            guard x.count == b.count else { return false }
+            for i in 0..<x.count where x[i] | 0x20 != b[i] | 0x20 { return false }
+            return true
+        }
     }
 
     func upstreamBody(_ buffer: ByteBuffer) {
         guard let ex = exchange, let context else { return }
         ex.lastUpstreamActivity = NIODeadline.now().uptimeNanoseconds
-        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        let n = buffer.readableBytes
+        if var held = ex.heldHead, n <= 16384 {
+            // The usual small response: head, body (and chunk framing) in one buffer.
+            ex.heldHead = nil
+            if ex.chunkedOut { held.writeChunkHeader(n) }
+            var b = buffer
+            held.writeBuffer(&b)
+            if ex.chunkedOut { held.writeStaticString("\r\n") }
+            context.write(wrapOutboundOut(held), promise: nil)
+        } else {
+            if let held = ex.heldHead {
+                ex.heldHead = nil
+                context.write(wrapOutboundOut(held), promise: nil)
+            }
+            if ex.chunkedOut {
+                var h = context.channel.allocator.buffer(capacity: 20)
+                h.writeChunkHeader(n)
+                context.write(wrapOutboundOut(h), promise: nil)
+                context.write(wrapOutboundOut(buffer), promise: nil)
+                var crlf = context.channel.allocator.buffer(capacity: 2)
+                crlf.writeStaticString("\r\n")
+                context.write(wrapOutboundOut(crlf), promise: nil)
+            } else {
+                context.write(wrapOutboundOut(buffer), promise: nil)
+            }
+        }
         if !context.channel.isWritable {
             ex.upstream?.setAutoRead(false)
             context.flush()
@@ -643,7 +890,12 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     }
 
     func upstreamReadComplete() {
-        context?.flush()
+        guard let context else { return }
+        if let ex = exchange, let held = ex.heldHead {
+            ex.heldHead = nil
+            context.write(wrapOutboundOut(held), promise: nil)
+        }
+        context.flush()
     }
 
     func upstreamEnd(reusable: Bool) {
@@ -662,7 +914,13 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         ex.responseEnded = true
         phase = .answered
         if !ex.requestEnded, ex.hasBody { ex.keepAlive = false }
-        endResponse(ex, context: context)
+        var last = ex.heldHead
+        ex.heldHead = nil
+        if ex.chunkedOut {
+            if last == nil { last = context.channel.allocator.buffer(capacity: 5) }
+            last!.writeStaticString("0\r\n\r\n")
+        }
+        endResponse(ex, context: context, last: last)
     }
 
     func upstreamFailed(_ error: any Error, receivedHead: Bool) {
@@ -690,7 +948,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     }
 
     func upstreamWritabilityChanged(writable: Bool) {
-        if writable { _ = context?.channel.setOption(ChannelOptions.autoRead, value: true) }
+        updateReading()
     }
 
     // MARK: Completion
@@ -707,13 +965,16 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         phase = .idle
         log(ex)
         if closeAfter {
-            queued.removeAll()
+            broken = true
+            inbound = nil
             context?.close(promise: nil)
         } else if !ex.keepAlive || quiescing {
             // The connection closes once the response is written (endResponse); nothing more is read.
-            queued.removeAll()
-        } else if !queued.isEmpty {
-            drainQueued()
+            broken = true
+            inbound = nil
+        } else {
+            // The next pipelined request, if one is waiting.
+            parseInbound()
         }
     }
 
@@ -722,11 +983,11 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         let req = ex.policyRequest
         let principal = req?.principal
         var path = ex.head.uri
-        if path.count > 2048 { path = String(path.prefix(2048)) + "…" }
+        if path.utf8.count > 2048 { path = String(path.prefix(2048)) + "…" }
         path = CallLogRedaction.redact(uri: path, configured: ex.route?.chain.secretQueryParameters ?? [])
         let record = CallRecord(
             requestID: ex.requestID, time: ex.wallTime, route: ex.route?.name, consumer: principal?.consumerName ?? principal?.subject,
-            keyID: principal?.keyID, client: req?.clientAddress?.description ?? peer?.description, method: ex.head.method.rawValue, path: path,
+            keyID: principal?.keyID, client: req?.clientAddress?.description ?? peer?.description, method: ex.head.method, path: path,
             host: req?.host, status: ex.status, upstreamMillis: ex.upstreamNanos.map { Double($0) / 1e6 },
             totalMillis: Double(now - ex.startNanos) / 1e6, decidingCheck: ex.decidingCheck, reason: ex.denial?.code.rawValue,
             detail: ex.denial.map { d in d.operatorDetail.map { d.detail + " (" + $0 + ")" } ?? d.detail }, hint: ex.denial?.hint,

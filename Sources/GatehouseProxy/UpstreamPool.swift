@@ -1,12 +1,11 @@
 import GatehouseConfig
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 
 /// Receives an upstream response for one proxied request.
 protocol UpstreamResponseSink: AnyObject {
-    func upstreamHead(_ head: HTTPResponseHead)
+    func upstreamHead(_ head: ResponseHead)
     func upstreamBody(_ buffer: ByteBuffer)
     func upstreamEnd(reusable: Bool)
     /// The connection failed or closed before the response ended. `receivedHead` tells whether any
@@ -18,9 +17,12 @@ protocol UpstreamResponseSink: AnyObject {
 }
 
 /// One keep-alive connection to an upstream target; lives on one event loop.
+///
+/// Reads and writes raw bytes: the response is parsed by the gateway's own HTTP/1 codec
+/// (HTTP1.swift), and requests arrive already serialised by `GatewayHandler`.
 final class UpstreamConnection: ChannelInboundHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     let target: HostPort
     /// `target` as text, computed once per connection for logs and details.
@@ -30,6 +32,14 @@ final class UpstreamConnection: ChannelInboundHandler {
     private var receivedHead = false
     private var keepAlive = true
     private var inResponse = false
+    private var headRequest = false
+    /// Bytes read but not yet parsed.
+    private var inbound: ByteBuffer?
+    private var body = BodyDecoder()
+    /// Whether a final (non-1xx) head was parsed and its body is being read.
+    private var inBody = false
+    /// Whether the read-only-while-writable autoRead setting is currently off.
+    private var readPaused = false
     weak var pool: LoopPool?
 
     init(target: HostPort, key: String, pool: LoopPool) {
@@ -38,31 +48,86 @@ final class UpstreamConnection: ChannelInboundHandler {
         self.pool = pool
     }
 
-    /// Starts a request exchange on this connection.
-    func begin(sink: any UpstreamResponseSink) {
+    /// Starts a request exchange on this connection; `headRequest` when the request is a HEAD
+    /// (its response has no body whatever its fields say).
+    func begin(sink: any UpstreamResponseSink, headRequest: Bool) {
         self.sink = sink
+        self.headRequest = headRequest
         receivedHead = false
         keepAlive = true
         inResponse = true
+        inBody = false
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            guard inResponse else { context.close(promise: nil); return }
-            receivedHead = true
-            keepAlive = head.isKeepAlive
-            if head.status.code < 200 { return }  // 1xx: wait for the final response
-            sink?.upstreamHead(head)
-        case .body(let buf):
-            sink?.upstreamBody(buf)
-        case .end:
-            guard inResponse, receivedHead else { return }
+        let buf = unwrapInboundIn(data)
+        guard inResponse else {
+            // Bytes from an idle upstream: nothing can be expecting them; the connection is unusable.
+            context.close(promise: nil)
+            return
+        }
+        if var pending = inbound, pending.readableBytes > 0 {
+            var b = buf
+            pending.writeBuffer(&b)
+            inbound = pending
+        } else {
+            inbound = buf
+        }
+        parse(context: context)
+    }
+
+    private func parse(context: ChannelHandlerContext) {
+        guard var buf = inbound else { return }
+        inbound = nil
+        defer { if buf.readableBytes > 0, inResponse { inbound = buf } }
+        do {
+            while inResponse {
+                if !inBody {
+                    let len: Int? = buf.withUnsafeReadableBytes { HTTP1Parse.headLength($0) }
+                    guard let len else {
+                        if buf.readableBytes > HTTP1Parse.maxHeadBytes { throw HTTP1Error(kind: .headTooLarge, description: "the response head exceeds \(HTTP1Parse.maxHeadBytes) bytes") }
+                        return
+                    }
+                    let head = try HTTP1Parse.response(buf, length: len, headRequest: headRequest)
+                    buf.moveReaderIndex(forwardBy: len)
+                    if head.status < 200 {
+                        // 1xx: an interim response; the final one follows.
+                        continue
+                    }
+                    receivedHead = true
+                    keepAlive = head.keepAlive
+                    inBody = true
+                    body.start(head.framing)
+                    sink?.upstreamHead(head)
+                    continue
+                }
+                guard let event = try body.next(&buf) else { return }
+                switch event {
+                case .data(let piece):
+                    sink?.upstreamBody(piece)
+                case .end:
+                    inBody = false
+                    inResponse = false
+                    let s = sink
+                    sink = nil
+                    // Bytes after the response (none expected from an HTTP/1.1 server) make the connection unusable.
+                    s?.upstreamEnd(reusable: keepAlive && buf.readableBytes == 0 && context.channel.isActive)
+                }
+            }
+        } catch {
+            fail(context: context, error)
+        }
+    }
+
+    private func fail(context: ChannelHandlerContext, _ error: any Error) {
+        inbound = nil
+        if inResponse {
             inResponse = false
             let s = sink
             sink = nil
-            s?.upstreamEnd(reusable: keepAlive && context.channel.isActive)
+            s?.upstreamFailed(error, receivedHead: receivedHead)
         }
+        context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -71,8 +136,14 @@ final class UpstreamConnection: ChannelInboundHandler {
             inResponse = false
             let s = sink
             sink = nil
-            s?.upstreamFailed(ChannelError.eof, receivedHead: receivedHead)
+            if inBody, body.state == .untilClose {
+                // A body delimited by the connection's close ends here.
+                s?.upstreamEnd(reusable: false)
+            } else {
+                s?.upstreamFailed(ChannelError.eof, receivedHead: receivedHead)
+            }
         }
+        inbound = nil
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -87,18 +158,23 @@ final class UpstreamConnection: ChannelInboundHandler {
         sink?.upstreamReadComplete()
     }
 
-    func write(_ part: HTTPClientRequestPart, flush: Bool) {
+    func write(_ buffer: ByteBuffer, flush: Bool) {
         guard let channel else { return }
         if flush {
-            channel.writeAndFlush(part, promise: nil)
+            channel.writeAndFlush(buffer, promise: nil)
         } else {
-            channel.write(part, promise: nil)
+            channel.write(buffer, promise: nil)
         }
     }
+
+    func flush() { channel?.flush() }
 
     var isWritable: Bool { channel?.isWritable ?? false }
 
     func setAutoRead(_ on: Bool) {
+        // Only a change costs a channel option call.
+        guard readPaused == on else { return }
+        readPaused = !on
         _ = channel?.setOption(ChannelOptions.autoRead, value: on)
     }
 
@@ -121,21 +197,24 @@ final class LoopPool {
         return i
     }
 
-    /// An idle connection to `target`, or a new one.
-    func acquire(_ target: HostPort, connectTimeout: Double) -> EventLoopFuture<UpstreamConnection> {
-        while var list = idle[target], let conn = list.popLast() {
-            idle[target] = list
-            if conn.channel?.isActive == true { return eventLoop.makeSucceededFuture(conn) }
+    /// An idle, open connection to `target`, if the pool has one.
+    func takeIdle(_ target: HostPort) -> UpstreamConnection? {
+        while var list = idle.removeValue(forKey: target), let conn = list.popLast() {
+            if !list.isEmpty { idle[target] = list }
+            if conn.channel?.isActive == true { return conn }
         }
+        return nil
+    }
+
+    /// A new connection to `target`.
+    func connect(_ target: HostPort, connectTimeout: Double) -> EventLoopFuture<UpstreamConnection> {
         let conn = UpstreamConnection(target: target, key: target.description, pool: self)
         return ClientBootstrap(group: eventLoop)
             .connectTimeout(.milliseconds(Int64(connectTimeout * 1000)))
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
-                    try sync.addHandler(conn)
+                    try channel.pipeline.syncOperations.addHandler(conn)
                 }
             }
             .connect(host: target.host, port: target.port)
@@ -148,8 +227,10 @@ final class LoopPool {
     /// Returns a connection after a complete response, if the pool has room.
     func release(_ conn: UpstreamConnection, maxIdle: Int) {
         guard conn.channel?.isActive == true else { return }
-        var list = idle[conn.target, default: []]
+        // Taken out of the dictionary while it changes, so the array is not copied.
+        var list = idle.removeValue(forKey: conn.target) ?? []
         if list.count >= maxIdle {
+            idle[conn.target] = list
             conn.close()
             return
         }

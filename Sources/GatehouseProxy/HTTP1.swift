@@ -1,0 +1,672 @@
+import GatehouseCore
+import NIOCore
+
+// The gateway's own HTTP/1.x codec: one incremental parser for request and response heads and
+// bodies, working on the connection's ByteBuffer, and writers that serialise heads straight into
+// one buffer. It replaces NIO's HTTP decoder, encoder and their pipeline handlers on both sides of
+// the proxy: per request that saves the boxing of every message part into `NIOAny`, the
+// `HTTPHeaders` copies, and three handler hops each way (see docs/performance.md).
+//
+// What it accepts follows RFC 9112 strictly where a lenient reading could let a request be
+// understood differently by the gateway and the upstream (request smuggling): a request with both
+// Content-Length and Transfer-Encoding, a transfer coding other than `chunked`, differing
+// Content-Length values, obsolete line folding, whitespace before a header's colon, or control
+// characters in a field are all rejected with 400. Heads are re-serialised, never forwarded as
+// received, so what the upstream sees is what the checks saw.
+
+/// A message that cannot be parsed.
+struct HTTP1Error: Error, CustomStringConvertible {
+    enum Kind { case malformed, headTooLarge }
+    let kind: Kind
+    let description: String
+
+    static func malformed(_ what: String) -> HTTP1Error { HTTP1Error(kind: .malformed, description: what) }
+}
+
+/// How a message's body is delimited (RFC 9112 §6.3).
+enum BodyFraming: Equatable {
+    case none
+    case length(Int)
+    case chunked
+    /// Responses only: the body runs until the connection closes.
+    case untilClose
+}
+
+/// A parsed request head.
+struct RequestHead {
+    var method: String
+    /// The request target as sent (origin form: path and query).
+    var uri: String
+    /// HTTP/1.minor: 0 or 1.
+    var minor: Int
+    var headers: [HeaderField]
+    var framing: BodyFraming
+    var keepAlive: Bool
+    var expectContinue: Bool
+    /// Field names the client listed in `Connection` (other than close and keep-alive): hop-by-hop.
+    var connectionNames: [String]
+
+    var contentLength: Int? { if case .length(let n) = framing { return n } else { return nil } }
+    var hasBody: Bool {
+        switch framing {
+        case .none: return false
+        case .length(let n): return n > 0
+        case .chunked, .untilClose: return true
+        }
+    }
+
+    /// The first value of a field, by case-insensitive name.
+    func first(_ name: String) -> String? {
+        for f in headers where HeaderList.sameName(f.name, name) { return f.value }
+        return nil
+    }
+
+    func values(_ name: String) -> [String] {
+        var out: [String] = []
+        for f in headers where HeaderList.sameName(f.name, name) { out.append(f.value) }
+        return out
+    }
+
+    /// A placeholder for a request whose head could not be read.
+    static let unparsed = RequestHead(method: "-", uri: "-", minor: 1, headers: [], framing: .none, keepAlive: false,
+                                      expectContinue: false, connectionNames: [])
+}
+
+/// One header line of a response head, as byte offsets into `ResponseHead.bytes`.
+struct HeaderLine {
+    var nameStart: Int
+    var nameEnd: Int
+    var valueStart: Int
+    var valueEnd: Int
+    var kind: FieldKind
+}
+
+/// Fields the proxy treats specially.
+enum FieldKind: UInt8 {
+    case other, connection, keepAlive, proxyConnection, te, trailer, upgrade, transferEncoding, contentLength, expect
+    case xRequestID, xForwardedFor, xForwardedProto, xForwardedHost, vary, host
+
+    /// Hop-by-hop fields (RFC 9110 §7.6.1) and framing fields the proxy re-derives itself.
+    var isHopByHop: Bool {
+        switch self {
+        case .connection, .keepAlive, .proxyConnection, .te, .trailer, .upgrade, .transferEncoding: return true
+        default: return false
+        }
+    }
+
+    /// Classifies a field name (ASCII case-insensitive) without allocating.
+    static func of(_ p: UnsafeRawBufferPointer) -> FieldKind {
+        @inline(__always) func eq(_ s: StaticString) -> Bool {
+            guard s.utf8CodeUnitCount == p.count else { return false }
+            let q = s.utf8Start
+            for i in 0..<p.count where p[i] | 0x20 != q[i] { return false }  // q is lowercase
+            return true
+        }
+        switch p.count {
+        case 2: return eq("te") ? .te : .other
+        case 4: return eq("vary") ? .vary : eq("host") ? .host : .other
+        case 6: return eq("expect") ? .expect : .other
+        case 7: return eq("trailer") ? .trailer : eq("upgrade") ? .upgrade : .other
+        case 10: return eq("connection") ? .connection : eq("keep-alive") ? .keepAlive : .other
+        case 12: return eq("x-request-id") ? .xRequestID : .other
+        case 14: return eq("content-length") ? .contentLength : .other
+        case 15: return eq("x-forwarded-for") ? .xForwardedFor : .other
+        case 16: return eq("proxy-connection") ? .proxyConnection : eq("x-forwarded-host") ? .xForwardedHost : .other
+        case 17: return eq("transfer-encoding") ? .transferEncoding : eq("x-forwarded-proto") ? .xForwardedProto : .other
+        default: return .other
+        }
+    }
+
+    static func of(_ name: String) -> FieldKind {
+        var n = name
+        return n.withUTF8 { FieldKind.of(UnsafeRawBufferPointer($0)) }
+    }
+}
+
+/// A parsed response head; fields stay as bytes (the proxy copies most of them through unchanged).
+struct ResponseHead {
+    var status: Int
+    var minor: Int
+    /// The whole head as received, status line to the empty line.
+    var bytes: ByteBuffer
+    /// Offset in `bytes` just after "HTTP/1.x " (the status code and reason phrase follow).
+    var statusStart: Int
+    /// Offset in `bytes` of the status line's end (its CR or LF).
+    var statusEnd: Int
+    var lines: [HeaderLine]
+    var framing: BodyFraming
+    var keepAlive: Bool
+    /// Field names the upstream listed in `Connection`, lowercased (other than close/keep-alive).
+    var connectionNames: [String]
+
+    func name(_ line: HeaderLine) -> String {
+        bytes.getString(at: bytes.readerIndex + line.nameStart, length: line.nameEnd - line.nameStart) ?? ""
+    }
+
+    func value(_ line: HeaderLine) -> String {
+        bytes.getString(at: bytes.readerIndex + line.valueStart, length: line.valueEnd - line.valueStart) ?? ""
+    }
+
+    func first(_ kind: FieldKind) -> String? {
+        for l in lines where l.kind == kind { return value(l) }
+        return nil
+    }
+}
+
+// MARK: Parsing
+
+enum HTTP1Parse {
+    /// Largest request or response head accepted.
+    static let maxHeadBytes = 64 * 1024
+
+    /// The length of the head at the start of `p` (through its empty line), or nil if incomplete.
+    /// Accepts CRLF and bare LF line ends.
+    @inline(__always)
+    static func headLength(_ p: UnsafeRawBufferPointer) -> Int? {
+        var i = 0
+        let n = p.count
+        while i < n {
+            if p[i] == 0x0A {
+                if i + 1 < n, p[i + 1] == 0x0A { return i + 2 }
+                if i + 2 < n, p[i + 1] == 0x0D, p[i + 2] == 0x0A { return i + 3 }
+                if i + 1 >= n || (p[i + 1] == 0x0D && i + 2 >= n) { return nil }
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    /// tchar (RFC 9110 §5.6.2).
+    static let tchar: [Bool] = {
+        var t = [Bool](repeating: false, count: 256)
+        for c in UInt8(ascii: "a")...UInt8(ascii: "z") { t[Int(c)] = true }
+        for c in UInt8(ascii: "A")...UInt8(ascii: "Z") { t[Int(c)] = true }
+        for c in UInt8(ascii: "0")...UInt8(ascii: "9") { t[Int(c)] = true }
+        for c in "!#$%&'*+-.^_`|~".utf8 { t[Int(c)] = true }
+        return t
+    }()
+
+    /// Splits the head in `p[0..<len]` into lines; calls `body` with each line's [start, end)
+    /// (without its CR LF). Returns false if a bare CR appears.
+    @inline(__always)
+    static func forEachLine(_ p: UnsafeRawBufferPointer, _ len: Int, _ body: (Int, Int) throws -> Void) rethrows {
+        var start = 0
+        var i = 0
+        while i < len {
+            if p[i] == 0x0A {
+                var end = i
+                if end > start, p[end - 1] == 0x0D { end -= 1 }
+                try body(start, end)
+                start = i + 1
+            }
+            i += 1
+        }
+    }
+
+    /// Parses one header field line at [s, e): returns (nameStart, nameEnd, valueStart, valueEnd).
+    @inline(__always)
+    static func field(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int, tchar t: UnsafeBufferPointer<Bool>) throws -> (Int, Int, Int, Int) {
+        if p[s] == 0x20 || p[s] == 0x09 { throw HTTP1Error.malformed("obsolete line folding is not accepted") }
+        var i = s
+        while i < e, p[i] != 0x3A {
+            if !t[Int(p[i])] {
+                if p[i] == 0x20 || p[i] == 0x09 { throw HTTP1Error.malformed("whitespace before a header field's colon") }
+                throw HTTP1Error.malformed("a header field name contains a character that is not allowed")
+            }
+            i += 1
+        }
+        if i == e { throw HTTP1Error.malformed("a header line has no colon") }
+        if i == s { throw HTTP1Error.malformed("a header field has an empty name") }
+        let nameEnd = i
+        var vs = i + 1
+        while vs < e, p[vs] == 0x20 || p[vs] == 0x09 { vs += 1 }
+        var ve = e
+        while ve > vs, p[ve - 1] == 0x20 || p[ve - 1] == 0x09 { ve -= 1 }
+        var j = vs
+        while j < ve {
+            let c = p[j]
+            if (c < 0x20 && c != 0x09) || c == 0x7F { throw HTTP1Error.malformed("a header field value contains a control character") }
+            j += 1
+        }
+        return (s, nameEnd, vs, ve)
+    }
+
+    /// Parses "HTTP/1.x" at p[s..<s+8]; returns x.
+    @inline(__always)
+    static func version(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int) throws -> Int {
+        guard e - s == 8, p[s] == 0x48, p[s + 1] == 0x54, p[s + 2] == 0x54, p[s + 3] == 0x50, p[s + 4] == 0x2F else {
+            throw HTTP1Error.malformed("the protocol version is not HTTP/1.x")
+        }
+        guard p[s + 5] == 0x31, p[s + 6] == 0x2E, p[s + 7] == 0x30 || p[s + 7] == 0x31 else {
+            throw HTTP1Error.malformed("HTTP version \(String(decoding: UnsafeRawBufferPointer(rebasing: p[(s + 5)..<e]), as: UTF8.self)) is not supported (HTTP/1.0 and HTTP/1.1 are)")
+        }
+        return Int(p[s + 7] - 0x30)
+    }
+
+    /// Parses a Content-Length value: digits, or a comma-separated list of one repeated value.
+    static func contentLength(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int) throws -> Int {
+        var result: Int?
+        var i = s
+        while i <= e {
+            var v = 0
+            var digits = 0
+            while i < e, p[i] == 0x20 || p[i] == 0x09 { i += 1 }
+            while i < e, p[i] >= 0x30, p[i] <= 0x39 {
+                let (m, o1) = v.multipliedReportingOverflow(by: 10)
+                let (a, o2) = m.addingReportingOverflow(Int(p[i] - 0x30))
+                if o1 || o2 || digits > 18 { throw HTTP1Error.malformed("Content-Length is too large") }
+                v = a
+                digits += 1
+                i += 1
+            }
+            while i < e, p[i] == 0x20 || p[i] == 0x09 { i += 1 }
+            if digits == 0 || (i < e && p[i] != 0x2C) { throw HTTP1Error.malformed("Content-Length is not a number") }
+            if let r = result, r != v { throw HTTP1Error.malformed("Content-Length has differing values") }
+            result = v
+            i += 1
+        }
+        return result ?? 0
+    }
+
+    /// Whether a Transfer-Encoding value ends with the `chunked` coding, and whether it is exactly `chunked`.
+    static func transferCoding(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int) -> (chunkedLast: Bool, onlyChunked: Bool) {
+        var last = e
+        while last > s, p[last - 1] == 0x20 || p[last - 1] == 0x09 || p[last - 1] == 0x2C { last -= 1 }
+        var first = last
+        while first > s, p[first - 1] != 0x2C && p[first - 1] != 0x20 && p[first - 1] != 0x09 { first -= 1 }
+        let word = "chunked".utf8
+        var isChunked = last - first == word.count
+        if isChunked {
+            for (k, c) in word.enumerated() where p[first + k] | 0x20 != c { isChunked = false; break }
+        }
+        var head = s
+        while head < first, p[head] == 0x20 || p[head] == 0x09 || p[head] == 0x2C { head += 1 }
+        return (isChunked, isChunked && head == first)
+    }
+
+    /// Reads Connection's tokens: (close, keep-alive, other names lowercased).
+    static func connectionTokens(_ value: String) -> (close: Bool, keepAlive: Bool, others: [String]) {
+        var close = false, keep = false
+        var others: [String] = []
+        for token in value.split(separator: ",") {
+            let t = token.trimmingSpaces.lowercased()
+            if t == "close" { close = true } else if t == "keep-alive" { keep = true } else if !t.isEmpty { others.append(t) }
+        }
+        return (close, keep, others)
+    }
+
+    static func string(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int) -> String {
+        String(decoding: UnsafeRawBufferPointer(rebasing: p[s..<e]), as: UTF8.self)
+    }
+
+    /// Parses a request head of `len` bytes at the start of `p`.
+    static func request(_ p: UnsafeRawBufferPointer, length len: Int) throws -> RequestHead {
+        try tchar.withUnsafeBufferPointer { t in
+            var head = RequestHead.unparsed
+            var first = true
+            var contentLength: Int?
+            var transfer: (chunkedLast: Bool, onlyChunked: Bool)?
+            var connClose = false, connKeep = false
+            head.headers.reserveCapacity(8)
+            try forEachLine(p, len) { s, e in
+                if first {
+                    first = false
+                    // method SP request-target SP HTTP-version
+                    var i = s
+                    while i < e, t[Int(p[i])] { i += 1 }
+                    guard i > s, i < e, p[i] == 0x20 else { throw HTTP1Error.malformed("the request line does not start with a method") }
+                    let methodEnd = i
+                    i += 1
+                    let targetStart = i
+                    while i < e, p[i] > 0x20, p[i] != 0x7F { i += 1 }
+                    guard i > targetStart, i < e, p[i] == 0x20 else { throw HTTP1Error.malformed("the request line has no valid request target") }
+                    let targetEnd = i
+                    head.minor = try version(p, i + 1, e)
+                    head.method = string(p, s, methodEnd)
+                    head.uri = string(p, targetStart, targetEnd)
+                    return
+                }
+                if s == e { return }  // the empty line ending the head
+                let (ns, ne, vs, ve) = try field(p, s, e, tchar: t)
+                let kind = FieldKind.of(UnsafeRawBufferPointer(rebasing: p[ns..<ne]))
+                switch kind {
+                case .contentLength:
+                    let v = try HTTP1Parse.contentLength(p, vs, ve)
+                    if let c = contentLength, c != v { throw HTTP1Error.malformed("Content-Length has differing values") }
+                    contentLength = v
+                case .transferEncoding:
+                    if transfer != nil { throw HTTP1Error.malformed("Transfer-Encoding appears more than once") }
+                    transfer = transferCoding(p, vs, ve)
+                case .connection:
+                    let c = connectionTokens(string(p, vs, ve))
+                    connClose = connClose || c.close
+                    connKeep = connKeep || c.keepAlive
+                    head.connectionNames.append(contentsOf: c.others)
+                case .expect:
+                    if ve - vs == 12, string(p, vs, ve).lowercased() == "100-continue" { head.expectContinue = true }
+                default:
+                    break
+                }
+                head.headers.append(HeaderField(string(p, ns, ne), string(p, vs, ve)))
+            }
+            if first { throw HTTP1Error.malformed("the request is empty") }
+            if let transfer {
+                if contentLength != nil { throw HTTP1Error.malformed("the request has both Content-Length and Transfer-Encoding") }
+                guard transfer.onlyChunked else { throw HTTP1Error.malformed("Transfer-Encoding other than \"chunked\" is not accepted") }
+                head.framing = .chunked
+            } else if let contentLength {
+                head.framing = .length(contentLength)
+            } else {
+                head.framing = .none
+            }
+            head.keepAlive = head.minor == 1 ? !connClose : (connKeep && !connClose)
+            return head
+        }
+    }
+
+    /// Parses a response head of `len` bytes at the start of `bytes`; `headRequest` tells whether
+    /// it answers a HEAD request (no body whatever the fields say).
+    static func response(_ bytes: ByteBuffer, length len: Int, headRequest: Bool) throws -> ResponseHead {
+        try bytes.withUnsafeReadableBytes { p in
+            try tchar.withUnsafeBufferPointer { t in
+                var status = 0, minor = 1, statusStart = 0, statusEnd = 0
+                var lines: [HeaderLine] = []
+                lines.reserveCapacity(12)
+                var first = true
+                var contentLength: Int?
+                var transfer: (chunkedLast: Bool, onlyChunked: Bool)?
+                var connClose = false, connKeep = false
+                var names: [String] = []
+                try forEachLine(p, len) { s, e in
+                    if first {
+                        first = false
+                        guard e - s >= 12, p[s + 8] == 0x20 else { throw HTTP1Error.malformed("the status line is not \"HTTP/1.x NNN reason\"") }
+                        minor = try version(p, s, s + 8)
+                        var code = 0
+                        for k in 9..<12 {
+                            let c = p[s + k]
+                            guard c >= 0x30, c <= 0x39 else { throw HTTP1Error.malformed("the status code is not three digits") }
+                            code = code * 10 + Int(c - 0x30)
+                        }
+                        guard e - s == 12 || p[s + 12] == 0x20 else { throw HTTP1Error.malformed("the status code is not three digits") }
+                        status = code
+                        statusStart = s + 9
+                        statusEnd = e
+                        return
+                    }
+                    if s == e { return }
+                    let (ns, ne, vs, ve) = try field(p, s, e, tchar: t)
+                    let kind = FieldKind.of(UnsafeRawBufferPointer(rebasing: p[ns..<ne]))
+                    switch kind {
+                    case .contentLength:
+                        let v = try HTTP1Parse.contentLength(p, vs, ve)
+                        if let c = contentLength, c != v { throw HTTP1Error.malformed("Content-Length has differing values") }
+                        contentLength = v
+                    case .transferEncoding:
+                        transfer = transferCoding(p, vs, ve)
+                    case .connection:
+                        let c = connectionTokens(string(p, vs, ve))
+                        connClose = connClose || c.close
+                        connKeep = connKeep || c.keepAlive
+                        names.append(contentsOf: c.others)
+                    default:
+                        break
+                    }
+                    lines.append(HeaderLine(nameStart: ns, nameEnd: ne, valueStart: vs, valueEnd: ve, kind: kind))
+                }
+                let framing: BodyFraming
+                if headRequest || status < 200 || status == 204 || status == 304 {
+                    framing = .none
+                } else if let transfer {
+                    framing = transfer.chunkedLast ? .chunked : .untilClose
+                } else if let contentLength {
+                    framing = .length(contentLength)
+                } else {
+                    framing = .untilClose
+                }
+                var keepAlive = minor == 1 ? !connClose : (connKeep && !connClose)
+                if framing == .untilClose { keepAlive = false }
+                var headBytes = bytes
+                headBytes.moveWriterIndex(to: bytes.readerIndex + len)
+                return ResponseHead(status: status, minor: minor, bytes: headBytes, statusStart: statusStart, statusEnd: statusEnd,
+                                    lines: lines, framing: framing, keepAlive: keepAlive, connectionNames: names)
+            }
+        }
+    }
+}
+
+/// Reads a message body of a given framing from a connection's buffer, piece by piece.
+struct BodyDecoder {
+    enum State: Equatable {
+        case idle
+        case length(Int)
+        case chunkSize
+        case chunkData(Int)
+        case chunkDataEnd
+        case trailers(Int)
+        case untilClose
+    }
+
+    enum Event {
+        case data(ByteBuffer)
+        case end
+    }
+
+    var state = State.idle
+
+    mutating func start(_ framing: BodyFraming) {
+        switch framing {
+        case .none: state = .length(0)
+        case .length(let n): state = .length(n)
+        case .chunked: state = .chunkSize
+        case .untilClose: state = .untilClose
+        }
+    }
+
+    var isIdle: Bool { state == .idle }
+
+    /// The next piece of the body from `buf`, `.end` when the body is complete, or nil when more
+    /// input is needed.
+    mutating func next(_ buf: inout ByteBuffer) throws -> Event? {
+        while true {
+            switch state {
+            case .idle:
+                return nil
+            case .length(let n):
+                if n == 0 { state = .idle; return .end }
+                let k = min(n, buf.readableBytes)
+                if k == 0 { return nil }
+                state = .length(n - k)
+                return .data(buf.readSlice(length: k)!)
+            case .untilClose:
+                let k = buf.readableBytes
+                if k == 0 { return nil }
+                return .data(buf.readSlice(length: k)!)
+            case .chunkSize:
+                guard let (size, lineLen) = try Self.chunkSizeLine(buf) else { return nil }
+                buf.moveReaderIndex(forwardBy: lineLen)
+                state = size == 0 ? .trailers(0) : .chunkData(size)
+            case .chunkData(let n):
+                let k = min(n, buf.readableBytes)
+                if k == 0 { return nil }
+                state = n - k == 0 ? .chunkDataEnd : .chunkData(n - k)
+                return .data(buf.readSlice(length: k)!)
+            case .chunkDataEnd:
+                guard buf.readableBytes >= 1 else { return nil }
+                let c = buf.getInteger(at: buf.readerIndex, as: UInt8.self)!
+                if c == 0x0A { buf.moveReaderIndex(forwardBy: 1); state = .chunkSize; continue }
+                guard c == 0x0D else { throw HTTP1Error.malformed("a chunk is not followed by CRLF") }
+                guard buf.readableBytes >= 2 else { return nil }
+                guard buf.getInteger(at: buf.readerIndex + 1, as: UInt8.self) == 0x0A else { throw HTTP1Error.malformed("a chunk is not followed by CRLF") }
+                buf.moveReaderIndex(forwardBy: 2)
+                state = .chunkSize
+            case .trailers(let seen):
+                // Trailer fields are read and dropped (the proxy does not forward trailers).
+                let r: (Int, Bool)? = buf.withUnsafeReadableBytes { p in
+                    guard let nl = p.firstIndex(of: 0x0A) else { return nil }
+                    let empty = nl == 0 || (nl == 1 && p[0] == 0x0D)
+                    return (nl + 1, empty)
+                }
+                guard let (lineLen, empty) = r else {
+                    if seen + buf.readableBytes > HTTP1Parse.maxHeadBytes { throw HTTP1Error(kind: .headTooLarge, description: "the chunked trailer section is too large") }
+                    return nil
+                }
+                buf.moveReaderIndex(forwardBy: lineLen)
+                if empty { state = .idle; return .end }
+                state = .trailers(seen + lineLen)
+            }
+        }
+    }
+
+    /// Parses "HEX[;ext] CRLF": (size, line length), or nil when the line is incomplete.
+    static func chunkSizeLine(_ buf: ByteBuffer) throws -> (Int, Int)? {
+        try buf.withUnsafeReadableBytes { p -> (Int, Int)? in
+            var i = 0
+            var size = 0
+            var digits = 0
+            while i < p.count {
+                let c = p[i]
+                let v: Int
+                switch c {
+                case 0x30...0x39: v = Int(c - 0x30)
+                case 0x41...0x46: v = Int(c - 0x41 + 10)
+                case 0x61...0x66: v = Int(c - 0x61 + 10)
+                default: v = -1
+                }
+                if v < 0 { break }
+                digits += 1
+                if digits > 15 { throw HTTP1Error.malformed("a chunk size is too large") }
+                size = size << 4 | v
+                i += 1
+            }
+            if i == p.count { if p.count > 4096 { throw HTTP1Error.malformed("a chunk size line is too long") }; return nil }
+            guard digits > 0 else { throw HTTP1Error.malformed("a chunk size is not hexadecimal") }
+            // Extensions (";name=value") are skipped up to the line end.
+            guard let nl = UnsafeRawBufferPointer(rebasing: p[i...]).firstIndex(of: 0x0A) else {
+                if p.count > 4096 { throw HTTP1Error.malformed("a chunk size line is too long") }
+                return nil
+            }
+            let end = i + nl
+            let c = p[i]
+            guard c == 0x3B || c == 0x0D || c == 0x0A || c == 0x20 || c == 0x09 else { throw HTTP1Error.malformed("a chunk size is not hexadecimal") }
+            for k in i..<end where p[k] == 0x0D && k != end - 1 { throw HTTP1Error.malformed("a chunk size line contains a bare CR") }
+            return (size, end + 1)
+        }
+    }
+}
+
+// MARK: Writing
+
+extension ByteBuffer {
+    @inline(__always)
+    mutating func writeField(_ name: String, _ value: String) {
+        writeString(name)
+        writeStaticString(": ")
+        writeString(value)
+        writeStaticString("\r\n")
+    }
+
+    @inline(__always)
+    mutating func writeField(_ name: StaticString, _ value: String) {
+        writeStaticString(name)
+        writeStaticString(": ")
+        writeString(value)
+        writeStaticString("\r\n")
+    }
+
+    /// Writes a field whose name or value comes from configuration or a check: characters that
+    /// could end the field (CR, LF, NUL) are dropped.
+    mutating func writeCheckedField(_ name: String, _ value: String) {
+        writeCheckedValue(name)
+        writeStaticString(": ")
+        writeCheckedValue(value)
+        writeStaticString("\r\n")
+    }
+
+    mutating func writeCheckedValue(_ value: String) {
+        if value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) {
+            writeString(String(decoding: value.utf8.filter { $0 != 0x0D && $0 != 0x0A && $0 != 0 }, as: UTF8.self))
+        } else {
+            writeString(value)
+        }
+    }
+
+    /// Writes a status line for `status` with its standard reason phrase.
+    mutating func writeStatusLine(minor: Int, status: Int) {
+        writeStaticString(minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        writeDecimal(status)
+        writeStaticString(" ")
+        writeString(HTTPResponseStatusText.reason(status))
+        writeStaticString("\r\n")
+    }
+
+    @inline(__always)
+    mutating func writeDecimal(_ value: Int) {
+        if value >= 0 && value < 10 {
+            writeInteger(UInt8(0x30 + value))
+            return
+        }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var v = value.magnitude
+        var n = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            repeat {
+                d[19 - n] = UInt8(0x30 + v % 10)
+                v /= 10
+                n += 1
+            } while v > 0
+            if value < 0 { n += 1; d[20 - n] = 0x2D }
+            _ = writeBytes(UnsafeRawBufferPointer(rebasing: d[(20 - n)...]))
+        }
+    }
+
+    /// Writes a chunk header (hex size CRLF).
+    mutating func writeChunkHeader(_ size: Int) {
+        let hex: StaticString = "0123456789abcdef"
+        var shift = (Int.bitWidth - size.leadingZeroBitCount + 3) / 4 * 4 - 4
+        if size == 0 { writeInteger(UInt8(0x30)) }
+        while shift >= 0 && size != 0 {
+            writeInteger(hex.utf8Start[(size >> shift) & 0xF])
+            shift -= 4
+        }
+        writeStaticString("\r\n")
+    }
+}
+
+/// Standard reason phrases.
+enum HTTPResponseStatusText {
+    static func reason(_ status: Int) -> String {
+        switch status {
+        case 100: return "Continue"
+        case 200: return "OK"
+        case 201: return "Created"
+        case 202: return "Accepted"
+        case 204: return "No Content"
+        case 301: return "Moved Permanently"
+        case 302: return "Found"
+        case 304: return "Not Modified"
+        case 400: return "Bad Request"
+        case 401: return "Unauthorized"
+        case 403: return "Forbidden"
+        case 404: return "Not Found"
+        case 405: return "Method Not Allowed"
+        case 408: return "Request Timeout"
+        case 409: return "Conflict"
+        case 411: return "Length Required"
+        case 413: return "Content Too Large"
+        case 414: return "URI Too Long"
+        case 415: return "Unsupported Media Type"
+        case 422: return "Unprocessable Content"
+        case 429: return "Too Many Requests"
+        case 431: return "Request Header Fields Too Large"
+        case 451: return "Unavailable For Legal Reasons"
+        case 500: return "Internal Server Error"
+        case 501: return "Not Implemented"
+        case 502: return "Bad Gateway"
+        case 503: return "Service Unavailable"
+        case 504: return "Gateway Timeout"
+        default: return "Status"
+        }
+    }
+}
