@@ -131,6 +131,11 @@ let package = Package(
         .testTarget(name: "GatehouseConfigTests", dependencies: ["GatehouseConfig", "GatehouseCore"], swiftSettings: swiftSettings),
         .testTarget(name: "GatehouseStoreTests", dependencies: ["GatehouseStore", "GatehouseCore"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "GatehouseProxyTests",
+            dependencies: ["GatehouseProxy", "GatehouseCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "GatehouseDoctorTests",
             dependencies: ["GatehouseDoctor", "GatehouseCore"],
             resources: [.copy("Fixtures")],

@@ -6,7 +6,8 @@ import NIOPosix
 /// A small HTTP upstream for the quickstart, tests and benchmarks. It answers every request with a
 /// JSON summary of what it received (method, path, the forwarding headers, body size) without
 /// buffering the body. Query parameters shape the answer:
-/// `delay_ms=N` waits before answering; `bytes=N` streams an N-byte body instead; `status=N` sets
+/// `delay_ms=N` waits before answering; `bytes=N` streams an N-byte body instead (`chunked=1`:
+/// without Content-Length, so it goes chunked); `status=N` sets
 /// the status; `vary=V` adds a `Vary` header.
 public final class DemoUpstream: Sendable {
     let group: MultiThreadedEventLoopGroup
@@ -68,7 +69,8 @@ final class DemoHandler: ChannelInboundHandler {
         if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
         if let n = params.queryValue("bytes").flatMap(Int.init) {
             headers.add(name: "Content-Type", value: "application/octet-stream")
-            headers.add(name: "Content-Length", value: String(n))
+            // ?chunked=1 leaves the length out, so the body goes chunked (or, to HTTP/1.0, until close).
+            if params.queryValue("chunked") == nil { headers.add(name: "Content-Length", value: String(n)) }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: HTTPResponseStatus(statusCode: status), headers: headers))), promise: nil)
             var remaining = n
             let chunk = context.channel.allocator.buffer(repeating: UInt8(ascii: "x"), count: 64 * 1024)

@@ -186,7 +186,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
                 // RFC 9112 §2.2: ignore empty lines before a request line.
                 while let c = buf.getInteger(at: buf.readerIndex, as: UInt8.self), c == 0x0D || c == 0x0A { buf.moveReaderIndex(forwardBy: 1) }
                 let len: Int? = buf.withUnsafeReadableBytes { HTTP1Parse.headLength($0) }
-                guard let len else {
+                guard let len, len <= HTTP1Parse.maxHeadBytes else {
                     inbound = buf
                     if buf.readableBytes > HTTP1Parse.maxHeadBytes {
                         parseFailed(HTTP1Error(kind: .headTooLarge, description: "the request head exceeds \(HTTP1Parse.maxHeadBytes) bytes"))

@@ -84,7 +84,7 @@ final class UpstreamConnection: ChannelInboundHandler {
             while inResponse {
                 if !inBody {
                     let len: Int? = buf.withUnsafeReadableBytes { HTTP1Parse.headLength($0) }
-                    guard let len else {
+                    guard let len, len <= HTTP1Parse.maxHeadBytes else {
                         if buf.readableBytes > HTTP1Parse.maxHeadBytes { throw HTTP1Error(kind: .headTooLarge, description: "the response head exceeds \(HTTP1Parse.maxHeadBytes) bytes") }
                         return
                     }

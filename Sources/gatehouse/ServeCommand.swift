@@ -118,7 +118,7 @@ final class SignalWaiter: @unchecked Sendable {
 struct DemoUpstreamCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo-upstream",
-        abstract: "Run the built-in demo upstream (echoes what it receives as JSON; ?delay_ms=, ?bytes=, ?status=)."
+        abstract: "Run the built-in demo upstream (echoes what it receives as JSON; ?delay_ms=, ?bytes=, ?chunked=1, ?status=)."
     )
 
     @Option(help: "Address to listen on.")
