@@ -43,20 +43,37 @@ public struct UpstreamSpec: Sendable {
 }
 
 /// A route, compiled: how requests are matched and which chain guards them.
-public struct CompiledRoute: Sendable {
-    public var name: String
-    public var hosts: [HostPattern]
-    public var methods: [String]
-    public var path: PathTemplate
-    public var upstream: String
-    public var chain: PolicyChain
-    public var exposure: Exposure
+///
+/// A class: the data plane hands a route from the router to each request, and a reference is one
+/// retain where a struct of this size would be a dozen.
+public final class CompiledRoute: Sendable {
+    public let name: String
+    public let hosts: [HostPattern]
+    public let methods: [String]
+    public let path: PathTemplate
+    public let upstream: String
+    public let chain: PolicyChain
+    public let exposure: Exposure
     /// True when the route explicitly asked for `detailed` exposure (reveals operator detail such as WAF excerpts).
-    public var explicitDetailed: Bool
+    public let explicitDetailed: Bool
     /// Largest body buffered for checks that inspect bodies.
-    public var maxBufferedBody: Int
+    public let maxBufferedBody: Int
     /// Prefix removed before forwarding, if any.
-    public var stripPrefix: String?
+    public let stripPrefix: String?
+
+    public init(name: String, hosts: [HostPattern], methods: [String], path: PathTemplate, upstream: String, chain: PolicyChain,
+                exposure: Exposure, explicitDetailed: Bool, maxBufferedBody: Int, stripPrefix: String?) {
+        self.name = name
+        self.hosts = hosts
+        self.methods = methods
+        self.path = path
+        self.upstream = upstream
+        self.chain = chain
+        self.exposure = exposure
+        self.explicitDetailed = explicitDetailed
+        self.maxBufferedBody = maxBufferedBody
+        self.stripPrefix = stripPrefix
+    }
 }
 
 /// Call-log settings.

@@ -112,6 +112,8 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     var exchange: Exchange?
     var ids = RequestIDGenerator()
     var peer: IPAddress?
+    /// `peer` as text, computed once per connection (forwarding header, call log).
+    var peerText = "unknown"
     let clock = NIOMicroClock()
     /// Bytes read but not yet parsed: the rest of a request, or pipelined requests waiting for the
     /// current response to end.
@@ -147,6 +149,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         self.context = context
         pool = services.pools.pool(for: context.eventLoop)
         if let addr = context.channel.remoteAddress?.ipAddress { peer = IPAddress(addr) }
+        if let peer { peerText = peer.description }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -649,7 +652,6 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             }
             out.writeField(f.name, f.value)
         }
-        let peerText = peer?.description ?? "unknown"
         if peerTrusted, let existing = forwardedFor {
             out.writeStaticString("X-Forwarded-For: ")
             out.writeString(existing)
@@ -987,7 +989,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         path = CallLogRedaction.redact(uri: path, configured: ex.route?.chain.secretQueryParameters ?? [])
         let record = CallRecord(
             requestID: ex.requestID, time: ex.wallTime, route: ex.route?.name, consumer: principal?.consumerName ?? principal?.subject,
-            keyID: principal?.keyID, client: req?.clientAddress?.description ?? peer?.description, method: ex.head.method, path: path,
+            keyID: principal?.keyID, client: req?.clientAddress.map { $0 == peer ? peerText : $0.description } ?? (peer == nil ? nil : peerText), method: ex.head.method, path: path,
             host: req?.host, status: ex.status, upstreamMillis: ex.upstreamNanos.map { Double($0) / 1e6 },
             totalMillis: Double(now - ex.startNanos) / 1e6, decidingCheck: ex.decidingCheck, reason: ex.denial?.code.rawValue,
             detail: ex.denial.map { d in d.operatorDetail.map { d.detail + " (" + $0 + ")" } ?? d.detail }, hint: ex.denial?.hint,
@@ -1005,7 +1007,7 @@ enum CallLogRedaction {
     static let secretParameters: Set<String> = ["api_key", "apikey", "key", "access_token", "token", "password", "secret", "client_secret"]
 
     static func redact(uri: String, configured: Set<String>) -> String {
-        guard let q = uri.firstIndex(of: "?") else { return uri }
+        guard uri.utf8.contains(UInt8(ascii: "?")), let q = uri.firstIndex(of: "?") else { return uri }
         let query = uri[uri.index(after: q)...]
         var changed = false
         let parts = query.split(separator: "&", omittingEmptySubsequences: false).map { part -> String in

@@ -286,6 +286,9 @@ enum HTTP1Parse {
 
     /// Reads Connection's tokens: (close, keep-alive, other names lowercased).
     static func connectionTokens(_ value: String) -> (close: Bool, keepAlive: Bool, others: [String]) {
+        // The usual values, without splitting or allocating.
+        if value.utf8.count == 10, HeaderList.sameName(value, "keep-alive") { return (false, true, []) }
+        if value.utf8.count == 5, HeaderList.sameName(value, "close") { return (true, false, []) }
         var close = false, keep = false
         var others: [String] = []
         for token in value.split(separator: ",") {

@@ -51,10 +51,11 @@ struct RequestIDGenerator {
         let ms = UInt64(wallClock() * 1000) & ((1 << 42) - 1)
         let seq = RequestIDGenerator.counter.next() & 0xFFFF
         let z = ms << 22 | RequestIDGenerator.processBits << 16 | seq
-        let hex = Array("0123456789abcdef".utf8)
-        var out = [UInt8](repeating: 0, count: 16)
-        for i in 0..<16 { out[i] = hex[Int((z >> (UInt64(15 - i) * 4)) & 0xF)] }
-        return String(decoding: out, as: UTF8.self)
+        let hex: StaticString = "0123456789abcdef"
+        return String(unsafeUninitializedCapacity: 16) { out in
+            for i in 0..<16 { out[i] = hex.utf8Start[Int((z >> (UInt64(15 - i) * 4)) & 0xF)] }
+            return 16
+        }
     }
 
     /// Whether an incoming id from a trusted proxy is safe to keep (short, token characters only).
