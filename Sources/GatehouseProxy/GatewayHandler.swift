@@ -108,6 +108,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     let isTLS: Bool
     var context: ChannelHandlerContext?
     var pool: LoopPool?
+    var requestCounts: GatewayMetrics.RequestCounts?
     var phase = Phase.idle
     var exchange: Exchange?
     var ids = RequestIDGenerator()
@@ -148,6 +149,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         pool = services.pools.pool(for: context.eventLoop)
+        requestCounts = services.metrics.requestCounts(for: context.eventLoop)
         if let addr = context.channel.remoteAddress?.ipAddress { peer = IPAddress(addr) }
         if let peer { peerText = peer.description }
     }
@@ -995,7 +997,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             detail: ex.denial.map { d in d.operatorDetail.map { d.detail + " (" + $0 + ")" } ?? d.detail }, hint: ex.denial?.hint,
             required: ex.denial?.required ?? [], presented: ex.denial?.presented ?? [], trace: ex.trace,
             upstreamTarget: ex.upstreamTargetText ?? ex.upstreamTarget?.description)
-        services.metrics.countRequest(route: ex.route?.name, status: ex.status, reason: ex.denial?.code)
+        requestCounts?.count(route: ex.route?.name, status: ex.status, reason: ex.denial?.code)
         services.callLog.submit(record)
     }
 }

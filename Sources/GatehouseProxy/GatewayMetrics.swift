@@ -1,5 +1,6 @@
 import GatehouseCore
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// Request and shadow-denial counters, exposed in Prometheus text format on the admin listener.
 /// Label values are route names, statuses, check ids and reason codes — never request data.
@@ -7,12 +8,36 @@ final class GatewayMetrics: Sendable {
     struct RequestKey: Hashable { var route: String; var status: Int; var reason: String }
     struct ShadowKey: Hashable { var route: String; var check: String; var reason: String }
 
-    private let requests = NIOLockedValueBox<[RequestKey: Int]>([:])
+    /// Request counters, one shard per event loop: each loop counts under its own lock, so the
+    /// loops never contend; `/metrics` sums the shards.
+    final class RequestCounts: Sendable {
+        fileprivate let counts = NIOLockedValueBox<[RequestKey: Int]>([:])
+
+        func count(route: String?, status: Int, reason: ReasonCode?) {
+            let key = RequestKey(route: route ?? "", status: status, reason: reason?.rawValue ?? "")
+            counts.withLockedValue { $0[key, default: 0] += 1 }
+        }
+    }
+
+    private let shards = NIOLockedValueBox<[ObjectIdentifier: RequestCounts]>([:])
     private let shadow = NIOLockedValueBox<[ShadowKey: Int]>([:])
 
-    func countRequest(route: String?, status: Int, reason: ReasonCode?) {
-        let key = RequestKey(route: route ?? "", status: status, reason: reason?.rawValue ?? "")
-        requests.withLockedValue { $0[key, default: 0] += 1 }
+    /// The counters of one event loop (looked up once per connection).
+    func requestCounts(for loop: any EventLoop) -> RequestCounts {
+        shards.withLockedValue { shards in
+            if let s = shards[ObjectIdentifier(loop)] { return s }
+            let s = RequestCounts()
+            shards[ObjectIdentifier(loop)] = s
+            return s
+        }
+    }
+
+    private var requests: [RequestKey: Int] {
+        var total: [RequestKey: Int] = [:]
+        for shard in shards.withLockedValue({ Array($0.values) }) {
+            for (k, v) in shard.counts.withLockedValue({ $0 }) { total[k, default: 0] += v }
+        }
+        return total
     }
 
     func countShadowDenial(route: String, check: String, reason: ReasonCode) {
@@ -21,7 +46,7 @@ final class GatewayMetrics: Sendable {
 
     func prometheus(callLogWritten: Int, callLogDropped: Int, configGeneration: Int) -> String {
         var out = "# HELP gatehouse_requests_total Requests answered, by route, status and reason code.\n# TYPE gatehouse_requests_total counter\n"
-        for (k, v) in requests.withLockedValue({ $0 }).sorted(by: { ($0.key.route, $0.key.status, $0.key.reason) < ($1.key.route, $1.key.status, $1.key.reason) }) {
+        for (k, v) in requests.sorted(by: { ($0.key.route, $0.key.status, $0.key.reason) < ($1.key.route, $1.key.status, $1.key.reason) }) {
             out += "gatehouse_requests_total{route=\"\(escape(k.route))\",status=\"\(k.status)\",reason=\"\(escape(k.reason))\"} \(v)\n"
         }
         out += "# HELP gatehouse_shadow_denials_total Denials shadow-mode checks would have made.\n# TYPE gatehouse_shadow_denials_total counter\n"
