@@ -50,29 +50,35 @@ public enum APIKeyFormat {
 
     /// Validates shape and checksum and returns the key id.
     public static func parse(_ key: String) -> Result<String, Malformation> {
-        let bytes = Array(key.utf8)
-        guard key.hasPrefix(prefix) else { return .failure(.wrongPrefix) }
-        guard bytes.count == length else { return .failure(.wrongLength(bytes.count)) }
-        let idStart = prefix.utf8.count
-        let id = bytes[idStart..<(idStart + idLength)]
-        guard id.allSatisfy({ isBase36[Int($0)] }), bytes[idStart + idLength] == UInt8(ascii: "_") else {
-            return .failure(.badCharacters)
+        var key = key
+        // On the key's own UTF-8 bytes: nothing is copied until the id is returned.
+        return key.withUTF8 { bytes -> Result<String, Malformation> in
+            let p = prefix.utf8
+            guard bytes.count >= p.count, zip(bytes, p).allSatisfy({ $0 == $1 }) else { return .failure(.wrongPrefix) }
+            guard bytes.count == length else { return .failure(.wrongLength(bytes.count)) }
+            let idStart = p.count
+            let idEnd = idStart + idLength
+            for i in idStart..<idEnd where !isBase36[Int(bytes[i])] { return .failure(.badCharacters) }
+            guard bytes[idEnd] == UInt8(ascii: "_") else { return .failure(.badCharacters) }
+            for i in (idEnd + 1)..<bytes.count where !isBase62[Int(bytes[i])] { return .failure(.badCharacters) }
+            let bodyEnd = bytes.count - checksumLength
+            var v = UInt64(CRC32.checksum(UnsafeBufferPointer(rebasing: bytes[..<bodyEnd])))
+            for i in (bodyEnd..<bytes.count).reversed() {
+                guard bytes[i] == base62[Int(v % 62)] else { return .failure(.checksumMismatch) }
+                v /= 62
+            }
+            return .success(String(decoding: UnsafeBufferPointer(rebasing: bytes[idStart..<idEnd]), as: UTF8.self))
         }
-        let rest = bytes[(idStart + idLength + 1)...]
-        guard rest.allSatisfy({ isBase62[Int($0)] }) else { return .failure(.badCharacters) }
-        let body = String(decoding: bytes[..<(bytes.count - checksumLength)], as: UTF8.self)
-        let sum = String(decoding: bytes[(bytes.count - checksumLength)...], as: UTF8.self)
-        guard checksum(body) == sum else { return .failure(.checksumMismatch) }
-        return .success(String(decoding: id, as: UTF8.self))
     }
 
     /// SHA-256 of the whole key: what the store keeps.
     public static func hash(_ key: String) -> [UInt8] {
-        Array(SHA256.hash(data: Array(key.utf8)))
+        var key = key
+        return key.withUTF8 { Array(SHA256.hash(data: UnsafeRawBufferPointer($0))) }
     }
 
     static func checksum(_ body: String) -> String {
-        var v = UInt64(CRC32.checksum(Array(body.utf8)))
+        var v = UInt64(Array(body.utf8).withUnsafeBufferPointer { CRC32.checksum($0) })
         var out = [UInt8](repeating: base62[0], count: checksumLength)
         for i in (0..<checksumLength).reversed() {
             out[i] = base62[Int(v % 62)]
@@ -91,9 +97,11 @@ enum CRC32 {
         return c
     }
 
-    static func checksum(_ bytes: [UInt8]) -> UInt32 {
+    static func checksum(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt32 {
         var crc: UInt32 = 0xFFFF_FFFF
-        for b in bytes { crc = table[Int((crc ^ UInt32(b)) & 0xFF)] ^ (crc >> 8) }
+        table.withUnsafeBufferPointer { t in
+            for b in bytes { crc = t[Int((crc ^ UInt32(b)) & 0xFF)] ^ (crc >> 8) }
+        }
         return crc ^ 0xFFFF_FFFF
     }
 }
