@@ -29,7 +29,10 @@ public struct APIKeyCheck: PolicyCheck {
 
     public func evaluate(_ request: inout PolicyRequest) -> Verdict {
         var presentedKey: String?
-        if let header, let v = request.headers[header], !v.isEmpty { presentedKey = String(v.trimmingSpaces) }
+        if let header, let v = request.headers[header], !v.isEmpty {
+            // Field values arrive trimmed from the HTTP parser; trim only what still has spaces.
+            presentedKey = v.utf8.first == 0x20 || v.utf8.last == 0x20 || v.utf8.first == 0x09 || v.utf8.last == 0x09 ? String(v.trimmingSpaces) : v
+        }
         if presentedKey == nil, let queryParameter, let v = request.queryValue(queryParameter), !v.isEmpty { presentedKey = v }
         guard let key = presentedKey else {
             return .deny(Denial(code: .missingCredentials, detail: "\(request.summary) requires an API key in \(whereToSend); none was sent",

@@ -7,11 +7,14 @@ public struct IPCheck: PolicyCheck {
     public var type: String { "ip" }
     public let allow: [CIDRBlock]
     public let deny: [CIDRBlock]
+    /// The allow list's blocks as text, made once (the allow note names the block that matched).
+    let allowText: [String]
 
     public init(id: String, allow: [CIDRBlock], deny: [CIDRBlock] = []) {
         self.id = id
         self.allow = allow
         self.deny = deny
+        self.allowText = allow.map(\.description)
     }
 
     public func evaluate(_ request: inout PolicyRequest) -> Verdict {
@@ -24,8 +27,11 @@ public struct IPCheck: PolicyCheck {
                                 required: ["not in " + deny.map(\.description).joined(separator: ", ")], presented: [addr.description]))
         }
         if allow.isEmpty { return .allow(note: "\(addr) not in deny list \(id)") }
-        if let hit = allow.first(where: { $0.contains(addr) }) {
-            return .allow(note: "\(addr) in \(hit) (allow list \(id))")
+        if let hit = allow.firstIndex(where: { $0.contains(addr) }) {
+            var note = addr.description
+            note.reserveCapacity(note.utf8.count + allowText[hit].utf8.count + id.utf8.count + 20)
+            note += " in "; note += allowText[hit]; note += " (allow list "; note += id; note += ")"
+            return .allow(note: note)
         }
         return .deny(Denial(code: .ipNotAllowed,
                             detail: "\(addr) is not in allow list \(id) (\(allow.map(\.description).joined(separator: ", ")))",

@@ -39,22 +39,32 @@ public struct PathTemplate: Sendable, CustomStringConvertible {
     /// Matches a request path; returns the captured parameters (percent-decoded).
     func match(_ path: Substring) -> [String: String]? {
         var params: [String: String] = [:]
-        var rest = path.split(separator: "/", omittingEmptySubsequences: true)[...]
+        // Walks the path's segments in place (empty segments are skipped, as `//` collapses).
+        var at = path.startIndex
+        func next() -> Substring? {
+            while at < path.endIndex, path.utf8[at] == UInt8(ascii: "/") { at = path.utf8.index(after: at) }
+            guard at < path.endIndex else { return nil }
+            let start = at
+            while at < path.endIndex, path.utf8[at] != UInt8(ascii: "/") { at = path.utf8.index(after: at) }
+            return path[start..<at]
+        }
         for seg in segments {
             switch seg {
             case .literal(let l):
-                guard let first = rest.first, first == l else { return nil }
-                rest = rest.dropFirst()
+                guard let first = next(), first == l else { return nil }
             case .param(let name):
-                guard let first = rest.first else { return nil }
+                guard let first = next() else { return nil }
                 params[name] = PercentDecoding.decode(first)
-                rest = rest.dropFirst()
             case .rest(let name):
-                if let name { params[name] = rest.joined(separator: "/") }
+                if let name {
+                    var parts: [Substring] = []
+                    while let part = next() { parts.append(part) }
+                    params[name] = parts.joined(separator: "/")
+                }
                 return params
             }
         }
-        return rest.isEmpty ? params : nil
+        return next() == nil ? params : nil
     }
 
     /// Higher is more specific: literals beat parameters beat wildcards, longer beats shorter.

@@ -182,6 +182,8 @@ public struct PolicyRequest: Sendable {
 /// Percent-decoding (RFC 3986) without Foundation, tolerant of invalid escapes (kept literally).
 public enum PercentDecoding {
     public static func decode<S: StringProtocol>(_ s: S, plusAsSpace: Bool = false) -> String {
+        // Most values have nothing to decode: no buffer, no copy beyond the result.
+        if !s.utf8.contains(where: { $0 == UInt8(ascii: "%") || (plusAsSpace && $0 == UInt8(ascii: "+")) }) { return String(s) }
         var out: [UInt8] = []
         out.reserveCapacity(s.utf8.count)
         var it = Array(s.utf8)[...]
