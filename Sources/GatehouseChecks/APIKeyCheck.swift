@@ -50,7 +50,7 @@ public struct APIKeyCheck: PolicyCheck {
             return .deny(Denial(code: .checkUnavailable, detail: "the credential store could not be read, so key \(keyID) cannot be verified",
                                 presented: ["key id \(keyID)"], hint: "Retry shortly."))
         }
-        guard let record = directory.key(id: keyID), constantTimeEqual(record.hash, APIKeyFormat.hash(key)) else {
+        guard let record = directory.key(id: keyID), APIKeyFormat.hashMatches(key, record.hash) else {
             return .deny(Denial(code: .invalidCredentials, detail: "API key \(keyID) is not a known key",
                                 required: ["a key issued by this gateway"], presented: ["key id \(keyID)"],
                                 headers: [HeaderField("WWW-Authenticate", challenge.value + ", error=\"invalid_key\"")]))
@@ -82,6 +82,9 @@ public struct APIKeyCheck: PolicyCheck {
             principal = merged
         }
         request.principal = principal
-        return .allow(note: "key \(keyID) of consumer \(consumer.name)")
+        var note = "key "
+        note.reserveCapacity(keyID.utf8.count + consumer.name.utf8.count + 17)
+        note += keyID; note += " of consumer "; note += consumer.name
+        return .allow(note: note)
     }
 }

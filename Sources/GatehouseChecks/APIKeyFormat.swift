@@ -71,6 +71,20 @@ public enum APIKeyFormat {
         }
     }
 
+    /// Whether `key`'s SHA-256 equals `stored`, compared in constant time, without copying either.
+    public static func hashMatches(_ key: String, _ stored: [UInt8]) -> Bool {
+        var key = key
+        let digest = key.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
+        return digest.withUnsafeBytes { d in
+            stored.withUnsafeBufferPointer { s in
+                guard d.count == s.count else { return false }
+                var diff: UInt8 = 0
+                for i in 0..<d.count { diff |= d[i] ^ s[i] }
+                return diff == 0
+            }
+        }
+    }
+
     /// SHA-256 of the whole key: what the store keeps.
     public static func hash(_ key: String) -> [UInt8] {
         var key = key

@@ -621,7 +621,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         let head = ex.head
         let config = ex.state.config
         let peerTrusted = isPeerTrusted(config)
-        var out = context.channel.allocator.buffer(capacity: 384 + head.uri.utf8.count + 48 * head.headers.count
+        var out = context.channel.allocator.buffer(capacity: 512 + head.uri.utf8.count + 64 * head.headers.count
                                                               + min(ex.bufferedBody?.readableBytes ?? 0, 16384))
         out.writeString(head.method)
         out.writeStaticString(" ")
@@ -813,7 +813,8 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         case .none, .length:
             break
         }
-        var out = context.channel.allocator.buffer(capacity: up.bytes.readableBytes + 96 + 64 * extra.count)
+        // Room for the fields added and a small body (sent in the same write, see upstreamBody).
+        var out = context.channel.allocator.buffer(capacity: up.bytes.readableBytes + 1024 + 64 * extra.count)
         var varyMerged = false
         up.bytes.withUnsafeReadableBytes { p in
             out.writeStaticString(ex.head.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
