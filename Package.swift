@@ -70,6 +70,8 @@ let package = Package(
             dependencies: [
                 "GatehouseCore", "GatehouseChecks",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // The sqlite3 C API, for the call log's insert loop (see CallRowBinder).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],

@@ -183,19 +183,8 @@ public final class SQLiteStore: Sendable {
     public func insertCalls(_ records: [CallRecord]) throws {
         guard !records.isEmpty else { return }
         try pool.write { db in
-            let stmt = try db.cachedStatement(sql: """
-                INSERT OR REPLACE INTO calls (request_id, time, route, consumer, key_id, client, method, path, host, status, upstream_ms,
-                total_ms, check_id, reason, detail, hint, required, presented, trace, upstream_target)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
-            for r in records {
-                let trace = r.trace.json
-                let required = r.required.jsonArray
-                let presented = r.presented.jsonArray
-                try stmt.execute(arguments: [r.requestID, r.time, r.route, r.consumer, r.keyID, r.client, r.method, r.path, r.host, r.status,
-                                             r.upstreamMillis, r.totalMillis, r.decidingCheck, r.reason, r.detail, r.hint, required, presented,
-                                             trace, r.upstreamTarget])
-            }
+            var binder = CallRowBinder(try db.cachedStatement(sql: CallRowBinder.sql))
+            for r in records { try binder.insert(r) }
         }
     }
 

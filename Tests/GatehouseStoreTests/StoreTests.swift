@@ -53,6 +53,50 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
         #expect(try store.calls(CallFilter(limit: 2)).map(\.record.requestID) == ["b", "c"])
     }
 
+    @Test func everyFieldRoundTripsThroughTheBatchInsert() throws {
+        let (store, dir) = try tempStore()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let now = Date().timeIntervalSince1970
+        // All optionals nil, empty strings (stored as '', not NULL), non-ASCII text, a value larger
+        // than the insert buffer's first allocation, and every outcome, mode and escape in a trace.
+        let bare = CallRecord(requestID: "bare", time: now, route: nil, consumer: nil, keyID: nil, client: nil, method: "GET", path: "",
+                              host: nil, status: 404, upstreamMillis: nil, totalMillis: 0, decidingCheck: nil, reason: nil, detail: nil,
+                              hint: nil, required: [], presented: [], trace: DecisionTrace(), upstreamTarget: nil)
+        let full = CallRecord(
+            requestID: "full", time: now + 0.125, route: "ordërs", consumer: "", keyID: "k1", client: "2001:db8::1", method: "POST",
+            path: "/x?q=" + String(repeating: "é\"\\", count: 3000), host: "h", status: 403, upstreamMillis: 0, totalMillis: 1.5,
+            decidingCheck: "scopes", reason: "insufficient_scope", detail: "needs \"orders:write\"\n", hint: "ask\u{7}", required: ["orders:write", ""],
+            presented: ["orders:read", "ü\t"],
+            trace: DecisionTrace(entries: [
+                TraceEntry(check: "ip", type: "ip", mode: .enforce, outcome: .allow, note: "", micros: 0),
+                TraceEntry(check: "waf", type: "waf", mode: .shadow, outcome: .shadowDeny, note: "shadow: \u{1f}✓", reason: "waf_blocked", micros: -1),
+                TraceEntry(check: "cors", type: "cors", mode: .enforce, outcome: .skip, note: "no Origin", micros: Int.max),
+                TraceEntry(check: "scopes", type: "scopes", mode: .enforce, outcome: .deny, note: "missing", reason: "insufficient_scope", micros: 7),
+                TraceEntry(check: "owner", type: "owner", mode: .shadow, outcome: .notReached, note: "", micros: 0),
+            ]),
+            upstreamTarget: "10.0.0.1:80")
+        try store.insertCalls([bare, full, record("plain", time: now)])
+        #expect(try store.call(requestID: "bare") == bare)
+        #expect(try store.call(requestID: "full") == full)
+        #expect(try store.call(requestID: "plain") == record("plain", time: now))
+        #expect(try store.calls(CallFilter(consumer: "")).map(\.record.requestID) == ["full"])
+        #expect(try store.calls(CallFilter(route: "ordërs")).map(\.record.requestID) == ["full"])
+    }
+
+    @Test func aRepeatedRequestIDReplacesTheEarlierRecordWithoutFailingTheBatch() throws {
+        // Ids are unique when the gateway makes them; a trusted proxy's X-Request-Id is kept as is and
+        // may repeat (a retry). The later record replaces the earlier one (the id stays unique, so
+        // `explain` shows one record); the rest of the batch is written.
+        let (store, dir) = try tempStore()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let now = Date().timeIntervalSince1970
+        try store.insertCalls([record("dup", time: now, status: 200), record("x", time: now)])
+        try store.insertCalls([record("y", time: now), record("dup", time: now + 1, status: 403, reason: "ip_denied"), record("z", time: now)])
+        #expect(try store.callCount() == 4)
+        #expect(try store.call(requestID: "dup")?.status == 403)
+        #expect(try store.calls(CallFilter()).map(\.record.requestID) == ["x", "y", "dup", "z"])
+    }
+
     @Test func retentionPurgesOldRecords() throws {
         let (store, dir) = try tempStore()
         defer { try? FileManager.default.removeItem(atPath: dir) }
