@@ -131,7 +131,12 @@ let package = Package(
         ),
         .testTarget(name: "GatehouseWAFTests", dependencies: ["GatehouseWAF", "GatehouseCore"], swiftSettings: swiftSettings),
         .testTarget(name: "GatehouseConfigTests", dependencies: ["GatehouseConfig", "GatehouseCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "GatehouseStoreTests", dependencies: ["GatehouseStore", "GatehouseCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GatehouseStoreTests",
+            // GRDB: to write rows as older versions did.
+            dependencies: ["GatehouseStore", "GatehouseCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "GatehouseDoctorTests",
             dependencies: ["GatehouseDoctor", "GatehouseCore"],

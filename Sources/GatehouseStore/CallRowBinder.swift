@@ -55,7 +55,7 @@ struct CallRowBinder: ~Copyable {
         bindList(17, r.required)
         bindList(18, r.presented)
         let start = out.count
-        Self.writeTrace(r.trace, to: &out)
+        StoredTrace.write(r.trace, to: &out)
         bind(19, from: start)
         bindText(20, r.upstreamTarget)
 
@@ -75,36 +75,8 @@ struct CallRowBinder: ~Copyable {
             + len(r.host) + len(r.decidingCheck) + len(r.reason) + len(r.detail) + len(r.hint) + len(r.upstreamTarget)
         for s in r.required { n += 6 * s.utf8.count + 3 }
         for s in r.presented { n += 6 * s.utf8.count + 3 }
-        n += 16
-        for e in r.trace.entries {
-            n += 6 * (e.check.utf8.count + e.type.utf8.count + e.note.utf8.count + (e.reason?.rawValue.utf8.count ?? 0)) + 128
-        }
+        n += StoredTrace.maximumBytes(r.trace)
         return n + 16
-    }
-
-    /// The trace as `DecisionTrace.json` writes it (its `Codable` shape).
-    static func writeTrace(_ trace: DecisionTrace, to out: inout ByteBuffer) {
-        out.append(#"{"entries":["#)
-        for (i, e) in trace.entries.enumerated() {
-            out.append(i == 0 ? #"{"check":"# : #",{"check":"#)
-            out.appendQuoted(e.check)
-            out.append(#","type":"#)
-            out.appendQuoted(e.type)
-            out.append(#","mode":"#)
-            out.appendQuoted(e.mode.rawValue)
-            out.append(#","outcome":"#)
-            out.appendQuoted(e.outcome.rawValue)
-            out.append(#","note":"#)
-            out.appendQuoted(e.note)
-            if let r = e.reason {
-                out.append(#","reason":"#)
-                out.appendQuoted(r.rawValue)
-            }
-            out.append(#","micros":"#)
-            out.appendDecimal(e.micros)
-            out.append(UInt8(ascii: "}"))
-        }
-        out.append("]}")
     }
 
     private mutating func bind(_ parameter: Int32, from start: Int) {

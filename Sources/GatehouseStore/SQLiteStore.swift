@@ -228,7 +228,7 @@ public final class SQLiteStore: Sendable {
             guard let s, let d = s.data(using: .utf8) else { return [] }
             return (try? decoder.decode([String].self, from: d)) ?? []
         }
-        let trace = (row["trace"] as String?).flatMap { $0.data(using: .utf8) }.flatMap { try? decoder.decode(DecisionTrace.self, from: $0) }
+        let trace = (row["trace"] as String?).flatMap { StoredTrace.read($0, decoder: decoder) }
         return CallRecord(requestID: row["request_id"], time: row["time"], route: row["route"], consumer: row["consumer"], keyID: row["key_id"],
                           client: row["client"], method: row["method"], path: row["path"], host: row["host"], status: row["status"],
                           upstreamMillis: row["upstream_ms"], totalMillis: row["total_ms"], decidingCheck: row["check_id"], reason: row["reason"],

@@ -1,7 +1,8 @@
 import Foundation
 import GatehouseChecks
 import GatehouseCore
-import GatehouseStore
+@testable import GatehouseStore
+import GRDB
 import Testing
 
 func tempStore() throws -> (SQLiteStore, String) {
@@ -81,6 +82,28 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
         #expect(try store.call(requestID: "plain") == record("plain", time: now))
         #expect(try store.calls(CallFilter(consumer: "")).map(\.record.requestID) == ["full"])
         #expect(try store.calls(CallFilter(route: "ordërs")).map(\.record.requestID) == ["full"])
+    }
+
+    @Test func recordsWrittenBeforeTheCompactTraceFormAreStillRead() throws {
+        let (store, dir) = try tempStore()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let old = record("old", time: 1_700_000_000, status: 403, reason: "ip_denied")
+        // The row as the writer stored it before: the trace in its Codable shape, lists as JSON.
+        try store.pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO calls (request_id, time, route, client, method, path, host, status, upstream_ms, total_ms, check_id, reason,
+                required, presented, trace) VALUES ('old', 1700000000, 'r', '127.0.0.1', 'GET', '/x', 'h', 403, 1, 2, 'c', 'ip_denied',
+                '["a\\"b"]', '[]', ?)
+                """, arguments: [old.trace.json])
+        }
+        #expect(try store.call(requestID: "old") == old)
+        // New rows use the compact form, and both read back the same.
+        try store.insertCalls([record("new", time: 1_700_000_000, status: 403, reason: "ip_denied")])
+        let stored = try store.pool.read { db in try String.fetchOne(db, sql: "SELECT trace FROM calls WHERE request_id = 'new'") }
+        #expect(stored == #"[{"c":"c","t":"ip","m":"shadow","o":"shadow_deny","n":"n\u0001","r":"ip_denied","u":3}]"#)
+        var renamed = try #require(try store.call(requestID: "new"))
+        renamed.requestID = "old"
+        #expect(renamed == old)
     }
 
     @Test func aRepeatedRequestIDReplacesTheEarlierRecordWithoutFailingTheBatch() throws {
