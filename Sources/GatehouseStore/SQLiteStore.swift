@@ -20,6 +20,10 @@ public final class SQLiteStore: Sendable {
         config.busyMode = .timeout(5)
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // For a new store only (an existing file keeps its page size): the call log appends
+            // about 0.5 KB per request, and with 16 KiB pages SQLite writes a quarter as many WAL
+            // frames and checkpoint pages (two pwrite calls per frame) as with the default 4 KiB.
+            try db.execute(sql: "PRAGMA page_size = 16384")
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)

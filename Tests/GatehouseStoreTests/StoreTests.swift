@@ -106,6 +106,16 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
         #expect(renamed == old)
     }
 
+    @Test func aNewStoreUses16KiBPages() throws {
+        let (store, dir) = try tempStore()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") } == 16384)
+        #expect(try store.pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } == "wal")
+        // Reopening keeps it (and an existing 4 KiB store stays as it is: SQLite ignores the pragma then).
+        let again = try SQLiteStore(path: store.path)
+        #expect(try again.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") } == 16384)
+    }
+
     @Test func aRepeatedRequestIDReplacesTheEarlierRecordWithoutFailingTheBatch() throws {
         // Ids are unique when the gateway makes them; a trusted proxy's X-Request-Id is kept as is and
         // may repeat (a retry). The later record replaces the earlier one (the id stays unique, so
