@@ -142,12 +142,18 @@ struct ByteBuffer {
     }
 
     mutating func append(_ s: String) {
-        var s = s
-        s.withUTF8 { u in
-            assert(count + u.count <= capacity)
-            if let p = u.baseAddress { (base + count).update(from: p, count: u.count) }
-            count += u.count
+        // Borrows the string's UTF-8 (no copy of the String, so no retain); the fallback is for
+        // strings whose storage is not contiguous UTF-8 (bridged ones, on Apple platforms).
+        if s.utf8.withContiguousStorageIfAvailable({ u in appendBytes(u) }) == nil {
+            var s = s
+            s.withUTF8 { appendBytes($0) }
         }
+    }
+
+    @inline(__always) private mutating func appendBytes(_ u: UnsafeBufferPointer<UInt8>) {
+        assert(count + u.count <= capacity)
+        if let p = u.baseAddress { (base + count).update(from: p, count: u.count) }
+        count += u.count
     }
 
     /// Appends the decimal digits of `i`.
@@ -172,29 +178,33 @@ struct ByteBuffer {
     /// Needs at most 6 × `s.utf8.count` + 2 bytes.
     mutating func appendQuoted(_ s: String) {
         append(UInt8(ascii: "\""))
-        var s = s
-        s.withUTF8 { u in
-            var runStart = 0
-            for i in 0..<u.count {
-                let b = u[i]
-                if b >= 0x20 && b != 0x22 && b != 0x5C { continue }
-                if runStart < i { (base + count).update(from: u.baseAddress! + runStart, count: i - runStart); count += i - runStart }
-                switch b {
-                case 0x22: append("\\\"")
-                case 0x5C: append("\\\\")
-                case 0x0A: append("\\n")
-                case 0x0D: append("\\r")
-                case 0x09: append("\\t")
-                default:
-                    let hex: StaticString = "0123456789abcdef"
-                    append("\\u00")
-                    append(hex.utf8Start[Int(b >> 4)])
-                    append(hex.utf8Start[Int(b & 0xF)])
-                }
-                runStart = i + 1
-            }
-            if runStart < u.count { (base + count).update(from: u.baseAddress! + runStart, count: u.count - runStart); count += u.count - runStart }
+        if s.utf8.withContiguousStorageIfAvailable({ u in appendEscaped(u) }) == nil {
+            var s = s
+            s.withUTF8 { appendEscaped($0) }
         }
         append(UInt8(ascii: "\""))
+    }
+
+    private mutating func appendEscaped(_ u: UnsafeBufferPointer<UInt8>) {
+        var runStart = 0
+        for i in 0..<u.count {
+            let b = u[i]
+            if b >= 0x20 && b != 0x22 && b != 0x5C { continue }
+            if runStart < i { (base + count).update(from: u.baseAddress! + runStart, count: i - runStart); count += i - runStart }
+            switch b {
+            case 0x22: append("\\\"")
+            case 0x5C: append("\\\\")
+            case 0x0A: append("\\n")
+            case 0x0D: append("\\r")
+            case 0x09: append("\\t")
+            default:
+                let hex: StaticString = "0123456789abcdef"
+                append("\\u00")
+                append(hex.utf8Start[Int(b >> 4)])
+                append(hex.utf8Start[Int(b & 0xF)])
+            }
+            runStart = i + 1
+        }
+        if runStart < u.count { (base + count).update(from: u.baseAddress! + runStart, count: u.count - runStart); count += u.count - runStart }
     }
 }

@@ -188,7 +188,7 @@ public final class SQLiteStore: Sendable {
         guard !records.isEmpty else { return }
         try pool.write { db in
             var binder = CallRowBinder(try db.cachedStatement(sql: CallRowBinder.sql))
-            for r in records { try binder.insert(r) }
+            for i in records.indices { try binder.insert(records[i]) }
         }
     }
 

@@ -23,7 +23,10 @@ enum StoredTrace {
 
     static func write(_ trace: DecisionTrace, to out: inout ByteBuffer) {
         out.append(UInt8(ascii: "["))
-        for (i, e) in trace.entries.enumerated() {
+        // Indexing borrows each entry (a for-in loop would copy it, retaining its strings).
+        let entries = trace.entries
+        for i in entries.indices {
+            let e = entries[i]
             out.append(i == 0 ? #"{"c":"# : #",{"c":"#)
             out.appendQuoted(e.check)
             out.append(#","t":"#)
