@@ -184,7 +184,10 @@ public final class SQLiteStore: Sendable {
 
     // MARK: Call log
 
-    public func insertCalls(_ records: [CallRecord]) throws {
+    public func insertCalls(_ records: [CallRecord]) throws { try insertCalls(records[...]) }
+
+    /// Inserts the records in one transaction.
+    public func insertCalls(_ records: ArraySlice<CallRecord>) throws {
         guard !records.isEmpty else { return }
         try pool.write { db in
             var binder = CallRowBinder(try db.cachedStatement(sql: CallRowBinder.sql))

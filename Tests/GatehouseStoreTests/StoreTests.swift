@@ -142,6 +142,23 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
         #expect(try store.call(requestID: "new") != nil)
     }
 
+    @Test func writerCountsWhatItCannotQueue() throws {
+        let (store, dir) = try tempStore()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A queue of 10: records beyond what is queued or being written are dropped and counted,
+        // everything accepted is written by close(), and nothing is accepted after it.
+        let writer = CallLogWriter(store: store, capacity: 10, batchSize: 4)
+        let now = Date().timeIntervalSince1970
+        for i in 0..<500 { writer.submit(record("q\(i)", time: now)) }
+        writer.close()
+        #expect(writer.written + writer.dropped == 500)
+        #expect(writer.dropped > 0)
+        #expect(try store.callCount() == writer.written)
+        writer.submit(record("late", time: now))
+        #expect(writer.dropped + writer.written == 501)
+        #expect(try store.call(requestID: "late") == nil)
+    }
+
     @Test func writerFlushesEverythingOnClose() throws {
         let (store, dir) = try tempStore()
         defer { try? FileManager.default.removeItem(atPath: dir) }
