@@ -4,26 +4,33 @@ import GatehouseStore
 
 /// Call-log records as the gateway writes them under `bench/load`'s default scenario
 /// (`ip + api_key + request`, every request allowed): a 3-entry trace, consumer, key id, client,
-/// host, path and upstream target. Ids are time-ordered 16-hex strings like the gateway's.
+/// host, path and upstream target. Ids are time-ordered 16-hex strings like the gateway's; times
+/// advance by 1/28,000 s per record.
 public struct CallRecordFactory {
-    var ms: UInt64
-    var seq: UInt64 = 0
+    let start: Double
     var n = 0
 
-    public init(startTime: Double = Date().timeIntervalSince1970) { ms = UInt64(startTime * 1000) }
+    /// Records arrive at `rate` per second from `startTime` on (the load benchmark's 28k/s).
+    let rate: Double
+
+    public init(startTime: Double = Date().timeIntervalSince1970, rate: Double = 28_000) {
+        start = startTime
+        self.rate = rate
+    }
 
     public mutating func next() -> CallRecord {
-        seq += 1
-        if seq & 0xFFFF == 0 { ms += 1 }
         n += 1
-        let z = (ms & ((1 << 42) - 1)) << 22 | 17 << 16 | (seq & 0xFFFF)
+        let time = start + Double(n) / rate
+        // As RequestIDGenerator: 42 bits of milliseconds, 6 process bits, a 16-bit counter.
+        let ms = UInt64(time * 1000)
+        let z = (ms & ((1 << 42) - 1)) << 22 | 17 << 16 | (UInt64(n) & 0xFFFF)
         let hex = Array("0123456789abcdef".utf8)
         var out = [UInt8](repeating: 0, count: 16)
         for i in 0..<16 { out[i] = hex[Int((z >> (UInt64(15 - i) * 4)) & 0xF)] }
         let id = String(decoding: out, as: UTF8.self)
         let orderID = 1 + n % 997
         return CallRecord(
-            requestID: id, time: Double(ms) / 1000, route: "orders", consumer: "bench", keyID: "k3j9x0c2m7qa", client: "127.0.0.1",
+            requestID: id, time: time, route: "orders", consumer: "bench", keyID: "k3j9x0c2m7qa", client: "127.0.0.1",
             method: "GET", path: "/orders/\(orderID)", host: "127.0.0.1:18080", status: 200, upstreamMillis: 0.214 + Double(n % 7) / 100,
             totalMillis: 0.391 + Double(n % 11) / 100, decidingCheck: nil, reason: nil, detail: nil, hint: nil, required: [], presented: [],
             trace: DecisionTrace(entries: [
