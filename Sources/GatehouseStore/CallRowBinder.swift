@@ -19,6 +19,11 @@ struct CallRowBinder: ~Copyable {
 
     private let stmt: OpaquePointer
     private var out: ByteBuffer
+    /// The rowids and times of the records inserted so far (for `call_batches`).
+    private(set) var firstRow: Int64 = 0
+    private(set) var lastRow: Int64 = 0
+    private(set) var minTime = Double.infinity
+    private(set) var maxTime = -Double.infinity
 
     init(_ statement: Statement) {
         stmt = statement.sqliteStatement
@@ -66,6 +71,10 @@ struct CallRowBinder: ~Copyable {
             throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: message, sql: Self.sql)
         }
         sqlite3_reset(stmt)
+        lastRow = sqlite3_last_insert_rowid(sqlite3_db_handle(stmt))
+        if firstRow == 0 { firstRow = lastRow }
+        minTime = min(minTime, r.time)
+        maxTime = max(maxTime, r.time)
     }
 
     /// The most bytes `insert` writes for `r`: every text as is, every JSON string escaped at worst.

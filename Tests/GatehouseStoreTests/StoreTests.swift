@@ -142,6 +142,59 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
         #expect(try store.call(requestID: "new") != nil)
     }
 
+    @Test func sinceAndRetentionFindRecordsWrittenOutOfTimeOrder() throws {
+        let (store, dir) = try tempStore()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let now = Date().timeIntervalSince1970
+        // A long request is logged when it ends, after shorter ones that began later.
+        try store.insertCalls([record("a", time: now - 7300), record("b", time: now - 7000)])
+        try store.insertCalls([record("c", time: now - 100), record("long", time: now - 7100), record("d", time: now - 10)])
+        try store.insertCalls([record("e", time: now)])
+        #expect(try store.calls(CallFilter(since: now - 7150)).map(\.record.requestID) == ["b", "c", "long", "d", "e"])
+        #expect(try store.calls(CallFilter(since: now - 50)).map(\.record.requestID) == ["d", "e"])
+        #expect(try store.calls(CallFilter(since: now + 1)).isEmpty)
+        #expect(try store.calls(CallFilter(status: 200, since: now - 7150, limit: 2)).map(\.record.requestID) == ["d", "e"])
+
+        #expect(try store.purgeCalls(before: now - 7050) == 2)  // a, and long from the second batch
+        #expect(try store.calls(CallFilter()).map(\.record.requestID) == ["b", "c", "d", "e"])
+        #expect(try store.purgeCalls(before: now - 50) == 2)
+        #expect(try store.calls(CallFilter()).map(\.record.requestID) == ["d", "e"])
+        #expect(try store.calls(CallFilter(since: now - 7150)).map(\.record.requestID) == ["d", "e"])
+        #expect(try store.purgeCalls(before: now + 1) == 2)
+        #expect(try store.callCount() == 0)
+        // Batches written after everything was purged are found again.
+        try store.insertCalls([record("f", time: now - 1)])
+        #expect(try store.calls(CallFilter(since: now - 2)).map(\.record.requestID) == ["f"])
+        #expect(try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM call_batches") } == 1)
+    }
+
+    @Test func aStoreFromBeforeCallBatchesIsMigrated() throws {
+        let dir = NSTemporaryDirectory() + "gh-store-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/s.db"
+        let now = Date().timeIntervalSince1970
+        // The schema as it was (v1, with the time index), with 10,000 rows written the old way.
+        do {
+            let old = try DatabaseQueue(path: path)
+            try SQLiteStore.migrator.migrate(old, upTo: "v1")
+            try old.write { db in
+                for i in 0..<10_000 {
+                    try db.execute(sql: "INSERT INTO calls (request_id, time, method, path, status, total_ms, trace) VALUES (?, ?, 'GET', '/', 200, 1, '{\"entries\":[]}')",
+                                   arguments: ["old\(i)", now - 10_000 + Double(i)])
+                }
+            }
+            try old.close()
+        }
+        let store = try SQLiteStore(path: path)
+        #expect(try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM call_batches") } == 3)  // rowids 1-4095, 4096-8191, 8192-10000
+        #expect(try store.pool.read { db in try Bool.fetchOne(db, sql: "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'calls_time'") } == false)
+        #expect(try store.calls(CallFilter(since: now - 10, limit: 1000)).map(\.record.requestID) == (9990..<10_000).map { "old\($0)" })
+        #expect(try store.purgeCalls(before: now - 5000) == 5000)
+        #expect(try store.callCount() == 5000)
+        #expect(try store.calls(CallFilter(since: now - 5001, limit: 1)).map(\.record.requestID) == ["old9999"])
+    }
+
     @Test func writerCountsWhatItCannotQueue() throws {
         let (store, dir) = try tempStore()
         defer { try? FileManager.default.removeItem(atPath: dir) }
