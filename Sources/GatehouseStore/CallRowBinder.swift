@@ -195,11 +195,28 @@ struct ByteBuffer {
     }
 
     private mutating func appendEscaped(_ u: UnsafeBufferPointer<UInt8>) {
+        guard let p = u.baseAddress else { return }
+        let n = u.count
         var runStart = 0
-        for i in 0..<u.count {
-            let b = u[i]
-            if b >= 0x20 && b != 0x22 && b != 0x5C { continue }
-            if runStart < i { (base + count).update(from: u.baseAddress! + runStart, count: i - runStart); count += i - runStart }
+        var i = 0
+        while i < n {
+            // Eight bytes at a time while none needs escaping: no byte < 0x20, none is `"` or `\`.
+            if i + 8 <= n {
+                let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
+                let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+                let quote = w ^ 0x2222_2222_2222_2222, backslash = w ^ 0x5C5C_5C5C_5C5C_5C5C
+                let flagged = ((w &- 0x2020_2020_2020_2020) & ~w) | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash)
+                if flagged & highs == 0 {
+                    i += 8
+                    continue
+                }
+            }
+            let b = p[i]
+            if b >= 0x20 && b != 0x22 && b != 0x5C {
+                i += 1
+                continue
+            }
+            if runStart < i { (base + count).update(from: p + runStart, count: i - runStart); count += i - runStart }
             switch b {
             case 0x22: append("\\\"")
             case 0x5C: append("\\\\")
@@ -212,8 +229,9 @@ struct ByteBuffer {
                 append(hex.utf8Start[Int(b >> 4)])
                 append(hex.utf8Start[Int(b & 0xF)])
             }
-            runStart = i + 1
+            i += 1
+            runStart = i
         }
-        if runStart < u.count { (base + count).update(from: u.baseAddress! + runStart, count: u.count - runStart); count += u.count - runStart }
+        if runStart < n { (base + count).update(from: p + runStart, count: n - runStart); count += n - runStart }
     }
 }

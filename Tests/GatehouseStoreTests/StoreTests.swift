@@ -84,6 +84,26 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
         #expect(try store.calls(CallFilter(route: "ordërs")).map(\.record.requestID) == ["full"])
     }
 
+    @Test func jsonEscapingFindsSpecialCharactersAtEveryPosition() throws {
+        // The escaper skips eight clean bytes at a time: put each kind of special character at
+        // each offset of a 24-byte string, next to multi-byte UTF-8.
+        for special in ["\"", "\\", "\n", "\u{0}", "\u{1f}", "\t"] {
+            for at in 0..<24 {
+                var chars = Array(repeating: "a", count: 24)
+                chars[at] = special
+                if at + 1 < 24 { chars[at + 1] = "é" }
+                let text = chars.joined()
+                var out = ByteBuffer(capacity: 6 * text.utf8.count + 2)
+                defer { out.deallocate() }
+                out.reset(minimumCapacity: 6 * text.utf8.count + 2)
+                out.appendQuoted(text)
+                let json = Data(UnsafeBufferPointer(start: out.base, count: out.count))
+                #expect(try JSONDecoder().decode(String.self, from: json) == text, "\(special.debugDescription) at \(at)")
+                #expect(out.count <= 6 * text.utf8.count + 2)
+            }
+        }
+    }
+
     @Test func recordsWrittenBeforeTheCompactTraceFormAreStillRead() throws {
         let (store, dir) = try tempStore()
         defer { try? FileManager.default.removeItem(atPath: dir) }
