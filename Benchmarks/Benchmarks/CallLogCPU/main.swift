@@ -3,8 +3,8 @@ import Foundation
 import GatehouseStore
 
 // Standalone CPU-per-record measurement of the call-log writer (no benchmark framework):
-//   .build/release/CallLogCPU [--batches 200] [--rounds 5] [--mode insert|writer] [--pause-ms 10]
-// insert: `SQLiteStore.insertCalls` with 512-record batches, as the writer thread calls it.
+//   .build/release/CallLogCPU [--batches 200] [--rounds 5] [--mode insert|writer] [--pause-ms 10] [--batch-size 512]
+// insert: `SQLiteStore.insertCalls` with 512-record batches (--batch-size), as the writer thread calls it.
 //   (--pause-ms N: pause N ms after each batch; default none in this mode)
 // writer: the whole `CallLogWriter` (submit from this thread, writer thread, close), default settings;
 //   records are submitted 512 at a time with a pause between bursts (10 ms: ~50k records/s, about
@@ -18,12 +18,14 @@ var rounds = 5
 var mode = "insert"
 var pauseMillis = 10
 var insertPause = 0
+var batchSize = 512
 var args = CommandLine.arguments.dropFirst().makeIterator()
 while let a = args.next() {
     switch a {
     case "--batches": batches = Int(args.next()!)!
     case "--rounds": rounds = Int(args.next()!)!
     case "--mode": mode = args.next()!
+    case "--batch-size": batchSize = Int(args.next()!)!
     case "--pause-ms": pauseMillis = Int(args.next()!)!; insertPause = pauseMillis
     default: fatalError("unknown argument \(a)")
     }
@@ -33,9 +35,9 @@ var factory = CallRecordFactory()
 let temp = try TempStore()
 defer { temp.remove() }
 // Warm-up: the statement cache, the page cache and a WAL that has been checkpointed a few times.
-for _ in 0..<50 { try temp.store.insertCalls(factory.batch()) }
+for _ in 0..<50 { try temp.store.insertCalls(factory.batch(batchSize)) }
 
-print("mode \(mode), \(batches) batches of 512 records per round, process CPU per record (µs):")
+print("mode \(mode), \(batches) batches of \(batchSize) records per round, process CPU per record (µs):")
 var totals: [Double] = []
 var submitShare = 0.0
 
@@ -46,8 +48,8 @@ func threadCPU() -> Double {
     return Double(ts.tv_sec) * 1e6 + Double(ts.tv_nsec) / 1000
 }
 for round in 1...rounds {
-    let data = (0..<batches).map { _ in factory.batch() }
-    let recordCount = Double(batches * 512)
+    let data = (0..<batches).map { _ in factory.batch(batchSize) }
+    let recordCount = Double(batches * batchSize)
     let before = ProcessCPU.now()
     switch mode {
     case "insert":
@@ -56,16 +58,16 @@ for round in 1...rounds {
             if insertPause > 0 { usleep(UInt32(insertPause * 1000)) }
         }
     case "writer":
-        let writer = CallLogWriter(store: temp.store, capacity: batches * 512 + 1, retention: nil)
+        let writer = CallLogWriter(store: temp.store, capacity: batches * batchSize + 1, batchSize: batchSize, retention: nil)
         let t0 = threadCPU()
         for b in data {
             for r in b { writer.submit(r) }
             if pauseMillis > 0 { usleep(UInt32(pauseMillis * 1000)) }
         }
         writer.close()
-        precondition(writer.dropped == 0 && writer.written == batches * 512)
+        precondition(writer.dropped == 0 && writer.written == batches * batchSize)
         // This thread did the submitting (the event loops' share); the rest is the writer thread's.
-        submitShare = (threadCPU() - t0) / Double(batches * 512)
+        submitShare = (threadCPU() - t0) / Double(batches * batchSize)
     default: fatalError("unknown mode \(mode)")
     }
     let used = ProcessCPU.now() - before
