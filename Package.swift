@@ -70,6 +70,8 @@ let package = Package(
             dependencies: [
                 "GatehouseCore", "GatehouseChecks",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // The sqlite3 C API, for the call log's insert loop (see CallRowBinder).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -129,7 +131,12 @@ let package = Package(
         ),
         .testTarget(name: "GatehouseWAFTests", dependencies: ["GatehouseWAF", "GatehouseCore"], swiftSettings: swiftSettings),
         .testTarget(name: "GatehouseConfigTests", dependencies: ["GatehouseConfig", "GatehouseCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "GatehouseStoreTests", dependencies: ["GatehouseStore", "GatehouseCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GatehouseStoreTests",
+            // GRDB: to write rows as older versions did.
+            dependencies: ["GatehouseStore", "GatehouseCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "GatehouseProxyTests",
             dependencies: ["GatehouseProxy", "GatehouseCore", .product(name: "NIOCore", package: "swift-nio")],

@@ -4,7 +4,9 @@ import PackageDescription
 // Micro-benchmarks (ordo-one/benchmark). Run from this directory:
 //   swift package --allow-writing-to-package-directory benchmark                      # all
 //   swift package --allow-writing-to-package-directory benchmark --target WAFBenchmarks
-//   (also RateLimitBenchmarks, JWTBenchmarks)
+//   (also RateLimitBenchmarks, JWTBenchmarks, CallLogBenchmarks)
+// Call-log writer CPU per record without the framework (release build):
+//   swift build -c release --product CallLogCPU && .build/release/CallLogCPU [--mode insert|writer]
 // The dependency is named explicitly: SwiftPM would otherwise name it after the checkout's directory.
 let package = Package(
     name: "GatehouseBenchmarks",
@@ -43,6 +45,31 @@ let package = Package(
             ],
             path: "Benchmarks/JWTBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // Realistic call-log records and CPU-time helpers shared by the two call-log targets below.
+        .target(
+            name: "CallLogFixtures",
+            dependencies: [
+                .product(name: "GatehouseStore", package: "gatehouse"),
+                .product(name: "GatehouseCore", package: "gatehouse"),
+            ],
+            path: "Benchmarks/CallLogFixtures"
+        ),
+        .executableTarget(
+            name: "CallLogBenchmarks",
+            dependencies: [
+                "CallLogFixtures",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "GatehouseStore", package: "gatehouse"),
+            ],
+            path: "Benchmarks/CallLogBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // Standalone: prints process CPU per record for insertCalls or the whole CallLogWriter.
+        .executableTarget(
+            name: "CallLogCPU",
+            dependencies: ["CallLogFixtures", .product(name: "GatehouseStore", package: "gatehouse")],
+            path: "Benchmarks/CallLogCPU"
         ),
     ]
 )

@@ -154,34 +154,56 @@ extension DecisionTrace {
     /// The trace as JSON, in the same shape as its `Codable` encoding, written without Foundation
     /// (the call-log writer encodes one per request).
     public var json: String {
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("entries")
-        w.beginArray()
-        for e in entries {
-            w.beginObject()
-            w.field("check", e.check)
-            w.field("type", e.type)
-            w.field("mode", e.mode.rawValue)
-            w.field("outcome", e.outcome.rawValue)
-            w.field("note", e.note)
-            if let r = e.reason { w.field("reason", r.rawValue) }
-            w.field("micros", e.micros)
-            w.endObject()
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(128 + 128 * entries.count)
+        appendJSON(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends `json` to `bytes` (the call-log writer reuses one buffer for a whole batch).
+    public func appendJSON(to bytes: inout [UInt8]) {
+        func key(_ k: StaticString, _ bytes: inout [UInt8]) {
+            k.withUTF8Buffer { bytes.append(contentsOf: $0) }
         }
-        w.endArray()
-        w.endObject()
-        return String(decoding: w.bytes, as: UTF8.self)
+        key(#"{"entries":["#, &bytes)
+        for (i, e) in entries.enumerated() {
+            key(i == 0 ? #"{"check":"# : #",{"check":"#, &bytes)
+            JSONWriter.appendQuoted(e.check, to: &bytes)
+            key(#","type":"#, &bytes)
+            JSONWriter.appendQuoted(e.type, to: &bytes)
+            key(#","mode":"#, &bytes)
+            JSONWriter.appendQuoted(e.mode.rawValue, to: &bytes)
+            key(#","outcome":"#, &bytes)
+            JSONWriter.appendQuoted(e.outcome.rawValue, to: &bytes)
+            key(#","note":"#, &bytes)
+            JSONWriter.appendQuoted(e.note, to: &bytes)
+            if let r = e.reason {
+                key(#","reason":"#, &bytes)
+                JSONWriter.appendQuoted(r.rawValue, to: &bytes)
+            }
+            key(#","micros":"#, &bytes)
+            JSONWriter.appendInt(e.micros, to: &bytes)
+            bytes.append(UInt8(ascii: "}"))
+        }
+        key("]}", &bytes)
     }
 }
 
 extension Array where Element == String {
     /// The list as a JSON array of strings.
     public var jsonArray: String {
-        var w = JSONWriter()
-        w.beginArray()
-        for s in self { w.value(s) }
-        w.endArray()
-        return String(decoding: w.bytes, as: UTF8.self)
+        var bytes: [UInt8] = []
+        appendJSONArray(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends `jsonArray` to `bytes`.
+    public func appendJSONArray(to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "["))
+        for (i, s) in enumerated() {
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            JSONWriter.appendQuoted(s, to: &bytes)
+        }
+        bytes.append(UInt8(ascii: "]"))
     }
 }

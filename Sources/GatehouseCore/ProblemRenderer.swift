@@ -74,7 +74,7 @@ public struct JSONWriter: Sendable {
         needsComma = false
     }
     public mutating func value(_ s: String) { separator(); appendString(s); needsComma = true }
-    public mutating func value(_ i: Int) { separator(); bytes.append(contentsOf: String(i).utf8); needsComma = true }
+    public mutating func value(_ i: Int) { separator(); Self.appendInt(i, to: &bytes); needsComma = true }
     public mutating func value(_ b: Bool) { separator(); bytes.append(contentsOf: (b ? "true" : "false").utf8); needsComma = true }
     public mutating func null() { separator(); bytes.append(contentsOf: "null".utf8); needsComma = true }
 
@@ -93,21 +93,66 @@ public struct JSONWriter: Sendable {
         if needsComma { bytes.append(UInt8(ascii: ",")) }
     }
 
-    private mutating func appendString(_ s: String) {
+    private mutating func appendString(_ s: String) { Self.appendQuoted(s, to: &bytes) }
+
+    /// Appends `s` as a quoted JSON string to `bytes`. Runs of bytes that need no escaping (all but
+    /// `"`, `\\` and control characters) are copied in bulk.
+    public static func appendQuoted(_ s: String, to bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "\""))
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5C, 0x22])
-            case UInt8(ascii: "\\"): bytes.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: bytes.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-            case 0x0D: bytes.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-            case 0x09: bytes.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(b >> 4)], hex[Int(b & 0xF)]])
-            default: bytes.append(b)
+        var s = s
+        s.withUTF8 { utf8 in
+            var runStart = 0
+            var i = 0
+            while i < utf8.count {
+                let b = utf8[i]
+                if b >= 0x20 && b != 0x22 && b != 0x5C {
+                    i += 1
+                    continue
+                }
+                if runStart < i { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i])) }
+                appendEscape(b, to: &bytes)
+                i += 1
+                runStart = i
             }
+            if runStart < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    private static func appendEscape(_ b: UInt8, to bytes: inout [UInt8]) {
+        switch b {
+        case UInt8(ascii: "\""): bytes.append(0x5C); bytes.append(0x22)
+        case UInt8(ascii: "\\"): bytes.append(0x5C); bytes.append(0x5C)
+        case 0x0A: bytes.append(0x5C); bytes.append(UInt8(ascii: "n"))
+        case 0x0D: bytes.append(0x5C); bytes.append(UInt8(ascii: "r"))
+        case 0x09: bytes.append(0x5C); bytes.append(UInt8(ascii: "t"))
+        default:
+            let hex: StaticString = "0123456789abcdef"
+            hex.withUTF8Buffer { h in
+                bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), h[Int(b >> 4)], h[Int(b & 0xF)]])
+            }
+        }
+    }
+
+    /// Appends the decimal digits of `i` to `bytes`.
+    public static func appendInt(_ i: Int, to bytes: inout [UInt8]) {
+        if i < 0 {
+            bytes.append(UInt8(ascii: "-"))
+            if i == .min { bytes.append(contentsOf: "9223372036854775808".utf8); return }
+            appendInt(-i, to: &bytes)
+            return
+        }
+        if i < 10 { bytes.append(UInt8(ascii: "0") + UInt8(i)); return }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: enough for 19 digits
+        var n = UInt(i)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            while n > 0 {
+                d[23 - count] = UInt8(ascii: "0") + UInt8(n % 10)
+                n /= 10
+                count += 1
+            }
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: d[(24 - count)...]))
+        }
     }
 }

@@ -12,6 +12,8 @@ public final class CallLogWriter: @unchecked Sendable {
     // @unchecked: all mutable state is guarded by `cond`.
     private let cond = NSCondition()
     private var queue: [CallRecord] = []
+    /// Records the writer has taken from `queue` and not yet written; they count against `capacity`.
+    private var taken = 0
     private var closing = false
     private var finished = false
     private var droppedTotal = 0
@@ -46,7 +48,7 @@ public final class CallLogWriter: @unchecked Sendable {
     /// Queues a record; drops and counts it when the queue is full.
     public func submit(_ record: CallRecord) {
         cond.lock()
-        if queue.count >= capacity || closing {
+        if queue.count + taken >= capacity || closing {
             droppedTotal += 1
             droppedSinceReport += 1
             cond.unlock()
@@ -75,18 +77,33 @@ public final class CallLogWriter: @unchecked Sendable {
     private func run() {
         var lastPurge = 0.0
         var lastReport = Date().timeIntervalSince1970
+        // The writer takes the whole queue by swapping it with this (empty) array, so the lock is
+        // held for O(1) and no record is copied; the two arrays keep their capacity between rounds.
+        var taking: [CallRecord] = []
+        taking.reserveCapacity(min(capacity, 4096))
         while true {
             cond.lock()
             if queue.count < batchSize && !closing {
                 _ = cond.wait(until: Date(timeIntervalSinceNow: flushInterval))
             }
-            let batch = Array(queue.prefix(batchSize))
-            queue.removeFirst(batch.count)
-            let done = closing && queue.isEmpty
+            swap(&queue, &taking)
+            taken = taking.count
+            // `submit` refuses records once closing, so nothing is left after this round.
+            let done = closing
             let droppedNow = droppedSinceReport
             cond.unlock()
 
-            if !batch.isEmpty { write(batch) }
+            // One transaction per `batchSize` records, as before.
+            var start = 0
+            while start < taking.count {
+                let end = min(start + batchSize, taking.count)
+                write(taking[start..<end])
+                start = end
+            }
+            if !taking.isEmpty {
+                taking.removeAll(keepingCapacity: true)
+                cond.lock(); taken = 0; cond.unlock()
+            }
             let now = Date().timeIntervalSince1970
             if droppedNow > 0, now - lastReport >= 5 || done {
                 cond.lock(); droppedSinceReport -= droppedNow; let total = droppedTotal; cond.unlock()
@@ -110,7 +127,7 @@ public final class CallLogWriter: @unchecked Sendable {
         cond.unlock()
     }
 
-    private func write(_ batch: [CallRecord]) {
+    private func write(_ batch: ArraySlice<CallRecord>) {
         // A failed batch is retried once; if it fails again it is counted as dropped and reported.
         for attempt in 1...2 {
             do {

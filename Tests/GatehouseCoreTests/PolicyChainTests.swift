@@ -1,3 +1,4 @@
+import Foundation
 import GatehouseCore
 import Testing
 
@@ -72,6 +73,32 @@ private struct Fixed: PolicyCheck {
         var w = JSONWriter()
         w.beginObject(); w.field("k", "a\"b\\c\n\u{01}"); w.endObject()
         #expect(String(decoding: w.bytes, as: UTF8.self) == #"{"k":"a\"b\\c\n\u0001"}"#)
+    }
+
+    @Test func escapesWithinLongRunsAndKeepsUTF8() {
+        var w = JSONWriter()
+        w.beginArray()
+        w.value("plain text without escapes, ünïcødé ✓")
+        w.value("\u{1f}start and end\u{7f}\"")
+        w.value("")
+        w.value("tab\there\r\n")
+        w.value(-42); w.value(0); w.value(Int.max); w.value(Int.min)
+        w.endArray()
+        #expect(String(decoding: w.bytes, as: UTF8.self)
+            == #"["plain text without escapes, ünïcødé ✓","\u001fstart and end\#u{7f}\"","","tab\there\r\n",-42,0,9223372036854775807,-9223372036854775808]"#)
+    }
+
+    @Test func traceJSONHasTheCodableShape() throws {
+        let trace = DecisionTrace(entries: [
+            TraceEntry(check: "office-ip", type: "ip", mode: .enforce, outcome: .allow, note: "127.0.0.1 in 127.0.0.0/8", micros: 3),
+            TraceEntry(check: "key", type: "api_key", mode: .shadow, outcome: .shadowDeny, note: "quote \" and \u{1}", reason: "key_unknown", micros: 0),
+            TraceEntry(check: "shape", type: "request", mode: .enforce, outcome: .notReached, note: "", micros: 0),
+        ])
+        let decoded = try JSONDecoder().decode(DecisionTrace.self, from: Data(trace.json.utf8))
+        #expect(decoded == trace)
+        #expect(DecisionTrace().json == #"{"entries":[]}"#)
+        #expect(try JSONDecoder().decode([String].self, from: Data(["a\"b", "", "ü"].jsonArray.utf8)) == ["a\"b", "", "ü"])
+        #expect([String]().jsonArray == "[]")
     }
 }
 

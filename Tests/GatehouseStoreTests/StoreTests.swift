@@ -1,7 +1,8 @@
 import Foundation
 import GatehouseChecks
 import GatehouseCore
-import GatehouseStore
+@testable import GatehouseStore
+import GRDB
 import Testing
 
 func tempStore() throws -> (SQLiteStore, String) {
@@ -53,6 +54,102 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
         #expect(try store.calls(CallFilter(limit: 2)).map(\.record.requestID) == ["b", "c"])
     }
 
+    @Test func everyFieldRoundTripsThroughTheBatchInsert() throws {
+        let (store, dir) = try tempStore()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let now = Date().timeIntervalSince1970
+        // All optionals nil, empty strings (stored as '', not NULL), non-ASCII text, a value larger
+        // than the insert buffer's first allocation, and every outcome, mode and escape in a trace.
+        let bare = CallRecord(requestID: "bare", time: now, route: nil, consumer: nil, keyID: nil, client: nil, method: "GET", path: "",
+                              host: nil, status: 404, upstreamMillis: nil, totalMillis: 0, decidingCheck: nil, reason: nil, detail: nil,
+                              hint: nil, required: [], presented: [], trace: DecisionTrace(), upstreamTarget: nil)
+        let full = CallRecord(
+            requestID: "full", time: now + 0.125, route: "ordërs", consumer: "", keyID: "k1", client: "2001:db8::1", method: "POST",
+            path: "/x?q=" + String(repeating: "é\"\\", count: 3000), host: "h", status: 403, upstreamMillis: 0, totalMillis: 1.5,
+            decidingCheck: "scopes", reason: "insufficient_scope", detail: "needs \"orders:write\"\n", hint: "ask\u{7}", required: ["orders:write", ""],
+            presented: ["orders:read", "ü\t"],
+            trace: DecisionTrace(entries: [
+                TraceEntry(check: "ip", type: "ip", mode: .enforce, outcome: .allow, note: "", micros: 0),
+                TraceEntry(check: "waf", type: "waf", mode: .shadow, outcome: .shadowDeny, note: "shadow: \u{1f}✓", reason: "waf_blocked", micros: -1),
+                TraceEntry(check: "cors", type: "cors", mode: .enforce, outcome: .skip, note: "no Origin", micros: Int.max),
+                TraceEntry(check: "scopes", type: "scopes", mode: .enforce, outcome: .deny, note: "missing", reason: "insufficient_scope", micros: 7),
+                TraceEntry(check: "owner", type: "owner", mode: .shadow, outcome: .notReached, note: "", micros: 0),
+            ]),
+            upstreamTarget: "10.0.0.1:80")
+        try store.insertCalls([bare, full, record("plain", time: now)])
+        #expect(try store.call(requestID: "bare") == bare)
+        #expect(try store.call(requestID: "full") == full)
+        #expect(try store.call(requestID: "plain") == record("plain", time: now))
+        #expect(try store.calls(CallFilter(consumer: "")).map(\.record.requestID) == ["full"])
+        #expect(try store.calls(CallFilter(route: "ordërs")).map(\.record.requestID) == ["full"])
+    }
+
+    @Test func jsonEscapingFindsSpecialCharactersAtEveryPosition() throws {
+        // The escaper skips eight clean bytes at a time: put each kind of special character at
+        // each offset of a 24-byte string, next to multi-byte UTF-8.
+        for special in ["\"", "\\", "\n", "\u{0}", "\u{1f}", "\t"] {
+            for at in 0..<24 {
+                var chars = Array(repeating: "a", count: 24)
+                chars[at] = special
+                if at + 1 < 24 { chars[at + 1] = "é" }
+                let text = chars.joined()
+                var out = ByteBuffer(capacity: 6 * text.utf8.count + 2)
+                defer { out.deallocate() }
+                out.reset(minimumCapacity: 6 * text.utf8.count + 2)
+                out.appendQuoted(text)
+                let json = Data(UnsafeBufferPointer(start: out.base, count: out.count))
+                #expect(try JSONDecoder().decode(String.self, from: json) == text, "\(special.debugDescription) at \(at)")
+                #expect(out.count <= 6 * text.utf8.count + 2)
+            }
+        }
+    }
+
+    @Test func recordsWrittenBeforeTheCompactTraceFormAreStillRead() throws {
+        let (store, dir) = try tempStore()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let old = record("old", time: 1_700_000_000, status: 403, reason: "ip_denied")
+        // The row as the writer stored it before: the trace in its Codable shape, lists as JSON.
+        try store.pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO calls (request_id, time, route, client, method, path, host, status, upstream_ms, total_ms, check_id, reason,
+                required, presented, trace) VALUES ('old', 1700000000, 'r', '127.0.0.1', 'GET', '/x', 'h', 403, 1, 2, 'c', 'ip_denied',
+                '["a\\"b"]', '[]', ?)
+                """, arguments: [old.trace.json])
+        }
+        #expect(try store.call(requestID: "old") == old)
+        // New rows use the compact form, and both read back the same.
+        try store.insertCalls([record("new", time: 1_700_000_000, status: 403, reason: "ip_denied")])
+        let stored = try store.pool.read { db in try String.fetchOne(db, sql: "SELECT trace FROM calls WHERE request_id = 'new'") }
+        #expect(stored == #"[{"c":"c","t":"ip","m":"shadow","o":"shadow_deny","n":"n\u0001","r":"ip_denied","u":3}]"#)
+        var renamed = try #require(try store.call(requestID: "new"))
+        renamed.requestID = "old"
+        #expect(renamed == old)
+    }
+
+    @Test func aNewStoreUses16KiBPages() throws {
+        let (store, dir) = try tempStore()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") } == 16384)
+        #expect(try store.pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } == "wal")
+        // Reopening keeps it (and an existing 4 KiB store stays as it is: SQLite ignores the pragma then).
+        let again = try SQLiteStore(path: store.path)
+        #expect(try again.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") } == 16384)
+    }
+
+    @Test func aRepeatedRequestIDReplacesTheEarlierRecordWithoutFailingTheBatch() throws {
+        // Ids are unique when the gateway makes them; a trusted proxy's X-Request-Id is kept as is and
+        // may repeat (a retry). The later record replaces the earlier one (the id stays unique, so
+        // `explain` shows one record); the rest of the batch is written.
+        let (store, dir) = try tempStore()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let now = Date().timeIntervalSince1970
+        try store.insertCalls([record("dup", time: now, status: 200), record("x", time: now)])
+        try store.insertCalls([record("y", time: now), record("dup", time: now + 1, status: 403, reason: "ip_denied"), record("z", time: now)])
+        #expect(try store.callCount() == 4)
+        #expect(try store.call(requestID: "dup")?.status == 403)
+        #expect(try store.calls(CallFilter()).map(\.record.requestID) == ["x", "y", "dup", "z"])
+    }
+
     @Test func retentionPurgesOldRecords() throws {
         let (store, dir) = try tempStore()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -63,6 +160,76 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
         writer.close()
         #expect(try store.call(requestID: "old") == nil)
         #expect(try store.call(requestID: "new") != nil)
+    }
+
+    @Test func sinceAndRetentionFindRecordsWrittenOutOfTimeOrder() throws {
+        let (store, dir) = try tempStore()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let now = Date().timeIntervalSince1970
+        // A long request is logged when it ends, after shorter ones that began later.
+        try store.insertCalls([record("a", time: now - 7300), record("b", time: now - 7000)])
+        try store.insertCalls([record("c", time: now - 100), record("long", time: now - 7100), record("d", time: now - 10)])
+        try store.insertCalls([record("e", time: now)])
+        #expect(try store.calls(CallFilter(since: now - 7150)).map(\.record.requestID) == ["b", "c", "long", "d", "e"])
+        #expect(try store.calls(CallFilter(since: now - 50)).map(\.record.requestID) == ["d", "e"])
+        #expect(try store.calls(CallFilter(since: now + 1)).isEmpty)
+        #expect(try store.calls(CallFilter(status: 200, since: now - 7150, limit: 2)).map(\.record.requestID) == ["d", "e"])
+
+        #expect(try store.purgeCalls(before: now - 7050) == 2)  // a, and long from the second batch
+        #expect(try store.calls(CallFilter()).map(\.record.requestID) == ["b", "c", "d", "e"])
+        #expect(try store.purgeCalls(before: now - 50) == 2)
+        #expect(try store.calls(CallFilter()).map(\.record.requestID) == ["d", "e"])
+        #expect(try store.calls(CallFilter(since: now - 7150)).map(\.record.requestID) == ["d", "e"])
+        #expect(try store.purgeCalls(before: now + 1) == 2)
+        #expect(try store.callCount() == 0)
+        // Batches written after everything was purged are found again.
+        try store.insertCalls([record("f", time: now - 1)])
+        #expect(try store.calls(CallFilter(since: now - 2)).map(\.record.requestID) == ["f"])
+        #expect(try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM call_batches") } == 1)
+    }
+
+    @Test func aStoreFromBeforeCallBatchesIsMigrated() throws {
+        let dir = NSTemporaryDirectory() + "gh-store-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/s.db"
+        let now = Date().timeIntervalSince1970
+        // The schema as it was (v1, with the time index), with 10,000 rows written the old way.
+        do {
+            let old = try DatabaseQueue(path: path)
+            try SQLiteStore.migrator.migrate(old, upTo: "v1")
+            try old.write { db in
+                for i in 0..<10_000 {
+                    try db.execute(sql: "INSERT INTO calls (request_id, time, method, path, status, total_ms, trace) VALUES (?, ?, 'GET', '/', 200, 1, '{\"entries\":[]}')",
+                                   arguments: ["old\(i)", now - 10_000 + Double(i)])
+                }
+            }
+            try old.close()
+        }
+        let store = try SQLiteStore(path: path)
+        #expect(try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM call_batches") } == 3)  // rowids 1-4095, 4096-8191, 8192-10000
+        #expect(try store.pool.read { db in try Bool.fetchOne(db, sql: "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'calls_time'") } == false)
+        #expect(try store.calls(CallFilter(since: now - 10, limit: 1000)).map(\.record.requestID) == (9990..<10_000).map { "old\($0)" })
+        #expect(try store.purgeCalls(before: now - 5000) == 5000)
+        #expect(try store.callCount() == 5000)
+        #expect(try store.calls(CallFilter(since: now - 5001, limit: 1)).map(\.record.requestID) == ["old9999"])
+    }
+
+    @Test func writerCountsWhatItCannotQueue() throws {
+        let (store, dir) = try tempStore()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A queue of 10: records beyond what is queued or being written are dropped and counted,
+        // everything accepted is written by close(), and nothing is accepted after it.
+        let writer = CallLogWriter(store: store, capacity: 10, batchSize: 4)
+        let now = Date().timeIntervalSince1970
+        for i in 0..<500 { writer.submit(record("q\(i)", time: now)) }
+        writer.close()
+        #expect(writer.written + writer.dropped == 500)
+        #expect(writer.dropped > 0)
+        #expect(try store.callCount() == writer.written)
+        writer.submit(record("late", time: now))
+        #expect(writer.dropped + writer.written == 501)
+        #expect(try store.call(requestID: "late") == nil)
     }
 
     @Test func writerFlushesEverythingOnClose() throws {

@@ -1,0 +1,237 @@
+import GRDB
+import GRDBSQLite
+import GatehouseCore
+
+/// Binds call records to the prepared `INSERT INTO calls` statement with the sqlite3 C API and
+/// steps it: the call-log writer's inner loop.
+///
+/// Per record, every text value (and the JSON of the trace, `required` and `presented`) is written
+/// into one byte buffer that lives for the whole batch, sized for the record before anything is
+/// written, and bound from there without a further copy (`SQLITE_STATIC`). The buffer is only
+/// rewritten for the next record, whose values are all bound anew before the next step. No
+/// `StatementArguments`, no `DatabaseValue`, no `String` per record.
+struct CallRowBinder: ~Copyable {
+    static let sql = """
+        INSERT OR REPLACE INTO calls (request_id, time, route, consumer, key_id, client, method, path, host, status, upstream_ms,
+        total_ms, check_id, reason, detail, hint, required, presented, trace, upstream_target)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """
+
+    private let stmt: OpaquePointer
+    private var out: ByteBuffer
+    /// The rowids and times of the records inserted so far (for `call_batches`).
+    private(set) var firstRow: Int64 = 0
+    private(set) var lastRow: Int64 = 0
+    private(set) var minTime = Double.infinity
+    private(set) var maxTime = -Double.infinity
+
+    init(_ statement: Statement) {
+        stmt = statement.sqliteStatement
+        out = ByteBuffer(capacity: 4096)
+    }
+
+    deinit {
+        // No parameter may point into the buffer once it is freed.
+        sqlite3_reset(stmt)
+        sqlite3_clear_bindings(stmt)
+        out.deallocate()
+    }
+
+    /// Inserts one record.
+    mutating func insert(_ r: CallRecord) throws {
+        out.reset(minimumCapacity: Self.maximumBytes(r))
+        let stmt = self.stmt
+        bindText(1, r.requestID)
+        sqlite3_bind_double(stmt, 2, r.time)
+        bindText(3, r.route)
+        bindText(4, r.consumer)
+        bindText(5, r.keyID)
+        bindText(6, r.client)
+        bindText(7, r.method)
+        bindText(8, r.path)
+        bindText(9, r.host)
+        sqlite3_bind_int64(stmt, 10, Int64(r.status))
+        if let u = r.upstreamMillis { sqlite3_bind_double(stmt, 11, u) } else { sqlite3_bind_null(stmt, 11) }
+        sqlite3_bind_double(stmt, 12, r.totalMillis)
+        bindText(13, r.decidingCheck)
+        bindText(14, r.reason)
+        bindText(15, r.detail)
+        bindText(16, r.hint)
+        bindList(17, r.required)
+        bindList(18, r.presented)
+        let start = out.count
+        StoredTrace.write(r.trace, to: &out)
+        bind(19, from: start)
+        bindText(20, r.upstreamTarget)
+
+        let rc = sqlite3_step(stmt)
+        if rc != SQLITE_DONE {
+            let message = String(cString: sqlite3_errmsg(sqlite3_db_handle(stmt)))
+            sqlite3_reset(stmt)
+            throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: message, sql: Self.sql)
+        }
+        sqlite3_reset(stmt)
+        lastRow = sqlite3_last_insert_rowid(sqlite3_db_handle(stmt))
+        if firstRow == 0 { firstRow = lastRow }
+        minTime = min(minTime, r.time)
+        maxTime = max(maxTime, r.time)
+    }
+
+    /// The most bytes `insert` writes for `r`: every text as is, every JSON string escaped at worst.
+    static func maximumBytes(_ r: CallRecord) -> Int {
+        func len(_ s: String?) -> Int { s?.utf8.count ?? 0 }
+        var n = len(r.requestID) + len(r.route) + len(r.consumer) + len(r.keyID) + len(r.client) + len(r.method) + len(r.path)
+            + len(r.host) + len(r.decidingCheck) + len(r.reason) + len(r.detail) + len(r.hint) + len(r.upstreamTarget)
+        for s in r.required { n += 6 * s.utf8.count + 3 }
+        for s in r.presented { n += 6 * s.utf8.count + 3 }
+        n += StoredTrace.maximumBytes(r.trace)
+        return n + 16
+    }
+
+    private mutating func bind(_ parameter: Int32, from start: Int) {
+        // nil destructor: SQLITE_STATIC, sqlite reads the bytes in place during the step.
+        sqlite3_bind_text(stmt, parameter, UnsafeRawPointer(out.base + start).assumingMemoryBound(to: CChar.self), Int32(out.count - start), nil)
+    }
+
+    private mutating func bindText(_ parameter: Int32, _ s: String?) {
+        guard let s else { sqlite3_bind_null(stmt, parameter); return }
+        let start = out.count
+        out.append(s)
+        bind(parameter, from: start)
+    }
+
+    private mutating func bindList(_ parameter: Int32, _ items: [String]) {
+        // An empty list is stored as NULL and read back as []: it is the common case.
+        guard !items.isEmpty else { sqlite3_bind_null(stmt, parameter); return }
+        let start = out.count
+        out.append(UInt8(ascii: "["))
+        for (i, s) in items.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out.appendQuoted(s)
+        }
+        out.append(UInt8(ascii: "]"))
+        bind(parameter, from: start)
+    }
+}
+
+/// A byte buffer written through a pointer, without bounds or uniqueness checks: the caller
+/// reserves the most it will write first (`reset(minimumCapacity:)`).
+struct ByteBuffer {
+    private(set) var base: UnsafeMutablePointer<UInt8>
+    private var capacity: Int
+    private(set) var count = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        base = .allocate(capacity: capacity)
+    }
+
+    func deallocate() { base.deallocate() }
+
+    /// Empties the buffer and makes room for at least `minimumCapacity` bytes. Invalidates pointers into it.
+    mutating func reset(minimumCapacity: Int) {
+        count = 0
+        if minimumCapacity > capacity {
+            base.deallocate()
+            capacity = max(minimumCapacity, capacity * 2)
+            base = .allocate(capacity: capacity)
+        }
+    }
+
+    @inline(__always) mutating func append(_ b: UInt8) {
+        assert(count < capacity)
+        base[count] = b
+        count += 1
+    }
+
+    @inline(__always) mutating func append(_ s: StaticString) {
+        assert(count + s.utf8CodeUnitCount <= capacity)
+        (base + count).update(from: s.utf8Start, count: s.utf8CodeUnitCount)
+        count += s.utf8CodeUnitCount
+    }
+
+    mutating func append(_ s: String) {
+        // Borrows the string's UTF-8 (no copy of the String, so no retain); the fallback is for
+        // strings whose storage is not contiguous UTF-8 (bridged ones, on Apple platforms).
+        if s.utf8.withContiguousStorageIfAvailable({ u in appendBytes(u) }) == nil {
+            var s = s
+            s.withUTF8 { appendBytes($0) }
+        }
+    }
+
+    @inline(__always) private mutating func appendBytes(_ u: UnsafeBufferPointer<UInt8>) {
+        assert(count + u.count <= capacity)
+        if let p = u.baseAddress { (base + count).update(from: p, count: u.count) }
+        count += u.count
+    }
+
+    /// Appends the decimal digits of `i`.
+    mutating func appendDecimal(_ i: Int) {
+        if i < 0 { append(UInt8(ascii: "-")) }
+        var n = i.magnitude
+        if n < 10 { append(UInt8(ascii: "0") + UInt8(n)); return }
+        var digits = 0
+        var m = n
+        while m > 0 { digits += 1; m /= 10 }
+        assert(count + digits <= capacity)
+        var p = base + count + digits
+        while n > 0 {
+            p -= 1
+            p.pointee = UInt8(ascii: "0") + UInt8(n % 10)
+            n /= 10
+        }
+        count += digits
+    }
+
+    /// Appends `s` as a JSON string: quoted, with `"`, `\` and control characters escaped.
+    /// Needs at most 6 × `s.utf8.count` + 2 bytes.
+    mutating func appendQuoted(_ s: String) {
+        append(UInt8(ascii: "\""))
+        if s.utf8.withContiguousStorageIfAvailable({ u in appendEscaped(u) }) == nil {
+            var s = s
+            s.withUTF8 { appendEscaped($0) }
+        }
+        append(UInt8(ascii: "\""))
+    }
+
+    private mutating func appendEscaped(_ u: UnsafeBufferPointer<UInt8>) {
+        guard let p = u.baseAddress else { return }
+        let n = u.count
+        var runStart = 0
+        var i = 0
+        while i < n {
+            // Eight bytes at a time while none needs escaping: no byte < 0x20, none is `"` or `\`.
+            if i + 8 <= n {
+                let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
+                let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+                let quote = w ^ 0x2222_2222_2222_2222, backslash = w ^ 0x5C5C_5C5C_5C5C_5C5C
+                let flagged = ((w &- 0x2020_2020_2020_2020) & ~w) | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash)
+                if flagged & highs == 0 {
+                    i += 8
+                    continue
+                }
+            }
+            let b = p[i]
+            if b >= 0x20 && b != 0x22 && b != 0x5C {
+                i += 1
+                continue
+            }
+            if runStart < i { (base + count).update(from: p + runStart, count: i - runStart); count += i - runStart }
+            switch b {
+            case 0x22: append("\\\"")
+            case 0x5C: append("\\\\")
+            case 0x0A: append("\\n")
+            case 0x0D: append("\\r")
+            case 0x09: append("\\t")
+            default:
+                let hex: StaticString = "0123456789abcdef"
+                append("\\u00")
+                append(hex.utf8Start[Int(b >> 4)])
+                append(hex.utf8Start[Int(b & 0xF)])
+            }
+            i += 1
+            runStart = i
+        }
+        if runStart < n { (base + count).update(from: p + runStart, count: n - runStart); count += n - runStart }
+    }
+}

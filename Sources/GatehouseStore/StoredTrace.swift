@@ -1,0 +1,78 @@
+import Foundation
+import GatehouseCore
+
+/// How the `calls.trace` column holds a `DecisionTrace`: a JSON array with one short-keyed object
+/// per check, e.g.
+///
+///     [{"c":"office-ip","t":"ip","o":"allow","n":"127.0.0.1 in 127.0.0.0/8 (allow list office-ip)","u":1},
+///      {"c":"api-key","t":"api_key","m":"shadow","o":"shadow_deny","n":"…","r":"key_unknown","u":2}]
+///
+/// Keys: c check, t type, m mode (absent for `enforce`), o outcome, n note (absent when empty),
+/// r reason (absent when none), u micros (absent when 0). The trace is most of a record's bytes,
+/// and the call log's cost on disk (and in page writes) grows with them; this form is about a
+/// third smaller than the `Codable` shape. Records written before it (`{"entries":[…]}`, the
+/// `Codable` shape) are still read.
+enum StoredTrace {
+    static func maximumBytes(_ trace: DecisionTrace) -> Int {
+        var n = 2
+        for e in trace.entries {
+            n += 6 * (e.check.utf8.count + e.type.utf8.count + e.note.utf8.count + (e.reason?.rawValue.utf8.count ?? 0)) + 96
+        }
+        return n
+    }
+
+    static func write(_ trace: DecisionTrace, to out: inout ByteBuffer) {
+        out.append(UInt8(ascii: "["))
+        // Indexing borrows each entry (a for-in loop would copy it, retaining its strings).
+        let entries = trace.entries
+        for i in entries.indices {
+            let e = entries[i]
+            out.append(i == 0 ? #"{"c":"# : #",{"c":"#)
+            out.appendQuoted(e.check)
+            out.append(#","t":"#)
+            out.appendQuoted(e.type)
+            if e.mode != .enforce {
+                out.append(#","m":"#)
+                out.appendQuoted(e.mode.rawValue)
+            }
+            out.append(#","o":"#)
+            out.appendQuoted(e.outcome.rawValue)
+            if !e.note.isEmpty {
+                out.append(#","n":"#)
+                out.appendQuoted(e.note)
+            }
+            if let r = e.reason {
+                out.append(#","r":"#)
+                out.appendQuoted(r.rawValue)
+            }
+            if e.micros != 0 {
+                out.append(#","u":"#)
+                out.appendDecimal(e.micros)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(UInt8(ascii: "]"))
+    }
+
+    /// The trace as stored (either form); nil when the text is not a trace.
+    static func read(_ text: String, decoder: JSONDecoder) -> DecisionTrace? {
+        let data = Data(text.utf8)
+        if text.utf8.first == UInt8(ascii: "[") {
+            guard let entries = try? decoder.decode([Entry].self, from: data) else { return nil }
+            return DecisionTrace(entries: entries.map {
+                TraceEntry(check: $0.c, type: $0.t, mode: $0.m ?? .enforce, outcome: $0.o, note: $0.n ?? "", reason: $0.r, micros: $0.u ?? 0)
+            })
+        }
+        return try? decoder.decode(DecisionTrace.self, from: data)
+    }
+
+    private struct Entry: Decodable {
+        var c: String
+        var t: String
+        var m: CheckMode?
+        var o: TraceEntry.Outcome
+        var n: String?
+        var r: ReasonCode?
+        var u: Int?
+    }
+}
