@@ -97,7 +97,7 @@ public final class CallLogWriter: @unchecked Sendable {
             var start = 0
             while start < taking.count {
                 let end = min(start + batchSize, taking.count)
-                write(taking[start..<end])
+                write(&taking, start..<end)
                 start = end
             }
             if !taking.isEmpty {
@@ -127,11 +127,11 @@ public final class CallLogWriter: @unchecked Sendable {
         cond.unlock()
     }
 
-    private func write(_ batch: ArraySlice<CallRecord>) {
+    private func write(_ records: inout [CallRecord], _ batch: Range<Int>) {
         // A failed batch is retried once; if it fails again it is counted as dropped and reported.
         for attempt in 1...2 {
             do {
-                try store.insertCalls(batch)
+                try store.insertCalls(&records, batch)
                 cond.lock(); writtenTotal += batch.count; cond.unlock()
                 writtenCounter.increment(by: batch.count)
                 return
