@@ -39,8 +39,14 @@ public final class CallLogWriter: @unchecked Sendable {
         self.retention = retention
         self.logger = logger
         queue.reserveCapacity(min(capacity, 4096))
-        let t = Thread { [unowned self] in self.run() }
-        t.name = "gatehouse-calllog"
+        let t = Thread { [unowned self] in
+            // Named from inside: on Linux, Foundation applies a name set before start() to nothing,
+            // and the kernel keeps 15 characters. Unnamed, the thread kept its creator's name
+            // ("com.apple.root.default-qos" when the gateway starts from a dispatch worker), so
+            // per-thread CPU figures showed the writer as a dispatch thread.
+            Thread.current.name = "calllog-writer"
+            self.run()
+        }
         thread = t
         t.start()
     }

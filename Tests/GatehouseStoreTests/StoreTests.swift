@@ -257,6 +257,24 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
         #expect(try store.call(requestID: "late") == nil)
     }
 
+    @Test func theWriterThreadIsNamed() throws {
+        let (store, dir) = try tempStore()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let writer = CallLogWriter(store: store, retention: nil)
+        defer { writer.close() }
+        #if os(Linux)
+        var names: [String] = []
+        for _ in 0..<100 {
+            names = (try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")).compactMap {
+                try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            if names.contains("calllog-writer") { break }
+            usleep(10_000)
+        }
+        #expect(names.contains("calllog-writer"))
+        #endif
+    }
+
     @Test func writerFlushesEverythingOnClose() throws {
         let (store, dir) = try tempStore()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -11,7 +11,7 @@ import GatehouseStore
 //   the gateway's rate under load), so the writer sees what it sees behind a busy gateway.
 // Prints process CPU time (getrusage, all threads, user + system) per record for each round; in
 // writer mode also split into the submitting thread (CLOCK_THREAD_CPUTIME_ID) and the rest (the
-// writer thread: what bench/load reports for the "gatehouse-calllog" thread).
+// writer thread: what bench/load reports for the "calllog-writer" thread).
 
 var batches = 200
 var rounds = 5
