@@ -44,6 +44,7 @@ struct CallRowBinder: ~Copyable {
     /// and arrays, objects that the event loops allocated on other cores.
     mutating func insert(_ records: inout [CallRecord], _ range: Range<Int>) throws {
         try records.withUnsafeMutableBufferPointer { buffer in
+            precondition(range.lowerBound >= 0 && range.upperBound <= buffer.count, "range \(range) outside \(buffer.count) records")
             for i in range {
                 let slot = buffer.baseAddress! + i
                 var r = slot.move()
