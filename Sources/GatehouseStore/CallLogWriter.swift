@@ -39,8 +39,14 @@ public final class CallLogWriter: @unchecked Sendable {
         self.retention = retention
         self.logger = logger
         queue.reserveCapacity(min(capacity, 4096))
-        let t = Thread { [unowned self] in self.run() }
-        t.name = "gatehouse-calllog"
+        let t = Thread { [unowned self] in
+            // Named from inside: on Linux, Foundation applies a name set before start() to nothing,
+            // and the kernel keeps 15 characters. Unnamed, the thread kept its creator's name
+            // ("com.apple.root.default-qos" when the gateway starts from a dispatch worker), so
+            // per-thread CPU figures showed the writer as a dispatch thread.
+            Thread.current.name = "calllog-writer"
+            self.run()
+        }
         thread = t
         t.start()
     }
@@ -97,7 +103,7 @@ public final class CallLogWriter: @unchecked Sendable {
             var start = 0
             while start < taking.count {
                 let end = min(start + batchSize, taking.count)
-                write(taking[start..<end])
+                write(&taking, start..<end)
                 start = end
             }
             if !taking.isEmpty {
@@ -127,11 +133,11 @@ public final class CallLogWriter: @unchecked Sendable {
         cond.unlock()
     }
 
-    private func write(_ batch: ArraySlice<CallRecord>) {
+    private func write(_ records: inout [CallRecord], _ batch: Range<Int>) {
         // A failed batch is retried once; if it fails again it is counted as dropped and reported.
         for attempt in 1...2 {
             do {
-                try store.insertCalls(batch)
+                try store.insertCalls(&records, batch)
                 cond.lock(); writtenTotal += batch.count; cond.unlock()
                 writtenCounter.increment(by: batch.count)
                 return

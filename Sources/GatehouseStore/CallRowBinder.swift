@@ -37,8 +37,28 @@ struct CallRowBinder: ~Copyable {
         out.deallocate()
     }
 
-    /// Inserts one record.
-    mutating func insert(_ r: CallRecord) throws {
+    /// Inserts `records[range]`, in order; `records` is the same afterwards.
+    ///
+    /// Each record is moved out of the array, bound, and moved back: read in place (by index or
+    /// through a buffer pointer) it would be copied, a retain and a release of each of its strings
+    /// and arrays, objects that the event loops allocated on other cores.
+    mutating func insert(_ records: inout [CallRecord], _ range: Range<Int>) throws {
+        try records.withUnsafeMutableBufferPointer { buffer in
+            precondition(range.lowerBound >= 0 && range.upperBound <= buffer.count, "range \(range) outside \(buffer.count) records")
+            for i in range {
+                let slot = buffer.baseAddress! + i
+                var r = slot.move()
+                var failure: (any Error)?
+                do { try insert(&r) } catch { failure = error }
+                slot.initialize(to: consume r)
+                if let failure { throw failure }
+            }
+        }
+    }
+
+    /// Inserts one record. `inout` only so that the trace's entries can be moved out and back
+    /// in the same way (see `StoredTrace.write`); the record is the same afterwards.
+    mutating func insert(_ r: inout CallRecord) throws {
         out.reset(minimumCapacity: Self.maximumBytes(r))
         let stmt = self.stmt
         bindText(1, r.requestID)
@@ -60,7 +80,7 @@ struct CallRowBinder: ~Copyable {
         bindList(17, r.required)
         bindList(18, r.presented)
         let start = out.count
-        StoredTrace.write(r.trace, to: &out)
+        StoredTrace.write(&r.trace, to: &out)
         bind(19, from: start)
         bindText(20, r.upstreamTarget)
 
@@ -78,7 +98,7 @@ struct CallRowBinder: ~Copyable {
     }
 
     /// The most bytes `insert` writes for `r`: every text as is, every JSON string escaped at worst.
-    static func maximumBytes(_ r: CallRecord) -> Int {
+    static func maximumBytes(_ r: borrowing CallRecord) -> Int {
         func len(_ s: String?) -> Int { s?.utf8.count ?? 0 }
         var n = len(r.requestID) + len(r.route) + len(r.consumer) + len(r.keyID) + len(r.client) + len(r.method) + len(r.path)
             + len(r.host) + len(r.decidingCheck) + len(r.reason) + len(r.detail) + len(r.hint) + len(r.upstreamTarget)

@@ -201,14 +201,20 @@ public final class SQLiteStore: Sendable {
 
     // MARK: Call log
 
-    public func insertCalls(_ records: [CallRecord]) throws { try insertCalls(records[...]) }
+    /// Inserts the records in one transaction. Pass the array's last use (it is consumed): an
+    /// array still referenced elsewhere is copied first.
+    public func insertCalls(_ records: consuming [CallRecord]) throws {
+        var records = records
+        try insertCalls(&records, records.indices)
+    }
 
-    /// Inserts the records in one transaction.
-    public func insertCalls(_ records: ArraySlice<CallRecord>) throws {
-        guard !records.isEmpty else { return }
+    /// Inserts `records[range]` in one transaction (`records` is left as it was; it is `inout`
+    /// so that the writer's array is not copied).
+    func insertCalls(_ records: inout [CallRecord], _ range: Range<Int>) throws {
+        guard !range.isEmpty else { return }
         try pool.write { db in
             var binder = CallRowBinder(try db.cachedStatement(sql: CallRowBinder.sql))
-            for i in records.indices { try binder.insert(records[i]) }
+            try binder.insert(&records, range)
             // Rows of one transaction get consecutive rowids: nothing else writes meanwhile.
             try db.cachedStatement(sql: Self.addBatchSQL).execute(arguments: [binder.firstRow, binder.lastRow, binder.minTime, binder.maxTime])
         }

@@ -13,45 +13,58 @@ import GatehouseCore
 /// third smaller than the `Codable` shape. Records written before it (`{"entries":[…]}`, the
 /// `Codable` shape) are still read.
 enum StoredTrace {
-    static func maximumBytes(_ trace: DecisionTrace) -> Int {
-        var n = 2
-        for e in trace.entries {
-            n += 6 * (e.check.utf8.count + e.type.utf8.count + e.note.utf8.count + (e.reason?.rawValue.utf8.count ?? 0)) + 96
+    static func maximumBytes(_ trace: borrowing DecisionTrace) -> Int {
+        trace.entries.withUnsafeBufferPointer { entries in
+            var n = 2
+            for i in entries.indices {
+                n += 6 * (entries[i].check.utf8.count + entries[i].type.utf8.count + entries[i].note.utf8.count
+                    + (entries[i].reason?.rawValue.utf8.count ?? 0)) + 96
+            }
+            return n
         }
-        return n
     }
 
-    static func write(_ trace: DecisionTrace, to out: inout ByteBuffer) {
+    /// Appends the trace in the stored form. `inout` only to read the entries without copying
+    /// them: each is moved out of the array and back in (read in place it would be copied, a
+    /// retain and release of each of its strings); the trace is the same afterwards. When the
+    /// entries' storage is shared, `withUnsafeMutableBufferPointer` copies it first.
+    static func write(_ trace: inout DecisionTrace, to out: inout ByteBuffer) {
         out.append(UInt8(ascii: "["))
-        // Indexing borrows each entry (a for-in loop would copy it, retaining its strings).
-        let entries = trace.entries
-        for i in entries.indices {
-            let e = entries[i]
-            out.append(i == 0 ? #"{"c":"# : #",{"c":"#)
-            out.appendQuoted(e.check)
-            out.append(#","t":"#)
-            out.appendQuoted(e.type)
-            if e.mode != .enforce {
-                out.append(#","m":"#)
-                out.appendQuoted(e.mode.rawValue)
+        trace.entries.withUnsafeMutableBufferPointer { entries in
+            for i in entries.indices {
+                out.append(i == 0 ? #"{"c":"# : #",{"c":"#)
+                let slot = entries.baseAddress! + i
+                let e = slot.move()
+                write(e, to: &out)
+                slot.initialize(to: consume e)
             }
-            out.append(#","o":"#)
-            out.appendQuoted(e.outcome.rawValue)
-            if !e.note.isEmpty {
-                out.append(#","n":"#)
-                out.appendQuoted(e.note)
-            }
-            if let r = e.reason {
-                out.append(#","r":"#)
-                out.appendQuoted(r.rawValue)
-            }
-            if e.micros != 0 {
-                out.append(#","u":"#)
-                out.appendDecimal(e.micros)
-            }
-            out.append(UInt8(ascii: "}"))
         }
         out.append(UInt8(ascii: "]"))
+    }
+
+    private static func write(_ e: borrowing TraceEntry, to out: inout ByteBuffer) {
+        out.appendQuoted(e.check)
+        out.append(#","t":"#)
+        out.appendQuoted(e.type)
+        if e.mode != .enforce {
+            out.append(#","m":"#)
+            out.appendQuoted(e.mode.rawValue)
+        }
+        out.append(#","o":"#)
+        out.appendQuoted(e.outcome.rawValue)
+        if !e.note.isEmpty {
+            out.append(#","n":"#)
+            out.appendQuoted(e.note)
+        }
+        if let r = e.reason {
+            out.append(#","r":"#)
+            out.appendQuoted(r.rawValue)
+        }
+        if e.micros != 0 {
+            out.append(#","u":"#)
+            out.appendDecimal(e.micros)
+        }
+        out.append(UInt8(ascii: "}"))
     }
 
     /// The trace as stored (either form); nil when the text is not a trace.

@@ -215,6 +215,31 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
         #expect(try store.calls(CallFilter(since: now - 5001, limit: 1)).map(\.record.requestID) == ["old9999"])
     }
 
+    @Test func aFailedBatchLeavesItsRecordsIntactForTheRetryAndIsCountedWhenItFailsTwice() throws {
+        let (store, dir) = try tempStore()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let now = Date().timeIntervalSince1970
+        try store.pool.write { db in
+            try db.execute(sql: "CREATE TRIGGER boom BEFORE INSERT ON calls WHEN NEW.request_id = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END")
+        }
+        let original = [record("a", time: now), record("boom", time: now), record("c", time: now)]
+        var records = original
+        #expect(throws: (any Error).self) { try store.insertCalls(&records, records.indices) }
+        #expect(records == original)  // moved out and back in, also on the error path
+        #expect(try store.callCount() == 0)  // the transaction rolled back
+
+        // The writer retries a failed batch once, then counts it as dropped; other batches go on.
+        let writer = CallLogWriter(store: store, batchSize: 3, retention: nil)
+        for r in original { writer.submit(r) }
+        writer.close()
+        #expect(writer.dropped == 3)
+        #expect(writer.written == 0)
+
+        try store.pool.write { db in try db.execute(sql: "DROP TRIGGER boom") }
+        try store.insertCalls(&records, records.indices)
+        #expect(try store.calls(CallFilter()).map(\.record) == original)
+    }
+
     @Test func writerCountsWhatItCannotQueue() throws {
         let (store, dir) = try tempStore()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -230,6 +255,24 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
         writer.submit(record("late", time: now))
         #expect(writer.dropped + writer.written == 501)
         #expect(try store.call(requestID: "late") == nil)
+    }
+
+    @Test func theWriterThreadIsNamed() throws {
+        let (store, dir) = try tempStore()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let writer = CallLogWriter(store: store, retention: nil)
+        defer { writer.close() }
+        #if os(Linux)
+        var names: [String] = []
+        for _ in 0..<100 {
+            names = (try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")).compactMap {
+                try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            if names.contains("calllog-writer") { break }
+            usleep(10_000)
+        }
+        #expect(names.contains("calllog-writer"))
+        #endif
     }
 
     @Test func writerFlushesEverythingOnClose() throws {

@@ -11,7 +11,7 @@ import GatehouseStore
 //   the gateway's rate under load), so the writer sees what it sees behind a busy gateway.
 // Prints process CPU time (getrusage, all threads, user + system) per record for each round; in
 // writer mode also split into the submitting thread (CLOCK_THREAD_CPUTIME_ID) and the rest (the
-// writer thread: what bench/load reports for the "gatehouse-calllog" thread).
+// writer thread: what bench/load reports for the "calllog-writer" thread).
 
 var batches = 200
 var rounds = 5
@@ -48,20 +48,27 @@ func threadCPU() -> Double {
     return Double(ts.tv_sec) * 1e6 + Double(ts.tv_nsec) / 1000
 }
 for round in 1...rounds {
-    let data = (0..<batches).map { _ in factory.batch(batchSize) }
+    var data = (0..<batches).map { _ in factory.batch(batchSize) }
     let recordCount = Double(batches * batchSize)
     let before = ProcessCPU.now()
     switch mode {
     case "insert":
-        for b in data {
+        // Each batch is handed over (popped, so insertCalls gets the only reference), as the
+        // writer thread hands over its own.
+        data.reverse()
+        while let b = data.popLast() {
             try temp.store.insertCalls(b)
             if insertPause > 0 { usleep(UInt32(insertPause * 1000)) }
         }
     case "writer":
         let writer = CallLogWriter(store: temp.store, capacity: batches * batchSize + 1, batchSize: batchSize, retention: nil)
         let t0 = threadCPU()
-        for b in data {
-            for r in b { writer.submit(r) }
+        // Records are handed over as the gateway hands them over: submitted, and the submitter's
+        // own copy gone, so the queue holds the only reference.
+        data.reverse()
+        while var b = data.popLast() {
+            b.reverse()
+            while let r = b.popLast() { writer.submit(r) }
             if pauseMillis > 0 { usleep(UInt32(pauseMillis * 1000)) }
         }
         writer.close()
