@@ -4,6 +4,10 @@ import PackageDescription
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
+    // Release builds skip the run-time exclusivity checks (swift_beginAccess on every access to a
+    // class's stored property): ~1.5 % of the data plane's CPU. Debug builds, where the tests run,
+    // keep them, so an overlapping access still traps there.
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
 
 let package = Package(

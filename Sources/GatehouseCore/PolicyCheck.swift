@@ -109,14 +109,18 @@ public struct PolicyChain: Sendable {
         var shadow: [(String, Denial)] = []
         var denial: Denial?
         var decider: String?
+        var lastReading: UInt64?
         for (index, link) in links.enumerated() {
             if denial != nil {
                 entries.append(TraceEntry(check: link.check.id, type: link.check.type, mode: link.mode, outcome: .notReached, note: "", micros: 0))
                 continue
             }
-            let start = clock?.micros() ?? 0
+            // One clock reading per check: each check's end is the next one's start.
+            let start = lastReading ?? clock?.micros() ?? 0
             let verdict = link.check.evaluate(&request)
-            let micros = clock.map { Int(truncatingIfNeeded: $0.micros() &- start) } ?? 0
+            let end = clock?.micros() ?? 0
+            lastReading = end
+            let micros = clock == nil ? 0 : Int(truncatingIfNeeded: end &- start)
             switch verdict {
             case .allow(let note):
                 entries.append(TraceEntry(check: link.check.id, type: link.check.type, mode: link.mode, outcome: .allow, note: note ?? "", micros: micros))

@@ -11,11 +11,37 @@ final class GatewayMetrics: Sendable {
     /// Request counters, one shard per event loop: each loop counts under its own lock, so the
     /// loops never contend; `/metrics` sums the shards.
     final class RequestCounts: Sendable {
-        fileprivate let counts = NIOLockedValueBox<[RequestKey: Int]>([:])
+        struct Counts {
+            var settled: [RequestKey: Int] = [:]
+            /// The last key counted and how many times in a row: consecutive requests mostly share
+            /// route, status and reason, so most counts cost a comparison instead of hashing.
+            var last: RequestKey?
+            var run = 0
+
+            mutating func settle() {
+                if let last, run > 0 { settled[last, default: 0] += run }
+                run = 0
+            }
+        }
+        fileprivate let counts = NIOLockedValueBox(Counts())
 
         func count(route: String?, status: Int, reason: ReasonCode?) {
-            let key = RequestKey(route: route ?? "", status: status, reason: reason?.rawValue ?? "")
-            counts.withLockedValue { $0[key, default: 0] += 1 }
+            counts.withLockedValue { c in
+                if let l = c.last, l.status == status, l.route == (route ?? ""), l.reason == (reason?.rawValue ?? "") {
+                    c.run += 1
+                    return
+                }
+                c.settle()
+                c.last = RequestKey(route: route ?? "", status: status, reason: reason?.rawValue ?? "")
+                c.run = 1
+            }
+        }
+
+        fileprivate var snapshot: [RequestKey: Int] {
+            counts.withLockedValue { c in
+                c.settle()
+                return c.settled
+            }
         }
     }
 
@@ -35,7 +61,7 @@ final class GatewayMetrics: Sendable {
     private var requests: [RequestKey: Int] {
         var total: [RequestKey: Int] = [:]
         for shard in shards.withLockedValue({ Array($0.values) }) {
-            for (k, v) in shard.counts.withLockedValue({ $0 }) { total[k, default: 0] += v }
+            for (k, v) in shard.snapshot { total[k, default: 0] += v }
         }
         return total
     }
