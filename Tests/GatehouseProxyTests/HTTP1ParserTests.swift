@@ -171,3 +171,70 @@ import Testing
         #expect(FieldKind.of("TE") == .te)
     }
 }
+
+/// Mutated and random input never crashes the codec or reads outside its buffer (debug builds
+/// check every unsafe-buffer index, so an out-of-bounds read traps here).
+@Suite struct HTTP1ParserRobustnessTests {
+    static let seeds = [
+        "GET /orders/7?x=1 HTTP/1.1\r\nHost: api.example\r\nX-API-Key: k1\r\nConnection: keep-alive, X-A\r\n\r\n",
+        "POST /u HTTP/1.1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n5;a=b\r\nhello\r\n0\r\nT: 1\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\nVary: Origin\r\n\r\nhello",
+        "HTTP/1.0 304 Not Modified\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+    ]
+
+    /// A small deterministic generator, so a failure reproduces.
+    struct SplitMix: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    func exercise(_ bytes: [UInt8]) {
+        let buf = ByteBuffer(bytes: bytes)
+        let len = buf.withUnsafeReadableBytes { HTTP1Parse.headLength($0) }
+        if let len {
+            _ = try? buf.withUnsafeReadableBytes { try HTTP1Parse.request($0, length: len) }
+            _ = try? HTTP1Parse.response(buf, length: len, headRequest: false)
+        }
+        for framing in [BodyFraming.chunked, .length(7), .untilClose] {
+            var decoder = BodyDecoder()
+            decoder.start(framing)
+            var b = buf
+            var steps = 0
+            while steps < 10_000, let e = try? decoder.next(&b) {
+                steps += 1
+                if case .end = e { break }
+            }
+        }
+    }
+
+    @Test func mutatedMessagesNeverCrash() {
+        var rng = SplitMix(state: 42)
+        let alphabet = Array("\r\n :;,0123456789abcdefABCDEF/HTTP.\t\u{0}\u{7f}".utf8)
+        for seed in Self.seeds {
+            let original = Array(seed.utf8)
+            for _ in 0..<20_000 {
+                var m = original
+                for _ in 0..<Int.random(in: 1...6, using: &rng) {
+                    let i = Int.random(in: 0..<m.count, using: &rng)
+                    switch Int.random(in: 0..<4, using: &rng) {
+                    case 0: m[i] = alphabet.randomElement(using: &rng)!
+                    case 1: m.insert(alphabet.randomElement(using: &rng)!, at: i)
+                    case 2: if m.count > 1 { m.remove(at: i) }
+                    default: m = Array(m[..<i])
+                    }
+                    if m.isEmpty { m = [0x0A] }
+                }
+                exercise(m)
+            }
+        }
+        for _ in 0..<2000 {
+            exercise((0..<Int.random(in: 0...300, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) })
+        }
+    }
+}
