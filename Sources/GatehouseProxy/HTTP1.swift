@@ -587,10 +587,15 @@ extension ByteBuffer {
     }
 
     mutating func writeCheckedValue(_ value: String) {
-        if value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) {
-            writeString(String(decoding: value.utf8.filter { $0 != 0x0D && $0 != 0x0A && $0 != 0 }, as: UTF8.self))
-        } else {
-            writeString(value)
+        var value = value
+        value.withUTF8 { u in
+            var clean = true
+            for b in u where b == 0x0D || b == 0x0A || b == 0 { clean = false; break }
+            if clean {
+                writeBytes(UnsafeRawBufferPointer(u))
+            } else {
+                for b in u where b != 0x0D && b != 0x0A && b != 0 { writeInteger(b) }
+            }
         }
     }
 
