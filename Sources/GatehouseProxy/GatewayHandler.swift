@@ -165,13 +165,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buf = unwrapInboundIn(data)
         if broken { return }
-        if var pending = inbound, pending.readableBytes > 0 {
-            var b = buf
-            pending.writeBuffer(&b)
-            inbound = pending
-        } else {
-            inbound = buf
-        }
+        inbound.accumulate(buf)
         parseInbound()
     }
 

@@ -558,6 +558,21 @@ struct BodyDecoder {
     }
 }
 
+extension Optional where Wrapped == ByteBuffer {
+    /// Adds newly read bytes to those still waiting to be parsed; with none waiting, the new buffer
+    /// is taken as it is (no copy).
+    mutating func accumulate(_ buf: ByteBuffer) {
+        if var pending = self, pending.readableBytes > 0 {
+            self = nil  // the only reference, so the append does not copy the storage
+            var b = buf
+            pending.writeBuffer(&b)
+            self = pending
+        } else {
+            self = buf
+        }
+    }
+}
+
 // MARK: Writing
 
 extension ByteBuffer {

@@ -66,13 +66,7 @@ final class UpstreamConnection: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
-        if var pending = inbound, pending.readableBytes > 0 {
-            var b = buf
-            pending.writeBuffer(&b)
-            inbound = pending
-        } else {
-            inbound = buf
-        }
+        inbound.accumulate(buf)
         parse(context: context)
     }
 
