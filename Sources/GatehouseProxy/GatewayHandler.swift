@@ -57,6 +57,8 @@ final class Exchange {
     var chunkedOut = false
     /// The request body is chunked towards the upstream (re-framed from the client's chunks).
     var chunkedUp = false
+    /// endResponse arranged for the connection to close after the response.
+    var closeScheduled = false
     var upstreamTarget: HostPort?
     /// The target as text, from the connection (computed once per connection, not per request).
     var upstreamTargetText: String?
@@ -269,14 +271,18 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if let ex = exchange, !ex.responseEnded {
-            // The client went away mid-exchange: stop the upstream, log as 499 (client closed request).
-            ex.awaitingUpstream = false
-            ex.upstream?.sink = nil
-            ex.upstream?.close()
-            ex.upstream = nil
-            if ex.status == 0 { ex.status = 499 }
-            ex.responseEnded = true
+        if let ex = exchange {
+            if !ex.responseEnded {
+                // The client went away mid-exchange: stop the upstream, log as 499 (client closed request).
+                ex.awaitingUpstream = false
+                ex.upstream?.sink = nil
+                ex.upstream?.close()
+                ex.upstream = nil
+                if ex.status == 0 { ex.status = 499 }
+                ex.responseEnded = true
+            }
+            // Also an exchange answered before its request body ended (a denial draining the
+            // body): the connection is gone, so it is logged now.
             finish(ex, closeAfter: false)
         }
         context.fireChannelInactive()
@@ -521,6 +527,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     /// when keep-alive is off.
     private func endResponse(_ ex: Exchange, context: ChannelHandlerContext, last: ByteBuffer?) {
         if !ex.keepAlive {
+            ex.closeScheduled = true
             let written = context.writeAndFlush(wrapOutboundOut(last ?? context.channel.allocator.buffer(capacity: 0)))
             written.whenComplete { _ in context.close(promise: nil) }
             finish(ex, closeAfter: false)
@@ -761,6 +768,11 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         guard let ex = exchange, ex.awaitingUpstream, !ex.responseEnded, let spec = ex.upstreamSpec else { return }
         let now = NIODeadline.now().uptimeNanoseconds
         let limit = UInt64(spec.readTimeout * 1e9)
+        if context?.channel.isWritable == false {
+            // Reading from the upstream is paused because the client reads slowly: that is not the
+            // upstream's silence. The wait starts again once the client catches up.
+            ex.lastUpstreamActivity = now
+        }
         if now - ex.lastUpstreamActivity < limit {
             scheduleTimer(at: ex.lastUpstreamActivity + limit)
             return
@@ -816,6 +828,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             out.writeStaticString("\r\n")
             for line in up.lines {
                 if line.kind.isHopByHop || line.kind == .xRequestID { continue }
+                if line.kind == .contentLength && up.hadTransferEncoding { continue }
                 if !up.connectionNames.isEmpty || !extra.isEmpty {
                     let name = UnsafeRawBufferPointer(rebasing: p[line.nameStart..<line.nameEnd])
                     if !up.connectionNames.isEmpty, up.connectionNames.contains(String(decoding: name, as: UTF8.self).lowercased()) { continue }
@@ -935,8 +948,9 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
                 connect(ex, spec: spec, pool: pool)
                 return
             }
+            let what = (error as? HTTP1Error).map { "sent a response that is not valid HTTP/1.1: \($0.description)" } ?? "closed the connection before answering"
             failUpstream(ex, Denial(code: .upstreamUnavailable,
-                                    detail: "upstream \(ex.upstreamSpec?.name ?? "?") (\(ex.upstreamTarget?.description ?? "?")) closed the connection before answering",
+                                    detail: "upstream \(ex.upstreamSpec?.name ?? "?") (\(ex.upstreamTarget?.description ?? "?")) \(what)",
                                     presented: ["upstream \(ex.upstreamSpec?.name ?? "?")"]))
         } else {
             ex.awaitingUpstream = false
@@ -968,9 +982,16 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             inbound = nil
             context?.close(promise: nil)
         } else if !ex.keepAlive || quiescing {
-            // The connection closes once the response is written (endResponse); nothing more is read.
+            // The connection closes once the response is written; nothing more is read. When the
+            // response ended while keep-alive was still on (a denial that then drained the body
+            // during a shutdown), the close is arranged here, after what is still being written.
             broken = true
             inbound = nil
+            if !ex.closeScheduled, let context {
+                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+                    context.close(promise: nil)
+                }
+            }
         } else {
             // The next pipelined request, if one is waiting.
             parseInbound()

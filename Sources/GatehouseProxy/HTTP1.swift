@@ -138,6 +138,8 @@ struct ResponseHead {
     var keepAlive: Bool
     /// Field names the upstream listed in `Connection`, lowercased (other than close/keep-alive).
     var connectionNames: [String]
+    /// Whether the upstream sent Transfer-Encoding (its Content-Length, if any, is not forwarded).
+    var hadTransferEncoding: Bool
 
     func name(_ line: HeaderLine) -> String {
         bytes.getString(at: bytes.readerIndex + line.nameStart, length: line.nameEnd - line.nameStart) ?? ""
@@ -187,7 +189,7 @@ enum HTTP1Parse {
     }()
 
     /// Splits the head in `p[0..<len]` into lines; calls `body` with each line's [start, end)
-    /// (without its CR LF). Returns false if a bare CR appears.
+    /// (without its CR LF). A CR elsewhere stays in the line; callers refuse control characters.
     @inline(__always)
     static func forEachLine(_ p: UnsafeRawBufferPointer, _ len: Int, _ body: (Int, Int) throws -> Void) rethrows {
         var start = 0
@@ -310,6 +312,7 @@ enum HTTP1Parse {
             var contentLength: Int?
             var transfer: (chunkedLast: Bool, onlyChunked: Bool)?
             var connClose = false, connKeep = false
+            var hosts = 0
             head.headers.reserveCapacity(8)
             try forEachLine(p, len) { s, e in
                 if first {
@@ -326,6 +329,12 @@ enum HTTP1Parse {
                     let targetEnd = i
                     head.minor = try version(p, i + 1, e)
                     head.method = string(p, s, methodEnd)
+                    // Origin form only ("/path?query"; "*" for OPTIONS): an absolute-form target
+                    // ("http://host/path") names a host the router would not see.
+                    let isOptionsStar = targetEnd - targetStart == 1 && p[targetStart] == 0x2A && head.method == "OPTIONS"
+                    guard p[targetStart] == 0x2F || isOptionsStar else {
+                        throw HTTP1Error.malformed("the request target is not a path starting with \"/\" (absolute-form and authority-form targets are not accepted)")
+                    }
                     head.uri = string(p, targetStart, targetEnd)
                     return
                 }
@@ -347,12 +356,16 @@ enum HTTP1Parse {
                     head.connectionNames.append(contentsOf: c.others)
                 case .expect:
                     if ve - vs == 12, string(p, vs, ve).lowercased() == "100-continue" { head.expectContinue = true }
+                case .host:
+                    hosts += 1
+                    if hosts > 1 { throw HTTP1Error.malformed("the request has more than one Host field") }
                 default:
                     break
                 }
                 head.headers.append(HeaderField(string(p, ns, ne), string(p, vs, ve)))
             }
             if first { throw HTTP1Error.malformed("the request is empty") }
+            if head.minor == 1 && hosts == 0 { throw HTTP1Error.malformed("an HTTP/1.1 request must have a Host field") }
             if let transfer {
                 if contentLength != nil { throw HTTP1Error.malformed("the request has both Content-Length and Transfer-Encoding") }
                 guard transfer.onlyChunked else { throw HTTP1Error.malformed("Transfer-Encoding other than \"chunked\" is not accepted") }
@@ -363,6 +376,9 @@ enum HTTP1Parse {
                 head.framing = .none
             }
             head.keepAlive = head.minor == 1 ? !connClose : (connKeep && !connClose)
+            // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message is suspect framing; the
+            // connection closes after it.
+            if head.minor == 0 && transfer != nil { head.keepAlive = false }
             return head
         }
     }
@@ -392,6 +408,10 @@ enum HTTP1Parse {
                             code = code * 10 + Int(c - 0x30)
                         }
                         guard e - s == 12 || p[s + 12] == 0x20 else { throw HTTP1Error.malformed("the status code is not three digits") }
+                        // The reason phrase is copied to the client: no control characters in it.
+                        for k in (s + 12)..<e where (p[k] < 0x20 && p[k] != 0x09) || p[k] == 0x7F {
+                            throw HTTP1Error.malformed("the reason phrase contains a control character")
+                        }
                         status = code
                         statusStart = s + 9
                         statusEnd = e
@@ -406,7 +426,12 @@ enum HTTP1Parse {
                         if let c = contentLength, c != v { throw HTTP1Error.malformed("Content-Length has differing values") }
                         contentLength = v
                     case .transferEncoding:
-                        transfer = transferCoding(p, vs, ve)
+                        if transfer != nil { throw HTTP1Error.malformed("Transfer-Encoding appears more than once") }
+                        let t = transferCoding(p, vs, ve)
+                        // Like nginx: only "chunked" is understood; another coding would reach the
+                        // client relabelled.
+                        guard t.onlyChunked else { throw HTTP1Error.malformed("Transfer-Encoding other than \"chunked\"") }
+                        transfer = t
                     case .connection:
                         let c = connectionTokens(string(p, vs, ve))
                         connClose = connClose || c.close
@@ -420,19 +445,21 @@ enum HTTP1Parse {
                 let framing: BodyFraming
                 if headRequest || status < 200 || status == 204 || status == 304 {
                     framing = .none
-                } else if let transfer {
-                    framing = transfer.chunkedLast ? .chunked : .untilClose
+                } else if transfer != nil {
+                    // Transfer-Encoding overrides Content-Length (RFC 9112 §6.3), which is then dropped.
+                    framing = .chunked
                 } else if let contentLength {
                     framing = .length(contentLength)
                 } else {
                     framing = .untilClose
                 }
                 var keepAlive = minor == 1 ? !connClose : (connKeep && !connClose)
-                if framing == .untilClose { keepAlive = false }
+                if framing == .untilClose || (minor == 0 && transfer != nil) { keepAlive = false }
                 var headBytes = bytes
                 headBytes.moveWriterIndex(to: bytes.readerIndex + len)
                 return ResponseHead(status: status, minor: minor, bytes: headBytes, statusStart: statusStart, statusEnd: statusEnd,
-                                    lines: lines, framing: framing, keepAlive: keepAlive, connectionNames: names)
+                                    lines: lines, framing: framing, keepAlive: keepAlive, connectionNames: names,
+                                    hadTransferEncoding: transfer != nil)
             }
         }
     }

@@ -16,8 +16,13 @@ import Testing
             match: { methods: [POST], path: /inspected }
             upstream: app
             policies: [waf]
+          - name: local-denied
+            match: { methods: [POST], path: /denied }
+            upstream: app
+            policies: [no-local]
         policies:
           waf: { type: waf, paranoia: 1 }
+          no-local: { type: ip, deny: [127.0.0.0/8] }
         """
 
     /// Splits a reply into (head, body) at the first empty line.
@@ -100,6 +105,22 @@ import Testing
         await up.stop()
     }
 
+    /// A denial answered before the request body arrived is logged even when the client then
+    /// hangs up without sending the body.
+    @Test func aDenialIsLoggedWhenTheClientLeavesMidBody() async throws {
+        let up = try await startUpstream()
+        let g = try GatewayProcess(yaml: Self.yaml.replacingOccurrences(of: "UP", with: String(up.port)))
+        defer { g.stop() }
+        // rawExchange reads until the gateway closes or 5 s pass, then closes its end.
+        let reply = try rawExchange(port: g.port, "POST /denied HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"partial\":")
+        #expect(reply.hasPrefix("HTTP/1.1 403"))
+        let id = String(try #require(reply.split(separator: "\r\n").first { $0.hasPrefix("X-Request-Id: ") }).dropFirst(14))
+        let rec = try await g.record(id)
+        #expect(rec["status"] as? Int == 403)
+        #expect(rec["reason"] as? String == "ip_denied")
+        await up.stop()
+    }
+
     @Test func ambiguousOrOversizedRequestsAreRefusedAndLogged() async throws {
         let up = try await startUpstream()
         let g = try GatewayProcess(yaml: Self.yaml.replacingOccurrences(of: "UP", with: String(up.port)))
@@ -111,6 +132,11 @@ import Testing
         #expect(smuggle.contains("both Content-Length and Transfer-Encoding"))
         #expect(smuggle.contains("Connection: close"))
         #expect(!smuggle.contains("smuggled"))  // the connection ends; nothing after the bad request is read
+
+        // An absolute-form target would name a host the router never saw.
+        let absolute = try rawExchange(port: g.port, "GET http://internal.example/open HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(absolute.hasPrefix("HTTP/1.1 400"))
+        #expect(absolute.contains("absolute-form"))
 
         let big = String(repeating: "a", count: 70_000)
         let oversized = try rawExchange(port: g.port, "GET /open HTTP/1.1\r\nHost: x\r\nX-Big: \(big)\r\n\r\n")

@@ -36,11 +36,17 @@ import Testing
     }
 
     @Test func keepAliveFollowsTheVersionAndConnection() throws {
-        #expect(try request("GET / HTTP/1.1\r\nConnection: close\r\n\r\n").keepAlive == false)
+        #expect(try request("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").keepAlive == false)
         #expect(try request("GET / HTTP/1.0\r\n\r\n").keepAlive == false)
         #expect(try request("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keepAlive == true)
-        let h = try request("GET / HTTP/1.1\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\n\r\n")
+        let h = try request("GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\n\r\n")
         #expect(h.connectionNames == ["x-secret"])
+    }
+
+    @Test func transferEncodingInHTTP10ClosesTheConnection() throws {
+        let h = try request("POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n")
+        #expect(h.framing == .chunked && !h.keepAlive)
+        #expect(try request("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n").uri == "*")
     }
 
     @Test func acceptsBareLineFeeds() throws {
@@ -56,32 +62,35 @@ import Testing
     }
 
     @Test func framingFromContentLengthAndChunked() throws {
-        #expect(try request("POST / HTTP/1.1\r\nContent-Length: 12\r\n\r\n").framing == .length(12))
-        #expect(try request("POST / HTTP/1.1\r\nContent-Length: 12, 12\r\n\r\n").framing == .length(12))
-        #expect(try request("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").hasBody == false)
-        #expect(try request("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n").framing == .chunked)
-        #expect(try request("POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n").expectContinue)
+        #expect(try request("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\n").framing == .length(12))
+        #expect(try request("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 12, 12\r\n\r\n").framing == .length(12))
+        #expect(try request("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n").hasBody == false)
+        #expect(try request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n").framing == .chunked)
+        #expect(try request("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n").expectContinue)
     }
 
     /// Each ambiguity a front proxy and a back end could read differently is refused.
     @Test func refusesWhatCouldSmuggleARequest() {
         let cases: [(String, String)] = [
-            ("POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", "both Content-Length and Transfer-Encoding"),
-            ("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "other than \"chunked\""),
-            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", "other than \"chunked\""),
-            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", "more than once"),
-            ("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", "differing values"),
-            ("POST / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\n", "differing values"),
-            ("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", "not a number"),
-            ("POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n", "too large"),
+            ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", "both Content-Length and Transfer-Encoding"),
+            ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "other than \"chunked\""),
+            ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", "other than \"chunked\""),
+            ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", "more than once"),
+            ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", "differing values"),
+            ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 6\r\n\r\n", "differing values"),
+            ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", "not a number"),
+            ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n", "too large"),
             ("GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", "obsolete line folding"),
             ("GET / HTTP/1.1\r\nHost : a\r\n\r\n", "whitespace before a header field's colon"),
-            ("GET / HTTP/1.1\r\nBad Header\r\n\r\n", "whitespace before"),
-            ("GET / HTTP/1.1\r\nNoColon\r\n\r\n", "no colon"),
-            ("GET / HTTP/1.1\r\nX: a\u{1}b\r\n\r\n", "control character"),
+            ("GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n", "whitespace before"),
+            ("GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", "no colon"),
+            ("GET / HTTP/1.1\r\nHost: a\r\nX: a\u{1}b\r\n\r\n", "control character"),
             ("GET / HTTP/2.0\r\n\r\n", "is not supported"),
             ("GET /\r\n\r\n", "request target"),
-            ("G(T / HTTP/1.1\r\n\r\n", "method"),
+            ("G(T / HTTP/1.1\r\nHost: a\r\n\r\n", "method"),
+            ("GET http://internal.example/admin HTTP/1.1\r\nHost: a\r\n\r\n", "absolute-form"),
+            ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "more than one Host"),
+            ("GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", "must have a Host"),
         ]
         for (text, expected) in cases {
             let why = refusal(text)
@@ -148,6 +157,13 @@ import Testing
         #expect(try response("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n").keepAlive == false)
         #expect(try response("HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n").status == 404)
         #expect(throws: HTTP1Error.self) { try response("HTTP/1.1 2000 OK\r\n\r\n") }
+        // Transfer-Encoding wins over Content-Length, which is marked to be dropped.
+        let both = try response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n")
+        #expect(both.framing == .chunked && both.hadTransferEncoding)
+        // What could reach the client mislabelled or with an injected line is refused.
+        #expect(throws: HTTP1Error.self) { try response("HTTP/1.1 200 OK\rSet-Cookie: x=y\r\nContent-Length: 0\r\n\r\n") }
+        #expect(throws: HTTP1Error.self) { try response("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n") }
+        #expect(try response("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n").keepAlive == false)
     }
 
     @Test func writesNumbersAndChunkHeaders() {
@@ -177,7 +193,7 @@ import Testing
 @Suite struct HTTP1ParserRobustnessTests {
     static let seeds = [
         "GET /orders/7?x=1 HTTP/1.1\r\nHost: api.example\r\nX-API-Key: k1\r\nConnection: keep-alive, X-A\r\n\r\n",
-        "POST /u HTTP/1.1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n5;a=b\r\nhello\r\n0\r\nT: 1\r\n\r\n",
+        "POST /u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n5;a=b\r\nhello\r\n0\r\nT: 1\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\nVary: Origin\r\n\r\nhello",
         "HTTP/1.0 304 Not Modified\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
     ]
