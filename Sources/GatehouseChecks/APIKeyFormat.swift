@@ -75,14 +75,7 @@ public enum APIKeyFormat {
     public static func hashMatches(_ key: String, _ stored: [UInt8]) -> Bool {
         var key = key
         let digest = key.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
-        return digest.withUnsafeBytes { d in
-            stored.withUnsafeBufferPointer { s in
-                guard d.count == s.count else { return false }
-                var diff: UInt8 = 0
-                for i in 0..<d.count { diff |= d[i] ^ s[i] }
-                return diff == 0
-            }
-        }
+        return digest.withUnsafeBytes { d in stored.withUnsafeBytes { s in constantTimeEqual(d, s) } }
     }
 
     /// SHA-256 of the whole key: what the store keeps.
@@ -123,6 +116,11 @@ enum CRC32 {
 /// Constant-time comparison of two digests.
 @inline(__always)
 func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    a.withUnsafeBytes { x in b.withUnsafeBytes { y in constantTimeEqual(x, y) } }
+}
+
+/// Constant-time comparison of two byte ranges (differing lengths compare unequal at once).
+func constantTimeEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
     guard a.count == b.count else { return false }
     var diff: UInt8 = 0
     for i in 0..<a.count { diff |= a[i] ^ b[i] }

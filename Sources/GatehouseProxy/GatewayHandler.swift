@@ -72,8 +72,8 @@ final class Exchange {
     /// Last time the upstream sent anything (uptime ns); the read timeout counts from here.
     var lastUpstreamActivity: UInt64 = 0
     var bodyBytesSeen = 0
-    var hasBody: Bool
-    var expectContinue: Bool
+    var hasBody: Bool { head.hasBody }
+    var expectContinue: Bool { head.expectContinue }
 
     init(requestID: String, head: RequestHead, state: RuntimeState) {
         self.requestID = requestID
@@ -82,8 +82,6 @@ final class Exchange {
         self.head = head
         self.state = state
         self.keepAlive = head.keepAlive
-        self.hasBody = head.hasBody
-        self.expectContinue = head.expectContinue
         // A request without a body has ended with its head.
         self.requestEnded = !head.hasBody
     }

@@ -270,20 +270,54 @@ enum HTTP1Parse {
         return result ?? 0
     }
 
-    /// Whether a Transfer-Encoding value ends with the `chunked` coding, and whether it is exactly `chunked`.
-    static func transferCoding(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int) -> (chunkedLast: Bool, onlyChunked: Bool) {
-        var last = e
-        while last > s, p[last - 1] == 0x20 || p[last - 1] == 0x09 || p[last - 1] == 0x2C { last -= 1 }
-        var first = last
-        while first > s, p[first - 1] != 0x2C && p[first - 1] != 0x20 && p[first - 1] != 0x09 { first -= 1 }
+    /// Whether a Transfer-Encoding value is exactly the `chunked` coding (the only one accepted, in
+    /// requests and responses alike, as nginx does: another coding would reach the peer relabelled).
+    static func isOnlyChunked(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int) -> Bool {
+        var first = s, last = e
+        while first < last, p[first] == 0x20 || p[first] == 0x09 || p[first] == 0x2C { first += 1 }
+        while last > first, p[last - 1] == 0x20 || p[last - 1] == 0x09 || p[last - 1] == 0x2C { last -= 1 }
         let word = "chunked".utf8
-        var isChunked = last - first == word.count
-        if isChunked {
-            for (k, c) in word.enumerated() where p[first + k] | 0x20 != c { isChunked = false; break }
+        guard last - first == word.count else { return false }
+        for (k, c) in word.enumerated() where p[first + k] | 0x20 != c { return false }
+        return true
+    }
+
+    /// The framing and connection fields of a head, shared by the request and response parsers.
+    struct FramingFields {
+        var contentLength: Int?
+        var transferEncoding = false
+        var close = false
+        var keepAliveAsked = false
+        /// Field names listed in `Connection` (other than close and keep-alive), lowercased.
+        var connectionNames: [String] = []
+
+        /// Takes in a field of `kind` whose value is at p[vs..<ve]; other kinds are ignored.
+        mutating func add(_ kind: FieldKind, _ p: UnsafeRawBufferPointer, _ vs: Int, _ ve: Int) throws {
+            switch kind {
+            case .contentLength:
+                let v = try HTTP1Parse.contentLength(p, vs, ve)
+                if let c = contentLength, c != v { throw HTTP1Error.malformed("Content-Length has differing values") }
+                contentLength = v
+            case .transferEncoding:
+                if transferEncoding { throw HTTP1Error.malformed("Transfer-Encoding appears more than once") }
+                guard HTTP1Parse.isOnlyChunked(p, vs, ve) else { throw HTTP1Error.malformed("Transfer-Encoding other than \"chunked\" is not accepted") }
+                transferEncoding = true
+            case .connection:
+                let c = HTTP1Parse.connectionTokens(HTTP1Parse.string(p, vs, ve))
+                close = close || c.close
+                keepAliveAsked = keepAliveAsked || c.keepAlive
+                connectionNames.append(contentsOf: c.others)
+            default:
+                break
+            }
         }
-        var head = s
-        while head < first, p[head] == 0x20 || p[head] == 0x09 || p[head] == 0x2C { head += 1 }
-        return (isChunked, isChunked && head == first)
+
+        /// Whether the connection stays open after this message (RFC 9112 §9.3). Transfer-Encoding
+        /// in an HTTP/1.0 message is suspect framing (§6.1): the connection closes after it.
+        func keepAlive(minor: Int) -> Bool {
+            if minor == 0 && transferEncoding { return false }
+            return minor == 1 ? !close : (keepAliveAsked && !close)
+        }
     }
 
     /// Reads Connection's tokens: (close, keep-alive, other names lowercased).
@@ -309,9 +343,7 @@ enum HTTP1Parse {
         try tchar.withUnsafeBufferPointer { t in
             var head = RequestHead.unparsed
             var first = true
-            var contentLength: Int?
-            var transfer: (chunkedLast: Bool, onlyChunked: Bool)?
-            var connClose = false, connKeep = false
+            var framing = FramingFields()
             var hosts = 0
             head.headers.reserveCapacity(8)
             try forEachLine(p, len) { s, e in
@@ -341,19 +373,8 @@ enum HTTP1Parse {
                 if s == e { return }  // the empty line ending the head
                 let (ns, ne, vs, ve) = try field(p, s, e, tchar: t)
                 let kind = FieldKind.of(UnsafeRawBufferPointer(rebasing: p[ns..<ne]))
+                try framing.add(kind, p, vs, ve)
                 switch kind {
-                case .contentLength:
-                    let v = try HTTP1Parse.contentLength(p, vs, ve)
-                    if let c = contentLength, c != v { throw HTTP1Error.malformed("Content-Length has differing values") }
-                    contentLength = v
-                case .transferEncoding:
-                    if transfer != nil { throw HTTP1Error.malformed("Transfer-Encoding appears more than once") }
-                    transfer = transferCoding(p, vs, ve)
-                case .connection:
-                    let c = connectionTokens(string(p, vs, ve))
-                    connClose = connClose || c.close
-                    connKeep = connKeep || c.keepAlive
-                    head.connectionNames.append(contentsOf: c.others)
                 case .expect:
                     if ve - vs == 12, string(p, vs, ve).lowercased() == "100-continue" { head.expectContinue = true }
                 case .host:
@@ -366,19 +387,16 @@ enum HTTP1Parse {
             }
             if first { throw HTTP1Error.malformed("the request is empty") }
             if head.minor == 1 && hosts == 0 { throw HTTP1Error.malformed("an HTTP/1.1 request must have a Host field") }
-            if let transfer {
-                if contentLength != nil { throw HTTP1Error.malformed("the request has both Content-Length and Transfer-Encoding") }
-                guard transfer.onlyChunked else { throw HTTP1Error.malformed("Transfer-Encoding other than \"chunked\" is not accepted") }
+            if framing.transferEncoding {
+                if framing.contentLength != nil { throw HTTP1Error.malformed("the request has both Content-Length and Transfer-Encoding") }
                 head.framing = .chunked
-            } else if let contentLength {
+            } else if let contentLength = framing.contentLength {
                 head.framing = .length(contentLength)
             } else {
                 head.framing = .none
             }
-            head.keepAlive = head.minor == 1 ? !connClose : (connKeep && !connClose)
-            // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message is suspect framing; the
-            // connection closes after it.
-            if head.minor == 0 && transfer != nil { head.keepAlive = false }
+            head.keepAlive = framing.keepAlive(minor: head.minor)
+            head.connectionNames = framing.connectionNames
             return head
         }
     }
@@ -392,10 +410,7 @@ enum HTTP1Parse {
                 var lines: [HeaderLine] = []
                 lines.reserveCapacity(12)
                 var first = true
-                var contentLength: Int?
-                var transfer: (chunkedLast: Bool, onlyChunked: Bool)?
-                var connClose = false, connKeep = false
-                var names: [String] = []
+                var framingFields = FramingFields()
                 try forEachLine(p, len) { s, e in
                     if first {
                         first = false
@@ -420,46 +435,26 @@ enum HTTP1Parse {
                     if s == e { return }
                     let (ns, ne, vs, ve) = try field(p, s, e, tchar: t)
                     let kind = FieldKind.of(UnsafeRawBufferPointer(rebasing: p[ns..<ne]))
-                    switch kind {
-                    case .contentLength:
-                        let v = try HTTP1Parse.contentLength(p, vs, ve)
-                        if let c = contentLength, c != v { throw HTTP1Error.malformed("Content-Length has differing values") }
-                        contentLength = v
-                    case .transferEncoding:
-                        if transfer != nil { throw HTTP1Error.malformed("Transfer-Encoding appears more than once") }
-                        let t = transferCoding(p, vs, ve)
-                        // Like nginx: only "chunked" is understood; another coding would reach the
-                        // client relabelled.
-                        guard t.onlyChunked else { throw HTTP1Error.malformed("Transfer-Encoding other than \"chunked\"") }
-                        transfer = t
-                    case .connection:
-                        let c = connectionTokens(string(p, vs, ve))
-                        connClose = connClose || c.close
-                        connKeep = connKeep || c.keepAlive
-                        names.append(contentsOf: c.others)
-                    default:
-                        break
-                    }
+                    try framingFields.add(kind, p, vs, ve)
                     lines.append(HeaderLine(nameStart: ns, nameEnd: ne, valueStart: vs, valueEnd: ve, kind: kind))
                 }
                 let framing: BodyFraming
                 if headRequest || status < 200 || status == 204 || status == 304 {
                     framing = .none
-                } else if transfer != nil {
+                } else if framingFields.transferEncoding {
                     // Transfer-Encoding overrides Content-Length (RFC 9112 §6.3), which is then dropped.
                     framing = .chunked
-                } else if let contentLength {
+                } else if let contentLength = framingFields.contentLength {
                     framing = .length(contentLength)
                 } else {
                     framing = .untilClose
                 }
-                var keepAlive = minor == 1 ? !connClose : (connKeep && !connClose)
-                if framing == .untilClose || (minor == 0 && transfer != nil) { keepAlive = false }
+                let keepAlive = framing != .untilClose && framingFields.keepAlive(minor: minor)
                 var headBytes = bytes
                 headBytes.moveWriterIndex(to: bytes.readerIndex + len)
                 return ResponseHead(status: status, minor: minor, bytes: headBytes, statusStart: statusStart, statusEnd: statusEnd,
-                                    lines: lines, framing: framing, keepAlive: keepAlive, connectionNames: names,
-                                    hadTransferEncoding: transfer != nil)
+                                    lines: lines, framing: framing, keepAlive: keepAlive, connectionNames: framingFields.connectionNames,
+                                    hadTransferEncoding: framingFields.transferEncoding)
             }
         }
     }
