@@ -1,5 +1,7 @@
 import Foundation
 import GatehouseProxy
+import NIOCore
+import NIOPosix
 import Testing
 
 /// The gateway's HTTP/1 handling seen from the wire: body framing both ways, HEAD, 100-continue,
@@ -147,6 +149,79 @@ import Testing
         let rec = try await g.record(id)
         #expect(rec["status"] as? Int == 400)
         #expect(rec["reason"] as? String == "bad_request")
+        await up.stop()
+    }
+}
+
+/// An upstream that answers every request with the same raw bytes, whatever they are.
+final class RawUpstream: Sendable {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let channel: any Channel
+    var port: Int { channel.localAddress?.port ?? 0 }
+
+    init(reply: String) async throws {
+        channel = try await ServerBootstrap(group: group)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(RawReplyHandler(reply: reply)) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+    }
+
+    func stop() async { try? await group.shutdownGracefully() }
+}
+
+final class RawReplyHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    let reply: String
+    var received = ""
+    init(reply: String) { self.reply = reply }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        received += String(buffer: unwrapInboundIn(data))
+        guard received.contains("\r\n\r\n") else { return }
+        received = ""
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: reply)), promise: nil)
+    }
+}
+
+/// What the gateway passes on from an upstream that frames its response oddly or puts a line
+/// break in its status line.
+@Suite(.serialized) struct UpstreamResponseCodecTests {
+    func gateway(_ upstream: RawUpstream) throws -> GatewayProcess {
+        try GatewayProcess(yaml: """
+            upstreams:
+              raw: { targets: ["http://127.0.0.1:\(upstream.port)"], timeout: 2s }
+            routes:
+              - name: raw
+                match: { path: /raw }
+                upstream: raw
+            """)
+    }
+
+    @Test func transferEncodingWinsAndContentLengthIsDropped() async throws {
+        let up = try await RawUpstream(reply: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        let g = try gateway(up)
+        defer { g.stop() }
+        let reply = try rawExchange(port: g.port, "GET /raw HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let codec = HTTPCodecTests()
+        let (head, body) = codec.split(reply)
+        #expect(head.hasPrefix("HTTP/1.1 200"))
+        #expect(!head.lowercased().contains("content-length"))
+        #expect(head.lowercased().contains("transfer-encoding: chunked"))
+        #expect(codec.dechunk(body) == "hello world")
+        await up.stop()
+    }
+
+    @Test func aLineBreakInTheStatusLineIsABadGatewayNotAnInjectedField() async throws {
+        let up = try await RawUpstream(reply: "HTTP/1.1 200 OK\rSet-Cookie: stolen=1\r\nContent-Length: 0\r\n\r\n")
+        let g = try gateway(up)
+        defer { g.stop() }
+        let reply = try rawExchange(port: g.port, "GET /raw HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        #expect(reply.hasPrefix("HTTP/1.1 502"))
+        #expect(reply.contains("\"reason\":\"upstream_unavailable\""))
+        #expect(reply.contains("not valid HTTP/1.1"))
+        #expect(!reply.contains("Set-Cookie"))
         await up.stop()
     }
 }
