@@ -21,6 +21,8 @@ public final class StoreDirectory: CredentialDirectory, Sendable {
     let refreshInterval: Double
     let logger: Logger
     let stopFlag = Atomic<Bool>(false)
+    let lastMissRefresh = Mutex<ContinuousClock.Instant?>(nil)
+    let missRefreshInterval = Duration.milliseconds(200)
 
     public init(store: SQLiteStore, refreshInterval: Double = 1.0, logger: Logger = Logger(label: "gatehouse.store")) {
         self.store = store
@@ -62,7 +64,21 @@ public final class StoreDirectory: CredentialDirectory, Sendable {
         }
     }
 
-    public func key(id: String) -> KeyRecord? { state.withLock { $0.keys[id] } }
+    /// The key with this id. A miss re-reads the store first (at most every `missRefreshInterval`):
+    /// a key created a moment ago by `gatehouse keys create` works on its first use instead of
+    /// after the next poll, while a stream of unknown ids costs at most a few store reads a second.
+    public func key(id: String) -> KeyRecord? {
+        if let k = state.withLock({ $0.keys[id] }) { return k }
+        let now = ContinuousClock.now
+        let due = lastMissRefresh.withLock { last -> Bool in
+            if let l = last, now - l < missRefreshInterval { return false }
+            last = now
+            return true
+        }
+        guard due else { return nil }
+        refresh()
+        return state.withLock { $0.keys[id] }
+    }
     public func consumer(id: String) -> ConsumerRecord? { state.withLock { $0.consumers[id] } }
     public func consumer(named name: String) -> ConsumerRecord? { state.withLock { $0.consumersByName[name] } }
     public var isAvailable: Bool { state.withLock { $0.loaded } }

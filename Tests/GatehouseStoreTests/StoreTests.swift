@@ -20,6 +20,19 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
 }
 
 @Suite struct StoreTests {
+    /// A key created after the directory's last poll works at once: a miss re-reads the store.
+    @Test func aKeyCreatedJustNowIsFoundWithoutWaitingForThePoll() throws {
+        let (store, dir) = try tempStore()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let directory = StoreDirectory(store: store, refreshInterval: 3600)  // no poll during the test
+        try store.createConsumer(name: "acme")
+        let (_, record) = try store.createKey(consumer: "acme")
+        #expect(directory.key(id: record.keyID)?.consumerID == record.consumerID)
+        #expect(directory.consumer(id: record.consumerID)?.name == "acme")
+        // Unknown ids do not re-read the store more than once per interval.
+        #expect(directory.key(id: "nosuchkey000") == nil)
+    }
+
     @Test func keysAreStoredAsHashesAndTheirLifecycleIsVisible() throws {
         let (store, dir) = try tempStore()
         defer { try? FileManager.default.removeItem(atPath: dir) }
