@@ -30,13 +30,20 @@ public struct PathTemplate: Sendable, CustomStringConvertible {
             } else if p.contains("{") || p.contains("}") {
                 return .failure(PathTemplateError(message: "\"\(text)\": a parameter must be a whole segment, like /orders/{id}"))
             } else {
-                segs.append(.literal(String(p)))
+                // Compared with request segments once decoded (see `match`).
+                segs.append(.literal(PercentDecoding.decode(p)))
             }
         }
         return .success(PathTemplate(segments: segs, description: text))
     }
 
-    /// Matches a request path; returns the captured parameters (percent-decoded).
+    /// Matches a canonical request path (`CanonicalTarget`); returns the captured parameters.
+    ///
+    /// The normaliser has already decoded unreserved escapes; the escapes left are decoded here,
+    /// once, for parameter values (`{id}` of `/orders/a%20b` is `a b`; `%2F` never reaches here).
+    /// Checks use the values as they are and do not decode them again. A literal segment matches
+    /// once decoded, and also with `;parameters` after it (`/admin;x` meets the checks of `/admin`,
+    /// as Tomcat and Spring resolve it there).
     func match(_ path: Substring) -> [String: String]? {
         var params: [String: String] = [:]
         // Walks the path's segments in place (empty segments are skipped, as `//` collapses).
@@ -51,7 +58,7 @@ public struct PathTemplate: Sendable, CustomStringConvertible {
         for seg in segments {
             switch seg {
             case .literal(let l):
-                guard let first = next(), first == l else { return nil }
+                guard let first = next(), first == l || CanonicalTarget.segment(first, matchesLiteral: l) else { return nil }
             case .param(let name):
                 guard let first = next() else { return nil }
                 params[name] = PercentDecoding.decode(first)
@@ -59,7 +66,7 @@ public struct PathTemplate: Sendable, CustomStringConvertible {
                 if let name {
                     var parts: [Substring] = []
                     while let part = next() { parts.append(part) }
-                    params[name] = parts.joined(separator: "/")
+                    params[name] = parts.map { PercentDecoding.decode($0) }.joined(separator: "/")
                 }
                 return params
             }
@@ -120,7 +127,11 @@ public struct Router: Sendable {
 
     public init(routes: [CompiledRoute]) { self.routes = routes }
 
+    /// Routes a request. `path` is the canonical path (`CanonicalTarget`); `host` is lowercased,
+    /// without port; a trailing dot (`admin.example.com.`, the same DNS name) is ignored.
     public func route(host: String, method: String, path: Substring) -> RouteMatch {
+        var host = host
+        while host.utf8.last == UInt8(ascii: ".") { host.removeLast() }
         var best: (CompiledRoute, [String: String], Int)?
         var methodsSeen: [String] = []
         var candidates: [String] = []

@@ -17,6 +17,8 @@ final class GatewayServices: Sendable {
     let callLog: CallLogWriter
     let logger: Logger
     let metrics = GatewayMetrics()
+    /// Open client connections per event loop (cap, time limits, shutdown).
+    let connections = ClientConnections()
 
     init(runtime: RuntimeState, callLog: CallLogWriter, logger: Logger) {
         self.runtime = NIOLockedValueBox(runtime)
@@ -72,6 +74,10 @@ final class Exchange {
     /// Last time the upstream sent anything (uptime ns); the read timeout counts from here.
     var lastUpstreamActivity: UInt64 = 0
     var bodyBytesSeen = 0
+    /// The result of the checks that ran before the body was buffered (see `PolicyChain.evaluateHead`).
+    var headResult: ChainResult?
+    /// A body-size limit counted on the bytes as they stream (a `request` check's `max_body` on a chunked body).
+    var streamLimit: StreamedBodyLimit?
     var hasBody: Bool { head.hasBody }
     var expectContinue: Bool { head.expectContinue }
 
@@ -120,7 +126,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     /// current response to end.
     var inbound: ByteBuffer?
     /// The current request's body reader; idle between requests (a head is parsed next).
-    var body = BodyDecoder()
+    var body = BodyDecoder(strict: true)
     var parsing = false
     /// A parse error ended reading on this connection.
     var broken = false
@@ -136,9 +142,24 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     var timerDue: UInt64 = 0
     /// Bodies of denied requests larger than this are not drained: the connection is closed instead.
     static let drainLimit = 1 << 20
+    /// How long a connection closed mid-request keeps reading (and discarding) before it closes.
+    static let lingerTime = TimeAmount.seconds(2)
 
     /// The TLS client certificate's identity, when the listener is TLS.
     let peerIdentity: PeerIdentityBox?
+
+    // Client time limits (see ClientConnections: one sweep per event loop checks them).
+    var registry: LoopConnections?
+    var limits = ClientLimits()
+    /// Since when the connection waits for a request head (uptime ns); nil while a request runs.
+    var waitingForHeadSince: UInt64?
+    /// Whether bytes of the awaited head have arrived (the header timeout applies, not keep-alive's).
+    var headStarted = false
+    var requestsServed = 0
+    /// When the client last sent anything (uptime ns): a body must keep arriving.
+    var lastClientRead: UInt64 = 0
+    /// Since when the client has not been reading what is written to it (uptime ns), 0 when it is.
+    var unwritableSince: UInt64 = 0
 
     init(services: GatewayServices, isTLS: Bool = false, peerIdentity: PeerIdentityBox? = nil) {
         self.services = services
@@ -152,11 +173,20 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         requestCounts = services.metrics.requestCounts(for: context.eventLoop)
         if let addr = context.channel.remoteAddress?.ipAddress { peer = IPAddress(addr) }
         if let peer { peerText = peer.description }
+        limits = services.current.config.limits
+        let now = NIODeadline.now().uptimeNanoseconds
+        waitingForHeadSince = now
+        lastClientRead = now
+        let registry = services.connections.loop(for: context.eventLoop)
+        registry.add(self)
+        self.registry = registry
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
+        registry?.remove(self)
+        registry = nil
         self.context = nil
     }
 
@@ -165,6 +195,13 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buf = unwrapInboundIn(data)
         if broken { return }
+        let now = NIODeadline.now().uptimeNanoseconds
+        lastClientRead = now
+        if exchange == nil, !headStarted {
+            // The first bytes of a head: from now on the header timeout applies (keep-alive's until now).
+            headStarted = true
+            if requestsServed > 0 { waitingForHeadSince = now }
+        }
         inbound.accumulate(buf)
         parseInbound()
     }
@@ -240,6 +277,9 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         }
         if want == readOff {
             readOff = !want
+            // While reading is paused the client's silence is the gateway's doing: the body timeout
+            // counts again from when reading resumes.
+            if want { lastClientRead = NIODeadline.now().uptimeNanoseconds }
             _ = context.channel.setOption(ChannelOptions.autoRead, value: want)
         }
     }
@@ -264,7 +304,13 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        exchange?.upstream?.setAutoRead(context.channel.isWritable)
+        let writable = context.channel.isWritable
+        if writable {
+            unwritableSince = 0
+        } else if unwritableSince == 0 {
+            unwritableSince = NIODeadline.now().uptimeNanoseconds
+        }
+        exchange?.upstream?.setAutoRead(writable)
         context.fireChannelWritabilityChanged()
     }
 
@@ -323,12 +369,15 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     }
 
     private func onHead(_ head: RequestHead) {
+        waitingForHeadSince = nil
+        headStarted = false
+        requestsServed += 1
         let state = services.current
         let config = state.config
         let peerTrusted = isPeerTrusted(config)
         var requestID: String
         if peerTrusted, let incoming = head.first("x-request-id"), RequestIDGenerator.isAcceptable(incoming) {
-            requestID = incoming
+            requestID = RequestIDGenerator.claim(incoming)
         } else {
             requestID = ids.next()
         }
@@ -336,16 +385,23 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         if quiescing { ex.keepAlive = false }
         exchange = ex
 
-        let uri = head.uri
-        let pathPart: Substring
-        let query: String?
-        if let q = uri.firstIndex(of: "?") {
-            pathPart = uri[..<q]
-            query = String(uri[uri.index(after: q)...])
-        } else {
-            pathPart = Substring(uri)
-            query = nil
+        // One canonical target (CanonicalTarget): routed on, checked, logged and forwarded.
+        let target: CanonicalTarget
+        switch CanonicalTarget.parse(head.uri) {
+        case .success(let t):
+            target = t
+        case .failure(let refusal):
+            ex.policyRequest = PolicyRequest(requestID: requestID, method: head.method, path: String(head.uri.prefix(2048)),
+                                             headers: HeaderList(head.headers), clientAddress: peer, peerAddress: peer, now: ex.wallTime)
+            deny(ex, Denial(code: .badRequest,
+                            detail: "the request target is refused: \(refusal)",
+                            required: ["a request target every back end resolves to the same path"],
+                            presented: [refusal.excerpt.isEmpty ? String(head.uri.prefix(256)) : refusal.excerpt],
+                            hint: "Send the path without dot-segments, encoded slashes or backslashes, fragments or raw 8-bit bytes."), check: nil)
+            return
         }
+        let pathPart = Substring(target.path)
+        let query = target.query
         var host = head.first("host") ?? ""
         if host.hasPrefix("[") {
             if let close = host.firstIndex(of: "]") { host = String(host[host.index(after: host.startIndex)..<close]) }
@@ -353,6 +409,8 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             host = String(host[..<colon])
         }
         if host.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) { host = host.lowercased() }
+        // "admin.example.com." is the same DNS name as "admin.example.com": it meets the same routes.
+        while host.utf8.last == UInt8(ascii: ".") { host.removeLast() }
         let method = head.method
         let client = config.trustedProxies.isEmpty || !peerTrusted ? peer
             : ClientAddressResolver.resolve(peer: peer, forwardedFor: head.values("x-forwarded-for"), trusted: config.trustedProxies)
@@ -363,13 +421,20 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             clientAddress: client, peerAddress: peer, isTLS: isTLS, peerIdentity: peerIdentity?.value,
             contentLength: head.contentLength, routeName: "", now: ex.wallTime)
 
-        // A CORS preflight is routed as the request it announces, so that route's CORS policy answers it.
-        var routeMethod = method
+        // A CORS preflight is routed as the request it announces only when that route's chain
+        // answers it (an enforced `cors` check answers every preflight, 204 or 403, and nothing
+        // after it runs): it is never forwarded upstream under another method's route. Otherwise
+        // it is routed as the OPTIONS request it is.
+        var routed: RouteMatch?
         if head.method == "OPTIONS", head.first("origin") != nil,
            let announced = head.first("access-control-request-method"), !announced.isEmpty {
-            routeMethod = announced.uppercased()
+            let asPreflight = config.router.route(host: host, method: announced.trimmingSpaces.uppercased(), path: pathPart)
+            if case .matched(let route, _) = asPreflight,
+               route.chain.links.contains(where: { $0.mode == .enforce && $0.check.type == "cors" }) {
+                routed = asPreflight
+            }
         }
-        switch config.router.route(host: host, method: routeMethod, path: pathPart) {
+        switch routed ?? config.router.route(host: host, method: method, path: pathPart) {
         case .notFound:
             ex.policyRequest = request
             deny(ex, Denial(code: .routeNotFound, detail: "no route matches \(method) \(pathPart) on host \(host.isEmpty ? "(none)" : host)",
@@ -386,13 +451,24 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             request.pathParams = params
             ex.policyRequest = request
             if route.chain.needsBody && ex.hasBody {
+                // The checks that need no body decide first: a caller they refuse never makes the
+                // gateway hold its body.
+                let before = route.chain.evaluateHead(&ex.policyRequest!, clock: clock)
+                if before.denial != nil || ex.policyRequest?.localAnswer != nil {
+                    conclude(ex, before, route: route)
+                    return
+                }
+                ex.headResult = before
                 if let cl = request.contentLength, cl > route.maxBufferedBody {
+                    ex.trace = before.trace
                     deny(ex, Denial(code: .bodyTooLarge, detail: "route \(route.name) inspects bodies up to \(route.maxBufferedBody) bytes; this one is \(cl)",
                                     required: ["body <= \(route.maxBufferedBody) bytes"], presented: ["\(cl) bytes"]), check: nil)
                     return
                 }
+                ex.streamLimit = ex.policyRequest?.streamedBodyLimit
                 phase = .buffering
-                ex.bufferedBody = context?.channel.allocator.buffer(capacity: min(request.contentLength ?? 16384, route.maxBufferedBody))
+                // Grown as bytes arrive, not sized from what the client declares.
+                ex.bufferedBody = context?.channel.allocator.buffer(capacity: min(request.contentLength ?? 4096, 16384))
                 if ex.expectContinue { sendContinue() }
             } else {
                 evaluate(ex)
@@ -403,6 +479,10 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     private func onBody(_ buf: ByteBuffer) {
         guard let ex = exchange else { return }
         ex.bodyBytesSeen += buf.readableBytes
+        if let limit = ex.streamLimit, ex.bodyBytesSeen > limit.bytes, phase != .answered, phase != .idle {
+            bodyOverLimit(ex, limit)
+            return
+        }
         switch phase {
         case .buffering:
             guard let route = ex.route else { return }
@@ -459,7 +539,17 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
 
     private func evaluate(_ ex: Exchange) {
         guard ex.policyRequest != nil, let route = ex.route else { return }
-        let result = route.chain.evaluate(&ex.policyRequest!, clock: clock)
+        let result: ChainResult
+        if let before = ex.headResult {
+            result = route.chain.evaluateBody(&ex.policyRequest!, after: before, clock: clock)
+        } else {
+            result = route.chain.evaluate(&ex.policyRequest!, clock: clock)
+        }
+        conclude(ex, result, route: route)
+    }
+
+    /// Acts on a chain's result: deny, answer locally, or forward.
+    private func conclude(_ ex: Exchange, _ result: ChainResult, route: CompiledRoute) {
         ex.trace = result.trace
         if !result.shadowDenials.isEmpty {
             for (check, d) in result.shadowDenials {
@@ -477,7 +567,140 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             writeSimpleResponse(ex, status: answer.status, headers: answer.headers, body: answer.body)
             return
         }
+        ex.streamLimit = ex.policyRequest?.streamedBodyLimit
         startUpstream(ex)
+    }
+
+    // MARK: Client limits
+
+    /// Stops talking to the exchange's upstream (its connection is closed, never pooled).
+    private func dropUpstream(_ ex: Exchange) {
+        ex.awaitingUpstream = false
+        ex.upstream?.sink = nil
+        ex.upstream?.close()
+        ex.upstream = nil
+    }
+
+    /// A streamed body passed a `max_body` limit: nothing more is forwarded; 413 when no response
+    /// has started, otherwise the connection is cut.
+    private func bodyOverLimit(_ ex: Exchange, _ limit: StreamedBodyLimit) {
+        dropUpstream(ex)
+        pendingDrop(ex)
+        ex.keepAlive = false
+        if ex.responseStarted {
+            ex.responseEnded = true
+            finish(ex, closeAfter: true)
+            return
+        }
+        ex.bufferedBody = nil
+        deny(ex, Denial(code: .bodyTooLarge, detail: "the request body passed \(limit.bytes) bytes, the limit of \(limit.check), while it was streaming; nothing more of it was forwarded",
+                        required: ["body <= \(limit.bytes) bytes"], presented: ["more than \(limit.bytes) bytes (chunked)"]), check: limit.check)
+    }
+
+    private func pendingDrop(_ ex: Exchange) {
+        ex.pending.removeAll()
+        ex.pendingBytes = 0
+    }
+
+    /// Called by the event loop's sweep: closes what has waited too long for the client.
+    func checkClientLimits(now: UInt64) {
+        guard let context, !broken else { return }
+        if exchange == nil, let since = waitingForHeadSince {
+            let limit = headStarted || requestsServed == 0 ? limits.headerTimeout : limits.keepAliveTimeout
+            if now &- since > Self.nanos(limit) {
+                if headStarted {
+                    headTimedOut()
+                } else {
+                    // An idle keep-alive connection (or one that never sent a byte): closed quietly.
+                    broken = true
+                    inbound = nil
+                    context.close(promise: nil)
+                }
+            }
+            return
+        }
+        if let ex = exchange, !ex.requestEnded, !readOff, now &- lastClientRead > Self.nanos(limits.bodyTimeout) {
+            bodyTimedOut(ex)
+            return
+        }
+        if unwritableSince != 0, !context.channel.isWritable, now &- unwritableSince > Self.nanos(limits.sendTimeout) {
+            // The client stopped reading its response.
+            if let ex = exchange {
+                dropUpstream(ex)
+                ex.responseEnded = true
+                ex.keepAlive = false
+                finish(ex, closeAfter: true)
+            } else {
+                broken = true
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    static func nanos(_ seconds: Double) -> UInt64 { UInt64(max(0, min(seconds, 1e9)) * 1e9) }
+
+    /// The head did not arrive within the header timeout: 408, logged, closed.
+    private func headTimedOut() {
+        let received = inbound?.readableBytes ?? 0
+        broken = true
+        inbound = nil
+        waitingForHeadSince = nil
+        let ex = Exchange(requestID: ids.next(), head: RequestHead.unparsed, state: services.current)
+        ex.keepAlive = false
+        ex.requestEnded = true
+        exchange = ex
+        phase = .answered
+        ex.policyRequest = PolicyRequest(requestID: ex.requestID, method: "-", path: "-", clientAddress: peer, peerAddress: peer, now: ex.wallTime)
+        deny(ex, Denial(code: .requestTimeout,
+                        detail: "the request head did not arrive within \(TimeText.duration(limits.headerTimeout)) (limits.header_timeout); \(received) bytes of it had",
+                        required: ["a whole request head within \(TimeText.duration(limits.headerTimeout))"], presented: ["\(received) bytes of a head"]), check: nil)
+    }
+
+    /// The body stopped arriving: 408 if nothing was answered yet, otherwise the connection is cut.
+    private func bodyTimedOut(_ ex: Exchange) {
+        dropUpstream(ex)
+        pendingDrop(ex)
+        ex.keepAlive = false
+        if ex.responseStarted {
+            ex.responseEnded = true
+            finish(ex, closeAfter: true)
+            return
+        }
+        ex.bufferedBody = nil
+        deny(ex, Denial(code: .requestTimeout,
+                        detail: "the request body stopped arriving: nothing for \(TimeText.duration(limits.bodyTimeout)) (limits.body_timeout) after \(ex.bodyBytesSeen) bytes",
+                        required: ["body progress at least every \(TimeText.duration(limits.bodyTimeout))"], presented: ["\(ex.bodyBytesSeen) bytes, then silence"]), check: nil)
+    }
+
+    /// The connection cap was reached and this connection waits longest for a head: closed.
+    func evict() {
+        guard let context, exchange == nil else { return }
+        broken = true
+        inbound = nil
+        context.close(promise: nil)
+    }
+
+    /// The shutdown's grace period ended: a request still running is answered 503 (or cut when its
+    /// response has started) and logged; the connection closes.
+    func shutdownNow() {
+        guard let context else { return }
+        quiescing = true
+        guard let ex = exchange else {
+            broken = true
+            context.close(promise: nil)
+            return
+        }
+        dropUpstream(ex)
+        pendingDrop(ex)
+        ex.keepAlive = false
+        if ex.responseStarted {
+            ex.responseEnded = true
+            finish(ex, closeAfter: true)
+        } else {
+            deny(ex, Denial(code: .gatewayShuttingDown,
+                            detail: "the gateway was shutting down and this request was still running when the grace period ended",
+                            presented: [ex.upstreamSpec.map { "waiting for upstream \($0.name)" } ?? "in progress"]), check: nil)
+        }
     }
 
     private func deny(_ ex: Exchange, _ denial: Denial, check: String?) {
@@ -494,9 +717,11 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     }
 
     private func sendContinue() {
-        guard let context else { return }
+        // An HTTP/1.0 client cannot read an interim response: its expectation is ignored (RFC 9110
+        // §10.1.1) and it sends its body anyway.
+        guard let context, let ex = exchange, ex.head.minor == 1 else { return }
         var buf = context.channel.allocator.buffer(capacity: 32)
-        buf.writeStaticString(exchange?.head.minor == 0 ? "HTTP/1.0 100 Continue\r\n\r\n" : "HTTP/1.1 100 Continue\r\n\r\n")
+        buf.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
         context.writeAndFlush(wrapOutboundOut(buf), promise: nil)
     }
 
@@ -527,7 +752,22 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         if !ex.keepAlive {
             ex.closeScheduled = true
             let written = context.writeAndFlush(wrapOutboundOut(last ?? context.channel.allocator.buffer(capacity: 0)))
-            written.whenComplete { _ in context.close(promise: nil) }
+            if ex.requestEnded {
+                written.whenComplete { _ in context.close(promise: nil) }
+            } else {
+                // Lingering close: the client is still sending its body. Closing now, with its bytes
+                // unread, would reset the connection and could destroy the answer before the client
+                // reads it; so the gateway stops writing, reads and discards for a moment, then closes.
+                if readOff {
+                    readOff = false
+                    _ = context.channel.setOption(ChannelOptions.autoRead, value: true)
+                }
+                let channel = context.channel
+                written.whenComplete { _ in
+                    channel.close(mode: .output, promise: nil)
+                    channel.eventLoop.scheduleTask(in: Self.lingerTime) { channel.close(promise: nil) }
+                }
+            }
             finish(ex, closeAfter: false)
         } else {
             if let last { context.write(wrapOutboundOut(last), promise: nil) }
@@ -624,21 +864,28 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
                                                               + min(ex.bufferedBody?.readableBytes ?? 0, 16384))
         out.writeString(head.method)
         out.writeStaticString(" ")
-        if let strip = route.stripPrefix, head.uri.hasPrefix(strip) {
-            let rest = head.uri.dropFirst(strip.count)
-            if !rest.hasPrefix("/") { out.writeStaticString("/") }
-            out.writeSubstring(rest)
-        } else {
-            out.writeString(head.uri)
+        // The canonical path the checks saw (prefix stripped on whole segments), then the query.
+        let path = ex.policyRequest?.path ?? "/"
+        out.writeString(route.stripPrefix.flatMap { CanonicalTarget.stripPrefix($0, from: path) } ?? path)
+        let strippedQuery = route.chain.credentialFields.queryParameters
+        if let query = ex.policyRequest?.query,
+           // The key an `api_key` check read from the query stays at the gateway.
+           let forwarded = strippedQuery.isEmpty ? query : CredentialStripping.query(query, removing: strippedQuery) {
+            out.writeStaticString("?")
+            out.writeString(forwarded)
         }
         out.writeStaticString(" HTTP/1.1\r\n")
         var forwardedFor: String?, forwardedProto = false, forwardedHost = false, host: String?
+        let credentials = route.chain.credentialFields.headers
+        let untrusted = peerTrusted ? nil : config.untrustedHeaders
         for f in head.headers {
             switch FieldKind.of(f.name) {
             case .connection, .keepAlive, .proxyConnection, .te, .trailer, .upgrade, .transferEncoding, .contentLength, .expect, .xRequestID:
                 continue
             case .xForwardedFor:
-                if forwardedFor == nil { forwardedFor = f.value }
+                // From a trusted proxy every line counts (a proxy appends its own line); the
+                // gateway's view of the client was resolved from all of them too.
+                if peerTrusted { forwardedFor = forwardedFor.map { $0 + ", " + f.value } ?? f.value }
                 continue
             case .xForwardedProto:
                 guard peerTrusted else { continue }
@@ -650,6 +897,8 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
                 if host == nil { host = f.value }
             default:
                 if !head.connectionNames.isEmpty, head.connectionNames.contains(f.name.lowercased()) { continue }
+                if let untrusted, untrusted.contains(fieldName: f.name) { continue }
+                if !credentials.isEmpty, credentials.contains(f.name.lowercased()) { continue }
             }
             out.writeField(f.name, f.value)
         }
@@ -935,10 +1184,16 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
 
     func upstreamFailed(_ error: any Error, receivedHead: Bool) {
         guard let ex = exchange else { return }
+        let conn = ex.upstream
         ex.upstream = nil
         if !receivedHead {
-            if !ex.retriedStale, !ex.hasBody, ex.requestEnded, let spec = ex.upstreamSpec, let pool {
-                // A pooled keep-alive connection the upstream closed just as we used it: retry once on a new one.
+            // A pooled keep-alive connection the upstream closed just as it was reused (RFC 9112
+            // §9.3.1): retried once on a new one, but only when the upstream cannot have acted on
+            // the request: it came from the pool, closed without sending a byte (not a malformed
+            // answer, not a 1xx), and the method is idempotent (RFC 9110 §9.2.2), so a POST that the
+            // upstream ran before dying is never sent twice.
+            if !ex.retriedStale, !ex.hasBody, ex.requestEnded, let conn, conn.uses > 1, !conn.receivedAny,
+               !(error is HTTP1Error), Self.idempotent.contains(ex.head.method), let spec = ex.upstreamSpec, let pool {
                 ex.retriedStale = true
                 ex.connectAttempts = 0
                 ex.targetStart += 1
@@ -957,6 +1212,9 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             finish(ex, closeAfter: true)
         }
     }
+
+    /// Methods a client may repeat with the same effect (RFC 9110 §9.2.2).
+    static let idempotent: Set<String> = ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]
 
     func upstreamWritabilityChanged(writable: Bool) {
         updateReading()
@@ -991,6 +1249,9 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
                 }
             }
         } else {
+            // Waiting for the next request: keep-alive's idle timeout applies until a head starts.
+            waitingForHeadSince = NIODeadline.now().uptimeNanoseconds
+            headStarted = (inbound?.readableBytes ?? 0) > 0
             // The next pipelined request, if one is waiting.
             parseInbound()
         }
@@ -1000,9 +1261,9 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         let now = NIODeadline.now().uptimeNanoseconds
         let req = ex.policyRequest
         let principal = req?.principal
-        var path = ex.head.uri
-        if path.utf8.count > 2048 { path = String(path.prefix(2048)) + "…" }
-        path = CallLogRedaction.redact(uri: path, configured: ex.route?.chain.secretQueryParameters ?? [])
+        // Redacted whole, before the writer cuts it to its cap (`CallLogLimits.path`), so no cut
+        // can split a secret parameter from its name.
+        let path = CallLogRedaction.redact(uri: ex.head.uri, route: ex.route)
         let record = CallRecord(
             requestID: ex.requestID, time: ex.wallTime, route: ex.route?.name, consumer: principal?.consumerName ?? principal?.subject,
             keyID: principal?.keyID, client: req?.clientAddress.map { $0 == peer ? peerText : $0.description } ?? (peer == nil ? nil : peerText), method: ex.head.method, path: path,
@@ -1013,28 +1274,5 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             upstreamTarget: ex.upstreamTargetText ?? ex.upstreamTarget?.description)
         requestCounts?.count(route: ex.route?.name, status: ex.status, reason: ex.denial?.code)
         services.callLog.submit(record)
-    }
-}
-
-/// Removes credentials from what the call log stores.
-enum CallLogRedaction {
-    /// Query parameters that commonly carry secrets; their values are replaced by "[redacted]",
-    /// as are those of parameters a check of the route reads credentials from (`configured`).
-    static let secretParameters: Set<String> = ["api_key", "apikey", "key", "access_token", "token", "password", "secret", "client_secret"]
-
-    static func redact(uri: String, configured: Set<String>) -> String {
-        guard uri.utf8.contains(UInt8(ascii: "?")), let q = uri.firstIndex(of: "?") else { return uri }
-        let query = uri[uri.index(after: q)...]
-        var changed = false
-        let parts = query.split(separator: "&", omittingEmptySubsequences: false).map { part -> String in
-            guard let eq = part.firstIndex(of: "=") else { return String(part) }
-            let name = PercentDecoding.decode(part[..<eq]).lowercased()
-            if secretParameters.contains(name) || configured.contains(name) {
-                changed = true
-                return part[..<eq] + "=[redacted]"
-            }
-            return String(part)
-        }
-        return changed ? String(uri[...q]) + parts.joined(separator: "&") : uri
     }
 }

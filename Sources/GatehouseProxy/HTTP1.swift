@@ -140,6 +140,10 @@ struct ResponseHead {
     var connectionNames: [String]
     /// Whether the upstream sent Transfer-Encoding (its Content-Length, if any, is not forwarded).
     var hadTransferEncoding: Bool
+    /// Whether the head leaves doubt about where this response ends on the connection: a response
+    /// that has no body by the rules (to HEAD, 204, 304) but whose fields announce one, which an
+    /// upstream may still send later. The connection is not reused after it (see UpstreamConnection).
+    var framingInDoubt = false
 
     func name(_ line: HeaderLine) -> String {
         bytes.getString(at: bytes.readerIndex + line.nameStart, length: line.nameEnd - line.nameStart) ?? ""
@@ -190,14 +194,20 @@ enum HTTP1Parse {
 
     /// Splits the head in `p[0..<len]` into lines; calls `body` with each line's [start, end)
     /// (without its CR LF). A CR elsewhere stays in the line; callers refuse control characters.
+    /// With `strictLineEnds` (request heads), a line ended by a bare LF is refused: a front proxy
+    /// that does not take bare LF as a line end would read a different set of fields.
     @inline(__always)
-    static func forEachLine(_ p: UnsafeRawBufferPointer, _ len: Int, _ body: (Int, Int) throws -> Void) rethrows {
+    static func forEachLine(_ p: UnsafeRawBufferPointer, _ len: Int, strictLineEnds: Bool = false, _ body: (Int, Int) throws -> Void) throws {
         var start = 0
         var i = 0
         while i < len {
             if p[i] == 0x0A {
                 var end = i
-                if end > start, p[end - 1] == 0x0D { end -= 1 }
+                if end > start, p[end - 1] == 0x0D {
+                    end -= 1
+                } else if strictLineEnds {
+                    throw HTTP1Error.malformed("a line of the request head ends with a bare LF (lines end with CRLF)")
+                }
                 try body(start, end)
                 start = i + 1
             }
@@ -345,8 +355,9 @@ enum HTTP1Parse {
             var first = true
             var framing = FramingFields()
             var hosts = 0
+            var shape = RequestFieldRules()
             head.headers.reserveCapacity(8)
-            try forEachLine(p, len) { s, e in
+            try forEachLine(p, len, strictLineEnds: true) { s, e in
                 if first {
                     first = false
                     // method SP request-target SP HTTP-version
@@ -354,9 +365,26 @@ enum HTTP1Parse {
                     while i < e, t[Int(p[i])] { i += 1 }
                     guard i > s, i < e, p[i] == 0x20 else { throw HTTP1Error.malformed("the request line does not start with a method") }
                     let methodEnd = i
+                    // Methods are case-sensitive: `get` is not GET. Only A-Z, "-" and "_", as nginx
+                    // accepts, so a check comparing methods and an upstream agree on what was asked.
+                    for k in s..<methodEnd where !(p[k] >= 0x41 && p[k] <= 0x5A) && p[k] != 0x2D && p[k] != 0x5F {
+                        throw HTTP1Error.malformed("the method \"\(string(p, s, methodEnd))\" is not an uppercase method name (methods are case-sensitive)")
+                    }
                     i += 1
                     let targetStart = i
-                    while i < e, p[i] > 0x20, p[i] != 0x7F { i += 1 }
+                    while i < e, p[i] > 0x20, p[i] != 0x7F {
+                        // What a back end could cut or decode differently: a fragment, a backslash,
+                        // raw 8-bit bytes (clients percent-encode them).
+                        switch p[i] {
+                        case 0x23: throw HTTP1Error.malformed("the request target contains \"#\" (a fragment is never sent in a request)")
+                        case 0x5C: throw HTTP1Error.malformed("the request target contains a backslash")
+                        case 0x80...: throw HTTP1Error.malformed("the request target contains a raw 8-bit byte (send it percent-encoded)")
+                        default: i += 1
+                        }
+                    }
+                    if i < e, i > targetStart, p[i] < 0x20 || p[i] == 0x7F {
+                        throw HTTP1Error.malformed("the request target contains a control character")
+                    }
                     guard i > targetStart, i < e, p[i] == 0x20 else { throw HTTP1Error.malformed("the request line has no valid request target") }
                     let targetEnd = i
                     head.minor = try version(p, i + 1, e)
@@ -374,6 +402,7 @@ enum HTTP1Parse {
                 let (ns, ne, vs, ve) = try field(p, s, e, tchar: t)
                 let kind = FieldKind.of(UnsafeRawBufferPointer(rebasing: p[ns..<ne]))
                 try framing.add(kind, p, vs, ve)
+                if kind == .other { try shape.add(p, ns, ne, vs, ve) }
                 switch kind {
                 case .expect:
                     if ve - vs == 12, string(p, vs, ve).lowercased() == "100-continue" { head.expectContinue = true }
@@ -396,6 +425,7 @@ enum HTTP1Parse {
                 head.framing = .none
             }
             head.keepAlive = framing.keepAlive(minor: head.minor)
+            try RequestFieldRules.applyConnection(framing.connectionNames, to: &head.headers)
             head.connectionNames = framing.connectionNames
             return head
         }
@@ -403,14 +433,22 @@ enum HTTP1Parse {
 
     /// Parses a response head of `len` bytes at the start of `bytes`; `headRequest` tells whether
     /// it answers a HEAD request (no body whatever the fields say).
+    ///
+    /// Content-Length leaves towards the client once and as a bare number: a list of one repeated
+    /// value (`5, 5`) or leading zeros are rewritten in place, and a second field with the same value
+    /// is dropped (differing values are refused). A 204 carries none (RFC 9110 §8.6). A 101 is
+    /// refused: the gateway never asks for a protocol change (it drops Upgrade).
     static func response(_ bytes: ByteBuffer, length len: Int, headRequest: Bool) throws -> ResponseHead {
-        try bytes.withUnsafeReadableBytes { p in
+        // A Content-Length value that is not a bare number: (its index in `lines`, the value).
+        var rewrite: (line: Int, value: Int)?
+        var head = try bytes.withUnsafeReadableBytes { p in
             try tchar.withUnsafeBufferPointer { t in
                 var status = 0, minor = 1, statusStart = 0, statusEnd = 0
                 var lines: [HeaderLine] = []
                 lines.reserveCapacity(12)
                 var first = true
                 var framingFields = FramingFields()
+                var contentLengthKept = false
                 try forEachLine(p, len) { s, e in
                     if first {
                         first = false
@@ -427,6 +465,7 @@ enum HTTP1Parse {
                         for k in (s + 12)..<e where (p[k] < 0x20 && p[k] != 0x09) || p[k] == 0x7F {
                             throw HTTP1Error.malformed("the reason phrase contains a control character")
                         }
+                        if code == 101 { throw HTTP1Error.malformed("101 Switching Protocols, but the gateway asked for no protocol change") }
                         status = code
                         statusStart = s + 9
                         statusEnd = e
@@ -436,6 +475,12 @@ enum HTTP1Parse {
                     let (ns, ne, vs, ve) = try field(p, s, e, tchar: t)
                     let kind = FieldKind.of(UnsafeRawBufferPointer(rebasing: p[ns..<ne]))
                     try framingFields.add(kind, p, vs, ve)
+                    if kind == .contentLength {
+                        // One field, a bare number; none on a 204 (the status line came first).
+                        if status == 204 || contentLengthKept { return }
+                        contentLengthKept = true
+                        if !isBareNumber(p, vs, ve) { rewrite = (lines.count, framingFields.contentLength ?? 0) }
+                    }
                     lines.append(HeaderLine(nameStart: ns, nameEnd: ne, valueStart: vs, valueEnd: ve, kind: kind))
                 }
                 let framing: BodyFraming
@@ -449,14 +494,41 @@ enum HTTP1Parse {
                 } else {
                     framing = .untilClose
                 }
+                // A response without a body whose fields announce one: an upstream that computes the
+                // length from a body may still write that body (late, in another segment), where the
+                // next request on the connection would read it as its response. To a HEAD, only an
+                // explicit `Content-Length: 0` settles it (with no field at all, the same answer to a
+                // GET would run until the close); a 204 or 304 is settled unless it announces a
+                // non-empty length or a transfer coding.
+                var inDoubt = false
+                if headRequest {
+                    inDoubt = framingFields.transferEncoding || framingFields.contentLength != 0
+                } else if status == 204 || status == 304 {
+                    inDoubt = framingFields.transferEncoding || (framingFields.contentLength ?? 0) > 0
+                }
                 let keepAlive = framing != .untilClose && framingFields.keepAlive(minor: minor)
                 var headBytes = bytes
                 headBytes.moveWriterIndex(to: bytes.readerIndex + len)
                 return ResponseHead(status: status, minor: minor, bytes: headBytes, statusStart: statusStart, statusEnd: statusEnd,
                                     lines: lines, framing: framing, keepAlive: keepAlive, connectionNames: framingFields.connectionNames,
-                                    hadTransferEncoding: framingFields.transferEncoding)
+                                    hadTransferEncoding: framingFields.transferEncoding, framingInDoubt: inDoubt)
             }
         }
+        if let rewrite {
+            // The bare number is never longer than the value it replaces: written over its start.
+            let line = head.lines[rewrite.line]
+            let digits = String(rewrite.value)
+            head.bytes.setString(digits, at: head.bytes.readerIndex + line.valueStart)
+            head.lines[rewrite.line].valueEnd = line.valueStart + digits.utf8.count
+        }
+        return head
+    }
+
+    /// Whether p[s..<e] is digits without a leading zero (or "0").
+    static func isBareNumber(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int) -> Bool {
+        guard e > s, e - s == 1 || p[s] != 0x30 else { return false }
+        for i in s..<e where p[i] < 0x30 || p[i] > 0x39 { return false }
+        return true
     }
 }
 
@@ -478,6 +550,12 @@ struct BodyDecoder {
     }
 
     var state = State.idle
+    /// Request bodies: chunk lines and trailers end with CRLF (no bare LF), and a chunk-size line
+    /// holds nothing but the size and `;extensions` (RFC 9112 §7.1.1). Responses, which the proxy
+    /// re-frames, are read leniently.
+    var strict = false
+
+    init(strict: Bool = false) { self.strict = strict }
 
     mutating func start(_ framing: BodyFraming) {
         switch framing {
@@ -508,7 +586,7 @@ struct BodyDecoder {
                 if k == 0 { return nil }
                 return .data(buf.readSlice(length: k)!)
             case .chunkSize:
-                guard let (size, lineLen) = try Self.chunkSizeLine(buf) else { return nil }
+                guard let (size, lineLen) = try Self.chunkSizeLine(buf, strict: strict) else { return nil }
                 buf.moveReaderIndex(forwardBy: lineLen)
                 state = size == 0 ? .trailers(0) : .chunkData(size)
             case .chunkData(let n):
@@ -519,7 +597,10 @@ struct BodyDecoder {
             case .chunkDataEnd:
                 guard buf.readableBytes >= 1 else { return nil }
                 let c = buf.getInteger(at: buf.readerIndex, as: UInt8.self)!
-                if c == 0x0A { buf.moveReaderIndex(forwardBy: 1); state = .chunkSize; continue }
+                if c == 0x0A {
+                    if strict { throw HTTP1Error.malformed("a chunk is followed by a bare LF, not CRLF") }
+                    buf.moveReaderIndex(forwardBy: 1); state = .chunkSize; continue
+                }
                 guard c == 0x0D else { throw HTTP1Error.malformed("a chunk is not followed by CRLF") }
                 guard buf.readableBytes >= 2 else { return nil }
                 guard buf.getInteger(at: buf.readerIndex + 1, as: UInt8.self) == 0x0A else { throw HTTP1Error.malformed("a chunk is not followed by CRLF") }
@@ -527,15 +608,16 @@ struct BodyDecoder {
                 state = .chunkSize
             case .trailers(let seen):
                 // Trailer fields are read and dropped (the proxy does not forward trailers).
-                let r: (Int, Bool)? = buf.withUnsafeReadableBytes { p in
+                let r: (Int, Bool, Bool)? = buf.withUnsafeReadableBytes { p in
                     guard let nl = p.firstIndex(of: 0x0A) else { return nil }
                     let empty = nl == 0 || (nl == 1 && p[0] == 0x0D)
-                    return (nl + 1, empty)
+                    return (nl + 1, empty, nl > 0 && p[nl - 1] == 0x0D)
                 }
-                guard let (lineLen, empty) = r else {
+                guard let (lineLen, empty, crlf) = r else {
                     if seen + buf.readableBytes > HTTP1Parse.maxHeadBytes { throw HTTP1Error(kind: .headTooLarge, description: "the chunked trailer section is too large") }
                     return nil
                 }
+                if strict && !crlf { throw HTTP1Error.malformed("a trailer line ends with a bare LF, not CRLF") }
                 buf.moveReaderIndex(forwardBy: lineLen)
                 if empty { state = .idle; return .end }
                 state = .trailers(seen + lineLen)
@@ -543,8 +625,9 @@ struct BodyDecoder {
         }
     }
 
-    /// Parses "HEX[;ext] CRLF": (size, line length), or nil when the line is incomplete.
-    static func chunkSizeLine(_ buf: ByteBuffer) throws -> (Int, Int)? {
+    /// Parses "HEX[;ext] CRLF": (size, line length), or nil when the line is incomplete. `strict`:
+    /// after the size only BWS and `;name[=value]` extensions (token or quoted-string), then CRLF.
+    static func chunkSizeLine(_ buf: ByteBuffer, strict: Bool = false) throws -> (Int, Int)? {
         try buf.withUnsafeReadableBytes { p -> (Int, Int)? in
             var i = 0
             var size = 0
@@ -575,7 +658,58 @@ struct BodyDecoder {
             let c = p[i]
             guard c == 0x3B || c == 0x0D || c == 0x0A || c == 0x20 || c == 0x09 else { throw HTTP1Error.malformed("a chunk size is not hexadecimal") }
             for k in i..<end where p[k] == 0x0D && k != end - 1 { throw HTTP1Error.malformed("a chunk size line contains a bare CR") }
+            if strict {
+                guard p[end - 1] == 0x0D else {
+                    throw HTTP1Error.malformed("a chunk size line ends with a bare LF, not CRLF")
+                }
+                try chunkExtensions(UnsafeRawBufferPointer(rebasing: p[i..<(end - 1)]))
+            }
             return (size, end + 1)
+        }
+    }
+
+    /// Checks what follows a chunk size: `*( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] ) BWS`.
+    static func chunkExtensions(_ p: UnsafeRawBufferPointer) throws {
+        let garbage = HTTP1Error.malformed("a chunk size is followed by something other than ;extensions")
+        try HTTP1Parse.tchar.withUnsafeBufferPointer { t in
+            var i = 0
+            func bws() { while i < p.count, p[i] == 0x20 || p[i] == 0x09 { i += 1 } }
+            func token() throws {
+                let s = i
+                while i < p.count, t[Int(p[i])] { i += 1 }
+                if i == s { throw garbage }
+            }
+            bws()
+            while i < p.count {
+                guard p[i] == 0x3B else { throw garbage }
+                i += 1
+                bws()
+                try token()
+                bws()
+                if i < p.count, p[i] == 0x3D {
+                    i += 1
+                    bws()
+                    if i < p.count, p[i] == 0x22 {
+                        i += 1
+                        var closed = false
+                        while i < p.count {
+                            let c = p[i]
+                            if c == 0x22 { closed = true; i += 1; break }
+                            if c == 0x5C {
+                                guard i + 1 < p.count, p[i + 1] >= 0x20 || p[i + 1] == 0x09, p[i + 1] != 0x7F else { throw garbage }
+                                i += 2
+                                continue
+                            }
+                            if (c < 0x20 && c != 0x09) || c == 0x7F { throw garbage }
+                            i += 1
+                        }
+                        if !closed { throw garbage }
+                    } else {
+                        try token()
+                    }
+                    bws()
+                }
+            }
         }
     }
 }
@@ -614,8 +748,9 @@ extension ByteBuffer {
         writeStaticString("\r\n")
     }
 
-    /// Writes a field whose name or value comes from configuration or a check: characters that
-    /// could end the field (CR, LF, NUL) are dropped.
+    /// Writes a field whose name or value comes from configuration or a check: every control
+    /// character is dropped (C0 except HTAB, DEL, and C1 as UTF-8), so a value can neither end
+    /// the field nor carry a terminal escape sequence to whoever prints the response.
     mutating func writeCheckedField(_ name: String, _ value: String) {
         writeCheckedValue(name)
         writeStaticString(": ")
@@ -626,12 +761,27 @@ extension ByteBuffer {
     mutating func writeCheckedValue(_ value: String) {
         var value = value
         value.withUTF8 { u in
+            // C1 controls (U+0080-U+009F) are the UTF-8 pairs C2 80 ... C2 9F.
+            @inline(__always) func isControl(_ i: Int) -> Bool {
+                let b = u[i]
+                if b < 0x20 { return b != 0x09 }
+                if b == 0x7F { return true }
+                return b == 0xC2 && i + 1 < u.count && u[i + 1] >= 0x80 && u[i + 1] <= 0x9F
+            }
             var clean = true
-            for b in u where b == 0x0D || b == 0x0A || b == 0 { clean = false; break }
+            for i in 0..<u.count where isControl(i) { clean = false; break }
             if clean {
                 writeBytes(UnsafeRawBufferPointer(u))
             } else {
-                for b in u where b != 0x0D && b != 0x0A && b != 0 { writeInteger(b) }
+                var i = 0
+                while i < u.count {
+                    if isControl(i) {
+                        i += u[i] == 0xC2 ? 2 : 1
+                    } else {
+                        writeInteger(u[i])
+                        i += 1
+                    }
+                }
             }
         }
     }
@@ -713,5 +863,64 @@ enum HTTPResponseStatusText {
         case 504: return "Gateway Timeout"
         default: return "Status"
         }
+    }
+}
+
+/// Request fields that the checks and the upstream must read alike, refused or settled at parse
+/// time for every request:
+/// - one `Content-Type` field holding one media type: with two (or a comma-joined list) a check
+///   reads one and the upstream may act on the other;
+/// - `Connection` may not nominate a field that frames or routes the request or that the
+///   gateway's checks read (`Authorization`, `Content-Type`, …): the nominated fields are removed
+///   before forwarding (RFC 9110 §7.6.1), so the upstream would not get what was checked. Any
+///   other field it nominates is removed before the checks run, so they see what the upstream sees.
+struct RequestFieldRules {
+    var contentTypes = 0
+
+    /// Fields a `Connection` header may not nominate (lowercased).
+    static let protected: Set<String> = [
+        "host", "content-type", "content-length", "transfer-encoding", "content-encoding", "authorization",
+        "proxy-authorization", "cookie", "origin", "referer", "x-api-key", "x-csrf-token", "x-xsrf-token",
+        "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "forwarded", "x-request-id",
+        "access-control-request-method", "access-control-request-headers",
+    ]
+
+    /// Takes in a field the framing rules do not know (`FieldKind.other`).
+    mutating func add(_ p: UnsafeRawBufferPointer, _ ns: Int, _ ne: Int, _ vs: Int, _ ve: Int) throws {
+        guard ne - ns == 12, HTTP1Parse.equalsLowercase(p, ns, ne, "content-type") else { return }
+        contentTypes += 1
+        if contentTypes > 1 {
+            throw HTTP1Error.malformed("the request has more than one Content-Type field (a check would read the first, the upstream might use another)")
+        }
+        var quoted = false, escaped = false
+        for i in vs..<ve {
+            let c = p[i]
+            if escaped { escaped = false; continue }
+            if quoted, c == 0x5C { escaped = true; continue }
+            if c == 0x22 { quoted.toggle(); continue }
+            if c == 0x2C, !quoted {
+                throw HTTP1Error.malformed("the Content-Type field holds a list of media types (\"\(HTTP1Parse.string(p, vs, min(ve, vs + 100)))\"); it takes exactly one")
+            }
+        }
+    }
+
+    /// Refuses a `Connection` header nominating a protected field; drops the other nominated
+    /// fields (the upstream will not get them) from what the checks see.
+    static func applyConnection(_ names: [String], to headers: inout [HeaderField]) throws {
+        guard !names.isEmpty else { return }
+        if let bad = names.first(where: { protected.contains($0) }) {
+            throw HTTP1Error.malformed("the Connection header nominates \(bad) as hop-by-hop; a proxy would drop that field after the gateway's checks read it, so it may not be nominated")
+        }
+        headers.removeAll { f in FieldKind.of(f.name) == .other && names.contains(f.name.lowercased()) }
+    }
+}
+
+extension HTTP1Parse {
+    /// Whether p[s..<e] equals `word` (lowercase ASCII) ignoring ASCII case.
+    static func equalsLowercase(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int, _ word: StaticString) -> Bool {
+        guard e - s == word.utf8CodeUnitCount else { return false }
+        let q = word.utf8Start
+        for k in 0..<(e - s) where p[s + k] | 0x20 != q[k] { return false }
+        return true
     }
 }
