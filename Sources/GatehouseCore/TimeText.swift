@@ -1,8 +1,17 @@
 /// Human and RFC 3339 renderings of times and durations, for denial details and reports.
 public enum TimeText {
+    /// The earliest time `iso` renders: 0001-01-01T00:00:00Z.
+    public static let earliest: Double = -62_135_596_800
+    /// The latest time `iso` renders: 9999-12-31T23:59:59Z.
+    public static let latest: Double = 253_402_300_799
+
     /// "2026-11-20T10:00:03Z" for seconds since 1970 (UTC, whole seconds).
+    ///
+    /// Total: a time before year 1 or after year 9999 (±infinity included) is clamped to that
+    /// bound, and NaN renders as "NaN"; no value traps.
     public static func iso(_ t: Double) -> String {
-        let secs = Int64(t.rounded(.down))
+        guard !t.isNaN else { return "NaN" }
+        let secs = Int64(min(max(t, earliest), latest).rounded(.down))
         var days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400
         let rem = secs - days * 86400
         // Civil-from-days (H. Hinnant's algorithm).
@@ -21,8 +30,11 @@ public enum TimeText {
     }
 
     /// "3 h 12 min", "45 s", "2 d 4 h": the two largest units.
+    ///
+    /// Total: NaN renders as "NaN", and anything beyond 10^6 years is clamped to that.
     public static func duration(_ seconds: Double) -> String {
-        var s = Int64(abs(seconds).rounded())
+        guard !seconds.isNaN else { return "NaN" }
+        var s = Int64(min(abs(seconds), 3.2e13).rounded())
         if s < 60 { return "\(s) s" }
         let units: [(Int64, String)] = [(86400, "d"), (3600, "h"), (60, "min"), (1, "s")]
         var parts: [String] = []
@@ -70,6 +82,6 @@ public enum TimeText {
             }
         }
         if !number.isEmpty { guard flush() else { return nil } }
-        return any ? total : nil
+        return any && total.isFinite ? total : nil
     }
 }
