@@ -53,30 +53,33 @@ public struct JWTCheck: PolicyCheck {
                                 required: ["bearer token in \(whereText)"], presented: [],
                                 hint: "Obtain a token from the issuer and send it as Authorization: Bearer <token>.", headers: [challenge()]))
         }
-        let current = keys.currentKeys(now: request.now)
+        // Nothing here waits: the key set is read as it is, and any load runs in the background.
+        let current = keys.snapshot()
         let cached = current.loaded ? cache.get(token, generation: current.generation) : nil
         let decoded: DecodedToken
         if let cached {
             decoded = cached
         } else {
+            // A token that is not even a JWT is refused before the key set is touched.
             switch JWTVerifier.decode(token) {
             case .failure(let f): return .deny(denial(f))
             case .success(let d): decoded = d
             }
         }
-        guard current.loaded else {
-            return .deny(Denial(code: .checkUnavailable,
-                                detail: "no signing keys are available from \(keys.source)\(current.lastError.map { " (\($0))" } ?? ""), so token \(decoded.fingerprint) cannot be verified",
-                                presented: ["token \(decoded.label)"], hint: "Retry shortly; operators should check the JWKS source."))
-        }
+        keys.maintain(now: request.now)
+        guard current.loaded else { return .deny(unavailable(current, decoded)) }
         let result = JWTVerifier.verify(decoded, keys: current.keys, rules: rules, now: request.now, signatureVerified: cached != nil)
         if cached == nil, case .success = result { cache.put(token, decoded, generation: current.generation) }
         switch result {
         case .failure(let f):
             if f.code == "token_unknown_key" {
-                // The issuer may have rotated keys: look again, at a bounded rate, for the next request.
+                // The issuer may have rotated keys: look again, at a bounded rate and in the
+                // background, for the next request.
                 let started = keys.requestRefresh(now: request.now)
                 var d = denial(f)
+                if let kid = decoded.kid, let why = current.skipped[kid] {
+                    d.detail += "; the key set lists key \(decoded.kidText ?? "") but skipped it: \(why)"
+                }
                 d.detail += started ? "; the key set is being refreshed" : "; the key set was refreshed recently"
                 return .deny(d)
             }
@@ -90,12 +93,26 @@ public struct JWTCheck: PolicyCheck {
                 principal = merged
             }
             request.principal = principal
-            var note = "token \(decoded.label) verified (\(decoded.alg ?? "?")), sub \(v.subject ?? "none")"
+            var note = "token \(decoded.label) verified (\(decoded.algText)), sub \(v.subject.map { DisplayText.untrusted($0) } ?? "none")"
             if let exp = v.expiresAt { note += ", expires \(TimeText.iso(exp))" }
-            note += ", scopes: \(v.scopes.isEmpty ? "none" : v.scopes.joined(separator: " "))"
-            if !v.roles.isEmpty { note += ", roles: \(v.roles.joined(separator: " "))" }
+            note += ", scopes: \(v.scopes.isEmpty ? "none" : DisplayText.untrusted(v.scopes.joined(separator: " "), limit: 512))"
+            if !v.roles.isEmpty { note += ", roles: \(DisplayText.untrusted(v.roles.joined(separator: " "), limit: 512))" }
             return .allow(note: note)
         }
+    }
+
+    /// 503 `check_unavailable` while the key set has never loaded: which key set, since when,
+    /// the last error. Answered at once; the load runs in the background.
+    func unavailable(_ current: KeySetSnapshot, _ decoded: DecodedToken) -> Denial {
+        var why = "no signing keys have loaded from \(keys.source) since \(TimeText.iso(current.since))"
+        if let e = current.lastError {
+            why += "; last error\(current.lastErrorAt.map { " at \(TimeText.iso($0))" } ?? ""): \(DisplayText.untrusted(e, limit: 300))"
+        } else {
+            why += "; the first load is still running"
+        }
+        return Denial(code: .checkUnavailable,
+                      detail: "\(why); the keys load in the background, so token \(decoded.fingerprint) cannot be verified yet",
+                      presented: ["token \(decoded.label)"], hint: "Retry shortly; operators should check the JWKS source.")
     }
 
     func denial(_ f: TokenFailure) -> Denial {

@@ -1,11 +1,10 @@
+import AsyncHTTPClient
 import Foundation
 import GatehouseCore
 import JWTKit
+import NIOCore
+import NIOHTTP1
 import Synchronization
-
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// A verifying key from a JWKS: its id, family and one jwt-kit verifier per algorithm it may sign.
 public struct VerificationKey: Sendable {
@@ -32,73 +31,158 @@ public enum JWKSSource: Sendable, CustomStringConvertible {
         case .json: return "inline JWKS"
         }
     }
+
+    /// Identifies the source across key sets of one process.
+    var cacheKey: String {
+        switch self {
+        case .json(let text): return "json " + text
+        default: return description
+        }
+    }
+}
+
+/// What a key set holds at one moment: what a request sees, without waiting for anything.
+public struct KeySetSnapshot: Sendable {
+    public var keys: [String: VerificationKey]
+    /// Whether any load has ever succeeded (the keys are the last good ones).
+    public var loaded: Bool
+    /// Why the last load failed, if it did.
+    public var lastError: String?
+    /// When the last load failed (seconds since 1970).
+    public var lastErrorAt: Double?
+    /// Bumped by every successful load: verified-token caches key their entries by it.
+    public var generation: Int
+    /// Keys of the JWKS that were skipped (kid, or `#n` without one) and why.
+    public var skipped: [String: String]
+    /// What the last successful load skipped or ignored, for operators.
+    public var warnings: [String]
+    /// When the key set was created: with `loaded` false, how long it has been without keys.
+    public var since: Double
 }
 
 /// The key cache behind the `jwt` check: the last good key set from a JWKS file or URL.
 ///
-/// Loading uses jwt-kit's `JWTKeyCollection` (an actor) to turn each JWK into a verifier; the
-/// verifiers it returns are synchronous, so the request path checks signatures without a task hop.
-/// An unknown `kid` asks for a refresh, at most once per `minRefreshInterval`; the request that
-/// saw it is denied with `token_unknown_key` and the refresh serves the next one. A failed refresh
-/// keeps the last good keys. Before the very first load completes, a request waits up to
-/// `firstLoadWait` for it; with no keys at all the check fails closed (`check_unavailable`).
+/// Loading runs in the background only, never on the caller's thread: a request that finds no key
+/// set yet is answered at once (the `jwt` check fails closed with `check_unavailable`) and may
+/// start a load, at most once per `retryInterval` and never two at a time. An unknown `kid` asks
+/// for a refresh at most once per `minRefreshInterval`; the request that saw it is denied with
+/// `token_unknown_key` and the refresh serves the next one. A failed refresh keeps the last good
+/// keys. URLs are fetched with AsyncHTTPClient under a deadline, and the document is capped at
+/// `maxDocumentBytes` and `maxKeys` keys. A key that cannot be used (an unsupported `kty` or
+/// curve, a short HMAC secret) is skipped with a warning; the others load.
 public final class JWTKeySet: Sendable {
     struct State {
         var keys: [String: VerificationKey] = [:]
+        var skipped: [String: String] = [:]
+        var warnings: [String] = []
         var loaded = false
         var loadedAt: Double = 0
-        /// Bumped by every successful load: verified-token caches key their entries by it.
         var generation = 0
         var lastError: String?
+        var lastErrorAt: Double?
         var lastAttempt: Double = -.infinity
         var refreshing = false
+        /// The warnings last reported, so each set of warnings is reported once.
+        var reportedWarnings: [String] = []
     }
+
+    /// The largest JWKS document read (bytes); a larger one is a failed load.
+    public static let maxDocumentBytes = 1 << 20
+    /// The most keys taken from one JWKS; the rest are ignored with a warning.
+    public static let maxKeys = 1_000
+    /// The most time a URL fetch may take, connection included (seconds).
+    public static let fetchTimeout: Int64 = 10
 
     public let source: JWKSSource
     /// Least time between two refreshes triggered by unknown key ids.
     public let minRefreshInterval: Double
     /// Keys older than this are refreshed in the background (URL sources).
     public let maxAge: Double
-    public let firstLoadWait: Double
+    /// While no key set has loaded, requests start a new attempt at most this often.
+    public let retryInterval: Double
+    /// When the key set was created (seconds since 1970).
+    public let createdAt: Double
+    /// Where warnings go (skipped keys): standard error by default, like the gateway's log.
+    let report: @Sendable (String) -> Void
     let state = Mutex(State())
-    let loadedSignal = NSCondition()
 
-    public init(source: JWKSSource, minRefreshInterval: Double = 10, maxAge: Double = 600, firstLoadWait: Double = 2) {
+    public init(source: JWKSSource, minRefreshInterval: Double = 10, maxAge: Double = 600, retryInterval: Double? = nil,
+                report: (@Sendable (String) -> Void)? = nil) {
         self.source = source
         self.minRefreshInterval = minRefreshInterval
         self.maxAge = maxAge
-        self.firstLoadWait = firstLoadWait
+        self.retryInterval = retryInterval ?? min(minRefreshInterval, 2)
+        self.createdAt = Date().timeIntervalSince1970
+        self.report = report ?? JWTKeySet.logToStandardError
+        // A configuration reload builds a new key set for the same source: it starts from the last
+        // good keys this process loaded from it, so requests never see a gap while it refreshes.
+        if let seed = JWTKeySet.lastGood.withLock({ $0[source.cacheKey] }) {
+            state.withLock { s in
+                s.keys = seed.keys
+                s.skipped = seed.skipped
+                s.warnings = seed.warnings
+                s.reportedWarnings = seed.warnings
+                s.loaded = true
+                s.loadedAt = seed.loadedAt
+                s.generation = 1
+            }
+        }
     }
 
-    /// The current keys, waiting briefly for the first load if none has completed yet.
-    public func currentKeys(now: Double) -> (keys: [String: VerificationKey], loaded: Bool, lastError: String?, generation: Int) {
-        var snap = state.withLock { ($0.keys, $0.loaded, $0.lastError, $0.loadedAt, $0.generation) }
-        if !snap.1 {
-            requestRefresh(now: now, force: true)
-            let deadline = Date().addingTimeInterval(firstLoadWait)
-            loadedSignal.lock()
-            while !state.withLock({ $0.loaded || (!$0.refreshing && $0.lastError != nil) }), Date() < deadline {
-                _ = loadedSignal.wait(until: deadline)
-            }
-            loadedSignal.unlock()
-            snap = state.withLock { ($0.keys, $0.loaded, $0.lastError, $0.loadedAt, $0.generation) }
-        } else if case .url = source, now - snap.3 > maxAge {
-            requestRefresh(now: now, force: false)
+    /// The last good load of each source in this process (see `init`).
+    struct Seed {
+        var keys: [String: VerificationKey]
+        var skipped: [String: String]
+        var warnings: [String]
+        var loadedAt: Double
+    }
+    static let lastGood = Mutex<[String: Seed]>([:])
+
+    @Sendable static func logToStandardError(_ message: String) {
+        let line = "\(TimeText.iso(Date().timeIntervalSince1970)) warning gatehouse : \(DisplayText.escaped(message))\n"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    /// The keys as they are now. Never waits and starts nothing.
+    public func snapshot() -> KeySetSnapshot {
+        state.withLock { s in
+            KeySetSnapshot(keys: s.keys, loaded: s.loaded, lastError: s.lastError, lastErrorAt: s.lastErrorAt, generation: s.generation,
+                           skipped: s.skipped, warnings: s.warnings, since: createdAt)
         }
-        return (snap.0, snap.1, snap.2, snap.4)
+    }
+
+    /// Starts a background load when the set has none yet (at most once per `retryInterval`) or
+    /// when a URL set is older than `maxAge` (at most once per `minRefreshInterval`). Never waits.
+    public func maintain(now: Double) {
+        let (loaded, loadedAt) = state.withLock { ($0.loaded, $0.loadedAt) }
+        if !loaded {
+            startRefresh(now: now, minGap: retryInterval)
+        } else if case .url = source, now - loadedAt > maxAge {
+            startRefresh(now: now, minGap: minRefreshInterval)
+        }
+    }
+
+    /// `snapshot()` after `maintain(now:)`: the current keys, never waiting for a load.
+    public func currentKeys(now: Double) -> KeySetSnapshot {
+        maintain(now: now)
+        return snapshot()
     }
 
     /// Asks for a background refresh, unless one ran within `minRefreshInterval` (`force` skips the
     /// rate bound but never starts a second concurrent refresh). Returns whether one was started.
     @discardableResult
     public func requestRefresh(now: Double, force: Bool = false) -> Bool {
+        startRefresh(now: now, minGap: force ? nil : minRefreshInterval)
+    }
+
+    @discardableResult
+    func startRefresh(now: Double, minGap: Double?) -> Bool {
         let start = state.withLock { s -> Bool in
             guard !s.refreshing else { return false }
-            if !force {
-                // The bound applies to refreshes asked for by requests (unknown kid, stale keys).
-                if now - s.lastAttempt < minRefreshInterval { return false }
-                s.lastAttempt = now
+            if let minGap {
+                if now - s.lastAttempt < minGap { return false }
             }
+            s.lastAttempt = now
             s.refreshing = true
             return true
         }
@@ -107,7 +191,8 @@ public final class JWTKeySet: Sendable {
         return true
     }
 
-    /// Loads the key set now and waits for it (startup, tests, `token inspect`).
+    /// Loads the key set now and waits for it (startup, tests, `token inspect`). Async: never
+    /// called on an event loop.
     public func refreshNow() async {
         let start = state.withLock { s -> Bool in
             guard !s.refreshing else { return false }
@@ -122,55 +207,81 @@ public final class JWTKeySet: Sendable {
     }
 
     func performRefresh() async {
-        let result: Result<[String: VerificationKey], JWKSError>
+        let result: Result<ParsedJWKS, JWKSError>
         do {
             let text = try await fetch()
-            result = .success(try await JWTKeySet.parse(jwks: text))
+            result = .success(try await JWTKeySet.load(jwks: text))
         } catch let e as JWKSError {
             result = .failure(e)
         } catch {
             result = .failure(JWKSError("\(source): \(error)"))
         }
-        state.withLock { s in
+        let now = Date().timeIntervalSince1970
+        let newWarnings = state.withLock { s -> [String]? in
             s.refreshing = false
             switch result {
-            case .success(let keys):
-                s.keys = keys
+            case .success(let parsed):
+                s.keys = parsed.keys
+                s.skipped = parsed.skipped
+                s.warnings = parsed.warnings
                 s.loaded = true
                 s.generation += 1
-                s.loadedAt = Date().timeIntervalSince1970
+                s.loadedAt = now
                 s.lastError = nil
+                s.lastErrorAt = nil
+                JWTKeySet.lastGood.withLock { $0[source.cacheKey] = Seed(keys: parsed.keys, skipped: parsed.skipped, warnings: parsed.warnings, loadedAt: now) }
+                guard parsed.warnings != s.reportedWarnings else { return nil }
+                s.reportedWarnings = parsed.warnings
+                return parsed.warnings
             case .failure(let e):
                 // The last good keys stay in use.
                 s.lastError = e.description
+                s.lastErrorAt = now
+                return nil
             }
         }
-        signalLoaded()
-    }
-
-    /// Wakes requests waiting for the first load (synchronous: NSCondition is not for async code).
-    func signalLoaded() {
-        loadedSignal.lock()
-        loadedSignal.broadcast()
-        loadedSignal.unlock()
+        for w in newWarnings ?? [] { report("\(source): \(w)") }
     }
 
     func fetch() async throws -> String {
         switch source {
         case .json(let s): return s
         case .file(let path):
-            do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
+            guard let h = FileHandle(forReadingAtPath: path) else {
+                throw JWKSError("cannot read JWKS file \(path): it does not exist or is not readable")
+            }
+            defer { try? h.close() }
+            let data: Data
+            do { data = try h.read(upToCount: Self.maxDocumentBytes + 1) ?? Data() } catch {
                 throw JWKSError("cannot read JWKS file \(path): \(error.localizedDescription)")
             }
-        case .url(let u):
-            guard let url = URL(string: u) else { throw JWKSError("\(u) is not a URL") }
-            var req = URLRequest(url: url)
-            req.timeoutInterval = 5
-            let (data, response) = try await URLSession.shared.data(for: req)
-            if let http = response as? HTTPURLResponse, http.statusCode != 200 {
-                throw JWKSError("JWKS URL \(u) answered HTTP \(http.statusCode)")
+            guard data.count <= Self.maxDocumentBytes else {
+                throw JWKSError("JWKS file \(path) is larger than \(Self.maxDocumentBytes) bytes")
             }
             return String(decoding: data, as: UTF8.self)
+        case .url(let u):
+            var req = HTTPClientRequest(url: u)
+            req.headers.add(name: "Accept", value: "application/jwk-set+json, application/json")
+            let response: HTTPClientResponse
+            do {
+                response = try await HTTPClient.shared.execute(req, deadline: .now() + .seconds(Self.fetchTimeout))
+            } catch {
+                throw JWKSError("JWKS URL \(u) could not be fetched: \(error)")
+            }
+            guard response.status.code == 200 else {
+                throw JWKSError("JWKS URL \(u) answered HTTP \(response.status.code)")
+            }
+            if let length = response.headers.first(name: "content-length").flatMap({ Int($0) }), length > Self.maxDocumentBytes {
+                throw JWKSError("JWKS URL \(u) sent \(length) bytes; the limit is \(Self.maxDocumentBytes)")
+            }
+            do {
+                let body = try await response.body.collect(upTo: Self.maxDocumentBytes)
+                return String(decoding: body.readableBytesView, as: UTF8.self)
+            } catch is NIOTooManyBytesError {
+                throw JWKSError("JWKS URL \(u) sent more than \(Self.maxDocumentBytes) bytes")
+            } catch {
+                throw JWKSError("JWKS URL \(u) could not be read: \(error)")
+            }
         }
     }
 
@@ -190,27 +301,75 @@ public final class JWTKeySet: Sendable {
         }
     }
 
+    /// A JWKS document read into verifiers, with what was skipped and why.
+    public struct ParsedJWKS: Sendable {
+        public var keys: [String: VerificationKey]
+        /// Skipped keys by kid (`#n`, 1-based, for a key without one): why each was skipped.
+        public var skipped: [String: String]
+        /// One line per skipped or ignored key.
+        public var warnings: [String]
+    }
+
+    /// Parses a JWKS document into verifiers (see `load(jwks:)`).
+    public static func parse(jwks text: String) async throws -> [String: VerificationKey] {
+        try await load(jwks: text).keys
+    }
+
     /// Parses a JWKS document into verifiers. Symmetric (`oct`) keys are read here because jwt-kit's
     /// JWK type covers only RSA, EC and OKP; every signature check still runs in jwt-kit.
-    public static func parse(jwks text: String) async throws -> [String: VerificationKey] {
+    ///
+    /// A key that cannot be used (unknown `kty` such as AKP/ML-DSA, a curve such as secp256k1, a
+    /// short HMAC secret, a malformed entry) is skipped with a warning and the others load; the
+    /// document fails only when it is not a JWKS at all or no key in it is usable.
+    public static func load(jwks text: String) async throws -> ParsedJWKS {
+        guard text.utf8.count <= maxDocumentBytes else { throw JWKSError("the JWKS is larger than \(maxDocumentBytes) bytes") }
         guard let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
-              let list = obj["keys"] as? [[String: Any]] else {
+              let list = obj["keys"] as? [Any] else {
             throw JWKSError("the JWKS is not a JSON object with a \"keys\" array")
         }
         var out: [String: VerificationKey] = [:]
-        for (i, entry) in list.enumerated() {
-            guard let kty = entry["kty"] as? String else { throw JWKSError("JWKS key #\(i + 1) has no kty") }
-            if let use = entry["use"] as? String, use != "sig" { continue }
+        var skipped: [String: String] = [:]
+        var warnings: [String] = []
+        if list.count > maxKeys {
+            warnings.append("the JWKS holds \(list.count) keys; only the first \(maxKeys) are used")
+        }
+        for (i, item) in list.prefix(maxKeys).enumerated() {
+            guard let entry = item as? [String: Any] else {
+                skipped["#\(i + 1)"] = "not a JSON object"
+                warnings.append("JWKS key #\(i + 1) skipped: not a JSON object")
+                continue
+            }
             let kid = entry["kid"] as? String ?? ""
+            let name = kid.isEmpty ? "#\(i + 1)" : DisplayText.untrusted(kid, limit: 64)
+            func skip(_ why: String) {
+                skipped[kid.isEmpty ? "#\(i + 1)" : kid] = why
+                warnings.append("JWKS key \(name) skipped: \(why)")
+            }
+            guard let kty = entry["kty"] as? String else { skip("it has no kty"); continue }
+            let ktyText = DisplayText.untrusted(kty, limit: 32)
+            if let use = entry["use"] as? String, use != "sig" { continue }
+            guard ["RSA", "EC", "OKP", "oct"].contains(kty) else {
+                skip("key type \(ktyText) is not supported (supported: RSA, EC P-256/P-384/P-521, OKP Ed25519, oct)")
+                continue
+            }
+            if kty == "EC", let crv = entry["crv"] as? String, !["P-256", "P-384", "P-521"].contains(crv) {
+                skip("EC curve \(DisplayText.untrusted(crv, limit: 32)) is not supported (supported: P-256, P-384, P-521)")
+                continue
+            }
+            if kty == "OKP", let crv = entry["crv"] as? String, crv != "Ed25519" {
+                skip("OKP curve \(DisplayText.untrusted(crv, limit: 32)) is not supported (supported: Ed25519)")
+                continue
+            }
             let algs = (entry["alg"] as? String).map { [$0] } ?? algorithms(kty: kty, crv: entry["crv"] as? String)
             let collection = JWTKeyCollection()
             let jwkKid = JWKIdentifier(string: kid.isEmpty ? "_" : kid)
             var verifiers: [String: any JWTAlgorithm] = [:]
             do {
                 if kty == "oct" {
-                    guard let k = entry["k"] as? String, let secret = Base64URL.decode(k), !secret.isEmpty else {
-                        throw JWKSError("JWKS key \(kid) (oct) has no usable k")
-                    }
+                    // Padding is tolerated here (a key, not a token); the rest is strict base64url.
+                    guard var k = entry["k"] as? String else { skip("oct key has no k"); continue }
+                    while k.hasSuffix("=") { k.removeLast() }
+                    guard let secret = Base64URL.decode(k), !secret.isEmpty else { skip("oct key has no usable k"); continue }
                     for alg in algs {
                         let digest: DigestAlgorithm
                         let minBytes: Int
@@ -237,18 +396,23 @@ public final class JWTKeySet: Sendable {
                         if let v = try? await collection.getKey(for: jwkKid, alg: alg), v.name == alg { verifiers[alg] = v }
                     }
                 }
-            } catch let e as JWKSError {
-                throw e
             } catch {
-                throw JWKSError("JWKS key \(kid.isEmpty ? "#\(i + 1)" : kid) (\(kty)) could not be loaded: \(error)")
+                skip("it could not be loaded (\(DisplayText.untrusted("\(error)", limit: 200)))")
+                continue
             }
             guard !verifiers.isEmpty else {
                 let why = kty == "oct" ? " (HS256 needs a key of at least 32 bytes)" : ""
-                throw JWKSError("JWKS key \(kid.isEmpty ? "#\(i + 1)" : kid) (\(kty)) supports none of \(algs.joined(separator: ", "))\(why)")
+                skip("\(ktyText) key supports none of \(algs.map { DisplayText.untrusted($0, limit: 32) }.joined(separator: ", "))\(why)")
+                continue
             }
+            if out[kid] != nil { warnings.append("JWKS key \(name) appears more than once; the last one is used") }
             out[kid] = VerificationKey(kid: kid, keyType: kty, verifiers: verifiers)
         }
-        return out
+        guard !out.isEmpty else {
+            let why = warnings.isEmpty ? "it lists no signing keys" : warnings.prefix(5).joined(separator: "; ")
+            throw JWKSError("the JWKS holds no usable key: \(why)")
+        }
+        return ParsedJWKS(keys: out, skipped: skipped, warnings: warnings)
     }
 }
 
@@ -268,16 +432,17 @@ public enum Base64URL {
         return t
     }()
 
+    /// Strict decoding: only the base64url alphabet, no padding, and the unused low bits of the
+    /// last character zero, so each byte string has exactly one encoding. Anything else is nil.
     public static func decode<S: StringProtocol>(_ s: S) -> [UInt8]? {
         var out: [UInt8] = []
         out.reserveCapacity(s.utf8.count * 3 / 4)
         var acc: UInt32 = 0
         var bits = 0
         for c in s.utf8 {
-            if c == UInt8(ascii: "=") { break }
             let v = table[Int(c)]
             guard v >= 0 else { return nil }
-            acc = acc << 6 | UInt32(v)
+            acc = (acc << 6 | UInt32(v)) & 0xFFFF
             bits += 6
             if bits >= 8 {
                 bits -= 8
@@ -286,6 +451,8 @@ public enum Base64URL {
         }
         // A lone trailing character (6 bits) cannot encode a byte.
         if bits >= 6 { return nil }
+        // Non-canonical: the bits left over after the last byte must be zero.
+        if bits > 0, acc & ((1 << UInt32(bits)) - 1) != 0 { return nil }
         return out
     }
 

@@ -17,11 +17,18 @@ public struct DecodedToken: Sendable {
     public var kid: String? { header["kid"]?.scalarString }
     public var jti: String? { claims["jti"]?.scalarString }
 
+    /// The kid, alg and jti as denials, trace notes and the call log show them: the header is
+    /// read before any signature check, so these are attacker-chosen text, bounded and with
+    /// control characters escaped (see `DisplayText`).
+    public var kidText: String? { kid.map { DisplayText.untrusted($0) } }
+    public var algText: String { DisplayText.untrusted(alg ?? "?", limit: 32) }
+    public var jtiText: String? { jti.map { DisplayText.untrusted($0) } }
+
     /// How denials name the token: its kid, jti and fingerprint, never the token.
     public var label: String {
         var parts: [String] = []
-        if let kid { parts.append("kid \(kid)") }
-        if let jti { parts.append("jti \(jti)") }
+        if let kidText { parts.append("kid \(kidText)") }
+        if let jtiText { parts.append("jti \(jtiText)") }
         parts.append("fingerprint \(fingerprint)")
         return parts.joined(separator: ", ")
     }
@@ -81,6 +88,14 @@ public struct VerifiedToken: Sendable {
 
 /// Decodes and verifies JWTs: the one implementation behind the `jwt` check and `gatehouse token inspect`.
 public enum JWTVerifier {
+    /// The longest token decoded (bytes). Real tokens are a few kilobytes; anything longer is
+    /// refused before any base64 or JSON work.
+    public static let maxTokenLength = 16 * 1024
+
+    /// NumericDate claims (`exp`, `nbf`, `iat`) must lie in years 1 to 9999 (RFC 7519 §2: a JSON
+    /// number of seconds since 1970). Anything else is refused as malformed, never converted.
+    public static let numericDateRange: ClosedRange<Double> = TimeText.earliest...TimeText.latest
+
     /// Splits and decodes a compact JWS.
     public static func decode(_ token: String) -> Result<DecodedToken, TokenFailure> {
         let fp = fingerprint(token)
@@ -89,11 +104,16 @@ public enum JWTVerifier {
                                   required: ["a JWT: three base64url parts separated by dots"], presented: ["token fingerprint \(fp)"],
                                   summary: "malformed token: \(why)"))
         }
+        guard token.utf8.count <= maxTokenLength else {
+            return malformed("it is \(token.utf8.count) bytes long; the limit is \(maxTokenLength)")
+        }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3 else { return malformed("it has \(parts.count) part\(parts.count == 1 ? "" : "s"), not 3 (truncated?)") }
-        guard let headerBytes = Base64URL.decode(parts[0]) else { return malformed("the header is not base64url") }
-        guard let payloadBytes = Base64URL.decode(parts[1]) else { return malformed("the payload is not base64url") }
-        guard let signature = Base64URL.decode(parts[2]) else { return malformed("the signature is not base64url") }
+        // Strict base64url (no padding, no stray characters, unused bits zero): one token has
+        // exactly one spelling, so its fingerprint and cache entry are unique.
+        guard let headerBytes = Base64URL.decode(parts[0]) else { return malformed("the header is not canonical base64url") }
+        guard let payloadBytes = Base64URL.decode(parts[1]) else { return malformed("the payload is not canonical base64url") }
+        guard let signature = Base64URL.decode(parts[2]) else { return malformed("the signature is not canonical base64url") }
         let decoder = JSONDecoder()
         guard let header = try? decoder.decode([String: JSONValue].self, from: Data(headerBytes)) else {
             return malformed("the header is not a JSON object")
@@ -127,18 +147,38 @@ public enum JWTVerifier {
     public static func verify(_ t: DecodedToken, keys: [String: VerificationKey], rules: JWTRules, now: Double,
                               signatureVerified: Bool = false) -> Result<VerifiedToken, TokenFailure> {
         let alg = t.alg ?? ""
+        let algText = t.algText
+        // RFC 7515 §4.1.11: a token whose `crit` names an extension the recipient does not
+        // understand must be refused. The gateway understands none (not even `b64`, RFC 7797).
+        if let crit = t.header["crit"] {
+            let names: [String]
+            if case .array(let a) = crit { names = a.map { DisplayText.untrusted($0.scalarString ?? "?", limit: 64) } } else { names = ["(not a list)"] }
+            let list = names.isEmpty ? "an empty list" : names.prefix(8).joined(separator: ", ")
+            return .failure(TokenFailure(code: "token_malformed",
+                                         detail: "the token (\(t.label)) marks header extensions as critical (crit: \(list)); the gateway understands none of them, so it must refuse the token",
+                                         required: ["no crit header"], presented: ["crit \(list)"], summary: "unsupported critical header extension"))
+        }
+        if let b64 = t.header["b64"], b64 != .bool(true) {
+            return .failure(TokenFailure(code: "token_malformed",
+                                         detail: "the token (\(t.label)) has an unencoded payload (b64: false, RFC 7797), which the gateway does not accept",
+                                         required: ["a base64url-encoded payload"], presented: ["b64 false"], summary: "unencoded payload not supported"))
+        }
         let allowed = rules.algorithms.filter { $0.lowercased() != "none" }
         guard alg.lowercased() != "none", allowed.contains(alg) else {
-            let why = alg.lowercased() == "none" ? "alg \"none\" (an unsigned token) is never accepted" : "alg \(alg) is not allowed"
-            return .failure(TokenFailure(code: "token_algorithm_not_allowed", detail: "the token (\(t.label)) is signed with \(alg): \(why); allowed: \(allowed.joined(separator: ", "))",
-                                         required: allowed.map { "alg \($0)" }, presented: ["alg \(alg)"], summary: "algorithm \(alg) not allowed"))
+            let why = alg.lowercased() == "none" ? "alg \"none\" (an unsigned token) is never accepted" : "alg \(algText) is not allowed"
+            return .failure(TokenFailure(code: "token_algorithm_not_allowed", detail: "the token (\(t.label)) is signed with \(algText): \(why); allowed: \(allowed.joined(separator: ", "))",
+                                         required: allowed.map { "alg \($0)" }, presented: ["alg \(algText)"], summary: "algorithm \(algText) not allowed"))
         }
         // Find the key: by kid, or the only key that can verify this alg when the token names none.
         let key: VerificationKey
         if let kid = t.kid {
             guard let k = keys[kid] else {
-                return .failure(TokenFailure(code: "token_unknown_key", detail: "the token names key \(kid), which is not in the trusted key set (known: \(keys.keys.sorted().map { $0.isEmpty ? "(no kid)" : $0 }.joined(separator: ", ")))",
-                                             required: ["kid in " + keys.keys.sorted().joined(separator: ", ")], presented: ["kid \(kid)"], summary: "unknown key \(kid)"))
+                let kidText = t.kidText ?? ""
+                let known = keys.keys.sorted()
+                let knownText = known.prefix(10).map { $0.isEmpty ? "(no kid)" : DisplayText.untrusted($0, limit: 64) }.joined(separator: ", ")
+                    + (known.count > 10 ? " and \(known.count - 10) more" : "")
+                return .failure(TokenFailure(code: "token_unknown_key", detail: "the token names key \(kidText), which is not in the trusted key set (known: \(knownText))",
+                                             required: ["kid in " + knownText], presented: ["kid \(kidText)"], summary: "unknown key \(kidText)"))
             }
             key = k
         } else {
@@ -150,19 +190,40 @@ public enum JWTVerifier {
             key = k
         }
         guard let verifier = key.verifiers[alg] else {
+            let keyText = DisplayText.untrusted(key.kid)
             return .failure(TokenFailure(code: "token_algorithm_not_allowed",
-                                         detail: "the token claims alg \(alg) but key \(key.kid) is a \(key.keyType) key that verifies only \(key.verifiers.keys.sorted().joined(separator: ", ")) (algorithm confusion refused)",
-                                         required: key.verifiers.keys.sorted().map { "alg \($0)" }, presented: ["alg \(alg)", "kid \(key.kid)"],
-                                         summary: "algorithm \(alg) does not match the key"))
+                                         detail: "the token claims alg \(algText) but key \(keyText) is a \(key.keyType) key that verifies only \(key.verifiers.keys.sorted().joined(separator: ", ")) (algorithm confusion refused)",
+                                         required: key.verifiers.keys.sorted().map { "alg \($0)" }, presented: ["alg \(algText)", "kid \(keyText)"],
+                                         summary: "algorithm \(algText) does not match the key"))
         }
         let ok = signatureVerified || ((try? verifier.verify(t.signature, signs: t.signingInput)) ?? false)
         guard ok else {
-            return .failure(TokenFailure(code: "token_signature_invalid", detail: "the token's \(alg) signature does not verify with key \(key.kid.isEmpty ? "(no kid)" : key.kid) (\(t.label)): it was altered or signed by another key",
-                                         required: ["a valid \(alg) signature by key \(key.kid)"], presented: ["token \(t.label)"], summary: "signature invalid"))
+            let keyText = DisplayText.untrusted(key.kid)
+            return .failure(TokenFailure(code: "token_signature_invalid", detail: "the token's \(alg) signature does not verify with key \(key.kid.isEmpty ? "(no kid)" : keyText) (\(t.label)): it was altered or signed by another key",
+                                         required: ["a valid \(alg) signature by key \(keyText)"], presented: ["token \(t.label)"], summary: "signature invalid"))
         }
-        // Time claims.
-        let leewayText = "leeway \(Int(rules.leeway)) s"
-        let exp = number(t.claims["exp"])
+        // Time claims: finite JSON numbers within years 1-9999, or the token is malformed.
+        let leewayText = "leeway \(wholeSeconds(rules.leeway)) s"
+        var times: [String: Double] = [:]
+        for name in ["exp", "nbf", "iat"] {
+            guard let v = t.claims[name] else { continue }
+            guard let n = numericDate(v) else {
+                let shown: String
+                switch v {
+                case .string(let s): shown = "the string \"\(DisplayText.untrusted(s, limit: 32))\""
+                case .number(let n): shown = "\(n)"
+                case .bool, .null: shown = v.scalarString ?? "null"
+                case .array: shown = "an array"
+                case .object: shown = "an object"
+                }
+                return .failure(TokenFailure(code: "token_malformed",
+                                             detail: "the token (\(t.label)) has \(name) \(shown), which is not a NumericDate (a JSON number of seconds since 1970, within years 1-9999)",
+                                             required: ["\(name) as a JSON number of seconds since 1970"], presented: ["\(name) \(shown)"],
+                                             summary: "\(name) is not a NumericDate"))
+            }
+            times[name] = n
+        }
+        let exp = times["exp"]
         if let exp {
             if now > exp + rules.leeway {
                 return .failure(TokenFailure(code: "token_expired", detail: "the token (\(t.label)) expired \(TimeText.iso(exp)), \(TimeText.duration(now - exp)) ago; \(leewayText)",
@@ -173,12 +234,12 @@ public enum JWTVerifier {
             return .failure(TokenFailure(code: "token_malformed", detail: "the token (\(t.label)) has no exp claim; this API requires expiring tokens",
                                          required: ["an exp claim"], presented: ["no exp"], summary: "no exp claim"))
         }
-        if let nbf = number(t.claims["nbf"]), nbf > now + rules.leeway {
+        if let nbf = times["nbf"], nbf > now + rules.leeway {
             return .failure(TokenFailure(code: "token_not_yet_valid", detail: "the token (\(t.label)) is not valid before \(TimeText.iso(nbf)), \(TimeText.duration(nbf - now)) from now; \(leewayText)",
                                          required: ["nbf before \(TimeText.iso(now + rules.leeway))"], presented: ["nbf \(TimeText.iso(nbf))"],
                                          summary: "not valid before \(TimeText.iso(nbf))"))
         }
-        if let iat = number(t.claims["iat"]), iat > now + rules.leeway {
+        if let iat = times["iat"], iat > now + rules.leeway {
             return .failure(TokenFailure(code: "token_not_yet_valid", detail: "the token (\(t.label)) was issued at \(TimeText.iso(iat)), \(TimeText.duration(iat - now)) in the future (clock skew?); \(leewayText)",
                                          required: ["iat before \(TimeText.iso(now + rules.leeway))"], presented: ["iat \(TimeText.iso(iat))"],
                                          summary: "issued in the future"))
@@ -186,15 +247,17 @@ public enum JWTVerifier {
         if !rules.issuers.isEmpty {
             let iss = t.claims["iss"]?.scalarString
             guard let iss, rules.issuers.contains(iss) else {
-                return .failure(TokenFailure(code: "token_issuer_mismatch", detail: "the token's issuer is \(iss.map { "\"\($0)\"" } ?? "missing"); expected \(rules.issuers.map { "\"\($0)\"" }.joined(separator: " or "))",
-                                             required: rules.issuers.map { "iss \($0)" }, presented: [iss.map { "iss \($0)" } ?? "no iss"], summary: "issuer not trusted"))
+                let issText = iss.map { DisplayText.untrusted($0) }
+                return .failure(TokenFailure(code: "token_issuer_mismatch", detail: "the token's issuer is \(issText.map { "\"\($0)\"" } ?? "missing"); expected \(rules.issuers.map { "\"\($0)\"" }.joined(separator: " or "))",
+                                             required: rules.issuers.map { "iss \($0)" }, presented: [issText.map { "iss \($0)" } ?? "no iss"], summary: "issuer not trusted"))
             }
         }
         if !rules.audiences.isEmpty {
-            let aud = strings(t.claims["aud"])
+            let aud = audiences(t.claims["aud"])
             guard aud.contains(where: { rules.audiences.contains($0) }) else {
-                return .failure(TokenFailure(code: "token_audience_mismatch", detail: "the token's audience is \(aud.isEmpty ? "missing" : aud.joined(separator: ", ")); this API accepts \(rules.audiences.joined(separator: " or "))",
-                                             required: rules.audiences.map { "aud \($0)" }, presented: aud.isEmpty ? ["no aud"] : aud.map { "aud \($0)" }, summary: "audience mismatch"))
+                let audText = aud.prefix(10).map { DisplayText.untrusted($0) }
+                return .failure(TokenFailure(code: "token_audience_mismatch", detail: "the token's audience is \(audText.isEmpty ? "missing" : audText.map { "\"\($0)\"" }.joined(separator: ", ")); this API accepts \(rules.audiences.joined(separator: " or "))",
+                                             required: rules.audiences.map { "aud \($0)" }, presented: audText.isEmpty ? ["no aud"] : audText.map { "aud \($0)" }, summary: "audience mismatch"))
             }
         }
         return .success(VerifiedToken(token: t, subject: t.claims["sub"]?.scalarString, scopes: scopes(t.claims, rules: rules),
@@ -211,11 +274,25 @@ public enum JWTVerifier {
         return out
     }
 
-    static func number(_ v: JSONValue?) -> Double? {
+    /// A NumericDate (RFC 7519 §2): a finite JSON number within `numericDateRange`. Strings
+    /// ("1700000000", "nan", "inf") and out-of-range numbers are not.
+    static func numericDate(_ v: JSONValue) -> Double? {
+        guard case .number(let n) = v, n.isFinite, numericDateRange.contains(n) else { return nil }
+        return n
+    }
+
+    /// Whole seconds for display, clamped: never traps whatever the Double.
+    static func wholeSeconds(_ s: Double) -> Int64 {
+        guard s.isFinite else { return s.isNaN ? 0 : (s > 0 ? Int64.max : Int64.min) }
+        return Int64(min(max(s, -9.0e18), 9.0e18))
+    }
+
+    /// `aud` (RFC 7519 §4.1.3): a string is ONE audience, spaces and all; an array lists several.
+    static func audiences(_ v: JSONValue?) -> [String] {
         switch v {
-        case .number(let n): return n
-        case .string(let s): return Double(s)
-        default: return nil
+        case .string(let s): return [s]
+        case .array(let a): return a.compactMap { if case .string(let s) = $0 { return s } else { return nil } }
+        default: return []
         }
     }
 

@@ -41,7 +41,7 @@ struct TokenCommand: AsyncParsableCommand {
             switch JWTVerifier.decode(text) {
             case .failure(let f):
                 print("Token: INVALID (\(f.code))")
-                print("  \(f.detail)")
+                print("  \(DisplayText.escaped(f.detail))")
                 throw ExitCode(1)
             case .success(let d): decoded = d
             }
@@ -54,7 +54,12 @@ struct TokenCommand: AsyncParsableCommand {
             lines.append("Claims:")
             let c = decoded.claims
             func time(_ name: String, _ label: String) {
-                guard let v = c[name], case .number(let t) = v else { return }
+                guard let v = c[name] else { return }
+                guard case .number(let t) = v, t.isFinite, JWTVerifier.numericDateRange.contains(t) else {
+                    lines.append("  \(name.padding(toLength: 4, withPad: " ", startingAt: 0)) \(describe(v)) (not a NumericDate: the gateway refuses this token as token_malformed)")
+                    ok = false
+                    return
+                }
                 let rel = t < now ? "\(TimeText.duration(now - t)) ago" : "in \(TimeText.duration(t - now))"
                 lines.append("  \(name.padding(toLength: 4, withPad: " ", startingAt: 0)) \(TimeText.iso(t)) (\(label) \(rel))")
             }
@@ -83,9 +88,10 @@ struct TokenCommand: AsyncParsableCommand {
 
             lines.append("Verification:")
             if let jwks {
-                let keySet = JWTKeySet(source: .file(jwks), firstLoadWait: 0)
+                let keySet = JWTKeySet(source: .file(jwks), report: { _ in })
                 await keySet.refreshNow()
-                let current = keySet.currentKeys(now: now)
+                let current = keySet.snapshot()
+                for w in current.warnings { lines.append("  warning: \(w)") }
                 if !current.loaded {
                     lines.append("  could not load \(jwks): \(current.lastError ?? "unknown error")")
                     ok = false
@@ -94,7 +100,7 @@ struct TokenCommand: AsyncParsableCommand {
                     r.algorithms = algorithms.map { split($0) } ?? Array(Set(current.keys.values.flatMap { $0.verifiers.keys })).sorted()
                     switch JWTVerifier.verify(decoded, keys: current.keys, rules: r, now: now) {
                     case .success(let v):
-                        lines.append("  VALID: \(decoded.alg ?? "?") signature by key \(decoded.kid ?? "(no kid)") verifies; time claims within leeway \(Int(leewaySeconds)) s"
+                        lines.append("  VALID: \(decoded.alg ?? "?") signature by key \(decoded.kid ?? "(no kid)") verifies; time claims within leeway \(Int64(min(leewaySeconds, 1e15))) s"
                                      + (issuer != nil ? "; issuer matches" : "") + (audience != nil ? "; audience matches" : ""))
                         if let exp = v.expiresAt { lines.append("  expires \(TimeText.iso(exp)), in \(TimeText.duration(exp - now))") }
                     case .failure(let f):
@@ -105,8 +111,8 @@ struct TokenCommand: AsyncParsableCommand {
                 }
             } else {
                 lines.append("  signature NOT verified (pass --jwks FILE to verify)")
-                if let exp = c["exp"], case .number(let t) = exp, now > t + leewaySeconds {
-                    lines.append("  token_expired: expired \(TimeText.iso(t)), \(TimeText.duration(now - t)) ago; leeway \(Int(leewaySeconds)) s")
+                if let exp = c["exp"], case .number(let t) = exp, t.isFinite, now > t + leewaySeconds {
+                    lines.append("  token_expired: expired \(TimeText.iso(t)), \(TimeText.duration(now - t)) ago; leeway \(Int64(min(leewaySeconds, 1e15))) s")
                     ok = false
                 }
             }
@@ -119,7 +125,8 @@ struct TokenCommand: AsyncParsableCommand {
                     ok = false
                 }
             }
-            print(lines.joined(separator: "\n"))
+            // Header and claims are the token's text: control characters are escaped, line by line.
+            print(lines.map(DisplayText.escaped).joined(separator: "\n"))
             if !ok { throw ExitCode(1) }
         }
 

@@ -111,7 +111,7 @@ import Testing
     }
 
     @Test func noKeysAtAllFailsClosed() async throws {
-        let keys = JWTKeySet(source: .file("/nonexistent/jwks.json"), firstLoadWait: 0.5)
+        let keys = JWTKeySet(source: .file("/nonexistent/jwks.json"))
         await keys.refreshNow()
         let c = JWTCheck(id: "jwt", keys: keys, rules: Self.rules)
         var req = request("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln")
@@ -238,12 +238,17 @@ import Testing
         #expect(keys.currentKeys(now: Date().timeIntervalSince1970).lastError != nil)
         var during = request(token)
         guard case .allow = c.evaluate(&during) else { Issue.record("last good keys were dropped during a JWKS outage"); return }
-        // A key set that never loaded fails closed, naming the source.
-        let never = JWTCheck(id: "jwt", keys: JWTKeySet(source: .url("http://127.0.0.1:\(port)/jwks.json"), firstLoadWait: 1), rules: Self.rules)
+        // A key set that never loaded fails closed at once, naming the source.
+        let never = JWTCheck(id: "jwt", keys: JWTKeySet(source: .url("http://127.0.0.1:\(port)/never.json")), rules: Self.rules)
         var closed = request(token)
         let d = try #require(denialOf(never.evaluate(&closed)))
         #expect(d.code == .checkUnavailable)
-        #expect(d.detail.contains("JWKS URL http://127.0.0.1:\(port)/jwks.json"))
+        #expect(d.detail.contains("JWKS URL http://127.0.0.1:\(port)/never.json"))
+        // A new key set for a source this process already loaded (a configuration reload) starts
+        // from the last good keys instead of failing closed while it refreshes.
+        let reloaded = JWTCheck(id: "jwt", keys: JWTKeySet(source: .url("http://127.0.0.1:\(port)/jwks.json")), rules: Self.rules)
+        var afterReload = request(token)
+        guard case .allow = reloaded.evaluate(&afterReload) else { Issue.record("a reloaded key set lost the last good keys"); return }
     }
 
     @Test func claimPathsPreferDottedKeysOverNesting() {
