@@ -9,18 +9,57 @@ import Synchronization
 /// bcrypt is deliberately slow (tens of milliseconds), too slow to run on every request of a
 /// keep-alive client, so a successful verification is remembered by SHA-256 of (user, password,
 /// stored hash): changing the password changes the stored hash and invalidates the entry.
+///
+/// An unknown user (or one without a password) costs a bcrypt verification too, against a fixed
+/// dummy hash of the same cost as the last real hash seen, so the answer's timing does not tell
+/// which user names exist.
 public final class BasicAuthCheck: PolicyCheck, Sendable {
     public let id: String
     public var type: String { "basic" }
     public let realm: String
     public let directory: any CredentialDirectory
+    /// Verifies a password against a bcrypt hash (injectable so tests can count verifications).
+    let verifyPassword: @Sendable (_ password: String, _ hash: String) -> Bool
     let verified = Mutex<Set<[UInt8]>>([])
     static let cacheLimit = 10_000
+    /// Cost of the dummy hash: the cost of the last real hash seen (`hashPassword`'s default until then).
+    let dummyCost = Mutex<UInt8>(12)
+    /// One dummy hash per cost, made on first use from a random password nobody knows.
+    static let dummyHashes = Mutex<[UInt8: String]>([:])
 
-    public init(id: String, realm: String = "gatehouse", directory: any CredentialDirectory) {
+    public init(id: String, realm: String = "gatehouse", directory: any CredentialDirectory,
+                verifyPassword: (@Sendable (_ password: String, _ hash: String) -> Bool)? = nil) {
         self.id = id
         self.realm = realm
         self.directory = directory
+        self.verifyPassword = verifyPassword ?? BasicAuthCheck.verifyBcrypt
+        // Make the default-cost dummy hash now, off the request path, so the first unknown user
+        // does not pay for making it.
+        Task.detached { _ = BasicAuthCheck.dummyHash(cost: 12) }
+    }
+
+    /// The cost field of a bcrypt hash (`$2b$12$…` → 12).
+    static func cost(of hash: String) -> UInt8? {
+        let parts = hash.split(separator: "$", omittingEmptySubsequences: true)
+        guard parts.count >= 2, let c = UInt8(parts[1]), (4...31).contains(c) else { return nil }
+        return c
+    }
+
+    /// The default password verifier: bcrypt.
+    @Sendable public static func verifyBcrypt(_ password: String, _ hash: String) -> Bool {
+        Bcrypt.verify(password, hash: hash)
+    }
+
+    /// The dummy hash for `cost`, made once per process and cost from a random password.
+    public static func dummyHash(cost: UInt8) -> String {
+        if let h = dummyHashes.withLock({ $0[cost] }) { return h }
+        let secret = (0..<4).map { _ in String(UInt64.random(in: .min ... .max), radix: 36) }.joined()
+        let h = Bcrypt.hash(secret, cost: cost)
+        return dummyHashes.withLock { d in
+            if let existing = d[cost] { return existing }
+            d[cost] = h
+            return h
+        }
     }
 
     /// The bcrypt hash the store keeps for a password (what `consumers set-password` writes).
@@ -49,17 +88,24 @@ public final class BasicAuthCheck: PolicyCheck, Sendable {
         }
         let user = String(text[..<colon])
         let password = String(text[text.index(after: colon)...])
+        // The user name is the caller's text: bounded and escaped wherever it is shown or stored.
+        let userText = DisplayText.untrusted(user)
         guard directory.isAvailable else {
-            return .deny(Denial(code: .checkUnavailable, detail: "the credential store could not be read, so user \(user) cannot be verified",
-                                presented: ["user \(user)"], hint: "Retry shortly."))
+            return .deny(Denial(code: .checkUnavailable, detail: "the credential store could not be read, so user \(userText) cannot be verified",
+                                presented: ["user \(userText)"], hint: "Retry shortly."))
         }
-        let invalid = Denial(code: .invalidCredentials, detail: "user \(user): unknown user or wrong password",
-                             required: ["a user name and password set with gatehouse consumers set-password"], presented: ["user \(user)"],
+        let invalid = Denial(code: .invalidCredentials, detail: "user \(userText): unknown user or wrong password",
+                             required: ["a user name and password set with gatehouse consumers set-password"], presented: ["user \(userText)"],
                              headers: [challenge])
-        guard let consumer = directory.consumer(named: user), let hash = consumer.passwordHash else { return .deny(invalid) }
+        guard let consumer = directory.consumer(named: user), let hash = consumer.passwordHash else {
+            // Same cost as a known user with a wrong password: one bcrypt verification that fails.
+            _ = verifyPassword(password, Self.dummyHash(cost: dummyCost.withLock { $0 }))
+            return .deny(invalid)
+        }
+        if let c = Self.cost(of: hash) { dummyCost.withLock { $0 = c } }
         let cacheKey = Array(SHA256.hash(data: Array((user + "\u{0}" + password + "\u{0}" + hash).utf8)))
         if !verified.withLock({ $0.contains(cacheKey) }) {
-            guard Bcrypt.verify(password, hash: hash) else { return .deny(invalid) }
+            guard verifyPassword(password, hash) else { return .deny(invalid) }
             verified.withLock { set in
                 if set.count >= Self.cacheLimit { set.removeAll() }
                 set.insert(cacheKey)
