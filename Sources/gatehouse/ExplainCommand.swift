@@ -28,10 +28,34 @@ struct ExplainCommand: ParsableCommand {
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try enc.encode(record), as: UTF8.self))
+            print(TerminalSafe.json(String(decoding: try enc.encode(record), as: UTF8.self)))
             return
         }
         print(ExplainText.render(record))
+    }
+}
+
+/// What `explain` and `logs` print comes partly from requests (paths, user names, token kids): no
+/// control character reaches the terminal raw.
+enum TerminalSafe {
+    /// One line of text output: every control character (newline included) escaped as `\u{XX}`,
+    /// so a value can neither drive the terminal nor start a line of its own.
+    static func line(_ text: String) -> String { DisplayText.escaped(text) }
+
+    /// JSON output: JSONEncoder already escapes C0; DEL, C1 and the bidi and line-separator
+    /// characters (which can only occur inside strings) are written as `\uXXXX` too.
+    static func json(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { DisplayText.isControl($0.value) }) else { return text }
+        var out = String.UnicodeScalarView()
+        for u in text.unicodeScalars {
+            if DisplayText.isControl(u.value), u.value >= 0x20 {
+                let hex = String(u.value, radix: 16)
+                out.append(contentsOf: ("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).unicodeScalars)
+            } else {
+                out.append(u)
+            }
+        }
+        return String(out)
     }
 }
 
@@ -87,7 +111,7 @@ enum ExplainText {
                 out.append("Allowed, but \(shadows.count) shadow check\(shadows.count == 1 ? "" : "s") would have denied it: \(shadows.map { "\($0.check) (\($0.reason?.rawValue ?? "?"))" }.joined(separator: ", ")).")
             }
         }
-        return out.joined(separator: "\n")
+        return out.map(TerminalSafe.line).joined(separator: "\n")
     }
 
     static func fmt(_ v: Double) -> String {

@@ -35,7 +35,7 @@ struct LogsCommand: ParsableCommand {
             let rows = try store.calls(filter)
             for (row, r) in rows {
                 if json {
-                    print(String(decoding: try enc.encode(r), as: UTF8.self))
+                    print(TerminalSafe.json(String(decoding: try enc.encode(r), as: UTF8.self)))
                 } else {
                     print(line(r))
                 }
@@ -57,6 +57,6 @@ struct LogsCommand: ParsableCommand {
         if let reason = r.reason { s += "  reason=\(reason)" }
         if let check = r.decidingCheck { s += "  check=\(check)" }
         s += "  \(ExplainText.fmt(r.totalMillis))ms"
-        return s
+        return TerminalSafe.line(s)
     }
 }
