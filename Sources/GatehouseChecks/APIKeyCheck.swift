@@ -8,8 +8,15 @@ public struct APIKeyCheck: PolicyCheck {
     public let queryParameter: String?
     public let directory: any CredentialDirectory
     public var secretQueryParameters: [String] { queryParameter.map { [$0] } ?? [] }
+    /// Whether the key is forwarded to the upstream (`forward_key: true`); by default it is removed.
+    public let forwardKey: Bool
+    public var credentialFields: CredentialFields {
+        forwardKey ? CredentialFields()
+            : CredentialFields(headers: Set(header.map { [$0.lowercased()] } ?? []), queryParameters: Set(queryParameter.map { [$0.lowercased()] } ?? []))
+    }
 
-    public init(id: String, header: String? = "X-API-Key", queryParameter: String? = nil, directory: any CredentialDirectory) {
+    public init(id: String, header: String? = "X-API-Key", queryParameter: String? = nil, forwardKey: Bool = false, directory: any CredentialDirectory) {
+        self.forwardKey = forwardKey
         self.id = id
         self.header = header
         self.queryParameter = queryParameter

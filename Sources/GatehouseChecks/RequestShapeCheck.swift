@@ -34,6 +34,10 @@ public struct RequestShapeCheck: PolicyCheck {
             return .deny(Denial(code: .bodyTooLarge, detail: "the request body is \(length) bytes; the limit is \(maxBodyBytes)",
                                 required: ["body <= \(maxBodyBytes) bytes"], presented: ["\(length) bytes"]))
         }
+        if let maxBodyBytes, length == nil, request.streamedBodyLimit.map({ $0.bytes > maxBodyBytes }) ?? true {
+            // A streamed (chunked) body: the data plane counts its bytes as they arrive.
+            request.streamedBodyLimit = StreamedBodyLimit(bytes: maxBodyBytes, check: id)
+        }
         let hasBody = (length ?? 0) > 0 || request.headers.contains("transfer-encoding")
         if !contentTypes.isEmpty, hasBody {
             let raw = request.headers["content-type"] ?? ""

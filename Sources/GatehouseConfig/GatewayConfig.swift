@@ -81,6 +81,75 @@ public struct LogSettings: Sendable {
     public var retention: Double
     public var queueCapacity: Int
     public var batchSize: Int
+    /// The queue's bound in (estimated) bytes, beside its bound in records.
+    public var queueBytes: Int = 64 << 20
+    /// Size retention: when the store's pages in use exceed this, the oldest records are deleted.
+    public var maxBytes: Int = 1 << 30
+}
+
+/// Time limits and caps on client connections (`limits:`), nginx-like by default.
+public struct ClientLimits: Sendable, Equatable {
+    /// The whole request head must arrive within this time of its first byte (or of the
+    /// connection's start); nginx's `client_header_timeout`.
+    public var headerTimeout: Double = 60
+    /// The request body must make progress at least this often; nginx's `client_body_timeout`.
+    public var bodyTimeout: Double = 60
+    /// An idle keep-alive connection is closed after this time; nginx's `keepalive_timeout`.
+    public var keepAliveTimeout: Double = 75
+    /// A client that reads nothing of its response for this long is disconnected; nginx's `send_timeout`.
+    public var sendTimeout: Double = 60
+    /// Open client connections at most; nil derives it from the process's descriptor limit.
+    public var maxConnections: Int?
+    public init() {}
+}
+
+/// Request fields removed when the peer is not a trusted proxy: they would let a client choose the
+/// address, scheme, host, path or method an upstream believes (`untrusted_headers:`).
+public enum UntrustedHeaders {
+    public static let defaults: [String] = [
+        "forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port",
+        "x-forwarded-prefix", "x-forwarded-server", "x-forwarded-ssl", "x-forwarded-scheme", "x-real-ip",
+        "true-client-ip", "x-client-ip", "client-ip", "x-cluster-client-ip", "cf-connecting-ip",
+        "fastly-client-ip", "x-originating-ip", "x-remote-ip", "x-remote-addr", "x-original-forwarded-for",
+        "x-original-url", "x-rewrite-url", "x-original-uri", "x-original-method", "x-http-method-override",
+        "x-http-method", "x-method-override", "x-request-id",
+    ]
+}
+
+/// A set of header field names, matched case-insensitively and also in their underscore spelling
+/// (`X_Forwarded_For`), which CGI and WSGI stacks read as the same variable as `X-Forwarded-For`.
+/// A field whose length or first letter no name has is rejected without folding its name, so most
+/// fields of a request cost two bit tests.
+public struct HeaderNameSet: Sendable, Equatable {
+    public let names: Set<String>
+    private var lengths: UInt64 = 0
+    private var firsts: UInt32 = 0
+
+    public init<S: Sequence>(_ names: S) where S.Element == String {
+        let folded = Set(names.map { Self.fold($0) })
+        self.names = folded
+        for n in folded {
+            let u = Array(n.utf8)
+            guard let f = u.first else { continue }
+            if u.count < 64 { lengths |= 1 << UInt64(u.count) } else { lengths |= 1 << 63 }
+            firsts |= 1 << UInt32(f & 0x1F)
+        }
+    }
+
+    public func contains(fieldName name: String) -> Bool {
+        let n = name.utf8.count
+        guard n > 0, lengths & (1 << UInt64(min(n, 63))) != 0,
+              let f = name.utf8.first, firsts & (1 << UInt32(f & 0x1F)) != 0 else { return false }
+        return names.contains(Self.fold(name))
+    }
+
+    /// Lowercased, `_` read as `-`.
+    static func fold(_ name: String) -> String {
+        String(decoding: name.utf8.map { c -> UInt8 in
+            if c == UInt8(ascii: "_") { return UInt8(ascii: "-") }
+            return c >= 0x41 && c <= 0x5A ? c | 0x20 : c
+        }, as: UTF8.self)
+    }
 }
 
 /// A validated configuration, ready to serve.
@@ -99,11 +168,16 @@ public struct GatewayConfig: Sendable {
     public var policyNames: [String]
     /// HTTPS listener settings (`tls:`), nil for plain HTTP.
     public var tls: TLSSettings? = nil
+    /// Time limits and caps on client connections.
+    public var limits = ClientLimits()
+    /// Fields removed from requests of untrusted peers before they go upstream.
+    public var untrustedHeaders = HeaderNameSet(UntrustedHeaders.defaults)
 }
 
 /// Loads and validates configuration files.
 public enum ConfigLoader {
-    static let topKeys = ["listen", "admin", "store", "log", "trusted_proxies", "problem_type_base", "upstreams", "routes", "policies", "tls"]
+    static let topKeys = ["listen", "admin", "store", "log", "trusted_proxies", "problem_type_base", "upstreams", "routes", "policies", "tls",
+                          "limits", "untrusted_headers"]
 
     /// Loads a file. Throws ``ConfigError`` with every problem found, each with file:line:column.
     public static func load(file: String, context: (String) -> BuildContext) throws -> GatewayConfig {
@@ -150,12 +224,36 @@ public enum ConfigLoader {
         if !storePath.hasPrefix("/") { storePath = (context.baseDirectory as NSString).appendingPathComponent(storePath) }
 
         var log = LogSettings(retention: 7 * 86400, queueCapacity: 50_000, batchSize: 512)
-        if let l = f["log"], let lf = r.mapping(l, known: ["retention", "queue", "batch"]) {
+        if let l = f["log"], let lf = r.mapping(l, known: ["retention", "max_bytes", "queue", "queue_bytes", "batch"]) {
             if let v = lf["retention"].flatMap(r.duration) { log.retention = v }
+            if let n = lf["max_bytes"], let v = r.size(n) {
+                if v < 1 << 20 { r.error(n, "max_bytes must be at least 1MiB") } else { log.maxBytes = v }
+            }
+            if let n = lf["queue_bytes"], let v = r.size(n) {
+                if v < 1 << 20 { r.error(n, "queue_bytes must be at least 1MiB") } else { log.queueBytes = v }
+            }
             if let v = lf["queue"].flatMap({ r.int($0, range: 1...10_000_000) }) { log.queueCapacity = v }
             if let v = lf["batch"].flatMap({ r.int($0, range: 1...100_000) }) { log.batchSize = v }
         }
         let trusted = f["trusted_proxies"].map(r.cidrs) ?? []
+        var limits = ClientLimits()
+        if let l = f["limits"], let lf = r.mapping(l, known: ["header_timeout", "body_timeout", "keepalive_timeout", "send_timeout", "max_connections"]) {
+            if let v = lf["header_timeout"].flatMap(r.duration) { limits.headerTimeout = v }
+            if let v = lf["body_timeout"].flatMap(r.duration) { limits.bodyTimeout = v }
+            if let v = lf["keepalive_timeout"].flatMap(r.duration) { limits.keepAliveTimeout = v }
+            if let v = lf["send_timeout"].flatMap(r.duration) { limits.sendTimeout = v }
+            if let v = lf["max_connections"].flatMap({ r.int($0, range: 1...10_000_000) }) { limits.maxConnections = v }
+        }
+        var untrusted = Set(UntrustedHeaders.defaults)
+        if let u = f["untrusted_headers"] {
+            // A list replaces the defaults; `{ add: [...], keep: [...] }` adjusts them.
+            if case .mapping = u.node, let uf = r.mapping(u, known: ["add", "keep"]) {
+                for name in uf["add"].map(r.strings) ?? [] { untrusted.insert(name.lowercased()) }
+                for name in uf["keep"].map(r.strings) ?? [] { untrusted.remove(name.lowercased()) }
+            } else {
+                untrusted = Set(r.strings(u).map { $0.lowercased() })
+            }
+        }
         let tls = f["tls"].flatMap { TLSSettings.read($0, r, base: context.baseDirectory) }
         let typeBase = f["problem_type_base"].flatMap(r.string) ?? "docs/reasons.md#"
 
@@ -284,7 +382,8 @@ public enum ConfigLoader {
         }
         if !r.issues.isEmpty { throw ConfigError(issues: r.issues) }
         return GatewayConfig(file: file, listen: listen, admin: admin, storePath: storePath, log: log, trustedProxies: trusted, problemTypeBase: typeBase,
-                             upstreams: upstreams, router: Router(routes: routes), policyNames: policyNames, tls: tls)
+                             upstreams: upstreams, router: Router(routes: routes), policyNames: policyNames, tls: tls,
+                             limits: limits, untrustedHeaders: HeaderNameSet(untrusted))
     }
 
     /// Modes: `enforce`/`shadow`, with the WAF's words `block`/`detect` as aliases.

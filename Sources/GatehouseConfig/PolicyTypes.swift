@@ -62,11 +62,12 @@ public enum PolicyTypes {
         return { _ in IPCheck(id: id, allow: allow, deny: deny) }
     }
 
-    static let apiKey = PolicyType(name: "api_key", keys: ["header", "query"]) { id, node, f, r in
+    static let apiKey = PolicyType(name: "api_key", keys: ["header", "query", "forward_key"]) { id, node, f, r in
         let header = f["header"].flatMap(r.string)
         let query = f["query"].flatMap(r.string)
+        let forward = f["forward_key"].flatMap(r.bool) ?? false
         let useHeader = header ?? (query == nil ? "X-API-Key" : nil)
-        return { ctx in APIKeyCheck(id: id, header: useHeader, queryParameter: query, directory: ctx.directory) }
+        return { ctx in APIKeyCheck(id: id, header: useHeader, queryParameter: query, forwardKey: forward, directory: ctx.directory) }
     }
 
     static let request = PolicyType(name: "request", keys: ["methods", "content_types", "max_body", "max_headers"]) { id, node, f, r in

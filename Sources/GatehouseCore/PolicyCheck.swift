@@ -13,12 +13,29 @@ public protocol PolicyCheck: Sendable {
     var needsBody: Bool { get }
     /// Query parameters that carry credentials for this check; the call log redacts their values.
     var secretQueryParameters: [String] { get }
+    /// Request fields that carry this check's credential and are removed before the request goes
+    /// upstream (an upstream that does not need the key never sees it).
+    var credentialFields: CredentialFields { get }
     func evaluate(_ request: inout PolicyRequest) -> Verdict
 }
 
 extension PolicyCheck {
     public var needsBody: Bool { false }
     public var secretQueryParameters: [String] { [] }
+    public var credentialFields: CredentialFields { CredentialFields() }
+}
+
+/// Header fields and query parameters that carry a credential (see `PolicyCheck.credentialFields`).
+public struct CredentialFields: Sendable, Equatable {
+    /// Lowercased header names.
+    public var headers: Set<String>
+    /// Lowercased query parameter names.
+    public var queryParameters: Set<String>
+    public init(headers: Set<String> = [], queryParameters: Set<String> = []) {
+        self.headers = headers
+        self.queryParameters = queryParameters
+    }
+    public var isEmpty: Bool { headers.isEmpty && queryParameters.isEmpty }
 }
 
 /// Whether a check's denials are enforced or only recorded.
@@ -95,22 +112,54 @@ public struct PolicyChain: Sendable {
     public let needsBody: Bool
     /// Lowercased query parameters that carry credentials for some check of the chain.
     public let secretQueryParameters: Set<String>
+    /// Credential fields of the chain's checks, removed before the request goes upstream.
+    public let credentialFields: CredentialFields
+
+    /// Index of the first check that reads the body: the checks before it run as soon as the head
+    /// has arrived, before any body is buffered (`evaluateHead`), so an unauthenticated client cannot
+    /// make the gateway hold its body.
+    public let firstBodyLink: Int?
 
     public init(_ links: [ChainLink]) {
         self.links = links
-        self.needsBody = links.contains { $0.check.needsBody }
+        self.firstBodyLink = links.firstIndex { $0.check.needsBody }
+        self.needsBody = firstBodyLink != nil
         self.secretQueryParameters = Set(links.flatMap { $0.check.secretQueryParameters.map { $0.lowercased() } })
+        var fields = CredentialFields()
+        for link in links {
+            let f = link.check.credentialFields
+            fields.headers.formUnion(f.headers)
+            fields.queryParameters.formUnion(f.queryParameters)
+        }
+        self.credentialFields = fields
     }
 
     /// Evaluates every check in order until an enforced denial; the rest are traced as not reached.
     public func evaluate(_ request: inout PolicyRequest, clock: (any MicroClock)? = nil) -> ChainResult {
-        var entries: [TraceEntry] = []
+        evaluate(&request, clock: clock, from: 0, prior: nil)
+    }
+
+    /// Evaluates the checks that need no body (those before the first body check). A result with
+    /// neither a denial nor a local answer means: buffer the body, then `evaluateBody`.
+    public func evaluateHead(_ request: inout PolicyRequest, clock: (any MicroClock)? = nil) -> ChainResult {
+        evaluate(&request, clock: clock, from: 0, prior: nil, upTo: firstBodyLink ?? links.count)
+    }
+
+    /// Evaluates the rest of the chain once the body has arrived, continuing `head`'s trace.
+    public func evaluateBody(_ request: inout PolicyRequest, after head: ChainResult, clock: (any MicroClock)? = nil) -> ChainResult {
+        evaluate(&request, clock: clock, from: firstBodyLink ?? links.count, prior: head)
+    }
+
+    private func evaluate(_ request: inout PolicyRequest, clock: (any MicroClock)?, from: Int, prior: ChainResult?, upTo: Int? = nil) -> ChainResult {
+        var entries: [TraceEntry] = prior?.trace.entries ?? []
         entries.reserveCapacity(links.count)
-        var shadow: [(String, Denial)] = []
+        var shadow: [(String, Denial)] = prior?.shadowDenials ?? []
         var denial: Denial?
         var decider: String?
         var lastReading: UInt64?
-        for (index, link) in links.enumerated() {
+        let end = upTo ?? links.count
+        for index in from..<end {
+            let link = links[index]
             if denial != nil {
                 entries.append(TraceEntry(check: link.check.id, type: link.check.type, mode: link.mode, outcome: .notReached, note: "", micros: 0))
                 continue
@@ -148,6 +197,11 @@ public struct PolicyChain: Sendable {
                                               note: d.operatorDetail.map { d.detail + " (" + $0 + ")" } ?? d.detail,
                                               reason: d.code, micros: micros))
                 }
+            }
+        }
+        if denial != nil, end < links.count {
+            for link in links[end...] {
+                entries.append(TraceEntry(check: link.check.id, type: link.check.type, mode: link.mode, outcome: .notReached, note: "", micros: 0))
             }
         }
         return ChainResult(trace: DecisionTrace(entries: entries), denial: denial, decidingCheck: decider, shadowDenials: shadow)

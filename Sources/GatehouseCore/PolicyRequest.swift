@@ -108,6 +108,9 @@ public struct PolicyRequest: Sendable {
     public var contentLength: Int?
     /// The buffered body, only when a check on the route needs it.
     public var body: [UInt8]?
+    /// A limit on the body's size that the data plane must enforce as the body streams (a chunked
+    /// body has no Content-Length to check up front): set by the check that imposes it.
+    public var streamedBodyLimit: StreamedBodyLimit?
     /// Set by authenticating checks.
     public var principal: Principal?
     public var routeName: String
@@ -217,5 +220,16 @@ extension StringProtocol {
         guard let start = s.firstIndex(where: { $0 != " " && $0 != "\t" }) else { return "" }
         let end = s.lastIndex(where: { $0 != " " && $0 != "\t" })!
         return s[start...end]
+    }
+}
+
+/// A body-size limit enforced on the bytes as they arrive (see `PolicyRequest.streamedBodyLimit`).
+public struct StreamedBodyLimit: Sendable, Equatable {
+    public var bytes: Int
+    /// The check that set it, named in the denial.
+    public var check: String
+    public init(bytes: Int, check: String) {
+        self.bytes = bytes
+        self.check = check
     }
 }

@@ -20,6 +20,8 @@ extension ReasonCode {
     public static let upstreamTimeout: ReasonCode = "upstream_timeout"
     public static let noRuleMatched: ReasonCode = "no_rule_matched"
     public static let checkUnavailable: ReasonCode = "check_unavailable"
+    public static let requestTimeout: ReasonCode = "request_timeout"
+    public static let gatewayShuttingDown: ReasonCode = "gateway_shutting_down"
     // Network
     public static let ipNotAllowed: ReasonCode = "ip_not_allowed"
     public static let ipDenied: ReasonCode = "ip_denied"
@@ -36,4 +38,6 @@ extension ReasonCode {
     public static let bodyTooLarge: ReasonCode = "body_too_large"
     public static let headersTooLarge: ReasonCode = "headers_too_large"
     public static let badRequest: ReasonCode = "bad_request"
+    /// A JSON body a check reads does not read one way only (duplicate member names, not strict JSON).
+    public static let ambiguousBody: ReasonCode = "ambiguous_body"
 }

@@ -33,8 +33,9 @@ public final class Gateway: Sendable {
         store = try SQLiteStore(path: probe.storePath)
         directory = StoreDirectory(store: store, logger: logger)
         let config = try Gateway.loadConfig(configFile, directory: directory)
-        let writer = CallLogWriter(store: store, capacity: config.log.queueCapacity, batchSize: config.log.batchSize,
-                                   retention: config.log.retention, logger: logger)
+        let writer = CallLogWriter(store: store, capacity: config.log.queueCapacity, capacityBytes: config.log.queueBytes,
+                                   batchSize: config.log.batchSize, retention: config.log.retention, maxBytes: config.log.maxBytes,
+                                   logger: logger)
         services = GatewayServices(runtime: RuntimeState(config: config, generation: 1), callLog: writer, logger: logger)
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         quiesce = NIOLockedValueBox(ServerQuiescingHelper(group: group))
@@ -61,6 +62,10 @@ public final class Gateway: Sendable {
         guard let quiesce = self.quiesce.withLockedValue({ $0 }) else { throw ChannelError.ioOnClosedChannel }
         // TLS settings are read at start; changing them needs a restart.
         let tls = try config.tls.map(TLSListener.init)
+        // The connection cap is read at start, like the listener itself.
+        ClientConnections.raiseDescriptorLimit()
+        let maxConnections = config.limits.maxConnections ?? ClientConnections.defaultMaxConnections()
+        let logger = self.logger
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 1024)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -72,7 +77,24 @@ public final class Gateway: Sendable {
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                let connections = services.connections
+                let open = connections.opened()
+                channel.closeFuture.whenComplete { _ in connections.closed() }
+                if open > maxConnections {
+                    // At the cap, a new client takes the place of the connection that has waited
+                    // longest for a request head (idle keep-alive or a head still trickling in, as
+                    // a slow-loris attack holds them); when there is none, it is refused.
+                    if !connections.loop(for: channel.eventLoop).evictLongestWaiting() {
+                        connections.refused()
+                        if connections.shouldWarnRefusal() {
+                            logger.warning("connection refused: the gateway holds its maximum of \(maxConnections) client connections (limits.max_connections)",
+                                           metadata: ["refused_total": "\(connections.refusedTotal)"])
+                        }
+                        channel.close(promise: nil)
+                        return channel.eventLoop.makeSucceededVoidFuture()
+                    }
+                }
+                return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     let peer = try tls?.addHandler(to: sync)
                     // GatewayHandler reads and writes bytes: it parses HTTP/1 itself (HTTP1.swift),
@@ -121,6 +143,8 @@ public final class Gateway: Sendable {
             w.field("routes", state.config.router.routes.map(\.name))
             w.field("calllog_written", services.callLog.written)
             w.field("calllog_dropped", services.callLog.dropped)
+            w.field("connections_open", services.connections.openCount)
+            w.field("connections_refused", services.connections.refusedTotal)
             w.endObject()
             return (200, "application/json", String(decoding: w.bytes, as: UTF8.self) + "\n")
         default:
@@ -162,6 +186,17 @@ public final class Gateway: Sendable {
         graceDeadline.cancel()
         if let server = serverChannel.withLockedValue({ $0 }) { try? await server.closeFuture.get() }
         if let admin = adminChannel.withLockedValue({ $0 }) { try? await admin.close() }
+        // What still runs at the deadline is answered (503) or cut, and logged, on its own loop,
+        // before the call log closes; then nothing more is scheduled on the loops.
+        for loop in services.connections.all() {
+            try? await loop.eventLoop.submit { loop.closeAll() }.get()
+        }
+        for _ in 0..<100 where services.connections.openCount > 0 {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        for loop in services.connections.all() {
+            try? await loop.eventLoop.submit { loop.stop() }.get()
+        }
         for pool in services.pools.all() {
             try? await pool.eventLoop.submit { pool.closeAll() }.get()
         }

@@ -381,13 +381,17 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         } else {
             requestID = ids.next()
         }
-        let ex = Exchange(requestID: requestID, head: head, state: state)
+        // One canonical target (CanonicalTarget): routed on, checked, logged and forwarded. The
+        // exchange's head carries it from here on; a refused target stays as received (logged).
+        let canonical = CanonicalTarget.parse(head.uri)
+        var canonicalHead = head
+        if case .success(let t) = canonical { canonicalHead.uri = t.target }
+        let ex = Exchange(requestID: requestID, head: canonicalHead, state: state)
         if quiescing { ex.keepAlive = false }
         exchange = ex
 
-        // One canonical target (CanonicalTarget): routed on, checked, logged and forwarded.
         let target: CanonicalTarget
-        switch CanonicalTarget.parse(head.uri) {
+        switch canonical {
         case .success(let t):
             target = t
         case .failure(let refusal):

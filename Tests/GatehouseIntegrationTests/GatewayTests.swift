@@ -1,3 +1,4 @@
+import GatehouseTestSupport
 import GatehouseProxy
 import AsyncHTTPClient
 import Foundation
@@ -103,7 +104,7 @@ final class Fixture {
         let f = try await Fixture()
         let r = try await send(.GET, f.gateway.url + "/orders/42?x=1", headers: [("X-API-Key", f.key)])
         #expect(r.status == 200)
-        #expect(r.requestID.count == 16)
+        #expect(r.requestID.count == 27)
         let echo = r.json
         #expect(echo["uri"] as? String == "/orders/42?x=1")
         let h = echo["headers"] as? [String: String] ?? [:]

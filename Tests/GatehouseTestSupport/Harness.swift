@@ -6,8 +6,8 @@ import NIOHTTP1
 import Testing
 
 /// Locates the `gatehouse` binary built next to the test bundle (or $GATEHOUSE_BIN).
-enum Binary {
-    static var path: String {
+public enum Binary {
+    public static var path: String {
         if let p = ProcessInfo.processInfo.environment["GATEHOUSE_BIN"] { return p }
         var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for _ in 0..<4 {
@@ -20,15 +20,20 @@ enum Binary {
 }
 
 /// The result of running a `gatehouse` command to completion.
-struct CommandResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
+public struct CommandResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+    public init(status: Int32, stdout: String, stderr: String) {
+        self.status = status
+        self.stdout = stdout
+        self.stderr = stderr
+    }
 }
 
 /// Runs `gatehouse ARGS` and waits for it.
 @discardableResult
-func gatehouse(_ args: [String], cwd: String? = nil) throws -> CommandResult {
+public func gatehouse(_ args: [String], cwd: String? = nil) throws -> CommandResult {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: Binary.path)
     p.arguments = args
@@ -44,14 +49,14 @@ func gatehouse(_ args: [String], cwd: String? = nil) throws -> CommandResult {
 }
 
 /// A temporary directory removed when the test ends.
-final class TempDir {
-    let path: String
-    init() throws {
+public final class TempDir {
+    public let path: String
+    public init() throws {
         path = NSTemporaryDirectory() + "gatehouse-test-" + UUID().uuidString.prefix(8)
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
     deinit { try? FileManager.default.removeItem(atPath: path) }
-    func write(_ name: String, _ text: String) throws -> String {
+    public func write(_ name: String, _ text: String) throws -> String {
         let p = path + "/" + name
         try text.write(toFile: p, atomically: true, encoding: .utf8)
         return p
@@ -59,26 +64,34 @@ final class TempDir {
 }
 
 /// A real `gatehouse serve` process on 127.0.0.1 with a port chosen by the OS.
-final class GatewayProcess: @unchecked Sendable {
+public final class GatewayProcess: @unchecked Sendable {
     // @unchecked: stderrData is guarded by lock; the rest is immutable after init.
-    let process: Process
-    let dir: TempDir
-    let configPath: String
-    let port: Int
+    public let process: Process
+    public let dir: TempDir
+    public let configPath: String
+    public let port: Int
     /// The admin listener's port, when the configuration has one.
-    let adminPort: Int?
-    let stderrPipe: Pipe
+    public let adminPort: Int?
+    public let stderrPipe: Pipe
     private var stderrData = Data()
     private let lock = NSLock()
 
     /// Starts the gateway with `yaml` (its `listen` and `store` are set by the harness).
-    init(yaml: String, dir: TempDir? = nil) throws {
+    /// `descriptorLimit` runs it under `ulimit -n` (soft and hard); `extraArguments` go to `serve`.
+    public init(yaml: String, dir: TempDir? = nil, threads: Int = 2, descriptorLimit: Int? = nil,
+                extraArguments: [String] = [], logLevel: String = "debug") throws {
         let dir = try dir ?? TempDir()
         self.dir = dir
         configPath = try dir.write("gatehouse.yaml", "listen: 127.0.0.1:0\nstore: { sqlite: gatehouse.db }\n" + yaml)
         process = Process()
-        process.executableURL = URL(fileURLWithPath: Binary.path)
-        process.arguments = ["serve", "-c", configPath, "--threads", "2", "--log-level", "debug"]
+        let serve = ["serve", "-c", configPath, "--threads", String(threads), "--log-level", logLevel] + extraArguments
+        if let descriptorLimit {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -n \(descriptorLimit) && exec \"$0\" \"$@\"", Binary.path] + serve
+        } else {
+            process.executableURL = URL(fileURLWithPath: Binary.path)
+            process.arguments = serve
+        }
         let out = Pipe()
         stderrPipe = Pipe()
         process.standardOutput = out
@@ -109,15 +122,15 @@ final class GatewayProcess: @unchecked Sendable {
         }
     }
 
-    var url: String { "http://127.0.0.1:\(port)" }
-    var storePath: String { dir.path + "/gatehouse.db" }
-    var stderr: String { lock.lock(); defer { lock.unlock() }; return String(decoding: stderrData, as: UTF8.self) }
+    public var url: String { "http://127.0.0.1:\(port)" }
+    public var storePath: String { dir.path + "/gatehouse.db" }
+    public var stderr: String { lock.lock(); defer { lock.unlock() }; return String(decoding: stderrData, as: UTF8.self) }
 
-    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+    public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
 
     /// Sends SIGTERM and waits for exit.
     @discardableResult
-    func stop() -> Int32 {
+    public func stop() -> Int32 {
         if process.isRunning {
             signal(SIGTERM)
             process.waitUntilExit()
@@ -133,12 +146,12 @@ final class GatewayProcess: @unchecked Sendable {
     }
 
     /// Runs a CLI command against this gateway's store.
-    func cli(_ args: [String]) throws -> CommandResult {
+    public func cli(_ args: [String]) throws -> CommandResult {
         try gatehouse(args + ["--store", storePath])
     }
 
     /// Waits until the call-log record for `requestID` exists and returns `explain --json` of it.
-    func record(_ requestID: String) async throws -> [String: Any] {
+    public func record(_ requestID: String) async throws -> [String: Any] {
         for _ in 0..<50 {
             let r = try cli(["explain", requestID, "--json"])
             if r.status == 0, let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] { return obj }
@@ -148,22 +161,22 @@ final class GatewayProcess: @unchecked Sendable {
     }
 }
 
-struct HarnessError: Error, CustomStringConvertible {
-    var description: String
-    init(_ d: String) { description = d }
+public struct HarnessError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ d: String) { description = d }
 }
 
 /// A response with its body read and parsed.
-struct Reply {
-    var status: Int
-    var headers: HTTPHeaders
-    var body: String
-    var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]) ?? [:] }
-    var requestID: String { headers.first(name: "x-request-id") ?? "" }
+public struct Reply: Sendable {
+    public var status: Int
+    public var headers: HTTPHeaders
+    public var body: String
+    public var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]) ?? [:] }
+    public var requestID: String { headers.first(name: "x-request-id") ?? "" }
 }
 
 /// Sends one request with AsyncHTTPClient.
-func send(_ method: HTTPMethod = .GET, _ url: String, headers: [(String, String)] = [], body: String? = nil,
+public func send(_ method: HTTPMethod = .GET, _ url: String, headers: [(String, String)] = [], body: String? = nil,
           client: HTTPClient = .shared) async throws -> Reply {
     var req = HTTPClientRequest(url: url)
     req.method = method
@@ -175,15 +188,15 @@ func send(_ method: HTTPMethod = .GET, _ url: String, headers: [(String, String)
 }
 
 /// An in-process upstream on 127.0.0.1.
-func startUpstream() async throws -> DemoUpstream {
+public func startUpstream() async throws -> DemoUpstream {
     try await DemoUpstream(host: "127.0.0.1", port: 0)
 }
 
 /// Whether the test runs in CI, where missing prerequisites must fail rather than skip.
-var inCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
+public var inCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
 
 /// Sends raw bytes to 127.0.0.1:port and returns everything read until the server closes (or 5 s).
-func rawExchange(port: Int, _ bytes: String) throws -> String {
+public func rawExchange(port: Int, _ bytes: String) throws -> String {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var addr = sockaddr_in()

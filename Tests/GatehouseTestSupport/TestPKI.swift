@@ -4,19 +4,19 @@ import SwiftASN1
 import X509
 
 /// Certificates generated for a test: a CA, certificates it issues, and PEM files on disk.
-struct TestPKI {
-    struct Issued {
-        var certificate: Certificate
-        var key: P256.Signing.PrivateKey
-        var certPEM: String { (try? certificate.serializeAsPEM().pemString) ?? "" }
-        var keyPEM: String { key.pemRepresentation }
+public struct TestPKI {
+    public struct Issued {
+        public var certificate: Certificate
+        public var key: P256.Signing.PrivateKey
+        public var certPEM: String { (try? certificate.serializeAsPEM().pemString) ?? "" }
+        public var keyPEM: String { key.pemRepresentation }
     }
 
-    let caKey = P256.Signing.PrivateKey()
-    let caName: DistinguishedName
-    let ca: Certificate
+    public let caKey = P256.Signing.PrivateKey()
+    public let caName: DistinguishedName
+    public let ca: Certificate
 
-    init(name: String) throws {
+    public init(name: String) throws {
         caName = try DistinguishedName { CommonName(name) }
         let now = Date()
         ca = try Certificate(
@@ -30,10 +30,10 @@ struct TestPKI {
             issuerPrivateKey: .init(caKey))
     }
 
-    var caPEM: String { (try? ca.serializeAsPEM().pemString) ?? "" }
+    public var caPEM: String { (try? ca.serializeAsPEM().pemString) ?? "" }
 
     /// A certificate for `commonName`, valid from `notBefore` to `notAfter`.
-    func issue(commonName: String, dns: [String] = [], ip: Bool = false, server: Bool = false,
+    public func issue(commonName: String, dns: [String] = [], ip: Bool = false, server: Bool = false,
                notBefore: Date = Date() - 3600, notAfter: Date = Date() + 86400) throws -> Issued {
         let key = P256.Signing.PrivateKey()
         var sans: [GeneralName] = dns.map { .dnsName($0) }

@@ -1,0 +1,133 @@
+import NIOConcurrencyHelpers
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Every open client connection, per event loop: the connection cap, the client time limits and
+/// the shutdown deadline act on them.
+///
+/// The time limits are enforced by one sweep per event loop (every `sweepInterval`), not by a timer
+/// per connection: a request then schedules and cancels nothing for them, and a timeout fires at
+/// most one interval late.
+final class ClientConnections: @unchecked Sendable {
+    // @unchecked: `loops`, `open` and `refused` are guarded by `lock`; each LoopConnections is then
+    // used only on its own event loop.
+    private let lock = NIOLock()
+    private var loops: [ObjectIdentifier: LoopConnections] = [:]
+    private var open = 0
+    private var refusedCount = 0
+    private var lastRefusalWarning: UInt64 = 0
+    static let sweepInterval = TimeAmount.milliseconds(250)
+
+    func loop(for eventLoop: any EventLoop) -> LoopConnections {
+        lock.withLock {
+            let id = ObjectIdentifier(eventLoop)
+            if let l = loops[id] { return l }
+            let l = LoopConnections(eventLoop: eventLoop)
+            loops[id] = l
+            return l
+        }
+    }
+
+    func all() -> [LoopConnections] { lock.withLock { Array(loops.values) } }
+
+    /// Counts a new connection; returns the number now open (this one included).
+    func opened() -> Int { lock.withLock { open += 1; return open } }
+    func closed() { lock.withLock { open -= 1 } }
+    func refused() { lock.withLock { refusedCount += 1 } }
+    var openCount: Int { lock.withLock { open } }
+
+    /// At most one refusal warning every 10 s.
+    func shouldWarnRefusal() -> Bool {
+        let now = NIODeadline.now().uptimeNanoseconds
+        return lock.withLock {
+            guard lastRefusalWarning == 0 || now &- lastRefusalWarning > 10_000_000_000 else { return false }
+            lastRefusalWarning = now
+            return true
+        }
+    }
+    var refusedTotal: Int { lock.withLock { refusedCount } }
+
+    /// The default connection cap: half the descriptors the process may open (each proxied client
+    /// connection can hold an upstream connection too), less a reserve for the store and listeners.
+    static func defaultMaxConnections() -> Int {
+        var lim = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim) == 0 else { return 4096 }
+        let soft = Int(min(lim.rlim_cur, 1 << 20))
+        return max(16, (soft - 64) / 2)
+    }
+
+    /// Raises the soft descriptor limit to the hard one (at most 1,048,576), as servers commonly do
+    /// at start: systemd's default soft limit of 1,024 is far below what a proxy needs.
+    static func raiseDescriptorLimit() {
+        var lim = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim) == 0 else { return }
+        let want = min(lim.rlim_max, 1 << 20)
+        guard lim.rlim_cur < want else { return }
+        lim.rlim_cur = want
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim)
+    }
+}
+
+/// The client connections of one event loop. Used only on that loop.
+final class LoopConnections: @unchecked Sendable {
+    // @unchecked: touched only on `eventLoop` (handlers register, sweep and unregister there).
+    let eventLoop: any EventLoop
+    private var handlers: [ObjectIdentifier: GatewayHandler] = [:]
+    private var sweep: RepeatedTask?
+    private var stopped = false
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    var count: Int { handlers.count }
+
+    func add(_ handler: GatewayHandler) {
+        handlers[ObjectIdentifier(handler)] = handler
+        if sweep == nil, !stopped {
+            sweep = eventLoop.scheduleRepeatedTask(initialDelay: ClientConnections.sweepInterval, delay: ClientConnections.sweepInterval) { [self] _ in
+                tick()
+            }
+        }
+    }
+
+    func remove(_ handler: GatewayHandler) {
+        handlers.removeValue(forKey: ObjectIdentifier(handler))
+    }
+
+    private func tick() {
+        guard !handlers.isEmpty else { return }
+        let now = NIODeadline.now().uptimeNanoseconds
+        for h in Array(handlers.values) { h.checkClientLimits(now: now) }
+    }
+
+    /// Closes the connection that has waited longest for a request head (idle keep-alive, or a head
+    /// still arriving): the one a new client may take the place of. Returns whether one was closed.
+    func evictLongestWaiting() -> Bool {
+        var victim: GatewayHandler?
+        for h in handlers.values {
+            guard let since = h.waitingForHeadSince else { continue }
+            if let v = victim, let vs = v.waitingForHeadSince, vs <= since { continue }
+            victim = h
+        }
+        guard let victim else { return false }
+        victim.evict()
+        return true
+    }
+
+    /// At the shutdown deadline: every request still running is answered (503) or cut, logged, and
+    /// its connection closed. Idle connections close.
+    func closeAll() {
+        for h in Array(handlers.values) { h.shutdownNow() }
+    }
+
+    /// No more sweeps (before the event loop stops).
+    func stop() {
+        stopped = true
+        sweep?.cancel()
+        sweep = nil
+    }
+}
