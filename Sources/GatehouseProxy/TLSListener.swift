@@ -5,8 +5,8 @@ import GatehouseCore
 import NIOCore
 import NIOSSL
 
-/// The verified (or refused, with why) client certificate of one TLS connection. Written by the
-/// handshake's verification callback and read by the HTTP handler, both on the connection's loop.
+/// The verified (or refused, with why) client certificate of one TLS connection. Written on the
+/// connection's loop when the handshake's verification finishes, read by the HTTP handler there.
 final class PeerIdentityBox: @unchecked Sendable {
     // @unchecked: touched only on the channel's event loop.
     var value: PeerIdentity?
@@ -38,11 +38,24 @@ struct TLSListener: Sendable {
     func addHandler(to pipeline: ChannelPipeline.SynchronousOperations) throws -> PeerIdentityBox {
         let box = PeerIdentityBox()
         if let authority {
-            try pipeline.addHandler(NIOSSLServerHandler(context: context, customVerificationCallback: { certs, promise in
+            try pipeline.addHandler(NIOSSLServerHandler(context: context, customVerificationCallbackWithMetadata: { certs, promise in
                 let der = certs.compactMap { try? $0.toDERBytes() }
-                box.value = authority.identity(chain: der, now: wallClock())
-                // Always accept at the TLS layer: the mtls check turns a bad certificate into a 401 with a reason.
-                promise.succeed(.certificateVerified)
+                let loop = promise.futureResult.eventLoop
+                // Chain building and signature checks run off the event loop; the handshake waits
+                // for the promise, and the box is written on the loop before it completes, so the
+                // HTTP handler (same loop, after the handshake) always sees the result.
+                Task {
+                    let verification = await authority.verify(chain: der, now: wallClock())
+                    let validated = verification.validatedChain.isEmpty
+                        ? nil
+                        : (try? verification.validatedChain.map { try NIOSSLCertificate(bytes: $0, format: .der) }).map(ValidatedCertificateChain.init)
+                    loop.execute {
+                        box.value = verification.identity
+                        // Accepted at the TLS layer either way: the mtls check turns a refused
+                        // certificate into a 401 with the reason, which a TLS alert cannot carry.
+                        promise.succeed(.certificateVerified(VerificationMetadata(validated)))
+                    }
+                }
             }))
         } else {
             try pipeline.addHandler(NIOSSLServerHandler(context: context))

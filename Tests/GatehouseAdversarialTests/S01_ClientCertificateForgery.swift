@@ -1,0 +1,204 @@
+import Crypto
+import Foundation
+import GatehouseTestSupport
+import SwiftASN1
+import Testing
+import X509
+
+/// A live gateway with a TLS listener whose clients are verified against one CA, and a route that
+/// only consumer `admin` (role admin) may use. `billing-service` is a real client of that CA
+/// without the role: the review's attacker.
+private struct MTLSLab {
+    let pki: TestPKI
+    let upstream: CaptureUpstream
+    let gw: GatewayProcess
+    let billing: TestPKI.Issued
+
+    static func start(clientAuth: String = "optional") async throws -> MTLSLab {
+        let pki = try TestPKI(name: "Gatehouse Test Client CA")
+        let upstream = try await CaptureUpstream()
+        let dir = try TempDir()
+        let server = try pki.issue(commonName: "localhost", dns: ["localhost"], ip: true, server: true)
+        _ = try dir.write("server.pem", server.certPEM)
+        _ = try dir.write("server.key", server.keyPEM)
+        _ = try dir.write("clients-ca.pem", pki.caPEM)
+        let gw = try GatewayProcess(yaml: """
+            tls: { certificate: server.pem, key: server.key, client_ca: clients-ca.pem, client_auth: \(clientAuth) }
+            upstreams:
+              app: { targets: ["\(upstream.url)"] }
+            routes:
+              - name: admin
+                match: { path: /admin }
+                upstream: app
+                policies: [client-cert, admins]
+            policies:
+              client-cert:
+                type: mtls
+                identity: cn
+                consumers: { "billing-service": billing, "admin": admin, "Gatehouse Test Client CA": admin }
+              admins: { type: roles, any_of: [admin] }
+            """, dir: dir)
+        #expect(try gw.cli(["consumers", "create", "admin", "--roles", "admin"]).status == 0)
+        #expect(try gw.cli(["consumers", "create", "billing"]).status == 0)
+        let lab = MTLSLab(pki: pki, upstream: upstream, gw: gw,
+                          billing: try pki.issue(commonName: "billing-service"))
+        // The consumers appear in the gateway's directory within a second.
+        var probe = try await lab.call([lab.billing], case: "warmup")
+        for _ in 0..<40 where probe.json["reason"] as? String != "missing_role" {
+            try await Task.sleep(for: .milliseconds(100))
+            probe = try await lab.call([lab.billing], case: "warmup")
+        }
+        return lab
+    }
+
+    /// GET /admin?case=NAME over TLS presenting `chain` (leaf first, signed for with the leaf's key).
+    func call(_ chain: [TestPKI.Issued], case name: String) async throws -> Reply {
+        try await sendWithClientCertificate("https://127.0.0.1:\(gw.port)/admin?case=\(name)", chain: chain, serverCAPEM: pki.caPEM)
+    }
+
+    /// Whether the upstream received the request of case `name`.
+    func upstreamSaw(_ name: String) -> Bool {
+        upstream.requests.contains { $0.target.hasSuffix("case=\(name)") }
+    }
+
+    func stop() async {
+        gw.stop()
+        await upstream.stop()
+    }
+}
+
+/// Asserts the reply is the explained refusal of a client certificate: 401 `certificate_invalid`,
+/// a request id, and a detail containing each of `words`.
+private func expectRefused(_ r: Reply, mentioning words: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(r.status == 401, "status \(r.status): \(r.body)", sourceLocation: sourceLocation)
+    #expect(r.json["reason"] as? String == "certificate_invalid", "\(r.body)", sourceLocation: sourceLocation)
+    #expect(!r.requestID.isEmpty, sourceLocation: sourceLocation)
+    let detail = r.json["detail"] as? String ?? ""
+    for w in words {
+        #expect(detail.contains(w), "detail lacks \"\(w)\": \(detail)", sourceLocation: sourceLocation)
+    }
+}
+
+@Suite("S1 mTLS chain check never requires the issuer to be a CA")
+struct S01ClientCertificateForgery {
+    /// The review's reproduction: `billing-service` signs `CN=admin` with its own leaf key and
+    /// presents forged + leaf. Before the fix this was 200 as consumer admin, upstream called.
+    @Test func certificateSignedWithALeafKeyIsNotAdmittedAsAdmin() async throws {
+        let lab = try await MTLSLab.start()
+        // The leaf exactly as the review made it: CA:FALSE, keyUsage digitalSignature.
+        let leaf = try TestPKI.sign(commonName: "billing-service", issuer: lab.pki.caName, issuerKey: lab.pki.caKey,
+                                    extensions: try TestPKI.clientExtensions())
+        let forged = try leaf.issue(commonName: "admin")
+
+        let control = try await lab.call([leaf], case: "control")
+        #expect(control.status == 403)
+        #expect(control.json["reason"] as? String == "missing_role")
+
+        let attack = try await lab.call([forged, leaf], case: "forged")
+        expectRefused(attack, mentioning: ["CN=billing-service", "is not a CA"])
+        #expect(!lab.upstreamSaw("forged"))
+        let record = try await lab.gw.record(attack.requestID)
+        #expect("\(record)".contains("certificate_invalid"))
+
+        // The same forgery without the leaf in the chain names the leaf as an untrusted issuer.
+        let alone = try await lab.call([forged], case: "forged-alone")
+        expectRefused(alone, mentioning: ["issued by CN=billing-service, which is not a trusted CA"])
+        #expect(!lab.upstreamSaw("forged-alone"))
+        await lab.stop()
+    }
+
+    /// Root → intermediate CA → leaf with clientAuth is accepted; leaves without clientAuth are
+    /// refused with an explanation.
+    @Test func intermediateChainsAcceptedAndLeavesNeedClientAuth() async throws {
+        let lab = try await MTLSLab.start()
+        let intermediate = try lab.pki.intermediate(commonName: "Gatehouse Issuing CA 1", maxPathLength: 0)
+        let admin = try intermediate.issue(commonName: "admin")
+        let ok = try await lab.call([admin, intermediate], case: "via-intermediate")
+        #expect(ok.status == 200, "\(ok.body)")
+        #expect(lab.upstreamSaw("via-intermediate"))
+
+        let serverOnly = try intermediate.issue(commonName: "admin", extensions: try TestPKI.clientExtensions(usages: [.serverAuth]))
+        let s = try await lab.call([serverOnly, intermediate], case: "server-auth-only")
+        expectRefused(s, mentioning: ["clientAuth", "serverAuth"])
+        #expect(!lab.upstreamSaw("server-auth-only"))
+
+        // Issued by the root directly with clientAuth: accepted, as a control.
+        #expect(try await lab.call([try lab.pki.issue(commonName: "admin")], case: "direct").status == 200)
+        let bare = try TestPKI.sign(commonName: "admin", issuer: lab.pki.caName, issuerKey: lab.pki.caKey,
+                                    extensions: try TestPKI.clientExtensions(usages: []))
+        let b = try await lab.call([bare], case: "no-eku")
+        expectRefused(b, mentioning: ["no extended key usage", "clientAuth"])
+        #expect(!lab.upstreamSaw("no-eku"))
+        await lab.stop()
+    }
+
+    /// Other ways around the issuer checks, each refused with its reason and the upstream untouched.
+    @Test func otherChainsThatMustNotPass() async throws {
+        let lab = try await MTLSLab.start()
+        let pki = lab.pki
+
+        // An intermediate marked CA:TRUE whose keyUsage does not allow certificate signing.
+        let noCertSign = try pki.intermediate(commonName: "Signing Only", keyCertSign: false)
+        let r1 = try await lab.call([try noCertSign.issue(commonName: "admin"), noCertSign], case: "no-keycertsign")
+        expectRefused(r1, mentioning: ["intermediate CN=Signing Only", "keyCertSign"])
+
+        // pathLen 0 on the first intermediate, then a second CA below it.
+        let top = try pki.intermediate(commonName: "Path Zero CA", maxPathLength: 0)
+        let below = try top.issue(commonName: "Below CA", extensions: try TestPKI.caExtensions())
+        let r2 = try await lab.call([try below.issue(commonName: "admin"), below, top], case: "pathlen")
+        expectRefused(r2, mentioning: ["CN=Path Zero CA", "pathLenConstraint"])
+
+        // An expired intermediate.
+        let old = try pki.intermediate(commonName: "Old CA", notBefore: Date() - 86400 * 30, notAfter: Date() - 86400)
+        let r3 = try await lab.call([try old.issue(commonName: "admin"), old], case: "expired-intermediate")
+        expectRefused(r3, mentioning: ["intermediate CN=Old CA expired on"])
+
+        // A self-made CA with the trusted CA's exact name, and a self-signed client certificate
+        // whose subject is the trusted CA's (mapped to admin in this configuration).
+        let impostor = try TestPKI(name: "Gatehouse Test Client CA")
+        let r4 = try await lab.call([try impostor.issue(commonName: "admin")], case: "impostor-ca")
+        expectRefused(r4, mentioning: ["names trusted CA CN=Gatehouse Test Client CA", "signature does not verify"])
+        let selfKey = P256.Signing.PrivateKey()
+        let selfSigned = try TestPKI.sign(commonName: "Gatehouse Test Client CA", key: selfKey, issuer: pki.caName, issuerKey: selfKey,
+                                          extensions: try TestPKI.clientExtensions())
+        let r5 = try await lab.call([selfSigned], case: "self-signed")
+        expectRefused(r5, mentioning: ["signature does not verify"])
+
+        // A genuine CA certificate (the client holds an intermediate's key) presented as the client
+        // certificate, even with clientAuth: a CA is not a client.
+        let caAsClient = try TestPKI.sign(commonName: "admin", issuer: pki.caName, issuerKey: pki.caKey, extensions: try Certificate.Extensions {
+            Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
+            KeyUsage(digitalSignature: true, keyCertSign: true)
+            try ExtendedKeyUsage([.clientAuth])
+        })
+        let r6 = try await lab.call([caAsClient], case: "ca-as-client")
+        expectRefused(r6, mentioning: ["is a CA certificate"])
+
+        // The leaf not first: the client's own (billing) certificate after a certificate for admin.
+        // TLS makes the first certificate the one the client signs for, so this is the forgery
+        // again with an extra, unrelated certificate.
+        let forged = try lab.billing.issue(commonName: "admin")
+        let r7 = try await lab.call([forged, try pki.issue(commonName: "admin"), lab.billing], case: "shuffled")
+        expectRefused(r7, mentioning: ["is not a CA"])
+
+        for name in ["no-keycertsign", "pathlen", "expired-intermediate", "impostor-ca", "self-signed", "ca-as-client", "shuffled"] {
+            #expect(!lab.upstreamSaw(name), "upstream was called for \(name)")
+        }
+        // No certificate at all.
+        let none = try await lab.call([], case: "none")
+        #expect(none.status == 401)
+        #expect(none.json["reason"] as? String == "certificate_missing")
+        await lab.stop()
+    }
+
+    /// `client_auth: require` refuses a handshake without a certificate; a forged chain completes
+    /// the handshake there too and gets the same explained refusal.
+    @Test func requireModeRefusesTheForgeryToo() async throws {
+        let lab = try await MTLSLab.start(clientAuth: "require")
+        let attack = try await lab.call([try lab.billing.issue(commonName: "admin"), lab.billing], case: "forged")
+        expectRefused(attack, mentioning: ["CN=billing-service", "is not a CA"])
+        #expect(!lab.upstreamSaw("forged"))
+        await #expect(throws: (any Error).self) { _ = try await lab.call([], case: "none") }
+        await lab.stop()
+    }
+}
