@@ -5,15 +5,24 @@ import Metrics
 
 /// Batches call-log records into the store off the request path.
 ///
-/// `submit` never blocks beyond a short lock: when the bounded queue is full the record is dropped
-/// and counted (metric `gatehouse_calllog_dropped_total`, and a warning in the gateway's log), so a
-/// slow disk degrades logging, never serving. `close()` drains the queue before returning.
+/// `submit` caps every field of the record (`CallLogLimits`) and never blocks beyond a short lock:
+/// when the bounded queue is full, by record count (`capacity`) or by an estimate of its bytes
+/// (`capacityBytes`), the record is dropped and counted (metric `gatehouse_calllog_dropped_total`,
+/// and a warning in the gateway's log), so a slow disk degrades logging, never serving.
+/// `close()` drains the queue before returning.
+///
+/// Retention is by age (`retention`) and by size (`maxBytes`: when the database's pages in use
+/// exceed it, the oldest records are deleted).
 public final class CallLogWriter: @unchecked Sendable {
     // @unchecked: all mutable state is guarded by `cond`.
     private let cond = NSCondition()
     private var queue: [CallRecord] = []
-    /// Records the writer has taken from `queue` and not yet written; they count against `capacity`.
+    /// The estimated bytes of the records in `queue` (`CallRecord.capFields`).
+    private var queueBytes = 0
+    /// Records the writer has taken from `queue` and not yet written, and their estimated bytes;
+    /// they count against `capacity` and `capacityBytes`.
     private var taken = 0
+    private var takenBytes = 0
     private var closing = false
     private var finished = false
     private var droppedTotal = 0
@@ -22,21 +31,29 @@ public final class CallLogWriter: @unchecked Sendable {
 
     let store: SQLiteStore
     let capacity: Int
+    let capacityBytes: Int
     let batchSize: Int
     /// Longest a record waits in the queue before it is written.
     let flushInterval = 0.05
     let retention: Double?
+    let maxBytes: Int?
     let logger: Logger
     let droppedCounter = Counter(label: "gatehouse_calllog_dropped_total")
     let writtenCounter = Counter(label: "gatehouse_calllog_written_total")
     private var thread: Thread?
 
-    public init(store: SQLiteStore, capacity: Int = 50_000, batchSize: Int = 512, retention: Double? = 7 * 86400,
+    public static let defaultCapacityBytes = 64 << 20
+    public static let defaultMaxBytes = 1 << 30
+
+    public init(store: SQLiteStore, capacity: Int = 50_000, capacityBytes: Int = CallLogWriter.defaultCapacityBytes, batchSize: Int = 512,
+                retention: Double? = 7 * 86400, maxBytes: Int? = CallLogWriter.defaultMaxBytes,
                 logger: Logger = Logger(label: "gatehouse.calllog")) {
         self.store = store
         self.capacity = capacity
+        self.capacityBytes = capacityBytes
         self.batchSize = batchSize
         self.retention = retention
+        self.maxBytes = maxBytes
         self.logger = logger
         queue.reserveCapacity(min(capacity, 4096))
         let t = Thread { [unowned self] in
@@ -51,10 +68,12 @@ public final class CallLogWriter: @unchecked Sendable {
         t.start()
     }
 
-    /// Queues a record; drops and counts it when the queue is full.
-    public func submit(_ record: CallRecord) {
+    /// Caps the record's fields and queues it; drops and counts it when the queue is full.
+    public func submit(_ record: consuming CallRecord) {
+        // Measuring is a few length reads; only an oversized field is copied (cut).
+        let bytes = record.capFields()
         cond.lock()
-        if queue.count + taken >= capacity || closing {
+        if queue.count + taken >= capacity || queueBytes + takenBytes + bytes > capacityBytes || closing {
             droppedTotal += 1
             droppedSinceReport += 1
             cond.unlock()
@@ -62,6 +81,7 @@ public final class CallLogWriter: @unchecked Sendable {
             return
         }
         queue.append(record)
+        queueBytes += bytes
         // Wake the writer only for a full batch; otherwise it wakes on its own every `flushInterval`,
         // so a busy gateway writes a few large transactions a second instead of one per record.
         if queue.count == batchSize { cond.signal() }
@@ -83,6 +103,8 @@ public final class CallLogWriter: @unchecked Sendable {
     private func run() {
         var lastPurge = 0.0
         var lastReport = Date().timeIntervalSince1970
+        var lastTrimReport = 0.0
+        var trimmedSinceReport = 0
         // The writer takes the whole queue by swapping it with this (empty) array, so the lock is
         // held for O(1) and no record is copied; the two arrays keep their capacity between rounds.
         var taking: [CallRecord] = []
@@ -94,6 +116,8 @@ public final class CallLogWriter: @unchecked Sendable {
             }
             swap(&queue, &taking)
             taken = taking.count
+            takenBytes = queueBytes
+            queueBytes = 0
             // `submit` refuses records once closing, so nothing is left after this round.
             let done = closing
             let droppedNow = droppedSinceReport
@@ -106,15 +130,31 @@ public final class CallLogWriter: @unchecked Sendable {
                 write(&taking, start..<end)
                 start = end
             }
-            if !taking.isEmpty {
+            let wrote = !taking.isEmpty
+            if wrote {
                 taking.removeAll(keepingCapacity: true)
-                cond.lock(); taken = 0; cond.unlock()
+                cond.lock(); taken = 0; takenBytes = 0; cond.unlock()
             }
             let now = Date().timeIntervalSince1970
             if droppedNow > 0, now - lastReport >= 5 || done {
                 cond.lock(); droppedSinceReport -= droppedNow; let total = droppedTotal; cond.unlock()
-                logger.warning("call log fell behind: dropped \(droppedNow) records (\(total) since start)")
+                logger.warning("call log fell behind: dropped \(droppedNow) records (\(total) since start); the queue holds at most \(capacity) records and about \(capacityBytes) bytes")
                 lastReport = now
+            }
+            if let maxBytes, wrote {
+                do {
+                    let (n, used) = try store.trimCalls(toBytes: maxBytes)
+                    if n > 0 {
+                        trimmedSinceReport += n
+                        if now - lastTrimReport >= 60 || done {
+                            logger.info("call log size limit: removed \(trimmedSinceReport) oldest records; the store now uses \(used) bytes (max_bytes \(maxBytes))")
+                            trimmedSinceReport = 0
+                            lastTrimReport = now
+                        }
+                    }
+                } catch {
+                    logger.error("call log size retention failed", metadata: ["error": "\(error)"])
+                }
             }
             if let retention, now - lastPurge > 60 {
                 lastPurge = now
@@ -137,7 +177,11 @@ public final class CallLogWriter: @unchecked Sendable {
         // A failed batch is retried once; if it fails again it is counted as dropped and reported.
         for attempt in 1...2 {
             do {
-                try store.insertCalls(&records, batch)
+                let renamed = try store.insertCalls(&records, batch)
+                for (from, to) in renamed.prefix(8) {
+                    logger.warning("call log: request id \(from) is already in the log; this record is stored as \(to)")
+                }
+                if renamed.count > 8 { logger.warning("call log: \(renamed.count - 8) more repeated request ids stored with a suffix in this batch") }
                 cond.lock(); writtenTotal += batch.count; cond.unlock()
                 writtenCounter.increment(by: batch.count)
                 return

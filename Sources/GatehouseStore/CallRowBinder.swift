@@ -10,23 +10,35 @@ import GatehouseCore
 /// written, and bound from there without a further copy (`SQLITE_STATIC`). The buffer is only
 /// rewritten for the next record, whose values are all bound anew before the next step. No
 /// `StatementArguments`, no `DatabaseValue`, no `String` per record.
+///
+/// The insert is a plain `INSERT`: a record never replaces another. A request id already in the
+/// log (a trusted proxy repeating its `X-Request-Id`, or one seen before a restart) is stored with
+/// a suffix, `ID~N`, chosen by `resolveConflict`; the record then holds that id, and `renamed`
+/// lists the change for the writer to report.
 struct CallRowBinder: ~Copyable {
     static let sql = """
-        INSERT OR REPLACE INTO calls (request_id, time, route, consumer, key_id, client, method, path, host, status, upstream_ms,
+        INSERT INTO calls (request_id, time, route, consumer, key_id, client, method, path, host, status, upstream_ms,
         total_ms, check_id, reason, detail, hint, required, presented, trace, upstream_target)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
+    /// SQLITE_CONSTRAINT_UNIQUE (a C macro Swift does not import).
+    static let constraintUnique = SQLITE_CONSTRAINT | 8 << 8
     private let stmt: OpaquePointer
     private var out: ByteBuffer
+    /// Given a request id already in the log, a free one (see `SQLiteStore.freeRequestID`).
+    private let resolveConflict: (String) throws -> String
+    /// Records stored under another id than they came with, in order.
+    private(set) var renamed: [(from: String, to: String)] = []
     /// The rowids and times of the records inserted so far (for `call_batches`).
     private(set) var firstRow: Int64 = 0
     private(set) var lastRow: Int64 = 0
     private(set) var minTime = Double.infinity
     private(set) var maxTime = -Double.infinity
 
-    init(_ statement: Statement) {
+    init(_ statement: Statement, resolveConflict: @escaping (String) throws -> String) {
         stmt = statement.sqliteStatement
+        self.resolveConflict = resolveConflict
         out = ByteBuffer(capacity: 4096)
     }
 
@@ -59,6 +71,8 @@ struct CallRowBinder: ~Copyable {
     /// Inserts one record. `inout` only so that the trace's entries can be moved out and back
     /// in the same way (see `StoredTrace.write`); the record is the same afterwards.
     mutating func insert(_ r: inout CallRecord) throws {
+        // Records from the writer are capped already (`submit`): this only measures them.
+        r.capFields()
         out.reset(minimumCapacity: Self.maximumBytes(r))
         let stmt = self.stmt
         bindText(1, r.requestID)
@@ -84,7 +98,21 @@ struct CallRowBinder: ~Copyable {
         bind(19, from: start)
         bindText(20, r.upstreamTarget)
 
-        let rc = sqlite3_step(stmt)
+        var rc = sqlite3_step(stmt)
+        var attempts = 0
+        let original: String? = rc == SQLITE_DONE ? nil : r.requestID
+        // (GRDB turns extended result codes on: the step returns SQLITE_CONSTRAINT_UNIQUE itself.)
+        while rc & 0xFF == SQLITE_CONSTRAINT && sqlite3_extended_errcode(sqlite3_db_handle(stmt)) == Self.constraintUnique && attempts < 4 {
+            // The request id is taken: store this record under a free suffixed id. The other
+            // parameters stay bound across the reset.
+            sqlite3_reset(stmt)
+            attempts += 1
+            r.requestID = try resolveConflict(r.requestID)
+            // SQLITE_TRANSIENT: sqlite copies the new id (a rare path).
+            r.requestID.withCString { sqlite3_bind_text(stmt, 1, $0, -1, unsafeBitCast(-1, to: sqlite3_destructor_type.self)) }
+            rc = sqlite3_step(stmt)
+        }
+        if attempts > 0, rc == SQLITE_DONE, let original { renamed.append((original, r.requestID)) }
         if rc != SQLITE_DONE {
             let message = String(cString: sqlite3_errmsg(sqlite3_db_handle(stmt)))
             sqlite3_reset(stmt)

@@ -24,6 +24,9 @@ public final class SQLiteStore: Sendable {
             // about 0.5 KB per request, and with 16 KiB pages SQLite writes a quarter as many WAL
             // frames and checkpoint pages (two pwrite calls per frame) as with the default 4 KiB.
             try db.execute(sql: "PRAGMA page_size = 16384")
+            // A WAL that a burst grew beyond this is truncated back to it at the next checkpoint,
+            // so the store's files on disk stay near the call log's `max_bytes`.
+            try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)
@@ -202,22 +205,49 @@ public final class SQLiteStore: Sendable {
     // MARK: Call log
 
     /// Inserts the records in one transaction. Pass the array's last use (it is consumed): an
-    /// array still referenced elsewhere is copied first.
-    public func insertCalls(_ records: consuming [CallRecord]) throws {
+    /// array still referenced elsewhere is copied first. Returns the records stored under another
+    /// request id than they came with (see `insertCalls(_:_:)`).
+    @discardableResult
+    public func insertCalls(_ records: consuming [CallRecord]) throws -> [(from: String, to: String)] {
         var records = records
-        try insertCalls(&records, records.indices)
+        return try insertCalls(&records, records.indices)
     }
 
-    /// Inserts `records[range]` in one transaction (`records` is left as it was; it is `inout`
-    /// so that the writer's array is not copied).
-    func insertCalls(_ records: inout [CallRecord], _ range: Range<Int>) throws {
-        guard !range.isEmpty else { return }
-        try pool.write { db in
-            var binder = CallRowBinder(try db.cachedStatement(sql: CallRowBinder.sql))
+    /// Inserts `records[range]` in one transaction (`records` is left as it was, but for ids
+    /// changed on a conflict; it is `inout` so that the writer's array is not copied).
+    ///
+    /// Every field is cut to its `CallLogLimits` cap. A record never replaces another: one whose
+    /// request id is already in the log is stored as `ID~N` (the next free N from 2), and listed
+    /// in the result.
+    @discardableResult
+    func insertCalls(_ records: inout [CallRecord], _ range: Range<Int>) throws -> [(from: String, to: String)] {
+        guard !range.isEmpty else { return [] }
+        return try pool.write { db in
+            var binder = CallRowBinder(try db.cachedStatement(sql: CallRowBinder.sql), resolveConflict: { try Self.freeRequestID($0, db) })
             try binder.insert(&records, range)
             // Rows of one transaction get consecutive rowids: nothing else writes meanwhile.
             try db.cachedStatement(sql: Self.addBatchSQL).execute(arguments: [binder.firstRow, binder.lastRow, binder.minTime, binder.maxTime])
+            return binder.renamed
         }
+    }
+
+    /// The separator of a repeated request id's suffix. Incoming ids never contain it
+    /// (`RequestIDGenerator.isAcceptable`), nor do generated ones.
+    public static let repeatSeparator = "~"
+
+    /// A request id not yet in the log for a record whose id `taken` is: `BASE~N`, where BASE is
+    /// `taken` without any suffix and N the first free number after the repeats stored so far.
+    static func freeRequestID(_ taken: String, _ db: Database) throws -> String {
+        let base = taken.firstIndex(of: "~").map { String(taken[..<$0]) } ?? taken
+        let repeats = try Int.fetchOne(db, sql: "SELECT count(*) FROM calls WHERE request_id > ? AND request_id < ?",
+                                       arguments: [base + "~", base + "\u{7F}"]) ?? 0
+        var n = repeats + 2
+        for _ in 0..<64 {
+            let candidate = base + "~\(n)"
+            if try Int.fetchOne(db, sql: "SELECT 1 FROM calls WHERE request_id = ?", arguments: [candidate]) == nil { return candidate }
+            n += 1
+        }
+        return base + "~r" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
     }
 
     /// Adds a batch's span to `call_batches`; a span that starts where one already does (rowids
@@ -230,6 +260,55 @@ public final class SQLiteStore: Sendable {
 
     public func call(requestID: String) throws -> CallRecord? {
         try pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM calls WHERE request_id = ?", arguments: [requestID]).map(Self.call) }
+    }
+
+    /// The record with this request id and those stored for repeats of it (`ID~2`, `ID~3`, …),
+    /// in the order they were written. With a suffixed id, only that record.
+    public func calls(requestID: String) throws -> [CallRecord] {
+        try pool.read { db in
+            var sql = "SELECT * FROM calls WHERE request_id = ?"
+            var args: [any DatabaseValueConvertible] = [requestID]
+            if !requestID.contains("~") {
+                sql += " OR (request_id > ? AND request_id < ?)"
+                args += [requestID + "~", requestID + "\u{7F}"]
+            }
+            return try Row.fetchAll(db, sql: sql + " ORDER BY rowid", arguments: StatementArguments(args)).map(Self.call)
+        }
+    }
+
+    /// The bytes of the database's pages in use (the file is this large, plus pages freed by
+    /// deletes, which later writes reuse).
+    public func usedBytes() throws -> Int {
+        try pool.read { db in try Self.usedBytes(db) }
+    }
+
+    static func usedBytes(_ db: Database) throws -> Int {
+        let pageSize = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+        let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+        let free = try Int.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
+        return (pages - free) * pageSize
+    }
+
+    /// When the database's pages in use exceed `maxBytes`, deletes the oldest call records (a
+    /// written batch at a time, lowest rowids first) until they are under nine tenths of it, or
+    /// `maxBatches` batches are gone. Returns how many records it deleted and the bytes in use after.
+    @discardableResult
+    public func trimCalls(toBytes maxBytes: Int, maxBatches: Int = 256) throws -> (removed: Int, usedBytes: Int) {
+        try pool.write { db in
+            var used = try Self.usedBytes(db)
+            guard used > maxBytes else { return (0, used) }
+            let target = maxBytes - maxBytes / 10
+            var removed = 0
+            for _ in 0..<maxBatches where used > target {
+                guard let span = try Row.fetchOne(db, sql: "SELECT first_row, last_row FROM call_batches ORDER BY first_row LIMIT 1") else { break }
+                let first: Int64 = span[0], last: Int64 = span[1]
+                try db.execute(sql: "DELETE FROM calls WHERE rowid BETWEEN ? AND ?", arguments: [first, last])
+                removed += db.changesCount
+                try db.execute(sql: "DELETE FROM call_batches WHERE first_row = ?", arguments: [first])
+                used = try Self.usedBytes(db)
+            }
+            return (removed, used)
+        }
     }
 
     /// Matching records, oldest first, with their row ids (for following).

@@ -71,15 +71,16 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
         let (store, dir) = try tempStore()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let now = Date().timeIntervalSince1970
-        // All optionals nil, empty strings (stored as '', not NULL), non-ASCII text, a value larger
-        // than the insert buffer's first allocation, and every outcome, mode and escape in a trace.
+        // All optionals nil, empty strings (stored as '', not NULL), non-ASCII text, values (within
+        // their caps) larger together than the insert buffer's first allocation, and every outcome,
+        // mode and escape in a trace.
         let bare = CallRecord(requestID: "bare", time: now, route: nil, consumer: nil, keyID: nil, client: nil, method: "GET", path: "",
                               host: nil, status: 404, upstreamMillis: nil, totalMillis: 0, decidingCheck: nil, reason: nil, detail: nil,
                               hint: nil, required: [], presented: [], trace: DecisionTrace(), upstreamTarget: nil)
         let full = CallRecord(
             requestID: "full", time: now + 0.125, route: "ordërs", consumer: "", keyID: "k1", client: "2001:db8::1", method: "POST",
-            path: "/x?q=" + String(repeating: "é\"\\", count: 3000), host: "h", status: 403, upstreamMillis: 0, totalMillis: 1.5,
-            decidingCheck: "scopes", reason: "insufficient_scope", detail: "needs \"orders:write\"\n", hint: "ask\u{7}", required: ["orders:write", ""],
+            path: "/x?q=" + String(repeating: "é\"\\", count: 500), host: "h", status: 403, upstreamMillis: 0, totalMillis: 1.5,
+            decidingCheck: "scopes", reason: "insufficient_scope", detail: "needs \"orders:write\"\n" + String(repeating: "d", count: 2000), hint: "ask\u{7}", required: ["orders:write", ""],
             presented: ["orders:read", "ü\t"],
             trace: DecisionTrace(entries: [
                 TraceEntry(check: "ip", type: "ip", mode: .enforce, outcome: .allow, note: "", micros: 0),
@@ -149,18 +150,132 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
         #expect(try again.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") } == 16384)
     }
 
-    @Test func aRepeatedRequestIDReplacesTheEarlierRecordWithoutFailingTheBatch() throws {
-        // Ids are unique when the gateway makes them; a trusted proxy's X-Request-Id is kept as is and
-        // may repeat (a retry). The later record replaces the earlier one (the id stays unique, so
-        // `explain` shows one record); the rest of the batch is written.
+    @Test func aRepeatedRequestIDIsStoredWithASuffixAndReplacesNothing() throws {
+        // Ids are unique when the gateway makes them; a trusted proxy's X-Request-Id may repeat.
+        // A repeat is a plain insert under `ID~N`: the earlier record stays, the rest of the batch
+        // is written, and the store says which records it renamed.
         let (store, dir) = try tempStore()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let now = Date().timeIntervalSince1970
-        try store.insertCalls([record("dup", time: now, status: 200), record("x", time: now)])
-        try store.insertCalls([record("y", time: now), record("dup", time: now + 1, status: 403, reason: "ip_denied"), record("z", time: now)])
-        #expect(try store.callCount() == 4)
-        #expect(try store.call(requestID: "dup")?.status == 403)
-        #expect(try store.calls(CallFilter()).map(\.record.requestID) == ["x", "y", "dup", "z"])
+        #expect(try store.insertCalls([record("dup", time: now, status: 200), record("x", time: now)]).isEmpty)
+        let renamed = try store.insertCalls([record("y", time: now), record("dup", time: now + 1, status: 403, reason: "ip_denied"),
+                                             record("z", time: now), record("dup", time: now + 2, status: 404)])
+        #expect(renamed.map { "\($0.from)>\($0.to)" } == ["dup>dup~2", "dup>dup~3"])
+        #expect(try store.callCount() == 6)
+        #expect(try store.call(requestID: "dup")?.status == 200)
+        #expect(try store.call(requestID: "dup~2")?.status == 403)
+        #expect(try store.call(requestID: "dup~3")?.status == 404)
+        #expect(try store.calls(CallFilter()).map(\.record.requestID) == ["dup", "x", "y", "dup~2", "z", "dup~3"])
+        // `explain dup` finds all three, in the order written; a suffixed id finds only itself.
+        #expect(try store.calls(requestID: "dup").map(\.status) == [200, 403, 404])
+        #expect(try store.calls(requestID: "dup~2").map(\.status) == [403])
+        #expect(try store.calls(requestID: "du").isEmpty)
+        // A repeat of a suffixed id (a gateway restarted and counted again from 2) takes the next free number.
+        #expect(try store.insertCalls([record("dup~2", time: now + 3, status: 500)]).map(\.to) == ["dup~4"])
+        #expect(try store.calls(requestID: "dup").map(\.status) == [200, 403, 404, 500])
+    }
+
+    @Test func everyFieldIsCutToItsCapOnACharacterBoundaryWithAVisibleMarker() throws {
+        let (store, dir) = try tempStore()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Three-byte characters, so that most caps fall inside one.
+        let huge = String(repeating: "€", count: 20_000)  // 60,000 bytes
+        let entries = (0..<100).map { i in
+            TraceEntry(check: "c\(i)" + huge, type: "waf" + huge, mode: .enforce, outcome: .allow, note: "note " + huge, reason: nil, micros: 1)
+        }
+        let r = CallRecord(requestID: "big", time: Date().timeIntervalSince1970, route: huge, consumer: huge, keyID: huge, client: huge,
+                           method: huge, path: "/" + huge, host: huge, status: 404, upstreamMillis: nil, totalMillis: 1, decidingCheck: huge,
+                           reason: huge, detail: "no route matches GET /" + huge, hint: huge, required: Array(repeating: huge, count: 20),
+                           presented: ["GET /" + huge, "host " + huge] + Array(repeating: "x", count: 30), trace: DecisionTrace(entries: entries),
+                           upstreamTarget: huge)
+        try store.insertCalls([r])
+        let back = try #require(try store.call(requestID: "big"))
+        typealias L = CallLogLimits
+        let capped: [(String?, Int)] = [(back.route, L.route), (back.consumer, L.consumer), (back.keyID, L.keyID), (back.client, L.client),
+                                        (back.method, L.method), (back.path, L.path), (back.host, L.host), (back.decidingCheck, L.decidingCheck),
+                                        (back.reason, L.reason), (back.detail, L.detail), (back.hint, L.hint), (back.upstreamTarget, L.upstreamTarget)]
+        for (value, cap) in capped {
+            let v = try #require(value)
+            #expect(v.utf8.count <= cap)
+            #expect(v.utf8.count > cap - 16)
+            // The kept part is whole characters, then the marker with the bytes left out.
+            let kept = try #require(v.range(of: "…[+")).lowerBound
+            #expect(v[..<kept].allSatisfy { $0 == "€" || $0 == "/" || $0.isLetter || $0 == " " })
+            let original = [r.route, r.consumer, r.keyID, r.client, r.method, r.path, r.host, r.decidingCheck, r.reason, r.detail, r.hint,
+                            r.upstreamTarget].compactMap { $0 }.first { $0.hasPrefix(String(v[..<kept])) }!
+            #expect(v.hasSuffix("…[+\(original.utf8.count - v[..<kept].utf8.count) bytes]"))
+        }
+        #expect(back.path.hasPrefix("/€€€"))
+        #expect(back.required.count == L.listItems && back.presented.count == L.listItems)
+        #expect(back.required.last == "…[+13 items]")
+        #expect(back.presented.last == "…[+25 items]")
+        #expect(back.required.dropLast().allSatisfy { $0.utf8.count <= L.listItem && $0.hasSuffix(" bytes]") })
+        #expect(back.presented[0].hasPrefix("GET /€") && back.presented[2] == "x")
+        #expect(back.trace.entries.count == L.traceEntries)
+        #expect(back.trace.entries.allSatisfy { $0.check.utf8.count <= L.traceName && $0.type.utf8.count <= L.traceName && $0.note.utf8.count <= L.traceNote })
+        #expect(back.trace.entries.last!.note.hasSuffix(" …[+36 entries]"))
+        // The whole record stays within the documented bound, whatever the request.
+        let stored = back.requestID.utf8.count + capped.reduce(0) { $0 + ($1.0?.utf8.count ?? 0) }
+            + back.required.reduce(0) { $0 + $1.utf8.count } + back.presented.reduce(0) { $0 + $1.utf8.count }
+            + back.trace.entries.reduce(0) { $0 + $1.check.utf8.count + $1.type.utf8.count + $1.note.utf8.count }
+        #expect(stored <= CallRecord.maximumStoredBytes(checks: 100))
+        // A record within the caps is stored as it is.
+        let small = record("small", time: r.time)
+        try store.insertCalls([small])
+        #expect(try store.call(requestID: "small") == small)
+    }
+
+    @Test func sizeRetentionDeletesTheOldestRecordsOnceTheStoreExceedsItsLimit() throws {
+        let (store, dir) = try tempStore()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let now = Date().timeIntervalSince1970
+        let maxBytes = 2 << 20
+        // About 1,900 bytes of text per record (the path is within its cap), so 3,000 records need
+        // several times the limit.
+        let writer = CallLogWriter(store: store, batchSize: 100, retention: nil, maxBytes: maxBytes)
+        for i in 0..<3000 {
+            var r = record("s\(i)", time: now)
+            r.path = "/" + String(repeating: "p", count: 1900)
+            writer.submit(r)
+            if i % 100 == 99 { usleep(2000) }
+        }
+        writer.close()
+        #expect(writer.written == 3000 && writer.dropped == 0)
+        #expect(try store.usedBytes() <= maxBytes)
+        #expect(try store.call(requestID: "s0") == nil)
+        #expect(try store.call(requestID: "s2999") != nil)
+        // What is left is the newest records, without a gap.
+        let left = try store.callCount()
+        #expect(left > 100 && left < 3000)
+        let ids = try store.calls(CallFilter(limit: 5000)).map(\.record.requestID)
+        #expect(ids == (3000 - left..<3000).map { "s\($0)" })
+        // The file grows no further once full: freed pages are reused.
+        let fileSize = try FileManager.default.attributesOfItem(atPath: store.path)[.size] as? Int ?? 0
+        #expect(fileSize <= maxBytes + (1 << 20))
+        // A store under the limit is left alone.
+        #expect(try store.trimCalls(toBytes: 64 << 20).removed == 0)
+    }
+
+    @Test func writerQueueIsBoundedInBytesAndCountsWhatItDrops() throws {
+        let (store, dir) = try tempStore()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A queue of a million records but 1 MiB: records of about 8 KiB each (big paths, details
+        // and lists, as a flood of unauthenticated requests makes) fill it after about 128.
+        let writer = CallLogWriter(store: store, capacity: 1_000_000, capacityBytes: 1 << 20, batchSize: 100_000, retention: nil)
+        let now = Date().timeIntervalSince1970
+        let big = String(repeating: "b", count: 30_000)
+        for i in 0..<3000 {
+            var r = record("q\(i)", time: now)
+            r.path = "/" + big
+            r.detail = big
+            r.hint = big
+            r.presented = [big, big, big, big]
+            writer.submit(r)
+        }
+        writer.close()
+        #expect(writer.written + writer.dropped == 3000)
+        #expect(writer.dropped > 0)
+        #expect(try store.callCount() == writer.written)
     }
 
     @Test func retentionPurgesOldRecords() throws {
