@@ -20,6 +20,28 @@ protocol UpstreamResponseSink: AnyObject {
 ///
 /// Reads and writes raw bytes: the response is parsed by the gateway's own HTTP/1 codec
 /// (HTTP1.swift), and requests arrive already serialised by `GatewayHandler`.
+///
+/// **When a connection goes back to the pool.** HTTP/1.1 responses carry no request id: whatever
+/// the upstream sends after a response is read as the answer to the next request on the connection,
+/// which, through the pool, can be another client's. So a connection is reused only when nothing
+/// more can arrive on it, and closed whenever its framing left doubt:
+/// - after a response that has no body by the rules but announced one (to a HEAD, unless it said
+///   `Content-Length: 0`; a 204 or 304 with a non-empty Content-Length or a Transfer-Encoding):
+///   an upstream may write that body late, in another segment (`ResponseHead.framingInDoubt`);
+/// - after a response whose head arrived before the whole request was written (the gateway wrote
+///   to the upstream after the head): the upstream answered without reading all of the request and
+///   could take what it did not read for a next request;
+/// - after a response followed by more bytes in the same read, or with `Connection: close`, or
+///   delimited by the close;
+/// - (GatewayHandler) when the client's request body had not ended, or the client left.
+/// A late body is not waited for (a quarantine read would only move the race by a timeout): closing
+/// costs a new connection for the next request, a HEAD or a 304 that names a length.
+///
+/// And the pool itself never hands out a connection that could carry stray bytes: an idle pooled
+/// connection that receives anything (bytes, or the close) is closed and dropped at once; bytes
+/// read while an exchange has begun but before its request was written are an error, never a
+/// response to it. What is left is inherent to HTTP/1.1: bytes an upstream sends with no cause,
+/// after a response whose framing was exact, arriving after the next request was written.
 final class UpstreamConnection: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -41,6 +63,16 @@ final class UpstreamConnection: ChannelInboundHandler {
     /// Whether the read-only-while-writable autoRead setting is currently off.
     private var readPaused = false
     weak var pool: LoopPool?
+    /// Exchanges begun on this connection; more than one means it came from the pool.
+    private(set) var uses = 0
+    /// Whether anything (a 1xx included) was read during the current exchange.
+    private(set) var receivedAny = false
+    /// Whether any of the current exchange's request was written.
+    private var wroteRequest = false
+    /// Whether request bytes were written after the final response head arrived.
+    private var wroteAfterHead = false
+    /// Set when the connection must not be used again (stray bytes while idle).
+    private(set) var discarded = false
 
     init(target: HostPort, key: String, pool: LoopPool) {
         self.target = target
@@ -57,13 +89,29 @@ final class UpstreamConnection: ChannelInboundHandler {
         keepAlive = true
         inResponse = true
         inBody = false
+        uses += 1
+        receivedAny = false
+        wroteRequest = false
+        wroteAfterHead = false
     }
+
+    /// Whether the connection can start an exchange: open, idle, and never sent stray bytes.
+    var isReusable: Bool { !discarded && !inResponse && inbound == nil && channel?.isActive == true }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buf = unwrapInboundIn(data)
         guard inResponse else {
-            // Bytes from an idle upstream: nothing can be expecting them; the connection is unusable.
+            // Bytes from an idle upstream: nothing can be expecting them, and a next request must
+            // not read them as its response. The connection is dropped from the pool and closed.
+            discarded = true
+            pool?.remove(self)
             context.close(promise: nil)
+            return
+        }
+        receivedAny = true
+        guard wroteRequest else {
+            // Nothing of this exchange's request was written yet: these bytes answer something else.
+            fail(context: context, HTTP1Error.malformed("the upstream sent bytes before the request was written"))
             return
         }
         inbound.accumulate(buf)
@@ -89,7 +137,7 @@ final class UpstreamConnection: ChannelInboundHandler {
                         continue
                     }
                     receivedHead = true
-                    keepAlive = head.keepAlive
+                    keepAlive = head.keepAlive && !head.framingInDoubt
                     inBody = true
                     body.start(head.framing)
                     sink?.upstreamHead(head)
@@ -104,8 +152,9 @@ final class UpstreamConnection: ChannelInboundHandler {
                     inResponse = false
                     let s = sink
                     sink = nil
-                    // Bytes after the response (none expected from an HTTP/1.1 server) make the connection unusable.
-                    s?.upstreamEnd(reusable: keepAlive && buf.readableBytes == 0 && context.channel.isActive)
+                    // Bytes after the response (none expected from an HTTP/1.1 server) make the connection
+                    // unusable, and so does an answer that came before the whole request was written.
+                    s?.upstreamEnd(reusable: keepAlive && !wroteAfterHead && buf.readableBytes == 0 && context.channel.isActive)
                 }
             }
         } catch {
@@ -154,6 +203,8 @@ final class UpstreamConnection: ChannelInboundHandler {
 
     func write(_ buffer: ByteBuffer, flush: Bool) {
         guard let channel else { return }
+        wroteRequest = true
+        if receivedHead { wroteAfterHead = true }
         if flush {
             channel.writeAndFlush(buffer, promise: nil)
         } else {
@@ -161,7 +212,10 @@ final class UpstreamConnection: ChannelInboundHandler {
         }
     }
 
-    func flush() { channel?.flush() }
+    func flush() {
+        if receivedHead { wroteAfterHead = true }
+        channel?.flush()
+    }
 
     var isWritable: Bool { channel?.isWritable ?? false }
 
@@ -195,7 +249,8 @@ final class LoopPool {
     func takeIdle(_ target: HostPort) -> UpstreamConnection? {
         while var list = idle.removeValue(forKey: target), let conn = list.popLast() {
             if !list.isEmpty { idle[target] = list }
-            if conn.channel?.isActive == true { return conn }
+            if conn.isReusable { return conn }
+            conn.close()
         }
         return nil
     }
@@ -220,7 +275,10 @@ final class LoopPool {
 
     /// Returns a connection after a complete response, if the pool has room.
     func release(_ conn: UpstreamConnection, maxIdle: Int) {
-        guard conn.channel?.isActive == true else { return }
+        guard conn.isReusable else {
+            conn.close()
+            return
+        }
         // Taken out of the dictionary while it changes, so the array is not copied.
         var list = idle.removeValue(forKey: conn.target) ?? []
         if list.count >= maxIdle {
