@@ -1,0 +1,75 @@
+import Foundation
+import GatehouseTestSupport
+import NIOHTTP1
+import Testing
+
+/// S17: an unsigned token's kid (and jti) and a Basic user name went raw into the denial detail,
+/// `presented`, the call log and the `WWW-Authenticate` header; `gatehouse explain` printed 12 ESC
+/// and 3 BEL bytes that retitled the window, cleared the screen and drew forged lines. Now the
+/// response headers carry no control bytes, and `explain` and `logs` print escapes instead.
+@Suite(.serialized) struct S17_TerminalEscapes {
+    static let kid = "\u{1b}]0;owned-title\u{07}\u{1b}[2J\u{1b}[32mALLOWED 200\u{1b}[0m\nReason: none"
+    static let user = "\u{1b}[31mroot\u{07}\u{1b}[0m\nDecided by: nobody"
+
+    @Test func hostileKidAndUserNameNeverReachATerminalOrAHeaderRaw() async throws {
+        let upstream = try await CaptureUpstream()
+        let dir = try TempDir()
+        _ = try dir.write("jwks.json", HSToken.jwks)
+        let gw = try GatewayProcess(yaml: jwtGatewayYAML(upstreamPort: upstream.port, extraRoutes: """
+              - name: reports
+                match: { path: /reports }
+                upstream: app
+                policies: [password]
+            """, extraPolicies: "  password: { type: basic, realm: reports }"), dir: dir)
+        defer { gw.stop() }
+
+        // The review's payloads: a kid (unsigned: the signature is never checked for an unknown
+        // key) with a jti of the same kind, and a Basic user name.
+        let header = #"{"alg":"HS256","kid":"# + HSToken.json(Self.kid) + "}"
+        let token = HSToken.make(header: header, payload: HSToken.claims(#""jti":"# + HSToken.json("j\u{1b}[31m\u{07}\nDetail: forged")))
+        let basic = Data((Self.user + ":pw").utf8).base64EncodedString()
+        var ids: [String] = []
+        for (path, auth, reason) in [("/orders", "Bearer " + token, "token_unknown_key"), ("/reports", "Basic " + basic, "invalid_credentials")] {
+            let raw = try rawExchange(port: gw.port, "GET \(path) HTTP/1.1\r\nHost: x\r\nAuthorization: \(auth)\r\nConnection: close\r\n\r\n")
+            let reply = RawReply(raw)
+            #expect(reply.status == 401, "\(path): \(raw)")
+            #expect(reply.reason == reason)
+            // The head, between its CRLFs, holds no control byte at all.
+            let head = raw.components(separatedBy: "\r\n\r\n").first ?? ""
+            for line in head.components(separatedBy: "\r\n") {
+                #expect(controlBytes(in: Array(line.utf8)).isEmpty, "\(path): control bytes in response header line \(line.debugDescription)")
+            }
+            let id = try #require(reply.header("x-request-id"))
+            ids.append(id)
+        }
+        #expect(upstream.requests.isEmpty)
+
+        for id in ids {
+            _ = try await gw.record(id)
+            let explain = try gw.cli(["explain", id])
+            #expect(explain.status == 0)
+            let out = Array(explain.stdout.utf8)
+            #expect(!out.contains(0x1B), "explain printed ESC")
+            #expect(!out.contains(0x07), "explain printed BEL")
+            #expect(controlBytes(in: out, allowingLineBreaks: true).isEmpty)
+            // No forged lines: each of these starts exactly one line, the real one, or none.
+            let lines = explain.stdout.components(separatedBy: "\n")
+            #expect(lines.filter { $0.hasPrefix("Reason:") }.count == 1, "\(explain.stdout)")
+            #expect(lines.filter { $0.hasPrefix("Decided by:") }.count == 1, "\(explain.stdout)")
+            #expect(lines.filter { $0.hasPrefix("Detail:") }.count == 1, "\(explain.stdout)")
+            #expect(!lines.contains { $0.hasPrefix("ALLOWED") || $0.contains("Reason: none") && $0.hasPrefix("Reason") })
+            // The text is still there for the operator, visibly escaped.
+            #expect(explain.stdout.contains("\\u{1b}"), "\(explain.stdout)")
+            let json = try gw.cli(["explain", id, "--json"])
+            #expect(!Array(json.stdout.utf8).contains(0x1B) && !Array(json.stdout.utf8).contains(0x07))
+        }
+        let logs = try gw.cli(["logs"])
+        #expect(logs.status == 0)
+        #expect(!Array(logs.stdout.utf8).contains(0x1B) && !Array(logs.stdout.utf8).contains(0x07))
+        #expect(controlBytes(in: Array(logs.stdout.utf8), allowingLineBreaks: true).isEmpty)
+        #expect(logs.stdout.split(separator: "\n").count == ids.count, "\(logs.stdout)")
+        let logsJSON = try gw.cli(["logs", "--json"])
+        #expect(!Array(logsJSON.stdout.utf8).contains(0x1B) && !Array(logsJSON.stdout.utf8).contains(0x07))
+        await upstream.stop()
+    }
+}
