@@ -181,7 +181,14 @@ struct S01ClientCertificateForgery {
         let r7 = try await lab.call([forged, try pki.issue(commonName: "admin"), lab.billing], case: "shuffled")
         expectRefused(r7, mentioning: ["is not a CA"])
 
-        for name in ["no-keycertsign", "pathlen", "expired-intermediate", "impostor-ca", "self-signed", "ca-as-client", "shuffled"] {
+        // A version 1 client certificate (no extensions, as `openssl x509 -req` makes without an
+        // extension file) has no basicConstraints; RFC5280Policy alone would let it issue.
+        let v1 = try TestPKI.sign(commonName: "billing-service", issuer: pki.caName, issuerKey: pki.caKey, version: .v1,
+                                  extensions: Certificate.Extensions())
+        let r8 = try await lab.call([try v1.issue(commonName: "admin"), v1], case: "v1-issuer")
+        expectRefused(r8, mentioning: ["intermediate CN=billing-service is not a CA"])
+
+        for name in ["no-keycertsign", "pathlen", "expired-intermediate", "impostor-ca", "self-signed", "ca-as-client", "shuffled", "v1-issuer"] {
             #expect(!lab.upstreamSaw(name), "upstream was called for \(name)")
         }
         // No certificate at all.

@@ -12,6 +12,8 @@
 /// - `short`: CN=Short CA, valid one day (expired at `now`); `underShort` by it.
 /// - `rogueLeaf`: CN=billing-service by `rogue`.
 /// - `impostor`: self-signed with its own key, subject CN=Fixture Client CA (the root's name).
+/// - `v1Leaf`: CN=billing-service by `ca`, version 1 (no extensions: what `openssl x509 -req` makes
+///   without an extension file); `forgedByV1`: CN=admin, clientAuth, signed with v1Leaf's key.
 enum ClientCertificateFixtures {
     /// Two days after the fixtures were issued.
     static let now: Double = 1796754337
@@ -252,6 +254,33 @@ enum ClientCertificateFixtures {
         DDAKBggrBgEFBQcDAjAKBggqhkjOPQQDAgNJADBGAiEAgYY4foU01GahsW/VMGoO
         E6wzIzDvYY0gzjc0lRBkLJgCIQDW97Hpmq30mQNlLuZK2yW9spQnBvA115N0yPg2
         v4ayxQ==
+        -----END CERTIFICATE-----
+        """
+
+    static let v1Leaf = """
+        -----BEGIN CERTIFICATE-----
+        MIIBLzCB1wIUfBCK//1VSoG7sIhLGjHtXDQPofQwCgYIKoZIzj0EAwIwHDEaMBgG
+        A1UEAwwRRml4dHVyZSBDbGllbnQgQ0EwHhcNMjYxMjA2MTgzODE2WhcNMzYxMjAz
+        MTgzODE2WjAaMRgwFgYDVQQDDA9iaWxsaW5nLXNlcnZpY2UwWTATBgcqhkjOPQIB
+        BggqhkjOPQMBBwNCAARKaLW8gySnDjryJwLHB/2HCldFLmNEw/Ss633sQUVoXpsM
+        f6iRd+FeBgBrOhxVsV6+AiLK1gcP0F8ElCJ0bcC7MAoGCCqGSM49BAMCA0cAMEQC
+        IFiyPFBQMmMTjmmUkJsUTeeanOH8JCdZP4s0goUWBmbIAiAmH0ctJW7F8zJUtQew
+        eLJlnn/QpE1nFGKfiu1dF39N1A==
+        -----END CERTIFICATE-----
+        """
+
+    static let forgedByV1 = """
+        -----BEGIN CERTIFICATE-----
+        MIIBxjCCAWugAwIBAgIUDBFDZ+XtK7Dr1T4rg8GcyZx5FQ8wCgYIKoZIzj0EAwIw
+        GjEYMBYGA1UEAwwPYmlsbGluZy1zZXJ2aWNlMB4XDTI2MTIwNjE4MzgxOVoXDTM2
+        MTIwMzE4MzgxOVowEDEOMAwGA1UEAwwFYWRtaW4wWTATBgcqhkjOPQIBBggqhkjO
+        PQMBBwNCAARE1jzcqWMyJ9ZMZDmnKSD1uz8rjOKlPCdFj21H0etE8adXj28eCsnI
+        ftqWakNWwYWeSnl71onX1wN9JyNi1ODho4GYMIGVMAwGA1UdEwEB/wQCMAAwDgYD
+        VR0PAQH/BAQDAgeAMBMGA1UdJQQMMAoGCCsGAQUFBwMCMB0GA1UdDgQWBBTOiXnd
+        T/V6OhuOylxQQRvGIFzF7jBBBgNVHSMEOjA4oSCkHjAcMRowGAYDVQQDDBFGaXh0
+        dXJlIENsaWVudCBDQYIUfBCK//1VSoG7sIhLGjHtXDQPofQwCgYIKoZIzj0EAwID
+        SQAwRgIhANLgi5KXjEgsrhDKNMeGHExzw9nxRY03MBJLw+0PixlrAiEA6+M41KOk
+        Sjn+kyrRA2ktXtGdlgsND+C525ag8yywN+E=
         -----END CERTIFICATE-----
         """
 }

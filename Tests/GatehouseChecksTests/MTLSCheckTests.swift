@@ -93,6 +93,15 @@ import Testing
         #expect(expired.contains("intermediate CN=Short CA expired on "), "\(expired)")
     }
 
+    /// A version 1 certificate has no basicConstraints; RFC5280Policy lets one issue, OpenSSL does
+    /// not, and neither does Gatehouse, so a holder of a v1 client certificate cannot forge.
+    @Test func versionOneCertificatesNeitherIssueNorAuthenticate() async {
+        let forged = await failure([F.forgedByV1, F.v1Leaf])
+        #expect(forged.contains("intermediate CN=billing-service is not a CA (no basicConstraints CA:TRUE)"), "\(forged)")
+        let v1 = await failure([F.v1Leaf])
+        #expect(v1.contains("has no extended key usage"), "\(v1)")
+    }
+
     @Test func theLeafMustBeAClientEndEntity() async {
         let serverOnly = await failure([F.serverOnly])
         #expect(serverOnly.contains("does not include TLS client authentication (clientAuth)"), "\(serverOnly)")

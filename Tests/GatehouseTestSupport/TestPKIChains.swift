@@ -10,15 +10,16 @@ import X509
 /// under any name (forgeries included), and an HTTPS call presenting a client chain.
 extension TestPKI {
     /// A certificate for `commonName` signed by `issuerKey` under the name `issuer`, with exactly
-    /// the given extensions. Nothing about the issuer is checked: this is how forgeries are made.
+    /// the given extensions (none for `.v1`). Nothing about the issuer is checked: this is how
+    /// forgeries are made.
     public static func sign(
         commonName: String, key: P256.Signing.PrivateKey = .init(), issuer: DistinguishedName,
         issuerKey: P256.Signing.PrivateKey, notBefore: Date = Date() - 3600, notAfter: Date = Date() + 86400,
-        extensions: Certificate.Extensions
+        version: Certificate.Version = .v3, extensions: Certificate.Extensions
     ) throws -> Issued {
         let subject = try DistinguishedName { CommonName(commonName) }
         let cert = try Certificate(
-            version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey),
+            version: version, serialNumber: .init(), publicKey: .init(key.publicKey),
             notValidBefore: notBefore, notValidAfter: notAfter, issuer: issuer, subject: subject,
             signatureAlgorithm: .ecdsaWithSHA256, extensions: extensions, issuerPrivateKey: .init(issuerKey))
         return Issued(certificate: cert, key: key)
