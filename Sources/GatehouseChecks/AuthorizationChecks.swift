@@ -116,42 +116,175 @@ public struct OwnerCheck: PolicyCheck {
         self.claim = claim
     }
 
-    func principalValue(_ p: Principal) -> String? {
-        if let v = ClaimPath.lookup(claim, in: p.claims)?.scalarString { return v }
+    /// The principal's value to compare, as exact text: a token claim that is a string or an
+    /// integer within ±(2^53 − 1); `sub` and `consumer` fall back to the principal's subject and
+    /// consumer name for other authentication methods.
+    func principalValue(_ p: Principal) -> ClaimText {
+        if let v = ClaimPath.lookup(claim, in: p.claims) {
+            if let t = v.exactText { return .text(t) }
+            if case .number = v {
+                return .notComparable("the number \(v.scalarString ?? "?"), which the gateway cannot compare exactly (it is not an integer within ±(2^53 − 1))")
+            }
+            switch v {
+            case .bool(let b): return .notComparable("the boolean \(b), not a string or integer")
+            case .null: return .notComparable("null")
+            case .array: return .notComparable("an array, not a string or integer")
+            default: return .notComparable("an object, not a string or integer")
+            }
+        }
         switch claim {
-        case "sub": return p.subject
-        case "consumer": return p.consumerName
-        default: return nil
+        case "sub": return p.subject.map { .text($0) } ?? .absent
+        case "consumer": return p.consumerName.map { .text($0) } ?? .absent
+        default: return .absent
         }
     }
+
+    enum ClaimText {
+        case text(String)
+        case absent
+        case notComparable(String)
+    }
+
+    /// What the owner field of a body holds: its exact text, or why it cannot be compared.
+    enum BodyOwner {
+        case text(String)
+        case missing
+        case notComparable(String)
+        case ambiguous(Denial)
+    }
+
+    /// Reads `bodyField` (a dotted path of member names) from a JSON body with the strict reader.
+    /// A body that does not read exactly one way (duplicate names, invalid JSON, too deep) is
+    /// `ambiguous_body`; so is a path that names two members (`"a.b"` and `"a": {"b"}`).
+    func readBodyOwner(_ request: PolicyRequest, _ body: [UInt8], _ bodyField: String) -> BodyOwner {
+        let paths = OwnerCheck.readings(of: bodyField)
+        let found: [[String]: StrictJSONValue]
+        do {
+            found = try StrictJSON.values(at: Set(paths), in: body)
+        } catch let e as StrictJSONError {
+            return .ambiguous(ambiguousBody(request, e.description, why: e.kind == .duplicateKey
+                ? "JSON parsers disagree on which of two same-named members wins (Foundation keeps the first; Python, Node and Go the last), so the gateway could check another value than the upstream acts on"
+                : "the upstream's parser could read it differently, or not at all"))
+        } catch {
+            return .missing
+        }
+        let hits = paths.filter { found[$0] != nil }
+        if hits.count > 1 {
+            let shown = hits.map { "/" + $0.map(StrictJSON.pointerToken).joined(separator: "/") }
+            return .ambiguous(ambiguousBody(request, "body field \(bodyField) names both \(shown.joined(separator: " and "))",
+                                            why: "readers of a dotted path disagree on which member it means"))
+        }
+        guard let path = hits.first, let v = found[path] else { return .missing }
+        let pointer = "/" + path.map(StrictJSON.pointerToken).joined(separator: "/")
+        switch v {
+        case .string(let s): return .text(s)
+        case .number(let t):
+            if let i = OwnerCheck.exactInteger(t) { return .text(i) }
+            return .ambiguous(ambiguousBody(request, "body field \(bodyField) (\(pointer)) is the number \(t.count > 40 ? String(t.prefix(40)) + "…" : t)",
+                                            why: "a number with a fraction or exponent, or an integer beyond ±(2^53 − 1), is read as different values by different parsers (JavaScript rounds 9007199254740993 to 9007199254740992; Python reads 1.0 as 1.0, JavaScript as 1)"))
+        default:
+            return .notComparable("\(v.kindText) at \(pointer)")
+        }
+    }
+
+    func ambiguousBody(_ request: PolicyRequest, _ what: String, why: String) -> Denial {
+        Denial(code: .ambiguousBody, detail: "\(request.summary): check \(id) refused the JSON body: \(what); \(why)",
+               required: ["a strict JSON body (RFC 8259) with each member name once per object"], presented: [what],
+               hint: "Send each member once, as strict UTF-8 JSON; send identifiers as strings.")
+    }
+
+    /// Every way a dotted field path can be read as member names: `a.b` is ["a.b"] or ["a", "b"].
+    static func readings(of field: String) -> [[String]] {
+        let parts = field.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count > 1, parts.count <= 8 else { return [parts] }
+        var out: [[String]] = []
+        for mask in 0..<(1 << (parts.count - 1)) {
+            var path: [String] = []
+            var current = parts[0]
+            for k in 1..<parts.count {
+                if mask & (1 << (k - 1)) != 0 { current += "." + parts[k] } else { path.append(current); current = parts[k] }
+            }
+            path.append(current)
+            out.append(path)
+        }
+        return out
+    }
+
+    /// A JSON number's text as a canonical decimal integer when it is one within ±(2^53 − 1)
+    /// ("-0" is "0"); nil for fractions, exponents and larger integers.
+    static func exactInteger(_ text: String) -> String? {
+        var digits = Substring(text)
+        let negative = digits.hasPrefix("-")
+        if negative { digits = digits.dropFirst() }
+        guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        guard digits.count < 16 || (digits.count == 16 && digits <= "9007199254740991") else { return nil }
+        if digits == "0" { return "0" }
+        return negative ? "-" + digits : String(digits)
+    }
+
+    /// Exact comparison: the same Unicode scalars (not merely canonically equivalent), as the
+    /// upstream compares.
+    static func same(_ a: String, _ b: String) -> Bool { a.utf8.elementsEqual(b.utf8) }
 
     public func evaluate(_ request: inout PolicyRequest) -> Verdict {
         guard let p = request.principal else { return .deny(unauthenticated(request, check: id)) }
         var owner: String?
         var source = ""
+        var unreadable: String?
         if let pathParam {
-            owner = request.pathParams[pathParam].map { PercentDecoding.decode($0) }
+            // The router decoded the parameter once; it is used as it is (decoding again would
+            // let %2561lice pass for alice while the upstream sees %61lice).
+            owner = request.pathParams[pathParam]
             source = "path parameter {\(pathParam)}"
         }
         if owner == nil, let bodyField {
             source = "body field \(bodyField)"
-            if let body = request.body, let obj = try? JSONDecoder().decode([String: JSONValue].self, from: Data(body)) {
-                owner = ClaimPath.lookup(bodyField, in: obj)?.scalarString
+            if let body = request.body {
+                switch readBodyOwner(request, body, bodyField) {
+                case .text(let t): owner = t
+                case .missing: break
+                case .notComparable(let what): unreadable = what
+                case .ambiguous(let d): return .deny(d)
+                }
             }
         }
         guard let owner else {
-            return .deny(Denial(code: "not_owner", detail: "\(request.summary): the resource owner could not be read from \(source), so ownership cannot be established",
+            let why = unreadable.map { "the resource owner in \(source) is \($0), not a string or integer" }
+                ?? "the resource owner could not be read from \(source)"
+            return .deny(Denial(code: "not_owner", detail: "\(request.summary): \(why), so ownership cannot be established",
                                 required: ["\(source) equal to the caller's \(claim)"], presented: []))
         }
-        guard let mine = principalValue(p) else {
-            return .deny(Denial(code: "not_owner", detail: "\(request.summary) belongs to \(owner) (\(source)); the caller has no \(claim) claim to compare",
-                                required: ["\(claim) = \(owner)"], presented: ["no \(claim)"]))
+        let shownOwner = DisplayOwner.text(owner)
+        let mine: String
+        switch principalValue(p) {
+        case .text(let t): mine = t
+        case .absent:
+            return .deny(Denial(code: "not_owner", detail: "\(request.summary) belongs to \(shownOwner) (\(source)); the caller has no \(claim) claim to compare",
+                                required: ["\(claim) = \(shownOwner)"], presented: ["no \(claim)"]))
+        case .notComparable(let what):
+            return .deny(Denial(code: "not_owner", detail: "\(request.summary) belongs to \(shownOwner) (\(source)); the caller's \(claim) is \(what)",
+                                required: ["\(claim) = \(shownOwner)"], presented: ["\(claim) not comparable"],
+                                hint: "Issue the \(claim) claim as a string."))
         }
-        guard mine == owner else {
-            return .deny(Denial(code: "not_owner", detail: "\(request.summary) belongs to \(owner) (\(source)); the caller's \(claim) is \(mine)",
-                                required: ["\(claim) = \(owner)"], presented: ["\(claim) = \(mine)"]))
+        guard OwnerCheck.same(mine, owner) else {
+            return .deny(Denial(code: "not_owner", detail: "\(request.summary) belongs to \(shownOwner) (\(source)); the caller's \(claim) is \(DisplayOwner.text(mine))",
+                                required: ["\(claim) = \(shownOwner)"], presented: ["\(claim) = \(DisplayOwner.text(mine))"]))
         }
-        return .allow(note: "\(claim) \(mine) owns \(source) \(owner)")
+        return .allow(note: "\(claim) \(DisplayOwner.text(mine)) owns \(source) \(shownOwner)")
+    }
+}
+
+/// Request-supplied identifiers in denials: at most 128 characters, control characters escaped.
+enum DisplayOwner {
+    static func text(_ s: String) -> String {
+        var out = ""
+        var n = 0
+        for u in s.unicodeScalars {
+            n += 1
+            if n > 128 { out += "…"; break }
+            if u.value < 0x20 || (u.value >= 0x7F && u.value <= 0x9F) { out += "\\u{" + String(u.value, radix: 16) + "}" } else { out.unicodeScalars.append(u) }
+        }
+        return out
     }
 }
 
@@ -175,7 +308,8 @@ public struct TenantCheck: PolicyCheck {
         guard let p = request.principal else { return .deny(unauthenticated(request, check: id)) }
         var expected = tenant
         var source = "this API"
-        if expected == nil, let pathParam, let v = request.pathParams[pathParam] { expected = PercentDecoding.decode(v); source = "path parameter {\(pathParam)}" }
+        // The router decoded the parameter once; it is used as it is.
+        if expected == nil, let pathParam, let v = request.pathParams[pathParam] { expected = v; source = "path parameter {\(pathParam)}" }
         if expected == nil, let header, let v = request.headers[header] { expected = String(v.trimmingSpaces); source = "header \(header)" }
         guard let expected else {
             return .deny(Denial(code: "wrong_tenant", detail: "\(request.summary): the target tenant could not be determined (\([pathParam.map { "path parameter {\($0)}" }, header.map { "header \($0)" }].compactMap { $0 }.joined(separator: " or ")) missing)",
@@ -185,7 +319,7 @@ public struct TenantCheck: PolicyCheck {
             return .deny(Denial(code: "wrong_tenant", detail: "\(request.summary) belongs to tenant \(expected) (\(source)); the caller belongs to no tenant",
                                 required: ["tenant \(expected)"], presented: ["no tenant"]))
         }
-        guard mine == expected else {
+        guard OwnerCheck.same(mine, expected) else {
             return .deny(Denial(code: "wrong_tenant", detail: "\(request.summary) belongs to tenant \(expected) (\(source)); the caller belongs to tenant \(mine)",
                                 required: ["tenant \(expected)"], presented: ["tenant \(mine)"]))
         }

@@ -29,6 +29,42 @@ public struct Principal: Sendable, Equatable, Codable {
         self.claims = claims
     }
 
+    /// The identity `rate_limit` counts by for `key: consumer`: the consumer the credential
+    /// belongs to (API key, Basic user, mapped certificate) or, for a token, its issuer and subject.
+    /// Nil for an unauthenticated request.
+    public var limitConsumer: String? { consumerID }
+
+    /// The identity `rate_limit` counts by for `key: key`: the credential itself (API key id,
+    /// certificate fingerprint, token `jti`); a Basic user, whose credential is the user, counts as
+    /// the user. Nil for an unauthenticated request.
+    public var limitKey: String? { keyID ?? consumerID.map { "user " + $0 } }
+
+    /// The consumer id of a JWT principal: `jwt <iss>|<sub>`, so one subject of one issuer is one
+    /// caller whatever key signed its tokens. A token without `iss` is named by the policy that
+    /// accepted it instead (`policy <id>`); one without `sub` by the token (`token <fingerprint>`).
+    /// `|` and `\` in the parts are escaped, so two different pairs never give one id.
+    public static func jwtConsumerID(issuer: String?, subject: String?, policy: String, fingerprint: String) -> String {
+        "jwt " + escapeIdentityPart(issuer ?? "policy " + policy) + "|" + escapeIdentityPart(subject ?? "token " + fingerprint)
+    }
+
+    /// The key id of a JWT principal: the token's own identity, `jti <jti>` (with its issuer), or
+    /// without a `jti` the subject's identity (`sub <iss>|<sub>`). Never the signing key's kid:
+    /// every user of an issuer's key would share it.
+    public static func jwtKeyID(jti: String?, issuer: String?, subject: String?, policy: String, fingerprint: String) -> String {
+        if let jti { return "jti " + escapeIdentityPart(jti) + " from " + escapeIdentityPart(issuer ?? "policy " + policy) }
+        return "sub " + String(jwtConsumerID(issuer: issuer, subject: subject, policy: policy, fingerprint: fingerprint).dropFirst(4))
+    }
+
+    static func escapeIdentityPart(_ s: String) -> String {
+        guard s.contains("|") || s.contains("\\") else { return s }
+        var out = ""
+        for c in s {
+            if c == "|" || c == "\\" { out.append("\\") }
+            out.append(c)
+        }
+        return out
+    }
+
     /// Merges a later authentication into this one (e.g. mTLS then JWT): set fields win.
     public mutating func merge(_ other: Principal) {
         method = method + "+" + other.method
@@ -74,16 +110,41 @@ public enum JSONValue: Sendable, Equatable, Hashable, Codable {
         }
     }
 
-    /// The value as a plain string when it is a scalar (numbers without a trailing ".0").
+    /// The value as a plain string when it is a scalar, for display (numbers without a trailing
+    /// ".0"; a number that is not an exact integer is shown as the Double it was read as, e.g.
+    /// `9.007199254740992e+15`). Comparisons use ``exactText``.
     public var scalarString: String? {
         switch self {
         case .string(let s): return s
         case .bool(let b): return b ? "true" : "false"
         case .number(let n):
-            if n.rounded() == n, abs(n) < 1e15 { return String(Int64(n)) }
+            if let t = JSONValue.exactInteger(n) { return t }
             return String(n)
         default: return nil
         }
+    }
+
+    /// The value as text that names it exactly, for comparing with request data (`owner`,
+    /// `tenant`): a string as it is, a number only when it is an integer within ±(2^53 − 1) (its
+    /// decimal text). Nil for any other number, since a Double cannot tell which decimal text was
+    /// sent (9007199254740992 and 9007199254740993 read as the same Double), and for booleans,
+    /// null, arrays and objects.
+    public var exactText: String? {
+        switch self {
+        case .string(let s): return s
+        case .number(let n): return JSONValue.exactInteger(n)
+        default: return nil
+        }
+    }
+
+    /// The largest integer every JSON reader holds exactly: 2^53 − 1 (JavaScript's
+    /// `Number.MAX_SAFE_INTEGER`).
+    public static let maxExactInteger: Double = 9_007_199_254_740_991
+
+    /// `n` in decimal when it is an integer that a Double holds exactly and unambiguously.
+    static func exactInteger(_ n: Double) -> String? {
+        guard n.isFinite, n.rounded() == n, abs(n) <= maxExactInteger else { return nil }
+        return String(Int64(n))
     }
 
     public subscript(key: String) -> JSONValue? {

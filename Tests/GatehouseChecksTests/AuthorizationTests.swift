@@ -94,6 +94,91 @@ func allowed(_ v: Verdict) -> Bool { if case .allow = v { return true } else { r
         #expect(denialOf(byBody.evaluate(&bad))?.code == "not_owner")
     }
 
+    @Test func ownerBodyWithDuplicateMembersIsAmbiguousAt400() throws {
+        let c = OwnerCheck(id: "own-transfer", bodyField: "account.owner")
+        let alice = Principal(method: "jwt", subject: "alice", claims: ["sub": .string("alice")])
+        let bodies: [(String, String)] = [
+            (#"{"account":{"owner":"alice"},"account":{"owner":"bob"}}"#, "/account"),
+            (#"{"account":{"owner":"alice","owner":"bob"}}"#, "/account/owner"),
+            (#"{"account":{"owner":"alice","\u006fwner":"bob"}}"#, "/account/owner"),
+            (#"{"account":{"owner":"alice","Owner":"bob"}}"#, "/account/Owner"),
+            (#"{"account":{"owner":"alice"},"x":[{"k":1,"k":2}]}"#, "/x/0/k"),
+        ]
+        for (body, pointer) in bodies {
+            var r = req("POST", "/transfer", principal: alice, body: body)
+            let d = try #require(denialOf(c.evaluate(&r)), "\(body)")
+            #expect(d.code == "ambiguous_body" && d.status == 400, "\(body)")
+            #expect(d.detail.contains(pointer), "\(body): \(d.detail)")
+            #expect(d.detail.contains("disagree"), "\(d.detail)")
+        }
+        // Controls: the owner alone passes; another owner is not_owner.
+        var ok = req("POST", "/transfer", principal: alice, body: #"{"account":{"owner":"alice"}}"#)
+        #expect(allowed(c.evaluate(&ok)))
+        var bob = req("POST", "/transfer", principal: alice, body: #"{"account":{"owner":"bob"}}"#)
+        #expect(denialOf(c.evaluate(&bob))?.code == "not_owner")
+    }
+
+    @Test func ownerBodyThatIsNotStrictJSONIsAmbiguous() throws {
+        let c = OwnerCheck(id: "own", bodyField: "owner")
+        let alice = Principal(method: "jwt", subject: "alice", claims: ["sub": .string("alice")])
+        for body in [#"{"owner":"alice",}"#, "\u{FEFF}{\"owner\":\"alice\"}", #"{"owner":"alice"} x"#, #"{"owner":"alice","n":NaN}"#,
+                     String(repeating: "[", count: 100) + String(repeating: "]", count: 100)] {
+            var r = req("POST", "/t", principal: alice, body: body)
+            let d = try #require(denialOf(c.evaluate(&r)), "\(body)")
+            #expect(d.code == "ambiguous_body" && d.status == 400, "\(body)")
+        }
+        // UTF-16 (as `charset=utf-16` would announce) is not read either.
+        var utf16 = PolicyRequest(method: "POST", path: "/t", body: [0xFF, 0xFE] + Array(#"{"owner":"alice"}"#.utf8).flatMap { [$0, 0] }, principal: alice)
+        #expect(denialOf(c.evaluate(&utf16))?.code == "ambiguous_body")
+        // A dotted field that names two members.
+        let dotted = OwnerCheck(id: "own", bodyField: "account.owner")
+        var both = req("POST", "/t", principal: alice, body: #"{"account.owner":"alice","account":{"owner":"bob"}}"#)
+        let d = try #require(denialOf(dotted.evaluate(&both)))
+        #expect(d.code == "ambiguous_body" && d.detail.contains("/account.owner") && d.detail.contains("/account/owner"))
+        var flat = req("POST", "/t", principal: alice, body: #"{"account.owner":"alice"}"#)
+        #expect(allowed(dotted.evaluate(&flat)))
+    }
+
+    @Test func ownerNumbersAreComparedAsExactDecimalText() throws {
+        let c = OwnerCheck(id: "own", bodyField: "owner")
+        func verdict(_ sub: JSONValue, _ body: String) -> Verdict {
+            var r = req("POST", "/t", principal: Principal(method: "jwt", claims: ["sub": sub]), body: body)
+            return c.evaluate(&r)
+        }
+        #expect(allowed(verdict(.number(17), #"{"owner":17}"#)))
+        #expect(allowed(verdict(.string("17"), #"{"owner":17}"#)))
+        #expect(allowed(verdict(.number(9_007_199_254_740_991), #"{"owner":9007199254740991}"#)))
+        #expect(denialOf(verdict(.number(17), #"{"owner":18}"#))?.code == "not_owner")
+        // Beyond 2^53 a Double cannot tell these apart: the claim side is not comparable...
+        let big = try #require(denialOf(verdict(.number(9_007_199_254_740_992), #"{"owner":"9007199254740993"}"#)))
+        #expect(big.code == "not_owner" && big.detail.contains("cannot compare exactly"))
+        #expect(denialOf(verdict(.number(9_007_199_254_740_992), #"{"owner":"9007199254740992"}"#))?.code == "not_owner")
+        // ...and a body number beyond it, or with a fraction or exponent, reads differently upstream.
+        for body in [#"{"owner":9007199254740993}"#, #"{"owner":9007199254740992}"#, #"{"owner":17.0}"#, #"{"owner":1.7e1}"#, #"{"owner":1e400}"#] {
+            let d = try #require(denialOf(verdict(.string("9007199254740993"), body)), "\(body)")
+            #expect(d.code == "ambiguous_body", "\(body)")
+        }
+        #expect(allowed(verdict(.number(0), #"{"owner":-0}"#)))
+        // A boolean owner is not an identifier.
+        #expect(denialOf(verdict(.string("true"), #"{"owner":true}"#))?.detail.contains("not a string or integer") == true)
+    }
+
+    @Test func ownerComparesCodePointsAndDoesNotDecodeAgain() throws {
+        let byPath = OwnerCheck(id: "own", pathParam: "id")
+        let alice = Principal(method: "jwt", subject: "alice", claims: ["sub": .string("alice")])
+        // The router decoded /users/%2561lice once to %61lice: that is not alice.
+        var twice = req("GET", "/users/%2561lice", principal: alice, params: ["id": "%61lice"])
+        let d = try #require(denialOf(byPath.evaluate(&twice)))
+        #expect(d.code == "not_owner" && d.detail.contains("belongs to %61lice"))
+        // Canonically equivalent is not equal: é composed and e + combining acute are two names upstream.
+        let jose = Principal(method: "jwt", claims: ["sub": .string("jos\u{E9}")])
+        var decomposed = req("GET", "/users/x", principal: jose, params: ["id": "jose\u{301}"])
+        #expect(denialOf(byPath.evaluate(&decomposed))?.code == "not_owner")
+        let tenant = TenantCheck(id: "t", pathParam: "tenant")
+        var encoded = req("GET", "/t/%2561cme", principal: token, params: ["tenant": "%61cme"])
+        #expect(denialOf(tenant.evaluate(&encoded))?.code == "wrong_tenant")
+    }
+
     @Test func crossTenantCallsAreRefused() throws {
         let fixed = TenantCheck(id: "t", tenant: "globex")
         var r = req("GET", "/", principal: token)
