@@ -39,22 +39,22 @@ struct TLSListener: Sendable {
         let box = PeerIdentityBox()
         if let authority {
             try pipeline.addHandler(NIOSSLServerHandler(context: context, customVerificationCallbackWithMetadata: { certs, promise in
-                let der = certs.compactMap { try? $0.toDERBytes() }
-                let loop = promise.futureResult.eventLoop
-                // Chain building and signature checks run off the event loop; the handshake waits
-                // for the promise, and the box is written on the loop before it completes, so the
-                // HTTP handler (same loop, after the handshake) always sees the result.
-                Task {
+                // All or nothing: dropping one would move another certificate into the leaf's place.
+                // An unreadable chain becomes one empty certificate, which verification refuses.
+                let der = (try? certs.map { try $0.toDERBytes() }) ?? [[]]
+                // Chain building and signature checks run in a task, off the event loop; the
+                // handshake waits for the promise. The box is written on the connection's loop
+                // before the promise completes, so the HTTP handler (same loop, after the
+                // handshake) always sees the result.
+                promise.futureResult.eventLoop.makeFutureWithTask { () -> (PeerIdentity, ValidatedCertificateChain?) in
                     let verification = await authority.verify(chain: der, now: wallClock())
-                    let validated = verification.validatedChain.isEmpty
-                        ? nil
-                        : (try? verification.validatedChain.map { try NIOSSLCertificate(bytes: $0, format: .der) }).map(ValidatedCertificateChain.init)
-                    loop.execute {
-                        box.value = verification.identity
-                        // Accepted at the TLS layer either way: the mtls check turns a refused
-                        // certificate into a 401 with the reason, which a TLS alert cannot carry.
-                        promise.succeed(.certificateVerified(VerificationMetadata(validated)))
-                    }
+                    let chain = try? verification.validatedChain.map { try NIOSSLCertificate(bytes: $0, format: .der) }
+                    return (verification.identity, chain.flatMap { $0.isEmpty ? nil : ValidatedCertificateChain($0) })
+                }.whenSuccess { identity, validated in
+                    box.value = identity
+                    // Accepted at the TLS layer either way: the mtls check turns a refused
+                    // certificate into a 401 with the reason, which a TLS alert cannot carry.
+                    promise.succeed(.certificateVerified(VerificationMetadata(validated)))
                 }
             }))
         } else {
