@@ -167,6 +167,8 @@ public final class CallLogWriter: @unchecked Sendable {
             }
             if done { break }
         }
+        // Everything is written: leave the store as one file of its real size, not a large WAL.
+        do { try store.checkpoint() } catch { logger.debug("call log checkpoint at close failed", metadata: ["error": "\(error)"]) }
         cond.lock()
         finished = true
         cond.broadcast()

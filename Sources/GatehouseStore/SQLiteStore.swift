@@ -276,6 +276,12 @@ public final class SQLiteStore: Sendable {
         }
     }
 
+    /// Copies the WAL into the database and truncates it (at shutdown: the store is left as one
+    /// file of its real size). Fails harmlessly while another process reads.
+    public func checkpoint() throws {
+        try pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+    }
+
     /// The bytes of the database's pages in use (the file is this large, plus pages freed by
     /// deletes, which later writes reuse).
     public func usedBytes() throws -> Int {

@@ -11,7 +11,7 @@ struct ExplainCommand: ParsableCommand {
         discussion: "The request id is in every response's X-Request-Id header and in the problem body's request_id."
     )
 
-    @Argument(help: "The request id.")
+    @Argument(help: "The request id. Without a ~N suffix, records of its repeats (ID~2, ID~3, …) are shown too; --json then prints an array.")
     var requestID: String
 
     @OptionGroup var storeOptions: StoreOptions
@@ -21,17 +21,23 @@ struct ExplainCommand: ParsableCommand {
 
     func run() throws {
         let store = try storeOptions.open()
-        guard let record = try store.call(requestID: requestID) else {
+        // A request id a trusted proxy repeated is stored as ID~2, ID~3, …: all are shown, oldest first.
+        let records = try store.calls(requestID: requestID)
+        guard let record = records.first else {
             printError("no call-log record with request id \(requestID) in \(try storeOptions.storePath()). Records are written within a second of the response; they are kept for the configured retention.")
             throw ExitCode(1)
         }
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(TerminalSafe.json(String(decoding: try enc.encode(record), as: UTF8.self)))
+            let data = records.count == 1 ? try enc.encode(record) : try enc.encode(records)
+            print(TerminalSafe.json(String(decoding: data, as: UTF8.self)))
             return
         }
-        print(ExplainText.render(record))
+        if records.count > 1 {
+            print(TerminalSafe.line("\(records.count) records for request id \(requestID): a trusted proxy sent it more than once; each repeat is stored as \(requestID)~N.") + "\n")
+        }
+        print(records.map(ExplainText.render).joined(separator: "\n\n"))
     }
 }
 
