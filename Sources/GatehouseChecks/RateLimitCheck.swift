@@ -19,14 +19,21 @@ public struct RateLimitCheck: PolicyCheck {
     public let store: any RateLimitStore
     /// Whether allowed responses carry the RateLimit fields too.
     public let headersOnAllowed: Bool
+    /// IPv6 clients are counted per network of this many bits (64: one subscriber's /64; 128:
+    /// each address). IPv4 clients are counted per address.
+    public let ipv6Prefix: Int
     /// The `RateLimit-Policy` value, built once.
     let policyField: String
     /// Window names as sf-strings, built once: the `RateLimit` field is built per request.
     let quotedNames: [String]
     let quotedQuotaName: String?
 
-    public init(id: String, keyParts: [RateLimitKeyPart], rule: RateLimitRule, store: any RateLimitStore, headersOnAllowed: Bool = true) {
+    public static let defaultIPv6Prefix = 64
+
+    public init(id: String, keyParts: [RateLimitKeyPart], rule: RateLimitRule, store: any RateLimitStore, headersOnAllowed: Bool = true,
+                ipv6Prefix: Int = RateLimitCheck.defaultIPv6Prefix) {
         self.id = id
+        self.ipv6Prefix = max(1, min(128, ipv6Prefix))
         self.keyParts = keyParts.isEmpty ? [.ip] : keyParts
         self.rule = rule
         self.store = store
@@ -41,12 +48,17 @@ public struct RateLimitCheck: PolicyCheck {
     }
 
     /// The counter key and how to describe it ("consumer acme, ip 203.0.113.7").
+    ///
+    /// `consumer` and `key` mean the same for every credential (see ``Principal/limitConsumer``
+    /// and ``Principal/limitKey``): an API key's consumer and key id; a token's issuer + subject
+    /// and its `jti`; a Basic user for both; a certificate's mapped consumer and fingerprint.
+    /// Addresses are IPv4 addresses, or IPv6 networks of `ipv6Prefix` bits.
     func key(for request: PolicyRequest) -> (key: String, description: String) {
         var key = ""
         var addressText: String?
         func address() -> String {
             if let addressText { return addressText }
-            let a = request.clientAddress?.description ?? "-"
+            let a = request.clientAddress?.counterText(ipv6Prefix: ipv6Prefix) ?? "-"
             addressText = a
             return a
         }
@@ -55,7 +67,7 @@ public struct RateLimitCheck: PolicyCheck {
             let value: String
             switch part {
             case .consumer:
-                if let c = request.principal?.consumerID {
+                if let c = request.principal?.limitConsumer {
                     value = "consumer " + (request.principal?.consumerName ?? c)
                     key += "c=" + c + "|"
                 } else {
@@ -64,7 +76,7 @@ public struct RateLimitCheck: PolicyCheck {
                     key += "ca=" + address() + "|"
                 }
             case .key:
-                if let k = request.principal?.keyID {
+                if let k = request.principal?.limitKey {
                     value = "key " + k
                     key += "k=" + k + "|"
                 } else {

@@ -4,11 +4,11 @@ import Yams
 
 extension PolicyTypes {
     /// `rate_limit`: `key`, `rate` + `burst` (one window) or `limits` (several), `quota`, `ban`,
-    /// `headers`, `max_keys`.
+    /// `headers`, `max_keys`, `ipv6_prefix`.
     ///
     /// The counter store is created here, once per policy, so every route that lists the policy
     /// shares its counters (add `route` to `key` to count routes apart).
-    static let rateLimit = PolicyType(name: "rate_limit", keys: ["key", "rate", "burst", "limits", "quota", "ban", "headers", "max_keys"]) { id, node, f, r in
+    static let rateLimit = PolicyType(name: "rate_limit", keys: ["key", "rate", "burst", "limits", "quota", "ban", "headers", "max_keys", "ipv6_prefix"]) { id, node, f, r in
         var parts: [RateLimitKeyPart] = []
         if let k = f["key"] {
             let items: [ConfigNode]
@@ -63,7 +63,9 @@ extension PolicyTypes {
         let maxKeys = f["max_keys"].flatMap { r.int($0, range: 64...100_000_000) } ?? 100_000
         let store = InProcessRateLimitStore(maxKeys: maxKeys)
         let rule = RateLimitRule(windows: windows, quota: quota, ban: ban)
-        let check = RateLimitCheck(id: id, keyParts: parts, rule: rule, store: store, headersOnAllowed: headers)
+        // IPv6 clients are counted per /64 unless told otherwise (128: per address).
+        let ipv6Prefix = f["ipv6_prefix"].flatMap { r.int($0, range: 1...128) } ?? RateLimitCheck.defaultIPv6Prefix
+        let check = RateLimitCheck(id: id, keyParts: parts, rule: rule, store: store, headersOnAllowed: headers, ipv6Prefix: ipv6Prefix)
         return { _ in check }
     }
 

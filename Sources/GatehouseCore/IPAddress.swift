@@ -97,6 +97,20 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
         return (h, l)
     }
 
+    /// The address with every bit after the first `prefix` bits cleared (`prefix` is clamped to
+    /// the family's length: 32 for IPv4, 128 for IPv6).
+    public func masked(toPrefix prefix: Int) -> IPAddress {
+        CIDRBlock(network: self, prefix: max(0, min(prefix, family == .v4 ? 32 : 128))).network
+    }
+
+    /// How a per-address counter names this address: IPv4 as itself; IPv6 by its network of
+    /// `ipv6Prefix` bits (`2001:db8:1:2::/64`), since one subscriber usually holds a whole /64 and
+    /// can rotate through it at will. `ipv6Prefix` 128 counts full addresses.
+    public func counterText(ipv6Prefix: Int) -> String {
+        guard family == .v6, ipv6Prefix < 128 else { return description }
+        return CIDRBlock(network: self, prefix: max(0, ipv6Prefix)).description
+    }
+
     public var description: String {
         switch family {
         case .v4:

@@ -177,4 +177,85 @@ private func header(_ d: Denial?, _ name: String) -> String? { d?.headers.first 
         #expect(note?.contains("anonymous caller at 198.51.100.1") == true)
         guard case .allow = c.evaluate(&b) else { Issue.record("anonymous callers share one bucket"); return }
     }
+
+    /// A JWT principal as the jwt check builds it: consumer = issuer + subject, key = the token's jti.
+    func jwtPrincipal(sub: String?, jti: String?, iss: String? = "https://issuer.example") -> Principal {
+        Principal(method: "jwt", consumerID: Principal.jwtConsumerID(issuer: iss, subject: sub, policy: "bearer", fingerprint: "f-" + (jti ?? "x")),
+                  consumerName: sub,
+                  keyID: Principal.jwtKeyID(jti: jti, issuer: iss, subject: sub, policy: "bearer", fingerprint: "f-" + (jti ?? "x")),
+                  subject: sub)
+    }
+
+    func outcomes(_ c: RateLimitCheck, _ principals: [Principal], ip: String = "127.0.0.1") -> [Bool] {
+        principals.map { p in
+            var r = request(ip: ip, now: base)
+            r.principal = p
+            if case .allow = c.evaluate(&r) { return true }
+            return false
+        }
+    }
+
+    @Test func jwtCallersAreCountedPerIssuerAndSubjectNotPerAddress() {
+        let c = check([RateWindow(count: 2, period: 60, name: "w")], key: [.consumer])
+        let alice = jwtPrincipal(sub: "alice", jti: "a1"), bob = jwtPrincipal(sub: "bob", jti: "b1")
+        #expect(outcomes(c, [alice, alice, alice, bob]) == [true, true, false, true])
+        // A new token of alice's (another jti) is still alice.
+        #expect(outcomes(c, [jwtPrincipal(sub: "alice", jti: "a2")]) == [false])
+        // The same subject from another issuer is another caller.
+        #expect(outcomes(c, [jwtPrincipal(sub: "alice", jti: "a3", iss: "https://other.example")]) == [true])
+        #expect(outcomes(c, [bob]) == [true])
+        var r = request(now: base)
+        r.principal = bob
+        guard case .deny(let d) = c.evaluate(&r) else { Issue.record("bob not limited"); return }
+        #expect(d.detail.contains("for consumer bob"))
+    }
+
+    @Test func jwtKeyIsTheTokenNotTheSigningKey() {
+        let c = check([RateWindow(count: 1, period: 60, name: "w")], key: [.key])
+        let tokens = ["alice", "bob", "carol"].map { jwtPrincipal(sub: $0, jti: "j-" + $0) }
+        #expect(outcomes(c, tokens) == [true, true, true])
+        #expect(outcomes(c, tokens) == [false, false, false])
+        // Without a jti, the key is the subject's identity.
+        #expect(outcomes(c, [jwtPrincipal(sub: "dave", jti: nil), jwtPrincipal(sub: "dave", jti: nil)]) == [true, false])
+        // Without iss or sub, callers still never share one bucket.
+        let anon = [jwtPrincipal(sub: nil, jti: nil, iss: nil), Principal(method: "jwt", consumerID: Principal.jwtConsumerID(issuer: nil, subject: nil, policy: "bearer", fingerprint: "other"),
+                                                                           keyID: Principal.jwtKeyID(jti: nil, issuer: nil, subject: nil, policy: "bearer", fingerprint: "other"))]
+        #expect(outcomes(c, anon) == [true, true])
+    }
+
+    @Test func identityPartsAreEscapedSoPairsNeverCollide() {
+        #expect(Principal.jwtConsumerID(issuer: "a|b", subject: "c", policy: "p", fingerprint: "f")
+                != Principal.jwtConsumerID(issuer: "a", subject: "b|c", policy: "p", fingerprint: "f"))
+        #expect(Principal.jwtConsumerID(issuer: "https://issuer.example", subject: "alice", policy: "p", fingerprint: "f") == "jwt https://issuer.example|alice")
+        #expect(Principal.jwtKeyID(jti: "j1", issuer: "https://issuer.example", subject: "alice", policy: "p", fingerprint: "f") == "jti j1 from https://issuer.example")
+        #expect(Principal.jwtKeyID(jti: nil, issuer: nil, subject: "alice", policy: "bearer", fingerprint: "f") == "sub policy bearer|alice")
+    }
+
+    @Test func basicUsersAreTheirOwnKey() {
+        let c = check([RateWindow(count: 1, period: 60, name: "w")], key: [.key])
+        let user = Principal(method: "basic", consumerID: "c-alice", consumerName: "alice", subject: "alice")
+        #expect(outcomes(c, [user, user]) == [true, false])
+        #expect(outcomes(c, [Principal(method: "basic", consumerID: "c-bob", consumerName: "bob")]) == [true])
+    }
+
+    @Test func ipv6ClientsAreCountedPerSlash64ByDefault() {
+        let c = check([RateWindow(count: 2, period: 60, name: "w")])
+        var results: [Bool] = []
+        for k in 1...6 {
+            var r = request(ip: "2001:db8:1:2::\(String(k, radix: 16))", now: base)
+            if case .allow = c.evaluate(&r) { results.append(true) } else { results.append(false) }
+        }
+        #expect(results == [true, true, false, false, false, false])
+        var other = request(ip: "2001:db8:1:3::1", now: base)
+        guard case .allow(let note) = c.evaluate(&other) else { Issue.record("the next /64 was refused"); return }
+        #expect(note?.contains("ip 2001:db8:1:3::/64") == true)
+        // 128 counts each address; IPv4 is always per address.
+        let full = RateLimitCheck(id: "limit", keyParts: [.ip], rule: RateLimitRule(windows: [RateWindow(count: 1, period: 60, name: "w")]),
+                                  store: InProcessRateLimitStore(), ipv6Prefix: 128)
+        var a = request(ip: "2001:db8::1", now: base), b = request(ip: "2001:db8::2", now: base)
+        #expect(allowed(full.evaluate(&a)) && allowed(full.evaluate(&b)))
+        var v4a = request(ip: "198.51.100.1", now: base), v4b = request(ip: "198.51.100.2", now: base)
+        let v4 = check([RateWindow(count: 1, period: 60, name: "w")])
+        #expect(allowed(v4.evaluate(&v4a)) && allowed(v4.evaluate(&v4b)))
+    }
 }
