@@ -236,6 +236,64 @@ func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains { Display
         #expect(d.detail.contains("cannot read JWKS file"))
     }
 
+    /// An HTTP server on 127.0.0.1 that answers every connection with `head` and then `bodyBytes`
+    /// bytes of `{`, written in 64 KiB pieces until done or the client goes away.
+    final class FloodServer: @unchecked Sendable {
+        let fd: Int32
+        let port: Int
+        init(head: String, bodyBytes: Int) throws {
+            let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var one: Int32 = 1
+            setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, len) } }
+            listen(s, 16)
+            _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
+            fd = s
+            port = Int(UInt16(bigEndian: addr.sin_port))
+            let listener = s
+            Thread.detachNewThread {
+                while true {
+                    let c = accept(listener, nil, nil)
+                    if c < 0 { return }
+                    var buf = [UInt8](repeating: 0, count: 4096)
+                    _ = recv(c, &buf, buf.count, 0)
+                    signal(SIGPIPE, SIG_IGN)
+                    _ = head.utf8CString.withUnsafeBufferPointer { send(c, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL)) }
+                    let piece = [UInt8](repeating: UInt8(ascii: "{"), count: 65536)
+                    var sent = 0
+                    while sent < bodyBytes {
+                        let n = piece.withUnsafeBytes { send(c, $0.baseAddress, min(piece.count, bodyBytes - sent), Int32(MSG_NOSIGNAL)) }
+                        if n <= 0 { break }
+                        sent += n
+                    }
+                    close(c)
+                }
+            }
+        }
+        deinit { shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
+    }
+
+    @Test func aJWKSURLSendingAHundredMegabytesIsCutOffAtTheLimit() async throws {
+        // Without a length (until close), and with a declared length of 100 MB.
+        for head in ["HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n",
+                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n"] {
+            let server = try FloodServer(head: head, bodyBytes: 100_000_000)
+            let keys = JWTKeySet(source: .url("http://127.0.0.1:\(server.port)/jwks.json"), report: { _ in })
+            await keys.refreshNow()
+            let snap = keys.snapshot()
+            #expect(!snap.loaded)
+            #expect(snap.lastError?.contains("\(JWTKeySet.maxDocumentBytes)") == true, "\(snap.lastError ?? "")")
+        }
+        // A file that never ends (/dev/zero) is cut off the same way.
+        let zero = JWTKeySet(source: .file("/dev/zero"), report: { _ in })
+        await zero.refreshNow()
+        #expect(zero.snapshot().lastError?.contains("larger than") == true)
+    }
+
     // MARK: S15: unsupported keys
 
     static let mixedJWKS = #"""
