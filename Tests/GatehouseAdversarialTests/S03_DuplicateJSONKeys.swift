@@ -1,0 +1,92 @@
+import Foundation
+import GatehouseTestSupport
+import Testing
+
+/// S3: the `owner` check read its body field with Foundation's JSONDecoder, which keeps the first
+/// of two duplicate members; Python, Node and Go keep the last. `{"account":{"owner":"alice",
+/// "owner":"bob"}}` passed as alice's while the upstream acted on bob's account.
+@Suite("S03 duplicate JSON keys", .serialized) struct S03DuplicateJSONKeys {
+    static func yaml(_ upstream: CaptureUpstream) -> String {
+        """
+        upstreams:
+          app: { targets: ["http://127.0.0.1:\(upstream.port)"] }
+        routes:
+          - name: transfer
+            match: { methods: [POST], path: /transfer }
+            upstream: app
+            policies: [bearer, own-transfer]
+        policies:
+          bearer: { type: jwt, jwks_file: jwks.json, algorithms: [HS256] }
+          own-transfer: { type: owner, body_field: account.owner }
+        """
+    }
+
+    func post(_ gw: GatewayProcess, _ body: [UInt8], contentType: String = "application/json") throws -> RawReply {
+        let head = "POST /transfer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(OwnerTokens.token(sub: "alice"))\r\n"
+            + "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+        return try exchangeBytes(port: gw.port, Array(head.utf8) + body)
+    }
+
+    @Test func theReviewsBodiesAreRefusedAsAmbiguousAndNeverReachTheUpstream() async throws {
+        let upstream = try await CaptureUpstream()
+        defer { Task { await upstream.stop() } }
+        let gw = try ownershipGateway(Self.yaml(upstream))
+        defer { gw.stop() }
+
+        let attacks: [(body: String, pointer: String)] = [
+            (#"{"account":{"owner":"alice"},"account":{"owner":"bob"}}"#, "/account"),
+            (#"{"account":{"owner":"alice","owner":"bob"}}"#, "/account/owner"),
+            // The same name once unescaped; and a letter-case twin that Go's decoder matches.
+            (#"{"account":{"owner":"alice","\u006fwner":"bob"}}"#, "/account/owner"),
+            (#"{"account":{"owner":"alice","Owner":"bob"}}"#, "/account/Owner"),
+        ]
+        for (body, pointer) in attacks {
+            let r = try post(gw, Array(body.utf8))
+            #expect(r.status == 400, "\(body)")
+            #expect(r.reason == "ambiguous_body", "\(body)")
+            #expect(r.body.contains(pointer), "\(body): \(r.body)")
+            #expect(r.body.contains("disagree"), "\(r.body)")
+        }
+        #expect(upstream.requests.isEmpty)
+        // The call log says why, naming the member.
+        let last = try post(gw, Array(#"{"account":{"owner":"alice","owner":"bob"}}"#.utf8))
+        let record = try await gw.record(last.header("x-request-id") ?? "")
+        #expect(record["reason"] as? String == "ambiguous_body")
+        #expect((record["detail"] as? String)?.contains("/account/owner") == true)
+
+        // Controls: alice's own transfer passes unchanged; bob's is not_owner.
+        let mine = try post(gw, Array(#"{"account":{"owner":"alice"},"amount":10}"#.utf8))
+        #expect(mine.status == 200)
+        #expect(upstream.requests.count == 1)
+        #expect(upstream.requests.first?.body == Array(#"{"account":{"owner":"alice"},"amount":10}"#.utf8))
+        let theirs = try post(gw, Array(#"{"account":{"owner":"bob"}}"#.utf8))
+        #expect(theirs.status == 403 && theirs.reason == "not_owner")
+        #expect(upstream.requests.count == 1)
+    }
+
+    @Test func bodiesThatAreNotStrictJSONAreRefusedToo() async throws {
+        let upstream = try await CaptureUpstream()
+        defer { Task { await upstream.stop() } }
+        let gw = try ownershipGateway(Self.yaml(upstream))
+        defer { gw.stop() }
+        let good = Array(#"{"account":{"owner":"alice"}}"#.utf8)
+        let attacks: [(String, [UInt8], String)] = [
+            ("BOM", [0xEF, 0xBB, 0xBF] + good, "application/json"),
+            ("UTF-16 announced in charset", good.flatMap { [$0, 0] }, "application/json;charset=utf-16"),
+            ("UTF-16 with its byte-order mark", [0xFF, 0xFE] + good.flatMap { [$0, 0] }, "application/json"),
+            ("100,000 nesting levels", Array(#"{"account":{"owner":"alice"},"x":"#.utf8) + Array(repeating: UInt8(ascii: "["), count: 100_000), "application/json"),
+            ("trailing garbage", good + Array(#"{"account":{"owner":"bob"}}"#.utf8), "application/json"),
+            ("owner as 1e400", Array(#"{"account":{"owner":1e400}}"#.utf8), "application/json"),
+        ]
+        for (name, body, type) in attacks {
+            let r = try post(gw, body, contentType: type)
+            #expect(r.status == 400 && r.reason == "ambiguous_body", "\(name): \(r.status) \(r.body.prefix(300))")
+        }
+        #expect(upstream.requests.isEmpty)
+        // Still alive, and a large array of numbers beside the owner (under max_body_buffer) passes.
+        var big = Array(#"{"account":{"owner":"alice"},"n":["#.utf8)
+        for k in 0..<120_000 { big += Array("\(k),".utf8) }
+        big += Array("0]}".utf8)
+        #expect(try post(gw, big).status == 200)
+    }
+}
