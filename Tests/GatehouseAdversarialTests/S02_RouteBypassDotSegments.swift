@@ -85,4 +85,41 @@ import Testing
         #expect("\(record)".contains("bad_request"))
         await upstream.stop()
     }
+
+    /// With an open catch-all route, what Tomcat, Spring or a decoding back end resolves to a
+    /// protected route meets that route's checks, or is refused.
+    @Test func aCatchAllOpenRouteDoesNotCatchWhatBackEndsResolveElsewhere() async throws {
+        let upstream = try await CaptureUpstream()
+        let gw = try GatewayProcess(yaml: """
+            upstreams:
+              cap: { targets: ["\(upstream.url)"], timeout: 5s }
+            routes:
+              - name: open
+                match: { path: "/{rest*}" }
+                upstream: cap
+              - name: admin
+                match: { path: "/admin/{rest*}" }
+                upstream: cap
+                policies: [api-key]
+              - name: export
+                match: { path: "/reports:export" }
+                upstream: cap
+                policies: [api-key]
+            policies:
+              api-key: { type: api_key, header: X-API-Key }
+            """)
+        defer { gw.stop() }
+        for target in ["/admin;jsessionid=1/users", "/reports%3Aexport", "/reports%3aexport;x=1", "/x/../admin/users", "/%61dmin/users"] {
+            let reply = try get(gw, target)
+            #expect(reply.status == 401, "\(target) → \(reply.status) \(reply.body)")
+        }
+        for target in ["/;x/admin/users", "/x/..;/admin/users", "/x/%2e%2e;/admin/users", "/x/.;/../admin/users", "/x/%ef%bc%8f..%ef%bc%8fadmin"] {
+            let reply = try get(gw, target)
+            #expect(reply.status == 400, "\(target) → \(reply.status) \(reply.body)")
+        }
+        #expect(upstream.requests.isEmpty, "\(upstream.requests.map(\.target))")
+        // The open route still serves what is really its own.
+        #expect(try get(gw, "/adminx/users").status == 200)
+        await upstream.stop()
+    }
 }
