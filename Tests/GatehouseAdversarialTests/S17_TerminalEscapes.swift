@@ -20,7 +20,14 @@ import Testing
                 match: { path: /reports }
                 upstream: app
                 policies: [password]
-            """, extraPolicies: "  password: { type: basic, realm: reports }"), dir: dir)
+              - name: odd-realm
+                match: { path: /odd }
+                upstream: app
+                policies: [odd]
+            """, extraPolicies: """
+              password: { type: basic, realm: reports }
+              odd: { type: basic, realm: "r\\e]0;t\\a\\x7f\\u0085\\u009b31m\\tok" }
+            """), dir: dir)
         defer { gw.stop() }
 
         // The review's payloads: a kid (unsigned: the signature is never checked for an unknown
@@ -43,6 +50,15 @@ import Testing
             ids.append(id)
         }
         #expect(upstream.requests.isEmpty)
+        // A header value from configuration (a realm with ESC, BEL, DEL and C1 characters) is
+        // written without them; a tab is kept.
+        let odd = try rawExchange(port: gw.port, "GET /odd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        #expect(RawReply(odd).status == 401, "\(odd)")
+        let oddHead = odd.components(separatedBy: "\r\n\r\n").first ?? ""
+        for line in oddHead.components(separatedBy: "\r\n") {
+            #expect(controlBytes(in: Array(line.utf8)).isEmpty, "control bytes in response header line \(line.debugDescription)")
+        }
+        #expect(RawReply(odd).header("www-authenticate")?.contains("]0;t") == true, "\(oddHead)")
 
         for id in ids {
             _ = try await gw.record(id)
@@ -67,7 +83,7 @@ import Testing
         #expect(logs.status == 0)
         #expect(!Array(logs.stdout.utf8).contains(0x1B) && !Array(logs.stdout.utf8).contains(0x07))
         #expect(controlBytes(in: Array(logs.stdout.utf8), allowingLineBreaks: true).isEmpty)
-        #expect(logs.stdout.split(separator: "\n").count == ids.count, "\(logs.stdout)")
+        #expect(logs.stdout.split(separator: "\n").count == ids.count + 1, "\(logs.stdout)")  // and /odd
         let logsJSON = try gw.cli(["logs", "--json"])
         #expect(!Array(logsJSON.stdout.utf8).contains(0x1B) && !Array(logsJSON.stdout.utf8).contains(0x07))
         await upstream.stop()
