@@ -22,8 +22,11 @@ public final class BasicAuthCheck: PolicyCheck, Sendable {
     let verifyPassword: @Sendable (_ password: String, _ hash: String) -> Bool
     let verified = Mutex<Set<[UInt8]>>([])
     static let cacheLimit = 10_000
-    /// Cost of the dummy hash: the cost of the last real hash seen (`hashPassword`'s default until then).
-    let dummyCost = Mutex<UInt8>(12)
+    /// Cost of the dummy hash: the cost of the last real hash this check saw, starting from the
+    /// last one any basic check in this process saw (so it survives configuration reloads), and
+    /// `hashPassword`'s default before that.
+    let dummyCost: Mutex<UInt8>
+    static let lastCostSeen = Mutex<UInt8>(12)
     /// One dummy hash per cost, made on first use from a random password nobody knows.
     static let dummyHashes = Mutex<[UInt8: String]>([:])
 
@@ -33,9 +36,11 @@ public final class BasicAuthCheck: PolicyCheck, Sendable {
         self.realm = realm
         self.directory = directory
         self.verifyPassword = verifyPassword ?? BasicAuthCheck.verifyBcrypt
-        // Make the default-cost dummy hash now, off the request path, so the first unknown user
-        // does not pay for making it.
-        Task.detached { _ = BasicAuthCheck.dummyHash(cost: 12) }
+        let cost = BasicAuthCheck.lastCostSeen.withLock { $0 }
+        dummyCost = Mutex(cost)
+        // Make the dummy hash now, off the request path, so the first unknown user does not pay
+        // for making it.
+        Task.detached { _ = BasicAuthCheck.dummyHash(cost: cost) }
     }
 
     /// The cost field of a bcrypt hash (`$2b$12$…` → 12).
@@ -102,7 +107,10 @@ public final class BasicAuthCheck: PolicyCheck, Sendable {
             _ = verifyPassword(password, Self.dummyHash(cost: dummyCost.withLock { $0 }))
             return .deny(invalid)
         }
-        if let c = Self.cost(of: hash) { dummyCost.withLock { $0 = c } }
+        if let c = Self.cost(of: hash) {
+            dummyCost.withLock { $0 = c }
+            Self.lastCostSeen.withLock { $0 = c }
+        }
         let cacheKey = Array(SHA256.hash(data: Array((user + "\u{0}" + password + "\u{0}" + hash).utf8)))
         if !verified.withLock({ $0.contains(cacheKey) }) {
             guard verifyPassword(password, hash) else { return .deny(invalid) }
