@@ -39,8 +39,8 @@ public struct CanonicalTarget: Sendable, Equatable {
 
     /// Normalises an origin-form request target, or says what in it is refused and why.
     public static func parse<S: StringProtocol>(_ target: S) -> Result<CanonicalTarget, TargetRefusal> {
-        var bytes = Array(target.utf8)
-        return bytes.withUnsafeMutableBufferPointer { parse(UnsafeBufferPointer($0)) }
+        var text = String(target)
+        return text.withUTF8 { parse($0) }
     }
 
     /// Normalises raw target bytes (as they arrived on the wire).
@@ -181,7 +181,7 @@ public struct CanonicalTarget: Sendable, Equatable {
         }
         if escapedPercent, let k = doubleEscape(out) {
             return TargetRefusal(.doubleEncoding, excerpt: String(decoding: out[k..<min(k + 5, out.count)], as: UTF8.self),
-                                 "\"\(String(decoding: out[k..<min(k + 5, out.count)], as: UTF8.self))\" is an escape encoded twice; a back end that decodes twice would read it as another character")
+                                 "an escaped % followed by two hex digits is an escape encoded twice; a back end that decodes twice would read another character")
         }
         if highEscapes, let refusal = checkUnicode(out, p, s, e) { return refusal }
         return nil

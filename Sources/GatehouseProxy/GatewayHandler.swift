@@ -401,7 +401,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
                             detail: "the request target is refused: \(refusal)",
                             required: ["a request target every back end resolves to the same path"],
                             presented: [refusal.excerpt.isEmpty ? String(head.uri.prefix(256)) : refusal.excerpt],
-                            hint: "Send the path without dot-segments, encoded slashes or backslashes, fragments or raw 8-bit bytes."), check: nil)
+                            hint: "Send the path as a browser would: no fragment, backslash, encoded slash or backslash, control or raw 8-bit bytes, double encoding, or ../ above the root."), check: nil)
             return
         }
         let pathPart = Substring(target.path)
@@ -1268,13 +1268,19 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         // Redacted whole, before the writer cuts it to its cap (`CallLogLimits.path`), so no cut
         // can split a secret parameter from its name.
         let path = CallLogRedaction.redact(uri: ex.head.uri, route: ex.route)
+        var detail = ex.denial.map { d in d.operatorDetail.map { d.detail + " (" + $0 + ")" } ?? d.detail }
+        var presented = ex.denial?.presented ?? []
+        if let d = detail, let r = CallLogRedaction.redacted(text: d, route: ex.route) { detail = r }
+        for i in presented.indices {
+            if let r = CallLogRedaction.redacted(text: presented[i], route: ex.route) { presented[i] = r }
+        }
         let record = CallRecord(
             requestID: ex.requestID, time: ex.wallTime, route: ex.route?.name, consumer: principal?.consumerName ?? principal?.subject,
             keyID: principal?.keyID, client: req?.clientAddress.map { $0 == peer ? peerText : $0.description } ?? (peer == nil ? nil : peerText), method: ex.head.method, path: path,
             host: req?.host, status: ex.status, upstreamMillis: ex.upstreamNanos.map { Double($0) / 1e6 },
             totalMillis: Double(now - ex.startNanos) / 1e6, decidingCheck: ex.decidingCheck, reason: ex.denial?.code.rawValue,
-            detail: ex.denial.map { d in d.operatorDetail.map { d.detail + " (" + $0 + ")" } ?? d.detail }, hint: ex.denial?.hint,
-            required: ex.denial?.required ?? [], presented: ex.denial?.presented ?? [], trace: ex.trace,
+            detail: detail, hint: ex.denial?.hint,
+            required: ex.denial?.required ?? [], presented: presented, trace: ex.trace,
             upstreamTarget: ex.upstreamTargetText ?? ex.upstreamTarget?.description)
         requestCounts?.count(route: ex.route?.name, status: ex.status, reason: ex.denial?.code)
         services.callLog.submit(record)
