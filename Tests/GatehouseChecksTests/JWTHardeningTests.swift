@@ -294,6 +294,56 @@ func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains { Display
         #expect(zero.snapshot().lastError?.contains("larger than") == true)
     }
 
+    /// Answers the first connection with `jwks`, then accepts connections and never answers.
+    final class OnceThenHang: @unchecked Sendable {
+        let fd: Int32
+        let port: Int
+        init(jwks: String) throws {
+            let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, len) } }
+            listen(s, 64)
+            _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
+            fd = s
+            port = Int(UInt16(bigEndian: addr.sin_port))
+            let listener = s
+            Thread.detachNewThread {
+                let c = accept(listener, nil, nil)
+                guard c >= 0 else { return }
+                var buf = [UInt8](repeating: 0, count: 4096)
+                _ = recv(c, &buf, buf.count, 0)
+                let reply = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(jwks.utf8.count)\r\nConnection: close\r\n\r\n" + jwks
+                _ = reply.utf8CString.withUnsafeBufferPointer { send(c, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL)) }
+                close(c)
+                // Every later connection waits in the backlog, unanswered.
+            }
+        }
+        deinit { close(fd) }
+    }
+
+    @Test func unknownKidsWhileTheJWKSServerHangsAreAnsweredAtOnceAndRefreshOnlyInTheBackground() async throws {
+        let server = try OnceThenHang(jwks: HS.jwks)
+        let keys = JWTKeySet(source: .url("http://127.0.0.1:\(server.port)/jwks.json"), minRefreshInterval: 3600, report: { _ in })
+        await keys.refreshNow()
+        #expect(keys.snapshot().loaded)
+        let c = JWTCheck(id: "jwt", keys: keys, rules: Self.rules)
+        let unknown = HS.token(header: #"{"alg":"HS256","kid":"rotated"}"#, payload: HS.claims())
+        // The first unknown kid starts a refresh (which hangs); the next ones do not start another.
+        let first = try #require(denialOf(evaluate(c, unknown)))
+        #expect(first.code == "token_unknown_key")
+        #expect(first.detail.hasSuffix("the key set is being refreshed"))
+        for _ in 0..<100 {
+            let d = try #require(denialOf(evaluate(c, unknown)))
+            #expect(d.code == "token_unknown_key")
+            #expect(d.detail.hasSuffix("the key set was refreshed recently"))
+        }
+        // Meanwhile the known key keeps working.
+        #expect(allowed(evaluate(c, HS.token(payload: HS.claims()))))
+    }
+
     // MARK: S15: unsupported keys
 
     static let mixedJWKS = #"""
