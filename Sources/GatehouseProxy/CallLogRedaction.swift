@@ -30,6 +30,15 @@ enum CallLogRedaction {
         redact(uri: uri, configured: route?.chain.secretQueryParameters ?? [], links: route?.chain.links ?? [])
     }
 
+    /// A denial's detail or presented value with what `redact(uri:route:)` removes removed (it may
+    /// quote the target: a refused one, say); nil when there is nothing to remove.
+    static func redacted(text: String, route: CompiledRoute?) -> String? {
+        var text = text
+        return text.withUTF8 { u in
+            redact(u, configured: route?.chain.secretQueryParameters ?? [], links: route?.chain.links ?? [])
+        }
+    }
+
     /// `configured`: lowercased parameter names some check reads credentials from; `links`: the
     /// route's checks, for the header names of `api_key` policies.
     static func redact(uri: String, configured: Set<String>, links: [ChainLink] = []) -> String {

@@ -46,12 +46,15 @@ import Testing
             "/keyed?api+key=\(key)&y=2",
             "/custom?x-partner-credential=\(key)",
             "/custom?X_Partner_Credential=\(key)",
+            // Targets the gateway refuses (400): their denial quotes the target.
+            "/a/../keyed?x=1;api_key=\(key)",
+            "/keyed?X-API-Key=\(key)#frag",
         ]
         var ids: [String] = []
         for target in targets {
             for header in ["", "X-API-Key: \(key)\r\n"] {
                 let reply = try attack(gw, "GET \(target) HTTP/1.1\r\nHost: x\r\n\(header)Connection: close\r\n\r\n")
-                #expect(reply.status == 200 || reply.status == 401)
+                #expect(reply.status == 200 || reply.status == 401 || reply.status == 400)
                 ids.append(try #require(reply.header("x-request-id")))
             }
         }
@@ -60,7 +63,10 @@ import Testing
             let record = try await gw.record(id)
             let path = try #require(record["path"] as? String)
             #expect(!path.contains(key), "row \(id) holds the key: \(path)")
-            #expect(path.contains("=[redacted]"), "\(targets[i / 2]) stored as \(path)")
+            // (A head the codec refuses outright is logged without its target, as "-".)
+            #expect(path == "-" || path.contains("=[redacted]"), "\(targets[i / 2]) stored as \(path)")
+            let text = String(decoding: try JSONSerialization.data(withJSONObject: record), as: UTF8.self)
+            #expect(!text.contains(String(key.dropFirst(17))), "row \(id) holds the key: \(text)")
         }
         let secret = String(key.dropFirst(17))  // what follows gth_<key id>_
         for args in [["logs", "--limit", "1000", "--json"], ["logs", "--limit", "1000"]] {
