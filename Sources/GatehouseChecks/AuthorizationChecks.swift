@@ -310,7 +310,17 @@ public struct TenantCheck: PolicyCheck {
         var source = "this API"
         // The router decoded the parameter once; it is used as it is.
         if expected == nil, let pathParam, let v = request.pathParams[pathParam] { expected = v; source = "path parameter {\(pathParam)}" }
-        if expected == nil, let header, let v = request.headers[header] { expected = String(v.trimmingSpaces); source = "header \(header)" }
+        if expected == nil, let header, let v = request.headers[header] {
+            // One value only: with two fields (or a list) the check would read one and the
+            // upstream might use the other.
+            let count = request.headers.values(header).count
+            if count > 1 || v.contains(",") {
+                return .deny(Denial(code: .badRequest, status: 400,
+                                    detail: "\(request.summary): header \(header) names the tenant \(count > 1 ? "in \(count) fields" : "as a list"); the upstream could read another tenant than check \(id) compares",
+                                    required: ["one \(header) field with one tenant"], presented: ["\(count) \(header) field\(count == 1 ? "" : "s")"]))
+            }
+            expected = String(v.trimmingSpaces); source = "header \(header)"
+        }
         guard let expected else {
             return .deny(Denial(code: "wrong_tenant", detail: "\(request.summary): the target tenant could not be determined (\([pathParam.map { "path parameter {\($0)}" }, header.map { "header \($0)" }].compactMap { $0 }.joined(separator: " or ")) missing)",
                                 required: ["a tenant"], presented: p.tenant.map { ["tenant \($0)"] } ?? []))

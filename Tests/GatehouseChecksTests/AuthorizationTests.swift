@@ -179,6 +179,17 @@ func allowed(_ v: Verdict) -> Bool { if case .allow = v { return true } else { r
         #expect(denialOf(tenant.evaluate(&encoded))?.code == "wrong_tenant")
     }
 
+    @Test func aTenantHeaderSentTwiceOrAsAListIsRefused() throws {
+        let byHeader = TenantCheck(id: "t", header: "X-Tenant")
+        for headers in [[("X-Tenant", "acme"), ("X-Tenant", "globex")], [("X-Tenant", "acme, globex")]] {
+            var r = PolicyRequest(method: "GET", path: "/x", headers: HeaderList(headers), principal: token)
+            let d = try #require(denialOf(byHeader.evaluate(&r)))
+            #expect(d.code == "bad_request" && d.status == 400)
+        }
+        var one = PolicyRequest(method: "GET", path: "/x", headers: HeaderList([("X-Tenant", "acme")]), principal: token)
+        #expect(allowed(byHeader.evaluate(&one)))
+    }
+
     @Test func crossTenantCallsAreRefused() throws {
         let fixed = TenantCheck(id: "t", tenant: "globex")
         var r = req("GET", "/", principal: token)
