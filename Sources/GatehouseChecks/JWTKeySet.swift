@@ -247,6 +247,18 @@ public final class JWTKeySet: Sendable {
         switch source {
         case .json(let s): return s
         case .file(let path):
+            // Only a regular file: opening a FIFO or reading a device could block this task (and
+            // the thread under it) for good.
+            let attributes: [FileAttributeKey: Any]
+            do { attributes = try FileManager.default.attributesOfItem(atPath: path) } catch {
+                throw JWKSError("cannot read JWKS file \(path): \(error.localizedDescription)")
+            }
+            // attributesOfItem does not follow a final symlink: resolve it for the type.
+            var type = attributes[.type] as? FileAttributeType
+            if type == .typeSymbolicLink {
+                type = (try? FileManager.default.attributesOfItem(atPath: (path as NSString).resolvingSymlinksInPath))?[.type] as? FileAttributeType
+            }
+            guard type == .typeRegular else { throw JWKSError("JWKS file \(path) is not a regular file") }
             guard let h = FileHandle(forReadingAtPath: path) else {
                 throw JWKSError("cannot read JWKS file \(path): it does not exist or is not readable")
             }

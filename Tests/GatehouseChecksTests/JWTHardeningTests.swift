@@ -288,10 +288,20 @@ func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains { Display
             #expect(!snap.loaded)
             #expect(snap.lastError?.contains("\(JWTKeySet.maxDocumentBytes)") == true, "\(snap.lastError ?? "")")
         }
-        // A file that never ends (/dev/zero) is cut off the same way.
-        let zero = JWTKeySet(source: .file("/dev/zero"), report: { _ in })
-        await zero.refreshNow()
-        #expect(zero.snapshot().lastError?.contains("larger than") == true)
+        // A file larger than the limit is refused; a device or FIFO is never opened.
+        let dir = NSTemporaryDirectory() + "jwks-big-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data(repeating: UInt8(ascii: "{"), count: JWTKeySet.maxDocumentBytes + 10).write(to: URL(fileURLWithPath: dir + "/big.json"))
+        let big = JWTKeySet(source: .file(dir + "/big.json"), report: { _ in })
+        await big.refreshNow()
+        #expect(big.snapshot().lastError?.contains("larger than") == true)
+        #expect(mkfifo(dir + "/fifo", 0o600) == 0)
+        for path in ["/dev/zero", dir + "/fifo"] {
+            let odd = JWTKeySet(source: .file(path), report: { _ in })
+            await odd.refreshNow()
+            #expect(odd.snapshot().lastError?.contains("not a regular file") == true, "\(path)")
+        }
     }
 
     /// Answers the first connection with `jwks`, then accepts connections and never answers.
