@@ -88,7 +88,7 @@ public struct JWTCheck: PolicyCheck {
             // One caller per issuer and subject; the key is the token's own identity, never the kid.
             let iss = decoded.claims["iss"]?.exactText, sub = decoded.claims["sub"]?.exactText
             var principal = Principal(method: "jwt", consumerID: Principal.jwtConsumerID(issuer: iss, subject: sub, policy: id, fingerprint: decoded.fingerprint),
-                                      consumerName: v.subject,
+                                      consumerName: sub,
                                       keyID: Principal.jwtKeyID(jti: decoded.claims["jti"]?.exactText, issuer: iss, subject: sub, policy: id, fingerprint: decoded.fingerprint),
                                       subject: v.subject, scopes: v.scopes, roles: v.roles, tenant: v.tenant, claims: decoded.claims)
             if let existing = request.principal {
