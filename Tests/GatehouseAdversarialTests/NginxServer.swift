@@ -65,7 +65,8 @@ final class NginxServer {
         posix_spawnattr_setsigmask(&attr, &empty)
         posix_spawnattr_setsigdefault(&attr, &all)
         posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let args: [String] = [Self.binary, "-p", dir.path + "/", "-c", confPath]
+        // -e: the error log from the start, before the configuration names it (not /var/log/nginx).
+        let args: [String] = [Self.binary, "-p", dir.path + "/", "-e", dir.path + "/error.log", "-c", confPath]
         let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var child: pid_t = 0
