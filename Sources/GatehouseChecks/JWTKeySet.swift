@@ -179,10 +179,11 @@ public final class JWTKeySet: Sendable {
     func startRefresh(now: Double, minGap: Double?) -> Bool {
         let start = state.withLock { s -> Bool in
             guard !s.refreshing else { return false }
+            // The bounds apply to refreshes asked for by requests (unknown kid, stale or missing keys).
             if let minGap {
                 if now - s.lastAttempt < minGap { return false }
+                s.lastAttempt = now
             }
-            s.lastAttempt = now
             s.refreshing = true
             return true
         }
