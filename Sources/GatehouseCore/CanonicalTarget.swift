@@ -17,6 +17,8 @@
 ///   escape (`%252e`: a back end that decodes twice sees `.`); escapes that are not UTF-8 (overlong
 ///   `%C0%AE` is `.` to some decoders); escaped characters that Unicode normalisation or Windows
 ///   "best fit" turns into `.`, `/`, `\`, `%`, `;`, `?` or `#` (`%EF%BC%8F`, fullwidth `/`).
+/// - A segment of dots and spaces only, other than `.` and `..` (`...`, `..%20`), is refused: Windows
+///   drops trailing dots and spaces from names, and old path APIs read `...` as `..`.
 /// - `;` is an ordinary character (nginx, Node and Go treat it so), except where Tomcat, Jetty and
 ///   Spring, which cut a segment's `;parameters` off before resolving dot-segments, would read the
 ///   path differently: a segment whose part before its first `;` is empty, `.` or `..` (`..;`,
@@ -122,6 +124,10 @@ public struct CanonicalTarget: Sendable, Equatable {
                 if isLast { trailingSlash = true }
                 continue
             }
+            if isDotsAndSpaces(segment[..<(segment.firstIndex(of: 0x3B) ?? segment.endIndex)]) {
+                return .failure(TargetRefusal(.dotSegmentLookalike, excerpt: excerpt(p, s, e),
+                                              "the segment \"\(text(p, s, e))\" is only dots and spaces; Windows drops trailing dots and spaces, and old path APIs read \"...\" as \"..\""))
+            }
             if let semi = segment.firstIndex(of: 0x3B) {
                 let name = segment[..<semi]
                 if name.isEmpty || name.elementsEqual([0x2E]) || name.elementsEqual([0x2E, 0x2E]) {
@@ -185,6 +191,23 @@ public struct CanonicalTarget: Sendable, Equatable {
         }
         if highEscapes, let refusal = checkUnicode(out, p, s, e) { return refusal }
         return nil
+    }
+
+    /// Whether a segment (or its name before `;`) is made of dots and (encoded) spaces only, other
+    /// than `.` and `..` themselves: `...`, `.. `, `. .`.
+    static func isDotsAndSpaces(_ name: ArraySlice<UInt8>) -> Bool {
+        if name.isEmpty || name.elementsEqual([0x2E]) || name.elementsEqual([0x2E, 0x2E]) { return false }
+        var k = name.startIndex
+        while k < name.endIndex {
+            if name[k] == 0x2E {
+                k += 1
+            } else if name[k] == 0x25, k + 2 < name.endIndex, name[k + 1] == 0x32, name[k + 2] == 0x30 {
+                k += 3
+            } else {
+                return false
+            }
+        }
+        return true
     }
 
     /// The offset of a "%25" followed by two hex digits in a canonical segment.
@@ -305,6 +328,7 @@ public struct TargetRefusal: Error, Sendable, Equatable, CustomStringConvertible
         case encodedControl = "encoded_control"
         case climbsAboveRoot = "climbs_above_root"
         case dotSegmentWithParameters = "dot_segment_with_parameters"
+        case dotSegmentLookalike = "dot_segment_lookalike"
         case doubleEncoding = "double_encoding"
         case invalidUTF8 = "invalid_utf8"
         case lookalikeCharacter = "lookalike_character"
