@@ -55,6 +55,14 @@ enum CallLogRedaction {
         guard let queryStart = u.firstIndex(of: q) else {
             return containsKeyPrefix(u[...]) ? scrubKeys(Array(u)) : nil
         }
+        // The route's own secret names: its checks' query parameters and api_key header names.
+        var routeNames: [String] = []
+        if !configured.isEmpty || !links.isEmpty {
+            routeNames.append(contentsOf: configured)
+            for link in links {
+                if let check = link.check as? APIKeyCheck, let h = check.header { routeNames.append(h) }
+            }
+        }
         // (start, end) of each value to replace, in order.
         var spans: [(Int, Int)] = []
         var i = queryStart + 1
@@ -64,7 +72,7 @@ enum CallLogRedaction {
             if end > i {
                 let part = u[i..<end]
                 if let e = part.firstIndex(of: eq) {
-                    if isSecretName(u[i..<e], configured: configured, links: links) || looksLikeKey(u[(e + 1)..<end]) {
+                    if isSecretName(u[i..<e], routeNames: routeNames) || looksLikeKey(u[(e + 1)..<end]) {
                         spans.append((e + 1, end))
                     }
                 } else if looksLikeKey(part) {
@@ -90,39 +98,92 @@ enum CallLogRedaction {
 
     @inline(__always) private static func isSeparator(_ b: UInt8) -> Bool { b == amp || b == semi || b == q || b == hash }
 
-    /// Whether a raw parameter name names a secret.
-    private static func isSecretName(_ raw: Slice<UnsafeBufferPointer<UInt8>>, configured: Set<String>, links: [ChainLink]) -> Bool {
-        let decoded = PercentDecoding.decode(String(decoding: raw, as: UTF8.self), plusAsSpace: true)
-        let lower = decoded.lowercased()
-        if configured.contains(lower) { return true }
-        let name = fold(lower)
-        if secretParameters.contains(name) || configured.contains(name) { return true }
-        for link in links {
-            if let check = link.check as? APIKeyCheck {
-                if let h = check.header, fold(h.lowercased()) == name { return true }
-                if let p = check.queryParameter, fold(p.lowercased()) == name { return true }
+    /// Folded secret names, as bytes.
+    private static let secretNameBytes: [[UInt8]] = secretParameters.map { Array($0.utf8) }
+    /// No secret name is longer than this once folded; a longer name is not compared.
+    private static let longestName = 128
+
+    /// Whether a raw parameter name names a secret. Decodes and folds into a stack buffer: no
+    /// allocation per parameter, however many a query has.
+    private static func isSecretName(_ raw: Slice<UnsafeBufferPointer<UInt8>>, routeNames: [String]) -> Bool {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: longestName) { buf -> Bool in
+            guard let n = fold(raw, into: buf) else { return false }
+            let name = UnsafeBufferPointer(rebasing: buf[..<n])
+            for candidate in secretNameBytes where candidate.count == n && name.elementsEqual(candidate) { return true }
+            for candidate in routeNames where foldedEquals(candidate, name) { return true }
+            return false
+        }
+    }
+
+    /// Writes the name percent-decoded (`+` as a space), lowercased, trimmed of spaces and tabs,
+    /// without a trailing `[]`, with ` ` `.` `-` as `_`; its length, or nil when it does not fit.
+    private static func fold(_ raw: Slice<UnsafeBufferPointer<UInt8>>, into buf: UnsafeMutableBufferPointer<UInt8>) -> Int? {
+        var n = 0
+        var i = raw.startIndex
+        while i < raw.endIndex {
+            var b = raw[i]
+            if b == UInt8(ascii: "+") {
+                b = 0x20
+            } else if b == UInt8(ascii: "%"), i + 2 < raw.endIndex, let hi = hexValue(raw[i + 1]), let lo = hexValue(raw[i + 2]) {
+                b = hi << 4 | lo
+                i += 2
             }
+            i += 1
+            if n == 0 && (b == 0x20 || b == 0x09) { continue }
+            guard n < buf.count else { return nil }
+            buf[n] = b >= 0x41 && b <= 0x5A ? b | 0x20 : b
+            n += 1
         }
-        return false
+        while n > 0 && (buf[n - 1] == 0x20 || buf[n - 1] == 0x09) { n -= 1 }
+        if n >= 2 && buf[n - 2] == UInt8(ascii: "[") && buf[n - 1] == UInt8(ascii: "]") { n -= 2 }
+        for k in 0..<n where buf[k] == 0x20 || buf[k] == 0x2E || buf[k] == 0x2D { buf[k] = UInt8(ascii: "_") }
+        return n
     }
 
-    /// A lowercased name folded as upstream frameworks fold it: trimmed, ` ` `.` `-` as `_`, a
-    /// trailing `[]` dropped.
-    static func fold(_ lower: String) -> String {
-        var s = lower.trimmingSpaces
-        if s.hasSuffix("[]") { s = s.dropLast(2) }
-        guard s.utf8.contains(where: { $0 == 0x20 || $0 == 0x2E || $0 == 0x2D }) else { return String(s) }
-        return String(decoding: s.utf8.map { $0 == 0x20 || $0 == 0x2E || $0 == 0x2D ? UInt8(ascii: "_") : $0 }, as: UTF8.self)
+    /// Whether a configured name (plain text) folds to `name`.
+    private static func foldedEquals(_ candidate: String, _ name: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard candidate.utf8.count == name.count else { return false }
+        var k = 0
+        for b in candidate.utf8 {
+            var c = b >= 0x41 && b <= 0x5A ? b | 0x20 : b
+            if c == 0x20 || c == 0x2E || c == 0x2D { c = UInt8(ascii: "_") }
+            if c != name[k] { return false }
+            k += 1
+        }
+        return true
     }
 
-    /// Whether a raw value, percent-decoded (`+` as a space) and trimmed, starts like an API key.
+    @inline(__always) private static func hexValue(_ b: UInt8) -> UInt8? {
+        switch b {
+        case 0x30...0x39: return b - 0x30
+        case 0x41...0x46: return b - 0x37
+        case 0x61...0x66: return b - 0x57
+        default: return nil
+        }
+    }
+
+    /// Whether a raw value, percent-decoded (`+` as a space) and without leading spaces, starts
+    /// like an API key. Decodes only the first bytes, in place.
     private static func looksLikeKey(_ raw: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
-        guard raw.count >= 4 else { return false }
-        if !raw.contains(UInt8(ascii: "%")) && !raw.contains(UInt8(ascii: "+")) {
-            return raw.starts(with: APIKeyFormat.prefix.utf8)
+        let prefix = APIKeyFormat.prefix.utf8
+        var matched = prefix.startIndex
+        var i = raw.startIndex
+        var leading = true
+        while i < raw.endIndex, matched != prefix.endIndex {
+            var b = raw[i]
+            if b == UInt8(ascii: "+") {
+                b = 0x20
+            } else if b == UInt8(ascii: "%"), i + 2 < raw.endIndex, let hi = hexValue(raw[i + 1]), let lo = hexValue(raw[i + 2]) {
+                b = hi << 4 | lo
+                i += 2
+            }
+            i += 1
+            if leading && (b == 0x20 || b == 0x09) { continue }
+            leading = false
+            if b != prefix[matched] { return false }
+            matched = prefix.index(after: matched)
         }
-        let decoded = PercentDecoding.decode(String(decoding: raw, as: UTF8.self), plusAsSpace: true)
-        return decoded.trimmingSpaces.hasPrefix(APIKeyFormat.prefix)
+        return matched == prefix.endIndex
     }
 
     private static func containsKeyPrefix<C: Collection>(_ bytes: C) -> Bool where C.Element == UInt8, C.Index == Int {

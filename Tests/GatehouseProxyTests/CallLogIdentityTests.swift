@@ -69,6 +69,14 @@ import Testing
         #expect(r("/keyed?q=%67th_abcdefghijkl_0123") == "/keyed?q=[redacted]")
         #expect(r("/keyed?" + key) == "/keyed?[redacted]")
         #expect(r("/keys/" + key + "/x") == "/keys/gth_abcdefghijkl_[redacted]/x")
+        #expect(r("/keyed?Api-Key=s3cret") == "/keyed?Api-Key=[redacted]")
+        #expect(r("/keyed?q=+%20gth_x") == "/keyed?q=[redacted]")
+        #expect(r("/keyed?api_key%3D=s3cret") == "/keyed?api_key%3D=s3cret")
+        // A query of thousands of parameters is read to its end.
+        let many = "/keyed?" + String(repeating: "key1=1&", count: 9000) + "TOKEN=s3cret"
+        #expect(r(many) == "/keyed?" + String(repeating: "key1=1&", count: 9000) + "TOKEN=[redacted]")
+        let long = String(repeating: "x", count: 300)
+        #expect(r("/keyed?\(long)=1&\(long)_api_key=2") == "/keyed?\(long)=1&\(long)_api_key=2")
         // Nothing to redact: the same string.
         #expect(r("/plain/path") == "/plain/path")
         #expect(r("/search?q=hello&page=2;sort=asc") == "/search?q=hello&page=2;sort=asc")
