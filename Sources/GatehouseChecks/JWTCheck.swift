@@ -66,7 +66,7 @@ public struct JWTCheck: PolicyCheck {
             case .success(let d): decoded = d
             }
         }
-        keys.maintain(now: request.now)
+        keys.maintain(now: request.now, after: current)
         guard current.loaded else { return .deny(unavailable(current, decoded)) }
         let result = JWTVerifier.verify(decoded, keys: current.keys, rules: rules, now: request.now, signatureVerified: cached != nil)
         if cached == nil, case .success = result { cache.put(token, decoded, generation: current.generation) }

@@ -58,6 +58,8 @@ public struct KeySetSnapshot: Sendable {
     public var warnings: [String]
     /// When the key set was created: with `loaded` false, how long it has been without keys.
     public var since: Double
+    /// When the keys last loaded (seconds since 1970; 0 before the first load).
+    public var loadedAt: Double
 }
 
 /// The key cache behind the `jwt` check: the last good key set from a JWKS file or URL.
@@ -147,7 +149,7 @@ public final class JWTKeySet: Sendable {
     public func snapshot() -> KeySetSnapshot {
         state.withLock { s in
             KeySetSnapshot(keys: s.keys, loaded: s.loaded, lastError: s.lastError, lastErrorAt: s.lastErrorAt, generation: s.generation,
-                           skipped: s.skipped, warnings: s.warnings, since: createdAt)
+                           skipped: s.skipped, warnings: s.warnings, since: createdAt, loadedAt: s.loadedAt)
         }
     }
 
@@ -155,6 +157,15 @@ public final class JWTKeySet: Sendable {
     /// when a URL set is older than `maxAge` (at most once per `minRefreshInterval`). Never waits.
     public func maintain(now: Double) {
         let (loaded, loadedAt) = state.withLock { ($0.loaded, $0.loadedAt) }
+        maintain(now: now, loaded: loaded, loadedAt: loadedAt)
+    }
+
+    /// `maintain(now:)` for a snapshot just taken: no lock unless a load is due.
+    public func maintain(now: Double, after snapshot: KeySetSnapshot) {
+        maintain(now: now, loaded: snapshot.loaded, loadedAt: snapshot.loadedAt)
+    }
+
+    func maintain(now: Double, loaded: Bool, loadedAt: Double) {
         if !loaded {
             startRefresh(now: now, minGap: retryInterval)
         } else if case .url = source, now - loadedAt > maxAge {
