@@ -147,7 +147,8 @@ public final class CallLogWriter: @unchecked Sendable {
                     if n > 0 {
                         trimmedSinceReport += n
                         if now - lastTrimReport >= 60 || done {
-                            logger.info("call log size limit: removed \(trimmedSinceReport) oldest records; the store now uses \(used) bytes (max_bytes \(maxBytes))")
+                            // A warning: a flood of requests can push older records out.
+                            logger.warning("call log size limit: removed \(trimmedSinceReport) oldest records; the store now uses \(used) bytes (max_bytes \(maxBytes))")
                             trimmedSinceReport = 0
                             lastTrimReport = now
                         }

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import GatehouseChecks
 import GatehouseCore
+import Synchronization
 
 /// Errors from store operations, each naming what was wrong.
 public struct StoreError: Error, CustomStringConvertible, Equatable {
@@ -13,6 +14,9 @@ public struct StoreError: Error, CustomStringConvertible, Equatable {
 public final class SQLiteStore: Sendable {
     public let path: String
     let pool: DatabasePool
+    /// The last suffix given to each recently repeated request id, so that a long run of repeats
+    /// costs one lookup each, not a count of the earlier ones (see `freeRequestID`).
+    private let lastRepeat = Mutex<[String: Int]>([:])
 
     public init(path: String) throws {
         self.path = path
@@ -223,7 +227,7 @@ public final class SQLiteStore: Sendable {
     func insertCalls(_ records: inout [CallRecord], _ range: Range<Int>) throws -> [(from: String, to: String)] {
         guard !range.isEmpty else { return [] }
         return try pool.write { db in
-            var binder = CallRowBinder(try db.cachedStatement(sql: CallRowBinder.sql), resolveConflict: { try Self.freeRequestID($0, db) })
+            var binder = CallRowBinder(try db.cachedStatement(sql: CallRowBinder.sql), resolveConflict: { try self.freeRequestID($0, db) })
             try binder.insert(&records, range)
             // Rows of one transaction get consecutive rowids: nothing else writes meanwhile.
             try db.cachedStatement(sql: Self.addBatchSQL).execute(arguments: [binder.firstRow, binder.lastRow, binder.minTime, binder.maxTime])
@@ -231,23 +235,32 @@ public final class SQLiteStore: Sendable {
         }
     }
 
-    /// The separator of a repeated request id's suffix. Incoming ids never contain it
-    /// (`RequestIDGenerator.isAcceptable`), nor do generated ones.
-    public static let repeatSeparator = "~"
-
     /// A request id not yet in the log for a record whose id `taken` is: `BASE~N`, where BASE is
-    /// `taken` without any suffix and N the first free number after the repeats stored so far.
-    static func freeRequestID(_ taken: String, _ db: Database) throws -> String {
+    /// `taken` without any suffix (incoming ids never contain `~`: `RequestIDGenerator.isAcceptable`,
+    /// nor do generated ones) and N the first free number after the repeats stored so far.
+    func freeRequestID(_ taken: String, _ db: Database) throws -> String {
         let base = taken.firstIndex(of: "~").map { String(taken[..<$0]) } ?? taken
-        let repeats = try Int.fetchOne(db, sql: "SELECT count(*) FROM calls WHERE request_id > ? AND request_id < ?",
-                                       arguments: [base + "~", base + "\u{7F}"]) ?? 0
-        var n = repeats + 2
+        var n: Int
+        if let last = lastRepeat.withLock({ $0[base] }) {
+            n = last + 1
+        } else {
+            n = 2 + (try Int.fetchOne(db, sql: "SELECT count(*) FROM calls WHERE request_id > ? AND request_id < ?",
+                                      arguments: [base + "~", base + "\u{7F}"]) ?? 0)
+        }
+        var id = base + "~r" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
         for _ in 0..<64 {
             let candidate = base + "~\(n)"
-            if try Int.fetchOne(db, sql: "SELECT 1 FROM calls WHERE request_id = ?", arguments: [candidate]) == nil { return candidate }
+            if try Int.fetchOne(db, sql: "SELECT 1 FROM calls WHERE request_id = ?", arguments: [candidate]) == nil {
+                id = candidate
+                break
+            }
             n += 1
         }
-        return base + "~r" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        lastRepeat.withLock { cache in
+            if cache.count >= 1024 { cache.removeAll() }
+            cache[base] = n
+        }
+        return id
     }
 
     /// Adds a batch's span to `call_batches`; a span that starts where one already does (rowids
