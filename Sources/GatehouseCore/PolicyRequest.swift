@@ -89,7 +89,9 @@ public struct PolicyRequest: Sendable {
     public var requestID: String
     /// Uppercased method, e.g. "POST".
     public var method: String
-    /// The path without query string, as received (percent-encoding intact).
+    /// The canonical path without the query string (see `CanonicalTarget`): dot-segments removed,
+    /// unreserved characters decoded, other escapes kept. The path the routes matched, the checks
+    /// read, the call log stores and the upstream receives.
     public var path: String
     /// The raw query string without "?", or nil.
     public var query: String?

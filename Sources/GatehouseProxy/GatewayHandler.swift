@@ -575,6 +575,20 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         startUpstream(ex)
     }
 
+    /// `name.` or `name.:port` without the dot (a fully qualified name's root label), else as is.
+    static func hostWithoutTrailingDot(_ value: String) -> String {
+        guard value.utf8.contains(UInt8(ascii: ".")) else { return value }
+        var name = Substring(value)
+        var port: Substring = ""
+        if !value.hasPrefix("["), let colon = value.lastIndex(of: ":") {
+            name = value[..<colon]
+            port = value[colon...]
+        }
+        guard name.hasSuffix(".") else { return value }
+        while name.hasSuffix(".") { name = name.dropLast() }
+        return String(name) + port
+    }
+
     // MARK: Client limits
 
     /// Stops talking to the exchange's upstream (its connection is closed, never pooled).
@@ -898,7 +912,11 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
                 guard peerTrusted else { continue }
                 forwardedHost = true
             case .host:
-                if host == nil { host = f.value }
+                // The host the routes matched: "admin.example.com." goes up as "admin.example.com".
+                let value = Self.hostWithoutTrailingDot(f.value)
+                if host == nil { host = value }
+                out.writeField(f.name, value)
+                continue
             default:
                 if !head.connectionNames.isEmpty, head.connectionNames.contains(f.name.lowercased()) { continue }
                 if let untrusted, untrusted.contains(fieldName: f.name) { continue }

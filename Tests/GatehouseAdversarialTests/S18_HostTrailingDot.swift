@@ -37,6 +37,10 @@ import Testing
         #expect(upstream.requests.isEmpty)
         // Another host still takes the open route.
         #expect(try attack(gw, "GET /cap/x HTTP/1.1\r\nHost: other.example.com.\r\nConnection: close\r\n\r\n").status == 200)
+        #expect(try attack(gw, "GET /cap/y HTTP/1.1\r\nHost: other.example.com.:8080\r\nConnection: close\r\n\r\n").status == 200)
+        // The upstream gets the host the routes matched, without the dot.
+        #expect(upstream.requests.map { $0.first("host") } == ["other.example.com", "other.example.com:8080"])
+        #expect(upstream.requests.map { $0.first("x-forwarded-host") } == ["other.example.com", "other.example.com:8080"])
         await upstream.stop()
     }
 }
