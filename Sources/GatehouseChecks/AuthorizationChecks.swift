@@ -157,6 +157,9 @@ public struct OwnerCheck: PolicyCheck {
     /// A body that does not read exactly one way (duplicate names, invalid JSON, too deep) is
     /// `ambiguous_body`; so is a path that names two members (`"a.b"` and `"a": {"b"}`).
     func readBodyOwner(_ request: PolicyRequest, _ body: [UInt8], _ bodyField: String) -> BodyOwner {
+        if let why = OwnerCheck.notPlainJSON(request.headers) {
+            return .ambiguous(ambiguousBody(request, why, why: "the upstream would not read the body as the UTF-8 JSON the check reads (a form body, say, can carry other fields than the JSON text)"))
+        }
         let paths = OwnerCheck.readings(of: bodyField)
         let found: [[String]: StrictJSONValue]
         do {
@@ -191,6 +194,27 @@ public struct OwnerCheck: PolicyCheck {
         Denial(code: .ambiguousBody, detail: "\(request.summary): check \(id) refused the JSON body: \(what); \(why)",
                required: ["a strict JSON body (RFC 8259) with each member name once per object"], presented: [what],
                hint: "Send each member once, as strict UTF-8 JSON; send identifiers as strings.")
+    }
+
+    /// Why the body is not plainly UTF-8 JSON by its fields, or nil: its Content-Type must be
+    /// `application/json` or `application/*+json`, with no charset other than UTF-8, and it must
+    /// carry no Content-Encoding other than `identity`.
+    static func notPlainJSON(_ headers: HeaderList) -> String? {
+        guard let type = headers["content-type"] else { return "the body has no Content-Type (application/json expected)" }
+        let parts = type.split(separator: ";").map { $0.trimmingSpaces.lowercased() }
+        let media = parts.first ?? ""
+        guard media == "application/json" || (media.hasPrefix("application/") && media.hasSuffix("+json")) else {
+            return "the body is declared \(DisplayOwner.text(String(media.prefix(80)))), not application/json"
+        }
+        for p in parts.dropFirst() where p.hasPrefix("charset=") {
+            var cs = p.dropFirst(8)
+            if cs.hasPrefix("\""), cs.hasSuffix("\""), cs.count >= 2 { cs = cs.dropFirst().dropLast() }
+            if cs != "utf-8" && cs != "utf8" { return "the body is declared charset \(DisplayOwner.text(String(cs.prefix(40)))); JSON is read as UTF-8" }
+        }
+        if let coding = headers["content-encoding"], coding.trimmingSpaces.lowercased() != "identity" {
+            return "the body is content-encoded (\(DisplayOwner.text(String(coding.prefix(40))))); the check reads it as sent, the upstream decoded"
+        }
+        return nil
     }
 
     /// Every way a dotted field path can be read as member names: `a.b` is ["a.b"] or ["a", "b"].

@@ -77,6 +77,10 @@ import Testing
             ("100,000 nesting levels", Array(#"{"account":{"owner":"alice"},"x":"#.utf8) + Array(repeating: UInt8(ascii: "["), count: 100_000), "application/json"),
             ("trailing garbage", good + Array(#"{"account":{"owner":"bob"}}"#.utf8), "application/json"),
             ("owner as 1e400", Array(#"{"account":{"owner":1e400}}"#.utf8), "application/json"),
+            // JSON text that a form parser reads as account[owner]=bob.
+            ("declared as a form", Array(#"{"account":{"owner":"alice"},"x":"&account[owner]=bob&account.owner=bob"}"#.utf8),
+             "application/x-www-form-urlencoded"),
+            ("declared Latin-1", good, "application/json; charset=iso-8859-1"),
         ]
         for (name, body, type) in attacks {
             let r = try post(gw, body, contentType: type)

@@ -16,7 +16,9 @@ func allowed(_ v: Verdict) -> Bool { if case .allow = v { return true } else { r
 
 @Suite struct AuthorizationTests {
     func req(_ method: String, _ path: String, principal: Principal?, params: [String: String] = [:], body: String? = nil) -> PolicyRequest {
-        PolicyRequest(method: method, path: path, pathParams: params, body: body.map { Array($0.utf8) }, principal: principal)
+        PolicyRequest(method: method, path: path, pathParams: params,
+                      headers: HeaderList(body == nil ? [] : [("Content-Type", "application/json")]),
+                      body: body.map { Array($0.utf8) }, principal: principal)
     }
     let token = Principal(method: "jwt", subject: "17", scopes: ["payment:read", "user:profile"], roles: ["viewer"], tenant: "acme",
                           claims: ["sub": .string("17")])
@@ -128,8 +130,28 @@ func allowed(_ v: Verdict) -> Bool { if case .allow = v { return true } else { r
             #expect(d.code == "ambiguous_body" && d.status == 400, "\(body)")
         }
         // UTF-16 (as `charset=utf-16` would announce) is not read either.
-        var utf16 = PolicyRequest(method: "POST", path: "/t", body: [0xFF, 0xFE] + Array(#"{"owner":"alice"}"#.utf8).flatMap { [$0, 0] }, principal: alice)
+        var utf16 = PolicyRequest(method: "POST", path: "/t", headers: HeaderList([("Content-Type", "application/json")]),
+                                  body: [0xFF, 0xFE] + Array(#"{"owner":"alice"}"#.utf8).flatMap { [$0, 0] }, principal: alice)
         #expect(denialOf(c.evaluate(&utf16))?.code == "ambiguous_body")
+        // The fields must declare plain UTF-8 JSON: a form body can carry other fields than its JSON text.
+        let declared: [([(String, String)], String)] = [
+            ([], "no Content-Type"),
+            ([("Content-Type", "application/x-www-form-urlencoded")], "declared application/x-www-form-urlencoded"),
+            ([("Content-Type", "application/json; charset=iso-8859-1")], "charset iso-8859-1"),
+            ([("Content-Type", "application/json;charset=\"utf-16\"")], "charset utf-16"),
+            ([("Content-Type", "application/json"), ("Content-Encoding", "br")], "content-encoded"),
+        ]
+        for (headers, words) in declared {
+            var r = PolicyRequest(method: "POST", path: "/t", headers: HeaderList(headers),
+                                  body: Array(#"{"owner":"alice","x":"&owner=bob"}"#.utf8), principal: alice)
+            let d = try #require(denialOf(c.evaluate(&r)), "\(headers)")
+            #expect(d.code == "ambiguous_body" && d.detail.contains(words), "\(d.detail)")
+        }
+        for type in ["application/json; charset=UTF-8", "application/merge-patch+json", "Application/JSON"] {
+            var r = PolicyRequest(method: "POST", path: "/t", headers: HeaderList([("Content-Type", type)]),
+                                  body: Array(#"{"owner":"alice"}"#.utf8), principal: alice)
+            #expect(allowed(c.evaluate(&r)), "\(type)")
+        }
         // A dotted field that names two members.
         let dotted = OwnerCheck(id: "own", bodyField: "account.owner")
         var both = req("POST", "/t", principal: alice, body: #"{"account.owner":"alice","account":{"owner":"bob"}}"#)
