@@ -105,6 +105,7 @@ public final class CallLogWriter: @unchecked Sendable {
         var lastReport = Date().timeIntervalSince1970
         var lastTrimReport = 0.0
         var trimmedSinceReport = 0
+        var sizeChecked = false
         // The writer takes the whole queue by swapping it with this (empty) array, so the lock is
         // held for O(1) and no record is copied; the two arrays keep their capacity between rounds.
         var taking: [CallRecord] = []
@@ -141,17 +142,18 @@ public final class CallLogWriter: @unchecked Sendable {
                 logger.warning("call log fell behind: dropped \(droppedNow) records (\(total) since start); the queue holds at most \(capacity) records and about \(capacityBytes) bytes")
                 lastReport = now
             }
-            if let maxBytes, wrote {
+            // After every round that wrote (and once at start, for a store that a lower limit now
+            // finds too large).
+            if let maxBytes, wrote || !sizeChecked {
+                sizeChecked = true
                 do {
                     let (n, used) = try store.trimCalls(toBytes: maxBytes)
-                    if n > 0 {
-                        trimmedSinceReport += n
-                        if now - lastTrimReport >= 60 || done {
-                            // A warning: a flood of requests can push older records out.
-                            logger.warning("call log size limit: removed \(trimmedSinceReport) oldest records; the store now uses \(used) bytes (max_bytes \(maxBytes))")
-                            trimmedSinceReport = 0
-                            lastTrimReport = now
-                        }
+                    trimmedSinceReport += n
+                    if trimmedSinceReport > 0, now - lastTrimReport >= 60 || done {
+                        // A warning: a flood of requests can push older records out.
+                        logger.warning("call log size limit: removed \(trimmedSinceReport) oldest records; the store now uses \(used) bytes (max_bytes \(maxBytes))")
+                        trimmedSinceReport = 0
+                        lastTrimReport = now
                     }
                 } catch {
                     logger.error("call log size retention failed", metadata: ["error": "\(error)"])

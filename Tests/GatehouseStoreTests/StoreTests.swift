@@ -256,6 +256,25 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
         #expect(try store.trimCalls(toBytes: 64 << 20).removed == 0)
     }
 
+    @Test func aStoreAlreadyOverALoweredSizeLimitIsTrimmedAtStart() throws {
+        let (store, dir) = try tempStore()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let now = Date().timeIntervalSince1970
+        for b in 0..<30 {
+            try store.insertCalls((0..<100).map { i in
+                var r = record("t\(b)-\(i)", time: now)
+                r.path = "/" + String(repeating: "p", count: 1900)
+                return r
+            })
+        }
+        #expect(try store.usedBytes() > 4 << 20)
+        let writer = CallLogWriter(store: store, retention: nil, maxBytes: 2 << 20)
+        writer.close()
+        #expect(try store.usedBytes() <= 2 << 20)
+        #expect(try store.call(requestID: "t0-0") == nil)
+        #expect(try store.call(requestID: "t29-99") != nil)
+    }
+
     @Test func writerQueueIsBoundedInBytesAndCountsWhatItDrops() throws {
         let (store, dir) = try tempStore()
         defer { try? FileManager.default.removeItem(atPath: dir) }
