@@ -90,7 +90,9 @@ public struct JWTCheck: PolicyCheck {
             var principal = Principal(method: "jwt", consumerID: Principal.jwtConsumerID(issuer: iss, subject: sub, policy: id, fingerprint: decoded.fingerprint),
                                       consumerName: sub,
                                       keyID: Principal.jwtKeyID(jti: decoded.claims["jti"]?.exactText, issuer: iss, subject: sub, policy: id, fingerprint: decoded.fingerprint),
-                                      subject: v.subject, scopes: v.scopes, roles: v.roles, tenant: v.tenant, claims: decoded.claims)
+                                      subject: v.subject, scopes: v.scopes, roles: v.roles,
+                                      // Exact text only: a numeric tenant beyond 2^53 names no tenant.
+                                      tenant: rules.tenantClaim.flatMap { ClaimPath.lookup($0, in: decoded.claims)?.exactText }, claims: decoded.claims)
             if let existing = request.principal {
                 var merged = existing
                 merged.merge(principal)

@@ -71,4 +71,33 @@ import Testing
         #expect(try await send(.POST, gw.url + "/transfer", headers: [bigString, json], body: #"{"owner":"9007199254740993"}"#).status == 200)
         #expect(upstream.requests.count == 3)
     }
+
+    @Test func aNumericTenantBeyondTwoToThe53NamesNoTenant() async throws {
+        let upstream = try await CaptureUpstream()
+        defer { Task { await upstream.stop() } }
+        let gw = try ownershipGateway("""
+            upstreams:
+              app: { targets: ["http://127.0.0.1:\(upstream.port)"] }
+            routes:
+              - name: tenant
+                match: { path: /tenant }
+                upstream: app
+                policies: [bearer, same-tenant]
+            policies:
+              bearer: { type: jwt, jwks_file: jwks.json, algorithms: [HS256], tenant_claim: tenant }
+              same-tenant: { type: tenant, header: X-Tenant }
+            """)
+        defer { gw.stop() }
+        // The claim 9007199254740993 was read as the Double 2^53 and printed 9.007199254740992e+15:
+        // a header spelling that (which Python's float() reads as tenant 9007199254740992) matched.
+        let big = OwnerTokens.bearer(OwnerTokens.raw(#""sub":"alice","tenant":9007199254740993"#))
+        for spelled in ["9.007199254740992e+15", "9007199254740992", "9007199254740993"] {
+            let r = try await send(.GET, gw.url + "/tenant", headers: [big, ("X-Tenant", spelled)])
+            #expect(r.status == 403 && r.json["reason"] as? String == "wrong_tenant", "\(spelled)")
+        }
+        #expect(upstream.requests.isEmpty)
+        // Control: an exact integer tenant matches its decimal text.
+        let small = OwnerTokens.bearer(OwnerTokens.raw(#""sub":"alice","tenant":42"#))
+        #expect(try await send(.GET, gw.url + "/tenant", headers: [small, ("X-Tenant", "42")]).status == 200)
+    }
 }
