@@ -47,4 +47,17 @@ import Testing
         let direct = ClientAddressResolver.resolve(peer: IPAddress("198.51.100.1"), forwardedFor: ["1.1.1.1"], trusted: trusted)
         #expect(direct == IPAddress("198.51.100.1"))
     }
+
+    @Test func counterTextNamesIPv6ByItsNetwork() throws {
+        let a = try #require(IPAddress("2001:db8:1:2:aaaa:bbbb:cccc:dddd"))
+        #expect(a.counterText(ipv6Prefix: 64) == "2001:db8:1:2::/64")
+        #expect(a.counterText(ipv6Prefix: 48) == "2001:db8:1::/48")
+        #expect(a.counterText(ipv6Prefix: 128) == "2001:db8:1:2:aaaa:bbbb:cccc:dddd")
+        #expect(a.counterText(ipv6Prefix: 65) == "2001:db8:1:2:8000::/65")
+        #expect(a.masked(toPrefix: 64) == IPAddress("2001:db8:1:2::"))
+        // IPv4, and IPv4-mapped IPv6, stay whole addresses.
+        #expect(IPAddress("203.0.113.7")?.counterText(ipv6Prefix: 64) == "203.0.113.7")
+        #expect(IPAddress("::ffff:203.0.113.7")?.counterText(ipv6Prefix: 64) == "203.0.113.7")
+        #expect(IPAddress("203.0.113.7")?.masked(toPrefix: 24) == IPAddress("203.0.113.0"))
+    }
 }
