@@ -387,7 +387,7 @@ private struct Reader {
                 let f = StrictJSON.fold(s)
                 if pathHasFold(path, f) {
                     if let other = folded[f], other != name {
-                        throw fail(.duplicateKey, "the member names \(StrictJSON.shown(other)) and \(StrictJSON.shown(name)) differ only in letter case, and case-insensitive readers (Go's encoding/json) take them for one", at: nameStart)
+                        throw fail(.duplicateKey, "the member names \(StrictJSON.shown(other)) and \(StrictJSON.shown(name)) differ only in letter case (or Unicode normalisation), and some readers take them for one (Go's encoding/json matches names case-insensitively)", at: nameStart)
                     }
                     folded[f] = name
                 }

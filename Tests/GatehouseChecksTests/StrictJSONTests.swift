@@ -54,6 +54,8 @@ private func refusal(_ text: String, at paths: Set<[String]> = [[]]) -> StrictJS
         // U+017F (long s) folds to s in Go's matcher.
         #expect(refusal(#"{"account":{"owner":"alice","owner\u017f":"x","owne\u0280":"y"}}"#, at: [["account", "owners"]]) == nil)
         #expect(refusal(#"{"account":{"owners":"alice","owner\u017f":"x"}}"#, at: [["account", "owners"]])?.kind == .duplicateKey)
+        // Canonically equivalent spellings of a read member are refused too (some readers normalise).
+        #expect(refusal("{\"caf\u{E9}\":1,\"cafe\u{301}\":2}", at: [["caf\u{E9}"]])?.kind == .duplicateKey)
         // Off the path, case variants are left alone.
         #expect(refusal(#"{"account":{"owner":"alice"},"meta":{"id":1,"ID":2}}"#, at: path) == nil)
     }
