@@ -869,13 +869,14 @@ enum HTTPResponseStatusText {
 /// Request fields that the checks and the upstream must read alike, refused or settled at parse
 /// time for every request:
 /// - one `Content-Type` field holding one media type: with two (or a comma-joined list) a check
-///   reads one and the upstream may act on the other;
+///   reads one and the upstream may act on the other; likewise one `Authorization` field;
 /// - `Connection` may not nominate a field that frames or routes the request or that the
 ///   gateway's checks read (`Authorization`, `Content-Type`, …): the nominated fields are removed
 ///   before forwarding (RFC 9110 §7.6.1), so the upstream would not get what was checked. Any
 ///   other field it nominates is removed before the checks run, so they see what the upstream sees.
 struct RequestFieldRules {
     var contentTypes = 0
+    var authorizations = 0
 
     /// Fields a `Connection` header may not nominate (lowercased).
     static let protected: Set<String> = [
@@ -887,6 +888,14 @@ struct RequestFieldRules {
 
     /// Takes in a field the framing rules do not know (`FieldKind.other`).
     mutating func add(_ p: UnsafeRawBufferPointer, _ ns: Int, _ ne: Int, _ vs: Int, _ ve: Int) throws {
+        if ne - ns == 13, HTTP1Parse.equalsLowercase(p, ns, ne, "authorization") {
+            // One set of credentials: with two, a check would verify one and the upstream might act on the other.
+            authorizations += 1
+            if authorizations > 1 {
+                throw HTTP1Error.malformed("the request has more than one Authorization field (a check would read the first, the upstream might use another)")
+            }
+            return
+        }
         guard ne - ns == 12, HTTP1Parse.equalsLowercase(p, ns, ne, "content-type") else { return }
         contentTypes += 1
         if contentTypes > 1 {

@@ -54,6 +54,20 @@ import Testing
         #expect(upstream.requests.count == 2)
     }
 
+    /// The same ambiguity for credentials: a check would verify the first Authorization, an
+    /// upstream might act on the second.
+    @Test func twoAuthorizationFieldsAreRefused() async throws {
+        let upstream = try await CaptureUpstream()
+        defer { Task { await upstream.stop() } }
+        let gw = try ownershipGateway(Self.yaml(upstream))
+        defer { gw.stop() }
+        let two = try post(gw, "/open", "Authorization: Bearer a.b.c\r\nauthorization: Basic YWRtaW46YWRtaW4=\r\n")
+        #expect(two.status == 400 && two.reason == "bad_request")
+        #expect(two.body.contains("more than one Authorization"))
+        #expect(upstream.requests.isEmpty)
+        #expect(try post(gw, "/open", "Authorization: Bearer a.b.c\r\n").status == 200)
+    }
+
     @Test func connectionMayNotNominateAFieldTheChecksRead() async throws {
         let upstream = try await CaptureUpstream()
         defer { Task { await upstream.stop() } }
