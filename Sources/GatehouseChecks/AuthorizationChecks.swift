@@ -197,22 +197,38 @@ public struct OwnerCheck: PolicyCheck {
     }
 
     /// Why the body is not plainly UTF-8 JSON by its fields, or nil: its Content-Type must be
-    /// `application/json` or `application/*+json`, with no charset other than UTF-8, and it must
-    /// carry no Content-Encoding other than `identity`.
+    /// `application/json` or `application/*+json`, well-formed (RFC 9110 §8.3.1, §5.6.6), with at
+    /// most one `charset` parameter and that one UTF-8; and it must carry no Content-Encoding field
+    /// at all (every field is looked at, not only the first).
+    ///
+    /// Parameters are read strictly, since upstream frameworks read sloppy ones their own ways:
+    /// `charset = utf-7` (spaces around `=`) is no parameter to a strict reader, but Django and
+    /// Spring trim it and decode the body as UTF-7, in which `+ACI-` is a quote. So each parameter
+    /// must be `token=token` or `token="quoted string"` with no space around `=`; a parameter that
+    /// is not, a repeated `charset`, or a `charset` other than `utf-8` (unquoted, any letter case)
+    /// makes the body not plain.
     static func notPlainJSON(_ headers: HeaderList) -> String? {
         guard let type = headers["content-type"] else { return "the body has no Content-Type (application/json expected)" }
-        let parts = type.split(separator: ";").map { $0.trimmingSpaces.lowercased() }
-        let media = parts.first ?? ""
+        let media = (type.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").trimmingSpaces.lowercased()
         guard media == "application/json" || (media.hasPrefix("application/") && media.hasSuffix("+json")) else {
             return "the body is declared \(DisplayOwner.text(String(media.prefix(80)))), not application/json"
         }
-        for p in parts.dropFirst() where p.hasPrefix("charset=") {
-            var cs = p.dropFirst(8)
-            if cs.hasPrefix("\""), cs.hasSuffix("\""), cs.count >= 2 { cs = cs.dropFirst().dropLast() }
-            if cs != "utf-8" && cs != "utf8" { return "the body is declared charset \(DisplayOwner.text(String(cs.prefix(40)))); JSON is read as UTF-8" }
+        let parameters: [(name: String, value: String)]
+        switch MediaTypeParameters.parse(type) {
+        case .success(let p): parameters = p
+        case .failure(let e): return "the Content-Type \(e.description); parsers disagree on what such a parameter says (Django and Spring trim `charset = utf-7` and decode the body as UTF-7)"
         }
-        if let coding = headers["content-encoding"], coding.trimmingSpaces.lowercased() != "identity" {
-            return "the body is content-encoded (\(DisplayOwner.text(String(coding.prefix(40))))); the check reads it as sent, the upstream decoded"
+        var charsets = 0
+        for p in parameters where p.name.lowercased() == "charset" {
+            charsets += 1
+            if charsets > 1 { return "the Content-Type names a charset twice; parsers disagree on which one counts" }
+            let cs = p.value.lowercased()
+            if cs != "utf-8" { return "the body is declared charset \(DisplayOwner.text(String(cs.prefix(40)))); JSON is read as UTF-8" }
+        }
+        let codings = headers.values("content-encoding")
+        if !codings.isEmpty {
+            let shown = codings.prefix(4).map { DisplayOwner.text(String($0.prefix(40))) }.joined(separator: ", ")
+            return "the body is content-encoded (Content-Encoding \(shown)\(codings.count > 1 ? " in \(codings.count) fields" : "")); the check reads it as sent, the upstream decoded"
         }
         return nil
     }
@@ -310,6 +326,102 @@ enum DisplayOwner {
         }
         return out
     }
+}
+
+/// Reads the parameters of a media type (RFC 9110 §8.3.1 and §5.6.6) strictly:
+///
+///     media-type = type "/" subtype *( OWS ";" OWS [ parameter ] )
+///     parameter  = token "=" ( token / quoted-string )
+///
+/// Whitespace is allowed around `;` only; names are returned as sent (compare them ignoring
+/// letter case), values unquoted (`\x` is `x` inside quotes).
+enum MediaTypeParameters {
+    struct Malformed: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func parse(_ text: String) -> Result<[(name: String, value: String)], Malformed> {
+        let b = Array(text.utf8)
+        var i = 0
+        func skipOWS() { while i < b.count, b[i] == 0x20 || b[i] == 0x09 { i += 1 } }
+        func token() -> String? {
+            let start = i
+            while i < b.count, isTokenByte(b[i]) { i += 1 }
+            return i > start ? String(decoding: b[start..<i], as: UTF8.self) : nil
+        }
+        /// The parameter from `start` to the next `;` (or the end), for an explanation.
+        func shown(from start: Int) -> String {
+            var end = start
+            while end < b.count, b[end] != 0x3B { end += 1 }
+            return "\"" + DisplayOwner.text(String(decoding: b[start..<end], as: UTF8.self).trimmingSpaces.prefix(60).description) + "\""
+        }
+        skipOWS()
+        guard token() != nil, i < b.count, b[i] == 0x2F else { return .failure(Malformed(description: "is not a media type (type/subtype)")) }
+        i += 1
+        guard token() != nil else { return .failure(Malformed(description: "is not a media type (type/subtype)")) }
+        var out: [(name: String, value: String)] = []
+        while true {
+            skipOWS()
+            if i == b.count { return .success(out) }
+            guard b[i] == 0x3B else {
+                return .failure(Malformed(description: "has \(shown(from: i)) where ';' and a parameter were expected"))
+            }
+            i += 1
+            skipOWS()
+            if i == b.count || b[i] == 0x3B { continue }  // an empty parameter is allowed
+            let start = i
+            guard let name = token(), i < b.count, b[i] == 0x3D else {
+                return .failure(Malformed(description: "parameter \(shown(from: start)) is not a well-formed name=value (RFC 9110 §5.6.6: a token, '=' with no space around it, a token or quoted string)"))
+            }
+            i += 1
+            var value = ""
+            if i < b.count, b[i] == 0x22 {
+                i += 1
+                var bytes: [UInt8] = []
+                var closed = false
+                while i < b.count {
+                    let c = b[i]
+                    if c == 0x22 { closed = true; i += 1; break }
+                    if c == 0x5C {
+                        guard i + 1 < b.count, isQuotable(b[i + 1]) else { break }
+                        bytes.append(b[i + 1]); i += 2; continue
+                    }
+                    guard isQuotable(c) else { break }
+                    bytes.append(c); i += 1
+                }
+                guard closed else {
+                    return .failure(Malformed(description: "parameter \(shown(from: start)) has a malformed quoted string"))
+                }
+                value = String(decoding: bytes, as: UTF8.self)
+            } else {
+                guard let v = token() else {
+                    return .failure(Malformed(description: "parameter \(shown(from: start)) is not a well-formed name=value (RFC 9110 §5.6.6: a token, '=' with no space around it, a token or quoted string)"))
+                }
+                value = v
+            }
+            // What follows a value must be OWS and ';' or the end.
+            let after = i
+            skipOWS()
+            if i < b.count, b[i] != 0x3B {
+                return .failure(Malformed(description: "parameter \(shown(from: start)) is not a well-formed name=value (RFC 9110 §5.6.6): \(shown(from: after)) follows its value"))
+            }
+            out.append((name, value))
+        }
+    }
+
+    /// tchar (RFC 9110 §5.6.2).
+    static func isTokenByte(_ c: UInt8) -> Bool {
+        switch c {
+        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: return true
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
+             UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
+             UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"): return true
+        default: return false
+        }
+    }
+
+    /// qdtext and the characters a quoted-pair may escape: HTAB, SP, VCHAR, obs-text.
+    static func isQuotable(_ c: UInt8) -> Bool { c == 0x09 || (c >= 0x20 && c != 0x7F) }
 }
 
 /// `tenant`: the caller's tenant must be the API's (fixed in the policy, or read from a path

@@ -93,4 +93,37 @@ import Testing
         big += Array("0]}".utf8)
         #expect(try post(gw, big).status == 200)
     }
+
+    /// Review B: a parameter with spaces around `=` (`charset = utf-7`) was no charset to the
+    /// check, but Django REST Framework and Spring trim it and decode the body as UTF-7, where
+    /// `+ACIALAAi-…` spells `","account":{"owner":"bob"},"x":"`: the upstream read bob's account.
+    /// A second Content-Encoding field was not looked at either.
+    @Test func contentTypeParametersAndEncodingsThatSomeReaderTakesDifferently() async throws {
+        let upstream = try await CaptureUpstream()
+        defer { Task { await upstream.stop() } }
+        let gw = try ownershipGateway(Self.yaml(upstream))
+        defer { gw.stop() }
+        // The review's body: UTF-8 JSON owned by alice whose note, read as UTF-7, closes the
+        // string and adds "account":{"owner":"bob"}.
+        let injected = Array(#"","account":{"owner":"bob"},"x":""#.utf16).flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
+        let utf7 = "+" + Data(injected).base64EncodedString().replacingOccurrences(of: "=", with: "") + "-"
+        let body = Array(#"{"account":{"owner":"alice"},"note":""#.utf8) + Array(utf7.utf8) + Array(#""}"#.utf8)
+        for type in ["application/json; charset = utf-7", "application/json; charset =utf-7", "application/json;\tcharset\t=\tutf-7",
+                     #"application/json; charset="utf-8"; charset = utf-7"#, "application/json; charset=utf-8; charset=utf-7",
+                     "application/json; charset=UTF-7", #"application/json; charset="utf-7""#] {
+            let r = try post(gw, body, contentType: type)
+            #expect(r.status == 400 && r.reason == "ambiguous_body", "\(type): \(r.status) \(r.body.prefix(300))")
+            #expect(r.body.contains("charset"), "\(type): \(r.body)")
+        }
+        // Content-Encoding in a second field (the first says identity).
+        let head = "POST /transfer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(OwnerTokens.token(sub: "alice"))\r\n"
+            + "Content-Type: application/json\r\nContent-Encoding: identity\r\nContent-Encoding: gzip\r\n"
+            + "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+        let twice = try exchangeBytes(port: gw.port, Array(head.utf8) + body)
+        #expect(twice.status == 400 && twice.reason == "ambiguous_body", "\(twice.status) \(twice.body.prefix(300))")
+        #expect(upstream.requests.isEmpty)
+        // Control: the same bytes declared plainly are alice's, and pass.
+        #expect(try post(gw, body, contentType: "application/json; charset=utf-8").status == 200)
+        #expect(upstream.requests.count == 1)
+    }
 }

@@ -161,6 +161,52 @@ func allowed(_ v: Verdict) -> Bool { if case .allow = v { return true } else { r
         #expect(allowed(dotted.evaluate(&flat)))
     }
 
+    @Test func ownerContentTypeParametersAreReadStrictly() throws {
+        let c = OwnerCheck(id: "own", bodyField: "owner")
+        let alice = Principal(method: "jwt", subject: "alice", claims: ["sub": .string("alice")])
+        func verdict(_ headers: [(String, String)]) -> Verdict {
+            var r = PolicyRequest(method: "POST", path: "/t", headers: HeaderList(headers),
+                                  body: Array(#"{"owner":"alice"}"#.utf8), principal: alice)
+            return c.evaluate(&r)
+        }
+        // Django and Spring trim a parameter and decode the body in its charset: each of these
+        // announces UTF-7 (or another charset) to some reader, so none is plain UTF-8 JSON.
+        let refused: [(String, String)] = [
+            ("application/json; charset = utf-7", "charset = utf-7"),
+            ("application/json; charset =utf-7", "not a well-formed name=value"),
+            ("application/json; charset= utf-7", "not a well-formed name=value"),
+            ("application/json;\tcharset\t=\tutf-7", "not a well-formed name=value"),
+            ("application/json; charset=\"utf-8\"; charset = utf-7", "not a well-formed name=value"),
+            ("application/json; charset=utf-8; charset=utf-7", "charset twice"),
+            ("application/json; charset=utf-8; charset=utf-8", "charset twice"),
+            ("application/json; CHARSET=UTF-7", "charset utf-7"),
+            ("application/json; charset=\"utf-\\7\"", "charset utf-7"),
+            ("application/json; charset=utf8", "charset utf8"),
+            ("application/json; charset", "not a well-formed name=value"),
+            ("application/json; charset=", "not a well-formed name=value"),
+            ("application/json; charset=\"utf-8", "malformed quoted string"),
+            ("application/json; charset=utf-8 utf-7", "follows its value"),
+            ("application/json; =utf-8", "not a well-formed name=value"),
+            ("application/json; charset=utf-8, text/plain", "follows its value"),
+        ]
+        for (type, words) in refused {
+            let d = try #require(denialOf(verdict([("Content-Type", type)])), "\(type)")
+            #expect(d.code == "ambiguous_body" && d.status == 400, "\(type)")
+            #expect(d.detail.contains(words), "\(type): \(d.detail)")
+        }
+        // Well-formed parameters, in any letter case, quoted or not, other parameters beside.
+        for type in ["application/json;charset=utf-8", "application/json ; Charset=\"UTF-8\"", "application/json; charset=utf-8;",
+                     "application/json;;charset=utf-8", "application/json; profile=\"https://x.example/a;b\"; charset=utf-8",
+                     "application/vnd.api+json; ext=\"a b\"", "application/json\t;\tcharset=UTF-8"] {
+            #expect(allowed(verdict([("Content-Type", type)])), "\(type)")
+        }
+        // Content-Encoding: every field counts, not only the first; identity included.
+        for codings in [["identity", "gzip"], ["identity"], ["", "br"], ["gzip"]] {
+            let d = try #require(denialOf(verdict([("Content-Type", "application/json")] + codings.map { ("Content-Encoding", $0) })), "\(codings)")
+            #expect(d.code == "ambiguous_body" && d.detail.contains("content-encoded"), "\(d.detail)")
+        }
+    }
+
     @Test func ownerNumbersAreComparedAsExactDecimalText() throws {
         let c = OwnerCheck(id: "own", bodyField: "owner")
         func verdict(_ sub: JSONValue, _ body: String) -> Verdict {
