@@ -98,6 +98,11 @@ public struct ClientLimits: Sendable, Equatable {
     public var keepAliveTimeout: Double = 75
     /// A client that reads nothing of its response for this long is disconnected; nginx's `send_timeout`.
     public var sendTimeout: Double = 60
+    /// The whole request (head and body) must arrive within this time; Envoy's `request_timeout`.
+    /// An idle-read timeout alone lets a client trickle a body forever.
+    public var requestTimeout: Double = 300
+    /// Request bodies buffered for checks that read them, across all connections; past it, 503.
+    public var maxBufferedBodies: Int = 256 << 20
     /// Open client connections at most; nil derives it from the process's descriptor limit.
     public var maxConnections: Int?
     public init() {}
@@ -132,15 +137,21 @@ public struct HeaderNameSet: Sendable, Equatable {
             let u = Array(n.utf8)
             guard let f = u.first else { continue }
             if u.count < 64 { lengths |= 1 << UInt64(u.count) } else { lengths |= 1 << 63 }
-            firsts |= 1 << UInt32(f & 0x1F)
+            firsts |= Self.firstBit(f)
         }
     }
 
     public func contains(fieldName name: String) -> Bool {
         let n = name.utf8.count
         guard n > 0, lengths & (1 << UInt64(min(n, 63))) != 0,
-              let f = name.utf8.first, firsts & (1 << UInt32(f & 0x1F)) != 0 else { return false }
+              let f = name.utf8.first, firsts & Self.firstBit(f) != 0 else { return false }
         return names.contains(Self.fold(name))
+    }
+
+    /// The first byte's bit, taken after folding (`_` as `-`, any case), so a field and its folded
+    /// name test the same bit. Bytes that share a bit are sorted out by the set itself.
+    @inline(__always) static func firstBit(_ b: UInt8) -> UInt32 {
+        1 << UInt32((b == UInt8(ascii: "_") ? UInt8(ascii: "-") : b) & 0x1F)
     }
 
     /// Lowercased, `_` read as `-`.
@@ -237,21 +248,25 @@ public enum ConfigLoader {
         }
         let trusted = f["trusted_proxies"].map(r.cidrs) ?? []
         var limits = ClientLimits()
-        if let l = f["limits"], let lf = r.mapping(l, known: ["header_timeout", "body_timeout", "keepalive_timeout", "send_timeout", "max_connections"]) {
-            if let v = lf["header_timeout"].flatMap(r.duration) { limits.headerTimeout = v }
-            if let v = lf["body_timeout"].flatMap(r.duration) { limits.bodyTimeout = v }
-            if let v = lf["keepalive_timeout"].flatMap(r.duration) { limits.keepAliveTimeout = v }
-            if let v = lf["send_timeout"].flatMap(r.duration) { limits.sendTimeout = v }
+        if let l = f["limits"], let lf = r.mapping(l, known: ["header_timeout", "body_timeout", "keepalive_timeout", "send_timeout", "request_timeout",
+                                                                 "max_connections", "max_buffered_bodies"]) {
+            if let v = lf["header_timeout"].flatMap(r.timeout) { limits.headerTimeout = v }
+            if let v = lf["body_timeout"].flatMap(r.timeout) { limits.bodyTimeout = v }
+            if let v = lf["keepalive_timeout"].flatMap(r.timeout) { limits.keepAliveTimeout = v }
+            if let v = lf["send_timeout"].flatMap(r.timeout) { limits.sendTimeout = v }
+            if let v = lf["request_timeout"].flatMap(r.timeout) { limits.requestTimeout = v }
+            if let v = lf["max_buffered_bodies"].flatMap(r.size) { limits.maxBufferedBodies = v }
             if let v = lf["max_connections"].flatMap({ r.int($0, range: 1...10_000_000) }) { limits.maxConnections = v }
         }
         var untrusted = Set(UntrustedHeaders.defaults)
         if let u = f["untrusted_headers"] {
             // A list replaces the defaults; `{ add: [...], keep: [...] }` adjusts them.
             if case .mapping = u.node, let uf = r.mapping(u, known: ["add", "keep"]) {
-                for name in uf["add"].map(r.strings) ?? [] { untrusted.insert(name.lowercased()) }
-                for name in uf["keep"].map(r.strings) ?? [] { untrusted.remove(name.lowercased()) }
+                // Folded like the set's names, so `keep: [X_Real_IP]` keeps `x-real-ip`.
+                for name in uf["add"].map(r.strings) ?? [] { untrusted.insert(HeaderNameSet.fold(name)) }
+                for name in uf["keep"].map(r.strings) ?? [] { untrusted.remove(HeaderNameSet.fold(name)) }
             } else {
-                untrusted = Set(r.strings(u).map { $0.lowercased() })
+                untrusted = Set(r.strings(u).map(HeaderNameSet.fold))
             }
         }
         let tls = f["tls"].flatMap { TLSSettings.read($0, r, base: context.baseDirectory) }
@@ -278,8 +293,8 @@ public enum ConfigLoader {
                 }
                 upstreams[name] = UpstreamSpec(
                     name: name, targets: targets,
-                    connectTimeout: uf["connect_timeout"].flatMap(r.duration) ?? 2,
-                    readTimeout: uf["timeout"].flatMap(r.duration) ?? 30,
+                    connectTimeout: uf["connect_timeout"].flatMap(r.timeout) ?? 2,
+                    readTimeout: uf["timeout"].flatMap(r.timeout) ?? 30,
                     maxIdle: uf["max_idle"].flatMap { r.int($0, range: 0...100_000) } ?? 64)
             }
         }

@@ -166,7 +166,10 @@ public struct PolicyChain: Sendable {
             }
             // One clock reading per check: each check's end is the next one's start.
             let start = lastReading ?? clock?.micros() ?? 0
+            // A shadow check never enforces, so a streamed-body limit it sets does not apply.
+            let limitBefore = request.streamedBodyLimit
             let verdict = link.check.evaluate(&request)
+            if link.mode == .shadow { request.streamedBodyLimit = limitBefore }
             let end = clock?.micros() ?? 0
             lastReading = end
             let micros = clock == nil ? 0 : Int(truncatingIfNeeded: end &- start)

@@ -22,6 +22,7 @@ extension ReasonCode {
     public static let checkUnavailable: ReasonCode = "check_unavailable"
     public static let requestTimeout: ReasonCode = "request_timeout"
     public static let gatewayShuttingDown: ReasonCode = "gateway_shutting_down"
+    public static let gatewayBusy: ReasonCode = "gateway_busy"
     // Network
     public static let ipNotAllowed: ReasonCode = "ip_not_allowed"
     public static let ipDenied: ReasonCode = "ip_denied"

@@ -19,6 +19,7 @@ final class ClientConnections: @unchecked Sendable {
     private var open = 0
     private var refusedCount = 0
     private var lastRefusalWarning: UInt64 = 0
+    private var buffered = 0
     static let sweepInterval = TimeAmount.milliseconds(250)
 
     func loop(for eventLoop: any EventLoop) -> LoopConnections {
@@ -38,6 +39,18 @@ final class ClientConnections: @unchecked Sendable {
     func closed() { lock.withLock { open -= 1 } }
     func refused() { lock.withLock { refusedCount += 1 } }
     var openCount: Int { lock.withLock { open } }
+
+    /// Takes `n` bytes of the process-wide budget for buffered request bodies; false when it would
+    /// pass `limit` (the caller answers 503 instead of buffering).
+    func reserveBuffered(_ n: Int, limit: Int) -> Bool {
+        lock.withLock {
+            guard buffered + n <= limit else { return false }
+            buffered += n
+            return true
+        }
+    }
+    func releaseBuffered(_ n: Int) { if n > 0 { lock.withLock { buffered -= n } } }
+    var bufferedBytes: Int { lock.withLock { buffered } }
 
     /// At most one refusal warning every 10 s.
     func shouldWarnRefusal() -> Bool {
@@ -104,17 +117,19 @@ final class LoopConnections: @unchecked Sendable {
         for h in Array(handlers.values) { h.checkClientLimits(now: now) }
     }
 
-    /// Closes the connection that has waited longest for a request head (idle keep-alive, or a head
-    /// still arriving): the one a new client may take the place of. Returns whether one was closed.
-    func evictLongestWaiting() -> Bool {
-        var victim: GatewayHandler?
+    /// Closes the connection a new client may take the place of, in this order: the one that has
+    /// waited longest for a request head (idle keep-alive, or a head still arriving); one that is
+    /// only draining the body of a request already answered; the one whose request body has been
+    /// arriving longest (at least a second). Returns whether one was closed.
+    func evictLongestWaiting(now: UInt64 = NIODeadline.now().uptimeNanoseconds) -> Bool {
+        var best: (handler: GatewayHandler, rank: Int, since: UInt64)?
         for h in handlers.values {
-            guard let since = h.waitingForHeadSince else { continue }
-            if let v = victim, let vs = v.waitingForHeadSince, vs <= since { continue }
-            victim = h
+            guard let (rank, since) = h.evictionRank(now: now) else { continue }
+            if let b = best, (b.rank, b.since) <= (rank, since) { continue }
+            best = (h, rank, since)
         }
-        guard let victim else { return false }
-        victim.evict()
+        guard let best else { return false }
+        best.handler.evict()
         return true
     }
 

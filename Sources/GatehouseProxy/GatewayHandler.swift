@@ -78,6 +78,12 @@ final class Exchange {
     var headResult: ChainResult?
     /// A body-size limit counted on the bytes as they stream (a `request` check's `max_body` on a chunked body).
     var streamLimit: StreamedBodyLimit?
+    /// When the gateway answered while the request body was still arriving (uptime ns), 0 otherwise.
+    var answeredAt: UInt64 = 0
+    /// Bytes of the process-wide buffered-body budget this exchange holds (released when it ends).
+    var reservedBytes = 0
+    /// Since when the upstream has not been taking the request body (uptime ns), 0 when it is.
+    var upstreamBlockedSince: UInt64 = 0
     var hasBody: Bool { head.hasBody }
     var expectContinue: Bool { head.expectContinue }
 
@@ -160,6 +166,9 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     var lastClientRead: UInt64 = 0
     /// Since when the client has not been reading what is written to it (uptime ns), 0 when it is.
     var unwritableSince: UInt64 = 0
+    /// Since when the connection is to close once its last bytes are written (uptime ns), 0 when
+    /// it is not: a client that never reads them cannot keep it open past the send timeout.
+    var closingSince: UInt64 = 0
 
     init(services: GatewayServices, isTLS: Bool = false, peerIdentity: PeerIdentityBox? = nil) {
         self.services = services
@@ -216,8 +225,10 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         while context != nil, !broken {
             if body.isIdle {
                 guard var buf = inbound, buf.readableBytes > 0 else { break }
-                // Between requests: the next head, unless the current exchange still runs.
+                // Between requests: the next head, unless the current exchange still runs or the
+                // client is not reading what was already answered.
                 if exchange != nil { break }
+                if let context, !context.channel.isWritable { break }
                 if quiescing { inbound = nil; break }
                 // RFC 9112 §2.2: ignore empty lines before a request line.
                 while let c = buf.getInteger(at: buf.readerIndex, as: UInt8.self), c == 0x0D || c == 0x0A { buf.moveReaderIndex(forwardBy: 1) }
@@ -271,6 +282,9 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     private func updateReading() {
         guard let context else { return }
         var want = (inbound?.readableBytes ?? 0) <= Self.pipelineLimit
+        // A client that does not read its answers gets no more of its requests read (pipelined
+        // requests would otherwise pile answers up in memory).
+        if !context.channel.isWritable { want = false }
         if let ex = exchange {
             if phase == .connecting, ex.pendingBytes > 1 << 20 { want = false }
             if phase == .forwarding, let up = ex.upstream, !up.isWritable { want = false }
@@ -311,6 +325,12 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             unwritableSince = NIODeadline.now().uptimeNanoseconds
         }
         exchange?.upstream?.setAutoRead(writable)
+        if writable, exchange == nil, !broken {
+            // Answers were held back while the client did not read: the next pipelined request.
+            parseInbound()
+        } else {
+            updateReading()
+        }
         context.fireChannelWritabilityChanged()
     }
 
@@ -406,11 +426,16 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         }
         let pathPart = Substring(target.path)
         let query = target.query
-        var host = head.first("host") ?? ""
-        if host.hasPrefix("[") {
-            if let close = host.firstIndex(of: "]") { host = String(host[host.index(after: host.startIndex)..<close]) }
-        } else if let colon = host.lastIndex(of: ":") {
-            host = String(host[..<colon])
+        let hostField = head.first("host") ?? ""
+        guard var host = Self.hostName(hostField) else {
+            // A Host that is not a name, an address or a port (`a%2Eb`, `x@a`, `a/x`, `a:80:x`) is
+            // read differently by different back ends (URL parsers, nginx's server_name): refused.
+            ex.policyRequest = PolicyRequest(requestID: requestID, method: head.method, path: String(pathPart), query: query,
+                                             headers: HeaderList(head.headers), clientAddress: peer, peerAddress: peer, now: ex.wallTime)
+            deny(ex, Denial(code: .badRequest,
+                            detail: "the Host field \"\(DisplayText.escaped(String(hostField.prefix(256))))\" is not a host name, an IP address or an [IPv6] literal with an optional port",
+                            required: ["Host: name[:port]"], presented: [DisplayText.escaped(String(hostField.prefix(256)))]), check: nil)
+            return
         }
         if host.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) { host = host.lowercased() }
         // "admin.example.com." is the same DNS name as "admin.example.com": it meets the same routes.
@@ -496,6 +521,14 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
                                 required: ["body <= \(route.maxBufferedBody) bytes"], presented: ["more than \(route.maxBufferedBody) bytes"]), check: nil)
                 return
             }
+            guard services.connections.reserveBuffered(buf.readableBytes, limit: limits.maxBufferedBodies) else {
+                ex.bufferedBody = nil
+                deny(ex, Denial(code: .gatewayBusy,
+                                detail: "the gateway holds its maximum of \(limits.maxBufferedBodies) bytes of request bodies buffered for inspection (limits.max_buffered_bodies)",
+                                presented: ["\(ex.bodyBytesSeen) bytes of this body"]), check: nil)
+                return
+            }
+            ex.reservedBytes += buf.readableBytes
             var b = buf
             ex.bufferedBody?.writeBuffer(&b)
         case .connecting:
@@ -575,6 +608,46 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         startUpstream(ex)
     }
 
+    /// The host part of a Host field, or nil when the field is not `reg-name[:port]`,
+    /// `IPv4[:port]` or `[IPv6][:port]`. Names may hold letters, digits, `-`, `.` and `_` (seen in
+    /// internal names); a port is 1 to 5 digits. Anything else (escapes, `@`, `/`, `?`, `#`, a
+    /// second colon) is read differently by different back ends.
+    static func hostName(_ field: String) -> String? {
+        let u = Array(field.utf8)
+        guard !u.isEmpty else { return "" }
+        var end = u.count
+        var i = 0
+        var name: ArraySlice<UInt8>
+        if u[0] == UInt8(ascii: "[") {
+            guard let close = u.firstIndex(of: UInt8(ascii: "]")), close > 1 else { return nil }
+            for c in u[1..<close] {
+                let ok = (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x66) || c == UInt8(ascii: ":") || c == UInt8(ascii: ".")
+                if !ok { return nil }
+            }
+            name = u[1..<close]
+            i = close + 1
+        } else {
+            while i < end, u[i] != UInt8(ascii: ":") {
+                let c = u[i]
+                let ok = (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x7A) || c == UInt8(ascii: "-") || c == UInt8(ascii: ".") || c == UInt8(ascii: "_")
+                if !ok { return nil }
+                i += 1
+            }
+            name = u[0..<i]
+            if name.isEmpty { return nil }
+        }
+        if i < end {
+            guard u[i] == UInt8(ascii: ":") else { return nil }
+            let digits = u[(i + 1)...]
+            guard !digits.isEmpty, digits.count <= 5, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+            end = i
+        }
+        return String(decoding: name, as: UTF8.self)
+    }
+
+    /// Matches only spellings other than the canonical one (those reach their own `FieldKind`).
+    static let ownFieldsOtherwiseSpelled = HeaderNameSet(["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-request-id"])
+
     /// `name.` or `name.:port` without the dot (a fully qualified name's root label), else as is.
     static func hostWithoutTrailingDot(_ value: String) -> String {
         guard value.utf8.contains(UInt8(ascii: ".")) else { return value }
@@ -622,7 +695,14 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
 
     /// Called by the event loop's sweep: closes what has waited too long for the client.
     func checkClientLimits(now: UInt64) {
-        guard let context, !broken else { return }
+        guard let context else { return }
+        if closingSince != 0 {
+            // Closing once the last bytes are written: a client that does not read them does not
+            // hold the connection past the send timeout.
+            if now &- closingSince > Self.nanos(limits.sendTimeout) + Self.lingerNanos { context.close(promise: nil) }
+            return
+        }
+        guard !broken else { return }
         if exchange == nil, let since = waitingForHeadSince {
             let limit = headStarted || requestsServed == 0 ? limits.headerTimeout : limits.keepAliveTimeout
             if now &- since > Self.nanos(limit) {
@@ -637,14 +717,41 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             }
             return
         }
-        if let ex = exchange, !ex.requestEnded, !readOff, now &- lastClientRead > Self.nanos(limits.bodyTimeout) {
-            bodyTimedOut(ex)
-            return
+        if let ex = exchange, !ex.requestEnded {
+            if ex.answeredAt != 0 {
+                // Answered while the body still arrives: the rest is read and discarded for a
+                // moment only, then the connection closes.
+                if now &- ex.answeredAt > Self.lingerNanos {
+                    ex.keepAlive = false
+                    finish(ex, closeAfter: true)
+                }
+                return
+            }
+            if !readOff, now &- lastClientRead > Self.nanos(limits.bodyTimeout) {
+                bodyTimedOut(ex, why: "nothing for \(TimeText.duration(limits.bodyTimeout)) (limits.body_timeout)")
+                return
+            }
+            if now &- ex.startNanos > Self.nanos(limits.requestTimeout) {
+                bodyTimedOut(ex, why: "the whole request did not arrive within \(TimeText.duration(limits.requestTimeout)) (limits.request_timeout)")
+                return
+            }
+            if phase == .forwarding, let up = ex.upstream, let spec = ex.upstreamSpec {
+                // An upstream that stops taking the body is as silent as one that does not answer.
+                if up.isWritable {
+                    ex.upstreamBlockedSince = 0
+                } else if ex.upstreamBlockedSince == 0 {
+                    ex.upstreamBlockedSince = now
+                } else if now &- ex.upstreamBlockedSince > Self.nanos(spec.readTimeout) {
+                    upstreamStoppedReading(ex, spec: spec)
+                    return
+                }
+            }
         }
         if unwritableSince != 0, !context.channel.isWritable, now &- unwritableSince > Self.nanos(limits.sendTimeout) {
             // The client stopped reading its response.
             if let ex = exchange {
                 dropUpstream(ex)
+                if ex.status == 0 { ex.status = 499 }
                 ex.responseEnded = true
                 ex.keepAlive = false
                 finish(ex, closeAfter: true)
@@ -653,6 +760,23 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
                 context.close(promise: nil)
             }
         }
+    }
+
+    static let lingerNanos: UInt64 = 2_000_000_000
+
+    /// The upstream did not take any of the request body for its read timeout: 504, both sides closed.
+    private func upstreamStoppedReading(_ ex: Exchange, spec: UpstreamSpec) {
+        dropUpstream(ex)
+        pendingDrop(ex)
+        ex.keepAlive = false
+        if ex.responseStarted {
+            ex.responseEnded = true
+            finish(ex, closeAfter: true)
+            return
+        }
+        failUpstream(ex, Denial(code: .upstreamTimeout,
+                                detail: "upstream \(spec.name) (\(ex.upstreamTarget?.description ?? "?")) stopped reading the request body for \(TimeText.duration(spec.readTimeout))",
+                                presented: ["upstream \(spec.name)"]))
     }
 
     static func nanos(_ seconds: Double) -> UInt64 { UInt64(max(0, min(seconds, 1e9)) * 1e9) }
@@ -674,8 +798,9 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
                         required: ["a whole request head within \(TimeText.duration(limits.headerTimeout))"], presented: ["\(received) bytes of a head"]), check: nil)
     }
 
-    /// The body stopped arriving: 408 if nothing was answered yet, otherwise the connection is cut.
-    private func bodyTimedOut(_ ex: Exchange) {
+    /// The body stopped arriving, or took too long: 408 if nothing was answered yet, otherwise the
+    /// connection is cut.
+    private func bodyTimedOut(_ ex: Exchange, why: String) {
         dropUpstream(ex)
         pendingDrop(ex)
         ex.keepAlive = false
@@ -686,16 +811,37 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         }
         ex.bufferedBody = nil
         deny(ex, Denial(code: .requestTimeout,
-                        detail: "the request body stopped arriving: nothing for \(TimeText.duration(limits.bodyTimeout)) (limits.body_timeout) after \(ex.bodyBytesSeen) bytes",
-                        required: ["body progress at least every \(TimeText.duration(limits.bodyTimeout))"], presented: ["\(ex.bodyBytesSeen) bytes, then silence"]), check: nil)
+                        detail: "the request body did not arrive in time: \(why), after \(ex.bodyBytesSeen) bytes",
+                        required: ["body progress at least every \(TimeText.duration(limits.bodyTimeout)), the whole request within \(TimeText.duration(limits.requestTimeout))"],
+                        presented: ["\(ex.bodyBytesSeen) bytes"]), check: nil)
     }
 
-    /// The connection cap was reached and this connection waits longest for a head: closed.
+    /// How readily this connection gives its place to a new client at the connection cap (lower
+    /// first) and since when it has been in that state; nil when it is serving a request normally.
+    func evictionRank(now: UInt64) -> (Int, UInt64)? {
+        guard context != nil, !broken else { return nil }
+        guard let ex = exchange else { return waitingForHeadSince.map { (0, $0) } }
+        guard !ex.requestEnded else { return nil }
+        if ex.answeredAt != 0 { return (1, ex.answeredAt) }
+        if !ex.responseStarted, now &- ex.startNanos > 1_000_000_000 { return (2, ex.startNanos) }
+        return nil
+    }
+
+    /// The connection cap was reached and this connection gives its place (see `evictionRank`).
     func evict() {
-        guard let context, exchange == nil else { return }
-        broken = true
-        inbound = nil
-        context.close(promise: nil)
+        guard let context else { return }
+        guard let ex = exchange else {
+            broken = true
+            inbound = nil
+            context.close(promise: nil)
+            return
+        }
+        if ex.answeredAt != 0 || ex.responseStarted {
+            ex.keepAlive = false
+            finish(ex, closeAfter: true)
+        } else {
+            bodyTimedOut(ex, why: "the gateway reached its connection cap (limits.max_connections) and this request's body had been arriving the longest")
+        }
     }
 
     /// The shutdown's grace period ended: a request still running is answered 503 (or cut when its
@@ -724,6 +870,9 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     private func deny(_ ex: Exchange, _ denial: Denial, check: String?) {
         ex.denial = denial
         ex.decidingCheck = check
+        // A denial during the body keeps the trace of the checks that ran on the head.
+        if ex.trace.entries.isEmpty, let before = ex.headResult { ex.trace = before.trace }
+        if !ex.requestEnded { ex.answeredAt = NIODeadline.now().uptimeNanoseconds }
         phase = .answered
         if ex.expectContinue && !ex.requestEnded { ex.keepAlive = false }
         if let cl = ex.policyRequest?.contentLength, cl > Self.drainLimit, !ex.requestEnded { ex.keepAlive = false }
@@ -769,6 +918,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     private func endResponse(_ ex: Exchange, context: ChannelHandlerContext, last: ByteBuffer?) {
         if !ex.keepAlive {
             ex.closeScheduled = true
+            closingSince = NIODeadline.now().uptimeNanoseconds
             let written = context.writeAndFlush(wrapOutboundOut(last ?? context.channel.allocator.buffer(capacity: 0)))
             if ex.requestEnded {
                 written.whenComplete { _ in context.close(promise: nil) }
@@ -920,6 +1070,9 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             default:
                 if !head.connectionNames.isEmpty, head.connectionNames.contains(f.name.lowercased()) { continue }
                 if let untrusted, untrusted.contains(fieldName: f.name) { continue }
+                // The underscore spellings of the fields the gateway writes itself, from any peer:
+                // CGI/WSGI upstreams would read them as the gateway's own.
+                if Self.ownFieldsOtherwiseSpelled.contains(fieldName: f.name) { continue }
                 if !credentials.isEmpty, credentials.contains(f.name.lowercased()) { continue }
             }
             out.writeField(f.name, f.value)
@@ -1017,7 +1170,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         let now = NIODeadline.now().uptimeNanoseconds
         ex.lastUpstreamActivity = now
         ex.awaitingUpstream = true
-        let due = now + UInt64(spec.readTimeout * 1e9)
+        let due = now + Self.nanos(spec.readTimeout)
         if timer == nil || timerDue > due {
             timer?.cancel()
             scheduleTimer(at: due)
@@ -1036,7 +1189,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     private func timerFired() {
         guard let ex = exchange, ex.awaitingUpstream, !ex.responseEnded, let spec = ex.upstreamSpec else { return }
         let now = NIODeadline.now().uptimeNanoseconds
-        let limit = UInt64(spec.readTimeout * 1e9)
+        let limit = Self.nanos(spec.readTimeout)
         if context?.channel.isWritable == false {
             // Reading from the upstream is paused because the client reads slowly: that is not the
             // upstream's silence. The wait starts again once the client catches up.
@@ -1253,6 +1406,10 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     private func finish(_ ex: Exchange, closeAfter: Bool) {
         guard exchange === ex else { return }
         exchange = nil
+        if ex.reservedBytes > 0 {
+            services.connections.releaseBuffered(ex.reservedBytes)
+            ex.reservedBytes = 0
+        }
         phase = .idle
         log(ex)
         if closeAfter {
@@ -1265,6 +1422,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             // during a shutdown), the close is arranged here, after what is still being written.
             broken = true
             inbound = nil
+            if closingSince == 0 { closingSince = NIODeadline.now().uptimeNanoseconds }
             if !ex.closeScheduled, let context {
                 context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).whenComplete { _ in
                     context.close(promise: nil)

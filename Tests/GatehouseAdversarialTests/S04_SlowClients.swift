@@ -128,4 +128,153 @@ import Testing
         #expect(closed)
         #expect(bytes.count < big.utf8.count, "the whole response was delivered to a client that did not read")
     }
+
+    // Follow-ups from the review of the fix.
+
+    static func status(_ gw: GatewayProcess) throws -> [String: Any] {
+        let r = RawReply(try rawExchange(port: gw.adminPort ?? 0, "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+        return (try? JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any]) ?? [:]
+    }
+
+    static let limitsYAML = """
+        admin: 127.0.0.1:0
+        upstreams:
+          app: { targets: ["http://127.0.0.1:UP"] }
+        limits: { header_timeout: 2s, keepalive_timeout: 2s, body_timeout: 2s, send_timeout: 2s }
+        routes:
+          - name: open
+            match: { path: /open }
+            upstream: app
+        """
+
+    /// A connection that is to close after its answers, whose client never reads them, is closed
+    /// after the send timeout: the close does not wait for writes that never complete.
+    @Test func aClosingConnectionWhoseClientDoesNotReadIsClosed() async throws {
+        let upstream = try await CaptureUpstream()
+        defer { Task { await upstream.stop() } }
+        let gw = try GatewayProcess(yaml: Self.limitsYAML.replacingOccurrences(of: "UP", with: String(upstream.port)), logLevel: "info")
+        defer { gw.stop() }
+        let s = try RawSocket(port: gw.port)
+        var small: Int32 = 4096
+        setsockopt(s.fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        var tv = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(s.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let one = "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+        s.send(String(repeating: one, count: 30_000) + "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        var open = 1
+        for _ in 0..<40 {
+            try await Task.sleep(for: .milliseconds(250))
+            open = try Self.status(gw)["connections_open"] as? Int ?? -1
+            if open == 0 { break }
+        }
+        #expect(open == 0, "the non-reading client's connection is still open")
+        s.close()
+    }
+
+    /// Pipelined requests the gateway answers itself are not read while the client reads none of
+    /// the answers: they cannot pile answers up in the gateway's memory.
+    @Test func pipelinedAnswersDoNotPileUpForAClientThatDoesNotRead() async throws {
+        let upstream = try await CaptureUpstream()
+        defer { Task { await upstream.stop() } }
+        let gw = try GatewayProcess(yaml: Self.limitsYAML.replacingOccurrences(of: "UP", with: String(upstream.port))
+            .replacingOccurrences(of: "send_timeout: 2s", with: "send_timeout: 60s"), logLevel: "info")
+        defer { gw.stop() }
+        let before = residentKiB(pid: gw.process.processIdentifier) ?? 0
+        let s = try RawSocket(port: gw.port)
+        var small: Int32 = 4096
+        setsockopt(s.fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        var tv = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(s.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let batch = String(repeating: "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", count: 2000)
+        var sent = 0
+        for _ in 0..<100 {
+            if !s.send(batch) { break }
+            sent += 1
+        }
+        try await Task.sleep(for: .seconds(1))
+        let after = residentKiB(pid: gw.process.processIdentifier) ?? 0
+        // 100 batches of 2,000 requests would be 200,000 answers of ~500 bytes: ~100 MB held.
+        #expect(after - before < 48 * 1024, "RSS grew from \(before) KiB to \(after) KiB after \(sent) batches")
+        #expect(sent < 100, "the gateway kept reading requests whose answers nobody read")
+        s.close()
+    }
+
+    /// After a denial, the rest of a body is drained for a moment only: trickling it does not hold
+    /// the connection.
+    @Test func aDeniedRequestsBodyCannotBeTrickledForever() async throws {
+        let upstream = try await CaptureUpstream()
+        defer { Task { await upstream.stop() } }
+        let gw = try GatewayProcess(yaml: Self.limitsYAML.replacingOccurrences(of: "UP", with: String(upstream.port)), logLevel: "info")
+        defer { gw.stop() }
+        let s = try RawSocket(port: gw.port)
+        s.send("POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nA")
+        let answer = s.readResponse(seconds: 5).map(RawReply.init)
+        #expect(answer?.status == 404)
+        var closed = false
+        for _ in 0..<8 {
+            try await Task.sleep(for: .seconds(1))
+            if !s.send("A") { closed = true; break }
+            let (_, eof) = s.readUntilClose(seconds: 0.1)
+            if eof { closed = true; break }
+        }
+        #expect(closed, "the connection was still open after 8 s of trickling a denied body")
+    }
+
+    /// At the connection cap, connections that only trickle the body of a denied or slow request
+    /// give their place to a new client.
+    @Test func tricklingConnectionsDoNotLockOutNewClientsAtTheCap() async throws {
+        let upstream = try await CaptureUpstream()
+        defer { Task { await upstream.stop() } }
+        let gw = try GatewayProcess(yaml: Self.limitsYAML.replacingOccurrences(of: "UP", with: String(upstream.port))
+            .replacingOccurrences(of: "body_timeout: 2s", with: "body_timeout: 30s, max_connections: 4"), logLevel: "info")
+        defer { gw.stop() }
+        var hogs: [RawSocket] = []
+        for i in 0..<4 {
+            let s = try RawSocket(port: gw.port)
+            s.send(i % 2 == 0 ? "POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nA"
+                              : "POST /open HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nA")
+            hogs.append(s)
+        }
+        try await Task.sleep(for: .milliseconds(1500))
+        for h in hogs { h.send("A") }
+        let r = try attack(gw, "GET /open HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        #expect(r.status == 200)
+        for h in hogs { h.close() }
+    }
+
+    /// An upstream that stops reading the request body is timed out like one that does not answer.
+    @Test func anUpstreamThatDoesNotReadTheBodyGets504() async throws {
+        // A listening socket nobody accepts on: the kernel completes connections and buffers a
+        // little, then the upstream takes nothing more.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        listen(fd, 16)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        let port = Int(UInt16(bigEndian: addr.sin_port))
+        let gw = try GatewayProcess(yaml: """
+            upstreams:
+              app: { targets: ["http://127.0.0.1:\(port)"], timeout: 2s }
+            limits: { body_timeout: 30s }
+            routes:
+              - name: upload
+                match: { path: /upload }
+                upstream: app
+            """, logLevel: "info")
+        defer { gw.stop() }
+        let s = try RawSocket(port: gw.port)
+        var tv = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(s.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        s.send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n")
+        let chunk = [UInt8](repeating: 0x61, count: 1 << 16)
+        for _ in 0..<400 { if !s.send(chunk) { break } }
+        let reply = s.readResponse(seconds: 15).map(RawReply.init)
+        #expect(reply?.status == 504)
+        #expect(reply?.reason == "upstream_timeout")
+    }
 }

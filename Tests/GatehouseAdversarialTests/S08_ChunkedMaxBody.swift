@@ -56,4 +56,26 @@ import Testing
         let over = try attack(gw, "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + Self.chunked(1025, piece: 100))
         #expect(over.status == 413)
     }
+
+    /// A `request` check in shadow mode records what it would deny and never enforces, streamed
+    /// bodies included.
+    @Test func aShadowShapeCheckDoesNotStopAChunkedBody() async throws {
+        let upstream = try await CaptureUpstream()
+        defer { Task { await upstream.stop() } }
+        let gw = try GatewayProcess(yaml: """
+            upstreams:
+              app: { targets: ["http://127.0.0.1:\(upstream.port)"] }
+            routes:
+              - name: upload
+                match: { methods: [POST], path: /upload }
+                upstream: app
+                policies: [{ policy: shape, mode: shadow }]
+            policies:
+              shape: { type: request, max_body: 1KiB }
+            """)
+        defer { gw.stop() }
+        let r = try attack(gw, "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + Self.chunked(2048, piece: 512))
+        #expect(r.status == 200)
+        #expect(upstream.requests.first?.body.count == 2048)
+    }
 }
