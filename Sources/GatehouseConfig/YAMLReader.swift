@@ -117,11 +117,35 @@ public final class ConfigReader {
         }
     }
 
-    /// Durations like "5s", "250ms", "30d".
+    /// The longest duration any key takes: 100 years, which still fits in nanoseconds as an Int64.
+    public static let maxDuration: Double = 36500 * 86400
+    /// The longest timeout (`limits:` and upstream timeouts): 7 days.
+    public static let maxTimeout: Double = 7 * 86400
+
+    /// Durations like "5s", "250ms", "30d", from 0 to ``maxDuration``.
     public func duration(_ n: ConfigNode) -> Double? {
         guard let s = string(n) else { return nil }
         guard let d = TimeText.parseDuration(s), d >= 0 else {
             error(n, "\"\(s)\" is not a duration (expected e.g. 250ms, 5s, 10m, 12h, 30d)")
+            return nil
+        }
+        guard d <= Self.maxDuration else {
+            error(n, "\"\(s)\" is too long (expected a duration of at most 36500d)")
+            return nil
+        }
+        return d
+    }
+
+    /// A timeout: a duration of more than 0 (a zero timeout would end every wait at once) and at
+    /// most ``maxTimeout``, so that deadlines computed from it stay far from overflowing.
+    public func timeout(_ n: ConfigNode) -> Double? {
+        guard let s = string(n) else { return nil }
+        guard let d = TimeText.parseDuration(s), d >= 0 else {
+            error(n, "\"\(s)\" is not a duration (expected e.g. 250ms, 5s, 10m, 12h)")
+            return nil
+        }
+        guard d >= 0.001, d <= Self.maxTimeout else {
+            error(n, "\"\(s)\" is out of range (expected a timeout from 1ms to 7d, e.g. 250ms, 30s, 5m)")
             return nil
         }
         return d

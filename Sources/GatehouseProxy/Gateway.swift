@@ -180,8 +180,10 @@ public final class Gateway: Sendable {
     public func shutdown(grace: Double = 10) async {
         let promise = group.next().makePromise(of: Void.self)
         quiesce.withLockedValue { $0 }?.initiateShutdown(promise: promise)
-        // In-flight work still running after the grace period is cut off.
-        let graceDeadline = promise.futureResult.eventLoop.scheduleTask(in: .nanoseconds(Int64(grace * 1e9))) { promise.succeed(()) }
+        // In-flight work still running after the grace period is cut off. The period is clamped
+        // to 0...10^9 s (NaN as 0), so that no value given converts out of Int64's range.
+        let graceSeconds = grace.isNaN ? 0 : min(max(grace, 0), 1e9)
+        let graceDeadline = promise.futureResult.eventLoop.scheduleTask(in: .nanoseconds(Int64(graceSeconds * 1e9))) { promise.succeed(()) }
         try? await promise.futureResult.get()
         graceDeadline.cancel()
         if let server = serverChannel.withLockedValue({ $0 }) { try? await server.closeFuture.get() }
