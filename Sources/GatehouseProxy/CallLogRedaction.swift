@@ -15,8 +15,10 @@ import GatehouseCore
 /// - the header an `api_key` policy of the route reads (`X-API-Key=` in the query);
 ///
 /// and whatever its name, when the value (percent-decoded) is shaped like a Gatehouse API key
-/// (`gth_…`). A key anywhere else in the target (in a path segment) keeps its key id only:
-/// `gth_<key id>_[redacted]`.
+/// (`gth_…`). A key anywhere else in the target (in a path segment, inside a value) keeps its key
+/// id only: `gth_<key id>_[redacted]`; it is found however much of it is percent-encoded, once or
+/// twice (`x%67th_…`, `gth_<key id>_ab%63…`, `%2567th_…`). Looking allocates nothing: only a
+/// target that has something to redact is copied.
 enum CallLogRedaction {
     /// Names (folded as above) of query parameters that commonly carry secrets.
     static let secretParameters: Set<String> = [
@@ -186,43 +188,102 @@ enum CallLogRedaction {
         return matched == prefix.endIndex
     }
 
-    private static func containsKeyPrefix<C: Collection>(_ bytes: C) -> Bool where C.Element == UInt8, C.Index == Int {
-        let p = Array(APIKeyFormat.prefix.utf8)
+    // MARK: Keys anywhere in the target
+
+    // Keys are looked for in a decoded view of the bytes: `%XX` is read as its byte (`%67th_…` is
+    // `gth_…`), and `%25` followed by an escape as that escape's byte, as an upstream that decodes
+    // twice reads it (`%2567`, `%25%36%37`). A key is found however much of it is encoded. The
+    // view is read in place: looking costs no allocation; only a target holding a key is copied.
+
+    private static let keyPrefix: [UInt8] = Array(APIKeyFormat.prefix.utf8)
+    private static let percent = UInt8(ascii: "%")
+    /// How deep escapes are read inside escapes (`%%36%37`: the digits escaped too).
+    private static let maxEscapeDepth = 2
+
+    /// The byte at `i` of the decoded view and the raw index after it.
+    @inline(__always)
+    private static func decoded<C: RandomAccessCollection>(_ u: C, at i: Int, depth: Int = 0) -> (UInt8, Int) where C.Element == UInt8, C.Index == Int {
+        let b = u[i]
+        guard b == percent, depth < maxEscapeDepth, let (v, next) = escape(u, at: i + 1, depth: depth) else { return (b, i + 1) }
+        // `%25` then another escape: the escape's byte, for an upstream that decodes twice.
+        if v == percent, let (w, after) = escape(u, at: next, depth: depth) { return (w, after) }
+        return (v, next)
+    }
+
+    /// The byte of the two hex digits (each possibly escaped itself) at `i`, and the raw index after them.
+    private static func escape<C: RandomAccessCollection>(_ u: C, at i: Int, depth: Int) -> (UInt8, Int)? where C.Element == UInt8, C.Index == Int {
+        guard i < u.endIndex else { return nil }
+        let (h, j) = decoded(u, at: i, depth: depth + 1)
+        guard let hi = hexValue(h), j < u.endIndex else { return nil }
+        let (l, k) = decoded(u, at: j, depth: depth + 1)
+        guard let lo = hexValue(l) else { return nil }
+        return (hi << 4 | lo, k)
+    }
+
+    /// The raw index after `gth_` when the decoded view has it at raw index `i`.
+    @inline(__always)
+    private static func prefixEnd<C: RandomAccessCollection>(_ u: C, at i: Int) -> Int? where C.Element == UInt8, C.Index == Int {
+        let first = u[i]
+        guard first == keyPrefix[0] || first == percent else { return nil }
+        var j = i
+        for p in keyPrefix {
+            guard j < u.endIndex else { return nil }
+            let (b, next) = decoded(u, at: j)
+            guard b == p else { return nil }
+            j = next
+        }
+        return j
+    }
+
+    /// Whether the decoded view holds `gth_` anywhere. One pass over bytes without `%`.
+    private static func containsKeyPrefix<C: RandomAccessCollection>(_ bytes: C) -> Bool where C.Element == UInt8, C.Index == Int {
         var i = bytes.startIndex
-        while i + p.count <= bytes.endIndex {
-            if bytes[i] == p[0], bytes[i + 1] == p[1], bytes[i + 2] == p[2], bytes[i + 3] == p[3] { return true }
+        while i < bytes.endIndex {
+            if prefixEnd(bytes, at: i) != nil { return true }
             i += 1
         }
         return false
     }
 
-    /// Replaces what follows `gth_<key id>_` of every key-shaped run with the marker.
+    @inline(__always) private static func isKeyChar(_ b: UInt8) -> Bool {
+        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == UInt8(ascii: "_")
+    }
+
+    /// Replaces every key-shaped run of the decoded view (`gth_` and more than 12 key characters,
+    /// however encoded) by `gth_<key id>_` and the marker. The key id is not secret: logs and
+    /// responses name it; it is written decoded.
     private static func scrubKeys(_ bytes: [UInt8]) -> String {
-        let p = Array(APIKeyFormat.prefix.utf8)
-        func isKeyChar(_ b: UInt8) -> Bool {
-            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == UInt8(ascii: "_")
-        }
+        let idLength = 12
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
+        var copied = 0
         var i = 0
         while i < bytes.count {
-            if i + p.count <= bytes.count, bytes[i..<(i + p.count)].elementsEqual(p) {
-                var end = i + p.count
-                while end < bytes.count, isKeyChar(bytes[end]) { end += 1 }
-                let run = bytes[(i + p.count)..<end]
-                if run.count > 12 {
-                    // Keep the prefix and the key id (not secret: logs and responses name it).
-                    let idEnd = i + p.count + min(12, run.count)
-                    out.append(contentsOf: bytes[i..<idEnd])
+            if let start = prefixEnd(bytes, at: i) {
+                var id: [UInt8] = []
+                var count = 0
+                var end = start
+                while end < bytes.count {
+                    let (b, next) = decoded(bytes, at: end)
+                    guard isKeyChar(b) else { break }
+                    if count < idLength { id.append(b) }
+                    count += 1
+                    end = next
+                }
+                if count > idLength {
+                    out.append(contentsOf: bytes[copied..<i])
+                    out.append(contentsOf: keyPrefix)
+                    out.append(contentsOf: id)
                     out.append(UInt8(ascii: "_"))
                     out.append(contentsOf: marker.utf8)
                     i = end
+                    copied = end
                     continue
                 }
             }
-            out.append(bytes[i])
             i += 1
         }
+        out.append(contentsOf: bytes[copied...])
         return String(decoding: out, as: UTF8.self)
     }
 }

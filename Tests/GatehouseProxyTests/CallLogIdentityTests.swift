@@ -82,4 +82,44 @@ import Testing
         #expect(r("/search?q=hello&page=2;sort=asc") == "/search?q=hello&page=2;sort=asc")
         #expect(r("/monkey?keyboard=1&length_gth_=2") == "/monkey?keyboard=1&length_gth_=2")
     }
+
+    @Test func keysAreFoundHoweverMuchOfThemIsPercentEncoded() {
+        let id = "abcdefghijkl", secret = "0123456789ABCDEFGHIJKLMNOPQRSTUVabcdef"
+        let key = "gth_\(id)_\(secret)"
+        func r(_ uri: String) -> String { CallLogRedaction.redact(uri: uri, configured: []) }
+        func escaped(_ s: String) -> String { s.utf8.map { "%" + String($0, radix: 16, uppercase: true) }.joined() }
+        let kept = "gth_\(id)_[redacted]"
+        // The review's two forms: a value that does not start with the key, and a refused target.
+        #expect(r("/x?q=x%67th_\(id)_\(secret)") == "/x?q=x\(kept)")
+        #expect(r("/x/..;%67th_\(id)_\(secret)") == "/x/..;\(kept)")
+        // Any part of the key escaped, in the path or the query, upper or lower case hex.
+        let spellings = [
+            "%67%74%68%5F\(id)_\(secret)", "g%74h_\(id)_\(secret)", "gth%5f\(id)_\(secret)",
+            "gth_\(id)%5F\(secret)", "gth_\(id)_\(secret.prefix(3))%34\(secret.dropFirst(4))",
+            "gth_abc%64efghijkl_\(secret)", escaped(key),
+            // Escaped twice, for an upstream that decodes twice.
+            "%2567th_\(id)_\(secret)", "%25%36%37th_\(id)_\(secret)", "gth_\(id)_%2541\(secret)",
+        ]
+        for spelling in spellings {
+            for uri in ["/keys/\(spelling)/x", "/x?q=x\(spelling)&y=1", "/x?a=1;\(spelling)", "/x/..;\(spelling)"] {
+                let stored = r(uri)
+                // (A parameter that is only a key, once decoded, is replaced whole.)
+                #expect(stored.contains(kept) || stored == "/x?a=1;[redacted]", "\(uri) stored as \(stored)")
+                #expect(!stored.contains(secret.dropFirst(6).prefix(10)), "\(uri) stored as \(stored)")
+                // Nothing of the secret is left behind the marker.
+                #expect(!stored.contains("[redacted]%") && !stored.contains("[redacted]0"), "\(uri) stored as \(stored)")
+            }
+        }
+        // A whole parameter value shaped like a key is still replaced whole.
+        #expect(r("/x?q=%67th_\(id)_\(secret)") == "/x?q=[redacted]")
+        #expect(r("/x?q=%2567th_\(id)_\(secret)") == "/x?q=\(kept)")
+        // Escapes that are not a key stay as they are.
+        #expect(r("/files/a%20b%2Fc?q=caf%C3%A9&g=%67") == "/files/a%20b%2Fc?q=caf%C3%A9&g=%67")
+        #expect(r("/x/%67th_short") == "/x/%67th_short")
+        #expect(r("/x/%%%25%2%g%67t%") == "/x/%%%25%2%g%67t%")
+        #expect(r("/x?q=100%25") == "/x?q=100%25")
+        // A target of nothing but escapes is read in linear time.
+        let long = "/x/" + String(repeating: "%25%25%", count: 4000)
+        #expect(r(long) == long)
+    }
 }
