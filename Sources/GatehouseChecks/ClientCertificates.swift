@@ -264,12 +264,19 @@ struct ClientCertificatePolicy: VerifierPolicy {
 
 /// `mtls`: authenticates the caller by the TLS client certificate the listener verified, and maps
 /// its identity (subject CN or a SAN) to a consumer.
+///
+/// An identity is matched whole: with `identity: cn` the subject CN as it is (`billing-service`),
+/// with `identity: san` a SAN with its type (`DNS:billing.internal`, `URI:spiffe://…`,
+/// `email:…`). It is looked up in `mapping`, and, when not listed there, as a consumer name,
+/// never split at a colon. A CN is free text that a CA's name constraints do not limit (they
+/// apply to SANs), so a constrained intermediate can issue any CN: with such CAs, use `san`.
 public struct MTLSCheck: PolicyCheck {
     public enum IdentitySource: String, Sendable { case cn, san }
     public let id: String
     public var type: String { "mtls" }
     public let identity: IdentitySource
-    /// Certificate identity → consumer name; identities not listed are looked up as consumer names.
+    /// Certificate identity (whole: a CN, or a typed SAN) → consumer name; identities not listed
+    /// are looked up as consumer names, whole.
     public let mapping: [String: String]
     public let directory: any CredentialDirectory
 
@@ -297,8 +304,11 @@ public struct MTLSCheck: PolicyCheck {
         }
         let candidates: [String] = identity == .cn ? (peer.commonName.map { [$0] } ?? []) : peer.subjectAltNames
         for ident in candidates {
-            let name = mapping[ident] ?? mapping[ident.split(separator: ":", maxSplits: 1).last.map(String.init) ?? ident]
-                ?? (ident.split(separator: ":", maxSplits: 1).count == 2 && identity == .san ? String(ident.split(separator: ":", maxSplits: 1)[1]) : ident)
+            // The whole identity, never a part of it: `URI:DNS:billing.internal` is not
+            // `DNS:billing.internal`, `URI:billing` is not consumer billing, and a subject CN
+            // `team-a:billing-service` is not `billing-service`. Unmapped, the identity itself
+            // (the CN, or the SAN with its type) is looked up as a consumer name.
+            let name = mapping[ident] ?? ident
             if let consumer = directory.consumer(named: name) {
                 if consumer.status != "active" {
                     return .deny(Denial(code: .consumerSuspended, detail: "consumer \(consumer.name) (certificate \(ident)) is \(consumer.status)",

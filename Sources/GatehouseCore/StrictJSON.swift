@@ -1,3 +1,5 @@
+import Foundation  // NFKC (precomposedStringWithCompatibilityMapping), for non-ASCII member names only
+
 // Hand-written: a strict JSON reader for the bodies that checks read (`owner`'s `body_field`).
 // Foundation's JSONDecoder and JSONSerialization drop one of two duplicate member names without a
 // word (they keep the first; Python, Node and Go keep the last) and turn every number into a
@@ -11,6 +13,16 @@
 //
 // It materialises only the values asked for (`values(at:in:)`), so a large body that is mostly
 // arrays of numbers costs its keys' sets and the stack, not a tree.
+//
+// Beside a path a check reads (in each object on the way to the read member), a member name that
+// is not ASCII is refused when it folds onto the read name: when any of its foldings, ASCII-
+// lowercased, equals the read name ASCII-lowercased. The foldings are Swift's `lowercased()` and
+// `uppercased()` (full case mapping), Go's per-scalar simple fold `ToUpper(ToLower(r))` (what
+// encoding/json has compared names by since Go 1.21), and NFKC, each also applied after NFKC. Full
+// case mapping alone misses `user_İd` (U+0130 lowercases to `i` + U+0307 in full, to `i` simply,
+// so Go matches it to `user_id`); the simple folds of `ı` (U+0131), `K` (Kelvin sign, U+212A) and
+// `ſ` (U+017F) are `I`, `k` and `S` too, and NFKC turns `Ｏｗｎｅｒ` into `Owner`. Such a name is
+// refused whether or not the read name is present: no real client spells a field that way.
 
 /// A JSON value read by ``StrictJSON``.
 public enum StrictJSONValue: Sendable, Equatable {
@@ -109,6 +121,40 @@ public enum StrictJSON {
 
     /// Folds a member name the way a case-insensitive matcher would (`Owner`, `OWNER`, `ownſr`…).
     static func fold(_ s: String) -> String { s.uppercased().lowercased() }
+
+    /// `s` with A-Z lowercased and nothing else changed.
+    static func asciiLowercased(_ s: String) -> String {
+        guard s.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) else { return s }
+        return String(decoding: s.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
+    }
+
+    /// Go's `unicode.ToUpper(unicode.ToLower(r))` for each scalar, as encoding/json folds names.
+    /// Go uses the simple (one-scalar) mappings; where Swift's full mapping has several scalars,
+    /// the simple lowercase is its first (`İ` → `i`) and the simple uppercase is the scalar itself
+    /// (`ß` stays `ß`).
+    static func goFold(_ s: String) -> String {
+        var out = String.UnicodeScalarView()
+        for u in s.unicodeScalars {
+            let lower = u.properties.lowercaseMapping.unicodeScalars.first ?? u
+            let upper = lower.properties.uppercaseMapping.unicodeScalars
+            out.append(upper.count == 1 ? upper.first! : lower)
+        }
+        return String(out)
+    }
+
+    /// The ASCII-lowercased spellings some reader could take a member name for: full lower and
+    /// upper case, Go's simple fold, NFKC, and each of those after NFKC.
+    static func foldings(_ s: String) -> [String] {
+        let nfkc = s.precomposedStringWithCompatibilityMapping
+        var out: [String] = []
+        for base in [s, nfkc] {
+            for f in [base, base.lowercased(), base.uppercased(), goFold(base)] {
+                let k = asciiLowercased(f)
+                if !out.contains(k) { out.append(k) }
+            }
+        }
+        return out
+    }
 
     /// A member name for an explanation: quoted, at most 64 characters, control characters as
     /// `\u{XX}` (the name is the sender's text).
@@ -383,6 +429,10 @@ private struct Reader {
             if let path, let s = nameText {
                 let candidate = path + [s]
                 if targets.contains(candidate) || prefixes.contains(candidate) { childPath = candidate }
+                // A non-ASCII name that some reader folds onto the member a check reads.
+                if name.contains(where: { $0 >= 0x80 }), let read = foldsOntoRead(path, s) {
+                    throw fail(.duplicateKey, "the member name \(StrictJSON.shown(name)) is not ASCII and folds onto \(StrictJSON.shown(Array(read.utf8))), the member the check reads; some readers take them for one (Go's encoding/json folds U+0130 İ and U+0131 ı to I, the Kelvin sign to k, U+017F ſ to s; NFKC turns fullwidth letters into ASCII)", at: nameStart)
+                }
                 // Siblings that a case-insensitive reader would take for the member a check reads.
                 let f = StrictJSON.fold(s)
                 if pathHasFold(path, f) {
@@ -406,6 +456,20 @@ private struct Reader {
             throw invalid("\(found()) where ',' or '}' was expected in an object")
         }
         return keep ? .object(members) : nil
+    }
+
+    /// The name a target continues from `path` with, when the non-ASCII `name` is not that name
+    /// but folds onto it (see `StrictJSON.foldings`).
+    func foldsOntoRead(_ path: [String], _ name: String) -> String? {
+        var keys: [String]?
+        for t in targets where t.count > path.count && Array(t[0..<path.count]) == path {
+            let read = t[path.count]
+            if read.utf8.elementsEqual(name.utf8) { continue }
+            if keys == nil { keys = StrictJSON.foldings(name) }
+            let key = StrictJSON.asciiLowercased(read)
+            if keys!.contains(where: { $0 == key }) { return read }
+        }
+        return nil
     }
 
     /// Whether some target continues from `path` with a member whose folded name is `f`.

@@ -209,3 +209,77 @@ struct S01ClientCertificateForgery {
         await lab.stop()
     }
 }
+
+/// Review B: the identity lookup tried the whole identity, then the text after its first colon,
+/// then (for SANs) that text as a consumer name, whatever the SAN's type. A certificate with the
+/// URI SAN `URI:DNS:admin.internal` was mapped as `DNS:admin.internal`, `URI:admin` became
+/// consumer admin, and the CN `team-a:admin-service` was mapped as `admin-service`: all 200 on an
+/// admin route. Identities are now matched whole.
+@Suite("S1 mTLS identities are matched whole") struct S01ClientCertificateIdentityMatching {
+    /// A client certificate from `pki` with the subject CN `commonName` and exactly `sans`.
+    static func client(_ pki: TestPKI, commonName: String, sans: [GeneralName]) throws -> TestPKI.Issued {
+        try TestPKI.sign(commonName: commonName, issuer: pki.caName, issuerKey: pki.caKey, extensions: try Certificate.Extensions {
+            Critical(BasicConstraints.notCertificateAuthority)
+            KeyUsage(digitalSignature: true)
+            try ExtendedKeyUsage([.clientAuth])
+            if !sans.isEmpty { SubjectAlternativeNames(sans) }
+        })
+    }
+
+    @Test func partsOfAnIdentityNameNoConsumer() async throws {
+        let pki = try TestPKI(name: "Gatehouse Identity CA")
+        let upstream = try await CaptureUpstream()
+        let dir = try TempDir()
+        let server = try pki.issue(commonName: "localhost", dns: ["localhost"], ip: true, server: true)
+        _ = try dir.write("server.pem", server.certPEM)
+        _ = try dir.write("server.key", server.keyPEM)
+        _ = try dir.write("clients-ca.pem", pki.caPEM)
+        let gw = try GatewayProcess(yaml: """
+            tls: { certificate: server.pem, key: server.key, client_ca: clients-ca.pem }
+            upstreams:
+              app: { targets: ["\(upstream.url)"] }
+            routes:
+              - name: san
+                match: { path: /san }
+                upstream: app
+                policies: [by-san, admins]
+              - name: cn
+                match: { path: /cn }
+                upstream: app
+                policies: [by-cn, admins]
+            policies:
+              by-san: { type: mtls, identity: san, consumers: { "DNS:admin.internal": admin } }
+              by-cn: { type: mtls, identity: cn, consumers: { "admin-service": admin } }
+              admins: { type: roles, any_of: [admin] }
+            """, dir: dir)
+        defer { gw.stop() }
+        #expect(try gw.cli(["consumers", "create", "admin", "--roles", "admin"]).status == 0)
+        func call(_ path: String, _ cert: TestPKI.Issued, _ name: String) async throws -> Reply {
+            try await sendWithClientCertificate("https://127.0.0.1:\(gw.port)\(path)?case=\(name)", chain: [cert], serverCAPEM: pki.caPEM)
+        }
+        // Controls: the whole identities map to admin (once the consumer has reached the gateway).
+        let sanAdmin = try Self.client(pki, commonName: "x", sans: [.dnsName("admin.internal")])
+        var control = try await call("/san", sanAdmin, "control-san")
+        for _ in 0..<40 where control.status != 200 {
+            try await Task.sleep(for: .milliseconds(100))
+            control = try await call("/san", sanAdmin, "control-san")
+        }
+        #expect(control.status == 200, "\(control.body)")
+        #expect(try await call("/cn", try Self.client(pki, commonName: "admin-service", sans: []), "control-cn").status == 200)
+
+        let attacks: [(String, String, TestPKI.Issued)] = [
+            ("uri-dns", "/san", try Self.client(pki, commonName: "x", sans: [.uniformResourceIdentifier("DNS:admin.internal")])),
+            ("uri-consumer", "/san", try Self.client(pki, commonName: "x", sans: [.uniformResourceIdentifier("admin")])),
+            ("email-consumer", "/san", try Self.client(pki, commonName: "x", sans: [.rfc822Name("admin")])),
+            ("dns-consumer", "/san", try Self.client(pki, commonName: "x", sans: [.dnsName("admin")])),
+            ("cn-prefixed", "/cn", try Self.client(pki, commonName: "team-a:admin-service", sans: [])),
+            ("cn-typed", "/cn", try Self.client(pki, commonName: "CN:admin", sans: [])),
+        ]
+        for (name, path, cert) in attacks {
+            let r = try await call(path, cert, name)
+            #expect(r.status == 403 && r.json["reason"] as? String == "certificate_unmapped", "\(name): \(r.status) \(r.body)")
+        }
+        for (name, _, _) in attacks { #expect(!upstream.requests.contains { $0.target.hasSuffix("case=\(name)") }, "\(name)") }
+        await upstream.stop()
+    }
+}

@@ -126,4 +126,36 @@ import Testing
         #expect(try post(gw, body, contentType: "application/json; charset=utf-8").status == 200)
         #expect(upstream.requests.count == 1)
     }
+
+    /// Review B: Go ≥ 1.21 encoding/json folds member names with `ToUpper(ToLower(r))` per
+    /// scalar, so `user_İd` (U+0130) fills the field `user_id`, the last one winning; the check's
+    /// full case mapping did not see it as a twin and passed alice's `user_id`.
+    @Test func nonASCIINamesThatGoFoldsOntoTheReadMember() async throws {
+        let upstream = try await CaptureUpstream()
+        defer { Task { await upstream.stop() } }
+        let gw = try ownershipGateway("""
+            upstreams:
+              app: { targets: ["http://127.0.0.1:\(upstream.port)"] }
+            routes:
+              - name: transfer-id
+                match: { methods: [POST], path: /transfer }
+                upstream: app
+                policies: [bearer, own-id]
+            policies:
+              bearer: { type: jwt, jwks_file: jwks.json, algorithms: [HS256] }
+              own-id: { type: owner, body_field: account.user_id }
+            """)
+        defer { gw.stop() }
+        let twins = ["user_\u{130}d", "user_\u{131}d", "u\u{17F}er_id", "\u{FF55}ser_id"].map { "{\"account\":{\"user_id\":\"alice\",\"\($0)\":\"bob\"}}" }
+            + [#"{"account":{"user_id":"alice","user_\u0130d":"bob"}}"#,
+               "{\"acco\u{FF55}nt\":{\"user_id\":\"bob\"},\"account\":{\"user_id\":\"alice\"}}"]
+        for body in twins {
+            let r = try post(gw, Array(body.utf8))
+            #expect(r.status == 400 && r.reason == "ambiguous_body", "\(body): \(r.status) \(r.body.prefix(300))")
+            #expect(r.body.contains("not ASCII"), "\(body): \(r.body)")
+        }
+        #expect(upstream.requests.isEmpty)
+        // Control: alice's own body, beside a non-ASCII name that folds onto nothing read.
+        #expect(try post(gw, Array("{\"account\":{\"user_id\":\"alice\",\"not\u{E9}\":\"x\"}}".utf8)).status == 200)
+    }
 }

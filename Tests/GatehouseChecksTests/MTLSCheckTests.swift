@@ -31,6 +31,34 @@ import Testing
         #expect(good.principal?.consumerName == "billing" && good.principal?.tenant == "acme")
     }
 
+    /// An identity is matched whole: never the text after a colon, and an unmapped identity names
+    /// a consumer only whole (a CN as it is, a SAN with its type).
+    @Test func identitiesAreMatchedWhole() throws {
+        let dir = MemoryDirectory(consumers: [ConsumerRecord(id: "c1", name: "billing", scopes: ["payment:write"]),
+                                              ConsumerRecord(id: "c2", name: "DNS:ops.internal")])
+        let san = MTLSCheck(id: "mtls", identity: .san, mapping: ["DNS:billing.internal": "billing"], directory: dir)
+        let cn = MTLSCheck(id: "mtls", identity: .cn, mapping: ["billing-service": "billing"], directory: dir)
+        func verdict(_ c: MTLSCheck, cn name: String = "x", sans: [String] = []) -> Verdict {
+            var r = req(PeerIdentity(verified: true, subject: "CN=\(name)", commonName: name, subjectAltNames: sans, fingerprint: "0a0b"))
+            return c.evaluate(&r)
+        }
+        for sans in [["URI:DNS:billing.internal"], ["URI:billing"], ["email:billing"], ["DNS:billing"], ["URI:x:billing"]] {
+            #expect(denialOf(verdict(san, sans: sans))?.code == "certificate_unmapped", "\(sans)")
+        }
+        // `identity: san` never reads the CN, `identity: cn` never the SANs.
+        #expect(denialOf(verdict(san, cn: "billing"))?.code == "certificate_unmapped")
+        #expect(denialOf(verdict(cn, cn: "x", sans: ["DNS:billing.internal"]))?.code == "certificate_unmapped")
+        for name in ["team-a:billing-service", "CN:billing-service", "x:billing", "DNS:billing.internal"] {
+            #expect(denialOf(verdict(cn, cn: name))?.code == "certificate_unmapped", "\(name)")
+        }
+        // Whole identities: mapped, or a consumer of exactly that name.
+        #expect(allowed(verdict(san, sans: ["URI:spiffe://x", "DNS:billing.internal"])))
+        var r = req(PeerIdentity(verified: true, subject: "CN=x", commonName: "x", subjectAltNames: ["DNS:ops.internal"], fingerprint: "0c"))
+        #expect(allowed(san.evaluate(&r)) && r.principal?.consumerName == "DNS:ops.internal")
+        #expect(allowed(verdict(cn, cn: "billing-service")))
+        #expect(allowed(verdict(cn, cn: "billing")))
+    }
+
     @Test func commonNameMapsToConsumerOfThatName() {
         let c = MTLSCheck(id: "mtls", directory: dir)
         var r = req(PeerIdentity(verified: true, subject: "CN=billing", commonName: "billing", fingerprint: "01"))

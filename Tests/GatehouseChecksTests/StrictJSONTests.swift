@@ -1,4 +1,4 @@
-import GatehouseCore
+@testable import GatehouseCore
 import Testing
 
 private func read(_ text: String, maxDepth: Int = StrictJSON.defaultMaxDepth) throws -> StrictJSONValue {
@@ -51,13 +51,44 @@ private func refusal(_ text: String, at paths: Set<[String]> = [[]]) -> StrictJS
         let e = try #require(refusal(#"{"account":{"owner":"alice","Owner":"bob"}}"#, at: path))
         #expect(e.kind == .duplicateKey && e.message.contains("letter case"))
         #expect(refusal(#"{"ACCOUNT":{"owner":"bob"},"account":{"owner":"alice"}}"#, at: path)?.kind == .duplicateKey)
-        // U+017F (long s) folds to s in Go's matcher.
-        #expect(refusal(#"{"account":{"owner":"alice","owner\u017f":"x","owne\u0280":"y"}}"#, at: [["account", "owners"]]) == nil)
+        // U+017F (long s) folds to s in Go's matcher; a non-ASCII name that folds onto the read
+        // name is refused even without the read name beside it.
+        #expect(refusal(#"{"account":{"owner":"alice","owner\u017f":"x","owne\u0280":"y"}}"#, at: [["account", "owners"]])?.kind == .duplicateKey)
+        #expect(refusal(#"{"account":{"owner":"alice","owne\u0280":"y"}}"#, at: [["account", "owners"]]) == nil)
         #expect(refusal(#"{"account":{"owners":"alice","owner\u017f":"x"}}"#, at: [["account", "owners"]])?.kind == .duplicateKey)
         // Canonically equivalent spellings of a read member are refused too (some readers normalise).
         #expect(refusal("{\"caf\u{E9}\":1,\"cafe\u{301}\":2}", at: [["caf\u{E9}"]])?.kind == .duplicateKey)
         // Off the path, case variants are left alone.
         #expect(refusal(#"{"account":{"owner":"alice"},"meta":{"id":1,"ID":2}}"#, at: path) == nil)
+    }
+
+    /// Go ≥ 1.21 encoding/json compares names by `ToUpper(ToLower(r))` per scalar: `user_İd`
+    /// (U+0130) is `USER_ID` to it, though Swift's full case mapping lowercases İ to `i` + U+0307.
+    @Test func nonASCIINamesThatFoldOntoTheReadNameAreRefused() throws {
+        let path: Set<[String]> = [["user_id"]]
+        for twin in ["user_\u{130}d", "user_\u{131}d", "USER_\u{130}D", "\u{FF55}ser_id"] {
+            let e = try #require(refusal("{\"user_id\":\"alice\",\"\(twin)\":\"bob\"}", at: path), "\(twin)")
+            #expect(e.kind == .duplicateKey, "\(twin)")
+            #expect(e.message.contains("not ASCII") && e.message.contains("\"user_id\""), "\(e.message)")
+            // Alone, or before the read name, or escaped: refused all the same.
+            #expect(refusal("{\"\(twin)\":\"bob\"}", at: path)?.kind == .duplicateKey, "\(twin)")
+            #expect(refusal("{\"\(twin)\":\"bob\",\"user_id\":\"alice\"}", at: path)?.kind == .duplicateKey, "\(twin)")
+        }
+        #expect(refusal(#"{"user_id":"alice","user_\u0130d":"bob"}"#, at: path)?.kind == .duplicateKey)
+        // The Kelvin sign folds to k, long s to s, on every level of a dotted path.
+        let nested: Set<[String]> = [["account", "key", "owners"]]
+        #expect(refusal("{\"account\":{\"\u{212A}ey\":{\"owners\":\"bob\"},\"key\":{\"owners\":\"alice\"}}}", at: nested)?.kind == .duplicateKey)
+        #expect(refusal("{\"account\":{\"key\":{\"owners\":\"alice\",\"owner\u{17F}\":\"bob\"}}}", at: nested)?.kind == .duplicateKey)
+        #expect(refusal("{\"\u{212A}\":1}", at: [["k"]])?.kind == .duplicateKey)
+        #expect(refusal("{\"\u{17F}\":1}", at: [["S"]])?.kind == .duplicateKey)
+        #expect(refusal("{\"\u{130}\":1}", at: [["i"]])?.kind == .duplicateKey)
+        #expect(refusal("{\"\u{131}\":1}", at: [["i"]])?.kind == .duplicateKey)
+        // Non-ASCII names that fold onto nothing read, or sit off the path, are left alone.
+        #expect(refusal("{\"user_id\":\"alice\",\"user_\u{130}d_x\":1,\"n\u{E9}\":2,\"meta\":{\"user_\u{130}d\":3}}", at: path) == nil)
+        // A non-ASCII read name is itself read.
+        #expect(refusal("{\"b\u{E9}n\u{E9}ficiaire\":\"alice\"}", at: [["b\u{E9}n\u{E9}ficiaire"]]) == nil)
+        #expect(StrictJSON.goFold("user_\u{130}d") == "USER_ID")
+        #expect(StrictJSON.goFold("\u{212A}\u{17F}\u{131}\u{DF}") == "KSI\u{DF}")
     }
 
     @Test func onlyAskedPathsAreKept() throws {
