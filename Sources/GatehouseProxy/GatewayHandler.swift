@@ -1230,6 +1230,16 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     /// held until the first body piece so that a small response leaves in one write.
     func upstreamHead(_ up: ResponseHead) {
         guard let ex = exchange, let context, let spec = ex.upstreamSpec else { return }
+        if let conn = ex.upstream, let named = conn.foreignRequestID(in: up, sent: ex.requestID) {
+            // The upstream, which echoed the gateway's ids on this connection, answers another
+            // request here: it is a response behind (or answered one twice), and this response is
+            // not this client's. 502, and the connection is closed, never pooled.
+            dropUpstream(ex)
+            failUpstream(ex, Denial(code: .upstreamUnavailable,
+                                    detail: "upstream \(spec.name) (\(conn.key)): the upstream's response names request \(named), not \(ex.requestID): the connection is out of step (it was closed)",
+                                    presented: ["upstream \(spec.name)", "X-Request-Id \(named)"]))
+            return
+        }
         armTimeout(ex, spec: spec)
         ex.status = up.status
         ex.responseStarted = true
@@ -1335,12 +1345,13 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     func upstreamEnd(reusable: Bool) {
         guard let ex = exchange, let context else { return }
         ex.awaitingUpstream = false
-        ex.upstreamNanos = NIODeadline.now().uptimeNanoseconds - ex.upstreamStartNanos
+        let now = NIODeadline.now().uptimeNanoseconds
+        ex.upstreamNanos = now - ex.upstreamStartNanos
         let conn = ex.upstream
         ex.upstream = nil
         if let conn {
             if reusable && ex.requestEnded, let spec = ex.upstreamSpec {
-                pool?.release(conn, maxIdle: spec.maxIdle)
+                pool?.release(conn, maxIdle: spec.maxIdle, now: now)
             } else {
                 conn.close()
             }

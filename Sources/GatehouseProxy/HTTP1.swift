@@ -140,9 +140,16 @@ struct ResponseHead {
     var connectionNames: [String]
     /// Whether the upstream sent Transfer-Encoding (its Content-Length, if any, is not forwarded).
     var hadTransferEncoding: Bool
-    /// Whether the head leaves doubt about where this response ends on the connection: a response
-    /// that has no body by the rules (to HEAD, 204, 304) but whose fields announce one, which an
-    /// upstream may still send later. The connection is not reused after it (see UpstreamConnection).
+    /// Whether the head leaves doubt about where this response ends on the connection, so that the
+    /// connection is not reused after it (see UpstreamConnection):
+    /// - a response that has no body by the rules (to HEAD, 204, 304) but whose fields announce
+    ///   one, which an upstream may still send later;
+    /// - both Content-Length and Transfer-Encoding (RFC 9112 §6.3): read as chunked, but the
+    ///   upstream may have meant the length, and then the rest of it arrives after "the end";
+    /// - a head the parser had to repair: a Content-Length that was a list or had a leading zero,
+    ///   a repeated Content-Length field, a line ended by a bare LF. An upstream that frames
+    ///   sloppily is not trusted to end its responses where the gateway read the end.
+    /// (A chunked body the decoder had to repair is caught as it is read: `BodyDecoder.repaired`.)
     var framingInDoubt = false
 
     func name(_ line: HeaderLine) -> String {
@@ -449,7 +456,11 @@ enum HTTP1Parse {
                 var first = true
                 var framingFields = FramingFields()
                 var contentLengthKept = false
+                // Whether a field was dropped or rewritten, or a line ended by a bare LF.
+                var repaired = false
                 try forEachLine(p, len) { s, e in
+                    // The line ends at its CR, or at a bare LF.
+                    if p[e] == 0x0A { repaired = true }
                     if first {
                         first = false
                         guard e - s >= 12, p[s + 8] == 0x20 else { throw HTTP1Error.malformed("the status line is not \"HTTP/1.x NNN reason\"") }
@@ -477,9 +488,13 @@ enum HTTP1Parse {
                     try framingFields.add(kind, p, vs, ve)
                     if kind == .contentLength {
                         // One field, a bare number; none on a 204 (the status line came first).
-                        if status == 204 || contentLengthKept { return }
+                        if status == 204 { return }
+                        if contentLengthKept { repaired = true; return }
                         contentLengthKept = true
-                        if !isBareNumber(p, vs, ve) { rewrite = (lines.count, framingFields.contentLength ?? 0) }
+                        if !isBareNumber(p, vs, ve) {
+                            rewrite = (lines.count, framingFields.contentLength ?? 0)
+                            repaired = true
+                        }
                     }
                     lines.append(HeaderLine(nameStart: ns, nameEnd: ne, valueStart: vs, valueEnd: ve, kind: kind))
                 }
@@ -488,6 +503,18 @@ enum HTTP1Parse {
                     framing = .none
                 } else if framingFields.transferEncoding {
                     // Transfer-Encoding overrides Content-Length (RFC 9112 §6.3), which is then dropped.
+                    //
+                    // With both, the response is relayed (read as chunked, without the length, as
+                    // §6.3 asks of an intermediary that forwards it) and its connection is closed
+                    // after it (`framingInDoubt` below), as nginx does; it is not refused with 502,
+                    // as HAProxy does. The harm of such a message is to what follows it on the
+                    // connection, where the two readings disagree about where it ends: once the
+                    // connection is closed nothing follows, and no reading of the rest can reach
+                    // another client. What this client gets is the reading the RFC prescribes, of
+                    // its own response; a 502 would protect nobody more and would break upstreams
+                    // (a framework adding a length to a chunked answer) that work behind nginx.
+                    // Requests are held to a stricter rule (400), where a second reading is
+                    // the upstream's, not the gateway's.
                     framing = .chunked
                 } else if let contentLength = framingFields.contentLength {
                     framing = .length(contentLength)
@@ -500,11 +527,11 @@ enum HTTP1Parse {
                 // explicit `Content-Length: 0` settles it (with no field at all, the same answer to a
                 // GET would run until the close); a 204 or 304 is settled unless it announces a
                 // non-empty length or a transfer coding.
-                var inDoubt = false
+                var inDoubt = repaired || (framingFields.transferEncoding && framingFields.contentLength != nil)
                 if headRequest {
-                    inDoubt = framingFields.transferEncoding || framingFields.contentLength != 0
+                    inDoubt = inDoubt || framingFields.transferEncoding || framingFields.contentLength != 0
                 } else if status == 204 || status == 304 {
-                    inDoubt = framingFields.transferEncoding || (framingFields.contentLength ?? 0) > 0
+                    inDoubt = inDoubt || framingFields.transferEncoding || (framingFields.contentLength ?? 0) > 0
                 }
                 let keepAlive = framing != .untilClose && framingFields.keepAlive(minor: minor)
                 var headBytes = bytes
@@ -554,10 +581,16 @@ struct BodyDecoder {
     /// holds nothing but the size and `;extensions` (RFC 9112 §7.1.1). Responses, which the proxy
     /// re-frames, are read leniently.
     var strict = false
+    /// Lenient (response) decoding only: whether the current body's chunk framing needed a repair
+    /// (a line ended by a bare LF, something other than `;extensions` after a chunk size). The
+    /// connection is then not reused: an upstream that frames sloppily is not trusted to end its
+    /// response where the gateway read the end.
+    private(set) var repaired = false
 
     init(strict: Bool = false) { self.strict = strict }
 
     mutating func start(_ framing: BodyFraming) {
+        repaired = false
         switch framing {
         case .none: state = .length(0)
         case .length(let n): state = .length(n)
@@ -587,6 +620,10 @@ struct BodyDecoder {
                 return .data(buf.readSlice(length: k)!)
             case .chunkSize:
                 guard let (size, lineLen) = try Self.chunkSizeLine(buf, strict: strict) else { return nil }
+                if !strict, !repaired, !Self.isPlainChunkSizeLine(buf, lineLen) {
+                    // Not "HEX CRLF": would the strict reading take it (extensions, CRLF)?
+                    if (try? Self.chunkSizeLine(buf, strict: true)) == nil { repaired = true }
+                }
                 buf.moveReaderIndex(forwardBy: lineLen)
                 state = size == 0 ? .trailers(0) : .chunkData(size)
             case .chunkData(let n):
@@ -599,6 +636,7 @@ struct BodyDecoder {
                 let c = buf.getInteger(at: buf.readerIndex, as: UInt8.self)!
                 if c == 0x0A {
                     if strict { throw HTTP1Error.malformed("a chunk is followed by a bare LF, not CRLF") }
+                    repaired = true
                     buf.moveReaderIndex(forwardBy: 1); state = .chunkSize; continue
                 }
                 guard c == 0x0D else { throw HTTP1Error.malformed("a chunk is not followed by CRLF") }
@@ -617,11 +655,28 @@ struct BodyDecoder {
                     if seen + buf.readableBytes > HTTP1Parse.maxHeadBytes { throw HTTP1Error(kind: .headTooLarge, description: "the chunked trailer section is too large") }
                     return nil
                 }
-                if strict && !crlf { throw HTTP1Error.malformed("a trailer line ends with a bare LF, not CRLF") }
+                if !crlf {
+                    if strict { throw HTTP1Error.malformed("a trailer line ends with a bare LF, not CRLF") }
+                    repaired = true
+                }
                 buf.moveReaderIndex(forwardBy: lineLen)
                 if empty { state = .idle; return .end }
                 state = .trailers(seen + lineLen)
             }
+        }
+    }
+
+    /// Whether the chunk-size line of `lineLen` bytes at the start of `buf` is hex digits and CRLF
+    /// alone (the usual line; anything else is checked further).
+    @inline(__always)
+    static func isPlainChunkSizeLine(_ buf: ByteBuffer, _ lineLen: Int) -> Bool {
+        buf.withUnsafeReadableBytes { p in
+            guard lineLen >= 3, lineLen <= p.count, p[lineLen - 2] == 0x0D else { return false }
+            for i in 0..<(lineLen - 2) {
+                let c = p[i]
+                guard (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x66) else { return false }
+            }
+            return true
         }
     }
 

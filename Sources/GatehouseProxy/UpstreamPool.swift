@@ -28,6 +28,9 @@ protocol UpstreamResponseSink: AnyObject {
 /// - after a response that has no body by the rules but announced one (to a HEAD, unless it said
 ///   `Content-Length: 0`; a 204 or 304 with a non-empty Content-Length or a Transfer-Encoding):
 ///   an upstream may write that body late, in another segment (`ResponseHead.framingInDoubt`);
+/// - after a response with both Content-Length and Transfer-Encoding (read as chunked, the rest of
+///   what the length counted may follow), or one whose head or chunk framing the parser had to
+///   repair (`ResponseHead.framingInDoubt`, `BodyDecoder.repaired`);
 /// - after a response whose head arrived before the whole request was written (the gateway wrote
 ///   to the upstream after the head): the upstream answered without reading all of the request and
 ///   could take what it did not read for a next request;
@@ -40,8 +43,12 @@ protocol UpstreamResponseSink: AnyObject {
 /// And the pool itself never hands out a connection that could carry stray bytes: an idle pooled
 /// connection that receives anything (bytes, or the close) is closed and dropped at once; bytes
 /// read while an exchange has begun but before its request was written are an error, never a
-/// response to it. What is left is inherent to HTTP/1.1: bytes an upstream sends with no cause,
-/// after a response whose framing was exact, arriving after the next request was written.
+/// response to it; and a connection that became idle a moment ago is reused only when no other
+/// has been idle longer (`LoopPool.takeIdle`), so that late bytes find it idle. What is left is
+/// inherent to HTTP/1.1: bytes an upstream sends with no cause, after a response whose framing was
+/// exact, arriving after the next request was written. For an upstream that echoes the gateway's
+/// `X-Request-Id`, `foreignRequestID` catches a response that names another request
+/// (GatewayHandler answers 502 and closes the connection).
 final class UpstreamConnection: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -73,6 +80,11 @@ final class UpstreamConnection: ChannelInboundHandler {
     private var wroteAfterHead = false
     /// Set when the connection must not be used again (stray bytes while idle).
     private(set) var discarded = false
+    /// When the connection last went back to the pool (uptime ns); the pool's order.
+    fileprivate(set) var idleSince: UInt64 = 0
+    /// Whether the upstream echoed the gateway's `X-Request-Id` on this connection: from then on, a
+    /// response naming another id answers another request.
+    private(set) var echoesRequestID = false
 
     init(target: HostPort, key: String, pool: LoopPool) {
         self.target = target
@@ -154,7 +166,8 @@ final class UpstreamConnection: ChannelInboundHandler {
                     sink = nil
                     // Bytes after the response (none expected from an HTTP/1.1 server) make the connection
                     // unusable, and so does an answer that came before the whole request was written.
-                    s?.upstreamEnd(reusable: keepAlive && !wroteAfterHead && buf.readableBytes == 0 && context.channel.isActive)
+                    // So does a chunked body whose framing needed a repair.
+                    s?.upstreamEnd(reusable: keepAlive && !body.repaired && !wroteAfterHead && buf.readableBytes == 0 && context.channel.isActive)
                 }
             }
         } catch {
@@ -227,10 +240,56 @@ final class UpstreamConnection: ChannelInboundHandler {
     }
 
     func close() { channel?.close(promise: nil) }
+
+    /// The request id a final response names when it is not `sent` (the id written with this
+    /// exchange's request) and the upstream has echoed the gateway's ids on this connection
+    /// before: the response then answers another request, sent earlier on this connection (the
+    /// upstream is a response behind, or answered one twice), and the connection is out of step.
+    /// Nil when the response names `sent` (among its X-Request-Id fields), names none, or the
+    /// upstream names requests its own way (an id of its own with no echo before). The first
+    /// exchange on a connection cannot be out of step (nothing was sent before it), so an upstream
+    /// that mints its own ids (nginx's `$request_id`, say) is never refused. Compares bytes; the
+    /// returned id (an allocation) only on a mismatch, printable ASCII, at most 128 characters.
+    func foreignRequestID(in head: ResponseHead, sent: String) -> String? {
+        var named: HeaderLine?
+        var sent = sent
+        for line in head.lines where line.kind == .xRequestID {
+            let same = sent.withUTF8 { id in
+                head.bytes.withUnsafeReadableBytes { p in
+                    line.valueEnd - line.valueStart == id.count
+                        && UnsafeRawBufferPointer(rebasing: p[line.valueStart..<line.valueEnd]).elementsEqual(UnsafeRawBufferPointer(id))
+                }
+            }
+            if same {
+                echoesRequestID = true
+                return nil
+            }
+            if named == nil { named = line }
+        }
+        guard let named, echoesRequestID else { return nil }
+        return head.bytes.withUnsafeReadableBytes { p in
+            let value = p[named.valueStart..<named.valueEnd]
+            var shown = String(decoding: value.prefix(128).map { $0 >= 0x20 && $0 < 0x7F ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
+            if value.count > 128 { shown += "..." }
+            return shown
+        }
+    }
 }
 
 /// Idle upstream connections of one event loop. Only touched from that loop.
+///
+/// Each target's idle connections are kept in the order they became idle. A request takes the
+/// latest one that has been idle for at least `settleNanos`, or, when every one became idle more
+/// recently, the one idle longest (never a new connection while one is idle). Bytes an upstream
+/// sends late, after a response, reach a connection that sits idle, which is then dropped, instead
+/// of the next request's; among settled connections the latest is reused, so the others can age
+/// out (an upstream's keep-alive timeout closes them while idle, not as they are reused). Cost: a
+/// clock reading when a target has more than one idle connection, and a binary search.
 final class LoopPool {
+    /// How long a connection that became idle is left alone while another can serve: a late body
+    /// or a second answer from a sloppy upstream usually follows within milliseconds.
+    static let settleNanos: UInt64 = 100_000_000
+
     let eventLoop: any EventLoop
     private var idle: [HostPort: [UpstreamConnection]] = [:]
     private var roundRobin: [String: Int] = [:]
@@ -245,14 +304,37 @@ final class LoopPool {
         return i
     }
 
-    /// An idle, open connection to `target`, if the pool has one.
-    func takeIdle(_ target: HostPort) -> UpstreamConnection? {
-        while var list = idle.removeValue(forKey: target), let conn = list.popLast() {
+    /// An idle, open connection to `target`, if the pool has one (see the type's comment for
+    /// which). `now`: the monotonic time in ns, read from the clock when needed if not given.
+    func takeIdle(_ target: HostPort, now: UInt64? = nil) -> UpstreamConnection? {
+        var now = now
+        while var list = idle.removeValue(forKey: target), !list.isEmpty {
+            var i = 0
+            if list.count > 1 {
+                let t = now ?? NIODeadline.now().uptimeNanoseconds
+                now = t
+                i = Self.pick(list, now: t)
+            }
+            let conn = list.remove(at: i)
             if !list.isEmpty { idle[target] = list }
             if conn.isReusable { return conn }
             conn.close()
         }
         return nil
+    }
+
+    /// The index in `list` (in the order the connections became idle) of the latest connection
+    /// idle for at least `settleNanos`, or 0 (the one idle longest) when none is.
+    static func pick(_ list: [UpstreamConnection], now: UInt64) -> Int {
+        guard now >= settleNanos else { return 0 }
+        let cutoff = now - settleNanos
+        // The first connection that became idle after the cutoff.
+        var lo = 0, hi = list.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if list[mid].idleSince <= cutoff { lo = mid + 1 } else { hi = mid }
+        }
+        return lo > 0 ? lo - 1 : 0
     }
 
     /// A new connection to `target`.
@@ -273,8 +355,9 @@ final class LoopPool {
             }
     }
 
-    /// Returns a connection after a complete response, if the pool has room.
-    func release(_ conn: UpstreamConnection, maxIdle: Int) {
+    /// Returns a connection after a complete response, if the pool has room. `now`: the monotonic
+    /// time in ns (read from the clock if not given).
+    func release(_ conn: UpstreamConnection, maxIdle: Int, now: UInt64? = nil) {
         guard conn.isReusable else {
             conn.close()
             return
@@ -287,6 +370,7 @@ final class LoopPool {
             return
         }
         conn.setAutoRead(true)
+        conn.idleSince = now ?? NIODeadline.now().uptimeNanoseconds
         list.append(conn)
         idle[conn.target] = list
     }
