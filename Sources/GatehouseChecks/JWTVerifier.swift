@@ -114,6 +114,12 @@ public enum JWTVerifier {
         guard let headerBytes = Base64URL.decode(parts[0]) else { return malformed("the header is not canonical base64url") }
         guard let payloadBytes = Base64URL.decode(parts[1]) else { return malformed("the payload is not canonical base64url") }
         guard let signature = Base64URL.decode(parts[2]) else { return malformed("the signature is not canonical base64url") }
+        // One reading only, checked before decoding (one pass over at most 16 KiB): a member
+        // named twice, at any depth, is the first to JSONDecoder and the last to Python, Node and
+        // PyJWT, so an upstream that reads the token again could see another `sub` or `roles`.
+        // Anything else that is not strict JSON (RFC 8259) is refused on the same grounds.
+        if let why = strictJSONProblem(headerBytes) { return malformed("the header \(why)") }
+        if let why = strictJSONProblem(payloadBytes) { return malformed("the payload \(why)") }
         let decoder = JSONDecoder()
         guard let header = try? decoder.decode([String: JSONValue].self, from: Data(headerBytes)) else {
             return malformed("the header is not a JSON object")
@@ -124,6 +130,34 @@ public enum JWTVerifier {
         guard header["alg"]?.scalarString != nil else { return malformed("the header has no alg") }
         let input = Array(token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count))
         return .success(DecodedToken(header: header, claims: claims, signingInput: input, signature: signature, fingerprint: fp))
+    }
+
+    /// What a claim value is when it is not a string, for a detail; nil for a string.
+    static func notAString(_ v: JSONValue) -> String? {
+        switch v {
+        case .string: return nil
+        case .number: return "the number \(v.scalarString ?? "?")"
+        case .bool(let b): return "the boolean \(b)"
+        case .null: return "null"
+        case .array: return "an array"
+        case .object: return "an object"
+        }
+    }
+
+    /// Why `bytes` is not strict JSON with each member name once per object (at any depth), in
+    /// words for a `token_malformed` detail; nil when it is. Nothing is kept while reading.
+    static func strictJSONProblem(_ bytes: [UInt8]) -> String? {
+        do {
+            _ = try StrictJSON.values(at: [], in: bytes)
+            return nil
+        } catch let e as StrictJSONError {
+            if e.kind == .duplicateKey {
+                return "names a member twice (\(DisplayText.untrusted(e.description, limit: 200))); JSON readers disagree on which one counts (Foundation keeps the first, Python, Node and PyJWT the last)"
+            }
+            return "is not strict JSON: \(DisplayText.untrusted(e.description, limit: 200))"
+        } catch {
+            return "is not strict JSON"
+        }
     }
 
     /// First 8 hex characters of SHA-256 of the token.
@@ -222,6 +256,13 @@ public enum JWTVerifier {
                                              summary: "\(name) is not a NumericDate"))
             }
             times[name] = n
+        }
+        // `sub` is a StringOrURI (RFC 7519 §4.1.2): a string. Any other value would name no
+        // subject, so each token would be a caller of its own (a fresh rate-limit bucket per token).
+        if let sub = t.claims["sub"], let shown = notAString(sub) {
+            return .failure(TokenFailure(code: "token_malformed",
+                                         detail: "the token (\(t.label)) has sub \(shown); sub must be a string (a StringOrURI, RFC 7519 §4.1.2)",
+                                         required: ["sub as a JSON string"], presented: ["sub \(shown)"], summary: "sub is not a string"))
         }
         let exp = times["exp"]
         if let exp {

@@ -42,6 +42,8 @@ public struct Principal: Sendable, Equatable, Codable {
     /// The consumer id of a JWT principal: `jwt <iss>|<sub>`, so one subject of one issuer is one
     /// caller whatever key signed its tokens. A token without `iss` is named by the policy that
     /// accepted it instead (`policy <id>`); one without `sub` by the token (`token <fingerprint>`).
+    /// A `sub` that is present is a string: the verifier refuses any other value (RFC 7519), which
+    /// would otherwise fall back to the fingerprint and give each token a bucket of its own.
     /// `|` and `\` in the parts are escaped, so two different pairs never give one id.
     public static func jwtConsumerID(issuer: String?, subject: String?, policy: String, fingerprint: String) -> String {
         "jwt " + escapeIdentityPart(issuer ?? "policy " + policy) + "|" + escapeIdentityPart(subject ?? "token " + fingerprint)

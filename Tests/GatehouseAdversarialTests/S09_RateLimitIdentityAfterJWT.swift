@@ -65,4 +65,26 @@ import Testing
         #expect((refused.json["detail"] as? String)?.contains("key jti j-alice") == true)
         #expect((refused.json["detail"] as? String)?.contains("kid") == false)
     }
+
+    /// Review B: a `sub` that is not a string (true, an object, a number beyond 2^53) named no
+    /// subject, so the consumer fell back to the token's fingerprint: a fresh bucket per token.
+    /// RFC 7519 makes `sub` a string; such tokens are refused as token_malformed.
+    @Test func aSubThatIsNotAStringIsRefusedNotCountedPerToken() async throws {
+        let upstream = try await CaptureUpstream()
+        defer { Task { await upstream.stop() } }
+        let gw = try ownershipGateway(Self.yaml(upstream))
+        defer { gw.stop() }
+        for sub in ["true", #"{"x":1}"#, "9007199254740993", "42"] {
+            for j in 0..<3 {
+                let token = OwnerTokens.raw(#""sub":"# + sub + #","iss":"i","jti":"\#(j)""#)
+                let r = try await send(.GET, gw.url + "/consumer", headers: [OwnerTokens.bearer(token)])
+                #expect(r.status == 401 && r.json["reason"] as? String == "token_malformed", "sub \(sub): \(r.status) \(r.body)")
+                #expect((r.json["detail"] as? String)?.contains("must be a string") == true, "\(r.body)")
+            }
+        }
+        #expect(upstream.requests.isEmpty)
+        // Control: a string sub that looks like a number is a subject, counted across its tokens.
+        let tokens = (0..<3).map { OwnerTokens.raw(#""sub":"42","iss":"i","jti":"\#($0)""#) }
+        #expect(try await statuses(gw, "/consumer", tokens) == [200, 200, 429])
+    }
 }

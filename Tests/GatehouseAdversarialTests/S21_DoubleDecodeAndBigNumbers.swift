@@ -6,7 +6,8 @@ import Testing
 /// S21: the `owner` and `tenant` checks percent-decoded path parameters a second time (the router
 /// had already), so `/users/%2561lice` passed as alice's while the upstream got `%61lice`; and
 /// numbers were compared as Doubles printed with `%e`, so a numeric `sub` 9007199254740992 owned
-/// body owner 9007199254740993.
+/// body owner 9007199254740993. (A numeric `sub` is now refused outright, as `token_malformed`;
+/// numeric claims are compared through `claim:`.)
 @Suite("S21 double decoding and big numbers", .serialized) struct S21DoubleDecodeAndBigNumbers {
     static func yaml(_ upstream: CaptureUpstream) -> String {
         """
@@ -21,10 +22,15 @@ import Testing
             match: { methods: [POST], path: /transfer }
             upstream: app
             policies: [bearer, own-transfer]
+          - name: transfer-uid
+            match: { methods: [POST], path: /transfer-uid }
+            upstream: app
+            policies: [bearer, own-uid]
         policies:
           bearer: { type: jwt, jwks_file: jwks.json, algorithms: [HS256] }
           own-user: { type: owner, param: id }
           own-transfer: { type: owner, body_field: owner }
+          own-uid: { type: owner, body_field: owner, claim: uid }
         """
     }
 
@@ -50,11 +56,12 @@ import Testing
         defer { Task { await upstream.stop() } }
         let gw = try ownershipGateway(Self.yaml(upstream))
         defer { gw.stop() }
-        let numeric = OwnerTokens.bearer(OwnerTokens.raw(#""sub":9007199254740992"#))
+        // A numeric claim (`sub` must be a string, RFC 7519; so the claim compared here is `uid`).
+        let numeric = OwnerTokens.bearer(OwnerTokens.raw(#""sub":"n","uid":9007199254740992"#))
         let json = ("Content-Type", "application/json")
         for body in [#"{"owner":9007199254740993}"#, #"{"owner":"9007199254740993"}"#, #"{"owner":9007199254740992}"#,
                      #"{"owner":9.007199254740992e15}"#] {
-            let r = try await send(.POST, gw.url + "/transfer", headers: [numeric, json], body: body)
+            let r = try await send(.POST, gw.url + "/transfer-uid", headers: [numeric, json], body: body)
             #expect(r.status == 403 || r.status == 400, "\(body)")
             #expect(["not_owner", "ambiguous_body"].contains(r.json["reason"] as? String ?? ""), "\(body): \(r.body)")
         }
@@ -64,10 +71,10 @@ import Testing
         let rounded = try await send(.POST, gw.url + "/transfer", headers: [bigString, json], body: #"{"owner":9007199254740993}"#)
         #expect(rounded.status == 400 && rounded.json["reason"] as? String == "ambiguous_body")
         // Controls: exact integers within range, as numbers or strings, compare as their decimal text.
-        let small = OwnerTokens.bearer(OwnerTokens.raw(#""sub":12345"#))
-        #expect(try await send(.POST, gw.url + "/transfer", headers: [small, json], body: #"{"owner":12345}"#).status == 200)
-        #expect(try await send(.POST, gw.url + "/transfer", headers: [small, json], body: #"{"owner":"12345"}"#).status == 200)
-        #expect(try await send(.POST, gw.url + "/transfer", headers: [small, json], body: #"{"owner":12346}"#).status == 403)
+        let small = OwnerTokens.bearer(OwnerTokens.raw(#""sub":"s","uid":12345"#))
+        #expect(try await send(.POST, gw.url + "/transfer-uid", headers: [small, json], body: #"{"owner":12345}"#).status == 200)
+        #expect(try await send(.POST, gw.url + "/transfer-uid", headers: [small, json], body: #"{"owner":"12345"}"#).status == 200)
+        #expect(try await send(.POST, gw.url + "/transfer-uid", headers: [small, json], body: #"{"owner":12346}"#).status == 403)
         #expect(try await send(.POST, gw.url + "/transfer", headers: [bigString, json], body: #"{"owner":"9007199254740993"}"#).status == 200)
         #expect(upstream.requests.count == 3)
     }

@@ -126,6 +126,47 @@ func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains { Display
         }
     }
 
+    /// JSONDecoder keeps the first of two same-named members; Python, Node and PyJWT the last. A
+    /// token that reads two ways is refused before it is decoded.
+    @Test func duplicateMembersInHeaderOrPayloadAreMalformed() async throws {
+        let c = await check()
+        let exp = "\(Int(Date().timeIntervalSince1970) + 600)"
+        let tokens = [
+            ("sub twice", HS.token(payload: #"{"sub":"alice","aud":"orders-api","roles":["user"],"exp":"# + exp + #","sub":"bob","roles":["admin"]}"#), "/sub"),
+            ("kid twice", HS.token(header: #"{"alg":"HS256","kid":"hs1","kid":"nope"}"#, payload: HS.claims()), "/kid"),
+            ("alg twice", HS.token(header: #"{"alg":"HS256","kid":"hs1","alg":"none"}"#, payload: HS.claims()), "/alg"),
+            ("nested", HS.token(payload: HS.claims(#""realm_access":{"roles":["user"],"roles":["admin"]}"#)), "/realm_access/roles"),
+            ("in an array", HS.token(payload: HS.claims(#""x":[1,{"a":1,"a":2}]"#)), "/x/1/a"),
+            ("escaped", HS.token(payload: HS.claims(#""\u0073ub":"bob""#)), "/sub"),
+        ]
+        for (name, token, pointer) in tokens {
+            let d = try #require(denialOf(evaluate(c, token)), "\(name)")
+            #expect(d.code == "token_malformed" && d.status == 401, "\(name): \(d.detail)")
+            #expect(d.detail.contains("twice") && d.detail.contains(pointer), "\(name): \(d.detail)")
+        }
+        // Not strict JSON either: a lone surrogate, a trailing comma.
+        #expect(denialOf(evaluate(c, HS.token(payload: HS.claims(#""x":"\ud800""#))))?.code == "token_malformed")
+        #expect(denialOf(evaluate(c, HS.token(header: #"{"alg":"HS256","kid":"hs1",}"#, payload: HS.claims())))?.code == "token_malformed")
+        // The same names in different objects are not duplicates.
+        #expect(allowed(evaluate(c, HS.token(payload: HS.claims(#""a":{"sub":"x"},"b":[{"sub":"y"},{"sub":"z"}]"#)))))
+    }
+
+    /// RFC 7519 §4.1.2: `sub` is a StringOrURI. Any other value named no subject, so each token was
+    /// a caller of its own (a fresh rate-limit bucket per token).
+    @Test func aSubThatIsNotAStringIsMalformed() async throws {
+        let c = await check()
+        let exp = "\(Int(Date().timeIntervalSince1970) + 600)"
+        for (sub, shown) in [("true", "the boolean true"), (#"{"x":1}"#, "an object"), ("9007199254740993", "the number"), ("12345", "the number 12345"),
+                             ("null", "null"), (#"["alice"]"#, "an array")] {
+            let d = try #require(denialOf(evaluate(c, HS.token(payload: #"{"sub":"# + sub + #","aud":"orders-api","exp":"# + exp + "}"))), "\(sub)")
+            #expect(d.code == "token_malformed" && d.status == 401, "\(sub): \(d.detail)")
+            #expect(d.detail.contains("sub \(shown)") && d.detail.contains("must be a string"), "\(sub): \(d.detail)")
+        }
+        #expect(allowed(evaluate(c, HS.token(payload: #"{"sub":"12345","aud":"orders-api","exp":"# + exp + "}"))))
+        // No sub at all is still accepted (the token's fingerprint names the caller).
+        #expect(allowed(evaluate(c, HS.token(payload: #"{"aud":"orders-api","exp":"# + exp + "}"))))
+    }
+
     @Test func base64urlIsStrictAndRoundTrips() {
         for n in 0..<40 {
             let bytes = (0..<n).map { _ in UInt8.random(in: 0...255) }
