@@ -6,9 +6,9 @@ import Testing
 /// and the shutdown scheduled work on event loops that had stopped.
 @Suite("S26 shutdown grace", .serialized) struct S26ShutdownGrace {
     @Test func requestsRunningAtTheDeadlineAreAnsweredAndLogged() async throws {
-        // An upstream that takes 8 s to answer.
+        // An upstream that takes 30 s to answer (far beyond the 2 s grace, however loaded the machine).
         let upstream = try await CaptureUpstream { _ in
-            CannedResponse(pieces: [(8000, Array("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate".utf8))])
+            CannedResponse(pieces: [(30000, Array("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate".utf8))])
         }
         defer { Task { await upstream.stop() } }
         let gw = try GatewayProcess(yaml: """

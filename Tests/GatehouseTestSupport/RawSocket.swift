@@ -14,21 +14,23 @@ public final class RawSocket {
     /// Connects (blocking) to 127.0.0.1:port from `source` (any port).
     public init(port: Int, source: String? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw HarnessError("socket() failed: errno \(errno)") }
+        guard fd >= 0 else { closed = true; throw HarnessError("socket() failed: errno \(errno)") }
         if let source {
             var local = sockaddr_in()
             local.sin_family = sa_family_t(AF_INET)
             local.sin_addr.s_addr = inet_addr(source)
             local.sin_port = 0
             let rc = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            guard rc == 0 else { Glibc.close(fd); throw HarnessError("bind to \(source) failed: errno \(errno)") }
+            // `closed` first: a class whose init throws after its properties are set is deinitialised,
+            // and a second close could hit a descriptor another thread has opened meanwhile.
+            guard rc == 0 else { let e = errno; close(); throw HarnessError("bind to \(source) failed: errno \(e)") }
         }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         addr.sin_port = UInt16(port).bigEndian
         let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else { let e = errno; Glibc.close(fd); throw HarnessError("connect failed: errno \(e)") }
+        guard rc == 0 else { let e = errno; close(); throw HarnessError("connect failed: errno \(e)") }
     }
 
     deinit { close() }
