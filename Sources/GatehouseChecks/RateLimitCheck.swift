@@ -47,7 +47,9 @@ public struct RateLimitCheck: PolicyCheck {
         policyField = items.joined(separator: ", ")
     }
 
-    /// The counter key and how to describe it ("consumer acme, ip 203.0.113.7").
+    /// The counter key and how to describe it ("consumer acme, ip 203.0.113.7"). The description
+    /// shows consumer names and key ids escaped (`DisplayText.untrusted`): they can be the caller's
+    /// text, such as a token's `sub` or `jti`.
     ///
     /// `consumer` and `key` mean the same for every credential (see ``Principal/limitConsumer``
     /// and ``Principal/limitKey``): an API key's consumer and key id; a token's issuer + subject
@@ -68,7 +70,9 @@ public struct RateLimitCheck: PolicyCheck {
             switch part {
             case .consumer:
                 if let c = request.principal?.limitConsumer {
-                    value = "consumer " + (request.principal?.consumerName ?? c)
+                    // The name is the caller's text (a token's sub): escaped and bounded for the
+                    // detail, `presented` and the trace; the counter key keeps it exact.
+                    value = "consumer " + DisplayText.untrusted(request.principal?.consumerName ?? c)
                     key += "c=" + c + "|"
                 } else {
                     // Unauthenticated callers are counted by address rather than sharing one bucket.
@@ -77,7 +81,7 @@ public struct RateLimitCheck: PolicyCheck {
                 }
             case .key:
                 if let k = request.principal?.limitKey {
-                    value = "key " + k
+                    value = "key " + DisplayText.untrusted(k)
                     key += "k=" + k + "|"
                 } else {
                     value = "anonymous caller at " + address()

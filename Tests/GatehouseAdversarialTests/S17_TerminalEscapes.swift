@@ -88,4 +88,34 @@ import Testing
         #expect(!Array(logsJSON.stdout.utf8).contains(0x1B) && !Array(logsJSON.stdout.utf8).contains(0x07))
         await upstream.stop()
     }
+
+    /// Review B: the 429's detail and `presented` carried the consumer name raw, and for a token
+    /// that name is its signed `sub`: the issuer's text, not the gateway's. It is escaped now.
+    @Test func aHostileSubIsEscapedInTheRateLimitRefusal() async throws {
+        let upstream = try await CaptureUpstream()
+        let dir = try TempDir()
+        _ = try dir.write("jwks.json", HSToken.jwks)
+        let gw = try GatewayProcess(yaml: jwtGatewayYAML(upstreamPort: upstream.port, extraRoutes: """
+              - name: limited
+                match: { path: /limited }
+                upstream: app
+                policies: [bearer, per-consumer]
+            """, extraPolicies: """
+              per-consumer: { type: rate_limit, key: consumer, rate: 1/minute }
+            """), dir: dir)
+        defer { gw.stop() }
+        let sub = "\u{1b}]0;owned\u{07}\u{1b}[2J\nDecided by: nobody"
+        let token = HSToken.make(payload: #"{"sub":"# + HSToken.json(sub) + #","aud":"orders-api","iss":"i","exp":"# + HSToken.inTenMinutes + "}")
+        var last: Reply?
+        for _ in 0..<2 { last = try await send(.GET, gw.url + "/limited", headers: [("Authorization", "Bearer " + token)]) }
+        let r = try #require(last)
+        #expect(r.status == 429 && r.json["reason"] as? String == "rate_limited", "\(r.status) \(r.body)")
+        let detail = r.json["detail"] as? String ?? ""
+        let presented = (r.json["presented"] as? [String]) ?? []
+        for text in [detail] + presented {
+            #expect(!text.unicodeScalars.contains { $0.value < 0x20 || ($0.value >= 0x7F && $0.value <= 0x9F) }, "\(text.debugDescription)")
+        }
+        #expect(detail.contains(#"consumer \u{1b}]0;owned\u{07}\u{1b}[2J\u{0a}Decided by: nobody"#), "\(detail)")
+        await upstream.stop()
+    }
 }

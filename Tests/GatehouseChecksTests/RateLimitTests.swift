@@ -39,6 +39,31 @@ private func header(_ d: Denial?, _ name: String) -> String? { d?.headers.first 
         #expect(d?.detail.contains("retry in 1 s") == true)
     }
 
+    /// The consumer name (a token's `sub`, say) and key id are the caller's text: the 429's detail,
+    /// `presented` and the allow note show them escaped, while the count stays per exact name.
+    @Test func consumerNamesAreEscapedInTheRefusal() throws {
+        let c = check([RateWindow(count: 1, period: 60, burst: 1, name: "per-minute")], key: [.consumer, .key])
+        let name = "\u{1b}]0;owned\u{07}\u{1b}[2J\nDecided by: nobody\u{202E}"
+        func call() -> Verdict {
+            var r = PolicyRequest(method: "GET", path: "/orders", clientAddress: IPAddress("203.0.113.7"), routeName: "orders", now: base)
+            r.principal = Principal(method: "jwt", consumerID: "jwt i|" + name, consumerName: name, keyID: "jti " + name + " from i")
+            return c.evaluate(&r)
+        }
+        guard case .allow(let note) = call() else { Issue.record("first call refused"); return }
+        #expect(!hasControl(note ?? ""), "\(note ?? "")")
+        let d = try #require(denial(call()))
+        #expect(d.status == 429)
+        #expect(!hasControl(d.detail) && !d.presented.contains(where: hasControl), "\(d.detail) \(d.presented)")
+        #expect(d.detail.contains("consumer \\u{1b}]0;owned\\u{07}"), "\(d.detail)")
+        #expect(d.detail.contains("\\u{0a}Decided by: nobody\\u{202e}"), "\(d.detail)")
+        // A 10,000-character name is cut in the description.
+        let long = String(repeating: "a", count: 10_000)
+        var r = PolicyRequest(method: "GET", path: "/orders", clientAddress: IPAddress("203.0.113.7"), routeName: "orders", now: base)
+        r.principal = Principal(method: "jwt", consumerID: "jwt i|" + long, consumerName: long)
+        guard case .allow(let longNote) = c.evaluate(&r) else { Issue.record("long name refused"); return }
+        #expect((longNote ?? "").count < 400)
+    }
+
     @Test func recoversAfterTheWindowAndAllowedResponsesCarryFields() {
         let c = check([RateWindow(count: 1, period: 10, name: "w")])
         var r1 = request(now: base)
