@@ -13,8 +13,22 @@ final class PeerIdentityBox: @unchecked Sendable {
 }
 
 /// Builds the TLS server side from the `tls:` settings.
+///
+/// When client certificates are requested, TLS session resumption is off: a resumed handshake
+/// (a TLS 1.2 session id or a TLS 1.3 ticket) presents no certificate and skips the verification
+/// callback, so the connection would carry no client identity and every request on it would get
+/// a spurious 401 `certificate_missing`. NIOSSL has no switch for session tickets or the session
+/// cache, but both live in BoringSSL's `SSL_CTX` (the ticket key is generated per context), so
+/// each connection gets a context of its own: a session or ticket from an earlier connection is
+/// unknown to it, and the client falls back to a full handshake, presenting its certificate again.
+/// A context costs a few allocations and reference counts (the certificates and key are parsed
+/// once, here), small beside the handshake's public-key operations.
 struct TLSListener: Sendable {
-    let context: NIOSSLContext
+    /// The context every connection shares, when no client certificate is requested.
+    let context: NIOSSLContext?
+    /// The configuration each connection's own context is made from, when client certificates
+    /// are requested.
+    let perConnection: TLSConfiguration?
     let authority: ClientCertificateAuthority?
 
     init(_ settings: TLSSettings) throws {
@@ -28,15 +42,28 @@ struct TLSListener: Sendable {
             config.certificateVerification = settings.clientAuth == .require ? .noHostnameVerification : .optionalVerification
             config.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caPath))
             config.sendCANameList = true
+            // Made once here so that a configuration NIOSSL refuses fails at start, not per connection.
+            _ = try NIOSSLContext(configuration: config)
+            perConnection = config
+            context = nil
         } else {
             authority = nil
+            perConnection = nil
+            context = try NIOSSLContext(configuration: config)
         }
-        context = try NIOSSLContext(configuration: config)
+    }
+
+    /// A context for one new connection: a fresh one when client certificates are requested (so
+    /// no session can be resumed), else the shared one.
+    func connectionContext() throws -> NIOSSLContext {
+        if let context { return context }
+        return try NIOSSLContext(configuration: perConnection!)
     }
 
     /// Adds the TLS handler to a new connection's pipeline; returns where the peer identity will be.
     func addHandler(to pipeline: ChannelPipeline.SynchronousOperations) throws -> PeerIdentityBox {
         let box = PeerIdentityBox()
+        let context = try connectionContext()
         if let authority {
             try pipeline.addHandler(NIOSSLServerHandler(context: context, customVerificationCallbackWithMetadata: { certs, promise in
                 // All or nothing: dropping one would move another certificate into the leaf's place.

@@ -283,3 +283,84 @@ struct S01ClientCertificateForgery {
         await upstream.stop()
     }
 }
+
+/// Runs `openssl` with `arguments` and `input` on standard input; its standard output and error,
+/// or nil when it does not finish within 10 s.
+private func runOpenSSL(_ arguments: [String], input: String) throws -> String? {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+    p.arguments = arguments
+    let stdin = Pipe(), stdout = Pipe()
+    p.standardInput = stdin
+    p.standardOutput = stdout
+    p.standardError = stdout
+    try p.run()
+    stdin.fileHandleForWriting.write(Data(input.utf8))
+    // s_client -ign_eof keeps reading after standard input ends, until the server closes.
+    try stdin.fileHandleForWriting.close()
+    let deadline = Date() + 10
+    var out = Data()
+    let reader = stdout.fileHandleForReading
+    while p.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+    if p.isRunning { p.terminate(); return nil }
+    out = reader.readDataToEndOfFile()
+    return String(decoding: out, as: UTF8.self)
+}
+
+/// Review B: a client that resumed its TLS session (TLS 1.2 session id or TLS 1.3 ticket) presented
+/// no certificate and the verification callback did not run, so the connection had no identity:
+/// 401 certificate_missing for a client whose certificate had been verified a moment before. With
+/// client certificates requested, sessions are no longer resumed: the client makes a full
+/// handshake and presents its certificate again.
+@Suite("S1 mTLS and TLS session resumption", .serialized,
+       .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")))
+struct S01ClientCertificateSessionResumption {
+    @Test func aClientOfferingAnEarlierSessionIsIdentifiedAgain() async throws {
+        let pki = try TestPKI(name: "Gatehouse Resumption CA")
+        let upstream = try await CaptureUpstream()
+        let dir = try TempDir()
+        let server = try pki.issue(commonName: "localhost", dns: ["localhost"], ip: true, server: true)
+        let client = try pki.issue(commonName: "billing-service")
+        let ca = try dir.write("clients-ca.pem", pki.caPEM)
+        _ = try dir.write("server.pem", server.certPEM)
+        _ = try dir.write("server.key", server.keyPEM)
+        let cert = try dir.write("client.pem", client.certPEM)
+        let key = try dir.write("client.key", client.keyPEM)
+        let gw = try GatewayProcess(yaml: """
+            tls: { certificate: server.pem, key: server.key, client_ca: clients-ca.pem, client_auth: optional }
+            upstreams:
+              app: { targets: ["\(upstream.url)"] }
+            routes:
+              - name: ledger
+                match: { path: /ledger }
+                upstream: app
+                policies: [client-cert]
+            policies:
+              client-cert: { type: mtls, identity: cn, consumers: { "billing-service": billing } }
+            """, dir: dir)
+        defer { gw.stop() }
+        #expect(try gw.cli(["consumers", "create", "billing"]).status == 0)
+        var probe = try await sendWithClientCertificate("https://127.0.0.1:\(gw.port)/ledger", chain: [client], serverCAPEM: pki.caPEM)
+        for _ in 0..<40 where probe.status != 200 {
+            try await Task.sleep(for: .milliseconds(100))
+            probe = try await sendWithClientCertificate("https://127.0.0.1:\(gw.port)/ledger", chain: [client], serverCAPEM: pki.caPEM)
+        }
+        #expect(probe.status == 200, "\(probe.body)")
+
+        let request = "GET /ledger HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        for version in ["-tls1_2", "-tls1_3"] {
+            let session = dir.path + "/session\(version).pem"
+            let common = ["s_client", version, "-connect", "127.0.0.1:\(gw.port)", "-CAfile", ca, "-cert", cert, "-key", key, "-ign_eof"]
+            let first = try #require(try runOpenSSL(common + ["-sess_out", session], input: request), "\(version): first connection timed out")
+            #expect(first.contains("HTTP/1.1 200"), "\(version): \(first.suffix(600))")
+            #expect(FileManager.default.fileExists(atPath: session), "\(version): no session was saved")
+            // The client offers the saved session (and would present its certificate if asked).
+            let second = try #require(try runOpenSSL(common + ["-sess_in", session], input: request), "\(version): second connection timed out")
+            #expect(!second.contains("\nReused,"), "\(version): the session was resumed")
+            #expect(second.contains("\nNew,"), "\(version): \(second.suffix(600))")
+            #expect(second.contains("HTTP/1.1 200"), "\(version): \(second.suffix(600))")
+            #expect(!second.contains("certificate_missing"), "\(version): \(second.suffix(600))")
+        }
+        await upstream.stop()
+    }
+}
