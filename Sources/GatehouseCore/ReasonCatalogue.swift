@@ -100,7 +100,7 @@ public enum ReasonCatalogue {
               meaning: "The token's aud claim does not name this API.",
               fix: "Request a token for this API's audience."),
         .init(code: "token_malformed", status: 401, title: "Token malformed",
-              meaning: "The bearer token is not a well-formed JWT: three strict base64url parts (no padding) with a JSON header and claims, at most 16 KiB, NumericDate claims (exp, nbf, iat) as finite numbers within years 1 to 9999, and no `crit` extension the gateway does not implement.",
+              meaning: "The bearer token is not a well-formed JWT: three strict base64url parts (no padding) with a JSON header and claims, at most 16 KiB, NumericDate claims (exp, nbf, iat) as finite numbers within years 1 to 9999, `sub` (when present) a string, no member given twice in the header or claims, and no `crit` extension the gateway does not implement.",
               fix: "Send the complete token, unmodified."),
         .init(code: "token_unknown_key", status: 401, title: "Token signed by an unknown key",
               meaning: "The token's kid is not in the trusted key set (a refresh of a URL key set is started in the background, at most every 2 s), or names a key the gateway skipped as unusable.",
