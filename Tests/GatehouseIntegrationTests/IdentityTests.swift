@@ -1,3 +1,4 @@
+import GatehouseTestSupport
 import AsyncHTTPClient
 import Foundation
 import GatehouseProxy
