@@ -228,7 +228,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
                 // Between requests: the next head, unless the current exchange still runs or the
                 // client is not reading what was already answered.
                 if exchange != nil { break }
-                if let context, !context.channel.isWritable { break }
+                if unwritableSince != 0 { break }
                 if quiescing { inbound = nil; break }
                 // RFC 9112 §2.2: ignore empty lines before a request line.
                 while let c = buf.getInteger(at: buf.readerIndex, as: UInt8.self), c == 0x0D || c == 0x0A { buf.moveReaderIndex(forwardBy: 1) }
@@ -284,7 +284,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         var want = (inbound?.readableBytes ?? 0) <= Self.pipelineLimit
         // A client that does not read its answers gets no more of its requests read (pipelined
         // requests would otherwise pile answers up in memory).
-        if !context.channel.isWritable { want = false }
+        if unwritableSince != 0 { want = false }
         if let ex = exchange {
             if phase == .connecting, ex.pendingBytes > 1 << 20 { want = false }
             if phase == .forwarding, let up = ex.upstream, !up.isWritable { want = false }
@@ -613,11 +613,15 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     /// internal names); a port is 1 to 5 digits. Anything else (escapes, `@`, `/`, `?`, `#`, a
     /// second colon) is read differently by different back ends.
     static func hostName(_ field: String) -> String? {
-        let u = Array(field.utf8)
+        var field = field
+        return field.withUTF8 { hostName(utf8: $0) }
+    }
+
+    private static func hostName(utf8 u: UnsafeBufferPointer<UInt8>) -> String? {
         guard !u.isEmpty else { return "" }
         var end = u.count
         var i = 0
-        var name: ArraySlice<UInt8>
+        var name: Slice<UnsafeBufferPointer<UInt8>>
         if u[0] == UInt8(ascii: "[") {
             guard let close = u.firstIndex(of: UInt8(ascii: "]")), close > 1 else { return nil }
             for c in u[1..<close] {
@@ -638,11 +642,11 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         }
         if i < end {
             guard u[i] == UInt8(ascii: ":") else { return nil }
-            let digits = u[(i + 1)...]
+            let digits = u[(i + 1)..<u.count]
             guard !digits.isEmpty, digits.count <= 5, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
             end = i
         }
-        return String(decoding: name, as: UTF8.self)
+        return String(decoding: UnsafeBufferPointer(rebasing: name), as: UTF8.self)
     }
 
     /// Matches only spellings other than the canonical one (those reach their own `FieldKind`).
