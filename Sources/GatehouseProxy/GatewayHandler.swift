@@ -679,17 +679,26 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     /// A streamed body passed a `max_body` limit: nothing more is forwarded; 413 when no response
     /// has started, otherwise the connection is cut.
     private func bodyOverLimit(_ ex: Exchange, _ limit: StreamedBodyLimit) {
+        guard !abandon(ex) else { return }
+        deny(ex, Denial(code: .bodyTooLarge, detail: "the request body passed \(limit.bytes) bytes, the limit of \(limit.check), while it was streaming; nothing more of it was forwarded",
+                        required: ["body <= \(limit.bytes) bytes"], presented: ["more than \(limit.bytes) bytes (chunked)"]), check: limit.check)
+    }
+
+    /// Gives up on an exchange that is still running: its upstream is dropped, nothing more of
+    /// the body is forwarded, the connection will close. When the response has started nothing
+    /// valid can be sent any more, so the connection is cut and true is returned; otherwise the
+    /// caller answers (408, 413, 503, 504).
+    private func abandon(_ ex: Exchange) -> Bool {
         dropUpstream(ex)
         pendingDrop(ex)
         ex.keepAlive = false
         if ex.responseStarted {
             ex.responseEnded = true
             finish(ex, closeAfter: true)
-            return
+            return true
         }
         ex.bufferedBody = nil
-        deny(ex, Denial(code: .bodyTooLarge, detail: "the request body passed \(limit.bytes) bytes, the limit of \(limit.check), while it was streaming; nothing more of it was forwarded",
-                        required: ["body <= \(limit.bytes) bytes"], presented: ["more than \(limit.bytes) bytes (chunked)"]), check: limit.check)
+        return false
     }
 
     private func pendingDrop(_ ex: Exchange) {
@@ -770,14 +779,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
 
     /// The upstream did not take any of the request body for its read timeout: 504, both sides closed.
     private func upstreamStoppedReading(_ ex: Exchange, spec: UpstreamSpec) {
-        dropUpstream(ex)
-        pendingDrop(ex)
-        ex.keepAlive = false
-        if ex.responseStarted {
-            ex.responseEnded = true
-            finish(ex, closeAfter: true)
-            return
-        }
+        guard !abandon(ex) else { return }
         failUpstream(ex, Denial(code: .upstreamTimeout,
                                 detail: "upstream \(spec.name) (\(ex.upstreamTarget?.description ?? "?")) stopped reading the request body for \(TimeText.duration(spec.readTimeout))",
                                 presented: ["upstream \(spec.name)"]))
@@ -805,15 +807,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     /// The body stopped arriving, or took too long: 408 if nothing was answered yet, otherwise the
     /// connection is cut.
     private func bodyTimedOut(_ ex: Exchange, why: String) {
-        dropUpstream(ex)
-        pendingDrop(ex)
-        ex.keepAlive = false
-        if ex.responseStarted {
-            ex.responseEnded = true
-            finish(ex, closeAfter: true)
-            return
-        }
-        ex.bufferedBody = nil
+        guard !abandon(ex) else { return }
         deny(ex, Denial(code: .requestTimeout,
                         detail: "the request body did not arrive in time: \(why), after \(ex.bodyBytesSeen) bytes",
                         required: ["body progress at least every \(TimeText.duration(limits.bodyTimeout)), the whole request within \(TimeText.duration(limits.requestTimeout))"],
@@ -858,17 +852,10 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             context.close(promise: nil)
             return
         }
-        dropUpstream(ex)
-        pendingDrop(ex)
-        ex.keepAlive = false
-        if ex.responseStarted {
-            ex.responseEnded = true
-            finish(ex, closeAfter: true)
-        } else {
-            deny(ex, Denial(code: .gatewayShuttingDown,
-                            detail: "the gateway was shutting down and this request was still running when the grace period ended",
-                            presented: [ex.upstreamSpec.map { "waiting for upstream \($0.name)" } ?? "in progress"]), check: nil)
-        }
+        guard !abandon(ex) else { return }
+        deny(ex, Denial(code: .gatewayShuttingDown,
+                        detail: "the gateway was shutting down and this request was still running when the grace period ended",
+                        presented: [ex.upstreamSpec.map { "waiting for upstream \($0.name)" } ?? "in progress"]), check: nil)
     }
 
     private func deny(_ ex: Exchange, _ denial: Denial, check: String?) {
