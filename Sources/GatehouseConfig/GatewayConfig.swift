@@ -156,10 +156,15 @@ public struct HeaderNameSet: Sendable, Equatable {
 
     /// Lowercased, `_` read as `-`.
     static func fold(_ name: String) -> String {
-        String(decoding: name.utf8.map { c -> UInt8 in
-            if c == UInt8(ascii: "_") { return UInt8(ascii: "-") }
-            return c >= 0x41 && c <= 0x5A ? c | 0x20 : c
-        }, as: UTF8.self)
+        // Written in place: a short name becomes a small string, with no array in between.
+        String(unsafeUninitializedCapacity: name.utf8.count) { out in
+            var i = 0
+            for c in name.utf8 {
+                out[i] = c == UInt8(ascii: "_") ? UInt8(ascii: "-") : (c >= 0x41 && c <= 0x5A ? c | 0x20 : c)
+                i += 1
+            }
+            return i
+        }
     }
 }
 

@@ -91,6 +91,9 @@ final class LoopConnections: @unchecked Sendable {
     private var handlers: [ObjectIdentifier: GatewayHandler] = [:]
     private var sweep: RepeatedTask?
     private var stopped = false
+    /// A coarse clock (uptime ns), set at each sweep and when a connection arrives: for the
+    /// client-limit stamps taken on the hot path, which need no more than the sweep's resolution.
+    private(set) var now: UInt64 = NIODeadline.now().uptimeNanoseconds
 
     init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
@@ -99,6 +102,7 @@ final class LoopConnections: @unchecked Sendable {
     var count: Int { handlers.count }
 
     func add(_ handler: GatewayHandler) {
+        now = NIODeadline.now().uptimeNanoseconds
         handlers[ObjectIdentifier(handler)] = handler
         if sweep == nil, !stopped {
             sweep = eventLoop.scheduleRepeatedTask(initialDelay: ClientConnections.sweepInterval, delay: ClientConnections.sweepInterval) { [self] _ in
@@ -112,8 +116,8 @@ final class LoopConnections: @unchecked Sendable {
     }
 
     private func tick() {
+        now = NIODeadline.now().uptimeNanoseconds
         guard !handlers.isEmpty else { return }
-        let now = NIODeadline.now().uptimeNanoseconds
         for h in Array(handlers.values) { h.checkClientLimits(now: now) }
     }
 

@@ -204,7 +204,9 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buf = unwrapInboundIn(data)
         if broken { return }
-        let now = NIODeadline.now().uptimeNanoseconds
+        // The loop's coarse clock (set by each sweep): the client limits have the sweep's resolution
+        // anyway, and a clock reading per read is measurable on the hot path.
+        let now = registry?.now ?? NIODeadline.now().uptimeNanoseconds
         lastClientRead = now
         if exchange == nil, !headStarted {
             // The first bytes of a head: from now on the header timeout applies (keep-alive's until now).
@@ -1432,7 +1434,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             }
         } else {
             // Waiting for the next request: keep-alive's idle timeout applies until a head starts.
-            waitingForHeadSince = NIODeadline.now().uptimeNanoseconds
+            waitingForHeadSince = registry?.now ?? NIODeadline.now().uptimeNanoseconds
             headStarted = (inbound?.readableBytes ?? 0) > 0
             // The next pipelined request, if one is waiting.
             parseInbound()
