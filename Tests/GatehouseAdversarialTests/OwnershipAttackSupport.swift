@@ -44,28 +44,7 @@ func ownershipGateway(_ yaml: String) throws -> GatewayProcess {
 /// Sends `bytes` exactly (any byte values) to 127.0.0.1:port and returns what was read until the
 /// server closed (or 5 s passed).
 func exchangeBytes(port: Int, _ bytes: [UInt8]) throws -> RawReply {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = UInt16(port).bigEndian
-    let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    guard rc == 0 else { throw HarnessError("connect failed") }
-    var tv = timeval(tv_sec: 5, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-    var sent = 0
-    while sent < bytes.count {
-        let n = bytes[sent...].withUnsafeBufferPointer { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        if n <= 0 { break }
-        sent += n
-    }
-    var out = [UInt8]()
-    var buf = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = recv(fd, &buf, buf.count, 0)
-        if n <= 0 { break }
-        out.append(contentsOf: buf[0..<n])
-    }
-    return RawReply(String(decoding: out, as: UTF8.self))
+    let socket = try RawSocket(port: port)
+    socket.send(bytes)
+    return RawReply(String(decoding: socket.readUntilClose(seconds: 5).bytes, as: UTF8.self))
 }
