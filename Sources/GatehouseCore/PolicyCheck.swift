@@ -35,7 +35,6 @@ public struct CredentialFields: Sendable, Equatable {
         self.headers = headers
         self.queryParameters = queryParameters
     }
-    public var isEmpty: Bool { headers.isEmpty && queryParameters.isEmpty }
 }
 
 /// Whether a check's denials are enforced or only recorded.

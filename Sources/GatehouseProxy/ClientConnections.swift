@@ -99,8 +99,6 @@ final class LoopConnections: @unchecked Sendable {
         self.eventLoop = eventLoop
     }
 
-    var count: Int { handlers.count }
-
     func add(_ handler: GatewayHandler) {
         now = NIODeadline.now().uptimeNanoseconds
         handlers[ObjectIdentifier(handler)] = handler

@@ -145,6 +145,7 @@ public final class Gateway: Sendable {
             w.field("calllog_dropped", services.callLog.dropped)
             w.field("connections_open", services.connections.openCount)
             w.field("connections_refused", services.connections.refusedTotal)
+            w.field("buffered_body_bytes", services.connections.bufferedBytes)
             w.endObject()
             return (200, "application/json", String(decoding: w.bytes, as: UTF8.self) + "\n")
         default:

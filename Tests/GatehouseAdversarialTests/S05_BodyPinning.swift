@@ -80,6 +80,7 @@ import Testing
         let upstream = try await CaptureUpstream()
         defer { Task { await upstream.stop() } }
         let gw = try GatewayProcess(yaml: """
+            admin: 127.0.0.1:0
             upstreams:
               app: { targets: ["http://127.0.0.1:\(upstream.port)"] }
             limits: { max_buffered_bodies: 8MiB }
@@ -104,6 +105,9 @@ import Testing
         }
         try await Task.sleep(for: .milliseconds(500))
         let after = residentKiB(pid: gw.process.processIdentifier) ?? 0
+        // The operator sees the budget in use.
+        let held = try S04SlowClients.status(gw)["buffered_body_bytes"] as? Int ?? -1
+        #expect(held > 0 && held <= 8 << 20, "buffered_body_bytes \(held)")
         var busy = 0
         for s in sockets {
             if let text = s.readResponse(seconds: 0.5), RawReply(text).reason == "gateway_busy" { busy += 1 }
@@ -114,6 +118,7 @@ import Testing
         for s in sockets { s.close() }
         // Once they are gone, the budget is free again.
         try await Task.sleep(for: .milliseconds(300))
+        #expect(try S04SlowClients.status(gw)["buffered_body_bytes"] as? Int == 0)
         let ok = try attack(gw, "POST /submit HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
         #expect(ok.status == 200)
     }
