@@ -15,13 +15,22 @@ public enum APIKeyFormat {
     static let idLength = 12
     static let secretLength = 32
     static let checksumLength = 6
-    public static let length = prefix.count + idLength + 1 + secretLength + checksumLength
+    /// `prefix` (4 bytes), id, `_`, secret, checksum; a constant (no lazy global on every request).
+    public static let length = 4 + idLength + 1 + secretLength + checksumLength
 
     static let base62 = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
     static let base36 = Array("0123456789abcdefghijklmnopqrstuvwxyz".utf8)
-    /// Membership tables for the two alphabets, indexed by byte.
-    static let isBase62: [Bool] = (0..<256).map { base62.contains(UInt8($0)) }
-    static let isBase36: [Bool] = (0..<256).map { base36.contains(UInt8($0)) }
+    /// Membership of the two alphabets, by range (no global table to reach on every request).
+    @inline(__always) static func isBase62(_ c: UInt8) -> Bool {
+        (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
+    }
+    @inline(__always) static func isBase36(_ c: UInt8) -> Bool {
+        (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7A)
+    }
+    /// The base-62 digit for `v` (0..<62), in `base62`'s order.
+    @inline(__always) static func base62Digit(_ v: Int) -> UInt8 {
+        v < 10 ? 0x30 + UInt8(v) : v < 36 ? 0x41 + UInt8(v - 10) : 0x61 + UInt8(v - 36)
+    }
 
     /// Why a presented key is malformed; never includes the key itself.
     public enum Malformation: Error, Equatable, Sendable, CustomStringConvertible {
@@ -53,18 +62,18 @@ public enum APIKeyFormat {
         var key = key
         // On the key's own UTF-8 bytes: nothing is copied until the id is returned.
         return key.withUTF8 { bytes -> Result<String, Malformation> in
-            let p = prefix.utf8
+            let p = "gth_".utf8  // `prefix`, as a literal: no global to reach
             guard bytes.count >= p.count, zip(bytes, p).allSatisfy({ $0 == $1 }) else { return .failure(.wrongPrefix) }
             guard bytes.count == length else { return .failure(.wrongLength(bytes.count)) }
             let idStart = p.count
             let idEnd = idStart + idLength
-            for i in idStart..<idEnd where !isBase36[Int(bytes[i])] { return .failure(.badCharacters) }
+            for i in idStart..<idEnd where !isBase36(bytes[i]) { return .failure(.badCharacters) }
             guard bytes[idEnd] == UInt8(ascii: "_") else { return .failure(.badCharacters) }
-            for i in (idEnd + 1)..<bytes.count where !isBase62[Int(bytes[i])] { return .failure(.badCharacters) }
+            for i in (idEnd + 1)..<bytes.count where !isBase62(bytes[i]) { return .failure(.badCharacters) }
             let bodyEnd = bytes.count - checksumLength
             var v = UInt64(CRC32.checksum(UnsafeBufferPointer(rebasing: bytes[..<bodyEnd])))
             for i in (bodyEnd..<bytes.count).reversed() {
-                guard bytes[i] == base62[Int(v % 62)] else { return .failure(.checksumMismatch) }
+                guard bytes[i] == base62Digit(Int(v % 62)) else { return .failure(.checksumMismatch) }
                 v /= 62
             }
             return .success(String(decoding: UnsafeBufferPointer(rebasing: bytes[idStart..<idEnd]), as: UTF8.self))

@@ -41,8 +41,16 @@ public struct CanonicalTarget: Sendable, Equatable {
 
     /// Normalises an origin-form request target, or says what in it is refused and why.
     public static func parse<S: StringProtocol>(_ target: S) -> Result<CanonicalTarget, TargetRefusal> {
-        var text = String(target)
-        return text.withUTF8 { parse($0) }
+        parse(String(target))
+    }
+
+    /// The form the data plane calls: a target that is already canonical and has no query is
+    /// returned as its own path (no copy).
+    public static func parse(_ target: String) -> Result<CanonicalTarget, TargetRefusal> {
+        var text = target
+        let result = text.withUTF8 { parse($0) }
+        if case .success(let t) = result, t.query == nil, t.path == target { return .success(CanonicalTarget(path: target, query: nil)) }
+        return result
     }
 
     /// Normalises raw target bytes (as they arrived on the wire).

@@ -114,8 +114,19 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         switch family {
         case .v4:
+            // Written as bytes (it is formatted for every request's trace note and call record).
             let v = UInt32(truncatingIfNeeded: low)
-            return "\(v >> 24).\(v >> 16 & 0xFF).\(v >> 8 & 0xFF).\(v & 0xFF)"
+            return String(unsafeUninitializedCapacity: 15) { out in
+                var i = 0
+                for octet in 0..<4 {
+                    let b = UInt8(truncatingIfNeeded: v >> UInt32(24 - 8 * octet))
+                    if octet > 0 { out[i] = UInt8(ascii: "."); i += 1 }
+                    if b >= 100 { out[i] = 0x30 + b / 100; i += 1 }
+                    if b >= 10 { out[i] = 0x30 + b / 10 % 10; i += 1 }
+                    out[i] = 0x30 + b % 10; i += 1
+                }
+                return i
+            }
         case .v6:
             var g: [UInt16] = []
             for i in (0..<4).reversed() { g.append(UInt16(truncatingIfNeeded: high >> (UInt64(i) * 16))) }

@@ -187,11 +187,28 @@ public struct PolicyRequest: Sendable {
 /// Percent-decoding (RFC 3986) without Foundation, tolerant of invalid escapes (kept literally).
 public enum PercentDecoding {
     public static func decode<S: StringProtocol>(_ s: S, plusAsSpace: Bool = false) -> String {
-        // Most values have nothing to decode: no buffer, no copy beyond the result.
-        if !s.utf8.contains(where: { $0 == UInt8(ascii: "%") || (plusAsSpace && $0 == UInt8(ascii: "+")) }) { return String(s) }
+        decode(Substring(s), plusAsSpace: plusAsSpace)
+    }
+
+    /// The concrete forms the hot path calls (a generic call across modules is not specialised).
+    public static func decode(_ s: String, plusAsSpace: Bool = false) -> String {
+        if !needsDecoding(s.utf8, plusAsSpace: plusAsSpace) { return s }
+        return decodeBytes(s.utf8, plusAsSpace: plusAsSpace)
+    }
+
+    public static func decode(_ s: Substring, plusAsSpace: Bool = false) -> String {
+        if !needsDecoding(s.utf8, plusAsSpace: plusAsSpace) { return String(s) }
+        return decodeBytes(s.utf8, plusAsSpace: plusAsSpace)
+    }
+
+    @inline(__always) private static func needsDecoding<C: Collection<UInt8>>(_ u: C, plusAsSpace: Bool) -> Bool {
+        u.contains(where: { $0 == UInt8(ascii: "%") || (plusAsSpace && $0 == UInt8(ascii: "+")) })
+    }
+
+    private static func decodeBytes<C: Collection<UInt8>>(_ u: C, plusAsSpace: Bool) -> String {
         var out: [UInt8] = []
-        out.reserveCapacity(s.utf8.count)
-        var it = Array(s.utf8)[...]
+        out.reserveCapacity(u.count)
+        var it = Array(u)[...]
         while let c = it.popFirst() {
             if c == UInt8(ascii: "%"), it.count >= 2, let h = hex(it[it.startIndex]), let l = hex(it[it.startIndex + 1]) {
                 out.append(h << 4 | l)
@@ -233,5 +250,19 @@ public struct StreamedBodyLimit: Sendable, Equatable {
     public init(bytes: Int, check: String) {
         self.bytes = bytes
         self.check = check
+    }
+}
+
+extension Collection where Element == String {
+    /// Whether the collection (of lowercased ASCII names) holds `name` in any case, compared
+    /// byte by byte: a header name is not lowercased into a new string for every field of every
+    /// request. Linear: for the few names of a `Connection` field or a route's credentials.
+    @inlinable
+    public func containsIgnoringASCIICase(_ name: String) -> Bool {
+        let n = name.utf8.count
+        for candidate in self where candidate.utf8.count == n {
+            if zip(candidate.utf8, name.utf8).allSatisfy({ a, b in a == (b >= 0x41 && b <= 0x5A ? b | 0x20 : b) }) { return true }
+        }
+        return false
     }
 }

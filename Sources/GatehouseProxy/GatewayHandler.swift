@@ -38,6 +38,8 @@ final class Exchange {
     let head: RequestHead
     let state: RuntimeState
     var route: CompiledRoute?
+    /// The peer is one of `trusted_proxies` (decided once, in `onHead`).
+    var peerTrusted = false
     var policyRequest: PolicyRequest?
     var trace = DecisionTrace()
     var denial: Denial?
@@ -66,6 +68,8 @@ final class Exchange {
     var upstreamTargetText: String?
     var upstreamStartNanos: UInt64 = 0
     var upstreamNanos: UInt64?
+    /// How long a new upstream connection took to open (nil when a pooled one was reused).
+    var upstreamConnectNanos: UInt64?
     var connectAttempts = 0
     var targetStart = 0
     var retriedStale = false
@@ -394,9 +398,9 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         waitingForHeadSince = nil
         headStarted = false
         requestsServed += 1
+        // The configuration is read through `state` (a class), never copied whole per request.
         let state = services.current
-        let config = state.config
-        let peerTrusted = isPeerTrusted(config)
+        let peerTrusted = isPeerTrusted(state.config.trustedProxies)
         var requestID: String
         if peerTrusted, let incoming = head.first("x-request-id"), RequestIDGenerator.isAcceptable(incoming) {
             requestID = RequestIDGenerator.claim(incoming)
@@ -405,18 +409,24 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         }
         // One canonical target (CanonicalTarget): routed on, checked, logged and forwarded. The
         // exchange's head carries it from here on; a refused target stays as received (logged).
-        let canonical = CanonicalTarget.parse(head.uri)
+        let canonical: CanonicalTarget?
+        var refused: TargetRefusal?
         var canonicalHead = head
-        if case .success(let t) = canonical { canonicalHead.uri = t.target }
+        switch CanonicalTarget.parse(head.uri) {
+        case .success(let t):
+            canonical = t
+            canonicalHead.uri = t.target
+        case .failure(let r):
+            canonical = nil
+            refused = r
+        }
         let ex = Exchange(requestID: requestID, head: canonicalHead, state: state)
+        ex.peerTrusted = peerTrusted
         if quiescing { ex.keepAlive = false }
         exchange = ex
 
-        let target: CanonicalTarget
-        switch canonical {
-        case .success(let t):
-            target = t
-        case .failure(let refusal):
+        guard let target = canonical else {
+            let refusal = refused!
             ex.policyRequest = PolicyRequest(requestID: requestID, method: head.method, path: String(head.uri.prefix(2048)),
                                              headers: HeaderList(head.headers), clientAddress: peer, peerAddress: peer, now: ex.wallTime)
             deny(ex, Denial(code: .badRequest,
@@ -443,8 +453,8 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         // "admin.example.com." is the same DNS name as "admin.example.com": it meets the same routes.
         while host.utf8.last == UInt8(ascii: ".") { host.removeLast() }
         let method = head.method
-        let client = config.trustedProxies.isEmpty || !peerTrusted ? peer
-            : ClientAddressResolver.resolve(peer: peer, forwardedFor: head.values("x-forwarded-for"), trusted: config.trustedProxies)
+        let client = !peerTrusted ? peer
+            : ClientAddressResolver.resolve(peer: peer, forwardedFor: head.values("x-forwarded-for"), trusted: state.config.trustedProxies)
 
         var request = PolicyRequest(
             requestID: requestID, method: method, path: String(pathPart), query: query,
@@ -459,13 +469,13 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         var routed: RouteMatch?
         if head.method == "OPTIONS", head.first("origin") != nil,
            let announced = head.first("access-control-request-method"), !announced.isEmpty {
-            let asPreflight = config.router.route(host: host, method: announced.trimmingSpaces.uppercased(), path: pathPart)
+            let asPreflight = state.config.router.route(host: host, method: announced.trimmingSpaces.uppercased(), path: pathPart)
             if case .matched(let route, _) = asPreflight,
                route.chain.links.contains(where: { $0.mode == .enforce && $0.check.type == "cors" }) {
                 routed = asPreflight
             }
         }
-        switch routed ?? config.router.route(host: host, method: method, path: pathPart) {
+        switch routed ?? state.config.router.route(host: host, method: method, path: pathPart) {
         case .notFound:
             ex.policyRequest = request
             deny(ex, Denial(code: .routeNotFound, detail: "no route matches \(method) \(pathPart) on host \(host.isEmpty ? "(none)" : host)",
@@ -480,7 +490,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             ex.route = route
             request.routeName = route.name
             request.pathParams = params
-            ex.policyRequest = request
+            ex.policyRequest = request  // its last use: moved, not copied
             if route.chain.needsBody && ex.hasBody {
                 // The checks that need no body decide first: a caller they refuse never makes the
                 // gateway hold its body.
@@ -490,7 +500,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
                     return
                 }
                 ex.headResult = before
-                if let cl = request.contentLength, cl > route.maxBufferedBody {
+                if let cl = head.contentLength, cl > route.maxBufferedBody {
                     ex.trace = before.trace
                     deny(ex, Denial(code: .bodyTooLarge, detail: "route \(route.name) inspects bodies up to \(route.maxBufferedBody) bytes; this one is \(cl)",
                                     required: ["body <= \(route.maxBufferedBody) bytes"], presented: ["\(cl) bytes"]), check: nil)
@@ -499,7 +509,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
                 ex.streamLimit = ex.policyRequest?.streamedBodyLimit
                 phase = .buffering
                 // Grown as bytes arrive, not sized from what the client declares.
-                ex.bufferedBody = context?.channel.allocator.buffer(capacity: min(request.contentLength ?? 4096, 16384))
+                ex.bufferedBody = context?.channel.allocator.buffer(capacity: min(head.contentLength ?? 4096, 16384))
                 if ex.expectContinue { sendContinue() }
             } else {
                 evaluate(ex)
@@ -656,16 +666,14 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
 
     /// `name.` or `name.:port` without the dot (a fully qualified name's root label), else as is.
     static func hostWithoutTrailingDot(_ value: String) -> String {
-        guard value.utf8.contains(UInt8(ascii: ".")) else { return value }
-        var name = Substring(value)
-        var port: Substring = ""
-        if !value.hasPrefix("["), let colon = value.lastIndex(of: ":") {
-            name = value[..<colon]
-            port = value[colon...]
-        }
-        guard name.hasSuffix(".") else { return value }
-        while name.hasSuffix(".") { name = name.dropLast() }
-        return String(name) + port
+        // Looked at as bytes: the common field (no dot before the port) is returned as is.
+        let u = value.utf8
+        var end = u.endIndex
+        if u.first != UInt8(ascii: "["), let colon = u.lastIndex(of: UInt8(ascii: ":")) { end = colon }
+        guard end > u.startIndex, u[u.index(before: end)] == UInt8(ascii: ".") else { return value }
+        var nameEnd = end
+        while nameEnd > u.startIndex, u[u.index(before: nameEnd)] == UInt8(ascii: ".") { nameEnd = u.index(before: nameEnd) }
+        return String(value[..<nameEnd]) + String(value[end...])
     }
 
     // MARK: Client limits
@@ -955,10 +963,12 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         let target = spec.targets[(ex.targetStart + ex.connectAttempts) % spec.targets.count]
         ex.connectAttempts += 1
         ex.upstreamTarget = target
-        if let idle = pool.takeIdle(target) {
+        // The first attempt runs in the tick the request arrived in: its start time serves as "now".
+        if let idle = pool.takeIdle(target, now: ex.connectAttempts == 1 ? ex.startNanos : nil) {
             sendUpstream(ex, conn: idle, spec: spec)
             return
         }
+        let connectStart = NIODeadline.now().uptimeNanoseconds
         pool.connect(target, connectTimeout: spec.connectTimeout).whenComplete { [self] result in
             guard exchange === ex, phase == .connecting else {
                 if case .success(let conn) = result { pool.release(conn, maxIdle: spec.maxIdle) }
@@ -966,6 +976,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             }
             switch result {
             case .success(let conn):
+                ex.upstreamConnectNanos = NIODeadline.now().uptimeNanoseconds - connectStart
                 sendUpstream(ex, conn: conn, spec: spec)
             case .failure(let error):
                 if ex.connectAttempts < spec.targets.count {
@@ -1003,9 +1014,9 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         return "\(error)"
     }
 
-    private func isPeerTrusted(_ config: GatewayConfig) -> Bool {
-        guard let p = peer, !config.trustedProxies.isEmpty else { return false }
-        return config.trustedProxies.contains { $0.contains(p) }
+    private func isPeerTrusted(_ trustedProxies: [CIDRBlock]) -> Bool {
+        guard let p = peer, !trustedProxies.isEmpty else { return false }
+        return trustedProxies.contains { $0.contains(p) }
     }
 
     /// Serialises the request head for the upstream: hop-by-hop fields removed, X-Forwarded-* and
@@ -1019,8 +1030,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         ex.upstreamStartNanos = NIODeadline.now().uptimeNanoseconds
 
         let head = ex.head
-        let config = ex.state.config
-        let peerTrusted = isPeerTrusted(config)
+        let peerTrusted = ex.peerTrusted
         var out = context.channel.allocator.buffer(capacity: 512 + head.uri.utf8.count + 64 * head.headers.count
                                                               + min(ex.bufferedBody?.readableBytes ?? 0, 16384))
         out.writeString(head.method)
@@ -1038,7 +1048,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         out.writeStaticString(" HTTP/1.1\r\n")
         var forwardedFor: String?, forwardedProto = false, forwardedHost = false, host: String?
         let credentials = route.chain.credentialFields.headers
-        let untrusted = peerTrusted ? nil : config.untrustedHeaders
+        let untrusted = peerTrusted ? nil : ex.state.config.untrustedHeaders
         for f in head.headers {
             switch FieldKind.of(f.name) {
             case .connection, .keepAlive, .proxyConnection, .te, .trailer, .upgrade, .transferEncoding, .contentLength, .expect, .xRequestID:
@@ -1061,12 +1071,12 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
                 out.writeField(f.name, value)
                 continue
             default:
-                if !head.connectionNames.isEmpty, head.connectionNames.contains(f.name.lowercased()) { continue }
+                if !head.connectionNames.isEmpty, head.connectionNames.containsIgnoringASCIICase(f.name) { continue }
                 if let untrusted, untrusted.contains(fieldName: f.name) { continue }
                 // The underscore spellings of the fields the gateway writes itself, from any peer:
                 // CGI/WSGI upstreams would read them as the gateway's own.
                 if Self.ownFieldsOtherwiseSpelled.contains(fieldName: f.name) { continue }
-                if !credentials.isEmpty, credentials.contains(f.name.lowercased()) { continue }
+                if !credentials.isEmpty, credentials.containsIgnoringASCIICase(f.name) { continue }
             }
             out.writeField(f.name, f.value)
         }
@@ -1114,7 +1124,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         ex.pendingBytes = 0
         if ex.requestEnded {
             endBodyUpstream(ex, conn)
-            armTimeout(ex, spec: spec)
+            armTimeout(ex, spec: spec, now: ex.upstreamStartNanos)
         } else {
             conn.flush()
             updateReading()
@@ -1159,8 +1169,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     /// One timer per connection, not per request: it is scheduled when a wait starts and no timer is
     /// pending, and when it fires it re-checks the current exchange's last upstream activity. Most
     /// requests therefore schedule and cancel nothing.
-    private func armTimeout(_ ex: Exchange, spec: UpstreamSpec) {
-        let now = NIODeadline.now().uptimeNanoseconds
+    private func armTimeout(_ ex: Exchange, spec: UpstreamSpec, now: UInt64 = NIODeadline.now().uptimeNanoseconds) {
         ex.lastUpstreamActivity = now
         ex.awaitingUpstream = true
         let due = now + Self.nanos(spec.readTimeout)
@@ -1462,7 +1471,9 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             detail: detail, hint: ex.denial?.hint,
             required: ex.denial?.required ?? [], presented: presented, trace: ex.trace,
             upstreamTarget: ex.upstreamTargetText ?? ex.upstreamTarget?.description)
-        requestCounts?.count(route: ex.route?.name, status: ex.status, reason: ex.denial?.code)
+        requestCounts?.record(GatewayMetrics.RequestSample(
+            route: ex.route?.name, status: ex.status, reason: ex.denial?.code, check: ex.denial == nil ? nil : ex.decidingCheck,
+            totalNanos: now - ex.startNanos, upstreamNanos: ex.upstreamNanos, connectNanos: ex.upstreamConnectNanos))
         services.callLog.submit(record)
     }
 }

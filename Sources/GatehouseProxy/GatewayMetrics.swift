@@ -8,6 +8,22 @@ final class GatewayMetrics: Sendable {
     struct RequestKey: Hashable { var route: String; var status: Int; var reason: String }
     struct ShadowKey: Hashable { var route: String; var check: String; var reason: String }
 
+    /// What the data plane reports for each request it answered (`GatewayHandler.log`).
+    struct RequestSample {
+        var route: String?
+        var status: Int
+        /// Set when the request was denied.
+        var reason: ReasonCode?
+        /// The check that denied it (nil when allowed, or denied before any check ran).
+        var check: String?
+        /// From the head's arrival to the response's end.
+        var totalNanos: UInt64
+        /// From the request's first byte upstream to the response's end (nil: never forwarded).
+        var upstreamNanos: UInt64?
+        /// How long a new upstream connection took to open (nil: a pooled one was reused).
+        var connectNanos: UInt64?
+    }
+
     /// Request counters, one shard per event loop: each loop counts under its own lock, so the
     /// loops never contend; `/metrics` sums the shards.
     final class RequestCounts: Sendable {
@@ -24,6 +40,11 @@ final class GatewayMetrics: Sendable {
             }
         }
         fileprivate let counts = NIOLockedValueBox(Counts())
+
+        /// One answered request, as the data plane saw it.
+        func record(_ s: RequestSample) {
+            count(route: s.route, status: s.status, reason: s.reason)
+        }
 
         func count(route: String?, status: Int, reason: ReasonCode?) {
             counts.withLockedValue { c in

@@ -291,14 +291,37 @@ final class LoopPool {
     static let settleNanos: UInt64 = 100_000_000
 
     let eventLoop: any EventLoop
-    private var idle: [HostPort: [UpstreamConnection]] = [:]
+    /// A target's idle connections, changed in place (the dictionary is not rewritten per request).
+    private final class IdleList {
+        var conns: [UpstreamConnection] = []
+    }
+    private var idle: [HostPort: IdleList] = [:]
+    /// The target used last and its list: most loops talk to one target most of the time, and
+    /// comparing two short strings is cheaper than hashing one.
+    private var recentTarget: HostPort?
+    private var recentList: IdleList?
     private var roundRobin: [String: Int] = [:]
 
     init(eventLoop: any EventLoop) { self.eventLoop = eventLoop }
 
+    private func list(for target: HostPort, create: Bool) -> IdleList? {
+        if let recentList, recentTarget == target { return recentList }
+        var found = idle[target]
+        if found == nil, create {
+            found = IdleList()
+            idle[target] = found
+        }
+        if let found {
+            recentTarget = target
+            recentList = found
+        }
+        return found
+    }
+
     /// The round-robin position for a new request to an upstream group (per loop). Attempt `n` of
     /// that request uses target `(start + n) % count`, so a failover tries every target once.
     func nextStart(_ upstream: UpstreamSpec) -> Int {
+        if upstream.targets.count == 1 { return 0 }
         let i = roundRobin[upstream.name, default: 0]
         roundRobin[upstream.name] = (i &+ 1) % max(1, upstream.targets.count)
         return i
@@ -307,16 +330,16 @@ final class LoopPool {
     /// An idle, open connection to `target`, if the pool has one (see the type's comment for
     /// which). `now`: the monotonic time in ns, read from the clock when needed if not given.
     func takeIdle(_ target: HostPort, now: UInt64? = nil) -> UpstreamConnection? {
+        guard let list = list(for: target, create: false) else { return nil }
         var now = now
-        while var list = idle.removeValue(forKey: target), !list.isEmpty {
+        while !list.conns.isEmpty {
             var i = 0
-            if list.count > 1 {
+            if list.conns.count > 1 {
                 let t = now ?? NIODeadline.now().uptimeNanoseconds
                 now = t
-                i = Self.pick(list, now: t)
+                i = Self.pick(list.conns, now: t)
             }
-            let conn = list.remove(at: i)
-            if !list.isEmpty { idle[target] = list }
+            let conn = list.conns.remove(at: i)
             if conn.isReusable { return conn }
             conn.close()
         }
@@ -362,28 +385,25 @@ final class LoopPool {
             conn.close()
             return
         }
-        // Taken out of the dictionary while it changes, so the array is not copied.
-        var list = idle.removeValue(forKey: conn.target) ?? []
-        if list.count >= maxIdle {
-            idle[conn.target] = list
+        let list = list(for: conn.target, create: true)!
+        if list.conns.count >= maxIdle {
             conn.close()
             return
         }
         conn.setAutoRead(true)
         conn.idleSince = now ?? NIODeadline.now().uptimeNanoseconds
-        list.append(conn)
-        idle[conn.target] = list
+        list.conns.append(conn)
     }
 
     func remove(_ conn: UpstreamConnection) {
-        guard var list = idle[conn.target] else { return }
-        list.removeAll { $0 === conn }
-        idle[conn.target] = list
+        list(for: conn.target, create: false)?.conns.removeAll { $0 === conn }
     }
 
     func closeAll() {
-        for (_, list) in idle { for c in list { c.close() } }
+        for (_, list) in idle { for c in list.conns { c.close() } }
         idle.removeAll()
+        recentTarget = nil
+        recentList = nil
     }
 }
 

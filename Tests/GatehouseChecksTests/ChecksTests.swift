@@ -28,6 +28,23 @@ struct StubKeyDirectory: CredentialDirectory {
         #expect(APIKeyFormat.parse("sk_live_abc") == .failure(.wrongPrefix))
     }
 
+    @Test func everyChecksumDigitAndOnlyTheAlphabetsParse() throws {
+        // 500 keys put every base-62 digit into the checksum positions many times over.
+        for _ in 0..<500 {
+            let (key, id) = APIKeyFormat.generate()
+            #expect(try APIKeyFormat.parse(key).get() == id)
+        }
+        let (key, _) = APIKeyFormat.generate()
+        var bytes = Array(key.utf8)
+        for bad in Array("-/{[`@:_ ".utf8) {
+            bytes[20] = bad  // a secret character
+            #expect(APIKeyFormat.parse(String(decoding: bytes, as: UTF8.self)) == .failure(.badCharacters), "byte \(bad)")
+        }
+        var id = Array(key.utf8)
+        id[5] = UInt8(ascii: "A")  // ids are lowercase base 36
+        #expect(APIKeyFormat.parse(String(decoding: id, as: UTF8.self)) == .failure(.badCharacters))
+    }
+
     func fixture(status: String = "active", expires: Double? = nil, revoked: Double? = nil) -> (APIKeyCheck, String) {
         let (key, id) = APIKeyFormat.generate()
         var dir = StubKeyDirectory()
