@@ -91,10 +91,11 @@ final class Exchange {
     var hasBody: Bool { head.hasBody }
     var expectContinue: Bool { head.expectContinue }
 
-    init(requestID: String, head: RequestHead, state: RuntimeState) {
+    init(requestID: String, head: RequestHead, state: RuntimeState,
+         startNanos: UInt64 = NIODeadline.now().uptimeNanoseconds, wallTime: Double = wallClock()) {
         self.requestID = requestID
-        self.startNanos = NIODeadline.now().uptimeNanoseconds
-        self.wallTime = wallClock()
+        self.startNanos = startNanos
+        self.wallTime = wallTime
         self.head = head
         self.state = state
         self.keepAlive = head.keepAlive
@@ -407,114 +408,19 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         } else {
             requestID = ids.next()
         }
-        // One canonical target (CanonicalTarget): routed on, checked, logged and forwarded. The
-        // exchange's head carries it from here on; a refused target stays as received (logged).
-        let canonical: CanonicalTarget?
-        var refused: TargetRefusal?
-        var canonicalHead = head
-        switch CanonicalTarget.parse(head.uri) {
-        case .success(let t):
-            canonical = t
-            canonicalHead.uri = t.target
-        case .failure(let r):
-            canonical = nil
-            refused = r
-        }
-        let ex = Exchange(requestID: requestID, head: canonicalHead, state: state)
+        // The decision (Gatekeeper.swift), then acting on it. The exchange's head carries the
+        // canonical target from here on; a refused target stays as received (logged).
+        let startNanos = NIODeadline.now().uptimeNanoseconds
+        let now = wallClock()
+        let connection = Gatekeeper.Connection(peer: peer, peerTrusted: peerTrusted, isTLS: isTLS, identity: peerIdentity?.value)
+        let decision = Gatekeeper(state: state, clock: clock).decide(head, requestID: requestID, connection: connection, now: now)
+        var exchangeHead = head
+        if let target = decision.target { exchangeHead.uri = target }
+        let ex = Exchange(requestID: requestID, head: exchangeHead, state: state, startNanos: startNanos, wallTime: now)
         ex.peerTrusted = peerTrusted
         if quiescing { ex.keepAlive = false }
         exchange = ex
-
-        guard let target = canonical else {
-            let refusal = refused!
-            ex.policyRequest = PolicyRequest(requestID: requestID, method: head.method, path: String(head.uri.prefix(2048)),
-                                             headers: HeaderList(head.headers), clientAddress: peer, peerAddress: peer, now: ex.wallTime)
-            deny(ex, Denial(code: .badRequest,
-                            detail: "the request target is refused: \(refusal)",
-                            required: ["a request target every back end resolves to the same path"],
-                            presented: [refusal.excerpt.isEmpty ? String(head.uri.prefix(256)) : refusal.excerpt],
-                            hint: "Send the path as a browser would: no fragment, backslash, encoded slash or backslash, control or raw 8-bit bytes, double encoding, or ../ above the root."), check: nil)
-            return
-        }
-        let pathPart = Substring(target.path)
-        let query = target.query
-        let hostField = head.first("host") ?? ""
-        guard var host = Self.hostName(hostField) else {
-            // A Host that is not a name, an address or a port (`a%2Eb`, `x@a`, `a/x`, `a:80:x`) is
-            // read differently by different back ends (URL parsers, nginx's server_name): refused.
-            ex.policyRequest = PolicyRequest(requestID: requestID, method: head.method, path: String(pathPart), query: query,
-                                             headers: HeaderList(head.headers), clientAddress: peer, peerAddress: peer, now: ex.wallTime)
-            deny(ex, Denial(code: .badRequest,
-                            detail: "the Host field \"\(DisplayText.escaped(String(hostField.prefix(256))))\" is not a host name, an IP address or an [IPv6] literal with an optional port",
-                            required: ["Host: name[:port]"], presented: [DisplayText.escaped(String(hostField.prefix(256)))]), check: nil)
-            return
-        }
-        if host.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) { host = host.lowercased() }
-        // "admin.example.com." is the same DNS name as "admin.example.com": it meets the same routes.
-        while host.utf8.last == UInt8(ascii: ".") { host.removeLast() }
-        let method = head.method
-        let client = !peerTrusted ? peer
-            : ClientAddressResolver.resolve(peer: peer, forwardedFor: head.values("x-forwarded-for"), trusted: state.config.trustedProxies)
-
-        var request = PolicyRequest(
-            requestID: requestID, method: method, path: String(pathPart), query: query,
-            headers: HeaderList(head.headers), host: host,
-            clientAddress: client, peerAddress: peer, isTLS: isTLS, peerIdentity: peerIdentity?.value,
-            contentLength: head.contentLength, routeName: "", now: ex.wallTime)
-
-        // A CORS preflight is routed as the request it announces only when that route's chain
-        // answers it (an enforced `cors` check answers every preflight, 204 or 403, and nothing
-        // after it runs): it is never forwarded upstream under another method's route. Otherwise
-        // it is routed as the OPTIONS request it is.
-        var routed: RouteMatch?
-        if head.method == "OPTIONS", head.first("origin") != nil,
-           let announced = head.first("access-control-request-method"), !announced.isEmpty {
-            let asPreflight = state.config.router.route(host: host, method: announced.trimmingSpaces.uppercased(), path: pathPart)
-            if case .matched(let route, _) = asPreflight,
-               route.chain.links.contains(where: { $0.mode == .enforce && $0.check.type == "cors" }) {
-                routed = asPreflight
-            }
-        }
-        switch routed ?? state.config.router.route(host: host, method: method, path: pathPart) {
-        case .notFound:
-            ex.policyRequest = request
-            deny(ex, Denial(code: .routeNotFound, detail: "no route matches \(method) \(pathPart) on host \(host.isEmpty ? "(none)" : host)",
-                            presented: ["\(method) \(pathPart)", "host \(host)"]), check: nil)
-        case .methodNotAllowed(let allowed, let candidates):
-            ex.policyRequest = request
-            let allow = allowed.joined(separator: ", ")
-            deny(ex, Denial(code: .methodNotAllowed,
-                            detail: "\(method) is not allowed on \(pathPart); route\(candidates.count > 1 ? "s" : "") \(candidates.joined(separator: ", ")) accept\(candidates.count > 1 ? "" : "s") \(allow)",
-                            required: allowed, presented: [method], headers: [HeaderField("Allow", allow)]), check: nil)
-        case .matched(let route, let params):
-            ex.route = route
-            request.routeName = route.name
-            request.pathParams = params
-            ex.policyRequest = request  // its last use: moved, not copied
-            if route.chain.needsBody && ex.hasBody {
-                // The checks that need no body decide first: a caller they refuse never makes the
-                // gateway hold its body.
-                let before = route.chain.evaluateHead(&ex.policyRequest!, clock: clock)
-                if before.denial != nil || ex.policyRequest?.localAnswer != nil {
-                    conclude(ex, before, route: route)
-                    return
-                }
-                ex.headResult = before
-                if let cl = head.contentLength, cl > route.maxBufferedBody {
-                    ex.trace = before.trace
-                    deny(ex, Denial(code: .bodyTooLarge, detail: "route \(route.name) inspects bodies up to \(route.maxBufferedBody) bytes; this one is \(cl)",
-                                    required: ["body <= \(route.maxBufferedBody) bytes"], presented: ["\(cl) bytes"]), check: nil)
-                    return
-                }
-                ex.streamLimit = ex.policyRequest?.streamedBodyLimit
-                phase = .buffering
-                // Grown as bytes arrive, not sized from what the client declares.
-                ex.bufferedBody = context?.channel.allocator.buffer(capacity: min(head.contentLength ?? 4096, 16384))
-                if ex.expectContinue { sendContinue() }
-            } else {
-                evaluate(ex)
-            }
-        }
+        act(ex, decision)
     }
 
     private func onBody(_ buf: ByteBuffer) {
@@ -570,10 +476,10 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         ex.requestEnded = true
         switch phase {
         case .buffering:
-            if let body = ex.bufferedBody {
-                ex.policyRequest?.body = Array(body.readableBytesView)
-            }
-            evaluate(ex)
+            guard var request = ex.policyRequest, let route = ex.route, let before = ex.headResult else { return }
+            ex.policyRequest = nil
+            if let body = ex.bufferedBody { request.body = Array(body.readableBytesView) }
+            act(ex, Gatekeeper(state: ex.state, clock: clock).decideBody(request, route: route, after: before, target: ex.head.uri))
         case .connecting:
             break
         case .forwarding:
@@ -586,79 +492,39 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
 
     // MARK: Policy
 
-    private func evaluate(_ ex: Exchange) {
-        guard ex.policyRequest != nil, let route = ex.route else { return }
-        let result: ChainResult
-        if let before = ex.headResult {
-            result = route.chain.evaluateBody(&ex.policyRequest!, after: before, clock: clock)
-        } else {
-            result = route.chain.evaluate(&ex.policyRequest!, clock: clock)
-        }
-        conclude(ex, result, route: route)
-    }
-
-    /// Acts on a chain's result: deny, answer locally, or forward.
-    private func conclude(_ ex: Exchange, _ result: ChainResult, route: CompiledRoute) {
-        ex.trace = result.trace
-        if !result.shadowDenials.isEmpty {
-            for (check, d) in result.shadowDenials {
+    /// Acts on a decision (`Gatekeeper`): refuse, answer, read the body first, or forward.
+    private func act(_ ex: Exchange, _ decision: consuming Gatekeeper.Decision) {
+        ex.route = decision.route
+        ex.trace = decision.trace
+        let action = decision.action
+        if case .bufferBody = action {
+            ex.headResult = decision.headResult
+        } else if !decision.shadowDenials.isEmpty, let route = decision.route {
+            // Counted once, when the decision is final (the body's result carries the head's).
+            for (check, d) in decision.shadowDenials {
                 services.metrics.countShadowDenial(route: route.name, check: check, reason: d.code)
                 services.logger.debug("shadow would deny", metadata: ["request_id": "\(ex.requestID)", "check": "\(check)", "reason": "\(d.code)"])
             }
         }
-        if let d = result.denial {
-            deny(ex, d, check: result.decidingCheck)
-            return
-        }
-        if let answer = ex.policyRequest?.localAnswer {
-            ex.decidingCheck = result.decidingCheck
+        let decidingCheck = decision.decidingCheck
+        ex.policyRequest = decision.request
+        switch action {
+        case .deny(let denial):
+            deny(ex, denial, check: decidingCheck)
+        case .answer(let answer):
+            ex.decidingCheck = decidingCheck
             phase = .answered
             writeSimpleResponse(ex, status: answer.status, headers: answer.headers, body: answer.body)
-            return
+        case .bufferBody:
+            ex.streamLimit = ex.policyRequest?.streamedBodyLimit
+            phase = .buffering
+            // Grown as bytes arrive, not sized from what the client declares.
+            ex.bufferedBody = context?.channel.allocator.buffer(capacity: min(ex.head.contentLength ?? 4096, 16384))
+            if ex.expectContinue { sendContinue() }
+        case .forward(_, let streamLimit):
+            ex.streamLimit = streamLimit
+            startUpstream(ex)
         }
-        ex.streamLimit = ex.policyRequest?.streamedBodyLimit
-        startUpstream(ex)
-    }
-
-    /// The host part of a Host field, or nil when the field is not `reg-name[:port]`,
-    /// `IPv4[:port]` or `[IPv6][:port]`. Names may hold letters, digits, `-`, `.` and `_` (seen in
-    /// internal names); a port is 1 to 5 digits. Anything else (escapes, `@`, `/`, `?`, `#`, a
-    /// second colon) is read differently by different back ends.
-    static func hostName(_ field: String) -> String? {
-        var field = field
-        return field.withUTF8 { hostName(utf8: $0) }
-    }
-
-    private static func hostName(utf8 u: UnsafeBufferPointer<UInt8>) -> String? {
-        guard !u.isEmpty else { return "" }
-        var end = u.count
-        var i = 0
-        var name: Slice<UnsafeBufferPointer<UInt8>>
-        if u[0] == UInt8(ascii: "[") {
-            guard let close = u.firstIndex(of: UInt8(ascii: "]")), close > 1 else { return nil }
-            for c in u[1..<close] {
-                let ok = (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x66) || c == UInt8(ascii: ":") || c == UInt8(ascii: ".")
-                if !ok { return nil }
-            }
-            name = u[1..<close]
-            i = close + 1
-        } else {
-            while i < end, u[i] != UInt8(ascii: ":") {
-                let c = u[i]
-                let ok = (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x7A) || c == UInt8(ascii: "-") || c == UInt8(ascii: ".") || c == UInt8(ascii: "_")
-                if !ok { return nil }
-                i += 1
-            }
-            name = u[0..<i]
-            if name.isEmpty { return nil }
-        }
-        if i < end {
-            guard u[i] == UInt8(ascii: ":") else { return nil }
-            let digits = u[(i + 1)..<u.count]
-            guard !digits.isEmpty, digits.count <= 5, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
-            end = i
-        }
-        return String(decoding: UnsafeBufferPointer(rebasing: name), as: UTF8.self)
     }
 
     /// Matches only spellings other than the canonical one (those reach their own `FieldKind`).
