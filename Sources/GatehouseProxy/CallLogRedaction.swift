@@ -1,6 +1,7 @@
 import GatehouseChecks
 import GatehouseConfig
 import GatehouseCore
+import GatehouseStore
 
 /// Removes credentials from the request target the call log stores.
 ///
@@ -285,5 +286,33 @@ enum CallLogRedaction {
         }
         out.append(contentsOf: bytes[copied...])
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+extension CallRecord {
+    /// The call-log record of an exchange: who, what, the decision and its trace, with credentials
+    /// removed from the target and from the denial's text (`CallLogRedaction`).
+    init(_ ex: Exchange, peer: IPAddress?, peerText: String, totalNanos: UInt64) {
+        let req = ex.policyRequest
+        let principal = req?.principal
+        // Redacted whole, before the writer cuts it to its cap (`CallLogLimits.path`), so no cut
+        // can split a secret parameter from its name.
+        let path = CallLogRedaction.redact(uri: ex.head.uri, route: ex.route)
+        var detail = ex.denial.map { d in d.operatorDetail.map { d.detail + " (" + $0 + ")" } ?? d.detail }
+        var presented = ex.denial?.presented ?? []
+        if let d = detail, let r = CallLogRedaction.redacted(text: d, route: ex.route) { detail = r }
+        for i in presented.indices {
+            if let r = CallLogRedaction.redacted(text: presented[i], route: ex.route) { presented[i] = r }
+        }
+        // The peer's address is formatted once per connection (`peerText`).
+        let client = req?.clientAddress.map { $0 == peer ? peerText : $0.description } ?? (peer == nil ? nil : peerText)
+        self.init(
+            requestID: ex.requestID, time: ex.wallTime, route: ex.route?.name, consumer: principal?.consumerName ?? principal?.subject,
+            keyID: principal?.keyID, client: client, method: ex.head.method, path: path,
+            host: req?.host, status: ex.status, upstreamMillis: ex.upstreamNanos.map { Double($0) / 1e6 },
+            totalMillis: Double(totalNanos) / 1e6, decidingCheck: ex.decidingCheck, reason: ex.denial?.code.rawValue,
+            detail: detail, hint: ex.denial?.hint,
+            required: ex.denial?.required ?? [], presented: presented, trace: ex.trace,
+            upstreamTarget: ex.upstreamTargetText ?? ex.upstreamTarget?.description)
     }
 }

@@ -10,100 +10,6 @@ import NIOPosix
 import Glibc
 #endif
 
-/// Shared, thread-safe services every connection handler uses.
-final class GatewayServices: Sendable {
-    let runtime: NIOLockedValueBox<RuntimeState>
-    let pools: LoopPools
-    let callLog: CallLogWriter
-    let logger: Logger
-    let metrics = GatewayMetrics()
-    /// Open client connections per event loop (cap, time limits, shutdown).
-    let connections = ClientConnections()
-
-    init(runtime: RuntimeState, callLog: CallLogWriter, logger: Logger) {
-        self.runtime = NIOLockedValueBox(runtime)
-        self.pools = LoopPools()
-        self.callLog = callLog
-        self.logger = logger
-    }
-
-    var current: RuntimeState { runtime.withLockedValue { $0 } }
-}
-
-/// One proxied request from head to log record.
-final class Exchange {
-    let requestID: String
-    let startNanos: UInt64
-    let wallTime: Double
-    let head: RequestHead
-    let state: RuntimeState
-    var route: CompiledRoute?
-    /// The peer is one of `trusted_proxies` (decided once, in `onHead`).
-    var peerTrusted = false
-    var policyRequest: PolicyRequest?
-    var trace = DecisionTrace()
-    var denial: Denial?
-    var decidingCheck: String?
-    var status = 0
-    var requestEnded = false
-    var responseEnded = false
-    var responseStarted = false
-    var keepAlive: Bool
-    var bufferedBody: ByteBuffer?
-    var pending: [ByteBuffer] = []
-    var pendingBytes = 0
-    var upstream: UpstreamConnection?
-    var upstreamSpec: UpstreamSpec?
-    /// The response head, held back until the first body piece so that a small response goes out
-    /// in one write.
-    var heldHead: ByteBuffer?
-    /// The response is chunked towards the client (re-framed from the upstream's chunks).
-    var chunkedOut = false
-    /// The request body is chunked towards the upstream (re-framed from the client's chunks).
-    var chunkedUp = false
-    /// endResponse arranged for the connection to close after the response.
-    var closeScheduled = false
-    var upstreamTarget: HostPort?
-    /// The target as text, from the connection (computed once per connection, not per request).
-    var upstreamTargetText: String?
-    var upstreamStartNanos: UInt64 = 0
-    var upstreamNanos: UInt64?
-    /// How long a new upstream connection took to open (nil when a pooled one was reused).
-    var upstreamConnectNanos: UInt64?
-    var connectAttempts = 0
-    var targetStart = 0
-    var retriedStale = false
-    /// Whether the read timeout applies (from request sent until the response ends).
-    var awaitingUpstream = false
-    /// Last time the upstream sent anything (uptime ns); the read timeout counts from here.
-    var lastUpstreamActivity: UInt64 = 0
-    var bodyBytesSeen = 0
-    /// The result of the checks that ran before the body was buffered (see `PolicyChain.evaluateHead`).
-    var headResult: ChainResult?
-    /// A body-size limit counted on the bytes as they stream (a `request` check's `max_body` on a chunked body).
-    var streamLimit: StreamedBodyLimit?
-    /// When the gateway answered while the request body was still arriving (uptime ns), 0 otherwise.
-    var answeredAt: UInt64 = 0
-    /// Bytes of the process-wide buffered-body budget this exchange holds (released when it ends).
-    var reservedBytes = 0
-    /// Since when the upstream has not been taking the request body (uptime ns), 0 when it is.
-    var upstreamBlockedSince: UInt64 = 0
-    var hasBody: Bool { head.hasBody }
-    var expectContinue: Bool { head.expectContinue }
-
-    init(requestID: String, head: RequestHead, state: RuntimeState,
-         startNanos: UInt64 = NIODeadline.now().uptimeNanoseconds, wallTime: Double = wallClock()) {
-        self.requestID = requestID
-        self.startNanos = startNanos
-        self.wallTime = wallTime
-        self.head = head
-        self.state = state
-        self.keepAlive = head.keepAlive
-        // A request without a body has ended with its head.
-        self.requestEnded = !head.hasBody
-    }
-}
-
 /// Handles one downstream connection: route, evaluate the chain, deny or proxy, log.
 final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     typealias InboundIn = ByteBuffer
@@ -527,21 +433,6 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         }
     }
 
-    /// Matches only spellings other than the canonical one (those reach their own `FieldKind`).
-    static let ownFieldsOtherwiseSpelled = HeaderNameSet(["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-request-id"])
-
-    /// `name.` or `name.:port` without the dot (a fully qualified name's root label), else as is.
-    static func hostWithoutTrailingDot(_ value: String) -> String {
-        // Looked at as bytes: the common field (no dot before the port) is returned as is.
-        let u = value.utf8
-        var end = u.endIndex
-        if u.first != UInt8(ascii: "["), let colon = u.lastIndex(of: UInt8(ascii: ":")) { end = colon }
-        guard end > u.startIndex, u[u.index(before: end)] == UInt8(ascii: ".") else { return value }
-        var nameEnd = end
-        while nameEnd > u.startIndex, u[u.index(before: nameEnd)] == UInt8(ascii: ".") { nameEnd = u.index(before: nameEnd) }
-        return String(value[..<nameEnd]) + String(value[end...])
-    }
-
     // MARK: Client limits
 
     /// Stops talking to the exchange's upstream (its connection is closed, never pooled).
@@ -896,68 +787,11 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         ex.upstreamStartNanos = NIODeadline.now().uptimeNanoseconds
 
         let head = ex.head
-        let peerTrusted = ex.peerTrusted
         var out = context.channel.allocator.buffer(capacity: 512 + head.uri.utf8.count + 64 * head.headers.count
                                                               + min(ex.bufferedBody?.readableBytes ?? 0, 16384))
-        out.writeString(head.method)
-        out.writeStaticString(" ")
-        // The canonical path the checks saw (prefix stripped on whole segments), then the query.
-        let path = ex.policyRequest?.path ?? "/"
-        out.writeString(route.stripPrefix.flatMap { CanonicalTarget.stripPrefix($0, from: path) } ?? path)
-        let strippedQuery = route.chain.credentialFields.queryParameters
-        if let query = ex.policyRequest?.query,
-           // The key an `api_key` check read from the query stays at the gateway.
-           let forwarded = strippedQuery.isEmpty ? query : CredentialStripping.query(query, removing: strippedQuery) {
-            out.writeStaticString("?")
-            out.writeString(forwarded)
-        }
-        out.writeStaticString(" HTTP/1.1\r\n")
-        var forwardedFor: String?, forwardedProto = false, forwardedHost = false, host: String?
-        let credentials = route.chain.credentialFields.headers
-        let untrusted = peerTrusted ? nil : ex.state.config.untrustedHeaders
-        for f in head.headers {
-            switch FieldKind.of(f.name) {
-            case .connection, .keepAlive, .proxyConnection, .te, .trailer, .upgrade, .transferEncoding, .contentLength, .expect, .xRequestID:
-                continue
-            case .xForwardedFor:
-                // From a trusted proxy every line counts (a proxy appends its own line); the
-                // gateway's view of the client was resolved from all of them too.
-                if peerTrusted { forwardedFor = forwardedFor.map { $0 + ", " + f.value } ?? f.value }
-                continue
-            case .xForwardedProto:
-                guard peerTrusted else { continue }
-                forwardedProto = true
-            case .xForwardedHost:
-                guard peerTrusted else { continue }
-                forwardedHost = true
-            case .host:
-                // The host the routes matched: "admin.example.com." goes up as "admin.example.com".
-                let value = Self.hostWithoutTrailingDot(f.value)
-                if host == nil { host = value }
-                out.writeField(f.name, value)
-                continue
-            default:
-                if !head.connectionNames.isEmpty, head.connectionNames.containsIgnoringASCIICase(f.name) { continue }
-                if let untrusted, untrusted.contains(fieldName: f.name) { continue }
-                // The underscore spellings of the fields the gateway writes itself, from any peer:
-                // CGI/WSGI upstreams would read them as the gateway's own.
-                if Self.ownFieldsOtherwiseSpelled.contains(fieldName: f.name) { continue }
-                if !credentials.isEmpty, credentials.containsIgnoringASCIICase(f.name) { continue }
-            }
-            out.writeField(f.name, f.value)
-        }
-        if peerTrusted, let existing = forwardedFor {
-            out.writeStaticString("X-Forwarded-For: ")
-            out.writeString(existing)
-            out.writeStaticString(", ")
-            out.writeString(peerText)
-            out.writeStaticString("\r\n")
-        } else {
-            out.writeField("X-Forwarded-For", peerText)
-        }
-        if !forwardedProto { out.writeStaticString(isTLS ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n") }
-        if !forwardedHost, let host { out.writeField("X-Forwarded-Host", host) }
-        out.writeField("X-Request-Id", ex.requestID)
+        ForwardedHead.write(head, path: ex.policyRequest?.path ?? "/", query: ex.policyRequest?.query, route: route,
+                            requestID: ex.requestID, peerTrusted: ex.peerTrusted, peerText: peerText, isTLS: isTLS,
+                            untrustedHeaders: ex.peerTrusted ? nil : ex.state.config.untrustedHeaders, into: &out)
         if let body = ex.bufferedBody {
             out.writeStaticString("Content-Length: ")
             out.writeDecimal(body.readableBytes)
@@ -1121,49 +955,9 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         }
         // Room for the fields added and a small body (sent in the same write, see upstreamBody).
         var out = context.channel.allocator.buffer(capacity: up.bytes.readableBytes + 1024 + 64 * extra.count)
-        var varyMerged = false
-        up.bytes.withUnsafeReadableBytes { p in
-            out.writeStaticString(ex.head.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: p[up.statusStart..<up.statusEnd]))
-            out.writeStaticString("\r\n")
-            for line in up.lines {
-                if line.kind.isHopByHop || line.kind == .xRequestID { continue }
-                if line.kind == .contentLength && up.hadTransferEncoding { continue }
-                if !up.connectionNames.isEmpty || !extra.isEmpty {
-                    let name = UnsafeRawBufferPointer(rebasing: p[line.nameStart..<line.nameEnd])
-                    if !up.connectionNames.isEmpty, up.connectionNames.contains(String(decoding: name, as: UTF8.self).lowercased()) { continue }
-                    if !extra.isEmpty, let f = extra.first(where: { Self.sameName($0.name, name) }) {
-                        // Vary lists accumulate (the upstream's `Accept-Encoding` and a check's
-                        // `Origin`); every other field a check sets replaces the upstream's.
-                        guard line.kind == .vary, !varyMerged else { continue }
-                        varyMerged = true
-                        out.writeBytes(UnsafeRawBufferPointer(rebasing: p[line.nameStart..<line.valueEnd]))
-                        out.writeStaticString(", ")
-                        out.writeCheckedValue(f.value)
-                        out.writeStaticString("\r\n")
-                        continue
-                    }
-                }
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: p[line.nameStart..<line.valueEnd]))
-                out.writeStaticString("\r\n")
-            }
-        }
-        for f in extra where !(varyMerged && HeaderList.sameName(f.name, "vary")) { out.writeCheckedField(f.name, f.value) }
-        out.writeField("X-Request-Id", ex.requestID)
-        if ex.chunkedOut { out.writeStaticString("Transfer-Encoding: chunked\r\n") }
-        if !ex.keepAlive { out.writeStaticString("Connection: close\r\n") }
-        out.writeStaticString("\r\n")
+        ClientResponseHead.write(up, minor: ex.head.minor, extraFields: extra, requestID: ex.requestID,
+                                 chunked: ex.chunkedOut, keepAlive: ex.keepAlive, into: &out)
         ex.heldHead = out
-    }
-
-    /// ASCII case-insensitive comparison of a field name with bytes.
-    static func sameName(_ a: String, _ b: UnsafeRawBufferPointer) -> Bool {
-        var a = a
-        return a.withUTF8 { x in
-            guard x.count == b.count else { return false }
-            for i in 0..<x.count where x[i] | 0x20 != b[i] | 0x20 { return false }
-            return true
-        }
     }
 
     func upstreamBody(_ buffer: ByteBuffer) {
@@ -1318,25 +1112,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
 
     private func log(_ ex: Exchange) {
         let now = NIODeadline.now().uptimeNanoseconds
-        let req = ex.policyRequest
-        let principal = req?.principal
-        // Redacted whole, before the writer cuts it to its cap (`CallLogLimits.path`), so no cut
-        // can split a secret parameter from its name.
-        let path = CallLogRedaction.redact(uri: ex.head.uri, route: ex.route)
-        var detail = ex.denial.map { d in d.operatorDetail.map { d.detail + " (" + $0 + ")" } ?? d.detail }
-        var presented = ex.denial?.presented ?? []
-        if let d = detail, let r = CallLogRedaction.redacted(text: d, route: ex.route) { detail = r }
-        for i in presented.indices {
-            if let r = CallLogRedaction.redacted(text: presented[i], route: ex.route) { presented[i] = r }
-        }
-        let record = CallRecord(
-            requestID: ex.requestID, time: ex.wallTime, route: ex.route?.name, consumer: principal?.consumerName ?? principal?.subject,
-            keyID: principal?.keyID, client: req?.clientAddress.map { $0 == peer ? peerText : $0.description } ?? (peer == nil ? nil : peerText), method: ex.head.method, path: path,
-            host: req?.host, status: ex.status, upstreamMillis: ex.upstreamNanos.map { Double($0) / 1e6 },
-            totalMillis: Double(now - ex.startNanos) / 1e6, decidingCheck: ex.decidingCheck, reason: ex.denial?.code.rawValue,
-            detail: detail, hint: ex.denial?.hint,
-            required: ex.denial?.required ?? [], presented: presented, trace: ex.trace,
-            upstreamTarget: ex.upstreamTargetText ?? ex.upstreamTarget?.description)
+        let record = CallRecord(ex, peer: peer, peerText: peerText, totalNanos: now - ex.startNanos)
         requestCounts?.record(GatewayMetrics.RequestSample(
             route: ex.route?.name, status: ex.status, reason: ex.denial?.code, check: ex.denial == nil ? nil : ex.decidingCheck,
             totalNanos: now - ex.startNanos, upstreamNanos: ex.upstreamNanos, connectNanos: ex.upstreamConnectNanos))

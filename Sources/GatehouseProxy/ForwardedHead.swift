@@ -1,0 +1,145 @@
+import GatehouseConfig
+import GatehouseCore
+import NIOCore
+
+/// The request head the upstream receives: the canonical target the checks saw, the client's
+/// fields minus what must not travel on, and the fields the gateway adds.
+///
+/// Removed: hop-by-hop fields (`Connection`, those it names, `Keep-Alive`, `TE`, `Trailer`,
+/// `Upgrade`, `Proxy-Connection`), the body's framing (re-derived by the caller), `Expect`; the
+/// credentials the route's checks read (an `api_key` header or query parameter); from a peer that
+/// is not a trusted proxy, `X-Forwarded-*` and the `untrusted_headers`; from any peer, the
+/// underscore spellings of the fields the gateway writes itself (CGI/WSGI upstreams read
+/// `X_Forwarded_For` as `X-Forwarded-For`). Added: `X-Forwarded-For` (appended to a trusted proxy's),
+/// `X-Forwarded-Proto` and `X-Forwarded-Host` (unless a trusted proxy sent them), `X-Request-Id`.
+/// The caller writes the framing field and the blank line.
+enum ForwardedHead {
+    /// Matches only spellings other than the canonical one (those reach their own `FieldKind`).
+    static let ownFieldsOtherwiseSpelled = HeaderNameSet(["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-request-id"])
+
+    /// Writes the request line and fields. `path`: the canonical path (a route's `strip_prefix` is
+    /// removed here, on whole segments); `query` as received.
+    static func write(_ head: RequestHead, path: String, query: String?, route: CompiledRoute, requestID: String,
+                      peerTrusted: Bool, peerText: String, isTLS: Bool, untrustedHeaders: HeaderNameSet?,
+                      into out: inout ByteBuffer) {
+        out.writeString(head.method)
+        out.writeStaticString(" ")
+        out.writeString(route.stripPrefix.flatMap { CanonicalTarget.stripPrefix($0, from: path) } ?? path)
+        let strippedQuery = route.chain.credentialFields.queryParameters
+        if let query,
+           // The key an `api_key` check read from the query stays at the gateway.
+           let forwarded = strippedQuery.isEmpty ? query : CredentialStripping.query(query, removing: strippedQuery) {
+            out.writeStaticString("?")
+            out.writeString(forwarded)
+        }
+        out.writeStaticString(" HTTP/1.1\r\n")
+        var forwardedFor: String?, forwardedProto = false, forwardedHost = false, host: String?
+        let credentials = route.chain.credentialFields.headers
+        for f in head.headers {
+            switch FieldKind.of(f.name) {
+            case .connection, .keepAlive, .proxyConnection, .te, .trailer, .upgrade, .transferEncoding, .contentLength, .expect, .xRequestID:
+                continue
+            case .xForwardedFor:
+                // From a trusted proxy every line counts (a proxy appends its own line); the
+                // gateway's view of the client was resolved from all of them too.
+                if peerTrusted { forwardedFor = forwardedFor.map { $0 + ", " + f.value } ?? f.value }
+                continue
+            case .xForwardedProto:
+                guard peerTrusted else { continue }
+                forwardedProto = true
+            case .xForwardedHost:
+                guard peerTrusted else { continue }
+                forwardedHost = true
+            case .host:
+                // The host the routes matched: "admin.example.com." goes up as "admin.example.com".
+                let value = hostWithoutTrailingDot(f.value)
+                if host == nil { host = value }
+                out.writeField(f.name, value)
+                continue
+            default:
+                if !head.connectionNames.isEmpty, head.connectionNames.containsIgnoringASCIICase(f.name) { continue }
+                if let untrustedHeaders, untrustedHeaders.contains(fieldName: f.name) { continue }
+                if ownFieldsOtherwiseSpelled.contains(fieldName: f.name) { continue }
+                if !credentials.isEmpty, credentials.containsIgnoringASCIICase(f.name) { continue }
+            }
+            out.writeField(f.name, f.value)
+        }
+        if peerTrusted, let existing = forwardedFor {
+            out.writeStaticString("X-Forwarded-For: ")
+            out.writeString(existing)
+            out.writeStaticString(", ")
+            out.writeString(peerText)
+            out.writeStaticString("\r\n")
+        } else {
+            out.writeField("X-Forwarded-For", peerText)
+        }
+        if !forwardedProto { out.writeStaticString(isTLS ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n") }
+        if !forwardedHost, let host { out.writeField("X-Forwarded-Host", host) }
+        out.writeField("X-Request-Id", requestID)
+    }
+
+    /// `name.` or `name.:port` without the dot (a fully qualified name's root label), else as is.
+    static func hostWithoutTrailingDot(_ value: String) -> String {
+        // Looked at as bytes: the common field (no dot before the port) is returned as is.
+        let u = value.utf8
+        var end = u.endIndex
+        if u.first != UInt8(ascii: "["), let colon = u.lastIndex(of: UInt8(ascii: ":")) { end = colon }
+        guard end > u.startIndex, u[u.index(before: end)] == UInt8(ascii: ".") else { return value }
+        var nameEnd = end
+        while nameEnd > u.startIndex, u[u.index(before: nameEnd)] == UInt8(ascii: ".") { nameEnd = u.index(before: nameEnd) }
+        return String(value[..<nameEnd]) + String(value[end...])
+    }
+}
+
+/// The response head the client receives, built from the upstream's: its status line and fields
+/// copied as bytes, hop-by-hop fields (and those its `Connection` names) dropped, `Content-Length`
+/// dropped when the upstream also sent `Transfer-Encoding`, the checks' response fields added (a
+/// field a check sets replaces the upstream's, except `Vary`, whose lists are merged), then
+/// `X-Request-Id`, the framing and `Connection: close` when the connection will close.
+enum ClientResponseHead {
+    static func write(_ up: ResponseHead, minor: Int, extraFields extra: [HeaderField], requestID: String,
+                      chunked: Bool, keepAlive: Bool, into out: inout ByteBuffer) {
+        var varyMerged = false
+        up.bytes.withUnsafeReadableBytes { p in
+            out.writeStaticString(minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: p[up.statusStart..<up.statusEnd]))
+            out.writeStaticString("\r\n")
+            for line in up.lines {
+                if line.kind.isHopByHop || line.kind == .xRequestID { continue }
+                if line.kind == .contentLength && up.hadTransferEncoding { continue }
+                if !up.connectionNames.isEmpty || !extra.isEmpty {
+                    let name = UnsafeRawBufferPointer(rebasing: p[line.nameStart..<line.nameEnd])
+                    if !up.connectionNames.isEmpty, up.connectionNames.contains(String(decoding: name, as: UTF8.self).lowercased()) { continue }
+                    if !extra.isEmpty, let f = extra.first(where: { sameName($0.name, name) }) {
+                        // Vary lists accumulate (the upstream's `Accept-Encoding` and a check's
+                        // `Origin`); every other field a check sets replaces the upstream's.
+                        guard line.kind == .vary, !varyMerged else { continue }
+                        varyMerged = true
+                        out.writeBytes(UnsafeRawBufferPointer(rebasing: p[line.nameStart..<line.valueEnd]))
+                        out.writeStaticString(", ")
+                        out.writeCheckedValue(f.value)
+                        out.writeStaticString("\r\n")
+                        continue
+                    }
+                }
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: p[line.nameStart..<line.valueEnd]))
+                out.writeStaticString("\r\n")
+            }
+        }
+        for f in extra where !(varyMerged && HeaderList.sameName(f.name, "vary")) { out.writeCheckedField(f.name, f.value) }
+        out.writeField("X-Request-Id", requestID)
+        if chunked { out.writeStaticString("Transfer-Encoding: chunked\r\n") }
+        if !keepAlive { out.writeStaticString("Connection: close\r\n") }
+        out.writeStaticString("\r\n")
+    }
+
+    /// ASCII case-insensitive comparison of a field name with bytes.
+    static func sameName(_ a: String, _ b: UnsafeRawBufferPointer) -> Bool {
+        var a = a
+        return a.withUTF8 { x in
+            guard x.count == b.count else { return false }
+            for i in 0..<x.count where x[i] | 0x20 != b[i] | 0x20 { return false }
+            return true
+        }
+    }
+}
