@@ -41,7 +41,7 @@ public struct ScopesCheck: PolicyCheck {
         let want = match == .all ? missing : needed
         let needText = match == .all ? "scope\(want.count == 1 ? "" : "s") \(want.joined(separator: " "))" : "one of the scopes \(needed.joined(separator: " "))"
         let who = p.method.contains("jwt") ? "the token grants" : "the caller holds"
-        return .deny(Denial(code: "insufficient_scope",
+        return .deny(Denial(code: .insufficientScope,
                             detail: "\(request.summary) needs \(needText); \(who) \(grantedText)",
                             required: needed, presented: granted,
                             hint: "Request a token that includes \(needText).",
@@ -75,7 +75,7 @@ public struct RolesCheck: PolicyCheck {
         var notes: [String] = []
         if !anyRole.isEmpty {
             guard let hit = anyRole.first(where: { roles.contains($0) }) else {
-                return .deny(Denial(code: "missing_role", detail: "\(request.summary) needs role \(anyRole.joined(separator: " or ")); the caller has \(rolesText)",
+                return .deny(Denial(code: .missingRole, detail: "\(request.summary) needs role \(anyRole.joined(separator: " or ")); the caller has \(rolesText)",
                                     required: anyRole, presented: roles,
                                     hint: "Ask an administrator to grant role \(anyRole.joined(separator: " or "))."))
             }
@@ -87,7 +87,7 @@ public struct RolesCheck: PolicyCheck {
             let missing = needed.filter { !granted.contains($0) }
             if !missing.isEmpty {
                 let grantingRoles = permissions.filter { !Set($0.value).isDisjoint(with: missing) }.keys.sorted()
-                return .deny(Denial(code: "missing_permission",
+                return .deny(Denial(code: .missingPermission,
                                     detail: "\(request.summary) needs permission \(missing.joined(separator: ", ")); the caller's roles (\(rolesText)) grant \(granted.isEmpty ? "none" : granted.sorted().joined(separator: ", "))",
                                     required: needed, presented: roles.map { "role \($0)" } + granted.sorted(),
                                     hint: grantingRoles.isEmpty ? "No role grants \(missing.joined(separator: ", ")); ask the operator." : "Ask an administrator for role \(grantingRoles.joined(separator: " or ")), which grants it."))
@@ -291,7 +291,7 @@ public struct OwnerCheck: PolicyCheck {
         guard let owner else {
             let why = unreadable.map { "the resource owner in \(source) is \($0), not a string or integer" }
                 ?? "the resource owner could not be read from \(source)"
-            return .deny(Denial(code: "not_owner", detail: "\(request.summary): \(why), so ownership cannot be established",
+            return .deny(Denial(code: .notOwner, detail: "\(request.summary): \(why), so ownership cannot be established",
                                 required: ["\(source) equal to the caller's \(claim)"], presented: []))
         }
         let shownOwner = DisplayOwner.text(owner)
@@ -299,15 +299,15 @@ public struct OwnerCheck: PolicyCheck {
         switch principalValue(p) {
         case .text(let t): mine = t
         case .absent:
-            return .deny(Denial(code: "not_owner", detail: "\(request.summary) belongs to \(shownOwner) (\(source)); the caller has no \(claim) claim to compare",
+            return .deny(Denial(code: .notOwner, detail: "\(request.summary) belongs to \(shownOwner) (\(source)); the caller has no \(claim) claim to compare",
                                 required: ["\(claim) = \(shownOwner)"], presented: ["no \(claim)"]))
         case .notComparable(let what):
-            return .deny(Denial(code: "not_owner", detail: "\(request.summary) belongs to \(shownOwner) (\(source)); the caller's \(claim) is \(what)",
+            return .deny(Denial(code: .notOwner, detail: "\(request.summary) belongs to \(shownOwner) (\(source)); the caller's \(claim) is \(what)",
                                 required: ["\(claim) = \(shownOwner)"], presented: ["\(claim) not comparable"],
                                 hint: "Issue the \(claim) claim as a string."))
         }
         guard OwnerCheck.same(mine, owner) else {
-            return .deny(Denial(code: "not_owner", detail: "\(request.summary) belongs to \(shownOwner) (\(source)); the caller's \(claim) is \(DisplayOwner.text(mine))",
+            return .deny(Denial(code: .notOwner, detail: "\(request.summary) belongs to \(shownOwner) (\(source)); the caller's \(claim) is \(DisplayOwner.text(mine))",
                                 required: ["\(claim) = \(shownOwner)"], presented: ["\(claim) = \(DisplayOwner.text(mine))"]))
         }
         return .allow(note: "\(claim) \(DisplayOwner.text(mine)) owns \(source) \(shownOwner)")
@@ -458,15 +458,15 @@ public struct TenantCheck: PolicyCheck {
             expected = String(v.trimmingSpaces); source = "header \(header)"
         }
         guard let expected else {
-            return .deny(Denial(code: "wrong_tenant", detail: "\(request.summary): the target tenant could not be determined (\([pathParam.map { "path parameter {\($0)}" }, header.map { "header \($0)" }].compactMap { $0 }.joined(separator: " or ")) missing)",
+            return .deny(Denial(code: .wrongTenant, detail: "\(request.summary): the target tenant could not be determined (\([pathParam.map { "path parameter {\($0)}" }, header.map { "header \($0)" }].compactMap { $0 }.joined(separator: " or ")) missing)",
                                 required: ["a tenant"], presented: p.tenant.map { ["tenant \($0)"] } ?? []))
         }
         guard let mine = p.tenant else {
-            return .deny(Denial(code: "wrong_tenant", detail: "\(request.summary) belongs to tenant \(expected) (\(source)); the caller belongs to no tenant",
+            return .deny(Denial(code: .wrongTenant, detail: "\(request.summary) belongs to tenant \(expected) (\(source)); the caller belongs to no tenant",
                                 required: ["tenant \(expected)"], presented: ["no tenant"]))
         }
         guard OwnerCheck.same(mine, expected) else {
-            return .deny(Denial(code: "wrong_tenant", detail: "\(request.summary) belongs to tenant \(expected) (\(source)); the caller belongs to tenant \(mine)",
+            return .deny(Denial(code: .wrongTenant, detail: "\(request.summary) belongs to tenant \(expected) (\(source)); the caller belongs to tenant \(mine)",
                                 required: ["tenant \(expected)"], presented: ["tenant \(mine)"]))
         }
         return .allow(note: "tenant \(mine) matches \(source)")

@@ -154,7 +154,7 @@ public struct CORSCheck: PolicyCheck {
         guard allowed(origin) else {
             let what = isPreflight ? "preflight for \(request.headers["access-control-request-method"] ?? "") \(request.path)" : request.summary
             return .deny(Denial(
-                code: "cors_origin_not_allowed",
+                code: .corsOriginNotAllowed,
                 detail: "\(what) from origin \(origin) is not allowed by \(id); allowed origins: \(originList.isEmpty ? "none" : originList)",
                 required: origins.map(\.description), presented: ["Origin: \(origin)"],
                 hint: "Call from an allowed origin, or ask the API operator to add \(origin) to the allowed origins."))
@@ -175,7 +175,7 @@ public struct CORSCheck: PolicyCheck {
         let method = (request.headers["access-control-request-method"] ?? "").trimmingSpaces.uppercased()
         guard methods.contains(method) else {
             return .deny(Denial(
-                code: "cors_method_not_allowed",
+                code: .corsMethodNotAllowed,
                 detail: "preflight from \(origin) asked for method \(method) on \(request.path); \(id) allows \(methods.joined(separator: ", "))",
                 required: methods, presented: ["Access-Control-Request-Method: \(method)"],
                 hint: "Use one of \(methods.joined(separator: ", ")), or ask the API operator to allow \(method) cross-origin."))
@@ -188,7 +188,7 @@ public struct CORSCheck: PolicyCheck {
         let refused = anyHeader ? [] : asked.filter { !headers.contains($0) }
         if !refused.isEmpty {
             return .deny(Denial(
-                code: "cors_header_not_allowed",
+                code: .corsHeaderNotAllowed,
                 detail: "preflight from \(origin) asked for header\(refused.count > 1 ? "s" : "") \(refused.joined(separator: ", ")) on \(method) \(request.path); \(id) allows \(headers.isEmpty ? "no extra headers" : headers.joined(separator: ", "))",
                 required: headers, presented: ["Access-Control-Request-Headers: \(asked.joined(separator: ", "))"],
                 hint: "Drop \(refused.joined(separator: ", ")), or ask the API operator to allow \(refused.count > 1 ? "them" : "it") cross-origin."))

@@ -109,7 +109,7 @@ public struct CSRFCheck: PolicyCheck {
             guard let cookie, !cookie.isEmpty, let header, !header.isEmpty else {
                 let missing = [cookie?.isEmpty == false ? nil : "cookie \(tokenCookie)", header?.isEmpty == false ? nil : "header \(tokenHeader)"].compactMap { $0 }
                 return .deny(Denial(
-                    code: "csrf_token_missing",
+                    code: .csrfTokenMissing,
                     detail: "\(request.summary) needs the CSRF token in cookie \(tokenCookie) and header \(tokenHeader); missing: \(missing.joined(separator: " and "))",
                     required: ["cookie \(tokenCookie)", "header \(tokenHeader) with the same value"], presented: missing.map { "no " + $0 },
                     hint: "Read the \(tokenCookie) cookie and send its value in the \(tokenHeader) header.",
@@ -117,14 +117,14 @@ public struct CSRFCheck: PolicyCheck {
             }
             guard constantTimeEqual(Array(cookie.utf8), Array(header.utf8)) else {
                 return .deny(Denial(
-                    code: "csrf_token_invalid",
+                    code: .csrfTokenInvalid,
                     detail: "header \(tokenHeader) does not match cookie \(tokenCookie)",
                     required: ["header \(tokenHeader) equal to cookie \(tokenCookie)"], presented: ["header \(tokenHeader) differs from the cookie"],
                     extensions: ["checked_header": [tokenHeader]]))
             }
             guard signer.verify(header, session: session) else {
                 return .deny(Denial(
-                    code: "csrf_token_invalid",
+                    code: .csrfTokenInvalid,
                     detail: "the CSRF token in header \(tokenHeader) is not signed for this session (forged, or from an earlier session)",
                     required: ["a token issued for this session"], presented: ["header \(tokenHeader) with an invalid signature"],
                     extensions: ["checked_header": [tokenHeader]]))
@@ -135,7 +135,7 @@ public struct CSRFCheck: PolicyCheck {
     }
 
     private func mismatch(_ request: PolicyRequest, header: String, value: String, expected: [String], detail: String) -> Denial {
-        Denial(code: "csrf_origin_mismatch", detail: "\(request.summary) refused: \(detail) (header checked: \(header))",
+        Denial(code: .csrfOriginMismatch, detail: "\(request.summary) refused: \(detail) (header checked: \(header))",
                required: expected.map { "\(header == "Sec-Fetch-Site" ? "Sec-Fetch-Site" : "origin") \($0)" },
                presented: ["\(header): \(value)"],
                hint: "Send the request from the application's own pages; cross-site forms and scripts cannot \(request.method) here.",

@@ -289,16 +289,16 @@ public struct MTLSCheck: PolicyCheck {
 
     public func evaluate(_ request: inout PolicyRequest) -> Verdict {
         guard request.isTLS else {
-            return .deny(Denial(code: "certificate_missing", detail: "\(request.summary) requires a TLS client certificate; the request came over plain HTTP",
+            return .deny(Denial(code: .certificateMissing, detail: "\(request.summary) requires a TLS client certificate; the request came over plain HTTP",
                                 required: ["HTTPS with a client certificate"], presented: ["plain HTTP"]))
         }
         guard let peer = request.peerIdentity, peer.fingerprint != nil else {
-            return .deny(Denial(code: "certificate_missing", detail: "\(request.summary) requires a TLS client certificate; none was presented in the handshake",
+            return .deny(Denial(code: .certificateMissing, detail: "\(request.summary) requires a TLS client certificate; none was presented in the handshake",
                                 required: ["a client certificate issued by the trusted CA"], presented: ["no certificate"]))
         }
         let fp = String(peer.fingerprint!.prefix(16))
         guard peer.verified else {
-            return .deny(Denial(code: "certificate_invalid", detail: "the client certificate (\(peer.subject ?? "?"), sha256 \(fp)) is not accepted: \(peer.failure ?? "verification failed")",
+            return .deny(Denial(code: .certificateInvalid, detail: "the client certificate (\(peer.subject ?? "?"), sha256 \(fp)) is not accepted: \(peer.failure ?? "verification failed")",
                                 required: ["a current certificate issued by the trusted CA"],
                                 presented: ["subject \(peer.subject ?? "?")", "sha256 \(fp)"]))
         }
@@ -325,7 +325,7 @@ public struct MTLSCheck: PolicyCheck {
                 return .allow(note: "certificate \(ident) (sha256 \(fp)) mapped to consumer \(consumer.name)")
             }
         }
-        return .deny(Denial(code: "certificate_unmapped",
+        return .deny(Denial(code: .certificateUnmapped,
                             detail: "the client certificate is valid but its \(identity == .cn ? "subject CN" : "SAN") \(candidates.isEmpty ? "(none)" : candidates.joined(separator: ", ")) maps to no consumer",
                             required: ["a certificate identity mapped to a consumer"], presented: candidates + ["sha256 \(fp)"]))
     }

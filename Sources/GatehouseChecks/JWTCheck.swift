@@ -72,7 +72,7 @@ public struct JWTCheck: PolicyCheck {
         if cached == nil, case .success = result { cache.put(token, decoded, generation: current.generation) }
         switch result {
         case .failure(let f):
-            if f.code == "token_unknown_key" {
+            if f.code == .tokenUnknownKey {
                 // The issuer may have rotated keys: look again, at a bounded rate and in the
                 // background, for the next request.
                 let started = keys.requestRefresh(now: request.now)

@@ -139,7 +139,7 @@ public struct RateLimitCheck: PolicyCheck {
             var detail = "\(request.summary) exceeded rate limit \(w.name) (\(w.label)) for \(who); retry in \(TimeText.duration(Double(retry))), at \(TimeText.iso(resetAt))"
             if let bannedUntil { detail += "; repeated violations started a ban until \(TimeText.iso(bannedUntil))" }
             return .deny(Denial(
-                code: "rate_limited", status: 429, detail: detail,
+                code: .rateLimited, status: 429, detail: detail,
                 required: ["at most \(w.label)"], presented: [who],
                 headers: [HeaderField("Retry-After", String(retry)), HeaderField("RateLimit-Policy", policyField),
                           HeaderField("RateLimit", rateLimitField(windows))],
@@ -151,7 +151,7 @@ public struct RateLimitCheck: PolicyCheck {
             var detail = "\(request.summary) exceeded quota \(q.name) (\(q.limit) per \(q.period.rawValue)) for \(who): \(used) used; it resets at \(TimeText.iso(resetAt)), in \(TimeText.duration(Double(retry)))"
             if let bannedUntil { detail += "; repeated violations started a ban until \(TimeText.iso(bannedUntil))" }
             return .deny(Denial(
-                code: "quota_exceeded", status: 429, detail: detail,
+                code: .quotaExceeded, status: 429, detail: detail,
                 required: ["at most \(q.limit) requests per \(q.period.rawValue)"], presented: [who, "\(used) used"],
                 headers: [HeaderField("Retry-After", String(retry)), HeaderField("RateLimit-Policy", policyField),
                           HeaderField("RateLimit", "\(StructuredField.string(q.name));r=0;t=\(retry)")],
@@ -162,7 +162,7 @@ public struct RateLimitCheck: PolicyCheck {
             let ban = rule.ban
             let why = ban.map { "\($0.violations) limit violations within \(TimeText.duration($0.within))" } ?? "repeated limit violations"
             return .deny(Denial(
-                code: "abuse_banned", status: 403,
+                code: .abuseBanned, status: 403,
                 detail: "\(who) is banned by \(id) until \(TimeText.iso(until)) (\(TimeText.duration(Double(retry))) from now) after \(why)",
                 required: ["no ban in force"], presented: [who, "banned until \(TimeText.iso(until))"],
                 hint: "Stop retrying until \(TimeText.iso(until)), then stay within the rate limits.",

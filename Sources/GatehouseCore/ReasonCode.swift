@@ -41,4 +41,37 @@ extension ReasonCode {
     public static let badRequest: ReasonCode = "bad_request"
     /// A JSON body a check reads does not read one way only (duplicate member names, not strict JSON).
     public static let ambiguousBody: ReasonCode = "ambiguous_body"
+    // Tokens (JWT)
+    public static let tokenAlgorithmNotAllowed: ReasonCode = "token_algorithm_not_allowed"
+    public static let tokenAudienceMismatch: ReasonCode = "token_audience_mismatch"
+    public static let tokenExpired: ReasonCode = "token_expired"
+    public static let tokenIssuerMismatch: ReasonCode = "token_issuer_mismatch"
+    public static let tokenMalformed: ReasonCode = "token_malformed"
+    public static let tokenNotYetValid: ReasonCode = "token_not_yet_valid"
+    public static let tokenSignatureInvalid: ReasonCode = "token_signature_invalid"
+    public static let tokenUnknownKey: ReasonCode = "token_unknown_key"
+    // Authorization
+    public static let insufficientScope: ReasonCode = "insufficient_scope"
+    public static let missingPermission: ReasonCode = "missing_permission"
+    public static let missingRole: ReasonCode = "missing_role"
+    public static let notOwner: ReasonCode = "not_owner"
+    public static let subscriptionRequired: ReasonCode = "subscription_required"
+    public static let wrongTenant: ReasonCode = "wrong_tenant"
+    // Client certificates
+    public static let certificateInvalid: ReasonCode = "certificate_invalid"
+    public static let certificateMissing: ReasonCode = "certificate_missing"
+    public static let certificateUnmapped: ReasonCode = "certificate_unmapped"
+    // Traffic
+    public static let abuseBanned: ReasonCode = "abuse_banned"
+    public static let quotaExceeded: ReasonCode = "quota_exceeded"
+    public static let rateLimited: ReasonCode = "rate_limited"
+    // Browser (CORS, CSRF)
+    public static let corsHeaderNotAllowed: ReasonCode = "cors_header_not_allowed"
+    public static let corsMethodNotAllowed: ReasonCode = "cors_method_not_allowed"
+    public static let corsOriginNotAllowed: ReasonCode = "cors_origin_not_allowed"
+    public static let csrfOriginMismatch: ReasonCode = "csrf_origin_mismatch"
+    public static let csrfTokenInvalid: ReasonCode = "csrf_token_invalid"
+    public static let csrfTokenMissing: ReasonCode = "csrf_token_missing"
+    // Inspection
+    public static let wafBlocked: ReasonCode = "waf_blocked"
 }

@@ -34,7 +34,7 @@ public struct WAFCheck: PolicyCheck {
             op.append("exclusions applied: " + report.appliedExclusions.joined(separator: "; "))
         }
         return Denial(
-            code: "waf_blocked", status: 403, detail: detail,
+            code: .wafBlocked, status: 403, detail: detail,
             required: ["anomaly score below \(report.threshold)"],
             presented: ["anomaly score \(report.total)"],
             operatorDetail: op.joined(separator: " | "),
