@@ -144,9 +144,10 @@ let package = Package(
         ),
         .testTarget(
             name: "GatehouseProxyTests",
-            // NIOEmbedded: the upstream connection handler driven without sockets.
-            dependencies: ["GatehouseProxy", "GatehouseCore", "GatehouseConfig", .product(name: "NIOCore", package: "swift-nio"),
-                           .product(name: "NIOEmbedded", package: "swift-nio")],
+            // NIOEmbedded: the upstream connection handler driven without sockets. NIOHTTP1: the
+            // reference parser the gateway's codec is compared with.
+            dependencies: ["GatehouseProxy", "GatehouseCore", "GatehouseConfig", "GatehouseChecks", .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

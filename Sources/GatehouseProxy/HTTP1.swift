@@ -307,11 +307,16 @@ enum HTTP1Parse {
         var keepAliveAsked = false
         /// Field names listed in `Connection` (other than close and keep-alive), lowercased.
         var connectionNames: [String] = []
+        /// Refuse a Content-Length that is a list (requests).
+        var singleContentLength = false
 
         /// Takes in a field of `kind` whose value is at p[vs..<ve]; other kinds are ignored.
         mutating func add(_ kind: FieldKind, _ p: UnsafeRawBufferPointer, _ vs: Int, _ ve: Int) throws {
             switch kind {
             case .contentLength:
+                if singleContentLength, UnsafeRawBufferPointer(rebasing: p[vs..<ve]).contains(0x2C) {
+                    throw HTTP1Error.malformed("Content-Length is a list; a request's must be one number")
+                }
                 let v = try HTTP1Parse.contentLength(p, vs, ve)
                 if let c = contentLength, c != v { throw HTTP1Error.malformed("Content-Length has differing values") }
                 contentLength = v
@@ -360,7 +365,9 @@ enum HTTP1Parse {
         try tchar.withUnsafeBufferPointer { t in
             var head = RequestHead.unparsed
             var first = true
-            var framing = FramingFields()
+            // A request's Content-Length is one number: a list, even of one repeated value, is
+            // refused (llhttp and nginx refuse it too; a response's list is repaired).
+            var framing = FramingFields(singleContentLength: true)
             var hosts = 0
             var shape = RequestFieldRules()
             head.headers.reserveCapacity(8)
@@ -659,10 +666,27 @@ struct BodyDecoder {
                     if strict { throw HTTP1Error.malformed("a trailer line ends with a bare LF, not CRLF") }
                     repaired = true
                 }
+                if strict, !empty {
+                    // Dropped, but read as fields: a line that is not `name: value` is refused, as
+                    // a stricter parser in front or behind would refuse it.
+                    let ok = buf.withUnsafeReadableBytes { p in Self.isTrailerField(UnsafeRawBufferPointer(rebasing: p[0..<(lineLen - 2)])) }
+                    if !ok { throw HTTP1Error.malformed("a chunked trailer line is not a field (name: value)") }
+                }
                 buf.moveReaderIndex(forwardBy: lineLen)
                 if empty { state = .idle; return .end }
                 state = .trailers(seen + lineLen)
             }
+        }
+    }
+
+    /// `token ":" value`, the value without control bytes other than HTAB.
+    static func isTrailerField(_ p: UnsafeRawBufferPointer) -> Bool {
+        HTTP1Parse.tchar.withUnsafeBufferPointer { t in
+            var i = 0
+            while i < p.count, t[Int(p[i])] { i += 1 }
+            guard i > 0, i < p.count, p[i] == 0x3A else { return false }
+            for c in p[(i + 1)...] where (c < 0x20 && c != 0x09) || c == 0x7F { return false }
+            return true
         }
     }
 
@@ -734,7 +758,9 @@ struct BodyDecoder {
                 while i < p.count, t[Int(p[i])] { i += 1 }
                 if i == s { throw garbage }
             }
+            // BWS is allowed only before an extension's ";" (RFC 9112 §7.1.1): "5 " CRLF is refused.
             bws()
+            if i == p.count, i > 0 { throw garbage }
             while i < p.count {
                 guard p[i] == 0x3B else { throw garbage }
                 i += 1

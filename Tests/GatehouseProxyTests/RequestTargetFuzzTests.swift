@@ -75,7 +75,10 @@ import Testing
         #expect(try decode("5;a=b\r\nhello\r\n0\r\n\r\n") == "hello")
         #expect(try decode("5 ; a = b ;c\r\nhello\r\n0\r\n\r\n") == "hello")
         #expect(try decode("5\t;a=\"x y\\\"z\"\r\nhello\r\n0\r\n\r\n") == "hello")
-        #expect(try decode("5 \r\nhello\r\n0\r\n\r\n") == "hello")
+        // Whitespace after the size only before an extension (RFC 9112 §7.1.1; llhttp agrees).
+        #expect(throws: HTTP1Error.self) { try decode("5 \r\nhello\r\n0\r\n\r\n") }
+        #expect(throws: HTTP1Error.self) { try decode("5\r\nhello\r\n0\r\nnot a field\r\n\r\n") }
+        #expect(try decode("5\r\nhello\r\n0\r\nX-Checksum: abc\r\n\r\n") == "hello")
         // Upstream responses are read leniently (they are re-framed).
         #expect(try decode("5 xyz\nhello\n0\n\n", strict: false) == "hello")
     }
