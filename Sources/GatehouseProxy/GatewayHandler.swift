@@ -473,62 +473,40 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         ex.pendingBytes = 0
     }
 
-    /// Called by the event loop's sweep: closes what has waited too long for the client.
+    /// Called by the event loop's sweep: carries out `ClientDeadlines`' verdict.
     func checkClientLimits(now: UInt64) {
         guard let context else { return }
-        if closingSince != 0 {
-            // Closing once the last bytes are written: a client that does not read them does not
-            // hold the connection past the send timeout.
-            if now &- closingSince > Self.nanos(limits.sendTimeout) + Self.lingerNanos { context.close(promise: nil) }
-            return
+        let connection = ClientDeadlines.Connection(
+            closingSince: closingSince, broken: broken, waitingForHeadSince: waitingForHeadSince, headStarted: headStarted,
+            requestsServed: requestsServed, readOff: readOff, lastClientRead: lastClientRead, unwritableSince: unwritableSince,
+            clientWritable: context.channel.isWritable)
+        var request = exchange.map { ex in
+            ClientDeadlines.Request(requestEnded: ex.requestEnded, answeredAt: ex.answeredAt, startNanos: ex.startNanos,
+                                    upstreamWritable: phase == .forwarding && ex.upstreamSpec != nil ? ex.upstream?.isWritable : nil,
+                                    upstreamBlockedSince: ex.upstreamBlockedSince, upstreamReadTimeout: ex.upstreamSpec?.readTimeout ?? 0)
         }
-        guard !broken else { return }
-        if exchange == nil, let since = waitingForHeadSince {
-            let limit = headStarted || requestsServed == 0 ? limits.headerTimeout : limits.keepAliveTimeout
-            if now &- since > Self.nanos(limit) {
-                if headStarted {
-                    headTimedOut()
-                } else {
-                    // An idle keep-alive connection (or one that never sent a byte): closed quietly.
-                    broken = true
-                    inbound = nil
-                    context.close(promise: nil)
-                }
-            }
-            return
-        }
-        if let ex = exchange, !ex.requestEnded {
-            if ex.answeredAt != 0 {
-                // Answered while the body still arrives: the rest is read and discarded for a
-                // moment only, then the connection closes.
-                if now &- ex.answeredAt > Self.lingerNanos {
-                    ex.keepAlive = false
-                    finish(ex, closeAfter: true)
-                }
-                return
-            }
-            if !readOff, now &- lastClientRead > Self.nanos(limits.bodyTimeout) {
-                bodyTimedOut(ex, why: "nothing for \(TimeText.duration(limits.bodyTimeout)) (limits.body_timeout)")
-                return
-            }
-            if now &- ex.startNanos > Self.nanos(limits.requestTimeout) {
-                bodyTimedOut(ex, why: "the whole request did not arrive within \(TimeText.duration(limits.requestTimeout)) (limits.request_timeout)")
-                return
-            }
-            if phase == .forwarding, let up = ex.upstream, let spec = ex.upstreamSpec {
-                // An upstream that stops taking the body is as silent as one that does not answer.
-                if up.isWritable {
-                    ex.upstreamBlockedSince = 0
-                } else if ex.upstreamBlockedSince == 0 {
-                    ex.upstreamBlockedSince = now
-                } else if now &- ex.upstreamBlockedSince > Self.nanos(spec.readTimeout) {
-                    upstreamStoppedReading(ex, spec: spec)
-                    return
-                }
-            }
-        }
-        if unwritableSince != 0, !context.channel.isWritable, now &- unwritableSince > Self.nanos(limits.sendTimeout) {
-            // The client stopped reading its response.
+        let verdict = ClientDeadlines(limits: limits).check(now: now, connection: connection, request: &request)
+        if let ex = exchange, let r = request { ex.upstreamBlockedSince = r.upstreamBlockedSince }
+        switch verdict {
+        case .none:
+            break
+        case .closeNow:
+            context.close(promise: nil)
+        case .closeIdle:
+            broken = true
+            inbound = nil
+            context.close(promise: nil)
+        case .headTimedOut:
+            headTimedOut()
+        case .lingerOver:
+            guard let ex = exchange else { return }
+            ex.keepAlive = false
+            finish(ex, closeAfter: true)
+        case .bodyTimedOut(let why):
+            if let ex = exchange { bodyTimedOut(ex, why: why) }
+        case .upstreamStoppedReading:
+            if let ex = exchange, let spec = ex.upstreamSpec { upstreamStoppedReading(ex, spec: spec) }
+        case .clientStoppedReading:
             if let ex = exchange {
                 dropUpstream(ex)
                 if ex.status == 0 { ex.status = 499 }
@@ -542,8 +520,6 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         }
     }
 
-    static let lingerNanos: UInt64 = 2_000_000_000
-
     /// The upstream did not take any of the request body for its read timeout: 504, both sides closed.
     private func upstreamStoppedReading(_ ex: Exchange, spec: UpstreamSpec) {
         guard !abandon(ex) else { return }
@@ -552,7 +528,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
                                 presented: ["upstream \(spec.name)"]))
     }
 
-    static func nanos(_ seconds: Double) -> UInt64 { UInt64(max(0, min(seconds, 1e9)) * 1e9) }
+    static func nanos(_ seconds: Double) -> UInt64 { ClientDeadlines.nanos(seconds) }
 
     /// The head did not arrive within the header timeout: 408, logged, closed.
     private func headTimedOut() {
