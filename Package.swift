@@ -16,6 +16,7 @@ let package = Package(
     products: [
         .executable(name: "gatehouse", targets: ["gatehouse"]),
         .library(name: "GatehouseCore", targets: ["GatehouseCore"]),
+        .library(name: "GatehouseIdentity", targets: ["GatehouseIdentity"]),
         .library(name: "GatehouseChecks", targets: ["GatehouseChecks"]),
         .library(name: "GatehouseWAF", targets: ["GatehouseWAF"]),
         .library(name: "GatehouseConfig", targets: ["GatehouseConfig"]),
@@ -43,12 +44,19 @@ let package = Package(
     targets: [
         // Policy model: requests, checks, verdicts, denials, traces, the reason catalogue. No I/O.
         .target(name: "GatehouseCore", swiftSettings: swiftSettings),
+        // Who callers are, as stored: consumer and key records, the credential directory, the API
+        // key format. The store and the checks both build on it; neither on the other.
+        .target(
+            name: "GatehouseIdentity",
+            dependencies: ["GatehouseCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         // Concrete checks: ip, api key, request shape, jwt, basic, mtls, scopes, roles, owner, tenant,
         // rate limit, cors, csrf.
         .target(
             name: "GatehouseChecks",
             dependencies: [
-                "GatehouseCore",
+                "GatehouseCore", "GatehouseIdentity",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -64,7 +72,7 @@ let package = Package(
         .target(
             name: "GatehouseConfig",
             dependencies: [
-                "GatehouseCore", "GatehouseChecks", "GatehouseWAF",
+                "GatehouseCore", "GatehouseIdentity", "GatehouseChecks", "GatehouseWAF",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
@@ -73,7 +81,7 @@ let package = Package(
         .target(
             name: "GatehouseStore",
             dependencies: [
-                "GatehouseCore", "GatehouseChecks",
+                "GatehouseCore", "GatehouseIdentity",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // The sqlite3 C API, for the call log's insert loop (see CallRowBinder).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -86,7 +94,7 @@ let package = Package(
         .target(
             name: "GatehouseProxy",
             dependencies: [
-                "GatehouseCore", "GatehouseChecks", "GatehouseConfig", "GatehouseStore",
+                "GatehouseCore", "GatehouseIdentity", "GatehouseChecks", "GatehouseConfig", "GatehouseStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -116,7 +124,7 @@ let package = Package(
         .executableTarget(
             name: "gatehouse",
             dependencies: [
-                "GatehouseCore", "GatehouseChecks", "GatehouseWAF", "GatehouseConfig",
+                "GatehouseCore", "GatehouseIdentity", "GatehouseChecks", "GatehouseWAF", "GatehouseConfig",
                 "GatehouseStore", "GatehouseProxy", "GatehouseDoctor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -128,25 +136,25 @@ let package = Package(
         .testTarget(
             name: "GatehouseChecksTests",
             dependencies: [
-                "GatehouseChecks", "GatehouseCore",
+                "GatehouseChecks", "GatehouseIdentity", "GatehouseCore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "GatehouseWAFTests", dependencies: ["GatehouseWAF", "GatehouseCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "GatehouseConfigTests", dependencies: ["GatehouseConfig", "GatehouseCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "GatehouseConfigTests", dependencies: ["GatehouseConfig", "GatehouseIdentity", "GatehouseCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "GatehouseStoreTests",
             // GRDB: to write rows as older versions did.
-            dependencies: ["GatehouseStore", "GatehouseCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["GatehouseStore", "GatehouseIdentity", "GatehouseCore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "GatehouseProxyTests",
             // NIOEmbedded: the upstream connection handler driven without sockets. NIOHTTP1: the
             // reference parser the gateway's codec is compared with.
-            dependencies: ["GatehouseProxy", "GatehouseCore", "GatehouseConfig", "GatehouseChecks", .product(name: "NIOCore", package: "swift-nio"),
+            dependencies: ["GatehouseProxy", "GatehouseCore", "GatehouseConfig", "GatehouseIdentity", "GatehouseChecks", .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
@@ -180,7 +188,7 @@ let package = Package(
         .testTarget(
             name: "GatehouseAdversarialTests",
             dependencies: [
-                "GatehouseTestSupport", "GatehouseCore", "GatehouseChecks", "GatehouseConfig", "GatehouseProxy", "GatehouseStore",
+                "GatehouseTestSupport", "GatehouseCore", "GatehouseIdentity", "GatehouseChecks", "GatehouseConfig", "GatehouseProxy", "GatehouseStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,4 +1,5 @@
 import GatehouseCore
+import GatehouseIdentity
 
 /// `api_key`: authenticates the caller by an API key from a header or a query parameter.
 public struct APIKeyCheck: PolicyCheck {

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import GatehouseCore
+import GatehouseIdentity
 import HummingbirdBcrypt
 import Synchronization
 

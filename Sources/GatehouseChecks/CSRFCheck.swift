@@ -2,6 +2,7 @@
 // from swift-crypto.
 import Crypto
 import GatehouseCore
+import GatehouseIdentity
 
 /// Signed double-submit CSRF tokens: `NONCE.SIGNATURE`, where the signature is HMAC-SHA256 over the
 /// session cookie's value and the nonce, hex-encoded. The application sets the token in a cookie and

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import GatehouseCore
+import GatehouseIdentity
 import SwiftASN1
 // The fixed validation time lets a verification be reproduced for a given instant (tests, replay).
 @_spi(FixedExpiryValidationTime) import X509

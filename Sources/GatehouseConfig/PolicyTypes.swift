@@ -1,5 +1,6 @@
 import GatehouseChecks
 import GatehouseCore
+import GatehouseIdentity
 
 /// What building a check may need from the running gateway.
 public struct BuildContext: Sendable {

@@ -1,6 +1,7 @@
 import GatehouseChecks
 import GatehouseConfig
 import GatehouseCore
+import GatehouseIdentity
 import GatehouseStore
 
 /// Removes credentials from the request target the call log stores.

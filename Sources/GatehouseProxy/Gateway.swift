@@ -1,6 +1,7 @@
 import GatehouseChecks
 import GatehouseConfig
 import GatehouseCore
+import GatehouseIdentity
 import GatehouseStore
 import Logging
 import NIOConcurrencyHelpers

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
-import GatehouseChecks
 import GatehouseCore
+import GatehouseIdentity
 import Synchronization
 
 /// Errors from store operations, each naming what was wrong.

@@ -2,6 +2,7 @@ import GatehouseChecks
 import GatehouseCore
 import ArgumentParser
 import GatehouseStore
+import GatehouseIdentity
 
 struct ConsumersCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

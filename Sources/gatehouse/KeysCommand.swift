@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import GatehouseCore
 import GatehouseStore
+import GatehouseIdentity
 
 struct KeysCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,6 @@
 import GatehouseCore
 import GatehouseChecks
+import GatehouseIdentity
 
 /// A credential directory with no entries, for validating configurations without a store.
 struct OfflineDirectory: CredentialDirectory {

@@ -1,6 +1,7 @@
 import Foundation
 import GatehouseChecks
 import GatehouseCore
+import GatehouseIdentity
 import GatehouseTestSupport
 import NIOHTTP1
 import Synchronization

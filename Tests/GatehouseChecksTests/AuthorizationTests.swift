@@ -1,5 +1,6 @@
 import GatehouseChecks
 import GatehouseCore
+import GatehouseIdentity
 import Testing
 
 /// A directory held in memory.

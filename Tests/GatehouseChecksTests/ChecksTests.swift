@@ -1,5 +1,6 @@
 import GatehouseChecks
 import GatehouseCore
+import GatehouseIdentity
 import Testing
 
 struct StubKeyDirectory: CredentialDirectory {

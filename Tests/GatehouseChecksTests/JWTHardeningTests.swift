@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import GatehouseChecks
 import GatehouseCore
+import GatehouseIdentity
 import Synchronization
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 import GatehouseChecks
 import GatehouseCore
+import GatehouseIdentity
 import Testing
 
 @Suite struct MTLSCheckTests {

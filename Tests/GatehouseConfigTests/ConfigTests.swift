@@ -1,6 +1,7 @@
 import GatehouseChecks
 import GatehouseConfig
 import GatehouseCore
+import GatehouseIdentity
 import Testing
 
 struct NoDirectory: CredentialDirectory {

@@ -1,6 +1,6 @@
 import Foundation
-import GatehouseChecks
 import GatehouseCore
+import GatehouseIdentity
 @testable import GatehouseStore
 import GRDB
 import Testing

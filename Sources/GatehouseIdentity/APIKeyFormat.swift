@@ -124,12 +124,12 @@ enum CRC32 {
 
 /// Constant-time comparison of two digests.
 @inline(__always)
-func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+package func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     a.withUnsafeBytes { x in b.withUnsafeBytes { y in constantTimeEqual(x, y) } }
 }
 
 /// Constant-time comparison of two byte ranges (differing lengths compare unequal at once).
-func constantTimeEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+package func constantTimeEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
     guard a.count == b.count else { return false }
     var diff: UInt8 = 0
     for i in 0..<a.count { diff |= a[i] ^ b[i] }
