@@ -54,6 +54,13 @@ final class GatewayMetrics: Sendable {
         .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
     ]
 
+    /// Reason codes that are not access decisions (the catalogue says so in their meaning): the
+    /// gateway answered with them, but nothing denied the request, so they are counted in
+    /// `gatehouse_requests_total` only, not in `gatehouse_denials_total`.
+    static let notAccessDecisions: Set<ReasonCode> = [
+        .upstreamUnavailable, .upstreamTimeout, .requestTimeout, .gatewayBusy, .gatewayShuttingDown,
+    ]
+
     /// The process's registry; the first use bootstraps `MetricsSystem` with a Prometheus factory
     /// over it (swift-metrics allows one bootstrap per process, and tests start several gateways
     /// in one process).
@@ -182,14 +189,15 @@ final class GatewayMetrics: Sendable {
         /// The metrics one kind of answer updates.
         private final class Series {
             let requests: Counter
-            /// Set for an answer with a reason code (an enforced denial).
+            /// Set for an enforced denial: an answer with a reason code that is an access decision.
             let denials: Counter?
             let timers: RouteTimers
 
             init(_ key: Key, timers: RouteTimers) {
                 requests = Counter(label: Name.requests,
                                    dimensions: [("route", key.route), ("status", String(key.status)), ("reason", key.reason)])
-                denials = key.reason.isEmpty ? nil : Counter(
+                let isDenial = !key.reason.isEmpty && !GatewayMetrics.notAccessDecisions.contains(ReasonCode(key.reason))
+                denials = !isDenial ? nil : Counter(
                     label: Name.denials,
                     dimensions: [("route", key.route), ("check", key.check), ("reason", key.reason),
                                  ("status", String(key.status)), ("mode", "enforce")])

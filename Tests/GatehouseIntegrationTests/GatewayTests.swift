@@ -400,6 +400,12 @@ final class Fixture {
         #expect(ok.status == 200)
         let rec = try await f.gateway.record(slow.requestID)
         #expect(rec["status"] as? Int == 504)
+        // Counted as requests with their reason, not as denials.
+        let metrics = try await send(.GET, "http://127.0.0.1:\(f.adminPort)/metrics").body
+        #expect(metrics.contains("gatehouse_requests_total{route=\"gone\",status=\"502\",reason=\"upstream_unavailable\"} 1"))
+        #expect(metrics.contains("gatehouse_requests_total{route=\"slow\",status=\"504\",reason=\"upstream_timeout\"} 1"))
+        #expect(!metrics.contains("gatehouse_denials_total{route=\"gone\""))
+        #expect(!metrics.contains("gatehouse_denials_total{route=\"slow\""))
         await f.stop()
     }
 }
