@@ -1,6 +1,7 @@
 // Hand-written: the RateLimit-Policy / RateLimit fields are serialised here (a few sf-strings and
 // integers); none of the listed libraries writes RFC 9651 structured fields.
 import GatehouseCore
+import Metrics
 
 /// What a `rate_limit` policy counts by. Several parts combine into one key.
 public enum RateLimitKeyPart: String, Sendable, CaseIterable {
@@ -27,8 +28,13 @@ public struct RateLimitCheck: PolicyCheck {
     /// Window names as sf-strings, built once: the `RateLimit` field is built per request.
     let quotedNames: [String]
     let quotedQuotaName: String?
+    /// `gatehouse_ratelimit_near_limit_total{policy}`: requests allowed while a window's bucket or
+    /// the quota stood at or beyond ``nearLimitPercent`` of its limit (one atomic add each).
+    let nearLimit: Counter
 
     public static let defaultIPv6Prefix = 64
+    /// How full a bucket or quota is when an allowed request counts as near the limit.
+    public static let nearLimitPercent = 80
 
     public init(id: String, keyParts: [RateLimitKeyPart], rule: RateLimitRule, store: any RateLimitStore, headersOnAllowed: Bool = true,
                 ipv6Prefix: Int = RateLimitCheck.defaultIPv6Prefix) {
@@ -45,6 +51,16 @@ public struct RateLimitCheck: PolicyCheck {
             items.append("\(StructuredField.string(q.name));q=\(q.limit);w=\(q.period == .day ? 86400 : 2_592_000)")
         }
         policyField = items.joined(separator: ", ")
+        nearLimit = Counter(label: "gatehouse_ratelimit_near_limit_total", dimensions: [("policy", id)])
+    }
+
+    /// Whether, after counting this request, a window's bucket or the quota is at least
+    /// ``nearLimitPercent`` used.
+    func isNearLimit(_ windows: [WindowStatus], quotaUsed: Int?) -> Bool {
+        let p = RateLimitCheck.nearLimitPercent
+        for (w, s) in zip(rule.windows, windows) where (w.burst - s.remaining) * 100 >= w.burst * p { return true }
+        if let q = rule.quota, let quotaUsed, quotaUsed * 100 >= q.limit * p { return true }
+        return false
     }
 
     /// The counter key and how to describe it ("consumer acme, ip 203.0.113.7"). The description
@@ -118,6 +134,7 @@ public struct RateLimitCheck: PolicyCheck {
         let decision = store.consume(key: key, rule: rule, now: request.now)
         switch decision {
         case .allowed(let windows, let used, let resetAt):
+            if isNearLimit(windows, quotaUsed: used) { nearLimit.increment() }
             if headersOnAllowed {
                 request.responseHeaders.append(HeaderField("RateLimit-Policy", policyField))
                 var value = rateLimitField(windows)

@@ -9,6 +9,7 @@ import NIOCore
 import NIOExtras
 import NIOHTTP1
 import NIOPosix
+import class Prometheus.PrometheusCollectorRegistry
 
 /// The running gateway: listener, configuration, store, call log.
 public final class Gateway: Sendable {
@@ -23,11 +24,16 @@ public final class Gateway: Sendable {
     let serverChannel: NIOLockedValueBox<(any Channel)?>
     let adminChannel = NIOLockedValueBox<(any Channel)?>(nil)
     let logger: Logger
+    /// Where every metric of this process is kept (swift-metrics is bootstrapped over it once per
+    /// process); `/metrics` renders it.
+    let registry: PrometheusCollectorRegistry
 
     /// Loads the configuration, opens the store and prepares the event loops; `start()` binds.
     public init(configFile: String?, threads: Int = System.coreCount, logger: Logger = Logger(label: "gatehouse")) throws {
         self.configFile = configFile
         self.logger = logger
+        // Before anything creates a metric: the call-log writer and rate-limit checks do.
+        registry = GatewayMetrics.bootstrap()
         // The store path comes from the configuration, which needs the directory to build checks;
         // read it once with a placeholder directory, then build for real.
         let probe = try Gateway.loadConfig(configFile, directory: EmptyDirectory())
@@ -109,12 +115,13 @@ public final class Gateway: Sendable {
         serverChannel.withLockedValue { $0 = channel }
         if let admin = config.admin {
             let services = self.services
+            let registry = self.registry
             let adminCh = try await ServerBootstrap(group: group)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                        try channel.pipeline.syncOperations.addHandler(AdminHandler { path in Gateway.admin(path, services) })
+                        try channel.pipeline.syncOperations.addHandler(AdminHandler { path in Gateway.admin(path, services, registry) })
                     }
                 }
                 .bind(host: admin.host, port: admin.port).get()
@@ -128,12 +135,16 @@ public final class Gateway: Sendable {
     /// The admin listener's bound address, if any.
     public var adminAddress: SocketAddress? { adminChannel.withLockedValue { $0?.localAddress } }
 
-    static func admin(_ path: String, _ services: GatewayServices) -> (Int, String, String) {
+    static func admin(_ path: String, _ services: GatewayServices, _ registry: PrometheusCollectorRegistry) -> (Int, String, String) {
         let state = services.current
         switch path {
         case "/metrics":
-            return (200, "text/plain; version=0.0.4", services.metrics.prometheus(
-                callLogWritten: services.callLog.written, callLogDropped: services.callLog.dropped, configGeneration: state.generation))
+            let queued = services.callLog.queued
+            let text = services.metrics.exposition(
+                GatewayMetrics.Snapshot(connectionsOpen: services.connections.openCount, connectionsRefused: services.connections.refusedTotal,
+                                        callLogQueueRecords: queued.records, callLogQueueBytes: queued.bytes, configGeneration: state.generation),
+                registry: registry)
+            return (200, "text/plain; version=0.0.4; charset=utf-8", String(decoding: text, as: UTF8.self))
         case "/healthz":
             return (200, "text/plain", "ok\n")
         case "/status":

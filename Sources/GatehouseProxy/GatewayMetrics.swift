@@ -1,13 +1,21 @@
 import GatehouseCore
+import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
+// Only these two: Prometheus has a `Counter` and a `Gauge` of its own, and the gateway records through
+// swift-metrics' ones.
+import class Prometheus.PrometheusCollectorRegistry
+import struct Prometheus.PrometheusMetricsFactory
 
-/// Request and shadow-denial counters, exposed in Prometheus text format on the admin listener.
-/// Label values are route names, statuses, check ids and reason codes — never request data.
+/// The data plane's metrics, recorded through swift-metrics into the process's Prometheus registry
+/// (``GatewayMetrics/bootstrap()``), which `/metrics` on the admin listener renders.
+///
+/// Label values are route names, statuses, check ids, reason codes and the check mode — never
+/// request data. Each labelled `Counter` and `Timer` is created once per event loop and kept in that
+/// loop's ``RequestCounts`` cache, so a request costs dictionary look-ups (mostly one comparison)
+/// and the metrics' own updates, and no lock shared between loops beyond them.
 final class GatewayMetrics: Sendable {
-    struct RequestKey: Hashable { var route: String; var status: Int; var reason: String }
-    struct ShadowKey: Hashable { var route: String; var check: String; var reason: String }
-
     /// What the data plane reports for each request it answered (`GatewayHandler.log`).
     struct RequestSample {
         var route: String?
@@ -24,101 +32,228 @@ final class GatewayMetrics: Sendable {
         var connectNanos: UInt64?
     }
 
-    /// Request counters, one shard per event loop: each loop counts under its own lock, so the
-    /// loops never contend; `/metrics` sums the shards.
-    final class RequestCounts: Sendable {
-        struct Counts {
-            var settled: [RequestKey: Int] = [:]
-            /// The last key counted and how many times in a row: consecutive requests mostly share
-            /// route, status and reason, so most counts cost a comparison instead of hashing.
-            var last: RequestKey?
-            var run = 0
+    /// Metric names, one place for the code, the tests and docs/configuration.md.
+    enum Name {
+        static let requests = "gatehouse_requests_total"
+        static let denials = "gatehouse_denials_total"
+        static let requestDuration = "gatehouse_request_duration_seconds"
+        static let upstreamResponse = "gatehouse_upstream_response_seconds"
+        static let upstreamConnect = "gatehouse_upstream_connect_seconds"
+        static let connectionsOpen = "gatehouse_connections_open"
+        static let connectionsRefused = "gatehouse_connections_refused_total"
+        static let callLogQueueRecords = "gatehouse_calllog_queue_records"
+        static let callLogQueueBytes = "gatehouse_calllog_queue_bytes"
+        static let configGeneration = "gatehouse_config_generation"
+    }
 
-            mutating func settle() {
-                if let last, run > 0 { settled[last, default: 0] += run }
-                run = 0
+    /// Histogram buckets for the three durations: from half a millisecond (a denial answered from
+    /// memory) to the 10 s beyond which upstream timeouts usually cut in.
+    static let durationBuckets: [Duration] = [
+        .microseconds(500), .milliseconds(1), .microseconds(2500), .milliseconds(5), .milliseconds(10),
+        .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+        .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
+    ]
+
+    /// Reason codes that are not access decisions (the catalogue says so in their meaning): the
+    /// gateway answered with them, but nothing denied the request, so they are counted in
+    /// `gatehouse_requests_total` only, not in `gatehouse_denials_total`.
+    static let notAccessDecisions: Set<ReasonCode> = [
+        .upstreamUnavailable, .upstreamTimeout, .requestTimeout, .gatewayBusy, .gatewayShuttingDown,
+    ]
+
+    /// The process's registry; the first use bootstraps `MetricsSystem` with a Prometheus factory
+    /// over it (swift-metrics allows one bootstrap per process, and tests start several gateways
+    /// in one process).
+    private static let processRegistry: PrometheusCollectorRegistry = {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = durationBuckets
+        MetricsSystem.bootstrap(factory)
+        return registry
+    }()
+
+    /// Bootstraps swift-metrics once per process and returns the registry `/metrics` renders.
+    /// Metrics created before the first call go nowhere, so the gateway calls it before it builds
+    /// anything that creates one (the call-log writer, rate-limit checks).
+    static func bootstrap() -> PrometheusCollectorRegistry { processRegistry }
+
+    /// Each event loop's cache; a loop is one thread, so a thread-specific value is a per-loop one
+    /// that `countShadowDenial` finds without being handed the loop.
+    private let perLoop = ThreadSpecificVariable<RequestCounts>()
+
+    /// What was read at scrape time and is set into the gauges and counters below.
+    private let scraped = NIOLockedValueBox(ScrapeState())
+
+    init() {
+        // The gauges below, and every metric the shards create, need the bootstrapped factory.
+        _ = GatewayMetrics.bootstrap()
+    }
+
+    /// The counters of the calling event loop (looked up once per connection, on its loop).
+    func requestCounts(for loop: any EventLoop) -> RequestCounts {
+        // Off its loop (not the case in the gateway), a private cache: correct, just not shared
+        // with the loop's other connections.
+        guard loop.inEventLoop else { return RequestCounts() }
+        return currentCounts()
+    }
+
+    private func currentCounts() -> RequestCounts {
+        if let counts = perLoop.currentValue { return counts }
+        let counts = RequestCounts()
+        perLoop.currentValue = counts
+        return counts
+    }
+
+    /// A denial a shadow-mode check would have made; counted on the calling event loop's cache.
+    func countShadowDenial(route: String, check: String, reason: ReasonCode) {
+        currentCounts().countShadowDenial(route: route, check: check, reason: reason)
+    }
+
+    /// What the gateway reads at scrape time for the gauges and the refused-connections counter.
+    struct Snapshot {
+        var connectionsOpen: Int
+        var connectionsRefused: Int
+        var callLogQueueRecords: Int
+        var callLogQueueBytes: Int
+        var configGeneration: Int
+    }
+
+    private struct ScrapeState {
+        var refusedReported = 0
+        var gauges: Gauges?
+    }
+
+    private struct Gauges {
+        let connectionsOpen = Gauge(label: Name.connectionsOpen)
+        let connectionsRefused = Counter(label: Name.connectionsRefused)
+        let callLogQueueRecords = Gauge(label: Name.callLogQueueRecords)
+        let callLogQueueBytes = Gauge(label: Name.callLogQueueBytes)
+        let configGeneration = Gauge(label: Name.configGeneration)
+    }
+
+    /// Sets the values read at scrape time, then renders every metric of `registry` in Prometheus
+    /// text format (version 0.0.4).
+    func exposition(_ now: Snapshot, registry: PrometheusCollectorRegistry) -> [UInt8] {
+        scraped.withLockedValue { state in
+            let g = state.gauges ?? Gauges()
+            state.gauges = g
+            g.connectionsOpen.record(now.connectionsOpen)
+            g.callLogQueueRecords.record(now.callLogQueueRecords)
+            g.callLogQueueBytes.record(now.callLogQueueBytes)
+            g.configGeneration.record(now.configGeneration)
+            // The connection registry keeps a total; the counter takes what was added since the
+            // last scrape.
+            if now.connectionsRefused > state.refusedReported {
+                g.connectionsRefused.increment(by: now.connectionsRefused - state.refusedReported)
+            }
+            state.refusedReported = max(state.refusedReported, now.connectionsRefused)
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(16 << 10)
+        registry.emit(into: &out)
+        return out
+    }
+
+    /// One event loop's cache of labelled metrics. Only that loop's thread touches it, so it takes
+    /// no lock; the metrics it holds are shared by all loops and summed by the registry.
+    final class RequestCounts: @unchecked Sendable {
+        // @unchecked: confined to one event-loop thread (see `GatewayMetrics.requestCounts(for:)`).
+
+        private struct Key: Hashable {
+            var route: String
+            var status: Int
+            var reason: String
+            var check: String
+        }
+
+        private struct ShadowKey: Hashable {
+            var route: String
+            var check: String
+            var reason: ReasonCode
+        }
+
+        /// The three duration histograms of one route. The upstream ones are created with their
+        /// first sample, so a route that never forwards (or matched nothing) shows no empty series.
+        private final class RouteTimers {
+            let route: String
+            let total: Timer
+            lazy var upstream = Timer(label: Name.upstreamResponse, dimensions: [("route", route)])
+            lazy var connect = Timer(label: Name.upstreamConnect, dimensions: [("route", route)])
+
+            init(route: String) {
+                self.route = route
+                total = Timer(label: Name.requestDuration, dimensions: [("route", route)])
             }
         }
-        fileprivate let counts = NIOLockedValueBox(Counts())
+
+        /// The metrics one kind of answer updates.
+        private final class Series {
+            let requests: Counter
+            /// Set for an enforced denial: an answer with a reason code that is an access decision.
+            let denials: Counter?
+            let timers: RouteTimers
+
+            init(_ key: Key, timers: RouteTimers) {
+                requests = Counter(label: Name.requests,
+                                   dimensions: [("route", key.route), ("status", String(key.status)), ("reason", key.reason)])
+                let isDenial = !key.reason.isEmpty && !GatewayMetrics.notAccessDecisions.contains(ReasonCode(key.reason))
+                denials = !isDenial ? nil : Counter(
+                    label: Name.denials,
+                    dimensions: [("route", key.route), ("check", key.check), ("reason", key.reason),
+                                 ("status", String(key.status)), ("mode", "enforce")])
+                self.timers = timers
+            }
+        }
+
+        private var series: [Key: Series] = [:]
+        private var routes: [String: RouteTimers] = [:]
+        private var shadow: [ShadowKey: Counter] = [:]
+        /// The last series counted: consecutive requests mostly share route, status, reason and
+        /// check, so most requests cost a comparison instead of hashing.
+        private var last: (key: Key, series: Series)?
 
         /// One answered request, as the data plane saw it.
         func record(_ s: RequestSample) {
-            count(route: s.route, status: s.status, reason: s.reason)
+            let series = self.series(route: s.route ?? "", status: s.status, reason: s.reason?.rawValue ?? "", check: s.check ?? "")
+            series.requests.increment()
+            series.denials?.increment()
+            series.timers.total.recordNanoseconds(Int64(clamping: s.totalNanos))
+            if let u = s.upstreamNanos { series.timers.upstream.recordNanoseconds(Int64(clamping: u)) }
+            if let c = s.connectNanos { series.timers.connect.recordNanoseconds(Int64(clamping: c)) }
         }
 
-        func count(route: String?, status: Int, reason: ReasonCode?) {
-            counts.withLockedValue { c in
-                if let l = c.last, l.status == status, l.route == (route ?? ""), l.reason == (reason?.rawValue ?? "") {
-                    c.run += 1
-                    return
-                }
-                c.settle()
-                c.last = RequestKey(route: route ?? "", status: status, reason: reason?.rawValue ?? "")
-                c.run = 1
+        private func series(route: String, status: Int, reason: String, check: String) -> Series {
+            if let last, last.key.status == status, last.key.route == route, last.key.reason == reason, last.key.check == check {
+                return last.series
             }
-        }
-
-        fileprivate var snapshot: [RequestKey: Int] {
-            counts.withLockedValue { c in
-                c.settle()
-                return c.settled
+            let key = Key(route: route, status: status, reason: reason, check: check)
+            let found: Series
+            if let s = series[key] {
+                found = s
+            } else {
+                let timers = routes[route] ?? RouteTimers(route: route)
+                routes[route] = timers
+                found = Series(key, timers: timers)
+                series[key] = found
             }
+            last = (key, found)
+            return found
         }
-    }
 
-    private let shards = NIOLockedValueBox<[ObjectIdentifier: RequestCounts]>([:])
-    private let shadow = NIOLockedValueBox<[ShadowKey: Int]>([:])
-
-    /// The counters of one event loop (looked up once per connection).
-    func requestCounts(for loop: any EventLoop) -> RequestCounts {
-        shards.withLockedValue { shards in
-            if let s = shards[ObjectIdentifier(loop)] { return s }
-            let s = RequestCounts()
-            shards[ObjectIdentifier(loop)] = s
-            return s
-        }
-    }
-
-    private var requests: [RequestKey: Int] {
-        var total: [RequestKey: Int] = [:]
-        for shard in shards.withLockedValue({ Array($0.values) }) {
-            for (k, v) in shard.snapshot { total[k, default: 0] += v }
-        }
-        return total
-    }
-
-    func countShadowDenial(route: String, check: String, reason: ReasonCode) {
-        shadow.withLockedValue { $0[ShadowKey(route: route, check: check, reason: reason.rawValue), default: 0] += 1 }
-    }
-
-    func prometheus(callLogWritten: Int, callLogDropped: Int, configGeneration: Int) -> String {
-        var out = "# HELP gatehouse_requests_total Requests answered, by route, status and reason code.\n# TYPE gatehouse_requests_total counter\n"
-        for (k, v) in requests.sorted(by: { ($0.key.route, $0.key.status, $0.key.reason) < ($1.key.route, $1.key.status, $1.key.reason) }) {
-            out += "gatehouse_requests_total{route=\"\(escape(k.route))\",status=\"\(k.status)\",reason=\"\(escape(k.reason))\"} \(v)\n"
-        }
-        out += "# HELP gatehouse_shadow_denials_total Denials shadow-mode checks would have made.\n# TYPE gatehouse_shadow_denials_total counter\n"
-        for (k, v) in shadow.withLockedValue({ $0 }).sorted(by: { ($0.key.route, $0.key.check, $0.key.reason) < ($1.key.route, $1.key.check, $1.key.reason) }) {
-            out += "gatehouse_shadow_denials_total{route=\"\(escape(k.route))\",check=\"\(escape(k.check))\",reason=\"\(escape(k.reason))\"} \(v)\n"
-        }
-        out += "# HELP gatehouse_calllog_written_total Call-log records written to the store.\n# TYPE gatehouse_calllog_written_total counter\n"
-        out += "gatehouse_calllog_written_total \(callLogWritten)\n"
-        out += "# HELP gatehouse_calllog_dropped_total Call-log records dropped because the store fell behind.\n# TYPE gatehouse_calllog_dropped_total counter\n"
-        out += "gatehouse_calllog_dropped_total \(callLogDropped)\n"
-        out += "# HELP gatehouse_config_generation Configuration generation (1 at start, +1 per successful reload).\n# TYPE gatehouse_config_generation gauge\n"
-        out += "gatehouse_config_generation \(configGeneration)\n"
-        return out
-    }
-
-    private func escape(_ s: String) -> String {
-        var out = ""
-        for c in s {
-            switch c {
-            case "\\": out += "\\\\"
-            case "\"": out += "\\\""
-            case "\n": out += "\\n"
-            default: out.append(c)
+        /// A denial a shadow-mode check would have made. Its status is the one the catalogue gives
+        /// the reason (as a `Denial` built without an explicit status has).
+        func countShadowDenial(route: String, check: String, reason: ReasonCode) {
+            let key = ShadowKey(route: route, check: check, reason: reason)
+            if let counter = shadow[key] {
+                counter.increment()
+                return
             }
+            let status = ReasonCatalogue.entry(reason)?.status ?? 403
+            let counter = Counter(label: Name.denials,
+                                  dimensions: [("route", route), ("check", check), ("reason", reason.rawValue),
+                                               ("status", String(status)), ("mode", "shadow")])
+            shadow[key] = counter
+            counter.increment()
         }
-        return out
     }
 }

@@ -89,6 +89,12 @@ public final class CallLogWriter: @unchecked Sendable {
     }
 
     public var dropped: Int { cond.lock(); defer { cond.unlock() }; return droppedTotal }
+    /// Records waiting to be written (queued, or taken by the writer and not yet written) and
+    /// their estimated bytes: what counts against `capacity` and `capacityBytes`.
+    public var queued: (records: Int, bytes: Int) {
+        cond.lock(); defer { cond.unlock() }
+        return (queue.count + taken, queueBytes + takenBytes)
+    }
     public var written: Int { cond.lock(); defer { cond.unlock() }; return writtenTotal }
 
     /// Stops accepting, writes everything queued, and waits for the writer to finish.

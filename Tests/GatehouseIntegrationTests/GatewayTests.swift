@@ -306,7 +306,8 @@ final class Fixture {
         #expect(text.contains("ALLOWED 200"))
         // Counted for the operator, per route, check and reason.
         let metrics = try await send(.GET, "http://127.0.0.1:\(f.adminPort)/metrics").body
-        #expect(metrics.contains("gatehouse_shadow_denials_total{route=\"shadowed\",check=\"office-ip\",reason=\"ip_not_allowed\"} 1"))
+        #expect(metrics.contains("gatehouse_denials_total{route=\"shadowed\",check=\"office-ip\",reason=\"ip_not_allowed\",status=\"403\",mode=\"shadow\"} 1"))
+        #expect(metrics.contains("gatehouse_denials_total{route=\"office\",check=\"office-ip\",reason=\"ip_not_allowed\",status=\"403\",mode=\"enforce\"} 1"))
         #expect(metrics.contains("gatehouse_requests_total{route=\"office\",status=\"403\",reason=\"ip_not_allowed\"} 1"))
         #expect(metrics.contains("gatehouse_calllog_dropped_total 0"))
         await f.stop()
@@ -399,6 +400,12 @@ final class Fixture {
         #expect(ok.status == 200)
         let rec = try await f.gateway.record(slow.requestID)
         #expect(rec["status"] as? Int == 504)
+        // Counted as requests with their reason, not as denials.
+        let metrics = try await send(.GET, "http://127.0.0.1:\(f.adminPort)/metrics").body
+        #expect(metrics.contains("gatehouse_requests_total{route=\"gone\",status=\"502\",reason=\"upstream_unavailable\"} 1"))
+        #expect(metrics.contains("gatehouse_requests_total{route=\"slow\",status=\"504\",reason=\"upstream_timeout\"} 1"))
+        #expect(!metrics.contains("gatehouse_denials_total{route=\"gone\""))
+        #expect(!metrics.contains("gatehouse_denials_total{route=\"slow\""))
         await f.stop()
     }
 }
