@@ -7,7 +7,7 @@ import ServiceLifecycle
 /// A `Service`: `run()` loops until graceful shutdown or cancellation and then returns, so the
 /// refresh has an owner and ends with it (no thread or task is left behind). A reload is one
 /// short SQLite read of the revision, so it runs on the task itself.
-public struct CredentialRefresher: Service {
+public struct CredentialRefresher: Service, CustomStringConvertible {
     public let directory: StoreDirectory
     /// Time between two polls of the store's revision.
     public let interval: Duration
@@ -17,6 +17,8 @@ public struct CredentialRefresher: Service {
         self.directory = directory
         self.interval = interval ?? .milliseconds(Int64((max(directory.refreshInterval, 0.001) * 1000).rounded()))
     }
+
+    public var description: String { "CredentialRefresher" }
 
     public func run() async throws {
         let directory = self.directory

@@ -6,7 +6,7 @@ import UnixSignals
 /// The signal is trapped when the value is made (`init` waits for the handler's registration), so
 /// a SIGHUP that arrives before the group runs this service is queued, never left to the default
 /// action (which ends the process).
-struct HangupService: Service {
+struct HangupService: Service, CustomStringConvertible {
     let signals: UnixSignalsSequence
     let onHangup: @Sendable () async -> Void
 
@@ -14,6 +14,8 @@ struct HangupService: Service {
         signals = await UnixSignalsSequence(trapping: .sighup)
         self.onHangup = onHangup
     }
+
+    var description: String { "HangupService" }
 
     func run() async throws {
         for await _ in signals.cancelOnGracefulShutdown() {
