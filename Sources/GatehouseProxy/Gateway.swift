@@ -86,10 +86,20 @@ public final class Gateway: Service, Sendable {
     /// The call log's writer: a service to run beside the gateway (see the type's summary).
     public var callLog: CallLogWriter { services.callLog }
 
+    /// Longest `run()` waits for the configuration's first JWKS loads before it binds.
+    public static let initialJWKSWait = Duration.seconds(2)
+
     /// Binds, serves until graceful shutdown, then drains in-flight requests for up to `grace`
     /// seconds (what remains is answered 503 `gateway_shutting_down` or cut, and logged) and stops
     /// the event loops. Cancellation instead of graceful shutdown drains with no grace.
+    ///
+    /// Binding waits for the first JWKS loads (run by `jwksRefresher`, in the same group), at most
+    /// `initialJWKSWait`: the first requests find the keys, and a slow issuer delays serving by no
+    /// more than that (its `jwt` checks deny `check_unavailable` until the keys arrive).
     public func run() async throws {
+        if await !jwksRefresher.waitForQueuedLoads(upTo: Gateway.initialJWKSWait) {
+            logger.warning("JWKS keys are still loading; serving now: jwt checks answer check_unavailable until they arrive")
+        }
         do {
             try await start()
         } catch {
