@@ -67,8 +67,8 @@ public struct KeySetSnapshot: Sendable {
 /// Loading runs in the background only, never on the caller's thread: a request that finds no key
 /// set yet is answered at once (the `jwt` check fails closed with `check_unavailable`) and may
 /// start a load, at most once per `retryInterval` and never two at a time. A load runs on the
-/// `JWKSRefresher` service given at `init` (the gateway's), else as a task of its own. An unknown `kid` asks
-/// for a refresh at most once per `minRefreshInterval`; the request that saw it is denied with
+/// `JWKSRefresher` service given at `init` (the gateway's), else as a task of its own. An unknown
+/// `kid` asks for a refresh at most once per `minRefreshInterval`; the request that saw it is denied with
 /// `token_unknown_key` and the refresh serves the next one. A failed refresh keeps the last good
 /// keys. URLs are fetched with AsyncHTTPClient under a deadline, and the document is capped at
 /// `maxDocumentBytes` and `maxKeys` keys. A key that cannot be used (an unsupported `kty` or

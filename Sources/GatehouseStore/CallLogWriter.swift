@@ -13,7 +13,8 @@ import ServiceLifecycle
 /// `close()` drains the queue before returning.
 ///
 /// As a `Service`, `run()` waits for graceful shutdown (or cancellation), then stops accepting,
-/// drains the queue and returns only once the writer thread has ended: the thread stays dedicated
+/// drains the queue and returns only once the writer thread has finished (the thread's last act
+/// is to say so, after the checkpoint, then it returns): the thread stays dedicated
 /// (the writes are off the cooperative pool and measured on the hot path), but its lifetime is
 /// owned by whoever runs the service. In a `ServiceGroup`, place it before the services that
 /// submit records, so it shuts down after them.
@@ -128,7 +129,7 @@ public final class CallLogWriter: Service, @unchecked Sendable {
     }
 
     /// Runs until graceful shutdown or cancellation, then drains the queue and returns once the
-    /// writer thread has ended. Records submitted before it returns are written, or counted as
+    /// writer thread has finished. Records submitted before it returns are written, or counted as
     /// dropped once the queue has started closing.
     public func run() async throws {
         // Either way out ends in the drain: the records already queued are never lost.
