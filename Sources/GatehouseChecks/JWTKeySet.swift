@@ -66,8 +66,9 @@ public struct KeySetSnapshot: Sendable {
 ///
 /// Loading runs in the background only, never on the caller's thread: a request that finds no key
 /// set yet is answered at once (the `jwt` check fails closed with `check_unavailable`) and may
-/// start a load, at most once per `retryInterval` and never two at a time. An unknown `kid` asks
-/// for a refresh at most once per `minRefreshInterval`; the request that saw it is denied with
+/// start a load, at most once per `retryInterval` and never two at a time. A load runs on the
+/// `JWKSRefresher` service given at `init` (the gateway's), else as a task of its own. An unknown
+/// `kid` asks for a refresh at most once per `minRefreshInterval`; the request that saw it is denied with
 /// `token_unknown_key` and the refresh serves the next one. A failed refresh keeps the last good
 /// keys. URLs are fetched with AsyncHTTPClient under a deadline, and the document is capped at
 /// `maxDocumentBytes` and `maxKeys` keys. A key that cannot be used (an unsupported `kty` or
@@ -106,11 +107,14 @@ public final class JWTKeySet: Sendable {
     public let createdAt: Double
     /// Where warnings go (skipped keys): standard error by default, like the gateway's log.
     let report: @Sendable (String) -> Void
+    /// Runs the loads this key set starts; nil: each load is a task of its own.
+    let refresher: JWKSRefresher?
     let state = Mutex(State())
 
     public init(source: JWKSSource, minRefreshInterval: Double = 10, maxAge: Double = 600, retryInterval: Double? = nil,
-                report: (@Sendable (String) -> Void)? = nil) {
+                refresher: JWKSRefresher? = nil, report: (@Sendable (String) -> Void)? = nil) {
         self.source = source
+        self.refresher = refresher
         self.minRefreshInterval = minRefreshInterval
         self.maxAge = maxAge
         self.retryInterval = retryInterval ?? min(minRefreshInterval, 2)
@@ -199,8 +203,23 @@ public final class JWTKeySet: Sendable {
             return true
         }
         guard start else { return false }
-        Task.detached { [self] in await self.performRefresh() }
+        guard let refresher else {
+            // No refresher owns the loads (a library caller, a unit test, a command that only
+            // validates the configuration): the load is a task of its own, bounded by `fetchTimeout`.
+            Task.detached { [self] in await self.performRefresh() }
+            return true
+        }
+        guard refresher.submit(self) else {
+            // The refresher has stopped: the process is shutting down.
+            abandonRefresh()
+            return false
+        }
         return true
+    }
+
+    /// A load that was queued but will never run (its refresher stopped): another may start.
+    func abandonRefresh() {
+        state.withLock { $0.refreshing = false }
     }
 
     /// Loads the key set now and waits for it (startup, tests, `token inspect`). Async: never

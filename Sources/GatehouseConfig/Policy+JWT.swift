@@ -57,7 +57,7 @@ extension PolicyTypes {
                 } else {
                     source = .url(url ?? "")
                 }
-                let set = JWTKeySet(source: source, minRefreshInterval: refresh, maxAge: maxAge)
+                let set = JWTKeySet(source: source, minRefreshInterval: refresh, maxAge: maxAge, refresher: ctx.jwksRefresher)
                 // Start loading now so the first request rarely waits.
                 set.requestRefresh(now: Date().timeIntervalSince1970, force: true)
                 return set

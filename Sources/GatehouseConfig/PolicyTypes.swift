@@ -7,9 +7,12 @@ public struct BuildContext: Sendable {
     public var directory: any CredentialDirectory
     /// Directory of the configuration file, for relative paths (JWKS files, CA bundles).
     public var baseDirectory: String
-    public init(directory: any CredentialDirectory, baseDirectory: String) {
+    /// Runs the JWKS loads of `jwt` checks (the gateway's service); nil: each load is its own task.
+    public var jwksRefresher: JWKSRefresher?
+    public init(directory: any CredentialDirectory, baseDirectory: String, jwksRefresher: JWKSRefresher? = nil) {
         self.directory = directory
         self.baseDirectory = baseDirectory
+        self.jwksRefresher = jwksRefresher
     }
 }
 

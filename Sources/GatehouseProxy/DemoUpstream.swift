@@ -2,6 +2,7 @@ import GatehouseCore
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import ServiceLifecycle
 
 /// A small HTTP upstream for the quickstart, tests and benchmarks. It answers every request with a
 /// JSON summary of what it received (method, path, the forwarding headers, body size) without
@@ -9,7 +10,10 @@ import NIOPosix
 /// `delay_ms=N` waits before answering; `bytes=N` streams an N-byte body instead (`chunked=1`:
 /// without Content-Length, so it goes chunked); `status=N` sets
 /// the status; `vary=V` adds a `Vary` header.
-public final class DemoUpstream: Sendable {
+///
+/// It listens from `init`; as a `Service`, `run()` waits for graceful shutdown (or cancellation)
+/// and then stops it.
+public final class DemoUpstream: Service, Sendable {
     let group: MultiThreadedEventLoopGroup
     let channel: any Channel
 
@@ -31,6 +35,11 @@ public final class DemoUpstream: Sendable {
 
     public func stop() async {
         try? await group.shutdownGracefully()
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await stop()
     }
 }
 

@@ -10,11 +10,34 @@ import NIOExtras
 import NIOHTTP1
 import NIOPosix
 import class Prometheus.PrometheusCollectorRegistry
+import ServiceLifecycle
 
 /// The running gateway: listener, configuration, store, call log.
-public final class Gateway: Sendable {
+///
+/// A `Service`: `run()` binds, serves until graceful shutdown, then drains in-flight requests for
+/// up to `grace` seconds and returns. The call log, the credential refresh and the JWKS loads are
+/// services of their own (`callLog`, `credentialRefresher`, `jwksRefresher`); run them in the same
+/// `ServiceGroup`, before the gateway, so that they shut down after it and the call log takes the
+/// last records:
+///
+/// ```swift
+/// ServiceGroup(services: [gateway.callLog, gateway.credentialRefresher, gateway.jwksRefresher, gateway], ...)
+/// ```
+///
+/// `start()` and `shutdown(grace:)` bind and drain for a caller that manages the gateway by hand;
+/// `shutdown(grace:)` also closes the call log. Such a caller runs `credentialRefresher` itself if
+/// it wants the store polled (without it, an unknown key id still re-reads the store at once).
+public final class Gateway: Service, Sendable {
     /// The configuration file, or nil for the embedded defaults.
     public let configFile: String?
+    /// Seconds `run()` lets in-flight requests finish once graceful shutdown starts.
+    public let grace: Double
+    /// Called by `run()` once the listeners are bound, before serving (to print the addresses).
+    let onServerRunning: (@Sendable (Gateway) async -> Void)?
+    /// Polls the store so key and consumer changes reach the request path.
+    public let credentialRefresher: CredentialRefresher
+    /// Runs the JWKS loads of the `jwt` checks of every configuration this gateway loads.
+    public let jwksRefresher = JWKSRefresher()
     let services: GatewayServices
     let group: MultiThreadedEventLoopGroup
     let store: SQLiteStore
@@ -28,18 +51,23 @@ public final class Gateway: Sendable {
     /// process); `/metrics` renders it.
     let registry: PrometheusCollectorRegistry
 
-    /// Loads the configuration, opens the store and prepares the event loops; `start()` binds.
-    public init(configFile: String?, threads: Int = System.coreCount, logger: Logger = Logger(label: "gatehouse")) throws {
+    /// Loads the configuration, opens the store and prepares the event loops; `run()` (or `start()`)
+    /// binds.
+    public init(configFile: String?, threads: Int = System.coreCount, grace: Double = 10, logger: Logger = Logger(label: "gatehouse"),
+                onServerRunning: (@Sendable (Gateway) async -> Void)? = nil) throws {
         self.configFile = configFile
+        self.grace = grace
+        self.onServerRunning = onServerRunning
         self.logger = logger
         // Before anything creates a metric: the call-log writer and rate-limit checks do.
         registry = GatewayMetrics.bootstrap()
         // The store path comes from the configuration, which needs the directory to build checks;
         // read it once with a placeholder directory, then build for real.
-        let probe = try Gateway.loadConfig(configFile, directory: EmptyDirectory())
+        let probe = try Gateway.loadConfig(configFile, directory: EmptyDirectory(), jwksRefresher: jwksRefresher)
         store = try SQLiteStore(path: probe.storePath)
         directory = StoreDirectory(store: store, logger: logger)
-        let config = try Gateway.loadConfig(configFile, directory: directory)
+        credentialRefresher = CredentialRefresher(directory: directory)
+        let config = try Gateway.loadConfig(configFile, directory: directory, jwksRefresher: jwksRefresher)
         let writer = CallLogWriter(store: store, capacity: config.log.queueCapacity, capacityBytes: config.log.queueBytes,
                                    batchSize: config.log.batchSize, retention: config.log.retention, maxBytes: config.log.maxBytes,
                                    logger: logger)
@@ -49,21 +77,57 @@ public final class Gateway: Sendable {
         serverChannel = NIOLockedValueBox<(any Channel)?>(nil)
     }
 
-    /// Loads a configuration file, or the embedded defaults when `file` is nil.
-    public static func loadConfig(_ file: String?, directory: any CredentialDirectory) throws -> GatewayConfig {
+    /// Loads a configuration file, or the embedded defaults when `file` is nil. The JWKS loads of
+    /// its `jwt` checks run on `jwksRefresher`, or each as a task of its own without one.
+    public static func loadConfig(_ file: String?, directory: any CredentialDirectory, jwksRefresher: JWKSRefresher? = nil) throws -> GatewayConfig {
         if let file {
-            return try ConfigLoader.load(file: file) { BuildContext(directory: directory, baseDirectory: $0) }
+            return try ConfigLoader.load(file: file) { BuildContext(directory: directory, baseDirectory: $0, jwksRefresher: jwksRefresher) }
         }
         return try ConfigLoader.parse(yaml: DefaultConfig.yaml, file: DefaultConfig.name,
-                                      context: BuildContext(directory: directory, baseDirectory: "."))
+                                      context: BuildContext(directory: directory, baseDirectory: ".", jwksRefresher: jwksRefresher))
     }
 
     /// The address the listener is bound to (useful with port 0).
     public var boundAddress: SocketAddress? { serverChannel.withLockedValue { $0?.localAddress } }
 
+    /// The call log's writer: a service to run beside the gateway (see the type's summary).
+    public var callLog: CallLogWriter { services.callLog }
+
+    /// Longest `run()` waits for the configuration's first JWKS loads before it binds.
+    public static let initialJWKSWait = Duration.seconds(2)
+
+    /// Binds, serves until graceful shutdown, then drains in-flight requests for up to `grace`
+    /// seconds (what remains is answered 503 `gateway_shutting_down` or cut, and logged) and stops
+    /// the event loops. Cancellation instead of graceful shutdown drains with no grace.
+    ///
+    /// Binding waits for the first JWKS loads (run by `jwksRefresher`, in the same group), at most
+    /// `initialJWKSWait`: the first requests find the keys, and a slow issuer delays serving by no
+    /// more than that (its `jwt` checks deny `check_unavailable` until the keys arrive).
+    public func run() async throws {
+        if await !jwksRefresher.waitForQueuedLoads(upTo: Gateway.initialJWKSWait) {
+            logger.warning("JWKS keys are still loading; serving now: jwt checks answer check_unavailable until they arrive")
+        }
+        do {
+            try await start()
+        } catch {
+            // Whatever did bind is closed and the event loops stop.
+            await drain(grace: 0)
+            throw error
+        }
+        await onServerRunning?(self)
+        var grace = self.grace
+        do {
+            try await gracefulShutdown()
+            logger.info("draining and stopping", metadata: ["grace_seconds": "\(grace)"])
+        } catch {
+            grace = 0
+            logger.info("cancelled: stopping without grace")
+        }
+        await drain(grace: grace)
+    }
+
     /// Binds the listener and starts serving.
     public func start() async throws {
-        directory.start()
         let config = services.current.config
         let services = self.services
         guard let quiesce = self.quiesce.withLockedValue({ $0 }) else { throw ChannelError.ioOnClosedChannel }
@@ -170,7 +234,7 @@ public final class Gateway: Sendable {
     @discardableResult
     public func reload() -> Result<Int, ConfigError> {
         do {
-            let config = try Gateway.loadConfig(configFile, directory: directory)
+            let config = try Gateway.loadConfig(configFile, directory: directory, jwksRefresher: jwksRefresher)
             let gen = services.runtime.withLockedValue { state -> Int in
                 state = RuntimeState(config: config, generation: state.generation + 1)
                 return state.generation
@@ -191,6 +255,14 @@ public final class Gateway: Sendable {
 
     /// Stops accepting, lets in-flight requests finish (up to `grace` seconds), flushes the call log.
     public func shutdown(grace: Double = 10) async {
+        await drain(grace: grace)
+        await services.callLog.closeAndWait()
+        logger.info("gatehouse stopped", metadata: ["calls_logged": "\(services.callLog.written)", "calls_dropped": "\(services.callLog.dropped)"])
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to `grace` seconds), answers or cuts
+    /// what remains (each logged to the call log, still open), and stops the event loops.
+    func drain(grace: Double) async {
         let promise = group.next().makePromise(of: Void.self)
         quiesce.withLockedValue { $0 }?.initiateShutdown(promise: promise)
         // In-flight work still running after the grace period is cut off. The period is clamped
@@ -216,10 +288,7 @@ public final class Gateway: Sendable {
             try? await pool.eventLoop.submit { pool.closeAll() }.get()
         }
         quiesce.withLockedValue { $0 = nil }
-        directory.stop()
-        services.callLog.close()
         try? await group.shutdownGracefully()
-        logger.info("gatehouse stopped", metadata: ["calls_logged": "\(services.callLog.written)", "calls_dropped": "\(services.callLog.dropped)"])
     }
 
     public var callLogDropped: Int { services.callLog.dropped }

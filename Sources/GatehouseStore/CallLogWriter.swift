@@ -2,6 +2,7 @@ import Foundation
 import GatehouseCore
 import Logging
 import Metrics
+import ServiceLifecycle
 
 /// Batches call-log records into the store off the request path.
 ///
@@ -11,9 +12,16 @@ import Metrics
 /// and a warning in the gateway's log), so a slow disk degrades logging, never serving.
 /// `close()` drains the queue before returning.
 ///
+/// As a `Service`, `run()` waits for graceful shutdown (or cancellation), then stops accepting,
+/// drains the queue and returns only once the writer thread has finished (the thread's last act
+/// is to say so, after the checkpoint, then it returns): the thread stays dedicated
+/// (the writes are off the cooperative pool and measured on the hot path), but its lifetime is
+/// owned by whoever runs the service. In a `ServiceGroup`, place it before the services that
+/// submit records, so it shuts down after them.
+///
 /// Retention is by age (`retention`) and by size (`maxBytes`: when the database's pages in use
 /// exceed it, the oldest records are deleted).
-public final class CallLogWriter: @unchecked Sendable {
+public final class CallLogWriter: Service, @unchecked Sendable {
     // @unchecked: all mutable state is guarded by `cond`.
     private let cond = NSCondition()
     private var queue: [CallRecord] = []
@@ -28,6 +36,8 @@ public final class CallLogWriter: @unchecked Sendable {
     private var droppedTotal = 0
     private var droppedSinceReport = 0
     private var writtenTotal = 0
+    /// Waiting in `closeAndWait()` for the writer thread to end.
+    private var finishWaiters: [CheckedContinuation<Void, Never>] = []
 
     let store: SQLiteStore
     let capacity: Int
@@ -97,13 +107,41 @@ public final class CallLogWriter: @unchecked Sendable {
     }
     public var written: Int { cond.lock(); defer { cond.unlock() }; return writtenTotal }
 
-    /// Stops accepting, writes everything queued, and waits for the writer to finish.
+    /// Stops accepting, writes everything queued, and waits for the writer to finish (blocking the
+    /// calling thread: not for a task; see `closeAndWait()`).
     public func close() {
         cond.lock()
         closing = true
         cond.broadcast()  // wake the writer now rather than at its next interval
         while !finished { cond.wait() }
         cond.unlock()
+    }
+
+    /// `close()` for a task: suspends, without holding a thread, until the writer thread has
+    /// written everything queued and ended.
+    public func closeAndWait() async {
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            cond.lock()
+            closing = true
+            cond.broadcast()
+            if finished {
+                cond.unlock()
+                waiter.resume()
+            } else {
+                finishWaiters.append(waiter)
+                cond.unlock()
+            }
+        }
+    }
+
+    /// Runs until graceful shutdown or cancellation, then drains the queue and returns once the
+    /// writer thread has finished. Records submitted before it returns are written, or counted as
+    /// dropped once the queue has started closing.
+    public func run() async throws {
+        // Either way out ends in the drain: the records already queued are never lost.
+        try? await gracefulShutdown()
+        await closeAndWait()
+        logger.info("call log closed", metadata: ["calls_logged": "\(written)", "calls_dropped": "\(dropped)"])
     }
 
     private func run() {
@@ -181,7 +219,10 @@ public final class CallLogWriter: @unchecked Sendable {
         cond.lock()
         finished = true
         cond.broadcast()
+        let waiters = finishWaiters
+        finishWaiters = []
         cond.unlock()
+        for waiter in waiters { waiter.resume() }
     }
 
     private func write(_ records: inout [CallRecord], _ batch: Range<Int>) {

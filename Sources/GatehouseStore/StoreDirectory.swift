@@ -6,8 +6,9 @@ import Logging
 import Synchronization
 
 /// The request path's view of consumers and keys: an in-memory snapshot of the store, reloaded when
-/// the store's revision changes (polled every `refreshInterval`), so `gatehouse keys create` or
-/// `revoke` on a running gateway takes effect within about a second without a lookup per request.
+/// the store's revision changes (polled every `refreshInterval` by a `CredentialRefresher`), so
+/// `gatehouse keys create` or `revoke` on a running gateway takes effect within about a second
+/// without a lookup per request.
 public final class StoreDirectory: CredentialDirectory, Sendable {
     struct Snapshot {
         var revision: Int64 = -1
@@ -19,9 +20,9 @@ public final class StoreDirectory: CredentialDirectory, Sendable {
 
     let store: SQLiteStore
     let state = Mutex(Snapshot())
-    let refreshInterval: Double
+    /// How often a `CredentialRefresher` polls the store's revision (seconds).
+    public let refreshInterval: Double
     let logger: Logger
-    let stopFlag = Atomic<Bool>(false)
     let lastMissRefresh = Mutex<ContinuousClock.Instant?>(nil)
     let missRefreshInterval = Duration.milliseconds(200)
 
@@ -31,20 +32,6 @@ public final class StoreDirectory: CredentialDirectory, Sendable {
         self.logger = logger
         refresh()
     }
-
-    /// Starts the background refresh thread.
-    public func start() {
-        let thread = Thread { [self] in
-            while !stopFlag.load(ordering: .relaxed) {
-                Thread.sleep(forTimeInterval: refreshInterval)
-                refresh()
-            }
-        }
-        thread.name = "gatehouse-directory"
-        thread.start()
-    }
-
-    public func stop() { stopFlag.store(true, ordering: .relaxed) }
 
     /// Reloads the snapshot if the store changed. A failed reload keeps the last good snapshot.
     public func refresh() {

@@ -1,16 +1,12 @@
-import NIOCore
-import GatehouseChecks
-import GatehouseCore
 import ArgumentParser
-import Dispatch
 import Foundation
 import GatehouseConfig
 import GatehouseProxy
+import GatehouseStore
 import Logging
-
-#if canImport(Glibc)
-import Glibc
-#endif
+import NIOCore
+import ServiceLifecycle
+import UnixSignals
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,7 +16,8 @@ struct ServeCommand: AsyncParsableCommand {
             Without --config, serves the embedded defaults (see `gatehouse check --print-defaults`) and starts the \
             built-in demo upstream on 127.0.0.1:\(DefaultConfig.demoUpstreamPort), so it needs nothing else.
             SIGHUP reloads the file; a file that fails validation is rejected and the running configuration keeps serving.
-            SIGTERM or SIGINT stops accepting, drains in-flight requests and flushes the call log before exiting.
+            SIGTERM or SIGINT stops accepting, drains in-flight requests (up to --grace seconds) and flushes the call \
+            log before exiting.
             """
     )
 
@@ -51,67 +48,31 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let gateway: Gateway
         do {
-            gateway = try Gateway(configFile: config, threads: threads ?? System.coreCount, logger: logger)
+            gateway = try Gateway(configFile: config, threads: threads ?? System.coreCount, grace: grace, logger: logger) { gateway in
+                if let addr = gateway.boundAddress { print("gatehouse listening on \(addr.ipAddress ?? "?"):\(addr.port ?? 0)") }
+                if let addr = gateway.adminAddress { print("admin listening on \(addr.ipAddress ?? "?"):\(addr.port ?? 0)") }
+                fflush(nil)
+            }
         } catch let e as ConfigError {
             printError("gatehouse: the configuration is invalid; not serving.\n\(e)")
             throw ExitCode(2)
         }
-        try await gateway.start()
-        if let addr = gateway.boundAddress { print("gatehouse listening on \(addr.ipAddress ?? "?"):\(addr.port ?? 0)") }
-        if let addr = gateway.adminAddress { print("admin listening on \(addr.ipAddress ?? "?"):\(addr.port ?? 0)") }
-        fflush(nil)
-
-        let signals = SignalWaiter()
-        while true {
-            let sig = await signals.next()
-            if sig == SIGHUP {
-                logger.info("SIGHUP: reloading \(config ?? DefaultConfig.name)")
-                gateway.reload()
-            } else {
-                logger.info("signal \(sig): draining and stopping")
-                break
-            }
+        let configName = config ?? DefaultConfig.name
+        let reload = await HangupService {
+            logger.info("SIGHUP: reloading \(configName)")
+            gateway.reload()
         }
-        await gateway.shutdown(grace: grace)
-        await demo?.stop()
-    }
-}
-
-/// Delivers SIGHUP, SIGTERM and SIGINT as values instead of killing the process.
-final class SignalWaiter: @unchecked Sendable {
-    // @unchecked: state is confined to `queue`.
-    private let queue = DispatchQueue(label: "gatehouse.signals")
-    private var sources: [any DispatchSourceSignal] = []
-    private var pending: [Int32] = []
-    private var waiter: CheckedContinuation<Int32, Never>?
-
-    init() {
-        for sig in [SIGHUP, SIGTERM, SIGINT] {
-            signal(sig, SIG_IGN)
-            let src = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            src.setEventHandler { [unowned self] in
-                if let w = waiter {
-                    waiter = nil
-                    w.resume(returning: sig)
-                } else {
-                    pending.append(sig)
-                }
-            }
-            src.resume()
-            sources.append(src)
-        }
-    }
-
-    func next() async -> Int32 {
-        await withCheckedContinuation { cont in
-            queue.async { [self] in
-                if !pending.isEmpty {
-                    cont.resume(returning: pending.removeFirst())
-                } else {
-                    waiter = cont
-                }
-            }
-        }
+        // Graceful shutdown runs through the services from last to first, each after the one
+        // behind it has returned: the reload loop ends, the gateway drains (its last call-log
+        // records queued), the JWKS loads and the credential refresh stop, the call log is written
+        // out, and the demo upstream, which the gateway may still be forwarding to while it
+        // drains, stops last.
+        var services: [any Service] = []
+        if let demo { services.append(demo) }
+        services += [gateway.callLog, gateway.credentialRefresher, gateway.jwksRefresher, gateway, reload]
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+        logger.info("gatehouse stopped", metadata: ["calls_logged": "\(gateway.callLog.written)", "calls_dropped": "\(gateway.callLog.dropped)"])
     }
 }
 
@@ -129,11 +90,10 @@ struct DemoUpstreamCommand: AsyncParsableCommand {
         let up = try await DemoUpstream(host: hp.host, port: hp.port)
         print("demo upstream listening on \(hp.host):\(up.port)")
         fflush(nil)
-        let signals = SignalWaiter()
-        while true {
-            let s = await signals.next()
-            if s != SIGHUP { break }
-        }
-        await up.stop()
+        let logger = Logger(label: "gatehouse.demo-upstream")
+        // SIGHUP has nothing to reload here; it is trapped so that it does not end the process.
+        let hangup = await HangupService { logger.info("SIGHUP: nothing to reload") }
+        let group = ServiceGroup(services: [up, hangup], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
     }
 }
