@@ -222,14 +222,7 @@ public enum PercentDecoding {
         return String(decoding: out, as: UTF8.self)
     }
 
-    @inline(__always) static func hex(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
-        default: return nil
-        }
-    }
+    @inline(__always) static func hex(_ c: UInt8) -> UInt8? { ASCIIDigits.hexValue(c) }
 }
 
 extension StringProtocol {

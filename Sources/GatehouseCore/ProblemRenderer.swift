@@ -127,32 +127,17 @@ public struct JSONWriter: Sendable {
         case 0x0D: bytes.append(0x5C); bytes.append(UInt8(ascii: "r"))
         case 0x09: bytes.append(0x5C); bytes.append(UInt8(ascii: "t"))
         default:
-            let hex: StaticString = "0123456789abcdef"
-            hex.withUTF8Buffer { h in
-                bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), h[Int(b >> 4)], h[Int(b & 0xF)]])
-            }
+            bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), ASCIIDigits.hex(Int(b >> 4)), ASCIIDigits.hex(Int(b))])
         }
     }
 
     /// Appends the decimal digits of `i` to `bytes`.
     public static func appendInt(_ i: Int, to bytes: inout [UInt8]) {
-        if i < 0 {
-            bytes.append(UInt8(ascii: "-"))
-            if i == .min { bytes.append(contentsOf: "9223372036854775808".utf8); return }
-            appendInt(-i, to: &bytes)
-            return
-        }
-        if i < 10 { bytes.append(UInt8(ascii: "0") + UInt8(i)); return }
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: enough for 19 digits
-        var n = UInt(i)
-        var count = 0
+        if i >= 0 && i < 10 { bytes.append(UInt8(ascii: "0") + UInt8(i)); return }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch
         withUnsafeMutableBytes(of: &digits) { d in
-            while n > 0 {
-                d[23 - count] = UInt8(ascii: "0") + UInt8(n % 10)
-                n /= 10
-                count += 1
-            }
-            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: d[(24 - count)...]))
+            let n = ASCIIDigits.decimal(i, endingAt: d)
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: d[(d.count - n)...]))
         }
     }
 }

@@ -882,28 +882,19 @@ extension ByteBuffer {
             writeInteger(UInt8(0x30 + value))
             return
         }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var v = value.magnitude
-        var n = 0
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch
         withUnsafeMutableBytes(of: &digits) { d in
-            repeat {
-                d[19 - n] = UInt8(0x30 + v % 10)
-                v /= 10
-                n += 1
-            } while v > 0
-            if value < 0 { n += 1; d[20 - n] = 0x2D }
-            _ = writeBytes(UnsafeRawBufferPointer(rebasing: d[(20 - n)...]))
+            let n = ASCIIDigits.decimal(value, endingAt: d)
+            _ = writeBytes(UnsafeRawBufferPointer(rebasing: d[(d.count - n)...]))
         }
     }
 
     /// Writes a chunk header (hex size CRLF).
     mutating func writeChunkHeader(_ size: Int) {
-        let hex: StaticString = "0123456789abcdef"
         var shift = (Int.bitWidth - size.leadingZeroBitCount + 3) / 4 * 4 - 4
         if size == 0 { writeInteger(UInt8(0x30)) }
         while shift >= 0 && size != 0 {
-            writeInteger(hex.utf8Start[(size >> shift) & 0xF])
+            writeInteger(ASCIIDigits.hex(size >> shift))
             shift -= 4
         }
         writeStaticString("\r\n")

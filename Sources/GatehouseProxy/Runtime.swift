@@ -59,10 +59,9 @@ struct RequestIDGenerator {
     mutating func next() -> String {
         let ms = UInt64(wallClock() * 1000) & ((1 << 44) - 1)
         let r = RequestIDGenerator.sipHash(RequestIDGenerator.counter.next(), key: RequestIDGenerator.key)
-        let hex: StaticString = "0123456789abcdef"
         return String(unsafeUninitializedCapacity: Self.length) { out in
-            for i in 0..<11 { out[i] = hex.utf8Start[Int((ms >> (UInt64(10 - i) * 4)) & 0xF)] }
-            for i in 0..<16 { out[11 + i] = hex.utf8Start[Int((r >> (UInt64(15 - i) * 4)) & 0xF)] }
+            for i in 0..<11 { out[i] = ASCIIDigits.hex(Int(truncatingIfNeeded: ms >> (UInt64(10 - i) * 4))) }
+            for i in 0..<16 { out[11 + i] = ASCIIDigits.hex(Int(truncatingIfNeeded: r >> (UInt64(15 - i) * 4))) }
             return Self.length
         }
     }

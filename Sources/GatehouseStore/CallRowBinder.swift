@@ -215,20 +215,14 @@ struct ByteBuffer {
 
     /// Appends the decimal digits of `i`.
     mutating func appendDecimal(_ i: Int) {
-        if i < 0 { append(UInt8(ascii: "-")) }
-        var n = i.magnitude
-        if n < 10 { append(UInt8(ascii: "0") + UInt8(n)); return }
-        var digits = 0
-        var m = n
-        while m > 0 { digits += 1; m /= 10 }
-        assert(count + digits <= capacity)
-        var p = base + count + digits
-        while n > 0 {
-            p -= 1
-            p.pointee = UInt8(ascii: "0") + UInt8(n % 10)
-            n /= 10
+        if i >= 0 && i < 10 { append(UInt8(ascii: "0") + UInt8(i)); return }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch
+        withUnsafeMutableBytes(of: &digits) { d in
+            let n = ASCIIDigits.decimal(i, endingAt: d)
+            assert(count + n <= capacity)
+            (base + count).update(from: d.baseAddress!.assumingMemoryBound(to: UInt8.self) + (d.count - n), count: n)
+            count += n
         }
-        count += digits
     }
 
     /// Appends `s` as a JSON string: quoted, with `"`, `\` and control characters escaped.
@@ -272,10 +266,9 @@ struct ByteBuffer {
             case 0x0D: append("\\r")
             case 0x09: append("\\t")
             default:
-                let hex: StaticString = "0123456789abcdef"
                 append("\\u00")
-                append(hex.utf8Start[Int(b >> 4)])
-                append(hex.utf8Start[Int(b & 0xF)])
+                append(ASCIIDigits.hex(Int(b >> 4)))
+                append(ASCIIDigits.hex(Int(b)))
             }
             i += 1
             runStart = i

@@ -23,4 +23,19 @@ import Testing
         #expect(["keep-alive", "x-secret"].containsIgnoringASCIICase("X-Secret"))
         #expect(![String]().containsIgnoringASCIICase("x"))
     }
+
+    @Test(arguments: [0, 7, 10, 99, 100, 12345, -1, -10, Int.max, Int.min])
+    func decimalDigitsAreTheIntegersText(_ v: Int) {
+        var scratch = [UInt8](repeating: 0, count: 24)
+        let n = scratch.withUnsafeMutableBytes { ASCIIDigits.decimal(v, endingAt: $0) }
+        #expect(String(decoding: scratch.suffix(n), as: UTF8.self) == String(v))
+    }
+
+    @Test func hexDigitsBothWays() {
+        #expect((0..<16).map { ASCIIDigits.hex($0) } == Array("0123456789abcdef".utf8))
+        #expect(ASCIIDigits.hex(0x1F) == UInt8(ascii: "f"))
+        for (i, c) in "0123456789abcdef".utf8.enumerated() { #expect(ASCIIDigits.hexValue(c) == UInt8(i)) }
+        for (i, c) in "ABCDEF".utf8.enumerated() { #expect(ASCIIDigits.hexValue(c) == UInt8(10 + i)) }
+        for c in "gG/:@`\u{0}".utf8 { #expect(ASCIIDigits.hexValue(c) == nil) }
+    }
 }
