@@ -10,7 +10,7 @@ public enum DenialCause: String, Codable, Sendable, CaseIterable {
     case explicitDeny = "explicit_deny"
     case ipNotAllowed = "ip_not_allowed"
     case geoBlocked = "geo_blocked"
-    case wafBlock = "waf_block"
+    case wafBlocked = "waf_blocked"
     case rateLimited = "rate_limited"
     case csrf
     case cors
@@ -35,7 +35,7 @@ public enum DenialCause: String, Codable, Sendable, CaseIterable {
         case .explicitDeny: "a policy explicitly denies this request, which overrides any allow"
         case .ipNotAllowed: "the client address is not on the allow list, or is on a deny list"
         case .geoBlocked: "requests from the client's country or region are blocked"
-        case .wafBlock: "a web application firewall rule matched something in the request and blocked it"
+        case .wafBlocked: "a web application firewall rule matched something in the request and blocked it"
         case .rateLimited: "too many requests: a rate limit or quota is exhausted for now"
         case .csrf: "the cross-site request forgery check failed (token missing, stale, or from another session)"
         case .cors: "the browser's cross-origin rules (CORS) rejected the request or the preflight"

@@ -33,9 +33,9 @@ public struct LogAnalyzer: Sendable {
         }
         // Order matters: ModSecurity lines also carry web-server prefixes, so they come first.
         rules = [
-            r("modsecurity", #"ModSecurity: Access denied with code (\d{3}).*?\[id "(\d+)"\](?:.*?\[msg "([^"]*)"\])?"#, .wafBlock, key: 2,
+            r("modsecurity", #"ModSecurity: Access denied with code (\d{3}).*?\[id "(\d+)"\](?:.*?\[msg "([^"]*)"\])?"#, .wafBlocked, key: 2,
               "ModSecurity rule blocked the request", ["Check whether the rule's match is a false positive for this path; if so add a narrow exclusion (SecRuleUpdateTargetById / ctl:ruleRemoveTargetById) instead of disabling the rule."]),
-            r("modsecurity", #"Inbound Anomaly Score Exceeded.*?\(Total (?:Inbound )?Score: (\d+)"#, .wafBlock, key: 0,
+            r("modsecurity", #"Inbound Anomaly Score Exceeded.*?\(Total (?:Inbound )?Score: (\d+)"#, .wafBlocked, key: 0,
               "OWASP CRS blocked the request: the anomaly score passed the threshold", ["Find the individual rules that added to the score in the same transaction and tune those."]),
             r("nginx", #"access forbidden by rule"#, .configDeny, "an allow/deny rule in the matching location refused the client", ["Look at the allow/deny lines of the location serving this request (`gatehouse doctor nginx PATH` names them)."]),
             r("nginx", #"directory index of "([^"]+)" is forbidden"#, .directoryListing, key: 1, "a directory was requested that has no index file, and autoindex is off", ["Add an index file to the directory, or `autoindex on;` if listing is intended."]),

@@ -183,12 +183,12 @@ public final class Probe: Sendable {
             let (finding, part, deniedMode) = await bisect(request, firstStatus: first.status, send: send, sentSoFar: { sent })
             findings.append(finding)
             if let part {
-                let cause: DenialCause = deniedMode ? .wafBlock : (part.looksLikeCredential ? .missingCredentials : .configDeny)
+                let cause: DenialCause = deniedMode ? .wafBlocked : (part.looksLikeCredential ? .missingCredentials : .configDeny)
                 if var d = diagnosis {
                     d.evidence.append(finding)
-                    if deniedMode, d.cause != .wafBlock, d.cause != .rateLimited {
+                    if deniedMode, d.cause != .wafBlocked, d.cause != .rateLimited {
                         d.alternatives.insert(Alternative(deniedBy: d.deniedBy, cause: d.cause, confidence: d.confidence * 0.5), at: 0)
-                        d.cause = .wafBlock
+                        d.cause = .wafBlocked
                         d.confidence = max(d.confidence, 0.8)
                         d.fix = ["Leave out or encode \(part.safeDescription): it alone turns the answer into a denial.", "Or ask the operator for a narrow WAF exception for this path and parameter."]
                     }

@@ -267,7 +267,7 @@ public struct ResponseClassifier: Sendable {
         case .explicitDeny: ["Find the deny statement or deny policy named in the error and exclude this caller or action from it; an allow elsewhere cannot override an explicit deny."]
         case .ipNotAllowed: ["Add the client's public IP address (or its NAT/egress range) to the allow list, or call from an allowed network."]
         case .geoBlocked: ["Call from an allowed country, or ask the site owner to allow yours."]
-        case .wafBlock: ["Find the request id or incident id in the response in the WAF's event log to see the matched rule.", "Remove the part of the request that triggers the rule (`gatehouse doctor probe --bisect` finds it), or add a narrowly scoped exception for this path."]
+        case .wafBlocked: ["Find the request id or incident id in the response in the WAF's event log to see the matched rule.", "Remove the part of the request that triggers the rule (`gatehouse doctor probe --bisect` finds it), or add a narrowly scoped exception for this path."]
         case .rateLimited: ["Wait until the limit resets (Retry-After or the reset header says when), then retry with backoff.", "Reduce the request rate or concurrency, or ask for a higher quota."]
         case .csrf: ["Send the CSRF token from the form or cookie with the request (hidden field or X-CSRF-Token/X-XSRF-TOKEN header) and keep the same session cookie."]
         case .cors: ["Add the calling page's origin to the server's allowed origins and answer the OPTIONS preflight with the Access-Control-Allow-* headers."]

@@ -164,7 +164,7 @@ enum CommandInjectionDetector {
         return (shellish, words == 0, i, plain)
     }
 
-    static func scan(_ s0: [UInt8], kind: FieldKind, bytes set: ByteSet, into out: inout [PatternMatch]) {
+    static func scan(_ s0: [UInt8], kind: FieldSource, bytes set: ByteSet, into out: inout [PatternMatch]) {
         guard s0.count >= 2 else { return }
         let hasMeta = set.has(0x3B) || set.has(0x7C) || set.has(0x26) || set.has(0x0A) || set.has(0x0D) || set.has(0x60) || set.has(0x28) || set.has(0x29) || set.has(0x3C) || set.has(0x3E)
         let hasDollar = set.has(0x24), hasParen = set.has(0x28), hasLT = set.has(0x3C)

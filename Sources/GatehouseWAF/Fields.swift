@@ -7,7 +7,7 @@
 import GatehouseCore
 
 /// Where a field came from; detectors adjust to it (a path is a path, a header is not prose).
-enum FieldKind: Sendable {
+enum FieldSource: Sendable {
     case path, pathParam, queryValue, argName, header, userAgent, cookie, bodyValue, filename, rawBody
 }
 
@@ -18,7 +18,7 @@ struct InspectedField {
     var key: [UInt8]
     var suffix: String
     var name: String { prefix + String(decoding: key, as: UTF8.self) + suffix }
-    var kind: FieldKind
+    var kind: FieldSource
     /// As received (percent-encoding intact for query and form values).
     var raw: [UInt8]
     /// Percent-decoded until stable, overlong UTF-8 folded, NUL removed.
@@ -29,11 +29,11 @@ struct InspectedField {
     /// The bytes present in `raw`.
     var rawSet: ByteSet
 
-    init(name: String, kind: FieldKind, raw: [UInt8], urlEncoded: Bool, plusAsSpace: Bool = false) {
+    init(name: String, kind: FieldSource, raw: [UInt8], urlEncoded: Bool, plusAsSpace: Bool = false) {
         self.init(prefix: name, key: [], suffix: "", kind: kind, raw: raw, urlEncoded: urlEncoded, plusAsSpace: plusAsSpace)
     }
 
-    init(prefix: String, key: [UInt8], suffix: String, kind: FieldKind, raw: [UInt8], urlEncoded: Bool, plusAsSpace: Bool = false) {
+    init(prefix: String, key: [UInt8], suffix: String, kind: FieldSource, raw: [UInt8], urlEncoded: Bool, plusAsSpace: Bool = false) {
         self.prefix = prefix
         self.key = key
         self.suffix = suffix
@@ -85,7 +85,7 @@ enum RequestParser {
         for h in request.headers {
             let lname = h.name.lowercased()
             if skippedHeaders.contains(lname) || lname.hasPrefix("sec-") { continue }
-            let kind: FieldKind = lname == "user-agent" ? .userAgent : .header
+            let kind: FieldSource = lname == "user-agent" ? .userAgent : .header
             out.fields.append(InspectedField(name: "header." + lname, kind: kind, raw: Array(h.value.utf8), urlEncoded: lname == "referer"))
         }
         for c in request.cookies {

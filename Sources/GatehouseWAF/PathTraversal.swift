@@ -24,7 +24,7 @@ enum PathTraversalDetector {
     static let wrappers: [String] = ["php://", "phar://", "zip://", "expect://", "glob://", "compress.zlib://", "compress.bzip2://", "ogg://", "rar://", "jar:file:", "data://text"]
 
     /// `value` is already ASCII-lowercased.
-    static func scan(_ value: [UInt8], kind: FieldKind, bytes set: ByteSet, into out: inout [PatternMatch]) {
+    static func scan(_ value: [UInt8], kind: FieldSource, bytes set: ByteSet, into out: inout [PatternMatch]) {
         let wide = set.hasWideLead
         let hasDot = set.has(0x2E) || wide, hasSlash = set.has(0x2F) || set.has(0x5C) || wide, hasColon = set.has(0x3A)
         guard hasDot || hasSlash || hasColon else { return }

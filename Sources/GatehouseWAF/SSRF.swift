@@ -18,7 +18,7 @@ enum SSRFDetector {
     static let metadataMarkerNames = ["169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254", "/latest/meta-data", "/latest/user-data", "/computemetadata/v1", "/metadata/instance", "/openstack/latest/meta_data", "/metadata/v1/"]
     static let metadataMarkers: [[UInt8]] = metadataMarkerNames.map { Array($0.utf8) }
 
-    static func scan(_ value: [UInt8], kind: FieldKind, bytes set: ByteSet, into out: inout [PatternMatch]) {
+    static func scan(_ value: [UInt8], kind: FieldSource, bytes set: ByteSet, into out: inout [PatternMatch]) {
         let hasColon = set.has(0x3A), hasSlash = set.has(0x2F), hasWide = set.hasWideLead
         var hasDigitDot = false
         if set.has(0x2E), set.hasDigit {

@@ -23,7 +23,7 @@ struct LogAnalyzerTests {
         #expect(group("apache-httpd", .configDeny)?.key == "/srv/www/private/")
         #expect(group("apache-httpd", .directoryListing) != nil)
         #expect(groups.filter { $0.source == "apache-httpd" && $0.cause == .filesystemPermission }.count == 3)
-        let waf = group("modsecurity", .wafBlock)
+        let waf = group("modsecurity", .wafBlocked)
         #expect(waf?.count == 2)
         #expect(waf?.key == "rule 942100")
         #expect(waf?.explanation.contains("SQL Injection Attack Detected via libinjection") == true)

@@ -29,7 +29,7 @@ struct ProbeTests {
             let result = try await probe { $0.bisect = true; $0.repeats = 1 }.run(r)
             #expect(result.first.status == 403)
             let d = try #require(result.diagnosis)
-            #expect(d.cause == .wafBlock)
+            #expect(d.cause == .wafBlocked)
             #expect(result.findings.contains { $0.contains("the smallest trigger is query parameter q=<script>alert(1)</script>") })
             #expect(result.findings.contains { $0.contains("a fixed rule, not a passing limit") })
             #expect(result.requestsSent <= 40)

@@ -46,12 +46,12 @@ struct ResponseDiagnosisTests {
         #expect(Set(obj.keys) == ["denied_by", "layer", "cause", "confidence", "evidence", "fix", "alternatives"])
         #expect(obj["denied_by"] as? String == "cloudflare")
         #expect(obj["layer"] as? String == "cdn_waf")
-        #expect(obj["cause"] as? String == "waf_block")
+        #expect(obj["cause"] as? String == "waf_blocked")
         let alts = try #require(obj["alternatives"] as? [[String: Any]])
         for a in alts { #expect(Set(a.keys) == ["denied_by", "cause", "confidence"]) }
         let vocabulary = Set(DenialCause.allCases.map(\.rawValue))
         #expect(vocabulary == ["missing_credentials", "invalid_credentials", "expired_credentials", "insufficient_scope", "insufficient_permissions",
-                               "explicit_deny", "ip_not_allowed", "geo_blocked", "waf_block", "rate_limited", "csrf", "cors", "signature_mismatch",
+                               "explicit_deny", "ip_not_allowed", "geo_blocked", "waf_blocked", "rate_limited", "csrf", "cors", "signature_mismatch",
                                "expired_url", "directory_listing", "filesystem_permission", "config_deny", "account_suspended", "resource_state",
                                "bot_challenge", "unknown"])
     }
@@ -97,7 +97,7 @@ struct ResponseDiagnosisTests {
         #expect(results.map(\.1.deniedBy) == ["unknown", "cloudflare", "github-api"])
         // The 401 entry's request carried no credentials: the HAR says so.
         #expect(results[0].1.cause == .missingCredentials)
-        #expect(results[1].1.cause == .wafBlock)
+        #expect(results[1].1.cause == .wafBlocked)
         #expect(results[2].1.cause == .rateLimited)
         let json = Diagnosis.json(results.map(\.1), asArray: true)
         let array = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]])
