@@ -97,11 +97,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The gateway's HTTP/1 codec: request and response heads, bodies, writers. Strict where
+        // parsers disagree (request smuggling); compared with NIOHTTP1's parser in its tests.
+        .target(
+            name: "GatehouseHTTP1",
+            dependencies: [
+                "GatehouseCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The data plane on SwiftNIO.
         .target(
             name: "GatehouseProxy",
             dependencies: [
-                "GatehouseCore", "GatehouseIdentity", "GatehouseChecks", "GatehouseConfig", "GatehouseStore",
+                "GatehouseCore", "GatehouseIdentity", "GatehouseChecks", "GatehouseConfig", "GatehouseStore", "GatehouseHTTP1",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -172,7 +183,7 @@ let package = Package(
             name: "GatehouseProxyTests",
             // NIOEmbedded: the upstream connection handler driven without sockets. NIOHTTP1: the
             // reference parser the gateway's codec is compared with.
-            dependencies: ["GatehouseProxy", "GatehouseCore", "GatehouseConfig", "GatehouseIdentity", "GatehouseChecks", .product(name: "NIOCore", package: "swift-nio"),
+            dependencies: ["GatehouseProxy", "GatehouseHTTP1", "GatehouseCore", "GatehouseConfig", "GatehouseIdentity", "GatehouseChecks", .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),

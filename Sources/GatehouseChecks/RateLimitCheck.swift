@@ -57,9 +57,10 @@ public struct RateLimitCheck: PolicyCheck {
     /// Whether, after counting this request, a window's bucket or the quota is at least
     /// ``nearLimitPercent`` used.
     func isNearLimit(_ windows: [WindowStatus], quotaUsed: Int?) -> Bool {
-        let p = RateLimitCheck.nearLimitPercent
-        for (w, s) in zip(rule.windows, windows) where (w.burst - s.remaining) * 100 >= w.burst * p { return true }
-        if let q = rule.quota, let quotaUsed, quotaUsed * 100 >= q.limit * p { return true }
+        // In floating point: no count the configuration allows can overflow it.
+        let share = Double(RateLimitCheck.nearLimitPercent) / 100
+        for (w, s) in zip(rule.windows, windows) where Double(w.burst) - Double(s.remaining) >= Double(w.burst) * share { return true }
+        if let q = rule.quota, let quotaUsed, Double(quotaUsed) >= Double(q.limit) * share { return true }
         return false
     }
 

@@ -28,6 +28,11 @@ extension PolicyTypes {
                 r.error(rateNode, "\"\(text)\" is not a rate (expected COUNT/UNIT, e.g. 10/second, 100/minute, 1000/hour, 5/10s)")
                 return
             }
+            // The same bound as an explicit burst: counts stay far from integer overflow.
+            guard count <= 10_000_000 else {
+                r.error(rateNode, "\"\(text)\": the count is at most 10000000 per period")
+                return
+            }
             let burst = burstNode.flatMap { r.int($0, range: 1...10_000_000) }
             let name = "\(id).\(count)-per-\(periodLabel(period))"
             windows.append(RateWindow(count: count, period: period, burst: burst, name: name))

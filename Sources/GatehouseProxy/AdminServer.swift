@@ -1,4 +1,5 @@
 import GatehouseCore
+import GatehouseHTTP1
 import NIOCore
 import NIOHTTP1
 import NIOPosix

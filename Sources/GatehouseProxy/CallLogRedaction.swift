@@ -3,6 +3,7 @@ import GatehouseConfig
 import GatehouseCore
 import GatehouseIdentity
 import GatehouseStore
+import GatehouseHTTP1
 
 /// Removes credentials from the request target the call log stores.
 ///

@@ -1,3 +1,4 @@
+import GatehouseHTTP1
 import NIOConcurrencyHelpers
 import NIOCore
 

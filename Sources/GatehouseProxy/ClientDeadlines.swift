@@ -1,5 +1,6 @@
 import GatehouseConfig
 import GatehouseCore
+import GatehouseHTTP1
 
 /// The time limits of one client connection (`limits:` in the configuration), decided from what
 /// the connection knows at a moment: no channel, no clock, tested alone (`ClientDeadlinesTests`).

@@ -1,4 +1,5 @@
 import GatehouseCore
+import GatehouseHTTP1
 
 /// Removes a check's credential from what goes upstream (see `PolicyCheck.credentialFields`).
 enum CredentialStripping {

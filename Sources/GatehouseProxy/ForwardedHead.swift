@@ -1,5 +1,6 @@
 import GatehouseConfig
 import GatehouseCore
+import GatehouseHTTP1
 import NIOCore
 
 /// The request head the upstream receives: the canonical target the checks saw, the client's

@@ -1,6 +1,7 @@
 import GatehouseChecks
 import GatehouseConfig
 import GatehouseCore
+import GatehouseHTTP1
 import GatehouseIdentity
 import GatehouseStore
 import Logging
@@ -126,8 +127,10 @@ public final class Gateway: Service, Sendable {
         await drain(grace: grace)
     }
 
-    /// Binds the listener and starts serving.
-    public func start() async throws {
+    /// Binds the listener and starts serving. Internal: `run()`, in a group with the call log and
+    /// the credential and JWKS refreshers, is the way to serve (without the refreshers a revoked
+    /// key would stay usable and JWT checks would wait for keys forever).
+    func start() async throws {
         let config = services.current.config
         let services = self.services
         guard let quiesce = self.quiesce.withLockedValue({ $0 }) else { throw ChannelError.ioOnClosedChannel }
@@ -168,7 +171,7 @@ public final class Gateway: Service, Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     let peer = try tls?.addHandler(to: sync)
-                    // GatewayHandler reads and writes bytes: it parses HTTP/1 itself (HTTP1.swift),
+                    // GatewayHandler reads and writes bytes: it parses HTTP/1 itself (GatehouseHTTP1),
                     // answers parse errors as problem+json with a request id, and queues pipelined
                     // requests.
                     try sync.addHandler(GatewayHandler(services: services, isTLS: tls != nil, peerIdentity: peer))

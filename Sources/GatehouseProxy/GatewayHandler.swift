@@ -1,5 +1,6 @@
 import GatehouseConfig
 import GatehouseCore
+import GatehouseHTTP1
 import GatehouseStore
 import Logging
 import NIOConcurrencyHelpers
@@ -696,7 +697,8 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         let target = spec.targets[(ex.targetStart + ex.connectAttempts) % spec.targets.count]
         ex.connectAttempts += 1
         ex.upstreamTarget = target
-        // The first attempt runs in the tick the request arrived in: its start time serves as "now".
+        // The first attempt: the request's start time serves as "now" (for a body read first it
+        // is older; the pool then counts fewer connections as settled, which is harmless).
         if let idle = pool.takeIdle(target, now: ex.connectAttempts == 1 ? ex.startNanos : nil) {
             sendUpstream(ex, conn: idle, spec: spec)
             return

@@ -1,4 +1,5 @@
 import GatehouseCore
+import GatehouseHTTP1
 import Metrics
 import NIOConcurrencyHelpers
 import NIOCore

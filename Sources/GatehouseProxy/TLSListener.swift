@@ -2,6 +2,7 @@ import Foundation
 import GatehouseChecks
 import GatehouseConfig
 import GatehouseCore
+import GatehouseHTTP1
 import NIOCore
 import NIOSSL
 

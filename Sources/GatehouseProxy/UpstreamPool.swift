@@ -1,4 +1,5 @@
 import GatehouseConfig
+import GatehouseHTTP1
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -19,7 +20,7 @@ protocol UpstreamResponseSink: AnyObject {
 /// One keep-alive connection to an upstream target; lives on one event loop.
 ///
 /// Reads and writes raw bytes: the response is parsed by the gateway's own HTTP/1 codec
-/// (HTTP1.swift), and requests arrive already serialised by `GatewayHandler`.
+/// (GatehouseHTTP1), and requests arrive already serialised by `GatewayHandler`.
 ///
 /// **When a connection goes back to the pool.** HTTP/1.1 responses carry no request id: whatever
 /// the upstream sends after a response is read as the answer to the next request on the connection,

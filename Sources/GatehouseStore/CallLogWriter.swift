@@ -72,6 +72,11 @@ public final class CallLogWriter: Service, @unchecked Sendable {
             // ("com.apple.root.default-qos" when the gateway starts from a dispatch worker), so
             // per-thread CPU figures showed the writer as a dispatch thread.
             Thread.current.name = "calllog-writer"
+            #if os(Linux)
+            // Foundation names the thread only when it takes the thread for the current one, which
+            // it does not always at this point; the kernel's own file for the name always works.
+            try? "calllog-writer".write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
+            #endif
             self.run()
         }
         thread = t

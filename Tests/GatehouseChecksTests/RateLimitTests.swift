@@ -39,6 +39,14 @@ private func header(_ d: Denial?, _ name: String) -> String? { d?.headers.first 
         #expect(d?.detail.contains("retry in 1 s") == true)
     }
 
+    /// A rate near the integer range (configurations refuse it; a check built directly may have
+    /// it) must not overflow on the request path: the near-limit measure once did.
+    @Test func hugeRatesDoNotOverflow() {
+        let c = check([RateWindow(count: Int.max / 2, period: 1, burst: Int.max / 2, name: "limit.huge")])
+        var r = request(now: base)
+        if case .deny(let d) = c.evaluate(&r) { Issue.record("refused: \(d.detail)") }
+    }
+
     /// The consumer name (a token's `sub`, say) and key id are the caller's text: the 429's detail,
     /// `presented` and the allow note show them escaped, while the count stays per exact name.
     @Test func consumerNamesAreEscapedInTheRefusal() throws {

@@ -45,6 +45,18 @@ func issues(_ yaml: String) -> [String] {
         #expect(found.contains { $0.hasPrefix("t.yaml:9:19: policies.office.type: unknown policy type \"ipp\"") && $0.hasSuffix("did you mean \"ip\"?") })
     }
 
+    @Test func rateCountsAreBounded() {
+        let found = issues(base + """
+            routes:
+              - match: { path: /a }
+                upstream: app
+                policies: [rl]
+            policies:
+              rl: { type: rate_limit, key: ip, rate: 200000000000000000/second }
+            """)
+        #expect(found.contains { $0.contains("policies.rl.rate") && $0.contains("at most 10000000") }, "\(found)")
+    }
+
     @Test func syntaxErrorsHavePositions() {
         let found = issues("routes: [\n  - a: b\n")
         #expect(found.count == 1)

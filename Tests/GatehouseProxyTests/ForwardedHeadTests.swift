@@ -6,6 +6,7 @@ import Foundation
 import NIOCore
 import Testing
 
+@testable import GatehouseHTTP1
 @testable import GatehouseProxy
 
 /// What the upstream receives and what the client receives, written without sockets.

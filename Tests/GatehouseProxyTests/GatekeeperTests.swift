@@ -4,6 +4,7 @@ import GatehouseCore
 import GatehouseIdentity
 import Testing
 
+@testable import GatehouseHTTP1
 @testable import GatehouseProxy
 
 /// `Gatekeeper.decide` without sockets: a configuration, a head, a decision.

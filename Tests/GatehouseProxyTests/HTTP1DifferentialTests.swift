@@ -4,6 +4,7 @@ import NIOEmbedded
 import NIOHTTP1
 import Testing
 
+@testable import GatehouseHTTP1
 @testable import GatehouseProxy
 
 /// The gateway's request parser beside NIOHTTP1's (llhttp), on the same bytes.

@@ -2,6 +2,7 @@ import GatehouseCore
 import NIOCore
 import Testing
 
+@testable import GatehouseHTTP1
 @testable import GatehouseProxy
 
 /// The gateway's own HTTP/1 codec: what it accepts, what it refuses, how it frames bodies.

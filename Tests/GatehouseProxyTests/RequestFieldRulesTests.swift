@@ -2,6 +2,7 @@ import GatehouseCore
 import NIOCore
 import Testing
 
+@testable import GatehouseHTTP1
 @testable import GatehouseProxy
 
 /// One Content-Type; a Connection header that nominates no field the checks read (S23).

@@ -3,6 +3,7 @@ import GatehouseCore
 import NIOCore
 import Testing
 
+@testable import GatehouseHTTP1
 @testable import GatehouseProxy
 
 /// Strict request parsing (review finding S27): what a lenient parser accepted and a stricter

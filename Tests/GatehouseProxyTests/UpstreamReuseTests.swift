@@ -4,6 +4,7 @@ import NIOCore
 import NIOEmbedded
 import Testing
 
+@testable import GatehouseHTTP1
 @testable import GatehouseProxy
 
 /// When an upstream connection may serve a next request (security review S7) and how a response
