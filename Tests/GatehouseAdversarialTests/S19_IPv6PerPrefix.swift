@@ -17,7 +17,7 @@ import Testing
             upstream: app
             policies: [rl-ip]
         policies:
-          rl-ip: { type: rate_limit, key: ip, rate: 2/minute\(prefix) }
+          rl-ip: { type: rate_limit, key: ip, rate: 2/hour\(prefix) }
         """
     }
 
