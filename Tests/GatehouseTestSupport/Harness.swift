@@ -115,11 +115,19 @@ public final class GatewayProcess: @unchecked Sendable {
         }
         self.port = port
         adminPort = yaml.contains("admin:") ? readLine().split(separator: ":").last.flatMap { Int($0) } : nil
-        stderrPipe.fileHandleForReading.readabilityHandler = { [weak self] h in
-            let d = h.availableData
-            guard let self else { return }
-            self.lock.lock(); self.stderrData.append(d); self.lock.unlock()
-        }
+        // Read by a thread of its own with blocking reads until EOF (the process's end), not by a
+        // `readabilityHandler`: a handler left on a pipe whose read end is torn down races
+        // libdispatch's asynchronous source cancellation and can crash the test process in
+        // `_dispatch_event_loop_drain` (swift-corelibs-foundation, seen under parallel tests).
+        let reader = stderrPipe.fileHandleForReading
+        Thread { [weak self] in
+            while true {
+                let d = reader.availableData
+                if d.isEmpty { return }
+                guard let self else { continue }
+                self.lock.lock(); self.stderrData.append(d); self.lock.unlock()
+            }
+        }.start()
     }
 
     public var url: String { "http://127.0.0.1:\(port)" }
