@@ -50,6 +50,9 @@ public final class Gateway: Service, Sendable {
     /// Where every metric of this process is kept (swift-metrics is bootstrapped over it once per
     /// process); `/metrics` renders it.
     let registry: PrometheusCollectorRegistry
+    /// Request tracing, when the configuration has `tracing:`: a service to run before the gateway
+    /// (see ``GatewayTracing``). Read once, at start; a reload does not change it.
+    public let tracing: GatewayTracing?
 
     /// Loads the configuration, opens the store and prepares the event loops; `run()` (or `start()`)
     /// binds.
@@ -71,7 +74,8 @@ public final class Gateway: Service, Sendable {
         let writer = CallLogWriter(store: store, capacity: config.log.queueCapacity, capacityBytes: config.log.queueBytes,
                                    batchSize: config.log.batchSize, retention: config.log.retention, maxBytes: config.log.maxBytes,
                                    logger: logger)
-        services = GatewayServices(runtime: RuntimeState(config: config, generation: 1), callLog: writer, logger: logger)
+        tracing = try config.tracing.map { try GatewayTracing.bootstrap($0, logger: logger) }
+        services = GatewayServices(runtime: RuntimeState(config: config, generation: 1), callLog: writer, logger: logger, tracing: tracing)
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         quiesce = NIOLockedValueBox(ServerQuiescingHelper(group: group))
         serverChannel = NIOLockedValueBox<(any Channel)?>(nil)
