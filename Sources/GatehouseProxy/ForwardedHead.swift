@@ -20,7 +20,8 @@ enum ForwardedHead {
 
     /// Writes the request line and fields. `path`: the canonical path (a route's `strip_prefix` is
     /// removed here, on whole segments); `query` as received; `traceFields`: the upstream span's
-    /// W3C trace context, nil when tracing is off (the client's fields then pass as any other).
+    /// W3C trace context, nil when tracing is off (the client's fields then pass as any other; with
+    /// it, the caller's `untrustedHeaders` names them, so that they are replaced, not doubled).
     static func write(_ head: RequestHead, path: String, query: String?, route: CompiledRoute, requestID: String,
                       peerTrusted: Bool, peerText: String, isTLS: Bool, untrustedHeaders: HeaderNameSet?,
                       traceFields: TraceFields? = nil, into out: inout ByteBuffer) {
@@ -63,7 +64,6 @@ enum ForwardedHead {
                 if let untrustedHeaders, untrustedHeaders.contains(fieldName: f.name) { continue }
                 if ownFieldsOtherwiseSpelled.contains(fieldName: f.name) { continue }
                 if !credentials.isEmpty, credentials.containsIgnoringASCIICase(f.name) { continue }
-                if traceFields != nil, TraceFields.names.contains(fieldName: f.name) { continue }
             }
             out.writeField(f.name, f.value)
         }

@@ -770,17 +770,20 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         ex.upstreamStartNanos = NIODeadline.now().uptimeNanoseconds
 
         let head = ex.head
+        var untrustedHeaders = ex.peerTrusted ? nil : ex.state.config.untrustedHeaders
         var traceFields: TraceFields?
         if let tracing = services.tracing, let parent = ex.span {
             let (span, fields) = tracing.startUpstreamSpan(parent: parent, method: head.method, target: ex.upstreamTarget)
             ex.upstreamSpan = span
             traceFields = fields
+            // The request's own trace-context fields are replaced by the span's (not forwarded beside them).
+            untrustedHeaders = ex.peerTrusted ? TraceFields.names : ex.state.untrustedAndTraceFields
         }
         var out = context.channel.allocator.buffer(capacity: 512 + head.uri.utf8.count + 64 * head.headers.count
                                                               + min(ex.bufferedBody?.readableBytes ?? 0, 16384))
         ForwardedHead.write(head, path: ex.policyRequest?.path ?? "/", query: ex.policyRequest?.query, route: route,
                             requestID: ex.requestID, peerTrusted: ex.peerTrusted, peerText: peerText, isTLS: isTLS,
-                            untrustedHeaders: ex.peerTrusted ? nil : ex.state.config.untrustedHeaders, traceFields: traceFields,
+                            untrustedHeaders: untrustedHeaders, traceFields: traceFields,
                             into: &out)
         if let body = ex.bufferedBody {
             out.writeStaticString("Content-Length: ")

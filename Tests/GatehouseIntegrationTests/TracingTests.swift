@@ -183,3 +183,29 @@ private let collectorReply = CannedResponse("HTTP/1.1 200 OK\r\nContent-Type: ap
         await upstream.stop()
     }
 }
+
+@Suite(.serialized) struct TracingProtobufTests {
+    @Test func theDefaultExportIsOTLPProtobuf() async throws {
+        let upstream = try await CaptureUpstream()
+        let collector = try await CaptureUpstream { _ in
+            CannedResponse("HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n")
+        }
+        let gateway = try GatewayProcess(yaml: tracingYAML.replacingOccurrences(of: "UP", with: String(upstream.port))
+            .replacingOccurrences(of: "TRACING", with: "tracing: { otlp: \(collector.url) }"))
+        #expect(try await send(.GET, gateway.url + "/open").status == 200)
+        #expect(gateway.stop() == 0)
+        let exports = collector.requests
+        #expect(!exports.isEmpty)
+        for export in exports {
+            #expect(export.method == "POST")
+            #expect(export.path == "/v1/traces")
+            #expect(export.first("content-type") == "application/x-protobuf")
+        }
+        // Protobuf keeps strings as UTF-8: the span's name and the service's are in the body.
+        let body = exports.flatMap(\.body)
+        #expect(String(decoding: body, as: UTF8.self).contains("GET open"))
+        #expect(String(decoding: body, as: UTF8.self).contains("gatehouse"))
+        await collector.stop()
+        await upstream.stop()
+    }
+}
