@@ -244,6 +244,9 @@ public final class Gateway: Service, Sendable {
                 return state.generation
             }
             logger.info("configuration reloaded", metadata: ["generation": "\(gen)", "routes": "\(config.router.routes.count)"])
+            if config.tracing != tracing?.settings {
+                logger.warning("tracing: is read at start only; the change takes effect when the gateway is restarted")
+            }
             return .success(gen)
         } catch let e as ConfigError {
             logger.error("configuration rejected; the previous configuration keeps serving:\n\(e)")

@@ -175,11 +175,23 @@ private let collectorReply = CannedResponse("HTTP/1.1 200 OK\r\nContent-Type: ap
         // A client's own field passes as before: `traceparent` is not among the untrusted headers.
         let clientValue = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
         #expect(try await send(.GET, gateway.url + "/open", headers: [("traceparent", clientValue)]).status == 200)
+        // `tracing:` is read at start: a reload that adds it says so and changes nothing.
+        let yaml = try String(contentsOfFile: gateway.configPath, encoding: .utf8)
+        try (yaml + "\ntracing: { otlp: \"http://127.0.0.1:9\" }\n").write(toFile: gateway.configPath, atomically: true, encoding: .utf8)
+        gateway.signal(SIGHUP)
+        var warned = false
+        for _ in 0..<50 where !warned {
+            try await Task.sleep(for: .milliseconds(100))
+            warned = gateway.stderr.contains("tracing: is read at start only")
+        }
+        #expect(warned, "\(gateway.stderr)")
+        #expect(try await send(.GET, gateway.url + "/open").status == 200)
         gateway.stop()
         let requests = upstream.requests
-        #expect(requests.count == 2)
+        #expect(requests.count == 3)
         #expect(requests.first?.values("traceparent") == [])
-        #expect(requests.last?.values("traceparent") == [clientValue])
+        #expect(requests[1].values("traceparent") == [clientValue])
+        #expect(requests.last?.values("traceparent") == [])
         await upstream.stop()
     }
 }
