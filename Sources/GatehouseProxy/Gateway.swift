@@ -24,6 +24,9 @@ import ServiceLifecycle
 /// ServiceGroup(services: [gateway.callLog, gateway.credentialRefresher, gateway.jwksRefresher, gateway], ...)
 /// ```
 ///
+/// With `tracing:` configured, `tracing` is a service too, to run first (it stops last, after the
+/// gateway's last spans have ended).
+///
 /// `start()` and `shutdown(grace:)` bind and drain for a caller that manages the gateway by hand;
 /// `shutdown(grace:)` also closes the call log. Such a caller runs `credentialRefresher` itself if
 /// it wants the store polled (without it, an unknown key id still re-reads the store at once).
