@@ -87,6 +87,59 @@ public struct LogSettings: Sendable {
     public var maxBytes: Int = 1 << 30
 }
 
+/// Request tracing (`tracing:`): where spans are exported over OTLP/HTTP, under which service name,
+/// and which share of traces is kept. Absent, the gateway creates no spans at all.
+public struct TracingSettings: Sendable, Equatable {
+    /// The OTLP wire encodings over HTTP.
+    public enum WireProtocol: String, Sendable, Equatable {
+        case protobuf = "http/protobuf"
+        case json = "http/json"
+    }
+    /// The collector's base URL (`http://127.0.0.1:4318`), as written.
+    public var otlp: String
+    /// The URL spans are posted to: the base URL's path followed by `v1/traces`, as for
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    public var tracesEndpoint: String
+    /// `service.name` of the exported resource.
+    public var serviceName: String = "gatehouse"
+    /// The share of new traces kept, 0...1; a continued trace follows its parent's decision.
+    public var sampleRatio: Double = 1
+    /// The body encoding of the export requests.
+    public var wireProtocol: WireProtocol = .protobuf
+
+    public init(otlp: String, tracesEndpoint: String) {
+        self.otlp = otlp
+        self.tracesEndpoint = tracesEndpoint
+    }
+
+    /// Validates a collector URL: http or https, with a host and a port. Returns the traces
+    /// endpoint, or the reason the URL is refused.
+    public static func tracesEndpoint(forCollector text: String) -> Result<String, ConfigMessage> {
+        guard let url = URLComponents(string: text), let scheme = url.scheme?.lowercased() else {
+            return .failure(ConfigMessage("\"\(text)\" is not a URL (expected e.g. http://127.0.0.1:4318)"))
+        }
+        guard scheme == "http" || scheme == "https" else {
+            return .failure(ConfigMessage("\"\(text)\": the OTLP exporter speaks http or https only (expected e.g. http://127.0.0.1:4318)"))
+        }
+        guard let host = url.host, !host.isEmpty else {
+            return .failure(ConfigMessage("\"\(text)\" has no host (expected e.g. http://127.0.0.1:4318)"))
+        }
+        guard url.port != nil else {
+            return .failure(ConfigMessage("\"\(text)\" has no port (expected e.g. http://\(host):4318)"))
+        }
+        guard url.query == nil, url.fragment == nil, url.user == nil else {
+            return .failure(ConfigMessage("\"\(text)\": a collector URL takes no user, query or fragment"))
+        }
+        return .success(text.hasSuffix("/") ? text + "v1/traces" : text + "/v1/traces")
+    }
+}
+
+/// A configuration problem's text, without its position (the reader adds file:line).
+public struct ConfigMessage: Error, Sendable, Equatable {
+    public let text: String
+    public init(_ text: String) { self.text = text }
+}
+
 /// Time limits and caps on client connections (`limits:`), nginx-like by default.
 public struct ClientLimits: Sendable, Equatable {
     /// The whole request head must arrive within this time of its first byte (or of the
@@ -188,12 +241,14 @@ public struct GatewayConfig: Sendable {
     public var limits = ClientLimits()
     /// Fields removed from requests of untrusted peers before they go upstream.
     public var untrustedHeaders = HeaderNameSet(UntrustedHeaders.defaults)
+    /// Request tracing (`tracing:`); nil, the default, creates no spans.
+    public var tracing: TracingSettings? = nil
 }
 
 /// Loads and validates configuration files.
 public enum ConfigLoader {
     static let topKeys = ["listen", "admin", "store", "log", "trusted_proxies", "problem_type_base", "upstreams", "routes", "policies", "tls",
-                          "limits", "untrusted_headers"]
+                          "limits", "untrusted_headers", "tracing"]
 
     /// Loads a file. Throws ``ConfigError`` with every problem found, each with file:line:column.
     public static func load(file: String, context: (String) -> BuildContext) throws -> GatewayConfig {
@@ -275,6 +330,29 @@ public enum ConfigLoader {
             }
         }
         let tls = f["tls"].flatMap { TLSSettings.read($0, r, base: context.baseDirectory) }
+        var tracing: TracingSettings?
+        if let t = f["tracing"], let tf = r.mapping(t, known: ["otlp", "service_name", "sample_ratio", "protocol"], required: ["otlp"]),
+           let on = tf["otlp"], let base = r.string(on) {
+            switch TracingSettings.tracesEndpoint(forCollector: base) {
+            case .failure(let m): r.error(on, m.text)
+            case .success(let endpoint):
+                var settings = TracingSettings(otlp: base, tracesEndpoint: endpoint)
+                if let n = tf["service_name"], let v = r.string(n) {
+                    if v.isEmpty { r.error(n, "service_name must not be empty") } else { settings.serviceName = v }
+                }
+                if let n = tf["sample_ratio"] {
+                    if case .scalar(let sc) = n.node, let v = Double(sc.string), v >= 0, v <= 1 {
+                        settings.sampleRatio = v
+                    } else {
+                        r.error(n, "sample_ratio must be a number from 0 to 1 (e.g. 0.1 keeps one trace in ten)")
+                    }
+                }
+                if let n = tf["protocol"], let v = r.oneOf(n, ["http/protobuf", "http/json"]) {
+                    settings.wireProtocol = TracingSettings.WireProtocol(rawValue: v)!
+                }
+                tracing = settings
+            }
+        }
         let typeBase = f["problem_type_base"].flatMap(r.string) ?? "docs/reasons.md#"
 
         // Upstreams
@@ -403,7 +481,7 @@ public enum ConfigLoader {
         if !r.issues.isEmpty { throw ConfigError(issues: r.issues) }
         return GatewayConfig(file: file, listen: listen, admin: admin, storePath: storePath, log: log, trustedProxies: trusted, problemTypeBase: typeBase,
                              upstreams: upstreams, router: Router(routes: routes), policyNames: policyNames, tls: tls,
-                             limits: limits, untrustedHeaders: HeaderNameSet(untrusted))
+                             limits: limits, untrustedHeaders: HeaderNameSet(untrusted), tracing: tracing)
     }
 
     /// Modes: `enforce`/`shadow`, with the WAF's words `block`/`detect` as aliases.

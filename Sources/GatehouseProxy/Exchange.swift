@@ -5,6 +5,7 @@ import GatehouseStore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import Tracing
 
 /// Shared, thread-safe services every connection handler uses.
 final class GatewayServices: Sendable {
@@ -13,11 +14,14 @@ final class GatewayServices: Sendable {
     let callLog: CallLogWriter
     let logger: Logger
     let metrics = GatewayMetrics()
+    /// Request tracing; nil (the default) creates no spans.
+    let tracing: GatewayTracing?
     /// Open client connections per event loop (cap, time limits, shutdown).
     let connections = ClientConnections()
 
-    init(runtime: RuntimeState, callLog: CallLogWriter, logger: Logger) {
+    init(runtime: RuntimeState, callLog: CallLogWriter, logger: Logger, tracing: GatewayTracing? = nil) {
         self.runtime = NIOLockedValueBox(runtime)
+        self.tracing = tracing
         self.pools = LoopPools()
         self.callLog = callLog
         self.logger = logger
@@ -69,6 +73,10 @@ final class Exchange {
     var connectAttempts = 0
     var targetStart = 0
     var retriedStale = false
+    /// The request's server span (tracing on only), ended when the call-log record is written.
+    var span: (any Span)?
+    /// The current upstream exchange's client span (tracing on only).
+    var upstreamSpan: (any Span)?
     /// Whether the read timeout applies (from request sent until the response ends).
     var awaitingUpstream = false
     /// Last time the upstream sent anything (uptime ns); the read timeout counts from here.

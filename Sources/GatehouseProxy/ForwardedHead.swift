@@ -13,16 +13,19 @@ import NIOCore
 /// underscore spellings of the fields the gateway writes itself (CGI/WSGI upstreams read
 /// `X_Forwarded_For` as `X-Forwarded-For`). Added: `X-Forwarded-For` (appended to a trusted proxy's),
 /// `X-Forwarded-Proto` and `X-Forwarded-Host` (unless a trusted proxy sent them), `X-Request-Id`.
-/// The caller writes the framing field and the blank line.
+/// With tracing on (`traceFields` given), the client's `traceparent` and `tracestate` are replaced
+/// by the upstream span's. The caller writes the framing field and the blank line.
 enum ForwardedHead {
     /// Matches only spellings other than the canonical one (those reach their own `FieldKind`).
     static let ownFieldsOtherwiseSpelled = HeaderNameSet(["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-request-id"])
 
     /// Writes the request line and fields. `path`: the canonical path (a route's `strip_prefix` is
-    /// removed here, on whole segments); `query` as received.
+    /// removed here, on whole segments); `query` as received; `traceFields`: the upstream span's
+    /// W3C trace context, nil when tracing is off (the client's fields then pass as any other; with
+    /// it, the caller's `untrustedHeaders` names them, so that they are replaced, not doubled).
     static func write(_ head: RequestHead, path: String, query: String?, route: CompiledRoute, requestID: String,
                       peerTrusted: Bool, peerText: String, isTLS: Bool, untrustedHeaders: HeaderNameSet?,
-                      into out: inout ByteBuffer) {
+                      traceFields: TraceFields? = nil, into out: inout ByteBuffer) {
         out.writeString(head.method)
         out.writeStaticString(" ")
         out.writeString(route.stripPrefix.flatMap { CanonicalTarget.stripPrefix($0, from: path) } ?? path)
@@ -77,6 +80,10 @@ enum ForwardedHead {
         if !forwardedProto { out.writeStaticString(isTLS ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n") }
         if !forwardedHost, let host { out.writeField("X-Forwarded-Host", host) }
         out.writeField("X-Request-Id", requestID)
+        if let traceFields {
+            if let v = traceFields.traceparent { out.writeField("traceparent", v) }
+            if let v = traceFields.tracestate { out.writeField("tracestate", v) }
+        }
     }
 
     /// `name.` or `name.:port` without the dot (a fully qualified name's root label), else as is.

@@ -25,6 +25,9 @@ import ServiceLifecycle
 /// ServiceGroup(services: [gateway.callLog, gateway.credentialRefresher, gateway.jwksRefresher, gateway], ...)
 /// ```
 ///
+/// With `tracing:` configured, `tracing` is a service too, to run first (it stops last, after the
+/// gateway's last spans have ended).
+///
 /// `start()` and `shutdown(grace:)` bind and drain for a caller that manages the gateway by hand;
 /// `shutdown(grace:)` also closes the call log. Such a caller runs `credentialRefresher` itself if
 /// it wants the store polled (without it, an unknown key id still re-reads the store at once).
@@ -51,6 +54,9 @@ public final class Gateway: Service, Sendable {
     /// Where every metric of this process is kept (swift-metrics is bootstrapped over it once per
     /// process); `/metrics` renders it.
     let registry: PrometheusCollectorRegistry
+    /// Request tracing, when the configuration has `tracing:`: a service to run before the gateway
+    /// (see ``GatewayTracing``). Read once, at start; a reload does not change it.
+    public let tracing: GatewayTracing?
 
     /// Loads the configuration, opens the store and prepares the event loops; `run()` (or `start()`)
     /// binds.
@@ -72,7 +78,8 @@ public final class Gateway: Service, Sendable {
         let writer = CallLogWriter(store: store, capacity: config.log.queueCapacity, capacityBytes: config.log.queueBytes,
                                    batchSize: config.log.batchSize, retention: config.log.retention, maxBytes: config.log.maxBytes,
                                    logger: logger)
-        services = GatewayServices(runtime: RuntimeState(config: config, generation: 1), callLog: writer, logger: logger)
+        tracing = try config.tracing.map { try GatewayTracing.bootstrap($0, logger: logger) }
+        services = GatewayServices(runtime: RuntimeState(config: config, generation: 1), callLog: writer, logger: logger, tracing: tracing)
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         quiesce = NIOLockedValueBox(ServerQuiescingHelper(group: group))
         serverChannel = NIOLockedValueBox<(any Channel)?>(nil)
@@ -243,6 +250,9 @@ public final class Gateway: Service, Sendable {
                 return state.generation
             }
             logger.info("configuration reloaded", metadata: ["generation": "\(gen)", "routes": "\(config.router.routes.count)"])
+            if config.tracing != tracing?.settings {
+                logger.warning("tracing: is read at start only; the change takes effect when the gateway is restarted")
+            }
             return .success(gen)
         } catch let e as ConfigError {
             logger.error("configuration rejected; the previous configuration keeps serving:\n\(e)")

@@ -6,6 +6,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Tracing
 
 #if canImport(Glibc)
 import Glibc
@@ -309,6 +310,11 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         // The configuration is read through `state` (a class), never copied whole per request.
         let state = services.current
         let peerTrusted = isPeerTrusted(state.config.trustedProxies)
+        var span: (any Span)?
+        if let tracing = services.tracing {
+            let incoming = peerTrusted ? TraceFields(traceparent: head.first("traceparent"), tracestate: head.first("tracestate")) : nil
+            span = tracing.startRequestSpan(method: head.method, incoming: incoming)
+        }
         var requestID: String
         if peerTrusted, let incoming = head.first("x-request-id"), RequestIDGenerator.isAcceptable(incoming) {
             requestID = RequestIDGenerator.claim(incoming)
@@ -325,6 +331,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         if let target = decision.target { exchangeHead.uri = target }
         let ex = Exchange(requestID: requestID, head: exchangeHead, state: state, startNanos: startNanos, wallTime: now)
         ex.peerTrusted = peerTrusted
+        ex.span = span
         if quiescing { ex.keepAlive = false }
         exchange = ex
         act(ex, decision)
@@ -765,11 +772,21 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         ex.upstreamStartNanos = NIODeadline.now().uptimeNanoseconds
 
         let head = ex.head
+        var untrustedHeaders = ex.peerTrusted ? nil : ex.state.config.untrustedHeaders
+        var traceFields: TraceFields?
+        if let tracing = services.tracing, let parent = ex.span {
+            let (span, fields) = tracing.startUpstreamSpan(parent: parent, method: head.method, target: ex.upstreamTarget)
+            ex.upstreamSpan = span
+            traceFields = fields
+            // The request's own trace-context fields are replaced by the span's (not forwarded beside them).
+            untrustedHeaders = ex.peerTrusted ? TraceFields.names : ex.state.untrustedAndTraceFields
+        }
         var out = context.channel.allocator.buffer(capacity: 512 + head.uri.utf8.count + 64 * head.headers.count
                                                               + min(ex.bufferedBody?.readableBytes ?? 0, 16384))
         ForwardedHead.write(head, path: ex.policyRequest?.path ?? "/", query: ex.policyRequest?.query, route: route,
                             requestID: ex.requestID, peerTrusted: ex.peerTrusted, peerText: peerText, isTLS: isTLS,
-                            untrustedHeaders: ex.peerTrusted ? nil : ex.state.config.untrustedHeaders, into: &out)
+                            untrustedHeaders: untrustedHeaders, traceFields: traceFields,
+                            into: &out)
         if let body = ex.bufferedBody {
             out.writeStaticString("Content-Length: ")
             out.writeDecimal(body.readableBytes)
@@ -897,6 +914,10 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     }
 
     private func failUpstream(_ ex: Exchange, _ denial: Denial) {
+        if let span = ex.upstreamSpan {
+            ex.upstreamSpan = nil
+            GatewayTracing.endUpstreamSpan(span, status: 0, failure: denial.code.rawValue)
+        }
         ex.awaitingUpstream = false
         ex.upstreamNanos = ex.upstreamStartNanos == 0 ? nil : NIODeadline.now().uptimeNanoseconds - ex.upstreamStartNanos
         if !ex.requestEnded { ex.keepAlive = false }
@@ -989,6 +1010,10 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         ex.upstreamNanos = now - ex.upstreamStartNanos
         let conn = ex.upstream
         ex.upstream = nil
+        if let span = ex.upstreamSpan {
+            ex.upstreamSpan = nil
+            GatewayTracing.endUpstreamSpan(span, status: ex.status, failure: nil)
+        }
         if let conn {
             if reusable && ex.requestEnded, let spec = ex.upstreamSpec {
                 pool?.release(conn, maxIdle: spec.maxIdle, now: now)
@@ -1012,6 +1037,11 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         guard let ex = exchange else { return }
         let conn = ex.upstream
         ex.upstream = nil
+        if let span = ex.upstreamSpan {
+            ex.upstreamSpan = nil
+            GatewayTracing.endUpstreamSpan(span, status: receivedHead ? ex.status : 0,
+                                           failure: receivedHead ? "response_incomplete" : "no_response")
+        }
         if !receivedHead {
             // A pooled keep-alive connection the upstream closed just as it was reused (RFC 9112
             // §9.3.1): retried once on a new one, but only when the upstream cannot have acted on
@@ -1095,5 +1125,14 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             route: ex.route?.name, status: ex.status, reason: ex.denial?.code, check: ex.denial == nil ? nil : ex.decidingCheck,
             totalNanos: now - ex.startNanos, upstreamNanos: ex.upstreamNanos, connectNanos: ex.upstreamConnectNanos))
         services.callLog.submit(record)
+        if let span = ex.span {
+            // An upstream span still open here was cut short (the client left, a timeout).
+            if let up = ex.upstreamSpan {
+                ex.upstreamSpan = nil
+                GatewayTracing.endUpstreamSpan(up, status: 0, failure: "abandoned")
+            }
+            ex.span = nil
+            GatewayTracing.endRequestSpan(span, ex)
+        }
     }
 }

@@ -17,9 +17,13 @@ final class RuntimeState: Sendable {
     let config: GatewayConfig
     let renderer: ProblemRenderer
     let generation: Int
+    /// With tracing on, what an untrusted peer's request loses: the `untrusted_headers` and the
+    /// trace-context fields, which the gateway writes itself (derived here, once per configuration).
+    let untrustedAndTraceFields: HeaderNameSet
 
     init(config: GatewayConfig, generation: Int) {
         self.config = config
+        self.untrustedAndTraceFields = HeaderNameSet(config.untrustedHeaders.names.union(TraceFields.names.names))
         self.renderer = ProblemRenderer(typeBase: config.problemTypeBase)
         self.generation = generation
     }

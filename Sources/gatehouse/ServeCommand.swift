@@ -65,9 +65,10 @@ struct ServeCommand: AsyncParsableCommand {
         // Graceful shutdown runs through the services from last to first, each after the one
         // behind it has returned: the reload loop ends, the gateway drains (its last call-log
         // records queued), the JWKS loads and the credential refresh stop, the call log is written
-        // out, and the demo upstream, which the gateway may still be forwarding to while it
-        // drains, stops last.
+        // out, the demo upstream, which the gateway may still be forwarding to while it drains,
+        // stops, and the tracing exporter, which the gateway's last spans reach, flushes last.
         var services: [any Service] = []
+        if let tracing = gateway.tracing { services.append(tracing) }
         if let demo { services.append(demo) }
         services += [gateway.callLog, gateway.credentialRefresher, gateway.jwksRefresher, gateway, reload]
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -147,4 +147,37 @@ import Testing
         #expect(!chunked.contains("Content-Length"))
         #expect(chunked.contains("Transfer-Encoding: chunked\r\n"))
     }
+
+    // MARK: Trace context
+
+    @Test func withTracingTheSpansTraceContextReplacesTheClients() throws {
+        let head = try request("GET /api/a HTTP/1.1\r\nHost: h\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"
+                               + "TraceState: vendor=client\r\nX-User: u\r\n\r\n")
+        let mine = TraceFields(traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", tracestate: nil)
+        let config = try ConfigLoader.parse(yaml: """
+            untrusted_headers: { add: [x-user] }
+            upstreams:
+              app: { targets: ["http://127.0.0.1:9000"] }
+            routes:
+              - match: { path: /a }
+                upstream: app
+            """, file: "t.yaml", context: BuildContext(directory: NoKeys(), baseDirectory: "/tmp"))
+        let state = RuntimeState(config: config, generation: 1)
+        for trusted in [false, true] {
+            var out = ByteBuffer()
+            ForwardedHead.write(head, path: "/api/a", query: nil, route: route, requestID: "rid-1", peerTrusted: trusted,
+                                peerText: "203.0.113.9", isTLS: false,
+                                untrustedHeaders: trusted ? TraceFields.names : state.untrustedAndTraceFields, traceFields: mine, into: &out)
+            let text = String(buffer: out).lowercased()
+            #expect(text.components(separatedBy: "traceparent:").count == 2, "\(text)")
+            #expect(text.contains("traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n"))
+            #expect(!text.contains("tracestate"))
+            // Only the trace fields are added to what a trusted peer's request loses.
+            #expect(text.contains("x-user: u") == trusted)
+        }
+        // Off: the client's fields pass as any other.
+        let off = try forwarded("GET /api/a HTTP/1.1\r\nHost: h\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n",
+                                path: "/api/a")
+        #expect(values(off.fields, "traceparent") == ["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"])
+    }
 }
