@@ -1,5 +1,6 @@
 import GatehouseConfig
 import GatehouseCore
+import GatehouseHTTP1
 import Logging
 import NIOConcurrencyHelpers
 import OTel
