@@ -174,7 +174,9 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "GatehouseWAFTests", dependencies: ["GatehouseWAF", "GatehouseCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "GatehouseConfigTests", dependencies: ["GatehouseConfig", "GatehouseIdentity", "GatehouseCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GatehouseConfigTests", dependencies: ["GatehouseConfig", "GatehouseIdentity", "GatehouseCore"],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "GatehouseStoreTests",
             // GRDB: to write rows as older versions did.
@@ -189,8 +191,11 @@ let package = Package(
             name: "GatehouseProxyTests",
             // NIOEmbedded: the upstream connection handler driven without sockets. NIOHTTP1: the
             // reference parser the gateway's codec is compared with.
-            dependencies: ["GatehouseProxy", "GatehouseHTTP1", "GatehouseCore", "GatehouseConfig", "GatehouseIdentity", "GatehouseChecks", .product(name: "NIOCore", package: "swift-nio"),
-                           .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")],
+            dependencies: [
+                "GatehouseProxy", "GatehouseHTTP1", "GatehouseCore", "GatehouseConfig", "GatehouseIdentity", "GatehouseChecks",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -223,7 +228,8 @@ let package = Package(
         .testTarget(
             name: "GatehouseAdversarialTests",
             dependencies: [
-                "GatehouseTestSupport", "GatehouseCore", "GatehouseIdentity", "GatehouseChecks", "GatehouseConfig", "GatehouseProxy", "GatehouseStore",
+                "GatehouseTestSupport", "GatehouseCore", "GatehouseIdentity", "GatehouseChecks", "GatehouseConfig", "GatehouseProxy",
+                "GatehouseStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

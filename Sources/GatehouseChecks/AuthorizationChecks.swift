@@ -3,10 +3,12 @@ import GatehouseCore
 
 /// The denial an authorization check gives when no authenticating check ran before it.
 func unauthenticated(_ request: PolicyRequest, check: String) -> Denial {
-    Denial(code: .missingCredentials,
-           detail: "\(request.summary) requires an authenticated caller before check \(check); no credential was accepted (is an authentication policy listed before it on this route?)",
-           required: ["an authenticated caller"], presented: [],
-           headers: [HeaderField("WWW-Authenticate", "Bearer realm=\"gatehouse\"")])
+    Denial(
+        code: .missingCredentials,
+        detail:
+            "\(request.summary) requires an authenticated caller before check \(check); no credential was accepted (is an authentication policy listed before it on this route?)",
+        required: ["an authenticated caller"], presented: [],
+        headers: [HeaderField("WWW-Authenticate", "Bearer realm=\"gatehouse\"")])
 }
 
 /// `scopes`: the principal must hold all (or any) of the required scopes, optionally per method.
@@ -36,16 +38,25 @@ public struct ScopesCheck: PolicyCheck {
         let ok = match == .all ? missing.isEmpty : needed.contains { granted.contains($0) }
         let grantedText = granted.isEmpty ? "no scopes" : granted.joined(separator: " ")
         if ok {
-            return .allow(note: "\(request.summary) needs \(match == .any ? "any of " : "")\(needed.joined(separator: " ")); granted \(grantedText)")
+            return .allow(
+                note: "\(request.summary) needs \(match == .any ? "any of " : "")\(needed.joined(separator: " ")); granted \(grantedText)")
         }
         let want = match == .all ? missing : needed
-        let needText = match == .all ? "scope\(want.count == 1 ? "" : "s") \(want.joined(separator: " "))" : "one of the scopes \(needed.joined(separator: " "))"
+        let needText =
+            match == .all
+            ? "scope\(want.count == 1 ? "" : "s") \(want.joined(separator: " "))" : "one of the scopes \(needed.joined(separator: " "))"
         let who = p.method.contains("jwt") ? "the token grants" : "the caller holds"
-        return .deny(Denial(code: .insufficientScope,
-                            detail: "\(request.summary) needs \(needText); \(who) \(grantedText)",
-                            required: needed, presented: granted,
-                            hint: "Request a token that includes \(needText).",
-                            headers: [HeaderField("WWW-Authenticate", "Bearer realm=\"gatehouse\", error=\"insufficient_scope\", scope=\"\(needed.joined(separator: " "))\"")]))
+        return .deny(
+            Denial(
+                code: .insufficientScope,
+                detail: "\(request.summary) needs \(needText); \(who) \(grantedText)",
+                required: needed, presented: granted,
+                hint: "Request a token that includes \(needText).",
+                headers: [
+                    HeaderField(
+                        "WWW-Authenticate",
+                        "Bearer realm=\"gatehouse\", error=\"insufficient_scope\", scope=\"\(needed.joined(separator: " "))\"")
+                ]))
     }
 }
 
@@ -60,7 +71,10 @@ public struct RolesCheck: PolicyCheck {
     public let require: [String]
     public let byMethod: [String: [String]]
 
-    public init(id: String, anyRole: [String] = [], permissions: [String: [String]] = [:], require: [String] = [], byMethod: [String: [String]] = [:]) {
+    public init(
+        id: String, anyRole: [String] = [], permissions: [String: [String]] = [:], require: [String] = [],
+        byMethod: [String: [String]] = [:]
+    ) {
         self.id = id
         self.anyRole = anyRole
         self.permissions = permissions
@@ -75,9 +89,12 @@ public struct RolesCheck: PolicyCheck {
         var notes: [String] = []
         if !anyRole.isEmpty {
             guard let hit = anyRole.first(where: { roles.contains($0) }) else {
-                return .deny(Denial(code: .missingRole, detail: "\(request.summary) needs role \(anyRole.joined(separator: " or ")); the caller has \(rolesText)",
-                                    required: anyRole, presented: roles,
-                                    hint: "Ask an administrator to grant role \(anyRole.joined(separator: " or "))."))
+                return .deny(
+                    Denial(
+                        code: .missingRole,
+                        detail: "\(request.summary) needs role \(anyRole.joined(separator: " or ")); the caller has \(rolesText)",
+                        required: anyRole, presented: roles,
+                        hint: "Ask an administrator to grant role \(anyRole.joined(separator: " or "))."))
             }
             notes.append("role \(hit)")
         }
@@ -87,10 +104,15 @@ public struct RolesCheck: PolicyCheck {
             let missing = needed.filter { !granted.contains($0) }
             if !missing.isEmpty {
                 let grantingRoles = permissions.filter { !Set($0.value).isDisjoint(with: missing) }.keys.sorted()
-                return .deny(Denial(code: .missingPermission,
-                                    detail: "\(request.summary) needs permission \(missing.joined(separator: ", ")); the caller's roles (\(rolesText)) grant \(granted.isEmpty ? "none" : granted.sorted().joined(separator: ", "))",
-                                    required: needed, presented: roles.map { "role \($0)" } + granted.sorted(),
-                                    hint: grantingRoles.isEmpty ? "No role grants \(missing.joined(separator: ", ")); ask the operator." : "Ask an administrator for role \(grantingRoles.joined(separator: " or ")), which grants it."))
+                return .deny(
+                    Denial(
+                        code: .missingPermission,
+                        detail:
+                            "\(request.summary) needs permission \(missing.joined(separator: ", ")); the caller's roles (\(rolesText)) grant \(granted.isEmpty ? "none" : granted.sorted().joined(separator: ", "))",
+                        required: needed, presented: roles.map { "role \($0)" } + granted.sorted(),
+                        hint: grantingRoles.isEmpty
+                            ? "No role grants \(missing.joined(separator: ", ")); ask the operator."
+                            : "Ask an administrator for role \(grantingRoles.joined(separator: " or ")), which grants it."))
             }
             notes.append("permissions \(needed.joined(separator: ", ")) granted by \(rolesText)")
         }
@@ -123,7 +145,9 @@ public struct OwnerCheck: PolicyCheck {
         if let v = ClaimPath.lookup(claim, in: p.claims) {
             if let t = v.exactText { return .text(t) }
             if case .number = v {
-                return .notComparable("the number \(v.scalarString ?? "?"), which the gateway cannot compare exactly (it is not an integer within ±(2^53 − 1))")
+                return .notComparable(
+                    "the number \(v.scalarString ?? "?"), which the gateway cannot compare exactly (it is not an integer within ±(2^53 − 1))"
+                )
             }
             switch v {
             case .bool(let b): return .notComparable("the boolean \(b), not a string or integer")
@@ -158,24 +182,34 @@ public struct OwnerCheck: PolicyCheck {
     /// `ambiguous_body`; so is a path that names two members (`"a.b"` and `"a": {"b"}`).
     func readBodyOwner(_ request: PolicyRequest, _ body: [UInt8], _ bodyField: String) -> BodyOwner {
         if let why = OwnerCheck.notPlainJSON(request.headers) {
-            return .ambiguous(ambiguousBody(request, why, why: "the upstream would not read the body as the UTF-8 JSON the check reads (a form body, say, can carry other fields than the JSON text)"))
+            return .ambiguous(
+                ambiguousBody(
+                    request, why,
+                    why:
+                        "the upstream would not read the body as the UTF-8 JSON the check reads (a form body, say, can carry other fields than the JSON text)"
+                ))
         }
         let paths = OwnerCheck.readings(of: bodyField)
         let found: [[String]: StrictJSONValue]
         do {
             found = try StrictJSON.values(at: Set(paths), in: body)
         } catch let e as StrictJSONError {
-            return .ambiguous(ambiguousBody(request, e.description, why: e.kind == .duplicateKey
-                ? "JSON parsers disagree on which of two same-named members wins (Foundation keeps the first; Python, Node and Go the last), so the gateway could check another value than the upstream acts on"
-                : "the upstream's parser could read it differently, or not at all"))
+            return .ambiguous(
+                ambiguousBody(
+                    request, e.description,
+                    why: e.kind == .duplicateKey
+                        ? "JSON parsers disagree on which of two same-named members wins (Foundation keeps the first; Python, Node and Go the last), so the gateway could check another value than the upstream acts on"
+                        : "the upstream's parser could read it differently, or not at all"))
         } catch {
             return .missing
         }
         let hits = paths.filter { found[$0] != nil }
         if hits.count > 1 {
             let shown = hits.map { "/" + $0.map(StrictJSON.pointerToken).joined(separator: "/") }
-            return .ambiguous(ambiguousBody(request, "body field \(bodyField) names both \(shown.joined(separator: " and "))",
-                                            why: "readers of a dotted path disagree on which member it means"))
+            return .ambiguous(
+                ambiguousBody(
+                    request, "body field \(bodyField) names both \(shown.joined(separator: " and "))",
+                    why: "readers of a dotted path disagree on which member it means"))
         }
         guard let path = hits.first, let v = found[path] else { return .missing }
         let pointer = "/" + path.map(StrictJSON.pointerToken).joined(separator: "/")
@@ -183,17 +217,22 @@ public struct OwnerCheck: PolicyCheck {
         case .string(let s): return .text(s)
         case .number(let t):
             if let i = OwnerCheck.exactInteger(t) { return .text(i) }
-            return .ambiguous(ambiguousBody(request, "body field \(bodyField) (\(pointer)) is the number \(t.count > 40 ? String(t.prefix(40)) + "…" : t)",
-                                            why: "a number with a fraction or exponent, or an integer beyond ±(2^53 − 1), is read as different values by different parsers (JavaScript rounds 9007199254740993 to 9007199254740992; Python reads 1.0 as 1.0, JavaScript as 1)"))
+            return .ambiguous(
+                ambiguousBody(
+                    request, "body field \(bodyField) (\(pointer)) is the number \(t.count > 40 ? String(t.prefix(40)) + "…" : t)",
+                    why:
+                        "a number with a fraction or exponent, or an integer beyond ±(2^53 − 1), is read as different values by different parsers (JavaScript rounds 9007199254740993 to 9007199254740992; Python reads 1.0 as 1.0, JavaScript as 1)"
+                ))
         default:
             return .notComparable("\(v.kindText) at \(pointer)")
         }
     }
 
     func ambiguousBody(_ request: PolicyRequest, _ what: String, why: String) -> Denial {
-        Denial(code: .ambiguousBody, detail: "\(request.summary): check \(id) refused the JSON body: \(what); \(why)",
-               required: ["a strict JSON body (RFC 8259) with each member name once per object"], presented: [what],
-               hint: "Send each member once, as strict UTF-8 JSON; send identifiers as strings.")
+        Denial(
+            code: .ambiguousBody, detail: "\(request.summary): check \(id) refused the JSON body: \(what); \(why)",
+            required: ["a strict JSON body (RFC 8259) with each member name once per object"], presented: [what],
+            hint: "Send each member once, as strict UTF-8 JSON; send identifiers as strings.")
     }
 
     /// Why the body is not plainly UTF-8 JSON by its fields, or nil: its Content-Type must be
@@ -216,7 +255,9 @@ public struct OwnerCheck: PolicyCheck {
         let parameters: [(name: String, value: String)]
         switch MediaTypeParameters.parse(type) {
         case .success(let p): parameters = p
-        case .failure(let e): return "the Content-Type \(e.description); parsers disagree on what such a parameter says (Django and Spring trim `charset = utf-7` and decode the body as UTF-7)"
+        case .failure(let e):
+            return
+                "the Content-Type \(e.description); parsers disagree on what such a parameter says (Django and Spring trim `charset = utf-7` and decode the body as UTF-7)"
         }
         var charsets = 0
         for p in parameters where p.name.lowercased() == "charset" {
@@ -228,7 +269,8 @@ public struct OwnerCheck: PolicyCheck {
         let codings = headers.values("content-encoding")
         if !codings.isEmpty {
             let shown = codings.prefix(4).map { DisplayOwner.text(String($0.prefix(40))) }.joined(separator: ", ")
-            return "the body is content-encoded (Content-Encoding \(shown)\(codings.count > 1 ? " in \(codings.count) fields" : "")); the check reads it as sent, the upstream decoded"
+            return
+                "the body is content-encoded (Content-Encoding \(shown)\(codings.count > 1 ? " in \(codings.count) fields" : "")); the check reads it as sent, the upstream decoded"
         }
         return nil
     }
@@ -289,26 +331,37 @@ public struct OwnerCheck: PolicyCheck {
             }
         }
         guard let owner else {
-            let why = unreadable.map { "the resource owner in \(source) is \($0), not a string or integer" }
+            let why =
+                unreadable.map { "the resource owner in \(source) is \($0), not a string or integer" }
                 ?? "the resource owner could not be read from \(source)"
-            return .deny(Denial(code: .notOwner, detail: "\(request.summary): \(why), so ownership cannot be established",
-                                required: ["\(source) equal to the caller's \(claim)"], presented: []))
+            return .deny(
+                Denial(
+                    code: .notOwner, detail: "\(request.summary): \(why), so ownership cannot be established",
+                    required: ["\(source) equal to the caller's \(claim)"], presented: []))
         }
         let shownOwner = DisplayOwner.text(owner)
         let mine: String
         switch principalValue(p) {
         case .text(let t): mine = t
         case .absent:
-            return .deny(Denial(code: .notOwner, detail: "\(request.summary) belongs to \(shownOwner) (\(source)); the caller has no \(claim) claim to compare",
-                                required: ["\(claim) = \(shownOwner)"], presented: ["no \(claim)"]))
+            return .deny(
+                Denial(
+                    code: .notOwner,
+                    detail: "\(request.summary) belongs to \(shownOwner) (\(source)); the caller has no \(claim) claim to compare",
+                    required: ["\(claim) = \(shownOwner)"], presented: ["no \(claim)"]))
         case .notComparable(let what):
-            return .deny(Denial(code: .notOwner, detail: "\(request.summary) belongs to \(shownOwner) (\(source)); the caller's \(claim) is \(what)",
-                                required: ["\(claim) = \(shownOwner)"], presented: ["\(claim) not comparable"],
-                                hint: "Issue the \(claim) claim as a string."))
+            return .deny(
+                Denial(
+                    code: .notOwner, detail: "\(request.summary) belongs to \(shownOwner) (\(source)); the caller's \(claim) is \(what)",
+                    required: ["\(claim) = \(shownOwner)"], presented: ["\(claim) not comparable"],
+                    hint: "Issue the \(claim) claim as a string."))
         }
         guard OwnerCheck.same(mine, owner) else {
-            return .deny(Denial(code: .notOwner, detail: "\(request.summary) belongs to \(shownOwner) (\(source)); the caller's \(claim) is \(DisplayOwner.text(mine))",
-                                required: ["\(claim) = \(shownOwner)"], presented: ["\(claim) = \(DisplayOwner.text(mine))"]))
+            return .deny(
+                Denial(
+                    code: .notOwner,
+                    detail: "\(request.summary) belongs to \(shownOwner) (\(source)); the caller's \(claim) is \(DisplayOwner.text(mine))",
+                    required: ["\(claim) = \(shownOwner)"], presented: ["\(claim) = \(DisplayOwner.text(mine))"]))
         }
         return .allow(note: "\(claim) \(DisplayOwner.text(mine)) owns \(source) \(shownOwner)")
     }
@@ -322,7 +375,11 @@ enum DisplayOwner {
         for u in s.unicodeScalars {
             n += 1
             if n > 128 { out += "…"; break }
-            if u.value < 0x20 || (u.value >= 0x7F && u.value <= 0x9F) { out += "\\u{" + String(u.value, radix: 16) + "}" } else { out.unicodeScalars.append(u) }
+            if u.value < 0x20 || (u.value >= 0x7F && u.value <= 0x9F) {
+                out += "\\u{" + String(u.value, radix: 16) + "}"
+            } else {
+                out.unicodeScalars.append(u)
+            }
         }
         return out
     }
@@ -356,7 +413,9 @@ enum MediaTypeParameters {
             return "\"" + DisplayOwner.text(String(decoding: b[start..<end], as: UTF8.self).trimmingSpaces.prefix(60).description) + "\""
         }
         skipOWS()
-        guard token() != nil, i < b.count, b[i] == 0x2F else { return .failure(Malformed(description: "is not a media type (type/subtype)")) }
+        guard token() != nil, i < b.count, b[i] == 0x2F else {
+            return .failure(Malformed(description: "is not a media type (type/subtype)"))
+        }
         i += 1
         guard token() != nil else { return .failure(Malformed(description: "is not a media type (type/subtype)")) }
         var out: [(name: String, value: String)] = []
@@ -371,7 +430,11 @@ enum MediaTypeParameters {
             if i == b.count || b[i] == 0x3B { continue }  // an empty parameter is allowed
             let start = i
             guard let name = token(), i < b.count, b[i] == 0x3D else {
-                return .failure(Malformed(description: "parameter \(shown(from: start)) is not a well-formed name=value (RFC 9110 §5.6.6: a token, '=' with no space around it, a token or quoted string)"))
+                return .failure(
+                    Malformed(
+                        description:
+                            "parameter \(shown(from: start)) is not a well-formed name=value (RFC 9110 §5.6.6: a token, '=' with no space around it, a token or quoted string)"
+                    ))
             }
             i += 1
             var value = ""
@@ -395,7 +458,11 @@ enum MediaTypeParameters {
                 value = String(decoding: bytes, as: UTF8.self)
             } else {
                 guard let v = token() else {
-                    return .failure(Malformed(description: "parameter \(shown(from: start)) is not a well-formed name=value (RFC 9110 §5.6.6: a token, '=' with no space around it, a token or quoted string)"))
+                    return .failure(
+                        Malformed(
+                            description:
+                                "parameter \(shown(from: start)) is not a well-formed name=value (RFC 9110 §5.6.6: a token, '=' with no space around it, a token or quoted string)"
+                        ))
                 }
                 value = v
             }
@@ -403,7 +470,11 @@ enum MediaTypeParameters {
             let after = i
             skipOWS()
             if i < b.count, b[i] != 0x3B {
-                return .failure(Malformed(description: "parameter \(shown(from: start)) is not a well-formed name=value (RFC 9110 §5.6.6): \(shown(from: after)) follows its value"))
+                return .failure(
+                    Malformed(
+                        description:
+                            "parameter \(shown(from: start)) is not a well-formed name=value (RFC 9110 §5.6.6): \(shown(from: after)) follows its value"
+                    ))
             }
             out.append((name, value))
         }
@@ -414,8 +485,9 @@ enum MediaTypeParameters {
         switch c {
         case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: return true
         case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
-             UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
-             UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"): return true
+            UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
+            UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            return true
         default: return false
         }
     }
@@ -451,23 +523,36 @@ public struct TenantCheck: PolicyCheck {
             // upstream might use the other.
             let count = request.headers.values(header).count
             if count > 1 || v.contains(",") {
-                return .deny(Denial(code: .badRequest, status: 400,
-                                    detail: "\(request.summary): header \(header) names the tenant \(count > 1 ? "in \(count) fields" : "as a list"); the upstream could read another tenant than check \(id) compares",
-                                    required: ["one \(header) field with one tenant"], presented: ["\(count) \(header) field\(count == 1 ? "" : "s")"]))
+                return .deny(
+                    Denial(
+                        code: .badRequest, status: 400,
+                        detail:
+                            "\(request.summary): header \(header) names the tenant \(count > 1 ? "in \(count) fields" : "as a list"); the upstream could read another tenant than check \(id) compares",
+                        required: ["one \(header) field with one tenant"], presented: ["\(count) \(header) field\(count == 1 ? "" : "s")"]))
             }
             expected = String(v.trimmingSpaces); source = "header \(header)"
         }
         guard let expected else {
-            return .deny(Denial(code: .wrongTenant, detail: "\(request.summary): the target tenant could not be determined (\([pathParam.map { "path parameter {\($0)}" }, header.map { "header \($0)" }].compactMap { $0 }.joined(separator: " or ")) missing)",
-                                required: ["a tenant"], presented: p.tenant.map { ["tenant \($0)"] } ?? []))
+            return .deny(
+                Denial(
+                    code: .wrongTenant,
+                    detail:
+                        "\(request.summary): the target tenant could not be determined (\([pathParam.map { "path parameter {\($0)}" }, header.map { "header \($0)" }].compactMap { $0 }.joined(separator: " or ")) missing)",
+                    required: ["a tenant"], presented: p.tenant.map { ["tenant \($0)"] } ?? []))
         }
         guard let mine = p.tenant else {
-            return .deny(Denial(code: .wrongTenant, detail: "\(request.summary) belongs to tenant \(expected) (\(source)); the caller belongs to no tenant",
-                                required: ["tenant \(expected)"], presented: ["no tenant"]))
+            return .deny(
+                Denial(
+                    code: .wrongTenant,
+                    detail: "\(request.summary) belongs to tenant \(expected) (\(source)); the caller belongs to no tenant",
+                    required: ["tenant \(expected)"], presented: ["no tenant"]))
         }
         guard OwnerCheck.same(mine, expected) else {
-            return .deny(Denial(code: .wrongTenant, detail: "\(request.summary) belongs to tenant \(expected) (\(source)); the caller belongs to tenant \(mine)",
-                                required: ["tenant \(expected)"], presented: ["tenant \(mine)"]))
+            return .deny(
+                Denial(
+                    code: .wrongTenant,
+                    detail: "\(request.summary) belongs to tenant \(expected) (\(source)); the caller belongs to tenant \(mine)",
+                    required: ["tenant \(expected)"], presented: ["tenant \(mine)"]))
         }
         return .allow(note: "tenant \(mine) matches \(source)")
     }

@@ -31,8 +31,10 @@ public final class BasicAuthCheck: PolicyCheck, Sendable {
     /// One dummy hash per cost, made on first use from a random password nobody knows.
     static let dummyHashes = Mutex<[UInt8: String]>([:])
 
-    public init(id: String, realm: String = "gatehouse", directory: any CredentialDirectory,
-                verifyPassword: (@Sendable (_ password: String, _ hash: String) -> Bool)? = nil) {
+    public init(
+        id: String, realm: String = "gatehouse", directory: any CredentialDirectory,
+        verifyPassword: (@Sendable (_ password: String, _ hash: String) -> Bool)? = nil
+    ) {
         self.id = id
         self.realm = realm
         self.directory = directory
@@ -77,32 +79,43 @@ public final class BasicAuthCheck: PolicyCheck, Sendable {
 
     public func evaluate(_ request: inout PolicyRequest) -> Verdict {
         guard let auth = request.headers["authorization"], !auth.trimmingSpaces.isEmpty else {
-            return .deny(Denial(code: .missingCredentials, detail: "\(request.summary) requires a user name and password (HTTP Basic); none was sent",
-                                required: ["Authorization: Basic"], presented: [], hint: "Send Authorization: Basic base64(user:password).",
-                                headers: [challenge]))
+            return .deny(
+                Denial(
+                    code: .missingCredentials, detail: "\(request.summary) requires a user name and password (HTTP Basic); none was sent",
+                    required: ["Authorization: Basic"], presented: [], hint: "Send Authorization: Basic base64(user:password).",
+                    headers: [challenge]))
         }
         let t = auth.trimmingSpaces
         guard t.count > 6, t.prefix(6).lowercased() == "basic " else {
             let scheme = t.split(separator: " ").first.map(String.init) ?? ""
-            return .deny(Denial(code: .missingCredentials, detail: "\(request.summary) requires HTTP Basic credentials; the Authorization header uses the \(scheme) scheme",
-                                required: ["Authorization: Basic"], presented: ["Authorization scheme \(scheme)"], headers: [challenge]))
+            return .deny(
+                Denial(
+                    code: .missingCredentials,
+                    detail: "\(request.summary) requires HTTP Basic credentials; the Authorization header uses the \(scheme) scheme",
+                    required: ["Authorization: Basic"], presented: ["Authorization scheme \(scheme)"], headers: [challenge]))
         }
         guard let raw = Data(base64Encoded: String(t.dropFirst(6).trimmingSpaces)), let text = String(data: raw, encoding: .utf8),
-              let colon = text.firstIndex(of: ":") else {
-            return .deny(Denial(code: .malformedCredentials, detail: "the Basic credentials are not base64 of user:password",
-                                required: ["base64(user:password)"], presented: ["undecodable credentials"], headers: [challenge]))
+            let colon = text.firstIndex(of: ":")
+        else {
+            return .deny(
+                Denial(
+                    code: .malformedCredentials, detail: "the Basic credentials are not base64 of user:password",
+                    required: ["base64(user:password)"], presented: ["undecodable credentials"], headers: [challenge]))
         }
         let user = String(text[..<colon])
         let password = String(text[text.index(after: colon)...])
         // The user name is the caller's text: bounded and escaped wherever it is shown or stored.
         let userText = DisplayText.untrusted(user)
         guard directory.isAvailable else {
-            return .deny(Denial(code: .checkUnavailable, detail: "the credential store could not be read, so user \(userText) cannot be verified",
-                                presented: ["user \(userText)"], hint: "Retry shortly."))
+            return .deny(
+                Denial(
+                    code: .checkUnavailable, detail: "the credential store could not be read, so user \(userText) cannot be verified",
+                    presented: ["user \(userText)"], hint: "Retry shortly."))
         }
-        let invalid = Denial(code: .invalidCredentials, detail: "user \(userText): unknown user or wrong password",
-                             required: ["a user name and password set with gatehouse consumers set-password"], presented: ["user \(userText)"],
-                             headers: [challenge])
+        let invalid = Denial(
+            code: .invalidCredentials, detail: "user \(userText): unknown user or wrong password",
+            required: ["a user name and password set with gatehouse consumers set-password"], presented: ["user \(userText)"],
+            headers: [challenge])
         guard let consumer = directory.consumer(named: user), let hash = consumer.passwordHash else {
             // Same cost as a known user with a wrong password: one bcrypt verification that fails.
             _ = verifyPassword(password, Self.dummyHash(cost: dummyCost.withLock { $0 }))
@@ -121,11 +134,14 @@ public final class BasicAuthCheck: PolicyCheck, Sendable {
             }
         }
         if consumer.status != "active" {
-            return .deny(Denial(code: .consumerSuspended, detail: "consumer \(consumer.name) is \(consumer.status)",
-                                required: ["an active consumer"], presented: ["consumer \(consumer.name)"]))
+            return .deny(
+                Denial(
+                    code: .consumerSuspended, detail: "consumer \(consumer.name) is \(consumer.status)",
+                    required: ["an active consumer"], presented: ["consumer \(consumer.name)"]))
         }
-        var principal = Principal(method: "basic", consumerID: consumer.id, consumerName: consumer.name, subject: consumer.name,
-                                  scopes: consumer.scopes, roles: consumer.roles, tenant: consumer.tenant)
+        var principal = Principal(
+            method: "basic", consumerID: consumer.id, consumerName: consumer.name, subject: consumer.name,
+            scopes: consumer.scopes, roles: consumer.roles, tenant: consumer.tenant)
         if let existing = request.principal {
             var merged = existing
             merged.merge(principal)

@@ -15,7 +15,9 @@ public enum OriginPattern: Sendable, Equatable, CustomStringConvertible {
         if text == "*" { return .success(.any) }
         let lower = text.lowercased()
         guard let (schemePart, restPart) = splitScheme(lower) else {
-            return .failure(OriginPatternError("\"\(text)\" is not an origin (expected scheme://host[:port], e.g. https://app.example.com, or https://*.example.com)"))
+            return .failure(
+                OriginPatternError(
+                    "\"\(text)\" is not an origin (expected scheme://host[:port], e.g. https://app.example.com, or https://*.example.com)"))
         }
         let scheme = String(schemePart)
         var rest = String(restPart)
@@ -23,7 +25,8 @@ public enum OriginPattern: Sendable, Equatable, CustomStringConvertible {
             return .failure(OriginPatternError("\"\(text)\" has scheme \(scheme); origins use http or https"))
         }
         if rest.hasSuffix("/") || rest.contains("/") {
-            return .failure(OriginPatternError("\"\(text)\" has a path; an origin is only scheme://host[:port] (browsers send no path in Origin)"))
+            return .failure(
+                OriginPatternError("\"\(text)\" has a path; an origin is only scheme://host[:port] (browsers send no path in Origin)"))
         }
         if rest.hasPrefix("*.") {
             rest.removeFirst(2)
@@ -122,8 +125,10 @@ public struct CORSCheck: PolicyCheck {
     public let maxAge: Int?
     public let exposeHeaders: [String]
 
-    public init(id: String, origins: [OriginPattern], methods: [String] = ["GET", "HEAD", "POST"], headers: [String] = [],
-                credentials: Bool = false, maxAge: Int? = nil, exposeHeaders: [String] = []) {
+    public init(
+        id: String, origins: [OriginPattern], methods: [String] = ["GET", "HEAD", "POST"], headers: [String] = [],
+        credentials: Bool = false, maxAge: Int? = nil, exposeHeaders: [String] = []
+    ) {
         self.id = id
         self.origins = origins
         self.methods = methods.map { $0.uppercased() }
@@ -152,12 +157,15 @@ public struct CORSCheck: PolicyCheck {
             return .skip(why: "Origin \(origin) is the gateway's own origin (same-origin request)")
         }
         guard allowed(origin) else {
-            let what = isPreflight ? "preflight for \(request.headers["access-control-request-method"] ?? "") \(request.path)" : request.summary
-            return .deny(Denial(
-                code: .corsOriginNotAllowed,
-                detail: "\(what) from origin \(origin) is not allowed by \(id); allowed origins: \(originList.isEmpty ? "none" : originList)",
-                required: origins.map(\.description), presented: ["Origin: \(origin)"],
-                hint: "Call from an allowed origin, or ask the API operator to add \(origin) to the allowed origins."))
+            let what =
+                isPreflight ? "preflight for \(request.headers["access-control-request-method"] ?? "") \(request.path)" : request.summary
+            return .deny(
+                Denial(
+                    code: .corsOriginNotAllowed,
+                    detail:
+                        "\(what) from origin \(origin) is not allowed by \(id); allowed origins: \(originList.isEmpty ? "none" : originList)",
+                    required: origins.map(\.description), presented: ["Origin: \(origin)"],
+                    hint: "Call from an allowed origin, or ask the API operator to add \(origin) to the allowed origins."))
         }
         if isPreflight { return preflight(&request, origin: origin) }
 
@@ -174,11 +182,13 @@ public struct CORSCheck: PolicyCheck {
     private func preflight(_ request: inout PolicyRequest, origin: String) -> Verdict {
         let method = (request.headers["access-control-request-method"] ?? "").trimmingSpaces.uppercased()
         guard methods.contains(method) else {
-            return .deny(Denial(
-                code: .corsMethodNotAllowed,
-                detail: "preflight from \(origin) asked for method \(method) on \(request.path); \(id) allows \(methods.joined(separator: ", "))",
-                required: methods, presented: ["Access-Control-Request-Method: \(method)"],
-                hint: "Use one of \(methods.joined(separator: ", ")), or ask the API operator to allow \(method) cross-origin."))
+            return .deny(
+                Denial(
+                    code: .corsMethodNotAllowed,
+                    detail:
+                        "preflight from \(origin) asked for method \(method) on \(request.path); \(id) allows \(methods.joined(separator: ", "))",
+                    required: methods, presented: ["Access-Control-Request-Method: \(method)"],
+                    hint: "Use one of \(methods.joined(separator: ", ")), or ask the API operator to allow \(method) cross-origin."))
         }
         let asked = request.headers.values("access-control-request-headers")
             .flatMap { $0.split(separator: ",") }
@@ -187,11 +197,15 @@ public struct CORSCheck: PolicyCheck {
         let anyHeader = headers.contains("*") && !credentials
         let refused = anyHeader ? [] : asked.filter { !headers.contains($0) }
         if !refused.isEmpty {
-            return .deny(Denial(
-                code: .corsHeaderNotAllowed,
-                detail: "preflight from \(origin) asked for header\(refused.count > 1 ? "s" : "") \(refused.joined(separator: ", ")) on \(method) \(request.path); \(id) allows \(headers.isEmpty ? "no extra headers" : headers.joined(separator: ", "))",
-                required: headers, presented: ["Access-Control-Request-Headers: \(asked.joined(separator: ", "))"],
-                hint: "Drop \(refused.joined(separator: ", ")), or ask the API operator to allow \(refused.count > 1 ? "them" : "it") cross-origin."))
+            return .deny(
+                Denial(
+                    code: .corsHeaderNotAllowed,
+                    detail:
+                        "preflight from \(origin) asked for header\(refused.count > 1 ? "s" : "") \(refused.joined(separator: ", ")) on \(method) \(request.path); \(id) allows \(headers.isEmpty ? "no extra headers" : headers.joined(separator: ", "))",
+                    required: headers, presented: ["Access-Control-Request-Headers: \(asked.joined(separator: ", "))"],
+                    hint:
+                        "Drop \(refused.joined(separator: ", ")), or ask the API operator to allow \(refused.count > 1 ? "them" : "it") cross-origin."
+                ))
         }
         var h: [HeaderField] = [
             HeaderField("Access-Control-Allow-Origin", allowOriginValue(origin)),
@@ -202,6 +216,7 @@ public struct CORSCheck: PolicyCheck {
         if credentials { h.append(HeaderField("Access-Control-Allow-Credentials", "true")) }
         if let maxAge { h.append(HeaderField("Access-Control-Max-Age", String(maxAge))) }
         request.localAnswer = LocalAnswer(status: 204, headers: h)
-        return .allow(note: "preflight from \(origin) for \(method)\(asked.isEmpty ? "" : " with " + asked.joined(separator: ", ")) answered 204")
+        return .allow(
+            note: "preflight from \(origin) for \(method)\(asked.isEmpty ? "" : " with " + asked.joined(separator: ", ")) answered 204")
     }
 }

@@ -46,8 +46,10 @@ public struct CSRFCheck: PolicyCheck {
     public let tokenHeader: String?
     public let signer: CSRFTokenSigner?
 
-    public init(id: String, trustedOrigins: [OriginPattern] = [], sessionCookie: String? = nil,
-                tokenCookie: String? = nil, tokenHeader: String? = nil, signer: CSRFTokenSigner? = nil) {
+    public init(
+        id: String, trustedOrigins: [OriginPattern] = [], sessionCookie: String? = nil,
+        tokenCookie: String? = nil, tokenHeader: String? = nil, signer: CSRFTokenSigner? = nil
+    ) {
         self.id = id
         self.trustedOrigins = trustedOrigins
         self.sessionCookie = sessionCookie
@@ -81,54 +83,75 @@ public struct CSRFCheck: PolicyCheck {
 
         if let origin = request.headers["origin"], origin != "null" {
             guard trusted(origin, own: own) else {
-                return .deny(mismatch(request, header: "Origin", value: origin, expected: expected,
-                                      detail: "Origin \(origin) is not this application's origin (\(expectedText))"))
+                return .deny(
+                    mismatch(
+                        request, header: "Origin", value: origin, expected: expected,
+                        detail: "Origin \(origin) is not this application's origin (\(expectedText))"))
             }
             proof = "Origin \(origin)"
         } else if let site = request.headers["sec-fetch-site"]?.lowercased() {
             guard site == "same-origin" || site == "none" else {
-                return .deny(mismatch(request, header: "Sec-Fetch-Site", value: site, expected: ["same-origin"],
-                                      detail: "Sec-Fetch-Site is \(site)\(request.headers["origin"] == "null" ? " and Origin is null" : ""); only same-origin requests may \(request.method) here"))
+                return .deny(
+                    mismatch(
+                        request, header: "Sec-Fetch-Site", value: site, expected: ["same-origin"],
+                        detail:
+                            "Sec-Fetch-Site is \(site)\(request.headers["origin"] == "null" ? " and Origin is null" : ""); only same-origin requests may \(request.method) here"
+                    ))
             }
             proof = "Sec-Fetch-Site \(site)"
         } else if let referer = request.headers["referer"] {
             guard let ro = Self.origin(ofURL: referer), trusted(ro, own: own) else {
-                return .deny(mismatch(request, header: "Referer", value: Self.origin(ofURL: referer) ?? referer, expected: expected,
-                                      detail: "Referer is from \(Self.origin(ofURL: referer) ?? "an unparseable URL"), not this application's origin (\(expectedText))"))
+                return .deny(
+                    mismatch(
+                        request, header: "Referer", value: Self.origin(ofURL: referer) ?? referer, expected: expected,
+                        detail:
+                            "Referer is from \(Self.origin(ofURL: referer) ?? "an unparseable URL"), not this application's origin (\(expectedText))"
+                    ))
             }
             proof = "Referer from \(ro)"
         } else if signer != nil {
             proof = "no origin headers (non-browser client)"
         } else {
-            return .deny(mismatch(request, header: "Origin", value: "absent", expected: expected,
-                                  detail: "the request carried none of Origin, Sec-Fetch-Site or Referer, so its origin cannot be verified"))
+            return .deny(
+                mismatch(
+                    request, header: "Origin", value: "absent", expected: expected,
+                    detail: "the request carried none of Origin, Sec-Fetch-Site or Referer, so its origin cannot be verified"))
         }
 
         if let signer, let tokenCookie, let tokenHeader {
             let cookie = request.cookie(tokenCookie)
             let header = request.headers[tokenHeader].map { String($0.trimmingSpaces) }
             guard let cookie, !cookie.isEmpty, let header, !header.isEmpty else {
-                let missing = [cookie?.isEmpty == false ? nil : "cookie \(tokenCookie)", header?.isEmpty == false ? nil : "header \(tokenHeader)"].compactMap { $0 }
-                return .deny(Denial(
-                    code: .csrfTokenMissing,
-                    detail: "\(request.summary) needs the CSRF token in cookie \(tokenCookie) and header \(tokenHeader); missing: \(missing.joined(separator: " and "))",
-                    required: ["cookie \(tokenCookie)", "header \(tokenHeader) with the same value"], presented: missing.map { "no " + $0 },
-                    hint: "Read the \(tokenCookie) cookie and send its value in the \(tokenHeader) header.",
-                    extensions: ["checked_header": [tokenHeader]]))
+                let missing = [
+                    cookie?.isEmpty == false ? nil : "cookie \(tokenCookie)", header?.isEmpty == false ? nil : "header \(tokenHeader)",
+                ].compactMap { $0 }
+                return .deny(
+                    Denial(
+                        code: .csrfTokenMissing,
+                        detail:
+                            "\(request.summary) needs the CSRF token in cookie \(tokenCookie) and header \(tokenHeader); missing: \(missing.joined(separator: " and "))",
+                        required: ["cookie \(tokenCookie)", "header \(tokenHeader) with the same value"],
+                        presented: missing.map { "no " + $0 },
+                        hint: "Read the \(tokenCookie) cookie and send its value in the \(tokenHeader) header.",
+                        extensions: ["checked_header": [tokenHeader]]))
             }
             guard constantTimeEqual(Array(cookie.utf8), Array(header.utf8)) else {
-                return .deny(Denial(
-                    code: .csrfTokenInvalid,
-                    detail: "header \(tokenHeader) does not match cookie \(tokenCookie)",
-                    required: ["header \(tokenHeader) equal to cookie \(tokenCookie)"], presented: ["header \(tokenHeader) differs from the cookie"],
-                    extensions: ["checked_header": [tokenHeader]]))
+                return .deny(
+                    Denial(
+                        code: .csrfTokenInvalid,
+                        detail: "header \(tokenHeader) does not match cookie \(tokenCookie)",
+                        required: ["header \(tokenHeader) equal to cookie \(tokenCookie)"],
+                        presented: ["header \(tokenHeader) differs from the cookie"],
+                        extensions: ["checked_header": [tokenHeader]]))
             }
             guard signer.verify(header, session: session) else {
-                return .deny(Denial(
-                    code: .csrfTokenInvalid,
-                    detail: "the CSRF token in header \(tokenHeader) is not signed for this session (forged, or from an earlier session)",
-                    required: ["a token issued for this session"], presented: ["header \(tokenHeader) with an invalid signature"],
-                    extensions: ["checked_header": [tokenHeader]]))
+                return .deny(
+                    Denial(
+                        code: .csrfTokenInvalid,
+                        detail:
+                            "the CSRF token in header \(tokenHeader) is not signed for this session (forged, or from an earlier session)",
+                        required: ["a token issued for this session"], presented: ["header \(tokenHeader) with an invalid signature"],
+                        extensions: ["checked_header": [tokenHeader]]))
             }
             proof += "; token in \(tokenHeader) matches cookie \(tokenCookie) and its signature"
         }
@@ -136,11 +159,12 @@ public struct CSRFCheck: PolicyCheck {
     }
 
     private func mismatch(_ request: PolicyRequest, header: String, value: String, expected: [String], detail: String) -> Denial {
-        Denial(code: .csrfOriginMismatch, detail: "\(request.summary) refused: \(detail) (header checked: \(header))",
-               required: expected.map { "\(header == "Sec-Fetch-Site" ? "Sec-Fetch-Site" : "origin") \($0)" },
-               presented: ["\(header): \(value)"],
-               hint: "Send the request from the application's own pages; cross-site forms and scripts cannot \(request.method) here.",
-               extensions: ["checked_header": [header]])
+        Denial(
+            code: .csrfOriginMismatch, detail: "\(request.summary) refused: \(detail) (header checked: \(header))",
+            required: expected.map { "\(header == "Sec-Fetch-Site" ? "Sec-Fetch-Site" : "origin") \($0)" },
+            presented: ["\(header): \(value)"],
+            hint: "Send the request from the application's own pages; cross-site forms and scripts cannot \(request.method) here.",
+            extensions: ["checked_header": [header]])
     }
 
     /// "https://a.example/x?y" → "https://a.example".

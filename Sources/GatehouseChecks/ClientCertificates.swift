@@ -63,15 +63,18 @@ public struct ClientCertificateAuthority: Sendable {
         let fingerprint = SHA256.hash(data: first).map { String(format: "%02x", $0) }.joined()
         let leaf: Certificate
         do { leaf = try Certificate(derEncoded: first) } catch {
-            return Verification(identity: PeerIdentity(verified: false, failure: "the client certificate could not be parsed", fingerprint: fingerprint),
-                                validatedChain: [])
+            return Verification(
+                identity: PeerIdentity(verified: false, failure: "the client certificate could not be parsed", fingerprint: fingerprint),
+                validatedChain: [])
         }
-        var id = PeerIdentity(verified: false, subject: leaf.subject.description, commonName: Self.commonName(leaf.subject),
-                              subjectAltNames: Self.altNames(leaf), fingerprint: fingerprint,
-                              notAfter: leaf.notValidAfter.timeIntervalSince1970)
+        var id = PeerIdentity(
+            verified: false, subject: leaf.subject.description, commonName: Self.commonName(leaf.subject),
+            subjectAltNames: Self.altNames(leaf), fingerprint: fingerprint,
+            notAfter: leaf.notValidAfter.timeIntervalSince1970)
         let presented = der.dropFirst()
         if presented.count > Self.maxIntermediates {
-            id.failure = "the client presented \(presented.count) certificates besides its own; at most \(Self.maxIntermediates) are accepted"
+            id.failure =
+                "the client presented \(presented.count) certificates besides its own; at most \(Self.maxIntermediates) are accepted"
             return Verification(identity: id, validatedChain: [])
         }
         var intermediates: [Certificate] = []
@@ -98,7 +101,8 @@ public struct ClientCertificateAuthority: Sendable {
             }
             return Verification(identity: id, validatedChain: validated.contains(where: \.isEmpty) ? [] : validated)
         case .couldNotValidate(let failures):
-            id.failure = failures.first.map { Self.explain($0.policyFailureReason.description) }
+            id.failure =
+                failures.first.map { Self.explain($0.policyFailureReason.description) }
                 ?? explainNoPath(leaf, intermediates: intermediates)
             return Verification(identity: id, validatedChain: [])
         }
@@ -132,10 +136,13 @@ public struct ClientCertificateAuthority: Sendable {
                 }
                 return "\(what) could not be validated against trusted CA \(root.subject)"
             }
-            guard let next = intermediates.first(where: {
-                $0.subject == current.issuer && !used.contains($0) && $0.publicKey.isValidSignature(current.signature, for: current)
-            }) else {
-                return "\(what) was issued by \(current.issuer), which is not a trusted CA (trusted: \(roots.map { $0.subject.description }.joined(separator: "; ")))"
+            guard
+                let next = intermediates.first(where: {
+                    $0.subject == current.issuer && !used.contains($0) && $0.publicKey.isValidSignature(current.signature, for: current)
+                })
+            else {
+                return
+                    "\(what) was issued by \(current.issuer), which is not a trusted CA (trusted: \(roots.map { $0.subject.description }.joined(separator: "; ")))"
             }
             used.append(next)
             current = next
@@ -207,7 +214,9 @@ struct ClientCertificatePolicy: VerifierPolicy {
             case .isCertificateAuthority(let maxPathLength):
                 if let maxPathLength, maxPathLength < caCertificatesBelow {
                     let below = caCertificatesBelow
-                    return Self.fail("\(name(i)) allows \(maxPathLength) CA certificate\(maxPathLength == 1 ? "" : "s") below it (pathLenConstraint), but the chain has \(below)")
+                    return Self.fail(
+                        "\(name(i)) allows \(maxPathLength) CA certificate\(maxPathLength == 1 ? "" : "s") below it (pathLenConstraint), but the chain has \(below)"
+                    )
                 }
             case .notCertificateAuthority:
                 return Self.fail("\(name(i)) is not a CA (basicConstraints CA:FALSE), so it cannot issue \(name(i - 1))")
@@ -222,14 +231,16 @@ struct ClientCertificatePolicy: VerifierPolicy {
                 return Self.fail("\(name(i)) has an unreadable keyUsage extension")
             }
             if let usage, !usage.keyCertSign {
-                return Self.fail("\(name(i)) is not a CA: its keyUsage (\(Self.text(usage))) lacks keyCertSign, so it cannot issue \(name(i - 1))")
+                return Self.fail(
+                    "\(name(i)) is not a CA: its keyUsage (\(Self.text(usage))) lacks keyCertSign, so it cannot issue \(name(i - 1))")
             }
             if !isRoot, c.issuer != c.subject { caCertificatesBelow += 1 }
         }
 
         let leaf = certs[0]
         if case .some(.isCertificateAuthority) = try? leaf.extensions.basicConstraints {
-            return Self.fail("the client certificate is a CA certificate (basicConstraints CA:TRUE); a client must present an end-entity certificate")
+            return Self.fail(
+                "the client certificate is a CA certificate (basicConstraints CA:TRUE); a client must present an end-entity certificate")
         }
         let eku: ExtendedKeyUsage?
         do { eku = try leaf.extensions.extendedKeyUsage } catch {
@@ -239,7 +250,9 @@ struct ClientCertificatePolicy: VerifierPolicy {
             return Self.fail("the client certificate has no extended key usage; it must allow TLS client authentication (clientAuth)")
         }
         if !eku.contains(.clientAuth) {
-            return Self.fail("the client certificate's extended key usage (\(eku.map { String(describing: $0) }.joined(separator: ", "))) does not include TLS client authentication (clientAuth)")
+            return Self.fail(
+                "the client certificate's extended key usage (\(eku.map { String(describing: $0) }.joined(separator: ", "))) does not include TLS client authentication (clientAuth)"
+            )
         }
         if let usage = try? leaf.extensions.keyUsage, !usage.digitalSignature, !usage.keyAgreement {
             return Self.fail("the client certificate's keyUsage (\(Self.text(usage))) allows neither digitalSignature nor keyAgreement")
@@ -290,18 +303,28 @@ public struct MTLSCheck: PolicyCheck {
 
     public func evaluate(_ request: inout PolicyRequest) -> Verdict {
         guard request.isTLS else {
-            return .deny(Denial(code: .certificateMissing, detail: "\(request.summary) requires a TLS client certificate; the request came over plain HTTP",
-                                required: ["HTTPS with a client certificate"], presented: ["plain HTTP"]))
+            return .deny(
+                Denial(
+                    code: .certificateMissing,
+                    detail: "\(request.summary) requires a TLS client certificate; the request came over plain HTTP",
+                    required: ["HTTPS with a client certificate"], presented: ["plain HTTP"]))
         }
         guard let peer = request.peerIdentity, peer.fingerprint != nil else {
-            return .deny(Denial(code: .certificateMissing, detail: "\(request.summary) requires a TLS client certificate; none was presented in the handshake",
-                                required: ["a client certificate issued by the trusted CA"], presented: ["no certificate"]))
+            return .deny(
+                Denial(
+                    code: .certificateMissing,
+                    detail: "\(request.summary) requires a TLS client certificate; none was presented in the handshake",
+                    required: ["a client certificate issued by the trusted CA"], presented: ["no certificate"]))
         }
         let fp = String(peer.fingerprint!.prefix(16))
         guard peer.verified else {
-            return .deny(Denial(code: .certificateInvalid, detail: "the client certificate (\(peer.subject ?? "?"), sha256 \(fp)) is not accepted: \(peer.failure ?? "verification failed")",
-                                required: ["a current certificate issued by the trusted CA"],
-                                presented: ["subject \(peer.subject ?? "?")", "sha256 \(fp)"]))
+            return .deny(
+                Denial(
+                    code: .certificateInvalid,
+                    detail:
+                        "the client certificate (\(peer.subject ?? "?"), sha256 \(fp)) is not accepted: \(peer.failure ?? "verification failed")",
+                    required: ["a current certificate issued by the trusted CA"],
+                    presented: ["subject \(peer.subject ?? "?")", "sha256 \(fp)"]))
         }
         let candidates: [String] = identity == .cn ? (peer.commonName.map { [$0] } ?? []) : peer.subjectAltNames
         for ident in candidates {
@@ -312,11 +335,14 @@ public struct MTLSCheck: PolicyCheck {
             let name = mapping[ident] ?? ident
             if let consumer = directory.consumer(named: name) {
                 if consumer.status != "active" {
-                    return .deny(Denial(code: .consumerSuspended, detail: "consumer \(consumer.name) (certificate \(ident)) is \(consumer.status)",
-                                        required: ["an active consumer"], presented: ["consumer \(consumer.name)"]))
+                    return .deny(
+                        Denial(
+                            code: .consumerSuspended, detail: "consumer \(consumer.name) (certificate \(ident)) is \(consumer.status)",
+                            required: ["an active consumer"], presented: ["consumer \(consumer.name)"]))
                 }
-                var principal = Principal(method: "mtls", consumerID: consumer.id, consumerName: consumer.name, keyID: "cert sha256 \(fp)",
-                                          subject: ident, scopes: consumer.scopes, roles: consumer.roles, tenant: consumer.tenant)
+                var principal = Principal(
+                    method: "mtls", consumerID: consumer.id, consumerName: consumer.name, keyID: "cert sha256 \(fp)",
+                    subject: ident, scopes: consumer.scopes, roles: consumer.roles, tenant: consumer.tenant)
                 if let existing = request.principal {
                     var merged = existing
                     merged.merge(principal)
@@ -326,8 +352,11 @@ public struct MTLSCheck: PolicyCheck {
                 return .allow(note: "certificate \(ident) (sha256 \(fp)) mapped to consumer \(consumer.name)")
             }
         }
-        return .deny(Denial(code: .certificateUnmapped,
-                            detail: "the client certificate is valid but its \(identity == .cn ? "subject CN" : "SAN") \(candidates.isEmpty ? "(none)" : candidates.joined(separator: ", ")) maps to no consumer",
-                            required: ["a certificate identity mapped to a consumer"], presented: candidates + ["sha256 \(fp)"]))
+        return .deny(
+            Denial(
+                code: .certificateUnmapped,
+                detail:
+                    "the client certificate is valid but its \(identity == .cn ? "subject CN" : "SAN") \(candidates.isEmpty ? "(none)" : candidates.joined(separator: ", ")) maps to no consumer",
+                required: ["a certificate identity mapped to a consumer"], presented: candidates + ["sha256 \(fp)"]))
     }
 }

@@ -19,12 +19,16 @@ public struct IPCheck: PolicyCheck {
 
     public func evaluate(_ request: inout PolicyRequest) -> Verdict {
         guard let addr = request.clientAddress else {
-            return .deny(Denial(code: .ipNotAllowed, detail: "the client address is unknown, so it cannot be in allow list \(id)",
-                                required: allow.map(\.description), presented: []))
+            return .deny(
+                Denial(
+                    code: .ipNotAllowed, detail: "the client address is unknown, so it cannot be in allow list \(id)",
+                    required: allow.map(\.description), presented: []))
         }
         if let hit = deny.first(where: { $0.contains(addr) }) {
-            return .deny(Denial(code: .ipDenied, detail: "\(addr) is in deny list \(id) (\(hit))",
-                                required: ["not in " + deny.map(\.description).joined(separator: ", ")], presented: [addr.description]))
+            return .deny(
+                Denial(
+                    code: .ipDenied, detail: "\(addr) is in deny list \(id) (\(hit))",
+                    required: ["not in " + deny.map(\.description).joined(separator: ", ")], presented: [addr.description]))
         }
         if allow.isEmpty { return .allow(note: "\(addr) not in deny list \(id)") }
         if let hit = allow.firstIndex(where: { $0.contains(addr) }) {
@@ -33,8 +37,10 @@ public struct IPCheck: PolicyCheck {
             note += " in "; note += allowText[hit]; note += " (allow list "; note += id; note += ")"
             return .allow(note: note)
         }
-        return .deny(Denial(code: .ipNotAllowed,
-                            detail: "\(addr) is not in allow list \(id) (\(allow.map(\.description).joined(separator: ", ")))",
-                            required: allow.map(\.description), presented: [addr.description]))
+        return .deny(
+            Denial(
+                code: .ipNotAllowed,
+                detail: "\(addr) is not in allow list \(id) (\(allow.map(\.description).joined(separator: ", ")))",
+                required: allow.map(\.description), presented: [addr.description]))
     }
 }

@@ -67,8 +67,9 @@ public final class InProcessRateLimitStore: RateLimitStore, Sendable {
                 // Long-lived shards whose keys never change still shed idle entries now and then.
                 sweep(&shard, now: now)
             }
-            return Self.decide(&shard.entries[key, default: Entry(tats: [Double](repeating: 0, count: rule.windows.count))],
-                               rule: rule, now: now)
+            return Self.decide(
+                &shard.entries[key, default: Entry(tats: [Double](repeating: 0, count: rule.windows.count))],
+                rule: rule, now: now)
         }
     }
 
@@ -114,7 +115,8 @@ public final class InProcessRateLimitStore: RateLimitStore, Sendable {
         }
         if let worst {
             let banned = recordViolation(&e, rule: rule, now: now)
-            return .rateLimited(window: worst.index, retryAfter: worst.wait, windows: statuses(e, rule: rule, now: now), bannedUntil: banned)
+            return .rateLimited(
+                window: worst.index, retryAfter: worst.wait, windows: statuses(e, rule: rule, now: now), bannedUntil: banned)
         }
 
         var quotaReset: Double?
@@ -134,7 +136,8 @@ public final class InProcessRateLimitStore: RateLimitStore, Sendable {
         for (i, w) in rule.windows.enumerated() {
             e.tats[i] = max(e.tats[i], now) + w.interval
         }
-        return .allowed(windows: statuses(e, rule: rule, now: now), quotaUsed: rule.quota == nil ? nil : e.quotaUsed, quotaResetAt: quotaReset)
+        return .allowed(
+            windows: statuses(e, rule: rule, now: now), quotaUsed: rule.quota == nil ? nil : e.quotaUsed, quotaResetAt: quotaReset)
     }
 
     /// Counts a refusal; returns the ban's end when this one starts a ban.

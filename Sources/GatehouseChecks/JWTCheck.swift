@@ -40,18 +40,22 @@ public struct JWTCheck: PolicyCheck {
                 token = String(t.dropFirst(7).trimmingSpaces)
             } else {
                 let scheme = t.split(separator: " ").first.map(String.init) ?? ""
-                return .deny(Denial(code: .missingCredentials,
-                                    detail: "\(request.summary) requires a bearer token; the Authorization header uses the \(scheme) scheme instead",
-                                    required: ["Authorization: Bearer <JWT>"], presented: ["Authorization scheme \(scheme)"],
-                                    hint: "Send the token as Authorization: Bearer <token>.", headers: [challenge()]))
+                return .deny(
+                    Denial(
+                        code: .missingCredentials,
+                        detail: "\(request.summary) requires a bearer token; the Authorization header uses the \(scheme) scheme instead",
+                        required: ["Authorization: Bearer <JWT>"], presented: ["Authorization scheme \(scheme)"],
+                        hint: "Send the token as Authorization: Bearer <token>.", headers: [challenge()]))
             }
         }
         if token == nil, let cookie, let v = request.cookie(cookie), !v.isEmpty { token = v }
         guard let token, !token.isEmpty else {
             let whereText = cookie.map { "an Authorization: Bearer header or cookie \($0)" } ?? "an Authorization: Bearer header"
-            return .deny(Denial(code: .missingCredentials, detail: "\(request.summary) requires a bearer token in \(whereText); none was sent",
-                                required: ["bearer token in \(whereText)"], presented: [],
-                                hint: "Obtain a token from the issuer and send it as Authorization: Bearer <token>.", headers: [challenge()]))
+            return .deny(
+                Denial(
+                    code: .missingCredentials, detail: "\(request.summary) requires a bearer token in \(whereText); none was sent",
+                    required: ["bearer token in \(whereText)"], presented: [],
+                    hint: "Obtain a token from the issuer and send it as Authorization: Bearer <token>.", headers: [challenge()]))
         }
         // Nothing here waits: the key set is read as it is, and any load runs in the background.
         let current = keys.snapshot()
@@ -87,12 +91,14 @@ public struct JWTCheck: PolicyCheck {
         case .success(let v):
             // One caller per issuer and subject; the key is the token's own identity, never the kid.
             let iss = decoded.claims["iss"]?.exactText, sub = decoded.claims["sub"]?.exactText
-            var principal = Principal(method: "jwt", consumerID: Principal.jwtConsumerID(issuer: iss, subject: sub, policy: id, fingerprint: decoded.fingerprint),
-                                      consumerName: sub,
-                                      keyID: Principal.jwtKeyID(jti: decoded.claims["jti"]?.exactText, issuer: iss, subject: sub, policy: id, fingerprint: decoded.fingerprint),
-                                      subject: v.subject, scopes: v.scopes, roles: v.roles,
-                                      // Exact text only: a numeric tenant beyond 2^53 names no tenant.
-                                      tenant: rules.tenantClaim.flatMap { ClaimPath.lookup($0, in: decoded.claims)?.exactText }, claims: decoded.claims)
+            var principal = Principal(
+                method: "jwt", consumerID: Principal.jwtConsumerID(issuer: iss, subject: sub, policy: id, fingerprint: decoded.fingerprint),
+                consumerName: sub,
+                keyID: Principal.jwtKeyID(
+                    jti: decoded.claims["jti"]?.exactText, issuer: iss, subject: sub, policy: id, fingerprint: decoded.fingerprint),
+                subject: v.subject, scopes: v.scopes, roles: v.roles,
+                // Exact text only: a numeric tenant beyond 2^53 names no tenant.
+                tenant: rules.tenantClaim.flatMap { ClaimPath.lookup($0, in: decoded.claims)?.exactText }, claims: decoded.claims)
             if let existing = request.principal {
                 var merged = existing
                 merged.merge(principal)
@@ -116,14 +122,16 @@ public struct JWTCheck: PolicyCheck {
         } else {
             why += "; the first load is still running"
         }
-        return Denial(code: .checkUnavailable,
-                      detail: "\(why); the keys load in the background, so token \(decoded.fingerprint) cannot be verified yet",
-                      presented: ["token \(decoded.label)"], hint: "Retry shortly; operators should check the JWKS source.")
+        return Denial(
+            code: .checkUnavailable,
+            detail: "\(why); the keys load in the background, so token \(decoded.fingerprint) cannot be verified yet",
+            presented: ["token \(decoded.label)"], hint: "Retry shortly; operators should check the JWKS source.")
     }
 
     func denial(_ f: TokenFailure) -> Denial {
-        Denial(code: f.code, status: 401, detail: f.detail, required: f.required, presented: f.presented,
-               headers: [challenge("error=\"invalid_token\", error_description=\(JWTCheck.quoted(f.summary))")])
+        Denial(
+            code: f.code, status: 401, detail: f.detail, required: f.required, presented: f.presented,
+            headers: [challenge("error=\"invalid_token\", error_description=\(JWTCheck.quoted(f.summary))")])
     }
 }
 

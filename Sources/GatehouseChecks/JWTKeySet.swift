@@ -111,8 +111,10 @@ public final class JWTKeySet: Sendable {
     let refresher: JWKSRefresher?
     let state = Mutex(State())
 
-    public init(source: JWKSSource, minRefreshInterval: Double = 10, maxAge: Double = 600, retryInterval: Double? = nil,
-                refresher: JWKSRefresher? = nil, report: (@Sendable (String) -> Void)? = nil) {
+    public init(
+        source: JWKSSource, minRefreshInterval: Double = 10, maxAge: Double = 600, retryInterval: Double? = nil,
+        refresher: JWKSRefresher? = nil, report: (@Sendable (String) -> Void)? = nil
+    ) {
         self.source = source
         self.refresher = refresher
         self.minRefreshInterval = minRefreshInterval
@@ -152,8 +154,9 @@ public final class JWTKeySet: Sendable {
     /// The keys as they are now. Never waits and starts nothing.
     public func snapshot() -> KeySetSnapshot {
         state.withLock { s in
-            KeySetSnapshot(keys: s.keys, loaded: s.loaded, lastError: s.lastError, lastErrorAt: s.lastErrorAt, generation: s.generation,
-                           skipped: s.skipped, warnings: s.warnings, since: createdAt, loadedAt: s.loadedAt)
+            KeySetSnapshot(
+                keys: s.keys, loaded: s.loaded, lastError: s.lastError, lastErrorAt: s.lastErrorAt, generation: s.generation,
+                skipped: s.skipped, warnings: s.warnings, since: createdAt, loadedAt: s.loadedAt)
         }
     }
 
@@ -260,7 +263,9 @@ public final class JWTKeySet: Sendable {
                 s.loadedAt = now
                 s.lastError = nil
                 s.lastErrorAt = nil
-                JWTKeySet.lastGood.withLock { $0[source.cacheKey] = Seed(keys: parsed.keys, skipped: parsed.skipped, warnings: parsed.warnings, loadedAt: now) }
+                JWTKeySet.lastGood.withLock {
+                    $0[source.cacheKey] = Seed(keys: parsed.keys, skipped: parsed.skipped, warnings: parsed.warnings, loadedAt: now)
+                }
                 guard parsed.warnings != s.reportedWarnings else { return nil }
                 s.reportedWarnings = parsed.warnings
                 return parsed.warnings
@@ -287,7 +292,9 @@ public final class JWTKeySet: Sendable {
             // attributesOfItem does not follow a final symlink: resolve it for the type.
             var type = attributes[.type] as? FileAttributeType
             if type == .typeSymbolicLink {
-                type = (try? FileManager.default.attributesOfItem(atPath: (path as NSString).resolvingSymlinksInPath))?[.type] as? FileAttributeType
+                type =
+                    (try? FileManager.default.attributesOfItem(atPath: (path as NSString).resolvingSymlinksInPath))?[.type]
+                    as? FileAttributeType
             }
             guard type == .typeRegular else { throw JWKSError("JWKS file \(path) is not a regular file") }
             guard let h = FileHandle(forReadingAtPath: path) else {
@@ -367,7 +374,8 @@ public final class JWTKeySet: Sendable {
     public static func load(jwks text: String) async throws -> ParsedJWKS {
         guard text.utf8.count <= maxDocumentBytes else { throw JWKSError("the JWKS is larger than \(maxDocumentBytes) bytes") }
         guard let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
-              let list = obj["keys"] as? [Any] else {
+            let list = obj["keys"] as? [Any]
+        else {
             throw JWKSError("the JWKS is not a JSON object with a \"keys\" array")
         }
         var out: [String: VerificationKey] = [:]

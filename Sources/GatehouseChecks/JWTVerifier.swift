@@ -53,8 +53,10 @@ public struct JWTRules: Sendable {
     /// Whether a token without `exp` is refused.
     public var requireExpiry: Bool
 
-    public init(algorithms: [String], issuers: [String] = [], audiences: [String] = [], leeway: Double = 60,
-                scopeClaim: String? = nil, rolesClaim: String? = nil, tenantClaim: String? = nil, requireExpiry: Bool = true) {
+    public init(
+        algorithms: [String], issuers: [String] = [], audiences: [String] = [], leeway: Double = 60,
+        scopeClaim: String? = nil, rolesClaim: String? = nil, tenantClaim: String? = nil, requireExpiry: Bool = true
+    ) {
         self.algorithms = algorithms
         self.issuers = issuers
         self.audiences = audiences
@@ -100,9 +102,11 @@ public enum JWTVerifier {
     public static func decode(_ token: String) -> Result<DecodedToken, TokenFailure> {
         let fp = fingerprint(token)
         func malformed(_ why: String) -> Result<DecodedToken, TokenFailure> {
-            .failure(TokenFailure(code: .tokenMalformed, detail: "the bearer token (fingerprint \(fp)) is not a well-formed JWT: \(why)",
-                                  required: ["a JWT: three base64url parts separated by dots"], presented: ["token fingerprint \(fp)"],
-                                  summary: "malformed token: \(why)"))
+            .failure(
+                TokenFailure(
+                    code: .tokenMalformed, detail: "the bearer token (fingerprint \(fp)) is not a well-formed JWT: \(why)",
+                    required: ["a JWT: three base64url parts separated by dots"], presented: ["token fingerprint \(fp)"],
+                    summary: "malformed token: \(why)"))
         }
         guard token.utf8.count <= maxTokenLength else {
             return malformed("it is \(token.utf8.count) bytes long; the limit is \(maxTokenLength)")
@@ -152,7 +156,8 @@ public enum JWTVerifier {
             return nil
         } catch let e as StrictJSONError {
             if e.kind == .duplicateKey {
-                return "names a member twice (\(DisplayText.untrusted(e.description, limit: 200))); JSON readers disagree on which one counts (Foundation keeps the first, Python, Node and PyJWT the last)"
+                return
+                    "names a member twice (\(DisplayText.untrusted(e.description, limit: 200))); JSON readers disagree on which one counts (Foundation keeps the first, Python, Node and PyJWT the last)"
             }
             return "is not strict JSON: \(DisplayText.untrusted(e.description, limit: 200))"
         } catch {
@@ -167,7 +172,9 @@ public enum JWTVerifier {
     }
 
     /// Verifies `token` against `keys` and `rules` at time `now` (seconds since 1970).
-    public static func verify(_ token: String, keys: [String: VerificationKey], rules: JWTRules, now: Double) -> Result<VerifiedToken, TokenFailure> {
+    public static func verify(
+        _ token: String, keys: [String: VerificationKey], rules: JWTRules, now: Double
+    ) -> Result<VerifiedToken, TokenFailure> {
         let decoded: DecodedToken
         switch decode(token) {
         case .failure(let f): return .failure(f)
@@ -178,30 +185,44 @@ public enum JWTVerifier {
 
     /// - Parameter signatureVerified: the exact token's signature was already verified with this key
     ///   set (a cache hit): every other rule is still applied, so expiry and the rest are re-checked.
-    public static func verify(_ t: DecodedToken, keys: [String: VerificationKey], rules: JWTRules, now: Double,
-                              signatureVerified: Bool = false) -> Result<VerifiedToken, TokenFailure> {
+    public static func verify(
+        _ t: DecodedToken, keys: [String: VerificationKey], rules: JWTRules, now: Double,
+        signatureVerified: Bool = false
+    ) -> Result<VerifiedToken, TokenFailure> {
         let alg = t.alg ?? ""
         let algText = t.algText
         // RFC 7515 §4.1.11: a token whose `crit` names an extension the recipient does not
         // understand must be refused. The gateway understands none (not even `b64`, RFC 7797).
         if let crit = t.header["crit"] {
             let names: [String]
-            if case .array(let a) = crit { names = a.map { DisplayText.untrusted($0.scalarString ?? "?", limit: 64) } } else { names = ["(not a list)"] }
+            if case .array(let a) = crit {
+                names = a.map { DisplayText.untrusted($0.scalarString ?? "?", limit: 64) }
+            } else {
+                names = ["(not a list)"]
+            }
             let list = names.isEmpty ? "an empty list" : names.prefix(8).joined(separator: ", ")
-            return .failure(TokenFailure(code: .tokenMalformed,
-                                         detail: "the token (\(t.label)) marks header extensions as critical (crit: \(list)); the gateway understands none of them, so it must refuse the token",
-                                         required: ["no crit header"], presented: ["crit \(list)"], summary: "unsupported critical header extension"))
+            return .failure(
+                TokenFailure(
+                    code: .tokenMalformed,
+                    detail:
+                        "the token (\(t.label)) marks header extensions as critical (crit: \(list)); the gateway understands none of them, so it must refuse the token",
+                    required: ["no crit header"], presented: ["crit \(list)"], summary: "unsupported critical header extension"))
         }
         if let b64 = t.header["b64"], b64 != .bool(true) {
-            return .failure(TokenFailure(code: .tokenMalformed,
-                                         detail: "the token (\(t.label)) has an unencoded payload (b64: false, RFC 7797), which the gateway does not accept",
-                                         required: ["a base64url-encoded payload"], presented: ["b64 false"], summary: "unencoded payload not supported"))
+            return .failure(
+                TokenFailure(
+                    code: .tokenMalformed,
+                    detail: "the token (\(t.label)) has an unencoded payload (b64: false, RFC 7797), which the gateway does not accept",
+                    required: ["a base64url-encoded payload"], presented: ["b64 false"], summary: "unencoded payload not supported"))
         }
         let allowed = rules.algorithms.filter { $0.lowercased() != "none" }
         guard alg.lowercased() != "none", allowed.contains(alg) else {
             let why = alg.lowercased() == "none" ? "alg \"none\" (an unsigned token) is never accepted" : "alg \(algText) is not allowed"
-            return .failure(TokenFailure(code: .tokenAlgorithmNotAllowed, detail: "the token (\(t.label)) is signed with \(algText): \(why); allowed: \(allowed.joined(separator: ", "))",
-                                         required: allowed.map { "alg \($0)" }, presented: ["alg \(algText)"], summary: "algorithm \(algText) not allowed"))
+            return .failure(
+                TokenFailure(
+                    code: .tokenAlgorithmNotAllowed,
+                    detail: "the token (\(t.label)) is signed with \(algText): \(why); allowed: \(allowed.joined(separator: ", "))",
+                    required: allowed.map { "alg \($0)" }, presented: ["alg \(algText)"], summary: "algorithm \(algText) not allowed"))
         }
         // Find the key: by kid, or the only key that can verify this alg when the token names none.
         let key: VerificationKey
@@ -209,32 +230,47 @@ public enum JWTVerifier {
             guard let k = keys[kid] else {
                 let kidText = t.kidText ?? ""
                 let known = keys.keys.sorted()
-                let knownText = known.prefix(10).map { $0.isEmpty ? "(no kid)" : DisplayText.untrusted($0, limit: 64) }.joined(separator: ", ")
+                let knownText =
+                    known.prefix(10).map { $0.isEmpty ? "(no kid)" : DisplayText.untrusted($0, limit: 64) }.joined(separator: ", ")
                     + (known.count > 10 ? " and \(known.count - 10) more" : "")
-                return .failure(TokenFailure(code: .tokenUnknownKey, detail: "the token names key \(kidText), which is not in the trusted key set (known: \(knownText))",
-                                             required: ["kid in " + knownText], presented: ["kid \(kidText)"], summary: "unknown key \(kidText)"))
+                return .failure(
+                    TokenFailure(
+                        code: .tokenUnknownKey,
+                        detail: "the token names key \(kidText), which is not in the trusted key set (known: \(knownText))",
+                        required: ["kid in " + knownText], presented: ["kid \(kidText)"], summary: "unknown key \(kidText)"))
             }
             key = k
         } else {
             let candidates = keys.values.filter { $0.verifiers[alg] != nil }
             guard candidates.count == 1, let k = candidates.first else {
-                return .failure(TokenFailure(code: .tokenUnknownKey, detail: "the token (\(t.label)) names no kid and \(candidates.count) trusted keys can verify \(alg)",
-                                             required: ["a kid naming a trusted key"], presented: ["no kid"], summary: "token names no key"))
+                return .failure(
+                    TokenFailure(
+                        code: .tokenUnknownKey,
+                        detail: "the token (\(t.label)) names no kid and \(candidates.count) trusted keys can verify \(alg)",
+                        required: ["a kid naming a trusted key"], presented: ["no kid"], summary: "token names no key"))
             }
             key = k
         }
         guard let verifier = key.verifiers[alg] else {
             let keyText = DisplayText.untrusted(key.kid)
-            return .failure(TokenFailure(code: .tokenAlgorithmNotAllowed,
-                                         detail: "the token claims alg \(algText) but key \(keyText) is a \(key.keyType) key that verifies only \(key.verifiers.keys.sorted().joined(separator: ", ")) (algorithm confusion refused)",
-                                         required: key.verifiers.keys.sorted().map { "alg \($0)" }, presented: ["alg \(algText)", "kid \(keyText)"],
-                                         summary: "algorithm \(algText) does not match the key"))
+            return .failure(
+                TokenFailure(
+                    code: .tokenAlgorithmNotAllowed,
+                    detail:
+                        "the token claims alg \(algText) but key \(keyText) is a \(key.keyType) key that verifies only \(key.verifiers.keys.sorted().joined(separator: ", ")) (algorithm confusion refused)",
+                    required: key.verifiers.keys.sorted().map { "alg \($0)" }, presented: ["alg \(algText)", "kid \(keyText)"],
+                    summary: "algorithm \(algText) does not match the key"))
         }
         let ok = signatureVerified || ((try? verifier.verify(t.signature, signs: t.signingInput)) ?? false)
         guard ok else {
             let keyText = DisplayText.untrusted(key.kid)
-            return .failure(TokenFailure(code: .tokenSignatureInvalid, detail: "the token's \(alg) signature does not verify with key \(key.kid.isEmpty ? "(no kid)" : keyText) (\(t.label)): it was altered or signed by another key",
-                                         required: ["a valid \(alg) signature by key \(keyText)"], presented: ["token \(t.label)"], summary: "signature invalid"))
+            return .failure(
+                TokenFailure(
+                    code: .tokenSignatureInvalid,
+                    detail:
+                        "the token's \(alg) signature does not verify with key \(key.kid.isEmpty ? "(no kid)" : keyText) (\(t.label)): it was altered or signed by another key",
+                    required: ["a valid \(alg) signature by key \(keyText)"], presented: ["token \(t.label)"], summary: "signature invalid")
+            )
         }
         // Time claims: finite JSON numbers within years 1-9999, or the token is malformed.
         let leewayText = "leeway \(wholeSeconds(rules.leeway)) s"
@@ -250,60 +286,90 @@ public enum JWTVerifier {
                 case .array: shown = "an array"
                 case .object: shown = "an object"
                 }
-                return .failure(TokenFailure(code: .tokenMalformed,
-                                             detail: "the token (\(t.label)) has \(name) \(shown), which is not a NumericDate (a JSON number of seconds since 1970, within years 1-9999)",
-                                             required: ["\(name) as a JSON number of seconds since 1970"], presented: ["\(name) \(shown)"],
-                                             summary: "\(name) is not a NumericDate"))
+                return .failure(
+                    TokenFailure(
+                        code: .tokenMalformed,
+                        detail:
+                            "the token (\(t.label)) has \(name) \(shown), which is not a NumericDate (a JSON number of seconds since 1970, within years 1-9999)",
+                        required: ["\(name) as a JSON number of seconds since 1970"], presented: ["\(name) \(shown)"],
+                        summary: "\(name) is not a NumericDate"))
             }
             times[name] = n
         }
         // `sub` is a StringOrURI (RFC 7519 §4.1.2): a string. Any other value would name no
         // subject, so each token would be a caller of its own (a fresh rate-limit bucket per token).
         if let sub = t.claims["sub"], let shown = notAString(sub) {
-            return .failure(TokenFailure(code: .tokenMalformed,
-                                         detail: "the token (\(t.label)) has sub \(shown); sub must be a string (a StringOrURI, RFC 7519 §4.1.2)",
-                                         required: ["sub as a JSON string"], presented: ["sub \(shown)"], summary: "sub is not a string"))
+            return .failure(
+                TokenFailure(
+                    code: .tokenMalformed,
+                    detail: "the token (\(t.label)) has sub \(shown); sub must be a string (a StringOrURI, RFC 7519 §4.1.2)",
+                    required: ["sub as a JSON string"], presented: ["sub \(shown)"], summary: "sub is not a string"))
         }
         let exp = times["exp"]
         if let exp {
             if now > exp + rules.leeway {
-                return .failure(TokenFailure(code: .tokenExpired, detail: "the token (\(t.label)) expired \(TimeText.iso(exp)), \(TimeText.duration(now - exp)) ago; \(leewayText)",
-                                             required: ["exp after \(TimeText.iso(now - rules.leeway))"], presented: ["exp \(TimeText.iso(exp))"],
-                                             summary: "expired \(TimeText.iso(exp))"))
+                return .failure(
+                    TokenFailure(
+                        code: .tokenExpired,
+                        detail: "the token (\(t.label)) expired \(TimeText.iso(exp)), \(TimeText.duration(now - exp)) ago; \(leewayText)",
+                        required: ["exp after \(TimeText.iso(now - rules.leeway))"], presented: ["exp \(TimeText.iso(exp))"],
+                        summary: "expired \(TimeText.iso(exp))"))
             }
         } else if rules.requireExpiry {
-            return .failure(TokenFailure(code: .tokenMalformed, detail: "the token (\(t.label)) has no exp claim; this API requires expiring tokens",
-                                         required: ["an exp claim"], presented: ["no exp"], summary: "no exp claim"))
+            return .failure(
+                TokenFailure(
+                    code: .tokenMalformed, detail: "the token (\(t.label)) has no exp claim; this API requires expiring tokens",
+                    required: ["an exp claim"], presented: ["no exp"], summary: "no exp claim"))
         }
         if let nbf = times["nbf"], nbf > now + rules.leeway {
-            return .failure(TokenFailure(code: .tokenNotYetValid, detail: "the token (\(t.label)) is not valid before \(TimeText.iso(nbf)), \(TimeText.duration(nbf - now)) from now; \(leewayText)",
-                                         required: ["nbf before \(TimeText.iso(now + rules.leeway))"], presented: ["nbf \(TimeText.iso(nbf))"],
-                                         summary: "not valid before \(TimeText.iso(nbf))"))
+            return .failure(
+                TokenFailure(
+                    code: .tokenNotYetValid,
+                    detail:
+                        "the token (\(t.label)) is not valid before \(TimeText.iso(nbf)), \(TimeText.duration(nbf - now)) from now; \(leewayText)",
+                    required: ["nbf before \(TimeText.iso(now + rules.leeway))"], presented: ["nbf \(TimeText.iso(nbf))"],
+                    summary: "not valid before \(TimeText.iso(nbf))"))
         }
         if let iat = times["iat"], iat > now + rules.leeway {
-            return .failure(TokenFailure(code: .tokenNotYetValid, detail: "the token (\(t.label)) was issued at \(TimeText.iso(iat)), \(TimeText.duration(iat - now)) in the future (clock skew?); \(leewayText)",
-                                         required: ["iat before \(TimeText.iso(now + rules.leeway))"], presented: ["iat \(TimeText.iso(iat))"],
-                                         summary: "issued in the future"))
+            return .failure(
+                TokenFailure(
+                    code: .tokenNotYetValid,
+                    detail:
+                        "the token (\(t.label)) was issued at \(TimeText.iso(iat)), \(TimeText.duration(iat - now)) in the future (clock skew?); \(leewayText)",
+                    required: ["iat before \(TimeText.iso(now + rules.leeway))"], presented: ["iat \(TimeText.iso(iat))"],
+                    summary: "issued in the future"))
         }
         if !rules.issuers.isEmpty {
             let iss = t.claims["iss"]?.scalarString
             guard let iss, rules.issuers.contains(iss) else {
                 let issText = iss.map { DisplayText.untrusted($0) }
-                return .failure(TokenFailure(code: .tokenIssuerMismatch, detail: "the token's issuer is \(issText.map { "\"\($0)\"" } ?? "missing"); expected \(rules.issuers.map { "\"\($0)\"" }.joined(separator: " or "))",
-                                             required: rules.issuers.map { "iss \($0)" }, presented: [issText.map { "iss \($0)" } ?? "no iss"], summary: "issuer not trusted"))
+                return .failure(
+                    TokenFailure(
+                        code: .tokenIssuerMismatch,
+                        detail:
+                            "the token's issuer is \(issText.map { "\"\($0)\"" } ?? "missing"); expected \(rules.issuers.map { "\"\($0)\"" }.joined(separator: " or "))",
+                        required: rules.issuers.map { "iss \($0)" }, presented: [issText.map { "iss \($0)" } ?? "no iss"],
+                        summary: "issuer not trusted"))
             }
         }
         if !rules.audiences.isEmpty {
             let aud = audiences(t.claims["aud"])
             guard aud.contains(where: { rules.audiences.contains($0) }) else {
                 let audText = aud.prefix(10).map { DisplayText.untrusted($0) }
-                return .failure(TokenFailure(code: .tokenAudienceMismatch, detail: "the token's audience is \(audText.isEmpty ? "missing" : audText.map { "\"\($0)\"" }.joined(separator: ", ")); this API accepts \(rules.audiences.joined(separator: " or "))",
-                                             required: rules.audiences.map { "aud \($0)" }, presented: audText.isEmpty ? ["no aud"] : audText.map { "aud \($0)" }, summary: "audience mismatch"))
+                return .failure(
+                    TokenFailure(
+                        code: .tokenAudienceMismatch,
+                        detail:
+                            "the token's audience is \(audText.isEmpty ? "missing" : audText.map { "\"\($0)\"" }.joined(separator: ", ")); this API accepts \(rules.audiences.joined(separator: " or "))",
+                        required: rules.audiences.map { "aud \($0)" },
+                        presented: audText.isEmpty ? ["no aud"] : audText.map { "aud \($0)" }, summary: "audience mismatch"))
             }
         }
-        return .success(VerifiedToken(token: t, subject: t.claims["sub"]?.scalarString, scopes: scopes(t.claims, rules: rules),
-                                      roles: rules.rolesClaim.map { strings(ClaimPath.lookup($0, in: t.claims)) } ?? [],
-                                      tenant: rules.tenantClaim.flatMap { ClaimPath.lookup($0, in: t.claims)?.scalarString }, expiresAt: exp))
+        return .success(
+            VerifiedToken(
+                token: t, subject: t.claims["sub"]?.scalarString, scopes: scopes(t.claims, rules: rules),
+                roles: rules.rolesClaim.map { strings(ClaimPath.lookup($0, in: t.claims)) } ?? [],
+                tenant: rules.tenantClaim.flatMap { ClaimPath.lookup($0, in: t.claims)?.scalarString }, expiresAt: exp))
     }
 
     /// Scopes from `scope` (space-separated), `scp` (array or string) and the configured claim.

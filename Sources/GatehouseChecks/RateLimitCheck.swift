@@ -36,8 +36,10 @@ public struct RateLimitCheck: PolicyCheck {
     /// How full a bucket or quota is when an allowed request counts as near the limit.
     public static let nearLimitPercent = 80
 
-    public init(id: String, keyParts: [RateLimitKeyPart], rule: RateLimitRule, store: any RateLimitStore, headersOnAllowed: Bool = true,
-                ipv6Prefix: Int = RateLimitCheck.defaultIPv6Prefix) {
+    public init(
+        id: String, keyParts: [RateLimitKeyPart], rule: RateLimitRule, store: any RateLimitStore, headersOnAllowed: Bool = true,
+        ipv6Prefix: Int = RateLimitCheck.defaultIPv6Prefix
+    ) {
         self.id = id
         self.ipv6Prefix = max(1, min(128, ipv6Prefix))
         self.keyParts = keyParts.isEmpty ? [.ip] : keyParts
@@ -140,7 +142,9 @@ public struct RateLimitCheck: PolicyCheck {
                 request.responseHeaders.append(HeaderField("RateLimit-Policy", policyField))
                 var value = rateLimitField(windows)
                 if let q = rule.quota, let used, let resetAt {
-                    value += (value.isEmpty ? "" : ", ") + "\(quotedQuotaName ?? StructuredField.string(q.name));r=\(max(0, q.limit - used));t=\(StructuredField.ceilSeconds(resetAt - request.now))"
+                    value +=
+                        (value.isEmpty ? "" : ", ")
+                        + "\(quotedQuotaName ?? StructuredField.string(q.name));r=\(max(0, q.limit - used));t=\(StructuredField.ceilSeconds(resetAt - request.now))"
                 }
                 request.responseHeaders.append(HeaderField("RateLimit", value))
             }
@@ -154,38 +158,48 @@ public struct RateLimitCheck: PolicyCheck {
             let w = rule.windows[index]
             let retry = StructuredField.ceilSeconds(retryAfter)
             let resetAt = request.now + Double(retry)
-            var detail = "\(request.summary) exceeded rate limit \(w.name) (\(w.label)) for \(who); retry in \(TimeText.duration(Double(retry))), at \(TimeText.iso(resetAt))"
+            var detail =
+                "\(request.summary) exceeded rate limit \(w.name) (\(w.label)) for \(who); retry in \(TimeText.duration(Double(retry))), at \(TimeText.iso(resetAt))"
             if let bannedUntil { detail += "; repeated violations started a ban until \(TimeText.iso(bannedUntil))" }
-            return .deny(Denial(
-                code: .rateLimited, status: 429, detail: detail,
-                required: ["at most \(w.label)"], presented: [who],
-                headers: [HeaderField("Retry-After", String(retry)), HeaderField("RateLimit-Policy", policyField),
-                          HeaderField("RateLimit", rateLimitField(windows))],
-                extensions: ["policy": [w.name], "limit": [w.label], "reset": [TimeText.iso(resetAt)]]))
+            return .deny(
+                Denial(
+                    code: .rateLimited, status: 429, detail: detail,
+                    required: ["at most \(w.label)"], presented: [who],
+                    headers: [
+                        HeaderField("Retry-After", String(retry)), HeaderField("RateLimit-Policy", policyField),
+                        HeaderField("RateLimit", rateLimitField(windows)),
+                    ],
+                    extensions: ["policy": [w.name], "limit": [w.label], "reset": [TimeText.iso(resetAt)]]))
 
         case .quotaExceeded(let used, let resetAt, let bannedUntil):
             let q = rule.quota!
             let retry = StructuredField.ceilSeconds(resetAt - request.now)
-            var detail = "\(request.summary) exceeded quota \(q.name) (\(q.limit) per \(q.period.rawValue)) for \(who): \(used) used; it resets at \(TimeText.iso(resetAt)), in \(TimeText.duration(Double(retry)))"
+            var detail =
+                "\(request.summary) exceeded quota \(q.name) (\(q.limit) per \(q.period.rawValue)) for \(who): \(used) used; it resets at \(TimeText.iso(resetAt)), in \(TimeText.duration(Double(retry)))"
             if let bannedUntil { detail += "; repeated violations started a ban until \(TimeText.iso(bannedUntil))" }
-            return .deny(Denial(
-                code: .quotaExceeded, status: 429, detail: detail,
-                required: ["at most \(q.limit) requests per \(q.period.rawValue)"], presented: [who, "\(used) used"],
-                headers: [HeaderField("Retry-After", String(retry)), HeaderField("RateLimit-Policy", policyField),
-                          HeaderField("RateLimit", "\(StructuredField.string(q.name));r=0;t=\(retry)")],
-                extensions: ["policy": [q.name], "limit": ["\(q.limit) per \(q.period.rawValue)"], "reset": [TimeText.iso(resetAt)]]))
+            return .deny(
+                Denial(
+                    code: .quotaExceeded, status: 429, detail: detail,
+                    required: ["at most \(q.limit) requests per \(q.period.rawValue)"], presented: [who, "\(used) used"],
+                    headers: [
+                        HeaderField("Retry-After", String(retry)), HeaderField("RateLimit-Policy", policyField),
+                        HeaderField("RateLimit", "\(StructuredField.string(q.name));r=0;t=\(retry)"),
+                    ],
+                    extensions: ["policy": [q.name], "limit": ["\(q.limit) per \(q.period.rawValue)"], "reset": [TimeText.iso(resetAt)]]))
 
         case .banned(let until):
             let retry = StructuredField.ceilSeconds(until - request.now)
             let ban = rule.ban
             let why = ban.map { "\($0.violations) limit violations within \(TimeText.duration($0.within))" } ?? "repeated limit violations"
-            return .deny(Denial(
-                code: .abuseBanned, status: 403,
-                detail: "\(who) is banned by \(id) until \(TimeText.iso(until)) (\(TimeText.duration(Double(retry))) from now) after \(why)",
-                required: ["no ban in force"], presented: [who, "banned until \(TimeText.iso(until))"],
-                hint: "Stop retrying until \(TimeText.iso(until)), then stay within the rate limits.",
-                headers: [HeaderField("Retry-After", String(retry))],
-                extensions: ["policy": [id], "ban_ends": [TimeText.iso(until)]]))
+            return .deny(
+                Denial(
+                    code: .abuseBanned, status: 403,
+                    detail:
+                        "\(who) is banned by \(id) until \(TimeText.iso(until)) (\(TimeText.duration(Double(retry))) from now) after \(why)",
+                    required: ["no ban in force"], presented: [who, "banned until \(TimeText.iso(until))"],
+                    hint: "Stop retrying until \(TimeText.iso(until)), then stay within the rate limits.",
+                    headers: [HeaderField("Retry-After", String(retry))],
+                    extensions: ["policy": [id], "ban_ends": [TimeText.iso(until)]]))
         }
     }
 }

@@ -22,17 +22,24 @@ public struct RequestShapeCheck: PolicyCheck {
     public func evaluate(_ request: inout PolicyRequest) -> Verdict {
         if !methods.isEmpty, !methods.contains(request.method) {
             let allowHeader = methods.joined(separator: ", ")
-            return .deny(Denial(code: .methodNotAllowed, detail: "\(request.method) is not allowed on \(request.path); allowed: \(allowHeader)",
-                                required: methods, presented: [request.method], headers: [HeaderField("Allow", allowHeader)]))
+            return .deny(
+                Denial(
+                    code: .methodNotAllowed, detail: "\(request.method) is not allowed on \(request.path); allowed: \(allowHeader)",
+                    required: methods, presented: [request.method], headers: [HeaderField("Allow", allowHeader)]))
         }
         if let maxHeaderBytes, request.headers.byteSize > maxHeaderBytes {
-            return .deny(Denial(code: .headersTooLarge, detail: "the request headers are \(request.headers.byteSize) bytes; the limit is \(maxHeaderBytes)",
-                                required: ["headers <= \(maxHeaderBytes) bytes"], presented: ["\(request.headers.byteSize) bytes"]))
+            return .deny(
+                Denial(
+                    code: .headersTooLarge,
+                    detail: "the request headers are \(request.headers.byteSize) bytes; the limit is \(maxHeaderBytes)",
+                    required: ["headers <= \(maxHeaderBytes) bytes"], presented: ["\(request.headers.byteSize) bytes"]))
         }
         let length = request.contentLength ?? request.body?.count
         if let maxBodyBytes, let length, length > maxBodyBytes {
-            return .deny(Denial(code: .bodyTooLarge, detail: "the request body is \(length) bytes; the limit is \(maxBodyBytes)",
-                                required: ["body <= \(maxBodyBytes) bytes"], presented: ["\(length) bytes"]))
+            return .deny(
+                Denial(
+                    code: .bodyTooLarge, detail: "the request body is \(length) bytes; the limit is \(maxBodyBytes)",
+                    required: ["body <= \(maxBodyBytes) bytes"], presented: ["\(length) bytes"]))
         }
         if let maxBodyBytes, length == nil, request.streamedBodyLimit.map({ $0.bytes > maxBodyBytes }) ?? true {
             // A streamed (chunked) body: the data plane counts its bytes as they arrive.
@@ -46,10 +53,13 @@ public struct RequestShapeCheck: PolicyCheck {
                 allowed == media || (allowed.hasSuffix("/*") && media.hasPrefix(allowed.dropLast()))
             }
             if !ok {
-                return .deny(Denial(code: .unsupportedMediaType,
-                                    detail: media.isEmpty ? "the request has a body but no Content-Type; expected \(contentTypes.joined(separator: " or "))"
-                                                          : "Content-Type \(media) is not accepted; expected \(contentTypes.joined(separator: " or "))",
-                                    required: contentTypes, presented: media.isEmpty ? [] : [media]))
+                return .deny(
+                    Denial(
+                        code: .unsupportedMediaType,
+                        detail: media.isEmpty
+                            ? "the request has a body but no Content-Type; expected \(contentTypes.joined(separator: " or "))"
+                            : "Content-Type \(media) is not accepted; expected \(contentTypes.joined(separator: " or "))",
+                        required: contentTypes, presented: media.isEmpty ? [] : [media]))
             }
         }
         // What was compared, built in one string (this runs on every request the route takes).

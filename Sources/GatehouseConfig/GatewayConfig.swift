@@ -61,8 +61,10 @@ public final class CompiledRoute: Sendable {
     /// Prefix removed before forwarding, if any.
     public let stripPrefix: String?
 
-    public init(name: String, hosts: [HostPattern], methods: [String], path: PathTemplate, upstream: String, chain: PolicyChain,
-                exposure: Exposure, explicitDetailed: Bool, maxBufferedBody: Int, stripPrefix: String?) {
+    public init(
+        name: String, hosts: [HostPattern], methods: [String], path: PathTemplate, upstream: String, chain: PolicyChain,
+        exposure: Exposure, explicitDetailed: Bool, maxBufferedBody: Int, stripPrefix: String?
+    ) {
         self.name = name
         self.hosts = hosts
         self.methods = methods
@@ -197,7 +199,8 @@ public struct HeaderNameSet: Sendable, Equatable {
     public func contains(fieldName name: String) -> Bool {
         let n = name.utf8.count
         guard n > 0, lengths & (1 << UInt64(min(n, 63))) != 0,
-              let f = name.utf8.first, firsts & Self.firstBit(f) != 0 else { return false }
+            let f = name.utf8.first, firsts & Self.firstBit(f) != 0
+        else { return false }
         return names.contains(Self.fold(name))
     }
 
@@ -247,8 +250,10 @@ public struct GatewayConfig: Sendable {
 
 /// Loads and validates configuration files.
 public enum ConfigLoader {
-    static let topKeys = ["listen", "admin", "store", "log", "trusted_proxies", "problem_type_base", "upstreams", "routes", "policies", "tls",
-                          "limits", "untrusted_headers", "tracing"]
+    static let topKeys = [
+        "listen", "admin", "store", "log", "trusted_proxies", "problem_type_base", "upstreams", "routes", "policies", "tls",
+        "limits", "untrusted_headers", "tracing",
+    ]
 
     /// Loads a file. Throws ``ConfigError`` with every problem found, each with file:line:column.
     public static func load(file: String, context: (String) -> BuildContext) throws -> GatewayConfig {
@@ -256,7 +261,9 @@ public enum ConfigLoader {
         do {
             text = try String(contentsOfFile: file, encoding: .utf8)
         } catch {
-            throw ConfigError(issues: [ConfigIssue(file: file, line: 1, column: 1, path: "", message: "cannot read the file: \(error.localizedDescription)")])
+            throw ConfigError(issues: [
+                ConfigIssue(file: file, line: 1, column: 1, path: "", message: "cannot read the file: \(error.localizedDescription)")
+            ])
         }
         let base = (file as NSString).deletingLastPathComponent
         return try parse(yaml: text, file: file, context: context(base.isEmpty ? "." : base))
@@ -267,7 +274,11 @@ public enum ConfigLoader {
         let root: Node
         do {
             guard let n = try Yams.compose(yaml: text) else {
-                throw ConfigError(issues: [ConfigIssue(file: file, line: 1, column: 1, path: "", message: "the file is empty; expected a mapping with listen, upstreams, routes and policies")])
+                throw ConfigError(issues: [
+                    ConfigIssue(
+                        file: file, line: 1, column: 1, path: "",
+                        message: "the file is empty; expected a mapping with listen, upstreams, routes and policies")
+                ])
             }
             root = n
         } catch let e as YamlError {
@@ -277,15 +288,20 @@ public enum ConfigLoader {
         let top = ConfigNode(node: root, path: "")
         guard let f = r.mapping(top, known: topKeys, required: ["routes"]) else { throw ConfigError(issues: r.issues) }
 
-        let listen: HostPort = f["listen"].flatMap { n in
-            guard let s = r.string(n) else { return nil }
-            guard let hp = HostPort.parse(s) else { r.error(n, "\"\(s)\" is not a listen address (expected host:port, e.g. 127.0.0.1:8080)"); return nil }
-            return hp
-        } ?? HostPort(host: "127.0.0.1", port: 8080)
+        let listen: HostPort =
+            f["listen"].flatMap { n in
+                guard let s = r.string(n) else { return nil }
+                guard let hp = HostPort.parse(s) else {
+                    r.error(n, "\"\(s)\" is not a listen address (expected host:port, e.g. 127.0.0.1:8080)"); return nil
+                }
+                return hp
+            } ?? HostPort(host: "127.0.0.1", port: 8080)
 
         let admin: HostPort? = f["admin"].flatMap { n in
             guard let s = r.string(n) else { return nil }
-            guard let hp = HostPort.parse(s) else { r.error(n, "\"\(s)\" is not a listen address (expected host:port, e.g. 127.0.0.1:9901)"); return nil }
+            guard let hp = HostPort.parse(s) else {
+                r.error(n, "\"\(s)\" is not a listen address (expected host:port, e.g. 127.0.0.1:9901)"); return nil
+            }
             return hp
         }
         var storePath = "gatehouse.db"
@@ -308,8 +324,14 @@ public enum ConfigLoader {
         }
         let trusted = f["trusted_proxies"].map(r.cidrs) ?? []
         var limits = ClientLimits()
-        if let l = f["limits"], let lf = r.mapping(l, known: ["header_timeout", "body_timeout", "keepalive_timeout", "send_timeout", "request_timeout",
-                                                                 "max_connections", "max_buffered_bodies"]) {
+        if let l = f["limits"],
+            let lf = r.mapping(
+                l,
+                known: [
+                    "header_timeout", "body_timeout", "keepalive_timeout", "send_timeout", "request_timeout",
+                    "max_connections", "max_buffered_bodies",
+                ])
+        {
             if let v = lf["header_timeout"].flatMap(r.timeout) { limits.headerTimeout = v }
             if let v = lf["body_timeout"].flatMap(r.timeout) { limits.bodyTimeout = v }
             if let v = lf["keepalive_timeout"].flatMap(r.timeout) { limits.keepAliveTimeout = v }
@@ -332,7 +354,8 @@ public enum ConfigLoader {
         let tls = f["tls"].flatMap { TLSSettings.read($0, r, base: context.baseDirectory) }
         var tracing: TracingSettings?
         if let t = f["tracing"], let tf = r.mapping(t, known: ["otlp", "service_name", "sample_ratio", "protocol"], required: ["otlp"]),
-           let on = tf["otlp"], let base = r.string(on) {
+            let on = tf["otlp"], let base = r.string(on)
+        {
             switch TracingSettings.tracesEndpoint(forCollector: base) {
             case .failure(let m): r.error(on, m.text)
             case .success(let endpoint):
@@ -359,7 +382,9 @@ public enum ConfigLoader {
         var upstreams: [String: UpstreamSpec] = [:]
         if let u = f["upstreams"] {
             for (name, n) in r.namedEntries(u) {
-                guard let uf = r.mapping(n, known: ["targets", "connect_timeout", "timeout", "max_idle"], required: ["targets"]) else { continue }
+                guard let uf = r.mapping(n, known: ["targets", "connect_timeout", "timeout", "max_idle"], required: ["targets"]) else {
+                    continue
+                }
                 var targets: [HostPort] = []
                 if let t = uf["targets"] {
                     for item in r.list(t) {
@@ -388,13 +413,20 @@ public enum ConfigLoader {
         if let p = f["policies"] {
             for (name, n) in r.namedEntries(p) {
                 policyNames.append(name)
-                guard case .mapping = n.node else { r.error(n, "expected a mapping with a type, e.g. { type: ip, allow: [10.0.0.0/8] }"); continue }
+                guard case .mapping = n.node else {
+                    r.error(n, "expected a mapping with a type, e.g. { type: ip, allow: [10.0.0.0/8] }"); continue
+                }
                 let typeName = n.node["type"]?.string
-                guard let typeName else { r.error(n, "missing required key \"type\" (one of: \(PolicyTypes.all.map(\.name).joined(separator: ", ")))"); continue }
+                guard let typeName else {
+                    r.error(n, "missing required key \"type\" (one of: \(PolicyTypes.all.map(\.name).joined(separator: ", ")))"); continue
+                }
                 guard let type = PolicyTypes.named(typeName) else {
                     let at = n.child("type", n.node["type"]!)
                     let hint = DidYouMean.suggest(typeName, from: PolicyTypes.all.map(\.name)).map { "; did you mean \"\($0)\"?" } ?? ""
-                    r.error(at, "unknown policy type \"\(typeName)\" (expected one of: \(PolicyTypes.all.map(\.name).joined(separator: ", ")))\(hint)")
+                    r.error(
+                        at,
+                        "unknown policy type \"\(typeName)\" (expected one of: \(PolicyTypes.all.map(\.name).joined(separator: ", ")))\(hint)"
+                    )
                     continue
                 }
                 guard var fields = r.mapping(n, known: ["type", "mode"] + type.keys, required: type.required) else { continue }
@@ -414,8 +446,11 @@ public enum ConfigLoader {
         var routeNames = Set<String>()
         if let rs = f["routes"] {
             for (i, n) in r.list(rs).enumerated() {
-                guard let rf = r.mapping(n, known: ["name", "match", "upstream", "policies", "exposure", "strip_prefix", "max_body_buffer"],
-                                         required: ["match", "upstream"]) else { continue }
+                guard
+                    let rf = r.mapping(
+                        n, known: ["name", "match", "upstream", "policies", "exposure", "strip_prefix", "max_body_buffer"],
+                        required: ["match", "upstream"])
+                else { continue }
                 let name = rf["name"].flatMap(r.string) ?? "route-\(i + 1)"
                 if !routeNames.insert(name).inserted, let at = rf["name"] { r.error(at, "route name \"\(name)\" is used twice") }
                 var hosts: [HostPattern] = []
@@ -472,16 +507,19 @@ public enum ConfigLoader {
                 let strip = rf["strip_prefix"].flatMap(r.string)
                 let maxBuffer = rf["max_body_buffer"].flatMap(r.size) ?? (1 << 20)
                 if let template {
-                    routes.append(CompiledRoute(name: name, hosts: hosts, methods: methods, path: template, upstream: upstream,
-                                                chain: PolicyChain(links), exposure: exposure, explicitDetailed: explicitDetailed,
-                                                maxBufferedBody: maxBuffer, stripPrefix: strip))
+                    routes.append(
+                        CompiledRoute(
+                            name: name, hosts: hosts, methods: methods, path: template, upstream: upstream,
+                            chain: PolicyChain(links), exposure: exposure, explicitDetailed: explicitDetailed,
+                            maxBufferedBody: maxBuffer, stripPrefix: strip))
                 }
             }
         }
         if !r.issues.isEmpty { throw ConfigError(issues: r.issues) }
-        return GatewayConfig(file: file, listen: listen, admin: admin, storePath: storePath, log: log, trustedProxies: trusted, problemTypeBase: typeBase,
-                             upstreams: upstreams, router: Router(routes: routes), policyNames: policyNames, tls: tls,
-                             limits: limits, untrustedHeaders: HeaderNameSet(untrusted), tracing: tracing)
+        return GatewayConfig(
+            file: file, listen: listen, admin: admin, storePath: storePath, log: log, trustedProxies: trusted, problemTypeBase: typeBase,
+            upstreams: upstreams, router: Router(routes: routes), policyNames: policyNames, tls: tls,
+            limits: limits, untrustedHeaders: HeaderNameSet(untrusted), tracing: tracing)
     }
 
     /// Modes: `enforce`/`shadow`, with the WAF's words `block`/`detect` as aliases.
@@ -490,12 +528,15 @@ public enum ConfigLoader {
 
     static func yamlIssue(_ e: YamlError, file: String) -> ConfigIssue {
         switch e {
-        case .scanner(let ctx, let problem, let mark, _), .parser(let ctx, let problem, let mark, _), .composer(let ctx, let problem, let mark, _):
-            return ConfigIssue(file: file, line: mark.line, column: mark.column, path: "",
-                               message: "YAML syntax error: \(problem)\(ctx.map { " (\($0.text))" } ?? "")")
+        case .scanner(let ctx, let problem, let mark, _), .parser(let ctx, let problem, let mark, _),
+            .composer(let ctx, let problem, let mark, _):
+            return ConfigIssue(
+                file: file, line: mark.line, column: mark.column, path: "",
+                message: "YAML syntax error: \(problem)\(ctx.map { " (\($0.text))" } ?? "")")
         case .duplicatedKeysInMapping(let dups, let ctx):
-            return ConfigIssue(file: file, line: ctx.mark.line, column: ctx.mark.column, path: "",
-                               message: "duplicate keys: \(dups.joined(separator: ", "))")
+            return ConfigIssue(
+                file: file, line: ctx.mark.line, column: ctx.mark.column, path: "",
+                message: "duplicate keys: \(dups.joined(separator: ", "))")
         default:
             return ConfigIssue(file: file, line: 1, column: 1, path: "", message: "YAML error: \(e)")
         }

@@ -34,7 +34,9 @@ extension PolicyTypes {
         let require = f["require"].map(r.strings) ?? []
         let byMethod = f["by_method"].map(r.stringLists) ?? [:]
         if anyOf.isEmpty, require.isEmpty, byMethod.isEmpty { r.error(node, "a roles policy needs any_of, require or by_method") }
-        if (!require.isEmpty || !byMethod.isEmpty), permissions.isEmpty { r.error(node, "require and by_method name permissions: add a permissions mapping of roles to permissions") }
+        if (!require.isEmpty || !byMethod.isEmpty), permissions.isEmpty {
+            r.error(node, "require and by_method name permissions: add a permissions mapping of roles to permissions")
+        }
         return { _ in RolesCheck(id: id, anyRole: anyOf, permissions: permissions, require: require, byMethod: byMethod) }
     }
 

@@ -5,8 +5,10 @@ import Yams
 extension PolicyTypes {
     /// `cors`: `origins` (exact, `https://*.example.com`, or `*`), `methods`, `headers`,
     /// `credentials`, `max_age`, `expose_headers`.
-    static let cors = PolicyType(name: "cors", keys: ["origins", "methods", "headers", "credentials", "max_age", "expose_headers"],
-                                 required: ["origins"]) { id, node, f, r in
+    static let cors = PolicyType(
+        name: "cors", keys: ["origins", "methods", "headers", "credentials", "max_age", "expose_headers"],
+        required: ["origins"]
+    ) { id, node, f, r in
         var origins: [OriginPattern] = []
         if let on = f["origins"] {
             let items: [ConfigNode]
@@ -26,12 +28,15 @@ extension PolicyTypes {
             r.error(on, "origin \"*\" cannot be combined with credentials: true (browsers refuse it); list the allowed origins instead")
         }
         if credentials, headers.contains("*"), let hn = f["headers"] {
-            r.error(hn, "headers \"*\" cannot be combined with credentials: true (browsers treat it as a literal name); list the headers instead")
+            r.error(
+                hn,
+                "headers \"*\" cannot be combined with credentials: true (browsers treat it as a literal name); list the headers instead")
         }
         let maxAge = f["max_age"].flatMap(r.duration).map { Int($0.rounded()) }
         let expose = f["expose_headers"].map(r.strings) ?? []
-        let check = CORSCheck(id: id, origins: origins, methods: methods, headers: headers, credentials: credentials, maxAge: maxAge,
-                              exposeHeaders: expose)
+        let check = CORSCheck(
+            id: id, origins: origins, methods: methods, headers: headers, credentials: credentials, maxAge: maxAge,
+            exposeHeaders: expose)
         return { _ in check }
     }
 }

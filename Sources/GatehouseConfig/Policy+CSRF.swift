@@ -20,7 +20,9 @@ extension PolicyTypes {
         var cookie: String?
         var header: String?
         var signer: CSRFTokenSigner?
-        if let tn = f["token"], let tf = r.mapping(tn, known: ["cookie", "header", "secret", "secret_env"], required: ["cookie", "header"]) {
+        if let tn = f["token"],
+            let tf = r.mapping(tn, known: ["cookie", "header", "secret", "secret_env"], required: ["cookie", "header"])
+        {
             cookie = tf["cookie"].flatMap(r.string)
             header = tf["header"].flatMap(r.string)
             var secret: String?
@@ -37,7 +39,8 @@ extension PolicyTypes {
                 signer = CSRFTokenSigner(secret: s)
             }
         }
-        let check = CSRFCheck(id: id, trustedOrigins: trusted, sessionCookie: session, tokenCookie: cookie, tokenHeader: header, signer: signer)
+        let check = CSRFCheck(
+            id: id, trustedOrigins: trusted, sessionCookie: session, tokenCookie: cookie, tokenHeader: header, signer: signer)
         return { _ in check }
     }
 }

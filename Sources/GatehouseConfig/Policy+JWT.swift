@@ -7,8 +7,10 @@ extension PolicyTypes {
     /// leeway: 60s, cookie, scope_claim, roles_claim, tenant_claim, refresh_interval: 10s, max_age: 10m }`.
     static let jwt = PolicyType(
         name: "jwt",
-        keys: ["jwks_file", "jwks_url", "algorithms", "issuer", "audience", "leeway", "cookie", "scope_claim", "roles_claim",
-               "tenant_claim", "realm", "refresh_interval", "max_age", "require_exp"],
+        keys: [
+            "jwks_file", "jwks_url", "algorithms", "issuer", "audience", "leeway", "cookie", "scope_claim", "roles_claim",
+            "tenant_claim", "realm", "refresh_interval", "max_age", "require_exp",
+        ],
         required: ["algorithms"]
     ) { id, node, f, r in
         let file = f["jwks_file"].flatMap(r.string)

@@ -8,7 +8,9 @@ extension PolicyTypes {
     ///
     /// The counter store is created here, once per policy, so every route that lists the policy
     /// shares its counters (add `route` to `key` to count routes apart).
-    static let rateLimit = PolicyType(name: "rate_limit", keys: ["key", "rate", "burst", "limits", "quota", "ban", "headers", "max_keys", "ipv6_prefix"]) { id, node, f, r in
+    static let rateLimit = PolicyType(
+        name: "rate_limit", keys: ["key", "rate", "burst", "limits", "quota", "ban", "headers", "max_keys", "ipv6_prefix"]
+    ) { id, node, f, r in
         var parts: [RateLimitKeyPart] = []
         if let k = f["key"] {
             let items: [ConfigNode]
@@ -37,7 +39,9 @@ extension PolicyTypes {
             let name = "\(id).\(count)-per-\(periodLabel(period))"
             windows.append(RateWindow(count: count, period: period, burst: burst, name: name))
         }
-        if let rate = f["rate"] { window(rate, f["burst"]) } else if let b = f["burst"] {
+        if let rate = f["rate"] {
+            window(rate, f["burst"])
+        } else if let b = f["burst"] {
             r.error(b, "burst needs a rate next to it (e.g. rate: 10/second, burst: 20)")
         }
         if let limits = f["limits"] {
@@ -50,14 +54,16 @@ extension PolicyTypes {
         var quota: Quota?
         if let q = f["quota"], let qf = r.mapping(q, known: ["limit", "per"], required: ["limit", "per"]) {
             if let limit = qf["limit"].flatMap({ r.int($0, range: 1...Int(Int32.max)) }),
-               let per = qf["per"].flatMap({ r.oneOf($0, QuotaPeriod.allCases.map(\.rawValue)) }) {
+                let per = qf["per"].flatMap({ r.oneOf($0, QuotaPeriod.allCases.map(\.rawValue)) })
+            {
                 quota = Quota(limit: limit, period: QuotaPeriod(rawValue: per)!, name: "\(id).quota-per-\(per)")
             }
         }
         var ban: AbuseBan?
         if let b = f["ban"], let bf = r.mapping(b, known: ["violations", "within", "for"], required: ["violations", "within", "for"]) {
             if let v = bf["violations"].flatMap({ r.int($0, range: 1...1_000_000) }), let w = bf["within"].flatMap(r.duration),
-               let d = bf["for"].flatMap(r.duration) {
+                let d = bf["for"].flatMap(r.duration)
+            {
                 ban = AbuseBan(violations: v, within: w, duration: d)
             }
         }
@@ -78,8 +84,10 @@ extension PolicyTypes {
     static func parseRate(_ text: String) -> (Int, Double)? {
         let pieces = text.split(separator: "/", maxSplits: 1).map { String($0.trimmingSpaces) }
         guard pieces.count == 2, let count = Int(pieces[0]), count > 0 else { return nil }
-        let units: [String: Double] = ["second": 1, "sec": 1, "s": 1, "minute": 60, "min": 60, "m": 60, "hour": 3600, "h": 3600,
-                                       "day": 86400, "d": 86400]
+        let units: [String: Double] = [
+            "second": 1, "sec": 1, "s": 1, "minute": 60, "min": 60, "m": 60, "hour": 3600, "h": 3600,
+            "day": 86400, "d": 86400,
+        ]
         if let u = units[pieces[1]] { return (count, u) }
         if let d = TimeText.parseDuration(pieces[1]), d > 0 { return (count, d) }
         return nil

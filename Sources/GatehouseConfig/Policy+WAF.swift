@@ -16,8 +16,9 @@ extension PolicyTypes {
         if let n = f["exclusions"] {
             for item in r.list(n) {
                 guard let ef = r.mapping(item, known: ["rule", "detector", "field", "routes"]) else { continue }
-                let exclusion = WAFExclusion(rule: ef["rule"].flatMap(r.string), detector: ef["detector"].flatMap(r.string),
-                                             field: ef["field"].flatMap(r.string), routes: ef["routes"].map(r.strings))
+                let exclusion = WAFExclusion(
+                    rule: ef["rule"].flatMap(r.string), detector: ef["detector"].flatMap(r.string),
+                    field: ef["field"].flatMap(r.string), routes: ef["routes"].map(r.strings))
                 for problem in WAFConfiguration(exclusions: [exclusion]).validate() { r.error(item, problem) }
                 config.exclusions.append(exclusion)
             }

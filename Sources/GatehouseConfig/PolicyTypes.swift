@@ -31,8 +31,10 @@ public struct PolicyType: Sendable {
     /// Reads the settings; returns nil after reporting problems to the reader.
     public var read: @Sendable (_ id: String, _ node: ConfigNode, _ fields: [String: ConfigNode], _ reader: ConfigReader) -> CheckBuilder?
 
-    public init(name: String, keys: [String], required: [String] = [],
-                read: @escaping @Sendable (String, ConfigNode, [String: ConfigNode], ConfigReader) -> CheckBuilder?) {
+    public init(
+        name: String, keys: [String], required: [String] = [],
+        read: @escaping @Sendable (String, ConfigNode, [String: ConfigNode], ConfigReader) -> CheckBuilder?
+    ) {
         self.name = name
         self.keys = keys
         self.required = required

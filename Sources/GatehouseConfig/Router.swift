@@ -13,7 +13,9 @@ public struct PathTemplate: Sendable, CustomStringConvertible {
 
     /// Parses a template; returns an error message when it is not valid.
     public static func parse(_ text: String) -> Result<PathTemplate, PathTemplateError> {
-        guard text.hasPrefix("/") else { return .failure(PathTemplateError(message: "\"\(text)\" is not a path template (it must start with /)")) }
+        guard text.hasPrefix("/") else {
+            return .failure(PathTemplateError(message: "\"\(text)\" is not a path template (it must start with /)"))
+        }
         var segs: [Segment] = []
         let parts = text.split(separator: "/", omittingEmptySubsequences: true)
         for (i, p) in parts.enumerated() {

@@ -31,7 +31,9 @@ public struct TLSSettings: Sendable {
         var mode: ClientAuth = ca == nil ? .none : .optional
         if let m = f["client_auth"], let s = r.oneOf(m, ["none", "optional", "require"]) {
             mode = ClientAuth(rawValue: s)!
-            if mode != .none, ca == nil { r.error(m, "client_auth \(s) needs client_ca (the CA bundle client certificates are verified against)") }
+            if mode != .none, ca == nil {
+                r.error(m, "client_auth \(s) needs client_ca (the CA bundle client certificates are verified against)")
+            }
         }
         guard let cert, let key else { return nil }
         return TLSSettings(certificatePath: cert, keyPath: key, clientCAPath: ca, clientAuth: mode)

@@ -154,8 +154,10 @@ public final class ConfigReader {
     /// Sizes like "1MiB", "8KiB", "512", "10MB".
     public func size(_ n: ConfigNode) -> Int? {
         guard let s = string(n) else { return nil }
-        let units: [(String, Int)] = [("KiB", 1024), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1000), ("MB", 1_000_000), ("GB", 1_000_000_000),
-                                      ("k", 1024), ("m", 1 << 20), ("g", 1 << 30), ("B", 1), ("", 1)]
+        let units: [(String, Int)] = [
+            ("KiB", 1024), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1000), ("MB", 1_000_000), ("GB", 1_000_000_000),
+            ("k", 1024), ("m", 1 << 20), ("g", 1 << 30), ("B", 1), ("", 1),
+        ]
         for (suffix, mult) in units where s.hasSuffix(suffix) {
             if let v = Int(s.dropLast(suffix.count).trimmingSpaces), v >= 0 { return v * mult }
         }

@@ -63,13 +63,20 @@ public struct CanonicalTarget: Sendable, Equatable {
             case 0x3F where queryStart == n:  // ?
                 queryStart = i
             case 0x23:
-                return .failure(TargetRefusal(.fragment, at: u, i, "a fragment (#) is never part of a request; a back end could cut the target there or keep it"))
+                return .failure(
+                    TargetRefusal(
+                        .fragment, at: u, i, "a fragment (#) is never part of a request; a back end could cut the target there or keep it"))
             case 0x5C:
-                return .failure(TargetRefusal(.backslash, at: u, i, "a backslash is a path separator to some back ends (IIS, Node's URL parser) and a plain character to others"))
+                return .failure(
+                    TargetRefusal(
+                        .backslash, at: u, i,
+                        "a backslash is a path separator to some back ends (IIS, Node's URL parser) and a plain character to others"))
             case 0x00..<0x20, 0x7F:
                 return .failure(TargetRefusal(.controlByte, at: u, i, "control bytes are not allowed in a request target"))
             case 0x80...:
-                return .failure(TargetRefusal(.eightBit, at: u, i, "raw bytes of 0x80 and above are not allowed in a request target (send them percent-encoded)"))
+                return .failure(
+                    TargetRefusal(
+                        .eightBit, at: u, i, "raw bytes of 0x80 and above are not allowed in a request target (send them percent-encoded)"))
             default:
                 break
             }
@@ -125,23 +132,30 @@ public struct CanonicalTarget: Sendable, Equatable {
             }
             if segment == [0x2E, 0x2E] {
                 guard let last = starts.popLast() else {
-                    return .failure(TargetRefusal(.climbsAboveRoot, excerpt: excerpt(p, s, e),
-                                                  "the dot-segment \"\(text(p, s, e))\" climbs above the root of the path"))
+                    return .failure(
+                        TargetRefusal(
+                            .climbsAboveRoot, excerpt: excerpt(p, s, e),
+                            "the dot-segment \"\(text(p, s, e))\" climbs above the root of the path"))
                 }
                 out.removeSubrange(last...)
                 if isLast { trailingSlash = true }
                 continue
             }
             if isDotsAndSpaces(segment[..<(segment.firstIndex(of: 0x3B) ?? segment.endIndex)]) {
-                return .failure(TargetRefusal(.dotSegmentLookalike, excerpt: excerpt(p, s, e),
-                                              "the segment \"\(text(p, s, e))\" is only dots and spaces; Windows drops trailing dots and spaces, and old path APIs read \"...\" as \"..\""))
+                return .failure(
+                    TargetRefusal(
+                        .dotSegmentLookalike, excerpt: excerpt(p, s, e),
+                        "the segment \"\(text(p, s, e))\" is only dots and spaces; Windows drops trailing dots and spaces, and old path APIs read \"...\" as \"..\""
+                    ))
             }
             if let semi = segment.firstIndex(of: 0x3B) {
                 let name = segment[..<semi]
                 if name.isEmpty || name.elementsEqual([0x2E]) || name.elementsEqual([0x2E, 0x2E]) {
-                    return .failure(TargetRefusal(
-                        .dotSegmentWithParameters, excerpt: excerpt(p, s, e),
-                        "the segment \"\(text(p, s, e))\" is \(name.isEmpty ? "empty" : "a dot-segment") once Tomcat, Jetty or Spring cut its ;parameters off"))
+                    return .failure(
+                        TargetRefusal(
+                            .dotSegmentWithParameters, excerpt: excerpt(p, s, e),
+                            "the segment \"\(text(p, s, e))\" is \(name.isEmpty ? "empty" : "a dot-segment") once Tomcat, Jetty or Spring cut its ;parameters off"
+                        ))
                 }
             }
             starts.append(out.count)
@@ -168,20 +182,24 @@ public struct CanonicalTarget: Sendable, Equatable {
                 continue
             }
             guard i + 2 < e, let h = hexValue(p[i + 1]), let l = hexValue(p[i + 2]) else {
-                return TargetRefusal(.malformedEscape, excerpt: excerpt(p, i, min(i + 3, e)),
-                                     "\"\(text(p, i, min(i + 3, e)))\" is not a percent-escape (% and two hex digits)")
+                return TargetRefusal(
+                    .malformedEscape, excerpt: excerpt(p, i, min(i + 3, e)),
+                    "\"\(text(p, i, min(i + 3, e)))\" is not a percent-escape (% and two hex digits)")
             }
             let v = h << 4 | l
             switch v {
             case 0x2F:
-                return TargetRefusal(.encodedSlash, excerpt: excerpt(p, i, i + 3),
-                                     "an encoded slash (%2F) is a separator to back ends that decode before routing and a character to others")
+                return TargetRefusal(
+                    .encodedSlash, excerpt: excerpt(p, i, i + 3),
+                    "an encoded slash (%2F) is a separator to back ends that decode before routing and a character to others")
             case 0x5C:
-                return TargetRefusal(.encodedBackslash, excerpt: excerpt(p, i, i + 3),
-                                     "an encoded backslash (%5C) is a separator to some back ends once decoded")
+                return TargetRefusal(
+                    .encodedBackslash, excerpt: excerpt(p, i, i + 3),
+                    "an encoded backslash (%5C) is a separator to some back ends once decoded")
             case 0x00..<0x20, 0x7F:
-                return TargetRefusal(.encodedControl, excerpt: excerpt(p, i, i + 3),
-                                     "an encoded control character (\(text(p, i, i + 3))) could end the path, or a line, in a back end that decodes it")
+                return TargetRefusal(
+                    .encodedControl, excerpt: excerpt(p, i, i + 3),
+                    "an encoded control character (\(text(p, i, i + 3))) could end the path, or a line, in a back end that decodes it")
             case _ where isUnreserved(v):
                 out.append(v)
             default:
@@ -194,8 +212,10 @@ public struct CanonicalTarget: Sendable, Equatable {
             i += 3
         }
         if escapedPercent, let k = doubleEscape(out) {
-            return TargetRefusal(.doubleEncoding, excerpt: String(decoding: out[k..<min(k + 5, out.count)], as: UTF8.self),
-                                 "an escaped % followed by two hex digits is an escape encoded twice; a back end that decodes twice would read another character")
+            return TargetRefusal(
+                .doubleEncoding, excerpt: String(decoding: out[k..<min(k + 5, out.count)], as: UTF8.self),
+                "an escaped % followed by two hex digits is an escape encoded twice; a back end that decodes twice would read another character"
+            )
         }
         if highEscapes, let refusal = checkUnicode(out, p, s, e) { return refusal }
         return nil
@@ -243,13 +263,16 @@ public struct CanonicalTarget: Sendable, Equatable {
             }
         }
         guard let decoded = String(validating: bytes, as: UTF8.self) else {
-            return TargetRefusal(.invalidUTF8, excerpt: excerpt(p, s, e),
-                                 "the escapes in \"\(text(p, s, e))\" are not UTF-8 (overlong forms such as %C0%AE read as \".\" to some decoders)")
+            return TargetRefusal(
+                .invalidUTF8, excerpt: excerpt(p, s, e),
+                "the escapes in \"\(text(p, s, e))\" are not UTF-8 (overlong forms such as %C0%AE read as \".\" to some decoders)")
         }
         for scalar in decoded.unicodeScalars where lookalikes.contains(scalar.value) || (0x80...0x9F).contains(scalar.value) {
             let hex = String(scalar.value, radix: 16, uppercase: true)
-            return TargetRefusal(.lookalikeCharacter, excerpt: excerpt(p, s, e),
-                                 "\"\(text(p, s, e))\" holds U+\(String(repeating: "0", count: max(0, 4 - hex.count)))\(hex), which Unicode normalisation or Windows best-fit mapping turns into a separator, a dot or a control character")
+            return TargetRefusal(
+                .lookalikeCharacter, excerpt: excerpt(p, s, e),
+                "\"\(text(p, s, e))\" holds U+\(String(repeating: "0", count: max(0, 4 - hex.count)))\(hex), which Unicode normalisation or Windows best-fit mapping turns into a separator, a dot or a control character"
+            )
         }
         return nil
     }

@@ -139,7 +139,9 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
                     while j < 8, g[j] == 0 { j += 1 }
                     if j - i > bestLen, j - i >= 2 { bestStart = i; bestLen = j - i }
                     i = j
-                } else { i += 1 }
+                } else {
+                    i += 1
+                }
             }
             func hex(_ r: Range<Int>) -> String { r.map { String(g[$0], radix: 16) }.joined(separator: ":") }
             if bestStart < 0 { return hex(0..<8) }
@@ -203,7 +205,8 @@ public struct CIDRBlock: Hashable, Sendable, CustomStringConvertible {
     public init(network: IPAddress, prefix: Int) {
         self.prefix = prefix
         let (mh, ml) = CIDRBlock.mask(family: network.family, prefix: prefix)
-        self.network = network.family == .v4
+        self.network =
+            network.family == .v4
             ? IPAddress(v4: UInt32(truncatingIfNeeded: network.low & ml))
             : IPAddress(v6High: network.high & mh, low: network.low & ml)
     }

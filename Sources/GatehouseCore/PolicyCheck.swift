@@ -149,7 +149,9 @@ public struct PolicyChain: Sendable {
         evaluate(&request, clock: clock, from: firstBodyLink ?? links.count, prior: head)
     }
 
-    private func evaluate(_ request: inout PolicyRequest, clock: (any MicroClock)?, from: Int, prior: ChainResult?, upTo: Int? = nil) -> ChainResult {
+    private func evaluate(
+        _ request: inout PolicyRequest, clock: (any MicroClock)?, from: Int, prior: ChainResult?, upTo: Int? = nil
+    ) -> ChainResult {
         var entries: [TraceEntry] = prior?.trace.entries ?? []
         entries.reserveCapacity(links.count)
         var shadow: [(String, Denial)] = prior?.shadowDenials ?? []
@@ -160,7 +162,8 @@ public struct PolicyChain: Sendable {
         for index in from..<end {
             let link = links[index]
             if denial != nil {
-                entries.append(TraceEntry(check: link.check.id, type: link.check.type, mode: link.mode, outcome: .notReached, note: "", micros: 0))
+                entries.append(
+                    TraceEntry(check: link.check.id, type: link.check.type, mode: link.mode, outcome: .notReached, note: "", micros: 0))
                 continue
             }
             // One clock reading per check: each check's end is the next one's start.
@@ -174,36 +177,46 @@ public struct PolicyChain: Sendable {
             let micros = clock == nil ? 0 : Int(truncatingIfNeeded: end &- start)
             switch verdict {
             case .allow(let note):
-                entries.append(TraceEntry(check: link.check.id, type: link.check.type, mode: link.mode, outcome: .allow, note: note ?? "", micros: micros))
+                entries.append(
+                    TraceEntry(
+                        check: link.check.id, type: link.check.type, mode: link.mode, outcome: .allow, note: note ?? "", micros: micros))
                 if request.localAnswer != nil {
                     // The check answered the request itself (e.g. a CORS preflight): later checks do not apply.
                     decider = link.check.id
                     for rest in links[(index + 1)...] {
-                        entries.append(TraceEntry(check: rest.check.id, type: rest.check.type, mode: rest.mode, outcome: .notReached,
-                                                  note: "the request was answered by \(link.check.id)", micros: 0))
+                        entries.append(
+                            TraceEntry(
+                                check: rest.check.id, type: rest.check.type, mode: rest.mode, outcome: .notReached,
+                                note: "the request was answered by \(link.check.id)", micros: 0))
                     }
                     return ChainResult(trace: DecisionTrace(entries: entries), denial: nil, decidingCheck: decider, shadowDenials: shadow)
                 }
             case .skip(let why):
-                entries.append(TraceEntry(check: link.check.id, type: link.check.type, mode: link.mode, outcome: .skip, note: why, micros: micros))
+                entries.append(
+                    TraceEntry(check: link.check.id, type: link.check.type, mode: link.mode, outcome: .skip, note: why, micros: micros))
             case .deny(let d):
                 if link.mode == .shadow {
                     shadow.append((link.check.id, d))
-                    entries.append(TraceEntry(check: link.check.id, type: link.check.type, mode: .shadow, outcome: .shadowDeny,
-                                              note: "shadow: would have denied: " + (d.operatorDetail.map { d.detail + " (" + $0 + ")" } ?? d.detail),
-                                              reason: d.code, micros: micros))
+                    entries.append(
+                        TraceEntry(
+                            check: link.check.id, type: link.check.type, mode: .shadow, outcome: .shadowDeny,
+                            note: "shadow: would have denied: " + (d.operatorDetail.map { d.detail + " (" + $0 + ")" } ?? d.detail),
+                            reason: d.code, micros: micros))
                 } else {
                     denial = d
                     decider = link.check.id
-                    entries.append(TraceEntry(check: link.check.id, type: link.check.type, mode: .enforce, outcome: .deny,
-                                              note: d.operatorDetail.map { d.detail + " (" + $0 + ")" } ?? d.detail,
-                                              reason: d.code, micros: micros))
+                    entries.append(
+                        TraceEntry(
+                            check: link.check.id, type: link.check.type, mode: .enforce, outcome: .deny,
+                            note: d.operatorDetail.map { d.detail + " (" + $0 + ")" } ?? d.detail,
+                            reason: d.code, micros: micros))
                 }
             }
         }
         if denial != nil, end < links.count {
             for link in links[end...] {
-                entries.append(TraceEntry(check: link.check.id, type: link.check.type, mode: link.mode, outcome: .notReached, note: "", micros: 0))
+                entries.append(
+                    TraceEntry(check: link.check.id, type: link.check.type, mode: link.mode, outcome: .notReached, note: "", micros: 0))
             }
         }
         return ChainResult(trace: DecisionTrace(entries: entries), denial: denial, decidingCheck: decider, shadowDenials: shadow)

@@ -155,8 +155,10 @@ public struct PolicyRequest: Sendable {
         guard let query, !query.isEmpty else { return [] }
         return query.split(separator: "&", omittingEmptySubsequences: true).map { pair in
             if let eq = pair.firstIndex(of: "=") {
-                return (PercentDecoding.decode(pair[..<eq], plusAsSpace: true),
-                        PercentDecoding.decode(pair[pair.index(after: eq)...], plusAsSpace: true))
+                return (
+                    PercentDecoding.decode(pair[..<eq], plusAsSpace: true),
+                    PercentDecoding.decode(pair[pair.index(after: eq)...], plusAsSpace: true)
+                )
             }
             return (PercentDecoding.decode(pair, plusAsSpace: true), "")
         }

@@ -127,7 +127,9 @@ public struct JSONWriter: Sendable {
         case 0x0D: bytes.append(0x5C); bytes.append(UInt8(ascii: "r"))
         case 0x09: bytes.append(0x5C); bytes.append(UInt8(ascii: "t"))
         default:
-            bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), ASCIIDigits.hex(Int(b >> 4)), ASCIIDigits.hex(Int(b))])
+            bytes.append(contentsOf: [
+                0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), ASCIIDigits.hex(Int(b >> 4)), ASCIIDigits.hex(Int(b)),
+            ])
         }
     }
 

@@ -107,7 +107,9 @@ public enum StrictJSON {
     /// Besides duplicate names anywhere, on the way to a path a sibling whose name differs from the
     /// path's only in letter case (`owner` / `Owner`, or `ſ` for `s`) is refused too: Go's
     /// encoding/json matches member names to struct fields case-insensitively, the last one winning.
-    public static func values(at paths: Set<[String]>, in bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws -> [[String]: StrictJSONValue] {
+    public static func values(
+        at paths: Set<[String]>, in bytes: [UInt8], maxDepth: Int = defaultMaxDepth
+    ) throws -> [[String]: StrictJSONValue] {
         var prefixes = Set<[String]>()
         for p in paths where !p.isEmpty {
             for n in 0..<p.count { prefixes.insert(Array(p[0..<n])) }
@@ -325,7 +327,6 @@ private struct Reader {
         }
     }
 
-
     /// Reads a string at the cursor into `scratch` (unescaped), checking escapes, control
     /// characters, surrogates and UTF-8.
     mutating func string() throws {
@@ -337,7 +338,9 @@ private struct Reader {
             guard i < p.count else { throw invalid("a string is not terminated", at: start) }
             let c = p[i]
             if c == 0x22 { i += 1; break }
-            if c < 0x20 { throw invalid("a string contains an unescaped control character (byte 0x\(String(c, radix: 16, uppercase: true)))") }
+            if c < 0x20 {
+                throw invalid("a string contains an unescaped control character (byte 0x\(String(c, radix: 16, uppercase: true)))")
+            }
             if c >= 0x80 { plain = false }
             if c != 0x5C { scratch.append(c); i += 1; continue }
             guard i + 1 < p.count else { throw invalid("a string is not terminated", at: start) }
@@ -359,7 +362,9 @@ private struct Reader {
                     }
                     i += 2
                     let lo = try hex4()
-                    guard lo >= 0xDC00, lo < 0xE000 else { throw invalid("a string has a high surrogate not followed by a low one", at: i - 12) }
+                    guard lo >= 0xDC00, lo < 0xE000 else {
+                        throw invalid("a string has a high surrogate not followed by a low one", at: i - 12)
+                    }
                     v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00)
                 }
                 appendUTF8(v)
@@ -414,7 +419,8 @@ private struct Reader {
         while true {
             skipSpace()
             guard i < p.count, p[i] == 0x22 else {
-                throw invalid(i < p.count && p[i] == 0x7D ? "an object has a trailing comma" : "\(found()) where a member name was expected")
+                throw invalid(
+                    i < p.count && p[i] == 0x7D ? "an object has a trailing comma" : "\(found()) where a member name was expected")
             }
             let nameStart = i
             try string()
@@ -431,13 +437,19 @@ private struct Reader {
                 if targets.contains(candidate) || prefixes.contains(candidate) { childPath = candidate }
                 // A non-ASCII name that some reader folds onto the member a check reads.
                 if name.contains(where: { $0 >= 0x80 }), let read = foldsOntoRead(path, s) {
-                    throw fail(.duplicateKey, "the member name \(StrictJSON.shown(name)) is not ASCII and folds onto \(StrictJSON.shown(Array(read.utf8))), the member the check reads; some readers take them for one (Go's encoding/json folds U+0130 İ and U+0131 ı to I, the Kelvin sign to k, U+017F ſ to s; NFKC turns fullwidth letters into ASCII)", at: nameStart)
+                    throw fail(
+                        .duplicateKey,
+                        "the member name \(StrictJSON.shown(name)) is not ASCII and folds onto \(StrictJSON.shown(Array(read.utf8))), the member the check reads; some readers take them for one (Go's encoding/json folds U+0130 İ and U+0131 ı to I, the Kelvin sign to k, U+017F ſ to s; NFKC turns fullwidth letters into ASCII)",
+                        at: nameStart)
                 }
                 // Siblings that a case-insensitive reader would take for the member a check reads.
                 let f = StrictJSON.fold(s)
                 if pathHasFold(path, f) {
                     if let other = folded[f], other != name {
-                        throw fail(.duplicateKey, "the member names \(StrictJSON.shown(other)) and \(StrictJSON.shown(name)) differ only in letter case (or Unicode normalisation), and some readers take them for one (Go's encoding/json matches names case-insensitively)", at: nameStart)
+                        throw fail(
+                            .duplicateKey,
+                            "the member names \(StrictJSON.shown(other)) and \(StrictJSON.shown(name)) differ only in letter case (or Unicode normalisation), and some readers take them for one (Go's encoding/json matches names case-insensitively)",
+                            at: nameStart)
                     }
                     folded[f] = name
                 }

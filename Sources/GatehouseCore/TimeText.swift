@@ -27,7 +27,8 @@ public enum TimeText {
         if m <= 2 { y += 1 }
         func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
         let year = String(y)
-        return "\(String(repeating: "0", count: max(0, 4 - year.count)))\(year)-\(two(m))-\(two(d))T\(two(rem / 3600)):\(two(rem / 60 % 60)):\(two(rem % 60))Z"
+        return
+            "\(String(repeating: "0", count: max(0, 4 - year.count)))\(year)-\(two(m))-\(two(d))T\(two(rem / 3600)):\(two(rem / 60 % 60)):\(two(rem % 60))Z"
     }
 
     /// "3 h 12 min", "45 s", "2 d 4 h": the two largest units.

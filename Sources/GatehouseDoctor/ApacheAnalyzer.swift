@@ -2,9 +2,9 @@
 import Foundation
 import GatehouseCore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// One Apache directive or section (`<Directory …>`), and where it was written.
@@ -47,7 +47,10 @@ public enum ApacheConfigParser {
             if l.hasPrefix("</") {
                 let closing = String(l.dropFirst(2).dropLast()).trimmingCharacters(in: .whitespaces).lowercased()
                 guard stack.count > 1, stack.last!.node.lname == closing else {
-                    throw ServerAnalysisError(description: "\(file):\(n + 1): </\(closing)> does not close the open section \(stack.count > 1 ? "<\(stack.last!.node.name)>" : "(none)")")
+                    throw ServerAnalysisError(
+                        description:
+                            "\(file):\(n + 1): </\(closing)> does not close the open section \(stack.count > 1 ? "<\(stack.last!.node.name)>" : "(none)")"
+                    )
                 }
                 var done = stack.removeLast()
                 done.node.children = done.items
@@ -55,9 +58,12 @@ public enum ApacheConfigParser {
                 continue
             }
             if l.hasPrefix("<") {
-                guard l.hasSuffix(">") else { throw ServerAnalysisError(description: "\(file):\(n + 1): section '\(l)' lacks its closing '>'") }
+                guard l.hasSuffix(">") else {
+                    throw ServerAnalysisError(description: "\(file):\(n + 1): section '\(l)' lacks its closing '>'")
+                }
                 let words = words(String(l.dropFirst().dropLast()))
-                stack.append((ApacheNode(name: words.first ?? "", args: Array(words.dropFirst()), children: [], file: file, line: startLine), []))
+                stack.append(
+                    (ApacheNode(name: words.first ?? "", args: Array(words.dropFirst()), children: [], file: file, line: startLine), []))
                 continue
             }
             let w = words(l)
@@ -83,7 +89,8 @@ public enum ApacheConfigParser {
             stack[stack.count - 1].items.append(ApacheNode(name: name, args: args, children: nil, file: file, line: startLine))
         }
         guard stack.count == 1 else {
-            throw ServerAnalysisError(description: "\(file): section <\(stack.last!.node.name)> opened at line \(stack.last!.node.line) is never closed")
+            throw ServerAnalysisError(
+                description: "\(file): section <\(stack.last!.node.name)> opened at line \(stack.last!.node.line) is never closed")
         }
         return stack[0].items
     }
@@ -158,7 +165,9 @@ public struct ApacheAnalyzer: Sendable {
 
         // Merge order: server level, <Directory> shortest first with each directory's .htaccess,
         // <DirectoryMatch>, <Files>/<FilesMatch>, <Location>/<LocationMatch>.
-        var sections: [(label: String, nodes: [ApacheNode], isDirectory: Bool)] = [("server config", serverLevel.filter { $0.children == nil }, false)]
+        var sections: [(label: String, nodes: [ApacheNode], isDirectory: Bool)] = [
+            ("server config", serverLevel.filter { $0.children == nil }, false)
+        ]
         let dirSections = serverLevel.filter { $0.lname == "directory" && $0.args.first != "~" }
         var walked = ""
         var allowOverride = "None"
@@ -169,7 +178,9 @@ public struct ApacheAnalyzer: Sendable {
             walked = i == 0 ? "/" : (walked == "/" ? "" : walked) + "/" + c
             for d in dirSections where Self.dirMatches(d.args.first ?? "", walked) {
                 sections.append(("\(d.text) at \(d.position)", d.children ?? [], true))
-                if let ao = (d.children ?? []).last(where: { $0.lname == "allowoverride" }) { allowOverride = ao.args.joined(separator: " ") }
+                if let ao = (d.children ?? []).last(where: { $0.lname == "allowoverride" }) {
+                    allowOverride = ao.args.joined(separator: " ")
+                }
             }
             if allowOverride.lowercased() != "none" {
                 let ht = (walked == "/" ? "" : walked) + "/" + accessFileName
@@ -177,8 +188,10 @@ public struct ApacheAnalyzer: Sendable {
                     if let p = FileSystemWalk(worker: worker).check(ht, read: true) {
                         var t = trace
                         t.append("AllowOverride \(allowOverride) makes Apache read \(ht), which it cannot: \(p.message)")
-                        return ServerVerdict(status: 403, cause: .filesystemPermission, directive: nil, location: ht,
-                                             explanation: "Apache must read \(ht) (AllowOverride \(allowOverride)) but cannot: \(p.message)", fix: p.fix, trace: t)
+                        return ServerVerdict(
+                            status: 403, cause: .filesystemPermission, directive: nil, location: ht,
+                            explanation: "Apache must read \(ht) (AllowOverride \(allowOverride)) but cannot: \(p.message)", fix: p.fix,
+                            trace: t)
                     }
                     if let text = try? String(contentsOfFile: ht, encoding: .utf8) {
                         var sr = ""
@@ -191,17 +204,25 @@ public struct ApacheAnalyzer: Sendable {
         }
         for d in serverLevel where (d.lname == "directorymatch" || (d.lname == "directory" && d.args.first == "~")) {
             let pattern = d.args.last ?? ""
-            if dirPath.range(of: pattern, options: .regularExpression) != nil { sections.append(("\(d.text) at \(d.position)", d.children ?? [], true)) }
+            if dirPath.range(of: pattern, options: .regularExpression) != nil {
+                sections.append(("\(d.text) at \(d.position)", d.children ?? [], true))
+            }
         }
         let base = (fsPath as NSString).lastPathComponent
-        for d in serverLevel + dirSections.flatMap({ Self.dirMatches($0.args.first ?? "", dirPath) ? ($0.children ?? []) : [] }) where d.lname == "files" || d.lname == "filesmatch" {
+        for d in serverLevel + dirSections.flatMap({ Self.dirMatches($0.args.first ?? "", dirPath) ? ($0.children ?? []) : [] })
+        where d.lname == "files" || d.lname == "filesmatch" {
             let pattern = d.args.last ?? ""
-            let hit = d.lname == "filesmatch" || d.args.first == "~" ? base.range(of: pattern, options: .regularExpression) != nil : fnmatch(pattern, base, 0) == 0
+            let hit =
+                d.lname == "filesmatch" || d.args.first == "~"
+                ? base.range(of: pattern, options: .regularExpression) != nil : fnmatch(pattern, base, 0) == 0
             if hit { sections.append(("\(d.text) at \(d.position)", d.children ?? [], false)) }
         }
         for d in serverLevel where d.lname == "location" || d.lname == "locationmatch" {
             let pattern = d.args.last ?? ""
-            let hit = d.lname == "locationmatch" || d.args.first == "~" ? uri.range(of: pattern, options: .regularExpression) != nil : (uri.hasPrefix(pattern) || (pattern.hasSuffix("/") && uri + "/" == pattern))
+            let hit =
+                d.lname == "locationmatch" || d.args.first == "~"
+                ? uri.range(of: pattern, options: .regularExpression) != nil
+                : (uri.hasPrefix(pattern) || (pattern.hasSuffix("/") && uri + "/" == pattern))
             if hit { sections.append(("\(d.text) at \(d.position)", d.children ?? [], false)) }
         }
         trace.append("sections applied in order: " + sections.dropFirst().map(\.label).joined(separator: "; "))
@@ -252,22 +273,33 @@ public struct ApacheAnalyzer: Sendable {
             } else if options.contains("indexes") {
                 trace.append("no DirectoryIndex file, Options Indexes: Apache lists the directory")
                 if let p = walker.check(dirPath, read: true) { return fsVerdict(p, trace: trace) }
-                return ServerVerdict(status: 200, cause: nil, directive: nil, location: nil, explanation: "the directory is listed (Options Indexes)", fix: [], trace: trace)
+                return ServerVerdict(
+                    status: 200, cause: nil, directive: nil, location: nil, explanation: "the directory is listed (Options Indexes)",
+                    fix: [], trace: trace)
             } else {
                 return ServerVerdict(
-                    status: 403, cause: .directoryListing, directive: optionsNode?.text ?? "Options (Indexes not enabled)", location: optionsNode?.position ?? directoryIndexNode?.position,
-                    explanation: "\(uri) is a directory with no DirectoryIndex file (\(directoryIndex.joined(separator: ", "))) and Options lacks Indexes (AH01276: Cannot serve directory)",
-                    fix: ["Create \(dirPath)/\(directoryIndex.first ?? "index.html"), or link to a file in the directory.", "Only if the listing is meant to be public: `Options +Indexes` for this directory."], trace: trace)
+                    status: 403, cause: .directoryListing, directive: optionsNode?.text ?? "Options (Indexes not enabled)",
+                    location: optionsNode?.position ?? directoryIndexNode?.position,
+                    explanation:
+                        "\(uri) is a directory with no DirectoryIndex file (\(directoryIndex.joined(separator: ", "))) and Options lacks Indexes (AH01276: Cannot serve directory)",
+                    fix: [
+                        "Create \(dirPath)/\(directoryIndex.first ?? "index.html"), or link to a file in the directory.",
+                        "Only if the listing is meant to be public: `Options +Indexes` for this directory.",
+                    ], trace: trace)
             }
         }
         if let p = walker.check(target, read: true, symlinksAllowed: symlinksAllowed, symlinkDirective: symText) {
             return fsVerdict(p, trace: trace)
         }
         guard FileSystemWalk.exists(target) else {
-            return ServerVerdict(status: 404, cause: nil, directive: nil, location: target, explanation: "\(target) does not exist (404, not a denial)", fix: [], trace: trace)
+            return ServerVerdict(
+                status: 404, cause: nil, directive: nil, location: target, explanation: "\(target) does not exist (404, not a denial)",
+                fix: [], trace: trace)
         }
         trace.append("\(worker.name) can traverse every directory to \(target) and read it")
-        return ServerVerdict(status: 200, cause: nil, directive: nil, location: nil, explanation: "nothing in the configuration or the file system denies it", fix: [], trace: trace)
+        return ServerVerdict(
+            status: 200, cause: nil, directive: nil, location: nil,
+            explanation: "nothing in the configuration or the file system denies it", fix: [], trace: trace)
     }
 
     func fsVerdict(_ p: FileSystemProblem, trace: [String]) -> ServerVerdict {
@@ -288,9 +320,10 @@ public struct ApacheAnalyzer: Sendable {
             case .denied(let n):
                 return denyVerdict(n, section: s.label, trace: trace)
             case .needsAuth(let n):
-                return ServerVerdict(status: 401, cause: .missingCredentials, directive: n.text, location: n.position,
-                                     explanation: "`\(n.text)` asks for an authenticated user (401 until credentials are sent)",
-                                     fix: ["Send the user name and password (AuthType configured for this path)."], trace: trace)
+                return ServerVerdict(
+                    status: 401, cause: .missingCredentials, directive: n.text, location: n.position,
+                    explanation: "`\(n.text)` asks for an authenticated user (401 until credentials are sent)",
+                    fix: ["Send the user name and password (AuthType configured for this path)."], trace: trace)
             case .granted, .neutral:
                 break
             }
@@ -317,8 +350,12 @@ public struct ApacheAnalyzer: Sendable {
         let cause: DenialCause = n.args.dropFirst().contains("all") && allowList.isEmpty ? .configDeny : .ipNotAllowed
         return ServerVerdict(
             status: 403, cause: cause, directive: n.text, location: n.position,
-            explanation: cause == .configDeny ? "`\(n.text)` (Order \(order)) denies every client" : "client \(clientAddress) is not allowed by Order \(order) with Allow from \(allowList.joined(separator: " "))",
-            fix: cause == .configDeny ? ["Remove `\(n.text)` at \(n.position) or replace the Order/Deny/Allow block with `Require all granted`."] : ["Add `Allow from \(clientAddress)` (or, better on Apache 2.4, `Require ip \(clientAddress)`) at \(n.position)."],
+            explanation: cause == .configDeny
+                ? "`\(n.text)` (Order \(order)) denies every client"
+                : "client \(clientAddress) is not allowed by Order \(order) with Allow from \(allowList.joined(separator: " "))",
+            fix: cause == .configDeny
+                ? ["Remove `\(n.text)` at \(n.position) or replace the Order/Deny/Allow block with `Require all granted`."]
+                : ["Add `Allow from \(clientAddress)` (or, better on Apache 2.4, `Require ip \(clientAddress)`) at \(n.position)."],
             trace: trace)
     }
 
@@ -329,16 +366,21 @@ public struct ApacheAnalyzer: Sendable {
             return ServerVerdict(
                 status: 403, cause: .configDeny, directive: n.text, location: n.position,
                 explanation: "`\(n.text)` in \(section) refuses every client (AH01630: client denied by server configuration)",
-                fix: ["Remove or change `\(n.text)` at \(where_) (e.g. to `Require all granted`, or `Require ip ADDRESS` for specific clients)."], trace: trace)
+                fix: [
+                    "Remove or change `\(n.text)` at \(where_) (e.g. to `Require all granted`, or `Require ip ADDRESS` for specific clients)."
+                ], trace: trace)
         }
         if a.first == "ip" || a.first == "local" || a.first == "host" || a.first == "not" {
             return ServerVerdict(
                 status: 403, cause: .ipNotAllowed, directive: n.text, location: n.position,
                 explanation: "client \(clientAddress) is not in `\(n.text)` (\(section))",
-                fix: ["Add the client address: `Require ip \(clientAddress)` next to `\(n.text)` at \(n.position), or call from an allowed address."], trace: trace)
+                fix: [
+                    "Add the client address: `Require ip \(clientAddress)` next to `\(n.text)` at \(n.position), or call from an allowed address."
+                ], trace: trace)
         }
-        return ServerVerdict(status: 403, cause: .configDeny, directive: n.text, location: n.position,
-                             explanation: "`\(n.text)` in \(section) is not satisfied", fix: ["Relax `\(n.text)` at \(n.position)."], trace: trace)
+        return ServerVerdict(
+            status: 403, cause: .configDeny, directive: n.text, location: n.position,
+            explanation: "`\(n.text)` in \(section) is not satisfied", fix: ["Relax `\(n.text)` at \(n.position)."], trace: trace)
     }
 
     /// Require lines side by side form an implicit RequireAny.
@@ -414,7 +456,11 @@ public struct ApacheAnalyzer: Sendable {
 
     func pickVhost(_ vhosts: [ApacheNode], trace: inout [String]) -> ApacheNode? {
         guard !vhosts.isEmpty else { return nil }
-        if let host, let v = vhosts.first(where: { ($0.children ?? []).contains { ["servername", "serveralias"].contains($0.lname) && $0.args.contains(host) } }) {
+        if let host,
+            let v = vhosts.first(where: {
+                ($0.children ?? []).contains { ["servername", "serveralias"].contains($0.lname) && $0.args.contains(host) }
+            })
+        {
             trace.append("<VirtualHost> at \(v.position) has ServerName/ServerAlias \(host)")
             return v
         }

@@ -33,13 +33,17 @@ public struct DeltaDebugger<Item: Sendable>: Sendable {
             let chunks = Self.split(current, into: n)
             var reduced = false
             for chunk in chunks {
-                guard let r = await check(chunk) else { return Outcome(minimal: current.map { items[$0] }, tests: tests, conclusive: false) }
+                guard let r = await check(chunk) else {
+                    return Outcome(minimal: current.map { items[$0] }, tests: tests, conclusive: false)
+                }
                 if r { current = chunk; n = 2; reduced = true; break }
             }
             if !reduced, n > 2 {
                 for chunk in chunks {
                     let complement = current.filter { !chunk.contains($0) }
-                    guard let r = await check(complement) else { return Outcome(minimal: current.map { items[$0] }, tests: tests, conclusive: false) }
+                    guard let r = await check(complement) else {
+                        return Outcome(minimal: current.map { items[$0] }, tests: tests, conclusive: false)
+                    }
                     if r { current = complement; n = max(n - 1, 2); reduced = true; break }
                 }
             }

@@ -39,7 +39,8 @@ public enum DenialCause: String, Codable, Sendable, CaseIterable {
         case .rateLimited: "too many requests: a rate limit or quota is exhausted for now"
         case .csrf: "the cross-site request forgery check failed (token missing, stale, or from another session)"
         case .cors: "the browser's cross-origin rules (CORS) rejected the request or the preflight"
-        case .signatureMismatch: "the request signature did not match what the server computed (wrong key, clock skew, or a changed request)"
+        case .signatureMismatch:
+            "the request signature did not match what the server computed (wrong key, clock skew, or a changed request)"
         case .expiredURL: "the pre-signed or signed URL has expired"
         case .directoryListing: "the URL names a directory that has no index file, and listing directories is off"
         case .filesystemPermission: "the server's worker process may not read the file or enter a directory on its path"
@@ -113,7 +114,8 @@ extension Diagnosis {
     /// Encodes one diagnosis, or an array of them, as pretty JSON text with sorted keys.
     public static func json(_ diagnoses: [Diagnosis], asArray: Bool) -> String {
         let value: Any = asArray ? diagnoses.map { $0.jsonObject() } : (diagnoses.first?.jsonObject() ?? [:])
-        let data = (try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        let data =
+            (try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
 }

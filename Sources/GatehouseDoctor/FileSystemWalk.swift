@@ -1,8 +1,8 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The user a web server's workers run as: uid and every group it belongs to.
@@ -20,21 +20,22 @@ public struct WorkerIdentity: Sendable, Equatable {
     /// Looks a user up in the system's user database (getpwnam + getgrouplist).
     public static func lookup(_ name: String) throws -> WorkerIdentity {
         guard let pw = getpwnam(name) else {
-            throw ServerAnalysisError(description: "user '\(name)' does not exist on this machine (expected the web server's worker user, e.g. www-data)")
+            throw ServerAnalysisError(
+                description: "user '\(name)' does not exist on this machine (expected the web server's worker user, e.g. www-data)")
         }
         let uid = pw.pointee.pw_uid, gid = pw.pointee.pw_gid
         var count: Int32 = 64
         var groups = [gid_t](repeating: 0, count: Int(count))
         #if canImport(Darwin)
-        var signedGroups = [Int32](repeating: 0, count: Int(count))
-        _ = getgrouplist(name, Int32(gid), &signedGroups, &count)
-        groups = signedGroups.prefix(Int(count)).map { gid_t(bitPattern: $0) }
+            var signedGroups = [Int32](repeating: 0, count: Int(count))
+            _ = getgrouplist(name, Int32(gid), &signedGroups, &count)
+            groups = signedGroups.prefix(Int(count)).map { gid_t(bitPattern: $0) }
         #else
-        if getgrouplist(name, gid, &groups, &count) < 0 {
-            groups = [gid_t](repeating: 0, count: Int(count))
-            _ = getgrouplist(name, gid, &groups, &count)
-        }
-        groups = Array(groups.prefix(Int(count)))
+            if getgrouplist(name, gid, &groups, &count) < 0 {
+                groups = [gid_t](repeating: 0, count: Int(count))
+                _ = getgrouplist(name, gid, &groups, &count)
+            }
+            groups = Array(groups.prefix(Int(count)))
         #endif
         return WorkerIdentity(name: name, uid: uid, gids: Array(Set(groups.map { UInt32($0) } + [gid])).sorted())
     }
@@ -72,7 +73,9 @@ public struct FileSystemWalk: Sendable {
         var st = stat()
         guard lstat(path, &st) == 0 else { return nil }
         let type = UInt32(st.st_mode) & UInt32(S_IFMT)
-        return Entry(mode: UInt32(st.st_mode) & 0o7777, uid: st.st_uid, gid: st.st_gid, isDir: type == UInt32(S_IFDIR), isLink: type == UInt32(S_IFLNK))
+        return Entry(
+            mode: UInt32(st.st_mode) & 0o7777, uid: st.st_uid, gid: st.st_gid, isDir: type == UInt32(S_IFDIR),
+            isLink: type == UInt32(S_IFLNK))
     }
 
     static func statEntry(_ path: String) -> Entry? {
@@ -117,7 +120,8 @@ public struct FileSystemWalk: Sendable {
                 if b.bits & 1 == 0 {
                     return FileSystemProblem(
                         cause: .filesystemPermission, path: parent,
-                        message: "directory \(parent) (\(Self.owner(p))) has no execute (search) permission for \(worker.name), so nothing below it can be reached",
+                        message:
+                            "directory \(parent) (\(Self.owner(p))) has no execute (search) permission for \(worker.name), so nothing below it can be reached",
                         fix: fixes(parent, entry: p, bit: "x"))
                 }
             }
@@ -129,14 +133,18 @@ public struct FileSystemWalk: Sendable {
                 if Self.statEntry(current) == nil {
                     return FileSystemProblem(
                         cause: .filesystemPermission, path: current,
-                        message: "\(current) is a broken symbolic link: its target \(target) does not exist\(symlinksAllowed ? "" : " (and \(symlinkDirective) forbids following links)")",
-                        fix: ["Point the link at an existing file: `ln -sfn /path/to/real/file \(current)`, or remove it: `rm \(current)`."])
+                        message:
+                            "\(current) is a broken symbolic link: its target \(target) does not exist\(symlinksAllowed ? "" : " (and \(symlinkDirective) forbids following links)")",
+                        fix: ["Point the link at an existing file: `ln -sfn /path/to/real/file \(current)`, or remove it: `rm \(current)`."]
+                    )
                 }
                 if !symlinksAllowed {
                     return FileSystemProblem(
                         cause: .configDeny, path: current,
                         message: "\(current) is a symbolic link (to \(target)) and \(symlinkDirective) forbids following it",
-                        fix: ["Replace the link with the real file, or allow links (\(symlinkDirective.isEmpty ? "symlink option" : symlinkDirective) → allow)."])
+                        fix: [
+                            "Replace the link with the real file, or allow links (\(symlinkDirective.isEmpty ? "symlink option" : symlinkDirective) → allow)."
+                        ])
                 }
             }
             if isLast, read, let e = Self.statEntry(current) {

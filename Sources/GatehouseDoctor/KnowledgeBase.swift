@@ -82,7 +82,9 @@ public struct KnowledgeBase: Sendable {
             return try load(directory: URL(fileURLWithPath: dir))
         }
         guard let dir = Bundle.module.url(forResource: "Knowledge", withExtension: nil) else {
-            throw KnowledgeError(file: "Knowledge", reason: "the bundled knowledge folder is missing; set GATEHOUSE_KNOWLEDGE_DIR to a directory of *.json knowledge files")
+            throw KnowledgeError(
+                file: "Knowledge",
+                reason: "the bundled knowledge folder is missing; set GATEHOUSE_KNOWLEDGE_DIR to a directory of *.json knowledge files")
         }
         return try load(directory: dir)
     }
@@ -110,11 +112,14 @@ public struct KnowledgeBase: Sendable {
             do {
                 knowledge = try JSONDecoder().decode(SystemKnowledge.self, from: data)
             } catch let DecodingError.dataCorrupted(ctx) where !ctx.codingPath.isEmpty {
-                let expected = ctx.codingPath.last?.stringValue.contains("cause") == true
+                let expected =
+                    ctx.codingPath.last?.stringValue.contains("cause") == true
                     ? " (expected one of: \(DenialCause.allCases.map(\.rawValue).joined(separator: ", ")))" : ""
-                throw KnowledgeError(file: name, reason: "invalid value at \(Self.path(ctx.codingPath)): \(ctx.debugDescription)\(expected)")
+                throw KnowledgeError(
+                    file: name, reason: "invalid value at \(Self.path(ctx.codingPath)): \(ctx.debugDescription)\(expected)")
             } catch let DecodingError.dataCorrupted(ctx) {
-                throw KnowledgeError(file: name, reason: "not valid JSON (\(ctx.debugDescription) \(ctx.underlyingError.map { "\($0)" } ?? ""))")
+                throw KnowledgeError(
+                    file: name, reason: "not valid JSON (\(ctx.debugDescription) \(ctx.underlyingError.map { "\($0)" } ?? ""))")
             } catch let DecodingError.keyNotFound(key, ctx) {
                 throw KnowledgeError(file: name, reason: "missing field '\(key.stringValue)' at \(Self.path(ctx.codingPath))")
             } catch let DecodingError.typeMismatch(_, ctx) {
@@ -167,11 +172,13 @@ public struct KnowledgeBase: Sendable {
                     throw fail("\(at) condition \(i) must set exactly one of header, status, body, json, cookie, fact")
                 }
                 if let f = c.fact, !DerivedFacts.known.contains(f) {
-                    throw fail("\(at) condition \(i) names unknown fact '\(f)' (known: \(DerivedFacts.known.sorted().joined(separator: ", ")))")
+                    throw fail(
+                        "\(at) condition \(i) names unknown fact '\(f)' (known: \(DerivedFacts.known.sorted().joined(separator: ", ")))")
                 }
                 for pattern in [c.body, c.value, c.cookie].compactMap({ $0 }) where regexes[pattern] == nil {
                     do {
-                        regexes[pattern] = NSRegularExpressionBox(try NSRegularExpression(pattern: pattern, options: [.dotMatchesLineSeparators]))
+                        regexes[pattern] = NSRegularExpressionBox(
+                            try NSRegularExpression(pattern: pattern, options: [.dotMatchesLineSeparators]))
                     } catch {
                         throw fail("\(at) condition \(i) has an invalid regular expression '\(pattern)'")
                     }

@@ -2,9 +2,9 @@
 import Foundation
 import GatehouseCore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// One nginx directive with its block, if any, and where it was written.
@@ -78,7 +78,9 @@ public enum NginxConfigParser {
         return out
     }
 
-    static func block(_ t: inout [Token], _ i: inout Int, file: String, prefix: String, depth: Int, closing: Bool) throws -> [NginxDirective] {
+    static func block(
+        _ t: inout [Token], _ i: inout Int, file: String, prefix: String, depth: Int, closing: Bool
+    ) throws -> [NginxDirective] {
         var out: [NginxDirective] = []
         while i < t.count {
             let tok = t[i]
@@ -91,7 +93,9 @@ public enum NginxConfigParser {
             i += 1
             var args: [String] = []
             while i < t.count, t[i].quoted || !(t[i].text == ";" || t[i].text == "{" || t[i].text == "}") { args.append(t[i].text); i += 1 }
-            guard i < t.count else { throw ServerAnalysisError(description: "\(file):\(line): directive '\(name)' is not terminated by ';' or '{'") }
+            guard i < t.count else {
+                throw ServerAnalysisError(description: "\(file):\(line): directive '\(name)' is not terminated by ';' or '{'")
+            }
             if t[i].text == ";" {
                 i += 1
                 if name == "include", let pattern = args.first {
@@ -117,9 +121,9 @@ public enum NginxConfigParser {
         var g = glob_t()
         defer { globfree(&g) }
         #if canImport(Glibc)
-        guard Glibc.glob(pattern, 0, nil, &g) == 0 else { return [] }
+            guard Glibc.glob(pattern, 0, nil, &g) == 0 else { return [] }
         #else
-        guard Darwin.glob(pattern, 0, nil, &g) == 0 else { return [] }
+            guard Darwin.glob(pattern, 0, nil, &g) == 0 else { return [] }
         #endif
         return (0..<Int(g.gl_pathc)).compactMap { g.gl_pathv[$0].map { String(cString: $0) } }.sorted()
     }
@@ -185,14 +189,18 @@ public struct NginxAnalyzer: Sendable {
                 if target == "all", hadAllow {
                     return ServerVerdict(
                         status: 403, cause: .ipNotAllowed, directive: rule.text, location: rule.position,
-                        explanation: "client \(clientAddress) is not in the allow list (\(allowList.joined(separator: ", "))), so `\(rule.text)` denies it",
-                        fix: ["Add `allow \(clientAddress);` before `\(rule.text)` at \(rule.position), or call from an allowed address."], trace: trace)
+                        explanation:
+                            "client \(clientAddress) is not in the allow list (\(allowList.joined(separator: ", "))), so `\(rule.text)` denies it",
+                        fix: ["Add `allow \(clientAddress);` before `\(rule.text)` at \(rule.position), or call from an allowed address."],
+                        trace: trace)
                 }
                 if target == "all" {
                     return ServerVerdict(
                         status: 403, cause: .configDeny, directive: rule.text, location: rule.position,
                         explanation: "`\(rule.text)` denies every client for this location",
-                        fix: ["Remove `\(rule.text)` at \(rule.position), or add `allow ADDRESS;` lines before it for the clients that need access."], trace: trace)
+                        fix: [
+                            "Remove `\(rule.text)` at \(rule.position), or add `allow ADDRESS;` lines before it for the clients that need access."
+                        ], trace: trace)
                 }
                 return ServerVerdict(
                     status: 403, cause: .ipNotAllowed, directive: rule.text, location: rule.position,
@@ -210,7 +218,9 @@ public struct NginxAnalyzer: Sendable {
 
         // Content phase: map the URI to the file system.
         let fsPath: String
-        if let alias = chain.last.flatMap({ $0.name == "location" ? $0.first("alias") : nil }), let loc = chain.last, let base = alias.args.first {
+        if let alias = chain.last.flatMap({ $0.name == "location" ? $0.first("alias") : nil }), let loc = chain.last,
+            let base = alias.args.first
+        {
             let prefix = loc.args.last ?? ""
             fsPath = base + String(uri.dropFirst(min(prefix.count, uri.count)))
             trace.append("alias \(base) (\(alias.position)) maps \(uri) to \(fsPath)")
@@ -240,13 +250,20 @@ public struct NginxAnalyzer: Sendable {
                 if autoindex?.args.first == "on" {
                     trace.append("no index file, autoindex on at \(autoindex!.position): nginx lists the directory")
                     if let p = walker.check(dir, read: true) { return fsVerdict(p, trace: trace) }
-                    return ServerVerdict(status: 200, cause: nil, directive: nil, location: nil, explanation: "the directory is listed (autoindex on)", fix: [], trace: trace)
+                    return ServerVerdict(
+                        status: 200, cause: nil, directive: nil, location: nil, explanation: "the directory is listed (autoindex on)",
+                        fix: [], trace: trace)
                 }
                 let indexDirective = innermost("index")
                 return ServerVerdict(
-                    status: 403, cause: .directoryListing, directive: autoindex?.text ?? "autoindex off; (default)", location: autoindex?.position ?? indexDirective?.position,
-                    explanation: "\(uri) is a directory with none of its index files (\(indexes.joined(separator: ", "))) and autoindex is off: \"directory index of \(dir)/ is forbidden\"",
-                    fix: ["Create \(dir)/\(indexes.first ?? "index.html"), or link to a file inside the directory.", "Only if listing is meant to be public: `autoindex on;` in the location."], trace: trace)
+                    status: 403, cause: .directoryListing, directive: autoindex?.text ?? "autoindex off; (default)",
+                    location: autoindex?.position ?? indexDirective?.position,
+                    explanation:
+                        "\(uri) is a directory with none of its index files (\(indexes.joined(separator: ", "))) and autoindex is off: \"directory index of \(dir)/ is forbidden\"",
+                    fix: [
+                        "Create \(dir)/\(indexes.first ?? "index.html"), or link to a file inside the directory.",
+                        "Only if listing is meant to be public: `autoindex on;` in the location.",
+                    ], trace: trace)
             }
         }
         if let p = walker.check(target, read: true, symlinksAllowed: symlinksAllowed, symlinkDirective: symlinkText) {
@@ -254,10 +271,14 @@ public struct NginxAnalyzer: Sendable {
         }
         guard FileSystemWalk.exists(target) else {
             trace.append("\(target) does not exist")
-            return ServerVerdict(status: 404, cause: nil, directive: nil, location: target, explanation: "\(target) does not exist (404, not a denial)", fix: [], trace: trace)
+            return ServerVerdict(
+                status: 404, cause: nil, directive: nil, location: target, explanation: "\(target) does not exist (404, not a denial)",
+                fix: [], trace: trace)
         }
         trace.append("\(worker.name) can traverse every directory to \(target) and read it")
-        return ServerVerdict(status: 200, cause: nil, directive: nil, location: nil, explanation: "nothing in the configuration or the file system denies it", fix: [], trace: trace)
+        return ServerVerdict(
+            status: 200, cause: nil, directive: nil, location: nil,
+            explanation: "nothing in the configuration or the file system denies it", fix: [], trace: trace)
     }
 
     func fsVerdict(_ p: FileSystemProblem, trace: [String]) -> ServerVerdict {
@@ -273,7 +294,8 @@ public struct NginxAnalyzer: Sendable {
                 return s
             }
         }
-        if let s = servers.first(where: { $0.all("listen").contains { $0.args.contains("default_server") || $0.args.contains("default") } }) {
+        if let s = servers.first(where: { $0.all("listen").contains { $0.args.contains("default_server") || $0.args.contains("default") } })
+        {
             trace.append("default_server block at \(s.position)")
             return s
         }
@@ -306,7 +328,9 @@ public struct NginxAnalyzer: Sendable {
         for loc in locations {
             let (mod, pattern) = Self.split(loc)
             guard mod == "~" || mod == "~*" else { continue }
-            if uri.range(of: pattern, options: mod == "~*" ? [.regularExpression, .caseInsensitive] : [.regularExpression]) != nil { return loc }
+            if uri.range(of: pattern, options: mod == "~*" ? [.regularExpression, .caseInsensitive] : [.regularExpression]) != nil {
+                return loc
+            }
         }
         return longest
     }

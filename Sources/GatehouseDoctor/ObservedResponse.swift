@@ -11,7 +11,9 @@ public struct ObservedResponse: Sendable, Equatable {
     /// Request facts, when known (HAR entries and probes know them; a saved response does not).
     public var request: ObservedRequest?
 
-    public init(status: Int, reasonPhrase: String = "", headers: [(name: String, value: String)], body: String, request: ObservedRequest? = nil) {
+    public init(
+        status: Int, reasonPhrase: String = "", headers: [(name: String, value: String)], body: String, request: ObservedRequest? = nil
+    ) {
         self.status = status
         self.reasonPhrase = reasonPhrase
         self.headers = headers
@@ -38,7 +40,8 @@ public struct ObservedResponse: Sendable, Equatable {
     }
 
     public static func == (lhs: ObservedResponse, rhs: ObservedResponse) -> Bool {
-        lhs.status == rhs.status && lhs.body == rhs.body && lhs.headers.map { "\($0.name):\($0.value)" } == rhs.headers.map { "\($0.name):\($0.value)" }
+        lhs.status == rhs.status && lhs.body == rhs.body
+            && lhs.headers.map { "\($0.name):\($0.value)" } == rhs.headers.map { "\($0.name):\($0.value)" }
             && lhs.request == rhs.request
     }
 }
@@ -77,7 +80,9 @@ public enum ResponseReader {
         let text = String(decoding: data, as: UTF8.self)
         let trimmed = text.drop { $0.isWhitespace || $0 == "\u{FEFF}" }
         if trimmed.hasPrefix("{") {
-            if let har = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String: Any], let log = har["log"] as? [String: Any] {
+            if let har = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String: Any],
+                let log = har["log"] as? [String: Any]
+            {
                 return (try readHAR(log, source: source), true)
             }
         }
@@ -90,10 +95,15 @@ public enum ResponseReader {
         var request: [String] = [], head: [String] = [], body: [String] = []
         for line in text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false) {
             if line.hasPrefix("< HTTP/") { head = []; body = [] }
-            if line.hasPrefix("> ") { request.append(String(line.dropFirst(2))) }
-            else if line.hasPrefix("< ") || line == "<" { head.append(String(line.dropFirst(min(2, line.count)))) }
-            else if line.hasPrefix("* ") || line.hasPrefix("{ ") || line.hasPrefix("} ") || line == ">" { continue }
-            else if !head.isEmpty { body.append(String(line)) }
+            if line.hasPrefix("> ") {
+                request.append(String(line.dropFirst(2)))
+            } else if line.hasPrefix("< ") || line == "<" {
+                head.append(String(line.dropFirst(min(2, line.count))))
+            } else if line.hasPrefix("* ") || line.hasPrefix("{ ") || line.hasPrefix("} ") || line == ">" {
+                continue
+            } else if !head.isEmpty {
+                body.append(String(line))
+            }
         }
         let headText = head.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.joined(separator: "\n")
         var response = try parseRaw(headText + "\n\n" + body.joined(separator: "\n"), source: source)
@@ -131,7 +141,9 @@ public enum ResponseReader {
         var remaining = Substring(text.replacingOccurrences(of: "\r\n", with: "\n"))
         while true {
             guard remaining.hasPrefix("HTTP/") else {
-                throw ResponseParseError(description: "\(source): expected a status line such as 'HTTP/1.1 403 Forbidden' at the start, found '\(remaining.prefix(40))'")
+                throw ResponseParseError(
+                    description:
+                        "\(source): expected a status line such as 'HTTP/1.1 403 Forbidden' at the start, found '\(remaining.prefix(40))'")
             }
             let headEnd = remaining.range(of: "\n\n")
             let head = headEnd.map { remaining[..<$0.lowerBound] } ?? remaining
@@ -140,7 +152,8 @@ public enum ResponseReader {
             let statusLine = lines.removeFirst()
             let parts = statusLine.split(separator: " ", maxSplits: 2).map(String.init)
             guard parts.count >= 2, let status = Int(parts[1]) else {
-                throw ResponseParseError(description: "\(source): status line '\(statusLine)' has no numeric status code (expected 'HTTP/1.1 403 Forbidden')")
+                throw ResponseParseError(
+                    description: "\(source): status line '\(statusLine)' has no numeric status code (expected 'HTTP/1.1 403 Forbidden')")
             }
             var headers: [(name: String, value: String)] = []
             for (index, line) in lines.enumerated() where !line.isEmpty {
@@ -153,7 +166,11 @@ public enum ResponseReader {
                     body = Substring(lines[index...].joined(separator: "\n") + (headEnd == nil ? "" : "\n\n" + body))
                     break
                 }
-                headers.append((String(line[..<colon]).trimmingCharacters(in: .whitespaces), String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces)))
+                headers.append(
+                    (
+                        String(line[..<colon]).trimmingCharacters(in: .whitespaces),
+                        String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces)
+                    ))
             }
             // An interim or redirect response followed by another response: keep the last.
             if body.hasPrefix("HTTP/"), status < 200 || (300..<400).contains(status) || status == 200 {
@@ -161,7 +178,9 @@ public enum ResponseReader {
                 continue
             }
             var text = String(body)
-            if headers.contains(where: { $0.name.lowercased() == "transfer-encoding" && $0.value.lowercased().contains("chunked") }), let plain = dechunk(text) {
+            if headers.contains(where: { $0.name.lowercased() == "transfer-encoding" && $0.value.lowercased().contains("chunked") }),
+                let plain = dechunk(text)
+            {
                 text = plain
             }
             return ObservedResponse(status: status, reasonPhrase: parts.count > 2 ? parts[2] : "", headers: headers, body: text)
@@ -195,9 +214,14 @@ public enum ResponseReader {
                 let names = ((req["headers"] as? [[String: Any]]) ?? []).compactMap { $0["name"] as? String }
                 let cookies = (req["cookies"] as? [Any]) ?? []
                 let creds = names.contains { ObservedRequest.credentialHeaders.contains($0.lowercased()) } || !cookies.isEmpty
-                request = ObservedRequest(method: (req["method"] as? String) ?? "GET", url: (req["url"] as? String) ?? "", headerNames: names, carriedCredentials: creds)
+                request = ObservedRequest(
+                    method: (req["method"] as? String) ?? "GET", url: (req["url"] as? String) ?? "", headerNames: names,
+                    carriedCredentials: creds)
             }
-            out.append(ObservedResponse(status: status, reasonPhrase: (response["statusText"] as? String) ?? "", headers: headers, body: body, request: request))
+            out.append(
+                ObservedResponse(
+                    status: status, reasonPhrase: (response["statusText"] as? String) ?? "", headers: headers, body: body, request: request)
+            )
         }
         return out
     }

@@ -47,7 +47,9 @@ public enum RequestPart: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .header(let n, _), .cookie(let n, _), .query(let n, _), .formField(let n, _), .jsonField(let n, _): name = n.lowercased()
         }
-        return ["authorization", "key", "token", "secret", "session", "auth", "password", "cookie", "signature"].contains { name.contains($0) }
+        return ["authorization", "key", "token", "secret", "session", "auth", "password", "cookie", "signature"].contains {
+            name.contains($0)
+        }
     }
 
     /// A description that never shows a credential's value.
@@ -110,7 +112,8 @@ public final class Probe: Sendable {
         var tls = TLSConfiguration.makeClientConfiguration()
         if request.insecure { tls.certificateVerification = .none }
         if let ca = request.caCertPath { tls.trustRoots = .file(ca) }
-        var config = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow, timeout: .init(connect: timeAmount, read: timeAmount))
+        var config = HTTPClient.Configuration(
+            tlsConfiguration: tls, redirectConfiguration: .disallow, timeout: .init(connect: timeAmount, read: timeAmount))
         config.httpVersion = .http1Only
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
         do {
@@ -153,7 +156,9 @@ public final class Probe: Sendable {
                 if !Self.isDenied(o.status) { break }
             }
             if statuses.contains(where: { !Self.isDenied($0) && $0 != 0 }) {
-                findings.append("repeat: the same request later got \(statuses.map(String.init).joined(separator: ", ")) — the denial passes, so it is a rate limit or another temporary block, not a fixed rule")
+                findings.append(
+                    "repeat: the same request later got \(statuses.map(String.init).joined(separator: ", ")) — the denial passes, so it is a rate limit or another temporary block, not a fixed rule"
+                )
                 if var d = diagnosis, d.cause != .rateLimited {
                     d.alternatives.insert(Alternative(deniedBy: d.deniedBy, cause: d.cause, confidence: d.confidence * 0.5), at: 0)
                     d.cause = .rateLimited
@@ -163,7 +168,9 @@ public final class Probe: Sendable {
                 }
                 diagnosis?.evidence.append("repeat: a later identical request succeeded (temporary limit)")
             } else {
-                findings.append("repeat: denied again \(statuses.count) of \(statuses.count) times (\(statuses.map(String.init).joined(separator: ", "))) — a fixed rule, not a passing limit")
+                findings.append(
+                    "repeat: denied again \(statuses.count) of \(statuses.count) times (\(statuses.map(String.init).joined(separator: ", "))) — a fixed rule, not a passing limit"
+                )
                 diagnosis?.evidence.append("repeat: denied \(statuses.count + 1) of \(statuses.count + 1) times (fixed rule)")
             }
         }
@@ -174,7 +181,9 @@ public final class Probe: Sendable {
             if isCORSProblem {
                 diagnosis?.evidence.append(finding)
                 if diagnosis == nil {
-                    diagnosis = Diagnosis(deniedBy: "unknown", layer: "unknown", cause: .cors, confidence: 0.85, evidence: [finding], fix: ResponseClassifier.defaultFix(.cors), alternatives: [])
+                    diagnosis = Diagnosis(
+                        deniedBy: "unknown", layer: "unknown", cause: .cors, confidence: 0.85, evidence: [finding],
+                        fix: ResponseClassifier.defaultFix(.cors), alternatives: [])
                 }
             }
         }
@@ -190,11 +199,16 @@ public final class Probe: Sendable {
                         d.alternatives.insert(Alternative(deniedBy: d.deniedBy, cause: d.cause, confidence: d.confidence * 0.5), at: 0)
                         d.cause = .wafBlocked
                         d.confidence = max(d.confidence, 0.8)
-                        d.fix = ["Leave out or encode \(part.safeDescription): it alone turns the answer into a denial.", "Or ask the operator for a narrow WAF exception for this path and parameter."]
+                        d.fix = [
+                            "Leave out or encode \(part.safeDescription): it alone turns the answer into a denial.",
+                            "Or ask the operator for a narrow WAF exception for this path and parameter.",
+                        ]
                     }
                     diagnosis = d
                 } else {
-                    diagnosis = Diagnosis(deniedBy: "unknown", layer: "unknown", cause: cause, confidence: 0.8, evidence: [finding], fix: ["Keep sending \(part.safeDescription): without it the request is denied."], alternatives: [])
+                    diagnosis = Diagnosis(
+                        deniedBy: "unknown", layer: "unknown", cause: cause, confidence: 0.8, evidence: [finding],
+                        fix: ["Keep sending \(part.safeDescription): without it the request is denied."], alternatives: [])
                 }
             }
         }
@@ -202,8 +216,11 @@ public final class Probe: Sendable {
     }
 
     func preflight(_ request: ProbeRequest, origin: String, send: (ProbeRequest) async -> ProbeOutcome) async -> (String, Bool) {
-        var pre = ProbeRequest(method: "OPTIONS", url: request.url, headers: [("Origin", origin), ("Access-Control-Request-Method", request.method)])
-        let custom = request.headers.map { $0.name.lowercased() }.filter { !["accept", "accept-language", "content-language", "origin", "user-agent"].contains($0) }
+        var pre = ProbeRequest(
+            method: "OPTIONS", url: request.url, headers: [("Origin", origin), ("Access-Control-Request-Method", request.method)])
+        let custom = request.headers.map { $0.name.lowercased() }.filter {
+            !["accept", "accept-language", "content-language", "origin", "user-agent"].contains($0)
+        }
         if !custom.isEmpty { pre.headers.append(("Access-Control-Request-Headers", custom.joined(separator: ","))) }
         pre.insecure = request.insecure
         pre.caCertPath = request.caCertPath
@@ -215,16 +232,25 @@ public final class Probe: Sendable {
         let allowHeaders = (r.value("access-control-allow-headers") ?? "").lowercased()
         var problems: [String] = []
         if !(200..<300).contains(r.status) { problems.append("the preflight got HTTP \(r.status), not 2xx") }
-        if allowOrigin == nil { problems.append("no Access-Control-Allow-Origin in the preflight answer") }
-        else if allowOrigin != "*" && allowOrigin != origin { problems.append("Access-Control-Allow-Origin is '\(allowOrigin!)', not '\(origin)'") }
+        if allowOrigin == nil {
+            problems.append("no Access-Control-Allow-Origin in the preflight answer")
+        } else if allowOrigin != "*" && allowOrigin != origin {
+            problems.append("Access-Control-Allow-Origin is '\(allowOrigin!)', not '\(origin)'")
+        }
         let simple = ["GET", "HEAD", "POST"].contains(request.method.uppercased())
-        if !simple, !allowMethods.contains(request.method.uppercased()), allowMethods != "*" { problems.append("Access-Control-Allow-Methods does not list \(request.method)") }
-        for h in custom where !allowHeaders.contains(h) && allowHeaders != "*" { problems.append("Access-Control-Allow-Headers does not list \(h)") }
+        if !simple, !allowMethods.contains(request.method.uppercased()), allowMethods != "*" {
+            problems.append("Access-Control-Allow-Methods does not list \(request.method)")
+        }
+        for h in custom where !allowHeaders.contains(h) && allowHeaders != "*" {
+            problems.append("Access-Control-Allow-Headers does not list \(h)")
+        }
         if problems.isEmpty { return ("CORS preflight from \(origin): allowed", false) }
         return ("CORS preflight from \(origin) fails: " + problems.joined(separator: "; ") + " — a browser would block the call", true)
     }
 
-    func bisect(_ request: ProbeRequest, firstStatus: Int?, send: (ProbeRequest) async -> ProbeOutcome, sentSoFar: () -> Int) async -> (String, RequestPart?, Bool) {
+    func bisect(
+        _ request: ProbeRequest, firstStatus: Int?, send: (ProbeRequest) async -> ProbeOutcome, sentSoFar: () -> Int
+    ) async -> (String, RequestPart?, Bool) {
         let parts = Self.parts(of: request)
         guard !parts.isEmpty else { return ("bisect: the request has no headers, query parameters or body fields to vary", nil, false) }
         let deniedMode = Self.isDenied(firstStatus)
@@ -234,7 +260,10 @@ public final class Probe: Sendable {
         // pass, and with every part kept (allowed mode) it must pass too.
         let baseline = await send(Self.rebuild(request, keeping: deniedMode ? [] : parts))
         if deniedMode, Self.isDenied(baseline.status) || baseline.status == nil {
-            return ("bisect: still denied (\(baseline.status.map(String.init) ?? "no response")) with every header, parameter and field removed — the denial does not come from the request's content (look at the client address, path or method)", nil, true)
+            return (
+                "bisect: still denied (\(baseline.status.map(String.init) ?? "no response")) with every header, parameter and field removed — the denial does not come from the request's content (look at the client address, path or method)",
+                nil, true
+            )
         }
         let indices = Array(parts.indices)
         if deniedMode {
@@ -242,9 +271,17 @@ public final class Probe: Sendable {
                 Self.isDenied(await send(Self.rebuild(request, keeping: subset.map { parts[$0] })).status)
             }
             let found = out.minimal.map { parts[$0] }
-            guard out.conclusive else { return ("bisect: stopped after \(out.tests) requests (budget); narrowed to \(found.map(\.safeDescription).joined(separator: ", "))", nil, true) }
+            guard out.conclusive else {
+                return (
+                    "bisect: stopped after \(out.tests) requests (budget); narrowed to \(found.map(\.safeDescription).joined(separator: ", "))",
+                    nil, true
+                )
+            }
             let list = found.map(\.safeDescription).joined(separator: " + ")
-            return ("bisect: the smallest trigger is \(list) (found in \(out.tests + 1) requests); the request passes without it", found.count == 1 ? found[0] : found.first, true)
+            return (
+                "bisect: the smallest trigger is \(list) (found in \(out.tests + 1) requests); the request passes without it",
+                found.count == 1 ? found[0] : found.first, true
+            )
         }
         // Allowed mode: which minimal removal makes it denied (a required header, cookie or parameter)?
         let removeAll = await send(Self.rebuild(request, keeping: []))
@@ -257,7 +294,10 @@ public final class Probe: Sendable {
         }
         let found = out.minimal.map { parts[$0] }
         guard out.conclusive else { return ("bisect: stopped after \(out.tests) requests (budget)", nil, false) }
-        return ("bisect: removing \(found.map(\.safeDescription).joined(separator: " + ")) turns the answer into a denial: it is required", found.first, false)
+        return (
+            "bisect: removing \(found.map(\.safeDescription).joined(separator: " + ")) turns the answer into a denial: it is required",
+            found.first, false
+        )
     }
 
     /// Splits a request into the parts bisection may drop.
@@ -280,13 +320,20 @@ public final class Probe: Sendable {
             if let obj = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] {
                 for k in obj.keys.sorted() {
                     let v = obj[k]!
-                    let text = (v as? String) ?? ((try? JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed])).map { String(decoding: $0, as: UTF8.self) } ?? "")
+                    let text =
+                        (v as? String)
+                        ?? ((try? JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed])).map {
+                            String(decoding: $0, as: UTF8.self)
+                        } ?? "")
                     parts.append(.jsonField(k, text))
                 }
             } else if body.contains("=") {
                 for pair in body.split(separator: "&") {
                     let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
-                    parts.append(.formField(kv[0].removingPercentEncoding ?? kv[0], (kv.count > 1 ? kv[1] : "").replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""))
+                    parts.append(
+                        .formField(
+                            kv[0].removingPercentEncoding ?? kv[0],
+                            (kv.count > 1 ? kv[1] : "").replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""))
                 }
             }
         }
@@ -319,7 +366,8 @@ public final class Probe: Sendable {
             out.url = comps.string ?? r.url
         }
         if r.body != nil, !original.isEmpty {
-            out.body = String(decoding: (try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])) ?? Data("{}".utf8), as: UTF8.self)
+            out.body = String(
+                decoding: (try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])) ?? Data("{}".utf8), as: UTF8.self)
         } else if let b = r.body, b.contains("=") {
             out.body = form.joined(separator: "&")
         }
@@ -344,7 +392,10 @@ public final class Probe: Sendable {
             let requestFacts = ObservedRequest(
                 method: r.method, url: r.url, headerNames: r.headers.map(\.name),
                 carriedCredentials: r.headers.contains { ObservedRequest.credentialHeaders.contains($0.name.lowercased()) })
-            return .response(ObservedResponse(status: Int(response.status.code), reasonPhrase: response.status.reasonPhrase, headers: headers, body: String(buffer: body), request: requestFacts))
+            return .response(
+                ObservedResponse(
+                    status: Int(response.status.code), reasonPhrase: response.status.reasonPhrase, headers: headers,
+                    body: String(buffer: body), request: requestFacts))
         } catch {
             return classify(error)
         }
@@ -354,13 +405,19 @@ public final class Probe: Sendable {
         let text = String(describing: error)
         let lower = text.lowercased()
         if lower.contains("refused") || lower.contains("econnrefused") || lower.contains("errno: 111") {
-            return .network(kind: "connection refused", detail: "the host answered the TCP connection with a reset: nothing listens on that port, or a firewall rejects it")
+            return .network(
+                kind: "connection refused",
+                detail: "the host answered the TCP connection with a reset: nothing listens on that port, or a firewall rejects it")
         }
         if lower.contains("timeout") || lower.contains("timedout") || lower.contains("deadline") {
-            return .network(kind: "timeout", detail: "no answer within the time limit: a firewall silently drops the packets, or the host is down or overloaded")
+            return .network(
+                kind: "timeout",
+                detail: "no answer within the time limit: a firewall silently drops the packets, or the host is down or overloaded")
         }
         if lower.contains("ssl") || lower.contains("tls") || lower.contains("certificate") || lower.contains("handshake") {
-            return .network(kind: "TLS failure", detail: "the TLS handshake failed (\(text.prefix(160))): untrusted or mismatched certificate, or protocol mismatch")
+            return .network(
+                kind: "TLS failure",
+                detail: "the TLS handshake failed (\(text.prefix(160))): untrusted or mismatched certificate, or protocol mismatch")
         }
         if lower.contains("resolve") || lower.contains("dns") || lower.contains("nodename") || lower.contains("getaddrinfo") {
             return .network(kind: "DNS failure", detail: "the host name does not resolve")
@@ -370,9 +427,16 @@ public final class Probe: Sendable {
 
     static func networkFix(_ kind: String) -> [String] {
         switch kind {
-        case "connection refused": ["Check the host and port; if a service should listen there, check that it runs and that no firewall or security group rejects your address."]
-        case "timeout": ["Check network reachability (VPN, security groups, firewall allow lists); a silent drop usually means a network firewall, not the application."]
-        case "TLS failure": ["Check the certificate chain and host name (`--cacert` for a private CA); `-k` skips verification for a test only."]
+        case "connection refused":
+            [
+                "Check the host and port; if a service should listen there, check that it runs and that no firewall or security group rejects your address."
+            ]
+        case "timeout":
+            [
+                "Check network reachability (VPN, security groups, firewall allow lists); a silent drop usually means a network firewall, not the application."
+            ]
+        case "TLS failure":
+            ["Check the certificate chain and host name (`--cacert` for a private CA); `-k` skips verification for a test only."]
         default: ["Check the URL, DNS and network path; no HTTP server answered."]
         }
     }

@@ -43,7 +43,9 @@ public enum Report {
     }
 
     static func sureWord(_ c: Double) -> String {
-        c >= 0.75 ? "strong evidence" : c >= 0.5 ? "fairly sure" : c >= 0.3 ? "a plausible reading, check the alternatives" : "weak evidence; treat as a hint"
+        c >= 0.75
+            ? "strong evidence"
+            : c >= 0.5 ? "fairly sure" : c >= 0.3 ? "a plausible reading, check the alternatives" : "weak evidence; treat as a hint"
     }
 
     /// A readable name for a layer id.

@@ -20,7 +20,9 @@ public enum DerivedFacts {
         if scopeMismatch(r) != nil { facts.insert("oauth_scope_mismatch") }
         if let req = r.request { facts.insert(req.carriedCredentials ? "request_carried_credentials" : "request_without_credentials") }
         if json != nil { facts.insert("json_body") }
-        if r.body.range(of: "<html|<!doctype html|<body", options: [.regularExpression, .caseInsensitive]) != nil { facts.insert("html_body") }
+        if r.body.range(of: "<html|<!doctype html|<body", options: [.regularExpression, .caseInsensitive]) != nil {
+            facts.insert("html_body")
+        }
         if r.body.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { facts.insert("empty_body") }
         return facts
     }
@@ -28,13 +30,18 @@ public enum DerivedFacts {
     /// Scopes an endpoint accepts that the token lacks, from `X-Accepted-OAuth-Scopes` / `X-OAuth-Scopes`.
     static func scopeMismatch(_ r: ObservedResponse) -> (granted: [String], accepted: [String])? {
         guard let acceptedRaw = r.value("x-accepted-oauth-scopes") else { return nil }
-        let split: (String) -> [String] = { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+        let split: (String) -> [String] = {
+            $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
         let accepted = split(acceptedRaw)
         let granted = split(r.value("x-oauth-scopes") ?? "")
         guard !accepted.isEmpty else { return nil }
         // A broader granted scope covers its sub-scopes (`repo` covers `repo:status`, `admin:org` covers `read:org`).
         let covered = accepted.contains { a in
-            granted.contains { g in a == g || a.hasPrefix(g + ":") || (g.hasPrefix("admin:") && a.hasSuffix(":" + g.dropFirst(6))) || (g.hasPrefix("write:") && a == "read:" + g.dropFirst(6)) }
+            granted.contains { g in
+                a == g || a.hasPrefix(g + ":") || (g.hasPrefix("admin:") && a.hasSuffix(":" + g.dropFirst(6)))
+                    || (g.hasPrefix("write:") && a == "read:" + g.dropFirst(6))
+            }
         }
         return covered ? nil : (granted, accepted)
     }
@@ -83,7 +90,9 @@ public struct ResponseClassifier: Sendable {
             candidates.append(Candidate(system: system, identity: identity, hits: hits, bestCause: best))
         }
         candidates.sort { $0.rank > $1.rank }
-        let bestGeneric = genericHits.filter { $0.signature.cause != nil }.max { ($0.signature.strength ?? 0) < ($1.signature.strength ?? 0) }
+        let bestGeneric = genericHits.filter { $0.signature.cause != nil }.max {
+            ($0.signature.strength ?? 0) < ($1.signature.strength ?? 0)
+        }
 
         guard let top = candidates.first, top.identity >= 0.3 else {
             return unknownSystem(response, genericHits: genericHits, bestGeneric: bestGeneric, candidates: candidates)
@@ -126,11 +135,15 @@ public struct ResponseClassifier: Sendable {
         let otherCauses = (top.hits + genericHits.filter { ($0.signature.strength ?? 0) >= 0.5 })
             .filter { $0.signature.cause != nil && $0.signature.cause != cause }
         for h in otherCauses {
-            alternatives.append(Alternative(deniedBy: top.system.system, cause: h.signature.cause!, confidence: top.identity * (h.signature.strength ?? 0) * 0.8))
+            alternatives.append(
+                Alternative(
+                    deniedBy: top.system.system, cause: h.signature.cause!, confidence: top.identity * (h.signature.strength ?? 0) * 0.8))
         }
         for c in candidates.dropFirst() where c.rank > 0.15 {
             let altCause = c.bestCause?.signature.cause ?? c.system.defaultCause ?? cause
-            alternatives.append(Alternative(deniedBy: c.system.system, cause: altCause, confidence: c.rank * (c.bestCause?.signature.strength ?? 0.45) * 0.9))
+            alternatives.append(
+                Alternative(
+                    deniedBy: c.system.system, cause: altCause, confidence: c.rank * (c.bestCause?.signature.strength ?? 0.45) * 0.9))
         }
         let confidence = min(0.99, max(0.05, top.identity * strength))
         return Diagnosis(
@@ -149,11 +162,15 @@ public struct ResponseClassifier: Sendable {
             return Alternative(deniedBy: "unknown", cause: c, confidence: (h.signature.strength ?? 0) * 0.7)
         }
         for c in candidates where c.rank > 0.1 {
-            alternatives.append(Alternative(deniedBy: c.system.system, cause: c.bestCause?.signature.cause ?? c.system.defaultCause ?? cause, confidence: c.rank * 0.5))
+            alternatives.append(
+                Alternative(
+                    deniedBy: c.system.system, cause: c.bestCause?.signature.cause ?? c.system.defaultCause ?? cause,
+                    confidence: c.rank * 0.5))
         }
         return Diagnosis(
             deniedBy: "unknown", layer: "unknown", cause: cause, confidence: confidence, evidence: Self.unique(evidence),
-            fix: bestGeneric?.signature.fix ?? Self.defaultFix(cause), alternatives: Self.tidy(alternatives, excluding: ("unknown", cause), below: confidence))
+            fix: bestGeneric?.signature.fix ?? Self.defaultFix(cause),
+            alternatives: Self.tidy(alternatives, excluding: ("unknown", cause), below: confidence))
     }
 
     static func tidy(_ alts: [Alternative], excluding: (String, DenialCause), below: Double) -> [Alternative] {
@@ -228,7 +245,9 @@ public struct ResponseClassifier: Sendable {
                 return n.doubleValue == n.doubleValue.rounded() ? String(n.intValue) : n.stringValue
             }
             if let b = v as? Bool { return b ? "true" : "false" }
-            if let data = try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys]) { return String(decoding: data, as: UTF8.self) }
+            if let data = try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys]) {
+                return String(decoding: data, as: UTF8.self)
+            }
             return "\(v)"
         }
     }
@@ -244,7 +263,8 @@ public struct ResponseClassifier: Sendable {
             var replacement = ""
             if whole == "{scopes}" {
                 if let s = DerivedFacts.scopeMismatch(r) {
-                    replacement = "token has [\(s.granted.joined(separator: ", "))], endpoint accepts [\(s.accepted.joined(separator: ", "))]"
+                    replacement =
+                        "token has [\(s.granted.joined(separator: ", "))], endpoint accepts [\(s.accepted.joined(separator: ", "))]"
                 }
             } else {
                 let kind = ns.substring(with: m.range(at: 1)), arg = ns.substring(with: m.range(at: 2))
@@ -259,27 +279,72 @@ public struct ResponseClassifier: Sendable {
     /// What to do when the knowledge file gives no cause-specific fix.
     public static func defaultFix(_ cause: DenialCause) -> [String] {
         switch cause {
-        case .missingCredentials: ["Send the credentials the API expects (Authorization header, API key header or session cookie); the WWW-Authenticate header, if any, names the scheme."]
-        case .invalidCredentials: ["Check that the key or token is the current one for this environment and account, copied whole, and sent in the expected header.", "Create a new credential if it was revoked or rotated."]
-        case .expiredCredentials: ["Obtain a fresh token (refresh it or log in again) and check the client's clock.", "Decode a JWT with `gatehouse doctor token` to see its `exp`."]
+        case .missingCredentials:
+            [
+                "Send the credentials the API expects (Authorization header, API key header or session cookie); the WWW-Authenticate header, if any, names the scheme."
+            ]
+        case .invalidCredentials:
+            [
+                "Check that the key or token is the current one for this environment and account, copied whole, and sent in the expected header.",
+                "Create a new credential if it was revoked or rotated.",
+            ]
+        case .expiredCredentials:
+            [
+                "Obtain a fresh token (refresh it or log in again) and check the client's clock.",
+                "Decode a JWT with `gatehouse doctor token` to see its `exp`.",
+            ]
         case .insufficientScope: ["Request a token with the scope the endpoint needs (re-authorize or create a token with that scope)."]
-        case .insufficientPermissions: ["Grant the caller the role or policy permission for this action, or call as an identity that has it."]
-        case .explicitDeny: ["Find the deny statement or deny policy named in the error and exclude this caller or action from it; an allow elsewhere cannot override an explicit deny."]
-        case .ipNotAllowed: ["Add the client's public IP address (or its NAT/egress range) to the allow list, or call from an allowed network."]
+        case .insufficientPermissions:
+            ["Grant the caller the role or policy permission for this action, or call as an identity that has it."]
+        case .explicitDeny:
+            [
+                "Find the deny statement or deny policy named in the error and exclude this caller or action from it; an allow elsewhere cannot override an explicit deny."
+            ]
+        case .ipNotAllowed:
+            ["Add the client's public IP address (or its NAT/egress range) to the allow list, or call from an allowed network."]
         case .geoBlocked: ["Call from an allowed country, or ask the site owner to allow yours."]
-        case .wafBlocked: ["Find the request id or incident id in the response in the WAF's event log to see the matched rule.", "Remove the part of the request that triggers the rule (`gatehouse doctor probe --bisect` finds it), or add a narrowly scoped exception for this path."]
-        case .rateLimited: ["Wait until the limit resets (Retry-After or the reset header says when), then retry with backoff.", "Reduce the request rate or concurrency, or ask for a higher quota."]
-        case .csrf: ["Send the CSRF token from the form or cookie with the request (hidden field or X-CSRF-Token/X-XSRF-TOKEN header) and keep the same session cookie."]
-        case .cors: ["Add the calling page's origin to the server's allowed origins and answer the OPTIONS preflight with the Access-Control-Allow-* headers."]
-        case .signatureMismatch: ["Check the secret key, the region and the clock, and sign exactly the request you send (same headers, query and body)."]
+        case .wafBlocked:
+            [
+                "Find the request id or incident id in the response in the WAF's event log to see the matched rule.",
+                "Remove the part of the request that triggers the rule (`gatehouse doctor probe --bisect` finds it), or add a narrowly scoped exception for this path.",
+            ]
+        case .rateLimited:
+            [
+                "Wait until the limit resets (Retry-After or the reset header says when), then retry with backoff.",
+                "Reduce the request rate or concurrency, or ask for a higher quota.",
+            ]
+        case .csrf:
+            [
+                "Send the CSRF token from the form or cookie with the request (hidden field or X-CSRF-Token/X-XSRF-TOKEN header) and keep the same session cookie."
+            ]
+        case .cors:
+            [
+                "Add the calling page's origin to the server's allowed origins and answer the OPTIONS preflight with the Access-Control-Allow-* headers."
+            ]
+        case .signatureMismatch:
+            ["Check the secret key, the region and the clock, and sign exactly the request you send (same headers, query and body)."]
         case .expiredURL: ["Generate a new pre-signed or signed URL; choose a longer expiry if the link must live longer."]
-        case .directoryListing: ["Add an index file (index.html) to the directory, or link to a file directly; enable directory listing only if it is meant to be public."]
-        case .filesystemPermission: ["Let the server's worker user traverse every parent directory (x bit) and read the file (r bit); `gatehouse doctor nginx|apache` prints the exact chmod."]
+        case .directoryListing:
+            [
+                "Add an index file (index.html) to the directory, or link to a file directly; enable directory listing only if it is meant to be public."
+            ]
+        case .filesystemPermission:
+            [
+                "Let the server's worker user traverse every parent directory (x bit) and read the file (r bit); `gatehouse doctor nginx|apache` prints the exact chmod."
+            ]
         case .configDeny: ["Find the deny rule for this path in the server configuration and relax it, or use the path it allows."]
         case .accountSuspended: ["Check the account, subscription or billing status with the provider and resolve it."]
-        case .resourceState: ["Change the resource's state first (enable the service, restore the object, unarchive the repository), then retry."]
-        case .botChallenge: ["Open the URL in a browser to pass the challenge, or for automated clients use the provider's API with credentials instead of scraping the site."]
-        case .unknown: ["Compare with a request that works: `gatehouse doctor probe --bisect` finds the difference.", "Look up the response's request id in the server's logs."]
+        case .resourceState:
+            ["Change the resource's state first (enable the service, restore the object, unarchive the repository), then retry."]
+        case .botChallenge:
+            [
+                "Open the URL in a browser to pass the challenge, or for automated clients use the provider's API with credentials instead of scraping the site."
+            ]
+        case .unknown:
+            [
+                "Compare with a request that works: `gatehouse doctor probe --bisect` finds the difference.",
+                "Look up the response's request id in the server's logs.",
+            ]
         }
     }
 }

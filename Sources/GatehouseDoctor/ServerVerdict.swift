@@ -17,7 +17,11 @@ public struct ServerVerdict: Sendable, Equatable {
     /// The doctor's contract form.
     public func diagnosis(server: String) -> Diagnosis {
         var evidence: [String] = []
-        if let d = directive { evidence.append("directive: \(d)\(location.map { " at \($0)" } ?? "")") } else if let l = location { evidence.append("path: \(l)") }
+        if let d = directive {
+            evidence.append("directive: \(d)\(location.map { " at \($0)" } ?? "")")
+        } else if let l = location {
+            evidence.append("path: \(l)")
+        }
         evidence.append(explanation)
         return Diagnosis(
             deniedBy: status == 403 || status == 401 ? server : "none", layer: "web_server", cause: cause ?? .unknown,
@@ -31,7 +35,11 @@ public struct ServerVerdict: Sendable, Equatable {
             out.append("What happens: \(server) answers \(status) for \(path)")
             out.append("Why:          \(c.rawValue) — \(c.explanation)")
             out.append("Detail:       \(explanation)")
-            if let d = directive { out.append("Directive:    \(d)\(location.map { "  (\($0))" } ?? "")") } else if let l = location { out.append("At:           \(l)") }
+            if let d = directive {
+                out.append("Directive:    \(d)\(location.map { "  (\($0))" } ?? "")")
+            } else if let l = location {
+                out.append("At:           \(l)")
+            }
             out.append("What to do:")
             out += fix.enumerated().map { "  \($0.offset + 1). \($0.element)" }
         } else {

@@ -32,7 +32,19 @@ public enum JSONValue: Codable, Sendable, Equatable, CustomStringConvertible {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null } else if let b = try? c.decode(Bool.self) { self = .bool(b) } else if let n = try? c.decode(Double.self) { self = .number(n) } else if let s = try? c.decode(String.self) { self = .string(s) } else if let a = try? c.decode([JSONValue].self) { self = .array(a) } else { self = .object(try c.decode([String: JSONValue].self)) }
+        if c.decodeNil() {
+            self = .null
+        } else if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let n = try? c.decode(Double.self) {
+            self = .number(n)
+        } else if let s = try? c.decode(String.self) {
+            self = .string(s)
+        } else if let a = try? c.decode([JSONValue].self) {
+            self = .array(a)
+        } else {
+            self = .object(try c.decode([String: JSONValue].self))
+        }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -91,7 +103,9 @@ public struct TokenInspector: Sendable {
             let response = try await client.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
             let body = try await response.body.collect(upTo: 1 << 20)
             try await client.shutdown()
-            guard response.status.code == 200 else { throw TokenError(description: "fetching JWKS \(url) returned HTTP \(response.status.code), expected 200") }
+            guard response.status.code == 200 else {
+                throw TokenError(description: "fetching JWKS \(url) returned HTTP \(response.status.code), expected 200")
+            }
             return String(buffer: body)
         } catch let e as TokenError {
             throw e
@@ -112,7 +126,10 @@ public struct TokenInspector: Sendable {
         let token = rawToken.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "Bearer ", with: "")
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3 else {
-            throw TokenError(description: "not a JWT: expected three base64url parts separated by '.', found \(parts.count) (an opaque token cannot be decoded; ask its issuer's introspection endpoint)")
+            throw TokenError(
+                description:
+                    "not a JWT: expected three base64url parts separated by '.', found \(parts.count) (an opaque token cannot be decoded; ask its issuer's introspection endpoint)"
+            )
         }
         let header = try decodePart(parts[0], name: "header")
         let claims = try decodePart(parts[1], name: "payload")
@@ -128,9 +145,14 @@ public struct TokenInspector: Sendable {
 
         let alg = header["alg"]?.stringValue ?? ""
         if alg.lowercased() == "none" || alg.isEmpty {
-            add(.problem, "alg", "alg is '\(alg.isEmpty ? "(missing)" : alg)': the token is unsigned; servers must reject it", .invalidCredentials)
+            add(
+                .problem, "alg", "alg is '\(alg.isEmpty ? "(missing)" : alg)': the token is unsigned; servers must reject it",
+                .invalidCredentials)
         } else if alg.hasPrefix("HS"), options.jwksJSON != nil {
-            add(.warning, "alg", "alg \(alg) is symmetric but a JWKS (public keys) was given: a server that accepts this is open to key confusion; expect an asymmetric alg (RS256, ES256, EdDSA)", .invalidCredentials)
+            add(
+                .warning, "alg",
+                "alg \(alg) is symmetric but a JWKS (public keys) was given: a server that accepts this is open to key confusion; expect an asymmetric alg (RS256, ES256, EdDSA)",
+                .invalidCredentials)
         } else {
             add(.ok, "alg", "signed with \(alg)")
         }
@@ -184,12 +206,17 @@ public struct TokenInspector: Sendable {
             if missing.isEmpty {
                 add(.ok, "scope", "grants \(options.requiredScopes.joined(separator: " "))")
             } else {
-                add(.problem, "scope", "lacks scope \(missing.joined(separator: " ")); it grants [\(granted.joined(separator: " "))]", .insufficientScope)
+                add(
+                    .problem, "scope", "lacks scope \(missing.joined(separator: " ")); it grants [\(granted.joined(separator: " "))]",
+                    .insufficientScope)
             }
         }
 
         if let secret = options.secret, alg.hasPrefix("HS"), secret.utf8.count * 8 < (Int(alg.dropFirst(2)) ?? 256) {
-            add(.warning, "secret", "the secret has \(secret.utf8.count * 8) bits, less than the \(alg.dropFirst(2)) RFC 7518 asks for \(alg): it can be brute-forced")
+            add(
+                .warning, "secret",
+                "the secret has \(secret.utf8.count * 8) bits, less than the \(alg.dropFirst(2)) RFC 7518 asks for \(alg): it can be brute-forced"
+            )
         }
         if options.secret != nil || options.jwksJSON != nil {
             findings.append(await verifySignature(token, alg: alg, kid: header["kid"]?.stringValue, options: options))
@@ -206,7 +233,10 @@ public struct TokenInspector: Sendable {
             if let secret = options.secret {
                 let digest: DigestAlgorithm = alg == "HS384" ? .sha384 : alg == "HS512" ? .sha512 : .sha256
                 guard alg.hasPrefix("HS") else {
-                    return TokenFinding(severity: .problem, check: "signature", message: "a secret was given but the token uses \(alg), which needs a public key (--jwks)", cause: .invalidCredentials)
+                    return TokenFinding(
+                        severity: .problem, check: "signature",
+                        message: "a secret was given but the token uses \(alg), which needs a public key (--jwks)",
+                        cause: .invalidCredentials)
                 }
                 // HMAC zero-pads any key shorter than its block size (RFC 2104), so padding a short
                 // secret to the hash size gives the same MAC while meeting JWTKit's key-size assertion.
@@ -218,30 +248,40 @@ public struct TokenInspector: Sendable {
             if let jwks = options.jwksJSON {
                 // JWTKit falls back to a default key when the kid is unknown; a server matching by kid
                 // would not, so the mismatch is reported first.
-                let kids = ((try? JSONSerialization.jsonObject(with: Data(jwks.utf8)) as? [String: Any])?["keys"] as? [[String: Any]] ?? []).compactMap { $0["kid"] as? String }
+                let kids = ((try? JSONSerialization.jsonObject(with: Data(jwks.utf8)) as? [String: Any])?["keys"] as? [[String: Any]] ?? [])
+                    .compactMap { $0["kid"] as? String }
                 if let kid, !kids.isEmpty, !kids.contains(kid) {
-                    return TokenFinding(severity: .problem, check: "signature", message: "no key with kid '\(kid)' in the JWKS (it has \(kids.joined(separator: ", "))): the issuer rotated keys or the token comes from another issuer", cause: .invalidCredentials)
+                    return TokenFinding(
+                        severity: .problem, check: "signature",
+                        message:
+                            "no key with kid '\(kid)' in the JWKS (it has \(kids.joined(separator: ", "))): the issuer rotated keys or the token comes from another issuer",
+                        cause: .invalidCredentials)
                 }
                 try await keys.add(jwksJSON: jwks)
             }
         } catch {
-            return TokenFinding(severity: .problem, check: "signature", message: "the key material could not be loaded: \(error)", cause: nil)
+            return TokenFinding(
+                severity: .problem, check: "signature", message: "the key material could not be loaded: \(error)", cause: nil)
         }
         do {
             _ = try await keys.verify(token, as: AnyClaims.self)
-            return TokenFinding(severity: .ok, check: "signature", message: "signature verifies\(kid.map { " with key \($0)" } ?? "")", cause: nil)
+            return TokenFinding(
+                severity: .ok, check: "signature", message: "signature verifies\(kid.map { " with key \($0)" } ?? "")", cause: nil)
         } catch let error as JWTError {
             let text: String
             switch error.errorType {
-            case .unknownKID: text = "no key with kid '\(kid ?? "")' in the JWKS: the issuer rotated keys or the token comes from another issuer"
+            case .unknownKID:
+                text = "no key with kid '\(kid ?? "")' in the JWKS: the issuer rotated keys or the token comes from another issuer"
             case .missingKIDHeader: text = "the token has no kid header and the JWKS holds several keys"
-            case .signatureVerificationFailed: text = "the signature does not verify with the given key: wrong secret/key, or the token was altered"
+            case .signatureVerificationFailed:
+                text = "the signature does not verify with the given key: wrong secret/key, or the token was altered"
             case .unsupportedAlgorithm, .signingAlgorithmFailure: text = "algorithm \(alg) is not supported by the key given"
             default: text = "verification failed: \(error.reason ?? "\(error.errorType)")"
             }
             return TokenFinding(severity: .problem, check: "signature", message: text, cause: .invalidCredentials)
         } catch {
-            return TokenFinding(severity: .problem, check: "signature", message: "verification failed: \(error)", cause: .invalidCredentials)
+            return TokenFinding(
+                severity: .problem, check: "signature", message: "verification failed: \(error)", cause: .invalidCredentials)
         }
     }
 
@@ -282,7 +322,10 @@ extension TokenReport {
         var out = ["Token \(fingerprint) (the token itself is not printed)"]
         out.append("Header: " + header.keys.sorted().map { "\($0)=\(header[$0]!)" }.joined(separator: ", "))
         out.append("Claims:")
-        let meaning = ["iss": "issuer", "sub": "subject", "aud": "audience", "exp": "expires", "nbf": "not before", "iat": "issued at", "jti": "token id", "scope": "scopes", "scp": "scopes", "azp": "authorized party", "client_id": "client"]
+        let meaning = [
+            "iss": "issuer", "sub": "subject", "aud": "audience", "exp": "expires", "nbf": "not before", "iat": "issued at",
+            "jti": "token id", "scope": "scopes", "scp": "scopes", "azp": "authorized party", "client_id": "client",
+        ]
         for k in claims.keys.sorted() {
             var v = claims[k]!.description
             if ["exp", "nbf", "iat"].contains(k), let n = claims[k]!.numberValue {
@@ -301,7 +344,9 @@ extension TokenReport {
             let fix = ResponseClassifier.defaultFix(c).filter { !$0.contains("gatehouse doctor token") }
             out += fix.enumerated().map { "  \($0.offset + 1). \($0.element)" }
         } else {
-            out.append("Verdict: no check failed\(findings.contains { $0.check == "signature" && $0.severity == .ok } ? "" : " (signature not verified)").")
+            out.append(
+                "Verdict: no check failed\(findings.contains { $0.check == "signature" && $0.severity == .ok } ? "" : " (signature not verified)")."
+            )
         }
         return out.joined(separator: "\n")
     }

@@ -83,7 +83,9 @@ package struct BodyDecoder {
                 }
                 guard c == 0x0D else { throw HTTP1Error.malformed("a chunk is not followed by CRLF") }
                 guard buf.readableBytes >= 2 else { return nil }
-                guard buf.getInteger(at: buf.readerIndex + 1, as: UInt8.self) == 0x0A else { throw HTTP1Error.malformed("a chunk is not followed by CRLF") }
+                guard buf.getInteger(at: buf.readerIndex + 1, as: UInt8.self) == 0x0A else {
+                    throw HTTP1Error.malformed("a chunk is not followed by CRLF")
+                }
                 buf.moveReaderIndex(forwardBy: 2)
                 state = .chunkSize
             case .trailers(let seen):
@@ -94,7 +96,9 @@ package struct BodyDecoder {
                     return (nl + 1, empty, nl > 0 && p[nl - 1] == 0x0D)
                 }
                 guard let (lineLen, empty, crlf) = r else {
-                    if seen + buf.readableBytes > HTTP1Parse.maxHeadBytes { throw HTTP1Error(kind: .headTooLarge, description: "the chunked trailer section is too large") }
+                    if seen + buf.readableBytes > HTTP1Parse.maxHeadBytes {
+                        throw HTTP1Error(kind: .headTooLarge, description: "the chunked trailer section is too large")
+                    }
                     return nil
                 }
                 if !crlf {
@@ -104,7 +108,8 @@ package struct BodyDecoder {
                 if strict, !empty {
                     // Dropped, but read as fields: a line that is not `name: value` is refused, as
                     // a stricter parser in front or behind would refuse it.
-                    let ok = buf.withUnsafeReadableBytes { p in Self.isTrailerField(UnsafeRawBufferPointer(rebasing: p[0..<(lineLen - 2)])) }
+                    let ok = buf.withUnsafeReadableBytes { p in Self.isTrailerField(UnsafeRawBufferPointer(rebasing: p[0..<(lineLen - 2)]))
+                    }
                     if !ok { throw HTTP1Error.malformed("a chunked trailer line is not a field (name: value)") }
                 }
                 buf.moveReaderIndex(forwardBy: lineLen)
@@ -170,7 +175,9 @@ package struct BodyDecoder {
             }
             let end = i + nl
             let c = p[i]
-            guard c == 0x3B || c == 0x0D || c == 0x0A || c == 0x20 || c == 0x09 else { throw HTTP1Error.malformed("a chunk size is not hexadecimal") }
+            guard c == 0x3B || c == 0x0D || c == 0x0A || c == 0x20 || c == 0x09 else {
+                throw HTTP1Error.malformed("a chunk size is not hexadecimal")
+            }
             for k in i..<end where p[k] == 0x0D && k != end - 1 { throw HTTP1Error.malformed("a chunk size line contains a bare CR") }
             if strict {
                 guard p[end - 1] == 0x0D else {

@@ -73,8 +73,9 @@ package struct RequestHead {
     }
 
     /// A placeholder for a request whose head could not be read.
-    package static let unparsed = RequestHead(method: "-", uri: "-", minor: 1, headers: [], framing: .none, keepAlive: false,
-                                      expectContinue: false, connectionNames: [])
+    package static let unparsed = RequestHead(
+        method: "-", uri: "-", minor: 1, headers: [], framing: .none, keepAlive: false,
+        expectContinue: false, connectionNames: [])
 }
 
 /// One header line of a response head, as byte offsets into `ResponseHead.bytes`.

@@ -39,7 +39,9 @@ package enum HTTP1Parse {
     /// With `strictLineEnds` (request heads), a line ended by a bare LF is refused: a front proxy
     /// that does not take bare LF as a line end would read a different set of fields.
     @inline(__always)
-    package static func forEachLine(_ p: UnsafeRawBufferPointer, _ len: Int, strictLineEnds: Bool = false, _ body: (Int, Int) throws -> Void) throws {
+    package static func forEachLine(
+        _ p: UnsafeRawBufferPointer, _ len: Int, strictLineEnds: Bool = false, _ body: (Int, Int) throws -> Void
+    ) throws {
         var start = 0
         var i = 0
         while i < len {
@@ -59,7 +61,9 @@ package enum HTTP1Parse {
 
     /// Parses one header field line at [s, e): returns (nameStart, nameEnd, valueStart, valueEnd).
     @inline(__always)
-    package static func field(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int, tchar t: UnsafeBufferPointer<Bool>) throws -> (Int, Int, Int, Int) {
+    package static func field(
+        _ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int, tchar t: UnsafeBufferPointer<Bool>
+    ) throws -> (Int, Int, Int, Int) {
         if p[s] == 0x20 || p[s] == 0x09 { throw HTTP1Error.malformed("obsolete line folding is not accepted") }
         var i = s
         while i < e, p[i] != 0x3A {
@@ -92,7 +96,9 @@ package enum HTTP1Parse {
             throw HTTP1Error.malformed("the protocol version is not HTTP/1.x")
         }
         guard p[s + 5] == 0x31, p[s + 6] == 0x2E, p[s + 7] == 0x30 || p[s + 7] == 0x31 else {
-            throw HTTP1Error.malformed("HTTP version \(String(decoding: UnsafeRawBufferPointer(rebasing: p[(s + 5)..<e]), as: UTF8.self)) is not supported (HTTP/1.0 and HTTP/1.1 are)")
+            throw HTTP1Error.malformed(
+                "HTTP version \(String(decoding: UnsafeRawBufferPointer(rebasing: p[(s + 5)..<e]), as: UTF8.self)) is not supported (HTTP/1.0 and HTTP/1.1 are)"
+            )
         }
         return Int(p[s + 7] - 0x30)
     }
@@ -157,7 +163,9 @@ package enum HTTP1Parse {
                 contentLength = v
             case .transferEncoding:
                 if transferEncoding { throw HTTP1Error.malformed("Transfer-Encoding appears more than once") }
-                guard HTTP1Parse.isOnlyChunked(p, vs, ve) else { throw HTTP1Error.malformed("Transfer-Encoding other than \"chunked\" is not accepted") }
+                guard HTTP1Parse.isOnlyChunked(p, vs, ve) else {
+                    throw HTTP1Error.malformed("Transfer-Encoding other than \"chunked\" is not accepted")
+                }
                 transferEncoding = true
             case .connection:
                 let c = HTTP1Parse.connectionTokens(HTTP1Parse.string(p, vs, ve))
@@ -217,7 +225,8 @@ package enum HTTP1Parse {
                     // Methods are case-sensitive: `get` is not GET. Only A-Z, "-" and "_", as nginx
                     // accepts, so a check comparing methods and an upstream agree on what was asked.
                     for k in s..<methodEnd where !(p[k] >= 0x41 && p[k] <= 0x5A) && p[k] != 0x2D && p[k] != 0x5F {
-                        throw HTTP1Error.malformed("the method \"\(string(p, s, methodEnd))\" is not an uppercase method name (methods are case-sensitive)")
+                        throw HTTP1Error.malformed(
+                            "the method \"\(string(p, s, methodEnd))\" is not an uppercase method name (methods are case-sensitive)")
                     }
                     i += 1
                     let targetStart = i
@@ -234,7 +243,9 @@ package enum HTTP1Parse {
                     if i < e, i > targetStart, p[i] < 0x20 || p[i] == 0x7F {
                         throw HTTP1Error.malformed("the request target contains a control character")
                     }
-                    guard i > targetStart, i < e, p[i] == 0x20 else { throw HTTP1Error.malformed("the request line has no valid request target") }
+                    guard i > targetStart, i < e, p[i] == 0x20 else {
+                        throw HTTP1Error.malformed("the request line has no valid request target")
+                    }
                     let targetEnd = i
                     head.minor = try version(p, i + 1, e)
                     head.method = string(p, s, methodEnd)
@@ -242,7 +253,9 @@ package enum HTTP1Parse {
                     // ("http://host/path") names a host the router would not see.
                     let isOptionsStar = targetEnd - targetStart == 1 && p[targetStart] == 0x2A && head.method == "OPTIONS"
                     guard p[targetStart] == 0x2F || isOptionsStar else {
-                        throw HTTP1Error.malformed("the request target is not a path starting with \"/\" (absolute-form and authority-form targets are not accepted)")
+                        throw HTTP1Error.malformed(
+                            "the request target is not a path starting with \"/\" (absolute-form and authority-form targets are not accepted)"
+                        )
                     }
                     head.uri = string(p, targetStart, targetEnd)
                     return
@@ -305,7 +318,9 @@ package enum HTTP1Parse {
                     if p[e] == 0x0A { repaired = true }
                     if first {
                         first = false
-                        guard e - s >= 12, p[s + 8] == 0x20 else { throw HTTP1Error.malformed("the status line is not \"HTTP/1.x NNN reason\"") }
+                        guard e - s >= 12, p[s + 8] == 0x20 else {
+                            throw HTTP1Error.malformed("the status line is not \"HTTP/1.x NNN reason\"")
+                        }
                         minor = try version(p, s, s + 8)
                         var code = 0
                         for k in 9..<12 {
@@ -318,7 +333,9 @@ package enum HTTP1Parse {
                         for k in (s + 12)..<e where (p[k] < 0x20 && p[k] != 0x09) || p[k] == 0x7F {
                             throw HTTP1Error.malformed("the reason phrase contains a control character")
                         }
-                        if code == 101 { throw HTTP1Error.malformed("101 Switching Protocols, but the gateway asked for no protocol change") }
+                        if code == 101 {
+                            throw HTTP1Error.malformed("101 Switching Protocols, but the gateway asked for no protocol change")
+                        }
                         status = code
                         statusStart = s + 9
                         statusEnd = e
@@ -378,9 +395,10 @@ package enum HTTP1Parse {
                 let keepAlive = framing != .untilClose && framingFields.keepAlive(minor: minor)
                 var headBytes = bytes
                 headBytes.moveWriterIndex(to: bytes.readerIndex + len)
-                return ResponseHead(status: status, minor: minor, bytes: headBytes, statusStart: statusStart, statusEnd: statusEnd,
-                                    lines: lines, framing: framing, keepAlive: keepAlive, connectionNames: framingFields.connectionNames,
-                                    hadTransferEncoding: framingFields.transferEncoding, framingInDoubt: inDoubt)
+                return ResponseHead(
+                    status: status, minor: minor, bytes: headBytes, statusStart: statusStart, statusEnd: statusEnd,
+                    lines: lines, framing: framing, keepAlive: keepAlive, connectionNames: framingFields.connectionNames,
+                    hadTransferEncoding: framingFields.transferEncoding, framingInDoubt: inDoubt)
             }
         }
         if let rewrite {

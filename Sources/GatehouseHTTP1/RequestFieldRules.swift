@@ -27,14 +27,16 @@ package struct RequestFieldRules {
             // One set of credentials: with two, a check would verify one and the upstream might act on the other.
             authorizations += 1
             if authorizations > 1 {
-                throw HTTP1Error.malformed("the request has more than one Authorization field (a check would read the first, the upstream might use another)")
+                throw HTTP1Error.malformed(
+                    "the request has more than one Authorization field (a check would read the first, the upstream might use another)")
             }
             return
         }
         guard ne - ns == 12, HTTP1Parse.equalsLowercase(p, ns, ne, "content-type") else { return }
         contentTypes += 1
         if contentTypes > 1 {
-            throw HTTP1Error.malformed("the request has more than one Content-Type field (a check would read the first, the upstream might use another)")
+            throw HTTP1Error.malformed(
+                "the request has more than one Content-Type field (a check would read the first, the upstream might use another)")
         }
         var quoted = false, escaped = false
         for i in vs..<ve {
@@ -43,7 +45,9 @@ package struct RequestFieldRules {
             if quoted, c == 0x5C { escaped = true; continue }
             if c == 0x22 { quoted.toggle(); continue }
             if c == 0x2C, !quoted {
-                throw HTTP1Error.malformed("the Content-Type field holds a list of media types (\"\(HTTP1Parse.string(p, vs, min(ve, vs + 100)))\"); it takes exactly one")
+                throw HTTP1Error.malformed(
+                    "the Content-Type field holds a list of media types (\"\(HTTP1Parse.string(p, vs, min(ve, vs + 100)))\"); it takes exactly one"
+                )
             }
         }
     }
@@ -53,7 +57,9 @@ package struct RequestFieldRules {
     package static func applyConnection(_ names: [String], to headers: inout [HeaderField]) throws {
         guard !names.isEmpty else { return }
         if let bad = names.first(where: { protected.contains($0) }) {
-            throw HTTP1Error.malformed("the Connection header nominates \(bad) as hop-by-hop; a proxy would drop that field after the gateway's checks read it, so it may not be nominated")
+            throw HTTP1Error.malformed(
+                "the Connection header nominates \(bad) as hop-by-hop; a proxy would drop that field after the gateway's checks read it, so it may not be nominated"
+            )
         }
         headers.removeAll { f in FieldKind.of(f.name) == .other && names.contains(f.name.lowercased()) }
     }

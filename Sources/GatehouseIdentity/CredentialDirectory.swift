@@ -11,8 +11,10 @@ public struct ConsumerRecord: Sendable, Equatable {
     public var scopes: [String]
     /// bcrypt hash for `basic` authentication, if a password was set.
     public var passwordHash: String?
-    public init(id: String, name: String, status: String = "active", tenant: String? = nil, roles: [String] = [], scopes: [String] = [],
-                passwordHash: String? = nil) {
+    public init(
+        id: String, name: String, status: String = "active", tenant: String? = nil, roles: [String] = [], scopes: [String] = [],
+        passwordHash: String? = nil
+    ) {
         self.id = id
         self.name = name
         self.status = status

@@ -205,7 +205,8 @@ enum CallLogRedaction {
 
     /// The byte at `i` of the decoded view and the raw index after it.
     @inline(__always)
-    private static func decoded<C: RandomAccessCollection>(_ u: C, at i: Int, depth: Int = 0) -> (UInt8, Int) where C.Element == UInt8, C.Index == Int {
+    private static func decoded<C: RandomAccessCollection>(_ u: C, at i: Int, depth: Int = 0) -> (UInt8, Int)
+    where C.Element == UInt8, C.Index == Int {
         let b = u[i]
         guard b == percent, depth < maxEscapeDepth, let (v, next) = escape(u, at: i + 1, depth: depth) else { return (b, i + 1) }
         // `%25` then another escape: the escape's byte, for an upstream that decodes twice.
@@ -214,7 +215,8 @@ enum CallLogRedaction {
     }
 
     /// The byte of the two hex digits (each possibly escaped itself) at `i`, and the raw index after them.
-    private static func escape<C: RandomAccessCollection>(_ u: C, at i: Int, depth: Int) -> (UInt8, Int)? where C.Element == UInt8, C.Index == Int {
+    private static func escape<C: RandomAccessCollection>(_ u: C, at i: Int, depth: Int) -> (UInt8, Int)?
+    where C.Element == UInt8, C.Index == Int {
         guard i < u.endIndex else { return nil }
         let (h, j) = decoded(u, at: i, depth: depth + 1)
         guard let hi = hexValue(h), j < u.endIndex else { return nil }

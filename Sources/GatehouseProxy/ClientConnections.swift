@@ -3,7 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Every open client connection, per event loop: the connection cap, the client time limits and
@@ -36,7 +36,11 @@ final class ClientConnections: @unchecked Sendable {
     func all() -> [LoopConnections] { lock.withLock { Array(loops.values) } }
 
     /// Counts a new connection; returns the number now open (this one included).
-    func opened() -> Int { lock.withLock { open += 1; return open } }
+    func opened() -> Int {
+        lock.withLock {
+            open += 1; return open
+        }
+    }
     func closed() { lock.withLock { open -= 1 } }
     func refused() { lock.withLock { refusedCount += 1 } }
     var openCount: Int { lock.withLock { open } }
@@ -104,7 +108,8 @@ final class LoopConnections: @unchecked Sendable {
         now = NIODeadline.now().uptimeNanoseconds
         handlers[ObjectIdentifier(handler)] = handler
         if sweep == nil, !stopped {
-            sweep = eventLoop.scheduleRepeatedTask(initialDelay: ClientConnections.sweepInterval, delay: ClientConnections.sweepInterval) { [self] _ in
+            sweep = eventLoop.scheduleRepeatedTask(initialDelay: ClientConnections.sweepInterval, delay: ClientConnections.sweepInterval) {
+                [self] _ in
                 tick()
             }
         }

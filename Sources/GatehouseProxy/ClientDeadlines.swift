@@ -88,7 +88,8 @@ struct ClientDeadlines {
                 return .bodyTimedOut("nothing for \(TimeText.duration(limits.bodyTimeout)) (limits.body_timeout)")
             }
             if now &- r.startNanos > Self.nanos(limits.requestTimeout) {
-                return .bodyTimedOut("the whole request did not arrive within \(TimeText.duration(limits.requestTimeout)) (limits.request_timeout)")
+                return .bodyTimedOut(
+                    "the whole request did not arrive within \(TimeText.duration(limits.requestTimeout)) (limits.request_timeout)")
             }
             if let writable = r.upstreamWritable {
                 // An upstream that stops taking the body is as silent as one that does not answer.

@@ -60,7 +60,9 @@ final class DemoHandler: ChannelInboundHandler {
             bodyBytes += b.readableBytes
         case .end:
             guard let head else { return }
-            let params = PolicyRequest(method: head.method.rawValue, path: "", query: head.uri.split(separator: "?", maxSplits: 1).dropFirst().first.map(String.init))
+            let params = PolicyRequest(
+                method: head.method.rawValue, path: "",
+                query: head.uri.split(separator: "?", maxSplits: 1).dropFirst().first.map(String.init))
             let delay = params.queryValue("delay_ms").flatMap(Int64.init) ?? 0
             let respond = { [self] in self.respond(context: context, head: head, params: params) }
             if delay > 0 {
@@ -81,7 +83,10 @@ final class DemoHandler: ChannelInboundHandler {
             headers.add(name: "Content-Type", value: "application/octet-stream")
             // ?chunked=1 leaves the length out, so the body goes chunked (or, to HTTP/1.0, until close).
             if params.queryValue("chunked") == nil { headers.add(name: "Content-Length", value: String(n)) }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: HTTPResponseStatus(statusCode: status), headers: headers))), promise: nil)
+            context.write(
+                wrapOutboundOut(
+                    .head(HTTPResponseHead(version: head.version, status: HTTPResponseStatus(statusCode: status), headers: headers))),
+                promise: nil)
             var remaining = n
             let chunk = context.channel.allocator.buffer(repeating: UInt8(ascii: "x"), count: 64 * 1024)
             while remaining > 0 {
@@ -105,7 +110,10 @@ final class DemoHandler: ChannelInboundHandler {
             w.endObject()
             headers.add(name: "Content-Type", value: "application/json")
             headers.add(name: "Content-Length", value: String(w.bytes.count))
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: HTTPResponseStatus(statusCode: status), headers: headers))), promise: nil)
+            context.write(
+                wrapOutboundOut(
+                    .head(HTTPResponseHead(version: head.version, status: HTTPResponseStatus(statusCode: status), headers: headers))),
+                promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: w.bytes)))), promise: nil)
         }
         let keep = head.isKeepAlive

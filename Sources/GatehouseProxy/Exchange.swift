@@ -95,8 +95,10 @@ final class Exchange {
     var hasBody: Bool { head.hasBody }
     var expectContinue: Bool { head.expectContinue }
 
-    init(requestID: String, head: RequestHead, state: RuntimeState,
-         startNanos: UInt64 = NIODeadline.now().uptimeNanoseconds, wallTime: Double = wallClock()) {
+    init(
+        requestID: String, head: RequestHead, state: RuntimeState,
+        startNanos: UInt64 = NIODeadline.now().uptimeNanoseconds, wallTime: Double = wallClock()
+    ) {
         self.requestID = requestID
         self.startNanos = startNanos
         self.wallTime = wallTime

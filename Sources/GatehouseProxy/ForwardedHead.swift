@@ -23,16 +23,19 @@ enum ForwardedHead {
     /// removed here, on whole segments); `query` as received; `traceFields`: the upstream span's
     /// W3C trace context, nil when tracing is off (the client's fields then pass as any other; with
     /// it, the caller's `untrustedHeaders` names them, so that they are replaced, not doubled).
-    static func write(_ head: RequestHead, path: String, query: String?, route: CompiledRoute, requestID: String,
-                      peerTrusted: Bool, peerText: String, isTLS: Bool, untrustedHeaders: HeaderNameSet?,
-                      traceFields: TraceFields? = nil, into out: inout ByteBuffer) {
+    static func write(
+        _ head: RequestHead, path: String, query: String?, route: CompiledRoute, requestID: String,
+        peerTrusted: Bool, peerText: String, isTLS: Bool, untrustedHeaders: HeaderNameSet?,
+        traceFields: TraceFields? = nil, into out: inout ByteBuffer
+    ) {
         out.writeString(head.method)
         out.writeStaticString(" ")
         out.writeString(route.stripPrefix.flatMap { CanonicalTarget.stripPrefix($0, from: path) } ?? path)
         let strippedQuery = route.chain.credentialFields.queryParameters
         if let query,
-           // The key an `api_key` check read from the query stays at the gateway.
-           let forwarded = strippedQuery.isEmpty ? query : CredentialStripping.query(query, removing: strippedQuery) {
+            // The key an `api_key` check read from the query stays at the gateway.
+            let forwarded = strippedQuery.isEmpty ? query : CredentialStripping.query(query, removing: strippedQuery)
+        {
             out.writeStaticString("?")
             out.writeString(forwarded)
         }
@@ -41,7 +44,8 @@ enum ForwardedHead {
         let credentials = route.chain.credentialFields.headers
         for f in head.headers {
             switch FieldKind.of(f.name) {
-            case .connection, .keepAlive, .proxyConnection, .te, .trailer, .upgrade, .transferEncoding, .contentLength, .expect, .xRequestID:
+            case .connection, .keepAlive, .proxyConnection, .te, .trailer, .upgrade, .transferEncoding, .contentLength, .expect,
+                .xRequestID:
                 continue
             case .xForwardedFor:
                 // From a trusted proxy every line counts (a proxy appends its own line); the
@@ -105,8 +109,10 @@ enum ForwardedHead {
 /// field a check sets replaces the upstream's, except `Vary`, whose lists are merged), then
 /// `X-Request-Id`, the framing and `Connection: close` when the connection will close.
 enum ClientResponseHead {
-    static func write(_ up: ResponseHead, minor: Int, extraFields extra: [HeaderField], requestID: String,
-                      chunked: Bool, keepAlive: Bool, into out: inout ByteBuffer) {
+    static func write(
+        _ up: ResponseHead, minor: Int, extraFields extra: [HeaderField], requestID: String,
+        chunked: Bool, keepAlive: Bool, into out: inout ByteBuffer
+    ) {
         var varyMerged = false
         up.bytes.withUnsafeReadableBytes { p in
             out.writeStaticString(minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
@@ -117,7 +123,9 @@ enum ClientResponseHead {
                 if line.kind == .contentLength && up.hadTransferEncoding { continue }
                 if !up.connectionNames.isEmpty || !extra.isEmpty {
                     let name = UnsafeRawBufferPointer(rebasing: p[line.nameStart..<line.nameEnd])
-                    if !up.connectionNames.isEmpty, up.connectionNames.contains(String(decoding: name, as: UTF8.self).lowercased()) { continue }
+                    if !up.connectionNames.isEmpty, up.connectionNames.contains(String(decoding: name, as: UTF8.self).lowercased()) {
+                        continue
+                    }
                     if !extra.isEmpty, let f = extra.first(where: { sameName($0.name, name) }) {
                         // Vary lists accumulate (the upstream's `Accept-Encoding` and a check's
                         // `Origin`); every other field a check sets replaces the upstream's.

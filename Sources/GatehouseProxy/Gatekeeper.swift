@@ -71,14 +71,19 @@ struct Gatekeeper {
         case .success(let t):
             target = t
         case .failure(let refusal):
-            let request = PolicyRequest(requestID: requestID, method: head.method, path: String(head.uri.prefix(2048)),
-                                        headers: HeaderList(head.headers), clientAddress: c.peer, peerAddress: c.peer, now: now)
-            return Decision(action: .deny(Denial(
-                code: .badRequest,
-                detail: "the request target is refused: \(refusal)",
-                required: ["a request target every back end resolves to the same path"],
-                presented: [refusal.excerpt.isEmpty ? String(head.uri.prefix(256)) : refusal.excerpt],
-                hint: "Send the path as a browser would: no fragment, backslash, encoded slash or backslash, control or raw 8-bit bytes, double encoding, or ../ above the root.")),
+            let request = PolicyRequest(
+                requestID: requestID, method: head.method, path: String(head.uri.prefix(2048)),
+                headers: HeaderList(head.headers), clientAddress: c.peer, peerAddress: c.peer, now: now)
+            return Decision(
+                action: .deny(
+                    Denial(
+                        code: .badRequest,
+                        detail: "the request target is refused: \(refusal)",
+                        required: ["a request target every back end resolves to the same path"],
+                        presented: [refusal.excerpt.isEmpty ? String(head.uri.prefix(256)) : refusal.excerpt],
+                        hint:
+                            "Send the path as a browser would: no fragment, backslash, encoded slash or backslash, control or raw 8-bit bytes, double encoding, or ../ above the root."
+                    )),
                 target: nil, route: nil, request: request)
         }
         let canonical = target.target
@@ -87,20 +92,27 @@ struct Gatekeeper {
         guard var host = Self.hostName(hostField) else {
             // A Host that is not a name, an address or a port (`a%2Eb`, `x@a`, `a/x`, `a:80:x`) is
             // read differently by different back ends (URL parsers, nginx's server_name): refused.
-            let request = PolicyRequest(requestID: requestID, method: head.method, path: target.path, query: target.query,
-                                        headers: HeaderList(head.headers), clientAddress: c.peer, peerAddress: c.peer, now: now)
-            return Decision(action: .deny(Denial(
-                code: .badRequest,
-                detail: "the Host field \"\(DisplayText.escaped(String(hostField.prefix(256))))\" is not a host name, an IP address or an [IPv6] literal with an optional port",
-                required: ["Host: name[:port]"], presented: [DisplayText.escaped(String(hostField.prefix(256)))])),
+            let request = PolicyRequest(
+                requestID: requestID, method: head.method, path: target.path, query: target.query,
+                headers: HeaderList(head.headers), clientAddress: c.peer, peerAddress: c.peer, now: now)
+            return Decision(
+                action: .deny(
+                    Denial(
+                        code: .badRequest,
+                        detail:
+                            "the Host field \"\(DisplayText.escaped(String(hostField.prefix(256))))\" is not a host name, an IP address or an [IPv6] literal with an optional port",
+                        required: ["Host: name[:port]"], presented: [DisplayText.escaped(String(hostField.prefix(256)))])),
                 target: canonical, route: nil, request: request)
         }
         if host.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) { host = host.lowercased() }
         // "admin.example.com." is the same DNS name as "admin.example.com": it meets the same routes.
         while host.utf8.last == UInt8(ascii: ".") { host.removeLast() }
         let method = head.method
-        let client = !c.peerTrusted ? c.peer
-            : ClientAddressResolver.resolve(peer: c.peer, forwardedFor: head.values("x-forwarded-for"), trusted: state.config.trustedProxies)
+        let client =
+            !c.peerTrusted
+            ? c.peer
+            : ClientAddressResolver.resolve(
+                peer: c.peer, forwardedFor: head.values("x-forwarded-for"), trusted: state.config.trustedProxies)
 
         var request = PolicyRequest(
             requestID: requestID, method: method, path: target.path, query: target.query,
@@ -114,25 +126,33 @@ struct Gatekeeper {
         // it is routed as the OPTIONS request it is.
         var routed: RouteMatch?
         if method == "OPTIONS", head.first("origin") != nil,
-           let announced = head.first("access-control-request-method"), !announced.isEmpty {
+            let announced = head.first("access-control-request-method"), !announced.isEmpty
+        {
             let asPreflight = state.config.router.route(host: host, method: announced.trimmingSpaces.uppercased(), path: pathPart)
             if case .matched(let route, _) = asPreflight,
-               route.chain.links.contains(where: { $0.mode == .enforce && $0.check.type == "cors" }) {
+                route.chain.links.contains(where: { $0.mode == .enforce && $0.check.type == "cors" })
+            {
                 routed = asPreflight
             }
         }
         switch routed ?? state.config.router.route(host: host, method: method, path: pathPart) {
         case .notFound:
-            return Decision(action: .deny(Denial(code: .routeNotFound, detail: "no route matches \(method) \(pathPart) on host \(host.isEmpty ? "(none)" : host)",
-                                                 presented: ["\(method) \(pathPart)", "host \(host)"])),
-                            target: canonical, route: nil, request: request)
+            return Decision(
+                action: .deny(
+                    Denial(
+                        code: .routeNotFound, detail: "no route matches \(method) \(pathPart) on host \(host.isEmpty ? "(none)" : host)",
+                        presented: ["\(method) \(pathPart)", "host \(host)"])),
+                target: canonical, route: nil, request: request)
         case .methodNotAllowed(let allowed, let candidates):
             let allow = allowed.joined(separator: ", ")
             let s = candidates.count > 1
-            return Decision(action: .deny(Denial(
-                code: .methodNotAllowed,
-                detail: "\(method) is not allowed on \(pathPart); route\(s ? "s" : "") \(candidates.joined(separator: ", ")) accept\(s ? "" : "s") \(allow)",
-                required: allowed, presented: [method], headers: [HeaderField("Allow", allow)])),
+            return Decision(
+                action: .deny(
+                    Denial(
+                        code: .methodNotAllowed,
+                        detail:
+                            "\(method) is not allowed on \(pathPart); route\(s ? "s" : "") \(candidates.joined(separator: ", ")) accept\(s ? "" : "s") \(allow)",
+                        required: allowed, presented: [method], headers: [HeaderField("Allow", allow)])),
                 target: canonical, route: nil, request: request)
         case .matched(let route, let params):
             request.routeName = route.name
@@ -148,13 +168,17 @@ struct Gatekeeper {
                 return Self.conclude(before, route: route, target: canonical, request: request)
             }
             if let length = head.contentLength, length > route.maxBufferedBody {
-                return Decision(action: .deny(Denial(
-                    code: .bodyTooLarge, detail: "route \(route.name) inspects bodies up to \(route.maxBufferedBody) bytes; this one is \(length)",
-                    required: ["body <= \(route.maxBufferedBody) bytes"], presented: ["\(length) bytes"])),
+                return Decision(
+                    action: .deny(
+                        Denial(
+                            code: .bodyTooLarge,
+                            detail: "route \(route.name) inspects bodies up to \(route.maxBufferedBody) bytes; this one is \(length)",
+                            required: ["body <= \(route.maxBufferedBody) bytes"], presented: ["\(length) bytes"])),
                     target: canonical, route: route, request: request, trace: before.trace, shadowDenials: before.shadowDenials)
             }
-            return Decision(action: .bufferBody(maxBytes: route.maxBufferedBody), target: canonical, route: route, request: request,
-                            trace: before.trace, shadowDenials: before.shadowDenials, headResult: before)
+            return Decision(
+                action: .bufferBody(maxBytes: route.maxBufferedBody), target: canonical, route: route, request: request,
+                trace: before.trace, shadowDenials: before.shadowDenials, headResult: before)
         }
     }
 
@@ -176,8 +200,9 @@ struct Gatekeeper {
         } else {
             action = .forward(upstream: route.upstream, streamLimit: request.streamedBodyLimit)
         }
-        return Decision(action: action, target: target, route: route, request: request, trace: result.trace,
-                        decidingCheck: result.decidingCheck, shadowDenials: result.shadowDenials)
+        return Decision(
+            action: action, target: target, route: route, request: request, trace: result.trace,
+            decidingCheck: result.decidingCheck, shadowDenials: result.shadowDenials)
     }
 
     /// The host part of a Host field, or nil when the field is not `reg-name[:port]`,
@@ -196,7 +221,8 @@ struct Gatekeeper {
         if u[0] == UInt8(ascii: "[") {
             guard let close = u.firstIndex(of: UInt8(ascii: "]")), close > 1 else { return nil }
             for c in u[1..<close] {
-                let ok = (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x66) || c == UInt8(ascii: ":") || c == UInt8(ascii: ".")
+                let ok =
+                    (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x66) || c == UInt8(ascii: ":") || c == UInt8(ascii: ".")
                 if !ok { return nil }
             }
             name = u[1..<close]
@@ -204,7 +230,9 @@ struct Gatekeeper {
         } else {
             while i < u.count, u[i] != UInt8(ascii: ":") {
                 let c = u[i]
-                let ok = (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x7A) || c == UInt8(ascii: "-") || c == UInt8(ascii: ".") || c == UInt8(ascii: "_")
+                let ok =
+                    (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x7A) || c == UInt8(ascii: "-") || c == UInt8(ascii: ".")
+                    || c == UInt8(ascii: "_")
                 if !ok { return nil }
                 i += 1
             }

@@ -60,8 +60,10 @@ public final class Gateway: Service, Sendable {
 
     /// Loads the configuration, opens the store and prepares the event loops; `run()` (or `start()`)
     /// binds.
-    public init(configFile: String?, threads: Int = System.coreCount, grace: Double = 10, logger: Logger = Logger(label: "gatehouse"),
-                onServerRunning: (@Sendable (Gateway) async -> Void)? = nil) throws {
+    public init(
+        configFile: String?, threads: Int = System.coreCount, grace: Double = 10, logger: Logger = Logger(label: "gatehouse"),
+        onServerRunning: (@Sendable (Gateway) async -> Void)? = nil
+    ) throws {
         self.configFile = configFile
         self.grace = grace
         self.onServerRunning = onServerRunning
@@ -75,9 +77,10 @@ public final class Gateway: Service, Sendable {
         directory = StoreDirectory(store: store, logger: logger)
         credentialRefresher = CredentialRefresher(directory: directory)
         let config = try Gateway.loadConfig(configFile, directory: directory, jwksRefresher: jwksRefresher)
-        let writer = CallLogWriter(store: store, capacity: config.log.queueCapacity, capacityBytes: config.log.queueBytes,
-                                   batchSize: config.log.batchSize, retention: config.log.retention, maxBytes: config.log.maxBytes,
-                                   logger: logger)
+        let writer = CallLogWriter(
+            store: store, capacity: config.log.queueCapacity, capacityBytes: config.log.queueBytes,
+            batchSize: config.log.batchSize, retention: config.log.retention, maxBytes: config.log.maxBytes,
+            logger: logger)
         tracing = try config.tracing.map { try GatewayTracing.bootstrap($0, logger: logger) }
         services = GatewayServices(runtime: RuntimeState(config: config, generation: 1), callLog: writer, logger: logger, tracing: tracing)
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
@@ -87,12 +90,15 @@ public final class Gateway: Service, Sendable {
 
     /// Loads a configuration file, or the embedded defaults when `file` is nil. The JWKS loads of
     /// its `jwt` checks run on `jwksRefresher`, or each as a task of its own without one.
-    public static func loadConfig(_ file: String?, directory: any CredentialDirectory, jwksRefresher: JWKSRefresher? = nil) throws -> GatewayConfig {
+    public static func loadConfig(
+        _ file: String?, directory: any CredentialDirectory, jwksRefresher: JWKSRefresher? = nil
+    ) throws -> GatewayConfig {
         if let file {
             return try ConfigLoader.load(file: file) { BuildContext(directory: directory, baseDirectory: $0, jwksRefresher: jwksRefresher) }
         }
-        return try ConfigLoader.parse(yaml: DefaultConfig.yaml, file: DefaultConfig.name,
-                                      context: BuildContext(directory: directory, baseDirectory: ".", jwksRefresher: jwksRefresher))
+        return try ConfigLoader.parse(
+            yaml: DefaultConfig.yaml, file: DefaultConfig.name,
+            context: BuildContext(directory: directory, baseDirectory: ".", jwksRefresher: jwksRefresher))
     }
 
     /// The address the listener is bound to (useful with port 0).
@@ -168,8 +174,9 @@ public final class Gateway: Service, Sendable {
                     if !connections.loop(for: channel.eventLoop).evictLongestWaiting() {
                         connections.refused()
                         if connections.shouldWarnRefusal() {
-                            logger.warning("connection refused: the gateway holds its maximum of \(maxConnections) client connections (limits.max_connections)",
-                                           metadata: ["refused_total": "\(connections.refusedTotal)"])
+                            logger.warning(
+                                "connection refused: the gateway holds its maximum of \(maxConnections) client connections (limits.max_connections)",
+                                metadata: ["refused_total": "\(connections.refusedTotal)"])
                         }
                         channel.close(promise: nil)
                         return channel.eventLoop.makeSucceededVoidFuture()
@@ -202,8 +209,12 @@ public final class Gateway: Service, Sendable {
             adminChannel.withLockedValue { $0 = adminCh }
             logger.info("admin listening", metadata: ["address": "\(adminCh.localAddress?.description ?? "?")"])
         }
-        logger.info("gatehouse listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")", "config": "\(configFile ?? DefaultConfig.name)",
-                                                      "routes": "\(config.router.routes.count)"])
+        logger.info(
+            "gatehouse listening",
+            metadata: [
+                "address": "\(channel.localAddress?.description ?? "?")", "config": "\(configFile ?? DefaultConfig.name)",
+                "routes": "\(config.router.routes.count)",
+            ])
     }
 
     /// The admin listener's bound address, if any.
@@ -215,8 +226,9 @@ public final class Gateway: Service, Sendable {
         case "/metrics":
             let queued = services.callLog.queued
             let text = services.metrics.exposition(
-                GatewayMetrics.Snapshot(connectionsOpen: services.connections.openCount, connectionsRefused: services.connections.refusedTotal,
-                                        callLogQueueRecords: queued.records, callLogQueueBytes: queued.bytes, configGeneration: state.generation),
+                GatewayMetrics.Snapshot(
+                    connectionsOpen: services.connections.openCount, connectionsRefused: services.connections.refusedTotal,
+                    callLogQueueRecords: queued.records, callLogQueueBytes: queued.bytes, configGeneration: state.generation),
                 registry: registry)
             return (200, "text/plain; version=0.0.4; charset=utf-8", String(decoding: text, as: UTF8.self))
         case "/healthz":
@@ -258,7 +270,9 @@ public final class Gateway: Service, Sendable {
             logger.error("configuration rejected; the previous configuration keeps serving:\n\(e)")
             return .failure(e)
         } catch {
-            let e = ConfigError(issues: [ConfigIssue(file: configFile ?? DefaultConfig.name, line: 1, column: 1, path: "", message: "\(error)")])
+            let e = ConfigError(issues: [
+                ConfigIssue(file: configFile ?? DefaultConfig.name, line: 1, column: 1, path: "", message: "\(error)")
+            ])
             logger.error("configuration rejected; the previous configuration keeps serving:\n\(e)")
             return .failure(e)
         }
@@ -270,7 +284,8 @@ public final class Gateway: Service, Sendable {
     public func shutdown(grace: Double = 10) async {
         await drain(grace: grace)
         await services.callLog.closeAndWait()
-        logger.info("gatehouse stopped", metadata: ["calls_logged": "\(services.callLog.written)", "calls_dropped": "\(services.callLog.dropped)"])
+        logger.info(
+            "gatehouse stopped", metadata: ["calls_logged": "\(services.callLog.written)", "calls_dropped": "\(services.callLog.dropped)"])
     }
 
     /// Stops accepting, lets in-flight requests finish (up to `grace` seconds), answers or cuts

@@ -9,7 +9,7 @@ import NIOPosix
 import Tracing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Handles one downstream connection: route, evaluate the chain, deny or proxy, log.
@@ -146,12 +146,15 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
                 if unwritableSince != 0 { break }
                 if quiescing { inbound = nil; break }
                 // RFC 9112 §2.2: ignore empty lines before a request line.
-                while let c = buf.getInteger(at: buf.readerIndex, as: UInt8.self), c == 0x0D || c == 0x0A { buf.moveReaderIndex(forwardBy: 1) }
+                while let c = buf.getInteger(at: buf.readerIndex, as: UInt8.self), c == 0x0D || c == 0x0A {
+                    buf.moveReaderIndex(forwardBy: 1)
+                }
                 let len: Int? = buf.withUnsafeReadableBytes { HTTP1Parse.headLength($0) }
                 guard let len, len <= HTTP1Parse.maxHeadBytes else {
                     inbound = buf
                     if buf.readableBytes > HTTP1Parse.maxHeadBytes {
-                        parseFailed(HTTP1Error(kind: .headTooLarge, description: "the request head exceeds \(HTTP1Parse.maxHeadBytes) bytes"))
+                        parseFailed(
+                            HTTP1Error(kind: .headTooLarge, description: "the request head exceeds \(HTTP1Parse.maxHeadBytes) bytes"))
                     }
                     break
                 }
@@ -294,10 +297,15 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         ex.requestEnded = true
         exchange = ex
         phase = .answered
-        ex.policyRequest = PolicyRequest(requestID: ex.requestID, method: head.method, path: head.uri, clientAddress: peer, now: ex.wallTime)
+        ex.policyRequest = PolicyRequest(
+            requestID: ex.requestID, method: head.method, path: head.uri, clientAddress: peer, now: ex.wallTime)
         if let e = error as? HTTP1Error, e.kind == .headTooLarge {
-            deny(ex, Denial(code: .headersTooLarge, detail: "\(e.description); the gateway reads request heads up to \(HTTP1Parse.maxHeadBytes) bytes",
-                            required: ["head <= \(HTTP1Parse.maxHeadBytes) bytes"], presented: ["a larger head"]), check: nil)
+            deny(
+                ex,
+                Denial(
+                    code: .headersTooLarge,
+                    detail: "\(e.description); the gateway reads request heads up to \(HTTP1Parse.maxHeadBytes) bytes",
+                    required: ["head <= \(HTTP1Parse.maxHeadBytes) bytes"], presented: ["a larger head"]), check: nil)
         } else {
             deny(ex, Denial(code: .badRequest, detail: "the request is not valid HTTP/1.1: \(error)", presented: []), check: nil)
         }
@@ -349,15 +357,24 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             guard let route = ex.route else { return }
             if ex.bodyBytesSeen > route.maxBufferedBody {
                 ex.bufferedBody = nil
-                deny(ex, Denial(code: .bodyTooLarge, detail: "route \(route.name) inspects bodies up to \(route.maxBufferedBody) bytes; this one is larger",
-                                required: ["body <= \(route.maxBufferedBody) bytes"], presented: ["more than \(route.maxBufferedBody) bytes"]), check: nil)
+                deny(
+                    ex,
+                    Denial(
+                        code: .bodyTooLarge,
+                        detail: "route \(route.name) inspects bodies up to \(route.maxBufferedBody) bytes; this one is larger",
+                        required: ["body <= \(route.maxBufferedBody) bytes"], presented: ["more than \(route.maxBufferedBody) bytes"]),
+                    check: nil)
                 return
             }
             guard services.connections.reserveBuffered(buf.readableBytes, limit: limits.maxBufferedBodies) else {
                 ex.bufferedBody = nil
-                deny(ex, Denial(code: .gatewayBusy,
-                                detail: "the gateway holds its maximum of \(limits.maxBufferedBodies) bytes of request bodies buffered for inspection (limits.max_buffered_bodies)",
-                                presented: ["\(ex.bodyBytesSeen) bytes of this body"]), check: nil)
+                deny(
+                    ex,
+                    Denial(
+                        code: .gatewayBusy,
+                        detail:
+                            "the gateway holds its maximum of \(limits.maxBufferedBodies) bytes of request bodies buffered for inspection (limits.max_buffered_bodies)",
+                        presented: ["\(ex.bodyBytesSeen) bytes of this body"]), check: nil)
                 return
             }
             ex.reservedBytes += buf.readableBytes
@@ -417,7 +434,8 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             // Counted once, when the decision is final (the body's result carries the head's).
             for (check, d) in decision.shadowDenials {
                 services.metrics.countShadowDenial(route: route.name, check: check, reason: d.code)
-                services.logger.debug("shadow would deny", metadata: ["request_id": "\(ex.requestID)", "check": "\(check)", "reason": "\(d.code)"])
+                services.logger.debug(
+                    "shadow would deny", metadata: ["request_id": "\(ex.requestID)", "check": "\(check)", "reason": "\(d.code)"])
             }
         }
         let decidingCheck = decision.decidingCheck
@@ -455,8 +473,13 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     /// has started, otherwise the connection is cut.
     private func bodyOverLimit(_ ex: Exchange, _ limit: StreamedBodyLimit) {
         guard !abandon(ex) else { return }
-        deny(ex, Denial(code: .bodyTooLarge, detail: "the request body passed \(limit.bytes) bytes, the limit of \(limit.check), while it was streaming; nothing more of it was forwarded",
-                        required: ["body <= \(limit.bytes) bytes"], presented: ["more than \(limit.bytes) bytes (chunked)"]), check: limit.check)
+        deny(
+            ex,
+            Denial(
+                code: .bodyTooLarge,
+                detail:
+                    "the request body passed \(limit.bytes) bytes, the limit of \(limit.check), while it was streaming; nothing more of it was forwarded",
+                required: ["body <= \(limit.bytes) bytes"], presented: ["more than \(limit.bytes) bytes (chunked)"]), check: limit.check)
     }
 
     /// Gives up on an exchange that is still running: its upstream is dropped, nothing more of
@@ -489,9 +512,10 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             requestsServed: requestsServed, readOff: readOff, lastClientRead: lastClientRead, unwritableSince: unwritableSince,
             clientWritable: context.channel.isWritable)
         var request = exchange.map { ex in
-            ClientDeadlines.Request(requestEnded: ex.requestEnded, answeredAt: ex.answeredAt, startNanos: ex.startNanos,
-                                    upstreamWritable: phase == .forwarding && ex.upstreamSpec != nil ? ex.upstream?.isWritable : nil,
-                                    upstreamBlockedSince: ex.upstreamBlockedSince, upstreamReadTimeout: ex.upstreamSpec?.readTimeout ?? 0)
+            ClientDeadlines.Request(
+                requestEnded: ex.requestEnded, answeredAt: ex.answeredAt, startNanos: ex.startNanos,
+                upstreamWritable: phase == .forwarding && ex.upstreamSpec != nil ? ex.upstream?.isWritable : nil,
+                upstreamBlockedSince: ex.upstreamBlockedSince, upstreamReadTimeout: ex.upstreamSpec?.readTimeout ?? 0)
         }
         let verdict = ClientDeadlines(limits: limits).check(now: now, connection: connection, request: &request)
         if let ex = exchange, let r = request { ex.upstreamBlockedSince = r.upstreamBlockedSince }
@@ -531,9 +555,13 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     /// The upstream did not take any of the request body for its read timeout: 504, both sides closed.
     private func upstreamStoppedReading(_ ex: Exchange, spec: UpstreamSpec) {
         guard !abandon(ex) else { return }
-        failUpstream(ex, Denial(code: .upstreamTimeout,
-                                detail: "upstream \(spec.name) (\(ex.upstreamTarget?.description ?? "?")) stopped reading the request body for \(TimeText.duration(spec.readTimeout))",
-                                presented: ["upstream \(spec.name)"]))
+        failUpstream(
+            ex,
+            Denial(
+                code: .upstreamTimeout,
+                detail:
+                    "upstream \(spec.name) (\(ex.upstreamTarget?.description ?? "?")) stopped reading the request body for \(TimeText.duration(spec.readTimeout))",
+                presented: ["upstream \(spec.name)"]))
     }
 
     static func nanos(_ seconds: Double) -> UInt64 { ClientDeadlines.nanos(seconds) }
@@ -549,20 +577,31 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         ex.requestEnded = true
         exchange = ex
         phase = .answered
-        ex.policyRequest = PolicyRequest(requestID: ex.requestID, method: "-", path: "-", clientAddress: peer, peerAddress: peer, now: ex.wallTime)
-        deny(ex, Denial(code: .requestTimeout,
-                        detail: "the request head did not arrive within \(TimeText.duration(limits.headerTimeout)) (limits.header_timeout); \(received) bytes of it had",
-                        required: ["a whole request head within \(TimeText.duration(limits.headerTimeout))"], presented: ["\(received) bytes of a head"]), check: nil)
+        ex.policyRequest = PolicyRequest(
+            requestID: ex.requestID, method: "-", path: "-", clientAddress: peer, peerAddress: peer, now: ex.wallTime)
+        deny(
+            ex,
+            Denial(
+                code: .requestTimeout,
+                detail:
+                    "the request head did not arrive within \(TimeText.duration(limits.headerTimeout)) (limits.header_timeout); \(received) bytes of it had",
+                required: ["a whole request head within \(TimeText.duration(limits.headerTimeout))"],
+                presented: ["\(received) bytes of a head"]), check: nil)
     }
 
     /// The body stopped arriving, or took too long: 408 if nothing was answered yet, otherwise the
     /// connection is cut.
     private func bodyTimedOut(_ ex: Exchange, why: String) {
         guard !abandon(ex) else { return }
-        deny(ex, Denial(code: .requestTimeout,
-                        detail: "the request body did not arrive in time: \(why), after \(ex.bodyBytesSeen) bytes",
-                        required: ["body progress at least every \(TimeText.duration(limits.bodyTimeout)), the whole request within \(TimeText.duration(limits.requestTimeout))"],
-                        presented: ["\(ex.bodyBytesSeen) bytes"]), check: nil)
+        deny(
+            ex,
+            Denial(
+                code: .requestTimeout,
+                detail: "the request body did not arrive in time: \(why), after \(ex.bodyBytesSeen) bytes",
+                required: [
+                    "body progress at least every \(TimeText.duration(limits.bodyTimeout)), the whole request within \(TimeText.duration(limits.requestTimeout))"
+                ],
+                presented: ["\(ex.bodyBytesSeen) bytes"]), check: nil)
     }
 
     /// How readily this connection gives its place to a new client at the connection cap (lower
@@ -589,7 +628,10 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             ex.keepAlive = false
             finish(ex, closeAfter: true)
         } else {
-            bodyTimedOut(ex, why: "the gateway reached its connection cap (limits.max_connections) and this request's body had been arriving the longest")
+            bodyTimedOut(
+                ex,
+                why: "the gateway reached its connection cap (limits.max_connections) and this request's body had been arriving the longest"
+            )
         }
     }
 
@@ -604,9 +646,12 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             return
         }
         guard !abandon(ex) else { return }
-        deny(ex, Denial(code: .gatewayShuttingDown,
-                        detail: "the gateway was shutting down and this request was still running when the grace period ended",
-                        presented: [ex.upstreamSpec.map { "waiting for upstream \($0.name)" } ?? "in progress"]), check: nil)
+        deny(
+            ex,
+            Denial(
+                code: .gatewayShuttingDown,
+                detail: "the gateway was shutting down and this request was still running when the grace period ended",
+                presented: [ex.upstreamSpec.map { "waiting for upstream \($0.name)" } ?? "in progress"]), check: nil)
     }
 
     private func deny(_ ex: Exchange, _ denial: Denial, check: String?) {
@@ -722,18 +767,27 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
                 sendUpstream(ex, conn: conn, spec: spec)
             case .failure(let error):
                 if ex.connectAttempts < spec.targets.count {
-                    services.logger.warning("upstream target failed, trying the next", metadata: ["target": "\(target)", "error": "\(error)"])
+                    services.logger.warning(
+                        "upstream target failed, trying the next", metadata: ["target": "\(target)", "error": "\(error)"])
                     connect(ex, spec: spec, pool: pool)
                     return
                 }
                 if case ChannelError.connectTimeout = error {
-                    failUpstream(ex, Denial(code: .upstreamTimeout,
-                                            detail: "connecting to upstream \(spec.name) (\(target)) timed out after \(TimeText.duration(spec.connectTimeout))",
-                                            presented: ["upstream \(spec.name)", "target \(target)"]))
+                    failUpstream(
+                        ex,
+                        Denial(
+                            code: .upstreamTimeout,
+                            detail:
+                                "connecting to upstream \(spec.name) (\(target)) timed out after \(TimeText.duration(spec.connectTimeout))",
+                            presented: ["upstream \(spec.name)", "target \(target)"]))
                 } else {
-                    failUpstream(ex, Denial(code: .upstreamUnavailable,
-                                            detail: "upstream \(spec.name) is unavailable: \(spec.targets.count == 1 ? "" : "all \(spec.targets.count) targets failed; last ")\(target): \(Self.describe(error))",
-                                            presented: ["upstream \(spec.name)", "target \(target)"]))
+                    failUpstream(
+                        ex,
+                        Denial(
+                            code: .upstreamUnavailable,
+                            detail:
+                                "upstream \(spec.name) is unavailable: \(spec.targets.count == 1 ? "" : "all \(spec.targets.count) targets failed; last ")\(target): \(Self.describe(error))",
+                            presented: ["upstream \(spec.name)", "target \(target)"]))
                 }
             }
         }
@@ -781,12 +835,14 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             // The request's own trace-context fields are replaced by the span's (not forwarded beside them).
             untrustedHeaders = ex.peerTrusted ? TraceFields.names : ex.state.untrustedAndTraceFields
         }
-        var out = context.channel.allocator.buffer(capacity: 512 + head.uri.utf8.count + 64 * head.headers.count
-                                                              + min(ex.bufferedBody?.readableBytes ?? 0, 16384))
-        ForwardedHead.write(head, path: ex.policyRequest?.path ?? "/", query: ex.policyRequest?.query, route: route,
-                            requestID: ex.requestID, peerTrusted: ex.peerTrusted, peerText: peerText, isTLS: isTLS,
-                            untrustedHeaders: untrustedHeaders, traceFields: traceFields,
-                            into: &out)
+        var out = context.channel.allocator.buffer(
+            capacity: 512 + head.uri.utf8.count + 64 * head.headers.count
+                + min(ex.bufferedBody?.readableBytes ?? 0, 16384))
+        ForwardedHead.write(
+            head, path: ex.policyRequest?.path ?? "/", query: ex.policyRequest?.query, route: route,
+            requestID: ex.requestID, peerTrusted: ex.peerTrusted, peerText: peerText, isTLS: isTLS,
+            untrustedHeaders: untrustedHeaders, traceFields: traceFields,
+            into: &out)
         if let body = ex.bufferedBody {
             out.writeStaticString("Content-Length: ")
             out.writeDecimal(body.readableBytes)
@@ -907,9 +963,13 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             ex.keepAlive = false
             finish(ex, closeAfter: true)
         } else {
-            failUpstream(ex, Denial(code: .upstreamTimeout,
-                                    detail: "upstream \(spec.name) (\(ex.upstreamTarget?.description ?? "?")) did not answer within \(TimeText.duration(spec.readTimeout))",
-                                    presented: ["upstream \(spec.name)"]))
+            failUpstream(
+                ex,
+                Denial(
+                    code: .upstreamTimeout,
+                    detail:
+                        "upstream \(spec.name) (\(ex.upstreamTarget?.description ?? "?")) did not answer within \(TimeText.duration(spec.readTimeout))",
+                    presented: ["upstream \(spec.name)"]))
         }
     }
 
@@ -936,9 +996,13 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             // request here: it is a response behind (or answered one twice), and this response is
             // not this client's. 502, and the connection is closed, never pooled.
             dropUpstream(ex)
-            failUpstream(ex, Denial(code: .upstreamUnavailable,
-                                    detail: "upstream \(spec.name) (\(conn.key)): the upstream's response names request \(named), not \(ex.requestID): the connection is out of step (it was closed)",
-                                    presented: ["upstream \(spec.name)", "X-Request-Id \(named)"]))
+            failUpstream(
+                ex,
+                Denial(
+                    code: .upstreamUnavailable,
+                    detail:
+                        "upstream \(spec.name) (\(conn.key)): the upstream's response names request \(named), not \(ex.requestID): the connection is out of step (it was closed)",
+                    presented: ["upstream \(spec.name)", "X-Request-Id \(named)"]))
             return
         }
         armTimeout(ex, spec: spec)
@@ -954,8 +1018,9 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         }
         // Room for the fields added and a small body (sent in the same write, see upstreamBody).
         var out = context.channel.allocator.buffer(capacity: up.bytes.readableBytes + 1024 + 64 * extra.count)
-        ClientResponseHead.write(up, minor: ex.head.minor, extraFields: extra, requestID: ex.requestID,
-                                 chunked: ex.chunkedOut, keepAlive: ex.keepAlive, into: &out)
+        ClientResponseHead.write(
+            up, minor: ex.head.minor, extraFields: extra, requestID: ex.requestID,
+            chunked: ex.chunkedOut, keepAlive: ex.keepAlive, into: &out)
         ex.heldHead = out
     }
 
@@ -1039,8 +1104,9 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
         ex.upstream = nil
         if let span = ex.upstreamSpan {
             ex.upstreamSpan = nil
-            GatewayTracing.endUpstreamSpan(span, status: receivedHead ? ex.status : 0,
-                                           failure: receivedHead ? "response_incomplete" : "no_response")
+            GatewayTracing.endUpstreamSpan(
+                span, status: receivedHead ? ex.status : 0,
+                failure: receivedHead ? "response_incomplete" : "no_response")
         }
         if !receivedHead {
             // A pooled keep-alive connection the upstream closed just as it was reused (RFC 9112
@@ -1049,7 +1115,8 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
             // answer, not a 1xx), and the method is idempotent (RFC 9110 §9.2.2), so a POST that the
             // upstream ran before dying is never sent twice.
             if !ex.retriedStale, !ex.hasBody, ex.requestEnded, let conn, conn.uses > 1, !conn.receivedAny,
-               !(error is HTTP1Error), Self.idempotent.contains(ex.head.method), let spec = ex.upstreamSpec, let pool {
+                !(error is HTTP1Error), Self.idempotent.contains(ex.head.method), let spec = ex.upstreamSpec, let pool
+            {
                 ex.retriedStale = true
                 ex.connectAttempts = 0
                 ex.targetStart += 1
@@ -1057,10 +1124,15 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
                 connect(ex, spec: spec, pool: pool)
                 return
             }
-            let what = (error as? HTTP1Error).map { "sent a response that is not valid HTTP/1.1: \($0.description)" } ?? "closed the connection before answering"
-            failUpstream(ex, Denial(code: .upstreamUnavailable,
-                                    detail: "upstream \(ex.upstreamSpec?.name ?? "?") (\(ex.upstreamTarget?.description ?? "?")) \(what)",
-                                    presented: ["upstream \(ex.upstreamSpec?.name ?? "?")"]))
+            let what =
+                (error as? HTTP1Error).map { "sent a response that is not valid HTTP/1.1: \($0.description)" }
+                ?? "closed the connection before answering"
+            failUpstream(
+                ex,
+                Denial(
+                    code: .upstreamUnavailable,
+                    detail: "upstream \(ex.upstreamSpec?.name ?? "?") (\(ex.upstreamTarget?.description ?? "?")) \(what)",
+                    presented: ["upstream \(ex.upstreamSpec?.name ?? "?")"]))
         } else {
             ex.awaitingUpstream = false
             ex.responseEnded = true
@@ -1121,9 +1193,10 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     private func log(_ ex: Exchange) {
         let now = NIODeadline.now().uptimeNanoseconds
         let record = CallRecord(ex, peer: peer, peerText: peerText, totalNanos: now - ex.startNanos)
-        requestCounts?.record(GatewayMetrics.RequestSample(
-            route: ex.route?.name, status: ex.status, reason: ex.denial?.code, check: ex.denial == nil ? nil : ex.decidingCheck,
-            totalNanos: now - ex.startNanos, upstreamNanos: ex.upstreamNanos, connectNanos: ex.upstreamConnectNanos))
+        requestCounts?.record(
+            GatewayMetrics.RequestSample(
+                route: ex.route?.name, status: ex.status, reason: ex.denial?.code, check: ex.denial == nil ? nil : ex.decidingCheck,
+                totalNanos: now - ex.startNanos, upstreamNanos: ex.upstreamNanos, connectNanos: ex.upstreamConnectNanos))
         services.callLog.submit(record)
         if let span = ex.span {
             // An upstream span still open here was cut short (the client left, a timeout).

@@ -195,13 +195,19 @@ final class GatewayMetrics: Sendable {
             let timers: RouteTimers
 
             init(_ key: Key, timers: RouteTimers) {
-                requests = Counter(label: Name.requests,
-                                   dimensions: [("route", key.route), ("status", String(key.status)), ("reason", key.reason)])
+                requests = Counter(
+                    label: Name.requests,
+                    dimensions: [("route", key.route), ("status", String(key.status)), ("reason", key.reason)])
                 let isDenial = !key.reason.isEmpty && !GatewayMetrics.notAccessDecisions.contains(ReasonCode(key.reason))
-                denials = !isDenial ? nil : Counter(
-                    label: Name.denials,
-                    dimensions: [("route", key.route), ("check", key.check), ("reason", key.reason),
-                                 ("status", String(key.status)), ("mode", "enforce")])
+                denials =
+                    !isDenial
+                    ? nil
+                    : Counter(
+                        label: Name.denials,
+                        dimensions: [
+                            ("route", key.route), ("check", key.check), ("reason", key.reason),
+                            ("status", String(key.status)), ("mode", "enforce"),
+                        ])
                 self.timers = timers
             }
         }
@@ -250,9 +256,12 @@ final class GatewayMetrics: Sendable {
                 return
             }
             let status = ReasonCatalogue.entry(reason)?.status ?? 403
-            let counter = Counter(label: Name.denials,
-                                  dimensions: [("route", route), ("check", check), ("reason", reason.rawValue),
-                                               ("status", String(status)), ("mode", "shadow")])
+            let counter = Counter(
+                label: Name.denials,
+                dimensions: [
+                    ("route", route), ("check", check), ("reason", reason.rawValue),
+                    ("status", String(status)), ("mode", "shadow"),
+                ])
             shadow[key] = counter
             counter.increment()
         }

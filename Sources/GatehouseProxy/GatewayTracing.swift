@@ -40,8 +40,9 @@ public final class GatewayTracing: Service, Sendable {
         try process.withLockedValue { existing in
             if let existing {
                 if existing.settings != settings {
-                    logger.warning("tracing is already set up in this process; keeping its first settings",
-                                   metadata: ["otlp": "\(existing.settings.otlp)"])
+                    logger.warning(
+                        "tracing is already set up in this process; keeping its first settings",
+                        metadata: ["otlp": "\(existing.settings.otlp)"])
                 }
                 return existing
             }

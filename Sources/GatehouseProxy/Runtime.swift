@@ -7,9 +7,9 @@ import NIOCore
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// What a request needs from the running gateway; replaced whole on reload.
@@ -92,9 +92,10 @@ struct RequestIDGenerator {
     /// Whether an incoming id from a trusted proxy is safe to keep (short, token characters only:
     /// no control characters, no `~`, which marks a repeat's suffix).
     static func isAcceptable(_ id: String) -> Bool {
-        !id.isEmpty && id.utf8.count <= 128 && id.utf8.allSatisfy { b in
-            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F || b == 0x2E
-        }
+        !id.isEmpty && id.utf8.count <= 128
+            && id.utf8.allSatisfy { b in
+                (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F || b == 0x2E
+            }
     }
 
     /// The id to use for an acceptable incoming id: itself the first time this process sees it,

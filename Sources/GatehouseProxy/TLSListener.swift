@@ -66,25 +66,28 @@ struct TLSListener: Sendable {
         let box = PeerIdentityBox()
         let context = try connectionContext()
         if let authority {
-            try pipeline.addHandler(NIOSSLServerHandler(context: context, customVerificationCallbackWithMetadata: { certs, promise in
-                // All or nothing: dropping one would move another certificate into the leaf's place.
-                // An unreadable chain becomes one empty certificate, which verification refuses.
-                let der = (try? certs.map { try $0.toDERBytes() }) ?? [[]]
-                // Chain building and signature checks run in a task, off the event loop; the
-                // handshake waits for the promise. The box is written on the connection's loop
-                // before the promise completes, so the HTTP handler (same loop, after the
-                // handshake) always sees the result.
-                promise.futureResult.eventLoop.makeFutureWithTask { () -> (PeerIdentity, ValidatedCertificateChain?) in
-                    let verification = await authority.verify(chain: der, now: wallClock())
-                    let chain = try? verification.validatedChain.map { try NIOSSLCertificate(bytes: $0, format: .der) }
-                    return (verification.identity, chain.flatMap { $0.isEmpty ? nil : ValidatedCertificateChain($0) })
-                }.whenSuccess { identity, validated in
-                    box.value = identity
-                    // Accepted at the TLS layer either way: the mtls check turns a refused
-                    // certificate into a 401 with the reason, which a TLS alert cannot carry.
-                    promise.succeed(.certificateVerified(VerificationMetadata(validated)))
-                }
-            }))
+            try pipeline.addHandler(
+                NIOSSLServerHandler(
+                    context: context,
+                    customVerificationCallbackWithMetadata: { certs, promise in
+                        // All or nothing: dropping one would move another certificate into the leaf's place.
+                        // An unreadable chain becomes one empty certificate, which verification refuses.
+                        let der = (try? certs.map { try $0.toDERBytes() }) ?? [[]]
+                        // Chain building and signature checks run in a task, off the event loop; the
+                        // handshake waits for the promise. The box is written on the connection's loop
+                        // before the promise completes, so the HTTP handler (same loop, after the
+                        // handshake) always sees the result.
+                        promise.futureResult.eventLoop.makeFutureWithTask { () -> (PeerIdentity, ValidatedCertificateChain?) in
+                            let verification = await authority.verify(chain: der, now: wallClock())
+                            let chain = try? verification.validatedChain.map { try NIOSSLCertificate(bytes: $0, format: .der) }
+                            return (verification.identity, chain.flatMap { $0.isEmpty ? nil : ValidatedCertificateChain($0) })
+                        }.whenSuccess { identity, validated in
+                            box.value = identity
+                            // Accepted at the TLS layer either way: the mtls check turns a refused
+                            // certificate into a 401 with the reason, which a TLS alert cannot carry.
+                            promise.succeed(.certificateVerified(VerificationMetadata(validated)))
+                        }
+                    }))
         } else {
             try pipeline.addHandler(NIOSSLServerHandler(context: context))
         }

@@ -140,7 +140,9 @@ final class UpstreamConnection: ChannelInboundHandler {
                 if !inBody {
                     let len: Int? = buf.withUnsafeReadableBytes { HTTP1Parse.headLength($0) }
                     guard let len, len <= HTTP1Parse.maxHeadBytes else {
-                        if buf.readableBytes > HTTP1Parse.maxHeadBytes { throw HTTP1Error(kind: .headTooLarge, description: "the response head exceeds \(HTTP1Parse.maxHeadBytes) bytes") }
+                        if buf.readableBytes > HTTP1Parse.maxHeadBytes {
+                            throw HTTP1Error(kind: .headTooLarge, description: "the response head exceeds \(HTTP1Parse.maxHeadBytes) bytes")
+                        }
                         return
                     }
                     let head = try HTTP1Parse.response(buf, length: len, headRequest: headRequest)
@@ -168,7 +170,8 @@ final class UpstreamConnection: ChannelInboundHandler {
                     // Bytes after the response (none expected from an HTTP/1.1 server) make the connection
                     // unusable, and so does an answer that came before the whole request was written.
                     // So does a chunked body whose framing needed a repair.
-                    s?.upstreamEnd(reusable: keepAlive && !body.repaired && !wroteAfterHead && buf.readableBytes == 0 && context.channel.isActive)
+                    s?.upstreamEnd(
+                        reusable: keepAlive && !body.repaired && !wroteAfterHead && buf.readableBytes == 0 && context.channel.isActive)
                 }
             }
         } catch {

@@ -55,9 +55,11 @@ public final class CallLogWriter: Service, @unchecked Sendable {
     public static let defaultCapacityBytes = 64 << 20
     public static let defaultMaxBytes = 1 << 30
 
-    public init(store: SQLiteStore, capacity: Int = 50_000, capacityBytes: Int = CallLogWriter.defaultCapacityBytes, batchSize: Int = 512,
-                retention: Double? = 7 * 86400, maxBytes: Int? = CallLogWriter.defaultMaxBytes,
-                logger: Logger = Logger(label: "gatehouse.calllog")) {
+    public init(
+        store: SQLiteStore, capacity: Int = 50_000, capacityBytes: Int = CallLogWriter.defaultCapacityBytes, batchSize: Int = 512,
+        retention: Double? = 7 * 86400, maxBytes: Int? = CallLogWriter.defaultMaxBytes,
+        logger: Logger = Logger(label: "gatehouse.calllog")
+    ) {
         self.store = store
         self.capacity = capacity
         self.capacityBytes = capacityBytes
@@ -73,9 +75,9 @@ public final class CallLogWriter: Service, @unchecked Sendable {
             // per-thread CPU figures showed the writer as a dispatch thread.
             Thread.current.name = "calllog-writer"
             #if os(Linux)
-            // Foundation names the thread only when it takes the thread for the current one, which
-            // it does not always at this point; the kernel's own file for the name always works.
-            try? "calllog-writer".write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
+                // Foundation names the thread only when it takes the thread for the current one, which
+                // it does not always at this point; the kernel's own file for the name always works.
+                try? "calllog-writer".write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
             #endif
             self.run()
         }
@@ -188,7 +190,9 @@ public final class CallLogWriter: Service, @unchecked Sendable {
             let now = Date().timeIntervalSince1970
             if droppedNow > 0, now - lastReport >= 5 || done {
                 cond.lock(); droppedSinceReport -= droppedNow; let total = droppedTotal; cond.unlock()
-                logger.warning("call log fell behind: dropped \(droppedNow) records (\(total) since start); the queue holds at most \(capacity) records and about \(capacityBytes) bytes")
+                logger.warning(
+                    "call log fell behind: dropped \(droppedNow) records (\(total) since start); the queue holds at most \(capacity) records and about \(capacityBytes) bytes"
+                )
                 lastReport = now
             }
             // After every round that wrote (and once at start, for a store that a lower limit now
@@ -200,7 +204,9 @@ public final class CallLogWriter: Service, @unchecked Sendable {
                     trimmedSinceReport += n
                     if trimmedSinceReport > 0, now - lastTrimReport >= 60 || done {
                         // A warning: a flood of requests can push older records out.
-                        logger.warning("call log size limit: removed \(trimmedSinceReport) oldest records; the store now uses \(used) bytes (max_bytes \(maxBytes))")
+                        logger.warning(
+                            "call log size limit: removed \(trimmedSinceReport) oldest records; the store now uses \(used) bytes (max_bytes \(maxBytes))"
+                        )
                         trimmedSinceReport = 0
                         lastTrimReport = now
                     }
@@ -238,7 +244,9 @@ public final class CallLogWriter: Service, @unchecked Sendable {
                 for (from, to) in renamed.prefix(8) {
                     logger.warning("call log: request id \(from) is already in the log; this record is stored as \(to)")
                 }
-                if renamed.count > 8 { logger.warning("call log: \(renamed.count - 8) more repeated request ids stored with a suffix in this batch") }
+                if renamed.count > 8 {
+                    logger.warning("call log: \(renamed.count - 8) more repeated request ids stored with a suffix in this batch")
+                }
                 cond.lock(); writtenTotal += batch.count; cond.unlock()
                 writtenCounter.increment(by: batch.count)
                 return

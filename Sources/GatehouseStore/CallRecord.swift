@@ -142,7 +142,8 @@ extension CallRecord {
         L.cap(&hint, L.hint)
         L.cap(&upstreamTarget, L.upstreamTarget)
         func len(_ s: String?) -> Int { s?.utf8.count ?? 0 }
-        var bytes = 256 + requestID.utf8.count + len(route) + len(consumer) + len(keyID) + len(client) + method.utf8.count
+        var bytes =
+            256 + requestID.utf8.count + len(route) + len(consumer) + len(keyID) + len(client) + method.utf8.count
             + path.utf8.count + len(host) + len(decidingCheck) + len(reason) + len(detail) + len(hint) + len(upstreamTarget)
         if !required.isEmpty { bytes += Self.listBytes(&required) }
         if !presented.isEmpty { bytes += Self.listBytes(&presented) }
@@ -212,8 +213,10 @@ public struct CallFilter: Sendable {
     /// Only records with rowid greater than this (for --follow).
     public var afterRow: Int64?
     public var limit: Int
-    public init(status: Int? = nil, reason: String? = nil, route: String? = nil, consumer: String? = nil, since: Double? = nil,
-                afterRow: Int64? = nil, limit: Int = 100) {
+    public init(
+        status: Int? = nil, reason: String? = nil, route: String? = nil, consumer: String? = nil, since: Double? = nil,
+        afterRow: Int64? = nil, limit: Int = 100
+    ) {
         self.status = status
         self.reason = reason
         self.route = route

@@ -128,7 +128,8 @@ struct CallRowBinder: ~Copyable {
     /// The most bytes `insert` writes for `r`: every text as is, every JSON string escaped at worst.
     static func maximumBytes(_ r: borrowing CallRecord) -> Int {
         func len(_ s: String?) -> Int { s?.utf8.count ?? 0 }
-        var n = len(r.requestID) + len(r.route) + len(r.consumer) + len(r.keyID) + len(r.client) + len(r.method) + len(r.path)
+        var n =
+            len(r.requestID) + len(r.route) + len(r.consumer) + len(r.keyID) + len(r.client) + len(r.method) + len(r.path)
             + len(r.host) + len(r.decidingCheck) + len(r.reason) + len(r.detail) + len(r.hint) + len(r.upstreamTarget)
         for s in r.required { n += 6 * s.utf8.count + 3 }
         for s in r.presented { n += 6 * s.utf8.count + 3 }
@@ -138,7 +139,8 @@ struct CallRowBinder: ~Copyable {
 
     private mutating func bind(_ parameter: Int32, from start: Int) {
         // nil destructor: SQLITE_STATIC, sqlite reads the bytes in place during the step.
-        sqlite3_bind_text(stmt, parameter, UnsafeRawPointer(out.base + start).assumingMemoryBound(to: CChar.self), Int32(out.count - start), nil)
+        sqlite3_bind_text(
+            stmt, parameter, UnsafeRawPointer(out.base + start).assumingMemoryBound(to: CChar.self), Int32(out.count - start), nil)
     }
 
     private mutating func bindText(_ parameter: Int32, _ s: String?) {

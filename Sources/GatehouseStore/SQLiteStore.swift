@@ -43,30 +43,31 @@ public final class SQLiteStore: Sendable {
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE consumers (
-                    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, status TEXT NOT NULL DEFAULT 'active',
-                    tenant TEXT, roles TEXT NOT NULL DEFAULT '', scopes TEXT NOT NULL DEFAULT '',
-                    password_hash TEXT, created_at REAL NOT NULL);
-                CREATE TABLE api_keys (
-                    id TEXT PRIMARY KEY, consumer_id TEXT NOT NULL REFERENCES consumers(id) ON DELETE CASCADE,
-                    hash BLOB NOT NULL, created_at REAL NOT NULL, expires_at REAL, revoked_at REAL);
-                CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-                INSERT INTO meta VALUES ('revision', 0);
-                CREATE TRIGGER consumers_ai AFTER INSERT ON consumers BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
-                CREATE TRIGGER consumers_au AFTER UPDATE ON consumers BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
-                CREATE TRIGGER consumers_ad AFTER DELETE ON consumers BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
-                CREATE TRIGGER keys_ai AFTER INSERT ON api_keys BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
-                CREATE TRIGGER keys_au AFTER UPDATE ON api_keys BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
-                CREATE TRIGGER keys_ad AFTER DELETE ON api_keys BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
-                CREATE TABLE calls (
-                    request_id TEXT NOT NULL, time REAL NOT NULL, route TEXT, consumer TEXT, key_id TEXT, client TEXT,
-                    method TEXT NOT NULL, path TEXT NOT NULL, host TEXT, status INTEGER NOT NULL, upstream_ms REAL,
-                    total_ms REAL NOT NULL, check_id TEXT, reason TEXT, detail TEXT, hint TEXT, required TEXT, presented TEXT,
-                    trace TEXT NOT NULL, upstream_target TEXT);
-                CREATE UNIQUE INDEX calls_request_id ON calls(request_id);
-                CREATE INDEX calls_time ON calls(time);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE consumers (
+                        id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, status TEXT NOT NULL DEFAULT 'active',
+                        tenant TEXT, roles TEXT NOT NULL DEFAULT '', scopes TEXT NOT NULL DEFAULT '',
+                        password_hash TEXT, created_at REAL NOT NULL);
+                    CREATE TABLE api_keys (
+                        id TEXT PRIMARY KEY, consumer_id TEXT NOT NULL REFERENCES consumers(id) ON DELETE CASCADE,
+                        hash BLOB NOT NULL, created_at REAL NOT NULL, expires_at REAL, revoked_at REAL);
+                    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                    INSERT INTO meta VALUES ('revision', 0);
+                    CREATE TRIGGER consumers_ai AFTER INSERT ON consumers BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
+                    CREATE TRIGGER consumers_au AFTER UPDATE ON consumers BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
+                    CREATE TRIGGER consumers_ad AFTER DELETE ON consumers BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
+                    CREATE TRIGGER keys_ai AFTER INSERT ON api_keys BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
+                    CREATE TRIGGER keys_au AFTER UPDATE ON api_keys BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
+                    CREATE TRIGGER keys_ad AFTER DELETE ON api_keys BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
+                    CREATE TABLE calls (
+                        request_id TEXT NOT NULL, time REAL NOT NULL, route TEXT, consumer TEXT, key_id TEXT, client TEXT,
+                        method TEXT NOT NULL, path TEXT NOT NULL, host TEXT, status INTEGER NOT NULL, upstream_ms REAL,
+                        total_ms REAL NOT NULL, check_id TEXT, reason TEXT, detail TEXT, hint TEXT, required TEXT, presented TEXT,
+                        trace TEXT NOT NULL, upstream_target TEXT);
+                    CREATE UNIQUE INDEX calls_request_id ON calls(request_id);
+                    CREATE INDEX calls_time ON calls(time);
+                    """)
         }
         // The call log's time index cost about 0.45 µs of the writer's CPU per record (a b-tree
         // descent with a dozen REAL comparisons per insert). `call_batches` replaces it at one row
@@ -77,13 +78,14 @@ public final class SQLiteStore: Sendable {
         // row per 512 records or so, and is scanned rather than indexed: an index would add a
         // page to every commit's WAL frames.
         m.registerMigration("v2-call-batches") { db in
-            try db.execute(sql: """
-                CREATE TABLE call_batches (
-                    first_row INTEGER PRIMARY KEY, last_row INTEGER NOT NULL, min_time REAL NOT NULL, max_time REAL NOT NULL);
-                INSERT INTO call_batches (first_row, last_row, min_time, max_time)
-                    SELECT min(rowid), max(rowid), min(time), max(time) FROM calls GROUP BY rowid >> 12;
-                DROP INDEX calls_time;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE call_batches (
+                        first_row INTEGER PRIMARY KEY, last_row INTEGER NOT NULL, min_time REAL NOT NULL, max_time REAL NOT NULL);
+                    INSERT INTO call_batches (first_row, last_row, min_time, max_time)
+                        SELECT min(rowid), max(rowid), min(time), max(time) FROM calls GROUP BY rowid >> 12;
+                    DROP INDEX calls_time;
+                    """)
         }
         return m
     }
@@ -95,11 +97,15 @@ public final class SQLiteStore: Sendable {
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.@".contains($0) }) else {
             throw StoreError("consumer name \"\(name)\" is invalid: use letters, digits, - _ . @")
         }
-        let record = ConsumerRecord(id: "c_" + UUID().uuidString.lowercased().prefix(12), name: name, tenant: tenant, roles: roles, scopes: scopes)
+        let record = ConsumerRecord(
+            id: "c_" + UUID().uuidString.lowercased().prefix(12), name: name, tenant: tenant, roles: roles, scopes: scopes)
         do {
             try pool.write { db in
-                try db.execute(sql: "INSERT INTO consumers (id, name, status, tenant, roles, scopes, created_at) VALUES (?, ?, 'active', ?, ?, ?, ?)",
-                               arguments: [record.id, name, tenant, roles.joined(separator: " "), scopes.joined(separator: " "), Date().timeIntervalSince1970])
+                try db.execute(
+                    sql: "INSERT INTO consumers (id, name, status, tenant, roles, scopes, created_at) VALUES (?, ?, 'active', ?, ?, ?, ?)",
+                    arguments: [
+                        record.id, name, tenant, roles.joined(separator: " "), scopes.joined(separator: " "), Date().timeIntervalSince1970,
+                    ])
             }
         } catch let e as DatabaseError where e.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
             throw StoreError("consumer \"\(name)\" already exists")
@@ -116,7 +122,9 @@ public final class SQLiteStore: Sendable {
     }
 
     public func setConsumerStatus(name: String, status: String) throws {
-        guard ["active", "suspended"].contains(status) else { throw StoreError("status \"\(status)\" is invalid: expected active or suspended") }
+        guard ["active", "suspended"].contains(status) else {
+            throw StoreError("status \"\(status)\" is invalid: expected active or suspended")
+        }
         let changed = try pool.write { db -> Int in
             try db.execute(sql: "UPDATE consumers SET status = ? WHERE name = ?", arguments: [status, name])
             return db.changesCount
@@ -129,17 +137,22 @@ public final class SQLiteStore: Sendable {
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM consumers WHERE name = ?", arguments: [name]) != nil else {
                 throw StoreError("no consumer named \"\(name)\"")
             }
-            if let roles { try db.execute(sql: "UPDATE consumers SET roles = ? WHERE name = ?", arguments: [roles.joined(separator: " "), name]) }
-            if let scopes { try db.execute(sql: "UPDATE consumers SET scopes = ? WHERE name = ?", arguments: [scopes.joined(separator: " "), name]) }
+            if let roles {
+                try db.execute(sql: "UPDATE consumers SET roles = ? WHERE name = ?", arguments: [roles.joined(separator: " "), name])
+            }
+            if let scopes {
+                try db.execute(sql: "UPDATE consumers SET scopes = ? WHERE name = ?", arguments: [scopes.joined(separator: " "), name])
+            }
             if let tenant { try db.execute(sql: "UPDATE consumers SET tenant = ? WHERE name = ?", arguments: [tenant, name]) }
         }
     }
 
     static func consumer(_ row: Row) -> ConsumerRecord {
-        ConsumerRecord(id: row["id"], name: row["name"], status: row["status"], tenant: row["tenant"],
-                       roles: (row["roles"] as String? ?? "").split(separator: " ").map(String.init),
-                       scopes: (row["scopes"] as String? ?? "").split(separator: " ").map(String.init),
-                       passwordHash: row["password_hash"])
+        ConsumerRecord(
+            id: row["id"], name: row["name"], status: row["status"], tenant: row["tenant"],
+            roles: (row["roles"] as String? ?? "").split(separator: " ").map(String.init),
+            scopes: (row["scopes"] as String? ?? "").split(separator: " ").map(String.init),
+            passwordHash: row["password_hash"])
     }
 
     /// Sets (or, with nil, clears) a consumer's bcrypt password hash for `basic` authentication.
@@ -155,12 +168,16 @@ public final class SQLiteStore: Sendable {
 
     /// Creates a key for a consumer. The key is returned once; only its hash is stored.
     public func createKey(consumer name: String, expiresAt: Double? = nil) throws -> (key: String, record: KeyRecord) {
-        guard let consumer = try consumer(named: name) else { throw StoreError("no consumer named \"\(name)\"; create it with `gatehouse consumers create \(name)`") }
+        guard let consumer = try consumer(named: name) else {
+            throw StoreError("no consumer named \"\(name)\"; create it with `gatehouse consumers create \(name)`")
+        }
         let (key, id) = APIKeyFormat.generate()
-        let record = KeyRecord(keyID: id, consumerID: consumer.id, hash: APIKeyFormat.hash(key), createdAt: Date().timeIntervalSince1970, expiresAt: expiresAt)
+        let record = KeyRecord(
+            keyID: id, consumerID: consumer.id, hash: APIKeyFormat.hash(key), createdAt: Date().timeIntervalSince1970, expiresAt: expiresAt)
         try pool.write { db in
-            try db.execute(sql: "INSERT INTO api_keys (id, consumer_id, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [record.keyID, record.consumerID, Data(record.hash), record.createdAt, record.expiresAt])
+            try db.execute(
+                sql: "INSERT INTO api_keys (id, consumer_id, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [record.keyID, record.consumerID, Data(record.hash), record.createdAt, record.expiresAt])
         }
         return (key, record)
     }
@@ -180,15 +197,17 @@ public final class SQLiteStore: Sendable {
 
     public func keys(consumer name: String? = nil) throws -> [(KeyRecord, consumer: String)] {
         try pool.read { db in
-            let sql = "SELECT k.*, c.name AS consumer_name FROM api_keys k JOIN consumers c ON c.id = k.consumer_id"
+            let sql =
+                "SELECT k.*, c.name AS consumer_name FROM api_keys k JOIN consumers c ON c.id = k.consumer_id"
                 + (name == nil ? "" : " WHERE c.name = ?") + " ORDER BY k.created_at"
             return try Row.fetchAll(db, sql: sql, arguments: name.map { [$0] } ?? []).map { (Self.key($0), $0["consumer_name"]) }
         }
     }
 
     static func key(_ row: Row) -> KeyRecord {
-        KeyRecord(keyID: row["id"], consumerID: row["consumer_id"], hash: Array(row["hash"] as Data),
-                  createdAt: row["created_at"], expiresAt: row["expires_at"], revokedAt: row["revoked_at"])
+        KeyRecord(
+            keyID: row["id"], consumerID: row["consumer_id"], hash: Array(row["hash"] as Data),
+            createdAt: row["created_at"], expiresAt: row["expires_at"], revokedAt: row["revoked_at"])
     }
 
     /// A change counter bumped by every write to consumers or keys.
@@ -230,7 +249,9 @@ public final class SQLiteStore: Sendable {
             var binder = CallRowBinder(try db.cachedStatement(sql: CallRowBinder.sql), resolveConflict: { try self.freeRequestID($0, db) })
             try binder.insert(&records, range)
             // Rows of one transaction get consecutive rowids: nothing else writes meanwhile.
-            try db.cachedStatement(sql: Self.addBatchSQL).execute(arguments: [binder.firstRow, binder.lastRow, binder.minTime, binder.maxTime])
+            try db.cachedStatement(sql: Self.addBatchSQL).execute(arguments: [
+                binder.firstRow, binder.lastRow, binder.minTime, binder.maxTime,
+            ])
             return binder.renamed
         }
     }
@@ -244,8 +265,11 @@ public final class SQLiteStore: Sendable {
         if let last = lastRepeat.withLock({ $0[base] }) {
             n = last + 1
         } else {
-            n = 2 + (try Int.fetchOne(db, sql: "SELECT count(*) FROM calls WHERE request_id > ? AND request_id < ?",
-                                      arguments: [base + "~", base + "\u{7F}"]) ?? 0)
+            n =
+                2
+                + (try Int.fetchOne(
+                    db, sql: "SELECT count(*) FROM calls WHERE request_id > ? AND request_id < ?",
+                    arguments: [base + "~", base + "\u{7F}"]) ?? 0)
         }
         var id = base + "~r" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
         for _ in 0..<64 {
@@ -319,7 +343,9 @@ public final class SQLiteStore: Sendable {
             let target = maxBytes - maxBytes / 10
             var removed = 0
             for _ in 0..<maxBatches where used > target {
-                guard let span = try Row.fetchOne(db, sql: "SELECT first_row, last_row FROM call_batches ORDER BY first_row LIMIT 1") else { break }
+                guard let span = try Row.fetchOne(db, sql: "SELECT first_row, last_row FROM call_batches ORDER BY first_row LIMIT 1") else {
+                    break
+                }
                 let first: Int64 = span[0], last: Int64 = span[1]
                 try db.execute(sql: "DELETE FROM calls WHERE rowid BETWEEN ? AND ?", arguments: [first, last])
                 removed += db.changesCount
@@ -371,10 +397,13 @@ public final class SQLiteStore: Sendable {
                 let first: Int64 = span[0], last: Int64 = span[1]
                 try db.execute(sql: "DELETE FROM calls WHERE rowid BETWEEN ? AND ? AND time < ?", arguments: [first, last, time])
                 removed += db.changesCount
-                let bounds = try Row.fetchOne(db, sql: "SELECT min(rowid), max(rowid), min(time), max(time) FROM calls WHERE rowid BETWEEN ? AND ?",
-                                              arguments: [first, last])
+                let bounds = try Row.fetchOne(
+                    db, sql: "SELECT min(rowid), max(rowid), min(time), max(time) FROM calls WHERE rowid BETWEEN ? AND ?",
+                    arguments: [first, last])
                 try db.execute(sql: "DELETE FROM call_batches WHERE first_row = ?", arguments: [first])
-                if let lo: Int64 = bounds?[0], let hi: Int64 = bounds?[1], let minTime: Double = bounds?[2], let maxTime: Double = bounds?[3] {
+                if let lo: Int64 = bounds?[0], let hi: Int64 = bounds?[1], let minTime: Double = bounds?[2],
+                    let maxTime: Double = bounds?[3]
+                {
                     try db.execute(sql: Self.addBatchSQL, arguments: [lo, hi, minTime, maxTime])
                 }
             }
@@ -389,10 +418,11 @@ public final class SQLiteStore: Sendable {
             return (try? decoder.decode([String].self, from: d)) ?? []
         }
         let trace = (row["trace"] as String?).flatMap { StoredTrace.read($0, decoder: decoder) }
-        return CallRecord(requestID: row["request_id"], time: row["time"], route: row["route"], consumer: row["consumer"], keyID: row["key_id"],
-                          client: row["client"], method: row["method"], path: row["path"], host: row["host"], status: row["status"],
-                          upstreamMillis: row["upstream_ms"], totalMillis: row["total_ms"], decidingCheck: row["check_id"], reason: row["reason"],
-                          detail: row["detail"], hint: row["hint"], required: list(row["required"]), presented: list(row["presented"]),
-                          trace: trace ?? DecisionTrace(), upstreamTarget: row["upstream_target"])
+        return CallRecord(
+            requestID: row["request_id"], time: row["time"], route: row["route"], consumer: row["consumer"], keyID: row["key_id"],
+            client: row["client"], method: row["method"], path: row["path"], host: row["host"], status: row["status"],
+            upstreamMillis: row["upstream_ms"], totalMillis: row["total_ms"], decidingCheck: row["check_id"], reason: row["reason"],
+            detail: row["detail"], hint: row["hint"], required: list(row["required"]), presented: list(row["presented"]),
+            trace: trace ?? DecisionTrace(), upstreamTarget: row["upstream_target"])
     }
 }

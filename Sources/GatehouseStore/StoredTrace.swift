@@ -17,8 +17,10 @@ enum StoredTrace {
         trace.entries.withUnsafeBufferPointer { entries in
             var n = 2
             for i in entries.indices {
-                n += 6 * (entries[i].check.utf8.count + entries[i].type.utf8.count + entries[i].note.utf8.count
-                    + (entries[i].reason?.rawValue.utf8.count ?? 0)) + 96
+                n +=
+                    6
+                    * (entries[i].check.utf8.count + entries[i].type.utf8.count + entries[i].note.utf8.count
+                        + (entries[i].reason?.rawValue.utf8.count ?? 0)) + 96
             }
             return n
         }
@@ -72,9 +74,11 @@ enum StoredTrace {
         let data = Data(text.utf8)
         if text.utf8.first == UInt8(ascii: "[") {
             guard let entries = try? decoder.decode([Entry].self, from: data) else { return nil }
-            return DecisionTrace(entries: entries.map {
-                TraceEntry(check: $0.c, type: $0.t, mode: $0.m ?? .enforce, outcome: $0.o, note: $0.n ?? "", reason: $0.r, micros: $0.u ?? 0)
-            })
+            return DecisionTrace(
+                entries: entries.map {
+                    TraceEntry(
+                        check: $0.c, type: $0.t, mode: $0.m ?? .enforce, outcome: $0.o, note: $0.n ?? "", reason: $0.r, micros: $0.u ?? 0)
+                })
         }
         return try? decoder.decode(DecisionTrace.self, from: data)
     }

@@ -23,7 +23,8 @@ enum CommandInjectionDetector {
         "last", "finger", "groups", "find", "head", "tail", "less", "more", "sort", "cut", "tr", "strings", "kill", "touch",
         "tee", "type", "dir", "net", "del", "copy", "move", "start", "ver", "set", "python", "python2", "python3", "perl",
         "ruby", "php", "lua", "node", "java", "jrunscript", "irb", "tclsh", "nice", "chroot", "time", "date",
-        "ln", "file", "stat", "df", "du", "free", "top", "arp", "route", "ip", "ss", "svc", "service", "vi", "vim", "nano", "ed", "man", "diff", "cmp", "shutdown", "reboot", "halt", "poweroff",
+        "ln", "file", "stat", "df", "du", "free", "top", "arp", "route", "ip", "ss", "svc", "service", "vi", "vim", "nano", "ed", "man",
+        "diff", "cmp", "shutdown", "reboot", "halt", "poweroff",
         "ftp", "sftp", "rsync", "at", "batch", "source", "unset", "export", "alias", "history", "readlink", "realpath",
         "basename", "dirname", "true", "false", "test", "yes", "sha1sum", "md5sum", "sha256sum", "rev", "column", "fold",
         "paste", "join", "split", "shuf", "seq", "bc", "dc", "getfacl", "whois", "arch", "dmesg", "lsmod", "modprobe", "insmod",
@@ -72,7 +73,9 @@ enum CommandInjectionDetector {
                     let inner = Decoding.lowercased(Array(s[(i + 2)..<close]))
                     if inner == Array("ifs".utf8) { break }
                     // `${PATH:0:1}`, `${HOME:0:1}`: a substring of a path variable, i.e. "/".
-                    if inner.starts(with: "path:0:1".utf8) || inner.starts(with: "home:0:1".utf8) || inner.starts(with: "pwd:0:1".utf8) { w.append(0x2F) }
+                    if inner.starts(with: "path:0:1".utf8) || inner.starts(with: "home:0:1".utf8) || inner.starts(with: "pwd:0:1".utf8) {
+                        w.append(0x2F)
+                    }
                     i = close + 1; obf = true; continue
                 }
                 let ifs = Array("ifs".utf8)
@@ -98,7 +101,8 @@ enum CommandInjectionDetector {
         if let slash = w.lastIndex(where: { $0 == 0x2F || $0 == 0x5C }) {
             // Only program directories make a path a program: `/bin/cat`, `/usr/bin/id`, `C:\Windows\System32\cmd.exe`.
             let dir = Array(w[...slash])
-            let programDir = Decoding.find("bin/", in: dir) != nil || Decoding.find("bin\\", in: dir) != nil
+            let programDir =
+                Decoding.find("bin/", in: dir) != nil || Decoding.find("bin\\", in: dir) != nil
                 || Decoding.find("system32", in: dir) != nil || (w.first == 0x2F && (w.contains(0x3F) || w.contains(0x2A)))
             guard programDir else { return ("", false, false) }
             base = Array(w[(slash + 1)...]); path = true
@@ -106,7 +110,9 @@ enum CommandInjectionDetector {
         if base.count > 4, base.suffix(4).elementsEqual(".exe".utf8) { base.removeLast(4) }
         // `/???/c?t`, `/b*/ca*`: a path of letters and wildcards only, with at least two wildcards.
         let wildcards = w.reduce(0) { $0 + ($1 == 0x3F || $1 == 0x2A ? 1 : 0) }
-        let glob = wildcards >= 2 && w.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2F || $0 == 0x3F || $0 == 0x2A || ($0 >= 0x30 && $0 <= 0x39) }
+        let glob =
+            wildcards >= 2
+            && w.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2F || $0 == 0x3F || $0 == 0x2A || ($0 >= 0x30 && $0 <= 0x39) }
         return (String(decoding: base, as: UTF8.self), path, glob)
     }
 
@@ -132,29 +138,42 @@ enum CommandInjectionDetector {
             while i < n, isSpace(s[i]) { i += 1 }
             guard i < n else { break }
             let c = s[i]
-            if c == 0x3B || c == 0x7C || c == 0x26 || c == 0x0A || c == 0x0D || c == 0x60 || c == 0x29 { if words == 0 { return (false, true, i, 0) }; shellish = shellish || c != 0x0A && c != 0x0D; break }
+            if c == 0x3B || c == 0x7C || c == 0x26 || c == 0x0A || c == 0x0D || c == 0x60 || c == 0x29 {
+                if words == 0 { return (false, true, i, 0) }; shellish = shellish || c != 0x0A && c != 0x0D; break
+            }
             if c == 0x3E || c == 0x3C { shellish = true; break }
             let (w, e, obf) = shellWord(s, i)
             if e == i { i += 1; continue }
             words += 1
             if obf && !w.isEmpty && (s[i] != 0x22 && s[i] != 0x27) { shellish = true }
             var neutral = false
-            if words == 1, let subs = subcommands[program], subs.contains(String(decoding: w, as: UTF8.self)) { shellish = true; neutral = true }
+            if words == 1, let subs = subcommands[program], subs.contains(String(decoding: w, as: UTF8.self)) {
+                shellish = true; neutral = true
+            }
             if w.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) || s[i] == 0x22 || s[i] == 0x27 { neutral = true }
             let before = shellish
             shellish = false
             if let f = w.first {
-                if f == 0x2D, w.count >= 2, w.count <= 24 { shellish = true }  // -la, --help
-                else if f == 0x2F, w.count >= 2 { shellish = true }  // /etc/passwd
-                else if f == 0x7E || f == 0x24 || f == 0x2A || f == 0x2E && w.count > 1 { shellish = true }
-                else if w.contains(0x2F) || w.contains(0x5C) || w.contains(0x3D) && program != "set" { shellish = true }
-                else if w.contains(0x2E), w.contains(where: { $0 >= 0x30 && $0 <= 0x39 }) || w.count >= 3 && w.last != 0x2E { shellish = true }  // 10.0.0.1, file.txt
+                if f == 0x2D, w.count >= 2, w.count <= 24 {
+                    shellish = true
+                }  // -la, --help
+                else if f == 0x2F, w.count >= 2 {
+                    shellish = true
+                }  // /etc/passwd
+                else if f == 0x7E || f == 0x24 || f == 0x2A || f == 0x2E && w.count > 1 {
+                    shellish = true
+                } else if w.contains(0x2F) || w.contains(0x5C) || w.contains(0x3D) && program != "set" {
+                    shellish = true
+                } else if w.contains(0x2E), w.contains(where: { $0 >= 0x30 && $0 <= 0x39 }) || w.count >= 3 && w.last != 0x2E {
+                    shellish = true
+                }  // 10.0.0.1, file.txt
                 else if w.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), words == 1 {
                     var k = e
                     while k < n, isSpace(s[k]) { k += 1 }
                     if k == n || isMeta(s[k]) { shellish = true }  // `sleep 5`, `ping 3` then end or separator
+                } else if f == 0x22 || f == 0x27 || s[i] == 0x22 || s[i] == 0x27 {
+                    shellish = shellish || program == "echo" || program == "printf"
                 }
-                else if f == 0x22 || f == 0x27 || s[i] == 0x22 || s[i] == 0x27 { shellish = shellish || program == "echo" || program == "printf" }
             }
             if !shellish && !neutral { plain += 1 }
             shellish = shellish || before
@@ -166,7 +185,9 @@ enum CommandInjectionDetector {
 
     static func scan(_ s0: [UInt8], kind: FieldSource, bytes set: ByteSet, into out: inout [PatternMatch]) {
         guard s0.count >= 2 else { return }
-        let hasMeta = set.has(0x3B) || set.has(0x7C) || set.has(0x26) || set.has(0x0A) || set.has(0x0D) || set.has(0x60) || set.has(0x28) || set.has(0x29) || set.has(0x3C) || set.has(0x3E)
+        let hasMeta =
+            set.has(0x3B) || set.has(0x7C) || set.has(0x26) || set.has(0x0A) || set.has(0x0D) || set.has(0x60) || set.has(0x28)
+            || set.has(0x29) || set.has(0x3C) || set.has(0x3E)
         let hasDollar = set.has(0x24), hasParen = set.has(0x28), hasLT = set.has(0x3C)
         let low = s0  // the engine passes the lowercased form
         if !hasMeta, !hasDollar, !hasParen, !hasLT, !set.has(0x2F), !set.has(0x7B) {
@@ -188,7 +209,9 @@ enum CommandInjectionDetector {
             var t: [UInt8] = []
             var i = 0
             while i < low.count {
-                if low[i] == 0x24, i + 5 < low.count, low[i + 1] == 0x7B, low[(i + 2)...(i + 5)].elementsEqual("ifs}".utf8) { t.append(0x20); i += 6; continue }
+                if low[i] == 0x24, i + 5 < low.count, low[i + 1] == 0x7B, low[(i + 2)...(i + 5)].elementsEqual("ifs}".utf8) {
+                    t.append(0x20); i += 6; continue
+                }
                 if low[i] == 0x24, i + 3 < low.count, low[(i + 1)...(i + 3)].elementsEqual("ifs".utf8) { t.append(0x20); i += 4; continue }
                 t.append(s0[i])
                 i += 1
@@ -237,16 +260,23 @@ enum CommandInjectionDetector {
             // without building the shell word.
             var k = j
             while k < n, (s[k] >= 0x61 && s[k] <= 0x7A) || (s[k] >= 0x30 && s[k] <= 0x39) || s[k] == 0x5F || s[k] == 0x2D { k += 1 }
-            if k > j, k == n || isSpace(s[k]) || isMeta(s[k]) || s[k] == 0x2C || s[k] == 0x2E && !(k + 1 < n && (s[k + 1] >= 0x61 && s[k + 1] <= 0x7A)) || s[k] == 0x21 || s[k] == 0x3F || s[k] == 0x3A
-                || s[k] == 0x27 && contraction(s, k),
-               !programHashes.contains(SQLLexicon.hash(s[j..<k])) {
+            if k > j,
+                k == n || isSpace(s[k]) || isMeta(s[k]) || s[k] == 0x2C
+                    || s[k] == 0x2E && !(k + 1 < n && (s[k + 1] >= 0x61 && s[k + 1] <= 0x7A)) || s[k] == 0x21 || s[k] == 0x3F
+                    || s[k] == 0x3A
+                    || s[k] == 0x27 && contraction(s, k),
+                !programHashes.contains(SQLLexicon.hash(s[j..<k]))
+            {
                 continue
             }
             let (w, e, obf) = shellWord(s, j)
             guard !w.isEmpty, w.count <= 40 else { continue }
             let (name, isPath, glob) = programName(w)
             if glob, isPath, w.first == 0x2F, w.count >= 4 {
-                out.append(PatternMatch(rule: "932100", start: max(0, pos - 1), end: min(n, e + 30), message: "globbed program path \(String(decoding: w, as: UTF8.self))"))
+                out.append(
+                    PatternMatch(
+                        rule: "932100", start: max(0, pos - 1), end: min(n, e + 30),
+                        message: "globbed program path \(String(decoding: w, as: UTF8.self))"))
                 return
             }
             guard programs.contains(name) else { continue }
@@ -280,7 +310,10 @@ enum CommandInjectionDetector {
                 }
                 continue
             }
-            if sep == "`", !obf, !isPath, precededByProse(s, pos - 1) || pos >= 2 && s[pos - 2] == 0x20 && pos - 2 > 0 && (s[pos - 3] | 0x20) >= 0x61 && (s[pos - 3] | 0x20) <= 0x7A {
+            if sep == "`", !obf, !isPath,
+                precededByProse(s, pos - 1)
+                    || pos >= 2 && s[pos - 2] == 0x20 && pos - 2 > 0 && (s[pos - 3] | 0x20) >= 0x61 && (s[pos - 3] | 0x20) <= 0x7A
+            {
                 // Markdown inline code in prose ("run `ls -la` here") is not a substitution.
                 out.append(PatternMatch(rule: "932170", start: start, end: excerptEnd, message: "inline code `\(name)` in text"))
                 continue
@@ -326,7 +359,10 @@ enum CommandInjectionDetector {
         return j - q - 1 >= 1 && j - q - 1 <= 2 && (j == s.count || isSpace(s[j]) || s[j] == 0x2E || s[j] == 0x2C)
     }
 
-    static let filters: Set<String> = ["grep", "egrep", "fgrep", "sort", "head", "tail", "wc", "awk", "sed", "cut", "tr", "uniq", "less", "more", "xargs", "tee", "jq", "column"]
+    static let filters: Set<String> = [
+        "grep", "egrep", "fgrep", "sort", "head", "tail", "wc", "awk", "sed", "cut", "tr", "uniq", "less", "more", "xargs", "tee", "jq",
+        "column",
+    ]
 
     /// The segment before a pipe at `bar` (back to a backtick, separator or the start) holds
     /// several words and a flag: `git log --oneline | head`.
@@ -334,7 +370,9 @@ enum CommandInjectionDetector {
         var b = bar - 1
         var words = 0, flag = false, inWord = false
         while b >= 0, s[b] != 0x60, s[b] != 0x3B, s[b] != 0x0A, s[b] != 0x7C, s[b] != 0x26 {
-            if isSpace(s[b]) { inWord = false } else {
+            if isSpace(s[b]) {
+                inWord = false
+            } else {
                 if !inWord { words += 1; inWord = true }
                 if s[b] == 0x2D, b == 0 || isSpace(s[b - 1]) { flag = true }
             }
@@ -353,7 +391,11 @@ enum CommandInjectionDetector {
 
     static let startBare: Set<String> = ["whoami", "ifconfig", "ipconfig", "systeminfo", "netstat", "printenv", "tasklist"]
 
-    static let windowsOnly: Set<String> = ["cmd", "powershell", "pwsh", "certutil", "bitsadmin", "wmic", "tasklist", "taskkill", "systeminfo", "reg", "schtasks", "netsh", "mshta", "rundll32", "regsvr32", "cscript", "wscript", "findstr", "icacls", "ipconfig", "dir", "type", "del", "copy", "move", "ver", "net", "tracert"]
+    static let windowsOnly: Set<String> = [
+        "cmd", "powershell", "pwsh", "certutil", "bitsadmin", "wmic", "tasklist", "taskkill", "systeminfo", "reg", "schtasks", "netsh",
+        "mshta", "rundll32", "regsvr32", "cscript", "wscript", "findstr", "icacls", "ipconfig", "dir", "type", "del", "copy", "move", "ver",
+        "net", "tracert",
+    ]
 
     /// "Wait; sleep" ends prose with a word; "x;sleep" and "1; sleep" are injections.
     static func precededByProse(_ s: [UInt8], _ sepAt: Int) -> Bool {
@@ -389,12 +431,18 @@ enum CommandInjectionDetector {
             while i + 1 < t.count {
                 // The closing brace is looked for within 256 bytes: nested lookups are short, and an
                 // unbounded search would make `${${${…` quadratic.
-                if t[i] == 0x24, t[i + 1] == 0x7B, let close = t[(i + 2)..<min(t.count, i + 258)].firstIndex(of: 0x7D), !t[(i + 2)..<close].contains(0x24) {
+                if t[i] == 0x24, t[i + 1] == 0x7B, let close = t[(i + 2)..<min(t.count, i + 258)].firstIndex(of: 0x7D),
+                    !t[(i + 2)..<close].contains(0x24)
+                {
                     let inner = Array(t[(i + 2)..<close])
                     var rep: [UInt8]? = nil
-                    if let d = Decoding.find([0x3A, 0x2D], in: inner) { rep = Array(inner[(d + 2)...]) }
-                    else if inner.starts(with: "lower:".utf8) { rep = Array(inner.dropFirst(6)) }
-                    else if inner.starts(with: "upper:".utf8) { rep = Decoding.lowercased(Array(inner.dropFirst(6))) }
+                    if let d = Decoding.find([0x3A, 0x2D], in: inner) {
+                        rep = Array(inner[(d + 2)...])
+                    } else if inner.starts(with: "lower:".utf8) {
+                        rep = Array(inner.dropFirst(6))
+                    } else if inner.starts(with: "upper:".utf8) {
+                        rep = Decoding.lowercased(Array(inner.dropFirst(6)))
+                    }
                     if let rep {
                         t.replaceSubrange(i...close, with: rep)
                         changed = true
@@ -414,9 +462,14 @@ enum CommandInjectionDetector {
             out.append(PatternMatch(rule: "932150", start: first, end: min(n, first + 60), message: "obfuscated JNDI lookup"))
             return
         }
-        for key in ["#_memberaccess", "@java.lang.runtime@", "getruntime()", "t(java.lang", "new java.lang.processbuilder", "#context[", "(#cmd=", "ognlcontext"] {
+        for key in [
+            "#_memberaccess", "@java.lang.runtime@", "getruntime()", "t(java.lang", "new java.lang.processbuilder", "#context[", "(#cmd=",
+            "ognlcontext",
+        ] {
             if let at = Decoding.find(Array(key.utf8), in: s) {
-                out.append(PatternMatch(rule: "932150", start: min(first, at), end: min(n, at + 60), message: "expression language reaching the runtime"))
+                out.append(
+                    PatternMatch(
+                        rule: "932150", start: min(first, at), end: min(n, at + 60), message: "expression language reaching the runtime"))
                 return
             }
         }
@@ -431,7 +484,9 @@ enum CommandInjectionDetector {
         guard b < 0 || s[b] == 0x3D || s[b] == 0x3A || s[b] == 0x22 || s[b] == 0x27 else { return }
         var k = at + 2
         while k < s.count, isSpace(s[k]) { k += 1 }
-        guard k < s.count, s[k] == 0x7B, let close = s[k...].firstIndex(of: 0x7D), s[k..<close].contains(0x3B) || s[k..<close].contains(0x3A) else { return }
+        guard k < s.count, s[k] == 0x7B, let close = s[k...].firstIndex(of: 0x7D),
+            s[k..<close].contains(0x3B) || s[k..<close].contains(0x3A)
+        else { return }
         out.append(PatternMatch(rule: "932130", start: at, end: min(s.count, close + 40), message: "function definition () { …; }"))
     }
 
@@ -447,12 +502,17 @@ enum CommandInjectionDetector {
     static func scanCode(_ s: [UInt8], into out: inout [PatternMatch]) {
         for (ci, call) in codeCalls.enumerated() {
             let p = codeCallBytes[ci]
-            if let at = Decoding.find(p, in: s), at == 0 || !SQLTokenizer.isWordByte(s[at - 1]) || call.hasPrefix("$") || call.hasPrefix("os.") {
+            if let at = Decoding.find(p, in: s),
+                at == 0 || !SQLTokenizer.isWordByte(s[at - 1]) || call.hasPrefix("$") || call.hasPrefix("os.")
+            {
                 // Arguments must be code: a quote, a variable or a call inside, not prose in brackets.
                 let e = at + p.count
                 if call.hasSuffix("("), e < s.count {
                     let c = s[e]
-                    guard c == 0x22 || c == 0x27 || c == 0x24 || c == 0x60 || SQLTokenizer.isWordByte(c) && s[e...].prefix(40).contains(0x28) || c == 0x29 && call.hasPrefix("runtime") else { continue }
+                    guard
+                        c == 0x22 || c == 0x27 || c == 0x24 || c == 0x60 || SQLTokenizer.isWordByte(c) && s[e...].prefix(40).contains(0x28)
+                            || c == 0x29 && call.hasPrefix("runtime")
+                    else { continue }
                 }
                 out.append(PatternMatch(rule: "932160", start: at, end: min(s.count, at + 50), message: "code execution \(call)"))
                 return

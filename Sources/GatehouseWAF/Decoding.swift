@@ -35,7 +35,10 @@ enum Decoding {
             if bytes[i] == 0x25 {
                 if i + 2 < n, hex(bytes[i + 1]) != nil, hex(bytes[i + 2]) != nil { return true }
                 if i + 5 < n, bytes[i + 1] | 0x20 == 0x75, hex(bytes[i + 2]) != nil, hex(bytes[i + 3]) != nil,
-                   hex(bytes[i + 4]) != nil, hex(bytes[i + 5]) != nil { return true }
+                    hex(bytes[i + 4]) != nil, hex(bytes[i + 5]) != nil
+                {
+                    return true
+                }
             }
             i += 1
         }
@@ -58,7 +61,7 @@ enum Decoding {
                             continue
                         }
                         if i + 5 < n, bytes[i + 1] | 0x20 == 0x75, let a = hex(bytes[i + 2]), let b = hex(bytes[i + 3]),
-                           let c2 = hex(bytes[i + 4]), let d = hex(bytes[i + 5])
+                            let c2 = hex(bytes[i + 4]), let d = hex(bytes[i + 5])
                         {
                             var tmp: [UInt8] = []
                             appendUTF8(UInt32(a) << 12 | UInt32(b) << 8 | UInt32(c2) << 4 | UInt32(d), to: &tmp)
@@ -268,7 +271,9 @@ enum Decoding {
         let absolute = unified.first == 0x2F
         for seg in unified.split(separator: 0x2F, omittingEmptySubsequences: true) {
             if seg.count == 1, seg.first == 0x2E { continue }
-            if seg.count >= 2, seg.allSatisfy({ $0 == 0x2E }) || (seg.count == 3 && seg.first == 0x2E && seg.dropFirst().first == 0x2E && seg.last == 0x3B) {
+            if seg.count >= 2,
+                seg.allSatisfy({ $0 == 0x2E }) || (seg.count == 3 && seg.first == 0x2E && seg.dropFirst().first == 0x2E && seg.last == 0x3B)
+            {
                 if segments.isEmpty { escapes += 1 } else { segments.removeLast() }
                 continue
             }
@@ -345,7 +350,10 @@ struct ByteSet: Sendable {
 
     @inline(__always) mutating func insert(_ c: UInt8) {
         let bit = UInt64(1) << UInt64(c & 63)
-        withUnsafeMutableBytes(of: &w) { $0.storeBytes(of: $0.load(fromByteOffset: Int(c >> 6) * 8, as: UInt64.self) | bit, toByteOffset: Int(c >> 6) * 8, as: UInt64.self) }
+        withUnsafeMutableBytes(of: &w) {
+            $0.storeBytes(
+                of: $0.load(fromByteOffset: Int(c >> 6) * 8, as: UInt64.self) | bit, toByteOffset: Int(c >> 6) * 8, as: UInt64.self)
+        }
     }
 
     @inline(__always) func has(_ c: UInt8) -> Bool {

@@ -114,11 +114,16 @@ enum RequestParser {
             let plainName = !rawName.contains(0x25) && !rawName.contains(0x2B)
             let nameBytes = plainName ? Array(rawName) : Decoding.percentDecode(Array(rawName), plusAsSpace: true, flags: &f)
             if needsNameInspection(nameBytes) {
-                out.fields.append(InspectedField(prefix: prefix, key: nameBytes, suffix: ":name", kind: .argName, raw: Array(rawName), urlEncoded: true, plusAsSpace: true))
+                out.fields.append(
+                    InspectedField(
+                        prefix: prefix, key: nameBytes, suffix: ":name", kind: .argName, raw: Array(rawName), urlEncoded: true,
+                        plusAsSpace: true))
             }
             if !rawValue.isEmpty {
-                out.fields.append(InspectedField(prefix: prefix, key: nameBytes, suffix: "", kind: prefix == "body." ? .bodyValue : .queryValue,
-                                                 raw: Array(rawValue), urlEncoded: true, plusAsSpace: true))
+                out.fields.append(
+                    InspectedField(
+                        prefix: prefix, key: nameBytes, suffix: "", kind: prefix == "body." ? .bodyValue : .queryValue,
+                        raw: Array(rawValue), urlEncoded: true, plusAsSpace: true))
             }
         }
     }
@@ -151,7 +156,8 @@ enum RequestParser {
                     out.argCount += 1
                     if leaf.isKey {
                         if needsNameInspection(leaf.value) {
-                            out.fields.append(InspectedField(name: "body." + leaf.path + ":name", kind: .argName, raw: leaf.value, urlEncoded: false))
+                            out.fields.append(
+                                InspectedField(name: "body." + leaf.path + ":name", kind: .argName, raw: leaf.value, urlEncoded: false))
                         }
                     } else {
                         out.fields.append(InspectedField(name: "body." + leaf.path, kind: .bodyValue, raw: leaf.value, urlEncoded: false))
@@ -239,7 +245,8 @@ enum RequestParser {
         out.argCount += 1
         let value = Array(arr[min(bodyStart, arr.count)...])
         if let filename {
-            out.fields.append(InspectedField(name: "body." + name + ":filename", kind: .filename, raw: Array(filename.utf8), urlEncoded: false))
+            out.fields.append(
+                InspectedField(name: "body." + name + ":filename", kind: .filename, raw: Array(filename.utf8), urlEncoded: false))
             // File contents are data, not parameters; only text parts the application will read as text are inspected.
             if !(partType.hasPrefix("text/") || partType.isEmpty) || value.contains(0) { return }
         }
@@ -289,7 +296,9 @@ struct JSONLeaves {
             if i < bytes.count, bytes[i] == 0x7D { i += 1; return true }
             while true {
                 skipWS()
-                guard i < bytes.count, bytes[i] == 0x22, let key = parseString() else { error = "expected a key at byte \(i)"; return false }
+                guard i < bytes.count, bytes[i] == 0x22, let key = parseString() else {
+                    error = "expected a key at byte \(i)"; return false
+                }
                 let keyName = String(decoding: key, as: UTF8.self)
                 let p = path.isEmpty ? keyName : path + "." + keyName
                 leaves.append(Leaf(path: p, value: key, isKey: true))
@@ -323,8 +332,10 @@ struct JSONLeaves {
             return true
         default:
             let start = i
-            while i < bytes.count, !(bytes[i] == 0x2C || bytes[i] == 0x7D || bytes[i] == 0x5D || bytes[i] == 0x20
-                || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09) { i += 1 }
+            while i < bytes.count,
+                !(bytes[i] == 0x2C || bytes[i] == 0x7D || bytes[i] == 0x5D || bytes[i] == 0x20
+                    || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09)
+            { i += 1 }
             let lit = bytes[start..<i]
             if lit.isEmpty { error = "unexpected '\(Character(Unicode.Scalar(bytes[i])))' at byte \(i)"; return false }
             let s = String(decoding: lit, as: UTF8.self)
@@ -353,15 +364,16 @@ struct JSONLeaves {
                 case 0x66: out.append(0x0C)
                 case 0x75:
                     guard i + 4 <= bytes.count, let a = Decoding.hex(bytes[i]), let b = Decoding.hex(bytes[i + 1]),
-                          let c2 = Decoding.hex(bytes[i + 2]), let d = Decoding.hex(bytes[i + 3]) else {
+                        let c2 = Decoding.hex(bytes[i + 2]), let d = Decoding.hex(bytes[i + 3])
+                    else {
                         error = "bad \\u escape at byte \(i)"; return nil
                     }
                     var v = UInt32(a) << 12 | UInt32(b) << 8 | UInt32(c2) << 4 | UInt32(d)
                     i += 4
                     // Surrogate pair.
                     if v >= 0xD800, v < 0xDC00, i + 6 <= bytes.count, bytes[i] == 0x5C, bytes[i + 1] == 0x75,
-                       let a2 = Decoding.hex(bytes[i + 2]), let b2 = Decoding.hex(bytes[i + 3]),
-                       let c3 = Decoding.hex(bytes[i + 4]), let d2 = Decoding.hex(bytes[i + 5])
+                        let a2 = Decoding.hex(bytes[i + 2]), let b2 = Decoding.hex(bytes[i + 3]),
+                        let c3 = Decoding.hex(bytes[i + 4]), let d2 = Decoding.hex(bytes[i + 5])
                     {
                         let lo = UInt32(a2) << 12 | UInt32(b2) << 8 | UInt32(c3) << 4 | UInt32(d2)
                         if lo >= 0xDC00, lo < 0xE000 { v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00); i += 6 }

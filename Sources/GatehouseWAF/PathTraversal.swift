@@ -21,7 +21,10 @@ enum PathTraversalDetector {
         "appsettings.json", "application.properties", ".dockerenv", "server.xml",
         "tomcat-users.xml", "phpinfo.php", ".bash_profile", "credentials.json", "secrets.yml", "id_rsa.pub", "docker-compose.yml",
     ]
-    static let wrappers: [String] = ["php://", "phar://", "zip://", "expect://", "glob://", "compress.zlib://", "compress.bzip2://", "ogg://", "rar://", "jar:file:", "data://text"]
+    static let wrappers: [String] = [
+        "php://", "phar://", "zip://", "expect://", "glob://", "compress.zlib://", "compress.bzip2://", "ogg://", "rar://", "jar:file:",
+        "data://text",
+    ]
 
     /// `value` is already ASCII-lowercased.
     static func scan(_ value: [UInt8], kind: FieldSource, bytes set: ByteSet, into out: inout [PatternMatch]) {
@@ -55,15 +58,22 @@ enum PathTraversalDetector {
             }
             i += 1
         }
-        let pathLike = kind == .path || kind == .filename || startsWithTraversal || segments > 0
+        let pathLike =
+            kind == .path || kind == .filename || startsWithTraversal || segments > 0
             || s.first == 0x2F || s.first == 0x7E || (n > 2 && s[1] == 0x3A && s[2] == 0x2F) || !set.has(0x20)
         // Two levels inside text with spaces ("import x from '../../lib'") is a code snippet unless it
         // reaches a sensitive file (checked below); three or more, or any in a bare path value, climbs.
         let inText = set.has(0x20) && kind != .path && kind != .filename
         if segments >= 3 || (segments == 2 && !inText) || (segments == 1 && (kind == .path || kind == .filename)) {
-            out.append(PatternMatch(rule: "930100", start: first, end: min(n, first + 60), message: "path traversal (\(segments) `..` segment\(segments == 1 ? "" : "s"))"))
+            out.append(
+                PatternMatch(
+                    rule: "930100", start: first, end: min(n, first + 60),
+                    message: "path traversal (\(segments) `..` segment\(segments == 1 ? "" : "s"))"))
         } else if segments >= 1 {
-            out.append(PatternMatch(rule: "930110", start: first, end: min(n, first + 60), message: segments == 1 ? "one `..` segment" : "`..` segments in text"))
+            out.append(
+                PatternMatch(
+                    rule: "930110", start: first, end: min(n, first + 60),
+                    message: segments == 1 ? "one `..` segment" : "`..` segments in text"))
         }
         if hasColon {
             for (k, w) in wrapperBytes.enumerated() {
@@ -140,7 +150,8 @@ enum PathTraversalDetector {
             // Without a slash in the value, only its start or a dot-file name can be a path segment.
             if slashless, i > 0, s[i] != 0x2E { i += 1; continue }
             let before: UInt8 = i == 0 ? 0x2F : s[i - 1]
-            let boundary = before == 0x2F || before == 0x3D || before == 0x3A || before == 0x7E || before == 0x22 || before == 0x27 || before <= 0x20
+            let boundary =
+                before == 0x2F || before == 0x3D || before == 0x3A || before == 0x7E || before == 0x22 || before == 0x27 || before <= 0x20
             let bucket = table.byFirst[Int(s[i])]
             if boundary, !bucket.isEmpty {
                 for (p, idx) in bucket where i + p.count <= n {
@@ -156,7 +167,9 @@ enum PathTraversalDetector {
                     let after = s[e]
                     if name == ".git" { if after == 0x2F { return (i, p.count, name) } else { continue } }
                     if name == ".env", after == 0x2E { return (i, p.count, name) }  // .env.local, .env.production
-                    if after == 0x2F || after == 0x3F || after == 0x23 || after == 0x3B || after == 0x26 || after <= 0x20 || after == 0x22 || after == 0x27 {
+                    if after == 0x2F || after == 0x3F || after == 0x23 || after == 0x3B || after == 0x26 || after <= 0x20 || after == 0x22
+                        || after == 0x27
+                    {
                         return (i, p.count, name)
                     }
                 }

@@ -99,10 +99,22 @@ enum SQLLexicon {
         (.end, "end"),
         (.exists, "exists"),
         (.timeFunc, "sleep benchmark pg_sleep randomblob receive_message"),
-        (.errorFunc, "extractvalue updatexml name_const gtid_subset gtid_subtract xmltype exp json_keys polygon multipoint geometrycollection linestring multilinestring multipolygon ctxsys utl_inaddr drithsx get_host_name get_host_address"),
-        (.infoFunc, "version current_user system_user session_user database db_name host_name suser_name suser_sname user_name load_file pg_read_file pg_ls_dir lo_import sys_eval sys_exec is_srvrolemember current_database"),
-        (.sqlFunc, "ascii substr substring mid ord hex unhex char chr nchar concat concat_ws group_concat length len count cast convert ifnull isnull nvl coalesce elt make_set instr locate position lpad rpad left right reverse md5 sha1 rand floor bin conv char_length unicode string_agg listagg"),
-        (.sysObject, "information_schema sysobjects syscolumns sysdatabases sys pg_shadow pg_catalog pg_user pg_tables sqlite_master sqlite_schema all_tables user_tables all_tab_columns xp_cmdshell xp_dirtree xp_regread sp_executesql sp_oacreate openrowset opendatasource dbms_pipe dbms_lock utl_http mysql msysobjects"),
+        (
+            .errorFunc,
+            "extractvalue updatexml name_const gtid_subset gtid_subtract xmltype exp json_keys polygon multipoint geometrycollection linestring multilinestring multipolygon ctxsys utl_inaddr drithsx get_host_name get_host_address"
+        ),
+        (
+            .infoFunc,
+            "version current_user system_user session_user database db_name host_name suser_name suser_sname user_name load_file pg_read_file pg_ls_dir lo_import sys_eval sys_exec is_srvrolemember current_database"
+        ),
+        (
+            .sqlFunc,
+            "ascii substr substring mid ord hex unhex char chr nchar concat concat_ws group_concat length len count cast convert ifnull isnull nvl coalesce elt make_set instr locate position lpad rpad left right reverse md5 sha1 rand floor bin conv char_length unicode string_agg listagg"
+        ),
+        (
+            .sysObject,
+            "information_schema sysobjects syscolumns sysdatabases sys pg_shadow pg_catalog pg_user pg_tables sqlite_master sqlite_schema all_tables user_tables all_tab_columns xp_cmdshell xp_dirtree xp_regread sp_executesql sp_oacreate openrowset opendatasource dbms_pipe dbms_lock utl_http mysql msysobjects"
+        ),
     ]
 
     static let words: WordTable = {
@@ -194,7 +206,8 @@ struct SQLTokenizer {
                     while j < n, Decoding.hex(s[j]) != nil { j += 1 }
                 } else {
                     while j < n, (s[j] >= 0x30 && s[j] <= 0x39) || s[j] == 0x2E { j += 1 }
-                    if j < n, s[j] | 0x20 == 0x65, j + 1 < n, (s[j + 1] >= 0x30 && s[j + 1] <= 0x39) || s[j + 1] == 0x2D || s[j + 1] == 0x2B {
+                    if j < n, s[j] | 0x20 == 0x65, j + 1 < n, (s[j + 1] >= 0x30 && s[j + 1] <= 0x39) || s[j + 1] == 0x2D || s[j + 1] == 0x2B
+                    {
                         j += 2
                         while j < n, s[j] >= 0x30, s[j] <= 0x39 { j += 1 }
                     }
@@ -316,7 +329,9 @@ struct SQLAnalysis {
 
     func word(_ i: Int) -> SQLWord { i < t.count && t[i].kind == .word ? t[i].word : .none }
     func kind(_ i: Int) -> SQLToken.Kind? { i < t.count ? t[i].kind : nil }
-    func isKW(_ i: Int, _ w: SQLWord) -> Bool { i < t.count && t[i].word == w && (t[i].kind == .word || t[i].kind == .logicOp || t[i].kind == .compare) }
+    func isKW(_ i: Int, _ w: SQLWord) -> Bool {
+        i < t.count && t[i].word == w && (t[i].kind == .word || t[i].kind == .logicOp || t[i].kind == .compare)
+    }
 
     /// Index after the parenthesised group opening at `i` (unclosed groups run to the end).
     func skipGroup(_ i: Int) -> Int {
@@ -335,7 +350,9 @@ struct SQLAnalysis {
         var j = from
         while j < to {
             let k = t[j].kind
-            let isValue = k == .number || k == .string || k == .variable || (k == .word && t[j].word != .asKw && t[j].word != .from && t[j].word != .select && t[j].word != .whereKw)
+            let isValue =
+                k == .number || k == .string || k == .variable
+                || (k == .word && t[j].word != .asKw && t[j].word != .from && t[j].word != .select && t[j].word != .whereKw)
             if isValue && prevValue {
                 // `CAST(x AS int)`, `CONVERT(int, x)` and `x alias` are fine in SQL; prose is not two words
                 // twice in a row, so only reject value-value pairs that are not a keyword alias.
@@ -352,7 +369,10 @@ struct SQLAnalysis {
     func operand(_ i0: Int, _ info: inout ExprInfo) -> Int? {
         var i = i0
         // Unary prefixes.
-        while i < t.count, (t[i].kind == .arith && (s[t[i].start] == 0x2D || s[t[i].start] == 0x2B || s[t[i].start] == 0x7E || s[t[i].start] == 0x21)) || isKW(i, .not) || (t[i].kind == .word && t[i].word == .not) {
+        while i < t.count,
+            (t[i].kind == .arith && (s[t[i].start] == 0x2D || s[t[i].start] == 0x2B || s[t[i].start] == 0x7E || s[t[i].start] == 0x21))
+                || isKW(i, .not) || (t[i].kind == .word && t[i].word == .not)
+        {
             i += 1
         }
         guard i < t.count else { return nil }
@@ -378,7 +398,8 @@ struct SQLAnalysis {
             if valuesSeparated(i + 1, max(i + 1, end - 1)) || info.subquery {
                 info.call = info.call || info.subquery
                 // A group holding a comparison or a call is an expression, not prose in brackets.
-                for k in (i + 1)..<max(i + 1, end - 1) where t[k].kind == .compare || (t[k].kind == .word && k + 1 < t.count && t[k + 1].kind == .lparen) {
+                for k in (i + 1)..<max(i + 1, end - 1)
+                where t[k].kind == .compare || (t[k].kind == .word && k + 1 < t.count && t[k + 1].kind == .lparen) {
                     if t[k].kind == .compare { info.compare = true } else { info.call = true }
                 }
                 return end
@@ -405,7 +426,9 @@ struct SQLAnalysis {
                 info.call = true
                 return end
             }
-            if tok.word != .none && tok.word != .objectKind && tok.word != .infoFunc && tok.word != .sysObject && tok.word != .timeFunc && tok.word != .errorFunc && tok.word != .sqlFunc {
+            if tok.word != .none && tok.word != .objectKind && tok.word != .infoFunc && tok.word != .sysObject && tok.word != .timeFunc
+                && tok.word != .errorFunc && tok.word != .sqlFunc
+            {
                 return nil  // a keyword is not an operand
             }
             return j
@@ -420,15 +443,20 @@ struct SQLAnalysis {
         var steps = 0
         while i < t.count {
             let k = t[i].kind
-            if k == .logicOp { sawLogic = true; i += 1 }
-            else if k == .compare {
+            if k == .logicOp {
+                sawLogic = true; i += 1
+            } else if k == .compare {
                 info.compare = true
                 i += 1
                 if t[i - 1].word == .compareWord, isKW(i, .not) { i += 1 }
                 if i < t.count, t[i].kind == .compare, t[i].word == .compareWord { i += 1 }  // SOUNDS LIKE
-            } else if k == .arith { i += 1 }
-            else if k == .word, t[i].word == .not, i + 1 < t.count, t[i + 1].kind == .compare { i += 1; continue }
-            else { break }
+            } else if k == .arith {
+                i += 1
+            } else if k == .word, t[i].word == .not, i + 1 < t.count, t[i + 1].kind == .compare {
+                i += 1; continue
+            } else {
+                break
+            }
             guard let e = operand(i, &info) else { return nil }
             i = e
             steps += 1
@@ -503,7 +531,8 @@ struct SQLAnalysis {
                 let strong = info.compare || info.call || info.subquery
                 var weakOK = false
                 if !strong, context == nil, e == t.count, t[0].kind == .number, sawLogic, info.operands == 1,
-                   t[e - 1].kind == .word, t[e - 1].word == .literal, s[t[e - 1].start] | 0x20 == 0x74 {
+                    t[e - 1].kind == .word, t[e - 1].word == .literal, s[t[e - 1].start] | 0x20 == 0x74
+                {
                     weakOK = true  // `7 or true`
                 }
                 if !strong, info.lastNumberOrBool || (!info.lastWasUnclosedString && info.literalOnly) {
@@ -517,8 +546,10 @@ struct SQLAnalysis {
                 }
                 if strong || weakOK {
                     let (a, b) = span(max(0, p - 1), e)
-                    out.append(SQLMatch(rule: "942100", start: a, end: b,
-                                        message: (sawLogic ? "boolean condition" : "operator expression") + " " + ctxName))
+                    out.append(
+                        SQLMatch(
+                            rule: "942100", start: a, end: b,
+                            message: (sawLogic ? "boolean condition" : "operator expression") + " " + ctxName))
                     return
                 }
             }
@@ -621,7 +652,11 @@ struct SQLAnalysis {
         while j < t.count {
             let tk = t[j]
             if tk.kind == .semicolon || tk.kind == .comment { break }
-            if tk.kind == .word, tk.word == .from || tk.word == .whereKw || tk.word == .union || tk.word == .into || tk.word == .order || tk.word == .limit { signals += 1; break }
+            if tk.kind == .word,
+                tk.word == .from || tk.word == .whereKw || tk.word == .union || tk.word == .into || tk.word == .order || tk.word == .limit
+            {
+                signals += 1; break
+            }
             switch tk.kind {
             case .comma, .number, .variable, .string, .lparen: signals += 1
             case .arith where s[tk.start] == 0x2A: signals += 1
@@ -660,7 +695,10 @@ struct SQLAnalysis {
                         out.append(SQLMatch(rule: "942140", start: a, end: b, message: "time-delay function"))
                     }
                 case .waitfor:
-                    if word(i + 1) == .delay || (i + 1 < t.count && SQLLexicon.hash(s[t[i + 1].start..<t[i + 1].end]) == SQLAnalysis.timeHash), kind(i + 2) == .string {
+                    if word(i + 1) == .delay
+                        || (i + 1 < t.count && SQLLexicon.hash(s[t[i + 1].start..<t[i + 1].end]) == SQLAnalysis.timeHash),
+                        kind(i + 2) == .string
+                    {
                         let (a, b) = span(i, i + 3)
                         out.append(SQLMatch(rule: "942140", start: a, end: b, message: "WAITFOR DELAY"))
                     }
@@ -670,7 +708,10 @@ struct SQLAnalysis {
                         out.append(SQLMatch(rule: "942150", start: a, end: b, message: "error-based function"))
                     }
                 case .infoFunc:
-                    if kind(i + 1) == .lparen, tk.end - tk.start >= 7 || (i > 0 && (t[i - 1].kind == .comma || t[i - 1].kind == .lparen || t[i - 1].word == .select)) {
+                    if kind(i + 1) == .lparen,
+                        tk.end - tk.start >= 7
+                            || (i > 0 && (t[i - 1].kind == .comma || t[i - 1].kind == .lparen || t[i - 1].word == .select))
+                    {
                         let e = skipGroup(i + 1)
                         if valuesSeparated(i + 2, max(i + 2, e - 1)), i > 0 || e < t.count {
                             let (a, b) = span(i, e)
@@ -684,12 +725,15 @@ struct SQLAnalysis {
                         let (a, b) = span(i, min(t.count, i + 3))
                         out.append(SQLMatch(rule: "942150", start: a, end: b, message: "database system object"))
                     }
-                case .select, .insert, .update, .delete, .drop, .create, .alter, .truncate, .exec, .declare, .shutdown, .grant, .set, .load, .call, .rename:
+                case .select, .insert, .update, .delete, .drop, .create, .alter, .truncate, .exec, .declare, .shutdown, .grant, .set, .load,
+                    .call, .rename:
                     if let e = statement(i) {
                         let stacked = i > 0 && t[i - 1].kind == .semicolon
                         let (a, b) = span(stacked ? i - 1 : i, e)
-                        out.append(SQLMatch(rule: stacked ? "942130" : "942170", start: a, end: b,
-                                            message: stacked ? "stacked statement" : "SQL statement"))
+                        out.append(
+                            SQLMatch(
+                                rule: stacked ? "942130" : "942170", start: a, end: b,
+                                message: stacked ? "stacked statement" : "SQL statement"))
                     }
                 default: break
                 }
@@ -712,13 +756,19 @@ struct SQLAnalysis {
     }
 
     static let timeHash = SQLLexicon.hash(Array("time".utf8))
-    static let charHashes: Set<UInt64> = [SQLLexicon.hash(Array("char".utf8)), SQLLexicon.hash(Array("chr".utf8)), SQLLexicon.hash(Array("nchar".utf8))]
+    static let charHashes: Set<UInt64> = [
+        SQLLexicon.hash(Array("char".utf8)), SQLLexicon.hash(Array("chr".utf8)), SQLLexicon.hash(Array("nchar".utf8)),
+    ]
 
     /// Whether a call to an SQL function (not a word that merely precedes brackets) sits in `from..<to`.
     func sqlCall(_ from: Int, _ to: Int) -> Bool {
         var k = from
         while k + 1 < min(to, t.count) {
-            if t[k].kind == .word, t[k + 1].kind == .lparen, t[k].word == .sqlFunc || t[k].word == .infoFunc || t[k].word == .timeFunc || t[k].word == .errorFunc { return true }
+            if t[k].kind == .word, t[k + 1].kind == .lparen,
+                t[k].word == .sqlFunc || t[k].word == .infoFunc || t[k].word == .timeFunc || t[k].word == .errorFunc
+            {
+                return true
+            }
             k += 1
         }
         return false
@@ -730,7 +780,9 @@ struct SQLAnalysis {
         switch t[e].kind {
         case .comment, .semicolon, .rparen, .comma, .logicOp, .arith, .string: return true
         case .compare: return t[e].word != .compareWord
-        case .word: return t[e].word == .from || t[e].word == .union || t[e].word == .end || t[e].word == .then || t[e].word == .elseKw || t[e].word == .asKw
+        case .word:
+            return t[e].word == .from || t[e].word == .union || t[e].word == .end || t[e].word == .then || t[e].word == .elseKw
+                || t[e].word == .asKw
         default: return false
         }
     }
@@ -742,7 +794,8 @@ struct SQLAnalysis {
         var i = 0
         while i + 1 < t.count {
             if t[i].kind == .word, t[i + 1].kind == .lparen, SQLAnalysis.charHashes.contains(SQLLexicon.hash(s[t[i].start..<t[i].end])),
-               i + 2 < t.count, t[i + 2].kind == .number {
+                i + 2 < t.count, t[i + 2].kind == .number
+            {
                 if first < 0 { first = i }
                 count += 1
                 i = skipGroup(i + 1)
@@ -765,7 +818,8 @@ struct SQLAnalysis {
         if wantLeadingNumber {
             guard let f = inner.first, inner.count > 0 else { return nil }
             let k = t[f].kind
-            guard k == .number || k == .lparen || k == .variable || (k == .word && t[f].word != .none) || k == .string && inner.count == 1 else { return nil }
+            guard k == .number || k == .lparen || k == .variable || (k == .word && t[f].word != .none) || k == .string && inner.count == 1
+            else { return nil }
             if inner.count > 1, k == .number, t[f + 1].kind == .word, t[f + 1].word == .none { return nil }
         }
         return e
@@ -778,7 +832,8 @@ struct SQLAnalysis {
         func ends(_ j: Int) -> Bool {
             guard j < t.count else { return true }
             return t[j].kind == .semicolon || t[j].kind == .comment || t[j].kind == .lparen || t[j].kind == .comma || t[j].kind == .compare
-                || (t[j].kind == .word && (t[j].word == .whereKw || t[j].word == .set || t[j].word == .values || t[j].word == .from || t[j].word == .select))
+                || (t[j].kind == .word
+                    && (t[j].word == .whereKw || t[j].word == .set || t[j].word == .values || t[j].word == .from || t[j].word == .select))
         }
         switch w {
         case .select:
@@ -813,7 +868,10 @@ struct SQLAnalysis {
             if ident(j), ends(j + 1) || w == .alter || w == .create { return j + 1 }
             return nil
         case .exec:
-            if ident(i + 1), (t[i + 1].word == .sysObject || t[i + 1].kind == .variable || kind(i + 2) == .lparen || kind(i + 1) == .string || ends(i + 2)) {
+            if ident(i + 1),
+                (t[i + 1].word == .sysObject || t[i + 1].kind == .variable || kind(i + 2) == .lparen || kind(i + 1) == .string
+                    || ends(i + 2))
+            {
                 return i + 2
             }
             if kind(i + 1) == .lparen { return skipGroup(i + 1) }
@@ -822,16 +880,28 @@ struct SQLAnalysis {
             if kind(i + 1) == .variable { return i + 2 }
             return nil
         case .shutdown:
-            if i + 1 >= t.count || t[i + 1].kind == .comment || t[i + 1].kind == .semicolon || (kind(i + 1) == .word && SQLLexicon.hash(s[t[i + 1].start..<t[i + 1].end]) == SQLAnalysis.withHash) { return i + 1 }
+            if i + 1 >= t.count || t[i + 1].kind == .comment || t[i + 1].kind == .semicolon
+                || (kind(i + 1) == .word && SQLLexicon.hash(s[t[i + 1].start..<t[i + 1].end]) == SQLAnalysis.withHash)
+            {
+                return i + 1
+            }
             return nil
         case .grant:
-            if i + 3 < t.count, (0..<4).contains(where: { t[i + $0].word == .objectKind || t[i + $0].word == .all }) , (1...4).contains(where: { i + $0 < t.count && t[i + $0].word == .none && SQLLexicon.hash(s[t[i + $0].start..<t[i + $0].end]) == SQLAnalysis.toHash }) { return i + 4 }
+            if i + 3 < t.count, (0..<4).contains(where: { t[i + $0].word == .objectKind || t[i + $0].word == .all }),
+                (1...4).contains(where: {
+                    i + $0 < t.count && t[i + $0].word == .none && SQLLexicon.hash(s[t[i + $0].start..<t[i + $0].end]) == SQLAnalysis.toHash
+                })
+            {
+                return i + 4
+            }
             return nil
         case .set:
             if kind(i + 1) == .variable, kind(i + 2) == .compare { return i + 3 }
             return nil
         case .load:
-            if i + 1 < t.count, t[i + 1].kind == .word, SQLLexicon.hash(s[t[i + 1].start..<t[i + 1].end]) == SQLAnalysis.dataHash { return i + 2 }
+            if i + 1 < t.count, t[i + 1].kind == .word, SQLLexicon.hash(s[t[i + 1].start..<t[i + 1].end]) == SQLAnalysis.dataHash {
+                return i + 2
+            }
             return nil
         case .call:
             if ident(i + 1), kind(i + 2) == .lparen { return skipGroup(i + 2) }
@@ -908,7 +978,8 @@ enum SQLInjectionDetector {
                 let suffix = j - i - 1
                 let a = s[i + 1] | 0x20
                 let b: UInt8 = suffix == 2 ? s[i + 2] | 0x20 : 0
-                let ok = (suffix == 1 && (a == 0x73 || a == 0x64 || a == 0x74 || a == 0x6D))  // 's 'd 't 'm
+                let ok =
+                    (suffix == 1 && (a == 0x73 || a == 0x64 || a == 0x74 || a == 0x6D))  // 's 'd 't 'm
                     || (suffix == 2 && ((a == 0x6C && b == 0x6C) || (a == 0x72 && b == 0x65) || (a == 0x76 && b == 0x65)))  // 'll 're 've
                 guard ok else { return false }
                 i = j

@@ -13,9 +13,15 @@ enum SSRFDetector {
         "metadata.google.internal", "metadata", "metadata.azure.internal", "instance-data", "instance-data.ec2.internal",
         "metadata.packet.net", "metadata.platformequinix.com", "kubernetes.default.svc", "kubernetes.default",
     ]
-    static let rebindSuffixes: [String] = [".nip.io", ".xip.io", ".sslip.io", ".localtest.me", ".lvh.me", ".1u.ms", ".rbndr.us", ".burpcollaborator.net", ".oastify.com", ".interact.sh", ".oast.fun", ".oast.me", ".requestbin.net", ".localhost"]
+    static let rebindSuffixes: [String] = [
+        ".nip.io", ".xip.io", ".sslip.io", ".localtest.me", ".lvh.me", ".1u.ms", ".rbndr.us", ".burpcollaborator.net", ".oastify.com",
+        ".interact.sh", ".oast.fun", ".oast.me", ".requestbin.net", ".localhost",
+    ]
 
-    static let metadataMarkerNames = ["169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254", "/latest/meta-data", "/latest/user-data", "/computemetadata/v1", "/metadata/instance", "/openstack/latest/meta_data", "/metadata/v1/"]
+    static let metadataMarkerNames = [
+        "169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254", "/latest/meta-data", "/latest/user-data",
+        "/computemetadata/v1", "/metadata/instance", "/openstack/latest/meta_data", "/metadata/v1/",
+    ]
     static let metadataMarkers: [[UInt8]] = metadataMarkerNames.map { Array($0.utf8) }
 
     static func scan(_ value: [UInt8], kind: FieldSource, bytes set: ByteSet, into out: inout [PatternMatch]) {
@@ -35,7 +41,8 @@ enum SSRFDetector {
         for (k, marker) in metadataMarkers.enumerated() {
             if marker.first == 0x2F ? !hasSlash : !(hasDigitDot || hasColon || hasWide) { continue }
             if let at = Decoding.find(marker, in: s) {
-                out.append(PatternMatch(rule: "934100", start: at, end: min(n, at + 60), message: "cloud metadata \(metadataMarkerNames[k])"))
+                out.append(
+                    PatternMatch(rule: "934100", start: at, end: min(n, at + 60), message: "cloud metadata \(metadataMarkerNames[k])"))
                 return
             }
         }
@@ -45,13 +52,19 @@ enum SSRFDetector {
             guard s[i] == 0x3A else { i += 1; continue }
             // Scheme backwards.
             var b = i - 1
-            while b >= 0, (s[b] >= 0x61 && s[b] <= 0x7A) || (s[b] >= 0x30 && s[b] <= 0x39) || s[b] == 0x2B || s[b] == 0x2D || s[b] == 0x2E { b -= 1 }
+            while b >= 0, (s[b] >= 0x61 && s[b] <= 0x7A) || (s[b] >= 0x30 && s[b] <= 0x39) || s[b] == 0x2B || s[b] == 0x2D || s[b] == 0x2E {
+                b -= 1
+            }
             let schemeStart = b + 1
             guard schemeStart < i else { i += 1; continue }
             let scheme = String(decoding: s[schemeStart..<i], as: UTF8.self)
             let afterColon = i + 1
-            let slashes = afterColon + 1 < n && (s[afterColon] == 0x2F || s[afterColon] == 0x5C) && (s[afterColon + 1] == 0x2F || s[afterColon + 1] == 0x5C)
-            if badSchemes.contains(scheme), slashes || scheme == "file" && afterColon < n && s[afterColon] == 0x2F || scheme == "jar" || scheme == "gopher" {
+            let slashes =
+                afterColon + 1 < n && (s[afterColon] == 0x2F || s[afterColon] == 0x5C)
+                && (s[afterColon + 1] == 0x2F || s[afterColon + 1] == 0x5C)
+            if badSchemes.contains(scheme),
+                slashes || scheme == "file" && afterColon < n && s[afterColon] == 0x2F || scheme == "jar" || scheme == "gopher"
+            {
                 out.append(PatternMatch(rule: "934110", start: schemeStart, end: min(n, i + 60), message: "\(scheme): URL"))
                 return
             }
@@ -59,7 +72,9 @@ enum SSRFDetector {
             var a = afterColon + 2
             while a < n, s[a] == 0x2F || s[a] == 0x5C { a += 1 }
             var e = a
-            while e < n, s[e] != 0x2F, s[e] != 0x5C, s[e] != 0x3F, s[e] != 0x23, s[e] > 0x20, s[e] != 0x22, s[e] != 0x27, s[e] != 0x3C, s[e] != 0x3E { e += 1 }
+            while e < n, s[e] != 0x2F, s[e] != 0x5C, s[e] != 0x3F, s[e] != 0x23, s[e] > 0x20, s[e] != 0x22, s[e] != 0x27, s[e] != 0x3C,
+                s[e] != 0x3E
+            { e += 1 }
             var authority = Array(s[a..<e])
             if let at = authority.lastIndex(of: 0x40) { authority = Array(authority[(at + 1)...]) }
             var host = authority
@@ -73,7 +88,9 @@ enum SSRFDetector {
                 // An internal URL inside prose ("the dev server runs at http://localhost:8080") is a
                 // warning; as the value itself (`url=http://127.0.0.1/`) it is the SSRF shape.
                 var lead = schemeStart - 1
-                while lead >= 0, s[lead] <= 0x20 || s[lead] == 0x22 || s[lead] == 0x27 || s[lead] == 0x3D || s[lead] == 0x3A || s[lead] == 0x40 { lead -= 1 }
+                while lead >= 0,
+                    s[lead] <= 0x20 || s[lead] == 0x22 || s[lead] == 0x27 || s[lead] == 0x3D || s[lead] == 0x3A || s[lead] == 0x40
+                { lead -= 1 }
                 let textBefore = lead >= 0 && s[..<schemeStart].contains(0x20)
                 var textAfter = false
                 if e < n, let sp = s[e...].firstIndex(of: 0x20), sp + 1 < n, (s[sp + 1] >= 0x61 && s[sp + 1] <= 0x7A) { textAfter = true }
@@ -90,7 +107,9 @@ enum SSRFDetector {
                     var h2 = Array(s[(at + 1)..<k])
                     if let colon = h2.lastIndex(of: 0x3A), h2.first != 0x5B { h2 = Array(h2[..<colon]) }
                     if let (rule, msg) = classify(h2) {
-                        out.append(PatternMatch(rule: rule, start: schemeStart, end: min(n, k + 10), message: msg + " (after a URL-parser confusion)"))
+                        out.append(
+                            PatternMatch(
+                                rule: rule, start: schemeStart, end: min(n, k + 10), message: msg + " (after a URL-parser confusion)"))
                         return
                     }
                 }
@@ -155,7 +174,8 @@ enum SSRFDetector {
     }
 
     static func isInternal(_ v: UInt32) -> Bool {
-        v >> 24 == 127 || v >> 24 == 10 || v >> 24 == 0 || v >> 20 == 0xAC1 || v >> 16 == 0xC0A8 || v >> 16 == 0xA9FE || v >> 22 == 0x191  // 100.64/10
+        // 127/8, 10/8, 0/8, 172.16/12, 192.168/16, 169.254/16, 100.64/10
+        v >> 24 == 127 || v >> 24 == 10 || v >> 24 == 0 || v >> 20 == 0xAC1 || v >> 16 == 0xC0A8 || v >> 16 == 0xA9FE || v >> 22 == 0x191
     }
 
     /// inet_aton: 1–4 parts, each decimal, octal (leading 0) or hex (0x). Returns the address and
@@ -170,8 +190,11 @@ enum SSRFDetector {
             var v: UInt64 = 0
             var digits = Array(p)
             var radix: UInt64 = 10
-            if digits.count > 1, digits[0] == 0x30, digits[1] | 0x20 == 0x78 { radix = 16; digits.removeFirst(2); canonical = false }
-            else if digits.count > 1, digits[0] == 0x30 { radix = 8; canonical = false }
+            if digits.count > 1, digits[0] == 0x30, digits[1] | 0x20 == 0x78 {
+                radix = 16; digits.removeFirst(2); canonical = false
+            } else if digits.count > 1, digits[0] == 0x30 {
+                radix = 8; canonical = false
+            }
             guard !digits.isEmpty || radix == 16 else { return nil }
             for d in digits {
                 guard let x = Decoding.hex(d), UInt64(x) < radix else { return nil }
@@ -184,7 +207,9 @@ enum SSRFDetector {
         switch values.count {
         case 1: addr = values[0]
         case 2: guard values[0] <= 255, values[1] <= 0xFF_FFFF else { return nil }; addr = values[0] << 24 | values[1]
-        case 3: guard values[0] <= 255, values[1] <= 255, values[2] <= 0xFFFF else { return nil }; addr = values[0] << 24 | values[1] << 16 | values[2]
+        case 3:
+            guard values[0] <= 255, values[1] <= 255, values[2] <= 0xFFFF else { return nil };
+            addr = values[0] << 24 | values[1] << 16 | values[2]
         default:
             guard values.allSatisfy({ $0 <= 255 }) else { return nil }
             addr = values[0] << 24 | values[1] << 16 | values[2] << 8 | values[3]

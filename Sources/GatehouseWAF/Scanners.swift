@@ -33,5 +33,8 @@ enum ScannerDetector {
         }
         return nil
     }
-    static let headers: Set<String> = ["acunetix-product", "acunetix-scanning-agreement", "acunetix-user-agreement", "x-wipp", "x-scan-memo", "x-request-memo", "x-scanner", "x-pwnfox-color"]
+    static let headers: Set<String> = [
+        "acunetix-product", "acunetix-scanning-agreement", "acunetix-user-agreement", "x-wipp", "x-scan-memo", "x-request-memo",
+        "x-scanner", "x-pwnfox-color",
+    ]
 }

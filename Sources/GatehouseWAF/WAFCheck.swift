@@ -28,7 +28,8 @@ public struct WAFCheck: PolicyCheck {
         let where_ = orderedUnique(report.findings.map { "\($0.ruleID) \($0.detector.rawValue) in \($0.field)" })
         let detail = "\(request.summary) scored \(report.total) (threshold \(report.threshold)): " + where_.joined(separator: "; ")
         var op = report.findings.map { f in
-            "\(f.ruleID) \(f.detector.rawValue) \(f.field) score \(f.score): \(f.message); matched \"\(f.excerpt)\"" + (f.form == "decoded" ? "" : " (\(f.form))")
+            "\(f.ruleID) \(f.detector.rawValue) \(f.field) score \(f.score): \(f.message); matched \"\(f.excerpt)\""
+                + (f.form == "decoded" ? "" : " (\(f.form))")
         }
         if !report.appliedExclusions.isEmpty {
             op.append("exclusions applied: " + report.appliedExclusions.joined(separator: "; "))
@@ -46,10 +47,15 @@ public struct WAFCheck: PolicyCheck {
     public static func allowNote(_ report: WAFReport) -> String {
         var parts = ["score \(report.total) < \(report.threshold) (PL\(report.paranoia), \(report.fieldsInspected) fields)"]
         if !report.findings.isEmpty {
-            parts.append("below threshold: " + report.findings.map { "\($0.ruleID) \($0.detector.rawValue) in \($0.field) (+\($0.score))" }.joined(separator: ", "))
+            parts.append(
+                "below threshold: "
+                    + report.findings.map { "\($0.ruleID) \($0.detector.rawValue) in \($0.field) (+\($0.score))" }.joined(separator: ", "))
         }
         if !report.excluded.isEmpty {
-            parts.append("exclusions applied: " + report.excluded.map { "\($0.exclusion.summary) [\($0.finding.ruleID) in \($0.finding.field)]" }.joined(separator: ", "))
+            parts.append(
+                "exclusions applied: "
+                    + report.excluded.map { "\($0.exclusion.summary) [\($0.finding.ruleID) in \($0.finding.field)]" }.joined(
+                        separator: ", "))
         }
         return parts.joined(separator: "; ")
     }

@@ -52,18 +52,23 @@ public struct WAFConfiguration: Sendable, Equatable, Codable {
                 problems.append("\(at) names both a rule and a detector; expected one of them")
             case (.some(let r), nil):
                 if WAFRuleCatalogue.rule(r) == nil {
-                    problems.append("\(at).rule \"\(r)\" is not a WAF rule id; known ids: \(WAFRuleCatalogue.all.map(\.id).joined(separator: ", "))")
+                    problems.append(
+                        "\(at).rule \"\(r)\" is not a WAF rule id; known ids: \(WAFRuleCatalogue.all.map(\.id).joined(separator: ", "))")
                 }
             case (nil, .some(let d)):
                 if WAFDetector(rawValue: d) == nil {
-                    problems.append("\(at).detector \"\(d)\" is not a detector; expected one of \(WAFDetector.allCases.map(\.rawValue).joined(separator: ", "))")
+                    problems.append(
+                        "\(at).detector \"\(d)\" is not a detector; expected one of \(WAFDetector.allCases.map(\.rawValue).joined(separator: ", "))"
+                    )
                 }
             }
             if let f = ex.field {
                 let head = f.split(separator: ".", maxSplits: 1).first.map(String.init) ?? f
                 let heads = ["query", "body", "header", "cookie", "path"]
                 if f.isEmpty || !(heads.contains(head) || f.hasPrefix("*")) {
-                    problems.append("\(at).field \"\(f)\" does not name a field; expected query.NAME, body.NAME, header.NAME, cookie.NAME or path (globs with * allowed)")
+                    problems.append(
+                        "\(at).field \"\(f)\" does not name a field; expected query.NAME, body.NAME, header.NAME, cookie.NAME or path (globs with * allowed)"
+                    )
                 }
             }
             if let routes = ex.routes, routes.isEmpty {

@@ -18,7 +18,9 @@ public final class WAFEngine: Sendable {
             c.emit(rule, field: "body", form: "raw", excerpt: excerpt, message: message)
         }
         if parsed.argCount > configuration.limits.maxArgs {
-            c.emit("920170", field: "request", form: "raw", excerpt: "", message: "\(parsed.argCount) arguments; the limit is \(configuration.limits.maxArgs)")
+            c.emit(
+                "920170", field: "request", form: "raw", excerpt: "",
+                message: "\(parsed.argCount) arguments; the limit is \(configuration.limits.maxArgs)")
         }
         var sqlTokens: [SQLToken] = []
         sqlTokens.reserveCapacity(64)
@@ -27,31 +29,37 @@ public final class WAFEngine: Sendable {
         for field in parsed.fields {
             inspectField(field, &c, &sqlTokens, &matches, &sqlMatches)
         }
-        return WAFReport(findings: c.findings, excluded: c.excluded, total: c.total, threshold: configuration.threshold,
-                         paranoia: configuration.paranoia, fieldsInspected: parsed.fields.count)
+        return WAFReport(
+            findings: c.findings, excluded: c.excluded, total: c.total, threshold: configuration.threshold,
+            paranoia: configuration.paranoia, fieldsInspected: parsed.fields.count)
     }
 
     private func inspectProtocol(_ request: PolicyRequest, _ c: inout Collector) {
         let te = request.headers.values("transfer-encoding")
         let cl = request.headers.values("content-length")
         if !te.isEmpty, !cl.isEmpty {
-            c.emit("920100", field: "header.transfer-encoding", form: "raw", excerpt: "Content-Length: \(cl[0]) + Transfer-Encoding: \(te[0])",
-                   message: "both framing headers: a request-smuggling shape")
+            c.emit(
+                "920100", field: "header.transfer-encoding", form: "raw", excerpt: "Content-Length: \(cl[0]) + Transfer-Encoding: \(te[0])",
+                message: "both framing headers: a request-smuggling shape")
         }
         if !te.isEmpty {
             let joined = te.joined(separator: ",")
             if te.count > 1 || joined.lowercased() != "chunked" {
-                c.emit("920110", field: "header.transfer-encoding", form: "raw", excerpt: joined,
-                       message: "Transfer-Encoding must be exactly \"chunked\"")
+                c.emit(
+                    "920110", field: "header.transfer-encoding", form: "raw", excerpt: joined,
+                    message: "Transfer-Encoding must be exactly \"chunked\"")
             } else if let body = request.body, let problem = ChunkedFraming.problem(body) {
                 c.emit("920120", field: "body", form: "raw", excerpt: problem.excerpt, message: problem.message)
             }
         }
         if !cl.isEmpty {
             let distinct = Set(cl.flatMap { $0.split(separator: ",").map { String($0.trimmingSpaces) } })
-            if distinct.count > 1 || distinct.contains(where: { $0.isEmpty || !$0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } || $0.count > 15 }) {
-                c.emit("920130", field: "header.content-length", form: "raw", excerpt: cl.joined(separator: ", "),
-                       message: "Content-Length must be one non-negative decimal number")
+            if distinct.count > 1
+                || distinct.contains(where: { $0.isEmpty || !$0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } || $0.count > 15 })
+            {
+                c.emit(
+                    "920130", field: "header.content-length", form: "raw", excerpt: cl.joined(separator: ", "),
+                    message: "Content-Length must be one non-negative decimal number")
             }
         }
         for h in request.headers {
@@ -62,27 +70,38 @@ public final class WAFEngine: Sendable {
             if lname == "user-agent" {
                 let ua = Decoding.lowercased(Array(h.value.utf8))
                 if let (k, at) = ScannerDetector.match(ua) {
-                    c.emit("913100", field: "header.user-agent", form: "raw", excerpt: Collector.excerpt(Array(h.value.utf8), at, at + 40),
-                           message: "scanner user-agent \(ScannerDetector.agents[k])")
+                    c.emit(
+                        "913100", field: "header.user-agent", form: "raw", excerpt: Collector.excerpt(Array(h.value.utf8), at, at + 40),
+                        message: "scanner user-agent \(ScannerDetector.agents[k])")
                 }
             }
         }
     }
 
-    private func inspectField(_ f: InspectedField, _ c: inout Collector, _ tokens: inout [SQLToken], _ matches: inout [PatternMatch], _ sqlMatches: inout [SQLMatch]) {
+    private func inspectField(
+        _ f: InspectedField, _ c: inout Collector, _ tokens: inout [SQLToken], _ matches: inout [PatternMatch],
+        _ sqlMatches: inout [SQLMatch]
+    ) {
         if f.flags.contains(.nullByte), f.kind != .rawBody || f.raw.count < 4096 {
-            c.emit("920140", field: f.name, form: "raw", excerpt: Collector.excerpt(f.raw, 0, 80), message: "NUL byte (truncates strings in C-based back ends)")
+            c.emit(
+                "920140", field: f.name, form: "raw", excerpt: Collector.excerpt(f.raw, 0, 80),
+                message: "NUL byte (truncates strings in C-based back ends)")
         }
         if f.flags.contains(.overlongUTF8) {
-            c.emit("920150", field: f.name, form: "raw", excerpt: Collector.excerpt(f.raw, 0, 80), message: "overlong UTF-8 (an encoding evasion)")
+            c.emit(
+                "920150", field: f.name, form: "raw", excerpt: Collector.excerpt(f.raw, 0, 80),
+                message: "overlong UTF-8 (an encoding evasion)")
         } else if f.flags.contains(.invalidUTF8), f.kind != .rawBody {
             c.emit("920160", field: f.name, form: "raw", excerpt: Collector.excerpt(f.raw, 0, 80), message: "bytes that are not UTF-8")
         }
         if f.flags.contains(.multipleEncoding) {
-            c.emit("920220", field: f.name, form: "raw", excerpt: Collector.excerpt(f.raw, 0, 80), message: "percent-encoded more than once")
+            c.emit(
+                "920220", field: f.name, form: "raw", excerpt: Collector.excerpt(f.raw, 0, 80), message: "percent-encoded more than once")
         }
         if f.decoded.count > configuration.limits.maxArgLength, f.kind != .rawBody, f.kind != .header, f.kind != .userAgent {
-            c.emit("920180", field: f.name, form: "raw", excerpt: "", message: "\(f.decoded.count) bytes; the limit is \(configuration.limits.maxArgLength)")
+            c.emit(
+                "920180", field: f.name, form: "raw", excerpt: "",
+                message: "\(f.decoded.count) bytes; the limit is \(configuration.limits.maxArgLength)")
         }
         guard f.decoded.count >= 2 else { return }
         run(f.decoded, form: "decoded", f, &c, &tokens, &matches, &sqlMatches)
@@ -104,7 +123,10 @@ public final class WAFEngine: Sendable {
         }
     }
 
-    private func run(_ value: [UInt8], form: String, _ f: InspectedField, _ c: inout Collector, _ tokens: inout [SQLToken], _ matches: inout [PatternMatch], _ sqlMatches: inout [SQLMatch]) {
+    private func run(
+        _ value: [UInt8], form: String, _ f: InspectedField, _ c: inout Collector, _ tokens: inout [SQLToken],
+        _ matches: inout [PatternMatch], _ sqlMatches: inout [SQLMatch]
+    ) {
         matches.removeAll(keepingCapacity: true)
         sqlMatches.removeAll(keepingCapacity: true)
         // One lowercased copy and one byte summary serve every detector below (they match ASCII
@@ -122,7 +144,9 @@ public final class WAFEngine: Sendable {
                     if segSet.has(0x20) || segSet.has(0x27) || segSet.has(0x22) || segSet.has(0x3B) || segSet.has(0x28) {
                         SQLInjectionDetector.scan(seg, bytes: segSet, tokens: &tokens, into: &sqlMatches)
                         for k in sqlMatches.indices { sqlMatches[k].start += start; sqlMatches[k].end += start }
-                        for m in sqlMatches { c.emit(m.rule, field: f.name, form: form, excerpt: Collector.excerpt(value, m.start, m.end), message: m.message) }
+                        for m in sqlMatches {
+                            c.emit(m.rule, field: f.name, form: form, excerpt: Collector.excerpt(value, m.start, m.end), message: m.message)
+                        }
                         sqlMatches.removeAll(keepingCapacity: true)
                     }
                 }
@@ -178,8 +202,9 @@ struct Collector {
         guard let rule = WAFRuleCatalogue.rule(ruleID), rule.paranoia <= config.paranoia else { return }
         let key = ruleID + "\u{0}" + field
         guard seen.insert(key).inserted else { return }
-        let finding = WAFFinding(ruleID: ruleID, detector: rule.detector, field: field, excerpt: excerpt(), score: rule.score,
-                                 message: message, form: form)
+        let finding = WAFFinding(
+            ruleID: ruleID, detector: rule.detector, field: field, excerpt: excerpt(), score: rule.score,
+            message: message, form: form)
         if let ex = config.exclusions.first(where: { $0.matches(ruleID: ruleID, detector: rule.detector, field: field, route: route) }) {
             excluded.append(WAFExcludedFinding(finding: finding, exclusion: ex))
             return
@@ -224,8 +249,11 @@ enum ChunkedFraming {
         if let semi = sizeLine.firstIndex(of: 0x3B) { sizeLine = body[0..<semi] }
         let lastChunk: [UInt8] = [0x0D, 0x0A, 0x30, 0x0D, 0x0A, 0x0D, 0x0A]
         let endsLikeFraming = body.count >= 7 && Array(body.suffix(7)) == lastChunk
-        guard endsLikeFraming || sizeLine.count <= 24 && sizeLine.contains(where: { $0 >= 0x30 && $0 <= 0x39 })
-            && sizeLine.allSatisfy({ Decoding.hex($0) != nil || $0 == 0x78 || $0 == 0x58 || $0 == 0x2D || $0 == 0x2B || $0 == 0x20 })
+        guard
+            endsLikeFraming
+                || sizeLine.count <= 24 && sizeLine.contains(where: { $0 >= 0x30 && $0 <= 0x39 })
+                    && sizeLine.allSatisfy({ Decoding.hex($0) != nil || $0 == 0x78 || $0 == 0x58 || $0 == 0x2D || $0 == 0x2B || $0 == 0x20 }
+                    )
         else { return nil }
         var pos = 0
         var chunks = 0
@@ -237,7 +265,10 @@ enum ChunkedFraming {
             if let semi = line.firstIndex(of: 0x3B) { line = body[pos..<semi] }
             while let l = line.last, l == 0x20 || l == 0x09 { line = line.dropLast() }
             guard !line.isEmpty, line.count <= 16, line.allSatisfy({ Decoding.hex($0) != nil }) else {
-                return ("chunk size \"\(String(decoding: line, as: UTF8.self))\" is not a hexadecimal number (RFC 9112 §7.1)", Collector.excerpt(body, pos, le))
+                return (
+                    "chunk size \"\(String(decoding: line, as: UTF8.self))\" is not a hexadecimal number (RFC 9112 §7.1)",
+                    Collector.excerpt(body, pos, le)
+                )
             }
             var size = 0
             for d in line { size = size * 16 + Int(Decoding.hex(d)!) }

@@ -47,7 +47,8 @@ public enum WAFRuleCatalogue {
         .init(id: "932140", detector: .rce, paranoia: 1, score: critical, title: "Shell command line as the whole value"),
         .init(id: "932150", detector: .rce, paranoia: 1, score: critical, title: "JNDI / expression lookup (Log4Shell)"),
         .init(id: "932160", detector: .rce, paranoia: 1, score: critical, title: "Code execution function"),
-        .init(id: "932170", detector: .rce, paranoia: 2, score: warning, title: "Shell command after a separator, with plain-word arguments"),
+        .init(
+            id: "932170", detector: .rce, paranoia: 2, score: warning, title: "Shell command after a separator, with plain-word arguments"),
         .init(id: "934100", detector: .ssrf, paranoia: 1, score: critical, title: "Cloud metadata address"),
         .init(id: "934110", detector: .ssrf, paranoia: 1, score: critical, title: "Dangerous URL scheme"),
         .init(id: "934120", detector: .ssrf, paranoia: 1, score: critical, title: "URL to a loopback, private or obfuscated address"),
@@ -69,7 +70,9 @@ public enum WAFRuleCatalogue {
         .init(id: "942130", detector: .sqli, paranoia: 1, score: critical, title: "Stacked SQL statement"),
         .init(id: "942140", detector: .sqli, paranoia: 1, score: critical, title: "SQL time-delay function"),
         .init(id: "942150", detector: .sqli, paranoia: 1, score: critical, title: "SQL error-based or fingerprinting function"),
-        .init(id: "942160", detector: .sqli, paranoia: 1, score: critical, title: "SQL clause after a breakout (ORDER BY, GROUP BY, HAVING, INTO)"),
+        .init(
+            id: "942160", detector: .sqli, paranoia: 1, score: critical,
+            title: "SQL clause after a breakout (ORDER BY, GROUP BY, HAVING, INTO)"),
         .init(id: "942170", detector: .sqli, paranoia: 1, score: warning, title: "Complete SQL statement in a field"),
         .init(id: "942180", detector: .sqli, paranoia: 2, score: warning, title: "String breakout followed by an SQL operator"),
     ]
@@ -94,7 +97,9 @@ public struct WAFFinding: Sendable, Equatable, Codable {
     /// Which form of the field matched: "decoded" or "raw".
     public var form: String
 
-    public init(ruleID: String, detector: WAFDetector, field: String, excerpt: String, score: Int, message: String, form: String = "decoded") {
+    public init(
+        ruleID: String, detector: WAFDetector, field: String, excerpt: String, score: Int, message: String, form: String = "decoded"
+    ) {
         self.ruleID = ruleID
         self.detector = detector
         self.field = field

@@ -62,8 +62,10 @@ enum XSSDetector {
         }
         if startsWith(head, "data:") {
             let rest = String(decoding: head.dropFirst(5), as: UTF8.self)
-            if rest.hasPrefix("text/html") || rest.hasPrefix("image/svg") || rest.hasPrefix("text/xml") || rest.hasPrefix("application/xhtml")
-                || rest.hasPrefix("text/javascript") || rest.hasPrefix("application/javascript") || rest.hasPrefix("application/x-") || rest.hasPrefix(",") || rest.hasPrefix(";base64")
+            if rest.hasPrefix("text/html") || rest.hasPrefix("image/svg") || rest.hasPrefix("text/xml")
+                || rest.hasPrefix("application/xhtml")
+                || rest.hasPrefix("text/javascript") || rest.hasPrefix("application/javascript") || rest.hasPrefix("application/x-")
+                || rest.hasPrefix(",") || rest.hasPrefix(";base64")
             {
                 return ("941130", "data: URL with active content in an attribute")
             }
@@ -129,11 +131,21 @@ enum XSSDetector {
                 if mentioned { report("941105", "<script> named in text") } else { report("941100", "<script> tag") }
             } else if dangerousTags.contains(name) {
                 if mentioned { report("941105", "<\(name)> named in text") } else { report("941140", "<\(name)> tag") }
-            } else if name == "meta", attrs.contains(where: { $0.name == "http-equiv" || $0.name == "content" && Decoding.find("url", in: Array($0.value)) != nil }) {
+            } else if name == "meta",
+                attrs.contains(where: {
+                    $0.name == "http-equiv" || $0.name == "content" && Decoding.find("url", in: Array($0.value)) != nil
+                })
+            {
                 report("941140", "<meta> refresh or header")
-            } else if name == "link", attrs.contains(where: { $0.name == "rel" && ($0.value.elementsEqual("import".utf8) || $0.value.elementsEqual("stylesheet".utf8)) }), attrs.contains(where: { $0.name == "href" }) {
+            } else if name == "link",
+                attrs.contains(where: {
+                    $0.name == "rel" && ($0.value.elementsEqual("import".utf8) || $0.value.elementsEqual("stylesheet".utf8))
+                }), attrs.contains(where: { $0.name == "href" })
+            {
                 report("941140", "<link> importing a resource")
-            } else if name == "style", let gt = Decoding.find("@import", in: s, from: tagStart) ?? Decoding.find("expression", in: s, from: tagStart) {
+            } else if name == "style",
+                let gt = Decoding.find("@import", in: s, from: tagStart) ?? Decoding.find("expression", in: s, from: tagStart)
+            {
                 _ = gt
                 report("941170", "<style> importing or evaluating script")
             }
@@ -164,9 +176,13 @@ enum XSSDetector {
         var i = from
         while i < s.count {
             let c = s[i]
-            if isAlpha(c) { if !inWord { words += 1; inWord = true } }
-            else if isSpace(c) || c == 0x2C || c == 0x2E || c == 0x2D || c == 0x21 || c == 0x3F || c == 0x27 || (c >= 0x30 && c <= 0x39) { inWord = false }
-            else { return false }
+            if isAlpha(c) {
+                if !inWord { words += 1; inWord = true }
+            } else if isSpace(c) || c == 0x2C || c == 0x2E || c == 0x2D || c == 0x21 || c == 0x3F || c == 0x27 || (c >= 0x30 && c <= 0x39) {
+                inWord = false
+            } else {
+                return false
+            }
             i += 1
         }
         return words >= 2
@@ -195,18 +211,18 @@ enum XSSDetector {
 
     static let eventNames: Set<String> = {
         let list = """
-        abort afterprint animationend animationiteration animationstart auxclick beforecopy beforecut beforeinput \
-        beforepaste beforeprint beforeunload begin blur canplay canplaythrough change click close contextmenu copy cuechange cut \
-        dblclick drag dragend dragenter dragleave dragover dragstart drop durationchange end ended error focus focusin \
-        focusout formdata fullscreenchange hashchange input invalid keydown keypress keyup load loadeddata loadedmetadata \
-        loadend loadstart message mousedown mouseenter mouseleave mousemove mouseout mouseover mouseup mousewheel offline \
-        online pagehide pageshow paste pause play playing pointerdown pointerenter pointerleave pointermove pointerout \
-        pointerover pointerup pointerrawupdate popstate progress ratechange repeat reset resize scroll scrollend search seeked \
-        seeking select selectionchange selectstart show stalled start storage submit suspend timeupdate toggle touchend \
-        touchmove touchstart transitioncancel transitionend transitionrun transitionstart unload volumechange waiting wheel \
-        beforetoggle contentvisibilityautostatechange securitypolicyviolation bounce finish activate readystatechange \
-        filterchange errorupdate propertychange
-        """
+            abort afterprint animationend animationiteration animationstart auxclick beforecopy beforecut beforeinput \
+            beforepaste beforeprint beforeunload begin blur canplay canplaythrough change click close contextmenu copy cuechange cut \
+            dblclick drag dragend dragenter dragleave dragover dragstart drop durationchange end ended error focus focusin \
+            focusout formdata fullscreenchange hashchange input invalid keydown keypress keyup load loadeddata loadedmetadata \
+            loadend loadstart message mousedown mouseenter mouseleave mousemove mouseout mouseover mouseup mousewheel offline \
+            online pagehide pageshow paste pause play playing pointerdown pointerenter pointerleave pointermove pointerout \
+            pointerover pointerup pointerrawupdate popstate progress ratechange repeat reset resize scroll scrollend search seeked \
+            seeking select selectionchange selectstart show stalled start storage submit suspend timeupdate toggle touchend \
+            touchmove touchstart transitioncancel transitionend transitionrun transitionstart unload volumechange waiting wheel \
+            beforetoggle contentvisibilityautostatechange securitypolicyviolation bounce finish activate readystatechange \
+            filterchange errorupdate propertychange
+            """
         return Set(list.split(separator: " ").map { "on" + $0 })
     }()
 
@@ -218,20 +234,26 @@ enum XSSDetector {
         while i < n {
             let c = s[i]
             if c == 0x22 || c == 0x27 || c == 0x60 { sawQuote = i; i += 1; continue }
-            if sawQuote >= 0, c == 0x6F, i + 2 < n, s[i + 1] == 0x6E, i == 0 || isSpace(s[i - 1]) || s[i - 1] == 0x2F || s[i - 1] == 0x22 || s[i - 1] == 0x27 {
+            if sawQuote >= 0, c == 0x6F, i + 2 < n, s[i + 1] == 0x6E,
+                i == 0 || isSpace(s[i - 1]) || s[i - 1] == 0x2F || s[i - 1] == 0x22 || s[i - 1] == 0x27
+            {
                 var j = i + 2
                 while j < n, isAlpha(s[j]) { j += 1 }
                 let name = String(decoding: s[i..<j], as: UTF8.self)
                 var k = j
                 while k < n, isSpace(s[k]) { k += 1 }
                 if eventNames.contains(name), k + 1 < n, s[k] == 0x3D, !isSpace(s[k + 1]) || k + 2 < n {
-                    out.append(PatternMatch(rule: "941110", start: sawQuote, end: min(n, k + 24), message: "attribute breakout with event handler \(name)"))
+                    out.append(
+                        PatternMatch(
+                            rule: "941110", start: sawQuote, end: min(n, k + 24), message: "attribute breakout with event handler \(name)"))
                     return
                 }
                 i = j
                 continue
             }
-            if sawQuote >= 0, c == 0x73, i + 5 < n, s[i + 1] == 0x74, s[i + 2] == 0x79, s[i + 3] == 0x6C, s[i + 4] == 0x65, (i == 0 || isSpace(s[i - 1]) || s[i - 1] == 0x22 || s[i - 1] == 0x27) {
+            if sawQuote >= 0, c == 0x73, i + 5 < n, s[i + 1] == 0x74, s[i + 2] == 0x79, s[i + 3] == 0x6C, s[i + 4] == 0x65,
+                (i == 0 || isSpace(s[i - 1]) || s[i - 1] == 0x22 || s[i - 1] == 0x27)
+            {
                 var k = i + 5
                 while k < n, isSpace(s[k]) { k += 1 }
                 if k < n, s[k] == 0x3D, let r = cssScript(Array(s[k...])) {
@@ -293,9 +315,13 @@ enum XSSDetector {
                 var idStart = k
                 while k < n, s[k] <= 0x20 { k += 1 }
                 idStart = k
-                while k < n, SQLTokenizer.isWordByte(s[k]) || s[k] == 0x2E || s[k] == 0x5B || s[k] == 0x5D || s[k] == 0x27 || s[k] == 0x22 { k += 1 }
+                while k < n, SQLTokenizer.isWordByte(s[k]) || s[k] == 0x2E || s[k] == 0x5B || s[k] == 0x5D || s[k] == 0x27 || s[k] == 0x22 {
+                    k += 1
+                }
                 let code = k < n && (s[k] == 0x28 || s[k] == 0x60 || s[k] == 0x3D) && (k == idStart || !isSpace(s[k - 1]))
-                if code || (k == n && k > idStart && b < 0) || (k < n && k == idStart && [0x28, 0x5B, 0x5C, 0x22, 0x27, 0x60, 0x25, 0x26].contains(s[k])) {
+                if code || (k == n && k > idStart && b < 0)
+                    || (k < n && k == idStart && [0x28, 0x5B, 0x5C, 0x22, 0x27, 0x60, 0x25, 0x26].contains(s[k]))
+                {
                     report(&out, "941120", start, min(n, k + 20), "\(scheme): URL")
                     return
                 }
@@ -328,7 +354,13 @@ enum XSSDetector {
             if s[i] == p[0], i == 0 || !isAlpha(s[i - 1]) {
                 var j = i, k = 0
                 while j < n, k < p.count {
-                    if s[j] == p[k] { j += 1; k += 1 } else if s[j] == 0x09 || s[j] == 0x0A || s[j] == 0x0D || s[j] == 0 { j += 1 } else { break }
+                    if s[j] == p[k] {
+                        j += 1; k += 1
+                    } else if s[j] == 0x09 || s[j] == 0x0A || s[j] == 0x0D || s[j] == 0 {
+                        j += 1
+                    } else {
+                        break
+                    }
                 }
                 if k == p.count {
                     while j < n, s[j] <= 0x20 { j += 1 }
@@ -350,10 +382,15 @@ enum XSSDetector {
         var i = 0
         while i + 1 < n {
             var open = 0, closeA: UInt8 = 0, closeB: UInt8 = 0
-            if s[i] == 0x7B, s[i + 1] == 0x7B { open = 2; closeA = 0x7D; closeB = 0x7D }
-            else if s[i] == 0x7B, s[i + 1] == 0x25 { open = 2; closeA = 0x25; closeB = 0x7D }
-            else if (s[i] == 0x24 || s[i] == 0x23 || s[i] == 0x2A || s[i] == 0x40), s[i + 1] == 0x7B { open = 2; closeA = 0x7D; closeB = 0 }
-            else if s[i] == 0x3C, s[i + 1] == 0x25 { open = 2; closeA = 0x25; closeB = 0x3E }
+            if s[i] == 0x7B, s[i + 1] == 0x7B {
+                open = 2; closeA = 0x7D; closeB = 0x7D
+            } else if s[i] == 0x7B, s[i + 1] == 0x25 {
+                open = 2; closeA = 0x25; closeB = 0x7D
+            } else if (s[i] == 0x24 || s[i] == 0x23 || s[i] == 0x2A || s[i] == 0x40), s[i + 1] == 0x7B {
+                open = 2; closeA = 0x7D; closeB = 0
+            } else if s[i] == 0x3C, s[i + 1] == 0x25 {
+                open = 2; closeA = 0x25; closeB = 0x3E
+            }
             if open == 0 { i += 1; continue }
             var j = i + open
             if j < n, s[j] == 0x3D { j += 1 }
@@ -362,7 +399,9 @@ enum XSSDetector {
             while j < n {
                 if closeB == 0 {
                     if s[j] == 0x7B { depth += 1 } else if s[j] == 0x7D { if depth == 0 { break }; depth -= 1 }
-                } else if s[j] == closeA, j + 1 < n, s[j + 1] == closeB { break }
+                } else if s[j] == closeA, j + 1 < n, s[j + 1] == closeB {
+                    break
+                }
                 j += 1
             }
             let inner = Array(s[innerStart..<min(j, n)])
@@ -378,14 +417,20 @@ enum XSSDetector {
 
     static func templateCode(_ v: [UInt8]) -> Bool {
         guard !v.isEmpty else { return false }
-        for key in ["__", "constructor", "getclass", "runtime", "popen", "subprocess", "getruntime", "processbuilder", "mro", "globals", "builtins", "import", "lipsum", "cycler", "joiner", "self.", "request.application", "config.", "config}", "t(java", "#_memberaccess", "@java"] {
+        for key in [
+            "__", "constructor", "getclass", "runtime", "popen", "subprocess", "getruntime", "processbuilder", "mro", "globals", "builtins",
+            "import", "lipsum", "cycler", "joiner", "self.", "request.application", "config.", "config}", "t(java", "#_memberaccess",
+            "@java",
+        ] {
             if Decoding.find(Array(key.utf8), in: v) != nil { return true }
         }
         // A call, or arithmetic on numbers: `7*7`, `fn()`.
         var prevDigit = false
         for (k, c) in v.enumerated() {
             if c == 0x28, k > 0, SQLTokenizer.isWordByte(v[k - 1]) || v[k - 1] == 0x29 { return true }
-            if (c == 0x2A || c == 0x2B || c == 0x2D || c == 0x2F), prevDigit, k + 1 < v.count, v[(k + 1)...].first(where: { !isSpace($0) }).map({ $0 >= 0x30 && $0 <= 0x39 }) == true {
+            if (c == 0x2A || c == 0x2B || c == 0x2D || c == 0x2F), prevDigit, k + 1 < v.count,
+                v[(k + 1)...].first(where: { !isSpace($0) }).map({ $0 >= 0x30 && $0 <= 0x39 }) == true
+            {
                 return true
             }
             if c >= 0x30 && c <= 0x39 { prevDigit = true } else if !isSpace(c) { prevDigit = false }
@@ -398,7 +443,10 @@ enum XSSDetector {
         "document.write", "document.writeln", "fetch", "import", "execscript", "print", "open", "constructor",
     ]
     static let sinkBytes: [[UInt8]] = sinks.map { Array($0.utf8) }
-    static let properties: [String] = ["document.cookie", "document.domain", "document.location", "window.location", "location.href", "innerhtml", "outerhtml", "localstorage"]
+    static let properties: [String] = [
+        "document.cookie", "document.domain", "document.location", "window.location", "location.href", "innerhtml", "outerhtml",
+        "localstorage",
+    ]
 
     /// JavaScript sinks; a string breakout before them (`';alert(1)//`, `"-alert(1)-"`) is critical.
     static func scanSinks(_ s: [UInt8], into out: inout [PatternMatch]) {
@@ -413,7 +461,9 @@ enum XSSDetector {
                 if at > 0, SQLTokenizer.isWordByte(s[at - 1]) { continue }
                 var k = at + p.count
                 if k < n, SQLTokenizer.isWordByte(s[k]) { continue }
-                while k < n, s[k] == 0x29 || isSpace(s[k]) && name != "function" && name != "print" && name != "open" && name != "import" { k += 1 }
+                while k < n, s[k] == 0x29 || isSpace(s[k]) && name != "function" && name != "print" && name != "open" && name != "import" {
+                    k += 1
+                }
                 if k < n, s[k] == 0x28 || s[k] == 0x60 {
                     if name == "function" || name == "print" || name == "open" || name == "import" || name == "constructor", s[k] == 0x28 {
                         // Common words: count them only with a breakout (checked below).
@@ -432,7 +482,9 @@ enum XSSDetector {
             // top['al'+'ert'](1), window["eval"](…), self[…](…)
             if found == nil {
                 for obj in ["top[", "window[", "self[", "parent[", "frames[", "globalthis[", "this["] {
-                    if let at = Decoding.find(Array(obj.utf8), in: s), Decoding.find([0x5D, 0x28], in: s, from: at) != nil || Decoding.find([0x5D, 0x60], in: s, from: at) != nil {
+                    if let at = Decoding.find(Array(obj.utf8), in: s),
+                        Decoding.find([0x5D, 0x28], in: s, from: at) != nil || Decoding.find([0x5D, 0x60], in: s, from: at) != nil
+                    {
                         found = (at, at + obj.utf8.count); foundName = obj; break
                     }
                 }
@@ -443,10 +495,13 @@ enum XSSDetector {
             if let q = s.firstIndex(where: { $0 == 0x22 || $0 == 0x27 }), q + 1 < n {
                 var k = q + 1
                 while k < n, isSpace(s[k]) { k += 1 }
-                if k < n, s[k] == 0x3B || s[k] == 0x2B || s[k] == 0x2D, Decoding.find([0x28, 0x29], in: s, from: k) != nil || Decoding.find([0x28], in: s, from: k) != nil {
+                if k < n, s[k] == 0x3B || s[k] == 0x2B || s[k] == 0x2D,
+                    Decoding.find([0x28, 0x29], in: s, from: k) != nil || Decoding.find([0x28], in: s, from: k) != nil
+                {
                     for name in ["alert", "prompt", "confirm", "eval", "settimeout", "setinterval", "fromcharcode"] {
                         if let at = Decoding.find(Array(name.utf8), in: s, from: k), at == 0 || !SQLTokenizer.isWordByte(s[at - 1]),
-                           at + name.utf8.count == n || !SQLTokenizer.isWordByte(s[at + name.utf8.count]) {
+                            at + name.utf8.count == n || !SQLTokenizer.isWordByte(s[at + name.utf8.count])
+                        {
                             report(&out, "941150", q, min(n, at + 24), "string breakout then \(name)")
                             return
                         }
@@ -479,7 +534,10 @@ enum XSSDetector {
 
     static func scanCSS(_ s: [UInt8], into out: inout [PatternMatch]) {
         // `width:expression(alert(1))` outside a tag (a style attribute's value).
-        guard let e = Decoding.find("expression", in: s) ?? Decoding.find("url(", in: s) ?? Decoding.find("binding", in: s) ?? Decoding.find("behavior", in: s) else { return }
+        guard
+            let e = Decoding.find("expression", in: s) ?? Decoding.find("url(", in: s) ?? Decoding.find("binding", in: s)
+                ?? Decoding.find("behavior", in: s)
+        else { return }
         var b = e - 1
         while b >= 0, isSpace(s[b]) { b -= 1 }
         guard b >= 0, s[b] == 0x3A || s[b] == 0x2D || s[b] == 0x2F else { return }

@@ -25,7 +25,9 @@ struct CheckCommand: ParsableCommand {
         guard let file else { throw ValidationError("give a configuration file to check, or --print-defaults") }
         do {
             let config = try Gateway.loadConfig(file, directory: OfflineDirectory())
-            print("\(file): OK — listen \(config.listen), \(config.router.routes.count) route(s), \(config.policyNames.count) polic\(config.policyNames.count == 1 ? "y" : "ies"), \(config.upstreams.count) upstream(s)")
+            print(
+                "\(file): OK — listen \(config.listen), \(config.router.routes.count) route(s), \(config.policyNames.count) polic\(config.policyNames.count == 1 ? "y" : "ies"), \(config.upstreams.count) upstream(s)"
+            )
             for route in config.router.routes {
                 let checks = route.chain.links.map { $0.mode == .shadow ? "\($0.check.id) (shadow)" : $0.check.id }
                 let methods = route.methods.isEmpty ? "ANY" : route.methods.joined(separator: ",")

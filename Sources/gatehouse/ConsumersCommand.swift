@@ -49,7 +49,9 @@ struct ConsumersCommand: ParsableCommand {
         @Argument var name: String
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            do { try storeOptions.open().setConsumerStatus(name: name, status: "suspended") } catch let e as StoreError { throw ValidationError(e.description) }
+            do { try storeOptions.open().setConsumerStatus(name: name, status: "suspended") } catch let e as StoreError {
+                throw ValidationError(e.description)
+            }
             print("suspended consumer \(name)")
         }
     }
@@ -59,7 +61,9 @@ struct ConsumersCommand: ParsableCommand {
         @Argument var name: String
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            do { try storeOptions.open().setConsumerStatus(name: name, status: "active") } catch let e as StoreError { throw ValidationError(e.description) }
+            do { try storeOptions.open().setConsumerStatus(name: name, status: "active") } catch let e as StoreError {
+                throw ValidationError(e.description)
+            }
             print("activated consumer \(name)")
         }
     }
@@ -73,8 +77,9 @@ struct ConsumersCommand: ParsableCommand {
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
             do {
-                try storeOptions.open().setConsumerGrants(name: name, roles: roles.map { split($0) }, scopes: scopes.map { split($0) },
-                                                           tenant: tenant.map { Optional($0) })
+                try storeOptions.open().setConsumerGrants(
+                    name: name, roles: roles.map { split($0) }, scopes: scopes.map { split($0) },
+                    tenant: tenant.map { Optional($0) })
             } catch let e as StoreError { throw ValidationError(e.description) }
             print("updated consumer \(name)")
         }
@@ -86,7 +91,9 @@ extension ConsumersCommand {
         static let configuration = CommandConfiguration(
             commandName: "set-password",
             abstract: "Set a consumer's password for basic authentication (stored as a bcrypt hash).",
-            discussion: "The password is read from standard input (first line) so it stays out of shell history and process lists; --clear removes it.")
+            discussion:
+                "The password is read from standard input (first line) so it stays out of shell history and process lists; --clear removes it."
+        )
         @Argument var name: String
         @Flag(help: "Remove the password: basic authentication for this consumer stops working.") var clear = false
         @Option(help: "bcrypt cost (work factor), 4...31.") var cost: UInt8 = 12
@@ -97,7 +104,8 @@ extension ConsumersCommand {
             var hash: String?
             if !clear {
                 guard let line = readLine(strippingNewline: true), !line.isEmpty else {
-                    throw ValidationError("no password on standard input (pipe it in, e.g. printf '%s' \"$PW\" | gatehouse consumers set-password \(name))")
+                    throw ValidationError(
+                        "no password on standard input (pipe it in, e.g. printf '%s' \"$PW\" | gatehouse consumers set-password \(name))")
                 }
                 hash = BasicAuthCheck.hashPassword(line, cost: cost)
             }

@@ -110,13 +110,19 @@ struct DoctorProbeCommand: AsyncParsableCommand {
         var request = ProbeRequest(url: url)
         for h in headers {
             guard let colon = h.firstIndex(of: ":") else { throw DoctorCLIError(description: "-H '\(h)': expected 'Name: value'") }
-            request.headers.append((String(h[..<colon]).trimmingCharacters(in: .whitespaces), String(h[h.index(after: colon)...]).trimmingCharacters(in: .whitespaces)))
+            request.headers.append(
+                (
+                    String(h[..<colon]).trimmingCharacters(in: .whitespaces),
+                    String(h[h.index(after: colon)...]).trimmingCharacters(in: .whitespaces)
+                ))
         }
         if let user { request.headers.append(("Authorization", "Basic " + Data(user.utf8).base64EncodedString())) }
         if let cookie { request.headers.append(("Cookie", cookie)) }
         if let body = dataBinary {
             if body.hasPrefix("@") {
-                guard let d = FileManager.default.contents(atPath: String(body.dropFirst())) else { throw DoctorCLIError(description: "--data-binary \(body): cannot read the file") }
+                guard let d = FileManager.default.contents(atPath: String(body.dropFirst())) else {
+                    throw DoctorCLIError(description: "--data-binary \(body): cannot read the file")
+                }
                 request.body = String(decoding: d, as: UTF8.self)
             } else {
                 request.body = body
@@ -181,7 +187,8 @@ extension ServerAnalyzerOptions {
 
 /// `gatehouse doctor nginx`.
 struct DoctorNginxCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "nginx", abstract: "Explain nginx's 403 for a URL path from its config and the file system.")
+    static let configuration = CommandConfiguration(
+        commandName: "nginx", abstract: "Explain nginx's 403 for a URL path from its config and the file system.")
     @Option(help: "The main nginx config.")
     var config = "/etc/nginx/nginx.conf"
     @OptionGroup var common: ServerAnalyzerOptions
@@ -198,7 +205,8 @@ struct DoctorNginxCommand: ParsableCommand {
 
 /// `gatehouse doctor apache`.
 struct DoctorApacheCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "apache", abstract: "Explain Apache httpd's 403 for a URL path from its config, .htaccess files and the file system.")
+    static let configuration = CommandConfiguration(
+        commandName: "apache", abstract: "Explain Apache httpd's 403 for a URL path from its config, .htaccess files and the file system.")
     @Option(help: "The main Apache config.")
     var config = "/etc/apache2/apache2.conf"
     @OptionGroup var common: ServerAnalyzerOptions
@@ -215,7 +223,9 @@ struct DoctorApacheCommand: ParsableCommand {
 
 /// `gatehouse doctor logs FILE…`.
 struct DoctorLogsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "logs", abstract: "Group and explain the denials in nginx/Apache error logs, ModSecurity logs and Envoy/Istio access logs.")
+    static let configuration = CommandConfiguration(
+        commandName: "logs",
+        abstract: "Group and explain the denials in nginx/Apache error logs, ModSecurity logs and Envoy/Istio access logs.")
     @Argument(help: "Log files ('-' for standard input).")
     var files: [String]
     @Flag(help: "Print the groups as JSON.")

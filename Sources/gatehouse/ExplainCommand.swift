@@ -11,7 +11,8 @@ struct ExplainCommand: ParsableCommand {
         discussion: "The request id is in every response's X-Request-Id header and in the problem body's request_id."
     )
 
-    @Argument(help: "The request id. Without a ~N suffix, records of its repeats (ID~2, ID~3, …) are shown too; --json then prints an array.")
+    @Argument(
+        help: "The request id. Without a ~N suffix, records of its repeats (ID~2, ID~3, …) are shown too; --json then prints an array.")
     var requestID: String
 
     @OptionGroup var storeOptions: StoreOptions
@@ -24,7 +25,9 @@ struct ExplainCommand: ParsableCommand {
         // A request id a trusted proxy repeated is stored as ID~2, ID~3, …: all are shown, oldest first.
         let records = try store.calls(requestID: requestID)
         guard let record = records.first else {
-            printError("no call-log record with request id \(requestID) in \(try storeOptions.storePath()). Records are written within a second of the response; they are kept for the configured retention.")
+            printError(
+                "no call-log record with request id \(requestID) in \(try storeOptions.storePath()). Records are written within a second of the response; they are kept for the configured retention."
+            )
             throw ExitCode(1)
         }
         if json {
@@ -35,7 +38,10 @@ struct ExplainCommand: ParsableCommand {
             return
         }
         if records.count > 1 {
-            print(TerminalSafe.line("\(records.count) records for request id \(requestID): a trusted proxy sent it more than once; each repeat is stored as \(requestID)~N.") + "\n")
+            print(
+                TerminalSafe.line(
+                    "\(records.count) records for request id \(requestID): a trusted proxy sent it more than once; each repeat is stored as \(requestID)~N."
+                ) + "\n")
         }
         print(records.map(ExplainText.render).joined(separator: "\n\n"))
     }
@@ -77,7 +83,9 @@ enum ExplainText {
         }
         out.append("Request \(r.requestID): \(verdict)")
         out.append("  \(r.method) \(r.path)\(r.host.map { " (host \($0))" } ?? "")")
-        out.append("  at \(TimeText.iso(r.time)) from \(r.client ?? "unknown")\(r.consumer.map { ", consumer \($0)" } ?? "")\(r.keyID.map { ", key \($0)" } ?? "")")
+        out.append(
+            "  at \(TimeText.iso(r.time)) from \(r.client ?? "unknown")\(r.consumer.map { ", consumer \($0)" } ?? "")\(r.keyID.map { ", key \($0)" } ?? "")"
+        )
         out.append("  route: \(r.route ?? "none matched")\(r.upstreamTarget.map { ", upstream \($0)" } ?? "")")
         var timing = "  total \(fmt(r.totalMillis)) ms"
         if let u = r.upstreamMillis { timing += ", upstream \(fmt(u)) ms" }
@@ -103,18 +111,24 @@ enum ExplainText {
         }
         if let reason = r.reason {
             out.append("")
-            out.append(r.decidingCheck.map { "Decided by: check \($0)" } ?? "Decided by: the gateway (\(r.status >= 500 ? "upstream" : "routing"))")
+            out.append(
+                r.decidingCheck.map { "Decided by: check \($0)" } ?? "Decided by: the gateway (\(r.status >= 500 ? "upstream" : "routing"))"
+            )
             out.append("Reason: \(reason)\(ReasonCatalogue.entry(ReasonCode(reason)).map { " — \($0.title)" } ?? "")")
             if let d = r.detail { out.append("Detail: \(d)") }
             if !r.required.isEmpty { out.append("Required: \(r.required.joined(separator: ", "))") }
             if !r.presented.isEmpty { out.append("Presented: \(r.presented.joined(separator: ", "))") }
             if let h = r.hint, !h.isEmpty { out.append("Fix (for the caller): \(h)") }
-            if let entry = ReasonCatalogue.entry(ReasonCode(reason)) { out.append("About this reason: \(entry.meaning) See docs/reasons.md#\(reason).") }
+            if let entry = ReasonCatalogue.entry(ReasonCode(reason)) {
+                out.append("About this reason: \(entry.meaning) See docs/reasons.md#\(reason).")
+            }
         } else {
             let shadows = r.trace.entries.filter { $0.outcome == .shadowDeny }
             if !shadows.isEmpty {
                 out.append("")
-                out.append("Allowed, but \(shadows.count) shadow check\(shadows.count == 1 ? "" : "s") would have denied it: \(shadows.map { "\($0.check) (\($0.reason?.rawValue ?? "?"))" }.joined(separator: ", ")).")
+                out.append(
+                    "Allowed, but \(shadows.count) shadow check\(shadows.count == 1 ? "" : "s") would have denied it: \(shadows.map { "\($0.check) (\($0.reason?.rawValue ?? "?"))" }.joined(separator: ", "))."
+                )
             }
         }
         return out.map(TerminalSafe.line).joined(separator: "\n")

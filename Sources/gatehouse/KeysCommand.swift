@@ -21,7 +21,9 @@ struct KeysCommand: ParsableCommand {
         func run() throws {
             var expiresAt: Double?
             if let expires {
-                guard let d = TimeText.parseDuration(expires), d > 0 else { throw ValidationError("--expires \"\(expires)\" is not a duration (e.g. 30d, 12h)") }
+                guard let d = TimeText.parseDuration(expires), d > 0 else {
+                    throw ValidationError("--expires \"\(expires)\" is not a duration (e.g. 30d, 12h)")
+                }
                 expiresAt = Date().timeIntervalSince1970 + d
             }
             let store = try storeOptions.open()
@@ -51,8 +53,14 @@ struct KeysCommand: ParsableCommand {
             let now = Date().timeIntervalSince1970
             for (k, c) in try storeOptions.open().keys(consumer: consumer) {
                 var state = "active"
-                if let r = k.revokedAt { state = "revoked \(TimeText.iso(r))" } else if let e = k.expiresAt, e <= now { state = "expired \(TimeText.iso(e))" }
-                print("\(k.keyID)  consumer=\(c)  created=\(TimeText.iso(k.createdAt))  expires=\(k.expiresAt.map(TimeText.iso) ?? "never")  \(state)")
+                if let r = k.revokedAt {
+                    state = "revoked \(TimeText.iso(r))"
+                } else if let e = k.expiresAt, e <= now {
+                    state = "expired \(TimeText.iso(e))"
+                }
+                print(
+                    "\(k.keyID)  consumer=\(c)  created=\(TimeText.iso(k.createdAt))  expires=\(k.expiresAt.map(TimeText.iso) ?? "never")  \(state)"
+                )
             }
         }
     }

@@ -23,7 +23,9 @@ struct LogsCommand: ParsableCommand {
     func run() throws {
         var sinceTime: Double?
         if let since {
-            guard let d = TimeText.parseDuration(since) else { throw ValidationError("--since \"\(since)\" is not a duration (e.g. 15m, 1h, 2d)") }
+            guard let d = TimeText.parseDuration(since) else {
+                throw ValidationError("--since \"\(since)\" is not a duration (e.g. 15m, 1h, 2d)")
+            }
             sinceTime = Date().timeIntervalSince1970 - d
         }
         let store = try storeOptions.open()

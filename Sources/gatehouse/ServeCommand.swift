@@ -73,7 +73,8 @@ struct ServeCommand: AsyncParsableCommand {
         services += [gateway.callLog, gateway.credentialRefresher, gateway.jwksRefresher, gateway, reload]
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
-        logger.info("gatehouse stopped", metadata: ["calls_logged": "\(gateway.callLog.written)", "calls_dropped": "\(gateway.callLog.dropped)"])
+        logger.info(
+            "gatehouse stopped", metadata: ["calls_logged": "\(gateway.callLog.written)", "calls_dropped": "\(gateway.callLog.dropped)"])
     }
 }
 

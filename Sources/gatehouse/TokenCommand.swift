@@ -14,7 +14,8 @@ struct TokenCommand: AsyncParsableCommand {
     struct Inspect: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Decode a JWT, verify it with a JWKS, and explain each claim.",
-            discussion: "Uses the same verification as the gateway's jwt check. Without --jwks the signature is not verified. The token itself is never printed, only its fingerprint."
+            discussion:
+                "Uses the same verification as the gateway's jwt check. Without --jwks the signature is not verified. The token itself is never printed, only its fingerprint."
         )
 
         @Argument(help: "The JWT (or - to read it from standard input).") var token: String
@@ -32,7 +33,9 @@ struct TokenCommand: AsyncParsableCommand {
             if text == "-" { text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) }
             text = text.trimmingCharacters(in: .whitespacesAndNewlines)
             if text.lowercased().hasPrefix("bearer ") { text = String(text.dropFirst(7)).trimmingCharacters(in: .whitespaces) }
-            guard let leewaySeconds = TimeText.parseDuration(leeway) else { throw ValidationError("--leeway \"\(leeway)\" is not a duration (e.g. 60s)") }
+            guard let leewaySeconds = TimeText.parseDuration(leeway) else {
+                throw ValidationError("--leeway \"\(leeway)\" is not a duration (e.g. 60s)")
+            }
             let now = Date().timeIntervalSince1970
             var lines: [String] = []
             var ok = true
@@ -56,7 +59,9 @@ struct TokenCommand: AsyncParsableCommand {
             func time(_ name: String, _ label: String) {
                 guard let v = c[name] else { return }
                 guard case .number(let t) = v, t.isFinite, JWTVerifier.numericDateRange.contains(t) else {
-                    lines.append("  \(name.padding(toLength: 4, withPad: " ", startingAt: 0)) \(describe(v)) (not a NumericDate: the gateway refuses this token as token_malformed)")
+                    lines.append(
+                        "  \(name.padding(toLength: 4, withPad: " ", startingAt: 0)) \(describe(v)) (not a NumericDate: the gateway refuses this token as token_malformed)"
+                    )
                     ok = false
                     return
                 }
@@ -66,15 +71,20 @@ struct TokenCommand: AsyncParsableCommand {
             if let iss = c["iss"]?.scalarString { lines.append("  iss  \(iss) (issuer)") }
             if let sub = c["sub"]?.scalarString { lines.append("  sub  \(sub) (subject)") }
             if let aud = c["aud"] {
-                let list = aud.scalarString.map { [$0] } ?? { if case .array(let a) = aud { return a.compactMap(\.scalarString) }; return [] }()
+                let list =
+                    aud.scalarString.map { [$0] }
+                    ?? {
+                        if case .array(let a) = aud { return a.compactMap(\.scalarString) }; return []
+                    }()
                 lines.append("  aud  \(list.joined(separator: ", ")) (audience)")
             }
             time("iat", "issued")
             time("nbf", "valid from")
             time("exp", "expires")
             if let jti = decoded.jti { lines.append("  jti  \(jti)") }
-            let rules = JWTRules(algorithms: [], issuers: issuer.map { [$0] } ?? [], audiences: audience.map { [$0] } ?? [],
-                                 leeway: leewaySeconds, scopeClaim: scopeClaim, rolesClaim: rolesClaim)
+            let rules = JWTRules(
+                algorithms: [], issuers: issuer.map { [$0] } ?? [], audiences: audience.map { [$0] } ?? [],
+                leeway: leewaySeconds, scopeClaim: scopeClaim, rolesClaim: rolesClaim)
             let scopes = JWTVerifier.scopes(c, rules: rules)
             lines.append("  scopes  \(scopes.isEmpty ? "(none)" : scopes.joined(separator: " "))")
             if let rolesClaim {
@@ -100,8 +110,9 @@ struct TokenCommand: AsyncParsableCommand {
                     r.algorithms = algorithms.map { split($0) } ?? Array(Set(current.keys.values.flatMap { $0.verifiers.keys })).sorted()
                     switch JWTVerifier.verify(decoded, keys: current.keys, rules: r, now: now) {
                     case .success(let v):
-                        lines.append("  VALID: \(decoded.alg ?? "?") signature by key \(decoded.kid ?? "(no kid)") verifies; time claims within leeway \(Int64(min(leewaySeconds, 1e15))) s"
-                                     + (issuer != nil ? "; issuer matches" : "") + (audience != nil ? "; audience matches" : ""))
+                        lines.append(
+                            "  VALID: \(decoded.alg ?? "?") signature by key \(decoded.kid ?? "(no kid)") verifies; time claims within leeway \(Int64(min(leewaySeconds, 1e15))) s"
+                                + (issuer != nil ? "; issuer matches" : "") + (audience != nil ? "; audience matches" : ""))
                         if let exp = v.expiresAt { lines.append("  expires \(TimeText.iso(exp)), in \(TimeText.duration(exp - now))") }
                     case .failure(let f):
                         lines.append("  INVALID (\(f.code)): \(f.detail)")
@@ -112,7 +123,9 @@ struct TokenCommand: AsyncParsableCommand {
             } else {
                 lines.append("  signature NOT verified (pass --jwks FILE to verify)")
                 if let exp = c["exp"], case .number(let t) = exp, t.isFinite, now > t + leewaySeconds {
-                    lines.append("  token_expired: expired \(TimeText.iso(t)), \(TimeText.duration(now - t)) ago; leeway \(Int64(min(leewaySeconds, 1e15))) s")
+                    lines.append(
+                        "  token_expired: expired \(TimeText.iso(t)), \(TimeText.duration(now - t)) ago; leeway \(Int64(min(leewaySeconds, 1e15))) s"
+                    )
                     ok = false
                 }
             }
@@ -121,7 +134,9 @@ struct TokenCommand: AsyncParsableCommand {
                 if missing.isEmpty {
                     lines.append("  scopes: grants every required scope (\(requireScope.joined(separator: " ")))")
                 } else {
-                    lines.append("  insufficient_scope: requires \(requireScope.joined(separator: " ")); the token grants \(scopes.isEmpty ? "no scopes" : scopes.joined(separator: " ")); missing \(missing.joined(separator: " "))")
+                    lines.append(
+                        "  insufficient_scope: requires \(requireScope.joined(separator: " ")); the token grants \(scopes.isEmpty ? "no scopes" : scopes.joined(separator: " ")); missing \(missing.joined(separator: " "))"
+                    )
                     ok = false
                 }
             }

@@ -16,11 +16,14 @@ struct WAFCommand: AsyncParsableCommand {
 
 /// `gatehouse waf rules`: the rule catalogue.
 struct WAFRulesCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rules", abstract: "List every WAF rule: id, detector, paranoia level, score.")
+    static let configuration = CommandConfiguration(
+        commandName: "rules", abstract: "List every WAF rule: id, detector, paranoia level, score.")
 
     func run() {
         for r in WAFRuleCatalogue.all {
-            print("\(r.id)  \(r.detector.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) PL\(r.paranoia)  +\(r.score)  \(r.title)")
+            print(
+                "\(r.id)  \(r.detector.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) PL\(r.paranoia)  +\(r.score)  \(r.title)"
+            )
         }
     }
 }
@@ -31,17 +34,17 @@ struct WAFTestCommand: ParsableCommand {
         commandName: "test",
         abstract: "Inspect one request (curl-like flags) or a file of requests, offline, and show what fires.",
         discussion: """
-        One request:  gatehouse waf test -X POST -H 'Content-Type: application/json' -d '{"q":"1 or 1=1"}' 'http://api/search?id=1'
-        A file:       gatehouse waf test --file requests.jsonl [--json]
+            One request:  gatehouse waf test -X POST -H 'Content-Type: application/json' -d '{"q":"1 or 1=1"}' 'http://api/search?id=1'
+            A file:       gatehouse waf test --file requests.jsonl [--json]
 
-        The file holds one JSON object per line (blank lines and lines starting with # are skipped):
-          {"id": "sqli-1", "method": "GET", "url": "/search?q=%27%20or%201%3D1--",
-           "headers": {"User-Agent": "curl/8"}, "body": "…", "body_base64": "…", "route": "search"}
-        Only "url" is required; "method" defaults to GET (POST when a body is given). Other members
-        (category, expect, note) are copied to --json output.
+            The file holds one JSON object per line (blank lines and lines starting with # are skipped):
+              {"id": "sqli-1", "method": "GET", "url": "/search?q=%27%20or%201%3D1--",
+               "headers": {"User-Agent": "curl/8"}, "body": "…", "body_base64": "…", "route": "search"}
+            Only "url" is required; "method" defaults to GET (POST when a body is given). Other members
+            (category, expect, note) are copied to --json output.
 
-        Exit status: 0 when every request was allowed, 1 when at least one would be blocked, 64 on bad input.
-        """
+            Exit status: 0 when every request was allowed, 1 when at least one would be blocked, 64 on bad input.
+            """
     )
 
     @Option(name: .customShort("X"), help: "HTTP method.") var method: String?
@@ -126,7 +129,9 @@ struct WAFTestCommand: ParsableCommand {
         var body: [UInt8]?
         if let data {
             if data.hasPrefix("@") {
-                guard let d = FileManager.default.contents(atPath: String(data.dropFirst())) else { throw ValidationError("cannot read \(data.dropFirst())") }
+                guard let d = FileManager.default.contents(atPath: String(data.dropFirst())) else {
+                    throw ValidationError("cannot read \(data.dropFirst())")
+                }
                 body = Array(d)
             } else {
                 body = Array(data.utf8)
@@ -179,8 +184,9 @@ struct WAFTestCommand: ParsableCommand {
         }
         var h = headers
         if !host.isEmpty, !h.contains("host") { h.add("Host", host) }
-        return PolicyRequest(method: method.uppercased(), path: path.isEmpty ? "/" : String(path), query: query, headers: h,
-                             host: host, contentLength: body?.count, body: body, routeName: route)
+        return PolicyRequest(
+            method: method.uppercased(), path: path.isEmpty ? "/" : String(path), query: query, headers: h,
+            host: host, contentLength: body?.count, body: body, routeName: route)
     }
 
     func output(_ report: WAFReport, request: PolicyRequest, extra: [String: Any], label: String) {
@@ -208,15 +214,22 @@ struct WAFTestCommand: ParsableCommand {
         let verdict = report.blocked ? "BLOCK" : "allow"
         print("\(verdict)  \(label)  score \(report.total)/\(report.threshold) (PL\(report.paranoia), \(report.fieldsInspected) fields)")
         for f in report.findings {
-            print("  \(f.ruleID) \(f.detector.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(f.field)  +\(f.score)  \(f.message)")
+            print(
+                "  \(f.ruleID) \(f.detector.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(f.field)  +\(f.score)  \(f.message)"
+            )
             print("         matched: \(f.excerpt)" + (f.form == "decoded" ? "" : "  [\(f.form)]"))
         }
         for e in report.excluded {
-            print("  excluded: \(e.finding.ruleID) \(e.finding.detector.rawValue) \(e.finding.field) (+\(e.finding.score)) by \(e.exclusion.summary)")
+            print(
+                "  excluded: \(e.finding.ruleID) \(e.finding.detector.rawValue) \(e.finding.field) (+\(e.finding.score)) by \(e.exclusion.summary)"
+            )
         }
     }
 
     func findingJSON(_ f: WAFFinding) -> [String: Any] {
-        ["rule": f.ruleID, "detector": f.detector.rawValue, "field": f.field, "excerpt": f.excerpt, "score": f.score, "message": f.message, "form": f.form]
+        [
+            "rule": f.ruleID, "detector": f.detector.rawValue, "field": f.field, "excerpt": f.excerpt, "score": f.score,
+            "message": f.message, "form": f.form,
+        ]
     }
 }

@@ -44,7 +44,9 @@ enum HSToken {
 
 /// Upstream `app`, a jwt route `/orders` (policy `bearer`, HS256, audience orders-api) and an
 /// open route `/open`; `bearer` takes its keys from `keys` (`jwks_file: …` or `jwks_url: …`).
-func jwtGatewayYAML(upstreamPort: Int, keys: String = "jwks_file: jwks.json", extraRoutes: String = "", extraPolicies: String = "") -> String {
+func jwtGatewayYAML(
+    upstreamPort: Int, keys: String = "jwks_file: jwks.json", extraRoutes: String = "", extraPolicies: String = ""
+) -> String {
     """
     upstreams:
       app: { targets: ["http://127.0.0.1:\(upstreamPort)"], timeout: 5s }

@@ -3,7 +3,7 @@ import GatehouseTestSupport
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A real nginx on 127.0.0.1 with a configuration of its own in a temp dir (`daemon off`, its own
@@ -20,7 +20,8 @@ final class NginxServer {
     static func available(sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
         if FileManager.default.isExecutableFile(atPath: binary) { return true }
         if inCI {
-            Issue.record("\(binary) is not installed but CI=true requires it (.ci/apt-packages installs nginx)", sourceLocation: sourceLocation)
+            Issue.record(
+                "\(binary) is not installed but CI=true requires it (.ci/apt-packages installs nginx)", sourceLocation: sourceLocation)
         } else {
             print("skipping: \(binary) is not installed")
         }
@@ -134,7 +135,9 @@ final class NginxServer {
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = 0
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
         return Int(UInt16(bigEndian: addr.sin_port))

@@ -18,7 +18,8 @@ enum OwnerTokens {
 
     /// A token whose payload is `{` + `members` + `, "exp": …}` exactly.
     static func raw(_ members: String) -> String {
-        let input = b64(Array(#"{"alg":"HS256","typ":"JWT","kid":"own1"}"#.utf8)) + "." + b64(Array(("{" + members + #","exp":"# + exp + "}").utf8))
+        let input =
+            b64(Array(#"{"alg":"HS256","typ":"JWT","kid":"own1"}"#.utf8)) + "." + b64(Array(("{" + members + #","exp":"# + exp + "}").utf8))
         let mac = HMAC<SHA256>.authenticationCode(for: Array(input.utf8), using: SymmetricKey(data: secret))
         return input + "." + b64(Array(mac))
     }

@@ -22,26 +22,28 @@ private struct MTLSLab {
         _ = try dir.write("server.pem", server.certPEM)
         _ = try dir.write("server.key", server.keyPEM)
         _ = try dir.write("clients-ca.pem", pki.caPEM)
-        let gw = try GatewayProcess(yaml: """
-            tls: { certificate: server.pem, key: server.key, client_ca: clients-ca.pem, client_auth: \(clientAuth) }
-            upstreams:
-              app: { targets: ["\(upstream.url)"] }
-            routes:
-              - name: admin
-                match: { path: /admin }
-                upstream: app
-                policies: [client-cert, admins]
-            policies:
-              client-cert:
-                type: mtls
-                identity: cn
-                consumers: { "billing-service": billing, "admin": admin, "Gatehouse Test Client CA": admin }
-              admins: { type: roles, any_of: [admin] }
-            """, dir: dir)
+        let gw = try GatewayProcess(
+            yaml: """
+                tls: { certificate: server.pem, key: server.key, client_ca: clients-ca.pem, client_auth: \(clientAuth) }
+                upstreams:
+                  app: { targets: ["\(upstream.url)"] }
+                routes:
+                  - name: admin
+                    match: { path: /admin }
+                    upstream: app
+                    policies: [client-cert, admins]
+                policies:
+                  client-cert:
+                    type: mtls
+                    identity: cn
+                    consumers: { "billing-service": billing, "admin": admin, "Gatehouse Test Client CA": admin }
+                  admins: { type: roles, any_of: [admin] }
+                """, dir: dir)
         #expect(try gw.cli(["consumers", "create", "admin", "--roles", "admin"]).status == 0)
         #expect(try gw.cli(["consumers", "create", "billing"]).status == 0)
-        let lab = MTLSLab(pki: pki, upstream: upstream, gw: gw,
-                          billing: try pki.issue(commonName: "billing-service"))
+        let lab = MTLSLab(
+            pki: pki, upstream: upstream, gw: gw,
+            billing: try pki.issue(commonName: "billing-service"))
         // The consumers appear in the gateway's directory within a second.
         var probe = try await lab.call([lab.billing], case: "warmup")
         for _ in 0..<40 where probe.json["reason"] as? String != "missing_role" {
@@ -86,8 +88,9 @@ struct S01ClientCertificateForgery {
     @Test func certificateSignedWithALeafKeyIsNotAdmittedAsAdmin() async throws {
         let lab = try await MTLSLab.start()
         // The leaf exactly as the review made it: CA:FALSE, keyUsage digitalSignature.
-        let leaf = try TestPKI.sign(commonName: "billing-service", issuer: lab.pki.caName, issuerKey: lab.pki.caKey,
-                                    extensions: try TestPKI.clientExtensions())
+        let leaf = try TestPKI.sign(
+            commonName: "billing-service", issuer: lab.pki.caName, issuerKey: lab.pki.caKey,
+            extensions: try TestPKI.clientExtensions())
         let forged = try leaf.issue(commonName: "admin")
 
         let control = try await lab.call([leaf], case: "control")
@@ -124,8 +127,9 @@ struct S01ClientCertificateForgery {
 
         // Issued by the root directly with clientAuth: accepted, as a control.
         #expect(try await lab.call([try lab.pki.issue(commonName: "admin")], case: "direct").status == 200)
-        let bare = try TestPKI.sign(commonName: "admin", issuer: lab.pki.caName, issuerKey: lab.pki.caKey,
-                                    extensions: try TestPKI.clientExtensions(usages: []))
+        let bare = try TestPKI.sign(
+            commonName: "admin", issuer: lab.pki.caName, issuerKey: lab.pki.caKey,
+            extensions: try TestPKI.clientExtensions(usages: []))
         let b = try await lab.call([bare], case: "no-eku")
         expectRefused(b, mentioning: ["no extended key usage", "clientAuth"])
         #expect(!lab.upstreamSaw("no-eku"))
@@ -159,18 +163,21 @@ struct S01ClientCertificateForgery {
         let r4 = try await lab.call([try impostor.issue(commonName: "admin")], case: "impostor-ca")
         expectRefused(r4, mentioning: ["names trusted CA CN=Gatehouse Test Client CA", "signature does not verify"])
         let selfKey = P256.Signing.PrivateKey()
-        let selfSigned = try TestPKI.sign(commonName: "Gatehouse Test Client CA", key: selfKey, issuer: pki.caName, issuerKey: selfKey,
-                                          extensions: try TestPKI.clientExtensions())
+        let selfSigned = try TestPKI.sign(
+            commonName: "Gatehouse Test Client CA", key: selfKey, issuer: pki.caName, issuerKey: selfKey,
+            extensions: try TestPKI.clientExtensions())
         let r5 = try await lab.call([selfSigned], case: "self-signed")
         expectRefused(r5, mentioning: ["signature does not verify"])
 
         // A genuine CA certificate (the client holds an intermediate's key) presented as the client
         // certificate, even with clientAuth: a CA is not a client.
-        let caAsClient = try TestPKI.sign(commonName: "admin", issuer: pki.caName, issuerKey: pki.caKey, extensions: try Certificate.Extensions {
-            Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
-            KeyUsage(digitalSignature: true, keyCertSign: true)
-            try ExtendedKeyUsage([.clientAuth])
-        })
+        let caAsClient = try TestPKI.sign(
+            commonName: "admin", issuer: pki.caName, issuerKey: pki.caKey,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
+                KeyUsage(digitalSignature: true, keyCertSign: true)
+                try ExtendedKeyUsage([.clientAuth])
+            })
         let r6 = try await lab.call([caAsClient], case: "ca-as-client")
         expectRefused(r6, mentioning: ["is a CA certificate"])
 
@@ -183,12 +190,15 @@ struct S01ClientCertificateForgery {
 
         // A version 1 client certificate (no extensions, as `openssl x509 -req` makes without an
         // extension file) has no basicConstraints; RFC5280Policy alone would let it issue.
-        let v1 = try TestPKI.sign(commonName: "billing-service", issuer: pki.caName, issuerKey: pki.caKey, version: .v1,
-                                  extensions: Certificate.Extensions())
+        let v1 = try TestPKI.sign(
+            commonName: "billing-service", issuer: pki.caName, issuerKey: pki.caKey, version: .v1,
+            extensions: Certificate.Extensions())
         let r8 = try await lab.call([try v1.issue(commonName: "admin"), v1], case: "v1-issuer")
         expectRefused(r8, mentioning: ["intermediate CN=billing-service is not a CA"])
 
-        for name in ["no-keycertsign", "pathlen", "expired-intermediate", "impostor-ca", "self-signed", "ca-as-client", "shuffled", "v1-issuer"] {
+        for name in [
+            "no-keycertsign", "pathlen", "expired-intermediate", "impostor-ca", "self-signed", "ca-as-client", "shuffled", "v1-issuer",
+        ] {
             #expect(!lab.upstreamSaw(name), "upstream was called for \(name)")
         }
         // No certificate at all.
@@ -218,12 +228,14 @@ struct S01ClientCertificateForgery {
 @Suite("S1 mTLS identities are matched whole") struct S01ClientCertificateIdentityMatching {
     /// A client certificate from `pki` with the subject CN `commonName` and exactly `sans`.
     static func client(_ pki: TestPKI, commonName: String, sans: [GeneralName]) throws -> TestPKI.Issued {
-        try TestPKI.sign(commonName: commonName, issuer: pki.caName, issuerKey: pki.caKey, extensions: try Certificate.Extensions {
-            Critical(BasicConstraints.notCertificateAuthority)
-            KeyUsage(digitalSignature: true)
-            try ExtendedKeyUsage([.clientAuth])
-            if !sans.isEmpty { SubjectAlternativeNames(sans) }
-        })
+        try TestPKI.sign(
+            commonName: commonName, issuer: pki.caName, issuerKey: pki.caKey,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.notCertificateAuthority)
+                KeyUsage(digitalSignature: true)
+                try ExtendedKeyUsage([.clientAuth])
+                if !sans.isEmpty { SubjectAlternativeNames(sans) }
+            })
     }
 
     @Test func partsOfAnIdentityNameNoConsumer() async throws {
@@ -234,24 +246,25 @@ struct S01ClientCertificateForgery {
         _ = try dir.write("server.pem", server.certPEM)
         _ = try dir.write("server.key", server.keyPEM)
         _ = try dir.write("clients-ca.pem", pki.caPEM)
-        let gw = try GatewayProcess(yaml: """
-            tls: { certificate: server.pem, key: server.key, client_ca: clients-ca.pem }
-            upstreams:
-              app: { targets: ["\(upstream.url)"] }
-            routes:
-              - name: san
-                match: { path: /san }
-                upstream: app
-                policies: [by-san, admins]
-              - name: cn
-                match: { path: /cn }
-                upstream: app
-                policies: [by-cn, admins]
-            policies:
-              by-san: { type: mtls, identity: san, consumers: { "DNS:admin.internal": admin } }
-              by-cn: { type: mtls, identity: cn, consumers: { "admin-service": admin } }
-              admins: { type: roles, any_of: [admin] }
-            """, dir: dir)
+        let gw = try GatewayProcess(
+            yaml: """
+                tls: { certificate: server.pem, key: server.key, client_ca: clients-ca.pem }
+                upstreams:
+                  app: { targets: ["\(upstream.url)"] }
+                routes:
+                  - name: san
+                    match: { path: /san }
+                    upstream: app
+                    policies: [by-san, admins]
+                  - name: cn
+                    match: { path: /cn }
+                    upstream: app
+                    policies: [by-cn, admins]
+                policies:
+                  by-san: { type: mtls, identity: san, consumers: { "DNS:admin.internal": admin } }
+                  by-cn: { type: mtls, identity: cn, consumers: { "admin-service": admin } }
+                  admins: { type: roles, any_of: [admin] }
+                """, dir: dir)
         defer { gw.stop() }
         #expect(try gw.cli(["consumers", "create", "admin", "--roles", "admin"]).status == 0)
         func call(_ path: String, _ cert: TestPKI.Issued, _ name: String) async throws -> Reply {
@@ -312,8 +325,9 @@ private func runOpenSSL(_ arguments: [String], input: String) throws -> String? 
 /// 401 certificate_missing for a client whose certificate had been verified a moment before. With
 /// client certificates requested, sessions are no longer resumed: the client makes a full
 /// handshake and presents its certificate again.
-@Suite("S1 mTLS and TLS session resumption", .serialized,
-       .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")))
+@Suite(
+    "S1 mTLS and TLS session resumption", .serialized,
+    .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")))
 struct S01ClientCertificateSessionResumption {
     @Test func aClientOfferingAnEarlierSessionIsIdentifiedAgain() async throws {
         let pki = try TestPKI(name: "Gatehouse Resumption CA")
@@ -326,18 +340,19 @@ struct S01ClientCertificateSessionResumption {
         _ = try dir.write("server.key", server.keyPEM)
         let cert = try dir.write("client.pem", client.certPEM)
         let key = try dir.write("client.key", client.keyPEM)
-        let gw = try GatewayProcess(yaml: """
-            tls: { certificate: server.pem, key: server.key, client_ca: clients-ca.pem, client_auth: optional }
-            upstreams:
-              app: { targets: ["\(upstream.url)"] }
-            routes:
-              - name: ledger
-                match: { path: /ledger }
-                upstream: app
-                policies: [client-cert]
-            policies:
-              client-cert: { type: mtls, identity: cn, consumers: { "billing-service": billing } }
-            """, dir: dir)
+        let gw = try GatewayProcess(
+            yaml: """
+                tls: { certificate: server.pem, key: server.key, client_ca: clients-ca.pem, client_auth: optional }
+                upstreams:
+                  app: { targets: ["\(upstream.url)"] }
+                routes:
+                  - name: ledger
+                    match: { path: /ledger }
+                    upstream: app
+                    policies: [client-cert]
+                policies:
+                  client-cert: { type: mtls, identity: cn, consumers: { "billing-service": billing } }
+                """, dir: dir)
         defer { gw.stop() }
         #expect(try gw.cli(["consumers", "create", "billing"]).status == 0)
         var probe = try await sendWithClientCertificate("https://127.0.0.1:\(gw.port)/ledger", chain: [client], serverCAPEM: pki.caPEM)
@@ -351,11 +366,13 @@ struct S01ClientCertificateSessionResumption {
         for version in ["-tls1_2", "-tls1_3"] {
             let session = dir.path + "/session\(version).pem"
             let common = ["s_client", version, "-connect", "127.0.0.1:\(gw.port)", "-CAfile", ca, "-cert", cert, "-key", key, "-ign_eof"]
-            let first = try #require(try runOpenSSL(common + ["-sess_out", session], input: request), "\(version): first connection timed out")
+            let first = try #require(
+                try runOpenSSL(common + ["-sess_out", session], input: request), "\(version): first connection timed out")
             #expect(first.contains("HTTP/1.1 200"), "\(version): \(first.suffix(600))")
             #expect(FileManager.default.fileExists(atPath: session), "\(version): no session was saved")
             // The client offers the saved session (and would present its certificate if asked).
-            let second = try #require(try runOpenSSL(common + ["-sess_in", session], input: request), "\(version): second connection timed out")
+            let second = try #require(
+                try runOpenSSL(common + ["-sess_in", session], input: request), "\(version): second connection timed out")
             #expect(!second.contains("\nReused,"), "\(version): the session was resumed")
             #expect(second.contains("\nNew,"), "\(version): \(second.suffix(600))")
             #expect(second.contains("HTTP/1.1 200"), "\(version): \(second.suffix(600))")

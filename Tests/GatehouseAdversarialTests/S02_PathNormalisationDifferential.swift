@@ -35,7 +35,8 @@ import Testing
         "/a#b", "/a#/../../admin", "/a?x#y",
         "/a:b", "/a@b", "/a!b", "/a$b", "/a&b", "/a'b", "/a(b)", "/a*b", "/a+b", "/a,b", "/a=b", "/~user", "/a-b_c.d~e",
         "/a/b/c/d/e/f/../../../../../../g", "/a/b/c/d/e/f/../../../../../../../g",
-        "/" + String(repeating: "a/", count: 500), "/" + String(repeating: "../", count: 3), "/" + String(repeating: "a/../", count: 200) + "b",
+        "/" + String(repeating: "a/", count: 500), "/" + String(repeating: "../", count: 3),
+        "/" + String(repeating: "a/../", count: 200) + "b",
         "/" + String(repeating: "x", count: 4000), "/" + String(repeating: "%2e%2e/", count: 2),
         "/api/../etc", "//api/x", "/apix", "/api", "/api/", "/api;x/y",
         "/ADMIN", "/Admin/users", "/admin./users", "/admin../users", "/admin%20/users",
@@ -54,7 +55,8 @@ import Testing
 
     /// nginx's `$uri` for the target: (status, path bytes).
     static func nginxResolves(_ nginx: NginxServer, _ target: String) throws -> (status: Int, path: [UInt8]) {
-        let (status, body) = try nginx.exchange(Array("GET ".utf8) + Array(target.utf8) + Array(" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8))
+        let (status, body) = try nginx.exchange(
+            Array("GET ".utf8) + Array(target.utf8) + Array(" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8))
         guard status == 200, body.first == UInt8(ascii: "["), body.last == UInt8(ascii: "]") else { return (status, []) }
         return (status, Array(body.dropFirst().dropLast()))
     }
@@ -64,14 +66,15 @@ import Testing
         let nginx = try NginxServer(server: "    location / { return 200 \"[$uri]\"; }")
         defer { nginx.stop() }
         let upstream = try await CaptureUpstream()
-        let gw = try GatewayProcess(yaml: """
-            upstreams:
-              cap: { targets: ["\(upstream.url)"], timeout: 5s }
-            routes:
-              - name: all
-                match: { path: "/{rest*}" }
-                upstream: cap
-            """)
+        let gw = try GatewayProcess(
+            yaml: """
+                upstreams:
+                  cap: { targets: ["\(upstream.url)"], timeout: 5s }
+                routes:
+                  - name: all
+                    match: { path: "/{rest*}" }
+                    upstream: cap
+                """)
         defer { gw.stop() }
 
         let table = Self.table
@@ -90,21 +93,28 @@ import Testing
                 accepted += 1
                 let decoded = Array(PercentDecoding.decode(canonical.path).utf8)
                 if nStatus != 200 || nPath != decoded {
-                    disagreements.append("\(target.prefix(80).debugDescription): Gatehouse \(canonical.path.prefix(80)) (decoded \(String(decoding: decoded.prefix(80), as: UTF8.self))), nginx \(nStatus) \(String(decoding: nPath.prefix(80), as: UTF8.self))")
+                    disagreements.append(
+                        "\(target.prefix(80).debugDescription): Gatehouse \(canonical.path.prefix(80)) (decoded \(String(decoding: decoded.prefix(80), as: UTF8.self))), nginx \(nStatus) \(String(decoding: nPath.prefix(80), as: UTF8.self))"
+                    )
                 }
                 let received = upstream.requests.dropFirst(before).first
                 if reply.status != 200 || received?.target != canonical.target {
-                    disagreements.append("\(target.prefix(80).debugDescription): the live gateway answered \(reply.status) and forwarded \(received?.target.prefix(80) ?? "nothing"), not \(canonical.target.prefix(80))")
+                    disagreements.append(
+                        "\(target.prefix(80).debugDescription): the live gateway answered \(reply.status) and forwarded \(received?.target.prefix(80) ?? "nothing"), not \(canonical.target.prefix(80))"
+                    )
                 }
             case .failure(let why):
                 refused += 1
                 if reply.status != 400 || upstream.requests.count != before {
-                    disagreements.append("\(target.prefix(80).debugDescription): refused (\(why)) but the live gateway answered \(reply.status)")
+                    disagreements.append(
+                        "\(target.prefix(80).debugDescription): refused (\(why)) but the live gateway answered \(reply.status)")
                 }
             }
         }
         #expect(disagreements.isEmpty, "\(disagreements.count) disagreements:\n\(disagreements.joined(separator: "\n"))")
-        print("S2 differential: \(table.count) targets; Gatehouse accepted \(accepted), refused \(refused); nginx refused \(nginxRefused); \(disagreements.count) disagreements")
+        print(
+            "S2 differential: \(table.count) targets; Gatehouse accepted \(accepted), refused \(refused); nginx refused \(nginxRefused); \(disagreements.count) disagreements"
+        )
         await upstream.stop()
     }
 }

@@ -22,7 +22,8 @@ import Testing
     }
 
     func post(_ gw: GatewayProcess, _ body: [UInt8], contentType: String = "application/json") throws -> RawReply {
-        let head = "POST /transfer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(OwnerTokens.token(sub: "alice"))\r\n"
+        let head =
+            "POST /transfer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(OwnerTokens.token(sub: "alice"))\r\n"
             + "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
         return try exchangeBytes(port: gw.port, Array(head.utf8) + body)
     }
@@ -74,12 +75,17 @@ import Testing
             ("BOM", [0xEF, 0xBB, 0xBF] + good, "application/json"),
             ("UTF-16 announced in charset", good.flatMap { [$0, 0] }, "application/json;charset=utf-16"),
             ("UTF-16 with its byte-order mark", [0xFF, 0xFE] + good.flatMap { [$0, 0] }, "application/json"),
-            ("100,000 nesting levels", Array(#"{"account":{"owner":"alice"},"x":"#.utf8) + Array(repeating: UInt8(ascii: "["), count: 100_000), "application/json"),
+            (
+                "100,000 nesting levels",
+                Array(#"{"account":{"owner":"alice"},"x":"#.utf8) + Array(repeating: UInt8(ascii: "["), count: 100_000), "application/json"
+            ),
             ("trailing garbage", good + Array(#"{"account":{"owner":"bob"}}"#.utf8), "application/json"),
             ("owner as 1e400", Array(#"{"account":{"owner":1e400}}"#.utf8), "application/json"),
             // JSON text that a form parser reads as account[owner]=bob.
-            ("declared as a form", Array(#"{"account":{"owner":"alice"},"x":"&account[owner]=bob&account.owner=bob"}"#.utf8),
-             "application/x-www-form-urlencoded"),
+            (
+                "declared as a form", Array(#"{"account":{"owner":"alice"},"x":"&account[owner]=bob&account.owner=bob"}"#.utf8),
+                "application/x-www-form-urlencoded"
+            ),
             ("declared Latin-1", good, "application/json; charset=iso-8859-1"),
         ]
         for (name, body, type) in attacks {
@@ -108,15 +114,18 @@ import Testing
         let injected = Array(#"","account":{"owner":"bob"},"x":""#.utf16).flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
         let utf7 = "+" + Data(injected).base64EncodedString().replacingOccurrences(of: "=", with: "") + "-"
         let body = Array(#"{"account":{"owner":"alice"},"note":""#.utf8) + Array(utf7.utf8) + Array(#""}"#.utf8)
-        for type in ["application/json; charset = utf-7", "application/json; charset =utf-7", "application/json;\tcharset\t=\tutf-7",
-                     #"application/json; charset="utf-8"; charset = utf-7"#, "application/json; charset=utf-8; charset=utf-7",
-                     "application/json; charset=UTF-7", #"application/json; charset="utf-7""#] {
+        for type in [
+            "application/json; charset = utf-7", "application/json; charset =utf-7", "application/json;\tcharset\t=\tutf-7",
+            #"application/json; charset="utf-8"; charset = utf-7"#, "application/json; charset=utf-8; charset=utf-7",
+            "application/json; charset=UTF-7", #"application/json; charset="utf-7""#,
+        ] {
             let r = try post(gw, body, contentType: type)
             #expect(r.status == 400 && r.reason == "ambiguous_body", "\(type): \(r.status) \(r.body.prefix(300))")
             #expect(r.body.contains("charset"), "\(type): \(r.body)")
         }
         // Content-Encoding in a second field (the first says identity).
-        let head = "POST /transfer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(OwnerTokens.token(sub: "alice"))\r\n"
+        let head =
+            "POST /transfer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(OwnerTokens.token(sub: "alice"))\r\n"
             + "Content-Type: application/json\r\nContent-Encoding: identity\r\nContent-Encoding: gzip\r\n"
             + "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n"
         let twice = try exchangeBytes(port: gw.port, Array(head.utf8) + body)
@@ -133,7 +142,8 @@ import Testing
     @Test func nonASCIINamesThatGoFoldsOntoTheReadMember() async throws {
         let upstream = try await CaptureUpstream()
         defer { Task { await upstream.stop() } }
-        let gw = try ownershipGateway("""
+        let gw = try ownershipGateway(
+            """
             upstreams:
               app: { targets: ["http://127.0.0.1:\(upstream.port)"] }
             routes:
@@ -146,9 +156,14 @@ import Testing
               own-id: { type: owner, body_field: account.user_id }
             """)
         defer { gw.stop() }
-        let twins = ["user_\u{130}d", "user_\u{131}d", "u\u{17F}er_id", "\u{FF55}ser_id"].map { "{\"account\":{\"user_id\":\"alice\",\"\($0)\":\"bob\"}}" }
-            + [#"{"account":{"user_id":"alice","user_\u0130d":"bob"}}"#,
-               "{\"acco\u{FF55}nt\":{\"user_id\":\"bob\"},\"account\":{\"user_id\":\"alice\"}}"]
+        let twins =
+            ["user_\u{130}d", "user_\u{131}d", "u\u{17F}er_id", "\u{FF55}ser_id"].map {
+                "{\"account\":{\"user_id\":\"alice\",\"\($0)\":\"bob\"}}"
+            }
+            + [
+                #"{"account":{"user_id":"alice","user_\u0130d":"bob"}}"#,
+                "{\"acco\u{FF55}nt\":{\"user_id\":\"bob\"},\"account\":{\"user_id\":\"alice\"}}",
+            ]
         for body in twins {
             let r = try post(gw, Array(body.utf8))
             #expect(r.status == 400 && r.reason == "ambiguous_body", "\(body): \(r.status) \(r.body.prefix(300))")

@@ -21,8 +21,9 @@ import Testing
         raiseOwnDescriptorLimit()
         let upstream = try await CaptureUpstream()
         defer { Task { await upstream.stop() } }
-        let gw = try GatewayProcess(yaml: Self.yaml.replacingOccurrences(of: "UP", with: String(upstream.port)),
-                                    descriptorLimit: 1024, logLevel: "info")
+        let gw = try GatewayProcess(
+            yaml: Self.yaml.replacingOccurrences(of: "UP", with: String(upstream.port)),
+            descriptorLimit: 1024, logLevel: "info")
         defer { gw.stop() }
 
         var slow: [RawSocket] = []
@@ -100,8 +101,9 @@ import Testing
     @Test func stalledBodyGets408() async throws {
         let upstream = try await CaptureUpstream()
         defer { Task { await upstream.stop() } }
-        let gw = try GatewayProcess(yaml: Self.yaml.replacingOccurrences(of: "UP", with: String(upstream.port))
-            .replacingOccurrences(of: "keepalive_timeout: 2s", with: "keepalive_timeout: 2s, body_timeout: 2s"))
+        let gw = try GatewayProcess(
+            yaml: Self.yaml.replacingOccurrences(of: "UP", with: String(upstream.port))
+                .replacingOccurrences(of: "keepalive_timeout: 2s", with: "keepalive_timeout: 2s, body_timeout: 2s"))
         defer { gw.stop() }
         let s = try RawSocket(port: gw.port)
         s.send("POST /open HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
@@ -119,8 +121,9 @@ import Testing
         let big = String(repeating: "x", count: 64 << 20)
         let upstream = try await CaptureUpstream { _ in .ok(big) }
         defer { Task { await upstream.stop() } }
-        let gw = try GatewayProcess(yaml: Self.yaml.replacingOccurrences(of: "UP", with: String(upstream.port))
-            .replacingOccurrences(of: "keepalive_timeout: 2s", with: "keepalive_timeout: 2s, send_timeout: 2s"))
+        let gw = try GatewayProcess(
+            yaml: Self.yaml.replacingOccurrences(of: "UP", with: String(upstream.port))
+                .replacingOccurrences(of: "keepalive_timeout: 2s", with: "keepalive_timeout: 2s, send_timeout: 2s"))
         defer { gw.stop() }
         let s = try RawSocket(port: gw.port)
         s.send("GET /open HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -178,8 +181,9 @@ import Testing
     @Test func pipelinedAnswersDoNotPileUpForAClientThatDoesNotRead() async throws {
         let upstream = try await CaptureUpstream()
         defer { Task { await upstream.stop() } }
-        let gw = try GatewayProcess(yaml: Self.limitsYAML.replacingOccurrences(of: "UP", with: String(upstream.port))
-            .replacingOccurrences(of: "send_timeout: 2s", with: "send_timeout: 60s"), logLevel: "info")
+        let gw = try GatewayProcess(
+            yaml: Self.limitsYAML.replacingOccurrences(of: "UP", with: String(upstream.port))
+                .replacingOccurrences(of: "send_timeout: 2s", with: "send_timeout: 60s"), logLevel: "info")
         defer { gw.stop() }
         let before = residentKiB(pid: gw.process.processIdentifier) ?? 0
         let s = try RawSocket(port: gw.port)
@@ -227,14 +231,17 @@ import Testing
     @Test func tricklingConnectionsDoNotLockOutNewClientsAtTheCap() async throws {
         let upstream = try await CaptureUpstream()
         defer { Task { await upstream.stop() } }
-        let gw = try GatewayProcess(yaml: Self.limitsYAML.replacingOccurrences(of: "UP", with: String(upstream.port))
-            .replacingOccurrences(of: "body_timeout: 2s", with: "body_timeout: 30s, max_connections: 4"), logLevel: "info")
+        let gw = try GatewayProcess(
+            yaml: Self.limitsYAML.replacingOccurrences(of: "UP", with: String(upstream.port))
+                .replacingOccurrences(of: "body_timeout: 2s", with: "body_timeout: 30s, max_connections: 4"), logLevel: "info")
         defer { gw.stop() }
         var hogs: [RawSocket] = []
         for i in 0..<4 {
             let s = try RawSocket(port: gw.port)
-            s.send(i % 2 == 0 ? "POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nA"
-                              : "POST /open HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nA")
+            s.send(
+                i % 2 == 0
+                    ? "POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nA"
+                    : "POST /open HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nA")
             hogs.append(s)
         }
         try await Task.sleep(for: .milliseconds(1500))
@@ -259,15 +266,16 @@ import Testing
         listen(fd, 16)
         _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
         let port = Int(UInt16(bigEndian: addr.sin_port))
-        let gw = try GatewayProcess(yaml: """
-            upstreams:
-              app: { targets: ["http://127.0.0.1:\(port)"], timeout: 2s }
-            limits: { body_timeout: 30s }
-            routes:
-              - name: upload
-                match: { path: /upload }
-                upstream: app
-            """, logLevel: "info")
+        let gw = try GatewayProcess(
+            yaml: """
+                upstreams:
+                  app: { targets: ["http://127.0.0.1:\(port)"], timeout: 2s }
+                limits: { body_timeout: 30s }
+                routes:
+                  - name: upload
+                    match: { path: /upload }
+                    upstream: app
+                """, logLevel: "info")
         defer { gw.stop() }
         let s = try RawSocket(port: gw.port)
         var tv = timeval(tv_sec: 0, tv_usec: 200_000)

@@ -60,7 +60,10 @@ import Testing
         var status = 0
         for _ in 0..<40 {
             let body = #"{"amount": 10}"#
-            status = try attack(gw, "POST /transfer HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)").status
+            status = try attack(
+                gw,
+                "POST /transfer HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+            ).status
             if status == 200 { break }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -68,7 +71,10 @@ import Testing
         #expect(upstream.requests.last.map { String(decoding: $0.body, as: UTF8.self) } == #"{"amount": 10}"#)
         // And an attack in the body is still caught by the body check that now runs second.
         let evil = #"{"q": "1' UNION SELECT password FROM users--"}"#
-        let r = try attack(gw, "POST /transfer HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\nContent-Type: application/json\r\nContent-Length: \(evil.utf8.count)\r\nConnection: close\r\n\r\n\(evil)")
+        let r = try attack(
+            gw,
+            "POST /transfer HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\nContent-Type: application/json\r\nContent-Length: \(evil.utf8.count)\r\nConnection: close\r\n\r\n\(evil)"
+        )
         #expect(r.status == 403)
     }
 
@@ -79,19 +85,20 @@ import Testing
         raiseOwnDescriptorLimit()
         let upstream = try await CaptureUpstream()
         defer { Task { await upstream.stop() } }
-        let gw = try GatewayProcess(yaml: """
-            admin: 127.0.0.1:0
-            upstreams:
-              app: { targets: ["http://127.0.0.1:\(upstream.port)"] }
-            limits: { max_buffered_bodies: 8MiB }
-            routes:
-              - name: submit
-                match: { methods: [POST], path: /submit }
-                upstream: app
-                policies: [inspect]
-            policies:
-              inspect: { type: waf }
-            """, logLevel: "info")
+        let gw = try GatewayProcess(
+            yaml: """
+                admin: 127.0.0.1:0
+                upstreams:
+                  app: { targets: ["http://127.0.0.1:\(upstream.port)"] }
+                limits: { max_buffered_bodies: 8MiB }
+                routes:
+                  - name: submit
+                    match: { methods: [POST], path: /submit }
+                    upstream: app
+                    policies: [inspect]
+                policies:
+                  inspect: { type: waf }
+                """, logLevel: "info")
         defer { gw.stop() }
         let before = residentKiB(pid: gw.process.processIdentifier) ?? 0
         let part = String(repeating: "a", count: 1_000_000)
@@ -119,7 +126,8 @@ import Testing
         // Once they are gone, the budget is free again.
         try await Task.sleep(for: .milliseconds(300))
         #expect(try S04SlowClients.status(gw)["buffered_body_bytes"] as? Int == 0)
-        let ok = try attack(gw, "POST /submit HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+        let ok = try attack(
+            gw, "POST /submit HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
         #expect(ok.status == 200)
     }
 }

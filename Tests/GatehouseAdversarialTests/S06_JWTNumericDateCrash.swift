@@ -41,7 +41,8 @@ import Testing
         #expect(upstream.requests.count == 1)
         #expect(gw.process.isRunning)
         // The explanation of a refused one renders too.
-        let again = try await send(.GET, gw.url + "/orders", headers: [("Authorization", "Bearer " + HSToken.make(payload: HSToken.claims(exp: "1e19")))])
+        let again = try await send(
+            .GET, gw.url + "/orders", headers: [("Authorization", "Bearer " + HSToken.make(payload: HSToken.claims(exp: "1e19")))])
         _ = try await gw.record(again.requestID)
         let explain = try gw.cli(["explain", again.requestID])
         #expect(explain.status == 0)

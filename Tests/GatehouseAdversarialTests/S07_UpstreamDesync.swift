@@ -17,20 +17,28 @@ import Testing
         case "/cap/head":
             return CannedResponse(pieces: [(0, Array("HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n".utf8)), (50, Array(poison.utf8))])
         case "/cap/nocontent":
-            return CannedResponse(pieces: [(0, Array("HTTP/1.1 204 No Content\r\nContent-Length: 8\r\n\r\n".utf8)), (50, Array(poison.utf8))])
+            return CannedResponse(pieces: [
+                (0, Array("HTTP/1.1 204 No Content\r\nContent-Length: 8\r\n\r\n".utf8)), (50, Array(poison.utf8)),
+            ])
         case "/cap/notmodified":
-            return CannedResponse(pieces: [(0, Array("HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)),
-                                           (50, Array("8\r\nPOISONED\r\n0\r\n\r\n".utf8))])
+            return CannedResponse(pieces: [
+                (0, Array("HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)),
+                (50, Array("8\r\nPOISONED\r\n0\r\n\r\n".utf8)),
+            ])
         case "/cap/cl-te":
             // Both Content-Length and Transfer-Encoding: read as chunked, the response ends after
             // "hello"; a full response follows 50 ms later (security review, S7 second round).
-            return CannedResponse(pieces: [(0, Array("HTTP/1.1 200 OK\r\nContent-Length: 60\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n".utf8)),
-                                           (50, Array(poison.utf8))])
+            return CannedResponse(pieces: [
+                (0, Array("HTTP/1.1 200 OK\r\nContent-Length: 60\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n".utf8)),
+                (50, Array(poison.utf8)),
+            ])
         case "/cap/continue-then-late":
             // Interim responses, the final one, then stray bytes later.
-            return CannedResponse(pieces: [(0, Array("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n".utf8)),
-                                           (0, Array("HTTP/1.1 204 No Content\r\nContent-Length: 8\r\n\r\n".utf8)),
-                                           (50, Array(poison.utf8))])
+            return CannedResponse(pieces: [
+                (0, Array("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n".utf8)),
+                (0, Array("HTTP/1.1 204 No Content\r\nContent-Length: 8\r\n\r\n".utf8)),
+                (50, Array(poison.utf8)),
+            ])
         default:
             return .ok("upstream saw \(req.target)")
         }
@@ -52,8 +60,10 @@ import Testing
     /// `trials` times: the attacker's request, then four victims on their own connections at once
     /// (the gateway runs two event loops and spreads connections over them in turn, so two of
     /// the four share the attacker's loop and its pool). Each victim must get its own answer.
-    func attackThenVictims(_ attackerRequest: String, label: String, trials: Int = 20,
-                           attackerGets: (String) -> Bool = { _ in true }) async throws {
+    func attackThenVictims(
+        _ attackerRequest: String, label: String, trials: Int = 20,
+        attackerGets: (String) -> Bool = { _ in true }
+    ) async throws {
         let upstream = try await CaptureUpstream(respond: Self.respond)
         let gw = try GatewayProcess(yaml: Self.yaml(upstream))
         defer { gw.stop() }
@@ -73,8 +83,10 @@ import Testing
 
     /// `trials` times: the attacker's request, then four victims on their own connections. A
     /// victim's answer is its own ("upstream saw TARGET"), POISONED, a 502, or another one's.
-    static func victims(_ gw: GatewayProcess, after attackerRequest: String, label: String, trials: Int,
-                        attackerGets: (String) -> Bool = { _ in true }) throws -> Outcome {
+    static func victims(
+        _ gw: GatewayProcess, after attackerRequest: String, label: String, trials: Int,
+        attackerGets: (String) -> Bool = { _ in true }
+    ) throws -> Outcome {
         var outcome = Outcome()
         for trial in 0..<trials {
             if !attackerGets(try rawExchange(port: gw.port, attackerRequest)) { outcome.attackerWrong += 1 }
@@ -105,7 +117,8 @@ import Testing
     }
 
     @Test func interimResponsesThenALateBodyNeverReachAnotherClient() async throws {
-        try await attackThenVictims("GET /cap/continue-then-late HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", label: "1xx", trials: 10)
+        try await attackThenVictims(
+            "GET /cap/continue-then-late HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", label: "1xx", trials: 10)
     }
 
     /// The review's second round: a response with both Content-Length and Transfer-Encoding, read as
@@ -130,7 +143,9 @@ import Testing
         }
         let gw = try GatewayProcess(yaml: Self.yaml(upstream.url))
         defer { gw.stop() }
-        let outcome = try Self.victims(gw, after: "GET /cap/twice HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", label: "twice", trials: 20) {
+        let outcome = try Self.victims(
+            gw, after: "GET /cap/twice HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", label: "twice", trials: 20
+        ) {
             RawReply($0).body == "hello"
         }
         #expect(outcome.attackerWrong == 0)
@@ -149,9 +164,11 @@ import Testing
         let gw = try GatewayProcess(yaml: Self.yaml(upstream.url))
         defer { gw.stop() }
         // One client connection: its requests share one event loop, so one upstream pool.
-        let text = try rawExchange(port: gw.port, "GET /cap/warm HTTP/1.1\r\nHost: x\r\n\r\n"
-                                   + "GET /cap/wrong-id HTTP/1.1\r\nHost: x\r\n\r\n"
-                                   + "GET /cap/after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let text = try rawExchange(
+            port: gw.port,
+            "GET /cap/warm HTTP/1.1\r\nHost: x\r\n\r\n"
+                + "GET /cap/wrong-id HTTP/1.1\r\nHost: x\r\n\r\n"
+                + "GET /cap/after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         let replies: [RawReply] = text.components(separatedBy: "HTTP/1.1 ").dropFirst().map { RawReply("HTTP/1.1 " + $0) }
         try #require(replies.count == 3, "\(text)")
         #expect(replies[0].status == 200 && replies[0].body == "upstream saw /cap/warm")
@@ -172,11 +189,15 @@ import Testing
     /// An upstream that names its own request ids (nginx's `add_header X-Request-Id $request_id`,
     /// say) never echoed the gateway's: its responses are served, on reused connections too.
     @Test func anUpstreamThatNamesItsOwnRequestIdsIsServed() async throws {
-        let upstream = try await EchoUpstream { target, _ -> EchoUpstream.Pieces in [(0, EchoUpstream.ok("upstream saw \(target)", id: UUID().uuidString))] }
+        let upstream = try await EchoUpstream { target, _ -> EchoUpstream.Pieces in
+            [(0, EchoUpstream.ok("upstream saw \(target)", id: UUID().uuidString))]
+        }
         let gw = try GatewayProcess(yaml: Self.yaml(upstream.url))
         defer { gw.stop() }
-        let text = try rawExchange(port: gw.port, (0..<4).map { "GET /cap/own-\($0) HTTP/1.1\r\nHost: x\r\n\r\n" }.joined()
-                                   + "GET /cap/own-last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let text = try rawExchange(
+            port: gw.port,
+            (0..<4).map { "GET /cap/own-\($0) HTTP/1.1\r\nHost: x\r\n\r\n" }.joined()
+                + "GET /cap/own-last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         let replies: [RawReply] = text.components(separatedBy: "HTTP/1.1 ").dropFirst().map { RawReply("HTTP/1.1 " + $0) }
         #expect(replies.map(\.status) == [200, 200, 200, 200, 200])
         #expect(Set(replies.compactMap { $0.header("X-Upstream-Connection") }).count == 1)
@@ -189,8 +210,10 @@ import Testing
         let upstream = try await CaptureUpstream(respond: Self.respond)
         let gw = try GatewayProcess(yaml: Self.yaml(upstream))
         defer { gw.stop() }
-        let text = try rawExchange(port: gw.port, "HEAD /cap/head HTTP/1.1\r\nHost: x\r\n\r\n"
-                                   + "GET /cap/mine HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let text = try rawExchange(
+            port: gw.port,
+            "HEAD /cap/head HTTP/1.1\r\nHost: x\r\n\r\n"
+                + "GET /cap/mine HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         #expect(!text.contains("POISONED"))
         #expect(text.hasSuffix("upstream saw /cap/mine"))
         await upstream.stop()
@@ -201,22 +224,25 @@ import Testing
     /// not serve anyone after the POST's response.
     @Test func anUpstreamThatAnsweredBeforeTheBodyIsNotReused() async throws {
         let naive = try await NaiveUpstream()
-        let gw = try GatewayProcess(yaml: """
-            upstreams:
-              naive: { targets: ["http://127.0.0.1:\(naive.port)"], timeout: 5s }
-            routes:
-              - name: naive
-                match: { methods: [GET, POST], path: "/cap/*" }
-                upstream: naive
-            """)
+        let gw = try GatewayProcess(
+            yaml: """
+                upstreams:
+                  naive: { targets: ["http://127.0.0.1:\(naive.port)"], timeout: 5s }
+                routes:
+                  - name: naive
+                    match: { methods: [GET, POST], path: "/cap/*" }
+                    upstream: naive
+                """)
         defer { gw.stop() }
         var wrong = 0
         for trial in 0..<10 {
             let smuggled = "GET /cap/smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
-            let early = try paced(port: gw.port, [
-                (0, "POST /cap/early HTTP/1.1\r\nHost: x\r\nContent-Length: \(smuggled.utf8.count)\r\nConnection: close\r\n\r\n"),
-                (30, smuggled),
-            ])
+            let early = try paced(
+                port: gw.port,
+                [
+                    (0, "POST /cap/early HTTP/1.1\r\nHost: x\r\nContent-Length: \(smuggled.utf8.count)\r\nConnection: close\r\n\r\n"),
+                    (30, smuggled),
+                ])
             #expect(early.hasSuffix("early"))
             for v in 0..<4 {
                 let target = "/cap/victim-early-\(trial)-\(v)"
@@ -246,13 +272,17 @@ import Testing
         let gw = try GatewayProcess(yaml: Self.yaml(upstream).replacingOccurrences(of: "[GET, HEAD]", with: "[GET, HEAD, POST]"))
         defer { gw.stop() }
         // One client connection, so the second request reuses the first one's upstream connection.
-        let post = try rawExchange(port: gw.port, "GET /cap/warm HTTP/1.1\r\nHost: x\r\n\r\n"
-                                   + "POST /cap/dies HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        let post = try rawExchange(
+            port: gw.port,
+            "GET /cap/warm HTTP/1.1\r\nHost: x\r\n\r\n"
+                + "POST /cap/dies HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         #expect(post.contains("HTTP/1.1 502 "))
         #expect(upstream.requests.filter { $0.method == "POST" }.count == 1)
         // A GET in the same spot is retried once, on a new connection.
-        let get = try rawExchange(port: gw.port, "GET /cap/warm HTTP/1.1\r\nHost: x\r\n\r\n"
-                                  + "GET /cap/dies-once HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let get = try rawExchange(
+            port: gw.port,
+            "GET /cap/warm HTTP/1.1\r\nHost: x\r\n\r\n"
+                + "GET /cap/dies-once HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         #expect(get.hasSuffix("second try"))
         await upstream.stop()
     }
@@ -318,7 +348,9 @@ private final class NaiveHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private func next(context: ChannelHandlerContext) {
-        guard !busy, pending.count >= 4, let end = (0...(pending.count - 4)).first(where: { pending[$0..<$0 + 4].elementsEqual([13, 10, 13, 10]) }) else { return }
+        guard !busy, pending.count >= 4,
+            let end = (0...(pending.count - 4)).first(where: { pending[$0..<$0 + 4].elementsEqual([13, 10, 13, 10]) })
+        else { return }
         let head = String(decoding: pending[0..<end], as: UTF8.self)
         pending.removeFirst(end + 4)
         let target = head.split(separator: " ").dropFirst().first.map(String.init) ?? "?"
@@ -401,11 +433,14 @@ private final class EchoHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private func next(context: ChannelHandlerContext) {
-        guard !busy, pending.count >= 4, let end = (0...(pending.count - 4)).first(where: { pending[$0..<$0 + 4].elementsEqual([13, 10, 13, 10]) }) else { return }
+        guard !busy, pending.count >= 4,
+            let end = (0...(pending.count - 4)).first(where: { pending[$0..<$0 + 4].elementsEqual([13, 10, 13, 10]) })
+        else { return }
         let head = String(decoding: pending[0..<end], as: UTF8.self)
         pending.removeFirst(end + 4)
         let target = head.split(separator: " ").dropFirst().first.map(String.init) ?? "?"
-        let id = head.components(separatedBy: "\r\n").first { $0.lowercased().hasPrefix("x-request-id:") }
+        let id =
+            head.components(separatedBy: "\r\n").first { $0.lowercased().hasPrefix("x-request-id:") }
             .map { String($0.dropFirst("x-request-id:".count)).trimmingCharacters(in: .whitespaces) } ?? ""
         busy = true
         send(respond(target, id)[...], context: context)

@@ -47,13 +47,19 @@ import Testing
         defer { Task { await upstream.stop() } }
         let gw = try GatewayProcess(yaml: Self.yaml.replacingOccurrences(of: "UP", with: String(upstream.port)))
         defer { gw.stop() }
-        let r = try attack(gw, "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + Self.chunked(1000, piece: 300))
+        let r = try attack(
+            gw,
+            "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + Self.chunked(1000, piece: 300))
         #expect(r.status == 200)
         #expect(upstream.requests.first?.body.count == 1000)
         // Exactly at the limit is allowed; one byte over is not.
-        let at = try attack(gw, "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + Self.chunked(1024, piece: 100))
+        let at = try attack(
+            gw,
+            "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + Self.chunked(1024, piece: 100))
         #expect(at.status == 200)
-        let over = try attack(gw, "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + Self.chunked(1025, piece: 100))
+        let over = try attack(
+            gw,
+            "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + Self.chunked(1025, piece: 100))
         #expect(over.status == 413)
     }
 
@@ -62,19 +68,22 @@ import Testing
     @Test func aShadowShapeCheckDoesNotStopAChunkedBody() async throws {
         let upstream = try await CaptureUpstream()
         defer { Task { await upstream.stop() } }
-        let gw = try GatewayProcess(yaml: """
-            upstreams:
-              app: { targets: ["http://127.0.0.1:\(upstream.port)"] }
-            routes:
-              - name: upload
-                match: { methods: [POST], path: /upload }
-                upstream: app
-                policies: [{ policy: shape, mode: shadow }]
-            policies:
-              shape: { type: request, max_body: 1KiB }
-            """)
+        let gw = try GatewayProcess(
+            yaml: """
+                upstreams:
+                  app: { targets: ["http://127.0.0.1:\(upstream.port)"] }
+                routes:
+                  - name: upload
+                    match: { methods: [POST], path: /upload }
+                    upstream: app
+                    policies: [{ policy: shape, mode: shadow }]
+                policies:
+                  shape: { type: request, max_body: 1KiB }
+                """)
         defer { gw.stop() }
-        let r = try attack(gw, "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + Self.chunked(2048, piece: 512))
+        let r = try attack(
+            gw,
+            "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + Self.chunked(2048, piece: 512))
         #expect(r.status == 200)
         #expect(upstream.requests.first?.body.count == 2048)
     }

@@ -24,7 +24,8 @@ import Testing
         let gw = try GatewayProcess(yaml: Self.yaml(upstream))
         defer { gw.stop() }
         let proxy = try RawSocket(port: gw.port, source: "127.0.0.2")
-        proxy.send("GET /cap/x HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-For: 198.51.100.9\r\nConnection: close\r\n\r\n")
+        proxy.send(
+            "GET /cap/x HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-For: 198.51.100.9\r\nConnection: close\r\n\r\n")
         let reply = RawReply(String(decoding: proxy.readUntilClose(seconds: 5).bytes, as: UTF8.self))
         #expect(reply.status == 200)
         let seen = upstream.requests.first
@@ -39,7 +40,8 @@ import Testing
         defer { Task { await upstream.stop() } }
         let gw = try GatewayProcess(yaml: Self.yaml(upstream))
         defer { gw.stop() }
-        let r = try attack(gw, "GET /cap/x HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-For: 7.7.7.7\r\nConnection: close\r\n\r\n")
+        let r = try attack(
+            gw, "GET /cap/x HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-For: 7.7.7.7\r\nConnection: close\r\n\r\n")
         #expect(r.status == 200)
         #expect(upstream.requests.first?.values("x-forwarded-for") == ["127.0.0.1"])
     }

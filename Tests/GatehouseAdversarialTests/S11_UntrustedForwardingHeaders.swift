@@ -33,7 +33,8 @@ import Testing
     }
 
     static func request() -> String {
-        "GET /cap/x HTTP/1.1\r\nHost: x\r\n" + spoofed.map { "\($0.0): \($0.1)\r\n" }.joined() + "X-Custom: kept\r\nConnection: close\r\n\r\n"
+        "GET /cap/x HTTP/1.1\r\nHost: x\r\n" + spoofed.map { "\($0.0): \($0.1)\r\n" }.joined()
+            + "X-Custom: kept\r\nConnection: close\r\n\r\n"
     }
 
     @Test func untrustedClientCannotPassThem() async throws {

@@ -47,12 +47,15 @@ import Testing
         #expect(try gw.cli(["consumers", "create", "mallory"]).status == 0)
         let key = try gw.cli(["keys", "create", "--consumer", "mallory", "--quiet"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         for _ in 0..<40 {
-            if try attack(gw, "GET /admin/ping HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\nConnection: close\r\n\r\n").status == 200 { break }
+            if try attack(gw, "GET /admin/ping HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\nConnection: close\r\n\r\n").status == 200 {
+                break
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
 
         // The review's steps: the admin call, then an innocent one with the same id.
-        let admin = try Self.viaProxy(gw, "GET /admin/dump-all-users HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\nX-Request-Id: incident-7\r\n")
+        let admin = try Self.viaProxy(
+            gw, "GET /admin/dump-all-users HTTP/1.1\r\nHost: x\r\nX-API-Key: \(key)\r\nX-Request-Id: incident-7\r\n")
         #expect(admin.status == 200)
         #expect(admin.header("x-request-id") == "incident-7")
         let innocent = try Self.viaProxy(gw, "GET /cap/innocent HTTP/1.1\r\nHost: x\r\nX-Request-Id: incident-7\r\n")
@@ -81,7 +84,10 @@ import Testing
         #expect(again.status == 200)
         _ = try await gw.record("incident-7~3")
         #expect(gw.stderr.contains("request id incident-7 is already in the log; this record is stored as incident-7~3"))
-        #expect(try Self.explainJSON(gw, "incident-7").map { $0["path"] as? String } == ["/admin/dump-all-users", "/cap/innocent", "/cap/again"])
+        #expect(
+            try Self.explainJSON(gw, "incident-7").map { $0["path"] as? String } == [
+                "/admin/dump-all-users", "/cap/innocent", "/cap/again",
+            ])
     }
 
     @Test func unacceptableIncomingIdsAreReplacedByGeneratedOnes() async throws {

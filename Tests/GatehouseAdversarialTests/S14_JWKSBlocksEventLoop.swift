@@ -26,7 +26,12 @@ import Testing
             let results = try await withThrowingTaskGroup(of: (String, TimedReply).self) { group in
                 for i in 0..<12 {
                     let t = i % 3 == 0 ? "a.b.c" : token
-                    group.addTask { ("bearer-\(t == token ? "jwt" : "junk")", try await sendWithin(.seconds(3), gw.url + "/orders", headers: [("Authorization", "Bearer " + t)])) }
+                    group.addTask {
+                        (
+                            "bearer-\(t == token ? "jwt" : "junk")",
+                            try await sendWithin(.seconds(3), gw.url + "/orders", headers: [("Authorization", "Bearer " + t)])
+                        )
+                    }
                 }
                 for _ in 0..<4 {
                     group.addTask { ("open", try await sendWithin(.seconds(3), gw.url + "/open")) }

@@ -43,7 +43,9 @@ import Testing
         #expect(r.status == 200, "\(r.body)")
         #expect(upstream.requests.count == 1)
         // A token naming the skipped key is told why it is unknown.
-        let pq = try await send(.GET, gw.url + "/orders", headers: [("Authorization", "Bearer " + HSToken.make(header: #"{"alg":"HS256","kid":"pq1"}"#, payload: HSToken.claims()))])
+        let pq = try await send(
+            .GET, gw.url + "/orders",
+            headers: [("Authorization", "Bearer " + HSToken.make(header: #"{"alg":"HS256","kid":"pq1"}"#, payload: HSToken.claims()))])
         #expect(pq.status == 401)
         #expect(pq.json["reason"] as? String == "token_unknown_key")
         #expect((pq.json["detail"] as? String ?? "").contains("skipped"), "\(pq.body)")

@@ -23,15 +23,20 @@ import Testing
     @Test func everyRefusedPasswordCostsOneBcryptVerification() throws {
         let hash = BasicAuthCheck.hashPassword("correct horse", cost: 10)
         let calls = Mutex<[String]>([])
-        let check = BasicAuthCheck(id: "basic", directory: Directory(consumers: [
-            ConsumerRecord(id: "c1", name: "alice", passwordHash: hash),
-            ConsumerRecord(id: "c2", name: "no-password"),
-        ]), verifyPassword: { password, h in
-            calls.withLock { $0.append(h) }
-            return BasicAuthCheck.verifyBcrypt(password, h)
-        })
+        let check = BasicAuthCheck(
+            id: "basic",
+            directory: Directory(consumers: [
+                ConsumerRecord(id: "c1", name: "alice", passwordHash: hash),
+                ConsumerRecord(id: "c2", name: "no-password"),
+            ]),
+            verifyPassword: { password, h in
+                calls.withLock { $0.append(h) }
+                return BasicAuthCheck.verifyBcrypt(password, h)
+            })
         func attempt(_ userPass: String) -> Verdict {
-            var r = PolicyRequest(method: "GET", path: "/reports", headers: HeaderList([("Authorization", "Basic " + Data(userPass.utf8).base64EncodedString())]))
+            var r = PolicyRequest(
+                method: "GET", path: "/reports",
+                headers: HeaderList([("Authorization", "Basic " + Data(userPass.utf8).base64EncodedString())]))
             return check.evaluate(&r)
         }
         guard case .deny(let known) = attempt("alice:wrong") else { Issue.record("wrong password allowed"); return }
@@ -49,20 +54,22 @@ import Testing
 
     @Test func unknownAndKnownUsersGetTheSameAnswerFromALiveGateway() async throws {
         let upstream = try await CaptureUpstream()
-        let gw = try GatewayProcess(yaml: """
-            upstreams:
-              app: { targets: ["http://127.0.0.1:\(upstream.port)"] }
-            routes:
-              - name: reports
-                match: { path: /reports }
-                upstream: app
-                policies: [password]
-            policies:
-              password: { type: basic, realm: reports }
-            """)
+        let gw = try GatewayProcess(
+            yaml: """
+                upstreams:
+                  app: { targets: ["http://127.0.0.1:\(upstream.port)"] }
+                routes:
+                  - name: reports
+                    match: { path: /reports }
+                    upstream: app
+                    policies: [password]
+                policies:
+                  password: { type: basic, realm: reports }
+                """)
         defer { gw.stop() }
         #expect(try gw.cli(["consumers", "create", "alice"]).status == 0)
-        let set = try gatehouseWithInput(["consumers", "set-password", "alice", "--cost", "4", "--store", gw.storePath], input: "s3cret-pass\n")
+        let set = try gatehouseWithInput(
+            ["consumers", "set-password", "alice", "--cost", "4", "--store", gw.storePath], input: "s3cret-pass\n")
         #expect(set.status == 0, "\(set.stderr)")
         func basic(_ s: String) -> [(String, String)] { [("Authorization", "Basic " + Data(s.utf8).base64EncodedString())] }
         var good = try await send(.GET, gw.url + "/reports", headers: basic("alice:s3cret-pass"))

@@ -15,19 +15,23 @@ import Testing
         let upstream = try await CaptureUpstream()
         let dir = try TempDir()
         _ = try dir.write("jwks.json", HSToken.jwks)
-        let gw = try GatewayProcess(yaml: jwtGatewayYAML(upstreamPort: upstream.port, extraRoutes: """
-              - name: reports
-                match: { path: /reports }
-                upstream: app
-                policies: [password]
-              - name: odd-realm
-                match: { path: /odd }
-                upstream: app
-                policies: [odd]
-            """, extraPolicies: """
-              password: { type: basic, realm: reports }
-              odd: { type: basic, realm: "r\\e]0;t\\a\\x7f\\u0085\\u009b31m\\tok" }
-            """), dir: dir)
+        let gw = try GatewayProcess(
+            yaml: jwtGatewayYAML(
+                upstreamPort: upstream.port,
+                extraRoutes: """
+                      - name: reports
+                        match: { path: /reports }
+                        upstream: app
+                        policies: [password]
+                      - name: odd-realm
+                        match: { path: /odd }
+                        upstream: app
+                        policies: [odd]
+                    """,
+                extraPolicies: """
+                      password: { type: basic, realm: reports }
+                      odd: { type: basic, realm: "r\\e]0;t\\a\\x7f\\u0085\\u009b31m\\tok" }
+                    """), dir: dir)
         defer { gw.stop() }
 
         // The review's payloads: a kid (unsigned: the signature is never checked for an unknown
@@ -36,15 +40,19 @@ import Testing
         let token = HSToken.make(header: header, payload: HSToken.claims(#""jti":"# + HSToken.json("j\u{1b}[31m\u{07}\nDetail: forged")))
         let basic = Data((Self.user + ":pw").utf8).base64EncodedString()
         var ids: [String] = []
-        for (path, auth, reason) in [("/orders", "Bearer " + token, "token_unknown_key"), ("/reports", "Basic " + basic, "invalid_credentials")] {
-            let raw = try rawExchange(port: gw.port, "GET \(path) HTTP/1.1\r\nHost: x\r\nAuthorization: \(auth)\r\nConnection: close\r\n\r\n")
+        for (path, auth, reason) in [
+            ("/orders", "Bearer " + token, "token_unknown_key"), ("/reports", "Basic " + basic, "invalid_credentials"),
+        ] {
+            let raw = try rawExchange(
+                port: gw.port, "GET \(path) HTTP/1.1\r\nHost: x\r\nAuthorization: \(auth)\r\nConnection: close\r\n\r\n")
             let reply = RawReply(raw)
             #expect(reply.status == 401, "\(path): \(raw)")
             #expect(reply.reason == reason)
             // The head, between its CRLFs, holds no control byte at all.
             let head = raw.components(separatedBy: "\r\n\r\n").first ?? ""
             for line in head.components(separatedBy: "\r\n") {
-                #expect(controlBytes(in: Array(line.utf8)).isEmpty, "\(path): control bytes in response header line \(line.debugDescription)")
+                #expect(
+                    controlBytes(in: Array(line.utf8)).isEmpty, "\(path): control bytes in response header line \(line.debugDescription)")
             }
             let id = try #require(reply.header("x-request-id"))
             ids.append(id)
@@ -95,17 +103,22 @@ import Testing
         let upstream = try await CaptureUpstream()
         let dir = try TempDir()
         _ = try dir.write("jwks.json", HSToken.jwks)
-        let gw = try GatewayProcess(yaml: jwtGatewayYAML(upstreamPort: upstream.port, extraRoutes: """
-              - name: limited
-                match: { path: /limited }
-                upstream: app
-                policies: [bearer, per-consumer]
-            """, extraPolicies: """
-              per-consumer: { type: rate_limit, key: consumer, rate: 1/minute }
-            """), dir: dir)
+        let gw = try GatewayProcess(
+            yaml: jwtGatewayYAML(
+                upstreamPort: upstream.port,
+                extraRoutes: """
+                      - name: limited
+                        match: { path: /limited }
+                        upstream: app
+                        policies: [bearer, per-consumer]
+                    """,
+                extraPolicies: """
+                      per-consumer: { type: rate_limit, key: consumer, rate: 1/minute }
+                    """), dir: dir)
         defer { gw.stop() }
         let sub = "\u{1b}]0;owned\u{07}\u{1b}[2J\nDecided by: nobody"
-        let token = HSToken.make(payload: #"{"sub":"# + HSToken.json(sub) + #","aud":"orders-api","iss":"i","exp":"# + HSToken.inTenMinutes + "}")
+        let token = HSToken.make(
+            payload: #"{"sub":"# + HSToken.json(sub) + #","aud":"orders-api","iss":"i","exp":"# + HSToken.inTenMinutes + "}")
         var last: Reply?
         for _ in 0..<2 { last = try await send(.GET, gw.url + "/limited", headers: [("Authorization", "Bearer " + token)]) }
         let r = try #require(last)

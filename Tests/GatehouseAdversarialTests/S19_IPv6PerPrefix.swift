@@ -54,7 +54,8 @@ import Testing
         #expect(try await statuses(perSlash48, ["2001:db8:1:2::1", "2001:db8:1:3::1", "2001:db8:1:4::1"]) == [200, 200, 429])
         // Out of range is a configuration error.
         let dir = try TempDir()
-        let path = try dir.write("bad.yaml", "listen: 127.0.0.1:0\nstore: { sqlite: g.db }\n" + Self.yaml(upstream, prefix: ", ipv6_prefix: 129"))
+        let path = try dir.write(
+            "bad.yaml", "listen: 127.0.0.1:0\nstore: { sqlite: g.db }\n" + Self.yaml(upstream, prefix: ", ipv6_prefix: 129"))
         let check = try gatehouse(["check", path])
         #expect(check.status == 2)
         #expect(check.stdout.contains("ipv6_prefix") || check.stderr.contains("ipv6_prefix"))

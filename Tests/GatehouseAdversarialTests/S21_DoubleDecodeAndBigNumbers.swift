@@ -59,8 +59,10 @@ import Testing
         // A numeric claim (`sub` must be a string, RFC 7519; so the claim compared here is `uid`).
         let numeric = OwnerTokens.bearer(OwnerTokens.raw(#""sub":"n","uid":9007199254740992"#))
         let json = ("Content-Type", "application/json")
-        for body in [#"{"owner":9007199254740993}"#, #"{"owner":"9007199254740993"}"#, #"{"owner":9007199254740992}"#,
-                     #"{"owner":9.007199254740992e15}"#] {
+        for body in [
+            #"{"owner":9007199254740993}"#, #"{"owner":"9007199254740993"}"#, #"{"owner":9007199254740992}"#,
+            #"{"owner":9.007199254740992e15}"#,
+        ] {
             let r = try await send(.POST, gw.url + "/transfer-uid", headers: [numeric, json], body: body)
             #expect(r.status == 403 || r.status == 400, "\(body)")
             #expect(["not_owner", "ambiguous_body"].contains(r.json["reason"] as? String ?? ""), "\(body): \(r.body)")
@@ -75,14 +77,16 @@ import Testing
         #expect(try await send(.POST, gw.url + "/transfer-uid", headers: [small, json], body: #"{"owner":12345}"#).status == 200)
         #expect(try await send(.POST, gw.url + "/transfer-uid", headers: [small, json], body: #"{"owner":"12345"}"#).status == 200)
         #expect(try await send(.POST, gw.url + "/transfer-uid", headers: [small, json], body: #"{"owner":12346}"#).status == 403)
-        #expect(try await send(.POST, gw.url + "/transfer", headers: [bigString, json], body: #"{"owner":"9007199254740993"}"#).status == 200)
+        #expect(
+            try await send(.POST, gw.url + "/transfer", headers: [bigString, json], body: #"{"owner":"9007199254740993"}"#).status == 200)
         #expect(upstream.requests.count == 3)
     }
 
     @Test func aNumericTenantBeyondTwoToThe53NamesNoTenant() async throws {
         let upstream = try await CaptureUpstream()
         defer { Task { await upstream.stop() } }
-        let gw = try ownershipGateway("""
+        let gw = try ownershipGateway(
+            """
             upstreams:
               app: { targets: ["http://127.0.0.1:\(upstream.port)"] }
             routes:

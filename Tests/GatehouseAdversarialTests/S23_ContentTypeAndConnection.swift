@@ -30,7 +30,8 @@ import Testing
     }
 
     func post(_ gw: GatewayProcess, _ path: String, _ fields: String, body: String = "{}") throws -> RawReply {
-        try attack(gw, "POST \(path) HTTP/1.1\r\nHost: x\r\n\(fields)Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
+        try attack(
+            gw, "POST \(path) HTTP/1.1\r\nHost: x\r\n\(fields)Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
     }
 
     @Test func twoContentTypesOrAListAreRefusedBeforeAnyCheck() async throws {
@@ -75,7 +76,8 @@ import Testing
         defer { gw.stop() }
         let token = OwnerTokens.raw(#""sub":"alice","tenant":"acme""#)
         for nominated in ["Content-Type", "content-type", "keep-alive, Authorization", "Cookie", "X-Forwarded-For", "Host"] {
-            let r = try post(gw, "/json", "Content-Type: application/json\r\nAuthorization: Bearer \(token)\r\nConnection: \(nominated)\r\n")
+            let r = try post(
+                gw, "/json", "Content-Type: application/json\r\nAuthorization: Bearer \(token)\r\nConnection: \(nominated)\r\n")
             #expect(r.status == 400 && r.reason == "bad_request", "Connection: \(nominated)")
             #expect(r.body.contains("Connection header nominates"), "\(r.body)")
         }

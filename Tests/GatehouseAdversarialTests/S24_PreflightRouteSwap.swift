@@ -11,32 +11,33 @@ import Testing
 
     @Test func aPreflightDoesNotBorrowAnotherMethodsOpenRoute() async throws {
         let upstream = try await CaptureUpstream()
-        let gw = try GatewayProcess(yaml: """
-            upstreams:
-              cap: { targets: ["\(upstream.url)"], timeout: 5s }
-            routes:
-              - name: reports-get
-                match: { path: /reports, methods: [GET] }
-                upstream: cap
-              - name: reports-any
-                match: { path: /reports }
-                upstream: cap
-                policies: [api-key]
-              - name: cors-get
-                match: { path: /cors-reports, methods: [GET] }
-                upstream: cap
-                policies: [cors]
-              - name: shadow-cors-get
-                match: { path: /shadow-reports, methods: [GET] }
-                upstream: cap
-                policies: [{ policy: cors, mode: shadow }]
-              - name: only-get
-                match: { path: /only-get, methods: [GET] }
-                upstream: cap
-            policies:
-              api-key: { type: api_key, header: X-API-Key }
-              cors: { type: cors, origins: ["https://app.example.com"], methods: [GET] }
-            """)
+        let gw = try GatewayProcess(
+            yaml: """
+                upstreams:
+                  cap: { targets: ["\(upstream.url)"], timeout: 5s }
+                routes:
+                  - name: reports-get
+                    match: { path: /reports, methods: [GET] }
+                    upstream: cap
+                  - name: reports-any
+                    match: { path: /reports }
+                    upstream: cap
+                    policies: [api-key]
+                  - name: cors-get
+                    match: { path: /cors-reports, methods: [GET] }
+                    upstream: cap
+                    policies: [cors]
+                  - name: shadow-cors-get
+                    match: { path: /shadow-reports, methods: [GET] }
+                    upstream: cap
+                    policies: [{ policy: cors, mode: shadow }]
+                  - name: only-get
+                    match: { path: /only-get, methods: [GET] }
+                    upstream: cap
+                policies:
+                  api-key: { type: api_key, header: X-API-Key }
+                  cors: { type: cors, origins: ["https://app.example.com"], methods: [GET] }
+                """)
         defer { gw.stop() }
 
         // Plain OPTIONS meets the api-key route; dressed as a preflight it now does too.
@@ -55,7 +56,10 @@ import Testing
         let answered = try attack(gw, "OPTIONS /cors-reports HTTP/1.1\r\nHost: x\r\n" + Self.preflight)
         #expect(answered.status == 204, "\(answered.status) \(answered.body)")
         #expect(answered.header("access-control-allow-origin") == "https://app.example.com")
-        let refused = try attack(gw, "OPTIONS /cors-reports HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\nAccess-Control-Request-Method: GET\r\nConnection: close\r\n\r\n")
+        let refused = try attack(
+            gw,
+            "OPTIONS /cors-reports HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\nAccess-Control-Request-Method: GET\r\nConnection: close\r\n\r\n"
+        )
         #expect(refused.status == 403)
         // Nothing was forwarded under another method's route.
         #expect(upstream.requests.isEmpty, "\(upstream.requests.map { "\($0.method) \($0.target)" })")

@@ -8,26 +8,29 @@ import Testing
 @Suite(.serialized) struct S25_StripPrefixSegments {
     @Test func stripPrefixRemovesWholeSegmentsOfTheCanonicalPath() async throws {
         let upstream = try await CaptureUpstream()
-        let gw = try GatewayProcess(yaml: """
-            upstreams:
-              cap: { targets: ["\(upstream.url)"], timeout: 5s }
-            routes:
-              - name: api
-                match: { path: "/api/{rest*}" }
-                upstream: cap
-                strip_prefix: /api
-              - name: rest
-                match: { path: "/{rest*}" }
-                upstream: cap
-                strip_prefix: /api
-            """)
+        let gw = try GatewayProcess(
+            yaml: """
+                upstreams:
+                  cap: { targets: ["\(upstream.url)"], timeout: 5s }
+                routes:
+                  - name: api
+                    match: { path: "/api/{rest*}" }
+                    upstream: cap
+                    strip_prefix: /api
+                  - name: rest
+                    match: { path: "/{rest*}" }
+                    upstream: cap
+                    strip_prefix: /api
+                """)
         defer { gw.stop() }
         func get(_ target: String) throws -> RawReply {
             try attack(gw, "GET \(target) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         }
-        for (target, forwarded) in [("//api/x", "/x"), ("/api/x?y=/api/z", "/x?y=/api/z"), ("/api", "/"), ("/api/", "/"),
-                                    ("/api/../etc", "/etc"), ("/api/x/../../etc/passwd", "/etc/passwd"), ("/apix/y", "/apix/y"),
-                                    ("/api;v=1/x", "/x"), ("/x/api/y", "/x/api/y")] {
+        for (target, forwarded) in [
+            ("//api/x", "/x"), ("/api/x?y=/api/z", "/x?y=/api/z"), ("/api", "/"), ("/api/", "/"),
+            ("/api/../etc", "/etc"), ("/api/x/../../etc/passwd", "/etc/passwd"), ("/apix/y", "/apix/y"),
+            ("/api;v=1/x", "/x"), ("/x/api/y", "/x/api/y"),
+        ] {
             let reply = try get(target)
             #expect(reply.status == 200, "\(target) → \(reply.status) \(reply.body)")
             #expect(reply.body == "upstream saw \(forwarded)", "\(target) → \(reply.body)")

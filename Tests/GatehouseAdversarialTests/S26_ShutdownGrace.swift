@@ -11,14 +11,15 @@ import Testing
             CannedResponse(pieces: [(30000, Array("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate".utf8))])
         }
         defer { Task { await upstream.stop() } }
-        let gw = try GatewayProcess(yaml: """
-            upstreams:
-              app: { targets: ["http://127.0.0.1:\(upstream.port)"], timeout: 30s }
-            routes:
-              - name: slow
-                match: { path: /slow }
-                upstream: app
-            """, extraArguments: ["--grace", "2"])
+        let gw = try GatewayProcess(
+            yaml: """
+                upstreams:
+                  app: { targets: ["http://127.0.0.1:\(upstream.port)"], timeout: 30s }
+                routes:
+                  - name: slow
+                    match: { path: /slow }
+                    upstream: app
+                """, extraArguments: ["--grace", "2"])
         var clients: [RawSocket] = []
         for i in 0..<5 {
             let s = try RawSocket(port: gw.port)

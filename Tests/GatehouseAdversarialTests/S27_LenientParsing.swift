@@ -10,9 +10,18 @@ import Testing
     static let cases: [(String, String)] = [
         ("bare-LF head", "GET /cap/a HTTP/1.1\nHost: x\nConnection: close\n\n"),
         ("bare LF ending one field", "GET /cap/a HTTP/1.1\r\nHost: x\nConnection: close\r\n\r\n"),
-        ("bare LF after chunk data", "POST /cap/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\n0\r\n\r\n"),
-        ("bare LF after a chunk extension", "POST /cap/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5;a=b\nhello\r\n0\r\n\r\n"),
-        ("garbage after a chunk size", "POST /cap/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5 xyz\r\nhello\r\n0\r\n\r\n"),
+        (
+            "bare LF after chunk data",
+            "POST /cap/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\n0\r\n\r\n"
+        ),
+        (
+            "bare LF after a chunk extension",
+            "POST /cap/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5;a=b\nhello\r\n0\r\n\r\n"
+        ),
+        (
+            "garbage after a chunk size",
+            "POST /cap/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5 xyz\r\nhello\r\n0\r\n\r\n"
+        ),
         ("lowercase method", "get /cap/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
         ("# in the target", "GET /cap/a#b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
         ("\\ in the target", "GET /cap/a\\b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
@@ -21,17 +30,19 @@ import Testing
 
     @Test func eachLenientFormIsRefusedAndLogged() async throws {
         let upstream = try await CaptureUpstream()
-        let gw = try GatewayProcess(yaml: """
-            upstreams:
-              cap: { targets: ["\(upstream.url)"], timeout: 5s }
-            routes:
-              - name: cap
-                match: { path: "/cap/{rest*}" }
-                upstream: cap
-            """)
+        let gw = try GatewayProcess(
+            yaml: """
+                upstreams:
+                  cap: { targets: ["\(upstream.url)"], timeout: 5s }
+                routes:
+                  - name: cap
+                    match: { path: "/cap/{rest*}" }
+                    upstream: cap
+                """)
         defer { gw.stop() }
         // The control: a well-formed chunked request goes through.
-        let ok = try attack(gw, "POST /cap/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5;a=b\r\nhello\r\n0\r\n\r\n")
+        let ok = try attack(
+            gw, "POST /cap/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5;a=b\r\nhello\r\n0\r\n\r\n")
         #expect(ok.status == 200)
         for (label, bytes) in Self.cases {
             let reply = try attack(gw, bytes)

@@ -36,7 +36,9 @@ import Testing
         #expect(text.hasPrefix("HTTP/1.0 200 "))
         #expect(text.hasSuffix("upstream saw /cap/upload body=hello"))
         // An HTTP/1.1 client still gets its interim response.
-        let v11 = try rawExchange(port: gw.port, "POST /cap/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\nhello")
+        let v11 = try rawExchange(
+            port: gw.port,
+            "POST /cap/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\nhello")
         #expect(v11.hasPrefix("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 "))
         await upstream.stop()
     }
@@ -59,8 +61,10 @@ import Testing
         let gw = try GatewayProcess(yaml: Self.yaml(upstream))
         defer { gw.stop() }
         // A 204, then a second request pipelined on the same client connection.
-        let text = try rawExchange(port: gw.port, "GET /cap/nocontent HTTP/1.1\r\nHost: x\r\n\r\n"
-                                   + "GET /cap/after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let text = try rawExchange(
+            port: gw.port,
+            "GET /cap/nocontent HTTP/1.1\r\nHost: x\r\n\r\n"
+                + "GET /cap/after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         let first = RawReply(text)
         #expect(first.status == 204)
         #expect(first.header("x-done") == "yes")

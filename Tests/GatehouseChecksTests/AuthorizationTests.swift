@@ -16,13 +16,16 @@ func denialOf(_ v: Verdict) -> Denial? { if case .deny(let d) = v { return d } e
 func allowed(_ v: Verdict) -> Bool { if case .allow = v { return true } else { return false } }
 
 @Suite struct AuthorizationTests {
-    func req(_ method: String, _ path: String, principal: Principal?, params: [String: String] = [:], body: String? = nil) -> PolicyRequest {
-        PolicyRequest(method: method, path: path, pathParams: params,
-                      headers: HeaderList(body == nil ? [] : [("Content-Type", "application/json")]),
-                      body: body.map { Array($0.utf8) }, principal: principal)
+    func req(_ method: String, _ path: String, principal: Principal?, params: [String: String] = [:], body: String? = nil) -> PolicyRequest
+    {
+        PolicyRequest(
+            method: method, path: path, pathParams: params,
+            headers: HeaderList(body == nil ? [] : [("Content-Type", "application/json")]),
+            body: body.map { Array($0.utf8) }, principal: principal)
     }
-    let token = Principal(method: "jwt", subject: "17", scopes: ["payment:read", "user:profile"], roles: ["viewer"], tenant: "acme",
-                          claims: ["sub": .string("17")])
+    let token = Principal(
+        method: "jwt", subject: "17", scopes: ["payment:read", "user:profile"], roles: ["viewer"], tenant: "acme",
+        claims: ["sub": .string("17")])
 
     @Test func insufficientScopeNamesRequiredAndGranted() throws {
         let c = ScopesCheck(id: "pay-write", require: ["payment:write"])
@@ -33,7 +36,10 @@ func allowed(_ v: Verdict) -> Bool { if case .allow = v { return true } else { r
         #expect(d.required == ["payment:write"])
         #expect(d.presented == ["payment:read", "user:profile"])
         #expect(d.detail == "POST /process-payment needs scope payment:write; the token grants payment:read user:profile")
-        #expect(d.headers == [HeaderField("WWW-Authenticate", "Bearer realm=\"gatehouse\", error=\"insufficient_scope\", scope=\"payment:write\"")])
+        #expect(
+            d.headers == [
+                HeaderField("WWW-Authenticate", "Bearer realm=\"gatehouse\", error=\"insufficient_scope\", scope=\"payment:write\"")
+            ])
     }
 
     @Test func methodSpecificScopes() {
@@ -55,8 +61,11 @@ func allowed(_ v: Verdict) -> Bool { if case .allow = v { return true } else { r
 
     @Test func authorizationWithoutAuthenticationIs401() {
         var r = req("GET", "/", principal: nil)
-        for c in [ScopesCheck(id: "s", require: ["a"]) as any PolicyCheck, RolesCheck(id: "r", anyRole: ["x"]), OwnerCheck(id: "o", pathParam: "id"),
-                  TenantCheck(id: "t", tenant: "acme")] {
+        for c in [
+            ScopesCheck(id: "s", require: ["a"]) as any PolicyCheck, RolesCheck(id: "r", anyRole: ["x"]),
+            OwnerCheck(id: "o", pathParam: "id"),
+            TenantCheck(id: "t", tenant: "acme"),
+        ] {
             let d = denialOf(c.evaluate(&r))
             #expect(d?.code == .missingCredentials && d?.status == 401, "\(c.type)")
         }
@@ -69,8 +78,9 @@ func allowed(_ v: Verdict) -> Bool { if case .allow = v { return true } else { r
         #expect(d.code == "missing_role")
         #expect(d.required == ["admin"] && d.presented == ["viewer"])
 
-        let rbac = RolesCheck(id: "rbac", permissions: ["viewer": ["orders:read"], "clerk": ["orders:read", "orders:write"]],
-                              byMethod: ["GET": ["orders:read"], "POST": ["orders:write"]])
+        let rbac = RolesCheck(
+            id: "rbac", permissions: ["viewer": ["orders:read"], "clerk": ["orders:read", "orders:write"]],
+            byMethod: ["GET": ["orders:read"], "POST": ["orders:write"]])
         var get = req("GET", "/orders", principal: token)
         #expect(allowed(rbac.evaluate(&get)))
         var post = req("POST", "/orders", principal: token)
@@ -124,15 +134,18 @@ func allowed(_ v: Verdict) -> Bool { if case .allow = v { return true } else { r
     @Test func ownerBodyThatIsNotStrictJSONIsAmbiguous() throws {
         let c = OwnerCheck(id: "own", bodyField: "owner")
         let alice = Principal(method: "jwt", subject: "alice", claims: ["sub": .string("alice")])
-        for body in [#"{"owner":"alice",}"#, "\u{FEFF}{\"owner\":\"alice\"}", #"{"owner":"alice"} x"#, #"{"owner":"alice","n":NaN}"#,
-                     String(repeating: "[", count: 100) + String(repeating: "]", count: 100)] {
+        for body in [
+            #"{"owner":"alice",}"#, "\u{FEFF}{\"owner\":\"alice\"}", #"{"owner":"alice"} x"#, #"{"owner":"alice","n":NaN}"#,
+            String(repeating: "[", count: 100) + String(repeating: "]", count: 100),
+        ] {
             var r = req("POST", "/t", principal: alice, body: body)
             let d = try #require(denialOf(c.evaluate(&r)), "\(body)")
             #expect(d.code == "ambiguous_body" && d.status == 400, "\(body)")
         }
         // UTF-16 (as `charset=utf-16` would announce) is not read either.
-        var utf16 = PolicyRequest(method: "POST", path: "/t", headers: HeaderList([("Content-Type", "application/json")]),
-                                  body: [0xFF, 0xFE] + Array(#"{"owner":"alice"}"#.utf8).flatMap { [$0, 0] }, principal: alice)
+        var utf16 = PolicyRequest(
+            method: "POST", path: "/t", headers: HeaderList([("Content-Type", "application/json")]),
+            body: [0xFF, 0xFE] + Array(#"{"owner":"alice"}"#.utf8).flatMap { [$0, 0] }, principal: alice)
         #expect(denialOf(c.evaluate(&utf16))?.code == "ambiguous_body")
         // The fields must declare plain UTF-8 JSON: a form body can carry other fields than its JSON text.
         let declared: [([(String, String)], String)] = [
@@ -143,14 +156,16 @@ func allowed(_ v: Verdict) -> Bool { if case .allow = v { return true } else { r
             ([("Content-Type", "application/json"), ("Content-Encoding", "br")], "content-encoded"),
         ]
         for (headers, words) in declared {
-            var r = PolicyRequest(method: "POST", path: "/t", headers: HeaderList(headers),
-                                  body: Array(#"{"owner":"alice","x":"&owner=bob"}"#.utf8), principal: alice)
+            var r = PolicyRequest(
+                method: "POST", path: "/t", headers: HeaderList(headers),
+                body: Array(#"{"owner":"alice","x":"&owner=bob"}"#.utf8), principal: alice)
             let d = try #require(denialOf(c.evaluate(&r)), "\(headers)")
             #expect(d.code == "ambiguous_body" && d.detail.contains(words), "\(d.detail)")
         }
         for type in ["application/json; charset=UTF-8", "application/merge-patch+json", "Application/JSON"] {
-            var r = PolicyRequest(method: "POST", path: "/t", headers: HeaderList([("Content-Type", type)]),
-                                  body: Array(#"{"owner":"alice"}"#.utf8), principal: alice)
+            var r = PolicyRequest(
+                method: "POST", path: "/t", headers: HeaderList([("Content-Type", type)]),
+                body: Array(#"{"owner":"alice"}"#.utf8), principal: alice)
             #expect(allowed(c.evaluate(&r)), "\(type)")
         }
         // A dotted field that names two members.
@@ -166,8 +181,9 @@ func allowed(_ v: Verdict) -> Bool { if case .allow = v { return true } else { r
         let c = OwnerCheck(id: "own", bodyField: "owner")
         let alice = Principal(method: "jwt", subject: "alice", claims: ["sub": .string("alice")])
         func verdict(_ headers: [(String, String)]) -> Verdict {
-            var r = PolicyRequest(method: "POST", path: "/t", headers: HeaderList(headers),
-                                  body: Array(#"{"owner":"alice"}"#.utf8), principal: alice)
+            var r = PolicyRequest(
+                method: "POST", path: "/t", headers: HeaderList(headers),
+                body: Array(#"{"owner":"alice"}"#.utf8), principal: alice)
             return c.evaluate(&r)
         }
         // Django and Spring trim a parameter and decode the body in its charset: each of these
@@ -196,14 +212,17 @@ func allowed(_ v: Verdict) -> Bool { if case .allow = v { return true } else { r
             #expect(d.detail.contains(words), "\(type): \(d.detail)")
         }
         // Well-formed parameters, in any letter case, quoted or not, other parameters beside.
-        for type in ["application/json;charset=utf-8", "application/json ; Charset=\"UTF-8\"", "application/json; charset=utf-8;",
-                     "application/json;;charset=utf-8", "application/json; profile=\"https://x.example/a;b\"; charset=utf-8",
-                     "application/vnd.api+json; ext=\"a b\"", "application/json\t;\tcharset=UTF-8"] {
+        for type in [
+            "application/json;charset=utf-8", "application/json ; Charset=\"UTF-8\"", "application/json; charset=utf-8;",
+            "application/json;;charset=utf-8", "application/json; profile=\"https://x.example/a;b\"; charset=utf-8",
+            "application/vnd.api+json; ext=\"a b\"", "application/json\t;\tcharset=UTF-8",
+        ] {
             #expect(allowed(verdict([("Content-Type", type)])), "\(type)")
         }
         // Content-Encoding: every field counts, not only the first; identity included.
         for codings in [["identity", "gzip"], ["identity"], ["", "br"], ["gzip"]] {
-            let d = try #require(denialOf(verdict([("Content-Type", "application/json")] + codings.map { ("Content-Encoding", $0) })), "\(codings)")
+            let d = try #require(
+                denialOf(verdict([("Content-Type", "application/json")] + codings.map { ("Content-Encoding", $0) })), "\(codings)")
             #expect(d.code == "ambiguous_body" && d.detail.contains("content-encoded"), "\(d.detail)")
         }
     }
@@ -223,7 +242,9 @@ func allowed(_ v: Verdict) -> Bool { if case .allow = v { return true } else { r
         #expect(big.code == "not_owner" && big.detail.contains("cannot compare exactly"))
         #expect(denialOf(verdict(.number(9_007_199_254_740_992), #"{"owner":"9007199254740992"}"#))?.code == "not_owner")
         // ...and a body number beyond it, or with a fraction or exponent, reads differently upstream.
-        for body in [#"{"owner":9007199254740993}"#, #"{"owner":9007199254740992}"#, #"{"owner":17.0}"#, #"{"owner":1.7e1}"#, #"{"owner":1e400}"#] {
+        for body in [
+            #"{"owner":9007199254740993}"#, #"{"owner":9007199254740992}"#, #"{"owner":17.0}"#, #"{"owner":1.7e1}"#, #"{"owner":1e400}"#,
+        ] {
             let d = try #require(denialOf(verdict(.string("9007199254740993"), body)), "\(body)")
             #expect(d.code == "ambiguous_body", "\(body)")
         }
@@ -289,11 +310,13 @@ func allowed(_ v: Verdict) -> Bool { if case .allow = v { return true } else { r
         // Twice: the second time is answered from the verification cache, with the same result.
         var again = PolicyRequest(method: "GET", path: "/", headers: HeaderList([("Authorization", "Basic YWxpY2U6Y29ycmVjdCBob3JzZQ==")]))
         #expect(allowed(c.evaluate(&again)))
-        var wrong = PolicyRequest(method: "GET", path: "/", headers: HeaderList([("Authorization", "Basic YWxpY2U6d3Jvbmc=")]))  // alice:wrong
+        // alice:wrong
+        var wrong = PolicyRequest(method: "GET", path: "/", headers: HeaderList([("Authorization", "Basic YWxpY2U6d3Jvbmc=")]))
         let w = try #require(denialOf(c.evaluate(&wrong)))
         #expect(w.code == .invalidCredentials)
         #expect(!w.detail.contains("wrong") || w.detail.contains("wrong password"))
-        var suspended = PolicyRequest(method: "GET", path: "/", headers: HeaderList([("Authorization", "Basic Ym9iOmNvcnJlY3QgaG9yc2U=")]))  // bob:correct horse
+        // bob:correct horse
+        var suspended = PolicyRequest(method: "GET", path: "/", headers: HeaderList([("Authorization", "Basic Ym9iOmNvcnJlY3QgaG9yc2U=")]))
         #expect(denialOf(c.evaluate(&suspended))?.code == .consumerSuspended)
     }
 }

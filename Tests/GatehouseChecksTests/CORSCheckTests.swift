@@ -21,9 +21,10 @@ private func actual(_ origin: String?, method: String = "GET") -> PolicyRequest 
 private func value(_ fields: [HeaderField], _ name: String) -> String? { fields.first { $0.name == name }?.value }
 
 @Suite struct CORSCheckTests {
-    let cors = CORSCheck(id: "web", origins: origins(["https://app.example.com", "https://*.partner.example"]),
-                         methods: ["GET", "POST", "PUT"], headers: ["Content-Type", "X-API-Key"], credentials: true,
-                         maxAge: 600, exposeHeaders: ["X-Request-Id"])
+    let cors = CORSCheck(
+        id: "web", origins: origins(["https://app.example.com", "https://*.partner.example"]),
+        methods: ["GET", "POST", "PUT"], headers: ["Content-Type", "X-API-Key"], credentials: true,
+        maxAge: 600, exposeHeaders: ["X-Request-Id"])
 
     @Test func allowedPreflightIsAnswered204WithTheHeaders() {
         var r = preflight("https://app.example.com", headers: "content-type, x-api-key")

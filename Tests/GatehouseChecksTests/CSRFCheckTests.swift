@@ -7,15 +7,18 @@ private func post(_ headers: [(String, String)], method: String = "POST") -> Pol
 }
 
 @Suite struct CSRFCheckTests {
-    let plain = CSRFCheck(id: "csrf", trustedOrigins: [try! OriginPattern.parse("https://admin.bank.example").get()], sessionCookie: "session")
+    let plain = CSRFCheck(
+        id: "csrf", trustedOrigins: [try! OriginPattern.parse("https://admin.bank.example").get()], sessionCookie: "session")
     let signer = CSRFTokenSigner(secret: "0123456789abcdef0123456789abcdef")
     var tokened: CSRFCheck {
         CSRFCheck(id: "csrf", sessionCookie: "session", tokenCookie: "csrf", tokenHeader: "X-CSRF-Token", signer: signer)
     }
 
     @Test func sameOriginPassesByOriginSecFetchSiteOrReferer() {
-        for h in [[("Origin", "http://bank.example")], [("Sec-Fetch-Site", "same-origin")], [("Referer", "http://bank.example/form?x=1")],
-                  [("Origin", "https://admin.bank.example")]] {
+        for h in [
+            [("Origin", "http://bank.example")], [("Sec-Fetch-Site", "same-origin")], [("Referer", "http://bank.example/form?x=1")],
+            [("Origin", "https://admin.bank.example")],
+        ] {
             var r = post([("Cookie", "session=s1")] + h)
             guard case .allow = plain.evaluate(&r) else { Issue.record("refused with \(h)"); continue }
         }

@@ -50,7 +50,8 @@ struct StubKeyDirectory: CredentialDirectory {
         let (key, id) = APIKeyFormat.generate()
         var dir = StubKeyDirectory()
         dir.consumers["c1"] = ConsumerRecord(id: "c1", name: "acme", status: status, tenant: "t", roles: ["r"], scopes: ["s"])
-        dir.keys[id] = KeyRecord(keyID: id, consumerID: "c1", hash: APIKeyFormat.hash(key), createdAt: 0, expiresAt: expires, revokedAt: revoked)
+        dir.keys[id] = KeyRecord(
+            keyID: id, consumerID: "c1", hash: APIKeyFormat.hash(key), createdAt: 0, expiresAt: expires, revokedAt: revoked)
         return (APIKeyCheck(id: "api-key", header: "X-API-Key", queryParameter: "api_key", directory: dir), key)
     }
 
@@ -103,7 +104,8 @@ struct StubKeyDirectory: CredentialDirectory {
 
 @Suite struct IPAndShapeTests {
     @Test func ipAllowAndDeny() throws {
-        let check = IPCheck(id: "office", allow: [try CIDRBlock.parse("10.0.0.0/8").get()], deny: [try CIDRBlock.parse("10.6.0.0/16").get()])
+        let check = IPCheck(
+            id: "office", allow: [try CIDRBlock.parse("10.0.0.0/8").get()], deny: [try CIDRBlock.parse("10.6.0.0/16").get()])
         var inside = PolicyRequest(method: "GET", path: "/", clientAddress: IPAddress("10.1.2.3"))
         #expect(check.evaluate(&inside) == .allow(note: "10.1.2.3 in 10.0.0.0/8 (allow list office)"))
         var denied = PolicyRequest(method: "GET", path: "/", clientAddress: IPAddress("10.6.1.1"))
@@ -116,19 +118,31 @@ struct StubKeyDirectory: CredentialDirectory {
     }
 
     @Test func requestShape() {
-        let check = RequestShapeCheck(id: "shape", methods: ["GET", "POST"], contentTypes: ["application/json", "text/*"], maxBodyBytes: 10, maxHeaderBytes: 100)
+        let check = RequestShapeCheck(
+            id: "shape", methods: ["GET", "POST"], contentTypes: ["application/json", "text/*"], maxBodyBytes: 10, maxHeaderBytes: 100)
         func code(_ r: PolicyRequest) -> ReasonCode? {
             var r = r
             if case .deny(let d) = check.evaluate(&r) { return d.code }
             return nil
         }
         #expect(code(PolicyRequest(method: "DELETE", path: "/")) == .methodNotAllowed)
-        #expect(code(PolicyRequest(method: "POST", path: "/", headers: HeaderList([("Content-Type", "application/json; charset=utf-8")]), contentLength: 5)) == nil)
-        #expect(code(PolicyRequest(method: "POST", path: "/", headers: HeaderList([("Content-Type", "text/plain")]), contentLength: 5)) == nil)
-        #expect(code(PolicyRequest(method: "POST", path: "/", headers: HeaderList([("Content-Type", "application/xml")]), contentLength: 5)) == .unsupportedMediaType)
+        #expect(
+            code(
+                PolicyRequest(
+                    method: "POST", path: "/", headers: HeaderList([("Content-Type", "application/json; charset=utf-8")]), contentLength: 5)
+            ) == nil)
+        #expect(
+            code(PolicyRequest(method: "POST", path: "/", headers: HeaderList([("Content-Type", "text/plain")]), contentLength: 5)) == nil)
+        #expect(
+            code(PolicyRequest(method: "POST", path: "/", headers: HeaderList([("Content-Type", "application/xml")]), contentLength: 5))
+                == .unsupportedMediaType)
         #expect(code(PolicyRequest(method: "POST", path: "/", contentLength: 5)) == .unsupportedMediaType)
-        #expect(code(PolicyRequest(method: "POST", path: "/", headers: HeaderList([("Content-Type", "application/json")]), contentLength: 11)) == .bodyTooLarge)
-        #expect(code(PolicyRequest(method: "GET", path: "/", headers: HeaderList([("X", String(repeating: "a", count: 100))]))) == .headersTooLarge)
+        #expect(
+            code(PolicyRequest(method: "POST", path: "/", headers: HeaderList([("Content-Type", "application/json")]), contentLength: 11))
+                == .bodyTooLarge)
+        #expect(
+            code(PolicyRequest(method: "GET", path: "/", headers: HeaderList([("X", String(repeating: "a", count: 100))])))
+                == .headersTooLarge)
         #expect(code(PolicyRequest(method: "GET", path: "/")) == nil)
     }
 }

@@ -39,8 +39,9 @@ import Testing
         #expect(!keys.requestRefresh(now: Date().timeIntervalSince1970, force: true))
         // A check on it fails closed at once, as with any key set that has not loaded.
         let check = JWTCheck(id: "jwt", keys: keys, rules: JWTCheckTests.rules)
-        var request = PolicyRequest(method: "GET", path: "/orders", headers: HeaderList([("Authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln")]),
-                                    now: Date().timeIntervalSince1970)
+        var request = PolicyRequest(
+            method: "GET", path: "/orders", headers: HeaderList([("Authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln")]),
+            now: Date().timeIntervalSince1970)
         guard case .deny(let denial) = check.evaluate(&request) else { Issue.record("a key set that never loaded allowed a token"); return }
         #expect(denial.code == .checkUnavailable)
         #expect(!keys.snapshot().loaded)

@@ -4,8 +4,9 @@ import GatehouseCore
 import Testing
 
 @Suite struct JWTCheckTests {
-    static let rules = JWTRules(algorithms: ["HS256", "RS256", "ES256", "EdDSA"], issuers: ["https://issuer.example"], audiences: ["orders-api"],
-                                leeway: 60, rolesClaim: "realm_access.roles", tenantClaim: "https://example.com/tenant")
+    static let rules = JWTRules(
+        algorithms: ["HS256", "RS256", "ES256", "EdDSA"], issuers: ["https://issuer.example"], audiences: ["orders-api"],
+        leeway: 60, rolesClaim: "realm_access.roles", tenantClaim: "https://example.com/tenant")
 
     func json(_ obj: Any) throws -> String { String(decoding: try JSONSerialization.data(withJSONObject: obj), as: UTF8.self) }
 
@@ -189,8 +190,9 @@ import Testing
         let keys = JWTKeySet(source: .json(try json(out["jwks"]!)))
         await keys.refreshNow()
         let c = JWTCheck(id: "jwt", keys: keys, rules: Self.rules, cookie: "session")
-        var req = PolicyRequest(method: "GET", path: "/", headers: HeaderList([("Cookie", "a=b; session=\((out["good"] as! [String: String])["ES256"]!)")]),
-                                now: Date().timeIntervalSince1970)
+        var req = PolicyRequest(
+            method: "GET", path: "/", headers: HeaderList([("Cookie", "a=b; session=\((out["good"] as! [String: String])["ES256"]!)")]),
+            now: Date().timeIntervalSince1970)
         guard case .allow = c.evaluate(&req) else { Issue.record("cookie token refused"); return }
     }
 
@@ -203,7 +205,9 @@ import Testing
         // A plain HTTP server on a port chosen by the OS, serving the directory.
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        server.arguments = ["python3", "-c", """
+        server.arguments = [
+            "python3", "-c",
+            """
             import http.server, socketserver, sys, os
             os.chdir(sys.argv[1])
             class H(http.server.SimpleHTTPRequestHandler):
@@ -211,7 +215,8 @@ import Testing
             s = socketserver.TCPServer(("127.0.0.1", 0), H)
             print(s.server_address[1], flush=True)
             s.serve_forever()
-            """, dir]
+            """, dir,
+        ]
         let pipe = Pipe()
         server.standardOutput = pipe
         try server.run()
@@ -229,7 +234,9 @@ import Testing
         let c = JWTCheck(id: "jwt", keys: keys, rules: Self.rules)
         let token = (out["good"] as! [String: String])["RS256"]!
         var first = request(token)
-        guard case .allow = c.evaluate(&first) else { Issue.record("token refused with keys from the URL: \(denialOf(c.evaluate(&first))?.detail ?? "")"); return }
+        guard case .allow = c.evaluate(&first) else {
+            Issue.record("token refused with keys from the URL: \(denialOf(c.evaluate(&first))?.detail ?? "")"); return
+        }
         // Outage: the server goes away; a refresh fails and the last good keys stay in use.
         kill(server.processIdentifier, SIGKILL)
         server.waitUntilExit()
@@ -262,6 +269,7 @@ import Testing
         #expect(ClaimPath.lookup("realm_access.missing", in: claims) == nil)
         var rules = JWTRules(algorithms: ["HS256"])
         rules.scopeClaim = "permissions"
-        #expect(JWTVerifier.scopes(["scp": .array([.string("a"), .string("b")]), "permissions": .string("c")], rules: rules) == ["a", "b", "c"])
+        #expect(
+            JWTVerifier.scopes(["scp": .array([.string("a"), .string("b")]), "permissions": .string("c")], rules: rules) == ["a", "b", "c"])
     }
 }

@@ -40,8 +40,9 @@ func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains { Display
     }
 
     func evaluate(_ c: JWTCheck, _ token: String) -> Verdict {
-        var req = PolicyRequest(method: "GET", path: "/orders", headers: HeaderList([("Authorization", "Bearer " + token)]),
-                                now: Date().timeIntervalSince1970)
+        var req = PolicyRequest(
+            method: "GET", path: "/orders", headers: HeaderList([("Authorization", "Bearer " + token)]),
+            now: Date().timeIntervalSince1970)
         return c.evaluate(&req)
     }
 
@@ -89,8 +90,10 @@ func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains { Display
         // Fractional and in-range values are numbers like any other.
         #expect(allowed(evaluate(c, HS.token(payload: HS.claims(exp: "\(Date().timeIntervalSince1970 + 600.5)")))))
         // An expiry in year 9999 is valid, and the allow note renders it.
-        var req = PolicyRequest(method: "GET", path: "/", headers: HeaderList([("Authorization", "Bearer " + HS.token(payload: HS.claims(exp: "253402300799")))]),
-                                now: Date().timeIntervalSince1970)
+        var req = PolicyRequest(
+            method: "GET", path: "/",
+            headers: HeaderList([("Authorization", "Bearer " + HS.token(payload: HS.claims(exp: "253402300799")))]),
+            now: Date().timeIntervalSince1970)
         guard case .allow(let note) = c.evaluate(&req) else { Issue.record("year-9999 exp refused"); return }
         #expect(note?.contains("9999-12-31T23:59:59Z") == true)
     }
@@ -103,11 +106,18 @@ func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains { Display
         #expect(allowed(evaluate(c, good)))
         func reason(_ t: String) -> String? { denialOf(evaluate(c, t))?.code.rawValue }
         // aud as a string is one value, not a space-separated list.
-        #expect(reason(HS.token(payload: #"{"sub":"a","aud":"evil orders-api","exp":"# + "\(Int(Date().timeIntervalSince1970) + 600)}")) == "token_audience_mismatch")
-        #expect(reason(HS.token(payload: #"{"sub":"a","aud":["evil","orders-api"],"exp":"# + "\(Int(Date().timeIntervalSince1970) + 600)}")) == nil)
+        #expect(
+            reason(HS.token(payload: #"{"sub":"a","aud":"evil orders-api","exp":"# + "\(Int(Date().timeIntervalSince1970) + 600)}"))
+                == "token_audience_mismatch")
+        #expect(
+            reason(HS.token(payload: #"{"sub":"a","aud":["evil","orders-api"],"exp":"# + "\(Int(Date().timeIntervalSince1970) + 600)}"))
+                == nil)
         // crit: every extension is unknown to the gateway, b64 included.
-        #expect(reason(HS.token(header: #"{"alg":"HS256","kid":"hs1","crit":["urn:x-unknown"],"urn:x-unknown":1}"#, payload: HS.claims())) == "token_malformed")
-        #expect(reason(HS.token(header: #"{"alg":"HS256","kid":"hs1","crit":["b64"],"b64":false}"#, payload: HS.claims())) == "token_malformed")
+        #expect(
+            reason(HS.token(header: #"{"alg":"HS256","kid":"hs1","crit":["urn:x-unknown"],"urn:x-unknown":1}"#, payload: HS.claims()))
+                == "token_malformed")
+        #expect(
+            reason(HS.token(header: #"{"alg":"HS256","kid":"hs1","crit":["b64"],"b64":false}"#, payload: HS.claims())) == "token_malformed")
         #expect(reason(HS.token(header: #"{"alg":"HS256","kid":"hs1","crit":[]}"#, payload: HS.claims())) == "token_malformed")
         #expect(reason(HS.token(header: #"{"alg":"HS256","kid":"hs1","crit":"b64"}"#, payload: HS.claims())) == "token_malformed")
         #expect(reason(HS.token(header: #"{"alg":"HS256","kid":"hs1","b64":false}"#, payload: HS.claims())) == "token_malformed")
@@ -123,7 +133,9 @@ func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains { Display
         for flip in 1...3 {
             var altered = sig
             altered[altered.count - 1] = alphabet[last ^ flip]
-            #expect(reason(parts[0] + "." + parts[1] + "." + String(decoding: altered, as: UTF8.self)) == "token_malformed", "unused bits \(flip)")
+            #expect(
+                reason(parts[0] + "." + parts[1] + "." + String(decoding: altered, as: UTF8.self)) == "token_malformed",
+                "unused bits \(flip)")
         }
     }
 
@@ -133,7 +145,12 @@ func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains { Display
         let c = await check()
         let exp = "\(Int(Date().timeIntervalSince1970) + 600)"
         let tokens = [
-            ("sub twice", HS.token(payload: #"{"sub":"alice","aud":"orders-api","roles":["user"],"exp":"# + exp + #","sub":"bob","roles":["admin"]}"#), "/sub"),
+            (
+                "sub twice",
+                HS.token(
+                    payload: #"{"sub":"alice","aud":"orders-api","roles":["user"],"exp":"# + exp + #","sub":"bob","roles":["admin"]}"#),
+                "/sub"
+            ),
             ("kid twice", HS.token(header: #"{"alg":"HS256","kid":"hs1","kid":"nope"}"#, payload: HS.claims()), "/kid"),
             ("alg twice", HS.token(header: #"{"alg":"HS256","kid":"hs1","alg":"none"}"#, payload: HS.claims()), "/alg"),
             ("nested", HS.token(payload: HS.claims(#""realm_access":{"roles":["user"],"roles":["admin"]}"#)), "/realm_access/roles"),
@@ -157,9 +174,12 @@ func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains { Display
     @Test func aSubThatIsNotAStringIsMalformed() async throws {
         let c = await check()
         let exp = "\(Int(Date().timeIntervalSince1970) + 600)"
-        for (sub, shown) in [("true", "the boolean true"), (#"{"x":1}"#, "an object"), ("9007199254740993", "the number"), ("12345", "the number 12345"),
-                             ("null", "null"), (#"["alice"]"#, "an array")] {
-            let d = try #require(denialOf(evaluate(c, HS.token(payload: #"{"sub":"# + sub + #","aud":"orders-api","exp":"# + exp + "}"))), "\(sub)")
+        for (sub, shown) in [
+            ("true", "the boolean true"), (#"{"x":1}"#, "an object"), ("9007199254740993", "the number"), ("12345", "the number 12345"),
+            ("null", "null"), (#"["alice"]"#, "an array"),
+        ] {
+            let d = try #require(
+                denialOf(evaluate(c, HS.token(payload: #"{"sub":"# + sub + #","aud":"orders-api","exp":"# + exp + "}"))), "\(sub)")
             #expect(d.code == "token_malformed" && d.status == 401, "\(sub): \(d.detail)")
             #expect(d.detail.contains("sub \(shown)") && d.detail.contains("must be a string"), "\(sub): \(d.detail)")
         }
@@ -176,7 +196,7 @@ func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains { Display
             #expect(Base64URL.decode(text + "=") == nil)
         }
         #expect(Base64URL.decode("QQ") == [0x41])
-        #expect(Base64URL.decode("QR") == nil)   // unused bits set
+        #expect(Base64URL.decode("QR") == nil)  // unused bits set
         #expect(Base64URL.decode("QQ==") == nil)
         #expect(Base64URL.decode("QUI") == [0x41, 0x42])
         #expect(Base64URL.decode("QUJ") == nil)
@@ -197,7 +217,8 @@ func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains { Display
         // Deep nesting in the payload.
         let deep = HS.token(payload: String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000))
         #expect(denialOf(evaluate(c, deep))?.code == "token_malformed")
-        let deepObject = HS.token(payload: #"{"exp":1,"x":"# + String(repeating: #"{"a":"#, count: 1500) + "1" + String(repeating: "}", count: 1500) + "}")
+        let deepObject = HS.token(
+            payload: #"{"exp":1,"x":"# + String(repeating: #"{"a":"#, count: 1500) + "1" + String(repeating: "}", count: 1500) + "}")
         #expect(denialOf(evaluate(c, deepObject)) != nil)
         // A kid of 10,000 characters with control characters: the denial is bounded and clean.
         let kid = String(repeating: "\u{1b}[2J\u{07}k", count: 400)
@@ -321,8 +342,10 @@ func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains { Display
 
     @Test func aJWKSURLSendingAHundredMegabytesIsCutOffAtTheLimit() async throws {
         // Without a length (until close), and with a declared length of 100 MB.
-        for head in ["HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n",
-                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n"] {
+        for head in [
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n",
+        ] {
             let server = try FloodServer(head: head, bodyBytes: 100_000_000)
             let keys = JWTKeySet(source: .url("http://127.0.0.1:\(server.port)/jwks.json"), report: { _ in })
             await keys.refreshNow()
@@ -367,7 +390,9 @@ func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains { Display
                 guard c >= 0 else { return }
                 var buf = [UInt8](repeating: 0, count: 4096)
                 _ = recv(c, &buf, buf.count, 0)
-                let reply = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(jwks.utf8.count)\r\nConnection: close\r\n\r\n" + jwks
+                let reply =
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(jwks.utf8.count)\r\nConnection: close\r\n\r\n"
+                    + jwks
                 _ = reply.utf8CString.withUnsafeBufferPointer { send(c, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL)) }
                 close(c)
                 // Every later connection waits in the backlog, unanswered.
@@ -399,15 +424,15 @@ func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains { Display
     // MARK: S15: unsupported keys
 
     static let mixedJWKS = #"""
-    {"keys":[
-      {"kty":"AKP","alg":"ML-DSA-44","kid":"pq1","pub":"AAAA"},
-      {"kty":"EC","crv":"secp256k1","kid":"k256","x":"WfSPqWOJUnLF0hSqEbfS6XKjQfIA9qWb9cy6wp8iWNU","y":"Xt0Tc1TGOc6WaHsJpnN4f4_Zq7BUJnbPy1SXbgyqFu0"},
-      {"kty":"XYZ","kid":"odd"},
-      {"kty":"oct","kid":"short","k":"c2hvcnQ"},
-      "not an object",
-      {"kty":"oct","kid":"hs1","alg":"HS256","k":"REPLACE"}
-    ]}
-    """#.replacingOccurrences(of: "REPLACE", with: Base64URL.encode(HS.secret))
+        {"keys":[
+          {"kty":"AKP","alg":"ML-DSA-44","kid":"pq1","pub":"AAAA"},
+          {"kty":"EC","crv":"secp256k1","kid":"k256","x":"WfSPqWOJUnLF0hSqEbfS6XKjQfIA9qWb9cy6wp8iWNU","y":"Xt0Tc1TGOc6WaHsJpnN4f4_Zq7BUJnbPy1SXbgyqFu0"},
+          {"kty":"XYZ","kid":"odd"},
+          {"kty":"oct","kid":"short","k":"c2hvcnQ"},
+          "not an object",
+          {"kty":"oct","kid":"hs1","alg":"HS256","k":"REPLACE"}
+        ]}
+        """#.replacingOccurrences(of: "REPLACE", with: Base64URL.encode(HS.secret))
 
     @Test func unsupportedKeysAreSkippedWithWarningsAndTheOthersLoad() async throws {
         let reported = Mutex<[String]>([])
@@ -439,7 +464,8 @@ func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains { Display
         await #expect(throws: JWKSError.self) { try await JWTKeySet.load(jwks: huge) }
         // 10,000 keys: the first maxKeys load, and a warning says the rest were ignored.
         let k = Base64URL.encode(HS.secret)
-        let many = #"{"keys":["# + (0..<10_000).map { #"{"kty":"oct","alg":"HS256","kid":"k\#($0)","k":"\#(k)"}"# }.joined(separator: ",") + "]}"
+        let many =
+            #"{"keys":["# + (0..<10_000).map { #"{"kty":"oct","alg":"HS256","kid":"k\#($0)","k":"\#(k)"}"# }.joined(separator: ",") + "]}"
         let parsed = try await JWTKeySet.load(jwks: many)
         #expect(parsed.keys.count == JWTKeySet.maxKeys)
         #expect(parsed.warnings.contains { $0.contains("10000 keys") })
@@ -454,12 +480,15 @@ func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains { Display
             ConsumerRecord(id: "c1", name: "alice", passwordHash: hash),
             ConsumerRecord(id: "c2", name: "nopass"),
         ])
-        let c = BasicAuthCheck(id: "basic", directory: dir, verifyPassword: { p, h in
-            count.withLock { $0 += 1 }
-            return BasicAuthCheck.verifyBcrypt(p, h)
-        })
+        let c = BasicAuthCheck(
+            id: "basic", directory: dir,
+            verifyPassword: { p, h in
+                count.withLock { $0 += 1 }
+                return BasicAuthCheck.verifyBcrypt(p, h)
+            })
         func attempt(_ userPass: String) -> Denial? {
-            var r = PolicyRequest(method: "GET", path: "/", headers: HeaderList([("Authorization", "Basic " + Data(userPass.utf8).base64EncodedString())]))
+            var r = PolicyRequest(
+                method: "GET", path: "/", headers: HeaderList([("Authorization", "Basic " + Data(userPass.utf8).base64EncodedString())]))
             return denialOf(c.evaluate(&r))
         }
         // A known user with a wrong password: one verification.
@@ -473,7 +502,8 @@ func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains { Display
         #expect(attempt("nopass:x")?.code == .invalidCredentials)
         #expect(count.withLock { $0 } == 3)
         // The dummy hash has the cost of the real one, and no password matches it.
-        #expect(BasicAuthCheck.dummyHash(cost: 4).hasPrefix("$2b$04$") || BasicAuthCheck.dummyHash(cost: 4).hasPrefix("$2a$04$")
+        #expect(
+            BasicAuthCheck.dummyHash(cost: 4).hasPrefix("$2b$04$") || BasicAuthCheck.dummyHash(cost: 4).hasPrefix("$2a$04$")
                 || BasicAuthCheck.dummyHash(cost: 4).hasPrefix("$2y$04$"))
     }
 
@@ -483,7 +513,8 @@ func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains { Display
         let dir = MemoryDirectory(consumers: [])
         let c = BasicAuthCheck(id: "basic", directory: dir, verifyPassword: { _, _ in false })
         let user = "\u{1b}[31mroot\u{07}\nDecided by: nobody"
-        var r = PolicyRequest(method: "GET", path: "/", headers: HeaderList([("Authorization", "Basic " + Data((user + ":pw").utf8).base64EncodedString())]))
+        var r = PolicyRequest(
+            method: "GET", path: "/", headers: HeaderList([("Authorization", "Basic " + Data((user + ":pw").utf8).base64EncodedString())]))
         let d = try #require(denialOf(c.evaluate(&r)))
         #expect(!hasControl(d.detail) && !hasControl(d.presented.joined()))
         // (Basic splits at the first colon, so the user name ends at "Decided by".)
@@ -492,7 +523,9 @@ func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains { Display
 
     @Test func displayTextEscapesEveryControlCharacter() {
         #expect(DisplayText.escaped("plain text, ünïcode ✓") == "plain text, ünïcode ✓")
-        #expect(DisplayText.escaped("a\u{1b}b\u{07}c\nd\te\u{7f}f\u{9b}g\u{202e}h") == "a\\u{1b}b\\u{07}c\\u{0a}d\\u{09}e\\u{7f}f\\u{9b}g\\u{202e}h")
+        #expect(
+            DisplayText.escaped("a\u{1b}b\u{07}c\nd\te\u{7f}f\u{9b}g\u{202e}h")
+                == "a\\u{1b}b\\u{07}c\\u{0a}d\\u{09}e\\u{7f}f\\u{9b}g\\u{202e}h")
         #expect(DisplayText.untrusted(String(repeating: "x", count: 300)).hasSuffix("…(172 more characters)"))
         for v: UInt32 in 0..<0x20 { #expect(DisplayText.isControl(v)) }
         #expect(!DisplayText.isControl(0x20) && !DisplayText.isControl(0xA0))

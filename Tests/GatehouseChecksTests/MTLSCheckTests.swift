@@ -18,16 +18,21 @@ import Testing
         var none = req(nil)
         let m = try #require(denialOf(c.evaluate(&none)))
         #expect(m.code == "certificate_missing" && m.status == 401)
-        var expired = req(PeerIdentity(verified: false, failure: "the client certificate expired on 2026-01-01T00:00:00Z, 325 d ago",
-                                       subject: "CN=billing", fingerprint: "ab12"))
+        var expired = req(
+            PeerIdentity(
+                verified: false, failure: "the client certificate expired on 2026-01-01T00:00:00Z, 325 d ago",
+                subject: "CN=billing", fingerprint: "ab12"))
         let e = try #require(denialOf(c.evaluate(&expired)))
         #expect(e.code == "certificate_invalid" && e.status == 401)
         #expect(e.detail.contains("expired on 2026-01-01T00:00:00Z"))
-        var unmapped = req(PeerIdentity(verified: true, subject: "CN=other", commonName: "other", subjectAltNames: ["DNS:other.internal"], fingerprint: "cd34"))
+        var unmapped = req(
+            PeerIdentity(
+                verified: true, subject: "CN=other", commonName: "other", subjectAltNames: ["DNS:other.internal"], fingerprint: "cd34"))
         let u = try #require(denialOf(c.evaluate(&unmapped)))
         #expect(u.code == "certificate_unmapped" && u.status == 403)
         #expect(u.presented.contains("DNS:other.internal"))
-        var good = req(PeerIdentity(verified: true, subject: "CN=x", commonName: "x", subjectAltNames: ["DNS:billing.internal"], fingerprint: "ef56"))
+        var good = req(
+            PeerIdentity(verified: true, subject: "CN=x", commonName: "x", subjectAltNames: ["DNS:billing.internal"], fingerprint: "ef56"))
         #expect(allowed(c.evaluate(&good)))
         #expect(good.principal?.consumerName == "billing" && good.principal?.tenant == "acme")
     }
@@ -35,8 +40,10 @@ import Testing
     /// An identity is matched whole: never the text after a colon, and an unmapped identity names
     /// a consumer only whole (a CN as it is, a SAN with its type).
     @Test func identitiesAreMatchedWhole() throws {
-        let dir = MemoryDirectory(consumers: [ConsumerRecord(id: "c1", name: "billing", scopes: ["payment:write"]),
-                                              ConsumerRecord(id: "c2", name: "DNS:ops.internal")])
+        let dir = MemoryDirectory(consumers: [
+            ConsumerRecord(id: "c1", name: "billing", scopes: ["payment:write"]),
+            ConsumerRecord(id: "c2", name: "DNS:ops.internal"),
+        ])
         let san = MTLSCheck(id: "mtls", identity: .san, mapping: ["DNS:billing.internal": "billing"], directory: dir)
         let cn = MTLSCheck(id: "mtls", identity: .cn, mapping: ["billing-service": "billing"], directory: dir)
         func verdict(_ c: MTLSCheck, cn name: String = "x", sans: [String] = []) -> Verdict {
@@ -54,7 +61,8 @@ import Testing
         }
         // Whole identities: mapped, or a consumer of exactly that name.
         #expect(allowed(verdict(san, sans: ["URI:spiffe://x", "DNS:billing.internal"])))
-        var r = req(PeerIdentity(verified: true, subject: "CN=x", commonName: "x", subjectAltNames: ["DNS:ops.internal"], fingerprint: "0c"))
+        var r = req(
+            PeerIdentity(verified: true, subject: "CN=x", commonName: "x", subjectAltNames: ["DNS:ops.internal"], fingerprint: "0c"))
         #expect(allowed(san.evaluate(&r)) && r.principal?.consumerName == "DNS:ops.internal")
         #expect(allowed(verdict(cn, cn: "billing-service")))
         #expect(allowed(verdict(cn, cn: "billing")))
@@ -115,9 +123,12 @@ import Testing
 
     @Test func issuersMustBeAllowedToSign() async {
         let noCertSign = await failure([F.underNoCertSign, F.noCertSign])
-        #expect(noCertSign.contains("intermediate CN=Signing Only is not a CA") && noCertSign.contains("lacks keyCertSign"), "\(noCertSign)")
+        #expect(
+            noCertSign.contains("intermediate CN=Signing Only is not a CA") && noCertSign.contains("lacks keyCertSign"), "\(noCertSign)")
         let pathLen = await failure([F.underBelow, F.below, F.inter])
-        #expect(pathLen.contains("CN=Fixture Issuing CA allows 0 CA certificates below it (pathLenConstraint), but the chain has 1"), "\(pathLen)")
+        #expect(
+            pathLen.contains("CN=Fixture Issuing CA allows 0 CA certificates below it (pathLenConstraint), but the chain has 1"),
+            "\(pathLen)")
         let expired = await failure([F.underShort, F.short])
         #expect(expired.contains("intermediate CN=Short CA expired on "), "\(expired)")
     }
@@ -168,14 +179,16 @@ import Testing
     @Test func theCheckCarriesTheVerifiersReason() async throws {
         let dir = MemoryDirectory(consumers: [ConsumerRecord(id: "c1", name: "admin", roles: ["admin"])])
         let check = MTLSCheck(id: "mtls", directory: dir)
-        var forged = PolicyRequest(method: "GET", path: "/admin", isTLS: true,
-                                   peerIdentity: await authority.identity(chain: [F.forged, F.billing].map(Self.der), now: F.now))
+        var forged = PolicyRequest(
+            method: "GET", path: "/admin", isTLS: true,
+            peerIdentity: await authority.identity(chain: [F.forged, F.billing].map(Self.der), now: F.now))
         let d = try #require(denialOf(check.evaluate(&forged)))
         #expect(d.code == "certificate_invalid" && d.status == 401)
         #expect(d.detail.contains("CN=admin") && d.detail.contains("is not a CA"))
         #expect(forged.principal == nil)
-        var good = PolicyRequest(method: "GET", path: "/admin", isTLS: true,
-                                 peerIdentity: await authority.identity(chain: [F.viaInter, F.inter].map(Self.der), now: F.now))
+        var good = PolicyRequest(
+            method: "GET", path: "/admin", isTLS: true,
+            peerIdentity: await authority.identity(chain: [F.viaInter, F.inter].map(Self.der), now: F.now))
         #expect(allowed(check.evaluate(&good)))
         #expect(good.principal?.consumerName == "admin")
     }

@@ -8,8 +8,10 @@ private func request(ip: String = "203.0.113.7", consumer: String? = nil, route:
     return r
 }
 
-private func check(_ windows: [RateWindow], quota: Quota? = nil, ban: AbuseBan? = nil, key: [RateLimitKeyPart] = [.ip],
-                   store: InProcessRateLimitStore = InProcessRateLimitStore()) -> RateLimitCheck {
+private func check(
+    _ windows: [RateWindow], quota: Quota? = nil, ban: AbuseBan? = nil, key: [RateLimitKeyPart] = [.ip],
+    store: InProcessRateLimitStore = InProcessRateLimitStore()
+) -> RateLimitCheck {
     RateLimitCheck(id: "limit", keyParts: key, rule: RateLimitRule(windows: windows, quota: quota, ban: ban), store: store)
 }
 
@@ -175,8 +177,9 @@ private func header(_ d: Denial?, _ name: String) -> String? { d?.headers.first 
 
     @Test func aMillionDistinctKeysStayWithinTheBound() {
         let store = InProcessRateLimitStore(maxKeys: 10_000, shards: 16)
-        let rule = RateLimitRule(windows: [RateWindow(count: 10, period: 3600, name: "w")],
-                                 quota: Quota(limit: 100, period: .day, name: "q"))
+        let rule = RateLimitRule(
+            windows: [RateWindow(count: 10, period: 3600, name: "w")],
+            quota: Quota(limit: 100, period: .day, name: "q"))
         for i in 0..<1_000_000 {
             _ = store.consume(key: "attacker-\(i)", rule: rule, now: base + Double(i) / 1000)
         }
@@ -213,10 +216,12 @@ private func header(_ d: Denial?, _ name: String) -> String? { d?.headers.first 
 
     /// A JWT principal as the jwt check builds it: consumer = issuer + subject, key = the token's jti.
     func jwtPrincipal(sub: String?, jti: String?, iss: String? = "https://issuer.example") -> Principal {
-        Principal(method: "jwt", consumerID: Principal.jwtConsumerID(issuer: iss, subject: sub, policy: "bearer", fingerprint: "f-" + (jti ?? "x")),
-                  consumerName: sub,
-                  keyID: Principal.jwtKeyID(jti: jti, issuer: iss, subject: sub, policy: "bearer", fingerprint: "f-" + (jti ?? "x")),
-                  subject: sub)
+        Principal(
+            method: "jwt",
+            consumerID: Principal.jwtConsumerID(issuer: iss, subject: sub, policy: "bearer", fingerprint: "f-" + (jti ?? "x")),
+            consumerName: sub,
+            keyID: Principal.jwtKeyID(jti: jti, issuer: iss, subject: sub, policy: "bearer", fingerprint: "f-" + (jti ?? "x")),
+            subject: sub)
     }
 
     func outcomes(_ c: RateLimitCheck, _ principals: [Principal], ip: String = "127.0.0.1") -> [Bool] {
@@ -251,17 +256,27 @@ private func header(_ d: Denial?, _ name: String) -> String? { d?.headers.first 
         // Without a jti, the key is the subject's identity.
         #expect(outcomes(c, [jwtPrincipal(sub: "dave", jti: nil), jwtPrincipal(sub: "dave", jti: nil)]) == [true, false])
         // Without iss or sub, callers still never share one bucket.
-        let anon = [jwtPrincipal(sub: nil, jti: nil, iss: nil), Principal(method: "jwt", consumerID: Principal.jwtConsumerID(issuer: nil, subject: nil, policy: "bearer", fingerprint: "other"),
-                                                                           keyID: Principal.jwtKeyID(jti: nil, issuer: nil, subject: nil, policy: "bearer", fingerprint: "other"))]
+        let anon = [
+            jwtPrincipal(sub: nil, jti: nil, iss: nil),
+            Principal(
+                method: "jwt", consumerID: Principal.jwtConsumerID(issuer: nil, subject: nil, policy: "bearer", fingerprint: "other"),
+                keyID: Principal.jwtKeyID(jti: nil, issuer: nil, subject: nil, policy: "bearer", fingerprint: "other")),
+        ]
         #expect(outcomes(c, anon) == [true, true])
     }
 
     @Test func identityPartsAreEscapedSoPairsNeverCollide() {
-        #expect(Principal.jwtConsumerID(issuer: "a|b", subject: "c", policy: "p", fingerprint: "f")
+        #expect(
+            Principal.jwtConsumerID(issuer: "a|b", subject: "c", policy: "p", fingerprint: "f")
                 != Principal.jwtConsumerID(issuer: "a", subject: "b|c", policy: "p", fingerprint: "f"))
-        #expect(Principal.jwtConsumerID(issuer: "https://issuer.example", subject: "alice", policy: "p", fingerprint: "f") == "jwt https://issuer.example|alice")
-        #expect(Principal.jwtKeyID(jti: "j1", issuer: "https://issuer.example", subject: "alice", policy: "p", fingerprint: "f") == "jti j1 from https://issuer.example")
-        #expect(Principal.jwtKeyID(jti: nil, issuer: nil, subject: "alice", policy: "bearer", fingerprint: "f") == "sub policy bearer|alice")
+        #expect(
+            Principal.jwtConsumerID(issuer: "https://issuer.example", subject: "alice", policy: "p", fingerprint: "f")
+                == "jwt https://issuer.example|alice")
+        #expect(
+            Principal.jwtKeyID(jti: "j1", issuer: "https://issuer.example", subject: "alice", policy: "p", fingerprint: "f")
+                == "jti j1 from https://issuer.example")
+        #expect(
+            Principal.jwtKeyID(jti: nil, issuer: nil, subject: "alice", policy: "bearer", fingerprint: "f") == "sub policy bearer|alice")
     }
 
     @Test func basicUsersAreTheirOwnKey() {
@@ -283,8 +298,9 @@ private func header(_ d: Denial?, _ name: String) -> String? { d?.headers.first 
         guard case .allow(let note) = c.evaluate(&other) else { Issue.record("the next /64 was refused"); return }
         #expect(note?.contains("ip 2001:db8:1:3::/64") == true)
         // 128 counts each address; IPv4 is always per address.
-        let full = RateLimitCheck(id: "limit", keyParts: [.ip], rule: RateLimitRule(windows: [RateWindow(count: 1, period: 60, name: "w")]),
-                                  store: InProcessRateLimitStore(), ipv6Prefix: 128)
+        let full = RateLimitCheck(
+            id: "limit", keyParts: [.ip], rule: RateLimitRule(windows: [RateWindow(count: 1, period: 60, name: "w")]),
+            store: InProcessRateLimitStore(), ipv6Prefix: 128)
         var a = request(ip: "2001:db8::1", now: base), b = request(ip: "2001:db8::2", now: base)
         #expect(allowed(full.evaluate(&a)) && allowed(full.evaluate(&b)))
         var v4a = request(ip: "198.51.100.1", now: base), v4b = request(ip: "198.51.100.2", now: base)

@@ -21,8 +21,12 @@ private func refusal(_ text: String, at paths: Set<[String]> = [[]]) -> StrictJS
 @Suite struct StrictJSONTests {
     @Test func readsAWholeDocumentKeepingNumbersAsText() throws {
         let v = try read(#" {"a": [1, -0, 9007199254740993, 1.50, 1e400, true, null, "x\u00e9"], "b": {}} "#)
-        #expect(v["a"] == .array([.number("1"), .number("-0"), .number("9007199254740993"), .number("1.50"), .number("1e400"),
-                                  .bool(true), .null, .string("xé")]))
+        #expect(
+            v["a"]
+                == .array([
+                    .number("1"), .number("-0"), .number("9007199254740993"), .number("1.50"), .number("1e400"),
+                    .bool(true), .null, .string("xé"),
+                ]))
         #expect(v["b"] == .object([]))
     }
 
@@ -53,7 +57,9 @@ private func refusal(_ text: String, at paths: Set<[String]> = [[]]) -> StrictJS
         #expect(refusal(#"{"ACCOUNT":{"owner":"bob"},"account":{"owner":"alice"}}"#, at: path)?.kind == .duplicateKey)
         // U+017F (long s) folds to s in Go's matcher; a non-ASCII name that folds onto the read
         // name is refused even without the read name beside it.
-        #expect(refusal(#"{"account":{"owner":"alice","owner\u017f":"x","owne\u0280":"y"}}"#, at: [["account", "owners"]])?.kind == .duplicateKey)
+        #expect(
+            refusal(#"{"account":{"owner":"alice","owner\u017f":"x","owne\u0280":"y"}}"#, at: [["account", "owners"]])?.kind
+                == .duplicateKey)
         #expect(refusal(#"{"account":{"owner":"alice","owne\u0280":"y"}}"#, at: [["account", "owners"]]) == nil)
         #expect(refusal(#"{"account":{"owners":"alice","owner\u017f":"x"}}"#, at: [["account", "owners"]])?.kind == .duplicateKey)
         // Canonically equivalent spellings of a read member are refused too (some readers normalise).
@@ -77,7 +83,9 @@ private func refusal(_ text: String, at paths: Set<[String]> = [[]]) -> StrictJS
         #expect(refusal(#"{"user_id":"alice","user_\u0130d":"bob"}"#, at: path)?.kind == .duplicateKey)
         // The Kelvin sign folds to k, long s to s, on every level of a dotted path.
         let nested: Set<[String]> = [["account", "key", "owners"]]
-        #expect(refusal("{\"account\":{\"\u{212A}ey\":{\"owners\":\"bob\"},\"key\":{\"owners\":\"alice\"}}}", at: nested)?.kind == .duplicateKey)
+        #expect(
+            refusal("{\"account\":{\"\u{212A}ey\":{\"owners\":\"bob\"},\"key\":{\"owners\":\"alice\"}}}", at: nested)?.kind == .duplicateKey
+        )
         #expect(refusal("{\"account\":{\"key\":{\"owners\":\"alice\",\"owner\u{17F}\":\"bob\"}}}", at: nested)?.kind == .duplicateKey)
         #expect(refusal("{\"\u{212A}\":1}", at: [["k"]])?.kind == .duplicateKey)
         #expect(refusal("{\"\u{17F}\":1}", at: [["S"]])?.kind == .duplicateKey)
@@ -92,8 +100,9 @@ private func refusal(_ text: String, at paths: Set<[String]> = [[]]) -> StrictJS
     }
 
     @Test func onlyAskedPathsAreKept() throws {
-        let found = try StrictJSON.values(at: [["account", "owner"], ["account.owner"]],
-                                          in: Array(#"{"big":[1,2,3],"account":{"owner":12345,"n":"x"}}"#.utf8))
+        let found = try StrictJSON.values(
+            at: [["account", "owner"], ["account.owner"]],
+            in: Array(#"{"big":[1,2,3],"account":{"owner":12345,"n":"x"}}"#.utf8))
         #expect(found == [["account", "owner"]: .number("12345")])
     }
 

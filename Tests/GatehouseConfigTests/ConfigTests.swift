@@ -29,31 +29,36 @@ func issues(_ yaml: String) -> [String] {
     let base = "upstreams:\n  app: { targets: [\"http://127.0.0.1:9000\"] }\n"
 
     @Test func everyProblemIsReportedWithItsPosition() {
-        let found = issues(base + """
-            routes:
-              - match: { path: orders, methods: [GET] }
-                upstream: ap
-                policies: [ofice]
-                exposure: loud
-            policies:
-              office: { type: ipp }
-            """)
+        let found = issues(
+            base + """
+                routes:
+                  - match: { path: orders, methods: [GET] }
+                    upstream: ap
+                    policies: [ofice]
+                    exposure: loud
+                policies:
+                  office: { type: ipp }
+                """)
         #expect(found.contains("t.yaml:4:20: routes[0].match.path: \"orders\" is not a path template (it must start with /)"))
         #expect(found.contains("t.yaml:5:15: routes[0].upstream: unknown upstream \"ap\" (defined: app); did you mean \"app\"?"))
         #expect(found.contains("t.yaml:6:16: routes[0].policies[0]: unknown policy \"ofice\" (defined: office); did you mean \"office\"?"))
         #expect(found.contains("t.yaml:7:15: routes[0].exposure: \"loud\" is not valid (expected one of: detailed, minimal)"))
-        #expect(found.contains { $0.hasPrefix("t.yaml:9:19: policies.office.type: unknown policy type \"ipp\"") && $0.hasSuffix("did you mean \"ip\"?") })
+        #expect(
+            found.contains {
+                $0.hasPrefix("t.yaml:9:19: policies.office.type: unknown policy type \"ipp\"") && $0.hasSuffix("did you mean \"ip\"?")
+            })
     }
 
     @Test func rateCountsAreBounded() {
-        let found = issues(base + """
-            routes:
-              - match: { path: /a }
-                upstream: app
-                policies: [rl]
-            policies:
-              rl: { type: rate_limit, key: ip, rate: 200000000000000000/second }
-            """)
+        let found = issues(
+            base + """
+                routes:
+                  - match: { path: /a }
+                    upstream: app
+                    policies: [rl]
+                policies:
+                  rl: { type: rate_limit, key: ip, rate: 200000000000000000/second }
+                """)
         #expect(found.contains { $0.contains("policies.rl.rate") && $0.contains("at most 10000000") }, "\(found)")
     }
 
@@ -65,24 +70,25 @@ func issues(_ yaml: String) -> [String] {
     }
 
     @Test func routerPrefersTheMostSpecificRouteAnd405ListsMethods() throws {
-        let c = try load(base + """
-            routes:
-              - name: any-order
-                match: { path: "/orders/{id}", methods: [GET] }
-                upstream: app
-              - name: special
-                match: { path: /orders/special, methods: [GET] }
-                upstream: app
-              - name: writes
-                match: { path: "/orders/{id}", methods: [PUT] }
-                upstream: app
-              - name: files
-                match: { path: "/files/{rest*}" }
-                upstream: app
-              - name: on-host
-                match: { host: "*.example.com", path: "/orders/{id}", methods: [GET] }
-                upstream: app
-            """)
+        let c = try load(
+            base + """
+                routes:
+                  - name: any-order
+                    match: { path: "/orders/{id}", methods: [GET] }
+                    upstream: app
+                  - name: special
+                    match: { path: /orders/special, methods: [GET] }
+                    upstream: app
+                  - name: writes
+                    match: { path: "/orders/{id}", methods: [PUT] }
+                    upstream: app
+                  - name: files
+                    match: { path: "/files/{rest*}" }
+                    upstream: app
+                  - name: on-host
+                    match: { host: "*.example.com", path: "/orders/{id}", methods: [GET] }
+                    upstream: app
+                """)
         func name(_ host: String, _ m: String, _ p: String) -> String {
             switch c.router.route(host: host, method: m, path: Substring(p)) {
             case .matched(let r, _): return r.name
@@ -104,15 +110,16 @@ func issues(_ yaml: String) -> [String] {
     }
 
     @Test func shadowModeFromPolicyOrRoute() throws {
-        let c = try load(base + """
-            routes:
-              - match: { path: /a }
-                upstream: app
-                policies: [net, { policy: net2, mode: enforce }, { policy: net, mode: shadow }]
-            policies:
-              net: { type: ip, allow: [10.0.0.0/8] }
-              net2: { type: ip, allow: [10.0.0.0/8], mode: shadow }
-            """)
+        let c = try load(
+            base + """
+                routes:
+                  - match: { path: /a }
+                    upstream: app
+                    policies: [net, { policy: net2, mode: enforce }, { policy: net, mode: shadow }]
+                policies:
+                  net: { type: ip, allow: [10.0.0.0/8] }
+                  net2: { type: ip, allow: [10.0.0.0/8], mode: shadow }
+                """)
         #expect(c.router.routes[0].chain.links.map(\.mode) == [.enforce, .enforce, .shadow])
     }
 }

@@ -66,8 +66,11 @@ import Testing
         for key in Self.timeoutKeys {
             for bad in ["0s", "0", "0ms", "0.5ms", "8d", "2w", "1000000000d", "99999999999999999999h"] {
                 let found = issues(base + "limits: { \(key): \(bad) }\n")
-                #expect(found == ["t.yaml:6:\(13 + key.count): limits.\(key): \"\(bad)\" is out of range (expected a timeout from 1ms to 7d, e.g. 250ms, 30s, 5m)"],
-                        "\(key): \(bad) → \(found)")
+                #expect(
+                    found == [
+                        "t.yaml:6:\(13 + key.count): limits.\(key): \"\(bad)\" is out of range (expected a timeout from 1ms to 7d, e.g. 250ms, 30s, 5m)"
+                    ],
+                    "\(key): \(bad) → \(found)")
             }
             #expect(issues(base + "limits: { \(key): -5s }\n").first?.contains("is not a duration") == true)
             #expect(issues(base + "limits: { \(key): 1e400s }\n").first?.contains("is not a duration") == true)
@@ -82,21 +85,28 @@ import Testing
     @Test func upstreamTimeoutsMustBeMoreThanZeroAndAtMostSevenDays() throws {
         for key in ["connect_timeout", "timeout"] {
             for bad in ["0s", "30d", "1000000000000d"] {
-                let yaml = "upstreams:\n  app: { targets: [\"http://127.0.0.1:9000\"], \(key): \(bad) }\nroutes:\n  - match: { path: /x }\n    upstream: app\n"
+                let yaml =
+                    "upstreams:\n  app: { targets: [\"http://127.0.0.1:9000\"], \(key): \(bad) }\nroutes:\n  - match: { path: /x }\n    upstream: app\n"
                 let found = issues(yaml)
                 #expect(found.count == 1 && found[0].hasPrefix("t.yaml:2:"), "\(key): \(bad) → \(found)")
-                #expect(found.first?.hasSuffix("upstreams.app.\(key): \"\(bad)\" is out of range (expected a timeout from 1ms to 7d, e.g. 250ms, 30s, 5m)") == true,
-                        "\(key): \(bad) → \(found)")
+                #expect(
+                    found.first?.hasSuffix(
+                        "upstreams.app.\(key): \"\(bad)\" is out of range (expected a timeout from 1ms to 7d, e.g. 250ms, 30s, 5m)")
+                        == true,
+                    "\(key): \(bad) → \(found)")
             }
         }
-        let c = try load("upstreams:\n  app: { targets: [\"http://127.0.0.1:9000\"], connect_timeout: 250ms, timeout: 7d }\nroutes:\n  - match: { path: /x }\n    upstream: app\n")
+        let c = try load(
+            "upstreams:\n  app: { targets: [\"http://127.0.0.1:9000\"], connect_timeout: 250ms, timeout: 7d }\nroutes:\n  - match: { path: /x }\n    upstream: app\n"
+        )
         #expect(c.upstreams["app"]?.connectTimeout == 0.25)
         #expect(c.upstreams["app"]?.readTimeout == 7.0 * 86400)
     }
 
     @Test func otherDurationsAreBoundedAtAHundredYears() throws {
         let found = issues(base + "log: { retention: 99999999999999d }\n")
-        #expect(found == ["t.yaml:6:19: log.retention: \"99999999999999d\" is too long (expected a duration of at most 36500d)"], "\(found)")
+        #expect(
+            found == ["t.yaml:6:19: log.retention: \"99999999999999d\" is too long (expected a duration of at most 36500d)"], "\(found)")
         #expect(try load(base + "log: { retention: 36500d }\n").log.retention == 36500 * 86400)
         #expect(try load(base + "log: { retention: 0s }\n").log.retention == 0)
     }

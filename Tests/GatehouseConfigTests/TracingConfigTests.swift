@@ -18,13 +18,16 @@ import Testing
         #expect(t.sampleRatio == 1)
         #expect(t.wireProtocol == .protobuf)
 
-        let u = try #require(try load(base + """
-            tracing:
-              otlp: https://collector.internal:4318/otel/
-              service_name: edge-gateway
-              sample_ratio: 0.25
-              protocol: http/json
-            """).tracing)
+        let u = try #require(
+            try load(
+                base + """
+                    tracing:
+                      otlp: https://collector.internal:4318/otel/
+                      service_name: edge-gateway
+                      sample_ratio: 0.25
+                      protocol: http/json
+                    """
+            ).tracing)
         #expect(u.tracesEndpoint == "https://collector.internal:4318/otel/v1/traces")
         #expect(u.serviceName == "edge-gateway")
         #expect(u.sampleRatio == 0.25)
@@ -33,24 +36,42 @@ import Testing
 
     @Test func badTracingValuesAreReportedWithTheirPosition() {
         let cases: [(String, String)] = [
-            ("tracing: { otlp: grpc://127.0.0.1:4317 }",
-             "t.yaml:6:18: tracing.otlp: \"grpc://127.0.0.1:4317\": the OTLP exporter speaks http or https only (expected e.g. http://127.0.0.1:4318)"),
-            ("tracing: { otlp: http://127.0.0.1 }",
-             "t.yaml:6:18: tracing.otlp: \"http://127.0.0.1\" has no port (expected e.g. http://127.0.0.1:4318)"),
-            ("tracing: { otlp: \"http://:4318\" }",
-             "t.yaml:6:18: tracing.otlp: \"http://:4318\" has no host (expected e.g. http://127.0.0.1:4318)"),
-            ("tracing: { otlp: collector }",
-             "t.yaml:6:18: tracing.otlp: \"collector\" is not a URL (expected e.g. http://127.0.0.1:4318)"),
-            ("tracing: { otlp: \"http://127.0.0.1:4318?x=1\" }",
-             "t.yaml:6:18: tracing.otlp: \"http://127.0.0.1:4318?x=1\": a collector URL takes no user, query or fragment"),
-            ("tracing: { otlp: http://127.0.0.1:4318, sample_ratio: 1.5 }",
-             "t.yaml:6:55: tracing.sample_ratio: sample_ratio must be a number from 0 to 1 (e.g. 0.1 keeps one trace in ten)"),
-            ("tracing: { otlp: http://127.0.0.1:4318, sample_ratio: half }",
-             "t.yaml:6:55: tracing.sample_ratio: sample_ratio must be a number from 0 to 1 (e.g. 0.1 keeps one trace in ten)"),
-            ("tracing: { otlp: http://127.0.0.1:4318, service_name: \"\" }",
-             "t.yaml:6:55: tracing.service_name: service_name must not be empty"),
-            ("tracing: { otlp: http://127.0.0.1:4318, protocol: grpc }",
-             "t.yaml:6:51: tracing.protocol: \"grpc\" is not valid (expected one of: http/protobuf, http/json)"),
+            (
+                "tracing: { otlp: grpc://127.0.0.1:4317 }",
+                "t.yaml:6:18: tracing.otlp: \"grpc://127.0.0.1:4317\": the OTLP exporter speaks http or https only (expected e.g. http://127.0.0.1:4318)"
+            ),
+            (
+                "tracing: { otlp: http://127.0.0.1 }",
+                "t.yaml:6:18: tracing.otlp: \"http://127.0.0.1\" has no port (expected e.g. http://127.0.0.1:4318)"
+            ),
+            (
+                "tracing: { otlp: \"http://:4318\" }",
+                "t.yaml:6:18: tracing.otlp: \"http://:4318\" has no host (expected e.g. http://127.0.0.1:4318)"
+            ),
+            (
+                "tracing: { otlp: collector }",
+                "t.yaml:6:18: tracing.otlp: \"collector\" is not a URL (expected e.g. http://127.0.0.1:4318)"
+            ),
+            (
+                "tracing: { otlp: \"http://127.0.0.1:4318?x=1\" }",
+                "t.yaml:6:18: tracing.otlp: \"http://127.0.0.1:4318?x=1\": a collector URL takes no user, query or fragment"
+            ),
+            (
+                "tracing: { otlp: http://127.0.0.1:4318, sample_ratio: 1.5 }",
+                "t.yaml:6:55: tracing.sample_ratio: sample_ratio must be a number from 0 to 1 (e.g. 0.1 keeps one trace in ten)"
+            ),
+            (
+                "tracing: { otlp: http://127.0.0.1:4318, sample_ratio: half }",
+                "t.yaml:6:55: tracing.sample_ratio: sample_ratio must be a number from 0 to 1 (e.g. 0.1 keeps one trace in ten)"
+            ),
+            (
+                "tracing: { otlp: http://127.0.0.1:4318, service_name: \"\" }",
+                "t.yaml:6:55: tracing.service_name: service_name must not be empty"
+            ),
+            (
+                "tracing: { otlp: http://127.0.0.1:4318, protocol: grpc }",
+                "t.yaml:6:51: tracing.protocol: \"grpc\" is not valid (expected one of: http/protobuf, http/json)"
+            ),
         ]
         for (yaml, expected) in cases {
             #expect(issues(base + yaml + "\n") == [expected], "\(yaml)")

@@ -2,7 +2,9 @@ import GatehouseCore
 import Testing
 
 @Suite struct IPAddressTests {
-    @Test(arguments: ["203.0.113.7", "0.0.0.0", "255.255.255.255", "10.100.9.199", "1.20.0.250", "2001:db8::1", "::1", "fe80::1:2:3:4", "1:2:3:4:5:6:7:8"])
+    @Test(arguments: [
+        "203.0.113.7", "0.0.0.0", "255.255.255.255", "10.100.9.199", "1.20.0.250", "2001:db8::1", "::1", "fe80::1:2:3:4", "1:2:3:4:5:6:7:8",
+    ])
     func roundTrips(_ text: String) throws {
         let addr = try #require(IPAddress(text))
         #expect(addr.description == text)

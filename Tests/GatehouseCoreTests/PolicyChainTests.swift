@@ -46,22 +46,28 @@ private struct Fixed: PolicyCheck {
 
 @Suite struct ProblemRendererTests {
     @Test func detailedCarriesEveryContractField() throws {
-        let d = Denial(code: "insufficient_scope", detail: "POST /orders needs orders:write", required: ["orders:write"],
-                       presented: ["orders:read"], headers: [HeaderField("WWW-Authenticate", "Bearer error=\"insufficient_scope\"")])
+        let d = Denial(
+            code: "insufficient_scope", detail: "POST /orders needs orders:write", required: ["orders:write"],
+            presented: ["orders:read"], headers: [HeaderField("WWW-Authenticate", "Bearer error=\"insufficient_scope\"")])
         let r = ProblemRenderer().render(d, requestID: "req-1", instance: "/orders", exposure: .detailed, checkID: "orders-write")
         let body = String(decoding: r.body, as: UTF8.self)
         #expect(r.status == 403)
-        for member in ["\"type\":\"docs/reasons.md#insufficient_scope\"", "\"title\":", "\"status\":403", "\"detail\":\"POST /orders needs orders:write\"",
-                       "\"instance\":\"/orders\"", "\"reason\":\"insufficient_scope\"", "\"check\":\"orders-write\"",
-                       "\"required\":[\"orders:write\"]", "\"presented\":[\"orders:read\"]", "\"hint\":", "\"request_id\":\"req-1\""] {
+        for member in [
+            "\"type\":\"docs/reasons.md#insufficient_scope\"", "\"title\":", "\"status\":403",
+            "\"detail\":\"POST /orders needs orders:write\"",
+            "\"instance\":\"/orders\"", "\"reason\":\"insufficient_scope\"", "\"check\":\"orders-write\"",
+            "\"required\":[\"orders:write\"]", "\"presented\":[\"orders:read\"]", "\"hint\":", "\"request_id\":\"req-1\"",
+        ] {
             #expect(body.contains(member), "missing \(member) in \(body)")
         }
         #expect(r.headers.contains(HeaderField("Content-Type", "application/problem+json")))
     }
 
     @Test func minimalShowsOnlyReasonAndRequestID() {
-        let d = Denial(code: "waf_blocked", detail: "secret detail", operatorDetail: "excerpt ' OR 1=1", extensions: ["rule_ids": ["942100"]])
-        let body = String(decoding: ProblemRenderer().render(d, requestID: "r", instance: "/", exposure: .minimal, checkID: "waf").body, as: UTF8.self)
+        let d = Denial(
+            code: "waf_blocked", detail: "secret detail", operatorDetail: "excerpt ' OR 1=1", extensions: ["rule_ids": ["942100"]])
+        let body = String(
+            decoding: ProblemRenderer().render(d, requestID: "r", instance: "/", exposure: .minimal, checkID: "waf").body, as: UTF8.self)
         #expect(body.contains("\"reason\":\"waf_blocked\""))
         #expect(body.contains("\"rule_ids\":[\"942100\"]"))
         #expect(!body.contains("secret detail"))
@@ -84,14 +90,18 @@ private struct Fixed: PolicyCheck {
         w.value("tab\there\r\n")
         w.value(-42); w.value(0); w.value(Int.max); w.value(Int.min)
         w.endArray()
-        #expect(String(decoding: w.bytes, as: UTF8.self)
-            == #"["plain text without escapes, ünïcødé ✓","\u001fstart and end\#u{7f}\"","","tab\there\r\n",-42,0,9223372036854775807,-9223372036854775808]"#)
+        #expect(
+            String(decoding: w.bytes, as: UTF8.self)
+                == #"["plain text without escapes, ünïcødé ✓","\u001fstart and end\#u{7f}\"","","tab\there\r\n",-42,0,9223372036854775807,-9223372036854775808]"#
+        )
     }
 
     @Test func traceJSONHasTheCodableShape() throws {
         let trace = DecisionTrace(entries: [
             TraceEntry(check: "office-ip", type: "ip", mode: .enforce, outcome: .allow, note: "127.0.0.1 in 127.0.0.0/8", micros: 3),
-            TraceEntry(check: "key", type: "api_key", mode: .shadow, outcome: .shadowDeny, note: "quote \" and \u{1}", reason: "key_unknown", micros: 0),
+            TraceEntry(
+                check: "key", type: "api_key", mode: .shadow, outcome: .shadowDeny, note: "quote \" and \u{1}", reason: "key_unknown",
+                micros: 0),
             TraceEntry(check: "shape", type: "request", mode: .enforce, outcome: .notReached, note: "", micros: 0),
         ])
         let decoded = try JSONDecoder().decode(DecisionTrace.self, from: Data(trace.json.utf8))

@@ -38,7 +38,8 @@ import Testing
         let codes = Set(try Self.namedConstants().values)
         // A code as a literal where a ReasonCode is expected: `code: "…"`, `ReasonCode("…")`,
         // `ReasonCode(rawValue: "…")`, `.code == "…"`, `reason: "…"`.
-        let pattern = try NSRegularExpression(pattern: #"(code: |ReasonCode\(|ReasonCode\(rawValue: |\.code == |\.code != |reason: )"([a-z_]+)""#)
+        let pattern = try NSRegularExpression(
+            pattern: #"(code: |ReasonCode\(|ReasonCode\(rawValue: |\.code == |\.code != |reason: )"([a-z_]+)""#)
         var found: [String] = []
         let sources = Self.root.appendingPathComponent("Sources")
         let files = FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil)!

@@ -7,7 +7,10 @@ struct KnowledgeBaseTests {
     static var files: [URL] {
         let knowledge = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Sources/GatehouseDoctor/Knowledge")
-        return (try? FileManager.default.contentsOfDirectory(at: knowledge, includingPropertiesForKeys: nil).filter { $0.pathExtension == "json" }.sorted { $0.path < $1.path }) ?? []
+        return
+            (try? FileManager.default.contentsOfDirectory(at: knowledge, includingPropertiesForKeys: nil).filter {
+                $0.pathExtension == "json"
+            }.sorted { $0.path < $1.path }) ?? []
     }
 
     @Test("every knowledge file in the source tree is valid", arguments: files)
@@ -22,10 +25,12 @@ struct KnowledgeBaseTests {
     @Test("the bundled knowledge covers every system family of the issue")
     func coverage() {
         let ids = Set(Fixtures.knowledge.systems.map(\.system))
-        for id in ["aws-s3", "aws-api-gateway", "aws-cloudfront", "aws-waf", "google-cloud", "azure-arm", "azure-storage", "cloudflare", "akamai",
-                   "imperva", "sucuri", "f5-bigip", "fastly", "nginx", "apache-httpd", "microsoft-iis", "istio-envoy", "kong", "tyk", "traefik",
-                   "haproxy", "gatehouse", "github-api", "gitlab-api", "stripe-api", "slack-api", "atlassian-api", "kubernetes-apiserver",
-                   "django", "django-rest-framework", "spring-security", "rails", "laravel"] {
+        for id in [
+            "aws-s3", "aws-api-gateway", "aws-cloudfront", "aws-waf", "google-cloud", "azure-arm", "azure-storage", "cloudflare", "akamai",
+            "imperva", "sucuri", "f5-bigip", "fastly", "nginx", "apache-httpd", "microsoft-iis", "istio-envoy", "kong", "tyk", "traefik",
+            "haproxy", "gatehouse", "github-api", "gitlab-api", "stripe-api", "slack-api", "atlassian-api", "kubernetes-apiserver",
+            "django", "django-rest-framework", "spring-security", "rails", "laravel",
+        ] {
             #expect(ids.contains(id), "no knowledge file for \(id)")
         }
     }
@@ -37,18 +42,30 @@ struct KnowledgeBaseTests {
         }
     }
 
-    static let valid = #"{"system":"x-api","name":"X","layer":"api_provider","signatures":[{"id":"a","when":[{"header":"x-id"}],"identifies":0.5,"evidence":"x-id","source":"https://x.example/docs"}]}"#
+    static let valid =
+        #"{"system":"x-api","name":"X","layer":"api_provider","signatures":[{"id":"a","when":[{"header":"x-id"}],"identifies":0.5,"evidence":"x-id","source":"https://x.example/docs"}]}"#
 
-    @Test("invalid knowledge files fail with the file and the reason", arguments: [
-        (valid.replacingOccurrences(of: #""source":"https://x.example/docs""#, with: #""source":"my notes""#), "must cite the public documentation URL"),
-        (valid.replacingOccurrences(of: #"{"header":"x-id"}"#, with: #"{"body":"(unclosed"}"#), "invalid regular expression '(unclosed'"),
-        (valid.replacingOccurrences(of: #""identifies":0.5"#, with: #""identifies":0.5,"cause":"because","strength":0.5"#), "invalid value at .signatures[0].cause"),
-        (valid.replacingOccurrences(of: #""layer":"api_provider""#, with: #""layer":"somewhere""#), "layer 'somewhere' is not one of"),
-        (valid.replacingOccurrences(of: #"{"header":"x-id"}"#, with: #"{"header":"x-id","body":"a"}"#), "must set exactly one of"),
-        (valid.replacingOccurrences(of: #""identifies":0.5"#, with: #""identifies":1.5"#), "weights are between 0 and 1"),
-        (valid.replacingOccurrences(of: #""id":"a","#, with: ""), "missing field 'id'"),
-        ("{not json", "not valid JSON"),
-    ])
+    @Test(
+        "invalid knowledge files fail with the file and the reason",
+        arguments: [
+            (
+                valid.replacingOccurrences(of: #""source":"https://x.example/docs""#, with: #""source":"my notes""#),
+                "must cite the public documentation URL"
+            ),
+            (
+                valid.replacingOccurrences(of: #"{"header":"x-id"}"#, with: #"{"body":"(unclosed"}"#),
+                "invalid regular expression '(unclosed'"
+            ),
+            (
+                valid.replacingOccurrences(of: #""identifies":0.5"#, with: #""identifies":0.5,"cause":"because","strength":0.5"#),
+                "invalid value at .signatures[0].cause"
+            ),
+            (valid.replacingOccurrences(of: #""layer":"api_provider""#, with: #""layer":"somewhere""#), "layer 'somewhere' is not one of"),
+            (valid.replacingOccurrences(of: #"{"header":"x-id"}"#, with: #"{"header":"x-id","body":"a"}"#), "must set exactly one of"),
+            (valid.replacingOccurrences(of: #""identifies":0.5"#, with: #""identifies":1.5"#), "weights are between 0 and 1"),
+            (valid.replacingOccurrences(of: #""id":"a","#, with: ""), "missing field 'id'"),
+            ("{not json", "not valid JSON"),
+        ])
     func invalid(_ text: String, _ reason: String) {
         #expect {
             _ = try KnowledgeBase(files: [("broken.json", Data(text.utf8))])

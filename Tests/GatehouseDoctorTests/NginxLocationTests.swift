@@ -6,28 +6,28 @@ import Testing
 struct NginxLocationTests {
     /// Each location answers in a way that names it: `return 403` in some, auth_basic in one.
     static let config = """
-    events {}
-    http {
-        server {
-            listen 127.0.0.1:8080;
-            server_name other.example;
-            return 403;
-        }
-        server {
-            listen 127.0.0.1:8080 default_server;
-            root /nonexistent-root;
-            location = /exact { return 403; }
-            location /static/ { return 410; }
-            location ^~ /static/images/ { return 411; }
-            location ~* \\.(png|jpg)$ { return 412; }
-            location /admin/ {
-                auth_basic "Admins";
-                auth_basic_user_file /nonexistent-htpasswd;
-                location /admin/public/ { auth_basic off; return 413; }
+        events {}
+        http {
+            server {
+                listen 127.0.0.1:8080;
+                server_name other.example;
+                return 403;
+            }
+            server {
+                listen 127.0.0.1:8080 default_server;
+                root /nonexistent-root;
+                location = /exact { return 403; }
+                location /static/ { return 410; }
+                location ^~ /static/images/ { return 411; }
+                location ~* \\.(png|jpg)$ { return 412; }
+                location /admin/ {
+                    auth_basic "Admins";
+                    auth_basic_user_file /nonexistent-htpasswd;
+                    location /admin/public/ { auth_basic off; return 413; }
+                }
             }
         }
-    }
-    """
+        """
 
     func analyzer() throws -> (NginxAnalyzer, String) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ngx-loc-\(UUID().uuidString.prefix(8))").path
@@ -36,9 +36,11 @@ struct NginxLocationTests {
         return (NginxAnalyzer(configFile: dir + "/nginx.conf", worker: WorkerIdentity(name: "nobody", uid: 65534, gids: [65534])), dir)
     }
 
-    @Test("exact, ^~ prefix, regex and longest prefix pick the location nginx picks", arguments: [
-        ("/exact", 403), ("/static/app.js", 410), ("/static/images/a.png", 411), ("/static/b.png", 412), ("/x/c.JPG", 412),
-    ])
+    @Test(
+        "exact, ^~ prefix, regex and longest prefix pick the location nginx picks",
+        arguments: [
+            ("/exact", 403), ("/static/app.js", 410), ("/static/images/a.png", 411), ("/static/b.png", 412), ("/x/c.JPG", 412),
+        ])
     func precedence(_ path: String, _ status: Int) throws {
         let (a, dir) = try analyzer()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -26,7 +26,9 @@ struct ProbeTests {
         try await withServer { port in
             var r = ProbeRequest(url: "http://127.0.0.1:\(port)/waf?page=2&q=%3Cscript%3Ealert(1)%3C/script%3E&sort=asc&lang=en")
             r.headers = [("Accept", "text/html"), ("X-Client", "web"), ("User-Agent", "doctor-test"), ("X-Trace", "abc")]
-            let result = try await probe { $0.bisect = true; $0.repeats = 1 }.run(r)
+            let result = try await probe {
+                $0.bisect = true; $0.repeats = 1
+            }.run(r)
             #expect(result.first.status == 403)
             let d = try #require(result.diagnosis)
             #expect(d.cause == .wafBlocked)
@@ -39,9 +41,12 @@ struct ProbeTests {
     @Test("bisection finds a JSON body field that trips the rule")
     func bisectBody() async throws {
         try await withServer { port in
-            var r = ProbeRequest(method: "POST", url: "http://127.0.0.1:\(port)/waf", body: #"{"name":"ann","bio":"<script>x</script>","age":3}"#)
+            var r = ProbeRequest(
+                method: "POST", url: "http://127.0.0.1:\(port)/waf", body: #"{"name":"ann","bio":"<script>x</script>","age":3}"#)
             r.headers = [("Content-Type", "application/json")]
-            let result = try await probe { $0.bisect = true; $0.repeats = 0 }.run(r)
+            let result = try await probe {
+                $0.bisect = true; $0.repeats = 0
+            }.run(r)
             #expect(result.findings.contains { $0.contains("the smallest trigger is JSON body field bio=") })
         }
     }
@@ -104,7 +109,10 @@ struct ProbeTests {
         var r = ProbeRequest(method: "POST", url: "https://x.example/a?b=1&c=2", body: "d=3&e=%3Cx%3E")
         r.headers = [("Cookie", "s=1; t=2"), ("X-A", "v")]
         let parts = Probe.parts(of: r)
-        #expect(parts.map(\.description) == ["cookie s", "cookie t", "header X-A: v", "query parameter b=1", "query parameter c=2", "body field d=3", "body field e=<x>"])
+        #expect(
+            parts.map(\.description) == [
+                "cookie s", "cookie t", "header X-A: v", "query parameter b=1", "query parameter c=2", "body field d=3", "body field e=<x>",
+            ])
         let rebuilt = Probe.rebuild(r, keeping: [parts[1], parts[4], parts[6]])
         #expect(rebuilt.url == "https://x.example/a?c=2")
         #expect(rebuilt.body == "e=%3Cx%3E")

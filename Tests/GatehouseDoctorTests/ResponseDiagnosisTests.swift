@@ -50,15 +50,19 @@ struct ResponseDiagnosisTests {
         let alts = try #require(obj["alternatives"] as? [[String: Any]])
         for a in alts { #expect(Set(a.keys) == ["denied_by", "cause", "confidence"]) }
         let vocabulary = Set(DenialCause.allCases.map(\.rawValue))
-        #expect(vocabulary == ["missing_credentials", "invalid_credentials", "expired_credentials", "insufficient_scope", "insufficient_permissions",
-                               "explicit_deny", "ip_not_allowed", "geo_blocked", "waf_blocked", "rate_limited", "csrf", "cors", "signature_mismatch",
-                               "expired_url", "directory_listing", "filesystem_permission", "config_deny", "account_suspended", "resource_state",
-                               "bot_challenge", "unknown"])
+        #expect(
+            vocabulary == [
+                "missing_credentials", "invalid_credentials", "expired_credentials", "insufficient_scope", "insufficient_permissions",
+                "explicit_deny", "ip_not_allowed", "geo_blocked", "waf_blocked", "rate_limited", "csrf", "cors", "signature_mismatch",
+                "expired_url", "directory_listing", "filesystem_permission", "config_deny", "account_suspended", "resource_state",
+                "bot_challenge", "unknown",
+            ])
     }
 
     @Test("an exhausted rate-limit counter makes a 403 a rate limit whatever the body says")
     func rateLimitOutweighsBody() throws {
-        let raw = "HTTP/1.1 403 Forbidden\r\nX-RateLimit-Remaining: 0\r\nContent-Type: application/json\r\n\r\n{\"message\":\"You do not have permission to perform this action. CSRF token missing.\"}"
+        let raw =
+            "HTTP/1.1 403 Forbidden\r\nX-RateLimit-Remaining: 0\r\nContent-Type: application/json\r\n\r\n{\"message\":\"You do not have permission to perform this action. CSRF token missing.\"}"
         let d = try #require(try doctor.diagnose(data: Data(raw.utf8), source: "x").results.first?.1)
         #expect(d.cause == .rateLimited)
         #expect(d.evidence.contains { $0.contains("X-RateLimit-Remaining") })
@@ -66,7 +70,8 @@ struct ResponseDiagnosisTests {
 
     @Test("a strong vendor header beats generic body words")
     func vendorBeatsWords() throws {
-        let raw = "HTTP/1.1 403 Forbidden\r\nx-github-request-id: AB:CD\r\nContent-Type: application/json\r\n\r\n{\"message\":\"Must have admin rights to Repository.\",\"documentation_url\":\"https://docs.github.com/rest\"}"
+        let raw =
+            "HTTP/1.1 403 Forbidden\r\nx-github-request-id: AB:CD\r\nContent-Type: application/json\r\n\r\n{\"message\":\"Must have admin rights to Repository.\",\"documentation_url\":\"https://docs.github.com/rest\"}"
         let d = try #require(try doctor.diagnose(data: Data(raw.utf8), source: "x").results.first?.1)
         #expect(d.deniedBy == "github-api")
         #expect(d.cause == .insufficientPermissions)
@@ -127,7 +132,8 @@ struct ResponseDiagnosisTests {
 
     @Test("curl -i -L output keeps the last response")
     func redirects() throws {
-        let raw = "HTTP/1.1 301 Moved Permanently\r\nLocation: /b\r\n\r\nHTTP/1.1 403 Forbidden\r\nServer: nginx\r\n\r\n<html><center>nginx</center></html>"
+        let raw =
+            "HTTP/1.1 301 Moved Permanently\r\nLocation: /b\r\n\r\nHTTP/1.1 403 Forbidden\r\nServer: nginx\r\n\r\n<html><center>nginx</center></html>"
         let d = try #require(try doctor.diagnose(data: Data(raw.utf8), source: "x").results.first)
         #expect(d.0.status == 403)
         #expect(d.1.deniedBy == "nginx")
@@ -136,20 +142,20 @@ struct ResponseDiagnosisTests {
     @Test("reads curl -v transcripts, using the request lines too")
     func curlVerbose() throws {
         let raw = """
-        *   Trying 140.82.112.6:443...
-        > GET /orgs/acme/members HTTP/2
-        > Host: api.github.com
-        > User-Agent: curl/8.5.0
-        >
-        < HTTP/2 401
-        < server: GitHub.com
-        < x-github-request-id: C0A8:1:2:3:4
-        < content-type: application/json; charset=utf-8
-        <
-        { [131 bytes data]
-        {"message":"Requires authentication","documentation_url":"https://docs.github.com/rest"}
-        * Connection #0 to host api.github.com left intact
-        """
+            *   Trying 140.82.112.6:443...
+            > GET /orgs/acme/members HTTP/2
+            > Host: api.github.com
+            > User-Agent: curl/8.5.0
+            >
+            < HTTP/2 401
+            < server: GitHub.com
+            < x-github-request-id: C0A8:1:2:3:4
+            < content-type: application/json; charset=utf-8
+            <
+            { [131 bytes data]
+            {"message":"Requires authentication","documentation_url":"https://docs.github.com/rest"}
+            * Connection #0 to host api.github.com left intact
+            """
         let (response, d) = try #require(try doctor.diagnose(data: Data(raw.utf8), source: "x").results.first)
         #expect(response.status == 401)
         #expect(response.request?.carriedCredentials == false)
@@ -158,8 +164,11 @@ struct ResponseDiagnosisTests {
 
     @Test("undoes chunked framing left in a raw capture")
     func chunked() throws {
-        let json = #"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"pods is forbidden: User \"bob\" cannot list resource \"pods\" in API group \"\" in the namespace \"x\"","reason":"Forbidden","code":403}"#
-        let raw = "HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n" + String(json.utf8.count, radix: 16) + "\r\n" + json + "\r\n0\r\n\r\n"
+        let json =
+            #"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"pods is forbidden: User \"bob\" cannot list resource \"pods\" in API group \"\" in the namespace \"x\"","reason":"Forbidden","code":403}"#
+        let raw =
+            "HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n"
+            + String(json.utf8.count, radix: 16) + "\r\n" + json + "\r\n0\r\n\r\n"
         let d = try #require(try doctor.diagnose(data: Data(raw.utf8), source: "x").results.first?.1)
         #expect(d.deniedBy == "kubernetes-apiserver" && d.cause == .insufficientPermissions)
     }
@@ -172,7 +181,8 @@ struct ResponseDiagnosisTests {
 
     @Test("a capture without the blank line after the headers still yields its body")
     func missingBlankLine() throws {
-        let raw = "HTTP/1.1 403 Forbidden\nServer: nginx\n<html><body><center><h1>403 Forbidden</h1></center><hr><center>nginx</center></body></html>"
+        let raw =
+            "HTTP/1.1 403 Forbidden\nServer: nginx\n<html><body><center><h1>403 Forbidden</h1></center><hr><center>nginx</center></body></html>"
         let (response, d) = try #require(try doctor.diagnose(data: Data(raw.utf8), source: "x").results.first)
         #expect(response.headers.count == 1)
         #expect(response.body.hasPrefix("<html>"))

@@ -43,7 +43,9 @@ struct ServerAnalyzerIntegrationTests {
 
     func preconditions() -> Bool {
         guard getuid() == 0 else {
-            if inCI { Issue.record("these tests run the servers' workers as www-data and must run as root in CI") } else {
+            if inCI {
+                Issue.record("these tests run the servers' workers as www-data and must run as root in CI")
+            } else {
                 print("skipping: run as root so the servers can drop to www-data")
             }
             return false
@@ -139,7 +141,9 @@ struct ServerAnalyzerIntegrationTests {
         #expect(v.status == 200 && v.cause == nil)
     }
 
-    @Test("Apache: Require all denied, .htaccess deny, missing index, no execute bit, unreadable file, broken symlink, IP allow list, Deny from all")
+    @Test(
+        "Apache: Require all denied, .htaccess deny, missing index, no execute bit, unreadable file, broken symlink, IP allow list, Deny from all"
+    )
     func apache() throws {
         guard let apache = requireBinary("apache2"), preconditions() else { return }
         let site = try Site()
@@ -192,7 +196,9 @@ struct ServerAnalyzerIntegrationTests {
         try waitForPort(port, server, log: root + "/error.log")
 
         #expect(httpStatus(port: port, path: "/") == 200)
-        for path in Self.sites403 + ["/htdeny/", "/legacy/"] { #expect(httpStatus(port: port, path: path) == 403, "Apache should answer 403 for \(path)") }
+        for path in Self.sites403 + ["/htdeny/", "/legacy/"] {
+            #expect(httpStatus(port: port, path: path) == 403, "Apache should answer 403 for \(path)")
+        }
 
         let analyzer = ApacheAnalyzer(configFile: root + "/httpd.conf", worker: try WorkerIdentity.lookup("www-data"))
         let sitesConf = site.www + "/conf.d/sites.conf"
@@ -204,7 +210,10 @@ struct ServerAnalyzerIntegrationTests {
 
         v = try analyzer.analyze(path: "/office/")
         #expect(v.cause == .ipNotAllowed && v.directive == "Require ip 10.0.0.0/8 192.168.1" && v.location == sitesConf + ":5")
-        #expect(try { var a = analyzer; a.clientAddress = "192.168.1.20"; return try a.analyze(path: "/office/").status }() == 200)
+        #expect(
+            try {
+                var a = analyzer; a.clientAddress = "192.168.1.20"; return try a.analyze(path: "/office/").status
+            }() == 200)
 
         v = try analyzer.analyze(path: "/legacy/")
         #expect(v.cause == .configDeny && v.directive == "Deny from all" && v.location == sitesConf + ":9")
@@ -238,7 +247,10 @@ struct ServerAnalyzerIntegrationTests {
         try "http {\n  server {\n    listen 80\n  }\n}\n".write(toFile: dir + "/nginx.conf", atomically: true, encoding: .utf8)
         #expect {
             _ = try NginxConfigParser.parse(file: dir + "/nginx.conf")
-        } throws: { ($0 as? ServerAnalysisError)?.description.contains("nginx.conf:3: directive 'listen' is not terminated") == true || ($0 as? ServerAnalysisError)?.description.contains("nginx.conf:3") == true }
+        } throws: {
+            ($0 as? ServerAnalysisError)?.description.contains("nginx.conf:3: directive 'listen' is not terminated") == true
+                || ($0 as? ServerAnalysisError)?.description.contains("nginx.conf:3") == true
+        }
         try "<Directory /x>\nRequire all denied\n".write(toFile: dir + "/httpd.conf", atomically: true, encoding: .utf8)
         #expect {
             _ = try ApacheConfigParser.parse(file: dir + "/httpd.conf")

@@ -20,10 +20,13 @@ struct TokenInspectorTests {
     static let published = try! JSONDecoder().decode([Published].self, from: Fixtures.data("tokens/tokens.json"))
     let now = Int(Date().timeIntervalSince1970)
 
-    func mint(exp: Int, nbf: Int? = nil, scope: String = "orders:read", secret: String = "s3cret-s3cret-s3cret-s3cret-32by") async throws -> String {
+    func mint(
+        exp: Int, nbf: Int? = nil, scope: String = "orders:read", secret: String = "s3cret-s3cret-s3cret-s3cret-32by"
+    ) async throws -> String {
         let keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
-        return try await keys.sign(TestClaims(sub: "user-1", iss: "https://issuer.example", aud: ["orders-api"], exp: exp, nbf: nbf, scope: scope))
+        return try await keys.sign(
+            TestClaims(sub: "user-1", iss: "https://issuer.example", aud: ["orders-api"], exp: exp, nbf: nbf, scope: scope))
     }
 
     @Test("the jwt.io example verifies with its published secret and warns about the missing exp")

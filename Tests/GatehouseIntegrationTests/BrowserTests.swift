@@ -5,7 +5,8 @@ import Testing
 
 /// Whether Tests/browser/browser_test.py can run here: python3 with selenium, chromium, chromedriver.
 enum BrowserPrerequisites {
-    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
     static let script = repoRoot + "/Tests/browser/browser_test.py"
 
     static func which(_ name: String) -> String? {
@@ -26,7 +27,9 @@ enum BrowserPrerequisites {
             p.executableURL = URL(fileURLWithPath: py)
             p.arguments = ["-c", "import selenium"]
             p.standardError = FileHandle.nullDevice
-            if (try? p.run()) == nil { m.append("selenium") } else {
+            if (try? p.run()) == nil {
+                m.append("selenium")
+            } else {
                 p.waitUntilExit()
                 if p.terminationStatus != 0 { m.append("selenium (pip)") }
             }
@@ -39,7 +42,10 @@ enum BrowserPrerequisites {
 }
 
 @Suite(.serialized) struct BrowserTests {
-    @Test(.enabled(if: BrowserPrerequisites.shouldRun, "needs python3 + selenium, chromium and chromium-driver (.ci/apt-packages, .ci/requirements.txt)"))
+    @Test(
+        .enabled(
+            if: BrowserPrerequisites.shouldRun,
+            "needs python3 + selenium, chromium and chromium-driver (.ci/apt-packages, .ci/requirements.txt)"))
     func corsAndCSRFInHeadlessChromium() async throws {
         let missing = BrowserPrerequisites.missing
         try #require(missing.isEmpty, "browser test prerequisites missing: \(missing.joined(separator: ", "))")
@@ -84,7 +90,9 @@ enum BrowserPrerequisites {
         p.waitUntilExit()
         await upstream.stop()
         try #require(p.terminationStatus == 0, "browser_test.py exited \(p.terminationStatus): \(e)")
-        let seen = try #require(try JSONSerialization.jsonObject(with: o) as? [String: Any], "no JSON from browser_test.py: \(String(decoding: o, as: UTF8.self))")
+        let seen = try #require(
+            try JSONSerialization.jsonObject(with: o) as? [String: Any],
+            "no JSON from browser_test.py: \(String(decoding: o, as: UTF8.self))")
 
         // The allowed origin's page read the response; the disallowed one's fetch failed in the browser.
         let ok = seen["allowed"] as? String ?? ""
@@ -103,9 +111,12 @@ enum BrowserPrerequisites {
         let cross = seen["cross_site"] as? [String: Any] ?? [:]
         #expect((cross["body"] as? String ?? "").contains("csrf_origin_mismatch"), "cross-site form saw: \(cross)")
         let csrfLog = try gateway.cli(["logs", "--json", "--reason", "csrf_origin_mismatch"]).stdout
-        let csrfRecords = csrfLog.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-        #expect(csrfRecords.contains { $0["method"] as? String == "POST" && ($0["presented"] as? [String]) == ["Origin: http://\(denied)"] },
-                "the refusal names the foreign origin: \(csrfLog)")
+        let csrfRecords = csrfLog.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(
+            csrfRecords.contains { $0["method"] as? String == "POST" && ($0["presented"] as? [String]) == ["Origin: http://\(denied)"] },
+            "the refusal names the foreign origin: \(csrfLog)")
         let same = seen["same_origin"] as? [String: Any] ?? [:]
         let sameBody = same["body"] as? String ?? ""
         #expect(sameBody.contains("\"uri\"") && sameBody.contains("/form") && sameBody.contains("POST"), "same-origin form saw: \(same)")

@@ -18,7 +18,9 @@ import Testing
             CannedResponse(pieces: [(500, Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".utf8))])
         }
         let dir = try TempDir()
-        let config = try dir.write("gatehouse.yaml", """
+        let config = try dir.write(
+            "gatehouse.yaml",
+            """
             listen: 127.0.0.1:0
             store: { sqlite: gatehouse.db }
             upstreams:
@@ -32,10 +34,13 @@ import Testing
         let gateway = try Gateway(configFile: config, threads: 1, grace: 30) { gateway in
             announce.yield(gateway.boundAddress?.port ?? 0)
         }
-        let group = ServiceGroup(services: [gateway.callLog, gateway.credentialRefresher, gateway.jwksRefresher, gateway],
-                                 logger: Logger(label: "gatehouse-test"))
+        let group = ServiceGroup(
+            services: [gateway.callLog, gateway.credentialRefresher, gateway.jwksRefresher, gateway],
+            logger: Logger(label: "gatehouse-test"))
         let reply = try await withThrowingTaskGroup(of: Reply?.self) { tasks in
-            tasks.addTask { try await group.run(); return nil }
+            tasks.addTask {
+                try await group.run(); return nil
+            }
             var iterator = ports.makeAsyncIterator()
             let port = try #require(await iterator.next())
             let inFlight = Task { try await send(.GET, "http://127.0.0.1:\(port)/slow") }

@@ -78,7 +78,8 @@ final class Fixture {
 
     init() async throws {
         upstream = try await startUpstream()
-        let yaml = baseYAML.replacingOccurrences(of: "UP", with: String(upstream.port)).replacingOccurrences(of: "DOWN", with: "1")  // nothing listens on port 1: connections are refused
+        // nothing listens on port 1: connections are refused
+        let yaml = baseYAML.replacingOccurrences(of: "UP", with: String(upstream.port)).replacingOccurrences(of: "DOWN", with: "1")
 
         gateway = try GatewayProcess(yaml: yaml)
         adminPort = gateway.adminPort ?? 0
@@ -126,7 +127,8 @@ final class Fixture {
 
     @Test func untrustedClientCannotSetRequestIDOrForwardedFor() async throws {
         let f = try await Fixture()
-        let r = try await send(.GET, f.gateway.url + "/open", headers: [("X-Request-Id", "chosen-by-client"), ("X-Forwarded-For", "10.9.1.1")])
+        let r = try await send(
+            .GET, f.gateway.url + "/open", headers: [("X-Request-Id", "chosen-by-client"), ("X-Forwarded-For", "10.9.1.1")])
         #expect(r.status == 200)
         #expect(r.requestID != "chosen-by-client")
         let h = r.json["headers"] as? [String: String] ?? [:]
@@ -156,13 +158,15 @@ final class Fixture {
         let echo = try JSONSerialization.jsonObject(with: Data(String(buffer: body).utf8)) as? [String: Any]
         #expect(echo?["body_bytes"] as? Int == 256 << 20)
         // 32 MiB down.
-        let down = try await HTTPClient.shared.execute(HTTPClientRequest(url: f.gateway.url + "/open?bytes=\(32 << 20)"), timeout: .seconds(60))
+        let down = try await HTTPClient.shared.execute(
+            HTTPClientRequest(url: f.gateway.url + "/open?bytes=\(32 << 20)"), timeout: .seconds(60))
         var total = 0
         for try await part in down.body { total += part.readableBytes }
         #expect(total == 32 << 20)
         // The gateway never held the bodies: its peak resident memory stays far below their size.
         let status = try String(contentsOfFile: "/proc/\(f.gateway.process.processIdentifier)/status", encoding: .utf8)
-        let peakKiB = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
+        let peakKiB =
+            status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
             .flatMap { $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first }.flatMap { Int($0) } ?? 0
         #expect(peakKiB > 0)
         #expect(peakKiB < 128 * 1024, "gateway peak RSS \(peakKiB) KiB after streaming 256 MiB up and 32 MiB down")
@@ -223,7 +227,8 @@ final class Fixture {
         #expect(revoked.json["reason"] as? String == "revoked_credentials")
 
         // Suspended consumer.
-        let fresh = try f.gateway.cli(["keys", "create", "--consumer", "acme", "--quiet"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let fresh = try f.gateway.cli(["keys", "create", "--consumer", "acme", "--quiet"]).stdout.trimmingCharacters(
+            in: .whitespacesAndNewlines)
         #expect(try f.gateway.cli(["consumers", "suspend", "acme"]).status == 0)
         var suspended = try await send(.GET, url, headers: [("X-API-Key", fresh)])
         for _ in 0..<40 where suspended.status != 403 {
@@ -265,7 +270,9 @@ final class Fixture {
         #expect(xml.json["reason"] as? String == "unsupported_media_type")
         #expect((xml.json["required"] as? [String]) == ["application/json"])
 
-        let big = try await send(.POST, url, headers: [auth, ("Content-Type", "application/json")], body: "{\"a\":\"" + String(repeating: "x", count: 2000) + "\"}")
+        let big = try await send(
+            .POST, url, headers: [auth, ("Content-Type", "application/json")],
+            body: "{\"a\":\"" + String(repeating: "x", count: 2000) + "\"}")
         #expect(big.status == 413)
         #expect(big.json["reason"] as? String == "body_too_large")
 
@@ -306,8 +313,14 @@ final class Fixture {
         #expect(text.contains("ALLOWED 200"))
         // Counted for the operator, per route, check and reason.
         let metrics = try await send(.GET, "http://127.0.0.1:\(f.adminPort)/metrics").body
-        #expect(metrics.contains("gatehouse_denials_total{route=\"shadowed\",check=\"office-ip\",reason=\"ip_not_allowed\",status=\"403\",mode=\"shadow\"} 1"))
-        #expect(metrics.contains("gatehouse_denials_total{route=\"office\",check=\"office-ip\",reason=\"ip_not_allowed\",status=\"403\",mode=\"enforce\"} 1"))
+        #expect(
+            metrics.contains(
+                "gatehouse_denials_total{route=\"shadowed\",check=\"office-ip\",reason=\"ip_not_allowed\",status=\"403\",mode=\"shadow\"} 1"
+            ))
+        #expect(
+            metrics.contains(
+                "gatehouse_denials_total{route=\"office\",check=\"office-ip\",reason=\"ip_not_allowed\",status=\"403\",mode=\"enforce\"} 1")
+        )
         #expect(metrics.contains("gatehouse_requests_total{route=\"office\",status=\"403\",reason=\"ip_not_allowed\"} 1"))
         #expect(metrics.contains("gatehouse_calllog_dropped_total 0"))
         await f.stop()
@@ -362,10 +375,11 @@ final class Fixture {
     @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
         let f = try await Fixture()
         // Three requests in one write: allowed (slow upstream), denied, allowed; the last closes.
-        let reply = try rawExchange(port: f.gateway.port,
+        let reply = try rawExchange(
+            port: f.gateway.port,
             "GET /open?delay_ms=300&n=1 HTTP/1.1\r\nHost: x\r\n\r\n"
-            + "GET /office HTTP/1.1\r\nHost: x\r\n\r\n"
-            + "GET /open?n=3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                + "GET /office HTTP/1.1\r\nHost: x\r\n\r\n"
+                + "GET /open?n=3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         // Responses follow each other directly (a body is not followed by a line break).
         let statuses = reply.components(separatedBy: "HTTP/1.1 ").dropFirst().map { String($0.prefix(3)) }
         #expect(statuses == ["200", "403", "200"])
@@ -413,7 +427,9 @@ final class Fixture {
 @Suite(.serialized) struct ConfigLifecycleTests {
     @Test func badConfigIsRejectedWithFileLineColumn() throws {
         let dir = try TempDir()
-        let file = try dir.write("bad.yaml", """
+        let file = try dir.write(
+            "bad.yaml",
+            """
             listen: 127.0.0.1:8080
             upstreams:
               app: { targets: ["http://127.0.0.1:9000"] }
@@ -430,21 +446,28 @@ final class Fixture {
             """)
         let r = try gatehouse(["check", file])
         #expect(r.status == 2)
-        #expect(r.stderr.contains("bad.yaml:12:25: policies.office-ip.allow[1]: \"10.0.0.0/33\" is not a CIDR block (IPv4 prefix length is 0...32)"))
+        #expect(
+            r.stderr.contains(
+                "bad.yaml:12:25: policies.office-ip.allow[1]: \"10.0.0.0/33\" is not a CIDR block (IPv4 prefix length is 0...32)"))
         #expect(r.stderr.contains("bad.yaml:13:5: policies.office-ip.alow: unknown key \"alow\"; did you mean \"allow\"?"))
-        let good = try dir.write("good.yaml", "upstreams:\n  app: { targets: [\"http://127.0.0.1:9000\"] }\nroutes:\n  - match: { path: /x }\n    upstream: app\n")
+        let good = try dir.write(
+            "good.yaml",
+            "upstreams:\n  app: { targets: [\"http://127.0.0.1:9000\"] }\nroutes:\n  - match: { path: /x }\n    upstream: app\n")
         #expect(try gatehouse(["check", good]).status == 0)
     }
 
     @Test func sighupWithBadFileKeepsServingAndGoodFileApplies() async throws {
         let up = try await startUpstream()
-        let yaml = "upstreams:\n  app: { targets: [\"http://127.0.0.1:\(up.port)\"] }\nroutes:\n  - name: a\n    match: { path: /a }\n    upstream: app\n"
+        let yaml =
+            "upstreams:\n  app: { targets: [\"http://127.0.0.1:\(up.port)\"] }\nroutes:\n  - name: a\n    match: { path: /a }\n    upstream: app\n"
         let g = try GatewayProcess(yaml: yaml)
         defer { g.stop() }
         #expect(try await send(.GET, g.url + "/a").status == 200)
 
         // A broken file: rejected, old config keeps serving, errors logged with position.
-        try ("listen: 127.0.0.1:\(g.port)\nstore: { sqlite: gatehouse.db }\n" + yaml + "  - match: { path: /b, methodz: [GET] }\n    upstream: app\n")
+        try
+            ("listen: 127.0.0.1:\(g.port)\nstore: { sqlite: gatehouse.db }\n" + yaml
+            + "  - match: { path: /b, methodz: [GET] }\n    upstream: app\n")
             .write(toFile: g.configPath, atomically: true, encoding: .utf8)
         g.signal(SIGHUP)
         for _ in 0..<50 where !g.stderr.contains("configuration rejected") {
@@ -471,7 +494,8 @@ final class Fixture {
 
     @Test func sigtermDrainsInFlightRequests() async throws {
         let up = try await startUpstream()
-        let yaml = "upstreams:\n  app: { targets: [\"http://127.0.0.1:\(up.port)\"], timeout: 10s }\nroutes:\n  - name: a\n    match: { path: /a }\n    upstream: app\n"
+        let yaml =
+            "upstreams:\n  app: { targets: [\"http://127.0.0.1:\(up.port)\"], timeout: 10s }\nroutes:\n  - name: a\n    match: { path: /a }\n    upstream: app\n"
         let g = try GatewayProcess(yaml: yaml)
         let url = g.url
         // A request the upstream answers after 1.5 s is in flight when SIGTERM arrives.
@@ -490,7 +514,8 @@ final class Fixture {
 
     @Test func sigtermLosesNoLoggedCall() async throws {
         let up = try await startUpstream()
-        let yaml = "upstreams:\n  app: { targets: [\"http://127.0.0.1:\(up.port)\"] }\nroutes:\n  - name: a\n    match: { path: /a }\n    upstream: app\n"
+        let yaml =
+            "upstreams:\n  app: { targets: [\"http://127.0.0.1:\(up.port)\"] }\nroutes:\n  - name: a\n    match: { path: /a }\n    upstream: app\n"
         let g = try GatewayProcess(yaml: yaml)
         var ids: [String] = []
         for i in 0..<300 {
@@ -500,9 +525,10 @@ final class Fixture {
         // Stop immediately: records still queued must be flushed before exit.
         #expect(g.stop() == 0)
         let logs = try gatehouse(["logs", "--json", "--limit", "10000", "--store", g.storePath])
-        let logged = Set(logs.stdout.split(separator: "\n").compactMap { line -> String? in
-            (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["requestID"] as? String
-        })
+        let logged = Set(
+            logs.stdout.split(separator: "\n").compactMap { line -> String? in
+                (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["requestID"] as? String
+            })
         #expect(logged.count == 300)
         #expect(Set(ids).isSubset(of: logged))
         await up.stop()
@@ -514,19 +540,23 @@ final class Fixture {
     /// what does not fit, and says so in its own log.
     @Test func aStalledStoreNeverBlocksRequests() async throws {
         let up = try await startUpstream()
-        let yaml = "log: { queue: 5, batch: 1 }\nupstreams:\n  app: { targets: [\"http://127.0.0.1:\(up.port)\"] }\nroutes:\n  - name: a\n    match: { path: /a }\n    upstream: app\n"
+        let yaml =
+            "log: { queue: 5, batch: 1 }\nupstreams:\n  app: { targets: [\"http://127.0.0.1:\(up.port)\"] }\nroutes:\n  - name: a\n    match: { path: /a }\n    upstream: app\n"
         let g = try GatewayProcess(yaml: yaml)
         // Hold an exclusive lock on the store from another process for a few seconds.
         let locker = Process()
         locker.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        locker.arguments = ["python3", "-c", """
+        locker.arguments = [
+            "python3", "-c",
+            """
             import sqlite3, sys, time
             c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
             c.execute('BEGIN EXCLUSIVE')
             print('locked', flush=True)
             sys.stdin.readline()
             c.execute('COMMIT')
-            """, g.storePath]
+            """, g.storePath,
+        ]
         let out = Pipe(), input = Pipe()
         locker.standardOutput = out
         locker.standardInput = input
@@ -557,11 +587,14 @@ final class Collected: @unchecked Sendable {
     @Test func roundRobinAcrossTargetsAndFailoverWhenOneIsDown() async throws {
         let a = try await startUpstream()
         let b = try await startUpstream()
-        let yaml = "upstreams:\n  app: { targets: [\"http://127.0.0.1:\(a.port)\", \"http://127.0.0.1:\(b.port)\"] }\n"
+        let yaml =
+            "upstreams:\n  app: { targets: [\"http://127.0.0.1:\(a.port)\", \"http://127.0.0.1:\(b.port)\"] }\n"
             + "routes:\n  - name: r\n    match: { path: /r }\n    upstream: app\n"
         let g = try GatewayProcess(yaml: yaml)
         // One client connection, so one event loop: its pool alternates between the targets.
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 1)))
+        let client = HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: .init(connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 1)))
         var servedBy: [Int] = []
         for _ in 0..<6 { servedBy.append(try await send(.GET, g.url + "/r", client: client).json["served_by"] as? Int ?? 0) }
         #expect(Set(servedBy) == [a.port, b.port])
@@ -584,17 +617,18 @@ final class Collected: @unchecked Sendable {
     /// Headers a check adds (CORS) join the upstream's `Vary` instead of replacing it.
     @Test func varyFromAPolicyIsMergedWithTheUpstreams() async throws {
         let up = try await startUpstream()
-        let g = try GatewayProcess(yaml: """
-            upstreams:
-              app: { targets: ["http://127.0.0.1:\(up.port)"] }
-            routes:
-              - name: r
-                match: { path: /r }
-                upstream: app
-                policies: [web]
-            policies:
-              web: { type: cors, origins: ["https://app.example.com"], methods: [GET] }
-            """)
+        let g = try GatewayProcess(
+            yaml: """
+                upstreams:
+                  app: { targets: ["http://127.0.0.1:\(up.port)"] }
+                routes:
+                  - name: r
+                    match: { path: /r }
+                    upstream: app
+                    policies: [web]
+                policies:
+                  web: { type: cors, origins: ["https://app.example.com"], methods: [GET] }
+                """)
         let r = try await send(.GET, g.url + "/r?vary=Accept-Encoding", headers: [("Origin", "https://app.example.com")])
         #expect(r.status == 200)
         #expect(r.headers.first(name: "access-control-allow-origin") == "https://app.example.com")
@@ -610,17 +644,18 @@ final class Collected: @unchecked Sendable {
     /// A key sent in a query parameter the operator named (not a usual secret name) is still kept out of the log.
     @Test func configuredKeyParameterIsRedacted() async throws {
         let up = try await startUpstream()
-        let g = try GatewayProcess(yaml: """
-            upstreams:
-              app: { targets: ["http://127.0.0.1:\(up.port)"] }
-            routes:
-              - name: r
-                match: { path: /r }
-                upstream: app
-                policies: [qkey]
-            policies:
-              qkey: { type: api_key, query: gh_credential }
-            """)
+        let g = try GatewayProcess(
+            yaml: """
+                upstreams:
+                  app: { targets: ["http://127.0.0.1:\(up.port)"] }
+                routes:
+                  - name: r
+                    match: { path: /r }
+                    upstream: app
+                    policies: [qkey]
+                policies:
+                  qkey: { type: api_key, query: gh_credential }
+                """)
         #expect(try g.cli(["consumers", "create", "acme"]).status == 0)
         let key = try g.cli(["keys", "create", "--consumer", "acme", "--quiet"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         var reply = try await send(.GET, g.url + "/r?x=1&gh_credential=" + key)

@@ -56,19 +56,24 @@ import Testing
         defer { g.stop() }
 
         // A chunked request body (with an extension and a trailer) reaches the upstream whole.
-        let post = try rawExchange(port: g.port, "POST /open HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-                                   + "5\r\nhello\r\n6;note=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n")
+        let post = try rawExchange(
+            port: g.port,
+            "POST /open HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                + "5\r\nhello\r\n6;note=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n")
         #expect(post.hasPrefix("HTTP/1.1 200"))
         #expect(post.contains("\"body_bytes\":11"))
 
         // The same body buffered for a body-inspecting check is forwarded with its length.
-        let inspected = try rawExchange(port: g.port, "POST /inspected HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-                                        + "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        let inspected = try rawExchange(
+            port: g.port,
+            "POST /inspected HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                + "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
         #expect(inspected.hasPrefix("HTTP/1.1 200"))
         #expect(inspected.contains("\"body_bytes\":11"))
 
         // An upstream body without a length goes to an HTTP/1.1 client chunked, on a kept-alive connection.
-        let (head, body) = split(try rawExchange(port: g.port, "GET /open?bytes=100000&chunked=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+        let (head, body) = split(
+            try rawExchange(port: g.port, "GET /open?bytes=100000&chunked=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
         #expect(head.hasPrefix("HTTP/1.1 200"))
         #expect(head.lowercased().contains("transfer-encoding: chunked"))
         #expect(!head.lowercased().contains("content-length"))
@@ -93,8 +98,10 @@ import Testing
         defer { g.stop() }
         // A HEAD answer carries the length of the body it does not send; the next request on the
         // connection is read correctly after it.
-        let reply = try rawExchange(port: g.port, "HEAD /open?bytes=500 HTTP/1.1\r\nHost: x\r\n\r\n"
-                                    + "GET /open?n=2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let reply = try rawExchange(
+            port: g.port,
+            "HEAD /open?bytes=500 HTTP/1.1\r\nHost: x\r\n\r\n"
+                + "GET /open?n=2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         let parts = reply.components(separatedBy: "HTTP/1.1 ")
         #expect(parts.count == 3)
         #expect(parts[1].contains("Content-Length: 500"))
@@ -102,7 +109,8 @@ import Testing
         #expect(parts[2].hasPrefix("200") && parts[2].contains("n=2"))
 
         // Expect: 100-continue gets an interim 100 before the final answer.
-        let cont = try rawExchange(port: g.port, "POST /open HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\nhello")
+        let cont = try rawExchange(
+            port: g.port, "POST /open HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\nhello")
         #expect(cont.hasPrefix("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200"))
         #expect(cont.contains("\"body_bytes\":5"))
         await up.stop()
@@ -115,7 +123,8 @@ import Testing
         let g = try GatewayProcess(yaml: Self.yaml.replacingOccurrences(of: "UP", with: String(up.port)))
         defer { g.stop() }
         // rawExchange reads until the gateway closes or 5 s pass, then closes its end.
-        let reply = try rawExchange(port: g.port, "POST /denied HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"partial\":")
+        let reply = try rawExchange(
+            port: g.port, "POST /denied HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"partial\":")
         #expect(reply.hasPrefix("HTTP/1.1 403"))
         let id = String(try #require(reply.split(separator: "\r\n").first { $0.hasPrefix("X-Request-Id: ") }).dropFirst(14))
         let rec = try await g.record(id)
@@ -128,8 +137,10 @@ import Testing
         let up = try await startUpstream()
         let g = try GatewayProcess(yaml: Self.yaml.replacingOccurrences(of: "UP", with: String(up.port)))
         defer { g.stop() }
-        let smuggle = try rawExchange(port: g.port, "POST /open HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                      + "0\r\n\r\nGET /open?smuggled=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        let smuggle = try rawExchange(
+            port: g.port,
+            "POST /open HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + "0\r\n\r\nGET /open?smuggled=1 HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(smuggle.hasPrefix("HTTP/1.1 400"))
         #expect(smuggle.contains("\"reason\":\"bad_request\""))
         #expect(smuggle.contains("both Content-Length and Transfer-Encoding"))
@@ -190,18 +201,20 @@ final class RawReplyHandler: ChannelInboundHandler {
 /// break in its status line.
 @Suite(.serialized) struct UpstreamResponseCodecTests {
     func gateway(_ upstream: RawUpstream) throws -> GatewayProcess {
-        try GatewayProcess(yaml: """
-            upstreams:
-              raw: { targets: ["http://127.0.0.1:\(upstream.port)"], timeout: 2s }
-            routes:
-              - name: raw
-                match: { path: /raw }
-                upstream: raw
-            """)
+        try GatewayProcess(
+            yaml: """
+                upstreams:
+                  raw: { targets: ["http://127.0.0.1:\(upstream.port)"], timeout: 2s }
+                routes:
+                  - name: raw
+                    match: { path: /raw }
+                    upstream: raw
+                """)
     }
 
     @Test func transferEncodingWinsAndContentLengthIsDropped() async throws {
-        let up = try await RawUpstream(reply: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        let up = try await RawUpstream(
+            reply: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
         let g = try gateway(up)
         defer { g.stop() }
         let reply = try rawExchange(port: g.port, "GET /raw HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

@@ -10,21 +10,21 @@ import Testing
 /// Mints an RS256 key set and tokens with PyJWT; nil (skip, or failure under CI=true) without it.
 func mintTokens() throws -> [String: Any]? {
     let script = #"""
-import json, time, jwt
-from jwt.algorithms import RSAAlgorithm
-from cryptography.hazmat.primitives.asymmetric import rsa
-now = int(time.time())
-key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-pub = json.loads(RSAAlgorithm.to_jwk(key.public_key())); pub["kid"] = "k1"
-def tok(scope, **over):
-    c = {"iss": "https://issuer.example", "aud": "payments", "sub": "svc-checkout", "iat": now, "exp": now + 900, "scope": scope, "jti": "j-" + scope.replace(" ", "-")}
-    c.update(over)
-    return jwt.encode(c, key, algorithm="RS256", headers={"kid": "k1"})
-print(json.dumps({"jwks": {"keys": [pub]},
-  "payment_read": tok("payment:read user:profile"),
-  "orders_read": tok("orders:read"),
-  "expired": tok("payment:write", exp=now - 7200, iat=now - 9000)}))
-"""#
+        import json, time, jwt
+        from jwt.algorithms import RSAAlgorithm
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        now = int(time.time())
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pub = json.loads(RSAAlgorithm.to_jwk(key.public_key())); pub["kid"] = "k1"
+        def tok(scope, **over):
+            c = {"iss": "https://issuer.example", "aud": "payments", "sub": "svc-checkout", "iat": now, "exp": now + 900, "scope": scope, "jti": "j-" + scope.replace(" ", "-")}
+            c.update(over)
+            return jwt.encode(c, key, algorithm="RS256", headers={"kid": "k1"})
+        print(json.dumps({"jwks": {"keys": [pub]},
+          "payment_read": tok("payment:read user:profile"),
+          "orders_read": tok("orders:read"),
+          "expired": tok("payment:write", exp=now - 7200, iat=now - 9000)}))
+        """#
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = ["python3", "-c", script]
@@ -58,7 +58,8 @@ func gatehouse(_ args: [String], input: String) throws -> CommandResult {
     let o = out.fileHandleForReading.readDataToEndOfFile()
     let e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
-    return CommandResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    return CommandResult(
+        status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
 }
 
 @Suite(.serialized) struct IdentityIntegrationTests {
@@ -99,15 +100,18 @@ func gatehouse(_ args: [String], input: String) throws -> CommandResult {
         defer { gw.stop() }
         let token = minted["payment_read"] as! String
 
-        let r = try await send(.POST, gw.url + "/process-payment", headers: [("Authorization", "Bearer " + token), ("Content-Type", "application/json")],
-                               body: #"{"amount": 10}"#)
+        let r = try await send(
+            .POST, gw.url + "/process-payment", headers: [("Authorization", "Bearer " + token), ("Content-Type", "application/json")],
+            body: #"{"amount": 10}"#)
         #expect(r.status == 403)
         #expect(r.json["reason"] as? String == "insufficient_scope")
         #expect(r.json["required"] as? [String] == ["payment:write"])
         #expect(r.json["presented"] as? [String] == ["payment:read", "user:profile"])
         let detail = r.json["detail"] as? String ?? ""
         #expect(detail.contains("payment:write") && detail.contains("payment:read user:profile"))
-        #expect(r.headers.first(name: "www-authenticate") == "Bearer realm=\"gatehouse\", error=\"insufficient_scope\", scope=\"payment:write\"")
+        #expect(
+            r.headers.first(name: "www-authenticate") == "Bearer realm=\"gatehouse\", error=\"insufficient_scope\", scope=\"payment:write\""
+        )
         #expect(!r.body.contains(token))
 
         // The operator sees the same in `gatehouse explain`.
@@ -130,7 +134,8 @@ func gatehouse(_ args: [String], input: String) throws -> CommandResult {
         let expired = try gatehouse(["token", "inspect", minted["expired"] as! String, "--jwks", dir.path + "/jwks.json"])
         #expect(expired.status == 1)
         #expect(expired.stdout.contains("INVALID (token_expired)"))
-        #expect(expired.stdout.contains("2 h 0 min ago") || expired.stdout.contains("2 h ago") || expired.stdout.contains("ago; leeway 60 s"))
+        #expect(
+            expired.stdout.contains("2 h 0 min ago") || expired.stdout.contains("2 h ago") || expired.stdout.contains("ago; leeway 60 s"))
         await upstream.stop()
     }
 
@@ -186,7 +191,8 @@ func gatehouse(_ args: [String], input: String) throws -> CommandResult {
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(status == 200)
-        let wrong = try await send(.GET, gw.url + "/reports", headers: [("Authorization", "Basic " + Data("alice:nope".utf8).base64EncodedString())])
+        let wrong = try await send(
+            .GET, gw.url + "/reports", headers: [("Authorization", "Basic " + Data("alice:nope".utf8).base64EncodedString())])
         #expect(wrong.status == 401)
         #expect(wrong.json["reason"] as? String == "invalid_credentials")
         #expect(wrong.headers.first(name: "www-authenticate")?.hasPrefix("Basic realm=\"reports\"") == true)
@@ -276,7 +282,9 @@ func gatehouse(_ args: [String], input: String) throws -> CommandResult {
 @Suite struct IdentityConfigTests {
     @Test func unsafeOrIncompleteIdentityPoliciesAreRejectedWithPositions() throws {
         let dir = try TempDir()
-        let file = try dir.write("bad.yaml", """
+        let file = try dir.write(
+            "bad.yaml",
+            """
             upstreams:
               app: { targets: ["http://127.0.0.1:9"] }
             routes:
@@ -296,7 +304,9 @@ func gatehouse(_ args: [String], input: String) throws -> CommandResult {
         #expect(r.stderr.contains("did you mean \"HS256\"?"))
         #expect(r.stderr.contains("add a permissions mapping"))
         #expect(r.stderr.contains("\"subject\" is not valid (expected one of: cn, san)"))
-        let good = try dir.write("good.yaml", """
+        let good = try dir.write(
+            "good.yaml",
+            """
             upstreams:
               app: { targets: ["http://127.0.0.1:9"] }
             routes:

@@ -80,8 +80,9 @@ func parsePrometheus(_ text: String) throws -> (types: [String: String], samples
     let json = try JSONSerialization.jsonObject(with: o) as? [String: Any] ?? [:]
     let types = json["types"] as? [String: String] ?? [:]
     let samples = (json["samples"] as? [[String: Any]] ?? []).map {
-        ParsedSample(name: $0["name"] as? String ?? "", labels: $0["labels"] as? [String: String] ?? [:],
-                     value: ($0["value"] as? NSNumber)?.doubleValue ?? .nan)
+        ParsedSample(
+            name: $0["name"] as? String ?? "", labels: $0["labels"] as? [String: String] ?? [:],
+            value: ($0["value"] as? NSNumber)?.doubleValue ?? .nan)
     }
     return (types, samples)
 }
@@ -134,26 +135,32 @@ private func unavailable(_ why: String) {
         #expect(types["gatehouse_denials"] == "counter")
         #expect(types["gatehouse_request_duration_seconds"] == "histogram")
         #expect(types["gatehouse_connections_open"] == "gauge")
-        #expect(values("gatehouse_requests_total") == [
-            ["route": "open", "status": "200", "reason": ""]: 1,
-            ["route": "orders", "status": "401", "reason": "missing_credentials"]: 1,
-            ["route": "orders", "status": "401", "reason": "malformed_credentials"]: 1,
-            ["route": "", "status": "404", "reason": "route_not_found"]: 1,
-            ["route": "shadowed", "status": "200", "reason": ""]: 1,
-            ["route": "limited", "status": "200", "reason": ""]: 5,
-        ])
-        #expect(values("gatehouse_denials_total") == [
-            ["route": "orders", "check": "api-key", "reason": "missing_credentials", "status": "401", "mode": "enforce"]: 1,
-            ["route": "orders", "check": "api-key", "reason": "malformed_credentials", "status": "401", "mode": "enforce"]: 1,
-            ["route": "", "check": "", "reason": "route_not_found", "status": "404", "mode": "enforce"]: 1,
-            ["route": "shadowed", "check": "office-ip", "reason": "ip_not_allowed", "status": "403", "mode": "shadow"]: 1,
-        ])
+        #expect(
+            values("gatehouse_requests_total") == [
+                ["route": "open", "status": "200", "reason": ""]: 1,
+                ["route": "orders", "status": "401", "reason": "missing_credentials"]: 1,
+                ["route": "orders", "status": "401", "reason": "malformed_credentials"]: 1,
+                ["route": "", "status": "404", "reason": "route_not_found"]: 1,
+                ["route": "shadowed", "status": "200", "reason": ""]: 1,
+                ["route": "limited", "status": "200", "reason": ""]: 5,
+            ])
+        #expect(
+            values("gatehouse_denials_total") == [
+                ["route": "orders", "check": "api-key", "reason": "missing_credentials", "status": "401", "mode": "enforce"]: 1,
+                ["route": "orders", "check": "api-key", "reason": "malformed_credentials", "status": "401", "mode": "enforce"]: 1,
+                ["route": "", "check": "", "reason": "route_not_found", "status": "404", "mode": "enforce"]: 1,
+                ["route": "shadowed", "check": "office-ip", "reason": "ip_not_allowed", "status": "403", "mode": "shadow"]: 1,
+            ])
         #expect(values("gatehouse_ratelimit_near_limit_total") == [["policy": "five-per-minute"]: 2])
         // Every answered request is timed; only forwarded ones have an upstream time.
-        #expect(values("gatehouse_request_duration_seconds_count") == [
-            ["route": "open"]: 1, ["route": "orders"]: 2, ["route": ""]: 1, ["route": "shadowed"]: 1, ["route": "limited"]: 5,
-        ])
-        #expect(values("gatehouse_upstream_response_seconds_count") == [["route": "open"]: 1, ["route": "shadowed"]: 1, ["route": "limited"]: 5])
+        #expect(
+            values("gatehouse_request_duration_seconds_count") == [
+                ["route": "open"]: 1, ["route": "orders"]: 2, ["route": ""]: 1, ["route": "shadowed"]: 1, ["route": "limited"]: 5,
+            ])
+        #expect(
+            values("gatehouse_upstream_response_seconds_count") == [
+                ["route": "open"]: 1, ["route": "shadowed"]: 1, ["route": "limited"]: 5,
+            ])
         // The first forwarded request opened a connection; later ones may reuse it.
         let connects = values("gatehouse_upstream_connect_seconds_count")
         #expect(connects[["route": "open"]] == 1)
@@ -168,9 +175,11 @@ private func unavailable(_ why: String) {
         #expect(values("gatehouse_calllog_written_total").count == 1)
 
         // Labels come from the configuration and the reason catalogue, never from the request.
-        let allowedLabelValues: Set<String> = ["", "open", "orders", "shadowed", "limited", "api-key", "office-ip", "five-per-minute",
-                                               "enforce", "shadow", "missing_credentials", "malformed_credentials",
-                                               "route_not_found", "ip_not_allowed", "200", "401", "403", "404"]
+        let allowedLabelValues: Set<String> = [
+            "", "open", "orders", "shadowed", "limited", "api-key", "office-ip", "five-per-minute",
+            "enforce", "shadow", "missing_credentials", "malformed_credentials",
+            "route_not_found", "ip_not_allowed", "200", "401", "403", "404",
+        ]
         for s in samples {
             for (name, value) in s.labels where name != "le" {
                 #expect(allowedLabelValues.contains(value), "label \(name)=\(value) of \(s)")

@@ -54,10 +54,11 @@ private func exportedSpans(_ receiver: CaptureUpstream) throws -> [ExportedSpan]
             let service = attributes(resource)["service.name"]
             for ss in rs["scopeSpans"] as? [[String: Any]] ?? [] {
                 for s in ss["spans"] as? [[String: Any]] ?? [] {
-                    spans.append(ExportedSpan(
-                        name: s["name"] as? String ?? "", kind: (s["kind"] as? NSNumber)?.intValue ?? 0,
-                        traceID: hexID(s["traceId"]), spanID: hexID(s["spanId"]), parentSpanID: hexID(s["parentSpanId"]),
-                        attributes: attributes(s["attributes"] as? [[String: Any]] ?? []), serviceName: service))
+                    spans.append(
+                        ExportedSpan(
+                            name: s["name"] as? String ?? "", kind: (s["kind"] as? NSNumber)?.intValue ?? 0,
+                            traceID: hexID(s["traceId"]), spanID: hexID(s["spanId"]), parentSpanID: hexID(s["parentSpanId"]),
+                            attributes: attributes(s["attributes"] as? [[String: Any]] ?? []), serviceName: service))
                 }
             }
         }
@@ -88,12 +89,14 @@ private let collectorReply = CannedResponse("HTTP/1.1 200 OK\r\nContent-Type: ap
     @Test func spansAreExportedOverOTLPAndTheUpstreamContinuesTheTrace() async throws {
         let upstream = try await CaptureUpstream()
         let collector = try await CaptureUpstream { _ in collectorReply }
-        let gateway = try GatewayProcess(yaml: tracingYAML.replacingOccurrences(of: "UP", with: String(upstream.port))
-            .replacingOccurrences(of: "TRACING", with: "tracing: { otlp: \(collector.url), service_name: edge, protocol: http/json }"))
+        let gateway = try GatewayProcess(
+            yaml: tracingYAML.replacingOccurrences(of: "UP", with: String(upstream.port))
+                .replacingOccurrences(of: "TRACING", with: "tracing: { otlp: \(collector.url), service_name: edge, protocol: http/json }"))
         // A client that is not a trusted proxy names a trace: it must not be continued.
         let clientTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
-        let allowed = try await send(.GET, gateway.url + "/open?q=1",
-                                     headers: [("traceparent", "00-\(clientTrace)-00f067aa0ba902b7-01")])
+        let allowed = try await send(
+            .GET, gateway.url + "/open?q=1",
+            headers: [("traceparent", "00-\(clientTrace)-00f067aa0ba902b7-01")])
         #expect(allowed.status == 200)
         let denied = try await send(.GET, gateway.url + "/orders/7?api_key=secret-key-marker")
         #expect(denied.status == 401)
@@ -149,9 +152,11 @@ private let collectorReply = CannedResponse("HTTP/1.1 200 OK\r\nContent-Type: ap
     @Test func aTrustedProxysTraceparentIsContinued() async throws {
         let upstream = try await CaptureUpstream()
         let collector = try await CaptureUpstream { _ in collectorReply }
-        let gateway = try GatewayProcess(yaml: "trusted_proxies: [127.0.0.1/32]\n" + tracingYAML
-            .replacingOccurrences(of: "UP", with: String(upstream.port))
-            .replacingOccurrences(of: "TRACING", with: "tracing: { otlp: \(collector.url), protocol: http/json }"))
+        let gateway = try GatewayProcess(
+            yaml: "trusted_proxies: [127.0.0.1/32]\n"
+                + tracingYAML
+                .replacingOccurrences(of: "UP", with: String(upstream.port))
+                .replacingOccurrences(of: "TRACING", with: "tracing: { otlp: \(collector.url), protocol: http/json }"))
         let proxyTrace = "0af7651916cd43dd8448eb211c80319c"
         let proxySpan = "b7ad6b7169203331"
         #expect(try await send(.GET, gateway.url + "/open", headers: [("traceparent", "00-\(proxyTrace)-\(proxySpan)-01")]).status == 200)
@@ -169,8 +174,9 @@ private let collectorReply = CannedResponse("HTTP/1.1 200 OK\r\nContent-Type: ap
 
     @Test func withTracingOffTheGatewayAddsNoTraceparent() async throws {
         let upstream = try await CaptureUpstream()
-        let gateway = try GatewayProcess(yaml: tracingYAML.replacingOccurrences(of: "UP", with: String(upstream.port))
-            .replacingOccurrences(of: "TRACING", with: ""))
+        let gateway = try GatewayProcess(
+            yaml: tracingYAML.replacingOccurrences(of: "UP", with: String(upstream.port))
+                .replacingOccurrences(of: "TRACING", with: ""))
         #expect(try await send(.GET, gateway.url + "/open").status == 200)
         // A client's own field passes as before: `traceparent` is not among the untrusted headers.
         let clientValue = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -202,8 +208,9 @@ private let collectorReply = CannedResponse("HTTP/1.1 200 OK\r\nContent-Type: ap
         let collector = try await CaptureUpstream { _ in
             CannedResponse("HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n")
         }
-        let gateway = try GatewayProcess(yaml: tracingYAML.replacingOccurrences(of: "UP", with: String(upstream.port))
-            .replacingOccurrences(of: "TRACING", with: "tracing: { otlp: \(collector.url) }"))
+        let gateway = try GatewayProcess(
+            yaml: tracingYAML.replacingOccurrences(of: "UP", with: String(upstream.port))
+                .replacingOccurrences(of: "TRACING", with: "tracing: { otlp: \(collector.url) }"))
         #expect(try await send(.GET, gateway.url + "/open").status == 200)
         #expect(gateway.stop() == 0)
         let exports = collector.requests

@@ -87,7 +87,8 @@ final class TrafficFixture {
 
     func key(for consumer: String) async throws -> String {
         #expect(try gateway.cli(["consumers", "create", consumer]).status == 0)
-        let key = try gateway.cli(["keys", "create", "--consumer", consumer, "--quiet"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let key = try gateway.cli(["keys", "create", "--consumer", consumer, "--quiet"]).stdout.trimmingCharacters(
+            in: .whitespacesAndNewlines)
         // The gateway picks up new keys within about a second; /web answers 401 until then.
         for _ in 0..<40 {
             if try await send(.GET, gateway.url + "/web", headers: [("X-API-Key", key)]).status == 200 { break }
@@ -152,14 +153,18 @@ final class TrafficFixture {
         // Keyed by consumer: acme's refusals do not touch globex.
         let acme = try await f.key(for: "acme")
         let globex = try await f.key(for: "globex")
-        let a = [try await send(.GET, f.gateway.url + "/mine", headers: [("X-API-Key", acme)]).status,
-                 try await send(.GET, f.gateway.url + "/mine", headers: [("X-API-Key", acme)]).status,
-                 try await send(.GET, f.gateway.url + "/mine", headers: [("X-API-Key", acme)]).status]
+        let a = [
+            try await send(.GET, f.gateway.url + "/mine", headers: [("X-API-Key", acme)]).status,
+            try await send(.GET, f.gateway.url + "/mine", headers: [("X-API-Key", acme)]).status,
+            try await send(.GET, f.gateway.url + "/mine", headers: [("X-API-Key", acme)]).status,
+        ]
         #expect(a == [200, 200, 429])
         let g = try await send(.GET, f.gateway.url + "/mine", headers: [("X-API-Key", globex)])
         #expect(g.status == 200)
         // Two windows at once: both are advertised.
-        #expect(g.headers.first(name: "ratelimit-policy") == "\"per-consumer.2-per-minute\";q=2;w=60, \"per-consumer.1000-per-hour\";q=1000;w=3600")
+        #expect(
+            g.headers.first(name: "ratelimit-policy")
+                == "\"per-consumer.2-per-minute\";q=2;w=60, \"per-consumer.1000-per-hour\";q=1000;w=3600")
         let refused = try await send(.GET, f.gateway.url + "/mine", headers: [("X-API-Key", acme)])
         #expect((refused.json["detail"] as? String)?.contains("for consumer acme") == true)
         await f.stop()
@@ -197,7 +202,9 @@ final class TrafficFixture {
             }
         }
         let passed = outcomes.filter(\.passed).count
-        #expect(abs(passed - simulated) <= 1, "passed \(passed), a token bucket over the gateway's arrival times passes \(simulated) over \(times.last! - times[0]) s")
+        #expect(
+            abs(passed - simulated) <= 1,
+            "passed \(passed), a token bucket over the gateway's arrival times passes \(simulated) over \(times.last! - times[0]) s")
         // And the limit did limit.
         #expect(passed < outcomes.count)
         await f.stop()
@@ -237,8 +244,9 @@ final class TrafficFixture {
         // cors: a disallowed origin.
         let cors = try await send(.GET, f.gateway.url + "/shadow-cors", headers: [("Origin", "https://evil.example")])
         // csrf: a cross-site POST with the session cookie.
-        let csrf = try await send(.POST, f.gateway.url + "/shadow-csrf",
-                                  headers: [("Cookie", "session=s1"), ("Origin", "https://evil.example"), ("Sec-Fetch-Site", "cross-site")], body: "x=1")
+        let csrf = try await send(
+            .POST, f.gateway.url + "/shadow-csrf",
+            headers: [("Cookie", "session=s1"), ("Origin", "https://evil.example"), ("Sec-Fetch-Site", "cross-site")], body: "x=1")
         for (reply, reason) in [(limited, "rate_limited"), (cors, "cors_origin_not_allowed"), (csrf, "csrf_origin_mismatch")] {
             #expect(reply.status == 200, "shadow \(reason) was enforced")
             let trace = try await f.trace(reply.requestID)
@@ -256,8 +264,12 @@ final class TrafficFixture {
     @Test func corsPreflightsAreAnsweredByTheGatewayBeforeAuthentication() async throws {
         let f = try await TrafficFixture()
         let url = f.gateway.url + "/web"
-        let ok = try await send(.OPTIONS, url, headers: [("Origin", "https://app.example.com"), ("Access-Control-Request-Method", "POST"),
-                                                         ("Access-Control-Request-Headers", "content-type, x-api-key")])
+        let ok = try await send(
+            .OPTIONS, url,
+            headers: [
+                ("Origin", "https://app.example.com"), ("Access-Control-Request-Method", "POST"),
+                ("Access-Control-Request-Headers", "content-type, x-api-key"),
+            ])
         #expect(ok.status == 204)
         #expect(ok.headers.first(name: "access-control-allow-origin") == "https://app.example.com")
         #expect(ok.headers.first(name: "access-control-allow-methods") == "GET, POST")
@@ -269,13 +281,22 @@ final class TrafficFixture {
         #expect(okRec["upstreamTarget"] == nil)  // answered by the gateway, not the upstream
 
         let cases: [([(String, String)], String, [String])] = [
-            ([("Origin", "https://evil.example"), ("Access-Control-Request-Method", "GET")], "cors_origin_not_allowed",
-             ["https://evil.example", "https://app.example.com"]),
+            (
+                [("Origin", "https://evil.example"), ("Access-Control-Request-Method", "GET")], "cors_origin_not_allowed",
+                ["https://evil.example", "https://app.example.com"]
+            ),
             // PUT is a method of the route, but not one the CORS policy allows cross-origin.
-            ([("Origin", "https://app.example.com"), ("Access-Control-Request-Method", "PUT")], "cors_method_not_allowed",
-             ["PUT", "GET, POST"]),
-            ([("Origin", "https://eu.partner.example"), ("Access-Control-Request-Method", "POST"), ("Access-Control-Request-Headers", "x-debug")],
-             "cors_header_not_allowed", ["x-debug", "content-type, x-api-key"]),
+            (
+                [("Origin", "https://app.example.com"), ("Access-Control-Request-Method", "PUT")], "cors_method_not_allowed",
+                ["PUT", "GET, POST"]
+            ),
+            (
+                [
+                    ("Origin", "https://eu.partner.example"), ("Access-Control-Request-Method", "POST"),
+                    ("Access-Control-Request-Headers", "x-debug"),
+                ],
+                "cors_header_not_allowed", ["x-debug", "content-type, x-api-key"]
+            ),
         ]
         for (headers, reason, mentions) in cases {
             let r = try await send(.OPTIONS, url, headers: headers)
@@ -309,14 +330,16 @@ final class TrafficFixture {
         #expect(noKey.headers.first(name: "access-control-allow-origin") == "https://app.example.com")
 
         let own = "http://127.0.0.1:\(f.gateway.port)"
-        let cross = try await send(.POST, f.gateway.url + "/form", headers: [("Cookie", "session=s1"), ("Origin", "https://evil.example")], body: "a=1")
+        let cross = try await send(
+            .POST, f.gateway.url + "/form", headers: [("Cookie", "session=s1"), ("Origin", "https://evil.example")], body: "a=1")
         #expect(cross.status == 403)
         #expect(cross.json["reason"] as? String == "csrf_origin_mismatch")
         #expect((cross.json["detail"] as? String)?.contains("header checked: Origin") == true)
         #expect((cross.json["checked_header"] as? [String]) == ["Origin"])
         let same = try await send(.POST, f.gateway.url + "/form", headers: [("Cookie", "session=s1"), ("Origin", own)], body: "a=1")
         #expect(same.status == 200)
-        let site = try await send(.POST, f.gateway.url + "/form", headers: [("Cookie", "session=s1"), ("Sec-Fetch-Site", "same-site")], body: "a=1")
+        let site = try await send(
+            .POST, f.gateway.url + "/form", headers: [("Cookie", "session=s1"), ("Sec-Fetch-Site", "same-site")], body: "a=1")
         #expect(site.json["reason"] as? String == "csrf_origin_mismatch")
         #expect((site.json["checked_header"] as? [String]) == ["Sec-Fetch-Site"])
         await f.stop()
@@ -324,7 +347,9 @@ final class TrafficFixture {
 
     @Test func configRefusesStarWithCredentialsAndBadRates() throws {
         let dir = try TempDir()
-        let path = try dir.write("bad.yaml", """
+        let path = try dir.write(
+            "bad.yaml",
+            """
             listen: 127.0.0.1:0
             store: { sqlite: x.db }
             upstreams: { app: { targets: ["http://127.0.0.1:1"] } }

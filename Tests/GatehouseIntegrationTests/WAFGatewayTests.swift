@@ -11,30 +11,31 @@ import Testing
 @Suite(.serialized) struct WAFGatewayTests {
     @Test func blocksAreExplainedAndDetectModeOnlyLogs() async throws {
         let up = try await startUpstream()
-        let g = try GatewayProcess(yaml: """
-            upstreams:
-              app: { targets: ["http://127.0.0.1:\(up.port)"] }
-            routes:
-              - name: search
-                match: { path: /search }
-                upstream: app
-                policies: [waf]
-              - name: search-detailed
-                match: { path: /search-detailed }
-                upstream: app
-                exposure: detailed
-                policies: [waf]
-              - name: search-detect
-                match: { path: /search-detect }
-                upstream: app
-                policies: [{ policy: waf, mode: detect }]
-              - name: comments
-                match: { methods: [POST], path: /comments }
-                upstream: app
-                policies: [waf]
-            policies:
-              waf: { type: waf, paranoia: 1 }
-            """)
+        let g = try GatewayProcess(
+            yaml: """
+                upstreams:
+                  app: { targets: ["http://127.0.0.1:\(up.port)"] }
+                routes:
+                  - name: search
+                    match: { path: /search }
+                    upstream: app
+                    policies: [waf]
+                  - name: search-detailed
+                    match: { path: /search-detailed }
+                    upstream: app
+                    exposure: detailed
+                    policies: [waf]
+                  - name: search-detect
+                    match: { path: /search-detect }
+                    upstream: app
+                    policies: [{ policy: waf, mode: detect }]
+                  - name: comments
+                    match: { methods: [POST], path: /comments }
+                    upstream: app
+                    policies: [waf]
+                policies:
+                  waf: { type: waf, paranoia: 1 }
+                """)
         let attack = "id=1%27%20OR%20%271%27%3D%271"
 
         let blocked = try await send(.GET, g.url + "/search?" + attack)
@@ -65,12 +66,14 @@ import Testing
         #expect(trace.first?["reason"] as? String == "waf_blocked")
 
         // Bodies are inspected; benign prose with quotes and SQL words passes.
-        let xss = try await send(.POST, g.url + "/comments", headers: [("Content-Type", "application/json")],
-                                 body: #"{"author":"mallory","text":"<svg onload=alert(1)>"}"#)
+        let xss = try await send(
+            .POST, g.url + "/comments", headers: [("Content-Type", "application/json")],
+            body: #"{"author":"mallory","text":"<svg onload=alert(1)>"}"#)
         #expect(xss.status == 403)
         #expect(xss.json["reason"] as? String == "waf_blocked")
-        let benign = try await send(.POST, g.url + "/comments", headers: [("Content-Type", "application/x-www-form-urlencoded")],
-                                    body: "author=Tim+O%27Reilly&text=Select+a+plan+on+Union+Street%3B+then+drop+by+the+table+at+noon.")
+        let benign = try await send(
+            .POST, g.url + "/comments", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+            body: "author=Tim+O%27Reilly&text=Select+a+plan+on+Union+Street%3B+then+drop+by+the+table+at+noon.")
         #expect(benign.status == 200)
         let search = try await send(.GET, g.url + "/search?q=O%27Reilly%20books")
         #expect(search.status == 200)

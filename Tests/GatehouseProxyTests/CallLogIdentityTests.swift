@@ -8,7 +8,11 @@ import Testing
         var g = RequestIDGenerator()
         let ids = (0..<20_000).map { _ in g.next() }
         #expect(Set(ids).count == ids.count)
-        #expect(ids.allSatisfy { $0.utf8.count == RequestIDGenerator.length && $0.utf8.allSatisfy { b in (0x30...0x39).contains(b) || (0x61...0x66).contains(b) } })
+        #expect(
+            ids.allSatisfy {
+                $0.utf8.count == RequestIDGenerator.length
+                    && $0.utf8.allSatisfy { b in (0x30...0x39).contains(b) || (0x61...0x66).contains(b) }
+            })
         // The first 11 characters are milliseconds: ids sort by time.
         let times = ids.map { $0.prefix(11) }
         #expect(times == times.sorted())

@@ -40,9 +40,12 @@ import Testing
         #expect(verdict(31, waiting(since: 20, started: true, served: 3)) == .headTimedOut)
     }
 
-    func body(started: UInt64 = 0, answeredAt: UInt64 = 0, upstreamWritable: Bool? = nil, blockedSince: UInt64 = 0) -> ClientDeadlines.Request {
-        ClientDeadlines.Request(requestEnded: false, answeredAt: answeredAt * Self.s, startNanos: started * Self.s,
-                                upstreamWritable: upstreamWritable, upstreamBlockedSince: blockedSince * Self.s, upstreamReadTimeout: 15)
+    func body(
+        started: UInt64 = 0, answeredAt: UInt64 = 0, upstreamWritable: Bool? = nil, blockedSince: UInt64 = 0
+    ) -> ClientDeadlines.Request {
+        ClientDeadlines.Request(
+            requestEnded: false, answeredAt: answeredAt * Self.s, startNanos: started * Self.s,
+            upstreamWritable: upstreamWritable, upstreamBlockedSince: blockedSince * Self.s, upstreamReadTimeout: 15)
     }
 
     @Test func aBodyMustKeepArrivingAndEndWithinTheRequestTimeout() {

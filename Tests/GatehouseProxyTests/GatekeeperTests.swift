@@ -55,20 +55,26 @@ import Testing
         self.key = key
         var directory = Directory()
         directory.consumers["c1"] = ConsumerRecord(id: "c1", name: "acme", status: "active", tenant: "t1", roles: [], scopes: [])
-        directory.keys[id] = KeyRecord(keyID: id, consumerID: "c1", hash: APIKeyFormat.hash(key), createdAt: 0, expiresAt: nil, revokedAt: nil)
-        let config = try ConfigLoader.parse(yaml: Self.yaml, file: "t.yaml", context: BuildContext(directory: directory, baseDirectory: "/tmp"))
+        directory.keys[id] = KeyRecord(
+            keyID: id, consumerID: "c1", hash: APIKeyFormat.hash(key), createdAt: 0, expiresAt: nil, revokedAt: nil)
+        let config = try ConfigLoader.parse(
+            yaml: Self.yaml, file: "t.yaml", context: BuildContext(directory: directory, baseDirectory: "/tmp"))
         state = RuntimeState(config: config, generation: 1)
     }
 
-    func head(_ method: String, _ uri: String, _ fields: [(String, String)] = [], host: String = "api.example.com",
-              framing: BodyFraming = .none) -> RequestHead {
-        RequestHead(method: method, uri: uri, minor: 1, headers: [HeaderField("Host", host)] + fields.map { HeaderField($0.0, $0.1) },
-                    framing: framing, keepAlive: true, expectContinue: false, connectionNames: [])
+    func head(
+        _ method: String, _ uri: String, _ fields: [(String, String)] = [], host: String = "api.example.com",
+        framing: BodyFraming = .none
+    ) -> RequestHead {
+        RequestHead(
+            method: method, uri: uri, minor: 1, headers: [HeaderField("Host", host)] + fields.map { HeaderField($0.0, $0.1) },
+            framing: framing, keepAlive: true, expectContinue: false, connectionNames: [])
     }
 
     func decide(_ h: RequestHead, peer: String = "127.0.0.1", trusted: Bool = false) -> Gatekeeper.Decision {
         Gatekeeper(state: state, clock: nil).decide(
-            h, requestID: "req-1", connection: .init(peer: IPAddress(peer), peerTrusted: trusted, isTLS: false, identity: nil), now: 1_700_000_000)
+            h, requestID: "req-1", connection: .init(peer: IPAddress(peer), peerTrusted: trusted, isTLS: false, identity: nil),
+            now: 1_700_000_000)
     }
 
     func reason(_ d: Gatekeeper.Decision) -> ReasonCode? {

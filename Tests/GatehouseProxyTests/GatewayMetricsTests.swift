@@ -9,8 +9,9 @@ import Testing
 @Suite struct GatewayMetricsTests {
     @Test func reasonsThatAreNotAccessDecisionsAreTheCataloguesOwn() {
         for entry in ReasonCatalogue.all {
-            #expect(GatewayMetrics.notAccessDecisions.contains(entry.code) == entry.meaning.contains("Not an access decision"),
-                    "\(entry.code)")
+            #expect(
+                GatewayMetrics.notAccessDecisions.contains(entry.code) == entry.meaning.contains("Not an access decision"),
+                "\(entry.code)")
         }
     }
 
@@ -32,15 +33,19 @@ import Testing
         loop.execute { metrics.countShadowDenial(route: "m-orders", check: "m-ip", reason: .ipNotAllowed) }
         loop.run()
 
-        let text = String(decoding: metrics.exposition(
-            .init(connectionsOpen: 3, connectionsRefused: 0, callLogQueueRecords: 0, callLogQueueBytes: 0, configGeneration: 1),
-            registry: GatewayMetrics.bootstrap()), as: UTF8.self)
+        let text = String(
+            decoding: metrics.exposition(
+                .init(connectionsOpen: 3, connectionsRefused: 0, callLogQueueRecords: 0, callLogQueueBytes: 0, configGeneration: 1),
+                registry: GatewayMetrics.bootstrap()), as: UTF8.self)
         let lines = Set(text.split(separator: "\n").map(String.init))
         #expect(lines.contains(#"gatehouse_requests_total{route="m-orders",status="200",reason=""} 3"#))
         #expect(lines.contains(#"gatehouse_requests_total{route="m-orders",status="401",reason="missing_credentials"} 2"#))
         #expect(lines.contains(#"gatehouse_requests_total{route="m-orders",status="502",reason="upstream_unavailable"} 1"#))
-        #expect(lines.contains(#"gatehouse_denials_total{route="m-orders",check="m-key",reason="missing_credentials",status="401",mode="enforce"} 2"#))
-        #expect(lines.contains(#"gatehouse_denials_total{route="m-orders",check="m-ip",reason="ip_not_allowed",status="403",mode="shadow"} 1"#))
+        #expect(
+            lines.contains(
+                #"gatehouse_denials_total{route="m-orders",check="m-key",reason="missing_credentials",status="401",mode="enforce"} 2"#))
+        #expect(
+            lines.contains(#"gatehouse_denials_total{route="m-orders",check="m-ip",reason="ip_not_allowed",status="403",mode="shadow"} 1"#))
         // An upstream failure is answered with a reason code but is no denial.
         #expect(!text.contains(#"gatehouse_denials_total{route="m-orders",check="",reason="upstream_unavailable""#))
         #expect(lines.contains(#"gatehouse_request_duration_seconds_count{route="m-orders"} 6"#))

@@ -23,7 +23,9 @@ import Testing
         var keepAlive: Bool
         /// The body, when the request is complete in the bytes given.
         var body: [UInt8]?
-        var description: String { "\(method) \(target) HTTP/1.\(minor) \(fields) keepAlive=\(keepAlive) body=\(body.map { "\($0.count) bytes" } ?? "incomplete")" }
+        var description: String {
+            "\(method) \(target) HTTP/1.\(minor) \(fields) keepAlive=\(keepAlive) body=\(body.map { "\($0.count) bytes" } ?? "incomplete")"
+        }
     }
 
     enum Outcome { case read(Reading), refused(String), incomplete }
@@ -65,8 +67,10 @@ import Testing
             }
             if !ended { body = nil }
         }
-        return .read(Reading(method: head.method, target: head.uri, minor: head.minor,
-                             fields: head.headers.map { field($0.name, $0.value) }, keepAlive: head.keepAlive, body: body))
+        return .read(
+            Reading(
+                method: head.method, target: head.uri, minor: head.minor,
+                fields: head.headers.map { field($0.name, $0.value) }, keepAlive: head.keepAlive, body: body))
     }
 
     static func llhttp(_ bytes: [UInt8]) -> Outcome {
@@ -96,9 +100,11 @@ import Testing
         }
         if let failure, !ended { return .refused(failure) }
         guard let head else { return .incomplete }
-        return .read(Reading(method: head.method.rawValue, target: head.uri, minor: head.version.minor,
-                             fields: head.headers.map { field($0.name, $0.value) }, keepAlive: head.isKeepAlive,
-                             body: ended ? body : nil))
+        return .read(
+            Reading(
+                method: head.method.rawValue, target: head.uri, minor: head.version.minor,
+                fields: head.headers.map { field($0.name, $0.value) }, keepAlive: head.isKeepAlive,
+                body: ended ? body : nil))
     }
 
     static let unknownMethod = "llhttp knows a fixed list of methods"
@@ -172,7 +178,9 @@ import Testing
                 // The gateway has not read the body to its end yet (it streams): undecided, unless
                 // llhttp refuses the head alone, which the gateway accepted.
                 let headLength = bytes.withUnsafeBytes { HTTP1Parse.headLength($0) } ?? bytes.count
-                if case .refused = HTTP1DifferentialTests.llhttp(Array(bytes.prefix(headLength))), why != HTTP1DifferentialTests.unknownMethod {
+                if case .refused = HTTP1DifferentialTests.llhttp(Array(bytes.prefix(headLength))),
+                    why != HTTP1DifferentialTests.unknownMethod
+                {
                     acceptedWhatLLHTTPRefused.append("\(shown) (llhttp refuses the head: \(why))")
                 } else {
                     incomplete += 1
@@ -229,8 +237,12 @@ import Testing
             }
         }
         #expect(c.disagreements == [], "\(c.disagreements.count) disagreements:\n\(c.disagreements.prefix(10).joined(separator: "\n"))")
-        #expect(c.acceptedWhatLLHTTPRefused == [], "\(c.acceptedWhatLLHTTPRefused.count):\n\(c.acceptedWhatLLHTTPRefused.prefix(10).joined(separator: "\n"))")
+        #expect(
+            c.acceptedWhatLLHTTPRefused == [],
+            "\(c.acceptedWhatLLHTTPRefused.count):\n\(c.acceptedWhatLLHTTPRefused.prefix(10).joined(separator: "\n"))")
         #expect(c.agree > 500)
-        print("HTTP/1 differential: \(c.agree) read the same, \(c.onlyGatehouseRefused) refused only by the gateway, \(c.bothRefused) refused by both, \(c.methodsOnlyTheGatewayReads) with a method only the gateway reads, \(c.incomplete) incomplete")
+        print(
+            "HTTP/1 differential: \(c.agree) read the same, \(c.onlyGatehouseRefused) refused only by the gateway, \(c.bothRefused) refused by both, \(c.methodsOnlyTheGatewayReads) with a method only the gateway reads, \(c.incomplete) incomplete"
+        )
     }
 }

@@ -35,14 +35,18 @@ import Testing
     }
 
     @Test func connectionMayNotNominateAProtectedField() throws {
-        for name in ["Content-Type", "authorization", "Cookie", "Host", "Content-Length", "Transfer-Encoding", "X-API-Key",
-                     "X-Forwarded-For", "Origin", "Proxy-Authorization"] {
+        for name in [
+            "Content-Type", "authorization", "Cookie", "Host", "Content-Length", "Transfer-Encoding", "X-API-Key",
+            "X-Forwarded-For", "Origin", "Proxy-Authorization",
+        ] {
             #expect(refusal("Connection: keep-alive, \(name)\r\n")?.contains("nominates \(name.lowercased())") == true, "\(name)")
         }
     }
 
     @Test func otherNominatedFieldsAreGoneBeforeTheChecks() throws {
-        let h = try request("X-Partner-Key: k\r\nX-Keep: 1\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings, x-partner-key\r\n")
+        let h = try request(
+            "X-Partner-Key: k\r\nX-Keep: 1\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings, x-partner-key\r\n"
+        )
         #expect(h.first("x-partner-key") == nil)
         #expect(h.first("http2-settings") == nil)
         #expect(h.first("x-keep") == "1")

@@ -22,19 +22,21 @@ import Testing
         }
     }
 
-    @Test("refused request heads", arguments: [
-        ("GET / HTTP/1.1\nHost: a\n\n", "bare LF"),
-        ("GET / HTTP/1.1\r\nHost: a\n\r\n", "bare LF"),
-        ("GET / HTTP/1.1\nHost: a\r\n\r\n", "bare LF"),
-        ("get / HTTP/1.1\r\nHost: a\r\n\r\n", "uppercase method"),
-        ("Get / HTTP/1.1\r\nHost: a\r\n\r\n", "uppercase method"),
-        ("G.T / HTTP/1.1\r\nHost: a\r\n\r\n", "uppercase method"),
-        ("GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", "\"#\""),
-        ("GET /a\\b HTTP/1.1\r\nHost: a\r\n\r\n", "backslash"),
-        ("GET /caf\u{E9} HTTP/1.1\r\nHost: a\r\n\r\n", "8-bit"),
-        ("GET /a\u{1}b HTTP/1.1\r\nHost: a\r\n\r\n", "control character"),
-        ("GET /a\tb HTTP/1.1\r\nHost: a\r\n\r\n", "control character"),
-    ])
+    @Test(
+        "refused request heads",
+        arguments: [
+            ("GET / HTTP/1.1\nHost: a\n\n", "bare LF"),
+            ("GET / HTTP/1.1\r\nHost: a\n\r\n", "bare LF"),
+            ("GET / HTTP/1.1\nHost: a\r\n\r\n", "bare LF"),
+            ("get / HTTP/1.1\r\nHost: a\r\n\r\n", "uppercase method"),
+            ("Get / HTTP/1.1\r\nHost: a\r\n\r\n", "uppercase method"),
+            ("G.T / HTTP/1.1\r\nHost: a\r\n\r\n", "uppercase method"),
+            ("GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", "\"#\""),
+            ("GET /a\\b HTTP/1.1\r\nHost: a\r\n\r\n", "backslash"),
+            ("GET /caf\u{E9} HTTP/1.1\r\nHost: a\r\n\r\n", "8-bit"),
+            ("GET /a\u{1}b HTTP/1.1\r\nHost: a\r\n\r\n", "control character"),
+            ("GET /a\tb HTTP/1.1\r\nHost: a\r\n\r\n", "control character"),
+        ])
     func refusedHeads(_ text: String, _ expected: String) {
         let why = refusal(text)
         #expect(why?.contains(expected) == true, "\(text.debugDescription) → \(why ?? "accepted")")
@@ -57,17 +59,19 @@ import Testing
         return out
     }
 
-    @Test("refused chunk framing in request bodies", arguments: [
-        "5\r\nhello\n0\r\n\r\n",  // bare LF after chunk data
-        "5\nhello\r\n0\r\n\r\n",  // bare LF after the size
-        "5;a=b\nhello\r\n0\r\n\r\n",  // bare LF after an extension
-        "5 xyz\r\nhello\r\n0\r\n\r\n",  // garbage after the size
-        "5;\r\nhello\r\n0\r\n\r\n",  // an extension without a name
-        "5;a=\r\nhello\r\n0\r\n\r\n",  // an extension without a value
-        "5;a=\"b\r\nhello\r\n0\r\n\r\n",  // an unterminated quoted string
-        "5;a b\r\nhello\r\n0\r\n\r\n",
-        "5\r\nhello\r\n0\r\nT: 1\n\r\n",  // a trailer with a bare LF
-    ])
+    @Test(
+        "refused chunk framing in request bodies",
+        arguments: [
+            "5\r\nhello\n0\r\n\r\n",  // bare LF after chunk data
+            "5\nhello\r\n0\r\n\r\n",  // bare LF after the size
+            "5;a=b\nhello\r\n0\r\n\r\n",  // bare LF after an extension
+            "5 xyz\r\nhello\r\n0\r\n\r\n",  // garbage after the size
+            "5;\r\nhello\r\n0\r\n\r\n",  // an extension without a name
+            "5;a=\r\nhello\r\n0\r\n\r\n",  // an extension without a value
+            "5;a=\"b\r\nhello\r\n0\r\n\r\n",  // an unterminated quoted string
+            "5;a b\r\nhello\r\n0\r\n\r\n",
+            "5\r\nhello\r\n0\r\nT: 1\n\r\n",  // a trailer with a bare LF
+        ])
     func refusedChunks(_ wire: String) {
         #expect(throws: HTTP1Error.self, "\(wire.debugDescription)") { try decode(wire) }
     }
@@ -106,7 +110,8 @@ import Testing
         "/a/b/c?x=/../y", "//api//x/", "/api/../etc", "/a;b=c/..;/d", "/%61dmin/%7e", "/caf%C3%A9/%e2%80%a5",
         "/a/%252e%252e/", "/x/./y/../../z/.", "/", "/a%20b%3B%3a", "/orders/7?q=a&b=%2F",
     ]
-    static let alphabet: [UInt8] = Array("/.%2eEfF5cC;#\\?0aA~-_ \t\r\n:@!$&'()*+,=".utf8) + [0x00, 0x7F, 0x80, 0xC3, 0xA9, 0xFF, 0x2E, 0x2F, 0x2F]
+    static let alphabet: [UInt8] =
+        Array("/.%2eEfF5cC;#\\?0aA~-_ \t\r\n:@!$&'()*+,=".utf8) + [0x00, 0x7F, 0x80, 0xC3, 0xA9, 0xFF, 0x2E, 0x2F, 0x2F]
 
     static func mutate(_ s: [UInt8], _ rng: inout SplitMix) -> [UInt8] {
         var m = s
@@ -116,7 +121,10 @@ import Testing
             case 0: if !m.isEmpty { m[i] = alphabet.randomElement(using: &rng)! }
             case 1: m.insert(alphabet.randomElement(using: &rng)!, at: i)
             case 2: if m.count > 1 { m.remove(at: i) }
-            case 3: m.insert(contentsOf: Array(["/..", "/.", "%2e", "%2E%2e", "//", ";", "%2f", "%25", "/../.."].randomElement(using: &rng)!.utf8), at: i)
+            case 3:
+                m.insert(
+                    contentsOf: Array(["/..", "/.", "%2e", "%2E%2e", "//", ";", "%2f", "%25", "/../.."].randomElement(using: &rng)!.utf8),
+                    at: i)
             case 4: if !m.isEmpty { m.insert(contentsOf: m[i..<min(m.count, i + 6)], at: i) }
             default: if !m.isEmpty { m = Array(m[..<i]) }
             }
@@ -187,7 +195,9 @@ import Testing
         for n in 0..<total {
             let seed = Array(Self.targets[n % Self.targets.count].utf8)
             let target = Self.mutate(seed, &rng)
-            var head = Array("GET ".utf8) + target + Array(" HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\n\r\n".utf8)
+            var head =
+                Array("GET ".utf8) + target
+                + Array(" HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\n\r\n".utf8)
             if n % 4 == 3 { head = Self.mutate(head, &rng) }
             let buf = ByteBuffer(bytes: head)
             guard let len = buf.withUnsafeReadableBytes({ HTTP1Parse.headLength($0) }) else { continue }

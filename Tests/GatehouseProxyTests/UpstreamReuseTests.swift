@@ -197,10 +197,10 @@ import Testing
 
     @Test func aResponseHeadTheParserRepairedLeavesDoubt() throws {
         for text in [
-            "HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\n",           // a list of one repeated value
-            "HTTP/1.1 200 OK\r\nContent-Length: 02\r\n\r\n",             // a leading zero
+            "HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\n",  // a list of one repeated value
+            "HTTP/1.1 200 OK\r\nContent-Length: 02\r\n\r\n",  // a leading zero
             "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n",  // a repeated field
-            "HTTP/1.1 200 OK\nContent-Length: 2\n\n",                       // bare LF line ends
+            "HTTP/1.1 200 OK\nContent-Length: 2\n\n",  // bare LF line ends
             "HTTP/1.1 200 OK\r\nServer: x\nContent-Length: 2\r\n\r\n",
         ] {
             #expect(try response(text).framingInDoubt, "\(text)")
@@ -217,10 +217,10 @@ import Testing
         let cases: [(body: String, reusable: Bool)] = [
             ("2\r\nok\r\n0\r\n\r\n", true),
             ("2;name=value\r\nok\r\n0\r\nTrailer: x\r\n\r\n", true),
-            ("2\nok\r\n0\r\n\r\n", false),        // a size line ending with a bare LF
-            ("2\r\nok\n0\r\n\r\n", false),        // a chunk followed by a bare LF
+            ("2\nok\r\n0\r\n\r\n", false),  // a size line ending with a bare LF
+            ("2\r\nok\n0\r\n\r\n", false),  // a chunk followed by a bare LF
             ("2\r\nok\r\n0\r\nTrailer: x\n\r\n", false),  // a trailer line ending with a bare LF
-            ("2\r\nok\r\n0\r\n\n", false),        // the last line a bare LF
+            ("2\r\nok\r\n0\r\n\n", false),  // the last line a bare LF
             ("2 junk\r\nok\r\n0\r\n\r\n", false),  // something other than ;extensions after the size
         ]
         for c in cases {
@@ -255,7 +255,8 @@ import Testing
         let two = try response("HTTP/1.1 200 OK\r\nX-Request-Id: other\r\nX-Request-Id: gw-5\r\nContent-Length: 0\r\n\r\n")
         #expect(rig.conn.foreignRequestID(in: two, sent: "gw-5") == nil)
         // The id named is shown printable and bounded.
-        let odd = try response("HTTP/1.1 200 OK\r\nX-Request-Id: a\u{85}b\t\(String(repeating: "z", count: 300))\r\nContent-Length: 0\r\n\r\n")
+        let odd = try response(
+            "HTTP/1.1 200 OK\r\nX-Request-Id: a\u{85}b\t\(String(repeating: "z", count: 300))\r\nContent-Length: 0\r\n\r\n")
         let shown = try #require(rig.conn.foreignRequestID(in: odd, sent: "gw-6"))
         #expect(shown.hasPrefix("a??b?zzz") && shown.utf8.count <= 131 && shown.allSatisfy { $0.isASCII && !$0.isNewline })
     }
@@ -275,7 +276,9 @@ import Testing
         let pool = LoopPool(eventLoop: EmbeddedEventLoop())
         let s = LoopPool.settleNanos
         let t: UInt64 = 10_000_000_000
-        let (a, b, c) = (try Self.idleConnection(pool, target), try Self.idleConnection(pool, target), try Self.idleConnection(pool, target))
+        let (a, b, c) = (
+            try Self.idleConnection(pool, target), try Self.idleConnection(pool, target), try Self.idleConnection(pool, target)
+        )
         pool.release(a, maxIdle: 8, now: t)
         pool.release(b, maxIdle: 8, now: t + s)
         pool.release(c, maxIdle: 8, now: t + 2 * s)

@@ -12,11 +12,14 @@ func tempStore() throws -> (SQLiteStore, String) {
 }
 
 func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil) -> CallRecord {
-    CallRecord(requestID: id, time: time, route: "r", consumer: nil, keyID: nil, client: "127.0.0.1", method: "GET", path: "/x", host: "h",
-               status: status, upstreamMillis: 1, totalMillis: 2, decidingCheck: reason == nil ? nil : "c", reason: reason, detail: nil,
-               hint: nil, required: ["a\"b"], presented: [], trace: DecisionTrace(entries: [
-                   TraceEntry(check: "c", type: "ip", mode: .shadow, outcome: .shadowDeny, note: "n\u{1}", reason: "ip_denied", micros: 3)]),
-               upstreamTarget: nil)
+    CallRecord(
+        requestID: id, time: time, route: "r", consumer: nil, keyID: nil, client: "127.0.0.1", method: "GET", path: "/x", host: "h",
+        status: status, upstreamMillis: 1, totalMillis: 2, decidingCheck: reason == nil ? nil : "c", reason: reason, detail: nil,
+        hint: nil, required: ["a\"b"], presented: [],
+        trace: DecisionTrace(entries: [
+            TraceEntry(check: "c", type: "ip", mode: .shadow, outcome: .shadowDeny, note: "n\u{1}", reason: "ip_denied", micros: 3)
+        ]),
+        upstreamTarget: nil)
 }
 
 @Suite struct StoreTests {
@@ -58,7 +61,9 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
         let (store, dir) = try tempStore()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let now = Date().timeIntervalSince1970
-        try store.insertCalls([record("a", time: now - 10), record("b", time: now - 5, status: 403, reason: "ip_denied"), record("c", time: now)])
+        try store.insertCalls([
+            record("a", time: now - 10), record("b", time: now - 5, status: 403, reason: "ip_denied"), record("c", time: now),
+        ])
         let b = try #require(try store.call(requestID: "b"))
         #expect(b == record("b", time: now - 5, status: 403, reason: "ip_denied"))
         #expect(try store.calls(CallFilter(status: 403)).map(\.record.requestID) == ["b"])
@@ -74,19 +79,25 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
         // All optionals nil, empty strings (stored as '', not NULL), non-ASCII text, values (within
         // their caps) larger together than the insert buffer's first allocation, and every outcome,
         // mode and escape in a trace.
-        let bare = CallRecord(requestID: "bare", time: now, route: nil, consumer: nil, keyID: nil, client: nil, method: "GET", path: "",
-                              host: nil, status: 404, upstreamMillis: nil, totalMillis: 0, decidingCheck: nil, reason: nil, detail: nil,
-                              hint: nil, required: [], presented: [], trace: DecisionTrace(), upstreamTarget: nil)
+        let bare = CallRecord(
+            requestID: "bare", time: now, route: nil, consumer: nil, keyID: nil, client: nil, method: "GET", path: "",
+            host: nil, status: 404, upstreamMillis: nil, totalMillis: 0, decidingCheck: nil, reason: nil, detail: nil,
+            hint: nil, required: [], presented: [], trace: DecisionTrace(), upstreamTarget: nil)
         let full = CallRecord(
             requestID: "full", time: now + 0.125, route: "ordërs", consumer: "", keyID: "k1", client: "2001:db8::1", method: "POST",
             path: "/x?q=" + String(repeating: "é\"\\", count: 500), host: "h", status: 403, upstreamMillis: 0, totalMillis: 1.5,
-            decidingCheck: "scopes", reason: "insufficient_scope", detail: "needs \"orders:write\"\n" + String(repeating: "d", count: 2000), hint: "ask\u{7}", required: ["orders:write", ""],
+            decidingCheck: "scopes", reason: "insufficient_scope", detail: "needs \"orders:write\"\n" + String(repeating: "d", count: 2000),
+            hint: "ask\u{7}", required: ["orders:write", ""],
             presented: ["orders:read", "ü\t"],
             trace: DecisionTrace(entries: [
                 TraceEntry(check: "ip", type: "ip", mode: .enforce, outcome: .allow, note: "", micros: 0),
-                TraceEntry(check: "waf", type: "waf", mode: .shadow, outcome: .shadowDeny, note: "shadow: \u{1f}✓", reason: "waf_blocked", micros: -1),
+                TraceEntry(
+                    check: "waf", type: "waf", mode: .shadow, outcome: .shadowDeny, note: "shadow: \u{1f}✓", reason: "waf_blocked",
+                    micros: -1),
                 TraceEntry(check: "cors", type: "cors", mode: .enforce, outcome: .skip, note: "no Origin", micros: Int.max),
-                TraceEntry(check: "scopes", type: "scopes", mode: .enforce, outcome: .deny, note: "missing", reason: "insufficient_scope", micros: 7),
+                TraceEntry(
+                    check: "scopes", type: "scopes", mode: .enforce, outcome: .deny, note: "missing", reason: "insufficient_scope",
+                    micros: 7),
                 TraceEntry(check: "owner", type: "owner", mode: .shadow, outcome: .notReached, note: "", micros: 0),
             ]),
             upstreamTarget: "10.0.0.1:80")
@@ -124,11 +135,12 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
         let old = record("old", time: 1_700_000_000, status: 403, reason: "ip_denied")
         // The row as the writer stored it before: the trace in its Codable shape, lists as JSON.
         try store.pool.write { db in
-            try db.execute(sql: """
-                INSERT INTO calls (request_id, time, route, client, method, path, host, status, upstream_ms, total_ms, check_id, reason,
-                required, presented, trace) VALUES ('old', 1700000000, 'r', '127.0.0.1', 'GET', '/x', 'h', 403, 1, 2, 'c', 'ip_denied',
-                '["a\\"b"]', '[]', ?)
-                """, arguments: [old.trace.json])
+            try db.execute(
+                sql: """
+                    INSERT INTO calls (request_id, time, route, client, method, path, host, status, upstream_ms, total_ms, check_id, reason,
+                    required, presented, trace) VALUES ('old', 1700000000, 'r', '127.0.0.1', 'GET', '/x', 'h', 403, 1, 2, 'c', 'ip_denied',
+                    '["a\\"b"]', '[]', ?)
+                    """, arguments: [old.trace.json])
         }
         #expect(try store.call(requestID: "old") == old)
         // New rows use the compact form, and both read back the same.
@@ -158,8 +170,10 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let now = Date().timeIntervalSince1970
         #expect(try store.insertCalls([record("dup", time: now, status: 200), record("x", time: now)]).isEmpty)
-        let renamed = try store.insertCalls([record("y", time: now), record("dup", time: now + 1, status: 403, reason: "ip_denied"),
-                                             record("z", time: now), record("dup", time: now + 2, status: 404)])
+        let renamed = try store.insertCalls([
+            record("y", time: now), record("dup", time: now + 1, status: 403, reason: "ip_denied"),
+            record("z", time: now), record("dup", time: now + 2, status: 404),
+        ])
         #expect(renamed.map { "\($0.from)>\($0.to)" } == ["dup>dup~2", "dup>dup~3"])
         #expect(try store.callCount() == 6)
         #expect(try store.call(requestID: "dup")?.status == 200)
@@ -181,19 +195,23 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
         // Three-byte characters, so that most caps fall inside one.
         let huge = String(repeating: "€", count: 20_000)  // 60,000 bytes
         let entries = (0..<100).map { i in
-            TraceEntry(check: "c\(i)" + huge, type: "waf" + huge, mode: .enforce, outcome: .allow, note: "note " + huge, reason: nil, micros: 1)
+            TraceEntry(
+                check: "c\(i)" + huge, type: "waf" + huge, mode: .enforce, outcome: .allow, note: "note " + huge, reason: nil, micros: 1)
         }
-        let r = CallRecord(requestID: "big", time: Date().timeIntervalSince1970, route: huge, consumer: huge, keyID: huge, client: huge,
-                           method: huge, path: "/" + huge, host: huge, status: 404, upstreamMillis: nil, totalMillis: 1, decidingCheck: huge,
-                           reason: huge, detail: "no route matches GET /" + huge, hint: huge, required: Array(repeating: huge, count: 20),
-                           presented: ["GET /" + huge, "host " + huge] + Array(repeating: "x", count: 30), trace: DecisionTrace(entries: entries),
-                           upstreamTarget: huge)
+        let r = CallRecord(
+            requestID: "big", time: Date().timeIntervalSince1970, route: huge, consumer: huge, keyID: huge, client: huge,
+            method: huge, path: "/" + huge, host: huge, status: 404, upstreamMillis: nil, totalMillis: 1, decidingCheck: huge,
+            reason: huge, detail: "no route matches GET /" + huge, hint: huge, required: Array(repeating: huge, count: 20),
+            presented: ["GET /" + huge, "host " + huge] + Array(repeating: "x", count: 30), trace: DecisionTrace(entries: entries),
+            upstreamTarget: huge)
         try store.insertCalls([r])
         let back = try #require(try store.call(requestID: "big"))
         typealias L = CallLogLimits
-        let capped: [(String?, Int)] = [(back.route, L.route), (back.consumer, L.consumer), (back.keyID, L.keyID), (back.client, L.client),
-                                        (back.method, L.method), (back.path, L.path), (back.host, L.host), (back.decidingCheck, L.decidingCheck),
-                                        (back.reason, L.reason), (back.detail, L.detail), (back.hint, L.hint), (back.upstreamTarget, L.upstreamTarget)]
+        let capped: [(String?, Int)] = [
+            (back.route, L.route), (back.consumer, L.consumer), (back.keyID, L.keyID), (back.client, L.client),
+            (back.method, L.method), (back.path, L.path), (back.host, L.host), (back.decidingCheck, L.decidingCheck),
+            (back.reason, L.reason), (back.detail, L.detail), (back.hint, L.hint), (back.upstreamTarget, L.upstreamTarget),
+        ]
         for (value, cap) in capped {
             let v = try #require(value)
             #expect(v.utf8.count <= cap)
@@ -201,8 +219,10 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
             // The kept part is whole characters, then the marker with the bytes left out.
             let kept = try #require(v.range(of: "…[+")).lowerBound
             #expect(v[..<kept].allSatisfy { $0 == "€" || $0 == "/" || $0.isLetter || $0 == " " })
-            let original = [r.route, r.consumer, r.keyID, r.client, r.method, r.path, r.host, r.decidingCheck, r.reason, r.detail, r.hint,
-                            r.upstreamTarget].compactMap { $0 }.first { $0.hasPrefix(String(v[..<kept])) }!
+            let original = [
+                r.route, r.consumer, r.keyID, r.client, r.method, r.path, r.host, r.decidingCheck, r.reason, r.detail, r.hint,
+                r.upstreamTarget,
+            ].compactMap { $0 }.first { $0.hasPrefix(String(v[..<kept])) }!
             #expect(v.hasSuffix("…[+\(original.utf8.count - v[..<kept].utf8.count) bytes]"))
         }
         #expect(back.path.hasPrefix("/€€€"))
@@ -212,10 +232,14 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
         #expect(back.required.dropLast().allSatisfy { $0.utf8.count <= L.listItem && $0.hasSuffix(" bytes]") })
         #expect(back.presented[0].hasPrefix("GET /€") && back.presented[2] == "x")
         #expect(back.trace.entries.count == L.traceEntries)
-        #expect(back.trace.entries.allSatisfy { $0.check.utf8.count <= L.traceName && $0.type.utf8.count <= L.traceName && $0.note.utf8.count <= L.traceNote })
+        #expect(
+            back.trace.entries.allSatisfy {
+                $0.check.utf8.count <= L.traceName && $0.type.utf8.count <= L.traceName && $0.note.utf8.count <= L.traceNote
+            })
         #expect(back.trace.entries.last!.note.hasSuffix(" …[+36 entries]"))
         // The whole record stays within the documented bound, whatever the request.
-        let stored = back.requestID.utf8.count + capped.reduce(0) { $0 + ($1.0?.utf8.count ?? 0) }
+        let stored =
+            back.requestID.utf8.count + capped.reduce(0) { $0 + ($1.0?.utf8.count ?? 0) }
             + back.required.reduce(0) { $0 + $1.utf8.count } + back.presented.reduce(0) { $0 + $1.utf8.count }
             + back.trace.entries.reduce(0) { $0 + $1.check.utf8.count + $1.type.utf8.count + $1.note.utf8.count }
         #expect(stored <= CallRecord.maximumStoredBytes(checks: 100))
@@ -261,11 +285,12 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let now = Date().timeIntervalSince1970
         for b in 0..<30 {
-            try store.insertCalls((0..<100).map { i in
-                var r = record("t\(b)-\(i)", time: now)
-                r.path = "/" + String(repeating: "p", count: 1900)
-                return r
-            })
+            try store.insertCalls(
+                (0..<100).map { i in
+                    var r = record("t\(b)-\(i)", time: now)
+                    r.path = "/" + String(repeating: "p", count: 1900)
+                    return r
+                })
         }
         #expect(try store.usedBytes() > 4 << 20)
         let writer = CallLogWriter(store: store, retention: nil, maxBytes: 2 << 20)
@@ -347,15 +372,20 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
             try SQLiteStore.migrator.migrate(old, upTo: "v1")
             try old.write { db in
                 for i in 0..<10_000 {
-                    try db.execute(sql: "INSERT INTO calls (request_id, time, method, path, status, total_ms, trace) VALUES (?, ?, 'GET', '/', 200, 1, '{\"entries\":[]}')",
-                                   arguments: ["old\(i)", now - 10_000 + Double(i)])
+                    try db.execute(
+                        sql:
+                            "INSERT INTO calls (request_id, time, method, path, status, total_ms, trace) VALUES (?, ?, 'GET', '/', 200, 1, '{\"entries\":[]}')",
+                        arguments: ["old\(i)", now - 10_000 + Double(i)])
                 }
             }
             try old.close()
         }
         let store = try SQLiteStore(path: path)
-        #expect(try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM call_batches") } == 3)  // rowids 1-4095, 4096-8191, 8192-10000
-        #expect(try store.pool.read { db in try Bool.fetchOne(db, sql: "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'calls_time'") } == false)
+        // rowids 1-4095, 4096-8191, 8192-10000
+        #expect(try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM call_batches") } == 3)
+        #expect(
+            try store.pool.read { db in try Bool.fetchOne(db, sql: "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'calls_time'") }
+                == false)
         #expect(try store.calls(CallFilter(since: now - 10, limit: 1000)).map(\.record.requestID) == (9990..<10_000).map { "old\($0)" })
         #expect(try store.purgeCalls(before: now - 5000) == 5000)
         #expect(try store.callCount() == 5000)
@@ -367,7 +397,8 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let now = Date().timeIntervalSince1970
         try store.pool.write { db in
-            try db.execute(sql: "CREATE TRIGGER boom BEFORE INSERT ON calls WHEN NEW.request_id = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END")
+            try db.execute(
+                sql: "CREATE TRIGGER boom BEFORE INSERT ON calls WHEN NEW.request_id = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END")
         }
         let original = [record("a", time: now), record("boom", time: now), record("c", time: now)]
         var records = original
@@ -410,19 +441,20 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
         let writer = CallLogWriter(store: store, retention: nil)
         defer { writer.close() }
         #if os(Linux)
-        // Once a record is written the thread has run past naming itself, however late it started.
-        writer.submit(record("named", time: Date().timeIntervalSince1970))
-        for _ in 0..<1000 where writer.written == 0 { usleep(10_000) }
-        #expect(writer.written == 1)
-        var names: [String] = []
-        for _ in 0..<100 {
-            names = (try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")).compactMap {
-                try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            // Once a record is written the thread has run past naming itself, however late it started.
+            writer.submit(record("named", time: Date().timeIntervalSince1970))
+            for _ in 0..<1000 where writer.written == 0 { usleep(10_000) }
+            #expect(writer.written == 1)
+            var names: [String] = []
+            for _ in 0..<100 {
+                names = (try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")).compactMap {
+                    try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8).trimmingCharacters(
+                        in: .whitespacesAndNewlines)
+                }
+                if names.contains("calllog-writer") { break }
+                usleep(10_000)
             }
-            if names.contains("calllog-writer") { break }
-            usleep(10_000)
-        }
-        #expect(names.contains("calllog-writer"))
+            #expect(names.contains("calllog-writer"))
         #endif
     }
 

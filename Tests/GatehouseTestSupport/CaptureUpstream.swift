@@ -145,7 +145,9 @@ private final class CaptureHandler: ChannelInboundHandler, @unchecked Sendable {
         let te = headers.first { $0.name.lowercased() == "transfer-encoding" }?.value.lowercased()
         if te?.contains("chunked") == true {
             while true {
-                guard let lineEnd = (at..<max(at, bytes.count - 1)).first(where: { bytes[$0] == 13 && bytes[$0 + 1] == 10 }) else { return nil }
+                guard let lineEnd = (at..<max(at, bytes.count - 1)).first(where: { bytes[$0] == 13 && bytes[$0 + 1] == 10 }) else {
+                    return nil
+                }
                 let sizeText = String(decoding: bytes[at..<lineEnd], as: UTF8.self).split(separator: ";").first.map(String.init) ?? ""
                 guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16) else { return nil }
                 at = lineEnd + 2
@@ -164,7 +166,8 @@ private final class CaptureHandler: ChannelInboundHandler, @unchecked Sendable {
             body = Array(bytes[at..<at + cl])
             at += cl
         }
-        let req = CapturedRequest(method: String(requestLine[0]), target: String(requestLine[1]), headers: headers, body: body, rawHead: headText)
+        let req = CapturedRequest(
+            method: String(requestLine[0]), target: String(requestLine[1]), headers: headers, body: body, rawHead: headText)
         return (req, at)
     }
 }

@@ -45,7 +45,8 @@ public func gatehouse(_ args: [String], cwd: String? = nil) throws -> CommandRes
     let o = out.fileHandleForReading.readDataToEndOfFile()
     let e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
-    return CommandResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    return CommandResult(
+        status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
 }
 
 /// A temporary directory removed when the test ends.
@@ -78,8 +79,10 @@ public final class GatewayProcess: @unchecked Sendable {
 
     /// Starts the gateway with `yaml` (its `listen` and `store` are set by the harness).
     /// `descriptorLimit` runs it under `ulimit -n` (soft and hard); `extraArguments` go to `serve`.
-    public init(yaml: String, dir: TempDir? = nil, threads: Int = 2, descriptorLimit: Int? = nil,
-                extraArguments: [String] = [], logLevel: String = "debug") throws {
+    public init(
+        yaml: String, dir: TempDir? = nil, threads: Int = 2, descriptorLimit: Int? = nil,
+        extraArguments: [String] = [], logLevel: String = "debug"
+    ) throws {
         let dir = try dir ?? TempDir()
         self.dir = dir
         configPath = try dir.write("gatehouse.yaml", "listen: 127.0.0.1:0\nstore: { sqlite: gatehouse.db }\n" + yaml)
@@ -111,7 +114,8 @@ public final class GatewayProcess: @unchecked Sendable {
         let text = readLine()
         guard let portText = text.split(separator: ":").last, let port = Int(portText) else {
             process.waitUntilExit()
-            throw HarnessError("gateway did not start: \(text)\n\(String(decoding: stderrPipe.fileHandleForReading.availableData, as: UTF8.self))")
+            throw HarnessError(
+                "gateway did not start: \(text)\n\(String(decoding: stderrPipe.fileHandleForReading.availableData, as: UTF8.self))")
         }
         self.port = port
         adminPort = yaml.contains("admin:") ? readLine().split(separator: ":").last.flatMap { Int($0) } : nil
@@ -184,8 +188,10 @@ public struct Reply: Sendable {
 }
 
 /// Sends one request with AsyncHTTPClient.
-public func send(_ method: HTTPMethod = .GET, _ url: String, headers: [(String, String)] = [], body: String? = nil,
-          client: HTTPClient = .shared) async throws -> Reply {
+public func send(
+    _ method: HTTPMethod = .GET, _ url: String, headers: [(String, String)] = [], body: String? = nil,
+    client: HTTPClient = .shared
+) async throws -> Reply {
     var req = HTTPClientRequest(url: url)
     req.method = method
     for (k, v) in headers { req.headers.add(name: k, value: v) }

@@ -33,8 +33,10 @@ public struct TestPKI {
     public var caPEM: String { (try? ca.serializeAsPEM().pemString) ?? "" }
 
     /// A certificate for `commonName`, valid from `notBefore` to `notAfter`.
-    public func issue(commonName: String, dns: [String] = [], ip: Bool = false, server: Bool = false,
-               notBefore: Date = Date() - 3600, notAfter: Date = Date() + 86400) throws -> Issued {
+    public func issue(
+        commonName: String, dns: [String] = [], ip: Bool = false, server: Bool = false,
+        notBefore: Date = Date() - 3600, notAfter: Date = Date() + 86400
+    ) throws -> Issued {
         let key = P256.Signing.PrivateKey()
         var sans: [GeneralName] = dns.map { .dnsName($0) }
         if ip { sans.append(.ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))) }

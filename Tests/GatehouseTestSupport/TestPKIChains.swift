@@ -45,26 +45,34 @@ extension TestPKI {
     }
 
     /// An intermediate CA issued by this CA.
-    public func intermediate(commonName: String, maxPathLength: Int? = nil, keyCertSign: Bool = true,
-                             notBefore: Date = Date() - 3600, notAfter: Date = Date() + 86400 * 10) throws -> Issued {
-        try Self.sign(commonName: commonName, issuer: caName, issuerKey: caKey, notBefore: notBefore, notAfter: notAfter,
-                      extensions: try Self.caExtensions(maxPathLength: maxPathLength, keyCertSign: keyCertSign))
+    public func intermediate(
+        commonName: String, maxPathLength: Int? = nil, keyCertSign: Bool = true,
+        notBefore: Date = Date() - 3600, notAfter: Date = Date() + 86400 * 10
+    ) throws -> Issued {
+        try Self.sign(
+            commonName: commonName, issuer: caName, issuerKey: caKey, notBefore: notBefore, notAfter: notAfter,
+            extensions: try Self.caExtensions(maxPathLength: maxPathLength, keyCertSign: keyCertSign))
     }
 }
 
 extension TestPKI.Issued {
     /// A certificate signed with this certificate's key, naming this certificate's subject as issuer.
-    public func issue(commonName: String, extensions: Certificate.Extensions? = nil,
-                      notBefore: Date = Date() - 3600, notAfter: Date = Date() + 86400) throws -> TestPKI.Issued {
-        try TestPKI.sign(commonName: commonName, issuer: certificate.subject, issuerKey: key, notBefore: notBefore,
-                         notAfter: notAfter, extensions: try extensions ?? TestPKI.clientExtensions())
+    public func issue(
+        commonName: String, extensions: Certificate.Extensions? = nil,
+        notBefore: Date = Date() - 3600, notAfter: Date = Date() + 86400
+    ) throws -> TestPKI.Issued {
+        try TestPKI.sign(
+            commonName: commonName, issuer: certificate.subject, issuerKey: key, notBefore: notBefore,
+            notAfter: notAfter, extensions: try extensions ?? TestPKI.clientExtensions())
     }
 }
 
 /// Sends one HTTPS request presenting `chain` (leaf first, the leaf's key as the private key), or
 /// no certificate when `chain` is empty. The server is trusted through `serverCAPEM`.
-public func sendWithClientCertificate(_ url: String, chain: [TestPKI.Issued], serverCAPEM: String,
-                                      headers: [(String, String)] = []) async throws -> Reply {
+public func sendWithClientCertificate(
+    _ url: String, chain: [TestPKI.Issued], serverCAPEM: String,
+    headers: [(String, String)] = []
+) async throws -> Reply {
     var tls = TLSConfiguration.makeClientConfiguration()
     tls.trustRoots = .certificates([try NIOSSLCertificate(bytes: Array(serverCAPEM.utf8), format: .pem)])
     tls.certificateVerification = .noHostnameVerification

@@ -78,10 +78,13 @@ struct CheckTests {
     }
 
     @Test func validationNamesEachProblem() {
-        let bad = WAFConfiguration(paranoia: 7, threshold: 0, exclusions: [
-            WAFExclusion(rule: "999999"), WAFExclusion(detector: "nope"), WAFExclusion(), WAFExclusion(rule: "942100", field: "qurey.q"),
-            WAFExclusion(rule: "942100", routes: []),
-        ], limits: WAFLimits(maxArgs: 0))
+        let bad = WAFConfiguration(
+            paranoia: 7, threshold: 0,
+            exclusions: [
+                WAFExclusion(rule: "999999"), WAFExclusion(detector: "nope"), WAFExclusion(),
+                WAFExclusion(rule: "942100", field: "qurey.q"),
+                WAFExclusion(rule: "942100", routes: []),
+            ], limits: WAFLimits(maxArgs: 0))
         let problems = bad.validate()
         #expect(problems.contains("paranoia is 7; expected 1, 2, 3 or 4"))
         #expect(problems.contains { $0.hasPrefix("threshold is 0") })
@@ -95,7 +98,8 @@ struct CheckTests {
     }
 
     @Test func decodesTheConfiguredShape() throws {
-        let json = #"{"type": "waf", "paranoia": 2, "threshold": 7, "exclusions": [{"rule": "942100", "field": "query.q", "routes": ["search"]}], "limits": {"max_args": 50}}"#
+        let json =
+            #"{"type": "waf", "paranoia": 2, "threshold": 7, "exclusions": [{"rule": "942100", "field": "query.q", "routes": ["search"]}], "limits": {"max_args": 50}}"#
         let config = try JSONDecoder().decode(WAFConfiguration.self, from: Data(json.utf8))
         #expect(config.paranoia == 2)
         #expect(config.threshold == 7)

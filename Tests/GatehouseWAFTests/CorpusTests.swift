@@ -21,8 +21,11 @@ struct CorpusTests {
             var headers = HeaderList()
             for (k, v) in (obj["headers"] as? [String: String] ?? [:]).sorted(by: { $0.key < $1.key }) { headers.add(k, v) }
             let body = (obj["body"] as? String).map { Array($0.utf8) }
-            out.append((obj["id"] as! String, obj["expect"] as! String,
-                        PolicyRequest(method: obj["method"] as? String ?? "GET", path: String(path), query: q, headers: headers, body: body)))
+            out.append(
+                (
+                    obj["id"] as! String, obj["expect"] as! String,
+                    PolicyRequest(method: obj["method"] as? String ?? "GET", path: String(path), query: q, headers: headers, body: body)
+                ))
         }
         return out
     }
@@ -33,8 +36,10 @@ struct CorpusTests {
         #expect(rows.count >= 10, "corpus \(name) has \(rows.count) requests")
         for row in rows {
             let report = engine.inspect(row.request)
-            #expect(report.blocked == (row.expect == "block"),
-                    "\(row.id): expected \(row.expect), got score \(report.total) \(report.findings.map { "\($0.ruleID) \($0.field) \($0.excerpt)" })")
+            #expect(
+                report.blocked == (row.expect == "block"),
+                "\(row.id): expected \(row.expect), got score \(report.total) \(report.findings.map { "\($0.ruleID) \($0.field) \($0.excerpt)" })"
+            )
         }
     }
 }

@@ -8,16 +8,20 @@ func query(_ name: String, _ value: String, route: String = "") -> PolicyRequest
 }
 
 func form(_ body: String, route: String = "") -> PolicyRequest {
-    PolicyRequest(method: "POST", path: "/form", headers: HeaderList([("Content-Type", "application/x-www-form-urlencoded")]),
-                  body: Array(body.utf8), routeName: route)
+    PolicyRequest(
+        method: "POST", path: "/form", headers: HeaderList([("Content-Type", "application/x-www-form-urlencoded")]),
+        body: Array(body.utf8), routeName: route)
 }
 
 enum PercentDecodingTestHelpers {
     static func encode(_ s: String) -> String {
         var out = ""
         for b in s.utf8 {
-            if (b >= 0x30 && b <= 0x39) || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7A) || b == 0x2D || b == 0x2E || b == 0x5F { out.unicodeScalars.append(Unicode.Scalar(b)) }
-            else { out += "%" + (b < 16 ? "0" : "") + String(b, radix: 16, uppercase: true) }
+            if (b >= 0x30 && b <= 0x39) || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7A) || b == 0x2D || b == 0x2E || b == 0x5F {
+                out.unicodeScalars.append(Unicode.Scalar(b))
+            } else {
+                out += "%" + (b < 16 ? "0" : "") + String(b, radix: 16, uppercase: true)
+            }
         }
         return out
     }
@@ -137,22 +141,30 @@ struct FieldsAndDecoding {
 
     @Test func jsonFieldsAreNamedByPath() {
         let body = #"{"user":{"name":"x","tags":["ok","1' or '1'='1"]}}"#
-        let r = engine.inspect(PolicyRequest(method: "POST", path: "/api", headers: HeaderList([("Content-Type", "application/json")]), body: Array(body.utf8)))
+        let r = engine.inspect(
+            PolicyRequest(method: "POST", path: "/api", headers: HeaderList([("Content-Type", "application/json")]), body: Array(body.utf8))
+        )
         #expect(r.findings.first?.field == "body.user.tags.1")
         #expect(r.blocked)
     }
 
     @Test func jsonUnicodeEscapesAreDecoded() {
         let body = #"{"q":"\u003cscript\u003ealert(1)\u003c/script\u003e"}"#
-        let r = engine.inspect(PolicyRequest(method: "POST", path: "/api", headers: HeaderList([("Content-Type", "application/json")]), body: Array(body.utf8)))
+        let r = engine.inspect(
+            PolicyRequest(method: "POST", path: "/api", headers: HeaderList([("Content-Type", "application/json")]), body: Array(body.utf8))
+        )
         #expect(r.ruleIDs.contains("941100"))
     }
 
     @Test func multipartFieldsAndFilenamesAreInspected() {
         let b = "XyZ"
-        let body = "--\(b)\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello; whoami\r\n"
+        let body =
+            "--\(b)\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello; whoami\r\n"
             + "--\(b)\r\nContent-Disposition: form-data; name=\"f\"; filename=\"../../../etc/cron.d/x\"\r\nContent-Type: application/octet-stream\r\n\r\n\u{0}\u{1}bin\r\n--\(b)--\r\n"
-        let r = engine.inspect(PolicyRequest(method: "POST", path: "/up", headers: HeaderList([("Content-Type", "multipart/form-data; boundary=\(b)")]), body: Array(body.utf8)))
+        let r = engine.inspect(
+            PolicyRequest(
+                method: "POST", path: "/up", headers: HeaderList([("Content-Type", "multipart/form-data; boundary=\(b)")]),
+                body: Array(body.utf8)))
         #expect(r.findings.contains { $0.field == "body.note" && $0.detector == .rce })
         #expect(r.findings.contains { $0.field == "body.f:filename" && $0.ruleID == "930100" })
         #expect(!r.findings.contains { $0.ruleID == "920140" }, "binary file content is not a NUL-byte finding")
@@ -187,14 +199,18 @@ struct FieldsAndDecoding {
 @Suite("Protocol anomalies and scanners")
 struct ProtocolAnomalies {
     @Test func contentLengthWithTransferEncoding() {
-        let req = PolicyRequest(method: "POST", path: "/", headers: HeaderList([("Content-Length", "5"), ("Transfer-Encoding", "chunked")]), body: Array("0\r\n\r\n".utf8))
+        let req = PolicyRequest(
+            method: "POST", path: "/", headers: HeaderList([("Content-Length", "5"), ("Transfer-Encoding", "chunked")]),
+            body: Array("0\r\n\r\n".utf8))
         #expect(engine.inspect(req).ruleIDs.contains("920100"))
     }
 
     @Test func invalidChunkSize() {
-        let req = PolicyRequest(method: "POST", path: "/", headers: HeaderList([("Transfer-Encoding", "chunked")]), body: Array("g1\r\nabc\r\n0\r\n\r\n".utf8))
+        let req = PolicyRequest(
+            method: "POST", path: "/", headers: HeaderList([("Transfer-Encoding", "chunked")]), body: Array("g1\r\nabc\r\n0\r\n\r\n".utf8))
         #expect(engine.inspect(req).ruleIDs.contains("920120"))
-        let ok = PolicyRequest(method: "POST", path: "/", headers: HeaderList([("Transfer-Encoding", "chunked")]), body: Array("3\r\nabc\r\n0\r\n\r\n".utf8))
+        let ok = PolicyRequest(
+            method: "POST", path: "/", headers: HeaderList([("Transfer-Encoding", "chunked")]), body: Array("3\r\nabc\r\n0\r\n\r\n".utf8))
         #expect(!engine.inspect(ok).ruleIDs.contains("920120"))
     }
 

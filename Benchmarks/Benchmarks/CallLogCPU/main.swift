@@ -79,10 +79,16 @@ for round in 1...rounds {
     }
     let used = ProcessCPU.now() - before
     totals.append(used.total / recordCount)
-    print(String(format: "round %d: total %.2f  user %.2f  system %.2f", round, used.total / recordCount, used.user / recordCount,
-                 used.system / recordCount)
-          + (mode == "writer" ? String(format: "  = submitting thread %.2f + writer thread %.2f", submitShare, used.total / recordCount - submitShare) : ""))
+    print(
+        String(
+            format: "round %d: total %.2f  user %.2f  system %.2f", round, used.total / recordCount, used.user / recordCount,
+            used.system / recordCount)
+            + (mode == "writer"
+                ? String(format: "  = submitting thread %.2f + writer thread %.2f", submitShare, used.total / recordCount - submitShare)
+                : ""))
 }
 let count = try temp.store.callCount()
-print(String(format: "median total %.2f µs/record; %d records, %.0f bytes on disk per record", totals.sorted()[totals.count / 2], count,
-             Double(temp.bytesOnDisk) / Double(count)))
+print(
+    String(
+        format: "median total %.2f µs/record; %d records, %.0f bytes on disk per record", totals.sorted()[totals.count / 2], count,
+        Double(temp.bytesOnDisk) / Double(count)))

@@ -34,12 +34,15 @@ public struct CallRecordFactory {
             method: "GET", path: "/orders/\(orderID)", host: "127.0.0.1:18080", status: 200, upstreamMillis: 0.214 + Double(n % 7) / 100,
             totalMillis: 0.391 + Double(n % 11) / 100, decidingCheck: nil, reason: nil, detail: nil, hint: nil, required: [], presented: [],
             trace: DecisionTrace(entries: [
-                TraceEntry(check: "office-ip", type: "ip", mode: .enforce, outcome: .allow,
-                           note: "127.0.0.1 in 127.0.0.0/8 (allow list office-ip)", micros: 1),
-                TraceEntry(check: "api-key", type: "api_key", mode: .enforce, outcome: .allow,
-                           note: "key k3j9x0c2m7qa of consumer bench", micros: 2),
-                TraceEntry(check: "shape", type: "request", mode: .enforce, outcome: .allow,
-                           note: "method GET allowed; body streamed <= 1048576; headers 87 bytes within limit", micros: 1),
+                TraceEntry(
+                    check: "office-ip", type: "ip", mode: .enforce, outcome: .allow,
+                    note: "127.0.0.1 in 127.0.0.0/8 (allow list office-ip)", micros: 1),
+                TraceEntry(
+                    check: "api-key", type: "api_key", mode: .enforce, outcome: .allow,
+                    note: "key k3j9x0c2m7qa of consumer bench", micros: 2),
+                TraceEntry(
+                    check: "shape", type: "request", mode: .enforce, outcome: .allow,
+                    note: "method GET allowed; body streamed <= 1048576; headers 87 bytes within limit", micros: 1),
             ]),
             upstreamTarget: "127.0.0.1:18081")
     }
@@ -56,12 +59,13 @@ public struct ProcessCPU {
     public static func now() -> ProcessCPU {
         var u = rusage()
         #if os(Linux)
-        getrusage(RUSAGE_SELF.rawValue, &u)
+            getrusage(RUSAGE_SELF.rawValue, &u)
         #else
-        getrusage(RUSAGE_SELF, &u)
+            getrusage(RUSAGE_SELF, &u)
         #endif
-        return ProcessCPU(user: Double(u.ru_utime.tv_sec) * 1e6 + Double(u.ru_utime.tv_usec),
-                          system: Double(u.ru_stime.tv_sec) * 1e6 + Double(u.ru_stime.tv_usec))
+        return ProcessCPU(
+            user: Double(u.ru_utime.tv_sec) * 1e6 + Double(u.ru_utime.tv_usec),
+            system: Double(u.ru_stime.tv_sec) * 1e6 + Double(u.ru_stime.tv_usec))
     }
 
     public static func - (a: ProcessCPU, b: ProcessCPU) -> ProcessCPU { ProcessCPU(user: a.user - b.user, system: a.system - b.system) }

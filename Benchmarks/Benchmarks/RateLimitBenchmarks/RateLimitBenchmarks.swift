@@ -43,7 +43,8 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     // Many callers: 10,000 consumers in turn, so the shards' dictionaries are populated.
-    let byConsumer = RateLimitCheck(id: "bench", keyParts: [.consumer], rule: rule, store: InProcessRateLimitStore(), headersOnAllowed: false)
+    let byConsumer = RateLimitCheck(
+        id: "bench", keyParts: [.consumer], rule: rule, store: InProcessRateLimitStore(), headersOnAllowed: false)
     let principals = (0..<10_000).map { Principal(method: "api_key", consumerID: "c\($0)", consumerName: "consumer-\($0)") }
     Benchmark("rate_limit allow, 10k consumers in turn") { benchmark in
         var now = start
@@ -57,8 +58,9 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     // Refusals: the key is over its limit, so each call builds a 429 denial.
-    let tight = RateLimitCheck(id: "bench", keyParts: [.ip], rule: RateLimitRule(windows: [RateWindow(count: 1, period: 3600, name: "bench.per-hour")]),
-                               store: InProcessRateLimitStore())
+    let tight = RateLimitCheck(
+        id: "bench", keyParts: [.ip], rule: RateLimitRule(windows: [RateWindow(count: 1, period: 3600, name: "bench.per-hour")]),
+        store: InProcessRateLimitStore())
     Benchmark("rate_limit refuse (429 denial built)") { benchmark in
         for _ in benchmark.scaledIterations {
             var r = PolicyRequest(method: "GET", path: "/orders", clientAddress: ip, routeName: "orders", now: start)

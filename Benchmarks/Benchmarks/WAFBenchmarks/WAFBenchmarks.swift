@@ -48,16 +48,20 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    let attack = PolicyRequest(method: "GET", path: "/search", query: "q=1%27+UNION+SELECT+username%2Cpassword+FROM+users--&page=2",
-                               headers: HeaderList([("User-Agent", "Mozilla/5.0")]))
+    let attack = PolicyRequest(
+        method: "GET", path: "/search", query: "q=1%27+UNION+SELECT+username%2Cpassword+FROM+users--&page=2",
+        headers: HeaderList([("User-Agent", "Mozilla/5.0")]))
     Benchmark("WAF inspect query with SQL injection", configuration: .init(scalingFactor: .kilo)) { benchmark in
         for _ in benchmark.scaledIterations {
             blackHole(engine.inspect(attack))
         }
     }
 
-    let json = Array(#"{"user":{"name":"Conan O'Brien","email":"c@example.com"},"items":[{"sku":"A-1","qty":2},{"sku":"B-7","qty":1}],"note":"Leave it at the door; thanks!"}"#.utf8)
-    let jsonRequest = PolicyRequest(method: "POST", path: "/orders", headers: HeaderList([("Content-Type", "application/json")]), body: json)
+    let json = Array(
+        #"{"user":{"name":"Conan O'Brien","email":"c@example.com"},"items":[{"sku":"A-1","qty":2},{"sku":"B-7","qty":1}],"note":"Leave it at the door; thanks!"}"#
+            .utf8)
+    let jsonRequest = PolicyRequest(
+        method: "POST", path: "/orders", headers: HeaderList([("Content-Type", "application/json")]), body: json)
     Benchmark("WAF inspect small JSON body", configuration: .init(scalingFactor: .kilo)) { benchmark in
         for _ in benchmark.scaledIterations {
             blackHole(engine.inspect(jsonRequest))
