@@ -9,10 +9,14 @@ public struct BuildContext: Sendable {
     public var baseDirectory: String
     /// Runs the JWKS loads of `jwt` checks (the gateway's service); nil: each load is its own task.
     public var jwksRefresher: JWKSRefresher?
-    public init(directory: any CredentialDirectory, baseDirectory: String, jwksRefresher: JWKSRefresher? = nil) {
+    /// Whether key sets start loading as they are built. False when the configuration is only
+    /// read (`gatehouse check`, the store path read before the gateway starts): nothing is fetched.
+    public var loadsKeys: Bool
+    public init(directory: any CredentialDirectory, baseDirectory: String, jwksRefresher: JWKSRefresher? = nil, loadsKeys: Bool = true) {
         self.directory = directory
         self.baseDirectory = baseDirectory
         self.jwksRefresher = jwksRefresher
+        self.loadsKeys = loadsKeys
     }
 }
 

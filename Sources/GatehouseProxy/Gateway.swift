@@ -72,7 +72,7 @@ public final class Gateway: Service, Sendable {
         registry = GatewayMetrics.bootstrap()
         // The store path comes from the configuration, which needs the directory to build checks;
         // read it once with a placeholder directory, then build for real.
-        let probe = try Gateway.loadConfig(configFile, directory: EmptyDirectory(), jwksRefresher: jwksRefresher)
+        let probe = try Gateway.loadConfig(configFile, directory: EmptyDirectory(), loadsKeys: false)
         store = try SQLiteStore(path: probe.storePath)
         directory = StoreDirectory(store: store, logger: logger)
         credentialRefresher = CredentialRefresher(directory: directory)
@@ -90,15 +90,18 @@ public final class Gateway: Service, Sendable {
 
     /// Loads a configuration file, or the embedded defaults when `file` is nil. The JWKS loads of
     /// its `jwt` checks run on `jwksRefresher`, or each as a task of its own without one.
+    /// `loadsKeys: false` only reads it: no JWKS is fetched.
     public static func loadConfig(
-        _ file: String?, directory: any CredentialDirectory, jwksRefresher: JWKSRefresher? = nil
+        _ file: String?, directory: any CredentialDirectory, jwksRefresher: JWKSRefresher? = nil, loadsKeys: Bool = true
     ) throws -> GatewayConfig {
         if let file {
-            return try ConfigLoader.load(file: file) { BuildContext(directory: directory, baseDirectory: $0, jwksRefresher: jwksRefresher) }
+            return try ConfigLoader.load(file: file) {
+                BuildContext(directory: directory, baseDirectory: $0, jwksRefresher: jwksRefresher, loadsKeys: loadsKeys)
+            }
         }
         return try ConfigLoader.parse(
             yaml: DefaultConfig.yaml, file: DefaultConfig.name,
-            context: BuildContext(directory: directory, baseDirectory: ".", jwksRefresher: jwksRefresher))
+            context: BuildContext(directory: directory, baseDirectory: ".", jwksRefresher: jwksRefresher, loadsKeys: loadsKeys))
     }
 
     /// The address the listener is bound to (useful with port 0).

@@ -24,7 +24,8 @@ struct CheckCommand: ParsableCommand {
         }
         guard let file else { throw ValidationError("give a configuration file to check, or --print-defaults") }
         do {
-            let config = try Gateway.loadConfig(file, directory: OfflineDirectory())
+            // Validation only: no JWKS is fetched.
+            let config = try Gateway.loadConfig(file, directory: OfflineDirectory(), loadsKeys: false)
             print(
                 "\(file): OK — listen \(config.listen), \(config.router.routes.count) route(s), \(config.policyNames.count) polic\(config.policyNames.count == 1 ? "y" : "ies"), \(config.upstreams.count) upstream(s)"
             )

@@ -1,3 +1,4 @@
+import Foundation
 import GatehouseChecks
 import GatehouseConfig
 import GatehouseCore
@@ -60,6 +61,35 @@ func issues(_ yaml: String) -> [String] {
                   rl: { type: rate_limit, key: ip, rate: 200000000000000000/second }
                 """)
         #expect(found.contains { $0.contains("policies.rl.rate") && $0.contains("at most 10000000") }, "\(found)")
+    }
+
+    /// Reading a configuration (`gatehouse check`) fetches no keys; building it to serve starts
+    /// loading them at once.
+    @Test func keySetsLoadOnlyWhenTheConfigurationIsBuiltToServe() async throws {
+        let dir = NSTemporaryDirectory() + "gatehouse-keys-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try #"{"keys": []}"#.write(toFile: dir + "/keys.json", atomically: true, encoding: .utf8)
+        let yaml =
+            base + """
+                routes:
+                  - match: { path: /a }
+                    upstream: app
+                    policies: [token]
+                policies:
+                  token: { type: jwt, jwks_file: keys.json, algorithms: [RS256] }
+                """
+        func keys(loading: Bool) throws -> JWTKeySet {
+            let config = try ConfigLoader.parse(
+                yaml: yaml, file: "t.yaml", context: BuildContext(directory: NoDirectory(), baseDirectory: dir, loadsKeys: loading))
+            return try #require(config.router.routes.first?.chain.links.first?.check as? JWTCheck).keys
+        }
+        let readOnly = try keys(loading: false), serving = try keys(loading: true)
+        for _ in 0..<100 where serving.snapshot().lastError == nil && !serving.snapshot().loaded {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(serving.snapshot().loaded || serving.snapshot().lastError != nil, "the serving configuration's keys were never read")
+        #expect(!readOnly.snapshot().loaded && readOnly.snapshot().lastError == nil, "a read-only configuration read its keys")
     }
 
     @Test func syntaxErrorsHavePositions() {
