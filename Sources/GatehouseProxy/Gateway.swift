@@ -70,13 +70,13 @@ public final class Gateway: Service, Sendable {
         self.logger = logger
         // Before anything creates a metric: the call-log writer and rate-limit checks do.
         registry = GatewayMetrics.bootstrap()
-        // The store path comes from the configuration, which needs the directory to build checks;
-        // read it once with a placeholder directory, then build for real.
-        let probe = try Gateway.loadConfig(configFile, directory: EmptyDirectory(), loadsKeys: false)
-        store = try SQLiteStore(path: probe.storePath)
-        directory = StoreDirectory(store: store, logger: logger)
-        credentialRefresher = CredentialRefresher(directory: directory)
+        // The configuration is read once: its checks get the directory, which is given the store the
+        // same configuration names right after.
+        directory = StoreDirectory(logger: logger)
         let config = try Gateway.loadConfig(configFile, directory: directory, jwksRefresher: jwksRefresher)
+        store = try SQLiteStore(path: config.storePath)
+        directory.attach(store)
+        credentialRefresher = CredentialRefresher(directory: directory)
         let writer = CallLogWriter(
             store: store, capacity: config.log.queueCapacity, capacityBytes: config.log.queueBytes,
             batchSize: config.log.batchSize, retention: config.log.retention, maxBytes: config.log.maxBytes,
@@ -323,11 +323,4 @@ public final class Gateway: Service, Sendable {
     }
 
     public var callLogDropped: Int { services.callLog.dropped }
-}
-
-/// A directory with nothing in it, for reading a configuration before the store is open.
-struct EmptyDirectory: CredentialDirectory {
-    func key(id: String) -> KeyRecord? { nil }
-    func consumer(id: String) -> ConsumerRecord? { nil }
-    var isAvailable: Bool { false }
 }

@@ -18,7 +18,9 @@ public final class StoreDirectory: CredentialDirectory, Sendable {
         var loaded = false
     }
 
-    let store: SQLiteStore
+    /// Set at init or later by `attach` (the gateway builds its checks, which hold the directory,
+    /// before it knows from the same configuration where the store is).
+    let storeBox = Mutex<SQLiteStore?>(nil)
     let state = Mutex(Snapshot())
     /// How often a `CredentialRefresher` polls the store's revision (seconds).
     public let refreshInterval: Double
@@ -26,15 +28,24 @@ public final class StoreDirectory: CredentialDirectory, Sendable {
     let lastMissRefresh = Mutex<ContinuousClock.Instant?>(nil)
     let missRefreshInterval = Duration.milliseconds(200)
 
-    public init(store: SQLiteStore, refreshInterval: Double = 1.0, logger: Logger = Logger(label: "gatehouse.store")) {
-        self.store = store
+    /// Without a store the directory is empty and unavailable (`isAvailable` false: checks that
+    /// need it answer `check_unavailable`) until `attach`.
+    public init(store: SQLiteStore? = nil, refreshInterval: Double = 1.0, logger: Logger = Logger(label: "gatehouse.store")) {
+        storeBox.withLock { $0 = store }
         self.refreshInterval = refreshInterval
         self.logger = logger
         refresh()
     }
 
+    /// Gives the directory its store and loads the snapshot.
+    public func attach(_ store: SQLiteStore) {
+        storeBox.withLock { $0 = store }
+        refresh()
+    }
+
     /// Reloads the snapshot if the store changed. A failed reload keeps the last good snapshot.
     public func refresh() {
+        guard let store = storeBox.withLock({ $0 }) else { return }
         do {
             let current = state.withLock { $0.revision }
             let rev = try store.revision()

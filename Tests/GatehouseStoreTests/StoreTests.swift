@@ -36,6 +36,21 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
         #expect(directory.key(id: "nosuchkey000") == nil)
     }
 
+    /// The gateway builds its checks with the directory before it opens the store the same
+    /// configuration names: until the store is attached the directory is unavailable.
+    @Test func aDirectoryWithoutItsStoreIsUnavailableUntilAttached() throws {
+        let (store, dir) = try tempStore()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try store.createConsumer(name: "acme")
+        let (_, record) = try store.createKey(consumer: "acme")
+        let directory = StoreDirectory(refreshInterval: 3600)
+        #expect(!directory.isAvailable)
+        #expect(directory.key(id: record.keyID) == nil)
+        directory.attach(store)
+        #expect(directory.isAvailable)
+        #expect(directory.key(id: record.keyID)?.consumerID == record.consumerID)
+    }
+
     @Test func keysAreStoredAsHashesAndTheirLifecycleIsVisible() throws {
         let (store, dir) = try tempStore()
         defer { try? FileManager.default.removeItem(atPath: dir) }
