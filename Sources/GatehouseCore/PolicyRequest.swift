@@ -254,10 +254,6 @@ extension Collection where Element == String {
     /// request. Linear: for the few names of a `Connection` field or a route's credentials.
     @inlinable
     public func containsIgnoringASCIICase(_ name: String) -> Bool {
-        let n = name.utf8.count
-        for candidate in self where candidate.utf8.count == n {
-            if zip(candidate.utf8, name.utf8).allSatisfy({ a, b in a == (b >= 0x41 && b <= 0x5A ? b | 0x20 : b) }) { return true }
-        }
-        return false
+        contains { HeaderList.sameName($0, name) }
     }
 }

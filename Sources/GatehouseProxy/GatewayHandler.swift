@@ -564,8 +564,6 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
                 presented: ["upstream \(spec.name)"]))
     }
 
-    static func nanos(_ seconds: Double) -> UInt64 { ClientDeadlines.nanos(seconds) }
-
     /// The head did not arrive within the header timeout: 408, logged, closed.
     private func headTimedOut() {
         let received = inbound?.readableBytes ?? 0
@@ -923,7 +921,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     private func armTimeout(_ ex: Exchange, spec: UpstreamSpec, now: UInt64 = NIODeadline.now().uptimeNanoseconds) {
         ex.lastUpstreamActivity = now
         ex.awaitingUpstream = true
-        let due = now + Self.nanos(spec.readTimeout)
+        let due = now + ClientDeadlines.nanos(spec.readTimeout)
         if timer == nil || timerDue > due {
             timer?.cancel()
             scheduleTimer(at: due)
@@ -942,7 +940,7 @@ final class GatewayHandler: ChannelInboundHandler, UpstreamResponseSink {
     private func timerFired() {
         guard let ex = exchange, ex.awaitingUpstream, !ex.responseEnded, let spec = ex.upstreamSpec else { return }
         let now = NIODeadline.now().uptimeNanoseconds
-        let limit = Self.nanos(spec.readTimeout)
+        let limit = ClientDeadlines.nanos(spec.readTimeout)
         if context?.channel.isWritable == false {
             // Reading from the upstream is paused because the client reads slowly: that is not the
             // upstream's silence. The wait starts again once the client catches up.

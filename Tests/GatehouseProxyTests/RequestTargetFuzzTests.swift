@@ -94,16 +94,8 @@ import Testing
 /// lowercase or needless escapes), is a fixed point, and means what a plain RFC 3986 resolver makes
 /// of the decoded target. `GATEHOUSE_FUZZ_LONG=1` runs 1,000,000 inputs instead of 100,000.
 @Suite struct RequestTargetFuzzTests {
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    /// The deterministic generator of the parser's robustness tests, so a failure reproduces.
+    typealias SplitMix = HTTP1ParserRobustnessTests.SplitMix
 
     static let targets = [
         "/public/../admin/users", "/public/%2e%2e/admin/users", "/public/.%2E/admin/users", "/public/x/..\\..\\admin/users",
