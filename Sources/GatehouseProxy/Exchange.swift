@@ -30,7 +30,10 @@ final class GatewayServices: Sendable {
     var current: RuntimeState { runtime.withLockedValue { $0 } }
 }
 
-/// One proxied request from head to log record.
+/// One request's record and resources, from head to log record: what the call log, the metrics
+/// and the trace report (route, decision, status, timings) and what the handler holds for it
+/// (buffered body, upstream connection, spans). Its control state (phases, keep-alive, time
+/// limits) is `ExchangeStateMachine.Request`.
 final class Exchange {
     let requestID: String
     let startNanos: UInt64
@@ -38,31 +41,23 @@ final class Exchange {
     let head: RequestHead
     let state: RuntimeState
     var route: CompiledRoute?
-    /// The peer is one of `trusted_proxies` (decided once, in `onHead`).
+    /// The peer is one of `trusted_proxies` (decided once, when the head is parsed).
     var peerTrusted = false
     var policyRequest: PolicyRequest?
     var trace = DecisionTrace()
     var denial: Denial?
     var decidingCheck: String?
     var status = 0
-    var requestEnded = false
-    var responseEnded = false
-    var responseStarted = false
-    var keepAlive: Bool
     var bufferedBody: ByteBuffer?
+    /// Body pieces held while the upstream connection is made.
     var pending: [ByteBuffer] = []
-    var pendingBytes = 0
     var upstream: UpstreamConnection?
     var upstreamSpec: UpstreamSpec?
     /// The response head, held back until the first body piece so that a small response goes out
     /// in one write.
     var heldHead: ByteBuffer?
-    /// The response is chunked towards the client (re-framed from the upstream's chunks).
-    var chunkedOut = false
     /// The request body is chunked towards the upstream (re-framed from the client's chunks).
     var chunkedUp = false
-    /// endResponse arranged for the connection to close after the response.
-    var closeScheduled = false
     var upstreamTarget: HostPort?
     /// The target as text, from the connection (computed once per connection, not per request).
     var upstreamTargetText: String?
@@ -72,28 +67,14 @@ final class Exchange {
     var upstreamConnectNanos: UInt64?
     var connectAttempts = 0
     var targetStart = 0
-    var retriedStale = false
     /// The request's server span (tracing on only), ended when the call-log record is written.
     var span: (any Span)?
     /// The current upstream exchange's client span (tracing on only).
     var upstreamSpan: (any Span)?
-    /// Whether the read timeout applies (from request sent until the response ends).
-    var awaitingUpstream = false
-    /// Last time the upstream sent anything (uptime ns); the read timeout counts from here.
-    var lastUpstreamActivity: UInt64 = 0
-    var bodyBytesSeen = 0
     /// The result of the checks that ran before the body was buffered (see `PolicyChain.evaluateHead`).
     var headResult: ChainResult?
-    /// A body-size limit counted on the bytes as they stream (a `request` check's `max_body` on a chunked body).
-    var streamLimit: StreamedBodyLimit?
-    /// When the gateway answered while the request body was still arriving (uptime ns), 0 otherwise.
-    var answeredAt: UInt64 = 0
     /// Bytes of the process-wide buffered-body budget this exchange holds (released when it ends).
     var reservedBytes = 0
-    /// Since when the upstream has not been taking the request body (uptime ns), 0 when it is.
-    var upstreamBlockedSince: UInt64 = 0
-    var hasBody: Bool { head.hasBody }
-    var expectContinue: Bool { head.expectContinue }
 
     init(
         requestID: String, head: RequestHead, state: RuntimeState,
@@ -104,8 +85,28 @@ final class Exchange {
         self.wallTime = wallTime
         self.head = head
         self.state = state
-        self.keepAlive = head.keepAlive
-        // A request without a body has ended with its head.
-        self.requestEnded = !head.hasBody
+    }
+}
+
+extension GatewayServices {
+    /// Reports a finished exchange: the call-log record, the request metrics (`counts`, the event
+    /// loop's), and the end of its spans.
+    func record(_ ex: Exchange, peer: IPAddress?, peerText: String, counts: GatewayMetrics.RequestCounts?) {
+        let now = NIODeadline.now().uptimeNanoseconds
+        let record = CallRecord(ex, peer: peer, peerText: peerText, totalNanos: now - ex.startNanos)
+        counts?.record(
+            GatewayMetrics.RequestSample(
+                route: ex.route?.name, status: ex.status, reason: ex.denial?.code, check: ex.denial == nil ? nil : ex.decidingCheck,
+                totalNanos: now - ex.startNanos, upstreamNanos: ex.upstreamNanos, connectNanos: ex.upstreamConnectNanos))
+        callLog.submit(record)
+        if let span = ex.span {
+            // An upstream span still open here was cut short (the client left, a timeout).
+            if let up = ex.upstreamSpan {
+                ex.upstreamSpan = nil
+                GatewayTracing.endUpstreamSpan(up, status: 0, failure: "abandoned")
+            }
+            ex.span = nil
+            GatewayTracing.endRequestSpan(span, ex)
+        }
     }
 }

@@ -159,3 +159,89 @@ enum ClientResponseHead {
         }
     }
 }
+
+extension ForwardedHead {
+    /// Ends the upstream's request head with the body's framing: a body read in full (buffered for
+    /// inspection, `bufferedLength`) goes with its length; otherwise the client's framing carries
+    /// over. Returns true when the body is chunked (re-framed piece by piece, `ChunkFraming`).
+    static func writeFraming(_ framing: BodyFraming, bufferedLength: Int?, into out: inout ByteBuffer) -> Bool {
+        var chunked = false
+        if let n = bufferedLength {
+            out.writeStaticString("Content-Length: ")
+            out.writeDecimal(n)
+            out.writeStaticString("\r\n")
+        } else {
+            switch framing {
+            case .length(let n):
+                out.writeStaticString("Content-Length: ")
+                out.writeDecimal(n)
+                out.writeStaticString("\r\n")
+            case .chunked:
+                out.writeStaticString("Transfer-Encoding: chunked\r\n")
+                chunked = true
+            case .none, .untilClose:
+                break
+            }
+        }
+        out.writeStaticString("\r\n")
+        return chunked
+    }
+}
+
+/// A body passed on piece by piece (RFC 9112 §7.1 when re-framed as chunks): a small piece goes out
+/// in one buffer with what precedes it (a held response head) and its chunk framing; a large one
+/// without being copied.
+enum ChunkFraming {
+    static let lastChunk: StaticString = "0\r\n\r\n"
+
+    /// Hands `write` the bytes for `piece`, after `prefix` when given. Pieces up to `inlineLimit`
+    /// bytes are copied into one buffer when there is something to join them with.
+    static func emit(
+        _ piece: ByteBuffer, after prefix: ByteBuffer?, chunked: Bool, inlineLimit: Int, allocator: ByteBufferAllocator,
+        _ write: (ByteBuffer) -> Void
+    ) {
+        let n = piece.readableBytes
+        if n <= inlineLimit, prefix != nil || chunked {
+            var out = prefix ?? allocator.buffer(capacity: n + 24)
+            if chunked { out.writeChunkHeader(n) }
+            var p = piece
+            out.writeBuffer(&p)
+            if chunked { out.writeStaticString("\r\n") }
+            write(out)
+            return
+        }
+        if let prefix { write(prefix) }
+        guard chunked else {
+            write(piece)
+            return
+        }
+        var header = allocator.buffer(capacity: 20)
+        header.writeChunkHeader(n)
+        write(header)
+        write(piece)
+        var crlf = allocator.buffer(capacity: 2)
+        crlf.writeStaticString("\r\n")
+        write(crlf)
+    }
+}
+
+/// A response the gateway writes itself (a denial, a failure, a preflight answer), in one buffer.
+enum LocalResponse {
+    static func write(
+        minor: Int, status: Int, headers: [HeaderField], extraFields extra: [HeaderField], requestID: String, body: [UInt8],
+        keepAlive: Bool, allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
+        var buf = allocator.buffer(capacity: 192 + body.count + 64 * (headers.count + extra.count))
+        buf.writeStatusLine(minor: minor, status: status)
+        for f in headers { buf.writeCheckedField(f.name, f.value) }
+        for f in extra { buf.writeCheckedField(f.name, f.value) }
+        buf.writeField("X-Request-Id", requestID)
+        buf.writeStaticString("Content-Length: ")
+        buf.writeDecimal(body.count)
+        buf.writeStaticString("\r\n")
+        if !keepAlive { buf.writeStaticString("Connection: close\r\n") }
+        buf.writeStaticString("\r\n")
+        buf.writeBytes(body)
+        return buf
+    }
+}
