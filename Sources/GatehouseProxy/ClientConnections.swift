@@ -55,6 +55,21 @@ final class ClientConnections: @unchecked Sendable {
         }
     }
     func releaseBuffered(_ n: Int) { if n > 0 { lock.withLock { buffered -= n } } }
+
+    /// Appends `piece` to the exchange's buffered body when the budget allows; false otherwise.
+    func buffer(_ piece: ByteBuffer, for ex: Exchange, limit: Int) -> Bool {
+        guard reserveBuffered(piece.readableBytes, limit: limit) else { return false }
+        ex.reservedBytes += piece.readableBytes
+        var b = piece
+        ex.bufferedBody?.writeBuffer(&b)
+        return true
+    }
+
+    /// Gives back the budget an exchange holds.
+    func releaseBuffered(of ex: Exchange) {
+        releaseBuffered(ex.reservedBytes)
+        ex.reservedBytes = 0
+    }
     var bufferedBytes: Int { lock.withLock { buffered } }
 
     /// At most one refusal warning every 10 s.

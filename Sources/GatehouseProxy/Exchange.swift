@@ -110,3 +110,78 @@ extension GatewayServices {
         }
     }
 }
+
+extension Exchange {
+    /// The record for a request that never got a valid head (`failure`): a head that did not
+    /// arrive in time gets a new id; bytes that are not HTTP cut short the running exchange
+    /// (`previous`), whose id, head and route the record keeps.
+    static func unparsed(
+        _ failure: ExchangeStateMachine.Failure, previous: Exchange?, ids: inout RequestIDGenerator, peer: IPAddress?, state: RuntimeState
+    ) -> Exchange {
+        if case .headTimedOut = failure {
+            let ex = Exchange(requestID: ids.next(), head: RequestHead.unparsed, state: state)
+            ex.policyRequest = PolicyRequest(
+                requestID: ex.requestID, method: "-", path: "-", clientAddress: peer, peerAddress: peer, now: ex.wallTime)
+            return ex
+        }
+        let head = previous?.head ?? RequestHead.unparsed
+        let ex = Exchange(requestID: previous?.requestID ?? ids.next(), head: head, state: state)
+        ex.route = previous?.route
+        ex.policyRequest = PolicyRequest(
+            requestID: ex.requestID, method: head.method, path: head.uri, clientAddress: peer, now: ex.wallTime)
+        return ex
+    }
+
+    /// The names a failure's wording needs (`ExchangeFailure`).
+    func failureContext(limits: ClientLimits) -> ExchangeStateMachine.Failure.Context {
+        ExchangeStateMachine.Failure.Context(
+            route: route?.name, upstream: upstreamSpec?.name, target: upstreamTarget?.description,
+            readTimeout: upstreamSpec?.readTimeout ?? 0, limits: limits)
+    }
+
+    /// Records the denial (or failure) and renders its problem response.
+    func refused(_ denial: Denial, check: String?) -> RenderedProblem {
+        self.denial = denial
+        decidingCheck = check
+        // A denial during the body keeps the trace of the checks that ran on the head.
+        if trace.entries.isEmpty, let before = headResult { trace = before.trace }
+        return state.renderer.render(
+            denial, requestID: requestID, instance: policyRequest?.path ?? head.uri, exposure: route?.exposure ?? .detailed,
+            checkID: check, revealOperatorDetail: route?.explicitDetailed ?? false)
+    }
+
+    /// The upstream exchange failed with `reason`: its span ends, its time is recorded.
+    func upstreamFailed(reason: ReasonCode, now: UInt64) {
+        if let span = upstreamSpan {
+            upstreamSpan = nil
+            GatewayTracing.endUpstreamSpan(span, status: 0, failure: reason.rawValue)
+        }
+        upstreamNanos = upstreamStartNanos == 0 ? nil : now - upstreamStartNanos
+    }
+}
+
+extension GatewayServices {
+    /// A new request's id and server span: a trusted proxy's `X-Request-Id` and trace context are
+    /// taken over, anyone else's are not.
+    func identify(_ head: RequestHead, trusted: Bool, ids: inout RequestIDGenerator) -> (String, (any Span)?) {
+        var span: (any Span)?
+        if let tracing {
+            let incoming = trusted ? TraceFields(traceparent: head.first("traceparent"), tracestate: head.first("tracestate")) : nil
+            span = tracing.startRequestSpan(method: head.method, incoming: incoming)
+        }
+        if trusted, let incoming = head.first("x-request-id"), RequestIDGenerator.isAcceptable(incoming) {
+            return (RequestIDGenerator.claim(incoming), span)
+        }
+        return (ids.next(), span)
+    }
+
+    /// Counts what shadow-mode checks would have denied, once the decision is final (the body's
+    /// result carries the head's).
+    func reportShadowDenials(_ denials: [(check: String, denial: Denial)], route: CompiledRoute?, requestID: String) {
+        guard let route else { return }
+        for (check, d) in denials {
+            metrics.countShadowDenial(route: route.name, check: check, reason: d.code)
+            logger.debug("shadow would deny", metadata: ["request_id": "\(requestID)", "check": "\(check)", "reason": "\(d.code)"])
+        }
+    }
+}

@@ -125,6 +125,15 @@ extension ExchangeStateMachine.Failure {
 }
 
 extension ExchangeStateMachine.Failure {
+    /// Bytes the request parser refused.
+    init(parsing error: any Error) {
+        if let e = error as? HTTP1Error, e.kind == .headTooLarge {
+            self = .headTooLarge(e.description)
+        } else {
+            self = .badRequest("\(error)")
+        }
+    }
+
     /// A failure of the upstream exchange (it ends the upstream span and times the upstream).
     var isUpstream: Bool {
         switch self {

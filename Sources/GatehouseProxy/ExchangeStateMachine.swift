@@ -115,9 +115,10 @@ struct ExchangeStateMachine {
         /// Answer with `failure` (already accounted for here); the upstream, any body held for
         /// it and any body buffered are dropped first.
         case fail(Failure)
-        /// Nothing valid can be sent any more (the response has started): drop the upstream,
-        /// log the exchange, close the connection.
-        case cut
+        /// The exchange ends without a (further) answer: drop the upstream, log the exchange (499
+        /// when nothing was answered), and close the connection at once when `close` (the
+        /// response has started and nothing valid can follow, or the client stopped reading).
+        case abandon(close: Bool)
         /// A new exchange for a request that never got a valid head, answered with `failure`.
         case failUnparsed(Failure)
         /// Answer locally with what the decision says (a denial or a preflight answer).
@@ -128,8 +129,6 @@ struct ExchangeStateMachine {
         case connect(sendContinue: Bool)
         /// Try the next upstream target, or a fresh connection to it.
         case retryConnect
-        /// Log the exchange that the client abandoned (its upstream dropped when `dropUpstream`).
-        case finishAbandoned(dropUpstream: Bool)
     }
 
     /// What to do with a piece of the request body.
@@ -452,7 +451,7 @@ struct ExchangeStateMachine {
             r.responseEnded = true
             r.keepAlive = false
             request = r
-            return .cut
+            return .abandon(close: true)
         }
         if retryable, !r.retriedStale, !r.hasBody, r.requestEnded {
             r.retriedStale = true
@@ -494,7 +493,7 @@ struct ExchangeStateMachine {
             // Mid-body: nothing valid can be sent any more; cut the connection.
             request!.responseEnded = true
             request!.keepAlive = false
-            return (.cut, nil)
+            return (.abandon(close: true), nil)
         }
         return (failUpstream(.upstreamSilent, now: now), nil)
     }
@@ -557,7 +556,7 @@ struct ExchangeStateMachine {
             return .failUnparsed(.headTimedOut(received: inboundBytes))
         case .lingerOver:
             request?.keepAlive = false
-            return .cut
+            return .abandon(close: true)
         case .bodyTimedOut(let why):
             return abandon(with: .bodyTimedOut(why, bytes: request?.bodyBytesSeen ?? 0), now: now)
         case .upstreamStoppedReading:
@@ -573,7 +572,7 @@ struct ExchangeStateMachine {
             r.responseEnded = true
             r.keepAlive = false
             request = r
-            return .cut
+            return .abandon(close: true)
         }
     }
 
@@ -596,7 +595,7 @@ struct ExchangeStateMachine {
         }
         if r.answeredAt != 0 || r.responseStarted {
             request!.keepAlive = false
-            return .cut
+            return .abandon(close: true)
         }
         return abandon(
             with: .bodyTimedOut(
@@ -626,8 +625,7 @@ struct ExchangeStateMachine {
     /// The client closed the connection.
     mutating func clientClosed() -> Action {
         guard var r = request else { return .none }
-        let abandoned = !r.responseEnded
-        if abandoned {
+        if !r.responseEnded {
             // The client went away mid-exchange: the upstream is stopped, the call logged as 499.
             r.awaitingUpstream = false
             r.responseEnded = true
@@ -635,12 +633,12 @@ struct ExchangeStateMachine {
         request = r
         // Also an exchange answered before its request body ended (a denial draining the body):
         // the connection is gone, so it is logged now.
-        return .finishAbandoned(dropUpstream: abandoned)
+        return .abandon(close: false)
     }
 
     /// Gives up on an exchange that is still running: its upstream is dropped, nothing more of
     /// the body is forwarded, the connection will close. When the response has started nothing
-    /// valid can be sent any more: `.cut`. Otherwise the exchange is answered with `failure`.
+    /// valid can be sent any more: `.abandon(close: true)`. Otherwise the exchange is answered with `failure`.
     private mutating func abandon(with failure: Failure, now: @autoclosure () -> UInt64) -> Action {
         if let cut = abandonOrCut() { return cut }
         Self.answering(&request!, now: now())
@@ -655,7 +653,7 @@ struct ExchangeStateMachine {
         defer { request = r }
         if r.responseStarted {
             r.responseEnded = true
-            return .cut
+            return .abandon(close: true)
         }
         return nil
     }

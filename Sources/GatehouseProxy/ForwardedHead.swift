@@ -227,6 +227,13 @@ enum ChunkFraming {
 
 /// A response the gateway writes itself (a denial, a failure, a preflight answer), in one buffer.
 enum LocalResponse {
+    /// The interim `100 Continue` response.
+    static func `continue`(_ allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buf = allocator.buffer(capacity: 32)
+        buf.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
+        return buf
+    }
+
     static func write(
         minor: Int, status: Int, headers: [HeaderField], extraFields extra: [HeaderField], requestID: String, body: [UInt8],
         keepAlive: Bool, allocator: ByteBufferAllocator
