@@ -189,10 +189,11 @@ let package = Package(
         ),
         .testTarget(
             name: "GatehouseProxyTests",
-            // NIOEmbedded: the upstream connection handler driven without sockets. NIOHTTP1: the
-            // reference parser the gateway's codec is compared with.
+            // NIOEmbedded: the connection handlers driven without sockets. NIOHTTP1: the reference
+            // parser the gateway's codec is compared with. GatehouseStore: the call log they write.
             dependencies: [
                 "GatehouseProxy", "GatehouseHTTP1", "GatehouseCore", "GatehouseConfig", "GatehouseIdentity", "GatehouseChecks",
+                "GatehouseStore", .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
