@@ -119,6 +119,17 @@ public enum JSONValue: Sendable, Equatable, Hashable, Codable {
         }
     }
 
+    /// The value as text for display: scalars as `scalarString`, arrays and objects (keys sorted)
+    /// spelled out.
+    public var displayText: String {
+        switch self {
+        case .array(let a): "[" + a.map(\.displayText).joined(separator: ", ") + "]"
+        case .object(let o): "{" + o.keys.sorted().map { "\($0): \(o[$0]!.displayText)" }.joined(separator: ", ") + "}"
+        case .null: "null"
+        default: scalarString ?? ""
+        }
+    }
+
     /// The value as a plain string when it is a scalar, for display (numbers without a trailing
     /// ".0"; a number that is not an exact integer is shown as the Double it was read as, e.g.
     /// `9.007199254740992e+15`). Comparisons use ``exactText``.

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import GatehouseCore
 import JWTKit
 import NIOCore
 import NIOHTTP1
@@ -26,50 +27,7 @@ public struct TokenReport: Codable, Sendable {
     public var problems: [TokenFinding] { findings.filter { $0.severity == .problem } }
 }
 
-/// A JSON value kept as-is so any claim can be shown.
-public enum JSONValue: Codable, Sendable, Equatable, CustomStringConvertible {
-    case string(String), number(Double), bool(Bool), array([JSONValue]), object([String: JSONValue]), null
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() {
-            self = .null
-        } else if let b = try? c.decode(Bool.self) {
-            self = .bool(b)
-        } else if let n = try? c.decode(Double.self) {
-            self = .number(n)
-        } else if let s = try? c.decode(String.self) {
-            self = .string(s)
-        } else if let a = try? c.decode([JSONValue].self) {
-            self = .array(a)
-        } else {
-            self = .object(try c.decode([String: JSONValue].self))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        switch self {
-        case .string(let s): try c.encode(s)
-        case .number(let n): try c.encode(n)
-        case .bool(let b): try c.encode(b)
-        case .array(let a): try c.encode(a)
-        case .object(let o): try c.encode(o)
-        case .null: try c.encodeNil()
-        }
-    }
-
-    public var description: String {
-        switch self {
-        case .string(let s): s
-        case .number(let n): n == n.rounded() && abs(n) < 1e15 ? String(Int64(n)) : String(n)
-        case .bool(let b): String(b)
-        case .array(let a): "[" + a.map(\.description).joined(separator: ", ") + "]"
-        case .object(let o): "{" + o.keys.sorted().map { "\($0): \(o[$0]!)" }.joined(separator: ", ") + "}"
-        case .null: "null"
-        }
-    }
-
+extension JSONValue {
     var stringValue: String? { if case .string(let s) = self { s } else { nil } }
     var numberValue: Double? { if case .number(let n) = self { n } else { nil } }
 }
@@ -327,7 +285,7 @@ extension TokenReport {
             "jti": "token id", "scope": "scopes", "scp": "scopes", "azp": "authorized party", "client_id": "client",
         ]
         for k in claims.keys.sorted() {
-            var v = claims[k]!.description
+            var v = claims[k]!.displayText
             if ["exp", "nbf", "iat"].contains(k), let n = claims[k]!.numberValue {
                 v += " = " + TokenInspector.describe(n, now: Date().timeIntervalSince1970)
             }

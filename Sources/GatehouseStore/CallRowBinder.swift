@@ -25,7 +25,7 @@ struct CallRowBinder: ~Copyable {
     /// SQLITE_CONSTRAINT_UNIQUE (a C macro Swift does not import).
     static let constraintUnique = SQLITE_CONSTRAINT | 8 << 8
     private let stmt: OpaquePointer
-    private var out: ByteBuffer
+    private var out: RowBuffer
     /// Given a request id already in the log, a free one (see `SQLiteStore.freeRequestID`).
     private let resolveConflict: (String) throws -> String
     /// Records stored under another id than they came with, in order.
@@ -39,7 +39,7 @@ struct CallRowBinder: ~Copyable {
     init(_ statement: Statement, resolveConflict: @escaping (String) throws -> String) {
         stmt = statement.sqliteStatement
         self.resolveConflict = resolveConflict
-        out = ByteBuffer(capacity: 4096)
+        out = RowBuffer(capacity: 4096)
     }
 
     deinit {
@@ -166,7 +166,7 @@ struct CallRowBinder: ~Copyable {
 
 /// A byte buffer written through a pointer, without bounds or uniqueness checks: the caller
 /// reserves the most it will write first (`reset(minimumCapacity:)`).
-struct ByteBuffer {
+struct RowBuffer {
     private(set) var base: UnsafeMutablePointer<UInt8>
     private var capacity: Int
     private(set) var count = 0
@@ -209,7 +209,7 @@ struct ByteBuffer {
         }
     }
 
-    @inline(__always) private mutating func appendBytes(_ u: UnsafeBufferPointer<UInt8>) {
+    @inline(__always) mutating func appendBytes(_ u: UnsafeBufferPointer<UInt8>) {
         assert(count + u.count <= capacity)
         if let p = u.baseAddress { (base + count).update(from: p, count: u.count) }
         count += u.count
@@ -227,54 +227,10 @@ struct ByteBuffer {
         }
     }
 
-    /// Appends `s` as a JSON string: quoted, with `"`, `\` and control characters escaped.
-    /// Needs at most 6 × `s.utf8.count` + 2 bytes.
-    mutating func appendQuoted(_ s: String) {
-        append(UInt8(ascii: "\""))
-        if s.utf8.withContiguousStorageIfAvailable({ u in appendEscaped(u) }) == nil {
-            var s = s
-            s.withUTF8 { appendEscaped($0) }
-        }
-        append(UInt8(ascii: "\""))
-    }
+    /// Appends `s` as a JSON string (`JSONString`). Needs at most 6 × `s.utf8.count` + 2 bytes.
+    mutating func appendQuoted(_ s: String) { JSONString.appendQuoted(s, to: &self) }
+}
 
-    private mutating func appendEscaped(_ u: UnsafeBufferPointer<UInt8>) {
-        guard let p = u.baseAddress else { return }
-        let n = u.count
-        var runStart = 0
-        var i = 0
-        while i < n {
-            // Eight bytes at a time while none needs escaping: no byte < 0x20, none is `"` or `\`.
-            if i + 8 <= n {
-                let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
-                let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-                let quote = w ^ 0x2222_2222_2222_2222, backslash = w ^ 0x5C5C_5C5C_5C5C_5C5C
-                let flagged = ((w &- 0x2020_2020_2020_2020) & ~w) | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash)
-                if flagged & highs == 0 {
-                    i += 8
-                    continue
-                }
-            }
-            let b = p[i]
-            if b >= 0x20 && b != 0x22 && b != 0x5C {
-                i += 1
-                continue
-            }
-            if runStart < i { (base + count).update(from: p + runStart, count: i - runStart); count += i - runStart }
-            switch b {
-            case 0x22: append("\\\"")
-            case 0x5C: append("\\\\")
-            case 0x0A: append("\\n")
-            case 0x0D: append("\\r")
-            case 0x09: append("\\t")
-            default:
-                append("\\u00")
-                append(ASCIIDigits.hex(Int(b >> 4)))
-                append(ASCIIDigits.hex(Int(b)))
-            }
-            i += 1
-            runStart = i
-        }
-        if runStart < n { (base + count).update(from: p + runStart, count: n - runStart); count += n - runStart }
-    }
+extension RowBuffer: JSONOutput {
+    @inline(__always) mutating func appendByte(_ b: UInt8) { append(b) }
 }

@@ -30,7 +30,7 @@ enum StoredTrace {
     /// them: each is moved out of the array and back in (read in place it would be copied, a
     /// retain and release of each of its strings); the trace is the same afterwards. When the
     /// entries' storage is shared, `withUnsafeMutableBufferPointer` copies it first.
-    static func write(_ trace: inout DecisionTrace, to out: inout ByteBuffer) {
+    static func write(_ trace: inout DecisionTrace, to out: inout RowBuffer) {
         out.append(UInt8(ascii: "["))
         trace.entries.withUnsafeMutableBufferPointer { entries in
             for i in entries.indices {
@@ -44,7 +44,7 @@ enum StoredTrace {
         out.append(UInt8(ascii: "]"))
     }
 
-    private static func write(_ e: borrowing TraceEntry, to out: inout ByteBuffer) {
+    private static func write(_ e: borrowing TraceEntry, to out: inout RowBuffer) {
         out.appendQuoted(e.check)
         out.append(#","t":"#)
         out.appendQuoted(e.type)

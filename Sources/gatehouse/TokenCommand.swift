@@ -60,7 +60,7 @@ struct TokenCommand: AsyncParsableCommand {
                 guard let v = c[name] else { return }
                 guard case .number(let t) = v, t.isFinite, JWTVerifier.numericDateRange.contains(t) else {
                     lines.append(
-                        "  \(name.padding(toLength: 4, withPad: " ", startingAt: 0)) \(describe(v)) (not a NumericDate: the gateway refuses this token as token_malformed)"
+                        "  \(name.padding(toLength: 4, withPad: " ", startingAt: 0)) \(v.displayText) (not a NumericDate: the gateway refuses this token as token_malformed)"
                     )
                     ok = false
                     return
@@ -89,11 +89,11 @@ struct TokenCommand: AsyncParsableCommand {
             lines.append("  scopes  \(scopes.isEmpty ? "(none)" : scopes.joined(separator: " "))")
             if let rolesClaim {
                 let roles = ClaimPath.lookup(rolesClaim, in: c)
-                lines.append("  roles (\(rolesClaim))  \(roles.map(describe) ?? "(claim not present)")")
+                lines.append("  roles (\(rolesClaim))  \(roles.map(\.displayText) ?? "(claim not present)")")
             }
             let shown: Set<String> = ["iss", "sub", "aud", "iat", "nbf", "exp", "jti", "scope", "scp"]
             for key in c.keys.sorted() where !shown.contains(key) {
-                lines.append("  \(key)  \(describe(c[key]!))")
+                lines.append("  \(key)  \(c[key]!.displayText)")
             }
 
             lines.append("Verification:")
@@ -143,15 +143,6 @@ struct TokenCommand: AsyncParsableCommand {
             // Header and claims are the token's text: control characters are escaped, line by line.
             print(lines.map(DisplayText.escaped).joined(separator: "\n"))
             if !ok { throw ExitCode(1) }
-        }
-
-        func describe(_ v: JSONValue) -> String {
-            switch v {
-            case .array(let a): return "[" + a.map(describe).joined(separator: ", ") + "]"
-            case .object(let o): return "{" + o.keys.sorted().map { "\($0): \(describe(o[$0]!))" }.joined(separator: ", ") + "}"
-            case .null: return "null"
-            default: return v.scalarString ?? ""
-            }
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseCore
 import GatehouseDoctor
 import JWTKit
 import Testing

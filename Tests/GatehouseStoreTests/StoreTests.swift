@@ -133,7 +133,7 @@ func record(_ id: String, time: Double, status: Int = 200, reason: String? = nil
                 chars[at] = special
                 if at + 1 < 24 { chars[at + 1] = "é" }
                 let text = chars.joined()
-                var out = ByteBuffer(capacity: 6 * text.utf8.count + 2)
+                var out = RowBuffer(capacity: 6 * text.utf8.count + 2)
                 defer { out.deallocate() }
                 out.reset(minimumCapacity: 6 * text.utf8.count + 2)
                 out.appendQuoted(text)
