@@ -22,6 +22,8 @@ let package = Package(
         .library(name: "GatehouseConfig", targets: ["GatehouseConfig"]),
         .library(name: "GatehouseStore", targets: ["GatehouseStore"]),
         .library(name: "GatehouseProxy", targets: ["GatehouseProxy"]),
+        .library(name: "GatehouseServer", targets: ["GatehouseServer"]),
+        .library(name: "GatehouseTesting", targets: ["GatehouseTesting"]),
         .library(name: "GatehouseDoctor", targets: ["GatehouseDoctor"]),
     ],
     dependencies: [
@@ -112,7 +114,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The data plane on SwiftNIO.
+        // The data plane on SwiftNIO: the decision (Gatekeeper), the connection's state machine, the
+        // channel handler and upstream leg that carry them out, upstream pools, metrics recorded.
         .target(
             name: "GatehouseProxy",
             dependencies: [
@@ -125,10 +128,44 @@ let package = Package(
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "OTel", package: "swift-otel"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The server around the data plane: the gateway service (listeners, TLS, drain, reload),
+        // the admin listener, the metrics backend, SIGHUP.
+        .target(
+            name: "GatehouseServer",
+            dependencies: [
+                "GatehouseCore", "GatehouseIdentity", "GatehouseChecks", "GatehouseConfig", "GatehouseStore", "GatehouseHTTP1",
+                "GatehouseProxy",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // For tests and demos: the demo upstream (also `gatehouse demo-upstream` and the embedded
+        // defaults' upstream), a gateway served in the test's own process, stub checks.
+        .target(
+            name: "GatehouseTesting",
+            dependencies: [
+                "GatehouseCore", "GatehouseConfig", "GatehouseHTTP1", "GatehouseProxy", "GatehouseServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -151,7 +188,7 @@ let package = Package(
             name: "gatehouse",
             dependencies: [
                 "GatehouseCore", "GatehouseIdentity", "GatehouseChecks", "GatehouseWAF", "GatehouseConfig",
-                "GatehouseStore", "GatehouseProxy", "GatehouseDoctor",
+                "GatehouseStore", "GatehouseProxy", "GatehouseServer", "GatehouseTesting", "GatehouseDoctor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -193,7 +230,7 @@ let package = Package(
             // parser the gateway's codec is compared with. GatehouseStore: the call log they write.
             dependencies: [
                 "GatehouseProxy", "GatehouseHTTP1", "GatehouseCore", "GatehouseConfig", "GatehouseIdentity", "GatehouseChecks",
-                "GatehouseStore", .product(name: "Logging", package: "swift-log"),
+                "GatehouseStore", "GatehouseServer", .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
@@ -210,7 +247,7 @@ let package = Package(
         .target(
             name: "GatehouseTestSupport",
             dependencies: [
-                "GatehouseCore", "GatehouseProxy",
+                "GatehouseCore", "GatehouseProxy", "GatehouseServer", "GatehouseTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -230,7 +267,7 @@ let package = Package(
             name: "GatehouseAdversarialTests",
             dependencies: [
                 "GatehouseTestSupport", "GatehouseCore", "GatehouseIdentity", "GatehouseChecks", "GatehouseConfig", "GatehouseProxy",
-                "GatehouseStore",
+                "GatehouseServer", "GatehouseTesting", "GatehouseStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -249,7 +286,7 @@ let package = Package(
             name: "GatehouseIntegrationTests",
             dependencies: [
                 "GatehouseTestSupport",
-                "GatehouseCore", "GatehouseProxy", "GatehouseConfig", "GatehouseStore",
+                "GatehouseCore", "GatehouseProxy", "GatehouseServer", "GatehouseTesting", "GatehouseConfig", "GatehouseStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

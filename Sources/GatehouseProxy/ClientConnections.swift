@@ -12,7 +12,7 @@ import NIOCore
 /// The time limits are enforced by one sweep per event loop (every `sweepInterval`), not by a timer
 /// per connection: a request then schedules and cancels nothing for them, and a timeout fires at
 /// most one interval late.
-final class ClientConnections: @unchecked Sendable {
+package final class ClientConnections: @unchecked Sendable {
     // @unchecked: `loops`, `open` and `refused` are guarded by `lock`; each LoopConnections is then
     // used only on its own event loop.
     private let lock = NIOLock()
@@ -21,9 +21,9 @@ final class ClientConnections: @unchecked Sendable {
     private var refusedCount = 0
     private var lastRefusalWarning: UInt64 = 0
     private var buffered = 0
-    static let sweepInterval = TimeAmount.milliseconds(250)
+    package static let sweepInterval = TimeAmount.milliseconds(250)
 
-    func loop(for eventLoop: any EventLoop) -> LoopConnections {
+    package func loop(for eventLoop: any EventLoop) -> LoopConnections {
         lock.withLock {
             let id = ObjectIdentifier(eventLoop)
             if let l = loops[id] { return l }
@@ -33,17 +33,17 @@ final class ClientConnections: @unchecked Sendable {
         }
     }
 
-    func all() -> [LoopConnections] { lock.withLock { Array(loops.values) } }
+    package func all() -> [LoopConnections] { lock.withLock { Array(loops.values) } }
 
     /// Counts a new connection; returns the number now open (this one included).
-    func opened() -> Int {
+    package func opened() -> Int {
         lock.withLock {
             open += 1; return open
         }
     }
-    func closed() { lock.withLock { open -= 1 } }
-    func refused() { lock.withLock { refusedCount += 1 } }
-    var openCount: Int { lock.withLock { open } }
+    package func closed() { lock.withLock { open -= 1 } }
+    package func refused() { lock.withLock { refusedCount += 1 } }
+    package var openCount: Int { lock.withLock { open } }
 
     /// Takes `n` bytes of the process-wide budget for buffered request bodies; false when it would
     /// pass `limit` (the caller answers 503 instead of buffering).
@@ -70,10 +70,10 @@ final class ClientConnections: @unchecked Sendable {
         releaseBuffered(ex.reservedBytes)
         ex.reservedBytes = 0
     }
-    var bufferedBytes: Int { lock.withLock { buffered } }
+    package var bufferedBytes: Int { lock.withLock { buffered } }
 
     /// At most one refusal warning every 10 s.
-    func shouldWarnRefusal() -> Bool {
+    package func shouldWarnRefusal() -> Bool {
         let now = NIODeadline.now().uptimeNanoseconds
         return lock.withLock {
             guard lastRefusalWarning == 0 || now &- lastRefusalWarning > 10_000_000_000 else { return false }
@@ -81,11 +81,11 @@ final class ClientConnections: @unchecked Sendable {
             return true
         }
     }
-    var refusedTotal: Int { lock.withLock { refusedCount } }
+    package var refusedTotal: Int { lock.withLock { refusedCount } }
 
     /// The default connection cap: half the descriptors the process may open (each proxied client
     /// connection can hold an upstream connection too), less a reserve for the store and listeners.
-    static func defaultMaxConnections() -> Int {
+    package static func defaultMaxConnections() -> Int {
         var lim = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim) == 0 else { return 4096 }
         let soft = Int(min(lim.rlim_cur, 1 << 20))
@@ -94,7 +94,7 @@ final class ClientConnections: @unchecked Sendable {
 
     /// Raises the soft descriptor limit to the hard one (at most 1,048,576), as servers commonly do
     /// at start: systemd's default soft limit of 1,024 is far below what a proxy needs.
-    static func raiseDescriptorLimit() {
+    package static func raiseDescriptorLimit() {
         var lim = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim) == 0 else { return }
         let want = min(lim.rlim_max, 1 << 20)
@@ -105,9 +105,9 @@ final class ClientConnections: @unchecked Sendable {
 }
 
 /// The client connections of one event loop. Used only on that loop.
-final class LoopConnections: @unchecked Sendable {
+package final class LoopConnections: @unchecked Sendable {
     // @unchecked: touched only on `eventLoop` (handlers register, sweep and unregister there).
-    let eventLoop: any EventLoop
+    package let eventLoop: any EventLoop
     private var handlers: [ObjectIdentifier: GatewayHandler] = [:]
     private var sweep: RepeatedTask?
     private var stopped = false
@@ -144,7 +144,7 @@ final class LoopConnections: @unchecked Sendable {
     /// waited longest for a request head (idle keep-alive, or a head still arriving); one that is
     /// only draining the body of a request already answered; the one whose request body has been
     /// arriving longest (at least a second). Returns whether one was closed.
-    func evictLongestWaiting(now: UInt64 = NIODeadline.now().uptimeNanoseconds) -> Bool {
+    package func evictLongestWaiting(now: UInt64 = NIODeadline.now().uptimeNanoseconds) -> Bool {
         var best: (handler: GatewayHandler, rank: Int, since: UInt64)?
         for h in handlers.values {
             guard let (rank, since) = h.evictionRank(now: now) else { continue }
@@ -158,12 +158,12 @@ final class LoopConnections: @unchecked Sendable {
 
     /// At the shutdown deadline: every request still running is answered (503) or cut, logged, and
     /// its connection closed. Idle connections close.
-    func closeAll() {
+    package func closeAll() {
         for h in Array(handlers.values) { h.shutdownNow() }
     }
 
     /// No more sweeps (before the event loop stops).
-    func stop() {
+    package func stop() {
         stopped = true
         sweep?.cancel()
         sweep = nil

@@ -1,3 +1,4 @@
+import GatehouseChecks
 import GatehouseConfig
 import GatehouseCore
 import GatehouseHTTP1
@@ -7,19 +8,27 @@ import NIOConcurrencyHelpers
 import NIOCore
 import Tracing
 
-/// Shared, thread-safe services every connection handler uses.
-final class GatewayServices: Sendable {
-    let runtime: NIOLockedValueBox<RuntimeState>
-    let pools: LoopPools
-    let callLog: CallLogWriter
-    let logger: Logger
-    let metrics = GatewayMetrics()
-    /// Request tracing; nil (the default) creates no spans.
-    let tracing: GatewayTracing?
-    /// Open client connections per event loop (cap, time limits, shutdown).
-    let connections = ClientConnections()
+/// The verified (or refused, with why) client certificate of one TLS connection. Written on the
+/// connection's loop when the handshake's verification finishes, read by the HTTP handler there.
+package final class PeerIdentityBox: @unchecked Sendable {
+    // @unchecked: touched only on the channel's event loop.
+    package var value: PeerIdentity?
+    package init() {}
+}
 
-    init(runtime: RuntimeState, callLog: CallLogWriter, logger: Logger, tracing: GatewayTracing? = nil) {
+/// Shared, thread-safe services every connection handler uses.
+package final class GatewayServices: Sendable {
+    package let runtime: NIOLockedValueBox<RuntimeState>
+    package let pools: LoopPools
+    package let callLog: CallLogWriter
+    package let logger: Logger
+    package let metrics = GatewayMetrics()
+    /// Request tracing; nil (the default) creates no spans.
+    package let tracing: GatewayTracing?
+    /// Open client connections per event loop (cap, time limits, shutdown).
+    package let connections = ClientConnections()
+
+    package init(runtime: RuntimeState, callLog: CallLogWriter, logger: Logger, tracing: GatewayTracing? = nil) {
         self.runtime = NIOLockedValueBox(runtime)
         self.tracing = tracing
         self.pools = LoopPools()
@@ -27,7 +36,7 @@ final class GatewayServices: Sendable {
         self.logger = logger
     }
 
-    var current: RuntimeState { runtime.withLockedValue { $0 } }
+    package var current: RuntimeState { runtime.withLockedValue { $0 } }
 }
 
 /// One request's record and resources, from head to log record: what the call log, the metrics

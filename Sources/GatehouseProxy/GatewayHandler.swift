@@ -9,9 +9,9 @@ import Tracing
 /// with each, feeds `ExchangeStateMachine` the events (a head, a body piece, the upstream's
 /// answer, a timer) and carries out the actions both return: socket work only. Where a request
 /// is decided: `Gatekeeper`; when a connection waits, times out or closes: `ExchangeStateMachine`.
-final class GatewayHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+package final class GatewayHandler: ChannelInboundHandler {
+    package typealias InboundIn = ByteBuffer
+    package typealias OutboundOut = ByteBuffer
     typealias Machine = ExchangeStateMachine
 
     let services: GatewayServices
@@ -41,7 +41,7 @@ final class GatewayHandler: ChannelInboundHandler {
     static let noBytes = ByteBufferAllocator().buffer(capacity: 0)
     static let lingerTime = TimeAmount.nanoseconds(Int64(ClientDeadlines.lingerNanos))
 
-    init(services: GatewayServices, isTLS: Bool = false, peerIdentity: PeerIdentityBox? = nil) {
+    package init(services: GatewayServices, isTLS: Bool = false, peerIdentity: PeerIdentityBox? = nil) {
         self.services = services
         self.isTLS = isTLS
         self.peerIdentity = peerIdentity
@@ -49,7 +49,7 @@ final class GatewayHandler: ChannelInboundHandler {
 
     private var now: UInt64 { NIODeadline.now().uptimeNanoseconds }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    package func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         upstream = UpstreamLeg(client: self, pool: services.pools.pool(for: context.eventLoop))
         requestCounts = services.metrics.requestCounts(for: context.eventLoop)
@@ -61,7 +61,7 @@ final class GatewayHandler: ChannelInboundHandler {
         self.registry = registry
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    package func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
         registry?.remove(self)
@@ -71,7 +71,7 @@ final class GatewayHandler: ChannelInboundHandler {
 
     // MARK: Reading
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         // The loop's coarse clock (set by each sweep): the client limits have the sweep's resolution
         // anyway, and a clock reading per read is measurable on the hot path.
         guard machine.bytesArrived(now: registry?.now ?? now) else { return }
@@ -122,18 +122,18 @@ final class GatewayHandler: ChannelInboundHandler {
         }
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         // Graceful shutdown: idle connections close now, busy ones after their current response.
         guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
         run(machine.quiesce())
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
+    package func channelReadComplete(context: ChannelHandlerContext) {
         if machine.phase == .forwarding, let up = exchange?.upstream { up.channel?.flush() }
         context.fireChannelReadComplete()
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
+    package func channelWritabilityChanged(context: ChannelHandlerContext) {
         let writable = context.channel.isWritable
         let resume = machine.clientWritabilityChanged(writable, now: now)
         exchange?.upstream?.setAutoRead(writable)
@@ -142,12 +142,12 @@ final class GatewayHandler: ChannelInboundHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         run(machine.clientClosed())
         context.fireChannelInactive()
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    package func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
     }
 

@@ -4,19 +4,15 @@ import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-// Only these two: Prometheus has a `Counter` and a `Gauge` of its own, and the gateway records through
-// swift-metrics' ones.
-import class Prometheus.PrometheusCollectorRegistry
-import struct Prometheus.PrometheusMetricsFactory
 
-/// The data plane's metrics, recorded through swift-metrics into the process's Prometheus registry
-/// (``GatewayMetrics/bootstrap()``), which `/metrics` on the admin listener renders.
+/// The data plane's metrics, recorded through swift-metrics: the server bootstraps the backend
+/// (a Prometheus registry, `MetricsExposition` in GatehouseServer) that `/metrics` renders.
 ///
 /// Label values are route names, statuses, check ids, reason codes and the check mode — never
 /// request data. Each labelled `Counter` and `Timer` is created once per event loop and kept in that
 /// loop's ``RequestCounts`` cache, so a request costs dictionary look-ups (mostly one comparison)
 /// and the metrics' own updates, and no lock shared between loops beyond them.
-final class GatewayMetrics: Sendable {
+package final class GatewayMetrics: Sendable {
     /// What the data plane reports for each request it answered (`GatewayHandler.log`).
     struct RequestSample {
         var route: String?
@@ -49,7 +45,7 @@ final class GatewayMetrics: Sendable {
 
     /// Histogram buckets for the three durations: from half a millisecond (a denial answered from
     /// memory) to the 10 s beyond which upstream timeouts usually cut in.
-    static let durationBuckets: [Duration] = [
+    package static let durationBuckets: [Duration] = [
         .microseconds(500), .milliseconds(1), .microseconds(2500), .milliseconds(5), .milliseconds(10),
         .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
         .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
@@ -62,22 +58,6 @@ final class GatewayMetrics: Sendable {
         .upstreamUnavailable, .upstreamTimeout, .requestTimeout, .gatewayBusy, .gatewayShuttingDown,
     ]
 
-    /// The process's registry; the first use bootstraps `MetricsSystem` with a Prometheus factory
-    /// over it (swift-metrics allows one bootstrap per process, and tests start several gateways
-    /// in one process).
-    private static let processRegistry: PrometheusCollectorRegistry = {
-        let registry = PrometheusCollectorRegistry()
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.defaultDurationHistogramBuckets = durationBuckets
-        MetricsSystem.bootstrap(factory)
-        return registry
-    }()
-
-    /// Bootstraps swift-metrics once per process and returns the registry `/metrics` renders.
-    /// Metrics created before the first call go nowhere, so the gateway calls it before it builds
-    /// anything that creates one (the call-log writer, rate-limit checks).
-    static func bootstrap() -> PrometheusCollectorRegistry { processRegistry }
-
     /// Each event loop's cache; a loop is one thread, so a thread-specific value is a per-loop one
     /// that `countShadowDenial` finds without being handed the loop.
     private let perLoop = ThreadSpecificVariable<RequestCounts>()
@@ -85,10 +65,7 @@ final class GatewayMetrics: Sendable {
     /// What was read at scrape time and is set into the gauges and counters below.
     private let scraped = NIOLockedValueBox(ScrapeState())
 
-    init() {
-        // The gauges below, and every metric the shards create, need the bootstrapped factory.
-        _ = GatewayMetrics.bootstrap()
-    }
+    package init() {}
 
     /// The counters of the calling event loop (looked up once per connection, on its loop).
     func requestCounts(for loop: any EventLoop) -> RequestCounts {
@@ -111,12 +88,21 @@ final class GatewayMetrics: Sendable {
     }
 
     /// What the gateway reads at scrape time for the gauges and the refused-connections counter.
-    struct Snapshot {
-        var connectionsOpen: Int
-        var connectionsRefused: Int
-        var callLogQueueRecords: Int
-        var callLogQueueBytes: Int
-        var configGeneration: Int
+    package struct Snapshot {
+        package var connectionsOpen: Int
+        package var connectionsRefused: Int
+        package var callLogQueueRecords: Int
+        package var callLogQueueBytes: Int
+        package var configGeneration: Int
+
+        package init(connectionsOpen: Int, connectionsRefused: Int, callLogQueueRecords: Int, callLogQueueBytes: Int, configGeneration: Int)
+        {
+            self.connectionsOpen = connectionsOpen
+            self.connectionsRefused = connectionsRefused
+            self.callLogQueueRecords = callLogQueueRecords
+            self.callLogQueueBytes = callLogQueueBytes
+            self.configGeneration = configGeneration
+        }
     }
 
     private struct ScrapeState {
@@ -132,9 +118,9 @@ final class GatewayMetrics: Sendable {
         let configGeneration = Gauge(label: Name.configGeneration)
     }
 
-    /// Sets the values read at scrape time, then renders every metric of `registry` in Prometheus
-    /// text format (version 0.0.4).
-    func exposition(_ now: Snapshot, registry: PrometheusCollectorRegistry) -> [UInt8] {
+    /// Sets the values read at scrape time into their gauges and counters (before the backend
+    /// renders them).
+    package func scrape(_ now: Snapshot) {
         scraped.withLockedValue { state in
             let g = state.gauges ?? Gauges()
             state.gauges = g
@@ -149,10 +135,6 @@ final class GatewayMetrics: Sendable {
             }
             state.refusedReported = max(state.refusedReported, now.connectionsRefused)
         }
-        var out: [UInt8] = []
-        out.reserveCapacity(16 << 10)
-        registry.emit(into: &out)
-        return out
     }
 
     /// One event loop's cache of labelled metrics. Only that loop's thread touches it, so it takes

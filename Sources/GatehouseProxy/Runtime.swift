@@ -13,15 +13,15 @@ import Synchronization
 #endif
 
 /// What a request needs from the running gateway; replaced whole on reload.
-final class RuntimeState: Sendable {
-    let config: GatewayConfig
-    let renderer: ProblemRenderer
-    let generation: Int
+package final class RuntimeState: Sendable {
+    package let config: GatewayConfig
+    package let renderer: ProblemRenderer
+    package let generation: Int
     /// With tracing on, what an untrusted peer's request loses: the `untrusted_headers` and the
     /// trace-context fields, which the gateway writes itself (derived here, once per configuration).
     let untrustedAndTraceFields: HeaderNameSet
 
-    init(config: GatewayConfig, generation: Int) {
+    package init(config: GatewayConfig, generation: Int) {
         self.config = config
         self.untrustedAndTraceFields = HeaderNameSet(config.untrustedHeaders.names.union(TraceFields.names.names))
         self.renderer = ProblemRenderer(typeBase: config.problemTypeBase)
@@ -36,7 +36,7 @@ struct NIOMicroClock: MicroClock {
 
 /// Seconds since 1970 from the real-time clock.
 @inline(__always)
-func wallClock() -> Double {
+package func wallClock() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9

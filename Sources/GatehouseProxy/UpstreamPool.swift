@@ -289,12 +289,12 @@ final class UpstreamConnection: ChannelInboundHandler {
 /// of the next request's; among settled connections the latest is reused, so the others can age
 /// out (an upstream's keep-alive timeout closes them while idle, not as they are reused). Cost: a
 /// clock reading when a target has more than one idle connection, and a binary search.
-final class LoopPool {
+package final class LoopPool {
     /// How long a connection that became idle is left alone while another can serve: a late body
     /// or a second answer from a sloppy upstream usually follows within milliseconds.
     static let settleNanos: UInt64 = 100_000_000
 
-    let eventLoop: any EventLoop
+    package let eventLoop: any EventLoop
     /// A target's idle connections, changed in place (the dictionary is not rewritten per request).
     private final class IdleList {
         var conns: [UpstreamConnection] = []
@@ -403,7 +403,7 @@ final class LoopPool {
         list(for: conn.target, create: false)?.conns.removeAll { $0 === conn }
     }
 
-    func closeAll() {
+    package func closeAll() {
         for (_, list) in idle { for c in list.conns { c.close() } }
         idle.removeAll()
         recentTarget = nil
@@ -412,7 +412,7 @@ final class LoopPool {
 }
 
 /// One `LoopPool` per event loop.
-final class LoopPools: @unchecked Sendable {
+package final class LoopPools: @unchecked Sendable {
     // @unchecked: `pools` is guarded by `lock`; each LoopPool is then used only on its own loop.
     private let lock = NIOLock()
     private var pools: [ObjectIdentifier: LoopPool] = [:]
@@ -427,5 +427,5 @@ final class LoopPools: @unchecked Sendable {
         }
     }
 
-    func all() -> [LoopPool] { lock.withLock { Array(pools.values) } }
+    package func all() -> [LoopPool] { lock.withLock { Array(pools.values) } }
 }

@@ -3,6 +3,7 @@ import GatehouseCore
 import ArgumentParser
 import GatehouseConfig
 import GatehouseProxy
+import GatehouseServer
 
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

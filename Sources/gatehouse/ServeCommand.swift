@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import GatehouseConfig
 import GatehouseProxy
+import GatehouseServer
+import GatehouseTesting
 import GatehouseStore
 import Logging
 import NIOCore

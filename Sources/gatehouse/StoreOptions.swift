@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import GatehouseConfig
 import GatehouseProxy
+import GatehouseServer
 import GatehouseStore
 
 /// Where operator commands find the store: `--store PATH`, else the store named by `--config FILE`,

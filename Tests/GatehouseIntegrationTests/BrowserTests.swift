@@ -2,6 +2,8 @@ import GatehouseTestSupport
 import Foundation
 import GatehouseProxy
 import Testing
+import GatehouseServer
+import GatehouseTesting
 
 /// Whether Tests/browser/browser_test.py can run here: python3 with selenium, chromium, chromedriver.
 enum BrowserPrerequisites {

@@ -3,6 +3,8 @@ import GatehouseProxy
 import GatehouseTestSupport
 import NIOHTTP1
 import Testing
+import GatehouseServer
+import GatehouseTesting
 
 /// Extreme durations: a timeout the gateway cannot honour is refused by `check` (exit 2, with its
 /// position and the range expected), and an enormous `--grace` does not stop a clean shutdown.

@@ -7,6 +7,8 @@ import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
 import Testing
+import GatehouseServer
+import GatehouseTesting
 
 /// The gateway and its companion services in one `ServiceGroup`, in process, ordered as `serve`
 /// orders them: a graceful shutdown lets the request in flight finish, and the call log, which

@@ -5,6 +5,8 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import Testing
+import GatehouseServer
+import GatehouseTesting
 
 /// Configuration shared by most tests; `UP` is replaced by the upstream's port.
 let baseYAML = """
@@ -70,7 +72,7 @@ func closedPort() throws -> Int {
 
 /// A running gateway with upstream, a consumer and a key.
 final class Fixture {
-    let upstream: GatehouseProxy.DemoUpstream
+    let upstream: GatehouseTesting.DemoUpstream
     let gateway: GatewayProcess
     let key: String
     let keyID: String

@@ -4,6 +4,8 @@ import GatehouseProxy
 import NIOCore
 import NIOPosix
 import Testing
+import GatehouseServer
+import GatehouseTesting
 
 /// The gateway's HTTP/1 handling seen from the wire: body framing both ways, HEAD, 100-continue,
 /// HTTP/1.0 clients, and requests refused because they could be read two ways.

@@ -6,6 +6,8 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 import Testing
+import GatehouseServer
+import GatehouseTesting
 
 /// Mints an RS256 key set and tokens with PyJWT; nil (skip, or failure under CI=true) without it.
 func mintTokens() throws -> [String: Any]? {

@@ -3,6 +3,8 @@ import GatehouseProxy
 import GatehouseTestSupport
 import NIOHTTP1
 import Testing
+import GatehouseServer
+import GatehouseTesting
 
 /// A gateway with an admin listener: one route open, one behind an API key, one with a shadow-mode
 /// IP check, one rate-limited. `UP` is replaced by the upstream's port.

@@ -5,6 +5,8 @@ import GatehouseProxy
 import NIOCore
 import NIOHTTP1
 import Testing
+import GatehouseServer
+import GatehouseTesting
 
 /// Routes and policies for rate limits, quotas, bans, CORS and CSRF; `UP` is the upstream's port.
 let trafficYAML = """
@@ -77,7 +79,7 @@ let trafficYAML = """
 
 /// A gateway with `trafficYAML` in front of an echoing upstream.
 final class TrafficFixture {
-    let upstream: GatehouseProxy.DemoUpstream
+    let upstream: GatehouseTesting.DemoUpstream
     let gateway: GatewayProcess
 
     init() async throws {

@@ -5,6 +5,8 @@ import GatehouseProxy
 import NIOCore
 import NIOHTTP1
 import Testing
+import GatehouseServer
+import GatehouseTesting
 
 /// The WAF through the live gateway: blocks explained, excerpts only where the route allows,
 /// detect mode logging without blocking.

@@ -1,7 +1,9 @@
 import GatehouseCore
 import NIOCore
 import NIOEmbedded
+import GatehouseServer
 import Testing
+
 @testable import GatehouseProxy
 
 /// The per-loop metrics cache, recorded into the process's registry and read back from its
@@ -16,6 +18,8 @@ import Testing
     }
 
     @Test func eachKindOfAnswerIsCountedInItsOwnSeries() throws {
+        // The backend first: metrics created before it go nowhere.
+        _ = MetricsExposition.bootstrap()
         let metrics = GatewayMetrics()
         let loop = EmbeddedEventLoop()
         let counts = metrics.requestCounts(for: loop)
@@ -34,9 +38,9 @@ import Testing
         loop.run()
 
         let text = String(
-            decoding: metrics.exposition(
-                .init(connectionsOpen: 3, connectionsRefused: 0, callLogQueueRecords: 0, callLogQueueBytes: 0, configGeneration: 1),
-                registry: GatewayMetrics.bootstrap()), as: UTF8.self)
+            decoding: MetricsExposition.render(
+                metrics, .init(connectionsOpen: 3, connectionsRefused: 0, callLogQueueRecords: 0, callLogQueueBytes: 0, configGeneration: 1)
+            ), as: UTF8.self)
         let lines = Set(text.split(separator: "\n").map(String.init))
         #expect(lines.contains(#"gatehouse_requests_total{route="m-orders",status="200",reason=""} 3"#))
         #expect(lines.contains(#"gatehouse_requests_total{route="m-orders",status="401",reason="missing_credentials"} 2"#))

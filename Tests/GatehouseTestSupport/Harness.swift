@@ -1,6 +1,8 @@
 import AsyncHTTPClient
 import Foundation
 import GatehouseProxy
+import GatehouseServer
+import GatehouseTesting
 import NIOCore
 import NIOHTTP1
 import Testing

@@ -10,7 +10,7 @@ import NIOCore
 import NIOExtras
 import NIOHTTP1
 import NIOPosix
-import class Prometheus.PrometheusCollectorRegistry
+import GatehouseProxy
 import ServiceLifecycle
 
 /// The running gateway: listener, configuration, store, call log.
@@ -51,9 +51,6 @@ public final class Gateway: Service, Sendable {
     let serverChannel: NIOLockedValueBox<(any Channel)?>
     let adminChannel = NIOLockedValueBox<(any Channel)?>(nil)
     let logger: Logger
-    /// Where every metric of this process is kept (swift-metrics is bootstrapped over it once per
-    /// process); `/metrics` renders it.
-    let registry: PrometheusCollectorRegistry
     /// Request tracing, when the configuration has `tracing:`: a service to run before the gateway
     /// (see ``GatewayTracing``). Read once, at start; a reload does not change it.
     public let tracing: GatewayTracing?
@@ -69,7 +66,7 @@ public final class Gateway: Service, Sendable {
         self.onServerRunning = onServerRunning
         self.logger = logger
         // Before anything creates a metric: the call-log writer and rate-limit checks do.
-        registry = GatewayMetrics.bootstrap()
+        _ = MetricsExposition.bootstrap()
         // The configuration is read once: its checks get the directory, which is given the store the
         // same configuration names right after.
         directory = StoreDirectory(logger: logger)
@@ -199,13 +196,12 @@ public final class Gateway: Service, Sendable {
         serverChannel.withLockedValue { $0 = channel }
         if let admin = config.admin {
             let services = self.services
-            let registry = self.registry
             let adminCh = try await ServerBootstrap(group: group)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                        try channel.pipeline.syncOperations.addHandler(AdminHandler { path in Gateway.admin(path, services, registry) })
+                        try channel.pipeline.syncOperations.addHandler(AdminHandler { path in Gateway.admin(path, services) })
                     }
                 }
                 .bind(host: admin.host, port: admin.port).get()
@@ -223,16 +219,16 @@ public final class Gateway: Service, Sendable {
     /// The admin listener's bound address, if any.
     public var adminAddress: SocketAddress? { adminChannel.withLockedValue { $0?.localAddress } }
 
-    static func admin(_ path: String, _ services: GatewayServices, _ registry: PrometheusCollectorRegistry) -> (Int, String, String) {
+    static func admin(_ path: String, _ services: GatewayServices) -> (Int, String, String) {
         let state = services.current
         switch path {
         case "/metrics":
             let queued = services.callLog.queued
-            let text = services.metrics.exposition(
+            let text = MetricsExposition.render(
+                services.metrics,
                 GatewayMetrics.Snapshot(
                     connectionsOpen: services.connections.openCount, connectionsRefused: services.connections.refusedTotal,
-                    callLogQueueRecords: queued.records, callLogQueueBytes: queued.bytes, configGeneration: state.generation),
-                registry: registry)
+                    callLogQueueRecords: queued.records, callLogQueueBytes: queued.bytes, configGeneration: state.generation))
             return (200, "text/plain; version=0.0.4; charset=utf-8", String(decoding: text, as: UTF8.self))
         case "/healthz":
             return (200, "text/plain", "ok\n")

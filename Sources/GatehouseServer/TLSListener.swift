@@ -5,13 +5,7 @@ import GatehouseCore
 import GatehouseHTTP1
 import NIOCore
 import NIOSSL
-
-/// The verified (or refused, with why) client certificate of one TLS connection. Written on the
-/// connection's loop when the handshake's verification finishes, read by the HTTP handler there.
-final class PeerIdentityBox: @unchecked Sendable {
-    // @unchecked: touched only on the channel's event loop.
-    var value: PeerIdentity?
-}
+import GatehouseProxy
 
 /// Builds the TLS server side from the `tls:` settings.
 ///

@@ -6,18 +6,18 @@ import UnixSignals
 /// The signal is trapped when the value is made (`init` waits for the handler's registration), so
 /// a SIGHUP that arrives before the group runs this service is queued, never left to the default
 /// action (which ends the process).
-struct HangupService: Service, CustomStringConvertible {
+public struct HangupService: Service, CustomStringConvertible {
     let signals: UnixSignalsSequence
     let onHangup: @Sendable () async -> Void
 
-    init(onHangup: @escaping @Sendable () async -> Void) async {
+    public init(onHangup: @escaping @Sendable () async -> Void) async {
         signals = await UnixSignalsSequence(trapping: .sighup)
         self.onHangup = onHangup
     }
 
-    var description: String { "HangupService" }
+    public var description: String { "HangupService" }
 
-    func run() async throws {
+    public func run() async throws {
         for await _ in signals.cancelOnGracefulShutdown() {
             await onHangup()
         }
