@@ -160,7 +160,8 @@ let package = Package(
         .target(
             name: "GatehouseTesting",
             dependencies: [
-                "GatehouseCore", "GatehouseConfig", "GatehouseHTTP1", "GatehouseProxy", "GatehouseServer",
+                "GatehouseCore", "GatehouseChecks", "GatehouseConfig", "GatehouseHTTP1", "GatehouseStore", "GatehouseProxy",
+                "GatehouseServer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -249,6 +250,7 @@ let package = Package(
             dependencies: [
                 "GatehouseCore", "GatehouseProxy", "GatehouseServer", "GatehouseTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

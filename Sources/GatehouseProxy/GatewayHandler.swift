@@ -338,29 +338,30 @@ package final class GatewayHandler: ChannelInboundHandler {
         endResponse(ex, machine.localResponseWritten(now: now), last: buf)
     }
 
-    /// Writes the response's last bytes and ends the exchange as the machine says.
+    /// Writes the response's last bytes and ends the exchange as the machine says. The exchange
+    /// is logged before the bytes leave: a client that has its answer finds the record queued.
     func endResponse(_ ex: Exchange, _ end: Machine.ResponseEnd, last: ByteBuffer?) {
         guard let context else { return }
         switch end {
         case .keepOpen(let finishNow):
             if let last { context.write(wrapOutboundOut(last), promise: nil) }
-            context.flush()
             // Answered before the request body ended (a denial): reading drains it; its end finishes.
             if finishNow { finish(ex, closeAfter: false) }
+            context.flush()
         case .closeWhenWritten:
-            context.writeAndFlush(wrapOutboundOut(last ?? Self.noBytes)).whenComplete { _ in context.close(promise: nil) }
             finish(ex, closeAfter: false)
+            context.writeAndFlush(wrapOutboundOut(last ?? Self.noBytes)).whenComplete { _ in context.close(promise: nil) }
         case .linger(let resumeReading):
             // Lingering close: the client is still sending its body. Closing now, with its bytes
             // unread, would reset the connection and could destroy the answer before the client
             // reads it; so the gateway stops writing, reads and discards for a moment, then closes.
             if resumeReading { _ = context.channel.setOption(ChannelOptions.autoRead, value: true) }
+            finish(ex, closeAfter: false)
             let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(last ?? Self.noBytes)).whenComplete { _ in
                 channel.close(mode: .output, promise: nil)
                 channel.eventLoop.scheduleTask(in: Self.lingerTime) { channel.close(promise: nil) }
             }
-            finish(ex, closeAfter: false)
         }
     }
 

@@ -44,7 +44,7 @@ public final class Gateway: Service, Sendable {
     public let jwksRefresher = JWKSRefresher()
     let services: GatewayServices
     let group: MultiThreadedEventLoopGroup
-    let store: SQLiteStore
+    package let store: SQLiteStore
     let directory: StoreDirectory
     /// Released before the event loops stop: its deinit touches its loop.
     let quiesce: NIOLockedValueBox<ServerQuiescingHelper?>

@@ -38,6 +38,13 @@ public final class CallLogWriter: Service, @unchecked Sendable {
     private var writtenTotal = 0
     /// Waiting in `closeAndWait()` for the writer thread to end.
     private var finishWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Records accepted by `submit`, and those written or lost since (settled): `flush()` waits
+    /// for the second to reach what the first was when it was called.
+    private var acceptedTotal = 0
+    private var settledTotal = 0
+    private var flushWaiters: [(upTo: Int, waiter: CheckedContinuation<Void, Never>)] = []
+    /// A `flush()` waits: the writer takes the queue now instead of at its next interval.
+    private var flushRequested = false
 
     let store: SQLiteStore
     let capacity: Int
@@ -99,6 +106,7 @@ public final class CallLogWriter: Service, @unchecked Sendable {
         }
         queue.append(record)
         queueBytes += bytes
+        acceptedTotal += 1
         // Wake the writer only for a full batch; otherwise it wakes on its own every `flushInterval`,
         // so a busy gateway writes a few large transactions a second instead of one per record.
         if queue.count == batchSize { cond.signal() }
@@ -122,6 +130,34 @@ public final class CallLogWriter: Service, @unchecked Sendable {
         cond.broadcast()  // wake the writer now rather than at its next interval
         while !finished { cond.wait() }
         cond.unlock()
+    }
+
+    /// Suspends until every record submitted before the call has been written (or counted as
+    /// lost): the writer takes the queue at once rather than at its next interval. For readers of
+    /// the store that must see a record the gateway has just answered (tests, `explain` right
+    /// after a request), without polling.
+    public func flush() async {
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            cond.lock()
+            if settledTotal >= acceptedTotal || finished {
+                cond.unlock()
+                waiter.resume()
+                return
+            }
+            flushWaiters.append((acceptedTotal, waiter))
+            flushRequested = true
+            cond.broadcast()
+            cond.unlock()
+        }
+    }
+
+    private func resumeFlushWaiters() {
+        cond.lock()
+        guard !flushWaiters.isEmpty else { return cond.unlock() }
+        let ready = flushWaiters.filter { $0.upTo <= settledTotal }
+        flushWaiters.removeAll { $0.upTo <= settledTotal }
+        cond.unlock()
+        for f in ready { f.waiter.resume() }
     }
 
     /// `close()` for a task: suspends, without holding a thread, until the writer thread has
@@ -163,9 +199,10 @@ public final class CallLogWriter: Service, @unchecked Sendable {
         taking.reserveCapacity(min(capacity, 4096))
         while true {
             cond.lock()
-            if queue.count < batchSize && !closing {
+            if queue.count < batchSize && !closing && !flushRequested {
                 _ = cond.wait(until: Date(timeIntervalSinceNow: flushInterval))
             }
+            flushRequested = false
             swap(&queue, &taking)
             taken = taking.count
             takenBytes = queueBytes
@@ -187,6 +224,7 @@ public final class CallLogWriter: Service, @unchecked Sendable {
                 taking.removeAll(keepingCapacity: true)
                 cond.lock(); taken = 0; takenBytes = 0; cond.unlock()
             }
+            resumeFlushWaiters()
             let now = Date().timeIntervalSince1970
             if droppedNow > 0, now - lastReport >= 5 || done {
                 cond.lock(); droppedSinceReport -= droppedNow; let total = droppedTotal; cond.unlock()
@@ -232,8 +270,11 @@ public final class CallLogWriter: Service, @unchecked Sendable {
         cond.broadcast()
         let waiters = finishWaiters
         finishWaiters = []
+        let flushing = flushWaiters
+        flushWaiters = []
         cond.unlock()
         for waiter in waiters { waiter.resume() }
+        for f in flushing { f.waiter.resume() }
     }
 
     private func write(_ records: inout [CallRecord], _ batch: Range<Int>) {
@@ -247,12 +288,12 @@ public final class CallLogWriter: Service, @unchecked Sendable {
                 if renamed.count > 8 {
                     logger.warning("call log: \(renamed.count - 8) more repeated request ids stored with a suffix in this batch")
                 }
-                cond.lock(); writtenTotal += batch.count; cond.unlock()
+                cond.lock(); writtenTotal += batch.count; settledTotal += batch.count; cond.unlock()
                 writtenCounter.increment(by: batch.count)
                 return
             } catch {
                 if attempt == 2 {
-                    cond.lock(); droppedTotal += batch.count; droppedSinceReport += batch.count; cond.unlock()
+                    cond.lock(); droppedTotal += batch.count; droppedSinceReport += batch.count; settledTotal += batch.count; cond.unlock()
                     droppedCounter.increment(by: batch.count)
                     logger.error("call log write failed; \(batch.count) records lost", metadata: ["error": "\(error)"])
                 }

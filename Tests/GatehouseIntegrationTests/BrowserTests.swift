@@ -77,7 +77,7 @@ enum BrowserPrerequisites {
               browser-cors: { type: cors, origins: ["http://\(allowed)"], methods: [GET], headers: [X-Client], credentials: true }
               csrf: { type: csrf }
             """
-        let gateway = try GatewayProcess(yaml: yaml)
+        let gateway = try await LocalGateway(yaml: yaml)
         defer { gateway.stop() }
 
         let p = Process()

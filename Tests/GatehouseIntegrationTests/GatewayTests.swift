@@ -73,17 +73,18 @@ func closedPort() throws -> Int {
 /// A running gateway with upstream, a consumer and a key.
 final class Fixture {
     let upstream: GatehouseTesting.DemoUpstream
-    let gateway: GatewayProcess
+    let gateway: any GatewayUnderTest
     let key: String
     let keyID: String
     let adminPort: Int
 
-    init() async throws {
+    /// `process`: the gateway runs as a process of its own (for what is per process: metrics).
+    init(process: Bool = false) async throws {
         upstream = try await startUpstream()
         // nothing listens on port 1: connections are refused
         let yaml = baseYAML.replacingOccurrences(of: "UP", with: String(upstream.port)).replacingOccurrences(of: "DOWN", with: "1")
 
-        gateway = try GatewayProcess(yaml: yaml)
+        gateway = process ? try GatewayProcess(yaml: yaml) : try await LocalGateway(yaml: yaml)
         adminPort = gateway.adminPort ?? 0
         #expect(try gateway.cli(["consumers", "create", "acme"]).status == 0)
         let created = try gateway.cli(["keys", "create", "--consumer", "acme", "--quiet"])
@@ -97,7 +98,7 @@ final class Fixture {
     }
 
     func stop() async {
-        gateway.stop()
+        gateway.shutDown()
         await upstream.stop()
     }
 }
@@ -143,9 +144,13 @@ final class Fixture {
     }
 
     @Test func streamsLargeBodiesBothWays() async throws {
-        let f = try await Fixture()
+        // A process of its own: its peak resident memory is measured.
+        let upstream = try await startUpstream()
+        let gateway = try GatewayProcess(
+            yaml: baseYAML.replacingOccurrences(of: "UP", with: String(upstream.port)).replacingOccurrences(of: "DOWN", with: "1"))
+        defer { gateway.stop() }
         // 256 MiB up, streamed in chunks with no Content-Length.
-        var req = HTTPClientRequest(url: f.gateway.url + "/upload")
+        var req = HTTPClientRequest(url: gateway.url + "/upload")
         req.method = .PUT
         let chunk = ByteBuffer(repeating: 0x61, count: 1 << 20)
         // The same buffer 256 times: its storage is shared, so the test itself holds 1 MiB.
@@ -161,18 +166,18 @@ final class Fixture {
         #expect(echo?["body_bytes"] as? Int == 256 << 20)
         // 32 MiB down.
         let down = try await HTTPClient.shared.execute(
-            HTTPClientRequest(url: f.gateway.url + "/open?bytes=\(32 << 20)"), timeout: .seconds(60))
+            HTTPClientRequest(url: gateway.url + "/open?bytes=\(32 << 20)"), timeout: .seconds(60))
         var total = 0
         for try await part in down.body { total += part.readableBytes }
         #expect(total == 32 << 20)
         // The gateway never held the bodies: its peak resident memory stays far below their size.
-        let status = try String(contentsOfFile: "/proc/\(f.gateway.process.processIdentifier)/status", encoding: .utf8)
+        let status = try String(contentsOfFile: "/proc/\(gateway.process.processIdentifier)/status", encoding: .utf8)
         let peakKiB =
             status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
             .flatMap { $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first }.flatMap { Int($0) } ?? 0
         #expect(peakKiB > 0)
         #expect(peakKiB < 128 * 1024, "gateway peak RSS \(peakKiB) KiB after streaming 256 MiB up and 32 MiB down")
-        await f.stop()
+        await upstream.stop()
     }
 
     @Test func credentialReasons() async throws {
@@ -294,7 +299,8 @@ final class Fixture {
     }
 
     @Test func ipReasonsAndShadowMode() async throws {
-        let f = try await Fixture()
+        // A process of its own: the metrics are counted per process.
+        let f = try await Fixture(process: true)
         let office = try await send(.GET, f.gateway.url + "/office")
         #expect(office.status == 403)
         #expect(office.json["reason"] as? String == "ip_not_allowed")
@@ -592,7 +598,7 @@ final class Collected: @unchecked Sendable {
         let yaml =
             "upstreams:\n  app: { targets: [\"http://127.0.0.1:\(a.port)\", \"http://127.0.0.1:\(b.port)\"] }\n"
             + "routes:\n  - name: r\n    match: { path: /r }\n    upstream: app\n"
-        let g = try GatewayProcess(yaml: yaml)
+        let g = try await LocalGateway(yaml: yaml)
         // One client connection, so one event loop: its pool alternates between the targets.
         let client = HTTPClient(
             eventLoopGroupProvider: .singleton,
@@ -619,7 +625,7 @@ final class Collected: @unchecked Sendable {
     /// Headers a check adds (CORS) join the upstream's `Vary` instead of replacing it.
     @Test func varyFromAPolicyIsMergedWithTheUpstreams() async throws {
         let up = try await startUpstream()
-        let g = try GatewayProcess(
+        let g = try await LocalGateway(
             yaml: """
                 upstreams:
                   app: { targets: ["http://127.0.0.1:\(up.port)"] }
@@ -646,7 +652,7 @@ final class Collected: @unchecked Sendable {
     /// A key sent in a query parameter the operator named (not a usual secret name) is still kept out of the log.
     @Test func configuredKeyParameterIsRedacted() async throws {
         let up = try await startUpstream()
-        let g = try GatewayProcess(
+        let g = try await LocalGateway(
             yaml: """
                 upstreams:
                   app: { targets: ["http://127.0.0.1:\(up.port)"] }

@@ -54,7 +54,7 @@ import GatehouseTesting
 
     @Test func chunkedBodiesBothWays() async throws {
         let up = try await startUpstream()
-        let g = try GatewayProcess(yaml: Self.yaml.replacingOccurrences(of: "UP", with: String(up.port)))
+        let g = try await LocalGateway(yaml: Self.yaml.replacingOccurrences(of: "UP", with: String(up.port)))
         defer { g.stop() }
 
         // A chunked request body (with an extension and a trailer) reaches the upstream whole.
@@ -96,7 +96,7 @@ import GatehouseTesting
 
     @Test func headAndContinueAndPipelining() async throws {
         let up = try await startUpstream()
-        let g = try GatewayProcess(yaml: Self.yaml.replacingOccurrences(of: "UP", with: String(up.port)))
+        let g = try await LocalGateway(yaml: Self.yaml.replacingOccurrences(of: "UP", with: String(up.port)))
         defer { g.stop() }
         // A HEAD answer carries the length of the body it does not send; the next request on the
         // connection is read correctly after it.
@@ -122,7 +122,7 @@ import GatehouseTesting
     /// hangs up without sending the body.
     @Test func aDenialIsLoggedWhenTheClientLeavesMidBody() async throws {
         let up = try await startUpstream()
-        let g = try GatewayProcess(yaml: Self.yaml.replacingOccurrences(of: "UP", with: String(up.port)))
+        let g = try await LocalGateway(yaml: Self.yaml.replacingOccurrences(of: "UP", with: String(up.port)))
         defer { g.stop() }
         // rawExchange reads until the gateway closes or 5 s pass, then closes its end.
         let reply = try rawExchange(
@@ -137,7 +137,7 @@ import GatehouseTesting
 
     @Test func ambiguousOrOversizedRequestsAreRefusedAndLogged() async throws {
         let up = try await startUpstream()
-        let g = try GatewayProcess(yaml: Self.yaml.replacingOccurrences(of: "UP", with: String(up.port)))
+        let g = try await LocalGateway(yaml: Self.yaml.replacingOccurrences(of: "UP", with: String(up.port)))
         defer { g.stop() }
         let smuggle = try rawExchange(
             port: g.port,
@@ -202,8 +202,8 @@ final class RawReplyHandler: ChannelInboundHandler {
 /// What the gateway passes on from an upstream that frames its response oddly or puts a line
 /// break in its status line.
 @Suite(.serialized) struct UpstreamResponseCodecTests {
-    func gateway(_ upstream: RawUpstream) throws -> GatewayProcess {
-        try GatewayProcess(
+    func gateway(_ upstream: RawUpstream) async throws -> LocalGateway {
+        try await LocalGateway(
             yaml: """
                 upstreams:
                   raw: { targets: ["http://127.0.0.1:\(upstream.port)"], timeout: 2s }
@@ -217,7 +217,7 @@ final class RawReplyHandler: ChannelInboundHandler {
     @Test func transferEncodingWinsAndContentLengthIsDropped() async throws {
         let up = try await RawUpstream(
             reply: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
-        let g = try gateway(up)
+        let g = try await gateway(up)
         defer { g.stop() }
         let reply = try rawExchange(port: g.port, "GET /raw HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         let codec = HTTPCodecTests()
@@ -231,7 +231,7 @@ final class RawReplyHandler: ChannelInboundHandler {
 
     @Test func aLineBreakInTheStatusLineIsABadGatewayNotAnInjectedField() async throws {
         let up = try await RawUpstream(reply: "HTTP/1.1 200 OK\rSet-Cookie: stolen=1\r\nContent-Length: 0\r\n\r\n")
-        let g = try gateway(up)
+        let g = try await gateway(up)
         defer { g.stop() }
         let reply = try rawExchange(port: g.port, "GET /raw HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         #expect(reply.hasPrefix("HTTP/1.1 502"))

@@ -98,7 +98,7 @@ func gatehouse(_ args: [String], input: String) throws -> CommandResult {
         let upstream = try await startUpstream()
         let dir = try TempDir()
         _ = try dir.write("jwks.json", String(decoding: try JSONSerialization.data(withJSONObject: minted["jwks"]!), as: UTF8.self))
-        let gw = try GatewayProcess(yaml: Self.yaml.replacingOccurrences(of: "UP", with: String(upstream.port)), dir: dir)
+        let gw = try await LocalGateway(yaml: Self.yaml.replacingOccurrences(of: "UP", with: String(upstream.port)), dir: dir)
         defer { gw.stop() }
         let token = minted["payment_read"] as! String
 
@@ -146,7 +146,7 @@ func gatehouse(_ args: [String], input: String) throws -> CommandResult {
         let upstream = try await startUpstream()
         let dir = try TempDir()
         _ = try dir.write("jwks.json", String(decoding: try JSONSerialization.data(withJSONObject: minted["jwks"]!), as: UTF8.self))
-        let gw = try GatewayProcess(yaml: Self.yaml.replacingOccurrences(of: "UP", with: String(upstream.port)), dir: dir)
+        let gw = try await LocalGateway(yaml: Self.yaml.replacingOccurrences(of: "UP", with: String(upstream.port)), dir: dir)
         defer { gw.stop() }
         let token = minted["orders_read"] as! String
         let get = try await send(.GET, gw.url + "/orders", headers: [("Authorization", "Bearer " + token)])
@@ -179,7 +179,7 @@ func gatehouse(_ args: [String], input: String) throws -> CommandResult {
         let upstream = try await startUpstream()
         let dir = try TempDir()
         _ = try dir.write("jwks.json", #"{"keys":[]}"#)
-        let gw = try GatewayProcess(yaml: Self.yaml.replacingOccurrences(of: "UP", with: String(upstream.port)), dir: dir)
+        let gw = try await LocalGateway(yaml: Self.yaml.replacingOccurrences(of: "UP", with: String(upstream.port)), dir: dir)
         defer { gw.stop() }
         #expect(try gw.cli(["consumers", "create", "alice"]).status == 0)
         let set = try gatehouse(["consumers", "set-password", "alice", "--cost", "4", "--store", gw.storePath], input: "s3cret-pass\n")
@@ -225,7 +225,7 @@ func gatehouse(_ args: [String], input: String) throws -> CommandResult {
             policies:
               client-cert: { type: mtls, identity: cn, consumers: { "billing-service": billing } }
             """
-        let gw = try GatewayProcess(yaml: yaml, dir: dir)
+        let gw = try await LocalGateway(yaml: yaml, dir: dir)
         defer { gw.stop() }
         #expect(try gw.cli(["consumers", "create", "billing"]).status == 0)
         let url = "https://127.0.0.1:\(gw.port)/ledger"

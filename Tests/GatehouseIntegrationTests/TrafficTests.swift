@@ -80,11 +80,11 @@ let trafficYAML = """
 /// A gateway with `trafficYAML` in front of an echoing upstream.
 final class TrafficFixture {
     let upstream: GatehouseTesting.DemoUpstream
-    let gateway: GatewayProcess
+    let gateway: LocalGateway
 
     init() async throws {
         upstream = try await startUpstream()
-        gateway = try GatewayProcess(yaml: trafficYAML.replacingOccurrences(of: "UP", with: String(upstream.port)))
+        gateway = try await LocalGateway(yaml: trafficYAML.replacingOccurrences(of: "UP", with: String(upstream.port)))
     }
 
     func key(for consumer: String) async throws -> String {

@@ -13,7 +13,7 @@ import GatehouseTesting
 @Suite(.serialized) struct WAFGatewayTests {
     @Test func blocksAreExplainedAndDetectModeOnlyLogs() async throws {
         let up = try await startUpstream()
-        let g = try GatewayProcess(
+        let g = try await LocalGateway(
             yaml: """
                 upstreams:
                   app: { targets: ["http://127.0.0.1:\(up.port)"] }

@@ -30,6 +30,25 @@ import Testing
         #expect(try store.call(requestID: "late") == nil)
     }
 
+    @Test func flushReturnsOnceEveryRecordSubmittedBeforeItIsWritten() async throws {
+        let (store, dir) = try tempStore()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A batch far larger than what is submitted: without the flush the writer would wait for
+        // its interval; the records are in the store when flush() returns, not later.
+        let writer = CallLogWriter(store: store, capacity: 10_000, batchSize: 4096, retention: nil)
+        let now = Date().timeIntervalSince1970
+        for round in 0..<20 {
+            for i in 0..<(round + 1) { writer.submit(record("f\(round)-\(i)", time: now)) }
+            await writer.flush()
+            #expect(try store.callCount() == (round + 1) * (round + 2) / 2)
+        }
+        // Nothing queued: it returns at once.
+        await writer.flush()
+        await writer.closeAndWait()
+        // Closed: it does not wait for a writer that has ended.
+        await writer.flush()
+    }
+
     @Test func theCallLogServiceDrainsAlsoWhenCancelled() async throws {
         let (store, dir) = try tempStore()
         defer { try? FileManager.default.removeItem(atPath: dir) }

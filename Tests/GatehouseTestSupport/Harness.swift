@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Logging
 import GatehouseProxy
 import GatehouseServer
 import GatehouseTesting
@@ -216,4 +217,112 @@ public func rawExchange(port: Int, _ bytes: String) throws -> String {
     let socket = try RawSocket(port: port)
     socket.send(bytes)
     return String(decoding: socket.readUntilClose(seconds: 5).bytes, as: UTF8.self)
+}
+
+/// A gateway served in the test's own process (`InProcessGateway`), with the same surface as
+/// `GatewayProcess` for what does not need a process: its address, its store, the CLI against
+/// that store, and call-log records, read once the writer has written them (no polling).
+public final class LocalGateway: @unchecked Sendable {
+    // @unchecked: immutable after init.
+    public let server: InProcessGateway
+    public let dir: TempDir
+
+    private let captured: CapturedLog
+
+    /// `logLevel`: what the gateway's logger keeps in `stderr` (debug, like `GatewayProcess`).
+    public init(yaml: String, dir: TempDir? = nil, logLevel: Logger.Level = .debug) async throws {
+        let dir = try dir ?? TempDir()
+        self.dir = dir
+        let captured = CapturedLog()
+        self.captured = captured
+        var logger = Logger(label: "gatehouse") { label in CapturingLogHandler(label: label, into: captured) }
+        logger.logLevel = logLevel
+        server = try await InProcessGateway(yaml: yaml, directory: dir.path, logger: logger)
+    }
+
+    /// What the gateway's logger wrote, one line per message with its metadata (the in-process
+    /// counterpart of the process's standard error).
+    public var stderr: String { captured.text }
+
+    public var url: String { server.url }
+    public var port: Int { server.port }
+    public var adminPort: Int? { server.adminPort }
+    public var configPath: String { server.configPath }
+    public var storePath: String { dir.path + "/gatehouse.db" }
+
+    /// Starts the graceful shutdown; the gateway drains and stops on its own.
+    public func stop() { server.stop() }
+
+    /// Runs a CLI command against this gateway's store.
+    public func cli(_ args: [String]) throws -> CommandResult {
+        try gatehouse(args + ["--store", storePath])
+    }
+
+    /// The call-log record for `requestID`, as `explain --json` prints it.
+    public func record(_ requestID: String) async throws -> [String: Any] {
+        guard let record = try await server.records(requestID).first else {
+            throw HarnessError("no call-log record for \(requestID)")
+        }
+        let data = try JSONEncoder().encode(record)
+        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw HarnessError("the record for \(requestID) is not a JSON object")
+        }
+        return object
+    }
+}
+
+/// Log lines kept in memory (`LocalGateway.stderr`).
+final class CapturedLog: @unchecked Sendable {
+    // @unchecked: `lines` is guarded by `lock`.
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func append(_ line: String) { lock.lock(); lines.append(line); lock.unlock() }
+    var text: String { lock.lock(); defer { lock.unlock() }; return lines.joined(separator: "\n") }
+}
+
+/// A swift-log handler that keeps what it is given in a `CapturedLog`, formatted as the gateway's
+/// standard-error handler writes it (level, label, message, metadata).
+struct CapturingLogHandler: LogHandler {
+    let label: String
+    let log: CapturedLog
+    var logLevel: Logger.Level = .debug
+    var metadata: Logger.Metadata = [:]
+
+    init(label: String, into log: CapturedLog) {
+        self.label = label
+        self.log = log
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let all = metadata.merging(event.metadata ?? [:]) { _, new in new }
+        let fields = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        log.append("\(event.level) \(label) : \(fields.isEmpty ? "" : fields + " ")\(event.message)")
+    }
+}
+
+/// What a test reads of a gateway, served in-process (`LocalGateway`) or as a process of its own
+/// (`GatewayProcess`, for what is per process: metrics, signals, memory, the log).
+public protocol GatewayUnderTest: AnyObject, Sendable {
+    var url: String { get }
+    var port: Int { get }
+    var adminPort: Int? { get }
+    var storePath: String { get }
+    var stderr: String { get }
+    func cli(_ args: [String]) throws -> CommandResult
+    func record(_ requestID: String) async throws -> [String: Any]
+    /// Stops it (gracefully).
+    func shutDown()
+}
+
+extension GatewayProcess: GatewayUnderTest {
+    public func shutDown() { stop() }
+}
+
+extension LocalGateway: GatewayUnderTest {
+    public func shutDown() { stop() }
 }
