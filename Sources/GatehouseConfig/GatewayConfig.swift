@@ -224,6 +224,57 @@ public struct HeaderNameSet: Sendable, Equatable {
     }
 }
 
+/// A configuration read and validated, its checks not built yet (`ConfigLoader.read`): values
+/// only. Reading has no side effects — no key set loads, no store opens — so `gatehouse check`
+/// and the CLI's store lookup read this; `provision` builds the checks for serving.
+public struct ConfigDocument: Sendable {
+    /// Every setting but the routes' checks (its router is empty).
+    public var settings: GatewayConfig
+    public var routes: [RouteDocument]
+
+    /// The directory relative paths in the file are resolved against.
+    public var baseDirectory: String {
+        let base = (settings.file as NSString).deletingLastPathComponent
+        return base.isEmpty ? "." : base
+    }
+
+    /// Builds every route's checks with what the running gateway gives them (the credential
+    /// directory, the JWKS refresher): the configuration to serve. Each route gets checks of its
+    /// own, in its declared order.
+    public func provision(_ context: BuildContext) -> GatewayConfig {
+        var config = settings
+        config.router = Router(
+            routes: routes.map { r in
+                CompiledRoute(
+                    name: r.name, hosts: r.hosts, methods: r.methods, path: r.path, upstream: r.upstream,
+                    chain: PolicyChain(r.policies.map { ChainLink($0.build(context), mode: $0.mode) }), exposure: r.exposure,
+                    explicitDetailed: r.explicitDetailed, maxBufferedBody: r.maxBufferedBody, stripPrefix: r.stripPrefix)
+            })
+        return config
+    }
+}
+
+/// A route as read: its match, upstream and the policies its checks will be built from.
+public struct RouteDocument: Sendable {
+    public var name: String
+    public var hosts: [HostPattern]
+    public var methods: [String]
+    public var path: PathTemplate
+    public var upstream: String
+    public var policies: [PolicyLink]
+    public var exposure: Exposure
+    public var explicitDetailed: Bool
+    public var maxBufferedBody: Int
+    public var stripPrefix: String?
+}
+
+/// A policy on a route, as read: its name, mode and how its check is built.
+public struct PolicyLink: Sendable {
+    public var policy: String
+    public var mode: CheckMode
+    let build: CheckBuilder
+}
+
 /// A validated configuration, ready to serve.
 public struct GatewayConfig: Sendable {
     public var file: String
@@ -255,8 +306,15 @@ public enum ConfigLoader {
         "limits", "untrusted_headers", "tracing",
     ]
 
-    /// Loads a file. Throws ``ConfigError`` with every problem found, each with file:line:column.
+    /// Loads a file and builds its checks (`context` is given the file's directory). Throws
+    /// ``ConfigError`` with every problem found, each with file:line:column.
     public static func load(file: String, context: (String) -> BuildContext) throws -> GatewayConfig {
+        let document = try read(file: file)
+        return document.provision(context(document.baseDirectory))
+    }
+
+    /// Reads and validates a file without building anything (`read(yaml:file:baseDirectory:)`).
+    public static func read(file: String) throws -> ConfigDocument {
         let text: String
         do {
             text = try String(contentsOfFile: file, encoding: .utf8)
@@ -266,11 +324,19 @@ public enum ConfigLoader {
             ])
         }
         let base = (file as NSString).deletingLastPathComponent
-        return try parse(yaml: text, file: file, context: context(base.isEmpty ? "." : base))
+        return try read(yaml: text, file: file, baseDirectory: base.isEmpty ? "." : base)
     }
 
-    /// Parses YAML text (named `file` in messages).
+    /// Parses YAML text (named `file` in messages) and builds its checks: `read` then
+    /// `provision`.
     public static func parse(yaml text: String, file: String, context: BuildContext) throws -> GatewayConfig {
+        try read(yaml: text, file: file, baseDirectory: context.baseDirectory).provision(context)
+    }
+
+    /// Reads and validates YAML text (named `file` in messages; relative paths resolved against
+    /// `baseDirectory`): values only, no check built, nothing fetched or opened. Throws
+    /// ``ConfigError`` with every problem found, each with file:line:column.
+    public static func read(yaml text: String, file: String, baseDirectory: String) throws -> ConfigDocument {
         let root: Node
         do {
             guard let n = try Yams.compose(yaml: text) else {
@@ -308,7 +374,7 @@ public enum ConfigLoader {
         if let s = f["store"], let sf = r.mapping(s, known: ["sqlite"]) {
             if let p = sf["sqlite"].flatMap(r.string) { storePath = p }
         }
-        if !storePath.hasPrefix("/") { storePath = (context.baseDirectory as NSString).appendingPathComponent(storePath) }
+        if !storePath.hasPrefix("/") { storePath = (baseDirectory as NSString).appendingPathComponent(storePath) }
 
         var log = LogSettings(retention: 7 * 86400, queueCapacity: 50_000, batchSize: 512)
         if let l = f["log"], let lf = r.mapping(l, known: ["retention", "max_bytes", "queue", "queue_bytes", "batch"]) {
@@ -351,7 +417,7 @@ public enum ConfigLoader {
                 untrusted = Set(r.strings(u).map(HeaderNameSet.fold))
             }
         }
-        let tls = f["tls"].flatMap { TLSSettings.read($0, r, base: context.baseDirectory) }
+        let tls = f["tls"].flatMap { TLSSettings.read($0, r, base: baseDirectory) }
         var tracing: TracingSettings?
         if let t = f["tracing"], let tf = r.mapping(t, known: ["otlp", "service_name", "sample_ratio", "protocol"], required: ["otlp"]),
             let on = tf["otlp"], let base = r.string(on)
@@ -442,7 +508,7 @@ public enum ConfigLoader {
         }
 
         // Routes
-        var routes: [CompiledRoute] = []
+        var routes: [RouteDocument] = []
         var routeNames = Set<String>()
         if let rs = f["routes"] {
             for (i, n) in r.list(rs).enumerated() {
@@ -474,7 +540,7 @@ public enum ConfigLoader {
                     }
                     upstream = us
                 }
-                var links: [ChainLink] = []
+                var links: [PolicyLink] = []
                 if let pl = rf["policies"] {
                     for item in r.list(pl) {
                         var policyName: String?
@@ -495,7 +561,7 @@ public enum ConfigLoader {
                             }
                             continue
                         }
-                        links.append(ChainLink(builder(context), mode: mode ?? defaultMode))
+                        links.append(PolicyLink(policy: policyName, mode: mode ?? defaultMode, build: builder))
                     }
                 }
                 var exposure = Exposure.detailed
@@ -508,18 +574,19 @@ public enum ConfigLoader {
                 let maxBuffer = rf["max_body_buffer"].flatMap(r.size) ?? (1 << 20)
                 if let template {
                     routes.append(
-                        CompiledRoute(
-                            name: name, hosts: hosts, methods: methods, path: template, upstream: upstream,
-                            chain: PolicyChain(links), exposure: exposure, explicitDetailed: explicitDetailed,
-                            maxBufferedBody: maxBuffer, stripPrefix: strip))
+                        RouteDocument(
+                            name: name, hosts: hosts, methods: methods, path: template, upstream: upstream, policies: links,
+                            exposure: exposure, explicitDetailed: explicitDetailed, maxBufferedBody: maxBuffer, stripPrefix: strip))
                 }
             }
         }
         if !r.issues.isEmpty { throw ConfigError(issues: r.issues) }
-        return GatewayConfig(
-            file: file, listen: listen, admin: admin, storePath: storePath, log: log, trustedProxies: trusted, problemTypeBase: typeBase,
-            upstreams: upstreams, router: Router(routes: routes), policyNames: policyNames, tls: tls,
-            limits: limits, untrustedHeaders: HeaderNameSet(untrusted), tracing: tracing)
+        return ConfigDocument(
+            settings: GatewayConfig(
+                file: file, listen: listen, admin: admin, storePath: storePath, log: log, trustedProxies: trusted,
+                problemTypeBase: typeBase, upstreams: upstreams, router: Router(routes: []), policyNames: policyNames, tls: tls,
+                limits: limits, untrustedHeaders: HeaderNameSet(untrusted), tracing: tracing),
+            routes: routes)
     }
 
     /// Modes: `enforce`/`shadow`, with the WAF's words `block`/`detect` as aliases.

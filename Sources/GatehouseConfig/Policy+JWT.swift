@@ -60,9 +60,9 @@ extension PolicyTypes {
                     source = .url(url ?? "")
                 }
                 let set = JWTKeySet(source: source, minRefreshInterval: refresh, maxAge: maxAge, refresher: ctx.jwksRefresher)
-                // Start loading now so the first request rarely waits (unless the configuration is
-                // only being read).
-                if ctx.loadsKeys { set.requestRefresh(now: Date().timeIntervalSince1970, force: true) }
+                // Start loading now (the configuration is being provisioned to serve) so the first
+                // request rarely waits.
+                set.requestRefresh(now: Date().timeIntervalSince1970, force: true)
                 return set
             }
             return JWTCheck(id: id, keys: keys, rules: rules, cookie: cookie, realm: realm)

@@ -2,21 +2,17 @@ import GatehouseChecks
 import GatehouseCore
 import GatehouseIdentity
 
-/// What building a check may need from the running gateway.
+/// What building a check may need from the running gateway (`ConfigDocument.provision`).
 public struct BuildContext: Sendable {
     public var directory: any CredentialDirectory
     /// Directory of the configuration file, for relative paths (JWKS files, CA bundles).
     public var baseDirectory: String
     /// Runs the JWKS loads of `jwt` checks (the gateway's service); nil: each load is its own task.
     public var jwksRefresher: JWKSRefresher?
-    /// Whether key sets start loading as they are built. False when the configuration is only
-    /// read (`gatehouse check`, the store path read before the gateway starts): nothing is fetched.
-    public var loadsKeys: Bool
-    public init(directory: any CredentialDirectory, baseDirectory: String, jwksRefresher: JWKSRefresher? = nil, loadsKeys: Bool = true) {
+    public init(directory: any CredentialDirectory, baseDirectory: String, jwksRefresher: JWKSRefresher? = nil) {
         self.directory = directory
         self.baseDirectory = baseDirectory
         self.jwksRefresher = jwksRefresher
-        self.loadsKeys = loadsKeys
     }
 }
 

@@ -85,20 +85,20 @@ public final class Gateway: Service, Sendable {
         serverChannel = NIOLockedValueBox<(any Channel)?>(nil)
     }
 
-    /// Loads a configuration file, or the embedded defaults when `file` is nil. The JWKS loads of
-    /// its `jwt` checks run on `jwksRefresher`, or each as a task of its own without one.
-    /// `loadsKeys: false` only reads it: no JWKS is fetched.
+    /// Reads a configuration file, or the embedded defaults when `file` is nil, without building
+    /// its checks: nothing is fetched or opened (`gatehouse check`, the CLI's store lookup).
+    public static func readConfig(_ file: String?) throws -> ConfigDocument {
+        if let file { return try ConfigLoader.read(file: file) }
+        return try ConfigLoader.read(yaml: DefaultConfig.yaml, file: DefaultConfig.name, baseDirectory: ".")
+    }
+
+    /// Reads a configuration (`readConfig`) and builds its checks to serve. The JWKS loads of its
+    /// `jwt` checks run on `jwksRefresher`, or each as a task of its own without one.
     public static func loadConfig(
-        _ file: String?, directory: any CredentialDirectory, jwksRefresher: JWKSRefresher? = nil, loadsKeys: Bool = true
+        _ file: String?, directory: any CredentialDirectory, jwksRefresher: JWKSRefresher? = nil
     ) throws -> GatewayConfig {
-        if let file {
-            return try ConfigLoader.load(file: file) {
-                BuildContext(directory: directory, baseDirectory: $0, jwksRefresher: jwksRefresher, loadsKeys: loadsKeys)
-            }
-        }
-        return try ConfigLoader.parse(
-            yaml: DefaultConfig.yaml, file: DefaultConfig.name,
-            context: BuildContext(directory: directory, baseDirectory: ".", jwksRefresher: jwksRefresher, loadsKeys: loadsKeys))
+        let document = try readConfig(file)
+        return document.provision(BuildContext(directory: directory, baseDirectory: document.baseDirectory, jwksRefresher: jwksRefresher))
     }
 
     /// The address the listener is bound to (useful with port 0).

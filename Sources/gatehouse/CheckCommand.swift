@@ -25,13 +25,14 @@ struct CheckCommand: ParsableCommand {
         }
         guard let file else { throw ValidationError("give a configuration file to check, or --print-defaults") }
         do {
-            // Validation only: no JWKS is fetched.
-            let config = try Gateway.loadConfig(file, directory: OfflineDirectory(), loadsKeys: false)
+            // Read and validated only: no check is built, nothing is fetched.
+            let document = try Gateway.readConfig(file)
+            let config = document.settings
             print(
-                "\(file): OK — listen \(config.listen), \(config.router.routes.count) route(s), \(config.policyNames.count) polic\(config.policyNames.count == 1 ? "y" : "ies"), \(config.upstreams.count) upstream(s)"
+                "\(file): OK — listen \(config.listen), \(document.routes.count) route(s), \(config.policyNames.count) polic\(config.policyNames.count == 1 ? "y" : "ies"), \(config.upstreams.count) upstream(s)"
             )
-            for route in config.router.routes {
-                let checks = route.chain.links.map { $0.mode == .shadow ? "\($0.check.id) (shadow)" : $0.check.id }
+            for route in document.routes {
+                let checks = route.policies.map { $0.mode == .shadow ? "\($0.policy) (shadow)" : $0.policy }
                 let methods = route.methods.isEmpty ? "ANY" : route.methods.joined(separator: ",")
                 print("  \(route.name): \(methods) \(route.path) → \(route.upstream) [\(checks.joined(separator: ", "))]")
             }

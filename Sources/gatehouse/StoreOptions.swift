@@ -20,7 +20,7 @@ struct StoreOptions: ParsableArguments {
         if let store { return store }
         let file = config ?? (FileManager.default.fileExists(atPath: "gatehouse.yaml") ? "gatehouse.yaml" : nil)
         do {
-            return try Gateway.loadConfig(file, directory: OfflineDirectory(), loadsKeys: false).storePath
+            return try Gateway.readConfig(file).settings.storePath
         } catch let e as ConfigError {
             throw ValidationError("the configuration is invalid:\n\(e)")
         }

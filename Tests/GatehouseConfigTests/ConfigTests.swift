@@ -63,9 +63,9 @@ func issues(_ yaml: String) -> [String] {
         #expect(found.contains { $0.contains("policies.rl.rate") && $0.contains("at most 10000000") }, "\(found)")
     }
 
-    /// Reading a configuration (`gatehouse check`) fetches no keys; building it to serve starts
-    /// loading them at once.
-    @Test func keySetsLoadOnlyWhenTheConfigurationIsBuiltToServe() async throws {
+    /// Reading a configuration (`gatehouse check`) builds no check and fetches no keys;
+    /// provisioning it to serve builds each route's checks and starts loading their keys at once.
+    @Test func readingBuildsNothingAndProvisioningLoadsKeys() async throws {
         let dir = NSTemporaryDirectory() + "gatehouse-keys-" + UUID().uuidString.prefix(8)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -73,23 +73,28 @@ func issues(_ yaml: String) -> [String] {
         let yaml =
             base + """
                 routes:
-                  - match: { path: /a }
+                  - name: a
+                    match: { path: /a }
                     upstream: app
-                    policies: [token]
+                    policies: [token, { policy: office, mode: shadow }]
                 policies:
                   token: { type: jwt, jwks_file: keys.json, algorithms: [RS256] }
+                  office: { type: ip, allow: [10.0.0.0/8] }
                 """
-        func keys(loading: Bool) throws -> JWTKeySet {
-            let config = try ConfigLoader.parse(
-                yaml: yaml, file: "t.yaml", context: BuildContext(directory: NoDirectory(), baseDirectory: dir, loadsKeys: loading))
-            return try #require(config.router.routes.first?.chain.links.first?.check as? JWTCheck).keys
-        }
-        let readOnly = try keys(loading: false), serving = try keys(loading: true)
-        for _ in 0..<100 where serving.snapshot().lastError == nil && !serving.snapshot().loaded {
+        let document = try ConfigLoader.read(yaml: yaml, file: dir + "/t.yaml", baseDirectory: dir)
+        #expect(document.settings.router.routes.isEmpty)
+        #expect(document.routes.map(\.name) == ["a"])
+        #expect(document.routes.first?.policies.map(\.policy) == ["token", "office"])
+        #expect(document.routes.first?.policies.map(\.mode) == [.enforce, .shadow])
+        #expect(document.settings.storePath == dir + "/gatehouse.db")
+        let config = document.provision(BuildContext(directory: NoDirectory(), baseDirectory: document.baseDirectory))
+        let chain = try #require(config.router.routes.first?.chain)
+        #expect(chain.links.map(\.check.id) == ["token", "office"])
+        let keys = try #require(chain.links.first?.check as? JWTCheck).keys
+        for _ in 0..<100 where keys.snapshot().lastError == nil && !keys.snapshot().loaded {
             try await Task.sleep(for: .milliseconds(20))
         }
-        #expect(serving.snapshot().loaded || serving.snapshot().lastError != nil, "the serving configuration's keys were never read")
-        #expect(!readOnly.snapshot().loaded && readOnly.snapshot().lastError == nil, "a read-only configuration read its keys")
+        #expect(keys.snapshot().loaded || keys.snapshot().lastError != nil, "the provisioned configuration's keys were never read")
     }
 
     @Test func syntaxErrorsHavePositions() {

@@ -42,7 +42,7 @@ import Testing
         store = try SQLiteStore(path: directory + "/store.db")
         callLog = CallLogWriter(store: store)
         let config = try ConfigLoader.parse(
-            yaml: Self.yaml, file: "t.yaml", context: BuildContext(directory: NoCredentials(), baseDirectory: directory, loadsKeys: false))
+            yaml: Self.yaml, file: "t.yaml", context: BuildContext(directory: NoCredentials(), baseDirectory: directory))
         let services = GatewayServices(
             runtime: RuntimeState(config: config, generation: 1), callLog: callLog, logger: Logger(label: "test"))
         let peer = try SocketAddress(ipAddress: "127.0.0.1", port: 40000)
