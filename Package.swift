@@ -199,7 +199,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore", "GatehouseTesting"], swiftSettings: swiftSettings),
         .testTarget(
             name: "GatehouseChecksTests",
             dependencies: [

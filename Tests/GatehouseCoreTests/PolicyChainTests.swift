@@ -1,13 +1,9 @@
 import Foundation
 import GatehouseCore
+import GatehouseTesting
 import Testing
 
-private struct Fixed: PolicyCheck {
-    let id: String
-    var type: String { "fixed" }
-    let verdict: Verdict
-    func evaluate(_ request: inout PolicyRequest) -> Verdict { verdict }
-}
+private typealias Fixed = StubCheck
 
 @Suite struct PolicyChainTests {
     let deny = Denial(code: .ipNotAllowed, detail: "203.0.113.7 is not in allow list office-ip")
@@ -112,13 +108,10 @@ private struct Fixed: PolicyCheck {
     }
 }
 
-private struct Answering: PolicyCheck {
-    let id = "cors"
-    var type: String { "cors" }
-    func evaluate(_ request: inout PolicyRequest) -> Verdict {
-        request.localAnswer = LocalAnswer(status: 204, headers: [HeaderField("Access-Control-Allow-Origin", "https://app.example")])
-        return .allow(note: "preflight allowed")
-    }
+private func Answering() -> StubCheck {
+    StubCheck(
+        id: "cors", type: "cors", verdict: .allow(note: "preflight allowed"),
+        answer: LocalAnswer(status: 204, headers: [HeaderField("Access-Control-Allow-Origin", "https://app.example")]))
 }
 
 @Suite struct LocalAnswerTests {
