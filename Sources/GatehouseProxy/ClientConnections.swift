@@ -22,12 +22,18 @@ package final class ClientConnections: @unchecked Sendable {
     private var lastRefusalWarning: UInt64 = 0
     private var buffered = 0
     package static let sweepInterval = TimeAmount.milliseconds(250)
+    /// Run on each event loop at the end of its sweep (the metrics' buffered durations).
+    private let afterSweep: @Sendable () -> Void
+
+    package init(afterSweep: @escaping @Sendable () -> Void = {}) {
+        self.afterSweep = afterSweep
+    }
 
     package func loop(for eventLoop: any EventLoop) -> LoopConnections {
         lock.withLock {
             let id = ObjectIdentifier(eventLoop)
             if let l = loops[id] { return l }
-            let l = LoopConnections(eventLoop: eventLoop)
+            let l = LoopConnections(eventLoop: eventLoop, afterSweep: afterSweep)
             loops[id] = l
             return l
         }
@@ -115,8 +121,11 @@ package final class LoopConnections: @unchecked Sendable {
     /// client-limit stamps taken on the hot path, which need no more than the sweep's resolution.
     private(set) var now: UInt64 = NIODeadline.now().uptimeNanoseconds
 
-    init(eventLoop: any EventLoop) {
+    private let afterSweep: @Sendable () -> Void
+
+    init(eventLoop: any EventLoop, afterSweep: @escaping @Sendable () -> Void) {
         self.eventLoop = eventLoop
+        self.afterSweep = afterSweep
     }
 
     func add(_ handler: GatewayHandler) {
@@ -136,6 +145,7 @@ package final class LoopConnections: @unchecked Sendable {
 
     private func tick() {
         now = NIODeadline.now().uptimeNanoseconds
+        defer { afterSweep() }
         guard !handlers.isEmpty else { return }
         for h in Array(handlers.values) { h.checkClientLimits(now: now) }
     }

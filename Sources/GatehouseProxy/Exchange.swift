@@ -22,14 +22,17 @@ package final class GatewayServices: Sendable {
     package let pools: LoopPools
     package let callLog: CallLogWriter
     package let logger: Logger
-    package let metrics = GatewayMetrics()
+    package let metrics: GatewayMetrics
     /// Request tracing; nil (the default) creates no spans.
     package let tracing: GatewayTracing?
     /// Open client connections per event loop (cap, time limits, shutdown).
-    package let connections = ClientConnections()
+    package let connections: ClientConnections
 
     package init(runtime: RuntimeState, callLog: CallLogWriter, logger: Logger, tracing: GatewayTracing? = nil) {
         self.runtime = NIOLockedValueBox(runtime)
+        let metrics = GatewayMetrics()
+        self.metrics = metrics
+        connections = ClientConnections(afterSweep: { metrics.flushCurrentLoop() })
         self.tracing = tracing
         self.pools = LoopPools()
         self.callLog = callLog

@@ -75,6 +75,12 @@ package final class GatewayMetrics: Sendable {
         return currentCounts()
     }
 
+    /// Hands the calling event loop's buffered durations to the histograms (on that loop: its
+    /// sweep, and before a scrape).
+    package func flushCurrentLoop() {
+        perLoop.currentValue?.flush()
+    }
+
     private func currentCounts() -> RequestCounts {
         if let counts = perLoop.currentValue { return counts }
         let counts = RequestCounts()
@@ -201,14 +207,38 @@ package final class GatewayMetrics: Sendable {
         /// check, so most requests cost a comparison instead of hashing.
         private var last: (key: Key, series: Series)?
 
-        /// One answered request, as the data plane saw it.
+        /// Durations waiting for `flush`: a histogram's `record` takes a lock that every event loop
+        /// shares (swift-prometheus), so the request path only appends here; the loop's sweep
+        /// (every 250 ms) and each scrape hand them over.
+        private struct Pending {
+            var timers: RouteTimers
+            var total: UInt64
+            var upstream: UInt64?
+            var connect: UInt64?
+        }
+        private var pending: [Pending] = []
+        /// Beyond this many buffered samples the request that adds one flushes them.
+        static let pendingLimit = 4096
+
+        /// One answered request, as the data plane saw it. Counters are atomic increments; the
+        /// durations wait for `flush`.
         func record(_ s: RequestSample) {
             let series = self.series(route: s.route ?? "", status: s.status, reason: s.reason?.rawValue ?? "", check: s.check ?? "")
             series.requests.increment()
             series.denials?.increment()
-            series.timers.total.recordNanoseconds(Int64(clamping: s.totalNanos))
-            if let u = s.upstreamNanos { series.timers.upstream.recordNanoseconds(Int64(clamping: u)) }
-            if let c = s.connectNanos { series.timers.connect.recordNanoseconds(Int64(clamping: c)) }
+            pending.append(Pending(timers: series.timers, total: s.totalNanos, upstream: s.upstreamNanos, connect: s.connectNanos))
+            if pending.count >= Self.pendingLimit { flush() }
+        }
+
+        /// Records the buffered durations into their histograms.
+        func flush() {
+            guard !pending.isEmpty else { return }
+            for p in pending {
+                p.timers.total.recordNanoseconds(Int64(clamping: p.total))
+                if let u = p.upstream { p.timers.upstream.recordNanoseconds(Int64(clamping: u)) }
+                if let c = p.connect { p.timers.connect.recordNanoseconds(Int64(clamping: c)) }
+            }
+            pending.removeAll(keepingCapacity: true)
         }
 
         private func series(route: String, status: Int, reason: String, check: String) -> Series {

@@ -201,7 +201,8 @@ public final class Gateway: Service, Sendable {
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                        try channel.pipeline.syncOperations.addHandler(AdminHandler { path in Gateway.admin(path, services) })
+                        try channel.pipeline.syncOperations.addHandler(
+                            AdminHandler { path, loop in Gateway.admin(path, services, on: loop) })
                     }
                 }
                 .bind(host: admin.host, port: admin.port).get()
@@ -219,10 +220,13 @@ public final class Gateway: Service, Sendable {
     /// The admin listener's bound address, if any.
     public var adminAddress: SocketAddress? { adminChannel.withLockedValue { $0?.localAddress } }
 
-    static func admin(_ path: String, _ services: GatewayServices) -> (Int, String, String) {
-        let state = services.current
-        switch path {
-        case "/metrics":
+    static func admin(_ path: String, _ services: GatewayServices, on loop: any EventLoop) -> EventLoopFuture<(Int, String, String)> {
+        guard path == "/metrics" else { return loop.makeSucceededFuture(admin(path, services)) }
+        // Each event loop buffers its requests' durations (no lock on the request path); they are
+        // handed to the histograms on that loop before the registry is rendered.
+        let flushed = services.connections.all().map { l in l.eventLoop.submit { services.metrics.flushCurrentLoop() } }
+        return EventLoopFuture.andAllComplete(flushed, on: loop).map {
+            let state = services.current
             let queued = services.callLog.queued
             let text = MetricsExposition.render(
                 services.metrics,
@@ -230,6 +234,12 @@ public final class Gateway: Service, Sendable {
                     connectionsOpen: services.connections.openCount, connectionsRefused: services.connections.refusedTotal,
                     callLogQueueRecords: queued.records, callLogQueueBytes: queued.bytes, configGeneration: state.generation))
             return (200, "text/plain; version=0.0.4; charset=utf-8", String(decoding: text, as: UTF8.self))
+        }
+    }
+
+    static func admin(_ path: String, _ services: GatewayServices) -> (Int, String, String) {
+        let state = services.current
+        switch path {
         case "/healthz":
             return (200, "text/plain", "ok\n")
         case "/status":

@@ -36,6 +36,15 @@ import Testing
         for s in samples { counts.record(s) }
         loop.execute { metrics.countShadowDenial(route: "m-orders", check: "m-ip", reason: .ipNotAllowed) }
         loop.run()
+        // Durations wait on their loop until it hands them over (its sweep, or before a scrape):
+        // none is in the histograms yet.
+        let before = String(
+            decoding: MetricsExposition.render(
+                metrics, .init(connectionsOpen: 3, connectionsRefused: 0, callLogQueueRecords: 0, callLogQueueBytes: 0, configGeneration: 1)
+            ), as: UTF8.self)
+        #expect(before.contains(#"gatehouse_request_duration_seconds_count{route="m-orders"} 0"#))
+        loop.execute { metrics.flushCurrentLoop() }
+        loop.run()
 
         let text = String(
             decoding: MetricsExposition.render(
