@@ -74,9 +74,15 @@ public struct ResponseDoctor: Sendable {
 
     public init(knowledge: KnowledgeBase) { classifier = ResponseClassifier(knowledge: knowledge) }
 
-    /// Diagnoses a raw response or every 401/403/429 entry of a HAR file.
-    public func diagnose(data: Data, source: String) throws -> (results: [(ObservedResponse, Diagnosis)], isHAR: Bool) {
-        let (responses, isHAR) = try ResponseReader.read(data, source: source)
+    /// Diagnoses a raw response or every 401/403/429 entry of a HAR file; `url` is the request URL
+    /// when the caller knows it and the input does not say it.
+    public func diagnose(data: Data, source: String, url: String? = nil) throws -> (
+        results: [(ObservedResponse, Diagnosis)], isHAR: Bool
+    ) {
+        var (responses, isHAR) = try ResponseReader.read(data, source: source)
+        if let url, !url.isEmpty {
+            for i in responses.indices where responses[i].requestURL == nil { responses[i].url = url }
+        }
         return (responses.map { ($0, classifier.diagnose($0)) }, isHAR)
     }
 }

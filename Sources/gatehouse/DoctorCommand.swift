@@ -44,6 +44,9 @@ struct DoctorResponseCommand: ParsableCommand {
     @Argument(help: "The response or HAR file; '-' reads standard input.")
     var file: String
 
+    @Option(help: "The request URL, when the saved response does not say it (its host is evidence of the system).")
+    var url: String?
+
     @Flag(help: "Print the doctor's JSON contract (an array, one object per entry, for HAR input).")
     var json = false
 
@@ -51,7 +54,7 @@ struct DoctorResponseCommand: ParsableCommand {
         let knowledge = try loadKnowledge()
         let doctor = ResponseDoctor(knowledge: knowledge)
         let result: (results: [(ObservedResponse, Diagnosis)], isHAR: Bool)
-        do { result = try doctor.diagnose(data: try readInput(file), source: file) } catch let e as ResponseParseError {
+        do { result = try doctor.diagnose(data: try readInput(file), source: file, url: url) } catch let e as ResponseParseError {
             throw DoctorCLIError(description: e.description)
         }
         if json {

@@ -225,7 +225,7 @@ struct DoctorApacheCommand: ParsableCommand {
 struct DoctorLogsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "logs",
-        abstract: "Group and explain the denials in nginx/Apache error logs, ModSecurity logs and Envoy/Istio access logs.")
+        abstract: "Group and explain the denials in server, proxy, gateway, WAF, audit and application logs (formats in the log knowledge base).")
     @Argument(help: "Log files ('-' for standard input).")
     var files: [String]
     @Flag(help: "Print the groups as JSON.")
@@ -233,7 +233,9 @@ struct DoctorLogsCommand: ParsableCommand {
 
     func run() throws {
         let inputs = try files.map { ($0, String(decoding: try readInput($0), as: UTF8.self)) }
-        let groups = LogAnalyzer().analyze(inputs)
+        let analyzer: LogAnalyzer
+        do { analyzer = try LogAnalyzer() } catch { throw DoctorCLIError(description: "log knowledge: \(error)") }
+        let groups = analyzer.analyze(inputs)
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
