@@ -44,6 +44,10 @@ public struct Signature: Codable, Sendable {
     /// The cause this match indicates, and how strongly (0…1).
     public var cause: DenialCause?
     public var strength: Double?
+    /// Vendor-neutral signatures only: the broader causes this one makes precise. When the system's
+    /// own cause is one of them, this cause replaces it whatever the strengths (an expired token is an
+    /// invalid credential said precisely; an anonymous caller is not a caller without permission).
+    public var refines: [DenialCause]?
     /// Shown to the user as the evidence line.
     public var evidence: String
     public var fix: [String]?
@@ -185,6 +189,9 @@ public struct KnowledgeBase: Sendable {
                 throw fail("\(at) has weight \(w); weights are between 0 and 1")
             }
             if s.cause != nil, s.strength == nil { throw fail("\(at) names a cause but has no 'strength'") }
+            if s.refines != nil, k.generic != true || s.cause == nil {
+                throw fail("\(at) has 'refines', which only a cause signature of the generic file may have")
+            }
             for (i, c) in s.when.enumerated() {
                 guard c.kindCount == 1 else {
                     throw fail("\(at) condition \(i) must set exactly one of header, status, body, json, cookie, fact, host, words")

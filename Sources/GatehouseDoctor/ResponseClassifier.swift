@@ -136,6 +136,16 @@ public struct ResponseClassifier: Sendable {
             causeHit = g
             strength = g.signature.strength ?? 0
         }
+        // Wording that makes the system's broad cause precise wins over it.
+        let broad = causeHit?.signature.cause ?? top.system.defaultCause
+        // Unless stronger vendor-neutral evidence (a WWW-Authenticate error code) states the broad cause itself.
+        let broadSupport = genericHits.filter { $0.signature.cause == broad }.map { $0.signature.strength ?? 0 }.max() ?? 0
+        if let broad, let precise = genericHits.filter({ $0.signature.refines?.contains(broad) == true })
+            .max(by: { ($0.signature.strength ?? 0) < ($1.signature.strength ?? 0) }), (precise.signature.strength ?? 0) >= broadSupport
+        {
+            causeHit = precise
+            strength = max(strength, precise.signature.strength ?? 0)
+        }
         let cause: DenialCause
         var fix: [String]
         if let hit = causeHit, let c = hit.signature.cause {
@@ -174,7 +184,7 @@ public struct ResponseClassifier: Sendable {
                 Alternative(
                     deniedBy: c.system.system, cause: altCause, confidence: c.rank * (c.bestCause?.signature.strength ?? 0.45) * 0.9))
         }
-        let confidence = min(0.99, max(0.05, top.identity * strength))
+        let confidence = Self.calibrated(top.identity * strength, systemNamed: true)
         return Diagnosis(
             deniedBy: top.system.system, layer: top.system.layer, cause: cause, confidence: confidence,
             evidence: evidence, fix: fix, alternatives: Self.tidy(alternatives, excluding: (top.system.system, cause), below: confidence))
@@ -189,7 +199,7 @@ public struct ResponseClassifier: Sendable {
         var evidence = ([bestGeneric].compactMap { $0 } + genericHits.filter { $0.signature.cause == cause }).map(\.evidence)
         if evidence.isEmpty { evidence = ["status \(r.status) with no vendor-specific or generic denial evidence"] }
         evidence += Self.whatIsKnown(o, frontDoors: frontDoors)
-        let confidence = min(0.95, max(0.05, strength * 0.85))
+        let confidence = Self.calibrated(strength * 0.85, systemNamed: false)
         var alternatives = genericHits.compactMap { h -> Alternative? in
             guard let c = h.signature.cause, c != cause, (h.signature.strength ?? 0) >= 0.5 else { return nil }
             return Alternative(deniedBy: "unknown", cause: c, confidence: (h.signature.strength ?? 0) * 0.7)
@@ -204,6 +214,16 @@ public struct ResponseClassifier: Sendable {
             deniedBy: "unknown", layer: "unknown", cause: cause, confidence: confidence, evidence: Self.unique(evidence),
             fix: bestGeneric?.signature.fix ?? Self.defaultFix(cause),
             alternatives: Self.tidy(alternatives, excluding: ("unknown", cause), below: confidence))
+    }
+
+    /// Maps the evidence score (identification × cause strength) to the probability that the cause is
+    /// right. Fitted on the tuning half of the gathered corpus (reliability per score bin, named and
+    /// unknown systems apart): a named system's cause is right far more often than its raw score says,
+    /// an unknown system's less often. Monotone, so the ranking of readings is unchanged.
+    static func calibrated(_ score: Double, systemNamed: Bool) -> Double {
+        let s = min(1, max(0, score))
+        let p = systemNamed ? 0.55 + 0.42 * s : 0.25 + 0.7 * s
+        return min(0.97, max(0.05, (p * 100).rounded() / 100))
     }
 
     /// What the generic evidence says about a system the knowledge base does not know: the server
