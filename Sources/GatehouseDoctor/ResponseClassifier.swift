@@ -108,8 +108,9 @@ public struct ResponseClassifier: Sendable {
             let behindFrontDoor =
                 system.sharedFormat == true && o.host != nil
                 && !hits.contains { h in h.signature.when.contains { $0.host != nil } }
-            if behindFrontDoor {
-                identity *= 0.25
+            if behindFrontDoor { identity *= 0.25 }
+            // A shared error format names its causes even when it does not name the system.
+            if system.sharedFormat == true, behindFrontDoor || identity < 0.3 {
                 frontDoors.append(Candidate(system: system, identity: identity, hits: hits, bestCause: best))
             }
             candidates.append(Candidate(system: system, identity: identity, hits: hits, bestCause: best))
@@ -231,7 +232,7 @@ public struct ResponseClassifier: Sendable {
     static func whatIsKnown(_ o: Observation, frontDoors: [Candidate]) -> [String] {
         var out = ["system not in the knowledge base: no vendor-specific evidence identifies it"]
         if let host = o.host { out.append("host: \(host) (domain \(registrableDomain(host)))") }
-        if let door = frontDoors.first {
+        if let door = frontDoors.first, o.host != nil {
             out.append(
                 "\(door.system.name)'s error format on a host that is not \(door.system.name)'s: a service using that format answered, and the knowledge base does not know it"
             )
