@@ -12,6 +12,9 @@ public struct ObservedResponse: Sendable, Equatable {
     public var request: ObservedRequest?
     /// The request URL when known without the rest of the request (`doctor response --url`).
     public var url: String?
+    /// Whether the request carried credentials, when the caller says so without the request
+    /// (`doctor response --credentials sent|none`).
+    public var credentialsSent: Bool?
 
     public init(
         status: Int, reasonPhrase: String = "", headers: [(name: String, value: String)], body: String, request: ObservedRequest? = nil,
@@ -69,7 +72,7 @@ public struct ObservedResponse: Sendable, Equatable {
     public static func == (lhs: ObservedResponse, rhs: ObservedResponse) -> Bool {
         lhs.status == rhs.status && lhs.body == rhs.body
             && lhs.headers.map { "\($0.name):\($0.value)" } == rhs.headers.map { "\($0.name):\($0.value)" }
-            && lhs.request == rhs.request && lhs.url == rhs.url
+            && lhs.request == rhs.request && lhs.url == rhs.url && lhs.credentialsSent == rhs.credentialsSent
     }
 }
 

@@ -21,7 +21,9 @@ public enum DerivedFacts {
             facts.insert("ratelimit_exhausted")
         }
         if scopeMismatch(r) != nil { facts.insert("oauth_scope_mismatch") }
-        if let req = r.request { facts.insert(req.carriedCredentials ? "request_carried_credentials" : "request_without_credentials") }
+        if let sent = r.request?.carriedCredentials ?? r.credentialsSent {
+            facts.insert(sent ? "request_carried_credentials" : "request_without_credentials")
+        }
         if json != nil { facts.insert("json_body") }
         if r.body.range(of: "<html|<!doctype html|<body", options: [.regularExpression, .caseInsensitive]) != nil {
             facts.insert("html_body")

@@ -9,7 +9,13 @@ struct WildResponse: Decodable {
     let layer: String
     let cause: String
     let url: String?
+    let requestHadCredentials: Bool?
     let split: String
+
+    enum CodingKeys: String, CodingKey {
+        case file, system, layer, cause, url, split
+        case requestHadCredentials = "request_had_credentials"
+    }
 }
 
 /// One log line of the gathered corpus (Fixtures/wild/logs.json).
@@ -69,7 +75,7 @@ struct WildCorpusTests {
         let doctor = ResponseDoctor(knowledge: Fixtures.knowledge)
         var out: [String: (all: CorpusFigures, layers: [String: CorpusFigures])] = [:]
         for c in cases {
-            let d = try? doctor.diagnose(data: Fixtures.data("wild/responses/" + c.file), source: c.file, url: c.url).results.first?.1
+            let d = try? doctor.diagnose(data: Fixtures.data("wild/responses/" + c.file), source: c.file, url: c.url, credentialsSent: c.requestHadCredentials).results.first?.1
             let deniedBy = d?.deniedBy ?? "error"
             let isKnown = known.contains(c.system)
             let systemRight = isKnown ? deniedBy == c.system : deniedBy == "unknown"
