@@ -87,7 +87,8 @@ public struct LogAnalyzer: Sendable {
                     order.append(id)
                     groups[id] = LogGroup(
                         source: d.source, cause: d.cause, key: d.key, count: 0, explanation: d.explanation,
-                        example: String(line.prefix(300)), fix: d.fix, firstSeen: read.fields["time"], lastSeen: nil, clients: [], paths: [])
+                        example: String(line.prefix(300)), fix: d.fix, firstSeen: read.fields["time"], lastSeen: nil, clients: [], paths: []
+                    )
                 }
                 groups[id]!.count += 1
                 if let t = read.fields["time"] {
@@ -130,11 +131,14 @@ public struct LogAnalyzer: Sendable {
         for (system, sig) in candidates {
             if let formats = sig.formats, !formats.contains(parsed?.format.id ?? "") { continue }
             guard let groups = matches(sig, line, fields) else { continue }
-            let source = system.generic == true ? (parsed.map { $0.system.generic == true ? "unknown" : $0.system.system } ?? "unknown") : system.system
+            let source =
+                system.generic == true
+                ? (parsed.map { $0.system.generic == true ? "unknown" : $0.system.system } ?? "unknown") : system.system
             return LogLine(
                 system: parsed?.system.system, format: parsed?.format.id, fields: fields,
                 denial: LogDenial(
-                    source: source, cause: sig.cause, key: fill(sig.key ?? "-", groups, fields), explanation: fill(sig.explanation, groups, fields),
+                    source: source, cause: sig.cause, key: fill(sig.key ?? "-", groups, fields),
+                    explanation: fill(sig.explanation, groups, fields),
                     fix: sig.fix.map { fill($0, groups, fields) }, signature: sig.id))
         }
         return LogLine(system: parsed?.system.system, format: parsed?.format.id, fields: fields, denial: nil)
@@ -197,7 +201,8 @@ public struct LogAnalyzer: Sendable {
         var out: [String: String] = [:]
         let ns = line as NSString
         for (name, pattern) in f.extract ?? [:] {
-            guard let m = knowledge.regex(pattern).firstMatch(in: line, range: NSRange(location: 0, length: ns.length)), m.numberOfRanges > 1,
+            guard let m = knowledge.regex(pattern).firstMatch(in: line, range: NSRange(location: 0, length: ns.length)),
+                m.numberOfRanges > 1,
                 m.range(at: 1).location != NSNotFound
             else { continue }
             out[name] = ns.substring(with: m.range(at: 1))
@@ -286,7 +291,9 @@ public struct LogAnalyzer: Sendable {
             out.append("\(g.count) × \(g.cause.rawValue) from \(g.source)\(g.key == "-" ? "" : " [\(g.key)]")")
             out.append("  Why: \(g.explanation)")
             if let first = g.firstSeen { out.append("  When: \(first)\(g.lastSeen.map { $0 == first ? "" : " … \($0)" } ?? "")") }
-            if !g.clients.isEmpty { out.append("  Clients: \(g.clients.prefix(5).joined(separator: ", "))\(g.clients.count > 5 ? ", …" : "")") }
+            if !g.clients.isEmpty {
+                out.append("  Clients: \(g.clients.prefix(5).joined(separator: ", "))\(g.clients.count > 5 ? ", …" : "")")
+            }
             if !g.paths.isEmpty { out.append("  Paths: \(g.paths.prefix(5).joined(separator: ", "))\(g.paths.count > 5 ? ", …" : "")") }
             out.append("  Example: \(g.example)")
             out += g.fix.map { "  Fix: \($0)" }

@@ -77,7 +77,9 @@ public struct ResponseDoctor: Sendable {
     /// Diagnoses a raw response or every 401/403/429 entry of a HAR file; `url` is the request URL
     /// and `credentialsSent` whether the request carried credentials, when the caller knows them and
     /// the input does not say them.
-    public func diagnose(data: Data, source: String, url: String? = nil, credentialsSent: Bool? = nil) throws -> (
+    public func diagnose(
+        data: Data, source: String, url: String? = nil, credentialsSent: Bool? = nil
+    ) throws -> (
         results: [(ObservedResponse, Diagnosis)], isHAR: Bool
     ) {
         var (responses, isHAR) = try ResponseReader.read(data, source: source)

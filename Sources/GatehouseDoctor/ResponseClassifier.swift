@@ -124,7 +124,8 @@ public struct ResponseClassifier: Sendable {
 
         guard let top = candidates.first, top.identity >= 0.3 else {
             // The front end's error vocabulary still tells the cause of the service behind it.
-            if let door = frontDoors.first, let hit = door.bestCause, (hit.signature.strength ?? 0) > (bestGeneric?.signature.strength ?? 0) {
+            if let door = frontDoors.first, let hit = door.bestCause, (hit.signature.strength ?? 0) > (bestGeneric?.signature.strength ?? 0)
+            {
                 bestGeneric = hit
             }
             return unknownSystem(o, genericHits: genericHits, bestGeneric: bestGeneric, candidates: candidates, frontDoors: frontDoors)
@@ -143,8 +144,9 @@ public struct ResponseClassifier: Sendable {
         let broad = causeHit?.signature.cause ?? top.system.defaultCause
         // Unless stronger vendor-neutral evidence (a WWW-Authenticate error code) states the broad cause itself.
         let broadSupport = genericHits.filter { $0.signature.cause == broad }.map { $0.signature.strength ?? 0 }.max() ?? 0
-        if let broad, let precise = genericHits.filter({ $0.signature.refines?.contains(broad) == true })
-            .max(by: { ($0.signature.strength ?? 0) < ($1.signature.strength ?? 0) }), (precise.signature.strength ?? 0) >= broadSupport
+        if let broad,
+            let precise = genericHits.filter({ $0.signature.refines?.contains(broad) == true })
+                .max(by: { ($0.signature.strength ?? 0) < ($1.signature.strength ?? 0) }), (precise.signature.strength ?? 0) >= broadSupport
         {
             causeHit = precise
             strength = max(strength, precise.signature.strength ?? 0)
@@ -193,7 +195,9 @@ public struct ResponseClassifier: Sendable {
             evidence: evidence, fix: fix, alternatives: Self.tidy(alternatives, excluding: (top.system.system, cause), below: confidence))
     }
 
-    func unknownSystem(_ o: Observation, genericHits: [Hit], bestGeneric: Hit?, candidates: [Candidate], frontDoors: [Candidate])
+    func unknownSystem(
+        _ o: Observation, genericHits: [Hit], bestGeneric: Hit?, candidates: [Candidate], frontDoors: [Candidate]
+    )
         -> Diagnosis
     {
         let r = o.response
@@ -244,8 +248,9 @@ public struct ResponseClassifier: Sendable {
         let layer: String? =
             o.facts.contains("json_body") || o.response.value("content-type")?.contains("json") == true
             ? "an application or API (JSON error body)"
-            : o.facts.contains("html_body") ? "a web server, proxy or WAF page (HTML body)"
-            : o.facts.contains("empty_body") ? "a proxy or server that sent no body" : nil
+            : o.facts.contains("html_body")
+                ? "a web server, proxy or WAF page (HTML body)"
+                : o.facts.contains("empty_body") ? "a proxy or server that sent no body" : nil
         if let layer { out.append("layer suggested by the body: \(layer)") }
         return out
     }

@@ -64,7 +64,9 @@ struct DoctorResponseCommand: ParsableCommand {
         case "none", "no", "false": sent = false
         case let other?: throw DoctorCLIError(description: "--credentials must be 'sent' or 'none', not '\(other)'")
         }
-        do { result = try doctor.diagnose(data: try readInput(file), source: file, url: url, credentialsSent: sent) } catch let e as ResponseParseError {
+        do { result = try doctor.diagnose(data: try readInput(file), source: file, url: url, credentialsSent: sent) } catch let e
+            as ResponseParseError
+        {
             throw DoctorCLIError(description: e.description)
         }
         if json {

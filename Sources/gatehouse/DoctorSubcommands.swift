@@ -225,7 +225,8 @@ struct DoctorApacheCommand: ParsableCommand {
 struct DoctorLogsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "logs",
-        abstract: "Group and explain the denials in server, proxy, gateway, WAF, audit and application logs (formats in the log knowledge base).")
+        abstract:
+            "Group and explain the denials in server, proxy, gateway, WAF, audit and application logs (formats in the log knowledge base).")
     @Argument(help: "Log files ('-' for standard input).")
     var files: [String]
     @Flag(help: "Print the groups as JSON.")
@@ -241,7 +242,9 @@ struct DoctorLogsCommand: ParsableCommand {
             for (_, text) in inputs {
                 for line in text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
                     let read = analyzer.read(line)
-                    var object: [String: Any] = ["format": read.format ?? NSNull(), "system": read.system ?? NSNull(), "fields": read.fields]
+                    var object: [String: Any] = [
+                        "format": read.format ?? NSNull(), "system": read.system ?? NSNull(), "fields": read.fields,
+                    ]
                     if let d = read.denial {
                         object["denial"] = ["source": d.source, "cause": d.cause.rawValue, "key": d.key, "signature": d.signature]
                     }

@@ -50,7 +50,8 @@ struct LogAnalyzerTests {
     func moreFormats() throws {
         let analyzer = try LogAnalyzer()
         let haproxy = analyzer.read(
-            #"Feb  6 12:14:14 localhost haproxy[14389]: 10.0.1.2:33317 [06/Feb/2009:12:14:14.655] http-in static/<NOSRV> 0/-1/-1/-1/0 403 212 - - PR-- 1/1/0/0/0 0/0 "GET /admin HTTP/1.1""#)
+            #"Feb  6 12:14:14 localhost haproxy[14389]: 10.0.1.2:33317 [06/Feb/2009:12:14:14.655] http-in static/<NOSRV> 0/-1/-1/-1/0 403 212 - - PR-- 1/1/0/0/0 0/0 "GET /admin HTTP/1.1""#
+        )
         #expect(haproxy.format == "haproxy-http")
         #expect(haproxy.denial?.cause == .configDeny)
         #expect(haproxy.fields["client"] == "10.0.1.2")

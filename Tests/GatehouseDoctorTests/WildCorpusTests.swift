@@ -75,7 +75,9 @@ struct WildCorpusTests {
         let doctor = ResponseDoctor(knowledge: Fixtures.knowledge)
         var out: [String: (all: CorpusFigures, layers: [String: CorpusFigures])] = [:]
         for c in cases {
-            let d = try? doctor.diagnose(data: Fixtures.data("wild/responses/" + c.file), source: c.file, url: c.url, credentialsSent: c.requestHadCredentials).results.first?.1
+            let d = try? doctor.diagnose(
+                data: Fixtures.data("wild/responses/" + c.file), source: c.file, url: c.url, credentialsSent: c.requestHadCredentials
+            ).results.first?.1
             let deniedBy = d?.deniedBy ?? "error"
             let isKnown = known.contains(c.system)
             let systemRight = isKnown ? deniedBy == c.system : deniedBy == "unknown"
@@ -113,7 +115,8 @@ struct WildCorpusTests {
         var out: [String: [String: (lines: Int, parsed: Int, causeRight: Int, denials: Int, grouped: Int)]] = [:]
         for l in lines {
             if files[l.file] == nil {
-                files[l.file] = try Fixtures.text("wild/logs/" + l.file).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                files[l.file] = try Fixtures.text("wild/logs/" + l.file).split(separator: "\n", omittingEmptySubsequences: false).map(
+                    String.init)
             }
             let text = files[l.file]![l.line - 1]
             let read = analyzer.read(text)
@@ -143,7 +146,9 @@ struct WildCorpusTests {
         for split in logs.keys.sorted() {
             for format in logs[split]!.keys.sorted() {
                 let f = logs[split]![format]!
-                print("[\(split) logs] \(format): \(f.lines) lines, parsed \(f.parsed), cause right \(f.causeRight), denials grouped \(f.grouped)/\(f.denials)")
+                print(
+                    "[\(split) logs] \(format): \(f.lines) lines, parsed \(f.parsed), cause right \(f.causeRight), denials grouped \(f.grouped)/\(f.denials)"
+                )
                 logTotals[split, default: (0, 0, 0)].lines += f.lines
                 logTotals[split, default: (0, 0, 0)].parsed += f.parsed
                 logTotals[split, default: (0, 0, 0)].causeRight += f.causeRight
