@@ -182,7 +182,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
-            resources: [.copy("Knowledge")],
+            resources: [.copy("Knowledge"), .copy("LogKnowledge")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

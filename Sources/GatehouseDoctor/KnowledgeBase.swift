@@ -1,6 +1,7 @@
 import Foundation
 
-/// One condition of a signature; exactly one of `header`, `status`, `body`, `json`, `cookie`, `fact` is set.
+/// One condition of a signature; exactly one of `header`, `status`, `body`, `json`, `cookie`, `fact`,
+/// `host`, `words` is set.
 public struct SignatureCondition: Codable, Sendable {
     /// Header name (case-insensitive); with `value`, a regex its value must match.
     public var header: String?
@@ -14,12 +15,23 @@ public struct SignatureCondition: Codable, Sendable {
     public var cookie: String?
     /// A fact the classifier derives (see `DerivedFacts`).
     public var fact: String?
+    /// Regex over the lowercased host of the request URL; never holds when the URL is not known.
+    public var host: String?
+    /// Word groups that must all occur in the body's words within `within` words of each other.
+    /// A group lists alternatives with `|`; an alternative may be several words (`rate limit`);
+    /// a word matches itself and its inflections (`-s`, `-es`, `-d`, `-ed`, `-ing`), a word ending
+    /// in `*` matches any word it begins. Robust to rephrasing where a regex over one sentence is not.
+    public var words: [String]?
+    /// How far apart (in words) the `words` groups may be; 12 when absent.
+    public var within: Int?
     /// Regex the header or JSON value must match; absent means "present".
     public var value: String?
     /// Inverts the condition.
     public var not: Bool?
 
-    var kindCount: Int { [header != nil, status != nil, body != nil, json != nil, cookie != nil, fact != nil].filter { $0 }.count }
+    var kindCount: Int {
+        [header != nil, status != nil, body != nil, json != nil, cookie != nil, fact != nil, host != nil, words != nil].filter { $0 }.count
+    }
 }
 
 /// A pattern learned from public documentation: it identifies a system, a cause, or both.
@@ -32,6 +44,10 @@ public struct Signature: Codable, Sendable {
     /// The cause this match indicates, and how strongly (0…1).
     public var cause: DenialCause?
     public var strength: Double?
+    /// Vendor-neutral signatures only: the broader causes this one makes precise. When the system's
+    /// own cause is one of them, this cause replaces it whatever the strengths (an expired token is an
+    /// invalid credential said precisely; an anonymous caller is not a caller without permission).
+    public var refines: [DenialCause]?
     /// Shown to the user as the evidence line.
     public var evidence: String
     public var fix: [String]?
@@ -47,6 +63,11 @@ public struct SystemKnowledge: Codable, Sendable {
     public var layer: String
     /// True for the file of vendor-neutral evidence; it identifies no system.
     public var generic: Bool?
+    /// True for an error format many services share: a front end they answer through (Google's
+    /// `*.googleapis.com`) or a shape others copy (S3's XML errors, OpenAI's error object). When the
+    /// request host is known and no `host` signature of this file matches it, the shape does not name
+    /// this system: the service behind it answered.
+    public var sharedFormat: Bool?
     /// Cause assumed when the system is identified but no cause signature matched.
     public var defaultCause: DenialCause?
     public var defaultFix: [String]?
@@ -54,7 +75,7 @@ public struct SystemKnowledge: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case system, name, layer, generic, signatures
-        case defaultCause = "default_cause", defaultFix = "default_fix"
+        case defaultCause = "default_cause", defaultFix = "default_fix", sharedFormat = "shared_format"
     }
 }
 
@@ -73,7 +94,8 @@ public struct KnowledgeBase: Sendable {
     /// Layers a knowledge file may declare.
     public static let layers: Set<String> = [
         "cdn", "cdn_waf", "waf", "api_gateway", "service_mesh", "load_balancer", "web_server", "framework",
-        "cloud_iam", "object_storage", "api_provider", "platform", "unknown",
+        "cloud_iam", "object_storage", "api_provider", "platform", "package_registry", "identity_provider", "database_service",
+        "self_hosted_app", "ci_cd", "unknown",
     ]
 
     /// Loads the bundled knowledge, or the directory named by `GATEHOUSE_KNOWLEDGE_DIR` when set.
@@ -167,15 +189,23 @@ public struct KnowledgeBase: Sendable {
                 throw fail("\(at) has weight \(w); weights are between 0 and 1")
             }
             if s.cause != nil, s.strength == nil { throw fail("\(at) names a cause but has no 'strength'") }
+            if s.refines != nil, k.generic != true || s.cause == nil {
+                throw fail("\(at) has 'refines', which only a cause signature of the generic file may have")
+            }
             for (i, c) in s.when.enumerated() {
                 guard c.kindCount == 1 else {
-                    throw fail("\(at) condition \(i) must set exactly one of header, status, body, json, cookie, fact")
+                    throw fail("\(at) condition \(i) must set exactly one of header, status, body, json, cookie, fact, host, words")
+                }
+                if let groups = c.words {
+                    guard !groups.isEmpty, groups.allSatisfy({ !WordMatcher.alternatives($0).isEmpty }) else {
+                        throw fail("\(at) condition \(i) has an empty 'words' group")
+                    }
                 }
                 if let f = c.fact, !DerivedFacts.known.contains(f) {
                     throw fail(
                         "\(at) condition \(i) names unknown fact '\(f)' (known: \(DerivedFacts.known.sorted().joined(separator: ", ")))")
                 }
-                for pattern in [c.body, c.value, c.cookie].compactMap({ $0 }) where regexes[pattern] == nil {
+                for pattern in [c.body, c.value, c.cookie, c.host].compactMap({ $0 }) where regexes[pattern] == nil {
                     do {
                         regexes[pattern] = NSRegularExpressionBox(
                             try NSRegularExpression(pattern: pattern, options: [.dotMatchesLineSeparators]))

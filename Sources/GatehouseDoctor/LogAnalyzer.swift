@@ -1,4 +1,5 @@
-// Log formats are matched by hand with regular expressions: no listed library parses them.
+// Log formats are read with the regular expressions and JSON paths of the log knowledge files
+// (Sources/GatehouseDoctor/LogKnowledge): no listed library parses these formats.
 import Foundation
 
 /// One group of denials found in logs: same source, cause and key (rule id, directive, path…).
@@ -10,181 +11,274 @@ public struct LogGroup: Codable, Sendable, Equatable {
     public var explanation: String
     public var example: String
     public var fix: [String]
+    /// The time field of the first and last line of the group, in input order, when the format has one.
+    public var firstSeen: String?
+    public var lastSeen: String?
+    /// Distinct client addresses and paths of the group's lines, in order of appearance (at most 20 each).
+    public var clients: [String]
+    public var paths: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case source, cause, key, count, explanation, example, fix, clients, paths
+        case firstSeen = "first_seen", lastSeen = "last_seen"
+    }
 }
 
-/// Reads nginx and Apache error logs, ModSecurity audit/error lines and Envoy/Istio access logs,
-/// and groups the denials by cause. The log formats are matched by hand: no listed library parses them.
+/// One log line as the doctor read it: the format that parsed it, its fields, and the denial it records.
+public struct LogLine: Sendable, Equatable {
+    /// The system whose format parsed the line (`nil` when no format did).
+    public var system: String?
+    public var format: String?
+    public var fields: [String: String]
+    public var denial: LogDenial?
+}
+
+/// The denial a log line records.
+public struct LogDenial: Sendable, Equatable {
+    public var source: String
+    public var cause: DenialCause
+    public var key: String
+    public var explanation: String
+    public var fix: [String]
+    public var signature: String
+}
+
+extension Dictionary where Key == String, Value == String {
+    /// Fields of the main pattern win over extracted ones.
+    static func + (lhs: [String: String], rhs: [String: String]) -> [String: String] { lhs.merging(rhs) { a, _ in a } }
+}
+
+/// Reads logs with the log knowledge base: each line is parsed by the first format that fits
+/// (every system's own formats, then the common ones), then the signatures say whether and why it
+/// is a denial; denials are grouped by cause and key with counts, first/last time, clients and paths.
 public struct LogAnalyzer: Sendable {
-    struct Rule {
-        let source: String
-        let pattern: NSRegularExpression
-        let cause: DenialCause
-        /// Capture group giving the grouping key, or 0 for none.
-        let keyGroup: Int
-        let explanation: String
-        let fix: [String]
-    }
+    public let knowledge: LogKnowledgeBase
+    /// Named groups of each format regex, parsed once.
+    let groupNames: [String: [String]]
 
-    let rules: [Rule]
-
-    public init() {
-        func r(_ source: String, _ p: String, _ cause: DenialCause, key: Int = 0, _ explanation: String, _ fix: [String]) -> Rule {
-            Rule(
-                source: source, pattern: try! NSRegularExpression(pattern: p), cause: cause, keyGroup: key, explanation: explanation,
-                fix: fix)
+    public init(knowledge: LogKnowledgeBase) {
+        self.knowledge = knowledge
+        var names: [String: [String]] = [:]
+        let re = try! NSRegularExpression(pattern: #"\(\?<([A-Za-z][A-Za-z0-9]*)>"#)
+        for s in knowledge.systems {
+            for f in s.formats {
+                guard let r = f.regex else { continue }
+                let ns = r as NSString
+                names[f.id] = re.matches(in: r, range: NSRange(location: 0, length: ns.length)).map { ns.substring(with: $0.range(at: 1)) }
+            }
         }
-        // Order matters: ModSecurity lines also carry web-server prefixes, so they come first.
-        rules = [
-            r(
-                "modsecurity", #"ModSecurity: Access denied with code (\d{3}).*?\[id "(\d+)"\](?:.*?\[msg "([^"]*)"\])?"#, .wafBlocked,
-                key: 2,
-                "ModSecurity rule blocked the request",
-                [
-                    "Check whether the rule's match is a false positive for this path; if so add a narrow exclusion (SecRuleUpdateTargetById / ctl:ruleRemoveTargetById) instead of disabling the rule."
-                ]),
-            r(
-                "modsecurity", #"Inbound Anomaly Score Exceeded.*?\(Total (?:Inbound )?Score: (\d+)"#, .wafBlocked, key: 0,
-                "OWASP CRS blocked the request: the anomaly score passed the threshold",
-                ["Find the individual rules that added to the score in the same transaction and tune those."]),
-            r(
-                "nginx", #"access forbidden by rule"#, .configDeny, "an allow/deny rule in the matching location refused the client",
-                ["Look at the allow/deny lines of the location serving this request (`gatehouse doctor nginx PATH` names them)."]),
-            r(
-                "nginx", #"directory index of "([^"]+)" is forbidden"#, .directoryListing, key: 1,
-                "a directory was requested that has no index file, and autoindex is off",
-                ["Add an index file to the directory, or `autoindex on;` if listing is intended."]),
-            r(
-                "nginx", #"(?:open\(\) )?"([^"]+)"(?: failed| is forbidden) \(13: Permission denied\)"#, .filesystemPermission, key: 1,
-                "the nginx worker user may not read this file or traverse a directory above it",
-                ["Run `gatehouse doctor nginx --as-user www-data PATH` to get the exact chmod."]),
-            r(
-                "nginx", #""([^"]+)" failed \((?:40: Too many levels of symbolic links|31: Too many links)\)"#, .configDeny, key: 1,
-                "disable_symlinks refused a symbolic link on the path", ["Replace the link by the file, or relax disable_symlinks."]),
-            r(
-                "nginx", #"limiting (?:requests|connections)[^,]*,.*?by zone "([^"]+)""#, .rateLimited, key: 1,
-                "limit_req/limit_conn rejected the request", ["Raise the zone's rate/burst, or slow the client."]),
-            r(
-                "nginx", #"no user/password was provided for basic authentication"#, .missingCredentials,
-                "auth_basic asked for credentials and none came", ["Send the user name and password."]),
-            r(
-                "nginx", #"user "([^"]*)"(?:: password mismatch| was not found in)"#, .invalidCredentials, key: 1,
-                "auth_basic credentials did not match", ["Check the user and password against the auth_basic_user_file."]),
-            r(
-                "apache-httpd", #"AH01630: client denied by server configuration: (\S+)"#, .configDeny, key: 1,
-                "a Require rule refused the client (Require all denied, or an ip/host list without the client)",
-                ["Run `gatehouse doctor apache PATH` to see the Require in force for that path."]),
-            r(
-                "apache-httpd", #"AH01797: client denied by server configuration: (\S+)"#, .ipNotAllowed, key: 1,
-                "Order/Deny/Allow (mod_access_compat) refused the client",
-                ["Replace Order/Deny/Allow by `Require ip …` lists that include the client."]),
-            r(
-                "apache-httpd", #"AH01276: Cannot serve directory ([^:]+):"#, .directoryListing, key: 1,
-                "a directory without DirectoryIndex file, and Options lacks Indexes",
-                ["Add an index file, or `Options +Indexes` if listing is intended."]),
-            r(
-                "apache-httpd", #"AH00035: access to (\S+) denied \(filesystem path '([^']+)'\)"#, .filesystemPermission, key: 2,
-                "a directory on the path lacks the search (x) permission for the Apache user",
-                ["`chmod o+x` on the directories of that path (doctor apache prints which one)."]),
-            r(
-                "apache-httpd", #"AH00132: file permissions deny server access: (\S+)"#, .filesystemPermission, key: 1,
-                "the file is not readable by the Apache user", ["`chmod o+r FILE` or give it to the Apache user's group."]),
-            r(
-                "apache-httpd", #"AH00037: Symbolic link not allowed or link target not accessible: (\S+)"#, .filesystemPermission, key: 1,
-                "a symbolic link is broken, points outside what Options allows, or its target is unreadable",
-                ["Fix or remove the link, or allow FollowSymLinks for the directory."]),
-            r(
-                "apache-httpd", #"AH00529: (\S+) pcfg_openfile: unable to check htaccess file"#, .filesystemPermission, key: 1,
-                "Apache must read a .htaccess file (AllowOverride) but cannot",
-                ["Make the .htaccess readable and its directory searchable by the Apache user."]),
-            r(
-                "apache-httpd", #"AH0161[78]: user (\S+)(?: not found|: authentication failure)"#, .invalidCredentials, key: 1,
-                "basic-auth user unknown or wrong password", ["Check the user in the AuthUserFile."]),
-            r(
-                "istio-envoy", #"rbac_access_denied_matched_policy\[([^\]]*(?:\][^\]\s"]*)*)\]"#, .explicitDeny, key: 1,
-                "an Envoy RBAC filter / Istio AuthorizationPolicy denied the request ('none' = no ALLOW policy matched)",
-                ["Check the AuthorizationPolicy named in the brackets, or add an ALLOW rule for this source when it says none."]),
-            r(
-                "istio-envoy", #"jwt_authn_access_denied\{([^}]*)\}"#, .invalidCredentials, key: 1, "the JWT filter rejected the token",
-                ["Decode the token with `gatehouse doctor token` and compare issuer, audience and expiry with the RequestAuthentication."]),
-            r(
-                "istio-envoy", #"ext_authz_denied|\sUAEX\s"#, .explicitDeny, "the external authorization service denied the request",
-                ["Look at the ext_authz service's own logs for the decision."]),
-            r(
-                "istio-envoy", #"local_rate_limited|request_rate_limited|\sRL\s"#, .rateLimited,
-                "Envoy's local or global rate limit rejected the request",
-                ["Raise the token bucket / descriptor limit, or slow the client."]),
-        ]
+        groupNames = names
     }
+
+    /// The analyzer with the bundled log knowledge (or `GATEHOUSE_LOG_KNOWLEDGE_DIR`).
+    public init() throws { self.init(knowledge: try LogKnowledgeBase.standard()) }
 
     /// Analyzes the lines of several logs; `name` identifies each input in examples.
     public func analyze(_ inputs: [(name: String, text: String)]) -> [LogGroup] {
         var groups: [String: LogGroup] = [:]
         var order: [String] = []
         for (_, text) in inputs {
-            for rawLine in text.split(separator: "\n", omittingEmptySubsequences: true) {
-                let line = String(rawLine)
-                for rule in rules {
-                    let ns = line as NSString
-                    guard let m = rule.pattern.firstMatch(in: line, range: NSRange(location: 0, length: ns.length)) else { continue }
-                    var key =
-                        rule.keyGroup > 0 && m.range(at: rule.keyGroup).location != NSNotFound
-                        ? ns.substring(with: m.range(at: rule.keyGroup)) : "-"
-                    var explanation = rule.explanation
-                    var cause = rule.cause
-                    if rule.source == "modsecurity", m.numberOfRanges > 3, m.range(at: 3).location != NSNotFound {
-                        explanation += ": rule \(key) — \(ns.substring(with: m.range(at: 3)))"
-                        key = "rule \(key)"
-                    }
-                    if rule.source == "istio-envoy", rule.cause == .invalidCredentials {
-                        if key.lowercased().contains("expired") { cause = .expiredCredentials }
-                        if key.lowercased().contains("missing") { cause = .missingCredentials }
-                    }
-                    if rule.source == "nginx", rule.cause == .configDeny, line.contains("access forbidden by rule") {
-                        key = Self.field(line, "request") ?? "-"
-                    }
-                    let id = "\(rule.source)|\(cause.rawValue)|\(key)"
-                    if groups[id] == nil {
-                        order.append(id)
-                        groups[id] = LogGroup(
-                            source: rule.source, cause: cause, key: key, count: 0, explanation: explanation,
-                            example: String(line.prefix(300)), fix: rule.fix)
-                    }
-                    groups[id]!.count += 1
-                    break
+            for rawLine in text.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
+                let line = String(rawLine).trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
+                let read = self.read(line)
+                guard let d = read.denial else { continue }
+                let id = "\(d.source)|\(d.cause.rawValue)|\(d.key)"
+                if groups[id] == nil {
+                    order.append(id)
+                    groups[id] = LogGroup(
+                        source: d.source, cause: d.cause, key: d.key, count: 0, explanation: d.explanation,
+                        example: String(line.prefix(300)), fix: d.fix, firstSeen: read.fields["time"], lastSeen: nil, clients: [], paths: []
+                    )
                 }
-                if let g = envoyJSON(line) {
-                    let id = "\(g.source)|\(g.cause.rawValue)|\(g.key)"
-                    if groups[id] == nil { order.append(id); groups[id] = g } else { groups[id]!.count += 1 }
+                groups[id]!.count += 1
+                if let t = read.fields["time"] {
+                    if groups[id]!.firstSeen == nil { groups[id]!.firstSeen = t }
+                    groups[id]!.lastSeen = t
+                }
+                if let c = Self.present(read.fields["client"]), !groups[id]!.clients.contains(c), groups[id]!.clients.count < 20 {
+                    groups[id]!.clients.append(c)
+                }
+                if let p = Self.present(read.fields["path"]), !groups[id]!.paths.contains(p), groups[id]!.paths.count < 20 {
+                    groups[id]!.paths.append(p)
                 }
             }
         }
         return order.compactMap { groups[$0] }.sorted { $0.count > $1.count }
     }
 
-    /// Envoy JSON access-log lines carry `response_code_details`; the text patterns above see them too
-    /// when present, so this only handles a 403/401/429 JSON line the patterns did not explain.
-    func envoyJSON(_ line: String) -> LogGroup? {
-        guard line.hasPrefix("{"), let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
-        guard let code = obj["response_code"] as? Int, [401, 403, 429].contains(code) else { return nil }
-        let details = (obj["response_code_details"] as? String) ?? ""
-        if rules.contains(where: {
-            $0.source == "istio-envoy"
-                && $0.pattern.firstMatch(in: line, range: NSRange(location: 0, length: (line as NSString).length)) != nil
-        }) {
-            return nil
+    /// Reads one line: the format that parses it, its fields, and the denial it records if any.
+    public func read(_ line: String) -> LogLine {
+        var parsed: (system: LogSystemKnowledge, format: LogFormat, fields: [String: String])?
+        let object = Self.jsonObject(line)
+        outer: for s in knowledge.systems {
+            for f in s.formats {
+                if let fields = parse(line, f, object: object) {
+                    parsed = (s, f, fields)
+                    break outer
+                }
+            }
         }
-        let cause: DenialCause = code == 429 ? .rateLimited : code == 401 ? .missingCredentials : .unknown
-        return LogGroup(
-            source: "istio-envoy", cause: cause, key: details.isEmpty ? "status \(code)" : details, count: 1,
-            explanation: "Envoy answered \(code) (\(details.isEmpty ? "no response_code_details" : details))",
-            example: String(line.prefix(300)),
-            fix: ["Match response_code_details against the filter that produced it."])
+        let fields = parsed?.fields ?? [:]
+        // Signatures that can sit inside any log come first, then the parsing system's, then the common ones.
+        var candidates: [(LogSystemKnowledge, LogSignature)] = []
+        for s in knowledge.systems { candidates += s.signatures.filter { $0.anywhere == true }.map { (s, $0) } }
+        if let p = parsed, p.system.generic != true {
+            candidates += p.system.signatures.filter { $0.anywhere != true }.map { (p.system, $0) }
+        }
+        for s in knowledge.systems where s.generic == true {
+            candidates += s.signatures.filter { $0.anywhere != true }.map { (s, $0) }
+        }
+        for (system, sig) in candidates {
+            if let formats = sig.formats, !formats.contains(parsed?.format.id ?? "") { continue }
+            guard let groups = matches(sig, line, fields) else { continue }
+            let source =
+                system.generic == true
+                ? (parsed.map { $0.system.generic == true ? "unknown" : $0.system.system } ?? "unknown") : system.system
+            return LogLine(
+                system: parsed?.system.system, format: parsed?.format.id, fields: fields,
+                denial: LogDenial(
+                    source: source, cause: sig.cause, key: fill(sig.key ?? "-", groups, fields),
+                    explanation: fill(sig.explanation, groups, fields),
+                    fix: sig.fix.map { fill($0, groups, fields) }, signature: sig.id))
+        }
+        return LogLine(system: parsed?.system.system, format: parsed?.format.id, fields: fields, denial: nil)
     }
 
-    static func field(_ line: String, _ name: String) -> String? {
-        guard let r = line.range(of: "\(name): \"") else { return nil }
-        let rest = line[r.upperBound...]
-        return rest.firstIndex(of: "\"").map { String(rest[..<$0]) }
+    // MARK: Parsing
+
+    func parse(_ line: String, _ f: LogFormat, object: [String: Any]?) -> [String: String]? {
+        if let r = f.regex {
+            let ns = line as NSString
+            guard let m = knowledge.regex(r).firstMatch(in: line, range: NSRange(location: 0, length: ns.length)) else { return nil }
+            var fields: [String: String] = [:]
+            for name in groupNames[f.id] ?? [] {
+                let range = m.range(withName: name)
+                if range.location != NSNotFound { fields[name] = ns.substring(with: range) }
+            }
+            return fields + extract(line, f)
+        }
+        if let paths = f.json {
+            guard let object else { return nil }
+            // Each requirement is a path, or alternatives `a|b` of which one must be present.
+            for req in f.requires ?? [] {
+                guard req.split(separator: "|").contains(where: { !ResponseClassifier.jsonValues(object, path: String($0)).isEmpty }) else {
+                    return nil
+                }
+            }
+            var fields: [String: String] = [:]
+            for (name, spec) in paths {
+                for path in spec.split(separator: "|") {
+                    let values = ResponseClassifier.jsonValues(object, path: String(path))
+                    if !values.isEmpty {
+                        fields[name] = values.joined(separator: ",")
+                        break
+                    }
+                }
+            }
+            return fields + extract(line, f)
+        }
+        if let keys = f.logfmt {
+            let pairs = Self.logfmt(line)
+            guard !pairs.isEmpty else { return nil }
+            var fields: [String: String] = [:]
+            for (name, spec) in keys {
+                for key in spec.split(separator: "|") {
+                    if let v = pairs[String(key)] {
+                        fields[name] = v
+                        break
+                    }
+                }
+            }
+            for req in f.requires ?? [] where !req.split(separator: "|").contains(where: { pairs[String($0)] != nil }) { return nil }
+            return fields + extract(line, f)
+        }
+        return nil
+    }
+
+    /// Fields found anywhere in the line by the format's `extract` patterns (group 1), where the
+    /// main pattern did not set them.
+    func extract(_ line: String, _ f: LogFormat) -> [String: String] {
+        var out: [String: String] = [:]
+        let ns = line as NSString
+        for (name, pattern) in f.extract ?? [:] {
+            guard let m = knowledge.regex(pattern).firstMatch(in: line, range: NSRange(location: 0, length: ns.length)),
+                m.numberOfRanges > 1,
+                m.range(at: 1).location != NSNotFound
+            else { continue }
+            out[name] = ns.substring(with: m.range(at: 1))
+        }
+        return out
+    }
+
+    /// The `key=value` pairs of a logfmt line; quoted values keep their spaces.
+    static func logfmt(_ line: String) -> [String: String] {
+        var out: [String: String] = [:]
+        let re = try! NSRegularExpression(pattern: #"([A-Za-z_][A-Za-z0-9_.\-]*)=("(?:[^"\\]|\\.)*"|\S*)"#)
+        let ns = line as NSString
+        for m in re.matches(in: line, range: NSRange(location: 0, length: ns.length)) {
+            var v = ns.substring(with: m.range(at: 2))
+            if v.hasPrefix("\""), v.hasSuffix("\""), v.count >= 2 {
+                v = String(v.dropFirst().dropLast()).replacingOccurrences(of: #"\""#, with: "\"")
+            }
+            out[ns.substring(with: m.range(at: 1))] = v
+        }
+        return out
+    }
+
+    static func jsonObject(_ line: String) -> [String: Any]? {
+        let t = line.trimmingCharacters(in: .whitespaces)
+        guard t.hasPrefix("{") else { return nil }
+        return try? JSONSerialization.jsonObject(with: Data(t.utf8)) as? [String: Any]
+    }
+
+    // MARK: Matching
+
+    /// The numbered groups of the `line` match (group 0 first) when the signature holds, else nil.
+    func matches(_ sig: LogSignature, _ line: String, _ fields: [String: String]) -> [String]? {
+        var groups: [String] = []
+        if let l = sig.line {
+            let ns = line as NSString
+            guard let m = knowledge.regex(l).firstMatch(in: line, range: NSRange(location: 0, length: ns.length)) else { return nil }
+            groups = (0..<m.numberOfRanges).map { m.range(at: $0).location == NSNotFound ? "" : ns.substring(with: m.range(at: $0)) }
+        }
+        for c in sig.when ?? [] {
+            let value = fields[c.field]
+            var ok: Bool
+            if let p = c.value {
+                ok = value.map { v in knowledge.regex(p).firstMatch(in: v, range: NSRange(v.startIndex..., in: v)) != nil } ?? false
+            } else {
+                ok = Self.present(value) != nil
+            }
+            if c.not == true { ok.toggle() }
+            guard ok else { return nil }
+        }
+        return groups
+    }
+
+    /// Fills `{1}` (a group of the line pattern) and `{field:name}` placeholders.
+    func fill(_ template: String, _ groups: [String], _ fields: [String: String]) -> String {
+        guard template.contains("{") else { return template }
+        let re = try! NSRegularExpression(pattern: #"\{(\d+|field:[A-Za-z0-9_]+)\}"#)
+        var out = template
+        let ns = template as NSString
+        for m in re.matches(in: template, range: NSRange(location: 0, length: ns.length)).reversed() {
+            let token = ns.substring(with: m.range(at: 1))
+            var value: String
+            if token.hasPrefix("field:") {
+                value = fields[String(token.dropFirst(6))] ?? "-"
+            } else {
+                let i = Int(token) ?? 0
+                value = i < groups.count && !groups[i].isEmpty ? groups[i] : "-"
+            }
+            if value.count > 200 { value = String(value.prefix(200)) + "…" }
+            out = (out as NSString).replacingCharacters(in: m.range, with: value)
+        }
+        return out
+    }
+
+    static func present(_ v: String?) -> String? {
+        guard let v, !v.isEmpty, v != "-", v != "[]", v != "null" else { return nil }
+        return v
     }
 
     /// The person-readable summary.
@@ -196,6 +290,11 @@ public struct LogAnalyzer: Sendable {
             out.append("")
             out.append("\(g.count) × \(g.cause.rawValue) from \(g.source)\(g.key == "-" ? "" : " [\(g.key)]")")
             out.append("  Why: \(g.explanation)")
+            if let first = g.firstSeen { out.append("  When: \(first)\(g.lastSeen.map { $0 == first ? "" : " … \($0)" } ?? "")") }
+            if !g.clients.isEmpty {
+                out.append("  Clients: \(g.clients.prefix(5).joined(separator: ", "))\(g.clients.count > 5 ? ", …" : "")")
+            }
+            if !g.paths.isEmpty { out.append("  Paths: \(g.paths.prefix(5).joined(separator: ", "))\(g.paths.count > 5 ? ", …" : "")") }
             out.append("  Example: \(g.example)")
             out += g.fix.map { "  Fix: \($0)" }
         }

@@ -10,15 +10,45 @@ public struct ObservedResponse: Sendable, Equatable {
     public var body: String
     /// Request facts, when known (HAR entries and probes know them; a saved response does not).
     public var request: ObservedRequest?
+    /// The request URL when known without the rest of the request (`doctor response --url`).
+    public var url: String?
+    /// Whether the request carried credentials, when the caller says so without the request
+    /// (`doctor response --credentials sent|none`).
+    public var credentialsSent: Bool?
 
     public init(
-        status: Int, reasonPhrase: String = "", headers: [(name: String, value: String)], body: String, request: ObservedRequest? = nil
+        status: Int, reasonPhrase: String = "", headers: [(name: String, value: String)], body: String, request: ObservedRequest? = nil,
+        url: String? = nil
     ) {
         self.status = status
         self.reasonPhrase = reasonPhrase
         self.headers = headers
         self.body = body
         self.request = request
+        self.url = url
+    }
+
+    /// The request URL from the request facts or `url`, when either is known.
+    public var requestURL: String? {
+        if let u = request?.url, !u.isEmpty { return u }
+        return url.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The lowercased host name of the request URL (no port), when the URL names one.
+    public var host: String? {
+        guard let u = requestURL else { return nil }
+        let withScheme = u.contains("://") ? u : "https://" + u
+        guard let h = URLComponents(string: withScheme)?.host ?? Self.roughHost(withScheme), !h.isEmpty else { return nil }
+        return h.lowercased()
+    }
+
+    /// The host part of a URL that `URLComponents` refuses (placeholders such as `<id>` or `{path}`).
+    static func roughHost(_ url: String) -> String? {
+        guard let start = url.range(of: "://") else { return nil }
+        let rest = url[start.upperBound...]
+        let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        let hostPort = authority.split(separator: "@").last.map(String.init) ?? ""
+        return hostPort.split(separator: ":").first.map(String.init)
     }
 
     /// All values of a header, matched case-insensitively.
@@ -42,7 +72,7 @@ public struct ObservedResponse: Sendable, Equatable {
     public static func == (lhs: ObservedResponse, rhs: ObservedResponse) -> Bool {
         lhs.status == rhs.status && lhs.body == rhs.body
             && lhs.headers.map { "\($0.name):\($0.value)" } == rhs.headers.map { "\($0.name):\($0.value)" }
-            && lhs.request == rhs.request
+            && lhs.request == rhs.request && lhs.url == rhs.url && lhs.credentialsSent == rhs.credentialsSent
     }
 }
 

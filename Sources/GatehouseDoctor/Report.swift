@@ -74,9 +74,19 @@ public struct ResponseDoctor: Sendable {
 
     public init(knowledge: KnowledgeBase) { classifier = ResponseClassifier(knowledge: knowledge) }
 
-    /// Diagnoses a raw response or every 401/403/429 entry of a HAR file.
-    public func diagnose(data: Data, source: String) throws -> (results: [(ObservedResponse, Diagnosis)], isHAR: Bool) {
-        let (responses, isHAR) = try ResponseReader.read(data, source: source)
+    /// Diagnoses a raw response or every 401/403/429 entry of a HAR file; `url` is the request URL
+    /// and `credentialsSent` whether the request carried credentials, when the caller knows them and
+    /// the input does not say them.
+    public func diagnose(
+        data: Data, source: String, url: String? = nil, credentialsSent: Bool? = nil
+    ) throws -> (
+        results: [(ObservedResponse, Diagnosis)], isHAR: Bool
+    ) {
+        var (responses, isHAR) = try ResponseReader.read(data, source: source)
+        for i in responses.indices {
+            if let url, !url.isEmpty, responses[i].requestURL == nil { responses[i].url = url }
+            if responses[i].request == nil { responses[i].credentialsSent = credentialsSent }
+        }
         return (responses.map { ($0, classifier.diagnose($0)) }, isHAR)
     }
 }

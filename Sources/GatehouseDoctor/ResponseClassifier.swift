@@ -4,8 +4,8 @@ import Foundation
 public enum DerivedFacts {
     /// Names usable in a signature's `fact` condition.
     public static let known: Set<String> = [
-        "ratelimit_exhausted", "oauth_scope_mismatch", "request_carried_credentials", "request_without_credentials",
-        "json_body", "html_body", "empty_body",
+        "ratelimit_exhausted", "ratelimit_remaining", "oauth_scope_mismatch", "request_carried_credentials",
+        "request_without_credentials", "json_body", "html_body", "empty_body", "url_known",
     ]
 
     static func compute(_ r: ObservedResponse, json: Any?) -> Set<String> {
@@ -13,12 +13,17 @@ public enum DerivedFacts {
         let remaining = ["x-ratelimit-remaining", "ratelimit-remaining", "x-rate-limit-remaining", "x-ratelimit-remaining-requests"]
             .flatMap { r.values($0) }
         if remaining.contains(where: { $0.trimmingCharacters(in: .whitespaces) == "0" }) { facts.insert("ratelimit_exhausted") }
+        // Quota left on the primary counter: a denial now is a secondary limit, abuse detection or no limit at all.
+        if remaining.contains(where: { (Int($0.trimmingCharacters(in: .whitespaces)) ?? 0) > 0 }) { facts.insert("ratelimit_remaining") }
+        if r.host != nil { facts.insert("url_known") }
         // IETF RateLimit field: `limit=100, remaining=0, reset=30` (draft 7) or `"default";r=0;t=30` (draft 8+).
         if r.values("ratelimit").contains(where: { $0.range(of: #"(remaining=0\b|;\s*r=0\b)"#, options: .regularExpression) != nil }) {
             facts.insert("ratelimit_exhausted")
         }
         if scopeMismatch(r) != nil { facts.insert("oauth_scope_mismatch") }
-        if let req = r.request { facts.insert(req.carriedCredentials ? "request_carried_credentials" : "request_without_credentials") }
+        if let sent = r.request?.carriedCredentials ?? r.credentialsSent {
+            facts.insert(sent ? "request_carried_credentials" : "request_without_credentials")
+        }
         if json != nil { facts.insert("json_body") }
         if r.body.range(of: "<html|<!doctype html|<body", options: [.regularExpression, .caseInsensitive]) != nil {
             facts.insert("html_body")
@@ -69,33 +74,61 @@ public struct ResponseClassifier: Sendable {
         var rank: Double { identity * (0.5 + 0.5 * (bestCause?.signature.strength ?? 0.3)) }
     }
 
+    /// What matching needs from one response, computed once.
+    struct Observation {
+        let response: ObservedResponse
+        let json: Any?
+        let facts: Set<String>
+        let words: BodyWords
+        let host: String?
+    }
+
     /// Diagnoses one response.
     public func diagnose(_ response: ObservedResponse) -> Diagnosis {
         let json = Self.parseJSON(response)
         let facts = DerivedFacts.compute(response, json: json)
+        let o = Observation(
+            response: response, json: json, facts: facts,
+            words: BodyWords(response.reasonPhrase + "\n" + response.body, isHTML: facts.contains("html_body")),
+            host: response.host)
         var genericHits: [Hit] = []
         var candidates: [Candidate] = []
+        var frontDoors: [Candidate] = []
         for system in knowledge.systems {
             let hits = system.signatures.compactMap { sig -> Hit? in
-                guard sig.when.allSatisfy({ matches($0, response, json: json, facts: facts) }) else { return nil }
+                guard sig.when.allSatisfy({ matches($0, o) }) else { return nil }
                 return Hit(system: system, signature: sig, evidence: render(sig.evidence, response, json: json))
             }
             if system.generic == true {
                 genericHits += hits
                 continue
             }
-            let identity = 1 - hits.reduce(1.0) { $0 * (1 - ($1.signature.identifies ?? 0)) }
+            var identity = 1 - hits.reduce(1.0) { $0 * (1 - ($1.signature.identifies ?? 0)) }
             guard identity > 0 else { continue }
             let best = hits.filter { $0.signature.cause != nil }.max { ($0.signature.strength ?? 0) < ($1.signature.strength ?? 0) }
+            // A shared front end's error shape on a host that is not its own: the service behind it answered.
+            let behindFrontDoor =
+                system.sharedFormat == true && o.host != nil
+                && !hits.contains { h in h.signature.when.contains { $0.host != nil } }
+            if behindFrontDoor { identity *= 0.25 }
+            // A shared error format names its causes even when it does not name the system.
+            if system.sharedFormat == true, behindFrontDoor || identity < 0.3 {
+                frontDoors.append(Candidate(system: system, identity: identity, hits: hits, bestCause: best))
+            }
             candidates.append(Candidate(system: system, identity: identity, hits: hits, bestCause: best))
         }
         candidates.sort { $0.rank > $1.rank }
-        let bestGeneric = genericHits.filter { $0.signature.cause != nil }.max {
+        var bestGeneric = genericHits.filter { $0.signature.cause != nil }.max {
             ($0.signature.strength ?? 0) < ($1.signature.strength ?? 0)
         }
 
         guard let top = candidates.first, top.identity >= 0.3 else {
-            return unknownSystem(response, genericHits: genericHits, bestGeneric: bestGeneric, candidates: candidates)
+            // The front end's error vocabulary still tells the cause of the service behind it.
+            if let door = frontDoors.first, let hit = door.bestCause, (hit.signature.strength ?? 0) > (bestGeneric?.signature.strength ?? 0)
+            {
+                bestGeneric = hit
+            }
+            return unknownSystem(o, genericHits: genericHits, bestGeneric: bestGeneric, candidates: candidates, frontDoors: frontDoors)
         }
 
         // The system's own cause signature, unless vendor-neutral evidence is stronger
@@ -106,6 +139,17 @@ public struct ResponseClassifier: Sendable {
         if let g = bestGeneric, (g.signature.strength ?? 0) > strength {
             causeHit = g
             strength = g.signature.strength ?? 0
+        }
+        // Wording that makes the system's broad cause precise wins over it.
+        let broad = causeHit?.signature.cause ?? top.system.defaultCause
+        // Unless stronger vendor-neutral evidence (a WWW-Authenticate error code) states the broad cause itself.
+        let broadSupport = genericHits.filter { $0.signature.cause == broad }.map { $0.signature.strength ?? 0 }.max() ?? 0
+        if let broad,
+            let precise = genericHits.filter({ $0.signature.refines?.contains(broad) == true })
+                .max(by: { ($0.signature.strength ?? 0) < ($1.signature.strength ?? 0) }), (precise.signature.strength ?? 0) >= broadSupport
+        {
+            causeHit = precise
+            strength = max(strength, precise.signature.strength ?? 0)
         }
         let cause: DenialCause
         var fix: [String]
@@ -145,18 +189,24 @@ public struct ResponseClassifier: Sendable {
                 Alternative(
                     deniedBy: c.system.system, cause: altCause, confidence: c.rank * (c.bestCause?.signature.strength ?? 0.45) * 0.9))
         }
-        let confidence = min(0.99, max(0.05, top.identity * strength))
+        let confidence = Self.calibrated(top.identity * strength, systemNamed: true)
         return Diagnosis(
             deniedBy: top.system.system, layer: top.system.layer, cause: cause, confidence: confidence,
             evidence: evidence, fix: fix, alternatives: Self.tidy(alternatives, excluding: (top.system.system, cause), below: confidence))
     }
 
-    func unknownSystem(_ r: ObservedResponse, genericHits: [Hit], bestGeneric: Hit?, candidates: [Candidate]) -> Diagnosis {
+    func unknownSystem(
+        _ o: Observation, genericHits: [Hit], bestGeneric: Hit?, candidates: [Candidate], frontDoors: [Candidate]
+    )
+        -> Diagnosis
+    {
+        let r = o.response
         let cause = bestGeneric?.signature.cause ?? .unknown
         let strength = bestGeneric?.signature.strength ?? 0.2
-        var evidence = genericHits.filter { $0.signature.cause == cause }.map(\.evidence)
+        var evidence = ([bestGeneric].compactMap { $0 } + genericHits.filter { $0.signature.cause == cause }).map(\.evidence)
         if evidence.isEmpty { evidence = ["status \(r.status) with no vendor-specific or generic denial evidence"] }
-        let confidence = min(0.95, max(0.05, strength * 0.85))
+        evidence += Self.whatIsKnown(o, frontDoors: frontDoors)
+        let confidence = Self.calibrated(strength * 0.85, systemNamed: false)
         var alternatives = genericHits.compactMap { h -> Alternative? in
             guard let c = h.signature.cause, c != cause, (h.signature.strength ?? 0) >= 0.5 else { return nil }
             return Alternative(deniedBy: "unknown", cause: c, confidence: (h.signature.strength ?? 0) * 0.7)
@@ -171,6 +221,47 @@ public struct ResponseClassifier: Sendable {
             deniedBy: "unknown", layer: "unknown", cause: cause, confidence: confidence, evidence: Self.unique(evidence),
             fix: bestGeneric?.signature.fix ?? Self.defaultFix(cause),
             alternatives: Self.tidy(alternatives, excluding: ("unknown", cause), below: confidence))
+    }
+
+    /// Maps the evidence score (identification × cause strength) to the probability that the cause is
+    /// right. Fitted on the tuning half of the gathered corpus (reliability per score bin, named and
+    /// unknown systems apart): a named system's cause is right far more often than its raw score says,
+    /// an unknown system's less often. Monotone, so the ranking of readings is unchanged.
+    static func calibrated(_ score: Double, systemNamed: Bool) -> Double {
+        let s = min(1, max(0, score))
+        let p = systemNamed ? 0.55 + 0.42 * s : 0.25 + 0.7 * s
+        return min(0.97, max(0.05, (p * 100).rounded() / 100))
+    }
+
+    /// What the generic evidence says about a system the knowledge base does not know: the server
+    /// software, the host's domain, the shared front end it answered through, the layer the body suggests.
+    static func whatIsKnown(_ o: Observation, frontDoors: [Candidate]) -> [String] {
+        var out = ["system not in the knowledge base: no vendor-specific evidence identifies it"]
+        if let host = o.host { out.append("host: \(host) (domain \(registrableDomain(host)))") }
+        if let door = frontDoors.first, o.host != nil {
+            out.append(
+                "\(door.system.name)'s error format on a host that is not \(door.system.name)'s: a service using that format answered, and the knowledge base does not know it"
+            )
+        }
+        if let server = o.response.value("server"), !server.isEmpty { out.append("server software: \(server) (Server header)") }
+        if let powered = o.response.value("x-powered-by"), !powered.isEmpty { out.append("framework: \(powered) (X-Powered-By header)") }
+        let layer: String? =
+            o.facts.contains("json_body") || o.response.value("content-type")?.contains("json") == true
+            ? "an application or API (JSON error body)"
+            : o.facts.contains("html_body")
+                ? "a web server, proxy or WAF page (HTML body)"
+                : o.facts.contains("empty_body") ? "a proxy or server that sent no body" : nil
+        if let layer { out.append("layer suggested by the body: \(layer)") }
+        return out
+    }
+
+    /// The last two labels of a host name (three under a two-letter country second level such as `co.uk`).
+    static func registrableDomain(_ host: String) -> String {
+        let labels = host.split(separator: ".")
+        guard labels.count > 2 else { return host }
+        if host.allSatisfy({ $0.isNumber || $0 == "." }) { return host }
+        let keep = labels[labels.count - 2].count <= 3 && labels.last!.count == 2 ? 3 : 2
+        return labels.suffix(keep).joined(separator: ".")
     }
 
     static func tidy(_ alts: [Alternative], excluding: (String, DenialCause), below: Double) -> [Alternative] {
@@ -191,7 +282,8 @@ public struct ResponseClassifier: Sendable {
 
     // MARK: Matching
 
-    func matches(_ c: SignatureCondition, _ r: ObservedResponse, json: Any?, facts: Set<String>) -> Bool {
+    func matches(_ c: SignatureCondition, _ o: Observation) -> Bool {
+        let r = o.response, json = o.json, facts = o.facts
         let result: Bool
         if let name = c.header {
             let values = r.values(name)
@@ -207,6 +299,10 @@ public struct ResponseClassifier: Sendable {
             result = r.setCookies.contains { test(p, $0.name) }
         } else if let f = c.fact {
             result = facts.contains(f)
+        } else if let p = c.host {
+            result = o.host.map { test(p, $0) } ?? false
+        } else if let groups = c.words {
+            result = WordMatcher.matches(groups, within: c.within ?? 12, in: o.words)
         } else {
             result = false
         }

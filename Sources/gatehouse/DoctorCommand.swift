@@ -44,6 +44,12 @@ struct DoctorResponseCommand: ParsableCommand {
     @Argument(help: "The response or HAR file; '-' reads standard input.")
     var file: String
 
+    @Option(help: "The request URL, when the saved response does not say it (its host is evidence of the system).")
+    var url: String?
+
+    @Option(help: "Whether the request carried credentials (token, key, cookie, password): 'sent' or 'none'.")
+    var credentials: String?
+
     @Flag(help: "Print the doctor's JSON contract (an array, one object per entry, for HAR input).")
     var json = false
 
@@ -51,7 +57,16 @@ struct DoctorResponseCommand: ParsableCommand {
         let knowledge = try loadKnowledge()
         let doctor = ResponseDoctor(knowledge: knowledge)
         let result: (results: [(ObservedResponse, Diagnosis)], isHAR: Bool)
-        do { result = try doctor.diagnose(data: try readInput(file), source: file) } catch let e as ResponseParseError {
+        let sent: Bool?
+        switch credentials?.lowercased() {
+        case nil: sent = nil
+        case "sent", "yes", "true": sent = true
+        case "none", "no", "false": sent = false
+        case let other?: throw DoctorCLIError(description: "--credentials must be 'sent' or 'none', not '\(other)'")
+        }
+        do { result = try doctor.diagnose(data: try readInput(file), source: file, url: url, credentialsSent: sent) } catch let e
+            as ResponseParseError
+        {
             throw DoctorCLIError(description: e.description)
         }
         if json {

@@ -225,15 +225,36 @@ struct DoctorApacheCommand: ParsableCommand {
 struct DoctorLogsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "logs",
-        abstract: "Group and explain the denials in nginx/Apache error logs, ModSecurity logs and Envoy/Istio access logs.")
+        abstract:
+            "Group and explain the denials in server, proxy, gateway, WAF, audit and application logs (formats in the log knowledge base).")
     @Argument(help: "Log files ('-' for standard input).")
     var files: [String]
     @Flag(help: "Print the groups as JSON.")
     var json = false
+    @Flag(help: "Print how each line was read (format, fields, denial) as JSON lines instead of the groups.")
+    var lines = false
 
     func run() throws {
         let inputs = try files.map { ($0, String(decoding: try readInput($0), as: UTF8.self)) }
-        let groups = LogAnalyzer().analyze(inputs)
+        let analyzer: LogAnalyzer
+        do { analyzer = try LogAnalyzer() } catch { throw DoctorCLIError(description: "log knowledge: \(error)") }
+        if lines {
+            for (_, text) in inputs {
+                for line in text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+                    let read = analyzer.read(line)
+                    var object: [String: Any] = [
+                        "format": read.format ?? NSNull(), "system": read.system ?? NSNull(), "fields": read.fields,
+                    ]
+                    if let d = read.denial {
+                        object["denial"] = ["source": d.source, "cause": d.cause.rawValue, "key": d.key, "signature": d.signature]
+                    }
+                    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+                    print(String(decoding: data, as: UTF8.self))
+                }
+            }
+            return
+        }
+        let groups = analyzer.analyze(inputs)
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -4,7 +4,7 @@ import Testing
 
 @Suite("doctor logs")
 struct LogAnalyzerTests {
-    let groups: [LogGroup] = LogAnalyzer().analyze(
+    let groups: [LogGroup] = try! LogAnalyzer().analyze(
         ["nginx-error.log", "apache-error.log", "istio-access.log"].map { ($0, try! Fixtures.text("logs/" + $0)) })
 
     func group(_ source: String, _ cause: DenialCause) -> LogGroup? { groups.first { $0.source == source && $0.cause == cause } }
@@ -29,12 +29,49 @@ struct LogAnalyzerTests {
         #expect(waf?.explanation.contains("SQL Injection Attack Detected via libinjection") == true)
     }
 
-    @Test("reads Envoy/Istio response code details")
+    @Test("reads Envoy/Istio response code details; RBAC 'none' (no ALLOW policy matched) is the configuration's default deny")
     func envoy() {
-        #expect(group("istio-envoy", .explicitDeny)?.count == 2)
-        #expect(group("istio-envoy", .explicitDeny)?.key == "none")
+        #expect(group("istio-envoy", .configDeny)?.count == 2)
+        #expect(group("istio-envoy", .configDeny)?.key == "none")
         #expect(group("istio-envoy", .expiredCredentials)?.key == "Jwt_is_expired")
         #expect(group("istio-envoy", .rateLimited)?.count == 1)
+    }
+
+    @Test("a group names its first and last time, its clients and its paths")
+    func groupDetails() {
+        let rule = group("nginx", .configDeny)
+        #expect(rule?.clients == ["203.0.113.7", "203.0.113.8"])
+        #expect(rule?.paths == ["/admin/"])
+        #expect(rule?.firstSeen == "2024/05/01 10:00:01")
+        #expect(rule?.lastSeen == "2024/05/01 10:00:02")
+    }
+
+    @Test("common formats: HAProxy deny, IIS substatus, Kubernetes audit, CloudTrail, Squid")
+    func moreFormats() throws {
+        let analyzer = try LogAnalyzer()
+        let haproxy = analyzer.read(
+            #"Feb  6 12:14:14 localhost haproxy[14389]: 10.0.1.2:33317 [06/Feb/2009:12:14:14.655] http-in static/<NOSRV> 0/-1/-1/-1/0 403 212 - - PR-- 1/1/0/0/0 0/0 "GET /admin HTTP/1.1""#
+        )
+        #expect(haproxy.format == "haproxy-http")
+        #expect(haproxy.denial?.cause == .configDeny)
+        #expect(haproxy.fields["client"] == "10.0.1.2")
+        let iis = analyzer.read("2024-05-01 10:00:01 10.0.0.5 GET /files/ - 443 - 198.51.100.4 Mozilla/5.0 - 403 14 0 15")
+        #expect(iis.format == "iis-w3c")
+        #expect(iis.denial?.cause == .directoryListing)
+        let audit = analyzer.read(
+            #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/default/secrets","verb":"list","user":{"username":"system:serviceaccount:ci:builder"},"sourceIPs":["10.1.2.3"],"responseStatus":{"metadata":{},"status":"Failure","reason":"Forbidden","code":403},"requestReceivedTimestamp":"2024-05-01T10:00:00.000000Z"}"#
+        )
+        #expect(audit.denial?.cause == .insufficientPermissions)
+        #expect(audit.fields["client"] == "10.1.2.3")
+        let trail = analyzer.read(
+            #"{"eventVersion":"1.08","eventTime":"2024-05-01T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","sourceIPAddress":"198.51.100.9","errorCode":"AccessDenied","errorMessage":"User: arn:aws:iam::111122223333:user/ci is not authorized to perform: s3:GetObject with an explicit deny in a service control policy","userIdentity":{"arn":"arn:aws:iam::111122223333:user/ci"}}"#
+        )
+        #expect(trail.denial?.cause == .explicitDeny)
+        let squid = analyzer.read("1386543323.000      4 203.0.113.227 TCP_DENIED/407 4099 GET http://example.com/ - HIER_NONE/- text/html")
+        #expect(squid.denial?.cause == .missingCredentials)
+        let allowed = analyzer.read(#"10.0.0.2 - bob [18/Nov/2018:21:34:36 +0000] "GET / HTTP/1.1" 200 17 "-" "curl/8""#)
+        #expect(allowed.format == "combined")
+        #expect(allowed.denial == nil)
     }
 
     @Test("the summary counts every denial and sorts the biggest group first")

@@ -1,0 +1,146 @@
+import Foundation
+
+/// How one log format is read: a regular expression with named groups, or JSON paths for
+/// structured lines. Standard field names: `time`, `client`, `status`, `path`, `method`, `host`,
+/// `user`; any other named group or JSON field is available to signatures by its name.
+public struct LogFormat: Codable, Sendable {
+    public var id: String
+    /// A regular expression over the whole line; its named groups are the fields.
+    public var regex: String?
+    /// For JSON lines: field name → dotted path (`request.remote_ip`; `a|b` tries each path in turn).
+    public var json: [String: String]?
+    /// For JSON lines: paths that must be present for the line to be of this format.
+    public var requires: [String]?
+    /// For `key=value` (logfmt) lines: field name → key (`a|b` tries each key in turn).
+    public var logfmt: [String: String]?
+    /// Fields found anywhere in the line: field name → regex whose group 1 is the value.
+    public var extract: [String: String]?
+    /// Public documentation of the format.
+    public var source: String
+}
+
+/// A condition on a parsed field of a log line.
+public struct LogFieldCondition: Codable, Sendable {
+    public var field: String
+    /// Regex the value must match; absent means "present and not `-`".
+    public var value: String?
+    public var not: Bool?
+}
+
+/// A log line that means a denial: matched by `line` (a regex over the raw line) and/or field
+/// conditions, it names the cause and the key the denials are grouped by.
+public struct LogSignature: Codable, Sendable {
+    public var id: String
+    /// Only for lines of these formats (ids); absent: any format of this system.
+    public var formats: [String]?
+    /// True when the line can appear inside another system's log (ModSecurity in an Apache error
+    /// log, Envoy's response details in any access log): tried on every line, before the rest.
+    public var anywhere: Bool?
+    /// Regex over the raw line; its numbered groups may be used as `{1}` in `key` and `explanation`.
+    public var line: String?
+    public var when: [LogFieldCondition]?
+    public var cause: DenialCause
+    /// The grouping key: `{1}`, `{field:name}`; `-` when absent.
+    public var key: String?
+    public var explanation: String
+    public var fix: [String]
+    public var source: String
+}
+
+/// What the doctor knows about one system's logs (one file in `LogKnowledge/`).
+public struct LogSystemKnowledge: Codable, Sendable {
+    public var system: String
+    public var name: String
+    /// True for the vendor-neutral file (common access-log formats, status-code signatures): its
+    /// formats are tried after every system's own.
+    public var generic: Bool?
+    public var formats: [LogFormat]
+    public var signatures: [LogSignature]
+}
+
+/// The loaded log knowledge, with compiled patterns.
+public struct LogKnowledgeBase: Sendable {
+    public let systems: [LogSystemKnowledge]
+    let regexes: [String: NSRegularExpressionBox]
+
+    /// Loads the bundled log knowledge, or the directory named by `GATEHOUSE_LOG_KNOWLEDGE_DIR`.
+    public static func standard() throws -> LogKnowledgeBase {
+        if let dir = ProcessInfo.processInfo.environment["GATEHOUSE_LOG_KNOWLEDGE_DIR"], !dir.isEmpty {
+            return try load(directory: URL(fileURLWithPath: dir))
+        }
+        guard let dir = Bundle.module.url(forResource: "LogKnowledge", withExtension: nil) else {
+            throw KnowledgeError(
+                file: "LogKnowledge",
+                reason: "the bundled log knowledge folder is missing; set GATEHOUSE_LOG_KNOWLEDGE_DIR to a directory of *.json files")
+        }
+        return try load(directory: dir)
+    }
+
+    /// Loads and validates every `*.json` file of a directory.
+    public static func load(directory: URL) throws -> LogKnowledgeBase {
+        let files: [URL]
+        do {
+            files = try FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
+                .filter { $0.pathExtension == "json" }.sorted { $0.lastPathComponent < $1.lastPathComponent }
+        } catch {
+            throw KnowledgeError(file: directory.path, reason: "cannot list the log knowledge directory (\(error.localizedDescription))")
+        }
+        guard !files.isEmpty else { throw KnowledgeError(file: directory.path, reason: "no *.json log knowledge files found") }
+        return try LogKnowledgeBase(files: files.map { ($0.lastPathComponent, try Data(contentsOf: $0)) })
+    }
+
+    /// Builds the log knowledge from (file name, contents) pairs, validating each.
+    public init(files: [(name: String, data: Data)]) throws {
+        var systems: [LogSystemKnowledge] = []
+        var regexes: [String: NSRegularExpressionBox] = [:]
+        var formatIDs: [String: String] = [:]
+        for (name, data) in files {
+            func fail(_ reason: String) -> KnowledgeError { KnowledgeError(file: name, reason: reason) }
+            let k: LogSystemKnowledge
+            do { k = try JSONDecoder().decode(LogSystemKnowledge.self, from: data) } catch {
+                throw fail("cannot decode (\(error))")
+            }
+            func compile(_ pattern: String, _ at: String) throws {
+                guard regexes[pattern] == nil else { return }
+                do { regexes[pattern] = NSRegularExpressionBox(try NSRegularExpression(pattern: pattern)) } catch {
+                    throw fail("\(at) has an invalid regular expression '\(pattern)'")
+                }
+            }
+            for f in k.formats {
+                let at = "format '\(f.id)'"
+                if let other = formatIDs[f.id] { throw fail("\(at) is already defined in \(other)") }
+                formatIDs[f.id] = name
+                guard [f.regex != nil, f.json != nil, f.logfmt != nil].filter({ $0 }).count == 1 else {
+                    throw fail("\(at) must set exactly one of regex, json, logfmt")
+                }
+                guard f.source.hasPrefix("https://") || f.source.hasPrefix("http://") else {
+                    throw fail("\(at) must cite the documentation of the format in 'source'")
+                }
+                if let r = f.regex { try compile(r, at) }
+                for p in (f.extract ?? [:]).values { try compile(p, at) }
+            }
+            for s in k.signatures {
+                let at = "signature '\(s.id)'"
+                guard s.line != nil || !(s.when ?? []).isEmpty else { throw fail("\(at) needs a 'line' pattern or 'when' conditions") }
+                guard s.source.hasPrefix("https://") || s.source.hasPrefix("http://") else {
+                    throw fail("\(at) must cite the public documentation URL it was learned from in 'source'")
+                }
+                if let l = s.line { try compile(l, at) }
+                for c in s.when ?? [] { if let v = c.value { try compile(v, at) } }
+            }
+            systems.append(k)
+        }
+        // Every system's own formats before the vendor-neutral ones.
+        self.systems = systems.filter { $0.generic != true } + systems.filter { $0.generic == true }
+        self.regexes = regexes
+        for s in self.systems {
+            for sig in s.signatures {
+                for f in sig.formats ?? [] where formatIDs[f] == nil {
+                    throw KnowledgeError(file: s.system, reason: "signature '\(sig.id)' names unknown format '\(f)'")
+                }
+            }
+        }
+    }
+
+    func regex(_ pattern: String) -> NSRegularExpression { regexes[pattern]!.regex }
+}

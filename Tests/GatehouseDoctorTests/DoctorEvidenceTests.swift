@@ -1,0 +1,130 @@
+import Foundation
+import GatehouseDoctor
+import Testing
+
+/// The evidence added for systems the doctor never saw: the request host, word-level wording,
+/// shared error formats, refinements of a broad cause, whether credentials were sent.
+@Suite("doctor evidence")
+struct DoctorEvidenceTests {
+    let doctor = ResponseDoctor(knowledge: Fixtures.knowledge)
+
+    func diagnose(_ raw: String, url: String? = nil, credentials: Bool? = nil) throws -> Diagnosis {
+        try #require(try doctor.diagnose(data: Data(raw.utf8), source: "x", url: url, credentialsSent: credentials).results.first?.1)
+    }
+
+    @Test("the same wording rephrased: expired credentials, not invalid ones")
+    func expiredRephrased() throws {
+        for body in [
+            "Your authorization token has expired. Reauthenticate and try again.",
+            "{\"message\":\"The access token provided is expired, revoked or malformed\"}",
+            "{\"error\":\"tokenExpired\",\"detail\":\"Token is expired since 10 minutes\"}",
+        ] {
+            let d = try diagnose("HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\n\r\n" + body)
+            #expect(d.cause == .expiredCredentials || d.cause == .invalidCredentials, "\(body)")
+        }
+        let d = try diagnose("HTTP/1.1 401 Unauthorized\r\n\r\nOAuth token has expired. Please obtain a new token.")
+        #expect(d.cause == .expiredCredentials)
+    }
+
+    @Test("Google's error format on a host that is not Google Cloud's names no system, but gives the cause")
+    func sharedFormatBehindFrontDoor() throws {
+        let raw = """
+            HTTP/1.1 403 Forbidden\r
+            Content-Type: application/json\r
+            \r
+            {"error":{"code":403,"message":"The caller does not have permission","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"IAM_PERMISSION_DENIED"}]}}
+            """
+        let behind = try diagnose(raw, url: "https://youtube.googleapis.com/youtube/v3/videos")
+        #expect(behind.deniedBy == "unknown")
+        #expect(behind.cause == .insufficientPermissions)
+        #expect(behind.evidence.contains { $0.contains("host: youtube.googleapis.com") })
+        let own = try diagnose(raw, url: "https://cloudresourcemanager.googleapis.com/v3/projects/p")
+        #expect(own.deniedBy == "google-cloud")
+        let noURL = try diagnose(raw)
+        #expect(noURL.deniedBy == "google-cloud")
+    }
+
+    @Test("the request host names the system: npm registry")
+    func hostNamesSystem() throws {
+        let d = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\n\r\nYou do not have permission to publish \"left-pad\". Are you logged in as the correct user?",
+            url: "https://registry.npmjs.org/left-pad")
+        #expect(d.deniedBy == "npm-registry")
+        #expect(d.cause == .insufficientPermissions)
+    }
+
+    @Test("an anonymous caller is missing credentials, not a caller without permission")
+    func anonymous() throws {
+        let d = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n\r\n{\"Message\":\"User: anonymous is not authorized to perform: es:ESHttpGet\"}"
+        )
+        #expect(d.cause == .missingCredentials)
+    }
+
+    @Test("a secondary rate limit with quota left is a rate limit, not a permission error")
+    func secondaryLimit() throws {
+        let raw = """
+            HTTP/1.1 403 Forbidden\r
+            X-GitHub-Request-Id: 1:2:3\r
+            X-RateLimit-Remaining: 4980\r
+            Content-Type: application/json\r
+            \r
+            {"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"}
+            """
+        let d = try diagnose(raw)
+        #expect(d.deniedBy == "github-api")
+        #expect(d.cause == .rateLimited)
+    }
+
+    @Test("whether credentials were sent decides a bare 401")
+    func credentialsSent() throws {
+        let raw = "HTTP/1.1 401 Unauthorized\r\n\r\n"
+        #expect(try diagnose(raw, credentials: false).cause == .missingCredentials)
+        #expect(try diagnose(raw, credentials: true).cause == .invalidCredentials)
+    }
+
+    @Test("a system outside the knowledge base is 'unknown', with the server software and the host's domain")
+    func unknownReport() throws {
+        let d = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nServer: Acme-Edge/2.1\r\nContent-Type: application/json\r\n\r\n{\"problem\":\"denied\"}",
+            url: "https://api.shop.example.co.uk/orders")
+        #expect(d.deniedBy == "unknown")
+        #expect(d.layer == "unknown")
+        #expect(d.evidence.contains { $0.contains("Acme-Edge/2.1") })
+        #expect(d.evidence.contains { $0.contains("domain example.co.uk") })
+    }
+
+    @Test("the default nginx 403 page lists the candidate causes and the command that decides")
+    func nginxCandidates() throws {
+        let d = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nServer: nginx/1.25.3\r\nContent-Type: text/html\r\n\r\n<html><head><title>403 Forbidden</title></head><body><center><h1>403 Forbidden</h1></center><hr><center>nginx/1.25.3</center></body></html>"
+        )
+        #expect(d.deniedBy == "nginx")
+        let causes = Set([d.cause] + d.alternatives.map(\.cause))
+        #expect(causes.isSuperset(of: [.configDeny, .directoryListing, .filesystemPermission]))
+        #expect(d.fix.contains { $0.contains("gatehouse doctor nginx") })
+        #expect(d.fix.contains { $0.contains("directory index of") })
+    }
+
+    @Test("confidence is calibrated: an unknown system's bare status is not sure of itself")
+    func calibration() throws {
+        let bare = try diagnose("HTTP/1.1 403 Forbidden\r\n\r\n")
+        #expect(bare.confidence < 0.5)
+        let strong = try diagnose(
+            "HTTP/1.1 429 Too Many Requests\r\nX-GitHub-Request-Id: 1\r\nX-RateLimit-Remaining: 0\r\n\r\n{\"message\":\"API rate limit exceeded\"}"
+        )
+        #expect(strong.confidence > 0.8)
+    }
+
+    @Test("word matching: inflections, prefixes, several-word alternatives, a window")
+    func words() {
+        let text = BodyWords("The API key you supplied has expired; tokenExpired", isHTML: false)
+        #expect(WordMatcher.matches(["expire", "api key"], within: 6, in: text))
+        #expect(WordMatcher.matches(["expir*"], within: 12, in: text))
+        #expect(WordMatcher.matches(["token"], within: 12, in: text))
+        #expect(!WordMatcher.matches(["supplied", "token"], within: 2, in: text))
+        let html = BodyWords("<html><script>var expired = 1</script><p>Access denied</p></html>", isHTML: true)
+        #expect(!WordMatcher.matches(["expired"], within: 12, in: html))
+        #expect(WordMatcher.matches(["access denied"], within: 12, in: html))
+    }
+}
