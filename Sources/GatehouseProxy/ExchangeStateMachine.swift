@@ -622,18 +622,21 @@ struct ExchangeStateMachine {
         return abandon(with: .shuttingDown, now: now())
     }
 
-    /// The client closed the connection.
+    /// The client closed the connection. Nothing more is read: requests it had queued behind
+    /// the one in progress are never run (they would reach the upstream with nobody to answer).
     mutating func clientClosed() -> Action {
-        guard var r = request else { return .none }
+        broken = true
+        guard var r = request else { return .close }
         if !r.responseEnded {
             // The client went away mid-exchange: the upstream is stopped, the call logged as 499.
             r.awaitingUpstream = false
             r.responseEnded = true
         }
+        r.keepAlive = false
         request = r
         // Also an exchange answered before its request body ended (a denial draining the body):
         // the connection is gone, so it is logged now.
-        return .abandon(close: false)
+        return .abandon(close: true)
     }
 
     /// Gives up on an exchange that is still running: its upstream is dropped, nothing more of

@@ -62,6 +62,9 @@ package final class GatewayHandler: ChannelInboundHandler {
     }
 
     package func handlerRemoved(context: ChannelHandlerContext) {
+        // The channel is gone: an exchange still running (a handler removed without the channel
+        // going inactive first) is abandoned and logged, its upstream dropped, its budget returned.
+        if exchange != nil { run(machine.clientClosed()) }
         timer?.cancel()
         timer = nil
         registry?.remove(self)
@@ -284,6 +287,9 @@ package final class GatewayHandler: ChannelInboundHandler {
             }
             reader.discard()
             let ex = Exchange.unparsed(failure, previous: previous, ids: &ids, peer: peer, state: services.current)
+            // The cut-short exchange's spans end with the record that replaces it.
+            ex.span = previous?.span
+            ex.upstreamSpan = previous?.upstreamSpan
             exchange = ex
             let (denial, check) = failure.denial(ex.failureContext(limits: machine.limits))
             respond(ex, denial, check: check)

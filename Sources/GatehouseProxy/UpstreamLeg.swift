@@ -12,8 +12,9 @@ import NIOCore
 /// the client socket.
 final class UpstreamLeg: UpstreamResponseSink {
     typealias Machine = ExchangeStateMachine
-    /// The connection this leg serves (it owns the leg). Closures that outlive a callback capture
-    /// it strongly (see `connect`).
+    /// The connection this leg serves (it owns the leg, and nothing else may hold the leg strongly:
+    /// `UpstreamConnection.sink` is weak). Closures that outlive a callback capture it strongly
+    /// (see `connect`).
     unowned let client: GatewayHandler
     let pool: LoopPool
 
@@ -88,7 +89,11 @@ final class UpstreamLeg: UpstreamResponseSink {
 
     /// Sends the request head and whatever body is at hand.
     private func send(_ ex: Exchange, conn: UpstreamConnection, spec: UpstreamSpec) {
-        guard let route = ex.route, let allocator = client.context?.channel.allocator else { return }
+        guard let route = ex.route, let allocator = client.context?.channel.allocator else {
+            // The client's connection is gone: the upstream connection is not used.
+            conn.close()
+            return
+        }
         ex.upstream = conn
         ex.upstreamTargetText = conn.key
         conn.begin(sink: self, headRequest: ex.head.method == "HEAD")
@@ -114,6 +119,10 @@ final class UpstreamLeg: UpstreamResponseSink {
             ChunkFraming.emit(buffered, after: out, chunked: false, inlineLimit: 16384, allocator: allocator) {
                 conn.write($0, flush: false)
             }
+            // Handed to the channel: the body no longer counts against the buffered-body budget
+            // while the response runs (a slow reader would otherwise hold it).
+            ex.bufferedBody = nil
+            client.services.connections.releaseBuffered(of: ex)
         } else {
             conn.write(out, flush: false)
         }

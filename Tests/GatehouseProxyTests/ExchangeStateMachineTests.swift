@@ -285,14 +285,19 @@ import Testing
         #expect(lateIdle.shutdownDeadline(now: 5) == .close)
     }
 
-    @Test func aClientThatLeavesMidExchangeIsLoggedAnd499() {
+    @Test func aClientThatLeavesMidExchangeIsLoggedAnd499AndNothingQueuedRuns() {
         var m = machine()
         m.headParsed(Self.head(), now: 0)
         _ = m.decided(.forward(streamLimit: nil), now: 0)
-        #expect(m.clientClosed() == .abandon(close: false))
+        #expect(m.clientClosed() == .abandon(close: true))
         #expect(m.request?.responseEnded == true)
+        #expect(m.broken)
+        // Requests the client had queued behind it are never parsed.
+        #expect(m.finished(closeAfter: true, inboundBytes: 300, now: 1) == .closeNow)
+        let read = m.bytesArrived(now: 2)
+        #expect(!read)
         var idle = machine()
-        #expect(idle.clientClosed() == .none)
+        #expect(idle.clientClosed() == .close)
     }
 
     @Test func bytesThatAreNotHTTPAreAnsweredUnlessAResponseHasStarted() {
