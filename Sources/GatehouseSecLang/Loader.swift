@@ -374,7 +374,8 @@ package struct SecLangLoader {
                 continue
             }
             if ch == ":" && !inRegex { afterColon = true }
-            if ch == "/" && afterColon {
+            // XML keys are XPath expressions (`XML://@*`), never regular expressions.
+            if ch == "/" && afterColon && !current.uppercased().trimmingCharacters(in: CharacterSet(charactersIn: "!& ")).hasPrefix("XML:") {
                 if !inRegex && prev == ":" {
                     inRegex = true
                 } else if inRegex && prev != "\\" {
@@ -505,7 +506,8 @@ package struct SecLangLoader {
                 return nil
             }
             return .ruleEngine(mode)
-        case "auditengine", "auditlogparts", "forcerequestbodyvariable", "requestbodyaccess", "debugloglevel":
+        case "forcerequestbodyvariable": return .forceRequestBodyVariable(value.lowercased() == "on")
+        case "auditengine", "auditlogparts", "requestbodyaccess", "debugloglevel":
             return .ignored(name)
         default:
             problems.append("unsupported ctl:\(name)")

@@ -164,6 +164,8 @@ package enum Control: Sendable {
     case ruleRemoveTargetByTag(PCRERegex, TargetExclusion)
     case requestBodyProcessor(String)
     case ruleEngine(RuleEngineMode)
+    /// Fill REQUEST_BODY whichever body processor runs.
+    case forceRequestBodyVariable(Bool)
     /// A ctl the engine reads but has nothing to do for (audit log settings, body access, ...).
     case ignored(String)
 }

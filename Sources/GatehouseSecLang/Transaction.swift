@@ -86,6 +86,7 @@ final class Transaction {
     var mode: RuleEngineMode
     var bodyProcessor: String?
     var bodyError: String?
+    var forceRequestBody = false
     var removedIDs: [ClosedRange<Int>] = []
     var removedTags: [PCRERegex] = []
     var targetRemovalsByID: [(ClosedRange<Int>, TargetExclusion)] = []
@@ -202,21 +203,21 @@ final class Transaction {
             set(.multipartStrictError, m.strictError ? "1" : "0")
             if let e = m.error { bodyError = e }
         case "XML":
-            set(.requestBody, body)
             let x = XMLText.parse(body)
             vars[.xml] = [Entry("/*", x.text)] + x.attributes.map { Entry("//@*", $0) }
             if let e = x.error { bodyError = e }
         case "JSON":
-            set(.requestBody, body)
             do {
                 let value = try StrictJSON.parse(body)
                 Transaction.flatten(value, prefix: "json", into: &post)
             } catch {
                 bodyError = "JSON parsing error: \(error)"
             }
-        default:
-            set(.requestBody, body)
+        default: break
         }
+        // REQUEST_BODY holds the raw body for form bodies, or for any body when forced (the Core
+        // Rule Set forces it for bodies no processor reads).
+        if bodyProcessor == "URLENCODED" || forceRequestBody { set(.requestBody, body) }
         if let bodyError {
             set(.reqbodyError, "1")
             set(.reqbodyErrorMsg, bodyError)
@@ -498,7 +499,10 @@ final class Transaction {
                 case .ruleRemoveByTag(let re): removedTags.append(re)
                 case .ruleRemoveTargetByID(let ranges, let e): for r in ranges { targetRemovalsByID.append((r, e)) }
                 case .ruleRemoveTargetByTag(let re, let e): targetRemovalsByTag.append((re, e))
-                case .requestBodyProcessor(let p): bodyProcessor = p
+                case .requestBodyProcessor(let p):
+                    bodyProcessor = p
+                    set(.reqbodyProcessor, p)
+                case .forceRequestBodyVariable(let on): forceRequestBody = on
                 case .ruleEngine(let m): mode = m
                 case .ignored: break
                 }

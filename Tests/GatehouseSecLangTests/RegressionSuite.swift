@@ -122,6 +122,7 @@ enum RegressionSuite {
         if !stopMagic && !body.isEmpty {
             // What the suite's HTTP client adds unless told not to.
             if !has("content-length") { headers.append((bytes("Content-Length"), bytes(String(body.count)))) }
+            if !has("content-type") { headers.append((bytes("Content-Type"), bytes("application/x-www-form-urlencoded"))) }
         }
         // The web server removes chunked framing before the module sees the body.
         if headers.contains(where: {
