@@ -253,7 +253,12 @@ package struct SecLangLoader {
         func macro() -> Macro { Macro(param, problems: &problems) }
         let op: Operator
         switch name.lowercased() {
-        case "rx": op = .rx(try PCRERegex(param))
+        case "rx":
+            if param.contains("%{") {
+                op = .rxMacro(macro(), RegexCache())
+            } else {
+                op = .rx(try PCRERegex(param))
+            }
         case "pm": op = .pm(PhraseMatcher(param.split(separator: " ").map { Array($0.utf8) }))
         case "pmfromfile", "pmf":
             var phrases: [[UInt8]] = []
@@ -602,8 +607,8 @@ package struct SecLangLoader {
         return out
     }
 
-    /// Apache's word splitting: whitespace-separated, double or single quotes group, and inside
-    /// quotes only an escaped quote loses its backslash.
+    /// Apache's word splitting: whitespace-separated, double or single quotes group; `\\\\` and,
+    /// inside quotes, an escaped quote lose their backslash (the rest are kept for the regex).
     static func words(_ line: String) -> [String] {
         var out: [String] = []
         let c = Array(line)
@@ -616,7 +621,7 @@ package struct SecLangLoader {
                 let q = c[i]
                 i += 1
                 while i < c.count, c[i] != q {
-                    if c[i] == "\\", i + 1 < c.count, c[i + 1] == q {
+                    if c[i] == "\\", i + 1 < c.count, c[i + 1] == q || c[i + 1] == "\\" {
                         i += 1
                     }
                     word.append(c[i])
@@ -624,7 +629,11 @@ package struct SecLangLoader {
                 }
                 i += 1
             } else {
-                while i < c.count, c[i] != " ", c[i] != "\t" { word.append(c[i]); i += 1 }
+                while i < c.count, c[i] != " ", c[i] != "\t" {
+                    if c[i] == "\\", i + 1 < c.count, c[i + 1] == "\\" { i += 1 }
+                    word.append(c[i])
+                    i += 1
+                }
             }
             out.append(word)
         }

@@ -141,6 +141,8 @@ package enum Transformation: String, Sendable, CaseIterable {
 /// A rule's operator, compiled.
 package enum Operator: Sendable {
     case rx(PCRERegex)
+    /// A pattern with macros (`^%{tx.allowed_charsets}$`), compiled per distinct expansion.
+    case rxMacro(Macro, RegexCache)
     case pm(PhraseMatcher)
     case streq(Macro), contains(Macro), containsWord(Macro), beginsWith(Macro), endsWith(Macro), within(Macro)
     case eq(Macro), ge(Macro), gt(Macro), le(Macro), lt(Macro)

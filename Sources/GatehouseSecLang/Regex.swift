@@ -3,6 +3,7 @@
 // flags) that neither Swift's Regex nor NSRegularExpression reads the same way.
 
 import CPCRE2
+import Synchronization
 
 /// A compiled PCRE2 pattern, matched against bytes. Compiled once at load, JIT where the platform
 /// has it; immutable afterwards, so one instance serves every request concurrently (each match
@@ -88,5 +89,23 @@ package final class RegexScratch {
     deinit {
         pcre2_match_data_free_8(data)
         if let context { pcre2_match_context_free_8(context) }
+    }
+}
+
+/// Patterns compiled from macro expansions, kept for the life of the rule set (the expansions
+/// come from configuration variables, so there are few). A pattern that does not compile is
+/// remembered as such and never matches.
+package final class RegexCache: Sendable {
+    private let compiled = Mutex<[String: PCRERegex?]>([:])
+    /// Expansions beyond this many are compiled for the request and not kept.
+    static let limit = 256
+
+    package init() {}
+
+    func regex(for pattern: String) -> PCRERegex? {
+        if let hit = compiled.withLock({ $0[pattern] }) { return hit }
+        let re = try? PCRERegex(pattern)
+        compiled.withLock { if $0.count < RegexCache.limit { $0[pattern] = re } }
+        return re
     }
 }

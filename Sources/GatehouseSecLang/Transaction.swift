@@ -390,6 +390,11 @@ final class Transaction {
                 matched = true
                 captures = groups
             }
+        case .rxMacro(let m, let cache):
+            if let re = cache.regex(for: text(expand(m, rule: rule))), let groups = re.match(value, captures: rule.capture, scratch: scratch) {
+                matched = true
+                captures = groups
+            }
         case .pm(let pm):
             if let phrase = pm.firstMatch(in: value) {
                 matched = true
