@@ -193,20 +193,21 @@ struct MultipartResult {
             var filename: [UInt8]? = nil
             var disposition = false
             for (h, v) in headers {
-                r.partHeaders.append(Entry(key: Array(h.utf8), value: Array(h.utf8) + Array(": ".utf8) + v))
                 guard h.lowercased() == "content-disposition" else { continue }
                 disposition = true
                 let parsed = parseDisposition(v, result: &r)
                 name = parsed.name
                 filename = parsed.filename
             }
+            // MULTIPART_PART_HEADERS:<part name> holds each header line of that part.
+            for (h, v) in headers { r.partHeaders.append(Entry(key: name ?? [], value: Array(h.utf8) + Array(": ".utf8) + v)) }
             if !disposition || name == nil {
                 r.flags[.multipartInvalidPart] = true
                 if !disposition { r.error = r.error ?? "Multipart: Part missing Content-Disposition header." }
             }
             if let filename {
                 r.files.append(Entry(key: name ?? [], value: filename))
-                r.fileNames.append(Entry(key: name ?? [], value: filename))
+                r.fileNames.append(Entry(key: name ?? [], value: name ?? []))
                 r.fileSizes.append(Entry(key: name ?? [], value: Array(String(data.count).utf8)))
             } else if let name {
                 r.args.append(Entry(key: name, value: data))

@@ -39,6 +39,9 @@ package struct SecLangOutcome: Sendable {
     /// Why the body could not be parsed, when it could not.
     package let bodyError: String?
 
+    /// Nothing ran: a request refused before inspection.
+    package static let empty = SecLangOutcome(matches: [], interruption: nil, tx: [:], bodyError: nil)
+
     /// Whether the rule with `id` fired and logged.
     package func logged(_ id: Int) -> Bool { matches.contains { $0.id == id && $0.logged } }
 }
@@ -137,8 +140,11 @@ final class Transaction {
         let (path, query, uri) = RequestParsing.splitTarget(r.target)
         set(.requestURIRaw, r.target)
         set(.requestURI, uri)
-        set(.requestFilename, path)
-        let base = path.lastIndex(of: 0x2F).map { Array(path[($0 + 1)...]) } ?? path
+        // REQUEST_FILENAME and REQUEST_BASENAME are percent-decoded, as the web server hands the
+        // path to the module; REQUEST_URI stays as sent.
+        let filename = T.percentDecode(path)
+        set(.requestFilename, filename)
+        let base = filename.lastIndex(of: 0x2F).map { Array(filename[($0 + 1)...]) } ?? filename
         set(.requestBasename, base)
         set(.queryString, query ?? [])
         let getArgs = query.map { RequestParsing.arguments($0[...]) } ?? []
@@ -195,7 +201,7 @@ final class Transaction {
             let m = MultipartResult.parse(body, contentType: request.header("Content-Type") ?? [])
             post = m.args
             vars[.files] = m.files
-            vars[.filesNames] = m.fileNames.map { Entry(key: $0.key, value: $0.value) }
+            vars[.filesNames] = m.fileNames
             vars[.filesSizes] = m.fileSizes
             vars[.multipartPartHeaders] = m.partHeaders
             set(.filesCombinedSize, String(m.fileSizes.reduce(0) { $0 + (Int(String(decoding: $1.value, as: UTF8.self)) ?? 0) }))

@@ -601,3 +601,23 @@ extension T {
         return nil
     }
 }
+
+extension T {
+    /// %XX escapes decoded; `+` and invalid escapes stay as written.
+    static func percentDecode(_ v: [UInt8]) -> [UInt8] {
+        guard v.contains(0x25) else { return v }
+        var out: [UInt8] = []
+        out.reserveCapacity(v.count)
+        var i = 0
+        while i < v.count {
+            if v[i] == 0x25, i + 2 < v.count, isHex(v[i + 1]), isHex(v[i + 2]) {
+                out.append(x2c(v[i + 1], v[i + 2]))
+                i += 3
+            } else {
+                out.append(v[i])
+                i += 1
+            }
+        }
+        return out
+    }
+}

@@ -34,6 +34,8 @@ enum RegressionSuite {
     struct Stage {
         var request: SecLangRequest?
         var skip: String?
+        /// The web server answers 400 itself and the module never sees the request.
+        var refusedByServer = false
         var mustLog: [Int] = []
         var mustNotLog: [Int] = []
     }
@@ -124,13 +126,18 @@ enum RegressionSuite {
             if !has("content-length") { headers.append((bytes("Content-Length"), bytes(String(body.count)))) }
             if !has("content-type") { headers.append((bytes("Content-Type"), bytes("application/x-www-form-urlencoded"))) }
         }
-        // The web server removes chunked framing before the module sees the body.
+        // The web server removes chunked framing before the module sees the body, and with it
+        // a Content-Length header (Apache unsets it when Transfer-Encoding is present).
         if headers.contains(where: {
             String(decoding: $0.name, as: UTF8.self).lowercased() == "transfer-encoding"
                 && String(decoding: $0.value, as: UTF8.self).lowercased().contains("chunked")
         }) {
             body = dechunk(body)
+            headers.removeAll { String(decoding: $0.name, as: UTF8.self).lowercased() == "content-length" }
         }
+        // A bare CR or LF inside a header value is refused by the web server (400) before any
+        // module runs.
+        stage.refusedByServer = headers.contains { $0.name.contains(0x0D) || $0.value.contains(0x0D) || $0.value.contains(0x0A) }
         stage.request = SecLangRequest(method: method, target: bytes(uri), httpVersion: version, headers: headers, body: body)
         return stage
     }
@@ -193,7 +200,7 @@ enum RegressionSuite {
             var why: [String] = []
             for stage in c.stages {
                 guard let request = stage.request else { continue }
-                let outcome = engine.evaluate(request)
+                let outcome = stage.refusedByServer ? SecLangOutcome.empty : engine.evaluate(request)
                 for id in stage.mustLog where !outcome.logged(id) {
                     ok = false
                     why.append("\(id) did not log")
