@@ -16,6 +16,7 @@ package struct SecLangLoader {
     private var engineMode: RuleEngineMode = .on
     private var defaults: [Int: ActionDraft] = [:]
     private var signatures: [String] = []
+    private var chains: [[Transformation]: Int] = [:]
     /// Links of a chain read so far, waiting for the last one.
     private var pendingChain: [RuleDraft] = []
 
@@ -103,7 +104,7 @@ package struct SecLangLoader {
             rules.append(
                 Rule(
                     location: location, id: 0, phase: 0, targets: [], exclusions: [], op: .noMatch, opName: "", negated: false,
-                    transformations: [], multiMatch: false, capture: false, effects: [], disruptive: nil, status: nil, log: false,
+                    transformations: [], transformationChain: 0, multiMatch: false, capture: false, effects: [], disruptive: nil, status: nil, log: false,
                     msg: nil, logdata: nil, tags: [], severity: nil, skipAfter: nil, skip: 0, chained: nil, marker: args[0]))
         case "secdefaultaction":
             guard args.count == 1 else { throw SecLangError(.syntax, "SecDefaultAction takes one argument (the actions)") }
@@ -226,6 +227,7 @@ package struct SecLangLoader {
             next = Rule(
                 location: link.location, id: head.id ?? 0, phase: phase, targets: link.targets, exclusions: link.exclusions,
                 op: link.op, opName: link.opName, negated: link.negated, transformations: transformations,
+                transformationChain: chainNumber(transformations),
                 multiMatch: a.multiMatch, capture: a.capture, effects: a.effects,
                 disruptive: isStarter ? (head.disruptive ?? defaultsForPhase.disruptive) : nil,
                 status: isStarter ? (head.status ?? defaultsForPhase.status) : nil,
@@ -234,6 +236,12 @@ package struct SecLangLoader {
                 severity: isStarter ? head.severity : nil, skipAfter: a.skipAfter, skip: a.skip, chained: next, marker: nil)
         }
         rules.append(next!)
+    }
+
+    private mutating func chainNumber(_ t: [Transformation]) -> Int {
+        if let n = chains[t] { return n }
+        chains[t] = chains.count + 1
+        return chains.count
     }
 
     private func parseOperator(_ text: String, file: String, problems: inout [String]) throws(SecLangError) -> (

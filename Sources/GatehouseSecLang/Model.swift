@@ -212,6 +212,9 @@ package final class Rule: Sendable {
     package let opName: String
     package let negated: Bool
     package let transformations: [Transformation]
+    /// The same number for every rule with the same transformation list: the key of the
+    /// per-request transformation cache.
+    package let transformationChain: Int
     package let multiMatch: Bool
     package let capture: Bool
     package let effects: [Effect]
@@ -230,7 +233,7 @@ package final class Rule: Sendable {
 
     init(
         location: SourceLocation, id: Int, phase: Int, targets: [Target], exclusions: [TargetExclusion], op: Operator,
-        opName: String, negated: Bool, transformations: [Transformation], multiMatch: Bool, capture: Bool,
+        opName: String, negated: Bool, transformations: [Transformation], transformationChain: Int, multiMatch: Bool, capture: Bool,
         effects: [Effect], disruptive: Disruptive?, status: Int?, log: Bool, msg: Macro?, logdata: Macro?, tags: [String],
         severity: String?, skipAfter: String?, skip: Int, chained: Rule?, marker: String?
     ) {
@@ -243,6 +246,7 @@ package final class Rule: Sendable {
         self.opName = opName
         self.negated = negated
         self.transformations = transformations
+        self.transformationChain = transformationChain
         self.multiMatch = multiMatch
         self.capture = capture
         self.effects = effects
@@ -263,7 +267,7 @@ package final class Rule: Sendable {
     func withTargets(_ targets: [Target], exclusions: [TargetExclusion]) -> Rule {
         Rule(
             location: location, id: id, phase: phase, targets: targets, exclusions: exclusions, op: op, opName: opName,
-            negated: negated, transformations: transformations, multiMatch: multiMatch, capture: capture, effects: effects,
+            negated: negated, transformations: transformations, transformationChain: transformationChain, multiMatch: multiMatch, capture: capture, effects: effects,
             disruptive: disruptive, status: status, log: log, msg: msg, logdata: logdata, tags: tags, severity: severity,
             skipAfter: skipAfter, skip: skip, chained: chained, marker: marker)
     }

@@ -84,8 +84,17 @@ final class Transaction {
     let rules: RuleSet
     let request: SecLangRequest
     let scratch = RegexScratch()
-    var vars: [Collection: [Entry]] = [:]
-    var stores: [Collection: VariableStore] = [:]
+    var vars: [Collection: [Entry]] = [:] {
+        didSet {
+            named = [:]
+            transformCache = [:]
+        }
+    }
+    var stores: [Collection: VariableStore] = [:] {
+        didSet { for c in [Collection.tx, .ip, .global, .session, .user, .resource] { named[c] = nil } }
+    }
+    /// Entries with their display names (`ARGS:foo`), built once per collection until it changes.
+    var named: [Collection: [NamedEntry]] = [:]
     var mode: RuleEngineMode
     var bodyProcessor: String?
     var bodyError: String?
@@ -104,8 +113,33 @@ final class Transaction {
     var transformCache: [TransformKey: [UInt8]] = [:]
 
     struct TransformKey: Hashable {
-        let variable: String
-        let transformations: [Transformation]
+        let collection: Collection
+        let index: Int
+        let chain: Int
+    }
+
+    /// An entry of a collection with the name rules report it by, and its place in the collection.
+    struct NamedEntry {
+        let name: String
+        let entry: Entry
+        let index: Int
+    }
+
+    /// Collections whose entries change while the rules run: never cached.
+    static func isDynamic(_ c: Collection) -> Bool {
+        switch c {
+        case .tx, .ip, .global, .session, .user, .resource, .matchedVar, .matchedVars, .matchedVarName, .matchedVarsNames: return true
+        default: return false
+        }
+    }
+
+    func namedEntries(_ c: Collection) -> [NamedEntry] {
+        if let hit = named[c] { return hit }
+        let list = entries(c).enumerated().map { i, e in
+            NamedEntry(name: c.isKeyed ? c.rawValue + ":" + String(decoding: e.key, as: UTF8.self) : c.rawValue, entry: e, index: i)
+        }
+        if !Transaction.isDynamic(c) || c.isPersistent { named[c] = list }
+        return list
     }
 
     init(rules: RuleSet, request: SecLangRequest) {
@@ -319,8 +353,11 @@ final class Transaction {
         } else {
             let exclusions = exclusionsFor(starter) + rule.exclusions
             for target in rule.targets {
-                for (name, value) in values(of: target, excluding: exclusions) {
-                    if test(rule, name: name, value: value) {
+                for e in values(of: target, excluding: exclusions) {
+                    let cacheKey =
+                        e.index >= 0 && !Transaction.isDynamic(target.collection)
+                        ? TransformKey(collection: target.collection, index: e.index, chain: rule.transformationChain) : nil
+                    if test(rule, name: e.name, value: e.entry.value, cacheKey: cacheKey) {
                         if first == nil { first = (matchedVarName, matchedVar) }
                         run(rule.effects, rule: starter)
                         if interruption != nil { break }
@@ -344,25 +381,23 @@ final class Transaction {
         return out
     }
 
-    /// The (name, value) pairs a target selects, after exclusions.
-    func values(of target: Target, excluding exclusions: [TargetExclusion]) -> [(String, [UInt8])] {
+    /// The entries a target selects, after exclusions; `&` targets yield their count.
+    func values(of target: Target, excluding exclusions: [TargetExclusion]) -> [NamedEntry] {
         let c = target.collection
-        var selected: [Entry] = []
-        for e in entries(c) where target.key.selects(e.lowerKey, scratch: scratch) {
-            let excluded = exclusions.contains { x in x.collection == c && x.key.selects(e.lowerKey, scratch: scratch) }
-            if !excluded { selected.append(e) }
+        var selected: [NamedEntry] = []
+        let relevant = exclusions.filter { $0.collection == c }
+        for e in namedEntries(c) where target.key.selects(e.entry.lowerKey, scratch: scratch) {
+            if !relevant.isEmpty, relevant.contains(where: { $0.key.selects(e.entry.lowerKey, scratch: scratch) }) { continue }
+            selected.append(e)
         }
         if target.count {
-            return [(c.rawValue, Array(String(selected.count).utf8))]
+            return [NamedEntry(name: c.rawValue, entry: Entry(key: [], value: Array(String(selected.count).utf8)), index: -1)]
         }
-        if c.isKeyed {
-            return selected.map { (c.rawValue + ":" + String(decoding: $0.key, as: UTF8.self), $0.value) }
-        }
-        return selected.map { (c.rawValue, $0.value) }
+        return selected
     }
 
     /// Transforms `value` and runs the operator; on a match, records MATCHED_VAR and captures.
-    func test(_ rule: Rule, name: String, value: [UInt8]) -> Bool {
+    func test(_ rule: Rule, name: String, value: [UInt8], cacheKey: TransformKey?) -> Bool {
         var v = value
         if rule.multiMatch {
             if check(rule, name: name, value: v) { return true }
@@ -376,12 +411,11 @@ final class Transaction {
             return false
         }
         if !rule.transformations.isEmpty {
-            let key = TransformKey(variable: name + "\u{0}" + String(decoding: value, as: UTF8.self), transformations: rule.transformations)
-            if let cached = transformCache[key] {
+            if let cacheKey, let cached = transformCache[cacheKey] {
                 v = cached
             } else {
                 for t in rule.transformations { v = t.apply(v) }
-                transformCache[key] = v
+                if let cacheKey { transformCache[cacheKey] = v }
             }
         }
         return check(rule, name: name, value: v)

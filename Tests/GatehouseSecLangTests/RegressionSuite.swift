@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import GatehouseSecLang
 import Yams
 
@@ -185,9 +186,24 @@ enum RegressionSuite {
         }
     }
 
+    /// Runs every case (on all cores: the engine is shared, each request has its own state).
     static func run(_ engine: SecLangEngine, _ cases: [Case]) -> Report {
+        let results = Mutex([String?](repeating: nil, count: cases.count))
+        DispatchQueue.concurrentPerform(iterations: cases.count) { k in
+            let c = cases[k]
+            guard c.skip == nil else { return }
+            var why: [String] = []
+            for stage in c.stages {
+                guard let request = stage.request else { continue }
+                let outcome = stage.refusedByServer ? SecLangOutcome.empty : engine.evaluate(request)
+                for id in stage.mustLog where !outcome.logged(id) { why.append("\(id) did not log") }
+                for id in stage.mustNotLog where outcome.logged(id) { why.append("\(id) logged") }
+            }
+            results.withLock { $0[k] = why.joined(separator: ", ") }
+        }
+        let failures = results.withLock { $0 }
         var report = Report()
-        for c in cases {
+        for (k, c) in cases.enumerated() {
             var row = report.rows[c.ruleFile] ?? Report.Row()
             defer { report.rows[c.ruleFile] = row }
             if let reason = c.skip {
@@ -196,21 +212,11 @@ enum RegressionSuite {
                 continue
             }
             row.run += 1
-            var ok = true
-            var why: [String] = []
-            for stage in c.stages {
-                guard let request = stage.request else { continue }
-                let outcome = stage.refusedByServer ? SecLangOutcome.empty : engine.evaluate(request)
-                for id in stage.mustLog where !outcome.logged(id) {
-                    ok = false
-                    why.append("\(id) did not log")
-                }
-                for id in stage.mustNotLog where outcome.logged(id) {
-                    ok = false
-                    why.append("\(id) logged")
-                }
+            if let why = failures[k], !why.isEmpty {
+                report.failures.append("\(c.title): \(why)")
+            } else {
+                row.passed += 1
             }
-            if ok { row.passed += 1 } else { report.failures.append("\(c.title): \(why.joined(separator: ", "))") }
         }
         return report
     }
