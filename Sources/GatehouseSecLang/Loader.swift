@@ -104,7 +104,8 @@ package struct SecLangLoader {
             rules.append(
                 Rule(
                     location: location, id: 0, phase: 0, targets: [], exclusions: [], op: .noMatch, opName: "", negated: false,
-                    transformations: [], transformationChain: 0, multiMatch: false, capture: false, effects: [], disruptive: nil, status: nil, log: false,
+                    transformations: [], transformationChain: 0, multiMatch: false, capture: false, effects: [], disruptive: nil,
+                    status: nil, log: false,
                     msg: nil, logdata: nil, tags: [], severity: nil, skipAfter: nil, skip: 0, chained: nil, marker: args[0]))
         case "secdefaultaction":
             guard args.count == 1 else { throw SecLangError(.syntax, "SecDefaultAction takes one argument (the actions)") }
@@ -201,7 +202,19 @@ package struct SecLangLoader {
         }
         try parseActions(actions, into: &draft.actions, at: location)
         (draft.op, draft.opName, draft.negated) = try parseOperator(op, file: location.file, problems: &problems)
-        for p in problems { try report(location, p) }
+        // A response-phase rule is reported once, as not run; what it reads (RESPONSE_BODY, ...)
+        // is not a gap of its own.
+        let chainPhase = (pendingChain.first?.actions.phase ?? draft.actions.phase) ?? 2
+        if chainPhase > 2 {
+            if pendingChain.isEmpty {
+                try report(
+                    location,
+                    "rule \(draft.actions.id ?? 0) is of phase \(chainPhase) (response or logging) and is not run: this engine inspects requests (phases 1 and 2)"
+                )
+            }
+        } else {
+            for p in problems { try report(location, p) }
+        }
 
         let starter = pendingChain.first
         if starter == nil, draft.actions.id == nil {
@@ -244,7 +257,9 @@ package struct SecLangLoader {
         return chains.count
     }
 
-    private func parseOperator(_ text: String, file: String, problems: inout [String]) throws(SecLangError) -> (
+    private func parseOperator(
+        _ text: String, file: String, problems: inout [String]
+    ) throws(SecLangError) -> (
         Operator, String, Bool
     ) {
         var s = Substring(text)
@@ -388,7 +403,8 @@ package struct SecLangLoader {
             }
             if ch == ":" && !inRegex { afterColon = true }
             // XML keys are XPath expressions (`XML://@*`), never regular expressions.
-            if ch == "/" && afterColon && !current.uppercased().trimmingCharacters(in: CharacterSet(charactersIn: "!& ")).hasPrefix("XML:") {
+            if ch == "/" && afterColon && !current.uppercased().trimmingCharacters(in: CharacterSet(charactersIn: "!& ")).hasPrefix("XML:")
+            {
                 if !inRegex && prev == ":" {
                     inRegex = true
                 } else if inRegex && prev != "\\" {

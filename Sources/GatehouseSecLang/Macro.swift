@@ -1,5 +1,6 @@
 // Macro expansion (%{tx.anomaly_score}, %{MATCHED_VAR}, %{rule.id}): parsed once at load into
-// literal and variable parts, so expansion at run time only concatenates.
+// literal and variable parts, so expansion at run time only concatenates. Hand-written: the
+// syntax is SecLang's own, and no listed library reads it.
 
 /// A string with `%{...}` references, parsed once.
 package struct Macro: Sendable {

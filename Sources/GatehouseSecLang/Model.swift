@@ -1,5 +1,7 @@
 // The compiled form of a SecLang rule set: rules, targets, operators, actions. Built once by
-// `SecLangLoader`; immutable afterwards and shared by every transaction.
+// `SecLangLoader`; immutable afterwards and shared by every transaction. Written for this engine:
+// no listed library models SecLang (libmodsecurity, the reference, is a C++ library that Debian
+// ships only for its own connectors, and Coraza is Go).
 
 import GatehouseCore
 
@@ -267,7 +269,8 @@ package final class Rule: Sendable {
     func withTargets(_ targets: [Target], exclusions: [TargetExclusion]) -> Rule {
         Rule(
             location: location, id: id, phase: phase, targets: targets, exclusions: exclusions, op: op, opName: opName,
-            negated: negated, transformations: transformations, transformationChain: transformationChain, multiMatch: multiMatch, capture: capture, effects: effects,
+            negated: negated, transformations: transformations, transformationChain: transformationChain, multiMatch: multiMatch,
+            capture: capture, effects: effects,
             disruptive: disruptive, status: status, log: log, msg: msg, logdata: logdata, tags: tags, severity: severity,
             skipAfter: skipAfter, skip: skip, chained: chained, marker: marker)
     }

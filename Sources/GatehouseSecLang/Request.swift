@@ -261,8 +261,8 @@ struct MultipartResult {
                 if dataStarted { data += [0x0D, 0x0A].suffix(crlf ? 2 : 1) }
                 data += line
                 dataStarted = true
-                // The line ending before a delimiter belongs to the delimiter, so it is added
-                // only when another data line follows.
+            // The line ending before a delimiter belongs to the delimiter, so it is added
+            // only when another data line follows.
             case .done:
                 if !line.isEmpty { r.flags[.multipartDataAfter] = true }
             }

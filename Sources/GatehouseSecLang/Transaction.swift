@@ -3,6 +3,7 @@
 // regression suite was recorded against: every target is inspected, non-disruptive actions run
 // on each match (so a link of a chain acts even if a later link fails), the disruptive action
 // only when the whole chain matches, and only when the engine is On.
+// Hand-written for the same reason as the model: no listed library runs SecLang.
 
 import GatehouseCore
 import GatehouseWAF
@@ -431,7 +432,9 @@ final class Transaction {
                 captures = groups
             }
         case .rxMacro(let m, let cache):
-            if let re = cache.regex(for: text(expand(m, rule: rule))), let groups = re.match(value, captures: rule.capture, scratch: scratch) {
+            if let re = cache.regex(for: text(expand(m, rule: rule))),
+                let groups = re.match(value, captures: rule.capture, scratch: scratch)
+            {
                 matched = true
                 captures = groups
             }
@@ -532,9 +535,11 @@ final class Transaction {
                 switch sv.operation {
                 case .set: store[name] = expand(sv.value, rule: rule)
                 case .add:
-                    store[name] = Array(String(Transaction.number(store[name] ?? []) + Transaction.number(expand(sv.value, rule: rule))).utf8)
+                    store[name] = Array(
+                        String(Transaction.number(store[name] ?? []) + Transaction.number(expand(sv.value, rule: rule))).utf8)
                 case .subtract:
-                    store[name] = Array(String(Transaction.number(store[name] ?? []) - Transaction.number(expand(sv.value, rule: rule))).utf8)
+                    store[name] = Array(
+                        String(Transaction.number(store[name] ?? []) - Transaction.number(expand(sv.value, rule: rule))).utf8)
                 case .delete: store[name] = nil
                 }
                 stores[sv.collection] = store

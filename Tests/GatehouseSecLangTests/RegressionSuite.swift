@@ -6,7 +6,8 @@ import Yams
 /// The OWASP Core Rule Set v3.3.4 regression suite (shared/conformance/crs-v3.3.4), read from its
 /// YAML and run offline against the engine loaded with Debian's CRS 3.3.4.
 enum RegressionSuite {
-    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     static let rulesDirectory = "/usr/share/modsecurity-crs/rules"
     static let setupFile = "/etc/modsecurity/crs/crs-setup.conf"
     static let fixture = repoRoot.appendingPathComponent("Tests/GatehouseSecLangTests/Fixtures/crs-regression-setup.conf").path
