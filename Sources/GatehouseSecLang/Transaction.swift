@@ -385,8 +385,18 @@ final class Transaction {
     /// The entries a target selects, after exclusions; `&` targets yield their count.
     func values(of target: Target, excluding exclusions: [TargetExclusion]) -> [NamedEntry] {
         let c = target.collection
-        var selected: [NamedEntry] = []
         let relevant = exclusions.filter { $0.collection == c }
+        // TX:name and the like: one dictionary lookup, without listing a collection that changes
+        // with every setvar.
+        if c.isPersistent, case .name(let n) = target.key, relevant.isEmpty {
+            let value = stores[c]?[n]
+            if target.count {
+                return [NamedEntry(name: c.rawValue, entry: Entry(key: [], value: value == nil ? [0x30] : [0x31]), index: -1)]
+            }
+            guard let value else { return [] }
+            return [NamedEntry(name: c.rawValue + ":" + n, entry: Entry(key: Array(n.utf8), value: value), index: -1)]
+        }
+        var selected: [NamedEntry] = []
         for e in namedEntries(c) where target.key.selects(e.entry.lowerKey, scratch: scratch) {
             if !relevant.isEmpty, relevant.contains(where: { $0.key.selects(e.entry.lowerKey, scratch: scratch) }) { continue }
             selected.append(e)
