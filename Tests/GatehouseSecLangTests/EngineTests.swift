@@ -1,3 +1,4 @@
+import Foundation
 import GatehouseSecLang
 import Testing
 
@@ -219,5 +220,20 @@ struct EngineTests {
         let out = e.evaluate(request("POST", "/", headers: [("Content-Type", "text/xml")], body: xml))
         #expect(out.logged(111) && out.logged(112) && !out.logged(113))
         #expect(e.evaluate(request("POST", "/", headers: [("Content-Type", "text/xml")], body: "<a><b></a>")).logged(113))
+    }
+
+    @Test func includeAndPhraseFilesResolveBesideTheIncludingFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("seclang-include-\(getpid())")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("rules"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "Include rules/*.conf\n".write(to: dir.appendingPathComponent("main.conf"), atomically: true, encoding: .utf8)
+        try "SecRule ARGS \"@pmFromFile words.data\" \"id:120,phase:2,pass\"\n".write(
+            to: dir.appendingPathComponent("rules/a.conf"), atomically: true, encoding: .utf8)
+        try "# a comment\nwget\ncurl\n".write(to: dir.appendingPathComponent("rules/words.data"), atomically: true, encoding: .utf8)
+        var loader = SecLangLoader()
+        try loader.load(file: dir.appendingPathComponent("main.conf").path)
+        let e = SecLangEngine(rules: loader.build())
+        #expect(e.evaluate(request("GET", "/?cmd=CURL+x")).logged(120))
+        #expect(!e.evaluate(request("GET", "/?cmd=ls")).logged(120))
     }
 }
