@@ -28,4 +28,25 @@ struct ConformanceTests {
         }
         #expect(report.rate >= ConformanceTests.minimumPassRate, "pass rate \(report.rate) on \(report.run) tests")
     }
+
+    @Test func anomalyScoringBlocksAtTheDefaultParanoiaLevel() throws {
+        // Debian's crs-setup.conf as shipped (paranoia level 1, anomaly scoring, threshold 5)
+        // with the engine On: CRS itself decides, through TX scores and rule 949110.
+        var loader = SecLangLoader()
+        try loader.load(text: "SecRuleEngine On", file: "engine.conf")
+        try loader.load(file: RegressionSuite.setupFile)
+        let dir = RegressionSuite.rulesDirectory
+        for f in try FileManager.default.contentsOfDirectory(atPath: dir).filter({ $0.hasSuffix(".conf") }).sorted() {
+            try loader.load(file: dir + "/" + f)
+        }
+        let e = SecLangEngine(rules: loader.build())
+        let attack = e.evaluate(request("GET", "/search?id=1%27%20or%20%271%27%3D%271"))
+        #expect(attack.interruption?.ruleID == 949110)
+        #expect(attack.interruption?.status == 403)
+        #expect(attack.logged(942100))
+        #expect(Int(String(decoding: attack.tx["anomaly_score"] ?? [], as: UTF8.self)) ?? 0 >= 5)
+        let benign = e.evaluate(request("POST", "/comments", body: "name=Tim+O%27Reilly&text=Great+post%2C+thanks%21"))
+        #expect(benign.interruption == nil)
+        #expect(!benign.matches.contains { $0.logged }, "\(benign.matches.filter(\.logged).map { "\($0.id) \($0.message)" })")
+    }
 }

@@ -13,8 +13,11 @@ func request(
     _ method: String = "GET", _ target: String = "/", headers: [(String, String)] = [("Host", "localhost")], body: String = ""
 ) -> SecLangRequest {
     var h = headers.map { (name: Array($0.0.utf8), value: Array($0.1.utf8)) }
-    if !body.isEmpty, !headers.contains(where: { $0.0.lowercased() == "content-type" }) {
-        h.append((Array("Content-Type".utf8), Array("application/x-www-form-urlencoded".utf8)))
+    if !body.isEmpty {
+        h.append((Array("Content-Length".utf8), Array(String(body.utf8.count).utf8)))
+        if !headers.contains(where: { $0.0.lowercased() == "content-type" }) {
+            h.append((Array("Content-Type".utf8), Array("application/x-www-form-urlencoded".utf8)))
+        }
     }
     return SecLangRequest(method: method, target: Array(target.utf8), headers: h, body: Array(body.utf8))
 }
