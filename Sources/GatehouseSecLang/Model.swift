@@ -81,12 +81,29 @@ package enum Collection: String, Sendable, CaseIterable {
         }
     }
 
+    /// A small dense number per case (its declaration order), for tables indexed by collection:
+    /// a fieldless enum is stored as that number, and hashing the raw String would cost more
+    /// than the lookups it serves.
+    package var ordinal: Int { Int(unsafeBitCast(self, to: UInt8.self)) }
+
     /// Collections written by setvar.
     package var isPersistent: Bool {
         switch self {
         case .tx, .ip, .global, .session, .user, .resource: return true
         default: return false
         }
+    }
+}
+
+/// A value per collection, in an array indexed by `Collection.ordinal`.
+package struct CollectionTable<Value> {
+    private var slots: [Value?] = Array(repeating: nil, count: Collection.allCases.count)
+
+    package init() {}
+
+    package subscript(_ c: Collection) -> Value? {
+        get { slots[c.ordinal] }
+        _modify { yield &slots[c.ordinal] }
     }
 }
 

@@ -85,17 +85,17 @@ final class Transaction {
     let rules: RuleSet
     let request: SecLangRequest
     let scratch = RegexScratch()
-    var vars: [Collection: [Entry]] = [:] {
+    var vars = CollectionTable<[Entry]>() {
         didSet {
-            named = [:]
+            named = CollectionTable()
             transformCache = [:]
         }
     }
-    var stores: [Collection: VariableStore] = [:] {
-        didSet { for c in [Collection.tx, .ip, .global, .session, .user, .resource] { named[c] = nil } }
-    }
+    /// TX, IP, GLOBAL and the other setvar collections. Changed only through `setVariable`,
+    /// which keeps `named` current.
+    var stores = CollectionTable<VariableStore>()
     /// Entries with their display names (`ARGS:foo`), built once per collection until it changes.
-    var named: [Collection: [NamedEntry]] = [:]
+    var named = CollectionTable<[NamedEntry]>()
     var mode: RuleEngineMode
     var bodyProcessor: String?
     var bodyError: String?
@@ -111,12 +111,18 @@ final class Transaction {
     var interruption: Interruption?
     var allowed = false
     /// Transformation results per (target entry, chain of transformations), for this request.
-    var transformCache: [TransformKey: [UInt8]] = [:]
+    var transformCache: [Int: [UInt8]] = [:]
 
-    struct TransformKey: Hashable {
-        let collection: Collection
-        let index: Int
-        let chain: Int
+    /// The transformation cache's key: collection, entry and transformation chain in one Int.
+    @inline(__always) static func transformKey(_ c: Collection, _ index: Int, _ chain: Int) -> Int {
+        c.ordinal << 48 | (index & 0xFFFF_FFFF) << 16 | (chain & 0xFFFF)
+    }
+
+    /// Writes (or, with nil, deletes) a setvar collection entry.
+    func setVariable(_ c: Collection, _ name: String, _ value: [UInt8]?) {
+        if stores[c] == nil { stores[c] = VariableStore() }
+        stores[c]![name] = value
+        named[c] = nil
     }
 
     /// An entry of a collection with the name rules report it by, and its place in the collection.
@@ -317,8 +323,9 @@ final class Transaction {
             let logged = rule.log
             matches.append(
                 RuleMatch(
-                    id: rule.id, phase: phase, message: rule.msg.map { text(expand($0, rule: rule)) } ?? "",
-                    logdata: rule.logdata.map { text(expand($0, rule: rule)) } ?? "", severity: rule.severity, tags: rule.tags,
+                    id: rule.id, phase: phase, message: logged ? rule.msg.map { text(expand($0, rule: rule)) } ?? "" : "",
+                    logdata: logged ? rule.logdata.map { text(expand($0, rule: rule)) } ?? "" : "", severity: rule.severity,
+                    tags: rule.tags,
                     variable: first.0, value: first.1, logged: logged, location: rule.location))
             var action = rule.disruptive ?? .pass
             if action == .block { action = rules.defaultDisruptive[phase] ?? .pass }
@@ -352,17 +359,49 @@ final class Transaction {
             run(rule.effects, rule: starter)
             first = ("", [])
         } else {
-            let exclusions = exclusionsFor(starter) + rule.exclusions
-            for target in rule.targets {
-                for e in values(of: target, excluding: exclusions) {
-                    let cacheKey =
-                        e.index >= 0 && !Transaction.isDynamic(target.collection)
-                        ? TransformKey(collection: target.collection, index: e.index, chain: rule.transformationChain) : nil
-                    if test(rule, name: e.name, value: e.entry.value, cacheKey: cacheKey) {
+            let exclusions =
+                targetRemovalsByID.isEmpty && targetRemovalsByTag.isEmpty ? rule.exclusions : exclusionsFor(starter) + rule.exclusions
+            targets: for target in rule.targets {
+                let c = target.collection
+                let relevant = exclusions.isEmpty ? exclusions : exclusions.filter { $0.collection == c }
+                // TX:name and the like: one dictionary lookup, without listing a collection that
+                // changes with every setvar.
+                if c.isPersistent, case .name(let n) = target.key, relevant.isEmpty {
+                    let value = stores[c]?[n]
+                    if target.count {
+                        if test(rule, name: c.rawValue, value: value == nil ? [0x30] : [0x31], cacheKey: nil) {
+                            if first == nil { first = (matchedVarName, matchedVar) }
+                            run(rule.effects, rule: starter)
+                        }
+                    } else if let value, test(rule, name: c.rawValue + ":" + n, value: value, cacheKey: nil) {
                         if first == nil { first = (matchedVarName, matchedVar) }
                         run(rule.effects, rule: starter)
-                        if interruption != nil { break }
                     }
+                    continue
+                }
+                let list = namedEntries(c)
+                let cacheable = !Transaction.isDynamic(c)
+                var count = 0
+                for e in list {
+                    if case .all = target.key {
+                    } else if !target.key.selects(e.entry.lowerKey, scratch: scratch) {
+                        continue
+                    }
+                    if !relevant.isEmpty, relevant.contains(where: { $0.key.selects(e.entry.lowerKey, scratch: scratch) }) { continue }
+                    if target.count {
+                        count += 1
+                        continue
+                    }
+                    let key = cacheable ? Transaction.transformKey(c, e.index, rule.transformationChain) : nil
+                    if test(rule, name: e.name, value: e.entry.value, cacheKey: key) {
+                        if first == nil { first = (matchedVarName, matchedVar) }
+                        run(rule.effects, rule: starter)
+                        if interruption != nil { break targets }
+                    }
+                }
+                if target.count, test(rule, name: c.rawValue, value: Array(String(count).utf8), cacheKey: nil) {
+                    if first == nil { first = (matchedVarName, matchedVar) }
+                    run(rule.effects, rule: starter)
                 }
             }
         }
@@ -382,33 +421,8 @@ final class Transaction {
         return out
     }
 
-    /// The entries a target selects, after exclusions; `&` targets yield their count.
-    func values(of target: Target, excluding exclusions: [TargetExclusion]) -> [NamedEntry] {
-        let c = target.collection
-        let relevant = exclusions.filter { $0.collection == c }
-        // TX:name and the like: one dictionary lookup, without listing a collection that changes
-        // with every setvar.
-        if c.isPersistent, case .name(let n) = target.key, relevant.isEmpty {
-            let value = stores[c]?[n]
-            if target.count {
-                return [NamedEntry(name: c.rawValue, entry: Entry(key: [], value: value == nil ? [0x30] : [0x31]), index: -1)]
-            }
-            guard let value else { return [] }
-            return [NamedEntry(name: c.rawValue + ":" + n, entry: Entry(key: Array(n.utf8), value: value), index: -1)]
-        }
-        var selected: [NamedEntry] = []
-        for e in namedEntries(c) where target.key.selects(e.entry.lowerKey, scratch: scratch) {
-            if !relevant.isEmpty, relevant.contains(where: { $0.key.selects(e.entry.lowerKey, scratch: scratch) }) { continue }
-            selected.append(e)
-        }
-        if target.count {
-            return [NamedEntry(name: c.rawValue, entry: Entry(key: [], value: Array(String(selected.count).utf8)), index: -1)]
-        }
-        return selected
-    }
-
     /// Transforms `value` and runs the operator; on a match, records MATCHED_VAR and captures.
-    func test(_ rule: Rule, name: String, value: [UInt8], cacheKey: TransformKey?) -> Bool {
+    func test(_ rule: Rule, name: String, value: [UInt8], cacheKey: Int?) -> Bool {
         var v = value
         if rule.multiMatch {
             if check(rule, name: name, value: v) { return true }
@@ -480,17 +494,17 @@ final class Transaction {
         if rule.negated { matched.toggle() }
         guard matched else { return false }
         if rule.capture, let captures, !rule.negated {
-            var tx = stores[.tx] ?? VariableStore()
             for i in 0..<RegexScratch.groups {
-                tx[String(i)] = i < captures.count ? captures[i] : nil
+                setVariable(.tx, Transaction.groupNames[i], i < captures.count ? captures[i] : nil)
             }
-            stores[.tx] = tx
         }
         matchedVar = value
         matchedVarName = name
         matchedVars.append(Entry(key: Array(name.utf8), value: value))
         return true
     }
+
+    static let groupNames = (0..<RegexScratch.groups).map { String($0) }
 
     static func number(_ v: [UInt8]) -> Int {
         var i = 0
@@ -541,18 +555,15 @@ final class Transaction {
             switch effect {
             case .setvar(let sv):
                 let name = text(expand(sv.name, rule: rule)).lowercased()
-                var store = stores[sv.collection] ?? VariableStore()
+                let c = sv.collection
                 switch sv.operation {
-                case .set: store[name] = expand(sv.value, rule: rule)
-                case .add:
-                    store[name] = Array(
-                        String(Transaction.number(store[name] ?? []) + Transaction.number(expand(sv.value, rule: rule))).utf8)
-                case .subtract:
-                    store[name] = Array(
-                        String(Transaction.number(store[name] ?? []) - Transaction.number(expand(sv.value, rule: rule))).utf8)
-                case .delete: store[name] = nil
+                case .set: setVariable(c, name, expand(sv.value, rule: rule))
+                case .add, .subtract:
+                    let old = Transaction.number(stores[c]?[name] ?? [])
+                    let delta = Transaction.number(expand(sv.value, rule: rule))
+                    setVariable(c, name, Array(String(sv.operation == .add ? old + delta : old - delta).utf8))
+                case .delete: setVariable(c, name, nil)
                 }
-                stores[sv.collection] = store
             case .ctl(let c):
                 switch c {
                 case .ruleRemoveByID(let ranges): removedIDs += ranges
