@@ -104,7 +104,7 @@ package struct SecLangLoader {
             rules.append(
                 Rule(
                     location: location, id: 0, phase: 0, targets: [], exclusions: [], op: .noMatch, opName: "", negated: false,
-                    transformations: [], transformationChain: 0, multiMatch: false, capture: false, effects: [], disruptive: nil,
+                    transformations: [], transformationChains: [], multiMatch: false, capture: false, effects: [], disruptive: nil,
                     status: nil, log: false,
                     msg: nil, logdata: nil, tags: [], severity: nil, skipAfter: nil, skip: 0, chained: nil, marker: args[0]))
         case "secdefaultaction":
@@ -240,7 +240,7 @@ package struct SecLangLoader {
             next = Rule(
                 location: link.location, id: head.id ?? 0, phase: phase, targets: link.targets, exclusions: link.exclusions,
                 op: link.op, opName: link.opName, negated: link.negated, transformations: transformations,
-                transformationChain: chainNumber(transformations),
+                transformationChains: chainNumbers(transformations),
                 multiMatch: a.multiMatch, capture: a.capture, effects: a.effects,
                 disruptive: isStarter ? (head.disruptive ?? defaultsForPhase.disruptive) : nil,
                 status: isStarter ? (head.status ?? defaultsForPhase.status) : nil,
@@ -251,10 +251,13 @@ package struct SecLangLoader {
         rules.append(next!)
     }
 
-    private mutating func chainNumber(_ t: [Transformation]) -> Int {
-        if let n = chains[t] { return n }
-        chains[t] = chains.count + 1
-        return chains.count
+    private mutating func chainNumbers(_ t: [Transformation]) -> [Int] {
+        (1...max(1, t.count)).prefix(t.count).map { k in
+            let prefix = Array(t.prefix(k))
+            if let n = chains[prefix] { return n }
+            chains[prefix] = chains.count + 1
+            return chains.count
+        }
     }
 
     private func parseOperator(

@@ -231,9 +231,10 @@ package final class Rule: Sendable {
     package let opName: String
     package let negated: Bool
     package let transformations: [Transformation]
-    /// The same number for every rule with the same transformation list: the key of the
-    /// per-request transformation cache.
-    package let transformationChain: Int
+    /// For each prefix of `transformations` (the first k of them), a number shared by every
+    /// rule whose list starts the same way: the keys of the per-request transformation cache,
+    /// so `t:urlDecodeUni,t:lowercase` reuses another rule's `t:urlDecodeUni`.
+    package let transformationChains: [Int]
     package let multiMatch: Bool
     package let capture: Bool
     package let effects: [Effect]
@@ -252,7 +253,7 @@ package final class Rule: Sendable {
 
     init(
         location: SourceLocation, id: Int, phase: Int, targets: [Target], exclusions: [TargetExclusion], op: Operator,
-        opName: String, negated: Bool, transformations: [Transformation], transformationChain: Int, multiMatch: Bool, capture: Bool,
+        opName: String, negated: Bool, transformations: [Transformation], transformationChains: [Int], multiMatch: Bool, capture: Bool,
         effects: [Effect], disruptive: Disruptive?, status: Int?, log: Bool, msg: Macro?, logdata: Macro?, tags: [String],
         severity: String?, skipAfter: String?, skip: Int, chained: Rule?, marker: String?
     ) {
@@ -265,7 +266,7 @@ package final class Rule: Sendable {
         self.opName = opName
         self.negated = negated
         self.transformations = transformations
-        self.transformationChain = transformationChain
+        self.transformationChains = transformationChains
         self.multiMatch = multiMatch
         self.capture = capture
         self.effects = effects
@@ -286,7 +287,7 @@ package final class Rule: Sendable {
     func withTargets(_ targets: [Target], exclusions: [TargetExclusion]) -> Rule {
         Rule(
             location: location, id: id, phase: phase, targets: targets, exclusions: exclusions, op: op, opName: opName,
-            negated: negated, transformations: transformations, transformationChain: transformationChain, multiMatch: multiMatch,
+            negated: negated, transformations: transformations, transformationChains: transformationChains, multiMatch: multiMatch,
             capture: capture, effects: effects,
             disruptive: disruptive, status: status, log: log, msg: msg, logdata: logdata, tags: tags, severity: severity,
             skipAfter: skipAfter, skip: skip, chained: chained, marker: marker)

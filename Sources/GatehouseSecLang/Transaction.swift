@@ -126,10 +126,18 @@ final class Transaction {
     }
 
     /// An entry of a collection with the name rules report it by, and its place in the collection.
-    struct NamedEntry {
+    /// A class, so that walking a collection for every rule retains one reference per entry
+    /// rather than each of its strings and arrays.
+    final class NamedEntry {
         let name: String
         let entry: Entry
         let index: Int
+
+        init(name: String, entry: Entry, index: Int) {
+            self.name = name
+            self.entry = entry
+            self.index = index
+        }
     }
 
     /// Collections whose entries change while the rules run: never cached.
@@ -392,7 +400,7 @@ final class Transaction {
                         count += 1
                         continue
                     }
-                    let key = cacheable ? Transaction.transformKey(c, e.index, rule.transformationChain) : nil
+                    let key = cacheable ? Transaction.transformKey(c, e.index, 0) : nil
                     if test(rule, name: e.name, value: e.entry.value, cacheKey: key) {
                         if first == nil { first = (matchedVarName, matchedVar) }
                         run(rule.effects, rule: starter)
@@ -435,12 +443,25 @@ final class Transaction {
             }
             return false
         }
-        if !rule.transformations.isEmpty {
-            if let cacheKey, let cached = transformCache[cacheKey] {
-                v = cached
+        let ts = rule.transformations
+        if !ts.isEmpty {
+            if let base = cacheKey {
+                // Start from the longest prefix of the chain already computed for this entry.
+                var k = ts.count
+                while k > 0 {
+                    if let hit = transformCache[base | rule.transformationChains[k - 1]] {
+                        v = hit
+                        break
+                    }
+                    k -= 1
+                }
+                while k < ts.count {
+                    v = ts[k].apply(v)
+                    transformCache[base | rule.transformationChains[k]] = v
+                    k += 1
+                }
             } else {
-                for t in rule.transformations { v = t.apply(v) }
-                if let cacheKey { transformCache[cacheKey] = v }
+                for t in ts { v = t.apply(v) }
             }
         }
         return check(rule, name: name, value: v)
