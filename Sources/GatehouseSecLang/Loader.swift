@@ -457,9 +457,11 @@ package struct SecLangLoader {
             case "tag": draft.tags.append(v)
             case "severity": draft.severity = v
             case "ver", "rev", "maturity", "accuracy": break
-            case "log", "auditlog": draft.log = true
+            case "log": draft.log = true
             case "nolog": draft.log = false
-            case "noauditlog", "sanitisearg", "sanitisematched", "sanitiserequestheader", "sanitisematchedbytes": break
+            // Audit logging and its sanitising belong to ModSecurity's audit log, which this engine
+            // does not write; `auditlog` does not make a rule log.
+            case "auditlog", "noauditlog", "sanitisearg", "sanitisematched", "sanitiserequestheader", "sanitisematchedbytes": break
             case "pass", "block", "deny", "drop", "allow", "redirect":
                 draft.disruptive = Disruptive(rawValue: name.lowercased())
             case "status":
