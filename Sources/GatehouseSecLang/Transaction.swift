@@ -391,10 +391,7 @@ final class Transaction {
                 let cacheable = !Transaction.isDynamic(c)
                 var count = 0
                 for e in list {
-                    if case .all = target.key {
-                    } else if !target.key.selects(e.entry.lowerKey, scratch: scratch) {
-                        continue
-                    }
+                    guard target.key.selects(e.entry.lowerKey, scratch: scratch) else { continue }
                     if !relevant.isEmpty, relevant.contains(where: { $0.key.selects(e.entry.lowerKey, scratch: scratch) }) { continue }
                     if target.count {
                         count += 1
