@@ -301,7 +301,7 @@ package struct SecLangLoader {
             }
             op = .pm(PhraseMatcher(phrases))
         case "streq": op = .streq(macro())
-        case "contains": op = .contains(macro())
+        case "contains", "strmatch": op = .contains(macro())
         case "containsword": op = .containsWord(macro())
         case "beginswith": op = .beginsWith(macro())
         case "endswith": op = .endsWith(macro())
@@ -371,6 +371,11 @@ package struct SecLangLoader {
                 if keyText.hasPrefix("'"), keyText.hasSuffix("'"), keyText.count >= 2 { keyText = keyText.dropFirst().dropLast() }
                 if collection == .xml {
                     key = .name(keyText.hasPrefix("//@") ? "//@*" : "/*")
+                    if keyText != "/*" && keyText != "//@*" {
+                        problems.append(
+                            "XPath \(keyText) is not evaluated: XML:\(keyText) reads all \(keyText.hasPrefix("//@") ? "attribute values" : "text")"
+                        )
+                    }
                 } else if keyText.hasPrefix("/"), keyText.hasSuffix("/"), keyText.count >= 2 {
                     key = .regex(try PCRERegex(String(keyText.dropFirst().dropLast()), caseless: true))
                 } else {

@@ -167,6 +167,7 @@ struct EngineTests {
                 SecRule GEO:COUNTRY_CODE "@geoLookup" "id:80,phase:1,pass"
                 SecRule ARGS "@rx a" "id:81,phase:2,pass,t:parityEven7bit,exec:/bin/true"
                 SecFooBar On
+                SecRule XML://item/name "@rx x" "id:82,phase:2,pass"
                 """, file: "user.conf")
         let messages = loader.build().diagnostics.map(\.description)
         #expect(messages.contains("user.conf:1: unsupported variable GEO"))
@@ -174,6 +175,7 @@ struct EngineTests {
         #expect(messages.contains("user.conf:2: unsupported transformation t:parityEven7bit"))
         #expect(messages.contains("user.conf:2: unsupported action exec"))
         #expect(messages.contains("user.conf:3: unsupported directive SecFooBar"))
+        #expect(messages.contains("user.conf:4: XPath //item/name is not evaluated: XML://item/name reads all text"))
 
         var strict = SecLangLoader(strict: true)
         #expect(throws: SecLangError(.unsupported, "")) { try strict.load(text: "SecFooBar On", file: "user.conf") }
