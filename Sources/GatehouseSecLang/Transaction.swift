@@ -18,7 +18,10 @@ package struct RuleMatch: Sendable {
     package let tags: [String]
     /// The variable that matched, as `ARGS:foo`.
     package let variable: String
+    /// Its value after the transformations (the excerpt for the log, never for the caller).
     package let value: [UInt8]
+    /// The rule's transformations, in order (`t:` names).
+    package let transformations: [String]
     /// Whether the rule writes to the log (`log`, or the default; not `nolog`).
     package let logged: Bool
     package let location: SourceLocation
@@ -334,7 +337,8 @@ final class Transaction {
                     id: rule.id, phase: phase, message: logged ? rule.msg.map { text(expand($0, rule: rule)) } ?? "" : "",
                     logdata: logged ? rule.logdata.map { text(expand($0, rule: rule)) } ?? "" : "", severity: rule.severity,
                     tags: rule.tags,
-                    variable: first.0, value: first.1, logged: logged, location: rule.location))
+                    variable: first.0, value: first.1, transformations: rule.transformations.map(\.rawValue), logged: logged,
+                    location: rule.location))
             var action = rule.disruptive ?? .pass
             if action == .block { action = rules.defaultDisruptive[phase] ?? .pass }
             switch action {

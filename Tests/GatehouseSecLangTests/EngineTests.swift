@@ -34,6 +34,8 @@ struct EngineTests {
         #expect(m.id == 1001)
         #expect(m.variable == "ARGS:q")
         #expect(m.logdata == "ARGS:q=1 UNION  SELECT x")
+        #expect(m.transformations == ["urlDecodeUni"])
+        #expect(m.message == "SQLi")
         #expect(out.interruption?.ruleID == 1001)
         #expect(out.interruption?.status == 403)
         #expect(out.interruption?.action == "deny")
