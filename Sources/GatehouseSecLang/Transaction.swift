@@ -89,10 +89,7 @@ final class Transaction {
     let request: SecLangRequest
     let scratch = RegexScratch()
     var vars = CollectionTable<[Entry]>() {
-        didSet {
-            named = CollectionTable()
-            transformCache = [:]
-        }
+        didSet { named = CollectionTable() }
     }
     /// TX, IP, GLOBAL and the other setvar collections. Changed only through `setVariable`,
     /// which keeps `named` current.
@@ -113,13 +110,6 @@ final class Transaction {
     var matches: [RuleMatch] = []
     var interruption: Interruption?
     var allowed = false
-    /// Transformation results per (target entry, chain of transformations), for this request.
-    var transformCache: [Int: [UInt8]] = [:]
-
-    /// The transformation cache's key: collection, entry and transformation chain in one Int.
-    @inline(__always) static func transformKey(_ c: Collection, _ index: Int, _ chain: Int) -> Int {
-        c.ordinal << 48 | (index & 0xFFFF_FFFF) << 16 | (chain & 0xFFFF)
-    }
 
     /// Writes (or, with nil, deletes) a setvar collection entry.
     func setVariable(_ c: Collection, _ name: String, _ value: [UInt8]?) {
@@ -135,6 +125,9 @@ final class Transaction {
         let name: String
         let entry: Entry
         let index: Int
+        /// The value after each transformation chain prefix computed so far this request
+        /// (`Rule.transformationChains`): `length` transformations, chain number `chain`.
+        var transformed: [(chain: Int, length: Int, value: [UInt8])] = []
 
         init(name: String, entry: Entry, index: Int) {
             self.name = name
@@ -381,11 +374,11 @@ final class Transaction {
                 if c.isPersistent, case .name(let n) = target.key, relevant.isEmpty {
                     let value = stores[c]?[n]
                     if target.count {
-                        if test(rule, name: c.rawValue, value: value == nil ? [0x30] : [0x31], cacheKey: nil) {
+                        if test(rule, name: c.rawValue, value: value == nil ? [0x30] : [0x31], cache: nil) {
                             if first == nil { first = (matchedVarName, matchedVar) }
                             run(rule.effects, rule: starter)
                         }
-                    } else if let value, test(rule, name: c.rawValue + ":" + n, value: value, cacheKey: nil) {
+                    } else if let value, test(rule, name: c.rawValue + ":" + n, value: value, cache: nil) {
                         if first == nil { first = (matchedVarName, matchedVar) }
                         run(rule.effects, rule: starter)
                     }
@@ -401,14 +394,13 @@ final class Transaction {
                         count += 1
                         continue
                     }
-                    let key = cacheable ? Transaction.transformKey(c, e.index, 0) : nil
-                    if test(rule, name: e.name, value: e.entry.value, cacheKey: key) {
+                    if test(rule, name: e.name, value: e.entry.value, cache: cacheable ? e : nil) {
                         if first == nil { first = (matchedVarName, matchedVar) }
                         run(rule.effects, rule: starter)
                         if interruption != nil { break targets }
                     }
                 }
-                if target.count, test(rule, name: c.rawValue, value: Array(String(count).utf8), cacheKey: nil) {
+                if target.count, test(rule, name: c.rawValue, value: Array(String(count).utf8), cache: nil) {
                     if first == nil { first = (matchedVarName, matchedVar) }
                     run(rule.effects, rule: starter)
                 }
@@ -431,7 +423,7 @@ final class Transaction {
     }
 
     /// Transforms `value` and runs the operator; on a match, records MATCHED_VAR and captures.
-    func test(_ rule: Rule, name: String, value: [UInt8], cacheKey: Int?) -> Bool {
+    func test(_ rule: Rule, name: String, value: [UInt8], cache: NamedEntry?) -> Bool {
         var v = value
         if rule.multiMatch {
             if check(rule, name: name, value: v) { return true }
@@ -446,19 +438,17 @@ final class Transaction {
         }
         let ts = rule.transformations
         if !ts.isEmpty {
-            if let base = cacheKey {
+            if let cache {
                 // Start from the longest prefix of the chain already computed for this entry.
-                var k = ts.count
-                while k > 0 {
-                    if let hit = transformCache[base | rule.transformationChains[k - 1]] {
-                        v = hit
-                        break
-                    }
-                    k -= 1
+                let chains = rule.transformationChains
+                var k = 0
+                for t in cache.transformed where t.length > k && t.length <= ts.count && chains[t.length - 1] == t.chain {
+                    k = t.length
+                    v = t.value
                 }
                 while k < ts.count {
                     v = ts[k].apply(v)
-                    transformCache[base | rule.transformationChains[k]] = v
+                    cache.transformed.append((chains[k], k + 1, v))
                     k += 1
                 }
             } else {
