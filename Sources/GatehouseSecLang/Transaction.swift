@@ -442,10 +442,16 @@ final class Transaction {
                 // Start from the longest prefix of the chain already computed for this entry.
                 let chains = rule.transformationChains
                 var k = 0
-                for t in cache.transformed where t.length > k && t.length <= ts.count && chains[t.length - 1] == t.chain {
-                    k = t.length
-                    v = t.value
+                var best = -1
+                let done = cache.transformed
+                for i in done.indices {
+                    let length = done[i].length
+                    if length > k, length <= ts.count, chains[length - 1] == done[i].chain {
+                        k = length
+                        best = i
+                    }
                 }
+                if best >= 0 { v = done[best].value }
                 while k < ts.count {
                     v = ts[k].apply(v)
                     cache.transformed.append((chains[k], k + 1, v))
