@@ -243,4 +243,52 @@ struct EngineTests {
         #expect(e.evaluate(request("GET", "/?cmd=CURL+x")).logged(120))
         #expect(!e.evaluate(request("GET", "/?cmd=ls")).logged(120))
     }
+
+    @Test func multiMatchTestsEveryStepOfTheChain() throws {
+        // ARGS:v is "%3Cx" (the query string is decoded once) and t:urlDecode makes it "<x":
+        // without multiMatch the operator sees only "<x", with it "%3Cx" first.
+        let e = try engine(
+            """
+            SecRule ARGS:v "@beginsWith %3C" "id:130,phase:2,pass,t:none,t:urlDecode"
+            SecRule ARGS:v "@beginsWith %3C" "id:131,phase:2,pass,t:none,t:urlDecode,multiMatch"
+            """)
+        let out = e.evaluate(request("GET", "/?v=%253Cx"))
+        #expect(!out.logged(130))
+        #expect(out.logged(131))
+    }
+
+    @Test func allowStopsTheRemainingRulesAndRuleEngineOffStopsEverything() throws {
+        let e = try engine(
+            """
+            SecRule REMOTE_ADDR "@ipMatch 127.0.0.1" "id:140,phase:1,allow,nolog"
+            SecRule ARGS "@contains <" "id:141,phase:2,deny"
+            """)
+        #expect(e.evaluate(request("GET", "/?a=%3C")).interruption == nil)
+        let off = try engine(
+            """
+            SecRule REQUEST_HEADERS:X-Off "@streq 1" "id:150,phase:1,pass,nolog,ctl:ruleEngine=Off"
+            SecRule ARGS "@contains <" "id:151,phase:2,deny"
+            """)
+        #expect(off.evaluate(request("GET", "/?a=%3C", headers: [("Host", "x"), ("X-Off", "1")])).matches.allSatisfy { $0.id == 150 })
+        #expect(off.evaluate(request("GET", "/?a=%3C")).interruption?.ruleID == 151)
+    }
+
+    @Test func pathCookiesAndJSONBecomeVariables() throws {
+        let e = try engine(
+            """
+            SecRule REQUEST_HEADERS:Content-Type "@beginsWith application/json" "id:160,phase:1,pass,nolog,ctl:requestBodyProcessor=JSON"
+            SecRule REQUEST_FILENAME "@streq /a b/c.php" "id:161,phase:1,pass"
+            SecRule REQUEST_BASENAME "@streq c.php" "id:162,phase:1,pass"
+            SecRule REQUEST_COOKIES:session "@streq abc" "id:163,phase:1,pass"
+            SecRule REQUEST_COOKIES_NAMES "@streq theme" "id:164,phase:1,pass"
+            SecRule ARGS:json.user.name "@streq bob" "id:165,phase:2,pass"
+            SecRule ARGS_NAMES "@streq json.tags.array_1" "id:166,phase:2,pass"
+            """)
+        let out = e.evaluate(
+            request(
+                "POST", "/a%20b/c.php",
+                headers: [("Host", "x"), ("Cookie", "session=abc; theme=dark"), ("Content-Type", "application/json")],
+                body: #"{"user":{"name":"bob"},"tags":["a","b"]}"#))
+        for id in 161...166 { #expect(out.logged(id), "rule \(id)") }
+    }
 }
