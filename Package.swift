@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "GatehouseIdentity", targets: ["GatehouseIdentity"]),
         .library(name: "GatehouseChecks", targets: ["GatehouseChecks"]),
         .library(name: "GatehouseWAF", targets: ["GatehouseWAF"]),
+        .library(name: "GatehouseSecLang", targets: ["GatehouseSecLang"]),
         .library(name: "GatehouseConfig", targets: ["GatehouseConfig"]),
         .library(name: "GatehouseStore", targets: ["GatehouseStore"]),
         .library(name: "GatehouseProxy", targets: ["GatehouseProxy"]),
@@ -80,6 +81,19 @@ let package = Package(
         ),
         // Request inspection engine: decoders, detectors, anomaly scoring, and its check adapter.
         .target(name: "GatehouseWAF", dependencies: ["GatehouseCore"], swiftSettings: swiftSettings),
+        // PCRE2 (8-bit, with JIT) from the system: the regular expressions of SecLang rules are PCRE.
+        .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
+        // SecLang (the ModSecurity rule language): loads and runs the OWASP Core Rule Set and user
+        // rule files over a parsed request, phases 1 and 2.
+        .target(
+            name: "GatehouseSecLang",
+            dependencies: [
+                "GatehouseCore", "GatehouseWAF", "CPCRE2",
+                // t:sha1 and t:md5.
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // YAML -> validated, typed configuration with source positions; builds routes and chains.
         .target(
             name: "GatehouseConfig",
@@ -212,6 +226,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "GatehouseWAFTests", dependencies: ["GatehouseWAF", "GatehouseCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GatehouseSecLangTests",
+            // Yams: the Core Rule Set's regression tests are YAML.
+            dependencies: ["GatehouseSecLang", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "GatehouseConfigTests", dependencies: ["GatehouseConfig", "GatehouseIdentity", "GatehouseCore"],
             swiftSettings: swiftSettings),

@@ -922,7 +922,7 @@ struct SQLAnalysis {
 
 /// The SQL injection detector: tokenizes a value in the bare, '-quoted and "-quoted contexts and
 /// reports the injection shapes it finds.
-enum SQLInjectionDetector {
+package enum SQLInjectionDetector {
     /// Bytes without which no injection shape can form: separators between tokens, quotes,
     /// operators, comment starts, brackets.
     static let triggers: [UInt8] = Array(" \t\n\r'\"`();=<>|&#-/*+,!~^%".utf8) + [0x0B, 0x0C]
@@ -1001,5 +1001,16 @@ enum SQLInjectionDetector {
             SQLTokenizer.tokenize(s, quote: 0x22, into: &tokens)
             SQLAnalysis(t: tokens, s: s, context: 0x22).analyse(into: &out)
         }
+    }
+}
+
+extension SQLInjectionDetector {
+    /// Whether `value` reads as an SQL injection in any of the three quoting contexts: the
+    /// SecLang engine's `@detectSQLi`.
+    package static func detects(_ value: [UInt8]) -> Bool {
+        var tokens: [SQLToken] = []
+        var found: [SQLMatch] = []
+        scan(value, bytes: ByteSet(value), tokens: &tokens, into: &found)
+        return !found.isEmpty
     }
 }

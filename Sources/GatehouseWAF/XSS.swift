@@ -13,7 +13,7 @@ struct PatternMatch {
     var message: String
 }
 
-enum XSSDetector {
+package enum XSSDetector {
     static let dangerousTags: Set<String> = [
         "iframe", "frame", "frameset", "object", "embed", "applet", "base", "isindex", "portal", "import", "xml",
     ]
@@ -544,5 +544,15 @@ enum XSSDetector {
         if let r = cssScript(Array(s[max(0, b)...])) {
             report(&out, "941170", max(0, b), min(s.count, e + 30), r)
         }
+    }
+}
+
+extension XSSDetector {
+    /// Whether `value` holds markup or script a browser would run: the SecLang engine's
+    /// `@detectXSS`.
+    package static func detects(_ value: [UInt8]) -> Bool {
+        var found: [PatternMatch] = []
+        scan(value, lowercased: Decoding.lowercased(value), bytes: ByteSet(value), into: &found)
+        return !found.isEmpty
     }
 }

@@ -1,0 +1,635 @@
+// Runs a rule set over one request: phase 1 on the request line and headers, the body
+// processor, phase 2 on everything. ModSecurity 2's semantics, which the Core Rule Set's
+// regression suite was recorded against: every target is inspected, non-disruptive actions run
+// on each match (so a link of a chain acts even if a later link fails), the disruptive action
+// only when the whole chain matches, and only when the engine is On.
+// Hand-written for the same reason as the model: no listed library runs SecLang.
+
+import GatehouseCore
+import GatehouseWAF
+
+/// A rule that fired.
+package struct RuleMatch: Sendable {
+    package let id: Int
+    package let phase: Int
+    package let message: String
+    package let logdata: String
+    package let severity: String?
+    package let tags: [String]
+    /// The variable that matched, as `ARGS:foo`.
+    package let variable: String
+    /// Its value after the transformations (the excerpt for the log, never for the caller).
+    package let value: [UInt8]
+    /// The rule's transformations, in order (`t:` names).
+    package let transformations: [String]
+    /// Whether the rule writes to the log (`log`, or the default; not `nolog`).
+    package let logged: Bool
+    package let location: SourceLocation
+}
+
+/// What stopped a transaction, in a rule engine that is On.
+package struct Interruption: Sendable, Equatable {
+    package let ruleID: Int
+    package let status: Int
+    package let action: String
+}
+
+/// The result of running the rules over a request.
+package struct SecLangOutcome: Sendable {
+    package let matches: [RuleMatch]
+    package let interruption: Interruption?
+    /// TX at the end (anomaly scores and the like), lowercased names.
+    package let tx: [String: [UInt8]]
+    /// Why the body could not be parsed, when it could not.
+    package let bodyError: String?
+
+    /// Nothing ran: a request refused before inspection.
+    package static let empty = SecLangOutcome(matches: [], interruption: nil, tx: [:], bodyError: nil)
+
+    /// Whether the rule with `id` fired and logged.
+    package func logged(_ id: Int) -> Bool { matches.contains { $0.id == id && $0.logged } }
+}
+
+/// A loaded rule set, ready to evaluate requests. Immutable and shareable.
+package struct SecLangEngine: Sendable {
+    package let rules: RuleSet
+
+    package init(rules: RuleSet) { self.rules = rules }
+
+    /// Runs phases 1 and 2 over `request`.
+    package func evaluate(_ request: SecLangRequest) -> SecLangOutcome {
+        let t = Transaction(rules: rules, request: request)
+        return t.run()
+    }
+}
+
+/// Per-request variable store for TX, IP and GLOBAL: names compare case-insensitively and keep
+/// their order of creation.
+struct VariableStore {
+    var order: [String] = []
+    var values: [String: [UInt8]] = [:]
+
+    subscript(_ name: String) -> [UInt8]? {
+        get { values[name] }
+        set {
+            if let newValue {
+                if values.updateValue(newValue, forKey: name) == nil { order.append(name) }
+            } else if values.removeValue(forKey: name) != nil {
+                order.removeAll { $0 == name }
+            }
+        }
+    }
+
+    var entries: [Entry] { order.map { Entry($0, values[$0]!) } }
+}
+
+/// One request's evaluation state.
+final class Transaction {
+    let rules: RuleSet
+    let request: SecLangRequest
+    let scratch = RegexScratch()
+    var vars = CollectionTable<[Entry]>() {
+        didSet { named = CollectionTable() }
+    }
+    /// TX, IP, GLOBAL and the other setvar collections. Changed only through `setVariable`,
+    /// which keeps `named` current.
+    var stores = CollectionTable<VariableStore>()
+    /// Entries with their display names (`ARGS:foo`), built once per collection until it changes.
+    var named = CollectionTable<[NamedEntry]>()
+    var mode: RuleEngineMode
+    var bodyProcessor: String?
+    var bodyError: String?
+    var forceRequestBody = false
+    var removedIDs: [ClosedRange<Int>] = []
+    var removedTags: [PCRERegex] = []
+    var targetRemovalsByID: [(ClosedRange<Int>, TargetExclusion)] = []
+    var targetRemovalsByTag: [(PCRERegex, TargetExclusion)] = []
+    var matchedVar: [UInt8] = []
+    var matchedVarName = ""
+    var matchedVars: [Entry] = []
+    var matches: [RuleMatch] = []
+    var interruption: Interruption?
+    var allowed = false
+
+    /// Writes (or, with nil, deletes) a setvar collection entry.
+    func setVariable(_ c: Collection, _ name: String, _ value: [UInt8]?) {
+        if stores[c] == nil { stores[c] = VariableStore() }
+        stores[c]![name] = value
+        named[c] = nil
+    }
+
+    /// An entry of a collection with the name rules report it by, and its place in the collection.
+    /// A class, so that walking a collection for every rule retains one reference per entry
+    /// rather than each of its strings and arrays.
+    final class NamedEntry {
+        let name: String
+        let entry: Entry
+        let index: Int
+        /// The value after each transformation chain prefix computed so far this request
+        /// (`Rule.transformationChains`): `length` transformations, chain number `chain`.
+        var transformed: [(chain: Int, length: Int, value: [UInt8])] = []
+
+        init(name: String, entry: Entry, index: Int) {
+            self.name = name
+            self.entry = entry
+            self.index = index
+        }
+    }
+
+    /// Collections whose entries change while the rules run: never cached.
+    static func isDynamic(_ c: Collection) -> Bool {
+        switch c {
+        case .tx, .ip, .global, .session, .user, .resource, .matchedVar, .matchedVars, .matchedVarName, .matchedVarsNames: return true
+        default: return false
+        }
+    }
+
+    func namedEntries(_ c: Collection) -> [NamedEntry] {
+        if let hit = named[c] { return hit }
+        let list = entries(c).enumerated().map { i, e in
+            NamedEntry(name: c.isKeyed ? c.rawValue + ":" + String(decoding: e.key, as: UTF8.self) : c.rawValue, entry: e, index: i)
+        }
+        if !Transaction.isDynamic(c) || c.isPersistent { named[c] = list }
+        return list
+    }
+
+    init(rules: RuleSet, request: SecLangRequest) {
+        self.rules = rules
+        self.request = request
+        self.mode = rules.engineMode
+    }
+
+    func run() -> SecLangOutcome {
+        if mode != .off {
+            populateRequestHeaders()
+            runPhase(1)
+            if interruption == nil && !allowed && mode != .off {
+                populateBody()
+                runPhase(2)
+            }
+        }
+        return SecLangOutcome(
+            matches: matches, interruption: interruption, tx: stores[.tx]?.values ?? [:], bodyError: bodyError)
+    }
+
+    // MARK: Variables
+
+    func set(_ c: Collection, _ value: [UInt8]) { vars[c] = [Entry(key: Array(c.rawValue.utf8), value: value)] }
+    func set(_ c: Collection, _ value: String) { set(c, Array(value.utf8)) }
+
+    func populateRequestHeaders() {
+        let r = request
+        set(.requestMethod, r.method)
+        set(.requestProtocol, r.httpVersion)
+        set(.requestLine, Array(r.method.utf8) + [0x20] + r.target + [0x20] + Array(r.httpVersion.utf8))
+        let (path, query, uri) = RequestParsing.splitTarget(r.target)
+        set(.requestURIRaw, r.target)
+        set(.requestURI, uri)
+        // REQUEST_FILENAME and REQUEST_BASENAME are percent-decoded, as the web server hands the
+        // path to the module; REQUEST_URI stays as sent.
+        let filename = T.percentDecode(path)
+        set(.requestFilename, filename)
+        let base = filename.lastIndex(of: 0x2F).map { Array(filename[($0 + 1)...]) } ?? filename
+        set(.requestBasename, base)
+        set(.queryString, query ?? [])
+        let getArgs = query.map { RequestParsing.arguments($0[...]) } ?? []
+        vars[.argsGet] = getArgs
+        vars[.requestHeaders] = r.headers.map { Entry(key: $0.name, value: $0.value) }
+        vars[.requestHeadersNames] = r.headers.map { Entry(key: $0.name, value: $0.name) }
+        var cookies: [Entry] = []
+        for h in r.headers where String(decoding: h.name, as: UTF8.self).lowercased() == "cookie" {
+            cookies += RequestParsing.cookies(h.value)
+        }
+        vars[.requestCookies] = cookies
+        vars[.requestCookiesNames] = cookies.map { Entry(key: $0.key, value: $0.key) }
+        set(.remoteAddr, r.remoteAddress)
+        set(.remotePort, String(r.remotePort))
+        set(.uniqueID, Transaction.uniqueID())
+        set(.serverName, r.header("Host") ?? [])
+        set(.duration, "0")
+        set(.reqbodyError, "0")
+        set(.requestBodyLength, String(r.body.count))
+        let ct = String(decoding: r.header("Content-Type") ?? [], as: UTF8.self).lowercased()
+        if ct.hasPrefix("application/x-www-form-urlencoded") {
+            bodyProcessor = "URLENCODED"
+        } else if ct.hasPrefix("multipart/form-data") {
+            bodyProcessor = "MULTIPART"
+        }
+        set(.reqbodyProcessor, bodyProcessor ?? "")
+        rebuildArgs(post: [])
+    }
+
+    func rebuildArgs(post: [Entry]) {
+        let get = vars[.argsGet] ?? []
+        vars[.argsPost] = post
+        vars[.argsGetNames] = get.map { Entry(key: $0.key, value: $0.key) }
+        vars[.argsPostNames] = post.map { Entry(key: $0.key, value: $0.key) }
+        vars[.args] = get + post
+        vars[.argsNames] = (get + post).map { Entry(key: $0.key, value: $0.key) }
+        let size = (get + post).reduce(0) { $0 + $1.key.count + $1.value.count }
+        set(.argsCombinedSize, String(size))
+    }
+
+    func populateBody() {
+        let body = request.body
+        set(.reqbodyProcessor, bodyProcessor ?? "")
+        var post: [Entry] = []
+        for flag in Collection.allCases where flag.rawValue.hasPrefix("MULTIPART_") && !flag.isKeyed {
+            if flag != .multipartFilename && flag != .multipartName { set(flag, "0") }
+        }
+        set(.filesCombinedSize, "0")
+        switch bodyProcessor {
+        case "URLENCODED":
+            post = RequestParsing.arguments(body[...])
+            set(.requestBody, body)
+        case "MULTIPART":
+            let m = MultipartResult.parse(body, contentType: request.header("Content-Type") ?? [])
+            post = m.args
+            vars[.files] = m.files
+            vars[.filesNames] = m.fileNames
+            vars[.filesSizes] = m.fileSizes
+            vars[.multipartPartHeaders] = m.partHeaders
+            set(.filesCombinedSize, String(m.fileSizes.reduce(0) { $0 + (Int(String(decoding: $1.value, as: UTF8.self)) ?? 0) }))
+            for (flag, on) in m.flags { set(flag, on ? "1" : "0") }
+            set(.multipartStrictError, m.strictError ? "1" : "0")
+            if let e = m.error { bodyError = e }
+        case "XML":
+            let x = XMLText.parse(body)
+            vars[.xml] = [Entry("/*", x.text)] + x.attributes.map { Entry("//@*", $0) }
+            if let e = x.error { bodyError = e }
+        case "JSON":
+            do {
+                let value = try StrictJSON.parse(body)
+                Transaction.flatten(value, prefix: "json", into: &post)
+            } catch {
+                bodyError = "JSON parsing error: \(error)"
+            }
+        default: break
+        }
+        // REQUEST_BODY holds the raw body for form bodies, or for any body when forced (the Core
+        // Rule Set forces it for bodies no processor reads).
+        if bodyProcessor == "URLENCODED" || forceRequestBody { set(.requestBody, body) }
+        if let bodyError {
+            set(.reqbodyError, "1")
+            set(.reqbodyErrorMsg, bodyError)
+        }
+        rebuildArgs(post: post)
+    }
+
+    static func flatten(_ v: StrictJSONValue, prefix: String, into out: inout [Entry]) {
+        switch v {
+        case .null: out.append(Entry(prefix, []))
+        case .bool(let b): out.append(Entry(prefix, Array((b ? "true" : "false").utf8)))
+        case .number(let t): out.append(Entry(prefix, Array(t.utf8)))
+        case .string(let s): out.append(Entry(prefix, Array(s.utf8)))
+        case .array(let a): for (i, e) in a.enumerated() { flatten(e, prefix: "\(prefix).array_\(i)", into: &out) }
+        case .object(let members): for m in members { flatten(m.value, prefix: "\(prefix).\(m.name)", into: &out) }
+        }
+    }
+
+    static let idAlphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
+
+    static func uniqueID() -> [UInt8] {
+        var g = SystemRandomNumberGenerator()
+        return (0..<27).map { _ in idAlphabet[Int(g.next() % UInt64(idAlphabet.count))] }
+    }
+
+    func entries(_ c: Collection) -> [Entry] {
+        switch c {
+        case .tx, .ip, .global, .session, .user, .resource: return stores[c]?.entries ?? []
+        case .matchedVar: return [Entry("MATCHED_VAR", matchedVar)]
+        case .matchedVarName: return [Entry("MATCHED_VAR_NAME", Array(matchedVarName.utf8))]
+        case .matchedVars: return matchedVars
+        case .matchedVarsNames: return matchedVars.map { Entry(key: $0.key, value: $0.key) }
+        default: return vars[c] ?? []
+        }
+    }
+
+    // MARK: Phases
+
+    func runPhase(_ phase: Int) {
+        var skipTo: String? = nil
+        var skipCount = 0
+        for rule in rules.phases[phase - 1] {
+            if interruption != nil || allowed || mode == .off { return }
+            if let m = rule.marker {
+                if skipTo == m { skipTo = nil }
+                continue
+            }
+            if skipTo != nil { continue }
+            if skipCount > 0 {
+                skipCount -= 1
+                continue
+            }
+            if isRemoved(rule) { continue }
+            matchedVars = []
+            guard let first = evaluate(rule, starter: rule) else { continue }
+            let logged = rule.log
+            matches.append(
+                RuleMatch(
+                    id: rule.id, phase: phase, message: logged ? rule.msg.map { text(expand($0, rule: rule)) } ?? "" : "",
+                    logdata: logged ? rule.logdata.map { text(expand($0, rule: rule)) } ?? "" : "", severity: rule.severity,
+                    tags: rule.tags,
+                    variable: first.0, value: first.1, transformations: rule.transformations.map(\.rawValue), logged: logged,
+                    location: rule.location))
+            var action = rule.disruptive ?? .pass
+            if action == .block { action = rules.defaultDisruptive[phase] ?? .pass }
+            switch action {
+            case .deny, .drop, .redirect:
+                if mode == .on { interruption = Interruption(ruleID: rule.id, status: rule.status ?? 403, action: action.rawValue) }
+            case .allow:
+                if mode == .on { allowed = true }
+            case .pass, .block: break
+            }
+            if let s = rule.skipAfter { skipTo = s }
+            if rule.skip > 0 { skipCount = rule.skip }
+        }
+    }
+
+    func isRemoved(_ rule: Rule) -> Bool {
+        if removedIDs.contains(where: { $0.contains(rule.id) }) { return true }
+        if !removedTags.isEmpty {
+            for tag in rule.tags where removedTags.contains(where: { $0.matches(Array(tag.utf8), scratch: scratch) }) { return true }
+        }
+        return false
+    }
+
+    /// Evaluates one link and, when it matches, the rest of its chain. Returns the first matched
+    /// variable of the starter when the whole chain matched.
+    func evaluate(_ rule: Rule, starter: Rule) -> (String, [UInt8])? {
+        var first: (String, [UInt8])? = nil
+        if rule.targets.isEmpty {
+            // SecAction, or a rule whose every target was unsupported.
+            guard case .unconditionalMatch = rule.op, !rule.negated else { return nil }
+            run(rule.effects, rule: starter)
+            first = ("", [])
+        } else {
+            let exclusions =
+                targetRemovalsByID.isEmpty && targetRemovalsByTag.isEmpty ? rule.exclusions : exclusionsFor(starter) + rule.exclusions
+            targets: for target in rule.targets {
+                let c = target.collection
+                let relevant = exclusions.isEmpty ? exclusions : exclusions.filter { $0.collection == c }
+                // TX:name and the like: one dictionary lookup, without listing a collection that
+                // changes with every setvar.
+                if c.isPersistent, case .name(let n) = target.key, relevant.isEmpty {
+                    let value = stores[c]?[n]
+                    if target.count {
+                        if test(rule, name: c.rawValue, value: value == nil ? [0x30] : [0x31], cache: nil) {
+                            if first == nil { first = (matchedVarName, matchedVar) }
+                            run(rule.effects, rule: starter)
+                        }
+                    } else if let value, test(rule, name: c.rawValue + ":" + n, value: value, cache: nil) {
+                        if first == nil { first = (matchedVarName, matchedVar) }
+                        run(rule.effects, rule: starter)
+                    }
+                    continue
+                }
+                let list = namedEntries(c)
+                let cacheable = !Transaction.isDynamic(c)
+                var count = 0
+                for e in list {
+                    guard target.key.selects(e.entry.lowerKey, scratch: scratch) else { continue }
+                    if !relevant.isEmpty, relevant.contains(where: { $0.key.selects(e.entry.lowerKey, scratch: scratch) }) { continue }
+                    if target.count {
+                        count += 1
+                        continue
+                    }
+                    if test(rule, name: e.name, value: e.entry.value, cache: cacheable ? e : nil) {
+                        if first == nil { first = (matchedVarName, matchedVar) }
+                        run(rule.effects, rule: starter)
+                        if interruption != nil { break targets }
+                    }
+                }
+                if target.count, test(rule, name: c.rawValue, value: Array(String(count).utf8), cache: nil) {
+                    if first == nil { first = (matchedVarName, matchedVar) }
+                    run(rule.effects, rule: starter)
+                }
+            }
+        }
+        guard let first else { return nil }
+        if let next = rule.chained {
+            guard evaluate(next, starter: starter) != nil else { return nil }
+        }
+        return first
+    }
+
+    func exclusionsFor(_ rule: Rule) -> [TargetExclusion] {
+        var out: [TargetExclusion] = []
+        for (range, e) in targetRemovalsByID where range.contains(rule.id) { out.append(e) }
+        for (tag, e) in targetRemovalsByTag where rule.tags.contains(where: { tag.matches(Array($0.utf8), scratch: scratch) }) {
+            out.append(e)
+        }
+        return out
+    }
+
+    /// Transforms `value` and runs the operator; on a match, records MATCHED_VAR and captures.
+    func test(_ rule: Rule, name: String, value: [UInt8], cache: NamedEntry?) -> Bool {
+        var v = value
+        if rule.multiMatch {
+            if check(rule, name: name, value: v) { return true }
+            for t in rule.transformations {
+                let next = t.apply(v)
+                if next != v {
+                    v = next
+                    if check(rule, name: name, value: v) { return true }
+                }
+            }
+            return false
+        }
+        let ts = rule.transformations
+        if !ts.isEmpty {
+            if let cache {
+                // Start from the longest prefix of the chain already computed for this entry.
+                let chains = rule.transformationChains
+                var k = 0
+                var best = -1
+                let done = cache.transformed
+                for i in done.indices {
+                    let length = done[i].length
+                    if length > k, length <= ts.count, chains[length - 1] == done[i].chain {
+                        k = length
+                        best = i
+                    }
+                }
+                if best >= 0 { v = done[best].value }
+                while k < ts.count {
+                    v = ts[k].apply(v)
+                    cache.transformed.append((chains[k], k + 1, v))
+                    k += 1
+                }
+            } else {
+                for t in ts { v = t.apply(v) }
+            }
+        }
+        return check(rule, name: name, value: v)
+    }
+
+    func check(_ rule: Rule, name: String, value: [UInt8]) -> Bool {
+        var captures: [[UInt8]?]? = nil
+        var matched = false
+        switch rule.op {
+        case .rx(let re):
+            if let groups = re.match(value, captures: rule.capture, scratch: scratch) {
+                matched = true
+                captures = groups
+            }
+        case .rxMacro(let m, let cache):
+            if let re = cache.regex(for: text(expand(m, rule: rule))),
+                let groups = re.match(value, captures: rule.capture, scratch: scratch)
+            {
+                matched = true
+                captures = groups
+            }
+        case .pm(let pm):
+            if let phrase = pm.firstMatch(in: value) {
+                matched = true
+                captures = [phrase]
+            }
+        case .streq(let m): matched = expand(m, rule: rule) == value
+        case .contains(let m): matched = T.find(expand(m, rule: rule), in: value) != nil || expand(m, rule: rule).isEmpty
+        case .containsWord(let m): matched = Transaction.containsWord(expand(m, rule: rule), in: value)
+        case .beginsWith(let m): matched = value.starts(with: expand(m, rule: rule))
+        case .endsWith(let m):
+            let p = expand(m, rule: rule)
+            matched = value.count >= p.count && Array(value.suffix(p.count)) == p
+        case .within(let m):
+            matched = !value.isEmpty && T.find(value, in: expand(m, rule: rule)) != nil
+        case .eq(let m): matched = Transaction.number(value) == Transaction.number(expand(m, rule: rule))
+        case .ge(let m): matched = Transaction.number(value) >= Transaction.number(expand(m, rule: rule))
+        case .gt(let m): matched = Transaction.number(value) > Transaction.number(expand(m, rule: rule))
+        case .le(let m): matched = Transaction.number(value) <= Transaction.number(expand(m, rule: rule))
+        case .lt(let m): matched = Transaction.number(value) < Transaction.number(expand(m, rule: rule))
+        case .ipMatch(let blocks):
+            if let ip = IPAddress(String(decoding: value, as: UTF8.self)) { matched = blocks.contains { $0.contains(ip) } }
+        case .detectSQLi: matched = SQLInjectionDetector.detects(value)
+        case .detectXSS: matched = XSSDetector.detects(value)
+        case .validateByteRange(let allowed): matched = value.contains { !allowed[Int($0)] }
+        case .validateUrlEncoding: matched = Transaction.invalidURLEncoding(value)
+        case .validateUtf8Encoding: matched = String(validating: value, as: UTF8.self) == nil
+        case .unconditionalMatch: matched = true
+        case .noMatch: matched = false
+        }
+        if rule.negated { matched.toggle() }
+        guard matched else { return false }
+        if rule.capture, let captures, !rule.negated {
+            for i in 0..<RegexScratch.groups {
+                setVariable(.tx, Transaction.groupNames[i], i < captures.count ? captures[i] : nil)
+            }
+        }
+        matchedVar = value
+        matchedVarName = name
+        matchedVars.append(Entry(key: Array(name.utf8), value: value))
+        return true
+    }
+
+    static let groupNames = (0..<RegexScratch.groups).map { String($0) }
+
+    static func number(_ v: [UInt8]) -> Int {
+        var i = 0
+        while i < v.count, T.isSpace(v[i]) { i += 1 }
+        var negative = false
+        if i < v.count, v[i] == 0x2D || v[i] == 0x2B {
+            negative = v[i] == 0x2D
+            i += 1
+        }
+        var n = 0
+        while i < v.count, v[i] &- 0x30 < 10 {
+            n = n &* 10 &+ Int(v[i] - 0x30)
+            i += 1
+        }
+        return negative ? -n : n
+    }
+
+    static func containsWord(_ word: [UInt8], in v: [UInt8]) -> Bool {
+        if word.isEmpty { return true }
+        func isWord(_ c: UInt8) -> Bool { (c | 0x20) &- 0x61 < 26 || c &- 0x30 < 10 || c == 0x5F }
+        var from = 0
+        while let i = T.find(word, in: v, from: from) {
+            let before = i == 0 || !isWord(v[i - 1])
+            let after = i + word.count == v.count || !isWord(v[i + word.count])
+            if before && after { return true }
+            from = i + 1
+        }
+        return false
+    }
+
+    static func invalidURLEncoding(_ v: [UInt8]) -> Bool {
+        var i = 0
+        while i < v.count {
+            if v[i] == 0x25 {
+                guard i + 2 < v.count, T.isHex(v[i + 1]), T.isHex(v[i + 2]) else { return true }
+                i += 3
+            } else {
+                i += 1
+            }
+        }
+        return false
+    }
+
+    // MARK: Actions
+
+    func run(_ effects: [Effect], rule: Rule) {
+        for effect in effects {
+            switch effect {
+            case .setvar(let sv):
+                let name = text(expand(sv.name, rule: rule)).lowercased()
+                let c = sv.collection
+                switch sv.operation {
+                case .set: setVariable(c, name, expand(sv.value, rule: rule))
+                case .add, .subtract:
+                    let old = Transaction.number(stores[c]?[name] ?? [])
+                    let delta = Transaction.number(expand(sv.value, rule: rule))
+                    setVariable(c, name, Array(String(sv.operation == .add ? old + delta : old - delta).utf8))
+                case .delete: setVariable(c, name, nil)
+                }
+            case .ctl(let c):
+                switch c {
+                case .ruleRemoveByID(let ranges): removedIDs += ranges
+                case .ruleRemoveByTag(let re): removedTags.append(re)
+                case .ruleRemoveTargetByID(let ranges, let e): for r in ranges { targetRemovalsByID.append((r, e)) }
+                case .ruleRemoveTargetByTag(let re, let e): targetRemovalsByTag.append((re, e))
+                case .requestBodyProcessor(let p):
+                    bodyProcessor = p
+                    set(.reqbodyProcessor, p)
+                case .forceRequestBodyVariable(let on): forceRequestBody = on
+                case .ruleEngine(let m): mode = m
+                case .ignored: break
+                }
+            }
+        }
+    }
+
+    func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
+
+    func expand(_ m: Macro, rule: Rule) -> [UInt8] {
+        if let c = m.constant { return c }
+        var out: [UInt8] = []
+        for part in m.parts {
+            switch part {
+            case .literal(let b): out += b
+            case .rule(let k):
+                switch k {
+                case "id": out += Array(String(rule.id).utf8)
+                case "msg": out += rule.msg.map { Array($0.text.utf8) } ?? []
+                case "severity": out += Array((rule.severity ?? "").utf8)
+                case "logdata": out += rule.logdata.map { Array($0.text.utf8) } ?? []
+                default: break
+                }
+            case .variable(let c, let key):
+                switch c {
+                case .matchedVar: out += matchedVar
+                case .matchedVarName: out += Array(matchedVarName.utf8)
+                case .tx, .ip, .global, .session, .user, .resource: out += stores[c]?[key ?? ""] ?? []
+                default:
+                    let list = entries(c)
+                    if let key {
+                        out += list.first { $0.lowerKey == key }?.value ?? []
+                    } else {
+                        out += list.first?.value ?? []
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
