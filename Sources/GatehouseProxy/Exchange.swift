@@ -139,6 +139,9 @@ extension Exchange {
         let head = previous?.head ?? RequestHead.unparsed
         let ex = Exchange(requestID: previous?.requestID ?? ids.next(), head: head, state: state)
         ex.route = previous?.route
+        // The cut-short exchange's spans end with the record that replaces it.
+        ex.span = previous?.span
+        ex.upstreamSpan = previous?.upstreamSpan
         ex.policyRequest = PolicyRequest(
             requestID: ex.requestID, method: head.method, path: head.uri, clientAddress: peer, now: ex.wallTime)
         return ex

@@ -62,8 +62,7 @@ package final class GatewayHandler: ChannelInboundHandler {
     }
 
     package func handlerRemoved(context: ChannelHandlerContext) {
-        // The channel is gone: an exchange still running (a handler removed without the channel
-        // going inactive first) is abandoned and logged, its upstream dropped, its budget returned.
+        // Removed mid-exchange (without going inactive first): abandoned, logged, budget returned.
         if exchange != nil { run(machine.clientClosed()) }
         timer?.cancel()
         timer = nil
@@ -150,9 +149,7 @@ package final class GatewayHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
-    package func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
-    }
+    package func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
 
     // MARK: The exchange
 
@@ -287,9 +284,6 @@ package final class GatewayHandler: ChannelInboundHandler {
             }
             reader.discard()
             let ex = Exchange.unparsed(failure, previous: previous, ids: &ids, peer: peer, state: services.current)
-            // The cut-short exchange's spans end with the record that replaces it.
-            ex.span = previous?.span
-            ex.upstreamSpan = previous?.upstreamSpan
             exchange = ex
             let (denial, check) = failure.denial(ex.failureContext(limits: machine.limits))
             respond(ex, denial, check: check)
