@@ -305,24 +305,25 @@ struct ExchangeStateMachine {
     }
 
     mutating func decided(_ decision: Decided, now: @autoclosure () -> UInt64) -> Action {
-        guard var r = request else { return .none }
-        defer { request = r }
+        // In place (`request!`), as on every event of the request path: no copy of the state out
+        // and back.
+        guard request != nil else { return .none }
         switch decision {
         case .deny:
-            Self.answering(&r, now: now())
+            Self.answering(&request!, now: now())
             return .answer
         case .answer:
-            r.phase = .answered
+            request!.phase = .answered
             return .answer
         case .bufferBody(let maxBytes, let streamLimit):
-            r.phase = .buffering
-            r.maxBufferedBody = maxBytes
-            r.streamLimit = streamLimit
-            return .startBuffering(sendContinue: r.expectContinue && r.http11)
+            request!.phase = .buffering
+            request!.maxBufferedBody = maxBytes
+            request!.streamLimit = streamLimit
+            return .startBuffering(sendContinue: request!.expectContinue && request!.http11)
         case .forward(let streamLimit):
-            r.phase = .connecting
-            r.streamLimit = streamLimit
-            return .connect(sendContinue: r.expectContinue && !r.requestEnded && r.http11)
+            request!.phase = .connecting
+            request!.streamLimit = streamLimit
+            return .connect(sendContinue: request!.expectContinue && !request!.requestEnded && request!.http11)
         }
     }
 
@@ -433,13 +434,12 @@ struct ExchangeStateMachine {
 
     /// The upstream's response ended. True when its connection may go back to the pool.
     mutating func upstreamResponseEnded(reusable: Bool) -> Bool {
-        guard var r = request else { return false }
-        r.awaitingUpstream = false
-        r.responseEnded = true
-        r.phase = .answered
-        if !r.requestEnded, r.hasBody { r.keepAlive = false }
-        request = r
-        return reusable && r.requestEnded
+        guard request != nil else { return false }
+        request!.awaitingUpstream = false
+        request!.responseEnded = true
+        request!.phase = .answered
+        if !request!.requestEnded, request!.hasBody { request!.keepAlive = false }
+        return reusable && request!.requestEnded
     }
 
     /// The upstream connection failed. `retryable`: it came from the pool and closed without a
@@ -678,12 +678,11 @@ struct ExchangeStateMachine {
 
     /// The response's last bytes were handed to the channel.
     mutating func responseWritten(now: @autoclosure () -> UInt64) -> ResponseEnd {
-        guard var r = request else { return .keepOpen(finish: false) }
-        defer { request = r }
-        if r.keepAlive { return .keepOpen(finish: r.responseEnded && r.requestEnded) }
-        r.closeScheduled = true
+        guard request != nil else { return .keepOpen(finish: false) }
+        if request!.keepAlive { return .keepOpen(finish: request!.responseEnded && request!.requestEnded) }
+        request!.closeScheduled = true
         closingSince = now()
-        guard r.requestEnded else {
+        guard request!.requestEnded else {
             let resume = readOff
             readOff = false
             return .linger(resumeReading: resume)

@@ -33,6 +33,7 @@ final class UpstreamLeg: UpstreamResponseSink {
     /// Starts forwarding: the route's upstream, `100 Continue` when the client waits for it, then
     /// a connection.
     func start(_ ex: Exchange, sendContinue: Bool) {
+        let client = client  // one strong load of the unowned reference per event
         guard let route = ex.route, let spec = ex.state.config.upstreams[route.upstream], !spec.targets.isEmpty else {
             return client.run(client.machine.noUpstreamTargets(now: now))
         }
@@ -89,6 +90,7 @@ final class UpstreamLeg: UpstreamResponseSink {
 
     /// Sends the request head and whatever body is at hand.
     private func send(_ ex: Exchange, conn: UpstreamConnection, spec: UpstreamSpec) {
+        let client = client  // one strong load of the unowned reference per event
         guard let route = ex.route, let allocator = client.context?.channel.allocator else {
             // The client's connection is gone: the upstream connection is not used.
             conn.close()
@@ -140,6 +142,7 @@ final class UpstreamLeg: UpstreamResponseSink {
 
     /// A piece of the request body, as a chunk when the body is chunked.
     func writeBody(_ ex: Exchange, _ piece: ByteBuffer) {
+        let client = client  // one strong load of the unowned reference per event
         guard let conn = ex.upstream, let allocator = client.context?.channel.allocator else { return }
         ChunkFraming.emit(piece, after: nil, chunked: ex.chunkedUp, inlineLimit: 4096, allocator: allocator) {
             conn.write($0, flush: false)
@@ -148,6 +151,7 @@ final class UpstreamLeg: UpstreamResponseSink {
 
     /// Ends the request body and flushes.
     func endBody(_ ex: Exchange) {
+        let client = client  // one strong load of the unowned reference per event
         guard let conn = ex.upstream else { return }
         guard ex.chunkedUp, let allocator = client.context?.channel.allocator else { return conn.flush() }
         var last = allocator.buffer(capacity: 5)
@@ -167,6 +171,7 @@ final class UpstreamLeg: UpstreamResponseSink {
     /// Builds the client's response head from the upstream's, held until the first body piece so
     /// that a small response leaves in one write.
     func upstreamHead(_ up: ResponseHead) {
+        let client = client  // one strong load of the unowned reference per event
         guard let ex = client.exchange, let context = client.context, ex.upstreamSpec != nil else { return }
         if let conn = ex.upstream, let named = conn.foreignRequestID(in: up, sent: ex.requestID) {
             // The upstream, which echoed the gateway's ids on this connection, answers another
@@ -189,6 +194,7 @@ final class UpstreamLeg: UpstreamResponseSink {
     }
 
     func upstreamBody(_ buffer: ByteBuffer) {
+        let client = client  // one strong load of the unowned reference per event
         guard let ex = client.exchange, let context = client.context else { return }
         client.machine.upstreamSent(now: now)
         let held = ex.heldHead
@@ -204,6 +210,7 @@ final class UpstreamLeg: UpstreamResponseSink {
     }
 
     func upstreamReadComplete() {
+        let client = client  // one strong load of the unowned reference per event
         guard let context = client.context else { return }
         if let ex = client.exchange, let held = ex.heldHead {
             ex.heldHead = nil
@@ -213,6 +220,7 @@ final class UpstreamLeg: UpstreamResponseSink {
     }
 
     func upstreamEnd(reusable: Bool) {
+        let client = client  // one strong load of the unowned reference per event
         guard let ex = client.exchange, let context = client.context else { return }
         let now = self.now
         ex.upstreamNanos = now - ex.upstreamStartNanos
@@ -236,6 +244,7 @@ final class UpstreamLeg: UpstreamResponseSink {
     }
 
     func upstreamFailed(_ error: any Error, receivedHead: Bool) {
+        let client = client  // one strong load of the unowned reference per event
         guard let ex = client.exchange else { return }
         let conn = ex.upstream
         ex.upstream = nil
