@@ -99,6 +99,8 @@ let package = Package(
             name: "GatehouseConfig",
             dependencies: [
                 "GatehouseCore", "GatehouseIdentity", "GatehouseChecks", "GatehouseWAF",
+                // The `crs:` block of a `waf` policy: rule files are loaded when the configuration is read.
+                "GatehouseSecLang",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
