@@ -204,7 +204,7 @@ let package = Package(
         .executableTarget(
             name: "gatehouse",
             dependencies: [
-                "GatehouseCore", "GatehouseIdentity", "GatehouseChecks", "GatehouseWAF", "GatehouseConfig",
+                "GatehouseCore", "GatehouseIdentity", "GatehouseChecks", "GatehouseWAF", "GatehouseSecLang", "GatehouseConfig",
                 "GatehouseStore", "GatehouseProxy", "GatehouseServer", "GatehouseTesting", "GatehouseDoctor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

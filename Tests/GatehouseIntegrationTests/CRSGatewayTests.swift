@@ -82,6 +82,15 @@ import GatehouseTesting
         #expect(tuned.status == 200)
         #expect(!((tuned.json["rule_ids"] as? [String]) ?? []).contains("942100"), "\(tuned.body)")
 
+        // `gatehouse waf test` runs a policy's own rule set offline and shows each rule.
+        let offline = try gatehouse(["waf", "test", "--config", g.configPath, "--policy", "crs", "http://api/search?" + attack])
+        #expect(offline.status == 1)
+        #expect(offline.stdout.contains("942100 critical ARGS:id  SQL Injection Attack Detected"), "\(offline.stdout)")
+        #expect(offline.stdout.contains("t:urlDecodeUni"))
+        #expect(offline.stdout.contains("matched: 1' OR '1'='1"))
+        let offlineTuned = try gatehouse(["waf", "test", "--config", g.configPath, "--policy", "crs-tuned", "http://api/search?" + attack])
+        #expect(offlineTuned.status == 0, "\(offlineTuned.stdout)")
+
         // A rule file that does not load is refused with its place; the running configuration
         // keeps serving (the same reload SIGHUP runs).
         _ = try dir.write("broken.conf", "SecRule ARGS \"@rx (unclosed\" \"id:1000,phase:2,deny\"\n")
