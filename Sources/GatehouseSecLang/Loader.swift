@@ -62,7 +62,8 @@ package struct SecLangLoader {
         for (phase, d) in defaults { disruptive[phase] = d.disruptive }
         var diagnostics = self.diagnostics
         if let open = pendingChain.first {
-            diagnostics.append(SecLangDiagnostic(location: open.location, message: "chain never completed: the rule after it is missing", code: .syntax))
+            diagnostics.append(
+                SecLangDiagnostic(location: open.location, message: "chain never completed: the rule after it is missing", code: .syntax))
         }
         return RuleSet(
             phases: phases, diagnostics: diagnostics, engineMode: engineMode, defaultDisruptive: disruptive,
