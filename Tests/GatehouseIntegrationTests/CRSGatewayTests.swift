@@ -108,4 +108,32 @@ import GatehouseTesting
         g.stop()
         await up.stop()
     }
+
+    @Test(.enabled(if: crsInstalled)) func sighupWithABrokenRuleFileKeepsTheRunningRules() async throws {
+        let up = try await startUpstream()
+        let dir = try TempDir()
+        _ = try dir.write("exclusions.conf", "SecRuleRemoveById 942100\n")
+        _ = try dir.write("broken.conf", "SecRule ARGS \"@rx (unclosed\" \"id:1000,phase:2,deny\"\n")
+        let gateway = try GatewayProcess(yaml: Self.yaml(upstream: up.port, include: nil), dir: dir)
+        let attack = "id=1%27%20OR%20%271%27%3D%271"
+        #expect(try await send(.GET, gateway.url + "/search?" + attack).status == 403)
+        #expect(try await send(.GET, gateway.url + "/tuned?" + attack).status == 200)
+
+        let yaml = try String(contentsOfFile: gateway.configPath, encoding: .utf8)
+        try yaml.replacingOccurrences(of: "include: [exclusions.conf]", with: "include: [broken.conf]")
+            .write(toFile: gateway.configPath, atomically: true, encoding: .utf8)
+        gateway.signal(SIGHUP)
+        var rejected = false
+        for _ in 0..<50 where !rejected {
+            try await Task.sleep(for: .milliseconds(100))
+            rejected = gateway.stderr.contains("configuration rejected")
+        }
+        #expect(rejected, "\(gateway.stderr)")
+        #expect(gateway.stderr.contains("broken.conf:1"))
+        // The running rules still serve, the exclusion included.
+        #expect(try await send(.GET, gateway.url + "/search?" + attack).status == 403)
+        #expect(try await send(.GET, gateway.url + "/tuned?" + attack).status == 200)
+        gateway.stop()
+        await up.stop()
+    }
 }
