@@ -12,7 +12,7 @@ extension PolicyTypes {
         if let n = f["crs"] {
             for key in ["exclusions", "limits"] where f[key] != nil {
                 r.error(
-                    n, "\(key) belongs to the built-in detectors; with crs, exclude rules in a SecLang file listed under crs.include")
+                    n, "\(key) is a setting of the built-in detectors; with crs, exclude rules in a SecLang file listed under crs.include")
             }
             guard let loaded = crs(n, f, r) else { return nil }
             return { _ in loaded.check(id) }

@@ -74,7 +74,24 @@ import Testing
         #expect(problems("{ setup: none, rules: [\"nothing-here/*.conf\"] }").first?.contains("names no file") == true)
     }
 
+    @Test(.enabled(if: crsInstalled)) func crsTrueIsDebiansRuleSet() throws {
+        let doc = try read("true")
+        #expect(doc.warnings.count == 1)
+    }
+
     @Test func keysAreChecked() {
+        let both =
+            "upstreams:\n  app: { targets: [\"http://127.0.0.1:9000\"] }\nroutes:\n  - { name: r, match: { path: /r }, upstream: app, policies: [waf] }\npolicies:\n  waf: { type: waf, exclusions: [{ rule: \"942100\" }], crs: { setup: none, rules: [] } }\n"
+        let issues: [String]
+        do {
+            _ = try ConfigLoader.read(yaml: both, file: "t.yaml", baseDirectory: dir)
+            issues = []
+        } catch let e as ConfigError {
+            issues = e.issues.map(\.description)
+        } catch {
+            issues = ["\(error)"]
+        }
+        #expect(issues.first?.contains("exclusions is a setting of the built-in detectors") == true, "\(issues)")
         #expect(problems("{ paranoia: 5, setup: none, rules: [] }").first?.contains("out of range") == true)
         #expect(problems("{ rule: [x.conf] }").first?.contains("did you mean \"rules\"") == true)
     }
