@@ -99,6 +99,8 @@ let package = Package(
             name: "GatehouseConfig",
             dependencies: [
                 "GatehouseCore", "GatehouseIdentity", "GatehouseChecks", "GatehouseWAF",
+                // The `crs:` block of a `waf` policy: rule files are loaded when the configuration is read.
+                "GatehouseSecLang",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
@@ -202,7 +204,7 @@ let package = Package(
         .executableTarget(
             name: "gatehouse",
             dependencies: [
-                "GatehouseCore", "GatehouseIdentity", "GatehouseChecks", "GatehouseWAF", "GatehouseConfig",
+                "GatehouseCore", "GatehouseIdentity", "GatehouseChecks", "GatehouseWAF", "GatehouseSecLang", "GatehouseConfig",
                 "GatehouseStore", "GatehouseProxy", "GatehouseServer", "GatehouseTesting", "GatehouseDoctor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

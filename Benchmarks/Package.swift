@@ -4,6 +4,7 @@ import PackageDescription
 // Micro-benchmarks (ordo-one/benchmark). Run from this directory:
 //   swift package --allow-writing-to-package-directory benchmark                      # all
 //   swift package --allow-writing-to-package-directory benchmark --target WAFBenchmarks
+//   swift package --allow-writing-to-package-directory benchmark --target CRSBenchmarks   # needs modsecurity-crs
 //   (also RateLimitBenchmarks, JWTBenchmarks, CallLogBenchmarks)
 // Call-log writer CPU per record without the framework (release build):
 //   swift build -c release --product CallLogCPU && .build/release/CallLogCPU [--mode insert|writer]
@@ -24,6 +25,17 @@ let package = Package(
                 .product(name: "GatehouseCore", package: "gatehouse"),
             ],
             path: "Benchmarks/WAFBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // The OWASP Core Rule Set through the SecLang engine (`waf` policies with `crs:`).
+        .executableTarget(
+            name: "CRSBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "GatehouseSecLang", package: "gatehouse"),
+                .product(name: "GatehouseCore", package: "gatehouse"),
+            ],
+            path: "Benchmarks/CRSBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(

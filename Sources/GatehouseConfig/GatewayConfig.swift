@@ -231,6 +231,9 @@ public struct ConfigDocument: Sendable {
     /// Every setting but the routes' checks (its router is empty).
     public var settings: GatewayConfig
     public var routes: [RouteDocument]
+    /// What reading found that does not stop the configuration (e.g. SecLang directives a `crs`
+    /// rule file asks for that the engine does not run), each with its place.
+    public var warnings: [ConfigIssue] = []
 
     /// The directory relative paths in the file are resolved against.
     public var baseDirectory: String {
@@ -350,7 +353,7 @@ public enum ConfigLoader {
         } catch let e as YamlError {
             throw ConfigError(issues: [yamlIssue(e, file: file)])
         }
-        let r = ConfigReader(file: file)
+        let r = ConfigReader(file: file, baseDirectory: baseDirectory)
         let top = ConfigNode(node: root, path: "")
         guard let f = r.mapping(top, known: topKeys, required: ["routes"]) else { throw ConfigError(issues: r.issues) }
 
@@ -586,7 +589,7 @@ public enum ConfigLoader {
                 file: file, listen: listen, admin: admin, storePath: storePath, log: log, trustedProxies: trusted,
                 problemTypeBase: typeBase, upstreams: upstreams, router: Router(routes: []), policyNames: policyNames, tls: tls,
                 limits: limits, untrustedHeaders: HeaderNameSet(untrusted), tracing: tracing),
-            routes: routes)
+            routes: routes, warnings: r.warnings)
     }
 
     /// Modes: `enforce`/`shadow`, with the WAF's words `block`/`detect` as aliases.

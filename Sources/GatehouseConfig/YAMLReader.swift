@@ -16,12 +16,24 @@ public struct ConfigNode {
 /// Reads typed values out of YAML nodes, collecting every problem instead of stopping at the first.
 public final class ConfigReader {
     public let file: String
+    /// The directory relative paths in the file are resolved against.
+    public var baseDirectory: String
     public private(set) var issues: [ConfigIssue] = []
+    /// Things that do not stop the configuration from loading but that the operator should see
+    /// (`gatehouse check` prints them, the server logs them).
+    public private(set) var warnings: [ConfigIssue] = []
 
-    public init(file: String) { self.file = file }
+    public init(file: String, baseDirectory: String = ".") {
+        self.file = file
+        self.baseDirectory = baseDirectory
+    }
 
     public func error(_ at: ConfigNode, _ message: String) {
         issues.append(ConfigIssue(file: file, line: at.line, column: at.column, path: at.path, message: message))
+    }
+
+    public func warning(_ at: ConfigNode, _ message: String) {
+        warnings.append(ConfigIssue(file: file, line: at.line, column: at.column, path: at.path, message: message))
     }
 
     func describe(_ node: Node) -> String {

@@ -42,7 +42,7 @@ package struct SecLangLoader {
                 if strict || error.code == .invalidRegex || error.code == .missingFile {
                     throw SecLangError(error.code, "\(location): \(error.message)")
                 }
-                diagnostics.append(SecLangDiagnostic(location: location, message: error.message))
+                diagnostics.append(SecLangDiagnostic(location: location, message: error.message, code: error.code))
             }
         }
     }
@@ -62,7 +62,8 @@ package struct SecLangLoader {
         for (phase, d) in defaults { disruptive[phase] = d.disruptive }
         var diagnostics = self.diagnostics
         if let open = pendingChain.first {
-            diagnostics.append(SecLangDiagnostic(location: open.location, message: "chain never completed: the rule after it is missing"))
+            diagnostics.append(
+                SecLangDiagnostic(location: open.location, message: "chain never completed: the rule after it is missing", code: .syntax))
         }
         return RuleSet(
             phases: phases, diagnostics: diagnostics, engineMode: engineMode, defaultDisruptive: disruptive,

@@ -40,6 +40,9 @@ package struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
 package struct SecLangDiagnostic: Sendable, CustomStringConvertible {
     package let location: SourceLocation
     package let message: String
+    /// `.unsupported` for something the engine does not implement (the rest still runs);
+    /// `.syntax` or `.invalidArgument` for a directive that is wrong as written (dropped).
+    package var code: SecLangError.Code = .unsupported
     package var description: String { "\(location): \(message)" }
 }
 

@@ -374,7 +374,7 @@ final class Transaction {
                 if c.isPersistent, case .name(let n) = target.key, relevant.isEmpty {
                     let value = stores[c]?[n]
                     if target.count {
-                        if test(rule, name: c.rawValue, value: value == nil ? [0x30] : [0x31], cache: nil) {
+                        if test(rule, name: c.rawValue, value: value == nil ? Transaction.digitZero : Transaction.digitOne, cache: nil) {
                             if first == nil { first = (matchedVarName, matchedVar) }
                             run(rule.effects, rule: starter)
                         }
@@ -422,16 +422,21 @@ final class Transaction {
         return out
     }
 
+    /// `&TX:x` counts of 0 and 1, shared instead of allocated per test.
+    static let digitZero: [UInt8] = [0x30]
+    static let digitOne: [UInt8] = [0x31]
+
     /// Transforms `value` and runs the operator; on a match, records MATCHED_VAR and captures.
-    func test(_ rule: Rule, name: String, value: [UInt8], cache: NamedEntry?) -> Bool {
+    /// `name` is built only on a match (`TX:name` would otherwise be a new string per test).
+    func test(_ rule: Rule, name: @autoclosure () -> String, value: [UInt8], cache: NamedEntry?) -> Bool {
         var v = value
         if rule.multiMatch {
-            if check(rule, name: name, value: v) { return true }
+            if check(rule, name: name(), value: v) { return true }
             for t in rule.transformations {
                 let next = t.apply(v)
                 if next != v {
                     v = next
-                    if check(rule, name: name, value: v) { return true }
+                    if check(rule, name: name(), value: v) { return true }
                 }
             }
             return false
@@ -461,10 +466,10 @@ final class Transaction {
                 for t in ts { v = t.apply(v) }
             }
         }
-        return check(rule, name: name, value: v)
+        return check(rule, name: name(), value: v)
     }
 
-    func check(_ rule: Rule, name: String, value: [UInt8]) -> Bool {
+    func check(_ rule: Rule, name: @autoclosure () -> String, value: [UInt8]) -> Bool {
         var captures: [[UInt8]?]? = nil
         var matched = false
         switch rule.op {
@@ -516,6 +521,7 @@ final class Transaction {
                 setVariable(.tx, Transaction.groupNames[i], i < captures.count ? captures[i] : nil)
             }
         }
+        let name = name()
         matchedVar = value
         matchedVarName = name
         matchedVars.append(Entry(key: Array(name.utf8), value: value))

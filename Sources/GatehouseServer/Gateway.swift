@@ -70,7 +70,7 @@ public final class Gateway: Service, Sendable {
         // The configuration is read once: its checks get the directory, which is given the store the
         // same configuration names right after.
         directory = StoreDirectory(logger: logger)
-        let config = try Gateway.loadConfig(configFile, directory: directory, jwksRefresher: jwksRefresher)
+        let config = try Gateway.loadConfig(configFile, directory: directory, jwksRefresher: jwksRefresher, logger: logger)
         store = try SQLiteStore(path: config.storePath)
         directory.attach(store)
         credentialRefresher = CredentialRefresher(directory: directory)
@@ -93,11 +93,13 @@ public final class Gateway: Service, Sendable {
     }
 
     /// Reads a configuration (`readConfig`) and builds its checks to serve. The JWKS loads of its
-    /// `jwt` checks run on `jwksRefresher`, or each as a task of its own without one.
+    /// `jwt` checks run on `jwksRefresher`, or each as a task of its own without one. The
+    /// configuration's warnings (e.g. rule-file directives a `crs` WAF does not run) go to `logger`.
     public static func loadConfig(
-        _ file: String?, directory: any CredentialDirectory, jwksRefresher: JWKSRefresher? = nil
+        _ file: String?, directory: any CredentialDirectory, jwksRefresher: JWKSRefresher? = nil, logger: Logger? = nil
     ) throws -> GatewayConfig {
         let document = try readConfig(file)
+        for w in document.warnings { logger?.warning("configuration: \(w)") }
         return document.provision(BuildContext(directory: directory, baseDirectory: document.baseDirectory, jwksRefresher: jwksRefresher))
     }
 
@@ -265,7 +267,7 @@ public final class Gateway: Service, Sendable {
     @discardableResult
     public func reload() -> Result<Int, ConfigError> {
         do {
-            let config = try Gateway.loadConfig(configFile, directory: directory, jwksRefresher: jwksRefresher)
+            let config = try Gateway.loadConfig(configFile, directory: directory, jwksRefresher: jwksRefresher, logger: logger)
             let gen = services.runtime.withLockedValue { state -> Int in
                 state = RuntimeState(config: config, generation: state.generation + 1)
                 return state.generation

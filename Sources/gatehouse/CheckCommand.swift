@@ -36,6 +36,7 @@ struct CheckCommand: ParsableCommand {
                 let methods = route.methods.isEmpty ? "ANY" : route.methods.joined(separator: ",")
                 print("  \(route.name): \(methods) \(route.path) → \(route.upstream) [\(checks.joined(separator: ", "))]")
             }
+            for w in document.warnings { print("warning: \(w)") }
         } catch let e as ConfigError {
             printError(e.description)
             printError("\(e.issues.count) problem\(e.issues.count == 1 ? "" : "s") found; the configuration is invalid.")

@@ -1,9 +1,12 @@
-import GatehouseChecks
-import GatehouseCore
 import ArgumentParser
 import Foundation
+import GatehouseChecks
+import GatehouseConfig
 import GatehouseCore
+import GatehouseSecLang
+import GatehouseStore
 import GatehouseWAF
+import Logging
 
 /// `gatehouse waf …`: run requests through the WAF offline.
 struct WAFCommand: AsyncParsableCommand {
@@ -43,6 +46,11 @@ struct WAFTestCommand: ParsableCommand {
             Only "url" is required; "method" defaults to GET (POST when a body is given). Other members
             (category, expect, note) are copied to --json output.
 
+            The Core Rule Set:  --crs (Debian's CRS 3.3 at --paranoia/--threshold), --crs-include FILE for your
+            own rule files (SecRuleRemoveById, ...), or --config FILE [--policy NAME] for a `waf` policy with a
+            `crs:` block. Each rule that fired is shown with its id, message, variable, transformations and the
+            matched value.
+
             Exit status: 0 when every request was allowed, 1 when at least one would be blocked, 64 on bad input.
             """
     )
@@ -57,9 +65,26 @@ struct WAFTestCommand: ParsableCommand {
     var exclusions: [String] = []
     @Option(name: .long, help: "A file of requests, one JSON object per line ('-' reads standard input).") var file: String?
     @Flag(help: "Machine-readable output: one JSON object per request.") var json = false
+    @Flag(help: "Run the OWASP Core Rule Set (Debian's modsecurity-crs) instead of the built-in detectors.") var crs = false
+    @Option(name: .customLong("crs-include"), help: "A SecLang file loaded after the Core Rule Set (repeatable; implies --crs).")
+    var crsInclude: [String] = []
+    @Option(help: "A configuration file whose `waf` policy with a `crs:` block to run.") var config: String?
+    @Option(help: "With --config: the policy's name (default: the first waf policy with crs).") var policy: String?
     @Argument(help: "URL or path with query, e.g. 'http://host/search?q=x' or '/search?q=x'.") var url: String?
 
     func run() throws {
+        let requests = try readRequests()
+        if let check = try crsCheck() {
+            var blocked = 0
+            for (request, extra, label) in requests {
+                let report = check.inspect(request)
+                if report.blocked { blocked += 1 }
+                outputCRS(report, check: check, request: request, extra: extra, label: label)
+            }
+            if file != nil, !json { print("\n\(requests.count) requests: \(blocked) blocked, \(requests.count - blocked) allowed") }
+            if blocked > 0 { throw ExitCode(1) }
+            return
+        }
         var config = WAFConfiguration(paranoia: paranoia, threshold: threshold)
         for e in exclusions { config.exclusions.append(try parseExclusion(e)) }
         let problems = config.validate()
@@ -68,39 +93,107 @@ struct WAFTestCommand: ParsableCommand {
         }
         let engine = WAFEngine(configuration: config)
         var anyBlocked = false
-        if let file {
-            let text: String
-            if file == "-" {
-                var lines: [String] = []
-                while let l = readLine(strippingNewline: true) { lines.append(l) }
-                text = lines.joined(separator: "\n")
-            } else {
-                guard let d = FileManager.default.contents(atPath: file) else {
-                    throw ValidationError("cannot read request file \(file)")
-                }
-                text = String(decoding: d, as: UTF8.self)
-            }
-            var lineNo = 0
-            var total = 0, blocked = 0
-            for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-                lineNo += 1
-                let trimmed = line.trimmingCharacters(in: .whitespaces)
-                if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
-                let (request, extra) = try requestFromJSON(String(trimmed), file: file, line: lineNo)
-                let report = engine.inspect(request)
-                total += 1
-                if report.blocked { blocked += 1; anyBlocked = true }
-                output(report, request: request, extra: extra, label: (extra["id"] as? String) ?? "\(file):\(lineNo)")
-            }
-            if !json { print("\n\(total) requests: \(blocked) blocked, \(total - blocked) allowed") }
-        } else {
+        var blocked = 0
+        for (request, extra, label) in requests {
+            let report = engine.inspect(request)
+            if report.blocked { blocked += 1; anyBlocked = true }
+            output(report, request: request, extra: extra, label: label)
+        }
+        if file != nil, !json { print("\n\(requests.count) requests: \(blocked) blocked, \(requests.count - blocked) allowed") }
+        if anyBlocked { throw ExitCode(1) }
+    }
+
+    /// The requests to inspect: the URL and flags, or every line of `--file`.
+    func readRequests() throws -> [(PolicyRequest, [String: Any], String)] {
+        guard let file else {
             guard let url else { throw ValidationError("give a URL (or --file FILE)") }
             let request = try requestFromFlags(url)
-            let report = engine.inspect(request)
-            anyBlocked = report.blocked
-            output(report, request: request, extra: [:], label: request.summary)
+            return [(request, [:], request.summary)]
         }
-        if anyBlocked { throw ExitCode(1) }
+        let text: String
+        if file == "-" {
+            var lines: [String] = []
+            while let l = readLine(strippingNewline: true) { lines.append(l) }
+            text = lines.joined(separator: "\n")
+        } else {
+            guard let d = FileManager.default.contents(atPath: file) else {
+                throw ValidationError("cannot read request file \(file)")
+            }
+            text = String(decoding: d, as: UTF8.self)
+        }
+        var out: [(PolicyRequest, [String: Any], String)] = []
+        var lineNo = 0
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNo += 1
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            let (request, extra) = try requestFromJSON(String(trimmed), file: file, line: lineNo)
+            out.append((request, extra, (extra["id"] as? String) ?? "\(file):\(lineNo)"))
+        }
+        return out
+    }
+
+    /// The Core Rule Set check the flags ask for, nil for the built-in detectors.
+    func crsCheck() throws -> CRSCheck? {
+        if let config {
+            let document: ConfigDocument
+            do {
+                document = try ConfigLoader.read(file: config)
+            } catch let e as ConfigError {
+                throw ValidationError(e.description)
+            }
+            let built = document.provision(
+                BuildContext(directory: StoreDirectory(logger: Logger(label: "gatehouse")), baseDirectory: document.baseDirectory))
+            let checks = built.router.routes.flatMap { $0.chain.links }.compactMap { $0.check as? CRSCheck }
+            guard let check = checks.first(where: { policy == nil || $0.id == policy }) else {
+                throw ValidationError(
+                    "\(config) has no waf policy with a crs block" + (policy.map { " named \($0)" } ?? "") + " used by a route")
+            }
+            return check
+        }
+        guard crs || !crsInclude.isEmpty else { return nil }
+        let settings = CRSSettings(paranoia: paranoia, anomalyThreshold: threshold, include: crsInclude)
+        do {
+            let loaded = try settings.load(baseDirectory: FileManager.default.currentDirectoryPath)
+            if !json { for w in loaded.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) } }
+            return loaded.check("waf")
+        } catch {
+            throw ValidationError("the rule files do not load: \(error.description)")
+        }
+    }
+
+    func outputCRS(_ report: CRSReport, check: CRSCheck, request: PolicyRequest, extra: [String: Any], label: String) {
+        let s = check.settings
+        if json {
+            var obj: [String: Any] = [:]
+            for (k, v) in extra where ["id", "category", "expect", "note"].contains(k) { obj[k] = v }
+            obj["request"] = request.summary + (request.query.map { "?" + $0 } ?? "")
+            obj["engine"] = "crs"
+            obj["verdict"] = report.blocked ? "block" : "allow"
+            obj["blocked"] = report.blocked
+            obj["total"] = report.score
+            obj["threshold"] = s.anomalyThreshold
+            obj["paranoia"] = s.paranoia
+            obj["rule_ids"] = report.findings.map { "\($0.ruleID)" }
+            obj["findings"] = report.findings.map { f -> [String: Any] in
+                [
+                    "rule": "\(f.ruleID)", "message": f.message, "variable": f.variable, "transformations": f.transformations,
+                    "excerpt": f.excerpt, "severity": f.severity ?? "",
+                ]
+            }
+            if let d = try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes]) {
+                print(String(decoding: d, as: UTF8.self))
+            }
+            return
+        }
+        print("\(report.blocked ? "BLOCK" : "allow")  \(label)  CRS score \(report.score)/\(s.anomalyThreshold) (PL\(s.paranoia))")
+        for f in report.findings {
+            print(
+                "  \(f.ruleID) \((f.severity ?? "").lowercased().padding(toLength: 8, withPad: " ", startingAt: 0)) \(f.variable)  \(f.message)"
+            )
+            if !f.transformations.isEmpty { print("         t:\(f.transformations.joined(separator: ",t:"))") }
+            print("         matched: \(f.excerpt)")
+        }
     }
 
     func parseExclusion(_ text: String) throws -> WAFExclusion {

@@ -1,0 +1,239 @@
+// The OWASP Core Rule Set as a policy check: the `crs:` block of a `type: waf` policy. The rule
+// files are read once, when the configuration is read; every request runs phases 1 and 2 over
+// the buffered request, and an interrupting rule (CRS's 949110 once the inbound anomaly score
+// reaches the threshold, or a user rule that denies) is a 403 `waf_blocked` that names the rules.
+
+import Foundation
+import GatehouseCore
+import GatehouseWAF
+
+/// Where the Core Rule Set comes from and how it is tuned: what a ModSecurity or Coraza user
+/// writes in `modsecurity.conf` + `crs-setup.conf`, as configuration keys.
+public struct CRSSettings: Sendable, Equatable {
+    /// `tx.paranoia_level`: 1 (default) to 4.
+    public var paranoia: Int
+    /// `tx.inbound_anomaly_score_threshold`: the anomaly score at which a request is blocked
+    /// (default 5: one critical rule).
+    public var anomalyThreshold: Int
+    /// `crs-setup.conf`, loaded first (Debian's by default). Nil: none.
+    public var setup: String?
+    /// Rule files, in order; `*` globs in the last path component (`rules/*.conf`).
+    public var rules: [String]
+    /// Files loaded before the rules (CRS's `REQUEST-900-EXCLUSION-RULES-BEFORE-CRS`: `ctl:`
+    /// exclusions that must run before the rules they change).
+    public var includeBefore: [String]
+    /// Files loaded after the rules (CRS's `RESPONSE-999-EXCLUSION-RULES-AFTER-CRS`:
+    /// `SecRuleRemoveById`, `SecRuleUpdateTargetById`, your own rules).
+    public var include: [String]
+
+    /// Debian's `modsecurity-crs` package.
+    public static let debianSetup = "/etc/modsecurity/crs/crs-setup.conf"
+    public static let debianRules = "/usr/share/modsecurity-crs/rules/*.conf"
+
+    public init(
+        paranoia: Int = 1, anomalyThreshold: Int = 5, setup: String? = CRSSettings.debianSetup,
+        rules: [String] = [CRSSettings.debianRules], includeBefore: [String] = [], include: [String] = []
+    ) {
+        self.paranoia = paranoia
+        self.anomalyThreshold = anomalyThreshold
+        self.setup = setup
+        self.rules = rules
+        self.includeBefore = includeBefore
+        self.include = include
+    }
+
+    /// What loading found that the engine does not do (the rest still runs), as `file:line: what`.
+    public struct Loaded: Sendable {
+        public let check: @Sendable (_ id: String) -> CRSCheck
+        public let warnings: [String]
+        public let ruleCount: Int
+    }
+
+    /// A rule file that cannot be used: the first problem with its `file:line`.
+    public struct LoadError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Reads every file (relative paths against `baseDirectory`) and compiles the rules.
+    /// Throws on a file that cannot be read, a regex that does not compile or a directive that is
+    /// wrong as written; what the engine does not implement comes back as warnings.
+    public func load(baseDirectory: String) throws(LoadError) -> Loaded {
+        func absolute(_ p: String) -> String {
+            p.hasPrefix("/") ? p : (baseDirectory as NSString).appendingPathComponent(p)
+        }
+        var loader = SecLangLoader()
+        var ruleFiles = Set<String>()
+        do throws(SecLangError) {
+            // ModSecurity's recommended configuration: XML and JSON bodies go to their parsers.
+            try loader.load(text: CRSSettings.bodyProcessors, file: "<gatehouse: body processors>")
+            if let setup { try loader.load(file: absolute(setup)) }
+            try loader.load(text: tuning, file: "<gatehouse: crs paranoia and threshold>")
+            for (i, pattern) in (includeBefore + rules + include).enumerated() {
+                let path = absolute(pattern)
+                let files = path.contains("*") ? SecLangLoader.expand(path, relativeTo: path) : [path]
+                if files.isEmpty { throw SecLangError(.missingFile, "\(path) names no file") }
+                let isRuleFile = i >= includeBefore.count && i < includeBefore.count + rules.count
+                for file in files {
+                    if isRuleFile { ruleFiles.insert(file) }
+                    try loader.load(file: file)
+                }
+            }
+        } catch {
+            throw LoadError(description: error.message)
+        }
+        let set = loader.build()
+        if let wrong = set.diagnostics.first(where: { $0.code != .unsupported }) {
+            throw LoadError(description: wrong.description)
+        }
+        let engine = SecLangEngine(rules: set)
+        // Each item of the operator's own files; for the rule set itself (Debian's CRS reports about
+        // a hundred: response-phase rules, @geoLookup, @rbl) one line with a count and examples.
+        var warnings = set.diagnostics.filter { !ruleFiles.contains($0.location.file) }.map(\.description)
+        let inRules = set.diagnostics.filter { ruleFiles.contains($0.location.file) }
+        if !inRules.isEmpty {
+            warnings.append(
+                "\(inRules.count) rule file items are not run by this engine, e.g. "
+                    + inRules.prefix(3).map(\.description).joined(separator: "; "))
+        }
+        let settings = self
+        return Loaded(
+            check: { id in CRSCheck(id: id, engine: engine, settings: settings) }, warnings: warnings, ruleCount: set.ruleCount)
+    }
+
+    /// The `SecAction`s that set the paranoia level and threshold, loaded after `crs-setup.conf`
+    /// (whose own 900000 and 900110 are commented out as shipped). REQUEST-901 keeps values that
+    /// are already set.
+    var tuning: String {
+        """
+        SecAction "id:9000001,phase:1,pass,nolog,t:none,setvar:tx.paranoia_level=\(paranoia)"
+        SecAction "id:9001101,phase:1,pass,nolog,t:none,setvar:tx.inbound_anomaly_score_threshold=\(anomalyThreshold)"
+        """
+    }
+
+    static let bodyProcessors = """
+        SecRule REQUEST_HEADERS:Content-Type "(?:application(?:/soap\\+|/)|text/)xml" \
+            "id:200000,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=XML"
+        SecRule REQUEST_HEADERS:Content-Type "application/json" \
+            "id:200001,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=JSON"
+        """
+}
+
+/// One rule that contributed to a block, as the caller, the log and `gatehouse explain` see it.
+public struct CRSFinding: Sendable, Equatable {
+    public let ruleID: Int
+    public let message: String
+    /// The variable that matched, `ARGS:q`.
+    public let variable: String
+    /// `t:` names applied before the operator, in order.
+    public let transformations: [String]
+    /// The value the operator matched (after the transformations), at most 120 bytes: for the log
+    /// and for callers on routes with `exposure: detailed` only.
+    public let excerpt: String
+    public let severity: String?
+
+    /// `942100 ARGS:q (t:urlDecodeUni,lowercase): SQL Injection Attack Detected via libinjection`.
+    public var summary: String {
+        "\(ruleID) \(variable)" + (transformations.isEmpty ? "" : " (t:" + transformations.joined(separator: ",") + ")") + ": \(message)"
+    }
+}
+
+/// What the rules made of one request.
+public struct CRSReport: Sendable {
+    /// Rules that scored or denied, in the order they ran.
+    public let findings: [CRSFinding]
+    /// `tx.anomaly_score` at the end.
+    public let score: Int
+    /// The rule that stopped the request (949110 for the anomaly threshold), nil when allowed.
+    public let interruptedBy: Int?
+    public var blocked: Bool { interruptedBy != nil }
+}
+
+/// The Core Rule Set (or any SecLang rule set) run by the `waf` policy.
+public struct CRSCheck: PolicyCheck {
+    public let id: String
+    public let type = "waf"
+    public let settings: CRSSettings
+    let engine: SecLangEngine
+    public var needsBody: Bool { true }
+
+    init(id: String, engine: SecLangEngine, settings: CRSSettings) {
+        self.id = id
+        self.engine = engine
+        self.settings = settings
+    }
+
+    public func evaluate(_ request: inout PolicyRequest) -> Verdict {
+        let report = inspect(request)
+        guard let stop = report.interruptedBy else {
+            var note = "CRS score \(report.score) < \(settings.anomalyThreshold) (PL\(settings.paranoia))"
+            if !report.findings.isEmpty {
+                note += "; below threshold: " + report.findings.map { "\($0.ruleID) in \($0.variable)" }.joined(separator: ", ")
+            }
+            return .allow(note: note)
+        }
+        return .deny(Self.denial(findings: report.findings, stopRule: stop, score: report.score, settings: settings, request: request))
+    }
+
+    /// Runs the rules over `request` and says which fired (`gatehouse waf test` shows this).
+    public func inspect(_ request: PolicyRequest) -> CRSReport {
+        let outcome = engine.evaluate(Self.secLangRequest(request))
+        let score = outcome.tx["anomaly_score"].flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? 0
+        return CRSReport(findings: Self.findings(outcome), score: score, interruptedBy: outcome.interruption?.ruleID)
+    }
+
+    /// The denial: rule ids, messages, variables and transformations for every caller; the matched
+    /// excerpts in `operatorDetail` (the log, and the body only under `exposure: detailed`).
+    static func denial(findings: [CRSFinding], stopRule: Int, score: Int, settings: CRSSettings, request: PolicyRequest) -> Denial {
+        let ids = orderedUnique(findings.map { "\($0.ruleID)" } + ["\(stopRule)"])
+        let detail =
+            "\(request.summary) scored \(score) (threshold \(settings.anomalyThreshold), PL\(settings.paranoia)): "
+            + (findings.isEmpty ? "rule \(stopRule) denied" : findings.map(\.summary).joined(separator: "; "))
+        let op = findings.map { "\($0.ruleID) \($0.variable) matched \"\($0.excerpt)\"" }
+        return Denial(
+            code: .wafBlocked, status: 403, detail: detail,
+            required: ["inbound anomaly score below \(settings.anomalyThreshold)"],
+            presented: ["inbound anomaly score \(score)"],
+            operatorDetail: op.isEmpty ? nil : op.joined(separator: " | "),
+            extensions: [
+                "rule_ids": ids,
+                "rules": findings.map(\.summary),
+                "variables": orderedUnique(findings.map(\.variable)),
+            ]
+        )
+    }
+
+    /// Rules that scored or denied: logged matches with a severity, the blocking evaluation's
+    /// own rules (949xxx, 980xxx) left out.
+    static func findings(_ outcome: SecLangOutcome) -> [CRSFinding] {
+        outcome.matches.compactMap { m in
+            guard m.logged, !(949000..<950000).contains(m.id), !(980000..<981000).contains(m.id) else { return nil }
+            guard m.severity != nil || m.id == outcome.interruption?.ruleID else { return nil }
+            var excerpt = String(decoding: m.value.prefix(120), as: UTF8.self)
+            if m.value.count > 120 { excerpt += "…" }
+            return CRSFinding(
+                ruleID: m.id, message: m.message, variable: m.variable, transformations: m.transformations.filter { $0 != "none" },
+                excerpt: excerpt, severity: m.severity)
+        }
+    }
+
+    /// The request as the rule engine reads it: the target as sent, every header, the buffered body.
+    static func secLangRequest(_ r: PolicyRequest) -> SecLangRequest {
+        var target = r.path
+        if let q = r.query { target += "?" + q }
+        var headers = r.headers.map { (name: Array($0.name.utf8), value: Array($0.value.utf8)) }
+        // The data plane keeps the authority and the framing it checked apart; the rules expect
+        // them as headers (920280 Host, 920180 Content-Length).
+        if !r.host.isEmpty, !r.headers.contains("Host") { headers.insert((name: Array("Host".utf8), value: Array(r.host.utf8)), at: 0) }
+        if let length = r.contentLength, !r.headers.contains("Content-Length"), !r.headers.contains("Transfer-Encoding") {
+            headers.append((name: Array("Content-Length".utf8), value: Array(String(length).utf8)))
+        }
+        return SecLangRequest(
+            method: r.method, target: Array(target.utf8), headers: headers, body: r.body ?? [],
+            remoteAddress: r.clientAddress?.description ?? "0.0.0.0")
+    }
+
+    static func orderedUnique(_ xs: [String]) -> [String] {
+        var seen = Set<String>()
+        return xs.filter { seen.insert($0).inserted }
+    }
+}
