@@ -61,7 +61,7 @@ final class UpstreamLeg: UpstreamResponseSink {
         // client that leaves first must not leave it reading a released handler.
         let client = client
         pool.connect(target, connectTimeout: spec.connectTimeout).whenComplete { [self, client] result in
-            guard client.exchange === ex, client.machine.phase == .connecting else {
+            guard client.exchange === ex, client.machine.upstreamConnectionWanted() else {
                 if case .success(let conn) = result { pool.release(conn, maxIdle: spec.maxIdle) }
                 return
             }

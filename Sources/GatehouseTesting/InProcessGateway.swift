@@ -57,17 +57,10 @@ public final class InProcessGateway: Sendable {
 
     public var url: String { "http://127.0.0.1:\(port)" }
 
-    /// Starts the graceful shutdown (drain, call log written out) and returns at once; `stopped()`
-    /// waits for its end.
+    /// Starts the graceful shutdown (drain, call log written out) and returns at once.
     public func stop() {
         let group = group
         Task { await group.triggerGracefulShutdown() }
-    }
-
-    /// Shuts down gracefully and waits until every service has returned.
-    public func stopped() async throws {
-        await group.triggerGracefulShutdown()
-        try await running.value
     }
 
     /// The call-log records of `requestID` (a repeated id's records too), once the writer has
