@@ -41,8 +41,10 @@ struct ExchangeStateMachine {
         /// The Content-Length the client declared.
         let declaredLength: Int?
         var bodyBytesSeen = 0
-        /// A body-size limit counted as the body streams (a `request` check's `max_body`).
-        var streamLimit: StreamedBodyLimit?
+        /// A body-size limit counted as the body streams (a `request` check's `max_body`); `Int.max`
+        /// when there is none. The check that set it is the machine's `streamLimitCheck`: with no
+        /// reference-counted field, a `Request` is copied and compared as plain bytes on every event.
+        var streamLimitBytes = Int.max
         /// The route's limit on a body buffered for inspection.
         var maxBufferedBody = 0
         /// Body bytes held while the upstream connection is made.
@@ -196,6 +198,8 @@ struct ExchangeStateMachine {
 
     let limits: ClientLimits
     private(set) var request: Request?
+    /// The check that set the running request's streamed body limit (named in its denial).
+    private(set) var streamLimitCheck = ""
     /// Reading has ended (a parse error, a close under way): nothing more is read or timed.
     private(set) var broken = false
     /// A graceful shutdown began: no new requests on this connection.
@@ -318,13 +322,18 @@ struct ExchangeStateMachine {
         case .bufferBody(let maxBytes, let streamLimit):
             request!.phase = .buffering
             request!.maxBufferedBody = maxBytes
-            request!.streamLimit = streamLimit
+            setStreamLimit(streamLimit)
             return .startBuffering(sendContinue: request!.expectContinue && request!.http11)
         case .forward(let streamLimit):
             request!.phase = .connecting
-            request!.streamLimit = streamLimit
+            setStreamLimit(streamLimit)
             return .connect(sendContinue: request!.expectContinue && !request!.requestEnded && request!.http11)
         }
+    }
+
+    private mutating func setStreamLimit(_ limit: StreamedBodyLimit?) {
+        request!.streamLimitBytes = limit?.bytes ?? .max
+        streamLimitCheck = limit?.check ?? ""
     }
 
     /// The upstream chosen for the exchange (its read timeout, seconds).
@@ -336,8 +345,9 @@ struct ExchangeStateMachine {
     mutating func bodyPart(bytes: Int, now: @autoclosure () -> UInt64) -> BodyAction {
         guard var r = request else { return .discard }
         r.bodyBytesSeen += bytes
-        if let limit = r.streamLimit, r.bodyBytesSeen > limit.bytes, r.phase != .answered, r.phase != .idle {
+        if r.bodyBytesSeen > r.streamLimitBytes, r.phase != .answered, r.phase != .idle {
             request = r
+            let limit = StreamedBodyLimit(bytes: r.streamLimitBytes, check: streamLimitCheck)
             return .action(abandon(with: .streamedBodyTooLarge(limit), now: now()))
         }
         defer { request = r }

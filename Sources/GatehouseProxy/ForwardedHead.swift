@@ -195,14 +195,17 @@ enum ChunkFraming {
     static let lastChunk: StaticString = "0\r\n\r\n"
 
     /// Hands `write` the bytes for `piece`, after `prefix` when given. Pieces up to `inlineLimit`
-    /// bytes are copied into one buffer when there is something to join them with.
+    /// bytes are copied into one buffer when there is something to join them with. `prefix` is
+    /// taken (left `nil`): the buffer is then referenced once and the piece is appended in place;
+    /// a copy of it still held elsewhere would make the append copy the whole buffer first.
     static func emit(
-        _ piece: ByteBuffer, after prefix: ByteBuffer?, chunked: Bool, inlineLimit: Int, allocator: ByteBufferAllocator,
+        _ piece: ByteBuffer, after prefix: inout ByteBuffer?, chunked: Bool, inlineLimit: Int, allocator: ByteBufferAllocator,
         _ write: (ByteBuffer) -> Void
     ) {
         let n = piece.readableBytes
         if n <= inlineLimit, prefix != nil || chunked {
             var out = prefix ?? allocator.buffer(capacity: n + 24)
+            prefix = nil
             if chunked { out.writeChunkHeader(n) }
             var p = piece
             out.writeBuffer(&p)
@@ -210,7 +213,10 @@ enum ChunkFraming {
             write(out)
             return
         }
-        if let prefix { write(prefix) }
+        if let head = prefix {
+            prefix = nil
+            write(head)
+        }
         guard chunked else {
             write(piece)
             return
@@ -222,6 +228,14 @@ enum ChunkFraming {
         var crlf = allocator.buffer(capacity: 2)
         crlf.writeStaticString("\r\n")
         write(crlf)
+    }
+
+    /// `emit` with nothing before the piece.
+    static func emit(
+        _ piece: ByteBuffer, chunked: Bool, inlineLimit: Int, allocator: ByteBufferAllocator, _ write: (ByteBuffer) -> Void
+    ) {
+        var none: ByteBuffer? = nil
+        emit(piece, after: &none, chunked: chunked, inlineLimit: inlineLimit, allocator: allocator, write)
     }
 }
 

@@ -118,7 +118,8 @@ final class UpstreamLeg: UpstreamResponseSink {
             traceFields: traceFields, into: &out)
         ex.chunkedUp = ForwardedHead.writeFraming(head.framing, bufferedLength: buffered?.readableBytes, into: &out)
         if let buffered {
-            ChunkFraming.emit(buffered, after: out, chunked: false, inlineLimit: 16384, allocator: allocator) {
+            var head: ByteBuffer? = consume out
+            ChunkFraming.emit(buffered, after: &head, chunked: false, inlineLimit: 16384, allocator: allocator) {
                 conn.write($0, flush: false)
             }
             // Handed to the channel: the body no longer counts against the buffered-body budget
@@ -144,7 +145,7 @@ final class UpstreamLeg: UpstreamResponseSink {
     func writeBody(_ ex: Exchange, _ piece: ByteBuffer) {
         let client = client  // one strong load of the unowned reference per event
         guard let conn = ex.upstream, let allocator = client.context?.channel.allocator else { return }
-        ChunkFraming.emit(piece, after: nil, chunked: ex.chunkedUp, inlineLimit: 4096, allocator: allocator) {
+        ChunkFraming.emit(piece, chunked: ex.chunkedUp, inlineLimit: 4096, allocator: allocator) {
             conn.write($0, flush: false)
         }
     }
@@ -197,10 +198,8 @@ final class UpstreamLeg: UpstreamResponseSink {
         let client = client  // one strong load of the unowned reference per event
         guard let ex = client.exchange, let context = client.context else { return }
         client.machine.upstreamSent(now: now)
-        let held = ex.heldHead
-        ex.heldHead = nil
         let chunked = client.machine.request?.chunkedOut ?? false
-        ChunkFraming.emit(buffer, after: held, chunked: chunked, inlineLimit: 16384, allocator: context.channel.allocator) {
+        ChunkFraming.emit(buffer, after: &ex.heldHead, chunked: chunked, inlineLimit: 16384, allocator: context.channel.allocator) {
             context.write(NIOAny($0), promise: nil)
         }
         if !context.channel.isWritable {
