@@ -253,6 +253,9 @@ package final class Rule: Sendable {
     package let chained: Rule?
     /// SecMarker: a named place skipAfter jumps to; it matches nothing.
     package let marker: String?
+    /// What any value this rule's operator matches must contain (`Prefilter.swift`); nil when
+    /// the rule always runs (operators other than @rx, negated and multiMatch rules).
+    package let requirement: Requirement?
 
     init(
         location: SourceLocation, id: Int, phase: Int, targets: [Target], exclusions: [TargetExclusion], op: Operator,
@@ -284,6 +287,12 @@ package final class Rule: Sendable {
         self.skip = skip
         self.chained = chained
         self.marker = marker
+        if case .rx(let re) = op, !negated, !multiMatch {
+            let r = PatternLiterals.requirement(of: re.pattern)
+            requirement = r == .all ? nil : r
+        } else {
+            requirement = nil
+        }
     }
 
     /// The same rule with `targets` and `exclusions` changed (SecRuleUpdateTargetById).
@@ -307,6 +316,21 @@ package struct RuleSet: Sendable {
     package let componentSignatures: [String]
     /// The rules not run because they are of phases 3-5 (response) or logging.
     package let responseRuleCount: Int
+    /// The literal prefilters of the @rx rules.
+    package let prefilter: PrefilterIndex
+
+    init(
+        phases: [[Rule]], diagnostics: [SecLangDiagnostic], engineMode: RuleEngineMode, defaultDisruptive: [Int: Disruptive],
+        componentSignatures: [String], responseRuleCount: Int
+    ) {
+        self.phases = phases
+        self.diagnostics = diagnostics
+        self.engineMode = engineMode
+        self.defaultDisruptive = defaultDisruptive
+        self.componentSignatures = componentSignatures
+        self.responseRuleCount = responseRuleCount
+        prefilter = PrefilterIndex(rules: phases.flatMap { $0 })
+    }
 
     /// All rules with an id, first link of each chain.
     package var ruleCount: Int { phases.reduce(0) { $0 + $1.filter { $0.marker == nil }.count } }

@@ -17,65 +17,12 @@ package final class PhraseMatcher: Sendable {
     package let phraseCount: Int
 
     package init(_ phrases: [[UInt8]]) {
-        var column = [UInt8](repeating: 0, count: 256)
-        var width = 1
-        for phrase in phrases {
-            for c in phrase where column[Int(PhraseMatcher.lower(c))] == 0 {
-                // More than 255 distinct bytes cannot occur: lowercase leaves at most 230.
-                column[Int(PhraseMatcher.lower(c))] = UInt8(width)
-                width += 1
-            }
-        }
-        for c in 0..<256 { column[c] = column[Int(PhraseMatcher.lower(UInt8(c)))] }
-        var goto: [[Int32]] = [[Int32](repeating: -1, count: width)]
-        var out: [Int32] = [0]
-        var count = 0
-        for phrase in phrases where !phrase.isEmpty {
-            count += 1
-            var s = 0
-            for c in phrase {
-                let k = Int(column[Int(c)])
-                if goto[s][k] < 0 {
-                    goto.append([Int32](repeating: -1, count: width))
-                    out.append(0)
-                    goto[s][k] = Int32(goto.count - 1)
-                }
-                s = Int(goto[s][k])
-            }
-            out[s] = max(out[s], Int32(phrase.count))
-        }
-        // Breadth-first: failure links, then fold them into a complete transition table.
-        var fail = [Int32](repeating: 0, count: goto.count)
-        var queue: [Int] = []
-        for k in 0..<width {
-            if goto[0][k] < 0 {
-                goto[0][k] = 0
-            } else {
-                fail[Int(goto[0][k])] = 0
-                queue.append(Int(goto[0][k]))
-            }
-        }
-        var head = 0
-        while head < queue.count {
-            let s = queue[head]
-            head += 1
-            if out[s] == 0 { out[s] = out[Int(fail[s])] }
-            for k in 0..<width {
-                let t = goto[s][k]
-                if t < 0 {
-                    goto[s][k] = goto[Int(fail[s])][k]
-                } else {
-                    fail[Int(t)] = goto[Int(fail[s])][k]
-                    queue.append(Int(t))
-                }
-            }
-        }
-        // Column 0 (bytes in no phrase) always leads back to the root.
-        self.column = column
-        self.width = width
-        next = goto.flatMap { $0 }
-        output = out
-        phraseCount = count
+        let table = AhoCorasickTable(phrases)
+        column = table.column
+        width = table.width
+        next = table.next
+        output = table.outputs.map { ends in Int32(ends.map { phrases[Int($0)].count }.max() ?? 0) }
+        phraseCount = phrases.filter { !$0.isEmpty }.count
     }
 
     @inline(__always) static func lower(_ c: UInt8) -> UInt8 { c &- 0x41 < 26 ? c | 0x20 : c }
@@ -89,5 +36,75 @@ package final class PhraseMatcher: Sendable {
             if n > 0 { return Array(input[(i + 1 - n)...i]) }
         }
         return nil
+    }
+}
+
+/// A case-insensitive (ASCII) Aho-Corasick automaton over byte strings: a dense transition table
+/// with the failure links folded in, and for each state the strings (by index) that end there,
+/// those of its failure chain included. Empty strings are left out.
+struct AhoCorasickTable {
+    /// Byte → column of the table. Bytes that occur in no string share column 0, so a state
+    /// takes as many entries as the strings have distinct (lowercased) bytes, plus one.
+    let column: [UInt8]
+    let width: Int
+    /// `width` entries per state.
+    let next: [Int32]
+    let outputs: [[Int32]]
+
+    init(_ strings: [[UInt8]]) {
+        var column = [UInt8](repeating: 0, count: 256)
+        var width = 1
+        for s in strings {
+            for c in s where column[Int(PhraseMatcher.lower(c))] == 0 {
+                // More than 255 distinct bytes cannot occur: lowercase leaves at most 230.
+                column[Int(PhraseMatcher.lower(c))] = UInt8(width)
+                width += 1
+            }
+        }
+        for c in 0..<256 { column[c] = column[Int(PhraseMatcher.lower(UInt8(c)))] }
+        var goto: [[Int32]] = [[Int32](repeating: -1, count: width)]
+        var out: [[Int32]] = [[]]
+        for (n, string) in strings.enumerated() where !string.isEmpty {
+            var state = 0
+            for c in string {
+                let k = Int(column[Int(c)])
+                if goto[state][k] < 0 {
+                    goto.append([Int32](repeating: -1, count: width))
+                    out.append([])
+                    goto[state][k] = Int32(goto.count - 1)
+                }
+                state = Int(goto[state][k])
+            }
+            out[state].append(Int32(n))
+        }
+        // Breadth-first: failure links, then fold them into a complete transition table.
+        var fail = [Int32](repeating: 0, count: goto.count)
+        var queue: [Int] = []
+        for k in 0..<width {
+            if goto[0][k] < 0 {
+                goto[0][k] = 0
+            } else {
+                queue.append(Int(goto[0][k]))
+            }
+        }
+        var head = 0
+        while head < queue.count {
+            let state = queue[head]
+            head += 1
+            out[state] += out[Int(fail[state])]
+            for k in 0..<width {
+                let t = goto[state][k]
+                if t < 0 {
+                    goto[state][k] = goto[Int(fail[state])][k]
+                } else {
+                    fail[Int(t)] = goto[Int(fail[state])][k]
+                    queue.append(Int(t))
+                }
+            }
+        }
+        self.column = column
+        self.width = width
+        next = goto.flatMap { $0 }
+        outputs = out
     }
 }

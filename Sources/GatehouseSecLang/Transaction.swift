@@ -64,23 +64,40 @@ package struct SecLangEngine: Sendable {
 }
 
 /// Per-request variable store for TX, IP and GLOBAL: names compare case-insensitively and keep
-/// their order of creation.
+/// their order of creation. The entry list is kept as values change (rather than rebuilt), so a
+/// rule walking `TX:/.../` after each setvar does not list the whole collection again.
 struct VariableStore {
-    var order: [String] = []
-    var values: [String: [UInt8]] = [:]
+    /// Entries in order of creation; `position` maps a name to its place.
+    private(set) var entries: [Entry] = []
+    private var position: [String: Int] = [:]
 
-    subscript(_ name: String) -> [UInt8]? {
-        get { values[name] }
-        set {
-            if let newValue {
-                if values.updateValue(newValue, forKey: name) == nil { order.append(name) }
-            } else if values.removeValue(forKey: name) != nil {
-                order.removeAll { $0 == name }
-            }
-        }
+    /// How a write changed the entry list.
+    enum Change {
+        case none, inserted
+        case updated(Int)
+        case removed(Int)
     }
 
-    var entries: [Entry] { order.map { Entry($0, values[$0]!) } }
+    subscript(_ name: String) -> [UInt8]? { position[name].map { entries[$0].value } }
+
+    /// Writes (or, with nil, deletes) `name`.
+    mutating func set(_ name: String, _ value: [UInt8]?) -> Change {
+        if let value {
+            if let i = position[name] {
+                entries[i].value = value
+                return .updated(i)
+            }
+            position[name] = entries.count
+            entries.append(Entry(name, value))
+            return .inserted
+        }
+        guard let i = position.removeValue(forKey: name) else { return .none }
+        entries.remove(at: i)
+        for (k, p) in position where p > i { position[k] = p - 1 }
+        return .removed(i)
+    }
+
+    var values: [String: [UInt8]] { position.mapValues { entries[$0].value } }
 }
 
 /// One request's evaluation state.
@@ -89,8 +106,14 @@ final class Transaction {
     let request: SecLangRequest
     let scratch = RegexScratch()
     var vars = CollectionTable<[Entry]>() {
-        didSet { named = CollectionTable() }
+        didSet {
+            named = CollectionTable()
+            literalsPresent = [:]
+        }
     }
+    /// Per collection and transformation chain: the prefilter literals that occur in any of the
+    /// collection's values after that chain (`PrefilterIndex`), computed when a rule first asks.
+    var literalsPresent: [Int: [UInt64]] = [:]
     /// TX, IP, GLOBAL and the other setvar collections. Changed only through `setVariable`,
     /// which keeps `named` current.
     var stores = CollectionTable<VariableStore>()
@@ -114,25 +137,34 @@ final class Transaction {
     /// Writes (or, with nil, deletes) a setvar collection entry.
     func setVariable(_ c: Collection, _ name: String, _ value: [UInt8]?) {
         if stores[c] == nil { stores[c] = VariableStore() }
-        stores[c]![name] = value
-        named[c] = nil
+        let change = stores[c]!.set(name, value)
+        guard named[c] != nil else { return }
+        // The named list follows the change in place.
+        switch change {
+        case .none: break
+        case .inserted: named[c]!.append(NamedEntry(collection: c, entry: stores[c]!.entries.last!))
+        case .updated(let i): named[c]![i] = NamedEntry(collection: c, entry: stores[c]!.entries[i])
+        case .removed(let i): named[c]!.remove(at: i)
+        }
     }
 
     /// An entry of a collection with the name rules report it by, and its place in the collection.
     /// A class, so that walking a collection for every rule retains one reference per entry
     /// rather than each of its strings and arrays.
     final class NamedEntry {
-        let name: String
+        let collection: Collection
         let entry: Entry
-        let index: Int
+        /// The name rules report it by (`ARGS:foo`), built when first asked for: most entries
+        /// are tested without ever matching.
+        lazy var name: String =
+            collection.isKeyed ? collection.rawValue + ":" + String(decoding: entry.key, as: UTF8.self) : collection.rawValue
         /// The value after each transformation chain prefix computed so far this request
         /// (`Rule.transformationChains`): `length` transformations, chain number `chain`.
         var transformed: [(chain: Int, length: Int, value: [UInt8])] = []
 
-        init(name: String, entry: Entry, index: Int) {
-            self.name = name
+        init(collection: Collection, entry: Entry) {
+            self.collection = collection
             self.entry = entry
-            self.index = index
         }
     }
 
@@ -146,9 +178,7 @@ final class Transaction {
 
     func namedEntries(_ c: Collection) -> [NamedEntry] {
         if let hit = named[c] { return hit }
-        let list = entries(c).enumerated().map { i, e in
-            NamedEntry(name: c.isKeyed ? c.rawValue + ":" + String(decoding: e.key, as: UTF8.self) : c.rawValue, entry: e, index: i)
-        }
+        let list = entries(c).map { NamedEntry(collection: c, entry: $0) }
         if !Transaction.isDynamic(c) || c.isPersistent { named[c] = list }
         return list
     }
@@ -384,8 +414,14 @@ final class Transaction {
                     }
                     continue
                 }
-                let list = namedEntries(c)
                 let cacheable = !Transaction.isDynamic(c)
+                // No value of the collection contains what the rule's regex needs: nothing to test.
+                if cacheable, !target.count, let condition = rules.prefilter.condition(for: rule),
+                    !condition.holds(literals(in: c, after: rule))
+                {
+                    continue
+                }
+                let list = namedEntries(c)
                 var count = 0
                 for e in list {
                     guard target.key.selects(e.entry.lowerKey, scratch: scratch) else { continue }
@@ -444,29 +480,51 @@ final class Transaction {
         let ts = rule.transformations
         if !ts.isEmpty {
             if let cache {
-                // Start from the longest prefix of the chain already computed for this entry.
-                let chains = rule.transformationChains
-                var k = 0
-                var best = -1
-                let done = cache.transformed
-                for i in done.indices {
-                    let length = done[i].length
-                    if length > k, length <= ts.count, chains[length - 1] == done[i].chain {
-                        k = length
-                        best = i
-                    }
-                }
-                if best >= 0 { v = done[best].value }
-                while k < ts.count {
-                    v = ts[k].apply(v)
-                    cache.transformed.append((chains[k], k + 1, v))
-                    k += 1
-                }
+                v = transformed(cache, by: rule)
             } else {
                 for t in ts { v = t.apply(v) }
             }
         }
         return check(rule, name: name(), value: v)
+    }
+
+    /// The entry's value after the rule's transformations, from the longest prefix of the chain
+    /// already computed for it this request.
+    func transformed(_ entry: NamedEntry, by rule: Rule) -> [UInt8] {
+        let ts = rule.transformations
+        var v = entry.entry.value
+        guard !ts.isEmpty else { return v }
+        let chains = rule.transformationChains
+        var k = 0
+        var best = -1
+        let done = entry.transformed
+        for i in done.indices {
+            let length = done[i].length
+            if length > k, length <= ts.count, chains[length - 1] == done[i].chain {
+                k = length
+                best = i
+            }
+        }
+        if best >= 0 { v = done[best].value }
+        while k < ts.count {
+            v = ts[k].apply(v)
+            entry.transformed.append((chains[k], k + 1, v))
+            k += 1
+        }
+        return v
+    }
+
+    /// The prefilter literals occurring in any value of `c` after `rule`'s transformations.
+    func literals(in c: Collection, after rule: Rule) -> [UInt64] {
+        let key = c.ordinal &* 1_000_003 &+ (rule.transformationChains.last ?? -1)
+        if let hit = literalsPresent[key] { return hit }
+        let index = rules.prefilter
+        var present = [UInt64](repeating: 0, count: index.words)
+        for e in namedEntries(c) {
+            index.scan(transformed(e, by: rule), into: &present)
+        }
+        literalsPresent[key] = present
+        return present
     }
 
     func check(_ rule: Rule, name: @autoclosure () -> String, value: [UInt8]) -> Bool {
