@@ -154,6 +154,12 @@ struct SimulateCommand: AsyncParsableCommand {
             }
             fields.append(HeaderField(name, value))
         }
+        if let bad = url.unicodeScalars.first(where: { $0.value <= 0x20 || $0.value == 0x7F }) {
+            throw InputError(
+                message:
+                    "the URL \"\(DisplayText.escaped(url))\" holds \(bad == " " ? "a space" : "a control character"); send it percent-encoded (a space is %20)"
+            )
+        }
         var target: String
         var useTLS = tls || clientCertCn != nil || !clientCertSan.isEmpty
         if url.hasPrefix("/") || (url == "*" && method == "OPTIONS") {
