@@ -110,16 +110,17 @@ public struct LogReplay {
             if let c = consumers[name] {
                 identity.consumer = c
             } else {
-                identity.missing = "the logged principal is not a consumer in the store (a token's subject, whose claims are not logged, or a deleted consumer)"
+                identity.missing =
+                    "the logged principal is not a consumer in the store (a token's subject, whose claims are not logged, or a deleted consumer)"
             }
         } else {
-            identity.missing = "the logged call had no authenticated principal, and credentials are never logged"
+            identity.missing = "the logged call had no authenticated principal (credentials are never logged)"
         }
 
         let result = simulator.evaluate(request, identity: identity)
         if result.undetermined != nil {
             report.skip(
-                "authentication check \(result.decidingCheck ?? "?") is reached, and \(identity.missing ?? "there is no identity to assume")",
+                "authentication check \(result.decidingCheck ?? "?") is reached; \(identity.missing ?? "there is no identity to assume")",
                 record.requestID)
             return
         }

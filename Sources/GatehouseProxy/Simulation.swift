@@ -174,7 +174,10 @@ public final class Simulator: Sendable {
         text += "\r\n"
         var bytes = Array(text.utf8)
         guard bytes.count <= HTTP1Parse.maxHeadBytes else {
-            return .failure(HTTP1Error(kind: .headTooLarge, description: "the request head is \(bytes.count) bytes, over the gateway's \(HTTP1Parse.maxHeadBytes)"))
+            return .failure(
+                HTTP1Error(
+                    kind: .headTooLarge,
+                    description: "the request head is \(bytes.count) bytes, over the gateway's \(HTTP1Parse.maxHeadBytes)"))
         }
         do {
             return .success(try bytes.withUnsafeMutableBytes { try HTTP1Parse.request(UnsafeRawBufferPointer($0), length: $0.count) })

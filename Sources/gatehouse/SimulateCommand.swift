@@ -136,18 +136,22 @@ struct SimulateCommand: AsyncParsableCommand {
             throw InputError(message: "give a method and a URL (e.g. simulate GET https://api.example/v1/orders?x=1), or --replay-log")
         }
         guard !method.isEmpty, method.utf8.allSatisfy({ ($0 >= 0x41 && $0 <= 0x5A) || $0 == 0x2D || $0 == 0x5F }) else {
-            throw InputError(message: "the method \"\(DisplayText.escaped(method))\" is not an uppercase method name (expected e.g. GET, POST)")
+            throw InputError(
+                message: "the method \"\(DisplayText.escaped(method))\" is not an uppercase method name (expected e.g. GET, POST)")
         }
         var fields: [HeaderField] = []
         for h in headers {
             guard let colon = h.firstIndex(of: ":") else {
-                throw InputError(message: "-H \"\(DisplayText.escaped(h))\": a header is 'Name: value' (expected e.g. -H 'Origin: https://app.example')")
+                throw InputError(
+                    message: "-H \"\(DisplayText.escaped(h))\": a header is 'Name: value' (expected e.g. -H 'Origin: https://app.example')")
             }
             let name = String(h[..<colon])
             let value = h[h.index(after: colon)...].trimmingCharacters(in: .whitespaces)
             guard !name.isEmpty, name.utf8.allSatisfy({ HTTP1Token.isTokenByte($0) }) else {
                 throw InputError(
-                    message: "-H \"\(DisplayText.escaped(h))\": the field name \"\(DisplayText.escaped(name))\" is not a token (letters, digits and !#$%&'*+-.^_`|~)")
+                    message:
+                        "-H \"\(DisplayText.escaped(h))\": the field name \"\(DisplayText.escaped(name))\" is not a token (letters, digits and !#$%&'*+-.^_`|~)"
+                )
             }
             guard !value.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\t" || $0.value == 0x7F }) else {
                 throw InputError(message: "-H \"\(DisplayText.escaped(h))\": the value holds a control character")
@@ -170,7 +174,8 @@ struct SimulateCommand: AsyncParsableCommand {
                 let host = u.percentEncodedHost, !host.isEmpty
             else {
                 throw InputError(
-                    message: "the URL \"\(DisplayText.escaped(url))\" is not an http(s) URL with a host, nor a path starting with / (expected e.g. https://api.example/v1/orders?x=1)"
+                    message:
+                        "the URL \"\(DisplayText.escaped(url))\" is not an http(s) URL with a host, nor a path starting with / (expected e.g. https://api.example/v1/orders?x=1)"
                 )
             }
             guard u.fragment == nil else {
@@ -183,7 +188,8 @@ struct SimulateCommand: AsyncParsableCommand {
             if !fields.contains(where: { HeaderList.sameName($0.name, "host") }) { fields.insert(HeaderField("Host", authority), at: 0) }
         }
         guard let address = IPAddress(client) else {
-            throw InputError(message: "--client \"\(DisplayText.escaped(client))\" is not an IP address (expected e.g. 203.0.113.7 or 2001:db8::7)")
+            throw InputError(
+                message: "--client \"\(DisplayText.escaped(client))\" is not an IP address (expected e.g. 203.0.113.7 or 2001:db8::7)")
         }
         var bytes: [UInt8]?
         if let body {
@@ -268,7 +274,9 @@ struct SimulateCommand: AsyncParsableCommand {
         var report: ReplayReport?
         try await provision(document, store: store) { config in
             if let route, !config.router.routes.contains(where: { $0.name == route }) {
-                printError("gatehouse simulate: note: route \(route) is not in \(document.settings.file); its logged records are replayed against the other routes")
+                printError(
+                    "gatehouse simulate: note: route \(route) is not in \(document.settings.file); its logged records are replayed against the other routes"
+                )
             }
             var replay = LogReplay(config: config, consumers: consumers)
             replay.examplesPerGroup = examples
@@ -307,7 +315,9 @@ enum SimulationText {
         out.append("Simulated request: \(verdict)")
         let host = request.headers.first(where: { HeaderList.sameName($0.name, "host") })?.value
         out.append("  \(request.method) \(r.target ?? request.target)\(host.map { " (host \($0))" } ?? "")")
-        out.append("  from \(request.client?.description ?? "unknown") over \(request.tls ? "HTTPS" : "HTTP")\(request.peerIdentity.map { ", client certificate \($0.subject ?? $0.subjectAltNames.joined(separator: ", "))" } ?? "")")
+        out.append(
+            "  from \(request.client?.description ?? "unknown") over \(request.tls ? "HTTPS" : "HTTP")\(request.peerIdentity.map { ", client certificate \($0.subject ?? $0.subjectAltNames.joined(separator: ", "))" } ?? "")"
+        )
         if let asConsumer {
             out.append("  as consumer \(asConsumer): credentials not verified (--as-consumer)")
         } else if let p = r.principal {
@@ -424,7 +434,8 @@ enum ReplayText {
     static func render(_ r: ReplayReport, config: String, store: String) -> String {
         var out: [String] = []
         let period =
-            [r.since.map { "since \(TimeText.iso($0))" }, r.until.map { "until \(TimeText.iso($0))" }].compactMap { $0 }.joined(separator: " ")
+            [r.since.map { "since \(TimeText.iso($0))" }, r.until.map { "until \(TimeText.iso($0))" }].compactMap { $0 }.joined(
+                separator: " ")
         out.append(
             "Replayed \(r.records) logged call\(r.records == 1 ? "" : "s")\(period.isEmpty ? "" : " " + period)\(r.route.map { " of route \($0)" } ?? "") from \(store) against \(config)."
         )

@@ -53,7 +53,9 @@ import Testing
 
     @Test func aRequestWithAValidKeyIsAllowedUnlessTheRateLimitDenies() throws {
         let s = try Setup()
-        let (status, body) = try s.json(["GET", "https://api.example/v1/orders?x=1", "-H", "X-API-Key: \(s.aliceKey)", "--client", "203.0.113.7"])
+        let (status, body) = try s.json([
+            "GET", "https://api.example/v1/orders?x=1", "-H", "X-API-Key: \(s.aliceKey)", "--client", "203.0.113.7",
+        ])
         #expect(status == 0)
         #expect(body["decision"] as? String == "allowed")
         #expect(body["allowed_unless"] as? [String] == ["per-consumer"])
@@ -76,7 +78,9 @@ import Testing
 
     @Test func aClientOutsideTheAllowListIsDeniedByTheIPRule() throws {
         let s = try Setup()
-        let (status, body) = try s.json(["GET", "https://api.example/v1/orders", "-H", "X-API-Key: \(s.aliceKey)", "--client", "198.51.100.9"])
+        let (status, body) = try s.json([
+            "GET", "https://api.example/v1/orders", "-H", "X-API-Key: \(s.aliceKey)", "--client", "198.51.100.9",
+        ])
         #expect(status == 1)
         #expect(body["decision"] as? String == "denied")
         #expect(body["status"] as? Int == 403)
@@ -220,7 +224,10 @@ import Testing
         var origin: String?
 
         init(_ i: Int) {
-            let kinds = [("GET", "/orders"), ("POST", "/orders"), ("GET", "/reports"), ("GET", "/public"), ("GET", "/admin"), ("GET", "/browser"), ("GET", "/open")]
+            let kinds = [
+                ("GET", "/orders"), ("POST", "/orders"), ("GET", "/reports"), ("GET", "/public"), ("GET", "/admin"), ("GET", "/browser"),
+                ("GET", "/open"),
+            ]
             (method, path) = kinds[i % 7]
             client = ReplayLogTests.clients[(i / 7) % 3]
             let c = (i / 21) % 4
