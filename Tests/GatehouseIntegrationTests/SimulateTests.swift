@@ -386,6 +386,32 @@ import Testing
         #expect(none.records == 0)
     }
 
+    @Test func theGatewayLogsTheFieldsReplayReadsAndNoCredential() async throws {
+        let dir = try TempDir()
+        let upstream = try await DemoUpstream(port: 0)
+        let store = try SQLiteStore(path: dir.path + "/gatehouse.db")
+        try store.createConsumer(name: "alice")
+        let key = try store.createKey(consumer: "alice").key
+        let gateway = try await InProcessGateway(
+            yaml: Self.before.replacingOccurrences(of: "PORT", with: "\(upstream.port)"), directory: dir.path)
+        let reply = try await send(
+            .GET, gateway.url + "/reports",
+            headers: [
+                ("X-API-Key", key), ("Origin", "https://app.example"), ("Authorization", "Bearer secret-token"),
+                ("Referer", "https://app.example/page?session=secret"), ("Cookie", "sid=secret"),
+            ])
+        #expect(reply.status == 200)
+        let record = try await gateway.records(reply.requestID).first
+        gateway.stop()
+        await upstream.stop()
+        #expect(record?.consumer == "alice")
+        #expect(record?.facts?.tls == false)
+        #expect(
+            record?.facts?.headers == [HeaderField("origin", "https://app.example"), HeaderField("referer", "https://app.example")])
+        let stored = try String(data: JSONEncoder().encode(record), encoding: .utf8) ?? ""
+        #expect(!stored.contains("secret") && !stored.contains(key))
+    }
+
     @Test func recordsWithoutRequestFactsAreCountedAndReplayedWithoutThem() throws {
         // A record as the call log wrote it before it kept `facts`: an Origin is unknown, so the
         // CORS check sees none.
