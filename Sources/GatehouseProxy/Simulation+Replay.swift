@@ -44,14 +44,12 @@ public struct LogReplay {
     ///     credential directory).
     ///   - consumers: the store's consumers, which logged principals are looked up in.
     public init(config: GatewayConfig, consumers: [ConsumerRecord]) {
-        // Checks that read the body: the log keeps none.
-        var skipped = Self.notSimulated
-        for route in config.router.routes {
-            for link in route.chain.links where link.check.needsBody && skipped[link.check.type] == nil {
-                skipped[link.check.type] = "it reads the request body, which the call log does not keep"
-            }
-        }
-        simulator = Simulator(config: config, notSimulated: skipped, assumeIdentity: true)
+        simulator = Simulator(
+            config: config,
+            notSimulated: { check in
+                if let why = Self.notSimulated[check.type] { return why }
+                return check.needsBody ? "it reads the request body, which the call log does not keep" : nil
+            }, assumeIdentity: true)
         self.consumers = Dictionary(consumers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
@@ -106,12 +104,14 @@ public struct LogReplay {
                 code: reason, detail: e.note, required: decided ? record.required : [], presented: decided ? record.presented : [],
                 hint: decided ? record.hint : nil)
         }
-        if let name = record.consumer {
+        if let token = record.trace.entries.first(where: { $0.type == "jwt" && $0.outcome == .allow }) {
+            // A token's subject is logged, its claims (scopes, roles, tenant) are not.
+            identity.missing = "the logged principal came from a token (check \(token.check)), whose claims are not logged"
+        } else if let name = record.consumer {
             if let c = consumers[name] {
                 identity.consumer = c
             } else {
-                identity.missing =
-                    "the logged principal is not a consumer in the store (a token's subject, whose claims are not logged, or a deleted consumer)"
+                identity.missing = "the logged principal is no longer a consumer in the store"
             }
         } else {
             identity.missing = "the logged call had no authenticated principal (credentials are never logged)"

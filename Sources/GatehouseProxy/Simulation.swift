@@ -126,11 +126,16 @@ public final class Simulator: Sendable {
     let notSimulatedIDs: [String: String]
     let standInIDs: Set<String>
 
+    /// Why a check is not simulated by default: its type is in `statefulTypes`; nil otherwise.
+    public static func stateful(_ check: any PolicyCheck) -> String? { statefulTypes[check.type] }
+
     /// - Parameters:
     ///   - config: the provisioned configuration (its checks built).
-    ///   - notSimulated: check types not run, with why (`statefulTypes` by default).
+    ///   - notSimulated: why a check is not run, or nil to run it (`stateful` by default).
     ///   - assumeIdentity: stand in for authentication checks with the identity `evaluate` is given.
-    public init(config: GatewayConfig, notSimulated: [String: String] = Simulator.statefulTypes, assumeIdentity: Bool) {
+    public init(
+        config: GatewayConfig, notSimulated: (any PolicyCheck) -> String? = Simulator.stateful, assumeIdentity: Bool
+    ) {
         let slot = IdentitySlot()
         var skipped: [String: String] = [:]
         var standIns: Set<String> = []
@@ -139,7 +144,7 @@ public final class Simulator: Sendable {
             routes: config.router.routes.map { route in
                 let links = route.chain.links.map { link -> ChainLink in
                     let type = link.check.type
-                    if let why = notSimulated[type] {
+                    if let why = notSimulated(link.check) {
                         skipped[link.check.id] = why
                         return ChainLink(NotSimulatedCheck(id: link.check.id, type: type, why: why), mode: link.mode)
                     }
