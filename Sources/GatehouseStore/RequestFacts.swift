@@ -57,25 +57,30 @@ public struct RequestFacts: Sendable, Equatable, Codable {
         return String(value[..<end])
     }
 
-    /// The stored form: `{"tls":true,"h":[["origin","https://a.example"]]}`.
+    /// The stored form: `{"tls":true,"h":[["origin","https://a.example"]]}`, or `{"tls":false}`
+    /// when no field was kept (most API calls).
     func write(to out: inout RowBuffer) {
-        out.append(tls ? #"{"tls":true,"h":["# : #"{"tls":false,"h":["#)
-        for (i, f) in headers.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(UInt8(ascii: "["))
-            out.appendQuoted(f.name)
-            out.append(UInt8(ascii: ","))
-            out.appendQuoted(f.value)
+        out.append(tls ? #"{"tls":true"# : #"{"tls":false"#)
+        if !headers.isEmpty {
+            out.append(#","h":["#)
+            for (i, f) in headers.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                out.append(UInt8(ascii: "["))
+                out.appendQuoted(f.name)
+                out.append(UInt8(ascii: ","))
+                out.appendQuoted(f.value)
+                out.append(UInt8(ascii: "]"))
+            }
             out.append(UInt8(ascii: "]"))
         }
-        out.append("]}")
+        out.append(UInt8(ascii: "}"))
     }
 
     /// Cuts the fields to the call log's caps (as `init(tls:fields:)` does) and returns an
     /// estimate of the stored bytes, for the writer's queue.
     mutating func capFields() -> Int {
         if headers.count > CallLogLimits.listItems { headers.removeSubrange(CallLogLimits.listItems...) }
-        var n = 24
+        var n = 16
         for i in headers.indices {
             CallLogLimits.cap(&headers[i].name, CallLogLimits.listItem)
             CallLogLimits.cap(&headers[i].value, CallLogLimits.listItem)
@@ -95,9 +100,9 @@ public struct RequestFacts: Sendable, Equatable, Codable {
     static func read(_ text: String, decoder: JSONDecoder) -> RequestFacts? {
         struct Stored: Decodable {
             var tls: Bool
-            var h: [[String]]
+            var h: [[String]]?
         }
         guard let s = try? decoder.decode(Stored.self, from: Data(text.utf8)) else { return nil }
-        return RequestFacts(tls: s.tls, headers: s.h.compactMap { $0.count == 2 ? HeaderField($0[0], $0[1]) : nil })
+        return RequestFacts(tls: s.tls, headers: (s.h ?? []).compactMap { $0.count == 2 ? HeaderField($0[0], $0[1]) : nil })
     }
 }
