@@ -96,7 +96,10 @@ public struct LogReplay {
             method: record.method, target: record.path, headers: headers, client: record.client.flatMap { IPAddress($0) },
             tls: record.facts?.tls ?? false, requestID: record.requestID, now: record.time)
 
-        var identity = AssumedIdentity(consumer: nil, keyID: record.keyID, source: "replayed as the logged principal")
+        var identity = AssumedIdentity(
+            consumer: nil, keyID: record.keyID, source: "replayed as the logged principal",
+            verifiedTypes: Set(
+                record.trace.entries.lazy.filter { $0.outcome == .allow && Simulator.authenticationTypes.contains($0.type) }.map(\.type)))
         for e in record.trace.entries where Simulator.authenticationTypes.contains(e.type) {
             guard e.outcome == .deny || e.outcome == .shadowDeny, let reason = e.reason else { continue }
             let decided = e.outcome == .deny && record.decidingCheck == e.check
@@ -118,10 +121,8 @@ public struct LogReplay {
         }
 
         let result = simulator.evaluate(request, identity: identity)
-        if result.undetermined != nil {
-            report.skip(
-                "authentication check \(result.decidingCheck ?? "?") is reached; \(identity.missing ?? "there is no identity to assume")",
-                record.requestID)
+        if let why = result.undetermined {
+            report.skip("authentication check \(result.decidingCheck ?? "?") is reached; \(why)", record.requestID)
             return
         }
         let now: ReplayReport.Decision = result.outcome == .denied ? .denied(result.denial?.code ?? "denied") : .allowed

@@ -54,15 +54,21 @@ public struct AssumedIdentity: Sendable {
     /// Denials an authentication check made in the logged call, by check id: replayed as they
     /// were (the credential that earned them is not in the log).
     public var loggedDenials: [String: Denial]
+    /// The authentication types that verified the logged call's credential (`api_key`, …): a
+    /// check of another type would have needed a credential the call may not have carried. Nil
+    /// (`--as-consumer`): any type takes the identity.
+    public var verifiedTypes: Set<String>?
 
     public init(
-        consumer: ConsumerRecord?, keyID: String? = nil, source: String, missing: String? = nil, loggedDenials: [String: Denial] = [:]
+        consumer: ConsumerRecord?, keyID: String? = nil, source: String, missing: String? = nil, loggedDenials: [String: Denial] = [:],
+        verifiedTypes: Set<String>? = nil
     ) {
         self.consumer = consumer
         self.keyID = keyID
         self.source = source
         self.missing = missing
         self.loggedDenials = loggedDenials
+        self.verifiedTypes = verifiedTypes
     }
 }
 
@@ -252,8 +258,8 @@ public final class Simulator: Sendable {
             if let why = notSimulatedIDs[e.check] { skipped.append((e.check, e.mode, why)) }
         }
         var undetermined: String?
-        if let check = d.decidingCheck, outcome == .denied, standInIDs.contains(check), denial?.code == AssumedIdentityCheck.noIdentity {
-            undetermined = "check \(check) authenticates the caller, and \(assumed?.missing ?? "no identity was given")"
+        if let check = d.decidingCheck, let denial, standInIDs.contains(check), denial.code == AssumedIdentityCheck.noIdentity {
+            undetermined = String(denial.detail.dropFirst(AssumedIdentityCheck.prefix.count))
         }
         return SimulationResult(
             outcome: outcome, status: status, denial: denial, decidingCheck: d.decidingCheck, route: d.route?.name, upstream: upstream,
@@ -284,6 +290,7 @@ struct AssumedIdentityCheck: PolicyCheck {
     /// The reason a stand-in gives when it has no identity to assume; the simulator reports the
     /// decision as undetermined, never as this denial.
     static let noIdentity: ReasonCode = "simulation_no_identity"
+    static let prefix = "not simulated: "
 
     let id: String
     let type: String
@@ -296,12 +303,11 @@ struct AssumedIdentityCheck: PolicyCheck {
             d.detail += " (replayed from the call log: the credential itself is never logged)"
             return .deny(d)
         }
-        guard let assumed, let consumer = assumed.consumer else {
-            return .deny(
-                Denial(
-                    code: Self.noIdentity, status: 401, detail: "not simulated: \(assumed?.missing ?? "no identity to assume")",
-                    required: ["a credential for \(type)"]))
+        guard let assumed else { return undecided("no identity to assume") }
+        if let verified = assumed.verifiedTypes, !verified.isEmpty, !verified.contains(type) {
+            return undecided("the logged call authenticated with \(verified.sorted().joined(separator: " and ")), not \(type)")
         }
+        guard let consumer = assumed.consumer else { return undecided(assumed.missing ?? "no identity to assume") }
         if consumer.status != "active" {
             return .deny(
                 Denial(
@@ -321,5 +327,10 @@ struct AssumedIdentityCheck: PolicyCheck {
             note:
                 "not verified (\(assumed.source)): taken as consumer \(consumer.name) with roles [\(consumer.roles.joined(separator: ", "))], scopes [\(consumer.scopes.joined(separator: ", "))], tenant \(consumer.tenant ?? "none")"
         )
+    }
+
+    /// The stand-in cannot decide: `why` becomes the simulation's `undetermined`.
+    func undecided(_ why: String) -> Verdict {
+        .deny(Denial(code: Self.noIdentity, status: 401, detail: Self.prefix + why, required: ["a credential for \(type)"]))
     }
 }

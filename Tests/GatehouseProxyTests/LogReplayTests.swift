@@ -72,28 +72,59 @@ import Testing
     }
 
     @Test func aTokensSubjectIsNotTakenForAStoreConsumerOfTheSameName() throws {
-        let replay = try Self.replay(
+        let alice = ConsumerRecord(id: "c1", name: "alice", roles: ["admin"])
+        let byToken = try Self.replay(
+            """
+            routes:
+              - { name: r, match: { path: /r }, upstream: up, policies: [bearer, admins] }
+            policies:
+              bearer: { type: jwt, jwks_file: keys.json, algorithms: [RS256] }
+              admins: { type: roles, any_of: [admin] }
+            """, consumers: [alice])
+        let byKey = try Self.replay(
             """
             routes:
               - { name: r, match: { path: /r }, upstream: up, policies: [api-key, admins] }
             policies:
               api-key: { type: api_key, header: X-API-Key }
               admins: { type: roles, any_of: [admin] }
-            """, consumers: [ConsumerRecord(id: "c1", name: "alice", roles: ["admin"])])
+            """, consumers: [alice])
         var report = ReplayReport(since: nil, until: nil, route: nil)
         let token = [TraceEntry(check: "bearer", type: "jwt", mode: .enforce, outcome: .allow, note: "token verified", micros: 1)]
         let key = [
             TraceEntry(check: "api-key", type: "api_key", mode: .enforce, outcome: .allow, note: "key k of consumer alice", micros: 1)
         ]
-        replay.replay(Self.record("by-token", consumer: "alice", trace: token), into: &report)
-        replay.replay(Self.record("by-key", consumer: "alice", trace: key), into: &report)
-        replay.replay(Self.record("by-gone-key", consumer: "bob", trace: key), into: &report)
+        byToken.replay(Self.record("by-token", consumer: "alice", trace: token), into: &report)
+        byKey.replay(Self.record("by-key", consumer: "alice", trace: key), into: &report)
+        byKey.replay(Self.record("by-gone-key", consumer: "bob", trace: key), into: &report)
         #expect(report.reevaluated == 1)
         #expect(report.unchanged == 1)
         #expect(
             Set(report.notReevaluated.map(\.why)) == [
-                "authentication check api-key is reached; the logged principal came from a token (check bearer), whose claims are not logged",
+                "authentication check bearer is reached; the logged principal came from a token (check bearer), whose claims are not logged",
                 "authentication check api-key is reached; the logged principal is no longer a consumer in the store",
+            ])
+    }
+
+    @Test func aCheckOfAnotherAuthenticationTypeIsNotGivenTheLoggedPrincipal() throws {
+        // The call carried an API key; a route that now wants Basic credentials would need a
+        // password the call may never have sent.
+        let replay = try Self.replay(
+            """
+            routes:
+              - { name: r, match: { path: /r }, upstream: up, policies: [login] }
+            policies:
+              login: { type: basic }
+            """, consumers: [ConsumerRecord(id: "c1", name: "alice")])
+        var report = ReplayReport(since: nil, until: nil, route: nil)
+        let key = [
+            TraceEntry(check: "api-key", type: "api_key", mode: .enforce, outcome: .allow, note: "key k of consumer alice", micros: 1)
+        ]
+        replay.replay(Self.record("by-key", consumer: "alice", trace: key), into: &report)
+        #expect(report.reevaluated == 0)
+        #expect(
+            report.notReevaluated.map(\.why) == [
+                "authentication check login is reached; the logged call authenticated with api_key, not basic"
             ])
     }
 
