@@ -91,8 +91,8 @@ public struct SimulationResult: Sendable {
     public var trace: DecisionTrace
     /// The principal the checks established (or were given).
     public var principal: Principal?
-    /// Checks on the request's path that were not simulated (rate limits, and in replay, the
-    /// WAF): each with why. Only checks the decision reached are listed.
+    /// Checks on the request's path that were not simulated (rate limits; in replay also the WAF
+    /// and checks that read the body): each with why. Only checks the decision reached are listed.
     public var notSimulated: [(check: String, mode: CheckMode, why: String)]
     /// When the request is allowed: the enforced checks that were not simulated and could still
     /// deny it ("allowed unless per-consumer").
@@ -109,12 +109,14 @@ public struct SimulationResult: Sendable {
 /// Evaluates described requests against a configuration with the gateway's own decision
 /// (`Gatekeeper`), without any upstream: `gatehouse simulate`.
 ///
-/// The configuration's checks run as they are built, with three kinds of stand-ins:
-/// - checks whose answer depends on earlier traffic (`rate_limit`), and any type listed in
-///   `notSimulated`, are traced `skip` with "not simulated: why" and listed in the result;
+/// The configuration's checks run as they are built, with two kinds of stand-ins:
+/// - checks whose answer depends on earlier traffic (`rate_limit`), and any other check
+///   `notSimulated` names, are traced `skip` with "not simulated: why" and listed in the result;
 /// - with `assumeIdentity`, authentication checks (`api_key`, `jwt`, `basic`, `mtls`) do not
 ///   verify a credential: the request is taken as authenticated as the identity given to
-///   `evaluate` (its roles, scopes and tenant), and the trace says so.
+///   `evaluate` (its roles, scopes and tenant), and the trace says so. One that cannot take it
+///   (no identity, or one verified by another type of credential) leaves the result
+///   `undetermined`.
 ///
 /// The assumed identity is held by the simulator for the length of one `evaluate`: one simulator
 /// evaluates one request at a time (replay runs them in order).
@@ -128,7 +130,7 @@ public final class Simulator: Sendable {
 
     let state: RuntimeState
     let identity: IdentitySlot
-    /// Ids of the stand-ins, by kind.
+    /// The checks not simulated (by id, with why) and the authentication stand-ins (by id).
     let notSimulatedIDs: [String: String]
     let standInIDs: Set<String>
 
