@@ -386,12 +386,14 @@ public final class SQLiteStore: Sendable {
 
     /// Calls `body` with every record whose time is in `since..<until` (either bound may be
     /// absent), of `route` when given, oldest first. The records are read through a cursor, one
-    /// at a time, inside one read transaction: a period of any size costs the memory of one
-    /// record (and whatever `body` keeps).
+    /// at a time, in pages of `pageSize` rows, each page in a read transaction of its own: a
+    /// period of any size costs the memory of one record (and whatever `body` keeps), and a long
+    /// replay beside a running gateway never holds one snapshot for long (which would keep the
+    /// gateway's checkpoints from resetting the WAL).
     public func forEachCall(
-        since: Double? = nil, until: Double? = nil, route: String? = nil, _ body: (CallRecord) throws -> Void
+        since: Double? = nil, until: Double? = nil, route: String? = nil, pageSize: Int = 1000, _ body: (CallRecord) throws -> Void
     ) throws {
-        var clauses: [String] = []
+        var clauses = ["rowid > ?"]
         var args: [any DatabaseValueConvertible] = []
         if let since {
             clauses.append("time >= ?")
@@ -402,10 +404,19 @@ public final class SQLiteStore: Sendable {
         }
         if let until { clauses.append("time < ?"); args.append(until) }
         if let route { clauses.append("route = ?"); args.append(route) }
-        let whereSQL = clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
-        try pool.read { db in
-            let rows = try Row.fetchCursor(db, sql: "SELECT * FROM calls\(whereSQL) ORDER BY rowid", arguments: StatementArguments(args))
-            while let row = try rows.next() { try body(Self.call(row)) }
+        let sql = "SELECT rowid AS rid, * FROM calls WHERE \(clauses.joined(separator: " AND ")) ORDER BY rowid LIMIT \(max(1, pageSize))"
+        var after: Int64 = 0
+        while true {
+            var last: Int64?
+            try pool.read { db in
+                let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments([after] + args))
+                while let row = try rows.next() {
+                    last = row["rid"]
+                    try body(Self.call(row))
+                }
+            }
+            guard let last else { return }
+            after = last
         }
     }
 

@@ -44,6 +44,14 @@ import Testing
         var seen: [String] = []
         try store.forEachCall(since: 1000.5) { seen.append($0.requestID) }
         #expect(seen == ["without-facts"])
+        // Read in pages: every record once, in order.
+        _ = try store.insertCalls((0..<25).map { record("p\($0)", time: 2000 + Double($0)) })
+        seen = []
+        try store.forEachCall(since: 1500, pageSize: 4) { seen.append($0.requestID) }
+        #expect(seen == (0..<25).map { "p\($0)" })
+        seen = []
+        try store.forEachCall(since: 2010, until: 2013, pageSize: 2) { seen.append($0.requestID) }
+        #expect(seen == ["p10", "p11", "p12"])
     }
 
     @Test func aStoreFromBeforeReplayFieldsIsMigratedAndItsRecordsHaveNoFacts() throws {
