@@ -24,12 +24,15 @@ public struct CallRecord: Sendable, Equatable, Codable {
     public var presented: [String]
     public var trace: DecisionTrace
     public var upstreamTarget: String?
+    /// The request fields replay needs (TLS, the non-secret fields checks read); nil in records
+    /// written before the call log kept them.
+    public var facts: RequestFacts?
 
     public init(
         requestID: String, time: Double, route: String?, consumer: String?, keyID: String?, client: String?, method: String,
         path: String, host: String?, status: Int, upstreamMillis: Double?, totalMillis: Double, decidingCheck: String?,
         reason: String?, detail: String?, hint: String?, required: [String], presented: [String], trace: DecisionTrace,
-        upstreamTarget: String?
+        upstreamTarget: String?, facts: RequestFacts? = nil
     ) {
         self.requestID = requestID
         self.time = time
@@ -51,6 +54,7 @@ public struct CallRecord: Sendable, Equatable, Codable {
         self.presented = presented
         self.trace = trace
         self.upstreamTarget = upstreamTarget
+        self.facts = facts
     }
 }
 
@@ -148,6 +152,7 @@ extension CallRecord {
         if !required.isEmpty { bytes += Self.listBytes(&required) }
         if !presented.isEmpty { bytes += Self.listBytes(&presented) }
         if !trace.entries.isEmpty { bytes += traceBytes() }
+        if facts != nil { bytes += facts!.capFields() }
         return bytes
     }
 

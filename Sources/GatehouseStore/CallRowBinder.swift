@@ -18,8 +18,8 @@ import GatehouseCore
 struct CallRowBinder: ~Copyable {
     static let sql = """
         INSERT INTO calls (request_id, time, route, consumer, key_id, client, method, path, host, status, upstream_ms,
-        total_ms, check_id, reason, detail, hint, required, presented, trace, upstream_target)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        total_ms, check_id, reason, detail, hint, required, presented, trace, upstream_target, facts)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
     /// SQLITE_CONSTRAINT_UNIQUE (a C macro Swift does not import).
@@ -97,6 +97,13 @@ struct CallRowBinder: ~Copyable {
         StoredTrace.write(&r.trace, to: &out)
         bind(19, from: start)
         bindText(20, r.upstreamTarget)
+        if let facts = r.facts {
+            let start = out.count
+            facts.write(to: &out)
+            bind(21, from: start)
+        } else {
+            sqlite3_bind_null(stmt, 21)
+        }
 
         var rc = sqlite3_step(stmt)
         var attempts = 0
@@ -134,6 +141,7 @@ struct CallRowBinder: ~Copyable {
         for s in r.required { n += 6 * s.utf8.count + 3 }
         for s in r.presented { n += 6 * s.utf8.count + 3 }
         n += StoredTrace.maximumBytes(r.trace)
+        if let facts = r.facts { n += facts.maximumBytes }
         return n + 16
     }
 

@@ -87,6 +87,11 @@ public final class SQLiteStore: Sendable {
                     DROP INDEX calls_time;
                     """)
         }
+        // What `simulate --replay-log` needs beyond the first columns: the TLS flag and the
+        // non-secret request fields checks read (`RequestFacts`). Older rows keep NULL.
+        m.registerMigration("call-replay-fields") { db in
+            try db.execute(sql: "ALTER TABLE calls ADD COLUMN facts TEXT")
+        }
         return m
     }
 
@@ -379,6 +384,42 @@ public final class SQLiteStore: Sendable {
         }
     }
 
+    /// Calls `body` with every record whose time is in `since..<until` (either bound may be
+    /// absent), of `route` when given, oldest first. The records are read through a cursor, one
+    /// at a time, in pages of `pageSize` rows, each page in a read transaction of its own: a
+    /// period of any size costs the memory of one record (and whatever `body` keeps), and a long
+    /// replay beside a running gateway never holds one snapshot for long (which would keep the
+    /// gateway's checkpoints from resetting the WAL).
+    public func forEachCall(
+        since: Double? = nil, until: Double? = nil, route: String? = nil, pageSize: Int = 1000, _ body: (CallRecord) throws -> Void
+    ) throws {
+        var clauses = ["rowid > ?"]
+        var args: [any DatabaseValueConvertible] = []
+        if let since {
+            clauses.append("time >= ?")
+            args.append(since)
+            // Narrows the scan to the batches that can hold such a row (there is no time index).
+            clauses.append("rowid >= (SELECT min(first_row) FROM call_batches WHERE max_time >= ?)")
+            args.append(since)
+        }
+        if let until { clauses.append("time < ?"); args.append(until) }
+        if let route { clauses.append("route = ?"); args.append(route) }
+        let sql = "SELECT rowid AS rid, * FROM calls WHERE \(clauses.joined(separator: " AND ")) ORDER BY rowid LIMIT \(max(1, pageSize))"
+        var after: Int64 = 0
+        while true {
+            var last: Int64?
+            try pool.read { db in
+                let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments([after] + args))
+                while let row = try rows.next() {
+                    last = row["rid"]
+                    try body(Self.call(row))
+                }
+            }
+            guard let last else { return }
+            after = last
+        }
+    }
+
     public func callCount() throws -> Int {
         try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM calls") ?? 0 }
     }
@@ -423,6 +464,7 @@ public final class SQLiteStore: Sendable {
             client: row["client"], method: row["method"], path: row["path"], host: row["host"], status: row["status"],
             upstreamMillis: row["upstream_ms"], totalMillis: row["total_ms"], decidingCheck: row["check_id"], reason: row["reason"],
             detail: row["detail"], hint: row["hint"], required: list(row["required"]), presented: list(row["presented"]),
-            trace: trace ?? DecisionTrace(), upstreamTarget: row["upstream_target"])
+            trace: trace ?? DecisionTrace(), upstreamTarget: row["upstream_target"],
+            facts: (row["facts"] as String?).flatMap { RequestFacts.read($0, decoder: decoder) })
     }
 }

@@ -92,36 +92,13 @@ enum ExplainText {
         out.append(timing)
         if !r.trace.entries.isEmpty {
             out.append("")
-            out.append("Checks, in order:")
-            for (i, e) in r.trace.entries.enumerated() {
-                let mark: String
-                switch e.outcome {
-                case .allow: mark = "allow"
-                case .deny: mark = "DENY"
-                case .skip: mark = "skip"
-                case .shadowDeny: mark = "shadow-deny"
-                case .notReached: mark = "not reached"
-                }
-                var line = "  \(i + 1). \(e.check) [\(e.type)\(e.mode == .shadow ? ", shadow" : "")] \(mark)"
-                if e.outcome != .notReached { line += " (\(e.micros) µs)" }
-                out.append(line)
-                if !e.note.isEmpty { out.append("       \(e.note)") }
-                if let reason = e.reason, e.outcome != .deny { out.append("       reason: \(reason)") }
-            }
+            out += traceLines(r.trace)
         }
         if let reason = r.reason {
             out.append("")
-            out.append(
-                r.decidingCheck.map { "Decided by: check \($0)" } ?? "Decided by: the gateway (\(r.status >= 500 ? "upstream" : "routing"))"
-            )
-            out.append("Reason: \(reason)\(ReasonCatalogue.entry(ReasonCode(reason)).map { " — \($0.title)" } ?? "")")
-            if let d = r.detail { out.append("Detail: \(d)") }
-            if !r.required.isEmpty { out.append("Required: \(r.required.joined(separator: ", "))") }
-            if !r.presented.isEmpty { out.append("Presented: \(r.presented.joined(separator: ", "))") }
-            if let h = r.hint, !h.isEmpty { out.append("Fix (for the caller): \(h)") }
-            if let entry = ReasonCatalogue.entry(ReasonCode(reason)) {
-                out.append("About this reason: \(entry.meaning) See docs/reasons.md#\(reason).")
-            }
+            out += denialLines(
+                reason: reason, status: r.status, decidingCheck: r.decidingCheck, detail: r.detail, required: r.required,
+                presented: r.presented, hint: r.hint)
         } else {
             let shadows = r.trace.entries.filter { $0.outcome == .shadowDeny }
             if !shadows.isEmpty {
@@ -132,6 +109,45 @@ enum ExplainText {
             }
         }
         return out.map(TerminalSafe.line).joined(separator: "\n")
+    }
+
+    /// "Checks, in order:" and one line (or two, with its note) per trace entry.
+    /// `timings`: show each check's microseconds (a simulation measures none).
+    static func traceLines(_ trace: DecisionTrace, timings: Bool = true) -> [String] {
+        var out = ["Checks, in order:"]
+        for (i, e) in trace.entries.enumerated() {
+            let mark: String
+            switch e.outcome {
+            case .allow: mark = "allow"
+            case .deny: mark = "DENY"
+            case .skip: mark = "skip"
+            case .shadowDeny: mark = "shadow-deny"
+            case .notReached: mark = "not reached"
+            }
+            var line = "  \(i + 1). \(e.check) [\(e.type)\(e.mode == .shadow ? ", shadow" : "")] \(mark)"
+            if timings, e.outcome != .notReached { line += " (\(e.micros) µs)" }
+            out.append(line)
+            if !e.note.isEmpty { out.append("       \(e.note)") }
+            if let reason = e.reason, e.outcome != .deny { out.append("       reason: \(reason)") }
+        }
+        return out
+    }
+
+    /// Who decided, the reason, what was required against what was presented, and the fix.
+    static func denialLines(
+        reason: String, status: Int, decidingCheck: String?, detail: String?, required: [String], presented: [String], hint: String?
+    ) -> [String] {
+        var out: [String] = []
+        out.append(decidingCheck.map { "Decided by: check \($0)" } ?? "Decided by: the gateway (\(status >= 500 ? "upstream" : "routing"))")
+        out.append("Reason: \(reason)\(ReasonCatalogue.entry(ReasonCode(reason)).map { " — \($0.title)" } ?? "")")
+        if let d = detail { out.append("Detail: \(d)") }
+        if !required.isEmpty { out.append("Required: \(required.joined(separator: ", "))") }
+        if !presented.isEmpty { out.append("Presented: \(presented.joined(separator: ", "))") }
+        if let h = hint, !h.isEmpty { out.append("Fix (for the caller): \(h)") }
+        if let entry = ReasonCatalogue.entry(ReasonCode(reason)) {
+            out.append("About this reason: \(entry.meaning) See docs/reasons.md#\(reason).")
+        }
+        return out
     }
 
     static func fmt(_ v: Double) -> String {

@@ -14,6 +14,7 @@ struct Gatehouse: AsyncParsableCommand {
             CheckCommand.self,
             ExplainCommand.self,
             LogsCommand.self,
+            SimulateCommand.self,
             ConsumersCommand.self,
             KeysCommand.self,
             ReasonsCommand.self,

@@ -4,8 +4,8 @@ import GatehouseStore
 
 /// Call-log records as the gateway writes them under `bench/load`'s default scenario
 /// (`ip + api_key + request`, every request allowed): a 3-entry trace, consumer, key id, client,
-/// host, path and upstream target. Ids are time-ordered 16-hex strings like the gateway's; times
-/// advance by 1/28,000 s per record.
+/// host, path, upstream target and the request facts (plain HTTP, none of the kept fields). Ids
+/// are time-ordered 16-hex strings like the gateway's; times advance by 1/28,000 s per record.
 public struct CallRecordFactory {
     let start: Double
     var n = 0
@@ -44,7 +44,7 @@ public struct CallRecordFactory {
                     check: "shape", type: "request", mode: .enforce, outcome: .allow,
                     note: "method GET allowed; body streamed <= 1048576; headers 87 bytes within limit", micros: 1),
             ]),
-            upstreamTarget: "127.0.0.1:18081")
+            upstreamTarget: "127.0.0.1:18081", facts: RequestFacts(tls: false))
     }
 
     public mutating func batch(_ count: Int = 512) -> [CallRecord] { (0..<count).map { _ in next() } }
