@@ -188,7 +188,15 @@ public struct CRSCheck: PolicyCheck {
         let detail =
             "\(request.summary) scored \(score) (threshold \(settings.anomalyThreshold), PL\(settings.paranoia)): "
             + (findings.isEmpty ? "rule \(stopRule) denied" : findings.map(\.summary).joined(separator: "; "))
-        let op = findings.map { "\($0.ruleID) \($0.variable) matched \"\($0.excerpt)\"" }
+        // `942100 "ARGS:id" matched "…"`: both strings JSON-quoted, so a variable's name (the
+        // request's) cannot pose as another item; `gatehouse waf exclude` reads them back.
+        let op = findings.map { f in
+            var item = Array("\(f.ruleID) ".utf8)
+            JSONString.appendQuoted(f.variable, to: &item)
+            item += Array(" matched ".utf8)
+            JSONString.appendQuoted(f.excerpt, to: &item)
+            return String(decoding: item, as: UTF8.self)
+        }
         return Denial(
             code: .wafBlocked, status: 403, detail: detail,
             required: ["inbound anomaly score below \(settings.anomalyThreshold)"],

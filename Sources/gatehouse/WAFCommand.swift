@@ -13,8 +13,23 @@ struct WAFCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "waf",
         abstract: "Run requests through the web application firewall offline and show what fires.",
-        subcommands: [WAFTestCommand.self, WAFRulesCommand.self]
+        subcommands: [WAFTestCommand.self, WAFRulesCommand.self, WAFExcludeCommand.self]
     )
+}
+
+/// The `waf` policy with a `crs:` block named `policy` (the first when nil) that a route of the
+/// configuration `file` uses, with the configuration's directory.
+func crsPolicy(in file: String, named policy: String?) throws -> (check: CRSCheck?, baseDirectory: String) {
+    let document: ConfigDocument
+    do {
+        document = try ConfigLoader.read(file: file)
+    } catch let e as ConfigError {
+        throw ValidationError(e.description)
+    }
+    let built = document.provision(
+        BuildContext(directory: StoreDirectory(logger: Logger(label: "gatehouse")), baseDirectory: document.baseDirectory))
+    let checks = built.router.routes.flatMap { $0.chain.links }.compactMap { $0.check as? CRSCheck }
+    return (checks.first(where: { policy == nil || $0.id == policy }), document.baseDirectory)
 }
 
 /// `gatehouse waf rules`: the rule catalogue.
@@ -136,16 +151,7 @@ struct WAFTestCommand: ParsableCommand {
     /// The Core Rule Set check the flags ask for, nil for the built-in detectors.
     func crsCheck() throws -> CRSCheck? {
         if let config {
-            let document: ConfigDocument
-            do {
-                document = try ConfigLoader.read(file: config)
-            } catch let e as ConfigError {
-                throw ValidationError(e.description)
-            }
-            let built = document.provision(
-                BuildContext(directory: StoreDirectory(logger: Logger(label: "gatehouse")), baseDirectory: document.baseDirectory))
-            let checks = built.router.routes.flatMap { $0.chain.links }.compactMap { $0.check as? CRSCheck }
-            guard let check = checks.first(where: { policy == nil || $0.id == policy }) else {
+            guard let check = try crsPolicy(in: config, named: policy).check else {
                 throw ValidationError(
                     "\(config) has no waf policy with a crs block" + (policy.map { " named \($0)" } ?? "") + " used by a route")
             }

@@ -109,6 +109,51 @@ import GatehouseTesting
         await up.stop()
     }
 
+    /// `gatehouse waf exclude` turns a logged block into an exclusion scoped to the rule, the
+    /// variable and the path; loaded into the policy, it lets that request through and nothing
+    /// wider.
+    @Test(.enabled(if: crsInstalled)) func aProposedExclusionLetsTheFalsePositiveThroughAndNothingElse() async throws {
+        let up = try await startUpstream()
+        let dir = try TempDir()
+        _ = try dir.write("exclusions.conf", "")
+        let g = try await LocalGateway(yaml: Self.yaml(upstream: up.port, include: nil), dir: dir)
+        let text = "1%27%20OR%20%271%27%3D%271"
+        let blocked = try await send(.GET, g.url + "/search?note=" + text)
+        #expect(blocked.status == 403)
+        _ = try await g.record(blocked.requestID)
+
+        let proposed = try g.cli(["waf", "exclude", blocked.requestID, "--config", g.configPath, "--id", "12000"])
+        #expect(proposed.status == 0, "\(proposed.stderr)")
+        #expect(proposed.stdout.contains("SecRule REQUEST_FILENAME \"@streq /search\""), "\(proposed.stdout)")
+        #expect(proposed.stdout.contains("id:12000,phase:1"))
+        #expect(proposed.stdout.contains("ctl:ruleRemoveTargetById=942100;ARGS:note"))
+        #expect(proposed.stderr.contains("checked: the proposal loads after policy crs"), "\(proposed.stderr)")
+
+        // Loaded into the policy: the same request passes; another variable or another path with
+        // the same text is still blocked.
+        _ = try dir.write("proposed.conf", proposed.stdout)
+        let yaml = Self.yaml(upstream: up.port, include: nil).replacingOccurrences(
+            of: "crs: { type: waf, crs: { paranoia: 1, anomaly_threshold: 5 } }",
+            with: "crs: { type: waf, crs: { paranoia: 1, anomaly_threshold: 5, include: [proposed.conf] } }")
+        try yaml.write(toFile: g.configPath, atomically: true, encoding: .utf8)
+        guard case .success = g.server.gateway.reload() else {
+            Issue.record("the configuration with the proposal did not load")
+            return
+        }
+        #expect(try await send(.GET, g.url + "/search?note=" + text).status == 200)
+        #expect(try await send(.GET, g.url + "/search?other=" + text).status == 403)
+        #expect(try await send(.GET, g.url + "/search-detailed?note=" + text).status == 403)
+
+        // A request that was not blocked by the WAF has nothing to exclude.
+        let allowed = try await send(.GET, g.url + "/search?q=books")
+        _ = try await g.record(allowed.requestID)
+        let nothing = try g.cli(["waf", "exclude", allowed.requestID])
+        #expect(nothing.status == 1)
+        #expect(nothing.stderr.contains("was not blocked by the WAF"))
+        g.stop()
+        await up.stop()
+    }
+
     @Test(.enabled(if: crsInstalled)) func sighupWithABrokenRuleFileKeepsTheRunningRules() async throws {
         let up = try await startUpstream()
         let dir = try TempDir()
