@@ -181,6 +181,9 @@ package enum PatternLiterals {
 
         mutating func quantified(_ atom: Info) throws(Unsupported) -> Info {
             var result = atom
+            // After an item that consumes nothing (`\E`, `\Q\E`, a comment, an option group, an
+            // assertion) PCRE applies a quantifier to what came before it, or refuses it: not modelled.
+            if atom.exact == [[]], let c = peek(), Self.startsQuantifier(c) { throw Unsupported() }
             while let c = peek() {
                 var range: (Int, Int?)?
                 switch c {
@@ -188,7 +191,7 @@ package enum PatternLiterals {
                 case UInt8(ascii: "+"): range = (1, nil); i += 1
                 case UInt8(ascii: "?"): range = (0, 1); i += 1
                 case UInt8(ascii: "{"):
-                    guard let r = braces() else { return result }
+                    guard let r = try braces() else { return result }
                     range = r
                 default: return result
                 }
@@ -199,8 +202,21 @@ package enum PatternLiterals {
             return result
         }
 
-        /// `{n}`, `{n,}`, `{n,m}`; nil (and nothing read) when the brace is a literal.
-        mutating func braces() -> (Int, Int?)? {
+        static func startsQuantifier(_ c: UInt8) -> Bool {
+            c == UInt8(ascii: "*") || c == UInt8(ascii: "+") || c == UInt8(ascii: "?") || c == UInt8(ascii: "{")
+        }
+
+        /// `{n}`, `{n,}`, `{n,m}`; nil (and nothing read) when the brace is a literal. Forms that
+        /// PCRE2 releases read differently (`{,n}`, spaces inside) are not modelled.
+        mutating func braces() throws(Unsupported) -> (Int, Int?)? {
+            var k = i + 1
+            while k < bytes.count, bytes[k] == 0x20 || bytes[k] == UInt8(ascii: ",") || (bytes[k] >= 0x30 && bytes[k] <= 0x39) { k += 1 }
+            let inner = bytes[(i + 1)..<k]
+            if k < bytes.count, bytes[k] == UInt8(ascii: "}"), inner.contains(where: { $0 >= 0x30 && $0 <= 0x39 }),
+                inner.first == UInt8(ascii: ",") || inner.contains(0x20)
+            {
+                throw Unsupported()
+            }
             var j = i + 1
             func number() -> Int? {
                 var n: Int?
@@ -328,6 +344,7 @@ package enum PatternLiterals {
                     i += 1
                 }
                 if !atEnd { i += 2 }
+                if s.count != 1, let c = peek(), Self.startsQuantifier(c) { throw Unsupported() }
                 return .literal(s)
             case UInt8(ascii: "x"):
                 guard let v = hexValue() else { throw Unsupported() }
@@ -395,9 +412,13 @@ package enum PatternLiterals {
                 var member: UInt8
                 if c == UInt8(ascii: "["), peek(1) == UInt8(ascii: ":") {
                     // [:alpha:] and the like
+                    // `[:` starts a POSIX name only when `:]` comes before any `]`.
                     broad = true
                     i += 2
-                    while let n = peek(), !(n == UInt8(ascii: ":") && peek(1) == UInt8(ascii: "]")) { i += 1 }
+                    while let n = peek(), !(n == UInt8(ascii: ":") && peek(1) == UInt8(ascii: "]")) {
+                        if n == UInt8(ascii: "]") { throw Unsupported() }
+                        i += 1
+                    }
                     guard !atEnd else { throw Unsupported() }
                     i += 2
                     continue
@@ -412,7 +433,7 @@ package enum PatternLiterals {
                     case UInt8(ascii: "r"): member = 0x0D
                     case UInt8(ascii: "t"): member = 0x09
                     case UInt8(ascii: "f"): member = 0x0C
-                    case UInt8(ascii: "v"): member = 0x0B
+                    case UInt8(ascii: "c"), UInt8(ascii: "Q"), UInt8(ascii: "E"): throw Unsupported()
                     case UInt8(ascii: "e"): member = 0x1B
                     case UInt8(ascii: "a"): member = 0x07
                     case UInt8(ascii: "b"): member = 0x08
@@ -617,6 +638,23 @@ package final class PrefilterIndex: Sendable {
                     }
                 }
             }
+        }
+    }
+}
+
+extension Requirement {
+    /// Whether `text` meets the formula, literals compared ASCII case-insensitively (as the
+    /// automaton does). For tests and tools; the gateway evaluates `PrefilterIndex.Condition`.
+    package func isMet(by text: [UInt8]) -> Bool {
+        switch self {
+        case .all: return true
+        case .atom(let a):
+            let t = text.map(PatternLiterals.lower)
+            let needle = a.map(PatternLiterals.lower)
+            guard needle.count <= t.count else { return needle.isEmpty }
+            return (0...(t.count - needle.count)).contains { start in t[start..<(start + needle.count)].elementsEqual(needle) }
+        case .and(let parts): return parts.allSatisfy { $0.isMet(by: text) }
+        case .or(let parts): return parts.contains { $0.isMet(by: text) }
         }
     }
 }

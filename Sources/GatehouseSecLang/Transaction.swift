@@ -113,7 +113,11 @@ final class Transaction {
     }
     /// Per collection and transformation chain: the prefilter literals that occur in any of the
     /// collection's values after that chain (`PrefilterIndex`), computed when a rule first asks.
-    var literalsPresent: [Int: [UInt64]] = [:]
+    var literalsPresent: [LiteralsKey: [UInt64]] = [:]
+    struct LiteralsKey: Hashable {
+        let collection: Int
+        let chain: Int
+    }
     /// TX, IP, GLOBAL and the other setvar collections. Changed only through `setVariable`,
     /// which keeps `named` current.
     var stores = CollectionTable<VariableStore>()
@@ -416,7 +420,9 @@ final class Transaction {
                 }
                 let cacheable = !Transaction.isDynamic(c)
                 // No value of the collection contains what the rule's regex needs: nothing to test.
-                if cacheable, !target.count, let condition = rules.prefilter.condition(for: rule),
+                // Only for a whole collection: a target of one entry has a single test to save, and
+                // its literals would take transforming every entry.
+                if cacheable, !target.count, case .all = target.key, let condition = rules.prefilter.condition(for: rule),
                     !condition.holds(literals(in: c, after: rule))
                 {
                     continue
@@ -516,7 +522,7 @@ final class Transaction {
 
     /// The prefilter literals occurring in any value of `c` after `rule`'s transformations.
     func literals(in c: Collection, after rule: Rule) -> [UInt64] {
-        let key = c.ordinal &* 1_000_003 &+ (rule.transformationChains.last ?? -1)
+        let key = LiteralsKey(collection: c.ordinal, chain: rule.transformationChains.last ?? -1)
         if let hit = literalsPresent[key] { return hit }
         let index = rules.prefilter
         var present = [UInt64](repeating: 0, count: index.words)

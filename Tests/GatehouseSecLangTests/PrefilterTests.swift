@@ -30,6 +30,66 @@ struct PrefilterTests {
         #expect(PatternLiterals.requirement(of: "(unclosed") == .all)
     }
 
+    /// Constructs PCRE reads in its own way (found by a differential review against libpcre2):
+    /// each now means "no condition" or the set PCRE matches.
+    @Test func pcreCornersAreNotMisread() {
+        for pattern in [
+            #"<script\E?"#, #"evil\Q\E?"#, "union(?#c)?select", #"zzz\Qab\E?yyy"#, #"[\c]abc]"#, #"[\Q]abc\E]"#,
+            #"[\E]abc]"#, "[[:x]|abc:]]zzz", "abc{,3}", "abc{ 0,1 }", "(?i)?abc",
+        ] {
+            #expect(PatternLiterals.requirement(of: pattern) == .all, "\(pattern)")
+        }
+        // `\v` in a class is every vertical space, not one byte.
+        let vertical = PatternLiterals.requirement(of: #"abc[\v]def"#)
+        #expect(vertical.isMet(by: Array("abc\ndef".utf8)))
+    }
+
+    /// Random patterns over a small grammar and random subjects over the same bytes: wherever
+    /// libpcre2 matches, the derived requirement is met.
+    @Test func randomPatternsAgreeWithPCRE() throws {
+        var rng = SplitMix(seed: 0x6761_7465_686f_7573)
+        let pieces = [
+            "a", "b", "c", "ab", "abc", "<", ">", "'", " ", "-", "]", ":", #"\v"#, #"\s"#, #"\d"#, #"\w"#, #"\x41"#, #"\Qa-c\E"#,
+            #"\E"#, "(?#c)", "(?i)", "(?-i)", "[abc]", "[^a]", "[a-c]", #"[\v]"#, #"[\]a]"#, "[[:alpha:]]", "[-a]", "[a-]", ".",
+            "^", "$", #"\b"#, #"\n"#,
+        ]
+        let quantifiers = ["", "", "", "?", "*", "+", "{2}", "{0,1}", "{1,}", "??", "+?", "*+", "{,2}", "{1, 2}"]
+        func pattern(_ depth: Int) -> String {
+            var out = ""
+            for _ in 0..<(1 + rng.next(4)) {
+                var item: String
+                switch rng.next(depth > 2 ? 1 : 5) {
+                case 1: item = "(?:" + pattern(depth + 1) + ")"
+                case 2: item = "(" + pattern(depth + 1) + "|" + pattern(depth + 1) + ")"
+                case 3: item = "(?=" + pattern(depth + 1) + ")"
+                default: item = pieces[rng.next(pieces.count)]
+                }
+                out += item + quantifiers[rng.next(quantifiers.count)]
+            }
+            return out
+        }
+        let alphabet: [UInt8] = Array("abcAB<>' -]:\n".utf8) + [0x0B, 0x0C, 0x0D, 0x41]
+        let subjects: [[UInt8]] = (0..<400).map { _ in (0..<rng.next(9)).map { _ in alphabet[rng.next(alphabet.count)] } }
+        let scratch = RegexScratch()
+        var compiled = 0
+        var checked = 0
+        var wrong: [String] = []
+        for _ in 0..<8000 {
+            let p = pattern(0)
+            guard let re = try? PCRERegex(p) else { continue }
+            compiled += 1
+            let requirement = PatternLiterals.requirement(of: p)
+            if requirement == .all { continue }
+            for s in subjects where re.match(s, captures: false, scratch: scratch) != nil {
+                checked += 1
+                if !requirement.isMet(by: s) { wrong.append("\(p) on \(String(decoding: s, as: UTF8.self).debugDescription)") }
+            }
+        }
+        print("prefilter fuzz: \(compiled) patterns compiled, \(checked) matches checked")
+        #expect(checked > 1000)
+        #expect(wrong.isEmpty, "\(wrong.prefix(10))")
+    }
+
     /// Every @rx rule of the Core Rule Set with a prefilter, over every payload and request text
     /// of the WAF corpora (in the case written and upper-cased): wherever the regex matches, the
     /// prefilter lets the rule run.
@@ -81,5 +141,18 @@ struct PrefilterTests {
         print("prefilter: \(matches) regex matches over \(texts.count) texts checked")
         #expect(matches > 100)
         #expect(missed.isEmpty, "\(missed.prefix(10))")
+    }
+}
+
+/// A small seeded generator, so that a failing case comes back on the next run.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next(_ bound: Int) -> Int {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Int((z ^ (z >> 31)) % UInt64(max(bound, 1)))
     }
 }
