@@ -1,3 +1,4 @@
+import GatehouseChecks
 import GatehouseConfig
 import GatehouseCore
 import GatehouseIdentity
@@ -47,7 +48,7 @@ public struct LogReplay {
         simulator = Simulator(
             config: config,
             notSimulated: { check in
-                if let why = Self.notSimulated[check.type] { return why }
+                if let why = Self.notSimulated[check.type] ?? Self.readsUnlogged(check) { return why }
                 return check.needsBody ? "it reads the request body, which the call log does not keep" : nil
             }, assumeIdentity: true)
         self.consumers = Dictionary(consumers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -62,6 +63,25 @@ public struct LogReplay {
         report.finish()
         return report
     }
+
+    /// Why a check, as configured, reads what the call log does not keep (cookies, token headers,
+    /// the whole head): its answer on a logged call would be a guess.
+    static func readsUnlogged(_ check: any PolicyCheck) -> String? {
+        if let c = check as? CSRFCheck, c.sessionCookie != nil || c.tokenCookie != nil || c.tokenHeader != nil {
+            return "it reads cookies or a token header, which the call log does not keep"
+        }
+        if let t = check as? TenantCheck, t.header != nil {
+            return "it reads the tenant from a request header, which the call log does not keep"
+        }
+        if let r = check as? RequestShapeCheck, r.maxHeaderBytes != nil {
+            return "it measures the whole request head, which the call log does not keep"
+        }
+        return nil
+    }
+
+    /// Gateway denials of what the log does not keep (the head's or the body's size, bytes that
+    /// were not HTTP): they cannot be decided again.
+    static let unreproducibleGatewayDenials: Set<ReasonCode> = [.badRequest, .headersTooLarge, .bodyTooLarge]
 
     /// The logged decision: allowed, denied with a reason, or nil when the call ended before its
     /// decision (a client that sent no complete request in time, say).
@@ -86,6 +106,14 @@ public struct LogReplay {
         }
         guard let was = Self.loggedDecision(record) else {
             report.skip("the call ended before its decision (\(record.reason ?? "?"))", record.requestID)
+            return
+        }
+        if case .denied(let reason) = was, record.decidingCheck == nil, Self.unreproducibleGatewayDenials.contains(reason) {
+            report.skip("the gateway refused it (\(reason.rawValue)) for what the call log does not keep", record.requestID)
+            return
+        }
+        if record.facts?.cut == true {
+            report.skip("its request fields were cut or left out in the call log", record.requestID)
             return
         }
         if record.facts == nil { report.withoutFacts += 1 }

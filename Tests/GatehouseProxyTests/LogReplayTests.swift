@@ -164,4 +164,28 @@ import Testing
         #expect(report.unchanged == 1)
         #expect(report.notReevaluated.count == 2)
     }
+
+    /// What the log cannot show is never decided on: a csrf check reading cookies, a record whose
+    /// fields were cut, a gateway refusal of a body's size.
+    @Test func whatTheLogDoesNotKeepIsReportedNotGuessed() throws {
+        let replay = try Self.replay(
+            """
+            routes:
+              - { name: r, match: { path: /r }, upstream: up, policies: [csrf] }
+            policies:
+              csrf: { type: csrf, session_cookie: sid }
+            """)
+        var report = ReplayReport(since: nil, until: nil, route: nil)
+        replay.replay(Self.record("plain"), into: &report)
+        var cut = Self.record("cut")
+        cut.facts = RequestFacts(tls: false, headers: [], cut: true)
+        replay.replay(cut, into: &report)
+        replay.replay(Self.record("too-big", reason: "body_too_large"), into: &report)
+        #expect(report.records == 3)
+        #expect(report.reevaluated == 1)
+        #expect(report.allowedUnless == ["csrf": 1])
+        let why = report.notReevaluated.map(\.why).joined(separator: "\n")
+        #expect(why.contains("cut or left out"))
+        #expect(why.contains("body_too_large"))
+    }
 }

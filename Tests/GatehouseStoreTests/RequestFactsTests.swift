@@ -25,18 +25,41 @@ import Testing
             ])
     }
 
-    @Test func factsAreCappedLikeEveryOtherField() {
-        let long = String(repeating: "o", count: 5000)
-        let facts = RequestFacts(tls: false, fields: (0..<20).map { _ in HeaderField("Origin", long) })
+    @Test func factsAreCappedLikeEveryOtherFieldAndSaySo() {
+        let long = "text/plain; " + String(repeating: "o", count: 5000)
+        let facts = RequestFacts(tls: false, fields: (0..<20).map { _ in HeaderField("Content-Type", long) })
         #expect(facts.headers.count == CallLogLimits.listItems)
         #expect(facts.headers.allSatisfy { $0.value.utf8.count <= CallLogLimits.listItem && $0.value.hasSuffix("bytes]") })
+        #expect(facts.cut)
+        // Too many fields, each short: the ones left out make the record cut too.
+        let many = RequestFacts(tls: false, fields: (0..<20).map { _ in HeaderField("Sec-Fetch-Site", "same-origin") })
+        #expect(many.cut)
+        #expect(!RequestFacts(tls: false, fields: [HeaderField("Content-Type", "text/plain")]).cut)
+    }
+
+    @Test func noCredentialReachesTheLogThroughRefererOrOrigin() {
+        let facts = RequestFacts(
+            tls: false,
+            fields: [
+                HeaderField("Referer", "https://alice:s3cret@app.example/page"),
+                HeaderField("Referer", "/reset?token=abc123&next=https://app.example/home"),
+                HeaderField("Referer", "ftp://files.example/x"),
+                HeaderField("Origin", "https://bob:pw@app.example"),
+                HeaderField("Origin", "https://app.example/path?key=secret"),
+                HeaderField("Origin", "null"),
+                HeaderField("Transfer-Encoding", "chunked"),
+            ])
+        #expect(
+            facts.headers == [
+                HeaderField("referer", "https://app.example"), HeaderField("origin", "null"), HeaderField("transfer-encoding", "chunked"),
+            ])
     }
 
     @Test func factsRoundTripThroughTheStore() throws {
         let (store, dir) = try tempStore()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var with = record("with-facts", time: 1000)
-        with.facts = RequestFacts(tls: true, headers: [HeaderField("origin", "https://a.example \"quoted\"\u{1}")])
+        with.facts = RequestFacts(tls: true, headers: [HeaderField("origin", "https://a.example \"quoted\"\u{1}")], cut: true)
         let without = record("without-facts", time: 1001)
         _ = try store.insertCalls([with, without])
         #expect(try store.call(requestID: "with-facts")?.facts == with.facts)
