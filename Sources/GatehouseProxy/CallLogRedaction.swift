@@ -317,6 +317,6 @@ extension CallRecord {
             totalMillis: Double(totalNanos) / 1e6, decidingCheck: ex.decidingCheck, reason: ex.denial?.code.rawValue,
             detail: detail, hint: ex.denial?.hint,
             required: ex.denial?.required ?? [], presented: presented, trace: ex.trace,
-            upstreamTarget: ex.upstreamTargetText ?? ex.upstreamTarget?.description)
+            upstreamTarget: ex.upstreamTargetText ?? ex.upstreamTarget?.description, auditEntry: ex.denial?.auditEntry)
     }
 }

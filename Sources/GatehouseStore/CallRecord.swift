@@ -24,12 +24,15 @@ public struct CallRecord: Sendable, Equatable, Codable {
     public var presented: [String]
     public var trace: DecisionTrace
     public var upstreamTarget: String?
+    /// The audit-log entry behind the denial (a revoked or rejected subscription), which
+    /// `explain` cites.
+    public var auditEntry: Int64?
 
     public init(
         requestID: String, time: Double, route: String?, consumer: String?, keyID: String?, client: String?, method: String,
         path: String, host: String?, status: Int, upstreamMillis: Double?, totalMillis: Double, decidingCheck: String?,
         reason: String?, detail: String?, hint: String?, required: [String], presented: [String], trace: DecisionTrace,
-        upstreamTarget: String?
+        upstreamTarget: String?, auditEntry: Int64? = nil
     ) {
         self.requestID = requestID
         self.time = time
@@ -51,6 +54,7 @@ public struct CallRecord: Sendable, Equatable, Codable {
         self.presented = presented
         self.trace = trace
         self.upstreamTarget = upstreamTarget
+        self.auditEntry = auditEntry
     }
 }
 

@@ -87,6 +87,7 @@ public final class SQLiteStore: Sendable {
                     DROP INDEX calls_time;
                     """)
         }
+        registerControlMigrations(&m)
         return m
     }
 
@@ -217,11 +218,20 @@ public final class SQLiteStore: Sendable {
 
     /// Everything the request path needs, read in one transaction.
     public func credentialSnapshot() throws -> (revision: Int64, consumers: [ConsumerRecord], keys: [KeyRecord]) {
+        let s = try snapshot()
+        return (s.revision, s.consumers, s.keys)
+    }
+
+    /// Everything the request path needs, read in one transaction: credentials, services and
+    /// subscriptions.
+    public func snapshot() throws -> StoreSnapshot {
         try pool.read { db in
             let rev = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revision'") ?? 0
             let consumers = try Row.fetchAll(db, sql: "SELECT * FROM consumers").map(Self.consumer)
             let keys = try Row.fetchAll(db, sql: "SELECT * FROM api_keys").map(Self.key)
-            return (rev, consumers, keys)
+            let subs = try Self.subscriptionSnapshot(db)
+            return StoreSnapshot(
+                revision: rev, consumers: consumers, keys: keys, services: subs.services, subscriptions: subs.subscriptions)
         }
     }
 
@@ -423,6 +433,15 @@ public final class SQLiteStore: Sendable {
             client: row["client"], method: row["method"], path: row["path"], host: row["host"], status: row["status"],
             upstreamMillis: row["upstream_ms"], totalMillis: row["total_ms"], decidingCheck: row["check_id"], reason: row["reason"],
             detail: row["detail"], hint: row["hint"], required: list(row["required"]), presented: list(row["presented"]),
-            trace: trace ?? DecisionTrace(), upstreamTarget: row["upstream_target"])
+            trace: trace ?? DecisionTrace(), upstreamTarget: row["upstream_target"], auditEntry: row["audit_entry"])
     }
+}
+
+/// What the request path reads of the store in one transaction (`SQLiteStore.snapshot()`).
+public struct StoreSnapshot: Sendable {
+    public var revision: Int64
+    public var consumers: [ConsumerRecord]
+    public var keys: [KeyRecord]
+    public var services: [ServiceRecord]
+    public var subscriptions: [SubscriptionRecord]
 }

@@ -3,6 +3,7 @@ import GatehouseCore
 import ArgumentParser
 import GatehouseStore
 import GatehouseIdentity
+import GatehouseControl
 
 struct ConsumersCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,13 +20,9 @@ struct ConsumersCommand: ParsableCommand {
         @Option(help: "Scopes granted to the consumer's API keys, comma-separated.") var scopes: String?
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            let store = try storeOptions.open()
-            do {
-                let c = try store.createConsumer(name: name, tenant: tenant, roles: split(roles), scopes: split(scopes))
-                print("created consumer \(c.name) (id \(c.id))")
-            } catch let e as StoreError {
-                throw ValidationError(e.description)
-            }
+            let control = try storeOptions.control()
+            let c = try control.cli { try $0.createApplication(.cli, name: name, tenant: tenant, roles: split(roles), scopes: split(scopes)) }
+            print("created consumer \(c.name) (id \(c.id))")
         }
     }
 
@@ -33,8 +30,8 @@ struct ConsumersCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List consumers.")
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            let store = try storeOptions.open()
-            for c in try store.consumers() {
+            let control = try storeOptions.control()
+            for c in try control.cli({ c in try c.all { try c.applications(.cli, page: $0) } }) {
                 var line = "\(c.name)  id=\(c.id)  status=\(c.status)"
                 if let t = c.tenant { line += "  tenant=\(t)" }
                 if !c.roles.isEmpty { line += "  roles=\(c.roles.joined(separator: ","))" }
@@ -49,9 +46,7 @@ struct ConsumersCommand: ParsableCommand {
         @Argument var name: String
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            do { try storeOptions.open().setConsumerStatus(name: name, status: "suspended") } catch let e as StoreError {
-                throw ValidationError(e.description)
-            }
+            _ = try storeOptions.control().cli { try $0.updateApplication(.cli, name, status: "suspended") }
             print("suspended consumer \(name)")
         }
     }
@@ -61,9 +56,7 @@ struct ConsumersCommand: ParsableCommand {
         @Argument var name: String
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            do { try storeOptions.open().setConsumerStatus(name: name, status: "active") } catch let e as StoreError {
-                throw ValidationError(e.description)
-            }
+            _ = try storeOptions.control().cli { try $0.updateApplication(.cli, name, status: "active") }
             print("activated consumer \(name)")
         }
     }
@@ -76,11 +69,10 @@ struct ConsumersCommand: ParsableCommand {
         @Option(help: "Tenant.") var tenant: String?
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            do {
-                try storeOptions.open().setConsumerGrants(
-                    name: name, roles: roles.map { split($0) }, scopes: scopes.map { split($0) },
-                    tenant: tenant.map { Optional($0) })
-            } catch let e as StoreError { throw ValidationError(e.description) }
+            _ = try storeOptions.control().cli {
+                try $0.updateApplication(
+                    .cli, name, roles: roles.map { split($0) }, scopes: scopes.map { split($0) }, tenant: tenant.map { Optional($0) })
+            }
             print("updated consumer \(name)")
         }
     }
@@ -100,7 +92,7 @@ extension ConsumersCommand {
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
             guard (4...31).contains(cost) else { throw ValidationError("--cost \(cost) is out of range (4...31)") }
-            let store = try storeOptions.open()
+            let control = try storeOptions.control()
             var hash: String?
             if !clear {
                 guard let line = readLine(strippingNewline: true), !line.isEmpty else {
@@ -109,7 +101,7 @@ extension ConsumersCommand {
                 }
                 hash = BasicAuthCheck.hashPassword(line, cost: cost)
             }
-            do { try store.setPasswordHash(name: name, hash: hash) } catch let e as StoreError { throw ValidationError(e.description) }
+            try control.cli { try $0.setApplicationPassword(.cli, name, hash: hash) }
             print(clear ? "cleared the password of consumer \(name)" : "set the password of consumer \(name)")
         }
     }

@@ -4,6 +4,7 @@ import Foundation
 import GatehouseCore
 import GatehouseStore
 import GatehouseIdentity
+import GatehouseControl
 
 struct KeysCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,21 +27,20 @@ struct KeysCommand: ParsableCommand {
                 }
                 expiresAt = Date().timeIntervalSince1970 + d
             }
-            let store = try storeOptions.open()
+            let control = try storeOptions.control()
             do {
-                let (key, record) = try store.createKey(consumer: consumer, expiresAt: expiresAt)
+                let created = try control.cli { try $0.createKey(.cli, application: consumer, expiresAt: expiresAt) }
+                let (key, record) = (created.key, created.info)
                 if quiet {
                     print(key)
                 } else {
-                    print("key id:   \(record.keyID)")
+                    print("key id:   \(record.id)")
                     print("consumer: \(consumer)")
                     print("expires:  \(expiresAt.map(TimeText.iso) ?? "never")")
                     print("key:      \(key)")
                     print("")
-                    print("This is the only time the key is shown; store it now. Logs and responses name it by its id, \(record.keyID).")
+                    print("This is the only time the key is shown; store it now. Logs and responses name it by its id, \(record.id).")
                 }
-            } catch let e as StoreError {
-                throw ValidationError(e.description)
             }
         }
     }
@@ -70,7 +70,7 @@ struct KeysCommand: ParsableCommand {
         @Argument(help: "Key id.") var keyID: String
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            do { try storeOptions.open().revokeKey(id: keyID) } catch let e as StoreError { throw ValidationError(e.description) }
+            _ = try storeOptions.control().cli { try $0.revokeKey(.cli, id: keyID) }
             print("revoked key \(keyID)")
         }
     }
