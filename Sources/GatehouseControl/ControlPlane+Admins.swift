@@ -75,11 +75,14 @@ extension ControlPlane {
     /// itself). The result holds the token, which is not stored and never shown again.
     public func createAdminToken(_ actor: ControlActor, user ref: String) throws -> CreatedAdminToken {
         try db.write { db in
-            guard let row = try adminUserRow(db, ref) else { throw missing(actor, "admin user \(ref)") }
+            // The role is checked before the lookup, so that a non-admin learns nothing of which
+            // users exist.
+            let row = try adminUserRow(db, ref)
+            let isSelf = actor != .cli && row.map { Self.adminUser($0).name == actor.name } == true
+            if !isSelf { try require(actor, .admin, "creating a token for an admin user") }
+            guard let row else { throw missing(actor, "admin user \(ref)") }
             let user = Self.adminUser(row)
-            if user.name != actor.name || actor == .cli {
-                try requireManage(actor, role: user.role, tenant: user.tenant, "creating a token for an admin user")
-            }
+            if !isSelf { try requireManage(actor, role: user.role, tenant: user.tenant, "creating a token for an admin user") }
             var rng = SystemRandomNumberGenerator()
             let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
             let token =
@@ -97,14 +100,15 @@ extension ControlPlane {
 
     public func revokeAdminToken(_ actor: ControlActor, id: String) throws -> AdminTokenInfo {
         try db.write { db in
-            guard
-                let row = try Row.fetchOne(
-                    db,
-                    sql: "SELECT t.*, u.name AS user_name, u.role AS role, u.tenant AS tenant FROM admin_tokens t JOIN admin_users u ON u.id = t.user_id WHERE t.id = ?",
-                    arguments: [id])
-            else { throw missing(actor, "admin token \(id)") }
+            let found = try Row.fetchOne(
+                db,
+                sql: "SELECT t.*, u.name AS user_name, u.role AS role, u.tenant AS tenant FROM admin_tokens t JOIN admin_users u ON u.id = t.user_id WHERE t.id = ?",
+                arguments: [id])
+            let isSelf = actor != .cli && found.map { ($0["user_name"] as String) == actor.name } == true
+            if !isSelf { try require(actor, .admin, "revoking an admin token") }
+            guard let row = found else { throw missing(actor, "admin token \(id)") }
             let userName: String = row["user_name"]
-            if userName != actor.name {
+            if !isSelf {
                 try requireManage(actor, role: AdminRole(rawValue: row["role"]) ?? .owner, tenant: row["tenant"], "revoking an admin token")
             }
             let before = AdminTokenInfo(id: id, user: userName, createdAt: row["created_at"], revokedAt: row["revoked_at"])

@@ -383,8 +383,8 @@ extension ControlPlane {
 // MARK: - Services
 
 extension ControlPlane {
-    static func service(_ row: Row) -> Service {
-        Service(
+    static func service(_ row: Row) -> APIService {
+        APIService(
             id: row["id"], name: row["name"], tenant: row["tenant"], approval: row["approval"],
             routes: (row["routes"] as String? ?? "").split(separator: " ").map(String.init), createdAt: row["created_at"])
     }
@@ -395,7 +395,7 @@ extension ControlPlane {
 
     public func createService(
         _ actor: ControlActor, name: String, tenant: String? = nil, approval: String = "manual", routes: [String] = []
-    ) throws -> Service {
+    ) throws -> APIService {
         try require(actor, .operator, "creating a service")
         try Self.validName(name, "service")
         guard ["auto", "manual"].contains(approval) else {
@@ -406,7 +406,7 @@ extension ControlPlane {
         }
         let tenant = tenant ?? actor.tenant
         try requireTenant(actor, [tenant], "a service of tenant \(tenant ?? "(none)")")
-        let s = Service(id: Self.newID("s_"), name: name, tenant: tenant, approval: approval, routes: routes, createdAt: now())
+        let s = APIService(id: Self.newID("s_"), name: name, tenant: tenant, approval: approval, routes: routes, createdAt: now())
         try Self.unique("service \"\(name)\"") {
             try db.write { db in
                 try db.execute(
@@ -420,7 +420,7 @@ extension ControlPlane {
 
     /// The service catalogue: every admin sees every service (name, owner tenant, approval mode),
     /// so that applications know what to apply for; only the owner tenant changes one.
-    public func services(_ actor: ControlActor, tenant: String? = nil, page: PageRequest = PageRequest()) throws -> Page<Service> {
+    public func services(_ actor: ControlActor, tenant: String? = nil, page: PageRequest = PageRequest()) throws -> Page<APIService> {
         try require(actor, .viewer, "listing services")
         var conds: [String] = []
         var args: [any DatabaseValueConvertible] = []
@@ -428,13 +428,13 @@ extension ControlPlane {
         return try self.page("SELECT *, name AS sort_key FROM services", conditions: conds, arguments: args, key: "name", page: page, map: Self.service)
     }
 
-    public func service(_ actor: ControlActor, _ ref: String) throws -> Service {
+    public func service(_ actor: ControlActor, _ ref: String) throws -> APIService {
         try require(actor, .viewer, "reading a service")
         guard let row = try db.read({ try serviceRow($0, ref) }) else { throw ControlError.notFound("no service \(ref)") }
         return Self.service(row)
     }
 
-    public func updateService(_ actor: ControlActor, _ ref: String, approval: String? = nil, routes: [String]? = nil) throws -> Service {
+    public func updateService(_ actor: ControlActor, _ ref: String, approval: String? = nil, routes: [String]? = nil) throws -> APIService {
         try require(actor, .operator, "changing a service")
         if let approval, !["auto", "manual"].contains(approval) {
             throw ControlError.invalid("approval \"\(DisplayText.escaped(approval))\" is invalid: expected auto or manual", field: "approval")

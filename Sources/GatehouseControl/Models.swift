@@ -39,7 +39,7 @@ public struct CreatedKey: Sendable, Codable {
 }
 
 /// A named group of routes that applications subscribe to.
-public struct Service: Sendable, Equatable, Codable {
+public struct APIService: Sendable, Equatable, Codable {
     public var id: String
     public var name: String
     /// The owner tenant: its operators approve subscriptions.

@@ -1,0 +1,175 @@
+import Foundation
+import GatehouseTestSupport
+import GatehouseTesting
+import NIOHTTP1
+import Testing
+
+/// The control plane against a live in-process gateway: subscriptions decided through the admin
+/// API reach the data plane, denials cite the audit log, and tenants stay apart.
+@Suite(.serialized) struct ControlPlaneGatewayTests {
+    static let yaml = """
+        admin: 127.0.0.1:0
+        upstreams:
+          app: { targets: ["http://127.0.0.1:UP"], timeout: 2s }
+        routes:
+          - name: pay
+            match: { methods: [GET, POST], path: /pay }
+            upstream: app
+            policies: [key, payments-subscription]
+        policies:
+          key: { type: api_key }
+          payments-subscription: { type: subscription, service: payments }
+        """
+
+    /// A gateway with tenants acme, globex and initech, an unscoped owner and one operator each.
+    final class World: @unchecked Sendable {
+        let upstream: GatehouseTesting.DemoUpstream
+        let gateway: LocalGateway
+        var tokens: [String: String] = [:]
+        var admin: String { "http://127.0.0.1:\(gateway.adminPort ?? 0)/admin/v1" }
+
+        init() async throws {
+            upstream = try await startUpstream()
+            gateway = try await LocalGateway(yaml: ControlPlaneGatewayTests.yaml.replacingOccurrences(of: "UP", with: String(upstream.port)))
+            for t in ["acme", "globex", "initech"] { #expect(try gateway.cli(["tenants", "create", t]).status == 0) }
+            for (name, role, tenant) in [("root", "owner", nil), ("ann", "operator", "acme"), ("bob", "operator", "globex"), ("carol", "operator", "initech")] {
+                #expect(try gateway.cli(["admins", "create", name, "--role", role] + (tenant.map { ["--tenant", $0] } ?? [])).status == 0)
+                tokens[name] = try gateway.cli(["admins", "token", name, "--quiet"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+        }
+
+        func call(_ method: HTTPMethod, _ path: String, as who: String, body: String? = nil) async throws -> Reply {
+            try await send(
+                method, admin + path, headers: [("Authorization", "Bearer \(tokens[who] ?? "")"), ("Content-Type", "application/json")], body: body)
+        }
+
+        func stop() async {
+            gateway.stop()
+            await upstream.stop()
+        }
+    }
+
+    /// Polls the call until its answer satisfies `done` (for at most about two seconds).
+    func poll(_ url: String, key: String, until done: (Reply) -> Bool) async throws -> Reply {
+        var last = try await send(.GET, url, headers: [("X-API-Key", key)])
+        for _ in 0..<40 where !done(last) {
+            try await Task.sleep(for: .milliseconds(50))
+            last = try await send(.GET, url, headers: [("X-API-Key", key)])
+        }
+        return last
+    }
+
+    @Test func anApprovalReachesTheGatewayAndARevocationIsExplainedWithItsAuditEntry() async throws {
+        let w = try await World()
+        defer { Task { await w.stop() } }
+        #expect(try await w.call(.POST, "/applications", as: "ann", body: #"{"name": "checkout"}"#).status == 201)
+        let created = try await w.call(.POST, "/applications/checkout/keys", as: "ann")
+        let key = try #require(created.json["key"] as? String)
+        #expect(try await w.call(.POST, "/services", as: "bob", body: #"{"name": "payments", "approval": "manual", "routes": ["pay"]}"#).status == 201)
+
+        let none = try await poll(w.gateway.url + "/pay", key: key) { $0.json["reason"] as? String == "subscription_required" }
+        #expect(none.status == 403)
+        #expect((none.json["detail"] as? String)?.contains("application checkout has no subscription to service payments") == true)
+
+        let applied = try await w.call(.POST, "/subscriptions", as: "ann", body: #"{"application": "checkout", "service": "payments", "reason": "card payments"}"#)
+        #expect(applied.status == 201)
+        let id = try #require(applied.json["id"] as? String)
+        let pending = try await poll(w.gateway.url + "/pay", key: key) { $0.json["reason"] as? String == "subscription_pending" }
+        #expect(pending.status == 403)
+        #expect((pending.json["detail"] as? String)?.contains("tenant globex") == true)
+
+        // The applicant cannot approve itself; the service's owner tenant can.
+        let selfApproval = try await w.call(.POST, "/subscriptions/\(id)/approve", as: "ann", body: "{}")
+        #expect(selfApproval.status == 403)
+        #expect(selfApproval.json["reason"] as? String == "admin_tenant_mismatch")
+        #expect(try await w.call(.POST, "/subscriptions/\(id)/approve", as: "bob", body: #"{"opinion": "welcome"}"#).status == 200)
+        let allowed = try await poll(w.gateway.url + "/pay", key: key) { $0.status == 200 }
+        #expect(allowed.status == 200)
+
+        #expect(try await w.call(.POST, "/subscriptions/\(id)/revoke", as: "bob", body: #"{"opinion": "contract ended"}"#).status == 200)
+        let revoked = try await poll(w.gateway.url + "/pay", key: key) { $0.status == 403 }
+        #expect(revoked.json["reason"] as? String == "subscription_revoked")
+        #expect((revoked.json["detail"] as? String)?.contains("revoked by bob") == true)
+        #expect((revoked.json["detail"] as? String)?.contains("'contract ended'") == true)
+        // The audit entry id stays in the call log; the caller is not shown it.
+        #expect(!revoked.body.contains("audit"))
+
+        let record = try await w.gateway.record(revoked.requestID)
+        let auditID = try #require(record["auditEntry"] as? Int)
+        let explained = try w.gateway.cli(["explain", revoked.requestID])
+        #expect(explained.status == 0)
+        #expect(explained.stdout.contains("Audit entry \(auditID): subscription revoked by bob at "))
+        #expect(explained.stdout.contains(": 'contract ended'"))
+        let entry = try await w.call(.GET, "/audit/\(auditID)", as: "root")
+        #expect(entry.json["action"] as? String == "subscription.revoke")
+        #expect(entry.json["source"] as? String == "127.0.0.1")
+
+        // An invalid transition is a clear 409.
+        let again = try await w.call(.POST, "/subscriptions/\(id)/approve", as: "bob", body: "{}")
+        #expect(again.status == 409)
+        #expect(again.json["reason"] as? String == "subscription_transition_invalid")
+    }
+
+    @Test func anotherTenantsOperatorIsRefusedEverywhereAndListsNothingOfIt() async throws {
+        let w = try await World()
+        defer { Task { await w.stop() } }
+        let app = try await w.call(.POST, "/applications", as: "ann", body: #"{"name": "checkout"}"#)
+        let appID = try #require(app.json["id"] as? String)
+        let key = try await w.call(.POST, "/applications/\(appID)/keys", as: "ann")
+        let keyID = try #require((key.json["info"] as? [String: Any])?["id"] as? String)
+        #expect(try await w.call(.POST, "/services", as: "ann", body: #"{"name": "ledger", "approval": "manual"}"#).status == 201)
+        let sub = try await w.call(.POST, "/subscriptions", as: "ann", body: #"{"application": "checkout", "service": "ledger", "reason": "books"}"#)
+        let subID = try #require(sub.json["id"] as? String)
+        let auditID = try #require(
+            (try await w.call(.GET, "/audit", as: "ann").json["items"] as? [[String: Any]])?.first?["id"] as? Int)
+        let annUser = try #require(
+            (try await w.call(.GET, "/admin-users", as: "root").json["items"] as? [[String: Any]])?.first { $0["name"] as? String == "ann" }?["id"]
+                as? String)
+
+        let attempts: [(HTTPMethod, String, String?)] = [
+            (.GET, "/applications/\(appID)", nil),
+            (.GET, "/applications/checkout", nil),
+            (.PATCH, "/applications/\(appID)", #"{"status": "suspended"}"#),
+            (.GET, "/applications/\(appID)/keys", nil),
+            (.POST, "/applications/\(appID)/keys", "{}"),
+            (.POST, "/keys/\(keyID)/revoke", nil),
+            (.PATCH, "/services/ledger", #"{"approval": "auto"}"#),
+            (.GET, "/subscriptions/\(subID)", nil),
+            (.POST, "/subscriptions/\(subID)/approve", #"{"opinion": "sneaky"}"#),
+            (.POST, "/subscriptions/\(subID)/reject", "{}"),
+            (.POST, "/subscriptions/\(subID)/cancel", "{}"),
+            (.POST, "/subscriptions/\(subID)/revoke", "{}"),
+            (.POST, "/subscriptions", #"{"application": "\#(appID)", "service": "ledger", "reason": "x"}"#),
+            (.POST, "/applications", #"{"name": "planted", "tenant": "acme"}"#),
+            (.GET, "/audit/\(auditID)", nil),
+            (.POST, "/tenants", #"{"name": "mine"}"#),
+            (.GET, "/admin-users", nil),
+            (.POST, "/admin-users", #"{"name": "mole", "role": "operator", "tenant": "acme"}"#),
+            (.POST, "/admin-users/\(annUser)/tokens", nil),
+        ]
+        for (method, path, body) in attempts {
+            let r = try await w.call(method, path, as: "carol", body: body)
+            #expect(r.status == 403, "\(method) \(path): \(r.status)")
+            let reason = r.json["reason"] as? String
+            #expect(reason == "admin_tenant_mismatch" || reason == "admin_role_insufficient", "\(method) \(path): \(reason ?? "none")")
+            #expect((r.json["detail"] as? String)?.isEmpty == false && r.json["hint"] != nil, "\(method) \(path) is not explained")
+            // Nothing of the other tenant's objects beyond what the caller itself sent.
+            for secret in ["ann", "card", "books", "globex"] { #expect(!r.body.contains(secret), "\(method) \(path) leaks \(secret)") }
+            if let body { #expect(!r.body.contains("\"state\""), "\(method) \(path) with \(body) returned an object") }
+        }
+        // Lists hold nothing of acme's.
+        for path in ["/applications", "/keys", "/subscriptions", "/subscriptions?state=pending", "/applications?tenant=acme"] {
+            let r = try await w.call(.GET, path, as: "carol")
+            #expect(r.status == 200, "\(path)")
+            #expect((r.json["items"] as? [Any])?.isEmpty == true, "\(path) lists another tenant's objects: \(r.body)")
+        }
+        let audit = try await w.call(.GET, "/audit?limit=500", as: "carol")
+        let entries = audit.json["items"] as? [[String: Any]] ?? []
+        #expect(entries.allSatisfy { ($0["tenants"] as? [String]) == ["initech"] }, "the audit log shows another tenant's entries: \(audit.body)")
+        #expect(!audit.body.contains("acme") && !audit.body.contains("checkout"))
+        #expect((try await w.call(.GET, "/tenants", as: "carol").json["items"] as? [[String: Any]])?.map { $0["name"] as? String } == ["initech"])
+        // Nothing changed for acme.
+        #expect(try await w.call(.GET, "/subscriptions/\(subID)", as: "ann").json["state"] as? String == "pending")
+        #expect(try await w.call(.GET, "/applications/\(appID)", as: "ann").json["status"] as? String == "active")
+    }
+}
