@@ -340,6 +340,8 @@ let package = Package(
             dependencies: [
                 "GatehouseTestSupport", "GatehouseCore", "GatehouseIdentity", "GatehouseChecks", "GatehouseConfig", "GatehouseProxy",
                 "GatehouseServer", "GatehouseTesting", "GatehouseStore", "GatehouseControl", "GatehouseAdmin",
+                // The store's audit table, attacked directly.
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
