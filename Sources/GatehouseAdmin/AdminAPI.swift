@@ -80,7 +80,10 @@ public struct AdminAPI: Sendable {
         var routes: [AdminRoute] = []
         let api = self
 
-        func add(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping @Sendable (Request, AdminContext, ControlActor) async throws -> Response) {
+        func add(
+            _ method: HTTPRequest.Method, _ path: String,
+            _ handler: @escaping @Sendable (Request, AdminContext, ControlActor) async throws -> Response
+        ) {
             routes.append(AdminRoute(method: method.rawValue, path: Self.openAPIPath(path)))
             router.on(RouterPath(path), method: method) { request, context in
                 let requestID = Self.requestID()
@@ -94,7 +97,8 @@ public struct AdminAPI: Sendable {
                 } catch let e as StoreError {
                     api.logger.error("admin API store error", metadata: ["error": "\(e)"])
                     return Self.problem(
-                        Denial(code: .checkUnavailable, detail: "the store could not complete the operation"), path: request.uri.path, requestID: requestID)
+                        Denial(code: .checkUnavailable, detail: "the store could not complete the operation"), path: request.uri.path,
+                        requestID: requestID)
                 }
             }
         }
@@ -147,7 +151,8 @@ public struct AdminAPI: Sendable {
         add(.patch, "\(v1)/applications/:id") { req, ctx, actor in
             let b = try await Self.body(req, ApplicationPatch.self)
             return try Self.json(
-                try api.control.updateApplication(actor, try ctx.parameters.require("id"), status: b.status, roles: b.roles, scopes: b.scopes))
+                try api.control.updateApplication(
+                    actor, try ctx.parameters.require("id"), status: b.status, roles: b.roles, scopes: b.scopes))
         }
 
         // Keys
@@ -175,13 +180,15 @@ public struct AdminAPI: Sendable {
         add(.post, "\(v1)/services") { req, _, actor in
             let b = try await Self.body(req, ServiceBody.self)
             return try Self.json(
-                try api.control.createService(actor, name: b.name, tenant: b.tenant, approval: b.approval ?? "manual", routes: b.routes ?? []),
+                try api.control.createService(
+                    actor, name: b.name, tenant: b.tenant, approval: b.approval ?? "manual", routes: b.routes ?? []),
                 status: .created)
         }
         add(.get, "\(v1)/services/:id") { _, ctx, actor in try Self.json(try api.control.service(actor, try ctx.parameters.require("id"))) }
         add(.patch, "\(v1)/services/:id") { req, ctx, actor in
             let b = try await Self.body(req, ServicePatch.self)
-            return try Self.json(try api.control.updateService(actor, try ctx.parameters.require("id"), approval: b.approval, routes: b.routes))
+            return try Self.json(
+                try api.control.updateService(actor, try ctx.parameters.require("id"), approval: b.approval, routes: b.routes))
         }
 
         // Subscriptions
@@ -193,14 +200,16 @@ public struct AdminAPI: Sendable {
         }
         add(.post, "\(v1)/subscriptions") { req, _, actor in
             let b = try await Self.body(req, ApplyBody.self)
-            return try Self.json(try api.control.apply(actor, application: b.application, service: b.service, reason: b.reason), status: .created)
+            return try Self.json(
+                try api.control.apply(actor, application: b.application, service: b.service, reason: b.reason), status: .created)
         }
         add(.get, "\(v1)/subscriptions/:id") { _, ctx, actor in
             try Self.json(try api.control.subscription(actor, try ctx.parameters.require("id")))
         }
         add(.post, "\(v1)/subscriptions/:id/approve") { req, ctx, actor in
             let b = try await Self.body(req, DecisionBody.self, emptyAllowed: true)
-            return try Self.json(try api.control.approve(actor, try ctx.parameters.require("id"), opinion: b.opinion, expiresAt: b.expiresAt))
+            return try Self.json(
+                try api.control.approve(actor, try ctx.parameters.require("id"), opinion: b.opinion, expiresAt: b.expiresAt))
         }
         add(.post, "\(v1)/subscriptions/:id/reject") { req, ctx, actor in
             let b = try await Self.body(req, DecisionBody.self, emptyAllowed: true)
@@ -220,11 +229,15 @@ public struct AdminAPI: Sendable {
             let q = req.uri.queryParameters
             var since: Double?
             if let s = q.get("since") {
-                guard let v = Double(s), v.isFinite else { throw ControlError(Denial(code: .adminInvalidRequest, detail: "since is not a number of seconds since 1970", required: ["since"])) }
+                guard let v = Double(s), v.isFinite else {
+                    throw ControlError(
+                        Denial(code: .adminInvalidRequest, detail: "since is not a number of seconds since 1970", required: ["since"]))
+                }
                 since = v
             }
             return try Self.json(
-                try api.control.auditEntries(actor, action: q.get("action"), objectID: q.get("object_id"), since: since, page: try Self.page(req)))
+                try api.control.auditEntries(
+                    actor, action: q.get("action"), objectID: q.get("object_id"), since: since, page: try Self.page(req)))
         }
         add(.get, "\(v1)/audit/:id") { _, ctx, actor in
             guard let id = ctx.parameters.get("id", as: Int64.self) else {
@@ -239,7 +252,9 @@ public struct AdminAPI: Sendable {
             let b = try await Self.body(req, AdminUserBody.self)
             guard let role = AdminRole(rawValue: b.role) else {
                 throw ControlError(
-                    Denial(code: .adminInvalidRequest, detail: "role \"\(DisplayText.escaped(b.role))\" is not one of owner, admin, operator, viewer", required: ["role"]))
+                    Denial(
+                        code: .adminInvalidRequest,
+                        detail: "role \"\(DisplayText.escaped(b.role))\" is not one of owner, admin, operator, viewer", required: ["role"]))
             }
             return try Self.json(
                 try api.control.createAdminUser(actor, name: b.name, role: role, tenant: b.tenant, password: b.password), status: .created)
@@ -271,7 +286,8 @@ public struct AdminAPI: Sendable {
             let control = self.control
             return try await withCheckedThrowingContinuation { continuation in
                 DispatchQueue.global().async {
-                    continuation.resume(with: Result { try control.authenticate(user: basic.username, password: basic.password, source: source) })
+                    continuation.resume(
+                        with: Result { try control.authenticate(user: basic.username, password: basic.password, source: source) })
                 }
             }
         }
@@ -317,12 +333,16 @@ public struct AdminAPI: Sendable {
         do {
             return try decoder.decode(T.self, from: data.isEmpty && emptyAllowed ? Data("{}".utf8) : data)
         } catch let DecodingError.keyNotFound(key, _) {
-            throw ControlError(Denial(code: .adminInvalidRequest, detail: "the body lacks the field \(key.stringValue)", required: [key.stringValue]))
+            throw ControlError(
+                Denial(code: .adminInvalidRequest, detail: "the body lacks the field \(key.stringValue)", required: [key.stringValue]))
         } catch let DecodingError.typeMismatch(_, ctx) {
             let field = ctx.codingPath.map(\.stringValue).joined(separator: ".")
-            throw ControlError(Denial(code: .adminInvalidRequest, detail: "the body's field \(field) has the wrong type", required: [field]))
+            throw ControlError(
+                Denial(code: .adminInvalidRequest, detail: "the body's field \(field) has the wrong type", required: [field]))
         } catch {
-            throw ControlError(Denial(code: .adminInvalidRequest, detail: "the body is not a JSON object of the expected shape (see /admin/v1/openapi.json)"))
+            throw ControlError(
+                Denial(
+                    code: .adminInvalidRequest, detail: "the body is not a JSON object of the expected shape (see /admin/v1/openapi.json)"))
         }
     }
 
@@ -330,7 +350,9 @@ public struct AdminAPI: Sendable {
         let q = request.uri.queryParameters
         var page = PageRequest()
         if let l = q.get("limit") {
-            guard let n = Int(l) else { throw ControlError(Denial(code: .adminInvalidRequest, detail: "limit is not a number", required: ["limit"])) }
+            guard let n = Int(l) else {
+                throw ControlError(Denial(code: .adminInvalidRequest, detail: "limit is not a number", required: ["limit"]))
+            }
             page.limit = n
         }
         page.cursor = q.get("cursor")
@@ -342,7 +364,8 @@ public struct AdminAPI: Sendable {
 /// like every other admin answer.
 struct NotFoundMiddleware: RouterMiddleware {
     typealias Context = AdminContext
-    func handle(_ request: Request, context: AdminContext, next: (Request, AdminContext) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: AdminContext, next: (Request, AdminContext) async throws -> Response) async throws -> Response
+    {
         do {
             return try await next(request, context)
         } catch let e as HTTPError where e.status == .notFound || e.status == .methodNotAllowed {

@@ -35,13 +35,16 @@ public struct SubscriptionCheck: PolicyCheck {
             return .deny(
                 Denial(
                     code: .missingCredentials,
-                    detail: "\(request.summary) needs an identified application for its subscription to service \(service); no check before this one identified the caller",
-                    required: ["an application's credentials"], hint: "Send the application's credentials (an API key, a password or a client certificate)."))
+                    detail:
+                        "\(request.summary) needs an identified application for its subscription to service \(service); no check before this one identified the caller",
+                    required: ["an application's credentials"],
+                    hint: "Send the application's credentials (an API key, a password or a client certificate)."))
         }
         guard let directory, directory.isAvailable else {
             return .deny(
                 Denial(
-                    code: .checkUnavailable, detail: "the subscription store could not be read, so the subscription to service \(service) cannot be verified",
+                    code: .checkUnavailable,
+                    detail: "the subscription store could not be read, so the subscription to service \(service) cannot be verified",
                     hint: "Retry shortly."))
         }
         guard let svc = directory.service(named: service) else {
@@ -49,14 +52,16 @@ public struct SubscriptionCheck: PolicyCheck {
                 Denial(
                     code: .checkUnavailable,
                     detail: "service \(service) is not defined in the store, so no subscription to it can be verified",
-                    hint: "Retry later; operators: create the service (POST /admin/v1/services or `gatehouse services create \(service)`)."))
+                    hint: "Retry later; operators: create the service (POST /admin/v1/services or `gatehouse services create \(service)`).")
+            )
         }
         let app = principal.consumerName ?? principal.subject ?? "unknown"
         guard let appID = principal.consumerID else {
             return .deny(
                 Denial(
                     code: .subscriptionRequired,
-                    detail: "service \(service) needs a subscription, which belongs to an application; the caller (\(app)) is not a registered application",
+                    detail:
+                        "service \(service) needs a subscription, which belongs to an application; the caller (\(app)) is not a registered application",
                     required: ["an application subscribed to service \(service)"], presented: ["subject \(app)"], hint: howToApply))
         }
         let presented = ["application \(app)"]
@@ -85,14 +90,17 @@ public struct SubscriptionCheck: PolicyCheck {
             return .deny(
                 Denial(
                     code: .subscriptionRejected,
-                    detail: "application \(app)'s subscription to service \(service) was rejected by \(who) at \(TimeText.iso(sub.changedAt))\(opinion)",
-                    required: ["an approved subscription to service \(service)"], presented: presented + ["subscription \(sub.id) rejected"],
+                    detail:
+                        "application \(app)'s subscription to service \(service) was rejected by \(who) at \(TimeText.iso(sub.changedAt))\(opinion)",
+                    required: ["an approved subscription to service \(service)"],
+                    presented: presented + ["subscription \(sub.id) rejected"],
                     hint: "Address the opinion and apply again. " + howToApply, auditEntry: sub.auditEntry))
         case "revoked":
             return .deny(
                 Denial(
                     code: .subscriptionRevoked,
-                    detail: "application \(app)'s subscription to service \(service) was revoked by \(who) at \(TimeText.iso(sub.changedAt))\(opinion)",
+                    detail:
+                        "application \(app)'s subscription to service \(service) was revoked by \(who) at \(TimeText.iso(sub.changedAt))\(opinion)",
                     required: ["an approved subscription to service \(service)"], presented: presented + ["subscription \(sub.id) revoked"],
                     hint: "Contact the owners of service \(service)\(svc.tenant.map { " (tenant \($0))" } ?? ""), then apply again.",
                     auditEntry: sub.auditEntry))
@@ -101,16 +109,20 @@ public struct SubscriptionCheck: PolicyCheck {
             return .deny(
                 Denial(
                     code: .subscriptionExpired,
-                    detail: "application \(app)'s subscription to service \(service) expired at \(TimeText.iso(at)) (\(TimeText.duration(max(0, request.now - at))) ago)",
-                    required: ["an unexpired subscription to service \(service)"], presented: presented + ["subscription \(sub.id) expired"],
+                    detail:
+                        "application \(app)'s subscription to service \(service) expired at \(TimeText.iso(at)) (\(TimeText.duration(max(0, request.now - at))) ago)",
+                    required: ["an unexpired subscription to service \(service)"],
+                    presented: presented + ["subscription \(sub.id) expired"],
                     hint: "Apply again for a renewed subscription. " + howToApply, auditEntry: sub.auditEntry))
         default:
             // cancelled: the applicant withdrew; as if there were none.
             return .deny(
                 Denial(
                     code: .subscriptionRequired,
-                    detail: "application \(app)'s application for service \(service) was cancelled by \(who) at \(TimeText.iso(sub.changedAt))",
-                    required: ["an approved subscription to service \(service)"], presented: presented + ["subscription \(sub.id) cancelled"],
+                    detail:
+                        "application \(app)'s application for service \(service) was cancelled by \(who) at \(TimeText.iso(sub.changedAt))",
+                    required: ["an approved subscription to service \(service)"],
+                    presented: presented + ["subscription \(sub.id) cancelled"],
                     hint: howToApply, auditEntry: sub.auditEntry))
         }
     }

@@ -60,7 +60,8 @@ public struct ControlError: Error, CustomStringConvertible, Equatable {
     static func roleInsufficient(_ actor: ControlActor, needs role: AdminRole, to action: String) -> ControlError {
         ControlError(
             Denial(
-                code: .adminRoleInsufficient, detail: "\(action) needs the role \(role.rawValue) or above; \(actor.label) has \(actor.role.rawValue)",
+                code: .adminRoleInsufficient,
+                detail: "\(action) needs the role \(role.rawValue) or above; \(actor.label) has \(actor.role.rawValue)",
                 required: ["role \(role.rawValue)"], presented: ["role \(actor.role.rawValue)"]))
     }
 
@@ -71,7 +72,8 @@ public struct ControlError: Error, CustomStringConvertible, Equatable {
             Denial(
                 code: .adminTenantMismatch,
                 detail: "\(what) is not in tenant \(actor.tenant ?? "?"), the only tenant \(actor.name) may see or change",
-                required: ["an object of tenant \(actor.tenant ?? "?")"], presented: ["admin \(actor.name) scoped to tenant \(actor.tenant ?? "?")"]))
+                required: ["an object of tenant \(actor.tenant ?? "?")"],
+                presented: ["admin \(actor.name) scoped to tenant \(actor.tenant ?? "?")"]))
     }
 
     static func notFound(_ what: String, hint: String? = nil) -> ControlError {

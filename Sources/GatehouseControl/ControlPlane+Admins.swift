@@ -30,11 +30,14 @@ extension ControlPlane {
             throw ControlError(
                 Denial(
                     code: .adminRoleInsufficient,
-                    detail: "\(action) with role \(role.rawValue) needs the role \(role.rawValue) or above; \(actor.label) has \(actor.role.rawValue)",
+                    detail:
+                        "\(action) with role \(role.rawValue) needs the role \(role.rawValue) or above; \(actor.label) has \(actor.role.rawValue)",
                     required: ["role \(role.rawValue)"], presented: ["role \(actor.role.rawValue)"]))
         }
         if actor.tenant != nil {
-            guard tenant == actor.tenant else { throw ControlError.tenantMismatch(actor, "an admin user of tenant \(tenant ?? "(unscoped)")") }
+            guard tenant == actor.tenant else {
+                throw ControlError.tenantMismatch(actor, "an admin user of tenant \(tenant ?? "(unscoped)")")
+            }
         }
     }
 
@@ -68,7 +71,8 @@ extension ControlPlane {
         var conds: [String] = []
         var args: [any DatabaseValueConvertible] = []
         if let scope = actor.tenant { conds.append("tenant = ?"); args.append(scope) }
-        return try self.page("SELECT *, name AS sort_key FROM admin_users", conditions: conds, arguments: args, key: "name", page: page, map: Self.adminUser)
+        return try self.page(
+            "SELECT *, name AS sort_key FROM admin_users", conditions: conds, arguments: args, key: "name", page: page, map: Self.adminUser)
     }
 
     /// Creates a token for an admin user (an admin may make one for users it manages; anyone for
@@ -102,7 +106,8 @@ extension ControlPlane {
         try db.write { db in
             let found = try Row.fetchOne(
                 db,
-                sql: "SELECT t.*, u.name AS user_name, u.role AS role, u.tenant AS tenant FROM admin_tokens t JOIN admin_users u ON u.id = t.user_id WHERE t.id = ?",
+                sql:
+                    "SELECT t.*, u.name AS user_name, u.role AS role, u.tenant AS tenant FROM admin_tokens t JOIN admin_users u ON u.id = t.user_id WHERE t.id = ?",
                 arguments: [id])
             let isSelf = actor != .cli && found.map { ($0["user_name"] as String) == actor.name } == true
             if !isSelf { try require(actor, .admin, "revoking an admin token") }

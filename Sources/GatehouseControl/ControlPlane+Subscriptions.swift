@@ -30,7 +30,8 @@ extension ControlPlane {
     public func applyExpiries() throws -> Int {
         let t = now()
         return try db.write { db in
-            let due = try Row.fetchAll(db, sql: Self.subscriptionSelect + " WHERE s.state = 'approved' AND s.expires_at <= ?", arguments: [t])
+            let due = try Row.fetchAll(
+                db, sql: Self.subscriptionSelect + " WHERE s.state = 'approved' AND s.expires_at <= ?", arguments: [t])
             for row in due {
                 let before = subscriptionValue(row, at: t)
                 try transition(
@@ -64,7 +65,8 @@ extension ControlPlane {
         }
         after.expiresAt = expiresAt
         let auditID = try audit(
-            db, actor, action, "subscription", id, tenants: [row["application_tenant"], row["service_tenant"]], before: before, after: after)
+            db, actor, action, "subscription", id, tenants: [row["application_tenant"], row["service_tenant"]], before: before, after: after
+        )
         after.auditEntry = auditID
         try db.execute(
             sql: """
@@ -83,7 +85,8 @@ extension ControlPlane {
 
     /// Applies for `application`'s subscription to `service` with the applicant's reason. With the
     /// service's `auto` approval it is approved at once (by `auto-approval`).
-    public func apply(_ actor: ControlActor, application appRef: String, service serviceRef: String, reason: String?) throws -> Subscription {
+    public func apply(_ actor: ControlActor, application appRef: String, service serviceRef: String, reason: String?) throws -> Subscription
+    {
         try require(actor, .operator, "applying for a subscription")
         let reason = try Self.text(reason, "reason")
         return try db.write { db in
@@ -102,7 +105,8 @@ extension ControlPlane {
                     throw ControlError(
                         Denial(
                             code: .subscriptionTransitionInvalid,
-                            detail: "application \(app.name) already has a \(current.state) subscription to service \(svc.name) (\(current.id))",
+                            detail:
+                                "application \(app.name) already has a \(current.state) subscription to service \(svc.name) (\(current.id))",
                             required: ["a closed subscription (rejected, cancelled, revoked or expired) to apply again"],
                             presented: ["state \(current.state)"]))
                 }
@@ -119,8 +123,11 @@ extension ControlPlane {
             }
             guard let row else { throw ControlError.conflict("the subscription could not be read back") }
             var after = try transition(
-                db, row, to: "pending", actor: actor, reason: reason, opinion: nil, expiresAt: nil, action: "subscription.apply", before: before)
-            if svc.approval == "auto", let fresh = try Row.fetchOne(db, sql: Self.subscriptionSelect + " WHERE s.id = ?", arguments: [after.id]) {
+                db, row, to: "pending", actor: actor, reason: reason, opinion: nil, expiresAt: nil, action: "subscription.apply",
+                before: before)
+            if svc.approval == "auto",
+                let fresh = try Row.fetchOne(db, sql: Self.subscriptionSelect + " WHERE s.id = ?", arguments: [after.id])
+            {
                 after = try transition(
                     db, fresh, to: "approved", actor: ControlActor(name: "auto-approval", role: .owner, source: actor.source), reason: nil,
                     opinion: "service \(svc.name) approves automatically", expiresAt: nil, action: "subscription.approve", before: after)
@@ -133,7 +140,8 @@ extension ControlPlane {
     /// opinion; the service's owner tenant decides.
     public func approve(_ actor: ControlActor, _ id: String, opinion: String?, expiresAt: Double? = nil) throws -> Subscription {
         if let e = expiresAt, e <= now() { throw ControlError.invalid("expires_at is in the past", field: "expires_at") }
-        return try decide(actor, id, from: ["pending"], to: "approved", opinion: opinion, expiresAt: expiresAt, action: "subscription.approve")
+        return try decide(
+            actor, id, from: ["pending"], to: "approved", opinion: opinion, expiresAt: expiresAt, action: "subscription.approve")
     }
 
     public func reject(_ actor: ControlActor, _ id: String, opinion: String?) throws -> Subscription {
@@ -156,12 +164,15 @@ extension ControlPlane {
             let before = subscriptionValue(row, at: now())
             try Self.checkTransition(before, from: ["pending"], to: "cancelled")
             return try transition(
-                db, row, to: "cancelled", actor: actor, reason: reason, opinion: nil, expiresAt: before.expiresAt, action: "subscription.cancel",
+                db, row, to: "cancelled", actor: actor, reason: reason, opinion: nil, expiresAt: before.expiresAt,
+                action: "subscription.cancel",
                 before: before)
         }
     }
 
-    func decide(_ actor: ControlActor, _ id: String, from: [String], to: String, opinion: String?, expiresAt: Double?, action: String) throws
+    func decide(
+        _ actor: ControlActor, _ id: String, from: [String], to: String, opinion: String?, expiresAt: Double?, action: String
+    ) throws
         -> Subscription
     {
         try require(actor, .operator, "deciding on a subscription")
@@ -212,7 +223,9 @@ extension ControlPlane {
             }
             try requireTenant(actor, [row["application_tenant"], row["service_tenant"]], "subscription \(id)")
             var s = subscriptionValue(row, at: now())
-            s.history = try Row.fetchAll(db, sql: "SELECT * FROM subscription_events WHERE subscription_id = ? ORDER BY id", arguments: [id]).map {
+            s.history = try Row.fetchAll(
+                db, sql: "SELECT * FROM subscription_events WHERE subscription_id = ? ORDER BY id", arguments: [id]
+            ).map {
                 SubscriptionEvent(
                     from: $0["from_state"], to: $0["to_state"], actor: $0["actor"], time: $0["time"], reason: $0["reason"],
                     opinion: $0["opinion"], auditEntry: $0["audit_id"])

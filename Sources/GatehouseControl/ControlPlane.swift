@@ -93,13 +93,16 @@ public final class ControlPlane: Sendable {
         if let since { conds.append("time >= ?"); args.append(since) }
         let limit = try Self.limit(page)
         if let c = page.cursor {
-            guard let after = Int64(try Self.decodeCursor(c)) else { throw ControlError.invalid("the cursor is not one this API issued", field: "cursor") }
+            guard let after = Int64(try Self.decodeCursor(c)) else {
+                throw ControlError.invalid("the cursor is not one this API issued", field: "cursor")
+            }
             conds.append("id > ?")
             args.append(after)
         }
         let whereSQL = conds.isEmpty ? "" : " WHERE " + conds.joined(separator: " AND ")
         let rows = try db.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM audit_log\(whereSQL) ORDER BY id LIMIT \(limit + 1)", arguments: StatementArguments(args))
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM audit_log\(whereSQL) ORDER BY id LIMIT \(limit + 1)", arguments: StatementArguments(args))
         }
         let items = rows.prefix(limit).map(AuditEntry.init(row:))
         return Page(items: items, nextCursor: rows.count > limit ? items.last.map { Self.encodeCursor(String($0.id)) } : nil)
@@ -165,8 +168,10 @@ public final class ControlPlane: Sendable {
     // MARK: Names
 
     static func validName(_ name: String, _ kind: String) throws {
-        guard !name.isEmpty, name.count <= 128, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.@".contains($0)) }) else {
-            throw ControlError.invalid("\(kind) name \"\(DisplayText.escaped(String(name.prefix(128))))\" is invalid: use letters, digits, - _ . @", field: "name")
+        guard !name.isEmpty, name.count <= 128, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.@".contains($0)) })
+        else {
+            throw ControlError.invalid(
+                "\(kind) name \"\(DisplayText.escaped(String(name.prefix(128))))\" is invalid: use letters, digits, - _ . @", field: "name")
         }
     }
 
@@ -176,7 +181,9 @@ public final class ControlPlane: Sendable {
         return s
     }
 
-    static func newID(_ prefix: String) -> String { prefix + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16) }
+    static func newID(_ prefix: String) -> String {
+        prefix + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
+    }
 
     static func unique<T>(_ what: String, _ body: () throws -> T) throws -> T {
         do { return try body() } catch let e as DatabaseError where e.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
@@ -242,12 +249,14 @@ extension ControlPlane {
     ) throws -> Application {
         try require(actor, .operator, "creating an application")
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.@".contains($0) }) else {
-            throw ControlError.invalid("consumer name \"\(DisplayText.escaped(name))\" is invalid: use letters, digits, - _ . @", field: "name")
+            throw ControlError.invalid(
+                "consumer name \"\(DisplayText.escaped(name))\" is invalid: use letters, digits, - _ . @", field: "name")
         }
         let tenant = tenant ?? actor.tenant
         try requireTenant(actor, [tenant], "an application of tenant \(tenant ?? "(none)")")
         let app = Application(
-            id: "c_" + UUID().uuidString.lowercased().prefix(12), name: name, tenant: tenant, status: "active", roles: roles, scopes: scopes,
+            id: "c_" + UUID().uuidString.lowercased().prefix(12), name: name, tenant: tenant, status: "active", roles: roles,
+            scopes: scopes,
             hasPassword: false, createdAt: now())
         try Self.unique("consumer \"\(name)\"") {
             try db.write { db in
@@ -270,7 +279,8 @@ extension ControlPlane {
         if let tenant { conds.append("tenant = ?"); args.append(tenant) }
         if let status { conds.append("status = ?"); args.append(status) }
         if let namePrefix { conds.append("name LIKE ? ESCAPE '\\'"); args.append(Self.likePrefix(namePrefix)) }
-        return try self.page("SELECT *, name AS sort_key FROM consumers", conditions: conds, arguments: args, key: "name", page: page, map: Self.application)
+        return try self.page(
+            "SELECT *, name AS sort_key FROM consumers", conditions: conds, arguments: args, key: "name", page: page, map: Self.application)
     }
 
     /// Changes an application's status (`active`, `suspended`), grants or tenant; nil leaves a field as it is.
@@ -279,11 +289,13 @@ extension ControlPlane {
     ) throws -> Application {
         try require(actor, .operator, "changing an application")
         if let status, !["active", "suspended"].contains(status) {
-            throw ControlError.invalid("status \"\(DisplayText.escaped(status))\" is invalid: expected active or suspended", field: "status")
+            throw ControlError.invalid(
+                "status \"\(DisplayText.escaped(status))\" is invalid: expected active or suspended", field: "status")
         }
         return try db.write { db in
             guard let row = try applicationRow(db, ref) else {
-                throw actor.tenant == nil ? ControlError.notFound("no consumer named \"\(ref)\"") : ControlError.tenantMismatch(actor, "application \(ref)")
+                throw actor.tenant == nil
+                    ? ControlError.notFound("no consumer named \"\(ref)\"") : ControlError.tenantMismatch(actor, "application \(ref)")
             }
             let before = Self.application(row)
             try requireTenant(actor, [before.tenant], "application \(ref)")
@@ -296,7 +308,9 @@ extension ControlPlane {
             try db.execute(
                 sql: "UPDATE consumers SET status = ?, roles = ?, scopes = ?, tenant = ? WHERE id = ?",
                 arguments: [after.status, after.roles.joined(separator: " "), after.scopes.joined(separator: " "), after.tenant, after.id])
-            try audit(db, actor, "application.update", "application", after.id, tenants: [before.tenant, after.tenant], before: before, after: after)
+            try audit(
+                db, actor, "application.update", "application", after.id, tenants: [before.tenant, after.tenant], before: before,
+                after: after)
             return after
         }
     }
@@ -306,14 +320,16 @@ extension ControlPlane {
         try require(actor, .operator, "setting an application's password")
         try db.write { db in
             guard let row = try applicationRow(db, ref) else {
-                throw actor.tenant == nil ? ControlError.notFound("no consumer named \"\(ref)\"") : ControlError.tenantMismatch(actor, "application \(ref)")
+                throw actor.tenant == nil
+                    ? ControlError.notFound("no consumer named \"\(ref)\"") : ControlError.tenantMismatch(actor, "application \(ref)")
             }
             let app = Self.application(row)
             try requireTenant(actor, [app.tenant], "application \(ref)")
             try db.execute(sql: "UPDATE consumers SET password_hash = ? WHERE id = ?", arguments: [hash, app.id])
             // The audit entry says that the password changed, never the hash.
             try audit(
-                db, actor, hash == nil ? "application.password_clear" : "application.password_set", "application", app.id, tenants: [app.tenant])
+                db, actor, hash == nil ? "application.password_clear" : "application.password_set", "application", app.id,
+                tenants: [app.tenant])
         }
     }
 }
@@ -340,7 +356,8 @@ extension ControlPlane {
             let app = Self.application(row)
             try requireTenant(actor, [app.tenant], "application \(ref)")
             let (key, id) = APIKeyFormat.generate()
-            let info = APIKeyInfo(id: id, application: app.name, applicationID: app.id, createdAt: now(), expiresAt: expiresAt, revokedAt: nil)
+            let info = APIKeyInfo(
+                id: id, application: app.name, applicationID: app.id, createdAt: now(), expiresAt: expiresAt, revokedAt: nil)
             try db.execute(
                 sql: "INSERT INTO api_keys (id, consumer_id, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
                 arguments: [id, app.id, Data(APIKeyFormat.hash(key)), info.createdAt, expiresAt])
@@ -365,9 +382,14 @@ extension ControlPlane {
         return try db.write { db in
             guard
                 let row = try Row.fetchOne(
-                    db, sql: "SELECT k.*, c.name AS consumer_name, c.tenant AS tenant FROM api_keys k JOIN consumers c ON c.id = k.consumer_id WHERE k.id = ?",
+                    db,
+                    sql:
+                        "SELECT k.*, c.name AS consumer_name, c.tenant AS tenant FROM api_keys k JOIN consumers c ON c.id = k.consumer_id WHERE k.id = ?",
                     arguments: [id])
-            else { throw actor.tenant == nil ? ControlError.notFound("no active key with id \"\(id)\"") : ControlError.tenantMismatch(actor, "key \(id)") }
+            else {
+                throw actor.tenant == nil
+                    ? ControlError.notFound("no active key with id \"\(id)\"") : ControlError.tenantMismatch(actor, "key \(id)")
+            }
             try requireTenant(actor, [row["tenant"]], "key \(id)")
             let before = Self.keyInfo(row)
             guard before.revokedAt == nil else { throw ControlError.notFound("no active key with id \"\(id)\"") }
@@ -399,10 +421,13 @@ extension ControlPlane {
         try require(actor, .operator, "creating a service")
         try Self.validName(name, "service")
         guard ["auto", "manual"].contains(approval) else {
-            throw ControlError.invalid("approval \"\(DisplayText.escaped(approval))\" is invalid: expected auto or manual", field: "approval")
+            throw ControlError.invalid(
+                "approval \"\(DisplayText.escaped(approval))\" is invalid: expected auto or manual", field: "approval")
         }
         for r in routes where r.isEmpty || r.contains(" ") || r.count > 256 {
-            throw ControlError.invalid("route \"\(DisplayText.escaped(String(r.prefix(256))))\" is invalid: a route name or path prefix without spaces", field: "routes")
+            throw ControlError.invalid(
+                "route \"\(DisplayText.escaped(String(r.prefix(256))))\" is invalid: a route name or path prefix without spaces",
+                field: "routes")
         }
         let tenant = tenant ?? actor.tenant
         try requireTenant(actor, [tenant], "a service of tenant \(tenant ?? "(none)")")
@@ -425,7 +450,8 @@ extension ControlPlane {
         var conds: [String] = []
         var args: [any DatabaseValueConvertible] = []
         if let tenant { conds.append("tenant = ?"); args.append(tenant) }
-        return try self.page("SELECT *, name AS sort_key FROM services", conditions: conds, arguments: args, key: "name", page: page, map: Self.service)
+        return try self.page(
+            "SELECT *, name AS sort_key FROM services", conditions: conds, arguments: args, key: "name", page: page, map: Self.service)
     }
 
     public func service(_ actor: ControlActor, _ ref: String) throws -> APIService {
@@ -437,7 +463,8 @@ extension ControlPlane {
     public func updateService(_ actor: ControlActor, _ ref: String, approval: String? = nil, routes: [String]? = nil) throws -> APIService {
         try require(actor, .operator, "changing a service")
         if let approval, !["auto", "manual"].contains(approval) {
-            throw ControlError.invalid("approval \"\(DisplayText.escaped(approval))\" is invalid: expected auto or manual", field: "approval")
+            throw ControlError.invalid(
+                "approval \"\(DisplayText.escaped(approval))\" is invalid: expected auto or manual", field: "approval")
         }
         return try db.write { db in
             guard let row = try serviceRow(db, ref) else { throw ControlError.notFound("no service \(ref)") }

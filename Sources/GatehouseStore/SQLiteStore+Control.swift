@@ -86,7 +86,8 @@ extension SQLiteStore {
 
     /// One audit-log entry by id, for `explain` (which cites the entry behind a denial).
     public func auditEntry(id: Int64) throws -> AuditEntry? {
-        try pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM audit_log WHERE id = ?", arguments: [id]).map(AuditEntry.init(row:)) }
+        try pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM audit_log WHERE id = ?", arguments: [id]).map(AuditEntry.init(row:))
+        }
     }
 }
 

@@ -21,7 +21,9 @@ struct ConsumersCommand: ParsableCommand {
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
             let control = try storeOptions.control()
-            let c = try control.cli { try $0.createApplication(.cli, name: name, tenant: tenant, roles: split(roles), scopes: split(scopes)) }
+            let c = try control.cli {
+                try $0.createApplication(.cli, name: name, tenant: tenant, roles: split(roles), scopes: split(scopes))
+            }
             print("created consumer \(c.name) (id \(c.id))")
         }
     }

@@ -8,7 +8,8 @@ import GatehouseStore
 /// `gatehouse tenants …`: teams that own applications and services.
 struct TenantsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "tenants", abstract: "Manage tenants (teams that own applications and services).", subcommands: [Create.self, List.self])
+        commandName: "tenants", abstract: "Manage tenants (teams that own applications and services).",
+        subcommands: [Create.self, List.self])
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a tenant.")
@@ -100,7 +101,9 @@ struct SubscriptionsCommand: ParsableCommand {
         func run() throws {
             var expiresAt: Double?
             if let expires {
-                guard let d = TimeText.parseDuration(expires), d > 0 else { throw ValidationError("--expires \"\(expires)\" is not a duration") }
+                guard let d = TimeText.parseDuration(expires), d > 0 else {
+                    throw ValidationError("--expires \"\(expires)\" is not a duration")
+                }
                 expiresAt = Date().timeIntervalSince1970 + d
             }
             show(try storeOptions.control().cli { try $0.approve(.cli, id, opinion: opinion, expiresAt: expiresAt) })
@@ -163,11 +166,15 @@ struct AdminsCommand: ParsableCommand {
         @Option(help: "bcrypt cost (work factor), 4...31.") var cost: UInt8 = 12
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            guard let role = AdminRole(rawValue: role) else { throw ValidationError("--role \(role) is not one of owner, admin, operator, viewer") }
+            guard let role = AdminRole(rawValue: role) else {
+                throw ValidationError("--role \(role) is not one of owner, admin, operator, viewer")
+            }
             guard (4...31).contains(cost) else { throw ValidationError("--cost \(cost) is out of range (4...31)") }
             var password: String?
             if passwordStdin {
-                guard let line = readLine(strippingNewline: true), !line.isEmpty else { throw ValidationError("no password on standard input") }
+                guard let line = readLine(strippingNewline: true), !line.isEmpty else {
+                    throw ValidationError("no password on standard input")
+                }
                 password = line
             }
             let u = try storeOptions.control().cli {

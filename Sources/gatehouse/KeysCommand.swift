@@ -51,7 +51,9 @@ struct KeysCommand: ParsableCommand {
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
             let now = Date().timeIntervalSince1970
-            for (k, c) in try storeOptions.open().keys(consumer: consumer) {
+            let control = try storeOptions.control()
+            let keys = try control.cli { c in try c.all { try c.keys(.cli, application: consumer, page: $0) } }
+            for k in keys.sorted(by: { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }) {
                 var state = "active"
                 if let r = k.revokedAt {
                     state = "revoked \(TimeText.iso(r))"
@@ -59,7 +61,7 @@ struct KeysCommand: ParsableCommand {
                     state = "expired \(TimeText.iso(e))"
                 }
                 print(
-                    "\(k.keyID)  consumer=\(c)  created=\(TimeText.iso(k.createdAt))  expires=\(k.expiresAt.map(TimeText.iso) ?? "never")  \(state)"
+                    "\(k.id)  consumer=\(k.application)  created=\(TimeText.iso(k.createdAt))  expires=\(k.expiresAt.map(TimeText.iso) ?? "never")  \(state)"
                 )
             }
         }

@@ -37,7 +37,9 @@ import Testing
         let paths = try #require(doc["paths"] as? [String: [String: Any]])
         var documented = Set<String>()
         for (path, item) in paths {
-            for method in ["get", "post", "put", "patch", "delete"] where item[method] != nil { documented.insert("\(method.uppercased()) \(path)") }
+            for method in ["get", "post", "put", "patch", "delete"] where item[method] != nil {
+                documented.insert("\(method.uppercased()) \(path)")
+            }
         }
         #expect(registered.subtracting(documented).sorted() == [], "routes missing from openapi.json")
         #expect(documented.subtracting(registered).sorted() == [], "documented operations with no route")
@@ -52,9 +54,13 @@ import Testing
         probe.waitUntilExit()
         if probe.terminationStatus != 0 {
             if ProcessInfo.processInfo.environment["CI"] == "true" {
-                Issue.record("python3 -m openapi_spec_validator is missing (pip install openapi-spec-validator==0.9.0, listed in .ci/requirements.txt)")
+                Issue.record(
+                    "python3 -m openapi_spec_validator is missing (pip install openapi-spec-validator==0.9.0, listed in .ci/requirements.txt)"
+                )
             } else {
-                print("skipped: the OpenAPI document was not validated: python3 module openapi_spec_validator is missing (pip install openapi-spec-validator==0.9.0)")
+                print(
+                    "skipped: the OpenAPI document was not validated: python3 module openapi_spec_validator is missing (pip install openapi-spec-validator==0.9.0)"
+                )
             }
             return
         }
@@ -87,7 +93,8 @@ import Testing
             try await client.execute(uri: "/admin/v1/applications", method: .get, headers: [.authorization: "Bearer gha_made-up"]) { r in
                 #expect(r.status == .unauthorized)
             }
-            try await client.execute(uri: "/admin/v1/nothing-here", method: .get, headers: [.authorization: "Bearer \(f.ownerToken)"]) { r in
+            try await client.execute(uri: "/admin/v1/nothing-here", method: .get, headers: [.authorization: "Bearer \(f.ownerToken)"]) {
+                r in
                 #expect(r.status == .notFound)
                 #expect(Self.json(r.body)["reason"] as? String == "admin_not_found")
             }
@@ -111,18 +118,25 @@ import Testing
                 #expect(r.status == .created)
                 #expect((Self.json(r.body)["key"] as? String)?.hasPrefix("gth_") == true)
             }
-            try await client.execute(uri: "/admin/v1/applications?limit=1", method: .get, headers: [.authorization: "Bearer \(f.operatorAToken)"]) { r in
+            try await client.execute(
+                uri: "/admin/v1/applications?limit=1", method: .get, headers: [.authorization: "Bearer \(f.operatorAToken)"]
+            ) { r in
                 let body = Self.json(r.body)
                 #expect((body["items"] as? [[String: Any]])?.count == 1)
                 #expect(body["next_cursor"] as? String != nil)
             }
-            try await client.execute(uri: "/admin/v1/tenants", method: .post, headers: [.authorization: "Bearer \(f.operatorAToken)"], body: ByteBuffer(string: #"{"name":"x"}"#)) { r in
+            try await client.execute(
+                uri: "/admin/v1/tenants", method: .post, headers: [.authorization: "Bearer \(f.operatorAToken)"],
+                body: ByteBuffer(string: #"{"name":"x"}"#)
+            ) { r in
                 #expect(r.status == .forbidden)
                 let body = Self.json(r.body)
                 #expect(body["reason"] as? String == "admin_role_insufficient")
                 #expect(body["required"] as? [String] == ["role admin"] && body["presented"] as? [String] == ["role operator"])
             }
-            try await client.execute(uri: "/admin/v1/audit?action=application.", method: .get, headers: [.authorization: "Bearer \(f.ownerToken)"]) { r in
+            try await client.execute(
+                uri: "/admin/v1/audit?action=application.", method: .get, headers: [.authorization: "Bearer \(f.ownerToken)"]
+            ) { r in
                 let items = Self.json(r.body)["items"] as? [[String: Any]] ?? []
                 #expect(items.contains { $0["actor"] as? String == "ann" && $0["source"] as? String != nil })
             }

@@ -157,7 +157,9 @@ struct World {
         #expect(throws: ControlError.self) { try w.control.createAdminUser(admin, name: "eve", role: .owner, cost: 4) }
         _ = try w.control.createAdminUser(admin, name: "olga", role: .operator, cost: 4)
         let scopedAdmin = ControlActor(name: "sam", role: .admin, tenant: "acme", source: "test")
-        #expect(throws: ControlError.self) { try w.control.createAdminUser(scopedAdmin, name: "gus", role: .operator, tenant: "globex", cost: 4) }
+        #expect(throws: ControlError.self) {
+            try w.control.createAdminUser(scopedAdmin, name: "gus", role: .operator, tenant: "globex", cost: 4)
+        }
         #expect(throws: ControlError.self) { try w.control.createTenant(scopedAdmin, name: "mine") }
     }
 

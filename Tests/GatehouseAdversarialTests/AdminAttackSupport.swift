@@ -38,11 +38,15 @@ final class AdminTarget: @unchecked Sendable {
         keyID = (try await call(.POST, "/applications/\(appID)/keys", as: "ann").json["info"] as? [String: Any])?["id"] as? String ?? ""
         _ = try await call(.POST, "/services", as: "ann", body: #"{"name": "ledger"}"#)
         subID =
-            try await call(.POST, "/subscriptions", as: "ann", body: #"{"application": "checkout", "service": "ledger", "reason": "books"}"#)
+            try await call(
+                .POST, "/subscriptions", as: "ann", body: #"{"application": "checkout", "service": "ledger", "reason": "books"}"#
+            )
             .json["id"] as? String ?? ""
     }
 
-    func call(_ method: HTTPMethod, _ path: String, as who: String?, body: String? = nil, authorization: String? = nil) async throws -> Reply {
+    func call(
+        _ method: HTTPMethod, _ path: String, as who: String?, body: String? = nil, authorization: String? = nil
+    ) async throws -> Reply {
         var headers = [("Content-Type", "application/json")]
         if let auth = authorization ?? who.map({ "Bearer \(tokens[$0] ?? "")" }) { headers.append(("Authorization", auth)) }
         return try await send(method, admin + path, headers: headers, body: body)

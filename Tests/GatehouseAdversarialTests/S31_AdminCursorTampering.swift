@@ -19,9 +19,12 @@ import Testing
         #expect(foreign.status == 200)
         #expect(!foreign.body.contains("acme"), "\(foreign.body)")
         // Cursors pointing before everything, at SQL, or not base64 at all.
-        for forged in ["AA", "Jw", "JyBPUiAxPTEgLS0", Data("' OR 1=1 --".utf8).base64EncodedString(), "%25%25%25", String(repeating: "A", count: 4000)] {
+        for forged in [
+            "AA", "Jw", "JyBPUiAxPTEgLS0", Data("' OR 1=1 --".utf8).base64EncodedString(), "%25%25%25", String(repeating: "A", count: 4000),
+        ] {
             let r = try await t.call(.GET, "/applications?cursor=\(forged)", as: "carol")
-            #expect(r.status == 200 || (r.status == 400 && r.json["reason"] as? String == "admin_invalid_request"), "\(forged): \(r.status)")
+            #expect(
+                r.status == 200 || (r.status == 400 && r.json["reason"] as? String == "admin_invalid_request"), "\(forged): \(r.status)")
             #expect(!r.body.contains("acme"), "\(forged) read acme's applications")
         }
         let audit = try await t.call(.GET, "/audit?cursor=\(Data("0".utf8).base64EncodedString())", as: "carol")

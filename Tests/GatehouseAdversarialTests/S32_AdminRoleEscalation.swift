@@ -12,7 +12,10 @@ import Testing
         defer { t.stop() }
         let attempts: [(String, HTTPMethod, String, String?)] = [
             ("ada", .POST, "/admin-users", #"{"name": "eve", "role": "owner"}"#),
-            ("sam", .POST, "/admin-users", #"{"name": "eve", "role": "admin"}"#.replacingOccurrences(of: "}", with: #", "tenant": "initech"}"#)),
+            (
+                "sam", .POST, "/admin-users",
+                #"{"name": "eve", "role": "admin"}"#.replacingOccurrences(of: "}", with: #", "tenant": "initech"}"#)
+            ),
             ("ann", .POST, "/admin-users", #"{"name": "eve", "role": "operator", "tenant": "acme"}"#),
             ("ann", .POST, "/admin-users/root/tokens", nil),
             ("ada", .POST, "/admin-users/root/tokens", nil),

@@ -24,7 +24,10 @@ import Testing
         let token = try #require(t.tokens["ann"])
         // Near misses: one character changed, truncated, extended, another case.
         let last = token.last == "A" ? "B" : "A"
-        for forged in [String(token.dropLast()) + last, String(token.dropLast()), token + "A", token.uppercased(), "gha_", "gha_" + String(repeating: "A", count: 200)] {
+        for forged in [
+            String(token.dropLast()) + last, String(token.dropLast()), token + "A", token.uppercased(), "gha_",
+            "gha_" + String(repeating: "A", count: 200),
+        ] {
             let r = try await t.call(.GET, "/applications", as: nil, authorization: "Bearer \(forged)")
             #expect(r.status == 401 && r.json["reason"] as? String == "admin_unauthenticated", "\(forged.prefix(12))…: \(r.status)")
         }

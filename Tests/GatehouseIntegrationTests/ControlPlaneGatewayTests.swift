@@ -30,9 +30,12 @@ import Testing
 
         init() async throws {
             upstream = try await startUpstream()
-            gateway = try await LocalGateway(yaml: ControlPlaneGatewayTests.yaml.replacingOccurrences(of: "UP", with: String(upstream.port)))
+            gateway = try await LocalGateway(
+                yaml: ControlPlaneGatewayTests.yaml.replacingOccurrences(of: "UP", with: String(upstream.port)))
             for t in ["acme", "globex", "initech"] { #expect(try gateway.cli(["tenants", "create", t]).status == 0) }
-            for (name, role, tenant) in [("root", "owner", nil), ("ann", "operator", "acme"), ("bob", "operator", "globex"), ("carol", "operator", "initech")] {
+            for (name, role, tenant) in [
+                ("root", "owner", nil), ("ann", "operator", "acme"), ("bob", "operator", "globex"), ("carol", "operator", "initech"),
+            ] {
                 #expect(try gateway.cli(["admins", "create", name, "--role", role] + (tenant.map { ["--tenant", $0] } ?? [])).status == 0)
                 tokens[name] = try gateway.cli(["admins", "token", name, "--quiet"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             }
@@ -40,7 +43,8 @@ import Testing
 
         func call(_ method: HTTPMethod, _ path: String, as who: String, body: String? = nil) async throws -> Reply {
             try await send(
-                method, admin + path, headers: [("Authorization", "Bearer \(tokens[who] ?? "")"), ("Content-Type", "application/json")], body: body)
+                method, admin + path, headers: [("Authorization", "Bearer \(tokens[who] ?? "")"), ("Content-Type", "application/json")],
+                body: body)
         }
 
         func stop() async {
@@ -65,13 +69,16 @@ import Testing
         #expect(try await w.call(.POST, "/applications", as: "ann", body: #"{"name": "checkout"}"#).status == 201)
         let created = try await w.call(.POST, "/applications/checkout/keys", as: "ann")
         let key = try #require(created.json["key"] as? String)
-        #expect(try await w.call(.POST, "/services", as: "bob", body: #"{"name": "payments", "approval": "manual", "routes": ["pay"]}"#).status == 201)
+        #expect(
+            try await w.call(.POST, "/services", as: "bob", body: #"{"name": "payments", "approval": "manual", "routes": ["pay"]}"#).status
+                == 201)
 
         let none = try await poll(w.gateway.url + "/pay", key: key) { $0.json["reason"] as? String == "subscription_required" }
         #expect(none.status == 403)
         #expect((none.json["detail"] as? String)?.contains("application checkout has no subscription to service payments") == true)
 
-        let applied = try await w.call(.POST, "/subscriptions", as: "ann", body: #"{"application": "checkout", "service": "payments", "reason": "card payments"}"#)
+        let applied = try await w.call(
+            .POST, "/subscriptions", as: "ann", body: #"{"application": "checkout", "service": "payments", "reason": "card payments"}"#)
         #expect(applied.status == 201)
         let id = try #require(applied.json["id"] as? String)
         let pending = try await poll(w.gateway.url + "/pay", key: key) { $0.json["reason"] as? String == "subscription_pending" }
@@ -118,12 +125,15 @@ import Testing
         let key = try await w.call(.POST, "/applications/\(appID)/keys", as: "ann")
         let keyID = try #require((key.json["info"] as? [String: Any])?["id"] as? String)
         #expect(try await w.call(.POST, "/services", as: "ann", body: #"{"name": "ledger", "approval": "manual"}"#).status == 201)
-        let sub = try await w.call(.POST, "/subscriptions", as: "ann", body: #"{"application": "checkout", "service": "ledger", "reason": "books"}"#)
+        let sub = try await w.call(
+            .POST, "/subscriptions", as: "ann", body: #"{"application": "checkout", "service": "ledger", "reason": "books"}"#)
         let subID = try #require(sub.json["id"] as? String)
         let auditID = try #require(
             (try await w.call(.GET, "/audit", as: "ann").json["items"] as? [[String: Any]])?.first?["id"] as? Int)
         let annUser = try #require(
-            (try await w.call(.GET, "/admin-users", as: "root").json["items"] as? [[String: Any]])?.first { $0["name"] as? String == "ann" }?["id"]
+            (try await w.call(.GET, "/admin-users", as: "root").json["items"] as? [[String: Any]])?.first {
+                $0["name"] as? String == "ann"
+            }?["id"]
                 as? String)
 
         let attempts: [(HTTPMethod, String, String?)] = [
@@ -165,9 +175,14 @@ import Testing
         }
         let audit = try await w.call(.GET, "/audit?limit=500", as: "carol")
         let entries = audit.json["items"] as? [[String: Any]] ?? []
-        #expect(entries.allSatisfy { ($0["tenants"] as? [String]) == ["initech"] }, "the audit log shows another tenant's entries: \(audit.body)")
+        #expect(
+            entries.allSatisfy { ($0["tenants"] as? [String]) == ["initech"] },
+            "the audit log shows another tenant's entries: \(audit.body)")
         #expect(!audit.body.contains("acme") && !audit.body.contains("checkout"))
-        #expect((try await w.call(.GET, "/tenants", as: "carol").json["items"] as? [[String: Any]])?.map { $0["name"] as? String } == ["initech"])
+        #expect(
+            (try await w.call(.GET, "/tenants", as: "carol").json["items"] as? [[String: Any]])?.map { $0["name"] as? String } == [
+                "initech"
+            ])
         // Nothing changed for acme.
         #expect(try await w.call(.GET, "/subscriptions/\(subID)", as: "ann").json["state"] as? String == "pending")
         #expect(try await w.call(.GET, "/applications/\(appID)", as: "ann").json["status"] as? String == "active")
