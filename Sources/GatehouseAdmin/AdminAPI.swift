@@ -246,6 +246,25 @@ public struct AdminAPI: Sendable {
             return try Self.json(try api.control.auditEntry(actor, id: id))
         }
 
+        // Call log (read-only)
+        add(.get, "\(v1)/calls") { req, _, actor in
+            let q = req.uri.queryParameters
+            var status: Int?
+            if let s = q.get("status") {
+                guard let v = Int(s) else {
+                    throw ControlError(Denial(code: .adminInvalidRequest, detail: "status is not a number", required: ["status"]))
+                }
+                status = v
+            }
+            return try Self.json(
+                try api.control.calls(
+                    actor, status: status, reason: q.get("reason"), route: q.get("route"), application: q.get("application"),
+                    page: try Self.page(req)))
+        }
+        add(.get, "\(v1)/calls/:id") { _, ctx, actor in
+            try Self.json(try api.control.call(actor, requestID: try ctx.parameters.require("id")))
+        }
+
         // Admin users and tokens
         add(.get, "\(v1)/admin-users") { req, _, actor in try Self.json(try api.control.adminUsers(actor, page: try Self.page(req))) }
         add(.post, "\(v1)/admin-users") { req, _, actor in

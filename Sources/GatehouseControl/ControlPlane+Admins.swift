@@ -46,6 +46,11 @@ extension ControlPlane {
         _ actor: ControlActor, name: String, role: AdminRole, tenant: String? = nil, password: String? = nil, cost: UInt8 = 12
     ) throws -> AdminUser {
         try Self.validName(name, "admin user")
+        // The names the audit log gives to actors that are not admin users.
+        guard Self.reservedActorNames[name] == nil else {
+            throw ControlError.invalid(
+                "\(name) is the audit log's name for \(Self.reservedActorNames[name] ?? "another actor"); choose another", field: "name")
+        }
         let tenant = tenant ?? actor.tenant
         try requireManage(actor, role: role, tenant: tenant, "creating an admin user")
         if let password, password.count < 8 { throw ControlError.invalid("the password is shorter than 8 characters", field: "password") }
@@ -154,6 +159,8 @@ extension ControlPlane {
         let user = Self.adminUser(row)
         return ControlActor(name: user.name, role: user.role, tenant: user.tenant, source: source)
     }
+
+    static let reservedActorNames = ["cli": "the local command line", "system": "expiry", "auto-approval": "automatic approval"]
 
     /// A bcrypt hash of a random password, verified against when the user does not exist.
     static let decoyHash = Bcrypt.hash(UUID().uuidString, cost: 12)

@@ -421,7 +421,7 @@ public final class SQLiteStore: Sendable {
         }
     }
 
-    static func call(_ row: Row) -> CallRecord {
+    package static func call(_ row: Row) -> CallRecord {
         let decoder = JSONDecoder()
         func list(_ s: String?) -> [String] {
             guard let s, let d = s.data(using: .utf8) else { return [] }

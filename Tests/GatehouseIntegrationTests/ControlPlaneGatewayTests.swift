@@ -111,6 +111,16 @@ import Testing
         #expect(entry.json["action"] as? String == "subscription.revoke")
         #expect(entry.json["source"] as? String == "127.0.0.1")
 
+        // The application's tenant reads the explanation through the API; another tenant cannot.
+        let explanation = try await w.call(.GET, "/calls/\(revoked.requestID)", as: "ann")
+        #expect((explanation.json["record"] as? [String: Any])?["reason"] as? String == "subscription_revoked")
+        #expect((explanation.json["audit"] as? [String: Any])?["action"] as? String == "subscription.revoke")
+        let foreign = try await w.call(.GET, "/calls/\(revoked.requestID)", as: "carol")
+        #expect(foreign.status == 403 && foreign.json["reason"] as? String == "admin_tenant_mismatch")
+        #expect((try await w.call(.GET, "/calls", as: "carol").json["items"] as? [Any])?.isEmpty == true)
+        let calls = try await w.call(.GET, "/calls?reason=subscription_pending&limit=1", as: "ann")
+        #expect((calls.json["items"] as? [[String: Any]])?.first?["reason"] as? String == "subscription_pending")
+
         // An invalid transition is a clear 409.
         let again = try await w.call(.POST, "/subscriptions/\(id)/approve", as: "bob", body: "{}")
         #expect(again.status == 409)
