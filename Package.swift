@@ -147,6 +147,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 // The Authorization header's Basic and Bearer forms.
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+                // Application passwords set through the API.
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -4,6 +4,7 @@ import GatehouseCore
 import GatehouseStore
 import Hummingbird
 import HummingbirdAuth
+import HummingbirdBcrypt
 import HTTPTypes
 import Logging
 import NIOCore
@@ -153,6 +154,26 @@ public struct AdminAPI: Sendable {
             return try Self.json(
                 try api.control.updateApplication(
                     actor, try ctx.parameters.require("id"), status: b.status, roles: b.roles, scopes: b.scopes))
+        }
+
+        add(.put, "\(v1)/applications/:id/password") { req, ctx, actor in
+            let b = try await Self.body(req, PasswordBody.self)
+            let id = try ctx.parameters.require("id")
+            // Authorised before the slow hash, so a refused caller cannot make the listener hash.
+            _ = try api.control.application(actor, id)
+            var hash: String?
+            if let password = b.password {
+                // bcrypt reads at most 72 bytes.
+                guard password.count >= 8, password.utf8.count <= 72 else {
+                    throw ControlError(
+                        Denial(
+                            code: .adminInvalidRequest, detail: "the password must be 8 characters to 72 bytes long", required: ["password"]
+                        ))
+                }
+                hash = await Self.offLoop { Bcrypt.hash(password, cost: 12) }
+            }
+            try api.control.setApplicationPassword(actor, id, hash: hash)
+            return try Self.json(try api.control.application(actor, id))
         }
 
         // Keys
@@ -320,6 +341,11 @@ public struct AdminAPI: Sendable {
                 headers: [HeaderField("WWW-Authenticate", "Bearer realm=\"gatehouse-admin\", Basic realm=\"gatehouse-admin\"")]))
     }
 
+    /// Runs slow work (bcrypt) on a dispatch queue, not on the listener's event loop.
+    static func offLoop<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in DispatchQueue.global().async { continuation.resume(returning: work()) } }
+    }
+
     // MARK: Bodies and answers
 
     static let requestIDField = HTTPField.Name("X-Request-Id")!
@@ -401,6 +427,7 @@ struct Whoami: Codable { var name: String; var role: AdminRole; var tenant: Stri
 struct NameBody: Codable { var name: String }
 struct ApplicationBody: Codable { var name: String; var tenant: String?; var roles: [String]?; var scopes: [String]? }
 struct ApplicationPatch: Codable { var status: String?; var roles: [String]?; var scopes: [String]? }
+struct PasswordBody: Codable { var password: String? }
 struct KeyBody: Codable { var expiresAt: Double? }
 struct ServiceBody: Codable { var name: String; var tenant: String?; var approval: String?; var routes: [String]? }
 struct ServicePatch: Codable { var approval: String?; var routes: [String]? }

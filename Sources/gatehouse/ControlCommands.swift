@@ -71,7 +71,7 @@ struct SubscriptionsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "subscriptions",
         abstract: "Apply for, decide on and list subscriptions (pending → approved | rejected | cancelled, approved → revoked | expired).",
-        subcommands: [Apply.self, Approve.self, Reject.self, Cancel.self, Revoke.self, List.self])
+        subcommands: [Apply.self, Approve.self, Reject.self, Cancel.self, Revoke.self, List.self, Show.self])
 
     static func show(_ s: Subscription) {
         var line = "\(s.id)  application=\(s.application)  service=\(s.service)  state=\(s.state)"
@@ -209,6 +209,26 @@ struct AdminsCommand: ParsableCommand {
                 print("token:    \(t.token)")
                 print("")
                 print("This is the only time the token is shown; the store keeps only its hash. Send it as `Authorization: Bearer …`.")
+            }
+        }
+    }
+}
+
+extension SubscriptionsCommand {
+    /// `gatehouse subscriptions show ID`: one subscription with every transition.
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a subscription and its history.")
+        @Argument var id: String
+        @OptionGroup var storeOptions: StoreOptions
+        func run() throws {
+            let s = try storeOptions.control().cli { try $0.subscription(.cli, id) }
+            SubscriptionsCommand.show(s)
+            for e in s.history ?? [] {
+                var line = "  \(TimeText.iso(e.time))  \(e.from ?? "(none)") → \(e.to)  by \(e.actor)"
+                if let r = e.reason { line += "  reason=\"\(r)\"" }
+                if let o = e.opinion { line += "  opinion=\"\(o)\"" }
+                if let a = e.auditEntry { line += "  audit=\(a)" }
+                print(TerminalSafe.line(line))
             }
         }
     }

@@ -197,4 +197,33 @@ import Testing
         #expect(try await w.call(.GET, "/subscriptions/\(subID)", as: "ann").json["state"] as? String == "pending")
         #expect(try await w.call(.GET, "/applications/\(appID)", as: "ann").json["status"] as? String == "active")
     }
+    @Test func theCommandLineDrivesTheSameLifecycleAndIsAuditedAsTheLocalOwner() async throws {
+        let w = try await World()
+        defer { Task { await w.stop() } }
+        #expect(try w.gateway.cli(["services", "create", "payments", "--tenant", "globex", "--routes", "pay"]).status == 0)
+        #expect(try w.gateway.cli(["consumers", "create", "shop", "--tenant", "acme"]).status == 0)
+        let applied = try w.gateway.cli(["subscriptions", "apply", "--application", "shop", "--service", "payments", "--reason", "cards"])
+        #expect(applied.status == 0 && applied.stdout.contains("state=pending"))
+        let id = String(applied.stdout.prefix { $0 != " " })
+        #expect(try w.gateway.cli(["subscriptions", "approve", id, "--opinion", "ok", "--expires", "30d"]).status == 0)
+        let wrong = try w.gateway.cli(["subscriptions", "cancel", id])
+        #expect(wrong.status != 0 && wrong.stderr.contains("is approved"))
+        let shown = try w.gateway.cli(["subscriptions", "show", id])
+        #expect(shown.stdout.contains("pending → approved  by cli"))
+        #expect(shown.stdout.contains("reason=\"cards\""))
+        let audit = try await w.call(.GET, "/audit?object_id=\(id)", as: "root")
+        let entries = audit.json["items"] as? [[String: Any]] ?? []
+        #expect(entries.map { $0["action"] as? String } == ["subscription.apply", "subscription.approve"])
+        #expect(entries.allSatisfy { $0["actor"] as? String == "cli" && $0["source"] as? String == "local" })
+
+        // A password set through the API is stored as bcrypt and audited without it.
+        let set = try await w.call(.PUT, "/applications/shop/password", as: "ann", body: #"{"password": "shop-password-1"}"#)
+        #expect(set.status == 200 && set.json["has_password"] as? Bool == true)
+        let short = try await w.call(.PUT, "/applications/shop/password", as: "ann", body: #"{"password": "short"}"#)
+        #expect(short.status == 400)
+        let foreign = try await w.call(.PUT, "/applications/shop/password", as: "carol", body: #"{"password": "carol-was-here"}"#)
+        #expect(foreign.status == 403)
+        let trail = try await w.call(.GET, "/audit?action=application.password", as: "root")
+        #expect(trail.body.contains("application.password_set") && !trail.body.contains("shop-password-1") && !trail.body.contains("$2b$"))
+    }
 }
