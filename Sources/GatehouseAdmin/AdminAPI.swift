@@ -39,13 +39,16 @@ public struct AdminAPI: Sendable {
     public let control: ControlPlane
     /// Answers `/metrics`, `/healthz` and `/status`: status, content type, text.
     public let operational: @Sendable (String) async -> (Int, String, String)
+    /// The problem `type` prefix, as the gateway's denials use it (`problem_type_base`).
+    public let problemTypeBase: String
     let logger: Logger
 
     public init(
-        control: ControlPlane, logger: Logger = Logger(label: "gatehouse.admin"),
+        control: ControlPlane, problemTypeBase: String = "docs/reasons.md#", logger: Logger = Logger(label: "gatehouse.admin"),
         operational: @escaping @Sendable (String) async -> (Int, String, String) = { _ in (404, "text/plain", "not found\n") }
     ) {
         self.control = control
+        self.problemTypeBase = problemTypeBase
         self.logger = logger
         self.operational = operational
     }
@@ -77,7 +80,7 @@ public struct AdminAPI: Sendable {
     /// Builds the router and returns it with the routes it registered.
     public func router() -> (router: Router<AdminContext>, routes: [AdminRoute]) {
         let router = Router(context: AdminContext.self)
-        router.add(middleware: NotFoundMiddleware())
+        router.add(middleware: NotFoundMiddleware(typeBase: problemTypeBase))
         var routes: [AdminRoute] = []
         let api = self
 
@@ -94,12 +97,15 @@ public struct AdminAPI: Sendable {
                     response.headers[Self.requestIDField] = requestID
                     return response
                 } catch let e as ControlError {
-                    return Self.problem(e.denial, path: request.uri.path, requestID: requestID)
-                } catch let e as StoreError {
-                    api.logger.error("admin API store error", metadata: ["error": "\(e)"])
+                    return Self.problem(e.denial, path: request.uri.path, requestID: requestID, typeBase: api.problemTypeBase)
+                } catch {
+                    // The store failed (busy, full, unreadable): fail closed, and say so.
+                    api.logger.error(
+                        "admin API operation failed",
+                        metadata: ["error": "\(error)", "request_id": "\(requestID)", "path": "\(request.uri.path)"])
                     return Self.problem(
-                        Denial(code: .checkUnavailable, detail: "the store could not complete the operation"), path: request.uri.path,
-                        requestID: requestID)
+                        Denial(code: .checkUnavailable, detail: "the store could not complete the operation; nothing was changed"),
+                        path: request.uri.path, requestID: requestID, typeBase: api.problemTypeBase)
                 }
             }
         }
@@ -357,8 +363,9 @@ public struct AdminAPI: Sendable {
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    static func problem(_ denial: Denial, path: String, requestID: String) -> Response {
-        let rendered = ProblemRenderer().render(denial, requestID: requestID, instance: path, exposure: .detailed, checkID: "admin")
+    static func problem(_ denial: Denial, path: String, requestID: String, typeBase: String) -> Response {
+        let rendered = ProblemRenderer(typeBase: typeBase).render(
+            denial, requestID: requestID, instance: path, exposure: .detailed, checkID: "admin")
         var headers = HTTPFields()
         for h in rendered.headers {
             if let name = HTTPField.Name(h.name) { headers.append(HTTPField(name: name, value: h.value)) }
@@ -409,6 +416,7 @@ public struct AdminAPI: Sendable {
 /// like every other admin answer.
 struct NotFoundMiddleware: RouterMiddleware {
     typealias Context = AdminContext
+    let typeBase: String
     func handle(_ request: Request, context: AdminContext, next: (Request, AdminContext) async throws -> Response) async throws -> Response
     {
         do {
@@ -418,7 +426,7 @@ struct NotFoundMiddleware: RouterMiddleware {
                 code: .adminNotFound, detail: "no admin endpoint \(request.method.rawValue) \(DisplayText.escaped(request.uri.path))",
                 hint: "See /admin/v1/openapi.json for the endpoints.")
             d.status = e.status.code
-            return AdminAPI.problem(d, path: request.uri.path, requestID: AdminAPI.requestID())
+            return AdminAPI.problem(d, path: request.uri.path, requestID: AdminAPI.requestID(), typeBase: typeBase)
         }
     }
 }

@@ -220,7 +220,9 @@ public final class Gateway: Service, Sendable {
     func startAdmin(host: String, port: Int) async throws -> any Channel {
         let services = self.services
         let loop = group.next()
-        let api = AdminAPI(control: ControlPlane(store: store), logger: logger) { path in
+        // The problem type prefix is read at start, like the listener itself.
+        let typeBase = services.current.config.problemTypeBase
+        let api = AdminAPI(control: ControlPlane(store: store), problemTypeBase: typeBase, logger: logger) { path in
             (try? await Gateway.admin(path, services, on: loop).get()) ?? (503, "text/plain", "unavailable\n")
         }
         let (bound, signal) = AsyncStream<any Channel>.makeStream()

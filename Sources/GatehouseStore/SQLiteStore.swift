@@ -93,6 +93,10 @@ public final class SQLiteStore: Sendable {
 
     // MARK: Consumers
 
+    // The writes below are the store's primitives, unaudited: for tests and tools that seed a
+    // store. Operators' changes (the CLI, the admin API) go through `ControlPlane`
+    // (GatehouseControl), which authorises them and appends their audit entries.
+
     @discardableResult
     public func createConsumer(name: String, tenant: String? = nil, roles: [String] = [], scopes: [String] = []) throws -> ConsumerRecord {
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.@".contains($0) }) else {
