@@ -116,6 +116,16 @@ struct World {
         #expect(try w.control.auditEntries(.cli).items == entries.items)
     }
 
+    @Test func aRefusedOrFailedChangeLeavesNoAuditEntry() throws {
+        let w = try World()
+        let before = try w.control.auditEntries(.cli).items.count
+        #expect(throws: ControlError.self) { try w.control.createApplication(w.opA, name: "checkout") }  // exists
+        #expect(throws: ControlError.self) { try w.control.createService(w.opA, name: "bad name") }
+        let sub = try w.control.apply(w.opA, application: "checkout", service: "payments", reason: nil)
+        #expect(throws: ControlError.self) { try w.control.revoke(w.opB, sub.id, opinion: nil) }  // still pending
+        #expect(try w.control.auditEntries(.cli).items.count == before + 1)
+    }
+
     @Test func aScopedOperatorSeesAndChangesOnlyItsTenant() throws {
         let w = try World()
         #expect(try w.control.applications(w.opA).items.map(\.name) == ["checkout"])
