@@ -159,7 +159,8 @@ public struct AdminAPI: Sendable {
             let b = try await Self.body(req, ApplicationPatch.self)
             return try Self.json(
                 try api.control.updateApplication(
-                    actor, try ctx.parameters.require("id"), status: b.status, roles: b.roles, scopes: b.scopes))
+                    actor, try ctx.parameters.require("id"), status: b.status, roles: b.roles, scopes: b.scopes,
+                    tenant: b.tenant.map { Optional($0) }))
         }
 
         add(.put, "\(v1)/applications/:id/password") { req, ctx, actor in
@@ -434,7 +435,7 @@ struct NotFoundMiddleware: RouterMiddleware {
 struct Whoami: Codable { var name: String; var role: AdminRole; var tenant: String? }
 struct NameBody: Codable { var name: String }
 struct ApplicationBody: Codable { var name: String; var tenant: String?; var roles: [String]?; var scopes: [String]? }
-struct ApplicationPatch: Codable { var status: String?; var roles: [String]?; var scopes: [String]? }
+struct ApplicationPatch: Codable { var status: String?; var roles: [String]?; var scopes: [String]?; var tenant: String? }
 struct PasswordBody: Codable { var password: String? }
 struct KeyBody: Codable { var expiresAt: Double? }
 struct ServiceBody: Codable { var name: String; var tenant: String?; var approval: String?; var routes: [String]? }

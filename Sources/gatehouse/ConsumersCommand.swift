@@ -20,10 +20,7 @@ struct ConsumersCommand: ParsableCommand {
         @Option(help: "Scopes granted to the consumer's API keys, comma-separated.") var scopes: String?
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            let control = try storeOptions.control()
-            let c = try control.cli {
-                try $0.createApplication(.cli, name: name, tenant: tenant, roles: split(roles), scopes: split(scopes))
-            }
+            let c = try storeOptions.access().createApplication(name: name, tenant: tenant, roles: split(roles), scopes: split(scopes))
             print("created consumer \(c.name) (id \(c.id))")
         }
     }
@@ -32,8 +29,7 @@ struct ConsumersCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List consumers.")
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            let control = try storeOptions.control()
-            for c in try control.cli({ c in try c.all { try c.applications(.cli, page: $0) } }) {
+            for c in try storeOptions.access().applications() {
                 var line = "\(c.name)  id=\(c.id)  status=\(c.status)"
                 if let t = c.tenant { line += "  tenant=\(t)" }
                 if !c.roles.isEmpty { line += "  roles=\(c.roles.joined(separator: ","))" }
@@ -48,7 +44,7 @@ struct ConsumersCommand: ParsableCommand {
         @Argument var name: String
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            _ = try storeOptions.control().cli { try $0.updateApplication(.cli, name, status: "suspended") }
+            _ = try storeOptions.access().updateApplication(name, status: "suspended", roles: nil, scopes: nil, tenant: nil)
             print("suspended consumer \(name)")
         }
     }
@@ -58,7 +54,7 @@ struct ConsumersCommand: ParsableCommand {
         @Argument var name: String
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            _ = try storeOptions.control().cli { try $0.updateApplication(.cli, name, status: "active") }
+            _ = try storeOptions.access().updateApplication(name, status: "active", roles: nil, scopes: nil, tenant: nil)
             print("activated consumer \(name)")
         }
     }
@@ -71,10 +67,8 @@ struct ConsumersCommand: ParsableCommand {
         @Option(help: "Tenant.") var tenant: String?
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            _ = try storeOptions.control().cli {
-                try $0.updateApplication(
-                    .cli, name, roles: roles.map { split($0) }, scopes: scopes.map { split($0) }, tenant: tenant.map { Optional($0) })
-            }
+            _ = try storeOptions.access().updateApplication(
+                name, status: nil, roles: roles.map { split($0) }, scopes: scopes.map { split($0) }, tenant: tenant)
             print("updated consumer \(name)")
         }
     }
@@ -94,16 +88,16 @@ extension ConsumersCommand {
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
             guard (4...31).contains(cost) else { throw ValidationError("--cost \(cost) is out of range (4...31)") }
-            let control = try storeOptions.control()
-            var hash: String?
+            let access = try storeOptions.access()
+            var password: String?
             if !clear {
                 guard let line = readLine(strippingNewline: true), !line.isEmpty else {
                     throw ValidationError(
                         "no password on standard input (pipe it in, e.g. printf '%s' \"$PW\" | gatehouse consumers set-password \(name))")
                 }
-                hash = BasicAuthCheck.hashPassword(line, cost: cost)
+                password = line
             }
-            try control.cli { try $0.setApplicationPassword(.cli, name, hash: hash) }
+            try access.setApplicationPassword(name, password: password, cost: cost)
             print(clear ? "cleared the password of consumer \(name)" : "set the password of consumer \(name)")
         }
     }

@@ -16,7 +16,7 @@ struct TenantsCommand: ParsableCommand {
         @Argument var name: String
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            let t = try storeOptions.control().cli { try $0.createTenant(.cli, name: name) }
+            let t = try storeOptions.access().createTenant(name: name)
             print("created tenant \(t.name) (id \(t.id))")
         }
     }
@@ -25,8 +25,7 @@ struct TenantsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List tenants.")
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            let control = try storeOptions.control()
-            for t in try control.cli({ c in try c.all { try c.tenants(.cli, page: $0) } }) { print("\(t.name)  id=\(t.id)") }
+            for t in try storeOptions.access().tenants() { print("\(t.name)  id=\(t.id)") }
         }
     }
 }
@@ -45,9 +44,7 @@ struct ServicesCommand: ParsableCommand {
         @Option(help: "Route names or path prefixes, comma-separated.") var routes: String?
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            let s = try storeOptions.control().cli {
-                try $0.createService(.cli, name: name, tenant: tenant, approval: approval, routes: split(routes))
-            }
+            let s = try storeOptions.access().createService(name: name, tenant: tenant, approval: approval, routes: split(routes))
             print("created service \(s.name) (id \(s.id), approval \(s.approval))")
         }
     }
@@ -56,8 +53,7 @@ struct ServicesCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List services.")
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            let control = try storeOptions.control()
-            for s in try control.cli({ c in try c.all { try c.services(.cli, page: $0) } }) {
+            for s in try storeOptions.access().services() {
                 print(
                     "\(s.name)  id=\(s.id)  approval=\(s.approval)\(s.tenant.map { "  tenant=\($0)" } ?? "")\(s.routes.isEmpty ? "" : "  routes=\(s.routes.joined(separator: ","))")"
                 )
@@ -88,7 +84,7 @@ struct SubscriptionsCommand: ParsableCommand {
         @Option(help: "Why the application needs the service.") var reason: String?
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            show(try storeOptions.control().cli { try $0.apply(.cli, application: application, service: service, reason: reason) })
+            show(try storeOptions.access().apply(application: application, service: service, reason: reason))
         }
     }
 
@@ -106,7 +102,7 @@ struct SubscriptionsCommand: ParsableCommand {
                 }
                 expiresAt = Date().timeIntervalSince1970 + d
             }
-            show(try storeOptions.control().cli { try $0.approve(.cli, id, opinion: opinion, expiresAt: expiresAt) })
+            show(try storeOptions.access().approve(id, opinion: opinion, expiresAt: expiresAt))
         }
     }
 
@@ -115,7 +111,7 @@ struct SubscriptionsCommand: ParsableCommand {
         @Argument var id: String
         @Option(help: "The approver's opinion (shown to the caller).") var opinion: String?
         @OptionGroup var storeOptions: StoreOptions
-        func run() throws { show(try storeOptions.control().cli { try $0.reject(.cli, id, opinion: opinion) }) }
+        func run() throws { show(try storeOptions.access().reject(id, opinion: opinion)) }
     }
 
     struct Cancel: ParsableCommand {
@@ -123,7 +119,7 @@ struct SubscriptionsCommand: ParsableCommand {
         @Argument var id: String
         @Option(help: "Why.") var reason: String?
         @OptionGroup var storeOptions: StoreOptions
-        func run() throws { show(try storeOptions.control().cli { try $0.cancel(.cli, id, reason: reason) }) }
+        func run() throws { show(try storeOptions.access().cancel(id, reason: reason)) }
     }
 
     struct Revoke: ParsableCommand {
@@ -131,7 +127,7 @@ struct SubscriptionsCommand: ParsableCommand {
         @Argument var id: String
         @Option(help: "The approver's opinion (shown to the caller).") var opinion: String?
         @OptionGroup var storeOptions: StoreOptions
-        func run() throws { show(try storeOptions.control().cli { try $0.revoke(.cli, id, opinion: opinion) }) }
+        func run() throws { show(try storeOptions.access().revoke(id, opinion: opinion)) }
     }
 
     struct List: ParsableCommand {
@@ -141,10 +137,7 @@ struct SubscriptionsCommand: ParsableCommand {
         @Option(help: "Only this service.") var service: String?
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            let control = try storeOptions.control()
-            for s in try control.cli({ c in
-                try c.all { try c.subscriptions(.cli, state: state, application: application, service: service, page: $0) }
-            }) { show(s) }
+            for s in try storeOptions.access().subscriptions(state: state, application: application, service: service) { show(s) }
         }
     }
 }
@@ -177,9 +170,7 @@ struct AdminsCommand: ParsableCommand {
                 }
                 password = line
             }
-            let u = try storeOptions.control().cli {
-                try $0.createAdminUser(.cli, name: name, role: role, tenant: tenant, password: password, cost: cost)
-            }
+            let u = try storeOptions.access().createAdminUser(name: name, role: role, tenant: tenant, password: password, cost: cost)
             print("created admin user \(u.name) (id \(u.id), role \(u.role.rawValue)\(u.tenant.map { ", tenant \($0)" } ?? ""))")
         }
     }
@@ -188,8 +179,7 @@ struct AdminsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List admin users.")
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            let control = try storeOptions.control()
-            for u in try control.cli({ c in try c.all { try c.adminUsers(.cli, page: $0) } }) {
+            for u in try storeOptions.access().adminUsers() {
                 print("\(u.name)  id=\(u.id)  role=\(u.role.rawValue)\(u.tenant.map { "  tenant=\($0)" } ?? "")")
             }
         }
@@ -201,7 +191,7 @@ struct AdminsCommand: ParsableCommand {
         @Flag(help: "Print only the token (for scripts).") var quiet = false
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            let t = try storeOptions.control().cli { try $0.createAdminToken(.cli, user: name) }
+            let t = try storeOptions.access().createAdminToken(user: name)
             if quiet {
                 print(t.token)
             } else {
@@ -221,7 +211,7 @@ extension SubscriptionsCommand {
         @Argument var id: String
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            let s = try storeOptions.control().cli { try $0.subscription(.cli, id) }
+            let s = try storeOptions.access().subscription(id)
             SubscriptionsCommand.show(s)
             for e in s.history ?? [] {
                 var line = "  \(TimeText.iso(e.time))  \(e.from ?? "(none)") → \(e.to)  by \(e.actor)"

@@ -27,9 +27,8 @@ struct KeysCommand: ParsableCommand {
                 }
                 expiresAt = Date().timeIntervalSince1970 + d
             }
-            let control = try storeOptions.control()
             do {
-                let created = try control.cli { try $0.createKey(.cli, application: consumer, expiresAt: expiresAt) }
+                let created = try storeOptions.access().createKey(application: consumer, expiresAt: expiresAt)
                 let (key, record) = (created.key, created.info)
                 if quiet {
                     print(key)
@@ -51,8 +50,7 @@ struct KeysCommand: ParsableCommand {
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
             let now = Date().timeIntervalSince1970
-            let control = try storeOptions.control()
-            let keys = try control.cli { c in try c.all { try c.keys(.cli, application: consumer, page: $0) } }
+            let keys = try storeOptions.access().keys(application: consumer)
             for k in keys.sorted(by: { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }) {
                 var state = "active"
                 if let r = k.revokedAt {
@@ -72,7 +70,7 @@ struct KeysCommand: ParsableCommand {
         @Argument(help: "Key id.") var keyID: String
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            _ = try storeOptions.control().cli { try $0.revokeKey(.cli, id: keyID) }
+            _ = try storeOptions.access().revokeKey(id: keyID)
             print("revoked key \(keyID)")
         }
     }

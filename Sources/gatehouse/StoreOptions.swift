@@ -17,6 +17,13 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .customLong("store"), help: "SQLite store file (overrides --config).")
     var store: String?
 
+    @Option(
+        name: .customLong("admin"),
+        help: ArgumentHelp(
+            "A running gateway's admin listener (e.g. http://127.0.0.1:9901): the control commands go through its admin API, as the admin whose token is in GATEHOUSE_ADMIN_TOKEN.",
+            valueName: "url"))
+    var admin: String?
+
     func storePath() throws -> String {
         if let store { return store }
         let file = config ?? (FileManager.default.fileExists(atPath: "gatehouse.yaml") ? "gatehouse.yaml" : nil)
@@ -28,6 +35,11 @@ struct StoreOptions: ParsableArguments {
     }
 
     func open() throws -> SQLiteStore {
+        if admin != nil {
+            throw ValidationError(
+                "--admin applies to consumers, keys, tenants, services, subscriptions and admins; this command reads the store (--store or --config)"
+            )
+        }
         let path = try storePath()
         do {
             return try SQLiteStore(path: path)

@@ -226,4 +226,56 @@ import Testing
         let trail = try await w.call(.GET, "/audit?action=application.password", as: "root")
         #expect(trail.body.contains("application.password_set") && !trail.body.contains("shop-password-1") && !trail.body.contains("$2b$"))
     }
+    /// Runs the CLI with `--admin` against the gateway's admin listener, as `who`.
+    func remote(_ w: World, _ args: [String], as who: String?) throws -> CommandResult {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Binary.path)
+        p.arguments = args + ["--admin", "http://127.0.0.1:\(w.gateway.adminPort ?? 0)"]
+        var env = ProcessInfo.processInfo.environment
+        env["GATEHOUSE_ADMIN_TOKEN"] = who.flatMap { w.tokens[$0] }
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return CommandResult(
+            status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    @Test func theCommandLineTalksToARunningGatewayWithAdminURL() async throws {
+        let w = try await World()
+        defer { Task { await w.stop() } }
+        #expect(try await w.call(.POST, "/services", as: "bob", body: #"{"name": "payments"}"#).status == 201)
+        #expect(try remote(w, ["consumers", "create", "web"], as: "ann").status == 0)
+        let key = try remote(w, ["keys", "create", "--consumer", "web", "--quiet"], as: "ann").stdout.trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        #expect(key.hasPrefix("gth_"))
+        let applied = try remote(
+            w, ["subscriptions", "apply", "--application", "web", "--service", "payments", "--reason", "shop"], as: "ann")
+        #expect(applied.status == 0 && applied.stdout.contains("state=pending"), "\(applied.stderr)")
+        let id = String(applied.stdout.prefix { $0 != " " })
+        let refused = try remote(w, ["subscriptions", "approve", id], as: "ann")
+        #expect(refused.status != 0 && refused.stderr.contains("admin_tenant_mismatch"), "\(refused.stderr)")
+        #expect(try remote(w, ["subscriptions", "approve", id, "--opinion", "ok"], as: "bob").status == 0)
+        #expect(try await poll(w.gateway.url + "/pay", key: key) { $0.status == 200 }.status == 200)
+
+        // Another tenant's operator lists nothing of acme's and changes nothing.
+        #expect(try remote(w, ["consumers", "list"], as: "carol").stdout.isEmpty)
+        let keyID = String(key.split(separator: "_")[1])
+        let revoke = try remote(w, ["keys", "revoke", keyID], as: "carol")
+        #expect(revoke.status != 0 && revoke.stderr.contains("admin_tenant_mismatch"))
+        let listed = try remote(w, ["keys", "list"], as: "ann").stdout
+        #expect(listed.contains(keyID) && listed.contains("active"))
+
+        // Without a token, or for a command that reads the store, it says what to do.
+        #expect(try remote(w, ["consumers", "list"], as: nil).stderr.contains("GATEHOUSE_ADMIN_TOKEN"))
+        #expect(try remote(w, ["explain", "x"], as: "ann").stderr.contains("--admin applies to"))
+        // The changes are audited as ann's, from the loopback address.
+        let audit = try await w.call(.GET, "/audit?action=application.create", as: "root")
+        let entry = (audit.json["items"] as? [[String: Any]])?.first { ($0["after"] as? String)?.contains("\"web\"") == true }
+        #expect(entry?["actor"] as? String == "ann" && entry?["source"] as? String == "127.0.0.1")
+    }
 }
