@@ -33,7 +33,8 @@ extension ControlPlane {
             let due = try Row.fetchAll(
                 db, sql: Self.subscriptionSelect + " WHERE s.state = 'approved' AND s.expires_at <= ?", arguments: [t])
             for row in due {
-                let before = subscriptionValue(row, at: t)
+                // As stored (approved), not as read now (expired).
+                let before = subscriptionValue(row, at: -.infinity)
                 try transition(
                     db, row, to: "expired", actor: ControlActor(name: "system", role: .owner, source: "expiry"), reason: nil, opinion: nil,
                     expiresAt: before.expiresAt, action: "subscription.expire", before: before)

@@ -346,6 +346,7 @@ extension ControlPlane {
     /// Creates a key; the result holds the key, which is not stored and never shown again.
     public func createKey(_ actor: ControlActor, application ref: String, expiresAt: Double? = nil) throws -> CreatedKey {
         try require(actor, .operator, "creating an API key")
+        if let e = expiresAt, !(e > now()) { throw ControlError.invalid("expires_at is not in the future", field: "expires_at") }
         return try db.write { db in
             guard let row = try applicationRow(db, ref) else {
                 throw actor.tenant == nil

@@ -102,6 +102,7 @@ struct World {
         let read = try w.control.subscription(w.opA, sub.id)
         #expect(read.state == "expired")
         #expect(read.history?.last?.actor == "system")
+        #expect(read.history?.last?.from == "approved" && read.history?.last?.to == "expired")
         #expect(throws: ControlError.self) { try w.control.revoke(w.opB, sub.id, opinion: nil) }
     }
 
