@@ -2,13 +2,13 @@ import Foundation
 import GatehouseTestSupport
 import NIOHTTP1
 
-/// A live in-process gateway with its admin API, tenants acme and initech, an unscoped owner
+/// A live gateway process (`gatehouse serve`) with its admin API, tenants acme and initech, an unscoped owner
 /// (`root`), an unscoped admin (`ada`), and per tenant an operator (`ann`, `carol`) and a scoped
 /// admin (`sam` of acme); acme has an application `checkout` with a key, a service `ledger` and a
 /// pending subscription.
 final class AdminTarget: @unchecked Sendable {
     // @unchecked: written during init only.
-    let gateway: LocalGateway
+    let gateway: GatewayProcess
     var tokens: [String: String] = [:]
     var appID = ""
     var keyID = ""
@@ -16,7 +16,7 @@ final class AdminTarget: @unchecked Sendable {
     var admin: String { "http://127.0.0.1:\(gateway.adminPort ?? 0)/admin/v1" }
 
     init() async throws {
-        gateway = try await LocalGateway(
+        gateway = try GatewayProcess(
             yaml: """
                 admin: 127.0.0.1:0
                 upstreams:
@@ -52,5 +52,5 @@ final class AdminTarget: @unchecked Sendable {
         return try await send(method, admin + path, headers: headers, body: body)
     }
 
-    func stop() { gateway.stop() }
+    func stop() { _ = gateway.stop() }
 }
