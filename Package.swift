@@ -26,6 +26,8 @@ let package = Package(
         .library(name: "GatehouseServer", targets: ["GatehouseServer"]),
         .library(name: "GatehouseTesting", targets: ["GatehouseTesting"]),
         .library(name: "GatehouseDoctor", targets: ["GatehouseDoctor"]),
+        .library(name: "GatehouseControl", targets: ["GatehouseControl"]),
+        .library(name: "GatehouseAdmin", targets: ["GatehouseAdmin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
@@ -42,6 +44,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.0.0"),
+        // The admin REST API (`/admin/v1`) on the admin listener.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // Hummingbird's request and response types (HTTPField, HTTPFields).
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.24.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
@@ -119,6 +125,37 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The control plane's service layer: tenants, applications, credentials, services,
+        // subscriptions, admin identities and the audit log, each operation authorised for an
+        // `Actor` and audited in the transaction that makes the change.
+        .target(
+            name: "GatehouseControl",
+            dependencies: [
+                "GatehouseCore", "GatehouseIdentity", "GatehouseStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The admin REST API on Hummingbird: `/admin/v1/…`, its OpenAPI document, and the admin
+        // listener's `/metrics`, `/healthz`, `/status`.
+        .target(
+            name: "GatehouseAdmin",
+            dependencies: [
+                "GatehouseCore", "GatehouseIdentity", "GatehouseStore", "GatehouseControl",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                // The Authorization header's Basic and Bearer forms.
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+                // Application passwords set through the API.
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            resources: [.copy("openapi.json")],
+            swiftSettings: swiftSettings
+        ),
         // The gateway's HTTP/1 codec: request and response heads, bodies, writers. Strict where
         // parsers disagree (request smuggling); compared with NIOHTTP1's parser in its tests.
         .target(
@@ -156,7 +193,8 @@ let package = Package(
             name: "GatehouseServer",
             dependencies: [
                 "GatehouseCore", "GatehouseIdentity", "GatehouseChecks", "GatehouseConfig", "GatehouseStore", "GatehouseHTTP1",
-                "GatehouseProxy",
+                "GatehouseProxy", "GatehouseControl", "GatehouseAdmin",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -205,8 +243,11 @@ let package = Package(
             name: "gatehouse",
             dependencies: [
                 "GatehouseCore", "GatehouseIdentity", "GatehouseChecks", "GatehouseWAF", "GatehouseSecLang", "GatehouseConfig",
-                "GatehouseStore", "GatehouseProxy", "GatehouseServer", "GatehouseTesting", "GatehouseDoctor",
+                "GatehouseStore", "GatehouseProxy", "GatehouseServer", "GatehouseTesting", "GatehouseDoctor", "GatehouseControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // `--admin URL`: the control commands through a running gateway's admin API.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -260,6 +301,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "GatehouseAdminTests",
+            // The service layer and the admin API, the latter driven through Hummingbird's router
+            // test client (no socket).
+            dependencies: [
+                "GatehouseControl", "GatehouseAdmin", "GatehouseStore", "GatehouseIdentity", "GatehouseCore", "GatehouseChecks",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "GatehouseDoctorTests",
             dependencies: ["GatehouseDoctor", "GatehouseCore"],
             resources: [.copy("Fixtures")],
@@ -291,7 +344,9 @@ let package = Package(
             name: "GatehouseAdversarialTests",
             dependencies: [
                 "GatehouseTestSupport", "GatehouseCore", "GatehouseIdentity", "GatehouseChecks", "GatehouseConfig", "GatehouseProxy",
-                "GatehouseServer", "GatehouseTesting", "GatehouseStore",
+                "GatehouseServer", "GatehouseTesting", "GatehouseStore", "GatehouseControl", "GatehouseAdmin",
+                // The store's audit table, attacked directly.
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -311,6 +366,7 @@ let package = Package(
             dependencies: [
                 "GatehouseTestSupport",
                 "GatehouseCore", "GatehouseProxy", "GatehouseServer", "GatehouseTesting", "GatehouseConfig", "GatehouseStore",
+                "GatehouseControl",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

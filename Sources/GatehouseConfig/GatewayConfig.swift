@@ -479,6 +479,8 @@ public enum ConfigLoader {
         // Policies
         var builders: [String: (CheckBuilder, CheckMode, Bool)] = [:]
         var policyNames: [String] = []
+        /// Each policy's type, for checks of a route's order (a `subscription` after authentication).
+        var policyTypeNames: [String: String] = [:]
         if let p = f["policies"] {
             for (name, n) in r.namedEntries(p) {
                 policyNames.append(name)
@@ -486,6 +488,7 @@ public enum ConfigLoader {
                     r.error(n, "expected a mapping with a type, e.g. { type: ip, allow: [10.0.0.0/8] }"); continue
                 }
                 let typeName = n.node["type"]?.string
+                policyTypeNames[name] = typeName
                 guard let typeName else {
                     r.error(n, "missing required key \"type\" (one of: \(PolicyTypes.all.map(\.name).joined(separator: ", ")))"); continue
                 }
@@ -544,6 +547,7 @@ public enum ConfigLoader {
                     upstream = us
                 }
                 var links: [PolicyLink] = []
+                var identified = false
                 if let pl = rf["policies"] {
                     for item in r.list(pl) {
                         var policyName: String?
@@ -563,6 +567,14 @@ public enum ConfigLoader {
                                 r.error(item, "unknown policy \"\(policyName)\" (defined: \(policyNames.joined(separator: ", ")))\(hint)")
                             }
                             continue
+                        }
+                        let typeName = policyTypeNames[policyName] ?? ""
+                        if ["api_key", "basic", "jwt", "mtls"].contains(typeName) { identified = true }
+                        if typeName == "subscription", !identified {
+                            r.error(
+                                item,
+                                "policy \"\(policyName)\" (subscription) needs the calling application identified first: list an authenticating policy (api_key, basic, jwt or mtls) before it in this route"
+                            )
                         }
                         links.append(PolicyLink(policy: policyName, mode: mode ?? defaultMode, build: builder))
                     }

@@ -53,6 +53,7 @@ public enum PolicyTypes {
         roles,
         owner,
         tenant,
+        subscription,
         rateLimit, cors, csrf,
         waf,
     ]
@@ -74,6 +75,13 @@ public enum PolicyTypes {
         let forward = f["forward_key"].flatMap(r.bool) ?? false
         let useHeader = header ?? (query == nil ? "X-API-Key" : nil)
         return { ctx in APIKeyCheck(id: id, header: useHeader, queryParameter: query, forwardKey: forward, directory: ctx.directory) }
+    }
+
+    /// `subscription`: `{ type: subscription, service: payments }`: the identified application needs
+    /// an approved subscription to the named service (a service of the control plane's store).
+    static let subscription = PolicyType(name: "subscription", keys: ["service"], required: ["service"]) { id, node, f, r in
+        let service = f["service"].flatMap(r.string) ?? ""
+        return { ctx in SubscriptionCheck(id: id, service: service, directory: ctx.directory as? any SubscriptionDirectory) }
     }
 
     static let request = PolicyType(name: "request", keys: ["methods", "content_types", "max_body", "max_headers"]) { id, node, f, r in

@@ -33,11 +33,15 @@ public struct Denial: Sendable, Equatable, Codable {
     /// Extra members of the problem body shown under every exposure (e.g. `rule_ids` for WAF
     /// blocks). Keys are stable snake_case; values never carry secrets.
     public var extensions: [String: [String]]
+    /// The audit-log entry of the administrative decision behind this denial (a subscription
+    /// revoked or rejected): stored in the call log for `explain`, never shown to the caller.
+    public var auditEntry: Int64?
 
     public init(
         code: ReasonCode, status: Int? = nil, title: String? = nil, detail: String,
         required: [String] = [], presented: [String] = [], hint: String? = nil,
-        headers: [HeaderField] = [], operatorDetail: String? = nil, extensions: [String: [String]] = [:]
+        headers: [HeaderField] = [], operatorDetail: String? = nil, extensions: [String: [String]] = [:],
+        auditEntry: Int64? = nil
     ) {
         let entry = ReasonCatalogue.entry(code)
         self.code = code
@@ -50,6 +54,7 @@ public struct Denial: Sendable, Equatable, Codable {
         self.headers = headers
         self.operatorDetail = operatorDetail
         self.extensions = extensions
+        self.auditEntry = auditEntry
     }
 }
 

@@ -184,8 +184,26 @@ public enum ReasonCatalogue {
             fix: "Ask the operator to map the certificate's subject to a consumer."),
         .init(
             code: .subscriptionRequired, status: 403, title: "Subscription required",
-            meaning: "The consumer has no approved subscription to this API.",
-            fix: "Subscribe to the API and wait for an administrator's approval."),
+            meaning:
+                "The route belongs to a service that needs a subscription, and the calling application has none (or cancelled it). The detail names the service and the application.",
+            fix: "Apply for a subscription to the service (POST /admin/v1/subscriptions, or ask an operator of your tenant)."),
+        .init(
+            code: .subscriptionPending, status: 403, title: "Subscription awaiting approval",
+            meaning:
+                "The application applied for a subscription to the route's service, and nobody has approved it yet. The detail says since when and who can approve.",
+            fix: "Wait for the approval, or ask an owner or admin, or an operator of the service's tenant, to approve it."),
+        .init(
+            code: .subscriptionRejected, status: 403, title: "Subscription rejected",
+            meaning: "The application's subscription to the route's service was rejected; the detail carries the approver's opinion.",
+            fix: "Address the opinion and apply again."),
+        .init(
+            code: .subscriptionRevoked, status: 403, title: "Subscription revoked",
+            meaning: "The application's subscription to the route's service was revoked; the detail says by whom, when and why.",
+            fix: "Contact the service's owners about the revocation, then apply again."),
+        .init(
+            code: .subscriptionExpired, status: 403, title: "Subscription expired",
+            meaning: "The application's approved subscription to the route's service has passed its expiry; the detail says when.",
+            fix: "Apply again for a renewed subscription."),
         // Traffic
         .init(
             code: .rateLimited, status: 429, title: "Rate limit exceeded",
@@ -228,6 +246,39 @@ public enum ReasonCatalogue {
             code: .wafBlocked, status: 403, title: "Blocked by the web application firewall",
             meaning: "Request inspection scored the request as an attack; the rule ids say which rules fired.",
             fix: "If this is legitimate traffic, give the operator the request id so they can tune an exclusion."),
+        // Admin API
+        .init(
+            code: .adminUnauthenticated, status: 401, title: "Admin credentials required",
+            meaning:
+                "An admin API request carried no admin credentials, or ones that match no admin user or token (a Bearer admin token, or Basic with an admin user's password).",
+            fix: "Send `Authorization: Bearer <admin token>` (from `gatehouse admins token NAME`) or Basic credentials of an admin user."),
+        .init(
+            code: .adminRoleInsufficient, status: 403, title: "Admin role insufficient",
+            meaning:
+                "The admin's role does not allow this operation (roles, least to most: viewer, operator, admin, owner); required and presented name the roles.",
+            fix: "Ask an owner or admin for a role that allows the operation, or have them do it."),
+        .init(
+            code: .adminTenantMismatch, status: 403, title: "Outside the admin's tenant",
+            meaning:
+                "The admin is scoped to one tenant and the object is not in it (or does not exist: a scoped admin cannot tell the two apart).",
+            fix: "Use an admin of the object's tenant, or an unscoped admin."),
+        .init(
+            code: .adminNotFound, status: 404, title: "No such object",
+            meaning: "The admin API has no object with this id or name, or no such endpoint.",
+            fix: "Check the id; list the collection to find it."),
+        .init(
+            code: .adminInvalidRequest, status: 400, title: "Invalid admin request",
+            meaning: "The admin API request's body, parameters or cursor are not valid; the detail names the field.",
+            fix: "Correct the named field (see /admin/v1/openapi.json)."),
+        .init(
+            code: .adminConflict, status: 409, title: "Conflicts with the current state",
+            meaning: "The object already exists, or the change conflicts with what the store holds.",
+            fix: "Use the existing object, or choose another name."),
+        .init(
+            code: .subscriptionTransitionInvalid, status: 409, title: "Subscription transition not allowed",
+            meaning:
+                "The subscription's current state does not allow this transition (pending → approved | rejected | cancelled; approved → revoked | expired; a closed subscription can be applied for again).",
+            fix: "Read the subscription's state first; apply again to reopen a closed one."),
     ]
 
     static let byCode: [ReasonCode: ReasonInfo] = Dictionary(uniqueKeysWithValues: all.map { ($0.code, $0) })

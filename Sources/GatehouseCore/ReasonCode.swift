@@ -56,6 +56,10 @@ extension ReasonCode {
     public static let missingRole: ReasonCode = "missing_role"
     public static let notOwner: ReasonCode = "not_owner"
     public static let subscriptionRequired: ReasonCode = "subscription_required"
+    public static let subscriptionPending: ReasonCode = "subscription_pending"
+    public static let subscriptionRejected: ReasonCode = "subscription_rejected"
+    public static let subscriptionRevoked: ReasonCode = "subscription_revoked"
+    public static let subscriptionExpired: ReasonCode = "subscription_expired"
     public static let wrongTenant: ReasonCode = "wrong_tenant"
     // Client certificates
     public static let certificateInvalid: ReasonCode = "certificate_invalid"
@@ -74,4 +78,12 @@ extension ReasonCode {
     public static let csrfTokenMissing: ReasonCode = "csrf_token_missing"
     // Inspection
     public static let wafBlocked: ReasonCode = "waf_blocked"
+    // Admin API (the control plane's answers to administrators)
+    public static let adminUnauthenticated: ReasonCode = "admin_unauthenticated"
+    public static let adminRoleInsufficient: ReasonCode = "admin_role_insufficient"
+    public static let adminTenantMismatch: ReasonCode = "admin_tenant_mismatch"
+    public static let adminNotFound: ReasonCode = "admin_not_found"
+    public static let adminInvalidRequest: ReasonCode = "admin_invalid_request"
+    public static let adminConflict: ReasonCode = "admin_conflict"
+    public static let subscriptionTransitionInvalid: ReasonCode = "subscription_transition_invalid"
 }

@@ -1,5 +1,7 @@
+import GatehouseAdmin
 import GatehouseChecks
 import GatehouseConfig
+import GatehouseControl
 import GatehouseCore
 import GatehouseHTTP1
 import GatehouseIdentity
@@ -11,6 +13,7 @@ import NIOExtras
 import NIOHTTP1
 import NIOPosix
 import GatehouseProxy
+import Hummingbird
 import ServiceLifecycle
 
 /// The running gateway: listener, configuration, store, call log.
@@ -50,6 +53,8 @@ public final class Gateway: Service, Sendable {
     let quiesce: NIOLockedValueBox<ServerQuiescingHelper?>
     let serverChannel: NIOLockedValueBox<(any Channel)?>
     let adminChannel = NIOLockedValueBox<(any Channel)?>(nil)
+    /// Runs the admin listener's Hummingbird application; cancelled by `drain`.
+    let adminTask = NIOLockedValueBox<Task<Void, any Error>?>(nil)
     let logger: Logger
     /// Request tracing, when the configuration has `tracing:`: a service to run before the gateway
     /// (see ``GatewayTracing``). Read once, at start; a reload does not change it.
@@ -197,17 +202,7 @@ public final class Gateway: Service, Sendable {
             .get()
         serverChannel.withLockedValue { $0 = channel }
         if let admin = config.admin {
-            let services = self.services
-            let adminCh = try await ServerBootstrap(group: group)
-                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-                .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                        try channel.pipeline.syncOperations.addHandler(
-                            AdminHandler { path, loop in Gateway.admin(path, services, on: loop) })
-                    }
-                }
-                .bind(host: admin.host, port: admin.port).get()
+            let adminCh = try await startAdmin(host: admin.host, port: admin.port)
             adminChannel.withLockedValue { $0 = adminCh }
             logger.info("admin listening", metadata: ["address": "\(adminCh.localAddress?.description ?? "?")"])
         }
@@ -217,6 +212,42 @@ public final class Gateway: Service, Sendable {
                 "address": "\(channel.localAddress?.description ?? "?")", "config": "\(configFile ?? DefaultConfig.name)",
                 "routes": "\(config.router.routes.count)",
             ])
+    }
+
+    /// Serves the admin listener (the admin API on Hummingbird, with `/metrics`, `/healthz`,
+    /// `/status`) on event loops of its own (NIO's shared group), apart from the gateway's request
+    /// path; returns once it is bound. `drain` stops it.
+    func startAdmin(host: String, port: Int) async throws -> any Channel {
+        let services = self.services
+        let loop = group.next()
+        // The problem type prefix is read at start, like the listener itself.
+        let typeBase = services.current.config.problemTypeBase
+        let api = AdminAPI(control: ControlPlane(store: store), problemTypeBase: typeBase, logger: logger) { path in
+            (try? await Gateway.admin(path, services, on: loop).get()) ?? (503, "text/plain", "unavailable\n")
+        }
+        let (bound, signal) = AsyncStream<any Channel>.makeStream()
+        let app = Application(
+            router: api.router().router, configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil),
+            onServerRunning: { channel in
+                signal.yield(channel)
+                signal.finish()
+            }, eventLoopGroupProvider: .singleton, logger: logger)
+        let task = Task {
+            // A server that fails to bind ends the wait too.
+            defer { signal.finish() }
+            try await app.run()
+        }
+        var channel: (any Channel)?
+        for await c in bound {
+            channel = c
+            break
+        }
+        guard let channel else {
+            try await task.value
+            throw ChannelError.ioOnClosedChannel
+        }
+        adminTask.withLockedValue { $0 = task }
+        return channel
     }
 
     /// The admin listener's bound address, if any.
@@ -311,7 +342,10 @@ public final class Gateway: Service, Sendable {
         try? await promise.futureResult.get()
         graceDeadline.cancel()
         if let server = serverChannel.withLockedValue({ $0 }) { try? await server.closeFuture.get() }
-        if let admin = adminChannel.withLockedValue({ $0 }) { try? await admin.close() }
+        if let admin = adminTask.withLockedValue({ $0 }) {
+            admin.cancel()
+            _ = try? await admin.value
+        }
         // What still runs at the deadline is answered (503) or cut, and logged, on its own loop,
         // before the call log closes; then nothing more is scheduled on the loops.
         for loop in services.connections.all() {

@@ -27,12 +27,15 @@ public struct CallRecord: Sendable, Equatable, Codable {
     /// The request fields replay needs (TLS, the non-secret fields checks read); nil in records
     /// written before the call log kept them.
     public var facts: RequestFacts?
+    /// The audit-log entry behind the denial (a revoked or rejected subscription), which
+    /// `explain` cites.
+    public var auditEntry: Int64?
 
     public init(
         requestID: String, time: Double, route: String?, consumer: String?, keyID: String?, client: String?, method: String,
         path: String, host: String?, status: Int, upstreamMillis: Double?, totalMillis: Double, decidingCheck: String?,
         reason: String?, detail: String?, hint: String?, required: [String], presented: [String], trace: DecisionTrace,
-        upstreamTarget: String?, facts: RequestFacts? = nil
+        upstreamTarget: String?, facts: RequestFacts? = nil, auditEntry: Int64? = nil
     ) {
         self.requestID = requestID
         self.time = time
@@ -55,6 +58,7 @@ public struct CallRecord: Sendable, Equatable, Codable {
         self.trace = trace
         self.upstreamTarget = upstreamTarget
         self.facts = facts
+        self.auditEntry = auditEntry
     }
 }
 

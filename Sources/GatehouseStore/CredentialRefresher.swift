@@ -2,7 +2,7 @@ import Logging
 import ServiceLifecycle
 
 /// Keeps a `StoreDirectory`'s snapshot current: every `interval` it asks the directory to reload,
-/// which re-reads consumers and keys only when the store's revision changed.
+/// which re-reads consumers, keys, services and subscriptions only when the store's revision changed.
 ///
 /// A `Service`: `run()` loops until graceful shutdown or cancellation and then returns, so the
 /// refresh has an owner and ends with it (no thread or task is left behind). A reload is one

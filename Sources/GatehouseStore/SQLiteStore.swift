@@ -92,10 +92,15 @@ public final class SQLiteStore: Sendable {
         m.registerMigration("call-replay-fields") { db in
             try db.execute(sql: "ALTER TABLE calls ADD COLUMN facts TEXT")
         }
+        registerControlMigrations(&m)
         return m
     }
 
     // MARK: Consumers
+
+    // The writes below are the store's primitives, unaudited: for tests and tools that seed a
+    // store. Operators' changes (the CLI, the admin API) go through `ControlPlane`
+    // (GatehouseControl), which authorises them and appends their audit entries.
 
     @discardableResult
     public func createConsumer(name: String, tenant: String? = nil, roles: [String] = [], scopes: [String] = []) throws -> ConsumerRecord {
@@ -222,11 +227,20 @@ public final class SQLiteStore: Sendable {
 
     /// Everything the request path needs, read in one transaction.
     public func credentialSnapshot() throws -> (revision: Int64, consumers: [ConsumerRecord], keys: [KeyRecord]) {
+        let s = try snapshot()
+        return (s.revision, s.consumers, s.keys)
+    }
+
+    /// Everything the request path needs, read in one transaction: credentials, services and
+    /// subscriptions.
+    public func snapshot() throws -> StoreSnapshot {
         try pool.read { db in
             let rev = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revision'") ?? 0
             let consumers = try Row.fetchAll(db, sql: "SELECT * FROM consumers").map(Self.consumer)
             let keys = try Row.fetchAll(db, sql: "SELECT * FROM api_keys").map(Self.key)
-            return (rev, consumers, keys)
+            let subs = try Self.subscriptionSnapshot(db)
+            return StoreSnapshot(
+                revision: rev, consumers: consumers, keys: keys, services: subs.services, subscriptions: subs.subscriptions)
         }
     }
 
@@ -452,7 +466,7 @@ public final class SQLiteStore: Sendable {
         }
     }
 
-    static func call(_ row: Row) -> CallRecord {
+    package static func call(_ row: Row) -> CallRecord {
         let decoder = JSONDecoder()
         func list(_ s: String?) -> [String] {
             guard let s, let d = s.data(using: .utf8) else { return [] }
@@ -465,6 +479,15 @@ public final class SQLiteStore: Sendable {
             upstreamMillis: row["upstream_ms"], totalMillis: row["total_ms"], decidingCheck: row["check_id"], reason: row["reason"],
             detail: row["detail"], hint: row["hint"], required: list(row["required"]), presented: list(row["presented"]),
             trace: trace ?? DecisionTrace(), upstreamTarget: row["upstream_target"],
-            facts: (row["facts"] as String?).flatMap { RequestFacts.read($0, decoder: decoder) })
+            facts: (row["facts"] as String?).flatMap { RequestFacts.read($0, decoder: decoder) }, auditEntry: row["audit_entry"])
     }
+}
+
+/// What the request path reads of the store in one transaction (`SQLiteStore.snapshot()`).
+public struct StoreSnapshot: Sendable {
+    public var revision: Int64
+    public var consumers: [ConsumerRecord]
+    public var keys: [KeyRecord]
+    public var services: [ServiceRecord]
+    public var subscriptions: [SubscriptionRecord]
 }

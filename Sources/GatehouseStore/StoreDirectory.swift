@@ -5,16 +5,19 @@ import GatehouseIdentity
 import Logging
 import Synchronization
 
-/// The request path's view of consumers and keys: an in-memory snapshot of the store, reloaded when
+/// The request path's view of consumers, keys, services and subscriptions: an in-memory snapshot of the store, reloaded when
 /// the store's revision changes (polled every `refreshInterval` by a `CredentialRefresher`), so
 /// `gatehouse keys create` or `revoke` on a running gateway takes effect within about a second
 /// without a lookup per request.
-public final class StoreDirectory: CredentialDirectory, Sendable {
+public final class StoreDirectory: CredentialDirectory, SubscriptionDirectory, Sendable {
     struct Snapshot {
         var revision: Int64 = -1
         var keys: [String: KeyRecord] = [:]
         var consumers: [String: ConsumerRecord] = [:]
         var consumersByName: [String: ConsumerRecord] = [:]
+        var services: [String: ServiceRecord] = [:]
+        /// By application id, then service name.
+        var subscriptions: [String: [String: SubscriptionRecord]] = [:]
         var loaded = false
     }
 
@@ -50,13 +53,15 @@ public final class StoreDirectory: CredentialDirectory, Sendable {
             let current = state.withLock { $0.revision }
             let rev = try store.revision()
             guard rev != current else { return }
-            let snap = try store.credentialSnapshot()
+            let snap = try store.snapshot()
             var next = Snapshot(revision: snap.revision, loaded: true)
             for k in snap.keys { next.keys[k.keyID] = k }
             for c in snap.consumers {
                 next.consumers[c.id] = c
                 next.consumersByName[c.name] = c
             }
+            for v in snap.services { next.services[v.name] = v }
+            for s in snap.subscriptions { next.subscriptions[s.applicationID, default: [:]][s.service] = s }
             state.withLock { $0 = next }
         } catch {
             logger.error("credential snapshot reload failed; keeping the last one", metadata: ["error": "\(error)"])
@@ -81,4 +86,8 @@ public final class StoreDirectory: CredentialDirectory, Sendable {
     public func consumer(id: String) -> ConsumerRecord? { state.withLock { $0.consumers[id] } }
     public func consumer(named name: String) -> ConsumerRecord? { state.withLock { $0.consumersByName[name] } }
     public var isAvailable: Bool { state.withLock { $0.loaded } }
+    public func service(named name: String) -> ServiceRecord? { state.withLock { $0.services[name] } }
+    public func subscription(application applicationID: String, service: String) -> SubscriptionRecord? {
+        state.withLock { $0.subscriptions[applicationID]?[service] }
+    }
 }

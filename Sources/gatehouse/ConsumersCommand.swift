@@ -3,6 +3,7 @@ import GatehouseCore
 import ArgumentParser
 import GatehouseStore
 import GatehouseIdentity
+import GatehouseControl
 
 struct ConsumersCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,13 +20,8 @@ struct ConsumersCommand: ParsableCommand {
         @Option(help: "Scopes granted to the consumer's API keys, comma-separated.") var scopes: String?
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            let store = try storeOptions.open()
-            do {
-                let c = try store.createConsumer(name: name, tenant: tenant, roles: split(roles), scopes: split(scopes))
-                print("created consumer \(c.name) (id \(c.id))")
-            } catch let e as StoreError {
-                throw ValidationError(e.description)
-            }
+            let c = try storeOptions.access().createApplication(name: name, tenant: tenant, roles: split(roles), scopes: split(scopes))
+            print("created consumer \(c.name) (id \(c.id))")
         }
     }
 
@@ -33,8 +29,7 @@ struct ConsumersCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List consumers.")
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            let store = try storeOptions.open()
-            for c in try store.consumers() {
+            for c in try storeOptions.access().applications() {
                 var line = "\(c.name)  id=\(c.id)  status=\(c.status)"
                 if let t = c.tenant { line += "  tenant=\(t)" }
                 if !c.roles.isEmpty { line += "  roles=\(c.roles.joined(separator: ","))" }
@@ -49,9 +44,7 @@ struct ConsumersCommand: ParsableCommand {
         @Argument var name: String
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            do { try storeOptions.open().setConsumerStatus(name: name, status: "suspended") } catch let e as StoreError {
-                throw ValidationError(e.description)
-            }
+            _ = try storeOptions.access().updateApplication(name, status: "suspended", roles: nil, scopes: nil, tenant: nil)
             print("suspended consumer \(name)")
         }
     }
@@ -61,9 +54,7 @@ struct ConsumersCommand: ParsableCommand {
         @Argument var name: String
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            do { try storeOptions.open().setConsumerStatus(name: name, status: "active") } catch let e as StoreError {
-                throw ValidationError(e.description)
-            }
+            _ = try storeOptions.access().updateApplication(name, status: "active", roles: nil, scopes: nil, tenant: nil)
             print("activated consumer \(name)")
         }
     }
@@ -76,11 +67,8 @@ struct ConsumersCommand: ParsableCommand {
         @Option(help: "Tenant.") var tenant: String?
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            do {
-                try storeOptions.open().setConsumerGrants(
-                    name: name, roles: roles.map { split($0) }, scopes: scopes.map { split($0) },
-                    tenant: tenant.map { Optional($0) })
-            } catch let e as StoreError { throw ValidationError(e.description) }
+            _ = try storeOptions.access().updateApplication(
+                name, status: nil, roles: roles.map { split($0) }, scopes: scopes.map { split($0) }, tenant: tenant)
             print("updated consumer \(name)")
         }
     }
@@ -100,16 +88,16 @@ extension ConsumersCommand {
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
             guard (4...31).contains(cost) else { throw ValidationError("--cost \(cost) is out of range (4...31)") }
-            let store = try storeOptions.open()
-            var hash: String?
+            let access = try storeOptions.access()
+            var password: String?
             if !clear {
                 guard let line = readLine(strippingNewline: true), !line.isEmpty else {
                     throw ValidationError(
                         "no password on standard input (pipe it in, e.g. printf '%s' \"$PW\" | gatehouse consumers set-password \(name))")
                 }
-                hash = BasicAuthCheck.hashPassword(line, cost: cost)
+                password = line
             }
-            do { try store.setPasswordHash(name: name, hash: hash) } catch let e as StoreError { throw ValidationError(e.description) }
+            try access.setApplicationPassword(name, password: password, cost: cost)
             print(clear ? "cleared the password of consumer \(name)" : "set the password of consumer \(name)")
         }
     }

@@ -43,7 +43,15 @@ struct ExplainCommand: ParsableCommand {
                     "\(records.count) records for request id \(requestID): a trusted proxy sent it more than once; each repeat is stored as \(requestID)~N."
                 ) + "\n")
         }
-        print(records.map(ExplainText.render).joined(separator: "\n\n"))
+        print(
+            records.map { r in
+                var text = ExplainText.render(r)
+                if let id = r.auditEntry {
+                    let entry = try? store.auditEntry(id: id)
+                    text += "\n" + TerminalSafe.line(ExplainText.citation(id, entry))
+                }
+                return text
+            }.joined(separator: "\n\n"))
     }
 }
 
@@ -148,6 +156,27 @@ enum ExplainText {
             out.append("About this reason: \(entry.meaning) See docs/reasons.md#\(reason).")
         }
         return out
+    }
+
+    /// "Audit entry 42: subscription revoked by alice@acme at 2026-12-07T14:02:00Z: 'contract ended'".
+    static func citation(_ id: Int64, _ entry: AuditEntry?) -> String {
+        guard let entry else { return "Audit entry \(id): not found in this store." }
+        let verbs = [
+            "subscription.revoke": "subscription revoked", "subscription.reject": "subscription rejected",
+            "subscription.cancel": "application cancelled", "subscription.expire": "subscription expired",
+            "subscription.approve": "subscription approved", "subscription.apply": "subscription applied for",
+        ]
+        var text = "Audit entry \(id): \(verbs[entry.action] ?? entry.action) by \(entry.actor) at \(TimeText.iso(entry.time))"
+        if let after = entry.after, let data = after.data(using: .utf8),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        {
+            if let opinion = object["opinion"] as? String, entry.action != "subscription.apply" && entry.action != "subscription.cancel" {
+                text += ": '\(opinion)'"
+            } else if let reason = object["reason"] as? String, entry.action == "subscription.cancel" {
+                text += ": '\(reason)'"
+            }
+        }
+        return text
     }
 
     static func fmt(_ v: Double) -> String {

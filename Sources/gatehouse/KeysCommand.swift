@@ -4,6 +4,7 @@ import Foundation
 import GatehouseCore
 import GatehouseStore
 import GatehouseIdentity
+import GatehouseControl
 
 struct KeysCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,21 +27,19 @@ struct KeysCommand: ParsableCommand {
                 }
                 expiresAt = Date().timeIntervalSince1970 + d
             }
-            let store = try storeOptions.open()
             do {
-                let (key, record) = try store.createKey(consumer: consumer, expiresAt: expiresAt)
+                let created = try storeOptions.access().createKey(application: consumer, expiresAt: expiresAt)
+                let (key, record) = (created.key, created.info)
                 if quiet {
                     print(key)
                 } else {
-                    print("key id:   \(record.keyID)")
+                    print("key id:   \(record.id)")
                     print("consumer: \(consumer)")
                     print("expires:  \(expiresAt.map(TimeText.iso) ?? "never")")
                     print("key:      \(key)")
                     print("")
-                    print("This is the only time the key is shown; store it now. Logs and responses name it by its id, \(record.keyID).")
+                    print("This is the only time the key is shown; store it now. Logs and responses name it by its id, \(record.id).")
                 }
-            } catch let e as StoreError {
-                throw ValidationError(e.description)
             }
         }
     }
@@ -51,7 +50,8 @@ struct KeysCommand: ParsableCommand {
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
             let now = Date().timeIntervalSince1970
-            for (k, c) in try storeOptions.open().keys(consumer: consumer) {
+            let keys = try storeOptions.access().keys(application: consumer)
+            for k in keys.sorted(by: { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }) {
                 var state = "active"
                 if let r = k.revokedAt {
                     state = "revoked \(TimeText.iso(r))"
@@ -59,7 +59,7 @@ struct KeysCommand: ParsableCommand {
                     state = "expired \(TimeText.iso(e))"
                 }
                 print(
-                    "\(k.keyID)  consumer=\(c)  created=\(TimeText.iso(k.createdAt))  expires=\(k.expiresAt.map(TimeText.iso) ?? "never")  \(state)"
+                    "\(k.id)  consumer=\(k.application)  created=\(TimeText.iso(k.createdAt))  expires=\(k.expiresAt.map(TimeText.iso) ?? "never")  \(state)"
                 )
             }
         }
@@ -70,7 +70,7 @@ struct KeysCommand: ParsableCommand {
         @Argument(help: "Key id.") var keyID: String
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
-            do { try storeOptions.open().revokeKey(id: keyID) } catch let e as StoreError { throw ValidationError(e.description) }
+            _ = try storeOptions.access().revokeKey(id: keyID)
             print("revoked key \(keyID)")
         }
     }

@@ -6,6 +6,7 @@ import GatehouseConfig
 import GatehouseProxy
 import GatehouseServer
 import GatehouseStore
+import GatehouseControl
 
 /// Where operator commands find the store: `--store PATH`, else the store named by `--config FILE`,
 /// else by `./gatehouse.yaml` if present, else the embedded defaults' `./gatehouse.db`.
@@ -15,6 +16,13 @@ struct StoreOptions: ParsableArguments {
 
     @Option(name: .customLong("store"), help: "SQLite store file (overrides --config).")
     var store: String?
+
+    @Option(
+        name: .customLong("admin"),
+        help: ArgumentHelp(
+            "A running gateway's admin listener (e.g. http://127.0.0.1:9901): the control commands go through its admin API, as the admin whose token is in GATEHOUSE_ADMIN_TOKEN.",
+            valueName: "url"))
+    var admin: String?
 
     func storePath() throws -> String {
         if let store { return store }
@@ -27,11 +35,43 @@ struct StoreOptions: ParsableArguments {
     }
 
     func open() throws -> SQLiteStore {
+        if admin != nil {
+            throw ValidationError(
+                "--admin applies to consumers, keys, tenants, services, subscriptions and admins; this command reads the store (--store or --config)"
+            )
+        }
         let path = try storePath()
         do {
             return try SQLiteStore(path: path)
         } catch {
             throw ValidationError("\(error)")
+        }
+    }
+}
+
+extension StoreOptions {
+    /// The control plane over the store: the CLI's changes go through it as the local owner
+    /// (`ControlActor.cli`), audited like the admin API's.
+    func control() throws -> ControlPlane { ControlPlane(store: try open()) }
+}
+
+extension ControlPlane {
+    /// Runs a CLI operation; a refusal becomes the command's error message.
+    func cli<T>(_ body: (ControlPlane) throws -> T) throws -> T {
+        do { return try body(self) } catch let e as ControlError { throw ValidationError(e.description) } catch let e as StoreError {
+            throw ValidationError(e.description)
+        }
+    }
+
+    /// Every page of a list.
+    func all<T>(_ read: (PageRequest) throws -> Page<T>) throws -> [T] {
+        var out: [T] = []
+        var request = PageRequest(limit: PageRequest.maximumLimit)
+        while true {
+            let page = try read(request)
+            out += page.items
+            guard let next = page.nextCursor else { return out }
+            request.cursor = next
         }
     }
 }

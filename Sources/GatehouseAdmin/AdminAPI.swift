@@ -1,0 +1,445 @@
+import Foundation
+import GatehouseControl
+import GatehouseCore
+import GatehouseStore
+import Hummingbird
+import HummingbirdAuth
+import HummingbirdBcrypt
+import HTTPTypes
+import Logging
+import NIOCore
+
+/// The admin API's request context: Hummingbird's core context and the client's address, which
+/// the audit log records as the source of each change.
+public struct AdminContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The client's address (`127.0.0.1`), or `unknown`.
+    public let remoteAddress: String
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
+    }
+}
+
+/// One route of the admin listener, as registered: what the OpenAPI document must describe.
+public struct AdminRoute: Sendable, Hashable {
+    public var method: String
+    /// In OpenAPI form: `/admin/v1/applications/{id}`.
+    public var path: String
+}
+
+/// The admin listener's routes on Hummingbird: the REST API under `/admin/v1` (JSON,
+/// problem+json errors with the gateway's denial contract, pagination and filters) and the
+/// operational endpoints `/metrics`, `/healthz`, `/status`.
+///
+/// Every `/admin/v1` request is authenticated (`Authorization: Bearer <admin token>` or Basic with
+/// an admin user's password) and authorised by the service layer (`ControlPlane`).
+public struct AdminAPI: Sendable {
+    public let control: ControlPlane
+    /// Answers `/metrics`, `/healthz` and `/status`: status, content type, text.
+    public let operational: @Sendable (String) async -> (Int, String, String)
+    /// The problem `type` prefix, as the gateway's denials use it (`problem_type_base`).
+    public let problemTypeBase: String
+    let logger: Logger
+
+    public init(
+        control: ControlPlane, problemTypeBase: String = "docs/reasons.md#", logger: Logger = Logger(label: "gatehouse.admin"),
+        operational: @escaping @Sendable (String) async -> (Int, String, String) = { _ in (404, "text/plain", "not found\n") }
+    ) {
+        self.control = control
+        self.problemTypeBase = problemTypeBase
+        self.logger = logger
+        self.operational = operational
+    }
+
+    /// Largest request body the API reads.
+    static let maxBody = 64 * 1024
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.keyEncodingStrategy = .convertToSnakeCase
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }()
+
+    static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.keyDecodingStrategy = .convertFromSnakeCase
+        return d
+    }()
+
+    /// The OpenAPI 3.1 document (a checked-in resource).
+    public static var openAPIDocument: Data {
+        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"), let data = try? Data(contentsOf: url) else {
+            return Data("{}".utf8)
+        }
+        return data
+    }
+
+    /// Builds the router and returns it with the routes it registered.
+    public func router() -> (router: Router<AdminContext>, routes: [AdminRoute]) {
+        let router = Router(context: AdminContext.self)
+        router.add(middleware: NotFoundMiddleware(typeBase: problemTypeBase))
+        var routes: [AdminRoute] = []
+        let api = self
+
+        func add(
+            _ method: HTTPRequest.Method, _ path: String,
+            _ handler: @escaping @Sendable (Request, AdminContext, ControlActor) async throws -> Response
+        ) {
+            routes.append(AdminRoute(method: method.rawValue, path: Self.openAPIPath(path)))
+            router.on(RouterPath(path), method: method) { request, context in
+                let requestID = Self.requestID()
+                do {
+                    let actor = try await api.authenticate(request, context)
+                    var response = try await handler(request, context, actor)
+                    response.headers[Self.requestIDField] = requestID
+                    return response
+                } catch let e as ControlError {
+                    return Self.problem(e.denial, path: request.uri.path, requestID: requestID, typeBase: api.problemTypeBase)
+                } catch {
+                    // The store failed (busy, full, unreadable): fail closed, and say so.
+                    api.logger.error(
+                        "admin API operation failed",
+                        metadata: ["error": "\(error)", "request_id": "\(requestID)", "path": "\(request.uri.path)"])
+                    return Self.problem(
+                        Denial(code: .checkUnavailable, detail: "the store could not complete the operation; nothing was changed"),
+                        path: request.uri.path, requestID: requestID, typeBase: api.problemTypeBase)
+                }
+            }
+        }
+
+        func operational(_ path: String) {
+            routes.append(AdminRoute(method: "GET", path: path))
+            router.get(RouterPath(path)) { _, _ in
+                let (status, type, text) = await api.operational(path)
+                return Response(
+                    status: .init(code: status), headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(string: text)))
+            }
+        }
+        operational("/metrics")
+        operational("/healthz")
+        operational("/status")
+
+        let v1 = "/admin/v1"
+        add(.get, "\(v1)/openapi.json") { _, _, actor in
+            _ = actor
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: Self.openAPIDocument)))
+        }
+        add(.get, "\(v1)/whoami") { _, _, actor in
+            try Self.json(Whoami(name: actor.name, role: actor.role, tenant: actor.tenant))
+        }
+
+        // Tenants
+        add(.get, "\(v1)/tenants") { req, _, actor in try Self.json(try api.control.tenants(actor, page: try Self.page(req))) }
+        add(.post, "\(v1)/tenants") { req, _, actor in
+            let body = try await Self.body(req, NameBody.self)
+            return try Self.json(try api.control.createTenant(actor, name: body.name), status: .created)
+        }
+
+        // Applications
+        add(.get, "\(v1)/applications") { req, _, actor in
+            let q = req.uri.queryParameters
+            return try Self.json(
+                try api.control.applications(
+                    actor, tenant: q.get("tenant"), status: q.get("status"), namePrefix: q.get("name_prefix"), page: try Self.page(req)))
+        }
+        add(.post, "\(v1)/applications") { req, _, actor in
+            let b = try await Self.body(req, ApplicationBody.self)
+            return try Self.json(
+                try api.control.createApplication(actor, name: b.name, tenant: b.tenant, roles: b.roles ?? [], scopes: b.scopes ?? []),
+                status: .created)
+        }
+        add(.get, "\(v1)/applications/:id") { _, ctx, actor in
+            try Self.json(try api.control.application(actor, try ctx.parameters.require("id")))
+        }
+        add(.patch, "\(v1)/applications/:id") { req, ctx, actor in
+            let b = try await Self.body(req, ApplicationPatch.self)
+            return try Self.json(
+                try api.control.updateApplication(
+                    actor, try ctx.parameters.require("id"), status: b.status, roles: b.roles, scopes: b.scopes,
+                    tenant: b.tenant.map { Optional($0) }))
+        }
+
+        add(.put, "\(v1)/applications/:id/password") { req, ctx, actor in
+            let b = try await Self.body(req, PasswordBody.self)
+            let id = try ctx.parameters.require("id")
+            // Authorised before the slow hash, so a refused caller cannot make the listener hash.
+            _ = try api.control.application(actor, id)
+            var hash: String?
+            if let password = b.password {
+                // bcrypt reads at most 72 bytes.
+                guard password.count >= 8, password.utf8.count <= 72 else {
+                    throw ControlError(
+                        Denial(
+                            code: .adminInvalidRequest, detail: "the password must be 8 characters to 72 bytes long", required: ["password"]
+                        ))
+                }
+                hash = await Self.offLoop { Bcrypt.hash(password, cost: 12) }
+            }
+            try api.control.setApplicationPassword(actor, id, hash: hash)
+            return try Self.json(try api.control.application(actor, id))
+        }
+
+        // Keys
+        add(.get, "\(v1)/applications/:id/keys") { req, ctx, actor in
+            let id = try ctx.parameters.require("id")
+            _ = try api.control.application(actor, id)
+            return try Self.json(try api.control.keys(actor, application: id, page: try Self.page(req)))
+        }
+        add(.post, "\(v1)/applications/:id/keys") { req, ctx, actor in
+            let b = try await Self.body(req, KeyBody.self, emptyAllowed: true)
+            return try Self.json(
+                try api.control.createKey(actor, application: try ctx.parameters.require("id"), expiresAt: b.expiresAt), status: .created)
+        }
+        add(.get, "\(v1)/keys") { req, _, actor in
+            try Self.json(try api.control.keys(actor, application: req.uri.queryParameters.get("application"), page: try Self.page(req)))
+        }
+        add(.post, "\(v1)/keys/:id/revoke") { _, ctx, actor in
+            try Self.json(try api.control.revokeKey(actor, id: try ctx.parameters.require("id")))
+        }
+
+        // Services
+        add(.get, "\(v1)/services") { req, _, actor in
+            try Self.json(try api.control.services(actor, tenant: req.uri.queryParameters.get("tenant"), page: try Self.page(req)))
+        }
+        add(.post, "\(v1)/services") { req, _, actor in
+            let b = try await Self.body(req, ServiceBody.self)
+            return try Self.json(
+                try api.control.createService(
+                    actor, name: b.name, tenant: b.tenant, approval: b.approval ?? "manual", routes: b.routes ?? []),
+                status: .created)
+        }
+        add(.get, "\(v1)/services/:id") { _, ctx, actor in try Self.json(try api.control.service(actor, try ctx.parameters.require("id"))) }
+        add(.patch, "\(v1)/services/:id") { req, ctx, actor in
+            let b = try await Self.body(req, ServicePatch.self)
+            return try Self.json(
+                try api.control.updateService(actor, try ctx.parameters.require("id"), approval: b.approval, routes: b.routes))
+        }
+
+        // Subscriptions
+        add(.get, "\(v1)/subscriptions") { req, _, actor in
+            let q = req.uri.queryParameters
+            return try Self.json(
+                try api.control.subscriptions(
+                    actor, state: q.get("state"), application: q.get("application"), service: q.get("service"), page: try Self.page(req)))
+        }
+        add(.post, "\(v1)/subscriptions") { req, _, actor in
+            let b = try await Self.body(req, ApplyBody.self)
+            return try Self.json(
+                try api.control.apply(actor, application: b.application, service: b.service, reason: b.reason), status: .created)
+        }
+        add(.get, "\(v1)/subscriptions/:id") { _, ctx, actor in
+            try Self.json(try api.control.subscription(actor, try ctx.parameters.require("id")))
+        }
+        add(.post, "\(v1)/subscriptions/:id/approve") { req, ctx, actor in
+            let b = try await Self.body(req, DecisionBody.self, emptyAllowed: true)
+            return try Self.json(
+                try api.control.approve(actor, try ctx.parameters.require("id"), opinion: b.opinion, expiresAt: b.expiresAt))
+        }
+        add(.post, "\(v1)/subscriptions/:id/reject") { req, ctx, actor in
+            let b = try await Self.body(req, DecisionBody.self, emptyAllowed: true)
+            return try Self.json(try api.control.reject(actor, try ctx.parameters.require("id"), opinion: b.opinion))
+        }
+        add(.post, "\(v1)/subscriptions/:id/revoke") { req, ctx, actor in
+            let b = try await Self.body(req, DecisionBody.self, emptyAllowed: true)
+            return try Self.json(try api.control.revoke(actor, try ctx.parameters.require("id"), opinion: b.opinion))
+        }
+        add(.post, "\(v1)/subscriptions/:id/cancel") { req, ctx, actor in
+            let b = try await Self.body(req, DecisionBody.self, emptyAllowed: true)
+            return try Self.json(try api.control.cancel(actor, try ctx.parameters.require("id"), reason: b.reason))
+        }
+
+        // Audit (read-only: there is no route that changes it)
+        add(.get, "\(v1)/audit") { req, _, actor in
+            let q = req.uri.queryParameters
+            var since: Double?
+            if let s = q.get("since") {
+                guard let v = Double(s), v.isFinite else {
+                    throw ControlError(
+                        Denial(code: .adminInvalidRequest, detail: "since is not a number of seconds since 1970", required: ["since"]))
+                }
+                since = v
+            }
+            return try Self.json(
+                try api.control.auditEntries(
+                    actor, action: q.get("action"), objectID: q.get("object_id"), since: since, page: try Self.page(req)))
+        }
+        add(.get, "\(v1)/audit/:id") { _, ctx, actor in
+            guard let id = ctx.parameters.get("id", as: Int64.self) else {
+                throw ControlError(Denial(code: .adminInvalidRequest, detail: "an audit entry id is a number", required: ["id"]))
+            }
+            return try Self.json(try api.control.auditEntry(actor, id: id))
+        }
+
+        // Call log (read-only)
+        add(.get, "\(v1)/calls") { req, _, actor in
+            let q = req.uri.queryParameters
+            var status: Int?
+            if let s = q.get("status") {
+                guard let v = Int(s) else {
+                    throw ControlError(Denial(code: .adminInvalidRequest, detail: "status is not a number", required: ["status"]))
+                }
+                status = v
+            }
+            return try Self.json(
+                try api.control.calls(
+                    actor, status: status, reason: q.get("reason"), route: q.get("route"), application: q.get("application"),
+                    page: try Self.page(req)))
+        }
+        add(.get, "\(v1)/calls/:id") { _, ctx, actor in
+            try Self.json(try api.control.call(actor, requestID: try ctx.parameters.require("id")))
+        }
+
+        // Admin users and tokens
+        add(.get, "\(v1)/admin-users") { req, _, actor in try Self.json(try api.control.adminUsers(actor, page: try Self.page(req))) }
+        add(.post, "\(v1)/admin-users") { req, _, actor in
+            let b = try await Self.body(req, AdminUserBody.self)
+            guard let role = AdminRole(rawValue: b.role) else {
+                throw ControlError(
+                    Denial(
+                        code: .adminInvalidRequest,
+                        detail: "role \"\(DisplayText.escaped(b.role))\" is not one of owner, admin, operator, viewer", required: ["role"]))
+            }
+            return try Self.json(
+                try api.control.createAdminUser(actor, name: b.name, role: role, tenant: b.tenant, password: b.password), status: .created)
+        }
+        add(.post, "\(v1)/admin-users/:id/tokens") { _, ctx, actor in
+            try Self.json(try api.control.createAdminToken(actor, user: try ctx.parameters.require("id")), status: .created)
+        }
+        add(.post, "\(v1)/admin-tokens/:id/revoke") { _, ctx, actor in
+            try Self.json(try api.control.revokeAdminToken(actor, id: try ctx.parameters.require("id")))
+        }
+        return (router, routes)
+    }
+
+    /// `:id` → `{id}`.
+    static func openAPIPath(_ path: String) -> String {
+        path.split(separator: "/", omittingEmptySubsequences: false).map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }
+            .joined(separator: "/")
+    }
+
+    // MARK: Authentication
+
+    func authenticate(_ request: Request, _ context: AdminContext) async throws -> ControlActor {
+        let source = context.remoteAddress
+        if let bearer = request.headers.bearer {
+            return try control.authenticate(token: bearer.token, source: source)
+        }
+        if let basic = request.headers.basic {
+            // bcrypt takes tens of milliseconds: off the listener's event loop.
+            let control = self.control
+            return try await withCheckedThrowingContinuation { continuation in
+                DispatchQueue.global().async {
+                    continuation.resume(
+                        with: Result { try control.authenticate(user: basic.username, password: basic.password, source: source) })
+                }
+            }
+        }
+        throw ControlError(
+            Denial(
+                code: .adminUnauthenticated,
+                detail: request.headers[.authorization] == nil
+                    ? "\(request.method.rawValue) \(request.uri.path) needs admin credentials; none were sent"
+                    : "the Authorization header is neither Bearer nor Basic",
+                required: ["Authorization: Bearer <admin token>, or Basic with an admin user's password"],
+                headers: [HeaderField("WWW-Authenticate", "Bearer realm=\"gatehouse-admin\", Basic realm=\"gatehouse-admin\"")]))
+    }
+
+    /// Runs slow work (bcrypt) on a dispatch queue, not on the listener's event loop.
+    static func offLoop<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in DispatchQueue.global().async { continuation.resume(returning: work()) } }
+    }
+
+    // MARK: Bodies and answers
+
+    static let requestIDField = HTTPField.Name("X-Request-Id")!
+
+    static func requestID() -> String { "adm-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20) }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try encoder.encode(value)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func problem(_ denial: Denial, path: String, requestID: String, typeBase: String) -> Response {
+        let rendered = ProblemRenderer(typeBase: typeBase).render(
+            denial, requestID: requestID, instance: path, exposure: .detailed, checkID: "admin")
+        var headers = HTTPFields()
+        for h in rendered.headers {
+            if let name = HTTPField.Name(h.name) { headers.append(HTTPField(name: name, value: h.value)) }
+        }
+        headers[requestIDField] = requestID
+        return Response(status: .init(code: rendered.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: rendered.body)))
+    }
+
+    static func body<T: Decodable>(_ request: Request, _ type: T.Type, emptyAllowed: Bool = false) async throws -> T {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: maxBody)
+        } catch {
+            throw ControlError(Denial(code: .adminInvalidRequest, detail: "the request body is larger than \(maxBody) bytes"))
+        }
+        let data = Data(buffer.readableBytesView)
+        do {
+            return try decoder.decode(T.self, from: data.isEmpty && emptyAllowed ? Data("{}".utf8) : data)
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw ControlError(
+                Denial(code: .adminInvalidRequest, detail: "the body lacks the field \(key.stringValue)", required: [key.stringValue]))
+        } catch let DecodingError.typeMismatch(_, ctx) {
+            let field = ctx.codingPath.map(\.stringValue).joined(separator: ".")
+            throw ControlError(
+                Denial(code: .adminInvalidRequest, detail: "the body's field \(field) has the wrong type", required: [field]))
+        } catch {
+            throw ControlError(
+                Denial(
+                    code: .adminInvalidRequest, detail: "the body is not a JSON object of the expected shape (see /admin/v1/openapi.json)"))
+        }
+    }
+
+    static func page(_ request: Request) throws -> PageRequest {
+        let q = request.uri.queryParameters
+        var page = PageRequest()
+        if let l = q.get("limit") {
+            guard let n = Int(l) else {
+                throw ControlError(Denial(code: .adminInvalidRequest, detail: "limit is not a number", required: ["limit"]))
+            }
+            page.limit = n
+        }
+        page.cursor = q.get("cursor")
+        return page
+    }
+}
+
+/// Answers requests that match no route (404) or no method of a route (405) with problem+json,
+/// like every other admin answer.
+struct NotFoundMiddleware: RouterMiddleware {
+    typealias Context = AdminContext
+    let typeBase: String
+    func handle(_ request: Request, context: AdminContext, next: (Request, AdminContext) async throws -> Response) async throws -> Response
+    {
+        do {
+            return try await next(request, context)
+        } catch let e as HTTPError where e.status == .notFound || e.status == .methodNotAllowed {
+            var d = Denial(
+                code: .adminNotFound, detail: "no admin endpoint \(request.method.rawValue) \(DisplayText.escaped(request.uri.path))",
+                hint: "See /admin/v1/openapi.json for the endpoints.")
+            d.status = e.status.code
+            return AdminAPI.problem(d, path: request.uri.path, requestID: AdminAPI.requestID(), typeBase: typeBase)
+        }
+    }
+}
+
+struct Whoami: Codable { var name: String; var role: AdminRole; var tenant: String? }
+struct NameBody: Codable { var name: String }
+struct ApplicationBody: Codable { var name: String; var tenant: String?; var roles: [String]?; var scopes: [String]? }
+struct ApplicationPatch: Codable { var status: String?; var roles: [String]?; var scopes: [String]?; var tenant: String? }
+struct PasswordBody: Codable { var password: String? }
+struct KeyBody: Codable { var expiresAt: Double? }
+struct ServiceBody: Codable { var name: String; var tenant: String?; var approval: String?; var routes: [String]? }
+struct ServicePatch: Codable { var approval: String?; var routes: [String]? }
+struct ApplyBody: Codable { var application: String; var service: String; var reason: String? }
+struct DecisionBody: Codable { var opinion: String?; var reason: String?; var expiresAt: Double? }
+struct AdminUserBody: Codable { var name: String; var role: String; var tenant: String?; var password: String? }

@@ -1,0 +1,63 @@
+import Foundation
+import GRDB
+import GatehouseCore
+import GatehouseStore
+
+/// One call-log record with the audit entry its denial cites, if any (the admin API's answer to
+/// "why was this request denied?").
+public struct CallExplanation: Sendable, Codable {
+    public var record: CallRecord
+    public var audit: AuditEntry?
+}
+
+/// The call log as admins read it: newest first, filtered like `gatehouse logs`; a tenant-scoped
+/// actor sees only the calls of its tenant's applications.
+extension ControlPlane {
+    public func calls(
+        _ actor: ControlActor, status: Int? = nil, reason: String? = nil, route: String? = nil, application: String? = nil,
+        page: PageRequest = PageRequest()
+    ) throws -> Page<CallRecord> {
+        try require(actor, .viewer, "reading the call log")
+        var conds: [String] = []
+        var args: [any DatabaseValueConvertible] = []
+        if let scope = actor.tenant {
+            conds.append("consumer IN (SELECT name FROM consumers WHERE tenant = ?)")
+            args.append(scope)
+        }
+        if let status { conds.append("status = ?"); args.append(status) }
+        if let reason { conds.append("reason = ?"); args.append(reason) }
+        if let route { conds.append("route = ?"); args.append(route) }
+        if let application { conds.append("consumer = ?"); args.append(application) }
+        let limit = try Self.limit(page)
+        if let c = page.cursor {
+            guard let before = Int64(try Self.decodeCursor(c)) else {
+                throw ControlError.invalid("the cursor is not one this API issued", field: "cursor")
+            }
+            conds.append("rowid < ?")
+            args.append(before)
+        }
+        let whereSQL = conds.isEmpty ? "" : " WHERE " + conds.joined(separator: " AND ")
+        let rows = try db.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT rowid AS rid, * FROM calls\(whereSQL) ORDER BY rowid DESC LIMIT \(limit + 1)",
+                arguments: StatementArguments(args))
+        }
+        let kept = rows.prefix(limit)
+        let next = rows.count > limit ? kept.last.map { Self.encodeCursor(String($0["rid"] as Int64)) } : nil
+        return Page(items: kept.map(SQLiteStore.call), nextCursor: next)
+    }
+
+    /// The record of one request id, with the audit entry its denial cites.
+    public func call(_ actor: ControlActor, requestID: String) throws -> CallExplanation {
+        try require(actor, .viewer, "reading the call log")
+        guard let record = try store.call(requestID: requestID) else { throw missing(actor, "call \(requestID)") }
+        if let scope = actor.tenant {
+            let tenant = try db.read { db in
+                try String.fetchOne(db, sql: "SELECT tenant FROM consumers WHERE name = ?", arguments: [record.consumer ?? ""])
+            }
+            guard tenant == scope else { throw ControlError.tenantMismatch(actor, "call \(requestID)") }
+        }
+        let audit = try record.auditEntry.flatMap { try store.auditEntry(id: $0) }
+        return CallExplanation(record: record, audit: audit)
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+import GatehouseAdmin
+import GatehouseControl
+import GatehouseCore
+import GatehouseStore
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// The admin API driven through Hummingbird's router test client (no socket).
+@Suite struct AdminAPITests {
+    struct Fixture {
+        let world: World
+        let api: AdminAPI
+        let ownerToken: String
+        let operatorAToken: String
+        init() throws {
+            world = try World()
+            api = AdminAPI(control: world.control)
+            _ = try world.control.createAdminUser(.cli, name: "root", role: .owner, cost: 4)
+            _ = try world.control.createAdminUser(.cli, name: "ann", role: .operator, tenant: "acme", password: "ann-password", cost: 4)
+            ownerToken = try world.control.createAdminToken(.cli, user: "root").token
+            operatorAToken = try world.control.createAdminToken(.cli, user: "ann").token
+        }
+        var app: some ApplicationProtocol { Application(router: api.router().router) }
+    }
+
+    static func json(_ buffer: ByteBuffer) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any]) ?? [:]
+    }
+
+    @Test func everyRouteIsInTheOpenAPIDocumentAndEveryOperationIsARoute() throws {
+        let api = AdminAPI(control: try World().control)
+        let registered = Set(api.router().routes.map { "\($0.method) \($0.path)" })
+        let doc = try #require(try JSONSerialization.jsonObject(with: AdminAPI.openAPIDocument) as? [String: Any])
+        #expect(doc["openapi"] as? String == "3.1.0")
+        let paths = try #require(doc["paths"] as? [String: [String: Any]])
+        var documented = Set<String>()
+        for (path, item) in paths {
+            for method in ["get", "post", "put", "patch", "delete"] where item[method] != nil {
+                documented.insert("\(method.uppercased()) \(path)")
+            }
+        }
+        #expect(registered.subtracting(documented).sorted() == [], "routes missing from openapi.json")
+        #expect(documented.subtracting(registered).sorted() == [], "documented operations with no route")
+    }
+
+    @Test func theOpenAPIDocumentValidates() throws {
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        probe.arguments = ["python3", "-c", "import openapi_spec_validator"]
+        probe.standardError = FileHandle.nullDevice
+        try probe.run()
+        probe.waitUntilExit()
+        if probe.terminationStatus != 0 {
+            if ProcessInfo.processInfo.environment["CI"] == "true" {
+                Issue.record(
+                    "python3 -m openapi_spec_validator is missing (pip install openapi-spec-validator==0.9.0, listed in .ci/requirements.txt)"
+                )
+            } else {
+                print(
+                    "skipped: the OpenAPI document was not validated: python3 module openapi_spec_validator is missing (pip install openapi-spec-validator==0.9.0)"
+                )
+            }
+            return
+        }
+        let file = NSTemporaryDirectory() + "gh-openapi-\(UUID().uuidString.prefix(8)).json"
+        try AdminAPI.openAPIDocument.write(to: URL(fileURLWithPath: file))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-m", "openapi_spec_validator", file]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(text)")
+    }
+
+    @Test func aRequestWithoutCredentialsIsAnExplainedProblem() async throws {
+        let f = try Fixture()
+        try await f.app.test(.router) { client in
+            try await client.execute(uri: "/admin/v1/applications", method: .get) { r in
+                #expect(r.status == .unauthorized)
+                #expect(r.headers[.contentType] == "application/problem+json")
+                #expect(r.headers[.wwwAuthenticate]?.contains("Bearer") == true)
+                let body = Self.json(r.body)
+                #expect(body["reason"] as? String == "admin_unauthenticated")
+                #expect(body["request_id"] as? String != nil && body["hint"] as? String != nil)
+            }
+            try await client.execute(uri: "/admin/v1/applications", method: .get, headers: [.authorization: "Bearer gha_made-up"]) { r in
+                #expect(r.status == .unauthorized)
+            }
+            try await client.execute(uri: "/admin/v1/nothing-here", method: .get, headers: [.authorization: "Bearer \(f.ownerToken)"]) {
+                r in
+                #expect(r.status == .notFound)
+                #expect(Self.json(r.body)["reason"] as? String == "admin_not_found")
+            }
+        }
+    }
+
+    @Test func anOperatorWorksInItsTenantWithTokenOrPassword() async throws {
+        let f = try Fixture()
+        let basic = "Basic " + Data("ann:ann-password".utf8).base64EncodedString()
+        try await f.app.test(.router) { client in
+            try await client.execute(
+                uri: "/admin/v1/applications", method: .post, headers: [.authorization: basic, .contentType: "application/json"],
+                body: ByteBuffer(string: #"{"name": "shop", "scopes": ["orders:read"]}"#)
+            ) { r in
+                #expect(r.status == .created)
+                #expect(Self.json(r.body)["tenant"] as? String == "acme")
+            }
+            try await client.execute(
+                uri: "/admin/v1/applications/shop/keys", method: .post, headers: [.authorization: "Bearer \(f.operatorAToken)"]
+            ) { r in
+                #expect(r.status == .created)
+                #expect((Self.json(r.body)["key"] as? String)?.hasPrefix("gth_") == true)
+            }
+            try await client.execute(
+                uri: "/admin/v1/applications?limit=1", method: .get, headers: [.authorization: "Bearer \(f.operatorAToken)"]
+            ) { r in
+                let body = Self.json(r.body)
+                #expect((body["items"] as? [[String: Any]])?.count == 1)
+                #expect(body["next_cursor"] as? String != nil)
+            }
+            try await client.execute(
+                uri: "/admin/v1/tenants", method: .post, headers: [.authorization: "Bearer \(f.operatorAToken)"],
+                body: ByteBuffer(string: #"{"name":"x"}"#)
+            ) { r in
+                #expect(r.status == .forbidden)
+                let body = Self.json(r.body)
+                #expect(body["reason"] as? String == "admin_role_insufficient")
+                #expect(body["required"] as? [String] == ["role admin"] && body["presented"] as? [String] == ["role operator"])
+            }
+            try await client.execute(
+                uri: "/admin/v1/audit?action=application.", method: .get, headers: [.authorization: "Bearer \(f.ownerToken)"]
+            ) { r in
+                let items = Self.json(r.body)["items"] as? [[String: Any]] ?? []
+                #expect(items.contains { $0["actor"] as? String == "ann" && $0["source"] as? String != nil })
+            }
+        }
+    }
+}

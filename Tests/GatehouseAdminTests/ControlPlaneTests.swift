@@ -1,0 +1,252 @@
+import Foundation
+import GRDB
+import GatehouseChecks
+import GatehouseControl
+import GatehouseCore
+import GatehouseIdentity
+import GatehouseStore
+import Synchronization
+import Testing
+
+/// A store in a temporary directory, removed with the value.
+final class TempStore: Sendable {
+    let dir: String
+    let store: SQLiteStore
+    init() throws {
+        dir = NSTemporaryDirectory() + "gh-control-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        store = try SQLiteStore(path: dir + "/s.db")
+    }
+    deinit { try? FileManager.default.removeItem(atPath: dir) }
+}
+
+/// A clock the test moves by hand.
+final class TestClock: Sendable {
+    let value = Mutex<Double>(1_800_000_000)
+    var now: Double { value.withLock { $0 } }
+    func advance(_ s: Double) { value.withLock { $0 += s } }
+}
+
+/// Two tenants, each with an operator, an application and a manual service.
+struct World {
+    let temp: TempStore
+    let clock = TestClock()
+    let control: ControlPlane
+    let opA: ControlActor
+    let opB: ControlActor
+
+    init() throws {
+        temp = try TempStore()
+        let clock = self.clock
+        control = ControlPlane(store: temp.store, now: { clock.now })
+        for t in ["acme", "globex"] { _ = try control.createTenant(.cli, name: t) }
+        opA = ControlActor(name: "ann", role: .operator, tenant: "acme", source: "test")
+        opB = ControlActor(name: "bob", role: .operator, tenant: "globex", source: "test")
+        _ = try control.createApplication(opA, name: "checkout")
+        _ = try control.createApplication(opB, name: "billing")
+        _ = try control.createService(opB, name: "payments", approval: "manual")
+    }
+}
+
+@Suite struct ControlPlaneTests {
+    @Test func aManualSubscriptionGoesThroughItsStatesWithEveryTransitionRecorded() throws {
+        let w = try World()
+        let sub = try w.control.apply(w.opA, application: "checkout", service: "payments", reason: "we take card payments")
+        #expect(sub.state == "pending")
+        // The applicant's tenant cannot approve its own application to another tenant's service.
+        #expect(throws: ControlError.self) { try w.control.approve(w.opA, sub.id, opinion: "self-approved") }
+        let approved = try w.control.approve(w.opB, sub.id, opinion: "welcome")
+        #expect(approved.state == "approved" && approved.actor == "bob")
+        let revoked = try w.control.revoke(w.opB, sub.id, opinion: "contract ended")
+        #expect(revoked.state == "revoked" && revoked.opinion == "contract ended")
+        // Invalid transitions are clear errors.
+        do {
+            _ = try w.control.approve(w.opB, sub.id, opinion: nil)
+            Issue.record("approving a revoked subscription succeeded")
+        } catch let e as ControlError {
+            #expect(e.code == .subscriptionTransitionInvalid)
+            #expect(e.description.contains("is revoked"))
+        }
+        #expect(throws: ControlError.self) { try w.control.cancel(w.opA, sub.id, reason: nil) }
+        let full = try w.control.subscription(w.opA, sub.id)
+        #expect(full.history?.map(\.to) == ["pending", "approved", "revoked"])
+        #expect(full.history?.map(\.actor) == ["ann", "bob", "bob"])
+        #expect(full.history?.first?.reason == "we take card payments")
+        // Every transition has its audit entry, the latest cited by the subscription.
+        let audit = try w.control.auditEntries(.cli, objectID: sub.id)
+        #expect(audit.items.map(\.action) == ["subscription.apply", "subscription.approve", "subscription.revoke"])
+        #expect(full.auditEntry == audit.items.last?.id)
+        #expect(audit.items.last?.tenants == ["acme", "globex"])
+        // A closed subscription can be applied for again.
+        let again = try w.control.apply(w.opA, application: "checkout", service: "payments", reason: "new contract")
+        #expect(again.id == sub.id && again.state == "pending" && again.opinion == nil)
+        // Rejection carries the opinion; cancellation is the applicant's.
+        #expect(try w.control.reject(w.opB, sub.id, opinion: "no budget").opinion == "no budget")
+        _ = try w.control.apply(w.opA, application: "checkout", service: "payments", reason: nil)
+        #expect(try w.control.cancel(w.opA, sub.id, reason: "not needed").state == "cancelled")
+    }
+
+    @Test func anAutoServiceApprovesAtOnce() throws {
+        let w = try World()
+        _ = try w.control.createService(w.opB, name: "status", approval: "auto")
+        let sub = try w.control.apply(w.opA, application: "checkout", service: "status", reason: nil)
+        #expect(sub.state == "approved" && sub.actor == "auto-approval")
+    }
+
+    @Test func anApprovalPastItsExpiryIsExpired() throws {
+        let w = try World()
+        let sub = try w.control.apply(w.opA, application: "checkout", service: "payments", reason: nil)
+        _ = try w.control.approve(w.opB, sub.id, opinion: nil, expiresAt: w.clock.now + 60)
+        #expect(throws: ControlError.self) { try w.control.approve(w.opB, sub.id, opinion: nil, expiresAt: w.clock.now - 1) }
+        w.clock.advance(61)
+        let read = try w.control.subscription(w.opA, sub.id)
+        #expect(read.state == "expired")
+        #expect(read.history?.last?.actor == "system")
+        #expect(read.history?.last?.from == "approved" && read.history?.last?.to == "expired")
+        #expect(throws: ControlError.self) { try w.control.revoke(w.opB, sub.id, opinion: nil) }
+    }
+
+    @Test func theAuditLogCannotBeRewritten() throws {
+        let w = try World()
+        let entries = try w.control.auditEntries(.cli)
+        #expect(entries.items.count == 5)  // 2 tenants, 2 applications, 1 service
+        try w.temp.store.database.write { db in
+            #expect(throws: DatabaseError.self) { try db.execute(sql: "UPDATE audit_log SET actor = 'mallory'") }
+            #expect(throws: DatabaseError.self) { try db.execute(sql: "DELETE FROM audit_log") }
+        }
+        #expect(try w.control.auditEntries(.cli).items == entries.items)
+    }
+
+    @Test func aRefusedOrFailedChangeLeavesNoAuditEntry() throws {
+        let w = try World()
+        let before = try w.control.auditEntries(.cli).items.count
+        #expect(throws: ControlError.self) { try w.control.createApplication(w.opA, name: "checkout") }  // exists
+        #expect(throws: ControlError.self) { try w.control.createService(w.opA, name: "bad name") }
+        let sub = try w.control.apply(w.opA, application: "checkout", service: "payments", reason: nil)
+        #expect(throws: ControlError.self) { try w.control.revoke(w.opB, sub.id, opinion: nil) }  // still pending
+        #expect(try w.control.auditEntries(.cli).items.count == before + 1)
+    }
+
+    @Test func aScopedOperatorSeesAndChangesOnlyItsTenant() throws {
+        let w = try World()
+        #expect(try w.control.applications(w.opA).items.map(\.name) == ["checkout"])
+        #expect(try w.control.applications(.cli).items.map(\.name) == ["billing", "checkout"])
+        #expect(try w.control.tenants(w.opA).items.map(\.name) == ["acme"])
+        for attempt in [
+            { _ = try w.control.application(w.opA, "billing") },
+            { _ = try w.control.application(w.opA, "no-such-app") },
+            { _ = try w.control.updateApplication(w.opA, "billing", status: "suspended") },
+            { _ = try w.control.createKey(w.opA, application: "billing") },
+        ] as [() throws -> Void] {
+            do {
+                try attempt()
+                Issue.record("a cross-tenant operation succeeded")
+            } catch let e as ControlError {
+                #expect(e.code == .adminTenantMismatch)
+                #expect(!e.description.contains("globex"))
+            }
+        }
+        // Naming another tenant in a body is refused too.
+        #expect(throws: ControlError.self) { try w.control.createApplication(w.opA, name: "sneaky", tenant: "globex") }
+        let key = try w.control.createKey(w.opB, application: "billing")
+        #expect(try w.control.keys(w.opA).items.isEmpty)
+        #expect(throws: ControlError.self) { try w.control.revokeKey(w.opA, id: key.info.id) }
+        #expect(try w.control.auditEntries(w.opA).items.allSatisfy { $0.tenants.contains("acme") })
+    }
+
+    @Test func rolesLimitWhatAnActorMayDoAndNoOneGrantsMoreThanItHas() throws {
+        let w = try World()
+        let viewer = ControlActor(name: "vic", role: .viewer, source: "test")
+        do {
+            _ = try w.control.createApplication(viewer, name: "x")
+            Issue.record("a viewer created an application")
+        } catch let e as ControlError {
+            #expect(e.code == .adminRoleInsufficient)
+            #expect(e.denial.required == ["role operator"] && e.denial.presented == ["role viewer"])
+        }
+        let admin = ControlActor(name: "ada", role: .admin, source: "test")
+        #expect(throws: ControlError.self) { try w.control.createAdminUser(admin, name: "eve", role: .owner, cost: 4) }
+        _ = try w.control.createAdminUser(admin, name: "olga", role: .operator, cost: 4)
+        let scopedAdmin = ControlActor(name: "sam", role: .admin, tenant: "acme", source: "test")
+        #expect(throws: ControlError.self) {
+            try w.control.createAdminUser(scopedAdmin, name: "gus", role: .operator, tenant: "globex", cost: 4)
+        }
+        #expect(throws: ControlError.self) { try w.control.createTenant(scopedAdmin, name: "mine") }
+    }
+
+    @Test func adminTokensAreStoredAsHashesAndStopWorkingWhenRevoked() throws {
+        let w = try World()
+        _ = try w.control.createAdminUser(.cli, name: "alice", role: .admin, password: "correct horse", cost: 4)
+        let created = try w.control.createAdminToken(.cli, user: "alice")
+        #expect(created.token.hasPrefix("gha_"))
+        #expect(try w.control.authenticate(token: created.token, source: "t").name == "alice")
+        #expect(try w.control.authenticate(user: "alice", password: "correct horse", source: "t").role == .admin)
+        #expect(throws: ControlError.self) { try w.control.authenticate(user: "alice", password: "wrong", source: "t") }
+        #expect(throws: ControlError.self) { try w.control.authenticate(user: "nobody", password: "wrong", source: "t") }
+        let stored = try w.temp.store.database.read { db in try Data.fetchAll(db, sql: "SELECT hash FROM admin_tokens") }
+        #expect(stored.count == 1 && !stored[0].contains(Data(created.token.utf8)))
+        let audit = try w.control.auditEntries(.cli).items.map { ($0.before ?? "") + ($0.after ?? "") }.joined()
+        #expect(!audit.contains(created.token) && !audit.contains("correct horse"))
+        _ = try w.control.revokeAdminToken(.cli, id: created.info.id)
+        #expect(throws: ControlError.self) { try w.control.authenticate(token: created.token, source: "t") }
+    }
+
+    @Test func pagesFollowTheirCursorAndAForgedCursorIsRefusedOrHarmless() throws {
+        let w = try World()
+        for i in 0..<7 { _ = try w.control.createApplication(w.opA, name: "app\(i)") }
+        var names: [String] = []
+        var page = PageRequest(limit: 3)
+        while true {
+            let p = try w.control.applications(w.opA, page: page)
+            names += p.items.map(\.name)
+            guard let next = p.nextCursor else { break }
+            page.cursor = next
+        }
+        #expect(names == (0..<7).map { "app\($0)" } + ["checkout"])
+        #expect(throws: ControlError.self) { try w.control.applications(w.opA, page: PageRequest(limit: 3, cursor: "%%%not-base64")) }
+        // A cursor made up to point anywhere still reads only the actor's tenant.
+        let forged = Data("a".utf8).base64EncodedString()
+        #expect(try w.control.applications(w.opA, page: PageRequest(limit: 50, cursor: forged)).items.allSatisfy { $0.tenant == "acme" })
+        #expect(throws: ControlError.self) { try w.control.applications(w.opA, page: PageRequest(limit: 100_000)) }
+    }
+}
+
+@Suite struct SubscriptionCheckTests {
+    func decide(_ w: World, _ directory: StoreDirectory, app: String) -> Verdict {
+        directory.refresh()
+        let c = directory.consumer(named: app)!
+        var request = PolicyRequest(method: "GET", path: "/pay")
+        request.principal = Principal(method: "api_key", consumerID: c.id, consumerName: c.name)
+        request.now = w.clock.now
+        return SubscriptionCheck(id: "sub", service: "payments", directory: directory).evaluate(&request)
+    }
+
+    func code(_ v: Verdict) -> ReasonCode? { if case .deny(let d) = v { return d.code } else { return nil } }
+
+    @Test func eachStateIsItsOwnExplainedDenialAndChangesBumpTheRevision() throws {
+        let w = try World()
+        let directory = StoreDirectory(store: w.temp.store, refreshInterval: 3600)
+        #expect(code(decide(w, directory, app: "checkout")) == .subscriptionRequired)
+        let rev = try w.temp.store.revision()
+        let sub = try w.control.apply(w.opA, application: "checkout", service: "payments", reason: "cards")
+        #expect(try w.temp.store.revision() > rev)
+        guard case .deny(let pending) = decide(w, directory, app: "checkout") else { Issue.record("allowed while pending"); return }
+        #expect(pending.code == .subscriptionPending)
+        #expect(pending.detail.contains("tenant globex"))
+        _ = try w.control.approve(w.opB, sub.id, opinion: "ok", expiresAt: w.clock.now + 30)
+        #expect(code(decide(w, directory, app: "checkout")) == nil)
+        _ = try w.control.revoke(w.opB, sub.id, opinion: "contract ended")
+        guard case .deny(let revoked) = decide(w, directory, app: "checkout") else { Issue.record("allowed after revocation"); return }
+        #expect(revoked.code == .subscriptionRevoked)
+        #expect(revoked.detail.contains("by bob") && revoked.detail.contains("'contract ended'"))
+        #expect(revoked.auditEntry == (try w.control.subscription(.cli, sub.id)).auditEntry)
+        _ = try w.control.apply(w.opA, application: "checkout", service: "payments", reason: nil)
+        _ = try w.control.reject(w.opB, sub.id, opinion: "no budget")
+        guard case .deny(let rejected) = decide(w, directory, app: "checkout") else { Issue.record("allowed after rejection"); return }
+        #expect(rejected.code == .subscriptionRejected && rejected.detail.contains("'no budget'"))
+        _ = try w.control.apply(w.opA, application: "checkout", service: "payments", reason: nil)
+        _ = try w.control.approve(w.opB, sub.id, opinion: nil, expiresAt: w.clock.now + 30)
+        w.clock.advance(31)
+        #expect(code(decide(w, directory, app: "checkout")) == .subscriptionExpired)
+    }
+}
