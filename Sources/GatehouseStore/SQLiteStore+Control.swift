@@ -55,6 +55,11 @@ extension SQLiteStore {
                     CREATE TRIGGER subscriptions_au AFTER UPDATE ON subscriptions BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
                     CREATE TRIGGER subscriptions_ad AFTER DELETE ON subscriptions BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
                     ALTER TABLE calls ADD COLUMN audit_entry INTEGER;
+                    -- Lists of a tenant's applications (by name), an application's keys, a
+                    -- service's subscriptions.
+                    CREATE INDEX consumers_tenant_name ON consumers(tenant, name);
+                    CREATE INDEX api_keys_consumer ON api_keys(consumer_id);
+                    CREATE INDEX subscriptions_service ON subscriptions(service_id);
                     """)
         }
     }
