@@ -69,13 +69,13 @@ public struct AdminAPI: Sendable {
         return d
     }()
 
-    /// The OpenAPI 3.1 document (a checked-in resource).
-    public static var openAPIDocument: Data {
+    /// The OpenAPI 3.1 document (a checked-in resource, read once).
+    public static let openAPIDocument: Data = {
         guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"), let data = try? Data(contentsOf: url) else {
             return Data("{}".utf8)
         }
         return data
-    }
+    }()
 
     /// Builds the router and returns it with the routes it registered.
     public func router() -> (router: Router<AdminContext>, routes: [AdminRoute]) {
@@ -123,9 +123,8 @@ public struct AdminAPI: Sendable {
         operational("/status")
 
         let v1 = "/admin/v1"
-        add(.get, "\(v1)/openapi.json") { _, _, actor in
-            _ = actor
-            return Response(
+        add(.get, "\(v1)/openapi.json") { _, _, _ in
+            Response(
                 status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: Self.openAPIDocument)))
         }
         add(.get, "\(v1)/whoami") { _, _, actor in
