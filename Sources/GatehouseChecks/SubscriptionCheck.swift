@@ -56,13 +56,16 @@ public struct SubscriptionCheck: PolicyCheck {
             )
         }
         let app = principal.consumerName ?? principal.subject ?? "unknown"
-        guard let appID = principal.consumerID else {
+        guard let appID = principal.consumerID, directory.consumer(id: appID) != nil else {
             return .deny(
                 Denial(
                     code: .subscriptionRequired,
                     detail:
-                        "service \(service) needs a subscription, which belongs to an application; the caller (\(app)) is not a registered application",
-                    required: ["an application subscribed to service \(service)"], presented: ["subject \(app)"], hint: howToApply))
+                        "service \(service) needs a subscription, which belongs to an application; the caller (\(app), authenticated by \(principal.method)) is not a registered application",
+                    required: ["an application subscribed to service \(service)"], presented: ["subject \(app)"],
+                    hint:
+                        "Call with the credentials of a registered application subscribed to service \(service) (an API key, a password or a client certificate)."
+                ))
         }
         let presented = ["application \(app)"]
         guard let sub = directory.subscription(application: appID, service: service) else {

@@ -221,6 +221,18 @@ struct World {
         return SubscriptionCheck(id: "sub", service: "payments", directory: directory).evaluate(&request)
     }
 
+    @Test func aTokenSubjectIsNoApplication() throws {
+        let w = try World()
+        let directory = StoreDirectory(store: w.temp.store, refreshInterval: 3600)
+        var request = PolicyRequest(method: "GET", path: "/pay")
+        request.principal = Principal(method: "jwt", consumerID: "jwt https://issuer.example|svc", subject: "svc")
+        guard case .deny(let d) = SubscriptionCheck(id: "sub", service: "payments", directory: directory).evaluate(&request) else {
+            Issue.record("a token subject passed the subscription check")
+            return
+        }
+        #expect(d.code == .subscriptionRequired && d.detail.contains("is not a registered application"))
+    }
+
     func code(_ v: Verdict) -> ReasonCode? { if case .deny(let d) = v { return d.code } else { return nil } }
 
     @Test func eachStateIsItsOwnExplainedDenialAndChangesBumpTheRevision() throws {
