@@ -182,6 +182,23 @@ public struct AdminAPI: Sendable {
             return try Self.json(try api.control.application(actor, id))
         }
 
+        // JWT subjects acting as the application
+        add(.get, "\(v1)/applications/:id/jwt-subjects") { _, ctx, actor in
+            try Self.json(Page(items: try api.control.jwtSubjects(actor, application: try ctx.parameters.require("id")), nextCursor: nil))
+        }
+        add(.post, "\(v1)/applications/:id/jwt-subjects") { req, ctx, actor in
+            let b = try await Self.body(req, JWTSubjectBody.self)
+            return try Self.json(
+                try api.control.addJWTSubject(actor, application: try ctx.parameters.require("id"), issuer: b.issuer, subject: b.subject),
+                status: .created)
+        }
+        add(.post, "\(v1)/applications/:id/jwt-subjects/remove") { req, ctx, actor in
+            let b = try await Self.body(req, JWTSubjectBody.self)
+            let id = try ctx.parameters.require("id")
+            try api.control.removeJWTSubject(actor, application: id, issuer: b.issuer, subject: b.subject)
+            return try Self.json(Page(items: try api.control.jwtSubjects(actor, application: id), nextCursor: nil))
+        }
+
         // Keys
         add(.get, "\(v1)/applications/:id/keys") { req, ctx, actor in
             let id = try ctx.parameters.require("id")
@@ -435,6 +452,7 @@ struct Whoami: Codable { var name: String; var role: AdminRole; var tenant: Stri
 struct NameBody: Codable { var name: String }
 struct ApplicationBody: Codable { var name: String; var tenant: String?; var roles: [String]?; var scopes: [String]? }
 struct ApplicationPatch: Codable { var status: String?; var roles: [String]?; var scopes: [String]?; var tenant: String? }
+struct JWTSubjectBody: Codable { var issuer: String; var subject: String }
 struct PasswordBody: Codable { var password: String? }
 struct KeyBody: Codable { var expiresAt: Double? }
 struct ServiceBody: Codable { var name: String; var tenant: String?; var approval: String?; var routes: [String]? }

@@ -73,4 +73,12 @@ public protocol SubscriptionDirectory: Sendable {
     func consumer(id: String) -> ConsumerRecord?
     func service(named name: String) -> ServiceRecord?
     func subscription(application applicationID: String, service: String) -> SubscriptionRecord?
+    /// The application a principal that is no application acts as (a JWT's `jwt <iss>|<sub>`,
+    /// mapped by the control plane), if any.
+    func application(identity: String) -> String?
+}
+
+extension SubscriptionDirectory {
+    /// Directories without identity mappings map nothing.
+    public func application(identity: String) -> String? { nil }
 }
