@@ -69,13 +69,13 @@ public struct AdminAPI: Sendable {
         return d
     }()
 
-    /// The OpenAPI 3.1 document (a checked-in resource).
-    public static var openAPIDocument: Data {
+    /// The OpenAPI 3.1 document (a checked-in resource, read once).
+    public static let openAPIDocument: Data = {
         guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"), let data = try? Data(contentsOf: url) else {
             return Data("{}".utf8)
         }
         return data
-    }
+    }()
 
     /// Builds the router and returns it with the routes it registered.
     public func router() -> (router: Router<AdminContext>, routes: [AdminRoute]) {
@@ -123,9 +123,8 @@ public struct AdminAPI: Sendable {
         operational("/status")
 
         let v1 = "/admin/v1"
-        add(.get, "\(v1)/openapi.json") { _, _, actor in
-            _ = actor
-            return Response(
+        add(.get, "\(v1)/openapi.json") { _, _, _ in
+            Response(
                 status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: Self.openAPIDocument)))
         }
         add(.get, "\(v1)/whoami") { _, _, actor in
@@ -181,6 +180,23 @@ public struct AdminAPI: Sendable {
             }
             try api.control.setApplicationPassword(actor, id, hash: hash)
             return try Self.json(try api.control.application(actor, id))
+        }
+
+        // JWT subjects acting as the application
+        add(.get, "\(v1)/applications/:id/jwt-subjects") { _, ctx, actor in
+            try Self.json(Page(items: try api.control.jwtSubjects(actor, application: try ctx.parameters.require("id")), nextCursor: nil))
+        }
+        add(.post, "\(v1)/applications/:id/jwt-subjects") { req, ctx, actor in
+            let b = try await Self.body(req, JWTSubjectBody.self)
+            return try Self.json(
+                try api.control.addJWTSubject(actor, application: try ctx.parameters.require("id"), issuer: b.issuer, subject: b.subject),
+                status: .created)
+        }
+        add(.post, "\(v1)/applications/:id/jwt-subjects/remove") { req, ctx, actor in
+            let b = try await Self.body(req, JWTSubjectBody.self)
+            let id = try ctx.parameters.require("id")
+            try api.control.removeJWTSubject(actor, application: id, issuer: b.issuer, subject: b.subject)
+            return try Self.json(Page(items: try api.control.jwtSubjects(actor, application: id), nextCursor: nil))
         }
 
         // Keys
@@ -436,6 +452,7 @@ struct Whoami: Codable { var name: String; var role: AdminRole; var tenant: Stri
 struct NameBody: Codable { var name: String }
 struct ApplicationBody: Codable { var name: String; var tenant: String?; var roles: [String]?; var scopes: [String]? }
 struct ApplicationPatch: Codable { var status: String?; var roles: [String]?; var scopes: [String]?; var tenant: String? }
+struct JWTSubjectBody: Codable { var issuer: String; var subject: String }
 struct PasswordBody: Codable { var password: String? }
 struct KeyBody: Codable { var expiresAt: Double? }
 struct ServiceBody: Codable { var name: String; var tenant: String?; var approval: String?; var routes: [String]? }

@@ -55,14 +55,27 @@ public struct SubscriptionCheck: PolicyCheck {
                     hint: "Retry later; operators: create the service (POST /admin/v1/services or `gatehouse services create \(service)`).")
             )
         }
-        let app = principal.consumerName ?? principal.subject ?? "unknown"
-        guard let appID = principal.consumerID else {
+        var app = principal.consumerName ?? principal.subject ?? "unknown"
+        // The application: the principal's consumer, or the one a JWT subject is mapped to.
+        var appID: String?
+        if let id = principal.consumerID {
+            if directory.consumer(id: id) != nil {
+                appID = id
+            } else if let mapped = directory.application(identity: id), let record = directory.consumer(id: mapped) {
+                appID = mapped
+                app = record.name
+            }
+        }
+        guard let appID else {
             return .deny(
                 Denial(
                     code: .subscriptionRequired,
                     detail:
-                        "service \(service) needs a subscription, which belongs to an application; the caller (\(app)) is not a registered application",
-                    required: ["an application subscribed to service \(service)"], presented: ["subject \(app)"], hint: howToApply))
+                        "service \(service) needs a subscription, which belongs to an application; the caller (\(app), authenticated by \(principal.method)) is not a registered application",
+                    required: ["an application subscribed to service \(service)"], presented: ["subject \(app)"],
+                    hint:
+                        "Call with the credentials of a registered application subscribed to service \(service) (an API key, a password or a client certificate), or ask an operator to map this token's issuer and subject to one."
+                ))
         }
         let presented = ["application \(app)"]
         guard let sub = directory.subscription(application: appID, service: service) else {

@@ -186,7 +186,9 @@ public final class ControlPlane: Sendable {
     }
 
     static func unique<T>(_ what: String, _ body: () throws -> T) throws -> T {
-        do { return try body() } catch let e as DatabaseError where e.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+        do { return try body() } catch let e as DatabaseError
+            where e.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE || e.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY
+        {
             throw ControlError.conflict("\(what) already exists")
         }
     }

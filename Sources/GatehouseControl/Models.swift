@@ -110,6 +110,10 @@ public struct CreatedAdminToken: Sendable, Codable {
 public struct Page<Item: Sendable & Codable>: Sendable, Codable {
     public var items: [Item]
     public var nextCursor: String?
+    public init(items: [Item], nextCursor: String?) {
+        self.items = items
+        self.nextCursor = nextCursor
+    }
 }
 
 /// Which page of a list to read: at most `limit` items (1...500, default 50) after `cursor`.
@@ -121,4 +125,14 @@ public struct PageRequest: Sendable {
         self.cursor = cursor
     }
     public static let maximumLimit = 500
+}
+
+/// A token issuer and subject that act as an application: a caller authenticated by `jwt` with
+/// them holds the application's subscriptions.
+public struct JWTSubject: Sendable, Equatable, Codable {
+    public var issuer: String
+    public var subject: String
+    public var applicationID: String
+    public var application: String
+    public var createdAt: Double
 }

@@ -68,6 +68,17 @@ public struct SubscriptionRecord: Sendable, Equatable {
 public protocol SubscriptionDirectory: Sendable {
     /// Whether the snapshot could be loaded at all; when false, checks fail closed.
     var isAvailable: Bool { get }
+    /// The application (consumer) with this id: a principal whose consumer id names none (a token's
+    /// `jwt <iss>|<sub>`) is no application and cannot hold a subscription.
+    func consumer(id: String) -> ConsumerRecord?
     func service(named name: String) -> ServiceRecord?
     func subscription(application applicationID: String, service: String) -> SubscriptionRecord?
+    /// The application a principal that is no application acts as (a JWT's `jwt <iss>|<sub>`,
+    /// mapped by the control plane), if any.
+    func application(identity: String) -> String?
+}
+
+extension SubscriptionDirectory {
+    /// Directories without identity mappings map nothing.
+    public func application(identity: String) -> String? { nil }
 }

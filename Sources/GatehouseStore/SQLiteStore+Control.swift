@@ -10,6 +10,8 @@ import GatehouseIdentity
 ///   transition that led there; `subscription_events` keeps every transition.
 /// - `audit_log`: append-only; triggers refuse UPDATE and DELETE, so no code path can rewrite it.
 /// - `admin_users`, `admin_tokens`: admin identities (bcrypt password hashes, SHA-256 of tokens).
+/// - `jwt_subjects`: a token's issuer and subject that act as an application, so that callers
+///   authenticated by `jwt` can hold subscriptions.
 ///
 /// Writes to services and subscriptions bump `meta.revision`, like consumers and keys, so the data
 /// plane's snapshot follows them within a poll interval.
@@ -55,6 +57,19 @@ extension SQLiteStore {
                     CREATE TRIGGER subscriptions_au AFTER UPDATE ON subscriptions BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
                     CREATE TRIGGER subscriptions_ad AFTER DELETE ON subscriptions BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
                     ALTER TABLE calls ADD COLUMN audit_entry INTEGER;
+                    -- Lists of a tenant's applications (by name), an application's keys, a
+                    -- service's subscriptions.
+                    CREATE INDEX consumers_tenant_name ON consumers(tenant, name);
+                    CREATE INDEX api_keys_consumer ON api_keys(consumer_id);
+                    CREATE INDEX subscriptions_service ON subscriptions(service_id);
+                    -- JWT subjects that act as an application (for subscriptions).
+                    CREATE TABLE jwt_subjects (
+                        issuer TEXT NOT NULL, subject TEXT NOT NULL,
+                        application_id TEXT NOT NULL REFERENCES consumers(id) ON DELETE CASCADE,
+                        created_at REAL NOT NULL, PRIMARY KEY (issuer, subject));
+                    CREATE TRIGGER jwt_subjects_ai AFTER INSERT ON jwt_subjects BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
+                    CREATE TRIGGER jwt_subjects_au AFTER UPDATE ON jwt_subjects BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
+                    CREATE TRIGGER jwt_subjects_ad AFTER DELETE ON jwt_subjects BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
                     """)
         }
     }
@@ -63,13 +78,22 @@ extension SQLiteStore {
     /// writes its changes and their audit entries in one transaction.
     package var database: DatabasePool { pool }
 
-    /// Services and subscriptions for the data plane's snapshot (read in the caller's transaction).
-    static func subscriptionSnapshot(_ db: Database) throws -> (services: [ServiceRecord], subscriptions: [SubscriptionRecord]) {
+    /// Services, subscriptions and JWT subjects for the data plane's snapshot (read in the caller's
+    /// transaction).
+    static func subscriptionSnapshot(
+        _ db: Database
+    ) throws -> (
+        services: [ServiceRecord], subscriptions: [SubscriptionRecord],
+        jwtSubjects: [(issuer: String, subject: String, applicationID: String)]
+    ) {
         let services = try Row.fetchAll(db, sql: "SELECT * FROM services").map(service)
         let subs = try Row.fetchAll(
             db, sql: "SELECT s.*, v.name AS service_name FROM subscriptions s JOIN services v ON v.id = s.service_id"
         ).map(subscription)
-        return (services, subs)
+        let subjects = try Row.fetchAll(db, sql: "SELECT issuer, subject, application_id FROM jwt_subjects").map {
+            (issuer: $0["issuer"] as String, subject: $0["subject"] as String, applicationID: $0["application_id"] as String)
+        }
+        return (services, subs, subjects)
     }
 
     package static func service(_ row: Row) -> ServiceRecord {

@@ -240,7 +240,8 @@ public final class SQLiteStore: Sendable {
             let keys = try Row.fetchAll(db, sql: "SELECT * FROM api_keys").map(Self.key)
             let subs = try Self.subscriptionSnapshot(db)
             return StoreSnapshot(
-                revision: rev, consumers: consumers, keys: keys, services: subs.services, subscriptions: subs.subscriptions)
+                revision: rev, consumers: consumers, keys: keys, services: subs.services, subscriptions: subs.subscriptions,
+                jwtSubjects: subs.jwtSubjects)
         }
     }
 
@@ -490,4 +491,6 @@ public struct StoreSnapshot: Sendable {
     public var keys: [KeyRecord]
     public var services: [ServiceRecord]
     public var subscriptions: [SubscriptionRecord]
+    /// Token issuers and subjects that act as an application.
+    public var jwtSubjects: [(issuer: String, subject: String, applicationID: String)]
 }

@@ -18,6 +18,8 @@ public final class StoreDirectory: CredentialDirectory, SubscriptionDirectory, S
         var services: [String: ServiceRecord] = [:]
         /// By application id, then service name.
         var subscriptions: [String: [String: SubscriptionRecord]] = [:]
+        /// A JWT principal's consumer id (`jwt <iss>|<sub>`) → the application it acts as.
+        var applicationsByIdentity: [String: String] = [:]
         var loaded = false
     }
 
@@ -62,6 +64,10 @@ public final class StoreDirectory: CredentialDirectory, SubscriptionDirectory, S
             }
             for v in snap.services { next.services[v.name] = v }
             for s in snap.subscriptions { next.subscriptions[s.applicationID, default: [:]][s.service] = s }
+            for j in snap.jwtSubjects {
+                next.applicationsByIdentity[Principal.jwtConsumerID(issuer: j.issuer, subject: j.subject, policy: "", fingerprint: "")] =
+                    j.applicationID
+            }
             state.withLock { $0 = next }
         } catch {
             logger.error("credential snapshot reload failed; keeping the last one", metadata: ["error": "\(error)"])
@@ -87,6 +93,7 @@ public final class StoreDirectory: CredentialDirectory, SubscriptionDirectory, S
     public func consumer(named name: String) -> ConsumerRecord? { state.withLock { $0.consumersByName[name] } }
     public var isAvailable: Bool { state.withLock { $0.loaded } }
     public func service(named name: String) -> ServiceRecord? { state.withLock { $0.services[name] } }
+    public func application(identity: String) -> String? { state.withLock { $0.applicationsByIdentity[identity] } }
     public func subscription(application applicationID: String, service: String) -> SubscriptionRecord? {
         state.withLock { $0.subscriptions[applicationID]?[service] }
     }

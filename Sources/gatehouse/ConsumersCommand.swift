@@ -9,7 +9,7 @@ struct ConsumersCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "consumers",
         abstract: "Manage API consumers.",
-        subcommands: [Create.self, List.self, Suspend.self, Activate.self, Grant.self, SetPassword.self]
+        subcommands: [Create.self, List.self, Suspend.self, Activate.self, Grant.self, SetPassword.self, MapJWT.self]
     )
 
     struct Create: ParsableCommand {
@@ -99,6 +99,30 @@ extension ConsumersCommand {
             }
             try access.setApplicationPassword(name, password: password, cost: cost)
             print(clear ? "cleared the password of consumer \(name)" : "set the password of consumer \(name)")
+        }
+    }
+}
+
+extension ConsumersCommand {
+    /// `gatehouse consumers map-jwt NAME --issuer ISS --subject SUB [--remove]`.
+    struct MapJWT: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "map-jwt",
+            abstract: "Let a JWT's issuer and subject act as this consumer (application) for subscriptions, or with --remove stop it.")
+        @Argument var name: String
+        @Option(help: "The token's iss.") var issuer: String
+        @Option(help: "The token's sub.") var subject: String
+        @Flag(help: "Remove the mapping.") var remove = false
+        @OptionGroup var storeOptions: StoreOptions
+        func run() throws {
+            let access = try storeOptions.access()
+            if remove {
+                try access.removeJWTSubject(application: name, issuer: issuer, subject: subject)
+                print(TerminalSafe.line("removed: tokens of \(issuer) for \(subject) no longer act as consumer \(name)"))
+            } else {
+                _ = try access.addJWTSubject(application: name, issuer: issuer, subject: subject)
+                print(TerminalSafe.line("tokens of \(issuer) for \(subject) now act as consumer \(name) for subscriptions"))
+            }
         }
     }
 }

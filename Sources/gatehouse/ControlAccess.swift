@@ -18,6 +18,8 @@ protocol ControlAccess {
     /// Sets (or, with nil, clears) the password; the local store hashes it with `cost`, the admin
     /// API with its own.
     func setApplicationPassword(_ ref: String, password: String?, cost: UInt8) throws
+    func addJWTSubject(application: String, issuer: String, subject: String) throws -> JWTSubject
+    func removeJWTSubject(application: String, issuer: String, subject: String) throws
     func createKey(application: String, expiresAt: Double?) throws -> CreatedKey
     func keys(application: String?) throws -> [APIKeyInfo]
     func revokeKey(id: String) throws -> APIKeyInfo
@@ -67,6 +69,12 @@ struct LocalControl: ControlAccess {
     func setApplicationPassword(_ ref: String, password: String?, cost: UInt8) throws {
         let hash = password.map { BasicAuthCheck.hashPassword($0, cost: cost) }
         try run { try $0.setApplicationPassword(.cli, ref, hash: hash) }
+    }
+    func addJWTSubject(application: String, issuer: String, subject: String) throws -> JWTSubject {
+        try run { try $0.addJWTSubject(.cli, application: application, issuer: issuer, subject: subject) }
+    }
+    func removeJWTSubject(application: String, issuer: String, subject: String) throws {
+        try run { try $0.removeJWTSubject(.cli, application: application, issuer: issuer, subject: subject) }
     }
     func createKey(application: String, expiresAt: Double?) throws -> CreatedKey {
         try run { try $0.createKey(.cli, application: application, expiresAt: expiresAt) }
@@ -211,6 +219,7 @@ struct RemoteControl: ControlAccess {
         }
     }
     struct KeyBody: Encodable { var expiresAt: Double? }
+    struct JWTSubjectBody: Encodable { var issuer: String; var subject: String }
     struct NameBody: Encodable { var name: String }
     struct ServiceBody: Encodable { var name: String; var tenant: String?; var approval: String; var routes: [String] }
     struct ApplyBody: Encodable { var application: String; var service: String; var reason: String? }
@@ -226,6 +235,13 @@ struct RemoteControl: ControlAccess {
     }
     func setApplicationPassword(_ ref: String, password: String?, cost: UInt8) throws {
         let _: Application = try send(.PUT, "/applications/\(Self.path(ref))/password", PasswordBody(password: password))
+    }
+    func addJWTSubject(application: String, issuer: String, subject: String) throws -> JWTSubject {
+        try send(.POST, "/applications/\(Self.path(application))/jwt-subjects", JWTSubjectBody(issuer: issuer, subject: subject))
+    }
+    func removeJWTSubject(application: String, issuer: String, subject: String) throws {
+        let _: Page<JWTSubject> = try send(
+            .POST, "/applications/\(Self.path(application))/jwt-subjects/remove", JWTSubjectBody(issuer: issuer, subject: subject))
     }
     func createKey(application: String, expiresAt: Double?) throws -> CreatedKey {
         try send(.POST, "/applications/\(Self.path(application))/keys", KeyBody(expiresAt: expiresAt))

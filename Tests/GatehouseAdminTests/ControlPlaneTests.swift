@@ -221,6 +221,49 @@ struct World {
         return SubscriptionCheck(id: "sub", service: "payments", directory: directory).evaluate(&request)
     }
 
+    @Test func aTokenSubjectIsNoApplication() throws {
+        let w = try World()
+        let directory = StoreDirectory(store: w.temp.store, refreshInterval: 3600)
+        var request = PolicyRequest(method: "GET", path: "/pay")
+        request.principal = Principal(method: "jwt", consumerID: "jwt https://issuer.example|svc", subject: "svc")
+        guard case .deny(let d) = SubscriptionCheck(id: "sub", service: "payments", directory: directory).evaluate(&request) else {
+            Issue.record("a token subject passed the subscription check")
+            return
+        }
+        #expect(d.code == .subscriptionRequired && d.detail.contains("is not a registered application"))
+    }
+
+    @Test func aMappedTokenSubjectHoldsItsApplicationsSubscriptions() throws {
+        let w = try World()
+        let directory = StoreDirectory(store: w.temp.store, refreshInterval: 3600)
+        func decide() -> Verdict {
+            directory.refresh()
+            var request = PolicyRequest(method: "GET", path: "/pay", now: w.clock.now)
+            request.principal = Principal(
+                method: "jwt",
+                consumerID: Principal.jwtConsumerID(issuer: "https://id.acme", subject: "svc|1", policy: "jwt", fingerprint: "f"),
+                subject: "svc|1")
+            return SubscriptionCheck(id: "sub", service: "payments", directory: directory).evaluate(&request)
+        }
+        // Another tenant cannot make its token act as acme's application.
+        #expect(throws: ControlError.self) {
+            try w.control.addJWTSubject(w.opB, application: "checkout", issuer: "https://id.acme", subject: "svc|1")
+        }
+        _ = try w.control.addJWTSubject(w.opA, application: "checkout", issuer: "https://id.acme", subject: "svc|1")
+        #expect(throws: ControlError.self) {
+            try w.control.addJWTSubject(w.opA, application: "checkout", issuer: "https://id.acme", subject: "svc|1")
+        }
+        guard case .deny(let none) = decide() else { Issue.record("allowed without a subscription"); return }
+        #expect(none.code == .subscriptionRequired && none.detail.contains("application checkout has no subscription"))
+        let sub = try w.control.apply(w.opA, application: "checkout", service: "payments", reason: nil)
+        _ = try w.control.approve(w.opB, sub.id, opinion: nil)
+        #expect(code(decide()) == nil)
+        try w.control.removeJWTSubject(w.opA, application: "checkout", issuer: "https://id.acme", subject: "svc|1")
+        guard case .deny(let unmapped) = decide() else { Issue.record("allowed after the mapping was removed"); return }
+        #expect(unmapped.detail.contains("is not a registered application"))
+        #expect(try w.control.auditEntries(w.opA, action: "application.jwt_subject").items.count == 2)
+    }
+
     func code(_ v: Verdict) -> ReasonCode? { if case .deny(let d) = v { return d.code } else { return nil } }
 
     @Test func eachStateIsItsOwnExplainedDenialAndChangesBumpTheRevision() throws {

@@ -153,6 +153,10 @@ import Testing
             (.GET, "/applications/\(appID)/keys", nil),
             (.POST, "/applications/\(appID)/keys", "{}"),
             (.POST, "/keys/\(keyID)/revoke", nil),
+            (.PUT, "/applications/\(appID)/password", #"{"password": "carol-was-here"}"#),
+            (.GET, "/applications/\(appID)/jwt-subjects", nil),
+            (.POST, "/applications/\(appID)/jwt-subjects", #"{"issuer": "https://id.initech", "subject": "carol"}"#),
+            (.POST, "/applications/\(appID)/jwt-subjects/remove", #"{"issuer": "https://id.initech", "subject": "carol"}"#),
             (.PATCH, "/services/ledger", #"{"approval": "auto"}"#),
             (.GET, "/subscriptions/\(subID)", nil),
             (.POST, "/subscriptions/\(subID)/approve", #"{"opinion": "sneaky"}"#),
@@ -166,7 +170,30 @@ import Testing
             (.GET, "/admin-users", nil),
             (.POST, "/admin-users", #"{"name": "mole", "role": "operator", "tenant": "acme"}"#),
             (.POST, "/admin-users/\(annUser)/tokens", nil),
+            (.POST, "/admin-tokens/tok_notcarols/revoke", nil),
+            (.POST, "/services", #"{"name": "fake-ledger", "tenant": "acme"}"#),
+            (.GET, "/calls/\(UUID().uuidString)", nil),
         ]
+        // Every operation of the API is tried here, or is a list checked below, or holds nothing
+        // of a tenant's: a new endpoint must join one of the three.
+        let ids = [appID, keyID, subID, String(auditID), annUser, "checkout", "ledger", "tok_notcarols"]
+        func template(_ path: String) -> String {
+            path.split(separator: "/", omittingEmptySubsequences: false).map { part in
+                ids.contains(String(part)) || UUID(uuidString: String(part)) != nil ? "{id}" : String(part)
+            }.joined(separator: "/")
+        }
+        let lists = ["/applications", "/keys", "/subscriptions", "/audit", "/tenants", "/calls"]
+        let tenantless = [
+            "GET /metrics", "GET /healthz", "GET /status", "GET /admin/v1/openapi.json", "GET /admin/v1/whoami",
+            // The service catalogue: every admin may read it (docs/admin.md).
+            "GET /admin/v1/services", "GET /admin/v1/services/{id}",
+        ]
+        let tried = Set(attempts.map { "\($0.0) /admin/v1\(template($0.1))" } + lists.map { "GET /admin/v1\($0)" } + tenantless)
+        let document = try await w.call(.GET, "/openapi.json", as: "root").json["paths"] as? [String: [String: Any]] ?? [:]
+        let operations = Set(
+            document.flatMap { path, item in item.keys.filter { $0 != "parameters" }.map { "\($0.uppercased()) \(path)" } })
+        #expect(operations.count > 30)
+        #expect(operations.subtracting(tried).sorted() == [], "operations no tenant-isolation attempt covers")
         for (method, path, body) in attempts {
             let r = try await w.call(method, path, as: "carol", body: body)
             #expect(r.status == 403, "\(method) \(path): \(r.status)")
@@ -178,7 +205,7 @@ import Testing
             if let body { #expect(!r.body.contains("\"state\""), "\(method) \(path) with \(body) returned an object") }
         }
         // Lists hold nothing of acme's.
-        for path in ["/applications", "/keys", "/subscriptions", "/subscriptions?state=pending", "/applications?tenant=acme"] {
+        for path in ["/applications", "/keys", "/subscriptions", "/calls", "/subscriptions?state=pending", "/applications?tenant=acme"] {
             let r = try await w.call(.GET, path, as: "carol")
             #expect(r.status == 200, "\(path)")
             #expect((r.json["items"] as? [Any])?.isEmpty == true, "\(path) lists another tenant's objects: \(r.body)")
