@@ -145,6 +145,18 @@ public final class ControlPlane: Sendable {
             + "%"
     }
 
+    /// A GLOB pattern for names starting with `s`: its metacharacters bracketed.
+    static func globPrefix(_ s: String) -> String {
+        var out = ""
+        for c in s {
+            switch c {
+            case "*", "?", "[": out += "[\(c)]"
+            default: out.append(c)
+            }
+        }
+        return out + "*"
+    }
+
     /// Reads a page of `select` (which must name the key column `key`), ordered by `key`.
     func page<T: Sendable & Codable>(
         _ select: String, conditions: [String], arguments: [any DatabaseValueConvertible], key: String, page: PageRequest,
@@ -280,7 +292,9 @@ extension ControlPlane {
         if let scope = actor.tenant { conds.append("tenant = ?"); args.append(scope) }
         if let tenant { conds.append("tenant = ?"); args.append(tenant) }
         if let status { conds.append("status = ?"); args.append(status) }
-        if let namePrefix { conds.append("name LIKE ? ESCAPE '\\'"); args.append(Self.likePrefix(namePrefix)) }
+        // GLOB, not LIKE: case-sensitive like the names themselves, and a prefix GLOB reads the
+        // name index from the prefix on instead of every row.
+        if let namePrefix { conds.append("name GLOB ?"); args.append(Self.globPrefix(namePrefix)) }
         return try self.page(
             "SELECT *, name AS sort_key FROM consumers", conditions: conds, arguments: args, key: "name", page: page, map: Self.application)
     }

@@ -49,6 +49,18 @@ struct World {
 }
 
 @Suite struct ControlPlaneTests {
+    /// A name prefix is matched literally and case-sensitively, as names are stored.
+    @Test func aNamePrefixIsLiteral() throws {
+        let w = try World()
+        for n in ["shop-1", "shop-2", "Shop-3", "shopx"] { _ = try w.control.createApplication(.cli, name: n) }
+        func names(_ prefix: String) throws -> [String] { try w.control.applications(.cli, namePrefix: prefix).items.map(\.name) }
+        #expect(try names("shop-") == ["shop-1", "shop-2"])
+        #expect(try names("Shop") == ["Shop-3"])
+        #expect(try names("shop*").isEmpty)
+        #expect(try names("sho?-1").isEmpty)
+        #expect(try names("[s]hop").isEmpty)
+    }
+
     @Test func aManualSubscriptionGoesThroughItsStatesWithEveryTransitionRecorded() throws {
         let w = try World()
         let sub = try w.control.apply(w.opA, application: "checkout", service: "payments", reason: "we take card payments")
