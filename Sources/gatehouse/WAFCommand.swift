@@ -64,7 +64,8 @@ struct WAFTestCommand: ParsableCommand {
             The Core Rule Set:  --crs (Debian's CRS 3.3 at --paranoia/--threshold), --crs-include FILE for your
             own rule files (SecRuleRemoveById, ...), or --config FILE [--policy NAME] for a `waf` policy with a
             `crs:` block. Each rule that fired is shown with its id, message, variable, transformations and the
-            matched value.
+            matched value. --second-opinion lets the built-in tokenizers lower CRS SQL injection and XSS matches
+            they do not confirm (`crs.second_opinion`); the output then shows CRS's own score beside the lowered one.
 
             Exit status: 0 when every request was allowed, 1 when at least one would be blocked, 64 on bad input.
             """
@@ -292,7 +293,8 @@ struct WAFTestCommand: ParsableCommand {
     func makeRequest(method: String, url: String, headers: HeaderList, body: [UInt8]?, route: String) -> PolicyRequest {
         var rest = Substring(url)
         var host = ""
-        if let scheme = rest.range(of: "://") {
+        // `http://host/…`; a target that starts with `/` is a path, even with a URL in its query.
+        if !rest.hasPrefix("/"), let scheme = rest.range(of: "://") {
             rest = rest[scheme.upperBound...]
             let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
             host = String(rest[..<end]).lowercased()
