@@ -42,11 +42,14 @@ extension PolicyTypes {
         return { _ in WAFCheck(id: id, configuration: frozen) }
     }
 
-    /// Reads `crs: { paranoia, anomaly_threshold, setup, rules, include_before, include }` and loads
+    /// Reads `crs: { paranoia, anomaly_threshold, setup, rules, include_before, include,
+    /// second_opinion, second_opinion_score }` and loads
     /// the files. `paranoia` and `threshold` of the policy itself are the defaults of the block's.
     static func crs(_ n: ConfigNode, _ f: [String: ConfigNode], _ r: ConfigReader) -> CRSSettings.Loaded? {
         let issuesBefore = r.issues.count
-        let keys = ["paranoia", "anomaly_threshold", "setup", "rules", "include_before", "include"]
+        let keys = [
+            "paranoia", "anomaly_threshold", "setup", "rules", "include_before", "include", "second_opinion", "second_opinion_score",
+        ]
         var settings = CRSSettings()
         if let v = f["paranoia"].flatMap({ r.int($0, range: 1...4) }) { settings.paranoia = v }
         if let v = f["threshold"].flatMap({ r.int($0, range: 1...1000) }) { settings.anomalyThreshold = v }
@@ -60,6 +63,8 @@ extension PolicyTypes {
             if let v = cf["rules"].map(r.strings) { settings.rules = v }
             if let v = cf["include_before"].map(r.strings) { settings.includeBefore = v }
             if let v = cf["include"].map(r.strings) { settings.include = v }
+            if let v = cf["second_opinion"].flatMap(r.bool) { settings.secondOpinion = v }
+            if let v = cf["second_opinion_score"].flatMap({ r.int($0, range: 0...10_000) }) { settings.secondOpinionScore = v }
         }
         if r.issues.count > issuesBefore { return nil }
         do {

@@ -25,6 +25,15 @@ package struct RuleMatch: Sendable {
     /// Whether the rule writes to the log (`log`, or the default; not `nolog`).
     package let logged: Bool
     package let location: SourceLocation
+    /// Every variable of the rule's first link that matched and ran the rule's actions (a rule
+    /// scores once per such variable), with its transformed value.
+    package let hits: [RuleHit]
+}
+
+/// One variable a rule matched: what a per-variable second opinion reads.
+package struct RuleHit: Sendable {
+    package let variable: String
+    package let value: [UInt8]
 }
 
 /// What stopped a transaction, in a rule engine that is On.
@@ -56,9 +65,11 @@ package struct SecLangEngine: Sendable {
 
     package init(rules: RuleSet) { self.rules = rules }
 
-    /// Runs phases 1 and 2 over `request`.
-    package func evaluate(_ request: SecLangRequest) -> SecLangOutcome {
+    /// Runs phases 1 and 2 over `request`; rules whose id is in `removing` do not run (as after
+    /// `ctl:ruleRemoveById` at the start of the transaction).
+    package func evaluate(_ request: SecLangRequest, removing: [ClosedRange<Int>] = []) -> SecLangOutcome {
         let t = Transaction(rules: rules, request: request)
+        t.removedIDs = removing
         return t.run()
     }
 }
@@ -134,6 +145,8 @@ final class Transaction {
     var matchedVar: [UInt8] = []
     var matchedVarName = ""
     var matchedVars: [Entry] = []
+    /// The current rule's first-link matches (`RuleMatch.hits`).
+    var hits: [RuleHit] = []
     var matches: [RuleMatch] = []
     var interruption: Interruption?
     var allowed = false
@@ -357,6 +370,7 @@ final class Transaction {
             }
             if isRemoved(rule) { continue }
             matchedVars = []
+            hits = []
             guard let first = evaluate(rule, starter: rule) else { continue }
             let logged = rule.log
             matches.append(
@@ -365,7 +379,7 @@ final class Transaction {
                     logdata: logged ? rule.logdata.map { text(expand($0, rule: rule)) } ?? "" : "", severity: rule.severity,
                     tags: rule.tags,
                     variable: first.0, value: first.1, transformations: rule.transformations.map(\.rawValue), logged: logged,
-                    location: rule.location))
+                    location: rule.location, hits: hits))
             var action = rule.disruptive ?? .pass
             if action == .block { action = rules.defaultDisruptive[phase] ?? .pass }
             switch action {
@@ -410,10 +424,12 @@ final class Transaction {
                     if target.count {
                         if test(rule, name: c.rawValue, value: value == nil ? Transaction.digitZero : Transaction.digitOne, cache: nil) {
                             if first == nil { first = (matchedVarName, matchedVar) }
+                            if rule === starter { hits.append(RuleHit(variable: matchedVarName, value: matchedVar)) }
                             run(rule.effects, rule: starter)
                         }
                     } else if let value, test(rule, name: c.rawValue + ":" + n, value: value, cache: nil) {
                         if first == nil { first = (matchedVarName, matchedVar) }
+                        if rule === starter { hits.append(RuleHit(variable: matchedVarName, value: matchedVar)) }
                         run(rule.effects, rule: starter)
                     }
                     continue
@@ -438,12 +454,14 @@ final class Transaction {
                     }
                     if test(rule, name: e.name, value: e.entry.value, cache: cacheable ? e : nil) {
                         if first == nil { first = (matchedVarName, matchedVar) }
+                        if rule === starter { hits.append(RuleHit(variable: matchedVarName, value: matchedVar)) }
                         run(rule.effects, rule: starter)
                         if interruption != nil { break targets }
                     }
                 }
                 if target.count, test(rule, name: c.rawValue, value: Array(String(count).utf8), cache: nil) {
                     if first == nil { first = (matchedVarName, matchedVar) }
+                    if rule === starter { hits.append(RuleHit(variable: matchedVarName, value: matchedVar)) }
                     run(rule.effects, rule: starter)
                 }
             }

@@ -7,7 +7,7 @@
 // recognised by their syntax. Ideas: OWASP Testing Guide (WSTG-INPV-12 command injection),
 // OWASP Command Injection Defense Cheat Sheet, CVE-2014-6271, CVE-2021-44228.
 
-enum CommandInjectionDetector {
+package enum CommandInjectionDetector {
     /// Programs whose name is not an English word: one after a separator is a command line.
     static let programs: Set<String> = [
         "whoami", "uname", "ifconfig", "ipconfig", "netstat", "wget", "curl", "nc", "ncat", "netcat", "socat", "telnet",
@@ -518,5 +518,16 @@ enum CommandInjectionDetector {
                 return
             }
         }
+    }
+}
+
+extension CommandInjectionDetector {
+    /// Whether `value`, read as a form field, holds a command line, a code-execution call or a
+    /// lookup: the second opinion on the Core Rule Set's command injection rules.
+    package static func detects(_ value: [UInt8]) -> Bool {
+        let low = Decoding.lowercased(value)
+        var found: [PatternMatch] = []
+        scan(low, kind: .bodyValue, bytes: ByteSet(low), into: &found)
+        return !found.isEmpty
     }
 }

@@ -64,7 +64,8 @@ struct WAFTestCommand: ParsableCommand {
             The Core Rule Set:  --crs (Debian's CRS 3.3 at --paranoia/--threshold), --crs-include FILE for your
             own rule files (SecRuleRemoveById, ...), or --config FILE [--policy NAME] for a `waf` policy with a
             `crs:` block. Each rule that fired is shown with its id, message, variable, transformations and the
-            matched value.
+            matched value. --second-opinion lets the built-in tokenizers lower CRS SQL injection and XSS matches
+            they do not confirm (`crs.second_opinion`); the output then shows CRS's own score beside the lowered one.
 
             Exit status: 0 when every request was allowed, 1 when at least one would be blocked, 64 on bad input.
             """
@@ -83,6 +84,16 @@ struct WAFTestCommand: ParsableCommand {
     @Flag(help: "Run the OWASP Core Rule Set (Debian's modsecurity-crs) instead of the built-in detectors.") var crs = false
     @Option(name: .customLong("crs-include"), help: "A SecLang file loaded after the Core Rule Set (repeatable; implies --crs).")
     var crsInclude: [String] = []
+    @Flag(
+        inversion: .prefixedNo,
+        help: "With --crs: the built-in tokenizers' second opinion on CRS's SQL injection and XSS matches (off, as in a policy).")
+    var secondOpinion = false
+    @Option(name: .customLong("second-opinion-score"), help: "With --crs: what a match the tokenizer does not confirm scores.")
+    var secondOpinionScore: Int = 3
+    @Option(name: .customLong("second-opinion-variables"), help: "With --crs: arguments (argument values only) or all.")
+    var secondOpinionVariables: String = "arguments"
+    @Flag(name: .customLong("second-opinion-commands"), help: "With --crs: the second opinion on command injection rules (932xxx) too.")
+    var secondOpinionCommands = false
     @Option(help: "A configuration file whose `waf` policy with a `crs:` block to run.") var config: String?
     @Option(help: "With --config: the policy's name (default: the first waf policy with crs).") var policy: String?
     @Argument(help: "URL or path with query, e.g. 'http://host/search?q=x' or '/search?q=x'.") var url: String?
@@ -158,7 +169,12 @@ struct WAFTestCommand: ParsableCommand {
             return check
         }
         guard crs || !crsInclude.isEmpty else { return nil }
-        let settings = CRSSettings(paranoia: paranoia, anomalyThreshold: threshold, include: crsInclude)
+        guard let variables = CRSSettings.SecondOpinionVariables(rawValue: secondOpinionVariables) else {
+            throw ValidationError("--second-opinion-variables is arguments or all, not \(secondOpinionVariables)")
+        }
+        let settings = CRSSettings(
+            paranoia: paranoia, anomalyThreshold: threshold, include: crsInclude, secondOpinion: secondOpinion,
+            secondOpinionScore: secondOpinionScore, secondOpinionVariables: variables, secondOpinionCommands: secondOpinionCommands)
         do {
             let loaded = try settings.load(baseDirectory: FileManager.default.currentDirectoryPath)
             if !json { for w in loaded.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) } }
@@ -178,27 +194,36 @@ struct WAFTestCommand: ParsableCommand {
             obj["verdict"] = report.blocked ? "block" : "allow"
             obj["blocked"] = report.blocked
             obj["total"] = report.score
+            obj["second_opinion"] = s.secondOpinion
+            obj["crs_total"] = report.crsScore
+            obj["crs_blocked"] = report.crsBlocked
             obj["threshold"] = s.anomalyThreshold
             obj["paranoia"] = s.paranoia
             obj["rule_ids"] = report.findings.map { "\($0.ruleID)" }
             obj["findings"] = report.findings.map { f -> [String: Any] in
-                [
+                var o: [String: Any] = [
                     "rule": "\(f.ruleID)", "message": f.message, "variable": f.variable, "transformations": f.transformations,
                     "excerpt": f.excerpt, "severity": f.severity ?? "",
                 ]
+                if let so = f.secondOpinion {
+                    o["second_opinion"] = ["family": so.family, "crs_score": so.crsScore, "score": so.score, "note": so.description]
+                }
+                return o
             }
             if let d = try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes]) {
                 print(String(decoding: d, as: UTF8.self))
             }
             return
         }
-        print("\(report.blocked ? "BLOCK" : "allow")  \(label)  CRS score \(report.score)/\(s.anomalyThreshold) (PL\(s.paranoia))")
+        let alone = report.rescored ? "; CRS alone \(report.crsScore), \(report.crsBlocked ? "block" : "allow")" : ""
+        print("\(report.blocked ? "BLOCK" : "allow")  \(label)  CRS score \(report.score)/\(s.anomalyThreshold) (PL\(s.paranoia)\(alone))")
         for f in report.findings {
             print(
                 "  \(f.ruleID) \((f.severity ?? "").lowercased().padding(toLength: 8, withPad: " ", startingAt: 0)) \(f.variable)  \(f.message)"
             )
             if !f.transformations.isEmpty { print("         t:\(f.transformations.joined(separator: ",t:"))") }
             print("         matched: \(f.excerpt)")
+            if let so = f.secondOpinion { print("         second opinion: \(so)") }
         }
     }
 
@@ -268,7 +293,8 @@ struct WAFTestCommand: ParsableCommand {
     func makeRequest(method: String, url: String, headers: HeaderList, body: [UInt8]?, route: String) -> PolicyRequest {
         var rest = Substring(url)
         var host = ""
-        if let scheme = rest.range(of: "://") {
+        // `http://host/…`; a target that starts with `/` is a path, even with a URL in its query.
+        if !rest.hasPrefix("/"), let scheme = rest.range(of: "://") {
             rest = rest[scheme.upperBound...]
             let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
             host = String(rest[..<end]).lowercased()
