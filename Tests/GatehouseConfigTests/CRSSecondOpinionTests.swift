@@ -76,7 +76,10 @@ import Testing
             }
             #expect(denial.code == .wafBlocked)
             #expect(denial.extensions["rule_ids"] == ["942190", "949110"])
-            #expect(denial.detail == "GET /search scored 5 (threshold 5, PL1): 942190 ARGS:q (t:urlDecodeUni): Detects MSSQL code execution and information gathering attempts")
+            #expect(
+                denial.detail
+                    == "GET /search scored 5 (threshold 5, PL1): 942190 ARGS:q (t:urlDecodeUni): "
+                    + "Detects MSSQL code execution and information gathering attempts")
         }
     }
 
