@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import GatehouseControl
 import GatehouseCore
 import GatehouseStore
@@ -165,7 +166,9 @@ public struct AdminAPI: Sendable {
         add(.put, "\(v1)/applications/:id/password") { req, ctx, actor in
             let b = try await Self.body(req, PasswordBody.self)
             let id = try ctx.parameters.require("id")
-            // Authorised before the slow hash, so a refused caller cannot make the listener hash.
+            // Authorised before the slow hash (the role that may set it, and the tenant), so a
+            // refused caller cannot make the listener hash.
+            try api.control.require(actor, .operator, "setting an application's password")
             _ = try api.control.application(actor, id)
             var hash: String?
             if let password = b.password {
@@ -176,7 +179,7 @@ public struct AdminAPI: Sendable {
                             code: .adminInvalidRequest, detail: "the password must be 8 characters to 72 bytes long", required: ["password"]
                         ))
                 }
-                hash = await Self.offLoop { Bcrypt.hash(password, cost: 12) }
+                hash = try await Self.offLoop { Bcrypt.hash(password, cost: 12) }
             }
             try api.control.setApplicationPassword(actor, id, hash: hash)
             return try Self.json(try api.control.application(actor, id))
@@ -345,13 +348,9 @@ public struct AdminAPI: Sendable {
             return try control.authenticate(token: bearer.token, source: source)
         }
         if let basic = request.headers.basic {
-            // bcrypt takes tens of milliseconds: off the listener's event loop.
             let control = self.control
-            return try await withCheckedThrowingContinuation { continuation in
-                DispatchQueue.global().async {
-                    continuation.resume(
-                        with: Result { try control.authenticate(user: basic.username, password: basic.password, source: source) })
-                }
+            return try await PasswordChecks.shared.run {
+                try control.authenticate(user: basic.username, password: basic.password, source: source)
             }
         }
         throw ControlError(
@@ -364,9 +363,10 @@ public struct AdminAPI: Sendable {
                 headers: [HeaderField("WWW-Authenticate", "Bearer realm=\"gatehouse-admin\", Basic realm=\"gatehouse-admin\"")]))
     }
 
-    /// Runs slow work (bcrypt) on a dispatch queue, not on the listener's event loop.
-    static func offLoop<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in DispatchQueue.global().async { continuation.resume(returning: work()) } }
+    /// Runs slow work (bcrypt) one at a time on its own queue, not on the listener's event loop
+    /// nor beside the tasks that serve other requests.
+    static func offLoop<T: Sendable>(_ work: @escaping @Sendable () -> T) async throws -> T {
+        try await PasswordChecks.shared.run { work() }
     }
 
     // MARK: Bodies and answers
@@ -460,3 +460,41 @@ struct ServicePatch: Codable { var approval: String?; var routes: [String]? }
 struct ApplyBody: Codable { var application: String; var service: String; var reason: String? }
 struct DecisionBody: Codable { var opinion: String?; var reason: String?; var expiresAt: Double? }
 struct AdminUserBody: Codable { var name: String; var role: String; var tenant: String?; var password: String? }
+
+/// Password checks and hashes (bcrypt, about 0.3 s each at cost 12) run one at a time on a queue
+/// of their own, with at most `limit` waiting: a flood of Basic attempts then costs one core and is
+/// answered 503 beyond the queue, while token requests, the other handlers and the data plane's
+/// snapshot refresh keep their threads.
+public final class PasswordChecks: Sendable {
+    public static let shared = PasswordChecks(limit: 8)
+
+    let limit: Int
+    private let queue = DispatchQueue(label: "gatehouse.admin.password-checks")
+    private let waiting = Mutex(0)
+
+    public init(limit: Int) { self.limit = limit }
+
+    public func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        let admitted = waiting.withLock { n -> Bool in
+            guard n < limit else { return false }
+            n += 1
+            return true
+        }
+        guard admitted else {
+            throw ControlError(
+                Denial(
+                    code: .gatewayBusy, status: 503,
+                    detail: "\(limit) password checks are already waiting; this one was not queued",
+                    required: ["fewer concurrent Basic authentications"], presented: ["more than \(limit) waiting"],
+                    hint: "Retry shortly, or authenticate with an admin token (Bearer), which costs no password check.",
+                    headers: [HeaderField("Retry-After", "1")]))
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                let result = Result { try work() }
+                self.waiting.withLock { $0 -= 1 }
+                continuation.resume(with: result)
+            }
+        }
+    }
+}

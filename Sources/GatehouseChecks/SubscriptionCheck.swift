@@ -62,6 +62,18 @@ public struct SubscriptionCheck: PolicyCheck {
             if directory.consumer(id: id) != nil {
                 appID = id
             } else if let mapped = directory.application(identity: id), let record = directory.consumer(id: mapped) {
+                // A token acting as an application is held to the application's status, like its
+                // keys, password and certificates: a suspended application is stopped whatever the
+                // caller presents.
+                guard record.status == "active" else {
+                    return .deny(
+                        Denial(
+                            code: .consumerSuspended,
+                            detail:
+                                "application \(record.name), which this token's issuer and subject act as, is \(record.status)",
+                            required: ["an active application"], presented: ["application \(record.name) (\(record.status))"],
+                            hint: "The application was suspended by an operator; ask its owners to reactivate it."))
+                }
                 appID = mapped
                 app = record.name
             }

@@ -26,6 +26,9 @@ extension ControlPlane {
     /// an owner.
     func requireManage(_ actor: ControlActor, role: AdminRole, tenant: String?, _ action: String) throws {
         try require(actor, .admin, action)
+        // The tenant first, and named only as the caller's action: a scoped admin learns nothing
+        // of another tenant's users (not their role, not their tenant, not that they exist).
+        if actor.tenant != nil, tenant != actor.tenant { throw ControlError.tenantMismatch(actor, action) }
         guard role <= actor.role else {
             throw ControlError(
                 Denial(
@@ -33,11 +36,6 @@ extension ControlPlane {
                     detail:
                         "\(action) with role \(role.rawValue) needs the role \(role.rawValue) or above; \(actor.label) has \(actor.role.rawValue)",
                     required: ["role \(role.rawValue)"], presented: ["role \(actor.role.rawValue)"]))
-        }
-        if actor.tenant != nil {
-            guard tenant == actor.tenant else {
-                throw ControlError.tenantMismatch(actor, "an admin user of tenant \(tenant ?? "(unscoped)")")
-            }
         }
     }
 
@@ -54,6 +52,10 @@ extension ControlPlane {
         let tenant = tenant ?? actor.tenant
         try requireManage(actor, role: role, tenant: tenant, "creating an admin user")
         if let password, password.count < 8 { throw ControlError.invalid("the password is shorter than 8 characters", field: "password") }
+        // bcrypt reads 72 bytes: a longer password would accept any text after them.
+        if let password, password.utf8.count > 72 {
+            throw ControlError.invalid("the password is longer than 72 bytes, all bcrypt reads", field: "password")
+        }
         let hash = password.map { Bcrypt.hash($0, cost: cost) }
         let user = AdminUser(id: Self.newID("u_"), name: name, role: role, tenant: tenant, hasPassword: hash != nil, createdAt: now())
         try Self.unique("admin user \"\(name)\"") {

@@ -20,8 +20,10 @@ extension ControlPlane {
         try require(actor, .viewer, "reading the call log")
         var conds: [String] = []
         var args: [any DatabaseValueConvertible] = []
+        // Scoped by the application's id the gateway recorded, never by the free-text consumer
+        // name (a token's subject is logged there, and a tenant may name an application anything).
         if let scope = actor.tenant {
-            conds.append("consumer IN (SELECT name FROM consumers WHERE tenant = ?)")
+            conds.append("application_id IN (SELECT id FROM consumers WHERE tenant = ?)")
             args.append(scope)
         }
         if let status { conds.append("status = ?"); args.append(status) }
@@ -53,7 +55,7 @@ extension ControlPlane {
         guard let record = try store.call(requestID: requestID) else { throw missing(actor, "call \(requestID)") }
         if let scope = actor.tenant {
             let tenant = try db.read { db in
-                try String.fetchOne(db, sql: "SELECT tenant FROM consumers WHERE name = ?", arguments: [record.consumer ?? ""])
+                try String.fetchOne(db, sql: "SELECT tenant FROM consumers WHERE id = ?", arguments: [record.applicationID ?? ""])
             }
             guard tenant == scope else { throw ControlError.tenantMismatch(actor, "call \(requestID)") }
         }

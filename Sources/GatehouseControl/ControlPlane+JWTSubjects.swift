@@ -13,7 +13,10 @@ extension ControlPlane {
     }
 
     public func addJWTSubject(_ actor: ControlActor, application ref: String, issuer: String, subject: String) throws -> JWTSubject {
-        try require(actor, .operator, "mapping a JWT subject to an application")
+        // A token's issuer and subject belong to no one tenant: a tenant that could map them would
+        // take over another tenant's token callers (and their subscriptions). Unscoped admins only.
+        try require(actor, .admin, "mapping a JWT subject to an application")
+        if actor.tenant != nil { throw ControlError.tenantMismatch(actor, "mapping token issuers and subjects (unscoped admins only)") }
         for (field, value) in [("issuer", issuer), ("subject", subject)] where value.isEmpty || value.count > 512 {
             throw ControlError.invalid("\(field) must be 1 to 512 characters", field: field)
         }

@@ -126,7 +126,10 @@ extension ControlPlane {
             var after = try transition(
                 db, row, to: "pending", actor: actor, reason: reason, opinion: nil, expiresAt: nil, action: "subscription.apply",
                 before: before)
-            if svc.approval == "auto",
+            // A subscription the service's side revoked or rejected is reopened for a decision,
+            // never approved again by `auto`: the owners' decision stands until they change it.
+            let decidedAgainst = before.map { $0.state == "revoked" || $0.state == "rejected" } ?? false
+            if svc.approval == "auto", !decidedAgainst,
                 let fresh = try Row.fetchOne(db, sql: Self.subscriptionSelect + " WHERE s.id = ?", arguments: [after.id])
             {
                 after = try transition(

@@ -26,7 +26,7 @@ public final class ControlPlane: Sendable {
 
     // MARK: Authorisation
 
-    func require(_ actor: ControlActor, _ role: AdminRole, _ action: String) throws {
+    public func require(_ actor: ControlActor, _ role: AdminRole, _ action: String) throws {
         guard actor.role >= role else { throw ControlError.roleInsufficient(actor, needs: role, to: action) }
     }
 
@@ -262,14 +262,12 @@ extension ControlPlane {
         _ actor: ControlActor, name: String, tenant: String? = nil, roles: [String] = [], scopes: [String] = []
     ) throws -> Application {
         try require(actor, .operator, "creating an application")
-        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.@".contains($0) }) else {
-            throw ControlError.invalid(
-                "consumer name \"\(DisplayText.escaped(name))\" is invalid: use letters, digits, - _ . @", field: "name")
-        }
+        try Self.validName(name, "consumer")
         let tenant = tenant ?? actor.tenant
         try requireTenant(actor, [tenant], "an application of tenant \(tenant ?? "(none)")")
+        if !roles.isEmpty || !scopes.isEmpty { try requireGrants(actor) }
         let app = Application(
-            id: "c_" + UUID().uuidString.lowercased().prefix(12), name: name, tenant: tenant, status: "active", roles: roles,
+            id: Self.newID("c_"), name: name, tenant: tenant, status: "active", roles: roles,
             scopes: scopes,
             hasPassword: false, createdAt: now())
         try Self.unique("consumer \"\(name)\"") {
@@ -299,11 +297,25 @@ extension ControlPlane {
             "SELECT *, name AS sort_key FROM consumers", conditions: conds, arguments: args, key: "name", page: page, map: Self.application)
     }
 
+    /// Roles and scopes are one namespace for every tenant's routes: a tenant-scoped actor granting
+    /// them could pass another tenant's `roles` and `scopes` policies. Unscoped actors only.
+    func requireGrants(_ actor: ControlActor) throws {
+        guard let scope = actor.tenant else { return }
+        throw ControlError(
+            Denial(
+                code: .adminTenantMismatch,
+                detail:
+                    "granting roles or scopes needs an unscoped admin user: they are shared by the routes of every tenant; \(actor.label) is scoped to tenant \(scope)",
+                required: ["an admin user without a tenant"], presented: ["tenant \(scope)"],
+                hint: "Ask an unscoped operator to grant the roles or scopes."))
+    }
+
     /// Changes an application's status (`active`, `suspended`), grants or tenant; nil leaves a field as it is.
     public func updateApplication(
         _ actor: ControlActor, _ ref: String, status: String? = nil, roles: [String]? = nil, scopes: [String]? = nil, tenant: String?? = nil
     ) throws -> Application {
         try require(actor, .operator, "changing an application")
+        if roles != nil || scopes != nil { try requireGrants(actor) }
         if let status, !["active", "suspended"].contains(status) {
             throw ControlError.invalid(
                 "status \"\(DisplayText.escaped(status))\" is invalid: expected active or suspended", field: "status")

@@ -318,6 +318,7 @@ extension CallRecord {
             detail: detail, hint: ex.denial?.hint,
             required: ex.denial?.required ?? [], presented: presented, trace: ex.trace,
             upstreamTarget: ex.upstreamTargetText ?? ex.upstreamTarget?.description,
-            facts: RequestFacts(tls: req?.isTLS ?? false, fields: ex.head.headers), auditEntry: ex.denial?.auditEntry)
+            facts: RequestFacts(tls: req?.isTLS ?? false, fields: ex.head.headers), auditEntry: ex.denial?.auditEntry,
+            applicationID: principal.flatMap { $0.method == "jwt" ? nil : $0.consumerID })
     }
 }

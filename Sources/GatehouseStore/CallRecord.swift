@@ -30,12 +30,15 @@ public struct CallRecord: Sendable, Equatable, Codable {
     /// The audit-log entry behind the denial (a revoked or rejected subscription), which
     /// `explain` cites.
     public var auditEntry: Int64?
+    /// The id of the store application the caller was identified as (by a key, a password or a
+    /// certificate mapping); nil for a token subject or an anonymous caller.
+    public var applicationID: String?
 
     public init(
         requestID: String, time: Double, route: String?, consumer: String?, keyID: String?, client: String?, method: String,
         path: String, host: String?, status: Int, upstreamMillis: Double?, totalMillis: Double, decidingCheck: String?,
         reason: String?, detail: String?, hint: String?, required: [String], presented: [String], trace: DecisionTrace,
-        upstreamTarget: String?, facts: RequestFacts? = nil, auditEntry: Int64? = nil
+        upstreamTarget: String?, facts: RequestFacts? = nil, auditEntry: Int64? = nil, applicationID: String? = nil
     ) {
         self.requestID = requestID
         self.time = time
@@ -59,6 +62,7 @@ public struct CallRecord: Sendable, Equatable, Codable {
         self.upstreamTarget = upstreamTarget
         self.facts = facts
         self.auditEntry = auditEntry
+        self.applicationID = applicationID
     }
 }
 

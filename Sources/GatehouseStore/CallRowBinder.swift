@@ -18,8 +18,9 @@ import GatehouseCore
 struct CallRowBinder: ~Copyable {
     static let sql = """
         INSERT INTO calls (request_id, time, route, consumer, key_id, client, method, path, host, status, upstream_ms,
-        total_ms, check_id, reason, detail, hint, required, presented, trace, upstream_target, facts, audit_entry)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        total_ms, check_id, reason, detail, hint, required, presented, trace, upstream_target, facts, audit_entry,
+        application_id)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
     /// SQLITE_CONSTRAINT_UNIQUE (a C macro Swift does not import).
@@ -105,6 +106,7 @@ struct CallRowBinder: ~Copyable {
             sqlite3_bind_null(stmt, 21)
         }
         if let a = r.auditEntry { sqlite3_bind_int64(stmt, 22, a) } else { sqlite3_bind_null(stmt, 22) }
+        bindText(23, r.applicationID)
 
         var rc = sqlite3_step(stmt)
         var attempts = 0

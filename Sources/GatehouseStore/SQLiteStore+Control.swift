@@ -57,6 +57,13 @@ extension SQLiteStore {
                     CREATE TRIGGER subscriptions_au AFTER UPDATE ON subscriptions BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
                     CREATE TRIGGER subscriptions_ad AFTER DELETE ON subscriptions BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
                     ALTER TABLE calls ADD COLUMN audit_entry INTEGER;
+                    -- The store application the caller was identified as (its id, never a name a
+                    -- tenant could choose): what a tenant-scoped admin's view of the call log keys on.
+                    ALTER TABLE calls ADD COLUMN application_id TEXT;
+                    CREATE TRIGGER subscription_events_no_update BEFORE UPDATE ON subscription_events
+                        BEGIN SELECT RAISE(ABORT, 'the subscription history is append-only'); END;
+                    CREATE TRIGGER subscription_events_no_delete BEFORE DELETE ON subscription_events
+                        BEGIN SELECT RAISE(ABORT, 'the subscription history is append-only'); END;
                     -- Lists of a tenant's applications (by name), an application's keys, a
                     -- service's subscriptions.
                     CREATE INDEX consumers_tenant_name ON consumers(tenant, name);

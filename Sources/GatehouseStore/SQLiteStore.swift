@@ -480,7 +480,8 @@ public final class SQLiteStore: Sendable {
             upstreamMillis: row["upstream_ms"], totalMillis: row["total_ms"], decidingCheck: row["check_id"], reason: row["reason"],
             detail: row["detail"], hint: row["hint"], required: list(row["required"]), presented: list(row["presented"]),
             trace: trace ?? DecisionTrace(), upstreamTarget: row["upstream_target"],
-            facts: (row["facts"] as String?).flatMap { RequestFacts.read($0, decoder: decoder) }, auditEntry: row["audit_entry"])
+            facts: (row["facts"] as String?).flatMap { RequestFacts.read($0, decoder: decoder) }, auditEntry: row["audit_entry"],
+            applicationID: row["application_id"])
     }
 }
 

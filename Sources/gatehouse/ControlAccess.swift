@@ -121,6 +121,12 @@ struct RemoteControl: ControlAccess {
         guard let url = URL(string: base), url.scheme == "http" || url.scheme == "https", url.host != nil else {
             throw ValidationError("--admin \(base) is not an http(s) URL of a gateway's admin listener (e.g. http://127.0.0.1:9901)")
         }
+        // The token would cross the network readable by anyone on the path: only to this machine.
+        if url.scheme == "http", let host = url.host, !["127.0.0.1", "localhost", "::1", "[::1]"].contains(host.lowercased()) {
+            throw ValidationError(
+                "--admin \(base) is plain http to another machine: the admin token would cross the network unencrypted. Use https, or an SSH tunnel to the admin listener on 127.0.0.1"
+            )
+        }
         self.base = base + "/admin/v1"
         self.token = token
     }

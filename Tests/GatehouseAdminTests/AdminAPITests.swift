@@ -107,10 +107,18 @@ import Testing
         try await f.app.test(.router) { client in
             try await client.execute(
                 uri: "/admin/v1/applications", method: .post, headers: [.authorization: basic, .contentType: "application/json"],
-                body: ByteBuffer(string: #"{"name": "shop", "scopes": ["orders:read"]}"#)
+                body: ByteBuffer(string: #"{"name": "shop"}"#)
             ) { r in
                 #expect(r.status == .created)
                 #expect(Self.json(r.body)["tenant"] as? String == "acme")
+            }
+            // Roles and scopes are shared by every tenant's routes: a scoped operator grants none.
+            try await client.execute(
+                uri: "/admin/v1/applications", method: .post, headers: [.authorization: basic, .contentType: "application/json"],
+                body: ByteBuffer(string: #"{"name": "shop2", "scopes": ["payments:write"]}"#)
+            ) { r in
+                #expect(r.status == .forbidden)
+                #expect(Self.json(r.body)["reason"] as? String == "admin_tenant_mismatch")
             }
             try await client.execute(
                 uri: "/admin/v1/applications/shop/keys", method: .post, headers: [.authorization: "Bearer \(f.operatorAToken)"]
@@ -141,5 +149,31 @@ import Testing
                 #expect(items.contains { $0["actor"] as? String == "ann" && $0["source"] as? String != nil })
             }
         }
+    }
+
+    /// Password checks wait in a queue of their own with a bound: a flood of Basic attempts is
+    /// answered 503 beyond it instead of holding the threads other requests need.
+    @Test func passwordChecksBeyondTheQueueAreRefusedAtOnce() async throws {
+        let checks = PasswordChecks(limit: 1)
+        let started = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let first = Task {
+            try await checks.run {
+                started.signal()
+                release.wait()
+            }
+        }
+        await withCheckedContinuation { c in
+            DispatchQueue.global().async {
+                started.wait(); c.resume()
+            }
+        }
+        var refused: ControlError?
+        do { try await checks.run {} } catch let e as ControlError { refused = e }
+        release.signal()
+        try await first.value
+        #expect(refused?.denial.code == .gatewayBusy)
+        #expect(refused?.denial.status == 503)
+        try await checks.run {}
     }
 }

@@ -261,15 +261,23 @@ struct World {
         #expect(throws: ControlError.self) {
             try w.control.addJWTSubject(w.opB, application: "checkout", issuer: "https://id.acme", subject: "svc|1")
         }
-        _ = try w.control.addJWTSubject(w.opA, application: "checkout", issuer: "https://id.acme", subject: "svc|1")
+        // Nor can the application's own tenant: a token's subject is not any one tenant's to claim.
         #expect(throws: ControlError.self) {
             try w.control.addJWTSubject(w.opA, application: "checkout", issuer: "https://id.acme", subject: "svc|1")
+        }
+        _ = try w.control.addJWTSubject(.cli, application: "checkout", issuer: "https://id.acme", subject: "svc|1")
+        #expect(throws: ControlError.self) {
+            try w.control.addJWTSubject(.cli, application: "checkout", issuer: "https://id.acme", subject: "svc|1")
         }
         guard case .deny(let none) = decide() else { Issue.record("allowed without a subscription"); return }
         #expect(none.code == .subscriptionRequired && none.detail.contains("application checkout has no subscription"))
         let sub = try w.control.apply(w.opA, application: "checkout", service: "payments", reason: nil)
         _ = try w.control.approve(w.opB, sub.id, opinion: nil)
         #expect(code(decide()) == nil)
+        // Suspending the application stops its token callers too.
+        _ = try w.control.updateApplication(w.opA, "checkout", status: "suspended")
+        #expect(code(decide()) == .consumerSuspended)
+        _ = try w.control.updateApplication(w.opA, "checkout", status: "active")
         try w.control.removeJWTSubject(w.opA, application: "checkout", issuer: "https://id.acme", subject: "svc|1")
         guard case .deny(let unmapped) = decide() else { Issue.record("allowed after the mapping was removed"); return }
         #expect(unmapped.detail.contains("is not a registered application"))
@@ -277,6 +285,40 @@ struct World {
     }
 
     func code(_ v: Verdict) -> ReasonCode? { if case .deny(let d) = v { return d.code } else { return nil } }
+
+    /// A tenant-scoped view of the call log keys on the application id the gateway recorded: an
+    /// application named after another caller's token subject sees none of that caller's calls.
+    @Test func aScopedCallLogFollowsApplicationIDsNotNames() throws {
+        let w = try World()
+        _ = try w.control.createApplication(w.opA, name: "svc-1")
+        let checkout = try w.control.application(w.opA, "checkout")
+        func call(_ id: String, consumer: String, application: String?) -> CallRecord {
+            CallRecord(
+                requestID: id, time: w.clock.now, route: "r", consumer: consumer, keyID: nil, client: "10.0.0.1", method: "GET",
+                path: "/r?secret=x", host: nil, status: 200, upstreamMillis: nil, totalMillis: 1, decidingCheck: nil, reason: nil,
+                detail: nil, hint: nil, required: [], presented: [], trace: DecisionTrace(), upstreamTarget: nil,
+                applicationID: application)
+        }
+        _ = try w.temp.store.insertCalls([
+            call("jwt-call", consumer: "svc-1", application: nil), call("key-call", consumer: "checkout", application: checkout.id),
+        ])
+        #expect(try w.control.calls(w.opA).items.map(\.requestID) == ["key-call"])
+        #expect(try w.control.calls(w.opB).items.isEmpty)
+        #expect(throws: ControlError.self) { try w.control.call(w.opA, requestID: "jwt-call") }
+        #expect(try w.control.call(w.opA, requestID: "key-call").record.requestID == "key-call")
+        #expect(try w.control.calls(.cli).items.count == 2)
+    }
+
+    /// A revocation or a rejection stands: applying again reopens the subscription for a
+    /// decision, even on a service that approves automatically.
+    @Test func reapplyingAfterARevocationWaitsForTheServicesDecision() throws {
+        let w = try World()
+        _ = try w.control.createService(w.opB, name: "maps", approval: "auto")
+        let sub = try w.control.apply(w.opA, application: "checkout", service: "maps", reason: nil)
+        #expect(sub.state == "approved")
+        _ = try w.control.revoke(w.opB, sub.id, opinion: "contract ended")
+        #expect(try w.control.apply(w.opA, application: "checkout", service: "maps", reason: "please").state == "pending")
+    }
 
     @Test func eachStateIsItsOwnExplainedDenialAndChangesBumpTheRevision() throws {
         let w = try World()
