@@ -57,13 +57,6 @@ extension SQLiteStore {
                     CREATE TRIGGER subscriptions_au AFTER UPDATE ON subscriptions BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
                     CREATE TRIGGER subscriptions_ad AFTER DELETE ON subscriptions BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
                     ALTER TABLE calls ADD COLUMN audit_entry INTEGER;
-                    -- The store application the caller was identified as (its id, never a name a
-                    -- tenant could choose): what a tenant-scoped admin's view of the call log keys on.
-                    ALTER TABLE calls ADD COLUMN application_id TEXT;
-                    CREATE TRIGGER subscription_events_no_update BEFORE UPDATE ON subscription_events
-                        BEGIN SELECT RAISE(ABORT, 'the subscription history is append-only'); END;
-                    CREATE TRIGGER subscription_events_no_delete BEFORE DELETE ON subscription_events
-                        BEGIN SELECT RAISE(ABORT, 'the subscription history is append-only'); END;
                     -- Lists of a tenant's applications (by name), an application's keys, a
                     -- service's subscriptions.
                     CREATE INDEX consumers_tenant_name ON consumers(tenant, name);
@@ -77,6 +70,18 @@ extension SQLiteStore {
                     CREATE TRIGGER jwt_subjects_ai AFTER INSERT ON jwt_subjects BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
                     CREATE TRIGGER jwt_subjects_au AFTER UPDATE ON jwt_subjects BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
                     CREATE TRIGGER jwt_subjects_ad AFTER DELETE ON jwt_subjects BEGIN UPDATE meta SET value = value + 1 WHERE key = 'revision'; END;
+                    """)
+        }
+        // The application id of each call (a tenant-scoped admin's view of the call log keys on
+        // it, never on a name a tenant could choose), and the subscription history append-only.
+        m.registerMigration("v4-call-application") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE calls ADD COLUMN application_id TEXT;
+                    CREATE TRIGGER subscription_events_no_update BEFORE UPDATE ON subscription_events
+                        BEGIN SELECT RAISE(ABORT, 'the subscription history is append-only'); END;
+                    CREATE TRIGGER subscription_events_no_delete BEFORE DELETE ON subscription_events
+                        BEGIN SELECT RAISE(ABORT, 'the subscription history is append-only'); END;
                     """)
         }
     }
