@@ -30,23 +30,9 @@ extension ControlPlane {
         if let reason { conds.append("reason = ?"); args.append(reason) }
         if let route { conds.append("route = ?"); args.append(route) }
         if let application { conds.append("consumer = ?"); args.append(application) }
-        let limit = try Self.limit(page)
-        if let c = page.cursor {
-            guard let before = Int64(try Self.decodeCursor(c)) else {
-                throw ControlError.invalid("the cursor is not one this API issued", field: "cursor")
-            }
-            conds.append("rowid < ?")
-            args.append(before)
-        }
-        let whereSQL = conds.isEmpty ? "" : " WHERE " + conds.joined(separator: " AND ")
-        let rows = try db.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT rowid AS rid, * FROM calls\(whereSQL) ORDER BY rowid DESC LIMIT \(limit + 1)",
-                arguments: StatementArguments(args))
-        }
-        let kept = rows.prefix(limit)
-        let next = rows.count > limit ? kept.last.map { Self.encodeCursor(String($0["rid"] as Int64)) } : nil
-        return Page(items: kept.map(SQLiteStore.call), nextCursor: next)
+        return try self.page(
+            "SELECT rowid AS sort_key, * FROM calls", conditions: conds, arguments: args, key: "rowid", integerKey: true, descending: true,
+            page: page, map: SQLiteStore.call)
     }
 
     /// The record of one request id, with the audit entry its denial cites.

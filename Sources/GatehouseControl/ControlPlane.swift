@@ -91,21 +91,9 @@ public final class ControlPlane: Sendable {
         if let action { conds.append("action LIKE ? ESCAPE '\\'"); args.append(Self.likePrefix(action)) }
         if let objectID { conds.append("object_id = ?"); args.append(objectID) }
         if let since { conds.append("time >= ?"); args.append(since) }
-        let limit = try Self.limit(page)
-        if let c = page.cursor {
-            guard let after = Int64(try Self.decodeCursor(c)) else {
-                throw ControlError.invalid("the cursor is not one this API issued", field: "cursor")
-            }
-            conds.append("id > ?")
-            args.append(after)
-        }
-        let whereSQL = conds.isEmpty ? "" : " WHERE " + conds.joined(separator: " AND ")
-        let rows = try db.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT * FROM audit_log\(whereSQL) ORDER BY id LIMIT \(limit + 1)", arguments: StatementArguments(args))
-        }
-        let items = rows.prefix(limit).map(AuditEntry.init(row:))
-        return Page(items: items, nextCursor: rows.count > limit ? items.last.map { Self.encodeCursor(String($0.id)) } : nil)
+        return try self.page(
+            "SELECT *, id AS sort_key FROM audit_log", conditions: conds, arguments: args, key: "id", integerKey: true, page: page,
+            map: AuditEntry.init(row:))
     }
 
     public func auditEntry(_ actor: ControlActor, id: Int64) throws -> AuditEntry {
@@ -157,24 +145,38 @@ public final class ControlPlane: Sendable {
         return out + "*"
     }
 
-    /// Reads a page of `select` (which must name the key column `key`), ordered by `key`.
+    /// Reads a page of `select` (which must name the key column `key` as `sort_key`), ordered by
+    /// `key` (newest first when `descending`); an integer key's cursor must read as an integer.
     func page<T: Sendable & Codable>(
-        _ select: String, conditions: [String], arguments: [any DatabaseValueConvertible], key: String, page: PageRequest,
-        map: @escaping (Row) -> T
+        _ select: String, conditions: [String], arguments: [any DatabaseValueConvertible], key: String, integerKey: Bool = false,
+        descending: Bool = false, page: PageRequest, map: @escaping (Row) -> T
     ) throws -> Page<T> {
         var conds = conditions
         var args = arguments
         let limit = try Self.limit(page)
         if let c = page.cursor {
-            conds.append("\(key) > ?")
-            args.append(try Self.decodeCursor(c))
+            let position = try Self.decodeCursor(c)
+            if integerKey {
+                guard let n = Int64(position) else { throw ControlError.invalid("the cursor is not one this API issued", field: "cursor") }
+                args.append(n)
+            } else {
+                args.append(position)
+            }
+            conds.append("\(key) \(descending ? "<" : ">") ?")
         }
         let whereSQL = conds.isEmpty ? "" : " WHERE " + conds.joined(separator: " AND ")
+        let order = "ORDER BY \(key)\(descending ? " DESC" : "")"
         let rows = try db.read { db in
-            try Row.fetchAll(db, sql: "\(select)\(whereSQL) ORDER BY \(key) LIMIT \(limit + 1)", arguments: StatementArguments(args))
+            try Row.fetchAll(db, sql: "\(select)\(whereSQL) \(order) LIMIT \(limit + 1)", arguments: StatementArguments(args))
         }
-        let items = rows.prefix(limit).map { (map($0), $0["sort_key"] as String) }
-        return Page(items: items.map(\.0), nextCursor: rows.count > limit ? items.last.map { Self.encodeCursor($0.1) } : nil)
+        let kept = rows.prefix(limit)
+        let next =
+            rows.count > limit
+            ? kept.last.map { row -> String in
+                let v: DatabaseValue = row["sort_key"]
+                return Int64.fromDatabaseValue(v).map { String($0) } ?? String.fromDatabaseValue(v) ?? ""
+            } : nil
+        return Page(items: kept.map(map), nextCursor: next.map(Self.encodeCursor))
     }
 
     // MARK: Names

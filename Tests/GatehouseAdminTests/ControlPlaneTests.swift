@@ -309,6 +309,34 @@ struct World {
         #expect(try w.control.calls(.cli).items.count == 2)
     }
 
+    /// The call log pages newest first and the audit log oldest first, each by a cursor that
+    /// must read as a row number.
+    @Test func callAndAuditPagesFollowTheirCursors() throws {
+        let w = try World()
+        let records = (1...3).map { i in
+            CallRecord(
+                requestID: "r\(i)", time: w.clock.now + Double(i), route: "r", consumer: nil, keyID: nil, client: nil, method: "GET",
+                path: "/r", host: nil, status: 200, upstreamMillis: nil, totalMillis: 1, decidingCheck: nil, reason: nil, detail: nil,
+                hint: nil, required: [], presented: [], trace: DecisionTrace(), upstreamTarget: nil)
+        }
+        _ = try w.temp.store.insertCalls(records)
+        let first = try w.control.calls(.cli, page: PageRequest(limit: 2))
+        #expect(first.items.map(\.requestID) == ["r3", "r2"])
+        let second = try w.control.calls(.cli, page: PageRequest(limit: 2, cursor: first.nextCursor))
+        #expect(second.items.map(\.requestID) == ["r1"])
+        #expect(second.nextCursor == nil)
+
+        let all = try w.control.auditEntries(.cli).items.map(\.id)
+        #expect(all.count >= 3)
+        let a = try w.control.auditEntries(.cli, page: PageRequest(limit: 2))
+        #expect(a.items.map(\.id) == Array(all.prefix(2)))
+        let b = try w.control.auditEntries(.cli, page: PageRequest(limit: 2, cursor: a.nextCursor))
+        #expect(b.items.map(\.id) == Array(all.dropFirst(2).prefix(2)))
+        let notANumber = Data("abc".utf8).base64EncodedString()
+        #expect(throws: ControlError.self) { try w.control.auditEntries(.cli, page: PageRequest(cursor: notANumber)) }
+        #expect(throws: ControlError.self) { try w.control.calls(.cli, page: PageRequest(cursor: notANumber)) }
+    }
+
     /// A revocation or a rejection stands: applying again reopens the subscription for a
     /// decision, even on a service that approves automatically.
     @Test func reapplyingAfterARevocationWaitsForTheServicesDecision() throws {
