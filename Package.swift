@@ -51,6 +51,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.24.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
+        // Cluster mode's shared store.
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
         // Request tracing (off unless `tracing:` is configured): the Tracing API, and swift-otel's
         // OTLP/HTTP exporter only (the gRPC trait would pull in grpc-swift for nothing).
@@ -125,6 +127,25 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Cluster mode: the shared PostgreSQL store (the control plane's tables, the call log in
+        // daily partitions, cluster rate-limit counters), change propagation by LISTEN/NOTIFY, and
+        // each node's replica of what the data plane reads, kept on local disk.
+        .target(
+            name: "GatehousePostgres",
+            dependencies: [
+                "GatehouseCore", "GatehouseIdentity", "GatehouseStore",
+                // `scope: cluster` rate limits implement the checks' counter-store protocol.
+                "GatehouseChecks",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The control plane's service layer: tenants, applications, credentials, services,
         // subscriptions, admin identities and the audit log, each operation authorised for an
         // `Actor` and audited in the transaction that makes the change.
@@ -132,7 +153,6 @@ let package = Package(
             name: "GatehouseControl",
             dependencies: [
                 "GatehouseCore", "GatehouseIdentity", "GatehouseStore",
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
             ],
@@ -193,7 +213,7 @@ let package = Package(
             name: "GatehouseServer",
             dependencies: [
                 "GatehouseCore", "GatehouseIdentity", "GatehouseChecks", "GatehouseConfig", "GatehouseStore", "GatehouseHTTP1",
-                "GatehouseProxy", "GatehouseControl", "GatehouseAdmin",
+                "GatehouseProxy", "GatehouseControl", "GatehouseAdmin", "GatehousePostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -244,6 +264,7 @@ let package = Package(
             dependencies: [
                 "GatehouseCore", "GatehouseIdentity", "GatehouseChecks", "GatehouseWAF", "GatehouseSecLang", "GatehouseConfig",
                 "GatehouseStore", "GatehouseProxy", "GatehouseServer", "GatehouseTesting", "GatehouseDoctor", "GatehouseControl",
+                "GatehousePostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // `--admin URL`: the control commands through a running gateway's admin API.
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -306,6 +327,8 @@ let package = Package(
             // test client (no socket).
             dependencies: [
                 "GatehouseControl", "GatehouseAdmin", "GatehouseStore", "GatehouseIdentity", "GatehouseCore", "GatehouseChecks",
+                // The same suite on a cluster's PostgreSQL (a server of the tests' own).
+                "GatehousePostgres", "GatehouseTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -366,7 +389,7 @@ let package = Package(
             dependencies: [
                 "GatehouseTestSupport",
                 "GatehouseCore", "GatehouseProxy", "GatehouseServer", "GatehouseTesting", "GatehouseConfig", "GatehouseStore",
-                "GatehouseControl",
+                "GatehouseControl", "GatehousePostgres",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

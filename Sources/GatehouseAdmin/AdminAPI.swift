@@ -78,6 +78,23 @@ public struct AdminAPI: Sendable {
         return data
     }()
 
+    /// Where the handlers run (see `BlockingWorkExecutor`).
+    static let blockingExecutor = BlockingWorkExecutor(label: "gatehouse.admin")
+
+    /// The denial for an operation the store failed. A cluster store that could not be reached
+    /// may have committed before the connection failed: the answer says so rather than promise
+    /// that nothing changed.
+    static func storeFailure(_ error: any Error) -> Denial {
+        if let e = error as? SQLError, case .unavailable = e {
+            return Denial(
+                code: .checkUnavailable,
+                detail:
+                    "the cluster store could not be reached: the operation was not applied, or (if the store failed while committing) may have been",
+                hint: "Read the object back before retrying; operators should restore the cluster store.")
+        }
+        return Denial(code: .checkUnavailable, detail: "the store could not complete the operation; nothing was changed")
+    }
+
     /// Builds the router and returns it with the routes it registered.
     public func router() -> (router: Router<AdminContext>, routes: [AdminRoute]) {
         let router = Router(context: AdminContext.self)
@@ -91,22 +108,26 @@ public struct AdminAPI: Sendable {
         ) {
             routes.append(AdminRoute(method: method.rawValue, path: Self.openAPIPath(path)))
             router.on(RouterPath(path), method: method) { request, context in
-                let requestID = Self.requestID()
-                do {
-                    let actor = try await api.authenticate(request, context)
-                    var response = try await handler(request, context, actor)
-                    response.headers[Self.requestIDField] = requestID
-                    return response
-                } catch let e as ControlError {
-                    return Self.problem(e.denial, path: request.uri.path, requestID: requestID, typeBase: api.problemTypeBase)
-                } catch {
-                    // The store failed (busy, full, unreadable): fail closed, and say so.
-                    api.logger.error(
-                        "admin API operation failed",
-                        metadata: ["error": "\(error)", "request_id": "\(requestID)", "path": "\(request.uri.path)"])
-                    return Self.problem(
-                        Denial(code: .checkUnavailable, detail: "the store could not complete the operation; nothing was changed"),
-                        path: request.uri.path, requestID: requestID, typeBase: api.problemTypeBase)
+                // The control plane's calls block on the store (SQLite, or a cluster's PostgreSQL
+                // over the network): off the cooperative thread pool, which the gateway's other
+                // services share.
+                try await withTaskExecutorPreference(AdminAPI.blockingExecutor) {
+                    let requestID = Self.requestID()
+                    do {
+                        let actor = try await api.authenticate(request, context)
+                        var response = try await handler(request, context, actor)
+                        response.headers[Self.requestIDField] = requestID
+                        return response
+                    } catch let e as ControlError {
+                        return Self.problem(e.denial, path: request.uri.path, requestID: requestID, typeBase: api.problemTypeBase)
+                    } catch {
+                        // The store failed (busy, full, unreadable): fail closed, and say so.
+                        api.logger.error(
+                            "admin API operation failed",
+                            metadata: ["error": "\(error)", "request_id": "\(requestID)", "path": "\(request.uri.path)"])
+                        return Self.problem(
+                            Self.storeFailure(error), path: request.uri.path, requestID: requestID, typeBase: api.problemTypeBase)
+                    }
                 }
             }
         }

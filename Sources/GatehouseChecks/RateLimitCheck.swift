@@ -187,6 +187,16 @@ public struct RateLimitCheck: PolicyCheck {
                     ],
                     extensions: ["policy": [q.name], "limit": ["\(q.limit) per \(q.period.rawValue)"], "reset": [TimeText.iso(resetAt)]]))
 
+        case .storeUnavailable(let detail, let retryAfter):
+            let retry = max(1, StructuredField.ceilSeconds(retryAfter))
+            return .deny(
+                Denial(
+                    code: .rateLimitStoreUnavailable, status: 503,
+                    detail: "\(request.summary) could not be counted against \(id) for \(who): \(detail)",
+                    required: ["the cluster's shared rate-limit counters"], presented: [who],
+                    hint: "Retry in \(retry) s; the policy fails closed (on_store_error: deny) while the cluster store is unreachable.",
+                    headers: [HeaderField("Retry-After", String(retry))], extensions: ["policy": [id]]))
+
         case .banned(let until):
             let retry = StructuredField.ceilSeconds(until - request.now)
             let ban = rule.ban

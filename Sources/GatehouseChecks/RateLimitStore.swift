@@ -107,6 +107,29 @@ public enum RateLimitDecision: Sendable, Equatable {
     case quotaExceeded(used: Int, resetAt: Double, bannedUntil: Double?)
     /// The key is banned until `until`.
     case banned(until: Double)
+    /// A shared store could not count the request and its policy fails closed; `detail` says why.
+    case storeUnavailable(detail: String, retryAfter: Double)
+}
+
+/// What a cluster-wide rate limit does while the shared counters cannot be reached and the node's
+/// share is used up.
+public enum StoreErrorMode: String, Sendable, CaseIterable {
+    /// Count on this node alone, with the policy's full limit (the cluster admits up to the limit
+    /// times the number of nodes until the store returns).
+    case allow
+    /// Refuse with 503 `rate_limit_store_unavailable`.
+    case deny
+}
+
+/// Counter stores shared by a cluster's nodes (`scope: cluster`), one per policy: the
+/// configuration asks for them when it builds its checks; a gateway without a cluster store has none.
+public protocol ClusterRateLimits: Sendable {
+    /// The shared store for policy `id` (the same one for every route that lists it, and across
+    /// reloads while its rule stays the same). `local` counts for `onStoreError: .allow`.
+    func store(
+        policy id: String, rule: RateLimitRule, onStoreError: StoreErrorMode, local: InProcessRateLimitStore
+    )
+        -> any RateLimitStore
 }
 
 /// Counters behind `rate_limit`. The in-process store (``InProcessRateLimitStore``) is the one in use;

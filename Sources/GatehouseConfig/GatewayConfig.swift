@@ -278,13 +278,30 @@ public struct PolicyLink: Sendable {
     let build: CheckBuilder
 }
 
+/// Cluster mode: the shared PostgreSQL store and this node's name in it.
+public struct ClusterSettings: Sendable, Equatable {
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=…]`.
+    public var postgres: String
+    /// This node's id in `gatehouse cluster status` and in the call log (default: the host name).
+    public var nodeID: String
+
+    public static var defaultNodeID: String {
+        let h = ProcessInfo.processInfo.hostName
+        let id = String(h.filter { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }.prefix(64))
+        return id.isEmpty ? "node" : id
+    }
+}
+
 /// A validated configuration, ready to serve.
 public struct GatewayConfig: Sendable {
     public var file: String
     public var listen: HostPort
     /// Admin listener (`/metrics`, `/healthz`, `/status`), if configured.
     public var admin: HostPort?
+    /// The SQLite store; in cluster mode, this node's local snapshot and call-log spool.
     public var storePath: String
+    /// Cluster mode (`store: { postgres: URL }`): the shared PostgreSQL store and this node's id.
+    public var cluster: ClusterSettings? = nil
     public var log: LogSettings
     public var trustedProxies: [CIDRBlock]
     public var problemTypeBase: String
@@ -374,8 +391,25 @@ public enum ConfigLoader {
             return hp
         }
         var storePath = "gatehouse.db"
-        if let s = f["store"], let sf = r.mapping(s, known: ["sqlite"]) {
+        var cluster: ClusterSettings?
+        if let s = f["store"], let sf = r.mapping(s, known: ["sqlite", "postgres", "node"]) {
             if let p = sf["sqlite"].flatMap(r.string) { storePath = p }
+            if let n = sf["postgres"], let url = r.string(n) {
+                if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+                    cluster = ClusterSettings(postgres: url, nodeID: ClusterSettings.defaultNodeID)
+                } else {
+                    r.error(n, "store.postgres is not a postgres:// URL (expected postgres://USER@HOST[:PORT]/DATABASE)")
+                }
+            }
+            if let n = sf["node"], let id = r.string(n) {
+                if id.isEmpty || id.count > 64 || !id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) {
+                    r.error(n, "store.node \"\(id)\" is invalid: 1 to 64 letters, digits, - _ .")
+                } else if cluster == nil {
+                    r.error(n, "store.node names this node in a cluster: it needs store.postgres")
+                } else {
+                    cluster?.nodeID = id
+                }
+            }
         }
         if !storePath.hasPrefix("/") { storePath = (baseDirectory as NSString).appendingPathComponent(storePath) }
 
@@ -595,10 +629,15 @@ public enum ConfigLoader {
                 }
             }
         }
+        if cluster == nil {
+            for n in r.needsClusterStore {
+                r.error(n, "scope: cluster shares counters through the cluster store: set store.postgres, or use scope: node")
+            }
+        }
         if !r.issues.isEmpty { throw ConfigError(issues: r.issues) }
         return ConfigDocument(
             settings: GatewayConfig(
-                file: file, listen: listen, admin: admin, storePath: storePath, log: log, trustedProxies: trusted,
+                file: file, listen: listen, admin: admin, storePath: storePath, cluster: cluster, log: log, trustedProxies: trusted,
                 problemTypeBase: typeBase, upstreams: upstreams, router: Router(routes: []), policyNames: policyNames, tls: tls,
                 limits: limits, untrustedHeaders: HeaderNameSet(untrusted), tracing: tracing),
             routes: routes, warnings: r.warnings)

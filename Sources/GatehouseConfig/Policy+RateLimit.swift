@@ -4,12 +4,16 @@ import Yams
 
 extension PolicyTypes {
     /// `rate_limit`: `key`, `rate` + `burst` (one window) or `limits` (several), `quota`, `ban`,
-    /// `headers`, `max_keys`, `ipv6_prefix`.
+    /// `headers`, `max_keys`, `ipv6_prefix`, `scope` (`node`, the default, or `cluster`) and
+    /// `on_store_error` (`allow` or `deny`, for `scope: cluster`).
     ///
     /// The counter store is created here, once per policy, so every route that lists the policy
     /// shares its counters (add `route` to `key` to count routes apart).
     static let rateLimit = PolicyType(
-        name: "rate_limit", keys: ["key", "rate", "burst", "limits", "quota", "ban", "headers", "max_keys", "ipv6_prefix"]
+        name: "rate_limit",
+        keys: [
+            "key", "rate", "burst", "limits", "quota", "ban", "headers", "max_keys", "ipv6_prefix", "scope", "on_store_error",
+        ]
     ) { id, node, f, r in
         var parts: [RateLimitKeyPart] = []
         if let k = f["key"] {
@@ -70,6 +74,22 @@ extension PolicyTypes {
         if windows.isEmpty, quota == nil, f["rate"] == nil, f["limits"] == nil {
             r.error(node, "a rate_limit policy needs rate (with optional burst), limits, or quota")
         }
+        // Counted on this node (the default) or across the cluster's nodes.
+        var cluster = false
+        if let n = f["scope"], let scope = r.oneOf(n, ["node", "cluster"]) {
+            cluster = scope == "cluster"
+            if cluster {
+                r.needsClusterStore.append(n)
+                if let b = f["ban"] {
+                    r.error(b, "ban is counted per node: it is not available with scope: cluster (use a scope: node policy beside it)")
+                }
+            }
+        }
+        var onStoreError = StoreErrorMode.allow
+        if let n = f["on_store_error"], let mode = r.oneOf(n, StoreErrorMode.allCases.map(\.rawValue)) {
+            onStoreError = StoreErrorMode(rawValue: mode)!
+            if !cluster { r.error(n, "on_store_error applies to scope: cluster (a node's own counters cannot be unreachable)") }
+        }
         let headers = f["headers"].flatMap(r.bool) ?? true
         let maxKeys = f["max_keys"].flatMap { r.int($0, range: 64...100_000_000) } ?? 100_000
         let store = InProcessRateLimitStore(maxKeys: maxKeys)
@@ -77,7 +97,17 @@ extension PolicyTypes {
         // IPv6 clients are counted per /64 unless told otherwise (128: per address).
         let ipv6Prefix = f["ipv6_prefix"].flatMap { r.int($0, range: 1...128) } ?? RateLimitCheck.defaultIPv6Prefix
         let check = RateLimitCheck(id: id, keyParts: parts, rule: rule, store: store, headersOnAllowed: headers, ipv6Prefix: ipv6Prefix)
-        return { _ in check }
+        guard cluster else { return { _ in check } }
+        // The shared store comes from the gateway (the configuration is read before it exists);
+        // it hands out one store per policy, so every route listing the policy shares it.
+        let keyParts = parts
+        let mode = onStoreError
+        return { context in
+            guard let shared = context.clusterRateLimits else { return check }
+            return RateLimitCheck(
+                id: id, keyParts: keyParts, rule: rule, store: shared.store(policy: id, rule: rule, onStoreError: mode, local: store),
+                headersOnAllowed: headers, ipv6Prefix: ipv6Prefix)
+        }
     }
 
     /// "10/second" → (10, 1); "5/10s" → (5, 10).

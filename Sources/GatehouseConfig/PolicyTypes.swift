@@ -9,10 +9,16 @@ public struct BuildContext: Sendable {
     public var baseDirectory: String
     /// Runs the JWKS loads of `jwt` checks (the gateway's service); nil: each load is its own task.
     public var jwksRefresher: JWKSRefresher?
-    public init(directory: any CredentialDirectory, baseDirectory: String, jwksRefresher: JWKSRefresher? = nil) {
+    /// The cluster's shared rate-limit counters (`scope: cluster`); nil without a cluster store.
+    public var clusterRateLimits: (any ClusterRateLimits)?
+    public init(
+        directory: any CredentialDirectory, baseDirectory: String, jwksRefresher: JWKSRefresher? = nil,
+        clusterRateLimits: (any ClusterRateLimits)? = nil
+    ) {
         self.directory = directory
         self.baseDirectory = baseDirectory
         self.jwksRefresher = jwksRefresher
+        self.clusterRateLimits = clusterRateLimits
     }
 }
 

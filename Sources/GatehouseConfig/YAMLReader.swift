@@ -23,6 +23,10 @@ public final class ConfigReader {
     /// (`gatehouse check` prints them, the server logs them).
     public private(set) var warnings: [ConfigIssue] = []
 
+    /// Where policies asked for the cluster's shared store (`scope: cluster`): an error unless the
+    /// configuration names one (`store.postgres`), checked once the whole file is read.
+    public internal(set) var needsClusterStore: [ConfigNode] = []
+
     public init(file: String, baseDirectory: String = ".") {
         self.file = file
         self.baseDirectory = baseDirectory

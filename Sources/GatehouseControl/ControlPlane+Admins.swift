@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import GRDB
 import GatehouseCore
 import GatehouseStore
 import HummingbirdBcrypt
@@ -15,7 +14,7 @@ extension ControlPlane {
 
     static func tokenHash(_ token: String) -> Data { Data(SHA256.hash(data: Data(token.utf8))) }
 
-    static func adminUser(_ row: Row) -> AdminUser {
+    static func adminUser(_ row: SQLRow) -> AdminUser {
         AdminUser(
             id: row["id"], name: row["name"], role: AdminRole(rawValue: row["role"]) ?? .viewer, tenant: row["tenant"],
             hasPassword: (row["password_hash"] as String?) != nil, createdAt: row["created_at"])
@@ -61,22 +60,22 @@ extension ControlPlane {
         try Self.unique("admin user \"\(name)\"") {
             try db.write { db in
                 try db.execute(
-                    sql: "INSERT INTO admin_users (id, name, password_hash, role, tenant, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    arguments: [user.id, name, hash, role.rawValue, tenant, user.createdAt])
+                    "INSERT INTO admin_users (id, name, password_hash, role, tenant, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    [user.id, name, hash, role.rawValue, tenant, user.createdAt])
                 try audit(db, actor, "admin_user.create", "admin_user", user.id, tenants: [tenant], after: user)
             }
         }
         return user
     }
 
-    func adminUserRow(_ db: Database, _ ref: String) throws -> Row? {
-        try Row.fetchOne(db, sql: "SELECT * FROM admin_users WHERE id = ? OR name = ?", arguments: [ref, ref])
+    func adminUserRow(_ db: any SQLTransaction, _ ref: String) throws -> SQLRow? {
+        try db.row("SELECT * FROM admin_users WHERE id = ? OR name = ?", [ref, ref])
     }
 
     public func adminUsers(_ actor: ControlActor, page: PageRequest = PageRequest()) throws -> Page<AdminUser> {
         try require(actor, .admin, "listing admin users")
         var conds: [String] = []
-        var args: [any DatabaseValueConvertible] = []
+        var args: [any SQLBindable] = []
         if let scope = actor.tenant { conds.append("tenant = ?"); args.append(scope) }
         return try self.page(
             "SELECT *, name AS sort_key FROM admin_users", conditions: conds, arguments: args, key: "name", page: page, map: Self.adminUser)
@@ -102,8 +101,8 @@ extension ControlPlane {
                 .replacingOccurrences(of: "=", with: "")
             let info = AdminTokenInfo(id: Self.newID("tok_"), user: user.name, createdAt: now(), revokedAt: nil)
             try db.execute(
-                sql: "INSERT INTO admin_tokens (id, user_id, hash, created_at) VALUES (?, ?, ?, ?)",
-                arguments: [info.id, user.id, Self.tokenHash(token), info.createdAt])
+                "INSERT INTO admin_tokens (id, user_id, hash, created_at) VALUES (?, ?, ?, ?)",
+                [info.id, user.id, Self.tokenHash(token), info.createdAt])
             try audit(db, actor, "admin_token.create", "admin_token", info.id, tenants: [user.tenant], after: info)
             return CreatedAdminToken(token: token, info: info)
         }
@@ -111,11 +110,9 @@ extension ControlPlane {
 
     public func revokeAdminToken(_ actor: ControlActor, id: String) throws -> AdminTokenInfo {
         try db.write { db in
-            let found = try Row.fetchOne(
-                db,
-                sql:
-                    "SELECT t.*, u.name AS user_name, u.role AS role, u.tenant AS tenant FROM admin_tokens t JOIN admin_users u ON u.id = t.user_id WHERE t.id = ?",
-                arguments: [id])
+            let found = try db.row(
+                "SELECT t.*, u.name AS user_name, u.role AS role, u.tenant AS tenant FROM admin_tokens t JOIN admin_users u ON u.id = t.user_id WHERE t.id = ?",
+                [id])
             let isSelf = actor != .cli && found.map { ($0["user_name"] as String) == actor.name } == true
             if !isSelf { try require(actor, .admin, "revoking an admin token") }
             guard let row = found else { throw missing(actor, "admin token \(id)") }
@@ -127,7 +124,7 @@ extension ControlPlane {
             guard before.revokedAt == nil else { throw ControlError.conflict("admin token \(id) is already revoked") }
             var after = before
             after.revokedAt = now()
-            try db.execute(sql: "UPDATE admin_tokens SET revoked_at = ? WHERE id = ?", arguments: [after.revokedAt, id])
+            try db.execute("UPDATE admin_tokens SET revoked_at = ? WHERE id = ?", [after.revokedAt, id])
             try audit(db, actor, "admin_token.revoke", "admin_token", id, tenants: [row["tenant"]], before: before, after: after)
             return after
         }
@@ -139,10 +136,9 @@ extension ControlPlane {
             throw ControlError.unauthenticated("the Bearer token is not an admin token (admin tokens start \(Self.tokenPrefix))")
         }
         let row = try db.read { db in
-            try Row.fetchOne(
-                db,
-                sql: "SELECT u.* FROM admin_tokens t JOIN admin_users u ON u.id = t.user_id WHERE t.hash = ? AND t.revoked_at IS NULL",
-                arguments: [Self.tokenHash(token)])
+            try db.row(
+                "SELECT u.* FROM admin_tokens t JOIN admin_users u ON u.id = t.user_id WHERE t.hash = ? AND t.revoked_at IS NULL",
+                [Self.tokenHash(token)])
         }
         guard let row else { throw ControlError.unauthenticated("the admin token is not known or was revoked") }
         let user = Self.adminUser(row)
@@ -152,7 +148,7 @@ extension ControlPlane {
     /// The actor behind Basic credentials of an admin user. An unknown user costs a bcrypt
     /// verification too, so the answer's timing does not tell which user names exist.
     public func authenticate(user name: String, password: String, source: String) throws -> ControlActor {
-        let row = try db.read { db in try Row.fetchOne(db, sql: "SELECT * FROM admin_users WHERE name = ?", arguments: [name]) }
+        let row = try db.read { db in try db.row("SELECT * FROM admin_users WHERE name = ?", [name]) }
         let hash = (row?["password_hash"] as String?) ?? Self.decoyHash
         let ok = Bcrypt.verify(password, hash: hash)
         guard ok, let row, (row["password_hash"] as String?) != nil else {

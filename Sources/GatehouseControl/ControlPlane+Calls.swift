@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import GatehouseCore
 import GatehouseStore
 
@@ -19,7 +18,7 @@ extension ControlPlane {
     ) throws -> Page<CallRecord> {
         try require(actor, .viewer, "reading the call log")
         var conds: [String] = []
-        var args: [any DatabaseValueConvertible] = []
+        var args: [any SQLBindable] = []
         // Scoped by the application's id the gateway recorded, never by the free-text consumer
         // name (a token's subject is logged there, and a tenant may name an application anything).
         if let scope = actor.tenant {
@@ -31,21 +30,26 @@ extension ControlPlane {
         if let route { conds.append("route = ?"); args.append(route) }
         if let application { conds.append("consumer = ?"); args.append(application) }
         return try self.page(
-            "SELECT rowid AS sort_key, * FROM calls", conditions: conds, arguments: args, key: "rowid", integerKey: true, descending: true,
-            page: page, map: SQLiteStore.call)
+            "SELECT \(db.dialect.callKey) AS sort_key, * FROM calls", conditions: conds, arguments: args, key: db.dialect.callKey,
+            integerKey: true, descending: true,
+            page: page, map: CallRecord.init(row:))
     }
 
     /// The record of one request id, with the audit entry its denial cites.
     public func call(_ actor: ControlActor, requestID: String) throws -> CallExplanation {
         try require(actor, .viewer, "reading the call log")
-        guard let record = try store.call(requestID: requestID) else { throw missing(actor, "call \(requestID)") }
+        guard
+            let record = try db.read({
+                try $0.row("SELECT * FROM calls WHERE request_id = ? ORDER BY \(db.dialect.callKey) LIMIT 1", [requestID])
+            }).map(CallRecord.init(row:))
+        else { throw missing(actor, "call \(requestID)") }
         if let scope = actor.tenant {
-            let tenant = try db.read { db in
-                try String.fetchOne(db, sql: "SELECT tenant FROM consumers WHERE id = ?", arguments: [record.applicationID ?? ""])
+            let tenant: String? = try db.read { db in
+                try db.scalar("SELECT tenant FROM consumers WHERE id = ?", [record.applicationID ?? ""])
             }
             guard tenant == scope else { throw ControlError.tenantMismatch(actor, "call \(requestID)") }
         }
-        let audit = try record.auditEntry.flatMap { try store.auditEntry(id: $0) }
+        let audit = try record.auditEntry.flatMap { try auditEntry(id: $0) }
         return CallExplanation(record: record, audit: audit)
     }
 }

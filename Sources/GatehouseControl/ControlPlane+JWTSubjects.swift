@@ -1,11 +1,10 @@
-import GRDB
 import GatehouseCore
 import GatehouseStore
 
 /// JWT subjects mapped to applications: the `subscription` policy treats a caller whose token has
 /// this issuer and subject as the application.
 extension ControlPlane {
-    func applicationForChange(_ db: Database, _ actor: ControlActor, _ ref: String) throws -> Application {
+    func applicationForChange(_ db: any SQLTransaction, _ actor: ControlActor, _ ref: String) throws -> Application {
         guard let row = try applicationRow(db, ref) else { throw missing(actor, "application \(ref)") }
         let app = Self.application(row)
         try requireTenant(actor, [app.tenant], "application \(ref)")
@@ -25,8 +24,8 @@ extension ControlPlane {
                 let app = try applicationForChange(db, actor, ref)
                 let mapping = JWTSubject(issuer: issuer, subject: subject, applicationID: app.id, application: app.name, createdAt: now())
                 try db.execute(
-                    sql: "INSERT INTO jwt_subjects (issuer, subject, application_id, created_at) VALUES (?, ?, ?, ?)",
-                    arguments: [issuer, subject, app.id, mapping.createdAt])
+                    "INSERT INTO jwt_subjects (issuer, subject, application_id, created_at) VALUES (?, ?, ?, ?)",
+                    [issuer, subject, app.id, mapping.createdAt])
                 try audit(db, actor, "application.jwt_subject_add", "application", app.id, tenants: [app.tenant], after: mapping)
                 return mapping
             }
@@ -37,10 +36,9 @@ extension ControlPlane {
         try require(actor, .operator, "unmapping a JWT subject")
         try db.write { db in
             let app = try applicationForChange(db, actor, ref)
-            try db.execute(
-                sql: "DELETE FROM jwt_subjects WHERE issuer = ? AND subject = ? AND application_id = ?",
-                arguments: [issuer, subject, app.id])
-            guard db.changesCount > 0 else {
+            let removed = try db.execute(
+                "DELETE FROM jwt_subjects WHERE issuer = ? AND subject = ? AND application_id = ?", [issuer, subject, app.id])
+            guard removed > 0 else {
                 throw ControlError.notFound(
                     "application \(ref) has no JWT subject \(DisplayText.escaped(issuer))|\(DisplayText.escaped(subject))")
             }
@@ -53,7 +51,7 @@ extension ControlPlane {
     public func jwtSubjects(_ actor: ControlActor, application ref: String) throws -> [JWTSubject] {
         let app = try application(actor, ref)
         return try db.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM jwt_subjects WHERE application_id = ? ORDER BY issuer, subject", arguments: [app.id])
+            try db.rows("SELECT * FROM jwt_subjects WHERE application_id = ? ORDER BY issuer, subject", [app.id])
                 .map {
                     JWTSubject(
                         issuer: $0["issuer"], subject: $0["subject"], applicationID: app.id, application: app.name,

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import GatehouseCore
 import GatehouseIdentity
 import GatehouseStore
@@ -15,7 +14,7 @@ extension ControlPlane {
         FROM subscriptions s JOIN services v ON v.id = s.service_id JOIN consumers c ON c.id = s.application_id
         """
 
-    func subscriptionValue(_ row: Row, at time: Double) -> Subscription {
+    func subscriptionValue(_ row: SQLRow, at time: Double) -> Subscription {
         let r = SQLiteStore.subscription(row)
         return Subscription(
             id: r.id, applicationID: r.applicationID, application: row["application_name"], service: r.service,
@@ -30,8 +29,7 @@ extension ControlPlane {
     public func applyExpiries() throws -> Int {
         let t = now()
         return try db.write { db in
-            let due = try Row.fetchAll(
-                db, sql: Self.subscriptionSelect + " WHERE s.state = 'approved' AND s.expires_at <= ?", arguments: [t])
+            let due = try db.rows(Self.subscriptionSelect + " WHERE s.state = 'approved' AND s.expires_at <= ?", [t])
             for row in due {
                 // As stored (approved), not as read now (expired).
                 let before = subscriptionValue(row, at: -.infinity)
@@ -46,7 +44,8 @@ extension ControlPlane {
     /// Writes a transition: the row, its event and its audit entry. Returns the new value.
     @discardableResult
     func transition(
-        _ db: Database, _ row: Row, to state: String, actor: ControlActor, reason: String?, opinion: String?, expiresAt: Double?,
+        _ db: any SQLTransaction, _ row: SQLRow, to state: String, actor: ControlActor, reason: String?, opinion: String?,
+        expiresAt: Double?,
         action: String, before: Subscription?
     ) throws -> Subscription {
         let t = now()
@@ -70,17 +69,17 @@ extension ControlPlane {
         )
         after.auditEntry = auditID
         try db.execute(
-            sql: """
-                UPDATE subscriptions SET state = ?, applied_at = ?, changed_at = ?, actor = ?, reason = ?, opinion = ?, expires_at = ?,
-                    audit_id = ? WHERE id = ?
-                """,
-            arguments: [state, after.appliedAt, t, actor.name, after.reason, after.opinion, expiresAt, auditID, id])
+            """
+            UPDATE subscriptions SET state = ?, applied_at = ?, changed_at = ?, actor = ?, reason = ?, opinion = ?, expires_at = ?,
+                audit_id = ? WHERE id = ?
+            """,
+            [state, after.appliedAt, t, actor.name, after.reason, after.opinion, expiresAt, auditID, id])
         try db.execute(
-            sql: """
-                INSERT INTO subscription_events (subscription_id, from_state, to_state, actor, time, reason, opinion, audit_id)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [id, before?.state, state, actor.name, t, state == "pending" ? reason : nil, opinion, auditID])
+            """
+            INSERT INTO subscription_events (subscription_id, from_state, to_state, actor, time, reason, opinion, audit_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [id, before?.state, state, actor.name, t, state == "pending" ? reason : nil, opinion, auditID])
         return after
     }
 
@@ -97,8 +96,7 @@ extension ControlPlane {
             guard let svcRow = try serviceRow(db, serviceRef) else { throw ControlError.notFound("no service \(serviceRef)") }
             let svc = Self.service(svcRow)
             let t = now()
-            var row = try Row.fetchOne(
-                db, sql: Self.subscriptionSelect + " WHERE s.application_id = ? AND s.service_id = ?", arguments: [app.id, svc.id])
+            var row = try db.row(Self.subscriptionSelect + " WHERE s.application_id = ? AND s.service_id = ?", [app.id, svc.id])
             var before: Subscription?
             if let existing = row {
                 let current = subscriptionValue(existing, at: t)
@@ -115,12 +113,12 @@ extension ControlPlane {
             } else {
                 let id = Self.newID("sub_")
                 try db.execute(
-                    sql: """
-                        INSERT INTO subscriptions (id, application_id, service_id, state, applied_at, changed_at, actor, reason)
-                        VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)
-                        """,
-                    arguments: [id, app.id, svc.id, t, t, actor.name, reason])
-                row = try Row.fetchOne(db, sql: Self.subscriptionSelect + " WHERE s.id = ?", arguments: [id])
+                    """
+                    INSERT INTO subscriptions (id, application_id, service_id, state, applied_at, changed_at, actor, reason)
+                    VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)
+                    """,
+                    [id, app.id, svc.id, t, t, actor.name, reason])
+                row = try db.row(Self.subscriptionSelect + " WHERE s.id = ?", [id])
             }
             guard let row else { throw ControlError.conflict("the subscription could not be read back") }
             var after = try transition(
@@ -130,7 +128,7 @@ extension ControlPlane {
             // never approved again by `auto`: the owners' decision stands until they change it.
             let decidedAgainst = before.map { $0.state == "revoked" || $0.state == "rejected" } ?? false
             if svc.approval == "auto", !decidedAgainst,
-                let fresh = try Row.fetchOne(db, sql: Self.subscriptionSelect + " WHERE s.id = ?", arguments: [after.id])
+                let fresh = try db.row(Self.subscriptionSelect + " WHERE s.id = ?", [after.id])
             {
                 after = try transition(
                     db, fresh, to: "approved", actor: ControlActor(name: "auto-approval", role: .owner, source: actor.source), reason: nil,
@@ -161,7 +159,7 @@ extension ControlPlane {
         try require(actor, .operator, "cancelling a subscription")
         let reason = try Self.text(reason, "reason")
         return try db.write { db in
-            guard let row = try Row.fetchOne(db, sql: Self.subscriptionSelect + " WHERE s.id = ?", arguments: [id]) else {
+            guard let row = try db.row(Self.subscriptionSelect + " WHERE s.id = ?", [id]) else {
                 throw missing(actor, "subscription \(id)")
             }
             try requireTenant(actor, [row["application_tenant"]], "subscription \(id)")
@@ -182,7 +180,7 @@ extension ControlPlane {
         try require(actor, .operator, "deciding on a subscription")
         let opinion = try Self.text(opinion, "opinion")
         return try db.write { db in
-            guard let row = try Row.fetchOne(db, sql: Self.subscriptionSelect + " WHERE s.id = ?", arguments: [id]) else {
+            guard let row = try db.row(Self.subscriptionSelect + " WHERE s.id = ?", [id]) else {
                 throw missing(actor, "subscription \(id)")
             }
             // The service's owners decide; an application's own tenant cannot approve itself.
@@ -222,13 +220,13 @@ extension ControlPlane {
         try require(actor, .viewer, "reading a subscription")
         try applyExpiries()
         return try db.read { db in
-            guard let row = try Row.fetchOne(db, sql: Self.subscriptionSelect + " WHERE s.id = ?", arguments: [id]) else {
+            guard let row = try db.row(Self.subscriptionSelect + " WHERE s.id = ?", [id]) else {
                 throw missing(actor, "subscription \(id)")
             }
             try requireTenant(actor, [row["application_tenant"], row["service_tenant"]], "subscription \(id)")
             var s = subscriptionValue(row, at: now())
-            s.history = try Row.fetchAll(
-                db, sql: "SELECT * FROM subscription_events WHERE subscription_id = ? ORDER BY id", arguments: [id]
+            s.history = try db.rows(
+                "SELECT * FROM subscription_events WHERE subscription_id = ? ORDER BY id", [id]
             ).map {
                 SubscriptionEvent(
                     from: $0["from_state"], to: $0["to_state"], actor: $0["actor"], time: $0["time"], reason: $0["reason"],
@@ -246,7 +244,7 @@ extension ControlPlane {
         try require(actor, .viewer, "listing subscriptions")
         try applyExpiries()
         var conds: [String] = []
-        var args: [any DatabaseValueConvertible] = []
+        var args: [any SQLBindable] = []
         if let scope = actor.tenant { conds.append("(c.tenant = ? OR v.tenant = ?)"); args += [scope, scope] }
         if let state { conds.append("s.state = ?"); args.append(state) }
         if let application { conds.append("(c.name = ? OR c.id = ?)"); args += [application, application] }

@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import GRDB
 import GatehouseCore
 import GatehouseIdentity
 import GatehouseStore
@@ -14,14 +13,18 @@ import HummingbirdBcrypt
 /// a `ControlError` (a denial with the gateway's contract). Lists are filtered by the actor's
 /// tenant in the query itself, so a scoped actor never receives another tenant's rows.
 public final class ControlPlane: Sendable {
-    public let store: SQLiteStore
-    var db: DatabasePool { store.database }
+    /// The store's database: the embedded SQLite store's, or a cluster's PostgreSQL.
+    public let db: any SQLDatabase
     /// Injected for tests; the wall clock by default.
     let now: @Sendable () -> Double
 
-    public init(store: SQLiteStore, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
-        self.store = store
+    public init(database: any SQLDatabase, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+        self.db = database
         self.now = now
+    }
+
+    public convenience init(store: SQLiteStore, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+        self.init(database: store.sqlDatabase, now: now)
     }
 
     // MARK: Authorisation
@@ -60,20 +63,21 @@ public final class ControlPlane: Sendable {
     /// Appends an audit entry in the caller's transaction; returns its id.
     @discardableResult
     func audit(
-        _ db: Database, _ actor: ControlActor, _ action: String, _ objectType: String, _ objectID: String, tenants: [String?],
+        _ db: any SQLTransaction, _ actor: ControlActor, _ action: String, _ objectType: String, _ objectID: String, tenants: [String?],
         before: (any Encodable)? = nil, after: (any Encodable)? = nil
     ) throws -> Int64 {
         let tenantList = Array(Set(tenants.compactMap { $0 })).sorted().joined(separator: " ")
-        try db.execute(
-            sql: """
-                INSERT INTO audit_log (time, actor, role, tenants, action, object_type, object_id, before, after, source)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [
+        let id: Int64? = try db.scalar(
+            """
+            INSERT INTO audit_log (time, actor, role, tenants, action, object_type, object_id, before, after, source)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
+            """,
+            [
                 now(), actor.name, actor.role.rawValue, tenantList, action, objectType, objectID, Self.json(before), Self.json(after),
                 actor.source,
             ])
-        return db.lastInsertedRowID
+        guard let id else { throw SQLError.other("the audit log returned no id for the new entry") }
+        return id
     }
 
     /// Audit entries, oldest first, filtered by action prefix, object and time; a scoped actor
@@ -83,7 +87,7 @@ public final class ControlPlane: Sendable {
     ) throws -> Page<AuditEntry> {
         try require(actor, .viewer, "reading the audit log")
         var conds: [String] = []
-        var args: [any DatabaseValueConvertible] = []
+        var args: [any SQLBindable] = []
         if let scope = actor.tenant {
             conds.append("instr(' ' || tenants || ' ', ?) > 0")
             args.append(" \(scope) ")
@@ -96,9 +100,14 @@ public final class ControlPlane: Sendable {
             map: AuditEntry.init(row:))
     }
 
+    /// One audit-log entry by id, unchecked (for `explain`, which cites the entry behind a denial).
+    public func auditEntry(id: Int64) throws -> AuditEntry? {
+        try db.read { db in try db.row("SELECT * FROM audit_log WHERE id = ?", [id]).map(AuditEntry.init(row:)) }
+    }
+
     public func auditEntry(_ actor: ControlActor, id: Int64) throws -> AuditEntry {
         try require(actor, .viewer, "reading the audit log")
-        guard let e = try store.auditEntry(id: id) else { throw missing(actor, "audit entry \(id)") }
+        guard let e = try auditEntry(id: id) else { throw missing(actor, "audit entry \(id)") }
         if let scope = actor.tenant, !e.tenants.contains(scope) { throw ControlError.tenantMismatch(actor, "audit entry \(id)") }
         return e
     }
@@ -133,23 +142,11 @@ public final class ControlPlane: Sendable {
             + "%"
     }
 
-    /// A GLOB pattern for names starting with `s`: its metacharacters bracketed.
-    static func globPrefix(_ s: String) -> String {
-        var out = ""
-        for c in s {
-            switch c {
-            case "*", "?", "[": out += "[\(c)]"
-            default: out.append(c)
-            }
-        }
-        return out + "*"
-    }
-
     /// Reads a page of `select` (which must name the key column `key` as `sort_key`), ordered by
     /// `key` (newest first when `descending`); an integer key's cursor must read as an integer.
     func page<T: Sendable & Codable>(
-        _ select: String, conditions: [String], arguments: [any DatabaseValueConvertible], key: String, integerKey: Bool = false,
-        descending: Bool = false, page: PageRequest, map: @escaping (Row) -> T
+        _ select: String, conditions: [String], arguments: [any SQLBindable], key: String, integerKey: Bool = false,
+        descending: Bool = false, page: PageRequest, map: @escaping (SQLRow) -> T
     ) throws -> Page<T> {
         var conds = conditions
         var args = arguments
@@ -167,14 +164,16 @@ public final class ControlPlane: Sendable {
         let whereSQL = conds.isEmpty ? "" : " WHERE " + conds.joined(separator: " AND ")
         let order = "ORDER BY \(key)\(descending ? " DESC" : "")"
         let rows = try db.read { db in
-            try Row.fetchAll(db, sql: "\(select)\(whereSQL) \(order) LIMIT \(limit + 1)", arguments: StatementArguments(args))
+            try db.rows("\(select)\(whereSQL) \(order) LIMIT \(limit + 1)", SQLArguments(args))
         }
         let kept = rows.prefix(limit)
         let next =
             rows.count > limit
             ? kept.last.map { row -> String in
-                let v: DatabaseValue = row["sort_key"]
-                return Int64.fromDatabaseValue(v).map { String($0) } ?? String.fromDatabaseValue(v) ?? ""
+                switch row.value("sort_key") {
+                case .integer(let i): return String(i)
+                case let v: return String.decode(v) ?? ""
+                }
             } : nil
         return Page(items: kept.map(map), nextCursor: next.map(Self.encodeCursor))
     }
@@ -200,9 +199,7 @@ public final class ControlPlane: Sendable {
     }
 
     static func unique<T>(_ what: String, _ body: () throws -> T) throws -> T {
-        do { return try body() } catch let e as DatabaseError
-            where e.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE || e.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY
-        {
+        do { return try body() } catch SQLError.uniqueViolation {
             throw ControlError.conflict("\(what) already exists")
         }
     }
@@ -218,7 +215,7 @@ extension ControlPlane {
         let t = Tenant(id: Self.newID("t_"), name: name, createdAt: now())
         try Self.unique("tenant \"\(name)\"") {
             try db.write { db in
-                try db.execute(sql: "INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)", arguments: [t.id, t.name, t.createdAt])
+                try db.execute("INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)", [t.id, t.name, t.createdAt])
                 try audit(db, actor, "tenant.create", "tenant", t.id, tenants: [t.name], after: t)
             }
         }
@@ -228,7 +225,7 @@ extension ControlPlane {
     public func tenants(_ actor: ControlActor, page: PageRequest = PageRequest()) throws -> Page<Tenant> {
         try require(actor, .viewer, "listing tenants")
         var conds: [String] = []
-        var args: [any DatabaseValueConvertible] = []
+        var args: [any SQLBindable] = []
         if let scope = actor.tenant { conds.append("name = ?"); args.append(scope) }
         return try self.page(
             "SELECT *, name AS sort_key FROM tenants", conditions: conds, arguments: args, key: "name", page: page
@@ -239,7 +236,7 @@ extension ControlPlane {
 // MARK: - Applications
 
 extension ControlPlane {
-    static func application(_ row: Row) -> Application {
+    static func application(_ row: SQLRow) -> Application {
         Application(
             id: row["id"], name: row["name"], tenant: row["tenant"], status: row["status"],
             roles: (row["roles"] as String? ?? "").split(separator: " ").map(String.init),
@@ -247,8 +244,8 @@ extension ControlPlane {
             hasPassword: (row["password_hash"] as String?) != nil, createdAt: row["created_at"])
     }
 
-    func applicationRow(_ db: Database, _ ref: String) throws -> Row? {
-        try Row.fetchOne(db, sql: "SELECT * FROM consumers WHERE id = ? OR name = ?", arguments: [ref, ref])
+    func applicationRow(_ db: any SQLTransaction, _ ref: String) throws -> SQLRow? {
+        try db.row("SELECT * FROM consumers WHERE id = ? OR name = ?", [ref, ref])
     }
 
     /// The application by id or name, visible to `actor`.
@@ -275,8 +272,8 @@ extension ControlPlane {
         try Self.unique("consumer \"\(name)\"") {
             try db.write { db in
                 try db.execute(
-                    sql: "INSERT INTO consumers (id, name, status, tenant, roles, scopes, created_at) VALUES (?, ?, 'active', ?, ?, ?, ?)",
-                    arguments: [app.id, name, tenant, roles.joined(separator: " "), scopes.joined(separator: " "), app.createdAt])
+                    "INSERT INTO consumers (id, name, status, tenant, roles, scopes, created_at) VALUES (?, ?, 'active', ?, ?, ?, ?)",
+                    [app.id, name, tenant, roles.joined(separator: " "), scopes.joined(separator: " "), app.createdAt])
                 try audit(db, actor, "application.create", "application", app.id, tenants: [tenant], after: app)
             }
         }
@@ -288,13 +285,13 @@ extension ControlPlane {
     ) throws -> Page<Application> {
         try require(actor, .viewer, "listing applications")
         var conds: [String] = []
-        var args: [any DatabaseValueConvertible] = []
+        var args: [any SQLBindable] = []
         if let scope = actor.tenant { conds.append("tenant = ?"); args.append(scope) }
         if let tenant { conds.append("tenant = ?"); args.append(tenant) }
         if let status { conds.append("status = ?"); args.append(status) }
-        // GLOB, not LIKE: case-sensitive like the names themselves, and a prefix GLOB reads the
-        // name index from the prefix on instead of every row.
-        if let namePrefix { conds.append("name GLOB ?"); args.append(Self.globPrefix(namePrefix)) }
+        // Case-sensitive like the names themselves, and able to read the name index from the
+        // prefix on instead of every row (GLOB in SQLite, starts_with in PostgreSQL).
+        if let namePrefix { conds.append(db.dialect.prefixCondition("name")); args.append(db.dialect.prefixPattern(namePrefix)) }
         return try self.page(
             "SELECT *, name AS sort_key FROM consumers", conditions: conds, arguments: args, key: "name", page: page, map: Self.application)
     }
@@ -336,8 +333,8 @@ extension ControlPlane {
             if let scopes { after.scopes = scopes }
             if let tenant { after.tenant = tenant }
             try db.execute(
-                sql: "UPDATE consumers SET status = ?, roles = ?, scopes = ?, tenant = ? WHERE id = ?",
-                arguments: [after.status, after.roles.joined(separator: " "), after.scopes.joined(separator: " "), after.tenant, after.id])
+                "UPDATE consumers SET status = ?, roles = ?, scopes = ?, tenant = ? WHERE id = ?",
+                [after.status, after.roles.joined(separator: " "), after.scopes.joined(separator: " "), after.tenant, after.id])
             try audit(
                 db, actor, "application.update", "application", after.id, tenants: [before.tenant, after.tenant], before: before,
                 after: after)
@@ -355,7 +352,7 @@ extension ControlPlane {
             }
             let app = Self.application(row)
             try requireTenant(actor, [app.tenant], "application \(ref)")
-            try db.execute(sql: "UPDATE consumers SET password_hash = ? WHERE id = ?", arguments: [hash, app.id])
+            try db.execute("UPDATE consumers SET password_hash = ? WHERE id = ?", [hash, app.id])
             // The audit entry says that the password changed, never the hash.
             try audit(
                 db, actor, hash == nil ? "application.password_clear" : "application.password_set", "application", app.id,
@@ -367,7 +364,7 @@ extension ControlPlane {
 // MARK: - Keys
 
 extension ControlPlane {
-    static func keyInfo(_ row: Row) -> APIKeyInfo {
+    static func keyInfo(_ row: SQLRow) -> APIKeyInfo {
         APIKeyInfo(
             id: row["id"], application: row["consumer_name"], applicationID: row["consumer_id"], createdAt: row["created_at"],
             expiresAt: row["expires_at"], revokedAt: row["revoked_at"])
@@ -390,8 +387,8 @@ extension ControlPlane {
             let info = APIKeyInfo(
                 id: id, application: app.name, applicationID: app.id, createdAt: now(), expiresAt: expiresAt, revokedAt: nil)
             try db.execute(
-                sql: "INSERT INTO api_keys (id, consumer_id, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-                arguments: [id, app.id, Data(APIKeyFormat.hash(key)), info.createdAt, expiresAt])
+                "INSERT INTO api_keys (id, consumer_id, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                [id, app.id, Data(APIKeyFormat.hash(key)), info.createdAt, expiresAt])
             try audit(db, actor, "key.create", "key", id, tenants: [app.tenant], after: info)
             return CreatedKey(key: key, info: info)
         }
@@ -400,7 +397,7 @@ extension ControlPlane {
     public func keys(_ actor: ControlActor, application: String? = nil, page: PageRequest = PageRequest()) throws -> Page<APIKeyInfo> {
         try require(actor, .viewer, "listing API keys")
         var conds: [String] = []
-        var args: [any DatabaseValueConvertible] = []
+        var args: [any SQLBindable] = []
         if let scope = actor.tenant { conds.append("c.tenant = ?"); args.append(scope) }
         if let application { conds.append("(c.name = ? OR c.id = ?)"); args += [application, application] }
         return try self.page(
@@ -412,11 +409,9 @@ extension ControlPlane {
         try require(actor, .operator, "revoking an API key")
         return try db.write { db in
             guard
-                let row = try Row.fetchOne(
-                    db,
-                    sql:
-                        "SELECT k.*, c.name AS consumer_name, c.tenant AS tenant FROM api_keys k JOIN consumers c ON c.id = k.consumer_id WHERE k.id = ?",
-                    arguments: [id])
+                let row = try db.row(
+                    "SELECT k.*, c.name AS consumer_name, c.tenant AS tenant FROM api_keys k JOIN consumers c ON c.id = k.consumer_id WHERE k.id = ?",
+                    [id])
             else {
                 throw actor.tenant == nil
                     ? ControlError.notFound("no active key with id \"\(id)\"") : ControlError.tenantMismatch(actor, "key \(id)")
@@ -426,7 +421,7 @@ extension ControlPlane {
             guard before.revokedAt == nil else { throw ControlError.notFound("no active key with id \"\(id)\"") }
             var after = before
             after.revokedAt = now()
-            try db.execute(sql: "UPDATE api_keys SET revoked_at = ? WHERE id = ?", arguments: [after.revokedAt, id])
+            try db.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ?", [after.revokedAt, id])
             try audit(db, actor, "key.revoke", "key", id, tenants: [row["tenant"]], before: before, after: after)
             return after
         }
@@ -436,14 +431,14 @@ extension ControlPlane {
 // MARK: - Services
 
 extension ControlPlane {
-    static func service(_ row: Row) -> APIService {
+    static func service(_ row: SQLRow) -> APIService {
         APIService(
             id: row["id"], name: row["name"], tenant: row["tenant"], approval: row["approval"],
             routes: (row["routes"] as String? ?? "").split(separator: " ").map(String.init), createdAt: row["created_at"])
     }
 
-    func serviceRow(_ db: Database, _ ref: String) throws -> Row? {
-        try Row.fetchOne(db, sql: "SELECT * FROM services WHERE id = ? OR name = ?", arguments: [ref, ref])
+    func serviceRow(_ db: any SQLTransaction, _ ref: String) throws -> SQLRow? {
+        try db.row("SELECT * FROM services WHERE id = ? OR name = ?", [ref, ref])
     }
 
     public func createService(
@@ -466,8 +461,8 @@ extension ControlPlane {
         try Self.unique("service \"\(name)\"") {
             try db.write { db in
                 try db.execute(
-                    sql: "INSERT INTO services (id, name, tenant, approval, routes, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    arguments: [s.id, s.name, s.tenant, s.approval, s.routes.joined(separator: " "), s.createdAt])
+                    "INSERT INTO services (id, name, tenant, approval, routes, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    [s.id, s.name, s.tenant, s.approval, s.routes.joined(separator: " "), s.createdAt])
                 try audit(db, actor, "service.create", "service", s.id, tenants: [tenant], after: s)
             }
         }
@@ -479,7 +474,7 @@ extension ControlPlane {
     public func services(_ actor: ControlActor, tenant: String? = nil, page: PageRequest = PageRequest()) throws -> Page<APIService> {
         try require(actor, .viewer, "listing services")
         var conds: [String] = []
-        var args: [any DatabaseValueConvertible] = []
+        var args: [any SQLBindable] = []
         if let tenant { conds.append("tenant = ?"); args.append(tenant) }
         return try self.page(
             "SELECT *, name AS sort_key FROM services", conditions: conds, arguments: args, key: "name", page: page, map: Self.service)
@@ -505,8 +500,8 @@ extension ControlPlane {
             if let approval { after.approval = approval }
             if let routes { after.routes = routes }
             try db.execute(
-                sql: "UPDATE services SET approval = ?, routes = ? WHERE id = ?",
-                arguments: [after.approval, after.routes.joined(separator: " "), after.id])
+                "UPDATE services SET approval = ?, routes = ? WHERE id = ?",
+                [after.approval, after.routes.joined(separator: " "), after.id])
             try audit(db, actor, "service.update", "service", after.id, tenants: [after.tenant], before: before, after: after)
             return after
         }

@@ -95,12 +95,19 @@ public struct JSONWriter: Sendable {
     }
     public mutating func value(_ s: String) { separator(); appendString(s); needsComma = true }
     public mutating func value(_ i: Int) { separator(); Self.appendInt(i, to: &bytes); needsComma = true }
+    /// A number rounded to three decimals (a duration in seconds, say); null when not finite.
+    public mutating func value(_ d: Double) {
+        separator()
+        bytes.append(contentsOf: (d.isFinite ? String((d * 1000).rounded() / 1000) : "null").utf8)
+        needsComma = true
+    }
     public mutating func value(_ b: Bool) { separator(); bytes.append(contentsOf: (b ? "true" : "false").utf8); needsComma = true }
     public mutating func null() { separator(); bytes.append(contentsOf: "null".utf8); needsComma = true }
 
     public mutating func field(_ k: String, _ v: String) { key(k); value(v) }
     public mutating func field(_ k: String, _ v: Int) { key(k); value(v) }
     public mutating func field(_ k: String, _ v: Bool) { key(k); value(v) }
+    public mutating func field(_ k: String, _ v: Double) { key(k); value(v) }
     public mutating func field(_ k: String, _ v: String?) { key(k); if let v { value(v) } else { null() } }
     public mutating func field(_ k: String, _ v: [String]) {
         key(k)

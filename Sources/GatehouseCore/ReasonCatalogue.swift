@@ -214,6 +214,11 @@ public enum ReasonCatalogue {
             meaning: "The caller used up its daily or monthly quota.",
             fix: "Wait for the quota to reset, or ask for a larger plan."),
         .init(
+            code: .rateLimitStoreUnavailable, status: 503, title: "Rate limit cannot be counted",
+            meaning:
+                "A cluster-wide rate limit (`scope: cluster`) could not reach the shared counters and this node's share was used up; its policy says `on_store_error: deny`. Not a judgement of the caller.",
+            fix: "Retry shortly; operators should restore the cluster store (the detail says since when it is unreachable)."),
+        .init(
             code: .abuseBanned, status: 403, title: "Temporarily banned",
             meaning: "Repeated limit violations triggered a cool-down ban; the detail says when it ends.",
             fix: "Stop retrying until the ban ends, then respect the rate limits."),

@@ -68,6 +68,7 @@ extension ReasonCode {
     // Traffic
     public static let abuseBanned: ReasonCode = "abuse_banned"
     public static let quotaExceeded: ReasonCode = "quota_exceeded"
+    public static let rateLimitStoreUnavailable: ReasonCode = "rate_limit_store_unavailable"
     public static let rateLimited: ReasonCode = "rate_limited"
     // Browser (CORS, CSRF)
     public static let corsHeaderNotAllowed: ReasonCode = "cors_header_not_allowed"

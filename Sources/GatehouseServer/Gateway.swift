@@ -5,6 +5,7 @@ import GatehouseControl
 import GatehouseCore
 import GatehouseHTTP1
 import GatehouseIdentity
+import GatehousePostgres
 import GatehouseStore
 import Logging
 import NIOConcurrencyHelpers
@@ -48,6 +49,12 @@ public final class Gateway: Service, Sendable {
     let services: GatewayServices
     let group: MultiThreadedEventLoopGroup
     package let store: SQLiteStore
+    /// In cluster mode (`store: { postgres: … }`): keeps `store` a copy of the cluster store's
+    /// credentials and subscriptions, delivers the call log there, reports this node. A service
+    /// to run beside the gateway (`backgroundServices`).
+    public let cluster: ClusterNode?
+    /// The counters of `scope: cluster` rate limits (on connections of their own).
+    let clusterRateLimiter: ClusterRateLimiter?
     let directory: StoreDirectory
     /// Released before the event loops stop: its deinit touches its loop.
     let quiesce: NIOLockedValueBox<ServerQuiescingHelper?>
@@ -75,9 +82,52 @@ public final class Gateway: Service, Sendable {
         // The configuration is read once: its checks get the directory, which is given the store the
         // same configuration names right after.
         directory = StoreDirectory(logger: logger)
-        let config = try Gateway.loadConfig(configFile, directory: directory, jwksRefresher: jwksRefresher, logger: logger)
-        store = try SQLiteStore(path: config.storePath)
+        let document = try Gateway.readConfig(configFile)
+        for w in document.warnings { logger.warning("configuration: \(w)") }
+        let settings = document.settings
+        store = try SQLiteStore(path: settings.storePath)
         directory.attach(store)
+        if let c = settings.cluster {
+            let location: PostgresLocation
+            do { location = try PostgresLocation.parse(c.postgres) } catch { throw StoreError("store.postgres: \(error)") }
+            if location.sslMode == "require" && location.hostIsAddress {
+                logger.warning(
+                    "store.postgres names its server by address: TLS verifies the certificate's chain but cannot check its name; name the server by DNS to have it checked"
+                )
+            } else if location.sslMode != "require" && !["127.0.0.1", "localhost", "::1"].contains(location.host) {
+                logger.warning(
+                    "store.postgres: sslmode=\(location.sslMode) to another machine: the connection can be read or altered on the way")
+            }
+            let pg = try PGStore(location)
+            let node = try ClusterNode(
+                settings: ClusterNode.Settings(
+                    nodeID: c.nodeID, address: "\(settings.listen.host):\(settings.listen.port)", version: GatehouseVersion.string,
+                    retention: settings.log.retention),
+                store: pg, local: store, directory: directory, logger: logger)
+            // Before serving: the cluster store's schema and a current copy (or, with the store
+            // down, the last copy on disk; without one the node does not start).
+            try node.prepare()
+            cluster = node
+            // Short deadlines of its own: a store that stops answering must be noticed within a
+            // second, so that `on_store_error` decides rather than 429s while a lease waits.
+            clusterRateLimiter = ClusterRateLimiter(
+                database: try PGDatabase(location, maxConnections: 2, statementTimeout: .seconds(1), connectTimeout: .milliseconds(500)),
+                logger: logger)
+        } else {
+            cluster = nil
+            clusterRateLimiter = nil
+            // A former cluster node: retention applies to its whole log again.
+            let undelivered = try store.stopSpool()
+            if undelivered > 0 {
+                logger.warning(
+                    "this store was a cluster node's: \(undelivered) call-log records were never delivered to the cluster store; they stay in the local log"
+                )
+            }
+        }
+        let config = document.provision(
+            BuildContext(
+                directory: directory, baseDirectory: document.baseDirectory, jwksRefresher: jwksRefresher,
+                clusterRateLimits: clusterRateLimiter))
         credentialRefresher = CredentialRefresher(directory: directory)
         let writer = CallLogWriter(
             store: store, capacity: config.log.queueCapacity, capacityBytes: config.log.queueBytes,
@@ -101,11 +151,15 @@ public final class Gateway: Service, Sendable {
     /// `jwt` checks run on `jwksRefresher`, or each as a task of its own without one. The
     /// configuration's warnings (e.g. rule-file directives a `crs` WAF does not run) go to `logger`.
     public static func loadConfig(
-        _ file: String?, directory: any CredentialDirectory, jwksRefresher: JWKSRefresher? = nil, logger: Logger? = nil
+        _ file: String?, directory: any CredentialDirectory, jwksRefresher: JWKSRefresher? = nil,
+        clusterRateLimits: (any ClusterRateLimits)? = nil, logger: Logger? = nil
     ) throws -> GatewayConfig {
         let document = try readConfig(file)
         for w in document.warnings { logger?.warning("configuration: \(w)") }
-        return document.provision(BuildContext(directory: directory, baseDirectory: document.baseDirectory, jwksRefresher: jwksRefresher))
+        return document.provision(
+            BuildContext(
+                directory: directory, baseDirectory: document.baseDirectory, jwksRefresher: jwksRefresher,
+                clusterRateLimits: clusterRateLimits))
     }
 
     /// The address the listener is bound to (useful with port 0).
@@ -222,8 +276,14 @@ public final class Gateway: Service, Sendable {
         let loop = group.next()
         // The problem type prefix is read at start, like the listener itself.
         let typeBase = services.current.config.problemTypeBase
-        let api = AdminAPI(control: ControlPlane(store: store), problemTypeBase: typeBase, logger: logger) { path in
-            (try? await Gateway.admin(path, services, on: loop).get()) ?? (503, "text/plain", "unavailable\n")
+        // In cluster mode the admin API has connections of its own: however busy it gets, the
+        // node's replication and heartbeats keep theirs.
+        let database: any SQLDatabase =
+            if let location = cluster?.store.database.location { try PGDatabase(location, maxConnections: 4) } else { store.sqlDatabase }
+        let control = ControlPlane(database: database)
+        let cluster = self.cluster
+        let api = AdminAPI(control: control, problemTypeBase: typeBase, logger: logger) { path in
+            (try? await Gateway.admin(path, services, cluster: cluster, on: loop).get()) ?? (503, "text/plain", "unavailable\n")
         }
         let (bound, signal) = AsyncStream<any Channel>.makeStream()
         let app = Application(
@@ -253,8 +313,10 @@ public final class Gateway: Service, Sendable {
     /// The admin listener's bound address, if any.
     public var adminAddress: SocketAddress? { adminChannel.withLockedValue { $0?.localAddress } }
 
-    static func admin(_ path: String, _ services: GatewayServices, on loop: any EventLoop) -> EventLoopFuture<(Int, String, String)> {
-        guard path == "/metrics" else { return loop.makeSucceededFuture(admin(path, services)) }
+    static func admin(
+        _ path: String, _ services: GatewayServices, cluster: ClusterNode? = nil, on loop: any EventLoop
+    ) -> EventLoopFuture<(Int, String, String)> {
+        guard path == "/metrics" else { return loop.makeSucceededFuture(admin(path, services, cluster: cluster)) }
         // Each event loop buffers its requests' durations (no lock on the request path); they are
         // handed to the histograms on that loop before the registry is rendered.
         let flushed = services.connections.all().map { l in l.eventLoop.submit { services.metrics.flushCurrentLoop() } }
@@ -270,7 +332,7 @@ public final class Gateway: Service, Sendable {
         }
     }
 
-    static func admin(_ path: String, _ services: GatewayServices) -> (Int, String, String) {
+    static func admin(_ path: String, _ services: GatewayServices, cluster: ClusterNode? = nil) -> (Int, String, String) {
         let state = services.current
         switch path {
         case "/healthz":
@@ -286,6 +348,19 @@ public final class Gateway: Service, Sendable {
             w.field("connections_open", services.connections.openCount)
             w.field("connections_refused", services.connections.refusedTotal)
             w.field("buffered_body_bytes", services.connections.bufferedBytes)
+            if let cluster {
+                let c = cluster.status
+                w.key("cluster")
+                w.beginObject()
+                w.field("node", c.node)
+                w.field("store_reachable", c.storeReachable)
+                if let r = c.revision { w.field("revision", Int(r)) }
+                if let a = c.snapshotAge { w.field("snapshot_age_seconds", a) }
+                w.field("calllog_spooled", c.spooled)
+                if let l = c.propagationLag { w.field("propagation_lag_seconds", l) }
+                if let e = c.lastError { w.field("store_error", e) }
+                w.endObject()
+            }
             w.endObject()
             return (200, "application/json", String(decoding: w.bytes, as: UTF8.self) + "\n")
         default:
@@ -298,7 +373,11 @@ public final class Gateway: Service, Sendable {
     @discardableResult
     public func reload() -> Result<Int, ConfigError> {
         do {
-            let config = try Gateway.loadConfig(configFile, directory: directory, jwksRefresher: jwksRefresher, logger: logger)
+            let config = try Gateway.loadConfig(
+                configFile, directory: directory, jwksRefresher: jwksRefresher, clusterRateLimits: clusterRateLimiter, logger: logger)
+            if config.cluster != services.current.config.cluster || config.storePath != services.current.config.storePath {
+                logger.warning("store: is read at start only; the change takes effect when the gateway is restarted")
+            }
             let gen = services.runtime.withLockedValue { state -> Int in
                 state = RuntimeState(config: config, generation: state.generation + 1)
                 return state.generation
@@ -361,6 +440,7 @@ public final class Gateway: Service, Sendable {
             try? await pool.eventLoop.submit { pool.closeAll() }.get()
         }
         quiesce.withLockedValue { $0 = nil }
+        clusterRateLimiter?.stop()
         try? await group.shutdownGracefully()
     }
 

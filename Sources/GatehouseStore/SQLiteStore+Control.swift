@@ -90,6 +90,10 @@ extension SQLiteStore {
     /// writes its changes and their audit entries in one transaction.
     package var database: DatabasePool { pool }
 
+    /// The store's database for the control plane's service layer, through the interface it
+    /// shares with a cluster's PostgreSQL.
+    public var sqlDatabase: any SQLDatabase { GRDBDatabase(pool) }
+
     /// Services, subscriptions and JWT subjects for the data plane's snapshot (read in the caller's
     /// transaction).
     static func subscriptionSnapshot(
@@ -98,22 +102,32 @@ extension SQLiteStore {
         services: [ServiceRecord], subscriptions: [SubscriptionRecord],
         jwtSubjects: [(issuer: String, subject: String, applicationID: String)]
     ) {
-        let services = try Row.fetchAll(db, sql: "SELECT * FROM services").map(service)
-        let subs = try Row.fetchAll(
-            db, sql: "SELECT s.*, v.name AS service_name FROM subscriptions s JOIN services v ON v.id = s.service_id"
-        ).map(subscription)
-        let subjects = try Row.fetchAll(db, sql: "SELECT issuer, subject, application_id FROM jwt_subjects").map {
+        try subscriptionSnapshot(GRDBDatabase.Transaction(db: db))
+    }
+
+    /// Services, subscriptions and JWT subjects for the data plane's snapshot (read in the caller's
+    /// transaction, of either dialect).
+    package static func subscriptionSnapshot(
+        _ db: any SQLTransaction
+    ) throws -> (
+        services: [ServiceRecord], subscriptions: [SubscriptionRecord],
+        jwtSubjects: [(issuer: String, subject: String, applicationID: String)]
+    ) {
+        let services = try db.rows("SELECT * FROM services", []).map(service)
+        let subs = try db.rows("SELECT s.*, v.name AS service_name FROM subscriptions s JOIN services v ON v.id = s.service_id", [])
+            .map(subscription)
+        let subjects = try db.rows("SELECT issuer, subject, application_id FROM jwt_subjects", []).map {
             (issuer: $0["issuer"] as String, subject: $0["subject"] as String, applicationID: $0["application_id"] as String)
         }
         return (services, subs, subjects)
     }
 
-    package static func service(_ row: Row) -> ServiceRecord {
+    public static func service(_ row: SQLRow) -> ServiceRecord {
         ServiceRecord(id: row["id"], name: row["name"], tenant: row["tenant"], approval: row["approval"])
     }
 
     /// A subscription row joined with its service's name (`service_name`).
-    package static func subscription(_ row: Row) -> SubscriptionRecord {
+    public static func subscription(_ row: SQLRow) -> SubscriptionRecord {
         SubscriptionRecord(
             id: row["id"], applicationID: row["application_id"], service: row["service_name"], state: row["state"],
             appliedAt: row["applied_at"], changedAt: row["changed_at"], actor: row["actor"], reason: row["reason"],
@@ -122,7 +136,8 @@ extension SQLiteStore {
 
     /// One audit-log entry by id, for `explain` (which cites the entry behind a denial).
     public func auditEntry(id: Int64) throws -> AuditEntry? {
-        try pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM audit_log WHERE id = ?", arguments: [id]).map(AuditEntry.init(row:))
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM audit_log WHERE id = ?", arguments: [id]).map { AuditEntry(row: SQLRow(grdb: $0)) }
         }
     }
 }
@@ -164,7 +179,7 @@ public struct AuditEntry: Sendable, Equatable, Codable {
         self.source = source
     }
 
-    package init(row: Row) {
+    public init(row: SQLRow) {
         self.init(
             id: row["id"], time: row["time"], actor: row["actor"], role: row["role"],
             tenants: (row["tenants"] as String? ?? "").split(separator: " ").map(String.init), action: row["action"],

@@ -157,7 +157,9 @@ public final class SQLiteStore: Sendable {
         }
     }
 
-    static func consumer(_ row: Row) -> ConsumerRecord {
+    static func consumer(_ row: Row) -> ConsumerRecord { consumer(SQLRow(grdb: row)) }
+
+    package static func consumer(_ row: SQLRow) -> ConsumerRecord {
         ConsumerRecord(
             id: row["id"], name: row["name"], status: row["status"], tenant: row["tenant"],
             roles: (row["roles"] as String? ?? "").split(separator: " ").map(String.init),
@@ -214,7 +216,9 @@ public final class SQLiteStore: Sendable {
         }
     }
 
-    static func key(_ row: Row) -> KeyRecord {
+    static func key(_ row: Row) -> KeyRecord { key(SQLRow(grdb: row)) }
+
+    package static func key(_ row: SQLRow) -> KeyRecord {
         KeyRecord(
             keyID: row["id"], consumerID: row["consumer_id"], hash: Array(row["hash"] as Data),
             createdAt: row["created_at"], expiresAt: row["expires_at"], revokedAt: row["revoked_at"])
@@ -234,15 +238,18 @@ public final class SQLiteStore: Sendable {
     /// Everything the request path needs, read in one transaction: credentials, services and
     /// subscriptions.
     public func snapshot() throws -> StoreSnapshot {
-        try pool.read { db in
-            let rev = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revision'") ?? 0
-            let consumers = try Row.fetchAll(db, sql: "SELECT * FROM consumers").map(Self.consumer)
-            let keys = try Row.fetchAll(db, sql: "SELECT * FROM api_keys").map(Self.key)
-            let subs = try Self.subscriptionSnapshot(db)
-            return StoreSnapshot(
-                revision: rev, consumers: consumers, keys: keys, services: subs.services, subscriptions: subs.subscriptions,
-                jwtSubjects: subs.jwtSubjects)
-        }
+        try pool.read { db in try Self.snapshot(GRDBDatabase.Transaction(db: db)) }
+    }
+
+    /// The snapshot read in the caller's transaction, of either dialect.
+    package static func snapshot(_ db: any SQLTransaction) throws -> StoreSnapshot {
+        let rev: Int64 = try db.scalar("SELECT value FROM meta WHERE key = 'revision'") ?? 0
+        let consumers = try db.rows("SELECT * FROM consumers", []).map(Self.consumer as (SQLRow) -> ConsumerRecord)
+        let keys = try db.rows("SELECT * FROM api_keys", []).map(Self.key as (SQLRow) -> KeyRecord)
+        let subs = try Self.subscriptionSnapshot(db)
+        return StoreSnapshot(
+            revision: rev, consumers: consumers, keys: keys, services: subs.services, subscriptions: subs.subscriptions,
+            jwtSubjects: subs.jwtSubjects)
     }
 
     // MARK: Call log
@@ -367,6 +374,8 @@ public final class SQLiteStore: Sendable {
                     break
                 }
                 let first: Int64 = span[0], last: Int64 = span[1]
+                // A cluster node's spool: records not yet delivered (and the last delivered one) stay.
+                if let keep = try Self.keptFromRow(db), last >= keep { break }
                 try db.execute(sql: "DELETE FROM calls WHERE rowid BETWEEN ? AND ?", arguments: [first, last])
                 removed += db.changesCount
                 try db.execute(sql: "DELETE FROM call_batches WHERE first_row = ?", arguments: [first])
@@ -448,10 +457,13 @@ public final class SQLiteStore: Sendable {
             // records (a long request is logged when it ends, with the time it began) is revisited
             // only until those expire too.
             var removed = 0
+            // A cluster node's spool: records not yet delivered (and the last delivered one) stay.
+            let keep = try Self.keptFromRow(db) ?? Int64.max
             let spans = try Row.fetchAll(db, sql: "SELECT first_row, last_row FROM call_batches WHERE min_time < ?", arguments: [time])
             for span in spans {
                 let first: Int64 = span[0], last: Int64 = span[1]
-                try db.execute(sql: "DELETE FROM calls WHERE rowid BETWEEN ? AND ? AND time < ?", arguments: [first, last, time])
+                try db.execute(
+                    sql: "DELETE FROM calls WHERE rowid BETWEEN ? AND ? AND time < ? AND rowid < ?", arguments: [first, last, time, keep])
                 removed += db.changesCount
                 let bounds = try Row.fetchOne(
                     db, sql: "SELECT min(rowid), max(rowid), min(time), max(time) FROM calls WHERE rowid BETWEEN ? AND ?",
@@ -467,14 +479,19 @@ public final class SQLiteStore: Sendable {
         }
     }
 
-    package static func call(_ row: Row) -> CallRecord {
+    package static func call(_ row: Row) -> CallRecord { CallRecord(row: SQLRow(grdb: row)) }
+}
+
+extension CallRecord {
+    /// A call-log row (the SQLite store's or a cluster's PostgreSQL's).
+    public init(row: SQLRow) {
         let decoder = JSONDecoder()
         func list(_ s: String?) -> [String] {
             guard let s, let d = s.data(using: .utf8) else { return [] }
             return (try? decoder.decode([String].self, from: d)) ?? []
         }
         let trace = (row["trace"] as String?).flatMap { StoredTrace.read($0, decoder: decoder) }
-        return CallRecord(
+        self.init(
             requestID: row["request_id"], time: row["time"], route: row["route"], consumer: row["consumer"], keyID: row["key_id"],
             client: row["client"], method: row["method"], path: row["path"], host: row["host"], status: row["status"],
             upstreamMillis: row["upstream_ms"], totalMillis: row["total_ms"], decidingCheck: row["check_id"], reason: row["reason"],

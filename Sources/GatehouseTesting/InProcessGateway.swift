@@ -34,6 +34,7 @@ public final class InProcessGateway: Sendable {
         }
         var services: [any Service] = []
         if let tracing = gateway.tracing { services.append(tracing) }
+        if let cluster = gateway.cluster { services.append(cluster) }
         services += [gateway.callLog, gateway.credentialRefresher, gateway.jwksRefresher, gateway]
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [], logger: logger)
         self.group = group

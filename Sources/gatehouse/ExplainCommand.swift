@@ -21,12 +21,12 @@ struct ExplainCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let store = try storeOptions.open()
+        let store = try storeOptions.callLog()
         // A request id a trusted proxy repeated is stored as ID~2, ID~3, …: all are shown, oldest first.
         let records = try store.calls(requestID: requestID)
         guard let record = records.first else {
             printError(
-                "no call-log record with request id \(requestID) in \(try storeOptions.storePath()). Records are written within a second of the response; they are kept for the configured retention."
+                "no call-log record with request id \(requestID) in \(store.logLocation). Records are written within a second of the response; they are kept for the configured retention."
             )
             throw ExitCode(1)
         }

@@ -21,6 +21,7 @@ struct Gatehouse: AsyncParsableCommand {
             ServicesCommand.self,
             SubscriptionsCommand.self,
             AdminsCommand.self,
+            ClusterCommand.self,
             ReasonsCommand.self,
             VersionCommand.self,
             DemoUpstreamCommand.self,
@@ -29,10 +30,6 @@ struct Gatehouse: AsyncParsableCommand {
             TokenCommand.self,
         ]
     )
-}
-
-enum GatehouseVersion {
-    static let string = "0.1.0"
 }
 
 struct VersionCommand: ParsableCommand {

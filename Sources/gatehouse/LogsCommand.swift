@@ -2,6 +2,7 @@ import GatehouseChecks
 import ArgumentParser
 import Foundation
 import GatehouseCore
+import GatehousePostgres
 import GatehouseStore
 
 struct LogsCommand: ParsableCommand {
@@ -28,20 +29,31 @@ struct LogsCommand: ParsableCommand {
             }
             sinceTime = Date().timeIntervalSince1970 - d
         }
-        let store = try storeOptions.open()
+        let store = try storeOptions.callLog()
         var filter = CallFilter(status: status, reason: reason, route: route, consumer: consumer, since: sinceTime, limit: limit)
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         var printed = 0
+        // A cluster's call log takes its ids when each node's delivery commits, and deliveries
+        // from several nodes commit out of id order: following looks back a little and skips
+        // what it printed already.
+        let lookBack: Int64 = store is PGStore ? 20_000 : 0
+        var seen = Set<Int64>()
+        var newest: Int64 = 0
         while true {
             let rows = try store.calls(filter)
             for (row, r) in rows {
+                if lookBack > 0 {
+                    guard seen.insert(row).inserted else { continue }
+                    if seen.count > 200_000 { seen = seen.filter { $0 > newest - lookBack } }
+                }
+                newest = max(newest, row)
                 if json {
                     print(TerminalSafe.json(String(decoding: try enc.encode(r), as: UTF8.self)))
                 } else {
                     print(line(r))
                 }
-                filter.afterRow = row
+                filter.afterRow = max(0, newest - lookBack)
                 printed += 1
             }
             if !follow { break }

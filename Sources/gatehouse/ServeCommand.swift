@@ -72,6 +72,8 @@ struct ServeCommand: AsyncParsableCommand {
         var services: [any Service] = []
         if let tracing = gateway.tracing { services.append(tracing) }
         if let demo { services.append(demo) }
+        // A cluster node stops after the call log, so that it delivers the last records.
+        if let cluster = gateway.cluster { services.append(cluster) }
         services += [gateway.callLog, gateway.credentialRefresher, gateway.jwksRefresher, gateway, reload]
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()

@@ -22,9 +22,9 @@ struct WAFExcludeCommand: ParsableCommand {
     @OptionGroup var storeOptions: StoreOptions
 
     func run() throws {
-        let store = try storeOptions.open()
+        let store = try storeOptions.callLog()
         guard let record = try store.calls(requestID: requestID).first else {
-            printError("no call-log record with request id \(requestID) in \(try storeOptions.storePath())")
+            printError("no call-log record with request id \(requestID) in \(store.logLocation)")
             throw ExitCode(1)
         }
         guard record.reason == "waf_blocked", let detail = record.detail else {

@@ -14,8 +14,8 @@ import Testing
         let api: AdminAPI
         let ownerToken: String
         let operatorAToken: String
-        init() throws {
-            world = try World()
+        init(_ kind: StoreKind = .sqlite) throws {
+            world = try World(kind)
             api = AdminAPI(control: world.control)
             _ = try world.control.createAdminUser(.cli, name: "root", role: .owner, cost: 4)
             _ = try world.control.createAdminUser(.cli, name: "ann", role: .operator, tenant: "acme", password: "ann-password", cost: 4)
@@ -79,8 +79,8 @@ import Testing
         #expect(p.terminationStatus == 0, "\(text)")
     }
 
-    @Test func aRequestWithoutCredentialsIsAnExplainedProblem() async throws {
-        let f = try Fixture()
+    @Test(arguments: StoreKind.allCases) func aRequestWithoutCredentialsIsAnExplainedProblem(_ kind: StoreKind) async throws {
+        let f = try Fixture(kind)
         try await f.app.test(.router) { client in
             try await client.execute(uri: "/admin/v1/applications", method: .get) { r in
                 #expect(r.status == .unauthorized)
@@ -101,8 +101,8 @@ import Testing
         }
     }
 
-    @Test func anOperatorWorksInItsTenantWithTokenOrPassword() async throws {
-        let f = try Fixture()
+    @Test(arguments: StoreKind.allCases) func anOperatorWorksInItsTenantWithTokenOrPassword(_ kind: StoreKind) async throws {
+        let f = try Fixture(kind)
         let basic = "Basic " + Data("ann:ann-password".utf8).base64EncodedString()
         try await f.app.test(.router) { client in
             try await client.execute(

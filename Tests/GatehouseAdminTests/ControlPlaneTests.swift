@@ -1,5 +1,6 @@
 import Foundation
-import GRDB
+import GatehousePostgres
+import GatehouseTestSupport
 import GatehouseChecks
 import GatehouseControl
 import GatehouseCore
@@ -8,16 +9,58 @@ import GatehouseStore
 import Synchronization
 import Testing
 
-/// A store in a temporary directory, removed with the value.
+/// Where the control plane keeps its tables in a test: the embedded SQLite store, or a cluster's
+/// PostgreSQL (a database of its own on the tests' server). The suites below run on both.
+enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite, postgres
+    var testDescription: String { rawValue }
+}
+
+/// A store in a temporary directory, removed with the value. On PostgreSQL, `store` is what a
+/// cluster node keeps locally: the replica the data plane reads (refreshed by `sync()`) and the
+/// call-log spool (delivered by `insertCalls`).
 final class TempStore: Sendable {
     let dir: String
     let store: SQLiteStore
-    init() throws {
+    let pg: PGStore?
+    init(_ kind: StoreKind = .sqlite) throws {
         dir = NSTemporaryDirectory() + "gh-control-" + UUID().uuidString.prefix(8)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         store = try SQLiteStore(path: dir + "/s.db")
+        switch kind {
+        case .sqlite: pg = nil
+        case .postgres:
+            let pg = try PGStore(url: try PostgresServer.sharedServer().newDatabase(), maxConnections: 2)
+            try pg.migrate()
+            self.pg = pg
+        }
     }
-    deinit { try? FileManager.default.removeItem(atPath: dir) }
+    deinit {
+        pg?.database.closeConnections()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    var database: any SQLDatabase { pg?.database ?? store.sqlDatabase }
+
+    /// Copies the cluster store's replicated tables into the local file (a node's replication).
+    func sync() throws {
+        guard let pg else { return }
+        let r = try pg.replicaRows()
+        try store.replaceReplica(r.tables, revision: r.revision, epoch: r.epoch, at: Date().timeIntervalSince1970)
+    }
+
+    func revision() throws -> Int64 { try pg?.revision() ?? store.revision() }
+
+    /// Logs records as a gateway does: into the local log, and on PostgreSQL from there (the
+    /// spool) to the cluster store.
+    func insertCalls(_ records: [CallRecord]) throws {
+        guard let pg else { _ = try store.insertCalls(records); return }
+        try store.startSpool()
+        _ = try store.insertCalls(records)
+        let rows = try store.spooledCalls(limit: 1000)
+        try pg.deliverCalls(node: "test-node", rows)
+        if let last = rows.last { try store.setShippedRow(last["rid"]) }
+    }
 }
 
 /// A clock the test moves by hand.
@@ -35,10 +78,10 @@ struct World {
     let opA: ControlActor
     let opB: ControlActor
 
-    init() throws {
-        temp = try TempStore()
+    init(_ kind: StoreKind = .sqlite) throws {
+        temp = try TempStore(kind)
         let clock = self.clock
-        control = ControlPlane(store: temp.store, now: { clock.now })
+        control = ControlPlane(database: temp.database, now: { clock.now })
         for t in ["acme", "globex"] { _ = try control.createTenant(.cli, name: t) }
         opA = ControlActor(name: "ann", role: .operator, tenant: "acme", source: "test")
         opB = ControlActor(name: "bob", role: .operator, tenant: "globex", source: "test")
@@ -50,8 +93,8 @@ struct World {
 
 @Suite struct ControlPlaneTests {
     /// A name prefix is matched literally and case-sensitively, as names are stored.
-    @Test func aNamePrefixIsLiteral() throws {
-        let w = try World()
+    @Test(arguments: StoreKind.allCases) func aNamePrefixIsLiteral(_ kind: StoreKind) throws {
+        let w = try World(kind)
         for n in ["shop-1", "shop-2", "Shop-3", "shopx"] { _ = try w.control.createApplication(.cli, name: n) }
         func names(_ prefix: String) throws -> [String] { try w.control.applications(.cli, namePrefix: prefix).items.map(\.name) }
         #expect(try names("shop-") == ["shop-1", "shop-2"])
@@ -61,8 +104,8 @@ struct World {
         #expect(try names("[s]hop").isEmpty)
     }
 
-    @Test func aManualSubscriptionGoesThroughItsStatesWithEveryTransitionRecorded() throws {
-        let w = try World()
+    @Test(arguments: StoreKind.allCases) func aManualSubscriptionGoesThroughItsStatesWithEveryTransitionRecorded(_ kind: StoreKind) throws {
+        let w = try World(kind)
         let sub = try w.control.apply(w.opA, application: "checkout", service: "payments", reason: "we take card payments")
         #expect(sub.state == "pending")
         // The applicant's tenant cannot approve its own application to another tenant's service.
@@ -98,15 +141,15 @@ struct World {
         #expect(try w.control.cancel(w.opA, sub.id, reason: "not needed").state == "cancelled")
     }
 
-    @Test func anAutoServiceApprovesAtOnce() throws {
-        let w = try World()
+    @Test(arguments: StoreKind.allCases) func anAutoServiceApprovesAtOnce(_ kind: StoreKind) throws {
+        let w = try World(kind)
         _ = try w.control.createService(w.opB, name: "status", approval: "auto")
         let sub = try w.control.apply(w.opA, application: "checkout", service: "status", reason: nil)
         #expect(sub.state == "approved" && sub.actor == "auto-approval")
     }
 
-    @Test func anApprovalPastItsExpiryIsExpired() throws {
-        let w = try World()
+    @Test(arguments: StoreKind.allCases) func anApprovalPastItsExpiryIsExpired(_ kind: StoreKind) throws {
+        let w = try World(kind)
         let sub = try w.control.apply(w.opA, application: "checkout", service: "payments", reason: nil)
         _ = try w.control.approve(w.opB, sub.id, opinion: nil, expiresAt: w.clock.now + 60)
         #expect(throws: ControlError.self) { try w.control.approve(w.opB, sub.id, opinion: nil, expiresAt: w.clock.now - 1) }
@@ -118,19 +161,17 @@ struct World {
         #expect(throws: ControlError.self) { try w.control.revoke(w.opB, sub.id, opinion: nil) }
     }
 
-    @Test func theAuditLogCannotBeRewritten() throws {
-        let w = try World()
+    @Test(arguments: StoreKind.allCases) func theAuditLogCannotBeRewritten(_ kind: StoreKind) throws {
+        let w = try World(kind)
         let entries = try w.control.auditEntries(.cli)
         #expect(entries.items.count == 5)  // 2 tenants, 2 applications, 1 service
-        try w.temp.store.database.write { db in
-            #expect(throws: DatabaseError.self) { try db.execute(sql: "UPDATE audit_log SET actor = 'mallory'") }
-            #expect(throws: DatabaseError.self) { try db.execute(sql: "DELETE FROM audit_log") }
-        }
+        #expect(throws: (any Error).self) { try w.temp.database.write { try $0.execute("UPDATE audit_log SET actor = 'mallory'") } }
+        #expect(throws: (any Error).self) { try w.temp.database.write { try $0.execute("DELETE FROM audit_log") } }
         #expect(try w.control.auditEntries(.cli).items == entries.items)
     }
 
-    @Test func aRefusedOrFailedChangeLeavesNoAuditEntry() throws {
-        let w = try World()
+    @Test(arguments: StoreKind.allCases) func aRefusedOrFailedChangeLeavesNoAuditEntry(_ kind: StoreKind) throws {
+        let w = try World(kind)
         let before = try w.control.auditEntries(.cli).items.count
         #expect(throws: ControlError.self) { try w.control.createApplication(w.opA, name: "checkout") }  // exists
         #expect(throws: ControlError.self) { try w.control.createService(w.opA, name: "bad name") }
@@ -139,8 +180,8 @@ struct World {
         #expect(try w.control.auditEntries(.cli).items.count == before + 1)
     }
 
-    @Test func aScopedOperatorSeesAndChangesOnlyItsTenant() throws {
-        let w = try World()
+    @Test(arguments: StoreKind.allCases) func aScopedOperatorSeesAndChangesOnlyItsTenant(_ kind: StoreKind) throws {
+        let w = try World(kind)
         #expect(try w.control.applications(w.opA).items.map(\.name) == ["checkout"])
         #expect(try w.control.applications(.cli).items.map(\.name) == ["billing", "checkout"])
         #expect(try w.control.tenants(w.opA).items.map(\.name) == ["acme"])
@@ -166,8 +207,8 @@ struct World {
         #expect(try w.control.auditEntries(w.opA).items.allSatisfy { $0.tenants.contains("acme") })
     }
 
-    @Test func rolesLimitWhatAnActorMayDoAndNoOneGrantsMoreThanItHas() throws {
-        let w = try World()
+    @Test(arguments: StoreKind.allCases) func rolesLimitWhatAnActorMayDoAndNoOneGrantsMoreThanItHas(_ kind: StoreKind) throws {
+        let w = try World(kind)
         let viewer = ControlActor(name: "vic", role: .viewer, source: "test")
         do {
             _ = try w.control.createApplication(viewer, name: "x")
@@ -186,8 +227,8 @@ struct World {
         #expect(throws: ControlError.self) { try w.control.createTenant(scopedAdmin, name: "mine") }
     }
 
-    @Test func adminTokensAreStoredAsHashesAndStopWorkingWhenRevoked() throws {
-        let w = try World()
+    @Test(arguments: StoreKind.allCases) func adminTokensAreStoredAsHashesAndStopWorkingWhenRevoked(_ kind: StoreKind) throws {
+        let w = try World(kind)
         _ = try w.control.createAdminUser(.cli, name: "alice", role: .admin, password: "correct horse", cost: 4)
         let created = try w.control.createAdminToken(.cli, user: "alice")
         #expect(created.token.hasPrefix("gha_"))
@@ -195,7 +236,7 @@ struct World {
         #expect(try w.control.authenticate(user: "alice", password: "correct horse", source: "t").role == .admin)
         #expect(throws: ControlError.self) { try w.control.authenticate(user: "alice", password: "wrong", source: "t") }
         #expect(throws: ControlError.self) { try w.control.authenticate(user: "nobody", password: "wrong", source: "t") }
-        let stored = try w.temp.store.database.read { db in try Data.fetchAll(db, sql: "SELECT hash FROM admin_tokens") }
+        let stored = try w.temp.database.read { try $0.rows("SELECT hash FROM admin_tokens", []).map { $0["hash"] as Data } }
         #expect(stored.count == 1 && !stored[0].contains(Data(created.token.utf8)))
         let audit = try w.control.auditEntries(.cli).items.map { ($0.before ?? "") + ($0.after ?? "") }.joined()
         #expect(!audit.contains(created.token) && !audit.contains("correct horse"))
@@ -203,8 +244,8 @@ struct World {
         #expect(throws: ControlError.self) { try w.control.authenticate(token: created.token, source: "t") }
     }
 
-    @Test func pagesFollowTheirCursorAndAForgedCursorIsRefusedOrHarmless() throws {
-        let w = try World()
+    @Test(arguments: StoreKind.allCases) func pagesFollowTheirCursorAndAForgedCursorIsRefusedOrHarmless(_ kind: StoreKind) throws {
+        let w = try World(kind)
         for i in 0..<7 { _ = try w.control.createApplication(w.opA, name: "app\(i)") }
         var names: [String] = []
         var page = PageRequest(limit: 3)
@@ -225,6 +266,7 @@ struct World {
 
 @Suite struct SubscriptionCheckTests {
     func decide(_ w: World, _ directory: StoreDirectory, app: String) -> Verdict {
+        do { try w.temp.sync() } catch { Issue.record("the replica could not be copied: \(error)") }
         directory.refresh()
         let c = directory.consumer(named: app)!
         var request = PolicyRequest(method: "GET", path: "/pay")
@@ -233,8 +275,9 @@ struct World {
         return SubscriptionCheck(id: "sub", service: "payments", directory: directory).evaluate(&request)
     }
 
-    @Test func aTokenSubjectIsNoApplication() throws {
-        let w = try World()
+    @Test(arguments: StoreKind.allCases) func aTokenSubjectIsNoApplication(_ kind: StoreKind) throws {
+        let w = try World(kind)
+        try w.temp.sync()
         let directory = StoreDirectory(store: w.temp.store, refreshInterval: 3600)
         var request = PolicyRequest(method: "GET", path: "/pay")
         request.principal = Principal(method: "jwt", consumerID: "jwt https://issuer.example|svc", subject: "svc")
@@ -245,10 +288,11 @@ struct World {
         #expect(d.code == .subscriptionRequired && d.detail.contains("is not a registered application"))
     }
 
-    @Test func aMappedTokenSubjectHoldsItsApplicationsSubscriptions() throws {
-        let w = try World()
+    @Test(arguments: StoreKind.allCases) func aMappedTokenSubjectHoldsItsApplicationsSubscriptions(_ kind: StoreKind) throws {
+        let w = try World(kind)
         let directory = StoreDirectory(store: w.temp.store, refreshInterval: 3600)
         func decide() -> Verdict {
+            do { try w.temp.sync() } catch { Issue.record("the replica could not be copied: \(error)") }
             directory.refresh()
             var request = PolicyRequest(method: "GET", path: "/pay", now: w.clock.now)
             request.principal = Principal(
@@ -288,8 +332,8 @@ struct World {
 
     /// A tenant-scoped view of the call log keys on the application id the gateway recorded: an
     /// application named after another caller's token subject sees none of that caller's calls.
-    @Test func aScopedCallLogFollowsApplicationIDsNotNames() throws {
-        let w = try World()
+    @Test(arguments: StoreKind.allCases) func aScopedCallLogFollowsApplicationIDsNotNames(_ kind: StoreKind) throws {
+        let w = try World(kind)
         _ = try w.control.createApplication(w.opA, name: "svc-1")
         let checkout = try w.control.application(w.opA, "checkout")
         func call(_ id: String, consumer: String, application: String?) -> CallRecord {
@@ -299,7 +343,7 @@ struct World {
                 detail: nil, hint: nil, required: [], presented: [], trace: DecisionTrace(), upstreamTarget: nil,
                 applicationID: application)
         }
-        _ = try w.temp.store.insertCalls([
+        try w.temp.insertCalls([
             call("jwt-call", consumer: "svc-1", application: nil), call("key-call", consumer: "checkout", application: checkout.id),
         ])
         #expect(try w.control.calls(w.opA).items.map(\.requestID) == ["key-call"])
@@ -311,15 +355,15 @@ struct World {
 
     /// The call log pages newest first and the audit log oldest first, each by a cursor that
     /// must read as a row number.
-    @Test func callAndAuditPagesFollowTheirCursors() throws {
-        let w = try World()
+    @Test(arguments: StoreKind.allCases) func callAndAuditPagesFollowTheirCursors(_ kind: StoreKind) throws {
+        let w = try World(kind)
         let records = (1...3).map { i in
             CallRecord(
                 requestID: "r\(i)", time: w.clock.now + Double(i), route: "r", consumer: nil, keyID: nil, client: nil, method: "GET",
                 path: "/r", host: nil, status: 200, upstreamMillis: nil, totalMillis: 1, decidingCheck: nil, reason: nil, detail: nil,
                 hint: nil, required: [], presented: [], trace: DecisionTrace(), upstreamTarget: nil)
         }
-        _ = try w.temp.store.insertCalls(records)
+        try w.temp.insertCalls(records)
         let first = try w.control.calls(.cli, page: PageRequest(limit: 2))
         #expect(first.items.map(\.requestID) == ["r3", "r2"])
         let second = try w.control.calls(.cli, page: PageRequest(limit: 2, cursor: first.nextCursor))
@@ -339,8 +383,8 @@ struct World {
 
     /// A revocation or a rejection stands: applying again reopens the subscription for a
     /// decision, even on a service that approves automatically.
-    @Test func reapplyingAfterARevocationWaitsForTheServicesDecision() throws {
-        let w = try World()
+    @Test(arguments: StoreKind.allCases) func reapplyingAfterARevocationWaitsForTheServicesDecision(_ kind: StoreKind) throws {
+        let w = try World(kind)
         _ = try w.control.createService(w.opB, name: "maps", approval: "auto")
         let sub = try w.control.apply(w.opA, application: "checkout", service: "maps", reason: nil)
         #expect(sub.state == "approved")
@@ -348,13 +392,13 @@ struct World {
         #expect(try w.control.apply(w.opA, application: "checkout", service: "maps", reason: "please").state == "pending")
     }
 
-    @Test func eachStateIsItsOwnExplainedDenialAndChangesBumpTheRevision() throws {
-        let w = try World()
+    @Test(arguments: StoreKind.allCases) func eachStateIsItsOwnExplainedDenialAndChangesBumpTheRevision(_ kind: StoreKind) throws {
+        let w = try World(kind)
         let directory = StoreDirectory(store: w.temp.store, refreshInterval: 3600)
         #expect(code(decide(w, directory, app: "checkout")) == .subscriptionRequired)
-        let rev = try w.temp.store.revision()
+        let rev = try w.temp.revision()
         let sub = try w.control.apply(w.opA, application: "checkout", service: "payments", reason: "cards")
-        #expect(try w.temp.store.revision() > rev)
+        #expect(try w.temp.revision() > rev)
         guard case .deny(let pending) = decide(w, directory, app: "checkout") else { Issue.record("allowed while pending"); return }
         #expect(pending.code == .subscriptionPending)
         #expect(pending.detail.contains("tenant globex"))

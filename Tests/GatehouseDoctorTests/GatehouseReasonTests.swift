@@ -14,8 +14,10 @@ struct GatehouseReasonTests {
             try ResponseDoctor(knowledge: Fixtures.knowledge).diagnose(data: Data(raw.utf8), source: reason).results.first?.1)
         #expect(d.deniedBy == "gatehouse")
         // Not access decisions: the doctor names the gateway but no access cause.
-        let upstream = ["check_unavailable", "upstream_unavailable", "upstream_timeout", "gateway_busy", "gateway_shutting_down"].contains(
-            reason)
+        let upstream = [
+            "check_unavailable", "upstream_unavailable", "upstream_timeout", "gateway_busy", "gateway_shutting_down",
+            "rate_limit_store_unavailable",
+        ].contains(reason)
         #expect(upstream ? d.cause == .unknown : d.cause != .unknown, "\(reason) → \(d.cause.rawValue)")
         #expect(d.evidence.contains { $0.contains("reason: \(reason)") })
     }

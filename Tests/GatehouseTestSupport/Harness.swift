@@ -84,11 +84,12 @@ public final class GatewayProcess: @unchecked Sendable {
     /// `descriptorLimit` runs it under `ulimit -n` (soft and hard); `extraArguments` go to `serve`.
     public init(
         yaml: String, dir: TempDir? = nil, threads: Int = 2, descriptorLimit: Int? = nil,
-        extraArguments: [String] = [], logLevel: String = "debug"
+        extraArguments: [String] = [], logLevel: String = "debug", store: String = "{ sqlite: gatehouse.db }",
+        configName: String = "gatehouse.yaml"
     ) throws {
         let dir = try dir ?? TempDir()
         self.dir = dir
-        configPath = try dir.write("gatehouse.yaml", "listen: 127.0.0.1:0\nstore: { sqlite: gatehouse.db }\n" + yaml)
+        configPath = try dir.write(configName, "listen: 127.0.0.1:0\nstore: \(store)\n" + yaml)
         process = Process()
         let serve = ["serve", "-c", configPath, "--threads", String(threads), "--log-level", logLevel] + extraArguments
         if let descriptorLimit {
