@@ -51,9 +51,9 @@ struct ClusterStatusCommand: ParsableCommand {
         }
         let widths = (0..<rows[0].count).map { i in rows.map { $0[i].count }.max() ?? 0 }
         for r in rows {
-            print(
-                TerminalSafe.line(
-                    r.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")))
+            // Padded to the column's width, but for the last column (no trailing spaces).
+            let cells = r.enumerated().map { i, c in i == r.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+            print(TerminalSafe.line(cells.joined(separator: "  ")))
         }
     }
 }
