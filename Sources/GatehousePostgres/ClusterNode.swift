@@ -182,16 +182,23 @@ public final class ClusterNode: Service, Sendable, CustomStringConvertible {
 
     /// One round: listen, copy if the revision moved, deliver the spool, heartbeat, maintain.
     public func step() {
+        // Each phase on its own: a copy that fails does not stop the call log's delivery, nor
+        // the other way round; the node reports itself whatever failed.
+        var failure: (any Error)?
         do {
             try ensureListening()
-            try sync(force: false)
-            try deliverSpool()
-            try maintain()
-            markReachable()
+            // A notification means a change: copy whatever the revision says.
+            try sync(force: notifiedAt.withLock { $0 != nil })
         } catch {
-            markUnreachable(error)
+            failure = error
         }
-        // Whatever else failed, the node reports itself if it can.
+        do { try deliverSpool() } catch { failure = failure ?? error }
+        // Retention and partitions: a failure is logged and retried later, not an outage.
+        do { try maintain() } catch {
+            lastMaintenance.withLock { $0 = Date().timeIntervalSince1970 - 3600 + 300 }
+            logger.error("cluster call-log maintenance failed; retrying in 5 min", metadata: ["error": "\(error)"])
+        }
+        if let failure { markUnreachable(failure) } else { markReachable() }
         try? heartbeat()
         let s = status
         gauges.reachable.record(s.storeReachable ? 1 : 0)
@@ -207,9 +214,10 @@ public final class ClusterNode: Service, Sendable, CustomStringConvertible {
         // would keep both alive from the connection's own event loop).
         c.addListener(channel: "gatehouse_changes") { [weak self] _, message in
             guard let self else { return }
-            // Payload: "REVISION COMMIT_TIME".
+            // Payload: "REVISION COMMIT_TIME", or "epoch N" from `gatehouse cluster resync`.
             let parts = message.payload.split(separator: " ")
-            if parts.count == 2, let t = Double(parts[1]) { notifiedAt.withLock { $0 = max($0 ?? 0, t) } }
+            let t = parts.first == "epoch" ? Date().timeIntervalSince1970 : parts.count == 2 ? Double(parts[1]) : nil
+            if let t { notifiedAt.withLock { $0 = max($0 ?? 0, t) } }
             wake.signal()
         }
         listener.withLock { $0 = c }
@@ -257,11 +265,12 @@ public final class ClusterNode: Service, Sendable, CustomStringConvertible {
     }
 
     /// Delivers `rows`. A failure that is not the store being away (a day partition another
-    /// node's retention dropped, a record the store refuses) is retried once with the partitions
-    /// looked up again, then narrowed down by halves: the records the store accepts are
-    /// delivered, and one it refuses is logged and left in the local log only (counted in
-    /// `gatehouse_calllog_undeliverable_total`), so that one bad record cannot stop the node's
-    /// delivery for good.
+    /// node's retention dropped) is retried once with the partitions looked up again. When the
+    /// store refuses the data itself (a data exception, SQLSTATE 22/23/54000), the batch is
+    /// narrowed down by halves: the records it accepts are delivered, and one it refuses is
+    /// logged and left in the local log only (counted in `gatehouse_calllog_undeliverable_total`),
+    /// so that one bad record cannot stop the node's delivery for good. Any other failure (the
+    /// store away, full, read-only) leaves the batch for the next round.
     func deliver(_ rows: [SQLRow]) throws {
         do {
             try store.deliverCalls(node: settings.nodeID, rows)
@@ -271,7 +280,7 @@ public final class ClusterNode: Service, Sendable, CustomStringConvertible {
             do {
                 try store.deliverCalls(node: settings.nodeID, rows)
                 return
-            } catch let e as SQLError where !e.isUnavailable {
+            } catch SQLError.rejectedData(let e) {
                 guard rows.count > 1 else {
                     undeliverable.increment()
                     logger.error(

@@ -38,20 +38,15 @@ public final class ClusterRateLimiter: ClusterRateLimits, Sendable {
     /// When a reconcile last succeeded, whether the last attempt failed, and when the round now
     /// waiting on the store began (nil between rounds).
     let lastSuccess = Mutex<(time: Double, failing: Bool, roundStarted: Double?)>((Date().timeIntervalSince1970, false, nil))
-    /// Most keys a policy holds leases for on this node; beyond, a new key is counted as if the
-    /// store were unreachable (`on_store_error`), so that callers choosing their keys cannot grow
-    /// memory or the reconcile statement without bound.
-    let maxKeys: Int
     /// Most lease requests in one statement (6 parameters each; PostgreSQL takes 65,535).
     static let maxTuples = 2000
     let stopping = Atomic<Bool>(false)
     let lastCleanup = Mutex<Double>(0)
     let thread = Mutex<Thread?>(nil)
 
-    public init(database: PGDatabase, interval: Double = 0.05, maxKeys: Int = 100_000, logger: Logger) {
+    public init(database: PGDatabase, interval: Double = 0.05, logger: Logger) {
         self.database = database
         self.interval = interval
-        self.maxKeys = maxKeys
         self.logger = logger
     }
 
@@ -108,15 +103,21 @@ public final class ClusterRateLimiter: ClusterRateLimits, Sendable {
         for s in all { for r in s.leaseRequests(now: now) { requests.append((s, r)) } }
         if !requests.isEmpty {
             lastSuccess.withLock { $0.roundStarted = now }
+            var done = 0
             do {
-                var totals: [Int64] = []
+                // Chunk by chunk, each chunk's grants handed back as soon as it committed: a
+                // later chunk's failure does not undo them. Each chunk that commits counts as
+                // the store answering.
                 for chunk in stride(from: 0, to: requests.count, by: Self.maxTuples) {
-                    totals += try upsert(requests[chunk..<min(requests.count, chunk + Self.maxTuples)].map(\.1))
+                    let part = requests[chunk..<min(requests.count, chunk + Self.maxTuples)]
+                    let totals = try upsert(part.map(\.1))
+                    for (i, (s, r)) in part.enumerated() { s.grant(r, total: totals[i]) }
+                    done = chunk + part.count
+                    let t = Date().timeIntervalSince1970
+                    lastSuccess.withLock { $0 = (t, false, done < requests.count ? t : nil) }
                 }
-                for (i, (s, r)) in requests.enumerated() { s.grant(r, total: totals[i]) }
-                lastSuccess.withLock { $0 = (Date().timeIntervalSince1970, false, nil) }
             } catch {
-                for (s, r) in requests { s.failed(r) }
+                for (s, r) in requests[done...] { s.failed(r) }
                 let wasFailing = lastSuccess.withLock { v -> Bool in
                     defer {
                         v.failing = true
@@ -133,7 +134,12 @@ public final class ClusterRateLimiter: ClusterRateLimits, Sendable {
         }
         if now - lastCleanup.withLock({ $0 }) > 60 {
             lastCleanup.withLock { $0 = now }
-            _ = try? database.autocommit { tx in try tx.execute("DELETE FROM rate_counters WHERE expires_at < ?", [now - 60]) }
+            // One node at a time (the others skip), a bounded batch a minute (indexed by expiry).
+            _ = try? database.write { tx in
+                guard try tx.scalar("SELECT pg_try_advisory_xact_lock(?)::int", [PGSchema.lockKey + 1]) == Int64(1) else { return }
+                try tx.execute(
+                    "DELETE FROM rate_counters WHERE ctid IN (SELECT ctid FROM rate_counters WHERE expires_at < ? LIMIT 10000)", [now - 60])
+            }
         }
     }
 
@@ -196,6 +202,24 @@ final class ClusterRateLimitStore: RateLimitStore, Sendable {
     let slots = Mutex<[String: [Slot]]>([:])
     /// The limits: (count, how to find the window containing a time).
     let limits: [(count: Int, lease: Int)]
+    /// Most keys held (the policy's `max_keys`).
+    let maxKeys: Int
+
+    /// Makes room for a key: drops one of a few keys that hold nothing (no lease, no debt, no
+    /// request in flight). Such a key, back later, starts afresh: at most one more request than
+    /// its share (its first is allowed before a lease). False when none of those looked at can go.
+    func evictOne(_ all: inout [String: [Slot]]) -> Bool {
+        var looked = 0
+        for (k, slots) in all {
+            if slots.allSatisfy({ $0.available == 0 && $0.debt == 0 && !$0.inFlight }) {
+                all[k] = nil
+                return true
+            }
+            looked += 1
+            if looked >= 16 { break }
+        }
+        return false
+    }
 
     struct Slot {
         var windowStart: Double = -1
@@ -221,6 +245,7 @@ final class ClusterRateLimitStore: RateLimitStore, Sendable {
         self.mode = mode
         self.local = local
         self.limiter = limiter
+        maxKeys = local.capacity
         var l = rule.windows.map { (count: $0.count, lease: max(1, $0.count / 10)) }
         if let q = rule.quota { l.append((count: q.limit, lease: max(1, q.limit / 10))) }
         limits = l
@@ -244,9 +269,13 @@ final class ClusterRateLimitStore: RateLimitStore, Sendable {
             case overflow
         }
         let outcome = slots.withLock { all -> Outcome in
-            guard let existing = all[key] ?? (all.count < (limiter?.maxKeys ?? 0) ? Array(repeating: Slot(), count: limits.count) : nil)
-            else { return .overflow }
-            var s = existing
+            var s: [Slot]
+            if let existing = all[key] {
+                s = existing
+            } else {
+                if all.count >= maxKeys && !evictOne(&all) { return .overflow }
+                s = Array(repeating: Slot(), count: limits.count)
+            }
             for i in limits.indices {
                 let (start, end) = bounds(i, now)
                 if s[i].windowStart != start { s[i] = Slot(windowStart: start, windowEnd: end) }
@@ -285,7 +314,7 @@ final class ClusterRateLimitStore: RateLimitStore, Sendable {
             case .deny:
                 return .storeUnavailable(
                     detail:
-                        "this node holds cluster counters for as many keys as it may (\(limiter?.maxKeys ?? 0)); new keys cannot be counted",
+                        "this node holds cluster counters for as many keys as it may (max_keys \(maxKeys)), each with a lease or a request in flight; new keys cannot be counted",
                     retryAfter: 1)
             }
         case .waiting:

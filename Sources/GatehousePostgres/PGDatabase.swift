@@ -37,7 +37,11 @@ public struct PostgresLocation: Sendable, CustomStringConvertible, Equatable {
         guard let c = URLComponents(string: url), c.scheme == "postgres" || c.scheme == "postgresql" else {
             throw SQLError.other("the PostgreSQL address is not a postgres:// URL: \(expected)")
         }
-        guard let host = c.host, !host.isEmpty else { throw SQLError.other("the PostgreSQL address names no host: \(expected)") }
+        // Foundation keeps an IPv6 literal's brackets in `host`.
+        guard let bracketed = c.host, !bracketed.isEmpty else {
+            throw SQLError.other("the PostgreSQL address names no host: \(expected)")
+        }
+        let host = bracketed.hasPrefix("[") && bracketed.hasSuffix("]") ? String(bracketed.dropFirst().dropLast()) : bracketed
         guard let user = c.user, !user.isEmpty else { throw SQLError.other("the PostgreSQL address names no user: \(expected)") }
         let db = String(c.path.drop(while: { $0 == "/" }))
         guard !db.isEmpty, !db.contains("/") else { throw SQLError.other("the PostgreSQL address names no database: \(expected)") }
@@ -148,8 +152,8 @@ public final class PGDatabase: SQLDatabase, Sendable {
             ("statement_timeout", String(statementTimeout.nanoseconds / 1_000_000)), ("application_name", "gatehouse"),
         ]
         // The name sent and checked is the host's when it is a DNS name; an address cannot be sent
-        // as a TLS server name, so with one only the certificate's chain is verified (a warning
-        // at start says so: name the server by DNS to have its name checked).
+        // as a TLS server name, and NIOSSL then checks the certificate's IP addresses against the
+        // peer's instead.
         if tls.isAllowed, !location.hostIsAddress { c.options.tlsServerName = location.host }
         return c
     }
@@ -193,7 +197,10 @@ public final class PGDatabase: SQLDatabase, Sendable {
             do {
                 return try withConnection { c in try transaction(c, begin: "BEGIN ISOLATION LEVEL SERIALIZABLE", body) }
             } catch let e as SQLError {
-                if case .other(let s) = e, s.hasPrefix(Self.retryMarker), attempt < 8 {
+                if case .other(let s) = e, s.hasPrefix(Self.retryMarker) {
+                    guard attempt < 8 else {
+                        throw SQLError.unavailable("PostgreSQL at \(location): concurrent changes kept conflicting (\(s))")
+                    }
                     attempt += 1
                     Thread.sleep(forTimeInterval: Double.random(in: 0.001...0.01) * Double(attempt))
                     continue
@@ -343,7 +350,18 @@ public final class PGDatabase: SQLDatabase, Sendable {
         switch state {
         case "23505": return SQLError.uniqueViolation(message)
         case "40001", "40P01": return SQLError.other(retryMarker + message)
-        case let s where s.hasPrefix("08") || s.hasPrefix("57P"): return SQLError.unavailable("PostgreSQL at \(location): \(message)")
+        // Connection failures (08), operator intervention and shutdown (57, incl. 57014 statement
+        // timeout), insufficient resources (53: disk, memory, connections), a read-only standby
+        // (25006), lock timeouts (55P03), system and internal errors (58, XX): the store cannot
+        // work now, whatever the statement.
+        case let s
+        where s.hasPrefix("08") || s.hasPrefix("57") || s.hasPrefix("53") || s.hasPrefix("58") || s.hasPrefix("XX") || s == "25006"
+            || s == "55P03":
+            return SQLError.unavailable("PostgreSQL at \(location): \(message) [SQLSTATE \(state)]")
+        // Data exceptions (22), integrity constraints (23) and values too large (54000).
+        case let s where s.hasPrefix("22") || s.hasPrefix("23") || s == "54000":
+            let detail = info[.detail].map { " (\($0))" } ?? ""
+            return SQLError.rejectedData("PostgreSQL: \(message)\(detail) [SQLSTATE \(state)]")
         default:
             let detail = info[.detail].map { " (\($0))" } ?? ""
             return SQLError.other("PostgreSQL: \(message)\(detail) [SQLSTATE \(state)]")

@@ -27,6 +27,19 @@ public final class PGStore: CallLogReading, Sendable {
         try database.read { try $0.scalar("SELECT value FROM meta WHERE key = 'revision'") ?? 0 }
     }
 
+    /// Draws a new epoch and tells every node: each copies the store again, whatever its
+    /// revision (after restoring a backup or failing over to a standby, whose revision a node may
+    /// have seen with other contents). Returns the new epoch.
+    @discardableResult
+    public func newEpoch() throws -> Int64 {
+        try database.write { tx in
+            let epoch: Int64 =
+                try tx.scalar("UPDATE meta SET value = (random() * 9.0e18)::bigint WHERE key = 'epoch' RETURNING value") ?? 0
+            try tx.execute("SELECT pg_notify('gatehouse_changes', ?)", ["epoch \(epoch)"])
+            return epoch
+        }
+    }
+
     /// The store's revision and epoch (see `PGSchema`), read together.
     public func version() throws -> (revision: Int64, epoch: Int64) {
         try database.read { tx in
@@ -173,12 +186,12 @@ public final class PGStore: CallLogReading, Sendable {
     /// The records of a request id (and of its repeats, `ID~N`), oldest first, from every node.
     public func calls(requestID: String) throws -> [CallRecord] {
         try database.read { tx in
-            var sql = "SELECT * FROM calls WHERE request_id = ?"
+            // Byte order (the index's), whatever the database's collation.
+            var sql = "SELECT * FROM calls WHERE request_id COLLATE \"C\" = ?"
             var args: [any SQLBindable] = [requestID]
             if !requestID.contains("~") {
-                // Byte-wise, whatever the database's collation.
-                sql += " OR starts_with(request_id, ?)"
-                args += [requestID + "~"]
+                sql += " OR (request_id COLLATE \"C\" > ? AND request_id COLLATE \"C\" < ?)"
+                args += [requestID + "~", requestID + "\u{7F}"]
             }
             return try tx.rows(sql + " ORDER BY id", SQLArguments(args)).map(CallRecord.init(row:))
         }
@@ -195,7 +208,12 @@ public final class PGStore: CallLogReading, Sendable {
         if let s = f.since { clauses.append("time >= ?"); args.append(s) }
         if let s = f.afterRow { clauses.append("id > ?"); args.append(s) }
         let whereSQL = clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
-        let sql = "SELECT * FROM (SELECT * FROM calls\(whereSQL) ORDER BY id DESC LIMIT \(max(1, f.limit))) AS page ORDER BY id"
+        // After a cursor (following), the oldest first: ids that committed late are read in turn
+        // rather than cut off by newer ones. Otherwise the newest `limit`, oldest first.
+        let sql =
+            f.afterRow != nil
+            ? "SELECT * FROM calls\(whereSQL) ORDER BY id LIMIT \(max(1, f.limit))"
+            : "SELECT * FROM (SELECT * FROM calls\(whereSQL) ORDER BY id DESC LIMIT \(max(1, f.limit))) AS page ORDER BY id"
         return try database.read { tx in
             try tx.rows(sql, SQLArguments(args)).map { ($0["id"], CallRecord(row: $0)) }
         }

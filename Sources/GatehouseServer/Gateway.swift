@@ -90,11 +90,7 @@ public final class Gateway: Service, Sendable {
         if let c = settings.cluster {
             let location: PostgresLocation
             do { location = try PostgresLocation.parse(c.postgres) } catch { throw StoreError("store.postgres: \(error)") }
-            if location.sslMode == "require" && location.hostIsAddress {
-                logger.warning(
-                    "store.postgres names its server by address: TLS verifies the certificate's chain but cannot check its name; name the server by DNS to have it checked"
-                )
-            } else if location.sslMode != "require" && !["127.0.0.1", "localhost", "::1"].contains(location.host) {
+            if location.sslMode != "require" && !["127.0.0.1", "localhost", "::1"].contains(location.host) {
                 logger.warning(
                     "store.postgres: sslmode=\(location.sslMode) to another machine: the connection can be read or altered on the way")
             }

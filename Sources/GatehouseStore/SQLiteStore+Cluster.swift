@@ -62,14 +62,18 @@ extension SQLiteStore {
         try pool.write { db in try db.execute(sql: "INSERT OR IGNORE INTO meta (key, value) VALUES ('shipped_row', 0)") }
     }
 
-    /// Ends the spool (a node leaving its cluster): retention applies to every record again.
-    /// Returns how many records were never delivered (they stay in the local log).
+    /// Ends the spool and the copy (a node's file served by a standalone gateway): retention
+    /// applies to every record again, and the file is a store of its own (its copied tables as
+    /// they were). Returns how many records were never delivered (they stay in the local log
+    /// until its retention removes them).
     @discardableResult
     public func stopSpool() throws -> Int {
         try pool.write { db in
             guard let after = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'shipped_row'") else { return 0 }
             let n = try Int.fetchOne(db, sql: "SELECT count(*) FROM calls WHERE rowid > ?", arguments: [after]) ?? 0
-            try db.execute(sql: "DELETE FROM meta WHERE key = 'shipped_row'")
+            // No longer a copy of a cluster store either: the file is the store now.
+            try db.execute(
+                sql: "DELETE FROM meta WHERE key IN ('shipped_row', 'cluster_revision', 'cluster_epoch', 'cluster_confirmed_at')")
             return n
         }
     }

@@ -7,7 +7,7 @@ struct ClusterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster",
         abstract: "Cluster mode: the gateway nodes sharing a PostgreSQL store.",
-        subcommands: [ClusterStatusCommand.self]
+        subcommands: [ClusterStatusCommand.self, ClusterResyncCommand.self]
     )
 }
 
@@ -55,5 +55,24 @@ struct ClusterStatusCommand: ParsableCommand {
             let cells = r.enumerated().map { i, c in i == r.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
             print(TerminalSafe.line(cells.joined(separator: "  ")))
         }
+    }
+}
+
+struct ClusterResyncCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resync",
+        abstract: "Make every node copy the cluster store again (after restoring a backup or failing over to a standby).",
+        discussion:
+            "Nodes copy when the store's revision moves. A restored or failed-over store can reach a revision a node has seen with other contents; a new epoch makes every node copy at once, whatever its revision."
+    )
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    func run() throws {
+        guard let pg = try storeOptions.clusterStore() else {
+            throw ValidationError("the configuration names no cluster store: set store.postgres (see docs/cluster.md)")
+        }
+        let epoch = try pg.newEpoch()
+        print("new epoch \(epoch): every node copies the store again")
     }
 }

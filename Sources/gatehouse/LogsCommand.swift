@@ -35,30 +35,39 @@ struct LogsCommand: ParsableCommand {
         enc.outputFormatting = [.sortedKeys]
         var printed = 0
         // A cluster's call log takes its ids when each node's delivery commits, and deliveries
-        // from several nodes commit out of id order: following looks back a little and skips
-        // what it printed already.
+        // from several nodes commit out of id order: following re-reads, oldest first and page by
+        // page, from a little before the newest id printed, and skips what it printed already.
         let lookBack: Int64 = store is PGStore ? 20_000 : 0
         var seen = Set<Int64>()
         var newest: Int64 = 0
         while true {
-            let rows = try store.calls(filter)
-            for (row, r) in rows {
-                if lookBack > 0 {
-                    guard seen.insert(row).inserted else { continue }
-                    if seen.count > 200_000 { seen = seen.filter { $0 > newest - lookBack } }
+            var rows = try store.calls(filter)
+            while true {
+                for (row, r) in rows {
+                    if lookBack > 0 {
+                        guard seen.insert(row).inserted else { continue }
+                        if seen.count > 200_000 { seen = seen.filter { $0 > newest - lookBack } }
+                    } else {
+                        filter.afterRow = row
+                    }
+                    newest = max(newest, row)
+                    if json {
+                        print(TerminalSafe.json(String(decoding: try enc.encode(r), as: UTF8.self)))
+                    } else {
+                        print(line(r))
+                    }
+                    printed += 1
                 }
-                newest = max(newest, row)
-                if json {
-                    print(TerminalSafe.json(String(decoding: try enc.encode(r), as: UTF8.self)))
-                } else {
-                    print(line(r))
-                }
-                filter.afterRow = max(0, newest - lookBack)
-                printed += 1
+                // The next page of a cluster's re-read, until it comes back short.
+                guard lookBack > 0, filter.afterRow != nil, rows.count >= filter.limit, let last = rows.last?.row else { break }
+                var next = filter
+                next.afterRow = last
+                rows = try store.calls(next)
             }
             if !follow { break }
             fflush(nil)
             filter.limit = 1000
+            if lookBack > 0 { filter.afterRow = max(0, newest - lookBack) }
             Thread.sleep(forTimeInterval: 0.5)
         }
         if printed == 0 && !json { printError("no matching records") }

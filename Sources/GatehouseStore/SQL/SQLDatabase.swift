@@ -150,8 +150,12 @@ public struct SQLRow: Sendable {
 public enum SQLError: Error, CustomStringConvertible {
     /// A UNIQUE or PRIMARY KEY constraint refused the row.
     case uniqueViolation(String)
-    /// The database cannot be reached (a cluster's PostgreSQL down): the operation did not happen.
+    /// The database cannot be reached or cannot work now (down, out of disk, read-only during a
+    /// failover, past a deadline): the operation did not happen, or may not have.
     case unavailable(String)
+    /// The database refused the values themselves (a string it cannot hold, a value out of
+    /// range): retrying the same row fails the same way.
+    case rejectedData(String)
     case other(String)
 
     /// Whether the database could not be reached (rather than refusing the statement).
@@ -164,6 +168,7 @@ public enum SQLError: Error, CustomStringConvertible {
         switch self {
         case .uniqueViolation(let s): "unique constraint: \(s)"
         case .unavailable(let s): "the store is unavailable: \(s)"
+        case .rejectedData(let s): "the store refused the data: \(s)"
         case .other(let s): s
         }
     }
