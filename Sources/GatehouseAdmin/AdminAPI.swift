@@ -43,14 +43,25 @@ public struct AdminAPI: Sendable {
     /// The problem `type` prefix, as the gateway's denials use it (`problem_type_base`).
     public let problemTypeBase: String
     let logger: Logger
+    /// Most requests handled at once; beyond, 503 `gateway_busy` (each can hold a thread for as
+    /// long as the store takes).
+    public let maxInFlight: Int
+    let inFlight = InFlight()
+
+    /// Admin requests being handled.
+    final class InFlight: Sendable {
+        let count = Atomic<Int>(0)
+    }
 
     public init(
         control: ControlPlane, problemTypeBase: String = "docs/reasons.md#", logger: Logger = Logger(label: "gatehouse.admin"),
+        maxInFlight: Int = 64,
         operational: @escaping @Sendable (String) async -> (Int, String, String) = { _ in (404, "text/plain", "not found\n") }
     ) {
         self.control = control
         self.problemTypeBase = problemTypeBase
         self.logger = logger
+        self.maxInFlight = maxInFlight
         self.operational = operational
     }
 
@@ -111,7 +122,20 @@ public struct AdminAPI: Sendable {
                 // The control plane's calls block on the store (SQLite, or a cluster's PostgreSQL
                 // over the network): off the cooperative thread pool, which the gateway's other
                 // services share.
-                try await withTaskExecutorPreference(AdminAPI.blockingExecutor) {
+                // A bound on the requests held at once: beyond it, answered at once (each can
+                // hold a thread for as long as the store takes).
+                guard api.inFlight.count.add(1, ordering: .relaxed).newValue <= api.maxInFlight else {
+                    api.inFlight.count.subtract(1, ordering: .relaxed)
+                    return Self.problem(
+                        Denial(
+                            code: .gatewayBusy, status: 503,
+                            detail: "the admin API is handling as many requests as it allows at once (\(api.maxInFlight))",
+                            required: ["fewer concurrent admin requests"], presented: ["more than \(api.maxInFlight) at once"],
+                            hint: "Retry shortly.", headers: [HeaderField("Retry-After", "1")]),
+                        path: request.uri.path, requestID: Self.requestID(), typeBase: api.problemTypeBase)
+                }
+                defer { api.inFlight.count.subtract(1, ordering: .relaxed) }
+                return try await withTaskExecutorPreference(AdminAPI.blockingExecutor) {
                     let requestID = Self.requestID()
                     do {
                         let actor = try await api.authenticate(request, context)

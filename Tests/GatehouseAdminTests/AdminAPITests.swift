@@ -101,6 +101,23 @@ import Testing
         }
     }
 
+    /// Past the bound on requests handled at once, the answer is an explained 503 with
+    /// Retry-After, before any authentication or store access (here a bound of 0: every request).
+    @Test func requestsBeyondTheBoundAreRefusedAtOnce() async throws {
+        let f = try Fixture()
+        let app = Application(router: AdminAPI(control: f.world.control, maxInFlight: 0).router().router)
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/admin/v1/applications", method: .get, headers: [.authorization: "Bearer \(f.ownerToken)"]) {
+                r in
+                #expect(r.status == .serviceUnavailable)
+                #expect(r.headers[.retryAfter] == "1")
+                let body = Self.json(r.body)
+                #expect(body["reason"] as? String == "gateway_busy")
+                #expect((body["detail"] as? String)?.contains("as many requests as it allows at once (0)") == true)
+            }
+        }
+    }
+
     @Test(arguments: StoreKind.allCases) func anOperatorWorksInItsTenantWithTokenOrPassword(_ kind: StoreKind) async throws {
         let f = try Fixture(kind)
         let basic = "Basic " + Data("ann:ann-password".utf8).base64EncodedString()
