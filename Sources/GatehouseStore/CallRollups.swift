@@ -1,0 +1,200 @@
+import Foundation
+import GRDB
+import GatehouseCore
+
+/// Per-minute totals of the call log, kept beside it so that analytics (the console's overview,
+/// `ControlPlane.overview`) read a few rows per minute instead of every call.
+///
+/// One row per (minute, route, status, reason, application): how many calls, how many of them
+/// were denials, how many a shadow check would have denied, the sum of their total times and a
+/// latency histogram. A missing route, reason or application is stored as the empty string (the
+/// upsert's key must not hold NULL, which no unique constraint matches).
+///
+/// The embedded store's call-log writer adds a batch's rows in the transaction that inserts the
+/// batch (`SQLiteStore.insertCalls`); a cluster's PostgreSQL adds them from the rows a node
+/// delivers, in the statement that inserts them, counting only the rows actually inserted
+/// (`PGStore.deliverCalls`). Retention removes rollups with the calls they count.
+public enum CallRollups {
+    /// Buckets of the latency histogram, columns `h0`…`h19`: bucket `i` < 19 holds total times
+    /// up to `upperBounds[i]` ms (0.1 ms doubled each step, to 26.2 s); the last holds the rest.
+    /// Doubling keeps a percentile within a factor of √2 of the truth after interpolation, and
+    /// 20 integer columns sum in plain SQL on both dialects.
+    public static let bucketCount = 20
+    public static let upperBounds: [Double] = (0..<(bucketCount - 1)).map { 0.1 * Double(1 << $0) }
+    static let histogramColumns = (0..<bucketCount).map { "h\($0)" }
+
+    /// The histogram bucket of a total time in milliseconds.
+    @inline(__always)
+    public static func bucket(_ millis: Double) -> Int {
+        // At most 19 comparisons, and exactly the SQL's (`bucketExpressions`), so that the rows
+        // written here and those the migration or PostgreSQL computes agree.
+        var i = 0
+        while i < bucketCount - 1 && !(millis <= upperBounds[i]) { i += 1 }
+        return i
+    }
+
+    /// Reasons that are failures of the upstream, not denials by a check.
+    public static let upstreamFailures: Set<String> = [ReasonCode.upstreamUnavailable.rawValue, ReasonCode.upstreamTimeout.rawValue]
+
+    /// Whether a call with this reason was denied by the gateway (rather than forwarded, answered,
+    /// or failed upstream).
+    public static func isDenial(reason: String?) -> Bool {
+        guard let reason, !reason.isEmpty else { return false }
+        return !upstreamFailures.contains(reason)
+    }
+
+    /// The minute (since 1970) of a call's time.
+    @inline(__always)
+    public static func minute(_ time: Double) -> Int64 { Int64((time / 60).rounded(.down)) }
+
+    /// The `p`-quantile (0...1) of a histogram in milliseconds, interpolated geometrically within
+    /// its bucket (linearly in the first); nil for an empty histogram.
+    public static func percentile(_ p: Double, of buckets: [Int64]) -> Double? {
+        let total = buckets.reduce(0, +)
+        guard total > 0 else { return nil }
+        let rank = max(1, (p * Double(total)).rounded(.up))
+        var seen = 0.0
+        for (i, n) in buckets.enumerated() where n > 0 {
+            if seen + Double(n) >= rank {
+                let fraction = (rank - seen) / Double(n)
+                let upper = i < upperBounds.count ? upperBounds[i] : upperBounds[upperBounds.count - 1] * 2
+                if i == 0 { return upper * fraction }
+                let lower = upperBounds[i - 1]
+                return lower * Foundation.pow(upper / lower, fraction)
+            }
+            seen += Double(n)
+        }
+        return upperBounds[upperBounds.count - 1] * 2
+    }
+
+    // MARK: Schema
+
+    /// The table, for either dialect (`real` is the floating-point type's name).
+    static func createTable(real: String, integer: String, withoutRowID: Bool) -> String {
+        """
+        CREATE TABLE call_rollups (
+            minute \(integer) NOT NULL, route TEXT NOT NULL, status INTEGER NOT NULL, reason TEXT NOT NULL,
+            application_id TEXT NOT NULL, count \(integer) NOT NULL, denied \(integer) NOT NULL,
+            shadow_would_deny \(integer) NOT NULL, total_ms_sum \(real) NOT NULL,
+            \(histogramColumns.map { "\($0) \(integer) NOT NULL DEFAULT 0" }.joined(separator: ", ")),
+            PRIMARY KEY (minute, route, status, reason, application_id))\(withoutRowID ? " WITHOUT ROWID" : "")
+        """
+    }
+
+    package static let createPostgresTable = createTable(real: "DOUBLE PRECISION", integer: "BIGINT", withoutRowID: false)
+
+    static let valueColumns = ["count", "denied", "shadow_would_deny", "total_ms_sum"] + histogramColumns
+    static let keyColumns = ["minute", "route", "status", "reason", "application_id"]
+
+    /// The upsert's conflict clause: every value column adds to the row already there.
+    static let onConflict =
+        " ON CONFLICT (\(keyColumns.joined(separator: ", "))) DO UPDATE SET "
+        + valueColumns.map { "\($0) = call_rollups.\($0) + excluded.\($0)" }.joined(separator: ", ")
+
+    /// Upserts one rollup row (placeholders: the key columns, then the value columns).
+    static let upsertSQL =
+        "INSERT INTO call_rollups (\((keyColumns + valueColumns).joined(separator: ", "))) VALUES ("
+        + Array(repeating: "?", count: keyColumns.count + valueColumns.count).joined(separator: ", ") + ")" + onConflict
+
+    /// `INSERT … SELECT` of the rollups of the call rows `source` yields (a table or a CTE with
+    /// the call log's columns `time`, `route`, `status`, `reason`, `application_id`, `total_ms`,
+    /// `trace`), grouped and upserted in one statement. The same expressions as `Batch.add`.
+    package static func insertFromCalls(_ source: String, dialect: SQLDialect) -> String {
+        let minute =
+            switch dialect {
+            case .sqlite: "CAST(time / 60 AS INTEGER)"
+            case .postgres: "CAST(floor(time / 60) AS BIGINT)"
+            }
+        let failures = upstreamFailures.sorted().map { "'\($0)'" }.joined(separator: ", ")
+        let denied = "CASE WHEN reason IS NOT NULL AND reason <> '' AND reason NOT IN (\(failures)) THEN 1 ELSE 0 END"
+        // The stored trace's outcome key (and the older Codable form's): a note quoting the text
+        // holds it JSON-escaped, so it cannot match.
+        let shadow = #"CASE WHEN trace LIKE '%"o":"shadow_deny"%' OR trace LIKE '%"outcome":"shadow_deny"%' THEN 1 ELSE 0 END"#
+        var buckets: [String] = []
+        for i in 0..<bucketCount {
+            let cond =
+                i == 0
+                ? "total_ms <= \(upperBounds[0])"
+                : i == bucketCount - 1
+                    ? "NOT (total_ms <= \(upperBounds[i - 1]))"
+                    : "NOT (total_ms <= \(upperBounds[i - 1])) AND total_ms <= \(upperBounds[i])"
+            buckets.append("sum(CASE WHEN \(cond) THEN 1 ELSE 0 END)")
+        }
+        return """
+            INSERT INTO call_rollups (\((keyColumns + valueColumns).joined(separator: ", ")))
+            SELECT \(minute) AS m, coalesce(route, '') AS ro, status, coalesce(reason, '') AS re, coalesce(application_id, '') AS a,
+                count(*), sum(\(denied)), sum(\(shadow)), sum(total_ms), \(buckets.joined(separator: ", "))
+            FROM \(source) WHERE true GROUP BY m, ro, status, re, a
+            """ + onConflict
+    }
+
+    /// Deletes the rollups of minutes wholly before `time`; returns how many rows.
+    @discardableResult
+    package static func purge(before time: Double, _ tx: any SQLTransaction) throws -> Int {
+        try tx.execute("DELETE FROM call_rollups WHERE minute < ?", [Int64((time / 60).rounded(.down))])
+    }
+
+    // MARK: Accumulating a batch
+
+    /// The rollups of one batch of records, summed in memory before they are upserted (one
+    /// statement per distinct key, not per record).
+    struct Batch {
+        struct Key: Hashable {
+            var minute: Int64
+            var route: String
+            var status: Int
+            var reason: String
+            var application: String
+        }
+
+        struct Totals {
+            var count: Int64 = 0
+            var denied: Int64 = 0
+            var shadow: Int64 = 0
+            var totalMillis: Double = 0
+            var buckets = [Int64](repeating: 0, count: CallRollups.bucketCount)
+        }
+
+        var rows: [Key: Totals] = [:]
+
+        mutating func add(_ r: borrowing CallRecord) {
+            let key = Key(
+                minute: CallRollups.minute(r.time), route: r.route ?? "", status: r.status, reason: r.reason ?? "",
+                application: r.applicationID ?? "")
+            let denied: Int64 = CallRollups.isDenial(reason: r.reason) ? 1 : 0
+            var shadow: Int64 = 0
+            for e in r.trace.entries where e.outcome == .shadowDeny {
+                shadow = 1
+                break
+            }
+            let bucket = CallRollups.bucket(r.totalMillis)
+            let ms = r.totalMillis
+            rows[key, default: Totals()].add(denied: denied, shadow: shadow, millis: ms, bucket: bucket)
+        }
+
+        /// Upserts the rows through the connection's cached statement.
+        func write(_ db: Database) throws {
+            guard !rows.isEmpty else { return }
+            let statement = try db.cachedStatement(sql: CallRollups.upsertSQL)
+            var values: [(any DatabaseValueConvertible)?] = []
+            values.reserveCapacity(CallRollups.keyColumns.count + CallRollups.valueColumns.count)
+            for (k, t) in rows {
+                values.removeAll(keepingCapacity: true)
+                values += [k.minute, k.route, k.status, k.reason, k.application, t.count, t.denied, t.shadow, t.totalMillis]
+                for b in t.buckets { values.append(b) }
+                try statement.execute(arguments: StatementArguments(values))
+            }
+        }
+    }
+}
+
+extension CallRollups.Batch.Totals {
+    @inline(__always)
+    mutating func add(denied: Int64, shadow: Int64, millis: Double, bucket: Int) {
+        count += 1
+        self.denied += denied
+        self.shadow += shadow
+        totalMillis += millis
+        buckets[bucket] += 1
+    }
+}
