@@ -101,37 +101,31 @@ extension ControlPlane {
         let histogram = (0..<CallRollups.bucketCount).map { "\(Self.sum("h\($0)")) AS h\($0)" }.joined(separator: ", ")
 
         return try db.read { tx in
-            // 1. By status and reason, with the latency histogram: the period's totals.
-            var byStatus: [Overview.StatusCount] = []
+            // 1. One pass over the period's rows, by bucket, status and reason (a few rows per
+            // bucket): the totals, the histogram, the series and denials over time.
+            var byStatus: [Int: [String: Int64]] = [:]
             var requests: Int64 = 0, denied: Int64 = 0, shadow: Int64 = 0, totalMillis = 0.0
             var hist = [Int64](repeating: 0, count: CallRollups.bucketCount)
             var byReason: [String: Int64] = [:]
+            var points: [Int64: Overview.Point] = [:]
             for r in try tx.rows(
-                "SELECT status, reason, \(Self.sum("count")) AS n, \(Self.sum("denied")) AS d, \(Self.sum("shadow_would_deny")) AS s, sum(total_ms_sum) AS t, \(histogram)"
-                    + whereSQL + " GROUP BY status, reason ORDER BY status, reason", arguments)
+                "SELECT (minute / \(step)) * \(step) AS b, status, reason, \(Self.sum("count")) AS n, \(Self.sum("denied")) AS d, "
+                    + "\(Self.sum("shadow_would_deny")) AS s, sum(total_ms_sum) AS t, \(histogram)" + whereSQL
+                    + " GROUP BY b, status, reason", arguments)
             {
-                let reason: String = r["reason"]
-                let n: Int64 = r["n"], d: Int64 = r["d"]
-                byStatus.append(Overview.StatusCount(status: r["status"], reason: reason.isEmpty ? nil : reason, count: n))
+                let b: Int64 = r["b"], reason: String = r["reason"]
+                let n: Int64 = r["n"], d: Int64 = r["d"], s: Int64 = r["s"]
+                byStatus[r["status"], default: [:]][reason, default: 0] += n
                 requests += n
                 denied += d
-                shadow += r["s"]
+                shadow += s
                 totalMillis += r["t"]
                 if d > 0 { byReason[reason, default: 0] += d }
                 for i in hist.indices { hist[i] += r["h\(i)"] }
-            }
-
-            // 2. Per bucket and reason: the series and denials over time.
-            var points: [Int64: Overview.Point] = [:]
-            for r in try tx.rows(
-                "SELECT (minute / \(step)) * \(step) AS b, reason, \(Self.sum("count")) AS n, \(Self.sum("denied")) AS d, \(Self.sum("shadow_would_deny")) AS s"
-                    + whereSQL + " GROUP BY b, reason", arguments)
-            {
-                let b: Int64 = r["b"], d: Int64 = r["d"], reason: String = r["reason"]
                 var p = points[b] ?? Overview.Point(start: Double(b * 60), requests: 0, denied: 0, shadowWouldDeny: 0, deniedByReason: [:])
-                p.requests += r["n"]
+                p.requests += n
                 p.denied += d
-                p.shadowWouldDeny += r["s"]
+                p.shadowWouldDeny += s
                 if d > 0 { p.deniedByReason[reason, default: 0] += d }
                 points[b] = p
             }
@@ -144,15 +138,23 @@ extension ControlPlane {
                 b += step
             }
 
-            // 3. The most denied applications and routes.
-            func mostDenied(_ column: String) throws -> [Overview.Denials] {
-                try tx.rows(
-                    "SELECT \(column) AS k, \(Self.sum("denied")) AS d" + whereSQL
-                        + " AND denied > 0 GROUP BY \(column) ORDER BY d DESC, k LIMIT \(top)",
-                    arguments
-                ).map { Overview.Denials(key: $0["k"], name: nil, denied: $0["d"]) }
+            // 2. The most denied applications and routes, from the denial rows only (a partial
+            // index holds them: `call_rollups_denials`).
+            var byApplication: [String: Int64] = [:], byRoute: [String: Int64] = [:]
+            for r in try tx.rows(
+                "SELECT application_id AS a, route AS r, \(Self.sum("denied")) AS d" + whereSQL
+                    + " AND denied > 0 GROUP BY application_id, route",
+                arguments)
+            {
+                let d: Int64 = r["d"]
+                byApplication[r["a"], default: 0] += d
+                byRoute[r["r"], default: 0] += d
             }
-            var apps = try mostDenied("application_id").filter { !$0.key.isEmpty }
+            func most(_ counts: [String: Int64]) -> [Overview.Denials] {
+                counts.map { Overview.Denials(key: $0.key, name: nil, denied: $0.value) }
+                    .sorted { ($0.denied, $1.key) > ($1.denied, $0.key) }
+            }
+            var apps = Array(most(byApplication).filter { !$0.key.isEmpty }.prefix(top))
             if !apps.isEmpty {
                 let names = try tx.rows(
                     "SELECT id, name FROM consumers WHERE id IN (\(Array(repeating: "?", count: apps.count).joined(separator: ", ")))",
@@ -160,16 +162,19 @@ extension ControlPlane {
                 let byID = Dictionary(names.map { ($0["id"] as String, $0["name"] as String) }, uniquingKeysWith: { a, _ in a })
                 for i in apps.indices { apps[i].name = byID[apps[i].key] }
             }
-            let routes = try mostDenied("route")
+            let routes = Array(most(byRoute).prefix(top))
+            let statusCounts = byStatus.keys.sorted().flatMap { status in
+                byStatus[status]!.keys.sorted().map { reason in
+                    Overview.StatusCount(status: status, reason: reason.isEmpty ? nil : reason, count: byStatus[status]![reason]!)
+                }
+            }
 
             return Overview(
                 since: Double(from * 60), until: Double(to * 60), bucket: bucket, requests: requests, allowed: requests - denied,
                 denied: denied, shadowWouldDeny: shadow,
                 latencyP50Millis: CallRollups.percentile(0.5, of: hist), latencyP99Millis: CallRollups.percentile(0.99, of: hist),
                 meanMillis: requests > 0 ? totalMillis / Double(requests) : nil, series: series,
-                deniedByReason: byReason.map { Overview.Denials(key: $0.key, name: nil, denied: $0.value) }
-                    .sorted { ($0.denied, $1.key) > ($1.denied, $0.key) },
-                byStatus: byStatus, topDeniedApplications: apps, topDeniedRoutes: routes)
+                deniedByReason: most(byReason), byStatus: statusCounts, topDeniedApplications: apps, topDeniedRoutes: routes)
         }
     }
 }

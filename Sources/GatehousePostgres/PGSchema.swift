@@ -148,7 +148,7 @@ enum PGSchema {
         // delivered so far; `deliverCalls` adds to them.
         (
             "pg-3-call-rollups",
-            [CallRollups.createPostgresTable, CallRollups.insertFromCalls("calls", dialect: .postgres)]
+            CallRollups.postgresSchema
         ),
     ]
 

@@ -81,7 +81,18 @@ public enum CallRollups {
         """
     }
 
-    package static let createPostgresTable = createTable(real: "DOUBLE PRECISION", integer: "BIGINT", withoutRowID: false)
+    static let createPostgresTable = createTable(real: "DOUBLE PRECISION", integer: "BIGINT", withoutRowID: false)
+
+    /// The cluster store's migration: the table, its index, and the rollups of the calls
+    /// delivered so far.
+    package static var postgresSchema: [String] {
+        [createPostgresTable, createDenialsIndex, insertFromCalls("calls", dialect: .postgres)]
+    }
+
+    /// The denial rows alone, with what the overview's most-denied lists read, so that those
+    /// lists do not scan the allowed traffic.
+    static let createDenialsIndex =
+        "CREATE INDEX call_rollups_denials ON call_rollups(minute, application_id, route, denied) WHERE denied > 0"
 
     static let valueColumns = ["count", "denied", "shadow_would_deny", "total_ms_sum"] + histogramColumns
     static let keyColumns = ["minute", "route", "status", "reason", "application_id"]
@@ -99,6 +110,8 @@ public enum CallRollups {
     /// `INSERT … SELECT` of the rollups of the call rows `source` yields (a table or a CTE with
     /// the call log's columns `time`, `route`, `status`, `reason`, `application_id`, `total_ms`,
     /// `trace`), grouped and upserted in one statement. The same expressions as `Batch.add`.
+    /// The rows are upserted in key order, so that two nodes delivering at once lock the rows
+    /// they share in the same order (rather than deadlock).
     package static func insertFromCalls(_ source: String, dialect: SQLDialect) -> String {
         let minute =
             switch dialect {
@@ -124,7 +137,7 @@ public enum CallRollups {
             INSERT INTO call_rollups (\((keyColumns + valueColumns).joined(separator: ", ")))
             SELECT \(minute) AS m, coalesce(route, '') AS ro, status, coalesce(reason, '') AS re, coalesce(application_id, '') AS a,
                 count(*), sum(\(denied)), sum(\(shadow)), sum(total_ms), \(buckets.joined(separator: ", "))
-            FROM \(source) WHERE true GROUP BY m, ro, status, re, a
+            FROM \(source) WHERE true GROUP BY m, ro, status, re, a ORDER BY m, ro, status, re, a
             """ + onConflict
     }
 

@@ -96,6 +96,7 @@ public final class SQLiteStore: Sendable {
         // Per-minute totals for analytics (`CallRollups`), filled from the calls already logged.
         m.registerMigration("v5-call-rollups") { db in
             try db.execute(sql: CallRollups.createTable(real: "REAL", integer: "INTEGER", withoutRowID: true))
+            try db.execute(sql: CallRollups.createDenialsIndex)
             try db.execute(sql: CallRollups.insertFromCalls("calls", dialect: .sqlite))
         }
         return m
