@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import GatehouseCore
 
 /// Per-minute totals of the call log, kept beside it so that analytics (the console's overview,
@@ -185,17 +186,35 @@ public enum CallRollups {
             rows[key, default: Totals()].add(denied: denied, shadow: shadow, millis: ms, bucket: bucket)
         }
 
-        /// Upserts the rows through the connection's cached statement.
+        /// Upserts the rows through the connection's cached statement, bound with the sqlite3 C
+        /// API as the call rows are (`CallRowBinder`): through `StatementArguments` an upsert cost
+        /// about 9 µs, most of it boxing its 29 values.
         func write(_ db: Database) throws {
             guard !rows.isEmpty else { return }
-            let statement = try db.cachedStatement(sql: CallRollups.upsertSQL)
-            var values: [(any DatabaseValueConvertible)?] = []
-            values.reserveCapacity(CallRollups.keyColumns.count + CallRollups.valueColumns.count)
+            let stmt = try db.cachedStatement(sql: CallRollups.upsertSQL).sqliteStatement
+            // SQLITE_TRANSIENT: sqlite copies each text (a few short strings per row).
+            let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+            defer {
+                sqlite3_reset(stmt)
+                sqlite3_clear_bindings(stmt)
+            }
             for (k, t) in rows {
-                values.removeAll(keepingCapacity: true)
-                values += [k.minute, k.route, k.status, k.reason, k.application, t.count, t.denied, t.shadow, t.totalMillis]
-                for b in t.buckets { values.append(b) }
-                try statement.execute(arguments: StatementArguments(values))
+                sqlite3_bind_int64(stmt, 1, k.minute)
+                _ = k.route.withCString { sqlite3_bind_text(stmt, 2, $0, -1, transient) }
+                sqlite3_bind_int64(stmt, 3, Int64(k.status))
+                _ = k.reason.withCString { sqlite3_bind_text(stmt, 4, $0, -1, transient) }
+                _ = k.application.withCString { sqlite3_bind_text(stmt, 5, $0, -1, transient) }
+                sqlite3_bind_int64(stmt, 6, t.count)
+                sqlite3_bind_int64(stmt, 7, t.denied)
+                sqlite3_bind_int64(stmt, 8, t.shadow)
+                sqlite3_bind_double(stmt, 9, t.totalMillis)
+                for (i, n) in t.buckets.enumerated() { sqlite3_bind_int64(stmt, Int32(10 + i), n) }
+                let rc = sqlite3_step(stmt)
+                guard rc == SQLITE_DONE else {
+                    let message = String(cString: sqlite3_errmsg(sqlite3_db_handle(stmt)))
+                    throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: message, sql: CallRollups.upsertSQL)
+                }
+                sqlite3_reset(stmt)
             }
         }
     }
