@@ -97,6 +97,9 @@ extension ControlPlane {
             args.append(scope)
         }
         let whereSQL = " FROM call_rollups WHERE " + conds.joined(separator: " AND ")
+        // Unscoped, the first pass needs neither route nor application: the small table.
+        let outcomesSQL =
+            actor.tenant == nil ? " FROM \(CallRollups.Table.outcomes.rawValue) WHERE minute >= ? AND minute < ?" : whereSQL
         let arguments = SQLArguments(args)
         let histogram = (0..<CallRollups.bucketCount).map { "\(Self.sum("h\($0)")) AS h\($0)" }.joined(separator: ", ")
 
@@ -110,7 +113,7 @@ extension ControlPlane {
             var points: [Int64: Overview.Point] = [:]
             for r in try tx.rows(
                 "SELECT (minute / \(step)) * \(step) AS b, status, reason, \(Self.sum("count")) AS n, \(Self.sum("denied")) AS d, "
-                    + "\(Self.sum("shadow_would_deny")) AS s, sum(total_ms_sum) AS t, \(histogram)" + whereSQL
+                    + "\(Self.sum("shadow_would_deny")) AS s, sum(total_ms_sum) AS t, \(histogram)" + outcomesSQL
                     + " GROUP BY b, status, reason", arguments)
             {
                 let b: Int64 = r["b"], reason: String = r["reason"]

@@ -92,7 +92,8 @@ public final class PGStore: CallLogReading, Sendable {
                 "WITH ins AS (INSERT INTO calls (node, \(Self.callColumns.joined(separator: ", "))) VALUES \(tuples.joined(separator: ", "))"
                 + " ON CONFLICT (node, request_id, time) DO NOTHING"
                 + " RETURNING time, route, status, reason, application_id, total_ms, trace),"
-                + " rollups AS (\(CallRollups.insertFromCalls("ins", dialect: .postgres)))"
+                + " rollups AS (\(CallRollups.insertFromCalls("ins", dialect: .postgres, into: .full))),"
+                + " outcomes AS (\(CallRollups.insertFromCalls("ins", dialect: .postgres, into: .outcomes)))"
                 + " SELECT count(*) FROM ins"
             total += try database.write { tx in try tx.scalar(sql, SQLArguments(args)) ?? 0 }
         }

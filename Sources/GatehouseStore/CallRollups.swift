@@ -70,24 +70,51 @@ public enum CallRollups {
 
     // MARK: Schema
 
-    /// The table, for either dialect (`real` is the floating-point type's name).
-    static func createTable(real: String, integer: String, withoutRowID: Bool) -> String {
-        """
-        CREATE TABLE call_rollups (
-            minute \(integer) NOT NULL, route TEXT NOT NULL, status INTEGER NOT NULL, reason TEXT NOT NULL,
-            application_id TEXT NOT NULL, count \(integer) NOT NULL, denied \(integer) NOT NULL,
-            shadow_would_deny \(integer) NOT NULL, total_ms_sum \(real) NOT NULL,
-            \(histogramColumns.map { "\($0) \(integer) NOT NULL DEFAULT 0" }.joined(separator: ", ")),
-            PRIMARY KEY (minute, route, status, reason, application_id))\(withoutRowID ? " WITHOUT ROWID" : "")
-        """
+    /// The two tables: `call_rollups` by (minute, route, status, reason, application id), and
+    /// `call_rollup_outcomes` by (minute, status, reason) alone, for what needs neither the
+    /// route nor the application (an unscoped overview's totals, series and percentiles): with
+    /// traffic spread over many applications and routes the first has nearly a row per call, the
+    /// second a few rows a minute.
+    public enum Table: String, Sendable, CaseIterable {
+        case full = "call_rollups"
+        case outcomes = "call_rollup_outcomes"
+
+        var keyColumns: [String] {
+            switch self {
+            case .full: ["minute", "route", "status", "reason", "application_id"]
+            case .outcomes: ["minute", "status", "reason"]
+            }
+        }
     }
 
-    static let createPostgresTable = createTable(real: "DOUBLE PRECISION", integer: "BIGINT", withoutRowID: false)
+    /// A table, for either dialect (`real` is the floating-point type's name).
+    static func createTable(_ table: Table, real: String, integer: String, withoutRowID: Bool) -> String {
+        let keys: String =
+            switch table {
+            case .full:
+                "minute \(integer) NOT NULL, route TEXT NOT NULL, status INTEGER NOT NULL, reason TEXT NOT NULL, application_id TEXT NOT NULL"
+            case .outcomes: "minute \(integer) NOT NULL, status INTEGER NOT NULL, reason TEXT NOT NULL"
+            }
+        return """
+            CREATE TABLE \(table.rawValue) (
+                \(keys), count \(integer) NOT NULL, denied \(integer) NOT NULL,
+                shadow_would_deny \(integer) NOT NULL, total_ms_sum \(real) NOT NULL,
+                \(histogramColumns.map { "\($0) \(integer) NOT NULL DEFAULT 0" }.joined(separator: ", ")),
+                PRIMARY KEY (\(table.keyColumns.joined(separator: ", "))))\(withoutRowID ? " WITHOUT ROWID" : "")
+            """
+    }
 
-    /// The cluster store's migration: the table, its index, and the rollups of the calls
-    /// delivered so far.
+    /// The embedded store's migration: both tables, the index, and the rollups of the calls
+    /// already logged.
+    static var sqliteSchema: [String] {
+        Table.allCases.map { createTable($0, real: "REAL", integer: "INTEGER", withoutRowID: true) } + [createDenialsIndex]
+            + Table.allCases.map { insertFromCalls("calls", dialect: .sqlite, into: $0) }
+    }
+
+    /// The cluster store's migration: the same in PostgreSQL's types.
     package static var postgresSchema: [String] {
-        [createPostgresTable, createDenialsIndex, insertFromCalls("calls", dialect: .postgres)]
+        Table.allCases.map { createTable($0, real: "DOUBLE PRECISION", integer: "BIGINT", withoutRowID: false) } + [createDenialsIndex]
+            + Table.allCases.map { insertFromCalls("calls", dialect: .postgres, into: $0) }
     }
 
     /// The denial rows alone, with what the overview's most-denied lists read, so that those
@@ -96,24 +123,25 @@ public enum CallRollups {
         "CREATE INDEX call_rollups_denials ON call_rollups(minute, application_id, route, denied) WHERE denied > 0"
 
     static let valueColumns = ["count", "denied", "shadow_would_deny", "total_ms_sum"] + histogramColumns
-    static let keyColumns = ["minute", "route", "status", "reason", "application_id"]
 
     /// The upsert's conflict clause: every value column adds to the row already there.
-    static let onConflict =
-        " ON CONFLICT (\(keyColumns.joined(separator: ", "))) DO UPDATE SET "
-        + valueColumns.map { "\($0) = call_rollups.\($0) + excluded.\($0)" }.joined(separator: ", ")
+    static func onConflict(_ table: Table) -> String {
+        " ON CONFLICT (\(table.keyColumns.joined(separator: ", "))) DO UPDATE SET "
+            + valueColumns.map { "\($0) = \(table.rawValue).\($0) + excluded.\($0)" }.joined(separator: ", ")
+    }
 
-    /// Upserts one rollup row (placeholders: the key columns, then the value columns).
-    static let upsertSQL =
-        "INSERT INTO call_rollups (\((keyColumns + valueColumns).joined(separator: ", "))) VALUES ("
-        + Array(repeating: "?", count: keyColumns.count + valueColumns.count).joined(separator: ", ") + ")" + onConflict
+    /// Upserts one row (placeholders: the key columns, then the value columns).
+    static func upsertSQL(_ table: Table) -> String {
+        "INSERT INTO \(table.rawValue) (\((table.keyColumns + valueColumns).joined(separator: ", "))) VALUES ("
+            + Array(repeating: "?", count: table.keyColumns.count + valueColumns.count).joined(separator: ", ") + ")" + onConflict(table)
+    }
 
     /// `INSERT … SELECT` of the rollups of the call rows `source` yields (a table or a CTE with
     /// the call log's columns `time`, `route`, `status`, `reason`, `application_id`, `total_ms`,
     /// `trace`), grouped and upserted in one statement. The same expressions as `Batch.add`.
     /// The rows are upserted in key order, so that two nodes delivering at once lock the rows
     /// they share in the same order (rather than deadlock).
-    package static func insertFromCalls(_ source: String, dialect: SQLDialect) -> String {
+    package static func insertFromCalls(_ source: String, dialect: SQLDialect, into table: Table = .full) -> String {
         let minute =
             switch dialect {
             case .sqlite: "CAST(time / 60 AS INTEGER)"
@@ -134,18 +162,29 @@ public enum CallRollups {
                     : "NOT (total_ms <= \(upperBounds[i - 1])) AND total_ms <= \(upperBounds[i])"
             buckets.append("sum(CASE WHEN \(cond) THEN 1 ELSE 0 END)")
         }
+        let keys =
+            switch table {
+            case .full:
+                (
+                    select:
+                        "\(minute) AS m, coalesce(route, '') AS ro, status, coalesce(reason, '') AS re, coalesce(application_id, '') AS a",
+                    group: "m, ro, status, re, a"
+                )
+            case .outcomes: (select: "\(minute) AS m, status, coalesce(reason, '') AS re", group: "m, status, re")
+            }
         return """
-            INSERT INTO call_rollups (\((keyColumns + valueColumns).joined(separator: ", ")))
-            SELECT \(minute) AS m, coalesce(route, '') AS ro, status, coalesce(reason, '') AS re, coalesce(application_id, '') AS a,
-                count(*), sum(\(denied)), sum(\(shadow)), sum(total_ms), \(buckets.joined(separator: ", "))
-            FROM \(source) WHERE true GROUP BY m, ro, status, re, a ORDER BY m, ro, status, re, a
-            """ + onConflict
+            INSERT INTO \(table.rawValue) (\((table.keyColumns + valueColumns).joined(separator: ", ")))
+            SELECT \(keys.select), count(*), sum(\(denied)), sum(\(shadow)), sum(total_ms), \(buckets.joined(separator: ", "))
+            FROM \(source) WHERE true GROUP BY \(keys.group) ORDER BY \(keys.group)
+            """ + onConflict(table)
     }
 
     /// Deletes the rollups of minutes wholly before `time`; returns how many rows.
     @discardableResult
     package static func purge(before time: Double, _ tx: any SQLTransaction) throws -> Int {
-        try tx.execute("DELETE FROM call_rollups WHERE minute < ?", [Int64((time / 60).rounded(.down))])
+        var n = 0
+        for t in Table.allCases { n += try tx.execute("DELETE FROM \(t.rawValue) WHERE minute < ?", [Int64((time / 60).rounded(.down))]) }
+        return n
     }
 
     // MARK: Accumulating a batch
@@ -191,7 +230,7 @@ public enum CallRollups {
         /// about 9 µs, most of it boxing its 29 values.
         func write(_ db: Database) throws {
             guard !rows.isEmpty else { return }
-            let stmt = try db.cachedStatement(sql: CallRollups.upsertSQL).sqliteStatement
+            let stmt = try db.cachedStatement(sql: CallRollups.upsertSQL(.full)).sqliteStatement
             // SQLITE_TRANSIENT: sqlite copies each text (a few short strings per row).
             let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
             defer {
@@ -212,7 +251,44 @@ public enum CallRollups {
                 let rc = sqlite3_step(stmt)
                 guard rc == SQLITE_DONE else {
                     let message = String(cString: sqlite3_errmsg(sqlite3_db_handle(stmt)))
-                    throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: message, sql: CallRollups.upsertSQL)
+                    throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: message, sql: CallRollups.upsertSQL(.full))
+                }
+                sqlite3_reset(stmt)
+            }
+            try writeOutcomes(db)
+        }
+
+        /// The batch's rows summed by (minute, status, reason) into `call_rollup_outcomes`: a
+        /// few upserts a batch.
+        private func writeOutcomes(_ db: Database) throws {
+            struct OutcomeKey: Hashable {
+                var minute: Int64
+                var status: Int
+                var reason: String
+            }
+            var outcomes: [OutcomeKey: Totals] = [:]
+            for (k, t) in rows {
+                outcomes[OutcomeKey(minute: k.minute, status: k.status, reason: k.reason), default: Totals()].merge(t)
+            }
+            let stmt = try db.cachedStatement(sql: CallRollups.upsertSQL(.outcomes)).sqliteStatement
+            let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+            defer {
+                sqlite3_reset(stmt)
+                sqlite3_clear_bindings(stmt)
+            }
+            for (k, t) in outcomes {
+                sqlite3_bind_int64(stmt, 1, k.minute)
+                sqlite3_bind_int64(stmt, 2, Int64(k.status))
+                _ = k.reason.withCString { sqlite3_bind_text(stmt, 3, $0, -1, transient) }
+                sqlite3_bind_int64(stmt, 4, t.count)
+                sqlite3_bind_int64(stmt, 5, t.denied)
+                sqlite3_bind_int64(stmt, 6, t.shadow)
+                sqlite3_bind_double(stmt, 7, t.totalMillis)
+                for (i, n) in t.buckets.enumerated() { sqlite3_bind_int64(stmt, Int32(8 + i), n) }
+                let rc = sqlite3_step(stmt)
+                guard rc == SQLITE_DONE else {
+                    let message = String(cString: sqlite3_errmsg(sqlite3_db_handle(stmt)))
+                    throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: message, sql: CallRollups.upsertSQL(.outcomes))
                 }
                 sqlite3_reset(stmt)
             }
@@ -221,6 +297,14 @@ public enum CallRollups {
 }
 
 extension CallRollups.Batch.Totals {
+    mutating func merge(_ other: Self) {
+        count += other.count
+        denied += other.denied
+        shadow += other.shadow
+        totalMillis += other.totalMillis
+        for i in buckets.indices { buckets[i] += other.buckets[i] }
+    }
+
     @inline(__always)
     mutating func add(denied: Int64, shadow: Int64, millis: Double, bucket: Int) {
         count += 1

@@ -95,9 +95,7 @@ public final class SQLiteStore: Sendable {
         registerControlMigrations(&m)
         // Per-minute totals for analytics (`CallRollups`), filled from the calls already logged.
         m.registerMigration("v5-call-rollups") { db in
-            try db.execute(sql: CallRollups.createTable(real: "REAL", integer: "INTEGER", withoutRowID: true))
-            try db.execute(sql: CallRollups.createDenialsIndex)
-            try db.execute(sql: CallRollups.insertFromCalls("calls", dialect: .sqlite))
+            for statement in CallRollups.sqliteSchema { try db.execute(sql: statement) }
         }
         return m
     }

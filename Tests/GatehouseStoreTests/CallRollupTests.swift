@@ -5,18 +5,15 @@ import GatehouseCore
 import Testing
 
 @Suite struct CallRollupTests {
-    static func rollups(_ store: SQLiteStore) throws -> [[DatabaseValue]] {
+    static func rollups(_ store: SQLiteStore, _ table: CallRollups.Table = .full) throws -> [[DatabaseValue]] {
         try store.database.read { db in
             // The sums of times rounded: the two add them in an order of their own.
-            let columns =
-                (["minute", "route", "status", "reason", "application_id", "count", "denied", "shadow_would_deny"]
-                + (0..<CallRollups.bucketCount).map { "h\($0)" }).joined(separator: ", ")
+            let keys = table == .full ? ["minute", "route", "status", "reason", "application_id"] : ["minute", "status", "reason"]
+            let columns = (keys + ["count", "denied", "shadow_would_deny"] + (0..<CallRollups.bucketCount).map { "h\($0)" })
+                .joined(separator: ", ")
             return try Row.fetchAll(
-                db,
-                sql: "SELECT \(columns), round(total_ms_sum, 6) FROM call_rollups ORDER BY minute, route, status, reason, application_id"
-            ).map {
-                Array($0.databaseValues)
-            }
+                db, sql: "SELECT \(columns), round(total_ms_sum, 6) FROM \(table.rawValue) ORDER BY \(keys.joined(separator: ", "))"
+            ).map { Array($0.databaseValues) }
         }
     }
 
@@ -51,12 +48,17 @@ import Testing
         let denied = try store.database.read { db in try Int.fetchOne(db, sql: "SELECT sum(denied) FROM call_rollups") }
         #expect(denied == 5)  // not_owner ×5; the upstream failure is no denial
 
+        let writtenOutcomes = try Self.rollups(store, .outcomes)
+        #expect(writtenOutcomes.count < written.count)
         // The same rows from the calls, by the migration's SQL.
         try store.database.write { db in
-            try db.execute(sql: "DELETE FROM call_rollups")
-            try db.execute(sql: CallRollups.insertFromCalls("calls", dialect: .sqlite))
+            for t in CallRollups.Table.allCases {
+                try db.execute(sql: "DELETE FROM \(t.rawValue)")
+                try db.execute(sql: CallRollups.insertFromCalls("calls", dialect: .sqlite, into: t))
+            }
         }
         #expect(try Self.rollups(store) == written)
+        #expect(try Self.rollups(store, .outcomes) == writtenOutcomes)
         // Buckets: edges belong to the bucket below.
         #expect(CallRollups.bucket(0.1) == 0 && CallRollups.bucket(0.1000001) == 1 && CallRollups.bucket(90_000) == 19)
     }

@@ -37,10 +37,16 @@ final class OverviewFixture: @unchecked Sendable {
         store = try! SQLiteStore(path: dir + "/store.db")
         control = ControlPlane(store: store)
         let db = store.sqlDatabase
-        let filled = (try! db.read { tx -> Int64? in try tx.scalar("SELECT CAST(sum(count) AS BIGINT) FROM call_rollups") }) ?? 0
+        let filled =
+            (try! db.read { tx -> Int64? in
+                try tx.scalar(
+                    "SELECT CAST(sum(count) AS BIGINT) FROM call_rollups WHERE (SELECT sum(count) FROM call_rollup_outcomes) = (SELECT sum(count) FROM call_rollups)"
+                )
+            }) ?? 0
         if filled != Int64(Self.calls) {
             try! db.write { tx in
                 try tx.execute("DELETE FROM call_rollups")
+                try tx.execute("DELETE FROM call_rollup_outcomes")
                 try tx.execute("DELETE FROM consumers")
             }
             OverviewFill.fill(store, calls: Self.calls, minutes: Self.minutes, end: Self.end)
@@ -158,6 +164,27 @@ enum OverviewFill {
                         rows[key]!.shadow += shadow
                         rows[key]!.millis += millis
                         rows[key]!.buckets[CallRollups.bucket(millis)] += 1
+                    }
+                    // The same calls by outcome alone (`call_rollup_outcomes`).
+                    var byOutcome: [Int: Totals] = [:]
+                    for (k, t) in rows {
+                        byOutcome[k.outcome, default: Totals()].count += t.count
+                        byOutcome[k.outcome]!.shadow += t.shadow
+                        byOutcome[k.outcome]!.millis += t.millis
+                        for i in t.buckets.indices { byOutcome[k.outcome]!.buckets[i] += t.buckets[i] }
+                    }
+                    for (o, t) in byOutcome.sorted(by: { $0.key < $1.key }) {
+                        var args = SQLArguments([])
+                        args.values =
+                            [
+                                .integer(firstMinute + Int64(m)), .integer(Int64(outcomes[o].status)), .text(outcomes[o].reason),
+                                .integer(t.count), .integer(CallRollups.isDenial(reason: outcomes[o].reason) ? t.count : 0),
+                                .integer(t.shadow), .double(t.millis),
+                            ] + t.buckets.map { .integer($0) }
+                        try tx.execute(
+                            "INSERT INTO call_rollup_outcomes (minute, status, reason, count, denied, shadow_would_deny, total_ms_sum, "
+                                + (0..<CallRollups.bucketCount).map { "h\($0)" }.joined(separator: ", ") + ") VALUES ("
+                                + Array(repeating: "?", count: 7 + CallRollups.bucketCount).joined(separator: ", ") + ")", args)
                     }
                     for (k, t) in rows.sorted(by: {
                         ($0.key.route, $0.key.outcome, $0.key.app) < ($1.key.route, $1.key.outcome, $1.key.app)
