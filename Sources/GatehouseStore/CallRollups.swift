@@ -9,7 +9,8 @@ import GatehouseCore
 /// One row per (minute, route, status, reason, application): how many calls, how many of them
 /// were denials, how many a shadow check would have denied, the sum of their total times and a
 /// latency histogram. A missing route, reason or application is stored as the empty string (the
-/// upsert's key must not hold NULL, which no unique constraint matches).
+/// upsert's key must not hold NULL, which no unique constraint matches). `call_rollup_outcomes`
+/// holds the same by (minute, status, reason) alone (`Table`).
 ///
 /// The embedded store's call-log writer adds a batch's rows in the transaction that inserts the
 /// batch (`SQLiteStore.insertCalls`); a cluster's PostgreSQL adds them from the rows a node
@@ -27,7 +28,7 @@ public enum CallRollups {
     /// The histogram bucket of a total time in milliseconds.
     @inline(__always)
     public static func bucket(_ millis: Double) -> Int {
-        // At most 19 comparisons, and exactly the SQL's (`bucketExpressions`), so that the rows
+        // At most 19 comparisons, and exactly the SQL's (`insertFromCalls`), so that the rows
         // written here and those the migration or PostgreSQL computes agree.
         var i = 0
         while i < bucketCount - 1 && !(millis <= upperBounds[i]) { i += 1 }
