@@ -28,6 +28,7 @@ let package = Package(
         .library(name: "GatehouseDoctor", targets: ["GatehouseDoctor"]),
         .library(name: "GatehouseControl", targets: ["GatehouseControl"]),
         .library(name: "GatehouseAdmin", targets: ["GatehouseAdmin"]),
+        .library(name: "GatehouseCharts", targets: ["GatehouseCharts"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
@@ -113,6 +114,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Charts rendered on the server as SVG (the console's overview): no dependencies.
+        .target(name: "GatehouseCharts", swiftSettings: swiftSettings),
         // Persistence: consumers, keys, call log. SQLite (GRDB, WAL).
         .target(
             name: "GatehouseStore",
@@ -290,6 +293,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "GatehouseWAFTests", dependencies: ["GatehouseWAF", "GatehouseCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "GatehouseChartsTests", dependencies: ["GatehouseCharts"], swiftSettings: swiftSettings),
         .testTarget(
             name: "GatehouseSecLangTests",
             // Yams: the Core Rule Set's regression tests are YAML.

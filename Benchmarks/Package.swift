@@ -5,7 +5,7 @@ import PackageDescription
 //   swift package --allow-writing-to-package-directory benchmark                      # all
 //   swift package --allow-writing-to-package-directory benchmark --target WAFBenchmarks
 //   swift package --allow-writing-to-package-directory benchmark --target CRSBenchmarks   # needs modsecurity-crs
-//   (also RateLimitBenchmarks, JWTBenchmarks, CallLogBenchmarks)
+//   (also RateLimitBenchmarks, JWTBenchmarks, CallLogBenchmarks, OverviewBenchmarks)
 // Call-log writer CPU per record without the framework (release build):
 //   swift build -c release --product CallLogCPU && .build/release/CallLogCPU [--mode insert|writer]
 // The dependency is named explicitly: SwiftPM would otherwise name it after the checkout's directory.
@@ -75,6 +75,17 @@ let package = Package(
                 .product(name: "GatehouseStore", package: "gatehouse"),
             ],
             path: "Benchmarks/CallLogBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // The console overview over the rollups of 10 million calls (a store filled once, in /tmp).
+        .executableTarget(
+            name: "OverviewBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "GatehouseStore", package: "gatehouse"),
+                .product(name: "GatehouseControl", package: "gatehouse"),
+            ],
+            path: "Benchmarks/OverviewBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         // Standalone: prints process CPU per record for insertCalls or the whole CallLogWriter.

@@ -12,7 +12,8 @@ import GatehouseStore
 /// - the call log is partitioned by day on `time` (retention drops whole partitions), keyed by
 ///   (`node`, `request_id`, `time`) so that a node re-sending a record after a failure stores it
 ///   once; `id` orders it for paging;
-/// - `nodes` holds each node's heartbeat, `rate_counters` the cluster rate limits' counters.
+/// - `nodes` holds each node's heartbeat, `rate_counters` the cluster rate limits' counters;
+/// - `call_rollups` (`CallRollups`) is filled when nodes deliver calls, not by a local writer.
 enum PGSchema {
     /// The advisory lock key migrations hold ("gatehous" in ASCII).
     static let lockKey: Int64 = 0x6761_7465_686F_7573
@@ -144,6 +145,12 @@ enum PGSchema {
                 """,
                 "CREATE INDEX rate_counters_expiry ON rate_counters(expires_at)",
             ]
+        ),
+        // Per-minute totals of the call log for analytics (`CallRollups`), filled from the calls
+        // delivered so far; `deliverCalls` adds to them.
+        (
+            "pg-3-call-rollups",
+            CallRollups.postgresSchema
         ),
     ]
 

@@ -78,8 +78,8 @@ public final class PGStore: CallLogReading, Sendable {
 
     /// Stores a node's records (rows of its local call log, columns as stored, so nothing is
     /// re-encoded), creating the day partitions they need. A record already delivered (same node,
-    /// request id and time: a retry after a failure that hid a commit) is skipped. Returns how
-    /// many were new.
+    /// request id and time: a retry after a failure that hid a commit) is skipped. The new ones
+    /// are added to `call_rollups` in the same statement. Returns how many were new.
     @discardableResult
     public func deliverCalls(node: String, _ rows: [SQLRow]) throws -> Int {
         guard !rows.isEmpty else { return 0 }
@@ -98,10 +98,17 @@ public final class PGStore: CallLogReading, Sendable {
                 for c in Self.callColumns { args.append(Self.storable(r.value(c))) }
                 tuples.append(tuple)
             }
+            // The rows actually inserted (a re-delivered one is skipped by ON CONFLICT and returns
+            // nothing) feed the per-minute rollups in the same statement, so a record is counted
+            // once, exactly when it is stored.
             let sql =
-                "INSERT INTO calls (node, \(Self.callColumns.joined(separator: ", "))) VALUES \(tuples.joined(separator: ", "))"
+                "WITH ins AS (INSERT INTO calls (node, \(Self.callColumns.joined(separator: ", "))) VALUES \(tuples.joined(separator: ", "))"
                 + " ON CONFLICT (node, request_id, time) DO NOTHING"
-            total += try database.write { tx in try tx.execute(sql, SQLArguments(args)) }
+                + " RETURNING time, route, status, reason, application_id, total_ms, trace),"
+                + " rollups AS (\(CallRollups.insertFromCalls("ins", dialect: .postgres, into: .full))),"
+                + " outcomes AS (\(CallRollups.insertFromCalls("ins", dialect: .postgres, into: .outcomes)))"
+                + " SELECT count(*) FROM ins"
+            total += try database.write { tx in try tx.scalar(sql, SQLArguments(args)) ?? 0 }
         }
         return total
     }
@@ -145,7 +152,8 @@ public final class PGStore: CallLogReading, Sendable {
         knownDays.withLock { $0.formUnion(missing) }
     }
 
-    /// Drops the day partitions wholly older than `time`; returns their names.
+    /// Drops the day partitions wholly older than `time`, and the rollups of those days; returns
+    /// the partitions' names.
     @discardableResult
     public func dropPartitions(before time: Double) throws -> [String] {
         let cutoff = Self.day(time)
@@ -164,6 +172,7 @@ public final class PGStore: CallLogReading, Sendable {
             knownDays.withLock { _ = $0.remove(day) }
             dropped.append(n)
         }
+        try database.write { tx in try CallRollups.purge(before: Double(cutoff) * 86400, tx) }
         return dropped
     }
 

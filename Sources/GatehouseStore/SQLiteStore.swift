@@ -93,6 +93,10 @@ public final class SQLiteStore: Sendable {
             try db.execute(sql: "ALTER TABLE calls ADD COLUMN facts TEXT")
         }
         registerControlMigrations(&m)
+        // Per-minute totals for analytics (`CallRollups`), filled from the calls already logged.
+        m.registerMigration("v5-call-rollups") { db in
+            for statement in CallRollups.sqliteSchema { try db.execute(sql: statement) }
+        }
         return m
     }
 
@@ -275,6 +279,13 @@ public final class SQLiteStore: Sendable {
         return try pool.write { db in
             var binder = CallRowBinder(try db.cachedStatement(sql: CallRowBinder.sql), resolveConflict: { try self.freeRequestID($0, db) })
             try binder.insert(&records, range)
+            // The batch's per-minute totals, in the same transaction: a record is counted once,
+            // exactly when it is stored.
+            var rollups = CallRollups.Batch()
+            records.withUnsafeBufferPointer { buffer in
+                for i in range { rollups.add(buffer[i]) }
+            }
+            try rollups.write(db)
             // Rows of one transaction get consecutive rowids: nothing else writes meanwhile.
             try db.cachedStatement(sql: Self.addBatchSQL).execute(arguments: [
                 binder.firstRow, binder.lastRow, binder.minTime, binder.maxTime,
@@ -475,6 +486,8 @@ public final class SQLiteStore: Sendable {
                     try db.execute(sql: Self.addBatchSQL, arguments: [lo, hi, minTime, maxTime])
                 }
             }
+            // The totals of the minutes wholly before `time` go with their calls.
+            try CallRollups.purge(before: time, GRDBDatabase.Transaction(db: db))
             return removed
         }
     }

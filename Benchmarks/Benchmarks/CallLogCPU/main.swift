@@ -3,12 +3,14 @@ import Foundation
 import GatehouseStore
 
 // Standalone CPU-per-record measurement of the call-log writer (no benchmark framework):
-//   .build/release/CallLogCPU [--batches 200] [--rounds 5] [--mode insert|writer] [--pause-ms 10] [--batch-size 512]
+//   .build/release/CallLogCPU [--batches 200] [--rounds 5] [--mode insert|writer] [--pause-ms 10] [--batch-size 512] [--keys 1]
 // insert: `SQLiteStore.insertCalls` with 512-record batches (--batch-size), as the writer thread calls it.
 //   (--pause-ms N: pause N ms after each batch; default none in this mode)
 // writer: the whole `CallLogWriter` (submit from this thread, writer thread, close), default settings;
 //   records are submitted 512 at a time with a pause between bursts (10 ms: ~50k records/s, about
 //   the gateway's rate under load), so the writer sees what it sees behind a busy gateway.
+// --keys N: records spread over N (route, application) pairs, so that each batch upserts up to N
+//   per-minute rollup rows (the fixture's records otherwise share one).
 // Prints process CPU time (getrusage, all threads, user + system) per record for each round; in
 // writer mode also split into the submitting thread (CLOCK_THREAD_CPUTIME_ID) and the rest (the
 // writer thread: what bench/load reports for the "calllog-writer" thread).
@@ -19,6 +21,7 @@ var mode = "insert"
 var pauseMillis = 10
 var insertPause = 0
 var batchSize = 512
+var keys = 1
 var args = CommandLine.arguments.dropFirst().makeIterator()
 while let a = args.next() {
     switch a {
@@ -26,16 +29,30 @@ while let a = args.next() {
     case "--rounds": rounds = Int(args.next()!)!
     case "--mode": mode = args.next()!
     case "--batch-size": batchSize = Int(args.next()!)!
+    case "--keys": keys = Int(args.next()!)!
     case "--pause-ms": pauseMillis = Int(args.next()!)!; insertPause = pauseMillis
     default: fatalError("unknown argument \(a)")
     }
 }
 
 var factory = CallRecordFactory()
+var keyed = 0
+/// A batch from the factory, its records spread over `keys` routes and applications.
+@MainActor func nextBatch() -> [CallRecord] {
+    var b = factory.batch(batchSize)
+    if keys > 1 {
+        for i in b.indices {
+            keyed += 1
+            b[i].route = "route-\(keyed % keys)"
+            b[i].applicationID = "c_app\(keyed % keys)"
+        }
+    }
+    return b
+}
 let temp = try TempStore()
 defer { temp.remove() }
 // Warm-up: the statement cache, the page cache and a WAL that has been checkpointed a few times.
-for _ in 0..<50 { try temp.store.insertCalls(factory.batch(batchSize)) }
+for _ in 0..<50 { try temp.store.insertCalls(nextBatch()) }
 
 print("mode \(mode), \(batches) batches of \(batchSize) records per round, process CPU per record (µs):")
 var totals: [Double] = []
@@ -48,7 +65,7 @@ func threadCPU() -> Double {
     return Double(ts.tv_sec) * 1e6 + Double(ts.tv_nsec) / 1000
 }
 for round in 1...rounds {
-    var data = (0..<batches).map { _ in factory.batch(batchSize) }
+    var data = (0..<batches).map { _ in nextBatch() }
     let recordCount = Double(batches * batchSize)
     let before = ProcessCPU.now()
     switch mode {
