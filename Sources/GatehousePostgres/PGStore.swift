@@ -108,7 +108,9 @@ public final class PGStore: CallLogReading, Sendable {
                 + " rollups AS (\(CallRollups.insertFromCalls("ins", dialect: .postgres, into: .full))),"
                 + " outcomes AS (\(CallRollups.insertFromCalls("ins", dialect: .postgres, into: .outcomes)))"
                 + " SELECT count(*) FROM ins"
-            total += try database.write { tx in try tx.scalar(sql, SQLArguments(args)) ?? 0 }
+            // One statement, committed on its own at READ COMMITTED: nodes delivering at once add
+            // to the same rollup rows, which SERIALIZABLE would make fail and retry.
+            total += try database.autocommit { tx in try tx.scalar(sql, SQLArguments(args)) ?? 0 }
         }
         return total
     }

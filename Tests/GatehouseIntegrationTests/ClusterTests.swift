@@ -111,7 +111,7 @@ final class LoadProgress: Sendable {
     /// Calls `path` on `node` with `key` until `done` holds (at most `bound` seconds); returns the
     /// last answer and the seconds it took.
     static func poll(
-        _ node: GatewayProcess, _ path: String, key: String, bound: Double = 10, until done: (Reply) -> Bool
+        _ node: GatewayProcess, _ path: String, key: String, bound: Double = 30, until done: (Reply) -> Bool
     ) async throws -> (Reply, Double) {
         let start = Date()
         var last = try await send(.GET, node.url + path, headers: [("X-API-Key", key)])
