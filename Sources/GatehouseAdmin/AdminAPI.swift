@@ -353,6 +353,31 @@ public struct AdminAPI: Sendable {
                     actor, status: status, reason: q.get("reason"), route: q.get("route"), application: q.get("application"),
                     page: try Self.page(req)))
         }
+        add(.get, "\(v1)/overview") { req, _, actor in
+            // The last `period` (default 24h), in buckets of `bucket` (default: an hour, or a
+            // minute for periods up to two hours), from the call log's per-minute rollups.
+            let q = req.uri.queryParameters
+            func duration(_ name: String) throws -> Double? {
+                guard let text = q.get(name) else { return nil }
+                guard let d = TimeText.parseDuration(text), d > 0 else {
+                    throw ControlError.invalid(
+                        "\(name) \"\(DisplayText.escaped(String(text.prefix(64))))\" is not a duration (e.g. 15m, 24h, 7d)", field: name)
+                }
+                return d
+            }
+            let period = try duration("period") ?? 86400
+            guard period <= 31 * 86400 else { throw ControlError.invalid("period is longer than 31 days", field: "period") }
+            let bucket = try duration("bucket") ?? (period <= 7200 ? 60 : 3600)
+            var top = 10
+            if let t = q.get("top") {
+                guard let v = Int(t), (1...100).contains(v) else {
+                    throw ControlError.invalid("top is not a number from 1 to 100", field: "top")
+                }
+                top = v
+            }
+            let now = Date().timeIntervalSince1970
+            return try Self.json(try api.control.overview(actor, since: now - period, until: now, bucket: bucket, top: top))
+        }
         add(.get, "\(v1)/calls/:id") { _, ctx, actor in
             try Self.json(try api.control.call(actor, requestID: try ctx.parameters.require("id")))
         }

@@ -80,7 +80,7 @@ public struct ControlError: Error, CustomStringConvertible, Equatable {
         ControlError(Denial(code: .adminNotFound, detail: what, hint: hint))
     }
 
-    static func invalid(_ what: String, field: String? = nil) -> ControlError {
+    public static func invalid(_ what: String, field: String? = nil) -> ControlError {
         ControlError(Denial(code: .adminInvalidRequest, detail: what, required: field.map { [$0] } ?? []))
     }
 

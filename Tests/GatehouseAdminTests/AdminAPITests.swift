@@ -101,6 +101,48 @@ import Testing
         }
     }
 
+    /// `GET /admin/v1/overview`: the last period's figures from the rollups, scoped to the
+    /// caller's tenant; a period that is not a duration is an explained 400.
+    @Test func theOverviewIsServedAndScoped() async throws {
+        let f = try Fixture()
+        let checkout = try f.world.control.application(.cli, "checkout")
+        let billing = try f.world.control.application(.cli, "billing")
+        let now = Date().timeIntervalSince1970
+        try f.world.temp.insertCalls(
+            (0..<5).map { OverviewTests.call("a\($0)", time: now - 120, route: "pay", status: 200, application: checkout.id, millis: 2) }
+                + (0..<3).map {
+                    OverviewTests.call(
+                        "b\($0)", time: now - 60, route: "pay", status: 403, reason: "subscription_required", application: billing.id,
+                        millis: 1)
+                })
+        try await f.app.test(.router) { client in
+            try await client.execute(
+                uri: "/admin/v1/overview?period=1h&bucket=5m", method: .get, headers: [.authorization: "Bearer \(f.ownerToken)"]
+            ) { r in
+                #expect(r.status == .ok)
+                let body = Self.json(r.body)
+                #expect(body["requests"] as? Int == 8 && body["denied"] as? Int == 3 && body["allowed"] as? Int == 5)
+                #expect((body["series"] as? [Any])?.count == 12 || (body["series"] as? [Any])?.count == 13)
+                let top = body["top_denied_applications"] as? [[String: Any]]
+                #expect(top?.first?["name"] as? String == "billing" && top?.first?["denied"] as? Int == 3)
+            }
+            // ann is an operator of acme: checkout's calls only.
+            try await client.execute(
+                uri: "/admin/v1/overview?period=1h", method: .get, headers: [.authorization: "Bearer \(f.operatorAToken)"]
+            ) { r in
+                let body = Self.json(r.body)
+                #expect(body["requests"] as? Int == 5 && body["denied"] as? Int == 0)
+            }
+            try await client.execute(
+                uri: "/admin/v1/overview?period=soon", method: .get, headers: [.authorization: "Bearer \(f.ownerToken)"]
+            ) { r in
+                #expect(r.status == .badRequest)
+                #expect(Self.json(r.body)["reason"] as? String == "admin_invalid_request")
+                #expect((Self.json(r.body)["detail"] as? String)?.contains("period \"soon\" is not a duration") == true)
+            }
+        }
+    }
+
     /// Past the bound on requests handled at once, the answer is an explained 503 with
     /// Retry-After, before any authentication or store access (here a bound of 0: every request).
     @Test func requestsBeyondTheBoundAreRefusedAtOnce() async throws {
