@@ -182,7 +182,7 @@ import Testing
                 ids.contains(String(part)) || UUID(uuidString: String(part)) != nil ? "{id}" : String(part)
             }.joined(separator: "/")
         }
-        let lists = ["/applications", "/keys", "/subscriptions", "/audit", "/tenants", "/calls"]
+        let lists = ["/applications", "/keys", "/subscriptions", "/audit", "/tenants", "/calls", "/overview"]
         let tenantless = [
             "GET /metrics", "GET /healthz", "GET /status", "GET /admin/v1/openapi.json", "GET /admin/v1/whoami",
             // The service catalogue: every admin may read it (docs/admin.md).
@@ -210,6 +210,15 @@ import Testing
             #expect(r.status == 200, "\(path)")
             #expect((r.json["items"] as? [Any])?.isEmpty == true, "\(path) lists another tenant's objects: \(r.body)")
         }
+        // The overview counts nothing of acme's: a call of acme's application is in root's
+        // overview, and neither it nor its application is in carol's.
+        let keyValue = try #require(key.json["key"] as? String)
+        let denied = try await send(.GET, w.gateway.url + "/pay", headers: [("X-API-Key", keyValue)])
+        _ = try await w.gateway.record(denied.requestID)
+        #expect((try await w.call(.GET, "/overview?period=1h", as: "root").json["requests"] as? Int ?? 0) >= 1)
+        let overview = try await w.call(.GET, "/overview?period=1h", as: "carol")
+        #expect(overview.status == 200 && overview.json["requests"] as? Int == 0, "\(overview.body)")
+        #expect(!overview.body.contains(appID) && !overview.body.contains("checkout"))
         let audit = try await w.call(.GET, "/audit?limit=500", as: "carol")
         let entries = audit.json["items"] as? [[String: Any]] ?? []
         #expect(

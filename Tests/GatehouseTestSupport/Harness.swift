@@ -222,7 +222,7 @@ public func rawExchange(port: Int, _ bytes: String) throws -> String {
 
 /// A gateway served in the test's own process (`InProcessGateway`), with the same surface as
 /// `GatewayProcess` for what does not need a process: its address, its store, the CLI against
-/// that store, and call-log records, read once the writer has written them (no polling).
+/// that store, and call-log records, read once the writer has written them.
 public final class LocalGateway: @unchecked Sendable {
     // @unchecked: immutable after init.
     public let server: InProcessGateway
@@ -259,9 +259,17 @@ public final class LocalGateway: @unchecked Sendable {
         try gatehouse(args + ["--store", storePath])
     }
 
-    /// The call-log record for `requestID`, as `explain --json` prints it.
+    /// The call-log record for `requestID`, as `explain --json` prints it. A request answered
+    /// before its body arrived (a denial of a POST) is logged when the gateway has read the body
+    /// to its end, which can be just after the client has its answer: the lookup is repeated,
+    /// each time after the writer has written what it was handed, for up to 10 s.
     public func record(_ requestID: String) async throws -> [String: Any] {
-        guard let record = try await server.records(requestID).first else {
+        var found = try await server.records(requestID).first
+        for _ in 0..<500 where found == nil {
+            try await Task.sleep(for: .milliseconds(20))
+            found = try await server.records(requestID).first
+        }
+        guard let record = found else {
             throw HarnessError("no call-log record for \(requestID)")
         }
         let data = try JSONEncoder().encode(record)
