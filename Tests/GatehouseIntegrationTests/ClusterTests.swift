@@ -102,9 +102,13 @@ final class LoadProgress: Sendable {
             return try await send(.GET, "http://127.0.0.1:\(port)/status").json["cluster"] as? [String: Any] ?? [:]
         }
 
-        func stop() async {
+        /// Stops every node process now (SIGTERM, waited for), before the test returns: a stop
+        /// left to a task could still be pending when the test process exits, leaving the nodes
+        /// running. The in-process upstream ends with the test process.
+        func stop() {
             for n in nodes.values { n.stop() }
-            await upstream.stop()
+            let upstream = self.upstream
+            Task { await upstream.stop() }
         }
     }
 
@@ -125,7 +129,7 @@ final class LoadProgress: Sendable {
     @Test func aChangeOnAnyNodeReachesEveryNodeAndTheCallLogIsOne() async throws {
         let server = try PostgresServer.sharedServer()
         let c = try await Cluster(postgres: try server.newDatabase(), names: ["a", "b", "c"])
-        defer { Task { await c.stop() } }
+        defer { c.stop() }
 
         // A key created through node a's admin API authenticates on node c.
         #expect(try await c.admin("a", .POST, "/applications", body: #"{"name": "checkout"}"#).status == 201)
@@ -181,7 +185,7 @@ final class LoadProgress: Sendable {
     @Test func aClusterRateLimitHoldsAcrossNodes() async throws {
         let server = try PostgresServer.sharedServer()
         let c = try await Cluster(postgres: try server.newDatabase(), names: ["a", "b", "c"])
-        defer { Task { await c.stop() } }
+        defer { c.stop() }
         // One minute's window for the whole run: start early in a minute.
         let second = Date().timeIntervalSince1970.truncatingRemainder(dividingBy: 60)
         if second > 45 { try await Task.sleep(for: .seconds(61 - second)) }
@@ -224,7 +228,7 @@ final class LoadProgress: Sendable {
         try server.start()
         defer { server.stop() }
         let c = try await Cluster(postgres: try server.newDatabase(), names: ["a"])
-        defer { Task { await c.stop() } }
+        defer { c.stop() }
         #expect(try await c.admin("a", .POST, "/applications", body: #"{"name": "shop"}"#).status == 201)
         let key = try #require(try await c.admin("a", .POST, "/applications/shop/keys").json["key"] as? String)
         #expect(try await Self.poll(c.nodes["a"]!, "/open", key: key) { $0.status == 200 }.0.status == 200)
@@ -264,7 +268,7 @@ final class LoadProgress: Sendable {
         defer { server.stop() }
         let url = try server.newDatabase()
         let c = try await Cluster(postgres: url, names: ["a", "b", "c"])
-        defer { Task { await c.stop() } }
+        defer { c.stop() }
 
         #expect(try await c.admin("a", .POST, "/applications", body: #"{"name": "shop"}"#).status == 201)
         let valid = try #require(try await c.admin("a", .POST, "/applications/shop/keys").json["key"] as? String)
