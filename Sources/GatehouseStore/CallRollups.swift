@@ -244,17 +244,7 @@ public enum CallRollups {
                 sqlite3_bind_int64(stmt, 3, Int64(k.status))
                 _ = k.reason.withCString { sqlite3_bind_text(stmt, 4, $0, -1, transient) }
                 _ = k.application.withCString { sqlite3_bind_text(stmt, 5, $0, -1, transient) }
-                sqlite3_bind_int64(stmt, 6, t.count)
-                sqlite3_bind_int64(stmt, 7, t.denied)
-                sqlite3_bind_int64(stmt, 8, t.shadow)
-                sqlite3_bind_double(stmt, 9, t.totalMillis)
-                for (i, n) in t.buckets.enumerated() { sqlite3_bind_int64(stmt, Int32(10 + i), n) }
-                let rc = sqlite3_step(stmt)
-                guard rc == SQLITE_DONE else {
-                    let message = String(cString: sqlite3_errmsg(sqlite3_db_handle(stmt)))
-                    throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: message, sql: CallRollups.upsertSQL(.full))
-                }
-                sqlite3_reset(stmt)
+                try Self.step(stmt, totals: t, from: 6, table: .full)
             }
             try writeOutcomes(db)
         }
@@ -281,18 +271,24 @@ public enum CallRollups {
                 sqlite3_bind_int64(stmt, 1, k.minute)
                 sqlite3_bind_int64(stmt, 2, Int64(k.status))
                 _ = k.reason.withCString { sqlite3_bind_text(stmt, 3, $0, -1, transient) }
-                sqlite3_bind_int64(stmt, 4, t.count)
-                sqlite3_bind_int64(stmt, 5, t.denied)
-                sqlite3_bind_int64(stmt, 6, t.shadow)
-                sqlite3_bind_double(stmt, 7, t.totalMillis)
-                for (i, n) in t.buckets.enumerated() { sqlite3_bind_int64(stmt, Int32(8 + i), n) }
-                let rc = sqlite3_step(stmt)
-                guard rc == SQLITE_DONE else {
-                    let message = String(cString: sqlite3_errmsg(sqlite3_db_handle(stmt)))
-                    throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: message, sql: CallRollups.upsertSQL(.outcomes))
-                }
-                sqlite3_reset(stmt)
+                try Self.step(stmt, totals: t, from: 4, table: .outcomes)
             }
+        }
+
+        /// Binds a row's totals from parameter `from` on (count, denied, shadow, total time, the
+        /// histogram's buckets), runs the upsert and resets it for the next row.
+        private static func step(_ stmt: OpaquePointer, totals t: Totals, from first: Int32, table: Table) throws {
+            sqlite3_bind_int64(stmt, first, t.count)
+            sqlite3_bind_int64(stmt, first + 1, t.denied)
+            sqlite3_bind_int64(stmt, first + 2, t.shadow)
+            sqlite3_bind_double(stmt, first + 3, t.totalMillis)
+            for (i, n) in t.buckets.enumerated() { sqlite3_bind_int64(stmt, first + 4 + Int32(i), n) }
+            let rc = sqlite3_step(stmt)
+            guard rc == SQLITE_DONE else {
+                let message = String(cString: sqlite3_errmsg(sqlite3_db_handle(stmt)))
+                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: message, sql: CallRollups.upsertSQL(table))
+            }
+            sqlite3_reset(stmt)
         }
     }
 }
