@@ -372,6 +372,8 @@ let package = Package(
             dependencies: [
                 "GatehouseTestSupport", "GatehouseCore", "GatehouseIdentity", "GatehouseChecks", "GatehouseConfig", "GatehouseProxy",
                 "GatehouseServer", "GatehouseTesting", "GatehouseStore", "GatehouseControl", "GatehouseAdmin",
+                // A cluster node's limiter, attacked directly (S40).
+                "GatehousePostgres", .product(name: "Logging", package: "swift-log"),
                 // The store's audit table, attacked directly.
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),

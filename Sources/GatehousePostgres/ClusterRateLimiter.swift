@@ -205,20 +205,37 @@ final class ClusterRateLimitStore: RateLimitStore, Sendable {
     /// Most keys held (the policy's `max_keys`).
     let maxKeys: Int
 
-    /// Makes room for a key: drops one of a few keys that hold nothing (no lease, no debt, no
-    /// request in flight). Such a key, back later, starts afresh: at most one more request than
-    /// its share (its first is allowed before a lease). False when none of those looked at can go.
-    func evictOne(_ all: inout [String: [Slot]]) -> Bool {
+    /// Makes room for a key: drops the best of a few keys looked at, in this order of preference:
+    /// a key whose windows are all over; one that holds nothing (no lease, no debt, no request in
+    /// flight); one that holds only unused leases (dropping them is conservative: the store has
+    /// counted them as used); last, one whose counter is full. A key with a debt or a request in
+    /// flight is never dropped (its allowed requests would go uncounted). A dropped key, back
+    /// later, starts afresh: at most one more request than its share (its first is allowed before
+    /// a lease). Keys whose counter is full go last, so that a flood of fresh keys pushes out the
+    /// flood's own leased keys rather than a refused caller's. False when none of those looked at
+    /// can go.
+    func evictOne(_ all: inout [String: [Slot]], now: Double) -> Bool {
+        var best: (key: String, rank: Int)?
         var looked = 0
         for (k, slots) in all {
-            if slots.allSatisfy({ $0.available == 0 && $0.debt == 0 && !$0.inFlight }) {
-                all[k] = nil
-                return true
-            }
             looked += 1
+            if let rank = Self.evictionRank(slots, now: now), rank < (best?.rank ?? Int.max) {
+                best = (k, rank)
+                if rank <= 1 { break }
+            }
             if looked >= 16 { break }
         }
-        return false
+        guard let best else { return false }
+        all[best.key] = nil
+        return true
+    }
+
+    /// How readily a key can be dropped (lower first), or nil when it must stay.
+    static func evictionRank(_ slots: [Slot], now: Double) -> Int? {
+        if slots.allSatisfy({ $0.windowEnd <= now }) { return 0 }
+        guard slots.allSatisfy({ $0.debt == 0 && !$0.inFlight }) else { return nil }
+        if slots.contains(where: { $0.exhausted }) { return 3 }
+        return slots.allSatisfy({ $0.available == 0 }) ? 1 : 2
     }
 
     struct Slot {
@@ -273,7 +290,7 @@ final class ClusterRateLimitStore: RateLimitStore, Sendable {
             if let existing = all[key] {
                 s = existing
             } else {
-                if all.count >= maxKeys && !evictOne(&all) { return .overflow }
+                if all.count >= maxKeys && !evictOne(&all, now: now) { return .overflow }
                 s = Array(repeating: Slot(), count: limits.count)
             }
             for i in limits.indices {
