@@ -1,0 +1,95 @@
+import Foundation
+import GatehousePostgres
+import GatehouseStore
+import GatehouseTestSupport
+import Testing
+
+/// What an operator does around a cluster store: naming it, its retention, leaving a cluster, and
+/// the CLI on a node's file.
+@Suite struct ClusterOperationsTests {
+    @Test func addressesAreReadOrRefusedWithWhatWasExpected() throws {
+        let v6 = try PostgresLocation.parse("postgres://gh@[::1]:6543/gatehouse", environment: [:])
+        #expect(v6.host == "::1" && v6.port == 6543 && v6.database == "gatehouse" && v6.hostIsAddress)
+        #expect(v6.sslMode == "disable", "loopback needs no TLS by default")
+        let remote = try PostgresLocation.parse(
+            "postgresql://gh@db.example.net/gatehouse", environment: ["GATEHOUSE_POSTGRES_PASSWORD": "from-env"])
+        #expect(remote.password == "from-env" && remote.sslMode == "require" && !remote.hostIsAddress && remote.port == 5432)
+        #expect(try PostgresLocation.parse("postgres://gh@10.0.0.7/g?sslmode=prefer", environment: [:]).sslMode == "prefer")
+        #expect(try PostgresLocation.parse("postgres://gh:pw@10.0.0.7/g", environment: [:]).hostIsAddress)
+
+        for (url, says) in [
+            ("mysql://gh@h/g", "not a postgres:// URL"), ("postgres://h/g", "names no user"), ("postgres://gh@h/", "names no database"),
+            ("postgres://gh@h/g?sslmode=verify-full", "sslmode \"verify-full\" is not supported"),
+            ("postgres://gh@h/g?timeout=3", "unknown parameter \"timeout\""),
+        ] {
+            #expect(throws: (any Error).self) { try PostgresLocation.parse(url, environment: [:]) }
+            do { _ = try PostgresLocation.parse(url, environment: [:]) } catch {
+                #expect("\(error)".contains(says), "\(url): \(error)")
+            }
+        }
+        // A password in the address is never echoed.
+        do { _ = try PostgresLocation.parse("postgres://gh:s3cret@h/g?x=1", environment: [:]) } catch {
+            #expect(!"\(error)".contains("s3cret"))
+        }
+    }
+
+    /// Retention drops the days it made (`calls_YYYYMMDD`) before the cutoff, and nothing else:
+    /// not today's, not a partition someone attached under another name.
+    @Test func retentionDropsOnlyItsOwnOldPartitions() throws {
+        let t = try TempStore(.postgres)
+        let pg = try #require(t.pg)
+        let now = Date().timeIntervalSince1970
+        let old = now - 10 * 86400
+        try t.insertCalls([
+            ClusterStoreTests.record("old", time: old), ClusterStoreTests.record("new", time: now),
+        ])
+        _ = try pg.database.write { tx in
+            try tx.execute("CREATE TABLE calls_archive PARTITION OF calls FOR VALUES FROM (0) TO (86400)", [])
+        }
+        let dropped = try pg.dropPartitions(before: now - 2 * 86400)
+        let oldDay = Int64((old / 86400).rounded(.down))
+        let name =
+            "calls_"
+            + { () -> String in
+                let f = DateFormatter()
+                f.dateFormat = "yyyyMMdd"
+                f.timeZone = TimeZone(identifier: "UTC")
+                f.locale = Locale(identifier: "en_US_POSIX")
+                return f.string(from: Date(timeIntervalSince1970: Double(oldDay) * 86400))
+            }()
+        #expect(dropped == [name])
+        let left = try pg.database.read { tx in
+            try tx.rows(
+                "SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'calls'::regclass",
+                []
+            ).map { $0["name"] as String }
+        }
+        #expect(left.contains("calls_archive"))
+        #expect(!left.contains(name))
+        let ids = try pg.database.read { tx in try tx.rows("SELECT request_id FROM calls", []).map { $0["request_id"] as String } }
+        #expect(ids == ["new"])
+    }
+
+    /// A node's file served by a standalone gateway stops being a copy: its spool mark and its
+    /// record of the cluster's revision go, and the CLI may change it again.
+    @Test func aFormerNodesFileIsAStoreOfItsOwnAgain() throws {
+        let dir = try TempDir()
+        let path = dir.path + "/node.db"
+        let store = try SQLiteStore(path: path)
+        try store.replaceReplica([], revision: 7, epoch: 2, at: Date().timeIntervalSince1970)
+        try store.startSpool()
+        _ = try store.insertCalls([ClusterStoreTests.record("undelivered", time: Date().timeIntervalSince1970)])
+        #expect(try store.replicaState()?.revision == 7)
+
+        // While it is a copy, the CLI refuses to change it (the next copy would undo the change).
+        let refused = try gatehouse(["consumers", "create", "web", "--store", path])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("is a cluster node's local copy of the cluster store"), "\(refused.stderr)")
+
+        #expect(try store.stopSpool() == 1, "the undelivered record is reported")
+        #expect(try store.replicaState() == nil)
+        #expect(try store.spooledCount() == 0)
+        let made = try gatehouse(["consumers", "create", "web", "--store", path])
+        #expect(made.status == 0, "\(made.stderr)")
+    }
+}
