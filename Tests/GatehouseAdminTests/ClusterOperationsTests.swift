@@ -93,3 +93,31 @@ import Testing
         #expect(made.status == 0, "\(made.stderr)")
     }
 }
+
+extension ClusterOperationsTests {
+    /// `gatehouse cluster resync` draws a new epoch (every node copies again, whatever the
+    /// revision); on a configuration without a cluster store it says what is missing.
+    @Test func resyncDrawsANewEpoch() throws {
+        let url = try PostgresServer.sharedServer().newDatabase()
+        let pg = try PGStore(url: url, maxConnections: 1)
+        defer { pg.database.closeConnections() }
+        try pg.migrate()
+        let before = try pg.version()
+        let dir = try TempDir()
+        let cfg = dir.path + "/node.yaml"
+        try "store: { sqlite: \(dir.path)/a.db, postgres: \"\(url)\", node: a }\nroutes: []\n".write(
+            toFile: cfg, atomically: true, encoding: .utf8)
+        let r = try gatehouse(["cluster", "resync", "-c", cfg])
+        #expect(r.status == 0, "\(r.stderr)")
+        let after = try pg.version()
+        #expect(after.epoch != before.epoch, "a new epoch is drawn")
+        #expect(after.revision == before.revision)
+        #expect(r.stdout.contains("new epoch \(after.epoch)"))
+
+        let standalone = dir.path + "/standalone.yaml"
+        try "store: { sqlite: \(dir.path)/b.db }\nroutes: []\n".write(toFile: standalone, atomically: true, encoding: .utf8)
+        let refused = try gatehouse(["cluster", "resync", "-c", standalone])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("names no cluster store"), "\(refused.stderr)")
+    }
+}
