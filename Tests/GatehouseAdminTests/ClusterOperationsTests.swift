@@ -2,6 +2,7 @@ import Foundation
 import GatehousePostgres
 import GatehouseStore
 import GatehouseTestSupport
+import Synchronization
 import Testing
 
 /// What an operator does around a cluster store: naming it, its retention, leaving a cluster, and
@@ -119,5 +120,69 @@ extension ClusterOperationsTests {
         let refused = try gatehouse(["cluster", "resync", "-c", standalone])
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("names no cluster store"), "\(refused.stderr)")
+    }
+}
+
+extension ClusterOperationsTests {
+    /// `gatehouse logs --follow` on a cluster: a node's delivery can commit after another's that
+    /// took later ids. The follower prints such a record when it arrives, and prints nothing twice.
+    @Test func followingACLusterLogPrintsALateCommitOnce() async throws {
+        let url = try PostgresServer.sharedServer().newDatabase()
+        let pg = try PGStore(url: url, maxConnections: 1)
+        defer { pg.database.closeConnections() }
+        try pg.migrate()
+        let now = Date().timeIntervalSince1970
+        let local = try SQLiteStore(path: NSTemporaryDirectory() + "gh-follow-" + UUID().uuidString.prefix(8) + ".db")
+        defer { try? FileManager.default.removeItem(atPath: local.path) }
+        try local.startSpool()
+        func deliver(_ ids: [String]) throws {
+            _ = try local.insertCalls(ids.map { ClusterStoreTests.record($0, time: now) })
+            let rows = try local.spooledCalls(limit: 1000)
+            _ = try pg.deliverCalls(node: "a", rows)
+            if let last = rows.last { try local.setShippedRow(last["rid"]) }
+        }
+        try deliver(["first-1", "first-2"])
+        // Ids far ahead: the late record below takes one between.
+        _ = try pg.database.write { tx in try tx.rows("SELECT setval('calls_id_seq', 1000)", []) }
+
+        let dir = try TempDir()
+        let cfg = dir.path + "/node.yaml"
+        try "store: { sqlite: \(dir.path)/a.db, postgres: \"\(url)\", node: a }\nroutes: []\n".write(
+            toFile: cfg, atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Binary.path)
+        p.arguments = ["logs", "--follow", "--json", "-c", cfg]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        let printed = Mutex("")
+        out.fileHandleForReading.readabilityHandler = { h in
+            let d = h.availableData
+            printed.withLock { $0 += String(decoding: d, as: UTF8.self) }
+        }
+        try p.run()
+        defer {
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            p.waitUntilExit()
+            out.fileHandleForReading.readabilityHandler = nil
+        }
+        func waitFor(_ id: String) async throws {
+            for _ in 0..<100 where !printed.withLock({ $0.contains("\"\(id)\"") }) { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        try deliver(["next-1"])
+        try await waitFor("next-1")
+        // A delivery that took its ids before "next-1" and committed after it.
+        _ = try pg.database.write { tx in
+            try tx.execute(
+                "INSERT INTO calls (id, node, request_id, time, method, path, status, total_ms, trace) VALUES (500, 'b', 'late-1', ?, 'GET', '/r', 200, 1, '{}')",
+                [now])
+        }
+        try deliver(["next-2"])
+        try await waitFor("next-2")
+        try await waitFor("late-1")
+        let lines = printed.withLock { $0 }.split(separator: "\n")
+        for id in ["first-1", "first-2", "next-1", "late-1", "next-2"] {
+            #expect(lines.filter { $0.contains("\"\(id)\"") }.count == 1, "\(id) in \(lines)")
+        }
     }
 }
