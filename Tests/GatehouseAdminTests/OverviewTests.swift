@@ -204,6 +204,40 @@ import Testing
         }
     }
 
+    /// A cluster store from before `pg-4-hourly-rollups` gets its hourly rows summed from its
+    /// minute rows when a node migrates it: the rows delivery would have written.
+    @Test func theClusterMigrationSumsTheHoursOfAnExistingStore() throws {
+        let w = try World(.postgres)
+        let pg = try #require(w.temp.pg)
+        let checkout = try w.control.application(w.opA, "checkout").id
+        let t0 = w.clock.now
+        try w.temp.insertCalls(
+            (0..<90).map { i in
+                let reason: String? = i % 4 == 0 ? "rate_limited" : nil
+                return Self.call(
+                    "p\(i)", time: t0 + 600 + Double(i) * 120, route: i % 2 == 0 ? "a" : "b", status: reason == nil ? 200 : 429,
+                    reason: reason, application: i % 3 == 0 ? nil : checkout, millis: Double(i % 9) * 1.3, shadow: i % 5 == 0)
+            })
+        let histogram = (0..<20).map { "h\($0)" }.joined(separator: ", ")
+        let values = "count, denied, shadow_would_deny, \(histogram), round(total_ms_sum::numeric, 6)::text AS t"
+        let queries = [
+            "SELECT minute, status, reason, \(values) FROM call_rollup_outcomes_hourly ORDER BY 1, 2, 3",
+            "SELECT application_id, minute, status, reason, \(values) FROM call_rollup_applications_hourly ORDER BY 1, 2, 3, 4",
+            "SELECT minute, application_id, route, denied FROM call_rollup_denials_hourly ORDER BY 1, 2, 3",
+        ]
+        func hourly() throws -> [[SQLValue]] { try pg.database.read { tx in try queries.flatMap { try tx.rows($0, []).map(\.values) } } }
+        let delivered = try hourly()
+        #expect(delivered.count > 10)
+        try pg.database.write { tx in
+            for t in ["call_rollup_outcomes_hourly", "call_rollup_applications_hourly", "call_rollup_denials_hourly"] {
+                try tx.execute("DROP TABLE \(t)")
+            }
+            try tx.execute("DELETE FROM schema_migrations WHERE name = 'pg-4-hourly-rollups'")
+        }
+        #expect(try pg.migrate() == ["pg-4-hourly-rollups"])
+        #expect(try hourly() == delivered)
+    }
+
     @Test func retentionRemovesTheRollupsWithTheirCalls() throws {
         let w = try World(.sqlite)
         let t0 = w.clock.now
