@@ -3,8 +3,9 @@ import GatehouseStore
 
 /// What the console's overview shows for a period: requests, allowed and denied, denials by
 /// reason over time, the most denied applications and routes, latency percentiles and what
-/// shadow checks would have denied. Read from the per-minute rollups (`CallRollups`), never from
-/// the calls themselves.
+/// shadow checks would have denied. Read from the rollups (`CallRollups`: hourly rows for the
+/// whole hours of a period cut into buckets of hours, minute rows for the rest), never from the
+/// calls themselves.
 public struct Overview: Sendable, Codable, Equatable {
     /// One bucket of the period.
     public struct Point: Sendable, Codable, Equatable {
@@ -90,17 +91,30 @@ extension ControlPlane {
         }
         guard (1...1000).contains(top) else { throw ControlError.invalid("top \(top) is out of range (1...1000)", field: "top") }
 
-        var conds = ["minute >= ?", "minute < ?"]
-        var args: [any SQLBindable] = [from, to]
-        if let scope = actor.tenant {
-            conds.append("application_id IN (SELECT id FROM consumers WHERE tenant = ?)")
-            args.append(scope)
+        // Buckets of whole hours begin and end on hours: the whole hours of the period read the
+        // hourly rows, the minutes before the first and after the last whole hour the minute rows.
+        // Other buckets read minute rows throughout (an hour's row cannot be cut into them).
+        var segments: [(from: Int64, to: Int64, hourly: Bool)] = [(from, to, false)]
+        let firstHour = Int64((Double(from) / 60).rounded(.up)) * 60, lastHour = Int64((Double(to) / 60).rounded(.down)) * 60
+        if step % 60 == 0 && firstHour < lastHour {
+            segments = [(from, firstHour, false), (firstHour, lastHour, true), (lastHour, to, false)].filter { $0.from < $0.to }
         }
-        let whereSQL = " FROM call_rollups WHERE " + conds.joined(separator: " AND ")
-        // Unscoped, the first pass needs neither route nor application: the small table.
-        let outcomesSQL =
-            actor.tenant == nil ? " FROM \(CallRollups.Table.outcomes.rawValue) WHERE minute >= ? AND minute < ?" : whereSQL
-        let arguments = SQLArguments(args)
+        // A tenant-scoped actor: its tenant's applications (each a range of the hourly tables' keys).
+        let scopeSQL = actor.tenant == nil ? "" : " AND application_id IN (SELECT id FROM consumers WHERE tenant = ?)"
+        func arguments(_ segment: (from: Int64, to: Int64, hourly: Bool)) -> SQLArguments {
+            var args: [any SQLBindable] = [segment.from, segment.to]
+            if let scope = actor.tenant { args.append(scope) }
+            return SQLArguments(args)
+        }
+        // Unscoped, the first pass needs neither route nor application: the small tables.
+        func outcomesTable(hourly: Bool) -> CallRollups.Table {
+            switch (actor.tenant == nil, hourly) {
+            case (true, false): .outcomes
+            case (true, true): .hourlyOutcomes
+            case (false, false): .full
+            case (false, true): .hourlyApplications
+            }
+        }
         let histogram = (0..<CallRollups.bucketCount).map { "\(Self.sum("h\($0)")) AS h\($0)" }.joined(separator: ", ")
 
         return try db.read { tx in
@@ -111,26 +125,30 @@ extension ControlPlane {
             var hist = [Int64](repeating: 0, count: CallRollups.bucketCount)
             var byReason: [String: Int64] = [:]
             var points: [Int64: Overview.Point] = [:]
-            for r in try tx.rows(
-                "SELECT (minute / \(step)) * \(step) AS b, status, reason, \(Self.sum("count")) AS n, \(Self.sum("denied")) AS d, "
-                    + "\(Self.sum("shadow_would_deny")) AS s, sum(total_ms_sum) AS t, \(histogram)" + outcomesSQL
-                    + " GROUP BY b, status, reason", arguments)
-            {
-                let b: Int64 = r["b"], reason: String = r["reason"]
-                let n: Int64 = r["n"], d: Int64 = r["d"], s: Int64 = r["s"]
-                byStatus[r["status"], default: [:]][reason, default: 0] += n
-                requests += n
-                denied += d
-                shadow += s
-                totalMillis += r["t"]
-                if d > 0 { byReason[reason, default: 0] += d }
-                for i in hist.indices { hist[i] += r["h\(i)"] }
-                var p = points[b] ?? Overview.Point(start: Double(b * 60), requests: 0, denied: 0, shadowWouldDeny: 0, deniedByReason: [:])
-                p.requests += n
-                p.denied += d
-                p.shadowWouldDeny += s
-                if d > 0 { p.deniedByReason[reason, default: 0] += d }
-                points[b] = p
+            for segment in segments {
+                for r in try tx.rows(
+                    "SELECT (minute / \(step)) * \(step) AS b, status, reason, \(Self.sum("count")) AS n, \(Self.sum("denied")) AS d, "
+                        + "\(Self.sum("shadow_would_deny")) AS s, sum(total_ms_sum) AS t, \(histogram)"
+                        + " FROM \(outcomesTable(hourly: segment.hourly).rawValue) WHERE minute >= ? AND minute < ?\(scopeSQL)"
+                        + " GROUP BY b, status, reason", arguments(segment))
+                {
+                    let b: Int64 = r["b"], reason: String = r["reason"]
+                    let n: Int64 = r["n"], d: Int64 = r["d"], s: Int64 = r["s"]
+                    byStatus[r["status"], default: [:]][reason, default: 0] += n
+                    requests += n
+                    denied += d
+                    shadow += s
+                    totalMillis += r["t"]
+                    if d > 0 { byReason[reason, default: 0] += d }
+                    for i in hist.indices { hist[i] += r["h\(i)"] }
+                    var p =
+                        points[b] ?? Overview.Point(start: Double(b * 60), requests: 0, denied: 0, shadowWouldDeny: 0, deniedByReason: [:])
+                    p.requests += n
+                    p.denied += d
+                    p.shadowWouldDeny += s
+                    if d > 0 { p.deniedByReason[reason, default: 0] += d }
+                    points[b] = p
+                }
             }
             var series: [Overview.Point] = []
             series.reserveCapacity(Int(buckets))
@@ -142,16 +160,21 @@ extension ControlPlane {
             }
 
             // 2. The most denied applications and routes, from the denial rows only (a partial
-            // index holds them: `call_rollups_denials`).
+            // index holds the minute ones, `call_rollups_denials`; the hourly table holds nothing else).
             var byApplication: [String: Int64] = [:], byRoute: [String: Int64] = [:]
-            for r in try tx.rows(
-                "SELECT application_id AS a, route AS r, \(Self.sum("denied")) AS d" + whereSQL
-                    + " AND denied > 0 GROUP BY application_id, route",
-                arguments)
-            {
-                let d: Int64 = r["d"]
-                byApplication[r["a"], default: 0] += d
-                byRoute[r["r"], default: 0] += d
+            for segment in segments {
+                let source =
+                    segment.hourly
+                    ? "\(CallRollups.Table.hourlyDenials.rawValue) WHERE minute >= ? AND minute < ?"
+                    : "\(CallRollups.Table.full.rawValue) WHERE minute >= ? AND minute < ? AND denied > 0"
+                for r in try tx.rows(
+                    "SELECT application_id AS a, route AS r, \(Self.sum("denied")) AS d FROM \(source)\(scopeSQL) GROUP BY application_id, route",
+                    arguments(segment))
+                {
+                    let d: Int64 = r["d"]
+                    byApplication[r["a"], default: 0] += d
+                    byRoute[r["r"], default: 0] += d
+                }
             }
             func most(_ counts: [String: Int64]) -> [Overview.Denials] {
                 counts.map { Overview.Denials(key: $0.key, name: nil, denied: $0.value) }

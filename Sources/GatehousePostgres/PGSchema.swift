@@ -13,7 +13,7 @@ import GatehouseStore
 ///   (`node`, `request_id`, `time`) so that a node re-sending a record after a failure stores it
 ///   once; `id` orders it for paging;
 /// - `nodes` holds each node's heartbeat, `rate_counters` the cluster rate limits' counters;
-/// - `call_rollups` (`CallRollups`) is filled when nodes deliver calls, not by a local writer.
+/// - the rollup tables (`CallRollups`) are filled when nodes deliver calls, not by a local writer.
 enum PGSchema {
     /// The advisory lock key migrations hold ("gatehous" in ASCII).
     static let lockKey: Int64 = 0x6761_7465_686F_7573
@@ -151,6 +151,12 @@ enum PGSchema {
         (
             "pg-3-call-rollups",
             CallRollups.postgresSchema
+        ),
+        // Per-hour totals for long periods and tenant-scoped reads, summed from the minute rows;
+        // `deliverCalls` adds to them too.
+        (
+            "pg-4-hourly-rollups",
+            CallRollups.postgresHourlySchema
         ),
     ]
 

@@ -79,7 +79,7 @@ public final class PGStore: CallLogReading, Sendable {
     /// Stores a node's records (rows of its local call log, columns as stored, so nothing is
     /// re-encoded), creating the day partitions they need. A record already delivered (same node,
     /// request id and time: a retry after a failure that hid a commit) is skipped. The new ones
-    /// are added to `call_rollups` in the same statement. Returns how many were new.
+    /// are added to the rollups (`CallRollups`) in the same statement. Returns how many were new.
     @discardableResult
     public func deliverCalls(node: String, _ rows: [SQLRow]) throws -> Int {
         guard !rows.isEmpty else { return 0 }
@@ -99,14 +99,15 @@ public final class PGStore: CallLogReading, Sendable {
                 tuples.append(tuple)
             }
             // The rows actually inserted (a re-delivered one is skipped by ON CONFLICT and returns
-            // nothing) feed the per-minute rollups in the same statement, so a record is counted
-            // once, exactly when it is stored.
+            // nothing) feed the per-minute and per-hour rollups in the same statement, so a record
+            // is counted once, exactly when it is stored.
             let sql =
                 "WITH ins AS (INSERT INTO calls (node, \(Self.callColumns.joined(separator: ", "))) VALUES \(tuples.joined(separator: ", "))"
                 + " ON CONFLICT (node, request_id, time) DO NOTHING"
                 + " RETURNING time, route, status, reason, application_id, total_ms, trace),"
-                + " rollups AS (\(CallRollups.insertFromCalls("ins", dialect: .postgres, into: .full))),"
-                + " outcomes AS (\(CallRollups.insertFromCalls("ins", dialect: .postgres, into: .outcomes)))"
+                + CallRollups.Table.allCases.enumerated().map { i, table in
+                    " r\(i) AS (\(CallRollups.insertFromCalls("ins", dialect: .postgres, into: table)))"
+                }.joined(separator: ",")
                 + " SELECT count(*) FROM ins"
             // One statement, committed on its own at READ COMMITTED: nodes delivering at once add
             // to the same rollup rows, which SERIALIZABLE would make fail and retry.

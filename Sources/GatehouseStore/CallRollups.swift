@@ -3,14 +3,16 @@ import GRDB
 import GRDBSQLite
 import GatehouseCore
 
-/// Per-minute totals of the call log, kept beside it so that analytics (the console's overview,
-/// `ControlPlane.overview`) read a few rows per minute instead of every call.
+/// Per-minute and per-hour totals of the call log, kept beside it so that analytics (the
+/// console's overview, `ControlPlane.overview`) read a few rows per minute or hour instead of
+/// every call.
 ///
 /// One row per (minute, route, status, reason, application): how many calls, how many of them
 /// were denials, how many a shadow check would have denied, the sum of their total times and a
 /// latency histogram. A missing route, reason or application is stored as the empty string (the
 /// upsert's key must not hold NULL, which no unique constraint matches). `call_rollup_outcomes`
-/// holds the same by (minute, status, reason) alone (`Table`).
+/// holds the same by (minute, status, reason) alone; three hourly tables hold what periods of
+/// hours and days read (`Table`).
 ///
 /// The embedded store's call-log writer adds a batch's rows in the transaction that inserts the
 /// batch (`SQLiteStore.insertCalls`); a cluster's PostgreSQL adds them from the rows a node
@@ -71,51 +73,140 @@ public enum CallRollups {
 
     // MARK: Schema
 
-    /// The two tables: `call_rollups` by (minute, route, status, reason, application id), and
-    /// `call_rollup_outcomes` by (minute, status, reason) alone, for what needs neither the
-    /// route nor the application (an unscoped overview's totals, series and percentiles): with
-    /// traffic spread over many applications and routes the first has nearly a row per call, the
-    /// second a few rows a minute.
+    /// The tables. Per minute: `call_rollups` by (minute, route, status, reason, application
+    /// id), and `call_rollup_outcomes` by (minute, status, reason) alone, for what needs neither
+    /// the route nor the application (an unscoped overview's totals, series and percentiles):
+    /// with traffic spread over many applications and routes the first has nearly a row per
+    /// call, the second a few rows a minute.
+    ///
+    /// Per hour, for periods of hours and days (`minute` is then the hour's first minute, so the
+    /// queries read both levels alike): `call_rollup_outcomes_hourly` by (minute, status,
+    /// reason); `call_rollup_applications_hourly` by (application id, minute, status, reason),
+    /// what a tenant-scoped overview reads (its tenant's applications, each a range of the
+    /// primary key); `call_rollup_denials_hourly`, the denials alone by (minute, application id,
+    /// route), what the most-denied lists read. An hour's rows are always the sum of its minute
+    /// rows: both are written in the same transaction, and retention sums again the hour it cuts.
     public enum Table: String, Sendable, CaseIterable {
         case full = "call_rollups"
         case outcomes = "call_rollup_outcomes"
+        case hourlyOutcomes = "call_rollup_outcomes_hourly"
+        case hourlyApplications = "call_rollup_applications_hourly"
+        case hourlyDenials = "call_rollup_denials_hourly"
 
-        var keyColumns: [String] {
+        /// The per-minute tables (migration v5-call-rollups, pg-3-call-rollups).
+        public static let minuteTables: [Table] = [.full, .outcomes]
+        /// The per-hour tables (migration v6-hourly-rollups, pg-4-hourly-rollups).
+        public static let hourlyTables: [Table] = [.hourlyOutcomes, .hourlyApplications, .hourlyDenials]
+
+        /// Minutes a row covers: 1, or 60.
+        public var minutes: Int64 {
             switch self {
-            case .full: ["minute", "route", "status", "reason", "application_id"]
-            case .outcomes: ["minute", "status", "reason"]
+            case .full, .outcomes: 1
+            case .hourlyOutcomes, .hourlyApplications, .hourlyDenials: 60
+            }
+        }
+
+        var keys: [KeyColumn] {
+            switch self {
+            case .full: [.minute, .route, .status, .reason, .application]
+            case .outcomes, .hourlyOutcomes: [.minute, .status, .reason]
+            case .hourlyApplications: [.application, .minute, .status, .reason]
+            case .hourlyDenials: [.minute, .application, .route]
+            }
+        }
+
+        var keyColumns: [String] { keys.map(\.rawValue) }
+
+        /// The denials table keeps the number of denials alone, and only rows with one.
+        var valueColumns: [String] { self == .hourlyDenials ? ["denied"] : CallRollups.valueColumns }
+
+        /// The per-minute table an hourly one is the sum of.
+        var minuteSource: Table {
+            switch self {
+            case .outcomes, .hourlyOutcomes: .outcomes
+            case .full, .hourlyApplications, .hourlyDenials: .full
+            }
+        }
+    }
+
+    /// A column of a rollup table's key, with the alias the `INSERT … SELECT`s give it.
+    enum KeyColumn: String {
+        case minute
+        case route
+        case status
+        case reason
+        case application = "application_id"
+
+        var alias: String {
+            switch self {
+            case .minute: "m"
+            case .route: "ro"
+            case .status: "status"
+            case .reason: "re"
+            case .application: "a"
+            }
+        }
+
+        /// The expression of the key in a row of the call log (a missing value: the empty string).
+        func fromCall(_ minute: String) -> String {
+            switch self {
+            case .minute: "\(minute) AS m"
+            case .route: "coalesce(route, '') AS ro"
+            case .status: "status"
+            case .reason: "coalesce(reason, '') AS re"
+            case .application: "coalesce(application_id, '') AS a"
             }
         }
     }
 
     /// A table, for either dialect (`real` is the floating-point type's name).
     static func createTable(_ table: Table, real: String, integer: String, withoutRowID: Bool) -> String {
-        let keys: String =
-            switch table {
-            case .full:
-                "minute \(integer) NOT NULL, route TEXT NOT NULL, status INTEGER NOT NULL, reason TEXT NOT NULL, application_id TEXT NOT NULL"
-            case .outcomes: "minute \(integer) NOT NULL, status INTEGER NOT NULL, reason TEXT NOT NULL"
+        let keys = table.keys.map { k -> String in
+            switch k {
+            case .minute: "minute \(integer) NOT NULL"
+            case .status: "status INTEGER NOT NULL"
+            case .route, .reason, .application: "\(k.rawValue) TEXT NOT NULL"
             }
+        }.joined(separator: ", ")
+        let values =
+            table == .hourlyDenials
+            ? "denied \(integer) NOT NULL"
+            : """
+            count \(integer) NOT NULL, denied \(integer) NOT NULL,
+                shadow_would_deny \(integer) NOT NULL, total_ms_sum \(real) NOT NULL,
+                \(histogramColumns.map { "\($0) \(integer) NOT NULL DEFAULT 0" }.joined(separator: ", "))
+            """
         return """
             CREATE TABLE \(table.rawValue) (
-                \(keys), count \(integer) NOT NULL, denied \(integer) NOT NULL,
-                shadow_would_deny \(integer) NOT NULL, total_ms_sum \(real) NOT NULL,
-                \(histogramColumns.map { "\($0) \(integer) NOT NULL DEFAULT 0" }.joined(separator: ", ")),
+                \(keys), \(values),
                 PRIMARY KEY (\(table.keyColumns.joined(separator: ", "))))\(withoutRowID ? " WITHOUT ROWID" : "")
             """
     }
 
-    /// The embedded store's migration: both tables, the index, and the rollups of the calls
-    /// already logged.
+    /// The embedded store's migration v5: the per-minute tables, the index, and the rollups of
+    /// the calls already logged.
     static var sqliteSchema: [String] {
-        Table.allCases.map { createTable($0, real: "REAL", integer: "INTEGER", withoutRowID: true) } + [createDenialsIndex]
-            + Table.allCases.map { insertFromCalls("calls", dialect: .sqlite, into: $0) }
+        Table.minuteTables.map { createTable($0, real: "REAL", integer: "INTEGER", withoutRowID: true) } + [createDenialsIndex]
+            + Table.minuteTables.map { insertFromCalls("calls", dialect: .sqlite, into: $0) }
     }
 
-    /// The cluster store's migration: the same in PostgreSQL's types.
+    /// The cluster store's migration pg-3: the same in PostgreSQL's types.
     package static var postgresSchema: [String] {
-        Table.allCases.map { createTable($0, real: "DOUBLE PRECISION", integer: "BIGINT", withoutRowID: false) } + [createDenialsIndex]
-            + Table.allCases.map { insertFromCalls("calls", dialect: .postgres, into: $0) }
+        Table.minuteTables.map { createTable($0, real: "DOUBLE PRECISION", integer: "BIGINT", withoutRowID: false) } + [createDenialsIndex]
+            + Table.minuteTables.map { insertFromCalls("calls", dialect: .postgres, into: $0) }
+    }
+
+    /// The embedded store's migration v6: the hourly tables, summed from the minute rows already
+    /// there.
+    static var sqliteHourlySchema: [String] {
+        Table.hourlyTables.map { createTable($0, real: "REAL", integer: "INTEGER", withoutRowID: true) } + [createApplicationsMinuteIndex]
+            + Table.hourlyTables.map { insertFromMinutes(into: $0) }
+    }
+
+    /// The cluster store's migration pg-4: the same in PostgreSQL's types.
+    package static var postgresHourlySchema: [String] {
+        Table.hourlyTables.map { createTable($0, real: "DOUBLE PRECISION", integer: "BIGINT", withoutRowID: false) }
+            + [createApplicationsMinuteIndex] + Table.hourlyTables.map { insertFromMinutes(into: $0) }
     }
 
     /// The denial rows alone, with what the overview's most-denied lists read, so that those
@@ -123,18 +214,25 @@ public enum CallRollups {
     static let createDenialsIndex =
         "CREATE INDEX call_rollups_denials ON call_rollups(minute, application_id, route, denied) WHERE denied > 0"
 
+    /// Retention deletes `call_rollup_applications_hourly`'s rows by hour; its key starts with the
+    /// application. Only a new row adds to this index (an hour's row is created once, then
+    /// updated), so the writer barely pays for it.
+    static let createApplicationsMinuteIndex =
+        "CREATE INDEX call_rollup_applications_hourly_minute ON call_rollup_applications_hourly(minute)"
+
     static let valueColumns = ["count", "denied", "shadow_would_deny", "total_ms_sum"] + histogramColumns
 
     /// The upsert's conflict clause: every value column adds to the row already there.
     static func onConflict(_ table: Table) -> String {
         " ON CONFLICT (\(table.keyColumns.joined(separator: ", "))) DO UPDATE SET "
-            + valueColumns.map { "\($0) = \(table.rawValue).\($0) + excluded.\($0)" }.joined(separator: ", ")
+            + table.valueColumns.map { "\($0) = \(table.rawValue).\($0) + excluded.\($0)" }.joined(separator: ", ")
     }
 
     /// Upserts one row (placeholders: the key columns, then the value columns).
     static func upsertSQL(_ table: Table) -> String {
-        "INSERT INTO \(table.rawValue) (\((table.keyColumns + valueColumns).joined(separator: ", "))) VALUES ("
-            + Array(repeating: "?", count: table.keyColumns.count + valueColumns.count).joined(separator: ", ") + ")" + onConflict(table)
+        "INSERT INTO \(table.rawValue) (\((table.keyColumns + table.valueColumns).joined(separator: ", "))) VALUES ("
+            + Array(repeating: "?", count: table.keyColumns.count + table.valueColumns.count).joined(separator: ", ") + ")"
+            + onConflict(table)
     }
 
     /// `INSERT … SELECT` of the rollups of the call rows `source` yields (a table or a CTE with
@@ -144,12 +242,23 @@ public enum CallRollups {
     /// they share in the same order (rather than deadlock).
     package static func insertFromCalls(_ source: String, dialect: SQLDialect, into table: Table = .full) -> String {
         let minute =
-            switch dialect {
-            case .sqlite: "CAST(time / 60 AS INTEGER)"
-            case .postgres: "CAST(floor(time / 60) AS BIGINT)"
+            switch (dialect, table.minutes) {
+            case (.sqlite, 1): "CAST(time / 60 AS INTEGER)"
+            case (.postgres, 1): "CAST(floor(time / 60) AS BIGINT)"
+            case (.sqlite, _): "CAST(time / 3600 AS INTEGER) * 60"
+            case (.postgres, _): "CAST(floor(time / 3600) AS BIGINT) * 60"
             }
         let failures = upstreamFailures.sorted().map { "'\($0)'" }.joined(separator: ", ")
         let denied = "CASE WHEN reason IS NOT NULL AND reason <> '' AND reason NOT IN (\(failures)) THEN 1 ELSE 0 END"
+        let group = table.keys.map(\.alias).joined(separator: ", ")
+        let select = table.keys.map { $0.fromCall(minute) }.joined(separator: ", ")
+        if table == .hourlyDenials {
+            return """
+                INSERT INTO \(table.rawValue) (\((table.keyColumns + table.valueColumns).joined(separator: ", ")))
+                SELECT \(select), count(*)
+                FROM \(source) WHERE \(denied) = 1 GROUP BY \(group) ORDER BY \(group)
+                """ + onConflict(table)
+        }
         // The stored trace's outcome key (and the older Codable form's): a note quoting the text
         // holds it JSON-escaped, so it cannot match.
         let shadow = #"CASE WHEN trace LIKE '%"o":"shadow_deny"%' OR trace LIKE '%"outcome":"shadow_deny"%' THEN 1 ELSE 0 END"#
@@ -163,29 +272,55 @@ public enum CallRollups {
                     : "NOT (total_ms <= \(upperBounds[i - 1])) AND total_ms <= \(upperBounds[i])"
             buckets.append("sum(CASE WHEN \(cond) THEN 1 ELSE 0 END)")
         }
-        let keys =
-            switch table {
-            case .full:
-                (
-                    select:
-                        "\(minute) AS m, coalesce(route, '') AS ro, status, coalesce(reason, '') AS re, coalesce(application_id, '') AS a",
-                    group: "m, ro, status, re, a"
-                )
-            case .outcomes: (select: "\(minute) AS m, status, coalesce(reason, '') AS re", group: "m, status, re")
-            }
         return """
             INSERT INTO \(table.rawValue) (\((table.keyColumns + valueColumns).joined(separator: ", ")))
-            SELECT \(keys.select), count(*), sum(\(denied)), sum(\(shadow)), sum(total_ms), \(buckets.joined(separator: ", "))
-            FROM \(source) WHERE true GROUP BY \(keys.group) ORDER BY \(keys.group)
+            SELECT \(select), count(*), sum(\(denied)), sum(\(shadow)), sum(total_ms), \(buckets.joined(separator: ", "))
+            FROM \(source) WHERE true GROUP BY \(group) ORDER BY \(group)
             """ + onConflict(table)
     }
 
-    /// Deletes the rollups of minutes wholly before `time`; returns how many rows.
+    /// `INSERT … SELECT` of an hourly table's rows summed from its per-minute table, all of it
+    /// (the migration's backfill) or, with `between`, the minutes bound as `minute >= ? AND
+    /// minute < ?` (retention summing again the hour it cut).
+    static func insertFromMinutes(into table: Table, between: Bool = false) -> String {
+        let select = table.keys.map { $0 == .minute ? "(minute / 60) * 60 AS m" : $0.rawValue }.joined(separator: ", ")
+        let group = table.keys.map { $0 == .minute ? "m" : $0.rawValue }.joined(separator: ", ")
+        let values = table.valueColumns.map { $0 == "total_ms_sum" ? "sum(total_ms_sum)" : "CAST(sum(\($0)) AS BIGINT)" }
+        var conditions: [String] = [table == .hourlyDenials ? "denied > 0" : "true"]
+        if between { conditions += ["minute >= ?", "minute < ?"] }
+        return """
+            INSERT INTO \(table.rawValue) (\((table.keyColumns + table.valueColumns).joined(separator: ", ")))
+            SELECT \(select), \(values.joined(separator: ", "))
+            FROM \(table.minuteSource.rawValue) WHERE \(conditions.joined(separator: " AND ")) GROUP BY \(group) ORDER BY \(group)
+            """ + onConflict(table)
+    }
+
+    /// Sums every hourly row again from the minute rows (what migration v6 did to the rows of
+    /// an existing store): for tools and benchmarks that write minute rows themselves.
+    public static func rebuildHourly(_ tx: any SQLTransaction) throws {
+        for t in Table.hourlyTables {
+            try tx.execute("DELETE FROM \(t.rawValue)")
+            try tx.execute(insertFromMinutes(into: t))
+        }
+    }
+
+    /// Deletes the rollups of minutes wholly before `time`, and of hours wholly before it; the
+    /// hour `time` falls in is summed again from the minutes that remain of it, so that an
+    /// hour's rows stay the sum of its minutes'. Returns how many rows were deleted.
     @discardableResult
     package static func purge(before time: Double, _ tx: any SQLTransaction) throws -> Int {
-        var n = 0
-        for t in Table.allCases { n += try tx.execute("DELETE FROM \(t.rawValue) WHERE minute < ?", [Int64((time / 60).rounded(.down))]) }
-        return n
+        let cutoff = minute(time)
+        let hour = Int64((Double(cutoff) / 60).rounded(.down)) * 60
+        var n = 0, minutesRemoved = 0
+        for t in Table.minuteTables { minutesRemoved += try tx.execute("DELETE FROM \(t.rawValue) WHERE minute < ?", [cutoff]) }
+        for t in Table.hourlyTables { n += try tx.execute("DELETE FROM \(t.rawValue) WHERE minute < ?", [hour]) }
+        if cutoff > hour && minutesRemoved > 0 {
+            for t in Table.hourlyTables {
+                try tx.execute("DELETE FROM \(t.rawValue) WHERE minute = ?", [hour])
+                try tx.execute(insertFromMinutes(into: t, between: true), [hour, hour + 60])
+            }
+        }
+        return n + minutesRemoved
     }
 
     // MARK: Accumulating a batch
@@ -226,63 +361,71 @@ public enum CallRollups {
             rows[key, default: Totals()].add(denied: denied, shadow: shadow, millis: ms, bucket: bucket)
         }
 
-        /// Upserts the rows through the connection's cached statement, bound with the sqlite3 C
-        /// API as the call rows are (`CallRowBinder`): through `StatementArguments` an upsert cost
-        /// about 9 µs, most of it boxing its 29 values.
+        /// Upserts the rows, then their sums by each other table's key, through the connection's
+        /// cached statements, bound with the sqlite3 C API as the call rows are (`CallRowBinder`):
+        /// through `StatementArguments` an upsert cost about 9 µs, most of it boxing its 29 values.
         func write(_ db: Database) throws {
             guard !rows.isEmpty else { return }
-            let stmt = try db.cachedStatement(sql: CallRollups.upsertSQL(.full)).sqliteStatement
+            try Self.upsert(rows, into: .full, db)
+            for table in Table.allCases where table != .full {
+                var sums: [Key: Totals] = [:]
+                for (k, t) in rows where table != .hourlyDenials || t.denied > 0 {
+                    sums[Self.key(k, of: table), default: Totals()].merge(t)
+                }
+                try Self.upsert(sums, into: table, db)
+            }
+        }
+
+        /// A row's key in `table`: the minute of its hour in an hourly table, columns not in the
+        /// table's key left empty.
+        static func key(_ k: Key, of table: Table) -> Key {
+            let columns = table.keys
+            return Key(
+                minute: table.minutes == 1 ? k.minute : Int64((Double(k.minute) / 60).rounded(.down)) * 60,
+                route: columns.contains(.route) ? k.route : "", status: columns.contains(.status) ? k.status : 0,
+                reason: columns.contains(.reason) ? k.reason : "",
+                application: columns.contains(.application) ? k.application : "")
+        }
+
+        /// One upsert per row, its key bound in the table's column order.
+        private static func upsert(_ rows: [Key: Totals], into table: Table, _ db: Database) throws {
+            guard !rows.isEmpty else { return }
+            let stmt = try db.cachedStatement(sql: CallRollups.upsertSQL(table)).sqliteStatement
             // SQLITE_TRANSIENT: sqlite copies each text (a few short strings per row).
             let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
             defer {
                 sqlite3_reset(stmt)
                 sqlite3_clear_bindings(stmt)
             }
+            let columns = table.keys
             for (k, t) in rows {
-                sqlite3_bind_int64(stmt, 1, k.minute)
-                _ = k.route.withCString { sqlite3_bind_text(stmt, 2, $0, -1, transient) }
-                sqlite3_bind_int64(stmt, 3, Int64(k.status))
-                _ = k.reason.withCString { sqlite3_bind_text(stmt, 4, $0, -1, transient) }
-                _ = k.application.withCString { sqlite3_bind_text(stmt, 5, $0, -1, transient) }
-                try Self.step(stmt, totals: t, from: 6, table: .full)
-            }
-            try writeOutcomes(db)
-        }
-
-        /// The batch's rows summed by (minute, status, reason) into `call_rollup_outcomes`: a
-        /// few upserts a batch.
-        private func writeOutcomes(_ db: Database) throws {
-            struct OutcomeKey: Hashable {
-                var minute: Int64
-                var status: Int
-                var reason: String
-            }
-            var outcomes: [OutcomeKey: Totals] = [:]
-            for (k, t) in rows {
-                outcomes[OutcomeKey(minute: k.minute, status: k.status, reason: k.reason), default: Totals()].merge(t)
-            }
-            let stmt = try db.cachedStatement(sql: CallRollups.upsertSQL(.outcomes)).sqliteStatement
-            let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
-            defer {
-                sqlite3_reset(stmt)
-                sqlite3_clear_bindings(stmt)
-            }
-            for (k, t) in outcomes {
-                sqlite3_bind_int64(stmt, 1, k.minute)
-                sqlite3_bind_int64(stmt, 2, Int64(k.status))
-                _ = k.reason.withCString { sqlite3_bind_text(stmt, 3, $0, -1, transient) }
-                try Self.step(stmt, totals: t, from: 4, table: .outcomes)
+                for (i, column) in columns.enumerated() {
+                    let n = Int32(i + 1)
+                    switch column {
+                    case .minute: sqlite3_bind_int64(stmt, n, k.minute)
+                    case .status: sqlite3_bind_int64(stmt, n, Int64(k.status))
+                    case .route: _ = k.route.withCString { sqlite3_bind_text(stmt, n, $0, -1, transient) }
+                    case .reason: _ = k.reason.withCString { sqlite3_bind_text(stmt, n, $0, -1, transient) }
+                    case .application: _ = k.application.withCString { sqlite3_bind_text(stmt, n, $0, -1, transient) }
+                    }
+                }
+                try step(stmt, totals: t, from: Int32(columns.count + 1), table: table)
             }
         }
 
         /// Binds a row's totals from parameter `from` on (count, denied, shadow, total time, the
-        /// histogram's buckets), runs the upsert and resets it for the next row.
+        /// histogram's buckets; the denials table: denied alone), runs the upsert and resets it
+        /// for the next row.
         private static func step(_ stmt: OpaquePointer, totals t: Totals, from first: Int32, table: Table) throws {
-            sqlite3_bind_int64(stmt, first, t.count)
-            sqlite3_bind_int64(stmt, first + 1, t.denied)
-            sqlite3_bind_int64(stmt, first + 2, t.shadow)
-            sqlite3_bind_double(stmt, first + 3, t.totalMillis)
-            for (i, n) in t.buckets.enumerated() { sqlite3_bind_int64(stmt, first + 4 + Int32(i), n) }
+            if table == .hourlyDenials {
+                sqlite3_bind_int64(stmt, first, t.denied)
+            } else {
+                sqlite3_bind_int64(stmt, first, t.count)
+                sqlite3_bind_int64(stmt, first + 1, t.denied)
+                sqlite3_bind_int64(stmt, first + 2, t.shadow)
+                sqlite3_bind_double(stmt, first + 3, t.totalMillis)
+                for (i, n) in t.buckets.enumerated() { sqlite3_bind_int64(stmt, first + 4 + Int32(i), n) }
+            }
             let rc = sqlite3_step(stmt)
             guard rc == SQLITE_DONE else {
                 let message = String(cString: sqlite3_errmsg(sqlite3_db_handle(stmt)))

@@ -97,6 +97,10 @@ public final class SQLiteStore: Sendable {
         m.registerMigration("v5-call-rollups") { db in
             for statement in CallRollups.sqliteSchema { try db.execute(sql: statement) }
         }
+        // Per-hour totals for long periods and tenant-scoped reads, summed from the minute rows.
+        m.registerMigration("v6-hourly-rollups") { db in
+            for statement in CallRollups.sqliteHourlySchema { try db.execute(sql: statement) }
+        }
         return m
     }
 

@@ -118,6 +118,126 @@ import Testing
         }
     }
 
+    /// A bucket's figures, summed over buckets.
+    struct BucketSums: Equatable {
+        var requests: Int64 = 0, denied: Int64 = 0, shadowWouldDeny: Int64 = 0
+        var deniedByReason: [String: Int64] = [:]
+        mutating func add(_ p: Overview.Point) {
+            requests += p.requests
+            denied += p.denied
+            shadowWouldDeny += p.shadowWouldDeny
+            deniedByReason.merge(p.deniedByReason, uniquingKeysWith: +)
+        }
+    }
+
+    /// Whole hours of a period in buckets of hours read the hourly rows; buckets of minutes read
+    /// the minute rows. Both give the same figures, for an aligned period and one that starts and
+    /// ends mid-hour, unscoped and tenant-scoped, with a request id that repeats and a delivery
+    /// that a cluster node repeats.
+    @Test(arguments: StoreKind.allCases) func hourlyAndMinuteRowsGiveTheSameOverview(_ kind: StoreKind) throws {
+        let w = try World(kind)
+        let checkout = try w.control.application(w.opA, "checkout").id
+        let billing = try w.control.application(w.opB, "billing").id
+        let t0 = w.clock.now  // a whole hour
+        var records: [CallRecord] = []
+        for i in 0..<420 {
+            let time = t0 + 17 * 60 + Double(i) * 30  // 17 minutes past t0 to 3 hours 47 minutes
+            let app = [checkout, billing, nil][i % 3]
+            let route = ["orders", "pay", "search"][(i / 3) % 3]
+            switch i % 6 {
+            case 0:
+                records.append(
+                    Self.call(
+                        "m\(i)", time: time, route: route, status: 403, reason: "subscription_required", application: app, millis: 0.4))
+            case 1:
+                records.append(
+                    Self.call("m\(i)", time: time, route: route, status: 429, reason: "rate_limited", application: app, millis: 0.2))
+            case 2:
+                records.append(
+                    Self.call("m\(i)", time: time, route: route, status: 502, reason: "upstream_unavailable", application: app, millis: 30))
+            case 3: records.append(Self.call("m\(i)", time: time, route: route, status: 200, application: app, millis: 12, shadow: true))
+            default:
+                records.append(Self.call("m\(i)", time: time, route: route, status: 200, application: app, millis: Double(i % 50) * 0.9))
+            }
+        }
+        records.append(
+            Self.call("m5", time: t0 + 2 * 3600 + 9, route: "pay", status: 403, reason: "not_owner", application: checkout, millis: 1))
+        if let pg = w.temp.pg {
+            try w.temp.store.startSpool()
+            _ = try w.temp.store.insertCalls(records)
+            let rows = try w.temp.store.spooledCalls(limit: 1000)
+            #expect(try pg.deliverCalls(node: "test-node", rows) == records.count)
+            #expect(try pg.deliverCalls(node: "test-node", rows) == 0)
+        } else {
+            for chunk in stride(from: 0, to: records.count, by: 100) {
+                try w.temp.insertCalls(Array(records[chunk..<min(records.count, chunk + 100)]))
+            }
+        }
+
+        let periods = [(t0, t0 + 4 * 3600), (t0 + 23 * 60 + 10, t0 + 3 * 3600 + 7 * 60)]
+        for actor in [ControlActor.cli, w.opA, w.opB] {
+            for (since, until) in periods {
+                let hourly = try w.control.overview(actor, since: since, until: until, bucket: 3600)
+                let minutes = try w.control.overview(actor, since: since, until: until, bucket: 60)
+                #expect(hourly.requests > 0)
+                #expect(hourly.requests == minutes.requests)
+                #expect(hourly.denied == minutes.denied && hourly.allowed == minutes.allowed)
+                #expect(hourly.shadowWouldDeny == minutes.shadowWouldDeny)
+                #expect(hourly.byStatus == minutes.byStatus)
+                #expect(hourly.deniedByReason == minutes.deniedByReason)
+                #expect(hourly.topDeniedApplications == minutes.topDeniedApplications)
+                #expect(hourly.topDeniedRoutes == minutes.topDeniedRoutes)
+                #expect(hourly.latencyP50Millis == minutes.latencyP50Millis && hourly.latencyP99Millis == minutes.latencyP99Millis)
+                let mean = try #require(hourly.meanMillis), minuteMean = try #require(minutes.meanMillis)
+                #expect(abs(mean - minuteMean) <= 1e-9 * mean)  // sums of times added in another order
+                // The minute buckets summed by hour are the hour buckets.
+                var byHour: [Double: BucketSums] = [:]
+                for p in minutes.series { byHour[(p.start / 3600).rounded(.down) * 3600, default: BucketSums()].add(p) }
+                var hours: [Double: BucketSums] = [:]
+                for p in hourly.series { hours[p.start, default: BucketSums()].add(p) }
+                #expect(hours == byHour)
+                #expect(hourly.series.count == byHour.count)
+            }
+            // The aligned period holds every call: the call log's counts.
+            let all = try w.control.overview(actor, since: periods[0].0, until: periods[0].1, bucket: 3600)
+            #expect(Self.overviewCounts(all) == (try Self.logCounts(w, actor)))
+        }
+    }
+
+    /// A cluster store from before `pg-4-hourly-rollups` gets its hourly rows summed from its
+    /// minute rows when a node migrates it: the rows delivery would have written.
+    @Test func theClusterMigrationSumsTheHoursOfAnExistingStore() throws {
+        let w = try World(.postgres)
+        let pg = try #require(w.temp.pg)
+        let checkout = try w.control.application(w.opA, "checkout").id
+        let t0 = w.clock.now
+        try w.temp.insertCalls(
+            (0..<90).map { i in
+                let reason: String? = i % 4 == 0 ? "rate_limited" : nil
+                return Self.call(
+                    "p\(i)", time: t0 + 600 + Double(i) * 120, route: i % 2 == 0 ? "a" : "b", status: reason == nil ? 200 : 429,
+                    reason: reason, application: i % 3 == 0 ? nil : checkout, millis: Double(i % 9) * 1.3, shadow: i % 5 == 0)
+            })
+        let histogram = (0..<20).map { "h\($0)" }.joined(separator: ", ")
+        let values = "count, denied, shadow_would_deny, \(histogram), round(total_ms_sum::numeric, 6)::text AS t"
+        let queries = [
+            "SELECT minute, status, reason, \(values) FROM call_rollup_outcomes_hourly ORDER BY 1, 2, 3",
+            "SELECT application_id, minute, status, reason, \(values) FROM call_rollup_applications_hourly ORDER BY 1, 2, 3, 4",
+            "SELECT minute, application_id, route, denied FROM call_rollup_denials_hourly ORDER BY 1, 2, 3",
+        ]
+        func hourly() throws -> [[SQLValue]] { try pg.database.read { tx in try queries.flatMap { try tx.rows($0, []).map(\.values) } } }
+        let delivered = try hourly()
+        #expect(delivered.count > 10)
+        try pg.database.write { tx in
+            for t in ["call_rollup_outcomes_hourly", "call_rollup_applications_hourly", "call_rollup_denials_hourly"] {
+                try tx.execute("DROP TABLE \(t)")
+            }
+            try tx.execute("DELETE FROM schema_migrations WHERE name = 'pg-4-hourly-rollups'")
+        }
+        #expect(try pg.migrate() == ["pg-4-hourly-rollups"])
+        #expect(try hourly() == delivered)
+    }
+
     @Test func retentionRemovesTheRollupsWithTheirCalls() throws {
         let w = try World(.sqlite)
         let t0 = w.clock.now
