@@ -97,6 +97,11 @@ public final class SQLiteStore: Sendable {
         m.registerMigration("v5-call-rollups") { db in
             for statement in CallRollups.sqliteSchema { try db.execute(sql: statement) }
         }
+        // Server-side sessions of the console (and the developer portal): `WebSessionSchema`.
+        // (v6 is another change's name.)
+        m.registerMigration("v7-web-sessions") { db in
+            for statement in WebSessionSchema.sqliteSchema { try db.execute(sql: statement) }
+        }
         return m
     }
 
