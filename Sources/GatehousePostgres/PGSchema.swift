@@ -13,7 +13,8 @@ import GatehouseStore
 ///   (`node`, `request_id`, `time`) so that a node re-sending a record after a failure stores it
 ///   once; `id` orders it for paging;
 /// - `nodes` holds each node's heartbeat, `rate_counters` the cluster rate limits' counters;
-/// - the rollup tables (`CallRollups`) are filled when nodes deliver calls, not by a local writer.
+/// - the rollup tables (`CallRollups`) are filled when nodes deliver calls, not by a local writer;
+/// - `web_sessions` (`WebSessionSchema`) holds the console's sessions, so any node accepts them.
 enum PGSchema {
     /// The advisory lock key migrations hold ("gatehous" in ASCII).
     static let lockKey: Int64 = 0x6761_7465_686F_7573
@@ -157,6 +158,11 @@ enum PGSchema {
         (
             "pg-4-hourly-rollups",
             CallRollups.postgresHourlySchema
+        ),
+        // The browser interfaces' server-side sessions (`WebSessionSchema`).
+        (
+            "pg-5-web-sessions",
+            WebSessionSchema.postgresSchema
         ),
     ]
 

@@ -1,4 +1,5 @@
 import GatehouseAdmin
+import GatehouseConsole
 import GatehouseChecks
 import GatehouseConfig
 import GatehouseControl
@@ -278,7 +279,11 @@ public final class Gateway: Service, Sendable {
             if let location = cluster?.store.database.location { try PGDatabase(location, maxConnections: 4) } else { store.sqlDatabase }
         let control = ControlPlane(database: database)
         let cluster = self.cluster
-        let api = AdminAPI(control: control, problemTypeBase: typeBase, logger: logger) { path in
+        let c = services.current.config.console
+        let console = ConsoleOptions(
+            lifetime: WebSessionLifetime(idle: c.idleTimeout, absolute: c.lifetime), trustedOrigins: c.trustedOrigins,
+            signInPerName: c.signInPerName, signInPerAddress: c.signInPerAddress)
+        let api = AdminAPI(control: control, problemTypeBase: typeBase, logger: logger, console: console) { path in
             (try? await Gateway.admin(path, services, cluster: cluster, on: loop).get()) ?? (503, "text/plain", "unavailable\n")
         }
         let (bound, signal) = AsyncStream<any Channel>.makeStream()

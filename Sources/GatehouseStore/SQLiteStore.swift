@@ -101,6 +101,10 @@ public final class SQLiteStore: Sendable {
         m.registerMigration("v6-hourly-rollups") { db in
             for statement in CallRollups.sqliteHourlySchema { try db.execute(sql: statement) }
         }
+        // Server-side sessions of the console (and the developer portal): `WebSessionSchema`.
+        m.registerMigration("v7-web-sessions") { db in
+            for statement in WebSessionSchema.sqliteSchema { try db.execute(sql: statement) }
+        }
         return m
     }
 
