@@ -90,7 +90,8 @@ public struct ResponseClassifier: Sendable {
         let o = Observation(
             response: response, json: json, facts: facts,
             words: BodyWords(response.reasonPhrase + "\n" + response.body, isHTML: facts.contains("html_body")),
-            host: response.host)
+            // A 407 comes from a proxy on the way, never from the host the request was for.
+            host: response.status == 407 ? nil : response.host)
         var genericHits: [Hit] = []
         var candidates: [Candidate] = []
         var frontDoors: [Candidate] = []
