@@ -34,10 +34,10 @@ struct DoctorEvidenceTests {
             \r
             {"error":{"code":403,"message":"The caller does not have permission","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"IAM_PERMISSION_DENIED"}]}}
             """
-        let behind = try diagnose(raw, url: "https://youtube.googleapis.com/youtube/v3/videos")
+        let behind = try diagnose(raw, url: "https://people.googleapis.com/v1/people/me")
         #expect(behind.deniedBy == "unknown")
         #expect(behind.cause == .insufficientPermissions)
-        #expect(behind.evidence.contains { $0.contains("host: youtube.googleapis.com") })
+        #expect(behind.evidence.contains { $0.contains("host: people.googleapis.com") })
         let own = try diagnose(raw, url: "https://cloudresourcemanager.googleapis.com/v3/projects/p")
         #expect(own.deniedBy == "google-cloud")
         let noURL = try diagnose(raw)
