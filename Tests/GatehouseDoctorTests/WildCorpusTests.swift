@@ -104,7 +104,7 @@ struct WildCorpusTests {
     /// (docs/doctor.md), rounded down to a whole percent. Keyed by split; both halves are tuning data
     /// now, so these guard against regressions, they do not measure generalisation.
     static let floors: [String: (systemKnown: Double, unknownNamed: Double, cause: Double, logParsed: Double, logCause: Double)] = [
-        "heldout": (systemKnown: 82.0, unknownNamed: 89.0, cause: 85.0, logParsed: 90.0, logCause: 87.0),
+        "heldout": (systemKnown: 80.0, unknownNamed: 89.0, cause: 85.0, logParsed: 90.0, logCause: 87.0),
         "tune": (systemKnown: 83.0, unknownNamed: 100.0, cause: 87.0, logParsed: 100.0, logCause: 94.0),
     ]
 
@@ -190,7 +190,7 @@ struct WildCorpusTests {
     static func measure(
         _ corpus: CorpusDirectory
     ) throws -> (responses: [String: SplitFigures], logs: [String: (lines: Int, parsed: Int, causeRight: Int)]) {
-        let misses = ProcessInfo.processInfo.environment[CorpusDirectory.missesVariable] != nil
+        let misses = !["", "0", nil].contains(ProcessInfo.processInfo.environment[CorpusDirectory.missesVariable])
         let figures = try Self.figures(corpus, printMisses: misses)
         print("corpus \(corpus.name) (\(corpus.root.path)):")
         for split in figures.keys.sorted() {
