@@ -109,12 +109,30 @@ public struct LogAnalyzer: Sendable {
     /// Reads one line: the format that parses it, its fields, and the denial it records if any.
     public func read(_ line: String) -> LogLine {
         var parsed: (system: LogSystemKnowledge, format: LogFormat, fields: [String: String])?
-        let object = Self.jsonObject(line)
-        outer: for s in knowledge.systems {
-            for f in s.formats {
-                if let fields = parse(line, f, object: object) {
-                    parsed = (s, f, fields)
-                    break outer
+        // A line as a container runtime or syslog relayed it carries a prefix; a system's own format
+        // may fit what follows. The common formats (syslog among them) read the line as it is.
+        var line = line
+        let texts = [line] + [Self.withoutRelayPrefix(line)].compactMap { $0 }
+        outer: for text in texts {
+            let object = Self.jsonObject(text)
+            for s in knowledge.systems where s.generic != true {
+                for f in s.formats {
+                    if let fields = parse(text, f, object: object) {
+                        parsed = (s, f, fields)
+                        line = text
+                        break outer
+                    }
+                }
+            }
+        }
+        if parsed == nil {
+            let object = Self.jsonObject(line)
+            outer: for s in knowledge.systems where s.generic == true {
+                for f in s.formats {
+                    if let fields = parse(line, f, object: object) {
+                        parsed = (s, f, fields)
+                        break outer
+                    }
                 }
             }
         }
@@ -145,6 +163,23 @@ public struct LogAnalyzer: Sendable {
     }
 
     // MARK: Parsing
+
+    /// The line without the prefix a relay added: `docker compose` (`name_1  | `), Kubernetes'
+    /// container runtime (`2024-01-01T00:00:00.000Z stdout F `) or syslog (`Jun 28 09:08:38 host prog[pid]: `).
+    static func withoutRelayPrefix(_ line: String) -> String? {
+        let patterns = [
+            #"^[A-Za-z0-9_.-]+\s+\|\s"#,
+            #"^\d{4}-\d{2}-\d{2}T[\d:.]+(?:Z|[+-]\d{2}:\d{2}) (?:stdout|stderr) [FP] "#,
+            #"^(?:[A-Z][a-z]{2} +)?\d{1,2} \d{2}:\d{2}:\d{2} \S+ [^:\[\s]+(?:\[\d+\])?: "#,
+        ]
+        for p in patterns {
+            if let r = line.range(of: p, options: .regularExpression) {
+                let rest = String(line[r.upperBound...])
+                return rest.isEmpty ? nil : rest
+            }
+        }
+        return nil
+    }
 
     func parse(_ line: String, _ f: LogFormat, object: [String: Any]?) -> [String: String]? {
         if let r = f.regex {

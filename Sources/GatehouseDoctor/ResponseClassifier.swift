@@ -90,7 +90,8 @@ public struct ResponseClassifier: Sendable {
         let o = Observation(
             response: response, json: json, facts: facts,
             words: BodyWords(response.reasonPhrase + "\n" + response.body, isHTML: facts.contains("html_body")),
-            host: response.host)
+            // A 407 comes from a proxy on the way, never from the host the request was for.
+            host: response.status == 407 ? nil : response.host)
         var genericHits: [Hit] = []
         var candidates: [Candidate] = []
         var frontDoors: [Candidate] = []
@@ -106,11 +107,21 @@ public struct ResponseClassifier: Sendable {
             var identity = 1 - hits.reduce(1.0) { $0 * (1 - ($1.signature.identifies ?? 0)) }
             guard identity > 0 else { continue }
             let best = hits.filter { $0.signature.cause != nil }.max { ($0.signature.strength ?? 0) < ($1.signature.strength ?? 0) }
-            // A shared front end's error shape on a host that is not its own: the service behind it answered.
-            let behindFrontDoor =
-                system.sharedFormat == true && o.host != nil
-                && !hits.contains { h in h.signature.when.contains { $0.host != nil } }
-            if behindFrontDoor { identity *= 0.25 }
+            // A shared front end's error shape on a host that is not its own: the service behind it
+            // answered. With the host unknown, the shape alone names nobody either (OpenAI-compatible
+            // APIs copy OpenAI's error object, S3-compatible stores S3's XML): only the system's own
+            // headers confirm it.
+            let onOwnHost = hits.contains { h in h.signature.when.contains { $0.host != nil } }
+            // The system's own headers, or wording only its own decision engine writes (IAM's policy
+            // evaluation message), confirm it; a bare shape does not.
+            let ownHeaders = hits.contains { h in
+                let weight = h.signature.identifies ?? 0
+                return (h.signature.when.contains { $0.header != nil } && weight >= 0.5) || (h.signature.cause != nil && weight >= 0.7)
+            }
+            let behindFrontDoor = system.sharedFormat == true && !onOwnHost && (o.host != nil || !ownHeaders)
+            // A known host that is not the system's own says another service answered; an unknown host
+            // leaves the shape as weaker evidence of its owner.
+            if behindFrontDoor { identity *= o.host != nil ? 0.25 : 0.5 }
             // A shared error format names its causes even when it does not name the system.
             if system.sharedFormat == true, behindFrontDoor || identity < 0.3 {
                 frontDoors.append(Candidate(system: system, identity: identity, hits: hits, bestCause: best))

@@ -34,10 +34,10 @@ struct DoctorEvidenceTests {
             \r
             {"error":{"code":403,"message":"The caller does not have permission","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"IAM_PERMISSION_DENIED"}]}}
             """
-        let behind = try diagnose(raw, url: "https://youtube.googleapis.com/youtube/v3/videos")
+        let behind = try diagnose(raw, url: "https://people.googleapis.com/v1/people/me")
         #expect(behind.deniedBy == "unknown")
         #expect(behind.cause == .insufficientPermissions)
-        #expect(behind.evidence.contains { $0.contains("host: youtube.googleapis.com") })
+        #expect(behind.evidence.contains { $0.contains("host: people.googleapis.com") })
         let own = try diagnose(raw, url: "https://cloudresourcemanager.googleapis.com/v3/projects/p")
         #expect(own.deniedBy == "google-cloud")
         let noURL = try diagnose(raw)
@@ -126,5 +126,39 @@ struct DoctorEvidenceTests {
         let html = BodyWords("<html><script>var expired = 1</script><p>Access denied</p></html>", isHTML: true)
         #expect(!WordMatcher.matches(["expired"], within: 12, in: html))
         #expect(WordMatcher.matches(["access denied"], within: 12, in: html))
+    }
+
+    @Test("a registry error in the OCI format on a host the knowledge base does not know names no system")
+    func ociFormatIsShared() throws {
+        let raw =
+            "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n\r\n{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\"}]}"
+        let d = try diagnose(raw, url: "https://registry.example.org/v2/app/manifests/1.0", credentials: false)
+        #expect(d.deniedBy == "unknown")
+        #expect(d.cause == .missingCredentials)
+    }
+
+    @Test("a 403 to a request without credentials is missing credentials, not a permission an identity lacks")
+    func anonymousForbidden() throws {
+        let raw =
+            "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n\r\n{\"message\":\"You do not have permission to access this resource\"}"
+        #expect(try diagnose(raw, credentials: false).cause == .missingCredentials)
+        #expect(try diagnose(raw, credentials: true).cause == .insufficientPermissions)
+    }
+
+    @Test("a vendor-neutral error code gives the cause for a system the knowledge base does not know")
+    func errorCodes() throws {
+        let expired = try diagnose("HTTP/1.1 401 Unauthorized\r\n\r\n{\"error\":{\"code\":\"token_expired\",\"message\":\"Unauthorized\"}}")
+        #expect(expired.deniedBy == "unknown")
+        #expect(expired.cause == .expiredCredentials)
+        let scope = try diagnose("HTTP/1.1 403 Forbidden\r\n\r\n{\"error\":\"missing_scope\",\"needed\":\"chat:write\"}")
+        #expect(scope.cause == .insufficientScope)
+    }
+
+    @Test("a 407 is judged without the request host: a proxy on the way answered")
+    func proxyAuthIgnoresHost() throws {
+        let raw = "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"proxy\"\r\n\r\n"
+        let d = try diagnose(raw, url: "https://api.openai.com/v1/models")
+        #expect(d.deniedBy != "openai-api")
+        #expect(d.cause == .missingCredentials)
     }
 }

@@ -81,4 +81,40 @@ struct LogAnalyzerTests {
         #expect(groups.first?.count == 3)
         #expect(!groups.contains { $0.example.contains("kube-probe") })
     }
+
+    @Test("a line relayed by docker compose or syslog is read by its system's own format")
+    func relayedLines() throws {
+        let analyzer = try LogAnalyzer()
+        let compose = analyzer.read(
+            #"nginx_1    | 2023/11/03 08:40:55 [error] 29#29: *1 directory index of "/usr/share/nginx/html/" is forbidden, client: 203.0.113.143, server: localhost, request: "GET / HTTP/1.1", host: "example""#
+        )
+        #expect(compose.system == "nginx")
+        #expect(compose.denial?.cause == .directoryListing)
+        let syslog = analyzer.read(
+            #"Jun 28 09:08:38 tower nginx: 2025/06/28 09:08:38 [error] 3358958#3358958: *161855 limiting requests, excess: 20.955 by zone "authlimit", client: 172.17.0.2, server: , request: "GET /login HTTP/1.1", host: "192.0.2.10""#
+        )
+        #expect(syslog.denial?.cause == .rateLimited)
+    }
+
+    @Test("database and Kubernetes component lines: missing vs wrong password, expired vs invalid token")
+    func databasesAndKlog() throws {
+        let analyzer = try LogAnalyzer()
+        #expect(
+            analyzer.read(
+                "2019-01-03T08:50:04.634875Z 113 [Note] [MY-010926] [Server] Access denied for user 'root'@'192.0.2.1' (using password: NO)"
+            ).denial?.cause == .missingCredentials)
+        #expect(
+            analyzer.read("130324 17:56:14 [Warning] Access denied for user 'root'@'203.0.113.112' (using password: YES)").denial?.cause
+                == .invalidCredentials)
+        #expect(
+            analyzer.read(
+                #"E1126 03:38:26.776766       1 authentication.go:75] "Unable to authenticate the request" err="[invalid bearer token, service account token has expired]""#
+            )
+            .denial?.cause == .expiredCredentials)
+        #expect(
+            analyzer.read(
+                "E1009 09:42:45.361887    6910 authentication.go:53] Unable to authenticate the request due to an error: [invalid bearer token, Token has been invalidated]"
+            )
+            .denial?.cause == .invalidCredentials)
+    }
 }
