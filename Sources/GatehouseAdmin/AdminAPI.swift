@@ -382,6 +382,27 @@ public struct AdminAPI: Sendable {
             try Self.json(try api.control.call(actor, requestID: try ctx.parameters.require("id")))
         }
 
+        // Developer accounts (the portal's sign-ins; tenant-scoped like applications)
+        add(.get, "\(v1)/developers") { req, _, actor in
+            try Self.json(
+                try api.control.developers(actor, application: req.uri.queryParameters.get("application"), page: try Self.page(req)))
+        }
+        add(.post, "\(v1)/developers") { req, _, actor in
+            let b = try await Self.body(req, DeveloperBody.self)
+            return try Self.json(
+                try api.control.createDeveloper(actor, name: b.name, application: b.application, password: b.password), status: .created)
+        }
+        add(.get, "\(v1)/developers/:id") { _, ctx, actor in
+            try Self.json(try api.control.developer(actor, try ctx.parameters.require("id")))
+        }
+        add(.patch, "\(v1)/developers/:id") { req, ctx, actor in
+            let b = try await Self.body(req, DeveloperPatch.self)
+            return try Self.json(try api.control.setDeveloperStatus(actor, try ctx.parameters.require("id"), status: b.status))
+        }
+        add(.delete, "\(v1)/developers/:id") { _, ctx, actor in
+            try Self.json(try api.control.deleteDeveloper(actor, try ctx.parameters.require("id")))
+        }
+
         // Admin users and tokens
         add(.get, "\(v1)/admin-users") { req, _, actor in try Self.json(try api.control.adminUsers(actor, page: try Self.page(req))) }
         add(.post, "\(v1)/admin-users") { req, _, actor in
@@ -529,6 +550,8 @@ struct ServiceBody: Codable { var name: String; var tenant: String?; var approva
 struct ServicePatch: Codable { var approval: String?; var routes: [String]? }
 struct ApplyBody: Codable { var application: String; var service: String; var reason: String? }
 struct DecisionBody: Codable { var opinion: String?; var reason: String?; var expiresAt: Double? }
+struct DeveloperBody: Codable { var name: String; var application: String; var password: String }
+struct DeveloperPatch: Codable { var status: String }
 struct AdminUserBody: Codable { var name: String; var role: String; var tenant: String?; var password: String? }
 
 /// Password checks and hashes (bcrypt, about 0.3 s each at cost 12) run one at a time on a queue

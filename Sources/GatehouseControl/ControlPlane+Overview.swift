@@ -72,6 +72,16 @@ extension ControlPlane {
     /// applications' calls (as in `calls`).
     public func overview(_ actor: ControlActor, since: Double, until: Double, bucket: Double = 3600, top: Int = 10) throws -> Overview {
         try require(actor, .viewer, "reading the call log")
+        return try overview(
+            since: since, until: until, bucket: bucket, top: top,
+            filter: actor.tenant.map { (condition: "application_id IN (SELECT id FROM consumers WHERE tenant = ?)", argument: $0) })
+    }
+
+    /// The overview of the rollup rows `filter` keeps (all rows without one): a tenant's
+    /// applications for a scoped admin, one application for its developers.
+    func overview(
+        since: Double, until: Double, bucket: Double, top: Int, filter: (condition: String, argument: String)?
+    ) throws -> Overview {
         guard since.isFinite, until.isFinite, since < until else {
             throw ControlError.invalid("the period is empty: since must be before until", field: "since")
         }
@@ -92,14 +102,14 @@ extension ControlPlane {
 
         var conds = ["minute >= ?", "minute < ?"]
         var args: [any SQLBindable] = [from, to]
-        if let scope = actor.tenant {
-            conds.append("application_id IN (SELECT id FROM consumers WHERE tenant = ?)")
-            args.append(scope)
+        if let filter {
+            conds.append(filter.condition)
+            args.append(filter.argument)
         }
         let whereSQL = " FROM call_rollups WHERE " + conds.joined(separator: " AND ")
-        // Unscoped, the first pass needs neither route nor application: the small table.
+        // Unfiltered, the first pass needs neither route nor application: the small table.
         let outcomesSQL =
-            actor.tenant == nil ? " FROM \(CallRollups.Table.outcomes.rawValue) WHERE minute >= ? AND minute < ?" : whereSQL
+            filter == nil ? " FROM \(CallRollups.Table.outcomes.rawValue) WHERE minute >= ? AND minute < ?" : whereSQL
         let arguments = SQLArguments(args)
         let histogram = (0..<CallRollups.bucketCount).map { "\(Self.sum("h\($0)")) AS h\($0)" }.joined(separator: ", ")
 

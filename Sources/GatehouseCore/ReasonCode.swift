@@ -87,4 +87,8 @@ extension ReasonCode {
     public static let adminInvalidRequest: ReasonCode = "admin_invalid_request"
     public static let adminConflict: ReasonCode = "admin_conflict"
     public static let subscriptionTransitionInvalid: ReasonCode = "subscription_transition_invalid"
+    // Developer portal (the control plane's answers to an application's developers)
+    public static let portalUnauthenticated: ReasonCode = "portal_unauthenticated"
+    public static let portalRequestNotYours: ReasonCode = "portal_request_not_yours"
+    public static let portalObjectNotYours: ReasonCode = "portal_object_not_yours"
 }

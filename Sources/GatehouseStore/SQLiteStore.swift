@@ -97,6 +97,8 @@ public final class SQLiteStore: Sendable {
         m.registerMigration("v5-call-rollups") { db in
             for statement in CallRollups.sqliteSchema { try db.execute(sql: statement) }
         }
+        // (v6 and v7 are other changes' names.)
+        registerDeveloperMigrations(&m)
         return m
     }
 
