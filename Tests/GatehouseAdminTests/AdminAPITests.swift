@@ -150,7 +150,7 @@ import Testing
         let f = try Fixture()
         _ = try f.world.control.createAdminUser(.cli, name: "bob", role: .operator, tenant: "globex", cost: 4)
         let bobToken = try f.world.control.createAdminToken(.cli, user: "bob").token
-        func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
+        @Sendable func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
         try await f.app.test(.router) { client in
             let ann: HTTPFields = [.authorization: "Bearer \(f.operatorAToken)", .contentType: "application/json"]
             let bob: HTTPFields = [.authorization: "Bearer \(bobToken)", .contentType: "application/json"]
