@@ -370,6 +370,24 @@ extension ControlPlane {
         }
     }
 
+    /// Withdraws one of the application's pending applications. Another application's
+    /// subscription, and one that does not exist, get the same answer.
+    public func portalCancel(_ dev: DeveloperActor, subscription id: String, reason: String?) throws -> PortalSubscription {
+        let reason = try Self.text(reason, "reason")
+        return try db.write { db in
+            _ = try liveDeveloper(db, dev)
+            guard let row = try db.row(Self.subscriptionSelect + " WHERE s.id = ? AND s.application_id = ?", [id, dev.applicationID]) else {
+                throw Self.notYours("subscription \(id)")
+            }
+            let before = subscriptionValue(row, at: now())
+            try Self.checkTransition(before, from: ["pending"], to: "cancelled")
+            let after = try transition(
+                db, row, to: "cancelled", actor: dev, reason: reason, opinion: nil, expiresAt: before.expiresAt, action: "subscription.cancel",
+                before: before)
+            return portalSubscription(after, for: dev)
+        }
+    }
+
     /// The application's API keys (ids and dates; never a key).
     public func portalKeys(_ dev: DeveloperActor) throws -> [APIKeyInfo] {
         try db.read { db in

@@ -148,9 +148,19 @@ import Testing
         // bob approved: the developer reads "an administrator".
         #expect(subs[0].decidedBy == "an administrator")
         #expect(try w.control.portalServices(p.dana).first?.state == "approved")
-        // The other application's developer sees none of it.
-        #expect(try w.control.portalSubscriptions(p.ed).isEmpty)
-        #expect(try w.control.portalServices(p.ed).first?.state == nil)
+        // Another application's subscription cannot be touched, and reads as one that does not exist.
+        let edApplied = try w.control.portalApply(p.ed, service: "payments", reason: "invoices")
+        let other = denial { try w.control.portalCancel(p.dana, subscription: edApplied.id, reason: "mine now") }
+        let none = denial { try w.control.portalCancel(p.dana, subscription: "sub_doesnotexist", reason: "x") }
+        #expect(other?.code == .portalObjectNotYours)
+        #expect(
+            other?.detail.replacingOccurrences(of: edApplied.id, with: "ID") == none?.detail.replacingOccurrences(of: "sub_doesnotexist", with: "ID"))
+        #expect(try w.control.subscription(.cli, edApplied.id).state == "pending")
+        // Its own, withdrawn by its developer.
+        #expect(try w.control.portalCancel(p.ed, subscription: edApplied.id, reason: "not needed").state == "cancelled")
+        // The other application's developer sees none of dana's.
+        #expect(try w.control.portalSubscriptions(p.ed).map(\.state) == ["cancelled"])
+        #expect(try w.control.portalServices(p.ed).first?.state == "cancelled")
     }
 
     @Test(arguments: StoreKind.allCases) func aDeveloperManagesOnlyItsApplicationsKeys(_ kind: StoreKind) throws {
