@@ -29,6 +29,7 @@ let package = Package(
         .library(name: "GatehouseControl", targets: ["GatehouseControl"]),
         .library(name: "GatehouseAdmin", targets: ["GatehouseAdmin"]),
         .library(name: "GatehouseCharts", targets: ["GatehouseCharts"]),
+        .library(name: "GatehouseConsole", targets: ["GatehouseConsole"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
@@ -47,6 +48,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.0.0"),
         // The admin REST API (`/admin/v1`) on the admin listener.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // The console's HTML templates (compiled into the binary).
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         // Hummingbird's request and response types (HTTPField, HTTPFields).
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.24.0"),
@@ -167,6 +170,8 @@ let package = Package(
             name: "GatehouseAdmin",
             dependencies: [
                 "GatehouseCore", "GatehouseIdentity", "GatehouseStore", "GatehouseControl",
+                // The console's pages under `/console` on the same listener.
+                "GatehouseConsole",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 // The Authorization header's Basic and Bearer forms.
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
@@ -177,6 +182,22 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             resources: [.copy("openapi.json")],
+            swiftSettings: swiftSettings
+        ),
+        // The operator console on the admin listener (`/console/…`): server-rendered pages over the
+        // control plane, and the web pieces the developer portal shares (server-side sessions,
+        // CSRF, security headers, explained refusal pages, templates, static assets).
+        .target(
+            name: "GatehouseConsole",
+            dependencies: [
+                "GatehouseCore", "GatehouseIdentity", "GatehouseStore", "GatehouseControl", "GatehouseCharts", "GatehouseChecks",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The gateway's HTTP/1 codec: request and response heads, bodies, writers. Strict where
@@ -331,11 +352,26 @@ let package = Package(
             // test client (no socket).
             dependencies: [
                 "GatehouseControl", "GatehouseAdmin", "GatehouseStore", "GatehouseIdentity", "GatehouseCore", "GatehouseChecks",
+                // The console's session store, on both stores.
+                "GatehouseConsole",
                 // The same suite on a cluster's PostgreSQL (a server of the tests' own).
                 "GatehousePostgres", "GatehouseTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GatehouseConsoleTests",
+            // The console driven through Hummingbird's router test client (no socket), on the
+            // admin listener's router.
+            dependencies: [
+                "GatehouseConsole", "GatehouseAdmin", "GatehouseControl", "GatehouseStore", "GatehouseCore", "GatehouseChecks",
+                "GatehouseCharts",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import GatehouseConsole
 import GatehouseControl
 import GatehouseCore
 import GatehouseStore
@@ -12,7 +13,7 @@ import NIOCore
 
 /// The admin API's request context: Hummingbird's core context and the client's address, which
 /// the audit log records as the source of each change.
-public struct AdminContext: RequestContext {
+public struct AdminContext: RequestContext, WebRequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The client's address (`127.0.0.1`), or `unknown`.
     public let remoteAddress: String
@@ -47,6 +48,8 @@ public struct AdminAPI: Sendable {
     /// long as the store takes).
     public let maxInFlight: Int
     let inFlight = InFlight()
+    /// The console's settings (`/console`).
+    public let console: ConsoleOptions
 
     /// Admin requests being handled.
     final class InFlight: Sendable {
@@ -55,13 +58,14 @@ public struct AdminAPI: Sendable {
 
     public init(
         control: ControlPlane, problemTypeBase: String = "docs/reasons.md#", logger: Logger = Logger(label: "gatehouse.admin"),
-        maxInFlight: Int = 64,
+        maxInFlight: Int = 64, console: ConsoleOptions = ConsoleOptions(),
         operational: @escaping @Sendable (String) async -> (Int, String, String) = { _ in (404, "text/plain", "not found\n") }
     ) {
         self.control = control
         self.problemTypeBase = problemTypeBase
         self.logger = logger
         self.maxInFlight = maxInFlight
+        self.console = console
         self.operational = operational
     }
 
@@ -90,7 +94,7 @@ public struct AdminAPI: Sendable {
     }()
 
     /// Where the handlers run (see `BlockingWorkExecutor`).
-    static let blockingExecutor = BlockingWorkExecutor(label: "gatehouse.admin")
+    static let blockingExecutor = BlockingWorkExecutor.admin
 
     /// The denial for an operation the store failed. A cluster store that could not be reached
     /// may have committed before the connection failed: the answer says so rather than promise
@@ -422,6 +426,9 @@ public struct AdminAPI: Sendable {
         add(.post, "\(v1)/admin-tokens/:id/revoke") { _, ctx, actor in
             try Self.json(try api.control.revokeAdminToken(actor, id: try ctx.parameters.require("id")))
         }
+
+        // Browser interfaces beside the API: each is one call.
+        ConsoleRoutes.register(on: router, control: control, options: console, logger: logger)
         return (router, routes)
     }
 
@@ -553,41 +560,3 @@ struct DecisionBody: Codable { var opinion: String?; var reason: String?; var ex
 struct DeveloperBody: Codable { var name: String; var application: String; var password: String }
 struct DeveloperPatch: Codable { var status: String }
 struct AdminUserBody: Codable { var name: String; var role: String; var tenant: String?; var password: String? }
-
-/// Password checks and hashes (bcrypt, about 0.3 s each at cost 12) run one at a time on a queue
-/// of their own, with at most `limit` waiting: a flood of Basic attempts then costs one core and is
-/// answered 503 beyond the queue, while token requests, the other handlers and the data plane's
-/// snapshot refresh keep their threads.
-public final class PasswordChecks: Sendable {
-    public static let shared = PasswordChecks(limit: 8)
-
-    let limit: Int
-    private let queue = DispatchQueue(label: "gatehouse.admin.password-checks")
-    private let waiting = Mutex(0)
-
-    public init(limit: Int) { self.limit = limit }
-
-    public func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        let admitted = waiting.withLock { n -> Bool in
-            guard n < limit else { return false }
-            n += 1
-            return true
-        }
-        guard admitted else {
-            throw ControlError(
-                Denial(
-                    code: .gatewayBusy, status: 503,
-                    detail: "\(limit) password checks are already waiting; this one was not queued",
-                    required: ["fewer concurrent Basic authentications"], presented: ["more than \(limit) waiting"],
-                    hint: "Retry shortly, or authenticate with an admin token (Bearer), which costs no password check.",
-                    headers: [HeaderField("Retry-After", "1")]))
-        }
-        return try await withCheckedThrowingContinuation { continuation in
-            queue.async {
-                let result = Result { try work() }
-                self.waiting.withLock { $0 -= 1 }
-                continuation.resume(with: result)
-            }
-        }
-    }
-}

@@ -158,6 +158,20 @@ extension ControlPlane {
         return ControlActor(name: user.name, role: user.role, tenant: user.tenant, source: source)
     }
 
+    /// The id of the admin user `name`, for a session made after `authenticate(user:password:)`.
+    public func adminUserID(name: String) throws -> String? {
+        try db.read { db in try db.scalar("SELECT id FROM admin_users WHERE name = ?", [name]) }
+    }
+
+    /// The actor a console session of admin user `id` acts as: its current role and tenant (a
+    /// change made since sign-in applies at once). Nil when the user no longer exists.
+    public func adminActor(userID id: String, source: String) throws -> ControlActor? {
+        let row = try db.read { db in try db.row("SELECT * FROM admin_users WHERE id = ?", [id]) }
+        guard let row else { return nil }
+        let user = Self.adminUser(row)
+        return ControlActor(name: user.name, role: user.role, tenant: user.tenant, source: source)
+    }
+
     static let reservedActorNames = ["cli": "the local command line", "system": "expiry", "auto-approval": "automatic approval"]
 
     /// A bcrypt hash of a random password, verified against when the user does not exist.

@@ -284,6 +284,29 @@ public enum ReasonCatalogue {
             meaning:
                 "The subscription's current state does not allow this transition (pending → approved | rejected | cancelled; approved → revoked | expired; a closed subscription can be applied for again).",
             fix: "Read the subscription's state first; apply again to reopen a closed one."),
+        // Console
+        .init(
+            code: .consoleSessionRequired, status: 401, title: "Sign-in required",
+            meaning:
+                "A console page was requested without a session: no session cookie, or one that matches no session (never made, signed out, or made before a sign-in replaced it).",
+            fix: "Sign in at /console/sign-in."),
+        .init(
+            code: .consoleSessionExpired, status: 401, title: "Session ended",
+            meaning:
+                "The console session ended: it was idle longer than the idle timeout (30 minutes by default) or reached its absolute lifetime (12 hours by default).",
+            fix: "Sign in again at /console/sign-in."),
+        .init(
+            code: .consoleSignInFailed, status: 401, title: "Sign-in failed",
+            meaning:
+                "The admin user name or password is wrong (the answer is the same whether or not the name exists), or the user has no password.",
+            fix:
+                "Check the name and password; an admin user gets a password with `gatehouse admins create NAME --password-stdin` or the admin API."
+        ),
+        .init(
+            code: .consoleCSRFFailed, status: 403, title: "Form token invalid",
+            meaning:
+                "A console form was posted without the token its page carried, or with one issued for another session (an earlier sign-in, or a forged form).",
+            fix: "Reload the page and submit the form again."),
         .init(
             code: .portalUnauthenticated, status: 401, title: "Developer sign-in required",
             meaning:

@@ -13,7 +13,8 @@ import GatehouseStore
 ///   (`node`, `request_id`, `time`) so that a node re-sending a record after a failure stores it
 ///   once; `id` orders it for paging;
 /// - `nodes` holds each node's heartbeat, `rate_counters` the cluster rate limits' counters;
-/// - `call_rollups` (`CallRollups`) is filled when nodes deliver calls, not by a local writer.
+/// - `call_rollups` (`CallRollups`) is filled when nodes deliver calls, not by a local writer;
+/// - `web_sessions` (`WebSessionSchema`) holds the console's sessions, so any node accepts them.
 enum PGSchema {
     /// The advisory lock key migrations hold ("gatehous" in ASCII).
     static let lockKey: Int64 = 0x6761_7465_686F_7573
@@ -151,6 +152,12 @@ enum PGSchema {
         (
             "pg-3-call-rollups",
             CallRollups.postgresSchema
+        ),
+        // The browser interfaces' server-side sessions (`WebSessionSchema`). (pg-4 is another
+        // change's name.)
+        (
+            "pg-5-web-sessions",
+            WebSessionSchema.postgresSchema
         ),
         // The developer portal's accounts (SQLite `v8-developers`); pg-4 and pg-5 are other
         // changes' names. Not replicated to nodes: the data plane does not read them.

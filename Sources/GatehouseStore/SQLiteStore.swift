@@ -97,7 +97,12 @@ public final class SQLiteStore: Sendable {
         m.registerMigration("v5-call-rollups") { db in
             for statement in CallRollups.sqliteSchema { try db.execute(sql: statement) }
         }
-        // (v6 and v7 are other changes' names.)
+        // Server-side sessions of the console (and the developer portal): `WebSessionSchema`.
+        // (v6 is another change's name.)
+        m.registerMigration("v7-web-sessions") { db in
+            for statement in WebSessionSchema.sqliteSchema { try db.execute(sql: statement) }
+        }
+        // The developer portal's accounts.
         registerDeveloperMigrations(&m)
         return m
     }

@@ -7,14 +7,17 @@ import Dispatch
 /// `withTaskExecutorPreference`, so a slow store holds Dispatch threads (which Dispatch adds to,
 /// up to its limit) instead of the cooperative pool's few threads, which the gateway's other
 /// services (JWKS loads, the credential refresh, `/healthz`) need.
-final class BlockingWorkExecutor: TaskExecutor, Sendable {
+public final class BlockingWorkExecutor: TaskExecutor, Sendable {
     let queue: DispatchQueue
 
-    init(label: String) {
+    /// The admin listener's: the admin API's and the console's handlers.
+    public static let admin = BlockingWorkExecutor(label: "gatehouse.admin")
+
+    public init(label: String) {
         queue = DispatchQueue(label: label, attributes: .concurrent)
     }
 
-    func enqueue(_ job: consuming ExecutorJob) {
+    public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         let executor = asUnownedTaskExecutor()
         queue.async { job.runSynchronously(on: executor) }

@@ -1,0 +1,248 @@
+import Foundation
+import GatehouseChecks
+import GatehouseControl
+import GatehouseCore
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// How the console behaves; the defaults suit a gateway's admin listener.
+public struct ConsoleOptions: Sendable {
+    public var lifetime: WebSessionLifetime
+    /// Origins besides the request's own whose forms may post (e.g. `https://gatehouse.example`
+    /// when a TLS-terminating proxy forwards to the admin listener over plain HTTP).
+    public var trustedOrigins: [OriginPattern]
+    /// Sign-in attempts a minute per user name and per client address.
+    public var signInPerName: Int
+    public var signInPerAddress: Int
+    /// The clock (injected by tests; the wall clock by default).
+    public var now: @Sendable () -> Double
+
+    public init(
+        lifetime: WebSessionLifetime = WebSessionLifetime(), trustedOrigins: [OriginPattern] = [], signInPerName: Int = 5,
+        signInPerAddress: Int = 20, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+    ) {
+        self.lifetime = lifetime
+        self.trustedOrigins = trustedOrigins
+        self.signInPerName = signInPerName
+        self.signInPerAddress = signInPerAddress
+        self.now = now
+    }
+}
+
+/// A signed-in console request: the session, and the admin it acts as (its role and tenant as
+/// they are now), for whom the control plane authorises every read and change.
+public struct ConsoleUser: Sendable {
+    public var session: WebSession
+    public var actor: ControlActor
+}
+
+/// The operator console on the admin listener, under `/console`: server-rendered pages over the
+/// control plane for admin users signed in with their password.
+///
+/// `register(on:…)` is the one call that adds it to a router; everything else is here and in the
+/// `Web*` files the developer portal shares.
+public struct ConsoleRoutes: Sendable {
+    public let control: ControlPlane
+    public let sessions: WebSessionStore
+    public let pages: WebPages
+    public let forms: WebForms
+    public let limiter: SignInLimiter
+    public let cookie = WebSessionCookie(base: "gatehouse-console")
+    let logger: Logger
+    let now: @Sendable () -> Double
+
+    /// The console's templates, parsed once.
+    public static let consolePages: WebPages = {
+        do { return try WebPages() } catch { fatalError("a console template does not parse: \(error)") }
+    }()
+
+    public init(control: ControlPlane, options: ConsoleOptions = ConsoleOptions(), logger: Logger = Logger(label: "gatehouse.console")) {
+        self.control = control
+        sessions = WebSessionStore(database: control.db, lifetime: options.lifetime, now: options.now)
+        now = options.now
+        pages = Self.consolePages
+        forms = WebForms(trustedOrigins: options.trustedOrigins)
+        limiter = SignInLimiter(perName: options.signInPerName, perAddress: options.signInPerAddress)
+        self.logger = logger
+    }
+
+    /// Adds the console's routes to `router`.
+    public static func register<Context: WebRequestContext>(
+        on router: Router<Context>, control: ControlPlane, options: ConsoleOptions = ConsoleOptions(),
+        logger: Logger = Logger(label: "gatehouse.console")
+    ) {
+        ConsoleRoutes(control: control, options: options, logger: logger).add(to: router)
+    }
+
+    /// The console's pages, in navigation order: label, path.
+    static let navigation: [(label: String, path: String)] = [
+        ("Overview", "/console/overview"), ("Calls", "/console/calls"), ("Applications", "/console/applications"),
+        ("Keys", "/console/keys"), ("Services", "/console/services"), ("Subscriptions", "/console/subscriptions"),
+        ("Tenants", "/console/tenants"), ("Admin users", "/console/admin-users"), ("Audit", "/console/audit"),
+    ]
+
+    /// The frame of a signed-in page whose navigation entry is `current`.
+    func frame(_ title: String, _ user: ConsoleUser, current: String) -> WebPages.Frame {
+        WebPages.Frame(
+            title: title, navigation: Self.navigation.map { ($0.label, $0.path, $0.path == current) }, user: user.actor.label,
+            csrf: user.session.csrfToken())
+    }
+
+    func add<Context: WebRequestContext>(to router: Router<Context>) {
+        let console = router.group("console")
+            .add(middleware: WebSecurityMiddleware<Context>())
+            .add(middleware: WebRefusalMiddleware<Context>(pages: pages, logger: logger))
+        let routes = self
+
+        for asset in StaticAssets.all {
+            router.get(RouterPath(asset.path)) { request, _ in asset.response(request) }
+        }
+        console.get { _, _ in Response(status: .seeOther, headers: [.location: "/console/overview"]) }
+
+        console.get("sign-in") { request, _ in
+            routes.pages.page(
+                "sign-in", ["next": Self.safeNext(request.uri.queryParameters.get("next"))], frame: WebPages.Frame(title: "Sign in"))
+        }
+        console.post("sign-in") { request, context in
+            try await withTaskExecutorPreference(BlockingWorkExecutor.admin) {
+                try await routes.signIn(request, context)
+            }
+        }
+        console.post("sign-out") { request, context in
+            try await withTaskExecutorPreference(BlockingWorkExecutor.admin) {
+                let user = try routes.signedIn(request, context)
+                _ = try await routes.forms.post(request, session: user.session, as: Empty.self)
+                if let token = routes.cookie.token(request) { try routes.sessions.delete(token) }
+                var response = Response(status: .seeOther, headers: [.location: "/console/sign-in"])
+                routes.cookie.clear(on: &response)
+                return response
+            }
+        }
+        addPages(to: console)
+    }
+
+    struct Empty: Decodable {}
+
+    /// A signed-in page: the handler runs with the user off the cooperative pool (the control
+    /// plane blocks on the store).
+    func get<Context: WebRequestContext>(
+        _ group: RouterGroup<Context>, _ path: RouterPath,
+        _ handler: @escaping @Sendable (Request, Context, ConsoleUser) async throws -> Response
+    ) {
+        let routes = self
+        group.get(path) { request, context in
+            try await withTaskExecutorPreference(BlockingWorkExecutor.admin) {
+                let user = try routes.signedIn(request, context)
+                return try await handler(request, context, user)
+            }
+        }
+    }
+
+    /// A signed-in form post, checked for its origin and CSRF token; answered with a redirect
+    /// (303) to the page the handler names.
+    func post<Context: WebRequestContext, Form: Decodable>(
+        _ group: RouterGroup<Context>, _ path: RouterPath, _ form: Form.Type,
+        _ handler: @escaping @Sendable (Request, Context, ConsoleUser, Form) async throws -> String
+    ) {
+        let routes = self
+        group.post(path) { request, context in
+            try await withTaskExecutorPreference(BlockingWorkExecutor.admin) {
+                let user = try routes.signedIn(request, context)
+                let fields = try await routes.forms.post(request, session: user.session, as: Form.self)
+                let location = try await handler(request, context, user, fields)
+                return Response(status: .seeOther, headers: [.location: location])
+            }
+        }
+    }
+
+    // MARK: Sessions
+
+    /// The signed-in user of `request`, or the refusal: `console_session_required` (no cookie, an
+    /// unknown session, or its admin user gone) or `console_session_expired`.
+    func signedIn<Context: WebRequestContext>(_ request: Request, _ context: Context) throws -> ConsoleUser {
+        let here = request.method == .get ? request.uri.path + (request.uri.query.map { "?" + $0 } ?? "") : nil
+        guard let token = cookie.token(request), !token.isEmpty else {
+            throw WebRefusal(
+                Denial(
+                    code: .consoleSessionRequired, detail: "\(request.uri.path) is a console page; this browser is not signed in",
+                    required: ["a console session (cookie \(cookie.name))"], presented: ["no session cookie"]),
+                check: "console_session", signIn: here)
+        }
+        switch try sessions.lookup(token, kind: .admin) {
+        case .unknown:
+            throw WebRefusal(
+                Denial(
+                    code: .consoleSessionRequired,
+                    detail: "the session cookie matches no session (signed out, or replaced by a later sign-in)",
+                    required: ["a live console session"], presented: ["an unknown session cookie"]),
+                check: "console_session", signIn: here)
+        case .expired(let why, let at):
+            throw WebRefusal(
+                Denial(
+                    code: .consoleSessionExpired,
+                    detail: why == "idle"
+                        ? "the session ended at \(TimeText.iso(at)) after \(TimeText.duration(sessions.lifetime.idle)) without use"
+                        : "the session reached its lifetime of \(TimeText.duration(sessions.lifetime.absolute)) at \(TimeText.iso(at))",
+                    required: ["a live console session"], presented: ["a session that ended (\(why == "idle" ? "idle" : "lifetime"))"]),
+                check: "console_session", signIn: here)
+        case .valid(let session):
+            guard let actor = try control.adminActor(userID: session.subject, source: context.remoteAddress) else {
+                try sessions.delete(token)
+                throw WebRefusal(
+                    Denial(
+                        code: .consoleSessionRequired, detail: "the session's admin user no longer exists",
+                        required: ["a live console session"], presented: ["a session of a removed admin user"]),
+                    check: "console_session", signIn: here)
+            }
+            return ConsoleUser(session: session, actor: actor)
+        }
+    }
+
+    struct SignInForm: Decodable {
+        var name: String
+        var password: String
+        var next: String?
+    }
+
+    /// Origin check, the attempt counted, the password checked (one at a time, off the event
+    /// loop), then a new session (the old one, if any, deleted) and a redirect.
+    func signIn<Context: WebRequestContext>(_ request: Request, _ context: Context) async throws -> Response {
+        try forms.checkOrigin(request)
+        let form = try await forms.fields(request, as: SignInForm.self)
+        try limiter.attempt(name: form.name, address: context.remoteAddress, now: now())
+        let control = self.control
+        let source = context.remoteAddress
+        let actor: ControlActor
+        do {
+            actor = try await PasswordChecks.shared.run {
+                try control.authenticate(user: form.name, password: form.password, source: source)
+            }
+        } catch let e as ControlError where e.code == .adminUnauthenticated {
+            throw WebRefusal(
+                Denial(
+                    code: .consoleSignInFailed, detail: "the admin user name or password is wrong",
+                    required: ["an admin user's name and password"], presented: ["user name \(DisplayText.untrusted(form.name, limit: 64))"]
+                ),
+                check: "sign_in", signIn: Self.safeNext(form.next))
+        }
+        guard let id = try control.adminUserID(name: actor.name) else {
+            throw WebRefusal(
+                Denial(code: .consoleSignInFailed, detail: "the admin user name or password is wrong"), check: "sign_in")
+        }
+        let (token, _) = try sessions.create(kind: .admin, subject: id, replacing: cookie.token(request))
+        logger.info("console sign-in", metadata: ["admin": "\(actor.name)", "source": "\(source)"])
+        var response = Response(status: .seeOther, headers: [.location: Self.safeNext(form.next)])
+        cookie.set(token, on: &response)
+        return response
+    }
+
+    /// Where to go after sign-in: a console path, never another site (`//host`, `/\host`).
+    static func safeNext(_ next: String?) -> String {
+        guard let next, next.hasPrefix("/console/"), !next.contains("//"), !next.contains("\\"),
+            !next.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+        else { return "/console/overview" }
+        return next
+    }
+}

@@ -1,0 +1,387 @@
+import Foundation
+import GatehouseAdmin
+import GatehouseConsole
+import GatehouseControl
+import GatehouseCore
+import GatehouseStore
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Synchronization
+import Testing
+
+/// A clock the test moves by hand.
+final class TestClock: Sendable {
+    let value = Mutex<Double>(Date().timeIntervalSince1970.rounded(.down))
+    var now: Double { value.withLock { $0 } }
+    func advance(_ s: Double) { value.withLock { $0 += s } }
+}
+
+/// A store with admin users (password `correct-horse`): root (owner), vera (viewer), ann
+/// (operator of tenant acme); two tenants, their applications and a manual service.
+final class ConsoleWorld: Sendable {
+    let dir: String
+    let store: SQLiteStore
+    let clock = TestClock()
+    let control: ControlPlane
+    static let password = "correct-horse"
+
+    init() throws {
+        dir = NSTemporaryDirectory() + "gh-console-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        store = try SQLiteStore(path: dir + "/s.db")
+        let clock = self.clock
+        control = ControlPlane(store: store, now: { clock.now })
+        for t in ["acme", "globex"] { _ = try control.createTenant(.cli, name: t) }
+        _ = try control.createAdminUser(.cli, name: "root", role: .owner, password: Self.password, cost: 4)
+        _ = try control.createAdminUser(.cli, name: "vera", role: .viewer, password: Self.password, cost: 4)
+        _ = try control.createAdminUser(.cli, name: "ann", role: .operator, tenant: "acme", password: Self.password, cost: 4)
+        _ = try control.createApplication(.cli, name: "checkout", tenant: "acme")
+        _ = try control.createApplication(.cli, name: "billing", tenant: "globex")
+        _ = try control.createService(.cli, name: "payments", tenant: "globex", approval: "manual")
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: dir) }
+
+    func app(_ options: ConsoleOptions? = nil) -> some ApplicationProtocol {
+        let clock = self.clock
+        let options = options ?? ConsoleOptions(now: { clock.now })
+        return Application(router: AdminAPI(control: control, console: options).router().router)
+    }
+}
+
+/// What a browser holds: its session cookie.
+struct Browser {
+    var cookie: String?
+
+    static let formType: HTTPFields = [.contentType: "application/x-www-form-urlencoded", HTTPField.Name("Sec-Fetch-Site")!: "same-origin"]
+
+    var headers: HTTPFields {
+        var h = HTTPFields()
+        if let cookie { h[.cookie] = "__Host-gatehouse-console=" + cookie }
+        return h
+    }
+
+    func form(_ extra: HTTPFields = formType) -> HTTPFields {
+        var h = headers
+        for f in extra { h[f.name] = f.value }
+        return h
+    }
+
+    static func body(_ fields: [(String, String)]) -> ByteBuffer {
+        ByteBuffer(
+            string: fields.map { "\($0.0)=\(WebPages.queryEscaped($0.1).replacingOccurrences(of: "/", with: "%2F"))" }.joined(
+                separator: "&"))
+    }
+
+    /// The session token a `Set-Cookie` gave.
+    static func sessionToken(_ response: TestResponse) -> String? {
+        for value in response.headers[values: .setCookie] where value.hasPrefix("__Host-gatehouse-console=") {
+            let v = value.dropFirst("__Host-gatehouse-console=".count).prefix { $0 != ";" }
+            return v.isEmpty ? nil : String(v)
+        }
+        return nil
+    }
+
+    /// The first form token of a page.
+    static func csrf(_ html: String) -> String? {
+        guard let r = html.range(of: "name=\"csrf\" value=\"") else { return nil }
+        return String(html[r.upperBound...].prefix { $0 != "\"" })
+    }
+
+    /// Signs in; returns the browser with its cookie.
+    static func signIn(
+        _ client: some TestClientProtocol, _ name: String, _ password: String = ConsoleWorld.password
+    ) async throws -> Browser {
+        let response = try await client.execute(
+            uri: "/console/sign-in", method: .post, headers: formType, body: body([("name", name), ("password", password)]))
+        #expect(response.status == .seeOther)
+        return Browser(cookie: try #require(sessionToken(response)))
+    }
+}
+
+extension TestResponse {
+    var text: String { String(buffer: body) }
+}
+
+/// Serialized: sign-ins share the process's password-check queue (`PasswordChecks.shared`, eight
+/// waiting at most), which tests run side by side would overflow (503 `gateway_busy`, as it should).
+@Suite(.serialized) struct ConsoleTests {
+    static let csp =
+        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+    /// What every console answer carries.
+    static func expectSecurityHeaders(_ r: TestResponse, _ what: String = "") {
+        #expect(r.headers[.contentSecurityPolicy] == csp, "CSP on \(what)")
+        #expect(r.headers[.xContentTypeOptions] == "nosniff", "nosniff on \(what)")
+        #expect(r.headers[HTTPField.Name("Referrer-Policy")!] == "same-origin", "Referrer-Policy on \(what)")
+    }
+
+    /// No inline script, style or event handler: the CSP would block them, and a page that needs
+    /// one is broken.
+    static func expectNoInlineCode(_ html: String, _ what: String) {
+        #expect(!html.contains(" style="), "inline style on \(what)")
+        #expect(html.range(of: #"<script(?![^>]*\bsrc=)"#, options: .regularExpression) == nil, "inline script on \(what)")
+        #expect(html.range(of: #"\son[a-z]+\s*="#, options: .regularExpression) == nil, "event handler attribute on \(what)")
+    }
+
+    @Test func aPageWithoutASessionIsAnExplained401() async throws {
+        let w = try ConsoleWorld()
+        try await w.app().test(.router) { client in
+            let r = try await client.execute(uri: "/console/overview?period=1h", method: .get)
+            #expect(r.status == .unauthorized)
+            Self.expectSecurityHeaders(r, "the 401 page")
+            #expect(r.headers[.cacheControl] == "no-store")
+            #expect(r.headers[.contentType] == "text/html; charset=utf-8")
+            let html = r.text
+            #expect(html.contains("id=\"refusal-reason\">console_session_required<"))
+            #expect(html.contains("id=\"refusal-check\">console_session<"))
+            let id = try #require(r.headers[HTTPField.Name("X-Request-Id")!])
+            #expect(html.contains("id=\"refusal-request-id\">\(id)<"))
+            // The page offers sign-in, returning here.
+            #expect(html.contains("href=\"/console/sign-in?next=/console/overview%3Fperiod%3D1h\""))
+            Self.expectNoInlineCode(html, "the 401 page")
+        }
+    }
+
+    @Test func signInSetsAHostOnlySecureSessionCookieAndOpensTheNextPage() async throws {
+        let w = try ConsoleWorld()
+        try await w.app().test(.router) { client in
+            let r = try await client.execute(
+                uri: "/console/sign-in", method: .post, headers: Browser.formType,
+                body: Browser.body([("name", "root"), ("password", ConsoleWorld.password), ("next", "/console/overview?period=7d")]))
+            #expect(r.status == .seeOther)
+            #expect(r.headers[.location] == "/console/overview?period=7d")
+            let cookie = try #require(r.headers[values: .setCookie].first { $0.hasPrefix("__Host-gatehouse-console=ghs_") })
+            let attributes = Set(cookie.split(separator: ";").dropFirst().map { $0.trimmingCharacters(in: .whitespaces) })
+            #expect(attributes == ["Path=/", "Secure", "HttpOnly", "SameSite=Strict"])
+            let browser = Browser(cookie: Browser.sessionToken(r))
+            let page = try await client.execute(uri: "/console/overview?period=7d", method: .get, headers: browser.headers)
+            #expect(page.status == .ok)
+            #expect(page.text.contains("id=\"signed-in-user\">root (owner)<"))
+            // A next that leaves the console is not followed.
+            for next in ["https://evil.example/", "//evil.example/console/", "/console/\\evil", "/admin/v1/whoami"] {
+                let again = try await client.execute(
+                    uri: "/console/sign-in", method: .post, headers: Browser.formType,
+                    body: Browser.body([("name", "root"), ("password", ConsoleWorld.password), ("next", next)]))
+                #expect(again.headers[.location] == "/console/overview", "next \(next): \(again.status) \(again.text.prefix(2000))")
+            }
+        }
+    }
+
+    @Test func aWrongPasswordAndAnUnknownNameGetTheSameAnswer() async throws {
+        let w = try ConsoleWorld()
+        try await w.app().test(.router) { client in
+            var pages: [String] = []
+            for (name, password) in [("root", "wrong-password"), ("nobody", "wrong-password")] {
+                let r = try await client.execute(
+                    uri: "/console/sign-in", method: .post, headers: Browser.formType,
+                    body: Browser.body([("name", name), ("password", password)]))
+                #expect(r.status == .unauthorized)
+                #expect(Browser.sessionToken(r) == nil)
+                let html = r.text
+                #expect(html.contains("id=\"refusal-reason\">console_sign_in_failed<"))
+                let id = try #require(r.headers[HTTPField.Name("X-Request-Id")!])
+                pages.append(html.replacingOccurrences(of: id, with: "ID").replacingOccurrences(of: name, with: "NAME"))
+            }
+            #expect(pages[0] == pages[1])
+        }
+    }
+
+    @Test func signInIsRateLimitedPerNameAndTheRefusalSaysWhenToRetry() async throws {
+        let w = try ConsoleWorld()
+        try await w.app().test(.router) { client in
+            for _ in 0..<5 {
+                let r = try await client.execute(
+                    uri: "/console/sign-in", method: .post, headers: Browser.formType,
+                    body: Browser.body([("name", "root"), ("password", "guess")]))
+                #expect(r.status == .unauthorized)
+            }
+            // The sixth attempt within the minute is refused before the password is checked, even
+            // the right one, and whatever the case of the name.
+            let r = try await client.execute(
+                uri: "/console/sign-in", method: .post, headers: Browser.formType,
+                body: Browser.body([("name", "ROOT"), ("password", ConsoleWorld.password)]))
+            #expect(r.status == .tooManyRequests)
+            #expect(r.headers[.retryAfter] != nil)
+            #expect(Browser.sessionToken(r) == nil)
+            #expect(r.text.contains("id=\"refusal-reason\">rate_limited<"))
+            #expect(r.text.contains("id=\"refusal-check\">sign_in_per_name<"))
+            Self.expectSecurityHeaders(r, "the 429 page")
+            // Another name from the same address is counted apart (up to the address's limit).
+            _ = try await Browser.signIn(client, "vera")
+            // A minute later the name may try again.
+            w.clock.advance(61)
+            _ = try await Browser.signIn(client, "root")
+        }
+    }
+
+    @Test func signInIsRateLimitedPerAddress() async throws {
+        let w = try ConsoleWorld()
+        let clock = w.clock
+        try await w.app(ConsoleOptions(signInPerName: 100, signInPerAddress: 3, now: { clock.now })).test(.router) { client in
+            for i in 0..<3 {
+                let r = try await client.execute(
+                    uri: "/console/sign-in", method: .post, headers: Browser.formType,
+                    body: Browser.body([("name", "user\(i)"), ("password", "guess")]))
+                #expect(r.status == .unauthorized)
+            }
+            let r = try await client.execute(
+                uri: "/console/sign-in", method: .post, headers: Browser.formType,
+                body: Browser.body([("name", "root"), ("password", ConsoleWorld.password)]))
+            #expect(r.status == .tooManyRequests)
+            #expect(r.text.contains("id=\"refusal-check\">sign_in_per_address<"))
+        }
+    }
+
+    @Test func aCrossSitePostIsRefusedByItsOrigin() async throws {
+        let w = try ConsoleWorld()
+        try await w.app().test(.router) { client in
+            let browser = try await Browser.signIn(client, "root")
+            let page = try await client.execute(uri: "/console/overview", method: .get, headers: browser.headers)
+            let token = try #require(Browser.csrf(page.text))
+            // A page of another site posts the sign-out form with the victim's cookie (as a browser
+            // without SameSite would) and even the right token: its Origin gives it away.
+            for header in [("Origin", "https://evil.example"), ("Sec-Fetch-Site", "cross-site")] {
+                let r = try await client.execute(
+                    uri: "/console/sign-out", method: .post,
+                    headers: browser.form([.contentType: "application/x-www-form-urlencoded", HTTPField.Name(header.0)!: header.1]),
+                    body: Browser.body([("csrf", token)]))
+                #expect(r.status == .forbidden, "\(header)")
+                #expect(r.text.contains("id=\"refusal-reason\">csrf_origin_mismatch<"))
+                Self.expectSecurityHeaders(r, "the 403 page")
+            }
+            // Sign-in too (login CSRF).
+            let r = try await client.execute(
+                uri: "/console/sign-in", method: .post,
+                headers: [.contentType: "application/x-www-form-urlencoded", .origin: "https://evil.example"],
+                body: Browser.body([("name", "root"), ("password", ConsoleWorld.password)]))
+            #expect(r.status == .forbidden)
+            #expect(Browser.sessionToken(r) == nil)
+            // The session is still there.
+            let after = try await client.execute(uri: "/console/overview", method: .get, headers: browser.headers)
+            #expect(after.status == .ok)
+        }
+    }
+
+    @Test func aFormWithoutThisSessionsTokenIsRefused() async throws {
+        let w = try ConsoleWorld()
+        try await w.app().test(.router) { client in
+            let browser = try await Browser.signIn(client, "root")
+            let other = try await Browser.signIn(client, "vera")
+            let otherPage = try await client.execute(uri: "/console/overview", method: .get, headers: other.headers)
+            let otherToken = try #require(Browser.csrf(otherPage.text))
+            for fields in [[(String, String)](), [("csrf", otherToken)], [("csrf", "nonce.0123")]] {
+                let r = try await client.execute(
+                    uri: "/console/sign-out", method: .post, headers: browser.form(), body: Browser.body(fields))
+                #expect(r.status == .forbidden)
+                #expect(r.text.contains("id=\"refusal-reason\">console_csrf_failed<"))
+            }
+            let after = try await client.execute(uri: "/console/overview", method: .get, headers: browser.headers)
+            #expect(after.status == .ok)
+        }
+    }
+
+    @Test func signOutEndsTheSessionAndSignInRotatesIt() async throws {
+        let w = try ConsoleWorld()
+        try await w.app().test(.router) { client in
+            let first = try await Browser.signIn(client, "root")
+            // Signing in again from the same browser replaces its session.
+            let again = try await client.execute(
+                uri: "/console/sign-in", method: .post, headers: first.form(),
+                body: Browser.body([("name", "root"), ("password", ConsoleWorld.password)]))
+            let second = Browser(cookie: try #require(Browser.sessionToken(again)))
+            #expect(second.cookie != first.cookie)
+            let old = try await client.execute(uri: "/console/overview", method: .get, headers: first.headers)
+            #expect(old.status == .unauthorized)
+            #expect(old.text.contains("console_session_required"))
+
+            let page = try await client.execute(uri: "/console/overview", method: .get, headers: second.headers)
+            let token = try #require(Browser.csrf(page.text))
+            let out = try await client.execute(
+                uri: "/console/sign-out", method: .post, headers: second.form(), body: Browser.body([("csrf", token)]))
+            #expect(out.status == .seeOther)
+            #expect(out.headers[values: .setCookie].contains { $0.hasPrefix("__Host-gatehouse-console=;") && $0.contains("Max-Age=0") })
+            let gone = try await client.execute(uri: "/console/overview", method: .get, headers: second.headers)
+            #expect(gone.status == .unauthorized)
+        }
+    }
+
+    @Test func anIdleSessionEndsWithAnExplanation() async throws {
+        let w = try ConsoleWorld()
+        try await w.app().test(.router) { client in
+            let browser = try await Browser.signIn(client, "root")
+            w.clock.advance(31 * 60)
+            let r = try await client.execute(uri: "/console/overview", method: .get, headers: browser.headers)
+            #expect(r.status == .unauthorized)
+            #expect(r.text.contains("id=\"refusal-reason\">console_session_expired<"))
+            #expect(r.text.contains("without use"))
+        }
+    }
+
+    @Test func staticAssetsAreServedFromMemoryWithLongCaching() async throws {
+        let w = try ConsoleWorld()
+        try await w.app().test(.router) { client in
+            for asset in StaticAssets.all {
+                #expect(asset.path.range(of: #"^/console/static/console-[0-9a-f]{12}\.(css|js)$"#, options: .regularExpression) != nil)
+                let r = try await client.execute(uri: asset.path, method: .get)
+                #expect(r.status == .ok)
+                #expect(r.headers[.cacheControl] == "public, max-age=31536000, immutable")
+                #expect(Array(r.body.readableBytesView) == asset.bytes)
+                let etag = try #require(r.headers[.eTag])
+                let again = try await client.execute(uri: asset.path, method: .get, headers: [.ifNoneMatch: etag])
+                #expect(again.status == .notModified)
+            }
+            let page = try await client.execute(uri: "/console/sign-in", method: .get)
+            #expect(page.text.contains("href=\"\(StaticAssets.css.path)\""))
+            #expect(page.text.contains("src=\"\(StaticAssets.js.path)\""))
+            Self.expectSecurityHeaders(page, "sign-in")
+            Self.expectNoInlineCode(page.text, "sign-in")
+        }
+    }
+
+    /// A route named `<script>` (routes come from the configuration, reasons and names from
+    /// callers' traffic) is text on the page and in the charts.
+    @Test func aScriptInARouteNameIsEscapedInPagesAndCharts() async throws {
+        let w = try ConsoleWorld()
+        let evil = "<script>alert(1)</script>"
+        let t = w.clock.now - 120
+        let trace = DecisionTrace(entries: [
+            TraceEntry(
+                check: "key", type: "api_key", mode: .enforce, outcome: .deny, note: "denied", reason: .missingCredentials, micros: 1)
+        ])
+        _ = try w.store.insertCalls([
+            CallRecord(
+                requestID: "evil-1", time: t, route: evil, consumer: nil, keyID: nil, client: "10.0.0.1", method: "GET", path: "/x",
+                host: nil, status: 401, upstreamMillis: nil, totalMillis: 1, decidingCheck: "key", reason: "missing_credentials",
+                detail: nil, hint: nil, required: [], presented: [], trace: trace, upstreamTarget: nil, applicationID: nil)
+        ])
+        try await w.app().test(.router) { client in
+            let browser = try await Browser.signIn(client, "root")
+            let r = try await client.execute(uri: "/console/overview?period=1h", method: .get, headers: browser.headers)
+            #expect(r.status == .ok)
+            let html = r.text
+            #expect(!html.contains(evil))
+            #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+            Self.expectNoInlineCode(html, "overview")
+            // The charts are data: images; their SVG escapes the label too.
+            let uris = html.components(separatedBy: "src=\"data:image/svg+xml;base64,").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+            #expect(uris.count == 4)
+            let svgs = uris.compactMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) }
+            #expect(svgs.count == 4)
+            #expect(svgs.contains { $0.contains("&lt;script&gt;") })
+            #expect(!svgs.contains { $0.contains("<script") || $0.contains(" style=") })
+        }
+    }
+
+    @Test func theControlPlanesRefusalsAreExplainedPages() async throws {
+        let w = try ConsoleWorld()
+        try await w.app().test(.router) { client in
+            let browser = try await Browser.signIn(client, "vera")
+            let r = try await client.execute(uri: "/console/overview?period=forever", method: .get, headers: browser.headers)
+            #expect(r.status == .badRequest)
+            #expect(r.text.contains("id=\"refusal-reason\">admin_invalid_request<"))
+            Self.expectSecurityHeaders(r, "the 400 page")
+        }
+    }
+}
