@@ -74,7 +74,10 @@ public struct WebPages: Sendable {
             "has_required": !d.required.isEmpty, "has_presented": !d.presented.isEmpty,
         ]
         if let meaning = ReasonCatalogue.entry(d.code)?.meaning { values["meaning"] = meaning }
-        if let next = refusal.signIn { values["sign_in"] = "/console/sign-in?next=" + Self.queryEscaped(next) }
+        // The portal's refusals return to its own sign-in page.
+        if let next = refusal.signIn {
+            values["sign_in"] = (next.hasPrefix("/portal/") ? "/portal/sign-in?next=" : "/console/sign-in?next=") + Self.queryEscaped(next)
+        }
         var response = page("refusal", values, frame: Frame(title: d.title), status: .init(code: d.status))
         for h in d.headers {
             if let name = HTTPField.Name(h.name) { response.headers[name] = h.value }
