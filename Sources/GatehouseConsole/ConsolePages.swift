@@ -11,6 +11,7 @@ extension ConsoleRoutes {
     func addPages<Context: WebRequestContext>(to console: RouterGroup<Context>) {
         let routes = self
         get(console, "overview") { request, _, user in try routes.overview(request, user) }
+        addListPages(to: console)
     }
 
     /// The periods the overview offers: label, seconds, bucket seconds.

@@ -112,6 +112,7 @@ public struct ConsoleRoutes: Sendable {
         }
         console.post("sign-out") { request, context in
             try await withTaskExecutorPreference(BlockingWorkExecutor.admin) {
+                try routes.forms.checkOrigin(request)
                 let user = try routes.signedIn(request, context)
                 _ = try await routes.forms.post(request, session: user.session, as: Empty.self)
                 if let token = routes.cookie.token(request) { try routes.sessions.delete(token) }
@@ -149,6 +150,8 @@ public struct ConsoleRoutes: Sendable {
         let routes = self
         group.post(path) { request, context in
             try await withTaskExecutorPreference(BlockingWorkExecutor.admin) {
+                // The origin first: a cross-site post is refused as such, whatever its cookie.
+                try routes.forms.checkOrigin(request)
                 let user = try routes.signedIn(request, context)
                 let fields = try await routes.forms.post(request, session: user.session, as: Form.self)
                 let location = try await handler(request, context, user, fields)

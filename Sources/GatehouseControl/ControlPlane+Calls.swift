@@ -9,12 +9,12 @@ public struct CallExplanation: Sendable, Codable {
     public var audit: AuditEntry?
 }
 
-/// The call log as admins read it: newest first, filtered like `gatehouse logs`; a tenant-scoped
-/// actor sees only the calls of its tenant's applications.
+/// The call log as admins read it: newest first, filtered like `gatehouse logs` (and by a
+/// period); a tenant-scoped actor sees only the calls of its tenant's applications.
 extension ControlPlane {
     public func calls(
         _ actor: ControlActor, status: Int? = nil, reason: String? = nil, route: String? = nil, application: String? = nil,
-        page: PageRequest = PageRequest()
+        since: Double? = nil, until: Double? = nil, page: PageRequest = PageRequest()
     ) throws -> Page<CallRecord> {
         try require(actor, .viewer, "reading the call log")
         var conds: [String] = []
@@ -29,6 +29,9 @@ extension ControlPlane {
         if let reason { conds.append("reason = ?"); args.append(reason) }
         if let route { conds.append("route = ?"); args.append(route) }
         if let application { conds.append("consumer = ?"); args.append(application) }
+        // `since` inclusive, `until` exclusive, as the overview's periods.
+        if let since { conds.append("time >= ?"); args.append(since) }
+        if let until { conds.append("time < ?"); args.append(until) }
         return try self.page(
             "SELECT \(db.dialect.callKey) AS sort_key, * FROM calls", conditions: conds, arguments: args, key: db.dialect.callKey,
             integerKey: true, descending: true,

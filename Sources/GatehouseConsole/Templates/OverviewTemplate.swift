@@ -36,6 +36,6 @@ extension ConsoleTemplates {
         """
 
     static let pages: [String: String] = [
-        "overview": overview
+        "overview": overview, "table": table, "list": list, "subscriptions": subscriptions, "call": call,
     ]
 }
