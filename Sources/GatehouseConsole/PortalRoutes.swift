@@ -368,7 +368,7 @@ public struct PortalRoutes: Sendable {
                 ]
             },
             "required": e.required, "presented": e.presented, "has_required": !e.required.isEmpty, "has_presented": !e.presented.isEmpty,
-            "withheld": e.withheld, "denied": e.reason != nil,
+            "withheld": e.withheld, "denied": e.reason != nil, "text": e.text,
         ]
         if let v = e.host { values["host"] = v }
         if let v = e.reason { values["reason"] = v }

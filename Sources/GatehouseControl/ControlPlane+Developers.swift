@@ -131,6 +131,9 @@ public struct PortalExplanation: Sendable, Equatable, Codable {
     public var citation: Citation?
     /// What was withheld, in words (for the page).
     public var withheld: [String]
+    /// The same explanation as `gatehouse explain` prints it (`ExplainText`), from the record as
+    /// stripped here, with the cited audit entry named as above.
+    public var text: String
 }
 
 // MARK: - Accounts, managed by admins
@@ -548,11 +551,30 @@ extension ControlPlane {
                 id: entry.id, what: citationVerbs[entry.action] ?? entry.action, by: portalName(entry.actor, for: dev) ?? "an administrator",
                 time: entry.time, opinion: opinion)
         }
+        // The operator's renderer over the record as the developer may see it.
+        var stripped = r
+        stripped.client = "(not shown)"
+        stripped.consumer = application
+        stripped.upstreamTarget = nil
+        stripped.upstreamMillis = nil
+        stripped.facts = nil
+        stripped.auditEntry = nil
+        stripped.trace = DecisionTrace(entries: r.trace.entries.map { var e = $0; e.note = ""; return e })
+        stripped.detail = detail
+        stripped.required = required
+        stripped.presented = presented
+        stripped.hint = hint
+        var text = ExplainText.render(stripped)
+        if let c = citation {
+            text +=
+                "\n"
+                + DisplayText.escaped("Audit entry \(c.id): \(c.what) by \(c.by) at \(TimeText.iso(c.time))\(c.opinion.map { ": '\($0)'" } ?? "")")
+        }
         return PortalExplanation(
             requestID: r.requestID, time: r.time, method: r.method, path: r.path, host: r.host, status: r.status, verdict: verdict,
             reason: r.reason, reasonTitle: info?.title, reasonMeaning: info?.meaning, reasonFix: info?.fix, route: r.route,
             application: application, keyID: r.keyID, totalMillis: r.totalMillis, decidingCheck: r.decidingCheck, steps: steps,
-            detail: detail, required: required, presented: presented, hint: hint, citation: citation, withheld: withheld)
+            detail: detail, required: required, presented: presented, hint: hint, citation: citation, withheld: withheld, text: text)
     }
 
     static let citationVerbs = [

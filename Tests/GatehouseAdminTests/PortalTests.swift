@@ -261,6 +261,10 @@ import Testing
         // Left out: the client address, the upstream, the checks' notes.
         let text = String(decoding: try JSONEncoder().encode(e), as: UTF8.self)
         #expect(!text.contains("10.9.8.7") && !text.contains("key k_1 of checkout"))
+        // The operator's renderer, over what is left.
+        #expect(e.text.hasPrefix("Request req-limited: DENIED 429 rate_limited"))
+        #expect(e.text.contains("Required: at most 2 requests per minute") && e.text.contains("Decided by: check limit"))
+        #expect(e.text.contains("route: payments-api") && e.text.contains("from (not shown), consumer checkout"))
 
         // Under minimal exposure, the denial's own words stay in the call log; the meaning stands in.
         let minimal = try w.control.portalExplain(p.dana, requestID: "req-limited", exposure: { _ in .minimal })
@@ -321,6 +325,7 @@ import Testing
         #expect(citation.what == "subscription revoked" && citation.by == "an administrator" && citation.opinion == "contract ended")
         let text = String(decoding: try JSONEncoder().encode(e), as: UTF8.self)
         #expect(!text.contains("bob") && !text.contains("globex"))
+        #expect(e.text.contains("Audit entry \(auditID): subscription revoked by an administrator at"))
 
         // The inspection's excerpts only where the route asks for detailed exposure itself.
         let waf = try w.control.portalExplain(p.dana, requestID: "req-waf", exposure: { _ in detailed })

@@ -131,6 +131,8 @@ enum PortalTemplates {
         {{#citation}}<dt>Behind it</dt><dd id="explain-citation">{{what}} by {{by}} at {{time}}{{#opinion}}: “{{opinion}}”{{/opinion}}</dd>{{/citation}}
         </dl>
         {{/denied}}
+        <h3>As the operator's <code>gatehouse explain</code> prints it</h3>
+        <pre id="explain-text">{{text}}</pre>
         <p class="muted" id="explain-withheld">Not shown here: {{#withheld}}{{.}}; {{/withheld}}ask an operator, who sees the whole record.</p>
         </section>
         {{/explained}}
