@@ -269,7 +269,7 @@ public struct PortalRoutes: Sendable {
     func signIn<Context: WebRequestContext>(_ request: Request, _ context: Context) async throws -> Response {
         try forms.checkOrigin(request)
         let form = try await forms.fields(request, as: SignInForm.self)
-        try limiter.attempt(name: "developer " + form.name, address: context.remoteAddress, now: now())
+        try limiter.attempt(name: "developer " + form.name, address: context.remoteAddress, path: "/portal/sign-in", now: now())
         let control = self.control
         let source = context.remoteAddress
         let developer: DeveloperActor

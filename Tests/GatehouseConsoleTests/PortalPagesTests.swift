@@ -225,6 +225,7 @@ struct PortalBrowser {
                 body: Browser.body([("name", "ed"), ("password", Self.password)]))
             #expect(limited.status == .tooManyRequests && limited.text.contains("rate_limited"))
             #expect(limited.headers[.retryAfter] != nil)
+            #expect(limited.text.contains("POST /portal/sign-in"))
         }
     }
 }
