@@ -29,8 +29,10 @@ public struct RateLimitCheck: PolicyCheck {
     let quotedNames: [String]
     let quotedQuotaName: String?
     /// `gatehouse_ratelimit_near_limit_total{policy}`: requests allowed while a window's bucket or
-    /// the quota stood at or beyond ``nearLimitPercent`` of its limit (one atomic add each).
-    let nearLimit: Counter
+    /// the quota stood at or beyond ``nearLimitPercent`` of its limit (one atomic add each). Nil
+    /// for limits that are not a configured policy (the console's sign-in limits), whose series
+    /// would otherwise appear among the policies'.
+    let nearLimit: Counter?
 
     public static let defaultIPv6Prefix = 64
     /// How full a bucket or quota is when an allowed request counts as near the limit.
@@ -38,7 +40,7 @@ public struct RateLimitCheck: PolicyCheck {
 
     public init(
         id: String, keyParts: [RateLimitKeyPart], rule: RateLimitRule, store: any RateLimitStore, headersOnAllowed: Bool = true,
-        ipv6Prefix: Int = RateLimitCheck.defaultIPv6Prefix
+        ipv6Prefix: Int = RateLimitCheck.defaultIPv6Prefix, countsNearLimit: Bool = true
     ) {
         self.id = id
         self.ipv6Prefix = max(1, min(128, ipv6Prefix))
@@ -53,7 +55,7 @@ public struct RateLimitCheck: PolicyCheck {
             items.append("\(StructuredField.string(q.name));q=\(q.limit);w=\(q.period == .day ? 86400 : 2_592_000)")
         }
         policyField = items.joined(separator: ", ")
-        nearLimit = Counter(label: "gatehouse_ratelimit_near_limit_total", dimensions: [("policy", id)])
+        nearLimit = countsNearLimit ? Counter(label: "gatehouse_ratelimit_near_limit_total", dimensions: [("policy", id)]) : nil
     }
 
     /// Whether, after counting this request, a window's bucket or the quota is at least
@@ -137,7 +139,7 @@ public struct RateLimitCheck: PolicyCheck {
         let decision = store.consume(key: key, rule: rule, now: request.now)
         switch decision {
         case .allowed(let windows, let used, let resetAt):
-            if isNearLimit(windows, quotaUsed: used) { nearLimit.increment() }
+            if let nearLimit, isNearLimit(windows, quotaUsed: used) { nearLimit.increment() }
             if headersOnAllowed {
                 request.responseHeaders.append(HeaderField("RateLimit-Policy", policyField))
                 var value = rateLimitField(windows)

@@ -18,15 +18,18 @@ public struct ConsoleOptions: Sendable {
     public var signInPerAddress: Int
     /// The clock (injected by tests; the wall clock by default).
     public var now: @Sendable () -> Double
+    /// Most console requests handled at once; beyond, 503 `gateway_busy`.
+    public var maxInFlight: Int
 
     public init(
         lifetime: WebSessionLifetime = WebSessionLifetime(), trustedOrigins: [OriginPattern] = [], signInPerName: Int = 5,
-        signInPerAddress: Int = 20, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+        signInPerAddress: Int = 20, maxInFlight: Int = 32, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
     ) {
         self.lifetime = lifetime
         self.trustedOrigins = trustedOrigins
         self.signInPerName = signInPerName
         self.signInPerAddress = signInPerAddress
+        self.maxInFlight = maxInFlight
         self.now = now
     }
 }
@@ -52,6 +55,7 @@ public struct ConsoleRoutes: Sendable {
     public let cookie = WebSessionCookie(base: "gatehouse-console")
     let logger: Logger
     let now: @Sendable () -> Double
+    let maxInFlight: Int
 
     /// The console's templates, parsed once.
     public static let consolePages: WebPages = {
@@ -62,6 +66,7 @@ public struct ConsoleRoutes: Sendable {
         self.control = control
         sessions = WebSessionStore(database: control.db, lifetime: options.lifetime, now: options.now)
         now = options.now
+        maxInFlight = options.maxInFlight
         pages = Self.consolePages
         forms = WebForms(trustedOrigins: options.trustedOrigins)
         limiter = SignInLimiter(perName: options.signInPerName, perAddress: options.signInPerAddress)
@@ -94,6 +99,7 @@ public struct ConsoleRoutes: Sendable {
         let console = router.group("console")
             .add(middleware: WebSecurityMiddleware<Context>())
             .add(middleware: WebRefusalMiddleware<Context>(pages: pages, logger: logger))
+            .add(middleware: WebInFlightLimit<Context>(limit: maxInFlight))
         let routes = self
 
         for asset in StaticAssets.all {

@@ -15,11 +15,11 @@ public struct SignInLimiter: Sendable {
         addressCheck = RateLimitCheck(
             id: "sign_in_per_address", keyParts: [.ip],
             rule: RateLimitRule(windows: [RateWindow(count: perAddress, period: 60, name: "sign-in.per-address")]), store: store,
-            headersOnAllowed: false)
+            headersOnAllowed: false, countsNearLimit: false)
         nameCheck = RateLimitCheck(
             id: "sign_in_per_name", keyParts: [.consumer],
             rule: RateLimitRule(windows: [RateWindow(count: perName, period: 60, name: "sign-in.per-name")]), store: store,
-            headersOnAllowed: false)
+            headersOnAllowed: false, countsNearLimit: false)
     }
 
     /// Counts an attempt by `name` from `address`; throws the refusal when either limit is spent.

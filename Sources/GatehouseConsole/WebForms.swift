@@ -67,14 +67,14 @@ public struct WebForms: Sendable {
         guard let csrf = token.csrf, !csrf.isEmpty else {
             throw WebRefusal(
                 Denial(
-                    code: .consoleCSRFFailed, detail: "\(request.method.rawValue) \(request.uri.path) carried no form token",
+                    code: .consoleCsrfFailed, detail: "\(request.method.rawValue) \(request.uri.path) carried no form token",
                     required: ["the form's csrf field, from the page that showed the form"], presented: ["no csrf field"]),
                 check: "csrf")
         }
         guard session.verifyCSRF(csrf) else {
             throw WebRefusal(
                 Denial(
-                    code: .consoleCSRFFailed,
+                    code: .consoleCsrfFailed,
                     detail: "the form token is not signed for this session (from an earlier sign-in, or not from this console)",
                     required: ["a form token issued for this session"], presented: ["a form token with another signature"]),
                 check: "csrf")

@@ -303,7 +303,7 @@ public enum ReasonCatalogue {
                 "Check the name and password; an admin user gets a password with `gatehouse admins create NAME --password-stdin` or the admin API."
         ),
         .init(
-            code: .consoleCSRFFailed, status: 403, title: "Form token invalid",
+            code: .consoleCsrfFailed, status: 403, title: "Form token invalid",
             meaning:
                 "A console form was posted without the token its page carried, or with one issued for another session (an earlier sign-in, or a forged form).",
             fix: "Reload the page and submit the form again."),

@@ -374,6 +374,26 @@ extension TestResponse {
         }
     }
 
+    @Test func theConsoleIsBoundedInTheRequestsItHandlesAtOnce() async throws {
+        let w = try ConsoleWorld()
+        try await w.app(ConsoleOptions(maxInFlight: 0)).test(.router) { client in
+            let r = try await client.execute(uri: "/console/sign-in", method: .get)
+            #expect(r.status == .serviceUnavailable)
+            #expect(r.headers[.retryAfter] == "1")
+            #expect(r.text.contains("id=\"refusal-reason\">gateway_busy<"))
+            Self.expectSecurityHeaders(r, "the 503 page")
+        }
+    }
+
+    @Test func theConsolesRootLeadsToTheOverview() async throws {
+        let w = try ConsoleWorld()
+        try await w.app().test(.router) { client in
+            let r = try await client.execute(uri: "/console", method: .get)
+            #expect(r.status == .seeOther)
+            #expect(r.headers[.location] == "/console/overview")
+        }
+    }
+
     @Test func theControlPlanesRefusalsAreExplainedPages() async throws {
         let w = try ConsoleWorld()
         try await w.app().test(.router) { client in

@@ -1,0 +1,30 @@
+import GatehouseCore
+import Hummingbird
+import Synchronization
+
+/// A bound on the console requests handled at once (each can hold a thread for as long as the
+/// store takes, as the admin API's do): beyond it, 503 `gateway_busy` with `Retry-After`, at once.
+public struct WebInFlightLimit<Context: RequestContext>: RouterMiddleware {
+    final class Count: Sendable {
+        let value = Atomic<Int>(0)
+    }
+
+    let limit: Int
+    let count = Count()
+
+    public init(limit: Int) { self.limit = limit }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard count.value.add(1, ordering: .relaxed).newValue <= limit else {
+            count.value.subtract(1, ordering: .relaxed)
+            throw WebRefusal(
+                Denial(
+                    code: .gatewayBusy, status: 503, detail: "the console is handling as many requests as it allows at once (\(limit))",
+                    required: ["fewer concurrent console requests"], presented: ["more than \(limit) at once"], hint: "Retry shortly.",
+                    headers: [HeaderField("Retry-After", "1")]),
+                check: "console")
+        }
+        defer { count.value.subtract(1, ordering: .relaxed) }
+        return try await next(request, context)
+    }
+}
