@@ -37,6 +37,8 @@ public struct PortalRoutes: Sendable {
     public let cookie = WebSessionCookie(base: "gatehouse-portal")
     /// How each route shows its denials (from the running configuration): the explanation follows it.
     let exposure: @Sendable (String?) -> PortalExposure
+    /// Portal requests handled at once (`ConsoleOptions.maxInFlight`); beyond, 503 `gateway_busy`.
+    let maxInFlight: Int
     let logger: Logger
     let now: @Sendable () -> Double
 
@@ -56,6 +58,7 @@ public struct PortalRoutes: Sendable {
         forms = WebForms(trustedOrigins: options.trustedOrigins)
         limiter = SignInLimiter(perName: options.signInPerName, perAddress: options.signInPerAddress)
         self.exposure = exposure
+        maxInFlight = options.maxInFlight
         self.logger = logger
     }
 
@@ -83,6 +86,8 @@ public struct PortalRoutes: Sendable {
         let portal = router.group("portal")
             .add(middleware: WebSecurityMiddleware<Context>())
             .add(middleware: WebRefusalMiddleware<Context>(pages: pages, logger: logger))
+            // The console's bound, counted apart: a busy console does not lock developers out.
+            .add(middleware: WebInFlightLimit<Context>(limit: maxInFlight))
         let routes = self
 
         portal.get { _, _ in Response(status: .seeOther, headers: [.location: "/portal/services"]) }
