@@ -2,6 +2,7 @@ import Foundation
 import GatehouseTestSupport
 import GatehouseTesting
 import NIOHTTP1
+import Synchronization
 import Testing
 
 /// The developer portal in a real headless Chromium (Tests/browser/portal_test.py): a developer
@@ -9,6 +10,37 @@ import Testing
 /// from the request id; another application's request id is the explained 403.
 @Suite(.serialized) struct PortalBrowserTests {
     static let portalScript = BrowserPrerequisites.repoRoot + "/Tests/browser/portal_test.py"
+
+    /// Runs a program to its end on a Dispatch thread: waiting for it must not hold one of the
+    /// cooperative pool's threads (two on a two-core machine), which the in-process gateway and its
+    /// admin listener need to answer the browser. Returns the exit status, stdout and stderr.
+    static func run(_ executable: String, _ arguments: [String]) async throws -> (Int32, Data, String) {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: executable)
+                p.arguments = arguments
+                let stdout = Pipe(), stderr = Pipe()
+                p.standardOutput = stdout
+                p.standardError = stderr
+                do { try p.run() } catch {
+                    continuation.resume(throwing: error)
+                    return
+                }
+                // stderr read on another thread, so that neither pipe fills while the other is read.
+                let errorText = Mutex(Data())
+                let group = DispatchGroup()
+                DispatchQueue.global().async(group: group) {
+                    let d = stderr.fileHandleForReading.readDataToEndOfFile()
+                    errorText.withLock { $0 = d }
+                }
+                let o = stdout.fileHandleForReading.readDataToEndOfFile()
+                group.wait()
+                p.waitUntilExit()
+                continuation.resume(returning: (p.terminationStatus, o, String(decoding: errorText.withLock { $0 }, as: UTF8.self)))
+            }
+        }
+    }
 
     @Test(
         .enabled(
@@ -60,21 +92,15 @@ import Testing
         #expect(!theirID.isEmpty)
 
         let out = BrowserPrerequisites.repoRoot + "/bench/out/portal"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: BrowserPrerequisites.which("python3")!)
-        p.arguments = [
-            Self.portalScript, "--gateway", gateway.url, "--admin", adminURL, "--admin-token", bobToken, "--developer", "dana@acme.test",
-            "--password", "dana-portal-pw", "--service", "payments", "--path", "/payments/1", "--other-request-id", theirID, "--out", out,
-        ]
-        let stdout = Pipe(), stderr = Pipe()
-        p.standardOutput = stdout
-        p.standardError = stderr
-        try p.run()
-        let o = stdout.fileHandleForReading.readDataToEndOfFile()
-        let e = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let (status, o, e) = try await Self.run(
+            BrowserPrerequisites.which("python3")!,
+            [
+                Self.portalScript, "--gateway", gateway.url, "--admin", adminURL, "--admin-token", bobToken, "--developer",
+                "dana@acme.test", "--password", "dana-portal-pw", "--service", "payments", "--path", "/payments/1", "--other-request-id",
+                theirID, "--out", out,
+            ])
         await upstream.stop()
-        try #require(p.terminationStatus == 0, "portal_test.py exited \(p.terminationStatus): \(e)")
+        try #require(status == 0, "portal_test.py exited \(status): \(e)")
         let seen = try #require(
             try JSONSerialization.jsonObject(with: o) as? [String: Any], "no JSON from portal_test.py: \(String(decoding: o, as: UTF8.self))")
 

@@ -72,10 +72,11 @@ def main():
                  "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--window-size=1280,1400"):
         opts.add_argument(flag)
     driver = webdriver.Chrome(service=Service(driver_path), options=opts)
-    driver.set_page_load_timeout(30)
+    # Generous: CI runs this beside the other suites (and other browsers) on two cores.
+    driver.set_page_load_timeout(120)
     out = {}
     try:
-        wait = WebDriverWait(driver, 20)
+        wait = WebDriverWait(driver, 60)
         text = lambda css: driver.find_element(By.CSS_SELECTOR, css).text
 
         # Sign in.
