@@ -239,6 +239,8 @@ let package = Package(
             dependencies: [
                 "GatehouseCore", "GatehouseIdentity", "GatehouseChecks", "GatehouseConfig", "GatehouseStore", "GatehouseHTTP1",
                 "GatehouseProxy", "GatehouseControl", "GatehouseAdmin", "GatehousePostgres",
+                // The console's settings (`console:`), handed to the admin listener.
+                "GatehouseConsole",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -317,13 +317,32 @@ public struct GatewayConfig: Sendable {
     public var untrustedHeaders = HeaderNameSet(UntrustedHeaders.defaults)
     /// Request tracing (`tracing:`); nil, the default, creates no spans.
     public var tracing: TracingSettings? = nil
+    /// The operator console on the admin listener (`console:`).
+    public var console = ConsoleSettings()
+}
+
+/// The `console:` block: how the operator console on the admin listener behaves (read when the
+/// admin listener starts, like the listener itself).
+public struct ConsoleSettings: Sendable, Equatable {
+    /// Origins besides the admin listener's own whose forms may post: the public `https://` origin
+    /// of a TLS-terminating proxy in front of it.
+    public var trustedOrigins: [OriginPattern] = []
+    /// A session not used for this long ends.
+    public var idleTimeout: Double = 30 * 60
+    /// A session ends this long after sign-in.
+    public var lifetime: Double = 12 * 3600
+    /// Sign-in attempts a minute per user name and per client address.
+    public var signInPerName = 5
+    public var signInPerAddress = 20
+
+    public init() {}
 }
 
 /// Loads and validates configuration files.
 public enum ConfigLoader {
     static let topKeys = [
         "listen", "admin", "store", "log", "trusted_proxies", "problem_type_base", "upstreams", "routes", "policies", "tls",
-        "limits", "untrusted_headers", "tracing",
+        "limits", "untrusted_headers", "tracing", "console",
     ]
 
     /// Loads a file and builds its checks (`context` is given the file's directory). Throws
@@ -480,6 +499,31 @@ public enum ConfigLoader {
             }
         }
         let typeBase = f["problem_type_base"].flatMap(r.string) ?? "docs/reasons.md#"
+        var console = ConsoleSettings()
+        if let cn = f["console"],
+            let cf = r.mapping(cn, known: ["trusted_origins", "idle_timeout", "lifetime", "sign_in_per_name", "sign_in_per_address"])
+        {
+            if let tn = cf["trusted_origins"] {
+                for item in r.list(tn) {
+                    guard let s = r.string(item) else { continue }
+                    switch OriginPattern.parse(s) {
+                    case .success(let o): console.trustedOrigins.append(o)
+                    case .failure(let e): r.error(item, e.description)
+                    }
+                }
+            }
+            if let n = cf["idle_timeout"], let d = r.timeout(n) { console.idleTimeout = d }
+            if let n = cf["lifetime"], let d = r.timeout(n) { console.lifetime = d }
+            for (key, path) in [
+                ("sign_in_per_name", \ConsoleSettings.signInPerName), ("sign_in_per_address", \ConsoleSettings.signInPerAddress),
+            ] {
+                guard let n = cf[key], let text = r.string(n) else { continue }
+                guard let v = Int(text), (1...10_000).contains(v) else {
+                    r.error(n, "\(key) must be a number of attempts a minute from 1 to 10000"); continue
+                }
+                console[keyPath: path] = v
+            }
+        }
 
         // Upstreams
         var upstreams: [String: UpstreamSpec] = [:]
@@ -639,7 +683,7 @@ public enum ConfigLoader {
             settings: GatewayConfig(
                 file: file, listen: listen, admin: admin, storePath: storePath, cluster: cluster, log: log, trustedProxies: trusted,
                 problemTypeBase: typeBase, upstreams: upstreams, router: Router(routes: []), policyNames: policyNames, tls: tls,
-                limits: limits, untrustedHeaders: HeaderNameSet(untrusted), tracing: tracing),
+                limits: limits, untrustedHeaders: HeaderNameSet(untrusted), tracing: tracing, console: console),
             routes: routes, warnings: r.warnings)
     }
 

@@ -33,9 +33,10 @@ import Testing
         var key = ""
         var console: String { "http://127.0.0.1:\(gateway.adminPort ?? 0)" }
 
-        init() async throws {
+        init(extra: String = "") async throws {
             upstream = try await startUpstream()
-            gateway = try await LocalGateway(yaml: ConsoleBrowserTests.yaml.replacingOccurrences(of: "UP", with: String(upstream.port)))
+            gateway = try await LocalGateway(
+                yaml: ConsoleBrowserTests.yaml.replacingOccurrences(of: "UP", with: String(upstream.port)) + extra)
             #expect(try gateway.cli(["admins", "create", "root", "--role", "owner"]).status == 0)
             token = try gateway.cli(["admins", "token", "root", "--quiet"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(
@@ -68,7 +69,7 @@ import Testing
         }
 
         /// Signs in over HTTP as a browser's form would; the session cookie.
-        func signIn() async throws -> String {
+        func signIn(origin: String? = nil) async throws -> String {
             // The answer is a redirect, whose cookie a client that follows it would not show.
             var configuration = HTTPClient.Configuration()
             configuration.redirectConfiguration = .disallow
@@ -76,7 +77,7 @@ import Testing
             defer { _ = client.shutdown() }
             let r = try await send(
                 .POST, console + "/console/sign-in",
-                headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", console)],
+                headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", origin ?? console)],
                 body: "name=ops&password=\(ConsoleBrowserTests.password)", client: client)
             #expect(r.status == 303, "\(r.body)")
             let cookie = try #require(r.headers["set-cookie"].first { $0.hasPrefix("__Host-gatehouse-console=") })
@@ -165,6 +166,21 @@ import Testing
         for shot in ["overview.png", "request.png"] {
             #expect(FileManager.default.fileExists(atPath: out + "/" + shot), "\(shot)")
         }
+    }
+
+    /// Behind a TLS-terminating proxy the browser's forms come from the proxy's origin, which
+    /// `console.trusted_origins` names; other origins stay refused.
+    @Test func theConfiguredOriginMayPostAndNoOther() async throws {
+        let w = try await World(extra: "\nconsole: { trusted_origins: [\"https://gatehouse.example\"], sign_in_per_name: 3 }\n")
+        defer { Task { await w.stop() } }
+        let cookie = try await w.signIn(origin: "https://gatehouse.example")
+        #expect(cookie.hasPrefix("__Host-gatehouse-console=ghs_"))
+        let refused = try await send(
+            .POST, w.console + "/console/sign-in",
+            headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", "https://evil.example")],
+            body: "name=ops&password=\(Self.password)")
+        #expect(refused.status == 403)
+        #expect(refused.body.contains("id=\"refusal-reason\">csrf_origin_mismatch<"))
     }
 
     /// The overview's figures for the last hour are what `gatehouse logs` lists for it.
