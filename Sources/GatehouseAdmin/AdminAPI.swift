@@ -357,10 +357,18 @@ public struct AdminAPI: Sendable {
                 }
                 status = v
             }
+            // A period, in seconds since 1970: `since` inclusive, `until` exclusive.
+            func time(_ name: String) throws -> Double? {
+                guard let s = q.get(name) else { return nil }
+                guard let v = Double(s), v.isFinite else {
+                    throw ControlError.invalid("\(name) is not a number of seconds since 1970", field: name)
+                }
+                return v
+            }
             return try Self.json(
                 try api.control.calls(
                     actor, status: status, reason: q.get("reason"), route: q.get("route"), application: q.get("application"),
-                    page: try Self.page(req)))
+                    since: try time("since"), until: try time("until"), page: try Self.page(req)))
         }
         add(.get, "\(v1)/overview") { req, _, actor in
             // The last `period` (default 24h), in buckets of `bucket` (default: an hour, or a

@@ -102,8 +102,9 @@ public struct ConsoleRoutes: Sendable {
             .add(middleware: WebInFlightLimit<Context>(limit: maxInFlight))
         let routes = self
 
+        // In the group, so that the assets carry `nosniff` too.
         for asset in StaticAssets.all {
-            router.get(RouterPath(asset.path)) { request, _ in asset.response(request) }
+            console.get(RouterPath(String(asset.path.dropFirst("/console/".count)))) { request, _ in asset.response(request) }
         }
         console.get { _, _ in Response(status: .seeOther, headers: [.location: "/console/overview"]) }
 

@@ -44,7 +44,7 @@ public struct PortalRoutes: Sendable {
 
     /// The console's templates and the portal's, parsed once.
     public static let portalPages: WebPages = {
-        do { return try WebPages(extra: PortalTemplates.all) } catch { fatalError("a portal template does not parse: \(error)") }
+        do { return try WebPages(extra: PortalTemplates.all, signInPath: "/portal/sign-in") } catch { fatalError("a portal template does not parse: \(error)") }
     }()
 
     public init(

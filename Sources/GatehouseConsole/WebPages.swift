@@ -14,9 +14,13 @@ import NIOCore
 /// even their markup is an escaped attribute value.
 public struct WebPages: Sendable {
     public let library: MustacheLibrary
+    /// Where a refusal's "Sign in" link leads (with `?next=` the page refused).
+    public let signInPath: String
 
-    /// The console's templates plus `extra` (name → template text), e.g. the portal's.
-    public init(extra: [String: String] = [:]) throws {
+    /// The console's templates plus `extra` (name → template text), e.g. the portal's, whose
+    /// refusals link to `signInPath`.
+    public init(extra: [String: String] = [:], signInPath: String = "/console/sign-in") throws {
+        self.signInPath = signInPath
         var library = MustacheLibrary()
         for (name, text) in ConsoleTemplates.all.merging(extra, uniquingKeysWith: { _, new in new }) {
             try library.register(text, named: name)
@@ -74,10 +78,7 @@ public struct WebPages: Sendable {
             "has_required": !d.required.isEmpty, "has_presented": !d.presented.isEmpty,
         ]
         if let meaning = ReasonCatalogue.entry(d.code)?.meaning { values["meaning"] = meaning }
-        // The portal's refusals return to its own sign-in page.
-        if let next = refusal.signIn {
-            values["sign_in"] = (next.hasPrefix("/portal/") ? "/portal/sign-in?next=" : "/console/sign-in?next=") + Self.queryEscaped(next)
-        }
+        if let next = refusal.signIn { values["sign_in"] = signInPath + "?next=" + Self.queryEscaped(next) }
         var response = page("refusal", values, frame: Frame(title: d.title), status: .init(code: d.status))
         for h in d.headers {
             if let name = HTTPField.Name(h.name) { response.headers[name] = h.value }

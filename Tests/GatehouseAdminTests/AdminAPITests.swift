@@ -199,6 +199,34 @@ import Testing
             ])
     }
 
+    /// `GET /admin/v1/calls?since=&until=`: the calls of a period (as the console's call log).
+    @Test func theCallLogIsReadForAPeriod() async throws {
+        let f = try Fixture()
+        let now = Date().timeIntervalSince1970
+        try f.world.temp.insertCalls(
+            [
+                OverviewTests.call("early", time: now - 600, route: "pay", status: 200, application: nil, millis: 1),
+                OverviewTests.call("middle", time: now - 300, route: "pay", status: 200, application: nil, millis: 1),
+                OverviewTests.call("late", time: now - 10, route: "pay", status: 200, application: nil, millis: 1),
+            ])
+        try await f.app.test(.router) { client in
+            try await client.execute(
+                uri: "/admin/v1/calls?since=\(now - 400)&until=\(now - 100)", method: .get,
+                headers: [.authorization: "Bearer \(f.ownerToken)"]
+            ) { r in
+                #expect(r.status == .ok)
+                let ids = (Self.json(r.body)["items"] as? [[String: Any]])?.compactMap { $0["request_id"] as? String }
+                #expect(ids == ["middle"])
+            }
+            try await client.execute(
+                uri: "/admin/v1/calls?since=yesterday", method: .get, headers: [.authorization: "Bearer \(f.ownerToken)"]
+            ) { r in
+                #expect(r.status == .badRequest)
+                #expect(Self.json(r.body)["reason"] as? String == "admin_invalid_request")
+            }
+        }
+    }
+
     /// Past the bound on requests handled at once, the answer is an explained 503 with
     /// Retry-After, before any authentication or store access (here a bound of 0: every request).
     @Test func requestsBeyondTheBoundAreRefusedAtOnce() async throws {

@@ -327,6 +327,7 @@ extension TestResponse {
                 let r = try await client.execute(uri: asset.path, method: .get)
                 #expect(r.status == .ok)
                 #expect(r.headers[.cacheControl] == "public, max-age=31536000, immutable")
+                #expect(r.headers[.xContentTypeOptions] == "nosniff")
                 #expect(Array(r.body.readableBytesView) == asset.bytes)
                 let etag = try #require(r.headers[.eTag])
                 let again = try await client.execute(uri: asset.path, method: .get, headers: [.ifNoneMatch: etag])
