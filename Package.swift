@@ -186,7 +186,8 @@ let package = Package(
         ),
         // The operator console on the admin listener (`/console/…`): server-rendered pages over the
         // control plane, and the web pieces the developer portal shares (server-side sessions,
-        // CSRF, security headers, explained refusal pages, templates, static assets).
+        // CSRF, security headers, explained refusal pages, templates, static assets). The
+        // developer portal (`/portal/…`) is here too, on those pieces.
         .target(
             name: "GatehouseConsole",
             dependencies: [

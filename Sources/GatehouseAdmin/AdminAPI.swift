@@ -48,8 +48,11 @@ public struct AdminAPI: Sendable {
     /// long as the store takes).
     public let maxInFlight: Int
     let inFlight = InFlight()
-    /// The console's settings (`/console`).
+    /// The console's settings (`/console`); the developer portal (`/portal`) shares them.
     public let console: ConsoleOptions
+    /// How each route shows its denials (the running configuration's `exposure`): the portal's
+    /// explanations show no more than the route's problem bodies did.
+    public let routeExposure: @Sendable (String?) -> PortalExposure
 
     /// Admin requests being handled.
     final class InFlight: Sendable {
@@ -59,6 +62,7 @@ public struct AdminAPI: Sendable {
     public init(
         control: ControlPlane, problemTypeBase: String = "docs/reasons.md#", logger: Logger = Logger(label: "gatehouse.admin"),
         maxInFlight: Int = 64, console: ConsoleOptions = ConsoleOptions(),
+        routeExposure: @escaping @Sendable (String?) -> PortalExposure = { _ in .minimal },
         operational: @escaping @Sendable (String) async -> (Int, String, String) = { _ in (404, "text/plain", "not found\n") }
     ) {
         self.control = control
@@ -66,6 +70,7 @@ public struct AdminAPI: Sendable {
         self.logger = logger
         self.maxInFlight = maxInFlight
         self.console = console
+        self.routeExposure = routeExposure
         self.operational = operational
     }
 
@@ -394,6 +399,27 @@ public struct AdminAPI: Sendable {
             try Self.json(try api.control.call(actor, requestID: try ctx.parameters.require("id")))
         }
 
+        // Developer accounts (the portal's sign-ins; tenant-scoped like applications)
+        add(.get, "\(v1)/developers") { req, _, actor in
+            try Self.json(
+                try api.control.developers(actor, application: req.uri.queryParameters.get("application"), page: try Self.page(req)))
+        }
+        add(.post, "\(v1)/developers") { req, _, actor in
+            let b = try await Self.body(req, DeveloperBody.self)
+            return try Self.json(
+                try api.control.createDeveloper(actor, name: b.name, application: b.application, password: b.password), status: .created)
+        }
+        add(.get, "\(v1)/developers/:id") { _, ctx, actor in
+            try Self.json(try api.control.developer(actor, try ctx.parameters.require("id")))
+        }
+        add(.patch, "\(v1)/developers/:id") { req, ctx, actor in
+            let b = try await Self.body(req, DeveloperPatch.self)
+            return try Self.json(try api.control.setDeveloperStatus(actor, try ctx.parameters.require("id"), status: b.status))
+        }
+        add(.delete, "\(v1)/developers/:id") { _, ctx, actor in
+            try Self.json(try api.control.deleteDeveloper(actor, try ctx.parameters.require("id")))
+        }
+
         // Admin users and tokens
         add(.get, "\(v1)/admin-users") { req, _, actor in try Self.json(try api.control.adminUsers(actor, page: try Self.page(req))) }
         add(.post, "\(v1)/admin-users") { req, _, actor in
@@ -416,6 +442,7 @@ public struct AdminAPI: Sendable {
 
         // Browser interfaces beside the API: each is one call.
         ConsoleRoutes.register(on: router, control: control, options: console, logger: logger)
+        PortalRoutes.register(on: router, control: control, options: console, exposure: routeExposure, logger: logger)
         return (router, routes)
     }
 
@@ -544,4 +571,6 @@ struct ServiceBody: Codable { var name: String; var tenant: String?; var approva
 struct ServicePatch: Codable { var approval: String?; var routes: [String]? }
 struct ApplyBody: Codable { var application: String; var service: String; var reason: String? }
 struct DecisionBody: Codable { var opinion: String?; var reason: String?; var expiresAt: Double? }
+struct DeveloperBody: Codable { var name: String; var application: String; var password: String }
+struct DeveloperPatch: Codable { var status: String }
 struct AdminUserBody: Codable { var name: String; var role: String; var tenant: String?; var password: String? }

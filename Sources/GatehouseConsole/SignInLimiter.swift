@@ -23,10 +23,11 @@ public struct SignInLimiter: Sendable {
     }
 
     /// Counts an attempt by `name` from `address`; throws the refusal when either limit is spent.
-    public func attempt(name: String, address: String, now: Double = Date().timeIntervalSince1970) throws {
+    /// `path`: the sign-in form's (the refusal's detail names it).
+    public func attempt(name: String, address: String, path: String = "/console/sign-in", now: Double = Date().timeIntervalSince1970) throws {
         let folded = name.lowercased()
         var request = PolicyRequest(
-            method: "POST", path: "/console/sign-in", clientAddress: IPAddress(address),
+            method: "POST", path: path, clientAddress: IPAddress(address),
             principal: Principal(
                 method: "password", consumerID: "sign-in " + folded, consumerName: DisplayText.untrusted(folded, limit: 64)),
             routeName: "console_sign_in", now: now)

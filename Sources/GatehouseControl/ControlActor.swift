@@ -48,6 +48,22 @@ public struct ControlActor: Sendable, Equatable {
     public var label: String { "\(name) (\(role.rawValue)\(tenant.map { " of tenant \($0)" } ?? ""))" }
 }
 
+/// Whoever an audit entry and a subscription transition name: an admin actor, or a developer
+/// signed in to the portal.
+public protocol AuditedActor: Sendable {
+    /// The name the audit log records (`alice`, `cli`, `developer:dana`).
+    var auditName: String { get }
+    /// The role the audit log records (an admin role, or `developer`).
+    var auditRole: String { get }
+    /// Where the request came from, for the audit log.
+    var source: String { get }
+}
+
+extension ControlActor: AuditedActor {
+    public var auditName: String { name }
+    public var auditRole: String { role.rawValue }
+}
+
 /// A control-plane refusal or failure: a denial with the gateway's contract (reason code, status,
 /// detail, required against presented, hint), rendered by the admin API as problem+json and by the
 /// CLI as its message.

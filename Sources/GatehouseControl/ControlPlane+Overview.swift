@@ -73,6 +73,17 @@ extension ControlPlane {
     /// applications' calls (as in `calls`).
     public func overview(_ actor: ControlActor, since: Double, until: Double, bucket: Double = 3600, top: Int = 10) throws -> Overview {
         try require(actor, .viewer, "reading the call log")
+        return try overview(
+            since: since, until: until, bucket: bucket, top: top,
+            filter: actor.tenant.map { (condition: "application_id IN (SELECT id FROM consumers WHERE tenant = ?)", argument: $0) })
+    }
+
+    /// The overview of the rollup rows `filter` keeps (all rows without one): a tenant's
+    /// applications for a scoped admin, one application for its developers. Every rollup table
+    /// a filtered read uses has the `application_id` column the filter names.
+    func overview(
+        since: Double, until: Double, bucket: Double, top: Int, filter: (condition: String, argument: String)?
+    ) throws -> Overview {
         guard since.isFinite, until.isFinite, since < until else {
             throw ControlError.invalid("the period is empty: since must be before until", field: "since")
         }
@@ -99,16 +110,17 @@ extension ControlPlane {
         if step % 60 == 0 && firstHour < lastHour {
             segments = [(from, firstHour, false), (firstHour, lastHour, true), (lastHour, to, false)].filter { $0.from < $0.to }
         }
-        // A tenant-scoped actor: its tenant's applications (each a range of the hourly tables' keys).
-        let scopeSQL = actor.tenant == nil ? "" : " AND application_id IN (SELECT id FROM consumers WHERE tenant = ?)"
+        // Filtered (a tenant's applications, or one application): each application is a range of
+        // the hourly tables' keys.
+        let scopeSQL = filter.map { " AND " + $0.condition } ?? ""
         func arguments(_ segment: (from: Int64, to: Int64, hourly: Bool)) -> SQLArguments {
             var args: [any SQLBindable] = [segment.from, segment.to]
-            if let scope = actor.tenant { args.append(scope) }
+            if let filter { args.append(filter.argument) }
             return SQLArguments(args)
         }
-        // Unscoped, the first pass needs neither route nor application: the small tables.
+        // Unfiltered, the first pass needs neither route nor application: the small tables.
         func outcomesTable(hourly: Bool) -> CallRollups.Table {
-            switch (actor.tenant == nil, hourly) {
+            switch (filter == nil, hourly) {
             case (true, false): .outcomes
             case (true, true): .hourlyOutcomes
             case (false, false): .full

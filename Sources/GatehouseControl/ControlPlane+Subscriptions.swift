@@ -44,7 +44,7 @@ extension ControlPlane {
     /// Writes a transition: the row, its event and its audit entry. Returns the new value.
     @discardableResult
     func transition(
-        _ db: any SQLTransaction, _ row: SQLRow, to state: String, actor: ControlActor, reason: String?, opinion: String?,
+        _ db: any SQLTransaction, _ row: SQLRow, to state: String, actor: some AuditedActor, reason: String?, opinion: String?,
         expiresAt: Double?,
         action: String, before: Subscription?
     ) throws -> Subscription {
@@ -53,7 +53,7 @@ extension ControlPlane {
         var after = subscriptionValue(row, at: t)
         after.state = state
         after.changedAt = t
-        after.actor = actor.name
+        after.actor = actor.auditName
         switch state {
         case "pending":
             after.appliedAt = t
@@ -73,13 +73,13 @@ extension ControlPlane {
             UPDATE subscriptions SET state = ?, applied_at = ?, changed_at = ?, actor = ?, reason = ?, opinion = ?, expires_at = ?,
                 audit_id = ? WHERE id = ?
             """,
-            [state, after.appliedAt, t, actor.name, after.reason, after.opinion, expiresAt, auditID, id])
+            [state, after.appliedAt, t, actor.auditName, after.reason, after.opinion, expiresAt, auditID, id])
         try db.execute(
             """
             INSERT INTO subscription_events (subscription_id, from_state, to_state, actor, time, reason, opinion, audit_id)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            [id, before?.state, state, actor.name, t, state == "pending" ? reason : nil, opinion, auditID])
+            [id, before?.state, state, actor.auditName, t, state == "pending" ? reason : nil, opinion, auditID])
         return after
     }
 
@@ -94,48 +94,55 @@ extension ControlPlane {
             let app = Self.application(appRow)
             try requireTenant(actor, [app.tenant], "application \(appRef)")
             guard let svcRow = try serviceRow(db, serviceRef) else { throw ControlError.notFound("no service \(serviceRef)") }
-            let svc = Self.service(svcRow)
-            let t = now()
-            var row = try db.row(Self.subscriptionSelect + " WHERE s.application_id = ? AND s.service_id = ?", [app.id, svc.id])
-            var before: Subscription?
-            if let existing = row {
-                let current = subscriptionValue(existing, at: t)
-                if current.state == "pending" || current.state == "approved" {
-                    throw ControlError(
-                        Denial(
-                            code: .subscriptionTransitionInvalid,
-                            detail:
-                                "application \(app.name) already has a \(current.state) subscription to service \(svc.name) (\(current.id))",
-                            required: ["a closed subscription (rejected, cancelled, revoked or expired) to apply again"],
-                            presented: ["state \(current.state)"]))
-                }
-                before = current
-            } else {
-                let id = Self.newID("sub_")
-                try db.execute(
-                    """
-                    INSERT INTO subscriptions (id, application_id, service_id, state, applied_at, changed_at, actor, reason)
-                    VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)
-                    """,
-                    [id, app.id, svc.id, t, t, actor.name, reason])
-                row = try db.row(Self.subscriptionSelect + " WHERE s.id = ?", [id])
-            }
-            guard let row else { throw ControlError.conflict("the subscription could not be read back") }
-            var after = try transition(
-                db, row, to: "pending", actor: actor, reason: reason, opinion: nil, expiresAt: nil, action: "subscription.apply",
-                before: before)
-            // A subscription the service's side revoked or rejected is reopened for a decision,
-            // never approved again by `auto`: the owners' decision stands until they change it.
-            let decidedAgainst = before.map { $0.state == "revoked" || $0.state == "rejected" } ?? false
-            if svc.approval == "auto", !decidedAgainst,
-                let fresh = try db.row(Self.subscriptionSelect + " WHERE s.id = ?", [after.id])
-            {
-                after = try transition(
-                    db, fresh, to: "approved", actor: ControlActor(name: "auto-approval", role: .owner, source: actor.source), reason: nil,
-                    opinion: "service \(svc.name) approves automatically", expiresAt: nil, action: "subscription.approve", before: after)
-            }
-            return after
+            return try apply(db, actor, app: app, service: Self.service(svcRow), reason: reason)
         }
+    }
+
+    /// An application for `app`'s subscription to `svc`, in the caller's transaction, by an
+    /// operator or by one of the application's developers (the caller has authorised it).
+    func apply(_ db: any SQLTransaction, _ actor: some AuditedActor, app: Application, service svc: APIService, reason: String?) throws
+        -> Subscription
+    {
+        let t = now()
+        var row = try db.row(Self.subscriptionSelect + " WHERE s.application_id = ? AND s.service_id = ?", [app.id, svc.id])
+        var before: Subscription?
+        if let existing = row {
+            let current = subscriptionValue(existing, at: t)
+            if current.state == "pending" || current.state == "approved" {
+                throw ControlError(
+                    Denial(
+                        code: .subscriptionTransitionInvalid,
+                        detail:
+                            "application \(app.name) already has a \(current.state) subscription to service \(svc.name) (\(current.id))",
+                        required: ["a closed subscription (rejected, cancelled, revoked or expired) to apply again"],
+                        presented: ["state \(current.state)"]))
+            }
+            before = current
+        } else {
+            let id = Self.newID("sub_")
+            try db.execute(
+                """
+                INSERT INTO subscriptions (id, application_id, service_id, state, applied_at, changed_at, actor, reason)
+                VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)
+                """,
+                [id, app.id, svc.id, t, t, actor.auditName, reason])
+            row = try db.row(Self.subscriptionSelect + " WHERE s.id = ?", [id])
+        }
+        guard let row else { throw ControlError.conflict("the subscription could not be read back") }
+        var after = try transition(
+            db, row, to: "pending", actor: actor, reason: reason, opinion: nil, expiresAt: nil, action: "subscription.apply",
+            before: before)
+        // A subscription the service's side revoked or rejected is reopened for a decision,
+        // never approved again by `auto`: the owners' decision stands until they change it.
+        let decidedAgainst = before.map { $0.state == "revoked" || $0.state == "rejected" } ?? false
+        if svc.approval == "auto", !decidedAgainst,
+            let fresh = try db.row(Self.subscriptionSelect + " WHERE s.id = ?", [after.id])
+        {
+            after = try transition(
+                db, fresh, to: "approved", actor: ControlActor(name: "auto-approval", role: .owner, source: actor.source), reason: nil,
+                opinion: "service \(svc.name) approves automatically", expiresAt: nil, action: "subscription.approve", before: after)
+        }
+        return after
     }
 
     /// The approver's side: approve (optionally until `expiresAt`), reject or revoke, each with an

@@ -63,7 +63,7 @@ public final class ControlPlane: Sendable {
     /// Appends an audit entry in the caller's transaction; returns its id.
     @discardableResult
     func audit(
-        _ db: any SQLTransaction, _ actor: ControlActor, _ action: String, _ objectType: String, _ objectID: String, tenants: [String?],
+        _ db: any SQLTransaction, _ actor: some AuditedActor, _ action: String, _ objectType: String, _ objectID: String, tenants: [String?],
         before: (any Encodable)? = nil, after: (any Encodable)? = nil
     ) throws -> Int64 {
         let tenantList = Array(Set(tenants.compactMap { $0 })).sorted().joined(separator: " ")
@@ -73,7 +73,7 @@ public final class ControlPlane: Sendable {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
             """,
             [
-                now(), actor.name, actor.role.rawValue, tenantList, action, objectType, objectID, Self.json(before), Self.json(after),
+                now(), actor.auditName, actor.auditRole, tenantList, action, objectType, objectID, Self.json(before), Self.json(after),
                 actor.source,
             ])
         guard let id else { throw SQLError.other("the audit log returned no id for the new entry") }

@@ -307,6 +307,21 @@ public enum ReasonCatalogue {
             meaning:
                 "A console form was posted without the token its page carried, or with one issued for another session (an earlier sign-in, or a forged form).",
             fix: "Reload the page and submit the form again."),
+        .init(
+            code: .portalUnauthenticated, status: 401, title: "Developer sign-in required",
+            meaning:
+                "A developer portal request carried no valid developer credentials or session: the name or password is wrong, the account was disabled or deleted by an administrator, or the session ended.",
+            fix: "Sign in to the portal again; if the account was disabled, ask an administrator of the application's tenant."),
+        .init(
+            code: .portalRequestNotYours, status: 403, title: "Not one of your application's requests",
+            meaning:
+                "The request id is not one the gateway identified as a call of the developer's application. The portal explains only its own application's requests, and gives this same answer whether the id belongs to another application or to none, so it reveals nothing of other parties' traffic. Requests refused before the application was identified (no key, an unknown key) and token callers are not attributed to any application.",
+            fix: "Paste the X-Request-Id (or the problem body's request_id) of a request made with one of your application's credentials; ask an operator about other requests."),
+        .init(
+            code: .portalObjectNotYours, status: 403, title: "Not your application's",
+            meaning:
+                "The key, subscription or service named is not one the developer's application holds (or does not exist: the portal gives the same answer for both).",
+            fix: "Choose one of your application's keys or subscriptions from its lists in the portal."),
     ]
 
     static let byCode: [ReasonCode: ReasonInfo] = Dictionary(uniqueKeysWithValues: all.map { ($0.code, $0) })

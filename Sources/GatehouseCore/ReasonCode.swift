@@ -92,4 +92,8 @@ extension ReasonCode {
     public static let consoleSessionExpired: ReasonCode = "console_session_expired"
     public static let consoleSignInFailed: ReasonCode = "console_sign_in_failed"
     public static let consoleCsrfFailed: ReasonCode = "console_csrf_failed"
+    // Developer portal (the control plane's answers to an application's developers)
+    public static let portalUnauthenticated: ReasonCode = "portal_unauthenticated"
+    public static let portalRequestNotYours: ReasonCode = "portal_request_not_yours"
+    public static let portalObjectNotYours: ReasonCode = "portal_object_not_yours"
 }

@@ -164,6 +164,20 @@ enum PGSchema {
             "pg-5-web-sessions",
             WebSessionSchema.postgresSchema
         ),
+        // The developer portal's accounts (SQLite `v8-developers`); pg-4 and pg-5 are other
+        // changes' names. Not replicated to nodes: the data plane does not read them.
+        (
+            "pg-6-developers",
+            [
+                """
+                CREATE TABLE developers (
+                    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+                    application_id TEXT NOT NULL REFERENCES consumers(id) ON DELETE CASCADE,
+                    password_hash TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'active', created_at DOUBLE PRECISION NOT NULL)
+                """,
+                "CREATE INDEX developers_application ON developers(application_id)",
+            ]
+        ),
     ]
 
     /// Applies the migrations not yet applied, each in the transaction that records it, under the

@@ -283,7 +283,15 @@ public final class Gateway: Service, Sendable {
         let console = ConsoleOptions(
             lifetime: WebSessionLifetime(idle: c.idleTimeout, absolute: c.lifetime), trustedOrigins: c.trustedOrigins,
             signInPerName: c.signInPerName, signInPerAddress: c.signInPerAddress)
-        let api = AdminAPI(control: control, problemTypeBase: typeBase, logger: logger, console: console) { path in
+        // The developer portal explains a denial no further than its route's problem body did,
+        // read from the configuration serving now.
+        let exposure: @Sendable (String?) -> PortalExposure = { route in
+            guard let r = services.current.config.router.routes.first(where: { $0.name == route }) else { return .minimal }
+            return PortalExposure(exposure: r.exposure, revealsOperatorDetail: r.explicitDetailed)
+        }
+        let api = AdminAPI(
+            control: control, problemTypeBase: typeBase, logger: logger, console: console, routeExposure: exposure
+        ) { path in
             (try? await Gateway.admin(path, services, cluster: cluster, on: loop).get()) ?? (503, "text/plain", "unavailable\n")
         }
         let (bound, signal) = AsyncStream<any Channel>.makeStream()

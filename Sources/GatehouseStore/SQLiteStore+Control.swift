@@ -86,6 +86,22 @@ extension SQLiteStore {
         }
     }
 
+    /// The developer portal's accounts (`v8-developers`): a developer belongs to one application
+    /// (deleted with it), signs in with its name and a bcrypt password, and is `active` or
+    /// `disabled`. Not read by the data plane, so no revision trigger.
+    static func registerDeveloperMigrations(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v8-developers") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE developers (
+                        id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+                        application_id TEXT NOT NULL REFERENCES consumers(id) ON DELETE CASCADE,
+                        password_hash TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'active', created_at REAL NOT NULL);
+                    CREATE INDEX developers_application ON developers(application_id);
+                    """)
+        }
+    }
+
     /// The store's database, for the control plane's service layer (GatehouseControl), which
     /// writes its changes and their audit entries in one transaction.
     package var database: DatabasePool { pool }

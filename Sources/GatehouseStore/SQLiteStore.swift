@@ -105,6 +105,8 @@ public final class SQLiteStore: Sendable {
         m.registerMigration("v7-web-sessions") { db in
             for statement in WebSessionSchema.sqliteSchema { try db.execute(sql: statement) }
         }
+        // The developer portal's accounts.
+        registerDeveloperMigrations(&m)
         return m
     }
 

@@ -37,6 +37,11 @@ protocol ControlAccess {
     func createAdminUser(name: String, role: AdminRole, tenant: String?, password: String?, cost: UInt8) throws -> AdminUser
     func adminUsers() throws -> [AdminUser]
     func createAdminToken(user: String) throws -> CreatedAdminToken
+    /// The local store hashes the password with `cost`, the admin API with its own.
+    func createDeveloper(name: String, application: String, password: String, cost: UInt8) throws -> Developer
+    func developers(application: String?) throws -> [Developer]
+    func setDeveloperStatus(_ ref: String, status: String) throws -> Developer
+    func deleteDeveloper(_ ref: String) throws -> Developer
 }
 
 extension StoreOptions {
@@ -107,6 +112,16 @@ struct LocalControl: ControlAccess {
     }
     func adminUsers() throws -> [AdminUser] { try run { c in try c.all { try c.adminUsers(.cli, page: $0) } } }
     func createAdminToken(user: String) throws -> CreatedAdminToken { try run { try $0.createAdminToken(.cli, user: user) } }
+    func createDeveloper(name: String, application: String, password: String, cost: UInt8) throws -> Developer {
+        try run { try $0.createDeveloper(.cli, name: name, application: application, password: password, cost: cost) }
+    }
+    func developers(application: String?) throws -> [Developer] {
+        try run { c in try c.all { try c.developers(.cli, application: application, page: $0) } }
+    }
+    func setDeveloperStatus(_ ref: String, status: String) throws -> Developer {
+        try run { try $0.setDeveloperStatus(.cli, ref, status: status) }
+    }
+    func deleteDeveloper(_ ref: String) throws -> Developer { try run { try $0.deleteDeveloper(.cli, ref) } }
 }
 
 /// A running gateway's admin API (`--admin http://127.0.0.1:9901`), as the admin whose token is in
@@ -284,4 +299,14 @@ struct RemoteControl: ControlAccess {
     }
     func adminUsers() throws -> [AdminUser] { try all("/admin-users") }
     func createAdminToken(user: String) throws -> CreatedAdminToken { try send(.POST, "/admin-users/\(Self.path(user))/tokens") }
+    struct DeveloperBody: Encodable { var name: String; var application: String; var password: String }
+    struct DeveloperPatch: Encodable { var status: String }
+    func createDeveloper(name: String, application: String, password: String, cost: UInt8) throws -> Developer {
+        try send(.POST, "/developers", DeveloperBody(name: name, application: application, password: password))
+    }
+    func developers(application: String?) throws -> [Developer] { try all("/developers", [("application", application)]) }
+    func setDeveloperStatus(_ ref: String, status: String) throws -> Developer {
+        try send(.PATCH, "/developers/\(Self.path(ref))", DeveloperPatch(status: status))
+    }
+    func deleteDeveloper(_ ref: String) throws -> Developer { try send(.DELETE, "/developers/\(Self.path(ref))") }
 }

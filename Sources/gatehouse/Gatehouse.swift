@@ -21,6 +21,7 @@ struct Gatehouse: AsyncParsableCommand {
             ServicesCommand.self,
             SubscriptionsCommand.self,
             AdminsCommand.self,
+            DeveloperCommand.self,
             ClusterCommand.self,
             ReasonsCommand.self,
             VersionCommand.self,

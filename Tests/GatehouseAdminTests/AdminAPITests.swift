@@ -143,6 +143,62 @@ import Testing
         }
     }
 
+    /// Developer accounts through `/admin/v1/developers`: created by an operator of the
+    /// application's tenant, invisible to others, disabled and deleted; the password is never
+    /// answered.
+    @Test func developerAccountsAreManagedThroughTheAPI() async throws {
+        let f = try Fixture()
+        _ = try f.world.control.createAdminUser(.cli, name: "bob", role: .operator, tenant: "globex", cost: 4)
+        let bobToken = try f.world.control.createAdminToken(.cli, user: "bob").token
+        @Sendable func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
+        try await f.app.test(.router) { client in
+            let ann: HTTPFields = [.authorization: "Bearer \(f.operatorAToken)", .contentType: "application/json"]
+            let bob: HTTPFields = [.authorization: "Bearer \(bobToken)", .contentType: "application/json"]
+            var id = ""
+            try await client.execute(
+                uri: "/admin/v1/developers", method: .post, headers: ann,
+                body: body(#"{"name": "dana@acme.test", "application": "checkout", "password": "dana-secret-1"}"#)
+            ) { r in
+                #expect(r.status == .created)
+                let b = Self.json(r.body)
+                #expect(b["application"] as? String == "checkout" && b["status"] as? String == "active" && b["tenant"] as? String == "acme")
+                #expect(!String(buffer: r.body).contains("dana-secret") && b["password_hash"] == nil)
+                id = b["id"] as? String ?? ""
+            }
+            try await client.execute(
+                uri: "/admin/v1/developers", method: .post, headers: ann,
+                body: body(#"{"name": "dee", "application": "checkout", "password": "short"}"#)
+            ) { r in
+                #expect(r.status == .badRequest && Self.json(r.body)["reason"] as? String == "admin_invalid_request")
+            }
+            // Another tenant's operator: not in its list, and the same refusal as for a missing id.
+            try await client.execute(uri: "/admin/v1/developers", method: .get, headers: bob) { r in
+                #expect((Self.json(r.body)["items"] as? [Any])?.isEmpty == true)
+            }
+            try await client.execute(uri: "/admin/v1/developers/\(id)", method: .patch, headers: bob, body: body(#"{"status": "disabled"}"#)) {
+                r in
+                #expect(r.status == .forbidden && Self.json(r.body)["reason"] as? String == "admin_tenant_mismatch")
+            }
+            try await client.execute(uri: "/admin/v1/developers?application=checkout", method: .get, headers: ann) { r in
+                #expect((Self.json(r.body)["items"] as? [[String: Any]])?.map { $0["name"] as? String } == ["dana@acme.test"])
+            }
+            try await client.execute(uri: "/admin/v1/developers/\(id)", method: .patch, headers: ann, body: body(#"{"status": "disabled"}"#)) {
+                r in
+                #expect(r.status == .ok && Self.json(r.body)["status"] as? String == "disabled")
+            }
+            try await client.execute(uri: "/admin/v1/developers/dana@acme.test", method: .delete, headers: ann) { r in
+                #expect(r.status == .ok)
+            }
+            try await client.execute(uri: "/admin/v1/developers/\(id)", method: .get, headers: ann) { r in
+                #expect(r.status == .forbidden)
+            }
+        }
+        #expect(
+            try f.world.control.auditEntries(.cli, action: "developer.").items.map(\.action) == [
+                "developer.create", "developer.disable", "developer.delete",
+            ])
+    }
+
     /// `GET /admin/v1/calls?since=&until=`: the calls of a period (as the console's call log).
     @Test func theCallLogIsReadForAPeriod() async throws {
         let f = try Fixture()

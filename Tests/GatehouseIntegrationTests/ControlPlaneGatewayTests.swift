@@ -140,6 +140,9 @@ import Testing
         let subID = try #require(sub.json["id"] as? String)
         let auditID = try #require(
             (try await w.call(.GET, "/audit", as: "ann").json["items"] as? [[String: Any]])?.first?["id"] as? Int)
+        let developer = try await w.call(
+            .POST, "/developers", as: "ann", body: #"{"name": "dana", "application": "checkout", "password": "dana-portal-pw"}"#)
+        let devID = try #require(developer.json["id"] as? String, "\(developer.body)")
         let annUser = try #require(
             (try await w.call(.GET, "/admin-users", as: "root").json["items"] as? [[String: Any]])?.first {
                 $0["name"] as? String == "ann"
@@ -173,16 +176,20 @@ import Testing
             (.POST, "/admin-tokens/tok_notcarols/revoke", nil),
             (.POST, "/services", #"{"name": "fake-ledger", "tenant": "acme"}"#),
             (.GET, "/calls/\(UUID().uuidString)", nil),
+            (.GET, "/developers/\(devID)", nil),
+            (.PATCH, "/developers/\(devID)", #"{"status": "disabled"}"#),
+            (.DELETE, "/developers/\(devID)", nil),
+            (.POST, "/developers", #"{"name": "mole-dev", "application": "\#(appID)", "password": "carol-was-here"}"#),
         ]
         // Every operation of the API is tried here, or is a list checked below, or holds nothing
         // of a tenant's: a new endpoint must join one of the three.
-        let ids = [appID, keyID, subID, String(auditID), annUser, "checkout", "ledger", "tok_notcarols"]
+        let ids = [appID, keyID, subID, String(auditID), annUser, devID, "checkout", "ledger", "tok_notcarols"]
         func template(_ path: String) -> String {
             path.split(separator: "/", omittingEmptySubsequences: false).map { part in
                 ids.contains(String(part)) || UUID(uuidString: String(part)) != nil ? "{id}" : String(part)
             }.joined(separator: "/")
         }
-        let lists = ["/applications", "/keys", "/subscriptions", "/audit", "/tenants", "/calls", "/overview"]
+        let lists = ["/applications", "/keys", "/subscriptions", "/audit", "/tenants", "/calls", "/overview", "/developers"]
         let tenantless = [
             "GET /metrics", "GET /healthz", "GET /status", "GET /admin/v1/openapi.json", "GET /admin/v1/whoami",
             // The service catalogue: every admin may read it (docs/admin.md).
@@ -201,11 +208,14 @@ import Testing
             #expect(reason == "admin_tenant_mismatch" || reason == "admin_role_insufficient", "\(method) \(path): \(reason ?? "none")")
             #expect((r.json["detail"] as? String)?.isEmpty == false && r.json["hint"] != nil, "\(method) \(path) is not explained")
             // Nothing of the other tenant's objects beyond what the caller itself sent.
-            for secret in ["ann", "card", "books", "globex"] { #expect(!r.body.contains(secret), "\(method) \(path) leaks \(secret)") }
+            for secret in ["ann", "card", "books", "globex", "dana"] { #expect(!r.body.contains(secret), "\(method) \(path) leaks \(secret)") }
             if let body { #expect(!r.body.contains("\"state\""), "\(method) \(path) with \(body) returned an object") }
         }
         // Lists hold nothing of acme's.
-        for path in ["/applications", "/keys", "/subscriptions", "/calls", "/subscriptions?state=pending", "/applications?tenant=acme"] {
+        for path in [
+            "/applications", "/keys", "/subscriptions", "/calls", "/subscriptions?state=pending", "/applications?tenant=acme", "/developers",
+            "/developers?application=checkout",
+        ] {
             let r = try await w.call(.GET, path, as: "carol")
             #expect(r.status == 200, "\(path)")
             #expect((r.json["items"] as? [Any])?.isEmpty == true, "\(path) lists another tenant's objects: \(r.body)")

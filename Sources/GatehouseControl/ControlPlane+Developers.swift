@@ -1,0 +1,638 @@
+import Foundation
+import GatehouseCore
+import GatehouseIdentity
+import GatehouseStore
+import HummingbirdBcrypt
+
+/// A developer account of the portal (`/portal/`): a person who works on one application and
+/// signs in with its own name and bcrypt password. Developers are not admin users: they act only
+/// on their application, through the portal's operations below.
+public struct Developer: Sendable, Equatable, Codable {
+    public var id: String
+    /// A name or an e-mail address (letters, digits, `- _ . @`), unique among developers.
+    public var name: String
+    public var applicationID: String
+    public var application: String
+    /// The application's tenant (the admins who manage the account are of it).
+    public var tenant: String?
+    /// `active` or `disabled`.
+    public var status: String
+    public var createdAt: Double
+}
+
+/// A developer signed in to the portal: who performs a portal operation. Every operation reads
+/// the account again in its own transaction, so a developer disabled or deleted after signing in
+/// can do nothing more.
+public struct DeveloperActor: Sendable, Equatable, AuditedActor {
+    public var id: String
+    public var name: String
+    public var applicationID: String
+    public var application: String
+    public var tenant: String?
+    /// Where the request came from, for the audit log.
+    public var source: String
+
+    /// `developer:dana`: developer names and admin user names are separate, and no admin user name
+    /// contains a colon, so the audit log cannot confuse the two.
+    public var auditName: String { "developer:\(name)" }
+    public var auditRole: String { "developer" }
+}
+
+/// A service of the catalogue as a developer sees it: no owner tenant, with its application's
+/// subscription to it, if any.
+public struct PortalService: Sendable, Equatable, Codable {
+    public var name: String
+    /// `auto` or `manual`.
+    public var approval: String
+    public var routes: [String]
+    public var subscriptionID: String?
+    /// The subscription's state now (nil: none).
+    public var state: String?
+}
+
+/// One of the application's subscriptions as its developers see it: who decided is named by role
+/// ("an administrator"), never by admin user name.
+public struct PortalSubscription: Sendable, Equatable, Codable {
+    public var id: String
+    public var service: String
+    public var state: String
+    public var appliedAt: Double
+    public var changedAt: Double
+    /// Who made the last transition: "an administrator", "automatic approval", "expiry", "you" or
+    /// "developer NAME" (another developer of the application).
+    public var decidedBy: String?
+    public var reason: String?
+    public var opinion: String?
+    public var expiresAt: Double?
+}
+
+/// How a route shows its denials to callers (`exposure`, and whether it asked for `detailed`
+/// explicitly, which also reveals operator detail such as WAF excerpts). The portal explains a
+/// denial no further than its problem body did.
+public struct PortalExposure: Sendable, Equatable {
+    public var exposure: Exposure
+    public var revealsOperatorDetail: Bool
+    public init(exposure: Exposure, revealsOperatorDetail: Bool) {
+        self.exposure = exposure
+        self.revealsOperatorDetail = revealsOperatorDetail
+    }
+    /// For a route no longer configured: the least.
+    public static let minimal = PortalExposure(exposure: .minimal, revealsOperatorDetail: false)
+}
+
+/// The explanation of one of the application's requests, as its developer may read it: the
+/// operator's decision trace (`gatehouse explain`) without other parties' data. See
+/// docs/console.md, "What the developer's explanation leaves out".
+public struct PortalExplanation: Sendable, Equatable, Codable {
+    /// One check of the route's chain, in order: its id, type, mode and outcome (its note, an
+    /// operator's diagnostic, is left out).
+    public struct Step: Sendable, Equatable, Codable {
+        public var check: String
+        public var type: String
+        public var shadow: Bool
+        /// `allow`, `deny`, `skip`, `shadow_deny`, `not_reached`.
+        public var outcome: String
+    }
+
+    /// The audit entry a denial cites (a revocation, a rejection), its actor named by role.
+    public struct Citation: Sendable, Equatable, Codable {
+        public var id: Int64
+        /// "subscription revoked", …
+        public var what: String
+        public var by: String
+        public var time: Double
+        public var opinion: String?
+    }
+
+    public var requestID: String
+    public var time: Double
+    public var method: String
+    /// As the call log stored it (credentials redacted).
+    public var path: String
+    public var host: String?
+    public var status: Int
+    /// `ALLOWED`, `DENIED` or `FAILED`, as `explain` says.
+    public var verdict: String
+    public var reason: String?
+    public var reasonTitle: String?
+    public var reasonMeaning: String?
+    public var reasonFix: String?
+    public var route: String?
+    public var application: String
+    public var keyID: String?
+    public var totalMillis: Double
+    public var decidingCheck: String?
+    public var steps: [Step]
+    /// The denial's own words, when the route's exposure showed them to the caller.
+    public var detail: String?
+    public var required: [String]
+    public var presented: [String]
+    public var hint: String?
+    public var citation: Citation?
+    /// What was withheld, in words (for the page).
+    public var withheld: [String]
+    /// The same explanation as `gatehouse explain` prints it (`ExplainText`), from the record as
+    /// stripped here, with the cited audit entry named as above.
+    public var text: String
+}
+
+// MARK: - Accounts, managed by admins
+
+extension ControlPlane {
+    static let developerSelect = """
+        SELECT d.*, d.name AS sort_key, c.name AS application_name, c.tenant AS application_tenant
+        FROM developers d JOIN consumers c ON c.id = d.application_id
+        """
+
+    static func developer(_ row: SQLRow) -> Developer {
+        Developer(
+            id: row["id"], name: row["name"], applicationID: row["application_id"], application: row["application_name"],
+            tenant: row["application_tenant"], status: row["status"], createdAt: row["created_at"])
+    }
+
+    func developerRow(_ db: any SQLTransaction, _ ref: String) throws -> SQLRow? {
+        try db.row(Self.developerSelect + " WHERE d.id = ? OR d.name = ?", [ref, ref])
+    }
+
+    /// bcrypt reads 72 bytes: a longer password would accept any text after them.
+    static func validPassword(_ password: String) throws {
+        guard password.count >= 8 else { throw ControlError.invalid("the password is shorter than 8 characters", field: "password") }
+        guard password.utf8.count <= 72 else {
+            throw ControlError.invalid("the password is longer than 72 bytes, all bcrypt reads", field: "password")
+        }
+    }
+
+    /// Creates a developer account for an application; the password is stored as a bcrypt hash of
+    /// `cost` (8 characters to 72 bytes, as for admin users).
+    public func createDeveloper(
+        _ actor: ControlActor, name: String, application ref: String, password: String, cost: UInt8 = 12
+    ) throws -> Developer {
+        try require(actor, .operator, "creating a developer account")
+        try Self.validName(name, "developer")
+        try Self.validPassword(password)
+        // Authorised before the slow hash, so a refused caller cannot make the store hash.
+        _ = try application(actor, ref)
+        let hash = Bcrypt.hash(password, cost: cost)
+        return try Self.unique("developer \"\(name)\"") {
+            try db.write { db in
+                guard let row = try applicationRow(db, ref) else { throw missing(actor, "application \(ref)") }
+                let app = Self.application(row)
+                try requireTenant(actor, [app.tenant], "application \(ref)")
+                let dev = Developer(
+                    id: Self.newID("d_"), name: name, applicationID: app.id, application: app.name, tenant: app.tenant, status: "active",
+                    createdAt: now())
+                try db.execute(
+                    "INSERT INTO developers (id, name, application_id, password_hash, status, created_at) VALUES (?, ?, ?, ?, 'active', ?)",
+                    [dev.id, name, app.id, hash, dev.createdAt])
+                try audit(db, actor, "developer.create", "developer", dev.id, tenants: [app.tenant], after: dev)
+                return dev
+            }
+        }
+    }
+
+    /// Developer accounts visible to `actor` (its tenant's applications'), by name.
+    public func developers(_ actor: ControlActor, application: String? = nil, page: PageRequest = PageRequest()) throws -> Page<Developer> {
+        try require(actor, .viewer, "listing developer accounts")
+        var conds: [String] = []
+        var args: [any SQLBindable] = []
+        if let scope = actor.tenant { conds.append("c.tenant = ?"); args.append(scope) }
+        if let application { conds.append("(c.name = ? OR c.id = ?)"); args += [application, application] }
+        return try self.page(Self.developerSelect, conditions: conds, arguments: args, key: "d.name", page: page, map: Self.developer)
+    }
+
+    public func developer(_ actor: ControlActor, _ ref: String) throws -> Developer {
+        try require(actor, .viewer, "reading a developer account")
+        guard let row = try db.read({ try developerRow($0, ref) }) else { throw missing(actor, "developer \(ref)") }
+        let dev = Self.developer(row)
+        try requireTenant(actor, [dev.tenant], "developer \(ref)")
+        return dev
+    }
+
+    /// Disables (`disabled`) or re-enables (`active`) a developer account. A disabled developer
+    /// cannot sign in, and its open sessions can do nothing more.
+    public func setDeveloperStatus(_ actor: ControlActor, _ ref: String, status: String) throws -> Developer {
+        try require(actor, .operator, "changing a developer account")
+        guard ["active", "disabled"].contains(status) else {
+            throw ControlError.invalid("status \"\(DisplayText.escaped(status))\" is invalid: expected active or disabled", field: "status")
+        }
+        return try db.write { db in
+            guard let row = try developerRow(db, ref) else { throw missing(actor, "developer \(ref)") }
+            let before = Self.developer(row)
+            try requireTenant(actor, [before.tenant], "developer \(ref)")
+            var after = before
+            after.status = status
+            try db.execute("UPDATE developers SET status = ? WHERE id = ?", [status, before.id])
+            try audit(
+                db, actor, status == "active" ? "developer.enable" : "developer.disable", "developer", before.id, tenants: [before.tenant],
+                before: before, after: after)
+            return after
+        }
+    }
+
+    /// Deletes a developer account (its application, keys and subscriptions stay).
+    public func deleteDeveloper(_ actor: ControlActor, _ ref: String) throws -> Developer {
+        try require(actor, .operator, "deleting a developer account")
+        return try db.write { db in
+            guard let row = try developerRow(db, ref) else { throw missing(actor, "developer \(ref)") }
+            let dev = Self.developer(row)
+            try requireTenant(actor, [dev.tenant], "developer \(ref)")
+            try db.execute("DELETE FROM developers WHERE id = ?", [dev.id])
+            try audit(db, actor, "developer.delete", "developer", dev.id, tenants: [dev.tenant], before: dev)
+            return dev
+        }
+    }
+}
+
+// MARK: - Signing in
+
+extension ControlPlane {
+    static func portalUnauthenticated(_ why: String) -> ControlError {
+        ControlError(
+            Denial(
+                code: .portalUnauthenticated, detail: why, required: ["a signed-in developer of an active account"],
+                hint: "Sign in to the portal again; if your account was disabled, ask an administrator of your application's tenant."))
+    }
+
+    static func actor(_ dev: Developer, source: String) -> DeveloperActor {
+        DeveloperActor(
+            id: dev.id, name: dev.name, applicationID: dev.applicationID, application: dev.application, tenant: dev.tenant, source: source)
+    }
+
+    /// The developer behind a name and password. An unknown name costs a bcrypt verification too,
+    /// so the answer's timing does not tell which names exist; a disabled account is named as such
+    /// only to whoever knows its password.
+    public func authenticateDeveloper(name: String, password: String, source: String) throws -> DeveloperActor {
+        let row = try db.read { db in try db.row(Self.developerSelect + " WHERE d.name = ?", [name]) }
+        let hash = (row?["password_hash"] as String?) ?? Self.decoyHash
+        let ok = password.utf8.count <= 72 && Bcrypt.verify(password, hash: hash)
+        guard ok, let row else { throw Self.portalUnauthenticated("the developer name or password is wrong") }
+        let dev = Self.developer(row)
+        guard dev.status == "active" else { throw Self.portalUnauthenticated("developer account \(dev.name) is disabled") }
+        return Self.actor(dev, source: source)
+    }
+
+    /// The developer of a portal session, read again: refused when the account was disabled or
+    /// deleted since.
+    public func developerActor(id: String, source: String) throws -> DeveloperActor {
+        try db.read { db in Self.actor(try liveDeveloper(db, id: id), source: source) }
+    }
+
+    func liveDeveloper(_ db: any SQLTransaction, id: String) throws -> Developer {
+        guard let row = try db.row(Self.developerSelect + " WHERE d.id = ?", [id]) else {
+            throw Self.portalUnauthenticated("the developer account no longer exists")
+        }
+        let dev = Self.developer(row)
+        guard dev.status == "active" else { throw Self.portalUnauthenticated("developer account \(dev.name) is disabled") }
+        return dev
+    }
+
+    /// The account as stored now, which must still be active and of the same application.
+    func liveDeveloper(_ db: any SQLTransaction, _ actor: DeveloperActor) throws -> Developer {
+        let dev = try liveDeveloper(db, id: actor.id)
+        guard dev.applicationID == actor.applicationID else {
+            throw Self.portalUnauthenticated("developer account \(dev.name) now belongs to another application")
+        }
+        return dev
+    }
+}
+
+// MARK: - What a developer may do
+
+extension ControlPlane {
+    static func notYours(_ what: String) -> ControlError {
+        ControlError(
+            Denial(
+                code: .portalObjectNotYours, detail: "\(what) is not one of your application's",
+                required: ["an object of your application"],
+                hint: "Choose one from your application's lists in the portal."))
+    }
+
+    /// The name the portal gives to whoever made a transition: admins by role only.
+    static func portalName(_ actor: String?, for dev: DeveloperActor) -> String? {
+        guard let actor else { return nil }
+        switch actor {
+        case "auto-approval": return "automatic approval"
+        case "system": return "expiry"
+        case dev.auditName: return "you"
+        default:
+            if actor.hasPrefix("developer:") { return "developer " + actor.dropFirst("developer:".count) }
+            return "an administrator"
+        }
+    }
+
+    func portalSubscription(_ s: Subscription, for dev: DeveloperActor) -> PortalSubscription {
+        PortalSubscription(
+            id: s.id, service: s.service, state: s.state, appliedAt: s.appliedAt, changedAt: s.changedAt,
+            decidedBy: Self.portalName(s.actor, for: dev), reason: s.reason, opinion: s.opinion, expiresAt: s.expiresAt)
+    }
+
+    /// The service catalogue, with the application's subscription to each (the owner tenant is
+    /// left out: another tenant's name).
+    public func portalServices(_ dev: DeveloperActor) throws -> [PortalService] {
+        try applyExpiries()
+        let t = now()
+        return try db.read { db in
+            _ = try liveDeveloper(db, dev)
+            let subs = try db.rows(Self.subscriptionSelect + " WHERE s.application_id = ?", [dev.applicationID]).map {
+                subscriptionValue($0, at: t)
+            }
+            let byService = Dictionary(subs.map { ($0.service, $0) }, uniquingKeysWith: { a, _ in a })
+            return try db.rows("SELECT * FROM services ORDER BY name LIMIT 1000", []).map(Self.service).map { s in
+                PortalService(
+                    name: s.name, approval: s.approval, routes: s.routes, subscriptionID: byService[s.name]?.id,
+                    state: byService[s.name]?.state)
+            }
+        }
+    }
+
+    /// The application's subscriptions and their states, by service.
+    public func portalSubscriptions(_ dev: DeveloperActor) throws -> [PortalSubscription] {
+        try applyExpiries()
+        let t = now()
+        return try db.read { db in
+            _ = try liveDeveloper(db, dev)
+            return try db.rows(Self.subscriptionSelect + " WHERE s.application_id = ? ORDER BY v.name", [dev.applicationID]).map {
+                portalSubscription(subscriptionValue($0, at: t), for: dev)
+            }
+        }
+    }
+
+    /// Applies for the application's subscription to `service` with a reason (audited with the
+    /// developer as the actor); a service with `auto` approval approves at once.
+    public func portalApply(_ dev: DeveloperActor, service ref: String, reason: String?) throws -> PortalSubscription {
+        let reason = try Self.text(reason, "reason")
+        try applyExpiries()
+        return try db.write { db in
+            _ = try liveDeveloper(db, dev)
+            guard let appRow = try applicationRow(db, dev.applicationID) else {
+                throw Self.portalUnauthenticated("the developer's application no longer exists")
+            }
+            guard let svcRow = try serviceRow(db, ref) else { throw Self.notYours("service \(ref)") }
+            let s = try apply(db, dev, app: Self.application(appRow), service: Self.service(svcRow), reason: reason)
+            return portalSubscription(s, for: dev)
+        }
+    }
+
+    /// Withdraws one of the application's pending applications. Another application's
+    /// subscription, and one that does not exist, get the same answer.
+    public func portalCancel(_ dev: DeveloperActor, subscription id: String, reason: String?) throws -> PortalSubscription {
+        let reason = try Self.text(reason, "reason")
+        return try db.write { db in
+            _ = try liveDeveloper(db, dev)
+            guard let row = try db.row(Self.subscriptionSelect + " WHERE s.id = ? AND s.application_id = ?", [id, dev.applicationID]) else {
+                throw Self.notYours("subscription \(id)")
+            }
+            let before = subscriptionValue(row, at: now())
+            try Self.checkTransition(before, from: ["pending"], to: "cancelled")
+            let after = try transition(
+                db, row, to: "cancelled", actor: dev, reason: reason, opinion: nil, expiresAt: before.expiresAt, action: "subscription.cancel",
+                before: before)
+            return portalSubscription(after, for: dev)
+        }
+    }
+
+    /// The application's API keys (ids and dates; never a key).
+    public func portalKeys(_ dev: DeveloperActor) throws -> [APIKeyInfo] {
+        try db.read { db in
+            _ = try liveDeveloper(db, dev)
+            return try db.rows(
+                "SELECT k.*, c.name AS consumer_name FROM api_keys k JOIN consumers c ON c.id = k.consumer_id WHERE k.consumer_id = ? ORDER BY k.created_at, k.id LIMIT 1000",
+                [dev.applicationID]
+            ).map(Self.keyInfo)
+        }
+    }
+
+    /// Creates a key for the application; the result holds the key, shown this once.
+    public func portalCreateKey(_ dev: DeveloperActor, expiresAt: Double? = nil) throws -> CreatedKey {
+        if let e = expiresAt, !(e > now()) { throw ControlError.invalid("expires_at is not in the future", field: "expires_at") }
+        return try db.write { db in
+            let d = try liveDeveloper(db, dev)
+            let (key, id) = APIKeyFormat.generate()
+            let info = APIKeyInfo(
+                id: id, application: d.application, applicationID: d.applicationID, createdAt: now(), expiresAt: expiresAt, revokedAt: nil)
+            try db.execute(
+                "INSERT INTO api_keys (id, consumer_id, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                [id, d.applicationID, Data(APIKeyFormat.hash(key)), info.createdAt, expiresAt])
+            try audit(db, dev, "key.create", "key", id, tenants: [d.tenant], after: info)
+            return CreatedKey(key: key, info: info)
+        }
+    }
+
+    /// Revokes one of the application's keys. Another application's key, and a key that does not
+    /// exist, get the same answer.
+    public func portalRevokeKey(_ dev: DeveloperActor, id: String) throws -> APIKeyInfo {
+        try db.write { db in
+            let d = try liveDeveloper(db, dev)
+            guard
+                let row = try db.row(
+                    "SELECT k.*, c.name AS consumer_name FROM api_keys k JOIN consumers c ON c.id = k.consumer_id WHERE k.id = ? AND k.consumer_id = ?",
+                    [id, d.applicationID])
+            else { throw Self.notYours("key \(id)") }
+            let before = Self.keyInfo(row)
+            guard before.revokedAt == nil else { throw ControlError.conflict("key \(id) is already revoked") }
+            var after = before
+            after.revokedAt = now()
+            try db.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ?", [after.revokedAt, id])
+            try audit(db, dev, "key.revoke", "key", id, tenants: [d.tenant], before: before, after: after)
+            return after
+        }
+    }
+
+    /// The application's usage over `since..<until` from the call log's rollups: requests,
+    /// allowed, denied by reason, over time. Only rows of its own application are read; the
+    /// overview's application list is left empty.
+    public func portalUsage(_ dev: DeveloperActor, since: Double, until: Double, bucket: Double = 3600) throws -> Overview {
+        _ = try db.read { db in try liveDeveloper(db, dev) }
+        var o = try overview(
+            since: since, until: until, bucket: bucket, top: 10, filter: (condition: "application_id = ?", argument: dev.applicationID))
+        o.topDeniedApplications = []
+        return o
+    }
+}
+
+// MARK: - Explaining a request
+
+extension ControlPlane {
+    static func requestNotYours(_ requestID: String) -> ControlError {
+        ControlError(
+            Denial(
+                code: .portalRequestNotYours,
+                detail:
+                    "request \(DisplayText.escaped(String(requestID.prefix(256)))) is not one the gateway identified as a call of your application",
+                required: ["the request id of a call made with your application's credentials"],
+                hint:
+                    "Paste the X-Request-Id of a request made with one of your application's keys; requests refused before the application was identified (no key, an unknown key) cannot be attributed to it."
+            ))
+    }
+
+    /// The explanation of one of the application's requests, without other parties' data.
+    /// `exposure` tells how the request's route shows denials (from the running configuration).
+    ///
+    /// A request id that is not the application's, whether it belongs to another application or
+    /// to none, gets the same `portal_request_not_yours`.
+    public func portalExplain(
+        _ dev: DeveloperActor, requestID: String, exposure: (_ route: String?) -> PortalExposure
+    ) throws -> PortalExplanation {
+        let (record, entry, others, dev2) = try db.read { db -> (CallRecord, AuditEntry?, OtherParties, Developer) in
+            let d = try liveDeveloper(db, dev)
+            // The application id the gateway recorded, never the consumer name (a token's subject
+            // is logged there, and could be chosen to equal an application's name).
+            guard
+                requestID.utf8.count <= CallLogLimits.requestID,
+                let record = try db.row(
+                    "SELECT * FROM calls WHERE request_id = ? AND application_id = ? ORDER BY \(db.dialect.callKey) LIMIT 1",
+                    [requestID, d.applicationID]
+                ).map(CallRecord.init(row:))
+            else { throw Self.requestNotYours(requestID) }
+            let entry = try record.auditEntry.flatMap { id in
+                try db.row("SELECT * FROM audit_log WHERE id = ?", [id]).map(AuditEntry.init(row:))
+            }
+            // Only the names the denial's text holds are looked for (one query each, on both
+            // dialects: `instr` is defined in the PostgreSQL schema too).
+            let text = ([record.detail, record.hint].compactMap { $0 } + record.required + record.presented).joined(separator: "\n")
+            func names(_ sql: String, _ args: [any SQLBindable]) throws -> [String] {
+                text.isEmpty ? [] : try db.rows(sql, SQLArguments([text as any SQLBindable] + args)).map { $0["name"] as String }
+            }
+            var actors = try names("SELECT name FROM admin_users WHERE instr(?, name) > 0", []) + ["cli"]
+            if let a = entry?.actor, Self.portalName(a, for: dev) == "an administrator" { actors.append(a) }
+            let tenants = try names("SELECT name FROM tenants WHERE instr(?, name) > 0 AND name <> ?", [d.tenant ?? ""])
+            let apps = try names("SELECT name FROM consumers WHERE instr(?, name) > 0 AND id <> ?", [d.applicationID])
+            return (record, entry, OtherParties(admins: actors, tenants: tenants, applications: apps), d)
+        }
+        return Self.explanation(record, entry: entry, others: others, developer: dev, application: dev2.application, exposure: exposure(record.route))
+    }
+
+    /// Names of other parties that a denial's text may quote: admin users (as deciders), other
+    /// tenants (as service owners), other applications.
+    struct OtherParties {
+        var admins: [String]
+        var tenants: [String]
+        var applications: [String]
+    }
+
+    static func explanation(
+        _ r: CallRecord, entry: AuditEntry?, others: OtherParties, developer dev: DeveloperActor, application: String, exposure: PortalExposure
+    ) -> PortalExplanation {
+        var withheld: [String] = ["the client address, the upstream and its timing, and each check's operator notes"]
+        let verdict = r.reason == nil ? "ALLOWED" : (r.status >= 500 ? "FAILED" : "DENIED")
+        let info = r.reason.flatMap { ReasonCatalogue.entry(ReasonCode($0)) }
+        let steps = r.trace.entries.map {
+            PortalExplanation.Step(check: $0.check, type: $0.type, shadow: $0.mode == .shadow, outcome: $0.outcome.rawValue)
+        }
+        var detail: String?, required: [String] = [], presented: [String] = [], hint: String?
+        if r.reason != nil {
+            if exposure.exposure == .detailed {
+                detail = r.detail.map { scrub($0, others) }
+                required = r.required.map { scrub($0, others) }
+                presented = r.presented.map { scrub($0, others) }
+                hint = r.hint.map { scrub($0, others) }
+                // The WAF's excerpts of what matched (appended to the detail in the call log) only
+                // for a route that asked for `detailed` itself.
+                let decidingType = r.trace.entries.first { $0.check == r.decidingCheck }?.type
+                if !exposure.revealsOperatorDetail, decidingType == "waf", let d = detail, let cut = operatorDetailStart(d) {
+                    detail = String(d[..<cut])
+                    withheld.append("the inspection's excerpts of what matched (the route does not ask for detailed exposure)")
+                }
+            } else {
+                withheld.append(
+                    "the denial's detail, required and presented values and hint (the route answers with minimal exposure; the reason's meaning stands in)"
+                )
+            }
+        }
+        var citation: PortalExplanation.Citation?
+        if let entry {
+            var opinion: String?
+            if let data = entry.after?.data(using: .utf8), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                entry.action != "subscription.apply"
+            {
+                opinion = (entry.action == "subscription.cancel" ? object["reason"] : object["opinion"]) as? String
+            }
+            citation = PortalExplanation.Citation(
+                id: entry.id, what: citationVerbs[entry.action] ?? entry.action, by: portalName(entry.actor, for: dev) ?? "an administrator",
+                time: entry.time, opinion: opinion)
+        }
+        // The operator's renderer over the record as the developer may see it.
+        var stripped = r
+        stripped.client = "(not shown)"
+        stripped.consumer = application
+        stripped.upstreamTarget = nil
+        stripped.upstreamMillis = nil
+        stripped.facts = nil
+        stripped.auditEntry = nil
+        stripped.trace = DecisionTrace(entries: r.trace.entries.map { var e = $0; e.note = ""; return e })
+        stripped.detail = detail
+        stripped.required = required
+        stripped.presented = presented
+        stripped.hint = hint
+        var text = ExplainText.render(stripped)
+        if let c = citation {
+            text +=
+                "\n"
+                + DisplayText.escaped("Audit entry \(c.id): \(c.what) by \(c.by) at \(TimeText.iso(c.time))\(c.opinion.map { ": '\($0)'" } ?? "")")
+        }
+        return PortalExplanation(
+            requestID: r.requestID, time: r.time, method: r.method, path: r.path, host: r.host, status: r.status, verdict: verdict,
+            reason: r.reason, reasonTitle: info?.title, reasonMeaning: info?.meaning, reasonFix: info?.fix, route: r.route,
+            application: application, keyID: r.keyID, totalMillis: r.totalMillis, decidingCheck: r.decidingCheck, steps: steps,
+            detail: detail, required: required, presented: presented, hint: hint, citation: citation, withheld: withheld, text: text)
+    }
+
+    static let citationVerbs = [
+        "subscription.revoke": "subscription revoked", "subscription.reject": "subscription rejected",
+        "subscription.cancel": "application cancelled", "subscription.expire": "subscription expired",
+        "subscription.approve": "subscription approved", "subscription.apply": "subscription applied for",
+    ]
+
+    /// Where the WAF's operator detail starts in a logged detail: ` (942100 "` — the first rule id
+    /// followed by a quoted variable (the excerpts are JSON-quoted, so none of them can hold a
+    /// quote after a space and digits). The first such place, so that nothing after it shows.
+    static func operatorDetailStart(_ text: String) -> String.Index? {
+        var i = text.startIndex
+        while let open = text[i...].range(of: " (") {
+            var j = open.upperBound
+            var digits = 0
+            while j < text.endIndex, text[j].isASCII, text[j].isNumber { j = text.index(after: j); digits += 1 }
+            if digits > 0, j < text.endIndex, text[j] == " ", text.index(after: j) < text.endIndex, text[text.index(after: j)] == "\"" {
+                return open.lowerBound
+            }
+            i = open.upperBound
+        }
+        return nil
+    }
+
+    /// Other parties' names out of a denial's text: `by <admin>` → `by an administrator`,
+    /// `tenant <other tenant>` → `another tenant`, `application <other application>` → `another
+    /// application`. Names are replaced whole (not inside a longer name).
+    static func scrub(_ text: String, _ others: OtherParties) -> String {
+        var out = text
+        for name in others.admins.sorted(by: { $0.count > $1.count }) { out = replaceWhole(out, "by " + name, with: "by an administrator") }
+        for name in others.tenants.sorted(by: { $0.count > $1.count }) { out = replaceWhole(out, "tenant " + name, with: "another tenant") }
+        for name in others.applications.sorted(by: { $0.count > $1.count }) {
+            out = replaceWhole(out, "application " + name, with: "another application")
+        }
+        return out
+    }
+
+    /// Replaces `needle` where it is not followed by a name character (so `by bob` is not found in
+    /// `by bobby`).
+    static func replaceWhole(_ text: String, _ needle: String, with replacement: String) -> String {
+        guard text.contains(needle) else { return text }
+        var out = ""
+        var rest = text[...]
+        while let r = rest.range(of: needle) {
+            let next = r.upperBound < rest.endIndex ? rest[r.upperBound] : nil
+            let isNameChar = next.map { $0.isLetter || $0.isNumber || "-_.@".contains($0) && !isSentenceEnd(rest, r.upperBound) } ?? false
+            out += rest[..<r.lowerBound]
+            out += isNameChar ? String(rest[r]) : replacement
+            rest = rest[r.upperBound...]
+        }
+        return out + rest
+    }
+
+    /// A `.` that ends a sentence (followed by a space or the end), not a name's.
+    static func isSentenceEnd(_ s: Substring, _ i: Substring.Index) -> Bool {
+        guard s[i] == "." else { return false }
+        let after = s.index(after: i)
+        return after == s.endIndex || s[after] == " "
+    }
+}
