@@ -436,7 +436,13 @@ public enum ConfigLoader {
         if let l = f["log"], let lf = r.mapping(l, known: ["retention", "max_bytes", "queue", "queue_bytes", "batch"]) {
             if let v = lf["retention"].flatMap(r.duration) { log.retention = v }
             if let n = lf["max_bytes"], let v = r.size(n) {
-                if v < 1 << 20 { r.error(n, "max_bytes must be at least 1MiB") } else { log.maxBytes = v }
+                // An empty store's tables and indexes take about 1 MiB (a page each, 16 KiB pages): below
+                // 4 MiB the call log would keep only a handful of records.
+                if v < 4 << 20 {
+                    r.error(n, "max_bytes must be at least 4MiB (an empty store's tables take about 1MiB)")
+                } else {
+                    log.maxBytes = v
+                }
             }
             if let n = lf["queue_bytes"], let v = r.size(n) {
                 if v < 1 << 20 { r.error(n, "queue_bytes must be at least 1MiB") } else { log.queueBytes = v }

@@ -208,11 +208,11 @@ final class ClusterRateLimitStore: RateLimitStore, Sendable {
     /// Makes room for a key: drops the best of a few keys looked at, in this order of preference:
     /// a key whose windows are all over; one that holds nothing (no lease, no debt, no request in
     /// flight); one that holds only unused leases (dropping them is conservative: the store has
-    /// counted them as used); last, one whose counter is full. A key with a debt or a request in
-    /// flight is never dropped (its allowed requests would go uncounted). A dropped key, back
-    /// later, starts afresh: at most one more request than its share (its first is allowed before
-    /// a lease). Keys whose counter is full go last, so that a flood of fresh keys pushes out the
-    /// flood's own leased keys rather than a refused caller's. False when none of those looked at
+    /// counted them as used). A key with a debt or a request in flight is never dropped (its
+    /// allowed requests would go uncounted), nor one whose counter is full in a window still
+    /// running: that mark is what refuses it, and a key dropped and back starts afresh (its first
+    /// request is allowed before a lease), so a caller refused by the limit could otherwise buy
+    /// itself requests by flooding the node with new keys. False when none of those looked at
     /// can go.
     func evictOne(_ all: inout [String: [Slot]], now: Double) -> Bool {
         var best: (key: String, rank: Int)?
@@ -233,8 +233,7 @@ final class ClusterRateLimitStore: RateLimitStore, Sendable {
     /// How readily a key can be dropped (lower first), or nil when it must stay.
     static func evictionRank(_ slots: [Slot], now: Double) -> Int? {
         if slots.allSatisfy({ $0.windowEnd <= now }) { return 0 }
-        guard slots.allSatisfy({ $0.debt == 0 && !$0.inFlight }) else { return nil }
-        if slots.contains(where: { $0.exhausted }) { return 3 }
+        guard slots.allSatisfy({ $0.debt == 0 && !$0.inFlight && !($0.exhausted && $0.windowEnd > now) }) else { return nil }
         return slots.allSatisfy({ $0.available == 0 }) ? 1 : 2
     }
 
