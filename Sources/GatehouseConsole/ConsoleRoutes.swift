@@ -62,23 +62,28 @@ public struct ConsoleRoutes: Sendable {
         do { return try WebPages() } catch { fatalError("a console template does not parse: \(error)") }
     }()
 
-    public init(control: ControlPlane, options: ConsoleOptions = ConsoleOptions(), logger: Logger = Logger(label: "gatehouse.console")) {
+    /// `limiter`: the sign-in counts to share (the admin API's Basic authentication counts in the
+    /// same); a new one from `options` by default.
+    public init(
+        control: ControlPlane, options: ConsoleOptions = ConsoleOptions(), limiter: SignInLimiter? = nil,
+        logger: Logger = Logger(label: "gatehouse.console")
+    ) {
         self.control = control
         sessions = WebSessionStore(database: control.db, lifetime: options.lifetime, now: options.now)
         now = options.now
         maxInFlight = options.maxInFlight
         pages = Self.consolePages
         forms = WebForms(trustedOrigins: options.trustedOrigins)
-        limiter = SignInLimiter(perName: options.signInPerName, perAddress: options.signInPerAddress)
+        self.limiter = limiter ?? SignInLimiter(perName: options.signInPerName, perAddress: options.signInPerAddress)
         self.logger = logger
     }
 
     /// Adds the console's routes to `router`.
     public static func register<Context: WebRequestContext>(
-        on router: Router<Context>, control: ControlPlane, options: ConsoleOptions = ConsoleOptions(),
+        on router: Router<Context>, control: ControlPlane, options: ConsoleOptions = ConsoleOptions(), limiter: SignInLimiter? = nil,
         logger: Logger = Logger(label: "gatehouse.console")
     ) {
-        ConsoleRoutes(control: control, options: options, logger: logger).add(to: router)
+        ConsoleRoutes(control: control, options: options, limiter: limiter, logger: logger).add(to: router)
     }
 
     /// The console's pages, in navigation order: label, path.
@@ -226,10 +231,15 @@ public struct ConsoleRoutes: Sendable {
         let source = context.remoteAddress
         let actor: ControlActor
         do {
-            actor = try await PasswordChecks.shared.run {
+            actor = try await PasswordChecks.webSignIn.run {
                 try control.authenticate(user: form.name, password: form.password, source: source)
             }
+        } catch let e as ControlError where e.code == .gatewayBusy {
+            throw WebRefusal(Self.signInBusy(e.denial), check: "sign_in", signIn: Self.safeNext(form.next))
         } catch let e as ControlError where e.code == .adminUnauthenticated {
+            // The name as typed (escaped, bounded), never the password.
+            logger.notice(
+                "console sign-in failed", metadata: ["name": "\(DisplayText.untrusted(form.name, limit: 64))", "source": "\(source)"])
             throw WebRefusal(
                 Denial(
                     code: .consoleSignInFailed, detail: "the admin user name or password is wrong",
@@ -246,6 +256,16 @@ public struct ConsoleRoutes: Sendable {
         var response = Response(status: .seeOther, headers: [.location: Self.safeNext(form.next)])
         cookie.set(token, on: &response)
         return response
+    }
+
+    /// The password queue's busy refusal as a sign-in page shows it (the queue's own text speaks
+    /// to API callers).
+    static func signInBusy(_ denial: Denial) -> Denial {
+        var d = denial
+        d.detail = "too many sign-ins are being checked at once; this one was not"
+        d.required = ["fewer sign-ins at once"]
+        d.hint = "Retry shortly."
+        return d
     }
 
     /// Where to go after sign-in: a console path, never another site (`//host`, `/\host`).

@@ -206,7 +206,7 @@ extension TestResponse {
             #expect(r.headers[.retryAfter] != nil)
             #expect(Browser.sessionToken(r) == nil)
             #expect(r.text.contains("id=\"refusal-reason\">rate_limited<"))
-            #expect(r.text.contains("id=\"refusal-check\">sign_in_per_name<"))
+            #expect(r.text.contains("id=\"refusal-check\">sign_in_per_name_and_address<"))
             Self.expectSecurityHeaders(r, "the 429 page")
             // Another name from the same address is counted apart (up to the address's limit).
             _ = try await Browser.signIn(client, "vera")
@@ -214,6 +214,38 @@ extension TestResponse {
             w.clock.advance(61)
             _ = try await Browser.signIn(client, "root")
         }
+    }
+
+    /// A stranger spending a name's attempts from one address does not lock its owner out from
+    /// another; a guessing spread over many addresses meets the per-name ceiling.
+    @Test func aNameIsCountedPerAddressUnderAHigherCeiling() throws {
+        let limiter = SignInLimiter(perName: 2, perAddress: 100, perNameAllAddresses: 4)
+        func refusal(_ address: String) -> WebRefusal? {
+            do {
+                try limiter.attempt(name: "root", address: address, now: 1000)
+                return nil
+            } catch { return error as? WebRefusal }
+        }
+        #expect(refusal("192.0.2.1") == nil && refusal("192.0.2.1") == nil)
+        #expect(refusal("192.0.2.1")?.check == "sign_in_per_name_and_address")
+        #expect(refusal("192.0.2.1")?.denial.code == .rateLimited)
+        // The owner, elsewhere, is not refused.
+        #expect(refusal("198.51.100.7") == nil)
+        #expect(refusal("203.0.113.9") == nil)
+        #expect(refusal("203.0.113.10")?.check == "sign_in_per_name")
+        // A developer of the same name is counted apart.
+        #expect(throws: Never.self) { try limiter.attempt(name: "root", address: "203.0.113.11", scope: "developer", now: 1000) }
+    }
+
+    /// A name longer than any account's is refused before it is counted (the counters' keys stay small).
+    @Test func aNameTooLongIsRefusedUncounted() throws {
+        let limiter = SignInLimiter(perName: 1, perAddress: 1)
+        for _ in 0..<3 {
+            #expect(throws: WebRefusal.self) {
+                try limiter.attempt(name: String(repeating: "x", count: 129), address: "192.0.2.1", now: 1000)
+            }
+        }
+        try limiter.attempt(name: "root", address: "192.0.2.1", now: 1000)
     }
 
     @Test func signInIsRateLimitedPerAddress() async throws {
