@@ -444,6 +444,9 @@ public struct AdminAPI: Sendable {
         add(.post, "\(v1)/admin-users/:id/tokens") { _, ctx, actor in
             try Self.json(try api.control.createAdminToken(actor, user: try ctx.parameters.require("id")), status: .created)
         }
+        add(.post, "\(v1)/admin-users/:id/end-sessions") { _, ctx, actor in
+            try Self.json(try api.control.endAdminSessions(actor, user: try ctx.parameters.require("id")))
+        }
         add(.post, "\(v1)/admin-tokens/:id/revoke") { _, ctx, actor in
             try Self.json(try api.control.revokeAdminToken(actor, id: try ctx.parameters.require("id")))
         }

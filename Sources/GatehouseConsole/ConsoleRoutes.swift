@@ -97,7 +97,7 @@ public struct ConsoleRoutes: Sendable {
     func frame(_ title: String, _ user: ConsoleUser, current: String) -> WebPages.Frame {
         WebPages.Frame(
             title: title, navigation: Self.navigation.map { ($0.label, $0.path, $0.path == current) }, user: user.actor.label,
-            csrf: user.session.csrfToken())
+            csrf: user.session.csrfToken(), signOutEverywhere: "/console/sign-out-everywhere")
     }
 
     func add<Context: WebRequestContext>(to router: Router<Context>) {
@@ -128,6 +128,20 @@ public struct ConsoleRoutes: Sendable {
                 let user = try routes.signedIn(request, context)
                 _ = try await routes.forms.post(request, session: user.session, as: Empty.self)
                 if let token = routes.cookie.token(request) { try routes.sessions.delete(token) }
+                try routes.control.auditWebSession(
+                    user.actor, "console.sign_out", objectType: "admin_user", objectID: user.session.subject, tenant: user.actor.tenant)
+                var response = Response(status: .seeOther, headers: [.location: "/console/sign-in"])
+                routes.cookie.clear(on: &response)
+                return response
+            }
+        }
+        // Every session of the signed-in admin, in every browser (a lost laptop, a shared one).
+        console.post("sign-out-everywhere") { request, context in
+            try await withTaskExecutorPreference(BlockingWorkExecutor.admin) {
+                try routes.forms.checkOrigin(request)
+                let user = try routes.signedIn(request, context)
+                _ = try await routes.forms.post(request, session: user.session, as: Empty.self)
+                try routes.control.endAdminSessions(user.actor, user: user.session.subject)
                 var response = Response(status: .seeOther, headers: [.location: "/console/sign-in"])
                 routes.cookie.clear(on: &response)
                 return response
@@ -252,6 +266,7 @@ public struct ConsoleRoutes: Sendable {
                 Denial(code: .consoleSignInFailed, detail: "the admin user name or password is wrong"), check: "sign_in")
         }
         let (token, _) = try sessions.create(kind: .admin, subject: id, replacing: cookie.token(request))
+        try control.auditWebSession(actor, "console.sign_in", objectType: "admin_user", objectID: id, tenant: actor.tenant)
         logger.info("console sign-in", metadata: ["admin": "\(actor.name)", "source": "\(source)"])
         var response = Response(status: .seeOther, headers: [.location: Self.safeNext(form.next)])
         cookie.set(token, on: &response)

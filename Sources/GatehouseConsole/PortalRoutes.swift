@@ -104,6 +104,8 @@ public struct PortalRoutes: Sendable {
                 let user = try routes.signedIn(request, context)
                 _ = try await routes.forms.post(request, session: user.session, as: Empty.self)
                 if let token = routes.cookie.token(request) { try routes.sessions.delete(token) }
+                try routes.control.auditWebSession(
+                    user.developer, "portal.sign_out", objectType: "developer", objectID: user.developer.id, tenant: user.developer.tenant)
                 var response = Response(status: .seeOther, headers: [.location: "/portal/sign-in"])
                 routes.cookie.clear(on: &response)
                 return response
@@ -295,6 +297,7 @@ public struct PortalRoutes: Sendable {
                 check: "sign_in", signIn: Self.safeNext(form.next))
         }
         let (token, _) = try sessions.create(kind: .developer, subject: developer.id, replacing: cookie.token(request))
+        try control.auditWebSession(developer, "portal.sign_in", objectType: "developer", objectID: developer.id, tenant: developer.tenant)
         logger.info("portal sign-in", metadata: ["developer": "\(developer.name)", "source": "\(source)"])
         var response = Response(status: .seeOther, headers: [.location: Self.safeNext(form.next)])
         cookie.set(token, on: &response)

@@ -339,6 +339,48 @@ extension TestResponse {
         }
     }
 
+    /// "Sign out everywhere" ends every session of the signed-in admin (a browser left signed in
+    /// elsewhere); an admin ends another user's sessions through the API; sign-ins, sign-outs and
+    /// both actions are in the audit log.
+    @Test func signingOutEverywhereEndsEverySessionAndTheAuditLogShowsIt() async throws {
+        let w = try ConsoleWorld()
+        try await w.app().test(.router) { client in
+            let laptop = try await Browser.signIn(client, "ann")
+            let phone = try await Browser.signIn(client, "ann")
+            let page = try await client.execute(uri: "/console/overview", method: .get, headers: phone.headers)
+            #expect(page.text.contains("formaction=\"/console/sign-out-everywhere\""))
+            let token = try #require(Browser.csrf(page.text))
+            let out = try await client.execute(
+                uri: "/console/sign-out-everywhere", method: .post, headers: phone.form(), body: Browser.body([("csrf", token)]))
+            #expect(out.status == .seeOther)
+            for browser in [laptop, phone] {
+                let r = try await client.execute(uri: "/console/overview", method: .get, headers: browser.headers)
+                #expect(r.status == .unauthorized)
+                #expect(r.text.contains("id=\"refusal-reason\">console_session_required<"))
+            }
+
+            // An owner ends vera's sessions through the API (a Bearer token: no Basic needed).
+            let vera = try await Browser.signIn(client, "vera")
+            let rootToken = try w.control.createAdminToken(.cli, user: "root").token
+            let ended = try await client.execute(
+                uri: "/admin/v1/admin-users/vera/end-sessions", method: .post, headers: [.authorization: "Bearer \(rootToken)"])
+            #expect(ended.status == .ok)
+            #expect(try await client.execute(uri: "/console/overview", method: .get, headers: vera.headers).status == .unauthorized)
+            // An operator may end only its own.
+            let annToken = try w.control.createAdminToken(.cli, user: "ann").token
+            let refused = try await client.execute(
+                uri: "/admin/v1/admin-users/vera/end-sessions", method: .post, headers: [.authorization: "Bearer \(annToken)"])
+            #expect(refused.status == .forbidden)
+        }
+        let actions = try w.control.auditEntries(.cli, action: nil, objectID: nil, since: nil, page: PageRequest(limit: 100)).items.map {
+            "\($0.actor) \($0.action)"
+        }
+        #expect(actions.filter { $0 == "ann console.sign_in" }.count == 2)
+        #expect(actions.contains("ann admin_user.end_sessions"))
+        #expect(actions.contains("root admin_user.end_sessions"))
+        #expect(actions.contains("vera console.sign_in"))
+    }
+
     @Test func anIdleSessionEndsWithAnExplanation() async throws {
         let w = try ConsoleWorld()
         try await w.app().test(.router) { client in
