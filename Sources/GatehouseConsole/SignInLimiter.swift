@@ -56,7 +56,8 @@ public struct SignInLimiter: Sendable {
         guard name.utf8.count <= Self.maxNameBytes else {
             throw WebRefusal(
                 Denial(
-                    code: .adminInvalidRequest, detail: "the user name is longer than \(Self.maxNameBytes) bytes; no account has such a name",
+                    code: .adminInvalidRequest,
+                    detail: "the user name is longer than \(Self.maxNameBytes) bytes; no account has such a name",
                     required: ["a user name of at most \(Self.maxNameBytes) bytes"], presented: ["a name of \(name.utf8.count) bytes"]),
                 check: "sign_in")
         }

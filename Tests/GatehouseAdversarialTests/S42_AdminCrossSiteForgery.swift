@@ -43,7 +43,9 @@ import Testing
         let port = t.gateway.adminPort ?? 0
         let own = try await send(
             .POST, t.admin + "/tenants",
-            headers: [("Content-Type", "application/json; charset=utf-8"), ("Authorization", token), ("Origin", "http://127.0.0.1:\(port)")],
+            headers: [
+                ("Content-Type", "application/json; charset=utf-8"), ("Authorization", token), ("Origin", "http://127.0.0.1:\(port)"),
+            ],
             body: #"{"name": "globex"}"#)
         #expect(own.status == 201, "\(own.body)")
         #expect(try await t.call(.POST, "/tenants", as: "root", body: #"{"name": "hooli"}"#).status == 201)
