@@ -53,6 +53,11 @@ public struct AdminAPI: Sendable {
     /// How each route shows its denials (the running configuration's `exposure`): the portal's
     /// explanations show no more than the route's problem bodies did.
     public let routeExposure: @Sendable (String?) -> PortalExposure
+    /// Sign-in counts shared by Basic authentication here and the console's sign-in form: the
+    /// same names and passwords, one budget of guesses.
+    public let signInLimiter: SignInLimiter
+    /// The origin checks of unsafe requests from browsers (the console's trusted origins).
+    let origins: WebForms
 
     /// Admin requests being handled.
     final class InFlight: Sendable {
@@ -72,6 +77,8 @@ public struct AdminAPI: Sendable {
         self.console = console
         self.routeExposure = routeExposure
         self.operational = operational
+        signInLimiter = SignInLimiter(perName: console.signInPerName, perAddress: console.signInPerAddress)
+        origins = WebForms(trustedOrigins: console.trustedOrigins)
     }
 
     /// Largest request body the API reads.
@@ -147,6 +154,7 @@ public struct AdminAPI: Sendable {
                 return try await withTaskExecutorPreference(AdminAPI.blockingExecutor) {
                     let requestID = Self.requestID()
                     do {
+                        try api.refuseBrowserForgery(request)
                         let actor = try await api.authenticate(request, context)
                         var response = try await handler(request, context, actor)
                         response.headers[Self.requestIDField] = requestID
@@ -436,12 +444,15 @@ public struct AdminAPI: Sendable {
         add(.post, "\(v1)/admin-users/:id/tokens") { _, ctx, actor in
             try Self.json(try api.control.createAdminToken(actor, user: try ctx.parameters.require("id")), status: .created)
         }
+        add(.post, "\(v1)/admin-users/:id/end-sessions") { _, ctx, actor in
+            try Self.json(try api.control.endAdminSessions(actor, user: try ctx.parameters.require("id")))
+        }
         add(.post, "\(v1)/admin-tokens/:id/revoke") { _, ctx, actor in
             try Self.json(try api.control.revokeAdminToken(actor, id: try ctx.parameters.require("id")))
         }
 
         // Browser interfaces beside the API: each is one call.
-        ConsoleRoutes.register(on: router, control: control, options: console, logger: logger)
+        ConsoleRoutes.register(on: router, control: control, options: console, limiter: signInLimiter, logger: logger)
         PortalRoutes.register(on: router, control: control, options: console, exposure: routeExposure, logger: logger)
         return (router, routes)
     }
@@ -460,9 +471,34 @@ public struct AdminAPI: Sendable {
             return try control.authenticate(token: bearer.token, source: source)
         }
         if let basic = request.headers.basic {
+            // Counted as a sign-in, before the password is checked: the console's passwords, the
+            // console's budget of guesses.
+            do {
+                try signInLimiter.attempt(name: basic.username, address: source, path: request.uri.path)
+            } catch let refusal as WebRefusal {
+                var denial = refusal.denial
+                if denial.code == .rateLimited {
+                    denial.hint =
+                        "Basic authentication is counted as a sign-in. Wait until the time in Retry-After, or use an admin token (Bearer), which is not counted."
+                }
+                logger.notice(
+                    "admin Basic authentication refused",
+                    metadata: [
+                        "name": "\(DisplayText.untrusted(basic.username, limit: 64))", "source": "\(source)", "check": "\(refusal.check)",
+                    ])
+                throw ControlError(denial)
+            }
             let control = self.control
-            return try await PasswordChecks.shared.run {
-                try control.authenticate(user: basic.username, password: basic.password, source: source)
+            do {
+                return try await PasswordChecks.shared.run {
+                    try control.authenticate(user: basic.username, password: basic.password, source: source)
+                }
+            } catch let e as ControlError where e.code == .adminUnauthenticated {
+                // The name as sent (escaped, bounded), never the password.
+                logger.notice(
+                    "admin Basic authentication failed",
+                    metadata: ["name": "\(DisplayText.untrusted(basic.username, limit: 64))", "source": "\(source)"])
+                throw e
             }
         }
         throw ControlError(
@@ -472,7 +508,39 @@ public struct AdminAPI: Sendable {
                     ? "\(request.method.rawValue) \(request.uri.path) needs admin credentials; none were sent"
                     : "the Authorization header is neither Bearer nor Basic",
                 required: ["Authorization: Bearer <admin token>, or Basic with an admin user's password"],
-                headers: [HeaderField("WWW-Authenticate", "Bearer realm=\"gatehouse-admin\", Basic realm=\"gatehouse-admin\"")]))
+                headers: [HeaderField("WWW-Authenticate", "Bearer realm=\"gatehouse-admin\"")]))
+    }
+
+    /// Refuses what a page of another site could make a browser send with credentials it holds:
+    /// an unsafe request whose body is not `application/json` (a form can send `text/plain` that
+    /// parses as JSON), 415 `admin_invalid_request`; and an unsafe request whose Origin,
+    /// Sec-Fetch-Site or Referer shows another site, 403 `csrf_origin_mismatch` (the project's
+    /// `csrf` origin check). Clients that send none of these headers are not browsers and pass.
+    /// Runs before authentication, so a refused request costs no password check.
+    func refuseBrowserForgery(_ request: Request) throws {
+        guard ![.get, .head, .options].contains(request.method) else { return }
+        if let type = request.headers[.contentType], !Self.isJSON(type) {
+            throw ControlError(
+                Denial(
+                    code: .adminInvalidRequest, status: 415,
+                    detail: "\(request.method.rawValue) \(request.uri.path) takes a JSON body; the Content-Type is not application/json",
+                    required: ["Content-Type: application/json"],
+                    presented: ["Content-Type: \(DisplayText.untrusted(type, limit: 64))"]))
+        }
+        let browserHeaders: [HTTPField.Name] = [.origin, HTTPField.Name("Sec-Fetch-Site")!, .referer]
+        guard browserHeaders.contains(where: { request.headers[$0] != nil }) else { return }
+        do {
+            try origins.checkOrigin(request)
+        } catch let refusal as WebRefusal {
+            throw ControlError(refusal.denial)
+        }
+    }
+
+    /// `application/json`, with or without parameters (`; charset=utf-8`).
+    static func isJSON(_ contentType: String) -> Bool {
+        contentType.split(separator: ";", maxSplits: 1).first.map {
+            $0.trimmingCharacters(in: .whitespaces).lowercased() == "application/json"
+        } ?? false
     }
 
     /// Runs slow work (bcrypt) one at a time on its own queue, not on the listener's event loop
@@ -511,6 +579,13 @@ public struct AdminAPI: Sendable {
             throw ControlError(Denial(code: .adminInvalidRequest, detail: "the request body is larger than \(maxBody) bytes"))
         }
         let data = Data(buffer.readableBytesView)
+        // A body without a Content-Type (one with another type was refused before authentication).
+        guard data.isEmpty || request.headers[.contentType].map(isJSON) == true else {
+            throw ControlError(
+                Denial(
+                    code: .adminInvalidRequest, status: 415, detail: "the request has a body but no Content-Type: application/json",
+                    required: ["Content-Type: application/json"], presented: ["no Content-Type"]))
+        }
         do {
             return try decoder.decode(T.self, from: data.isEmpty && emptyAllowed ? Data("{}".utf8) : data)
         } catch let DecodingError.keyNotFound(key, _) {

@@ -62,23 +62,28 @@ public struct ConsoleRoutes: Sendable {
         do { return try WebPages() } catch { fatalError("a console template does not parse: \(error)") }
     }()
 
-    public init(control: ControlPlane, options: ConsoleOptions = ConsoleOptions(), logger: Logger = Logger(label: "gatehouse.console")) {
+    /// `limiter`: the sign-in counts to share (the admin API's Basic authentication counts in the
+    /// same); a new one from `options` by default.
+    public init(
+        control: ControlPlane, options: ConsoleOptions = ConsoleOptions(), limiter: SignInLimiter? = nil,
+        logger: Logger = Logger(label: "gatehouse.console")
+    ) {
         self.control = control
         sessions = WebSessionStore(database: control.db, lifetime: options.lifetime, now: options.now)
         now = options.now
         maxInFlight = options.maxInFlight
         pages = Self.consolePages
         forms = WebForms(trustedOrigins: options.trustedOrigins)
-        limiter = SignInLimiter(perName: options.signInPerName, perAddress: options.signInPerAddress)
+        self.limiter = limiter ?? SignInLimiter(perName: options.signInPerName, perAddress: options.signInPerAddress)
         self.logger = logger
     }
 
     /// Adds the console's routes to `router`.
     public static func register<Context: WebRequestContext>(
-        on router: Router<Context>, control: ControlPlane, options: ConsoleOptions = ConsoleOptions(),
+        on router: Router<Context>, control: ControlPlane, options: ConsoleOptions = ConsoleOptions(), limiter: SignInLimiter? = nil,
         logger: Logger = Logger(label: "gatehouse.console")
     ) {
-        ConsoleRoutes(control: control, options: options, logger: logger).add(to: router)
+        ConsoleRoutes(control: control, options: options, limiter: limiter, logger: logger).add(to: router)
     }
 
     /// The console's pages, in navigation order: label, path.
@@ -92,7 +97,7 @@ public struct ConsoleRoutes: Sendable {
     func frame(_ title: String, _ user: ConsoleUser, current: String) -> WebPages.Frame {
         WebPages.Frame(
             title: title, navigation: Self.navigation.map { ($0.label, $0.path, $0.path == current) }, user: user.actor.label,
-            csrf: user.session.csrfToken())
+            csrf: user.session.csrfToken(), signOutEverywhere: "/console/sign-out-everywhere")
     }
 
     func add<Context: WebRequestContext>(to router: Router<Context>) {
@@ -123,6 +128,20 @@ public struct ConsoleRoutes: Sendable {
                 let user = try routes.signedIn(request, context)
                 _ = try await routes.forms.post(request, session: user.session, as: Empty.self)
                 if let token = routes.cookie.token(request) { try routes.sessions.delete(token) }
+                try routes.control.auditWebSession(
+                    user.actor, "console.sign_out", objectType: "admin_user", objectID: user.session.subject, tenant: user.actor.tenant)
+                var response = Response(status: .seeOther, headers: [.location: "/console/sign-in"])
+                routes.cookie.clear(on: &response)
+                return response
+            }
+        }
+        // Every session of the signed-in admin, in every browser (a lost laptop, a shared one).
+        console.post("sign-out-everywhere") { request, context in
+            try await withTaskExecutorPreference(BlockingWorkExecutor.admin) {
+                try routes.forms.checkOrigin(request)
+                let user = try routes.signedIn(request, context)
+                _ = try await routes.forms.post(request, session: user.session, as: Empty.self)
+                try routes.control.endAdminSessions(user.actor, user: user.session.subject)
                 var response = Response(status: .seeOther, headers: [.location: "/console/sign-in"])
                 routes.cookie.clear(on: &response)
                 return response
@@ -226,10 +245,15 @@ public struct ConsoleRoutes: Sendable {
         let source = context.remoteAddress
         let actor: ControlActor
         do {
-            actor = try await PasswordChecks.shared.run {
+            actor = try await PasswordChecks.webSignIn.run {
                 try control.authenticate(user: form.name, password: form.password, source: source)
             }
+        } catch let e as ControlError where e.code == .gatewayBusy {
+            throw WebRefusal(Self.signInBusy(e.denial), check: "sign_in", signIn: Self.safeNext(form.next))
         } catch let e as ControlError where e.code == .adminUnauthenticated {
+            // The name as typed (escaped, bounded), never the password.
+            logger.notice(
+                "console sign-in failed", metadata: ["name": "\(DisplayText.untrusted(form.name, limit: 64))", "source": "\(source)"])
             throw WebRefusal(
                 Denial(
                     code: .consoleSignInFailed, detail: "the admin user name or password is wrong",
@@ -242,10 +266,21 @@ public struct ConsoleRoutes: Sendable {
                 Denial(code: .consoleSignInFailed, detail: "the admin user name or password is wrong"), check: "sign_in")
         }
         let (token, _) = try sessions.create(kind: .admin, subject: id, replacing: cookie.token(request))
+        try control.auditWebSession(actor, "console.sign_in", objectType: "admin_user", objectID: id, tenant: actor.tenant)
         logger.info("console sign-in", metadata: ["admin": "\(actor.name)", "source": "\(source)"])
         var response = Response(status: .seeOther, headers: [.location: Self.safeNext(form.next)])
         cookie.set(token, on: &response)
         return response
+    }
+
+    /// The password queue's busy refusal as a sign-in page shows it (the queue's own text speaks
+    /// to API callers).
+    static func signInBusy(_ denial: Denial) -> Denial {
+        var d = denial
+        d.detail = "too many sign-ins are being checked at once; this one was not"
+        d.required = ["fewer sign-ins at once"]
+        d.hint = "Retry shortly."
+        return d
     }
 
     /// Where to go after sign-in: a console path, never another site (`//host`, `/\host`).

@@ -87,7 +87,7 @@ public struct PortalRoutes: Sendable {
             .add(middleware: WebSecurityMiddleware<Context>())
             .add(middleware: WebRefusalMiddleware<Context>(pages: pages, logger: logger))
             // The console's bound, counted apart: a busy console does not lock developers out.
-            .add(middleware: WebInFlightLimit<Context>(limit: maxInFlight))
+            .add(middleware: WebInFlightLimit<Context>(limit: maxInFlight, name: "portal"))
         let routes = self
 
         portal.get { _, _ in Response(status: .seeOther, headers: [.location: "/portal/services"]) }
@@ -104,6 +104,8 @@ public struct PortalRoutes: Sendable {
                 let user = try routes.signedIn(request, context)
                 _ = try await routes.forms.post(request, session: user.session, as: Empty.self)
                 if let token = routes.cookie.token(request) { try routes.sessions.delete(token) }
+                try routes.control.auditWebSession(
+                    user.developer, "portal.sign_out", objectType: "developer", objectID: user.developer.id, tenant: user.developer.tenant)
                 var response = Response(status: .seeOther, headers: [.location: "/portal/sign-in"])
                 routes.cookie.clear(on: &response)
                 return response
@@ -274,15 +276,19 @@ public struct PortalRoutes: Sendable {
     func signIn<Context: WebRequestContext>(_ request: Request, _ context: Context) async throws -> Response {
         try forms.checkOrigin(request)
         let form = try await forms.fields(request, as: SignInForm.self)
-        try limiter.attempt(name: "developer " + form.name, address: context.remoteAddress, path: "/portal/sign-in", now: now())
+        try limiter.attempt(name: form.name, address: context.remoteAddress, scope: "developer", path: "/portal/sign-in", now: now())
         let control = self.control
         let source = context.remoteAddress
         let developer: DeveloperActor
         do {
-            developer = try await PasswordChecks.shared.run {
+            developer = try await PasswordChecks.webSignIn.run {
                 try control.authenticateDeveloper(name: form.name, password: form.password, source: source)
             }
+        } catch let e as ControlError where e.code == .gatewayBusy {
+            throw WebRefusal(ConsoleRoutes.signInBusy(e.denial), check: "sign_in", signIn: Self.safeNext(form.next))
         } catch let e as ControlError where e.code == .portalUnauthenticated {
+            logger.notice(
+                "portal sign-in failed", metadata: ["name": "\(DisplayText.untrusted(form.name, limit: 64))", "source": "\(source)"])
             throw WebRefusal(
                 Denial(
                     code: .consoleSignInFailed, detail: e.denial.detail, required: ["a developer account's name and password"],
@@ -291,6 +297,7 @@ public struct PortalRoutes: Sendable {
                 check: "sign_in", signIn: Self.safeNext(form.next))
         }
         let (token, _) = try sessions.create(kind: .developer, subject: developer.id, replacing: cookie.token(request))
+        try control.auditWebSession(developer, "portal.sign_in", objectType: "developer", objectID: developer.id, tenant: developer.tenant)
         logger.info("portal sign-in", metadata: ["developer": "\(developer.name)", "source": "\(source)"])
         var response = Response(status: .seeOther, headers: [.location: Self.safeNext(form.next)])
         cookie.set(token, on: &response)

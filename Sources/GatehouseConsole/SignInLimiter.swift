@@ -3,35 +3,71 @@ import GatehouseChecks
 import GatehouseCore
 
 /// Sign-in attempts counted with the project's `rate_limit` check (`RateLimitCheck` over an
-/// `InProcessRateLimitStore`): per client address and per user name (the name lowercased, whether
-/// or not it exists, so the limit says nothing of which names do). A refusal is 429
-/// `rate_limited` with `Retry-After`, before any password is checked.
+/// `InProcessRateLimitStore`), before any password is checked. Three counts, each a minute long:
+///
+/// - per client address (`sign_in_per_address`, 20 by default);
+/// - per user name *from that address* (`sign_in_per_name_and_address`, 5): guessing one
+///   account's password is slow, and a stranger guessing from elsewhere does not lock its owner out;
+/// - per user name from every address (`sign_in_per_name`, six times the above, 30): a ceiling on a
+///   guessing spread over many addresses.
+///
+/// Names are lowercased and counted whether or not they exist, so the limit says nothing of which
+/// names do; a name longer than `maxNameBytes` is refused before it is counted, so the counters'
+/// keys stay small. A refusal is 429 `rate_limited` with `Retry-After`.
+///
+/// The console's sign-in form and the admin API's Basic authentication share one limiter (the
+/// same names, the same passwords); the portal's developers are counted in their own `scope`.
 public struct SignInLimiter: Sendable {
     let addressCheck: RateLimitCheck
+    let pairCheck: RateLimitCheck
     let nameCheck: RateLimitCheck
 
-    /// `perName` and `perAddress` attempts a minute (5 and 20 by default).
-    public init(perName: Int = 5, perAddress: Int = 20, store: any RateLimitStore = InProcessRateLimitStore(maxKeys: 10_000)) {
+    /// The longest user name counted (admin and developer names are far shorter).
+    public static let maxNameBytes = 128
+
+    /// `perName` attempts a minute per name and address, `perAddress` per address, and
+    /// `perNameAllAddresses` (six times `perName` by default) per name.
+    public init(
+        perName: Int = 5, perAddress: Int = 20, perNameAllAddresses: Int? = nil,
+        store: any RateLimitStore = InProcessRateLimitStore(maxKeys: 10_000)
+    ) {
         addressCheck = RateLimitCheck(
             id: "sign_in_per_address", keyParts: [.ip],
             rule: RateLimitRule(windows: [RateWindow(count: perAddress, period: 60, name: "sign-in.per-address")]), store: store,
             headersOnAllowed: false, countsNearLimit: false)
+        pairCheck = RateLimitCheck(
+            id: "sign_in_per_name_and_address", keyParts: [.consumer, .ip],
+            rule: RateLimitRule(windows: [RateWindow(count: perName, period: 60, name: "sign-in.per-name-and-address")]), store: store,
+            headersOnAllowed: false, countsNearLimit: false)
         nameCheck = RateLimitCheck(
             id: "sign_in_per_name", keyParts: [.consumer],
-            rule: RateLimitRule(windows: [RateWindow(count: perName, period: 60, name: "sign-in.per-name")]), store: store,
-            headersOnAllowed: false, countsNearLimit: false)
+            rule: RateLimitRule(windows: [RateWindow(count: perNameAllAddresses ?? perName * 6, period: 60, name: "sign-in.per-name")]),
+            store: store, headersOnAllowed: false, countsNearLimit: false)
     }
 
-    /// Counts an attempt by `name` from `address`; throws the refusal when either limit is spent.
-    /// `path`: the sign-in form's (the refusal's detail names it).
-    public func attempt(name: String, address: String, path: String = "/console/sign-in", now: Double = Date().timeIntervalSince1970) throws {
+    /// Counts an attempt by `name` from `address`; throws the refusal when a limit is spent, or
+    /// 400 `admin_invalid_request` (uncounted) when the name is longer than `maxNameBytes`.
+    /// `scope` keeps kinds of account apart (`admin`, `developer`); `path` is the form's or the
+    /// API's (the refusal's detail names it).
+    public func attempt(
+        name: String, address: String, scope: String = "admin", path: String = "/console/sign-in",
+        now: Double = Date().timeIntervalSince1970
+    ) throws {
+        guard name.utf8.count <= Self.maxNameBytes else {
+            throw WebRefusal(
+                Denial(
+                    code: .adminInvalidRequest,
+                    detail: "the user name is longer than \(Self.maxNameBytes) bytes; no account has such a name",
+                    required: ["a user name of at most \(Self.maxNameBytes) bytes"], presented: ["a name of \(name.utf8.count) bytes"]),
+                check: "sign_in")
+        }
         let folded = name.lowercased()
         var request = PolicyRequest(
             method: "POST", path: path, clientAddress: IPAddress(address),
             principal: Principal(
-                method: "password", consumerID: "sign-in " + folded, consumerName: DisplayText.untrusted(folded, limit: 64)),
+                method: "password", consumerID: "sign-in \(scope) " + folded, consumerName: DisplayText.untrusted(folded, limit: 64)),
             routeName: "console_sign_in", now: now)
-        for check in [addressCheck, nameCheck] {
+        for check in [addressCheck, pairCheck, nameCheck] {
             if case .deny(var denial) = check.evaluate(&request) {
                 denial.hint =
                     "Wait until the time in Retry-After, then sign in again; an administrator can also reset a forgotten password."

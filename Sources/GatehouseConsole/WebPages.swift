@@ -39,11 +39,14 @@ public struct WebPages: Sendable {
         public var csrf: String?
         /// Where the sign-out form posts.
         public var signOut: String
+        /// Where the sign-out form's "everywhere" button posts (ends every session of the user).
+        public var signOutEverywhere: String?
 
         public init(
             title: String, navigation: [(label: String, href: String, current: Bool)] = [], user: String? = nil, csrf: String? = nil,
-            signOut: String = "/console/sign-out"
+            signOut: String = "/console/sign-out", signOutEverywhere: String? = nil
         ) {
+            self.signOutEverywhere = signOutEverywhere
             self.title = title
             self.navigation = navigation
             self.user = user
@@ -60,6 +63,7 @@ public struct WebPages: Sendable {
         if let user = frame.user { context["frame_user"] = user }
         if let csrf = frame.csrf { context["frame_csrf"] = csrf }
         context["frame_sign_out"] = frame.signOut
+        if let everywhere = frame.signOutEverywhere { context["frame_sign_out_everywhere"] = everywhere }
         context["asset_css"] = StaticAssets.css.path
         context["asset_js"] = StaticAssets.js.path
         let html = library.render(context, withTemplate: template) ?? "template \(template) is missing"

@@ -47,7 +47,14 @@ public struct WebRefusalMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let e as ControlError {
             response = pages.refusal(WebRefusal(e.denial, check: "admin"), requestID: requestID)
         } catch let e as HTTPError {
-            throw e
+            // Hummingbird's own refusals (a missing parameter, a body too large) get the page and
+            // the headers of every other refusal.
+            response = pages.refusal(
+                WebRefusal(
+                    Denial(
+                        code: e.status == .notFound ? .adminNotFound : .adminInvalidRequest, status: e.status.code,
+                        detail: "the request could not be served (\(e.status.code) \(e.status.reasonPhrase))"),
+                    check: "request"), requestID: requestID)
         } catch {
             logger.error(
                 "console operation failed", metadata: ["error": "\(error)", "request_id": "\(requestID)", "path": "\(request.uri.path)"])

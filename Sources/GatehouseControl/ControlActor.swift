@@ -108,6 +108,6 @@ public struct ControlError: Error, CustomStringConvertible, Equatable {
         ControlError(
             Denial(
                 code: .adminUnauthenticated, detail: why, required: ["Bearer admin token or Basic admin user"],
-                headers: [HeaderField("WWW-Authenticate", "Bearer realm=\"gatehouse-admin\", Basic realm=\"gatehouse-admin\"")]))
+                headers: [HeaderField("WWW-Authenticate", "Bearer realm=\"gatehouse-admin\"")]))
     }
 }

@@ -7,13 +7,20 @@ import Synchronization
 /// answered 503 beyond the queue, while token requests, the other handlers and the data plane's
 /// snapshot refresh keep their threads.
 public final class PasswordChecks: Sendable {
+    /// The admin API's: Basic authentication and the hashes of passwords it sets.
     public static let shared = PasswordChecks(limit: 8)
+    /// The console's and the portal's sign-in forms: a budget of their own, so that a flood of
+    /// Basic attempts on the API never makes a browser sign-in wait or fail busy.
+    public static let webSignIn = PasswordChecks(limit: 8, label: "gatehouse.web.sign-in-checks")
 
     let limit: Int
-    private let queue = DispatchQueue(label: "gatehouse.admin.password-checks")
+    private let queue: DispatchQueue
     private let waiting = Mutex(0)
 
-    public init(limit: Int) { self.limit = limit }
+    public init(limit: Int, label: String = "gatehouse.admin.password-checks") {
+        self.limit = limit
+        queue = DispatchQueue(label: label)
+    }
 
     public func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         let admitted = waiting.withLock { n -> Bool in

@@ -277,7 +277,8 @@ import Testing
                 #expect(body["next_cursor"] as? String != nil)
             }
             try await client.execute(
-                uri: "/admin/v1/tenants", method: .post, headers: [.authorization: "Bearer \(f.operatorAToken)"],
+                uri: "/admin/v1/tenants", method: .post,
+                headers: [.authorization: "Bearer \(f.operatorAToken)", .contentType: "application/json"],
                 body: ByteBuffer(string: #"{"name":"x"}"#)
             ) { r in
                 #expect(r.status == .forbidden)

@@ -206,7 +206,7 @@ extension TestResponse {
             #expect(r.headers[.retryAfter] != nil)
             #expect(Browser.sessionToken(r) == nil)
             #expect(r.text.contains("id=\"refusal-reason\">rate_limited<"))
-            #expect(r.text.contains("id=\"refusal-check\">sign_in_per_name<"))
+            #expect(r.text.contains("id=\"refusal-check\">sign_in_per_name_and_address<"))
             Self.expectSecurityHeaders(r, "the 429 page")
             // Another name from the same address is counted apart (up to the address's limit).
             _ = try await Browser.signIn(client, "vera")
@@ -214,6 +214,38 @@ extension TestResponse {
             w.clock.advance(61)
             _ = try await Browser.signIn(client, "root")
         }
+    }
+
+    /// A stranger spending a name's attempts from one address does not lock its owner out from
+    /// another; a guessing spread over many addresses meets the per-name ceiling.
+    @Test func aNameIsCountedPerAddressUnderAHigherCeiling() throws {
+        let limiter = SignInLimiter(perName: 2, perAddress: 100, perNameAllAddresses: 4)
+        func refusal(_ address: String) -> WebRefusal? {
+            do {
+                try limiter.attempt(name: "root", address: address, now: 1000)
+                return nil
+            } catch { return error as? WebRefusal }
+        }
+        #expect(refusal("192.0.2.1") == nil && refusal("192.0.2.1") == nil)
+        #expect(refusal("192.0.2.1")?.check == "sign_in_per_name_and_address")
+        #expect(refusal("192.0.2.1")?.denial.code == .rateLimited)
+        // The owner, elsewhere, is not refused.
+        #expect(refusal("198.51.100.7") == nil)
+        #expect(refusal("203.0.113.9") == nil)
+        #expect(refusal("203.0.113.10")?.check == "sign_in_per_name")
+        // A developer of the same name is counted apart.
+        #expect(throws: Never.self) { try limiter.attempt(name: "root", address: "203.0.113.11", scope: "developer", now: 1000) }
+    }
+
+    /// A name longer than any account's is refused before it is counted (the counters' keys stay small).
+    @Test func aNameTooLongIsRefusedUncounted() throws {
+        let limiter = SignInLimiter(perName: 1, perAddress: 1)
+        for _ in 0..<3 {
+            #expect(throws: WebRefusal.self) {
+                try limiter.attempt(name: String(repeating: "x", count: 129), address: "192.0.2.1", now: 1000)
+            }
+        }
+        try limiter.attempt(name: "root", address: "192.0.2.1", now: 1000)
     }
 
     @Test func signInIsRateLimitedPerAddress() async throws {
@@ -307,6 +339,48 @@ extension TestResponse {
         }
     }
 
+    /// "Sign out everywhere" ends every session of the signed-in admin (a browser left signed in
+    /// elsewhere); an admin ends another user's sessions through the API; sign-ins, sign-outs and
+    /// both actions are in the audit log.
+    @Test func signingOutEverywhereEndsEverySessionAndTheAuditLogShowsIt() async throws {
+        let w = try ConsoleWorld()
+        try await w.app().test(.router) { client in
+            let laptop = try await Browser.signIn(client, "ann")
+            let phone = try await Browser.signIn(client, "ann")
+            let page = try await client.execute(uri: "/console/overview", method: .get, headers: phone.headers)
+            #expect(page.text.contains("formaction=\"/console/sign-out-everywhere\""))
+            let token = try #require(Browser.csrf(page.text))
+            let out = try await client.execute(
+                uri: "/console/sign-out-everywhere", method: .post, headers: phone.form(), body: Browser.body([("csrf", token)]))
+            #expect(out.status == .seeOther)
+            for browser in [laptop, phone] {
+                let r = try await client.execute(uri: "/console/overview", method: .get, headers: browser.headers)
+                #expect(r.status == .unauthorized)
+                #expect(r.text.contains("id=\"refusal-reason\">console_session_required<"))
+            }
+
+            // An owner ends vera's sessions through the API (a Bearer token: no Basic needed).
+            let vera = try await Browser.signIn(client, "vera")
+            let rootToken = try w.control.createAdminToken(.cli, user: "root").token
+            let ended = try await client.execute(
+                uri: "/admin/v1/admin-users/vera/end-sessions", method: .post, headers: [.authorization: "Bearer \(rootToken)"])
+            #expect(ended.status == .ok)
+            #expect(try await client.execute(uri: "/console/overview", method: .get, headers: vera.headers).status == .unauthorized)
+            // An operator may end only its own.
+            let annToken = try w.control.createAdminToken(.cli, user: "ann").token
+            let refused = try await client.execute(
+                uri: "/admin/v1/admin-users/vera/end-sessions", method: .post, headers: [.authorization: "Bearer \(annToken)"])
+            #expect(refused.status == .forbidden)
+        }
+        let actions = try w.control.auditEntries(.cli, action: nil, objectID: nil, since: nil, page: PageRequest(limit: 100)).items.map {
+            "\($0.actor) \($0.action)"
+        }
+        #expect(actions.filter { $0 == "ann console.sign_in" }.count == 2)
+        #expect(actions.contains("ann admin_user.end_sessions"))
+        #expect(actions.contains("root admin_user.end_sessions"))
+        #expect(actions.contains("vera console.sign_in"))
+    }
+
     @Test func anIdleSessionEndsWithAnExplanation() async throws {
         let w = try ConsoleWorld()
         try await w.app().test(.router) { client in
@@ -383,6 +457,27 @@ extension TestResponse {
             #expect(r.headers[.retryAfter] == "1")
             #expect(r.text.contains("id=\"refusal-reason\">gateway_busy<"))
             Self.expectSecurityHeaders(r, "the 503 page")
+            // Every route of both groups, pages, forms and assets, signed in or with a made-up
+            // session cookie (which would otherwise cost a store read): refused before any work.
+            let cookie: HTTPFields = [
+                .cookie: "__Host-gatehouse-console=ghs_madeup; __Host-gatehouse-portal=ghs_madeup",
+                .contentType: "application/x-www-form-urlencoded",
+            ]
+            let routes: [(HTTPRequest.Method, String)] =
+                [
+                    (.post, "/console/sign-in"), (.post, "/console/sign-out"), (.post, "/console/sign-out-everywhere"),
+                    (.get, "/console/overview"), (.get, "/console/calls"), (.get, "/console/applications"), (.get, "/console/keys"),
+                    (.get, "/console/services"), (.get, "/console/subscriptions"), (.get, "/console/tenants"),
+                    (.get, "/console/admin-users"), (.get, "/console/audit"), (.post, "/console/subscriptions/s/approve"),
+                    (.get, "/portal/sign-in"), (.post, "/portal/sign-in"), (.post, "/portal/sign-out"), (.get, "/portal/services"),
+                    (.post, "/portal/apply"), (.get, "/portal/keys"), (.post, "/portal/keys"), (.get, "/portal/usage"),
+                    (.get, "/portal/explain"),
+                ] + StaticAssets.all.map { (.get, $0.path) }
+            for (method, path) in routes {
+                let r = try await client.execute(
+                    uri: path, method: method, headers: cookie, body: ByteBuffer(string: "name=root&password=x"))
+                #expect(r.status == .serviceUnavailable, "\(method) \(path)")
+            }
         }
     }
 

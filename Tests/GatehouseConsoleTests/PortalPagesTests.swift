@@ -101,6 +101,35 @@ struct PortalBrowser {
         }
     }
 
+    /// The portal's busy page speaks of the portal (not the console, not admin tokens).
+    @Test func aBusyPortalSaysSoInItsOwnWords() async throws {
+        let w = try Self.world()
+        try await w.app(ConsoleOptions(maxInFlight: 0)).test(.router) { client in
+            let r = try await client.execute(uri: "/portal/sign-in", method: .get)
+            #expect(r.status == .serviceUnavailable)
+            #expect(r.text.contains("id=\"refusal-check\">portal<"))
+            #expect(r.text.contains("the portal is handling as many requests"))
+            #expect(!r.text.contains("Bearer") && !r.text.contains("the console is"))
+        }
+    }
+
+    /// Sign-in and sign-out are in the audit log, as the developer's own actions.
+    @Test func signInAndSignOutAreAudited() async throws {
+        let w = try Self.world()
+        try await w.app().test(.router) { client in
+            let dana = try await PortalBrowser.signIn(client, "dana@acme.test", Self.password)
+            let page = try await client.execute(uri: "/portal/services", method: .get, headers: dana.headers)
+            let csrf = try #require(Browser.csrf(page.text))
+            let out = try await client.execute(
+                uri: "/portal/sign-out", method: .post, headers: dana.form(), body: Browser.body([("csrf", csrf)]))
+            #expect(out.status == .seeOther)
+        }
+        let actions = try w.control.auditEntries(.cli, action: "portal.", page: PageRequest(limit: 100)).items.map {
+            "\($0.actor) \($0.action)"
+        }
+        #expect(actions == ["developer:dana@acme.test portal.sign_in", "developer:dana@acme.test portal.sign_out"])
+    }
+
     @Test func applyingNeedsTheFormsTokenAndASameOriginPost() async throws {
         let w = try Self.world()
         try await w.app().test(.router) { client in

@@ -101,21 +101,16 @@ import Testing
         let w = try await World()
         defer { Task { await w.stop() } }
         let out = BrowserPrerequisites.repoRoot + "/bench/out/console"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: BrowserPrerequisites.which("python3")!)
-        p.arguments = [
-            BrowserPrerequisites.repoRoot + "/Tests/browser/console_test.py", "--console", w.console, "--gateway", w.gateway.url,
-            "--key", w.key, "--application", "checkout", "--user", "ops", "--password", Self.password,
-            "--other", "127.0.0.2:\(try closedPort())", "--out", out,
-        ]
-        let stdout = Pipe(), stderr = Pipe()
-        p.standardOutput = stdout
-        p.standardError = stderr
-        try p.run()
-        let o = stdout.fileHandleForReading.readDataToEndOfFile()
-        let e = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        try #require(p.terminationStatus == 0, "console_test.py exited \(p.terminationStatus): \(e)")
+        // Waited for on a Dispatch thread, not a cooperative one (which the in-process gateway and
+        // admin listener need to answer the browser).
+        let (status, o, e) = try await PortalBrowserTests.run(
+            BrowserPrerequisites.which("python3")!,
+            [
+                BrowserPrerequisites.repoRoot + "/Tests/browser/console_test.py", "--console", w.console, "--gateway", w.gateway.url,
+                "--key", w.key, "--application", "checkout", "--user", "ops", "--password", Self.password,
+                "--other", "127.0.0.2:\(try closedPort())", "--out", out,
+            ])
+        try #require(status == 0, "console_test.py exited \(status): \(e)")
         let seen = try #require(
             try JSONSerialization.jsonObject(with: o) as? [String: Any],
             "no JSON from console_test.py: \(String(decoding: o, as: UTF8.self))")

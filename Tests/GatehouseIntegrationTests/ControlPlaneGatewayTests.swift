@@ -173,6 +173,7 @@ import Testing
             (.GET, "/admin-users", nil),
             (.POST, "/admin-users", #"{"name": "mole", "role": "operator", "tenant": "acme"}"#),
             (.POST, "/admin-users/\(annUser)/tokens", nil),
+            (.POST, "/admin-users/\(annUser)/end-sessions", nil),
             (.POST, "/admin-tokens/tok_notcarols/revoke", nil),
             (.POST, "/services", #"{"name": "fake-ledger", "tenant": "acme"}"#),
             (.GET, "/calls/\(UUID().uuidString)", nil),

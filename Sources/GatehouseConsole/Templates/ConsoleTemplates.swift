@@ -28,7 +28,8 @@ enum ConsoleTemplates {
         <span id="signed-in-user">{{frame_user}}</span>
         <input type="hidden" name="csrf" value="{{frame_csrf}}">
         <button type="submit" class="secondary">Sign out</button>
-        </form>{{/frame_user}}
+        {{#frame_sign_out_everywhere}}<button type="submit" class="secondary" id="sign-out-everywhere" formaction="{{frame_sign_out_everywhere}}">Sign out everywhere</button>
+        {{/frame_sign_out_everywhere}}</form>{{/frame_user}}
         </nav></header>
         <main>
         {{$body}}{{/body}}

@@ -1,0 +1,70 @@
+import Foundation
+import GatehouseTestSupport
+import NIOHTTP1
+import Testing
+
+/// S41: the admin API's Basic authentication checked an admin user's password on every
+/// `/admin/v1` request with no count of attempts: the console's sign-in limit (the same names,
+/// the same passwords) protected nothing, and failures were not logged. Basic attempts are now
+/// counted in the console's sign-in limiter, per name and address and per address, and refused
+/// 429 `rate_limited` before any password is checked; names too long to be anyone's are refused
+/// uncounted; failures are logged without the password.
+@Suite(.serialized) struct S41_AdminBasicGuessing {
+    static let password = "correct-horse-battery"
+
+    static func basic(_ name: String, _ password: String) -> String {
+        "Basic " + Data("\(name):\(password)".utf8).base64EncodedString()
+    }
+
+    @Test func basicGuessesAreCountedWithTheConsolesSignInsAndRefusedBeforeTheirPasswordIsChecked() async throws {
+        let t = try await AdminTarget()
+        defer { t.stop() }
+        let created = try await t.call(
+            .POST, "/admin-users", as: "root", body: #"{"name": "alice", "role": "viewer", "password": "\#(Self.password)"}"#)
+        try #require(created.status == 201, "\(created.body)")
+
+        var answers: [Int] = []
+        for guess in ["123456", "password", "letmein", "qwerty", "dragon"] {
+            answers.append(try await t.call(.GET, "/whoami", as: nil, authorization: Self.basic("alice", guess)).status)
+        }
+        #expect(answers == [401, 401, 401, 401, 401])
+        // The sixth within the minute is refused before its password is checked, even the right one.
+        let refused = try await t.call(.GET, "/whoami", as: nil, authorization: Self.basic("ALICE", Self.password))
+        #expect(refused.status == 429)
+        #expect(refused.json["reason"] as? String == "rate_limited")
+        #expect(refused.headers.first(name: "retry-after") != nil)
+        #expect((refused.json["hint"] as? String)?.contains("admin token") == true)
+
+        // The console's sign-in form counts in the same budget.
+        let port = t.gateway.adminPort ?? 0
+        let form = try await send(
+            .POST, "http://127.0.0.1:\(port)/console/sign-in",
+            headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", "http://127.0.0.1:\(port)")],
+            body: "name=alice&password=\(Self.password)")
+        #expect(form.status == 429)
+        #expect(form.body.contains("id=\"refusal-reason\">rate_limited<"))
+
+        // Tokens are not counted.
+        #expect(try await t.call(.GET, "/whoami", as: "root").status == 200)
+
+        // Each failure is logged with the name and the address, never the password.
+        let log = t.gateway.stderr
+        #expect(log.contains("admin Basic authentication failed"))
+        #expect(log.contains("alice"))
+        for guess in ["123456", "letmein", "dragon", Self.password] { #expect(!log.contains(guess), "a password reached the log") }
+    }
+
+    @Test func aNameTooLongToBeAnAccountIsRefusedUncounted() async throws {
+        let t = try await AdminTarget()
+        defer { t.stop() }
+        let long = String(repeating: "n", count: 4000)
+        for _ in 0..<8 {
+            let r = try await t.call(.GET, "/whoami", as: nil, authorization: Self.basic(long, "guess"))
+            #expect(r.status == 400)
+            #expect(r.json["reason"] as? String == "admin_invalid_request")
+        }
+        // Not counted against the address: a real name is still checked (and fails as wrong).
+        let r = try await t.call(.GET, "/whoami", as: nil, authorization: Self.basic("nobody", "guess"))
+        #expect(r.status == 401)
+    }
+}
