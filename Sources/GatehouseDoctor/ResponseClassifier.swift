@@ -83,6 +83,10 @@ public struct ResponseClassifier: Sendable {
         let host: String?
         /// Hosts of the URLs written in the body.
         let linkedHosts: [String]
+        /// The reason phrase when it is a sentence of the server's rather than a standard phrase.
+        var sentencePhrase: String? {
+            response.reasonPhrase.split(separator: " ").count > 3 ? response.reasonPhrase : nil
+        }
     }
 
     /// Diagnoses one response.
@@ -305,7 +309,9 @@ public struct ResponseClassifier: Sendable {
         } else if let statuses = c.status {
             result = statuses.contains(r.status)
         } else if let p = c.body {
-            result = test(p, r.body)
+            // A reason phrase that is a sentence (`403 No valid crumb was included in the request`) is
+            // the server's own text as much as the body is; a standard phrase is not.
+            result = test(p, r.body) || (o.sentencePhrase.map { test(p, $0) } ?? false)
         } else if let path = c.json {
             let values = Self.jsonValues(json, path: path)
             if let p = c.value { result = values.contains { test(p, $0) } } else { result = !values.isEmpty }
