@@ -112,8 +112,8 @@ struct WildCorpusTests {
     /// both halves have been read and tuned on since, so these are tuning-data floors against
     /// regressions, rounded down, and say nothing about unseen responses.
     static let freshFloors: [String: (systemKnown: Double, unknownNamed: Double, cause: Double, logParsed: Double, logCause: Double)] = [
-        "heldout": (systemKnown: 58.0, unknownNamed: 81.0, cause: 71.0, logParsed: 74.0, logCause: 55.0),
-        "tune": (systemKnown: 68.0, unknownNamed: 71.0, cause: 70.0, logParsed: 76.0, logCause: 50.0),
+        "heldout": (systemKnown: 61.0, unknownNamed: 81.0, cause: 72.0, logParsed: 74.0, logCause: 55.0),
+        "tune": (systemKnown: 72.0, unknownNamed: 71.0, cause: 70.0, logParsed: 76.0, logCause: 50.0),
     ]
 
     typealias SplitFigures = (all: CorpusFigures, layers: [String: CorpusFigures])
