@@ -113,7 +113,7 @@ struct WildCorpusTests {
     /// regressions, rounded down, and say nothing about unseen responses.
     static let freshFloors: [String: (systemKnown: Double, unknownNamed: Double, cause: Double, logParsed: Double, logCause: Double)] = [
         "heldout": (systemKnown: 61.0, unknownNamed: 81.0, cause: 72.0, logParsed: 74.0, logCause: 55.0),
-        "tune": (systemKnown: 72.0, unknownNamed: 71.0, cause: 70.0, logParsed: 76.0, logCause: 50.0),
+        "tune": (systemKnown: 72.0, unknownNamed: 71.0, cause: 70.0, logParsed: 81.0, logCause: 55.0),
     ]
 
     typealias SplitFigures = (all: CorpusFigures, layers: [String: CorpusFigures])
