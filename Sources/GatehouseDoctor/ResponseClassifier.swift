@@ -81,6 +81,12 @@ public struct ResponseClassifier: Sendable {
         let facts: Set<String>
         let words: BodyWords
         let host: String?
+        /// Hosts of the URLs written in the body.
+        let linkedHosts: [String]
+        /// The reason phrase when it is a sentence of the server's rather than a standard phrase.
+        var sentencePhrase: String? {
+            response.reasonPhrase.split(separator: " ").count > 3 ? response.reasonPhrase : nil
+        }
     }
 
     /// Diagnoses one response.
@@ -91,7 +97,7 @@ public struct ResponseClassifier: Sendable {
             response: response, json: json, facts: facts,
             words: BodyWords(response.reasonPhrase + "\n" + response.body, isHTML: facts.contains("html_body")),
             // A 407 comes from a proxy on the way, never from the host the request was for.
-            host: response.status == 407 ? nil : response.host)
+            host: response.status == 407 ? nil : response.host, linkedHosts: Self.linkedHosts(response.body))
         var genericHits: [Hit] = []
         var candidates: [Candidate] = []
         var frontDoors: [Candidate] = []
@@ -116,7 +122,8 @@ public struct ResponseClassifier: Sendable {
             // evaluation message), confirm it; a bare shape does not.
             let ownHeaders = hits.contains { h in
                 let weight = h.signature.identifies ?? 0
-                return (h.signature.when.contains { $0.header != nil } && weight >= 0.5) || (h.signature.cause != nil && weight >= 0.7)
+                return (h.signature.when.contains { $0.header != nil || $0.link != nil } && weight >= 0.5)
+                    || (h.signature.cause != nil && weight >= 0.7)
             }
             let behindFrontDoor = system.sharedFormat == true && !onOwnHost && (o.host != nil || !ownHeaders)
             // A known host that is not the system's own says another service answered; an unknown host
@@ -302,7 +309,9 @@ public struct ResponseClassifier: Sendable {
         } else if let statuses = c.status {
             result = statuses.contains(r.status)
         } else if let p = c.body {
-            result = test(p, r.body)
+            // A reason phrase that is a sentence (`403 No valid crumb was included in the request`) is
+            // the server's own text as much as the body is; a standard phrase is not.
+            result = test(p, r.body) || (o.sentencePhrase.map { test(p, $0) } ?? false)
         } else if let path = c.json {
             let values = Self.jsonValues(json, path: path)
             if let p = c.value { result = values.contains { test(p, $0) } } else { result = !values.isEmpty }
@@ -312,6 +321,8 @@ public struct ResponseClassifier: Sendable {
             result = facts.contains(f)
         } else if let p = c.host {
             result = o.host.map { test(p, $0) } ?? false
+        } else if let p = c.link {
+            result = o.linkedHosts.contains { test(p, $0) }
         } else if let groups = c.words {
             result = WordMatcher.matches(groups, within: c.within ?? 12, in: o.words)
         } else {
@@ -326,8 +337,22 @@ public struct ResponseClassifier: Sendable {
 
     static func parseJSON(_ r: ObservedResponse) -> Any? {
         let t = r.body.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard t.hasPrefix("{") || t.hasPrefix("[") else { return nil }
-        return try? JSONSerialization.jsonObject(with: Data(t.utf8), options: [.fragmentsAllowed])
+        if t.hasPrefix("{") || t.hasPrefix("["),
+            let strict = try? JSONSerialization.jsonObject(with: Data(t.utf8), options: [.fragmentsAllowed])
+        {
+            return strict
+        }
+        return LenientJSON.parse(t)
+    }
+
+    /// Hosts of the `http(s)://` URLs in a body, lowercased.
+    static func linkedHosts(_ body: String) -> [String] {
+        guard body.contains("://") else { return [] }
+        let re = try! NSRegularExpression(pattern: #"https?://([A-Za-z0-9.-]+)"#)
+        let ns = body as NSString
+        return re.matches(in: body, range: NSRange(location: 0, length: ns.length)).prefix(20).map {
+            ns.substring(with: $0.range(at: 1)).lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "."))
+        }
     }
 
     /// Leaf values at a dotted path; `name[]` walks every element of an array.

@@ -161,4 +161,39 @@ struct DoctorEvidenceTests {
         #expect(d.deniedBy != "openai-api")
         #expect(d.cause == .missingCredentials)
     }
+
+    @Test("an error object printed by a client (Python dict, Ruby hash, JavaScript literal, after a prefix) reads as the raw JSON")
+    func printedErrorObjects() throws {
+        let raw = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n\r\n{\"error\":{\"code\":\"token_expired\",\"message\":\"Session ended\",\"param\":null}}"
+        )
+        #expect(raw.cause == .expiredCredentials)
+        for printed in [
+            "{'error': {'code': 'token_expired', 'message': 'Session ended', 'param': None}}",
+            "{\"error\"=>{\"code\"=>\"token_expired\", \"message\"=>\"Session ended\"}}",
+            "{\n  error: { code: 'token_expired', message: \"Session ended\", },\n}",
+            "Error code: 401 - {'error': {'code': 'token_expired', 'message': 'Session ended'}}",
+        ] {
+            let d = try diagnose("HTTP/1.1 401 Unauthorized\r\n\r\n" + printed)
+            #expect(d.cause == raw.cause, "\(printed)")
+        }
+    }
+
+    @Test("an error that links to its vendor's documentation names the vendor")
+    func linkNamesVendor() throws {
+        let text = "Number of request tokens has exceeded your per-minute rate limit; please try again later."
+        let linked = try diagnose(
+            "HTTP/1.1 429 Too Many Requests\r\n\r\n" + text + " See https://docs.anthropic.com/en/api/rate-limits.")
+        #expect(linked.deniedBy == "anthropic-api")
+        #expect(linked.cause == .rateLimited)
+        let bare = try diagnose("HTTP/1.1 429 Too Many Requests\r\n\r\n" + text)
+        #expect(bare.deniedBy != "anthropic-api")
+    }
+
+    @Test("a reason phrase that is a sentence is read like the body")
+    func sentenceReasonPhrase() throws {
+        let d = try diagnose("HTTP/1.1 403 No valid crumb was included in the request\r\nContent-Length: 0\r\n\r\n")
+        #expect(d.deniedBy == "jenkins")
+        #expect(d.cause == .csrf)
+    }
 }
