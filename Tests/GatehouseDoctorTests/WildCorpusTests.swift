@@ -251,11 +251,12 @@ struct WildCorpusTests {
     }
 
     /// Another corpus is measured by the same code: `Fixtures/fresh` (tuned on since its first
-    /// measurement, so it holds tuning-data floors), or a corpus gathered afresh and named by
+    /// measurement, so it holds tuning-data floors), `Fixtures/third` (measured once, unseen, for
+    /// the third round: figures only), or a corpus gathered afresh and named by
     /// `GATEHOUSE_DOCTOR_CORPUS` (figures only: its first measurement is the one to report).
     @Test("another corpus in the same format is measured the same way")
     func other() throws {
-        var names = ["fresh"]
+        var names = ["fresh", "third"]
         if let named = ProcessInfo.processInfo.environment[CorpusDirectory.environmentVariable], !named.isEmpty {
             names = [named]
             if CorpusDirectory.named(named) == nil {
