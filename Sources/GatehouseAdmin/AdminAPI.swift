@@ -48,11 +48,9 @@ public struct AdminAPI: Sendable {
     /// long as the store takes).
     public let maxInFlight: Int
     let inFlight = InFlight()
-    /// The console's settings (`/console`); the developer portal (`/portal`) shares them.
+    /// The console's settings (`/console`). The developer portal is not served here: it has a
+    /// listener of its own (`PortalRoutes.router`), the only one developers are given.
     public let console: ConsoleOptions
-    /// How each route shows its denials (the running configuration's `exposure`): the portal's
-    /// explanations show no more than the route's problem bodies did.
-    public let routeExposure: @Sendable (String?) -> PortalExposure
 
     /// Admin requests being handled.
     final class InFlight: Sendable {
@@ -62,7 +60,6 @@ public struct AdminAPI: Sendable {
     public init(
         control: ControlPlane, problemTypeBase: String = "docs/reasons.md#", logger: Logger = Logger(label: "gatehouse.admin"),
         maxInFlight: Int = 64, console: ConsoleOptions = ConsoleOptions(),
-        routeExposure: @escaping @Sendable (String?) -> PortalExposure = { _ in .minimal },
         operational: @escaping @Sendable (String) async -> (Int, String, String) = { _ in (404, "text/plain", "not found\n") }
     ) {
         self.control = control
@@ -70,7 +67,6 @@ public struct AdminAPI: Sendable {
         self.logger = logger
         self.maxInFlight = maxInFlight
         self.console = console
-        self.routeExposure = routeExposure
         self.operational = operational
     }
 
@@ -440,9 +436,8 @@ public struct AdminAPI: Sendable {
             try Self.json(try api.control.revokeAdminToken(actor, id: try ctx.parameters.require("id")))
         }
 
-        // Browser interfaces beside the API: each is one call.
+        // The console beside the API (one call); the portal is on its own listener.
         ConsoleRoutes.register(on: router, control: control, options: console, logger: logger)
-        PortalRoutes.register(on: router, control: control, options: console, exposure: routeExposure, logger: logger)
         return (router, routes)
     }
 
