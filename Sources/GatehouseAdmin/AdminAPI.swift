@@ -402,8 +402,11 @@ public struct AdminAPI: Sendable {
         }
         add(.post, "\(v1)/developers") { req, _, actor in
             let b = try await Self.body(req, DeveloperBody.self)
-            return try Self.json(
-                try api.control.createDeveloper(actor, name: b.name, application: b.application, password: b.password), status: .created)
+            // The hash on the password-check queue, once the name and caller are checked.
+            let created = try await api.control.createDeveloper(actor, name: b.name, application: b.application, password: b.password) {
+                try await PasswordChecks.shared.run($0)
+            }
+            return try Self.json(created, status: .created)
         }
         add(.get, "\(v1)/developers/:id") { _, ctx, actor in
             try Self.json(try api.control.developer(actor, try ctx.parameters.require("id")))

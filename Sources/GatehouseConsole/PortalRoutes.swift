@@ -398,11 +398,11 @@ public struct PortalRoutes: Sendable {
             "method": e.method, "path": e.path, "application": e.application, "total": SVGChart.number(e.totalMillis, decimals: 2),
             "steps": e.steps.enumerated().map { i, s -> [String: Any] in
                 [
-                    "n": i + 1, "check": s.check, "type": s.type, "shadow": s.shadow, "outcome": s.outcome,
+                    "n": i + 1, "check": s.check, "type": s.type, "outcome": s.outcome,
                     "deny": s.outcome == "deny",
                 ]
             },
-            "required": e.required, "presented": e.presented, "has_required": !e.required.isEmpty, "has_presented": !e.presented.isEmpty,
+            "has_steps": !e.steps.isEmpty, "required": e.required, "presented": e.presented, "has_required": !e.required.isEmpty, "has_presented": !e.presented.isEmpty,
             "withheld": e.withheld, "denied": e.reason != nil, "text": e.text,
         ]
         if let v = e.host { values["host"] = v }

@@ -116,8 +116,8 @@ enum PortalTemplates {
         <dt>Route</dt><dd>{{route}}{{^route}}none matched{{/route}}</dd>
         <dt>Total</dt><dd>{{total}} ms</dd>
         </dl>
-        <h3>Checks, in order</h3>
-        <ol id="explain-steps">{{#steps}}<li{{#deny}} class="deny"{{/deny}}><code>{{check}}</code> [{{type}}{{#shadow}}, shadow{{/shadow}}] {{outcome}}</li>{{/steps}}</ol>
+        {{#has_steps}}<h3>Checks, in order</h3>
+        <ol id="explain-steps">{{#steps}}<li{{#deny}} class="deny"{{/deny}}><code>{{check}}</code> [{{type}}] {{outcome}}</li>{{/steps}}</ol>{{/has_steps}}
         {{#denied}}
         <h3>The decision</h3>
         <dl>
