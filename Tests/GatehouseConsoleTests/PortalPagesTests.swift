@@ -214,16 +214,19 @@ struct PortalBrowser {
         }
     }
 
-    @Test func aDisabledDevelopersSessionEndsAtItsNextRequest() async throws {
+    @Test func disablingADeveloperEndsItsSessionForGood() async throws {
         let w = try Self.world()
         try await w.portalApp().test(.router) { client in
             let dana = try await PortalBrowser.signIn(client, "dana@acme.test", Self.password)
             #expect(try await client.execute(uri: "/portal/usage", method: .get, headers: dana.headers).status == .ok)
             _ = try w.control.setDeveloperStatus(.cli, "dana@acme.test", status: "disabled")
+            // Disabling deleted the session: it is unknown now, and re-enabling brings it not back.
             let refused = try await client.execute(uri: "/portal/usage", method: .get, headers: dana.headers)
-            #expect(refused.status == .unauthorized && refused.text.contains("id=\"refusal-reason\">portal_unauthenticated<"))
+            #expect(refused.status == .unauthorized && refused.text.contains("id=\"refusal-reason\">console_session_required<"))
+            _ = try w.control.setDeveloperStatus(.cli, "dana@acme.test", status: "active")
             let after = try await client.execute(uri: "/portal/usage", method: .get, headers: dana.headers)
-            #expect(after.text.contains("console_session_required"))
+            #expect(after.status == .unauthorized && after.text.contains("console_session_required"))
+            _ = try w.control.setDeveloperStatus(.cli, "dana@acme.test", status: "disabled")
             // Signing in again says why, to whoever knows the password.
             let again = try await client.execute(
                 uri: "/portal/sign-in", method: .post, headers: Browser.formType,
