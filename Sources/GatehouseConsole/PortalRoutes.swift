@@ -57,7 +57,9 @@ public struct PortalRoutes: Sendable {
 
     /// The console's templates and the portal's, parsed once.
     public static let portalPages: WebPages = {
-        do { return try WebPages(extra: PortalTemplates.all, signInPath: "/portal/sign-in", assetBase: "/portal/static/") } catch { fatalError("a portal template does not parse: \(error)") }
+        do { return try WebPages(extra: PortalTemplates.all, signInPath: "/portal/sign-in", assetBase: "/portal/static/") } catch {
+            fatalError("a portal template does not parse: \(error)")
+        }
     }()
 
     public init(
@@ -147,7 +149,7 @@ public struct PortalRoutes: Sendable {
                 [
                     "services": services.map { s -> [String: Any] in
                         var v: [String: Any] = [
-                            "name": s.name, "approval": s.approval, "routes": s.routes.joined(separator: ", "),
+                            "name": s.name, "approval": s.approval,
                             "can_apply": s.state.map { !["pending", "approved"].contains($0) } ?? true,
                         ]
                         if let state = s.state { v["state"] = state }
@@ -285,7 +287,8 @@ public struct PortalRoutes: Sendable {
                 check: "portal_session", signIn: here ?? "/portal/services")
         case .valid(let session):
             do {
-                return PortalUser(session: session, developer: try control.developerActor(id: session.subject, source: context.remoteAddress))
+                return PortalUser(
+                    session: session, developer: try control.developerActor(id: session.subject, source: context.remoteAddress))
             } catch let e as ControlError where e.code == .portalUnauthenticated {
                 try sessions.delete(token)
                 throw WebRefusal(e.denial, check: "portal_session", signIn: here ?? "/portal/services")
@@ -402,7 +405,8 @@ public struct PortalRoutes: Sendable {
                     "deny": s.outcome == "deny",
                 ]
             },
-            "has_steps": !e.steps.isEmpty, "required": e.required, "presented": e.presented, "has_required": !e.required.isEmpty, "has_presented": !e.presented.isEmpty,
+            "has_steps": !e.steps.isEmpty, "required": e.required, "presented": e.presented, "has_required": !e.required.isEmpty,
+            "has_presented": !e.presented.isEmpty,
             "withheld": e.withheld, "denied": e.reason != nil, "text": e.text,
         ]
         if let v = e.host { values["host"] = v }

@@ -39,13 +39,14 @@ public struct DeveloperActor: Sendable, Equatable, AuditedActor {
     public var auditRole: String { "developer" }
 }
 
-/// A service of the catalogue as a developer sees it: no owner tenant, with its application's
-/// subscription to it, if any.
+/// A service of the catalogue as a developer sees it: its name and approval mode, with its
+/// application's subscription to it, if any. Every service is listed (a developer applies for
+/// what it does not hold yet), but neither its owner tenant nor its route names (the gateway
+/// configuration's, of every tenant): what a developer needs to apply, nothing more.
 public struct PortalService: Sendable, Equatable, Codable {
     public var name: String
     /// `auto` or `manual`.
     public var approval: String
-    public var routes: [String]
     public var subscriptionID: String?
     /// The subscription's state now (nil: none).
     public var state: String?
@@ -406,8 +407,8 @@ extension ControlPlane {
             decidedBy: Self.portalName(s.actor, for: dev), reason: s.reason, opinion: s.opinion, expiresAt: s.expiresAt)
     }
 
-    /// The service catalogue, with the application's subscription to each (the owner tenant is
-    /// left out: another tenant's name).
+    /// The service catalogue, with the application's subscription to each (the owner tenant and
+    /// the route names are left out: `PortalService`).
     public func portalServices(_ dev: DeveloperActor) throws -> [PortalService] {
         try applyExpiries()
         let t = now()
@@ -419,7 +420,7 @@ extension ControlPlane {
             let byService = Dictionary(subs.map { ($0.service, $0) }, uniquingKeysWith: { a, _ in a })
             return try db.rows("SELECT * FROM services ORDER BY name LIMIT 1000", []).map(Self.service).map { s in
                 PortalService(
-                    name: s.name, approval: s.approval, routes: s.routes, subscriptionID: byService[s.name]?.id,
+                    name: s.name, approval: s.approval, subscriptionID: byService[s.name]?.id,
                     state: byService[s.name]?.state)
             }
         }
@@ -465,7 +466,8 @@ extension ControlPlane {
             let before = subscriptionValue(row, at: now())
             try Self.checkTransition(before, from: ["pending"], to: "cancelled")
             let after = try transition(
-                db, row, to: "cancelled", actor: dev, reason: reason, opinion: nil, expiresAt: before.expiresAt, action: "subscription.cancel",
+                db, row, to: "cancelled", actor: dev, reason: reason, opinion: nil, expiresAt: before.expiresAt,
+                action: "subscription.cancel",
                 before: before)
             return portalSubscription(after, for: dev)
         }
@@ -618,7 +620,8 @@ extension ControlPlane {
                 opinion = (entry.action == "subscription.cancel" ? object["reason"] : object["opinion"]) as? String
             }
             citation = PortalExplanation.Citation(
-                id: entry.id, what: citationVerbs[entry.action] ?? entry.action, by: portalName(entry.actor, for: dev) ?? "an administrator",
+                id: entry.id, what: citationVerbs[entry.action] ?? entry.action,
+                by: portalName(entry.actor, for: dev) ?? "an administrator",
                 time: entry.time, opinion: opinion)
         }
         // The operator's renderer over the record as the developer may see it.
@@ -630,7 +633,10 @@ extension ControlPlane {
         stripped.facts = nil
         stripped.auditEntry = nil
         stripped.decidingCheck = detailed ? r.decidingCheck : nil
-        stripped.trace = DecisionTrace(entries: enforced.map { var e = $0; e.note = ""; return e })
+        stripped.trace = DecisionTrace(
+            entries: enforced.map {
+                var e = $0; e.note = ""; return e
+            })
         stripped.detail = detail
         stripped.required = required
         stripped.presented = presented
@@ -639,7 +645,8 @@ extension ControlPlane {
         if let c = citation {
             text +=
                 "\n"
-                + DisplayText.escaped("Audit entry \(c.id): \(c.what) by \(c.by) at \(TimeText.iso(c.time))\(c.opinion.map { ": '\($0)'" } ?? "")")
+                + DisplayText.escaped(
+                    "Audit entry \(c.id): \(c.what) by \(c.by) at \(TimeText.iso(c.time))\(c.opinion.map { ": '\($0)'" } ?? "")")
         }
         return PortalExplanation(
             requestID: r.requestID, time: r.time, method: r.method, path: r.path, host: r.host, status: r.status, verdict: verdict,
@@ -654,7 +661,9 @@ extension ControlPlane {
     /// (`portalName`), `tenant NAME` → `another tenant` unless it is the developer's own. Only the
     /// subscription check's texts are rewritten: they are the gateway's, never the caller's.
     static func developerText(_ text: String, for dev: DeveloperActor) -> String {
-        var out = text.replacing(#/ by (?<who>[^\s]+) at /#) { m in " by \(portalName(String(m.output.who), for: dev) ?? "an administrator") at " }
+        var out = text.replacing(#/ by (?<who>[^\s]+) at /#) { m in
+            " by \(portalName(String(m.output.who), for: dev) ?? "an administrator") at "
+        }
         out = out.replacing(#/tenant (?<name>[A-Za-z0-9._@-]*[A-Za-z0-9_@-])/#) { m in
             String(m.output.name) == dev.tenant ? String(m.output.0) : "another tenant"
         }

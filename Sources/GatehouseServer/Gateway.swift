@@ -298,9 +298,8 @@ public final class Gateway: Service, Sendable {
     /// `/metrics`. `drain` stops it.
     func startPortal(host: String, port: Int, control: ControlPlane) async throws -> any Channel {
         let services = self.services
-        // The portal explains a denial no further than its route's problem body did. The call
-        // record holds the exposure the route had then; this, the configuration serving now, is
-        // read only for records written before it did.
+        // The portal explains a denial no further than its route's problem body does, read from
+        // the configuration serving now (docs/console.md: the call log does not record it).
         let exposure: @Sendable (String?) -> PortalExposure = { route in
             guard let r = services.current.config.router.routes.first(where: { $0.name == route }) else { return .minimal }
             return PortalExposure(exposure: r.exposure, revealsOperatorDetail: r.explicitDetailed)

@@ -75,7 +75,8 @@ import Testing
                 == .adminInvalidRequest)
         #expect(
             code {
-                try w.control.createDeveloper(w.opA, name: "long", application: "checkout", password: String(repeating: "é", count: 37), cost: 4)
+                try w.control.createDeveloper(
+                    w.opA, name: "long", application: "checkout", password: String(repeating: "é", count: 37), cost: 4)
             } == .adminInvalidRequest)
         #expect(
             code { try w.control.createDeveloper(w.opA, name: "dana@acme.test", application: "checkout", password: "another-one", cost: 4) }
@@ -104,7 +105,8 @@ import Testing
         #expect(wrong?.detail == unknown?.detail)
         // Admin users are not developers.
         _ = try w.control.createAdminUser(.cli, name: "root", role: .owner, password: "root-password", cost: 4)
-        #expect(code { try w.control.authenticateDeveloper(name: "root", password: "root-password", source: "x") } == .portalUnauthenticated)
+        #expect(
+            code { try w.control.authenticateDeveloper(name: "root", password: "root-password", source: "x") } == .portalUnauthenticated)
 
         // Disabled: no sign-in, and a session signed in before can do nothing more.
         _ = try w.control.setDeveloperStatus(w.opA, "dana@acme.test", status: "disabled")
@@ -155,7 +157,8 @@ import Testing
         let none = denial { try w.control.portalCancel(p.dana, subscription: "sub_doesnotexist", reason: "x") }
         #expect(other?.code == .portalObjectNotYours)
         #expect(
-            other?.detail.replacingOccurrences(of: edApplied.id, with: "ID") == none?.detail.replacingOccurrences(of: "sub_doesnotexist", with: "ID"))
+            other?.detail.replacingOccurrences(of: edApplied.id, with: "ID")
+                == none?.detail.replacingOccurrences(of: "sub_doesnotexist", with: "ID"))
         #expect(try w.control.subscription(.cli, edApplied.id).state == "pending")
         // Its own, withdrawn by its developer.
         #expect(try w.control.portalCancel(p.ed, subscription: edApplied.id, reason: "not needed").state == "cancelled")
@@ -185,7 +188,9 @@ import Testing
         let other = denial { try w.control.portalRevokeKey(p.dana, id: edKey.info.id) }
         let none = denial { try w.control.portalRevokeKey(p.dana, id: "k_doesnotexist") }
         #expect(other?.code == .portalObjectNotYours && other?.status == 403)
-        #expect(other?.detail.replacingOccurrences(of: edKey.info.id, with: "ID") == none?.detail.replacingOccurrences(of: "k_doesnotexist", with: "ID"))
+        #expect(
+            other?.detail.replacingOccurrences(of: edKey.info.id, with: "ID")
+                == none?.detail.replacingOccurrences(of: "k_doesnotexist", with: "ID"))
         #expect(try w.control.keys(.cli, application: "billing").items.first?.revokedAt == nil)
 
         let revoked = try w.control.portalRevokeKey(p.dana, id: created.info.id)
@@ -291,7 +296,9 @@ import Testing
         #expect(theirs?.code == .portalRequestNotYours && theirs?.status == 403)
         #expect(nobody?.code == .portalRequestNotYours && token?.code == .portalRequestNotYours)
         // Word for word the same but for the id the developer pasted.
-        #expect(theirs?.detail.replacingOccurrences(of: "ed-req", with: "ID") == nobody?.detail.replacingOccurrences(of: "no-such-req", with: "ID"))
+        #expect(
+            theirs?.detail.replacingOccurrences(of: "ed-req", with: "ID")
+                == nobody?.detail.replacingOccurrences(of: "no-such-req", with: "ID"))
         #expect(theirs?.hint == nobody?.hint && theirs?.required == nobody?.required)
         // Its own developer reads it.
         #expect(try w.control.portalExplain(p.ed, requestID: "ed-req", exposure: { _ in .minimal }).reason == "rate_limited")
@@ -307,8 +314,10 @@ import Testing
         try w.temp.insertCalls([
             Self.record(
                 "req-revoked", time: w.clock.now, application: p.dana.applicationID, status: 403, reason: "subscription_revoked",
-                detail: "application checkout's subscription to service payments was revoked by bob at 2027-01-15T08:00:00Z: 'contract ended'",
-                required: ["an approved subscription to service payments"], presented: ["application checkout", "subscription \(sub.id) revoked"],
+                detail:
+                    "application checkout's subscription to service payments was revoked by bob at 2027-01-15T08:00:00Z: 'contract ended'",
+                required: ["an approved subscription to service payments"],
+                presented: ["application checkout", "subscription \(sub.id) revoked"],
                 hint: "Contact the owners of service payments (tenant globex), then apply again.", check: "payments-subscription",
                 type: "subscription", auditEntry: auditID),
             Self.record(
@@ -361,8 +370,9 @@ import Testing
         let bob = try w.control.portalExplain(p.dana, requestID: "req-bob", exposure: { _ in explicit })
         let zed = try w.control.portalExplain(p.dana, requestID: "req-zed", exposure: { _ in explicit })
         #expect(bob.detail?.contains("query.x by bob") == true && bob.presented == ["query.x by bob scored 5", "tenant globex"])
-        #expect(bob.text.replacingOccurrences(of: "req-bob", with: "ID").replacingOccurrences(of: "bob", with: "NAME")
-            == zed.text.replacingOccurrences(of: "req-zed", with: "ID").replacingOccurrences(of: "zed", with: "NAME"))
+        #expect(
+            bob.text.replacingOccurrences(of: "req-bob", with: "ID").replacingOccurrences(of: "bob", with: "NAME")
+                == zed.text.replacingOccurrences(of: "req-zed", with: "ID").replacingOccurrences(of: "zed", with: "NAME"))
 
         // Minimal: the reason; no steps, no deciding check, nothing of the chain in the text.
         let minimal = try w.control.portalExplain(p.dana, requestID: "req-shadow", exposure: { _ in .minimal })
@@ -380,7 +390,9 @@ import Testing
         let p = try Portal(kind)
         let w = p.w
         func sessions() throws -> Int {
-            try w.temp.database.read { try $0.rows("SELECT id FROM web_sessions WHERE kind = 'developer' AND subject = ?", [p.dana.id]).count }
+            try w.temp.database.read {
+                try $0.rows("SELECT id FROM web_sessions WHERE kind = 'developer' AND subject = ?", [p.dana.id]).count
+            }
         }
         func open() throws {
             try w.temp.database.write {
@@ -416,7 +428,8 @@ import Testing
             }
         }
         await #expect(throws: ControlError.self) {
-            try await w.control.createDeveloper(w.opA, name: "dana@acme.test", application: "checkout", password: "another-one", cost: 4, hashing: count())
+            try await w.control.createDeveloper(
+                w.opA, name: "dana@acme.test", application: "checkout", password: "another-one", cost: 4, hashing: count())
         }
         #expect(hashed.withLock { $0 } == 0)
         let made = try await w.control.createDeveloper(

@@ -56,7 +56,8 @@ import Testing
             _ = try gateway.cli(["tenants", "create", "acme"])
             _ = try gateway.cli(["admins", "create", "alice", "--role", "operator", "--tenant", "acme"])
             _ = try gateway.cli(["consumers", "create", "checkout", "--tenant", "acme"])
-            key = try gateway.cli(["keys", "create", "--consumer", "checkout", "--quiet"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            key = try gateway.cli(["keys", "create", "--consumer", "checkout", "--quiet"]).stdout.trimmingCharacters(
+                in: .whitespacesAndNewlines)
             setenv("GATEHOUSE_DEVELOPER_PASSWORD", "dana-portal-pw", 1)
             defer { unsetenv("GATEHOUSE_DEVELOPER_PASSWORD") }
             let made = try gateway.cli(["developer", "create", "dana", "--application", "checkout", "--cost", "4"])

@@ -58,7 +58,8 @@ struct PortalBrowser {
     static func record(_ id: String, application: String, time: Double) -> CallRecord {
         CallRecord(
             requestID: id, time: time, route: "payments-api", consumer: "x", keyID: "k1", client: "10.0.0.9", method: "GET",
-            path: "/payments/1", host: nil, status: 429, upstreamMillis: nil, totalMillis: 1, decidingCheck: "limit", reason: "rate_limited",
+            path: "/payments/1", host: nil, status: 429, upstreamMillis: nil, totalMillis: 1, decidingCheck: "limit",
+            reason: "rate_limited",
             detail: "over the limit", hint: "Retry later.", required: ["at most 2 per 1 min"], presented: ["consumer x"],
             trace: DecisionTrace(entries: [
                 TraceEntry(check: "limit", type: "rate_limit", mode: .enforce, outcome: .deny, note: "n", reason: .rateLimited, micros: 1)
@@ -185,7 +186,8 @@ struct PortalBrowser {
         let checkout = try w.control.application(.cli, "checkout").id
         let billing = try w.control.application(.cli, "billing").id
         _ = try w.store.insertCalls([
-            Self.record("mine-1", application: checkout, time: w.clock.now), Self.record("theirs-1", application: billing, time: w.clock.now),
+            Self.record("mine-1", application: checkout, time: w.clock.now),
+            Self.record("theirs-1", application: billing, time: w.clock.now),
         ])
         try await w.portalApp().test(.router) { client in
             let dana = try await PortalBrowser.signIn(client, "dana@acme.test", Self.password)

@@ -98,14 +98,16 @@ import Testing
         let (status, o, e) = try await Self.run(
             BrowserPrerequisites.which("python3")!,
             [
-                Self.portalScript, "--gateway", gateway.url, "--portal", portalURL, "--admin", adminURL, "--admin-token", bobToken, "--developer",
+                Self.portalScript, "--gateway", gateway.url, "--portal", portalURL, "--admin", adminURL, "--admin-token", bobToken,
+                "--developer",
                 "dana@acme.test", "--password", "dana-portal-pw", "--service", "payments", "--path", "/payments/1", "--other-request-id",
                 theirID, "--out", out,
             ])
         await upstream.stop()
         try #require(status == 0, "portal_test.py exited \(status): \(e)")
         let seen = try #require(
-            try JSONSerialization.jsonObject(with: o) as? [String: Any], "no JSON from portal_test.py: \(String(decoding: o, as: UTF8.self))")
+            try JSONSerialization.jsonObject(with: o) as? [String: Any],
+            "no JSON from portal_test.py: \(String(decoding: o, as: UTF8.self))")
 
         #expect((seen["signed_in_as"] as? String)?.contains("dana@acme.test") == true)
         #expect(seen["after_apply"] as? String == "pending")
