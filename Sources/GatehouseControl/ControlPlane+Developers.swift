@@ -317,13 +317,13 @@ extension ControlPlane {
     /// so the answer's timing does not tell which names exist; a disabled account is named as such
     /// only to whoever knows its password.
     public func authenticateDeveloper(name: String, password: String, source: String) throws -> DeveloperActor {
-        let (row, any) = try db.read { db in
+        let (row, accountsCost) = try db.read { db in
             (
                 try db.row(Self.developerSelect + " WHERE d.name = ?", [name]),
                 try db.row("SELECT password_hash FROM developers LIMIT 1", []).flatMap { Self.bcryptCost($0["password_hash"]) }
             )
         }
-        let hash = (row?["password_hash"] as String?) ?? Self.developerDecoy(cost: any ?? Self.developerCost)
+        let hash = (row?["password_hash"] as String?) ?? Self.developerDecoy(cost: accountsCost ?? Self.developerCost)
         let ok = password.utf8.count <= 72 && Bcrypt.verify(password, hash: hash)
         guard ok, let row else { throw Self.portalUnauthenticated("the developer name or password is wrong") }
         let dev = Self.developer(row)
