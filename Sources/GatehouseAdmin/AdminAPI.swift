@@ -48,11 +48,9 @@ public struct AdminAPI: Sendable {
     /// long as the store takes).
     public let maxInFlight: Int
     let inFlight = InFlight()
-    /// The console's settings (`/console`); the developer portal (`/portal`) shares them.
+    /// The console's settings (`/console`). The developer portal is not served here: it has a
+    /// listener of its own (`PortalRoutes.router`), the only one developers are given.
     public let console: ConsoleOptions
-    /// How each route shows its denials (the running configuration's `exposure`): the portal's
-    /// explanations show no more than the route's problem bodies did.
-    public let routeExposure: @Sendable (String?) -> PortalExposure
     /// Sign-in counts shared by Basic authentication here and the console's sign-in form: the
     /// same names and passwords, one budget of guesses.
     public let signInLimiter: SignInLimiter
@@ -67,7 +65,6 @@ public struct AdminAPI: Sendable {
     public init(
         control: ControlPlane, problemTypeBase: String = "docs/reasons.md#", logger: Logger = Logger(label: "gatehouse.admin"),
         maxInFlight: Int = 64, console: ConsoleOptions = ConsoleOptions(),
-        routeExposure: @escaping @Sendable (String?) -> PortalExposure = { _ in .minimal },
         operational: @escaping @Sendable (String) async -> (Int, String, String) = { _ in (404, "text/plain", "not found\n") }
     ) {
         self.control = control
@@ -75,7 +72,6 @@ public struct AdminAPI: Sendable {
         self.logger = logger
         self.maxInFlight = maxInFlight
         self.console = console
-        self.routeExposure = routeExposure
         self.operational = operational
         signInLimiter = SignInLimiter(perName: console.signInPerName, perAddress: console.signInPerAddress)
         origins = WebForms(trustedOrigins: console.trustedOrigins)
@@ -414,8 +410,11 @@ public struct AdminAPI: Sendable {
         }
         add(.post, "\(v1)/developers") { req, _, actor in
             let b = try await Self.body(req, DeveloperBody.self)
-            return try Self.json(
-                try api.control.createDeveloper(actor, name: b.name, application: b.application, password: b.password), status: .created)
+            // The hash on the password-check queue, once the name and caller are checked.
+            let created = try await api.control.createDeveloper(actor, name: b.name, application: b.application, password: b.password) {
+                try await PasswordChecks.shared.run($0)
+            }
+            return try Self.json(created, status: .created)
         }
         add(.get, "\(v1)/developers/:id") { _, ctx, actor in
             try Self.json(try api.control.developer(actor, try ctx.parameters.require("id")))
@@ -451,9 +450,8 @@ public struct AdminAPI: Sendable {
             try Self.json(try api.control.revokeAdminToken(actor, id: try ctx.parameters.require("id")))
         }
 
-        // Browser interfaces beside the API: each is one call.
+        // The console beside the API (one call); the portal is on its own listener.
         ConsoleRoutes.register(on: router, control: control, options: console, limiter: signInLimiter, logger: logger)
-        PortalRoutes.register(on: router, control: control, options: console, exposure: routeExposure, logger: logger)
         return (router, routes)
     }
 

@@ -319,6 +319,17 @@ public struct GatewayConfig: Sendable {
     public var tracing: TracingSettings? = nil
     /// The operator console on the admin listener (`console:`).
     public var console = ConsoleSettings()
+    /// The developer portal's own listener (`portal: { listen: HOST:PORT }`), if configured: the
+    /// only address to give developers. It serves `/portal/` alone; without it there is no portal.
+    public var portal: PortalSettings? = nil
+}
+
+/// The `portal:` block: where the developer portal listens. The portal's sessions and sign-in
+/// limits follow `console:` (read when the listener starts, like the listener itself).
+public struct PortalSettings: Sendable, Equatable {
+    public var listen: HostPort
+
+    public init(listen: HostPort) { self.listen = listen }
 }
 
 /// The `console:` block: how the operator console on the admin listener behaves (read when the
@@ -342,7 +353,7 @@ public struct ConsoleSettings: Sendable, Equatable {
 public enum ConfigLoader {
     static let topKeys = [
         "listen", "admin", "store", "log", "trusted_proxies", "problem_type_base", "upstreams", "routes", "policies", "tls",
-        "limits", "untrusted_headers", "tracing", "console",
+        "limits", "untrusted_headers", "tracing", "console", "portal",
     ]
 
     /// Loads a file and builds its checks (`context` is given the file's directory). Throws
@@ -531,6 +542,17 @@ public enum ConfigLoader {
             }
         }
 
+        var portal: PortalSettings?
+        if let pn = f["portal"], let pf = r.mapping(pn, known: ["listen"], required: ["listen"]), let n = pf["listen"],
+            let s = r.string(n)
+        {
+            if let hp = HostPort.parse(s) {
+                portal = PortalSettings(listen: hp)
+            } else {
+                r.error(n, "\"\(s)\" is not a listen address (expected host:port, e.g. 0.0.0.0:9902)")
+            }
+        }
+
         // Upstreams
         var upstreams: [String: UpstreamSpec] = [:]
         if let u = f["upstreams"] {
@@ -689,7 +711,7 @@ public enum ConfigLoader {
             settings: GatewayConfig(
                 file: file, listen: listen, admin: admin, storePath: storePath, cluster: cluster, log: log, trustedProxies: trusted,
                 problemTypeBase: typeBase, upstreams: upstreams, router: Router(routes: []), policyNames: policyNames, tls: tls,
-                limits: limits, untrustedHeaders: HeaderNameSet(untrusted), tracing: tracing, console: console),
+                limits: limits, untrustedHeaders: HeaderNameSet(untrusted), tracing: tracing, console: console, portal: portal),
             routes: routes, warnings: r.warnings)
     }
 

@@ -12,6 +12,18 @@ extension WebSessionKind {
     public static let developer = WebSessionKind(rawValue: "developer")
 }
 
+/// The portal listener's request context: Hummingbird's core context and the client's address
+/// (sign-in limits, the audit log's source).
+public struct PortalContext: RequestContext, WebRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: String
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
+    }
+}
+
 /// A signed-in portal request: the session, and the developer it acts as (read again from the
 /// store on every request, so a disabled account stops at once).
 public struct PortalUser: Sendable {
@@ -19,7 +31,8 @@ public struct PortalUser: Sendable {
     public var developer: DeveloperActor
 }
 
-/// The developer portal on the admin listener, under `/portal`: an application's developers sign
+/// The developer portal, under `/portal` on a listener of its own (`portal: { listen: … }`,
+/// ``router(control:options:exposure:logger:)``): an application's developers sign
 /// in with their own accounts (never admin users), browse the service catalogue, apply for
 /// subscriptions, manage their application's keys, read its usage, and read why one of its
 /// requests was denied.
@@ -44,7 +57,9 @@ public struct PortalRoutes: Sendable {
 
     /// The console's templates and the portal's, parsed once.
     public static let portalPages: WebPages = {
-        do { return try WebPages(extra: PortalTemplates.all, signInPath: "/portal/sign-in") } catch { fatalError("a portal template does not parse: \(error)") }
+        do { return try WebPages(extra: PortalTemplates.all, signInPath: "/portal/sign-in", assetBase: "/portal/static/") } catch {
+            fatalError("a portal template does not parse: \(error)")
+        }
     }()
 
     public init(
@@ -70,6 +85,19 @@ public struct PortalRoutes: Sendable {
         PortalRoutes(control: control, options: options, exposure: exposure, logger: logger).add(to: router)
     }
 
+    /// The portal listener's whole router: `/portal/…` and its assets under `/portal/static/`;
+    /// `/` leads to `/portal/`, and every other path is 404 (no `/status`, `/metrics`, admin API
+    /// or console: the operator's listener stays private).
+    public static func router(
+        control: ControlPlane, options: ConsoleOptions = ConsoleOptions(),
+        exposure: @escaping @Sendable (String?) -> PortalExposure = { _ in .minimal }, logger: Logger = Logger(label: "gatehouse.portal")
+    ) -> Router<PortalContext> {
+        let router = Router(context: PortalContext.self)
+        router.get("/") { _, _ in Response(status: .seeOther, headers: [.location: "/portal/"]) }
+        register(on: router, control: control, options: options, exposure: exposure, logger: logger)
+        return router
+    }
+
     static let navigation: [(label: String, path: String)] = [
         ("Services", "/portal/services"), ("Subscriptions", "/portal/subscriptions"), ("Keys", "/portal/keys"),
         ("Usage", "/portal/usage"), ("Why was I denied?", "/portal/explain"),
@@ -90,6 +118,10 @@ public struct PortalRoutes: Sendable {
             .add(middleware: WebInFlightLimit<Context>(limit: maxInFlight, name: "portal"))
         let routes = self
 
+        // In the group, so that the assets carry `nosniff` too.
+        for asset in StaticAssets.all {
+            portal.get(RouterPath("static/" + asset.file)) { request, _ in asset.response(request) }
+        }
         portal.get { _, _ in Response(status: .seeOther, headers: [.location: "/portal/services"]) }
         portal.get("sign-in") { request, _ in
             routes.pages.page(
@@ -119,7 +151,7 @@ public struct PortalRoutes: Sendable {
                 [
                     "services": services.map { s -> [String: Any] in
                         var v: [String: Any] = [
-                            "name": s.name, "approval": s.approval, "routes": s.routes.joined(separator: ", "),
+                            "name": s.name, "approval": s.approval,
                             "can_apply": s.state.map { !["pending", "approved"].contains($0) } ?? true,
                         ]
                         if let state = s.state { v["state"] = state }
@@ -257,7 +289,8 @@ public struct PortalRoutes: Sendable {
                 check: "portal_session", signIn: here ?? "/portal/services")
         case .valid(let session):
             do {
-                return PortalUser(session: session, developer: try control.developerActor(id: session.subject, source: context.remoteAddress))
+                return PortalUser(
+                    session: session, developer: try control.developerActor(id: session.subject, source: context.remoteAddress))
             } catch let e as ControlError where e.code == .portalUnauthenticated {
                 try sessions.delete(token)
                 throw WebRefusal(e.denial, check: "portal_session", signIn: here ?? "/portal/services")
@@ -375,11 +408,12 @@ public struct PortalRoutes: Sendable {
             "method": e.method, "path": e.path, "application": e.application, "total": SVGChart.number(e.totalMillis, decimals: 2),
             "steps": e.steps.enumerated().map { i, s -> [String: Any] in
                 [
-                    "n": i + 1, "check": s.check, "type": s.type, "shadow": s.shadow, "outcome": s.outcome,
+                    "n": i + 1, "check": s.check, "type": s.type, "outcome": s.outcome,
                     "deny": s.outcome == "deny",
                 ]
             },
-            "required": e.required, "presented": e.presented, "has_required": !e.required.isEmpty, "has_presented": !e.presented.isEmpty,
+            "has_steps": !e.steps.isEmpty, "required": e.required, "presented": e.presented, "has_required": !e.required.isEmpty,
+            "has_presented": !e.presented.isEmpty,
             "withheld": e.withheld, "denied": e.reason != nil, "text": e.text,
         ]
         if let v = e.host { values["host"] = v }

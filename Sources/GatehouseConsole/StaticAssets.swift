@@ -4,10 +4,13 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// The console's stylesheet and script, served from memory at `/console/static/NAME-HASH.EXT`:
-/// the name carries the first 12 hex digits of the content's SHA-256, so an asset can be cached
+/// The console's stylesheet and script, served from memory at `/console/static/NAME-HASH.EXT`
+/// (and, for the portal's pages, at `/portal/static/NAME-HASH.EXT`): the name carries the first 12 hex digits of the content's SHA-256, so an asset can be cached
 /// for a year (`immutable`) and a new build's pages name new files. The `ETag` is the same hash.
 public struct StaticAsset: Sendable {
+    /// `console-HASH.css`: the file name under either interface's `static/`.
+    public let file: String
+    /// The console's path, `/console/static/console-HASH.css`.
     public let path: String
     public let contentType: String
     public let bytes: [UInt8]
@@ -17,7 +20,8 @@ public struct StaticAsset: Sendable {
         bytes = Array(text.utf8)
         let hash = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
         etag = "\"" + hash.prefix(32) + "\""
-        path = "/console/static/\(name)-\(hash.prefix(12)).\(ext)"
+        file = "\(name)-\(hash.prefix(12)).\(ext)"
+        path = "/console/static/" + file
         self.contentType = contentType
     }
 

@@ -16,11 +16,15 @@ public struct WebPages: Sendable {
     public let library: MustacheLibrary
     /// Where a refusal's "Sign in" link leads (with `?next=` the page refused).
     public let signInPath: String
+    /// Where the pages link the stylesheet and script (`/console/static/`): each interface serves
+    /// them under its own path, so the portal's listener needs nothing of the console's.
+    public let assetBase: String
 
     /// The console's templates plus `extra` (name → template text), e.g. the portal's, whose
-    /// refusals link to `signInPath`.
-    public init(extra: [String: String] = [:], signInPath: String = "/console/sign-in") throws {
+    /// refusals link to `signInPath` and whose assets are under `assetBase`.
+    public init(extra: [String: String] = [:], signInPath: String = "/console/sign-in", assetBase: String = "/console/static/") throws {
         self.signInPath = signInPath
+        self.assetBase = assetBase
         var library = MustacheLibrary()
         for (name, text) in ConsoleTemplates.all.merging(extra, uniquingKeysWith: { _, new in new }) {
             try library.register(text, named: name)
@@ -64,8 +68,8 @@ public struct WebPages: Sendable {
         if let csrf = frame.csrf { context["frame_csrf"] = csrf }
         context["frame_sign_out"] = frame.signOut
         if let everywhere = frame.signOutEverywhere { context["frame_sign_out_everywhere"] = everywhere }
-        context["asset_css"] = StaticAssets.css.path
-        context["asset_js"] = StaticAssets.js.path
+        context["asset_css"] = assetBase + StaticAssets.css.file
+        context["asset_js"] = assetBase + StaticAssets.js.file
         let html = library.render(context, withTemplate: template) ?? "template \(template) is missing"
         return Response(
             status: status, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))

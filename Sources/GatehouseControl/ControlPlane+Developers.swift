@@ -3,6 +3,7 @@ import GatehouseCore
 import GatehouseIdentity
 import GatehouseStore
 import HummingbirdBcrypt
+import Synchronization
 
 /// A developer account of the portal (`/portal/`): a person who works on one application and
 /// signs in with its own name and bcrypt password. Developers are not admin users: they act only
@@ -38,13 +39,14 @@ public struct DeveloperActor: Sendable, Equatable, AuditedActor {
     public var auditRole: String { "developer" }
 }
 
-/// A service of the catalogue as a developer sees it: no owner tenant, with its application's
-/// subscription to it, if any.
+/// A service of the catalogue as a developer sees it: its name and approval mode, with its
+/// application's subscription to it, if any. Every service is listed (a developer applies for
+/// what it does not hold yet), but neither its owner tenant nor its route names (the gateway
+/// configuration's, of every tenant): what a developer needs to apply, nothing more.
 public struct PortalService: Sendable, Equatable, Codable {
     public var name: String
     /// `auto` or `manual`.
     public var approval: String
-    public var routes: [String]
     public var subscriptionID: String?
     /// The subscription's state now (nil: none).
     public var state: String?
@@ -84,13 +86,12 @@ public struct PortalExposure: Sendable, Equatable {
 /// operator's decision trace (`gatehouse explain`) without other parties' data. See
 /// docs/console.md, "What the developer's explanation leaves out".
 public struct PortalExplanation: Sendable, Equatable, Codable {
-    /// One check of the route's chain, in order: its id, type, mode and outcome (its note, an
-    /// operator's diagnostic, is left out).
+    /// One enforced check of the route's chain, in order: its id, type and outcome (its note, an
+    /// operator's diagnostic, is left out; shadow-mode checks are not listed).
     public struct Step: Sendable, Equatable, Codable {
         public var check: String
         public var type: String
-        public var shadow: Bool
-        /// `allow`, `deny`, `skip`, `shadow_deny`, `not_reached`.
+        /// `allow`, `deny`, `skip`, `not_reached`.
         public var outcome: String
     }
 
@@ -162,18 +163,56 @@ extension ControlPlane {
         }
     }
 
+    /// bcrypt cost of developer passwords unless the store's accounts already use another: every
+    /// account has the same cost, and an unknown name is checked against a decoy of that cost, so
+    /// the answer's timing tells no names apart.
+    public static let developerCost: UInt8 = 12
+
     /// Creates a developer account for an application; the password is stored as a bcrypt hash of
-    /// `cost` (8 characters to 72 bytes, as for admin users).
+    /// `cost` (8 characters to 72 bytes, as for admin users). Everything is checked before the
+    /// slow hash, which runs here (the command line); the admin API uses
+    /// ``createDeveloper(_:name:application:password:cost:hashing:)``.
     public func createDeveloper(
-        _ actor: ControlActor, name: String, application ref: String, password: String, cost: UInt8 = 12
+        _ actor: ControlActor, name: String, application ref: String, password: String, cost: UInt8 = developerCost
     ) throws -> Developer {
+        try checkNewDeveloper(actor, name: name, application: ref, password: password, cost: cost)
+        return try insertDeveloper(actor, name: name, application: ref, hash: Bcrypt.hash(password, cost: cost))
+    }
+
+    /// The same, with the hash computed by `hashing` (the admin API: on the password-check queue,
+    /// never on an event loop or the store's threads).
+    public func createDeveloper(
+        _ actor: ControlActor, name: String, application ref: String, password: String, cost: UInt8 = developerCost,
+        hashing: (@escaping @Sendable () throws -> String) async throws -> String
+    ) async throws -> Developer {
+        try checkNewDeveloper(actor, name: name, application: ref, password: password, cost: cost)
+        let hash = try await hashing { Bcrypt.hash(password, cost: cost) }
+        return try insertDeveloper(actor, name: name, application: ref, hash: hash)
+    }
+
+    /// Authorised, valid, the name free and the cost the accounts' own: a refused caller never
+    /// makes the store hash.
+    func checkNewDeveloper(_ actor: ControlActor, name: String, application ref: String, password: String, cost: UInt8) throws {
         try require(actor, .operator, "creating a developer account")
         try Self.validName(name, "developer")
         try Self.validPassword(password)
-        // Authorised before the slow hash, so a refused caller cannot make the store hash.
         _ = try application(actor, ref)
-        let hash = Bcrypt.hash(password, cost: cost)
-        return try Self.unique("developer \"\(name)\"") {
+        let (taken, existing) = try db.read { db in
+            (
+                try db.row("SELECT id FROM developers WHERE name = ?", [name]) != nil,
+                try db.row("SELECT password_hash FROM developers LIMIT 1", []).flatMap { Self.bcryptCost($0["password_hash"]) }
+            )
+        }
+        if taken { throw ControlError.conflict("developer \"\(name)\" already exists") }
+        if let existing, existing != cost {
+            throw ControlError.invalid(
+                "bcrypt cost \(cost) differs from the developer accounts' \(existing): all share one cost, so that sign-in timing tells no names apart",
+                field: "cost")
+        }
+    }
+
+    func insertDeveloper(_ actor: ControlActor, name: String, application ref: String, hash: String) throws -> Developer {
+        try Self.unique("developer \"\(name)\"") {
             try db.write { db in
                 guard let row = try applicationRow(db, ref) else { throw missing(actor, "application \(ref)") }
                 let app = Self.application(row)
@@ -188,6 +227,12 @@ extension ControlPlane {
                 return dev
             }
         }
+    }
+
+    /// The cost of a bcrypt hash (`$2b$12$…` → 12).
+    static func bcryptCost(_ hash: String) -> UInt8? {
+        let parts = hash.split(separator: "$")
+        return parts.count >= 2 ? UInt8(parts[1]) : nil
     }
 
     /// Developer accounts visible to `actor` (its tenant's applications'), by name.
@@ -209,7 +254,8 @@ extension ControlPlane {
     }
 
     /// Disables (`disabled`) or re-enables (`active`) a developer account. A disabled developer
-    /// cannot sign in, and its open sessions can do nothing more.
+    /// cannot sign in, and its sessions are deleted in the same transaction: re-enabling the
+    /// account brings none back.
     public func setDeveloperStatus(_ actor: ControlActor, _ ref: String, status: String) throws -> Developer {
         try require(actor, .operator, "changing a developer account")
         guard ["active", "disabled"].contains(status) else {
@@ -222,6 +268,7 @@ extension ControlPlane {
             var after = before
             after.status = status
             try db.execute("UPDATE developers SET status = ? WHERE id = ?", [status, before.id])
+            if status == "disabled" { try Self.endDeveloperSessions(db, before.id) }
             try audit(
                 db, actor, status == "active" ? "developer.enable" : "developer.disable", "developer", before.id, tenants: [before.tenant],
                 before: before, after: after)
@@ -229,7 +276,7 @@ extension ControlPlane {
         }
     }
 
-    /// Deletes a developer account (its application, keys and subscriptions stay).
+    /// Deletes a developer account and its sessions (its application, keys and subscriptions stay).
     public func deleteDeveloper(_ actor: ControlActor, _ ref: String) throws -> Developer {
         try require(actor, .operator, "deleting a developer account")
         return try db.write { db in
@@ -237,9 +284,17 @@ extension ControlPlane {
             let dev = Self.developer(row)
             try requireTenant(actor, [dev.tenant], "developer \(ref)")
             try db.execute("DELETE FROM developers WHERE id = ?", [dev.id])
+            try Self.endDeveloperSessions(db, dev.id)
             try audit(db, actor, "developer.delete", "developer", dev.id, tenants: [dev.tenant], before: dev)
             return dev
         }
+    }
+}
+
+extension ControlPlane {
+    /// Deletes the portal sessions of developer `id` (`web_sessions` rows of kind `developer`).
+    static func endDeveloperSessions(_ db: any SQLTransaction, _ id: String) throws {
+        try db.execute("DELETE FROM web_sessions WHERE kind = 'developer' AND subject = ?", [id])
     }
 }
 
@@ -262,14 +317,31 @@ extension ControlPlane {
     /// so the answer's timing does not tell which names exist; a disabled account is named as such
     /// only to whoever knows its password.
     public func authenticateDeveloper(name: String, password: String, source: String) throws -> DeveloperActor {
-        let row = try db.read { db in try db.row(Self.developerSelect + " WHERE d.name = ?", [name]) }
-        let hash = (row?["password_hash"] as String?) ?? Self.decoyHash
+        let (row, accountsCost) = try db.read { db in
+            (
+                try db.row(Self.developerSelect + " WHERE d.name = ?", [name]),
+                try db.row("SELECT password_hash FROM developers LIMIT 1", []).flatMap { Self.bcryptCost($0["password_hash"]) }
+            )
+        }
+        let hash = (row?["password_hash"] as String?) ?? Self.developerDecoy(cost: accountsCost ?? Self.developerCost)
         let ok = password.utf8.count <= 72 && Bcrypt.verify(password, hash: hash)
         guard ok, let row else { throw Self.portalUnauthenticated("the developer name or password is wrong") }
         let dev = Self.developer(row)
         guard dev.status == "active" else { throw Self.portalUnauthenticated("developer account \(dev.name) is disabled") }
         return Self.actor(dev, source: source)
     }
+
+    /// A decoy hash of `cost` (made once per cost): an unknown name costs what a known one does.
+    static func developerDecoy(cost: UInt8) -> String {
+        if cost == 12 { return decoyHash }
+        return decoys.withLock { d in
+            if let h = d[cost] { return h }
+            let h = Bcrypt.hash(UUID().uuidString, cost: cost)
+            d[cost] = h
+            return h
+        }
+    }
+    static let decoys = Mutex<[UInt8: String]>([:])
 
     /// The developer of a portal session, read again: refused when the account was disabled or
     /// deleted since.
@@ -286,11 +358,20 @@ extension ControlPlane {
         return dev
     }
 
-    /// The account as stored now, which must still be active and of the same application.
-    func liveDeveloper(_ db: any SQLTransaction, _ actor: DeveloperActor) throws -> Developer {
+    /// The account as stored now, which must still be active and of the same application; with
+    /// `changing`, the application must be active too (a suspended application's developers read,
+    /// but create no keys and apply for nothing).
+    func liveDeveloper(_ db: any SQLTransaction, _ actor: DeveloperActor, changing: String? = nil) throws -> Developer {
         let dev = try liveDeveloper(db, id: actor.id)
         guard dev.applicationID == actor.applicationID else {
             throw Self.portalUnauthenticated("developer account \(dev.name) now belongs to another application")
+        }
+        if let changing, try db.row("SELECT status FROM consumers WHERE id = ?", [dev.applicationID])?["status"] as String? != "active" {
+            throw ControlError(
+                Denial(
+                    code: .adminConflict, detail: "application \(dev.application) is suspended: \(changing) is not possible",
+                    required: ["an active application"], presented: ["application \(dev.application) (suspended)"],
+                    hint: "Ask an administrator of your application's tenant why the application is suspended."))
         }
         return dev
     }
@@ -326,8 +407,8 @@ extension ControlPlane {
             decidedBy: Self.portalName(s.actor, for: dev), reason: s.reason, opinion: s.opinion, expiresAt: s.expiresAt)
     }
 
-    /// The service catalogue, with the application's subscription to each (the owner tenant is
-    /// left out: another tenant's name).
+    /// The service catalogue, with the application's subscription to each (the owner tenant and
+    /// the route names are left out: `PortalService`).
     public func portalServices(_ dev: DeveloperActor) throws -> [PortalService] {
         try applyExpiries()
         let t = now()
@@ -339,7 +420,7 @@ extension ControlPlane {
             let byService = Dictionary(subs.map { ($0.service, $0) }, uniquingKeysWith: { a, _ in a })
             return try db.rows("SELECT * FROM services ORDER BY name LIMIT 1000", []).map(Self.service).map { s in
                 PortalService(
-                    name: s.name, approval: s.approval, routes: s.routes, subscriptionID: byService[s.name]?.id,
+                    name: s.name, approval: s.approval, subscriptionID: byService[s.name]?.id,
                     state: byService[s.name]?.state)
             }
         }
@@ -363,7 +444,7 @@ extension ControlPlane {
         let reason = try Self.text(reason, "reason")
         try applyExpiries()
         return try db.write { db in
-            _ = try liveDeveloper(db, dev)
+            _ = try liveDeveloper(db, dev, changing: "applying for a subscription")
             guard let appRow = try applicationRow(db, dev.applicationID) else {
                 throw Self.portalUnauthenticated("the developer's application no longer exists")
             }
@@ -385,7 +466,8 @@ extension ControlPlane {
             let before = subscriptionValue(row, at: now())
             try Self.checkTransition(before, from: ["pending"], to: "cancelled")
             let after = try transition(
-                db, row, to: "cancelled", actor: dev, reason: reason, opinion: nil, expiresAt: before.expiresAt, action: "subscription.cancel",
+                db, row, to: "cancelled", actor: dev, reason: reason, opinion: nil, expiresAt: before.expiresAt,
+                action: "subscription.cancel",
                 before: before)
             return portalSubscription(after, for: dev)
         }
@@ -406,7 +488,7 @@ extension ControlPlane {
     public func portalCreateKey(_ dev: DeveloperActor, expiresAt: Double? = nil) throws -> CreatedKey {
         if let e = expiresAt, !(e > now()) { throw ControlError.invalid("expires_at is not in the future", field: "expires_at") }
         return try db.write { db in
-            let d = try liveDeveloper(db, dev)
+            let d = try liveDeveloper(db, dev, changing: "creating a key")
             let (key, id) = APIKeyFormat.generate()
             let info = APIKeyInfo(
                 id: id, application: d.application, applicationID: d.applicationID, createdAt: now(), expiresAt: expiresAt, revokedAt: nil)
@@ -473,7 +555,7 @@ extension ControlPlane {
     public func portalExplain(
         _ dev: DeveloperActor, requestID: String, exposure: (_ route: String?) -> PortalExposure
     ) throws -> PortalExplanation {
-        let (record, entry, others, dev2) = try db.read { db -> (CallRecord, AuditEntry?, OtherParties, Developer) in
+        let (record, entry, dev2) = try db.read { db -> (CallRecord, AuditEntry?, Developer) in
             let d = try liveDeveloper(db, dev)
             // The application id the gateway recorded, never the consumer name (a token's subject
             // is logged there, and could be chosen to equal an application's name).
@@ -487,56 +569,46 @@ extension ControlPlane {
             let entry = try record.auditEntry.flatMap { id in
                 try db.row("SELECT * FROM audit_log WHERE id = ?", [id]).map(AuditEntry.init(row:))
             }
-            // Only the names the denial's text holds are looked for (one query each, on both
-            // dialects: `instr` is defined in the PostgreSQL schema too).
-            let text = ([record.detail, record.hint].compactMap { $0 } + record.required + record.presented).joined(separator: "\n")
-            func names(_ sql: String, _ args: [any SQLBindable]) throws -> [String] {
-                text.isEmpty ? [] : try db.rows(sql, SQLArguments([text as any SQLBindable] + args)).map { $0["name"] as String }
-            }
-            var actors = try names("SELECT name FROM admin_users WHERE instr(?, name) > 0", []) + ["cli"]
-            if let a = entry?.actor, Self.portalName(a, for: dev) == "an administrator" { actors.append(a) }
-            let tenants = try names("SELECT name FROM tenants WHERE instr(?, name) > 0 AND name <> ?", [d.tenant ?? ""])
-            let apps = try names("SELECT name FROM consumers WHERE instr(?, name) > 0 AND id <> ?", [d.applicationID])
-            return (record, entry, OtherParties(admins: actors, tenants: tenants, applications: apps), d)
+            return (record, entry, d)
         }
-        return Self.explanation(record, entry: entry, others: others, developer: dev, application: dev2.application, exposure: exposure(record.route))
+        return Self.explanation(record, entry: entry, developer: dev, application: dev2.application, exposure: exposure(record.route))
     }
 
-    /// Names of other parties that a denial's text may quote: admin users (as deciders), other
-    /// tenants (as service owners), other applications.
-    struct OtherParties {
-        var admins: [String]
-        var tenants: [String]
-        var applications: [String]
-    }
-
+    /// The developer's view of a call record, built from its fields, never by searching its text
+    /// for names in the store (which would tell which names exist):
+    ///
+    /// - `minimal` exposure: what the problem body showed, the reason (with the catalogue's
+    ///   meaning); no check ids, no steps.
+    /// - `detailed`: the enforced steps (shadow-mode steps never: they decided nothing, and are
+    ///   the operator's trial), the deciding check, and the denial's words, except a WAF's detail
+    ///   unless the route asks for `detailed` itself: the call log keeps the detail and the
+    ///   inspection's operator-only excerpts in one text, which is withheld whole rather than cut
+    ///   by pattern. A subscription denial's decider is named by role and another tenant as such
+    ///   (`developerText`).
     static func explanation(
-        _ r: CallRecord, entry: AuditEntry?, others: OtherParties, developer dev: DeveloperActor, application: String, exposure: PortalExposure
+        _ r: CallRecord, entry: AuditEntry?, developer dev: DeveloperActor, application: String, exposure: PortalExposure
     ) -> PortalExplanation {
         var withheld: [String] = ["the client address, the upstream and its timing, and each check's operator notes"]
         let verdict = r.reason == nil ? "ALLOWED" : (r.status >= 500 ? "FAILED" : "DENIED")
         let info = r.reason.flatMap { ReasonCatalogue.entry(ReasonCode($0)) }
-        let steps = r.trace.entries.map {
-            PortalExplanation.Step(check: $0.check, type: $0.type, shadow: $0.mode == .shadow, outcome: $0.outcome.rawValue)
-        }
+        let detailed = exposure.exposure == .detailed
+        let enforced = detailed ? r.trace.entries.filter { $0.mode != .shadow } : []
+        let steps = enforced.map { PortalExplanation.Step(check: $0.check, type: $0.type, outcome: $0.outcome.rawValue) }
+        let decidingType = r.trace.entries.first { $0.check == r.decidingCheck }?.type
         var detail: String?, required: [String] = [], presented: [String] = [], hint: String?
-        if r.reason != nil {
-            if exposure.exposure == .detailed {
-                detail = r.detail.map { scrub($0, others) }
-                required = r.required.map { scrub($0, others) }
-                presented = r.presented.map { scrub($0, others) }
-                hint = r.hint.map { scrub($0, others) }
-                // The WAF's excerpts of what matched (appended to the detail in the call log) only
-                // for a route that asked for `detailed` itself.
-                let decidingType = r.trace.entries.first { $0.check == r.decidingCheck }?.type
-                if !exposure.revealsOperatorDetail, decidingType == "waf", let d = detail, let cut = operatorDetailStart(d) {
-                    detail = String(d[..<cut])
-                    withheld.append("the inspection's excerpts of what matched (the route does not ask for detailed exposure)")
-                }
-            } else {
-                withheld.append(
-                    "the denial's detail, required and presented values and hint (the route answers with minimal exposure; the reason's meaning stands in)"
-                )
+        if !detailed {
+            withheld.append(
+                "the checks, the deciding check and the denial's detail, required and presented values and hint (the route answers with minimal exposure; the reason's meaning stands in)"
+            )
+        } else if r.reason != nil {
+            let words = { (text: String) in decidingType == "subscription" ? developerText(text, for: dev) : text }
+            detail = r.detail.map(words)
+            required = r.required.map(words)
+            presented = r.presented.map(words)
+            hint = r.hint.map(words)
+            if decidingType == "waf", !exposure.revealsOperatorDetail, detail != nil {
+                detail = nil
+                withheld.append("the inspection's detail, with its excerpts of what matched (the route does not ask for detailed exposure)")
             }
         }
         var citation: PortalExplanation.Citation?
@@ -548,7 +620,8 @@ extension ControlPlane {
                 opinion = (entry.action == "subscription.cancel" ? object["reason"] : object["opinion"]) as? String
             }
             citation = PortalExplanation.Citation(
-                id: entry.id, what: citationVerbs[entry.action] ?? entry.action, by: portalName(entry.actor, for: dev) ?? "an administrator",
+                id: entry.id, what: citationVerbs[entry.action] ?? entry.action,
+                by: portalName(entry.actor, for: dev) ?? "an administrator",
                 time: entry.time, opinion: opinion)
         }
         // The operator's renderer over the record as the developer may see it.
@@ -559,7 +632,11 @@ extension ControlPlane {
         stripped.upstreamMillis = nil
         stripped.facts = nil
         stripped.auditEntry = nil
-        stripped.trace = DecisionTrace(entries: r.trace.entries.map { var e = $0; e.note = ""; return e })
+        stripped.decidingCheck = detailed ? r.decidingCheck : nil
+        stripped.trace = DecisionTrace(
+            entries: enforced.map {
+                var e = $0; e.note = ""; return e
+            })
         stripped.detail = detail
         stripped.required = required
         stripped.presented = presented
@@ -568,13 +645,29 @@ extension ControlPlane {
         if let c = citation {
             text +=
                 "\n"
-                + DisplayText.escaped("Audit entry \(c.id): \(c.what) by \(c.by) at \(TimeText.iso(c.time))\(c.opinion.map { ": '\($0)'" } ?? "")")
+                + DisplayText.escaped(
+                    "Audit entry \(c.id): \(c.what) by \(c.by) at \(TimeText.iso(c.time))\(c.opinion.map { ": '\($0)'" } ?? "")")
         }
         return PortalExplanation(
             requestID: r.requestID, time: r.time, method: r.method, path: r.path, host: r.host, status: r.status, verdict: verdict,
             reason: r.reason, reasonTitle: info?.title, reasonMeaning: info?.meaning, reasonFix: info?.fix, route: r.route,
-            application: application, keyID: r.keyID, totalMillis: r.totalMillis, decidingCheck: r.decidingCheck, steps: steps,
-            detail: detail, required: required, presented: presented, hint: hint, citation: citation, withheld: withheld, text: text)
+            application: application, keyID: r.keyID, totalMillis: r.totalMillis, decidingCheck: detailed ? r.decidingCheck : nil,
+            steps: steps, detail: detail, required: required, presented: presented, hint: hint, citation: citation, withheld: withheld,
+            text: text)
+    }
+
+    /// A subscription check's words as the developer reads them, by the check's own phrasing and
+    /// whatever names it holds (no store lookup): `by NAME at` → the decider by role
+    /// (`portalName`), `tenant NAME` → `another tenant` unless it is the developer's own. Only the
+    /// subscription check's texts are rewritten: they are the gateway's, never the caller's.
+    static func developerText(_ text: String, for dev: DeveloperActor) -> String {
+        var out = text.replacing(#/ by (?<who>[^\s]+) at /#) { m in
+            " by \(portalName(String(m.output.who), for: dev) ?? "an administrator") at "
+        }
+        out = out.replacing(#/tenant (?<name>[A-Za-z0-9._@-]*[A-Za-z0-9_@-])/#) { m in
+            String(m.output.name) == dev.tenant ? String(m.output.0) : "another tenant"
+        }
+        return out
     }
 
     static let citationVerbs = [
@@ -582,57 +675,4 @@ extension ControlPlane {
         "subscription.cancel": "application cancelled", "subscription.expire": "subscription expired",
         "subscription.approve": "subscription approved", "subscription.apply": "subscription applied for",
     ]
-
-    /// Where the WAF's operator detail starts in a logged detail: ` (942100 "` — the first rule id
-    /// followed by a quoted variable (the excerpts are JSON-quoted, so none of them can hold a
-    /// quote after a space and digits). The first such place, so that nothing after it shows.
-    static func operatorDetailStart(_ text: String) -> String.Index? {
-        var i = text.startIndex
-        while let open = text[i...].range(of: " (") {
-            var j = open.upperBound
-            var digits = 0
-            while j < text.endIndex, text[j].isASCII, text[j].isNumber { j = text.index(after: j); digits += 1 }
-            if digits > 0, j < text.endIndex, text[j] == " ", text.index(after: j) < text.endIndex, text[text.index(after: j)] == "\"" {
-                return open.lowerBound
-            }
-            i = open.upperBound
-        }
-        return nil
-    }
-
-    /// Other parties' names out of a denial's text: `by <admin>` → `by an administrator`,
-    /// `tenant <other tenant>` → `another tenant`, `application <other application>` → `another
-    /// application`. Names are replaced whole (not inside a longer name).
-    static func scrub(_ text: String, _ others: OtherParties) -> String {
-        var out = text
-        for name in others.admins.sorted(by: { $0.count > $1.count }) { out = replaceWhole(out, "by " + name, with: "by an administrator") }
-        for name in others.tenants.sorted(by: { $0.count > $1.count }) { out = replaceWhole(out, "tenant " + name, with: "another tenant") }
-        for name in others.applications.sorted(by: { $0.count > $1.count }) {
-            out = replaceWhole(out, "application " + name, with: "another application")
-        }
-        return out
-    }
-
-    /// Replaces `needle` where it is not followed by a name character (so `by bob` is not found in
-    /// `by bobby`).
-    static func replaceWhole(_ text: String, _ needle: String, with replacement: String) -> String {
-        guard text.contains(needle) else { return text }
-        var out = ""
-        var rest = text[...]
-        while let r = rest.range(of: needle) {
-            let next = r.upperBound < rest.endIndex ? rest[r.upperBound] : nil
-            let isNameChar = next.map { $0.isLetter || $0.isNumber || "-_.@".contains($0) && !isSentenceEnd(rest, r.upperBound) } ?? false
-            out += rest[..<r.lowerBound]
-            out += isNameChar ? String(rest[r]) : replacement
-            rest = rest[r.upperBound...]
-        }
-        return out + rest
-    }
-
-    /// A `.` that ends a sentence (followed by a space or the end), not a name's.
-    static func isSentenceEnd(_ s: Substring, _ i: Substring.Index) -> Bool {
-        guard s[i] == "." else { return false }
-        let after = s.index(after: i)
-        return after == s.endIndex || s[after] == " "
-    }
 }

@@ -63,6 +63,9 @@ public final class Gateway: Service, Sendable {
     let adminChannel = NIOLockedValueBox<(any Channel)?>(nil)
     /// Runs the admin listener's Hummingbird application; cancelled by `drain`.
     let adminTask = NIOLockedValueBox<Task<Void, any Error>?>(nil)
+    let portalChannel = NIOLockedValueBox<(any Channel)?>(nil)
+    /// Runs the portal listener's Hummingbird application; cancelled by `drain`.
+    let portalTask = NIOLockedValueBox<Task<Void, any Error>?>(nil)
     let logger: Logger
     /// Request tracing, when the configuration has `tracing:`: a service to run before the gateway
     /// (see ``GatewayTracing``). Read once, at start; a reload does not change it.
@@ -252,10 +255,18 @@ public final class Gateway: Service, Sendable {
             .bind(host: config.listen.host, port: config.listen.port)
             .get()
         serverChannel.withLockedValue { $0 = channel }
-        if let admin = config.admin {
-            let adminCh = try await startAdmin(host: admin.host, port: admin.port)
+        // The admin listener and the portal's share one control plane (in cluster mode, one set
+        // of connections of their own).
+        let control = config.admin != nil || config.portal != nil ? try controlPlane() : nil
+        if let admin = config.admin, let control {
+            let adminCh = try await startAdmin(host: admin.host, port: admin.port, control: control)
             adminChannel.withLockedValue { $0 = adminCh }
             logger.info("admin listening", metadata: ["address": "\(adminCh.localAddress?.description ?? "?")"])
+        }
+        if let portal = config.portal, let control {
+            let portalCh = try await startPortal(host: portal.listen.host, port: portal.listen.port, control: control)
+            portalChannel.withLockedValue { $0 = portalCh }
+            logger.info("portal listening", metadata: ["address": "\(portalCh.localAddress?.description ?? "?")"])
         }
         logger.info(
             "gatehouse listening",
@@ -268,35 +279,61 @@ public final class Gateway: Service, Sendable {
     /// Serves the admin listener (the admin API on Hummingbird, with `/metrics`, `/healthz`,
     /// `/status`) on event loops of its own (NIO's shared group), apart from the gateway's request
     /// path; returns once it is bound. `drain` stops it.
-    func startAdmin(host: String, port: Int) async throws -> any Channel {
+    func startAdmin(host: String, port: Int, control: ControlPlane) async throws -> any Channel {
         let services = self.services
         let loop = group.next()
         // The problem type prefix is read at start, like the listener itself.
         let typeBase = services.current.config.problemTypeBase
-        // In cluster mode the admin API has connections of its own: however busy it gets, the
-        // node's replication and heartbeats keep theirs.
-        let database: any SQLDatabase =
-            if let location = cluster?.store.database.location { try PGDatabase(location, maxConnections: 4) } else { store.sqlDatabase }
-        let control = ControlPlane(database: database)
         let cluster = self.cluster
-        let c = services.current.config.console
-        let console = ConsoleOptions(
-            lifetime: WebSessionLifetime(idle: c.idleTimeout, absolute: c.lifetime), trustedOrigins: c.trustedOrigins,
-            signInPerName: c.signInPerName, signInPerAddress: c.signInPerAddress)
-        // The developer portal explains a denial no further than its route's problem body did,
-        // read from the configuration serving now.
+        let api = AdminAPI(control: control, problemTypeBase: typeBase, logger: logger, console: consoleOptions()) { path in
+            (try? await Gateway.admin(path, services, cluster: cluster, on: loop).get()) ?? (503, "text/plain", "unavailable\n")
+        }
+        let (channel, task) = try await serve(api.router().router, host: host, port: port)
+        adminTask.withLockedValue { $0 = task }
+        return channel
+    }
+
+    /// Serves the developer portal's listener (`portal: { listen: … }`): `/portal/` and nothing
+    /// else, so that developers never reach the admin listener's API, console, `/status` or
+    /// `/metrics`. `drain` stops it.
+    func startPortal(host: String, port: Int, control: ControlPlane) async throws -> any Channel {
+        let services = self.services
+        // The portal explains a denial no further than its route's problem body does, read from
+        // the configuration serving now (docs/console.md: the call log does not record it).
         let exposure: @Sendable (String?) -> PortalExposure = { route in
             guard let r = services.current.config.router.routes.first(where: { $0.name == route }) else { return .minimal }
             return PortalExposure(exposure: r.exposure, revealsOperatorDetail: r.explicitDetailed)
         }
-        let api = AdminAPI(
-            control: control, problemTypeBase: typeBase, logger: logger, console: console, routeExposure: exposure
-        ) { path in
-            (try? await Gateway.admin(path, services, cluster: cluster, on: loop).get()) ?? (503, "text/plain", "unavailable\n")
-        }
+        let router = PortalRoutes.router(control: control, options: consoleOptions(), exposure: exposure, logger: logger)
+        let (channel, task) = try await serve(router, host: host, port: port)
+        portalTask.withLockedValue { $0 = task }
+        return channel
+    }
+
+    /// The control plane of the admin and portal listeners. In cluster mode they have connections
+    /// of their own: however busy they get, the node's replication and heartbeats keep theirs.
+    func controlPlane() throws -> ControlPlane {
+        let database: any SQLDatabase =
+            if let location = cluster?.store.database.location { try PGDatabase(location, maxConnections: 4) } else { store.sqlDatabase }
+        return ControlPlane(database: database)
+    }
+
+    /// The `console:` settings as the web interfaces take them (read at start, like the listeners).
+    func consoleOptions() -> ConsoleOptions {
+        let c = services.current.config.console
+        return ConsoleOptions(
+            lifetime: WebSessionLifetime(idle: c.idleTimeout, absolute: c.lifetime), trustedOrigins: c.trustedOrigins,
+            signInPerName: c.signInPerName, signInPerAddress: c.signInPerAddress)
+    }
+
+    /// Runs a Hummingbird application on `router` at `host:port` until cancelled; returns once it
+    /// is bound, with the task that runs it.
+    func serve<Context: RequestContext>(
+        _ router: Hummingbird.Router<Context>, host: String, port: Int
+    ) async throws -> (any Channel, Task<Void, any Error>) where Context.Source == ApplicationRequestContextSource {
         let (bound, signal) = AsyncStream<any Channel>.makeStream()
         let app = Application(
-            router: api.router().router, configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil),
+            router: router, configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in
                 signal.yield(channel)
                 signal.finish()
@@ -315,12 +352,13 @@ public final class Gateway: Service, Sendable {
             try await task.value
             throw ChannelError.ioOnClosedChannel
         }
-        adminTask.withLockedValue { $0 = task }
-        return channel
+        return (channel, task)
     }
 
     /// The admin listener's bound address, if any.
     public var adminAddress: SocketAddress? { adminChannel.withLockedValue { $0?.localAddress } }
+    /// The portal listener's bound address, if any.
+    public var portalAddress: SocketAddress? { portalChannel.withLockedValue { $0?.localAddress } }
 
     static func admin(
         _ path: String, _ services: GatewayServices, cluster: ClusterNode? = nil, on loop: any EventLoop
@@ -430,9 +468,9 @@ public final class Gateway: Service, Sendable {
         try? await promise.futureResult.get()
         graceDeadline.cancel()
         if let server = serverChannel.withLockedValue({ $0 }) { try? await server.closeFuture.get() }
-        if let admin = adminTask.withLockedValue({ $0 }) {
-            admin.cancel()
-            _ = try? await admin.value
+        for task in [adminTask.withLockedValue({ $0 }), portalTask.withLockedValue({ $0 })].compactMap({ $0 }) {
+            task.cancel()
+            _ = try? await task.value
         }
         // What still runs at the deadline is answered (503) or cut, and logged, on its own loop,
         // before the call log closes; then nothing more is scheduled on the loops.

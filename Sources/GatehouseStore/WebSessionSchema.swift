@@ -1,5 +1,5 @@
-/// The `web_sessions` table: server-side sessions of the browser interfaces on the admin listener
-/// (the operator console; the developer portal adds its own kind). Migration `v7-web-sessions` on
+/// The `web_sessions` table: server-side sessions of the browser interfaces (the operator console
+/// on the admin listener; the developer portal, on its own listener, adds its own kind). Migration `v7-web-sessions` on
 /// SQLite, `pg-5-web-sessions` on a cluster's PostgreSQL, so that a session made on one node is
 /// accepted by every other.
 ///

@@ -19,6 +19,8 @@ public final class InProcessGateway: Sendable {
     public let port: Int
     /// The admin listener's port, when the configuration has one.
     public let adminPort: Int?
+    /// The portal listener's port, when the configuration has one.
+    public let portalPort: Int?
     private let group: ServiceGroup
     private let running: Task<Void, any Error>
 
@@ -50,6 +52,7 @@ public final class InProcessGateway: Sendable {
         }
         self.port = port
         adminPort = gateway.adminAddress?.port
+        portalPort = gateway.portalAddress?.port
         // The gateway binds after at most `Gateway.initialJWKSWait` of waiting for its first JWKS
         // loads; a test waits for them to end (on a loaded machine they can take longer), so its
         // first bearer request finds the keys.

@@ -53,6 +53,7 @@ struct ServeCommand: AsyncParsableCommand {
             gateway = try Gateway(configFile: config, threads: threads ?? System.coreCount, grace: grace, logger: logger) { gateway in
                 if let addr = gateway.boundAddress { print("gatehouse listening on \(addr.ipAddress ?? "?"):\(addr.port ?? 0)") }
                 if let addr = gateway.adminAddress { print("admin listening on \(addr.ipAddress ?? "?"):\(addr.port ?? 0)") }
+                if let addr = gateway.portalAddress { print("portal listening on \(addr.ipAddress ?? "?"):\(addr.port ?? 0)") }
                 fflush(nil)
             }
         } catch let e as ConfigError {

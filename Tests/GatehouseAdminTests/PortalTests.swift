@@ -3,6 +3,7 @@ import GatehouseControl
 import GatehouseCore
 import GatehouseIdentity
 import GatehouseStore
+import Synchronization
 import Testing
 
 /// The developer portal's domain: accounts managed by admins, what a signed-in developer may do
@@ -74,7 +75,8 @@ import Testing
                 == .adminInvalidRequest)
         #expect(
             code {
-                try w.control.createDeveloper(w.opA, name: "long", application: "checkout", password: String(repeating: "é", count: 37), cost: 4)
+                try w.control.createDeveloper(
+                    w.opA, name: "long", application: "checkout", password: String(repeating: "é", count: 37), cost: 4)
             } == .adminInvalidRequest)
         #expect(
             code { try w.control.createDeveloper(w.opA, name: "dana@acme.test", application: "checkout", password: "another-one", cost: 4) }
@@ -103,7 +105,8 @@ import Testing
         #expect(wrong?.detail == unknown?.detail)
         // Admin users are not developers.
         _ = try w.control.createAdminUser(.cli, name: "root", role: .owner, password: "root-password", cost: 4)
-        #expect(code { try w.control.authenticateDeveloper(name: "root", password: "root-password", source: "x") } == .portalUnauthenticated)
+        #expect(
+            code { try w.control.authenticateDeveloper(name: "root", password: "root-password", source: "x") } == .portalUnauthenticated)
 
         // Disabled: no sign-in, and a session signed in before can do nothing more.
         _ = try w.control.setDeveloperStatus(w.opA, "dana@acme.test", status: "disabled")
@@ -154,7 +157,8 @@ import Testing
         let none = denial { try w.control.portalCancel(p.dana, subscription: "sub_doesnotexist", reason: "x") }
         #expect(other?.code == .portalObjectNotYours)
         #expect(
-            other?.detail.replacingOccurrences(of: edApplied.id, with: "ID") == none?.detail.replacingOccurrences(of: "sub_doesnotexist", with: "ID"))
+            other?.detail.replacingOccurrences(of: edApplied.id, with: "ID")
+                == none?.detail.replacingOccurrences(of: "sub_doesnotexist", with: "ID"))
         #expect(try w.control.subscription(.cli, edApplied.id).state == "pending")
         // Its own, withdrawn by its developer.
         #expect(try w.control.portalCancel(p.ed, subscription: edApplied.id, reason: "not needed").state == "cancelled")
@@ -184,7 +188,9 @@ import Testing
         let other = denial { try w.control.portalRevokeKey(p.dana, id: edKey.info.id) }
         let none = denial { try w.control.portalRevokeKey(p.dana, id: "k_doesnotexist") }
         #expect(other?.code == .portalObjectNotYours && other?.status == 403)
-        #expect(other?.detail.replacingOccurrences(of: edKey.info.id, with: "ID") == none?.detail.replacingOccurrences(of: "k_doesnotexist", with: "ID"))
+        #expect(
+            other?.detail.replacingOccurrences(of: edKey.info.id, with: "ID")
+                == none?.detail.replacingOccurrences(of: "k_doesnotexist", with: "ID"))
         #expect(try w.control.keys(.cli, application: "billing").items.first?.revokedAt == nil)
 
         let revoked = try w.control.portalRevokeKey(p.dana, id: created.info.id)
@@ -290,7 +296,9 @@ import Testing
         #expect(theirs?.code == .portalRequestNotYours && theirs?.status == 403)
         #expect(nobody?.code == .portalRequestNotYours && token?.code == .portalRequestNotYours)
         // Word for word the same but for the id the developer pasted.
-        #expect(theirs?.detail.replacingOccurrences(of: "ed-req", with: "ID") == nobody?.detail.replacingOccurrences(of: "no-such-req", with: "ID"))
+        #expect(
+            theirs?.detail.replacingOccurrences(of: "ed-req", with: "ID")
+                == nobody?.detail.replacingOccurrences(of: "no-such-req", with: "ID"))
         #expect(theirs?.hint == nobody?.hint && theirs?.required == nobody?.required)
         // Its own developer reads it.
         #expect(try w.control.portalExplain(p.ed, requestID: "ed-req", exposure: { _ in .minimal }).reason == "rate_limited")
@@ -306,8 +314,10 @@ import Testing
         try w.temp.insertCalls([
             Self.record(
                 "req-revoked", time: w.clock.now, application: p.dana.applicationID, status: 403, reason: "subscription_revoked",
-                detail: "application checkout's subscription to service payments was revoked by bob at 2027-01-15T08:00:00Z: 'contract ended'",
-                required: ["an approved subscription to service payments"], presented: ["application checkout", "subscription \(sub.id) revoked"],
+                detail:
+                    "application checkout's subscription to service payments was revoked by bob at 2027-01-15T08:00:00Z: 'contract ended'",
+                required: ["an approved subscription to service payments"],
+                presented: ["application checkout", "subscription \(sub.id) revoked"],
                 hint: "Contact the owners of service payments (tenant globex), then apply again.", check: "payments-subscription",
                 type: "subscription", auditEntry: auditID),
             Self.record(
@@ -327,12 +337,109 @@ import Testing
         #expect(!text.contains("bob") && !text.contains("globex"))
         #expect(e.text.contains("Audit entry \(auditID): subscription revoked by an administrator at"))
 
-        // The inspection's excerpts only where the route asks for detailed exposure itself.
+        // A WAF's detail (which holds its excerpts) only where the route asks for detailed exposure
+        // itself: withheld whole, never cut by pattern.
         let waf = try w.control.portalExplain(p.dana, requestID: "req-waf", exposure: { _ in detailed })
-        #expect(waf.detail == "GET /payments/1 scored 5 (threshold 5, PL1): 942100 SQL injection")
+        #expect(waf.detail == nil && waf.required == ["inbound anomaly score below 5"])
+        #expect(!waf.text.contains("1' or 1=1") && !waf.text.contains("942100 \"ARGS"))
         #expect(!waf.withheld.filter { $0.contains("excerpts") }.isEmpty)
         let explicit = try w.control.portalExplain(
             p.dana, requestID: "req-waf", exposure: { _ in PortalExposure(exposure: .detailed, revealsOperatorDetail: true) })
         #expect(explicit.detail?.contains("1' or 1=1") == true)
+    }
+
+    /// The developer's view is built from the record's fields: caller-chosen text is never
+    /// rewritten by looking names up in the store (which told which admin names exist), a
+    /// `minimal` route shows only its reason, and shadow-mode steps never show.
+    @Test(arguments: StoreKind.allCases) func theExplanationTellsNoNamesAndNoMoreThanTheProblemBody(_ kind: StoreKind) throws {
+        let p = try Portal(kind)
+        let w = p.w
+        func waf(_ id: String, _ field: String) -> CallRecord {
+            Self.record(
+                id, time: w.clock.now, application: p.dana.applicationID, status: 403, reason: "waf_blocked",
+                detail: "GET /payments/1 scored 5: 942100 SQL injection in \(field)", required: ["anomaly score below 5"],
+                presented: ["\(field) scored 5", "tenant globex"], check: "waf", type: "waf")
+        }
+        var shadowed = Self.record("req-shadow", time: w.clock.now, application: p.dana.applicationID, status: 429, reason: "rate_limited")
+        shadowed.trace.entries.insert(
+            TraceEntry(check: "trial-waf", type: "waf", mode: .shadow, outcome: .shadowDeny, note: "would deny", reason: nil, micros: 1),
+            at: 1)
+        try w.temp.insertCalls([waf("req-bob", "query.x by bob"), waf("req-zed", "query.x by zed"), shadowed])
+        let explicit = PortalExposure(exposure: .detailed, revealsOperatorDetail: true)
+        // bob is an admin user, zed is nobody: the two explanations differ only by the name.
+        let bob = try w.control.portalExplain(p.dana, requestID: "req-bob", exposure: { _ in explicit })
+        let zed = try w.control.portalExplain(p.dana, requestID: "req-zed", exposure: { _ in explicit })
+        #expect(bob.detail?.contains("query.x by bob") == true && bob.presented == ["query.x by bob scored 5", "tenant globex"])
+        #expect(
+            bob.text.replacingOccurrences(of: "req-bob", with: "ID").replacingOccurrences(of: "bob", with: "NAME")
+                == zed.text.replacingOccurrences(of: "req-zed", with: "ID").replacingOccurrences(of: "zed", with: "NAME"))
+
+        // Minimal: the reason; no steps, no deciding check, nothing of the chain in the text.
+        let minimal = try w.control.portalExplain(p.dana, requestID: "req-shadow", exposure: { _ in .minimal })
+        #expect(minimal.reason == "rate_limited" && minimal.steps.isEmpty && minimal.decidingCheck == nil)
+        #expect(!minimal.text.contains("trial-waf") && !minimal.text.contains("api_key"))
+        // Detailed: the enforced steps, never the shadow trial.
+        let detailed = try w.control.portalExplain(
+            p.dana, requestID: "req-shadow", exposure: { _ in PortalExposure(exposure: .detailed, revealsOperatorDetail: false) })
+        #expect(detailed.steps.map(\.check) == ["key", "limit"] && !detailed.text.contains("trial-waf"))
+    }
+
+    /// Disabling or deleting a developer deletes its portal sessions in the same transaction:
+    /// re-enabling the account brings none back.
+    @Test(arguments: StoreKind.allCases) func disablingOrDeletingADeveloperEndsItsSessions(_ kind: StoreKind) throws {
+        let p = try Portal(kind)
+        let w = p.w
+        func sessions() throws -> Int {
+            try w.temp.database.read {
+                try $0.rows("SELECT id FROM web_sessions WHERE kind = 'developer' AND subject = ?", [p.dana.id]).count
+            }
+        }
+        func open() throws {
+            try w.temp.database.write {
+                try $0.execute(
+                    "INSERT INTO web_sessions (id, token_hash, kind, subject, created_at, last_seen_at, expires_at, csrf_secret) VALUES (?, ?, 'developer', ?, ?, ?, ?, ?)",
+                    [UUID().uuidString, Data(UUID().uuidString.utf8), p.dana.id, w.clock.now, w.clock.now, w.clock.now + 3600, "s"])
+            }
+        }
+        try open()
+        #expect(try sessions() == 1)
+        _ = try w.control.setDeveloperStatus(w.opA, "dana@acme.test", status: "disabled")
+        #expect(try sessions() == 0)
+        _ = try w.control.setDeveloperStatus(w.opA, "dana@acme.test", status: "active")
+        try open()
+        _ = try w.control.deleteDeveloper(w.opA, "dana@acme.test")
+        #expect(try sessions() == 0)
+    }
+
+    /// Every developer account has one bcrypt cost (an unknown name is checked against a decoy
+    /// of that cost); a taken name is refused before any hash is made; a suspended application's
+    /// developers create no keys and apply for nothing.
+    @Test(arguments: StoreKind.allCases) func costsNamesAndSuspendedApplications(_ kind: StoreKind) async throws {
+        let p = try Portal(kind)
+        let w = p.w
+        #expect(
+            code { try w.control.createDeveloper(w.opA, name: "slow", application: "checkout", password: "long-enough", cost: 5) }
+                == .adminInvalidRequest)
+        let hashed = Mutex(0)
+        func count() -> @Sendable (@escaping @Sendable () throws -> String) async throws -> String {
+            { work in
+                hashed.withLock { $0 += 1 }
+                return try work()
+            }
+        }
+        await #expect(throws: ControlError.self) {
+            try await w.control.createDeveloper(
+                w.opA, name: "dana@acme.test", application: "checkout", password: "another-one", cost: 4, hashing: count())
+        }
+        #expect(hashed.withLock { $0 } == 0)
+        let made = try await w.control.createDeveloper(
+            w.opA, name: "fay", application: "checkout", password: "another-one", cost: 4, hashing: count())
+        #expect(made.name == "fay" && hashed.withLock { $0 } == 1)
+
+        _ = try w.control.updateApplication(w.opA, "checkout", status: "suspended")
+        #expect(code { try w.control.portalCreateKey(p.dana) } == .adminConflict)
+        #expect(code { try w.control.portalApply(p.dana, service: "payments", reason: nil) } == .adminConflict)
+        // Reading stays.
+        #expect(try w.control.portalKeys(p.dana).isEmpty)
     }
 }

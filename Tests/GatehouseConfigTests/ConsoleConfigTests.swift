@@ -42,4 +42,14 @@ import Testing
         #expect(found.contains { $0.contains("sign_in_per_name") })
         #expect(found.contains { $0.contains("remember_me") })
     }
+
+    /// `portal: { listen: HOST:PORT }`: the developer portal's own listener; none without it.
+    @Test func thePortalListenerIsReadAndItsMistakesNamed() throws {
+        #expect(try load(base).portal == nil)
+        let p = try load(base + "portal: { listen: 0.0.0.0:9902 }\n").portal
+        #expect(p?.listen.description == "0.0.0.0:9902")
+        #expect(issues(base + "portal: { listen: nowhere }\n").contains { $0.contains("not a listen address") })
+        #expect(issues(base + "portal: {}\n").contains { $0.contains("listen") })
+        #expect(issues(base + "portal: { listen: 127.0.0.1:9902, tls: on }\n").contains { $0.contains("tls") })
+    }
 }

@@ -48,6 +48,15 @@ final class ConsoleWorld: Sendable {
         let options = options ?? ConsoleOptions(now: { clock.now })
         return Application(router: AdminAPI(control: control, console: options).router().router)
     }
+
+    /// The portal listener's application (`PortalRoutes.router`), with the routes' exposure.
+    func portalApp(
+        _ options: ConsoleOptions? = nil, exposure: @escaping @Sendable (String?) -> PortalExposure = { _ in .minimal }
+    ) -> some ApplicationProtocol {
+        let clock = self.clock
+        let options = options ?? ConsoleOptions(now: { clock.now })
+        return Application(router: PortalRoutes.router(control: control, options: options, exposure: exposure))
+    }
 }
 
 /// What a browser holds: its session cookie.

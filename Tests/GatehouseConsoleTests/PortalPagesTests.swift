@@ -42,7 +42,7 @@ struct PortalBrowser {
     }
 }
 
-/// The developer portal's pages through the admin listener's router (no socket): sessions of
+/// The developer portal's pages through the portal listener's router (no socket): sessions of
 /// their own kind, CSRF on every form, explained refusals, and only the developer's application.
 @Suite(.serialized) struct PortalPagesTests {
     static let password = "dana-portal-pw"
@@ -58,7 +58,8 @@ struct PortalBrowser {
     static func record(_ id: String, application: String, time: Double) -> CallRecord {
         CallRecord(
             requestID: id, time: time, route: "payments-api", consumer: "x", keyID: "k1", client: "10.0.0.9", method: "GET",
-            path: "/payments/1", host: nil, status: 429, upstreamMillis: nil, totalMillis: 1, decidingCheck: "limit", reason: "rate_limited",
+            path: "/payments/1", host: nil, status: 429, upstreamMillis: nil, totalMillis: 1, decidingCheck: "limit",
+            reason: "rate_limited",
             detail: "over the limit", hint: "Retry later.", required: ["at most 2 per 1 min"], presented: ["consumer x"],
             trace: DecisionTrace(entries: [
                 TraceEntry(check: "limit", type: "rate_limit", mode: .enforce, outcome: .deny, note: "n", reason: .rateLimited, micros: 1)
@@ -67,7 +68,7 @@ struct PortalBrowser {
 
     @Test func aPortalPageWithoutASessionIsAnExplained401ThatLeadsToThePortalsSignIn() async throws {
         let w = try Self.world()
-        try await w.app().test(.router) { client in
+        try await w.portalApp().test(.router) { client in
             let r = try await client.execute(uri: "/portal/keys", method: .get)
             #expect(r.status == .unauthorized)
             ConsoleTests.expectSecurityHeaders(r, "the portal's 401 page")
@@ -82,22 +83,47 @@ struct PortalBrowser {
 
     @Test func developersAndAdminsHaveSeparateCredentialsAndSessions() async throws {
         let w = try Self.world()
+        try await w.portalApp().test(.router) { portal in
+            try await w.app().test(.router) { admin in
+                // An admin user's password is no developer's.
+                let asAdmin = try await portal.execute(
+                    uri: "/portal/sign-in", method: .post, headers: Browser.formType,
+                    body: Browser.body([("name", "root"), ("password", ConsoleWorld.password)]))
+                #expect(asAdmin.status == .unauthorized && asAdmin.text.contains("console_sign_in_failed"))
+                let dana = try await PortalBrowser.signIn(portal, "dana@acme.test", Self.password)
+                let console = try await Browser.signIn(admin, "root")
+                // Each session works only where it was made.
+                #expect(try await portal.execute(uri: "/portal/services", method: .get, headers: dana.headers).status == .ok)
+                let portalWithConsoleSession = try await portal.execute(
+                    uri: "/portal/services", method: .get, headers: PortalBrowser(cookie: console.cookie).headers)
+                #expect(portalWithConsoleSession.status == .unauthorized)
+                let consoleWithPortalSession = try await admin.execute(
+                    uri: "/console/overview", method: .get, headers: Browser(cookie: dana.cookie).headers)
+                #expect(consoleWithPortalSession.status == .unauthorized)
+            }
+        }
+    }
+
+    /// The portal's listener serves the portal and its assets, nothing of the operator's: what
+    /// the admin listener answers there is 404; and the admin listener no longer serves the portal.
+    @Test func thePortalListenerServesOnlyThePortal() async throws {
+        let w = try Self.world()
+        try await w.portalApp().test(.router) { client in
+            for path in ["/status", "/metrics", "/healthz", "/admin/v1/whoami", "/admin/v1/openapi.json", "/console/", "/console/sign-in"] {
+                let r = try await client.execute(uri: path, method: .get)
+                #expect(r.status == .notFound, "\(path) on the portal listener")
+            }
+            let signIn = try await client.execute(uri: "/portal/sign-in", method: .get)
+            #expect(signIn.status == .ok)
+            // Its assets are its own: the page links them under /portal/static/, with nosniff.
+            let css = try #require(signIn.text.firstMatch(of: #/href="(/portal/static/console-[0-9a-f]{12}\.css)"/#)?.output.1)
+            let asset = try await client.execute(uri: String(css), method: .get)
+            #expect(asset.status == .ok && asset.headers[.xContentTypeOptions] == "nosniff")
+            #expect(!signIn.text.contains("/console/"))
+        }
         try await w.app().test(.router) { client in
-            // An admin user's password is no developer's.
-            let admin = try await client.execute(
-                uri: "/portal/sign-in", method: .post, headers: Browser.formType,
-                body: Browser.body([("name", "root"), ("password", ConsoleWorld.password)]))
-            #expect(admin.status == .unauthorized && admin.text.contains("console_sign_in_failed"))
-            let dana = try await PortalBrowser.signIn(client, "dana@acme.test", Self.password)
-            let console = try await Browser.signIn(client, "root")
-            // Each session works only where it was made.
-            #expect(try await client.execute(uri: "/portal/services", method: .get, headers: dana.headers).status == .ok)
-            let portalWithConsoleSession = try await client.execute(
-                uri: "/portal/services", method: .get, headers: PortalBrowser(cookie: console.cookie).headers)
-            #expect(portalWithConsoleSession.status == .unauthorized)
-            let consoleWithPortalSession = try await client.execute(
-                uri: "/console/overview", method: .get, headers: Browser(cookie: dana.cookie).headers)
-            #expect(consoleWithPortalSession.status == .unauthorized)
+            let r = try await client.execute(uri: "/portal/sign-in", method: .get)
+            #expect(r.status == .notFound)
         }
     }
 
@@ -132,7 +158,7 @@ struct PortalBrowser {
 
     @Test func applyingNeedsTheFormsTokenAndASameOriginPost() async throws {
         let w = try Self.world()
-        try await w.app().test(.router) { client in
+        try await w.portalApp().test(.router) { client in
             let dana = try await PortalBrowser.signIn(client, "dana@acme.test", Self.password)
             let page = try await client.execute(uri: "/portal/services", method: .get, headers: dana.headers)
             ConsoleTests.expectNoInlineCode(page.text, "the services page")
@@ -164,7 +190,7 @@ struct PortalBrowser {
     @Test func aNewKeyIsShownOnceAndAnotherApplicationsKeyCannotBeRevoked() async throws {
         let w = try Self.world()
         let edKey = try w.control.createKey(.cli, application: "billing")
-        try await w.app().test(.router) { client in
+        try await w.portalApp().test(.router) { client in
             let dana = try await PortalBrowser.signIn(client, "dana@acme.test", Self.password)
             let page = try await client.execute(uri: "/portal/keys", method: .get, headers: dana.headers)
             let csrf = try #require(Browser.csrf(page.text))
@@ -189,9 +215,10 @@ struct PortalBrowser {
         let checkout = try w.control.application(.cli, "checkout").id
         let billing = try w.control.application(.cli, "billing").id
         _ = try w.store.insertCalls([
-            Self.record("mine-1", application: checkout, time: w.clock.now), Self.record("theirs-1", application: billing, time: w.clock.now),
+            Self.record("mine-1", application: checkout, time: w.clock.now),
+            Self.record("theirs-1", application: billing, time: w.clock.now),
         ])
-        try await w.app().test(.router) { client in
+        try await w.portalApp().test(.router) { client in
             let dana = try await PortalBrowser.signIn(client, "dana@acme.test", Self.password)
             let mine = try await client.execute(uri: "/portal/explain?request_id=mine-1", method: .get, headers: dana.headers)
             #expect(mine.status == .ok)
@@ -210,11 +237,7 @@ struct PortalBrowser {
             #expect(pages[0] == pages[1])
         }
         // With the route's exposure detailed, the denial's own words are shown.
-        let app = Application(
-            router: AdminAPI(
-                control: w.control, console: ConsoleOptions(now: { w.clock.now }),
-                routeExposure: { _ in PortalExposure(exposure: .detailed, revealsOperatorDetail: false) }
-            ).router().router)
+        let app = w.portalApp(exposure: { _ in PortalExposure(exposure: .detailed, revealsOperatorDetail: false) })
         try await app.test(.router) { client in
             let dana = try await PortalBrowser.signIn(client, "dana@acme.test", Self.password)
             let mine = try await client.execute(uri: "/portal/explain?request_id=mine-1", method: .get, headers: dana.headers)
@@ -222,16 +245,19 @@ struct PortalBrowser {
         }
     }
 
-    @Test func aDisabledDevelopersSessionEndsAtItsNextRequest() async throws {
+    @Test func disablingADeveloperEndsItsSessionForGood() async throws {
         let w = try Self.world()
-        try await w.app().test(.router) { client in
+        try await w.portalApp().test(.router) { client in
             let dana = try await PortalBrowser.signIn(client, "dana@acme.test", Self.password)
             #expect(try await client.execute(uri: "/portal/usage", method: .get, headers: dana.headers).status == .ok)
             _ = try w.control.setDeveloperStatus(.cli, "dana@acme.test", status: "disabled")
+            // Disabling deleted the session: it is unknown now, and re-enabling brings it not back.
             let refused = try await client.execute(uri: "/portal/usage", method: .get, headers: dana.headers)
-            #expect(refused.status == .unauthorized && refused.text.contains("id=\"refusal-reason\">portal_unauthenticated<"))
+            #expect(refused.status == .unauthorized && refused.text.contains("id=\"refusal-reason\">console_session_required<"))
+            _ = try w.control.setDeveloperStatus(.cli, "dana@acme.test", status: "active")
             let after = try await client.execute(uri: "/portal/usage", method: .get, headers: dana.headers)
-            #expect(after.text.contains("console_session_required"))
+            #expect(after.status == .unauthorized && after.text.contains("console_session_required"))
+            _ = try w.control.setDeveloperStatus(.cli, "dana@acme.test", status: "disabled")
             // Signing in again says why, to whoever knows the password.
             let again = try await client.execute(
                 uri: "/portal/sign-in", method: .post, headers: Browser.formType,
@@ -242,7 +268,7 @@ struct PortalBrowser {
 
     @Test func portalSignInIsRateLimited() async throws {
         let w = try Self.world()
-        try await w.app().test(.router) { client in
+        try await w.portalApp().test(.router) { client in
             for _ in 0..<5 {
                 let r = try await client.execute(
                     uri: "/portal/sign-in", method: .post, headers: Browser.formType,

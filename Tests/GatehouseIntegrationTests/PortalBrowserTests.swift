@@ -53,6 +53,7 @@ import Testing
         let gateway = try await LocalGateway(
             yaml: """
                 admin: 127.0.0.1:0
+                portal: { listen: 127.0.0.1:0 }
                 upstreams:
                   app: { targets: ["http://127.0.0.1:\(upstream.port)"], timeout: 2s }
                 routes:
@@ -67,6 +68,8 @@ import Testing
                 """)
         defer { gateway.stop() }
         let adminURL = "http://127.0.0.1:\(try #require(gateway.adminPort))"
+        // The developer is given the portal's listener, never the admin listener.
+        let portalURL = "http://127.0.0.1:\(try #require(gateway.portalPort))"
 
         func cli(_ args: [String]) throws -> String {
             let r = try gateway.cli(args)
@@ -95,14 +98,16 @@ import Testing
         let (status, o, e) = try await Self.run(
             BrowserPrerequisites.which("python3")!,
             [
-                Self.portalScript, "--gateway", gateway.url, "--admin", adminURL, "--admin-token", bobToken, "--developer",
+                Self.portalScript, "--gateway", gateway.url, "--portal", portalURL, "--admin", adminURL, "--admin-token", bobToken,
+                "--developer",
                 "dana@acme.test", "--password", "dana-portal-pw", "--service", "payments", "--path", "/payments/1", "--other-request-id",
                 theirID, "--out", out,
             ])
         await upstream.stop()
         try #require(status == 0, "portal_test.py exited \(status): \(e)")
         let seen = try #require(
-            try JSONSerialization.jsonObject(with: o) as? [String: Any], "no JSON from portal_test.py: \(String(decoding: o, as: UTF8.self))")
+            try JSONSerialization.jsonObject(with: o) as? [String: Any],
+            "no JSON from portal_test.py: \(String(decoding: o, as: UTF8.self))")
 
         #expect((seen["signed_in_as"] as? String)?.contains("dana@acme.test") == true)
         #expect(seen["after_apply"] as? String == "pending")

@@ -76,6 +76,8 @@ public final class GatewayProcess: @unchecked Sendable {
     public let port: Int
     /// The admin listener's port, when the configuration has one.
     public let adminPort: Int?
+    /// The portal listener's port, when the configuration has one (`portal: { listen: … }`).
+    public let portalPort: Int?
     public let stderrPipe: Pipe
     private var stderrData = Data()
     private let lock = NSLock()
@@ -123,6 +125,8 @@ public final class GatewayProcess: @unchecked Sendable {
         }
         self.port = port
         adminPort = yaml.contains("admin:") ? readLine().split(separator: ":").last.flatMap { Int($0) } : nil
+        // The next names the portal listener's.
+        portalPort = yaml.contains("portal:") ? readLine().split(separator: ":").last.flatMap { Int($0) } : nil
         // Read by a thread of its own with blocking reads until EOF (the process's end), not by a
         // `readabilityHandler`: a handler left on a pipe whose read end is torn down races
         // libdispatch's asynchronous source cancellation and can crash the test process in
@@ -248,6 +252,7 @@ public final class LocalGateway: @unchecked Sendable {
     public var url: String { server.url }
     public var port: Int { server.port }
     public var adminPort: Int? { server.adminPort }
+    public var portalPort: Int? { server.portalPort }
     public var configPath: String { server.configPath }
     public var storePath: String { dir.path + "/gatehouse.db" }
 

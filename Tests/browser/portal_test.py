@@ -41,7 +41,8 @@ def call(url, headers=None, data=None, method=None):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--gateway", required=True, help="gateway base URL")
-    ap.add_argument("--admin", required=True, help="admin listener base URL (the portal is at /portal/)")
+    ap.add_argument("--portal", required=True, help="portal listener base URL (the portal is at /portal/)")
+    ap.add_argument("--admin", required=True, help="admin listener base URL (the administrator's approval)")
     ap.add_argument("--admin-token", required=True, help="an admin token that may approve the subscription")
     ap.add_argument("--developer", required=True)
     ap.add_argument("--password", required=True)
@@ -80,7 +81,7 @@ def main():
         text = lambda css: driver.find_element(By.CSS_SELECTOR, css).text
 
         # Sign in.
-        driver.get(f"{a.admin}/portal/sign-in")
+        driver.get(f"{a.portal}/portal/sign-in")
         driver.find_element(By.ID, "name").send_keys(a.developer)
         driver.find_element(By.ID, "password").send_keys(a.password)
         driver.find_element(By.ID, "sign-in").click()
@@ -104,12 +105,12 @@ def main():
         status, _, body = call(f"{a.admin}/admin/v1/subscriptions/{sub}/approve", dict(auth, **{"Content-Type": "application/json"}),
                                json.dumps({"opinion": "welcome"}).encode(), "POST")
         out["approve_status"] = status
-        driver.get(f"{a.admin}/portal/subscriptions")
+        driver.get(f"{a.portal}/portal/subscriptions")
         out["after_approval"] = driver.find_element(
             By.CSS_SELECTOR, f'#subscriptions tr[data-service="{a.service}"]').get_attribute("data-state")
 
         # A key, shown once.
-        driver.get(f"{a.admin}/portal/keys")
+        driver.get(f"{a.portal}/portal/keys")
         driver.find_element(By.ID, "create-key").click()
         wait.until(lambda d: d.find_elements(By.ID, "new-key"))
         key = text("#new-key")
@@ -133,7 +134,7 @@ def main():
         def explain(request_id, ready):
             deadline = time.time() + 10
             while True:
-                driver.get(f"{a.admin}/portal/explain")
+                driver.get(f"{a.portal}/portal/explain")
                 box = driver.find_element(By.ID, "request-id")
                 box.clear()
                 box.send_keys(request_id)

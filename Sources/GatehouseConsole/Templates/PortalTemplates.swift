@@ -25,8 +25,8 @@ enum PortalTemplates {
     static let services = """
         {{<layout}}{{$body}}
         <h1>Services</h1>
-        <table id="services"><thead><tr><th>Service</th><th>Approval</th><th>Routes</th><th>Your subscription</th><th></th></tr></thead><tbody>
-        {{#services}}<tr data-service="{{name}}"><td>{{name}}</td><td>{{approval}}</td><td class="muted">{{routes}}</td>
+        <table id="services"><thead><tr><th>Service</th><th>Approval</th><th>Your subscription</th><th></th></tr></thead><tbody>
+        {{#services}}<tr data-service="{{name}}"><td>{{name}}</td><td>{{approval}}</td>
         <td>{{#state}}<span class="state state-{{state}}">{{state}}</span>{{/state}}{{^state}}<span class="muted">none</span>{{/state}}</td>
         <td>{{#can_apply}}<form method="post" action="/portal/apply" class="apply">
         <input type="hidden" name="csrf" value="{{frame_csrf}}">
@@ -116,8 +116,8 @@ enum PortalTemplates {
         <dt>Route</dt><dd>{{route}}{{^route}}none matched{{/route}}</dd>
         <dt>Total</dt><dd>{{total}} ms</dd>
         </dl>
-        <h3>Checks, in order</h3>
-        <ol id="explain-steps">{{#steps}}<li{{#deny}} class="deny"{{/deny}}><code>{{check}}</code> [{{type}}{{#shadow}}, shadow{{/shadow}}] {{outcome}}</li>{{/steps}}</ol>
+        {{#has_steps}}<h3>Checks, in order</h3>
+        <ol id="explain-steps">{{#steps}}<li{{#deny}} class="deny"{{/deny}}><code>{{check}}</code> [{{type}}] {{outcome}}</li>{{/steps}}</ol>{{/has_steps}}
         {{#denied}}
         <h3>The decision</h3>
         <dl>
