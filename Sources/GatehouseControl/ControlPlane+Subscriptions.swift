@@ -100,7 +100,9 @@ extension ControlPlane {
 
     /// An application for `app`'s subscription to `svc`, in the caller's transaction, by an
     /// operator or by one of the application's developers (the caller has authorised it).
-    func apply(_ db: any SQLTransaction, _ actor: some AuditedActor, app: Application, service svc: APIService, reason: String?) throws
+    func apply(
+        _ db: any SQLTransaction, _ actor: some AuditedActor, app: Application, service svc: APIService, reason: String?
+    ) throws
         -> Subscription
     {
         let t = now()

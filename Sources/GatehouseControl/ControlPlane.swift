@@ -63,7 +63,8 @@ public final class ControlPlane: Sendable {
     /// Appends an audit entry in the caller's transaction; returns its id.
     @discardableResult
     func audit(
-        _ db: any SQLTransaction, _ actor: some AuditedActor, _ action: String, _ objectType: String, _ objectID: String, tenants: [String?],
+        _ db: any SQLTransaction, _ actor: some AuditedActor, _ action: String, _ objectType: String, _ objectID: String,
+        tenants: [String?],
         before: (any Encodable)? = nil, after: (any Encodable)? = nil
     ) throws -> Int64 {
         let tenantList = Array(Set(tenants.compactMap { $0 })).sorted().joined(separator: " ")

@@ -316,7 +316,9 @@ public enum ReasonCatalogue {
             code: .portalRequestNotYours, status: 403, title: "Not one of your application's requests",
             meaning:
                 "The request id is not one the gateway identified as a call of the developer's application. The portal explains only its own application's requests, and gives this same answer whether the id belongs to another application or to none, so it reveals nothing of other parties' traffic. Requests refused before the application was identified (no key, an unknown key) and token callers are not attributed to any application.",
-            fix: "Paste the X-Request-Id (or the problem body's request_id) of a request made with one of your application's credentials; ask an operator about other requests."),
+            fix:
+                "Paste the X-Request-Id (or the problem body's request_id) of a request made with one of your application's credentials; ask an operator about other requests."
+        ),
         .init(
             code: .portalObjectNotYours, status: 403, title: "Not your application's",
             meaning:

@@ -175,14 +175,18 @@ import Testing
             try await client.execute(uri: "/admin/v1/developers", method: .get, headers: bob) { r in
                 #expect((Self.json(r.body)["items"] as? [Any])?.isEmpty == true)
             }
-            try await client.execute(uri: "/admin/v1/developers/\(id)", method: .patch, headers: bob, body: body(#"{"status": "disabled"}"#)) {
+            try await client.execute(
+                uri: "/admin/v1/developers/\(id)", method: .patch, headers: bob, body: body(#"{"status": "disabled"}"#)
+            ) {
                 r in
                 #expect(r.status == .forbidden && Self.json(r.body)["reason"] as? String == "admin_tenant_mismatch")
             }
             try await client.execute(uri: "/admin/v1/developers?application=checkout", method: .get, headers: ann) { r in
                 #expect((Self.json(r.body)["items"] as? [[String: Any]])?.map { $0["name"] as? String } == ["dana@acme.test"])
             }
-            try await client.execute(uri: "/admin/v1/developers/\(id)", method: .patch, headers: ann, body: body(#"{"status": "disabled"}"#)) {
+            try await client.execute(
+                uri: "/admin/v1/developers/\(id)", method: .patch, headers: ann, body: body(#"{"status": "disabled"}"#)
+            ) {
                 r in
                 #expect(r.status == .ok && Self.json(r.body)["status"] as? String == "disabled")
             }

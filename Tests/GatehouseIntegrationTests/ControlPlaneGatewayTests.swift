@@ -209,12 +209,15 @@ import Testing
             #expect(reason == "admin_tenant_mismatch" || reason == "admin_role_insufficient", "\(method) \(path): \(reason ?? "none")")
             #expect((r.json["detail"] as? String)?.isEmpty == false && r.json["hint"] != nil, "\(method) \(path) is not explained")
             // Nothing of the other tenant's objects beyond what the caller itself sent.
-            for secret in ["ann", "card", "books", "globex", "dana"] { #expect(!r.body.contains(secret), "\(method) \(path) leaks \(secret)") }
+            for secret in ["ann", "card", "books", "globex", "dana"] {
+                #expect(!r.body.contains(secret), "\(method) \(path) leaks \(secret)")
+            }
             if let body { #expect(!r.body.contains("\"state\""), "\(method) \(path) with \(body) returned an object") }
         }
         // Lists hold nothing of acme's.
         for path in [
-            "/applications", "/keys", "/subscriptions", "/calls", "/subscriptions?state=pending", "/applications?tenant=acme", "/developers",
+            "/applications", "/keys", "/subscriptions", "/calls", "/subscriptions?state=pending", "/applications?tenant=acme",
+            "/developers",
             "/developers?application=checkout",
         ] {
             let r = try await w.call(.GET, path, as: "carol")
