@@ -130,7 +130,7 @@ struct PortalBrowser {
     /// The portal's busy page speaks of the portal (not the console, not admin tokens).
     @Test func aBusyPortalSaysSoInItsOwnWords() async throws {
         let w = try Self.world()
-        try await w.app(ConsoleOptions(maxInFlight: 0)).test(.router) { client in
+        try await w.portalApp(ConsoleOptions(maxInFlight: 0)).test(.router) { client in
             let r = try await client.execute(uri: "/portal/sign-in", method: .get)
             #expect(r.status == .serviceUnavailable)
             #expect(r.text.contains("id=\"refusal-check\">portal<"))
@@ -142,7 +142,7 @@ struct PortalBrowser {
     /// Sign-in and sign-out are in the audit log, as the developer's own actions.
     @Test func signInAndSignOutAreAudited() async throws {
         let w = try Self.world()
-        try await w.app().test(.router) { client in
+        try await w.portalApp().test(.router) { client in
             let dana = try await PortalBrowser.signIn(client, "dana@acme.test", Self.password)
             let page = try await client.execute(uri: "/portal/services", method: .get, headers: dana.headers)
             let csrf = try #require(Browser.csrf(page.text))
