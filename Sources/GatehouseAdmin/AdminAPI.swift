@@ -464,7 +464,7 @@ public struct AdminAPI: Sendable {
     // MARK: Authentication
 
     func authenticate(_ request: Request, _ context: AdminContext) async throws -> ControlActor {
-        let source = context.remoteAddress
+        let source = SignInLimiter.clientAddress(request, peer: context.remoteAddress, trusted: console.trustedProxies)
         if let bearer = request.headers.bearer {
             return try control.authenticate(token: bearer.token, source: source)
         }

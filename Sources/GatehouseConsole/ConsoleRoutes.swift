@@ -20,11 +20,16 @@ public struct ConsoleOptions: Sendable {
     public var now: @Sendable () -> Double
     /// Most console requests handled at once; beyond, 503 `gateway_busy`.
     public var maxInFlight: Int
+    /// The configuration's `trusted_proxies`: a TLS-terminating proxy in front of the admin or
+    /// portal listener, whose X-Forwarded-For names the client for sign-in counts and the audit log.
+    public var trustedProxies: [CIDRBlock]
 
     public init(
         lifetime: WebSessionLifetime = WebSessionLifetime(), trustedOrigins: [OriginPattern] = [], signInPerName: Int = 5,
-        signInPerAddress: Int = 20, maxInFlight: Int = 32, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+        signInPerAddress: Int = 20, maxInFlight: Int = 32, trustedProxies: [CIDRBlock] = [],
+        now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
     ) {
+        self.trustedProxies = trustedProxies
         self.lifetime = lifetime
         self.trustedOrigins = trustedOrigins
         self.signInPerName = signInPerName
@@ -55,6 +60,8 @@ public struct ConsoleRoutes: Sendable {
     public let cookie = WebSessionCookie(base: "gatehouse-console")
     let logger: Logger
     let now: @Sendable () -> Double
+    /// The configuration's `trusted_proxies` (client addresses behind a TLS proxy).
+    let trustedProxies: [CIDRBlock]
     let maxInFlight: Int
 
     /// The console's templates, parsed once.
@@ -74,6 +81,7 @@ public struct ConsoleRoutes: Sendable {
         maxInFlight = options.maxInFlight
         pages = Self.consolePages
         forms = WebForms(trustedOrigins: options.trustedOrigins)
+        trustedProxies = options.trustedProxies
         self.limiter = limiter ?? SignInLimiter(perName: options.signInPerName, perAddress: options.signInPerAddress)
         self.logger = logger
     }
@@ -240,9 +248,9 @@ public struct ConsoleRoutes: Sendable {
     func signIn<Context: WebRequestContext>(_ request: Request, _ context: Context) async throws -> Response {
         try forms.checkOrigin(request)
         let form = try await forms.fields(request, as: SignInForm.self)
-        try limiter.attempt(name: form.name, address: context.remoteAddress, now: now())
+        let source = SignInLimiter.clientAddress(request, peer: context.remoteAddress, trusted: trustedProxies)
+        try limiter.attempt(name: form.name, address: source, now: now())
         let control = self.control
-        let source = context.remoteAddress
         let actor: ControlActor
         do {
             actor = try await PasswordChecks.webSignIn.run {

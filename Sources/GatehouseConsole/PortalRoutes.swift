@@ -54,6 +54,8 @@ public struct PortalRoutes: Sendable {
     let maxInFlight: Int
     let logger: Logger
     let now: @Sendable () -> Double
+    /// The configuration's `trusted_proxies` (client addresses behind a TLS proxy).
+    let trustedProxies: [CIDRBlock]
 
     /// The console's templates and the portal's, parsed once.
     public static let portalPages: WebPages = {
@@ -71,6 +73,7 @@ public struct PortalRoutes: Sendable {
         now = options.now
         pages = Self.portalPages
         forms = WebForms(trustedOrigins: options.trustedOrigins)
+        trustedProxies = options.trustedProxies
         limiter = SignInLimiter(perName: options.signInPerName, perAddress: options.signInPerAddress)
         self.exposure = exposure
         maxInFlight = options.maxInFlight
@@ -309,12 +312,12 @@ public struct PortalRoutes: Sendable {
     func signIn<Context: WebRequestContext>(_ request: Request, _ context: Context) async throws -> Response {
         try forms.checkOrigin(request)
         let form = try await forms.fields(request, as: SignInForm.self)
-        try limiter.attempt(name: form.name, address: context.remoteAddress, scope: "developer", path: "/portal/sign-in", now: now())
+        let source = SignInLimiter.clientAddress(request, peer: context.remoteAddress, trusted: trustedProxies)
+        try limiter.attempt(name: form.name, address: source, scope: "developer", path: "/portal/sign-in", now: now())
         let control = self.control
-        let source = context.remoteAddress
         let developer: DeveloperActor
         do {
-            developer = try await PasswordChecks.webSignIn.run {
+            developer = try await PasswordChecks.portalSignIn.run {
                 try control.authenticateDeveloper(name: form.name, password: form.password, source: source)
             }
         } catch let e as ControlError where e.code == .gatewayBusy {

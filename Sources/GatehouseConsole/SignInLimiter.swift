@@ -1,6 +1,8 @@
 import Foundation
 import GatehouseChecks
 import GatehouseCore
+import HTTPTypes
+import Hummingbird
 
 /// Sign-in attempts counted with the project's `rate_limit` check (`RateLimitCheck` over an
 /// `InProcessRateLimitStore`), before any password is checked. Three counts, each a minute long:
@@ -29,7 +31,7 @@ public struct SignInLimiter: Sendable {
     /// `perNameAllAddresses` (six times `perName` by default) per name.
     public init(
         perName: Int = 5, perAddress: Int = 20, perNameAllAddresses: Int? = nil,
-        store: any RateLimitStore = InProcessRateLimitStore(maxKeys: 10_000)
+        store: any RateLimitStore = InProcessRateLimitStore(maxKeys: 200_000)
     ) {
         addressCheck = RateLimitCheck(
             id: "sign_in_per_address", keyParts: [.ip],
@@ -49,6 +51,16 @@ public struct SignInLimiter: Sendable {
     /// 400 `admin_invalid_request` (uncounted) when the name is longer than `maxNameBytes`.
     /// `scope` keeps kinds of account apart (`admin`, `developer`); `path` is the form's or the
     /// API's (the refusal's detail names it).
+    /// The client's address for sign-in counts and the audit log: the connection's peer, or, when
+    /// the peer is one of `trusted` (the configuration's `trusted_proxies`, e.g. the TLS proxy the
+    /// docs put in front of these listeners), the client its X-Forwarded-For names, resolved as the
+    /// data plane does. Without it, every client behind the proxy would share one count.
+    public static func clientAddress(_ request: Request, peer: String, trusted: [CIDRBlock]) -> String {
+        guard !trusted.isEmpty, let p = IPAddress(peer), trusted.contains(where: { $0.contains(p) }) else { return peer }
+        let forwarded = request.headers[values: HTTPField.Name("X-Forwarded-For")!]
+        return ClientAddressResolver.resolve(peer: p, forwardedFor: forwarded, trusted: trusted).map { "\($0)" } ?? peer
+    }
+
     public func attempt(
         name: String, address: String, scope: String = "admin", path: String = "/console/sign-in",
         now: Double = Date().timeIntervalSince1970
@@ -70,7 +82,7 @@ public struct SignInLimiter: Sendable {
         for check in [addressCheck, pairCheck, nameCheck] {
             if case .deny(var denial) = check.evaluate(&request) {
                 denial.hint =
-                    "Wait until the time in Retry-After, then sign in again; an administrator can also reset a forgotten password."
+                    "Wait until the time in Retry-After, then sign in again."
                 throw WebRefusal(denial, check: check.id)
             }
         }

@@ -485,10 +485,33 @@ extension ControlPlane {
     }
 
     /// Creates a key for the application; the result holds the key, shown this once.
+    /// The most keys a developer may keep active for its application, and create in a day: every
+    /// key, revoked ones too, is in the data plane's snapshot, so an outside developer must not
+    /// grow it without bound. An administrator creates more through the admin API or the CLI.
+    public static let portalMaxActiveKeys = 10
+    public static let portalMaxKeysPerDay = 20
+
     public func portalCreateKey(_ dev: DeveloperActor, expiresAt: Double? = nil) throws -> CreatedKey {
         if let e = expiresAt, !(e > now()) { throw ControlError.invalid("expires_at is not in the future", field: "expires_at") }
         return try db.write { db in
             let d = try liveDeveloper(db, dev, changing: "creating a key")
+            let t = now()
+            let active: Int64 =
+                try db.scalar(
+                    "SELECT count(*) FROM api_keys WHERE consumer_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
+                    [d.applicationID, t]) ?? 0
+            guard active < Self.portalMaxActiveKeys else {
+                throw ControlError.conflict(
+                    "application \(d.application) has \(active) active keys, the most a developer may hold (\(Self.portalMaxActiveKeys)): revoke one first"
+                )
+            }
+            let recent: Int64 =
+                try db.scalar("SELECT count(*) FROM api_keys WHERE consumer_id = ? AND created_at > ?", [d.applicationID, t - 86400]) ?? 0
+            guard recent < Self.portalMaxKeysPerDay else {
+                throw ControlError.conflict(
+                    "\(recent) keys of application \(d.application) were created in the last 24 hours, the most a developer may create in a day (\(Self.portalMaxKeysPerDay)): ask an administrator"
+                )
+            }
             let (key, id) = APIKeyFormat.generate()
             let info = APIKeyInfo(
                 id: id, application: d.application, applicationID: d.applicationID, createdAt: now(), expiresAt: expiresAt, revokedAt: nil)
@@ -606,7 +629,10 @@ extension ControlPlane {
             required = r.required.map(words)
             presented = r.presented.map(words)
             hint = r.hint.map(words)
-            if decidingType == "waf", !exposure.revealsOperatorDetail, detail != nil {
+            // A WAF's detail carries its operator-only excerpts. A deciding check whose type the
+            // stored trace does not name (cut at its entry or name limits) counts as one: the
+            // detail is withheld unless the check is known not to be a WAF.
+            if decidingType == "waf" || decidingType == nil, !exposure.revealsOperatorDetail, detail != nil {
                 detail = nil
                 withheld.append("the inspection's detail, with its excerpts of what matched (the route does not ask for detailed exposure)")
             }

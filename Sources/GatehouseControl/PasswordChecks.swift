@@ -9,9 +9,12 @@ import Synchronization
 public final class PasswordChecks: Sendable {
     /// The admin API's: Basic authentication and the hashes of passwords it sets.
     public static let shared = PasswordChecks(limit: 8)
-    /// The console's and the portal's sign-in forms: a budget of their own, so that a flood of
-    /// Basic attempts on the API never makes a browser sign-in wait or fail busy.
+    /// The console's sign-in form: a budget of its own, so that a flood of Basic attempts on the
+    /// API never makes a browser sign-in wait or fail busy.
     public static let webSignIn = PasswordChecks(limit: 8, label: "gatehouse.web.sign-in-checks")
+    /// The developer portal's sign-in form: apart from the console's, so that the public portal's
+    /// sign-ins never make an operator's console sign-in wait or fail busy.
+    public static let portalSignIn = PasswordChecks(limit: 8, label: "gatehouse.portal.sign-in-checks")
 
     let limit: Int
     private let queue: DispatchQueue

@@ -323,7 +323,8 @@ public final class Gateway: Service, Sendable {
         let c = services.current.config.console
         return ConsoleOptions(
             lifetime: WebSessionLifetime(idle: c.idleTimeout, absolute: c.lifetime), trustedOrigins: c.trustedOrigins,
-            signInPerName: c.signInPerName, signInPerAddress: c.signInPerAddress)
+            signInPerName: c.signInPerName, signInPerAddress: c.signInPerAddress,
+            trustedProxies: services.current.config.trustedProxies)
     }
 
     /// Runs a Hummingbird application on `router` at `host:port` until cancelled; returns once it

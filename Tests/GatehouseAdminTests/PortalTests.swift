@@ -167,6 +167,29 @@ import Testing
         #expect(try w.control.portalServices(p.ed).first?.state == "cancelled")
     }
 
+    /// Every key, revoked ones too, is in the data plane's snapshot: a developer keeps at most
+    /// `portalMaxActiveKeys` active and creates at most `portalMaxKeysPerDay` a day.
+    @Test func aDeveloperCannotGrowTheKeyTableWithoutBound() throws {
+        let p = try Portal(.sqlite)
+        let w = p.w
+        var made: [String] = []
+        for _ in 0..<ControlPlane.portalMaxActiveKeys { made.append(try w.control.portalCreateKey(p.dana).info.id) }
+        let full = denial { try w.control.portalCreateKey(p.dana) }
+        #expect(full?.code == .adminConflict && full?.detail.contains("active keys") == true, "\(String(describing: full))")
+        // Revoking makes room, up to the day's budget.
+        var created = made.count
+        while created < ControlPlane.portalMaxKeysPerDay {
+            _ = try w.control.portalRevokeKey(p.dana, id: made.removeFirst())
+            made.append(try w.control.portalCreateKey(p.dana).info.id)
+            created += 1
+        }
+        _ = try w.control.portalRevokeKey(p.dana, id: made.removeFirst())
+        let day = denial { try w.control.portalCreateKey(p.dana) }
+        #expect(day?.code == .adminConflict && day?.detail.contains("last 24 hours") == true, "\(String(describing: day))")
+        // An administrator is not held to the developer's budget.
+        #expect(throws: Never.self) { try w.control.createKey(.cli, application: "checkout") }
+    }
+
     @Test(arguments: StoreKind.allCases) func aDeveloperManagesOnlyItsApplicationsKeys(_ kind: StoreKind) throws {
         let p = try Portal(kind)
         let w = p.w

@@ -275,6 +275,34 @@ extension TestResponse {
         }
     }
 
+    /// Behind a TLS proxy listed in `trusted_proxies`, sign-ins are counted per client its
+    /// X-Forwarded-For names, not all as the proxy's; from anyone else the header is ignored.
+    @Test func signInCountsTheClientBehindATrustedProxy() async throws {
+        let w = try ConsoleWorld()
+        let clock = w.clock
+        func attempts(_ trusted: [CIDRBlock], forwardedFor: [String]) async throws -> [HTTPResponse.Status] {
+            let options = ConsoleOptions(signInPerName: 100, signInPerAddress: 3, trustedProxies: trusted, now: { clock.now })
+            return try await w.app(options).test(.live) { client in
+                var statuses: [HTTPResponse.Status] = []
+                for (i, hop) in forwardedFor.enumerated() {
+                    var headers = Browser.formType
+                    headers[HTTPField.Name("X-Forwarded-For")!] = hop
+                    let r = try await client.execute(
+                        uri: "/console/sign-in", method: .post, headers: headers,
+                        body: Browser.body([("name", "user\(i)"), ("password", "guess")]))
+                    statuses.append(r.status)
+                }
+                return statuses
+            }
+        }
+        let proxy = [CIDRBlock(network: try #require(IPAddress("127.0.0.1")), prefix: 32)]
+        let four = ["198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.4"]
+        #expect(try await attempts(proxy, forwardedFor: four) == Array(repeating: .unauthorized, count: 4))
+        #expect(try await attempts(proxy, forwardedFor: Array(repeating: "198.51.100.9", count: 4)).last == .tooManyRequests)
+        #expect(
+            try await attempts([], forwardedFor: four.map { $0.replacingOccurrences(of: "100.", with: "101.") }).last == .tooManyRequests)
+    }
+
     @Test func aCrossSitePostIsRefusedByItsOrigin() async throws {
         let w = try ConsoleWorld()
         try await w.app().test(.router) { client in
