@@ -199,42 +199,19 @@ public struct ConsoleRoutes: Sendable {
     /// The signed-in user of `request`, or the refusal: `console_session_required` (no cookie, an
     /// unknown session, or its admin user gone) or `console_session_expired`.
     func signedIn<Context: WebRequestContext>(_ request: Request, _ context: Context) throws -> ConsoleUser {
-        let here = request.method == .get ? request.uri.path + (request.uri.query.map { "?" + $0 } ?? "") : nil
-        guard let token = cookie.token(request), !token.isEmpty else {
+        let gate = WebSessionGate(
+            sessions: sessions, cookie: cookie, kind: .admin, interface: "console", unknownNoun: "session", check: "console_session",
+            hintSignIn: nil, hintAgain: nil, defaultReturn: nil)
+        let (token, session) = try gate.live(request)
+        guard let actor = try control.adminActor(userID: session.subject, source: context.remoteAddress) else {
+            try sessions.delete(token)
             throw WebRefusal(
                 Denial(
-                    code: .consoleSessionRequired, detail: "\(request.uri.path) is a console page; this browser is not signed in",
-                    required: ["a console session (cookie \(cookie.name))"], presented: ["no session cookie"]),
-                check: "console_session", signIn: here)
+                    code: .consoleSessionRequired, detail: "the session's admin user no longer exists",
+                    required: ["a live console session"], presented: ["a session of a removed admin user"]),
+                check: "console_session", signIn: gate.returnPath(request))
         }
-        switch try sessions.lookup(token, kind: .admin) {
-        case .unknown:
-            throw WebRefusal(
-                Denial(
-                    code: .consoleSessionRequired,
-                    detail: "the session cookie matches no session (signed out, or replaced by a later sign-in)",
-                    required: ["a live console session"], presented: ["an unknown session cookie"]),
-                check: "console_session", signIn: here)
-        case .expired(let why, let at):
-            throw WebRefusal(
-                Denial(
-                    code: .consoleSessionExpired,
-                    detail: why == "idle"
-                        ? "the session ended at \(TimeText.iso(at)) after \(TimeText.duration(sessions.lifetime.idle)) without use"
-                        : "the session reached its lifetime of \(TimeText.duration(sessions.lifetime.absolute)) at \(TimeText.iso(at))",
-                    required: ["a live console session"], presented: ["a session that ended (\(why == "idle" ? "idle" : "lifetime"))"]),
-                check: "console_session", signIn: here)
-        case .valid(let session):
-            guard let actor = try control.adminActor(userID: session.subject, source: context.remoteAddress) else {
-                try sessions.delete(token)
-                throw WebRefusal(
-                    Denial(
-                        code: .consoleSessionRequired, detail: "the session's admin user no longer exists",
-                        required: ["a live console session"], presented: ["a session of a removed admin user"]),
-                    check: "console_session", signIn: here)
-            }
-            return ConsoleUser(session: session, actor: actor)
-        }
+        return ConsoleUser(session: session, actor: actor)
     }
 
     struct SignInForm: Decodable {

@@ -263,41 +263,16 @@ public struct PortalRoutes: Sendable {
     /// cookie, an unknown session), `console_session_expired`, or `portal_unauthenticated` (the
     /// account was disabled or deleted since; the session is ended).
     func signedIn<Context: WebRequestContext>(_ request: Request, _ context: Context) throws -> PortalUser {
-        let here = request.method == .get ? request.uri.path + (request.uri.query.map { "?" + $0 } ?? "") : nil
-        guard let token = cookie.token(request), !token.isEmpty else {
-            throw WebRefusal(
-                Denial(
-                    code: .consoleSessionRequired, detail: "\(request.uri.path) is a portal page; this browser is not signed in",
-                    required: ["a portal session (cookie \(cookie.name))"], presented: ["no session cookie"],
-                    hint: "Sign in with your developer account."),
-                check: "portal_session", signIn: here ?? "/portal/services")
-        }
-        switch try sessions.lookup(token, kind: .developer) {
-        case .unknown:
-            throw WebRefusal(
-                Denial(
-                    code: .consoleSessionRequired,
-                    detail: "the session cookie matches no portal session (signed out, or replaced by a later sign-in)",
-                    required: ["a live portal session"], presented: ["an unknown session cookie"], hint: "Sign in again."),
-                check: "portal_session", signIn: here ?? "/portal/services")
-        case .expired(let why, let at):
-            throw WebRefusal(
-                Denial(
-                    code: .consoleSessionExpired,
-                    detail: why == "idle"
-                        ? "the session ended at \(TimeText.iso(at)) after \(TimeText.duration(sessions.lifetime.idle)) without use"
-                        : "the session reached its lifetime of \(TimeText.duration(sessions.lifetime.absolute)) at \(TimeText.iso(at))",
-                    required: ["a live portal session"], presented: ["a session that ended (\(why == "idle" ? "idle" : "lifetime"))"],
-                    hint: "Sign in again."),
-                check: "portal_session", signIn: here ?? "/portal/services")
-        case .valid(let session):
-            do {
-                return PortalUser(
-                    session: session, developer: try control.developerActor(id: session.subject, source: context.remoteAddress))
-            } catch let e as ControlError where e.code == .portalUnauthenticated {
-                try sessions.delete(token)
-                throw WebRefusal(e.denial, check: "portal_session", signIn: here ?? "/portal/services")
-            }
+        let gate = WebSessionGate(
+            sessions: sessions, cookie: cookie, kind: .developer, interface: "portal", unknownNoun: "portal session",
+            check: "portal_session", hintSignIn: "Sign in with your developer account.", hintAgain: "Sign in again.",
+            defaultReturn: "/portal/services")
+        let (token, session) = try gate.live(request)
+        do {
+            return PortalUser(session: session, developer: try control.developerActor(id: session.subject, source: context.remoteAddress))
+        } catch let e as ControlError where e.code == .portalUnauthenticated {
+            try sessions.delete(token)
+            throw WebRefusal(e.denial, check: "portal_session", signIn: gate.returnPath(request))
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseCore
 
 /// Reads the error objects that clients print instead of the raw body: a Python `dict` repr
 /// (`{'error': {'code': 'rate_limit_exceeded'}}`), a Ruby hash (`{"id"=>"unauthorized"}`), a
@@ -23,49 +24,25 @@ enum LenientJSON {
         }
         let decoder = JSONDecoder()
         decoder.allowsJSON5 = true
-        guard let value = try? decoder.decode(Value.self, from: Data(slice.utf8)) else { return nil }
+        guard let value = try? decoder.decode(JSONValue.self, from: Data(slice.utf8)) else { return nil }
         switch value {
         case .object(let o) where !o.isEmpty: return value.foundation
         case .array(let a) where !a.isEmpty: return value.foundation
         default: return nil
         }
     }
+}
 
-    /// A JSON value as decoded, turned into the Foundation objects `JSONSerialization` returns.
-    indirect enum Value: Decodable {
-        case object([String: Value])
-        case array([Value])
-        case string(String)
-        case number(Double)
-        case bool(Bool)
-        case null
-
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.singleValueContainer()
-            if c.decodeNil() {
-                self = .null
-            } else if let b = try? c.decode(Bool.self) {
-                self = .bool(b)
-            } else if let n = try? c.decode(Double.self) {
-                self = .number(n)
-            } else if let s = try? c.decode(String.self) {
-                self = .string(s)
-            } else if let a = try? c.decode([Value].self) {
-                self = .array(a)
-            } else {
-                self = .object(try c.decode([String: Value].self))
-            }
-        }
-
-        var foundation: Any {
-            switch self {
-            case .object(let o): o.mapValues(\.foundation)
-            case .array(let a): a.map(\.foundation)
-            case .string(let s): s
-            case .number(let n): NSNumber(value: n)
-            case .bool(let b): NSNumber(value: b)
-            case .null: NSNull()
-            }
+extension JSONValue {
+    /// The Foundation objects `JSONSerialization` returns for this value (what the classifier reads).
+    var foundation: Any {
+        switch self {
+        case .object(let o): o.mapValues(\.foundation)
+        case .array(let a): a.map(\.foundation)
+        case .string(let s): s
+        case .number(let n): NSNumber(value: n)
+        case .bool(let b): NSNumber(value: b)
+        case .null: NSNull()
         }
     }
 }
