@@ -11,10 +11,11 @@ import functools
 import http.server
 import json
 import os
-import shutil
 import sys
 import threading
 import time
+
+import chrome
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -31,14 +32,6 @@ class Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def find(*names):
-    for n in names:
-        p = shutil.which(n)
-        if p:
-            return p
-    return None
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--gateway", required=True, help="gateway base URL, e.g. http://127.0.0.1:8080")
@@ -47,32 +40,18 @@ def main():
     ap.add_argument("--site", required=True, help="host:port of the upstream that serves pages through the gateway")
     a = ap.parse_args()
 
-    chromium = find("chromium", "chromium-browser")
-    driver_path = find("chromedriver")
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-        from selenium.webdriver.common.by import By
-        from selenium.webdriver.support.ui import WebDriverWait
-        from selenium.common.exceptions import TimeoutException
-    except ImportError as e:
-        print(f"selenium is not installed ({e}); pip install -r .ci/requirements.txt", file=sys.stderr)
+    if not chrome.available():
         return 3
-    if not chromium or not driver_path:
-        print("chromium and chromedriver are needed: apt-get install chromium chromium-driver", file=sys.stderr)
-        return 3
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.common.exceptions import TimeoutException
 
     servers = []
     for hp in (a.allowed, a.denied, a.site):
         host, port = hp.rsplit(":", 1)
         servers.append(serve(host, int(port)))
 
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                 "--no-first-run", "--no-default-browser-check", "--disable-extensions"):
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(driver_path), options=opts)
+    driver = chrome.start()
     driver.set_page_load_timeout(30)
     out = {}
     try:

@@ -12,20 +12,13 @@ import argparse
 import http.server
 import json
 import os
-import shutil
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 
-
-def find(*names):
-    for n in names:
-        p = shutil.which(n)
-        if p:
-            return p
-    return None
+import chrome
 
 
 def call(url, key):
@@ -74,31 +67,16 @@ def main():
     ap.add_argument("--out", required=True, help="directory for the screenshots")
     a = ap.parse_args()
 
-    chromium = find("chromium", "chromium-browser")
-    driver_path = find("chromedriver")
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-        from selenium.webdriver.common.by import By
-        from selenium.webdriver.support.ui import WebDriverWait
-    except ImportError as e:
-        print(f"selenium is not installed ({e}); pip install -r .ci/requirements.txt", file=sys.stderr)
+    if not chrome.available():
         return 3
-    if not chromium or not driver_path:
-        print("chromium and chromedriver are needed: apt-get install chromium chromium-driver", file=sys.stderr)
-        return 3
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
     os.makedirs(a.out, exist_ok=True)
 
     host, port = a.other.rsplit(":", 1)
     other = cross_site_server(host, int(port), f"{a.console}/console/sign-out")
 
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                 "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--window-size=1280,1400"):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=opts)
+    driver = chrome.start(window_size="1280,1400", browser_log=True)
     driver.set_page_load_timeout(30)
     out = {"screenshots": []}
     try:

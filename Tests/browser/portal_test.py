@@ -13,19 +13,12 @@ means a prerequisite (chromium, chromedriver, selenium) is missing.
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 import urllib.error
 import urllib.request
 
-
-def find(*names):
-    for n in names:
-        p = shutil.which(n)
-        if p:
-            return p
-    return None
+import chrome
 
 
 def call(url, headers=None, data=None, method=None):
@@ -52,28 +45,14 @@ def main():
     ap.add_argument("--out", required=True, help="directory for the screenshots")
     a = ap.parse_args()
 
-    chromium = find("chromium", "chromium-browser")
-    driver_path = find("chromedriver")
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-        from selenium.webdriver.common.by import By
-        from selenium.webdriver.support.ui import WebDriverWait
-    except ImportError as e:
-        print(f"selenium is not installed ({e}); pip install -r .ci/requirements.txt", file=sys.stderr)
+    if not chrome.available():
         return 3
-    if not chromium or not driver_path:
-        print("chromium and chromedriver are needed: apt-get install chromium chromium-driver", file=sys.stderr)
-        return 3
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
     os.makedirs(a.out, exist_ok=True)
 
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                 "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--window-size=1280,1400"):
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(driver_path), options=opts)
     # Generous: CI runs this beside the other suites (and other browsers) on two cores.
+    driver = chrome.start(window_size="1280,1400")
     driver.set_page_load_timeout(120)
     out = {}
     try:
