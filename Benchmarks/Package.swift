@@ -8,6 +8,8 @@ import PackageDescription
 //   (also RateLimitBenchmarks, JWTBenchmarks, CallLogBenchmarks, OverviewBenchmarks)
 // Call-log writer CPU per record without the framework (release build):
 //   swift build -c release --product CallLogCPU && .build/release/CallLogCPU [--mode insert|writer]
+// The Core Rule Set per request without the framework (for perf record):
+//   swift build -c release --product CRSCPU && .build/release/CRSCPU [--seconds 5] [--request form|attack]
 // The dependency is named explicitly: SwiftPM would otherwise name it after the checkout's directory.
 let package = Package(
     name: "GatehouseBenchmarks",
@@ -93,6 +95,15 @@ let package = Package(
             name: "CallLogCPU",
             dependencies: ["CallLogFixtures", .product(name: "GatehouseStore", package: "gatehouse")],
             path: "Benchmarks/CallLogCPU"
+        ),
+        // The Core Rule Set's cost per request without the framework, for profiling (perf record).
+        .executableTarget(
+            name: "CRSCPU",
+            dependencies: [
+                .product(name: "GatehouseSecLang", package: "gatehouse"),
+                .product(name: "GatehouseCore", package: "gatehouse"),
+            ],
+            path: "Benchmarks/CRSCPU"
         ),
     ]
 )

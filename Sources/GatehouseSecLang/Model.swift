@@ -111,6 +111,8 @@ package struct CollectionTable<Value> {
 }
 
 /// Which entries of a collection a target selects.
+extension CollectionTable: Sendable where Value: Sendable {}
+
 package enum KeySelector: Sendable {
     case all
     /// A name, lowercased (names compare case-insensitively).
@@ -318,6 +320,9 @@ package struct RuleSet: Sendable {
     package let responseRuleCount: Int
     /// The literal prefilters of the @rx rules.
     package let prefilter: PrefilterIndex
+    /// The number of distinct transformation chain prefixes (`Rule.transformationChains` are
+    /// numbered 1 through this).
+    package let chainCount: Int
 
     init(
         phases: [[Rule]], diagnostics: [SecLangDiagnostic], engineMode: RuleEngineMode, defaultDisruptive: [Int: Disruptive],
@@ -330,6 +335,15 @@ package struct RuleSet: Sendable {
         self.componentSignatures = componentSignatures
         self.responseRuleCount = responseRuleCount
         prefilter = PrefilterIndex(rules: phases.flatMap { $0 })
+        var highest = 0
+        for rule in phases.joined() {
+            var link: Rule? = rule
+            while let r = link {
+                highest = max(highest, r.transformationChains.last ?? 0)
+                link = r.chained
+            }
+        }
+        chainCount = highest
     }
 
     /// All rules with an id, first link of each chain.

@@ -5,6 +5,9 @@
 // only when the whole chain matches, and only when the engine is On.
 // Hand-written for the same reason as the model: no listed library runs SecLang.
 
+#if canImport(Glibc)
+    import Glibc
+#endif
 import GatehouseCore
 import GatehouseWAF
 
@@ -62,22 +65,159 @@ package struct SecLangOutcome: Sendable {
 /// A loaded rule set, ready to evaluate requests. Immutable and shareable.
 package struct SecLangEngine: Sendable {
     package let rules: RuleSet
+    /// The opening rules that read nothing from the request, run once at load (`Prologue`).
+    let prologue: Prologue?
 
-    package init(rules: RuleSet) { self.rules = rules }
+    package init(rules: RuleSet) {
+        self.rules = rules
+        prologue = Prologue(rules: rules)
+    }
 
     /// Runs phases 1 and 2 over `request`; rules whose id is in `removing` do not run (as after
-    /// `ctl:ruleRemoveById` at the start of the transaction).
-    package func evaluate(_ request: SecLangRequest, removing: [ClosedRange<Int>] = []) -> SecLangOutcome {
+    /// `ctl:ruleRemoveById` at the start of the transaction). `plain` turns off the shortcuts
+    /// that must not change any outcome (the prologue, and skipping a value whose own literals
+    /// rule a regex out), so that tests can compare.
+    package func evaluate(_ request: SecLangRequest, removing: [ClosedRange<Int>] = [], plain: Bool = false) -> SecLangOutcome {
         let t = Transaction(rules: rules, request: request)
         t.removedIDs = removing
+        t.skipsByValue = !plain
+        if !plain, let prologue, !prologue.ids.contains(where: { id in removing.contains { $0.contains(id) } }) {
+            t.prologue = prologue
+        }
         return t.run()
+    }
+
+    /// How many opening rules of phase 1 run once at load rather than per request.
+    package var prologueRuleCount: Int { prologue.map { $0.end - $0.start } ?? 0 }
+}
+
+/// The opening rules of phase 1 that read nothing from the request, evaluated once when the rule
+/// set loads; each transaction starts from their outcome instead of running them again. The Core
+/// Rule Set opens with a few dozen of them: its setup's `SecAction`s and the initialisation rules
+/// that default every `tx.` setting (`SecRule &TX:x "@eq 0" "setvar:tx.x=…"`).
+///
+/// The run is exact, not an approximation: it is `rules.phases[0][start..<end]` where every rule
+/// reads only the setvar collections and the rule's own fields (no request variable, no
+/// `MATCHED_VAR` left by an earlier rule), writes only those collections, skips nothing and
+/// changes no engine setting (`ctl:`); and every rule before `start` writes no setvar
+/// collection, skips nothing, changes no setting other than the body processor and never stops
+/// the transaction. So the state those rules start from is the same for every request (empty
+/// collections), and nothing the earlier rules do can reach them.
+struct Prologue: Sendable {
+    let start: Int
+    let end: Int
+    let ids: [Int]
+    let stores: CollectionTable<VariableStore>
+    let matches: [RuleMatch]
+    let interruption: Interruption?
+    let allowed: Bool
+    /// What its `ctl:` actions changed: the engine mode and the removals they added.
+    let mode: RuleEngineMode
+    let removedIDs: [ClosedRange<Int>]
+    let removedTags: [PCRERegex]
+    let targetRemovalsByID: [(ClosedRange<Int>, TargetExclusion)]
+    let targetRemovalsByTag: [(PCRERegex, TargetExclusion)]
+    /// MATCHED_VAR and its name after the run, when a rule of it matched.
+    let matched: (value: [UInt8], name: String)?
+
+    init?(rules: RuleSet) {
+        guard let phase1 = rules.phases.first else { return nil }
+        var start = 0
+        while start < phase1.count, Prologue.isIndependent(phase1[start]) { start += 1 }
+        var end = start
+        while end < phase1.count, Prologue.readsNoRequest(phase1[end]) { end += 1 }
+        guard end > start else { return nil }
+        let t = Transaction(rules: rules, request: SecLangRequest(method: "GET", target: Array("/".utf8)))
+        let before = t.matches.count
+        t.runPhase(1, from: start, to: end)
+        self.start = start
+        self.end = end
+        ids = phase1[start..<end].map(\.id)
+        stores = t.stores
+        matches = Array(t.matches[before...])
+        interruption = t.interruption
+        allowed = t.allowed
+        mode = t.mode
+        removedIDs = t.removedIDs
+        removedTags = t.removedTags
+        targetRemovalsByID = t.targetRemovalsByID
+        targetRemovalsByTag = t.targetRemovalsByTag
+        matched = matches.isEmpty ? nil : (t.matchedVar, t.matchedVarName)
+    }
+
+    /// A rule that may run before the prologue: it leaves the setvar collections, the flow and
+    /// the engine's settings alone, whatever the request.
+    static func isIndependent(_ rule: Rule) -> Bool {
+        var link: Rule? = rule
+        while let r = link {
+            if r.marker != nil || r.skipAfter != nil || r.skip > 0 { return false }
+            // `block` is the default action, which may deny.
+            if let d = r.disruptive, d != .pass { return false }
+            for effect in r.effects {
+                switch effect {
+                case .setvar: return false
+                case .ctl(let c):
+                    switch c {
+                    case .requestBodyProcessor, .forceRequestBodyVariable: break
+                    default: return false
+                    }
+                }
+            }
+            link = r.chained
+        }
+        return true
+    }
+
+    /// A rule whose evaluation and effects depend on the setvar collections and its own fields only.
+    static func readsNoRequest(_ rule: Rule) -> Bool {
+        var link: Rule? = rule
+        while let r = link {
+            if r.marker != nil { return false }
+            if r.skipAfter != nil || r.skip > 0 { return false }
+            if !r.targets.allSatisfy({ $0.collection.isPersistent }) || !r.exclusions.isEmpty { return false }
+            if !pure(r.op) || !pure(r.msg) || !pure(r.logdata) { return false }
+            for effect in r.effects {
+                switch effect {
+                case .setvar(let sv):
+                    if !sv.collection.isPersistent || !pure(sv.name) || !pure(sv.value) { return false }
+                case .ctl(let c):
+                    // Engine settings and removals are part of the outcome; the body processor
+                    // is not, as a rule before the prologue may set it too.
+                    switch c {
+                    case .requestBodyProcessor, .forceRequestBodyVariable: return false
+                    default: break
+                    }
+                }
+            }
+            link = r.chained
+        }
+        return true
+    }
+
+    static func pure(_ m: Macro?) -> Bool {
+        guard let m else { return true }
+        return m.parts.allSatisfy { part in
+            switch part {
+            case .literal, .rule: return true
+            case .variable(let c, _): return c.isPersistent
+            }
+        }
+    }
+
+    static func pure(_ op: Operator) -> Bool {
+        switch op {
+        case .rxMacro(let m, _), .streq(let m), .contains(let m), .containsWord(let m), .beginsWith(let m), .endsWith(let m),
+            .within(let m), .eq(let m), .ge(let m), .gt(let m), .le(let m), .lt(let m):
+            return pure(m)
+        default: return true
+        }
     }
 }
 
 /// Per-request variable store for TX, IP and GLOBAL: names compare case-insensitively and keep
 /// their order of creation. The entry list is kept as values change (rather than rebuilt), so a
 /// rule walking `TX:/.../` after each setvar does not list the whole collection again.
-struct VariableStore {
+struct VariableStore: Sendable {
     /// Entries in order of creation; `position` maps a name to its place.
     private(set) var entries: [Entry] = []
     private var position: [String: Int] = [:]
@@ -116,19 +256,18 @@ final class Transaction {
     let rules: RuleSet
     let request: SecLangRequest
     let scratch = RegexScratch()
-    var vars = CollectionTable<[Entry]>() {
-        didSet {
-            named = CollectionTable()
-            literalsPresent = [:]
-        }
+    /// The request's collections. Written only through `store`, which forgets what was cached
+    /// for the collection written.
+    private(set) var vars = CollectionTable<[Entry]>()
+
+    func store(_ c: Collection, _ entries: [Entry]) {
+        vars[c] = entries
+        named[c] = nil
+        literalsPresent[c] = nil
     }
     /// Per collection and transformation chain: the prefilter literals that occur in any of the
     /// collection's values after that chain (`PrefilterIndex`), computed when a rule first asks.
-    var literalsPresent: [LiteralsKey: [UInt64]] = [:]
-    struct LiteralsKey: Hashable {
-        let collection: Int
-        let chain: Int
-    }
+    var literalsPresent = CollectionTable<[[UInt64]?]>()
     /// TX, IP, GLOBAL and the other setvar collections. Changed only through `setVariable`,
     /// which keeps `named` current.
     var stores = CollectionTable<VariableStore>()
@@ -150,6 +289,10 @@ final class Transaction {
     var matches: [RuleMatch] = []
     var interruption: Interruption?
     var allowed = false
+    /// The prologue this transaction starts from, if any (`SecLangEngine.evaluate`).
+    var prologue: Prologue?
+    /// Whether a value whose own prefilter literals rule a regex out is skipped.
+    var skipsByValue = true
 
     /// Writes (or, with nil, deletes) a setvar collection entry.
     func setVariable(_ c: Collection, _ name: String, _ value: [UInt8]?) {
@@ -175,9 +318,22 @@ final class Transaction {
         /// are tested without ever matching.
         lazy var name: String =
             collection.isKeyed ? collection.rawValue + ":" + String(decoding: entry.key, as: UTF8.self) : collection.rawValue
-        /// The value after each transformation chain prefix computed so far this request
-        /// (`Rule.transformationChains`): `length` transformations, chain number `chain`.
-        var transformed: [(chain: Int, length: Int, value: [UInt8])] = []
+        /// The chain prefixes (`Rule.transformationChains` numbers) computed so far this request:
+        /// `slot[chain]` is one more than the place of its value, form and byte summary in the
+        /// `prefix…` arrays, 0 while not computed. Empty until the entry is first transformed.
+        var slot: [Int16] = []
+        var prefixValues: [[UInt8]] = []
+        var prefixForms: [Int32] = []
+        var prefixSummaries: [ByteSummary] = []
+        /// The kinds of bytes in the value as received.
+        lazy var summary = ByteSummary(of: entry.value)
+
+        /// The prefilter literals of each distinct form of the value, computed when first asked
+        /// for. Form 0 is the value as received. A transformation that leaves the bytes unchanged
+        /// or changes only letter case (the literal scan ignores ASCII case) keeps the form: most
+        /// chains leave ordinary text with a few forms, each scanned once rather than once per
+        /// chain.
+        var forms: [[UInt64]?] = [nil]
 
         init(collection: Collection, entry: Entry) {
             self.collection = collection
@@ -221,7 +377,7 @@ final class Transaction {
 
     // MARK: Variables
 
-    func set(_ c: Collection, _ value: [UInt8]) { vars[c] = [Entry(key: Array(c.rawValue.utf8), value: value)] }
+    func set(_ c: Collection, _ value: [UInt8]) { store(c, [Entry(key: Array(c.rawValue.utf8), value: value)]) }
     func set(_ c: Collection, _ value: String) { set(c, Array(value.utf8)) }
 
     func populateRequestHeaders() {
@@ -240,15 +396,15 @@ final class Transaction {
         set(.requestBasename, base)
         set(.queryString, query ?? [])
         let getArgs = query.map { RequestParsing.arguments($0[...]) } ?? []
-        vars[.argsGet] = getArgs
-        vars[.requestHeaders] = r.headers.map { Entry(key: $0.name, value: $0.value) }
-        vars[.requestHeadersNames] = r.headers.map { Entry(key: $0.name, value: $0.name) }
+        store(.argsGet, getArgs)
+        store(.requestHeaders, r.headers.map { Entry(key: $0.name, value: $0.value) })
+        store(.requestHeadersNames, r.headers.map { Entry(key: $0.name, value: $0.name) })
         var cookies: [Entry] = []
         for h in r.headers where String(decoding: h.name, as: UTF8.self).lowercased() == "cookie" {
             cookies += RequestParsing.cookies(h.value)
         }
-        vars[.requestCookies] = cookies
-        vars[.requestCookiesNames] = cookies.map { Entry(key: $0.key, value: $0.key) }
+        store(.requestCookies, cookies)
+        store(.requestCookiesNames, cookies.map { Entry(key: $0.key, value: $0.key) })
         set(.remoteAddr, r.remoteAddress)
         set(.remotePort, String(r.remotePort))
         set(.uniqueID, Transaction.uniqueID())
@@ -268,11 +424,11 @@ final class Transaction {
 
     func rebuildArgs(post: [Entry]) {
         let get = vars[.argsGet] ?? []
-        vars[.argsPost] = post
-        vars[.argsGetNames] = get.map { Entry(key: $0.key, value: $0.key) }
-        vars[.argsPostNames] = post.map { Entry(key: $0.key, value: $0.key) }
-        vars[.args] = get + post
-        vars[.argsNames] = (get + post).map { Entry(key: $0.key, value: $0.key) }
+        store(.argsPost, post)
+        store(.argsGetNames, get.map { Entry(key: $0.key, value: $0.key) })
+        store(.argsPostNames, post.map { Entry(key: $0.key, value: $0.key) })
+        store(.args, get + post)
+        store(.argsNames, (get + post).map { Entry(key: $0.key, value: $0.key) })
         let size = (get + post).reduce(0) { $0 + $1.key.count + $1.value.count }
         set(.argsCombinedSize, String(size))
     }
@@ -292,17 +448,17 @@ final class Transaction {
         case "MULTIPART":
             let m = MultipartResult.parse(body, contentType: request.header("Content-Type") ?? [])
             post = m.args
-            vars[.files] = m.files
-            vars[.filesNames] = m.fileNames
-            vars[.filesSizes] = m.fileSizes
-            vars[.multipartPartHeaders] = m.partHeaders
+            store(.files, m.files)
+            store(.filesNames, m.fileNames)
+            store(.filesSizes, m.fileSizes)
+            store(.multipartPartHeaders, m.partHeaders)
             set(.filesCombinedSize, String(m.fileSizes.reduce(0) { $0 + (Int(String(decoding: $1.value, as: UTF8.self)) ?? 0) }))
             for (flag, on) in m.flags { set(flag, on ? "1" : "0") }
             set(.multipartStrictError, m.strictError ? "1" : "0")
             if let e = m.error { bodyError = e }
         case "XML":
             let x = XMLText.parse(body)
-            vars[.xml] = [Entry("/*", x.text)] + x.attributes.map { Entry("//@*", $0) }
+            store(.xml, [Entry("/*", x.text)] + x.attributes.map { Entry("//@*", $0) })
             if let e = x.error { bodyError = e }
         case "JSON":
             do {
@@ -354,10 +510,22 @@ final class Transaction {
 
     // MARK: Phases
 
-    func runPhase(_ phase: Int) {
+    /// Runs the rules of `phase` (those at `from..<to` of it, for the prologue); in phase 1, the
+    /// prologue's rules are replaced by their outcome.
+    func runPhase(_ phase: Int, from: Int = 0, to: Int? = nil) {
         var skipTo: String? = nil
         var skipCount = 0
-        for rule in rules.phases[phase - 1] {
+        let list = rules.phases[phase - 1]
+        var index = from
+        let end = to ?? list.count
+        while index < end {
+            if phase == 1, let p = prologue, index == p.start {
+                applyPrologue(p)
+                index = p.end
+                continue
+            }
+            let rule = list[index]
+            index += 1
             if interruption != nil || allowed || mode == .off { return }
             if let m = rule.marker {
                 if skipTo == m { skipTo = nil }
@@ -392,6 +560,30 @@ final class Transaction {
             if let s = rule.skipAfter { skipTo = s }
             if rule.skip > 0 { skipCount = rule.skip }
         }
+    }
+
+    /// Takes the prologue's outcome as if its rules had just run.
+    func applyPrologue(_ p: Prologue) {
+        if interruption != nil || allowed || mode == .off { return }
+        // The rules before it write no setvar collection: these are still empty here.
+        stores = p.stores
+        named[.tx] = nil
+        named[.ip] = nil
+        named[.global] = nil
+        matches += p.matches
+        if let m = p.matched {
+            matchedVar = m.value
+            matchedVarName = m.name
+        }
+        // The rules before it change neither the mode nor the removals: what the prologue
+        // started from is what it saw at load, and what it added comes on top.
+        mode = p.mode
+        removedIDs += p.removedIDs
+        removedTags += p.removedTags
+        targetRemovalsByID += p.targetRemovalsByID
+        targetRemovalsByTag += p.targetRemovalsByTag
+        interruption = p.interruption
+        allowed = p.allowed
     }
 
     func isRemoved(_ rule: Rule) -> Bool {
@@ -438,9 +630,8 @@ final class Transaction {
                 // No value of the collection contains what the rule's regex needs: nothing to test.
                 // Only for a whole collection: a target of one entry has a single test to save, and
                 // its literals would take transforming every entry.
-                if cacheable, !target.count, case .all = target.key, let condition = rules.prefilter.condition(for: rule),
-                    !condition.holds(literals(in: c, after: rule))
-                {
+                let condition = cacheable && !target.count && !rule.multiMatch ? rules.prefilter.condition(for: rule) : nil
+                if let condition, case .all = target.key, !condition.holds(literals(in: c, after: rule)) {
                     continue
                 }
                 let list = namedEntries(c)
@@ -452,7 +643,16 @@ final class Transaction {
                         count += 1
                         continue
                     }
-                    if test(rule, name: e.name, value: e.entry.value, cache: cacheable ? e : nil) {
+                    let matched: Bool
+                    if let condition {
+                        // The value's own literals, when known, can rule it out before the test.
+                        let (value, form) = transformedForm(e, by: rule)
+                        if skipsByValue, let own = e.forms[form], !condition.holds(own) { continue }
+                        matched = check(rule, name: e.name, value: value)
+                    } else {
+                        matched = test(rule, name: e.name, value: e.entry.value, cache: cacheable ? e : nil)
+                    }
+                    if matched {
                         if first == nil { first = (matchedVarName, matchedVar) }
                         if rule === starter { hits.append(RuleHit(variable: matchedVarName, value: matchedVar)) }
                         run(rule.effects, rule: starter)
@@ -514,40 +714,93 @@ final class Transaction {
 
     /// The entry's value after the rule's transformations, from the longest prefix of the chain
     /// already computed for it this request.
-    func transformed(_ entry: NamedEntry, by rule: Rule) -> [UInt8] {
+    func transformed(_ entry: NamedEntry, by rule: Rule) -> [UInt8] { transformedForm(entry, by: rule).value }
+
+    /// The entry's value after the rule's transformations and the form it is (`NamedEntry.forms`).
+    func transformedForm(_ entry: NamedEntry, by rule: Rule) -> (value: [UInt8], form: Int) {
         let ts = rule.transformations
-        var v = entry.entry.value
-        guard !ts.isEmpty else { return v }
+        guard !ts.isEmpty else { return (entry.entry.value, 0) }
         let chains = rule.transformationChains
-        var k = 0
-        var best = -1
-        let done = entry.transformed
-        for i in done.indices {
-            let length = done[i].length
-            if length > k, length <= ts.count, chains[length - 1] == done[i].chain {
-                k = length
-                best = i
+        if entry.slot.isEmpty { entry.slot = Array(repeating: 0, count: rules.chainCount + 1) }
+        // The longest prefix of the chain already computed for this entry.
+        var k = ts.count
+        var at: Int? = nil
+        while k > 0 {
+            let n = Int(entry.slot[chains[k - 1]])
+            if n > 0 {
+                at = n - 1
+                break
             }
+            k -= 1
         }
-        if best >= 0 { v = done[best].value }
+        var v: [UInt8]
+        var form: Int
+        var summary: ByteSummary
+        if let at {
+            if k == ts.count { return (entry.prefixValues[at], Int(entry.prefixForms[at])) }
+            v = entry.prefixValues[at]
+            form = Int(entry.prefixForms[at])
+            summary = entry.prefixSummaries[at]
+        } else {
+            (v, form, summary) = (entry.entry.value, 0, entry.summary)
+        }
         while k < ts.count {
-            v = ts[k].apply(v)
-            entry.transformed.append((chains[k], k + 1, v))
+            let t = ts[k]
+            let next = t.apply(v, summary: summary)
+            if !Transaction.sameBytes(next, v) {
+                summary = ByteSummary(of: next)
+                // A new form, unless the change cannot make a literal appear. (Unchanged results
+                // keep the one buffer: some transformations copy without changing anything, such
+                // as compressWhitespace over single spaces.)
+                if !Transaction.keepsLiterals(t) {
+                    form = entry.forms.count
+                    entry.forms.append(nil)
+                }
+                v = next
+            }
+            entry.prefixValues.append(v)
+            entry.slot[chains[k]] = Int16(truncatingIfNeeded: entry.prefixValues.count)
+            entry.prefixForms.append(Int32(truncatingIfNeeded: form))
+            entry.prefixSummaries.append(summary)
             k += 1
         }
-        return v
+        return (v, form)
+    }
+
+    /// Transformations after which the value holds exactly the prefilter literals it held
+    /// before: case changes (the scan ignores ASCII case, and these change nothing else).
+    static func keepsLiterals(_ t: Transformation) -> Bool { t == .lowercase || t == .uppercase }
+
+    /// Whether a transformation's result holds the same bytes as its input (most often the very
+    /// same buffer, handed back because there was nothing to decode).
+    @inline(__always) static func sameBytes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        return a.withUnsafeBufferPointer { x in
+            b.withUnsafeBufferPointer { y in
+                x.baseAddress == y.baseAddress || x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0
+            }
+        }
     }
 
     /// The prefilter literals occurring in any value of `c` after `rule`'s transformations.
     func literals(in c: Collection, after rule: Rule) -> [UInt64] {
-        let key = LiteralsKey(collection: c.ordinal, chain: rule.transformationChains.last ?? -1)
-        if let hit = literalsPresent[key] { return hit }
+        let chain = rule.transformationChains.last ?? 0
+        if literalsPresent[c] == nil { literalsPresent[c] = Array(repeating: nil, count: rules.chainCount + 1) }
+        if let hit = literalsPresent[c]![chain] { return hit }
         let index = rules.prefilter
         var present = [UInt64](repeating: 0, count: index.words)
         for e in namedEntries(c) {
-            index.scan(transformed(e, by: rule), into: &present)
+            let (value, form) = transformedForm(e, by: rule)
+            if let known = e.forms[form] {
+                for w in present.indices { present[w] |= known[w] }
+            } else {
+                var own = [UInt64](repeating: 0, count: index.words)
+                index.scan(value, into: &own)
+                e.forms[form] = own
+                for w in present.indices { present[w] |= own[w] }
+            }
         }
-        literalsPresent[key] = present
+        literalsPresent[c]![chain] = present
         return present
     }
 

@@ -7,7 +7,78 @@
 
 import Crypto
 
+/// Which kinds of bytes a value holds, one bit per kind a transformation acts on: computed in
+/// one pass, so a chain of transformations can tell which of them would change nothing without
+/// each reading the value again.
+package struct ByteSummary: OptionSet, Sendable {
+    package let rawValue: UInt16
+    package init(rawValue: UInt16) { self.rawValue = rawValue }
+
+    static let upper = ByteSummary(rawValue: 1 << 0)
+    static let lower = ByteSummary(rawValue: 1 << 1)
+    static let percentOrPlus = ByteSummary(rawValue: 1 << 2)
+    static let ampersand = ByteSummary(rawValue: 1 << 3)
+    static let backslash = ByteSummary(rawValue: 1 << 4)
+    static let nul = ByteSummary(rawValue: 1 << 5)
+    static let high = ByteSummary(rawValue: 1 << 6)
+    static let star = ByteSummary(rawValue: 1 << 7)
+    static let dotOrSlash = ByteSummary(rawValue: 1 << 8)
+    static let space = ByteSummary(rawValue: 1 << 9)
+
+    static let table: [UInt16] = (0..<256).map { b in
+        let c = UInt8(b)
+        var s: ByteSummary = []
+        if c &- 0x41 < 26 { s.insert(.upper) }
+        if c &- 0x61 < 26 { s.insert(.lower) }
+        if c == 0x25 || c == 0x2B { s.insert(.percentOrPlus) }
+        if c == 0x26 { s.insert(.ampersand) }
+        if c == 0x5C { s.insert(.backslash) }
+        if c == 0 { s.insert(.nul) }
+        if c >= 0x80 { s.insert(.high) }
+        if c == 0x2A { s.insert(.star) }
+        if c == 0x2E || c == 0x2F { s.insert(.dotOrSlash) }
+        if T.isSpace(c) || c == 0xA0 { s.insert(.space) }
+        return s.rawValue
+    }
+
+    /// The kinds of bytes in `v`.
+    package init(of v: [UInt8]) {
+        var bits: UInt16 = 0
+        ByteSummary.table.withUnsafeBufferPointer { table in
+            v.withUnsafeBufferPointer { bytes in
+                for c in bytes { bits |= table[Int(c)] }
+            }
+        }
+        rawValue = bits
+    }
+}
+
 extension Transformation {
+    /// The bytes without which the transformation changes nothing (nil: it may change any value).
+    package var acts: ByteSummary? {
+        switch self {
+        case .lowercase: return .upper
+        case .uppercase: return .lower
+        case .urlDecode, .urlDecodeUni: return .percentOrPlus
+        case .htmlEntityDecode: return .ampersand
+        case .jsDecode, .cssDecode, .escapeSeqDecode: return .backslash
+        case .removeNulls, .replaceNulls: return .nul
+        case .utf8toUnicode: return .high
+        case .replaceComments: return .star
+        case .normalisePath: return .dotOrSlash
+        case .normalisePathWin: return [.dotOrSlash, .backslash]
+        case .removeWhitespace, .compressWhitespace, .trim, .trimLeft, .trimRight: return .space
+        default: return nil
+        }
+    }
+
+    /// Applies the transformation to a value whose bytes `summary` describes; a value without the
+    /// bytes it acts on is handed back as it is.
+    package func apply(_ v: [UInt8], summary: ByteSummary) -> [UInt8] {
+        if let acts, summary.isDisjoint(with: acts) { return v }
+        return transform(v)
+    }
+
     /// Applies the transformation.
     package func apply(_ v: [UInt8]) -> [UInt8] {
         // Most values hold nothing a decoder acts on: hand them back without a copy.
@@ -25,6 +96,11 @@ extension Transformation {
             if !v.contains(where: { T.isSpace($0) || $0 == 0xA0 }) { return v }
         default: break
         }
+        return transform(v)
+    }
+
+    /// The transformation itself.
+    func transform(_ v: [UInt8]) -> [UInt8] {
         switch self {
         case .lowercase: return v.map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }
         case .uppercase: return v.map { $0 &- 0x61 < 26 ? $0 & ~0x20 : $0 }
