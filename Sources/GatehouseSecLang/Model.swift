@@ -240,6 +240,8 @@ package final class Rule: Sendable {
     /// rule whose list starts the same way: the keys of the per-request transformation cache,
     /// so `t:urlDecodeUni,t:lowercase` reuses another rule's `t:urlDecodeUni`.
     package let transformationChains: [Int]
+    /// The transformations' names, as matches report them.
+    package let transformationNames: [String]
     package let multiMatch: Bool
     package let capture: Bool
     package let effects: [Effect]
@@ -275,6 +277,7 @@ package final class Rule: Sendable {
         self.negated = negated
         self.transformations = transformations
         self.transformationChains = transformationChains
+        transformationNames = transformations.map(\.rawValue)
         self.multiMatch = multiMatch
         self.capture = capture
         self.effects = effects

@@ -308,6 +308,14 @@ final class Transaction {
         }
     }
 
+    /// A value after a transformation chain prefix: which of its entry's forms it is, and the
+    /// kinds of bytes it holds.
+    struct Prefix {
+        let value: [UInt8]
+        let form: Int32
+        let summary: ByteSummary
+    }
+
     /// An entry of a collection with the name rules report it by, and its place in the collection.
     /// A class, so that walking a collection for every rule retains one reference per entry
     /// rather than each of its strings and arrays.
@@ -319,12 +327,10 @@ final class Transaction {
         lazy var name: String =
             collection.isKeyed ? collection.rawValue + ":" + String(decoding: entry.key, as: UTF8.self) : collection.rawValue
         /// The chain prefixes (`Rule.transformationChains` numbers) computed so far this request:
-        /// `slot[chain]` is one more than the place of its value, form and byte summary in the
-        /// `prefix…` arrays, 0 while not computed. Empty until the entry is first transformed.
+        /// `slot[chain]` is one more than the place of its value, form and byte summary in
+        /// `prefixes`, 0 while not computed. Empty until the entry is first transformed.
         var slot: [Int16] = []
-        var prefixValues: [[UInt8]] = []
-        var prefixForms: [Int32] = []
-        var prefixSummaries: [ByteSummary] = []
+        var prefixes: [Prefix] = []
         /// The kinds of bytes in the value as received.
         lazy var summary = ByteSummary(of: entry.value)
 
@@ -546,7 +552,7 @@ final class Transaction {
                     id: rule.id, phase: phase, message: logged ? rule.msg.map { text(expand($0, rule: rule)) } ?? "" : "",
                     logdata: logged ? rule.logdata.map { text(expand($0, rule: rule)) } ?? "" : "", severity: rule.severity,
                     tags: rule.tags,
-                    variable: first.0, value: first.1, transformations: rule.transformations.map(\.rawValue), logged: logged,
+                    variable: first.0, value: first.1, transformations: rule.transformationNames, logged: logged,
                     location: rule.location, hits: hits))
             var action = rule.disruptive ?? .pass
             if action == .block { action = rules.defaultDisruptive[phase] ?? .pass }
@@ -608,7 +614,10 @@ final class Transaction {
                 targetRemovalsByID.isEmpty && targetRemovalsByTag.isEmpty ? rule.exclusions : exclusionsFor(starter) + rule.exclusions
             targets: for target in rule.targets {
                 let c = target.collection
-                let relevant = exclusions.isEmpty ? exclusions : exclusions.filter { $0.collection == c }
+                // Most targets have no exclusion for their collection: no list to build then.
+                let relevant =
+                    exclusions.isEmpty || !exclusions.contains(where: { $0.collection == c })
+                    ? [] : exclusions.filter { $0.collection == c }
                 // TX:name and the like: one dictionary lookup, without listing a collection that
                 // changes with every setvar.
                 if c.isPersistent, case .name(let n) = target.key, relevant.isEmpty {
@@ -737,10 +746,11 @@ final class Transaction {
         var form: Int
         var summary: ByteSummary
         if let at {
-            if k == ts.count { return (entry.prefixValues[at], Int(entry.prefixForms[at])) }
-            v = entry.prefixValues[at]
-            form = Int(entry.prefixForms[at])
-            summary = entry.prefixSummaries[at]
+            let p = entry.prefixes[at]
+            if k == ts.count { return (p.value, Int(p.form)) }
+            v = p.value
+            form = Int(p.form)
+            summary = p.summary
         } else {
             (v, form, summary) = (entry.entry.value, 0, entry.summary)
         }
@@ -758,10 +768,9 @@ final class Transaction {
                 }
                 v = next
             }
-            entry.prefixValues.append(v)
-            entry.slot[chains[k]] = Int16(truncatingIfNeeded: entry.prefixValues.count)
-            entry.prefixForms.append(Int32(truncatingIfNeeded: form))
-            entry.prefixSummaries.append(summary)
+            if entry.prefixes.isEmpty { entry.prefixes.reserveCapacity(16) }
+            entry.prefixes.append(Prefix(value: v, form: Int32(truncatingIfNeeded: form), summary: summary))
+            entry.slot[chains[k]] = Int16(truncatingIfNeeded: entry.prefixes.count)
             k += 1
         }
         return (v, form)
