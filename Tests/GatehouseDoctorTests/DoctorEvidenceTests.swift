@@ -257,4 +257,26 @@ struct DoctorEvidenceTests {
         )
         #expect(d.deniedBy == "symfony")
     }
+
+    @Test("a 401 that names an action or role the caller lacks, to a request with credentials, is a permission")
+    func permissionBehind401() throws {
+        let d = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\n\r\nThe current user is not authorized to perform the requested action.", credentials: true)
+        #expect(d.cause == .insufficientPermissions)
+        // Without credentials the same status is still a caller who must authenticate.
+        let anonymous = try diagnose("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\n\r\n", credentials: false)
+        #expect(anonymous.cause == .missingCredentials)
+    }
+
+    @Test("configuration wording: an unverified sender, a User-Agent policy, an authentication scheme not configured")
+    func configurationWording() throws {
+        for body in [
+            "The from address does not match a verified Sender Identity. Mail cannot be sent until this error is resolved.",
+            "Please comply with the User-Agent policy.",
+            "{\"code\": 401, \"message\": \"oidc auth is not configured, please try another auth scheme\"}",
+        ] {
+            let d = try diagnose("HTTP/1.1 403 Forbidden\r\n\r\n" + body, credentials: true)
+            #expect(d.cause == .configDeny, "\(body)")
+        }
+    }
 }

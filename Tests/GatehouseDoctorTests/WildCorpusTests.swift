@@ -105,23 +105,23 @@ struct WildCorpusTests {
     /// now, so these guard against regressions, they do not measure generalisation.
     static let floors: [String: (systemKnown: Double, unknownNamed: Double, cause: Double, logParsed: Double, logCause: Double)] = [
         "heldout": (systemKnown: 80.0, unknownNamed: 89.0, cause: 85.0, logParsed: 91.0, logCause: 88.0),
-        "tune": (systemKnown: 83.0, unknownNamed: 100.0, cause: 88.0, logParsed: 100.0, logCause: 94.0),
+        "tune": (systemKnown: 83.0, unknownNamed: 100.0, cause: 87.0, logParsed: 100.0, logCause: 94.0),
     ]
 
     /// Floors for `Fixtures/fresh`, in percent. Its first measurement (docs/doctor.md) was held out;
     /// both halves have been read and tuned on since, so these are tuning-data floors against
     /// regressions, rounded down, and say nothing about unseen responses.
     static let freshFloors: [String: (systemKnown: Double, unknownNamed: Double, cause: Double, logParsed: Double, logCause: Double)] = [
-        "heldout": (systemKnown: 62.0, unknownNamed: 81.0, cause: 77.0, logParsed: 84.0, logCause: 67.0),
-        "tune": (systemKnown: 72.0, unknownNamed: 71.0, cause: 72.0, logParsed: 87.0, logCause: 64.0),
+        "heldout": (systemKnown: 62.0, unknownNamed: 81.0, cause: 79.0, logParsed: 84.0, logCause: 67.0),
+        "tune": (systemKnown: 72.0, unknownNamed: 71.0, cause: 74.0, logParsed: 87.0, logCause: 64.0),
     ]
 
     /// Floors for `Fixtures/third`, in percent. It was measured once unseen (docs/doctor.md) and has
     /// been read and tuned on since (issue 16's fourth round): tuning-data floors against regressions,
     /// rounded down; they say nothing about unseen responses.
     static let thirdFloors: [String: (systemKnown: Double, unknownNamed: Double, cause: Double, logParsed: Double, logCause: Double)] = [
-        "heldout": (systemKnown: 75.0, unknownNamed: 91.0, cause: 75.0, logParsed: 85.0, logCause: 88.0),
-        "tune": (systemKnown: 79.0, unknownNamed: 97.0, cause: 69.0, logParsed: 91.0, logCause: 78.0),
+        "heldout": (systemKnown: 75.0, unknownNamed: 91.0, cause: 78.0, logParsed: 85.0, logCause: 88.0),
+        "tune": (systemKnown: 79.0, unknownNamed: 97.0, cause: 71.0, logParsed: 91.0, logCause: 78.0),
     ]
 
     typealias SplitFigures = (all: CorpusFigures, layers: [String: CorpusFigures])
