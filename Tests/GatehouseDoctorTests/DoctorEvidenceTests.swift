@@ -279,4 +279,13 @@ struct DoctorEvidenceTests {
             #expect(d.cause == .configDeny, "\(body)")
         }
     }
+
+    @Test("a registry error code every registry writes names no registry; the product's own wording does")
+    func registryCodeNamesNoRegistry() throws {
+        let code = try diagnose("HTTP/1.1 429 Too Many Requests\r\n\r\ntoomanyrequests: Rate exceeded")
+        #expect(code.deniedBy != "docker-hub")
+        #expect(code.cause == .rateLimited)
+        let hub = try diagnose("HTTP/1.1 429 Too Many Requests\r\n\r\ntoomanyrequests: You have reached your pull rate limit.")
+        #expect(hub.deniedBy == "docker-hub")
+    }
 }

@@ -112,8 +112,8 @@ struct WildCorpusTests {
     /// both halves have been read and tuned on since, so these are tuning-data floors against
     /// regressions, rounded down, and say nothing about unseen responses.
     static let freshFloors: [String: (systemKnown: Double, unknownNamed: Double, cause: Double, logParsed: Double, logCause: Double)] = [
-        "heldout": (systemKnown: 62.0, unknownNamed: 81.0, cause: 79.0, logParsed: 84.0, logCause: 67.0),
-        "tune": (systemKnown: 72.0, unknownNamed: 71.0, cause: 74.0, logParsed: 87.0, logCause: 64.0),
+        "heldout": (systemKnown: 63.0, unknownNamed: 81.0, cause: 79.0, logParsed: 84.0, logCause: 67.0),
+        "tune": (systemKnown: 78.0, unknownNamed: 71.0, cause: 77.0, logParsed: 87.0, logCause: 64.0),
     ]
 
     /// Floors for `Fixtures/third`, in percent. It was measured once unseen (docs/doctor.md) and has
