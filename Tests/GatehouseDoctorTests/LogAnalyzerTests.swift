@@ -133,6 +133,11 @@ struct LogAnalyzerTests {
                 .insufficientPermissions
             ),
             ("Mar  9 09:18:28 host monit[5731]: HttpRequest: access denied -- client 192.0.2.4: empty password", .missingCredentials),
+            (
+                #"18/Jan/2019:20:07:10 +0000 [ERROR 401 /admin] BasicAuth: user "admin" was not found or password was incorrect."#,
+                .invalidCredentials
+            ),
+            ("[Macaron] 2020-09-27 10:19:16: Completed GET /org/repo.git/info/refs 401 Unauthorized in 1.473705ms", .missingCredentials),
             ("Mar  9 09:18:33 host monit[5731]: HttpRequest: access denied -- client 192.0.2.4: unknown user 'test1'", .invalidCredentials),
         ]
         for (line, cause) in cases {

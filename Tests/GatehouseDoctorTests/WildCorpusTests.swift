@@ -104,7 +104,7 @@ struct WildCorpusTests {
     /// (docs/doctor.md), rounded down to a whole percent. Keyed by split; both halves are tuning data
     /// now, so these guard against regressions, they do not measure generalisation.
     static let floors: [String: (systemKnown: Double, unknownNamed: Double, cause: Double, logParsed: Double, logCause: Double)] = [
-        "heldout": (systemKnown: 80.0, unknownNamed: 89.0, cause: 85.0, logParsed: 91.0, logCause: 88.0),
+        "heldout": (systemKnown: 80.0, unknownNamed: 89.0, cause: 85.0, logParsed: 92.0, logCause: 88.0),
         "tune": (systemKnown: 83.0, unknownNamed: 100.0, cause: 87.0, logParsed: 100.0, logCause: 94.0),
     ]
 
@@ -112,8 +112,8 @@ struct WildCorpusTests {
     /// both halves have been read and tuned on since, so these are tuning-data floors against
     /// regressions, rounded down, and say nothing about unseen responses.
     static let freshFloors: [String: (systemKnown: Double, unknownNamed: Double, cause: Double, logParsed: Double, logCause: Double)] = [
-        "heldout": (systemKnown: 63.0, unknownNamed: 81.0, cause: 79.0, logParsed: 84.0, logCause: 67.0),
-        "tune": (systemKnown: 78.0, unknownNamed: 71.0, cause: 77.0, logParsed: 87.0, logCause: 64.0),
+        "heldout": (systemKnown: 63.0, unknownNamed: 81.0, cause: 79.0, logParsed: 88.0, logCause: 68.0),
+        "tune": (systemKnown: 78.0, unknownNamed: 71.0, cause: 77.0, logParsed: 91.0, logCause: 64.0),
     ]
 
     /// Floors for `Fixtures/third`, in percent. It was measured once unseen (docs/doctor.md) and has
