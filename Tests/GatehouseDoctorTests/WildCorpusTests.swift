@@ -121,7 +121,7 @@ struct WildCorpusTests {
     /// rounded down; they say nothing about unseen responses.
     static let thirdFloors: [String: (systemKnown: Double, unknownNamed: Double, cause: Double, logParsed: Double, logCause: Double)] = [
         "heldout": (systemKnown: 75.0, unknownNamed: 91.0, cause: 78.0, logParsed: 85.0, logCause: 88.0),
-        "tune": (systemKnown: 79.0, unknownNamed: 97.0, cause: 71.0, logParsed: 91.0, logCause: 78.0),
+        "tune": (systemKnown: 80.0, unknownNamed: 97.0, cause: 71.0, logParsed: 91.0, logCause: 78.0),
     ]
 
     typealias SplitFigures = (all: CorpusFigures, layers: [String: CorpusFigures])
