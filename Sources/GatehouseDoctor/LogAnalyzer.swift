@@ -126,12 +126,17 @@ public struct LogAnalyzer: Sendable {
             }
         }
         if parsed == nil {
-            let object = Self.jsonObject(line)
-            outer: for s in knowledge.systems where s.generic == true {
-                for f in s.formats {
-                    if let fields = parse(line, f, object: object) {
-                        parsed = (s, f, fields)
-                        break outer
+            // The common formats read the line as it is first (syslog is one of them), then what a
+            // relay prefix wraps (an application's own line behind `docker compose`'s `name-1  | `).
+            outer: for text in texts {
+                let object = Self.jsonObject(text)
+                for s in knowledge.systems where s.generic == true {
+                    for f in s.formats {
+                        if let fields = parse(text, f, object: object) {
+                            parsed = (s, f, fields)
+                            line = text
+                            break outer
+                        }
                     }
                 }
             }

@@ -159,13 +159,7 @@ public struct ResponseClassifier: Sendable {
             strength = g.signature.strength ?? 0
         }
         // Wording that makes the system's broad cause precise wins over it.
-        let broad = causeHit?.signature.cause ?? top.system.defaultCause
-        // Unless stronger vendor-neutral evidence (a WWW-Authenticate error code) states the broad cause itself.
-        let broadSupport = genericHits.filter { $0.signature.cause == broad }.map { $0.signature.strength ?? 0 }.max() ?? 0
-        if let broad,
-            let precise = genericHits.filter({ $0.signature.refines?.contains(broad) == true })
-                .max(by: { ($0.signature.strength ?? 0) < ($1.signature.strength ?? 0) }), (precise.signature.strength ?? 0) >= broadSupport
-        {
+        if let precise = Self.refinement(of: causeHit?.signature.cause ?? top.system.defaultCause, genericHits: genericHits) {
             causeHit = precise
             strength = max(strength, precise.signature.strength ?? 0)
         }
@@ -213,12 +207,30 @@ public struct ResponseClassifier: Sendable {
             evidence: evidence, fix: fix, alternatives: Self.tidy(alternatives, excluding: (top.system.system, cause), below: confidence))
     }
 
+    /// The vendor-neutral hit that makes a broad cause precise ("secondary rate limit" for a permission
+    /// error, "credits used up" for a 429), unless stronger vendor-neutral evidence states the broad
+    /// cause itself (a `WWW-Authenticate` error code). A bare status code states no cause: a 429 is
+    /// a rate limit only until the words say the credits ran out.
+    static func refinement(of broad: DenialCause?, genericHits: [Hit]) -> Hit? {
+        guard let broad else { return nil }
+        let support =
+            genericHits.filter { h in h.signature.cause == broad && !h.signature.when.allSatisfy { $0.status != nil } }
+            .map { $0.signature.strength ?? 0 }.max() ?? 0
+        guard
+            let precise = genericHits.filter({ $0.signature.refines?.contains(broad) == true })
+                .max(by: { ($0.signature.strength ?? 0) < ($1.signature.strength ?? 0) }), (precise.signature.strength ?? 0) >= support
+        else { return nil }
+        return precise
+    }
+
     func unknownSystem(
         _ o: Observation, genericHits: [Hit], bestGeneric: Hit?, candidates: [Candidate], frontDoors: [Candidate]
     )
         -> Diagnosis
     {
         let r = o.response
+        // The same refinement as for a named system: precise wording wins over the broad reading.
+        let bestGeneric = Self.refinement(of: bestGeneric?.signature.cause, genericHits: genericHits) ?? bestGeneric
         let cause = bestGeneric?.signature.cause ?? .unknown
         let strength = bestGeneric?.signature.strength ?? 0.2
         var evidence = ([bestGeneric].compactMap { $0 } + genericHits.filter { $0.signature.cause == cause }).map(\.evidence)

@@ -20,13 +20,19 @@ public struct BodyWords: Sendable {
         var words: [String] = []
         var current = ""
         var previousLower = false
-        for ch in text {
+        var previousUpper = false
+        let chars = Array(text)
+        for (i, ch) in chars.enumerated() {
             if ch.isLetter || ch.isNumber || ch == "_" {
-                // `tokenExpired` → token, expired.
-                if ch.isUppercase, previousLower, !current.isEmpty {
+                // `tokenExpired` → token, expired; after an acronym, `JWSInvalidSignature` → jws,
+                // invalid, signature (a word of two lowercase letters or more follows: `APIs` stays one).
+                let acronymEnds =
+                    ch.isUppercase && previousUpper && i + 2 < chars.count && chars[i + 1].isLowercase && chars[i + 2].isLowercase
+                if ch.isUppercase, previousLower || acronymEnds, !current.isEmpty {
                     words.append(current)
                     current = ""
                 }
+                previousUpper = ch.isUppercase
                 current.append(contentsOf: ch.lowercased())
                 previousLower = ch.isLowercase || ch.isNumber || ch == "_"
             } else {
@@ -34,6 +40,7 @@ public struct BodyWords: Sendable {
                 current = ""
                 // An apostrophe inside a word (`don't`) keeps the pieces apart: `don`, `t`.
                 previousLower = false
+                previousUpper = false
             }
         }
         if !current.isEmpty { words.append(current) }

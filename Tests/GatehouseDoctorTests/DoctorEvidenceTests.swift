@@ -196,4 +196,96 @@ struct DoctorEvidenceTests {
         #expect(d.deniedBy == "jenkins")
         #expect(d.cause == .csrf)
     }
+
+    @Test("precise wording refines the cause of a system the knowledge base does not know, as of a named one")
+    func unknownSystemRefined() throws {
+        // A 429 whose words say the credits ran out is billing, not a per-minute limit.
+        let credits = try diagnose(
+            "HTTP/1.1 429 Too Many Requests\r\n\r\nYour team has either used all available credits or reached its monthly spending limit.")
+        #expect(credits.deniedBy == "unknown")
+        #expect(credits.cause == .accountSuspended)
+        // A limit that passes with time stays a rate limit.
+        let hourly = try diagnose("HTTP/1.1 429 Too Many Requests\r\n\r\nYou have exceeded your usage limits. Please try again later.")
+        #expect(hourly.cause == .rateLimited)
+        let code = try diagnose(
+            "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n\r\n{\"error\":{\"message\":\"quota\",\"code\":\"insufficient_quota\"}}"
+        )
+        #expect(code.cause == .accountSuspended)
+    }
+
+    @Test("a framework's origin check is CSRF protection, whatever the framework")
+    func crossSiteForm() throws {
+        for body in ["Cross-site POST form submissions are forbidden", "{\"message\":\"Cross-site PUT form submissions are forbidden\"}"] {
+            let d = try diagnose("HTTP/1.1 403 Forbidden\r\n\r\n" + body)
+            #expect(d.cause == .csrf, "\(body)")
+        }
+    }
+
+    @Test("wording of a token that lacks a permission, an unknown key and a retired password login")
+    func credentialWording() throws {
+        let token = try diagnose("HTTP/1.1 403 Forbidden\r\n\r\nthis token does not have the required permissions to perform this action")
+        #expect(token.cause == .insufficientScope)
+        let unknownKey = try diagnose("HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n\r\n{\"error\":\"key doesn't exist\"}")
+        #expect(unknownKey.cause == .invalidCredentials)
+        let password = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\n\r\nUsername/Password authentication is no longer supported. Migrate to API Tokens instead.")
+        #expect(password.cause == .invalidCredentials)
+        let otp = try diagnose("HTTP/1.1 401 Unauthorized\r\n\r\nYour OTP code is incorrect. Please check it and retry.")
+        #expect(otp.cause == .invalidCredentials)
+    }
+
+    @Test("an acronym before a word is split from it: JWSInvalidSignature reads as an invalid signature")
+    func acronymSplit() throws {
+        #expect(BodyWords("JWSError JWSInvalidSignature", isHTML: false).words == ["jws", "error", "jws", "invalid", "signature"])
+        #expect(BodyWords("list the APIs", isHTML: false).words == ["list", "the", "apis"])
+        let d = try diagnose("HTTP/1.1 401 Unauthorized\r\n\r\nJWSError JWSInvalidSignature")
+        #expect(d.cause == .signatureMismatch)
+    }
+
+    @Test("Google's error shape needs Google's status string: a numeric status is another API's")
+    func googleShapeNeedsStatusString() throws {
+        let d = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n\r\n{\"error\":{\"status\":401,\"code\":\"UNAUTHORIZED\",\"message\":\"Unauthorized\"}}"
+        )
+        #expect(d.deniedBy == "unknown")
+    }
+
+    @Test("an exception class names its framework: Symfony writes Spring Security's sentence too")
+    func exceptionClassNamesFramework() throws {
+        let d = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\n\r\nSymfony\\Component\\HttpKernel\\Exception\\HttpException:\nFull authentication is required to access this resource."
+        )
+        #expect(d.deniedBy == "symfony")
+    }
+
+    @Test("a 401 that names an action or role the caller lacks, to a request with credentials, is a permission")
+    func permissionBehind401() throws {
+        let d = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\n\r\nThe current user is not authorized to perform the requested action.", credentials: true)
+        #expect(d.cause == .insufficientPermissions)
+        // Without credentials the same status is still a caller who must authenticate.
+        let anonymous = try diagnose("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\n\r\n", credentials: false)
+        #expect(anonymous.cause == .missingCredentials)
+    }
+
+    @Test("configuration wording: an unverified sender, a User-Agent policy, an authentication scheme not configured")
+    func configurationWording() throws {
+        for body in [
+            "The from address does not match a verified Sender Identity. Mail cannot be sent until this error is resolved.",
+            "Please comply with the User-Agent policy.",
+            "{\"code\": 401, \"message\": \"oidc auth is not configured, please try another auth scheme\"}",
+        ] {
+            let d = try diagnose("HTTP/1.1 403 Forbidden\r\n\r\n" + body, credentials: true)
+            #expect(d.cause == .configDeny, "\(body)")
+        }
+    }
+
+    @Test("a registry error code every registry writes names no registry; the product's own wording does")
+    func registryCodeNamesNoRegistry() throws {
+        let code = try diagnose("HTTP/1.1 429 Too Many Requests\r\n\r\ntoomanyrequests: Rate exceeded")
+        #expect(code.deniedBy != "docker-hub")
+        #expect(code.cause == .rateLimited)
+        let hub = try diagnose("HTTP/1.1 429 Too Many Requests\r\n\r\ntoomanyrequests: You have reached your pull rate limit.")
+        #expect(hub.deniedBy == "docker-hub")
+    }
 }

@@ -117,4 +117,34 @@ struct LogAnalyzerTests {
             )
             .denial?.cause == .invalidCredentials)
     }
+
+    @Test("application log lines: timestamps in other shapes, a level first, an exception, and vendor-neutral wording")
+    func applicationLines() throws {
+        let analyzer = try LogAnalyzer()
+        let cases: [(String, DenialCause)] = [
+            (
+                "2026/06/18 19:34:27.024\tINFO\thttp.handlers.rate_limit\trate limit exceeded\t{\"zone\": \"app\", \"remote_ip\": \"203.0.113.50\"}",
+                .rateLimited
+            ),
+            ("[2024-08-31 02:11:28.725][vaultwarden::api::admin][ERROR] Invalid admin token. IP: 203.0.113.94", .invalidCredentials),
+            ("W, [2016-04-29T15:24:44.339611 #1973]  WARN -- : Can't verify CSRF token authenticity", .csrf),
+            (
+                "org.elasticsearch.ElasticsearchSecurityException: action [indices:admin/exists] is unauthorized for user [_system]",
+                .insufficientPermissions
+            ),
+            ("Mar  9 09:18:28 host monit[5731]: HttpRequest: access denied -- client 192.0.2.4: empty password", .missingCredentials),
+            (
+                #"18/Jan/2019:20:07:10 +0000 [ERROR 401 /admin] BasicAuth: user "admin" was not found or password was incorrect."#,
+                .invalidCredentials
+            ),
+            ("[Macaron] 2020-09-27 10:19:16: Completed GET /org/repo.git/info/refs 401 Unauthorized in 1.473705ms", .missingCredentials),
+            ("Mar  9 09:18:33 host monit[5731]: HttpRequest: access denied -- client 192.0.2.4: unknown user 'test1'", .invalidCredentials),
+        ]
+        for (line, cause) in cases {
+            let read = analyzer.read(line)
+            #expect(read.format != nil, "\(line)")
+            #expect(read.denial?.cause == cause, "\(line)")
+        }
+        #expect(analyzer.read("2026-06-18 19:34:27 INFO server started on port 8080").denial == nil)
+    }
 }
