@@ -99,9 +99,10 @@ package struct SecLangEngine: Sendable {
 /// The run is exact, not an approximation: it is `rules.phases[0][start..<end]` where every rule
 /// reads only the setvar collections and the rule's own fields (no request variable, no
 /// `MATCHED_VAR` left by an earlier rule), writes only those collections, skips nothing and
-/// changes no engine setting (`ctl:`); and every rule before `start` writes no setvar
-/// collection, skips nothing, changes no setting other than the body processor and never stops
-/// the transaction. So the state those rules start from is the same for every request (empty
+/// changes no body-processing setting; and every rule before `start` writes no setvar
+/// collection (no `setvar`, no `capture`), skips nothing, changes no setting other than the body
+/// processor and never stops the transaction. MATCHED_VAR is carried out of the prologue only
+/// when an operator in it matched. So the state those rules start from is the same for every request (empty
 /// collections), and nothing the earlier rules do can reach them.
 struct Prologue: Sendable {
     let start: Int
@@ -142,7 +143,8 @@ struct Prologue: Sendable {
         removedTags = t.removedTags
         targetRemovalsByID = t.targetRemovalsByID
         targetRemovalsByTag = t.targetRemovalsByTag
-        matched = matches.isEmpty ? nil : (t.matchedVar, t.matchedVarName)
+        // MATCHED_VAR changes only when an operator matches (a SecAction leaves it alone).
+        matched = t.operatorMatches > 0 ? (t.matchedVar, t.matchedVarName) : nil
     }
 
     /// A rule that may run before the prologue: it leaves the setvar collections, the flow and
@@ -151,6 +153,8 @@ struct Prologue: Sendable {
         var link: Rule? = rule
         while let r = link {
             if r.marker != nil || r.skipAfter != nil || r.skip > 0 { return false }
+            // `capture` writes TX:0-9 from the request.
+            if r.capture { return false }
             // `block` is the default action, which may deny.
             if let d = r.disruptive, d != .pass { return false }
             for effect in r.effects {
@@ -293,6 +297,8 @@ final class Transaction {
     var prologue: Prologue?
     /// Whether a value whose own prefilter literals rule a regex out is skipped.
     var skipsByValue = true
+    /// How many times an operator matched (and set MATCHED_VAR) in this transaction.
+    var operatorMatches = 0
 
     /// Writes (or, with nil, deletes) a setvar collection entry.
     func setVariable(_ c: Collection, _ name: String, _ value: [UInt8]?) {
@@ -329,7 +335,7 @@ final class Transaction {
         /// The chain prefixes (`Rule.transformationChains` numbers) computed so far this request:
         /// `slot[chain]` is one more than the place of its value, form and byte summary in
         /// `prefixes`, 0 while not computed. Empty until the entry is first transformed.
-        var slot: [Int16] = []
+        var slot: [Int32] = []
         var prefixes: [Prefix] = []
         /// The kinds of bytes in the value as received.
         lazy var summary = ByteSummary(of: entry.value)
@@ -571,11 +577,10 @@ final class Transaction {
     /// Takes the prologue's outcome as if its rules had just run.
     func applyPrologue(_ p: Prologue) {
         if interruption != nil || allowed || mode == .off { return }
-        // The rules before it write no setvar collection: these are still empty here.
+        // The rules before it write no setvar collection (no setvar, no capture): these are still
+        // empty here.
         stores = p.stores
-        named[.tx] = nil
-        named[.ip] = nil
-        named[.global] = nil
+        for c in Collection.allCases where c.isPersistent { named[c] = nil }
         matches += p.matches
         if let m = p.matched {
             matchedVar = m.value
@@ -770,7 +775,7 @@ final class Transaction {
             }
             if entry.prefixes.isEmpty { entry.prefixes.reserveCapacity(16) }
             entry.prefixes.append(Prefix(value: v, form: Int32(truncatingIfNeeded: form), summary: summary))
-            entry.slot[chains[k]] = Int16(truncatingIfNeeded: entry.prefixes.count)
+            entry.slot[chains[k]] = Int32(truncatingIfNeeded: entry.prefixes.count)
             k += 1
         }
         return (v, form)
@@ -868,6 +873,7 @@ final class Transaction {
         let name = name()
         matchedVar = value
         matchedVarName = name
+        operatorMatches += 1
         matchedVars.append(Entry(key: Array(name.utf8), value: value))
         return true
     }

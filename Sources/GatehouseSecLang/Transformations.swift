@@ -22,7 +22,7 @@ package struct ByteSummary: OptionSet, Sendable {
     static let nul = ByteSummary(rawValue: 1 << 5)
     static let high = ByteSummary(rawValue: 1 << 6)
     static let star = ByteSummary(rawValue: 1 << 7)
-    static let dotOrSlash = ByteSummary(rawValue: 1 << 8)
+    static let slash = ByteSummary(rawValue: 1 << 8)
     static let space = ByteSummary(rawValue: 1 << 9)
 
     static let table: [UInt16] = (0..<256).map { b in
@@ -36,7 +36,7 @@ package struct ByteSummary: OptionSet, Sendable {
         if c == 0 { s.insert(.nul) }
         if c >= 0x80 { s.insert(.high) }
         if c == 0x2A { s.insert(.star) }
-        if c == 0x2E || c == 0x2F { s.insert(.dotOrSlash) }
+        if c == 0x2F { s.insert(.slash) }
         if T.isSpace(c) || c == 0xA0 { s.insert(.space) }
         return s.rawValue
     }
@@ -65,8 +65,10 @@ extension Transformation {
         case .removeNulls, .replaceNulls: return .nul
         case .utf8toUnicode: return .high
         case .replaceComments: return .star
-        case .normalisePath: return .dotOrSlash
-        case .normalisePathWin: return [.dotOrSlash, .backslash]
+        // A value without a separator is one path segment, which normalisation leaves as it is,
+        // except the value "." alone (`apply(_:summary:)` checks that one).
+        case .normalisePath: return .slash
+        case .normalisePathWin: return [.slash, .backslash]
         case .removeWhitespace, .compressWhitespace, .trim, .trimLeft, .trimRight: return .space
         default: return nil
         }
@@ -75,7 +77,10 @@ extension Transformation {
     /// Applies the transformation to a value whose bytes `summary` describes; a value without the
     /// bytes it acts on is handed back as it is.
     package func apply(_ v: [UInt8], summary: ByteSummary) -> [UInt8] {
-        if let acts, summary.isDisjoint(with: acts) { return v }
+        if let acts, summary.isDisjoint(with: acts) {
+            let lonePeriod = (self == .normalisePath || self == .normalisePathWin) && v.count == 1 && v[0] == 0x2E
+            if !lonePeriod { return v }
+        }
         return transform(v)
     }
 
@@ -100,7 +105,7 @@ extension Transformation {
     }
 
     /// The transformation itself.
-    func transform(_ v: [UInt8]) -> [UInt8] {
+    package func transform(_ v: [UInt8]) -> [UInt8] {
         switch self {
         case .lowercase: return v.map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }
         case .uppercase: return v.map { $0 &- 0x61 < 26 ? $0 & ~0x20 : $0 }
