@@ -480,108 +480,6 @@ struct SQLAnalysis {
         }
     }
 
-    /// Whether the comment at `i` cuts the rest of the query off the way an injection does
-    /// (`admin'--`, `admin' #`, `x'-- -`): what follows the comment marker is at most one word.
-    /// A comment holding a sentence is prose that happens to contain `--` ("add '--' after '-m'",
-    /// `"--enable-code-coverage" configure flag`); libinjection likewise only counts `--` at the
-    /// end of the input.
-    func commentCutsOff(_ i: Int) -> Bool {
-        let c = t[i]
-        var a = c.start + (s[c.start] == 0x23 ? 1 : 2)
-        while a < c.end, SQLTokenizer.isSpace(s[a]) { a += 1 }
-        var b = c.end
-        while b > a, SQLTokenizer.isSpace(s[b - 1]) { b -= 1 }
-        var k = a
-        while k < b {
-            if SQLTokenizer.isSpace(s[k]) { return false }
-            k += 1
-        }
-        return true
-    }
-
-    /// A word that stands for a value rather than continuing SQL: an identifier, an object kind
-    /// (`table`, `user`, `function`), a literal, or a function name without its brackets
-    /// (`"char" in …`, `'left' or 'right'`).
-    func plainWord(_ i: Int) -> Bool {
-        guard i < t.count, t[i].kind == .word else { return false }
-        switch t[i].word {
-        case .none, .objectKind, .literal: return true
-        case .timeFunc, .errorFunc, .infoFunc, .sqlFunc, .sysObject: return kind(i + 1) != .lparen
-        default: return false
-        }
-    }
-
-    /// The first index in `from..<to` where two values sit side by side (identifiers, strings,
-    /// numbers, and with `insideGroups: false` a bracketed group counts as one value), or nil.
-    /// SQL separates its values with operators, commas and keywords; prose puts words next to
-    /// words ("Martin Thomsen", `"-mt" "."`, `04 ' 1.h'`).
-    func valuesAdjacent(_ from: Int, _ to: Int, insideGroups: Bool = true) -> Int? {
-        func value(_ j: Int) -> Bool {
-            let k = t[j].kind
-            return k == .string || k == .number || plainWord(j)
-        }
-        var prev = false
-        var j = from
-        while j < min(to, t.count) {
-            if !insideGroups, t[j].kind == .lparen {
-                // A call (`word(…)`) is one value; a group straight after another value is prose.
-                if prev, j > from, t[j - 1].kind != .word { return j }
-                j = skipGroup(j)
-                prev = true
-                continue
-            }
-            let v = value(j)
-            if v, prev { return j }
-            prev = v
-            j += 1
-        }
-        return nil
-    }
-
-    /// Whether the keyword or operator at `p`, right after a breakout, goes on as SQL (942180).
-    /// libinjection counts a string, a keyword, then a string (`'all' to output …`) as benign;
-    /// here the keyword must be one that continues SQL (not a value-like word such as `table`,
-    /// `user` or a function name without brackets), something must follow it other than one
-    /// string, and what follows must not put two values side by side. Whole injections of this
-    /// shape stay caught: `abc' like`, `" sleep(10.to_i) "`, `" | type %SystemDrive%\config.ini | "`.
-    func continuesAsSQL(_ p: Int) -> Bool {
-        var j = p + 1
-        if t[p].kind == .word {
-            if plainWord(p) { return false }
-            if kind(j) == .lparen {
-                j = skipGroup(j)
-            } else if j + 1 == t.count, t[j].kind == .string {
-                return false
-            }
-        }
-        var stop = j
-        while stop < t.count, t[stop].kind != .comment, t[stop].kind != .semicolon { stop += 1 }
-        return valuesAdjacent(j, stop) == nil
-    }
-
-    /// Whether a statement can end at `e`: the end of the input, `;` or a comment.
-    func endsStatement(_ e: Int) -> Bool {
-        e >= t.count || t[e].kind == .semicolon || t[e].kind == .comment
-    }
-
-    /// Whether the object reference starting at `i` (`sys.objects`, `from pg_user`) is followed
-    /// as SQL: by the end, a closing bracket, a comment or a clause keyword, not by prose
-    /// ("sys.argv for the program", "from sys.argv, config", "from sys import argv").
-    func referenceEndsAsSQL(_ i: Int) -> Bool {
-        var j = i + 1
-        while j + 1 < t.count, t[j].kind == .dot, t[j + 1].kind == .word { j += 2 }
-        guard j < t.count else { return true }
-        switch t[j].kind {
-        case .comment, .semicolon, .rparen, .lparen: return true
-        case .word:
-            switch t[j].word {
-            case .whereKw, .order, .group, .limit, .union, .into, .having, .from: return true
-            default: return false
-            }
-        default: return false
-        }
-    }
-
     func terminatorIsComment(_ i0: Int) -> Bool {
         var i = i0
         while i < t.count, t[i].kind == .rparen { i += 1 }
@@ -672,7 +570,7 @@ struct SQLAnalysis {
             out.append(SQLMatch(rule: "942110", start: a, end: b, message: "statement ended and truncated " + ctxName))
             return
         }
-        if tok.kind == .comment, context != nil, commentCutsOff(p) {
+        if tok.kind == .comment, context != nil {
             let (a, b) = span(0, p + 1)
             out.append(SQLMatch(rule: "942110", start: a, end: b, message: "comment truncates the query " + ctxName))
             return
@@ -730,14 +628,14 @@ struct SQLAnalysis {
                     }
                 }
             default:
-                if context != nil, tok.word != .none, continuesAsSQL(p) {
+                if context != nil, tok.word != .none {
                     let (a, b) = span(0, p + 1)
                     out.append(SQLMatch(rule: "942180", start: a, end: b, message: "SQL keyword " + ctxName))
                 }
             }
             return
         }
-        if context != nil, tok.kind == .compare || tok.kind == .logicOp || tok.kind == .arith, continuesAsSQL(p) {
+        if context != nil, tok.kind == .compare || tok.kind == .logicOp || tok.kind == .arith {
             let (a, b) = span(0, p + 1)
             out.append(SQLMatch(rule: "942180", start: a, end: b, message: "SQL operator " + ctxName))
         }
@@ -771,10 +669,7 @@ struct SQLAnalysis {
             if j - i > 64 { break }
         }
         guard j > i || signals > 0 else { return nil }
-        // Brackets and commas are signals, but prose has them too ("select a zone (interactive
-        // mode only), then …"): with more than one signal, words may sit side by side only inside
-        // brackets (`group_concat(name separator 0x3a)`), never between them.
-        guard signals > 0, valuesSeparated(i, j) || signals > 1 && valuesAdjacent(i, j, insideGroups: false) == nil else { return nil }
+        guard signals > 0, valuesSeparated(i, j) || signals > 1 else { return nil }
         _ = words
         return max(j, i + 1)
     }
@@ -818,7 +713,7 @@ struct SQLAnalysis {
                             || (i > 0 && (t[i - 1].kind == .comma || t[i - 1].kind == .lparen || t[i - 1].word == .select))
                     {
                         let e = skipGroup(i + 1)
-                        if valuesSeparated(i + 2, max(i + 2, e - 1)), i > 0 || e < t.count, followsAsSQL(e) {
+                        if valuesSeparated(i + 2, max(i + 2, e - 1)), i > 0 || e < t.count {
                             let (a, b) = span(i, e)
                             out.append(SQLMatch(rule: "942150", start: a, end: b, message: "database fingerprinting function"))
                         }
@@ -826,7 +721,7 @@ struct SQLAnalysis {
                 case .sysObject:
                     let prevFrom = i > 0 && (t[i - 1].word == .from || t[i - 1].word == .exec || t[i - 1].kind == .dot)
                     let nextDot = kind(i + 1) == .dot || kind(i + 1) == .lparen
-                    if tk.end - tk.start >= 10 || (prevFrom || nextDot) && referenceEndsAsSQL(i) {
+                    if prevFrom || nextDot || tk.end - tk.start >= 10 {
                         let (a, b) = span(i, min(t.count, i + 3))
                         out.append(SQLMatch(rule: "942150", start: a, end: b, message: "database system object"))
                     }
@@ -845,7 +740,7 @@ struct SQLAnalysis {
             case .logicOp where i > 0:
                 var info = ExprInfo()
                 var sawLogic = false
-                if let e = chain(i, &info, sawLogic: &sawLogic), info.compare, info.subquery || sqlCall(i + 1, e), followsAsSQL(e) {
+                if let e = chain(i, &info, sawLogic: &sawLogic), info.compare, info.subquery || sqlCall(i + 1, e) {
                     let (a, b) = span(i, e)
                     out.append(SQLMatch(rule: "942100", start: a, end: b, message: "boolean condition on an SQL function or subquery"))
                 }
@@ -1009,8 +904,7 @@ struct SQLAnalysis {
             }
             return nil
         case .call:
-            // `CALL proc(…)` ends the statement: prose goes on ("call init() again after …").
-            if ident(i + 1), kind(i + 2) == .lparen, endsStatement(skipGroup(i + 2)) { return skipGroup(i + 2) }
+            if ident(i + 1), kind(i + 2) == .lparen { return skipGroup(i + 2) }
             return nil
         case .rename:
             if word(i + 1) == .objectKind, ident(i + 2) { return i + 3 }
