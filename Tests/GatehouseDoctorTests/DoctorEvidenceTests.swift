@@ -12,6 +12,39 @@ struct DoctorEvidenceTests {
         try #require(try doctor.diagnose(data: Data(raw.utf8), source: "x", url: url, credentialsSent: credentials).results.first?.1)
     }
 
+    @Test("a system's error shapes name it, not one sentence: Okta's codes, Akamai's problem types, Harbor's refusal")
+    func errorShapes() throws {
+        let okta = try diagnose("HTTP/1.1 429 Too Many Requests\r\n\r\ne0000047 => api call exceeded rate limit due to too many requests.")
+        #expect(okta.deniedBy == "okta")
+        #expect(okta.cause == .rateLimited)
+        let oktaObject = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n\r\n"
+                + #"{"errorCode":"invalid_client","errorSummary":"Invalid value for 'client_id' parameter.","errorLink":"invalid_client","errorId":"oae1","errorCauses":[]}"#
+        )
+        #expect(oktaObject.deniedBy == "okta")
+        let akamai = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nContent-Type: application/problem+json\r\n\r\n"
+                + #"{"status":403,"title":"Forbidden.","type":"/mtls-edge-truststore/error-types/forbidden"}"#
+        )
+        #expect(akamai.deniedBy == "akamai-api")
+        let harbor = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\n\r\nunauthorized: unauthorized to access repository: team/app, action: pull: unauthorized to access repository: team/app, action: pull"
+        )
+        #expect(harbor.deniedBy == "harbor")
+        let express = try diagnose("HTTP/1.1 429 Too Many Requests\r\n\r\nToo many requests, please try again later.")
+        #expect(express.deniedBy == "express")
+        #expect(express.cause == .rateLimited)
+    }
+
+    @Test("a body that is only a refusal of the credential reads as credentials not accepted")
+    func bareCredentialRefusal() throws {
+        for body in ["Invalid key", "Authentication error"] {
+            let d = try diagnose("HTTP/1.1 403 Forbidden\r\n\r\n" + body)
+            #expect(d.deniedBy == "unknown", "\(body)")
+            #expect(d.cause == .invalidCredentials, "\(body)")
+        }
+    }
+
     @Test("the same wording rephrased: expired credentials, not invalid ones")
     func expiredRephrased() throws {
         for body in [

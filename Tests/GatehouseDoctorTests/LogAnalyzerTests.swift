@@ -74,6 +74,36 @@ struct LogAnalyzerTests {
         #expect(allowed.denial == nil)
     }
 
+    @Test("application lines: Home Assistant's bans and failed logins, Consul's ACL errors, Grafana's login protection and session tokens")
+    func applicationsWithFormatsOfTheirOwn() throws {
+        let analyzer = try LogAnalyzer()
+        let ban = analyzer.read(
+            "2022-04-15 12:31:38 WARNING (MainThread) [homeassistant.components.http.ban] Banned IP 192.168.100.134 for too many login attempts"
+        )
+        #expect(ban.denial?.source == "home-assistant")
+        #expect(ban.denial?.cause == .explicitDeny)
+        let login = analyzer.read(
+            "Login attempt or request with invalid authentication from 10.0.0.41 (10.0.0.41). Requested URL: '/auth/token'.")
+        #expect(login.denial?.cause == .invalidCredentials)
+        let consul = analyzer.read(
+            #"2021-05-31T21:15:47.490Z [ERROR] agent.http: Request error: method=GET url=/v1/agent/self from=172.31.4.108:52416 error="Permission denied""#
+        )
+        #expect(consul.format == "hclog-text")
+        #expect(consul.denial?.cause == .insufficientPermissions)
+        let unknownToken = analyzer.read(
+            #"2023-08-17T15:37:52.764Z [ERROR] agent.http: Request error: method=GET url=/v1/agent/self from=127.0.0.1:58478 error="ACL not found""#
+        )
+        #expect(unknownToken.denial?.cause == .invalidCredentials)
+        let blocked = analyzer.read(
+            #"t=2021-01-09T12:50:31+0000 lvl=eror msg="Invalid username or password" logger=context error="Too many consecutive incorrect login attempts for user. Login for user temporarily blocked""#
+        )
+        #expect(blocked.denial?.cause == .rateLimited)
+        let session = analyzer.read(
+            #"logger=context userId=0 orgId=0 uname= t=2024-06-20T14:31:25.119Z level=error msg=Unauthorized error="user token not found" remote_addr=192.168.31.250"#
+        )
+        #expect(session.denial?.cause == .invalidCredentials)
+    }
+
     @Test("the summary counts every denial and sorts the biggest group first")
     func render() {
         let text = LogAnalyzer.render(groups)

@@ -104,7 +104,7 @@ struct WildCorpusTests {
     /// (docs/doctor.md), rounded down to a whole percent. Keyed by split; both halves are tuning data
     /// now, so these guard against regressions, they do not measure generalisation.
     static let floors: [String: (systemKnown: Double, unknownNamed: Double, cause: Double, logParsed: Double, logCause: Double)] = [
-        "heldout": (systemKnown: 80.0, unknownNamed: 89.0, cause: 85.0, logParsed: 92.0, logCause: 88.0),
+        "heldout": (systemKnown: 83.0, unknownNamed: 89.0, cause: 85.0, logParsed: 92.0, logCause: 88.0),
         "tune": (systemKnown: 83.0, unknownNamed: 100.0, cause: 87.0, logParsed: 100.0, logCause: 94.0),
     ]
 
@@ -112,8 +112,8 @@ struct WildCorpusTests {
     /// both halves have been read and tuned on since, so these are tuning-data floors against
     /// regressions, rounded down, and say nothing about unseen responses.
     static let freshFloors: [String: (systemKnown: Double, unknownNamed: Double, cause: Double, logParsed: Double, logCause: Double)] = [
-        "heldout": (systemKnown: 63.0, unknownNamed: 81.0, cause: 79.0, logParsed: 88.0, logCause: 68.0),
-        "tune": (systemKnown: 78.0, unknownNamed: 71.0, cause: 77.0, logParsed: 91.0, logCause: 64.0),
+        "heldout": (systemKnown: 66.0, unknownNamed: 81.0, cause: 79.0, logParsed: 88.0, logCause: 72.0),
+        "tune": (systemKnown: 78.0, unknownNamed: 71.0, cause: 77.0, logParsed: 91.0, logCause: 69.0),
     ]
 
     /// Floors for `Fixtures/third`, in percent. It was measured once unseen (docs/doctor.md) and has
@@ -121,7 +121,15 @@ struct WildCorpusTests {
     /// rounded down; they say nothing about unseen responses.
     static let thirdFloors: [String: (systemKnown: Double, unknownNamed: Double, cause: Double, logParsed: Double, logCause: Double)] = [
         "heldout": (systemKnown: 75.0, unknownNamed: 91.0, cause: 78.0, logParsed: 85.0, logCause: 88.0),
-        "tune": (systemKnown: 80.0, unknownNamed: 97.0, cause: 71.0, logParsed: 91.0, logCause: 78.0),
+        "tune": (systemKnown: 80.0, unknownNamed: 97.0, cause: 71.0, logParsed: 91.0, logCause: 82.0),
+    ]
+
+    /// Floors for `Fixtures/fourth`, in percent. It was measured once unseen (docs/doctor.md) and has
+    /// been read and tuned on since (issue 16's fifth round): tuning-data floors against regressions,
+    /// rounded down; they say nothing about unseen responses.
+    static let fourthFloors: [String: (systemKnown: Double, unknownNamed: Double, cause: Double, logParsed: Double, logCause: Double)] = [
+        "heldout": (systemKnown: 70.0, unknownNamed: 94.0, cause: 76.0, logParsed: 72.0, logCause: 51.0),
+        "tune": (systemKnown: 69.0, unknownNamed: 84.0, cause: 76.0, logParsed: 85.0, logCause: 52.0),
     ]
 
     typealias SplitFigures = (all: CorpusFigures, layers: [String: CorpusFigures])
@@ -258,11 +266,10 @@ struct WildCorpusTests {
         }
     }
 
-    /// Another corpus is measured by the same code: `Fixtures/fresh` and `Fixtures/third` (each tuned
-    /// on since its first, unseen measurement, so each holds tuning-data floors), `Fixtures/fourth`
-    /// (measured once, unseen, for the fourth round: figures only until it is tuned on), or a corpus
-    /// gathered afresh and named by `GATEHOUSE_DOCTOR_CORPUS` (figures only: its first measurement is
-    /// the one to report).
+    /// Another corpus is measured by the same code: `Fixtures/fresh`, `Fixtures/third` and
+    /// `Fixtures/fourth` (each tuned on since its first, unseen measurement, so each holds tuning-data
+    /// floors), or a corpus gathered afresh and named by `GATEHOUSE_DOCTOR_CORPUS` (figures only: its
+    /// first measurement is the one to report).
     @Test("another corpus in the same format is measured the same way")
     func other() throws {
         var names = ["fresh", "third", "fourth"]
@@ -277,9 +284,9 @@ struct WildCorpusTests {
             print("no other corpus: drop one in Fixtures/fresh or set \(CorpusDirectory.environmentVariable)=DIR")
         }
         for corpus in corpora {
-            // The fresh and third corpora have been tuned on: they keep their tuning-data floors. Any
-            // other corpus is only measured.
-            if let floors = ["fresh": Self.freshFloors, "third": Self.thirdFloors][corpus.name] {
+            // The fresh, third and fourth corpora have been tuned on: they keep their tuning-data
+            // floors. Any other corpus is only measured.
+            if let floors = ["fresh": Self.freshFloors, "third": Self.thirdFloors, "fourth": Self.fourthFloors][corpus.name] {
                 try Self.holdFloors(corpus, floors)
                 continue
             }
