@@ -19,9 +19,16 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.0", traits: ["MallocInterposer"]),
     ],
     targets: [
+        // The requests the WAF benchmarks share.
+        .target(
+            name: "WAFFixtures",
+            dependencies: [.product(name: "GatehouseCore", package: "gatehouse")],
+            path: "Benchmarks/WAFFixtures"
+        ),
         .executableTarget(
             name: "WAFBenchmarks",
             dependencies: [
+                "WAFFixtures",
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "GatehouseWAF", package: "gatehouse"),
                 .product(name: "GatehouseCore", package: "gatehouse"),
@@ -33,6 +40,7 @@ let package = Package(
         .executableTarget(
             name: "CRSBenchmarks",
             dependencies: [
+                "WAFFixtures",
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "GatehouseSecLang", package: "gatehouse"),
                 .product(name: "GatehouseCore", package: "gatehouse"),
@@ -100,6 +108,7 @@ let package = Package(
         .executableTarget(
             name: "CRSCPU",
             dependencies: [
+                "WAFFixtures",
                 .product(name: "GatehouseSecLang", package: "gatehouse"),
                 .product(name: "GatehouseCore", package: "gatehouse"),
             ],

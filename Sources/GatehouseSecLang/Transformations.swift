@@ -84,25 +84,9 @@ extension Transformation {
         return transform(v)
     }
 
-    /// Applies the transformation.
-    package func apply(_ v: [UInt8]) -> [UInt8] {
-        // Most values hold nothing a decoder acts on: hand them back without a copy.
-        switch self {
-        case .lowercase: if !v.contains(where: { $0 &- 0x41 < 26 }) { return v }
-        case .urlDecode, .urlDecodeUni: if !v.contains(where: { $0 == 0x25 || $0 == 0x2B }) { return v }
-        case .htmlEntityDecode: if !v.contains(0x26) { return v }
-        case .jsDecode, .cssDecode, .escapeSeqDecode: if !v.contains(0x5C) { return v }
-        case .removeNulls, .replaceNulls: if !v.contains(0) { return v }
-        case .utf8toUnicode: if !v.contains(where: { $0 >= 0x80 }) { return v }
-        case .replaceComments: if !v.contains(0x2A) { return v }
-        case .normalisePath: if !v.contains(where: { $0 == 0x2E || $0 == 0x2F }) { return v }
-        case .normalisePathWin: if !v.contains(where: { $0 == 0x2E || $0 == 0x2F || $0 == 0x5C }) { return v }
-        case .removeWhitespace, .compressWhitespace, .trim, .trimLeft, .trimRight:
-            if !v.contains(where: { T.isSpace($0) || $0 == 0xA0 }) { return v }
-        default: break
-        }
-        return transform(v)
-    }
+    /// Applies the transformation. Most values hold nothing a decoder acts on: those are handed
+    /// back without a copy.
+    package func apply(_ v: [UInt8]) -> [UInt8] { apply(v, summary: ByteSummary(of: v)) }
 
     /// The transformation itself.
     package func transform(_ v: [UInt8]) -> [UInt8] {

@@ -112,20 +112,7 @@ struct PrefilterTests {
         print("prefilter: \(prefiltered.count) of \(rxRules) @rx rule links have one; \(index.atomCount) literals")
         #expect(prefiltered.count > rxRules / 2)
 
-        let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../corpus/waf").standardized
-        var texts: [[UInt8]] = []
-        for file in try FileManager.default.contentsOfDirectory(atPath: corpus.path) where file.hasSuffix(".jsonl") {
-            let text = try String(contentsOf: corpus.appendingPathComponent(file), encoding: .utf8)
-            for line in text.split(separator: "\n") where line.hasPrefix("{") {
-                guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { continue }
-                for key in ["decoded", "url", "body"] {
-                    guard let s = object[key] as? String else { continue }
-                    texts.append(Array(s.utf8))
-                    texts.append(Array(s.uppercased().utf8))
-                    if let d = s.removingPercentEncoding { texts.append(Array(d.utf8)) }
-                }
-            }
-        }
+        let texts = try RegressionSuite.wafCorpusTexts()
         #expect(texts.count > 1000)
         let scratch = RegexScratch()
         var matches = 0

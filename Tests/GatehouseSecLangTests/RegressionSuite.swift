@@ -32,6 +32,26 @@ enum RegressionSuite {
         return loader.build()
     }
 
+    /// Every payload and request text of the WAF corpora (corpus/waf: `decoded`, `url`, `body`), as
+    /// written, upper-cased and percent-decoded: the inputs the prefilter and shortcut tests run.
+    static func wafCorpusTexts() throws -> [[UInt8]] {
+        let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../corpus/waf").standardized
+        var texts: [[UInt8]] = []
+        for file in try FileManager.default.contentsOfDirectory(atPath: corpus.path) where file.hasSuffix(".jsonl") {
+            let text = try String(contentsOf: corpus.appendingPathComponent(file), encoding: .utf8)
+            for line in text.split(separator: "\n") where line.hasPrefix("{") {
+                guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { continue }
+                for key in ["decoded", "url", "body"] {
+                    guard let s = object[key] as? String else { continue }
+                    texts.append(Array(s.utf8))
+                    texts.append(Array(s.uppercased().utf8))
+                    if let d = s.removingPercentEncoding { texts.append(Array(d.utf8)) }
+                }
+            }
+        }
+        return texts
+    }
+
     /// One stage of a test: a request and what the log must and must not contain.
     struct Stage {
         var request: SecLangRequest?

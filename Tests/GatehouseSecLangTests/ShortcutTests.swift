@@ -136,12 +136,7 @@ struct ShortcutTests {
     /// form share one scan.
     @Test func literalScansIgnoreCase() throws {
         let index = try ShortcutTests.blockingRuleSet().prefilter
-        var texts: [[UInt8]] = (0..<256).map { [UInt8($0)] }
-        let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../corpus/waf").standardized
-        for file in try FileManager.default.contentsOfDirectory(atPath: corpus.path) where file.hasSuffix(".jsonl") {
-            let text = try String(contentsOf: corpus.appendingPathComponent(file), encoding: .utf8)
-            for line in text.split(separator: "\n") where line.hasPrefix("{") { texts.append(Array(line.utf8)) }
-        }
+        let texts = (0..<256).map { [UInt8($0)] } + (try RegressionSuite.wafCorpusTexts())
         func scan(_ v: [UInt8]) -> [UInt64] {
             var present = [UInt64](repeating: 0, count: index.words)
             index.scan(v, into: &present)
@@ -169,19 +164,7 @@ struct ShortcutTests {
         }
         let special = Array(" \t\n\u{0B}\u{0C}\r%+&\\/.*#;'\"-xX0aA".utf8) + [0, 0xA0, 0xC3, 0x80]
         for a in special { for b in special { for c in special { inputs.append([a, b, c]) } } }
-        let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../corpus/waf").standardized
-        for file in try FileManager.default.contentsOfDirectory(atPath: corpus.path) where file.hasSuffix(".jsonl") {
-            let text = try String(contentsOf: corpus.appendingPathComponent(file), encoding: .utf8)
-            for line in text.split(separator: "\n") where line.hasPrefix("{") {
-                guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { continue }
-                for key in ["decoded", "url", "body"] {
-                    guard let s = object[key] as? String else { continue }
-                    inputs.append(Array(s.utf8))
-                    inputs.append(Array(s.uppercased().utf8))
-                    if let d = s.removingPercentEncoding { inputs.append(Array(d.utf8)) }
-                }
-            }
-        }
+        inputs += try RegressionSuite.wafCorpusTexts()
         #expect(inputs.count > 70_000)
         var wrong: [String] = []
         for t in Transformation.allCases {

@@ -1,8 +1,9 @@
 // The Core Rule Set's inspection cost per request, outside the benchmark framework, so that a
-// profiler (perf record) sees only the engine. The requests are CRSBenchmarks' own.
+// profiler (perf record) sees only the engine. The requests are CRSBenchmarks' own (WAFFixtures).
 //
 //   swift build -c release --product CRSCPU && .build/release/CRSCPU [--seconds 5] [--request form|attack]
-//   perf stat -e instructions:u .build/release/CRSCPU --iterations 2000   # minus --iterations 0
+//   valgrind --tool=callgrind --toggle-collect='$s16GatehouseSecLang8CRSCheckV7inspect*' \
+//       CRSCPU --iterations 40     # minus --iterations 20: see docs/performance.md
 //
 // Prints, per one-second batch, the mean wall and thread CPU time per inspection; then the
 // median batch. With `--iterations N` it runs exactly N inspections and prints nothing else, for
@@ -11,25 +12,7 @@
 import Foundation
 import GatehouseCore
 import GatehouseSecLang
-
-let formBody: [UInt8] = {
-    var body = [
-        "name=Tim+O%27Reilly", "email=tim%40example.com", "company=O%27Reilly+Media", "phone=%2B1+555+0100",
-        "address=1+Union+Street%2C+San+Francisco", "country=US", "plan=team", "seats=12", "newsletter=yes",
-        "referrer=https%3A%2F%2Fwww.example.org%2Fpricing", "csrf=9f8e7d6c5b4a39281706f5e4d3c2b1a0",
-        "comment=" + String(repeating: "Great+product%3B+we%27d+select+it+again.+", count: 20),
-    ].joined(separator: "&")
-    body = String(body.prefix(1024))
-    return Array(body.utf8)
-}()
-
-let browserHeaders: [(String, String)] = [
-    ("Host", "api.example.com"),
-    ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"),
-    ("Accept", "text/html,application/xhtml+xml"), ("Accept-Language", "en-US,en;q=0.9"), ("Accept-Encoding", "gzip, deflate"),
-    ("Content-Type", "application/x-www-form-urlencoded"), ("Content-Length", String(formBody.count)),
-    ("Cookie", "session=abc123; theme=dark"),
-]
+import WAFFixtures
 
 var seconds = 5
 var which = "form"
@@ -53,17 +36,7 @@ do {
     print("CRSCPU: the Core Rule Set does not load: \(error)")
     exit(1)
 }
-let request: PolicyRequest
-switch which {
-case "attack":
-    request = PolicyRequest(
-        method: "GET", path: "/search", query: "q=1%27+UNION+SELECT+username%2Cpassword+FROM+users--&page=2",
-        headers: HeaderList(Array(browserHeaders.prefix(5))), host: "api.example.com")
-default:
-    request = PolicyRequest(
-        method: "POST", path: "/signup", headers: HeaderList(browserHeaders), host: "api.example.com", contentLength: formBody.count,
-        body: formBody, routeName: "signup")
-}
+let request = which == "attack" ? sqlInjectionRequest : browserFormRequest
 if let iterations {
     for _ in 0..<iterations { _ = check.inspect(request) }
     exit(0)

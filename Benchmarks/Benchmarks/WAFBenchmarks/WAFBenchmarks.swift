@@ -1,27 +1,7 @@
 import Benchmark
 import GatehouseCore
 import GatehouseWAF
-
-/// A 1 KiB `application/x-www-form-urlencoded` body the way sign-up and contact forms send it:
-/// a dozen fields, one of them free text with apostrophes, semicolons and SQL words.
-let formBody: [UInt8] = {
-    var body = [
-        "name=Tim+O%27Reilly", "email=tim%40example.com", "company=O%27Reilly+Media", "phone=%2B1+555+0100",
-        "address=1+Union+Street%2C+San+Francisco", "country=US", "plan=team", "seats=12", "newsletter=yes",
-        "referrer=https%3A%2F%2Fwww.example.org%2Fpricing", "csrf=9f8e7d6c5b4a39281706f5e4d3c2b1a0",
-        "comment=" + String(repeating: "Great+product%3B+we%27d+select+it+again.+", count: 20),
-    ].joined(separator: "&")
-    body = String(body.prefix(1024))
-    return Array(body.utf8)
-}()
-
-/// The same kilobyte split into 64 short fields: the per-field cost dominates.
-let manyFieldsBody: [UInt8] = {
-    var fields: [String] = []
-    var i = 0
-    while fields.joined(separator: "&").utf8.count < 1024 { fields.append("field\(i)=value+\(i)"); i += 1 }
-    return Array(fields.joined(separator: "&").utf8.prefix(1024))
-}()
+import WAFFixtures
 
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .throughput], maxDuration: .seconds(3))
