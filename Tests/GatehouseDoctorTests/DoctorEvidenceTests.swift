@@ -321,4 +321,83 @@ struct DoctorEvidenceTests {
         let hub = try diagnose("HTTP/1.1 429 Too Many Requests\r\n\r\ntoomanyrequests: You have reached your pull rate limit.")
         #expect(hub.deniedBy == "docker-hub")
     }
+
+    @Test("documented error shapes name their system: Alibaba OSS over S3's shared XML, Quay's registry, SendGrid, IIS's page")
+    func documentedShapes() throws {
+        let oss = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\n\r\n<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>\n  <Code>InvalidAccessKeyId</Code>\n"
+                + "  <Message>The OSS Access Key Id you provided does not exist in our records.</Message>\n  <RequestId>5E9B</RequestId>\n"
+                + "  <HostId>bucket.oss-cn-qingdao.aliyuncs.com</HostId>\n</Error>"
+        )
+        #expect(oss.deniedBy == "alibaba-oss")
+        #expect(oss.cause == .invalidCredentials)
+        let quay = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\n\r\nunauthorized: access to the requested resource is not authorized", credentials: false)
+        #expect(quay.deniedBy == "quay")
+        #expect(quay.cause == .resourceState)
+        #expect(quay.alternatives.contains { $0.cause == .missingCredentials } || quay.fix.joined().contains("log in"))
+        let sendgrid = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n\r\n{\"errors\":[{\"field\":null,\"message\":\"access forbidden\"}]}",
+            credentials: true)
+        #expect(sendgrid.deniedBy == "sendgrid-api")
+        #expect(sendgrid.cause == .insufficientPermissions)
+        let iis = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\nContent-Type: text/html\r\n\r\n<html><head><title>401 - Unauthorized: Access is denied due to invalid credentials.</title></head></html>"
+        )
+        #expect(iis.deniedBy == "microsoft-iis")
+        let drf = try diagnose("HTTP/1.1 403 Forbidden\r\n\r\nCSRF Failed: CSRF cookie not set.")
+        #expect(drf.deniedBy == "django-rest-framework")
+        #expect(drf.cause == .csrf)
+        let csurf = try diagnose("HTTP/1.1 403 Forbidden\r\n\r\ninvalid csrf token")
+        #expect(csurf.deniedBy == "express")
+        let spring = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\n\r\nInvalid CSRF Token 'null' was found on the request parameter '_csrf' or header 'X-CSRF-TOKEN'.")
+        #expect(spring.deniedBy == "spring-security")
+    }
+
+    @Test("a CDN's or web server's headers on a JSON answer do not claim it; a key-format sentence is not Bedrock's alone")
+    func carriersDoNotClaim() throws {
+        let json = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\ncf-ray: 6fc3c7cc5c7c9bfe-FRA\r\nServer: cloudflare\r\n\r\n",
+            credentials: true)
+        #expect(json.deniedBy == "unknown")
+        let apache = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\nServer: Apache\r\nContent-Type: application/json\r\n\r\n", credentials: false)
+        #expect(apache.deniedBy == "unknown")
+        let format = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\n\r\n{\"code\":\"AuthenticationError\",\"message\":\"The API key format is incorrect.\"}",
+            credentials: true)
+        #expect(format.deniedBy == "unknown")
+        #expect(format.cause == .invalidCredentials)
+        let bedrock = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\n\r\n{\"Message\":\"Invalid API Key format: Must start with pre-defined prefix\"}")
+        #expect(bedrock.deniedBy == "aws-bedrock")
+    }
+
+    @Test("wording that names the kind of credential: a restricted key or app, a token that cannot be read")
+    func credentialKindWording() throws {
+        for body in [
+            #"{"error":{"code":"FORBIDDEN","message":"Fire Pass API keys are not authorized for this route."}}"#,
+            #"{"message":"access is forbidden with a JWT issued from a personal access token"}"#,
+            #"{"error":{"message":"Your app does not have the necessary permissions to use this endpoint.","code":"PERMISSION_DENIED"}}"#,
+            #"{"type":"error","error":{"type":"permission_error","message":"OAuth token does not meet scope requirement user:profile"}}"#,
+        ] {
+            let d = try diagnose("HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n\r\n" + body, credentials: true)
+            #expect(d.cause == .insufficientScope, "\(body)")
+        }
+        for body in [
+            #"{"error": "Failed to parse Connect Session Auth Token"}"#,
+            "Access is denied. Retrying will not help. Please verify your key= parameter.",
+        ] {
+            let d = try diagnose("HTTP/1.1 403 Forbidden\r\n\r\n" + body, credentials: true)
+            #expect(d.cause == .invalidCredentials, "\(body)")
+        }
+        // 'Invalid or missing' decides nothing alone; with credentials sent they were not accepted.
+        let sent = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\n\r\nAttempted administrative access with invalid or missing key!", credentials: true)
+        #expect(sent.cause == .invalidCredentials)
+        let anonymous = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\n\r\nInvalid or non-existent authentication information.", credentials: false)
+        #expect(anonymous.cause == .missingCredentials)
+    }
 }

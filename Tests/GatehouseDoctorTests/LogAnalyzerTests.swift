@@ -177,4 +177,58 @@ struct LogAnalyzerTests {
         }
         #expect(analyzer.read("2026-06-18 19:34:27 INFO server started on port 8080").denial == nil)
     }
+
+    @Test("nginx's limit_conn and untimed lines, expired JWTs, RBAC DENY, pg_hba.conf, an anonymous caller in Spring and ASP.NET Core")
+    func sixthRoundLines() throws {
+        let analyzer = try LogAnalyzer()
+        let cases: [(String, DenialCause?)] = [
+            (
+                #"2016/06/01 05:59:24 [error] 12#12: *2 limiting connections by zone "limit_per_ip", client: 203.0.113.9, server: a.example, request: "GET / HTTP/2.0""#,
+                .rateLimited
+            ),
+            (
+                #"[error] 208#208: *1046 access forbidden by rule, client: 203.0.113.9, server: npm, request: "GET /api/ HTTP/2.0", host: "npm""#,
+                .configDeny
+            ),
+            (
+                #"directory index of "/srv/www/static/" is forbidden, client: 203.0.113.9, server: a.example, request: "GET /static/ HTTP/1.1""#,
+                .directoryListing
+            ),
+            (
+                #"2024/03/14 08:49:11 [crit] 38#38: *5 open() "/var/log/nginx/access.log" failed (13: Permission denied) while logging request, client: 203.0.113.9, server: a"#,
+                nil
+            ),
+            (
+                "io.jsonwebtoken.ExpiredJwtException: JWT expired at 2023-11-29T21:28:46Z. Current time: 2024-02-17T01:18:15Z",
+                .expiredCredentials
+            ),
+            (
+                "2024-01-05 10:00:00.000 DEBUG 1 --- [nio-8080-exec-1] o.s.s.o.s.r.a.JwtAuthenticationProvider : Failed to authenticate since the JWT was invalid: Jwt expired at 2024-01-05T09:59:00Z",
+                .expiredCredentials
+            ),
+            (
+                #"I0809 17:28:25.750207       1 rbac.go:114] RBAC DENY: user "system:serviceaccount:kube-system:canal" groups ["system:serviceaccounts"] cannot "list" resource "pods" cluster-wide"#,
+                .insufficientPermissions
+            ),
+            (
+                #"2020-11-01 15:34:20.089 UTC [4016736] FATAL:  no pg_hba.conf entry for host "127.0.0.1", user "monitor", database "postgres", SSL off"#,
+                .configDeny
+            ),
+            (
+                #"FATAL:  pg_hba.conf rejects connection for host "172.21.0.4", user "postgres", database "postgres", SSL off"#,
+                .explicitDeny
+            ),
+            (
+                "2020-01-18 11:19:57.973 DEBUG 17284 --- [nio-5555-exec-5] o.s.s.w.a.Http403ForbiddenEntryPoint     : Pre-authenticated entry point called. Rejecting access",
+                .missingCredentials
+            ),
+            (
+                "[14:35:27 INF] Authorization failed. These requirements were not met:   DenyAnonymousAuthorizationRequirement: Requires an authenticated user.",
+                .missingCredentials
+            ),
+        ]
+        for (line, cause) in cases {
+            #expect(analyzer.read(line).denial?.cause == cause, "\(line)")
+        }
+    }
 }

@@ -104,23 +104,23 @@ struct WildCorpusTests {
     /// (docs/doctor.md), rounded down to a whole percent. Keyed by split; both halves are tuning data
     /// now, so these guard against regressions, they do not measure generalisation.
     static let floors: [String: (systemKnown: Double, unknownNamed: Double, cause: Double, logParsed: Double, logCause: Double)] = [
-        "heldout": (systemKnown: 83.0, unknownNamed: 89.0, cause: 85.0, logParsed: 92.0, logCause: 88.0),
-        "tune": (systemKnown: 83.0, unknownNamed: 100.0, cause: 87.0, logParsed: 100.0, logCause: 94.0),
+        "heldout": (systemKnown: 84.0, unknownNamed: 89.0, cause: 86.0, logParsed: 92.0, logCause: 92.0),
+        "tune": (systemKnown: 83.0, unknownNamed: 100.0, cause: 88.0, logParsed: 100.0, logCause: 94.0),
     ]
 
     /// Floors for `Fixtures/fresh`, in percent. Its first measurement (docs/doctor.md) was held out;
     /// both halves have been read and tuned on since, so these are tuning-data floors against
     /// regressions, rounded down, and say nothing about unseen responses.
     static let freshFloors: [String: (systemKnown: Double, unknownNamed: Double, cause: Double, logParsed: Double, logCause: Double)] = [
-        "heldout": (systemKnown: 66.0, unknownNamed: 81.0, cause: 79.0, logParsed: 88.0, logCause: 72.0),
-        "tune": (systemKnown: 78.0, unknownNamed: 71.0, cause: 77.0, logParsed: 91.0, logCause: 69.0),
+        "heldout": (systemKnown: 69.0, unknownNamed: 81.0, cause: 81.0, logParsed: 88.0, logCause: 80.0),
+        "tune": (systemKnown: 78.0, unknownNamed: 73.0, cause: 77.0, logParsed: 91.0, logCause: 71.0),
     ]
 
     /// Floors for `Fixtures/third`, in percent. It was measured once unseen (docs/doctor.md) and has
     /// been read and tuned on since (issue 16's fourth round): tuning-data floors against regressions,
     /// rounded down; they say nothing about unseen responses.
     static let thirdFloors: [String: (systemKnown: Double, unknownNamed: Double, cause: Double, logParsed: Double, logCause: Double)] = [
-        "heldout": (systemKnown: 75.0, unknownNamed: 91.0, cause: 78.0, logParsed: 85.0, logCause: 88.0),
+        "heldout": (systemKnown: 78.0, unknownNamed: 91.0, cause: 80.0, logParsed: 85.0, logCause: 90.0),
         "tune": (systemKnown: 80.0, unknownNamed: 97.0, cause: 71.0, logParsed: 91.0, logCause: 82.0),
     ]
 
@@ -128,8 +128,17 @@ struct WildCorpusTests {
     /// been read and tuned on since (issue 16's fifth round): tuning-data floors against regressions,
     /// rounded down; they say nothing about unseen responses.
     static let fourthFloors: [String: (systemKnown: Double, unknownNamed: Double, cause: Double, logParsed: Double, logCause: Double)] = [
-        "heldout": (systemKnown: 70.0, unknownNamed: 94.0, cause: 76.0, logParsed: 72.0, logCause: 51.0),
-        "tune": (systemKnown: 69.0, unknownNamed: 84.0, cause: 76.0, logParsed: 85.0, logCause: 52.0),
+        "heldout": (systemKnown: 70.0, unknownNamed: 94.0, cause: 76.0, logParsed: 74.0, logCause: 58.0),
+        "tune": (systemKnown: 69.0, unknownNamed: 84.0, cause: 77.0, logParsed: 85.0, logCause: 53.0),
+    ]
+
+    /// Floors for `Fixtures/fifth`, in percent. It was measured once unseen (docs/doctor.md) and has
+    /// been read and tuned on since (issue 16's sixth round): tuning-data floors against regressions,
+    /// rounded down; they say nothing about unseen responses. The corpus holds no log lines, so its
+    /// log floors are not checked.
+    static let fifthFloors: [String: (systemKnown: Double, unknownNamed: Double, cause: Double, logParsed: Double, logCause: Double)] = [
+        "heldout": (systemKnown: 91.0, unknownNamed: 100.0, cause: 80.0, logParsed: 0, logCause: 0),
+        "tune": (systemKnown: 86.0, unknownNamed: 94.0, cause: 75.0, logParsed: 0, logCause: 0),
     ]
 
     typealias SplitFigures = (all: CorpusFigures, layers: [String: CorpusFigures])
@@ -260,15 +269,17 @@ struct WildCorpusTests {
             #expect(h.systemKnown >= floors.systemKnown, "\(split): system right on known systems fell below its floor")
             #expect(h.unknownNamed >= floors.unknownNamed, "\(split): 'unknown' for unknown systems fell below its floor")
             #expect(h.causePct >= floors.cause, "\(split): cause right fell below its floor")
+            // A corpus without log lines (the fifth) holds response floors only.
+            guard !logTotals.isEmpty else { continue }
             let hl = try #require(logTotals[split])
             #expect(CorpusFigures.pct(hl.parsed, hl.lines) >= floors.logParsed, "\(split) logs: parsed lines fell below the floor")
             #expect(CorpusFigures.pct(hl.causeRight, hl.lines) >= floors.logCause, "\(split) logs: cause right fell below the floor")
         }
     }
 
-    /// Another corpus is measured by the same code: `Fixtures/fresh`, `Fixtures/third` and
-    /// `Fixtures/fourth` (each tuned on since its first, unseen measurement, so each holds tuning-data
-    /// floors), or a corpus gathered afresh and named by `GATEHOUSE_DOCTOR_CORPUS` (figures only: its
+    /// Another corpus is measured by the same code: `Fixtures/fresh`, `Fixtures/third`,
+    /// `Fixtures/fourth` and `Fixtures/fifth` (each tuned on since its first, unseen measurement, so
+    /// each holds tuning-data floors), or a corpus gathered afresh and named by `GATEHOUSE_DOCTOR_CORPUS` (figures only: its
     /// first measurement is the one to report).
     @Test("another corpus in the same format is measured the same way")
     func other() throws {
@@ -284,9 +295,11 @@ struct WildCorpusTests {
             print("no other corpus: drop one in Fixtures/fresh or set \(CorpusDirectory.environmentVariable)=DIR")
         }
         for corpus in corpora {
-            // The fresh, third and fourth corpora have been tuned on: they keep their tuning-data
-            // floors. Any other corpus is only measured.
-            if let floors = ["fresh": Self.freshFloors, "third": Self.thirdFloors, "fourth": Self.fourthFloors][corpus.name] {
+            // The fresh, third, fourth and fifth corpora have been tuned on: they keep their
+            // tuning-data floors. Any other corpus is only measured.
+            if let floors = ["fresh": Self.freshFloors, "third": Self.thirdFloors, "fourth": Self.fourthFloors, "fifth": Self.fifthFloors][
+                corpus.name]
+            {
                 try Self.holdFloors(corpus, floors)
                 continue
             }
