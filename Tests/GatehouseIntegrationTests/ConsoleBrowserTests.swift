@@ -190,11 +190,21 @@ import Testing
         }
         _ = try await w.gateway.record(last)
         let cookie = try await w.signIn()
-        let page = try await send(.GET, w.console + "/console/overview?period=1h", headers: [("Cookie", cookie)])
+        // The page and the log are read one after the other while the call-log writer may still
+        // be flushing (a busy machine): read both again until they were taken over the same
+        // records, for at most a few seconds.
+        var page = try await send(.GET, w.console + "/console/overview?period=1h", headers: [("Cookie", cookie)])
+        var records: [[String: Any]] = []
+        for attempt in 0..<20 {
+            if attempt > 0 {
+                try await Task.sleep(for: .milliseconds(250))
+                page = try await send(.GET, w.console + "/console/overview?period=1h", headers: [("Cookie", cookie)])
+            }
+            let logs = try w.gateway.cli(["logs", "--json", "--since", "1h", "--limit", "100000"]).stdout
+            records = logs.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            if Self.figure(page.body, "fig-requests") == records.count { break }
+        }
         #expect(page.status == 200)
-
-        let logs = try w.gateway.cli(["logs", "--json", "--since", "1h", "--limit", "100000"]).stdout
-        let records = logs.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         let deniedRecords = records.filter { ($0["reason"] as? String) != nil && ($0["status"] as? Int ?? 0) < 500 }
         #expect(records.count >= 12)
         #expect(Self.figure(page.body, "fig-requests") == records.count)
