@@ -493,9 +493,8 @@ package enum PatternLiterals {
 /// condition over them.
 package final class PrefilterIndex: Sendable {
     /// A rule's condition, as clauses that must all hold; a clause holds when any of its
-    /// literals occurs (its `(word, mask)` pairs over the literal bit set). A formula that is not
-    /// already of that shape is weakened to it: an AND inside an OR is represented by its most
-    /// specific part, which every match of the AND still contains.
+    /// literals occurs (its `(word, mask)` pairs over the literal bit set). The formula is put in
+    /// that shape (conjunctive normal form) by distributing OR over AND (`clauses(of:)`).
     package struct Condition: Sendable {
         let clauseEnds: [Int]
         let words: [Int32]
@@ -545,30 +544,6 @@ package final class PrefilterIndex: Sendable {
             atoms.append(a)
             return atoms.count - 1
         }
-        /// The literals of one clause: an OR's atoms, an AND's most specific part.
-        func clause(_ r: Requirement) -> [[UInt8]] {
-            switch r {
-            case .all: return []
-            case .atom(let a): return [a]
-            case .or(let parts):
-                var out: [[UInt8]] = []
-                for p in parts {
-                    let c = clause(p)
-                    if c.isEmpty { return [] }
-                    out += c
-                }
-                return out
-            case .and(let parts):
-                // The part whose shortest literal is longest: the rarest to occur.
-                let options = parts.map(clause).filter { !$0.isEmpty }
-                return options.max { ($0.map(\.count).min() ?? 0) < ($1.map(\.count).min() ?? 0) } ?? []
-            }
-        }
-        func condition(_ r: Requirement) -> [[[UInt8]]] {
-            if case .and(let parts) = r { return parts.map(clause).filter { !$0.isEmpty } }
-            let c = clause(r)
-            return c.isEmpty ? [] : [c]
-        }
         var clausesByRule: [(Rule, [[Int]])] = []
         var seen: Set<ObjectIdentifier> = []
         for first in all {
@@ -576,7 +551,7 @@ package final class PrefilterIndex: Sendable {
             while let rule = link {
                 link = rule.chained
                 guard seen.insert(ObjectIdentifier(rule)).inserted, let requirement = rule.requirement else { continue }
-                let clauses = condition(requirement)
+                let clauses = PrefilterIndex.clauses(of: requirement)
                 guard !clauses.isEmpty else { continue }
                 clausesByRule.append((rule, clauses.map { $0.map(id) }))
             }
@@ -610,6 +585,60 @@ package final class PrefilterIndex: Sendable {
         for o in table.outputs { starts.append(starts.last! + Int32(o.count)) }
         outputStart = starts
         outputs = table.outputs.flatMap { $0 }
+    }
+
+    /// At most this many clauses per condition: distributing an OR of ANDs multiplies clauses.
+    package static let maxClauses = 24
+
+    /// The formula as clauses that must all hold, each an OR of literals (conjunctive normal
+    /// form); no clauses when nothing is known. `A ∨ (B ∧ C)` gives `(A ∨ B) ∧ (A ∨ C)`: every
+    /// match still meets every clause. When distributing would give more than `maxClauses`
+    /// clauses, the most specific ones (longest shortest literal, then fewest literals) are
+    /// kept; leaving a clause out only weakens the condition, so a rule never skips a value it
+    /// would match.
+    package static func clauses(of r: Requirement) -> [[[UInt8]]] {
+        switch r {
+        case .all: return []
+        case .atom(let a): return [[a]]
+        case .and(let parts):
+            var out: [[[UInt8]]] = []
+            for p in parts { out += clauses(of: p) }
+            return mostSpecific(out)
+        case .or(let parts):
+            var product: [[[UInt8]]] = [[]]
+            for p in parts {
+                let c = clauses(of: p)
+                // One side with no condition: the OR has none.
+                if c.isEmpty { return [] }
+                let limit = max(1, maxClauses / max(1, product.count))
+                var next: [[[UInt8]]] = []
+                for x in product {
+                    for y in mostSpecific(c, keeping: limit) { next.append(x + y) }
+                }
+                product = mostSpecific(next)
+            }
+            return product
+        }
+    }
+
+    /// `clauses` without repeats, each clause's literals without repeats, most specific first,
+    /// at most `keeping`.
+    static func mostSpecific(_ clauses: [[[UInt8]]], keeping: Int = maxClauses) -> [[[UInt8]]] {
+        var seen: Set<[[UInt8]]> = []
+        var out: [[[UInt8]]] = []
+        for c in clauses {
+            var atoms: [[UInt8]] = []
+            for a in c where !atoms.contains(a) { atoms.append(a) }
+            atoms.sort { $0.lexicographicallyPrecedes($1) }
+            if seen.insert(atoms).inserted { out.append(atoms) }
+        }
+        func rank(_ c: [[UInt8]]) -> (Int, Int) { (c.map(\.count).min() ?? 0, -c.count) }
+        // Stable: equal ranks keep the formula's order.
+        let ordered = out.enumerated().sorted { a, b in
+            let (x, y) = (rank(a.element), rank(b.element))
+            return x != y ? x > y : a.offset < b.offset
+        }.map(\.element)
+        return Array(ordered.prefix(keeping))
     }
 
     /// The condition of `rule`, nil when it always runs.

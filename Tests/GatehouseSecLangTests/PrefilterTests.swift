@@ -46,6 +46,28 @@ struct PrefilterTests {
 
     /// Random patterns over a small grammar and random subjects over the same bytes: wherever
     /// libpcre2 matches, the derived requirement is met.
+    /// An OR of ANDs becomes clauses that each hold for every match: `(a ∧ b) ∨ c` is
+    /// `(a ∨ c) ∧ (b ∨ c)`, where a single clause would have had to drop `a` or `b`.
+    @Test func formulasBecomeClausesByDistribution() {
+        func names(_ clauses: [[[UInt8]]]) -> Set<[String]> {
+            Set(clauses.map { $0.map { String(decoding: $0, as: UTF8.self) }.sorted() })
+        }
+        #expect(
+            names(PrefilterIndex.clauses(of: .or([.and([atom("aaa"), atom("bbb")]), atom("ccc")]))) == [["aaa", "ccc"], ["bbb", "ccc"]])
+        #expect(names(PrefilterIndex.clauses(of: .and([atom("aaa"), .or([atom("bbb"), atom("ccc")])]))) == [["aaa"], ["bbb", "ccc"]])
+        #expect(PrefilterIndex.clauses(of: .or([.and([atom("aaa"), atom("bbb")]), .all])).isEmpty)
+        // Too many clauses: the most specific are kept, never more than the limit.
+        let wide = Requirement.or(
+            (0..<6).map { i in .and((0..<6).map { j in atom(String(repeating: Character(UnicodeScalar(97 + j)!), count: 3 + i)) }) })
+        let kept = PrefilterIndex.clauses(of: wide)
+        #expect(!kept.isEmpty && kept.count <= PrefilterIndex.maxClauses)
+        // The rule 941160 shape: a quote or `<` start, an event name, then `=`; or `<` alone. A
+        // value with a quote and an event name but neither `=` nor `<` is ruled out.
+        let xss = Requirement.or([.and([.or([atom("'"), atom("<")]), atom("onload"), atom("=")]), atom("<")])
+        let clauses = PrefilterIndex.clauses(of: xss)
+        #expect(clauses.contains { Set($0) == Set([Array("=".utf8), Array("<".utf8)]) })
+    }
+
     @Test func randomPatternsAgreeWithPCRE() throws {
         var rng = SplitMix(seed: 0x6761_7465_686f_7573)
         let pieces = [
@@ -83,6 +105,12 @@ struct PrefilterTests {
             for s in subjects where re.match(s, captures: false, scratch: scratch) != nil {
                 checked += 1
                 if !requirement.isMet(by: s) { wrong.append("\(p) on \(String(decoding: s, as: UTF8.self).debugDescription)") }
+                // The clauses the index tests, in conjunctive normal form, each hold too.
+                for clause in PrefilterIndex.clauses(of: requirement) where !Requirement.or(clause.map { .atom($0) }).isMet(by: s) {
+                    wrong.append(
+                        "clause \(clause.map { String(decoding: $0, as: UTF8.self) }) of \(p) on \(String(decoding: s, as: UTF8.self).debugDescription)"
+                    )
+                }
             }
         }
         print("prefilter fuzz: \(compiled) patterns compiled, \(checked) matches checked")
