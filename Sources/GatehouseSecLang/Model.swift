@@ -123,7 +123,7 @@ package enum KeySelector: Sendable {
         switch self {
         case .all: return true
         case .name(let n): return n == lowerKey
-        case .regex(let r): return r.matches(Array(lowerKey.utf8), scratch: scratch)
+        case .regex(let r): return r.matches(lowerKey, scratch: scratch)
         }
     }
 }

@@ -12,11 +12,16 @@ package final class PCRERegex: @unchecked Sendable {
     let code: OpaquePointer
     /// The pattern as written, for reports.
     package let pattern: String
+    /// The pattern as a plain string when it is one (`^header_name_`, `__utm`): matched by
+    /// comparing bytes, without entering PCRE2. Rule keys and exclusions (`TX:/^header_name_/`,
+    /// `!REQUEST_COOKIES:/__utm/`) are mostly of this shape and are tested on every entry.
+    package let literal: LiteralPattern?
 
     /// Compiles `pattern` as ModSecurity does for @rx: dot matches newline, `$` only at the very
     /// end, bytes rather than UTF-8 code points.
-    package init(_ pattern: String, caseless: Bool = false) throws(SecLangError) {
+    package init(_ pattern: String, caseless: Bool = false, literalShortcut: Bool = true) throws(SecLangError) {
         self.pattern = pattern
+        literal = literalShortcut ? LiteralPattern(pattern, caseless: caseless) : nil
         var options = UInt32(PCRE2_DOTALL | PCRE2_DOLLAR_ENDONLY)
         if caseless { options |= UInt32(PCRE2_CASELESS) }
         var errorCode: Int32 = 0
@@ -41,6 +46,11 @@ package final class PCRERegex: @unchecked Sendable {
     /// Matches `subject`; on a match, returns the capture groups 0...9 (nil where a group did not
     /// take part) when `captures` is set, or an empty array.
     package func match(_ subject: [UInt8], captures: Bool, scratch: RegexScratch) -> [[UInt8]?]? {
+        if let literal {
+            let found = subject.withUnsafeBufferPointer { literal.find(in: $0) }
+            guard let found else { return nil }
+            return captures ? [Array(subject[found..<(found + literal.bytes.count)])] : []
+        }
         let rc = subject.withUnsafeBufferPointer { buffer in
             pcre2_match_8(code, buffer.baseAddress ?? UnsafePointer(bitPattern: 1)!, buffer.count, 0, 0, scratch.data, scratch.context)
         }
@@ -66,6 +76,85 @@ package final class PCRERegex: @unchecked Sendable {
     /// Whether `subject` matches.
     package func matches(_ subject: [UInt8], scratch: RegexScratch) -> Bool {
         match(subject, captures: false, scratch: scratch) != nil
+    }
+
+    /// Whether the UTF-8 bytes of `subject` match, without copying them into an array.
+    package func matches(_ subject: String, scratch: RegexScratch) -> Bool {
+        var subject = subject
+        return subject.withUTF8 { buffer in
+            if let literal { return literal.find(in: buffer) != nil }
+            let rc = pcre2_match_8(
+                code, buffer.baseAddress ?? UnsafePointer(bitPattern: 1)!, buffer.count, 0, 0, scratch.data, scratch.context)
+            return rc >= 0
+        }
+    }
+}
+
+/// A pattern that is a plain string, optionally anchored with `^` and `$`: letters, digits,
+/// `_`, `-`, `:`, `,`, `;`, `=`, `@`, `%`, `/`, `<`, `>`, `!`, `'`, `"`, `~`, space, and the
+/// escapes `\.`, `\-`, `\/`, `\_`, `\:`, `\@`. Anything else is left to PCRE2. Under `caseless`
+/// only ASCII letters fold, as in PCRE2 without UTF mode.
+package struct LiteralPattern: Sendable {
+    let bytes: [UInt8]
+    let anchoredStart: Bool
+    let anchoredEnd: Bool
+    let caseless: Bool
+
+    init?(_ pattern: String, caseless: Bool) {
+        var p = Array(pattern.utf8)[...]
+        anchoredStart = p.first == UInt8(ascii: "^")
+        if anchoredStart { p = p.dropFirst() }
+        // `$` at the very end (DOLLAR_ENDONLY): an escaped `\$` is not an anchor, and is not
+        // accepted below either.
+        anchoredEnd = p.last == UInt8(ascii: "$") && (p.count < 2 || p[p.index(before: p.endIndex - 1)] != UInt8(ascii: "\\"))
+        if anchoredEnd { p = p.dropLast() }
+        var out: [UInt8] = []
+        var i = p.startIndex
+        while i < p.endIndex {
+            let c = p[i]
+            if c == UInt8(ascii: "\\") {
+                let n = p.index(after: i)
+                guard n < p.endIndex, Array(".-/_:@".utf8).contains(p[n]) else { return nil }
+                out.append(p[n])
+                i = p.index(after: n)
+                continue
+            }
+            guard LiteralPattern.plain(c) else { return nil }
+            out.append(caseless ? PatternLiterals.lower(c) : c)
+            i = p.index(after: i)
+        }
+        guard !out.isEmpty else { return nil }
+        bytes = out
+        self.caseless = caseless
+    }
+
+    static func plain(_ c: UInt8) -> Bool {
+        PatternLiterals.isAlphanumeric(c) || Array("_-:,;=@%/<>!'\"~ ".utf8).contains(c)
+    }
+
+    /// Where the first match starts, or nil.
+    func find(in s: UnsafeBufferPointer<UInt8>) -> Int? {
+        let n = bytes.count
+        guard s.count >= n else { return nil }
+        let last = s.count - n
+        let first = anchoredEnd ? last : 0
+        let stop = anchoredStart ? 0 : last
+        if anchoredStart && anchoredEnd && s.count != n { return nil }
+        guard first <= stop else { return nil }
+        var at = first
+        while at <= stop {
+            if equal(at: at, in: s) { return at }
+            at += 1
+        }
+        return nil
+    }
+
+    @inline(__always) func equal(at: Int, in s: UnsafeBufferPointer<UInt8>) -> Bool {
+        for j in 0..<bytes.count {
+            let c = s[at + j]
+            if (caseless ? PatternLiterals.lower(c) : c) != bytes[j] { return false }
+        }
+        return true
     }
 }
 

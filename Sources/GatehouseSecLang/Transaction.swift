@@ -600,7 +600,7 @@ final class Transaction {
     func isRemoved(_ rule: Rule) -> Bool {
         if removedIDs.contains(where: { $0.contains(rule.id) }) { return true }
         if !removedTags.isEmpty {
-            for tag in rule.tags where removedTags.contains(where: { $0.matches(Array(tag.utf8), scratch: scratch) }) { return true }
+            for tag in rule.tags where removedTags.contains(where: { $0.matches(tag, scratch: scratch) }) { return true }
         }
         return false
     }
@@ -690,7 +690,7 @@ final class Transaction {
     func exclusionsFor(_ rule: Rule) -> [TargetExclusion] {
         var out: [TargetExclusion] = []
         for (range, e) in targetRemovalsByID where range.contains(rule.id) { out.append(e) }
-        for (tag, e) in targetRemovalsByTag where rule.tags.contains(where: { tag.matches(Array($0.utf8), scratch: scratch) }) {
+        for (tag, e) in targetRemovalsByTag where rule.tags.contains(where: { tag.matches($0, scratch: scratch) }) {
             out.append(e)
         }
         return out

@@ -68,6 +68,41 @@ struct PrefilterTests {
         #expect(clauses.contains { Set($0) == Set([Array("=".utf8), Array("<".utf8)]) })
     }
 
+    /// Patterns that are plain strings are matched without PCRE2: the same answer and the same
+    /// TX:0 as PCRE2 gives, anchored or not, with or without case, on random subjects.
+    @Test func plainStringPatternsMatchAsPCREDoes() throws {
+        var rng = SplitMix(seed: 0x6c69_7465_7261_6c73)
+        let patterns = [
+            "^header_name_", "__utm", "^__utm", "utm$", "^ab$", "a-b", #"a\.b"#, #"\/x"#, "A_b", "^A", "b'", "<a", "%2f", "a b",
+            // Not plain: left to PCRE2 (compared all the same).
+            "a.b", "a+", "(?i)ab", #"\$"#, "a|b", "[ab]", #"\x41"#, "^", "$", "",
+        ]
+        let alphabet = Array("abAB_-./'<% 2fhtmu$\n".utf8)
+        let scratch = RegexScratch()
+        var wrong: [String] = []
+        var shortcuts = 0
+        for p in patterns {
+            for caseless in [false, true] {
+                guard let fast = try? PCRERegex(p, caseless: caseless),
+                    let slow = try? PCRERegex(p, caseless: caseless, literalShortcut: false)
+                else {
+                    continue
+                }
+                if fast.literal != nil { shortcuts += 1 }
+                for _ in 0..<400 {
+                    let s = (0..<rng.next(9)).map { _ in alphabet[rng.next(alphabet.count)] }
+                    let (a, b) = (fast.match(s, captures: true, scratch: scratch), slow.match(s, captures: true, scratch: scratch))
+                    let text = String(decoding: s, as: UTF8.self)
+                    if a.map({ $0.first ?? nil }) != b.map({ $0.first ?? nil }) || fast.matches(text, scratch: scratch) != (b != nil) {
+                        wrong.append("\(p) caseless \(caseless) on \(text.debugDescription)")
+                    }
+                }
+            }
+        }
+        #expect(shortcuts >= 20)
+        #expect(wrong.isEmpty, "\(wrong.prefix(10))")
+    }
+
     @Test func randomPatternsAgreeWithPCRE() throws {
         var rng = SplitMix(seed: 0x6761_7465_686f_7573)
         let pieces = [
