@@ -224,7 +224,25 @@ struct Prologue: Sendable {
 struct VariableStore: Sendable {
     /// Entries in order of creation; `position` maps a name to its place.
     private(set) var entries: [Entry] = []
-    private var position: [String: Int] = [:]
+    private var position: [Name: Int] = [:]
+
+    /// A name with its (seeded) hash computed once: a probe that meets another name compares
+    /// two integers, not two strings. Most lookups miss (TX:1 to TX:9 cleared after a capture,
+    /// variables not set yet), and a miss meets several other names before an empty slot.
+    struct Name: Hashable, Sendable {
+        let text: String
+        let hash: Int
+
+        init(_ text: String) {
+            self.text = text
+            var h = Hasher()
+            h.combine(text)
+            hash = h.finalize()
+        }
+
+        static func == (a: Name, b: Name) -> Bool { a.hash == b.hash && a.text == b.text }
+        func hash(into h: inout Hasher) { h.combine(hash) }
+    }
 
     /// How a write changed the entry list.
     enum Change {
@@ -233,26 +251,27 @@ struct VariableStore: Sendable {
         case removed(Int)
     }
 
-    subscript(_ name: String) -> [UInt8]? { position[name].map { entries[$0].value } }
+    subscript(_ name: String) -> [UInt8]? { position[Name(name)].map { entries[$0].value } }
 
     /// Writes (or, with nil, deletes) `name`.
     mutating func set(_ name: String, _ value: [UInt8]?) -> Change {
+        let key = Name(name)
         if let value {
-            if let i = position[name] {
+            if let i = position[key] {
                 entries[i].value = value
                 return .updated(i)
             }
-            position[name] = entries.count
+            position[key] = entries.count
             entries.append(Entry(name, value))
             return .inserted
         }
-        guard let i = position.removeValue(forKey: name) else { return .none }
+        guard let i = position.removeValue(forKey: key) else { return .none }
         entries.remove(at: i)
         for (k, p) in position where p > i { position[k] = p - 1 }
         return .removed(i)
     }
 
-    var values: [String: [UInt8]] { position.mapValues { entries[$0].value } }
+    var values: [String: [UInt8]] { Dictionary(uniqueKeysWithValues: position.map { ($0.key.text, entries[$0.value].value) }) }
 }
 
 /// One request's evaluation state.
