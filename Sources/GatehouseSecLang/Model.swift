@@ -232,6 +232,8 @@ package final class Rule: Sendable {
     package let phase: Int
     package let targets: [Target]
     package let exclusions: [TargetExclusion]
+    /// For each target, the exclusions of its collection (`exclusions` filtered once at load).
+    let exclusionsByTarget: [[TargetExclusion]]
     package let op: Operator
     package let opName: String
     package let negated: Bool
@@ -272,6 +274,7 @@ package final class Rule: Sendable {
         self.phase = phase
         self.targets = targets
         self.exclusions = exclusions
+        exclusionsByTarget = targets.map { t in exclusions.filter { $0.collection == t.collection } }
         self.op = op
         self.opName = opName
         self.negated = negated

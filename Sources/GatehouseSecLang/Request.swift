@@ -56,6 +56,13 @@ package struct Entry: Sendable {
     }
 
     package init(_ key: String, _ value: [UInt8]) { self.init(key: Array(key.utf8), value: value) }
+
+    /// An entry whose lowercase name is already known.
+    init(key: [UInt8], lowerKey: String, value: [UInt8]) {
+        self.key = key
+        self.lowerKey = lowerKey
+        self.value = value
+    }
 }
 
 /// The parsers behind the request variables.

@@ -408,7 +408,15 @@ final class Transaction {
 
     // MARK: Variables
 
-    func set(_ c: Collection, _ value: [UInt8]) { store(c, [Entry(key: Array(c.rawValue.utf8), value: value)]) }
+    func set(_ c: Collection, _ value: [UInt8]) {
+        let name = Transaction.scalarNames[c.ordinal]
+        store(c, [Entry(key: name.key, lowerKey: name.lowerKey, value: value)])
+    }
+    /// Each collection's name as the key of its single entry (`REQUEST_METHOD`), built once.
+    static let scalarNames: [(key: [UInt8], lowerKey: String)] = Collection.allCases.map { c in
+        let entry = Entry(c.rawValue, [])
+        return (entry.key, entry.lowerKey)
+    }
     func set(_ c: Collection, _ value: String) { set(c, Array(value.utf8)) }
 
     func populateRequestHeaders() {
@@ -634,14 +642,16 @@ final class Transaction {
             run(rule.effects, rule: starter)
             first = ("", [])
         } else {
-            let exclusions =
-                targetRemovalsByID.isEmpty && targetRemovalsByTag.isEmpty ? rule.exclusions : exclusionsFor(starter) + rule.exclusions
-            targets: for target in rule.targets {
+            // Without runtime target removals, each target's exclusions were listed at load.
+            let runtime = targetRemovalsByID.isEmpty && targetRemovalsByTag.isEmpty ? nil : exclusionsFor(starter) + rule.exclusions
+            targets: for (t, target) in rule.targets.enumerated() {
                 let c = target.collection
-                // Most targets have no exclusion for their collection: no list to build then.
-                let relevant =
-                    exclusions.isEmpty || !exclusions.contains(where: { $0.collection == c })
-                    ? [] : exclusions.filter { $0.collection == c }
+                let relevant: [TargetExclusion]
+                if let runtime {
+                    relevant = runtime.contains(where: { $0.collection == c }) ? runtime.filter { $0.collection == c } : []
+                } else {
+                    relevant = rule.exclusionsByTarget[t]
+                }
                 // TX:name and the like: one dictionary lookup, without listing a collection that
                 // changes with every setvar.
                 if c.isPersistent, case .name(let n) = target.key, relevant.isEmpty {
@@ -978,6 +988,15 @@ final class Transaction {
 
     func expand(_ m: Macro, rule: Rule) -> [UInt8] {
         if let c = m.constant { return c }
+        // A single reference to a stored variable (`%{tx.max_num_args}`): its value as stored,
+        // without copying it.
+        if m.parts.count == 1, case .variable(let c, let key) = m.parts[0] {
+            switch c {
+            case .tx, .ip, .global, .session, .user, .resource: return stores[c]?[key ?? ""] ?? []
+            case .matchedVar: return matchedVar
+            default: break
+            }
+        }
         var out: [UInt8] = []
         for part in m.parts {
             switch part {
