@@ -500,7 +500,10 @@ package final class PrefilterIndex: Sendable {
         let words: [Int32]
         let masks: [UInt64]
 
-        package func holds(_ present: [UInt64]) -> Bool {
+        package func holds(_ present: [UInt64]) -> Bool { present.withUnsafeBufferPointer { holds($0) } }
+
+        /// `holds` over a literal set kept elsewhere (a transaction's arena).
+        package func holds(_ present: UnsafeBufferPointer<UInt64>) -> Bool {
             var start = 0
             for end in clauseEnds {
                 var any = false
@@ -646,22 +649,25 @@ package final class PrefilterIndex: Sendable {
 
     /// Marks in `present` (`words` words) every literal that occurs in `value`.
     package func scan(_ value: [UInt8], into present: inout [UInt64]) {
+        present.withUnsafeMutableBufferPointer { scan(value, into: $0) }
+    }
+
+    /// `scan` into a literal set kept elsewhere (a transaction's arena), `words` words long.
+    package func scan(_ value: [UInt8], into present: UnsafeMutableBufferPointer<UInt64>) {
         guard atomCount > 0 else { return }
         next.withUnsafeBufferPointer { next in
             column.withUnsafeBufferPointer { column in
                 outputStart.withUnsafeBufferPointer { starts in
                     outputs.withUnsafeBufferPointer { outputs in
-                        present.withUnsafeMutableBufferPointer { present in
-                            var s = 0
-                            for c in value {
-                                s = Int(next[s &* width &+ Int(column[Int(c)])])
-                                var j = Int(starts[s])
-                                let end = Int(starts[s &+ 1])
-                                while j < end {
-                                    let n = Int(outputs[j])
-                                    present[n >> 6] |= 1 << UInt64(n & 63)
-                                    j &+= 1
-                                }
+                        var s = 0
+                        for c in value {
+                            s = Int(next[s &* width &+ Int(column[Int(c)])])
+                            var j = Int(starts[s])
+                            let end = Int(starts[s &+ 1])
+                            while j < end {
+                                let n = Int(outputs[j])
+                                present[n >> 6] |= 1 << UInt64(n & 63)
+                                j &+= 1
                             }
                         }
                     }

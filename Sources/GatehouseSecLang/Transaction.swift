@@ -288,9 +288,13 @@ final class Transaction {
         named[c] = nil
         literalsPresent[c] = nil
     }
-    /// Per collection and transformation chain: the prefilter literals that occur in any of the
-    /// collection's values after that chain (`PrefilterIndex`), computed when a rule first asks.
-    var literalsPresent = CollectionTable<[[UInt64]?]>()
+    /// Per collection and transformation chain: where in `literalSets` the prefilter literals
+    /// that occur in any of the collection's values after that chain (`PrefilterIndex`) are, -1
+    /// until a rule first asks.
+    var literalsPresent = CollectionTable<[Int32]>()
+    /// Every literal set of the transaction (`PrefilterIndex.words` words each), side by side:
+    /// one buffer instead of an array per value form and per collection.
+    var literalSets: [UInt64] = []
     /// TX, IP, GLOBAL and the other setvar collections. Changed only through `setVariable`,
     /// which keeps `named` current.
     var stores = CollectionTable<VariableStore>()
@@ -359,12 +363,12 @@ final class Transaction {
         /// The kinds of bytes in the value as received.
         lazy var summary = ByteSummary(of: entry.value)
 
-        /// The prefilter literals of each distinct form of the value, computed when first asked
-        /// for. Form 0 is the value as received. A transformation that leaves the bytes unchanged
+        /// Where the prefilter literals of each distinct form of the value are in the
+        /// transaction's `literalSets` (-1 until first asked for). Form 0 is the value as received. A transformation that leaves the bytes unchanged
         /// or changes only letter case (the literal scan ignores ASCII case) keeps the form: most
         /// chains leave ordinary text with a few forms, each scanned once rather than once per
         /// chain.
-        var forms: [[UInt64]?] = [nil]
+        var forms: [Int32] = [-1]
 
         init(collection: Collection, entry: Entry) {
             self.collection = collection
@@ -674,7 +678,7 @@ final class Transaction {
                 // Only for a whole collection: a target of one entry has a single test to save, and
                 // its literals would take transforming every entry.
                 let condition = cacheable && !target.count && !rule.multiMatch ? rules.prefilter.condition(for: rule) : nil
-                if let condition, case .all = target.key, !condition.holds(literals(in: c, after: rule)) {
+                if let condition, case .all = target.key, !holds(condition, at: literals(in: c, after: rule)) {
                     continue
                 }
                 let list = namedEntries(c)
@@ -690,7 +694,7 @@ final class Transaction {
                     if let condition {
                         // The value's own literals, when known, can rule it out before the test.
                         let (value, form) = transformedForm(e, by: rule)
-                        if skipsByValue, let own = e.forms[form], !condition.holds(own) { continue }
+                        if skipsByValue, e.forms[form] >= 0, !holds(condition, at: e.forms[form]) { continue }
                         matched = check(rule, name: e.name, value: value)
                     } else {
                         matched = test(rule, name: e.name, value: e.entry.value, cache: cacheable ? e : nil)
@@ -798,7 +802,7 @@ final class Transaction {
                 // as compressWhitespace over single spaces.)
                 if !Transaction.keepsLiterals(t) {
                     form = entry.forms.count
-                    entry.forms.append(nil)
+                    entry.forms.append(-1)
                 }
                 v = next
             }
@@ -825,26 +829,47 @@ final class Transaction {
         }
     }
 
-    /// The prefilter literals occurring in any value of `c` after `rule`'s transformations.
-    func literals(in c: Collection, after rule: Rule) -> [UInt64] {
+    /// Where the prefilter literals occurring in any value of `c` after `rule`'s transformations
+    /// are in `literalSets`.
+    func literals(in c: Collection, after rule: Rule) -> Int32 {
         let chain = rule.transformationChains.last ?? 0
-        if literalsPresent[c] == nil { literalsPresent[c] = Array(repeating: nil, count: rules.chainCount + 1) }
-        if let hit = literalsPresent[c]![chain] { return hit }
-        let index = rules.prefilter
-        var present = [UInt64](repeating: 0, count: index.words)
+        if literalsPresent[c] == nil { literalsPresent[c] = Array(repeating: -1, count: rules.chainCount + 1) }
+        let hit = literalsPresent[c]![chain]
+        if hit >= 0 { return hit }
+        let words = rules.prefilter.words
+        var own: [Int32] = []
         for e in namedEntries(c) {
             let (value, form) = transformedForm(e, by: rule)
-            if let known = e.forms[form] {
-                for w in present.indices { present[w] |= known[w] }
-            } else {
-                var own = [UInt64](repeating: 0, count: index.words)
-                index.scan(value, into: &own)
-                e.forms[form] = own
-                for w in present.indices { present[w] |= own[w] }
+            if e.forms[form] < 0 { e.forms[form] = scanLiterals(value) }
+            own.append(e.forms[form])
+        }
+        let at = literalSets.count
+        literalSets.append(contentsOf: repeatElement(0, count: words))
+        literalSets.withUnsafeMutableBufferPointer { sets in
+            for o in own {
+                for w in 0..<words { sets[at + w] |= sets[Int(o) + w] }
             }
         }
-        literalsPresent[c]![chain] = present
-        return present
+        literalsPresent[c]![chain] = Int32(at)
+        return Int32(at)
+    }
+
+    /// Scans `value` for the prefilter literals into a new set in `literalSets`; returns where.
+    func scanLiterals(_ value: [UInt8]) -> Int32 {
+        let words = rules.prefilter.words
+        let at = literalSets.count
+        if literalSets.isEmpty { literalSets.reserveCapacity(words * 64) }
+        literalSets.append(contentsOf: repeatElement(0, count: words))
+        literalSets.withUnsafeMutableBufferPointer { sets in
+            rules.prefilter.scan(value, into: UnsafeMutableBufferPointer(rebasing: sets[at..<(at + words)]))
+        }
+        return Int32(at)
+    }
+
+    /// Whether `condition` holds for the literal set at `at` in `literalSets`.
+    func holds(_ condition: PrefilterIndex.Condition, at: Int32) -> Bool {
+        let words = rules.prefilter.words
+        return literalSets.withUnsafeBufferPointer { condition.holds(UnsafeBufferPointer(rebasing: $0[Int(at)..<(Int(at) + words)])) }
     }
 
     func check(_ rule: Rule, name: @autoclosure () -> String, value: [UInt8]) -> Bool {
