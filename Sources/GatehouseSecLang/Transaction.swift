@@ -295,6 +295,9 @@ final class Transaction {
     /// Every literal set of the transaction (`PrefilterIndex.words` words each), side by side:
     /// one buffer instead of an array per value form and per collection.
     var literalSets: [UInt64] = []
+    /// Every entry's computed chain prefixes (`NamedEntry.slotBase`), side by side.
+    var slots: [Int32] = []
+    var prefixes: [Prefix] = []
     /// TX, IP, GLOBAL and the other setvar collections. Changed only through `setVariable`,
     /// which keeps `named` current.
     var stores = CollectionTable<VariableStore>()
@@ -356,10 +359,10 @@ final class Transaction {
         lazy var name: String =
             collection.isKeyed ? collection.rawValue + ":" + String(decoding: entry.key, as: UTF8.self) : collection.rawValue
         /// The chain prefixes (`Rule.transformationChains` numbers) computed so far this request:
-        /// `slot[chain]` is one more than the place of its value, form and byte summary in
-        /// `prefixes`, 0 while not computed. Empty until the entry is first transformed.
-        var slot: [Int32] = []
-        var prefixes: [Prefix] = []
+        /// the transaction's `slots[slotBase + chain]` is one more than the place of its value,
+        /// form and byte summary in the transaction's `prefixes`, 0 while not computed. -1 until
+        /// the entry is first transformed.
+        var slotBase: Int32 = -1
         /// The kinds of bytes in the value as received.
         lazy var summary = ByteSummary(of: entry.value)
 
@@ -768,12 +771,17 @@ final class Transaction {
         let ts = rule.transformations
         guard !ts.isEmpty else { return (entry.entry.value, 0) }
         let chains = rule.transformationChains
-        if entry.slot.isEmpty { entry.slot = Array(repeating: 0, count: rules.chainCount + 1) }
+        if entry.slotBase < 0 {
+            if slots.isEmpty { slots.reserveCapacity((rules.chainCount + 1) * 64) }
+            entry.slotBase = Int32(truncatingIfNeeded: slots.count)
+            slots.append(contentsOf: repeatElement(0, count: rules.chainCount + 1))
+        }
+        let base = Int(entry.slotBase)
         // The longest prefix of the chain already computed for this entry.
         var k = ts.count
         var at: Int? = nil
         while k > 0 {
-            let n = Int(entry.slot[chains[k - 1]])
+            let n = Int(slots[base + chains[k - 1]])
             if n > 0 {
                 at = n - 1
                 break
@@ -784,7 +792,7 @@ final class Transaction {
         var form: Int
         var summary: ByteSummary
         if let at {
-            let p = entry.prefixes[at]
+            let p = prefixes[at]
             if k == ts.count { return (p.value, Int(p.form)) }
             v = p.value
             form = Int(p.form)
@@ -806,9 +814,9 @@ final class Transaction {
                 }
                 v = next
             }
-            if entry.prefixes.isEmpty { entry.prefixes.reserveCapacity(16) }
-            entry.prefixes.append(Prefix(value: v, form: Int32(truncatingIfNeeded: form), summary: summary))
-            entry.slot[chains[k]] = Int32(truncatingIfNeeded: entry.prefixes.count)
+            if prefixes.isEmpty { prefixes.reserveCapacity(256) }
+            prefixes.append(Prefix(value: v, form: Int32(truncatingIfNeeded: form), summary: summary))
+            slots[base + chains[k]] = Int32(truncatingIfNeeded: prefixes.count)
             k += 1
         }
         return (v, form)
@@ -837,17 +845,13 @@ final class Transaction {
         let hit = literalsPresent[c]![chain]
         if hit >= 0 { return hit }
         let words = rules.prefilter.words
-        var own: [Int32] = []
+        let at = newLiteralSet()
         for e in namedEntries(c) {
             let (value, form) = transformedForm(e, by: rule)
             if e.forms[form] < 0 { e.forms[form] = scanLiterals(value) }
-            own.append(e.forms[form])
-        }
-        let at = literalSets.count
-        literalSets.append(contentsOf: repeatElement(0, count: words))
-        literalSets.withUnsafeMutableBufferPointer { sets in
-            for o in own {
-                for w in 0..<words { sets[at + w] |= sets[Int(o) + w] }
+            let own = Int(e.forms[form])
+            literalSets.withUnsafeMutableBufferPointer { sets in
+                for w in 0..<words { sets[at + w] |= sets[own + w] }
             }
         }
         literalsPresent[c]![chain] = Int32(at)
@@ -857,13 +861,20 @@ final class Transaction {
     /// Scans `value` for the prefilter literals into a new set in `literalSets`; returns where.
     func scanLiterals(_ value: [UInt8]) -> Int32 {
         let words = rules.prefilter.words
-        let at = literalSets.count
-        if literalSets.isEmpty { literalSets.reserveCapacity(words * 64) }
-        literalSets.append(contentsOf: repeatElement(0, count: words))
+        let at = newLiteralSet()
         literalSets.withUnsafeMutableBufferPointer { sets in
             rules.prefilter.scan(value, into: UnsafeMutableBufferPointer(rebasing: sets[at..<(at + words)]))
         }
         return Int32(at)
+    }
+
+    /// Appends an empty literal set to `literalSets`; returns where it starts.
+    func newLiteralSet() -> Int {
+        let words = rules.prefilter.words
+        if literalSets.isEmpty { literalSets.reserveCapacity(words * 128) }
+        let at = literalSets.count
+        literalSets.append(contentsOf: repeatElement(0, count: words))
+        return at
     }
 
     /// Whether `condition` holds for the literal set at `at` in `literalSets`.
