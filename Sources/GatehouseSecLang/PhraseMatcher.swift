@@ -29,13 +29,23 @@ package final class PhraseMatcher: Sendable {
 
     /// The first phrase found in `input` (its bytes as they appear there), or nil.
     package func firstMatch(in input: [UInt8]) -> [UInt8]? {
-        var s = 0
-        for (i, c) in input.enumerated() {
-            s = Int(next[s &* width &+ Int(column[Int(c)])])
-            let n = Int(output[s])
-            if n > 0 { return Array(input[(i + 1 - n)...i]) }
+        let width = width
+        let found: ClosedRange<Int>? = input.withUnsafeBufferPointer { input in
+            next.withUnsafeBufferPointer { next in
+                column.withUnsafeBufferPointer { column in
+                    output.withUnsafeBufferPointer { output in
+                        var s = 0
+                        for i in 0..<input.count {
+                            s = Int(next[s &* width &+ Int(column[Int(input[i])])])
+                            let n = Int(output[s])
+                            if n > 0 { return (i + 1 - n)...i }
+                        }
+                        return nil
+                    }
+                }
+            }
         }
-        return nil
+        return found.map { Array(input[$0]) }
     }
 }
 

@@ -286,12 +286,15 @@ final class Transaction {
     func store(_ c: Collection, _ entries: [Entry]) {
         vars[c] = entries
         named[c] = nil
-        literalsPresent[c] = nil
+        if !literalsPresent.isEmpty {
+            let width = rules.chainCount + 1
+            for i in (c.ordinal * width)..<((c.ordinal + 1) * width) { literalsPresent[i] = -1 }
+        }
     }
-    /// Per collection and transformation chain: where in `literalSets` the prefilter literals
-    /// that occur in any of the collection's values after that chain (`PrefilterIndex`) are, -1
-    /// until a rule first asks.
-    var literalsPresent = CollectionTable<[Int32]>()
+    /// Per collection and transformation chain (`[ordinal * (chainCount + 1) + chain]`): where in
+    /// `literalSets` the prefilter literals that occur in any of the collection's values after
+    /// that chain (`PrefilterIndex`) are, -1 until a rule first asks. Empty until first used.
+    var literalsPresent: [Int32] = []
     /// Every literal set of the transaction (`PrefilterIndex.words` words each), side by side:
     /// one buffer instead of an array per value form and per collection.
     var literalSets: [UInt64] = []
@@ -841,8 +844,9 @@ final class Transaction {
     /// are in `literalSets`.
     func literals(in c: Collection, after rule: Rule) -> Int32 {
         let chain = rule.transformationChains.last ?? 0
-        if literalsPresent[c] == nil { literalsPresent[c] = Array(repeating: -1, count: rules.chainCount + 1) }
-        let hit = literalsPresent[c]![chain]
+        let width = rules.chainCount + 1
+        if literalsPresent.isEmpty { literalsPresent = Array(repeating: -1, count: Collection.allCases.count * width) }
+        let hit = literalsPresent[c.ordinal * width + chain]
         if hit >= 0 { return hit }
         let words = rules.prefilter.words
         let at = newLiteralSet()
@@ -854,7 +858,7 @@ final class Transaction {
                 for w in 0..<words { sets[at + w] |= sets[own + w] }
             }
         }
-        literalsPresent[c]![chain] = Int32(at)
+        literalsPresent[c.ordinal * width + chain] = Int32(at)
         return Int32(at)
     }
 
