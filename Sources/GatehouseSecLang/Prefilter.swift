@@ -602,17 +602,26 @@ package final class PrefilterIndex: Sendable {
     package static func clauses(of r: Requirement) -> [[[UInt8]]] {
         switch r {
         case .all: return []
-        case .atom(let a): return [[a]]
+        case .atom(let a): return a.isEmpty ? [] : [[a]]
         case .and(let parts):
             var out: [[[UInt8]]] = []
             for p in parts { out += clauses(of: p) }
             return mostSpecific(out)
         case .or(let parts):
+            // An OR of nothing states nothing (the parser never builds one; no condition is the
+            // safe reading).
+            guard !parts.isEmpty else { return [] }
             var product: [[[UInt8]]] = [[]]
             for p in parts {
                 let c = clauses(of: p)
                 // One side with no condition: the OR has none.
                 if c.isEmpty { return [] }
+                // An OR of single clauses (a flat list of literals) only widens one clause: no
+                // product to take, and its repeats are dropped once, at the end.
+                if c.count == 1 && product.count == 1 {
+                    product[0] += c[0]
+                    continue
+                }
                 let limit = max(1, maxClauses / max(1, product.count))
                 var next: [[[UInt8]]] = []
                 for x in product {
@@ -620,18 +629,21 @@ package final class PrefilterIndex: Sendable {
                 }
                 product = mostSpecific(next)
             }
-            return product
+            return mostSpecific(product)
         }
     }
 
     /// `clauses` without repeats, each clause's literals without repeats, most specific first,
-    /// at most `keeping`.
+    /// at most `keeping`. A clause with an empty literal always holds and one with no literal
+    /// never does: neither is a condition, and both are left out (leaving a clause out only
+    /// weakens the condition).
     static func mostSpecific(_ clauses: [[[UInt8]]], keeping: Int = maxClauses) -> [[[UInt8]]] {
         var seen: Set<[[UInt8]]> = []
         var out: [[[UInt8]]] = []
-        for c in clauses {
+        for c in clauses where !c.isEmpty && !c.contains(where: \.isEmpty) {
+            var unique: Set<[UInt8]> = []
             var atoms: [[UInt8]] = []
-            for a in c where !atoms.contains(a) { atoms.append(a) }
+            for a in c where unique.insert(a).inserted { atoms.append(a) }
             atoms.sort { $0.lexicographicallyPrecedes($1) }
             if seen.insert(atoms).inserted { out.append(atoms) }
         }

@@ -21,9 +21,12 @@ package final class PCRERegex: @unchecked Sendable {
     /// end, bytes rather than UTF-8 code points.
     package init(_ pattern: String, caseless: Bool = false, literalShortcut: Bool = true) throws(SecLangError) {
         self.pattern = pattern
-        literal = literalShortcut ? LiteralPattern(pattern, caseless: caseless) : nil
         var options = UInt32(PCRE2_DOTALL | PCRE2_DOLLAR_ENDONLY)
         if caseless { options |= UInt32(PCRE2_CASELESS) }
+        // The byte comparison reads `^`, `$` and case as these options do (no multiline, `$` at
+        // the very end only, ASCII case folding without UTF): with any other options, PCRE2 decides.
+        let readsAsLiteral = options & ~UInt32(PCRE2_CASELESS) == UInt32(PCRE2_DOTALL | PCRE2_DOLLAR_ENDONLY)
+        literal = literalShortcut && readsAsLiteral ? LiteralPattern(pattern, caseless: caseless) : nil
         var errorCode: Int32 = 0
         var errorOffset = 0
         let bytes = Array(pattern.utf8)

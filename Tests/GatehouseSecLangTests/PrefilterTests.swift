@@ -56,6 +56,14 @@ struct PrefilterTests {
             names(PrefilterIndex.clauses(of: .or([.and([atom("aaa"), atom("bbb")]), atom("ccc")]))) == [["aaa", "ccc"], ["bbb", "ccc"]])
         #expect(names(PrefilterIndex.clauses(of: .and([atom("aaa"), .or([atom("bbb"), atom("ccc")])]))) == [["aaa"], ["bbb", "ccc"]])
         #expect(PrefilterIndex.clauses(of: .or([.and([atom("aaa"), atom("bbb")]), .all])).isEmpty)
+        // Nothing to require: an OR of nothing, an empty literal (it occurs everywhere).
+        #expect(PrefilterIndex.clauses(of: .or([])).isEmpty)
+        #expect(PrefilterIndex.clauses(of: .atom([])).isEmpty)
+        #expect(names(PrefilterIndex.clauses(of: .and([.or([atom(""), atom("aaa")]), atom("bbb")]))) == [["bbb"]])
+        // A flat OR of many literals is one clause, each literal once.
+        let many = (0..<3000).map { atom("w\($0)") }
+        let flat = PrefilterIndex.clauses(of: .or(many + many))
+        #expect(flat.count == 1 && flat[0].count == 3000)
         // Too many clauses: the most specific are kept, never more than the limit.
         let wide = Requirement.or(
             (0..<6).map { i in .and((0..<6).map { j in atom(String(repeating: Character(UnicodeScalar(97 + j)!), count: 3 + i)) }) })
