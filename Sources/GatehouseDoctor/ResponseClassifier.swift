@@ -254,13 +254,43 @@ public struct ResponseClassifier: Sendable {
     }
 
     /// Maps the evidence score (identification × cause strength) to the probability that the cause is
-    /// right. Fitted on the tuning half of the gathered corpus (reliability per score bin, named and
-    /// unknown systems apart): a named system's cause is right far more often than its raw score says,
-    /// an unknown system's less often. Monotone, so the ranking of readings is unchanged.
+    /// right. Two monotone curves, one for a named system and one for `unknown` (a named system's cause
+    /// is right more often than its raw score says, an unknown system's less often), fitted by isotonic
+    /// regression on all six corpora together, with the scores first pooled into 20 bins of equal count
+    /// so that no knot rests on a handful of cases (`scripts/doctor-calibrate` refits them and reports
+    /// ECE per corpus, in sample and with each corpus left out of the fit). Between knots the curve is
+    /// linear; outside them it is flat. Monotone, so the ranking of readings is unchanged.
+    /// `GATEHOUSE_DOCTOR_UNCALIBRATED=1` reports the raw score instead, for refitting.
     static func calibrated(_ score: Double, systemNamed: Bool) -> Double {
         let s = min(1, max(0, score))
-        let p = systemNamed ? 0.55 + 0.42 * s : 0.25 + 0.7 * s
+        if Self.reportsRawScore { return s }
+        let p = Self.interpolate(systemNamed ? Self.namedCurve : Self.unknownCurve, at: s)
         return min(0.97, max(0.05, (p * 100).rounded() / 100))
+    }
+
+    /// Whether `GATEHOUSE_DOCTOR_UNCALIBRATED=1` asks for the raw score (read once).
+    static let reportsRawScore = ProcessInfo.processInfo.environment["GATEHOUSE_DOCTOR_UNCALIBRATED"] == "1"
+
+    /// Knots (raw score, share of right causes) for a named system, ascending in both.
+    static let namedCurve: [(score: Double, p: Double)] = [
+        (0.276, 0.649), (0.358, 0.684), (0.411, 0.684), (0.464, 0.791), (0.704, 0.791), (0.742, 0.875), (0.762, 0.888),
+        (0.813, 0.888), (0.835, 0.935), (0.884, 0.935), (0.905, 0.946), (0.934, 0.97),
+    ]
+
+    /// Knots (raw score, share of right causes) for `unknown`, ascending in both.
+    static let unknownCurve: [(score: Double, p: Double)] = [
+        (0.208, 0.314), (0.271, 0.314), (0.369, 0.343), (0.474, 0.629), (0.508, 0.641), (0.613, 0.641), (0.643, 0.838),
+        (0.666, 0.868), (0.686, 0.868), (0.696, 0.912), (0.725, 0.941), (0.729, 0.941), (0.739, 0.963), (0.79, 0.963),
+    ]
+
+    /// The piecewise-linear curve through `knots` at `x`, flat beyond the first and last knot.
+    static func interpolate(_ knots: [(score: Double, p: Double)], at x: Double) -> Double {
+        guard let first = knots.first, let last = knots.last else { return x }
+        if x <= first.score { return first.p }
+        if x >= last.score { return last.p }
+        let i = knots.firstIndex { $0.score >= x }!
+        let (a, b) = (knots[i - 1], knots[i])
+        return b.score == a.score ? b.p : a.p + (b.p - a.p) * (x - a.score) / (b.score - a.score)
     }
 
     /// What the generic evidence says about a system the knowledge base does not know: the server

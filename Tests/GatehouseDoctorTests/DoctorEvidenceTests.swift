@@ -400,4 +400,75 @@ struct DoctorEvidenceTests {
             "HTTP/1.1 403 Forbidden\r\n\r\nInvalid or non-existent authentication information.", credentials: false)
         #expect(anonymous.cause == .missingCredentials)
     }
+
+    @Test(
+        "billing wording beyond credits: a balance to top up, a plan the call needs, access terminated; a temporary ban stays a rate limit")
+    func billingAndSuspension() throws {
+        let balance = try diagnose(
+            "HTTP/1.1 429 Too Many Requests\r\n\r\n"
+                + #"{"error":{"message":"Insufficient balance or no resource package. Please recharge."}}"#, credentials: true)
+        #expect(balance.deniedBy == "unknown")
+        #expect(balance.cause == .accountSuspended)
+        let premium = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\n\r\n" + #"{"error":{"status":403,"message":"Player command failed: Premium required"}}"#,
+            credentials: true)
+        #expect(premium.cause == .accountSuspended)
+        let terminated = try diagnose(
+            "HTTP/1.1 429 Too Many Requests\r\n\r\nYour access was terminated due to violation of our policies.", credentials: true)
+        #expect(terminated.cause == .accountSuspended)
+        let temporary = try diagnose(
+            "HTTP/1.1 429 Too Many Requests\r\n\r\nYou are being rate limited. The owner of this website has banned you temporarily from accessing this website."
+        )
+        #expect(temporary.cause == .rateLimited)
+    }
+
+    @Test("CSRF and request-signature wording in other words: Tornado's _xsrf, Django's origin check, a signature that failed")
+    func csrfAndSignatureWording() throws {
+        let xsrf = try diagnose("HTTP/1.1 403 Forbidden\r\n\r\nHTTP 403: Forbidden ('_xsrf' argument missing from POST)")
+        #expect(xsrf.cause == .csrf)
+        let origin = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\n\r\nOrigin checking failed - https://app.example does not match any trusted origins.")
+        #expect(origin.cause == .csrf)
+        let signature = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\n\r\n" + #"{"error":{"code":"403","message":"Message Signature validation error"}}"#,
+            credentials: true)
+        #expect(signature.cause == .signatureMismatch)
+    }
+
+    @Test(
+        "documented shapes of known systems: Keycloak's client flow and error handler, Artifactory's realm, Anthropic's region refusal, Harbor's message, Docker Hub's HAP429"
+    )
+    func knownSystemShapes() throws {
+        let keycloak = try diagnose(
+            "HTTP/1.1 400 Bad Request\r\n\r\n"
+                + #"{"error":"unauthorized_client","error_description":"UNKNOWN_CLIENT: Client was not identified by any client authenticator"}"#
+        )
+        #expect(keycloak.deniedBy == "keycloak")
+        #expect(keycloak.cause == .invalidCredentials)
+        let keycloakHandler = try diagnose("HTTP/1.1 401 Unauthorized\r\n\r\n" + #"{"error":"HTTP 401 Unauthorized"}"#, credentials: true)
+        #expect(keycloakHandler.deniedBy == "keycloak")
+        let artifactory = try diagnose("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"Artifactory Realm\"\r\n\r\n")
+        #expect(artifactory.deniedBy == "jfrog-artifactory")
+        let anthropic = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n\r\n"
+                + #"{"error":{"type":"forbidden","message":"Request not allowed"}}"#,
+            credentials: true)
+        #expect(anthropic.deniedBy == "anthropic-api")
+        #expect(anthropic.cause == .geoBlocked)
+        let harbor = try diagnose("HTTP/1.1 401 Unauthorized\r\n\r\n" + #"{"errors":[{"code":"UNAUTHORIZED","message":"UnAuthorized"}]}"#)
+        #expect(harbor.deniedBy == "harbor")
+        #expect(harbor.cause == .missingCredentials)
+        let hub = try diagnose("HTTP/1.1 429 Too Many Requests\r\n\r\nToo Many Requests (HAP429).")
+        #expect(hub.deniedBy == "docker-hub")
+        #expect(hub.cause == .rateLimited)
+    }
+
+    @Test("Server: nginx on a plain-text answer is the proxy in front of the application, not the denier")
+    func plainTextBehindNginx() throws {
+        let plain = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nServer: nginx/1.8.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nNo CSRF token found in headers"
+        )
+        #expect(plain.deniedBy == "unknown")
+        #expect(plain.cause == .csrf)
+    }
 }

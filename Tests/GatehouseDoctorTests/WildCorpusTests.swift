@@ -141,6 +141,14 @@ struct WildCorpusTests {
         "tune": (systemKnown: 86.0, unknownNamed: 94.0, cause: 75.0, logParsed: 0, logCause: 0),
     ]
 
+    /// Floors for `Fixtures/sixth`, in percent. It was measured once unseen (docs/doctor.md) and has
+    /// been read and tuned on since (issue 16's seventh round): tuning-data floors against regressions,
+    /// rounded down; they say nothing about unseen responses.
+    static let sixthFloors: [String: (systemKnown: Double, unknownNamed: Double, cause: Double, logParsed: Double, logCause: Double)] = [
+        "heldout": (systemKnown: 78.0, unknownNamed: 93.0, cause: 75.0, logParsed: 68.0, logCause: 50.0),
+        "tune": (systemKnown: 67.0, unknownNamed: 84.0, cause: 74.0, logParsed: 71.0, logCause: 57.0),
+    ]
+
     typealias SplitFigures = (all: CorpusFigures, layers: [String: CorpusFigures])
     typealias LogFigures = (lines: Int, parsed: Int, causeRight: Int, denials: Int, grouped: Int)
 
@@ -278,7 +286,7 @@ struct WildCorpusTests {
     }
 
     /// Another corpus is measured by the same code: `Fixtures/fresh`, `Fixtures/third`,
-    /// `Fixtures/fourth` and `Fixtures/fifth` (each tuned on since its first, unseen measurement, so
+    /// `Fixtures/fourth`, `Fixtures/fifth` and `Fixtures/sixth` (each tuned on since its first, unseen measurement, so
     /// each holds tuning-data floors), or a corpus gathered afresh and named by `GATEHOUSE_DOCTOR_CORPUS` (figures only: its
     /// first measurement is the one to report).
     @Test("another corpus in the same format is measured the same way")
@@ -295,11 +303,13 @@ struct WildCorpusTests {
             print("no other corpus: drop one in Fixtures/fresh or set \(CorpusDirectory.environmentVariable)=DIR")
         }
         for corpus in corpora {
-            // The fresh, third, fourth and fifth corpora have been tuned on: they keep their
+            // The fresh, third, fourth, fifth and sixth corpora have been tuned on: they keep their
             // tuning-data floors. Any other corpus is only measured.
-            if let floors = ["fresh": Self.freshFloors, "third": Self.thirdFloors, "fourth": Self.fourthFloors, "fifth": Self.fifthFloors][
-                corpus.name]
-            {
+            let tuned = [
+                "fresh": Self.freshFloors, "third": Self.thirdFloors, "fourth": Self.fourthFloors, "fifth": Self.fifthFloors,
+                "sixth": Self.sixthFloors,
+            ]
+            if let floors = tuned[corpus.name] {
                 try Self.holdFloors(corpus, floors)
                 continue
             }
