@@ -32,14 +32,7 @@ struct ConformanceTests {
     @Test func anomalyScoringBlocksAtTheDefaultParanoiaLevel() throws {
         // Debian's crs-setup.conf as shipped (paranoia level 1, anomaly scoring, threshold 5)
         // with the engine On: CRS itself decides, through TX scores and rule 949110.
-        var loader = SecLangLoader()
-        try loader.load(text: "SecRuleEngine On", file: "engine.conf")
-        try loader.load(file: RegressionSuite.setupFile)
-        let dir = RegressionSuite.rulesDirectory
-        for f in try FileManager.default.contentsOfDirectory(atPath: dir).filter({ $0.hasSuffix(".conf") }).sorted() {
-            try loader.load(file: dir + "/" + f)
-        }
-        let e = SecLangEngine(rules: loader.build())
+        let e = SecLangEngine(rules: try RegressionSuite.blockingRuleSet())
         let attack = e.evaluate(request("GET", "/search?id=1%27%20or%20%271%27%3D%271"))
         #expect(attack.interruption?.ruleID == 949110)
         #expect(attack.interruption?.status == 403)

@@ -27,9 +27,24 @@ enum RegressionSuite {
         var loader = SecLangLoader()
         try loader.load(file: setupFile)
         try loader.load(file: fixture)
+        try loadRules(into: &loader)
+        return loader.build()
+    }
+
+    /// Debian's CRS as shipped (crs-setup.conf: paranoia level 1, anomaly scoring, threshold 5)
+    /// with the engine On, blocking: CRS itself decides.
+    static func blockingRuleSet() throws -> RuleSet {
+        var loader = SecLangLoader()
+        try loader.load(text: "SecRuleEngine On", file: "engine.conf")
+        try loader.load(file: setupFile)
+        try loadRules(into: &loader)
+        return loader.build()
+    }
+
+    /// Every rule file of the rules directory, in name order.
+    static func loadRules(into loader: inout SecLangLoader) throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: rulesDirectory).filter { $0.hasSuffix(".conf") }.sorted()
         for f in files { try loader.load(file: rulesDirectory + "/" + f) }
-        return loader.build()
     }
 
     /// Every payload and request text of the WAF corpora (corpus/waf: `decoded`, `url`, `body`), as

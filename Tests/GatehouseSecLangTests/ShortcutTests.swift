@@ -9,17 +9,6 @@ import Testing
 /// (paranoia level 4, detection only) and on Debian's CRS at paranoia level 1 blocking.
 @Suite("SecLang engine shortcuts")
 struct ShortcutTests {
-    static func blockingRuleSet() throws -> RuleSet {
-        var loader = SecLangLoader()
-        try loader.load(text: "SecRuleEngine On", file: "engine.conf")
-        try loader.load(file: RegressionSuite.setupFile)
-        let dir = RegressionSuite.rulesDirectory
-        for f in try FileManager.default.contentsOfDirectory(atPath: dir).filter({ $0.hasSuffix(".conf") }).sorted() {
-            try loader.load(file: dir + "/" + f)
-        }
-        return loader.build()
-    }
-
     /// What a caller of the engine can see of an outcome, as text: the interruption, every match
     /// (rule, variable, value, logged, message, log data, every variable that ran its actions),
     /// TX and the body error.
@@ -49,7 +38,7 @@ struct ShortcutTests {
     @Test(arguments: ["regression", "blocking"])
     func shortcutsChangeNoOutcome(configuration: String) throws {
         let root = try #require(RegressionSuite.testsDirectory, "the CRS regression suite (shared/conformance/crs-v3.3.4) is missing")
-        let rules = configuration == "regression" ? try RegressionSuite.loadRuleSet() : try ShortcutTests.blockingRuleSet()
+        let rules = configuration == "regression" ? try RegressionSuite.loadRuleSet() : try RegressionSuite.blockingRuleSet()
         let engine = SecLangEngine(rules: rules)
         // The shortcut is there to be taken: Debian's CRS opens with its setup and initialisation
         // rules; the suite's configuration puts a rule that reads a header after its settings
@@ -135,7 +124,7 @@ struct ShortcutTests {
     /// The literal scan ignores ASCII case, which is what lets a value and its lower- or upper-cased
     /// form share one scan.
     @Test func literalScansIgnoreCase() throws {
-        let index = try ShortcutTests.blockingRuleSet().prefilter
+        let index = try RegressionSuite.blockingRuleSet().prefilter
         let texts = (0..<256).map { [UInt8($0)] } + (try RegressionSuite.wafCorpusTexts())
         func scan(_ v: [UInt8]) -> [UInt64] {
             var present = [UInt64](repeating: 0, count: index.words)
