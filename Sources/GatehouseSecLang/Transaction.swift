@@ -370,10 +370,10 @@ final class Transaction {
         lazy var summary = ByteSummary(of: entry.value)
 
         /// Where the prefilter literals of each distinct form of the value are in the
-        /// transaction's `literalSets` (-1 until first asked for). Form 0 is the value as received. A transformation that leaves the bytes unchanged
-        /// or changes only letter case (the literal scan ignores ASCII case) keeps the form: most
-        /// chains leave ordinary text with a few forms, each scanned once rather than once per
-        /// chain.
+        /// transaction's `literalSets` (-1 until first asked for). Form 0 is the value as
+        /// received. A transformation that leaves the bytes unchanged or changes only letter case
+        /// (the literal scan ignores ASCII case) keeps the form: most chains leave ordinary text
+        /// with a few forms, each scanned once rather than once per chain.
         var forms: [Int32] = [-1]
 
         init(collection: Collection, entry: Entry) {
@@ -656,12 +656,7 @@ final class Transaction {
             let runtime = targetRemovalsByID.isEmpty && targetRemovalsByTag.isEmpty ? nil : exclusionsFor(starter) + rule.exclusions
             targets: for (t, target) in rule.targets.enumerated() {
                 let c = target.collection
-                let relevant: [TargetExclusion]
-                if let runtime {
-                    relevant = runtime.contains(where: { $0.collection == c }) ? runtime.filter { $0.collection == c } : []
-                } else {
-                    relevant = rule.exclusionsByTarget[t]
-                }
+                let relevant = runtime?.filter { $0.collection == c } ?? rule.exclusionsByTarget[t]
                 // TX:name and the like: one dictionary lookup, without listing a collection that
                 // changes with every setvar.
                 if c.isPersistent, case .name(let n) = target.key, relevant.isEmpty {
