@@ -142,5 +142,16 @@ public struct LogKnowledgeBase: Sendable {
         }
     }
 
+    /// The vendor-neutral knowledge alone (every system's own formats and signatures switched off):
+    /// how the doctor reads a format it has no file for.
+    public func genericOnly() -> LogKnowledgeBase {
+        LogKnowledgeBase(systems: systems.filter { $0.generic == true }, regexes: regexes)
+    }
+
+    private init(systems: [LogSystemKnowledge], regexes: [String: NSRegularExpressionBox]) {
+        self.systems = systems
+        self.regexes = regexes
+    }
+
     func regex(_ pattern: String) -> NSRegularExpression { regexes[pattern]!.regex }
 }
