@@ -111,6 +111,7 @@ public struct LogAnalyzer: Sendable {
         var parsed: (system: LogSystemKnowledge, format: LogFormat, fields: [String: String])?
         // A line as a container runtime or syslog relayed it carries a prefix; a system's own format
         // may fit what follows. The common formats (syslog among them) read the line as it is.
+        let original = line
         var line = line
         let texts = [line] + [Self.withoutRelayPrefix(line)].compactMap { $0 }
         outer: for text in texts {
@@ -151,20 +152,32 @@ public struct LogAnalyzer: Sendable {
         for s in knowledge.systems where s.generic == true {
             candidates += s.signatures.filter { $0.anywhere != true }.map { (s, $0) }
         }
+        var denial: LogDenial?
         for (system, sig) in candidates {
             if let formats = sig.formats, !formats.contains(parsed?.format.id ?? "") { continue }
             guard let groups = matches(sig, line, fields) else { continue }
             let source =
                 system.generic == true
                 ? (parsed.map { $0.system.generic == true ? "unknown" : $0.system.system } ?? "unknown") : system.system
-            return LogLine(
-                system: parsed?.system.system, format: parsed?.format.id, fields: fields,
-                denial: LogDenial(
-                    source: source, cause: sig.cause, key: fill(sig.key ?? "-", groups, fields),
-                    explanation: fill(sig.explanation, groups, fields),
-                    fix: sig.fix.map { fill($0, groups, fields) }, signature: sig.id))
+            denial = LogDenial(
+                source: source, cause: sig.cause, key: fill(sig.key ?? "-", groups, fields),
+                explanation: fill(sig.explanation, groups, fields),
+                fix: sig.fix.map { fill($0, groups, fields) }, signature: sig.id)
+            break
         }
-        return LogLine(system: parsed?.system.system, format: parsed?.format.id, fields: fields, denial: nil)
+        var read = LogLine(system: parsed?.system.system, format: parsed?.format.id, fields: fields, denial: denial)
+        // A line no system's own format reads goes to the vendor-neutral reader: its shape gives the
+        // fields, and its denial counts when the signatures found none or only a status that does not
+        // say why. A line a system's format reads is left to that system's signatures.
+        if parsed.map({ $0.system.generic == true }) ?? true, let neutral = readNeutral(original) {
+            if let d = neutral.denial, denial == nil || (denial?.cause == .unknown && d.cause != .unknown) { read.denial = d }
+            read.fields = read.fields + neutral.reading.fields
+            if parsed == nil, neutral.reading.format != "neutral-words" {
+                read.format = neutral.reading.format
+                read.system = neutral.reading.system
+            }
+        }
+        return read
     }
 
     // MARK: Parsing
@@ -281,6 +294,7 @@ public struct LogAnalyzer: Sendable {
             guard let m = knowledge.regex(l).firstMatch(in: line, range: NSRange(location: 0, length: ns.length)) else { return nil }
             groups = (0..<m.numberOfRanges).map { m.range(at: $0).location == NSNotFound ? "" : ns.substring(with: m.range(at: $0)) }
         }
+        if let words = sig.words, !WordMatcher.matches(words, within: sig.within ?? 6, in: Self.words(line)) { return nil }
         for c in sig.when ?? [] {
             let value = fields[c.field]
             var ok: Bool
