@@ -142,9 +142,14 @@ extension LogAnalyzer {
             fields["path"] = m["path"]
             status = Int(m["status"] ?? "")
             text = String(line[..<(line.range(of: "\"" + (m["method"] ?? ""))?.lowerBound ?? line.endIndex)])
-            if let c = firstMatch(#"^(?<client>[0-9a-fA-F.:]{7,39}) "#, line)?["client"] { fields["client"] = c }
-            if let t = firstMatch(#"\[(?<time>\d{2}/[A-Za-z]{3}/\d{4}:[^\]]+)\]"#, line)?["time"] { fields["time"] = t }
-            if let u = firstMatch(#"^\S+ \S+ (?<user>[^\s\[]+) \["#, line)?["user"] { fields["user"] = u }
+            // `client ident user [time]`, wherever the common log format starts in the line.
+            if let m = firstMatch(#"(?:^|\s)(?<client>[0-9a-fA-F.:]{7,39}) \S+ (?<user>[^\s\[]+) \[(?<time>[^\]]+)\]"#, line) {
+                fields["client"] = m["client"]
+                fields["time"] = m["time"]
+                if m["user"] != "-" { fields["user"] = m["user"] }
+            } else if let t = firstMatch(#"\[(?<time>\d{2}/[A-Za-z]{3}/\d{4}:[^\]]+)\]"#, line)?["time"] {
+                fields["time"] = t
+            }
         }
         let pairs = logfmt(line).mapValues { $0.hasSuffix(",") ? String($0.dropLast()) : $0 }
         if format == nil, pairs.count >= 2 {
@@ -292,7 +297,8 @@ extension LogAnalyzer {
         var text = [
             "msg", "message", "error", "err", "error_description", "errormessage", "description", "reason", "statusreason", "detail",
             "details",
-            "type", "event", "eventtype", "event_type", "status", "action", "act", "category", "name",
+            "type", "kind", "event", "eventtype", "event_type", "eventname", "event_name", "operation", "status", "action", "act",
+            "category", "name",
         ].compactMap { k in flat[k].flatMap { Int($0) == nil ? $0 : nil } }.joined(separator: " ")
         if flat["success"] == "false" || flat["authenticated"] == "false" { text += " failed" }
         // `"ConsoleLogin": "Failure"`: the key says what failed.
@@ -316,7 +322,8 @@ extension LogAnalyzer {
             #"\bHTTP(?:/[\d.]+)? (\d{3})\b(?! \d)"#,
             #"(?:^|[\s\]-])(\d{3}) (?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /"#,
             #"\bResult: (\d{3})\b"#,
-            #"\b(40[13]|407|429) (?:Forbidden|Unauthorized|Too Many Requests|Proxy Authentication Required)\b"#,
+            // A status with its reason phrase (RFC 9110), also the ones that are no denial: `502 Bad Gateway`.
+            #"\b([1-5]\d\d) (?:OK|Created|No Content|Found|Not Modified|Bad Request|Unauthorized|Forbidden|Not Found|Method Not Allowed|Proxy Authentication Required|Request Timeout|Conflict|Gone|Payload Too Large|Unprocessable (?:Entity|Content)|Too Many Requests|Internal Server Error|Not Implemented|Bad Gateway|Service Unavailable|Gateway Timeout)\b"#,
         ]
         let ns = line as NSString
         for p in patterns {
