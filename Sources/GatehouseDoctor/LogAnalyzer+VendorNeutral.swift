@@ -206,7 +206,7 @@ extension LogAnalyzer {
         guard parts.count == 7 else { return nil }
         // Extension values run to the next ` key=`; `csNLabel=name` names the value of `csN`.
         var ext: [String: String] = [:]
-        let re = try! NSRegularExpression(pattern: #"(?:^|\s)([A-Za-z0-9_.]+)=((?:\\=|[^=])*?)(?=\s+[A-Za-z0-9_.]+=|\s*$)"#)
+        let re = NeutralPatterns.shared.regex(#"(?:^|\s)([A-Za-z0-9_.]+)=((?:\\=|[^=])*?)(?=\s+[A-Za-z0-9_.]+=|\s*$)"#)
         let body = parts[6] as NSString
         for m in re.matches(in: parts[6], range: NSRange(location: 0, length: body.length)) {
             ext[body.substring(with: m.range(at: 1))] = body.substring(with: m.range(at: 2)).trimmingCharacters(in: .whitespaces)
@@ -269,7 +269,7 @@ extension LogAnalyzer {
         var status: Int?
         for k in [
             "status", "status_code", "statuscode", "response_code", "responsecode", "respcode", "http_status", "httpstatus", "code",
-            "response_status", "res_status",
+            "response_status", "responsestatus", "res_status", "http_status_code", "httpstatuscode",
         ] {
             if let v = flat[k], let n = Int(v), (100...599).contains(n) {
                 status = n
@@ -316,18 +316,20 @@ extension LogAnalyzer {
     static func statusInText(_ line: String) -> Int? {
         let patterns = [
             #"(?i)\b(?:status[ _-]?code|http[ _-]?status|response[ _-]?code)\s*[:=]?\s*\(?(\d{3})\b"#,
-            #"(?i)\bstatus\s*[:=]\s*\(?(\d{3})\b"#,
+            #"(?i)\bstatus\s*[:=]?\s*\(?(\d{3})\b"#,
             // W3C extended (IIS) without its #Fields line: … method path … status substatus win32-status [time].
             #"\b(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|PROPFIND) /\S* .* ([1-5]\d\d) \d{1,3} \d+(?: \d+)?\s*$"#,
             #"\bHTTP(?:/[\d.]+)? (\d{3})\b(?! \d)"#,
             #"(?:^|[\s\]-])(\d{3}) (?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /"#,
             #"\bResult: (\d{3})\b"#,
+            // The status just before the quoted request line (`… 401 "GET /x HTTP/1.1"`).
+            #"\b([1-5]\d\d) "(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /"#,
             // A status with its reason phrase (RFC 9110), also the ones that are no denial: `502 Bad Gateway`.
             #"\b([1-5]\d\d) (?:OK|Created|No Content|Found|Not Modified|Bad Request|Unauthorized|Forbidden|Not Found|Method Not Allowed|Proxy Authentication Required|Request Timeout|Conflict|Gone|Payload Too Large|Unprocessable (?:Entity|Content)|Too Many Requests|Internal Server Error|Not Implemented|Bad Gateway|Service Unavailable|Gateway Timeout)\b"#,
         ]
         let ns = line as NSString
         for p in patterns {
-            guard let m = try! NSRegularExpression(pattern: p).firstMatch(in: line, range: NSRange(location: 0, length: ns.length)),
+            guard let m = NeutralPatterns.shared.regex(p).firstMatch(in: line, range: NSRange(location: 0, length: ns.length)),
                 m.range(at: 1).location != NSNotFound
             else { continue }
             if let n = Int(ns.substring(with: m.range(at: 1))), (100...599).contains(n) { return n }
@@ -351,11 +353,11 @@ extension LogAnalyzer {
 
     /// Named groups of the first match of `pattern` in `line`.
     static func firstMatch(_ pattern: String, _ line: String) -> [String: String]? {
-        guard let re = try? NSRegularExpression(pattern: pattern) else { return nil }
+        let re = NeutralPatterns.shared.regex(pattern)
         let ns = line as NSString
         guard let m = re.firstMatch(in: line, range: NSRange(location: 0, length: ns.length)) else { return nil }
         var out: [String: String] = [:]
-        let names = try! NSRegularExpression(pattern: #"\(\?<([A-Za-z][A-Za-z0-9]*)>"#)
+        let names = NeutralPatterns.shared.regex(#"\(\?<([A-Za-z][A-Za-z0-9]*)>"#)
         let pns = pattern as NSString
         for n in names.matches(in: pattern, range: NSRange(location: 0, length: pns.length)) {
             let name = pns.substring(with: n.range(at: 1))
@@ -363,5 +365,22 @@ extension LogAnalyzer {
             if r.location != NSNotFound { out[name] = ns.substring(with: r) }
         }
         return out
+    }
+}
+
+/// The vendor-neutral reader's patterns, compiled once (matching with a compiled expression is
+/// safe from any thread).
+final class NeutralPatterns: @unchecked Sendable {
+    static let shared = NeutralPatterns()
+    private let lock = NSLock()
+    private var compiled: [String: NSRegularExpression] = [:]
+
+    func regex(_ pattern: String) -> NSRegularExpression {
+        lock.lock()
+        defer { lock.unlock() }
+        if let r = compiled[pattern] { return r }
+        let r = try! NSRegularExpression(pattern: pattern)
+        compiled[pattern] = r
+        return r
     }
 }
