@@ -284,6 +284,8 @@ struct VendorNeutralLogTests {
             ("2026-01-02 03:04:05 WARN sign-in failed: wrong password for alice", .invalidCredentials),
             ("2026-01-02 03:04:05 WARN user carol lacks the permission projects.delete", .insufficientPermissions),
             ("2026-01-02 03:04:05 WARN request blocked: requests from this country are not allowed", .geoBlocked),
+            ("2026-01-02 03:04:05 ERROR cannot open file /srv/app/config.yml: permission denied", .filesystemPermission),
+            ("2026-01-02 03:04:05 WARN An account failed to log on: unknown user name or bad password", .invalidCredentials),
         ])
     func wording(_ text: String, _ cause: DenialCause) {
         #expect(analyzer.read(text).denial?.cause == cause)
