@@ -102,10 +102,10 @@ extension LogAnalyzer {
     /// The words of a message for the wording families: `snake_case` codes are split into words here
     /// (`invalid_user_credentials` is wording in a log line), URLs dropped.
     static func words(_ text: String) -> BodyWords {
-        // An address is one word (`IP 1.2.3.4 is banned`: "ip", "address", "is", "banned").
+        // An address is one word (`IP 1.2.3.4 is banned`: "ip", "ipaddr", "is", "banned").
         BodyWords(
             text.replacingOccurrences(of: "_", with: " ").replacingOccurrences(
-                of: #"\b\d{1,3}(?:\.\d{1,3}){3}\b"#, with: "address", options: .regularExpression), isHTML: false)
+                of: #"\b\d{1,3}(?:\.\d{1,3}){3}\b"#, with: "ipaddr", options: .regularExpression), isHTML: false)
     }
 
     // MARK: Shapes
@@ -277,17 +277,22 @@ extension LogAnalyzer {
             }
         }
         var blocked: Bool?
-        if let a = first(["action", "act", "outcome", "decision", "verdict", "disposition", "result", "event.outcome"])?.lowercased() {
+        // The first of these keys whose value says blocked or allowed (`action=delete result=denied`).
+        for k in ["action", "act", "outcome", "decision", "verdict", "disposition", "result", "event.outcome"] {
+            guard let a = flat[k]?.lowercased() else { continue }
             if a.range(
                 of: #"^(block|blocked|deny|denied|drop|dropped|reject|rejected|forbidden|failure|failed|intercepted)\b"#,
                 options: .regularExpression) != nil
             {
                 blocked = true
-            } else if a.range(
+                break
+            }
+            if a.range(
                 of: #"^(allow|allowed|pass|passed|accept|accepted|permit|permitted|success|succeeded|log|logged)\b"#,
                 options: .regularExpression) != nil
             {
                 blocked = false
+                break
             }
         }
         if flat["allowed"] == "true" { blocked = false }

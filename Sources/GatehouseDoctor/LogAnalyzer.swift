@@ -171,6 +171,8 @@ public struct LogAnalyzer: Sendable {
         // say why. A line a system's format reads is left to that system's signatures.
         if parsed.map({ $0.system.generic == true }) ?? true, let neutral = readNeutral(original) {
             if let d = neutral.denial, denial == nil || (denial?.cause == .unknown && d.cause != .unknown) { read.denial = d }
+            // A vendor-neutral signature's denial names the system the line names (a syslog program…).
+            if read.denial?.source == "unknown", let named = neutral.reading.system { read.denial?.source = named }
             read.fields = read.fields + neutral.reading.fields
             if parsed == nil, neutral.reading.format != "neutral-words" {
                 read.format = neutral.reading.format

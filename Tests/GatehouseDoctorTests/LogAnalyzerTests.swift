@@ -305,6 +305,18 @@ struct VendorNeutralLogTests {
         #expect(analyzer.read(text).denial == nil)
     }
 
+    @Test("the system a line names: a syslog program; the action that decided among several action keys")
+    func namedSystemAndAction() {
+        let ssh = analyzer.read("Jan 12 10:01:02 host sshd[812]: Failed password for invalid user admin from 203.0.113.5 port 4242 ssh2")
+        #expect(ssh.denial?.cause == .invalidCredentials)
+        #expect(ssh.denial?.source == "sshd")
+        let audit = analyzer.read(
+            #"2026-01-12T10:01:02Z audit: user=root action=delete resource=secrets/prod result=denied reason="policy forbids it""#)
+        #expect(audit.denial?.cause == .explicitDeny)
+        let rejected = analyzer.read("2026-01-12 10:01:02.5|Warn|Auth|Request from 203.0.113.21 rejected: API key is invalid")
+        #expect(rejected.denial?.cause == .invalidCredentials)
+    }
+
     @Test("a line a system's own format reads is left to that system's signatures")
     func knownFormatsKeepTheirReading() {
         let line = analyzer.read(
