@@ -119,7 +119,7 @@ extension LogAnalyzer {
             if let p = relayProgram(line) { system = system ?? p }
             if let rest = withoutRelayPrefix(line) { line = rest } else { break }
         }
-        if let cef = cef(line) {
+        if let cef = cef(line) ?? leef(line) {
             var r = cef
             r.system = r.system ?? system
             return r
@@ -225,6 +225,38 @@ extension LogAnalyzer {
         return r
     }
 
+    /// IBM's Log Event Extended Format: `LEEF:1.0|Vendor|Product|Version|EventID|key=value<TAB>…`
+    /// (LEEF 2.0 names its delimiter in a sixth header field).
+    static func leef(_ line: String) -> NeutralReading? {
+        guard let start = line.range(of: #"LEEF:[12]\.0\|"#, options: .regularExpression) else { return nil }
+        let v2 = line[start].hasPrefix("LEEF:2")
+        var parts = line[start.upperBound...].split(separator: "|", maxSplits: v2 ? 5 : 4, omittingEmptySubsequences: false).map(
+            String.init)
+        guard parts.count == (v2 ? 6 : 5) else { return nil }
+        var delimiter = "\t"
+        if v2 {
+            let d = parts.remove(at: 4)
+            if d.hasPrefix("x") || d.hasPrefix("0x"),
+                let code = UInt32(d.replacingOccurrences(of: "0x", with: "").dropFirst(d.hasPrefix("x") ? 1 : 0), radix: 16),
+                let scalar = Unicode.Scalar(code)
+            {
+                delimiter = String(Character(scalar))
+            } else if !d.isEmpty {
+                delimiter = d
+            }
+        }
+        var flat: [String: String] = [:]
+        for pair in parts[4].components(separatedBy: delimiter) {
+            guard let eq = pair.firstIndex(of: "=") else { continue }
+            flat[pair[..<eq].trimmingCharacters(in: .whitespaces).lowercased()] = String(pair[pair.index(after: eq)...])
+        }
+        var r = fromFlat(flat, format: "neutral-leef", messageFallback: "")
+        r.system = parts[0].lowercased().replacingOccurrences(of: " ", with: "-")
+        r.fields["rule"] = parts[3]
+        r.text = [parts[3], r.text].joined(separator: " ")
+        return r
+    }
+
     /// A JSON line: fields found at any depth by their usual names.
     static func json(_ object: [String: Any]) -> NeutralReading {
         var flat: [String: String] = [:]
@@ -260,11 +292,11 @@ extension LogAnalyzer {
         var fields: [String: String] = [:]
         fields["client"] = first([
             "client_ip", "clientip", "remote_addr", "remoteaddr", "remoteaddress", "remote_ip", "remoteip", "ipaddress", "ip_address", "ip",
-            "cip", "src", "source_ip", "sourceip", "client",
+            "cip", "src", "srcip", "source_ip", "sourceip", "client",
         ])
         fields["path"] = first(["path", "uri", "request_uri", "requesturi", "url", "eurl", "endpoint", "request", "requesturl", "route"])
         fields["time"] = first(["time", "timestamp", "@timestamp", "ts", "date", "datetime", "rt", "t"])
-        fields["user"] = first(["user", "username", "user_name", "login", "uname", "userid", "suser", "principal"])
+        fields["user"] = first(["user", "username", "user_name", "usrname", "login", "uname", "userid", "suser", "principal"])
         fields["method"] = first(["method", "requestmethod", "http_method", "reqmethod"])
         var status: Int?
         for k in [

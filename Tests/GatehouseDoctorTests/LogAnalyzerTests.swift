@@ -249,6 +249,16 @@ struct VendorNeutralLogTests {
         #expect(line.fields["path"] == "/login")
     }
 
+    @Test("a LEEF event: the header names the system, the attributes the action and the client")
+    func leef() {
+        let line = analyzer.read("LEEF:1.0|Acme|Gate|1.0|LoginFailed|src=192.0.2.3\tusrName=bob\taction=blocked\treason=invalid password")
+        #expect(line.format == "neutral-leef")
+        #expect(line.denial?.source == "acme")
+        #expect(line.denial?.cause == .invalidCredentials)
+        #expect(line.fields["client"] == "192.0.2.3")
+        #expect(line.fields["user"] == "bob")
+    }
+
     @Test("JSON lines: a status at any depth, an action, a failed log-in event")
     func json() {
         let nested = analyzer.read(
@@ -298,6 +308,8 @@ struct VendorNeutralLogTests {
             #"{"level":"error","msg":"upstream error","status":503,"error":"permission denied while connecting"}"#,
             "2026-01-02 03:04:05 ERROR upstream returned 502 Bad Gateway: connection refused",
             "2026-01-02 03:04:05 INFO starting server on 0.0.0.0:8080, rate limit set to 100 requests per second",
+            "2026-01-02 03:04:05 INFO access token refreshed for bob, expires in 3600 s",
+            "LEEF:1.0|Acme|Gate|1.0|Allowed|src=192.0.2.3\tusrName=bob\taction=allowed",
             "CEF:0|Acme|EdgeShield|2.1|200|Successful Request|1|src=198.51.100.7 act=passed cn1=200 cn1Label=response_code",
             #"edge-7 192.0.2.10 - - [02/Jan/2026:03:04:05 +0000] "GET /admin HTTP/1.1" 200 512"#,
         ])
