@@ -295,6 +295,11 @@ struct VendorNeutralLogTests {
             ("2026-01-02 03:04:05 WARN user carol lacks the permission projects.delete", .insufficientPermissions),
             ("2026-01-02 03:04:05 WARN request blocked: requests from this country are not allowed", .geoBlocked),
             ("2026-01-02 03:04:05 ERROR cannot open file /srv/app/config.yml: permission denied", .filesystemPermission),
+            ("2026-01-02 03:04:05 WARN WAF rule 942100 matched (SQL Injection) - request blocked, client 203.0.113.37", .wafBlocked),
+            (
+                #"level=error ts=2026-01-12T10:01:02Z caller=main.go:12 msg="permission denied" err="open /data/wal: permission denied""#,
+                .filesystemPermission
+            ),
             ("2026-01-02 03:04:05 WARN An account failed to log on: unknown user name or bad password", .invalidCredentials),
         ])
     func wording(_ text: String, _ cause: DenialCause) {

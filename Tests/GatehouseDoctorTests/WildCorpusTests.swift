@@ -157,11 +157,11 @@ struct WildCorpusTests {
     /// log lines parsed and log lines right, in percent, rounded down. Every corpus here has been read
     /// and tuned on: these guard against regressions, they do not measure unseen formats.
     static let logFloors: [String: [String: (parsed: Double, cause: Double)]] = [
-        "wild": ["heldout": (parsed: 99.0, cause: 93.0), "tune": (parsed: 100.0, cause: 94.0)],
+        "wild": ["heldout": (parsed: 99.0, cause: 95.0), "tune": (parsed: 100.0, cause: 94.0)],
         "fresh": ["heldout": (parsed: 94.0, cause: 83.0), "tune": (parsed: 98.0, cause: 78.0)],
         "third": ["heldout": (parsed: 96.0, cause: 90.0), "tune": (parsed: 97.0, cause: 85.0)],
         "fourth": ["heldout": (parsed: 88.0, cause: 66.0), "tune": (parsed: 94.0, cause: 65.0)],
-        "sixth": ["heldout": (parsed: 95.0, cause: 78.0), "tune": (parsed: 96.0, cause: 71.0)],
+        "sixth": ["heldout": (parsed: 95.0, cause: 79.0), "tune": (parsed: 96.0, cause: 71.0)],
     ]
 
     typealias SplitFigures = (all: CorpusFigures, layers: [String: CorpusFigures])
