@@ -104,8 +104,7 @@ extension LogAnalyzer {
     static func words(_ text: String) -> BodyWords {
         // An address is one word (`IP 1.2.3.4 is banned`: "ip", "ipaddr", "is", "banned").
         BodyWords(
-            text.replacingOccurrences(of: "_", with: " ").replacingOccurrences(
-                of: #"\b\d{1,3}(?:\.\d{1,3}){3}\b"#, with: "ipaddr", options: .regularExpression), isHTML: false)
+            text.replacingOccurrences(of: "_", with: " ").replacingPattern(#"\b\d{1,3}(?:\.\d{1,3}){3}\b"#, with: "ipaddr"), isHTML: false)
     }
 
     // MARK: Shapes
@@ -114,7 +113,7 @@ extension LogAnalyzer {
         var line = original.trimmingCharacters(in: .whitespaces)
         var system: String?
         // A syslog priority, then what relays added (syslog header, docker compose, container runtime).
-        if let r = line.range(of: #"^<\d{1,3}>\s*"#, options: .regularExpression) { line = String(line[r.upperBound...]) }
+        if let r = line.rangeOfPattern(#"^<\d{1,3}>\s*"#) { line = String(line[r.upperBound...]) }
         for _ in 0..<2 {
             if let p = relayProgram(line) { system = system ?? p }
             if let rest = withoutRelayPrefix(line) { line = rest } else { break }
@@ -155,15 +154,14 @@ extension LogAnalyzer {
         if format == nil, pairs.count >= 2 {
             format = "neutral-kv"
             var flat: [String: String] = [:]
-            for (k, v) in pairs { flat[k.lowercased()] = v }
+            for (k, v) in pairs.sorted(by: { $0.key < $1.key }) { flat[k.lowercased()] = v }
             let r = fromFlat(flat, format: "neutral-kv", messageFallback: line)
             fields = r.fields
             status = r.status ?? statusInText(line)
             // The words outside the pairs are the message (`Connection denied server=…`).
             text =
                 r.text + " "
-                + line.replacingOccurrences(
-                    of: #"[A-Za-z_][A-Za-z0-9_.\-]*=("(?:[^"\\]|\\.)*"|\S*)"#, with: " ", options: .regularExpression)
+                + line.replacingPattern(#"[A-Za-z_][A-Za-z0-9_.\-]*=("(?:[^"\\]|\\.)*"|\S*)"#, with: " ")
             return NeutralReading(
                 format: "neutral-kv", fields: fields, system: r.system ?? system, text: withoutRequestDetails(text), status: status,
                 blocked: r.blocked, attack: r.attack)
@@ -201,7 +199,7 @@ extension LogAnalyzer {
 
     /// ArcSight Common Event Format: `CEF:0|Vendor|Product|Version|SignatureID|Name|Severity|key=value …`.
     static func cef(_ line: String) -> NeutralReading? {
-        guard let start = line.range(of: #"CEF:\d+\|"#, options: .regularExpression) else { return nil }
+        guard let start = line.rangeOfPattern(#"CEF:\d+\|"#) else { return nil }
         let parts = line[start.upperBound...].split(separator: "|", maxSplits: 6, omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 7 else { return nil }
         // Extension values run to the next ` key=`; `csNLabel=name` names the value of `csN`.
@@ -212,7 +210,7 @@ extension LogAnalyzer {
             ext[body.substring(with: m.range(at: 1))] = body.substring(with: m.range(at: 2)).trimmingCharacters(in: .whitespaces)
         }
         var flat: [String: String] = [:]
-        for (k, v) in ext {
+        for (k, v) in ext.sorted(by: { $0.key < $1.key }) {
             if k.hasSuffix("Label") { continue }
             if let label = ext[k + "Label"] { flat[label.lowercased()] = v }
             flat[k.lowercased()] = v
@@ -228,7 +226,7 @@ extension LogAnalyzer {
     /// IBM's Log Event Extended Format: `LEEF:1.0|Vendor|Product|Version|EventID|key=value<TAB>…`
     /// (LEEF 2.0 names its delimiter in a sixth header field).
     static func leef(_ line: String) -> NeutralReading? {
-        guard let start = line.range(of: #"LEEF:[12]\.0\|"#, options: .regularExpression) else { return nil }
+        guard let start = line.rangeOfPattern(#"LEEF:[12]\.0\|"#) else { return nil }
         let v2 = line[start].hasPrefix("LEEF:2")
         var parts = line[start.upperBound...].split(separator: "|", maxSplits: v2 ? 5 : 4, omittingEmptySubsequences: false).map(
             String.init)
@@ -262,7 +260,7 @@ extension LogAnalyzer {
         var flat: [String: String] = [:]
         func walk(_ v: Any, _ key: String) {
             if let o = v as? [String: Any] {
-                for (k, x) in o { walk(x, k.lowercased()) }
+                for (k, x) in o.sorted(by: { $0.key < $1.key }) { walk(x, k.lowercased()) }
             } else if let a = v as? [Any] {
                 for x in a.prefix(20) { walk(x, key) }
             } else if flat[key] == nil {
@@ -276,8 +274,10 @@ extension LogAnalyzer {
             }
         }
         // The outer keys first: a nested `status` (an upstream's) does not hide the line's own.
-        for (k, x) in object where !(x is [String: Any]) && !(x is [Any]) { walk(x, k.lowercased()) }
-        for (k, x) in object where x is [String: Any] || x is [Any] { walk(x, k.lowercased()) }
+        // Keys in sorted order: a dictionary's own order changes from one run to the next.
+        let keys = object.keys.sorted()
+        for k in keys where !(object[k] is [String: Any]) && !(object[k] is [Any]) { walk(object[k]!, k.lowercased()) }
+        for k in keys where object[k] is [String: Any] || object[k] is [Any] { walk(object[k]!, k.lowercased()) }
         // A container runtime's JSON wraps the application's own line.
         if let inner = flat["log"], flat.count <= 4, let r = neutralReading(inner) { return r }
         return fromFlat(flat, format: "neutral-json", messageFallback: "")
@@ -312,17 +312,12 @@ extension LogAnalyzer {
         // The first of these keys whose value says blocked or allowed (`action=delete result=denied`).
         for k in ["action", "act", "outcome", "decision", "verdict", "disposition", "result", "event.outcome"] {
             guard let a = flat[k]?.lowercased() else { continue }
-            if a.range(
-                of: #"^(block|blocked|deny|denied|drop|dropped|reject|rejected|forbidden|failure|failed|intercepted)\b"#,
-                options: .regularExpression) != nil
+            if a.rangeOfPattern(#"^(block|blocked|deny|denied|drop|dropped|reject|rejected|forbidden|failure|failed|intercepted)\b"#) != nil
             {
                 blocked = true
                 break
             }
-            if a.range(
-                of: #"^(allow|allowed|pass|passed|accept|accepted|permit|permitted|success|succeeded|log|logged)\b"#,
-                options: .regularExpression) != nil
-            {
+            if a.rangeOfPattern(#"^(allow|allowed|pass|passed|accept|accepted|permit|permitted|success|succeeded|log|logged)\b"#) != nil {
                 blocked = false
                 break
             }
@@ -339,7 +334,7 @@ extension LogAnalyzer {
         ].compactMap { k in flat[k].flatMap { Int($0) == nil ? $0 : nil } }.joined(separator: " ")
         if flat["success"] == "false" || flat["authenticated"] == "false" { text += " failed" }
         // `"ConsoleLogin": "Failure"`: the key says what failed.
-        for (k, v) in flat where ["failure", "failed"].contains(v.lowercased()) { text += " \(k) failed" }
+        for (k, v) in flat.sorted(by: { $0.key < $1.key }) where ["failure", "failed"].contains(v.lowercased()) { text += " \(k) failed" }
         if text.isEmpty { text = messageFallback }
         return NeutralReading(
             format: format, fields: fields.compactMapValues { $0 },
@@ -376,16 +371,15 @@ extension LogAnalyzer {
 
     /// A timestamp or a level word: the line is a log record even though no format describes it.
     static func hasTimeOrLevel(_ line: String) -> Bool {
-        line.range(
-            of:
-                #"\d{4}[-/]\d{2}[-/]\d{2}[T :]\d{2}:\d{2}|\b\d{2}:\d{2}:\d{2}\b|\[[A-Z]\s|\b(?:TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL|Info|Warn|Error|Trace|Debug)\b"#,
-            options: .regularExpression) != nil
+        line.rangeOfPattern(
+            #"\d{4}[-/]\d{2}[-/]\d{2}[T :]\d{2}:\d{2}|\b\d{2}:\d{2}:\d{2}\b|\[[A-Z]\s|\b(?:TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL|Info|Warn|Error|Trace|Debug)\b"#
+        ) != nil
     }
 
     /// The message without what names the request rather than the outcome: URLs, paths, quoted request lines.
     static func withoutRequestDetails(_ text: String) -> String {
-        text.replacingOccurrences(of: #""[A-Z]{3,10} \S+[^"]*""#, with: " ", options: .regularExpression)
-            .replacingOccurrences(of: #"(?:^|[\s"'(\[=:])/[^\s,;"'\]]*"#, with: " ", options: .regularExpression)
+        text.replacingPattern(#""[A-Z]{3,10} \S+[^"]*""#, with: " ")
+            .replacingPattern(#"(?:^|[\s"'(\[=:])/[^\s,;"'\]]*"#, with: " ")
     }
 
     /// Named groups of the first match of `pattern` in `line`.
@@ -419,5 +413,23 @@ final class NeutralPatterns: @unchecked Sendable {
         let r = try! NSRegularExpression(pattern: pattern)
         compiled[pattern] = r
         return r
+    }
+}
+
+extension String {
+    /// `range(of:options: .regularExpression)` with the pattern compiled once.
+    func rangeOfPattern(_ pattern: String) -> Range<String.Index>? {
+        let ns = self as NSString
+        guard let m = NeutralPatterns.shared.regex(pattern).firstMatch(in: self, range: NSRange(location: 0, length: ns.length)) else {
+            return nil
+        }
+        return Range(m.range, in: self)
+    }
+
+    /// `replacingOccurrences(of:with:options: .regularExpression)` with the pattern compiled once.
+    func replacingPattern(_ pattern: String, with template: String) -> String {
+        let ns = self as NSString
+        return NeutralPatterns.shared.regex(pattern).stringByReplacingMatches(
+            in: self, range: NSRange(location: 0, length: ns.length), withTemplate: template)
     }
 }

@@ -193,7 +193,7 @@ public struct LogAnalyzer: Sendable {
             #"^(?:[A-Z][a-z]{2} +)?\d{1,2} \d{2}:\d{2}:\d{2} \S+ [^:\[\s]+(?:\[\d+\])?: "#,
         ]
         for p in patterns {
-            if let r = line.range(of: p, options: .regularExpression) {
+            if let r = line.rangeOfPattern(p) {
                 let rest = String(line[r.upperBound...])
                 return rest.isEmpty ? nil : rest
             }
@@ -268,7 +268,7 @@ public struct LogAnalyzer: Sendable {
     /// The `key=value` pairs of a logfmt line; quoted values keep their spaces.
     static func logfmt(_ line: String) -> [String: String] {
         var out: [String: String] = [:]
-        let re = try! NSRegularExpression(pattern: #"([A-Za-z_][A-Za-z0-9_.\-]*)=("(?:[^"\\]|\\.)*"|\S*)"#)
+        let re = NeutralPatterns.shared.regex(#"([A-Za-z_][A-Za-z0-9_.\-]*)=("(?:[^"\\]|\\.)*"|\S*)"#)
         let ns = line as NSString
         for m in re.matches(in: line, range: NSRange(location: 0, length: ns.length)) {
             var v = ns.substring(with: m.range(at: 2))
@@ -314,7 +314,7 @@ public struct LogAnalyzer: Sendable {
     /// Fills `{1}` (a group of the line pattern) and `{field:name}` placeholders.
     func fill(_ template: String, _ groups: [String], _ fields: [String: String]) -> String {
         guard template.contains("{") else { return template }
-        let re = try! NSRegularExpression(pattern: #"\{(\d+|field:[A-Za-z0-9_]+)\}"#)
+        let re = NeutralPatterns.shared.regex(#"\{(\d+|field:[A-Za-z0-9_]+)\}"#)
         var out = template
         let ns = template as NSString
         for m in re.matches(in: template, range: NSRange(location: 0, length: ns.length)).reversed() {
