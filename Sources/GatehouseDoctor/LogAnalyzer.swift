@@ -111,6 +111,7 @@ public struct LogAnalyzer: Sendable {
         var parsed: (system: LogSystemKnowledge, format: LogFormat, fields: [String: String])?
         // A line as a container runtime or syslog relayed it carries a prefix; a system's own format
         // may fit what follows. The common formats (syslog among them) read the line as it is.
+        let original = line
         var line = line
         let texts = [line] + [Self.withoutRelayPrefix(line)].compactMap { $0 }
         outer: for text in texts {
@@ -151,20 +152,34 @@ public struct LogAnalyzer: Sendable {
         for s in knowledge.systems where s.generic == true {
             candidates += s.signatures.filter { $0.anywhere != true }.map { (s, $0) }
         }
+        var denial: LogDenial?
         for (system, sig) in candidates {
             if let formats = sig.formats, !formats.contains(parsed?.format.id ?? "") { continue }
             guard let groups = matches(sig, line, fields) else { continue }
             let source =
                 system.generic == true
                 ? (parsed.map { $0.system.generic == true ? "unknown" : $0.system.system } ?? "unknown") : system.system
-            return LogLine(
-                system: parsed?.system.system, format: parsed?.format.id, fields: fields,
-                denial: LogDenial(
-                    source: source, cause: sig.cause, key: fill(sig.key ?? "-", groups, fields),
-                    explanation: fill(sig.explanation, groups, fields),
-                    fix: sig.fix.map { fill($0, groups, fields) }, signature: sig.id))
+            denial = LogDenial(
+                source: source, cause: sig.cause, key: fill(sig.key ?? "-", groups, fields),
+                explanation: fill(sig.explanation, groups, fields),
+                fix: sig.fix.map { fill($0, groups, fields) }, signature: sig.id)
+            break
         }
-        return LogLine(system: parsed?.system.system, format: parsed?.format.id, fields: fields, denial: nil)
+        var read = LogLine(system: parsed?.system.system, format: parsed?.format.id, fields: fields, denial: denial)
+        // A line no system's own format reads goes to the vendor-neutral reader: its shape gives the
+        // fields, and its denial counts when the signatures found none or only a status that does not
+        // say why. A line a system's format reads is left to that system's signatures.
+        if parsed.map({ $0.system.generic == true }) ?? true, let neutral = readNeutral(original) {
+            if let d = neutral.denial, denial == nil || (denial?.cause == .unknown && d.cause != .unknown) { read.denial = d }
+            // A vendor-neutral signature's denial names the system the line names (a syslog program…).
+            if read.denial?.source == "unknown", let named = neutral.reading.system { read.denial?.source = named }
+            read.fields = read.fields + neutral.reading.fields
+            if parsed == nil, neutral.reading.format != "neutral-words" {
+                read.format = neutral.reading.format
+                read.system = neutral.reading.system
+            }
+        }
+        return read
     }
 
     // MARK: Parsing
@@ -178,7 +193,7 @@ public struct LogAnalyzer: Sendable {
             #"^(?:[A-Z][a-z]{2} +)?\d{1,2} \d{2}:\d{2}:\d{2} \S+ [^:\[\s]+(?:\[\d+\])?: "#,
         ]
         for p in patterns {
-            if let r = line.range(of: p, options: .regularExpression) {
+            if let r = line.rangeOfPattern(p) {
                 let rest = String(line[r.upperBound...])
                 return rest.isEmpty ? nil : rest
             }
@@ -253,7 +268,7 @@ public struct LogAnalyzer: Sendable {
     /// The `key=value` pairs of a logfmt line; quoted values keep their spaces.
     static func logfmt(_ line: String) -> [String: String] {
         var out: [String: String] = [:]
-        let re = try! NSRegularExpression(pattern: #"([A-Za-z_][A-Za-z0-9_.\-]*)=("(?:[^"\\]|\\.)*"|\S*)"#)
+        let re = NeutralPatterns.shared.regex(#"([A-Za-z_][A-Za-z0-9_.\-]*)=("(?:[^"\\]|\\.)*"|\S*)"#)
         let ns = line as NSString
         for m in re.matches(in: line, range: NSRange(location: 0, length: ns.length)) {
             var v = ns.substring(with: m.range(at: 2))
@@ -281,6 +296,7 @@ public struct LogAnalyzer: Sendable {
             guard let m = knowledge.regex(l).firstMatch(in: line, range: NSRange(location: 0, length: ns.length)) else { return nil }
             groups = (0..<m.numberOfRanges).map { m.range(at: $0).location == NSNotFound ? "" : ns.substring(with: m.range(at: $0)) }
         }
+        if let words = sig.words, !WordMatcher.matches(words, within: sig.within ?? 6, in: Self.words(line)) { return nil }
         for c in sig.when ?? [] {
             let value = fields[c.field]
             var ok: Bool
@@ -298,7 +314,7 @@ public struct LogAnalyzer: Sendable {
     /// Fills `{1}` (a group of the line pattern) and `{field:name}` placeholders.
     func fill(_ template: String, _ groups: [String], _ fields: [String: String]) -> String {
         guard template.contains("{") else { return template }
-        let re = try! NSRegularExpression(pattern: #"\{(\d+|field:[A-Za-z0-9_]+)\}"#)
+        let re = NeutralPatterns.shared.regex(#"\{(\d+|field:[A-Za-z0-9_]+)\}"#)
         var out = template
         let ns = template as NSString
         for m in re.matches(in: template, range: NSRange(location: 0, length: ns.length)).reversed() {

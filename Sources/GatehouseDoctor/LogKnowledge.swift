@@ -39,6 +39,10 @@ public struct LogSignature: Codable, Sendable {
     /// Regex over the raw line; its numbered groups may be used as `{1}` in `key` and `explanation`.
     public var line: String?
     public var when: [LogFieldCondition]?
+    /// Word groups that must all occur within `within` words of the first (word-level, robust to
+    /// rephrasing: `"permission|privilege*"`, inflections match); see `WordMatcher`.
+    public var words: [String]?
+    public var within: Int?
     public var cause: DenialCause
     /// The grouping key: `{1}`, `{field:name}`; `-` when absent.
     public var key: String?
@@ -56,6 +60,9 @@ public struct LogSystemKnowledge: Codable, Sendable {
     public var generic: Bool?
     public var formats: [LogFormat]
     public var signatures: [LogSignature]
+    /// Vendor-neutral file only: the wording families the vendor-neutral reader tries, in order, on
+    /// the message of a line no system's format reads (each a signature with `words`).
+    public var wording: [LogSignature]?
 }
 
 /// The loaded log knowledge, with compiled patterns.
@@ -119,9 +126,15 @@ public struct LogKnowledgeBase: Sendable {
                 if let r = f.regex { try compile(r, at) }
                 for p in (f.extract ?? [:]).values { try compile(p, at) }
             }
-            for s in k.signatures {
+            if k.wording != nil, k.generic != true { throw fail("only the vendor-neutral file (generic: true) has 'wording'") }
+            for w in k.wording ?? [] where (w.words ?? []).isEmpty {
+                throw fail("wording family '\(w.id)' needs 'words'")
+            }
+            for s in k.signatures + (k.wording ?? []) {
                 let at = "signature '\(s.id)'"
-                guard s.line != nil || !(s.when ?? []).isEmpty else { throw fail("\(at) needs a 'line' pattern or 'when' conditions") }
+                guard s.line != nil || !(s.when ?? []).isEmpty || !(s.words ?? []).isEmpty else {
+                    throw fail("\(at) needs a 'line' pattern, 'when' conditions or 'words'")
+                }
                 guard s.source.hasPrefix("https://") || s.source.hasPrefix("http://") else {
                     throw fail("\(at) must cite the public documentation URL it was learned from in 'source'")
                 }
@@ -140,6 +153,17 @@ public struct LogKnowledgeBase: Sendable {
                 }
             }
         }
+    }
+
+    /// The vendor-neutral knowledge alone (every system's own formats and signatures switched off):
+    /// how the doctor reads a format it has no file for.
+    public func genericOnly() -> LogKnowledgeBase {
+        LogKnowledgeBase(systems: systems.filter { $0.generic == true }, regexes: regexes)
+    }
+
+    private init(systems: [LogSystemKnowledge], regexes: [String: NSRegularExpressionBox]) {
+        self.systems = systems
+        self.regexes = regexes
     }
 
     func regex(_ pattern: String) -> NSRegularExpression { regexes[pattern]!.regex }

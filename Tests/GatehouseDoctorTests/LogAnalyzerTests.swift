@@ -232,3 +232,164 @@ struct LogAnalyzerTests {
         }
     }
 }
+
+/// The vendor-neutral reader: lines of formats no log knowledge file describes.
+@Suite("doctor logs, vendor-neutral reader")
+struct VendorNeutralLogTests {
+    let analyzer = try! LogAnalyzer()
+
+    @Test("a CEF event of an unknown vendor: the header names the system, the extension the client and path")
+    func cef() {
+        let line = analyzer.read(
+            "CEF:0|Acme|EdgeShield|2.1|1001|SQL injection attempt|8|src=198.51.100.7 request=/login act=blocked requestMethod=POST")
+        #expect(line.format == "neutral-cef")
+        #expect(line.denial?.cause == .wafBlocked)
+        #expect(line.denial?.source == "acme")
+        #expect(line.fields["client"] == "198.51.100.7")
+        #expect(line.fields["path"] == "/login")
+    }
+
+    @Test("a LEEF event: the header names the system, the attributes the action and the client")
+    func leef() {
+        let line = analyzer.read("LEEF:1.0|Acme|Gate|1.0|LoginFailed|src=192.0.2.3\tusrName=bob\taction=blocked\treason=invalid password")
+        #expect(line.format == "neutral-leef")
+        #expect(line.denial?.source == "acme")
+        #expect(line.denial?.cause == .invalidCredentials)
+        #expect(line.fields["client"] == "192.0.2.3")
+        #expect(line.fields["user"] == "bob")
+    }
+
+    @Test("JSON lines: a status at any depth, an action, a failed log-in event")
+    func json() {
+        let nested = analyzer.read(
+            #"{"ts":"2026-01-02T03:04:05Z","http":{"response":{"status_code":429}},"client":{"ip":"203.0.113.9"},"msg":"request finished"}"#
+        )
+        #expect(nested.denial?.cause == .rateLimited)
+        #expect(nested.fields["client"] == "203.0.113.9")
+        let proxy = analyzer.read(
+            #"{"event":{"time":"2026-01-02","act":"Denied","category":"Gambling","src_ip":"192.0.2.8","status":"200"}}"#)
+        #expect(proxy.denial?.cause == .explicitDeny)
+        let login = analyzer.read(#"{"time":"2026-01-02T03:04:05Z","kind":"LoginAttempt","details":{"user":"bob","success":false}}"#)
+        #expect(login.denial?.cause == .invalidCredentials)
+    }
+
+    @Test("key=value lines and an access-log shape behind any prefix")
+    func keyValueAndAccess() {
+        let kv = analyzer.read(#"ts=2026-01-02T03:04:05Z component=edge status=403 reason="ip 192.0.2.4 not in allow list" path=/admin"#)
+        #expect(kv.denial?.cause == .ipNotAllowed)
+        let access = analyzer.read(#"edge-7 proxy: 192.0.2.10 - bob [02/Jan/2026:03:04:05 +0000] "GET /admin HTTP/1.1" 401 0"#)
+        #expect(access.format == "neutral-access")
+        #expect(access.denial?.cause == .invalidCredentials)
+        #expect(access.fields["client"] == "192.0.2.10")
+        #expect(access.fields["path"] == "/admin")
+    }
+
+    @Test(
+        "wording families survive rephrasing",
+        arguments: [
+            ("2026-01-02 03:04:05 WARN Access was denied because the caller's address is not on the allow list", DenialCause.ipNotAllowed),
+            ("2026-01-02 03:04:05 WARN too many requests from this client, slow down", .rateLimited),
+            ("2026-01-02 03:04:05 WARN request rejected: the CSRF token is missing", .csrf),
+            ("2026-01-02 03:04:05 WARN the bearer token has expired", .expiredCredentials),
+            ("2026-01-02 03:04:05 WARN sign-in failed: wrong password for alice", .invalidCredentials),
+            ("2026-01-02 03:04:05 WARN user carol lacks the permission projects.delete", .insufficientPermissions),
+            ("2026-01-02 03:04:05 WARN request blocked: requests from this country are not allowed", .geoBlocked),
+            ("2026-01-02 03:04:05 ERROR cannot open file /srv/app/config.yml: permission denied", .filesystemPermission),
+            ("2026-01-02 03:04:05 WARN WAF rule 942100 matched (SQL Injection) - request blocked, client 203.0.113.37", .wafBlocked),
+            (
+                #"level=error ts=2026-01-12T10:01:02Z caller=main.go:12 msg="permission denied" err="open /data/wal: permission denied""#,
+                .filesystemPermission
+            ),
+            ("2026-01-02 03:04:05 WARN An account failed to log on: unknown user name or bad password", .invalidCredentials),
+        ])
+    func wording(_ text: String, _ cause: DenialCause) {
+        #expect(analyzer.read(text).denial?.cause == cause)
+    }
+
+    @Test(
+        "no denial: successes, upstream errors and chatter stay quiet",
+        arguments: [
+            #"{"level":"info","msg":"request completed","status":200,"path":"/login"}"#,
+            #"{"level":"error","msg":"upstream error","status":503,"error":"permission denied while connecting"}"#,
+            "2026-01-02 03:04:05 ERROR upstream returned 502 Bad Gateway: connection refused",
+            "2026-01-02 03:04:05 INFO starting server on 0.0.0.0:8080, rate limit set to 100 requests per second",
+            "2026-01-02 03:04:05 INFO access token refreshed for bob, expires in 3600 s",
+            "LEEF:1.0|Acme|Gate|1.0|Allowed|src=192.0.2.3\tusrName=bob\taction=allowed",
+            "CEF:0|Acme|EdgeShield|2.1|200|Successful Request|1|src=198.51.100.7 act=passed cn1=200 cn1Label=response_code",
+            #"edge-7 192.0.2.10 - - [02/Jan/2026:03:04:05 +0000] "GET /admin HTTP/1.1" 200 512"#,
+        ])
+    func quiet(_ text: String) {
+        #expect(analyzer.read(text).denial == nil)
+    }
+
+    @Test("the system a line names: a syslog program; the action that decided among several action keys")
+    func namedSystemAndAction() {
+        let ssh = analyzer.read("Jan 12 10:01:02 host sshd[812]: Failed password for invalid user admin from 203.0.113.5 port 4242 ssh2")
+        #expect(ssh.denial?.cause == .invalidCredentials)
+        #expect(ssh.denial?.source == "sshd")
+        let audit = analyzer.read(
+            #"2026-01-12T10:01:02Z audit: user=root action=delete resource=secrets/prod result=denied reason="policy forbids it""#)
+        #expect(audit.denial?.cause == .explicitDeny)
+        let rejected = analyzer.read("2026-01-12 10:01:02.5|Warn|Auth|Request from 203.0.113.21 rejected: API key is invalid")
+        #expect(rejected.denial?.cause == .invalidCredentials)
+    }
+
+    @Test("a line a system's own format reads is left to that system's signatures")
+    func knownFormatsKeepTheirReading() {
+        let line = analyzer.read(
+            #"2026/01/02 03:04:05 [error] 12#12: *1 connect() failed (111: Connection refused) while connecting to upstream, client: 192.0.2.1, server: x, request: "GET /private HTTP/1.1", host: "x""#
+        )
+        #expect(line.format == "nginx-error")
+        #expect(line.denial == nil)
+    }
+
+    @Test("denials the vendor-neutral reader finds are grouped with counts, times, clients and paths")
+    func grouping() {
+        let text = """
+            edge-7 192.0.2.10 - - [02/Jan/2026:03:04:05 +0000] "GET /api/a HTTP/1.1" 429 0
+            edge-7 192.0.2.11 - - [02/Jan/2026:03:04:09 +0000] "GET /api/b HTTP/1.1" 429 0
+            edge-7 192.0.2.11 - - [02/Jan/2026:03:04:10 +0000] "GET /api/b HTTP/1.1" 200 10
+            """
+        let groups = analyzer.analyze([("edge.log", text)])
+        #expect(groups.count == 1)
+        #expect(groups.first?.source == "unknown")
+        #expect(groups.first?.cause == .rateLimited)
+        #expect(groups.first?.count == 2)
+        #expect(groups.first?.clients == ["192.0.2.10", "192.0.2.11"])
+        #expect(groups.first?.paths == ["/api/a", "/api/b"])
+        #expect(groups.first?.firstSeen == "02/Jan/2026:03:04:05 +0000")
+        #expect(groups.first?.lastSeen == "02/Jan/2026:03:04:09 +0000")
+    }
+
+    @Test("the sixth corpus's unread formats: Keycloak's JSON and escaped events, Syncthing, Zscaler, Jupyter, Barracuda")
+    func sixthCorpusFormats() {
+        let escaped = analyzer.read(
+            #"{"timestamp":"2025-11-27T14:48:37Z","loggerName":"org.keycloak.events","level":"WARN","message":"type=\"LOGIN_ERROR\", realmId=\"master\", ipAddress=\"192.0.2.5\", error=\"invalid_user_credentials\", username=\"admin\""}"#
+        )
+        #expect(escaped.denial?.source == "keycloak")
+        #expect(escaped.denial?.cause == .invalidCredentials)
+        let event = analyzer.read(
+            #"{"time": 1672833679695, "type": "LOGIN_ERROR", "realmId": "demo", "clientId": "app", "ipAddress": "192.0.2.6", "error": "invalid_redirect_uri"}"#
+        )
+        #expect(event.format == "keycloak-event-json")
+        #expect(event.denial?.cause == .configDeny)
+        let syncthing = analyzer.read(
+            #"{"id":7,"globalID":9,"time":"2026-01-02T03:04:05Z","type":"LoginAttempt","data":{"remoteAddress":"192.0.2.7","username":"bob","success":false}}"#
+        )
+        #expect(syncthing.format == "syncthing-event")
+        #expect(syncthing.denial?.cause == .invalidCredentials)
+        let zscaler = analyzer.read(
+            #"{"sourcetype":"zscalernss-web","event":{"time":"Fri Jan 02 03:04:05 2026","login":"u@example.com","eurl":"www.example.com/x","action":"Blocked","urlcat":"Gambling","threatname":"None","cip":"192.0.2.8","respcode":"403"}}"#
+        )
+        #expect(zscaler.format == "zscaler-nss-web-json")
+        #expect(zscaler.denial?.cause == .explicitDeny)
+        let jupyter = analyzer.read("[W 2026-01-02 03:04:05.404 ServerApp] 403 GET /api/kernels?1 (@192.0.2.9) 1.53ms referer=None")
+        #expect(jupyter.format == "jupyter-request")
+        #expect(jupyter.denial?.cause == .missingCredentials)
+        let barracuda = analyzer.read(
+            #"<129>2026-01-02 03:04:05.530 +0100  barracuda WF ALER SQL_INJECTION_IN_URL 192.0.2.10 20835 198.51.100.4 443 global GLOBAL DENY NONE [type="sql-injection"] GET /q?id=1 TLSv1.2 "-" "curl/8" 192.0.2.10 20835 "-" "-" 1"#
+        )
+        #expect(barracuda.format == "barracuda-waf-wf")
+        #expect(barracuda.denial?.cause == .wafBlocked)
+    }
+}
