@@ -316,7 +316,10 @@ final class Transaction {
     var targetRemovalsByTag: [(PCRERegex, TargetExclusion)] = []
     var matchedVar: [UInt8] = []
     var matchedVarName = ""
-    var matchedVars: [Entry] = []
+    /// MATCHED_VARS of the current rule, by the names and values the matches recorded; built
+    /// into entries only when a rule reads the collection (few do, and every operator match
+    /// appends here).
+    var matchedVars: [(name: String, value: [UInt8])] = []
     /// The current rule's first-link matches (`RuleMatch.hits`).
     var hits: [RuleHit] = []
     var matches: [RuleMatch] = []
@@ -551,8 +554,8 @@ final class Transaction {
         case .tx, .ip, .global, .session, .user, .resource: return stores[c]?.entries ?? []
         case .matchedVar: return [Entry("MATCHED_VAR", matchedVar)]
         case .matchedVarName: return [Entry("MATCHED_VAR_NAME", Array(matchedVarName.utf8))]
-        case .matchedVars: return matchedVars
-        case .matchedVarsNames: return matchedVars.map { Entry(key: $0.key, value: $0.key) }
+        case .matchedVars: return matchedVars.map { Entry($0.name, $0.value) }
+        case .matchedVarsNames: return matchedVars.map { Entry(key: Array($0.name.utf8), value: Array($0.name.utf8)) }
         default: return vars[c] ?? []
         }
     }
@@ -586,8 +589,11 @@ final class Transaction {
                 continue
             }
             if isRemoved(rule) { continue }
-            matchedVars = []
-            hits = []
+            // Emptied keeping their buffers: most rules match nothing, and those that do would
+            // otherwise allocate a new array each. (A rule match takes `hits` and leaves an
+            // empty array, so the buffer kept is never shared.)
+            if !matchedVars.isEmpty { matchedVars.removeAll(keepingCapacity: true) }
+            if !hits.isEmpty { hits.removeAll(keepingCapacity: true) }
             guard let first = evaluate(rule, starter: rule) else { continue }
             let logged = rule.log
             matches.append(
@@ -597,6 +603,7 @@ final class Transaction {
                     tags: rule.tags,
                     variable: first.0, value: first.1, transformations: rule.transformationNames, logged: logged,
                     location: rule.location, hits: hits))
+            hits = []
             var action = rule.disruptive ?? .pass
             if action == .block { action = rules.defaultDisruptive[phase] ?? .pass }
             switch action {
@@ -667,7 +674,7 @@ final class Transaction {
                             if rule === starter { hits.append(RuleHit(variable: matchedVarName, value: matchedVar)) }
                             run(rule.effects, rule: starter)
                         }
-                    } else if let value, test(rule, name: c.rawValue + ":" + n, value: value, cache: nil) {
+                    } else if let value, test(rule, name: rule.targetNames[t], value: value, cache: nil) {
                         if first == nil { first = (matchedVarName, matchedVar) }
                         if rule === starter { hits.append(RuleHit(variable: matchedVarName, value: matchedVar)) }
                         run(rule.effects, rule: starter)
@@ -938,7 +945,7 @@ final class Transaction {
         matchedVar = value
         matchedVarName = name
         operatorMatches += 1
-        matchedVars.append(Entry(key: Array(name.utf8), value: value))
+        matchedVars.append((name, value))
         return true
     }
 
