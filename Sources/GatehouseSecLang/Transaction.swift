@@ -300,6 +300,10 @@ final class Transaction {
     var literalSets: [UInt64] = []
     /// Every entry's computed chain prefixes (`NamedEntry.slotBase`), side by side.
     var slots: [Int32] = []
+    /// Per value form (`NamedEntry.receivedForm`, `Prefix.form`), where its prefilter literals
+    /// are in `literalSets`, -1 until first asked for. One buffer for the transaction rather than
+    /// an array per entry.
+    var forms: [Int32] = []
     var prefixes: [Prefix] = []
     /// TX, IP, GLOBAL and the other setvar collections. Changed only through `setVariable`,
     /// which keeps `named` current.
@@ -346,8 +350,8 @@ final class Transaction {
         }
     }
 
-    /// A value after a transformation chain prefix: which of its entry's forms it is, and the
-    /// kinds of bytes it holds.
+    /// A value after a transformation chain prefix: which form of its entry's value it is (an
+    /// index into the transaction's `forms`), and the kinds of bytes it holds.
     struct Prefix {
         let value: [UInt8]
         let form: Int32
@@ -372,12 +376,12 @@ final class Transaction {
         /// The kinds of bytes in the value as received.
         lazy var summary = ByteSummary(of: entry.value)
 
-        /// Where the prefilter literals of each distinct form of the value are in the
-        /// transaction's `literalSets` (-1 until first asked for). Form 0 is the value as
-        /// received. A transformation that leaves the bytes unchanged or changes only letter case
-        /// (the literal scan ignores ASCII case) keeps the form: most chains leave ordinary text
-        /// with a few forms, each scanned once rather than once per chain.
-        var forms: [Int32] = [-1]
+        /// The value as received, as a form in the transaction's `forms` (-1 until first used).
+        /// Each distinct form of the value has its literal set scanned once: a transformation
+        /// that leaves the bytes unchanged or changes only letter case (the literal scan ignores
+        /// ASCII case) keeps the form, so most chains leave ordinary text with a few forms, each
+        /// scanned once rather than once per chain.
+        var receivedForm: Int32 = -1
 
         init(collection: Collection, entry: Entry) {
             self.collection = collection
@@ -702,7 +706,7 @@ final class Transaction {
                     if let condition {
                         // The value's own literals, when known, can rule it out before the test.
                         let (value, form) = transformedForm(e, by: rule)
-                        if skipsByValue, e.forms[form] >= 0, !holds(condition, at: e.forms[form]) { continue }
+                        if skipsByValue, forms[form] >= 0, !holds(condition, at: forms[form]) { continue }
                         matched = check(rule, name: e.name, value: value)
                     } else {
                         matched = test(rule, name: e.name, value: e.entry.value, cache: cacheable ? e : nil)
@@ -771,10 +775,10 @@ final class Transaction {
     /// already computed for it this request.
     func transformed(_ entry: NamedEntry, by rule: Rule) -> [UInt8] { transformedForm(entry, by: rule).value }
 
-    /// The entry's value after the rule's transformations and the form it is (`NamedEntry.forms`).
+    /// The entry's value after the rule's transformations and the form it is (its index in `forms`).
     func transformedForm(_ entry: NamedEntry, by rule: Rule) -> (value: [UInt8], form: Int) {
         let ts = rule.transformations
-        guard !ts.isEmpty else { return (entry.entry.value, 0) }
+        guard !ts.isEmpty else { return (entry.entry.value, receivedForm(of: entry)) }
         let chains = rule.transformationChains
         if entry.slotBase < 0 {
             if slots.isEmpty { slots.reserveCapacity((rules.chainCount + 1) * 64) }
@@ -803,7 +807,7 @@ final class Transaction {
             form = Int(p.form)
             summary = p.summary
         } else {
-            (v, form, summary) = (entry.entry.value, 0, entry.summary)
+            (v, form, summary) = (entry.entry.value, receivedForm(of: entry), entry.summary)
         }
         while k < ts.count {
             let t = ts[k]
@@ -814,8 +818,7 @@ final class Transaction {
                 // keep the one buffer: some transformations copy without changing anything, such
                 // as compressWhitespace over single spaces.)
                 if !Transaction.keepsLiterals(t) {
-                    form = entry.forms.count
-                    entry.forms.append(-1)
+                    form = newForm()
                 }
                 v = next
             }
@@ -825,6 +828,19 @@ final class Transaction {
             k += 1
         }
         return (v, form)
+    }
+
+    /// The entry's value as received, as a form in `forms`.
+    func receivedForm(of entry: NamedEntry) -> Int {
+        if entry.receivedForm < 0 { entry.receivedForm = Int32(truncatingIfNeeded: newForm()) }
+        return Int(entry.receivedForm)
+    }
+
+    /// A new form in `forms`, its literals not scanned yet.
+    func newForm() -> Int {
+        if forms.isEmpty { forms.reserveCapacity(256) }
+        forms.append(-1)
+        return forms.count - 1
     }
 
     /// Transformations after which the value holds exactly the prefilter literals it held
@@ -854,8 +870,8 @@ final class Transaction {
         let at = newLiteralSet()
         for e in namedEntries(c) {
             let (value, form) = transformedForm(e, by: rule)
-            if e.forms[form] < 0 { e.forms[form] = scanLiterals(value) }
-            let own = Int(e.forms[form])
+            if forms[form] < 0 { forms[form] = scanLiterals(value) }
+            let own = Int(forms[form])
             literalSets.withUnsafeMutableBufferPointer { sets in
                 for w in 0..<words { sets[at + w] |= sets[own + w] }
             }
