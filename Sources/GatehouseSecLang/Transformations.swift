@@ -24,6 +24,8 @@ package struct ByteSummary: OptionSet, Sendable {
     static let star = ByteSummary(rawValue: 1 << 7)
     static let slash = ByteSummary(rawValue: 1 << 8)
     static let space = ByteSummary(rawValue: 1 << 9)
+    /// The punctuation cmdLine deletes or turns into a space: `"`, `'`, `^`, `,` and `;`.
+    static let shellPunctuation = ByteSummary(rawValue: 1 << 10)
 
     static let table: [UInt16] = (0..<256).map { b in
         let c = UInt8(b)
@@ -38,6 +40,7 @@ package struct ByteSummary: OptionSet, Sendable {
         if c == 0x2A { s.insert(.star) }
         if c == 0x2F { s.insert(.slash) }
         if T.isSpace(c) || c == 0xA0 { s.insert(.space) }
+        if c == 0x22 || c == 0x27 || c == 0x5E || c == 0x2C || c == 0x3B { s.insert(.shellPunctuation) }
         return s.rawValue
     }
 
@@ -70,6 +73,9 @@ extension Transformation {
         case .normalisePath: return .slash
         case .normalisePathWin: return [.slash, .backslash]
         case .removeWhitespace, .compressWhitespace, .trim, .trimLeft, .trimRight: return .space
+        // Lower-cases, deletes quotes, backslashes and carets, and turns separators into a
+        // space (a slash or parenthesis moves only after one).
+        case .cmdLine: return [.upper, .space, .backslash, .shellPunctuation]
         default: return nil
         }
     }
@@ -128,7 +134,7 @@ extension Transformation {
 }
 
 /// The byte-level helpers behind the transformations.
-enum T {
+package enum T {
     @inline(__always) static func isSpace(_ c: UInt8) -> Bool { c == 0x20 || (c >= 0x09 && c <= 0x0D) }
     @inline(__always) static func hexValue(_ c: UInt8) -> UInt8? {
         switch c {
@@ -442,9 +448,31 @@ enum T {
     }
 
     /// Removes `.` segments, resolves `..` and collapses repeated slashes, keeping a trailing
-    /// slash; with `windows`, backslashes count as slashes first.
-    static func normalisePath(_ v0: [UInt8], windows: Bool) -> [UInt8] {
-        let v = windows ? v0.map { $0 == 0x5C ? 0x2F : $0 } : v0
+    /// slash; with `windows`, backslashes count as slashes first. A path that is already normal
+    /// (most header values with a slash, such as a User-Agent) is handed back without a copy.
+    package static func normalisePath(_ v0: [UInt8], windows: Bool) -> [UInt8] {
+        let v = windows && v0.contains(0x5C) ? v0.map { $0 == 0x5C ? 0x2F : $0 } : v0
+        return isNormalPath(v) ? v : rebuiltPath(v)
+    }
+
+    /// Whether `normalisePath` leaves `v` (slashes only) as it is: no empty segment other than
+    /// before a leading or after a trailing slash, and no `.` or `..` segment.
+    static func isNormalPath(_ v: [UInt8]) -> Bool {
+        var start = 0
+        for i in 0...v.count where i == v.count || v[i] == 0x2F {
+            let n = i - start
+            if n == 0 {
+                if i != 0 && i != v.count { return false }
+            } else if v[start] == 0x2E && (n == 1 || (n == 2 && v[start + 1] == 0x2E)) {
+                return false
+            }
+            start = i + 1
+        }
+        return true
+    }
+
+    /// `normalisePath` by splitting `v` (slashes only) into segments and joining them again.
+    package static func rebuiltPath(_ v: [UInt8]) -> [UInt8] {
         if v.isEmpty { return v }
         let absolute = v[0] == 0x2F
         let trailing = v.last == 0x2F || v.last == 0x2E && (v.count == 1 || v[v.count - 2] == 0x2F)

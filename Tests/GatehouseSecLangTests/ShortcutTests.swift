@@ -151,7 +151,7 @@ struct ShortcutTests {
             inputs.append([UInt8(a)])
             for b in 0..<256 { inputs.append([UInt8(a), UInt8(b)]) }
         }
-        let special = Array(" \t\n\u{0B}\u{0C}\r%+&\\/.*#;'\"-xX0aA".utf8) + [0, 0xA0, 0xC3, 0x80]
+        let special = Array(" \t\n\u{0B}\u{0C}\r%+&\\/.*#;'\"-xX0aA^,(".utf8) + [0, 0xA0, 0xC3, 0x80]
         for a in special { for b in special { for c in special { inputs.append([a, b, c]) } } }
         inputs += try RegressionSuite.wafCorpusTexts()
         #expect(inputs.count > 70_000)
@@ -163,5 +163,25 @@ struct ShortcutTests {
             }
         }
         #expect(wrong.isEmpty, "\(wrong)")
+    }
+
+    /// A path `normalisePath` hands back unchanged must be one that splitting and joining its
+    /// segments leaves as it is: every path of up to eight bytes over `/`, `.`, `\` and `a`.
+    @Test func normalPathsAreThoseRebuildingLeavesAlone() {
+        let alphabet: [UInt8] = [0x2F, 0x2E, 0x5C, 0x61]
+        var paths: [[UInt8]] = [[]]
+        var level: [[UInt8]] = [[]]
+        for _ in 0..<8 {
+            level = level.flatMap { p in alphabet.map { p + [$0] } }
+            paths += level
+        }
+        var wrong: [String] = []
+        for p in paths {
+            let slashes = p.map { $0 == 0x5C ? 0x2F : $0 }
+            if T.normalisePath(p, windows: false) != T.rebuiltPath(p) { wrong.append("\(p)") }
+            if T.normalisePath(p, windows: true) != T.rebuiltPath(slashes) { wrong.append("windows \(p)") }
+        }
+        #expect(paths.count > 80_000)
+        #expect(wrong.isEmpty, "\(wrong.prefix(10))")
     }
 }
