@@ -237,6 +237,8 @@ package final class Rule: Sendable {
     /// For each target of one named setvar variable (`TX:foo`), the name a match reports
     /// (`TX:foo`), built once rather than per test; empty for other targets.
     let targetNames: [String]
+    /// For those targets, the variable's name hashed once (`VariableStore.Name`); nil for others.
+    let targetKeys: [VariableStore.Name?]
     package let op: Operator
     package let opName: String
     package let negated: Bool
@@ -281,6 +283,10 @@ package final class Rule: Sendable {
         targetNames = targets.map { t in
             guard t.collection.isPersistent, case .name(let n) = t.key else { return "" }
             return t.collection.rawValue + ":" + n
+        }
+        targetKeys = targets.map { t in
+            guard t.collection.isPersistent, case .name(let n) = t.key else { return nil }
+            return VariableStore.Name(n)
         }
         self.op = op
         self.opName = opName

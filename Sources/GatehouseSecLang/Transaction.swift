@@ -228,7 +228,10 @@ struct VariableStore: Sendable {
 
     /// A name with its (seeded) hash computed once: a probe that meets another name compares
     /// two integers, not two strings. Most lookups miss (TX:1 to TX:9 cleared after a capture,
-    /// variables not set yet), and a miss meets several other names before an empty slot.
+    /// variables not set yet), and a miss meets several other names before an empty slot. The
+    /// names a rule set spells out (`TX:foo` targets, `setvar:tx.foo`, `%{tx.foo}`, TX:0 to
+    /// TX:9) are made once at load, so a lookup by one of them hashes no string. (The seed is
+    /// fixed for the life of the process, and a rule set never leaves it.)
     struct Name: Hashable, Sendable {
         let text: String
         let hash: Int
@@ -251,18 +254,21 @@ struct VariableStore: Sendable {
         case removed(Int)
     }
 
-    subscript(_ name: String) -> [UInt8]? { position[Name(name)].map { entries[$0].value } }
+    subscript(_ name: String) -> [UInt8]? { self[Name(name)] }
+    subscript(_ key: Name) -> [UInt8]? { position[key].map { entries[$0].value } }
 
     /// Writes (or, with nil, deletes) `name`.
-    mutating func set(_ name: String, _ value: [UInt8]?) -> Change {
-        let key = Name(name)
+    mutating func set(_ name: String, _ value: [UInt8]?) -> Change { set(Name(name), value) }
+
+    /// Writes (or, with nil, deletes) the variable named by `key`.
+    mutating func set(_ key: Name, _ value: [UInt8]?) -> Change {
         if let value {
             if let i = position[key] {
                 entries[i].value = value
                 return .updated(i)
             }
             position[key] = entries.count
-            entries.append(Entry(name, value))
+            entries.append(Entry(key.text, value))
             return .inserted
         }
         guard let i = position.removeValue(forKey: key) else { return .none }
@@ -337,9 +343,9 @@ final class Transaction {
     var operatorMatches = 0
 
     /// Writes (or, with nil, deletes) a setvar collection entry.
-    func setVariable(_ c: Collection, _ name: String, _ value: [UInt8]?) {
+    func setVariable(_ c: Collection, _ key: VariableStore.Name, _ value: [UInt8]?) {
         if stores[c] == nil { stores[c] = VariableStore() }
-        let change = stores[c]!.set(name, value)
+        let change = stores[c]!.set(key, value)
         guard named[c] != nil else { return }
         // The named list follows the change in place.
         switch change {
@@ -660,7 +666,7 @@ final class Transaction {
         if rule.targets.isEmpty {
             // SecAction, or a rule whose every target was unsupported.
             guard case .unconditionalMatch = rule.op, !rule.negated else { return nil }
-            run(rule.effects, rule: starter)
+            run(rule, starter: starter)
             first = ("", [])
         } else {
             // Without runtime target removals, each target's exclusions were listed at load.
@@ -671,17 +677,17 @@ final class Transaction {
                 // TX:name and the like: one dictionary lookup, without listing a collection that
                 // changes with every setvar.
                 if c.isPersistent, case .name(let n) = target.key, relevant.isEmpty {
-                    let value = stores[c]?[n]
+                    let value = stores[c]?[rule.targetKeys[t] ?? VariableStore.Name(n)]
                     if target.count {
                         if test(rule, name: c.rawValue, value: value == nil ? Transaction.digitZero : Transaction.digitOne, cache: nil) {
                             if first == nil { first = (matchedVarName, matchedVar) }
                             if rule === starter { hits.append(RuleHit(variable: matchedVarName, value: matchedVar)) }
-                            run(rule.effects, rule: starter)
+                            run(rule, starter: starter)
                         }
                     } else if let value, test(rule, name: rule.targetNames[t], value: value, cache: nil) {
                         if first == nil { first = (matchedVarName, matchedVar) }
                         if rule === starter { hits.append(RuleHit(variable: matchedVarName, value: matchedVar)) }
-                        run(rule.effects, rule: starter)
+                        run(rule, starter: starter)
                     }
                     continue
                 }
@@ -714,14 +720,14 @@ final class Transaction {
                     if matched {
                         if first == nil { first = (matchedVarName, matchedVar) }
                         if rule === starter { hits.append(RuleHit(variable: matchedVarName, value: matchedVar)) }
-                        run(rule.effects, rule: starter)
+                        run(rule, starter: starter)
                         if interruption != nil { break targets }
                     }
                 }
                 if target.count, test(rule, name: c.rawValue, value: Array(String(count).utf8), cache: nil) {
                     if first == nil { first = (matchedVarName, matchedVar) }
                     if rule === starter { hits.append(RuleHit(variable: matchedVarName, value: matchedVar)) }
-                    run(rule.effects, rule: starter)
+                    run(rule, starter: starter)
                 }
             }
         }
@@ -965,7 +971,7 @@ final class Transaction {
         return true
     }
 
-    static let groupNames = (0..<RegexScratch.groups).map { String($0) }
+    static let groupNames = (0..<RegexScratch.groups).map { VariableStore.Name(String($0)) }
 
     static func number(_ v: [UInt8]) -> Int {
         var i = 0
@@ -1011,19 +1017,21 @@ final class Transaction {
 
     // MARK: Actions
 
-    func run(_ effects: [Effect], rule: Rule) {
-        for effect in effects {
+    /// Runs the actions of `link` (the starter or a later link of its chain); macros read the
+    /// starter's fields (`%{rule.id}`).
+    func run(_ link: Rule, starter rule: Rule) {
+        for effect in link.effects {
             switch effect {
             case .setvar(let sv):
-                let name = text(expand(sv.name, rule: rule)).lowercased()
+                let key = sv.name.constantKey ?? VariableStore.Name(text(expand(sv.name, rule: rule)).lowercased())
                 let c = sv.collection
                 switch sv.operation {
-                case .set: setVariable(c, name, expand(sv.value, rule: rule))
+                case .set: setVariable(c, key, expand(sv.value, rule: rule))
                 case .add, .subtract:
-                    let old = Transaction.number(stores[c]?[name] ?? [])
+                    let old = Transaction.number(stores[c]?[key] ?? [])
                     let delta = Transaction.number(expand(sv.value, rule: rule))
-                    setVariable(c, name, Array(String(sv.operation == .add ? old + delta : old - delta).utf8))
-                case .delete: setVariable(c, name, nil)
+                    setVariable(c, key, Array(String(sv.operation == .add ? old + delta : old - delta).utf8))
+                case .delete: setVariable(c, key, nil)
                 }
             case .ctl(let c):
                 switch c {
@@ -1048,15 +1056,15 @@ final class Transaction {
         if let c = m.constant { return c }
         // A single reference to a stored variable (`%{tx.max_num_args}`): its value as stored,
         // without copying it.
-        if m.parts.count == 1, case .variable(let c, let key) = m.parts[0] {
+        if m.parts.count == 1, case .variable(let c, _) = m.parts[0] {
             switch c {
-            case .tx, .ip, .global, .session, .user, .resource: return stores[c]?[key ?? ""] ?? []
+            case .tx, .ip, .global, .session, .user, .resource: return m.keys[0].flatMap { stores[c]?[$0] } ?? []
             case .matchedVar: return matchedVar
             default: break
             }
         }
         var out: [UInt8] = []
-        for part in m.parts {
+        for (i, part) in m.parts.enumerated() {
             switch part {
             case .literal(let b): out += b
             case .rule(let k):
@@ -1071,7 +1079,7 @@ final class Transaction {
                 switch c {
                 case .matchedVar: out += matchedVar
                 case .matchedVarName: out += Array(matchedVarName.utf8)
-                case .tx, .ip, .global, .session, .user, .resource: out += stores[c]?[key ?? ""] ?? []
+                case .tx, .ip, .global, .session, .user, .resource: out += m.keys[i].flatMap { stores[c]?[$0] } ?? []
                 default:
                     let list = entries(c)
                     if let key {
