@@ -268,7 +268,11 @@ struct VariableStore: Sendable {
                 return .updated(i)
             }
             position[key] = entries.count
-            entries.append(Entry(key.text, value))
+            // Names are stored lowercased (setvar and TX:name lowercase them), so the name is
+            // usually its own lowercase key.
+            let bytes = Array(key.text.utf8)
+            let lowered = bytes.contains { $0 &- 0x41 < 26 } ? Entry.lowered(bytes) : key.text
+            entries.append(Entry(key: bytes, lowerKey: lowered, value: value))
             return .inserted
         }
         guard let i = position.removeValue(forKey: key) else { return .none }
@@ -459,14 +463,15 @@ final class Transaction {
         set(.queryString, query ?? [])
         let getArgs = query.map { RequestParsing.arguments($0[...]) } ?? []
         store(.argsGet, getArgs)
-        store(.requestHeaders, r.headers.map { Entry(key: $0.name, value: $0.value) })
-        store(.requestHeadersNames, r.headers.map { Entry(key: $0.name, value: $0.name) })
+        let headers = r.headers.map { Entry(key: $0.name, value: $0.value) }
+        store(.requestHeaders, headers)
+        store(.requestHeadersNames, headers.map(Entry.init(nameOf:)))
         var cookies: [Entry] = []
         for h in r.headers where String(decoding: h.name, as: UTF8.self).lowercased() == "cookie" {
             cookies += RequestParsing.cookies(h.value)
         }
         store(.requestCookies, cookies)
-        store(.requestCookiesNames, cookies.map { Entry(key: $0.key, value: $0.key) })
+        store(.requestCookiesNames, cookies.map(Entry.init(nameOf:)))
         set(.remoteAddr, r.remoteAddress)
         set(.remotePort, String(r.remotePort))
         set(.uniqueID, Transaction.uniqueID())
@@ -487,11 +492,12 @@ final class Transaction {
     func rebuildArgs(post: [Entry]) {
         let get = vars[.argsGet] ?? []
         store(.argsPost, post)
-        store(.argsGetNames, get.map { Entry(key: $0.key, value: $0.key) })
-        store(.argsPostNames, post.map { Entry(key: $0.key, value: $0.key) })
-        store(.args, get + post)
-        store(.argsNames, (get + post).map { Entry(key: $0.key, value: $0.key) })
-        let size = (get + post).reduce(0) { $0 + $1.key.count + $1.value.count }
+        store(.argsGetNames, get.map(Entry.init(nameOf:)))
+        store(.argsPostNames, post.map(Entry.init(nameOf:)))
+        let all = get + post
+        store(.args, all)
+        store(.argsNames, all.map(Entry.init(nameOf:)))
+        let size = all.reduce(0) { $0 + $1.key.count + $1.value.count }
         set(.argsCombinedSize, String(size))
     }
 
@@ -500,9 +506,9 @@ final class Transaction {
         set(.reqbodyProcessor, bodyProcessor ?? "")
         var post: [Entry] = []
         for flag in Collection.allCases where flag.rawValue.hasPrefix("MULTIPART_") && !flag.isKeyed {
-            if flag != .multipartFilename && flag != .multipartName { set(flag, "0") }
+            if flag != .multipartFilename && flag != .multipartName { set(flag, Transaction.digitZero) }
         }
-        set(.filesCombinedSize, "0")
+        set(.filesCombinedSize, Transaction.digitZero)
         switch bodyProcessor {
         case "URLENCODED":
             post = RequestParsing.arguments(body[...])

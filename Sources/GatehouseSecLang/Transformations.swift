@@ -147,41 +147,51 @@ package enum T {
     @inline(__always) static func isHex(_ c: UInt8) -> Bool { hexValue(c) != nil }
     @inline(__always) static func x2c(_ a: UInt8, _ b: UInt8) -> UInt8 { hexValue(a)! << 4 | hexValue(b)! }
 
-    static func urlDecode(_ v: [UInt8], unicode: Bool) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(v.count)
-        var i = 0
-        let n = v.count
-        while i < n {
-            let c = v[i]
-            if c == 0x25 {
-                if unicode, i + 1 < n, v[i + 1] | 0x20 == 0x75 {
-                    if i + 5 < n, isHex(v[i + 2]), isHex(v[i + 3]), isHex(v[i + 4]), isHex(v[i + 5]) {
-                        let hi = x2c(v[i + 2], v[i + 3]), lo = x2c(v[i + 4], v[i + 5])
-                        out.append(fullWidth(hi, lo))
-                        i += 6
+    static func urlDecode(_ v: [UInt8], unicode: Bool) -> [UInt8] { v.withUnsafeBufferPointer { urlDecode($0, unicode: unicode) } }
+    static func urlDecode(_ v: ArraySlice<UInt8>, unicode: Bool) -> [UInt8] {
+        v.withUnsafeBufferPointer { urlDecode($0, unicode: unicode) }
+    }
+
+    /// Decoding never lengthens a value, so the result is written into storage of the input's
+    /// size, without a capacity check per byte.
+    static func urlDecode(_ v: UnsafeBufferPointer<UInt8>, unicode: Bool) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: v.count) { out, count in
+            var o = 0
+            var i = 0
+            let n = v.count
+            while i < n {
+                let c = v[i]
+                if c == 0x25 {
+                    if unicode, i + 1 < n, v[i + 1] | 0x20 == 0x75 {
+                        if i + 5 < n, isHex(v[i + 2]), isHex(v[i + 3]), isHex(v[i + 4]), isHex(v[i + 5]) {
+                            let hi = x2c(v[i + 2], v[i + 3]), lo = x2c(v[i + 4], v[i + 5])
+                            out[o] = fullWidth(hi, lo)
+                            i += 6
+                        } else {
+                            out[o] = c
+                            i += 1
+                        }
+                        o += 1
+                        continue
+                    }
+                    if i + 2 < n, isHex(v[i + 1]), isHex(v[i + 2]) {
+                        out[o] = x2c(v[i + 1], v[i + 2])
+                        i += 3
                     } else {
-                        out.append(c)
+                        out[o] = c
                         i += 1
                     }
-                    continue
-                }
-                if i + 2 < n, isHex(v[i + 1]), isHex(v[i + 2]) {
-                    out.append(x2c(v[i + 1], v[i + 2]))
-                    i += 3
+                } else if c == 0x2B {
+                    out[o] = 0x20
+                    i += 1
                 } else {
-                    out.append(c)
+                    out[o] = c
                     i += 1
                 }
-            } else if c == 0x2B {
-                out.append(0x20)
-                i += 1
-            } else {
-                out.append(c)
-                i += 1
+                o += 1
             }
+            count = o
         }
-        return out
     }
 
     /// %uXXXX and \uXXXX without a Unicode map: the low byte, except full-width ASCII

@@ -184,4 +184,19 @@ struct ShortcutTests {
         #expect(paths.count > 80_000)
         #expect(wrong.isEmpty, "\(wrong.prefix(10))")
     }
+    /// A name's lowercase key, written straight into a string, is what decoding the lowercased
+    /// bytes gives, invalid UTF-8 included: random names of up to 40 bytes, most of them ASCII.
+    @Test func loweredNamesAreDecodedLowercaseBytes() {
+        var g = SystemRandomNumberGenerator()
+        let bytes: [UInt8] = Array("aZ09_-.:%".utf8) + [0, 0x80, 0xC3, 0xA9, 0xE2, 0x82, 0xAC, 0xF0, 0xFF]
+        var wrong: [[UInt8]] = []
+        for _ in 0..<20_000 {
+            let key = (0..<Int.random(in: 0...40, using: &g)).map { _ in
+                Bool.random(using: &g) ? UInt8.random(in: 0x20...0x7E, using: &g) : bytes.randomElement(using: &g)!
+            }
+            let expected = String(decoding: key.map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }, as: UTF8.self)
+            if Entry.lowered(key) != expected || Entry(key: key, value: []).lowerKey != expected { wrong.append(key) }
+        }
+        #expect(wrong.isEmpty, "\(wrong.prefix(5))")
+    }
 }
