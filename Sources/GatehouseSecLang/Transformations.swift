@@ -97,8 +97,8 @@ extension Transformation {
     /// The transformation itself.
     package func transform(_ v: [UInt8]) -> [UInt8] {
         switch self {
-        case .lowercase: return v.map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }
-        case .uppercase: return v.map { $0 &- 0x61 < 26 ? $0 & ~0x20 : $0 }
+        case .lowercase: return T.mapBytes(v) { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }
+        case .uppercase: return T.mapBytes(v) { $0 &- 0x61 < 26 ? $0 & ~0x20 : $0 }
         case .urlDecode: return T.urlDecode(v, unicode: false)
         case .urlDecodeUni: return T.urlDecode(v, unicode: true)
         case .htmlEntityDecode: return T.htmlEntityDecode(v)
@@ -106,9 +106,9 @@ extension Transformation {
         case .cssDecode: return T.cssDecode(v)
         case .cmdLine: return T.cmdLine(v)
         case .compressWhitespace: return T.compressWhitespace(v)
-        case .removeWhitespace: return v.filter { !T.isSpace($0) && $0 != 0xA0 }
-        case .removeNulls: return v.filter { $0 != 0 }
-        case .replaceNulls: return v.map { $0 == 0 ? 0x20 : $0 }
+        case .removeWhitespace: return T.filterBytes(v) { !T.isSpace($0) && $0 != 0xA0 }
+        case .removeNulls: return T.filterBytes(v) { $0 != 0 }
+        case .replaceNulls: return T.mapBytes(v) { $0 == 0 ? 0x20 : $0 }
         case .replaceComments: return T.replaceComments(v)
         case .removeComments: return T.removeComments(v)
         case .removeCommentsChar: return T.removeCommentsChar(v)
@@ -135,6 +135,31 @@ extension Transformation {
 
 /// The byte-level helpers behind the transformations.
 package enum T {
+    /// `v` with each byte replaced by `f` of it, written into storage of its size: the
+    /// standard `map` appends one byte at a time through the generic path.
+    @inline(__always) static func mapBytes(_ v: [UInt8], _ f: (UInt8) -> UInt8) -> [UInt8] {
+        v.withUnsafeBufferPointer { input in
+            [UInt8](unsafeUninitializedCapacity: input.count) { out, count in
+                for i in 0..<input.count { out[i] = f(input[i]) }
+                count = input.count
+            }
+        }
+    }
+
+    /// The bytes of `v` that `keep` accepts, written into storage of its size.
+    @inline(__always) static func filterBytes(_ v: [UInt8], _ keep: (UInt8) -> Bool) -> [UInt8] {
+        v.withUnsafeBufferPointer { input in
+            [UInt8](unsafeUninitializedCapacity: input.count) { out, count in
+                var o = 0
+                for c in input where keep(c) {
+                    out[o] = c
+                    o += 1
+                }
+                count = o
+            }
+        }
+    }
+
     @inline(__always) static func isSpace(_ c: UInt8) -> Bool { c == 0x20 || (c >= 0x09 && c <= 0x0D) }
     @inline(__always) static func hexValue(_ c: UInt8) -> UInt8? {
         switch c {
@@ -352,46 +377,60 @@ package enum T {
         return out
     }
 
+    /// Neither cmdLine nor compressWhitespace lengthens a value: both write into storage of
+    /// the input's size.
     static func cmdLine(_ v: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(v.count)
-        var space = false
-        for c0 in v {
-            var c = c0
-            switch c {
-            case 0x22, 0x27, 0x5C, 0x5E: continue
-            case 0x2C, 0x3B, 0x20, 0x09, 0x0A, 0x0D:
-                if !space {
-                    out.append(0x20)
-                    space = true
+        v.withUnsafeBufferPointer { input in
+            [UInt8](unsafeUninitializedCapacity: input.count) { out, count in
+                var o = 0
+                var space = false
+                for c0 in input {
+                    var c = c0
+                    switch c {
+                    case 0x22, 0x27, 0x5C, 0x5E: continue
+                    case 0x2C, 0x3B, 0x20, 0x09, 0x0A, 0x0D:
+                        if !space {
+                            out[o] = 0x20
+                            o += 1
+                            space = true
+                        }
+                        continue
+                    case 0x2F, 0x28:
+                        // Spaces before a slash or an opening parenthesis are dropped.
+                        if space, o > 0, out[o - 1] == 0x20 { o -= 1 }
+                    default: break
+                    }
+                    if c &- 0x41 < 26 { c |= 0x20 }
+                    out[o] = c
+                    o += 1
+                    space = false
                 }
-                continue
-            case 0x2F, 0x28:
-                // Spaces before a slash or an opening parenthesis are dropped.
-                if space, out.last == 0x20 { out.removeLast() }
-            default: break
+                count = o
             }
-            if c &- 0x41 < 26 { c |= 0x20 }
-            out.append(c)
-            space = false
         }
-        return out
     }
 
     static func compressWhitespace(_ v: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(v.count)
-        var inSpace = false
-        for c in v {
-            if isSpace(c) || c == 0xA0 {
-                if !inSpace { out.append(0x20) }
-                inSpace = true
-            } else {
-                out.append(c)
-                inSpace = false
+        v.withUnsafeBufferPointer { input in
+            [UInt8](unsafeUninitializedCapacity: input.count) { out, count in
+                var o = 0
+                var inSpace = false
+                for c in input {
+                    if isSpace(c) || c == 0xA0 {
+                        if !inSpace {
+                            out[o] = 0x20
+                            o += 1
+                        }
+                        inSpace = true
+                    } else {
+                        out[o] = c
+                        o += 1
+                        inSpace = false
+                    }
+                }
+                count = o
             }
         }
-        return out
     }
 
     static func replaceComments(_ v: [UInt8]) -> [UInt8] {

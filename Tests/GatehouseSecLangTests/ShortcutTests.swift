@@ -199,4 +199,71 @@ struct ShortcutTests {
         }
         #expect(wrong.isEmpty, "\(wrong.prefix(5))")
     }
+    /// The transformations that write into storage of the input's size give what the plain
+    /// byte-at-a-time definitions below give: every input of up to three bytes over the bytes
+    /// they treat specially, and every text of the WAF corpora.
+    @Test func inPlaceTransformationsMatchTheirDefinitions() throws {
+        func cmdLine(_ v: [UInt8]) -> [UInt8] {
+            var out: [UInt8] = []
+            var space = false
+            for c0 in v {
+                switch c0 {
+                case 0x22, 0x27, 0x5C, 0x5E: continue
+                case 0x2C, 0x3B, 0x20, 0x09, 0x0A, 0x0D:
+                    if !space { out.append(0x20) }
+                    space = true
+                    continue
+                case 0x2F, 0x28: if space, out.last == 0x20 { out.removeLast() }
+                default: break
+                }
+                out.append(c0 &- 0x41 < 26 ? c0 | 0x20 : c0)
+                space = false
+            }
+            return out
+        }
+        func isSpace(_ c: UInt8) -> Bool { c == 0x20 || (c >= 0x09 && c <= 0x0D) || c == 0xA0 }
+        let definitions: [(Transformation, ([UInt8]) -> [UInt8])] = [
+            (.lowercase, { $0.map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 } }),
+            (.uppercase, { $0.map { $0 &- 0x61 < 26 ? $0 & ~0x20 : $0 } }),
+            (.removeWhitespace, { $0.filter { !isSpace($0) } }),
+            (.removeNulls, { $0.filter { $0 != 0 } }),
+            (.replaceNulls, { $0.map { $0 == 0 ? 0x20 : $0 } }),
+            (.cmdLine, cmdLine),
+            (
+                .compressWhitespace,
+                { v in
+                    var out: [UInt8] = []
+                    var inSpace = false
+                    for c in v {
+                        if isSpace(c) {
+                            if !inSpace { out.append(0x20) }
+                            inSpace = true
+                        } else {
+                            out.append(c)
+                            inSpace = false
+                        }
+                    }
+                    return out
+                }
+            ),
+        ]
+        let special = Array(" \t\n\u{0B}\r\"'\\^,;/(aZ".utf8) + [0, 0xA0, 0xC3]
+        var inputs: [[UInt8]] = [[]]
+        for a in special {
+            inputs.append([a])
+            for b in special {
+                inputs.append([a, b])
+                for c in special { inputs.append([a, b, c]) }
+            }
+        }
+        inputs += try RegressionSuite.wafCorpusTexts()
+        var wrong: [String] = []
+        for (t, definition) in definitions {
+            for v in inputs where t.transform(v) != definition(v) {
+                wrong.append("\(t.rawValue) on \(v.prefix(20))")
+                break
+            }
+        }
+        #expect(wrong.isEmpty, "\(wrong)")
+    }
 }
