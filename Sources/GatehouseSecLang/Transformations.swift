@@ -226,68 +226,83 @@ package enum T {
         return lo
     }
 
+    /// Every entity decodes to one byte and an unknown one stays as written, so the result is
+    /// written into storage of the input's size. Entity names are compared as packed bytes: a
+    /// String per `&` (a form body has one per field) cost more than the decoding.
     static func htmlEntityDecode(_ v: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(v.count)
-        var i = 0
-        let n = v.count
-        while i < n {
-            guard v[i] == 0x26, i + 1 < n else {
-                out.append(v[i])
-                i += 1
-                continue
-            }
-            if v[i + 1] == 0x23 {
-                // &#xHH; or &#DDD;
-                var j = i + 2
-                var value = 0
-                var digits = 0
-                if j < n, v[j] | 0x20 == 0x78 {
-                    j += 1
-                    while j < n, let h = hexValue(v[j]) {
-                        value = (value &* 16 &+ Int(h)) & 0xFFFFFF
-                        j += 1
-                        digits += 1
+        v.withUnsafeBufferPointer { v in
+            [UInt8](unsafeUninitializedCapacity: v.count) { out, count in
+                var o = 0
+                var i = 0
+                let n = v.count
+                while i < n {
+                    guard v[i] == 0x26, i + 1 < n else {
+                        out[o] = v[i]
+                        o += 1
+                        i += 1
+                        continue
                     }
-                } else {
-                    while j < n, v[j] >= 0x30, v[j] <= 0x39 {
-                        value = (value &* 10 &+ Int(v[j] - 0x30)) & 0xFFFFFF
-                        j += 1
-                        digits += 1
+                    if v[i + 1] == 0x23 {
+                        // &#xHH; or &#DDD;
+                        var j = i + 2
+                        var value = 0
+                        var digits = 0
+                        if j < n, v[j] | 0x20 == 0x78 {
+                            j += 1
+                            while j < n, let h = hexValue(v[j]) {
+                                value = (value &* 16 &+ Int(h)) & 0xFFFFFF
+                                j += 1
+                                digits += 1
+                            }
+                        } else {
+                            while j < n, v[j] >= 0x30, v[j] <= 0x39 {
+                                value = (value &* 10 &+ Int(v[j] - 0x30)) & 0xFFFFFF
+                                j += 1
+                                digits += 1
+                            }
+                        }
+                        if digits > 0 {
+                            out[o] = UInt8(truncatingIfNeeded: value)
+                            o += 1
+                            if j < n, v[j] == 0x3B { j += 1 }
+                            i = j
+                            continue
+                        }
+                        out[o] = v[i]
+                        o += 1
+                        i += 1
+                        continue
                     }
+                    var j = i + 1
+                    while j < n, (v[j] | 0x20) &- 0x61 < 26 || (v[j] &- 0x30 < 10) { j += 1 }
+                    // The name's bytes, lowercased (setting 0x20 leaves digits as they are),
+                    // packed into one integer: names of up to four letters are all there are.
+                    var packed: UInt32 = 0
+                    if j - i - 1 <= 4 {
+                        for k in (i + 1)..<j { packed = packed << 8 | UInt32(v[k] | 0x20) }
+                    }
+                    let value: UInt8? =
+                        switch packed {
+                        case 0x7175_6F74: 0x22  // quot
+                        case 0x61_6D70: 0x26  // amp
+                        case 0x6C74: 0x3C  // lt
+                        case 0x6774: 0x3E  // gt
+                        case 0x6E62_7370: 0xA0  // nbsp
+                        default: nil
+                        }
+                    if let value {
+                        out[o] = value
+                        if j < n, v[j] == 0x3B { j += 1 }
+                        i = j
+                    } else {
+                        out[o] = v[i]
+                        i += 1
+                    }
+                    o += 1
                 }
-                if digits > 0 {
-                    out.append(UInt8(truncatingIfNeeded: value))
-                    if j < n, v[j] == 0x3B { j += 1 }
-                    i = j
-                    continue
-                }
-                out.append(v[i])
-                i += 1
-                continue
-            }
-            var j = i + 1
-            while j < n, (v[j] | 0x20) &- 0x61 < 26 || (v[j] &- 0x30 < 10) { j += 1 }
-            let name = String(decoding: v[(i + 1)..<j], as: UTF8.self).lowercased()
-            let value: UInt8? =
-                switch name {
-                case "quot": 0x22
-                case "amp": 0x26
-                case "lt": 0x3C
-                case "gt": 0x3E
-                case "nbsp": 0xA0
-                default: nil
-                }
-            if let value {
-                out.append(value)
-                if j < n, v[j] == 0x3B { j += 1 }
-                i = j
-            } else {
-                out.append(v[i])
-                i += 1
+                count = o
             }
         }
-        return out
     }
 
     static func jsDecode(_ v: [UInt8]) -> [UInt8] {

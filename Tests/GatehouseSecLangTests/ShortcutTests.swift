@@ -199,6 +199,32 @@ struct ShortcutTests {
         }
         #expect(wrong.isEmpty, "\(wrong.prefix(5))")
     }
+    /// Named entities are found by their packed bytes: random names around the five that exist
+    /// (any case, with and without `;`, then a byte that ends a name) decode exactly when their
+    /// lowercase form is one of them.
+    @Test func namedEntitiesDecodeByName() {
+        let known: [String: UInt8] = ["quot": 0x22, "amp": 0x26, "lt": 0x3C, "gt": 0x3E, "nbsp": 0xA0]
+        let letters = Array("qQuUoOtTaAmMpPlLgGnNbBsS1x".utf8)
+        var g = SystemRandomNumberGenerator()
+        var wrong: [String] = []
+        for round in 0..<30_000 {
+            let name: [UInt8] =
+                round % 3 == 0
+                ? Array(known.keys.randomElement(using: &g)!.utf8).map { Bool.random(using: &g) ? $0 & ~0x20 : $0 }
+                : (0..<Int.random(in: 0...6, using: &g)).map { _ in letters.randomElement(using: &g)! }
+            let end: [UInt8] = [[0x3B], [], [0x20], [0x26]].randomElement(using: &g)!
+            let input = Array("x".utf8) + [0x26] + name + end + Array("!".utf8)
+            let expected: [UInt8]
+            if let byte = known[String(decoding: name, as: UTF8.self).lowercased()] {
+                expected = Array("x".utf8) + [byte] + (end == [0x3B] ? [] : end) + Array("!".utf8)
+            } else {
+                expected = input
+            }
+            if Transformation.htmlEntityDecode.transform(input) != expected { wrong.append(String(decoding: input, as: UTF8.self)) }
+        }
+        #expect(wrong.isEmpty, "\(wrong.prefix(5))")
+    }
+
     /// The transformations that write into storage of the input's size give what the plain
     /// byte-at-a-time definitions below give: every input of up to three bytes over the bytes
     /// they treat specially, and every text of the WAF corpora.
