@@ -14,10 +14,35 @@ package struct Macro: Sendable {
     }
 
     package let parts: [Part]
-    package let text: String
+    /// The text and the variable names, in one reference: a macro is the payload of several
+    /// operators, and each more field would be one more retain wherever a rule's operator is
+    /// read.
+    let names: Names
+    package var text: String { names.text }
+    /// For each part that names a setvar collection's variable (`tx.foo`), its name with the
+    /// hash computed once; nil for the other parts.
+    var keys: [VariableStore.Name?] { names.keys }
+    /// For a macro without references, its text lowercased as a variable name (what
+    /// `setvar:tx.foo=1` writes), hashed once.
+    var constantKey: VariableStore.Name? { names.constantKey }
+
+    /// The macro as written and the variable names it reads or writes.
+    final class Names: Sendable {
+        let text: String
+        let keys: [VariableStore.Name?]
+        let constantKey: VariableStore.Name?
+
+        init(text: String, keys: [VariableStore.Name?], constantKey: VariableStore.Name?) {
+            self.text = text
+            self.keys = keys
+            self.constantKey = constantKey
+        }
+    }
 
     /// The macro's value when it holds no references.
-    package var constant: [UInt8]? {
+    package var constant: [UInt8]? { Macro.constant(of: parts) }
+
+    static func constant(of parts: [Part]) -> [UInt8]? {
         if parts.isEmpty { return [] }
         if parts.count == 1, case .literal(let b) = parts[0] { return b }
         return nil
@@ -26,7 +51,6 @@ package struct Macro: Sendable {
     /// Parses `text`; references to unknown collections are returned as problems, and expand
     /// to nothing.
     package init(_ text: String, problems: inout [String]) {
-        self.text = text
         var parts: [Part] = []
         let b = Array(text.utf8)
         var literal: [UInt8] = []
@@ -54,6 +78,13 @@ package struct Macro: Sendable {
         }
         if !literal.isEmpty { parts.append(.literal(literal)) }
         self.parts = parts
+        names = Names(
+            text: text,
+            keys: parts.map { part in
+                guard case .variable(let c, let key) = part, c.isPersistent else { return nil }
+                return VariableStore.Name(key ?? "")
+            },
+            constantKey: Macro.constant(of: parts).map { VariableStore.Name(String(decoding: $0, as: UTF8.self).lowercased()) })
     }
 
     static func split(_ ref: String) -> (String, String?) {

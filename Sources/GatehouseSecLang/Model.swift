@@ -234,6 +234,11 @@ package final class Rule: Sendable {
     package let exclusions: [TargetExclusion]
     /// For each target, the exclusions of its collection (`exclusions` filtered once at load).
     let exclusionsByTarget: [[TargetExclusion]]
+    /// For each target of one named setvar variable (`TX:foo`), the name a match reports
+    /// (`TX:foo`), built once rather than per test; empty for other targets.
+    let targetNames: [String]
+    /// For those targets, the variable's name hashed once (`VariableStore.Name`); nil for others.
+    let targetKeys: [VariableStore.Name?]
     package let op: Operator
     package let opName: String
     package let negated: Bool
@@ -275,6 +280,14 @@ package final class Rule: Sendable {
         self.targets = targets
         self.exclusions = exclusions
         exclusionsByTarget = targets.map { t in exclusions.filter { $0.collection == t.collection } }
+        targetNames = targets.map { t in
+            guard t.collection.isPersistent, case .name(let n) = t.key else { return "" }
+            return t.collection.rawValue + ":" + n
+        }
+        targetKeys = targets.map { t in
+            guard t.collection.isPersistent, case .name(let n) = t.key else { return nil }
+            return VariableStore.Name(n)
+        }
         self.op = op
         self.opName = opName
         self.negated = negated

@@ -51,9 +51,24 @@ package struct Entry: Sendable {
 
     package init(key: [UInt8], value: [UInt8]) {
         self.key = key
-        self.lowerKey = String(decoding: key.map(T.lower), as: UTF8.self)
+        self.lowerKey = Entry.lowered(key)
         self.value = value
     }
+
+    /// `key` with ASCII letters lowercased, as a String (invalid UTF-8 repaired as
+    /// `String(decoding:as:)` does), written straight into the string's storage: one allocation
+    /// at most, none for a name of up to 15 bytes.
+    package static func lowered(_ key: [UInt8]) -> String {
+        key.withUnsafeBufferPointer { k in
+            String(unsafeUninitializedCapacity: k.count) { out in
+                for i in 0..<k.count { out[i] = T.lower(k[i]) }
+                return k.count
+            }
+        }
+    }
+
+    /// An entry whose value is its own name (`ARGS_NAMES`, `REQUEST_HEADERS_NAMES`).
+    init(nameOf e: Entry) { self.init(key: e.key, lowerKey: e.lowerKey, value: e.key) }
 
     package init(_ key: String, _ value: [UInt8]) { self.init(key: Array(key.utf8), value: value) }
 
@@ -71,14 +86,16 @@ enum RequestParsing {
     /// URL-decoded (with `+` as a space); a piece without `=` is a name with an empty value.
     static func arguments(_ s: ArraySlice<UInt8>) -> [Entry] {
         var out: [Entry] = []
-        for piece in s.split(separator: 0x26, omittingEmptySubsequences: true) {
+        var start = s.startIndex
+        while start < s.endIndex {
+            let end = s[start...].firstIndex(of: 0x26) ?? s.endIndex
+            let piece = s[start..<end]
+            start = end + 1
+            if piece.isEmpty { continue }
             if let eq = piece.firstIndex(of: 0x3D) {
-                out.append(
-                    Entry(
-                        key: T.urlDecode(Array(piece[piece.startIndex..<eq]), unicode: false),
-                        value: T.urlDecode(Array(piece[(eq + 1)...]), unicode: false)))
+                out.append(Entry(key: T.urlDecode(piece[..<eq], unicode: false), value: T.urlDecode(piece[(eq + 1)...], unicode: false)))
             } else {
-                out.append(Entry(key: T.urlDecode(Array(piece), unicode: false), value: []))
+                out.append(Entry(key: T.urlDecode(piece, unicode: false), value: []))
             }
         }
         return out

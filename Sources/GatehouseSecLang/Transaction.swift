@@ -228,7 +228,10 @@ struct VariableStore: Sendable {
 
     /// A name with its (seeded) hash computed once: a probe that meets another name compares
     /// two integers, not two strings. Most lookups miss (TX:1 to TX:9 cleared after a capture,
-    /// variables not set yet), and a miss meets several other names before an empty slot.
+    /// variables not set yet), and a miss meets several other names before an empty slot. The
+    /// names a rule set spells out (`TX:foo` targets, `setvar:tx.foo`, `%{tx.foo}`, TX:0 to
+    /// TX:9) are made once at load, so a lookup by one of them hashes no string. (The seed is
+    /// fixed for the life of the process, and a rule set never leaves it.)
     struct Name: Hashable, Sendable {
         let text: String
         let hash: Int
@@ -251,18 +254,25 @@ struct VariableStore: Sendable {
         case removed(Int)
     }
 
-    subscript(_ name: String) -> [UInt8]? { position[Name(name)].map { entries[$0].value } }
+    subscript(_ name: String) -> [UInt8]? { self[Name(name)] }
+    subscript(_ key: Name) -> [UInt8]? { position[key].map { entries[$0].value } }
 
     /// Writes (or, with nil, deletes) `name`.
-    mutating func set(_ name: String, _ value: [UInt8]?) -> Change {
-        let key = Name(name)
+    mutating func set(_ name: String, _ value: [UInt8]?) -> Change { set(Name(name), value) }
+
+    /// Writes (or, with nil, deletes) the variable named by `key`.
+    mutating func set(_ key: Name, _ value: [UInt8]?) -> Change {
         if let value {
             if let i = position[key] {
                 entries[i].value = value
                 return .updated(i)
             }
             position[key] = entries.count
-            entries.append(Entry(name, value))
+            // Names are stored lowercased (setvar and TX:name lowercase them), so the name is
+            // usually its own lowercase key.
+            let bytes = Array(key.text.utf8)
+            let lowered = bytes.contains { $0 &- 0x41 < 26 } ? Entry.lowered(bytes) : key.text
+            entries.append(Entry(key: bytes, lowerKey: lowered, value: value))
             return .inserted
         }
         guard let i = position.removeValue(forKey: key) else { return .none }
@@ -300,6 +310,10 @@ final class Transaction {
     var literalSets: [UInt64] = []
     /// Every entry's computed chain prefixes (`NamedEntry.slotBase`), side by side.
     var slots: [Int32] = []
+    /// Per value form (`NamedEntry.receivedForm`, `Prefix.form`), where its prefilter literals
+    /// are in `literalSets`, -1 until first asked for. One buffer for the transaction rather than
+    /// an array per entry.
+    var forms: [Int32] = []
     var prefixes: [Prefix] = []
     /// TX, IP, GLOBAL and the other setvar collections. Changed only through `setVariable`,
     /// which keeps `named` current.
@@ -316,7 +330,10 @@ final class Transaction {
     var targetRemovalsByTag: [(PCRERegex, TargetExclusion)] = []
     var matchedVar: [UInt8] = []
     var matchedVarName = ""
-    var matchedVars: [Entry] = []
+    /// MATCHED_VARS of the current rule, by the names and values the matches recorded; built
+    /// into entries only when a rule reads the collection (few do, and every operator match
+    /// appends here).
+    var matchedVars: [(name: String, value: [UInt8])] = []
     /// The current rule's first-link matches (`RuleMatch.hits`).
     var hits: [RuleHit] = []
     var matches: [RuleMatch] = []
@@ -330,9 +347,9 @@ final class Transaction {
     var operatorMatches = 0
 
     /// Writes (or, with nil, deletes) a setvar collection entry.
-    func setVariable(_ c: Collection, _ name: String, _ value: [UInt8]?) {
+    func setVariable(_ c: Collection, _ key: VariableStore.Name, _ value: [UInt8]?) {
         if stores[c] == nil { stores[c] = VariableStore() }
-        let change = stores[c]!.set(name, value)
+        let change = stores[c]!.set(key, value)
         guard named[c] != nil else { return }
         // The named list follows the change in place.
         switch change {
@@ -343,8 +360,8 @@ final class Transaction {
         }
     }
 
-    /// A value after a transformation chain prefix: which of its entry's forms it is, and the
-    /// kinds of bytes it holds.
+    /// A value after a transformation chain prefix: which form of its entry's value it is (an
+    /// index into the transaction's `forms`), and the kinds of bytes it holds.
     struct Prefix {
         let value: [UInt8]
         let form: Int32
@@ -369,12 +386,12 @@ final class Transaction {
         /// The kinds of bytes in the value as received.
         lazy var summary = ByteSummary(of: entry.value)
 
-        /// Where the prefilter literals of each distinct form of the value are in the
-        /// transaction's `literalSets` (-1 until first asked for). Form 0 is the value as
-        /// received. A transformation that leaves the bytes unchanged or changes only letter case
-        /// (the literal scan ignores ASCII case) keeps the form: most chains leave ordinary text
-        /// with a few forms, each scanned once rather than once per chain.
-        var forms: [Int32] = [-1]
+        /// The value as received, as a form in the transaction's `forms` (-1 until first used).
+        /// Each distinct form of the value has its literal set scanned once: a transformation
+        /// that leaves the bytes unchanged or changes only letter case (the literal scan ignores
+        /// ASCII case) keeps the form, so most chains leave ordinary text with a few forms, each
+        /// scanned once rather than once per chain.
+        var receivedForm: Int32 = -1
 
         init(collection: Collection, entry: Entry) {
             self.collection = collection
@@ -446,14 +463,15 @@ final class Transaction {
         set(.queryString, query ?? [])
         let getArgs = query.map { RequestParsing.arguments($0[...]) } ?? []
         store(.argsGet, getArgs)
-        store(.requestHeaders, r.headers.map { Entry(key: $0.name, value: $0.value) })
-        store(.requestHeadersNames, r.headers.map { Entry(key: $0.name, value: $0.name) })
+        let headers = r.headers.map { Entry(key: $0.name, value: $0.value) }
+        store(.requestHeaders, headers)
+        store(.requestHeadersNames, headers.map(Entry.init(nameOf:)))
         var cookies: [Entry] = []
         for h in r.headers where String(decoding: h.name, as: UTF8.self).lowercased() == "cookie" {
             cookies += RequestParsing.cookies(h.value)
         }
         store(.requestCookies, cookies)
-        store(.requestCookiesNames, cookies.map { Entry(key: $0.key, value: $0.key) })
+        store(.requestCookiesNames, cookies.map(Entry.init(nameOf:)))
         set(.remoteAddr, r.remoteAddress)
         set(.remotePort, String(r.remotePort))
         set(.uniqueID, Transaction.uniqueID())
@@ -474,11 +492,12 @@ final class Transaction {
     func rebuildArgs(post: [Entry]) {
         let get = vars[.argsGet] ?? []
         store(.argsPost, post)
-        store(.argsGetNames, get.map { Entry(key: $0.key, value: $0.key) })
-        store(.argsPostNames, post.map { Entry(key: $0.key, value: $0.key) })
-        store(.args, get + post)
-        store(.argsNames, (get + post).map { Entry(key: $0.key, value: $0.key) })
-        let size = (get + post).reduce(0) { $0 + $1.key.count + $1.value.count }
+        store(.argsGetNames, get.map(Entry.init(nameOf:)))
+        store(.argsPostNames, post.map(Entry.init(nameOf:)))
+        let all = get + post
+        store(.args, all)
+        store(.argsNames, all.map(Entry.init(nameOf:)))
+        let size = all.reduce(0) { $0 + $1.key.count + $1.value.count }
         set(.argsCombinedSize, String(size))
     }
 
@@ -487,9 +506,9 @@ final class Transaction {
         set(.reqbodyProcessor, bodyProcessor ?? "")
         var post: [Entry] = []
         for flag in Collection.allCases where flag.rawValue.hasPrefix("MULTIPART_") && !flag.isKeyed {
-            if flag != .multipartFilename && flag != .multipartName { set(flag, "0") }
+            if flag != .multipartFilename && flag != .multipartName { set(flag, Transaction.digitZero) }
         }
-        set(.filesCombinedSize, "0")
+        set(.filesCombinedSize, Transaction.digitZero)
         switch bodyProcessor {
         case "URLENCODED":
             post = RequestParsing.arguments(body[...])
@@ -551,8 +570,8 @@ final class Transaction {
         case .tx, .ip, .global, .session, .user, .resource: return stores[c]?.entries ?? []
         case .matchedVar: return [Entry("MATCHED_VAR", matchedVar)]
         case .matchedVarName: return [Entry("MATCHED_VAR_NAME", Array(matchedVarName.utf8))]
-        case .matchedVars: return matchedVars
-        case .matchedVarsNames: return matchedVars.map { Entry(key: $0.key, value: $0.key) }
+        case .matchedVars: return matchedVars.map { Entry($0.name, $0.value) }
+        case .matchedVarsNames: return matchedVars.map { Entry(key: Array($0.name.utf8), value: Array($0.name.utf8)) }
         default: return vars[c] ?? []
         }
     }
@@ -586,8 +605,11 @@ final class Transaction {
                 continue
             }
             if isRemoved(rule) { continue }
-            matchedVars = []
-            hits = []
+            // Emptied keeping their buffers: most rules match nothing, and those that do would
+            // otherwise allocate a new array each. (A rule match takes `hits` and leaves an
+            // empty array, so the buffer kept is never shared.)
+            if !matchedVars.isEmpty { matchedVars.removeAll(keepingCapacity: true) }
+            if !hits.isEmpty { hits.removeAll(keepingCapacity: true) }
             guard let first = evaluate(rule, starter: rule) else { continue }
             let logged = rule.log
             matches.append(
@@ -597,6 +619,7 @@ final class Transaction {
                     tags: rule.tags,
                     variable: first.0, value: first.1, transformations: rule.transformationNames, logged: logged,
                     location: rule.location, hits: hits))
+            hits = []
             var action = rule.disruptive ?? .pass
             if action == .block { action = rules.defaultDisruptive[phase] ?? .pass }
             switch action {
@@ -649,7 +672,7 @@ final class Transaction {
         if rule.targets.isEmpty {
             // SecAction, or a rule whose every target was unsupported.
             guard case .unconditionalMatch = rule.op, !rule.negated else { return nil }
-            run(rule.effects, rule: starter)
+            run(rule, starter: starter)
             first = ("", [])
         } else {
             // Without runtime target removals, each target's exclusions were listed at load.
@@ -660,17 +683,17 @@ final class Transaction {
                 // TX:name and the like: one dictionary lookup, without listing a collection that
                 // changes with every setvar.
                 if c.isPersistent, case .name(let n) = target.key, relevant.isEmpty {
-                    let value = stores[c]?[n]
+                    let value = stores[c]?[rule.targetKeys[t] ?? VariableStore.Name(n)]
                     if target.count {
                         if test(rule, name: c.rawValue, value: value == nil ? Transaction.digitZero : Transaction.digitOne, cache: nil) {
                             if first == nil { first = (matchedVarName, matchedVar) }
                             if rule === starter { hits.append(RuleHit(variable: matchedVarName, value: matchedVar)) }
-                            run(rule.effects, rule: starter)
+                            run(rule, starter: starter)
                         }
-                    } else if let value, test(rule, name: c.rawValue + ":" + n, value: value, cache: nil) {
+                    } else if let value, test(rule, name: rule.targetNames[t], value: value, cache: nil) {
                         if first == nil { first = (matchedVarName, matchedVar) }
                         if rule === starter { hits.append(RuleHit(variable: matchedVarName, value: matchedVar)) }
-                        run(rule.effects, rule: starter)
+                        run(rule, starter: starter)
                     }
                     continue
                 }
@@ -695,7 +718,7 @@ final class Transaction {
                     if let condition {
                         // The value's own literals, when known, can rule it out before the test.
                         let (value, form) = transformedForm(e, by: rule)
-                        if skipsByValue, e.forms[form] >= 0, !holds(condition, at: e.forms[form]) { continue }
+                        if skipsByValue, forms[form] >= 0, !holds(condition, at: forms[form]) { continue }
                         matched = check(rule, name: e.name, value: value)
                     } else {
                         matched = test(rule, name: e.name, value: e.entry.value, cache: cacheable ? e : nil)
@@ -703,14 +726,14 @@ final class Transaction {
                     if matched {
                         if first == nil { first = (matchedVarName, matchedVar) }
                         if rule === starter { hits.append(RuleHit(variable: matchedVarName, value: matchedVar)) }
-                        run(rule.effects, rule: starter)
+                        run(rule, starter: starter)
                         if interruption != nil { break targets }
                     }
                 }
                 if target.count, test(rule, name: c.rawValue, value: Array(String(count).utf8), cache: nil) {
                     if first == nil { first = (matchedVarName, matchedVar) }
                     if rule === starter { hits.append(RuleHit(variable: matchedVarName, value: matchedVar)) }
-                    run(rule.effects, rule: starter)
+                    run(rule, starter: starter)
                 }
             }
         }
@@ -764,10 +787,10 @@ final class Transaction {
     /// already computed for it this request.
     func transformed(_ entry: NamedEntry, by rule: Rule) -> [UInt8] { transformedForm(entry, by: rule).value }
 
-    /// The entry's value after the rule's transformations and the form it is (`NamedEntry.forms`).
+    /// The entry's value after the rule's transformations and the form it is (its index in `forms`).
     func transformedForm(_ entry: NamedEntry, by rule: Rule) -> (value: [UInt8], form: Int) {
         let ts = rule.transformations
-        guard !ts.isEmpty else { return (entry.entry.value, 0) }
+        guard !ts.isEmpty else { return (entry.entry.value, receivedForm(of: entry)) }
         let chains = rule.transformationChains
         if entry.slotBase < 0 {
             if slots.isEmpty { slots.reserveCapacity((rules.chainCount + 1) * 64) }
@@ -796,7 +819,7 @@ final class Transaction {
             form = Int(p.form)
             summary = p.summary
         } else {
-            (v, form, summary) = (entry.entry.value, 0, entry.summary)
+            (v, form, summary) = (entry.entry.value, receivedForm(of: entry), entry.summary)
         }
         while k < ts.count {
             let t = ts[k]
@@ -807,8 +830,7 @@ final class Transaction {
                 // keep the one buffer: some transformations copy without changing anything, such
                 // as compressWhitespace over single spaces.)
                 if !Transaction.keepsLiterals(t) {
-                    form = entry.forms.count
-                    entry.forms.append(-1)
+                    form = newForm()
                 }
                 v = next
             }
@@ -818,6 +840,19 @@ final class Transaction {
             k += 1
         }
         return (v, form)
+    }
+
+    /// The entry's value as received, as a form in `forms`.
+    func receivedForm(of entry: NamedEntry) -> Int {
+        if entry.receivedForm < 0 { entry.receivedForm = Int32(truncatingIfNeeded: newForm()) }
+        return Int(entry.receivedForm)
+    }
+
+    /// A new form in `forms`, its literals not scanned yet.
+    func newForm() -> Int {
+        if forms.isEmpty { forms.reserveCapacity(256) }
+        forms.append(-1)
+        return forms.count - 1
     }
 
     /// Transformations after which the value holds exactly the prefilter literals it held
@@ -847,8 +882,8 @@ final class Transaction {
         let at = newLiteralSet()
         for e in namedEntries(c) {
             let (value, form) = transformedForm(e, by: rule)
-            if e.forms[form] < 0 { e.forms[form] = scanLiterals(value) }
-            let own = Int(e.forms[form])
+            if forms[form] < 0 { forms[form] = scanLiterals(value) }
+            let own = Int(forms[form])
             literalSets.withUnsafeMutableBufferPointer { sets in
                 for w in 0..<words { sets[at + w] |= sets[own + w] }
             }
@@ -938,11 +973,11 @@ final class Transaction {
         matchedVar = value
         matchedVarName = name
         operatorMatches += 1
-        matchedVars.append(Entry(key: Array(name.utf8), value: value))
+        matchedVars.append((name, value))
         return true
     }
 
-    static let groupNames = (0..<RegexScratch.groups).map { String($0) }
+    static let groupNames = (0..<RegexScratch.groups).map { VariableStore.Name(String($0)) }
 
     static func number(_ v: [UInt8]) -> Int {
         var i = 0
@@ -988,19 +1023,21 @@ final class Transaction {
 
     // MARK: Actions
 
-    func run(_ effects: [Effect], rule: Rule) {
-        for effect in effects {
+    /// Runs the actions of `link` (the starter or a later link of its chain); macros read the
+    /// starter's fields (`%{rule.id}`).
+    func run(_ link: Rule, starter rule: Rule) {
+        for effect in link.effects {
             switch effect {
             case .setvar(let sv):
-                let name = text(expand(sv.name, rule: rule)).lowercased()
+                let key = sv.name.constantKey ?? VariableStore.Name(text(expand(sv.name, rule: rule)).lowercased())
                 let c = sv.collection
                 switch sv.operation {
-                case .set: setVariable(c, name, expand(sv.value, rule: rule))
+                case .set: setVariable(c, key, expand(sv.value, rule: rule))
                 case .add, .subtract:
-                    let old = Transaction.number(stores[c]?[name] ?? [])
+                    let old = Transaction.number(stores[c]?[key] ?? [])
                     let delta = Transaction.number(expand(sv.value, rule: rule))
-                    setVariable(c, name, Array(String(sv.operation == .add ? old + delta : old - delta).utf8))
-                case .delete: setVariable(c, name, nil)
+                    setVariable(c, key, Array(String(sv.operation == .add ? old + delta : old - delta).utf8))
+                case .delete: setVariable(c, key, nil)
                 }
             case .ctl(let c):
                 switch c {
@@ -1025,15 +1062,15 @@ final class Transaction {
         if let c = m.constant { return c }
         // A single reference to a stored variable (`%{tx.max_num_args}`): its value as stored,
         // without copying it.
-        if m.parts.count == 1, case .variable(let c, let key) = m.parts[0] {
+        if m.parts.count == 1, case .variable(let c, _) = m.parts[0] {
             switch c {
-            case .tx, .ip, .global, .session, .user, .resource: return stores[c]?[key ?? ""] ?? []
+            case .tx, .ip, .global, .session, .user, .resource: return m.keys[0].flatMap { stores[c]?[$0] } ?? []
             case .matchedVar: return matchedVar
             default: break
             }
         }
         var out: [UInt8] = []
-        for part in m.parts {
+        for (i, part) in m.parts.enumerated() {
             switch part {
             case .literal(let b): out += b
             case .rule(let k):
@@ -1048,7 +1085,7 @@ final class Transaction {
                 switch c {
                 case .matchedVar: out += matchedVar
                 case .matchedVarName: out += Array(matchedVarName.utf8)
-                case .tx, .ip, .global, .session, .user, .resource: out += stores[c]?[key ?? ""] ?? []
+                case .tx, .ip, .global, .session, .user, .resource: out += m.keys[i].flatMap { stores[c]?[$0] } ?? []
                 default:
                     let list = entries(c)
                     if let key {

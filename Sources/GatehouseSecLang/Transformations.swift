@@ -24,6 +24,8 @@ package struct ByteSummary: OptionSet, Sendable {
     static let star = ByteSummary(rawValue: 1 << 7)
     static let slash = ByteSummary(rawValue: 1 << 8)
     static let space = ByteSummary(rawValue: 1 << 9)
+    /// The punctuation cmdLine deletes or turns into a space: `"`, `'`, `^`, `,` and `;`.
+    static let shellPunctuation = ByteSummary(rawValue: 1 << 10)
 
     static let table: [UInt16] = (0..<256).map { b in
         let c = UInt8(b)
@@ -38,6 +40,7 @@ package struct ByteSummary: OptionSet, Sendable {
         if c == 0x2A { s.insert(.star) }
         if c == 0x2F { s.insert(.slash) }
         if T.isSpace(c) || c == 0xA0 { s.insert(.space) }
+        if c == 0x22 || c == 0x27 || c == 0x5E || c == 0x2C || c == 0x3B { s.insert(.shellPunctuation) }
         return s.rawValue
     }
 
@@ -70,6 +73,9 @@ extension Transformation {
         case .normalisePath: return .slash
         case .normalisePathWin: return [.slash, .backslash]
         case .removeWhitespace, .compressWhitespace, .trim, .trimLeft, .trimRight: return .space
+        // Lower-cases, deletes quotes, backslashes and carets, and turns separators into a
+        // space (a slash or parenthesis moves only after one).
+        case .cmdLine: return [.upper, .space, .backslash, .shellPunctuation]
         default: return nil
         }
     }
@@ -91,8 +97,8 @@ extension Transformation {
     /// The transformation itself.
     package func transform(_ v: [UInt8]) -> [UInt8] {
         switch self {
-        case .lowercase: return v.map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }
-        case .uppercase: return v.map { $0 &- 0x61 < 26 ? $0 & ~0x20 : $0 }
+        case .lowercase: return T.mapBytes(v) { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }
+        case .uppercase: return T.mapBytes(v) { $0 &- 0x61 < 26 ? $0 & ~0x20 : $0 }
         case .urlDecode: return T.urlDecode(v, unicode: false)
         case .urlDecodeUni: return T.urlDecode(v, unicode: true)
         case .htmlEntityDecode: return T.htmlEntityDecode(v)
@@ -100,9 +106,9 @@ extension Transformation {
         case .cssDecode: return T.cssDecode(v)
         case .cmdLine: return T.cmdLine(v)
         case .compressWhitespace: return T.compressWhitespace(v)
-        case .removeWhitespace: return v.filter { !T.isSpace($0) && $0 != 0xA0 }
-        case .removeNulls: return v.filter { $0 != 0 }
-        case .replaceNulls: return v.map { $0 == 0 ? 0x20 : $0 }
+        case .removeWhitespace: return T.filterBytes(v) { !T.isSpace($0) && $0 != 0xA0 }
+        case .removeNulls: return T.filterBytes(v) { $0 != 0 }
+        case .replaceNulls: return T.mapBytes(v) { $0 == 0 ? 0x20 : $0 }
         case .replaceComments: return T.replaceComments(v)
         case .removeComments: return T.removeComments(v)
         case .removeCommentsChar: return T.removeCommentsChar(v)
@@ -128,7 +134,32 @@ extension Transformation {
 }
 
 /// The byte-level helpers behind the transformations.
-enum T {
+package enum T {
+    /// `v` with each byte replaced by `f` of it, written into storage of its size: the
+    /// standard `map` appends one byte at a time through the generic path.
+    @inline(__always) static func mapBytes(_ v: [UInt8], _ f: (UInt8) -> UInt8) -> [UInt8] {
+        v.withUnsafeBufferPointer { input in
+            [UInt8](unsafeUninitializedCapacity: input.count) { out, count in
+                for i in 0..<input.count { out[i] = f(input[i]) }
+                count = input.count
+            }
+        }
+    }
+
+    /// The bytes of `v` that `keep` accepts, written into storage of its size.
+    @inline(__always) static func filterBytes(_ v: [UInt8], _ keep: (UInt8) -> Bool) -> [UInt8] {
+        v.withUnsafeBufferPointer { input in
+            [UInt8](unsafeUninitializedCapacity: input.count) { out, count in
+                var o = 0
+                for c in input where keep(c) {
+                    out[o] = c
+                    o += 1
+                }
+                count = o
+            }
+        }
+    }
+
     @inline(__always) static func isSpace(_ c: UInt8) -> Bool { c == 0x20 || (c >= 0x09 && c <= 0x0D) }
     @inline(__always) static func hexValue(_ c: UInt8) -> UInt8? {
         switch c {
@@ -141,41 +172,51 @@ enum T {
     @inline(__always) static func isHex(_ c: UInt8) -> Bool { hexValue(c) != nil }
     @inline(__always) static func x2c(_ a: UInt8, _ b: UInt8) -> UInt8 { hexValue(a)! << 4 | hexValue(b)! }
 
-    static func urlDecode(_ v: [UInt8], unicode: Bool) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(v.count)
-        var i = 0
-        let n = v.count
-        while i < n {
-            let c = v[i]
-            if c == 0x25 {
-                if unicode, i + 1 < n, v[i + 1] | 0x20 == 0x75 {
-                    if i + 5 < n, isHex(v[i + 2]), isHex(v[i + 3]), isHex(v[i + 4]), isHex(v[i + 5]) {
-                        let hi = x2c(v[i + 2], v[i + 3]), lo = x2c(v[i + 4], v[i + 5])
-                        out.append(fullWidth(hi, lo))
-                        i += 6
+    static func urlDecode(_ v: [UInt8], unicode: Bool) -> [UInt8] { v.withUnsafeBufferPointer { urlDecode($0, unicode: unicode) } }
+    static func urlDecode(_ v: ArraySlice<UInt8>, unicode: Bool) -> [UInt8] {
+        v.withUnsafeBufferPointer { urlDecode($0, unicode: unicode) }
+    }
+
+    /// Decoding never lengthens a value, so the result is written into storage of the input's
+    /// size, without a capacity check per byte.
+    static func urlDecode(_ v: UnsafeBufferPointer<UInt8>, unicode: Bool) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: v.count) { out, count in
+            var o = 0
+            var i = 0
+            let n = v.count
+            while i < n {
+                let c = v[i]
+                if c == 0x25 {
+                    if unicode, i + 1 < n, v[i + 1] | 0x20 == 0x75 {
+                        if i + 5 < n, isHex(v[i + 2]), isHex(v[i + 3]), isHex(v[i + 4]), isHex(v[i + 5]) {
+                            let hi = x2c(v[i + 2], v[i + 3]), lo = x2c(v[i + 4], v[i + 5])
+                            out[o] = fullWidth(hi, lo)
+                            i += 6
+                        } else {
+                            out[o] = c
+                            i += 1
+                        }
+                        o += 1
+                        continue
+                    }
+                    if i + 2 < n, isHex(v[i + 1]), isHex(v[i + 2]) {
+                        out[o] = x2c(v[i + 1], v[i + 2])
+                        i += 3
                     } else {
-                        out.append(c)
+                        out[o] = c
                         i += 1
                     }
-                    continue
-                }
-                if i + 2 < n, isHex(v[i + 1]), isHex(v[i + 2]) {
-                    out.append(x2c(v[i + 1], v[i + 2]))
-                    i += 3
+                } else if c == 0x2B {
+                    out[o] = 0x20
+                    i += 1
                 } else {
-                    out.append(c)
+                    out[o] = c
                     i += 1
                 }
-            } else if c == 0x2B {
-                out.append(0x20)
-                i += 1
-            } else {
-                out.append(c)
-                i += 1
+                o += 1
             }
+            count = o
         }
-        return out
     }
 
     /// %uXXXX and \uXXXX without a Unicode map: the low byte, except full-width ASCII
@@ -185,68 +226,83 @@ enum T {
         return lo
     }
 
+    /// Every entity decodes to one byte and an unknown one stays as written, so the result is
+    /// written into storage of the input's size. Entity names are compared as packed bytes: a
+    /// String per `&` (a form body has one per field) cost more than the decoding.
     static func htmlEntityDecode(_ v: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(v.count)
-        var i = 0
-        let n = v.count
-        while i < n {
-            guard v[i] == 0x26, i + 1 < n else {
-                out.append(v[i])
-                i += 1
-                continue
-            }
-            if v[i + 1] == 0x23 {
-                // &#xHH; or &#DDD;
-                var j = i + 2
-                var value = 0
-                var digits = 0
-                if j < n, v[j] | 0x20 == 0x78 {
-                    j += 1
-                    while j < n, let h = hexValue(v[j]) {
-                        value = (value &* 16 &+ Int(h)) & 0xFFFFFF
-                        j += 1
-                        digits += 1
+        v.withUnsafeBufferPointer { v in
+            [UInt8](unsafeUninitializedCapacity: v.count) { out, count in
+                var o = 0
+                var i = 0
+                let n = v.count
+                while i < n {
+                    guard v[i] == 0x26, i + 1 < n else {
+                        out[o] = v[i]
+                        o += 1
+                        i += 1
+                        continue
                     }
-                } else {
-                    while j < n, v[j] >= 0x30, v[j] <= 0x39 {
-                        value = (value &* 10 &+ Int(v[j] - 0x30)) & 0xFFFFFF
-                        j += 1
-                        digits += 1
+                    if v[i + 1] == 0x23 {
+                        // &#xHH; or &#DDD;
+                        var j = i + 2
+                        var value = 0
+                        var digits = 0
+                        if j < n, v[j] | 0x20 == 0x78 {
+                            j += 1
+                            while j < n, let h = hexValue(v[j]) {
+                                value = (value &* 16 &+ Int(h)) & 0xFFFFFF
+                                j += 1
+                                digits += 1
+                            }
+                        } else {
+                            while j < n, v[j] >= 0x30, v[j] <= 0x39 {
+                                value = (value &* 10 &+ Int(v[j] - 0x30)) & 0xFFFFFF
+                                j += 1
+                                digits += 1
+                            }
+                        }
+                        if digits > 0 {
+                            out[o] = UInt8(truncatingIfNeeded: value)
+                            o += 1
+                            if j < n, v[j] == 0x3B { j += 1 }
+                            i = j
+                            continue
+                        }
+                        out[o] = v[i]
+                        o += 1
+                        i += 1
+                        continue
                     }
+                    var j = i + 1
+                    while j < n, (v[j] | 0x20) &- 0x61 < 26 || (v[j] &- 0x30 < 10) { j += 1 }
+                    // The name's bytes, lowercased (setting 0x20 leaves digits as they are),
+                    // packed into one integer: names of up to four letters are all there are.
+                    var packed: UInt32 = 0
+                    if j - i - 1 <= 4 {
+                        for k in (i + 1)..<j { packed = packed << 8 | UInt32(v[k] | 0x20) }
+                    }
+                    let value: UInt8? =
+                        switch packed {
+                        case 0x7175_6F74: 0x22  // quot
+                        case 0x61_6D70: 0x26  // amp
+                        case 0x6C74: 0x3C  // lt
+                        case 0x6774: 0x3E  // gt
+                        case 0x6E62_7370: 0xA0  // nbsp
+                        default: nil
+                        }
+                    if let value {
+                        out[o] = value
+                        if j < n, v[j] == 0x3B { j += 1 }
+                        i = j
+                    } else {
+                        out[o] = v[i]
+                        i += 1
+                    }
+                    o += 1
                 }
-                if digits > 0 {
-                    out.append(UInt8(truncatingIfNeeded: value))
-                    if j < n, v[j] == 0x3B { j += 1 }
-                    i = j
-                    continue
-                }
-                out.append(v[i])
-                i += 1
-                continue
-            }
-            var j = i + 1
-            while j < n, (v[j] | 0x20) &- 0x61 < 26 || (v[j] &- 0x30 < 10) { j += 1 }
-            let name = String(decoding: v[(i + 1)..<j], as: UTF8.self).lowercased()
-            let value: UInt8? =
-                switch name {
-                case "quot": 0x22
-                case "amp": 0x26
-                case "lt": 0x3C
-                case "gt": 0x3E
-                case "nbsp": 0xA0
-                default: nil
-                }
-            if let value {
-                out.append(value)
-                if j < n, v[j] == 0x3B { j += 1 }
-                i = j
-            } else {
-                out.append(v[i])
-                i += 1
+                count = o
             }
         }
-        return out
     }
 
     static func jsDecode(_ v: [UInt8]) -> [UInt8] {
@@ -336,46 +392,60 @@ enum T {
         return out
     }
 
+    /// Neither cmdLine nor compressWhitespace lengthens a value: both write into storage of
+    /// the input's size.
     static func cmdLine(_ v: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(v.count)
-        var space = false
-        for c0 in v {
-            var c = c0
-            switch c {
-            case 0x22, 0x27, 0x5C, 0x5E: continue
-            case 0x2C, 0x3B, 0x20, 0x09, 0x0A, 0x0D:
-                if !space {
-                    out.append(0x20)
-                    space = true
+        v.withUnsafeBufferPointer { input in
+            [UInt8](unsafeUninitializedCapacity: input.count) { out, count in
+                var o = 0
+                var space = false
+                for c0 in input {
+                    var c = c0
+                    switch c {
+                    case 0x22, 0x27, 0x5C, 0x5E: continue
+                    case 0x2C, 0x3B, 0x20, 0x09, 0x0A, 0x0D:
+                        if !space {
+                            out[o] = 0x20
+                            o += 1
+                            space = true
+                        }
+                        continue
+                    case 0x2F, 0x28:
+                        // Spaces before a slash or an opening parenthesis are dropped.
+                        if space, o > 0, out[o - 1] == 0x20 { o -= 1 }
+                    default: break
+                    }
+                    if c &- 0x41 < 26 { c |= 0x20 }
+                    out[o] = c
+                    o += 1
+                    space = false
                 }
-                continue
-            case 0x2F, 0x28:
-                // Spaces before a slash or an opening parenthesis are dropped.
-                if space, out.last == 0x20 { out.removeLast() }
-            default: break
+                count = o
             }
-            if c &- 0x41 < 26 { c |= 0x20 }
-            out.append(c)
-            space = false
         }
-        return out
     }
 
     static func compressWhitespace(_ v: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(v.count)
-        var inSpace = false
-        for c in v {
-            if isSpace(c) || c == 0xA0 {
-                if !inSpace { out.append(0x20) }
-                inSpace = true
-            } else {
-                out.append(c)
-                inSpace = false
+        v.withUnsafeBufferPointer { input in
+            [UInt8](unsafeUninitializedCapacity: input.count) { out, count in
+                var o = 0
+                var inSpace = false
+                for c in input {
+                    if isSpace(c) || c == 0xA0 {
+                        if !inSpace {
+                            out[o] = 0x20
+                            o += 1
+                        }
+                        inSpace = true
+                    } else {
+                        out[o] = c
+                        o += 1
+                        inSpace = false
+                    }
+                }
+                count = o
             }
         }
-        return out
     }
 
     static func replaceComments(_ v: [UInt8]) -> [UInt8] {
@@ -442,9 +512,31 @@ enum T {
     }
 
     /// Removes `.` segments, resolves `..` and collapses repeated slashes, keeping a trailing
-    /// slash; with `windows`, backslashes count as slashes first.
-    static func normalisePath(_ v0: [UInt8], windows: Bool) -> [UInt8] {
-        let v = windows ? v0.map { $0 == 0x5C ? 0x2F : $0 } : v0
+    /// slash; with `windows`, backslashes count as slashes first. A path that is already normal
+    /// (most header values with a slash, such as a User-Agent) is handed back without a copy.
+    package static func normalisePath(_ v0: [UInt8], windows: Bool) -> [UInt8] {
+        let v = windows && v0.contains(0x5C) ? v0.map { $0 == 0x5C ? 0x2F : $0 } : v0
+        return isNormalPath(v) ? v : rebuiltPath(v)
+    }
+
+    /// Whether `normalisePath` leaves `v` (slashes only) as it is: no empty segment other than
+    /// before a leading or after a trailing slash, and no `.` or `..` segment.
+    static func isNormalPath(_ v: [UInt8]) -> Bool {
+        var start = 0
+        for i in 0...v.count where i == v.count || v[i] == 0x2F {
+            let n = i - start
+            if n == 0 {
+                if i != 0 && i != v.count { return false }
+            } else if v[start] == 0x2E && (n == 1 || (n == 2 && v[start + 1] == 0x2E)) {
+                return false
+            }
+            start = i + 1
+        }
+        return true
+    }
+
+    /// `normalisePath` by splitting `v` (slashes only) into segments and joining them again.
+    package static func rebuiltPath(_ v: [UInt8]) -> [UInt8] {
         if v.isEmpty { return v }
         let absolute = v[0] == 0x2F
         let trailing = v.last == 0x2F || v.last == 0x2E && (v.count == 1 || v[v.count - 2] == 0x2F)

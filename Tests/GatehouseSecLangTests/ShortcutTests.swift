@@ -151,13 +151,141 @@ struct ShortcutTests {
             inputs.append([UInt8(a)])
             for b in 0..<256 { inputs.append([UInt8(a), UInt8(b)]) }
         }
-        let special = Array(" \t\n\u{0B}\u{0C}\r%+&\\/.*#;'\"-xX0aA".utf8) + [0, 0xA0, 0xC3, 0x80]
+        let special = Array(" \t\n\u{0B}\u{0C}\r%+&\\/.*#;'\"-xX0aA^,(".utf8) + [0, 0xA0, 0xC3, 0x80]
         for a in special { for b in special { for c in special { inputs.append([a, b, c]) } } }
         inputs += try RegressionSuite.wafCorpusTexts()
         #expect(inputs.count > 70_000)
         var wrong: [String] = []
         for t in Transformation.allCases {
             for v in inputs where t.apply(v, summary: ByteSummary(of: v)) != t.transform(v) {
+                wrong.append("\(t.rawValue) on \(v.prefix(20))")
+                break
+            }
+        }
+        #expect(wrong.isEmpty, "\(wrong)")
+    }
+
+    /// A path `normalisePath` hands back unchanged must be one that splitting and joining its
+    /// segments leaves as it is: every path of up to eight bytes over `/`, `.`, `\` and `a`.
+    @Test func normalPathsAreThoseRebuildingLeavesAlone() {
+        let alphabet: [UInt8] = [0x2F, 0x2E, 0x5C, 0x61]
+        var paths: [[UInt8]] = [[]]
+        var level: [[UInt8]] = [[]]
+        for _ in 0..<8 {
+            level = level.flatMap { p in alphabet.map { p + [$0] } }
+            paths += level
+        }
+        var wrong: [String] = []
+        for p in paths {
+            let slashes = p.map { $0 == 0x5C ? 0x2F : $0 }
+            if T.normalisePath(p, windows: false) != T.rebuiltPath(p) { wrong.append("\(p)") }
+            if T.normalisePath(p, windows: true) != T.rebuiltPath(slashes) { wrong.append("windows \(p)") }
+        }
+        #expect(paths.count > 80_000)
+        #expect(wrong.isEmpty, "\(wrong.prefix(10))")
+    }
+    /// A name's lowercase key, written straight into a string, is what decoding the lowercased
+    /// bytes gives, invalid UTF-8 included: random names of up to 40 bytes, most of them ASCII.
+    @Test func loweredNamesAreDecodedLowercaseBytes() {
+        var g = SystemRandomNumberGenerator()
+        let bytes: [UInt8] = Array("aZ09_-.:%".utf8) + [0, 0x80, 0xC3, 0xA9, 0xE2, 0x82, 0xAC, 0xF0, 0xFF]
+        var wrong: [[UInt8]] = []
+        for _ in 0..<20_000 {
+            let key = (0..<Int.random(in: 0...40, using: &g)).map { _ in
+                Bool.random(using: &g) ? UInt8.random(in: 0x20...0x7E, using: &g) : bytes.randomElement(using: &g)!
+            }
+            let expected = String(decoding: key.map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }, as: UTF8.self)
+            if Entry.lowered(key) != expected || Entry(key: key, value: []).lowerKey != expected { wrong.append(key) }
+        }
+        #expect(wrong.isEmpty, "\(wrong.prefix(5))")
+    }
+    /// Named entities are found by their packed bytes: random names around the five that exist
+    /// (any case, with and without `;`, then a byte that ends a name) decode exactly when their
+    /// lowercase form is one of them.
+    @Test func namedEntitiesDecodeByName() {
+        let known: [String: UInt8] = ["quot": 0x22, "amp": 0x26, "lt": 0x3C, "gt": 0x3E, "nbsp": 0xA0]
+        let letters = Array("qQuUoOtTaAmMpPlLgGnNbBsS1x".utf8)
+        var g = SystemRandomNumberGenerator()
+        var wrong: [String] = []
+        for round in 0..<30_000 {
+            let name: [UInt8] =
+                round % 3 == 0
+                ? Array(known.keys.randomElement(using: &g)!.utf8).map { Bool.random(using: &g) ? $0 & ~0x20 : $0 }
+                : (0..<Int.random(in: 0...6, using: &g)).map { _ in letters.randomElement(using: &g)! }
+            let end: [UInt8] = [[0x3B], [], [0x20], [0x26]].randomElement(using: &g)!
+            let input = Array("x".utf8) + [0x26] + name + end + Array("!".utf8)
+            let expected: [UInt8]
+            if let byte = known[String(decoding: name, as: UTF8.self).lowercased()] {
+                expected = Array("x".utf8) + [byte] + (end == [0x3B] ? [] : end) + Array("!".utf8)
+            } else {
+                expected = input
+            }
+            if Transformation.htmlEntityDecode.transform(input) != expected { wrong.append(String(decoding: input, as: UTF8.self)) }
+        }
+        #expect(wrong.isEmpty, "\(wrong.prefix(5))")
+    }
+
+    /// The transformations that write into storage of the input's size give what the plain
+    /// byte-at-a-time definitions below give: every input of up to three bytes over the bytes
+    /// they treat specially, and every text of the WAF corpora.
+    @Test func inPlaceTransformationsMatchTheirDefinitions() throws {
+        func cmdLine(_ v: [UInt8]) -> [UInt8] {
+            var out: [UInt8] = []
+            var space = false
+            for c0 in v {
+                switch c0 {
+                case 0x22, 0x27, 0x5C, 0x5E: continue
+                case 0x2C, 0x3B, 0x20, 0x09, 0x0A, 0x0D:
+                    if !space { out.append(0x20) }
+                    space = true
+                    continue
+                case 0x2F, 0x28: if space, out.last == 0x20 { out.removeLast() }
+                default: break
+                }
+                out.append(c0 &- 0x41 < 26 ? c0 | 0x20 : c0)
+                space = false
+            }
+            return out
+        }
+        func isSpace(_ c: UInt8) -> Bool { c == 0x20 || (c >= 0x09 && c <= 0x0D) || c == 0xA0 }
+        let definitions: [(Transformation, ([UInt8]) -> [UInt8])] = [
+            (.lowercase, { $0.map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 } }),
+            (.uppercase, { $0.map { $0 &- 0x61 < 26 ? $0 & ~0x20 : $0 } }),
+            (.removeWhitespace, { $0.filter { !isSpace($0) } }),
+            (.removeNulls, { $0.filter { $0 != 0 } }),
+            (.replaceNulls, { $0.map { $0 == 0 ? 0x20 : $0 } }),
+            (.cmdLine, cmdLine),
+            (
+                .compressWhitespace,
+                { v in
+                    var out: [UInt8] = []
+                    var inSpace = false
+                    for c in v {
+                        if isSpace(c) {
+                            if !inSpace { out.append(0x20) }
+                            inSpace = true
+                        } else {
+                            out.append(c)
+                            inSpace = false
+                        }
+                    }
+                    return out
+                }
+            ),
+        ]
+        let special = Array(" \t\n\u{0B}\r\"'\\^,;/(aZ".utf8) + [0, 0xA0, 0xC3]
+        var inputs: [[UInt8]] = [[]]
+        for a in special {
+            inputs.append([a])
+            for b in special {
+                inputs.append([a, b])
+                for c in special { inputs.append([a, b, c]) }
+            }
+        }
+        inputs += try RegressionSuite.wafCorpusTexts()
+        var wrong: [String] = []
+        for (t, definition) in definitions {
+            for v in inputs where t.transform(v) != definition(v) {
                 wrong.append("\(t.rawValue) on \(v.prefix(20))")
                 break
             }
