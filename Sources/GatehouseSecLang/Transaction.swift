@@ -218,8 +218,9 @@ struct Prologue: Sendable {
     }
 }
 
-/// Per-request variable store for TX, IP and GLOBAL: names compare case-insensitively and keep
-/// their order of creation. The entry list is kept as values change (rather than rebuilt), so a
+/// Per-request variable store for TX, IP and GLOBAL: names are compared as written, and every
+/// name reaching the store is lowercased first (setvar keys, `%{tx.x}` macros and `TX:x` targets
+/// are lowercased at load), so lookups are case-insensitive; entries keep their order of creation. The entry list is kept as values change (rather than rebuilt), so a
 /// rule walking `TX:/.../` after each setvar does not list the whole collection again.
 struct VariableStore: Sendable {
     /// Entries in order of creation; `position` maps a name to its place.

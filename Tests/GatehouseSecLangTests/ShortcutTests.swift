@@ -187,7 +187,7 @@ struct ShortcutTests {
     /// A name's lowercase key, written straight into a string, is what decoding the lowercased
     /// bytes gives, invalid UTF-8 included: random names of up to 40 bytes, most of them ASCII.
     @Test func loweredNamesAreDecodedLowercaseBytes() {
-        var g = SystemRandomNumberGenerator()
+        var g = SplitMix(seed: 0x6c6f_7765_7265_6421)
         let bytes: [UInt8] = Array("aZ09_-.:%".utf8) + [0, 0x80, 0xC3, 0xA9, 0xE2, 0x82, 0xAC, 0xF0, 0xFF]
         var wrong: [[UInt8]] = []
         for _ in 0..<20_000 {
@@ -205,7 +205,7 @@ struct ShortcutTests {
     @Test func namedEntitiesDecodeByName() {
         let known: [String: UInt8] = ["quot": 0x22, "amp": 0x26, "lt": 0x3C, "gt": 0x3E, "nbsp": 0xA0]
         let letters = Array("qQuUoOtTaAmMpPlLgGnNbBsS1x".utf8)
-        var g = SystemRandomNumberGenerator()
+        var g = SplitMix(seed: 0x656e_7469_7469_6573)
         var wrong: [String] = []
         for round in 0..<30_000 {
             let name: [UInt8] =
