@@ -1,7 +1,7 @@
 import Foundation
 
 /// One condition of a signature; exactly one of `header`, `status`, `body`, `json`, `cookie`, `fact`,
-/// `host`, `link`, `words` is set.
+/// `host`, `url`, `link`, `words` is set.
 public struct SignatureCondition: Codable, Sendable {
     /// Header name (case-insensitive); with `value`, a regex its value must match.
     public var header: String?
@@ -17,6 +17,10 @@ public struct SignatureCondition: Codable, Sendable {
     public var fact: String?
     /// Regex over the lowercased host of the request URL; never holds when the URL is not known.
     public var host: String?
+    /// Regex over the request URL as known (scheme, host, path and query); for services that share one
+    /// host and are told apart by the path (`www.googleapis.com/storage/…` is Cloud Storage,
+    /// `…/youtube/…` the YouTube Data API). Never holds when the URL is not known.
+    public var url: String?
     /// Regex over the lowercased host of a URL written in the body (an error message that links to
     /// its vendor's documentation or console); holds when any linked host matches.
     public var link: String?
@@ -33,8 +37,10 @@ public struct SignatureCondition: Codable, Sendable {
     public var not: Bool?
 
     var kindCount: Int {
-        [header != nil, status != nil, body != nil, json != nil, cookie != nil, fact != nil, host != nil, link != nil, words != nil].filter
-        { $0 }.count
+        [
+            header != nil, status != nil, body != nil, json != nil, cookie != nil, fact != nil, host != nil, url != nil, link != nil,
+            words != nil,
+        ].filter { $0 }.count
     }
 }
 
@@ -198,7 +204,8 @@ public struct KnowledgeBase: Sendable {
             }
             for (i, c) in s.when.enumerated() {
                 guard c.kindCount == 1 else {
-                    throw fail("\(at) condition \(i) must set exactly one of header, status, body, json, cookie, fact, host, link, words")
+                    throw fail(
+                        "\(at) condition \(i) must set exactly one of header, status, body, json, cookie, fact, host, url, link, words")
                 }
                 if let groups = c.words {
                     guard !groups.isEmpty, groups.allSatisfy({ !WordMatcher.alternatives($0).isEmpty }) else {
@@ -209,7 +216,7 @@ public struct KnowledgeBase: Sendable {
                     throw fail(
                         "\(at) condition \(i) names unknown fact '\(f)' (known: \(DerivedFacts.known.sorted().joined(separator: ", ")))")
                 }
-                for pattern in [c.body, c.value, c.cookie, c.host, c.link].compactMap({ $0 }) where regexes[pattern] == nil {
+                for pattern in [c.body, c.value, c.cookie, c.host, c.url, c.link].compactMap({ $0 }) where regexes[pattern] == nil {
                     do {
                         regexes[pattern] = NSRegularExpressionBox(
                             try NSRegularExpression(pattern: pattern, options: [.dotMatchesLineSeparators]))

@@ -81,6 +81,8 @@ public struct ResponseClassifier: Sendable {
         let facts: Set<String>
         let words: BodyWords
         let host: String?
+        /// The request URL, when known (never for a 407, like `host`).
+        let url: String?
         /// Hosts of the URLs written in the body.
         let linkedHosts: [String]
         /// The reason phrase when it is a sentence of the server's rather than a standard phrase.
@@ -97,7 +99,8 @@ public struct ResponseClassifier: Sendable {
             response: response, json: json, facts: facts,
             words: BodyWords(response.reasonPhrase + "\n" + response.body, isHTML: facts.contains("html_body")),
             // A 407 comes from a proxy on the way, never from the host the request was for.
-            host: response.status == 407 ? nil : response.host, linkedHosts: Self.linkedHosts(response.body))
+            host: response.status == 407 ? nil : response.host, url: response.status == 407 ? nil : response.requestURL,
+            linkedHosts: Self.linkedHosts(response.body))
         var genericHits: [Hit] = []
         var candidates: [Candidate] = []
         var frontDoors: [Candidate] = []
@@ -117,7 +120,7 @@ public struct ResponseClassifier: Sendable {
             // answered. With the host unknown, the shape alone names nobody either (OpenAI-compatible
             // APIs copy OpenAI's error object, S3-compatible stores S3's XML): only the system's own
             // headers confirm it.
-            let onOwnHost = hits.contains { h in h.signature.when.contains { $0.host != nil } }
+            let onOwnHost = hits.contains { h in h.signature.when.contains { $0.host != nil || $0.url != nil } }
             // The system's own headers, or wording only its own decision engine writes (IAM's policy
             // evaluation message), confirm it; a bare shape does not.
             let ownHeaders = hits.contains { h in
@@ -363,6 +366,8 @@ public struct ResponseClassifier: Sendable {
             result = facts.contains(f)
         } else if let p = c.host {
             result = o.host.map { test(p, $0) } ?? false
+        } else if let p = c.url {
+            result = o.url.map { test(p, $0) } ?? false
         } else if let p = c.link {
             result = o.linkedHosts.contains { test(p, $0) }
         } else if let groups = c.words {

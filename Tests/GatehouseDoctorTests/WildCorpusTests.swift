@@ -108,32 +108,32 @@ struct WildCorpusTests {
     typealias Floors = [String: (systemKnown: Double, unknownNamed: Double, cause: Double, logParsed: Double, logCause: Double)]
 
     static let floors: Floors = [
-        "heldout": (systemKnown: 84.0, unknownNamed: 89.0, cause: 86.0, logParsed: 92.0, logCause: 92.0),
-        "tune": (systemKnown: 83.0, unknownNamed: 100.0, cause: 88.0, logParsed: 100.0, logCause: 94.0),
+        "heldout": (systemKnown: 90.0, unknownNamed: 85.0, cause: 86.0, logParsed: 92.0, logCause: 92.0),
+        "tune": (systemKnown: 86.0, unknownNamed: 100.0, cause: 88.0, logParsed: 100.0, logCause: 94.0),
     ]
 
     /// Floors for `Fixtures/fresh`, in percent. Its first measurement (docs/doctor.md) was held out;
     /// both halves have been read and tuned on since, so these are tuning-data floors against
     /// regressions, rounded down, and say nothing about unseen responses.
     static let freshFloors: Floors = [
-        "heldout": (systemKnown: 69.0, unknownNamed: 81.0, cause: 81.0, logParsed: 88.0, logCause: 80.0),
-        "tune": (systemKnown: 78.0, unknownNamed: 73.0, cause: 77.0, logParsed: 91.0, logCause: 71.0),
+        "heldout": (systemKnown: 83.0, unknownNamed: 81.0, cause: 82.0, logParsed: 88.0, logCause: 80.0),
+        "tune": (systemKnown: 85.0, unknownNamed: 73.0, cause: 77.0, logParsed: 91.0, logCause: 71.0),
     ]
 
     /// Floors for `Fixtures/third`, in percent. It was measured once unseen (docs/doctor.md) and has
     /// been read and tuned on since (issue 16's fourth round): tuning-data floors against regressions,
     /// rounded down; they say nothing about unseen responses.
     static let thirdFloors: Floors = [
-        "heldout": (systemKnown: 78.0, unknownNamed: 91.0, cause: 80.0, logParsed: 85.0, logCause: 90.0),
-        "tune": (systemKnown: 80.0, unknownNamed: 97.0, cause: 71.0, logParsed: 91.0, logCause: 82.0),
+        "heldout": (systemKnown: 85.0, unknownNamed: 91.0, cause: 80.0, logParsed: 85.0, logCause: 90.0),
+        "tune": (systemKnown: 84.0, unknownNamed: 97.0, cause: 70.0, logParsed: 91.0, logCause: 82.0),
     ]
 
     /// Floors for `Fixtures/fourth`, in percent. It was measured once unseen (docs/doctor.md) and has
     /// been read and tuned on since (issue 16's fifth round): tuning-data floors against regressions,
     /// rounded down; they say nothing about unseen responses.
     static let fourthFloors: Floors = [
-        "heldout": (systemKnown: 70.0, unknownNamed: 94.0, cause: 76.0, logParsed: 74.0, logCause: 58.0),
-        "tune": (systemKnown: 69.0, unknownNamed: 84.0, cause: 77.0, logParsed: 85.0, logCause: 53.0),
+        "heldout": (systemKnown: 78.0, unknownNamed: 94.0, cause: 79.0, logParsed: 74.0, logCause: 58.0),
+        "tune": (systemKnown: 78.0, unknownNamed: 86.0, cause: 79.0, logParsed: 85.0, logCause: 53.0),
     ]
 
     /// Floors for `Fixtures/fifth`, in percent. It was measured once unseen (docs/doctor.md) and has
@@ -141,16 +141,25 @@ struct WildCorpusTests {
     /// rounded down; they say nothing about unseen responses. The corpus holds no log lines, so its
     /// log floors are not checked.
     static let fifthFloors: Floors = [
-        "heldout": (systemKnown: 91.0, unknownNamed: 100.0, cause: 80.0, logParsed: 0, logCause: 0),
-        "tune": (systemKnown: 86.0, unknownNamed: 94.0, cause: 75.0, logParsed: 0, logCause: 0),
+        "heldout": (systemKnown: 91.0, unknownNamed: 100.0, cause: 82.0, logParsed: 0, logCause: 0),
+        "tune": (systemKnown: 87.0, unknownNamed: 94.0, cause: 75.0, logParsed: 0, logCause: 0),
     ]
 
     /// Floors for `Fixtures/sixth`, in percent. It was measured once unseen (docs/doctor.md) and has
     /// been read and tuned on since (issue 16's seventh round): tuning-data floors against regressions,
     /// rounded down; they say nothing about unseen responses.
     static let sixthFloors: Floors = [
-        "heldout": (systemKnown: 78.0, unknownNamed: 93.0, cause: 75.0, logParsed: 72.0, logCause: 55.0),
-        "tune": (systemKnown: 67.0, unknownNamed: 84.0, cause: 74.0, logParsed: 59.0, logCause: 49.0),
+        "heldout": (systemKnown: 88.0, unknownNamed: 93.0, cause: 78.0, logParsed: 72.0, logCause: 55.0),
+        "tune": (systemKnown: 78.0, unknownNamed: 84.0, cause: 77.0, logParsed: 59.0, logCause: 49.0),
+    ]
+
+    /// Floors for `Fixtures/seventh`, in percent. It was measured once unseen (docs/doctor.md) and has
+    /// been read and tuned on since (issue 16's eighth round): tuning-data floors against regressions,
+    /// rounded down; they say nothing about unseen responses. The corpus holds no log lines, so its
+    /// log floors are not checked.
+    static let seventhFloors: Floors = [
+        "heldout": (systemKnown: 87.0, unknownNamed: 96.0, cause: 77.0, logParsed: 0, logCause: 0),
+        "tune": (systemKnown: 81.0, unknownNamed: 75.0, cause: 61.0, logParsed: 0, logCause: 0),
     ]
 
     /// Log floors since the vendor-neutral reader (issue 16's eighth round), per corpus and split:
@@ -326,9 +335,9 @@ struct WildCorpusTests {
     }
 
     /// Another corpus is measured by the same code: `Fixtures/fresh`, `Fixtures/third`,
-    /// `Fixtures/fourth`, `Fixtures/fifth` and `Fixtures/sixth` (each tuned on since its first, unseen measurement, so
-    /// each holds tuning-data floors), or a corpus gathered afresh and named by `GATEHOUSE_DOCTOR_CORPUS` (figures only: its
-    /// first measurement is the one to report).
+    /// `Fixtures/fourth`, `Fixtures/fifth`, `Fixtures/sixth` and `Fixtures/seventh` (each tuned on since its first,
+    /// unseen measurement, so each holds tuning-data floors), or a corpus gathered afresh and named by
+    /// `GATEHOUSE_DOCTOR_CORPUS` (figures only: its first measurement is the one to report).
     @Test("another corpus in the same format is measured the same way")
     func other() throws {
         var names = ["fresh", "third", "fourth", "fifth", "sixth", "seventh", "eighth"]
@@ -343,11 +352,11 @@ struct WildCorpusTests {
             print("no other corpus: drop one in Fixtures/fresh or set \(CorpusDirectory.environmentVariable)=DIR")
         }
         for corpus in corpora {
-            // The fresh, third, fourth, fifth and sixth corpora have been tuned on: they keep their
+            // The fresh, third, fourth, fifth, sixth and seventh corpora have been tuned on: they keep their
             // tuning-data floors. Any other corpus is only measured.
             let tuned = [
                 "fresh": Self.freshFloors, "third": Self.thirdFloors, "fourth": Self.fourthFloors, "fifth": Self.fifthFloors,
-                "sixth": Self.sixthFloors,
+                "sixth": Self.sixthFloors, "seventh": Self.seventhFloors,
             ]
             if let floors = tuned[corpus.name] {
                 try Self.holdFloors(corpus, floors)
