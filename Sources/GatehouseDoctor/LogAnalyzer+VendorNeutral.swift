@@ -142,11 +142,11 @@ extension LogAnalyzer {
             status = Int(m["status"] ?? "")
             text = String(line[..<(line.range(of: "\"" + (m["method"] ?? ""))?.lowerBound ?? line.endIndex)])
             // `client ident user [time]`, wherever the common log format starts in the line.
-            if let m = firstMatch(#"(?:^|\s)(?<client>[0-9a-fA-F.:]{7,39}) \S+ (?<user>[^\s\[]+) \[(?<time>[^\]]+)\]"#, line) {
+            if let m = firstMatch(#"(?:^|\s)(?<client>[0-9a-fA-F.:]{7,39}) \S+ (?<user>[^\s\[]+) \[(?<time>[^\]]{1,64})\]"#, line) {
                 fields["client"] = m["client"]
                 fields["time"] = m["time"]
                 if m["user"] != "-" { fields["user"] = m["user"] }
-            } else if let t = firstMatch(#"\[(?<time>\d{2}/[A-Za-z]{3}/\d{4}:[^\]]+)\]"#, line)?["time"] {
+            } else if let t = firstMatch(#"\[(?<time>\d{2}/[A-Za-z]{3}/\d{4}:[^\]]{1,40})\]"#, line)?["time"] {
                 fields["time"] = t
             }
         }
@@ -161,7 +161,7 @@ extension LogAnalyzer {
             // The words outside the pairs are the message (`Connection denied server=…`).
             text =
                 r.text + " "
-                + line.replacingPattern(#"[A-Za-z_][A-Za-z0-9_.\-]*=("(?:[^"\\]|\\.)*"|\S*)"#, with: " ")
+                + line.replacingPattern(#"(?<![A-Za-z0-9_.\-])[A-Za-z_][A-Za-z0-9_.\-]*=("(?:[^"\\]|\\.)*"|\S*)"#, with: " ")
             return NeutralReading(
                 format: "neutral-kv", fields: fields, system: r.system ?? system, text: withoutRequestDetails(text), status: status,
                 blocked: r.blocked, attack: r.attack)
@@ -199,7 +199,7 @@ extension LogAnalyzer {
 
     /// ArcSight Common Event Format: `CEF:0|Vendor|Product|Version|SignatureID|Name|Severity|key=value …`.
     static func cef(_ line: String) -> NeutralReading? {
-        guard let start = line.rangeOfPattern(#"CEF:\d+\|"#) else { return nil }
+        guard let start = line.rangeOfPattern(#"^(?:[^\s"|]+\s+){0,8}?[^\s"|]*?CEF:\d+\|"#) else { return nil }
         let parts = line[start.upperBound...].split(separator: "|", maxSplits: 6, omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 7 else { return nil }
         // Extension values run to the next ` key=`; `csNLabel=name` names the value of `csN`.
@@ -226,8 +226,8 @@ extension LogAnalyzer {
     /// IBM's Log Event Extended Format: `LEEF:1.0|Vendor|Product|Version|EventID|key=value<TAB>…`
     /// (LEEF 2.0 names its delimiter in a sixth header field).
     static func leef(_ line: String) -> NeutralReading? {
-        guard let start = line.rangeOfPattern(#"LEEF:[12]\.0\|"#) else { return nil }
-        let v2 = line[start].hasPrefix("LEEF:2")
+        guard let start = line.rangeOfPattern(#"^(?:[^\s"|]+\s+){0,8}?[^\s"|]*?LEEF:[12]\.0\|"#) else { return nil }
+        let v2 = line[start].hasSuffix("LEEF:2.0|")
         var parts = line[start.upperBound...].split(separator: "|", maxSplits: v2 ? 5 : 4, omittingEmptySubsequences: false).map(
             String.init)
         guard parts.count == (v2 ? 6 : 5) else { return nil }
@@ -258,12 +258,17 @@ extension LogAnalyzer {
     /// A JSON line: fields found at any depth by their usual names.
     static func json(_ object: [String: Any]) -> NeutralReading {
         var flat: [String: String] = [:]
-        func walk(_ v: Any, _ key: String) {
+        // Keys that say what happened and who logged it do not count inside what the record
+        // carries of the request: its headers, parameters or body (`"params": {"action": "deny"}`)
+        // are the caller's to write.
+        var carried: Set<String> = []
+        func walk(_ v: Any, _ key: String, parent: String?) {
             if let o = v as? [String: Any] {
-                for (k, x) in o.sorted(by: { $0.key < $1.key }) { walk(x, k.lowercased()) }
+                for (k, x) in o.sorted(by: { $0.key < $1.key }) { walk(x, k.lowercased(), parent: key) }
             } else if let a = v as? [Any] {
-                for x in a.prefix(20) { walk(x, key) }
+                for x in a.prefix(20) { walk(x, key, parent: parent) }
             } else if flat[key] == nil {
+                if let parent, Self.requestContainers.contains(parent) { carried.insert(key) }
                 if let b = v as? Bool {
                     flat[key] = b ? "true" : "false"
                 } else if let n = v as? NSNumber {
@@ -276,12 +281,25 @@ extension LogAnalyzer {
         // The outer keys first: a nested `status` (an upstream's) does not hide the line's own.
         // Keys in sorted order: a dictionary's own order changes from one run to the next.
         let keys = object.keys.sorted()
-        for k in keys where !(object[k] is [String: Any]) && !(object[k] is [Any]) { walk(object[k]!, k.lowercased()) }
-        for k in keys where object[k] is [String: Any] || object[k] is [Any] { walk(object[k]!, k.lowercased()) }
+        for k in keys where !(object[k] is [String: Any]) && !(object[k] is [Any]) { walk(object[k]!, k.lowercased(), parent: nil) }
+        for k in keys where object[k] is [String: Any] || object[k] is [Any] { walk(object[k]!, k.lowercased(), parent: nil) }
+        for k in Self.decisionKeys + Self.systemKeys where carried.contains(k) { flat[k] = nil }
+        // A web framework's request log names the controller's action (Rails' `"action": "block"`).
+        if flat["controller"] != nil { flat["action"] = nil }
         // A container runtime's JSON wraps the application's own line.
         if let inner = flat["log"], flat.count <= 4, let r = neutralReading(inner) { return r }
         return fromFlat(flat, format: "neutral-json", messageFallback: "")
     }
+
+    /// The keys whose value says whether the request was blocked or allowed, first found first.
+    static let decisionKeys = ["action", "act", "outcome", "decision", "verdict", "disposition", "result", "event.outcome"]
+    /// JSON objects that hold what a request carried rather than what the logger decided.
+    static let requestContainers: Set<String> = [
+        "headers", "params", "parameters", "query", "querystring", "query_params", "body", "args", "arguments", "form", "cookies",
+        "request", "req", "data", "payload", "input", "variables",
+    ]
+    /// The keys that name the system that wrote the line.
+    static let systemKeys = ["service.type", "app", "application", "app_name", "service_name", "program", "sourcetype"]
 
     /// Fields, status, action and message from flattened keys (JSON, CEF extension or key=value).
     static func fromFlat(_ flat: [String: String], format: String, messageFallback: String) -> NeutralReading {
@@ -310,10 +328,9 @@ extension LogAnalyzer {
         }
         var blocked: Bool?
         // The first of these keys whose value says blocked or allowed (`action=delete result=denied`).
-        for k in ["action", "act", "outcome", "decision", "verdict", "disposition", "result", "event.outcome"] {
+        for k in Self.decisionKeys {
             guard let a = flat[k]?.lowercased() else { continue }
-            if a.rangeOfPattern(#"^(block|blocked|deny|denied|drop|dropped|reject|rejected|forbidden|failure|failed|intercepted)\b"#) != nil
-            {
+            if a.rangeOfPattern(#"^(block|blocked|deny|denied|drop|dropped|reject|rejected|forbidden|intercepted)\b"#) != nil {
                 blocked = true
                 break
             }
@@ -338,7 +355,7 @@ extension LogAnalyzer {
         if text.isEmpty { text = messageFallback }
         return NeutralReading(
             format: format, fields: fields.compactMapValues { $0 },
-            system: first(["service.type", "app", "application", "app_name", "service_name", "program", "sourcetype"]).map {
+            system: first(Self.systemKeys).map {
                 $0.lowercased()
             },
             text: text, status: status, blocked: blocked, attack: attack)
@@ -347,10 +364,10 @@ extension LogAnalyzer {
     /// A status that free text states: `status: 403`, `HTTP 429`, `- 401 GET /x`, `Result: 429`, `403 Forbidden`.
     static func statusInText(_ line: String) -> Int? {
         let patterns = [
-            #"(?i)\b(?:status[ _-]?code|http[ _-]?status|response[ _-]?code)\s*[:=]?\s*\(?(\d{3})\b"#,
-            #"(?i)\bstatus\s*[:=]?\s*\(?(\d{3})\b"#,
+            #"(?i)\b(?:status[ _-]?code|http[ _-]?status|response[ _-]?code)\s{0,3}[:=]?\s{0,3}\(?(\d{3})\b"#,
+            #"(?i)\bstatus\s{0,3}[:=]?\s{0,3}\(?(\d{3})\b"#,
             // W3C extended (IIS) without its #Fields line: … method path … status substatus win32-status [time].
-            #"\b(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|PROPFIND) /\S* .* ([1-5]\d\d) \d{1,3} \d+(?: \d+)?\s*$"#,
+            #"\b(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|PROPFIND) /\S* (?:\S+ ){0,16}?([1-5]\d\d) \d{1,3} \d+(?: \d+)?\s*$"#,
             #"\bHTTP(?:/[\d.]+)? (\d{3})\b(?! \d)"#,
             #"(?:^|[\s\]-])(\d{3}) (?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /"#,
             #"\bResult: (\d{3})\b"#,
@@ -378,7 +395,7 @@ extension LogAnalyzer {
 
     /// The message without what names the request rather than the outcome: URLs, paths, quoted request lines.
     static func withoutRequestDetails(_ text: String) -> String {
-        text.replacingPattern(#""[A-Z]{3,10} \S+[^"]*""#, with: " ")
+        text.replacingPattern(#""[A-Z]{3,10} [^"\s][^"]*""#, with: " ")
             .replacingPattern(#"(?:^|[\s"'(\[=:])/[^\s,;"'\]]*"#, with: " ")
     }
 

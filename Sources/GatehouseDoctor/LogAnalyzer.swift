@@ -106,13 +106,19 @@ public struct LogAnalyzer: Sendable {
         return order.compactMap { groups[$0] }.sorted { $0.count > $1.count }
     }
 
+    /// How much of a line is read (bytes of UTF-8).
+    static let readLimit = 16_384
+
     /// Reads one line: the format that parses it, its fields, and the denial it records if any.
     public func read(_ line: String) -> LogLine {
+        // A line is read by its first 16 KiB: what a denial's record says fits there, and every
+        // pattern's cost stays bounded whatever a caller wrote into a request line or header.
+        let capped = line.utf8.count > Self.readLimit ? String(decoding: line.utf8.prefix(Self.readLimit), as: UTF8.self) : line
         var parsed: (system: LogSystemKnowledge, format: LogFormat, fields: [String: String])?
         // A line as a container runtime or syslog relayed it carries a prefix; a system's own format
         // may fit what follows. The common formats (syslog among them) read the line as it is.
-        let original = line
-        var line = line
+        let original = capped
+        var line = capped
         let texts = [line] + [Self.withoutRelayPrefix(line)].compactMap { $0 }
         outer: for text in texts {
             let object = Self.jsonObject(text)
@@ -268,7 +274,7 @@ public struct LogAnalyzer: Sendable {
     /// The `key=value` pairs of a logfmt line; quoted values keep their spaces.
     static func logfmt(_ line: String) -> [String: String] {
         var out: [String: String] = [:]
-        let re = NeutralPatterns.shared.regex(#"([A-Za-z_][A-Za-z0-9_.\-]*)=("(?:[^"\\]|\\.)*"|\S*)"#)
+        let re = NeutralPatterns.shared.regex(#"(?<![A-Za-z0-9_.\-])([A-Za-z_][A-Za-z0-9_.\-]*)=("(?:[^"\\]|\\.)*"|\S*)"#)
         let ns = line as NSString
         for m in re.matches(in: line, range: NSRange(location: 0, length: ns.length)) {
             var v = ns.substring(with: m.range(at: 2))
