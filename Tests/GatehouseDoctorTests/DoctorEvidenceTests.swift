@@ -77,6 +77,22 @@ struct DoctorEvidenceTests {
         #expect(noURL.deniedBy == "google-cloud")
     }
 
+    @Test("services sharing one host are told apart by the request path (signature condition url)")
+    func sharedHostToldApartByPath() throws {
+        let raw = """
+            HTTP/1.1 403 Forbidden\r
+            Content-Type: application/json\r
+            \r
+            {"error":{"code":403,"message":"Forbidden","errors":[{"message":"Forbidden","domain":"global","reason":"forbidden"}]}}
+            """
+        let youtube = try diagnose(raw, url: "https://www.googleapis.com/youtube/v3/search?part=snippet&q=x")
+        #expect(youtube.deniedBy == "youtube-data-api")
+        #expect(youtube.evidence.contains { $0.contains("www.googleapis.com/youtube/") })
+        let storage = try diagnose(raw, url: "https://www.googleapis.com/storage/v1/b/bucket/o")
+        #expect(storage.deniedBy != "youtube-data-api")
+        #expect(!storage.evidence.contains { $0.contains("www.googleapis.com/youtube/") })
+    }
+
     @Test("the request host names the system: npm registry")
     func hostNamesSystem() throws {
         let d = try diagnose(
