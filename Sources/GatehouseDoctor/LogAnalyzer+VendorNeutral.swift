@@ -178,7 +178,9 @@ extension LogAnalyzer {
             format = "neutral-kv"
             var flat: [String: String] = [:]
             for (k, v) in pairs.sorted(by: { $0.key < $1.key }) { flat[k.lowercased()] = v }
-            let r = fromFlat(flat, format: "neutral-kv", messageFallback: line)
+            // The words outside the pairs are added below: keys are no wording (`origin_address=…` says
+            // nothing of an origin refused), so the whole line is no fallback here.
+            let r = fromFlat(flat, format: "neutral-kv", messageFallback: "")
             fields = r.fields
             status = r.status ?? statusInText(line)
             // The words outside the pairs are the message (`Connection denied server=…`).
@@ -375,7 +377,8 @@ extension LogAnalyzer {
         var text = [
             "msg", "message", "error", "err", "error_description", "errormessage", "description", "reason", "statusreason", "detail",
             "details",
-            "type", "kind", "event", "eventtype", "event_type", "eventname", "event_name", "operation", "status", "action", "act",
+            "type", "kind", "event", "eventtype", "event_type", "eventname", "event_name", "event.action", "operation", "status", "action",
+            "act",
             "category", "name",
         ].compactMap { k in flat[k].flatMap { Int($0) == nil ? $0 : nil } }.joined(separator: " ")
         if flat["success"] == "false" || flat["authenticated"] == "false" { text += " failed" }
@@ -418,7 +421,7 @@ extension LogAnalyzer {
     /// A timestamp or a level word: the line is a log record even though no format describes it.
     static func hasTimeOrLevel(_ line: String) -> Bool {
         line.rangeOfPattern(
-            #"\d{4}[-/]\d{2}[-/]\d{2}[T :]\d{2}:\d{2}|\b\d{2}:\d{2}:\d{2}\b|\[[A-Z]\s|\b(?:TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL|Info|Warn|Error|Trace|Debug)\b"#
+            #"\d{4}[-/]\d{2}[-/]\d{2}[T :]\d{2}:\d{2}|\b\d{1,2}:\d{2}:\d{2}\b|^\s*\d{10}(?:\.\d{1,9})?(?::|\s)|\[[A-Z]\s|\b(?:TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|CRITICAL|FATAL|Info|Notice|Warn|Warning|Error|Critical|Fatal|Trace|Debug)\b|\[(?:debug|info|notice|warn|warning|error|crit|alert|emerg)\]"#
         ) != nil
     }
 

@@ -454,4 +454,36 @@ struct VendorNeutralLogTests {
         #expect(wrapped.denial?.cause == .invalidCredentials)
         #expect(wrapped.denial?.source == "vaultwarden")
     }
+
+    @Test(
+        "documented messages any log may carry: LDAP result codes, RLS OVER_LIMIT, Rack::Attack, Laravel's CSRF exception, Consul RPC errors, ModSecurity's audit message"
+    )
+    func documentedMessages() {
+        let cases: [(String, DenialCause)] = [
+            ("Dec  7 10:00:00 ldap1 slapd[812]: conn=1001 op=1 RESULT tag=97 err=49 text=", .invalidCredentials),
+            ("Dec  7 10:00:00 ldap1 slapd[812]: conn=1001 op=2 RESULT tag=103 err=50 text=", .insufficientPermissions),
+            (#"time="2026-12-07T10:00:00Z" level=debug msg="response: overall_code:OVER_LIMIT""#, .rateLimited),
+            (#"{"time":"2026-12-07T10:00:00Z","message":"Rack_Attack","env":"throttle","remote_ip":"203.0.113.9"}"#, .rateLimited),
+            ("2026-12-07T10:00:00Z Rack_Attack: blocklist 203.0.113.9 GET /users/sign_in", .ipNotAllowed),
+            (#"[2026-12-07 10:00:00] production.ERROR: Illuminate\Session\TokenMismatchException in VerifyCsrfToken.php:68"#, .csrf),
+            ("2026/12/07 10:00:00 [ERR] agent: failed to sync remote state: rpc error making call: ACL not found", .invalidCredentials),
+            ("Message: Access denied with code 403 (phase 2). Pattern match at ARGS:q.", .wafBlocked),
+            ("2026-12-07 10:00:00 [audit] [anonymous_access_denied] origin_address=[203.0.113.9], uri=[/x]", .missingCredentials),
+        ]
+        for (line, cause) in cases {
+            let read = analyzer.read(line)
+            #expect(read.denial?.cause == cause, "\(line): \(String(describing: read.denial))")
+        }
+        // The same programs' lines that are no denial.
+        for line in [
+            "Dec  7 10:00:00 ldap1 slapd[812]: conn=1001 op=1 RESULT tag=97 err=0 text=",
+            #"time="2026-12-07T10:00:00Z" level=debug msg="response: overall_code:OK""#,
+            "1765101600: New connection from 198.51.100.7:50000 on port 1883.",
+        ] {
+            #expect(analyzer.read(line).denial == nil, "\(line)")
+        }
+        // An epoch time or a bracketed level makes a line of no known format a log record.
+        #expect(analyzer.read("1765101600: New connection from 198.51.100.7:50000 on port 1883.").format == "neutral-text")
+        #expect(analyzer.read("[Warning] Aborted connection 5 to db: 'x'").format == "neutral-text")
+    }
 }
