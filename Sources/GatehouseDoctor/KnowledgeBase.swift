@@ -99,7 +99,6 @@ public struct KnowledgeError: Error, CustomStringConvertible, Equatable {
 /// The loaded set of system knowledge files, with compiled patterns.
 public struct KnowledgeBase: Sendable {
     public let systems: [SystemKnowledge]
-    let regexes: [String: NSRegularExpressionBox]
 
     /// Layers a knowledge file may declare.
     public static let layers: Set<String> = [
@@ -137,7 +136,6 @@ public struct KnowledgeBase: Sendable {
     /// Builds a knowledge base from (file name, contents) pairs, validating each.
     public init(files: [(name: String, data: Data)]) throws {
         var systems: [SystemKnowledge] = []
-        var regexes: [String: NSRegularExpressionBox] = [:]
         var seen: [String: String] = [:]
         for (name, data) in files {
             let knowledge: SystemKnowledge
@@ -161,7 +159,7 @@ public struct KnowledgeBase: Sendable {
             } catch {
                 throw KnowledgeError(file: name, reason: "cannot decode (\(error))")
             }
-            try Self.validate(knowledge, file: name, regexes: &regexes)
+            try Self.validate(knowledge, file: name)
             if let other = seen[knowledge.system] {
                 throw KnowledgeError(file: name, reason: "system id '\(knowledge.system)' is already defined in \(other)")
             }
@@ -169,14 +167,13 @@ public struct KnowledgeBase: Sendable {
             systems.append(knowledge)
         }
         self.systems = systems
-        self.regexes = regexes
     }
 
     static func path(_ codingPath: [any CodingKey]) -> String {
         codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
     }
 
-    static func validate(_ k: SystemKnowledge, file: String, regexes: inout [String: NSRegularExpressionBox]) throws {
+    static func validate(_ k: SystemKnowledge, file: String) throws {
         func fail(_ reason: String) -> KnowledgeError { KnowledgeError(file: file, reason: reason) }
         guard k.system.range(of: "^[a-z0-9][a-z0-9-]*$", options: .regularExpression) != nil else {
             throw fail("system id '\(k.system)' must be a lowercase vendor-product id such as 'aws-s3'")
@@ -216,11 +213,8 @@ public struct KnowledgeBase: Sendable {
                     throw fail(
                         "\(at) condition \(i) names unknown fact '\(f)' (known: \(DerivedFacts.known.sorted().joined(separator: ", ")))")
                 }
-                for pattern in [c.body, c.value, c.cookie, c.host, c.url, c.link].compactMap({ $0 }) where regexes[pattern] == nil {
-                    do {
-                        regexes[pattern] = NSRegularExpressionBox(
-                            try NSRegularExpression(pattern: pattern, options: [.dotMatchesLineSeparators]))
-                    } catch {
+                for pattern in [c.body, c.value, c.cookie, c.host, c.url, c.link].compactMap({ $0 }) {
+                    do { _ = try PatternCache.shared.compile(pattern, options: Self.patternOptions) } catch {
                         throw fail("\(at) condition \(i) has an invalid regular expression '\(pattern)'")
                     }
                 }
@@ -228,11 +222,40 @@ public struct KnowledgeBase: Sendable {
         }
     }
 
-    func regex(_ pattern: String) -> NSRegularExpression { regexes[pattern]!.regex }
+    /// The knowledge files' patterns match across lines (a body's `.` matches a newline).
+    static let patternOptions: NSRegularExpression.Options = [.dotMatchesLineSeparators]
+
+    /// A pattern of the knowledge, compiled when the knowledge was loaded.
+    func regex(_ pattern: String) -> NSRegularExpression { PatternCache.shared.regex(pattern, options: Self.patternOptions) }
 }
 
-/// Compiled regular expressions are immutable once built; this box lets them cross tasks.
-struct NSRegularExpressionBox: @unchecked Sendable {
-    let regex: NSRegularExpression
-    init(_ regex: NSRegularExpression) { self.regex = regex }
+/// Every regular expression of the doctor, compiled once per pattern and options and shared: the
+/// knowledge files' patterns (compiled, and so checked, when a knowledge base loads) and the
+/// vendor-neutral reader's own. A compiled expression is immutable, and matching with it is safe
+/// from any thread.
+final class PatternCache: @unchecked Sendable {
+    static let shared = PatternCache()
+    private let lock = NSLock()
+    private var compiled: [Key: NSRegularExpression] = [:]
+
+    struct Key: Hashable {
+        var pattern: String
+        var options: UInt
+    }
+
+    /// The compiled pattern; throws when it is not a valid regular expression.
+    func compile(_ pattern: String, options: NSRegularExpression.Options = []) throws -> NSRegularExpression {
+        let key = Key(pattern: pattern, options: options.rawValue)
+        lock.lock()
+        defer { lock.unlock() }
+        if let r = compiled[key] { return r }
+        let r = try NSRegularExpression(pattern: pattern, options: options)
+        compiled[key] = r
+        return r
+    }
+
+    /// A pattern known to be valid: one of the doctor's own, or one a knowledge base checked at load.
+    func regex(_ pattern: String, options: NSRegularExpression.Options = []) -> NSRegularExpression {
+        try! compile(pattern, options: options)
+    }
 }

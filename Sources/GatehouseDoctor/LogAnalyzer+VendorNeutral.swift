@@ -18,66 +18,73 @@ struct NeutralReading {
     var attack: Bool
 }
 
-extension LogAnalyzer {
-    static let statusDenials: Set<Int> = [401, 403, 407, 429]
+/// What a status alone says when a line gives no other reason: the vendor-neutral reader's default
+/// for each status that is a denial.
+struct StatusDefault {
+    var cause: DenialCause
+    /// The cause when the line names a user (credentials were sent), if it differs.
+    var causeWithUser: DenialCause?
+    var explanation: String
+    var explanationWithUser: String?
+    var fix: [String]
+}
 
-    /// Reads a line of unknown format: its shape, its status and its wording say whether it records a
+extension LogAnalyzer {
+    /// The statuses that are denials whatever the line says, and what each says alone.
+    static let statusDefaults: [Int: StatusDefault] = [
+        429: StatusDefault(
+            cause: .rateLimited, explanation: "status 429 Too Many Requests: a rate limit rejected the request",
+            fix: ["Slow the client down or raise the limit for it; Retry-After says when to retry."]),
+        407: StatusDefault(
+            cause: .missingCredentials, explanation: "status 407: the proxy wanted credentials",
+            fix: ["Configure the client with the proxy's user and password."]),
+        401: StatusDefault(
+            cause: .missingCredentials, causeWithUser: .invalidCredentials,
+            explanation: "status 401 without a user: no credentials (or none the server could read) came with the request",
+            explanationWithUser: "status 401 with a user named: credentials were sent and refused",
+            fix: ["Send valid credentials; the service's own log says why they were refused."]),
+        403: StatusDefault(
+            cause: .unknown, explanation: "status 403: the service refused, and this line does not say why",
+            fix: ["Look for the service's own error line for the same time and path."]),
+    ]
+    static var statusDenials: Set<Int> { Set(statusDefaults.keys) }
+
+    /// Reads a line of unknown format (`text`: the line without what relays prefixed, `program`: what
+    /// the relay prefix named): its shape, its status and its wording say whether it records a
     /// denial and why. A status outside 401/403/407/429, or an action that allowed the request, is no
-    /// denial whatever the words say.
-    func readNeutral(_ original: String) -> (reading: NeutralReading, denial: LogDenial?)? {
-        guard let r = Self.neutralReading(original) else { return nil }
+    /// denial whatever the words say; words that negate or release a block (`not blocked`,
+    /// `unbanned`) cancel what the wording families would read.
+    func readNeutral(_ text: String, program: String?) -> (reading: NeutralReading, denial: LogDenial?)? {
+        guard var r = Self.neutralReading(text) else { return nil }
+        r.system = r.system ?? program
         let source = r.system ?? "unknown"
         func denial(_ cause: DenialCause, key: String, explanation: String, fix: [String], id: String) -> LogDenial {
             LogDenial(source: source, cause: cause, key: key, explanation: explanation, fix: fix, signature: id)
         }
         // An action that blocked wins over the status a proxy logs for the block page (often 200).
-        if let s = r.status, !Self.statusDenials.contains(s), r.blocked != true { return (r, nil) }
+        if let s = r.status, Self.statusDefaults[s] == nil, r.blocked != true { return (r, nil) }
         if r.blocked == false, r.status == nil { return (r, nil) }
         let words = Self.words(r.text)
-        let family = (knowledge.systems.first { $0.generic == true }?.wording ?? []).first {
-            WordMatcher.matches($0.words ?? [], within: $0.within ?? 6, in: words)
-        }
+        let released = negation?.releases(words) ?? false
+        let family =
+            released
+            ? nil
+            : wording.first { WordMatcher.matches($0.words ?? [], within: $0.within ?? 6, in: words, negation: negation) }
         func fromFamily(_ f: LogSignature) -> LogDenial {
             denial(
                 f.cause, key: fill(f.key ?? f.id, [], r.fields), explanation: fill(f.explanation, [], r.fields),
                 fix: f.fix.map { fill($0, [], r.fields) }, id: f.id)
         }
-        if let s = r.status, r.blocked != true {
+        if let s = r.status, r.blocked != true, let d = Self.statusDefaults[s] {
             if let family, family.cause != .unknown { return (r, fromFamily(family)) }
             let withUser = Self.present(r.fields["user"]) != nil
-            switch s {
-            case 429:
-                return (
-                    r,
-                    denial(
-                        .rateLimited, key: "HTTP 429", explanation: "status 429 Too Many Requests: a rate limit rejected the request",
-                        fix: ["Slow the client down or raise the limit for it; Retry-After says when to retry."], id: "neutral-status-429")
-                )
-            case 407:
-                return (
-                    r,
-                    denial(
-                        .missingCredentials, key: "HTTP 407", explanation: "status 407: the proxy wanted credentials",
-                        fix: ["Configure the client with the proxy's user and password."], id: "neutral-status-407")
-                )
-            case 401:
-                return (
-                    r,
-                    denial(
-                        withUser ? .invalidCredentials : .missingCredentials, key: "HTTP 401",
-                        explanation: withUser
-                            ? "status 401 with a user named: credentials were sent and refused"
-                            : "status 401 without a user: no credentials (or none the server could read) came with the request",
-                        fix: ["Send valid credentials; the service's own log says why they were refused."], id: "neutral-status-401")
-                )
-            default:
-                return (
-                    r,
-                    denial(
-                        .unknown, key: "HTTP 403", explanation: "status 403: the service refused, and this line does not say why",
-                        fix: ["Look for the service's own error line for the same time and path."], id: "neutral-status-403")
-                )
-            }
+            return (
+                r,
+                denial(
+                    withUser ? d.causeWithUser ?? d.cause : d.cause, key: "HTTP \(s)",
+                    explanation: withUser ? d.explanationWithUser ?? d.explanation : d.explanation, fix: d.fix,
+                    id: "neutral-status-\(s)")
+            )
         }
         if r.blocked == true {
             if let family, family.cause != .unknown { return (r, fromFamily(family)) }
@@ -109,23 +116,39 @@ extension LogAnalyzer {
 
     // MARK: Shapes
 
-    static func neutralReading(_ original: String) -> NeutralReading? {
+    /// A line as relays wrapped it: the line, then the text after each prefix taken off (a syslog
+    /// priority, then at most two of syslog header, `docker compose` prefix and container runtime
+    /// prefix), and the program or service the first prefix that names one names.
+    struct Unwrapped {
+        var layers: [String]
+        var program: String?
+        var hadPriority: Bool
+        /// What is left once every prefix is off.
+        var innermost: String { layers[layers.count - 1] }
+    }
+
+    static func unwrap(_ original: String) -> Unwrapped {
         var line = original.trimmingCharacters(in: .whitespaces)
-        var system: String?
-        // A syslog priority, then what relays added (syslog header, docker compose, container runtime).
-        if let r = line.rangeOfPattern(#"^<\d{1,3}>\s*"#) { line = String(line[r.upperBound...]) }
+        var out = Unwrapped(layers: [line], program: nil, hadPriority: false)
+        if let r = line.rangeOfPattern(#"^<\d{1,3}>\s*"#) {
+            line = String(line[r.upperBound...])
+            out.layers.append(line)
+            out.hadPriority = true
+        }
         for _ in 0..<2 {
-            if let p = relayProgram(line) { system = system ?? p }
-            if let rest = withoutRelayPrefix(line) { line = rest } else { break }
+            if let p = relayProgram(line) { out.program = out.program ?? p }
+            guard let rest = withoutRelayPrefix(line) else { break }
+            line = rest
+            out.layers.append(line)
         }
-        if let cef = cef(line) ?? leef(line) {
-            var r = cef
-            r.system = r.system ?? system
-            return r
-        }
+        return out
+    }
+
+    /// The shape of a line whose relay prefixes are already off (`unwrap`).
+    static func neutralReading(_ line: String) -> NeutralReading? {
+        if let cef = cef(line) ?? leef(line) { return cef }
         if let brace = line.firstIndex(of: "{"), let object = jsonObject(String(line[brace...])) {
             var r = json(object)
-            r.system = r.system ?? system
             // Text before the object is the message of loggers that append their fields as JSON (zap).
             r.text = withoutRequestDetails(String(line[..<brace])) + " " + r.text
             return r
@@ -155,7 +178,9 @@ extension LogAnalyzer {
             format = "neutral-kv"
             var flat: [String: String] = [:]
             for (k, v) in pairs.sorted(by: { $0.key < $1.key }) { flat[k.lowercased()] = v }
-            let r = fromFlat(flat, format: "neutral-kv", messageFallback: line)
+            // The words outside the pairs are added below: keys are no wording (`origin_address=…` says
+            // nothing of an origin refused), so the whole line is no fallback here.
+            let r = fromFlat(flat, format: "neutral-kv", messageFallback: "")
             fields = r.fields
             status = r.status ?? statusInText(line)
             // The words outside the pairs are the message (`Connection denied server=…`).
@@ -163,7 +188,7 @@ extension LogAnalyzer {
                 r.text + " "
                 + line.replacingPattern(#"(?<![A-Za-z0-9_.\-])[A-Za-z_][A-Za-z0-9_.\-]*=("(?:[^"\\]|\\.)*"|\S*)"#, with: " ")
             return NeutralReading(
-                format: "neutral-kv", fields: fields, system: r.system ?? system, text: withoutRequestDetails(text), status: status,
+                format: "neutral-kv", fields: fields, system: r.system, text: withoutRequestDetails(text), status: status,
                 blocked: r.blocked, attack: r.attack)
         }
         if status == nil, let s = statusInText(line) {
@@ -182,7 +207,7 @@ extension LogAnalyzer {
             fields["path"] = p
         }
         return NeutralReading(
-            format: format ?? "neutral-words", fields: fields, system: system, text: withoutRequestDetails(text), status: status,
+            format: format ?? "neutral-words", fields: fields, system: nil, text: withoutRequestDetails(text), status: status,
             blocked: nil, attack: false)
     }
 
@@ -204,7 +229,7 @@ extension LogAnalyzer {
         guard parts.count == 7 else { return nil }
         // Extension values run to the next ` key=`; `csNLabel=name` names the value of `csN`.
         var ext: [String: String] = [:]
-        let re = NeutralPatterns.shared.regex(#"(?:^|\s)([A-Za-z0-9_.]+)=((?:\\=|[^=])*?)(?=\s+[A-Za-z0-9_.]+=|\s*$)"#)
+        let re = PatternCache.shared.regex(#"(?:^|\s)([A-Za-z0-9_.]+)=((?:\\=|[^=])*?)(?=\s+[A-Za-z0-9_.]+=|\s*$)"#)
         let body = parts[6] as NSString
         for m in re.matches(in: parts[6], range: NSRange(location: 0, length: body.length)) {
             ext[body.substring(with: m.range(at: 1))] = body.substring(with: m.range(at: 2)).trimmingCharacters(in: .whitespaces)
@@ -287,7 +312,13 @@ extension LogAnalyzer {
         // A web framework's request log names the controller's action (Rails' `"action": "block"`).
         if flat["controller"] != nil { flat["action"] = nil }
         // A container runtime's JSON wraps the application's own line.
-        if let inner = flat["log"], flat.count <= 4, let r = neutralReading(inner) { return r }
+        if let inner = flat["log"], flat.count <= 4 {
+            let u = unwrap(inner)
+            if var r = neutralReading(u.innermost) {
+                r.system = r.system ?? u.program
+                return r
+            }
+        }
         return fromFlat(flat, format: "neutral-json", messageFallback: "")
     }
 
@@ -346,7 +377,8 @@ extension LogAnalyzer {
         var text = [
             "msg", "message", "error", "err", "error_description", "errormessage", "description", "reason", "statusreason", "detail",
             "details",
-            "type", "kind", "event", "eventtype", "event_type", "eventname", "event_name", "operation", "status", "action", "act",
+            "type", "kind", "event", "eventtype", "event_type", "eventname", "event_name", "event.action", "operation", "status", "action",
+            "act",
             "category", "name",
         ].compactMap { k in flat[k].flatMap { Int($0) == nil ? $0 : nil } }.joined(separator: " ")
         if flat["success"] == "false" || flat["authenticated"] == "false" { text += " failed" }
@@ -378,7 +410,7 @@ extension LogAnalyzer {
         ]
         let ns = line as NSString
         for p in patterns {
-            guard let m = NeutralPatterns.shared.regex(p).firstMatch(in: line, range: NSRange(location: 0, length: ns.length)),
+            guard let m = PatternCache.shared.regex(p).firstMatch(in: line, range: NSRange(location: 0, length: ns.length)),
                 m.range(at: 1).location != NSNotFound
             else { continue }
             if let n = Int(ns.substring(with: m.range(at: 1))), (100...599).contains(n) { return n }
@@ -389,7 +421,7 @@ extension LogAnalyzer {
     /// A timestamp or a level word: the line is a log record even though no format describes it.
     static func hasTimeOrLevel(_ line: String) -> Bool {
         line.rangeOfPattern(
-            #"\d{4}[-/]\d{2}[-/]\d{2}[T :]\d{2}:\d{2}|\b\d{2}:\d{2}:\d{2}\b|\[[A-Z]\s|\b(?:TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL|Info|Warn|Error|Trace|Debug)\b"#
+            #"\d{4}[-/]\d{2}[-/]\d{2}[T :]\d{2}:\d{2}|\b\d{1,2}:\d{2}:\d{2}\b|^\s*\d{10}(?:\.\d{1,9})?(?::|\s)|\[[A-Z]\s|\b(?:TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|CRITICAL|FATAL|Info|Notice|Warn|Warning|Error|Critical|Fatal|Trace|Debug)\b|\[(?:debug|info|notice|warn|warning|error|crit|alert|emerg)\]"#
         ) != nil
     }
 
@@ -401,11 +433,11 @@ extension LogAnalyzer {
 
     /// Named groups of the first match of `pattern` in `line`.
     static func firstMatch(_ pattern: String, _ line: String) -> [String: String]? {
-        let re = NeutralPatterns.shared.regex(pattern)
+        let re = PatternCache.shared.regex(pattern)
         let ns = line as NSString
         guard let m = re.firstMatch(in: line, range: NSRange(location: 0, length: ns.length)) else { return nil }
         var out: [String: String] = [:]
-        let names = NeutralPatterns.shared.regex(#"\(\?<([A-Za-z][A-Za-z0-9]*)>"#)
+        let names = PatternCache.shared.regex(#"\(\?<([A-Za-z][A-Za-z0-9]*)>"#)
         let pns = pattern as NSString
         for n in names.matches(in: pattern, range: NSRange(location: 0, length: pns.length)) {
             let name = pns.substring(with: n.range(at: 1))
@@ -416,28 +448,11 @@ extension LogAnalyzer {
     }
 }
 
-/// The vendor-neutral reader's patterns, compiled once (matching with a compiled expression is
-/// safe from any thread).
-final class NeutralPatterns: @unchecked Sendable {
-    static let shared = NeutralPatterns()
-    private let lock = NSLock()
-    private var compiled: [String: NSRegularExpression] = [:]
-
-    func regex(_ pattern: String) -> NSRegularExpression {
-        lock.lock()
-        defer { lock.unlock() }
-        if let r = compiled[pattern] { return r }
-        let r = try! NSRegularExpression(pattern: pattern)
-        compiled[pattern] = r
-        return r
-    }
-}
-
 extension String {
     /// `range(of:options: .regularExpression)` with the pattern compiled once.
     func rangeOfPattern(_ pattern: String) -> Range<String.Index>? {
         let ns = self as NSString
-        guard let m = NeutralPatterns.shared.regex(pattern).firstMatch(in: self, range: NSRange(location: 0, length: ns.length)) else {
+        guard let m = PatternCache.shared.regex(pattern).firstMatch(in: self, range: NSRange(location: 0, length: ns.length)) else {
             return nil
         }
         return Range(m.range, in: self)
@@ -446,7 +461,7 @@ extension String {
     /// `replacingOccurrences(of:with:options: .regularExpression)` with the pattern compiled once.
     func replacingPattern(_ pattern: String, with template: String) -> String {
         let ns = self as NSString
-        return NeutralPatterns.shared.regex(pattern).stringByReplacingMatches(
+        return PatternCache.shared.regex(pattern).stringByReplacingMatches(
             in: self, range: NSRange(location: 0, length: ns.length), withTemplate: template)
     }
 }

@@ -55,6 +55,9 @@ public struct LogAnalyzer: Sendable {
     public let knowledge: LogKnowledgeBase
     /// Named groups of each format regex, parsed once.
     let groupNames: [String: [String]]
+    /// The vendor-neutral file's wording families and the words that cancel them.
+    let wording: [LogSignature]
+    let negation: WordNegation?
 
     public init(knowledge: LogKnowledgeBase) {
         self.knowledge = knowledge
@@ -68,6 +71,9 @@ public struct LogAnalyzer: Sendable {
             }
         }
         groupNames = names
+        let generic = knowledge.systems.first { $0.generic == true }
+        wording = generic?.wording ?? []
+        negation = generic?.negation
     }
 
     /// The analyzer with the bundled log knowledge (or `GATEHOUSE_LOG_KNOWLEDGE_DIR`).
@@ -117,9 +123,12 @@ public struct LogAnalyzer: Sendable {
         var parsed: (system: LogSystemKnowledge, format: LogFormat, fields: [String: String])?
         // A line as a container runtime or syslog relayed it carries a prefix; a system's own format
         // may fit what follows. The common formats (syslog among them) read the line as it is.
-        let original = capped
+        // The prefixes are taken off once: the formats read the line and what its first relay prefix
+        // wraps (not behind a syslog priority, which the common syslog format reads), the
+        // vendor-neutral reader what is left once every prefix is off.
+        let unwrapped = Self.unwrap(capped)
         var line = capped
-        let texts = [line] + [Self.withoutRelayPrefix(line)].compactMap { $0 }
+        let texts = unwrapped.hadPriority ? [line] : [line] + unwrapped.layers.dropFirst().prefix(1)
         outer: for text in texts {
             let object = Self.jsonObject(text)
             for s in knowledge.systems where s.generic != true {
@@ -158,10 +167,21 @@ public struct LogAnalyzer: Sendable {
         for s in knowledge.systems where s.generic == true {
             candidates += s.signatures.filter { $0.anywhere != true }.map { (s, $0) }
         }
+        // The line's words, tokenised once for every signature with `words` and for release wording.
+        var lineWords: BodyWords?
+        func words() -> BodyWords {
+            if let w = lineWords { return w }
+            let w = Self.words(line)
+            lineWords = w
+            return w
+        }
         var denial: LogDenial?
         for (system, sig) in candidates {
             if let formats = sig.formats, !formats.contains(parsed?.format.id ?? "") { continue }
-            guard let groups = matches(sig, line, fields) else { continue }
+            guard let groups = matches(sig, line, fields, words: words) else { continue }
+            // A vendor-neutral signature's wording does not count where the line says the block ended
+            // or did not happen (`… no longer rate limited`, `unbanned`, `removed from the blocklist`).
+            if system.generic == true, sig.line != nil || sig.words != nil, negation?.releases(words()) == true { continue }
             let source =
                 system.generic == true
                 ? (parsed.map { $0.system.generic == true ? "unknown" : $0.system.system } ?? "unknown") : system.system
@@ -175,7 +195,7 @@ public struct LogAnalyzer: Sendable {
         // A line no system's own format reads goes to the vendor-neutral reader: its shape gives the
         // fields, and its denial counts when the signatures found none or only a status that does not
         // say why. A line a system's format reads is left to that system's signatures.
-        if parsed.map({ $0.system.generic == true }) ?? true, let neutral = readNeutral(original) {
+        if parsed.map({ $0.system.generic == true }) ?? true, let neutral = readNeutral(unwrapped.innermost, program: unwrapped.program) {
             if let d = neutral.denial, denial == nil || (denial?.cause == .unknown && d.cause != .unknown) { read.denial = d }
             // A vendor-neutral signature's denial names the system the line names (a syslog program…).
             if read.denial?.source == "unknown", let named = neutral.reading.system { read.denial?.source = named }
@@ -274,7 +294,7 @@ public struct LogAnalyzer: Sendable {
     /// The `key=value` pairs of a logfmt line; quoted values keep their spaces.
     static func logfmt(_ line: String) -> [String: String] {
         var out: [String: String] = [:]
-        let re = NeutralPatterns.shared.regex(#"(?<![A-Za-z0-9_.\-])([A-Za-z_][A-Za-z0-9_.\-]*)=("(?:[^"\\]|\\.)*"|\S*)"#)
+        let re = PatternCache.shared.regex(#"(?<![A-Za-z0-9_.\-])([A-Za-z_][A-Za-z0-9_.\-]*)=("(?:[^"\\]|\\.)*"|\S*)"#)
         let ns = line as NSString
         for m in re.matches(in: line, range: NSRange(location: 0, length: ns.length)) {
             var v = ns.substring(with: m.range(at: 2))
@@ -295,14 +315,14 @@ public struct LogAnalyzer: Sendable {
     // MARK: Matching
 
     /// The numbered groups of the `line` match (group 0 first) when the signature holds, else nil.
-    func matches(_ sig: LogSignature, _ line: String, _ fields: [String: String]) -> [String]? {
+    func matches(_ sig: LogSignature, _ line: String, _ fields: [String: String], words: () -> BodyWords) -> [String]? {
         var groups: [String] = []
         if let l = sig.line {
             let ns = line as NSString
             guard let m = knowledge.regex(l).firstMatch(in: line, range: NSRange(location: 0, length: ns.length)) else { return nil }
             groups = (0..<m.numberOfRanges).map { m.range(at: $0).location == NSNotFound ? "" : ns.substring(with: m.range(at: $0)) }
         }
-        if let words = sig.words, !WordMatcher.matches(words, within: sig.within ?? 6, in: Self.words(line)) { return nil }
+        if let groups = sig.words, !WordMatcher.matches(groups, within: sig.within ?? 6, in: words(), negation: negation) { return nil }
         for c in sig.when ?? [] {
             let value = fields[c.field]
             var ok: Bool
@@ -320,7 +340,7 @@ public struct LogAnalyzer: Sendable {
     /// Fills `{1}` (a group of the line pattern) and `{field:name}` placeholders.
     func fill(_ template: String, _ groups: [String], _ fields: [String: String]) -> String {
         guard template.contains("{") else { return template }
-        let re = NeutralPatterns.shared.regex(#"\{(\d+|field:[A-Za-z0-9_]+)\}"#)
+        let re = PatternCache.shared.regex(#"\{(\d+|field:[A-Za-z0-9_]+)\}"#)
         var out = template
         let ns = template as NSString
         for m in re.matches(in: template, range: NSRange(location: 0, length: ns.length)).reversed() {

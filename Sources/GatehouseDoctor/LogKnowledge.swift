@@ -63,12 +63,13 @@ public struct LogSystemKnowledge: Codable, Sendable {
     /// Vendor-neutral file only: the wording families the vendor-neutral reader tries, in order, on
     /// the message of a line no system's format reads (each a signature with `words`).
     public var wording: [LogSignature]?
+    /// Vendor-neutral file only: the words that cancel a denial's wording (`not blocked`, `unbanned`).
+    public var negation: WordNegation?
 }
 
 /// The loaded log knowledge, with compiled patterns.
 public struct LogKnowledgeBase: Sendable {
     public let systems: [LogSystemKnowledge]
-    let regexes: [String: NSRegularExpressionBox]
 
     /// Loads the bundled log knowledge, or the directory named by `GATEHOUSE_LOG_KNOWLEDGE_DIR`.
     public static func standard() throws -> LogKnowledgeBase {
@@ -99,7 +100,6 @@ public struct LogKnowledgeBase: Sendable {
     /// Builds the log knowledge from (file name, contents) pairs, validating each.
     public init(files: [(name: String, data: Data)]) throws {
         var systems: [LogSystemKnowledge] = []
-        var regexes: [String: NSRegularExpressionBox] = [:]
         var formatIDs: [String: String] = [:]
         for (name, data) in files {
             func fail(_ reason: String) -> KnowledgeError { KnowledgeError(file: name, reason: reason) }
@@ -108,8 +108,7 @@ public struct LogKnowledgeBase: Sendable {
                 throw fail("cannot decode (\(error))")
             }
             func compile(_ pattern: String, _ at: String) throws {
-                guard regexes[pattern] == nil else { return }
-                do { regexes[pattern] = NSRegularExpressionBox(try NSRegularExpression(pattern: pattern)) } catch {
+                do { _ = try PatternCache.shared.compile(pattern) } catch {
                     throw fail("\(at) has an invalid regular expression '\(pattern)'")
                 }
             }
@@ -127,6 +126,15 @@ public struct LogKnowledgeBase: Sendable {
                 for p in (f.extract ?? [:]).values { try compile(p, at) }
             }
             if k.wording != nil, k.generic != true { throw fail("only the vendor-neutral file (generic: true) has 'wording'") }
+            if k.negation != nil, k.generic != true { throw fail("only the vendor-neutral file (generic: true) has 'negation'") }
+            if let n = k.negation {
+                guard !n.negators.isEmpty, !n.negates.isEmpty, n.within > 0 else {
+                    throw fail("'negation' needs negators, the words they negate and a window")
+                }
+                guard n.source.hasPrefix("https://") || n.source.hasPrefix("http://") else {
+                    throw fail("'negation' must cite the public documentation it was learned from in 'source'")
+                }
+            }
             for w in k.wording ?? [] where (w.words ?? []).isEmpty {
                 throw fail("wording family '\(w.id)' needs 'words'")
             }
@@ -145,7 +153,6 @@ public struct LogKnowledgeBase: Sendable {
         }
         // Every system's own formats before the vendor-neutral ones.
         self.systems = systems.filter { $0.generic != true } + systems.filter { $0.generic == true }
-        self.regexes = regexes
         for s in self.systems {
             for sig in s.signatures {
                 for f in sig.formats ?? [] where formatIDs[f] == nil {
@@ -158,13 +165,11 @@ public struct LogKnowledgeBase: Sendable {
     /// The vendor-neutral knowledge alone (every system's own formats and signatures switched off):
     /// how the doctor reads a format it has no file for.
     public func genericOnly() -> LogKnowledgeBase {
-        LogKnowledgeBase(systems: systems.filter { $0.generic == true }, regexes: regexes)
+        LogKnowledgeBase(systems: systems.filter { $0.generic == true })
     }
 
-    private init(systems: [LogSystemKnowledge], regexes: [String: NSRegularExpressionBox]) {
-        self.systems = systems
-        self.regexes = regexes
-    }
+    private init(systems: [LogSystemKnowledge]) { self.systems = systems }
 
-    func regex(_ pattern: String) -> NSRegularExpression { regexes[pattern]!.regex }
+    /// A pattern of the log knowledge, compiled when it was loaded.
+    func regex(_ pattern: String) -> NSRegularExpression { PatternCache.shared.regex(pattern) }
 }

@@ -45,10 +45,42 @@ public struct BodyWords: Sendable {
         }
         if !current.isEmpty { words.append(current) }
         self.words = words
+        var index: [String: [Int]] = [:]
+        for (i, w) in words.enumerated() { index[w, default: []].append(i) }
+        self.index = index
+        self.distinct = index.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
+    /// Positions of each distinct word, in order, and the distinct words in byte order: a word pattern
+    /// is looked up (an inflection) or found by binary search (a prefix) instead of compared with every
+    /// word, so matching costs what the matches cost, not the length of the text times the patterns.
+    let index: [String: [Int]]
+    let distinct: [String]
+
+    /// Positions of the words `pattern` matches (itself or an inflection; any word it begins, for `pattern*`), unsorted.
+    func positions(of pattern: String) -> [Int] {
+        guard pattern.hasSuffix("*") else {
+            return ([pattern] + WordMatcher.suffixes.map { pattern + $0 }).flatMap { index[$0] ?? [] }
+        }
+        let prefix = Array(pattern.dropLast().utf8)
+        var lo = 0
+        var hi = distinct.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if distinct[mid].utf8.lexicographicallyPrecedes(prefix) { lo = mid + 1 } else { hi = mid }
+        }
+        var out: [Int] = []
+        while lo < distinct.count, distinct[lo].utf8.starts(with: prefix) {
+            out += index[distinct[lo]] ?? []
+            lo += 1
+        }
+        return out
     }
 }
 
 /// Matches `words` conditions: every group must have an alternative in the text, all within a window.
+/// The work is linear in the text (tokenised once) plus the matches: each alternative's first word is
+/// looked up in the text's index, and the window is checked by binary search over sorted positions.
 public enum WordMatcher {
     /// The alternatives of one group, each as its words: `"rate limit|throttl*"` → [[rate, limit], [throttl*]].
     static func alternatives(_ group: String) -> [[String]] {
@@ -67,27 +99,85 @@ public enum WordMatcher {
         return suffixes.contains(String(word.dropFirst(pattern.count)))
     }
 
-    /// Positions in `words` where one of a group's alternatives begins.
-    static func positions(_ group: [[String]], in words: [String]) -> [Int] {
-        var out: [Int] = []
-        guard !words.isEmpty else { return out }
-        for i in 0..<words.count {
-            for alt in group where i + alt.count <= words.count {
-                if alt.indices.allSatisfy({ wordMatches(words[i + $0], alt[$0]) }) {
-                    out.append(i)
-                    break
-                }
+    /// Sorted positions in `text` where one of a group's alternatives begins; with `negation`, an
+    /// alternative it negates does not count where a negator stands just before it (`not blocked`).
+    static func positions(_ group: [[String]], in text: BodyWords, negation: WordNegation? = nil) -> [Int] {
+        var found = Set<Int>()
+        for alt in group {
+            guard let head = alt.first else { continue }
+            let negatable = negation?.negates(alt) ?? false
+            for i in text.positions(of: head) where i + alt.count <= text.words.count && !found.contains(i) {
+                guard alt.indices.dropFirst().allSatisfy({ wordMatches(text.words[i + $0], alt[$0]) }) else { continue }
+                if negatable, let negation, negation.negated(at: i, in: text) { continue }
+                found.insert(i)
             }
         }
-        return out
+        return found.sorted()
     }
 
     /// True when every group occurs within `window` words of an occurrence of the first group.
     public static func matches(_ groups: [String], within window: Int, in text: BodyWords) -> Bool {
-        let found = groups.map { positions(alternatives($0), in: text.words) }
-        guard let anchors = found.first, !found.contains(where: \.isEmpty) else { return false }
-        return anchors.contains { a in
-            found.dropFirst().allSatisfy { ps in ps.contains { abs($0 - a) <= window } }
+        matches(groups, within: window, in: text, negation: nil)
+    }
+
+    /// `matches`, where an alternative `negation` negates does not count after a negator.
+    static func matches(_ groups: [String], within window: Int, in text: BodyWords, negation: WordNegation?) -> Bool {
+        var found: [[Int]] = []
+        for g in groups {
+            let ps = positions(alternatives(g), in: text, negation: negation)
+            if ps.isEmpty { return false }
+            found.append(ps)
         }
+        guard let anchors = found.first else { return false }
+        return anchors.contains { a in
+            found.dropFirst().allSatisfy { ps in
+                // The first position at or after a − window (ps is sorted), then whether it is within a + window.
+                var lo = 0
+                var hi = ps.count
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if ps[mid] < a - window { lo = mid + 1 } else { hi = mid }
+                }
+                return lo < ps.count && ps[lo] <= a + window
+            }
+        }
+    }
+}
+
+/// Words that cancel a denial's wording: a negator just before a word it negates (`not blocked`,
+/// `no longer banned`, `wasn't denied`), and release wording (`unbanned`, `removed from the
+/// blocklist`, `access granted`) that says a block ended or did not happen. Data: `negation` in
+/// LogKnowledge/generic.json.
+public struct WordNegation: Codable, Sendable {
+    /// Words or phrases that negate what follows: `not`, `no longer`, `never`, `t` (of `wasn't`).
+    public var negators: [String]
+    /// How many words before a negated word a negator may end.
+    public var within: Int
+    /// Word patterns a negator cancels when an alternative begins with them (`block*`, `den*`, `banned`).
+    public var negates: [String]
+    /// Release wording: a message that says this (without a negator before it) records no block by its words.
+    public var release: [String]
+    public var source: String
+
+    func negates(_ alternative: [String]) -> Bool {
+        guard let head = alternative.first else { return false }
+        return negates.contains { WordMatcher.wordMatches(head.hasSuffix("*") ? String(head.dropLast()) : head, $0) }
+    }
+
+    /// True when a negator ends within `within` words before position `i`.
+    func negated(at i: Int, in text: BodyWords) -> Bool {
+        for n in negators {
+            guard let parts = WordMatcher.alternatives(n).first else { continue }
+            for end in max(0, i - within)..<i where end + 1 >= parts.count {
+                let start = end + 1 - parts.count
+                if parts.indices.allSatisfy({ text.words[start + $0] == parts[$0] }) { return true }
+            }
+        }
+        return false
+    }
+
+    /// True when the text says a block was released or did not happen (no negator before the release).
+    func releases(_ text: BodyWords) -> Bool {
+        WordMatcher.positions(release.flatMap(WordMatcher.alternatives), in: text).contains { !negated(at: $0, in: text) }
     }
 }

@@ -64,4 +64,23 @@ struct HostileLogLineTests {
         let access = analyzer.read(#"203.0.113.9 - - [07/Dec/2026:10:00:00 +0000] "GET /api?"# + query + #" HTTP/1.1" 403 12 "-" "curl/8""#)
         #expect(access.denial != nil)
     }
+
+    @Test("a 16 KiB line of near-miss words is read in work linear in the line, and its verdict is right")
+    func nearMissWords() {
+        // Words that begin or almost complete every wording family (`den`, `block`, `rate`, `not`,
+        // `token`, `ip`…) without ever completing one within its window: every group has thousands
+        // of candidate positions and the matcher must not compare each with each.
+        let nearMiss = "denx blockx ratex limitx tokenx invalidx ip passwordx accessx not failedx csrfx originx "
+        var line = "2026-12-07 10:00:00 INFO "
+        while line.utf8.count < 16_384 { line += nearMiss }
+        let read = analyzer.read(line)
+        #expect(read.denial == nil)
+        // Halves that do complete families far apart: still no denial when no two meet in a window.
+        var apart = "2026-12-07 10:00:00 INFO denied "
+        while apart.utf8.count < 8_000 { apart += "word " }
+        apart += "request"
+        #expect(analyzer.read(apart).denial == nil)
+        // The same words next to each other: a denial, so the matcher still finds what is there.
+        #expect(analyzer.read(String(line.prefix(8_000)) + " rate limit exceeded").denial?.cause == .rateLimited)
+    }
 }

@@ -392,4 +392,98 @@ struct VendorNeutralLogTests {
         #expect(barracuda.format == "barracuda-waf-wf")
         #expect(barracuda.denial?.cause == .wafBlocked)
     }
+
+    @Test("negation and release wording cancel a block: not blocked, no longer blocked, unbanned, removed from a blocklist")
+    func negatedAndReleased() {
+        // The same wording without the negation or release is a denial: the cancelling words decide.
+        for line in [
+            "2026-12-07 10:00:00 INFO 198.51.100.7 blocked",
+            "2026-12-07 10:00:00 INFO request was blocked",
+            "2026-12-07 10:00:00 WARN IP 198.51.100.7 banned",
+            "2026-12-07 10:00:00 WARN 198.51.100.7 added to blocklist",
+        ] {
+            #expect(analyzer.read(line).denial != nil, "\(line)")
+        }
+        for line in [
+            "198.51.100.7 no longer blocked",
+            "2026-12-07 10:00:00 INFO 198.51.100.7 no longer blocked",
+            "2026-12-07 10:00:00 INFO request was not blocked",
+            "2026-12-07 10:00:00 INFO request wasn't blocked (detection only)",
+            "unbanned",
+            "2026-12-07 10:00:00 WARN IP 198.51.100.7 unbanned",
+            "2026-12-07 10:00:00 NOTICE [sshd] Unban 198.51.100.7",
+            "access granted after retry",
+            "2026-12-07 10:00:00 INFO access granted after retry for user bob",
+            "198.51.100.7 removed from blocklist",
+            "2026-12-07 10:00:00 INFO 198.51.100.7 removed from blocklist",
+            "2026-12-07 10:00:00 INFO ban on 198.51.100.7 lifted",
+        ] {
+            let read = analyzer.read(line)
+            #expect(read.denial == nil, "\(line): \(String(describing: read.denial))")
+        }
+        // A negated release is no release; a status that is a denial still is one.
+        #expect(analyzer.read("2026-12-07 10:00:00 WARN client 198.51.100.7 not whitelisted").denial?.cause == .ipNotAllowed)
+        #expect(analyzer.read("2026-12-07 10:00:00 INFO access was not granted to user bob: access denied").denial != nil)
+        #expect(analyzer.read("2026-12-07 10:00:00 INFO unblocked client got status 403 again").denial?.cause == .unknown)
+    }
+
+    @Test("a status alone: each denial status's default cause, a user named with 401")
+    func statusDefaults() {
+        let cases: [(String, DenialCause)] = [
+            ("2026-12-07 10:00:00 app: GET /x -> status=429", .rateLimited),
+            ("2026-12-07 10:00:00 app: GET /x -> status=407", .missingCredentials),
+            ("2026-12-07 10:00:00 app: GET /x -> status=401", .missingCredentials),
+            ("2026-12-07 10:00:00 app: GET /x -> status=403", .unknown),
+            ("2026-12-07 10:00:00 app: GET /x user=bob status=401", .invalidCredentials),
+        ]
+        for (line, cause) in cases {
+            let read = analyzer.read(line)
+            #expect(read.denial?.cause == cause, "\(line): \(String(describing: read.denial))")
+        }
+        #expect(analyzer.read("2026-12-07 10:00:00 app: GET /x -> status=404").denial == nil)
+    }
+
+    @Test("relay prefixes are taken off once: a priority, a syslog header and a compose prefix before a line of no known format")
+    func relayedOnce() {
+        let line = analyzer.read("<34>Dec  7 10:00:00 host relayd[12]: web-1  | 2026-12-07 10:00:00 ERROR login failed for user bob")
+        #expect(line.denial?.cause == .invalidCredentials)
+        #expect(line.denial?.source == "relayd")
+        let wrapped = analyzer.read(
+            #"{"log":"Dec  7 10:00:00 host vaultwarden[3]: Username or password is incorrect. Try again. IP: 203.0.113.9","stream":"stdout"}"#
+        )
+        #expect(wrapped.denial?.cause == .invalidCredentials)
+        #expect(wrapped.denial?.source == "vaultwarden")
+    }
+
+    @Test(
+        "documented messages any log may carry: LDAP result codes, RLS OVER_LIMIT, Rack::Attack, Laravel's CSRF exception, Consul RPC errors, ModSecurity's audit message"
+    )
+    func documentedMessages() {
+        let cases: [(String, DenialCause)] = [
+            ("Dec  7 10:00:00 ldap1 slapd[812]: conn=1001 op=1 RESULT tag=97 err=49 text=", .invalidCredentials),
+            ("Dec  7 10:00:00 ldap1 slapd[812]: conn=1001 op=2 RESULT tag=103 err=50 text=", .insufficientPermissions),
+            (#"time="2026-12-07T10:00:00Z" level=debug msg="response: overall_code:OVER_LIMIT""#, .rateLimited),
+            (#"{"time":"2026-12-07T10:00:00Z","message":"Rack_Attack","env":"throttle","remote_ip":"203.0.113.9"}"#, .rateLimited),
+            ("2026-12-07T10:00:00Z Rack_Attack: blocklist 203.0.113.9 GET /users/sign_in", .ipNotAllowed),
+            (#"[2026-12-07 10:00:00] production.ERROR: Illuminate\Session\TokenMismatchException in VerifyCsrfToken.php:68"#, .csrf),
+            ("2026/12/07 10:00:00 [ERR] agent: failed to sync remote state: rpc error making call: ACL not found", .invalidCredentials),
+            ("Message: Access denied with code 403 (phase 2). Pattern match at ARGS:q.", .wafBlocked),
+            ("2026-12-07 10:00:00 [audit] [anonymous_access_denied] origin_address=[203.0.113.9], uri=[/x]", .missingCredentials),
+        ]
+        for (line, cause) in cases {
+            let read = analyzer.read(line)
+            #expect(read.denial?.cause == cause, "\(line): \(String(describing: read.denial))")
+        }
+        // The same programs' lines that are no denial.
+        for line in [
+            "Dec  7 10:00:00 ldap1 slapd[812]: conn=1001 op=1 RESULT tag=97 err=0 text=",
+            #"time="2026-12-07T10:00:00Z" level=debug msg="response: overall_code:OK""#,
+            "1765101600: New connection from 198.51.100.7:50000 on port 1883.",
+        ] {
+            #expect(analyzer.read(line).denial == nil, "\(line)")
+        }
+        // An epoch time or a bracketed level makes a line of no known format a log record.
+        #expect(analyzer.read("1765101600: New connection from 198.51.100.7:50000 on port 1883.").format == "neutral-text")
+        #expect(analyzer.read("[Warning] Aborted connection 5 to db: 'x'").format == "neutral-text")
+    }
 }

@@ -162,6 +162,14 @@ struct WildCorpusTests {
         "tune": (systemKnown: 81.0, unknownNamed: 75.0, cause: 61.0, logParsed: 0, logCause: 0),
     ]
 
+    /// Floors for `Fixtures/eighth`, in percent. It was measured once unseen (docs/doctor.md); its log
+    /// lines have been read and tuned on since (round 9, logs): tuning-data floors against regressions,
+    /// rounded down; they say nothing about unseen lines. The response floors hold its unseen figures.
+    static let eighthFloors: Floors = [
+        "heldout": (systemKnown: 68.0, unknownNamed: 88.0, cause: 73.0, logParsed: 97.0, logCause: 69.0),
+        "tune": (systemKnown: 72.0, unknownNamed: 89.0, cause: 71.0, logParsed: 95.0, logCause: 70.0),
+    ]
+
     typealias SplitFigures = (all: CorpusFigures, layers: [String: CorpusFigures])
     typealias LogFigures = (lines: Int, parsed: Int, causeRight: Int, denials: Int, grouped: Int)
 
@@ -334,11 +342,11 @@ struct WildCorpusTests {
             print("no other corpus: drop one in Fixtures/fresh or set \(CorpusDirectory.environmentVariable)=DIR")
         }
         for corpus in corpora {
-            // The fresh, third, fourth, fifth, sixth and seventh corpora have been tuned on: they keep their
-            // tuning-data floors. Any other corpus is only measured.
+            // The fresh, third … eighth corpora have been tuned on: they keep their tuning-data floors.
+            // Any other corpus is only measured.
             let tuned = [
                 "fresh": Self.freshFloors, "third": Self.thirdFloors, "fourth": Self.fourthFloors, "fifth": Self.fifthFloors,
-                "sixth": Self.sixthFloors, "seventh": Self.seventhFloors,
+                "sixth": Self.sixthFloors, "seventh": Self.seventhFloors, "eighth": Self.eighthFloors,
             ]
             if let floors = tuned[corpus.name] {
                 try Self.holdFloors(corpus, floors)
