@@ -487,4 +487,29 @@ struct DoctorEvidenceTests {
         #expect(plain.deniedBy == "unknown")
         #expect(plain.cause == .csrf)
     }
+    @Test(
+        "a name is given only on evidence of that software: err_code is not Squid's ERR_ code, Apache-Coyote is not Apache httpd, App Engine's page is not Cloud Armor's"
+    )
+    func evidenceOfTheSoftwareItself() throws {
+        let errCode = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\n\r\n" + #"{"err_code":"INVALID_AUTH","err_msg":"Invalid credentials.","request_id":"0000"}"#)
+        #expect(errCode.deniedBy == "unknown")
+        #expect(errCode.cause == .invalidCredentials)
+        let squid = try diagnose("HTTP/1.1 403 Forbidden\r\nContent-Type: text/html\r\n\r\n<html><body>ERR_ACCESS_DENIED</body></html>")
+        #expect(squid.deniedBy == "squid")
+        let coyote = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\nServer: Apache-Coyote/1.1\r\nContent-Type: text/plain\r\n\r\n"
+                + "The resource requires authentication, which was not supplied with the request")
+        #expect(coyote.deniedBy == "unknown")
+        let httpd = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\nServer: Apache/2.4.41 (Ubuntu)\r\nContent-Type: text/plain\r\n\r\n"
+                + "The resource requires authentication, which was not supplied with the request")
+        #expect(httpd.deniedBy == "apache-httpd")
+        let gfe =
+            "HTTP/1.1 403 Forbidden\r\nServer: Google Frontend\r\nContent-Type: text/html\r\n\r\n<html><body><h1>We're sorry...</h1></body></html>"
+        let appEngine = try diagnose(gfe, url: "https://example-app.appspot.com/like")
+        #expect(appEngine.deniedBy == "unknown")
+        let armor = try diagnose(gfe, url: "https://shop.example.com/like")
+        #expect(armor.deniedBy == "google-cloud-armor")
+    }
 }
