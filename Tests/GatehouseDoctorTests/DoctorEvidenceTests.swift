@@ -512,4 +512,17 @@ struct DoctorEvidenceTests {
         let armor = try diagnose(gfe, url: "https://shop.example.com/like")
         #expect(armor.deniedBy == "google-cloud-armor")
     }
+    @Test("a shared format that links to another vendor's site names nobody: Square's errors list is not a registry's")
+    func sharedFormatLinkingElsewhere() throws {
+        let square = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n\r\n"
+                + #"{"errors":[{"category":"AUTHENTICATION_ERROR","code":"UNAUTHORIZED","detail":"The Authorization http header of your request was malformed. See https://developer.squareup.example-pay.net/docs/headers."}]}"#
+        )
+        #expect(square.deniedBy == "unknown")
+        let registry = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n\r\n"
+                + #"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}"#)
+        #expect(registry.deniedBy == "docker-registry")
+        #expect(registry.cause == .missingCredentials)
+    }
 }
