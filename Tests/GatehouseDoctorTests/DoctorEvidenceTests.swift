@@ -525,4 +525,23 @@ struct DoctorEvidenceTests {
         #expect(registry.deniedBy == "docker-registry")
         #expect(registry.cause == .missingCredentials)
     }
+    @Test(
+        "a page or object printed without its markup or cut short still names its writer; a bare 'Permission denied:' prefix is not Consul's"
+    )
+    func printedShapes() throws {
+        let iis = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\n\r\n403 - Forbidden: Access is denied.\nYou do not have permission to view this directory or page using the credentials that you supplied."
+        )
+        #expect(iis.deniedBy == "microsoft-iis")
+        let dropbox = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\n\r\n" + #"{"error_summary": "expired_access_token/.", "error": {".tag": "expired_access_token"}"#)
+        #expect(dropbox.deniedBy == "dropbox-api")
+        #expect(dropbox.cause == .expiredCredentials)
+        let google = try diagnose("HTTP/1.1 403 Forbidden\r\n\r\nPermission denied: Consumer 'api_key:AIzaXXXX' has been suspended.")
+        #expect(google.deniedBy != "consul")
+        let consul = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\n\r\nPermission denied: token with AccessorID '00000000-0000-0000-0000-000000000000' lacks permission 'key:read' on \"app\""
+        )
+        #expect(consul.deniedBy == "consul")
+    }
 }

@@ -162,6 +162,14 @@ struct WildCorpusTests {
         "tune": (systemKnown: 81.0, unknownNamed: 75.0, cause: 61.0, logParsed: 0, logCause: 0),
     ]
 
+    /// Floors for `Fixtures/eighth`, in percent. It was measured once unseen (docs/doctor.md) and has
+    /// been read and tuned on since (issue 16's ninth round): tuning-data floors against regressions,
+    /// rounded down; they say nothing about unseen responses.
+    static let eighthFloors: Floors = [
+        "heldout": (systemKnown: 70.0, unknownNamed: 95.0, cause: 73.0, logParsed: 91.0, logCause: 60.0),
+        "tune": (systemKnown: 72.0, unknownNamed: 89.0, cause: 71.0, logParsed: 92.0, logCause: 58.0),
+    ]
+
     typealias SplitFigures = (all: CorpusFigures, layers: [String: CorpusFigures])
     typealias LogFigures = (lines: Int, parsed: Int, causeRight: Int, denials: Int, grouped: Int)
 
@@ -317,7 +325,7 @@ struct WildCorpusTests {
     }
 
     /// Another corpus is measured by the same code: `Fixtures/fresh`, `Fixtures/third`,
-    /// `Fixtures/fourth`, `Fixtures/fifth`, `Fixtures/sixth` and `Fixtures/seventh` (each tuned on since its first,
+    /// `Fixtures/fourth`, `Fixtures/fifth`, `Fixtures/sixth`, `Fixtures/seventh` and `Fixtures/eighth` (each tuned on since its first,
     /// unseen measurement, so each holds tuning-data floors), or a corpus gathered afresh and named by
     /// `GATEHOUSE_DOCTOR_CORPUS` (figures only: its first measurement is the one to report).
     @Test("another corpus in the same format is measured the same way")
@@ -334,11 +342,11 @@ struct WildCorpusTests {
             print("no other corpus: drop one in Fixtures/fresh or set \(CorpusDirectory.environmentVariable)=DIR")
         }
         for corpus in corpora {
-            // The fresh, third, fourth, fifth, sixth and seventh corpora have been tuned on: they keep their
+            // The fresh, third, fourth, fifth, sixth, seventh and eighth corpora have been tuned on: they keep their
             // tuning-data floors. Any other corpus is only measured.
             let tuned = [
                 "fresh": Self.freshFloors, "third": Self.thirdFloors, "fourth": Self.fourthFloors, "fifth": Self.fifthFloors,
-                "sixth": Self.sixthFloors, "seventh": Self.seventhFloors,
+                "sixth": Self.sixthFloors, "seventh": Self.seventhFloors, "eighth": Self.eighthFloors,
             ]
             if let floors = tuned[corpus.name] {
                 try Self.holdFloors(corpus, floors)
