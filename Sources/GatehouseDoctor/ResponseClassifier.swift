@@ -130,8 +130,10 @@ public struct ResponseClassifier: Sendable {
             }
             let behindFrontDoor = system.sharedFormat == true && !onOwnHost && (o.host != nil || !ownHeaders)
             // A known host that is not the system's own says another service answered; an unknown host
-            // leaves the shape as weaker evidence of its owner.
-            if behindFrontDoor { identity *= o.host != nil ? 0.25 : 0.5 }
+            // leaves the shape as weaker evidence of its owner, unless the body links to a site that is
+            // not the format owner's (Square's `errors[]` list pointing at developer.squareup.com): the
+            // service whose documentation it cites wrote it, as a foreign host would say.
+            if behindFrontDoor { identity *= o.host != nil || linksElsewhere(system, o) ? 0.25 : 0.5 }
             // A shared error format names its causes even when it does not name the system.
             if system.sharedFormat == true, behindFrontDoor || identity < 0.3 {
                 frontDoors.append(Candidate(system: system, identity: identity, hits: hits, bestCause: best))
@@ -145,8 +147,9 @@ public struct ResponseClassifier: Sendable {
 
         guard let top = candidates.first, top.identity >= 0.3 else {
             // The front end's error vocabulary still tells the cause of the service behind it.
-            if let door = frontDoors.first, let hit = door.bestCause, (hit.signature.strength ?? 0) > (bestGeneric?.signature.strength ?? 0)
-            {
+            // The closest front end that names a cause (a weaker one, say a documentation link alone, names none).
+            let door = frontDoors.filter { $0.bestCause != nil }.max { $0.rank < $1.rank }
+            if let door, let hit = door.bestCause, (hit.signature.strength ?? 0) > (bestGeneric?.signature.strength ?? 0) {
                 bestGeneric = hit
             }
             return unknownSystem(o, genericHits: genericHits, bestGeneric: bestGeneric, candidates: candidates, frontDoors: frontDoors)
@@ -377,6 +380,25 @@ public struct ResponseClassifier: Sendable {
         }
         return c.not == true ? !result : result
     }
+
+    /// Whether the body cites a page (a link with a path: documentation, a console) on a site none of
+    /// the system's `host` or `link` conditions claims. A bare origin (`Requests from referer
+    /// https://app.example/ are blocked`) echoes the request rather than citing its writer; hosts of
+    /// markup and schema namespaces (`www.w3.org`) and placeholders (`localhost`) name no vendor.
+    func linksElsewhere(_ system: SystemKnowledge, _ o: Observation) -> Bool {
+        guard !o.linkedHosts.isEmpty else { return false }
+        let own = system.signatures.flatMap { $0.when.compactMap { $0.not == true ? nil : ($0.host ?? $0.link) } }
+        let body = o.response.body as NSString
+        let cited = Self.citedPage.matches(in: o.response.body, range: NSRange(location: 0, length: body.length))
+            .map { body.substring(with: $0.range(at: 1)).lowercased() }
+        return cited.contains { h in
+            h.range(of: #"(^|\.)(w3\.org|xmlsoap\.org|json-schema\.org|localhost)$|^[0-9.]+$"#, options: .regularExpression) == nil
+                && h.contains(".") && !own.contains { test($0, h) }
+        }
+    }
+
+    /// A URL with at least one path segment; group 1 is its host.
+    static let citedPage = try! NSRegularExpression(pattern: #"https?://([A-Za-z0-9.-]+)/[A-Za-z0-9_~%-]+"#)
 
     func test(_ pattern: String, _ text: String) -> Bool {
         knowledge.regex(pattern).firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil

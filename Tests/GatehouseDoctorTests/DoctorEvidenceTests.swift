@@ -487,4 +487,61 @@ struct DoctorEvidenceTests {
         #expect(plain.deniedBy == "unknown")
         #expect(plain.cause == .csrf)
     }
+    @Test(
+        "a name is given only on evidence of that software: err_code is not Squid's ERR_ code, Apache-Coyote is not Apache httpd, App Engine's page is not Cloud Armor's"
+    )
+    func evidenceOfTheSoftwareItself() throws {
+        let errCode = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\n\r\n" + #"{"err_code":"INVALID_AUTH","err_msg":"Invalid credentials.","request_id":"0000"}"#)
+        #expect(errCode.deniedBy == "unknown")
+        #expect(errCode.cause == .invalidCredentials)
+        let squid = try diagnose("HTTP/1.1 403 Forbidden\r\nContent-Type: text/html\r\n\r\n<html><body>ERR_ACCESS_DENIED</body></html>")
+        #expect(squid.deniedBy == "squid")
+        let coyote = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\nServer: Apache-Coyote/1.1\r\nContent-Type: text/plain\r\n\r\n"
+                + "The resource requires authentication, which was not supplied with the request")
+        #expect(coyote.deniedBy == "unknown")
+        let httpd = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\nServer: Apache/2.4.41 (Ubuntu)\r\nContent-Type: text/plain\r\n\r\n"
+                + "The resource requires authentication, which was not supplied with the request")
+        #expect(httpd.deniedBy == "apache-httpd")
+        let gfe =
+            "HTTP/1.1 403 Forbidden\r\nServer: Google Frontend\r\nContent-Type: text/html\r\n\r\n<html><body><h1>We're sorry...</h1></body></html>"
+        let appEngine = try diagnose(gfe, url: "https://example-app.appspot.com/like")
+        #expect(appEngine.deniedBy == "unknown")
+        let armor = try diagnose(gfe, url: "https://shop.example.com/like")
+        #expect(armor.deniedBy == "google-cloud-armor")
+    }
+    @Test("a shared format that links to another vendor's site names nobody: Square's errors list is not a registry's")
+    func sharedFormatLinkingElsewhere() throws {
+        let square = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n\r\n"
+                + #"{"errors":[{"category":"AUTHENTICATION_ERROR","code":"UNAUTHORIZED","detail":"The Authorization http header of your request was malformed. See https://developer.squareup.example-pay.net/docs/headers."}]}"#
+        )
+        #expect(square.deniedBy == "unknown")
+        let registry = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n\r\n"
+                + #"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}"#)
+        #expect(registry.deniedBy == "docker-registry")
+        #expect(registry.cause == .missingCredentials)
+    }
+    @Test(
+        "a page or object printed without its markup or cut short still names its writer; a bare 'Permission denied:' prefix is not Consul's"
+    )
+    func printedShapes() throws {
+        let iis = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\n\r\n403 - Forbidden: Access is denied.\nYou do not have permission to view this directory or page using the credentials that you supplied."
+        )
+        #expect(iis.deniedBy == "microsoft-iis")
+        let dropbox = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\n\r\n" + #"{"error_summary": "expired_access_token/.", "error": {".tag": "expired_access_token"}"#)
+        #expect(dropbox.deniedBy == "dropbox-api")
+        #expect(dropbox.cause == .expiredCredentials)
+        let google = try diagnose("HTTP/1.1 403 Forbidden\r\n\r\nPermission denied: Consumer 'api_key:AIzaXXXX' has been suspended.")
+        #expect(google.deniedBy != "consul")
+        let consul = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\n\r\nPermission denied: token with AccessorID '00000000-0000-0000-0000-000000000000' lacks permission 'key:read' on \"app\""
+        )
+        #expect(consul.deniedBy == "consul")
+    }
 }

@@ -162,11 +162,11 @@ struct WildCorpusTests {
         "tune": (systemKnown: 81.0, unknownNamed: 75.0, cause: 61.0, logParsed: 0, logCause: 0),
     ]
 
-    /// Floors for `Fixtures/eighth`, in percent. It was measured once unseen (docs/doctor.md); its log
-    /// lines have been read and tuned on since (round 9, logs): tuning-data floors against regressions,
-    /// rounded down; they say nothing about unseen lines. The response floors hold its unseen figures.
+    /// Floors for `Fixtures/eighth`, in percent. It was measured once unseen (docs/doctor.md) and has
+    /// been read and tuned on since (issue 16's ninth round, responses and logs): tuning-data floors
+    /// against regressions, rounded down; they say nothing about unseen responses or lines.
     static let eighthFloors: Floors = [
-        "heldout": (systemKnown: 68.0, unknownNamed: 88.0, cause: 73.0, logParsed: 97.0, logCause: 69.0),
+        "heldout": (systemKnown: 70.0, unknownNamed: 95.0, cause: 73.0, logParsed: 97.0, logCause: 69.0),
         "tune": (systemKnown: 72.0, unknownNamed: 89.0, cause: 71.0, logParsed: 95.0, logCause: 70.0),
     ]
 
@@ -325,7 +325,7 @@ struct WildCorpusTests {
     }
 
     /// Another corpus is measured by the same code: `Fixtures/fresh`, `Fixtures/third`,
-    /// `Fixtures/fourth`, `Fixtures/fifth`, `Fixtures/sixth` and `Fixtures/seventh` (each tuned on since its first,
+    /// `Fixtures/fourth`, `Fixtures/fifth`, `Fixtures/sixth`, `Fixtures/seventh` and `Fixtures/eighth` (each tuned on since its first,
     /// unseen measurement, so each holds tuning-data floors), or a corpus gathered afresh and named by
     /// `GATEHOUSE_DOCTOR_CORPUS` (figures only: its first measurement is the one to report).
     @Test("another corpus in the same format is measured the same way")
