@@ -703,9 +703,14 @@ final class Transaction {
                 let list = entries(c)
                 let base = cacheable ? stateBase(c, count: list.count) : -1
                 var count = 0
+                // Most targets take every entry and exclude none: their walk reads no name.
+                var everyEntry = relevant.isEmpty
+                if case .all = target.key {} else { everyEntry = false }
                 for i in list.indices {
-                    guard target.key.selects(list[i].lowerKey, scratch: scratch) else { continue }
-                    if !relevant.isEmpty, relevant.contains(where: { $0.key.selects(list[i].lowerKey, scratch: scratch) }) { continue }
+                    if !everyEntry {
+                        guard target.key.selects(list[i].lowerKey, scratch: scratch) else { continue }
+                        if !relevant.isEmpty, relevant.contains(where: { $0.key.selects(list[i].lowerKey, scratch: scratch) }) { continue }
+                    }
                     if target.count {
                         count += 1
                         continue
