@@ -672,6 +672,10 @@ final class Transaction {
         } else {
             // Without runtime target removals, each target's exclusions were listed at load.
             let runtime = targetRemovalsByID.isEmpty && targetRemovalsByTag.isEmpty ? nil : exclusionsFor(starter) + rule.exclusions
+            // The rule's prefilter condition, looked up (a dictionary probe) once per link rather
+            // than per target, and only for a rule that has one (an @rx rule with a requirement).
+            var ruleCondition: PrefilterIndex.Condition? = nil
+            var conditionLooked = rule.requirement == nil || rule.multiMatch
             targets: for (t, target) in rule.targets.enumerated() {
                 let c = target.collection
                 let relevant = runtime?.filter { $0.collection == c } ?? rule.exclusionsByTarget[t]
@@ -696,7 +700,12 @@ final class Transaction {
                 // No value of the collection contains what the rule's regex needs: nothing to test.
                 // Only for a whole collection: a target of one entry has a single test to save, and
                 // its literals would take transforming every entry.
-                let condition = cacheable && !target.count && !rule.multiMatch ? rules.prefilter.condition(for: rule) : nil
+                let wantsCondition = cacheable && !target.count && !rule.multiMatch
+                if wantsCondition && !conditionLooked {
+                    ruleCondition = rules.prefilter.condition(for: rule)
+                    conditionLooked = true
+                }
+                let condition = wantsCondition ? ruleCondition : nil
                 if let condition, case .all = target.key, !holds(condition, at: literals(in: c, after: rule)) {
                     continue
                 }
