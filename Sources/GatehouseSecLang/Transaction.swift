@@ -246,6 +246,9 @@ struct VariableStore: Sendable {
 
         static func == (a: Name, b: Name) -> Bool { a.hash == b.hash && a.text == b.text }
         func hash(into h: inout Hasher) { h.combine(hash) }
+        /// The table's probe hash: the stored (already seeded) hash mixed with the table's own
+        /// seed, without running the hasher again over an integer on every lookup and write.
+        func _rawHashValue(seed: Int) -> Int { hash ^ seed }
     }
 
     /// How a write changed the entry list.
