@@ -246,6 +246,9 @@ struct VariableStore: Sendable {
 
         static func == (a: Name, b: Name) -> Bool { a.hash == b.hash && a.text == b.text }
         func hash(into h: inout Hasher) { h.combine(hash) }
+        /// The table's probe hash: the stored (already seeded) hash mixed with the table's own
+        /// seed, without running the hasher again over an integer on every lookup and write.
+        func _rawHashValue(seed: Int) -> Int { hash ^ seed }
     }
 
     /// How a write changed the entry list.
@@ -296,7 +299,7 @@ final class Transaction {
 
     func store(_ c: Collection, _ entries: [Entry]) {
         vars[c] = entries
-        named[c] = nil
+        stateBase[c.ordinal] = -1
         if !literalsPresent.isEmpty {
             let width = rules.chainCount + 1
             for i in (c.ordinal * width)..<((c.ordinal + 1) * width) { literalsPresent[i] = -1 }
@@ -309,18 +312,21 @@ final class Transaction {
     /// Every literal set of the transaction (`PrefilterIndex.words` words each), side by side:
     /// one buffer instead of an array per value form and per collection.
     var literalSets: [UInt64] = []
-    /// Every entry's computed chain prefixes (`NamedEntry.slotBase`), side by side.
+    /// Every entry's computed chain prefixes (`EntryState.slotBase`), side by side.
     var slots: [Int32] = []
-    /// Per value form (`NamedEntry.receivedForm`, `Prefix.form`), where its prefilter literals
+    /// What the transaction has computed about each entry of a cached collection, side by side:
+    /// the entries of collection `c` are at `stateBase[c.ordinal]` onwards, in their order.
+    var states: [EntryState] = []
+    /// Per collection, where its entries' states start in `states`; -1 until a rule first walks
+    /// it after it was stored.
+    var stateBase = [Int32](repeating: -1, count: Collection.allCases.count)
+    /// Per value form (`EntryState.receivedForm`, `Prefix.form`), where its prefilter literals
     /// are in `literalSets`, -1 until first asked for. One buffer for the transaction rather than
     /// an array per entry.
     var forms: [Int32] = []
     var prefixes: [Prefix] = []
-    /// TX, IP, GLOBAL and the other setvar collections. Changed only through `setVariable`,
-    /// which keeps `named` current.
+    /// TX, IP, GLOBAL and the other setvar collections. Changed only through `setVariable`.
     var stores = CollectionTable<VariableStore>()
-    /// Entries with their display names (`ARGS:foo`), built once per collection until it changes.
-    var named = CollectionTable<[NamedEntry]>()
     var mode: RuleEngineMode
     var bodyProcessor: String?
     var bodyError: String?
@@ -350,15 +356,7 @@ final class Transaction {
     /// Writes (or, with nil, deletes) a setvar collection entry.
     func setVariable(_ c: Collection, _ key: VariableStore.Name, _ value: [UInt8]?) {
         if stores[c] == nil { stores[c] = VariableStore() }
-        let change = stores[c]!.set(key, value)
-        guard named[c] != nil else { return }
-        // The named list follows the change in place.
-        switch change {
-        case .none: break
-        case .inserted: named[c]!.append(NamedEntry(collection: c, entry: stores[c]!.entries.last!))
-        case .updated(let i): named[c]![i] = NamedEntry(collection: c, entry: stores[c]!.entries[i])
-        case .removed(let i): named[c]!.remove(at: i)
-        }
+        _ = stores[c]!.set(key, value)
     }
 
     /// A value after a transformation chain prefix: which form of its entry's value it is (an
@@ -369,35 +367,42 @@ final class Transaction {
         let summary: ByteSummary
     }
 
-    /// An entry of a collection with the name rules report it by, and its place in the collection.
-    /// A class, so that walking a collection for every rule retains one reference per entry
-    /// rather than each of its strings and arrays.
-    final class NamedEntry {
-        let collection: Collection
-        let entry: Entry
-        /// The name rules report it by (`ARGS:foo`), built when first asked for: most entries
-        /// are tested without ever matching.
-        lazy var name: String =
-            collection.isKeyed ? collection.rawValue + ":" + String(decoding: entry.key, as: UTF8.self) : collection.rawValue
+    /// What a transaction has computed about one entry of a cached collection: plain values in
+    /// one array per transaction (`states`), so walking a collection for every rule retains
+    /// nothing per entry.
+    struct EntryState {
         /// The chain prefixes (`Rule.transformationChains` numbers) computed so far this request:
         /// the transaction's `slots[slotBase + chain]` is one more than the place of its value,
         /// form and byte summary in the transaction's `prefixes`, 0 while not computed. -1 until
         /// the entry is first transformed.
         var slotBase: Int32 = -1
-        /// The kinds of bytes in the value as received.
-        lazy var summary = ByteSummary(of: entry.value)
-
         /// The value as received, as a form in the transaction's `forms` (-1 until first used).
         /// Each distinct form of the value has its literal set scanned once: a transformation
         /// that leaves the bytes unchanged or changes only letter case (the literal scan ignores
         /// ASCII case) keeps the form, so most chains leave ordinary text with a few forms, each
         /// scanned once rather than once per chain.
         var receivedForm: Int32 = -1
+        /// The kinds of bytes in the value as received, once `summarised`.
+        var summary = ByteSummary(rawValue: 0)
+        var summarised = false
+    }
 
-        init(collection: Collection, entry: Entry) {
-            self.collection = collection
-            self.entry = entry
-        }
+    /// The name rules report an entry by (`ARGS:foo`, `REQUEST_METHOD`), built only when a rule
+    /// matches it: most entries are tested without ever matching.
+    static func displayName(_ c: Collection, _ key: [UInt8]) -> String {
+        c.isKeyed ? c.rawValue + ":" + String(decoding: key, as: UTF8.self) : c.rawValue
+    }
+
+    /// Where the states of `c`'s `count` entries start in `states`, made on the first walk after
+    /// the collection was stored.
+    func stateBase(_ c: Collection, count: Int) -> Int {
+        let base = stateBase[c.ordinal]
+        if base >= 0 { return Int(base) }
+        if states.isEmpty { states.reserveCapacity(128) }
+        let at = states.count
+        states.append(contentsOf: repeatElement(EntryState(), count: count))
+        stateBase[c.ordinal] = Int32(truncatingIfNeeded: at)
+        return at
     }
 
     /// Collections whose entries change while the rules run: never cached.
@@ -406,13 +411,6 @@ final class Transaction {
         case .tx, .ip, .global, .session, .user, .resource, .matchedVar, .matchedVars, .matchedVarName, .matchedVarsNames: return true
         default: return false
         }
-    }
-
-    func namedEntries(_ c: Collection) -> [NamedEntry] {
-        if let hit = named[c] { return hit }
-        let list = entries(c).map { NamedEntry(collection: c, entry: $0) }
-        if !Transaction.isDynamic(c) || c.isPersistent { named[c] = list }
-        return list
     }
 
     init(rules: RuleSet, request: SecLangRequest) {
@@ -641,7 +639,6 @@ final class Transaction {
         // The rules before it write no setvar collection (no setvar, no capture): these are still
         // empty here.
         stores = p.stores
-        for c in Collection.allCases where c.isPersistent { named[c] = nil }
         matches += p.matches
         if let m = p.matched {
             matchedVar = m.value
@@ -678,6 +675,10 @@ final class Transaction {
         } else {
             // Without runtime target removals, each target's exclusions were listed at load.
             let runtime = targetRemovalsByID.isEmpty && targetRemovalsByTag.isEmpty ? nil : exclusionsFor(starter) + rule.exclusions
+            // The rule's prefilter condition, looked up (a dictionary probe) once per link rather
+            // than per target, and only for a rule that has one (an @rx rule with a requirement).
+            var ruleCondition: PrefilterIndex.Condition? = nil
+            var conditionLooked = rule.requirement == nil || rule.multiMatch
             targets: for (t, target) in rule.targets.enumerated() {
                 let c = target.collection
                 let relevant = runtime?.filter { $0.collection == c } ?? rule.exclusionsByTarget[t]
@@ -686,12 +687,12 @@ final class Transaction {
                 if c.isPersistent, case .name(let n) = target.key, relevant.isEmpty {
                     let value = stores[c]?[rule.targetKeys[t] ?? VariableStore.Name(n)]
                     if target.count {
-                        if test(rule, name: c.rawValue, value: value == nil ? Transaction.digitZero : Transaction.digitOne, cache: nil) {
+                        if test(rule, name: c.rawValue, value: value == nil ? Transaction.digitZero : Transaction.digitOne, state: -1) {
                             if first == nil { first = (matchedVarName, matchedVar) }
                             if rule === starter { hits.append(RuleHit(variable: matchedVarName, value: matchedVar)) }
                             run(rule, starter: starter)
                         }
-                    } else if let value, test(rule, name: rule.targetNames[t], value: value, cache: nil) {
+                    } else if let value, test(rule, name: rule.targetNames[t], value: value, state: -1) {
                         if first == nil { first = (matchedVarName, matchedVar) }
                         if rule === starter { hits.append(RuleHit(variable: matchedVarName, value: matchedVar)) }
                         run(rule, starter: starter)
@@ -702,15 +703,26 @@ final class Transaction {
                 // No value of the collection contains what the rule's regex needs: nothing to test.
                 // Only for a whole collection: a target of one entry has a single test to save, and
                 // its literals would take transforming every entry.
-                let condition = cacheable && !target.count && !rule.multiMatch ? rules.prefilter.condition(for: rule) : nil
+                let wantsCondition = cacheable && !target.count && !rule.multiMatch
+                if wantsCondition && !conditionLooked {
+                    ruleCondition = rules.prefilter.condition(for: rule)
+                    conditionLooked = true
+                }
+                let condition = wantsCondition ? ruleCondition : nil
                 if let condition, case .all = target.key, !holds(condition, at: literals(in: c, after: rule)) {
                     continue
                 }
-                let list = namedEntries(c)
+                let list = entries(c)
+                let base = cacheable ? stateBase(c, count: list.count) : -1
                 var count = 0
-                for e in list {
-                    guard target.key.selects(e.entry.lowerKey, scratch: scratch) else { continue }
-                    if !relevant.isEmpty, relevant.contains(where: { $0.key.selects(e.entry.lowerKey, scratch: scratch) }) { continue }
+                // Most targets take every entry and exclude none: their walk reads no name.
+                var everyEntry = relevant.isEmpty
+                if case .all = target.key {} else { everyEntry = false }
+                for i in list.indices {
+                    if !everyEntry {
+                        guard target.key.selects(list[i].lowerKey, scratch: scratch) else { continue }
+                        if !relevant.isEmpty, relevant.contains(where: { $0.key.selects(list[i].lowerKey, scratch: scratch) }) { continue }
+                    }
                     if target.count {
                         count += 1
                         continue
@@ -718,11 +730,12 @@ final class Transaction {
                     let matched: Bool
                     if let condition {
                         // The value's own literals, when known, can rule it out before the test.
-                        let (value, form) = transformedForm(e, by: rule)
+                        let (value, form) = transformedForm(base + i, list[i].value, by: rule)
                         if skipsByValue, forms[form] >= 0, !holds(condition, at: forms[form]) { continue }
-                        matched = check(rule, name: e.name, value: value)
+                        matched = check(rule, name: Transaction.displayName(c, list[i].key), value: value)
                     } else {
-                        matched = test(rule, name: e.name, value: e.entry.value, cache: cacheable ? e : nil)
+                        matched = test(
+                            rule, name: Transaction.displayName(c, list[i].key), value: list[i].value, state: cacheable ? base + i : -1)
                     }
                     if matched {
                         if first == nil { first = (matchedVarName, matchedVar) }
@@ -731,7 +744,7 @@ final class Transaction {
                         if interruption != nil { break targets }
                     }
                 }
-                if target.count, test(rule, name: c.rawValue, value: Array(String(count).utf8), cache: nil) {
+                if target.count, test(rule, name: c.rawValue, value: Array(String(count).utf8), state: -1) {
                     if first == nil { first = (matchedVarName, matchedVar) }
                     if rule === starter { hits.append(RuleHit(variable: matchedVarName, value: matchedVar)) }
                     run(rule, starter: starter)
@@ -760,7 +773,8 @@ final class Transaction {
 
     /// Transforms `value` and runs the operator; on a match, records MATCHED_VAR and captures.
     /// `name` is built only on a match (`TX:name` would otherwise be a new string per test).
-    func test(_ rule: Rule, name: @autoclosure () -> String, value: [UInt8], cache: NamedEntry?) -> Bool {
+    /// `state` is the entry's place in `states` when its transformed values are cached, or -1.
+    func test(_ rule: Rule, name: @autoclosure () -> String, value: [UInt8], state: Int) -> Bool {
         var v = value
         if rule.multiMatch {
             if check(rule, name: name(), value: v) { return true }
@@ -775,8 +789,8 @@ final class Transaction {
         }
         let ts = rule.transformations
         if !ts.isEmpty {
-            if let cache {
-                v = transformed(cache, by: rule)
+            if state >= 0 {
+                v = transformedForm(state, value, by: rule).value
             } else {
                 for t in ts { v = t.apply(v) }
             }
@@ -784,21 +798,19 @@ final class Transaction {
         return check(rule, name: name(), value: v)
     }
 
-    /// The entry's value after the rule's transformations, from the longest prefix of the chain
-    /// already computed for it this request.
-    func transformed(_ entry: NamedEntry, by rule: Rule) -> [UInt8] { transformedForm(entry, by: rule).value }
-
-    /// The entry's value after the rule's transformations and the form it is (its index in `forms`).
-    func transformedForm(_ entry: NamedEntry, by rule: Rule) -> (value: [UInt8], form: Int) {
+    /// The value of the entry whose state is `states[state]` after the rule's transformations,
+    /// from the longest prefix of the chain already computed for it this request, and the form it
+    /// is (its index in `forms`). `received` is the entry's value as received.
+    func transformedForm(_ state: Int, _ received: [UInt8], by rule: Rule) -> (value: [UInt8], form: Int) {
         let ts = rule.transformations
-        guard !ts.isEmpty else { return (entry.entry.value, receivedForm(of: entry)) }
+        guard !ts.isEmpty else { return (received, receivedForm(of: state)) }
         let chains = rule.transformationChains
-        if entry.slotBase < 0 {
+        if states[state].slotBase < 0 {
             if slots.isEmpty { slots.reserveCapacity((rules.chainCount + 1) * 64) }
-            entry.slotBase = Int32(truncatingIfNeeded: slots.count)
+            states[state].slotBase = Int32(truncatingIfNeeded: slots.count)
             slots.append(contentsOf: repeatElement(0, count: rules.chainCount + 1))
         }
-        let base = Int(entry.slotBase)
+        let base = Int(states[state].slotBase)
         // The longest prefix of the chain already computed for this entry.
         var k = ts.count
         var at: Int? = nil
@@ -820,7 +832,11 @@ final class Transaction {
             form = Int(p.form)
             summary = p.summary
         } else {
-            (v, form, summary) = (entry.entry.value, receivedForm(of: entry), entry.summary)
+            if !states[state].summarised {
+                states[state].summary = ByteSummary(of: received)
+                states[state].summarised = true
+            }
+            (v, form, summary) = (received, receivedForm(of: state), states[state].summary)
         }
         while k < ts.count {
             let t = ts[k]
@@ -844,9 +860,9 @@ final class Transaction {
     }
 
     /// The entry's value as received, as a form in `forms`.
-    func receivedForm(of entry: NamedEntry) -> Int {
-        if entry.receivedForm < 0 { entry.receivedForm = Int32(truncatingIfNeeded: newForm()) }
-        return Int(entry.receivedForm)
+    func receivedForm(of state: Int) -> Int {
+        if states[state].receivedForm < 0 { states[state].receivedForm = Int32(truncatingIfNeeded: newForm()) }
+        return Int(states[state].receivedForm)
     }
 
     /// A new form in `forms`, its literals not scanned yet.
@@ -881,8 +897,10 @@ final class Transaction {
         if hit >= 0 { return hit }
         let words = rules.prefilter.words
         let at = newLiteralSet()
-        for e in namedEntries(c) {
-            let (value, form) = transformedForm(e, by: rule)
+        let list = entries(c)
+        let base = stateBase(c, count: list.count)
+        for i in list.indices {
+            let (value, form) = transformedForm(base + i, list[i].value, by: rule)
             if forms[form] < 0 { forms[form] = scanLiterals(value) }
             let own = Int(forms[form])
             literalSets.withUnsafeMutableBufferPointer { sets in
