@@ -83,8 +83,10 @@ public struct ResponseClassifier: Sendable {
         let host: String?
         /// The request URL, when known (never for a 407, like `host`).
         let url: String?
-        /// Hosts of the URLs written in the body.
+        /// Hosts of the URLs written in the body (the first 20).
         let linkedHosts: [String]
+        /// Hosts of the pages the body cites: its URLs that have a path (documentation, a console).
+        let citedHosts: [String]
         /// The reason phrase when it is a sentence of the server's rather than a standard phrase.
         var sentencePhrase: String? {
             response.reasonPhrase.split(separator: " ").count > 3 ? response.reasonPhrase : nil
@@ -95,12 +97,13 @@ public struct ResponseClassifier: Sendable {
     public func diagnose(_ response: ObservedResponse) -> Diagnosis {
         let json = Self.parseJSON(response)
         let facts = DerivedFacts.compute(response, json: json)
+        let links = Self.links(response.body)
         let o = Observation(
             response: response, json: json, facts: facts,
             words: BodyWords(response.reasonPhrase + "\n" + response.body, isHTML: facts.contains("html_body")),
             // A 407 comes from a proxy on the way, never from the host the request was for.
             host: response.status == 407 ? nil : response.host, url: response.status == 407 ? nil : response.requestURL,
-            linkedHosts: Self.linkedHosts(response.body))
+            linkedHosts: links.hosts, citedHosts: links.cited)
         var genericHits: [Hit] = []
         var candidates: [Candidate] = []
         var frontDoors: [Candidate] = []
@@ -386,19 +389,13 @@ public struct ResponseClassifier: Sendable {
     /// https://app.example/ are blocked`) echoes the request rather than citing its writer; hosts of
     /// markup and schema namespaces (`www.w3.org`) and placeholders (`localhost`) name no vendor.
     func linksElsewhere(_ system: SystemKnowledge, _ o: Observation) -> Bool {
-        guard !o.linkedHosts.isEmpty else { return false }
+        guard !o.citedHosts.isEmpty else { return false }
         let own = system.signatures.flatMap { $0.when.compactMap { $0.not == true ? nil : ($0.host ?? $0.link) } }
-        let body = o.response.body as NSString
-        let cited = Self.citedPage.matches(in: o.response.body, range: NSRange(location: 0, length: body.length))
-            .map { body.substring(with: $0.range(at: 1)).lowercased() }
-        return cited.contains { h in
-            h.range(of: #"(^|\.)(w3\.org|xmlsoap\.org|json-schema\.org|localhost)$|^[0-9.]+$"#, options: .regularExpression) == nil
-                && h.contains(".") && !own.contains { test($0, h) }
+        let noVendor = PatternCache.shared.regex(#"(^|\.)(w3\.org|xmlsoap\.org|json-schema\.org|localhost)$|^[0-9.]+$"#)
+        return o.citedHosts.contains { h in
+            noVendor.firstMatch(in: h, range: NSRange(h.startIndex..., in: h)) == nil && h.contains(".") && !own.contains { test($0, h) }
         }
     }
-
-    /// A URL with at least one path segment; group 1 is its host.
-    static let citedPage = try! NSRegularExpression(pattern: #"https?://([A-Za-z0-9.-]+)/[A-Za-z0-9_~%-]+"#)
 
     func test(_ pattern: String, _ text: String) -> Bool {
         knowledge.regex(pattern).firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
@@ -414,14 +411,18 @@ public struct ResponseClassifier: Sendable {
         return LenientJSON.parse(t)
     }
 
-    /// Hosts of the `http(s)://` URLs in a body, lowercased.
-    static func linkedHosts(_ body: String) -> [String] {
-        guard body.contains("://") else { return [] }
-        let re = try! NSRegularExpression(pattern: #"https?://([A-Za-z0-9.-]+)"#)
+    /// Hosts of the `http(s)://` URLs in a body, lowercased: the first 20 (trailing dots trimmed),
+    /// and those of every URL with at least one path segment (a cited page), as written.
+    static func links(_ body: String) -> (hosts: [String], cited: [String]) {
+        guard body.contains("://") else { return ([], []) }
+        let re = PatternCache.shared.regex(#"https?://([A-Za-z0-9.-]+)(/[A-Za-z0-9_~%-]+)?"#)
         let ns = body as NSString
-        return re.matches(in: body, range: NSRange(location: 0, length: ns.length)).prefix(20).map {
+        let matches = re.matches(in: body, range: NSRange(location: 0, length: ns.length))
+        let hosts = matches.prefix(20).map {
             ns.substring(with: $0.range(at: 1)).lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "."))
         }
+        let cited = matches.filter { $0.range(at: 2).location != NSNotFound }.map { ns.substring(with: $0.range(at: 1)).lowercased() }
+        return (hosts, cited)
     }
 
     /// Leaf values at a dotted path; `name[]` walks every element of an array.
