@@ -47,7 +47,6 @@ extension LogAnalyzer {
             cause: .unknown, explanation: "status 403: the service refused, and this line does not say why",
             fix: ["Look for the service's own error line for the same time and path."]),
     ]
-    static var statusDenials: Set<Int> { Set(statusDefaults.keys) }
 
     /// Reads a line of unknown format (`text`: the line without what relays prefixed, `program`: what
     /// the relay prefix named): its shape, its status and its wording say whether it records a
