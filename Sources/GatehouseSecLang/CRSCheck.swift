@@ -272,7 +272,7 @@ public struct CRSCheck: PolicyCheck {
     }
 
     static func anomalyScore(_ outcome: SecLangOutcome) -> Int {
-        outcome.tx["anomaly_score"].flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? 0
+        outcome.txValue("anomaly_score").flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? 0
     }
 
     /// The denial: rule ids, messages, variables and transformations for every caller; the matched
@@ -329,7 +329,7 @@ public struct CRSCheck: PolicyCheck {
         }
         for m in outcome.matches where counts(m, in: outcome) {
             guard let family = family(of: m.id, commands: settings.secondOpinionCommands),
-                let crsScore = severityScore(m.severity, tx: outcome.tx), crsScore > secondOpinionScore,
+                let crsScore = severityScore(m.severity, outcome: outcome), crsScore > secondOpinionScore,
                 m.hits.contains(where: { lowered(family, $0) })
             else {
                 out.append(finding(m, variable: m.variable, value: m.value))
@@ -387,7 +387,7 @@ public struct CRSCheck: PolicyCheck {
 
     /// What a severity scores in CRS: `tx.critical_anomaly_score` and its siblings as
     /// REQUEST-901 (or `crs-setup.conf`) set them. Severities are names or syslog numbers.
-    static func severityScore(_ severity: String?, tx: [String: [UInt8]]) -> Int? {
+    static func severityScore(_ severity: String?, outcome: SecLangOutcome) -> Int? {
         let name: String
         switch severity?.uppercased() {
         case "CRITICAL", "2": name = "critical"
@@ -396,7 +396,7 @@ public struct CRSCheck: PolicyCheck {
         case "NOTICE", "5": name = "notice"
         default: return nil
         }
-        return tx["\(name)_anomaly_score"].flatMap { Int(String(decoding: $0, as: UTF8.self)) }
+        return outcome.txValue("\(name)_anomaly_score").flatMap { Int(String(decoding: $0, as: UTF8.self)) }
     }
 
     /// The request as the rule engine reads it: the target as sent, every header, the buffered body.

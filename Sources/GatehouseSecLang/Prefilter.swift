@@ -495,10 +495,18 @@ package final class PrefilterIndex: Sendable {
     /// A rule's condition, as clauses that must all hold; a clause holds when any of its
     /// literals occurs (its `(word, mask)` pairs over the literal bit set). The formula is put in
     /// that shape (conjunctive normal form) by distributing OR over AND (`clauses(of:)`).
-    package struct Condition: Sendable {
+    /// A class: a rule's walk passes it to every target and entry, and a struct of three arrays
+    /// would be retained three times at each copy.
+    package final class Condition: Sendable {
         let clauseEnds: [Int]
         let words: [Int32]
         let masks: [UInt64]
+
+        init(clauseEnds: [Int], words: [Int32], masks: [UInt64]) {
+            self.clauseEnds = clauseEnds
+            self.words = words
+            self.masks = masks
+        }
 
         package func holds(_ present: [UInt64]) -> Bool { present.withUnsafeBufferPointer { holds($0) } }
 

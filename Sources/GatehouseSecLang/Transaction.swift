@@ -50,13 +50,28 @@ package struct Interruption: Sendable, Equatable {
 package struct SecLangOutcome: Sendable {
     package let matches: [RuleMatch]
     package let interruption: Interruption?
-    /// TX at the end (anomaly scores and the like), lowercased names.
-    package let tx: [String: [UInt8]]
+    /// TX at the end (anomaly scores and the like), kept as the transaction left it: a request
+    /// reads one or two of its values, and a dictionary of all of them (CRS sets about a hundred)
+    /// was built and freed for every request.
+    let txStore: VariableStore?
     /// Why the body could not be parsed, when it could not.
     package let bodyError: String?
 
+    init(matches: [RuleMatch], interruption: Interruption?, txStore: VariableStore?, bodyError: String?) {
+        self.matches = matches
+        self.interruption = interruption
+        self.txStore = txStore
+        self.bodyError = bodyError
+    }
+
+    /// TX at the end, lowercased names (for tools and tests; `txValue` reads one).
+    package var tx: [String: [UInt8]] { txStore?.values ?? [:] }
+
+    /// The value of TX variable `name` (lowercase) at the end.
+    package func txValue(_ name: String) -> [UInt8]? { txStore?[name] }
+
     /// Nothing ran: a request refused before inspection.
-    package static let empty = SecLangOutcome(matches: [], interruption: nil, tx: [:], bodyError: nil)
+    package static let empty = SecLangOutcome(matches: [], interruption: nil, txStore: nil, bodyError: nil)
 
     /// Whether the rule with `id` fired and logged.
     package func logged(_ id: Int) -> Bool { matches.contains { $0.id == id && $0.logged } }
@@ -429,7 +444,7 @@ final class Transaction {
             }
         }
         return SecLangOutcome(
-            matches: matches, interruption: interruption, tx: stores[.tx]?.values ?? [:], bodyError: bodyError)
+            matches: matches, interruption: interruption, txStore: stores[.tx], bodyError: bodyError)
     }
 
     // MARK: Variables
