@@ -105,6 +105,19 @@ extension LogAnalyzer {
         return (r, nil)
     }
 
+    /// The denial the first wording family that matches `text` (request details left out) states,
+    /// unless the text releases a block, or the family states no cause or one of `excluded`.
+    func wordingDenial(_ text: String, source: String, fields: [String: String], excluding excluded: Set<DenialCause>) -> LogDenial? {
+        let words = Self.words(Self.withoutRequestDetails(text))
+        if negation?.releases(words) == true { return nil }
+        guard let f = wording.first(where: { WordMatcher.matches($0.words ?? [], within: $0.within ?? 6, in: words, negation: negation) }),
+            f.cause != .unknown, !excluded.contains(f.cause)
+        else { return nil }
+        return LogDenial(
+            source: source, cause: f.cause, key: fill(f.key ?? f.id, [], fields), explanation: fill(f.explanation, [], fields),
+            fix: f.fix.map { fill($0, [], fields) }, signature: f.id)
+    }
+
     /// The words of a message for the wording families: `snake_case` codes are split into words here
     /// (`invalid_user_credentials` is wording in a log line), URLs dropped.
     static func words(_ text: String) -> BodyWords {
@@ -322,7 +335,9 @@ extension LogAnalyzer {
     }
 
     /// The keys whose value says whether the request was blocked or allowed, first found first.
-    static let decisionKeys = ["action", "act", "outcome", "decision", "verdict", "disposition", "result", "event.outcome"]
+    static let decisionKeys = [
+        "action", "act", "outcome", "decision", "verdict", "disposition", "result", "event.outcome", "request_status",
+    ]
     /// JSON objects that hold what a request carried rather than what the logger decided.
     static let requestContainers: Set<String> = [
         "headers", "params", "parameters", "query", "querystring", "query_params", "body", "args", "arguments", "form", "cookies",
@@ -404,6 +419,9 @@ extension LogAnalyzer {
             #"\bResult: (\d{3})\b"#,
             // The status just before the quoted request line (`… 401 "GET /x HTTP/1.1"`).
             #"\b([1-5]\d\d) "(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /"#,
+            // The status right after the request line, before a delimiter or the end of the line
+            // (`GET /admin/ HTTP/1.1|403|345`, `… GET /x 403`).
+            #"\b(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /\S*?(?: HTTP/[\d.]+)?[ |,;\t]+([1-5]\d\d)(?=[ |,;\t]|$)"#,
             // A status with its reason phrase (RFC 9110), also the ones that are no denial: `502 Bad Gateway`.
             #"\b([1-5]\d\d) (?:OK|Created|No Content|Found|Not Modified|Bad Request|Unauthorized|Forbidden|Not Found|Method Not Allowed|Proxy Authentication Required|Request Timeout|Conflict|Gone|Payload Too Large|Unprocessable (?:Entity|Content)|Too Many Requests|Internal Server Error|Not Implemented|Bad Gateway|Service Unavailable|Gateway Timeout)\b"#,
         ]

@@ -192,6 +192,19 @@ public struct LogAnalyzer: Sendable {
             break
         }
         var read = LogLine(system: parsed?.system.system, format: parsed?.format.id, fields: fields, denial: denial)
+        // A line a system's format reads but none of the signatures explains may still say why in
+        // the words a module or plugin wrote into that system's log (a ban or bot module in nginx's
+        // error log): the wording families read it, unless its own status says it was no denial.
+        // Only for causes the system's own signatures do not describe: where they describe a cause
+        // (nginx's file-system errors), their silence on a line is their answer (nginx failing to
+        // open its own log is no denial of a request).
+        if denial == nil, let p = parsed, p.system.generic != true,
+            fields["status"].flatMap({ Int($0) }).map({ Self.statusDefaults[$0] != nil }) ?? true,
+            let d = wordingDenial(
+                unwrapped.innermost, source: p.system.system, fields: fields, excluding: Set(p.system.signatures.map(\.cause)))
+        {
+            read.denial = d
+        }
         // A line no system's own format reads goes to the vendor-neutral reader: its shape gives the
         // fields, and its denial counts when the signatures found none or only a status that does not
         // say why. A line a system's format reads is left to that system's signatures.
