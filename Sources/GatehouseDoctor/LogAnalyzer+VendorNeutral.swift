@@ -43,6 +43,10 @@ extension LogAnalyzer {
             explanation: "status 401 without a user: no credentials (or none the server could read) came with the request",
             explanationWithUser: "status 401 with a user named: credentials were sent and refused",
             fix: ["Send valid credentials; the service's own log says why they were refused."]),
+        444: StatusDefault(
+            cause: .configDeny,
+            explanation: "status 444, nginx's own: its configuration (`return 444`) closed the connection without a response",
+            fix: ["Find the `return 444` that matched (a default server for unknown hosts, a block of paths or agents) and change it."]),
         403: StatusDefault(
             cause: .unknown, explanation: "status 403: the service refused, and this line does not say why",
             fix: ["Look for the service's own error line for the same time and path."]),

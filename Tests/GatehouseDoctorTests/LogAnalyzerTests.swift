@@ -584,6 +584,32 @@ struct VendorNeutralLogTests {
             ),
             ("2026-12-07 10:00:00,388 fail2ban.actions [123]: NOTICE [sshd] Ban 192.0.2.4", .ipNotAllowed, "timestamped-text"),
             ("1765101600|192.0.2.6|GET /admin/ HTTP/1.1|403|345", .unknown, "neutral-text"),
+            (
+                "Dec  7 10:00:00 host sudo:     alice : user NOT in sudoers ; TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/ls",
+                .insufficientPermissions, "syslog"
+            ),
+            (
+                "[Mon Dec 07 10:00:00.966389 2026] [authz_core:debug] [pid 13187] mod_authz_core.c(809): [client 192.0.2.14:43194] AH01626: authorization result of Require all denied: denied",
+                .configDeny, "apache-error"
+            ),
+            (
+                "[Mon Dec 07 10:00:00.966389 2026] [authz_core:debug] [pid 13187] mod_authz_core.c(809): [client 192.0.2.14:43194] AH01626: authorization result of Require ip 10.0.0.0/8: denied",
+                .ipNotAllowed, "apache-error"
+            ),
+            // nginx's 444 closes the connection as its configuration says; an access line in the
+            // common log's time is no Envoy line, whose start time is ISO 8601.
+            (
+                #"[07/Dec/2026:10:00:00 +0000] "GET /wp-login.php HTTP/1.1" 444 0 "-" "Mozilla/5.0" "192.0.2.3""#, .configDeny,
+                "timestamped-text"
+            ),
+            (
+                #"[07/Dec/2026:10:00:00 +0000] 444 - GET https example.com "/" [Client 192.0.2.3] [Length 0] [Gzip -] "Mozilla/5.0" "-""#,
+                .configDeny, "npm-proxy-host"
+            ),
+            (
+                #"401 401 - POST https example.com "/api/tokens" [Client 192.0.2.3] [Length 51] [Gzip -] [Sent-to 192.0.2.190] "Mozilla/5.0" "-""#,
+                .missingCredentials, "npm-proxy-host"
+            ),
         ]
         for (line, cause, format) in cases {
             let read = analyzer.read(line)
