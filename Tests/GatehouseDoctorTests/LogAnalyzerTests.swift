@@ -610,6 +610,8 @@ struct VendorNeutralLogTests {
                 #"401 401 - POST https example.com "/api/tokens" [Client 192.0.2.3] [Length 51] [Gzip -] [Sent-to 192.0.2.190] "Mozilla/5.0" "-""#,
                 .missingCredentials, "npm-proxy-host"
             ),
+            ("Dec  7 10:00:00 host doas: failed auth for alice", .invalidCredentials, "syslog"),
+            ("Dec  7 10:00:00 host smbd[832]: Denied connection from (192.0.2.23)", .ipNotAllowed, "syslog"),
         ]
         for (line, cause, format) in cases {
             let read = analyzer.read(line)
