@@ -45,8 +45,9 @@ extension LogAnalyzer {
             fix: ["Send valid credentials; the service's own log says why they were refused."]),
         444: StatusDefault(
             cause: .configDeny,
-            explanation: "status 444, nginx's own: its configuration (`return 444`) closed the connection without a response",
-            fix: ["Find the `return 444` that matched (a default server for unknown hosts, a block of paths or agents) and change it."]),
+            explanation:
+                "status 444 is no standard HTTP status: the server's configuration refused the request with a code of its own (often by closing the connection without a response)",
+            fix: ["Find what in the server's or application's configuration answers 444 and change it if this request should pass."]),
         403: StatusDefault(
             cause: .unknown, explanation: "status 403: the service refused, and this line does not say why",
             fix: ["Look for the service's own error line for the same time and path."]),
@@ -425,7 +426,7 @@ extension LogAnalyzer {
             #"\b([1-5]\d\d) "(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /"#,
             // The status right after the request line, before a delimiter or the end of the line
             // (`GET /admin/ HTTP/1.1|403|345`, `… GET /x 403`).
-            #"\b(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /\S*?(?: HTTP/[\d.]+)?[ |,;\t]+([1-5]\d\d)(?=[ |,;\t]|$)"#,
+            #"\b(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /[^\s|,;]*+(?: HTTP/[\d.]+)?[ |,;\t]++([1-5]\d\d)(?=[ |,;\t]|$)"#,
             // A status with its reason phrase (RFC 9110), also the ones that are no denial: `502 Bad Gateway`.
             #"\b([1-5]\d\d) (?:OK|Created|No Content|Found|Not Modified|Bad Request|Unauthorized|Forbidden|Not Found|Method Not Allowed|Proxy Authentication Required|Request Timeout|Conflict|Gone|Payload Too Large|Unprocessable (?:Entity|Content)|Too Many Requests|Internal Server Error|Not Implemented|Bad Gateway|Service Unavailable|Gateway Timeout)\b"#,
         ]
