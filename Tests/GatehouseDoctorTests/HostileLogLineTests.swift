@@ -127,6 +127,8 @@ struct HostileLogLineTests {
             analyzer.read(
                 #"203.0.113.7 - - [07/Dec/2026:10:00:00 +0000] "GET /x?q=user%20NOT%20in%20sudoers HTTP/1.1" 200 512 "-" "curl/8.0""#
             ).denial == nil)
+        // Free text outside the quoted fields does not overrule a status that is no denial.
+        #expect(analyzer.read(head + #"200 512 "-" "curl/8.0" user NOT in sudoers"#).denial == nil)
         // A 401 stays what its status says, whatever the user agent says.
         let unauthorized = analyzer.read(head + #"401 512 "-" "user NOT in sudoers""#)
         #expect(unauthorized.denial?.cause == .missingCredentials, "\(String(describing: unauthorized.denial))")
