@@ -43,6 +43,11 @@ extension LogAnalyzer {
             explanation: "status 401 without a user: no credentials (or none the server could read) came with the request",
             explanationWithUser: "status 401 with a user named: credentials were sent and refused",
             fix: ["Send valid credentials; the service's own log says why they were refused."]),
+        444: StatusDefault(
+            cause: .configDeny,
+            explanation:
+                "status 444 is no standard HTTP status: the server's configuration refused the request with a code of its own (often by closing the connection without a response)",
+            fix: ["Find what in the server's or application's configuration answers 444 and change it if this request should pass."]),
         403: StatusDefault(
             cause: .unknown, explanation: "status 403: the service refused, and this line does not say why",
             fix: ["Look for the service's own error line for the same time and path."]),
@@ -103,6 +108,19 @@ extension LogAnalyzer {
         }
         if let family { return (r, fromFamily(family)) }
         return (r, nil)
+    }
+
+    /// The denial the first wording family that matches `text` (request details left out) states,
+    /// unless the text releases a block, or the family states no cause or one of `excluded`.
+    func wordingDenial(_ text: String, source: String, fields: [String: String], excluding excluded: Set<DenialCause>) -> LogDenial? {
+        let words = Self.words(Self.withoutRequestDetails(text))
+        if negation?.releases(words) == true { return nil }
+        guard let f = wording.first(where: { WordMatcher.matches($0.words ?? [], within: $0.within ?? 6, in: words, negation: negation) }),
+            f.cause != .unknown, !excluded.contains(f.cause)
+        else { return nil }
+        return LogDenial(
+            source: source, cause: f.cause, key: fill(f.key ?? f.id, [], fields), explanation: fill(f.explanation, [], fields),
+            fix: f.fix.map { fill($0, [], fields) }, signature: f.id)
     }
 
     /// The words of a message for the wording families: `snake_case` codes are split into words here
@@ -322,7 +340,9 @@ extension LogAnalyzer {
     }
 
     /// The keys whose value says whether the request was blocked or allowed, first found first.
-    static let decisionKeys = ["action", "act", "outcome", "decision", "verdict", "disposition", "result", "event.outcome"]
+    static let decisionKeys = [
+        "action", "act", "outcome", "decision", "verdict", "disposition", "result", "event.outcome", "request_status",
+    ]
     /// JSON objects that hold what a request carried rather than what the logger decided.
     static let requestContainers: Set<String> = [
         "headers", "params", "parameters", "query", "querystring", "query_params", "body", "args", "arguments", "form", "cookies",
@@ -404,6 +424,9 @@ extension LogAnalyzer {
             #"\bResult: (\d{3})\b"#,
             // The status just before the quoted request line (`… 401 "GET /x HTTP/1.1"`).
             #"\b([1-5]\d\d) "(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /"#,
+            // The status right after the request line, before a delimiter or the end of the line
+            // (`GET /admin/ HTTP/1.1|403|345`, `… GET /x 403`).
+            #"\b(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /[^\s|,;]*+(?: HTTP/[\d.]+)?[ |,;\t]++([1-5]\d\d)(?=[ |,;\t]|$)"#,
             // A status with its reason phrase (RFC 9110), also the ones that are no denial: `502 Bad Gateway`.
             #"\b([1-5]\d\d) (?:OK|Created|No Content|Found|Not Modified|Bad Request|Unauthorized|Forbidden|Not Found|Method Not Allowed|Proxy Authentication Required|Request Timeout|Conflict|Gone|Payload Too Large|Unprocessable (?:Entity|Content)|Too Many Requests|Internal Server Error|Not Implemented|Bad Gateway|Service Unavailable|Gateway Timeout)\b"#,
         ]

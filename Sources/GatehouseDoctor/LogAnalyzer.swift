@@ -158,6 +158,14 @@ public struct LogAnalyzer: Sendable {
             }
         }
         let fields = parsed?.fields ?? [:]
+        // What the caller wrote (the request line, referrer, user agent, a logged path or query) is
+        // no record of what the server decided: where a format parsed the request, signatures and
+        // wording read the line without it.
+        let own = parsed.map { Self.withoutCallerText(line, format: $0.format, fields: $0.fields) } ?? line
+        // A status the format parsed that is no denial (a 200, a redirect, a 404) is not overruled by
+        // free text; a signature that reads a field (a decision field, a WAF's action) still decides.
+        let statusSaysServed =
+            fields["status"].flatMap { Int($0) }.map { (100...599).contains($0) && Self.statusDefaults[$0] == nil } ?? false
         // Signatures that can sit inside any log come first, then the parsing system's, then the common ones.
         var candidates: [(LogSystemKnowledge, LogSignature)] = []
         for s in knowledge.systems { candidates += s.signatures.filter { $0.anywhere == true }.map { (s, $0) } }
@@ -171,14 +179,15 @@ public struct LogAnalyzer: Sendable {
         var lineWords: BodyWords?
         func words() -> BodyWords {
             if let w = lineWords { return w }
-            let w = Self.words(line)
+            let w = Self.words(own)
             lineWords = w
             return w
         }
         var denial: LogDenial?
         for (system, sig) in candidates {
             if let formats = sig.formats, !formats.contains(parsed?.format.id ?? "") { continue }
-            guard let groups = matches(sig, line, fields, words: words) else { continue }
+            if statusSaysServed, sig.when?.isEmpty ?? true, sig.line != nil || sig.words != nil { continue }
+            guard let groups = matches(sig, own, fields, words: words) else { continue }
             // A vendor-neutral signature's wording does not count where the line says the block ended
             // or did not happen (`… no longer rate limited`, `unbanned`, `removed from the blocklist`).
             if system.generic == true, sig.line != nil || sig.words != nil, negation?.releases(words()) == true { continue }
@@ -192,6 +201,22 @@ public struct LogAnalyzer: Sendable {
             break
         }
         var read = LogLine(system: parsed?.system.system, format: parsed?.format.id, fields: fields, denial: denial)
+        // A line a system's format reads but none of the signatures explains may still say why in
+        // the words a module or plugin wrote into that system's log (a ban or bot module in nginx's
+        // error log): the wording families read it, unless its own status says it was no denial.
+        // Only for causes the system's own signatures do not describe: where they describe a cause
+        // (nginx's file-system errors), their silence on a line is their answer (nginx failing to
+        // open its own log is no denial of a request). Only its message counts: what the request
+        // carried (quoted strings, paths) and the names of servers and hosts are left out, and a
+        // status field that is there but says no denial, or nothing readable, keeps the line as it is.
+        if denial == nil, let p = parsed, p.system.generic != true,
+            fields["status"].map({ s in Int(s).map { Self.statusDefaults[$0] != nil } ?? false }) ?? true,
+            let d = wordingDenial(
+                Self.messageOnly(Self.withoutCallerText(unwrapped.innermost, format: p.format, fields: fields)), source: p.system.system,
+                fields: fields, excluding: Set(p.system.signatures.map(\.cause)))
+        {
+            read.denial = d
+        }
         // A line no system's own format reads goes to the vendor-neutral reader: its shape gives the
         // fields, and its denial counts when the signatures found none or only a status that does not
         // say why. A line a system's format reads is left to that system's signatures.
@@ -209,6 +234,37 @@ public struct LogAnalyzer: Sendable {
     }
 
     // MARK: Parsing
+
+    /// The keys under which a JSON or logfmt access line records what the caller sent.
+    static let callerKeys =
+        "user_agent|useragent|http_user_agent|agent|ua|referer|referrer|http_referer|path|uri|url|request_uri|requesturi|request_url|requesturl|request|query|query_string|querystring|args"
+
+    /// The line without what the caller wrote, where the format parsed a request: the quoted strings
+    /// of an access line (a status and a method parsed: request line, referrer, user agent) and its path, or the values of a JSON or
+    /// logfmt line's user agent, referrer, path and query.
+    static func withoutCallerText(_ line: String, format: LogFormat, fields: [String: String]) -> String {
+        // An error line's `request: "…"`, `referrer: "…"` and `host: "…"` (nginx) are the caller's words.
+        let line = line.replacingPattern(#"(?<=, )(?:request|referrer|host): "(?:[^"\\]|\\.)*""#, with: "-")
+        if format.json != nil {
+            return line.replacingPattern(#"(?i)"(?:"# + callerKeys + #")"\s*:\s*"(?:[^"\\]|\\.)*""#, with: #""-":"-""#)
+        }
+        if format.logfmt != nil {
+            return line.replacingPattern(#"(?i)(?<![A-Za-z0-9_.\-])(?:"# + callerKeys + #")=(?:"(?:[^"\\]|\\.)*"|\S*)"#, with: " ")
+        }
+        guard format.regex != nil, fields["status"] != nil, fields["method"] != nil else { return line }
+        var out = line.replacingPattern(#""(?:[^"\\]|\\.)*""#, with: #""-""#)
+        if let path = present(fields["path"]), path.count > 1 { out = out.replacingOccurrences(of: path, with: "/-") }
+        return out
+    }
+
+    /// A message without what names rather than says: quoted file names and request lines, paths,
+    /// the `server:`, `host:`, `request:` and kin fields of an error line, and host names.
+    static func messageOnly(_ text: String) -> String {
+        text.replacingPattern(#"(?i)\b(?:server|host|request|referrer|upstream|subrequest):\s*(?:"(?:[^"\\]|\\.)*"|[^\s,]*)"#, with: " ")
+            .replacingPattern(#""(?:/|[A-Za-z]:\\|[A-Z]{3,10} )(?:[^"\\]|\\.)*""#, with: " ")
+            .replacingPattern(#"(?:^|(?<=[\s'"(\[=:]))/\S*"#, with: " ")
+            .replacingPattern(#"\b[A-Za-z][\w-]*(?:\.[A-Za-z0-9-]+)+\b"#, with: " ")
+    }
 
     /// The line without the prefix a relay added: `docker compose` (`name_1  | `), Kubernetes'
     /// container runtime (`2024-01-01T00:00:00.000Z stdout F `) or syslog (`Jun 28 09:08:38 host prog[pid]: `).

@@ -150,14 +150,41 @@ public enum WordMatcher {
 /// LogKnowledge/generic.json.
 public struct WordNegation: Codable, Sendable {
     /// Words or phrases that negate what follows: `not`, `no longer`, `never`, `t` (of `wasn't`).
-    public var negators: [String]
+    public var negators: [String] { didSet { negatorWords = Self.split(negators) } }
     /// How many words before a negated word a negator may end.
     public var within: Int
     /// Word patterns a negator cancels when an alternative begins with them (`block*`, `den*`, `banned`).
     public var negates: [String]
     /// Release wording: a message that says this (without a negator before it) records no block by its words.
-    public var release: [String]
+    public var release: [String] { didSet { releaseWords = Self.split(release) } }
     public var source: String
+    /// Each negator and each release phrase as its words, split once when the lists are set (or
+    /// decoded), not on every look-up: `negated(at:in:)` runs for every match of a negatable word.
+    public private(set) var negatorWords: [[String]]
+    public private(set) var releaseWords: [[String]]
+
+    enum CodingKeys: String, CodingKey { case negators, within, negates, release, source }
+
+    public init(negators: [String], within: Int, negates: [String], release: [String], source: String) {
+        self.negators = negators
+        self.within = within
+        self.negates = negates
+        self.release = release
+        self.source = source
+        negatorWords = Self.split(negators)
+        releaseWords = Self.split(release)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            negators: try c.decode([String].self, forKey: .negators), within: try c.decode(Int.self, forKey: .within),
+            negates: try c.decode([String].self, forKey: .negates), release: try c.decode([String].self, forKey: .release),
+            source: try c.decode(String.self, forKey: .source))
+    }
+
+    /// Phrases as their words, as `WordMatcher.alternatives` splits a group (empty phrases dropped).
+    static func split(_ phrases: [String]) -> [[String]] { phrases.flatMap(WordMatcher.alternatives) }
 
     func negates(_ alternative: [String]) -> Bool {
         guard let head = alternative.first else { return false }
@@ -166,8 +193,7 @@ public struct WordNegation: Codable, Sendable {
 
     /// True when a negator ends within `within` words before position `i`.
     func negated(at i: Int, in text: BodyWords) -> Bool {
-        for n in negators {
-            guard let parts = WordMatcher.alternatives(n).first else { continue }
+        for parts in negatorWords {
             for end in max(0, i - within)..<i where end + 1 >= parts.count {
                 let start = end + 1 - parts.count
                 if parts.indices.allSatisfy({ text.words[start + $0] == parts[$0] }) { return true }
@@ -178,6 +204,6 @@ public struct WordNegation: Codable, Sendable {
 
     /// True when the text says a block was released or did not happen (no negator before the release).
     func releases(_ text: BodyWords) -> Bool {
-        WordMatcher.positions(release.flatMap(WordMatcher.alternatives), in: text).contains { !negated(at: $0, in: text) }
+        WordMatcher.positions(releaseWords, in: text).contains { !negated(at: $0, in: text) }
     }
 }

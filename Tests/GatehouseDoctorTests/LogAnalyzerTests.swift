@@ -486,4 +486,181 @@ struct VendorNeutralLogTests {
         #expect(analyzer.read("1765101600: New connection from 198.51.100.7:50000 on port 1883.").format == "neutral-text")
         #expect(analyzer.read("[Warning] Aborted connection 5 to db: 'x'").format == "neutral-text")
     }
+
+    @Test("the negators and release phrases are split into words once, when set, and the reader uses what was set")
+    func negatorsSplitOnce() throws {
+        let standard = try LogKnowledgeBase.standard()
+        var negation = try #require(standard.systems.first { $0.generic == true }?.negation)
+        #expect(negation.negatorWords.contains(["no", "longer"]))
+        #expect(negation.negatorWords.count == negation.negators.count)
+        #expect(negation.releaseWords.contains(["removed", "from"]))
+        negation.negators = ["hardly ever"]
+        #expect(negation.negatorWords == [["hardly", "ever"]])
+        negation.release = ["pardoned"]
+        #expect(negation.releaseWords == [["pardoned"]])
+        // A knowledge base whose negation names other words: the reader follows the words set.
+        let files = try standard.systems.map { system -> (name: String, data: Data) in
+            var s = system
+            if s.generic == true { s.negation = negation }
+            return (s.system + ".json", try JSONEncoder().encode(s))
+        }
+        let custom = LogAnalyzer(knowledge: try LogKnowledgeBase(files: files))
+        let line = "2026-12-07 10:00:00 WARN IP 198.51.100.7 hardly ever banned"
+        #expect(analyzer.read(line).denial?.cause == .ipNotAllowed)
+        #expect(custom.read(line).denial == nil)
+        #expect(custom.read("2026-12-07 10:00:00 WARN IP 198.51.100.7 not banned").denial?.cause == .ipNotAllowed)
+        #expect(custom.read("2026-12-07 10:00:00 WARN IP 198.51.100.7 pardoned, was banned").denial == nil)
+    }
+
+    @Test("an anonymous caller refused a named permission lacks that permission; refused without one, it lacks credentials")
+    func anonymousAndPermission() {
+        // Authorization grants permissions to `anonymous` as to any user (Jenkins' matrix, an ACL):
+        // a line that names the permission it lacks says what to grant. A line that only says an
+        // anonymous caller was refused says to sign in (Spring Security starts authentication).
+        let permission = [
+            "hudson.security.AccessDeniedException2: anonymous is missing the Overall/Read permission",
+            "hudson.security.AccessDeniedException3: anonymous is missing the Credentials/Create permission",
+            "2026-12-07 10:00:00 WARN request refused: user anonymous lacks the privilege repo.write",
+            "2026-12-07 10:00:00 ERROR the anonymous user does not have the permission to delete this page",
+        ]
+        for line in permission {
+            #expect(
+                analyzer.read(line).denial?.cause == .insufficientPermissions, "\(line): \(String(describing: analyzer.read(line).denial))")
+        }
+        let credentials = [
+            "2026-12-07 10:00:00.777 DEBUG 13928 --- [nio-8080-exec-1] o.s.s.w.a.ExceptionTranslationFilter     : Access is denied (user is anonymous); redirecting to authentication entry point",
+            "2026-12-07 10:00:00 WARN anonymous access denied to /api/admin",
+            "2026-12-07 10:00:00 WARN request refused: missing credentials",
+        ]
+        for line in credentials {
+            #expect(analyzer.read(line).denial?.cause == .missingCredentials, "\(line): \(String(describing: analyzer.read(line).denial))")
+        }
+    }
+
+    @Test(
+        "documented messages of the tenth round: gRPC PERMISSION_DENIED, Laravel's auth exceptions, Kafka's authorizer, NAXSI, HTTP.sys's error log, sshd and vsftpd user lists, fail2ban bans"
+    )
+    func documentedMessagesTenth() {
+        let cases: [(String, DenialCause, String?)] = [
+            (
+                "logging client: rpc error: code = PermissionDenied desc = The caller does not have permission", .insufficientPermissions,
+                "grpc-status-error"
+            ),
+            (
+                "Caused by: com.google.api.gax.rpc.PermissionDeniedException: io.grpc.StatusRuntimeException: PERMISSION_DENIED: Permission 'logging.sinks.create' denied on resource",
+                .insufficientPermissions, "exception-text"
+            ),
+            (
+                #"[2026-12-07 10:00:00] local.ERROR: exception 'Illuminate\Auth\AuthenticationException' with message 'Unauthenticated.' in /var/www/app/vendor/laravel/framework/src/Illuminate/Auth/GuardHelpers.php:39"#,
+                .missingCredentials, "timestamped-text"
+            ),
+            (
+                #"[2026-12-07 10:00:00] production.ERROR: This action is unauthorized. {"exception":"[object] (Illuminate\\Auth\\Access\\AuthorizationException(code: 0): This action is unauthorized."#,
+                .insufficientPermissions, "timestamped-text"
+            ),
+            (
+                "[2026-12-07 10:00:00,298] INFO Principal = User:producer is Denied Operation = Describe from host = 198.51.100.7 on resource = Topic:LITERAL:orders (kafka.authorizer.logger)",
+                .insufficientPermissions, "kafka-log4j"
+            ),
+            (
+                #"2026/12/07 10:00:00 [error] 12#0: *18 NAXSI_FMT: ip=203.0.113.4&server=198.51.100.6&uri=/&vers=1.3&total_processed=18&total_blocked=18&config=block&zone0=URL&id0=1000&var_name0=, client: 203.0.113.4, server: example.com, request: "GET /?q=select HTTP/1.1", host: "example.com""#,
+                .wafBlocked, "nginx-error"
+            ),
+            (
+                "2026-12-07 10:00:00 203.0.113.15 51517 192.0.2.16 443 HTTP/1.1 GET /..\\x\\y.html 403 - Forbidden -", .configDeny,
+                "iis-httperr"
+            ),
+            (
+                "2026-12-07 10:00:00.205351-0700  localhost sshd[6738]: User root from 192.0.2.1 not allowed because not listed in AllowUsers",
+                .configDeny, "timestamped-text"
+            ),
+            (
+                #"Mon Dec  7 10:00:00 2026 [pid 15019] [guest] FAIL LOGIN: Client "::ffff:192.0.2.1", "User is not in the allow user list.""#,
+                .configDeny, "timestamped-text"
+            ),
+            (
+                "Dec  7 10:00:00 host sshd[15191]: Authentication refused: bad ownership or modes for file /home/deploy/.ssh/authorized_keys",
+                .filesystemPermission, "syslog"
+            ),
+            ("2026-12-07 10:00:00,388 fail2ban.actions [123]: NOTICE [sshd] Ban 192.0.2.4", .ipNotAllowed, "timestamped-text"),
+            ("1765101600|192.0.2.6|GET /admin/ HTTP/1.1|403|345", .unknown, "neutral-text"),
+            (
+                "Dec  7 10:00:00 host sudo:     alice : user NOT in sudoers ; TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/ls",
+                .insufficientPermissions, "syslog"
+            ),
+            (
+                "[Mon Dec 07 10:00:00.966389 2026] [authz_core:debug] [pid 13187] mod_authz_core.c(809): [client 192.0.2.14:43194] AH01626: authorization result of Require all denied: denied",
+                .configDeny, "apache-error"
+            ),
+            (
+                "[Mon Dec 07 10:00:00.966389 2026] [authz_core:debug] [pid 13187] mod_authz_core.c(809): [client 192.0.2.14:43194] AH01626: authorization result of Require ip 10.0.0.0/8: denied",
+                .ipNotAllowed, "apache-error"
+            ),
+            // nginx's 444 closes the connection as its configuration says; an access line in the
+            // common log's time is no Envoy line, whose start time is ISO 8601.
+            (
+                #"[07/Dec/2026:10:00:00 +0000] "GET /wp-login.php HTTP/1.1" 444 0 "-" "Mozilla/5.0" "192.0.2.3""#, .configDeny,
+                "timestamped-text"
+            ),
+            (
+                #"[07/Dec/2026:10:00:00 +0000] 444 - GET https example.com "/" [Client 192.0.2.3] [Length 0] [Gzip -] "Mozilla/5.0" "-""#,
+                .configDeny, "npm-proxy-host"
+            ),
+            (
+                #"401 401 - POST https example.com "/api/tokens" [Client 192.0.2.3] [Length 51] [Gzip -] [Sent-to 192.0.2.190] "Mozilla/5.0" "-""#,
+                .missingCredentials, "npm-proxy-host"
+            ),
+            ("Dec  7 10:00:00 host doas: failed auth for alice", .invalidCredentials, "syslog"),
+            ("Dec  7 10:00:00 host smbd[832]: Denied connection from (192.0.2.23)", .ipNotAllowed, "syslog"),
+        ]
+        for (line, cause, format) in cases {
+            let read = analyzer.read(line)
+            #expect(read.denial?.cause == cause, "\(line): \(String(describing: read.denial))")
+            #expect(read.format == format, "\(line): format \(read.format ?? "none")")
+        }
+        // The same systems' lines that are no denial.
+        for line in [
+            #"2026/12/07 10:00:00 [error] 24323#0: *12 NAXSI_FMT: ip=192.0.2.1&server=example.com&uri=/favicon.ico&learning=1&total_processed=25&total_blocked=2, client: 192.0.2.1, server: example.com, request: "GET /favicon.ico HTTP/1.1", host: "example.com""#,
+            #"2026/12/07 10:00:00 [error] 30989#30989: *16 NAXSI_FMT: ip=192.0.2.2&server=example.com&uri=/bg.php&learning=0&vers=0.55&total_processed=1485&total_blocked=0&block=0&cscore0=$XSS&score0=8&zone0=ARGS&id0=1310&var_name0=id, client: 192.0.2.2, server: example.com, request: "GET /bg.php HTTP/1.1", host: "example.com""#,
+            "2026-12-07 10:00:00 192.0.2.6 64388 192.0.2.7 80 - - - - - Timer_ConnectionIdle -",
+            "2026-12-07 10:00:00,388 fail2ban.actions [123]: NOTICE [sshd] Unban 192.0.2.4",
+            "[2026-12-07 10:00:00,298] INFO [KafkaServer id=1] started (kafka.server.KafkaServer)",
+            "1765101600|192.0.2.6|GET /admin/ HTTP/1.1|200|345",
+        ] {
+            #expect(analyzer.read(line).denial == nil, "\(line): \(String(describing: analyzer.read(line).denial))")
+        }
+        // A JSON event whose request_status says blocked is a security device's block, not an Envoy access line.
+        let f5 = analyzer.read(
+            #"{"policy_name":"/Common/app","violations":"Evasion technique detected","request_status":"blocked","response_code":"0","ip_client":"192.0.2.9","method":"GET","attack_type":"Detection Evasion","uri":"/admin/."}"#
+        )
+        #expect(f5.format != "envoy-json")
+        #expect(f5.denial?.cause == .wafBlocked)
+    }
+
+    @Test(
+        "a line a system's format reads but its signatures do not explain: the wording families read it, for causes the system does not describe"
+    )
+    func wordingInsideASystemsLog() {
+        // A ban module writing into nginx's error log: nginx's format reads the line, its signatures say nothing of bans.
+        let banned = analyzer.read(
+            #"2026/12/07 10:00:00 [warn] 36#36: *20 [BEHAVIOR] IP 192.0.2.5 is banned because of bad behavior, client: 192.0.2.5, server: example.com, request: "GET /favicon.ico HTTP/2.0", host: "example.com""#
+        )
+        #expect(banned.format == "nginx-error")
+        #expect(banned.denial?.cause == .ipNotAllowed)
+        #expect(banned.denial?.source == "nginx")
+        let captcha = analyzer.read(
+            #"2026/12/07 10:00:00 [alert] 515#515: *61 [lua] crowdsec.lua:748: Allow(): [Crowdsec] denied '192.0.2.5' with 'captcha', client: 192.0.2.5, server: example.com, request: "GET /log.php HTTP/2.0""#
+        )
+        #expect(captcha.denial?.cause == .botChallenge)
+        // nginx's signatures describe file-system errors: nginx failing to open its own log is left alone.
+        let ownLog = analyzer.read(
+            #"2026/12/07 10:00:00 [crit] 38#38: *5 open() "/var/log/nginx/access.log" failed (13: Permission denied) while logging request, client: 192.0.2.5, server: example.com, request: "GET / HTTP/1.1", host: "example.com""#
+        )
+        #expect(ownLog.denial == nil)
+        // A status the line states that is no denial keeps the wording out.
+        let allowed = analyzer.read(
+            #"192.0.2.5 - - [07/Dec/2026:10:00:00 +0000] "GET /banned-ip-list HTTP/1.1" 200 512 "-" "checker: IP banned?""#
+        )
+        #expect(allowed.denial == nil)
+    }
 }
