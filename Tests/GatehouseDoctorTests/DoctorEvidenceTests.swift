@@ -544,4 +544,28 @@ struct DoctorEvidenceTests {
         )
         #expect(consul.deniedBy == "consul")
     }
+
+    @Test("a documented API path of self-hosted software names it, moderately; the software's own or another vendor's header wins")
+    func documentedPaths() throws {
+        let bare = "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"
+        for (url, system) in [
+            ("https://cloud.example.com/remote.php/dav/files/alice/", "nextcloud"),
+            ("https://sso.example.com/auth/admin/realms/corp/users", "keycloak"),
+            ("https://git.example.com/api/packages/team/maven/org/example/app/1.0/app-1.0.pom", "gitea"),
+            ("https://tracker.example.com/rest/api/2/search?jql=project%3DX", "atlassian-api"),
+            ("http://metrics.example.net:8086/api/v2/write?org=o&bucket=b", "influxdb"),
+        ] {
+            let d = try diagnose(bare, url: url)
+            #expect(d.deniedBy == system, "\(url)")
+            #expect(d.confidence < 0.75, "\(url): a path alone is moderate evidence")
+        }
+        // Another vendor's own mark outweighs the path: Cloudflare's block page in front of a Nextcloud.
+        let blocked = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nServer: cloudflare\r\nCF-RAY: 8a1b2c3d4e5f6a7b-FRA\r\nContent-Type: text/html\r\n\r\n<html><title>Access denied | cloud.example.com used Cloudflare to restrict access</title><body>Error 1020</body></html>",
+            url: "https://cloud.example.com/remote.php/dav/files/alice/")
+        #expect(blocked.deniedBy == "cloudflare")
+        // An undistinctive path names nobody.
+        let generic = try diagnose(bare, url: "https://api.example.com/api/v1/users")
+        #expect(generic.deniedBy == "unknown")
+    }
 }
