@@ -58,6 +58,12 @@ public struct Signature: Codable, Sendable {
     /// own cause is one of them, this cause replaces it whatever the strengths (an expired token is an
     /// invalid credential said precisely; an anonymous caller is not a caller without permission).
     public var refines: [DenialCause]?
+    /// True when the match says only that the response passed through this system (a CDN's request
+    /// id, a `Server` header), not that the system wrote the denial. When every identifying match of
+    /// a system is such a mark and the denial is another's (a body that is not the system's own page,
+    /// an application's content type, a request host that is not the system's), the system is not
+    /// named: the verdict says the response was served through it (`served_through`).
+    public var passage: Bool?
     /// Shown to the user as the evidence line.
     public var evidence: String
     public var fix: [String]?
@@ -196,6 +202,9 @@ public struct KnowledgeBase: Sendable {
                 throw fail("\(at) has weight \(w); weights are between 0 and 1")
             }
             if s.cause != nil, s.strength == nil { throw fail("\(at) names a cause but has no 'strength'") }
+            if s.passage == true, s.cause != nil || (s.identifies ?? 0) == 0 {
+                throw fail("\(at) is a 'passage' mark, which identifies the system and names no cause")
+            }
             if s.refines != nil, k.generic != true || s.cause == nil {
                 throw fail("\(at) has 'refines', which only a cause signature of the generic file may have")
             }

@@ -107,17 +107,47 @@ public struct ResponseClassifier: Sendable {
         var genericHits: [Hit] = []
         var candidates: [Candidate] = []
         var frontDoors: [Candidate] = []
-        for system in knowledge.systems {
-            let hits = system.signatures.compactMap { sig -> Hit? in
-                guard sig.when.allSatisfy({ matches($0, o) }) else { return nil }
-                return Hit(system: system, signature: sig, evidence: render(sig.evidence, response, json: json))
-            }
+        // Systems whose only marks are those of a response passing through them, on a denial another wrote.
+        var passedThrough: [(system: SystemKnowledge, identity: Double, hits: [Hit])] = []
+        let matched = knowledge.systems.map { system in
+            (
+                system,
+                system.signatures.compactMap { sig -> Hit? in
+                    guard sig.when.allSatisfy({ matches($0, o) }) else { return nil }
+                    return Hit(system: system, signature: sig, evidence: render(sig.evidence, response, json: json))
+                }
+            )
+        }
+        // Systems with evidence of their own writing (a page, an error object, a host), not only marks of
+        // passage or a link to their site.
+        let writers = Set(
+            matched.filter { system, hits in
+                let own = hits.filter { h in h.signature.passage != true && !h.signature.when.allSatisfy { $0.link != nil } }
+                return system.generic != true && 1 - own.reduce(1.0) { $0 * (1 - ($1.signature.identifies ?? 0)) } >= 0.25
+            }.map(\.0.system))
+        for (system, hits) in matched {
             if system.generic == true {
                 genericHits += hits
                 continue
             }
             var identity = 1 - hits.reduce(1.0) { $0 * (1 - ($1.signature.identifies ?? 0)) }
             guard identity > 0 else { continue }
+            // A CDN's, proxy's or web server's marks (a request id, a `Server` header) say the response
+            // passed through it; they do not say it wrote the denial. With none of its own evidence (its
+            // page, its error object, its own host) and a denial that is another's (a body that is not its
+            // page, an application's content type, a request host that is not its own), the service
+            // behind it answered: it is reported as the way the response came, not as the writer.
+            let passage = hits.filter { $0.signature.passage == true }
+            // Its own evidence: an identifying mark that is not one of passage, or its own wording of the
+            // denial (a cause signature that reads the body: Fastly's Next-Gen WAF `406 Not Acceptable`).
+            let ownEvidence = hits.contains { h in
+                ((h.signature.identifies ?? 0) > 0 && h.signature.passage != true)
+                    || (h.signature.cause != nil && h.signature.when.contains { $0.body != nil || $0.words != nil || $0.json != nil })
+            }
+            if !passage.isEmpty, !ownEvidence, Self.writtenBehindFrontDoor(o) || !writers.subtracting([system.system]).isEmpty {
+                if identity >= 0.1 { passedThrough.append((system, identity, passage)) }
+                identity *= 0.25
+            }
             let best = hits.filter { $0.signature.cause != nil }.max { ($0.signature.strength ?? 0) < ($1.signature.strength ?? 0) }
             // A shared front end's error shape on a host that is not its own: the service behind it
             // answered. With the host unknown, the shape alone names nobody either (OpenAI-compatible
@@ -155,7 +185,9 @@ public struct ResponseClassifier: Sendable {
             if let door, let hit = door.bestCause, (hit.signature.strength ?? 0) > (bestGeneric?.signature.strength ?? 0) {
                 bestGeneric = hit
             }
-            return unknownSystem(o, genericHits: genericHits, bestGeneric: bestGeneric, candidates: candidates, frontDoors: frontDoors)
+            return unknownSystem(
+                o, genericHits: genericHits, bestGeneric: bestGeneric, candidates: candidates, frontDoors: frontDoors,
+                passedThrough: passedThrough.sorted { $0.identity > $1.identity })
         }
 
         // The system's own cause signature, unless vendor-neutral evidence is stronger
@@ -193,6 +225,8 @@ public struct ResponseClassifier: Sendable {
         if let h = causeHit { evidence.append(h.evidence) }
         evidence += top.hits.map(\.evidence)
         evidence += genericHits.filter { ($0.signature.strength ?? 0) >= 0.5 && $0.signature.cause == cause }.map(\.evidence)
+        let doors = passedThrough.filter { $0.system.system != top.system.system }.sorted { $0.identity > $1.identity }
+        evidence += doors.map { Self.servedThroughEvidence($0.system, $0.hits, o) }
         evidence = Self.unique(evidence)
 
         var alternatives: [Alternative] = []
@@ -213,7 +247,25 @@ public struct ResponseClassifier: Sendable {
         let confidence = Self.calibrated(top.identity * strength, systemNamed: true)
         return Diagnosis(
             deniedBy: top.system.system, layer: top.system.layer, cause: cause, confidence: confidence,
-            evidence: evidence, fix: fix, alternatives: Self.tidy(alternatives, excluding: (top.system.system, cause), below: confidence))
+            evidence: evidence, fix: fix, alternatives: Self.tidy(alternatives, excluding: (top.system.system, cause), below: confidence),
+            servedThrough: doors.map(\.system.system))
+    }
+
+    /// Whether the denial is an application's rather than a front door's page: an error object (a JSON
+    /// body, or a JSON, XML or vendor media type declared for it) or a message that is not a page (plain
+    /// text). A front door's own pages are HTML, and an HTML page or an empty answer is left to the
+    /// front door's marks unless another system's own evidence is in it (the classifier checks that).
+    static func writtenBehindFrontDoor(_ o: Observation) -> Bool {
+        if o.facts.contains("json_body") { return true }
+        let type = o.response.value("content-type")?.lowercased() ?? ""
+        if type.contains("json") || type.contains("xml") || type.hasPrefix("application/vnd.") { return true }
+        return !o.facts.contains("empty_body") && !o.facts.contains("html_body")
+    }
+
+    /// The evidence line for a front door the response passed through.
+    static func servedThroughEvidence(_ door: SystemKnowledge, _ hits: [Hit], _ o: Observation) -> String {
+        let marks = hits.map(\.evidence).prefix(2).joined(separator: "; ")
+        return "served through \(door.name) (\(marks)): the denial is not \(door.name)'s own page, so the service behind it wrote it"
     }
 
     /// The vendor-neutral hit that makes a broad cause precise ("secondary rate limit" for a permission
@@ -233,7 +285,8 @@ public struct ResponseClassifier: Sendable {
     }
 
     func unknownSystem(
-        _ o: Observation, genericHits: [Hit], bestGeneric: Hit?, candidates: [Candidate], frontDoors: [Candidate]
+        _ o: Observation, genericHits: [Hit], bestGeneric: Hit?, candidates: [Candidate], frontDoors: [Candidate],
+        passedThrough: [(system: SystemKnowledge, identity: Double, hits: [Hit])] = []
     )
         -> Diagnosis
     {
@@ -244,6 +297,10 @@ public struct ResponseClassifier: Sendable {
         let strength = bestGeneric?.signature.strength ?? 0.2
         var evidence = ([bestGeneric].compactMap { $0 } + genericHits.filter { $0.signature.cause == cause }).map(\.evidence)
         if evidence.isEmpty { evidence = ["status \(r.status) with no vendor-specific or generic denial evidence"] }
+        if !passedThrough.isEmpty {
+            evidence.append("unknown service, served through \(passedThrough.map(\.system.name).joined(separator: " and "))")
+            evidence += passedThrough.map { Self.servedThroughEvidence($0.system, $0.hits, o) }
+        }
         evidence += Self.whatIsKnown(o, frontDoors: frontDoors)
         let confidence = Self.calibrated(strength * 0.85, systemNamed: false)
         var alternatives = genericHits.compactMap { h -> Alternative? in
@@ -259,7 +316,8 @@ public struct ResponseClassifier: Sendable {
         return Diagnosis(
             deniedBy: "unknown", layer: "unknown", cause: cause, confidence: confidence, evidence: Self.unique(evidence),
             fix: bestGeneric?.signature.fix ?? Self.defaultFix(cause),
-            alternatives: Self.tidy(alternatives, excluding: ("unknown", cause), below: confidence))
+            alternatives: Self.tidy(alternatives, excluding: ("unknown", cause), below: confidence),
+            servedThrough: passedThrough.map(\.system.system))
     }
 
     /// Maps the evidence score (identification × cause strength) to the probability that the cause is

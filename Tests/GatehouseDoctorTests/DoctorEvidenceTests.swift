@@ -504,7 +504,9 @@ struct DoctorEvidenceTests {
         let httpd = try diagnose(
             "HTTP/1.1 401 Unauthorized\r\nServer: Apache/2.4.41 (Ubuntu)\r\nContent-Type: text/plain\r\n\r\n"
                 + "The resource requires authentication, which was not supplied with the request")
-        #expect(httpd.deniedBy == "apache-httpd")
+        // Apache httpd's own Server header, on a message that is not its page: served through it.
+        #expect(httpd.deniedBy == "unknown")
+        #expect(httpd.servedThrough == ["apache-httpd"])
         let gfe =
             "HTTP/1.1 403 Forbidden\r\nServer: Google Frontend\r\nContent-Type: text/html\r\n\r\n<html><body><h1>We're sorry...</h1></body></html>"
         let appEngine = try diagnose(gfe, url: "https://example-app.appspot.com/like")
@@ -567,5 +569,46 @@ struct DoctorEvidenceTests {
         // An undistinctive path names nobody.
         let generic = try diagnose(bare, url: "https://api.example.com/api/v1/users")
         #expect(generic.deniedBy == "unknown")
+    }
+
+    @Test("a front door's marks on another's denial: the service behind it is unknown, served through the front door")
+    func servedThroughFrontDoor() throws {
+        // A CDN's headers on a plain-text message: the service behind Cloudflare wrote it.
+        let message = try diagnose(
+            "HTTP/2 403\r\ncontent-type: text/plain; charset=utf-8\r\ncf-cache-status: MISS\r\nserver: cloudflare\r\ncf-ray: 3966421b9a6179f3-SEA\r\n\r\nPackage size exceeded the configured limit of 50 MB.\n",
+            url: "https://cdn.example.net/gh/owner/repo/")
+        #expect(message.deniedBy == "unknown")
+        #expect(message.servedThrough == ["cloudflare"])
+        #expect(message.evidence.contains { $0.contains("served through Cloudflare") })
+        // Fastly's cache headers on an application's JSON error.
+        let json = try diagnose(
+            "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nX-Served-By: cache-sjc10061-SJC\r\nX-Timer: S1741752971.346085,VS0,VE96\r\n\r\n"
+                + #"{"data":{"error":"Too many uploads"},"success":false,"status":429}"#)
+        #expect(json.deniedBy == "unknown")
+        #expect(json.servedThrough == ["fastly"])
+        #expect(json.cause == .rateLimited)
+        let text = Report.render(json, response: nil, knowledge: Fixtures.knowledge)
+        #expect(text.contains("the service behind Fastly"))
+        #expect(text.contains("Served through: Fastly (fastly)"))
+        // The front door's own denial still names it: Cloudflare's 1020 page, nginx's default page.
+        let cloudflare = try diagnose(try Fixtures.text("responses/cloudflare-1020.http"))
+        #expect(cloudflare.deniedBy == "cloudflare")
+        #expect(cloudflare.servedThrough.isEmpty)
+        let nginx = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nServer: nginx/1.24.0\r\nContent-Type: text/html\r\n\r\n<html>\r\n<head><title>403 Forbidden</title></head>\r\n<body>\r\n<center><h1>403 Forbidden</h1></center>\r\n<hr><center>nginx/1.24.0</center>\r\n</body>\r\n</html>\r\n",
+            url: "https://www.example.org/private/")
+        #expect(nginx.deniedBy == "nginx")
+        // Another server's own page behind a CDN: the CDN is the way, not the writer.
+        let behind = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\ncontent-type: text/html\r\ncf-ray: 99d7527ecdf5e677-DEN\r\nserver: cloudflare\r\n\r\n<html>\r\n<head><title>401 Authorization Required</title></head>\r\n<body>\r\n<center><h1>401 Authorization Required</h1></center>\r\n<hr><center>openresty/1.27.4</center>\r\n</body>\r\n</html>\r\n"
+        )
+        #expect(behind.deniedBy != "cloudflare")
+        #expect(behind.servedThrough == ["cloudflare"])
+        // A named system behind a CDN says so too.
+        let gitlab = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nX-Gitlab-Meta: {\"correlation_id\":\"01J0\"}\r\ncf-ray: 8a1b2c3d4e5f6a7b-FRA\r\n\r\n"
+                + #"{"message":"403 Forbidden"}"#)
+        #expect(gitlab.deniedBy == "gitlab-api")
+        #expect(gitlab.servedThrough == ["cloudflare"])
     }
 }

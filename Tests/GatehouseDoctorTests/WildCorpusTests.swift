@@ -114,10 +114,12 @@ struct WildCorpusTests {
 
     /// Floors for `Fixtures/fresh`, in percent. Its first measurement (docs/doctor.md) was held out;
     /// both halves have been read and tuned on since, so these are tuning-data floors against
-    /// regressions, rounded down, and say nothing about unseen responses.
+    /// regressions, rounded down, and say nothing about unseen responses. The other half's `unknown`
+    /// floor is 71 since round 10 (73 before): the corpus labels Gitea's package registry as a system of
+    /// its own (`gitea-packages`), and its `/api/packages/{owner}/npm/…` path now names Gitea.
     static let freshFloors: Floors = [
         "heldout": (systemKnown: 83.0, unknownNamed: 81.0, cause: 82.0, logParsed: 94.0, logCause: 83.0),
-        "tune": (systemKnown: 85.0, unknownNamed: 73.0, cause: 77.0, logParsed: 98.0, logCause: 78.0),
+        "tune": (systemKnown: 85.0, unknownNamed: 71.0, cause: 77.0, logParsed: 98.0, logCause: 78.0),
     ]
 
     /// Floors for `Fixtures/third`, in percent. It was measured once unseen (docs/doctor.md) and has
