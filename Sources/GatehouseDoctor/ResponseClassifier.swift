@@ -102,7 +102,7 @@ public struct ResponseClassifier: Sendable {
             response: response, json: json, facts: facts,
             words: BodyWords(response.reasonPhrase + "\n" + response.body, isHTML: facts.contains("html_body")),
             // A 407 comes from a proxy on the way, never from the host the request was for.
-            host: response.status == 407 ? nil : response.host, url: response.status == 407 ? nil : response.requestURL,
+            host: response.status == 407 ? nil : response.host.map(Self.hostName), url: response.status == 407 ? nil : response.requestURL,
             linkedHosts: links.hosts, citedHosts: links.cited)
         var genericHits: [Hit] = []
         var candidates: [Candidate] = []
@@ -380,6 +380,14 @@ public struct ResponseClassifier: Sendable {
                 : o.facts.contains("empty_body") ? "a proxy or server that sent no body" : nil
         if let layer { out.append("layer suggested by the body: \(layer)") }
         return out
+    }
+
+    /// The request host as the host-name rules read it. A placeholder a person wrote in place of the
+    /// real host (`<minio-host>`, `$gitea_url`, `ARTIFACTORY_URL`, `{keycloak_url}`) loses its brackets
+    /// and sigils, and an underscore reads as a hyphen, so the software it names is read as a host
+    /// named after it would be (`minio-host`, `gitea-url`, `artifactory-url`).
+    static func hostName(_ host: String) -> String {
+        String(host.lowercased().filter { !"<>{}[]$".contains($0) }.map { $0 == "_" || $0 == " " ? "-" : $0 })
     }
 
     /// The last two labels of a host name (three under a two-letter country second level such as `co.uk`).

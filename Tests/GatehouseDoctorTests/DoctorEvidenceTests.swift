@@ -611,4 +611,19 @@ struct DoctorEvidenceTests {
         #expect(gitlab.deniedBy == "gitlab-api")
         #expect(gitlab.servedThrough == ["cloudflare"])
     }
+
+    @Test("a placeholder written for the host names the software it stands for, as a host named after it would")
+    func placeholderHosts() throws {
+        let bare = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"
+        for (url, system) in [
+            ("http://<minio-host>:9000/bucket/photo.jpg", "minio"),
+            ("$gitea_url/api/v1/version", "gitea"),
+            ("ARTIFACTORY_URL/-/user/org.couchdb.user:USER_NAME", "jfrog-artifactory"),
+        ] {
+            let d = try diagnose(bare, url: url)
+            #expect(d.deniedBy == system, "\(url)")
+        }
+        let other = try diagnose(bare, url: "http://<service-url>/api/items")
+        #expect(other.deniedBy == "unknown")
+    }
 }
