@@ -172,6 +172,14 @@ struct WildCorpusTests {
         "tune": (systemKnown: 72.0, unknownNamed: 89.0, cause: 71.0, logParsed: 95.0, logCause: 70.0),
     ]
 
+    /// Floors for `Fixtures/ninth`, in percent. It was measured once unseen (docs/doctor.md) and has
+    /// been read and tuned on since (issue 16's tenth round): tuning-data floors against regressions,
+    /// rounded down; they say nothing about unseen responses or lines.
+    static let ninthFloors: Floors = [
+        "heldout": (systemKnown: 61.0, unknownNamed: 95.0, cause: 74.0, logParsed: 87.0, logCause: 64.0),
+        "tune": (systemKnown: 67.0, unknownNamed: 91.0, cause: 69.0, logParsed: 95.0, logCause: 65.0),
+    ]
+
     typealias SplitFigures = (all: CorpusFigures, layers: [String: CorpusFigures])
     typealias LogFigures = (lines: Int, parsed: Int, causeRight: Int, denials: Int, grouped: Int)
 
@@ -327,10 +335,9 @@ struct WildCorpusTests {
     }
 
     /// Another corpus is measured by the same code: `Fixtures/fresh`, `Fixtures/third`,
-    /// `Fixtures/fourth`, `Fixtures/fifth`, `Fixtures/sixth`, `Fixtures/seventh` and `Fixtures/eighth` (each tuned on since its first,
-    /// unseen measurement, so each holds tuning-data floors), `Fixtures/ninth` (not tuned on: figures
-    /// only, no floors), or a corpus gathered afresh and named by `GATEHOUSE_DOCTOR_CORPUS` (figures
-    /// only: its first measurement is the one to report).
+    /// `Fixtures/fourth`, `Fixtures/fifth`, `Fixtures/sixth`, `Fixtures/seventh`, `Fixtures/eighth` and `Fixtures/ninth` (each tuned
+    /// on since its first, unseen measurement, so each holds tuning-data floors), or a corpus gathered
+    /// afresh and named by `GATEHOUSE_DOCTOR_CORPUS` (figures only: its first measurement is the one to report).
     @Test("another corpus in the same format is measured the same way")
     func other() throws {
         var names = ["fresh", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth"]
@@ -345,11 +352,11 @@ struct WildCorpusTests {
             print("no other corpus: drop one in Fixtures/fresh or set \(CorpusDirectory.environmentVariable)=DIR")
         }
         for corpus in corpora {
-            // The fresh, third … eighth corpora have been tuned on: they keep their tuning-data floors.
+            // The fresh, third … ninth corpora have been tuned on: they keep their tuning-data floors.
             // Any other corpus is only measured.
             let tuned = [
                 "fresh": Self.freshFloors, "third": Self.thirdFloors, "fourth": Self.fourthFloors, "fifth": Self.fifthFloors,
-                "sixth": Self.sixthFloors, "seventh": Self.seventhFloors, "eighth": Self.eighthFloors,
+                "sixth": Self.sixthFloors, "seventh": Self.seventhFloors, "eighth": Self.eighthFloors, "ninth": Self.ninthFloors,
             ]
             if let floors = tuned[corpus.name] {
                 try Self.holdFloors(corpus, floors)
