@@ -71,6 +71,11 @@ public enum Report {
         case "object_storage": "object storage"
         case "api_provider": "API provider"
         case "platform": "platform"
+        case "identity_provider": "identity provider"
+        case "database_service": "database service"
+        case "package_registry": "package registry"
+        case "self_hosted_app": "self-hosted application"
+        case "ci_cd": "CI/CD"
         default: "unknown"
         }
     }

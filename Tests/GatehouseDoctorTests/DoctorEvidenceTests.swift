@@ -561,6 +561,10 @@ struct DoctorEvidenceTests {
             #expect(d.deniedBy == system, "\(url)")
             #expect(d.confidence < 0.75, "\(url): a path alone is moderate evidence")
         }
+        let influx = try diagnose(bare, url: "http://metrics.example.net:8086/api/v2/write?org=o&bucket=b")
+        #expect(
+            Report.render(influx, response: nil, knowledge: Fixtures.knowledge).contains(
+                "InfluxDB (influxdb), at the database service layer"))
         // Another vendor's own mark outweighs the path: Cloudflare's block page in front of a Nextcloud.
         let blocked = try diagnose(
             "HTTP/1.1 403 Forbidden\r\nServer: cloudflare\r\nCF-RAY: 8a1b2c3d4e5f6a7b-FRA\r\nContent-Type: text/html\r\n\r\n<html><title>Access denied | cloud.example.com used Cloudflare to restrict access</title><body>Error 1020</body></html>",
