@@ -83,6 +83,8 @@ public struct ResponseClassifier: Sendable {
         let host: String?
         /// The request URL, when known (never for a 407, like `host`).
         let url: String?
+        /// The path of the request URL, without query or fragment, when the URL is known.
+        let path: String?
         /// Hosts of the URLs written in the body (the first 20).
         let linkedHosts: [String]
         /// Hosts of the pages the body cites: its URLs that have a path (documentation, a console).
@@ -103,6 +105,7 @@ public struct ResponseClassifier: Sendable {
             words: BodyWords(response.reasonPhrase + "\n" + response.body, isHTML: facts.contains("html_body")),
             // A 407 comes from a proxy on the way, never from the host the request was for.
             host: response.status == 407 ? nil : response.host.map(Self.hostName), url: response.status == 407 ? nil : response.requestURL,
+            path: response.status == 407 ? nil : response.requestURL.map(Self.requestPath),
             linkedHosts: links.hosts, citedHosts: links.cited)
         var genericHits: [Hit] = []
         var candidates: [Candidate] = []
@@ -118,14 +121,40 @@ public struct ResponseClassifier: Sendable {
                 }
             )
         }
+        // Systems marked by the response itself (a header, a body shape, a cookie, a host): not by the
+        // request path, a link to their site or a shape many systems write. `own` leaves out marks of
+        // passage (a front door's request id or `Server` header).
+        // Returns how strongly they identify it (before any discount).
+        func marks(_ hits: [Hit], own: Bool) -> Double {
+            let kept = hits.filter { h in
+                let s = h.signature
+                return s.common != true && !Self.isPathEvidence(s) && !s.when.allSatisfy { $0.link != nil } && (!own || s.passage != true)
+            }
+            return 1 - kept.reduce(1.0) { $0 * (1 - ($1.signature.identifies ?? 0)) }
+        }
+        // Marks that could name their vendor on their own (0.3, the naming threshold): S3's XML error and
+        // headers, Google's error object. OpenResty's bare default page (0.25) is not one.
+        let ownMarked = Set(matched.filter { $0.0.generic != true && marks($0.1, own: true) >= 0.3 }.map(\.0.system))
+        let marked = Set(matched.filter { $0.0.generic != true && marks($0.1, own: false) > 0 }.map(\.0.system))
+        let sifted = matched.map { system, hits in
+            var hits = hits
+            // A request path names the software only when no other vendor's own header or body shape is on
+            // the response (a path says where the request went, not who answered it).
+            if !ownMarked.subtracting([system.system]).isEmpty { hits.removeAll { Self.isPathEvidence($0.signature) } }
+            // A shape many systems write names its system only when no other system's mark is there.
+            if !marked.subtracting([system.system]).isEmpty { hits.removeAll { $0.signature.common == true } }
+            return (system, hits)
+        }
         // Systems with evidence of their own writing (a page, an error object, a host), not only marks of
-        // passage or a link to their site.
+        // passage, a link to their site or a shape many systems write.
         let writers = Set(
-            matched.filter { system, hits in
-                let own = hits.filter { h in h.signature.passage != true && !h.signature.when.allSatisfy { $0.link != nil } }
+            sifted.filter { system, hits in
+                let own = hits.filter { h in
+                    h.signature.passage != true && h.signature.common != true && !h.signature.when.allSatisfy { $0.link != nil }
+                }
                 return system.generic != true && 1 - own.reduce(1.0) { $0 * (1 - ($1.signature.identifies ?? 0)) } >= 0.25
             }.map(\.0.system))
-        for (system, hits) in matched {
+        for (system, hits) in sifted {
             if system.generic == true {
                 genericHits += hits
                 continue
@@ -153,7 +182,7 @@ public struct ResponseClassifier: Sendable {
             // answered. With the host unknown, the shape alone names nobody either (OpenAI-compatible
             // APIs copy OpenAI's error object, S3-compatible stores S3's XML): only the system's own
             // headers confirm it.
-            let onOwnHost = hits.contains { h in h.signature.when.contains { $0.host != nil || $0.url != nil } }
+            let onOwnHost = hits.contains { h in h.signature.when.contains { $0.host != nil || $0.url != nil || $0.path != nil } }
             // The system's own headers, or wording only its own decision engine writes (IAM's policy
             // evaluation message), confirm it; a bare shape does not.
             let ownHeaders = hits.contains { h in
@@ -193,14 +222,18 @@ public struct ResponseClassifier: Sendable {
         // The system's own cause signature, unless vendor-neutral evidence is stronger
         // (an exhausted rate-limit counter outweighs whatever the body says).
         var causeHit = top.bestCause
+        // A system named by the request path alone keeps the cause the response tells: the path says which
+        // software it is, not why it refused.
+        let pathOnly = top.hits.filter { ($0.signature.identifies ?? 0) > 0 }.allSatisfy { Self.isPathEvidence($0.signature) }
+        let defaultCause = pathOnly ? nil : top.system.defaultCause
         // A system's documented default cause stands unless vendor-neutral evidence is stronger.
-        var strength = top.bestCause?.signature.strength ?? (top.system.defaultCause != nil ? 0.45 : 0)
+        var strength = top.bestCause?.signature.strength ?? (defaultCause != nil ? 0.45 : 0)
         if let g = bestGeneric, (g.signature.strength ?? 0) > strength {
             causeHit = g
             strength = g.signature.strength ?? 0
         }
         // Wording that makes the system's broad cause precise wins over it.
-        if let precise = Self.refinement(of: causeHit?.signature.cause ?? top.system.defaultCause, genericHits: genericHits) {
+        if let precise = Self.refinement(of: causeHit?.signature.cause ?? defaultCause, genericHits: genericHits) {
             causeHit = precise
             strength = max(strength, precise.signature.strength ?? 0)
         }
@@ -211,7 +244,7 @@ public struct ResponseClassifier: Sendable {
             // A system's default fix speaks of its default cause; any other cause gets the generic advice.
             let systemFix = hit.system.generic != true && c == top.system.defaultCause ? top.system.defaultFix : nil
             fix = hit.signature.fix ?? systemFix ?? Self.defaultFix(c)
-        } else if let c = top.system.defaultCause {
+        } else if let c = defaultCause {
             cause = c
             strength = 0.45
             fix = top.system.defaultFix ?? Self.defaultFix(c)
@@ -244,7 +277,11 @@ public struct ResponseClassifier: Sendable {
                 Alternative(
                     deniedBy: c.system.system, cause: altCause, confidence: c.rank * (c.bestCause?.signature.strength ?? 0.45) * 0.9))
         }
-        let confidence = Self.calibrated(top.identity * strength, systemNamed: true)
+        // A path names the software, not the cause: the cause is no surer than the response alone makes it.
+        let confidence =
+            pathOnly
+            ? min(Self.calibrated(top.identity * strength, systemNamed: true), Self.calibrated(strength * 0.85, systemNamed: false))
+            : Self.calibrated(top.identity * strength, systemNamed: true)
         return Diagnosis(
             deniedBy: top.system.system, layer: top.system.layer, cause: cause, confidence: confidence,
             evidence: evidence, fix: fix, alternatives: Self.tidy(alternatives, excluding: (top.system.system, cause), below: confidence),
@@ -259,7 +296,21 @@ public struct ResponseClassifier: Sendable {
         if o.facts.contains("json_body") { return true }
         let type = o.response.value("content-type")?.lowercased() ?? ""
         if type.contains("json") || type.contains("xml") || type.hasPrefix("application/vnd.") { return true }
-        return !o.facts.contains("empty_body") && !o.facts.contains("html_body")
+        if o.facts.contains("empty_body") || o.facts.contains("html_body") { return false }
+        // A bare status phrase (`Forbidden`, `403 Forbidden`) is what any server writes, a front door as
+        // much as an application: it is not an application's message.
+        let body = o.response.body
+        return PatternCache.shared.regex(Self.barePhrase).firstMatch(in: body, range: NSRange(body.startIndex..., in: body)) == nil
+    }
+
+    static let barePhrase =
+        #"(?i)^\s*(\d{3}\s*)?(Forbidden|Unauthorized|Access Denied|Too Many Requests|Proxy Authentication Required)\.?\s*$"#
+
+    /// Whether a signature is evidence of the request path alone (a documented path of the software, on
+    /// its default port or with its documented parameters): no header or body of the response is in it.
+    static func isPathEvidence(_ s: Signature) -> Bool {
+        s.when.contains { $0.path != nil && $0.not != true }
+            && s.when.allSatisfy { $0.path != nil || $0.url != nil || $0.status != nil || $0.fact != nil }
     }
 
     /// The evidence line for a front door the response passed through.
@@ -440,6 +491,8 @@ public struct ResponseClassifier: Sendable {
             result = o.host.map { test(p, $0) } ?? false
         } else if let p = c.url {
             result = o.url.map { test(p, $0) } ?? false
+        } else if let p = c.path {
+            result = o.path.map { test(p, $0) } ?? false
         } else if let p = c.link {
             result = o.linkedHosts.contains { test(p, $0) }
         } else if let groups = c.words {
@@ -448,6 +501,18 @@ public struct ResponseClassifier: Sendable {
             result = false
         }
         return c.not == true ? !result : result
+    }
+
+    /// The path of a request URL: what follows the scheme and host, up to a query (`?`) or fragment (`#`).
+    /// A URL written without a scheme (`host/path`) loses its first segment; one that is a path already
+    /// (`/a/b`) is kept; a URL with no path has the empty path.
+    public static func requestPath(_ url: String) -> String {
+        var rest = Substring(url)
+        if let cut = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) { rest = rest[..<cut] }
+        if rest.hasPrefix("/") { return String(rest) }
+        if let scheme = rest.range(of: "://") { rest = rest[scheme.upperBound...] }
+        guard let slash = rest.firstIndex(of: "/") else { return "" }
+        return String(rest[slash...])
     }
 
     /// Whether the body cites a page (a link with a path: documentation, a console) on a site none of

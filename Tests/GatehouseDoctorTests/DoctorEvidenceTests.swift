@@ -630,4 +630,144 @@ struct DoctorEvidenceTests {
         let other = try diagnose(bare, url: "http://<service-url>/api/items")
         #expect(other.deniedBy == "unknown")
     }
+
+    // Fixtures of the review of the path evidence and of front doors (raw responses as a user saves them).
+    static let s3Denied =
+        "HTTP/1.1 403 Forbidden\r\nx-amz-request-id: 4442587FB7D0A2F9\r\nx-amz-id-2: vlR7PnpV2Ce81puvz23kdVy0PzX3xWq4EXAMPLE=\r\nContent-Type: application/xml\r\nServer: AmazonS3\r\n\r\n"
+        + "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>4442587FB7D0A2F9</RequestId><HostId>vlR7PnpV2Ce81puvz23kdVy0PzX3xWq4EXAMPLE=</HostId></Error>\n"
+    static let googleDenied =
+        "HTTP/1.1 403 Forbidden\r\nServer: ESF\r\nContent-Type: application/json; charset=UTF-8\r\nVary: X-Origin\r\n\r\n"
+        + #"{"error":{"code":403,"message":"The caller does not have permission","status":"PERMISSION_DENIED"}}"#
+    static let appJSON = #"{"error":{"code":"forbidden","message":"You do not have access to project 42"}}"#
+
+    @Test("a request path does not name a system when another vendor's own header or body shape is on the response")
+    func pathYieldsToVendorMarks() throws {
+        for url in [
+            "https://auth.example.com/admin/realms/master/users", "https://x.example.com/api/v4/projects/1",
+            "https://x.example.com/v1/sys/health",
+        ] {
+            let s3 = try diagnose(Self.s3Denied, url: url)
+            #expect(["unknown", "aws-s3"].contains(s3.deniedBy), "\(url): \(s3.deniedBy)")
+            #expect(s3.cause == .insufficientPermissions, "\(url)")
+            let google = try diagnose(Self.googleDenied, url: url)
+            #expect(["unknown", "google-cloud"].contains(google.deniedBy), "\(url): \(google.deniedBy)")
+            #expect(google.cause == .insufficientPermissions, "\(url)")
+        }
+        // A front door's passage mark (nginx's Server header) leaves the path its say.
+        let behindNginx = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\nServer: nginx\r\nContent-Length: 0\r\n\r\n",
+            url: "https://sso.example.com/admin/realms/corp/users")
+        #expect(behindNginx.deniedBy == "keycloak")
+    }
+
+    @Test("path conditions read the URL's path only: a path in the query or the fragment names nobody")
+    func pathNotQueryOrFragment() throws {
+        let bare = "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"
+        for url in [
+            "https://app.example.com/login?next=/remote.php/dav/", "https://app.example.com/#/remote.php/dav/",
+            "https://app.example.com/search?q=/admin/realms", "https://app.example.com/?r=/rest/api/2/x",
+        ] {
+            let d = try diagnose(bare, url: url)
+            #expect(d.deniedBy == "unknown", "\(url): \(d.deniedBy)")
+        }
+        #expect(ResponseClassifier.requestPath("https://h.example/a/b?x=/c#/d") == "/a/b")
+        #expect(ResponseClassifier.requestPath("h.example/a/b#x") == "/a/b")
+        #expect(ResponseClassifier.requestPath("/a/b?c") == "/a/b")
+        #expect(ResponseClassifier.requestPath("https://h.example") == "")
+        // A documented path mounted under a prefix still reads at a segment's start.
+        #expect(try diagnose(bare, url: "https://h.example.com/nextcloud/remote.php/dav/files/u/").deniedBy == "nextcloud")
+    }
+
+    @Test("generic API paths name no self-hosted software; a path alone keeps the cause the response tells")
+    func genericPathsNameNobody() throws {
+        let bare = "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"
+        for path in [
+            "/v1/catalog/services", "/api/v2/query", "/api/v2/authorizations", "/api/v2.0/users/me", "/service/token",
+            "/api/states/CA", "/v1/auth/jwt/refresh", "/v1/auth/github/callback", "/v1/auth/oidc/callback", "/job/42/api",
+            "/manager/status", "/x/_session", "/docs/how-to-call/v1/sys/health", "/api/v2/write",
+        ] {
+            let d = try diagnose(bare, url: "https://api.example.com" + path)
+            #expect(d.deniedBy == "unknown", "\(path): \(d.deniedBy)")
+        }
+        // The full documented shapes still name the software.
+        #expect(try diagnose(bare, url: "https://h.example.com/v1/sys/health").deniedBy == "hashicorp-vault")
+        #expect(try diagnose(bare, url: "http://h.example.com:8086/api/v2/write?org=o&bucket=b").deniedBy == "influxdb")
+        #expect(try diagnose(bare, url: "http://h.example.com:8123/api/states/sensor.x").deniedBy == "home-assistant")
+        // An empty 403 at a Nextcloud path: Nextcloud, with the cause the response tells, not Nextcloud's default.
+        let empty = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", url: "https://cloud.example.com/remote.php/dav/files/u/")
+        let before = try diagnose("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+        #expect(empty.deniedBy == "nextcloud")
+        #expect(empty.cause == before.cause)
+        #expect(empty.cause != .invalidCredentials)
+        #expect(empty.confidence < 0.5, "not 'fairly sure'")
+    }
+
+    @Test("a front door's own page names it: Fastly's synthetic error page")
+    func fastlyOwnPage() throws {
+        let d = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nServer: Varnish\r\nRetry-After: 0\r\nContent-Type: text/html; charset=utf-8\r\nX-Served-By: cache-fra-eddf8230000-FRA\r\nX-Cache: MISS\r\nX-Timer: S1700000000.123456,VS0,VE0\r\nVia: 1.1 varnish\r\n\r\n"
+                + "<html><head><title>403 Forbidden</title></head><body><h1>Error 403 Forbidden</h1><p>Forbidden</p><h3>Error 54113</h3><p>Details: cache-fra-eddf8230000-FRA 1700000000 1234567890</p><hr><p>Varnish cache server</p></body></html>"
+        )
+        #expect(d.deniedBy == "fastly")
+        #expect(d.servedThrough.isEmpty)
+    }
+
+    @Test("a generic Varnish Via header does not list Fastly as a front door")
+    func varnishViaIsNotFastly() throws {
+        let only = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nVia: 1.1 varnish (Varnish/7.4)\r\nContent-Type: application/json\r\n\r\n" + Self.appJSON)
+        #expect(only.deniedBy == "unknown")
+        #expect(!only.servedThrough.contains("fastly"))
+        let withVarnish = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nVia: 1.1 varnish (Varnish/7.4)\r\nX-Varnish: 32770 3\r\nServer: nginx\r\nContent-Type: application/json\r\n\r\n"
+                + Self.appJSON)
+        #expect(withVarnish.deniedBy == "unknown")
+        #expect(withVarnish.servedThrough.contains("varnish"))
+        #expect(!withVarnish.servedThrough.contains("fastly"))
+        // Fastly's own Via form with its cache headers still lists it.
+        let fastly = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nVia: 1.1 varnish\r\nX-Served-By: cache-sjc10061-SJC\r\nContent-Type: application/json\r\n\r\n"
+                + Self.appJSON)
+        #expect(fastly.servedThrough == ["fastly"])
+    }
+
+    @Test("a body many systems write (a bare Forbidden) does not unseat another system's mark")
+    func commonShapeYields() throws {
+        let d = try diagnose("HTTP/1.1 403 Forbidden\r\nServer: AkamaiGHost\r\nContent-Type: text/plain\r\n\r\nForbidden\n")
+        #expect(d.deniedBy == "akamai")
+        #expect(d.cause == .wafBlocked)
+        // Alone, the shape still names Traefik.
+        let traefik = try diagnose("HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nForbidden\n")
+        #expect(traefik.deniedBy == "traefik")
+    }
+
+    @Test("Cloudflare's documented JSON form of its 1xxx errors names Cloudflare")
+    func cloudflareJSON1xxx() throws {
+        let d = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nServer: cloudflare\r\nCF-RAY: 8a1b2c3d4e5f6789-FRA\r\nContent-Type: application/json\r\n\r\n"
+                + #"{"type":"https://developers.cloudflare.com/support/troubleshooting/http-status-codes/cloudflare-1xxx-errors/error-1020/","title":"Access denied","status":403,"error_code":1020,"error_name":"access_denied","ray_id":"8a1b2c3d4e5f6789","cloudflare_error":true,"retryable":false}"#
+        )
+        #expect(d.deniedBy == "cloudflare")
+        #expect(d.cause == .wafBlocked)
+        #expect(d.servedThrough.isEmpty)
+        let limited = try diagnose(
+            "HTTP/1.1 429 Too Many Requests\r\nServer: cloudflare\r\nContent-Type: application/problem+json\r\n\r\n"
+                + #"{"type":"https://developers.cloudflare.com/x/error-1015/","title":"You are being rate limited","status":429,"error_code":1015,"cloudflare_error":true,"retryable":true}"#
+        )
+        #expect(limited.deniedBy == "cloudflare")
+        #expect(limited.cause == .rateLimited)
+    }
+
+    @Test("a web server's Server header lists it as served_through on an application's JSON, like IIS's, Google's, Azure's")
+    func servedThroughConsistent() throws {
+        for (server, system) in [
+            ("nginx/1.24.0", "nginx"), ("Apache/2.4.58 (Debian)", "apache-httpd"), ("Microsoft-IIS/10.0", "microsoft-iis"),
+            ("AkamaiGHost", "akamai"),
+        ] {
+            let d = try diagnose("HTTP/1.1 403 Forbidden\r\nServer: \(server)\r\nContent-Type: application/json\r\n\r\n" + Self.appJSON)
+            #expect(d.deniedBy == "unknown", "\(server)")
+            #expect(d.servedThrough == [system], "\(server): \(d.servedThrough)")
+        }
+    }
 }
