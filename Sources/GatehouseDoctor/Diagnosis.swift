@@ -79,10 +79,14 @@ public struct Diagnosis: Codable, Sendable, Equatable {
     public var evidence: [String]
     public var fix: [String]
     public var alternatives: [Alternative]
+    /// Systems the response passed through without writing the denial: a CDN, proxy or web server
+    /// whose marks (a request id, a `Server` header) are on a response whose body or host is another
+    /// service's. Empty when none was seen.
+    public var servedThrough: [String]
 
     public init(
         deniedBy: String, layer: String, cause: DenialCause, confidence: Double,
-        evidence: [String], fix: [String], alternatives: [Alternative]
+        evidence: [String], fix: [String], alternatives: [Alternative], servedThrough: [String] = []
     ) {
         self.deniedBy = deniedBy
         self.layer = layer
@@ -91,10 +95,24 @@ public struct Diagnosis: Codable, Sendable, Equatable {
         self.evidence = evidence
         self.fix = fix
         self.alternatives = alternatives
+        self.servedThrough = servedThrough
     }
 
     enum CodingKeys: String, CodingKey {
         case deniedBy = "denied_by", layer, cause, confidence, evidence, fix, alternatives
+        case servedThrough = "served_through"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        deniedBy = try c.decode(String.self, forKey: .deniedBy)
+        layer = try c.decode(String.self, forKey: .layer)
+        cause = try c.decode(DenialCause.self, forKey: .cause)
+        confidence = try c.decode(Double.self, forKey: .confidence)
+        evidence = try c.decode([String].self, forKey: .evidence)
+        fix = try c.decode([String].self, forKey: .fix)
+        alternatives = try c.decode([Alternative].self, forKey: .alternatives)
+        servedThrough = try c.decodeIfPresent([String].self, forKey: .servedThrough) ?? []
     }
 }
 
@@ -104,7 +122,7 @@ extension Diagnosis {
         [
             "denied_by": deniedBy, "layer": layer, "cause": cause.rawValue,
             "confidence": (confidence * 100).rounded() / 100,
-            "evidence": evidence, "fix": fix,
+            "evidence": evidence, "fix": fix, "served_through": servedThrough,
             "alternatives": alternatives.map {
                 ["denied_by": $0.deniedBy, "cause": $0.cause.rawValue, "confidence": ($0.confidence * 100).rounded() / 100] as [String: Any]
             },

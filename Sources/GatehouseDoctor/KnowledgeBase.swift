@@ -1,7 +1,7 @@
 import Foundation
 
 /// One condition of a signature; exactly one of `header`, `status`, `body`, `json`, `cookie`, `fact`,
-/// `host`, `url`, `link`, `words` is set.
+/// `host`, `url`, `path`, `link`, `words` is set.
 public struct SignatureCondition: Codable, Sendable {
     /// Header name (case-insensitive); with `value`, a regex its value must match.
     public var header: String?
@@ -21,6 +21,12 @@ public struct SignatureCondition: Codable, Sendable {
     /// host and are told apart by the path (`www.googleapis.com/storage/…` is Cloud Storage,
     /// `…/youtube/…` the YouTube Data API). Never holds when the URL is not known.
     public var url: String?
+    /// Regex over the path of the request URL alone: no scheme, host, query or fragment (`/admin/realms/x`
+    /// for `https://h/admin/realms/x?next=/y#z`), so a path written in a query parameter or a fragment
+    /// never matches. A documented path of a product is anchored at the path's start (`^/v1/sys/`) or,
+    /// when the product may be mounted under a prefix, at a segment's start (`^(/[^/]+)?/remote\.php/`).
+    /// Never holds when the URL is not known.
+    public var path: String?
     /// Regex over the lowercased host of a URL written in the body (an error message that links to
     /// its vendor's documentation or console); holds when any linked host matches.
     public var link: String?
@@ -38,8 +44,8 @@ public struct SignatureCondition: Codable, Sendable {
 
     var kindCount: Int {
         [
-            header != nil, status != nil, body != nil, json != nil, cookie != nil, fact != nil, host != nil, url != nil, link != nil,
-            words != nil,
+            header != nil, status != nil, body != nil, json != nil, cookie != nil, fact != nil, host != nil, url != nil, path != nil,
+            link != nil, words != nil,
         ].filter { $0 }.count
     }
 }
@@ -58,6 +64,16 @@ public struct Signature: Codable, Sendable {
     /// own cause is one of them, this cause replaces it whatever the strengths (an expired token is an
     /// invalid credential said precisely; an anonymous caller is not a caller without permission).
     public var refines: [DenialCause]?
+    /// True when the match says only that the response passed through this system (a CDN's request
+    /// id, a `Server` header), not that the system wrote the denial. When every identifying match of
+    /// a system is such a mark and the denial is another's (a body that is not the system's own page,
+    /// an application's content type, a request host that is not the system's), the system is not
+    /// named: the verdict says the response was served through it (`served_through`).
+    public var passage: Bool?
+    /// True when the match is a shape many systems write (a plain-text `Forbidden`): it names the system
+    /// only when no other system's mark (of passage or its own) is on the response, and it never makes
+    /// another system's marks read as those of a front door.
+    public var common: Bool?
     /// Shown to the user as the evidence line.
     public var evidence: String
     public var fix: [String]?
@@ -196,13 +212,17 @@ public struct KnowledgeBase: Sendable {
                 throw fail("\(at) has weight \(w); weights are between 0 and 1")
             }
             if s.cause != nil, s.strength == nil { throw fail("\(at) names a cause but has no 'strength'") }
+            if s.passage == true, s.cause != nil || (s.identifies ?? 0) == 0 {
+                throw fail("\(at) is a 'passage' mark, which identifies the system and names no cause")
+            }
             if s.refines != nil, k.generic != true || s.cause == nil {
                 throw fail("\(at) has 'refines', which only a cause signature of the generic file may have")
             }
             for (i, c) in s.when.enumerated() {
                 guard c.kindCount == 1 else {
                     throw fail(
-                        "\(at) condition \(i) must set exactly one of header, status, body, json, cookie, fact, host, url, link, words")
+                        "\(at) condition \(i) must set exactly one of header, status, body, json, cookie, fact, host, url, path, link, words"
+                    )
                 }
                 if let groups = c.words {
                     guard !groups.isEmpty, groups.allSatisfy({ !WordMatcher.alternatives($0).isEmpty }) else {
@@ -213,7 +233,7 @@ public struct KnowledgeBase: Sendable {
                     throw fail(
                         "\(at) condition \(i) names unknown fact '\(f)' (known: \(DerivedFacts.known.sorted().joined(separator: ", ")))")
                 }
-                for pattern in [c.body, c.value, c.cookie, c.host, c.url, c.link].compactMap({ $0 }) {
+                for pattern in [c.body, c.value, c.cookie, c.host, c.url, c.path, c.link].compactMap({ $0 }) {
                     do { _ = try PatternCache.shared.compile(pattern, options: Self.patternOptions) } catch {
                         throw fail("\(at) condition \(i) has an invalid regular expression '\(pattern)'")
                     }

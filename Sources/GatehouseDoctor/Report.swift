@@ -13,10 +13,18 @@ public enum Report {
             if let req = r.request { line += " for \(req.method) \(redacted(req.url))" }
             out.append(line)
         }
-        if d.deniedBy == "unknown" {
+        let doors = d.servedThrough.map { id in knowledge?.systems.first { $0.system == id }?.name ?? id }
+        if d.deniedBy == "unknown", !doors.isEmpty {
+            out.append(
+                "Who denied it: not identified — the service behind \(doors.joined(separator: " and ")), which the knowledge base does not know; the cause comes from standard HTTP signals"
+            )
+        } else if d.deniedBy == "unknown" {
             out.append("Who denied it: not identified — no vendor-specific evidence; the cause comes from standard HTTP signals")
         } else {
             out.append("Who denied it: \(name(d.deniedBy)), at the \(layerName(d.layer)) layer")
+        }
+        if !d.servedThrough.isEmpty {
+            out.append("Served through: \(d.servedThrough.map(name).joined(separator: ", ")) (on the way, not the writer of the denial)")
         }
         out.append("Why:           \(d.cause.rawValue) — \(d.cause.explanation)")
         out.append("How sure:      \(Int((d.confidence * 100).rounded()))% (\(sureWord(d.confidence)))")
@@ -63,6 +71,11 @@ public enum Report {
         case "object_storage": "object storage"
         case "api_provider": "API provider"
         case "platform": "platform"
+        case "identity_provider": "identity provider"
+        case "database_service": "database service"
+        case "package_registry": "package registry"
+        case "self_hosted_app": "self-hosted application"
+        case "ci_cd": "CI/CD"
         default: "unknown"
         }
     }

@@ -83,6 +83,8 @@ public struct ResponseClassifier: Sendable {
         let host: String?
         /// The request URL, when known (never for a 407, like `host`).
         let url: String?
+        /// The path of the request URL, without query or fragment, when the URL is known.
+        let path: String?
         /// Hosts of the URLs written in the body (the first 20).
         let linkedHosts: [String]
         /// Hosts of the pages the body cites: its URLs that have a path (documentation, a console).
@@ -102,28 +104,85 @@ public struct ResponseClassifier: Sendable {
             response: response, json: json, facts: facts,
             words: BodyWords(response.reasonPhrase + "\n" + response.body, isHTML: facts.contains("html_body")),
             // A 407 comes from a proxy on the way, never from the host the request was for.
-            host: response.status == 407 ? nil : response.host, url: response.status == 407 ? nil : response.requestURL,
+            host: response.status == 407 ? nil : response.host.map(Self.hostName), url: response.status == 407 ? nil : response.requestURL,
+            path: response.status == 407 ? nil : response.requestURL.map(Self.requestPath),
             linkedHosts: links.hosts, citedHosts: links.cited)
         var genericHits: [Hit] = []
         var candidates: [Candidate] = []
         var frontDoors: [Candidate] = []
-        for system in knowledge.systems {
-            let hits = system.signatures.compactMap { sig -> Hit? in
-                guard sig.when.allSatisfy({ matches($0, o) }) else { return nil }
-                return Hit(system: system, signature: sig, evidence: render(sig.evidence, response, json: json))
+        // Systems whose only marks are those of a response passing through them, on a denial another wrote.
+        var passedThrough: [(system: SystemKnowledge, identity: Double, hits: [Hit])] = []
+        let matched = knowledge.systems.map { system in
+            (
+                system,
+                system.signatures.compactMap { sig -> Hit? in
+                    guard sig.when.allSatisfy({ matches($0, o) }) else { return nil }
+                    return Hit(system: system, signature: sig, evidence: render(sig.evidence, response, json: json))
+                }
+            )
+        }
+        // Systems marked by the response itself (a header, a body shape, a cookie, a host): not by the
+        // request path, a link to their site or a shape many systems write. `own` leaves out marks of
+        // passage (a front door's request id or `Server` header).
+        // Returns how strongly they identify it (before any discount).
+        func marks(_ hits: [Hit], own: Bool) -> Double {
+            let kept = hits.filter { h in
+                let s = h.signature
+                return s.common != true && !Self.isPathEvidence(s) && !s.when.allSatisfy { $0.link != nil } && (!own || s.passage != true)
             }
+            return 1 - kept.reduce(1.0) { $0 * (1 - ($1.signature.identifies ?? 0)) }
+        }
+        // Marks that could name their vendor on their own (0.3, the naming threshold): S3's XML error and
+        // headers, Google's error object. OpenResty's bare default page (0.25) is not one.
+        let ownMarked = Set(matched.filter { $0.0.generic != true && marks($0.1, own: true) >= 0.3 }.map(\.0.system))
+        let marked = Set(matched.filter { $0.0.generic != true && marks($0.1, own: false) > 0 }.map(\.0.system))
+        let sifted = matched.map { system, hits in
+            var hits = hits
+            // A request path names the software only when no other vendor's own header or body shape is on
+            // the response (a path says where the request went, not who answered it).
+            if !ownMarked.subtracting([system.system]).isEmpty { hits.removeAll { Self.isPathEvidence($0.signature) } }
+            // A shape many systems write names its system only when no other system's mark is there.
+            if !marked.subtracting([system.system]).isEmpty { hits.removeAll { $0.signature.common == true } }
+            return (system, hits)
+        }
+        // Systems with evidence of their own writing (a page, an error object, a host), not only marks of
+        // passage, a link to their site or a shape many systems write.
+        let writers = Set(
+            sifted.filter { system, hits in
+                let own = hits.filter { h in
+                    h.signature.passage != true && h.signature.common != true && !h.signature.when.allSatisfy { $0.link != nil }
+                }
+                return system.generic != true && 1 - own.reduce(1.0) { $0 * (1 - ($1.signature.identifies ?? 0)) } >= 0.25
+            }.map(\.0.system))
+        for (system, hits) in sifted {
             if system.generic == true {
                 genericHits += hits
                 continue
             }
             var identity = 1 - hits.reduce(1.0) { $0 * (1 - ($1.signature.identifies ?? 0)) }
             guard identity > 0 else { continue }
+            // A CDN's, proxy's or web server's marks (a request id, a `Server` header) say the response
+            // passed through it; they do not say it wrote the denial. With none of its own evidence (its
+            // page, its error object, its own host) and a denial that is another's (a body that is not its
+            // page, an application's content type, a request host that is not its own), the service
+            // behind it answered: it is reported as the way the response came, not as the writer.
+            let passage = hits.filter { $0.signature.passage == true }
+            // Its own evidence: an identifying mark that is not one of passage, or its own wording of the
+            // denial (a cause signature that reads the body: Fastly's Next-Gen WAF `406 Not Acceptable`).
+            let ownEvidence = hits.contains { h in
+                ((h.signature.identifies ?? 0) > 0 && h.signature.passage != true)
+                    || (h.signature.cause != nil && h.signature.when.contains { $0.body != nil || $0.words != nil || $0.json != nil })
+            }
+            if !passage.isEmpty, !ownEvidence, Self.writtenBehindFrontDoor(o) || !writers.subtracting([system.system]).isEmpty {
+                if identity >= 0.1 { passedThrough.append((system, identity, passage)) }
+                identity *= 0.25
+            }
             let best = hits.filter { $0.signature.cause != nil }.max { ($0.signature.strength ?? 0) < ($1.signature.strength ?? 0) }
             // A shared front end's error shape on a host that is not its own: the service behind it
             // answered. With the host unknown, the shape alone names nobody either (OpenAI-compatible
             // APIs copy OpenAI's error object, S3-compatible stores S3's XML): only the system's own
             // headers confirm it.
-            let onOwnHost = hits.contains { h in h.signature.when.contains { $0.host != nil || $0.url != nil } }
+            let onOwnHost = hits.contains { h in h.signature.when.contains { $0.host != nil || $0.url != nil || $0.path != nil } }
             // The system's own headers, or wording only its own decision engine writes (IAM's policy
             // evaluation message), confirm it; a bare shape does not.
             let ownHeaders = hits.contains { h in
@@ -155,20 +214,26 @@ public struct ResponseClassifier: Sendable {
             if let door, let hit = door.bestCause, (hit.signature.strength ?? 0) > (bestGeneric?.signature.strength ?? 0) {
                 bestGeneric = hit
             }
-            return unknownSystem(o, genericHits: genericHits, bestGeneric: bestGeneric, candidates: candidates, frontDoors: frontDoors)
+            return unknownSystem(
+                o, genericHits: genericHits, bestGeneric: bestGeneric, candidates: candidates, frontDoors: frontDoors,
+                passedThrough: passedThrough.sorted { $0.identity > $1.identity })
         }
 
         // The system's own cause signature, unless vendor-neutral evidence is stronger
         // (an exhausted rate-limit counter outweighs whatever the body says).
         var causeHit = top.bestCause
+        // A system named by the request path alone keeps the cause the response tells: the path says which
+        // software it is, not why it refused.
+        let pathOnly = top.hits.filter { ($0.signature.identifies ?? 0) > 0 }.allSatisfy { Self.isPathEvidence($0.signature) }
+        let defaultCause = pathOnly ? nil : top.system.defaultCause
         // A system's documented default cause stands unless vendor-neutral evidence is stronger.
-        var strength = top.bestCause?.signature.strength ?? (top.system.defaultCause != nil ? 0.45 : 0)
+        var strength = top.bestCause?.signature.strength ?? (defaultCause != nil ? 0.45 : 0)
         if let g = bestGeneric, (g.signature.strength ?? 0) > strength {
             causeHit = g
             strength = g.signature.strength ?? 0
         }
         // Wording that makes the system's broad cause precise wins over it.
-        if let precise = Self.refinement(of: causeHit?.signature.cause ?? top.system.defaultCause, genericHits: genericHits) {
+        if let precise = Self.refinement(of: causeHit?.signature.cause ?? defaultCause, genericHits: genericHits) {
             causeHit = precise
             strength = max(strength, precise.signature.strength ?? 0)
         }
@@ -179,7 +244,7 @@ public struct ResponseClassifier: Sendable {
             // A system's default fix speaks of its default cause; any other cause gets the generic advice.
             let systemFix = hit.system.generic != true && c == top.system.defaultCause ? top.system.defaultFix : nil
             fix = hit.signature.fix ?? systemFix ?? Self.defaultFix(c)
-        } else if let c = top.system.defaultCause {
+        } else if let c = defaultCause {
             cause = c
             strength = 0.45
             fix = top.system.defaultFix ?? Self.defaultFix(c)
@@ -193,6 +258,8 @@ public struct ResponseClassifier: Sendable {
         if let h = causeHit { evidence.append(h.evidence) }
         evidence += top.hits.map(\.evidence)
         evidence += genericHits.filter { ($0.signature.strength ?? 0) >= 0.5 && $0.signature.cause == cause }.map(\.evidence)
+        let doors = passedThrough.filter { $0.system.system != top.system.system }.sorted { $0.identity > $1.identity }
+        evidence += doors.map { Self.servedThroughEvidence($0.system, $0.hits, o) }
         evidence = Self.unique(evidence)
 
         var alternatives: [Alternative] = []
@@ -210,10 +277,46 @@ public struct ResponseClassifier: Sendable {
                 Alternative(
                     deniedBy: c.system.system, cause: altCause, confidence: c.rank * (c.bestCause?.signature.strength ?? 0.45) * 0.9))
         }
-        let confidence = Self.calibrated(top.identity * strength, systemNamed: true)
+        // A path names the software, not the cause: the cause is no surer than the response alone makes it.
+        let confidence =
+            pathOnly
+            ? min(Self.calibrated(top.identity * strength, systemNamed: true), Self.calibrated(strength * 0.85, systemNamed: false))
+            : Self.calibrated(top.identity * strength, systemNamed: true)
         return Diagnosis(
             deniedBy: top.system.system, layer: top.system.layer, cause: cause, confidence: confidence,
-            evidence: evidence, fix: fix, alternatives: Self.tidy(alternatives, excluding: (top.system.system, cause), below: confidence))
+            evidence: evidence, fix: fix, alternatives: Self.tidy(alternatives, excluding: (top.system.system, cause), below: confidence),
+            servedThrough: doors.map(\.system.system))
+    }
+
+    /// Whether the denial is an application's rather than a front door's page: an error object (a JSON
+    /// body, or a JSON, XML or vendor media type declared for it) or a message that is not a page (plain
+    /// text). A front door's own pages are HTML, and an HTML page or an empty answer is left to the
+    /// front door's marks unless another system's own evidence is in it (the classifier checks that).
+    static func writtenBehindFrontDoor(_ o: Observation) -> Bool {
+        if o.facts.contains("json_body") { return true }
+        let type = o.response.value("content-type")?.lowercased() ?? ""
+        if type.contains("json") || type.contains("xml") || type.hasPrefix("application/vnd.") { return true }
+        if o.facts.contains("empty_body") || o.facts.contains("html_body") { return false }
+        // A bare status phrase (`Forbidden`, `403 Forbidden`) is what any server writes, a front door as
+        // much as an application: it is not an application's message.
+        let body = o.response.body
+        return PatternCache.shared.regex(Self.barePhrase).firstMatch(in: body, range: NSRange(body.startIndex..., in: body)) == nil
+    }
+
+    static let barePhrase =
+        #"(?i)^\s*(\d{3}\s*)?(Forbidden|Unauthorized|Access Denied|Too Many Requests|Proxy Authentication Required)\.?\s*$"#
+
+    /// Whether a signature is evidence of the request path alone (a documented path of the software, on
+    /// its default port or with its documented parameters): no header or body of the response is in it.
+    static func isPathEvidence(_ s: Signature) -> Bool {
+        s.when.contains { $0.path != nil && $0.not != true }
+            && s.when.allSatisfy { $0.path != nil || $0.url != nil || $0.status != nil || $0.fact != nil }
+    }
+
+    /// The evidence line for a front door the response passed through.
+    static func servedThroughEvidence(_ door: SystemKnowledge, _ hits: [Hit], _ o: Observation) -> String {
+        let marks = hits.map(\.evidence).prefix(2).joined(separator: "; ")
+        return "served through \(door.name) (\(marks)): the denial is not \(door.name)'s own page, so the service behind it wrote it"
     }
 
     /// The vendor-neutral hit that makes a broad cause precise ("secondary rate limit" for a permission
@@ -233,7 +336,8 @@ public struct ResponseClassifier: Sendable {
     }
 
     func unknownSystem(
-        _ o: Observation, genericHits: [Hit], bestGeneric: Hit?, candidates: [Candidate], frontDoors: [Candidate]
+        _ o: Observation, genericHits: [Hit], bestGeneric: Hit?, candidates: [Candidate], frontDoors: [Candidate],
+        passedThrough: [(system: SystemKnowledge, identity: Double, hits: [Hit])] = []
     )
         -> Diagnosis
     {
@@ -244,6 +348,10 @@ public struct ResponseClassifier: Sendable {
         let strength = bestGeneric?.signature.strength ?? 0.2
         var evidence = ([bestGeneric].compactMap { $0 } + genericHits.filter { $0.signature.cause == cause }).map(\.evidence)
         if evidence.isEmpty { evidence = ["status \(r.status) with no vendor-specific or generic denial evidence"] }
+        if !passedThrough.isEmpty {
+            evidence.append("unknown service, served through \(passedThrough.map(\.system.name).joined(separator: " and "))")
+            evidence += passedThrough.map { Self.servedThroughEvidence($0.system, $0.hits, o) }
+        }
         evidence += Self.whatIsKnown(o, frontDoors: frontDoors)
         let confidence = Self.calibrated(strength * 0.85, systemNamed: false)
         var alternatives = genericHits.compactMap { h -> Alternative? in
@@ -259,7 +367,8 @@ public struct ResponseClassifier: Sendable {
         return Diagnosis(
             deniedBy: "unknown", layer: "unknown", cause: cause, confidence: confidence, evidence: Self.unique(evidence),
             fix: bestGeneric?.signature.fix ?? Self.defaultFix(cause),
-            alternatives: Self.tidy(alternatives, excluding: ("unknown", cause), below: confidence))
+            alternatives: Self.tidy(alternatives, excluding: ("unknown", cause), below: confidence),
+            servedThrough: passedThrough.map(\.system.system))
     }
 
     /// Maps the evidence score (identification × cause strength) to the probability that the cause is
@@ -324,6 +433,14 @@ public struct ResponseClassifier: Sendable {
         return out
     }
 
+    /// The request host as the host-name rules read it. A placeholder a person wrote in place of the
+    /// real host (`<minio-host>`, `$gitea_url`, `ARTIFACTORY_URL`, `{keycloak_url}`) loses its brackets
+    /// and sigils, and an underscore reads as a hyphen, so the software it names is read as a host
+    /// named after it would be (`minio-host`, `gitea-url`, `artifactory-url`).
+    static func hostName(_ host: String) -> String {
+        String(host.lowercased().filter { !"<>{}[]$".contains($0) }.map { $0 == "_" || $0 == " " ? "-" : $0 })
+    }
+
     /// The last two labels of a host name (three under a two-letter country second level such as `co.uk`).
     static func registrableDomain(_ host: String) -> String {
         let labels = host.split(separator: ".")
@@ -374,6 +491,8 @@ public struct ResponseClassifier: Sendable {
             result = o.host.map { test(p, $0) } ?? false
         } else if let p = c.url {
             result = o.url.map { test(p, $0) } ?? false
+        } else if let p = c.path {
+            result = o.path.map { test(p, $0) } ?? false
         } else if let p = c.link {
             result = o.linkedHosts.contains { test(p, $0) }
         } else if let groups = c.words {
@@ -382,6 +501,18 @@ public struct ResponseClassifier: Sendable {
             result = false
         }
         return c.not == true ? !result : result
+    }
+
+    /// The path of a request URL: what follows the scheme and host, up to a query (`?`) or fragment (`#`).
+    /// A URL written without a scheme (`host/path`) loses its first segment; one that is a path already
+    /// (`/a/b`) is kept; a URL with no path has the empty path.
+    public static func requestPath(_ url: String) -> String {
+        var rest = Substring(url)
+        if let cut = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) { rest = rest[..<cut] }
+        if rest.hasPrefix("/") { return String(rest) }
+        if let scheme = rest.range(of: "://") { rest = rest[scheme.upperBound...] }
+        guard let slash = rest.firstIndex(of: "/") else { return "" }
+        return String(rest[slash...])
     }
 
     /// Whether the body cites a page (a link with a path: documentation, a console) on a site none of

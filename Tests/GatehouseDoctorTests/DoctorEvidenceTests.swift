@@ -504,7 +504,9 @@ struct DoctorEvidenceTests {
         let httpd = try diagnose(
             "HTTP/1.1 401 Unauthorized\r\nServer: Apache/2.4.41 (Ubuntu)\r\nContent-Type: text/plain\r\n\r\n"
                 + "The resource requires authentication, which was not supplied with the request")
-        #expect(httpd.deniedBy == "apache-httpd")
+        // Apache httpd's own Server header, on a message that is not its page: served through it.
+        #expect(httpd.deniedBy == "unknown")
+        #expect(httpd.servedThrough == ["apache-httpd"])
         let gfe =
             "HTTP/1.1 403 Forbidden\r\nServer: Google Frontend\r\nContent-Type: text/html\r\n\r\n<html><body><h1>We're sorry...</h1></body></html>"
         let appEngine = try diagnose(gfe, url: "https://example-app.appspot.com/like")
@@ -543,5 +545,229 @@ struct DoctorEvidenceTests {
             "HTTP/1.1 403 Forbidden\r\n\r\nPermission denied: token with AccessorID '00000000-0000-0000-0000-000000000000' lacks permission 'key:read' on \"app\""
         )
         #expect(consul.deniedBy == "consul")
+    }
+
+    @Test("a documented API path of self-hosted software names it, moderately; the software's own or another vendor's header wins")
+    func documentedPaths() throws {
+        let bare = "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"
+        for (url, system) in [
+            ("https://cloud.example.com/remote.php/dav/files/alice/", "nextcloud"),
+            ("https://sso.example.com/auth/admin/realms/corp/users", "keycloak"),
+            ("https://git.example.com/api/packages/team/maven/org/example/app/1.0/app-1.0.pom", "gitea"),
+            ("https://tracker.example.com/rest/api/2/search?jql=project%3DX", "atlassian-api"),
+            ("http://metrics.example.net:8086/api/v2/write?org=o&bucket=b", "influxdb"),
+        ] {
+            let d = try diagnose(bare, url: url)
+            #expect(d.deniedBy == system, "\(url)")
+            #expect(d.confidence < 0.75, "\(url): a path alone is moderate evidence")
+        }
+        let influx = try diagnose(bare, url: "http://metrics.example.net:8086/api/v2/write?org=o&bucket=b")
+        #expect(
+            Report.render(influx, response: nil, knowledge: Fixtures.knowledge).contains(
+                "InfluxDB (influxdb), at the database service layer"))
+        // Another vendor's own mark outweighs the path: Cloudflare's block page in front of a Nextcloud.
+        let blocked = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nServer: cloudflare\r\nCF-RAY: 8a1b2c3d4e5f6a7b-FRA\r\nContent-Type: text/html\r\n\r\n<html><title>Access denied | cloud.example.com used Cloudflare to restrict access</title><body>Error 1020</body></html>",
+            url: "https://cloud.example.com/remote.php/dav/files/alice/")
+        #expect(blocked.deniedBy == "cloudflare")
+        // An undistinctive path names nobody.
+        let generic = try diagnose(bare, url: "https://api.example.com/api/v1/users")
+        #expect(generic.deniedBy == "unknown")
+    }
+
+    @Test("a front door's marks on another's denial: the service behind it is unknown, served through the front door")
+    func servedThroughFrontDoor() throws {
+        // A CDN's headers on a plain-text message: the service behind Cloudflare wrote it.
+        let message = try diagnose(
+            "HTTP/2 403\r\ncontent-type: text/plain; charset=utf-8\r\ncf-cache-status: MISS\r\nserver: cloudflare\r\ncf-ray: 3966421b9a6179f3-SEA\r\n\r\nPackage size exceeded the configured limit of 50 MB.\n",
+            url: "https://cdn.example.net/gh/owner/repo/")
+        #expect(message.deniedBy == "unknown")
+        #expect(message.servedThrough == ["cloudflare"])
+        #expect(message.evidence.contains { $0.contains("served through Cloudflare") })
+        // Fastly's cache headers on an application's JSON error.
+        let json = try diagnose(
+            "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nX-Served-By: cache-sjc10061-SJC\r\nX-Timer: S1741752971.346085,VS0,VE96\r\n\r\n"
+                + #"{"data":{"error":"Too many uploads"},"success":false,"status":429}"#)
+        #expect(json.deniedBy == "unknown")
+        #expect(json.servedThrough == ["fastly"])
+        #expect(json.cause == .rateLimited)
+        let text = Report.render(json, response: nil, knowledge: Fixtures.knowledge)
+        #expect(text.contains("the service behind Fastly"))
+        #expect(text.contains("Served through: Fastly (fastly)"))
+        // The front door's own denial still names it: Cloudflare's 1020 page, nginx's default page.
+        let cloudflare = try diagnose(try Fixtures.text("responses/cloudflare-1020.http"))
+        #expect(cloudflare.deniedBy == "cloudflare")
+        #expect(cloudflare.servedThrough.isEmpty)
+        let nginx = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nServer: nginx/1.24.0\r\nContent-Type: text/html\r\n\r\n<html>\r\n<head><title>403 Forbidden</title></head>\r\n<body>\r\n<center><h1>403 Forbidden</h1></center>\r\n<hr><center>nginx/1.24.0</center>\r\n</body>\r\n</html>\r\n",
+            url: "https://www.example.org/private/")
+        #expect(nginx.deniedBy == "nginx")
+        // Another server's own page behind a CDN: the CDN is the way, not the writer.
+        let behind = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\ncontent-type: text/html\r\ncf-ray: 99d7527ecdf5e677-DEN\r\nserver: cloudflare\r\n\r\n<html>\r\n<head><title>401 Authorization Required</title></head>\r\n<body>\r\n<center><h1>401 Authorization Required</h1></center>\r\n<hr><center>openresty/1.27.4</center>\r\n</body>\r\n</html>\r\n"
+        )
+        #expect(behind.deniedBy != "cloudflare")
+        #expect(behind.servedThrough == ["cloudflare"])
+        // A named system behind a CDN says so too.
+        let gitlab = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nX-Gitlab-Meta: {\"correlation_id\":\"01J0\"}\r\ncf-ray: 8a1b2c3d4e5f6a7b-FRA\r\n\r\n"
+                + #"{"message":"403 Forbidden"}"#)
+        #expect(gitlab.deniedBy == "gitlab-api")
+        #expect(gitlab.servedThrough == ["cloudflare"])
+    }
+
+    @Test("a placeholder written for the host names the software it stands for, as a host named after it would")
+    func placeholderHosts() throws {
+        let bare = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"
+        for (url, system) in [
+            ("http://<minio-host>:9000/bucket/photo.jpg", "minio"),
+            ("$gitea_url/api/v1/version", "gitea"),
+            ("ARTIFACTORY_URL/-/user/org.couchdb.user:USER_NAME", "jfrog-artifactory"),
+        ] {
+            let d = try diagnose(bare, url: url)
+            #expect(d.deniedBy == system, "\(url)")
+        }
+        let other = try diagnose(bare, url: "http://<service-url>/api/items")
+        #expect(other.deniedBy == "unknown")
+    }
+
+    // Fixtures of the review of the path evidence and of front doors (raw responses as a user saves them).
+    static let s3Denied =
+        "HTTP/1.1 403 Forbidden\r\nx-amz-request-id: 4442587FB7D0A2F9\r\nx-amz-id-2: vlR7PnpV2Ce81puvz23kdVy0PzX3xWq4EXAMPLE=\r\nContent-Type: application/xml\r\nServer: AmazonS3\r\n\r\n"
+        + "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>4442587FB7D0A2F9</RequestId><HostId>vlR7PnpV2Ce81puvz23kdVy0PzX3xWq4EXAMPLE=</HostId></Error>\n"
+    static let googleDenied =
+        "HTTP/1.1 403 Forbidden\r\nServer: ESF\r\nContent-Type: application/json; charset=UTF-8\r\nVary: X-Origin\r\n\r\n"
+        + #"{"error":{"code":403,"message":"The caller does not have permission","status":"PERMISSION_DENIED"}}"#
+    static let appJSON = #"{"error":{"code":"forbidden","message":"You do not have access to project 42"}}"#
+
+    @Test("a request path does not name a system when another vendor's own header or body shape is on the response")
+    func pathYieldsToVendorMarks() throws {
+        for url in [
+            "https://auth.example.com/admin/realms/master/users", "https://x.example.com/api/v4/projects/1",
+            "https://x.example.com/v1/sys/health",
+        ] {
+            let s3 = try diagnose(Self.s3Denied, url: url)
+            #expect(["unknown", "aws-s3"].contains(s3.deniedBy), "\(url): \(s3.deniedBy)")
+            #expect(s3.cause == .insufficientPermissions, "\(url)")
+            let google = try diagnose(Self.googleDenied, url: url)
+            #expect(["unknown", "google-cloud"].contains(google.deniedBy), "\(url): \(google.deniedBy)")
+            #expect(google.cause == .insufficientPermissions, "\(url)")
+        }
+        // A front door's passage mark (nginx's Server header) leaves the path its say.
+        let behindNginx = try diagnose(
+            "HTTP/1.1 401 Unauthorized\r\nServer: nginx\r\nContent-Length: 0\r\n\r\n",
+            url: "https://sso.example.com/admin/realms/corp/users")
+        #expect(behindNginx.deniedBy == "keycloak")
+    }
+
+    @Test("path conditions read the URL's path only: a path in the query or the fragment names nobody")
+    func pathNotQueryOrFragment() throws {
+        let bare = "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"
+        for url in [
+            "https://app.example.com/login?next=/remote.php/dav/", "https://app.example.com/#/remote.php/dav/",
+            "https://app.example.com/search?q=/admin/realms", "https://app.example.com/?r=/rest/api/2/x",
+        ] {
+            let d = try diagnose(bare, url: url)
+            #expect(d.deniedBy == "unknown", "\(url): \(d.deniedBy)")
+        }
+        #expect(ResponseClassifier.requestPath("https://h.example/a/b?x=/c#/d") == "/a/b")
+        #expect(ResponseClassifier.requestPath("h.example/a/b#x") == "/a/b")
+        #expect(ResponseClassifier.requestPath("/a/b?c") == "/a/b")
+        #expect(ResponseClassifier.requestPath("https://h.example") == "")
+        // A documented path mounted under a prefix still reads at a segment's start.
+        #expect(try diagnose(bare, url: "https://h.example.com/nextcloud/remote.php/dav/files/u/").deniedBy == "nextcloud")
+    }
+
+    @Test("generic API paths name no self-hosted software; a path alone keeps the cause the response tells")
+    func genericPathsNameNobody() throws {
+        let bare = "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"
+        for path in [
+            "/v1/catalog/services", "/api/v2/query", "/api/v2/authorizations", "/api/v2.0/users/me", "/service/token",
+            "/api/states/CA", "/v1/auth/jwt/refresh", "/v1/auth/github/callback", "/v1/auth/oidc/callback", "/job/42/api",
+            "/manager/status", "/x/_session", "/docs/how-to-call/v1/sys/health", "/api/v2/write",
+        ] {
+            let d = try diagnose(bare, url: "https://api.example.com" + path)
+            #expect(d.deniedBy == "unknown", "\(path): \(d.deniedBy)")
+        }
+        // The full documented shapes still name the software.
+        #expect(try diagnose(bare, url: "https://h.example.com/v1/sys/health").deniedBy == "hashicorp-vault")
+        #expect(try diagnose(bare, url: "http://h.example.com:8086/api/v2/write?org=o&bucket=b").deniedBy == "influxdb")
+        #expect(try diagnose(bare, url: "http://h.example.com:8123/api/states/sensor.x").deniedBy == "home-assistant")
+        // An empty 403 at a Nextcloud path: Nextcloud, with the cause the response tells, not Nextcloud's default.
+        let empty = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", url: "https://cloud.example.com/remote.php/dav/files/u/")
+        let before = try diagnose("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+        #expect(empty.deniedBy == "nextcloud")
+        #expect(empty.cause == before.cause)
+        #expect(empty.cause != .invalidCredentials)
+        #expect(empty.confidence < 0.5, "not 'fairly sure'")
+    }
+
+    @Test("a front door's own page names it: Fastly's synthetic error page")
+    func fastlyOwnPage() throws {
+        let d = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nServer: Varnish\r\nRetry-After: 0\r\nContent-Type: text/html; charset=utf-8\r\nX-Served-By: cache-fra-eddf8230000-FRA\r\nX-Cache: MISS\r\nX-Timer: S1700000000.123456,VS0,VE0\r\nVia: 1.1 varnish\r\n\r\n"
+                + "<html><head><title>403 Forbidden</title></head><body><h1>Error 403 Forbidden</h1><p>Forbidden</p><h3>Error 54113</h3><p>Details: cache-fra-eddf8230000-FRA 1700000000 1234567890</p><hr><p>Varnish cache server</p></body></html>"
+        )
+        #expect(d.deniedBy == "fastly")
+        #expect(d.servedThrough.isEmpty)
+    }
+
+    @Test("a generic Varnish Via header does not list Fastly as a front door")
+    func varnishViaIsNotFastly() throws {
+        let only = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nVia: 1.1 varnish (Varnish/7.4)\r\nContent-Type: application/json\r\n\r\n" + Self.appJSON)
+        #expect(only.deniedBy == "unknown")
+        #expect(!only.servedThrough.contains("fastly"))
+        let withVarnish = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nVia: 1.1 varnish (Varnish/7.4)\r\nX-Varnish: 32770 3\r\nServer: nginx\r\nContent-Type: application/json\r\n\r\n"
+                + Self.appJSON)
+        #expect(withVarnish.deniedBy == "unknown")
+        #expect(withVarnish.servedThrough.contains("varnish"))
+        #expect(!withVarnish.servedThrough.contains("fastly"))
+        // Fastly's own Via form with its cache headers still lists it.
+        let fastly = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nVia: 1.1 varnish\r\nX-Served-By: cache-sjc10061-SJC\r\nContent-Type: application/json\r\n\r\n"
+                + Self.appJSON)
+        #expect(fastly.servedThrough == ["fastly"])
+    }
+
+    @Test("a body many systems write (a bare Forbidden) does not unseat another system's mark")
+    func commonShapeYields() throws {
+        let d = try diagnose("HTTP/1.1 403 Forbidden\r\nServer: AkamaiGHost\r\nContent-Type: text/plain\r\n\r\nForbidden\n")
+        #expect(d.deniedBy == "akamai")
+        #expect(d.cause == .wafBlocked)
+        // Alone, the shape still names Traefik.
+        let traefik = try diagnose("HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nForbidden\n")
+        #expect(traefik.deniedBy == "traefik")
+    }
+
+    @Test("Cloudflare's documented JSON form of its 1xxx errors names Cloudflare")
+    func cloudflareJSON1xxx() throws {
+        let d = try diagnose(
+            "HTTP/1.1 403 Forbidden\r\nServer: cloudflare\r\nCF-RAY: 8a1b2c3d4e5f6789-FRA\r\nContent-Type: application/json\r\n\r\n"
+                + #"{"type":"https://developers.cloudflare.com/support/troubleshooting/http-status-codes/cloudflare-1xxx-errors/error-1020/","title":"Access denied","status":403,"error_code":1020,"error_name":"access_denied","ray_id":"8a1b2c3d4e5f6789","cloudflare_error":true,"retryable":false}"#
+        )
+        #expect(d.deniedBy == "cloudflare")
+        #expect(d.cause == .wafBlocked)
+        #expect(d.servedThrough.isEmpty)
+        let limited = try diagnose(
+            "HTTP/1.1 429 Too Many Requests\r\nServer: cloudflare\r\nContent-Type: application/problem+json\r\n\r\n"
+                + #"{"type":"https://developers.cloudflare.com/x/error-1015/","title":"You are being rate limited","status":429,"error_code":1015,"cloudflare_error":true,"retryable":true}"#
+        )
+        #expect(limited.deniedBy == "cloudflare")
+        #expect(limited.cause == .rateLimited)
+    }
+
+    @Test("a web server's Server header lists it as served_through on an application's JSON, like IIS's, Google's, Azure's")
+    func servedThroughConsistent() throws {
+        for (server, system) in [
+            ("nginx/1.24.0", "nginx"), ("Apache/2.4.58 (Debian)", "apache-httpd"), ("Microsoft-IIS/10.0", "microsoft-iis"),
+            ("AkamaiGHost", "akamai"),
+        ] {
+            let d = try diagnose("HTTP/1.1 403 Forbidden\r\nServer: \(server)\r\nContent-Type: application/json\r\n\r\n" + Self.appJSON)
+            #expect(d.deniedBy == "unknown", "\(server)")
+            #expect(d.servedThrough == [system], "\(server): \(d.servedThrough)")
+        }
     }
 }

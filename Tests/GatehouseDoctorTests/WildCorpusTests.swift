@@ -114,10 +114,12 @@ struct WildCorpusTests {
 
     /// Floors for `Fixtures/fresh`, in percent. Its first measurement (docs/doctor.md) was held out;
     /// both halves have been read and tuned on since, so these are tuning-data floors against
-    /// regressions, rounded down, and say nothing about unseen responses.
+    /// regressions, rounded down, and say nothing about unseen responses. The other half's `unknown`
+    /// floor is 71 since round 10 (73 before): the corpus labels Gitea's package registry as a system of
+    /// its own (`gitea-packages`), and its `/api/packages/{owner}/npm/…` path now names Gitea.
     static let freshFloors: Floors = [
         "heldout": (systemKnown: 83.0, unknownNamed: 81.0, cause: 82.0, logParsed: 94.0, logCause: 83.0),
-        "tune": (systemKnown: 85.0, unknownNamed: 73.0, cause: 77.0, logParsed: 98.0, logCause: 78.0),
+        "tune": (systemKnown: 85.0, unknownNamed: 71.0, cause: 77.0, logParsed: 98.0, logCause: 78.0),
     ]
 
     /// Floors for `Fixtures/third`, in percent. It was measured once unseen (docs/doctor.md) and has
@@ -170,13 +172,12 @@ struct WildCorpusTests {
         "tune": (systemKnown: 72.0, unknownNamed: 89.0, cause: 71.0, logParsed: 95.0, logCause: 70.0),
     ]
 
-    /// Floors for `Fixtures/ninth`, in percent. It was measured once unseen (docs/doctor.md); its log
-    /// lines have been read and tuned on since (issue 16's tenth round, logs): tuning-data floors
-    /// against regressions, rounded down. The response floors are the figures as its unseen
-    /// measurement left them; none says anything about unseen responses or lines.
+    /// Floors for `Fixtures/ninth`, in percent. It was measured once unseen (docs/doctor.md) and has
+    /// been read and tuned on since (issue 16's tenth round, responses and logs): tuning-data floors
+    /// against regressions, rounded down; they say nothing about unseen responses or lines.
     static let ninthFloors: Floors = [
-        "heldout": (systemKnown: 54.0, unknownNamed: 93.0, cause: 74.0, logParsed: 94.0, logCause: 78.0),
-        "tune": (systemKnown: 65.0, unknownNamed: 92.0, cause: 69.0, logParsed: 95.0, logCause: 83.0),
+        "heldout": (systemKnown: 61.0, unknownNamed: 95.0, cause: 74.0, logParsed: 94.0, logCause: 78.0),
+        "tune": (systemKnown: 67.0, unknownNamed: 91.0, cause: 69.0, logParsed: 95.0, logCause: 83.0),
     ]
 
     typealias SplitFigures = (all: CorpusFigures, layers: [String: CorpusFigures])
@@ -334,10 +335,9 @@ struct WildCorpusTests {
     }
 
     /// Another corpus is measured by the same code: `Fixtures/fresh`, `Fixtures/third`,
-    /// `Fixtures/fourth`, `Fixtures/fifth`, `Fixtures/sixth`, `Fixtures/seventh`, `Fixtures/eighth` and `Fixtures/ninth` (each
-    /// tuned on since its first, unseen measurement, so each holds tuning-data floors), or a corpus
-    /// gathered afresh and named by `GATEHOUSE_DOCTOR_CORPUS` (figures only: its first measurement is
-    /// the one to report).
+    /// `Fixtures/fourth`, `Fixtures/fifth`, `Fixtures/sixth`, `Fixtures/seventh`, `Fixtures/eighth` and `Fixtures/ninth` (each tuned
+    /// on since its first, unseen measurement, so each holds tuning-data floors), or a corpus gathered
+    /// afresh and named by `GATEHOUSE_DOCTOR_CORPUS` (figures only: its first measurement is the one to report).
     @Test("another corpus in the same format is measured the same way")
     func other() throws {
         var names = ["fresh", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth"]
