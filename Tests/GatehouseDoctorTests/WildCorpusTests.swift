@@ -336,11 +336,12 @@ struct WildCorpusTests {
 
     /// Another corpus is measured by the same code: `Fixtures/fresh`, `Fixtures/third`,
     /// `Fixtures/fourth`, `Fixtures/fifth`, `Fixtures/sixth`, `Fixtures/seventh`, `Fixtures/eighth` and `Fixtures/ninth` (each tuned
-    /// on since its first, unseen measurement, so each holds tuning-data floors), or a corpus gathered
-    /// afresh and named by `GATEHOUSE_DOCTOR_CORPUS` (figures only: its first measurement is the one to report).
+    /// on since its first, unseen measurement, so each holds tuning-data floors), `Fixtures/tenth`
+    /// (measured unseen, not tuned on yet: figures only), or a corpus gathered afresh and named by
+    /// `GATEHOUSE_DOCTOR_CORPUS` (figures only: its first measurement is the one to report).
     @Test("another corpus in the same format is measured the same way")
     func other() throws {
-        var names = ["fresh", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth"]
+        var names = ["fresh", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"]
         if let named = ProcessInfo.processInfo.environment[CorpusDirectory.environmentVariable], !named.isEmpty {
             names = [named]
             if CorpusDirectory.named(named) == nil {
@@ -353,7 +354,7 @@ struct WildCorpusTests {
         }
         for corpus in corpora {
             // The fresh, third … ninth corpora have been tuned on: they keep their tuning-data floors.
-            // Any other corpus is only measured.
+            // Any other corpus (the tenth, measured unseen and not tuned on yet) is only measured.
             let tuned = [
                 "fresh": Self.freshFloors, "third": Self.thirdFloors, "fourth": Self.fourthFloors, "fifth": Self.fifthFloors,
                 "sixth": Self.sixthFloors, "seventh": Self.seventhFloors, "eighth": Self.eighthFloors, "ninth": Self.ninthFloors,
