@@ -263,7 +263,7 @@ public struct LogAnalyzer: Sendable {
         text.replacingPattern(#"(?i)\b(?:server|host|request|referrer|upstream|subrequest):\s*(?:"(?:[^"\\]|\\.)*"|[^\s,]*)"#, with: " ")
             .replacingPattern(#""(?:/|[A-Za-z]:\\|[A-Z]{3,10} )(?:[^"\\]|\\.)*""#, with: " ")
             .replacingPattern(#"(?:^|(?<=[\s'"(\[=:]))/\S*"#, with: " ")
-            .replacingPattern(#"\b[A-Za-z][\w-]*(?:\.[A-Za-z0-9-]+)+\b"#, with: " ")
+            .replacingPattern(#"(?<![\w.-])[A-Za-z][\w-]*+(?:\.[A-Za-z0-9-]+)+\b"#, with: " ")
     }
 
     /// The line without the prefix a relay added: `docker compose` (`name_1  | `), Kubernetes'

@@ -98,6 +98,7 @@ struct HostileLogLineTests {
             upTo16K(combined, "a:", tail: #"""#),
             upTo16K("x GET /", "|"),
             upTo16K("", "NAXSI_FMT: &"),
+            upTo16K("2026/12/07 10:00:00 [error] 1234#1234: *1 ", "a-", tail: "a"),
         ] {
             #expect(analyzer.read(line).denial == nil, "\(line.prefix(60))")
         }
