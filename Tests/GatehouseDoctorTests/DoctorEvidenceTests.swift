@@ -732,6 +732,15 @@ struct DoctorEvidenceTests {
         #expect(fastly.servedThrough == ["fastly"])
     }
 
+    @Test("InfluxDB's documented parameters are read in the URL's query alone, not in its fragment")
+    func influxQueryParameters() throws {
+        let bare = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"
+        #expect(try diagnose(bare, url: "http://example.org/api/v2/write?precision=s&org=o").deniedBy == "influxdb")
+        #expect(try diagnose(bare, url: "http://example.org/api/v2/write#x?org=o").deniedBy == "unknown")
+        let hostile = "http://example.org/api/v2/write?" + String(repeating: "?&", count: 8_000)
+        #expect(try diagnose(bare, url: hostile).deniedBy == "unknown")
+    }
+
     @Test("a body many systems write (a bare Forbidden) does not unseat another system's mark")
     func commonShapeYields() throws {
         let d = try diagnose("HTTP/1.1 403 Forbidden\r\nServer: AkamaiGHost\r\nContent-Type: text/plain\r\n\r\nForbidden\n")
