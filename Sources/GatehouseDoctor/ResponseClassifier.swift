@@ -295,7 +295,11 @@ public struct ResponseClassifier: Sendable {
     static func writtenBehindFrontDoor(_ o: Observation) -> Bool {
         if o.facts.contains("json_body") { return true }
         let type = o.response.value("content-type")?.lowercased() ?? ""
-        if type.contains("json") || type.contains("xml") || type.hasPrefix("application/vnd.") { return true }
+        let mediaType = type.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        let xml =
+            mediaType == "application/xml" || mediaType == "text/xml"
+            || (mediaType.hasSuffix("+xml") && mediaType != "application/xhtml+xml")
+        if mediaType.contains("json") || xml || mediaType.hasPrefix("application/vnd.") { return true }
         if o.facts.contains("empty_body") || o.facts.contains("html_body") { return false }
         // A bare status phrase (`Forbidden`, `403 Forbidden`) is what any server writes, a front door as
         // much as an application: it is not an application's message.

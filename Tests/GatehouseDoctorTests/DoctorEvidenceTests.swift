@@ -732,6 +732,16 @@ struct DoctorEvidenceTests {
         #expect(fastly.servedThrough == ["fastly"])
     }
 
+    @Test("an XHTML page is a page, not an application's XML: the front door's, like its text/html page")
+    func xhtmlPageBehindAFrontDoor() throws {
+        let head = "HTTP/1.1 403 Forbidden\r\ncf-ray: 8a1b2c3d4e5f6a7b-FRA\r\nserver: cloudflare\r\n"
+        let page =
+            "<html><head><title>403 Forbidden</title></head><body><center><h1>403 Forbidden</h1></center><hr><center>cloudflare</center></body></html>"
+        let xhtml = try diagnose(head + "Content-Type: application/xhtml+xml\r\n\r\n" + page, url: "https://www.example.org/x")
+        #expect(xhtml.deniedBy == "cloudflare")
+        #expect(try diagnose(head + "Content-Type: text/html\r\n\r\n" + page, url: "https://www.example.org/x").deniedBy == "cloudflare")
+    }
+
     @Test("InfluxDB's documented parameters are read in the URL's query alone, not in its fragment")
     func influxQueryParameters() throws {
         let bare = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"
