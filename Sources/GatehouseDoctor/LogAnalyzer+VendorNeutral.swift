@@ -55,7 +55,7 @@ extension LogAnalyzer {
 
     /// Reads a line of unknown format (`text`: the line without what relays prefixed, `program`: what
     /// the relay prefix named): its shape, its status and its wording say whether it records a
-    /// denial and why. A status outside 401/403/407/429, or an action that allowed the request, is no
+    /// denial and why. A status outside 401/403/407/429/444, or an action that allowed the request, is no
     /// denial whatever the words say; words that negate or release a block (`not blocked`,
     /// `unbanned`) cancel what the wording families would read.
     func readNeutral(_ text: String, program: String?) -> (reading: NeutralReading, denial: LogDenial?)? {
