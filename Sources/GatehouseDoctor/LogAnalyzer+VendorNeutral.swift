@@ -55,7 +55,7 @@ extension LogAnalyzer {
 
     /// Reads a line of unknown format (`text`: the line without what relays prefixed, `program`: what
     /// the relay prefix named): its shape, its status and its wording say whether it records a
-    /// denial and why. A status outside 401/403/407/429, or an action that allowed the request, is no
+    /// denial and why. A status outside 401/403/407/429/444, or an action that allowed the request, is no
     /// denial whatever the words say; words that negate or release a block (`not blocked`,
     /// `unbanned`) cancel what the wording families would read.
     func readNeutral(_ text: String, program: String?) -> (reading: NeutralReading, denial: LogDenial?)? {
@@ -68,17 +68,8 @@ extension LogAnalyzer {
         // An action that blocked wins over the status a proxy logs for the block page (often 200).
         if let s = r.status, Self.statusDefaults[s] == nil, r.blocked != true { return (r, nil) }
         if r.blocked == false, r.status == nil { return (r, nil) }
-        let words = Self.words(r.text)
-        let released = negation?.releases(words) ?? false
-        let family =
-            released
-            ? nil
-            : wording.first { WordMatcher.matches($0.words ?? [], within: $0.within ?? 6, in: words, negation: negation) }
-        func fromFamily(_ f: LogSignature) -> LogDenial {
-            denial(
-                f.cause, key: fill(f.key ?? f.id, [], r.fields), explanation: fill(f.explanation, [], r.fields),
-                fix: f.fix.map { fill($0, [], r.fields) }, id: f.id)
-        }
+        let family = wordingFamily(Self.words(r.text))
+        func fromFamily(_ f: LogSignature) -> LogDenial { familyDenial(f, source: source, fields: r.fields) }
         if let s = r.status, r.blocked != true, let d = Self.statusDefaults[s] {
             if let family, family.cause != .unknown { return (r, fromFamily(family)) }
             let withUser = Self.present(r.fields["user"]) != nil
@@ -113,12 +104,20 @@ extension LogAnalyzer {
     /// The denial the first wording family that matches `text` (request details left out) states,
     /// unless the text releases a block, or the family states no cause or one of `excluded`.
     func wordingDenial(_ text: String, source: String, fields: [String: String], excluding excluded: Set<DenialCause>) -> LogDenial? {
-        let words = Self.words(Self.withoutRequestDetails(text))
-        if negation?.releases(words) == true { return nil }
-        guard let f = wording.first(where: { WordMatcher.matches($0.words ?? [], within: $0.within ?? 6, in: words, negation: negation) }),
-            f.cause != .unknown, !excluded.contains(f.cause)
+        guard let f = wordingFamily(Self.words(Self.withoutRequestDetails(text))), f.cause != .unknown, !excluded.contains(f.cause)
         else { return nil }
-        return LogDenial(
+        return familyDenial(f, source: source, fields: fields)
+    }
+
+    /// The first wording family that matches the words, unless they release a block.
+    func wordingFamily(_ words: BodyWords) -> LogSignature? {
+        if negation?.releases(words) == true { return nil }
+        return wording.first { WordMatcher.matches($0.words ?? [], within: $0.within ?? 6, in: words, negation: negation) }
+    }
+
+    /// The denial a wording family states, its key, explanation and fix filled from the fields.
+    func familyDenial(_ f: LogSignature, source: String, fields: [String: String]) -> LogDenial {
+        LogDenial(
             source: source, cause: f.cause, key: fill(f.key ?? f.id, [], fields), explanation: fill(f.explanation, [], fields),
             fix: f.fix.map { fill($0, [], fields) }, signature: f.id)
     }

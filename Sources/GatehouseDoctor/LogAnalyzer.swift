@@ -235,26 +235,54 @@ public struct LogAnalyzer: Sendable {
 
     // MARK: Parsing
 
-    /// The keys under which a JSON or logfmt access line records what the caller sent.
+    /// The keys under which a JSON or logfmt access line records what the caller sent (Traefik's
+    /// `RequestPath` and `request_User-Agent` among them), and any `User-Agent` header.
     static let callerKeys =
-        "user_agent|useragent|http_user_agent|agent|ua|referer|referrer|http_referer|path|uri|url|request_uri|requesturi|request_url|requesturl|request|query|query_string|querystring|args"
+        "user_agent|useragent|http_user_agent|agent|ua|referer|referrer|http_referer|path|uri|url|request_uri|requesturi|request_url|requesturl|request|query|query_string|querystring|args|requestpath|request_user-agent|request_referer|user-agent"
+
+    /// The fields of an access line's format that hold what the caller sent: its path, query, Host and
+    /// user agent or referrer (IIS's `agent`, the unquoted fields between client and status).
+    static let callerFields = ["path", "query", "host", "agent"]
 
     /// The line without what the caller wrote, where the format parsed a request: the quoted strings
-    /// of an access line (a status and a method parsed: request line, referrer, user agent) and its path, or the values of a JSON or
-    /// logfmt line's user agent, referrer, path and query.
+    /// of an access line (a status and a method parsed: request line, referrer, user agent) and the
+    /// fields its format names as the caller's (path, query, Host, user agent), or the values of a JSON
+    /// or logfmt line's user agent, referrer, path and query.
     static func withoutCallerText(_ line: String, format: LogFormat, fields: [String: String]) -> String {
-        // An error line's `request: "…"`, `referrer: "…"` and `host: "…"` (nginx) are the caller's words.
-        let line = line.replacingPattern(#"(?<=, )(?:request|referrer|host): "(?:[^"\\]|\\.)*""#, with: "-")
+        var line = line
+        if let r = format.regex, fields["status"] != nil, fields["method"] != nil {
+            line = withoutFields(line, pattern: r, names: callerFields)
+        }
+        // An error line's `request: "…"`, `referrer: "…"` and `host: "…"` (nginx) are the caller's words,
+        // and so is the path of its `upstream: "http://…/path"` (the address is the server's).
+        line = line.replacingPattern(#"(?<=, )(?:request|referrer|host): "(?:[^"\\]|\\.)*""#, with: "-")
+            .replacingPattern(#"(?<=, upstream: ")([A-Za-z][A-Za-z0-9+.-]*://[^/"\\]*)(?:[^"\\]|\\.)*""#, with: "$1/-\"")
+        let value = #"\s*+(?:"(?:[^"\\]|\\.)*"|\[\s*+(?:"(?:[^"\\]|\\.)*+"\s*+,?+\s*+)*+\])"#
         if format.json != nil {
-            return line.replacingPattern(#"(?i)"(?:"# + callerKeys + #")"\s*:\s*"(?:[^"\\]|\\.)*""#, with: #""-":"-""#)
+            return line.replacingPattern(#"(?i)"(?:"# + callerKeys + #")"\s*:"# + value, with: #""-":"-""#)
         }
         if format.logfmt != nil {
             return line.replacingPattern(#"(?i)(?<![A-Za-z0-9_.\-])(?:"# + callerKeys + #")=(?:"(?:[^"\\]|\\.)*"|\S*)"#, with: " ")
         }
         guard format.regex != nil, fields["status"] != nil, fields["method"] != nil else { return line }
-        var out = line.replacingPattern(#""(?:[^"\\]|\\.)*""#, with: #""-""#)
-        if let path = present(fields["path"]), path.count > 1 { out = out.replacingOccurrences(of: path, with: "/-") }
-        return out
+        return line.replacingPattern(#""(?:[^"\\]|\\.)*""#, with: #""-""#)
+    }
+
+    /// The line with the named groups' matched text (where the pattern matches it) replaced by `-`:
+    /// only those ranges, not the same text elsewhere in the line.
+    static func withoutFields(_ line: String, pattern: String, names: [String]) -> String {
+        let ns = line as NSString
+        guard let m = PatternCache.shared.regex(pattern).firstMatch(in: line, range: NSRange(location: 0, length: ns.length)) else {
+            return line
+        }
+        var ranges: [NSRange] = []
+        for name in names where pattern.contains("(?<\(name)>") {
+            let r = m.range(withName: name)
+            if r.location != NSNotFound, r.length > 1 { ranges.append(r) }
+        }
+        let out = NSMutableString(string: line)
+        for r in ranges.sorted(by: { $0.location > $1.location }) { out.replaceCharacters(in: r, with: "-") }
+        return out as String
     }
 
     /// A message without what names rather than says: quoted file names and request lines, paths,
@@ -263,7 +291,7 @@ public struct LogAnalyzer: Sendable {
         text.replacingPattern(#"(?i)\b(?:server|host|request|referrer|upstream|subrequest):\s*(?:"(?:[^"\\]|\\.)*"|[^\s,]*)"#, with: " ")
             .replacingPattern(#""(?:/|[A-Za-z]:\\|[A-Z]{3,10} )(?:[^"\\]|\\.)*""#, with: " ")
             .replacingPattern(#"(?:^|(?<=[\s'"(\[=:]))/\S*"#, with: " ")
-            .replacingPattern(#"\b[A-Za-z][\w-]*(?:\.[A-Za-z0-9-]+)+\b"#, with: " ")
+            .replacingPattern(#"(?<![\w.-])[A-Za-z][\w-]*+(?:\.[A-Za-z0-9-]+)+\b"#, with: " ")
     }
 
     /// The line without the prefix a relay added: `docker compose` (`name_1  | `), Kubernetes'

@@ -64,6 +64,11 @@ public struct ResponseClassifier: Sendable {
         let evidence: String
     }
 
+    /// How strongly independent marks together identify their system: `1 - Π(1 - identifies)`.
+    static func identification(_ hits: [Hit]) -> Double {
+        1 - hits.reduce(1.0) { $0 * (1 - ($1.signature.identifies ?? 0)) }
+    }
+
     struct Candidate {
         let system: SystemKnowledge
         let identity: Double
@@ -130,7 +135,7 @@ public struct ResponseClassifier: Sendable {
                 let s = h.signature
                 return s.common != true && !Self.isPathEvidence(s) && !s.when.allSatisfy { $0.link != nil } && (!own || s.passage != true)
             }
-            return 1 - kept.reduce(1.0) { $0 * (1 - ($1.signature.identifies ?? 0)) }
+            return Self.identification(kept)
         }
         // Marks that could name their vendor on their own (0.3, the naming threshold): S3's XML error and
         // headers, Google's error object. OpenResty's bare default page (0.25) is not one.
@@ -152,14 +157,14 @@ public struct ResponseClassifier: Sendable {
                 let own = hits.filter { h in
                     h.signature.passage != true && h.signature.common != true && !h.signature.when.allSatisfy { $0.link != nil }
                 }
-                return system.generic != true && 1 - own.reduce(1.0) { $0 * (1 - ($1.signature.identifies ?? 0)) } >= 0.25
+                return system.generic != true && Self.identification(own) >= 0.25
             }.map(\.0.system))
         for (system, hits) in sifted {
             if system.generic == true {
                 genericHits += hits
                 continue
             }
-            var identity = 1 - hits.reduce(1.0) { $0 * (1 - ($1.signature.identifies ?? 0)) }
+            var identity = Self.identification(hits)
             guard identity > 0 else { continue }
             // A CDN's, proxy's or web server's marks (a request id, a `Server` header) say the response
             // passed through it; they do not say it wrote the denial. With none of its own evidence (its
@@ -181,8 +186,9 @@ public struct ResponseClassifier: Sendable {
             // A shared front end's error shape on a host that is not its own: the service behind it
             // answered. With the host unknown, the shape alone names nobody either (OpenAI-compatible
             // APIs copy OpenAI's error object, S3-compatible stores S3's XML): only the system's own
-            // headers confirm it.
-            let onOwnHost = hits.contains { h in h.signature.when.contains { $0.host != nil || $0.url != nil || $0.path != nil } }
+            // headers confirm it. `locatedByRequest`: a mark read from the request (its host, URL or path),
+            // which puts the response at the system's own address.
+            let locatedByRequest = hits.contains { h in h.signature.when.contains { $0.host != nil || $0.url != nil || $0.path != nil } }
             // The system's own headers, or wording only its own decision engine writes (IAM's policy
             // evaluation message), confirm it; a bare shape does not.
             let ownHeaders = hits.contains { h in
@@ -190,7 +196,7 @@ public struct ResponseClassifier: Sendable {
                 return (h.signature.when.contains { $0.header != nil || $0.link != nil } && weight >= 0.5)
                     || (h.signature.cause != nil && weight >= 0.7)
             }
-            let behindFrontDoor = system.sharedFormat == true && !onOwnHost && (o.host != nil || !ownHeaders)
+            let behindFrontDoor = system.sharedFormat == true && !locatedByRequest && (o.host != nil || !ownHeaders)
             // A known host that is not the system's own says another service answered; an unknown host
             // leaves the shape as weaker evidence of its owner, unless the body links to a site that is
             // not the format owner's (Square's `errors[]` list pointing at developer.squareup.com): the
@@ -295,7 +301,11 @@ public struct ResponseClassifier: Sendable {
     static func writtenBehindFrontDoor(_ o: Observation) -> Bool {
         if o.facts.contains("json_body") { return true }
         let type = o.response.value("content-type")?.lowercased() ?? ""
-        if type.contains("json") || type.contains("xml") || type.hasPrefix("application/vnd.") { return true }
+        let mediaType = type.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        let xml =
+            mediaType == "application/xml" || mediaType == "text/xml"
+            || (mediaType.hasSuffix("+xml") && mediaType != "application/xhtml+xml")
+        if mediaType.contains("json") || xml || mediaType.hasPrefix("application/vnd.") { return true }
         if o.facts.contains("empty_body") || o.facts.contains("html_body") { return false }
         // A bare status phrase (`Forbidden`, `403 Forbidden`) is what any server writes, a front door as
         // much as an application: it is not an application's message.

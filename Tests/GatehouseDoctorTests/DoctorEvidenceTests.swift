@@ -606,7 +606,7 @@ struct DoctorEvidenceTests {
         let behind = try diagnose(
             "HTTP/1.1 401 Unauthorized\r\ncontent-type: text/html\r\ncf-ray: 99d7527ecdf5e677-DEN\r\nserver: cloudflare\r\n\r\n<html>\r\n<head><title>401 Authorization Required</title></head>\r\n<body>\r\n<center><h1>401 Authorization Required</h1></center>\r\n<hr><center>openresty/1.27.4</center>\r\n</body>\r\n</html>\r\n"
         )
-        #expect(behind.deniedBy != "cloudflare")
+        #expect(behind.deniedBy == "unknown")
         #expect(behind.servedThrough == ["cloudflare"])
         // A named system behind a CDN says so too.
         let gitlab = try diagnose(
@@ -730,6 +730,25 @@ struct DoctorEvidenceTests {
             "HTTP/1.1 403 Forbidden\r\nVia: 1.1 varnish\r\nX-Served-By: cache-sjc10061-SJC\r\nContent-Type: application/json\r\n\r\n"
                 + Self.appJSON)
         #expect(fastly.servedThrough == ["fastly"])
+    }
+
+    @Test("an XHTML page is a page, not an application's XML: the front door's, like its text/html page")
+    func xhtmlPageBehindAFrontDoor() throws {
+        let head = "HTTP/1.1 403 Forbidden\r\ncf-ray: 8a1b2c3d4e5f6a7b-FRA\r\nserver: cloudflare\r\n"
+        let page =
+            "<html><head><title>403 Forbidden</title></head><body><center><h1>403 Forbidden</h1></center><hr><center>cloudflare</center></body></html>"
+        let xhtml = try diagnose(head + "Content-Type: application/xhtml+xml\r\n\r\n" + page, url: "https://www.example.org/x")
+        #expect(xhtml.deniedBy == "cloudflare")
+        #expect(try diagnose(head + "Content-Type: text/html\r\n\r\n" + page, url: "https://www.example.org/x").deniedBy == "cloudflare")
+    }
+
+    @Test("InfluxDB's documented parameters are read in the URL's query alone, not in its fragment")
+    func influxQueryParameters() throws {
+        let bare = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"
+        #expect(try diagnose(bare, url: "http://example.org/api/v2/write?precision=s&org=o").deniedBy == "influxdb")
+        #expect(try diagnose(bare, url: "http://example.org/api/v2/write#x?org=o").deniedBy == "unknown")
+        let hostile = "http://example.org/api/v2/write?" + String(repeating: "?&", count: 8_000)
+        #expect(try diagnose(bare, url: hostile).deniedBy == "unknown")
     }
 
     @Test("a body many systems write (a bare Forbidden) does not unseat another system's mark")

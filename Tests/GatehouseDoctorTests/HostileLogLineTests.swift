@@ -98,6 +98,7 @@ struct HostileLogLineTests {
             upTo16K(combined, "a:", tail: #"""#),
             upTo16K("x GET /", "|"),
             upTo16K("", "NAXSI_FMT: &"),
+            upTo16K("2026/12/07 10:00:00 [error] 1234#1234: *1 ", "a-", tail: "a"),
         ] {
             #expect(analyzer.read(line).denial == nil, "\(line.prefix(60))")
         }
@@ -107,6 +108,27 @@ struct HostileLogLineTests {
                 "[2026-12-07 10:00:00,298] INFO Principal = User:producer is Denied Operation = Describe from host = 198.51.100.7 on resource = Topic:LITERAL:orders (kafka.authorizer.logger)"
             ).denial?.cause == .insufficientPermissions)
         #expect(analyzer.read("x GET /admin/ HTTP/1.1|403|345").denial != nil)
+    }
+
+    @Test(
+        "a caller's path in an upstream address, IIS's user agent and query, a proxy host's Host and Traefik's request fields do not decide"
+    )
+    func callerTextInFormatFields() {
+        // nginx's upstream address carries the caller's path; the line records no denial.
+        let upstream =
+            #"2026/12/07 10:00:00 [error] 31#31: *1 upstream prematurely closed connection while reading response header from upstream, client: 203.0.113.7, server: example.org, request: "GET /x HTTP/1.1", upstream: "http://127.0.0.1:8080/PERMISSION_DENIED", host: "example.org""#
+        #expect(analyzer.read(upstream).denial == nil)
+        // The 403 default of each format, as for the same line without the caller's words.
+        for line in [
+            "2026-12-07 10:00:00 192.0.2.1 GET /x - 443 - 203.0.113.7 Mozilla/5.0+PERMISSION_DENIED - 403 0 0 15",
+            "2026-12-07 10:00:00 192.0.2.1 GET /x error=PERMISSION_DENIED 443 - 203.0.113.7 Mozilla/5.0 - 403 0 0 15",
+            #"[07/Dec/2026:10:00:00 +0000] - 403 403 - GET https PERMISSION_DENIED.example.org "/x" [Client 203.0.113.7] [Length 150] [Gzip -] [Sent-to 192.0.2.5] "curl/8.0" "-""#,
+            #"{"ClientHost":"203.0.113.7","DownstreamStatus":403,"RequestMethod":"GET","RequestPath":"/PERMISSION_DENIED","RouterName":"r@docker","time":"2026-12-07T10:00:00Z"}"#,
+            #"{"ClientHost":"203.0.113.7","DownstreamStatus":403,"RequestMethod":"GET","RequestPath":"/x","RouterName":"r@docker","request_User-Agent":"PERMISSION_DENIED","time":"2026-12-07T10:00:00Z"}"#,
+        ] {
+            let denial = analyzer.read(line).denial
+            #expect(denial?.cause == .unknown, "\(line.prefix(80)): \(String(describing: denial))")
+        }
     }
 
     @Test("what a caller wrote into a request line, referrer or user agent does not decide, nor overrule the status")
