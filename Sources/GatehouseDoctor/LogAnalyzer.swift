@@ -164,8 +164,8 @@ public struct LogAnalyzer: Sendable {
         let own = parsed.map { Self.withoutCallerText(line, format: $0.format, fields: $0.fields) } ?? line
         // A status the format parsed that is no denial (a 200, a redirect, a 404) is not overruled by
         // free text; a signature that reads a field (a decision field, a WAF's action) still decides.
-        let statusSaysServed =
-            fields["status"].flatMap { Int($0) }.map { (100...599).contains($0) && Self.statusDefaults[$0] == nil } ?? false
+        let status = Self.statusField(fields["status"])
+        let statusSaysServed = status == .served
         // Signatures that can sit inside any log come first, then the parsing system's, then the common ones.
         var candidates: [(LogSystemKnowledge, LogSignature)] = []
         for s in knowledge.systems { candidates += s.signatures.filter { $0.anywhere == true }.map { (s, $0) } }
@@ -209,8 +209,7 @@ public struct LogAnalyzer: Sendable {
         // open its own log is no denial of a request). Only its message counts: what the request
         // carried (quoted strings, paths) and the names of servers and hosts are left out, and a
         // status field that is there but says no denial, or nothing readable, keeps the line as it is.
-        if denial == nil, let p = parsed, p.system.generic != true,
-            fields["status"].map({ s in Int(s).map { Self.statusDefaults[$0] != nil } ?? false }) ?? true,
+        if denial == nil, let p = parsed, p.system.generic != true, status == .absent || status == .denial,
             let d = wordingDenial(
                 Self.messageOnly(Self.withoutCallerText(unwrapped.innermost, format: p.format, fields: fields)), source: p.system.system,
                 fields: fields, excluding: Set(p.system.signatures.map(\.cause)))
@@ -233,6 +232,18 @@ public struct LogAnalyzer: Sendable {
         return read
     }
 
+    /// What a line's parsed `status` field says.
+    enum StatusField { case absent, denial, served, unreadable }
+
+    /// A denial status (one of `statusDefaults`), another HTTP status (100–599), or a value that is no
+    /// status; `absent` without the field.
+    static func statusField(_ value: String?) -> StatusField {
+        guard let value else { return .absent }
+        guard let n = Int(value) else { return .unreadable }
+        if statusDefaults[n] != nil { return .denial }
+        return (100...599).contains(n) ? .served : .unreadable
+    }
+
     // MARK: Parsing
 
     /// The keys under which a JSON or logfmt access line records what the caller sent (Traefik's
@@ -250,9 +261,9 @@ public struct LogAnalyzer: Sendable {
     /// or logfmt line's user agent, referrer, path and query.
     static func withoutCallerText(_ line: String, format: LogFormat, fields: [String: String]) -> String {
         var line = line
-        if let r = format.regex, fields["status"] != nil, fields["method"] != nil {
-            line = withoutFields(line, pattern: r, names: callerFields)
-        }
+        // An access line: its format parsed a status and a method.
+        let accessLine = format.regex != nil && fields["status"] != nil && fields["method"] != nil
+        if accessLine, let r = format.regex { line = withoutFields(line, pattern: r, names: callerFields) }
         // An error line's `request: "…"`, `referrer: "…"` and `host: "…"` (nginx) are the caller's words,
         // and so is the path of its `upstream: "http://…/path"` (the address is the server's).
         line = line.replacingPattern(#"(?<=, )(?:request|referrer|host): "(?:[^"\\]|\\.)*""#, with: "-")
@@ -264,7 +275,7 @@ public struct LogAnalyzer: Sendable {
         if format.logfmt != nil {
             return line.replacingPattern(#"(?i)(?<![A-Za-z0-9_.\-])(?:"# + callerKeys + #")=(?:"(?:[^"\\]|\\.)*"|\S*)"#, with: " ")
         }
-        guard format.regex != nil, fields["status"] != nil, fields["method"] != nil else { return line }
+        guard accessLine else { return line }
         return line.replacingPattern(#""(?:[^"\\]|\\.)*""#, with: #""-""#)
     }
 

@@ -126,21 +126,21 @@ public struct ResponseClassifier: Sendable {
                 }
             )
         }
-        // Systems marked by the response itself (a header, a body shape, a cookie, a host): not by the
-        // request path, a link to their site or a shape many systems write. `own` leaves out marks of
-        // passage (a front door's request id or `Server` header).
-        // Returns how strongly they identify it (before any discount).
-        func marks(_ hits: [Hit], own: Bool) -> Double {
-            let kept = hits.filter { h in
-                let s = h.signature
-                return s.common != true && !Self.isPathEvidence(s) && !s.when.allSatisfy { $0.link != nil } && (!own || s.passage != true)
-            }
-            return Self.identification(kept)
+        // How strongly the response itself marks a system (a header, a body shape, a cookie, a host),
+        // before any discount: never by a link to its site or a shape many systems write; by marks of
+        // passage (a front door's request id or `Server` header) and by the request path only when asked.
+        func marks(_ hits: [Hit], passage: Bool, path: Bool) -> Double {
+            Self.identification(
+                hits.filter { h in
+                    let s = h.signature
+                    return s.common != true && !s.when.allSatisfy { $0.link != nil } && (passage || s.passage != true)
+                        && (path || !Self.isPathEvidence(s))
+                })
         }
         // Marks that could name their vendor on their own (0.3, the naming threshold): S3's XML error and
         // headers, Google's error object. OpenResty's bare default page (0.25) is not one.
-        let ownMarked = Set(matched.filter { $0.0.generic != true && marks($0.1, own: true) >= 0.3 }.map(\.0.system))
-        let marked = Set(matched.filter { $0.0.generic != true && marks($0.1, own: false) > 0 }.map(\.0.system))
+        let ownMarked = Set(matched.filter { $0.0.generic != true && marks($0.1, passage: false, path: false) >= 0.3 }.map(\.0.system))
+        let marked = Set(matched.filter { $0.0.generic != true && marks($0.1, passage: true, path: false) > 0 }.map(\.0.system))
         let sifted = matched.map { system, hits in
             var hits = hits
             // A request path names the software only when no other vendor's own header or body shape is on
@@ -152,13 +152,7 @@ public struct ResponseClassifier: Sendable {
         }
         // Systems with evidence of their own writing (a page, an error object, a host), not only marks of
         // passage, a link to their site or a shape many systems write.
-        let writers = Set(
-            sifted.filter { system, hits in
-                let own = hits.filter { h in
-                    h.signature.passage != true && h.signature.common != true && !h.signature.when.allSatisfy { $0.link != nil }
-                }
-                return system.generic != true && Self.identification(own) >= 0.25
-            }.map(\.0.system))
+        let writers = Set(sifted.filter { $0.0.generic != true && marks($0.1, passage: false, path: true) >= 0.25 }.map(\.0.system))
         for (system, hits) in sifted {
             if system.generic == true {
                 genericHits += hits
